@@ -1,0 +1,55 @@
+/**
+ * Every failure the core can name has its own class, so callers branch on the class and
+ * messages stay precise. The CLI prints `error.message` as one line and exits non-zero.
+ */
+export class QuantShiftError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A data file that is not OHLCV bars at all (wrong columns, ticks, quotes, undated rows). */
+export class NotBarDataError extends QuantShiftError {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: not OHLCV bar data: ${reason}`, options);
+  }
+}
+
+/** A row of a bar file that breaks a rule; the message names `file:line`. */
+export class BadBarRowError extends QuantShiftError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}:${line}: ${reason}`, options);
+  }
+}
+
+/** Configuration that fails validation; the message names the key path. */
+export class ConfigError extends QuantShiftError {}
+
+/** A command-line flag or argument that cannot be used. */
+export class UsageError extends QuantShiftError {}
+
+/** Not enough bars for what was asked (warm-up longer than the data, empty range). */
+export class InsufficientDataError extends QuantShiftError {}
+
+/** Parameters that a strategy or indicator cannot run with. */
+export class InvalidParameterError extends QuantShiftError {}
+
+/** A data file that does not exist; the message names the path. */
+export class DataFileNotFoundError extends QuantShiftError {
+  constructor(
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: data file not found`, options);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Puts several bar series on one calendar (the union of their timestamps) and slices series
+ * without copying.
+ */
+import { InvalidParameterError } from '../errors.js';
+import type { BarSeries } from './types.js';
+
+/** A common calendar for several series. */
+export interface AlignedCalendar {
+  /** Sorted union of every series' timestamps (each timestamp once). */
+  readonly time: Float64Array;
+  /**
+   * One array per input series (same order), one slot per calendar entry: the index of the
+   * series' bar at that time, or -1 when the series has no bar then.
+   */
+  readonly index: Int32Array[];
+}
+
+/**
+ * Aligns series on the sorted union of their timestamps. Throws {@link InvalidParameterError}
+ * when a series' times are not strictly increasing (a broken {@link BarSeries} invariant).
+ */
+export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
+  let total = 0;
+  for (const s of series) total += s.time.length;
+  const all = new Float64Array(total);
+  let at = 0;
+  for (const s of series) {
+    all.set(s.time, at);
+    at += s.time.length;
+  }
+  all.sort();
+  let unique = 0;
+  for (let i = 0; i < total; i++) {
+    const t = all[i] as number;
+    if (unique === 0 || t !== all[unique - 1]) all[unique++] = t;
+  }
+  const time = all.slice(0, unique);
+
+  const index = series.map((s) => {
+    const slots = new Int32Array(unique);
+    const st = s.time;
+    const n = st.length;
+    let j = 0;
+    for (let k = 0; k < unique; k++) {
+      if (j < n && st[j] === time[k]) slots[k] = j++;
+      else slots[k] = -1;
+    }
+    if (j !== n) {
+      throw new InvalidParameterError(`${s.symbol}: bar times are not strictly increasing (at bar ${j})`);
+    }
+    return slots;
+  });
+  return { time, index };
+}
+
+/**
+ * Bars `[fromIndex, toIndexExclusive)` of a series as subarray views of the same buffers (no
+ * copy; writes show through). `intraday` is inherited. Throws `RangeError` on bounds outside
+ * `0 <= fromIndex <= toIndexExclusive <= length` or non-integer bounds (a caller bug).
+ */
+export function sliceSeries(series: BarSeries, fromIndex: number, toIndexExclusive: number): BarSeries {
+  const n = series.time.length;
+  if (
+    !Number.isInteger(fromIndex) ||
+    !Number.isInteger(toIndexExclusive) ||
+    fromIndex < 0 ||
+    fromIndex > toIndexExclusive ||
+    toIndexExclusive > n
+  ) {
+    throw new RangeError(
+      `sliceSeries(${series.symbol}): [${fromIndex}, ${toIndexExclusive}) is not a range within 0..${n}`,
+    );
+  }
+  const sub = (a: Float64Array): Float64Array => a.subarray(fromIndex, toIndexExclusive);
+  const out: {
+    symbol: string;
+    time: Float64Array;
+    open: Float64Array;
+    high: Float64Array;
+    low: Float64Array;
+    close: Float64Array;
+    volume: Float64Array;
+    adjClose?: Float64Array;
+    intraday: boolean;
+  } = {
+    symbol: series.symbol,
+    time: sub(series.time),
+    open: sub(series.open),
+    high: sub(series.high),
+    low: sub(series.low),
+    close: sub(series.close),
+    volume: sub(series.volume),
+    intraday: series.intraday,
+  };
+  if (series.adjClose !== undefined) out.adjClose = sub(series.adjClose);
+  return out;
+}
+
+/**
+ * The first index `i` with `time[i] >= t` in a sorted array (binary search); `time.length`
+ * when every timestamp is before `t`.
+ */
+export function indexAtOrAfter(time: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = time.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((time[mid] as number) < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,3 @@
+export * from './align.js';
+export * from './csv.js';
+export * from './types.js';
