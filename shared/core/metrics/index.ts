@@ -1,0 +1,284 @@
+/**
+ * Performance metrics of one backtest: return, risk, drawdown and trade statistics computed
+ * from the marked-to-market equity curve and the closed trades. Pure and allocation-light: one
+ * pass over the bars, one pass over the trades, no arrays allocated. Every definition is written
+ * out in `docs/metrics.md`; this file follows it exactly.
+ */
+import { InsufficientDataError, InvalidParameterError } from '../errors.js';
+
+/** Milliseconds in one calendar day. */
+export const MS_PER_DAY = 86_400_000;
+/** Days in an average (Julian) calendar year, the unit of CAGR's time span. */
+export const DAYS_PER_YEAR = 365.25;
+/**
+ * A (daily) standard or downside deviation at or below this is treated as zero, so that the
+ * round-off of a constant-growth curve does not produce an absurd Sharpe or Sortino ratio.
+ */
+export const NEGLIGIBLE_DEVIATION = 1e-12;
+
+/** Inputs of {@link computeMetrics}. All arrays are indexed by bar. */
+export interface MetricsInput {
+  /** Bar timestamps (ms since epoch, daily bars at 00:00 UTC), one per equity point, increasing. */
+  time: Float64Array;
+  /** Account equity in dollars marked at each bar's close (cash + positions at the close). */
+  equity: Float64Array;
+  /** Equity before the first bar (the starting cash). */
+  initialEquity: number;
+  /** 1 when any position was open at that bar's close, else 0. Same length as equity. */
+  inMarket: Uint8Array;
+  /** Net P&L in dollars (after all costs) of each CLOSED trade, in exit order. */
+  tradePnls: readonly number[];
+  /** Buy-and-hold return over the same span, in percent, computed by the caller. */
+  buyHoldReturnPct: number;
+  /** Annual risk-free rate as a fraction (0.04 = 4%), default 0. */
+  riskFreeRate?: number;
+  /** Periods per year for annualization, default 252. */
+  periodsPerYear?: number;
+}
+
+/**
+ * Performance metrics. Percentages are in percent (12.5 means 12.5%), money in dollars, ratios
+ * and `kelly` are plain numbers. Every number is finite; `null` marks a statistic that is
+ * undefined for the input (see `docs/metrics.md` for each null case).
+ */
+export interface Metrics {
+  /** Number of closed trades. */
+  trades: number;
+  /** (final equity / initial equity − 1) × 100. */
+  returnPct: number;
+  /** Compound annual growth rate over calendar time, in percent. */
+  cagrPct: number | null;
+  /** Sample standard deviation of the daily returns × √periodsPerYear, in percent. */
+  volatilityPct: number | null;
+  /** Equity at the last bar's close. */
+  equityFinal: number;
+  /** Highest equity seen, the initial equity included. */
+  equityPeak: number;
+  /** Largest fall from a running peak, in percent, positive: 12.5 for a 12.5% fall. */
+  maxDrawdownPct: number;
+  /** Longest time under water, in calendar days. */
+  maxDrawdownDays: number;
+  /** Winning trades (pnl > 0) / trades × 100. */
+  winRatePct: number | null;
+  /** Gross profit / |gross loss|. */
+  profitFactor: number | null;
+  /** Mean pnl of the winning trades, dollars. */
+  avgWin: number | null;
+  /** Mean pnl of the losing trades, dollars (negative). */
+  avgLoss: number | null;
+  /** Mean pnl per closed trade, dollars. */
+  expectancy: number | null;
+  /** Annualized Sharpe ratio of daily excess returns. */
+  sharpe: number | null;
+  /** Annualized Sortino ratio of daily excess returns. */
+  sortino: number | null;
+  /** cagrPct / maxDrawdownPct. */
+  calmar: number | null;
+  /** Share of bars with a position open at the close, in percent. */
+  exposurePct: number;
+  /** The caller's buy-and-hold return, in percent, passed through. */
+  buyHoldReturnPct: number;
+  /** Kelly fraction W − (1 − W) / R. */
+  kelly: number | null;
+}
+
+/** A {@link MetricsInput} that breaks its contract; `field` names the offending input. */
+export class InvalidMetricsInputError extends InvalidParameterError {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`metrics input ${field}: ${reason}`, options);
+  }
+}
+
+/**
+ * Computes the performance metrics of one backtest, following the definitions in
+ * `docs/metrics.md`.
+ *
+ * @throws InsufficientDataError when `equity` is empty.
+ * @throws InvalidMetricsInputError when array lengths differ, `time` is not strictly increasing,
+ *   a value is not finite, `initialEquity` is not positive, `riskFreeRate` ≤ −1 or
+ *   `periodsPerYear` ≤ 0.
+ */
+export function computeMetrics(input: MetricsInput): Metrics {
+  const { time, equity, initialEquity, inMarket, tradePnls, buyHoldReturnPct } = input;
+  const riskFreeRate = input.riskFreeRate ?? 0;
+  const periodsPerYear = input.periodsPerYear ?? 252;
+  const barCount = equity.length;
+
+  if (barCount === 0) {
+    throw new InsufficientDataError('metrics need at least one equity point; the equity curve is empty');
+  }
+  if (time.length !== barCount) {
+    throw new InvalidMetricsInputError('time', `has ${time.length} points, equity has ${barCount}`);
+  }
+  if (inMarket.length !== barCount) {
+    throw new InvalidMetricsInputError('inMarket', `has ${inMarket.length} points, equity has ${barCount}`);
+  }
+  if (!(Number.isFinite(initialEquity) && initialEquity > 0)) {
+    throw new InvalidMetricsInputError(
+      'initialEquity',
+      `must be a positive finite number, got ${initialEquity}`,
+    );
+  }
+  if (!(Number.isFinite(riskFreeRate) && riskFreeRate > -1)) {
+    throw new InvalidMetricsInputError(
+      'riskFreeRate',
+      `must be a finite fraction above -1, got ${riskFreeRate}`,
+    );
+  }
+  if (!(Number.isFinite(periodsPerYear) && periodsPerYear > 0)) {
+    throw new InvalidMetricsInputError(
+      'periodsPerYear',
+      `must be positive and finite, got ${periodsPerYear}`,
+    );
+  }
+  if (!Number.isFinite(buyHoldReturnPct)) {
+    throw new InvalidMetricsInputError('buyHoldReturnPct', `must be finite, got ${buyHoldReturnPct}`);
+  }
+
+  const riskFreePerPeriod = (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
+  const firstTime = time[0] as number;
+
+  // Welford's running mean and sum of squared deviations of the excess returns r − rf_d.
+  let returnCount = 0;
+  let excessMean = 0;
+  let excessSquaredDeviations = 0;
+  let downsideSquares = 0;
+  let returnsDefined = true;
+
+  // The initial equity is the first peak, marked one day before the first bar's timestamp.
+  let peak = initialEquity;
+  let peakTime = firstTime - MS_PER_DAY;
+  let underwater = false;
+  let maxDrawdown = 0;
+  let maxUnderwaterMs = 0;
+  let barsInMarket = 0;
+
+  let previousEquity = initialEquity;
+  let previousTime = Number.NEGATIVE_INFINITY;
+
+  for (let i = 0; i < barCount; i++) {
+    const t = time[i] as number;
+    const e = equity[i] as number;
+    if (!(Number.isFinite(t) && t > previousTime)) {
+      throw new InvalidMetricsInputError(`time[${i}]`, `must be finite and after time[${i - 1}], got ${t}`);
+    }
+    if (!Number.isFinite(e)) {
+      throw new InvalidMetricsInputError(`equity[${i}]`, `must be finite, got ${e}`);
+    }
+
+    if (previousEquity > 0) {
+      const excess = e / previousEquity - 1 - riskFreePerPeriod;
+      returnCount++;
+      const delta = excess - excessMean;
+      excessMean += delta / returnCount;
+      excessSquaredDeviations += delta * (excess - excessMean);
+      if (excess < 0) downsideSquares += excess * excess;
+    } else {
+      returnsDefined = false;
+    }
+
+    if (e >= peak) {
+      if (underwater && t - peakTime > maxUnderwaterMs) maxUnderwaterMs = t - peakTime;
+      underwater = false;
+      peak = e;
+      peakTime = t;
+    } else {
+      underwater = true;
+      const drawdown = (peak - e) / peak;
+      if (drawdown > maxDrawdown) maxDrawdown = drawdown;
+    }
+
+    if (inMarket[i] !== 0) barsInMarket++;
+    previousEquity = e;
+    previousTime = t;
+  }
+
+  const lastTime = previousTime;
+  if (underwater && lastTime - peakTime > maxUnderwaterMs) maxUnderwaterMs = lastTime - peakTime;
+
+  const equityFinal = previousEquity;
+  const returnPct = (equityFinal / initialEquity - 1) * 100;
+  const maxDrawdownPct = maxDrawdown * 100;
+  if (!(Number.isFinite(returnPct) && Number.isFinite(maxDrawdownPct))) {
+    throw new InvalidMetricsInputError(
+      'equity',
+      'equity relative to initialEquity overflows double precision',
+    );
+  }
+
+  const spanDays = (lastTime - firstTime + MS_PER_DAY) / MS_PER_DAY;
+  const cagrPct =
+    spanDays >= 1 && equityFinal > 0
+      ? finiteOrNull(((equityFinal / initialEquity) ** (DAYS_PER_YEAR / spanDays) - 1) * 100)
+      : null;
+
+  const annualizer = Math.sqrt(periodsPerYear);
+  const stdev =
+    returnsDefined && returnCount >= 2 ? Math.sqrt(excessSquaredDeviations / (returnCount - 1)) : null;
+  const volatilityPct = stdev === null ? null : finiteOrNull(stdev * annualizer * 100);
+  const sharpe =
+    stdev !== null && stdev > NEGLIGIBLE_DEVIATION ? finiteOrNull((excessMean / stdev) * annualizer) : null;
+  const downsideDeviation = returnsDefined ? Math.sqrt(downsideSquares / returnCount) : 0;
+  const sortino =
+    downsideDeviation > NEGLIGIBLE_DEVIATION
+      ? finiteOrNull((excessMean / downsideDeviation) * annualizer)
+      : null;
+  const calmar = cagrPct !== null && maxDrawdownPct > 0 ? finiteOrNull(cagrPct / maxDrawdownPct) : null;
+
+  const tradeCount = tradePnls.length;
+  let wins = 0;
+  let losses = 0;
+  let grossProfit = 0;
+  let grossLoss = 0;
+  for (let i = 0; i < tradeCount; i++) {
+    const pnl = tradePnls[i] as number;
+    if (!Number.isFinite(pnl)) {
+      throw new InvalidMetricsInputError(`tradePnls[${i}]`, `must be finite, got ${pnl}`);
+    }
+    if (pnl > 0) {
+      wins++;
+      grossProfit += pnl;
+    } else if (pnl < 0) {
+      losses++;
+      grossLoss += pnl;
+    }
+  }
+
+  const winRate = tradeCount > 0 ? wins / tradeCount : null;
+  const avgWin = wins > 0 ? finiteOrNull(grossProfit / wins) : null;
+  const avgLoss = losses > 0 ? finiteOrNull(grossLoss / losses) : null;
+  const kelly =
+    winRate !== null && avgWin !== null && avgLoss !== null
+      ? finiteOrNull(winRate - (1 - winRate) / (avgWin / -avgLoss))
+      : null;
+
+  return {
+    trades: tradeCount,
+    returnPct,
+    cagrPct,
+    volatilityPct,
+    equityFinal,
+    equityPeak: peak,
+    maxDrawdownPct,
+    maxDrawdownDays: maxUnderwaterMs / MS_PER_DAY,
+    winRatePct: winRate === null ? null : winRate * 100,
+    profitFactor: grossLoss < 0 ? finiteOrNull(grossProfit / -grossLoss) : null,
+    avgWin,
+    avgLoss,
+    expectancy: tradeCount > 0 ? finiteOrNull((grossProfit + grossLoss) / tradeCount) : null,
+    sharpe,
+    sortino,
+    calmar,
+    exposurePct: (barsInMarket / barCount) * 100,
+    buyHoldReturnPct,
+    kelly,
+  };
+}
+
+function finiteOrNull(value: number): number | null {
+  return Number.isFinite(value) ? value : null;
+}
