@@ -1,0 +1,53 @@
+import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
+import { QuantShiftError, UsageError } from '../shared/core/errors.js';
+
+const commands: Record<
+  string,
+  { summary: string; run: (argv: readonly string[]) => number | Promise<number> }
+> = {
+  backtest: {
+    summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
+    run: (argv) => backtestCommand(argv, process),
+  },
+};
+
+const mainHelp = `Usage: quantshift <command> [flags]
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`)
+  .join('\n')}
+
+Run "quantshift <command> --help" for a command's flags.
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined)
+    throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(commands).join(', ')})`);
+  return command.run(rest);
+}
+
+/** One clear line and a non-zero exit for every known failure; a stack trace only with QUANTSHIFT_DEBUG=1. */
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const debug = process.env.QUANTSHIFT_DEBUG === '1';
+    if (error instanceof QuantShiftError) {
+      process.stderr.write(`error: ${error.message}\n`);
+    } else {
+      process.stderr.write(`error: unexpected failure: ${(error as Error)?.message ?? String(error)}\n`);
+    }
+    if (debug) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  },
+);
+
+export { backtestHelp };

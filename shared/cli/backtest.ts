@@ -1,0 +1,360 @@
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
+import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
+import { toBacktestDocument } from '../core/backtest/document.js';
+import { runBacktest } from '../core/backtest/engine.js';
+import type { BacktestOptions, BacktestResult } from '../core/backtest/types.js';
+import { criteriaSchema, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
+import { ConfigError, InsufficientDataError, QuantShiftError, UsageError } from '../core/errors.js';
+import type { CommissionModel } from '../core/ledger/money.js';
+import { alignBars } from '../core/market/align.js';
+import type { BarSeries } from '../core/market/types.js';
+import { parseSizing, type SizingSpec } from '../core/sizing/index.js';
+import { getStrategy } from '../core/strategies/index.js';
+import type { StrategyDefinition } from '../core/strategies/types.js';
+import {
+  choiceFlag,
+  dateFlag,
+  type FlagSpecs,
+  numberFlag,
+  type ParsedFlags,
+  parseFlags,
+  parseIsoDate,
+  renderHelp,
+  stringFlag,
+} from './args.js';
+import { num, renderTable } from './format.js';
+
+export const backtestFlags: FlagSpecs = {
+  config: {
+    type: 'string',
+    value: '<yaml>',
+    help: 'strategy config (watchlist, strategy, sizing, costs, risk, criteria)',
+  },
+  data: {
+    type: 'string',
+    value: '<csv|dir>',
+    help: "a bar CSV, or a folder of <SYMBOL>.csv files (default: the config's data.dir)",
+  },
+  symbol: {
+    type: 'string',
+    value: '<SYM[,SYM...]>',
+    help: 'symbols to load from --data (a file: its name by default)',
+  },
+  strategy: { type: 'string', value: '<name>', help: 'strategy name (default ma-crossover)' },
+  param: {
+    type: 'string',
+    multiple: true,
+    value: '<key=value>',
+    help: 'strategy parameter, repeatable: fast=10 slow=30 ma=sma|ema atrStop=2 atrPeriod=14',
+  },
+  direction: {
+    type: 'string',
+    value: '<long-only|long-short>',
+    help: 'long-only exits on the opposite cross; long-short stops and reverses',
+  },
+  sizing: {
+    type: 'string',
+    value: '<mode>',
+    help: 'all-in | fixed:<qty> | fraction:<f> | atr-risk:<f> (default all-in ad hoc)',
+  },
+  'max-position': {
+    type: 'string',
+    value: '<f>',
+    help: 'cap each position at this fraction of equity (config default 0.2; none ad hoc)',
+  },
+  'cash-buffer': {
+    type: 'string',
+    value: '<f>',
+    help: 'fraction of buying power entries sized at the decision leave unspent (default 0.02)',
+  },
+  cash: { type: 'string', value: '<dollars>', help: 'starting cash (default 100000)' },
+  commission: {
+    type: 'string',
+    value: '<spec>',
+    help: 'e.g. 0.005/share,min=1 | 1/order | 0.1% (parts add up; default 0)',
+  },
+  'slippage-bps': {
+    type: 'string',
+    value: '<bps>',
+    help: 'adverse slippage on market and stop fills, basis points (default 0)',
+  },
+  fractional: { type: 'boolean', help: 'allow fractional shares (whole shares by default)' },
+  from: {
+    type: 'string',
+    value: '<YYYY-MM-DD>',
+    help: 'first day traded; earlier bars still warm the indicators up',
+  },
+  to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last day traded (inclusive)' },
+  'end-of-data': {
+    type: 'string',
+    value: '<hold|close>',
+    help: 'keep open positions marked at the last close, or close them there',
+  },
+  'risk-free': {
+    type: 'string',
+    value: '<rate>',
+    help: 'annual risk-free rate for Sharpe/Sortino, e.g. 0.04 (default 0)',
+  },
+  format: {
+    type: 'string',
+    value: '<table|json>',
+    help: 'stdout format (default table); json prints exactly one document',
+  },
+  out: { type: 'string', value: '<dir>', help: 'also write backtest.json into this folder' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const backtestHelp = renderHelp(
+  'quantshift backtest [--config <yaml>] [flags]',
+  "Runs an event-driven backtest: decisions at each bar's close, fills at the next bar's open.\nAd hoc flags override the values from --config.",
+  backtestFlags,
+  [
+    'Examples:',
+    '  quantshift backtest --config config/equity-strategy.yaml',
+    '  quantshift backtest --data data/SPY.csv --param fast=10 --param slow=30 --sizing all-in --format json',
+  ],
+);
+
+/** Everything a backtest run needs, resolved from the config and the flags. */
+export interface BacktestJob {
+  readonly series: readonly BarSeries[];
+  readonly strategy: StrategyDefinition<unknown>;
+  readonly params: Record<string, unknown>;
+  readonly options: BacktestOptions;
+  readonly criteria: StrategyConfig['criteria'];
+  readonly config: StrategyConfig | undefined;
+}
+
+/** Parses `0.005/share,min=1`, `1/order`, `0.1%` (parts joined by commas add up). */
+export function parseCommission(text: string): CommissionModel {
+  const model = { perShare: 0, perOrder: 0, percent: 0, minimum: 0 };
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const match = /^(min=)?(\d+(?:\.\d+)?)(\/share|\/order|%)?$/.exec(part);
+    if (!match || (match[1] && match[3]) || (!match[1] && !match[3] && Number(match[2]) !== 0)) {
+      throw new UsageError(`--commission ${text}: "${part}" is not <x>/share, <x>/order, <x>% or min=<x>`);
+    }
+    const value = Number(match[2]);
+    if (match[1]) model.minimum = value;
+    else if (match[3] === '/share') model.perShare = value;
+    else if (match[3] === '/order') model.perOrder = value;
+    else if (match[3] === '%') model.percent = value / 100;
+  }
+  return model;
+}
+
+function parseParam(text: string): [string, unknown] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--param ${text}: expected key=value`);
+  const key = text.slice(0, eq);
+  const raw = text.slice(eq + 1);
+  if (raw === 'true' || raw === 'false') return [key, raw === 'true'];
+  const n = Number(raw);
+  return [key, raw.trim() !== '' && Number.isFinite(n) ? n : raw];
+}
+
+function loadConfigFile(path: string): StrategyConfig {
+  if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
+  return parseConfig(readFileSync(path, 'utf8'), path);
+}
+
+function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): BarSeries[] {
+  const dataFlag = stringFlag(flags, 'data');
+  const symbolFlag = stringFlag(flags, 'symbol');
+  const symbols = symbolFlag
+    ?.split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean);
+  const adjusted = config?.data.adjusted ?? false;
+  if (dataFlag === undefined) {
+    if (config === undefined)
+      throw new UsageError('backtest: give --config or --data (see quantshift backtest --help)');
+    return loadDataDir(config.data.dir, symbols ?? config.watchlist, { adjusted });
+  }
+  if (!existsSync(dataFlag)) throw new UsageError(`--data ${dataFlag}: no such file or folder`);
+  if (statSync(dataFlag).isDirectory()) {
+    const list = symbols ?? config?.watchlist;
+    if (list === undefined)
+      throw new UsageError(`--data ${dataFlag} is a folder: name the symbols with --symbol`);
+    return loadDataDir(dataFlag, list, { adjusted });
+  }
+  if (symbols !== undefined && symbols.length > 1)
+    throw new UsageError('--data is one file: give one --symbol');
+  return [loadBarsCsv(dataFlag, { ...(symbols?.[0] ? { symbol: symbols[0] } : {}), adjusted })];
+}
+
+/** Slot range traded for --from/--to (inclusive), keeping earlier bars for warm-up. */
+function slotRange(series: readonly BarSeries[], from: number | undefined, to: number | undefined) {
+  const { time } = alignBars(series);
+  const startIndex = from === undefined ? 0 : time.findIndex((t) => t >= from);
+  const dayEnd = to === undefined ? Number.POSITIVE_INFINITY : to + 86_400_000 - 1;
+  let endIndex = time.length - 1;
+  while (endIndex >= 0 && (time[endIndex] as number) > dayEnd) endIndex--;
+  if (startIndex < 0 || endIndex < startIndex) {
+    throw new InsufficientDataError('no bars between --from and --to in the data');
+  }
+  return { startIndex, endIndex };
+}
+
+/** Resolves flags over an optional config into a runnable job. */
+export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
+  const configPath = stringFlag(flags, 'config');
+  const config = configPath === undefined ? undefined : loadConfigFile(configPath);
+  const series = loadSeries(flags, config);
+  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy.name ?? 'ma-crossover';
+  let strategy: StrategyDefinition<unknown>;
+  try {
+    strategy = getStrategy(strategyName);
+  } catch (error) {
+    throw new UsageError(`--strategy: ${(error as Error).message}`, { cause: error });
+  }
+  const params: Record<string, unknown> =
+    config && strategyName === config.strategy.name ? strategyParams(config) : {};
+  for (const p of (flags.param as string[] | undefined) ?? []) {
+    const [key, value] = parseParam(p);
+    params[key] = value;
+  }
+  const direction = choiceFlag(flags, 'direction', ['long-only', 'long-short'] as const);
+  if (direction !== undefined) params.direction = direction;
+  const checked = strategy.params.safeParse(params);
+  if (!checked.success) {
+    const detail = checked.error.issues
+      .map((i) => `${i.path.join('.') || 'params'}: ${i.message}`)
+      .join('; ');
+    throw new UsageError(`--param: ${detail}`, { cause: checked.error });
+  }
+
+  const sizingText = stringFlag(flags, 'sizing');
+  let sizing: SizingSpec;
+  if (sizingText !== undefined) sizing = parseSizing(sizingText);
+  else if (config === undefined) sizing = { mode: 'all-in' };
+  else if (config.sizing.mode === 'atr-risk')
+    sizing = { mode: 'atr-risk', risk: config.sizing.risk ?? config.risk.riskPerTrade };
+  else sizing = config.sizing;
+
+  const fromFlag = dateFlag(flags, 'from');
+  const toFlag = dateFlag(flags, 'to');
+  const from =
+    fromFlag ?? (config?.backtest.from ? parseIsoDate(config.backtest.from, 'backtest.from') : undefined);
+  const to = toFlag ?? (config?.backtest.to ? parseIsoDate(config.backtest.to, 'backtest.to') : undefined);
+  if (from !== undefined && to !== undefined && from > to) throw new UsageError('--from is after --to');
+  const { startIndex, endIndex } = slotRange(series, from, to);
+
+  const commissionText = stringFlag(flags, 'commission');
+  const maxPosition =
+    numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
+  const options: BacktestOptions = {
+    initialCash: numberFlag(flags, 'cash', { min: 1 }) ?? config?.backtest.initialCash ?? 100_000,
+    sizing,
+    ...(maxPosition === undefined ? {} : { maxPositionFraction: maxPosition }),
+    cashBuffer: numberFlag(flags, 'cash-buffer', { min: 0, max: 0.99 }) ?? config?.risk.cashBuffer ?? 0.02,
+    commission:
+      commissionText === undefined
+        ? (config?.costs.commission ?? { perShare: 0, perOrder: 0, percent: 0, minimum: 0 })
+        : parseCommission(commissionText),
+    slippageBps: numberFlag(flags, 'slippage-bps', { min: 0, max: 1000 }) ?? config?.costs.slippageBps ?? 0,
+    fractional: flags.fractional === true || (config?.backtest.fractional ?? false),
+    endOfData:
+      choiceFlag(flags, 'end-of-data', ['hold', 'close'] as const) ?? config?.backtest.endOfData ?? 'hold',
+    startIndex,
+    endIndex,
+    riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
+  };
+  return {
+    series,
+    strategy,
+    params: checked.data as Record<string, unknown>,
+    options,
+    criteria: config?.criteria ?? criteriaSchema.parse({}),
+    config,
+  };
+}
+
+/** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
+export function renderBacktestTable(
+  result: BacktestResult,
+  doc: ReturnType<typeof toBacktestDocument>,
+): string {
+  const m = result.metrics;
+  const money = (v: number | null) => num(v, 2);
+  const metricRows: [string, string][] = [
+    ['Period', `${doc.from} .. ${doc.to}`],
+    ['Symbols', result.symbols.join(', ')],
+    ['Trades (closed)', String(m.trades)],
+    ['Return [%]', num(m.returnPct)],
+    ['CAGR [%]', num(m.cagrPct)],
+    ['Volatility (ann.) [%]', num(m.volatilityPct)],
+    ['Equity final [$]', money(m.equityFinal)],
+    ['Equity peak [$]', money(m.equityPeak)],
+    ['Max drawdown [%]', num(m.maxDrawdownPct)],
+    ['Max drawdown duration [days]', String(m.maxDrawdownDays)],
+    ['Sharpe', num(m.sharpe)],
+    ['Sortino', num(m.sortino)],
+    ['Calmar', num(m.calmar)],
+    ['Win rate [%]', num(m.winRatePct)],
+    ['Profit factor', num(m.profitFactor)],
+    ['Average win [$]', money(m.avgWin)],
+    ['Average loss [$]', money(m.avgLoss)],
+    ['Expectancy [$/trade]', money(m.expectancy)],
+    ['Exposure [%]', num(m.exposurePct)],
+    ['Buy & hold return [%]', num(m.buyHoldReturnPct)],
+    ['Kelly fraction', num(m.kelly, 3)],
+    [
+      'Orders placed / filled / rejected',
+      `${doc.orders.placed} / ${doc.orders.filled} / ${doc.orders.rejected}`,
+    ],
+    ['Entries skipped or reduced', String(result.skippedEntries.length)],
+  ];
+  const width = Math.max(...metricRows.map(([k]) => k.length));
+  const metrics = metricRows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+  const criteria = renderTable(
+    ['Criterion', 'Rule', 'Value', 'Result'],
+    doc.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
+  );
+  const verdict = doc.decision.proceed
+    ? 'Decision: PROCEED to paper trading (every criterion passed)'
+    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  return `${metrics}\n\n${criteria}\n\n${verdict}\n`;
+}
+
+/** `quantshift backtest`: returns the process exit code. */
+export function backtestCommand(
+  argv: readonly string[],
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+): number {
+  const flags = parseFlags('backtest', argv, backtestFlags);
+  if (flags.help) {
+    io.stdout.write(backtestHelp);
+    return 0;
+  }
+  const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
+  const job = resolveBacktestJob(flags);
+  const bars = job.series.reduce((n, s) => n + s.time.length, 0);
+  io.stderr.write(
+    `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,
+  );
+  let result: BacktestResult;
+  try {
+    result = runBacktest({
+      series: job.series,
+      strategy: job.strategy,
+      params: job.params,
+      options: job.options,
+    });
+  } catch (error) {
+    if (error instanceof QuantShiftError) throw error;
+    throw new QuantShiftError(`backtest failed: ${(error as Error).message}`, { cause: error });
+  }
+  const criteria = evaluateCriteria(result.metrics, job.criteria);
+  const doc = toBacktestDocument(result, criteria, decide(criteria));
+  const out = stringFlag(flags, 'out');
+  if (out !== undefined) {
+    mkdirSync(out, { recursive: true });
+    const path = join(out, 'backtest.json');
+    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
+  }
+  io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderBacktestTable(result, doc));
+  return 0;
+}

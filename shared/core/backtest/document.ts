@@ -1,0 +1,66 @@
+import { formatBarTime } from '../market/types.js';
+import type { Metrics } from '../metrics/index.js';
+import type { CriterionResult, Decision } from './criteria.js';
+import type { BacktestResult, SkippedEntry } from './types.js';
+
+/** The machine-readable backtest result (`quantshift backtest --format json`). */
+export interface BacktestDocument {
+  readonly symbols: readonly string[];
+  readonly from: string;
+  readonly to: string;
+  readonly metrics: Metrics;
+  readonly trades: readonly {
+    symbol: string;
+    direction: 'long' | 'short';
+    qty: number;
+    entryTime: string;
+    entryPrice: number;
+    exitTime: string | null;
+    exitPrice: number | null;
+    pnl: number;
+    commission: number;
+    exitReason: string | null;
+  }[];
+  readonly equity: readonly { time: string; equity: number }[];
+  readonly criteria: readonly CriterionResult[];
+  readonly decision: Decision;
+  readonly skippedEntries: readonly (Omit<SkippedEntry, 'time'> & { time: string })[];
+  readonly orders: { readonly placed: number; readonly filled: number; readonly rejected: number };
+}
+
+/** Builds the JSON document from a result; timestamps become `YYYY-MM-DD` (or date-times for intraday bars). */
+export function toBacktestDocument(
+  result: BacktestResult,
+  criteria: readonly CriterionResult[],
+  decision: Decision,
+): BacktestDocument {
+  const fmt = (t: number) => formatBarTime(t, result.intraday);
+  const times = result.equity.time;
+  return {
+    symbols: result.symbols,
+    from: fmt(times[0] as number),
+    to: fmt(times[times.length - 1] as number),
+    metrics: result.metrics,
+    trades: result.trades.map((t) => ({
+      symbol: t.symbol,
+      direction: t.direction,
+      qty: t.qty,
+      entryTime: fmt(t.entryTime),
+      entryPrice: t.entryPrice,
+      exitTime: t.exitTime === null ? null : fmt(t.exitTime),
+      exitPrice: t.exitPrice,
+      pnl: t.pnl,
+      commission: t.commission,
+      exitReason: t.exitReason,
+    })),
+    equity: Array.from(times, (t, i) => ({ time: fmt(t), equity: result.equity.equity[i] as number })),
+    criteria,
+    decision,
+    skippedEntries: result.skippedEntries.map((s) => ({ ...s, time: fmt(s.time) })),
+    orders: {
+      placed: result.orders.length,
+      filled: result.orders.filter((o) => o.status === 'filled').length,
+      rejected: result.orders.filter((o) => o.status === 'rejected').length,
+    },
+  };
+}

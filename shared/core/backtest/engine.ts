@@ -1,0 +1,651 @@
+import { InsufficientDataError, InvalidParameterError } from '../errors.js';
+import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
+import { alignBars } from '../market/align.js';
+import type { BarSeries } from '../market/types.js';
+import { computeMetrics } from '../metrics/index.js';
+import { allInQty, floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
+import type { EnterIntent, EntryOrder, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
+import type {
+  BacktestInput,
+  BacktestOptions,
+  BacktestResult,
+  FillRecord,
+  OrderRecord,
+  OrderRole,
+  OrderSide,
+  SkippedEntry,
+  TradeRecord,
+} from './types.js';
+
+interface Position {
+  readonly side: 1 | -1;
+  readonly qty: number;
+  readonly entryPrice: number;
+  readonly entryTime: number;
+  readonly entryNotional: Cents;
+  readonly entryCommission: Cents;
+  /** Protective orders, OCO: the first to fill cancels the others. */
+  stopLoss: OrderRecord | undefined;
+  takeProfit: OrderRecord | undefined;
+  trailing: OrderRecord | undefined;
+  trailStop: number;
+  trailBest: number;
+  /** Calendar slot from which the protective orders are live (an intrabar entry arms them on the next bar). */
+  armedFrom: number;
+}
+
+interface PendingEntry {
+  readonly order: OrderRecord;
+  readonly intent: EnterIntent;
+}
+
+interface SymbolState {
+  readonly series: BarSeries;
+  readonly slots: Int32Array;
+  readonly strategy: StrategyInstance;
+  position: Position | undefined;
+  pendingExit: OrderRecord | undefined;
+  pendingEntry: PendingEntry | undefined;
+  lastClose: number;
+  intent: Intent;
+}
+
+const sideName = (side: 1 | -1): PositionSide => (side === 1 ? 'long' : 'short');
+
+/**
+ * Runs an event-driven backtest over one portfolio of symbols with shared cash.
+ *
+ * Each calendar slot t, per symbol with a bar at t, in this order:
+ * 1. At the open: signal exits fill at the open; resting protective stops and take-profits that the
+ *    open gapped through fill at the open; then entries decided at t-1 fill by their type.
+ * 2. Intrabar: live protective orders fill by the bar's range; when one bar touches both the stop and
+ *    the take-profit, the stop wins. A trailing stop is checked at its level from the previous bar and
+ *    then ratchets with the bar's best price.
+ * 3. At the close: positions are marked, then the strategy sees the bar and decides for t+1.
+ * See docs/backtest.md for every fill rule.
+ */
+export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
+  const { options } = input;
+  validateOptions(options);
+  if (input.series.length === 0) throw new InsufficientDataError('no bar series to backtest');
+  const params = input.strategy.params.parse(input.params);
+  const calendar = alignBars(input.series);
+  const slotCount = calendar.time.length;
+  const start = options.startIndex ?? 0;
+  const end = options.endIndex ?? slotCount - 1;
+  if (slotCount === 0 || start > end || start < 0 || end >= slotCount) {
+    throw new InsufficientDataError(
+      `no bars to trade in the requested range (slots ${start}..${end} of ${slotCount})`,
+    );
+  }
+
+  const symbols: SymbolState[] = input.series.map((series, k) => ({
+    series,
+    slots: calendar.index[k] as Int32Array,
+    strategy: input.strategy.create(params),
+    position: undefined,
+    pendingExit: undefined,
+    pendingEntry: undefined,
+    lastClose: Number.NaN,
+    intent: { action: 'hold' },
+  }));
+
+  const orders: OrderRecord[] = [];
+  const fills: FillRecord[] = [];
+  const trades: TradeRecord[] = [];
+  const skippedEntries: SkippedEntry[] = [];
+  const slip = options.slippageBps / 10_000;
+  let cash: Cents = Math.round(options.initialCash * 100);
+
+  const span = end - start + 1;
+  const equityTime = new Float64Array(span);
+  const equityValue = new Float64Array(span);
+  const inMarket = new Uint8Array(span);
+
+  const newOrder = (fields: Omit<OrderRecord, 'id' | 'status'>): OrderRecord => {
+    const order: OrderRecord = { ...fields, id: orders.length + 1, status: 'open' };
+    orders.push(order);
+    return order;
+  };
+  const closeOrder = (
+    order: OrderRecord | undefined,
+    status: 'cancelled' | 'expired' | 'rejected',
+    time: number,
+    reason: string,
+  ) => {
+    if (order === undefined || order.status !== 'open') return;
+    order.status = status;
+    order.closedTime = time;
+    order.reason = reason;
+  };
+  const adverse = (price: number, side: OrderSide) =>
+    side === 'buy' ? price * (1 + slip) : price * (1 - slip);
+
+  /** Short positions tie up their value twice in cash terms: buying power = cash − 2 × short value. */
+  const buyingPower = (priceOf: (s: SymbolState) => number): Cents => {
+    let bp = cash;
+    for (const s of symbols) {
+      if (s.position?.side === -1) bp -= 2 * notionalCents(s.position.qty, priceOf(s));
+    }
+    return bp;
+  };
+  const equityAt = (priceOf: (s: SymbolState) => number): Cents => {
+    let value = cash;
+    for (const s of symbols) {
+      if (s.position !== undefined) value += s.position.side * notionalCents(s.position.qty, priceOf(s));
+    }
+    return value;
+  };
+
+  const execute = (
+    s: SymbolState,
+    order: OrderRecord,
+    qty: number,
+    price: number,
+    time: number,
+  ): FillRecord => {
+    const notional = notionalCents(qty, price);
+    const commission = commissionCents(options.commission, qty, notional);
+    cash += order.side === 'buy' ? -notional - commission : notional - commission;
+    order.status = 'filled';
+    order.closedTime = time;
+    order.fillPrice = price;
+    order.qty = qty;
+    const fill: FillRecord = {
+      orderId: order.id,
+      symbol: s.series.symbol,
+      side: order.side,
+      qty,
+      price,
+      time,
+      notional: toDollars(notional),
+      commission: toDollars(commission),
+    };
+    fills.push(fill);
+    return fill;
+  };
+
+  const closePosition = (s: SymbolState, order: OrderRecord, price: number, time: number) => {
+    const position = s.position as Position;
+    const notional = notionalCents(position.qty, price);
+    const exitCommission = commissionCents(options.commission, position.qty, notional);
+    execute(s, order, position.qty, price, time);
+    const pnl =
+      position.side * (notional - position.entryNotional) - position.entryCommission - exitCommission;
+    trades.push({
+      symbol: s.series.symbol,
+      direction: position.side === 1 ? 'long' : 'short',
+      qty: position.qty,
+      entryTime: position.entryTime,
+      entryPrice: position.entryPrice,
+      exitTime: time,
+      exitPrice: price,
+      pnl: toDollars(pnl),
+      commission: toDollars(position.entryCommission + exitCommission),
+      exitReason: order.role,
+    });
+    for (const protective of [position.stopLoss, position.takeProfit, position.trailing]) {
+      if (protective !== order) closeOrder(protective, 'cancelled', time, 'position closed');
+    }
+    s.position = undefined;
+  };
+
+  const openPosition = (
+    s: SymbolState,
+    pending: PendingEntry,
+    qty: number,
+    price: number,
+    slot: number,
+    armedNow: boolean,
+  ) => {
+    const { order, intent } = pending;
+    const time = calendar.time[slot] as number;
+    const fill = execute(s, order, qty, price, time);
+    const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
+    const exitSide: OrderSide = side === 1 ? 'sell' : 'buy';
+    const position: Position = {
+      side,
+      qty,
+      entryPrice: price,
+      entryTime: time,
+      entryNotional: notionalCents(qty, price),
+      entryCommission: Math.round(fill.commission * 100),
+      stopLoss: undefined,
+      takeProfit: undefined,
+      trailing: undefined,
+      trailStop: Number.NaN,
+      trailBest: price,
+      armedFrom: armedNow ? slot : slot + 1,
+    };
+    const protective = {
+      symbol: s.series.symbol,
+      side: exitSide,
+      qty,
+      timeInForce: 'gtc' as const,
+      createdTime: time,
+    };
+    if (intent.stopLoss !== undefined) {
+      position.stopLoss = newOrder({
+        ...protective,
+        type: 'stop',
+        role: 'stop-loss',
+        stopPrice: intent.stopLoss,
+      });
+    }
+    if (intent.takeProfit !== undefined) {
+      position.takeProfit = newOrder({
+        ...protective,
+        type: 'limit',
+        role: 'take-profit',
+        limitPrice: intent.takeProfit,
+      });
+    }
+    if (intent.trailingStop !== undefined) {
+      const trail = intent.trailingStop;
+      position.trailing = newOrder({
+        ...protective,
+        type: 'trailing-stop',
+        role: 'trailing-stop',
+        ...('amount' in trail ? { trailAmount: trail.amount } : { trailPercent: trail.percent }),
+      });
+      position.trailStop = trailLevel(position, price);
+    }
+    s.position = position;
+  };
+
+  const trailLevel = (position: Position, best: number): number => {
+    const order = position.trailing as OrderRecord;
+    const distance = order.trailAmount ?? (best * (order.trailPercent as number)) / 100;
+    return best - position.side * distance;
+  };
+
+  /** The protective stop level in force: the tighter of the stop-loss and the trailing stop. */
+  const stopLevel = (position: Position): number => {
+    const fixed = position.stopLoss?.stopPrice;
+    const trailing = position.trailing === undefined ? undefined : position.trailStop;
+    if (fixed === undefined) return trailing ?? Number.NaN;
+    if (trailing === undefined) return fixed;
+    return position.side === 1 ? Math.max(fixed, trailing) : Math.min(fixed, trailing);
+  };
+  const stopOrder = (position: Position): OrderRecord => {
+    if (position.trailing === undefined) return position.stopLoss as OrderRecord;
+    if (position.stopLoss === undefined) return position.trailing;
+    const fixed = position.stopLoss.stopPrice as number;
+    const tighter = position.side === 1 ? position.trailStop > fixed : position.trailStop < fixed;
+    return tighter ? position.trailing : position.stopLoss;
+  };
+
+  /** Protective orders against one bar. `gapOnly` checks the open alone (before entries fill). */
+  const checkProtective = (s: SymbolState, slot: number, bar: number, gapOnly: boolean) => {
+    const position = s.position;
+    if (position === undefined || slot < position.armedFrom) return;
+    const { open, high, low } = s.series;
+    const o = open[bar] as number;
+    const time = calendar.time[slot] as number;
+    const side = position.side;
+    const stop = stopLevel(position);
+    const stopHitAtOpen = side === 1 ? o <= stop : o >= stop;
+    const target = position.takeProfit?.limitPrice;
+    const targetHitAtOpen = target !== undefined && (side === 1 ? o >= target : o <= target);
+    if (stopHitAtOpen) {
+      const order = stopOrder(position);
+      closePosition(s, order, adverse(o, order.side), time);
+      return;
+    }
+    if (targetHitAtOpen) {
+      closePosition(s, position.takeProfit as OrderRecord, o, time);
+      return;
+    }
+    if (gapOnly) return;
+    const h = high[bar] as number;
+    const l = low[bar] as number;
+    if (side === 1 ? l <= stop : h >= stop) {
+      const order = stopOrder(position);
+      closePosition(s, order, adverse(stop, order.side), time);
+      return;
+    }
+    if (target !== undefined && (side === 1 ? h >= target : l <= target)) {
+      closePosition(s, position.takeProfit as OrderRecord, target, time);
+      return;
+    }
+    if (position.trailing !== undefined) {
+      const best = side === 1 ? Math.max(position.trailBest, h) : Math.min(position.trailBest, l);
+      position.trailBest = best;
+      const level = trailLevel(position, best);
+      position.trailStop =
+        side === 1 ? Math.max(position.trailStop, level) : Math.min(position.trailStop, level);
+    }
+  };
+
+  /** Where an entry fills on this bar, or NaN when it does not. Also says whether it filled at the open. */
+  const entryFill = (
+    order: EntryOrder,
+    side: OrderSide,
+    o: number,
+    h: number,
+    l: number,
+  ): [number, boolean] => {
+    const buy = side === 'buy';
+    switch (order.type) {
+      case 'market':
+        return [adverse(o, side), true];
+      case 'limit': {
+        const limit = order.limitPrice;
+        if (buy ? o <= limit : o >= limit) return [o, true];
+        if (buy ? l <= limit : h >= limit) return [limit, false];
+        return [Number.NaN, false];
+      }
+      case 'stop': {
+        const stop = order.stopPrice;
+        if (buy ? o >= stop : o <= stop) return [adverse(o, side), true];
+        if (buy ? h >= stop : l <= stop) return [adverse(stop, side), false];
+        return [Number.NaN, false];
+      }
+      case 'stop-limit': {
+        const { stopPrice: stop, limitPrice: limit } = order;
+        if (buy ? o >= stop : o <= stop) {
+          if (buy ? o <= limit : o >= limit) return [o, true];
+          if (buy ? l <= limit : h >= limit) return [limit, false];
+          return [Number.NaN, false];
+        }
+        if (!(buy ? h >= stop : l <= stop)) return [Number.NaN, false];
+        if (buy ? stop <= limit : stop >= limit) return [stop, false];
+        if (buy ? l <= limit : h >= limit) return [limit, false];
+        return [Number.NaN, false];
+      }
+    }
+  };
+
+  const skip = (time: number, s: SymbolState, reason: string, requestedQty?: number, placedQty?: number) => {
+    skippedEntries.push({
+      time,
+      symbol: s.series.symbol,
+      reason,
+      ...(requestedQty === undefined ? {} : { requestedQty }),
+      ...(placedQty === undefined ? {} : { placedQty }),
+    });
+  };
+
+  const fillEntry = (s: SymbolState, slot: number, bar: number) => {
+    const pending = s.pendingEntry as PendingEntry;
+    s.pendingEntry = undefined;
+    const { order, intent } = pending;
+    const time = calendar.time[slot] as number;
+    if (s.position !== undefined) {
+      closeOrder(order, 'cancelled', time, 'position still open');
+      return;
+    }
+    const { open, high, low } = s.series;
+    const [price, atOpen] = entryFill(
+      intent.order ?? { type: 'market' },
+      order.side,
+      open[bar] as number,
+      high[bar] as number,
+      low[bar] as number,
+    );
+    if (Number.isNaN(price)) {
+      closeOrder(order, 'expired', time, 'not filled in its session');
+      return;
+    }
+    const markAtOpen = (x: SymbolState) => (x === s ? price : x.lastClose);
+    const power = buyingPower(markAtOpen);
+    let qty = order.qty;
+    if (Number.isNaN(qty)) {
+      qty = allInQty(power, price, options.commission, options.fractional);
+      if (options.maxPositionFraction !== undefined) {
+        const equity = toDollars(equityAt(markAtOpen));
+        qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
+      }
+      if (!(qty > 0)) {
+        order.qty = 0;
+        closeOrder(order, 'rejected', time, 'no buying power at the fill');
+        skip(time, s, 'no buying power at the fill', 0, 0);
+        return;
+      }
+    }
+    const notional = notionalCents(qty, price);
+    const cost = notional + commissionCents(options.commission, qty, notional);
+    if (cost > power) {
+      const reason = `insufficient buying power: needs ${toDollars(cost)}, has ${toDollars(power)}`;
+      closeOrder(order, 'rejected', time, reason);
+      skip(time, s, reason, qty, 0);
+      return;
+    }
+    openPosition(s, pending, qty, price, slot, atOpen);
+  };
+
+  const decide = (slot: number) => {
+    const time = calendar.time[slot] as number;
+    const markAtClose = (x: SymbolState) => x.lastClose;
+    const equity = toDollars(equityAt(markAtClose));
+    let power = toDollars(buyingPower(markAtClose));
+    const exitOrder = (s: SymbolState) => {
+      const position = s.position as Position;
+      s.pendingExit = newOrder({
+        symbol: s.series.symbol,
+        side: position.side === 1 ? 'sell' : 'buy',
+        type: 'market',
+        role: 'exit',
+        qty: position.qty,
+        timeInForce: 'day',
+        createdTime: time,
+      });
+      power += position.qty * s.lastClose;
+    };
+    for (const s of symbols) {
+      const intent = s.intent;
+      if (s.position === undefined) continue;
+      if (
+        intent.action === 'exit' ||
+        (intent.action === 'enter' && sideName(s.position.side) !== intent.side)
+      ) {
+        exitOrder(s);
+      }
+    }
+    for (const s of symbols) {
+      const intent = s.intent;
+      if (intent.action !== 'enter') continue;
+      if (s.position !== undefined && s.pendingExit === undefined) continue;
+      const price = s.lastClose;
+      const sized = sizeAtDecision(options.sizing, {
+        equity,
+        price,
+        stopLoss: intent.stopLoss,
+        fractional: options.fractional,
+      });
+      let qty = sized.qty;
+      if (!Number.isNaN(qty)) {
+        const requested = qty;
+        if (options.maxPositionFraction !== undefined) {
+          qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
+        }
+        qty = Math.min(qty, floorQty((power * (1 - options.cashBuffer)) / price, options.fractional));
+        if (!(qty > 0)) {
+          skip(time, s, sized.reason ?? 'size rounds to zero under the caps', requested, 0);
+          continue;
+        }
+        if (qty < requested) skip(time, s, 'reduced by the position cap or buying power', requested, qty);
+        power -= qty * price;
+      }
+      const order = intent.order ?? { type: 'market' as const };
+      s.pendingEntry = {
+        intent,
+        order: newOrder({
+          symbol: s.series.symbol,
+          side: intent.side === 'long' ? 'buy' : 'sell',
+          type: order.type,
+          role: 'entry',
+          qty,
+          timeInForce: 'day',
+          createdTime: time,
+          ...('limitPrice' in order ? { limitPrice: order.limitPrice } : {}),
+          ...('stopPrice' in order ? { stopPrice: order.stopPrice } : {}),
+        }),
+      };
+    }
+  };
+
+  const barScratch = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
+  for (let slot = 0; slot <= end; slot++) {
+    const time = calendar.time[slot] as number;
+    const trading = slot >= start;
+    if (trading) {
+      for (const s of symbols) {
+        const bar = s.slots[slot] as number;
+        if (bar < 0 || s.position === undefined) continue;
+        if (s.pendingExit !== undefined) {
+          const order = s.pendingExit;
+          s.pendingExit = undefined;
+          closePosition(s, order, adverse(s.series.open[bar] as number, order.side), time);
+        } else {
+          checkProtective(s, slot, bar, true);
+        }
+      }
+      for (const s of symbols) {
+        const bar = s.slots[slot] as number;
+        if (bar >= 0 && s.pendingEntry !== undefined) fillEntry(s, slot, bar);
+      }
+      for (const s of symbols) {
+        const bar = s.slots[slot] as number;
+        if (bar >= 0) checkProtective(s, slot, bar, false);
+      }
+    }
+    let anyOpen = 0;
+    for (const s of symbols) {
+      const bar = s.slots[slot] as number;
+      if (bar >= 0) {
+        const series = s.series;
+        s.lastClose = series.close[bar] as number;
+        barScratch.time = series.time[bar] as number;
+        barScratch.open = series.open[bar] as number;
+        barScratch.high = series.high[bar] as number;
+        barScratch.low = series.low[bar] as number;
+        barScratch.close = s.lastClose;
+        barScratch.volume = series.volume[bar] as number;
+        s.intent = s.strategy.onBar(barScratch, {
+          position: s.position ? sideName(s.position.side) : 'flat',
+        });
+      } else {
+        s.intent = { action: 'hold' };
+      }
+      if (s.position !== undefined) anyOpen = 1;
+    }
+    if (!trading) continue;
+    const k = slot - start;
+    equityTime[k] = time;
+    inMarket[k] = anyOpen;
+    if (slot < end) {
+      equityValue[k] = toDollars(equityAt((x) => x.lastClose));
+      decide(slot);
+    }
+  }
+
+  const endTime = calendar.time[end] as number;
+  for (const s of symbols) {
+    closeOrder(s.pendingExit, 'cancelled', endTime, 'end of data');
+    closeOrder(s.pendingEntry?.order, 'cancelled', endTime, 'end of data');
+    s.pendingExit = undefined;
+    s.pendingEntry = undefined;
+    if (s.position === undefined || options.endOfData === 'hold') continue;
+    const position = s.position;
+    const order = newOrder({
+      symbol: s.series.symbol,
+      side: position.side === 1 ? 'sell' : 'buy',
+      type: 'market',
+      role: 'end-of-data',
+      qty: position.qty,
+      timeInForce: 'day',
+      createdTime: endTime,
+    });
+    closePosition(s, order, adverse(s.lastClose, order.side), endTime);
+  }
+  equityValue[span - 1] = toDollars(equityAt((x) => x.lastClose));
+  for (const s of symbols) {
+    const position = s.position;
+    if (position === undefined) continue;
+    for (const protective of [position.stopLoss, position.takeProfit, position.trailing]) {
+      closeOrder(protective, 'cancelled', endTime, 'end of data');
+    }
+    const marked = notionalCents(position.qty, s.lastClose);
+    trades.push({
+      symbol: s.series.symbol,
+      direction: position.side === 1 ? 'long' : 'short',
+      qty: position.qty,
+      entryTime: position.entryTime,
+      entryPrice: position.entryPrice,
+      exitTime: null,
+      exitPrice: null,
+      pnl: toDollars(position.side * (marked - position.entryNotional) - position.entryCommission),
+      commission: toDollars(position.entryCommission),
+      exitReason: null,
+    });
+  }
+
+  const closed = trades.filter((t) => t.exitTime !== null);
+  const metrics = computeMetrics({
+    time: equityTime,
+    equity: equityValue,
+    initialEquity: options.initialCash,
+    inMarket,
+    tradePnls: closed.map((t) => t.pnl),
+    buyHoldReturnPct: buyHoldReturnPct(symbols, start, end),
+    riskFreeRate: options.riskFreeRate,
+  });
+  return {
+    symbols: symbols.map((s) => s.series.symbol),
+    orders,
+    fills,
+    trades: [...closed, ...trades.filter((t) => t.exitTime === null)],
+    skippedEntries,
+    equity: { time: equityTime, equity: equityValue, inMarket },
+    metrics,
+    intraday: input.series.some((s) => s.intraday),
+  };
+}
+
+/** Equal-weight buy-and-hold over the traded span: each symbol's first traded close to its last close. */
+function buyHoldReturnPct(symbols: readonly SymbolState[], start: number, end: number): number {
+  let sum = 0;
+  let count = 0;
+  for (const s of symbols) {
+    let first = -1;
+    let last = -1;
+    for (let slot = start; slot <= end; slot++) {
+      const bar = s.slots[slot] as number;
+      if (bar < 0) continue;
+      if (first < 0) first = bar;
+      last = bar;
+    }
+    if (first < 0) continue;
+    sum += (s.series.close[last] as number) / (s.series.close[first] as number) - 1;
+    count++;
+  }
+  return count === 0 ? 0 : (sum / count) * 100;
+}
+
+function validateOptions(options: BacktestOptions): void {
+  const positive = (name: string, value: number) => {
+    if (!(Number.isFinite(value) && value > 0))
+      throw new InvalidParameterError(`${name} must be a positive number`);
+  };
+  const nonNegative = (name: string, value: number) => {
+    if (!(Number.isFinite(value) && value >= 0))
+      throw new InvalidParameterError(`${name} must be zero or more`);
+  };
+  positive('initialCash', options.initialCash);
+  nonNegative('slippageBps', options.slippageBps);
+  if (!(options.cashBuffer >= 0 && options.cashBuffer < 1)) {
+    throw new InvalidParameterError('cashBuffer must be in [0, 1)');
+  }
+  if (
+    options.maxPositionFraction !== undefined &&
+    !(options.maxPositionFraction > 0 && options.maxPositionFraction <= 1)
+  ) {
+    throw new InvalidParameterError('maxPositionFraction must be in (0, 1]');
+  }
+  for (const key of ['perShare', 'perOrder', 'percent', 'minimum'] as const) {
+    nonNegative(`commission.${key}`, options.commission[key]);
+  }
+}
+
+export type { OrderRole };

@@ -1,0 +1,119 @@
+import type { CommissionModel } from '../ledger/money.js';
+import type { BarSeries } from '../market/types.js';
+import type { Metrics } from '../metrics/index.js';
+import type { SizingSpec } from '../sizing/index.js';
+import type { StrategyDefinition } from '../strategies/types.js';
+
+export type OrderSide = 'buy' | 'sell';
+export type OrderType = 'market' | 'limit' | 'stop' | 'stop-limit' | 'trailing-stop';
+/** What an order is for: opening a position, closing it on a signal, or protecting it. */
+export type OrderRole = 'entry' | 'exit' | 'stop-loss' | 'take-profit' | 'trailing-stop' | 'end-of-data';
+export type OrderStatus = 'open' | 'filled' | 'cancelled' | 'expired' | 'rejected';
+
+/** Every order the engine created, with its outcome. Times are bar timestamps (ms). */
+export interface OrderRecord {
+  readonly id: number;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly type: OrderType;
+  readonly role: OrderRole;
+  /** NaN for an all-in entry until it is sized at the fill. */
+  qty: number;
+  readonly limitPrice?: number;
+  readonly stopPrice?: number;
+  readonly trailAmount?: number;
+  readonly trailPercent?: number;
+  /** `day` orders live for one session; protective orders are `gtc` until the position closes. */
+  readonly timeInForce: 'day' | 'gtc';
+  readonly createdTime: number;
+  status: OrderStatus;
+  closedTime?: number;
+  fillPrice?: number;
+  /** Why it was rejected, cancelled or expired. */
+  reason?: string;
+}
+
+/** One execution. Commission and notional are exact cents converted to dollars. */
+export interface FillRecord {
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly qty: number;
+  readonly price: number;
+  readonly time: number;
+  readonly notional: number;
+  readonly commission: number;
+}
+
+/** A round trip. An open position at the end (`endOfData: 'hold'`) has null exit fields. */
+export interface TradeRecord {
+  readonly symbol: string;
+  readonly direction: 'long' | 'short';
+  readonly qty: number;
+  readonly entryTime: number;
+  readonly entryPrice: number;
+  readonly exitTime: number | null;
+  readonly exitPrice: number | null;
+  /** Net of commissions on both sides, in dollars; for an open trade, marked at the last close. */
+  readonly pnl: number;
+  readonly commission: number;
+  readonly exitReason: OrderRole | null;
+}
+
+/** An entry the engine did not place, or placed smaller, and why. */
+export interface SkippedEntry {
+  readonly time: number;
+  readonly symbol: string;
+  readonly reason: string;
+  readonly requestedQty?: number;
+  readonly placedQty?: number;
+}
+
+/** How the backtest runs. Money amounts are dollars; the ledger keeps them in cents. */
+export interface BacktestOptions {
+  readonly initialCash: number;
+  readonly sizing: SizingSpec;
+  /** Cap on one position's value as a fraction of equity; absent means no cap. */
+  readonly maxPositionFraction?: number;
+  /** Fraction of buying power left unspent by entries sized at the decision (gap protection). */
+  readonly cashBuffer: number;
+  readonly commission: CommissionModel;
+  /** Adverse slippage on market and stop fills, in basis points of the price. */
+  readonly slippageBps: number;
+  readonly fractional: boolean;
+  /** At the last bar: keep positions open, marked at the close, or close them at the close. */
+  readonly endOfData: 'hold' | 'close';
+  /** First calendar slot that trades (earlier bars only warm the indicators up). Default 0. */
+  readonly startIndex?: number;
+  /** Last calendar slot, inclusive. Default: the last one. */
+  readonly endIndex?: number;
+  /** Annual risk-free rate for Sharpe and Sortino, as a fraction. */
+  readonly riskFreeRate: number;
+}
+
+/** Everything a backtest needs. */
+export interface BacktestInput<P = unknown> {
+  /** One series per symbol; they are aligned on the union of their timestamps. */
+  readonly series: readonly BarSeries[];
+  readonly strategy: StrategyDefinition<P>;
+  /** Raw parameters; validated with the strategy's schema. */
+  readonly params: unknown;
+  readonly options: BacktestOptions;
+}
+
+/** Everything a backtest produced. */
+export interface BacktestResult {
+  readonly symbols: readonly string[];
+  readonly orders: readonly OrderRecord[];
+  readonly fills: readonly FillRecord[];
+  readonly trades: readonly TradeRecord[];
+  readonly skippedEntries: readonly SkippedEntry[];
+  /** Equity marked at each traded close (after end-of-data closing on the last one). */
+  readonly equity: {
+    readonly time: Float64Array;
+    readonly equity: Float64Array;
+    readonly inMarket: Uint8Array;
+  };
+  readonly metrics: Metrics;
+  readonly intraday: boolean;
+}

@@ -1,0 +1,164 @@
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { getStrategy } from '../strategies/index.js';
+
+const CRYPTO_SYMBOL = /\/|(USD|USDT|USDC)$/;
+
+/** A US equity ticker: `SPY`, `BRK.B`. Crypto pairs are refused: asset classes are kept apart. */
+export const equitySymbol = z
+  .string()
+  .transform((s) => s.trim().toUpperCase())
+  .refine((s) => !CRYPTO_SYMBOL.test(s), {
+    message: 'crypto symbols are not allowed in the equity watchlist (asset classes are kept apart)',
+  })
+  .refine((s) => /^[A-Z]{1,5}(\.[A-Z])?$/.test(s), {
+    message: 'not a US equity ticker (1-5 letters, e.g. SPY, BRK.B)',
+  });
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+const fraction = z.number().gt(0).max(1);
+const money = z.number().min(0);
+
+export const commissionSchema = z
+  .object({
+    perShare: money.default(0),
+    perOrder: money.default(0),
+    percent: z.number().min(0).max(0.1).default(0),
+    minimum: money.default(0),
+  })
+  .strict();
+
+export const sizingSchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('all-in') }).strict(),
+  z.object({ mode: z.literal('fixed'), qty: z.number().positive() }).strict(),
+  z.object({ mode: z.literal('fraction'), fraction }).strict(),
+  z.object({ mode: z.literal('atr-risk'), risk: fraction.optional() }).strict(),
+]);
+
+export const riskSchema = z
+  .object({
+    riskPerTrade: fraction.default(0.02),
+    maxPositionFraction: fraction.default(0.2),
+    maxPortfolioHeat: fraction.default(0.1),
+    maxDrawdown: fraction.default(0.15),
+    dailyLossLimit: fraction.default(0.05),
+    kellyFraction: fraction.default(0.25),
+    cashBuffer: z.number().min(0).lt(1).default(0.02),
+  })
+  .strict();
+
+export const criteriaSchema = z
+  .object({
+    minSharpe: z.number().default(1.5),
+    maxDrawdownPct: z.number().positive().max(100).default(15),
+    minWinRatePct: z.number().min(0).max(100).default(50),
+    minProfitFactor: z.number().min(0).default(1.5),
+    minAnnualReturnPct: z.number().default(15),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    name: z.string().min(1),
+    assetClass: z.literal('us_equity').default('us_equity'),
+    watchlist: z.array(equitySymbol).min(1),
+    data: z
+      .object({ dir: z.string().min(1).default('data'), adjusted: z.boolean().default(false) })
+      .strict()
+      .default({ dir: 'data', adjusted: false }),
+    backtest: z
+      .object({
+        initialCash: z.number().positive().default(100_000),
+        from: isoDate.optional(),
+        to: isoDate.optional(),
+        endOfData: z.enum(['hold', 'close']).default('close'),
+        fractional: z.boolean().default(false),
+        riskFreeRate: z.number().min(0).max(0.25).default(0),
+      })
+      .strict(),
+    strategy: z
+      .object({
+        name: z.string().min(1),
+        direction: z.enum(['long-only', 'long-short']).default('long-only'),
+        params: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict(),
+    sizing: sizingSchema,
+    costs: z
+      .object({
+        commission: commissionSchema.default({ perShare: 0, perOrder: 0, percent: 0, minimum: 0 }),
+        slippageBps: z.number().min(0).max(1000).default(0),
+      })
+      .strict(),
+    risk: riskSchema,
+    criteria: criteriaSchema,
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const duplicates = config.watchlist.filter((s, i) => config.watchlist.indexOf(s) !== i);
+    if (duplicates.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['watchlist'],
+        message: `duplicate symbols: ${duplicates.join(', ')}`,
+      });
+    }
+    if (config.backtest.from && config.backtest.to && config.backtest.from > config.backtest.to) {
+      ctx.addIssue({ code: 'custom', path: ['backtest', 'from'], message: 'from is after to' });
+    }
+  });
+
+/** The validated strategy configuration (`config/equity-strategy.yaml`). */
+export type StrategyConfig = z.infer<typeof configSchema>;
+
+/** Formats zod issues as `key.path: message` items, for one error line. */
+export function formatIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): string {
+  return error.issues
+    .map((issue) => {
+      const path = [...prefix, ...issue.path].map(String).join('.');
+      return `${path || '(root)'}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Parses and validates a YAML config. Errors are `ConfigError`s naming the file and each bad key.
+ * The strategy's own parameters are validated with its schema (`strategy.params.<key>`).
+ */
+export function parseConfig(text: string, file: string): StrategyConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : '';
+    throw new ConfigError(`${file}${where}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, {
+      cause: error,
+    });
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ConfigError(`${file}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
+  const config = parsed.data;
+  let strategy: ReturnType<typeof getStrategy>;
+  try {
+    strategy = getStrategy(config.strategy.name);
+  } catch (error) {
+    throw new ConfigError(`${file}: strategy.name: ${(error as Error).message}`, { cause: error });
+  }
+  const params = strategy.params.safeParse({
+    ...config.strategy.params,
+    direction: config.strategy.direction,
+  });
+  if (!params.success) {
+    throw new ConfigError(`${file}: ${formatIssues(params.error, ['strategy', 'params'])}`, {
+      cause: params.error,
+    });
+  }
+  return config;
+}
+
+/** The strategy parameters a config runs with: its `params` plus its `direction`. */
+export function strategyParams(config: StrategyConfig): Record<string, unknown> {
+  return { ...config.strategy.params, direction: config.strategy.direction };
+}

@@ -1,0 +1,51 @@
+/**
+ * Ledger arithmetic. Cash, notionals, commissions and realized P&L are integer cents held in
+ * plain numbers (exact up to 2^53 cents, about 90 trillion dollars). Prices and quantities stay
+ * floating point; every conversion to cents rounds once, half away from zero.
+ */
+export type Cents = number;
+
+const HALF_NUDGE = 1 + 8 * Number.EPSILON;
+
+/** Rounds a dollar amount to whole cents, half away from zero. */
+export function toCents(dollars: number): Cents {
+  const scaled = dollars * 100;
+  // The nudge of a few ulps makes binary near-halves such as 28.499999999999996 (0.285 * 100) round as
+  // the decimal half they stand for.
+  const rounded = Math.round(Math.abs(scaled) * HALF_NUDGE);
+  return scaled < 0 ? -rounded : rounded;
+}
+
+/** Cents to dollars, for reports and metrics (not for further ledger arithmetic). */
+export function toDollars(cents: Cents): number {
+  return cents / 100;
+}
+
+/** The cash value of `qty` shares at `price`, in cents. */
+export function notionalCents(qty: number, price: number): Cents {
+  return toCents(qty * price);
+}
+
+/**
+ * Commission schedule. The parts add up (per share + per order + percent of notional), and the
+ * total is at least `minimum` whenever the order has a commission at all.
+ */
+export interface CommissionModel {
+  /** Dollars per share traded. */
+  readonly perShare: number;
+  /** Dollars per filled order. */
+  readonly perOrder: number;
+  /** Fraction of notional (0.001 = 0.1%). */
+  readonly percent: number;
+  /** Dollars; the floor for a non-zero commission. */
+  readonly minimum: number;
+}
+
+export const NO_COMMISSION: CommissionModel = { perShare: 0, perOrder: 0, percent: 0, minimum: 0 };
+
+/** Commission for one fill, in cents. */
+export function commissionCents(model: CommissionModel, qty: number, notional: Cents): Cents {
+  const raw = model.perShare * Math.abs(qty) + model.perOrder + (model.percent * Math.abs(notional)) / 100;
+  if (raw <= 0) return 0;
+  return Math.max(toCents(raw), toCents(model.minimum));
+}

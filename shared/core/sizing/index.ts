@@ -1,0 +1,114 @@
+import { InvalidParameterError } from '../errors.js';
+import {
+  type Cents,
+  type CommissionModel,
+  commissionCents,
+  notionalCents,
+  toDollars,
+} from '../ledger/money.js';
+
+/**
+ * How many shares an entry takes.
+ * - `all-in`: as many shares as the buying power at the fill buys at the fill price (sized at the fill).
+ * - `fixed`: a fixed quantity.
+ * - `fraction`: a fixed fraction of equity at the decision close.
+ * - `atr-risk`: risk `risk` × equity with the stop `k × ATR` away: qty = floor(risk × equity / |close − stop|).
+ */
+export type SizingSpec =
+  | { readonly mode: 'all-in' }
+  | { readonly mode: 'fixed'; readonly qty: number }
+  | { readonly mode: 'fraction'; readonly fraction: number }
+  | { readonly mode: 'atr-risk'; readonly risk: number };
+
+/** Rounds a quantity down to what can be traded: whole shares, or 1e-6 share steps when fractional. */
+export function floorQty(qty: number, fractional: boolean): number {
+  if (!(qty > 0)) return 0;
+  return fractional ? Math.floor(qty * 1e6 + 1e-6) / 1e6 : Math.floor(qty + 1e-9);
+}
+
+/** Inputs to a sizing decision at a bar's close. */
+export interface SizingInput {
+  readonly equity: number;
+  readonly price: number;
+  /** Protective stop price of the entry, when it has one. */
+  readonly stopLoss: number | undefined;
+  readonly fractional: boolean;
+}
+
+/** The result of sizing: a quantity, or zero with the reason. */
+export interface SizingResult {
+  readonly qty: number;
+  readonly reason?: string;
+}
+
+/**
+ * The quantity an entry takes at the decision, before the caps (position fraction, buying power)
+ * that the caller applies. `all-in` returns NaN: it is sized at the fill.
+ */
+export function sizeAtDecision(spec: SizingSpec, input: SizingInput): SizingResult {
+  switch (spec.mode) {
+    case 'all-in':
+      return { qty: Number.NaN };
+    case 'fixed':
+      return { qty: floorQty(spec.qty, input.fractional) };
+    case 'fraction':
+      return { qty: floorQty((spec.fraction * input.equity) / input.price, input.fractional) };
+    case 'atr-risk': {
+      if (input.stopLoss === undefined) return { qty: 0, reason: 'atr-risk sizing needs a stop' };
+      const distance = Math.abs(input.price - input.stopLoss);
+      if (!(distance > 0)) return { qty: 0, reason: 'stop distance is zero' };
+      return { qty: floorQty((spec.risk * input.equity) / distance, input.fractional) };
+    }
+  }
+}
+
+/** The largest quantity whose position value stays within `fraction` of equity. */
+export function positionCapQty(fraction: number, equity: number, price: number, fractional: boolean): number {
+  return floorQty((fraction * equity) / price, fractional);
+}
+
+/**
+ * Parses the CLI form of a sizing spec: `all-in`, `fixed:<qty>`, `fraction:<f>` or `atr-risk:<f>`.
+ */
+export function parseSizing(text: string): SizingSpec {
+  const [mode, value, ...rest] = text.split(':');
+  const number = value === undefined ? Number.NaN : Number(value);
+  const bad = (what: string) =>
+    new InvalidParameterError(
+      `--sizing ${text}: ${what} (use all-in, fixed:<qty>, fraction:<f> or atr-risk:<f>)`,
+    );
+  if (rest.length > 0) throw bad('too many parts');
+  if (mode === 'all-in') {
+    if (value !== undefined) throw bad('all-in takes no value');
+    return { mode: 'all-in' };
+  }
+  if (!(Number.isFinite(number) && number > 0)) throw bad('the value must be a positive number');
+  if (mode === 'fixed') return { mode: 'fixed', qty: number };
+  if (mode === 'fraction' || mode === 'atr-risk') {
+    if (number > 1) throw bad('the fraction must be at most 1');
+    return mode === 'fraction' ? { mode, fraction: number } : { mode, risk: number };
+  }
+  throw bad(`unknown mode "${mode}"`);
+}
+
+/**
+ * All-in: the most shares whose cost, commission included, fits in `power` (cents) at `price`.
+ * Starts from the estimate and steps to the largest quantity whose exact cost in cents fits.
+ */
+export function allInQty(
+  power: Cents,
+  price: number,
+  commission: CommissionModel,
+  fractional: boolean,
+): number {
+  const step = fractional ? 1e-6 : 1;
+  const fits = (qty: number) => {
+    const notional = notionalCents(qty, price);
+    return notional + commissionCents(commission, qty, notional) <= power;
+  };
+  let qty = floorQty(toDollars(power) / (price * (1 + commission.percent) + commission.perShare), fractional);
+  while (qty > 0 && !fits(qty)) qty = floorQty(qty - step, fractional);
+  // Rounding each notional to the cent can leave room for one more step than the estimate says.
+  while (fits(floorQty(qty + step, fractional))) qty = floorQty(qty + step, fractional);
+  return qty;
+}

@@ -1,0 +1,76 @@
+import type { z } from 'zod';
+import type { Bar } from '../market/types.js';
+
+/** The side a position is on, or flat. */
+export type PositionSide = 'flat' | 'long' | 'short';
+
+/** Whether a strategy may hold short positions. `long-short` stops and reverses. */
+export type Direction = 'long-only' | 'long-short';
+
+/** How an entry order is placed at the next session. All entries are valid for that session only. */
+export type EntryOrder =
+  | { readonly type: 'market' }
+  | { readonly type: 'limit'; readonly limitPrice: number }
+  | { readonly type: 'stop'; readonly stopPrice: number }
+  | { readonly type: 'stop-limit'; readonly stopPrice: number; readonly limitPrice: number };
+
+/** A trailing stop that protects a position: a fixed distance in dollars or a percent of the best price. */
+export type TrailingStop = { readonly amount: number } | { readonly percent: number };
+
+/** Enter a position (or reverse into it) at the next session. */
+export interface EnterIntent {
+  readonly action: 'enter';
+  readonly side: 'long' | 'short';
+  /** Default: a market order at the next open. */
+  readonly order?: EntryOrder;
+  /** Protective stop price. Entries without a stop are refused when the risk rules apply. */
+  readonly stopLoss?: number;
+  /** Take-profit price; with `stopLoss` it makes a bracket (one cancels the other). */
+  readonly takeProfit?: number;
+  readonly trailingStop?: TrailingStop;
+  /** Average true range at the decision, when the strategy computes one (used by ATR sizing and stops). */
+  readonly atr?: number;
+  readonly reason: string;
+}
+
+/** Close the position at the next open. */
+export interface ExitIntent {
+  readonly action: 'exit';
+  readonly reason: string;
+}
+
+/** Do nothing. */
+export interface HoldIntent {
+  readonly action: 'hold';
+}
+
+/** What a strategy wants after seeing a bar's close. */
+export type Intent = EnterIntent | ExitIntent | HoldIntent;
+
+export const HOLD: HoldIntent = Object.freeze({ action: 'hold' });
+
+/** What a strategy knows about the account when it decides. */
+export interface DecisionContext {
+  readonly position: PositionSide;
+}
+
+/**
+ * A strategy instance for one symbol. It holds its indicator state and is fed every bar in order,
+ * warm-up bars included; the same instance type runs in the backtest and in the live functions.
+ */
+export interface StrategyInstance {
+  /** Bars needed before the first decision can be anything but `hold`. */
+  readonly warmup: number;
+  /** Updates the indicator state with the bar (at its close) and returns the intent for the next session. */
+  onBar(bar: Bar, context: DecisionContext): Intent;
+}
+
+/** A named strategy: its parameter schema and a factory. */
+export interface StrategyDefinition<P = unknown> {
+  readonly name: string;
+  readonly description: string;
+  /** Validates and fills defaults; errors name the parameter. */
+  readonly params: z.ZodType<P>;
+  /** Builds the per-symbol instance from validated parameters. */
+  create(params: P): StrategyInstance;
+}

@@ -1,0 +1,87 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { commissionCents, notionalCents, toCents } from '../../../shared/core/ledger/money.js';
+import { allInQty, floorQty, parseSizing, sizeAtDecision } from '../../../shared/core/sizing/index.js';
+
+describe('ledger money', () => {
+  it('rounds to cents half away from zero, including binary near-halves', () => {
+    expect(toCents(0.285)).toBe(29);
+    expect(toCents(-0.285)).toBe(-29);
+    expect(toCents(1.005)).toBe(101);
+    expect(toCents(10.004)).toBe(1000);
+  });
+
+  it('whole-share notionals at cent prices are exact', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 1, max: 10_000_000 }),
+        (qty, priceCents) => {
+          expect(notionalCents(qty, priceCents / 100)).toBe(qty * priceCents);
+        },
+      ),
+    );
+  });
+
+  it('commission: the parts add up, with a minimum', () => {
+    const model = { perShare: 0.005, perOrder: 1, percent: 0.001, minimum: 2 };
+    // 100 shares at $50: 0.50 + 1 + 5.00 = 6.50
+    expect(commissionCents(model, 100, 500_000)).toBe(650);
+    // 10 shares at $5: 0.05 + 1 + 0.05 = 1.10 → minimum 2.00
+    expect(commissionCents(model, 10, 5_000)).toBe(200);
+    expect(commissionCents({ perShare: 0, perOrder: 0, percent: 0, minimum: 5 }, 10, 5_000)).toBe(0);
+  });
+});
+
+describe('sizing', () => {
+  it('atr-risk: floor(risk × equity / stop distance)', () => {
+    expect(
+      sizeAtDecision(
+        { mode: 'atr-risk', risk: 0.02 },
+        { equity: 100_000, price: 50, stopLoss: 47, fractional: false },
+      ),
+    ).toEqual({ qty: 666 });
+    expect(
+      sizeAtDecision(
+        { mode: 'atr-risk', risk: 0.02 },
+        { equity: 100_000, price: 50, stopLoss: undefined, fractional: false },
+      ).qty,
+    ).toBe(0);
+  });
+
+  it('all-in never spends more than the buying power, and one more share would', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 100, max: 10_000_000 }),
+        fc.double({ min: 0.5, max: 2000, noNaN: true }),
+        fc.constantFrom(0, 0.005),
+        fc.constantFrom(0, 1),
+        fc.constantFrom(0, 0.001),
+        (power, price, perShare, perOrder, percent) => {
+          const model = { perShare, perOrder, percent, minimum: 0 };
+          const qty = allInQty(power, price, model, false);
+          const cost = (q: number) =>
+            notionalCents(q, price) + commissionCents(model, q, notionalCents(q, price));
+          if (qty > 0) expect(cost(qty)).toBeLessThanOrEqual(power);
+          expect(cost(qty + 1)).toBeGreaterThan(power);
+        },
+      ),
+    );
+  });
+
+  it('floors quantities to whole shares or 1e-6 steps', () => {
+    expect(floorQty(2.9999999999999996, false)).toBe(3);
+    expect(floorQty(2.7, false)).toBe(2);
+    expect(floorQty(2.1234567, true)).toBe(2.123456);
+    expect(floorQty(-1, false)).toBe(0);
+  });
+
+  it('parses the CLI sizing forms', () => {
+    expect(parseSizing('all-in')).toEqual({ mode: 'all-in' });
+    expect(parseSizing('fixed:100')).toEqual({ mode: 'fixed', qty: 100 });
+    expect(parseSizing('fraction:0.5')).toEqual({ mode: 'fraction', fraction: 0.5 });
+    expect(parseSizing('atr-risk:0.02')).toEqual({ mode: 'atr-risk', risk: 0.02 });
+    expect(() => parseSizing('fraction:2')).toThrow(/at most 1/);
+    expect(() => parseSizing('kelly:1')).toThrow(/unknown mode/);
+  });
+});
