@@ -8,6 +8,8 @@ export interface FlagSpec {
   /** Shown after the flag in help, e.g. `<csv|dir>`. */
   readonly value?: string;
   readonly help: string;
+  /** A boolean flag that also takes the `--no-<name>` form; help shows both. */
+  readonly negatable?: string;
 }
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
@@ -27,6 +29,7 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
       args: [...argv],
       options,
       strict: true,
+      allowNegative: true,
       allowPositionals: true,
     });
     if (positionals.length > 0) {
@@ -51,7 +54,7 @@ export function renderHelp(
 ): string {
   const rows = Object.entries(specs).map(([name, spec]) => {
     const left = `  --${name}${spec.value ? ` ${spec.value}` : ''}`;
-    return [left, spec.help] as const;
+    return [left, spec.negatable ? `${spec.help}; --no-${name}: ${spec.negatable}` : spec.help] as const;
   });
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   const lines = rows.map(([left, help]) => `${left.padEnd(width)}${help}`);

@@ -10,6 +10,7 @@ import { ConfigError, InsufficientDataError, QuantShiftError, UsageError } from 
 import type { CommissionModel } from '../core/ledger/money.js';
 import { alignBars } from '../core/market/align.js';
 import type { BarSeries } from '../core/market/types.js';
+import { defaultRiskRules } from '../core/risk/rules.js';
 import { parseSizing, type SizingSpec } from '../core/sizing/index.js';
 import { getStrategy } from '../core/strategies/index.js';
 import type { StrategyDefinition } from '../core/strategies/types.js';
@@ -96,6 +97,11 @@ export const backtestFlags: FlagSpecs = {
     type: 'string',
     value: '<rate>',
     help: 'annual risk-free rate for Sharpe/Sortino, e.g. 0.04 (default 0)',
+  },
+  risk: {
+    type: 'boolean',
+    help: 'apply the risk rules (on by default with --config; ad hoc uses the default rules)',
+    negatable: 'turn them off, to compare',
   },
   format: {
     type: 'string',
@@ -241,6 +247,12 @@ export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
   if (from !== undefined && to !== undefined && from > to) throw new UsageError('--from is after --to');
   const { startIndex, endIndex } = slotRange(series, from, to);
 
+  const riskOn = typeof flags.risk === 'boolean' ? flags.risk : config !== undefined;
+  const positionFlag = numberFlag(flags, 'max-position', { min: 0.0001, max: 1 });
+  const baseRisk = config?.risk ?? defaultRiskRules();
+  const risk = riskOn
+    ? { ...baseRisk, ...(positionFlag === undefined ? {} : { maxPositionFraction: positionFlag }) }
+    : undefined;
   const commissionText = stringFlag(flags, 'commission');
   const maxPosition =
     numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
@@ -260,6 +272,7 @@ export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
     startIndex,
     endIndex,
     riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
+    ...(risk === undefined ? {} : { risk }),
   };
   return {
     series,
@@ -306,6 +319,22 @@ export function renderBacktestTable(
     ],
     ['Entries skipped or reduced', String(result.skippedEntries.length)],
   ];
+  const risk = doc.risk;
+  if (risk !== undefined) {
+    const trips = risk.breakerTrips.map((t) => `${t.time} ${t.breaker}`).join(', ');
+    metricRows.push(
+      ['Risk: peak heat [%]', num(risk.peakHeatPct)],
+      [
+        'Risk: breaker trips',
+        risk.breakerTrips.length === 0 ? '0' : `${risk.breakerTrips.length} (${trips})`,
+      ],
+      ['Risk: entries refused', String(risk.refusedEntries.length)],
+      ['Risk: entries reduced', String(risk.reducedEntries.length)],
+      ['Risk: stop moves', String(risk.stopMoves)],
+    );
+  } else {
+    metricRows.push(['Risk rules', 'off']);
+  }
   const width = Math.max(...metricRows.map(([k]) => k.length));
   const metrics = metricRows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
   const criteria = renderTable(

@@ -26,6 +26,34 @@ export interface BacktestDocument {
   readonly decision: Decision;
   readonly skippedEntries: readonly (Omit<SkippedEntry, 'time'> & { time: string })[];
   readonly orders: { readonly placed: number; readonly filled: number; readonly rejected: number };
+  /** Present when the risk rules applied. */
+  readonly risk?: RiskDocument;
+}
+
+/** What the risk rules did, in the backtest document. */
+export interface RiskDocument {
+  readonly peakHeatPct: number;
+  readonly breakerTrips: readonly {
+    time: string;
+    breaker: string;
+    reason: string;
+    figures: Record<string, number>;
+  }[];
+  readonly breakerResets: readonly { time: string; breaker: string; reason: string; by: string | null }[];
+  readonly refusedEntries: readonly { time: string; symbol: string; reason: string }[];
+  readonly reducedEntries: readonly {
+    time: string;
+    symbol: string;
+    requestedQty: number | null;
+    qty: number;
+    reasons: readonly string[];
+  }[];
+  readonly stopMoves: number;
+  readonly heat: readonly { time: string; heatPct: number }[];
+  readonly correlation: {
+    readonly symbols: readonly string[];
+    readonly matrix: readonly (readonly (number | null)[])[];
+  };
 }
 
 /** Builds the JSON document from a result; timestamps become `YYYY-MM-DD` (or date-times for intraday bars). */
@@ -61,6 +89,36 @@ export function toBacktestDocument(
       placed: result.orders.length,
       filled: result.orders.filter((o) => o.status === 'filled').length,
       rejected: result.orders.filter((o) => o.status === 'rejected').length,
+    },
+    ...(result.risk === undefined ? {} : { risk: toRiskDocument(result, fmt) }),
+  };
+}
+
+function toRiskDocument(result: BacktestResult, fmt: (t: number) => string): RiskDocument {
+  const risk = result.risk as NonNullable<BacktestResult['risk']>;
+  const round = (x: number) => Math.round(x * 10_000) / 10_000;
+  return {
+    peakHeatPct: round(risk.peakHeatPct),
+    breakerTrips: risk.breakerEvents
+      .filter((e) => e.action === 'trip')
+      .map((e) => ({ time: fmt(e.time), breaker: e.breaker, reason: e.reason, figures: { ...e.figures } })),
+    breakerResets: risk.breakerEvents
+      .filter((e) => e.action === 'reset')
+      .map((e) => ({ time: fmt(e.time), breaker: e.breaker, reason: e.reason, by: e.by ?? null })),
+    refusedEntries: risk.refusedEntries.map((r) => ({ ...r, time: fmt(r.time) })),
+    reducedEntries: risk.reducedEntries.map((r) => ({
+      ...r,
+      time: fmt(r.time),
+      requestedQty: Number.isNaN(r.requestedQty) ? null : r.requestedQty,
+    })),
+    stopMoves: risk.stopMoves,
+    heat: Array.from(result.equity.time, (t, i) => ({
+      time: fmt(t),
+      heatPct: round(risk.heatPct[i] as number),
+    })),
+    correlation: {
+      symbols: result.symbols,
+      matrix: risk.correlation.map((row) => row.map((x) => (Number.isNaN(x) ? null : round(x)))),
     },
   };
 }

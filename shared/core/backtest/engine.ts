@@ -1,18 +1,36 @@
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
+import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
 import type { BarSeries } from '../market/types.js';
 import { computeMetrics } from '../metrics/index.js';
+import {
+  type BreakerEvent,
+  entryBlock,
+  type HeatPosition,
+  initialRiskState,
+  kellyEstimate,
+  manageStop,
+  observeEquity,
+  portfolioHeat,
+  type RiskState,
+  RollingCorrelation,
+  resetDrawdown,
+  sizeEntryWithRisk,
+} from '../risk/index.js';
 import { allInQty, floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
 import type { EnterIntent, EntryOrder, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import type {
   BacktestInput,
   BacktestOptions,
   BacktestResult,
+  EntryDecision,
   FillRecord,
   OrderRecord,
   OrderRole,
   OrderSide,
+  ReducedEntry,
+  RefusedEntry,
   SkippedEntry,
   TradeRecord,
 } from './types.js';
@@ -32,11 +50,20 @@ interface Position {
   trailBest: number;
   /** Calendar slot from which the protective orders are live (an intrabar entry arms them on the next bar). */
   armedFrom: number;
+  /** The decision close the entry was sized at. */
+  readonly entryRef: number;
+  /** Distance from `entryRef` to the initial stop (one R); NaN without a stop. */
+  readonly initialRisk: number;
+  sessionsHeld: number;
 }
 
 interface PendingEntry {
   readonly order: OrderRecord;
   readonly intent: EnterIntent;
+  readonly entryRef: number;
+  /** The stop the position gets: the strategy's, or the risk rules' default. */
+  readonly stopLoss: number | undefined;
+  readonly takeProfit: number | undefined;
 }
 
 interface SymbolState {
@@ -48,6 +75,9 @@ interface SymbolState {
   pendingEntry: PendingEntry | undefined;
   lastClose: number;
   intent: Intent;
+  /** ATR for the risk rules' stops (present when they apply). */
+  readonly riskAtr: Atr | undefined;
+  atr: number;
 }
 
 const sideName = (side: 1 | -1): PositionSide => (side === 1 ? 'long' : 'short');
@@ -88,7 +118,21 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     pendingEntry: undefined,
     lastClose: Number.NaN,
     intent: { action: 'hold' },
+    riskAtr: options.risk === undefined ? undefined : new Atr(options.risk.stops.atrPeriod),
+    atr: Number.NaN,
   }));
+
+  const rules = options.risk;
+  let riskState: RiskState = initialRiskState(options.initialCash);
+  const breakerEvents: BreakerEvent[] = [];
+  const refusedEntries: RefusedEntry[] = [];
+  const reducedEntries: ReducedEntry[] = [];
+  const entryDecisions: EntryDecision[] = [];
+  const closedPnls: number[] = [];
+  let stopMoves = 0;
+  const correlation =
+    rules === undefined ? undefined : new RollingCorrelation(symbols.length, rules.correlation.window);
+  const dailyReturns = new Float64Array(symbols.length);
 
   const orders: OrderRecord[] = [];
   const fills: FillRecord[] = [];
@@ -101,6 +145,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   const equityTime = new Float64Array(span);
   const equityValue = new Float64Array(span);
   const inMarket = new Uint8Array(span);
+  const heatPct = new Float64Array(span);
 
   const newOrder = (fields: Omit<OrderRecord, 'id' | 'status'>): OrderRecord => {
     const order: OrderRecord = { ...fields, id: orders.length + 1, status: 'open' };
@@ -184,6 +229,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       commission: toDollars(position.entryCommission + exitCommission),
       exitReason: order.role,
     });
+    closedPnls.push(toDollars(pnl));
     for (const protective of [position.stopLoss, position.takeProfit, position.trailing]) {
       if (protective !== order) closeOrder(protective, 'cancelled', time, 'position closed');
     }
@@ -216,6 +262,10 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       trailStop: Number.NaN,
       trailBest: price,
       armedFrom: armedNow ? slot : slot + 1,
+      entryRef: pending.entryRef,
+      initialRisk:
+        pending.stopLoss === undefined ? Number.NaN : Math.abs(pending.entryRef - pending.stopLoss),
+      sessionsHeld: 0,
     };
     const protective = {
       symbol: s.series.symbol,
@@ -224,20 +274,20 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       timeInForce: 'gtc' as const,
       createdTime: time,
     };
-    if (intent.stopLoss !== undefined) {
+    if (pending.stopLoss !== undefined) {
       position.stopLoss = newOrder({
         ...protective,
         type: 'stop',
         role: 'stop-loss',
-        stopPrice: intent.stopLoss,
+        stopPrice: pending.stopLoss,
       });
     }
-    if (intent.takeProfit !== undefined) {
+    if (pending.takeProfit !== undefined) {
       position.takeProfit = newOrder({
         ...protective,
         type: 'limit',
         role: 'take-profit',
-        limitPrice: intent.takeProfit,
+        limitPrice: pending.takeProfit,
       });
     }
     if (intent.trailingStop !== undefined) {
@@ -414,13 +464,98 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     openPosition(s, pending, qty, price, slot, atOpen);
   };
 
+  const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
+
+  /** Breakers, then stop management, at a close. Returns the day's entry block, if any. */
+  const applyRiskAtClose = (
+    slot: number,
+    equity: number,
+    exitOrder: (s: SymbolState, reason: string) => void,
+  ) => {
+    if (rules === undefined) return null;
+    const time = calendar.time[slot] as number;
+    const day = dayOf(time);
+    const observed = observeEquity(riskState, rules, time, day, equity);
+    riskState = observed.state;
+    breakerEvents.push(...observed.events);
+    const halt = riskState.drawdownHalt;
+    if (halt !== null && halt.sessions >= rules.drawdownCoolOffDays) {
+      const reset = resetDrawdown(
+        riskState,
+        time,
+        equity,
+        'backtest cool-off',
+        `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
+      );
+      riskState = reset.state;
+      breakerEvents.push(...reset.events);
+    }
+    const flatten = rules.flattenOnDailyLoss && observed.events.some((e) => e.breaker === 'daily-loss');
+    for (const s of symbols) {
+      const position = s.position;
+      if (position === undefined || (s.slots[slot] as number) < 0) continue;
+      position.sessionsHeld++;
+      if (flatten) {
+        exitOrder(s, 'daily loss breaker: flatten');
+        continue;
+      }
+      const stopOrder = position.stopLoss;
+      const update = manageStop(
+        {
+          side: position.side,
+          entryPrice: position.entryPrice,
+          initialRisk: position.initialRisk,
+          stop: stopOrder?.stopPrice ?? Number.NaN,
+          sessionsHeld: position.sessionsHeld,
+        },
+        s.lastClose,
+        s.atr,
+        rules.stops,
+      );
+      if (stopOrder !== undefined && update.stop !== stopOrder.stopPrice) {
+        stopOrder.stopPrice = update.stop;
+        stopMoves++;
+      }
+      if (update.exit !== null) exitOrder(s, update.exit);
+    }
+    return entryBlock(riskState, day);
+  };
+
+  const heatPositions = function* (extra: readonly HeatPosition[]): Generator<HeatPosition> {
+    for (const s of symbols) {
+      const p = s.position;
+      if (p === undefined || s.pendingExit !== undefined || p.stopLoss?.stopPrice === undefined) continue;
+      yield { side: p.side, qty: p.qty, entryRef: p.entryRef, stop: p.stopLoss.stopPrice };
+    }
+    yield* extra;
+  };
+
+  const strongestCorrelation = (s: SymbolState, decided: readonly SymbolState[]) => {
+    if (correlation === undefined) return null;
+    let best: { symbol: string; rho: number } | null = null;
+    const me = symbols.indexOf(s);
+    for (const other of symbols) {
+      if (other === s) continue;
+      const held =
+        (other.position !== undefined && other.pendingExit === undefined) || decided.includes(other);
+      if (!held) continue;
+      const rho = correlation.correlation(me, symbols.indexOf(other));
+      if (!Number.isNaN(rho) && (best === null || Math.abs(rho) > Math.abs(best.rho))) {
+        best = { symbol: other.series.symbol, rho };
+      }
+    }
+    return best;
+  };
+
+  let heatNow = 0;
   const decide = (slot: number) => {
     const time = calendar.time[slot] as number;
     const markAtClose = (x: SymbolState) => x.lastClose;
     const equity = toDollars(equityAt(markAtClose));
     let power = toDollars(buyingPower(markAtClose));
-    const exitOrder = (s: SymbolState) => {
+    const exitOrder = (s: SymbolState, reason?: string) => {
       const position = s.position as Position;
+      if (s.pendingExit !== undefined) return;
       s.pendingExit = newOrder({
         symbol: s.series.symbol,
         side: position.side === 1 ? 'sell' : 'buy',
@@ -429,9 +564,11 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         qty: position.qty,
         timeInForce: 'day',
         createdTime: time,
+        ...(reason === undefined ? {} : { reason }),
       });
       power += position.qty * s.lastClose;
     };
+    const blocked = applyRiskAtClose(slot, equity, exitOrder);
     for (const s of symbols) {
       const intent = s.intent;
       if (s.position === undefined) continue;
@@ -442,21 +579,73 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         exitOrder(s);
       }
     }
+    const decidedHeat: HeatPosition[] = [];
+    const decided: SymbolState[] = [];
+    const kelly =
+      rules === undefined ? null : kellyEstimate(closedPnls, rules.kellyWindow, rules.kellyMinTrades);
     for (const s of symbols) {
       const intent = s.intent;
       if (intent.action !== 'enter') continue;
       if (s.position !== undefined && s.pendingExit === undefined) continue;
       const price = s.lastClose;
+      const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
+      const refuse = (reason: string) => refusedEntries.push({ time, symbol: s.series.symbol, reason });
+      if (blocked !== null) {
+        refuse(blocked);
+        continue;
+      }
+      let stopLoss = intent.stopLoss;
+      let takeProfit = intent.takeProfit;
+      if (rules !== undefined) {
+        if (stopLoss === undefined && s.atr > 0) stopLoss = price - side * rules.stops.initialAtr * s.atr;
+        if (stopLoss === undefined || !(stopLoss > 0)) {
+          refuse('no stop: the ATR for the default stop is still warming up');
+          continue;
+        }
+        if (takeProfit === undefined && rules.stops.takeProfitR !== undefined) {
+          takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
+        }
+      }
       const sized = sizeAtDecision(options.sizing, {
         equity,
         price,
-        stopLoss: intent.stopLoss,
+        stopLoss,
         fractional: options.fractional,
       });
       let qty = sized.qty;
+      if (rules !== undefined && stopLoss !== undefined) {
+        const risked = sizeEntryWithRisk(
+          {
+            requestedQty: qty,
+            side,
+            price,
+            stop: stopLoss,
+            equity,
+            openHeat: portfolioHeat(heatPositions(decidedHeat)),
+            kelly,
+            correlation: strongestCorrelation(s, decided),
+            fractional: options.fractional,
+          },
+          rules,
+        );
+        if (risked.refused !== null) {
+          refuse(risked.refused);
+          continue;
+        }
+        if (risked.reductions.length > 0) {
+          reducedEntries.push({
+            time,
+            symbol: s.series.symbol,
+            requestedQty: qty,
+            qty: risked.qty,
+            reasons: risked.reductions,
+          });
+        }
+        qty = risked.qty;
+      }
       if (!Number.isNaN(qty)) {
         const requested = qty;
-        if (options.maxPositionFraction !== undefined) {
+        if (rules === undefined && options.maxPositionFraction !== undefined) {
           qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
         }
         qty = Math.min(qty, floorQty((power * (1 - options.cashBuffer)) / price, options.fractional));
@@ -467,9 +656,26 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         if (qty < requested) skip(time, s, 'reduced by the position cap or buying power', requested, qty);
         power -= qty * price;
       }
+      if (rules !== undefined && stopLoss !== undefined) {
+        decidedHeat.push({ side, qty, entryRef: price, stop: stopLoss });
+        decided.push(s);
+        entryDecisions.push({
+          time,
+          symbol: s.series.symbol,
+          side: intent.side,
+          qty,
+          price,
+          stop: stopLoss,
+          equity,
+          heatAfter: portfolioHeat(heatPositions(decidedHeat)),
+        });
+      }
       const order = intent.order ?? { type: 'market' as const };
       s.pendingEntry = {
         intent,
+        entryRef: price,
+        stopLoss,
+        takeProfit,
         order: newOrder({
           symbol: s.series.symbol,
           side: intent.side === 'long' ? 'buy' : 'sell',
@@ -483,6 +689,8 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         }),
       };
     }
+    heatNow =
+      rules === undefined || !(equity > 0) ? 0 : (portfolioHeat(heatPositions(decidedHeat)) / equity) * 100;
   };
 
   const barScratch = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
@@ -515,7 +723,11 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       const bar = s.slots[slot] as number;
       if (bar >= 0) {
         const series = s.series;
+        dailyReturns[symbols.indexOf(s)] = (series.close[bar] as number) / s.lastClose - 1;
         s.lastClose = series.close[bar] as number;
+        if (s.riskAtr !== undefined) {
+          s.atr = s.riskAtr.update(series.high[bar] as number, series.low[bar] as number, s.lastClose);
+        }
         barScratch.time = series.time[bar] as number;
         barScratch.open = series.open[bar] as number;
         barScratch.high = series.high[bar] as number;
@@ -527,9 +739,11 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         });
       } else {
         s.intent = { action: 'hold' };
+        dailyReturns[symbols.indexOf(s)] = Number.NaN;
       }
       if (s.position !== undefined) anyOpen = 1;
     }
+    correlation?.push(dailyReturns);
     if (!trading) continue;
     const k = slot - start;
     equityTime[k] = time;
@@ -537,6 +751,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     if (slot < end) {
       equityValue[k] = toDollars(equityAt((x) => x.lastClose));
       decide(slot);
+      heatPct[k] = heatNow;
     }
   }
 
@@ -560,6 +775,9 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     closePosition(s, order, adverse(s.lastClose, order.side), endTime);
   }
   equityValue[span - 1] = toDollars(equityAt((x) => x.lastClose));
+  const finalEquity = equityValue[span - 1] as number;
+  heatPct[span - 1] =
+    rules === undefined || !(finalEquity > 0) ? 0 : (portfolioHeat(heatPositions([])) / finalEquity) * 100;
   for (const s of symbols) {
     const position = s.position;
     if (position === undefined) continue;
@@ -600,6 +818,21 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     equity: { time: equityTime, equity: equityValue, inMarket },
     metrics,
     intraday: input.series.some((s) => s.intraday),
+    ...(rules === undefined
+      ? {}
+      : {
+          risk: {
+            peakHeatPct: heatPct.reduce((a, b) => Math.max(a, b), 0),
+            heatPct,
+            breakerEvents,
+            refusedEntries,
+            reducedEntries,
+            entryDecisions,
+            stopMoves,
+            finalState: riskState,
+            correlation: (correlation as RollingCorrelation).matrix(),
+          },
+        }),
   };
 }
 

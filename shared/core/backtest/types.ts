@@ -1,6 +1,7 @@
 import type { CommissionModel } from '../ledger/money.js';
 import type { BarSeries } from '../market/types.js';
 import type { Metrics } from '../metrics/index.js';
+import type { BreakerEvent, RiskRules, RiskState } from '../risk/index.js';
 import type { SizingSpec } from '../sizing/index.js';
 import type { StrategyDefinition } from '../strategies/types.js';
 
@@ -20,7 +21,8 @@ export interface OrderRecord {
   /** NaN for an all-in entry until it is sized at the fill. */
   qty: number;
   readonly limitPrice?: number;
-  readonly stopPrice?: number;
+  /** Mutable for protective stops, which stop management moves (as a live system replaces the order). */
+  stopPrice?: number;
   readonly trailAmount?: number;
   readonly trailPercent?: number;
   /** `day` orders live for one session; protective orders are `gtc` until the position closes. */
@@ -89,6 +91,59 @@ export interface BacktestOptions {
   readonly endIndex?: number;
   /** Annual risk-free rate for Sharpe and Sortino, as a fraction. */
   readonly riskFreeRate: number;
+  /**
+   * The risk rules (stops on every entry, risk budget, position and heat caps, Kelly, correlation,
+   * breakers). Absent: none apply, and `maxPositionFraction` is the only cap.
+   */
+  readonly risk?: RiskRules;
+}
+
+/** An entry the risk rules refused. */
+export interface RefusedEntry {
+  readonly time: number;
+  readonly symbol: string;
+  readonly reason: string;
+}
+
+/** An entry the risk rules made smaller, with every rule that cut it. */
+export interface ReducedEntry {
+  readonly time: number;
+  readonly symbol: string;
+  readonly requestedQty: number;
+  readonly qty: number;
+  readonly reasons: readonly string[];
+}
+
+/** An entry the risk rules let through, with the figures they checked it against. */
+export interface EntryDecision {
+  readonly time: number;
+  readonly symbol: string;
+  readonly side: 'long' | 'short';
+  readonly qty: number;
+  /** Decision close: the entry reference price. */
+  readonly price: number;
+  readonly stop: number;
+  readonly equity: number;
+  /** Portfolio heat in dollars once this entry is counted. */
+  readonly heatAfter: number;
+}
+
+/** What the risk rules did during a backtest. */
+export interface RiskReport {
+  /** Highest heat at a close, after that close's decisions, as a percent of equity. */
+  readonly peakHeatPct: number;
+  /** Heat after each close's decisions, percent of equity, aligned with the equity curve. */
+  readonly heatPct: Float64Array;
+  /** Every breaker trip and reset, in order. */
+  readonly breakerEvents: readonly BreakerEvent[];
+  readonly refusedEntries: readonly RefusedEntry[];
+  readonly reducedEntries: readonly ReducedEntry[];
+  readonly entryDecisions: readonly EntryDecision[];
+  /** How many times stop management moved a stop. */
+  readonly stopMoves: number;
+  readonly finalState: RiskState;
+  /** Rolling correlation of daily returns at the end, symbols in result order (NaN: undefined). */
+  readonly correlation: readonly (readonly number[])[];
 }
 
 /** Everything a backtest needs. */
@@ -116,4 +171,6 @@ export interface BacktestResult {
   };
   readonly metrics: Metrics;
   readonly intraday: boolean;
+  /** Present when the risk rules applied. */
+  readonly risk?: RiskReport;
 }

@@ -1,6 +1,7 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { riskRulesSchema } from '../risk/rules.js';
 import { getStrategy } from '../strategies/index.js';
 
 const CRYPTO_SYMBOL = /\/|(USD|USDT|USDC)$/;
@@ -35,18 +36,6 @@ export const sizingSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('fraction'), fraction }).strict(),
   z.object({ mode: z.literal('atr-risk'), risk: fraction.optional() }).strict(),
 ]);
-
-export const riskSchema = z
-  .object({
-    riskPerTrade: fraction.default(0.02),
-    maxPositionFraction: fraction.default(0.2),
-    maxPortfolioHeat: fraction.default(0.1),
-    maxDrawdown: fraction.default(0.15),
-    dailyLossLimit: fraction.default(0.05),
-    kellyFraction: fraction.default(0.25),
-    cashBuffer: z.number().min(0).lt(1).default(0.02),
-  })
-  .strict();
 
 export const criteriaSchema = z
   .object({
@@ -91,7 +80,7 @@ export const configSchema = z
         slippageBps: z.number().min(0).max(1000).default(0),
       })
       .strict(),
-    risk: riskSchema,
+    risk: riskRulesSchema,
     criteria: criteriaSchema,
   })
   .strict()

@@ -141,6 +141,26 @@ describe('quantshift backtest', () => {
     expect(doc.equity[0].time).toBe('2022-01-03');
   });
 
+  it('--config applies the risk rules and reports them; --no-risk turns them off', () => {
+    const doc = JSON.parse(run(['--config', 'config/equity-strategy.yaml', '--format', 'json']).stdout);
+    expect(Object.keys(doc.risk)).toEqual(
+      expect.arrayContaining(['peakHeatPct', 'breakerTrips', 'refusedEntries', 'reducedEntries']),
+    );
+    expect(doc.risk.peakHeatPct).toBeGreaterThan(0);
+    expect(doc.risk.peakHeatPct).toBeLessThanOrEqual(10);
+    expect(doc.risk.reducedEntries.length).toBeGreaterThan(0);
+    expect(doc.risk.heat).toHaveLength(doc.equity.length);
+    const off = JSON.parse(
+      run(['--config', 'config/equity-strategy.yaml', '--no-risk', '--format', 'json']).stdout,
+    );
+    expect(off.risk).toBeUndefined();
+    expect(off.metrics.equityFinal).not.toBe(doc.metrics.equityFinal);
+    const adHoc = JSON.parse(run(['--data', 'data/SPY.csv', '--format', 'json']).stdout);
+    expect(adHoc.risk).toBeUndefined();
+    const adHocRisk = JSON.parse(run(['--data', 'data/SPY.csv', '--risk', '--format', 'json']).stdout);
+    expect(adHocRisk.risk.peakHeatPct).toBeGreaterThan(0);
+  });
+
   it('--out writes backtest.json', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-'));
     run(['--data', 'data/QQQ.csv', '--out', dir, '--format', 'json']);

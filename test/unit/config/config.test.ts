@@ -25,7 +25,7 @@ describe('config/equity-strategy.yaml', () => {
   it('holds the documented defaults', () => {
     const config = parseConfig(text, 'config/equity-strategy.yaml');
     expect(config.watchlist).toEqual(['SPY', 'QQQ', 'AAPL', 'MSFT']);
-    expect(config.risk).toEqual({
+    expect(config.risk).toMatchObject({
       riskPerTrade: 0.02,
       maxPositionFraction: 0.2,
       maxPortfolioHeat: 0.1,

@@ -1,0 +1,5 @@
+export * from './breakers.js';
+export * from './correlation.js';
+export * from './rules.js';
+export * from './sizing.js';
+export * from './stops.js';

@@ -1,0 +1,141 @@
+import { floorQty } from '../sizing/index.js';
+import type { RiskRules } from './rules.js';
+
+/** An open (or just-decided) position as the heat calculation sees it. */
+export interface HeatPosition {
+  readonly side: 1 | -1;
+  readonly qty: number;
+  /** The decision close the entry was sized at. */
+  readonly entryRef: number;
+  readonly stop: number;
+}
+
+/**
+ * Portfolio heat in dollars: for each position, quantity × the distance from its entry reference
+ * price to its current stop, never below zero, so a stop that trails past the entry adds nothing.
+ */
+export function portfolioHeat(positions: Iterable<HeatPosition>): number {
+  let heat = 0;
+  for (const p of positions) heat += p.qty * Math.max(0, p.side * (p.entryRef - p.stop));
+  return heat;
+}
+
+/**
+ * The Kelly fraction W − (1 − W) / R from the last `window` closed trades' P&L (W: win rate,
+ * R: average win / average loss). Null until `minTrades` trades exist. With no losing trade it is W.
+ */
+export function kellyEstimate(pnls: readonly number[], window: number, minTrades: number): number | null {
+  const from = Math.max(0, pnls.length - window);
+  const n = pnls.length - from;
+  if (n < minTrades) return null;
+  let wins = 0;
+  let losses = 0;
+  let winSum = 0;
+  let lossSum = 0;
+  for (let i = from; i < pnls.length; i++) {
+    const pnl = pnls[i] as number;
+    if (pnl > 0) {
+      wins++;
+      winSum += pnl;
+    } else if (pnl < 0) {
+      losses++;
+      lossSum -= pnl;
+    }
+  }
+  const w = wins / n;
+  if (losses === 0) return w;
+  if (wins === 0) return -1;
+  return w - (1 - w) / (winSum / wins / (lossSum / losses));
+}
+
+/** What the risk rules need to size one entry. */
+export interface RiskSizingInput {
+  /** Quantity from the configured sizing mode (NaN: all-in, which the risk budget sizes instead). */
+  readonly requestedQty: number;
+  readonly side: 1 | -1;
+  /** The decision close: entry reference price. */
+  readonly price: number;
+  readonly stop: number;
+  readonly equity: number;
+  /** Heat in dollars of the open positions and of the entries already decided at this close. */
+  readonly openHeat: number;
+  /** Kelly estimate from the strategy's trade history, or null while the sample is too small. */
+  readonly kelly: number | null;
+  /** The strongest correlation with an open position: |ρ| and the symbol; null when none is known. */
+  readonly correlation: { readonly symbol: string; readonly rho: number } | null;
+  readonly fractional: boolean;
+}
+
+/** The sized entry: a quantity, or a refusal; reductions name every rule that cut the size. */
+export interface RiskSizing {
+  readonly qty: number;
+  readonly refused: string | null;
+  readonly reductions: readonly string[];
+  /** Fraction of equity risked to the stop, after the Kelly and correlation adjustments. */
+  readonly riskFraction: number;
+  /** Heat in dollars that this entry adds. */
+  readonly heat: number;
+}
+
+const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
+
+/**
+ * Sizes an entry under the risk rules: the risk budget (capped by Kelly, cut for correlation)
+ * over the distance to the stop, then the position cap, then the portfolio heat cap. An entry
+ * the heat cap leaves no room for is refused. Shared by the backtest and the live functions.
+ */
+export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): RiskSizing {
+  const { side, price, stop, equity, fractional } = input;
+  const distance = side * (price - stop);
+  const refuse = (refused: string): RiskSizing => ({
+    qty: 0,
+    refused,
+    reductions: [],
+    riskFraction: 0,
+    heat: 0,
+  });
+  if (!(distance > 0) || !Number.isFinite(stop))
+    return refuse('no valid stop: an entry needs a stop on the losing side');
+  if (!(equity > 0)) return refuse('no equity');
+
+  const reductions: string[] = [];
+  let riskFraction = rules.riskPerTrade;
+  if (input.kelly !== null) {
+    const kellyRisk = rules.kellyFraction * input.kelly;
+    if (kellyRisk < riskFraction) {
+      riskFraction = Math.max(kellyRisk, rules.kellyMinRisk);
+      reductions.push(
+        `Kelly cap: ${rules.kellyFraction} × Kelly ${Math.round(input.kelly * 1000) / 1000} → risk ${pct(riskFraction)}`,
+      );
+    }
+  }
+  if (input.correlation !== null && Math.abs(input.correlation.rho) >= rules.correlation.threshold) {
+    riskFraction *= rules.correlation.reduction;
+    reductions.push(
+      `correlated with ${input.correlation.symbol} (ρ = ${Math.round(input.correlation.rho * 100) / 100}): risk × ${rules.correlation.reduction}`,
+    );
+  }
+  const budgetQty = floorQty((riskFraction * equity) / distance, fractional);
+  let qty = Number.isNaN(input.requestedQty) ? budgetQty : Math.min(input.requestedQty, budgetQty);
+  if (qty < input.requestedQty && reductions.length === 0)
+    reductions.push(`risk per trade ${pct(riskFraction)}`);
+
+  const positionCap = floorQty((rules.maxPositionFraction * equity) / price, fractional);
+  if (qty > positionCap) {
+    qty = positionCap;
+    reductions.push(`position cap ${pct(rules.maxPositionFraction)} of equity`);
+  }
+  const heatRoom = rules.maxPortfolioHeat * equity - input.openHeat;
+  const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;
+  if (qty > heatCap) {
+    if (heatCap <= 0) {
+      return refuse(
+        `portfolio heat ${pct(input.openHeat / equity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`,
+      );
+    }
+    qty = heatCap;
+    reductions.push(`portfolio heat cap ${pct(rules.maxPortfolioHeat)}`);
+  }
+  if (!(qty > 0)) return refuse(`size rounds to zero (risk budget ${pct(riskFraction)})`);
+  return { qty, refused: null, reductions, riskFraction, heat: qty * distance };
+}
