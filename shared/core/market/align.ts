@@ -3,7 +3,7 @@
  * without copying.
  */
 import { InvalidParameterError } from '../errors.js';
-import type { BarSeries } from './types.js';
+import type { BarSeries, MutableBarSeries } from './types.js';
 
 /** A common calendar for several series. */
 export interface AlignedCalendar {
@@ -73,17 +73,7 @@ export function sliceSeries(series: BarSeries, fromIndex: number, toIndexExclusi
     );
   }
   const sub = (a: Float64Array): Float64Array => a.subarray(fromIndex, toIndexExclusive);
-  const out: {
-    symbol: string;
-    time: Float64Array;
-    open: Float64Array;
-    high: Float64Array;
-    low: Float64Array;
-    close: Float64Array;
-    volume: Float64Array;
-    adjClose?: Float64Array;
-    intraday: boolean;
-  } = {
+  const out: MutableBarSeries = {
     symbol: series.symbol,
     time: sub(series.time),
     open: sub(series.open),

@@ -37,7 +37,7 @@
  * allowed.
  */
 import { BadBarRowError, NotBarDataError } from '../errors.js';
-import { type BarSeries, formatBarTime } from './types.js';
+import { type BarSeries, formatBarTime, type MutableBarSeries } from './types.js';
 
 /** Where the text came from: `file` names it in errors, `symbol` becomes the series' symbol. */
 export interface BarsCsvSource {
@@ -215,17 +215,7 @@ export function parseBarsCsv(text: string, source: BarsCsvSource, options: Parse
   }
 
   const shrink = (a: Float64Array): Float64Array => (n === capacity ? a : a.slice(0, n));
-  const series: {
-    symbol: string;
-    time: Float64Array;
-    open: Float64Array;
-    high: Float64Array;
-    low: Float64Array;
-    close: Float64Array;
-    volume: Float64Array;
-    adjClose?: Float64Array;
-    intraday: boolean;
-  } = {
+  const series: MutableBarSeries = {
     symbol: source.symbol.toUpperCase(),
     time: shrink(time),
     open: shrink(open),

@@ -22,6 +22,9 @@ export interface BarSeries {
   readonly intraday: boolean;
 }
 
+/** A {@link BarSeries} under construction (loaders fill it, then hand it out as read-only). */
+export type MutableBarSeries = { -readonly [K in keyof BarSeries]: BarSeries[K] };
+
 /** One bar, as the live path receives it and as strategies see it. */
 export interface Bar {
   readonly time: number;
