@@ -719,11 +719,12 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       }
     }
     let anyOpen = 0;
-    for (const s of symbols) {
+    for (let index = 0; index < symbols.length; index++) {
+      const s = symbols[index] as SymbolState;
       const bar = s.slots[slot] as number;
       if (bar >= 0) {
         const series = s.series;
-        dailyReturns[symbols.indexOf(s)] = (series.close[bar] as number) / s.lastClose - 1;
+        dailyReturns[index] = (series.close[bar] as number) / s.lastClose - 1;
         s.lastClose = series.close[bar] as number;
         if (s.riskAtr !== undefined) {
           s.atr = s.riskAtr.update(series.high[bar] as number, series.low[bar] as number, s.lastClose);
@@ -739,7 +740,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         });
       } else {
         s.intent = { action: 'hold' };
-        dailyReturns[symbols.indexOf(s)] = Number.NaN;
+        dailyReturns[index] = Number.NaN;
       }
       if (s.position !== undefined) anyOpen = 1;
     }
