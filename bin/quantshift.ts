@@ -1,4 +1,5 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
+import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
 
 const commands: Record<
@@ -8,6 +9,14 @@ const commands: Record<
   backtest: {
     summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
     run: (argv) => backtestCommand(argv, process),
+  },
+  optimize: {
+    summary: 'grid-search strategy parameters, ranked by an objective (worker threads)',
+    run: (argv) => optimizeCommand(argv, process),
+  },
+  'walk-forward': {
+    summary: 'walk-forward analysis per symbol and for the portfolio, with a go/refine decision',
+    run: (argv) => walkForwardCommand(argv, process),
   },
 };
 

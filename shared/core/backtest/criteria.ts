@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics/index.js';
 export interface CriterionResult {
   readonly name: string;
   readonly metric: keyof Metrics;
-  readonly op: '>' | '<';
+  readonly op: '>' | '<' | '>=';
   readonly threshold: number;
   readonly value: number | null;
   readonly pass: boolean;

@@ -1,6 +1,9 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { parameterSpaceSchema } from '../research/grid.js';
+import { METRIC_NAMES } from '../research/objective.js';
+import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
 import { getStrategy } from '../strategies/index.js';
 
@@ -44,6 +47,8 @@ export const criteriaSchema = z
     minWinRatePct: z.number().min(0).max(100).default(50),
     minProfitFactor: z.number().min(0).default(1.5),
     minAnnualReturnPct: z.number().default(15),
+    /** Walk-forward: share of symbols whose stitched out-of-sample return is positive (consistency). */
+    minSymbolsPositivePct: z.number().min(0).max(100).default(75),
   })
   .strict();
 
@@ -82,6 +87,21 @@ export const configSchema = z
       .strict(),
     risk: riskRulesSchema,
     criteria: criteriaSchema,
+    optimize: z
+      .object({
+        objective: z.enum(METRIC_NAMES).default('sharpe'),
+        /** Metric → minimum (maximum for drawdown and volatility) a result must meet to be chosen. */
+        minimums: z.partialRecord(z.enum(METRIC_NAMES), z.number()).default({ trades: 10 }),
+        space: parameterSpaceSchema,
+      })
+      .strict()
+      .optional(),
+    walkForward: walkForwardSettingsSchema.default({
+      mode: 'rolling',
+      unit: 'bars',
+      inSample: 504,
+      outOfSample: 126,
+    }),
   })
   .strict()
   .superRefine((config, ctx) => {

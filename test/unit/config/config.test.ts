@@ -34,7 +34,7 @@ describe('config/equity-strategy.yaml', () => {
       kellyFraction: 0.25,
       cashBuffer: 0.02,
     });
-    expect(config.criteria).toEqual({
+    expect(config.criteria).toMatchObject({
       minSharpe: 1.5,
       maxDrawdownPct: 15,
       minWinRatePct: 50,

@@ -1,0 +1,487 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, UsageError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics/index.js';
+import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
+import {
+  type Combination,
+  expandGrid,
+  type ParameterSpace,
+  parameterSpaceSchema,
+} from '../core/research/grid.js';
+import { METRIC_NAMES, type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
+import {
+  type WalkForwardResult,
+  type WalkForwardSettings,
+  walkForward,
+  walkForwardSettingsSchema,
+} from '../core/research/walk-forward.js';
+import { WorkerPoolEvaluator } from '../research/pool.js';
+import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
+import { type BacktestJob, backtestFlags, resolveBacktestJob } from './backtest.js';
+import { num, renderTable } from './format.js';
+
+type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+
+const searchFlags: FlagSpecs = {
+  grid: {
+    type: 'string',
+    multiple: true,
+    value: '<name=from:to:step|a,b,c>',
+    help: "a parameter to search, repeatable: fast=5:30:5 slow=20:120:10 ma=sma,ema (default: the config's optimize.space)",
+  },
+  constraint: { type: 'string', multiple: true, value: '<expr>', help: 'e.g. "fast < slow" (repeatable)' },
+  objective: {
+    type: 'string',
+    value: '<metric>',
+    help: `metric to maximise (drawdown, volatility: minimise); default sharpe`,
+  },
+  min: {
+    type: 'string',
+    multiple: true,
+    value: '<metric=value>',
+    help: 'a minimum the chosen result must meet, e.g. trades=10',
+  },
+  workers: { type: 'string', value: '<n>', help: 'worker threads (default: every core; 0 = in-process)' },
+};
+
+const commonFlags: FlagSpecs = Object.fromEntries(
+  Object.entries(backtestFlags).filter(([name]) => name !== 'help'),
+);
+
+export const optimizeFlags: FlagSpecs = {
+  ...commonFlags,
+  ...searchFlags,
+  help: backtestFlags.help as FlagSpecs[string],
+};
+
+export const walkForwardFlags: FlagSpecs = {
+  ...commonFlags,
+  ...searchFlags,
+  mode: {
+    type: 'string',
+    value: '<rolling|anchored>',
+    help: 'rolling windows, or in-sample anchored at the first bar',
+  },
+  unit: { type: 'string', value: '<bars|months>', help: 'unit of the window lengths (default bars)' },
+  'in-sample': { type: 'string', value: '<n>', help: 'in-sample length (default 504 bars)' },
+  'out-of-sample': { type: 'string', value: '<n>', help: 'out-of-sample length (default 126 bars)' },
+  step: { type: 'string', value: '<n>', help: 'step between windows (default: the out-of-sample length)' },
+  help: backtestFlags.help as FlagSpecs[string],
+};
+
+/** The code's git commit, for provenance; "unknown" outside a checkout. */
+export function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** sha256 of the config file's bytes, or of the resolved settings when there is no config file. */
+export function configHash(configPath: string | undefined, fallback: unknown): string {
+  const hash = createHash('sha256');
+  hash.update(configPath === undefined ? JSON.stringify(fallback) : readFileSync(configPath));
+  return hash.digest('hex');
+}
+
+function parseGridFlag(text: string): [string, ParameterSpace['grid'][string]] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--grid ${text}: expected name=from:to:step or name=a,b,c`);
+  const name = text.slice(0, eq);
+  const body = text.slice(eq + 1);
+  const range = /^(-?[\d.]+):(-?[\d.]+):([\d.]+)$/.exec(body);
+  if (range) return [name, { from: Number(range[1]), to: Number(range[2]), step: Number(range[3]) }];
+  const list = body
+    .split(',')
+    .map((v) => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v.trim()));
+  if (list.some((v) => v === '')) throw new UsageError(`--grid ${text}: empty value in the list`);
+  return [name, list];
+}
+
+/** The search: grid, constraints and objective, from the flags over the config's optimize section. */
+export function resolveSearch(
+  flags: ParsedFlags,
+  job: BacktestJob,
+): { combos: Combination[]; objective: Objective } {
+  const gridFlags = (flags.grid as string[] | undefined) ?? [];
+  const constraintFlags = (flags.constraint as string[] | undefined) ?? [];
+  const base = job.config?.optimize;
+  let space: ParameterSpace;
+  if (gridFlags.length > 0) {
+    const parsed = parameterSpaceSchema.safeParse({
+      grid: Object.fromEntries(gridFlags.map(parseGridFlag)),
+      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space.constraints ?? []),
+    });
+    if (!parsed.success) {
+      throw new UsageError(
+        `--grid/--constraint: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    space = parsed.data;
+  } else if (base !== undefined) {
+    space = constraintFlags.length > 0 ? { ...base.space, constraints: constraintFlags } : base.space;
+  } else {
+    throw new UsageError('give a search grid with --grid (or a config with an optimize section)');
+  }
+  let combos: Combination[];
+  try {
+    combos = expandGrid(space);
+  } catch (error) {
+    throw new UsageError(`--grid: ${(error as Error).message}`, { cause: error });
+  }
+  if (combos.length === 0) throw new UsageError('the grid has no combination that meets the constraints');
+  for (const combo of combos.slice(0, 1)) {
+    const checked = job.strategy.params.safeParse({ ...job.params, ...combo });
+    if (!checked.success) {
+      throw new UsageError(
+        `--grid: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+  }
+  const objectiveName = stringFlag(flags, 'objective') ?? base?.objective ?? 'sharpe';
+  if (!(METRIC_NAMES as readonly string[]).includes(objectiveName)) {
+    throw new UsageError(`--objective ${objectiveName}: expected one of ${METRIC_NAMES.join(', ')}`);
+  }
+  const minimums: Record<string, number> = { ...(base?.minimums ?? { trades: 10 }) };
+  for (const text of (flags.min as string[] | undefined) ?? []) {
+    const match = /^(\w+)=(-?[\d.]+)$/.exec(text);
+    if (!match || !(METRIC_NAMES as readonly string[]).includes(match[1] as string)) {
+      throw new UsageError(
+        `--min ${text}: expected <metric>=<number> with a metric of ${METRIC_NAMES.join(', ')}`,
+      );
+    }
+    minimums[match[1] as string] = Number(match[2]);
+  }
+  return { combos, objective: { metric: objectiveName as keyof Metrics, minimums } };
+}
+
+function evaluatorFor(flags: ParsedFlags): GridEvaluator {
+  const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
+  return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
+}
+
+/** Writes a file atomically: a temp file in the same folder, then a rename. */
+export function writeAtomic(path: string, text: string): void {
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, text);
+  renameSync(temp, path);
+}
+
+function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
+  const out = stringFlag(flags, 'out');
+  if (out === undefined) return;
+  mkdirSync(out, { recursive: true });
+  const path = join(out, name);
+  writeAtomic(path, `${JSON.stringify(document, null, 2)}\n`);
+  io.stderr.write(`wrote ${resolve(path)}\n`);
+}
+
+function formatParams(params: Combination | null): string {
+  return params === null
+    ? '(none qualified)'
+    : Object.entries(params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+}
+
+/** `quantshift optimize`: a grid search over the span, ranked by the objective, with the objective surface. */
+export async function optimizeCommand(argv: readonly string[], io: Io): Promise<number> {
+  const flags = parseFlags('optimize', argv, optimizeFlags);
+  if (flags.help) {
+    io.stdout.write(
+      renderHelp(
+        'quantshift optimize [--config <yaml>] [flags]',
+        'Grid search of strategy parameters over the data span, ranked by an objective.',
+        optimizeFlags,
+      ),
+    );
+    return 0;
+  }
+  const started = performance.now();
+  const job = resolveBacktestJob(flags);
+  const { combos, objective } = resolveSearch(flags, job);
+  const format = stringFlag(flags, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json')
+    throw new UsageError(`--format ${format}: expected table or json`);
+  const evaluator = evaluatorFor(flags);
+  io.stderr.write(
+    `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
+  );
+  let results: Metrics[];
+  try {
+    results = await evaluator.evaluate({
+      series: job.series,
+      strategy: job.strategy.name,
+      baseParams: job.params,
+      combos,
+      options: job.options,
+    });
+  } finally {
+    await evaluator.close();
+  }
+  const order = rankResults(results, objective);
+  const names = Object.keys(combos[0] as Combination);
+  const numeric = names.filter((n) => combos.every((c) => typeof c[n] === 'number'));
+  const document = {
+    command: 'optimize',
+    generatedAt: new Date().toISOString(),
+    elapsedMs: Math.round(performance.now() - started),
+    configHash: configHash(stringFlag(flags, 'config'), { params: job.params, options: job.options }),
+    gitCommit: gitCommit(),
+    symbols: job.series.map((s) => s.symbol),
+    objective: objective.metric,
+    minimums: objective.minimums,
+    trials: combos.length,
+    ranked: order.map((i, rank) => ({
+      rank: rank + 1,
+      params: combos[i],
+      objective: objectiveValue(results[i] as Metrics, objective),
+      metrics: results[i],
+    })),
+    surface:
+      numeric.length >= 2
+        ? {
+            xName: numeric[0],
+            yName: numeric[1],
+            cells: combos.map((c, i) => ({
+              x: c[numeric[0] as string],
+              y: c[numeric[1] as string],
+              value: objectiveValue(results[i] as Metrics, objective),
+            })),
+          }
+        : null,
+  };
+  writeOut(flags, 'optimize.json', document, io);
+  if (format === 'json') {
+    io.stdout.write(`${JSON.stringify(document)}\n`);
+    return 0;
+  }
+  const top = document.ranked.slice(0, 20);
+  io.stdout.write(
+    `${renderTable(
+      ['Rank', 'Params', objective.metric, 'Return %', 'Max DD %', 'Trades', 'Win %'],
+      top.map((r) => [
+        String(r.rank),
+        formatParams(r.params as Combination),
+        num(r.objective),
+        num(r.metrics?.returnPct),
+        num(r.metrics?.maxDrawdownPct),
+        String(r.metrics?.trades ?? ''),
+        num(r.metrics?.winRatePct),
+      ]),
+    )}\n\n${combos.length} combinations; ${results.filter((m) => objectiveValue(m, objective) !== null).length} met the minimums.\n`,
+  );
+  return 0;
+}
+
+function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
+  const fromConfig = job.config?.walkForward ?? walkForwardSettingsSchema.parse({});
+  const raw = {
+    ...fromConfig,
+    ...(stringFlag(flags, 'mode') === undefined ? {} : { mode: stringFlag(flags, 'mode') }),
+    ...(stringFlag(flags, 'unit') === undefined ? {} : { unit: stringFlag(flags, 'unit') }),
+    ...(stringFlag(flags, 'in-sample') === undefined
+      ? {}
+      : { inSample: numberFlag(flags, 'in-sample', { min: 1, integer: true }) }),
+    ...(stringFlag(flags, 'out-of-sample') === undefined
+      ? {}
+      : { outOfSample: numberFlag(flags, 'out-of-sample', { min: 1, integer: true }) }),
+    ...(stringFlag(flags, 'step') === undefined
+      ? {}
+      : { step: numberFlag(flags, 'step', { min: 1, integer: true }) }),
+  };
+  const parsed = walkForwardSettingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new UsageError(
+      `walk-forward windows: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** The walk-forward JSON document (`quantshift walk-forward --format json`). */
+export function walkForwardDocument(
+  result: WalkForwardResult,
+  meta: { engine: string; generatedAt: string; elapsedMs: number; configHash: string; gitCommit: string },
+  settings: WalkForwardSettings,
+  objective: Objective,
+) {
+  const unit = (u: WalkForwardResult['portfolio']) => ({
+    symbol: u.symbol,
+    outOfSample: u.outOfSample,
+    efficiency: u.efficiency,
+    efficiencyNote: u.efficiencyNote,
+    stability: u.stability,
+    multipleTesting: u.multipleTesting,
+  });
+  return {
+    ...meta,
+    settings,
+    objective: objective.metric,
+    minimums: objective.minimums,
+    trials: result.trials,
+    windows: [...result.perSymbol, result.portfolio].flatMap((u) =>
+      u.windows.map((w) => ({
+        symbol: w.symbol,
+        index: w.index,
+        inSample: w.inSample,
+        outOfSample: w.outOfSample,
+        params: w.params,
+        objective: w.objective,
+        inSampleMetrics: w.inSampleMetrics,
+        outOfSampleMetrics: w.outOfSampleMetrics,
+      })),
+    ),
+    outOfSample: result.portfolio.outOfSample,
+    efficiency: result.portfolio.efficiency,
+    efficiencyNote: result.portfolio.efficiencyNote,
+    stability: result.portfolio.stability,
+    multipleTesting: result.portfolio.multipleTesting,
+    perSymbol: result.perSymbol.map(unit),
+    portfolio: unit(result.portfolio),
+    criteria: result.criteria,
+    decision: result.decision,
+  };
+}
+
+export type WalkForwardDocument = ReturnType<typeof walkForwardDocument>;
+
+/** Runs the walk-forward of a resolved job (shared by the command and the research job). */
+export async function runWalkForward(
+  flags: ParsedFlags,
+  job: BacktestJob,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ result: WalkForwardResult; document: WalkForwardDocument }> {
+  const started = performance.now();
+  const { combos, objective } = resolveSearch(flags, job);
+  const settings = resolveWindows(flags, job);
+  const evaluator = evaluatorFor(flags);
+  let result: WalkForwardResult;
+  try {
+    result = await walkForward({
+      series: job.series,
+      strategy: job.strategy.name,
+      baseParams: job.params,
+      combos,
+      objective,
+      options: job.options,
+      settings,
+      criteria: job.criteria,
+      evaluator,
+      ...(onProgress ? { onProgress } : {}),
+    });
+  } finally {
+    await evaluator.close();
+  }
+  const document = walkForwardDocument(
+    result,
+    {
+      engine: 'in-process',
+      generatedAt: new Date().toISOString(),
+      elapsedMs: Math.round(performance.now() - started),
+      configHash: configHash(stringFlag(flags, 'config'), { params: job.params, options: job.options }),
+      gitCommit: gitCommit(),
+    },
+    settings,
+    objective,
+  );
+  return { result, document };
+}
+
+/** Renders the walk-forward summary: windows, per-symbol and portfolio results, criteria and decision. */
+export function renderWalkForwardTable(document: WalkForwardDocument): string {
+  const windows = renderTable(
+    ['Symbol', '#', 'In-sample', 'Out-of-sample', 'Params', 'IS objective', 'OOS return %'],
+    document.windows.map((w) => [
+      w.symbol,
+      String(w.index + 1),
+      `${w.inSample.from}..${w.inSample.to}`,
+      `${w.outOfSample.from}..${w.outOfSample.to}`,
+      formatParams(w.params),
+      num(w.objective),
+      num(w.outOfSampleMetrics.returnPct),
+    ]),
+  );
+  const units = renderTable(
+    [
+      'Unit',
+      'OOS return %',
+      'OOS CAGR %',
+      'Sharpe',
+      'Max DD %',
+      'Trades',
+      'WF efficiency',
+      'Deflated Sharpe',
+    ],
+    [...document.perSymbol, document.portfolio].map((u) => [
+      u.symbol,
+      num(u.outOfSample.metrics.returnPct),
+      num(u.outOfSample.metrics.cagrPct),
+      num(u.outOfSample.metrics.sharpe),
+      num(u.outOfSample.metrics.maxDrawdownPct),
+      String(u.outOfSample.metrics.trades),
+      u.efficiency === null ? 'n/a' : num(u.efficiency),
+      u.multipleTesting === null ? 'n/a' : num(u.multipleTesting.deflatedSharpe, 3),
+    ]),
+  );
+  const criteria = renderTable(
+    ['Criterion (portfolio OOS)', 'Rule', 'Value', 'Result'],
+    document.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
+  );
+  const verdict = document.decision.proceed
+    ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
+    : `Decision: REFINE (failed: ${document.decision.failed.join(', ')})`;
+  const notes = [...document.perSymbol, document.portfolio]
+    .filter((u) => u.efficiencyNote !== null)
+    .map((u) => `  ${u.symbol}: efficiency n/a: ${u.efficiencyNote}`);
+  return [
+    windows,
+    '',
+    units,
+    ...(notes.length ? ['', ...notes] : []),
+    '',
+    `Trials per window: ${document.trials} (deflated Sharpe accounts for them)`,
+    '',
+    criteria,
+    '',
+    verdict,
+    '',
+  ].join('\n');
+}
+
+/** `quantshift walk-forward`. */
+export async function walkForwardCommand(argv: readonly string[], io: Io): Promise<number> {
+  const flags = parseFlags('walk-forward', argv, walkForwardFlags);
+  if (flags.help) {
+    io.stdout.write(
+      renderHelp(
+        'quantshift walk-forward [--config <yaml>] [flags]',
+        'Walk-forward analysis: choose parameters in-sample, run them out-of-sample, stitch the out-of-sample spans.\nPer symbol and for the portfolio of all symbols; decides "proceed to paper trading" or "refine".',
+        walkForwardFlags,
+      ),
+    );
+    return 0;
+  }
+  const format = stringFlag(flags, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json')
+    throw new UsageError(`--format ${format}: expected table or json`);
+  const job = resolveBacktestJob(flags);
+  if (job.config === undefined && flags.grid === undefined) {
+    throw new ConfigError('walk-forward needs a search grid: --config with an optimize section, or --grid');
+  }
+  io.stderr.write(`walk-forward: ${job.series.map((s) => s.symbol).join(', ')}\n`);
+  const { document } = await runWalkForward(flags, job, (done, total) => {
+    io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
+    if (done === total) io.stderr.write('\n');
+  });
+  writeOut(flags, 'walk-forward.json', document, io);
+  io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderWalkForwardTable(document));
+  return 0;
+}

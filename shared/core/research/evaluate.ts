@@ -1,0 +1,66 @@
+import { runBacktest } from '../backtest/engine.js';
+import { backtestMaPair, MaSweepData, MaSweepScratch } from '../backtest/ma-sweep.js';
+import type { BacktestOptions } from '../backtest/types.js';
+import type { BarSeries } from '../market/types.js';
+import type { Metrics } from '../metrics/index.js';
+import { getStrategy, maCrossover, maCrossoverParams } from '../strategies/index.js';
+import type { Combination } from './grid.js';
+
+/** One batch of backtests: the same data span, strategy and options, many parameter combinations. */
+export interface EvaluationTask {
+  readonly series: readonly BarSeries[];
+  readonly strategy: string;
+  /** Parameters every combination shares; a combination's own values override them. */
+  readonly baseParams: Readonly<Record<string, unknown>>;
+  readonly combos: readonly Combination[];
+  readonly options: BacktestOptions;
+}
+
+/** Runs evaluation tasks: in-process, or spread over worker threads with identical results. */
+export interface GridEvaluator {
+  evaluate(task: EvaluationTask): Promise<Metrics[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Backtests every combination of a task and returns the metrics in combination order. An MA
+ * crossover on one symbol without risk rules runs on the sweep kernel (which equals the engine);
+ * everything else runs on the engine.
+ */
+export function evaluateCombos(task: EvaluationTask): Metrics[] {
+  const strategy = getStrategy(task.strategy);
+  const kernel = strategy === maCrossover && task.series.length === 1 && task.options.risk === undefined;
+  if (!kernel) {
+    return task.combos.map(
+      (combo) =>
+        runBacktest({
+          series: task.series,
+          strategy,
+          params: { ...task.baseParams, ...combo },
+          options: task.options,
+        }).metrics,
+    );
+  }
+  const series = task.series[0] as BarSeries;
+  const start = task.options.startIndex ?? 0;
+  const end = task.options.endIndex ?? series.time.length - 1;
+  const scratch = new MaSweepScratch(end - start + 1);
+  const data = new Map<string, MaSweepData>();
+  return task.combos.map((combo) => {
+    const params = maCrossoverParams.parse({ ...task.baseParams, ...combo });
+    const { fast, slow, ...base } = params;
+    const key = JSON.stringify(base);
+    let shared = data.get(key);
+    if (shared === undefined) {
+      shared = new MaSweepData(series, base, start, end);
+      data.set(key, shared);
+    }
+    return backtestMaPair(shared, { fast, slow }, task.options, scratch);
+  });
+}
+
+/** The evaluator that runs everything on the calling thread. */
+export const inProcessEvaluator: GridEvaluator = {
+  evaluate: async (task) => evaluateCombos(task),
+  close: async () => {},
+};

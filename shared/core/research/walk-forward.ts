@@ -1,0 +1,384 @@
+import { z } from 'zod';
+import { type CriterionResult, type Decision, evaluateCriteria } from '../backtest/criteria.js';
+import { runBacktest } from '../backtest/engine.js';
+import type { BacktestOptions, TradeRecord } from '../backtest/types.js';
+import type { StrategyConfig } from '../config/schema.js';
+import { InsufficientDataError } from '../errors.js';
+import { alignBars } from '../market/align.js';
+import { type BarSeries, formatBarTime } from '../market/types.js';
+import { computeMetrics, type Metrics } from '../metrics/index.js';
+import { getStrategy } from '../strategies/index.js';
+import { type DeflatedSharpe, deflatedSharpe, periodReturns } from './deflated-sharpe.js';
+import type { GridEvaluator } from './evaluate.js';
+import type { Combination, ParameterValue } from './grid.js';
+import { type Objective, objectiveValue, rankResults } from './objective.js';
+
+/** How windows are cut: lengths in bars or calendar months. */
+export const walkForwardSettingsSchema = z
+  .object({
+    /** `rolling`: the in-sample span moves with each step; `anchored`: it always starts at the first bar. */
+    mode: z.enum(['rolling', 'anchored']).default('rolling'),
+    unit: z.enum(['bars', 'months']).default('bars'),
+    inSample: z.number().int().positive().default(504),
+    outOfSample: z.number().int().positive().default(126),
+    /** Defaults to the out-of-sample length, so out-of-sample spans tile without overlap. */
+    step: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type WalkForwardSettings = z.infer<typeof walkForwardSettingsSchema>;
+
+/** One window as slot indices (inclusive) into a calendar. */
+export interface WindowSpan {
+  readonly isStart: number;
+  readonly isEnd: number;
+  readonly oosStart: number;
+  readonly oosEnd: number;
+}
+
+function addMonths(time: number, months: number): number {
+  const d = new Date(time);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, d.getUTCDate());
+}
+
+/** First index whose time is at or after `t` (time.length when none). */
+function firstAtOrAfter(time: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = time.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((time[mid] as number) < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Cuts the calendar into walk-forward windows. Each out-of-sample span starts the bar after its
+ * in-sample span; a last, shorter out-of-sample span is kept when at least half its length remains.
+ */
+export function buildWindows(time: Float64Array, settings: WalkForwardSettings): WindowSpan[] {
+  const n = time.length;
+  const step = settings.step ?? settings.outOfSample;
+  const windows: WindowSpan[] = [];
+  if (settings.unit === 'bars') {
+    for (let isStart = 0; ; isStart += step) {
+      const anchoredStart = settings.mode === 'anchored' ? 0 : isStart;
+      const isEnd = isStart + settings.inSample - 1;
+      const oosStart = isEnd + 1;
+      if (oosStart >= n) break;
+      const oosEnd = Math.min(n - 1, oosStart + settings.outOfSample - 1);
+      if (oosEnd - oosStart + 1 < Math.ceil(settings.outOfSample / 2)) break;
+      windows.push({ isStart: anchoredStart, isEnd, oosStart, oosEnd });
+    }
+    return windows;
+  }
+  const first = time[0] as number;
+  for (let k = 0; ; k++) {
+    const isFrom = addMonths(first, k * step);
+    const oosFrom = addMonths(isFrom, settings.inSample);
+    const oosTo = addMonths(oosFrom, settings.outOfSample);
+    const isStart = settings.mode === 'anchored' ? 0 : firstAtOrAfter(time, isFrom);
+    const oosStart = firstAtOrAfter(time, oosFrom);
+    if (oosStart >= n) break;
+    const oosEnd = firstAtOrAfter(time, oosTo) - 1;
+    const full = oosTo <= (time[n - 1] as number) + 86_400_000;
+    if (!full && (time[n - 1] as number) < addMonths(oosFrom, settings.outOfSample / 2)) break;
+    windows.push({ isStart, isEnd: oosStart - 1, oosStart, oosEnd: Math.min(oosEnd, n - 1) });
+  }
+  return windows;
+}
+
+/** One window's outcome, as in the walk-forward document. */
+export interface WindowResult {
+  readonly symbol: string;
+  readonly index: number;
+  readonly inSample: { readonly from: string; readonly to: string };
+  readonly outOfSample: { readonly from: string; readonly to: string };
+  /** Null when no combination met the minimums in-sample: the out-of-sample span stays flat. */
+  readonly params: Combination | null;
+  readonly objective: number | null;
+  readonly inSampleMetrics: Metrics | null;
+  readonly outOfSampleMetrics: Metrics;
+}
+
+/** Numeric parameters across windows: how much the chosen value moves. */
+export interface ParameterStability {
+  readonly name: string;
+  readonly values: readonly ParameterValue[];
+  readonly mean: number | null;
+  readonly stdev: number | null;
+  /** stdev / |mean|: 0 is perfectly stable. */
+  readonly coefficientOfVariation: number | null;
+  /** Share of windows choosing the most frequent value, in percent. */
+  readonly modeSharePct: number;
+}
+
+/** The walk-forward of one unit: a symbol alone, or the portfolio of all symbols. */
+export interface UnitResult {
+  readonly symbol: string;
+  readonly windows: readonly WindowResult[];
+  readonly outOfSample: {
+    readonly metrics: Metrics;
+    readonly equity: readonly { time: string; equity: number }[];
+  };
+  /** Annualised out-of-sample return / mean annualised in-sample return of the chosen parameters. */
+  readonly efficiency: number | null;
+  readonly efficiencyNote: string | null;
+  readonly stability: readonly ParameterStability[];
+  readonly multipleTesting: DeflatedSharpe | null;
+  readonly trades: readonly TradeRecord[];
+}
+
+/** Everything a walk-forward needs. */
+export interface WalkForwardInput {
+  readonly series: readonly BarSeries[];
+  readonly strategy: string;
+  readonly baseParams: Readonly<Record<string, unknown>>;
+  readonly combos: readonly Combination[];
+  readonly objective: Objective;
+  readonly options: BacktestOptions;
+  readonly settings: WalkForwardSettings;
+  readonly criteria: StrategyConfig['criteria'];
+  readonly evaluator: GridEvaluator;
+  /** Called after each window, for progress bars: (done, total). */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface WalkForwardResult {
+  readonly perSymbol: readonly UnitResult[];
+  readonly portfolio: UnitResult;
+  readonly trials: number;
+  readonly criteria: readonly CriterionResult[];
+  readonly decision: Decision;
+}
+
+const PORTFOLIO = 'PORTFOLIO';
+
+/**
+ * Walk-forward analysis: per window, the parameters are chosen on the in-sample span only (the
+ * bars before it warm the indicators up; nothing after it is seen), then run on the out-of-sample
+ * span, flat at its start, with fresh breakers, closing at its end. The out-of-sample spans are
+ * stitched into one equity curve. Done per symbol and for the portfolio of all symbols.
+ */
+export async function walkForward(input: WalkForwardInput): Promise<WalkForwardResult> {
+  const units: { symbol: string; series: readonly BarSeries[] }[] = [
+    ...input.series.map((s) => ({ symbol: s.symbol, series: [s] })),
+    ...(input.series.length > 1 ? [{ symbol: PORTFOLIO, series: input.series }] : []),
+  ];
+  const plans = units.map((unit) => {
+    const time = alignBars(unit.series).time;
+    const windows = buildWindows(time, input.settings);
+    if (windows.length === 0) {
+      throw new InsufficientDataError(
+        `${unit.symbol}: ${time.length} bars are too few for one window of ${input.settings.inSample} + ${input.settings.outOfSample} ${input.settings.unit}`,
+      );
+    }
+    return { ...unit, time, windows };
+  });
+  const total = plans.reduce((n, p) => n + p.windows.length, 0);
+  let done = 0;
+  const results: UnitResult[] = [];
+  for (const plan of plans) {
+    results.push(
+      await runUnit(input, plan.symbol, plan.series, plan.time, plan.windows, () =>
+        input.onProgress?.(++done, total),
+      ),
+    );
+  }
+  const portfolio = results.find((r) => r.symbol === PORTFOLIO) ?? (results[0] as UnitResult);
+  const perSymbol = results.filter((r) => r.symbol !== PORTFOLIO);
+  const criteria = [
+    ...evaluateCriteria(portfolio.outOfSample.metrics, input.criteria),
+    consistency(perSymbol, input.criteria),
+  ];
+  const failed = criteria.filter((c) => !c.pass).map((c) => c.name);
+  return {
+    perSymbol,
+    portfolio,
+    trials: input.combos.length,
+    criteria,
+    decision: { proceed: failed.length === 0, failed },
+  };
+}
+
+function consistency(
+  perSymbol: readonly UnitResult[],
+  criteria: StrategyConfig['criteria'],
+): CriterionResult {
+  const positive = perSymbol.filter((u) => u.outOfSample.metrics.returnPct > 0).length;
+  const value = perSymbol.length === 0 ? null : (positive / perSymbol.length) * 100;
+  const threshold = criteria.minSymbolsPositivePct;
+  return {
+    name: 'symbolsPositivePct',
+    metric: 'returnPct',
+    op: '>=',
+    threshold,
+    value,
+    pass: value !== null && value >= threshold,
+  };
+}
+
+async function runUnit(
+  input: WalkForwardInput,
+  symbol: string,
+  series: readonly BarSeries[],
+  time: Float64Array,
+  windows: readonly WindowSpan[],
+  progress: () => void,
+): Promise<UnitResult> {
+  const strategy = getStrategy(input.strategy);
+  const intraday = series.some((s) => s.intraday);
+  const fmt = (slot: number) => formatBarTime(time[slot] as number, intraday);
+  const windowResults: WindowResult[] = [];
+  const stitchedTime: number[] = [];
+  const stitchedEquity: number[] = [];
+  const stitchedInMarket: number[] = [];
+  const stitchedPnls: number[] = [];
+  const trades: TradeRecord[] = [];
+  const sharpeVariances: number[] = [];
+  const initial = input.options.initialCash;
+  let capital = initial;
+
+  for (const [index, w] of windows.entries()) {
+    const inSample = await input.evaluator.evaluate({
+      series,
+      strategy: input.strategy,
+      baseParams: input.baseParams,
+      combos: input.combos,
+      options: { ...input.options, startIndex: w.isStart, endIndex: w.isEnd, endOfData: 'close' },
+    });
+    sharpeVariances.push(perPeriodSharpeVariance(inSample));
+    const best = rankResults(inSample, input.objective)[0];
+    const bestValue = best === undefined ? null : objectiveValue(inSample[best] as Metrics, input.objective);
+    const params = best === undefined || bestValue === null ? null : (input.combos[best] as Combination);
+    const oos = runBacktest({
+      series,
+      strategy,
+      params: { ...input.baseParams, ...(params ?? {}) },
+      options: {
+        ...input.options,
+        startIndex: w.oosStart,
+        endIndex: w.oosEnd,
+        endOfData: 'close',
+        // no parameter set qualified: the span is sat out, flat
+        ...(params === null ? { sizing: { mode: 'fixed', qty: 0 }, risk: undefined } : {}),
+      },
+    });
+    const scale = capital / initial;
+    for (let i = 0; i < oos.equity.time.length; i++) {
+      stitchedTime.push(oos.equity.time[i] as number);
+      stitchedEquity.push((oos.equity.equity[i] as number) * scale);
+      stitchedInMarket.push(oos.equity.inMarket[i] as number);
+    }
+    for (const t of oos.trades) {
+      if (t.exitTime !== null) stitchedPnls.push(t.pnl * scale);
+      trades.push(t);
+    }
+    capital = stitchedEquity[stitchedEquity.length - 1] as number;
+    windowResults.push({
+      symbol,
+      index,
+      inSample: { from: fmt(w.isStart), to: fmt(w.isEnd) },
+      outOfSample: { from: fmt(w.oosStart), to: fmt(w.oosEnd) },
+      params,
+      objective: bestValue,
+      inSampleMetrics: best === undefined || params === null ? null : (inSample[best] as Metrics),
+      outOfSampleMetrics: oos.metrics,
+    });
+    progress();
+  }
+
+  const first = windows[0] as WindowSpan;
+  const last = windows[windows.length - 1] as WindowSpan;
+  const equity = Float64Array.from(stitchedEquity);
+  const metrics = computeMetrics({
+    time: Float64Array.from(stitchedTime),
+    equity,
+    initialEquity: initial,
+    inMarket: Uint8Array.from(stitchedInMarket),
+    tradePnls: stitchedPnls,
+    buyHoldReturnPct: buyAndHold(series, time, first.oosStart, last.oosEnd),
+    riskFreeRate: input.options.riskFreeRate,
+  });
+  const isCagr = windowResults
+    .map((w) => w.inSampleMetrics?.cagrPct ?? null)
+    .filter((x): x is number => x !== null);
+  const meanIsCagr = isCagr.length === 0 ? null : isCagr.reduce((a, b) => a + b, 0) / isCagr.length;
+  let efficiency: number | null = null;
+  let efficiencyNote: string | null = null;
+  if (meanIsCagr === null) efficiencyNote = 'no window had in-sample parameters that met the minimums';
+  else if (!(meanIsCagr > 0))
+    efficiencyNote = `the mean in-sample annual return (${round(meanIsCagr)}%) is not positive`;
+  else if (metrics.cagrPct === null) efficiencyNote = 'the out-of-sample annual return is undefined';
+  else efficiency = metrics.cagrPct / meanIsCagr;
+  const trials = input.combos.length;
+  const meanVariance = sharpeVariances.reduce((a, b) => a + b, 0) / Math.max(1, sharpeVariances.length);
+  return {
+    symbol,
+    windows: windowResults,
+    outOfSample: {
+      metrics,
+      equity: stitchedTime.map((t, i) => ({
+        time: formatBarTime(t, intraday),
+        equity: round(equity[i] as number, 2),
+      })),
+    },
+    efficiency,
+    efficiencyNote,
+    stability: stability(windowResults),
+    multipleTesting: deflatedSharpe(periodReturns(initial, equity), trials, meanVariance),
+    trades,
+  };
+}
+
+function round(x: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Variance across the grid of the per-period (daily) Sharpe ratios, for the deflated Sharpe ratio. */
+function perPeriodSharpeVariance(results: readonly Metrics[]): number {
+  const values = results
+    .map((m) => m.sharpe)
+    .filter((x): x is number => x !== null)
+    .map((s) => s / Math.sqrt(252));
+  if (values.length < 2) return 0;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1);
+}
+
+function buyAndHold(series: readonly BarSeries[], time: Float64Array, from: number, to: number): number {
+  let sum = 0;
+  for (const s of series) {
+    const a = s.time.indexOf(time[from] as number);
+    const b = s.time.indexOf(time[to] as number);
+    if (a >= 0 && b >= 0) sum += (s.close[b] as number) / (s.close[a] as number) - 1;
+  }
+  return (sum / series.length) * 100;
+}
+
+function stability(windows: readonly WindowResult[]): ParameterStability[] {
+  const chosen = windows.map((w) => w.params).filter((p): p is Combination => p !== null);
+  const names = [...new Set(chosen.flatMap((p) => Object.keys(p)))];
+  return names.map((name) => {
+    const values = chosen.map((p) => p[name] as ParameterValue);
+    const counts = new Map<ParameterValue, number>();
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+    const modeSharePct = values.length === 0 ? 0 : (Math.max(...counts.values()) / values.length) * 100;
+    const numeric = values.every((v) => typeof v === 'number') ? (values as number[]) : null;
+    if (numeric === null || numeric.length === 0) {
+      return { name, values, mean: null, stdev: null, coefficientOfVariation: null, modeSharePct };
+    }
+    const mean = numeric.reduce((a, b) => a + b, 0) / numeric.length;
+    const stdev = Math.sqrt(numeric.reduce((a, b) => a + (b - mean) ** 2, 0) / numeric.length);
+    return {
+      name,
+      values,
+      mean: round(mean),
+      stdev: round(stdev),
+      coefficientOfVariation: mean === 0 ? null : round(stdev / Math.abs(mean)),
+      modeSharePct: round(modeSharePct, 2),
+    };
+  });
+}

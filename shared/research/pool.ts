@@ -1,0 +1,99 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { QuantShiftError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics/index.js';
+import type { EvaluationTask, GridEvaluator } from '../core/research/evaluate.js';
+
+/** A worker thread failed, or a task failed inside one. */
+export class WorkerPoolError extends QuantShiftError {}
+
+interface Pending {
+  resolve: (metrics: Metrics[]) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Spreads each task's combinations over worker threads in fixed chunks and reassembles the results
+ * in combination order, so results are identical whatever the number of workers.
+ */
+export class WorkerPoolEvaluator implements GridEvaluator {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: { message: { id: number; task: EvaluationTask }; pending: Pending }[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly busy = new Map<Worker, number>();
+  private nextId = 1;
+  private failure: Error | undefined;
+
+  constructor(readonly size: number = availableParallelism()) {
+    const entry = new URL('./worker-entry.mjs', import.meta.url);
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(entry);
+      worker.on(
+        'message',
+        (reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } }) =>
+          this.settle(worker, reply),
+      );
+      worker.on('error', (error) => this.fail(worker, error));
+      worker.unref();
+      this.workers.push(worker);
+      this.idle.push(worker);
+    }
+  }
+
+  async evaluate(task: EvaluationTask): Promise<Metrics[]> {
+    if (this.failure) throw this.failure;
+    const chunkSize = Math.max(1, Math.ceil(task.combos.length / (this.size * 4)));
+    const chunks: Promise<Metrics[]>[] = [];
+    for (let from = 0; from < task.combos.length; from += chunkSize) {
+      chunks.push(this.submit({ ...task, combos: task.combos.slice(from, from + chunkSize) }));
+    }
+    return (await Promise.all(chunks)).flat();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private submit(task: EvaluationTask): Promise<Metrics[]> {
+    return new Promise((resolve, reject) => {
+      const message = { id: this.nextId++, task };
+      this.queue.push({ message, pending: { resolve, reject } });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const worker = this.idle.pop() as Worker;
+      const { message, pending } = this.queue.shift() as (typeof this.queue)[number];
+      this.pending.set(message.id, pending);
+      this.busy.set(worker, message.id);
+      worker.ref();
+      worker.postMessage(message);
+    }
+  }
+
+  private settle(
+    worker: Worker,
+    reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } },
+  ) {
+    const pending = this.pending.get(reply.id);
+    this.pending.delete(reply.id);
+    this.busy.delete(worker);
+    worker.unref();
+    this.idle.push(worker);
+    if (pending !== undefined) {
+      if (reply.error) pending.reject(new WorkerPoolError(`${reply.error.name}: ${reply.error.message}`));
+      else pending.resolve(reply.metrics as Metrics[]);
+    }
+    this.dispatch();
+  }
+
+  private fail(worker: Worker, error: Error) {
+    this.failure = new WorkerPoolError(`worker thread failed: ${error.message}`, { cause: error });
+    const id = this.busy.get(worker);
+    if (id !== undefined) this.pending.get(id)?.reject(this.failure);
+    for (const { pending } of this.queue.splice(0)) pending.reject(this.failure);
+  }
+}
