@@ -1,5 +1,7 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
+import { dataCommand } from '../shared/cli/data.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
+import { researchCommand } from '../shared/cli/research-job.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
 
 const commands: Record<
@@ -9,6 +11,14 @@ const commands: Record<
   backtest: {
     summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
     run: (argv) => backtestCommand(argv, process),
+  },
+  research: {
+    summary: 'the whole research job: backtest, walk-forward, parameter surface, HTML report (npm start)',
+    run: (argv) => researchCommand(argv, process),
+  },
+  data: {
+    summary: 'fetch daily bars from Alpaca into <SYMBOL>.csv files (data fetch --symbols ...)',
+    run: (argv) => dataCommand(argv, process),
   },
   optimize: {
     summary: 'grid-search strategy parameters, ranked by an objective (worker threads)',

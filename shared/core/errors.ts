@@ -53,3 +53,26 @@ export class DataFileNotFoundError extends QuantShiftError {
     super(`${file}: data file not found`, options);
   }
 }
+
+/**
+ * A market-data request that failed: an HTTP error status (named in the message and kept in
+ * `status`), an unreachable server or a timeout. Subclasses name the conditions callers branch on.
+ */
+export class MarketDataError extends QuantShiftError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The provider kept answering 429 (rate limited) after every allowed retry. */
+export class RateLimitedError extends MarketDataError {}
+
+/** The provider refused the credentials (401) or their permissions (403). */
+export class MarketDataAuthError extends MarketDataError {}
+
+/** A provider response that breaks its schema (a missing or non-finite bar field, a bad timestamp). */
+export class MarketDataResponseError extends MarketDataError {}

@@ -1,0 +1,25 @@
+import type { BarSeries } from '../market/types.js';
+
+/** Which corporate actions the prices are adjusted for: `all` (splits and dividends) or `raw` (none). */
+export type PriceAdjustment = 'all' | 'raw';
+
+/** A request for the daily bars of several symbols over an inclusive date range. */
+export interface DailyBarsRequest {
+  /** Tickers, upper case; the answer has one series per entry, in this order. */
+  readonly symbols: readonly string[];
+  /** First session date, `YYYY-MM-DD` (inclusive). */
+  readonly from: string;
+  /** Last session date, `YYYY-MM-DD` (inclusive). */
+  readonly to: string;
+  /** Defaults to `all`. */
+  readonly adjustment?: PriceAdjustment;
+}
+
+/**
+ * Daily bars for many symbols, adjusted for splits and dividends. Each series holds the session
+ * dates at 00:00 UTC (as {@link BarSeries} requires), strictly increasing; a symbol without bars
+ * in the range gets an empty series. Failures are `MarketDataError`s.
+ */
+export interface MarketData {
+  getDailyBars(request: DailyBarsRequest): Promise<BarSeries[]>;
+}
