@@ -4,11 +4,17 @@
  * A bar-step is one bar of one parameter combination. Each entry reports the median of several
  * timed runs after a warm-up run. Progress goes to stderr.
  */
+import { availableParallelism } from 'node:os';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
 import { runBacktest } from '../shared/core/backtest/engine.js';
 import { type MaPair, sweepMaPairs } from '../shared/core/backtest/ma-sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
+import { criteriaSchema } from '../shared/core/config/schema.js';
+import type { BarSeries } from '../shared/core/market/types.js';
+import type { Combination } from '../shared/core/research/grid.js';
+import { walkForward, walkForwardSettingsSchema } from '../shared/core/research/walk-forward.js';
 import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
+import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 
 interface BenchResult {
   name: string;
@@ -94,6 +100,47 @@ results.push(
     measure(5, () => {
       for (const series of all) sweepMaPairs(series, base, grid, options);
     }),
+  ),
+);
+
+// Walk-forward: 1,000 combinations, 6 rolling windows (504 in-sample / 126 out-of-sample bars), each of
+// the four symbols alone (sweep kernel) and the four-symbol portfolio (engine), on every core. Risk rules
+// off: with them, every combination runs on the event-driven engine.
+const wfGrid: Combination[] = grid.map((p) => ({ fast: p.fast, slow: p.slow }));
+const threads = availableParallelism();
+const pool = new WorkerPoolEvaluator(threads);
+await pool.evaluate({
+  series: [all[0] as BarSeries],
+  strategy: 'ma-crossover',
+  baseParams: base,
+  combos: wfGrid.slice(0, 8),
+  options,
+});
+const wfStarted = process.hrtime.bigint();
+const wf = await walkForward({
+  series: all,
+  strategy: 'ma-crossover',
+  baseParams: base,
+  combos: wfGrid,
+  objective: { metric: 'sharpe', minimums: { trades: 10 } },
+  options,
+  settings: walkForwardSettingsSchema.parse({ inSample: 504, outOfSample: 126 }),
+  criteria: criteriaSchema.parse({}),
+  evaluator: pool,
+});
+const wfSeconds = Number(process.hrtime.bigint() - wfStarted) / 1e9;
+await pool.close();
+const windowBars = [...wf.perSymbol, wf.portfolio].reduce(
+  (n, unit) => n + unit.windows.length * 504 * (unit.symbol === 'PORTFOLIO' ? all.length : 1),
+  0,
+);
+results.push(
+  entry(
+    'walk-forward: 1000 pairs x SPY/QQQ/AAPL/MSFT + portfolio, in-sample bar-steps',
+    threads,
+    windowBars,
+    wfGrid.length,
+    wfSeconds,
   ),
 );
 
