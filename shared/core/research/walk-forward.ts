@@ -153,7 +153,104 @@ export interface WalkForwardResult {
   readonly decision: Decision;
 }
 
-const PORTFOLIO = 'PORTFOLIO';
+export const PORTFOLIO = 'PORTFOLIO';
+
+/** One unit of a walk-forward plan: a symbol alone, or the portfolio of all symbols. */
+export interface PlannedUnit {
+  readonly symbol: string;
+  /** Symbols of the unit, in the order of the input series. */
+  readonly symbols: readonly string[];
+  readonly windows: readonly WindowSpan[];
+}
+
+/** Every unit and window of a walk-forward, decided before any backtest runs. */
+export function planWalkForward(series: readonly BarSeries[], settings: WalkForwardSettings): PlannedUnit[] {
+  const units = [...series.map((s) => [s]), ...(series.length > 1 ? [series] : [])];
+  return units.map((members) => {
+    const symbol = members.length > 1 ? PORTFOLIO : (members[0] as BarSeries).symbol;
+    const time = alignBars(members).time;
+    const windows = buildWindows(time, settings);
+    if (windows.length === 0) {
+      throw new InsufficientDataError(
+        `${symbol}: ${time.length} bars are too few for one window of ${settings.inSample} + ${settings.outOfSample} ${settings.unit}`,
+      );
+    }
+    return { symbol, symbols: members.map((m) => m.symbol), windows };
+  });
+}
+
+/** What one window produced; plain JSON, so that a pipeline step can store it and another read it. */
+export interface WindowOutcome {
+  readonly index: number;
+  readonly params: Combination | null;
+  readonly objective: number | null;
+  readonly inSampleMetrics: Metrics | null;
+  /** Variance across the grid of the in-sample per-period Sharpe ratios (for the deflated Sharpe ratio). */
+  readonly sharpeVariance: number;
+  readonly outOfSample: {
+    readonly metrics: Metrics;
+    readonly time: readonly number[];
+    readonly equity: readonly number[];
+    readonly inMarket: readonly number[];
+    readonly trades: readonly TradeRecord[];
+  };
+}
+
+/** The shared settings of every window of a walk-forward. */
+export type WindowSettings = Pick<
+  WalkForwardInput,
+  'strategy' | 'baseParams' | 'combos' | 'objective' | 'options'
+>;
+
+/**
+ * One window: choose the parameters on the in-sample span (the bars before it only warm the
+ * indicators up), then run them on the out-of-sample span, flat at its start, with fresh breakers,
+ * closing at its end. With no qualifying parameters the span is sat out, flat.
+ */
+export async function runWindow(
+  settings: WindowSettings,
+  series: readonly BarSeries[],
+  window: WindowSpan,
+  index: number,
+  evaluator: GridEvaluator,
+): Promise<WindowOutcome> {
+  const inSample = await evaluator.evaluate({
+    series,
+    strategy: settings.strategy,
+    baseParams: settings.baseParams,
+    combos: settings.combos,
+    options: { ...settings.options, startIndex: window.isStart, endIndex: window.isEnd, endOfData: 'close' },
+  });
+  const best = rankResults(inSample, settings.objective)[0];
+  const bestValue = best === undefined ? null : objectiveValue(inSample[best] as Metrics, settings.objective);
+  const params = best === undefined || bestValue === null ? null : (settings.combos[best] as Combination);
+  const oos = runBacktest({
+    series,
+    strategy: getStrategy(settings.strategy),
+    params: { ...settings.baseParams, ...(params ?? {}) },
+    options: {
+      ...settings.options,
+      startIndex: window.oosStart,
+      endIndex: window.oosEnd,
+      endOfData: 'close',
+      ...(params === null ? { sizing: { mode: 'fixed', qty: 0 }, risk: undefined } : {}),
+    },
+  });
+  return {
+    index,
+    params,
+    objective: bestValue,
+    inSampleMetrics: best === undefined || params === null ? null : (inSample[best] as Metrics),
+    sharpeVariance: perPeriodSharpeVariance(inSample),
+    outOfSample: {
+      metrics: oos.metrics,
+      time: Array.from(oos.equity.time),
+      equity: Array.from(oos.equity.equity),
+      inMarket: Array.from(oos.equity.inMarket),
+      trades: oos.trades,
+    },
+  };
+}
 
 /**
  * Walk-forward analysis: per window, the parameters are chosen on the in-sample span only (the
@@ -162,42 +259,40 @@ const PORTFOLIO = 'PORTFOLIO';
  * stitched into one equity curve. Done per symbol and for the portfolio of all symbols.
  */
 export async function walkForward(input: WalkForwardInput): Promise<WalkForwardResult> {
-  const units: { symbol: string; series: readonly BarSeries[] }[] = [
-    ...input.series.map((s) => ({ symbol: s.symbol, series: [s] })),
-    ...(input.series.length > 1 ? [{ symbol: PORTFOLIO, series: input.series }] : []),
-  ];
-  const plans = units.map((unit) => {
-    const time = alignBars(unit.series).time;
-    const windows = buildWindows(time, input.settings);
-    if (windows.length === 0) {
-      throw new InsufficientDataError(
-        `${unit.symbol}: ${time.length} bars are too few for one window of ${input.settings.inSample} + ${input.settings.outOfSample} ${input.settings.unit}`,
-      );
-    }
-    return { ...unit, time, windows };
-  });
-  const total = plans.reduce((n, p) => n + p.windows.length, 0);
+  const plan = planWalkForward(input.series, input.settings);
+  const total = plan.reduce((n, u) => n + u.windows.length, 0);
   let done = 0;
-  const results: UnitResult[] = [];
-  for (const plan of plans) {
-    results.push(
-      await runUnit(input, plan.symbol, plan.series, plan.time, plan.windows, () =>
-        input.onProgress?.(++done, total),
-      ),
-    );
+  const units: UnitResult[] = [];
+  for (const unit of plan) {
+    const series = input.series.filter((s) => unit.symbols.includes(s.symbol));
+    const outcomes: WindowOutcome[] = [];
+    for (const [index, window] of unit.windows.entries()) {
+      outcomes.push(await runWindow(input, series, window, index, input.evaluator));
+      input.onProgress?.(++done, total);
+    }
+    units.push(aggregateUnit(unit, series, outcomes, input.options, input.combos.length));
   }
-  const portfolio = results.find((r) => r.symbol === PORTFOLIO) ?? (results[0] as UnitResult);
-  const perSymbol = results.filter((r) => r.symbol !== PORTFOLIO);
-  const criteria = [
-    ...evaluateCriteria(portfolio.outOfSample.metrics, input.criteria),
-    consistency(perSymbol, input.criteria),
+  return decideWalkForward(units, input.combos.length, input.criteria);
+}
+
+/** The verdict over the units: the portfolio's criteria plus consistency across symbols. */
+export function decideWalkForward(
+  units: readonly UnitResult[],
+  trials: number,
+  criteria: StrategyConfig['criteria'],
+): WalkForwardResult {
+  const portfolio = units.find((r) => r.symbol === PORTFOLIO) ?? (units[0] as UnitResult);
+  const perSymbol = units.filter((r) => r.symbol !== PORTFOLIO);
+  const results = [
+    ...evaluateCriteria(portfolio.outOfSample.metrics, criteria),
+    consistency(perSymbol, criteria),
   ];
-  const failed = criteria.filter((c) => !c.pass).map((c) => c.name);
+  const failed = results.filter((c) => !c.pass).map((c) => c.name);
   return {
     perSymbol,
     portfolio,
-    trials: input.combos.length,
-    criteria,
+    trials,
+    criteria: results,
     decision: { proceed: failed.length === 0, failed },
   };
 }
@@ -219,75 +314,50 @@ function consistency(
   };
 }
 
-async function runUnit(
-  input: WalkForwardInput,
-  symbol: string,
+/** Stitches a unit's windows: the out-of-sample curve, efficiency, stability, deflated Sharpe ratio. */
+export function aggregateUnit(
+  unit: PlannedUnit,
   series: readonly BarSeries[],
-  time: Float64Array,
-  windows: readonly WindowSpan[],
-  progress: () => void,
-): Promise<UnitResult> {
-  const strategy = getStrategy(input.strategy);
+  outcomes: readonly WindowOutcome[],
+  options: BacktestOptions,
+  trials: number,
+): UnitResult {
+  const { symbol, windows } = unit;
+  const time = alignBars(series).time;
   const intraday = series.some((s) => s.intraday);
   const fmt = (slot: number) => formatBarTime(time[slot] as number, intraday);
-  const windowResults: WindowResult[] = [];
   const stitchedTime: number[] = [];
   const stitchedEquity: number[] = [];
   const stitchedInMarket: number[] = [];
   const stitchedPnls: number[] = [];
   const trades: TradeRecord[] = [];
-  const sharpeVariances: number[] = [];
-  const initial = input.options.initialCash;
+  const initial = options.initialCash;
   let capital = initial;
-
-  for (const [index, w] of windows.entries()) {
-    const inSample = await input.evaluator.evaluate({
-      series,
-      strategy: input.strategy,
-      baseParams: input.baseParams,
-      combos: input.combos,
-      options: { ...input.options, startIndex: w.isStart, endIndex: w.isEnd, endOfData: 'close' },
-    });
-    sharpeVariances.push(perPeriodSharpeVariance(inSample));
-    const best = rankResults(inSample, input.objective)[0];
-    const bestValue = best === undefined ? null : objectiveValue(inSample[best] as Metrics, input.objective);
-    const params = best === undefined || bestValue === null ? null : (input.combos[best] as Combination);
-    const oos = runBacktest({
-      series,
-      strategy,
-      params: { ...input.baseParams, ...(params ?? {}) },
-      options: {
-        ...input.options,
-        startIndex: w.oosStart,
-        endIndex: w.oosEnd,
-        endOfData: 'close',
-        // no parameter set qualified: the span is sat out, flat
-        ...(params === null ? { sizing: { mode: 'fixed', qty: 0 }, risk: undefined } : {}),
-      },
-    });
+  const windowResults: WindowResult[] = outcomes.map((outcome) => {
+    const w = windows[outcome.index] as WindowSpan;
+    const oos = outcome.outOfSample;
     const scale = capital / initial;
-    for (let i = 0; i < oos.equity.time.length; i++) {
-      stitchedTime.push(oos.equity.time[i] as number);
-      stitchedEquity.push((oos.equity.equity[i] as number) * scale);
-      stitchedInMarket.push(oos.equity.inMarket[i] as number);
+    for (let i = 0; i < oos.time.length; i++) {
+      stitchedTime.push(oos.time[i] as number);
+      stitchedEquity.push((oos.equity[i] as number) * scale);
+      stitchedInMarket.push(oos.inMarket[i] as number);
     }
     for (const t of oos.trades) {
       if (t.exitTime !== null) stitchedPnls.push(t.pnl * scale);
       trades.push(t);
     }
     capital = stitchedEquity[stitchedEquity.length - 1] as number;
-    windowResults.push({
+    return {
       symbol,
-      index,
+      index: outcome.index,
       inSample: { from: fmt(w.isStart), to: fmt(w.isEnd) },
       outOfSample: { from: fmt(w.oosStart), to: fmt(w.oosEnd) },
-      params,
-      objective: bestValue,
-      inSampleMetrics: best === undefined || params === null ? null : (inSample[best] as Metrics),
+      params: outcome.params,
+      objective: outcome.objective,
+      inSampleMetrics: outcome.inSampleMetrics,
       outOfSampleMetrics: oos.metrics,
-    });
-    progress();
-  }
+    };
+  });
 
   const first = windows[0] as WindowSpan;
   const last = windows[windows.length - 1] as WindowSpan;
@@ -299,7 +369,7 @@ async function runUnit(
     inMarket: Uint8Array.from(stitchedInMarket),
     tradePnls: stitchedPnls,
     buyHoldReturnPct: buyAndHold(series, time, first.oosStart, last.oosEnd),
-    riskFreeRate: input.options.riskFreeRate,
+    riskFreeRate: options.riskFreeRate,
   });
   const isCagr = windowResults
     .map((w) => w.inSampleMetrics?.cagrPct ?? null)
@@ -312,8 +382,7 @@ async function runUnit(
     efficiencyNote = `the mean in-sample annual return (${round(meanIsCagr)}%) is not positive`;
   else if (metrics.cagrPct === null) efficiencyNote = 'the out-of-sample annual return is undefined';
   else efficiency = metrics.cagrPct / meanIsCagr;
-  const trials = input.combos.length;
-  const meanVariance = sharpeVariances.reduce((a, b) => a + b, 0) / Math.max(1, sharpeVariances.length);
+  const meanVariance = outcomes.reduce((a, o) => a + o.sharpeVariance, 0) / Math.max(1, outcomes.length);
   return {
     symbol,
     windows: windowResults,
