@@ -1,5 +1,6 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
 import { dataCommand } from '../shared/cli/data.js';
+import { pipelineCommand } from '../shared/cli/pipeline.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
 import { researchCommand } from '../shared/cli/research-job.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
@@ -15,6 +16,10 @@ const commands: Record<
   research: {
     summary: 'the whole research job: backtest, walk-forward, parameter surface, HTML report (npm start)',
     run: (argv) => researchCommand(argv, process),
+  },
+  pipeline: {
+    summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',
+    run: (argv) => pipelineCommand(argv, process),
   },
   data: {
     summary: 'fetch daily bars from Alpaca into <SYMBOL>.csv files (data fetch --symbols ...)',

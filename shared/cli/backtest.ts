@@ -207,7 +207,18 @@ function slotRange(series: readonly BarSeries[], from: number | undefined, to: n
 export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
-  const series = loadSeries(flags, config);
+  return buildBacktestJob(flags, config, loadSeries(flags, config));
+}
+
+/**
+ * Builds the job from flags over a config, for bars already loaded. No I/O: the pipeline's steps
+ * call it with no flags, so that they run exactly what `--config` runs on the command line.
+ */
+export function buildBacktestJob(
+  flags: ParsedFlags,
+  config: StrategyConfig | undefined,
+  series: readonly BarSeries[],
+): BacktestJob {
   const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy.name ?? 'ma-crossover';
   let strategy: StrategyDefinition<unknown>;
   try {

@@ -69,11 +69,23 @@ export const walkForwardFlags: FlagSpecs = {
   'in-sample': { type: 'string', value: '<n>', help: 'in-sample length (default 504 bars)' },
   'out-of-sample': { type: 'string', value: '<n>', help: 'out-of-sample length (default 126 bars)' },
   step: { type: 'string', value: '<n>', help: 'step between windows (default: the out-of-sample length)' },
+  engine: {
+    type: 'string',
+    value: '<in-process|stepfunctions>',
+    help: 'stepfunctions: run the synthesized Step Functions definition locally (same results)',
+  },
+  'state-dir': {
+    type: 'string',
+    value: '<dir>',
+    help: 'with --engine stepfunctions: the folder standing in for the S3 bucket (default: a temp folder)',
+  },
   help: backtestFlags.help as FlagSpecs[string],
 };
 
-/** The code's git commit, for provenance; "unknown" outside a checkout. */
+/** The code's git commit, for provenance: `QUANTSHIFT_COMMIT` (set in deployed functions), else git, else "unknown". */
 export function gitCommit(): string {
+  const fromEnv = process.env.QUANTSHIFT_COMMIT;
+  if (fromEnv) return fromEnv;
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], {
       encoding: 'utf8',
@@ -281,7 +293,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   return 0;
 }
 
-function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
+export function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
   const fromConfig = job.config?.walkForward ?? walkForwardSettingsSchema.parse({});
   const raw = {
     ...fromConfig,
@@ -477,10 +489,19 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     throw new ConfigError('walk-forward needs a search grid: --config with an optimize section, or --grid');
   }
   io.stderr.write(`walk-forward: ${job.series.map((s) => s.symbol).join(', ')}\n`);
-  const { document } = await runWalkForward(flags, job, (done, total) => {
-    io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
-    if (done === total) io.stderr.write('\n');
-  });
+  const engine = stringFlag(flags, 'engine') ?? 'in-process';
+  if (engine !== 'in-process' && engine !== 'stepfunctions') {
+    throw new UsageError(`--engine ${engine}: expected in-process or stepfunctions`);
+  }
+  const document =
+    engine === 'stepfunctions'
+      ? await (await import('./pipeline.js')).walkForwardOnLocalPipeline(flags, job, io)
+      : (
+          await runWalkForward(flags, job, (done, total) => {
+            io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
+            if (done === total) io.stderr.write('\n');
+          })
+        ).document;
   writeOut(flags, 'walk-forward.json', document, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderWalkForwardTable(document));
   return 0;

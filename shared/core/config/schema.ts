@@ -20,7 +20,14 @@ export const equitySymbol = z
     message: 'not a US equity ticker (1-5 letters, e.g. SPY, BRK.B)',
   });
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+/** A calendar date `YYYY-MM-DD` that exists (2021-02-30 does not). */
+export const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
+  .refine((s) => {
+    const t = Date.parse(`${s}T00:00:00Z`);
+    return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
+  }, 'expected a date as YYYY-MM-DD that exists');
 const fraction = z.number().gt(0).max(1);
 const money = z.number().min(0);
 

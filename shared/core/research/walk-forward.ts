@@ -180,13 +180,8 @@ export function planWalkForward(series: readonly BarSeries[], settings: WalkForw
 }
 
 /** What one window produced; plain JSON, so that a pipeline step can store it and another read it. */
-export interface WindowOutcome {
+export interface WindowOutcome extends WindowChoice {
   readonly index: number;
-  readonly params: Combination | null;
-  readonly objective: number | null;
-  readonly inSampleMetrics: Metrics | null;
-  /** Variance across the grid of the in-sample per-period Sharpe ratios (for the deflated Sharpe ratio). */
-  readonly sharpeVariance: number;
   readonly outOfSample: {
     readonly metrics: Metrics;
     readonly time: readonly number[];
@@ -202,18 +197,25 @@ export type WindowSettings = Pick<
   'strategy' | 'baseParams' | 'combos' | 'objective' | 'options'
 >;
 
+/** The in-sample choice of one window. */
+export interface WindowChoice {
+  readonly params: Combination | null;
+  readonly objective: number | null;
+  readonly inSampleMetrics: Metrics | null;
+  /** Variance across the grid of the in-sample per-period Sharpe ratios (for the deflated Sharpe ratio). */
+  readonly sharpeVariance: number;
+}
+
 /**
- * One window: choose the parameters on the in-sample span (the bars before it only warm the
- * indicators up), then run them on the out-of-sample span, flat at its start, with fresh breakers,
- * closing at its end. With no qualifying parameters the span is sat out, flat.
+ * Chooses a window's parameters on its in-sample span only: the bars before the span warm the
+ * indicators up and no bar after it is read.
  */
-export async function runWindow(
+export async function chooseWindowParams(
   settings: WindowSettings,
   series: readonly BarSeries[],
   window: WindowSpan,
-  index: number,
   evaluator: GridEvaluator,
-): Promise<WindowOutcome> {
+): Promise<WindowChoice> {
   const inSample = await evaluator.evaluate({
     series,
     strategy: settings.strategy,
@@ -224,6 +226,26 @@ export async function runWindow(
   const best = rankResults(inSample, settings.objective)[0];
   const bestValue = best === undefined ? null : objectiveValue(inSample[best] as Metrics, settings.objective);
   const params = best === undefined || bestValue === null ? null : (settings.combos[best] as Combination);
+  return {
+    params,
+    objective: bestValue,
+    inSampleMetrics: params === null ? null : (inSample[best as number] as Metrics),
+    sharpeVariance: perPeriodSharpeVariance(inSample),
+  };
+}
+
+/**
+ * Runs a window's chosen parameters on its out-of-sample span: flat at its start, with fresh
+ * breakers, closing at its end. With no qualifying parameters the span is sat out, flat.
+ */
+export function runOutOfSample(
+  settings: WindowSettings,
+  series: readonly BarSeries[],
+  window: WindowSpan,
+  index: number,
+  choice: WindowChoice,
+): WindowOutcome {
+  const { params } = choice;
   const oos = runBacktest({
     series,
     strategy: getStrategy(settings.strategy),
@@ -238,10 +260,7 @@ export async function runWindow(
   });
   return {
     index,
-    params,
-    objective: bestValue,
-    inSampleMetrics: best === undefined || params === null ? null : (inSample[best] as Metrics),
-    sharpeVariance: perPeriodSharpeVariance(inSample),
+    ...choice,
     outOfSample: {
       metrics: oos.metrics,
       time: Array.from(oos.equity.time),
@@ -267,7 +286,8 @@ export async function walkForward(input: WalkForwardInput): Promise<WalkForwardR
     const series = input.series.filter((s) => unit.symbols.includes(s.symbol));
     const outcomes: WindowOutcome[] = [];
     for (const [index, window] of unit.windows.entries()) {
-      outcomes.push(await runWindow(input, series, window, index, input.evaluator));
+      const choice = await chooseWindowParams(input, series, window, input.evaluator);
+      outcomes.push(runOutOfSample(input, series, window, index, choice));
       input.onProgress?.(++done, total);
     }
     units.push(aggregateUnit(unit, series, outcomes, input.options, input.combos.length));

@@ -1,0 +1,6 @@
+/** Step Functions task `prepare` of the walk-forward pipeline (docs/pipeline.md). */
+import type { PipelineSteps } from '../../shared/pipeline/steps.js';
+import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+
+export const handler = (event: Parameters<PipelineSteps['prepare']>[0]) =>
+  deployedPipelineSteps().prepare(event);

@@ -1,0 +1,6 @@
+/** Step Functions task `validate` of the walk-forward pipeline (docs/pipeline.md). */
+import type { PipelineSteps } from '../../shared/pipeline/steps.js';
+import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+
+export const handler = (event: Parameters<PipelineSteps['validate']>[0]) =>
+  deployedPipelineSteps().validate(event);

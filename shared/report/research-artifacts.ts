@@ -1,0 +1,69 @@
+import type { BacktestJob } from '../cli/backtest.js';
+import type { WalkForwardDocument } from '../cli/research.js';
+import { runBacktest } from '../core/backtest/engine.js';
+import type { BacktestResult } from '../core/backtest/types.js';
+import type { Metrics } from '../core/metrics/index.js';
+import { evaluateCombos } from '../core/research/evaluate.js';
+import type { Combination } from '../core/research/grid.js';
+import { type Objective, objectiveValue } from '../core/research/objective.js';
+import { type ResearchReportInput, renderResearchReport } from './html.js';
+import { buildReportInput } from './research-input.js';
+
+/** What the research report shows besides the walk-forward: the backtests and the parameter surface. */
+export interface ResearchArtifacts {
+  readonly backtest: BacktestResult;
+  readonly perSymbol: readonly { symbol: string; metrics: Metrics }[];
+  readonly surface: ResearchReportInput['parameterSurface'];
+  readonly html: string;
+}
+
+/**
+ * Runs the configured backtest (portfolio and each symbol), the objective over the grid on the
+ * full span (the parameter surface), and renders the report around a walk-forward document.
+ * The research job and the pipeline's aggregate step both call it.
+ */
+export async function researchArtifacts(
+  job: BacktestJob,
+  wf: WalkForwardDocument,
+  combos: readonly Combination[],
+  objective: Objective,
+): Promise<ResearchArtifacts> {
+  const run = (series: BacktestJob['series']) =>
+    runBacktest({ series, strategy: job.strategy, params: job.params, options: job.options });
+  const backtest = run(job.series);
+  const perSymbol = job.series.map((s) => ({ symbol: s.symbol, metrics: run([s]).metrics }));
+  const names = Object.keys(combos[0] ?? {}).filter((n) => combos.every((c) => typeof c[n] === 'number'));
+  let surface: ResearchReportInput['parameterSurface'] = null;
+  if (names.length >= 2) {
+    const [x, y] = names as [string, string];
+    const results = evaluateCombos({
+      series: job.series,
+      strategy: job.strategy.name,
+      baseParams: job.params,
+      combos,
+      options: job.options,
+    });
+    surface = {
+      objective: objective.metric,
+      xName: x,
+      yName: y,
+      cells: combos.map((c, i) => ({
+        x: c[x] as number,
+        y: c[y] as number,
+        value: objectiveValue(results[i] as Metrics, objective),
+      })),
+    };
+  }
+  const html = await renderResearchReport(buildReportInput(job, backtest, perSymbol, wf, surface));
+  return { backtest, perSymbol, surface, html };
+}
+
+/** The report's HTML only. */
+export async function researchReportHtml(
+  job: BacktestJob,
+  wf: WalkForwardDocument,
+  combos: readonly Combination[],
+  objective: Objective,
+): Promise<string> {
+  return (await researchArtifacts(job, wf, combos, objective)).html;
+}
