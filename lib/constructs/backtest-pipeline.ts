@@ -226,6 +226,7 @@ export class BacktestPipeline extends Construct {
     // Grants: exactly the keys each step reads and writes (shared/pipeline/steps.ts).
     const jobs = this.bucket.arnForObjects('jobs/*');
     const records = this.bucket.arnForObjects('records/*');
+    const dataCache = this.bucket.arnForObjects('data/*');
     const allow = (fn: TradingFunction, actions: string[], resources: string[]) =>
       fn.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions, resources }));
     // s3:ListBucket makes a missing key a 404 (NoSuchKey, "not there") instead of a 403.
@@ -235,6 +236,8 @@ export class BacktestPipeline extends Construct {
     allow(functions['check-cache'], ['s3:GetObject'], [records]);
 
     allow(functions.prepare, ['s3:PutObject'], [jobs]);
+    listBucket(functions.prepare);
+    allow(functions.prepare, ['s3:GetObject', 's3:PutObject'], [dataCache]);
     functions.prepare.addEnvironment('ALPACA_SECRET_ARN', this.alpacaDataSecret.secretArn);
     functions.prepare.addEnvironment(
       'PIPELINE_DISTRIBUTED_THRESHOLD',
@@ -392,6 +395,12 @@ export class BacktestPipeline extends Construct {
         prefixReason('jobs/'),
       );
     }
+    ack(
+      this.functions.prepare.role as Construct,
+      `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/data/*]`,
+      'The market-data cache data/<SYMBOL>/<from>_<to>_<adjustment>.json is keyed by request at run time; read and write ' +
+        'of objects under the data/ prefix only.',
+    );
     for (const fn of [this.functions['check-cache'], this.functions.aggregate]) {
       ack(
         fn.role as Construct,

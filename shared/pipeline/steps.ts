@@ -110,6 +110,7 @@ export interface PipelinePorts {
 const keys = {
   job: (jobId: string) => `jobs/${jobId}/job.json`,
   series: (jobId: string, symbol: string) => `jobs/${jobId}/series/${symbol}.json`,
+  dataCache: (symbol: string, from: string, to: string) => `data/${symbol}/${from}_${to}_all.json`,
   items: (jobId: string) => `jobs/${jobId}/items.json`,
   choice: (item: WindowItem) => `jobs/${item.jobId}/choices/${item.unit}-${item.window}.json`,
   window: (item: WindowItem) => `jobs/${item.jobId}/windows/${item.unit}-${item.window}.json`,
@@ -315,10 +316,27 @@ export function createPipelineSteps(ports: PipelinePorts) {
       return { job: spec, cached: true, result: JSON.parse(record) as PipelineSummary };
     },
 
-    /** PrepareData: fetch the bars into the store, plan the windows, list the Map items. */
+    /**
+     * PrepareData: fetch the bars into the store (from the data cache when another job already
+     * fetched the same symbol and span), plan the windows, list the Map items.
+     */
     async prepare(spec: JobSpec) {
-      const marketData = await ports.marketData();
-      const series = await marketData.getDailyBars({ symbols: spec.symbols, from: spec.from, to: spec.to });
+      const cached = await Promise.all(
+        spec.symbols.map(async (symbol) => ports.store.getText(keys.dataCache(symbol, spec.from, spec.to))),
+      );
+      const missing = spec.symbols.filter((_, i) => cached[i] === undefined);
+      const fetched =
+        missing.length === 0
+          ? []
+          : await (await ports.marketData()).getDailyBars({ symbols: missing, from: spec.from, to: spec.to });
+      await Promise.all(
+        fetched.map((s) => writeJson(keys.dataCache(s.symbol, spec.from, spec.to), toJson(s))),
+      );
+      const series = spec.symbols.map((symbol, i) => {
+        const text = cached[i];
+        if (text !== undefined) return fromJson(JSON.parse(text) as SeriesJson);
+        return fetched[missing.indexOf(symbol)] as BarSeries;
+      });
       await Promise.all(series.map((s) => writeJson(keys.series(spec.jobId, s.symbol), toJson(s))));
       await writeJson(keys.job(spec.jobId), spec);
       const ctx = buildContext(spec, series);

@@ -58,6 +58,7 @@ describe('cdk-nag (AWS Solutions)', () => {
         'AwsSolutions-L1',
         'AwsSolutions-SMG4',
         'AwsSolutions-IAM5[Resource::*]',
+        'AwsSolutions-IAM5[Resource::<id>/data/*]',
         'AwsSolutions-IAM5[Resource::<id>/jobs/*]',
         'AwsSolutions-IAM5[Resource::<id>/records/*]',
         'AwsSolutions-IAM5[Resource::<id>:*]',

@@ -346,6 +346,9 @@ describe('IAM: least privilege', () => {
     expect(grantsOf('prepare')).toEqual(
       [
         grant('s3:PutObject', objects('jobs/')),
+        grant('s3:GetObject', objects('data/')),
+        grant('s3:PutObject', objects('data/')),
+        list,
         grant('secretsmanager:DescribeSecret', { Ref: secretId }),
         grant('secretsmanager:GetSecretValue', { Ref: secretId }),
       ].sort(),

@@ -100,6 +100,33 @@ describe('the walk-forward pipeline, run locally on the synthesized state machin
     expect(notifier.sent[0]?.subject).toMatch(/^Walk-forward [0-9a-f]{8}: (proceed|refine)$/);
   });
 
+  it('caches market data across jobs: a second job on the same symbols and span fetches nothing', async () => {
+    let fetches = 0;
+    const steps = createPipelineSteps({
+      store: new FolderObjectStore(join(dir, 'state-cache')),
+      notifier: new ListNotifier(),
+      now: () => new Date(),
+      gitCommit: 'test-commit',
+      distributedThreshold: Number.POSITIVE_INFINITY,
+      marketData: async () => {
+        fetches++;
+        return new FolderMarketData('data');
+      },
+    });
+    const yaml = readFileSync(configPath, 'utf8');
+    const span = { from: '2021-01-11', to: '2026-01-08' };
+    const first = await steps.validate({ configYaml: yaml, ...span });
+    const second = await steps.validate({
+      configYaml: yaml.replace('slippageBps: 5', 'slippageBps: 6'),
+      ...span,
+    });
+    expect(second.jobId).not.toBe(first.jobId);
+    const a = await steps.prepare(first);
+    const b = await steps.prepare(second);
+    expect(fetches).toBe(1);
+    expect(b.itemCount).toBe(a.itemCount);
+  });
+
   it('fails bad input at ValidateInput with every bad field, and notifies', async () => {
     const { steps, notifier } = localSteps(join(dir, 'state-bad'));
     const error = await runPipelineLocally(
