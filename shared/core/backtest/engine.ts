@@ -6,20 +6,15 @@ import type { BarSeries } from '../market/types.js';
 import { computeMetrics } from '../metrics/index.js';
 import {
   type BreakerEvent,
-  entryBlock,
   type HeatPosition,
   initialRiskState,
-  kellyEstimate,
-  manageStop,
-  observeEquity,
   portfolioHeat,
   type RiskState,
   RollingCorrelation,
-  resetDrawdown,
-  sizeEntryWithRisk,
 } from '../risk/index.js';
-import { allInQty, floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
+import { allInQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, EntryOrder, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
+import { decideAtClose } from '../trading/decide.js';
 import type {
   BacktestInput,
   BacktestOptions,
@@ -465,97 +460,69 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   };
 
   const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
-
-  /** Breakers, then stop management, at a close. Returns the day's entry block, if any. */
-  const applyRiskAtClose = (
-    slot: number,
-    equity: number,
-    exitOrder: (s: SymbolState, reason: string) => void,
-  ) => {
-    if (rules === undefined) return null;
-    const time = calendar.time[slot] as number;
-    const day = dayOf(time);
-    const observed = observeEquity(riskState, rules, time, day, equity);
-    riskState = observed.state;
-    breakerEvents.push(...observed.events);
-    const halt = riskState.drawdownHalt;
-    if (halt !== null && halt.sessions >= rules.drawdownCoolOffDays) {
-      const reset = resetDrawdown(
-        riskState,
-        time,
-        equity,
-        'backtest cool-off',
-        `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
-      );
-      riskState = reset.state;
-      breakerEvents.push(...reset.events);
-    }
-    const flatten = rules.flattenOnDailyLoss && observed.events.some((e) => e.breaker === 'daily-loss');
-    for (const s of symbols) {
-      const position = s.position;
-      if (position === undefined || (s.slots[slot] as number) < 0) continue;
-      position.sessionsHeld++;
-      if (flatten) {
-        exitOrder(s, 'daily loss breaker: flatten');
-        continue;
-      }
-      const stopOrder = position.stopLoss;
-      const update = manageStop(
-        {
-          side: position.side,
-          entryPrice: position.entryPrice,
-          initialRisk: position.initialRisk,
-          stop: stopOrder?.stopPrice ?? Number.NaN,
-          sessionsHeld: position.sessionsHeld,
-        },
-        s.lastClose,
-        s.atr,
-        rules.stops,
-      );
-      if (stopOrder !== undefined && update.stop !== stopOrder.stopPrice) {
-        stopOrder.stopPrice = update.stop;
-        stopMoves++;
-      }
-      if (update.exit !== null) exitOrder(s, update.exit);
-    }
-    return entryBlock(riskState, day);
-  };
-
-  const heatPositions = function* (extra: readonly HeatPosition[]): Generator<HeatPosition> {
-    for (const s of symbols) {
+  const heatPositions = (): HeatPosition[] =>
+    symbols.flatMap((s) => {
       const p = s.position;
-      if (p === undefined || s.pendingExit !== undefined || p.stopLoss?.stopPrice === undefined) continue;
-      yield { side: p.side, qty: p.qty, entryRef: p.entryRef, stop: p.stopLoss.stopPrice };
-    }
-    yield* extra;
-  };
-
-  const strongestCorrelation = (s: SymbolState, decided: readonly SymbolState[]) => {
-    if (correlation === undefined) return null;
-    let best: { symbol: string; rho: number } | null = null;
-    const me = symbols.indexOf(s);
-    for (const other of symbols) {
-      if (other === s) continue;
-      const held =
-        (other.position !== undefined && other.pendingExit === undefined) || decided.includes(other);
-      if (!held) continue;
-      const rho = correlation.correlation(me, symbols.indexOf(other));
-      if (!Number.isNaN(rho) && (best === null || Math.abs(rho) > Math.abs(best.rho))) {
-        best = { symbol: other.series.symbol, rho };
-      }
-    }
-    return best;
-  };
+      const stop = p?.stopLoss?.stopPrice;
+      return p === undefined || stop === undefined
+        ? []
+        : [{ side: p.side, qty: p.qty, entryRef: p.entryRef, stop }];
+    });
 
   let heatNow = 0;
+  /** The close's decisions (shared with the live functions), applied to the book as orders. */
   const decide = (slot: number) => {
     const time = calendar.time[slot] as number;
     const markAtClose = (x: SymbolState) => x.lastClose;
-    const equity = toDollars(equityAt(markAtClose));
-    let power = toDollars(buyingPower(markAtClose));
-    const exitOrder = (s: SymbolState, reason?: string) => {
+    for (const s of symbols) {
+      if (s.position !== undefined && (s.slots[slot] as number) >= 0) s.position.sessionsHeld++;
+    }
+    const decisions = decideAtClose({
+      time,
+      day: dayOf(time),
+      equity: toDollars(equityAt(markAtClose)),
+      buyingPower: toDollars(buyingPower(markAtClose)),
+      symbols: symbols.map((s) => ({
+        symbol: s.series.symbol,
+        hasBar: (s.slots[slot] as number) >= 0,
+        close: s.lastClose,
+        atr: s.atr,
+        intent: s.intent,
+        position:
+          s.position === undefined
+            ? undefined
+            : {
+                side: s.position.side,
+                qty: s.position.qty,
+                entryPrice: s.position.entryPrice,
+                entryRef: s.position.entryRef,
+                initialRisk: s.position.initialRisk,
+                stop: s.position.stopLoss?.stopPrice,
+                sessionsHeld: s.position.sessionsHeld,
+              },
+      })),
+      closedPnls,
+      riskState,
+      ...(correlation === undefined
+        ? {}
+        : { correlation: (a: number, b: number) => correlation.correlation(a, b) }),
+      options,
+      ...(rules === undefined
+        ? {}
+        : { drawdownAutoReset: { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' } }),
+    });
+    riskState = decisions.riskState;
+    breakerEvents.push(...decisions.events);
+    for (const { index, stop } of decisions.stops) {
+      const order = (symbols[index] as SymbolState).position?.stopLoss;
+      if (order !== undefined) {
+        order.stopPrice = stop;
+        stopMoves++;
+      }
+    }
+    for (const { index, reason } of decisions.exits) {
+      const s = symbols[index] as SymbolState;
       const position = s.position as Position;
-      if (s.pendingExit !== undefined) return;
       s.pendingExit = newOrder({
         symbol: s.series.symbol,
         side: position.side === 1 ? 'sell' : 'buy',
@@ -566,122 +533,26 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         createdTime: time,
         ...(reason === undefined ? {} : { reason }),
       });
-      power += position.qty * s.lastClose;
-    };
-    const blocked = applyRiskAtClose(slot, equity, exitOrder);
-    for (const s of symbols) {
-      const intent = s.intent;
-      if (s.position === undefined) continue;
-      if (
-        intent.action === 'exit' ||
-        (intent.action === 'enter' && sideName(s.position.side) !== intent.side)
-      ) {
-        exitOrder(s);
-      }
     }
-    const decidedHeat: HeatPosition[] = [];
-    const decided: SymbolState[] = [];
-    const kelly =
-      rules === undefined ? null : kellyEstimate(closedPnls, rules.kellyWindow, rules.kellyMinTrades);
-    for (const s of symbols) {
-      const intent = s.intent;
-      if (intent.action !== 'enter') continue;
-      if (s.position !== undefined && s.pendingExit === undefined) continue;
-      const price = s.lastClose;
-      const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
-      const refuse = (reason: string) => refusedEntries.push({ time, symbol: s.series.symbol, reason });
-      if (blocked !== null) {
-        refuse(blocked);
-        continue;
-      }
-      let stopLoss = intent.stopLoss;
-      let takeProfit = intent.takeProfit;
-      if (rules !== undefined) {
-        if (stopLoss === undefined && s.atr > 0) stopLoss = price - side * rules.stops.initialAtr * s.atr;
-        if (stopLoss === undefined || !(stopLoss > 0)) {
-          refuse('no stop: the ATR for the default stop is still warming up');
-          continue;
-        }
-        if (takeProfit === undefined && rules.stops.takeProfitR !== undefined) {
-          takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
-        }
-      }
-      const sized = sizeAtDecision(options.sizing, {
-        equity,
-        price,
-        stopLoss,
-        fractional: options.fractional,
-      });
-      let qty = sized.qty;
-      if (rules !== undefined && stopLoss !== undefined) {
-        const risked = sizeEntryWithRisk(
-          {
-            requestedQty: qty,
-            side,
-            price,
-            stop: stopLoss,
-            equity,
-            openHeat: portfolioHeat(heatPositions(decidedHeat)),
-            kelly,
-            correlation: strongestCorrelation(s, decided),
-            fractional: options.fractional,
-          },
-          rules,
-        );
-        if (risked.refused !== null) {
-          refuse(risked.refused);
-          continue;
-        }
-        if (risked.reductions.length > 0) {
-          reducedEntries.push({
-            time,
-            symbol: s.series.symbol,
-            requestedQty: qty,
-            qty: risked.qty,
-            reasons: risked.reductions,
-          });
-        }
-        qty = risked.qty;
-      }
-      if (!Number.isNaN(qty)) {
-        const requested = qty;
-        if (rules === undefined && options.maxPositionFraction !== undefined) {
-          qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
-        }
-        qty = Math.min(qty, floorQty((power * (1 - options.cashBuffer)) / price, options.fractional));
-        if (!(qty > 0)) {
-          skip(time, s, sized.reason ?? 'size rounds to zero under the caps', requested, 0);
-          continue;
-        }
-        if (qty < requested) skip(time, s, 'reduced by the position cap or buying power', requested, qty);
-        power -= qty * price;
-      }
-      if (rules !== undefined && stopLoss !== undefined) {
-        decidedHeat.push({ side, qty, entryRef: price, stop: stopLoss });
-        decided.push(s);
-        entryDecisions.push({
-          time,
-          symbol: s.series.symbol,
-          side: intent.side,
-          qty,
-          price,
-          stop: stopLoss,
-          equity,
-          heatAfter: portfolioHeat(heatPositions(decidedHeat)),
-        });
-      }
+    refusedEntries.push(...decisions.refused);
+    reducedEntries.push(...decisions.reduced);
+    skippedEntries.push(...decisions.skipped);
+    entryDecisions.push(...decisions.entryDecisions);
+    for (const entry of decisions.entries) {
+      const s = symbols[entry.index] as SymbolState;
+      const { intent } = entry;
       const order = intent.order ?? { type: 'market' as const };
       s.pendingEntry = {
         intent,
-        entryRef: price,
-        stopLoss,
-        takeProfit,
+        entryRef: entry.entryRef,
+        stopLoss: entry.stopLoss,
+        takeProfit: entry.takeProfit,
         order: newOrder({
           symbol: s.series.symbol,
           side: intent.side === 'long' ? 'buy' : 'sell',
           type: order.type,
           role: 'entry',
-          qty,
+          qty: entry.qty,
           timeInForce: 'day',
           createdTime: time,
           ...('limitPrice' in order ? { limitPrice: order.limitPrice } : {}),
@@ -689,8 +560,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         }),
       };
     }
-    heatNow =
-      rules === undefined || !(equity > 0) ? 0 : (portfolioHeat(heatPositions(decidedHeat)) / equity) * 100;
+    heatNow = decisions.heatPct;
   };
 
   const barScratch = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
@@ -778,7 +648,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   equityValue[span - 1] = toDollars(equityAt((x) => x.lastClose));
   const finalEquity = equityValue[span - 1] as number;
   heatPct[span - 1] =
-    rules === undefined || !(finalEquity > 0) ? 0 : (portfolioHeat(heatPositions([])) / finalEquity) * 100;
+    rules === undefined || !(finalEquity > 0) ? 0 : (portfolioHeat(heatPositions()) / finalEquity) * 100;
   for (const s of symbols) {
     const position = s.position;
     if (position === undefined) continue;
