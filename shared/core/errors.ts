@@ -76,3 +76,42 @@ export class MarketDataAuthError extends MarketDataError {}
 
 /** A provider response that breaks its schema (a missing or non-finite bar field, a bad timestamp). */
 export class MarketDataResponseError extends MarketDataError {}
+
+/**
+ * A state-store call that failed for a reason other than a lost conditional write (throttled,
+ * unreachable, refused, a table that does not exist); `operation` names the call and `cause` keeps
+ * the AWS error.
+ */
+export class StateStoreError extends QuantShiftError {
+  constructor(
+    readonly operation: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`state store ${operation}: ${message}`, options);
+  }
+}
+
+/** A stored state item that breaks its schema; the message names the item's key and the field. */
+export class StateStoreCorruptError extends QuantShiftError {
+  constructor(
+    readonly key: string,
+    readonly field: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`state store item ${key}: corrupt field ${field}: ${reason}`, options);
+  }
+}
+
+/** A record or argument the state store refuses to write or query with; the message names the field. */
+export class StateStoreInputError extends QuantShiftError {
+  constructor(
+    readonly entity: string,
+    readonly field: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`state store ${entity}: invalid ${field}: ${reason}`, options);
+  }
+}

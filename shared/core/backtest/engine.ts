@@ -477,6 +477,11 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     for (const s of symbols) {
       if (s.position !== undefined && (s.slots[slot] as number) >= 0) s.position.sessionsHeld++;
     }
+    // Without risk rules, a close where every strategy holds decides nothing.
+    if (rules === undefined && symbols.every((s) => s.intent.action === 'hold')) {
+      heatNow = 0;
+      return;
+    }
     const decisions = decideAtClose({
       time,
       day: dayOf(time),
