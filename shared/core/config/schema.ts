@@ -1,6 +1,7 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { hardLimitsSchema } from '../live/orders.js';
 import { parameterSpaceSchema } from '../research/grid.js';
 import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
@@ -103,6 +104,11 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** Pre-trade hard limits of the live functions. */
+    live: z
+      .object({ limits: hardLimitsSchema.default(hardLimitsSchema.parse({})) })
+      .strict()
+      .default({ limits: hardLimitsSchema.parse({}) }),
     walkForward: walkForwardSettingsSchema.default({
       mode: 'rolling',
       unit: 'bars',

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import type { StrategyConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+/**
+ * The purpose of an order within a trading day. With the strategy, the symbol and the day it makes
+ * the intent, and the intent makes the client order id: one intent, one order, ever.
+ */
+export type OrderPurpose = 'entry' | 'exit' | 'stop' | 'flatten';
+
+/** FNV-1a, 32 bits, as 8 hex digits: a short, stable tag (not a security hash). */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * The deterministic client order id of an intent:
+ * `qs-<tag of stage and strategy>-<SYMBOL>-<YYYYMMDD>-<purpose>[-<n>]`, at most 64 characters
+ * (Alpaca allows 128). The same intent always gets the same id, so the broker refuses a second
+ * submission (422) and a lost response is resolved by asking for the order by this id.
+ */
+export function clientOrderId(intent: {
+  readonly stage: string;
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly date: string;
+  readonly purpose: OrderPurpose;
+  /** For a second order of the same purpose on the same day (a stop replaced after a split, say). */
+  readonly sequence?: number;
+}): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(intent.date))
+    throw new ConfigError(`client order id: bad date "${intent.date}"`);
+  const tag = fnv1a(`${intent.stage}|${intent.strategy}`);
+  const base = `qs-${tag}-${intent.symbol}-${intent.date.replaceAll('-', '')}-${intent.purpose}`;
+  return intent.sequence === undefined || intent.sequence === 0 ? base : `${base}-${intent.sequence}`;
+}
+
+/** Pre-trade hard limits: applied to every order whatever the strategy says. */
+export const hardLimitsSchema = z
+  .object({
+    /** Largest order value in dollars (quantity × reference price). */
+    maxOrderNotional: z.number().positive().default(50_000),
+    /** Largest order quantity in shares. */
+    maxOrderQty: z.number().positive().default(5_000),
+    /** Limit and stop prices must lie within this fraction of the last close. */
+    priceCollarPct: z.number().positive().max(1).default(0.1),
+    /** Orders a strategy may send in one trading day, all purposes together. */
+    maxOrdersPerDay: z.number().int().positive().default(40),
+  })
+  .strict();
+
+export type HardLimits = z.infer<typeof hardLimitsSchema>;
+
+/** The order as the limits see it. */
+export interface LimitCheckOrder {
+  readonly symbol: string;
+  readonly qty: number;
+  /** The last close (raw dollars) the order is checked against. */
+  readonly referencePrice: number;
+  readonly limitPrice?: number;
+  readonly stopPrice?: number;
+}
+
+/**
+ * Every hard limit the order breaks (empty when none). A violation refuses the order and alerts;
+ * nothing here adjusts an order to fit.
+ */
+export function hardLimitViolations(
+  order: LimitCheckOrder,
+  ordersToday: number,
+  limits: HardLimits,
+): string[] {
+  const violations: string[] = [];
+  const { qty, referencePrice } = order;
+  if (!(Number.isFinite(qty) && qty > 0)) violations.push(`quantity ${qty} is not a positive number`);
+  if (!(Number.isFinite(referencePrice) && referencePrice > 0)) {
+    violations.push(`reference price ${referencePrice} is not a positive number`);
+  }
+  if (qty > limits.maxOrderQty)
+    violations.push(`quantity ${qty} exceeds the ${limits.maxOrderQty}-share limit`);
+  const notional = qty * referencePrice;
+  if (notional > limits.maxOrderNotional) {
+    violations.push(`notional $${notional.toFixed(2)} exceeds the $${limits.maxOrderNotional} limit`);
+  }
+  for (const [name, price] of [
+    ['limit', order.limitPrice],
+    ['stop', order.stopPrice],
+  ] as const) {
+    if (price === undefined) continue;
+    const distance = Math.abs(price / referencePrice - 1);
+    if (!(Number.isFinite(price) && price > 0) || distance > limits.priceCollarPct) {
+      violations.push(
+        `${name} price ${price} is outside the ${limits.priceCollarPct * 100}% collar around the last close ${referencePrice}`,
+      );
+    }
+  }
+  if (ordersToday >= limits.maxOrdersPerDay) {
+    violations.push(`${ordersToday} orders today already: the limit is ${limits.maxOrdersPerDay}`);
+  }
+  return violations;
+}
+
+/** Live trading is long-only for now: shorting needs borrow checks that are not built. */
+export function assertLiveConfig(config: StrategyConfig, stage: 'paper' | 'live'): void {
+  if (config.strategy.direction !== 'long-only') {
+    throw new ConfigError(
+      `strategy.direction: ${config.strategy.direction} is refused for the ${stage} stage (live trading is long-only: shorting needs borrow checks)`,
+    );
+  }
+}
+
+const NEW_YORK = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'America/New_York',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+});
+
+/** New York date (`YYYY-MM-DD`) and wall-clock time (`HH:MM:SS`) of an instant. */
+export function newYorkTime(iso: string): { readonly date: string; readonly time: string } {
+  const parts = Object.fromEntries(NEW_YORK.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return {
+    date: `${parts.year}-${parts.month}-${parts.day}`,
+    time: `${parts.hour}:${parts.minute}:${parts.second}`,
+  };
+}
+
+/** Alpaca accepts market-on-open (`opg`) orders only before 09:28 New York on the trading day. */
+export const OPG_CUTOFF = '09:28:00';
+
+/**
+ * Whether a market-on-open order for trading day `date` may still be sent at `nowIso`. After the
+ * cutoff the documented rule is: skip the order and alert (never send it as a plain market order).
+ */
+export function beforeOpgCutoff(nowIso: string, date: string): boolean {
+  const now = newYorkTime(nowIso);
+  return now.date < date || (now.date === date && now.time < OPG_CUTOFF);
+}
