@@ -106,9 +106,15 @@ export const configSchema = z
       .optional(),
     /** Pre-trade hard limits of the live functions. */
     live: z
-      .object({ limits: hardLimitsSchema.default(hardLimitsSchema.parse({})) })
+      .object({
+        limits: hardLimitsSchema.default(hardLimitsSchema.parse({})),
+        /** Calendar days of daily bars the signals are computed over. */
+        lookbackDays: z.number().int().min(30).max(5000).default(730),
+        /** Or a fixed first day of history (recursive indicators then match a backtest from that day exactly). */
+        historyFrom: isoDate.optional(),
+      })
       .strict()
-      .default({ limits: hardLimitsSchema.parse({}) }),
+      .default({ limits: hardLimitsSchema.parse({}), lookbackDays: 730 }),
     walkForward: walkForwardSettingsSchema.default({
       mode: 'rolling',
       unit: 'bars',

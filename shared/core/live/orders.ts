@@ -145,3 +145,16 @@ export function beforeOpgCutoff(nowIso: string, date: string): boolean {
   const now = newYorkTime(nowIso);
   return now.date < date || (now.date === date && now.time < OPG_CUTOFF);
 }
+
+/** The UTC instant (ISO) of a New York wall-clock time on a date, daylight saving time included. */
+export function newYorkToUtc(date: string, time: string): string {
+  const wall = Date.parse(`${date}T${time.length === 5 ? `${time}:00` : time}Z`);
+  // New York is UTC-5 or UTC-4: start from -5 h and correct by what the guess reads as in New York.
+  let guess = wall + 5 * 3_600_000;
+  for (let i = 0; i < 2; i++) {
+    const seen = newYorkTime(new Date(guess).toISOString());
+    const seenMs = Date.parse(`${seen.date}T${seen.time}Z`);
+    guess += wall - seenMs;
+  }
+  return new Date(guess).toISOString();
+}

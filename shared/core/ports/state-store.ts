@@ -47,6 +47,10 @@ export interface IntentRecord {
   readonly stopPrice?: number;
   /** The decision close (raw dollars): slippage is measured against it. */
   readonly referencePrice: number;
+  /** Entries: the protective stop (raw dollars) the position gets once filled. */
+  readonly protectiveStop?: number;
+  /** Entries: the take-profit (raw dollars), when the strategy or the rules ask for one. */
+  readonly takeProfit?: number;
   readonly status: IntentStatus;
   readonly brokerOrderId?: string;
   readonly filledQty: number;

@@ -90,3 +90,13 @@ describe('New York time and the market-on-open cutoff', () => {
     expect(beforeOpgCutoff('2024-01-06T14:00:00Z', '2024-01-05')).toBe(false);
   });
 });
+
+describe('newYorkToUtc', () => {
+  it('converts New York wall-clock times to UTC across daylight saving time', async () => {
+    const { newYorkToUtc } = await import('../../../shared/core/live/orders.js');
+    expect(newYorkToUtc('2024-01-05', '09:30')).toBe('2024-01-05T14:30:00.000Z');
+    expect(newYorkToUtc('2024-07-05', '09:30')).toBe('2024-07-05T13:30:00.000Z');
+    expect(newYorkToUtc('2024-11-29', '13:00')).toBe('2024-11-29T18:00:00.000Z');
+    expect(newYorkToUtc('2024-03-11', '16:00')).toBe('2024-03-11T20:00:00.000Z');
+  });
+});

@@ -1,0 +1,330 @@
+import { strategyParams } from '../core/config/schema.js';
+import { Atr } from '../core/indicators/index.js';
+import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import type { BarSeries } from '../core/market/types.js';
+import type { BrokerPosition } from '../core/ports/broker.js';
+import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
+import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
+import { getStrategy } from '../core/strategies/index.js';
+import type { Intent } from '../core/strategies/types.js';
+import { type CloseDecisions, decideAtClose, type HeldPosition } from '../core/trading/decide.js';
+import { type LiveContext, NoSessionError, StaleDataError, UnknownStateError } from './context.js';
+
+const DAY_MS = 86_400_000;
+
+const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
+const shiftDate = (date: string, days: number) => isoDate(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS);
+
+/** The previous trading session before `day`, from the broker's calendar. */
+export async function previousSession(ctx: LiveContext, day: string): Promise<string> {
+  const calendar = await ctx.broker.getCalendar({ from: shiftDate(day, -15), to: day });
+  const earlier = calendar.filter((d) => d.date < day).map((d) => d.date);
+  const previous = earlier[earlier.length - 1];
+  if (previous === undefined)
+    throw new StaleDataError(`no trading session before ${day} in the broker's calendar`);
+  return previous;
+}
+
+async function dailyBars(
+  ctx: LiveContext,
+  symbols: readonly string[],
+  from: string,
+  to: string,
+  adjustment: 'all' | 'raw',
+): Promise<BarSeries[]> {
+  const key = (symbol: string) => `bars:${symbol}:${from}:${to}:${adjustment}`;
+  const cached: (BarSeries | undefined)[] = await Promise.all(
+    symbols.map(async (symbol) => {
+      if (ctx.cache === undefined) return undefined;
+      try {
+        return await ctx.cache.getBars(key(symbol));
+      } catch (error) {
+        ctx.log.warn('bar cache read failed; fetching from the market data API', {
+          symbol,
+          error: String(error),
+        });
+        return undefined;
+      }
+    }),
+  );
+  const missing = symbols.filter((_, i) => cached[i] === undefined);
+  const fetched =
+    missing.length === 0 ? [] : await ctx.marketData.getDailyBars({ symbols: missing, from, to, adjustment });
+  for (const series of fetched) {
+    try {
+      await ctx.cache?.putBars(key(series.symbol), series, 6 * 3600);
+    } catch (error) {
+      ctx.log.warn('bar cache write failed', { symbol: series.symbol, error: String(error) });
+    }
+  }
+  return symbols.map((symbol, i) => cached[i] ?? (fetched[missing.indexOf(symbol)] as BarSeries));
+}
+
+/** The outcome of signal generation for a trading day. */
+export interface SignalsResult {
+  readonly day: string;
+  readonly status: 'closed' | 'decided';
+  readonly intents: readonly IntentRecord[];
+  readonly decisions?: CloseDecisions;
+  readonly outsideWatchlist: readonly string[];
+}
+
+/**
+ * generate-signals: daily bars up to the previous session's close (adjusted for the signals, raw
+ * for quantities and stops), the strategy over them, then the shared close decision (breakers,
+ * stop management, risk-sized entries). Every resulting order is recorded as an intent, keyed by
+ * its deterministic client order id, before anything is sent.
+ */
+export async function generateSignals(ctx: LiveContext, scheduledTime: string): Promise<SignalsResult> {
+  const day = newYorkTime(scheduledTime).date;
+  const session = await ctx.store.getSession(day);
+  if (session === undefined) {
+    throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
+  }
+  if (!session.isOpen) return { day, status: 'closed', intents: [], outsideWatchlist: [] };
+
+  const { config } = ctx;
+  const symbols = config.watchlist;
+  const previous = await previousSession(ctx, day);
+  const historyFrom = config.live.historyFrom ?? shiftDate(previous, -config.live.lookbackDays);
+  const [adjusted, raw] = await Promise.all([
+    dailyBars(ctx, symbols, historyFrom, previous, 'all'),
+    dailyBars(ctx, symbols, previous, previous, 'raw'),
+  ]);
+  for (const series of adjusted) {
+    const last = series.time[series.time.length - 1];
+    if (last === undefined || isoDate(last) !== previous) {
+      throw new StaleDataError(
+        `${series.symbol}: bars end at ${last === undefined ? 'nothing' : isoDate(last)}, not at the previous session ${previous}`,
+      );
+    }
+  }
+
+  const [account, brokerPositions, stored, riskRecord] = await Promise.all([
+    ctx.broker.getAccount(),
+    ctx.broker.getPositions(),
+    ctx.store.getLatestPositions(),
+    ctx.store.getRiskState(),
+  ]);
+  const outsideWatchlist = brokerPositions
+    .filter((p) => p.assetClass !== 'us_equity' || !symbols.includes(p.symbol))
+    .map((p) => p.symbol);
+  const byBroker = new Map<string, BrokerPosition>(
+    brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)).map((p) => [p.symbol, p]),
+  );
+  const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+
+  const definition = getStrategy(config.strategy.name);
+  const params = definition.params.parse(strategyParams(config));
+  const rules = config.risk;
+  const correlation = new RollingCorrelation(symbols.length, rules.correlation.window);
+  const returns = new Float64Array(symbols.length);
+  const n = Math.max(...adjusted.map((s) => s.time.length));
+  const intents: Intent[] = [];
+  const atrs: number[] = [];
+  const ratios: number[] = [];
+  adjusted.forEach((series, k) => {
+    const instance = definition.create(params);
+    const atr = new Atr(rules.stops.atrPeriod);
+    const position = byBroker.get(series.symbol);
+    const side = position === undefined ? 'flat' : position.qty > 0 ? 'long' : 'short';
+    let intent: Intent = { action: 'hold' };
+    let atrValue = Number.NaN;
+    for (let i = 0; i < series.time.length; i++) {
+      const bar = {
+        time: series.time[i] as number,
+        open: series.open[i] as number,
+        high: series.high[i] as number,
+        low: series.low[i] as number,
+        close: series.close[i] as number,
+        volume: series.volume[i] as number,
+      };
+      atrValue = atr.update(bar.high, bar.low, bar.close);
+      intent = instance.onBar(bar, { position: i === series.time.length - 1 ? side : 'flat' });
+    }
+    const rawClose = raw[k]?.close[raw[k].close.length - 1];
+    const adjClose = series.close[series.time.length - 1] as number;
+    if (rawClose === undefined || !(rawClose > 0)) {
+      throw new StaleDataError(`${series.symbol}: no raw close for ${previous}`);
+    }
+    ratios.push(rawClose / adjClose);
+    atrs.push(atrValue);
+    intents.push(intent);
+  });
+  // The rolling correlation sees the same daily returns the backtest would (aligned by bar index from the end).
+  for (let i = 1; i < n; i++) {
+    adjusted.forEach((series, k) => {
+      const j = series.time.length - n + i;
+      returns[k] = j >= 1 ? (series.close[j] as number) / (series.close[j - 1] as number) - 1 : Number.NaN;
+    });
+    correlation.push(returns);
+  }
+
+  const held = (symbol: string): HeldPosition | undefined => {
+    const position = byBroker.get(symbol);
+    if (position === undefined) return undefined;
+    const record = records.get(symbol);
+    if (record === undefined || record.qty !== position.qty) {
+      ctx.log.warn('position differs from the durable record: the broker wins', {
+        symbol,
+        brokerQty: position.qty,
+        recordQty: record?.qty,
+      });
+    }
+    return {
+      side: position.qty > 0 ? 1 : -1,
+      qty: Math.abs(position.qty),
+      entryPrice: position.avgEntryPrice,
+      entryRef: record?.entryRef ?? position.avgEntryPrice,
+      initialRisk: record?.initialRisk ?? Number.NaN,
+      stop: record?.stop ?? undefined,
+      sessionsHeld: (record?.sessionsHeld ?? 0) + 1,
+    };
+  };
+  /** Signals come from adjusted bars; prices that become orders are raw: scale by raw / adjusted close. */
+  const toRaw = (intent: Intent, ratio: number): Intent => {
+    if (intent.action !== 'enter' || ratio === 1) return intent;
+    return {
+      ...intent,
+      ...(intent.stopLoss === undefined ? {} : { stopLoss: intent.stopLoss * ratio }),
+      ...(intent.takeProfit === undefined ? {} : { takeProfit: intent.takeProfit * ratio }),
+      ...(intent.atr === undefined ? {} : { atr: intent.atr * ratio }),
+    };
+  };
+
+  const riskState = riskRecord?.state ?? initialRiskState(account.lastEquity);
+  const sizing =
+    config.sizing.mode === 'atr-risk'
+      ? ({ mode: 'atr-risk', risk: config.sizing.risk ?? rules.riskPerTrade } as const)
+      : config.sizing;
+  const atSymbols = symbols.map((symbol, k) => ({
+    symbol,
+    hasBar: true,
+    close: (adjusted[k]?.close[(adjusted[k]?.time.length ?? 1) - 1] as number) * (ratios[k] as number),
+    atr: (atrs[k] as number) * (ratios[k] as number),
+    intent: toRaw(intents[k] as Intent, ratios[k] as number),
+    position: held(symbol),
+  }));
+  const decisions = decideAtClose({
+    time: Date.parse(`${previous}T00:00:00Z`),
+    day: previous,
+    equity: account.equity,
+    buyingPower: account.cash,
+    symbols: atSymbols,
+    closedPnls: [],
+    riskState,
+    correlation: (a, b) => correlation.correlation(a, b),
+    options: {
+      sizing,
+      fractional: config.backtest.fractional,
+      cashBuffer: rules.cashBuffer,
+      maxPositionFraction: rules.maxPositionFraction,
+      risk: rules,
+    },
+  });
+
+  const now = scheduledTime;
+  const base = {
+    date: day,
+    strategy: config.name,
+    type: 'market' as const,
+    timeInForce: 'opg' as const,
+    status: 'recorded' as const,
+    filledQty: 0,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const planned: IntentRecord[] = [];
+  for (const exit of decisions.exits) {
+    const s = atSymbols[exit.index] as (typeof atSymbols)[number];
+    const position = s.position as HeldPosition;
+    planned.push({
+      ...base,
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: config.name,
+        symbol: s.symbol,
+        date: day,
+        purpose: 'exit',
+      }),
+      symbol: s.symbol,
+      purpose: 'exit',
+      side: position.side === 1 ? 'sell' : 'buy',
+      qty: position.qty,
+      referencePrice: s.close,
+      ...(exit.reason === undefined ? {} : { reason: exit.reason }),
+    });
+  }
+  for (const entry of decisions.entries) {
+    const s = atSymbols[entry.index] as (typeof atSymbols)[number];
+    // Live orders are sized at the decision: all-in takes the buying power less the buffer here.
+    const qty = Number.isNaN(entry.qty)
+      ? Math.floor((account.cash * (1 - rules.cashBuffer)) / s.close)
+      : entry.qty;
+    if (!(qty > 0)) continue;
+    planned.push({
+      ...base,
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: config.name,
+        symbol: s.symbol,
+        date: day,
+        purpose: 'entry',
+      }),
+      symbol: s.symbol,
+      purpose: 'entry',
+      side: entry.intent.side === 'long' ? 'buy' : 'sell',
+      qty,
+      referencePrice: entry.entryRef,
+      ...(entry.stopLoss === undefined ? {} : { protectiveStop: entry.stopLoss }),
+      ...(entry.takeProfit === undefined ? {} : { takeProfit: entry.takeProfit }),
+    });
+  }
+
+  const recorded: IntentRecord[] = [];
+  for (const intent of planned) {
+    const { created, intent: stored } = await ctx.store.createIntent(intent);
+    if (!created) ctx.log.info('intent already recorded', { clientOrderId: intent.clientOrderId });
+    recorded.push(stored);
+  }
+  if (decisions.stops.length > 0) {
+    const moved = new Map(decisions.stops.map((m) => [atSymbols[m.index]?.symbol as string, m.stop]));
+    const positions = [...records.values()].map((r) =>
+      moved.has(r.symbol) ? { ...r, stop: moved.get(r.symbol) ?? r.stop } : r,
+    );
+    await ctx.store.putPositions(day, positions);
+  }
+  const saved = await ctx.store.putRiskState(decisions.riskState, riskRecord?.version ?? 0);
+  if ('conflict' in saved) {
+    throw new UnknownStateError('the risk state changed while signals were generated; refusing to guess');
+  }
+  if (decisions.events.length > 0) {
+    await ctx.store.appendBreakerEvents(decisions.events);
+    for (const event of decisions.events) {
+      await ctx.notifier.publish({
+        subject: `Breaker ${event.action}: ${event.breaker}`,
+        severity: event.action === 'trip' ? 'critical' : 'info',
+        text: `${event.reason}\n${JSON.stringify(event.figures)}`,
+      });
+    }
+  }
+  if (decisions.refused.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Entries refused on ${day}`,
+      severity: 'warning',
+      text: decisions.refused.map((r) => `${r.symbol}: ${r.reason}`).join('\n'),
+    });
+  }
+  if (outsideWatchlist.length > 0) {
+    ctx.log.warn('positions outside the equity watchlist are not traded here', { symbols: outsideWatchlist });
+  }
+  ctx.log.info('signals decided', {
+    day,
+    previous,
+    intents: recorded.map((i) => ({ id: i.clientOrderId, side: i.side, qty: i.qty })),
+    refused: decisions.refused.length,
+  });
+  return { day, status: 'decided', intents: recorded, decisions, outsideWatchlist };
+}

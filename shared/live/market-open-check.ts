@@ -1,0 +1,31 @@
+import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
+import type { SessionRecord } from '../core/ports/state-store.js';
+import type { LiveContext } from './context.js';
+
+/** A regular session closes at 16:00 New York; earlier is an early close (13:00 on the half days). */
+const REGULAR_CLOSE = '16:00';
+
+/**
+ * market-open check: the broker's calendar says whether `scheduledTime`'s New York date trades, and
+ * when it opens and closes. The session record it writes gates every later step of the day: a
+ * closed day ends the chain.
+ */
+export async function marketOpenCheck(ctx: LiveContext, scheduledTime: string): Promise<SessionRecord> {
+  const day = newYorkTime(scheduledTime).date;
+  const calendar = await ctx.broker.getCalendar({ from: day, to: day });
+  const today = calendar.find((d) => d.date === day);
+  const session: SessionRecord =
+    today === undefined
+      ? { date: day, isOpen: false, openAt: null, closeAt: null, earlyClose: false, checkedAt: scheduledTime }
+      : {
+          date: day,
+          isOpen: true,
+          openAt: newYorkToUtc(day, today.open),
+          closeAt: newYorkToUtc(day, today.close),
+          earlyClose: today.close < REGULAR_CLOSE,
+          checkedAt: scheduledTime,
+        };
+  await ctx.store.putSession(session);
+  ctx.log.info(session.isOpen ? 'market open today' : 'market closed today', { ...session });
+  return session;
+}
