@@ -115,3 +115,67 @@ export class StateStoreInputError extends QuantShiftError {
     super(`state store ${entity}: invalid ${field}: ${reason}`, options);
   }
 }
+
+/**
+ * A failure of the cache (Redis over the Upstash REST API). The cache is an accelerator: callers
+ * branch on the subclasses to decide whether to degrade (a miss, a skipped write) or stop.
+ */
+export class CacheError extends QuantShiftError {}
+
+/**
+ * The cache could not be reached or refused a command (network, auth, server or Redis error);
+ * `operation` names the cache call and `key` the full Redis key.
+ */
+export class CacheUnavailableError extends CacheError {
+  constructor(
+    readonly operation: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    // Client messages can quote the whole command (a 300 KB bar payload): keep the head only.
+    const full = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? '');
+    const reason = full.length > 300 ? `${full.slice(0, 300)}…` : full;
+    super(`cache ${operation} ${key}: unavailable${reason ? `: ${reason}` : ''}`, options);
+  }
+}
+
+/** A cached value that breaks its schema (truncated, hand-edited, another version's layout); read as a miss. */
+export class CacheCorruptError extends CacheError {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cache ${key}: corrupt value: ${reason}`, options);
+  }
+}
+
+/** A value the cache cannot store (a snapshot that is not JSON, bar columns of different lengths). */
+export class CacheValueError extends CacheError {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cache ${key}: cannot store value: ${reason}`, options);
+  }
+}
+
+/** The `redis-server` binary is not installed (Debian package `redis-server`). */
+export class RedisServerNotFoundError extends QuantShiftError {
+  constructor(
+    readonly binary: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${binary}: not found; install the Debian package 'redis-server' (bash scripts/ensure-redis.sh, or apt-get install redis-server)`,
+      options,
+    );
+  }
+}
+
+/** A local `redis-server` that exited or did not answer PING while starting; the message carries its output. */
+export class RedisServerStartError extends QuantShiftError {}
+
+/** The local Upstash REST bridge could not start (its Redis unreachable, its port taken). */
+export class UpstashBridgeStartError extends QuantShiftError {}
