@@ -1,0 +1,223 @@
+/**
+ * zod schemas of everything the state store writes and reads back. Writes are checked before they
+ * leave (a record DynamoDB cannot store exactly is refused with the field named) and every item read
+ * back is checked against the same schema (a corrupt item fails with its key and field named).
+ */
+import { z } from 'zod';
+import type {
+  AuditRecord,
+  EquitySnapshot,
+  FillRecord,
+  IntentRecord,
+  PositionRecord,
+  SessionRecord,
+  ValidationRecord,
+} from '../../core/ports/state-store.js';
+import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
+
+/**
+ * A number DynamoDB stores exactly and lib-dynamodb converts back to the same JS number: finite,
+ * within the safe-integer range (beyond it the SDK wants BigInt), and 0 or at least 1e-130 in
+ * magnitude (DynamoDB's smallest positive number).
+ */
+const num = z
+  .number()
+  .refine((x) => Number.isFinite(x), 'not a finite number')
+  .refine((x) => Math.abs(x) <= Number.MAX_SAFE_INTEGER, 'beyond ±Number.MAX_SAFE_INTEGER')
+  .refine((x) => x === 0 || Math.abs(x) >= 1e-130, 'too small for DynamoDB (below 1e-130)');
+const nonNegative = num.refine((x) => x >= 0, 'negative');
+const positive = num.refine((x) => x > 0, 'not positive');
+
+/** A real calendar date `YYYY-MM-DD`. */
+export const dateSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'not a YYYY-MM-DD date')
+  .refine((d) => {
+    const t = Date.parse(`${d}T00:00:00Z`);
+    return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === d;
+  }, 'not a calendar date');
+
+/** An ISO 8601 time with a `Z` or an offset. */
+export const isoTimeSchema = z.iso.datetime({ offset: true });
+
+/** Epoch milliseconds, as the breakers count time. */
+export const epochMsSchema = z.number().int().min(0).max(253_402_300_799_999, 'after the year 9999');
+
+export const idSchema = z.string().min(1, 'empty').max(512, 'longer than 512 characters');
+
+export const sessionSchema = z.object({
+  date: dateSchema,
+  isOpen: z.boolean(),
+  openAt: isoTimeSchema.nullable(),
+  closeAt: isoTimeSchema.nullable(),
+  earlyClose: z.boolean(),
+  checkedAt: isoTimeSchema,
+}) satisfies z.ZodType<SessionRecord>;
+
+export const intentStatusSchema = z.enum([
+  'recorded',
+  'submitted',
+  'accepted',
+  'partially_filled',
+  'filled',
+  'cancelled',
+  'expired',
+  'rejected',
+  'skipped',
+  'unknown',
+]);
+
+const intentFields = {
+  clientOrderId: idSchema,
+  date: dateSchema,
+  strategy: z.string().min(1),
+  symbol: z.string().min(1),
+  purpose: z.enum(['entry', 'exit', 'stop']),
+  side: z.enum(['buy', 'sell']),
+  qty: nonNegative,
+  type: z.enum(['market', 'limit', 'stop', 'stop_limit', 'trailing_stop']),
+  timeInForce: z.enum(['day', 'gtc', 'opg', 'cls', 'ioc', 'fok']),
+  limitPrice: positive.optional(),
+  stopPrice: positive.optional(),
+  referencePrice: positive,
+  protectiveStop: positive.optional(),
+  takeProfit: positive.optional(),
+  status: intentStatusSchema,
+  brokerOrderId: z.string().min(1).optional(),
+  filledQty: nonNegative,
+  avgFillPrice: positive.optional(),
+  reason: z.string().optional(),
+  configHash: z.string().min(1),
+  gitCommit: z.string().min(1),
+  createdAt: isoTimeSchema,
+  updatedAt: isoTimeSchema,
+};
+
+export const intentSchema = z.object(intentFields) satisfies z.ZodType<IntentRecord>;
+
+/**
+ * A {@link StateStore.transitionIntent} patch: any intent field but the key ones, no unknown key,
+ * and `updatedAt` always (the adapter never invents a time).
+ */
+export const intentPatchSchema = z
+  .object(intentFields)
+  .omit({ clientOrderId: true, date: true })
+  .partial()
+  .required({ updatedAt: true })
+  .strict();
+
+export const fillSchema = z.object({
+  executionId: idSchema,
+  date: dateSchema,
+  clientOrderId: z.string().min(1).nullable(),
+  brokerOrderId: z.string().min(1),
+  symbol: z.string().min(1),
+  side: z.enum(['buy', 'sell']),
+  qty: positive,
+  price: positive,
+  time: isoTimeSchema,
+}) satisfies z.ZodType<FillRecord>;
+
+export const equitySnapshotSchema = z.object({
+  date: dateSchema,
+  equity: num,
+  cash: num,
+  dayPnl: num,
+  highWaterMark: num,
+  drawdownPct: num,
+  takenAt: isoTimeSchema,
+}) satisfies z.ZodType<EquitySnapshot>;
+
+export const positionSchema = z.object({
+  symbol: z.string().min(1),
+  qty: num,
+  avgEntryPrice: num,
+  stop: num.nullable(),
+  entryRef: num.nullable(),
+  initialRisk: num.nullable(),
+  sessionsHeld: z.number().int().min(0),
+}) satisfies z.ZodType<PositionRecord>;
+
+export const positionsSchema = z
+  .array(positionSchema)
+  .refine((list) => new Set(list.map((p) => p.symbol)).size === list.length, 'a symbol appears twice');
+
+/** The positions item's own fields. */
+export const positionsItemSchema = z.object({ date: dateSchema, positions: positionsSchema });
+
+export const riskStateSchema = z.object({
+  highWaterMark: num,
+  day: dateSchema.nullable(),
+  dayStartEquity: num,
+  lastEquity: num,
+  dailyLossTrippedOn: dateSchema.nullable(),
+  drawdownHalt: z
+    .object({ since: epochMsSchema, day: dateSchema, sessions: z.number().int().min(0) })
+    .nullable(),
+  killSwitch: z.object({ since: epochMsSchema, reason: z.string(), by: z.string() }).nullable(),
+}) satisfies z.ZodType<RiskState>;
+
+/** The risk-state item's own fields: the state and its optimistic-concurrency version (≥ 1). */
+export const riskItemSchema = z.object({ version: z.number().int().min(1), state: riskStateSchema });
+
+export const breakerEventSchema = z.object({
+  time: epochMsSchema,
+  breaker: z.enum(['daily-loss', 'drawdown', 'kill-switch']),
+  action: z.enum(['trip', 'reset']),
+  reason: z.string(),
+  figures: z.record(z.string(), num),
+  by: z.string().optional(),
+}) satisfies z.ZodType<BreakerEvent>;
+
+/** JSON values DynamoDB stores as they are (finite numbers only). */
+const jsonValue: z.ZodType<unknown> = z.lazy(() =>
+  z.union([z.string(), num, z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+export const auditSchema = z.object({
+  time: isoTimeSchema,
+  action: z.enum(['halt', 'resume', 'drawdown-reset', 'drift', 'breaker']),
+  by: z.string().min(1),
+  reason: z.string(),
+  details: z.record(z.string(), jsonValue).optional(),
+}) satisfies z.ZodType<AuditRecord>;
+
+export const validationSchema = z.object({
+  strategy: z.string().min(1),
+  configHash: z.string().min(1),
+  proceed: z.boolean(),
+  failed: z.array(z.string()),
+  jobId: z.string().min(1),
+  decidedAt: isoTimeSchema,
+}) satisfies z.ZodType<ValidationRecord>;
+
+/**
+ * Compile-time check that a schema has exactly the fields of its port type: an object schema drops
+ * unknown keys, so a field added to the port but not here would be lost silently on every write.
+ */
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+type Check<T extends true> = T;
+export type SchemasMatchThePort = Check<
+  | SameKeys<z.output<typeof sessionSchema>, SessionRecord>
+  | SameKeys<z.output<typeof intentSchema>, IntentRecord>
+  | SameKeys<z.output<typeof fillSchema>, FillRecord>
+  | SameKeys<z.output<typeof equitySnapshotSchema>, EquitySnapshot>
+  | SameKeys<z.output<typeof positionSchema>, PositionRecord>
+  | SameKeys<z.output<typeof riskStateSchema>, RiskState>
+  | SameKeys<
+      NonNullable<z.output<typeof riskStateSchema>['drawdownHalt']>,
+      NonNullable<RiskState['drawdownHalt']>
+    >
+  | SameKeys<
+      NonNullable<z.output<typeof riskStateSchema>['killSwitch']>,
+      NonNullable<RiskState['killSwitch']>
+    >
+  | SameKeys<z.output<typeof breakerEventSchema>, BreakerEvent>
+  | SameKeys<z.output<typeof auditSchema>, AuditRecord>
+  | SameKeys<z.output<typeof validationSchema>, ValidationRecord>
+>;
+
+/** `a.b.0.c`, or `whole` for the value as a whole. */
+export function issuePath(path: readonly PropertyKey[], whole: string): string {
+  return path.length === 0 ? whole : path.map(String).join('.');
+}

@@ -1,0 +1,661 @@
+/**
+ * The {@link StateStore} on one DynamoDB table (single-table design; docs/state-store.md has the
+ * key schema, the access patterns and the conditional-write rules).
+ *
+ * Every write that guards money is one conditional write on one item, so nothing needs a
+ * transaction (which local DynamoDB, dynalite, does not have):
+ * - an intent is created only if its key is free (`attribute_not_exists(PK)`);
+ * - an intent moves only from one of the expected statuses;
+ * - a fill is appended only if its execution id is not in the ledger;
+ * - the risk state is replaced only at the version the writer read (optimistic concurrency).
+ *
+ * Reads are strongly consistent; every item read back is checked with zod.
+ */
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  type KeySchemaElement,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../core/errors.js';
+import type {
+  AuditRecord,
+  EquitySnapshot,
+  FillRecord,
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+  SessionRecord,
+  StateStore,
+  ValidationRecord,
+  VersionConflict,
+} from '../../core/ports/state-store.js';
+import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
+import {
+  auditSchema,
+  breakerEventSchema,
+  dateSchema,
+  epochMsSchema,
+  equitySnapshotSchema,
+  fillSchema,
+  idSchema,
+  intentPatchSchema,
+  intentSchema,
+  intentStatusSchema,
+  isoTimeSchema,
+  issuePath,
+  positionsItemSchema,
+  riskItemSchema,
+  riskStateSchema,
+  sessionSchema,
+  validationSchema,
+} from './records.js';
+import {
+  contentHash,
+  describeKey,
+  ENTITY_ATTRIBUTE,
+  type ItemKey,
+  keys,
+  RANGE_END,
+  stateTableKeySchema,
+  stateTtlDays,
+  ttlFor,
+} from './schema.js';
+
+export { stateTableKeySchema, stateTtlDays } from './schema.js';
+
+/** Options of {@link DynamoStateStore}. */
+export interface DynamoStateStoreOptions {
+  /**
+   * `Limit` of each Query page (default: none, DynamoDB's 1 MB pages). Lists always read every page;
+   * tests set a small value to exercise the pagination.
+   */
+  readonly pageSize?: number;
+}
+
+/** The version a risk-state writer read: 0 when none was stored. */
+const stateVersionSchema = z.number().int().min(0);
+
+const CONFLICT: VersionConflict = Object.freeze({ conflict: true });
+
+/** What {@link DynamoStateStore.conditional} answers when the write's condition failed. */
+const LOST = Symbol('condition failed');
+
+type Item = Record<string, unknown>;
+
+/** Deep copy without `undefined` values (the port's optional fields), whatever the client's marshalling options. */
+function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.filter((v) => v !== undefined).map(withoutUndefined) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, withoutUndefined(v)]),
+    ) as T;
+  }
+  return value;
+}
+
+/**
+ * Checks a record or an argument before it is used; the error names the entity and the field
+ * (`name` when the value as a whole is wrong).
+ */
+function checkInput<S extends z.ZodType>(
+  entity: string,
+  schema: S,
+  value: unknown,
+  name = 'record',
+): z.output<S> {
+  const parsed = schema.safeParse(withoutUndefined(value));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new StateStoreInputError(entity, issuePath(issue?.path ?? [], name), issue?.message ?? 'invalid', {
+    cause: parsed.error,
+  });
+}
+
+/** Checks an item read back; the error names the item's key and the field. */
+function checkItem<S extends z.ZodType>(schema: S, item: Item): z.output<S> {
+  const parsed = schema.safeParse(item);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new StateStoreCorruptError(
+    describeKey(item),
+    issuePath(issue?.path ?? [], '(item)'),
+    issue?.message ?? 'invalid',
+    { cause: parsed.error },
+  );
+}
+
+/** The item's key must be the one its record fields give (an item copied under another key is corrupt). */
+function checkKey(item: Item, expected: ItemKey, field: string): void {
+  if (item.PK !== expected.PK || item.SK !== expected.SK) {
+    throw new StateStoreCorruptError(
+      describeKey(item),
+      field,
+      `does not match the item's key (expected ${describeKey(expected)})`,
+    );
+  }
+}
+
+function isConditionFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** An ISO time as a sortable sort-key part (UTC, milliseconds). */
+function sortableTime(time: string | number): string {
+  return new Date(time).toISOString();
+}
+
+/**
+ * A `listAudit` bound: a `YYYY-MM-DD` date (a UTC day; `to` includes the whole day) or an ISO
+ * time (normalized to UTC milliseconds; `to` includes that millisecond).
+ */
+function timeBound(value: string, which: 'from' | 'to'): string {
+  if (dateSchema.safeParse(value).success) return which === 'from' ? value : `${value}${RANGE_END}`;
+  if (!isoTimeSchema.safeParse(value).success) {
+    throw new StateStoreInputError('audit range', which, 'neither a YYYY-MM-DD date nor an ISO time');
+  }
+  const time = sortableTime(value);
+  return which === 'from' ? time : `${time}${RANGE_END}`;
+}
+
+export class DynamoStateStore implements StateStore {
+  private readonly pageSize: number | undefined;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    options: DynamoStateStoreOptions = {},
+  ) {
+    if (options.pageSize !== undefined && !(Number.isInteger(options.pageSize) && options.pageSize >= 1)) {
+      throw new StateStoreInputError('options', 'pageSize', 'not a positive integer');
+    }
+    this.pageSize = options.pageSize;
+  }
+
+  // --- sessions --------------------------------------------------------------------------------
+
+  async putSession(session: SessionRecord): Promise<void> {
+    const record = checkInput('session', sessionSchema, session);
+    await this.put('putSession', keys.session(record.date), 'session', record, {
+      ttl: ttlFor(record.date, stateTtlDays.session),
+    });
+  }
+
+  async getSession(date: string): Promise<SessionRecord | undefined> {
+    checkInput('session', dateSchema, date, 'date');
+    const item = await this.get('getSession', keys.session(date));
+    if (!item) return undefined;
+    const record = checkItem(sessionSchema, item);
+    checkKey(item, keys.session(record.date), 'date');
+    return record;
+  }
+
+  // --- intents ---------------------------------------------------------------------------------
+
+  async createIntent(
+    intent: IntentRecord,
+  ): Promise<{ readonly created: boolean; readonly intent: IntentRecord }> {
+    const record = checkInput('intent', intentSchema, intent);
+    const key = keys.intent(record.date, record.clientOrderId);
+    const outcome = await this.conditional('createIntent', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(key, 'intent', record, { ttl: ttlFor(record.date, stateTtlDays.intent) }),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+    if (outcome !== LOST) return { created: true, intent: record };
+    const stored = await this.getIntent(record.date, record.clientOrderId);
+    if (!stored) {
+      throw new StateStoreError(
+        'createIntent',
+        `${describeKey(key)}: the put found an intent under this key, but the read that followed did not`,
+      );
+    }
+    return { created: false, intent: stored };
+  }
+
+  async getIntent(date: string, clientOrderId: string): Promise<IntentRecord | undefined> {
+    checkInput('intent', dateSchema, date, 'date');
+    checkInput('intent', idSchema, clientOrderId, 'clientOrderId');
+    const item = await this.get('getIntent', keys.intent(date, clientOrderId));
+    return item ? this.intentFrom(item) : undefined;
+  }
+
+  async transitionIntent(
+    date: string,
+    clientOrderId: string,
+    from: readonly IntentStatus[],
+    patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>>,
+  ): Promise<IntentRecord | VersionConflict> {
+    checkInput('intent', dateSchema, date, 'date');
+    checkInput('intent', idSchema, clientOrderId, 'clientOrderId');
+    const statuses = [
+      ...new Set(checkInput('intent transition', intentStatusSchema.array().min(1), from, 'from')),
+    ];
+    const fields = checkInput('intent patch', intentPatchSchema, patch, 'patch');
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    for (const [field, value] of Object.entries(fields)) {
+      names[`#${field}`] = field;
+      values[`:set_${field}`] = value;
+      sets.push(`#${field} = :set_${field}`);
+    }
+    statuses.forEach((status, i) => {
+      values[`:from${i}`] = status;
+    });
+    const outcome = await this.conditional('transitionIntent', () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.intent(date, clientOrderId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `attribute_exists(PK) AND #status IN (${statuses.map((_, i) => `:from${i}`).join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    if (outcome === LOST) return CONFLICT;
+    if (!outcome.Attributes) {
+      throw new StateStoreError(
+        'transitionIntent',
+        `${describeKey(keys.intent(date, clientOrderId))}: no item returned`,
+      );
+    }
+    return this.intentFrom(outcome.Attributes);
+  }
+
+  async listIntents(date: string): Promise<IntentRecord[]> {
+    checkInput('intent', dateSchema, date, 'date');
+    const items = await this.queryAll('listIntents', {
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.intentPartition(date) },
+    });
+    return items.map((item) => this.intentFrom(item));
+  }
+
+  private intentFrom(item: Item): IntentRecord {
+    const record = checkItem(intentSchema, item);
+    checkKey(item, keys.intent(record.date, record.clientOrderId), 'clientOrderId');
+    return record;
+  }
+
+  // --- fills -----------------------------------------------------------------------------------
+
+  async appendFill(fill: FillRecord): Promise<boolean> {
+    const record = checkInput('fill', fillSchema, fill);
+    const outcome = await this.conditional('appendFill', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.fill(record.date, record.executionId), 'fill', record, {
+            ttl: ttlFor(record.date, stateTtlDays.fill),
+          }),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+    return outcome !== LOST;
+  }
+
+  async listFills(date: string): Promise<FillRecord[]> {
+    checkInput('fill', dateSchema, date, 'date');
+    const items = await this.queryAll('listFills', {
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.fillPartition(date) },
+    });
+    return items.map((item) => {
+      const record = checkItem(fillSchema, item);
+      checkKey(item, keys.fill(record.date, record.executionId), 'executionId');
+      return record;
+    });
+  }
+
+  // --- equity ----------------------------------------------------------------------------------
+
+  async putEquitySnapshot(snapshot: EquitySnapshot): Promise<void> {
+    const record = checkInput('equity snapshot', equitySnapshotSchema, snapshot);
+    await this.put('putEquitySnapshot', keys.equity(record.date), 'equity', record);
+  }
+
+  async listEquitySnapshots(from: string, to: string): Promise<EquitySnapshot[]> {
+    this.checkRange('equity range', dateSchema, from, to);
+    const items = await this.queryAll('listEquitySnapshots', {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.equityPartition, ':from': from, ':to': to },
+    });
+    return items.map((item) => {
+      const record = checkItem(equitySnapshotSchema, item);
+      checkKey(item, keys.equity(record.date), 'date');
+      return record;
+    });
+  }
+
+  // --- positions -------------------------------------------------------------------------------
+
+  async putPositions(date: string, positions: readonly PositionRecord[]): Promise<void> {
+    const record = checkInput('positions', positionsItemSchema, { date, positions });
+    await this.put('putPositions', keys.positions(record.date), 'positions', record, {
+      ttl: ttlFor(record.date, stateTtlDays.positions),
+    });
+  }
+
+  async getLatestPositions(): Promise<
+    { readonly date: string; readonly positions: PositionRecord[] } | undefined
+  > {
+    const out = await this.call('getLatestPositions', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.positionsPartition },
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const item = out.Items?.[0];
+    if (!item) return undefined;
+    const record = checkItem(positionsItemSchema, item);
+    checkKey(item, keys.positions(record.date), 'date');
+    return record;
+  }
+
+  // --- risk ------------------------------------------------------------------------------------
+
+  async getRiskState(): Promise<{ readonly state: RiskState; readonly version: number } | undefined> {
+    const item = await this.get('getRiskState', keys.riskState);
+    return item ? checkItem(riskItemSchema, item) : undefined;
+  }
+
+  async putRiskState(
+    state: RiskState,
+    expectedVersion: number,
+  ): Promise<{ readonly version: number } | VersionConflict> {
+    const record = checkInput('risk state', riskStateSchema, state);
+    const expected = checkInput('risk state', stateVersionSchema, expectedVersion, 'expectedVersion');
+    const version = expected + 1;
+    const outcome = await this.conditional('putRiskState', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.riskState, 'risk-state', { state: record, version }),
+          ...(expected === 0
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expected },
+              }),
+        }),
+      ),
+    );
+    return outcome === LOST ? CONFLICT : { version };
+  }
+
+  /**
+   * Each event is one item keyed by its time, breaker, action and content: appending the same
+   * events again rewrites the same items, so a retried call adds nothing.
+   */
+  async appendBreakerEvents(events: readonly BreakerEvent[]): Promise<void> {
+    const records = checkInput('breaker event', breakerEventSchema.array(), events);
+    for (const record of records) {
+      const key = keys.breakerEvent(
+        sortableTime(record.time),
+        record.breaker,
+        record.action,
+        contentHash(record),
+      );
+      await this.put('appendBreakerEvents', key, 'breaker-event', record);
+    }
+  }
+
+  /**
+   * Breaker events with `fromMs ≤ time ≤ toMs` (epoch milliseconds), oldest first. Not part of the
+   * port: for operations (the dashboard, the runbook) and tests.
+   */
+  async listBreakerEvents(fromMs: number, toMs: number): Promise<BreakerEvent[]> {
+    checkInput('breaker event range', epochMsSchema, fromMs, 'from');
+    checkInput('breaker event range', epochMsSchema, toMs, 'to');
+    if (fromMs > toMs)
+      throw new StateStoreInputError('breaker event range', 'from', `after to (${fromMs} > ${toMs})`);
+    const items = await this.queryAll('listBreakerEvents', {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': keys.breakerPartition,
+        ':from': sortableTime(fromMs),
+        ':to': `${sortableTime(toMs)}${RANGE_END}`,
+      },
+    });
+    return items.map((item) => checkItem(breakerEventSchema, item));
+  }
+
+  // --- audit -----------------------------------------------------------------------------------
+
+  /** Keyed by its time and content: appending the same record again rewrites the same item. */
+  async appendAudit(record: AuditRecord): Promise<void> {
+    const checked = checkInput('audit record', auditSchema, record);
+    await this.put(
+      'appendAudit',
+      keys.audit(sortableTime(checked.time), contentHash(checked)),
+      'audit',
+      checked,
+    );
+  }
+
+  /**
+   * Audit records between `from` and `to` inclusive, oldest first. Each bound is a `YYYY-MM-DD`
+   * date (a UTC day; `to` includes all of it) or an ISO time.
+   */
+  async listAudit(from: string, to: string): Promise<AuditRecord[]> {
+    const lower = timeBound(from, 'from');
+    const upper = timeBound(to, 'to');
+    if (lower > upper) throw new StateStoreInputError('audit range', 'from', `after to (${from} > ${to})`);
+    const items = await this.queryAll('listAudit', {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.auditPartition, ':from': lower, ':to': upper },
+    });
+    return items.map((item) => checkItem(auditSchema, item));
+  }
+
+  // --- validation gate -------------------------------------------------------------------------
+
+  async putValidation(record: ValidationRecord): Promise<void> {
+    const checked = checkInput('validation record', validationSchema, record);
+    await this.put('putValidation', keys.validation(checked.strategy), 'validation', checked);
+  }
+
+  async getValidation(strategy: string): Promise<ValidationRecord | undefined> {
+    checkInput('validation record', validationSchema.shape.strategy, strategy, 'strategy');
+    const item = await this.get('getValidation', keys.validation(strategy));
+    if (!item) return undefined;
+    const record = checkItem(validationSchema, item);
+    checkKey(item, keys.validation(record.strategy), 'strategy');
+    return record;
+  }
+
+  // --- plumbing --------------------------------------------------------------------------------
+
+  private item(key: ItemKey, entity: string, record: object, extra: Record<string, unknown> = {}): Item {
+    return withoutUndefined({ ...record, ...extra, [ENTITY_ATTRIBUTE]: entity, PK: key.PK, SK: key.SK });
+  }
+
+  /** An unconditional put (last write wins): records whose key names them completely. */
+  private async put(
+    operation: string,
+    key: ItemKey,
+    entity: string,
+    record: object,
+    extra?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.call(operation, () =>
+      this.client.send(
+        new PutCommand({ TableName: this.tableName, Item: this.item(key, entity, record, extra) }),
+      ),
+    );
+  }
+
+  private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
+    const out = await this.call(operation, () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+    );
+    return out.Item;
+  }
+
+  /** Every page of a Query on the table, in sort-key order. */
+  private async queryAll(
+    operation: string,
+    input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues'>,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await this.call(operation, () =>
+        this.client.send(
+          new QueryCommand({
+            ...input,
+            TableName: this.tableName,
+            ConsistentRead: true,
+            ...(this.pageSize === undefined ? {} : { Limit: this.pageSize }),
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+
+  private checkRange(entity: string, schema: z.ZodType<string>, from: string, to: string): void {
+    checkInput(entity, schema, from, 'from');
+    checkInput(entity, schema, to, 'to');
+    if (from > to) throw new StateStoreInputError(entity, 'from', `after to (${from} > ${to})`);
+  }
+
+  private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new StateStoreError(operation, `table ${this.tableName}: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Like {@link call}, but a failed condition is an answer ({@link LOST}), not an error. */
+  private async conditional<T>(operation: string, run: () => Promise<T>): Promise<T | typeof LOST> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isConditionFailed(error)) return LOST;
+      throw new StateStoreError(operation, `table ${this.tableName}: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/**
+ * A document client with the marshalling the store expects: `undefined` fields removed, numbers
+ * converted to and from JS numbers (no `wrapNumbers`).
+ */
+export function stateStoreDocumentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+    unmarshallOptions: { wrapNumbers: false },
+  });
+}
+
+const keySchema: KeySchemaElement[] = [
+  { AttributeName: stateTableKeySchema.partitionKey.name, KeyType: 'HASH' },
+  { AttributeName: stateTableKeySchema.sortKey.name, KeyType: 'RANGE' },
+];
+
+/**
+ * Creates the state table (on-demand) for local runs and tests, and waits until it is active. A
+ * table of that name with the same key schema is left as it is; one with another key schema is an
+ * error. TTL is not set (dynalite has no UpdateTimeToLive; on AWS the CDK stack enables it).
+ */
+export async function createStateTable(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  options: { readonly timeoutMs?: number; readonly pollMs?: number } = {},
+): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        KeySchema: keySchema,
+        AttributeDefinitions: [
+          {
+            AttributeName: stateTableKeySchema.partitionKey.name,
+            AttributeType: stateTableKeySchema.partitionKey.type,
+          },
+          {
+            AttributeName: stateTableKeySchema.sortKey.name,
+            AttributeType: stateTableKeySchema.sortKey.type,
+          },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ResourceInUseException')) {
+      throw new StateStoreError('createTable', `table ${tableName}: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const pollMs = options.pollMs ?? 20;
+  const deadline = Date.now() + timeoutMs;
+  const expected = keySchema.map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+  for (;;) {
+    let table: TableDescription | undefined;
+    try {
+      table = (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+    } catch (error) {
+      throw new StateStoreError('describeTable', `table ${tableName}: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+    const found = (table?.KeySchema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+    if (found !== expected) {
+      throw new StateStoreError(
+        'createTable',
+        `table ${tableName} exists with the key schema [${found}], not [${expected}]`,
+      );
+    }
+    if (table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) {
+      throw new StateStoreError(
+        'createTable',
+        `table ${tableName} still ${table?.TableStatus} after ${timeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
