@@ -179,3 +179,47 @@ export class RedisServerStartError extends QuantShiftError {}
 
 /** The local Upstash REST bridge could not start (its Redis unreachable, its port taken). */
 export class UpstashBridgeStartError extends QuantShiftError {}
+
+/** A broker call that failed; subclasses name the conditions callers branch on. */
+export class BrokerError extends QuantShiftError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The broker refused the request for good (a final 4xx), with the broker's message. */
+export class BrokerRejectedError extends BrokerError {
+  constructor(
+    message: string,
+    status?: number,
+    /** The broker's error code, e.g. Alpaca's 40310000. */
+    readonly code?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, status, options);
+  }
+}
+
+/** The broker already has an order with this client order id (Alpaca: 422): it was submitted before. */
+export class DuplicateClientOrderIdError extends BrokerError {
+  constructor(
+    readonly clientOrderId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, 422, options);
+  }
+}
+
+/**
+ * The broker could not be reached or failed (5xx, 429, a timeout, a dropped connection) after the
+ * retries allowed. For a submission the outcome is UNKNOWN: resolve it by client order id.
+ */
+export class BrokerUnavailableError extends BrokerError {}
+
+/** A broker answer that breaks its schema; the message names the field. */
+export class BrokerResponseError extends BrokerError {}

@@ -1,11 +1,13 @@
 /**
  * A local Alpaca-compatible HTTP server (node:http) for tests and offline runs. It serves
- * `GET /v2/stocks/bars` from `<dataDir>/<SYMBOL>.csv` files in Alpaca's wire shape, checks the
- * key headers, and can be told to misbehave (429, 5xx, delays, malformed bars) request by request.
+ * `GET /v2/stocks/bars` from `<dataDir>/<SYMBOL>.csv` files in Alpaca's wire shape, the trading
+ * API of a local paper broker ({@link PaperBroker}: account, positions, orders, activities, clock,
+ * calendar) on a simulated clock the caller moves ({@link LocalAlpaca.setTime}), checks the key
+ * headers, and can be told to misbehave (429, 5xx, delays, dropped connections, malformed bodies)
+ * request by request, for any request or for one route.
  *
- * Routes live in one table ({@link routes}) of method, path pattern (`:name` segments) and handler,
- * so the trading endpoints (orders, positions, account, clock, calendar) can join it later; state
- * shared by handlers sits in {@link ServerState}.
+ * Routes live in one table ({@link routes}) of method, path pattern (`:name` segments) and handler;
+ * state shared by handlers sits in {@link ServerState}.
  *
  * Fidelity notes: daily bars only (`timeframe=1Day`), ascending sort only; `adjustment` is checked
  * but the files are served as they are (the bundled files are already adjusted); `n` (trade count)
@@ -16,36 +18,52 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DataFileNotFoundError } from '../../core/errors.js';
+import { DataFileNotFoundError, InvalidParameterError } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import { loadBarsCsv } from '../fs/bars.js';
+import {
+  PaperBroker,
+  type PaperBrokerOptions,
+  PaperBrokerRequestError,
+  type PartialFillRule,
+} from './paper-broker.js';
 
 /** A wire bar field, as Alpaca names it. */
 export type AlpacaBarField = 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'vw';
 
 /**
- * A misbehaviour for the next `times` requests (default 1), consumed in the order injected:
- * - `status`: answer with this HTTP status (429 carries `Retry-After`, default 1 second);
- * - `delay`: wait `ms` before handling the request normally;
+ * A misbehaviour for the next `times` requests (default 1) that match its `route` (any request when
+ * absent; e.g. `'POST /v2/orders'`, `:name` segments allowed). Each request takes the first pending
+ * fault that matches it, in the order injected:
+ * - `status`: answer with this HTTP status without handling the request (429 carries `Retry-After`,
+ *   default 1 second);
+ * - `delay`: wait `ms` before handling the request normally (a slow response);
+ * - `drop`: destroy the connection without an answer, `before-handling` (nothing happened) or
+ *   `after-handling` (the request took effect, e.g. the order IS created, and the client sees a
+ *   socket hang-up); logged with status 0;
  * - `malformed-bar`: serve the bars, but with `field` of `symbol`'s first bar removed, or replaced
- *   by the raw JSON token `json` (`"1e999"` parses to Infinity, `null`, `"\"x\""`).
+ *   by the raw JSON token `json` (`"1e999"` parses to Infinity, `null`, `"\"x\""`);
+ * - `malformed-field`: handle the request, then remove `field` (a dotted path, e.g. `legs.0.qty`;
+ *   in an array body, of its first item unless the path starts with an index) from a 2xx JSON
+ *   answer, or replace it by the raw JSON token `json`.
  */
-export type LocalAlpacaFault =
+export type LocalAlpacaFault = { readonly times?: number; readonly route?: string } & (
   | {
       readonly kind: 'status';
       readonly status: number;
-      readonly times?: number;
       readonly retryAfterSeconds?: number;
       readonly message?: string;
     }
-  | { readonly kind: 'delay'; readonly ms: number; readonly times?: number }
+  | { readonly kind: 'delay'; readonly ms: number }
+  | { readonly kind: 'drop'; readonly when: 'before-handling' | 'after-handling' }
   | {
       readonly kind: 'malformed-bar';
       readonly symbol: string;
       readonly field: AlpacaBarField;
       readonly json?: string;
-      readonly times?: number;
-    };
+    }
+  | { readonly kind: 'malformed-field'; readonly field: string; readonly json?: string }
+);
 
 /** Options of {@link startLocalAlpaca}. */
 export interface LocalAlpacaOptions {
@@ -58,6 +76,8 @@ export interface LocalAlpacaOptions {
   readonly secret: string;
   /** Faults armed from the start. */
   readonly faults?: readonly LocalAlpacaFault[];
+  /** The paper broker: start time, starting cash, partial fills, corporate actions. */
+  readonly paper?: PaperBrokerOptions;
 }
 
 /** A request as the server saw it (no headers, so never a key). */
@@ -65,6 +85,7 @@ export interface LocalAlpacaRequest {
   readonly method: string;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
+  /** 0 when the connection was dropped without an answer. */
   readonly status: number;
 }
 
@@ -82,6 +103,17 @@ export interface LocalAlpaca {
   clearFaults(): void;
   /** Forgets the request count and log. */
   resetRequests(): void;
+  /** The paper broker's simulated time, ISO 8601 UTC. */
+  readonly time: string;
+  /**
+   * Moves the simulated clock forward to `time` (ISO 8601 with `Z` or an offset), running every
+   * session open and close it passes: fills, expiries, marks. Never backwards.
+   */
+  setTime(time: string): void;
+  /** Moves the simulated clock forward by `ms`. */
+  advance(ms: number): void;
+  /** Partial fills from now on: a fraction for every symbol or per symbol; undefined turns them off. */
+  setPartialFill(rule: PartialFillRule | undefined): void;
   close(): Promise<void>;
 }
 
@@ -101,6 +133,7 @@ interface RequestContext {
 
 interface Reply {
   readonly status: number;
+  /** Undefined for a 204. */
   readonly body: unknown;
   readonly headers?: Readonly<Record<string, string>>;
   /** Already serialised JSON, when a fault had to write a token JSON.stringify cannot. */
@@ -121,6 +154,7 @@ interface ServerState {
   readonly dataDir: string;
   /** Bar files read so far, by symbol, with their Alpaca timestamps; `null` when there is no file. */
   readonly series: Map<string, StampedSeries | null>;
+  readonly broker: PaperBroker;
 }
 
 /** A bar file and, per bar, its Alpaca timestamp (midnight New York, epoch ms). */
@@ -129,30 +163,112 @@ interface StampedSeries {
   readonly stamps: Float64Array;
 }
 
+const ok = (body: unknown): Reply => ({ status: 200, body });
+
 /** Every endpoint the server answers. */
-const routes: readonly Route[] = [{ method: 'GET', path: '/v2/stocks/bars', handler: stockBars }];
+const routes: readonly Route[] = [
+  { method: 'GET', path: '/v2/stocks/bars', handler: stockBars },
+  { method: 'GET', path: '/v2/account', handler: (ctx) => ok(ctx.state.broker.account()) },
+  { method: 'GET', path: '/v2/positions', handler: (ctx) => ok(ctx.state.broker.positionList()) },
+  {
+    method: 'POST',
+    path: '/v2/orders',
+    handler: (ctx) =>
+      ok(ctx.state.broker.submitOrder(ctx.body, (symbol) => loadSymbol(ctx.state, symbol) !== null)),
+  },
+  { method: 'GET', path: '/v2/orders', handler: (ctx) => ok(ctx.state.broker.listOrders(ctx.query)) },
+  {
+    method: 'GET',
+    path: '/v2/orders:by_client_order_id',
+    handler: (ctx) => {
+      const id = ctx.query.get('client_order_id');
+      if (!id) return apiError(422, 40010001, 'client_order_id is required');
+      return ok(ctx.state.broker.getOrderByClientOrderId(id));
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v2/orders/:id',
+    handler: (ctx) => ok(ctx.state.broker.getOrder(ctx.params.id ?? '')),
+  },
+  {
+    method: 'DELETE',
+    path: '/v2/orders/:id',
+    handler: (ctx) => {
+      ctx.state.broker.cancelOrder(ctx.params.id ?? '');
+      return { status: 204, body: undefined };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v2/account/activities',
+    handler: (ctx) => ok(ctx.state.broker.activities(ctx.query)),
+  },
+  { method: 'GET', path: '/v2/clock', handler: (ctx) => ok(ctx.state.broker.clockReading()) },
+  { method: 'GET', path: '/v2/calendar', handler: (ctx) => ok(ctx.state.broker.calendar(ctx.query)) },
+];
+
+/** The `:name` parameters when `path` fits `pattern`, else undefined. */
+function matchPath(pattern: string, path: string): Record<string, string> | undefined {
+  const parts = pattern.split('/');
+  const segments = path.split('/');
+  if (parts.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  const fits = parts.every((part, i) => {
+    const segment = segments[i] as string;
+    if (part.startsWith(':')) {
+      params[part.slice(1)] = decodeURIComponent(segment);
+      return segment !== '';
+    }
+    return part === segment;
+  });
+  return fits ? params : undefined;
+}
 
 function matchRoute(
   method: string,
   path: string,
 ): { route: Route; params: Record<string, string> } | undefined {
-  const segments = path.split('/');
   for (const route of routes) {
     if (route.method !== method) continue;
-    const pattern = route.path.split('/');
-    if (pattern.length !== segments.length) continue;
-    const params: Record<string, string> = {};
-    const ok = pattern.every((part, i) => {
-      const segment = segments[i] as string;
-      if (part.startsWith(':')) {
-        params[part.slice(1)] = decodeURIComponent(segment);
-        return segment !== '';
-      }
-      return part === segment;
-    });
-    if (ok) return { route, params };
+    const params = matchPath(route.path, path);
+    if (params !== undefined) return { route, params };
   }
   return undefined;
+}
+
+/** Whether a fault's `route` (`'METHOD /path'` or just `/path`) covers a request. */
+function faultCovers(route: string | undefined, method: string, path: string): boolean {
+  if (route === undefined) return true;
+  const [first, second] = route.trim().split(/\s+/);
+  const [faultMethod, pattern] = second === undefined ? [undefined, first] : [first, second];
+  if (faultMethod !== undefined && faultMethod.toUpperCase() !== method) return false;
+  return matchPath(pattern ?? '', path) !== undefined;
+}
+
+/** A copy of a JSON body with one field removed or replaced by a raw JSON token. */
+function malformField(
+  body: unknown,
+  field: string,
+  json: string | undefined,
+): Pick<Reply, 'body' | 'rawJson'> {
+  const copy: unknown = JSON.parse(JSON.stringify(body));
+  const path = field.split('.');
+  let target: unknown = Array.isArray(copy) && !/^\d+$/.test(path[0] ?? '') ? copy[0] : copy;
+  for (const key of path.slice(0, -1)) {
+    target =
+      target !== null && typeof target === 'object' ? (target as Record<string, unknown>)[key] : undefined;
+  }
+  const last = path.at(-1) ?? '';
+  if (target === null || typeof target !== 'object') return { body: copy };
+  const record = target as Record<string, unknown>;
+  if (json === undefined) {
+    delete record[last];
+    return { body: copy };
+  }
+  const marker = `__malformed_${randomUUID()}__`;
+  record[last] = marker;
+  return { body: copy, rawJson: JSON.stringify(copy).replace(`"${marker}"`, json) };
 }
 
 /** Alpaca's error envelope. */
@@ -329,7 +445,11 @@ export function newYorkMidnight(sessionDate: number): number {
 
 /** Starts the server on 127.0.0.1; resolves once it listens. */
 export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<LocalAlpaca> {
-  const state: ServerState = { dataDir: options.dataDir, series: new Map() };
+  const state: ServerState = {
+    dataDir: options.dataDir,
+    series: new Map(),
+    broker: new PaperBroker((symbol) => loadSymbol(state, symbol)?.series ?? null, options.paper),
+  };
   const pending: { fault: LocalAlpacaFault; left: number }[] = [];
   const log: LocalAlpacaRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -340,12 +460,13 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
   };
   arm(options.faults ?? []);
 
-  const takeFault = (): LocalAlpacaFault | undefined => {
-    const head = pending[0];
-    if (head === undefined) return undefined;
-    head.left--;
-    if (head.left <= 0) pending.shift();
-    return head.fault;
+  const takeFault = (method: string, path: string): LocalAlpacaFault | undefined => {
+    const index = pending.findIndex((p) => faultCovers(p.fault.route, method, path));
+    const entry = pending[index];
+    if (entry === undefined) return undefined;
+    entry.left--;
+    if (entry.left <= 0) pending.splice(index, 1);
+    return entry.fault;
   };
 
   const wait = (ms: number): Promise<void> =>
@@ -362,13 +483,16 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const bodyText = await readBody(req);
+    const record = (status: number): void => {
+      log.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), status });
+    };
     const send = (reply: Reply): void => {
-      log.push({
-        method,
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        status: reply.status,
-      });
+      record(reply.status);
+      if (reply.status === 204) {
+        res.writeHead(204, { 'X-Request-ID': randomUUID(), ...reply.headers });
+        res.end();
+        return;
+      }
       const json = reply.rawJson ?? JSON.stringify(reply.body);
       res.writeHead(reply.status, {
         'Content-Type': 'application/json; charset=utf-8',
@@ -377,11 +501,19 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
       });
       res.end(json);
     };
+    const drop = (): void => {
+      record(0);
+      res.destroy();
+    };
 
-    let fault = takeFault();
+    let fault = takeFault(method, url.pathname);
     if (fault?.kind === 'delay') {
       await wait(fault.ms);
       fault = undefined;
+    }
+    if (fault?.kind === 'drop' && fault.when === 'before-handling') {
+      drop();
+      return;
     }
     if (fault?.kind === 'status') {
       const headers: Record<string, string> =
@@ -423,7 +555,22 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
         ...(fault?.kind === 'malformed-bar' ? { malformed: fault } : {}),
       });
     } catch (error) {
-      reply = apiError(500, 50010000, `local server error: ${(error as Error).message}`);
+      reply =
+        error instanceof PaperBrokerRequestError
+          ? apiError(error.status, error.code, error.message)
+          : apiError(500, 50010000, `local server error: ${(error as Error).message}`);
+    }
+    if (fault?.kind === 'drop') {
+      drop();
+      return;
+    }
+    if (
+      fault?.kind === 'malformed-field' &&
+      reply.status >= 200 &&
+      reply.status < 300 &&
+      reply.body !== undefined
+    ) {
+      reply = { ...reply, ...malformField(reply.body, fault.field, fault.json) };
     }
     send(reply);
   };
@@ -464,6 +611,22 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
       received = 0;
       log.length = 0;
     },
+    get time() {
+      return new Date(state.broker.now).toISOString();
+    },
+    setTime: (time) => {
+      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(time)) {
+        throw new InvalidParameterError(`local Alpaca: time "${time}" is not ISO 8601 with Z or an offset`);
+      }
+      state.broker.setTime(Date.parse(time));
+    },
+    advance: (ms) => {
+      if (!(ms >= 0) || !Number.isFinite(ms)) {
+        throw new InvalidParameterError(`local Alpaca: advance(${ms}): ms must be a finite number >= 0`);
+      }
+      state.broker.setTime(state.broker.now + ms);
+    },
+    setPartialFill: (rule) => state.broker.setPartialFill(rule),
     close: () =>
       new Promise<void>((resolve, reject) => {
         for (const timer of timers) clearTimeout(timer);
