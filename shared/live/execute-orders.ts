@@ -1,0 +1,233 @@
+import { BrokerRejectedError, BrokerUnavailableError, DuplicateClientOrderIdError } from '../core/errors.js';
+import { beforeOpgCutoff, hardLimitViolations, newYorkTime } from '../core/live/orders.js';
+import type { BrokerOrder } from '../core/ports/broker.js';
+import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
+import { type LiveContext, NoSessionError } from './context.js';
+
+/** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
+const SENT: readonly IntentStatus[] = [
+  'submitted',
+  'accepted',
+  'partially_filled',
+  'filled',
+  'cancelled',
+  'expired',
+  'unknown',
+];
+
+/** What execute-orders did with each intent. */
+export interface ExecutionResult {
+  readonly day: string;
+  readonly status: 'closed' | 'locked' | 'executed' | 'past-cutoff';
+  readonly intents: readonly {
+    readonly clientOrderId: string;
+    readonly status: IntentStatus;
+    readonly reason?: string;
+  }[];
+}
+
+/** Waits for a slot of the broker's rate limit (200 requests a minute) when a cache is there. */
+async function rateSlot(ctx: LiveContext): Promise<void> {
+  if (ctx.cache === undefined) return;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const wait = await ctx.cache.takeRateSlot('alpaca', 200, 60);
+    if (wait === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/**
+ * execute-orders: sends today's recorded intents as market-on-open orders, exits first, exactly
+ * once each. The intent moves recorded → submitted with a conditional write before the call, so
+ * a concurrent or repeated run cannot send it twice; the deterministic client order id makes a
+ * broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
+ * resolved by asking the broker for the client order id, never by resending blindly.
+ */
+export async function executeOrders(ctx: LiveContext, scheduledTime: string): Promise<ExecutionResult> {
+  const day = newYorkTime(scheduledTime).date;
+  const session = await ctx.store.getSession(day);
+  if (session === undefined)
+    throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
+  if (!session.isOpen) return { day, status: 'closed', intents: [] };
+
+  const release =
+    ctx.cache === undefined ? async () => {} : await ctx.cache.acquireLock(`execute-orders:${day}`, 300);
+  if (release === null) {
+    ctx.log.info('another execute-orders run holds the lock for the day', { day });
+    return { day, status: 'locked', intents: [] };
+  }
+  try {
+    const all = await ctx.store.listIntents(day);
+    const pending = all
+      .filter((i) => i.status === 'recorded' || i.status === 'submitted' || i.status === 'unknown')
+      .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
+    const outcome: { clientOrderId: string; status: IntentStatus; reason?: string }[] = [];
+    const now = () => scheduledTime;
+    const transition = async (
+      intent: IntentRecord,
+      from: readonly IntentStatus[],
+      patch: Partial<IntentRecord>,
+    ) => {
+      const result = await ctx.store.transitionIntent(day, intent.clientOrderId, from, {
+        ...patch,
+        updatedAt: now(),
+      });
+      if ('conflict' in result) return null;
+      outcome.push({
+        clientOrderId: intent.clientOrderId,
+        status: result.status,
+        ...(result.reason ? { reason: result.reason } : {}),
+      });
+      return result;
+    };
+
+    if (!beforeOpgCutoff(scheduledTime, day)) {
+      for (const intent of pending.filter((i) => i.status === 'recorded' && i.timeInForce === 'opg')) {
+        await transition(intent, ['recorded'], {
+          status: 'skipped',
+          reason: 'after the 09:28 market-on-open cutoff',
+        });
+      }
+      if (outcome.length > 0) {
+        await ctx.notifier.publish({
+          subject: `Market-on-open orders skipped on ${day}`,
+          severity: 'critical',
+          text: `The cutoff passed before they were sent: ${outcome.map((o) => o.clientOrderId).join(', ')}`,
+        });
+      }
+      // Intents already submitted are still resolved below.
+    }
+
+    let sentToday = all.filter((i) => SENT.includes(i.status)).length;
+    const accept = (intent: IntentRecord, order: BrokerOrder) =>
+      transition(intent, ['submitted', 'unknown', 'recorded'], {
+        status:
+          order.status === 'rejected' ? 'rejected' : order.filledQty >= order.qty ? 'filled' : 'accepted',
+        brokerOrderId: order.id,
+        filledQty: order.filledQty,
+        ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+      });
+    const lookUp = async (intent: IntentRecord): Promise<BrokerOrder | null> => {
+      await rateSlot(ctx);
+      return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    };
+
+    for (const intent of pending) {
+      if (intent.status !== 'recorded') {
+        // A run died between recording the submission and hearing back: ask the broker first.
+        const existing = await lookUp(intent);
+        if (existing !== null) {
+          await accept(intent, existing);
+          continue;
+        }
+        if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
+          await transition(intent, ['submitted', 'unknown'], {
+            status: 'skipped',
+            reason: 'not at the broker, and past the 09:28 cutoff',
+          });
+          continue;
+        }
+      } else if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
+        continue;
+      }
+      if (intent.status === 'recorded') {
+        const violations = hardLimitViolations(
+          {
+            symbol: intent.symbol,
+            qty: intent.qty,
+            referencePrice: intent.referencePrice,
+            ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+            ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+          },
+          sentToday,
+          ctx.config.live.limits,
+        );
+        if (violations.length > 0) {
+          await transition(intent, ['recorded'], {
+            status: 'rejected',
+            reason: `hard limit: ${violations.join('; ')}`,
+          });
+          await ctx.notifier.publish({
+            subject: `Order refused by a hard limit: ${intent.symbol}`,
+            severity: 'critical',
+            text: `${intent.clientOrderId}: ${violations.join('; ')}`,
+          });
+          continue;
+        }
+        if (intent.purpose === 'exit') await cancelRestingStops(ctx, intent);
+        const claimed = await ctx.store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
+          status: 'submitted',
+          updatedAt: now(),
+        });
+        if ('conflict' in claimed) continue; // another run took it
+      }
+      sentToday++;
+      try {
+        await rateSlot(ctx);
+        const order = await ctx.broker.submitOrder({
+          clientOrderId: intent.clientOrderId,
+          symbol: intent.symbol,
+          side: intent.side,
+          qty: intent.qty,
+          type: intent.type,
+          timeInForce: intent.timeInForce,
+          ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+          ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+        });
+        await accept(intent, order);
+      } catch (error) {
+        if (error instanceof DuplicateClientOrderIdError) {
+          const existing = await lookUp(intent);
+          if (existing !== null) await accept(intent, existing);
+          continue;
+        }
+        if (error instanceof BrokerRejectedError) {
+          await transition(intent, ['submitted', 'unknown'], { status: 'rejected', reason: error.message });
+          await ctx.notifier.publish({
+            subject: `Order rejected by the broker: ${intent.symbol}`,
+            severity: 'critical',
+            text: `${intent.clientOrderId}: ${error.message}`,
+          });
+          continue;
+        }
+        if (error instanceof BrokerUnavailableError) {
+          const existing = await lookUp(intent).catch(() => null);
+          if (existing !== null) {
+            await accept(intent, existing);
+            continue;
+          }
+          await transition(intent, ['submitted'], { status: 'unknown', reason: error.message });
+          await ctx.notifier.publish({
+            subject: `Order outcome unknown: ${intent.symbol}`,
+            severity: 'critical',
+            text: `${intent.clientOrderId}: ${error.message}. The next run asks the broker by client order id before anything is resent.`,
+          });
+          continue;
+        }
+        throw error;
+      }
+    }
+    return { day, status: 'executed', intents: outcome };
+  } finally {
+    await release();
+  }
+}
+
+/** A resting stop on the same shares is cancelled before a market-on-open exit sells them. */
+async function cancelRestingStops(ctx: LiveContext, intent: IntentRecord): Promise<void> {
+  await rateSlot(ctx);
+  const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
+  for (const order of open) {
+    if (
+      order.side === intent.side &&
+      (order.type === 'stop' || order.type === 'trailing_stop' || order.type === 'stop_limit')
+    ) {
+      await rateSlot(ctx);
+      await ctx.broker.cancelOrder(order.id);
+      ctx.log.info('cancelled a resting stop before the market-on-open exit', {
+        orderId: order.id,
+        symbol: intent.symbol,
+      });
+    }
+  }
+}
