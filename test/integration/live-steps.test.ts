@@ -3,6 +3,7 @@ import { clientOrderId } from '../../shared/core/live/orders.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 (New York is on daylight saving time: 09:00 = 13:00Z). The backtest of the same config
@@ -68,6 +69,25 @@ describe('the live steps against the local stack', () => {
     expect(order).toMatchObject({ status: 'filled', filledQty: 53, timeInForce: 'opg' });
     const positions = await ctx.broker.getPositions();
     expect(positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+
+    // After the open, the risk check places each new position's protective stop, once.
+    const check = await riskCheck(ctx, at('10:00'));
+    expect(check.status).toBe('checked');
+    expect(check.stopsPlaced.length).toBe(signals.intents.length);
+    const stops = (await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
+    const spyStop = stops.find((o) => o.symbol === 'SPY');
+    expect(spyStop).toMatchObject({ side: 'sell', qty: 53, timeInForce: 'gtc' });
+    expect(spyStop?.stopPrice).toBe(Math.floor((spy?.protectiveStop as number) * 100) / 100);
+    await riskCheck(ctx, at('10:15'));
+    expect((await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop')).toHaveLength(
+      stops.length,
+    );
+    const records = await ctx.store.getLatestPositions();
+    expect(records?.positions.find((p) => p.symbol === 'SPY')).toMatchObject({
+      qty: 53,
+      stop: spy?.protectiveStop,
+    });
+    expect((await ctx.store.getIntent(DAY, spy?.clientOrderId as string))?.status).toBe('filled');
   });
 
   it('resolves a dropped connection after the broker accepted the order by asking for its client order id', async () => {

@@ -1,0 +1,274 @@
+import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
+import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
+import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
+import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { placeIntentOnce } from './submit.js';
+
+/** What a risk check did. */
+export interface RiskCheckResult {
+  readonly day: string;
+  readonly status: 'closed' | 'outside-session' | 'checked';
+  readonly stopsPlaced: readonly string[];
+  readonly exits: readonly string[];
+  readonly breakerTrips: readonly string[];
+  readonly entriesCancelled: readonly string[];
+}
+
+const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
+const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
+
+/** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
+function stopPrice(price: number, side: 1 | -1): number {
+  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
+}
+
+/**
+ * risk-check, every ~15 minutes in session: tracks today's orders to completion (partial fills
+ * included), evaluates the daily-loss and drawdown breakers on intraday account equity (a trip
+ * cancels open entry orders and may flatten), and makes sure every position has its protective
+ * stop at the broker: placed after the open (market-on-open entries cannot carry one), replaced
+ * when the stop moved, and turned into a market exit when the market is already through it.
+ * Breakers block entries only: stops and exits go on.
+ */
+export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promise<RiskCheckResult> {
+  const day = newYorkTime(scheduledTime).date;
+  const empty = { stopsPlaced: [], exits: [], breakerTrips: [], entriesCancelled: [] };
+  const session = await ctx.store.getSession(day);
+  if (session === undefined)
+    throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
+  if (!session.isOpen) return { day, status: 'closed', ...empty };
+  if (scheduledTime < (session.openAt as string) || scheduledTime >= (session.closeAt as string)) {
+    return { day, status: 'outside-session', ...empty };
+  }
+  const { config } = ctx;
+  const rules = config.risk;
+  const stage = ctx.stage;
+
+  // 1. Today's orders, to completion.
+  const intents = await ctx.store.listIntents(day);
+  const filledEntries = new Map<string, IntentRecord>();
+  for (const intent of intents) {
+    let current = intent;
+    if (OPEN_STATES.includes(intent.status)) {
+      const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+      if (order === null) {
+        if (intent.status === 'unknown') continue;
+        throw new UnknownStateError(
+          `intent ${intent.clientOrderId} is ${intent.status} but the broker has no such order`,
+        );
+      }
+      const status = orderStatus(order);
+      if (status !== intent.status || order.filledQty !== intent.filledQty) {
+        const updated = await ctx.store.transitionIntent(day, intent.clientOrderId, [intent.status], {
+          status,
+          brokerOrderId: order.id,
+          filledQty: order.filledQty,
+          ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+          updatedAt: scheduledTime,
+        });
+        if (!('conflict' in updated)) current = updated;
+      }
+    }
+    if (current.purpose === 'entry' && current.filledQty > 0) filledEntries.set(current.symbol, current);
+  }
+
+  // 2. Breakers on intraday equity.
+  const account = await ctx.broker.getAccount();
+  const riskRecord = await ctx.store.getRiskState();
+  const observed = observeEquity(
+    riskRecord?.state ?? initialRiskState(account.lastEquity),
+    rules,
+    Date.parse(scheduledTime),
+    day,
+    account.equity,
+  );
+  const breakerTrips = observed.events.filter((e) => e.action === 'trip').map((e) => e.breaker);
+  if (observed.events.length > 0 || riskRecord === undefined) {
+    const saved = await ctx.store.putRiskState(observed.state, riskRecord?.version ?? 0);
+    if ('conflict' in saved)
+      throw new UnknownStateError('the risk state changed during the risk check; refusing to guess');
+    await ctx.store.appendBreakerEvents(observed.events);
+    for (const event of observed.events) {
+      await ctx.notifier.publish({
+        subject: `Breaker ${event.action}: ${event.breaker}`,
+        severity: event.action === 'trip' ? 'critical' : 'info',
+        text: `${event.reason}\n${JSON.stringify(event.figures)}`,
+      });
+    }
+  }
+  const entriesCancelled: string[] = [];
+  if (entryBlock(observed.state, day) !== null) {
+    for (const intent of intents.filter((i) => i.purpose === 'entry' && OPEN_STATES.includes(i.status))) {
+      const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+      if (
+        order !== null &&
+        order.filledQty < order.qty &&
+        !['filled', 'canceled', 'expired', 'rejected'].includes(order.status)
+      ) {
+        await ctx.broker.cancelOrder(order.id);
+        entriesCancelled.push(intent.clientOrderId);
+      }
+    }
+  }
+  const flatten = rules.flattenOnDailyLoss && breakerTrips.includes('daily-loss');
+
+  // 3. Every position has its protective stop.
+  const positions = (await ctx.broker.getPositions()).filter(
+    (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol),
+  );
+  const stored = await ctx.store.getLatestPositions();
+  const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+  const stopsPlaced: string[] = [];
+  const exits: string[] = [];
+  let sequence = intents.filter((i) => i.purpose === 'stop').length;
+  const nextRecords: PositionRecord[] = [];
+  for (const position of positions) {
+    const side: 1 | -1 = position.qty > 0 ? 1 : -1;
+    const qty = Math.abs(position.qty);
+    const entry = filledEntries.get(position.symbol);
+    const record = records.get(position.symbol);
+    const wanted = record?.stop ?? entry?.protectiveStop ?? null;
+    nextRecords.push({
+      symbol: position.symbol,
+      qty: position.qty,
+      avgEntryPrice: position.avgEntryPrice,
+      stop: wanted,
+      entryRef: record?.entryRef ?? entry?.referencePrice ?? null,
+      initialRisk:
+        record?.initialRisk ??
+        (entry?.protectiveStop === undefined ? null : Math.abs(entry.referencePrice - entry.protectiveStop)),
+      sessionsHeld: record?.sessionsHeld ?? 0,
+    });
+    const exitSide = side === 1 ? 'sell' : 'buy';
+    const resting = openOrders.filter(
+      (o) => o.symbol === position.symbol && o.side === exitSide && STOP_TYPES.has(o.type),
+    );
+    const crossed =
+      wanted !== null && (side === 1 ? position.currentPrice <= wanted : position.currentPrice >= wanted);
+    if (flatten || crossed) {
+      for (const order of resting) await ctx.broker.cancelOrder(order.id);
+      const id = await exitAtMarket(
+        ctx,
+        day,
+        position,
+        scheduledTime,
+        flatten
+          ? 'daily loss breaker: flatten'
+          : `price ${position.currentPrice} is through the stop ${wanted}`,
+      );
+      if (id !== null) exits.push(id);
+      continue;
+    }
+    if (wanted === null) {
+      await ctx.notifier.publish({
+        subject: `Position without a stop: ${position.symbol}`,
+        severity: 'critical',
+        text: `${qty} shares of ${position.symbol} have no recorded stop; set one or close the position.`,
+      });
+      continue;
+    }
+    const price = stopPrice(wanted, side);
+    if (resting.some((o) => o.stopPrice === price && o.qty === qty)) continue;
+    for (const order of resting) await ctx.broker.cancelOrder(order.id);
+    sequence++;
+    const id = clientOrderId({
+      stage,
+      strategy: config.name,
+      symbol: position.symbol,
+      date: day,
+      purpose: 'stop',
+      sequence,
+    });
+    const intent: IntentRecord = {
+      clientOrderId: id,
+      date: day,
+      strategy: config.name,
+      symbol: position.symbol,
+      purpose: 'stop',
+      side: exitSide,
+      qty,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: price,
+      referencePrice: position.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: scheduledTime,
+      updatedAt: scheduledTime,
+    };
+    const placed = await placeIntentOnce(ctx, intent, scheduledTime);
+    if (placed.status === 'accepted') stopsPlaced.push(id);
+  }
+  await ctx.store.putPositions(day, nextRecords);
+  ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled });
+  return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled };
+}
+
+function orderStatus(order: BrokerOrder): IntentStatus {
+  switch (order.status) {
+    case 'filled':
+      return 'filled';
+    case 'partially_filled':
+      return 'partially_filled';
+    case 'canceled':
+      return 'cancelled';
+    case 'expired':
+    case 'done_for_day':
+      return 'expired';
+    case 'rejected':
+      return 'rejected';
+    default:
+      return 'accepted';
+  }
+}
+
+/** An exit at market now (a crossed stop, or flattening), recorded as an intent first. */
+async function exitAtMarket(
+  ctx: LiveContext,
+  day: string,
+  position: BrokerPosition,
+  now: string,
+  reason: string,
+): Promise<string | null> {
+  const id = clientOrderId({
+    stage: ctx.stage,
+    strategy: ctx.config.name,
+    symbol: position.symbol,
+    date: day,
+    purpose: 'flatten',
+  });
+  const placed = await placeIntentOnce(
+    ctx,
+    {
+      clientOrderId: id,
+      date: day,
+      strategy: ctx.config.name,
+      symbol: position.symbol,
+      purpose: 'exit',
+      side: position.qty > 0 ? 'sell' : 'buy',
+      qty: Math.abs(position.qty),
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: position.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      reason,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    },
+    now,
+  );
+  if (placed.status !== 'accepted') return null;
+  await ctx.notifier.publish({
+    subject: `Exit at market: ${position.symbol}`,
+    severity: 'warning',
+    text: `${id}: ${reason}`,
+  });
+  return id;
+}
