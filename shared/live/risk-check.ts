@@ -47,31 +47,10 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   // 1. Today's orders, to completion.
   const intents = await ctx.store.listIntents(day);
-  const filledEntries = new Map<string, IntentRecord>();
-  for (const intent of intents) {
-    let current = intent;
-    if (OPEN_STATES.includes(intent.status)) {
-      const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
-      if (order === null) {
-        if (intent.status === 'unknown') continue;
-        throw new UnknownStateError(
-          `intent ${intent.clientOrderId} is ${intent.status} but the broker has no such order`,
-        );
-      }
-      const status = orderStatus(order);
-      if (status !== intent.status || order.filledQty !== intent.filledQty) {
-        const updated = await ctx.store.transitionIntent(day, intent.clientOrderId, [intent.status], {
-          status,
-          brokerOrderId: order.id,
-          filledQty: order.filledQty,
-          ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
-          updatedAt: scheduledTime,
-        });
-        if (!('conflict' in updated)) current = updated;
-      }
-    }
-    if (current.purpose === 'entry' && current.filledQty > 0) filledEntries.set(current.symbol, current);
-  }
+  const tracked = await trackOrders(ctx, day, intents, scheduledTime);
+  const filledEntries = new Map<string, IntentRecord>(
+    tracked.filter((i) => i.purpose === 'entry' && i.filledQty > 0).map((i) => [i.symbol, i]),
+  );
 
   // 2. Breakers on intraday equity.
   const account = await ctx.broker.getAccount();
@@ -206,6 +185,46 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   await ctx.store.putPositions(day, nextRecords);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled };
+}
+
+/**
+ * Brings today's open intents up to date with their broker orders (partial fills included) and
+ * returns every intent as it now stands.
+ */
+export async function trackOrders(
+  ctx: LiveContext,
+  day: string,
+  intents: readonly IntentRecord[],
+  now: string,
+): Promise<IntentRecord[]> {
+  const out: IntentRecord[] = [];
+  for (const intent of intents) {
+    let current = intent;
+    if (OPEN_STATES.includes(intent.status)) {
+      const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+      if (order === null) {
+        if (intent.status !== 'unknown') {
+          throw new UnknownStateError(
+            `intent ${intent.clientOrderId} is ${intent.status} but the broker has no such order`,
+          );
+        }
+      } else {
+        const status = orderStatus(order);
+        if (status !== intent.status || order.filledQty !== intent.filledQty) {
+          const updated = await ctx.store.transitionIntent(day, intent.clientOrderId, [intent.status], {
+            status,
+            brokerOrderId: order.id,
+            filledQty: order.filledQty,
+            ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+            updatedAt: now,
+          });
+          if (!('conflict' in updated)) current = updated;
+        }
+      }
+    }
+    out.push(current);
+  }
+  return out;
 }
 
 function orderStatus(order: BrokerOrder): IntentStatus {

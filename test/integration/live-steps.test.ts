@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../shared/core/live/orders.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -88,6 +89,22 @@ describe('the live steps against the local stack', () => {
       stop: spy?.protectiveStop,
     });
     expect((await ctx.store.getIntent(DAY, spy?.clientOrderId as string))?.status).toBe('filled');
+
+    // At the end of the day: the fills go to the ledger once, the equity snapshot and the report.
+    stack.alpaca.setTime(at('16:15'));
+    const report = await endOfDay(ctx, at('16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.fills.find((f) => f.symbol === 'SPY')).toMatchObject({
+      side: 'buy',
+      qty: 53,
+      clientOrderId: spy?.clientOrderId,
+    });
+    expect(report.drift).toEqual([]);
+    expect((await ctx.store.listFills(DAY)).length).toBe(report.fills.length);
+    await endOfDay(ctx, at('16:15'));
+    expect((await ctx.store.listFills(DAY)).length).toBe(report.fills.length);
+    expect(stack.notifier.sent.some((n) => n.subject.startsWith(`Daily report ${DAY}`))).toBe(true);
+    expect((await ctx.store.listEquitySnapshots(DAY, DAY))[0]?.equity).toBe(report.equity);
   });
 
   it('resolves a dropped connection after the broker accepted the order by asking for its client order id', async () => {

@@ -1,0 +1,236 @@
+import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
+import type { EquitySnapshot, FillRecord, PositionRecord } from '../core/ports/state-store.js';
+import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { trackOrders } from './risk-check.js';
+
+/** One fill's slippage against the signal's reference price, in basis points (positive = worse). */
+export interface FillSlippage {
+  readonly clientOrderId: string | null;
+  readonly symbol: string;
+  readonly side: 'buy' | 'sell';
+  readonly qty: number;
+  readonly price: number;
+  readonly referencePrice: number | null;
+  readonly slippageBps: number | null;
+}
+
+/** The daily report: what the Notifier sends (Markdown) and what is kept (JSON). */
+export interface DailyReport {
+  readonly date: string;
+  readonly equity: number;
+  readonly dayPnl: number;
+  readonly drawdownPct: number;
+  readonly highWaterMark: number;
+  readonly positions: readonly PositionRecord[];
+  readonly fills: readonly FillSlippage[];
+  readonly drift: readonly string[];
+  readonly corporateActions: readonly string[];
+  readonly outsideWatchlist: readonly string[];
+  readonly breakers: readonly string[];
+  readonly halted: string | null;
+}
+
+/**
+ * end-of-day: orders tracked to completion; the day's fills appended to the ledger (keyed by
+ * execution id, so a rerun adds nothing); splits and dividends applied to the position records
+ * (a split moves the recorded stop with it, and the next risk check moves the resting order);
+ * positions reconciled with the broker (the broker wins; unexplained drift is recorded and
+ * alerted); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
+ * report through the Notifier.
+ */
+export async function endOfDay(
+  ctx: LiveContext,
+  scheduledTime: string,
+): Promise<DailyReport | { status: 'closed' }> {
+  const day = newYorkTime(scheduledTime).date;
+  const session = await ctx.store.getSession(day);
+  if (session === undefined)
+    throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
+  if (!session.isOpen) return { status: 'closed' };
+  const { config } = ctx;
+
+  const intents = await trackOrders(ctx, day, await ctx.store.listIntents(day), scheduledTime);
+  const byOrderId = new Map(
+    intents.filter((i) => i.brokerOrderId).map((i) => [i.brokerOrderId as string, i]),
+  );
+  const activities = await ctx.broker.getActivities({
+    after: newYorkToUtc(day, '00:00'),
+    until: scheduledTime,
+  });
+  const fills: FillSlippage[] = [];
+  const corporateActions: string[] = [];
+  const filledSymbols = new Set<string>();
+  for (const activity of activities) {
+    if (activity.kind !== 'fill') {
+      corporateActions.push(`${activity.kind} ${activity.symbol} ${activity.ratio} (${activity.date})`);
+      continue;
+    }
+    const intent = byOrderId.get(activity.orderId);
+    const fill: FillRecord = {
+      executionId: activity.id,
+      date: newYorkTime(activity.time).date,
+      clientOrderId: intent?.clientOrderId ?? null,
+      brokerOrderId: activity.orderId,
+      symbol: activity.symbol,
+      side: activity.side,
+      qty: activity.qty,
+      price: activity.price,
+      time: activity.time,
+    };
+    await ctx.store.appendFill(fill);
+    filledSymbols.add(activity.symbol);
+    const reference = intent?.referencePrice ?? null;
+    fills.push({
+      clientOrderId: fill.clientOrderId,
+      symbol: fill.symbol,
+      side: fill.side,
+      qty: fill.qty,
+      price: fill.price,
+      referencePrice: reference,
+      slippageBps:
+        reference === null
+          ? null
+          : ((fill.side === 'buy' ? 1 : -1) * (fill.price - reference) * 10_000) / reference,
+    });
+  }
+
+  const [brokerPositions, stored, account, riskRecord] = await Promise.all([
+    ctx.broker.getPositions(),
+    ctx.store.getLatestPositions(),
+    ctx.broker.getAccount(),
+    ctx.store.getRiskState(),
+  ]);
+  const outsideWatchlist = brokerPositions
+    .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
+    .map((p) => p.symbol);
+  const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  const splits = activities.filter(
+    (a): a is Extract<BrokerActivity, { kind: 'split' }> => a.kind === 'split',
+  );
+  const drift: string[] = [];
+  const reconciled: PositionRecord[] = [];
+  for (const position of brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol))) {
+    let record = records.get(position.symbol);
+    for (const split of splits.filter((s) => s.symbol === position.symbol)) {
+      if (record === undefined) continue;
+      const r = split.ratio;
+      record = {
+        ...record,
+        qty: record.qty * r,
+        stop: record.stop === null ? null : record.stop / r,
+        entryRef: record.entryRef === null ? null : record.entryRef / r,
+        initialRisk: record.initialRisk === null ? null : record.initialRisk / r,
+      };
+    }
+    if (record !== undefined && record.qty !== position.qty && !filledSymbols.has(position.symbol)) {
+      drift.push(`${position.symbol}: broker ${position.qty}, record ${record.qty}`);
+    }
+    if (record === undefined && !filledSymbols.has(position.symbol)) {
+      drift.push(`${position.symbol}: broker ${position.qty}, no record`);
+    }
+    reconciled.push({
+      symbol: position.symbol,
+      qty: position.qty,
+      avgEntryPrice: position.avgEntryPrice,
+      stop: record?.stop ?? null,
+      entryRef: record?.entryRef ?? null,
+      initialRisk: record?.initialRisk ?? null,
+      sessionsHeld: (record?.sessionsHeld ?? 0) + 1,
+    });
+  }
+  for (const record of records.values()) {
+    if (!brokerPositions.some((p) => p.symbol === record.symbol) && !filledSymbols.has(record.symbol)) {
+      drift.push(`${record.symbol}: record ${record.qty}, none at the broker`);
+    }
+  }
+  await ctx.store.putPositions(day, reconciled);
+  for (const item of drift) {
+    await ctx.store.appendAudit({ time: scheduledTime, action: 'drift', by: 'end-of-day', reason: item });
+  }
+
+  const observed = observeEquity(
+    riskRecord?.state ?? initialRiskState(account.lastEquity),
+    config.risk,
+    Date.parse(scheduledTime),
+    day,
+    account.equity,
+  );
+  const saved = await ctx.store.putRiskState(observed.state, riskRecord?.version ?? 0);
+  if ('conflict' in saved)
+    throw new UnknownStateError('the risk state changed during the end-of-day step; refusing to guess');
+  await ctx.store.appendBreakerEvents(observed.events);
+  const state = observed.state;
+  const snapshot: EquitySnapshot = {
+    date: day,
+    equity: account.equity,
+    cash: account.cash,
+    dayPnl: account.equity - account.lastEquity,
+    highWaterMark: state.highWaterMark,
+    drawdownPct: ((state.highWaterMark - account.equity) / state.highWaterMark) * 100,
+    takenAt: scheduledTime,
+  };
+  await ctx.store.putEquitySnapshot(snapshot);
+  const halted =
+    state.killSwitch !== null
+      ? `kill switch: ${state.killSwitch.reason}`
+      : state.drawdownHalt !== null
+        ? `drawdown halt since ${state.drawdownHalt.day}`
+        : null;
+  const report: DailyReport = {
+    date: day,
+    equity: account.equity,
+    dayPnl: snapshot.dayPnl,
+    drawdownPct: snapshot.drawdownPct,
+    highWaterMark: state.highWaterMark,
+    positions: reconciled,
+    fills,
+    drift,
+    corporateActions,
+    outsideWatchlist,
+    breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
+    halted,
+  };
+  await ctx.notifier.publish({
+    subject: `Daily report ${day}: ${report.dayPnl >= 0 ? '+' : ''}${report.dayPnl.toFixed(2)}`,
+    severity: drift.length > 0 || report.breakers.length > 0 ? 'warning' : 'info',
+    text: dailyReportMarkdown(report),
+  });
+  if (drift.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Position drift on ${day}`,
+      severity: 'critical',
+      text: `The broker wins; recorded:\n${drift.join('\n')}`,
+    });
+  }
+  return report;
+}
+
+/** The daily report as Markdown for Slack. */
+export function dailyReportMarkdown(report: DailyReport): string {
+  const money = (x: number) => x.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+  const lines = [
+    `*QuantShift daily report ${report.date}*`,
+    `Equity ${money(report.equity)} (day ${report.dayPnl >= 0 ? '+' : ''}${money(report.dayPnl)}), drawdown ${report.drawdownPct.toFixed(2)}% from ${money(report.highWaterMark)}`,
+    report.halted === null ? 'Trading: active' : `Trading: HALTED (${report.halted})`,
+    '',
+    `*Positions* (${report.positions.length})`,
+    ...report.positions.map(
+      (p) => `• ${p.symbol} ${p.qty} @ ${p.avgEntryPrice.toFixed(2)}, stop ${p.stop?.toFixed(2) ?? 'none'}`,
+    ),
+    '',
+    `*Fills* (${report.fills.length})`,
+    ...report.fills.map(
+      (f) =>
+        `• ${f.side} ${f.qty} ${f.symbol} @ ${f.price.toFixed(2)}${f.slippageBps === null ? '' : `, slippage ${f.slippageBps.toFixed(1)} bps`}`,
+    ),
+  ];
+  if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
+  if (report.drift.length > 0)
+    lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));
+  if (report.corporateActions.length > 0)
+    lines.push('', '*Corporate actions*', ...report.corporateActions.map((c) => `• ${c}`));
+  if (report.outsideWatchlist.length > 0)
+    lines.push('', `Not traded here: ${report.outsideWatchlist.join(', ')}`);
+  return lines.join('\n');
+}
