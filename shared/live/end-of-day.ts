@@ -105,9 +105,7 @@ export async function endOfDay(
     .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
   const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
-  const splits = activities.filter(
-    (a): a is Extract<BrokerActivity, { kind: 'split' }> => a.kind === 'split',
-  );
+  const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
   const drift: string[] = [];
   const reconciled: PositionRecord[] = [];
   for (const position of brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol))) {
