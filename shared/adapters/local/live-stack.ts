@@ -1,0 +1,78 @@
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { createStateTable } from '../dynamodb/state-store.js';
+import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
+import { startLocalDynamo } from './dynamodb.js';
+import { startRedisServer } from './redis-server.js';
+import { startUpstashBridge } from './upstash-bridge.js';
+
+/** Fake credentials of the local stack: never real keys. */
+export const LOCAL_KEYS = { keyId: 'local-paper-key', secret: 'local-paper-secret-0123456789' } as const;
+export const LOCAL_UPSTASH_TOKEN = 'local-upstash-token-0123456789';
+
+/** The live functions' local stack: paper broker over HTTP, dynalite, redis-server behind the Upstash bridge. */
+export interface LocalLiveStack {
+  readonly alpaca: LocalAlpaca;
+  /** The environment to run the live functions against this stack. */
+  readonly env: Readonly<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the whole local stack. `startTime` is the paper broker's simulated clock (replay moves it).
+ * Redis is optional (`withCache: false`): the functions work without their accelerator.
+ */
+export async function startLocalLiveStack(options: {
+  readonly dataDir: string;
+  readonly startTime: string;
+  readonly configPath: string;
+  readonly withCache?: boolean;
+}): Promise<LocalLiveStack> {
+  const alpaca = await startLocalAlpaca({
+    dataDir: options.dataDir,
+    ...LOCAL_KEYS,
+    paper: { startTime: options.startTime },
+  });
+  const dynamo = await startLocalDynamo();
+  await createStateTable(dynamo.client, 'quantshift-local-state');
+  await dynamo.client.send(
+    new CreateTableCommand({
+      TableName: 'quantshift-local-idempotency',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  const redis = options.withCache === false ? undefined : await startRedisServer();
+  const bridge =
+    redis === undefined
+      ? undefined
+      : await startUpstashBridge({ redisUrl: redis.url, token: LOCAL_UPSTASH_TOKEN });
+  const env: Record<string, string> = {
+    STAGE: 'paper',
+    STATE_TABLE: 'quantshift-local-state',
+    IDEMPOTENCY_TABLE: 'quantshift-local-idempotency',
+    QUANTSHIFT_CONFIG: options.configPath,
+    ALPACA_KEY_ID: LOCAL_KEYS.keyId,
+    ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
+    ALPACA_BASE_URL: alpaca.url,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    POWERTOOLS_TRACE_DISABLED: 'true',
+    POWERTOOLS_METRICS_NAMESPACE: 'QuantShift',
+    ...(bridge === undefined
+      ? {}
+      : { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token }),
+  };
+  return {
+    alpaca,
+    env,
+    async close() {
+      await alpaca.close();
+      await bridge?.close();
+      await redis?.close();
+      await dynamo.close();
+    },
+  };
+}

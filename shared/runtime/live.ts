@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { makeHandlerIdempotent } from '@aws-lambda-powertools/idempotency/middleware';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import { Redis } from '@upstash/redis';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { AlpacaBroker } from '../adapters/alpaca/broker.js';
+import { AlpacaMarketData } from '../adapters/alpaca/market-data.js';
+import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
+import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
+import { ListNotifier } from '../adapters/local/list-notifier.js';
+import { UpstashCache } from '../adapters/upstash/cache.js';
+import { parseConfig } from '../core/config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { assertLiveConfig } from '../core/live/orders.js';
+import type { LiveContext } from '../live/context.js';
+
+/** The live steps, in schedule order. */
+export const LIVE_STEPS = [
+  'market-open-check',
+  'generate-signals',
+  'execute-orders',
+  'risk-check',
+  'end-of-day',
+] as const;
+export type LiveStep = (typeof LIVE_STEPS)[number];
+
+/**
+ * The schedule's payload: the step and `<aws.scheduler.scheduled-time>` (replay injects the same).
+ * Together they are the idempotency key: a retried or duplicated invocation of the same scheduled
+ * run returns the first result; the next scheduled run is a new key.
+ */
+export const liveEventSchema = z
+  .object({
+    step: z.enum(LIVE_STEPS),
+    scheduledTime: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+
+export type LiveEvent = z.infer<typeof liveEventSchema>;
+
+/** Environment of the live functions (from the stack, or printed by `quantshift local up`). */
+export const liveEnvSchema = z.object({
+  STAGE: z.enum(['paper', 'live']),
+  STATE_TABLE: z.string().min(1),
+  IDEMPOTENCY_TABLE: z.string().min(1),
+  QUANTSHIFT_CONFIG: z.string().min(1).default('config/equity-strategy.yaml'),
+  QUANTSHIFT_COMMIT: z.string().min(1).default('unknown'),
+  TOPIC_ARN: z.string().startsWith('arn:').optional(),
+  /** Secrets Manager: `{"keyId","secret"}` for Alpaca, `{"url","token"}` for Upstash. */
+  ALPACA_SECRET_ARN: z.string().optional(),
+  UPSTASH_SECRET_ARN: z.string().optional(),
+  /** Local stack only: the keys themselves and the local servers' URLs. */
+  ALPACA_KEY_ID: z.string().optional(),
+  ALPACA_SECRET_KEY: z.string().optional(),
+  ALPACA_BASE_URL: z.url().optional(),
+  UPSTASH_REDIS_REST_URL: z.url().optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
+  DYNAMODB_ENDPOINT: z.url().optional(),
+});
+
+export type LiveEnv = z.infer<typeof liveEnvSchema>;
+
+const alpacaSecretSchema = z.object({ keyId: z.string().min(1), secret: z.string().min(1) });
+const upstashSecretSchema = z.object({ url: z.url(), token: z.string().min(1) });
+
+/** Secret values this process has seen: every log line is scrubbed of them. */
+const secrets = new Set<string>();
+const remember = (...values: (string | undefined)[]) => {
+  for (const v of values) if (v !== undefined && v.length >= 4) secrets.add(v);
+};
+function redact(_key: string, value: unknown): unknown {
+  if (typeof value !== 'string' || secrets.size === 0) return value;
+  let out = value;
+  for (const secret of secrets) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+export const logger = new Logger({ serviceName: 'quantshift-live', jsonReplacerFn: redact });
+export const metrics = new Metrics({ namespace: 'QuantShift', serviceName: 'quantshift-live' });
+export const tracer = new Tracer({ serviceName: 'quantshift-live' });
+
+export function parseLiveEnv(env: NodeJS.ProcessEnv = process.env): LiveEnv {
+  const parsed = liveEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`live function environment: ${detail}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+async function alpacaKeys(env: LiveEnv) {
+  if (env.ALPACA_KEY_ID !== undefined && env.ALPACA_SECRET_KEY !== undefined) {
+    return { keyId: env.ALPACA_KEY_ID, secret: env.ALPACA_SECRET_KEY };
+  }
+  if (env.ALPACA_SECRET_ARN === undefined)
+    throw new ConfigError('live functions: ALPACA_SECRET_ARN is not set');
+  const parsed = alpacaSecretSchema.safeParse(
+    await getSecret(env.ALPACA_SECRET_ARN, { transform: 'json', maxAge: 300 }),
+  );
+  if (!parsed.success)
+    throw new ConfigError('the Alpaca secret must be JSON {"keyId": "...", "secret": "..."}');
+  return parsed.data;
+}
+
+async function upstash(env: LiveEnv) {
+  if (env.UPSTASH_REDIS_REST_URL !== undefined && env.UPSTASH_REDIS_REST_TOKEN !== undefined) {
+    return { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
+  }
+  if (env.UPSTASH_SECRET_ARN === undefined) return undefined;
+  const parsed = upstashSecretSchema.safeParse(
+    await getSecret(env.UPSTASH_SECRET_ARN, { transform: 'json', maxAge: 300 }),
+  );
+  if (!parsed.success)
+    throw new ConfigError('the Upstash secret must be JSON {"url": "...", "token": "..."}');
+  return parsed.data;
+}
+
+/** Builds the live context from the environment: adapters once per cold start. */
+export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
+  const path = isAbsolute(env.QUANTSHIFT_CONFIG)
+    ? env.QUANTSHIFT_CONFIG
+    : join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.QUANTSHIFT_CONFIG);
+  const text = readFileSync(path, 'utf8');
+  const config = parseConfig(text, env.QUANTSHIFT_CONFIG);
+  assertLiveConfig(config, env.STAGE);
+  const keys = await alpacaKeys(env);
+  remember(keys.keyId, keys.secret);
+  const redis = await upstash(env);
+  remember(redis?.token);
+  const dynamo = new DynamoDBClient(
+    env.DYNAMODB_ENDPOINT === undefined ? {} : { endpoint: env.DYNAMODB_ENDPOINT },
+  );
+  const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
+  const { createHash } = await import('node:crypto');
+  return {
+    stage: env.STAGE,
+    config,
+    configHash: createHash('sha256').update(text).digest('hex'),
+    gitCommit: env.QUANTSHIFT_COMMIT,
+    broker: new AlpacaBroker({
+      ...keys,
+      ...(env.ALPACA_BASE_URL === undefined
+        ? { paper: env.STAGE === 'paper' }
+        : { baseUrl: env.ALPACA_BASE_URL }),
+      retry,
+    }),
+    marketData: new AlpacaMarketData({
+      ...keys,
+      ...(env.ALPACA_BASE_URL === undefined ? {} : { baseUrl: env.ALPACA_BASE_URL }),
+      retry,
+    }),
+    store: new DynamoStateStore(stateStoreDocumentClient(dynamo), env.STATE_TABLE),
+    ...(redis === undefined
+      ? {}
+      : {
+          cache: new UpstashCache({
+            redis: new Redis({ url: redis.url, token: redis.token }),
+            prefix: `qs:${env.STAGE}:`,
+            onCorrupt: (error) => logger.warn('corrupt cache entry read as a miss', { error: error.message }),
+            onUnavailable: (error) =>
+              logger.warn('cache unavailable; degraded to a miss', { error: error.message }),
+          }),
+        }),
+    notifier:
+      env.TOPIC_ARN === undefined
+        ? new ListNotifier((line) => logger.info(line))
+        : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN),
+    log: {
+      info: (message, fields) => logger.info(message, fields ?? {}),
+      warn: (message, fields) => logger.warn(message, fields ?? {}),
+      error: (message, fields) => logger.error(message, fields ?? {}),
+    },
+  };
+}
+
+/**
+ * A live Lambda handler: parses the event with zod, builds the context once per cold start, runs
+ * one step, emits the heartbeat and duration metrics. The middy chain (Powertools Logger, Metrics,
+ * Tracer, Idempotency keyed by step and scheduled time) is the only cross-cutting code.
+ */
+export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduledTime: string) => Promise<R>) {
+  let context: Promise<LiveContext> | undefined;
+  const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
+    const parsed = liveEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(
+        `${step}: bad event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`,
+      );
+    }
+    if (parsed.data.step !== step) throw new ConfigError(`${step}: the event is for ${parsed.data.step}`);
+    context ??= buildLiveContext(parseLiveEnv());
+    context.catch(() => {
+      context = undefined;
+    });
+    const ctx = await context;
+    logger.appendKeys({
+      step,
+      scheduledTime: parsed.data.scheduledTime,
+      requestId: lambdaContext.awsRequestId,
+    });
+    const result = await run(ctx, parsed.data.scheduledTime);
+    metrics.addMetric(`${step}.success`, MetricUnit.Count, 1);
+    if (step === 'market-open-check') metrics.addMetric('heartbeat', MetricUnit.Count, 1);
+    return JSON.parse(JSON.stringify(result)) as R;
+  };
+  const resolved = idempotencySettings();
+  return middy(core)
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(
+      makeHandlerIdempotent({
+        persistenceStore: new DynamoDBPersistenceLayer({
+          tableName: resolved.IDEMPOTENCY_TABLE,
+          ...(resolved.DYNAMODB_ENDPOINT === undefined
+            ? {}
+            : { clientConfig: { endpoint: resolved.DYNAMODB_ENDPOINT } }),
+        }),
+        config: new IdempotencyConfig({
+          eventKeyJmesPath: '[step, scheduledTime]',
+          throwOnNoIdempotencyKey: true,
+        }),
+      }),
+    );
+}
+
+/** What the idempotency layer needs when the module loads; the whole environment is validated per cold start. */
+function idempotencySettings(): { IDEMPOTENCY_TABLE: string; DYNAMODB_ENDPOINT?: string } {
+  return {
+    IDEMPOTENCY_TABLE: process.env.IDEMPOTENCY_TABLE ?? 'quantshift-idempotency',
+    ...(process.env.DYNAMODB_ENDPOINT ? { DYNAMODB_ENDPOINT: process.env.DYNAMODB_ENDPOINT } : {}),
+  };
+}
