@@ -1,6 +1,7 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
 import { dataCommand } from '../shared/cli/data.js';
 import { pipelineCommand } from '../shared/cli/pipeline.js';
+import { replayCommand } from '../shared/cli/replay.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
 import { researchCommand } from '../shared/cli/research-job.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
@@ -16,6 +17,10 @@ const commands: Record<
   research: {
     summary: 'the whole research job: backtest, walk-forward, parameter surface, HTML report (npm start)',
     run: (argv) => researchCommand(argv, process),
+  },
+  replay: {
+    summary: 'run the live functions day by day against the local paper broker, DynamoDB and Redis',
+    run: (argv) => replayCommand(argv, process),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',

@@ -16,6 +16,8 @@ export interface LiveLogger {
 /** Everything a live step needs: the config and the adapters, built once per cold start. */
 export interface LiveContext {
   readonly stage: 'paper' | 'live';
+  /** Broker requests a minute (Alpaca allows 200); the local stack, whose clock is simulated, lifts it. */
+  readonly brokerRateLimit?: number;
   readonly config: StrategyConfig;
   readonly configHash: string;
   readonly gitCommit: string;

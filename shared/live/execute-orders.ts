@@ -30,7 +30,7 @@ export interface ExecutionResult {
 async function rateSlot(ctx: LiveContext): Promise<void> {
   if (ctx.cache === undefined) return;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const wait = await ctx.cache.takeRateSlot('alpaca', 200, 60);
+    const wait = await ctx.cache.takeRateSlot('alpaca', ctx.brokerRateLimit ?? 200, 60);
     if (wait === 0) return;
     await new Promise((resolve) => setTimeout(resolve, wait));
   }

@@ -69,6 +69,8 @@ export const liveEnvSchema = z.object({
   UPSTASH_REDIS_REST_URL: z.url().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   DYNAMODB_ENDPOINT: z.url().optional(),
+  /** Broker requests a minute, shared through the cache's limiter (Alpaca allows 200). */
+  BROKER_RATE_LIMIT: z.coerce.number().int().positive().default(200),
 });
 
 export type LiveEnv = z.infer<typeof liveEnvSchema>;
@@ -144,9 +146,11 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
     env.DYNAMODB_ENDPOINT === undefined ? {} : { endpoint: env.DYNAMODB_ENDPOINT },
   );
   const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
+  const rateLimit = { maxRequests: env.BROKER_RATE_LIMIT, intervalMs: 60_000 };
   const { createHash } = await import('node:crypto');
   return {
     stage: env.STAGE,
+    brokerRateLimit: env.BROKER_RATE_LIMIT,
     config,
     configHash: createHash('sha256').update(text).digest('hex'),
     gitCommit: env.QUANTSHIFT_COMMIT,
@@ -156,11 +160,13 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
         ? { paper: env.STAGE === 'paper' }
         : { baseUrl: env.ALPACA_BASE_URL }),
       retry,
+      rateLimit,
     }),
     marketData: new AlpacaMarketData({
       ...keys,
       ...(env.ALPACA_BASE_URL === undefined ? {} : { baseUrl: env.ALPACA_BASE_URL }),
       retry,
+      rateLimit,
     }),
     store: new DynamoStateStore(stateStoreDocumentClient(dynamo), env.STATE_TABLE),
     ...(redis === undefined
@@ -192,6 +198,26 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
  * Tracer, Idempotency keyed by step and scheduled time) is the only cross-cutting code.
  */
 export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduledTime: string) => Promise<R>) {
+  // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
+  // new stack (new endpoints) gets a new chain instead of talking to the old one.
+  const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
+  return (event: unknown, lambdaContext: Context): Promise<R> => {
+    const env = parseLiveEnv();
+    const fingerprint = JSON.stringify(env);
+    let chain = chains.get(fingerprint);
+    if (chain === undefined) {
+      chain = buildChain(step, run, env);
+      chains.set(fingerprint, chain);
+    }
+    return chain(event, lambdaContext);
+  };
+}
+
+function buildChain<R>(
+  step: LiveStep,
+  run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
+  env: LiveEnv,
+): (event: unknown, context: Context) => Promise<R> {
   let context: Promise<LiveContext> | undefined;
   const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
     const parsed = liveEventSchema.safeParse(raw);
@@ -201,7 +227,7 @@ export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduled
       );
     }
     if (parsed.data.step !== step) throw new ConfigError(`${step}: the event is for ${parsed.data.step}`);
-    context ??= buildLiveContext(parseLiveEnv());
+    context ??= buildLiveContext(env);
     context.catch(() => {
       context = undefined;
     });
@@ -216,7 +242,6 @@ export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduled
     if (step === 'market-open-check') metrics.addMetric('heartbeat', MetricUnit.Count, 1);
     return JSON.parse(JSON.stringify(result)) as R;
   };
-  const resolved = idempotencySettings();
   return middy(core)
     .use(injectLambdaContext(logger))
     .use(captureLambdaHandler(tracer))
@@ -224,23 +249,15 @@ export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduled
     .use(
       makeHandlerIdempotent({
         persistenceStore: new DynamoDBPersistenceLayer({
-          tableName: resolved.IDEMPOTENCY_TABLE,
-          ...(resolved.DYNAMODB_ENDPOINT === undefined
+          tableName: env.IDEMPOTENCY_TABLE,
+          ...(env.DYNAMODB_ENDPOINT === undefined
             ? {}
-            : { clientConfig: { endpoint: resolved.DYNAMODB_ENDPOINT } }),
+            : { clientConfig: { endpoint: env.DYNAMODB_ENDPOINT } }),
         }),
         config: new IdempotencyConfig({
           eventKeyJmesPath: '[step, scheduledTime]',
           throwOnNoIdempotencyKey: true,
         }),
       }),
-    );
-}
-
-/** What the idempotency layer needs when the module loads; the whole environment is validated per cold start. */
-function idempotencySettings(): { IDEMPOTENCY_TABLE: string; DYNAMODB_ENDPOINT?: string } {
-  return {
-    IDEMPOTENCY_TABLE: process.env.IDEMPOTENCY_TABLE ?? 'quantshift-idempotency',
-    ...(process.env.DYNAMODB_ENDPOINT ? { DYNAMODB_ENDPOINT: process.env.DYNAMODB_ENDPOINT } : {}),
-  };
+    ) as unknown as (event: unknown, context: Context) => Promise<R>;
 }

@@ -54,11 +54,13 @@ export async function startLiveStack(options: { startTime: string; withCache?: b
       ...keys,
       baseUrl: alpaca.url,
       retry: { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      rateLimit: false,
     }),
     marketData: new AlpacaMarketData({
       ...keys,
       baseUrl: alpaca.url,
       retry: { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      rateLimit: false,
     }),
     store,
     ...(cache === undefined ? {} : { cache }),

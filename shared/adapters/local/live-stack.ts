@@ -61,6 +61,8 @@ export async function startLocalLiveStack(options: {
     AWS_SECRET_ACCESS_KEY: 'local',
     POWERTOOLS_TRACE_DISABLED: 'true',
     POWERTOOLS_METRICS_NAMESPACE: 'QuantShift',
+    // The simulated clock runs days in seconds: Alpaca's 200 requests a minute does not apply here.
+    BROKER_RATE_LIMIT: '1000000',
     ...(bridge === undefined
       ? {}
       : { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token }),
