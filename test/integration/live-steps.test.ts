@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../shared/core/live/orders.js';
+import { initialRiskState, setKillSwitch } from '../../shared/core/risk/index.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -133,6 +134,24 @@ describe('the live steps against the local stack', () => {
     expect(stack.notifier.sent.some((n) => n.severity === 'critical' && /skipped/.test(n.subject))).toBe(
       true,
     );
+  });
+
+  it('a kill switch set in the store blocks every new entry from the next invocation on', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const { ctx } = stack;
+    await marketOpenCheck(ctx, at('09:00'));
+    const halted = setKillSwitch(
+      initialRiskState(100_000),
+      true,
+      Date.parse(at('08:30')),
+      'ops',
+      'broker incident',
+    );
+    expect(await ctx.store.putRiskState(halted.state, 0)).toEqual({ version: 1 });
+    const signals = await generateSignals(ctx, at('09:10'));
+    expect(signals.intents.filter((i) => i.purpose === 'entry')).toEqual([]);
+    expect(signals.decisions?.refused.map((r) => r.reason)).toContain('kill switch on (broker incident)');
+    expect(stack.notifier.sent.some((n) => n.subject.startsWith('Entries refused'))).toBe(true);
   });
 
   it('does nothing on a closed day', async () => {
