@@ -1,5 +1,6 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
 import { dataCommand } from '../shared/cli/data.js';
+import { invokeCommand, localCommand } from '../shared/cli/local.js';
 import { pipelineCommand } from '../shared/cli/pipeline.js';
 import { replayCommand } from '../shared/cli/replay.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
@@ -21,6 +22,14 @@ const commands: Record<
   replay: {
     summary: 'run the live functions day by day against the local paper broker, DynamoDB and Redis',
     run: (argv) => replayCommand(argv, process),
+  },
+  local: {
+    summary: 'local up: start the local paper broker, DynamoDB and Redis and print their environment',
+    run: (argv) => localCommand(argv, process),
+  },
+  invoke: {
+    summary: 'run one live handler locally against the local stack (invoke <function> --event <file>)',
+    run: (argv) => invokeCommand(argv, process),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',

@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalLiveStack, startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
+import { invokeCommand } from '../../shared/cli/local.js';
+
+let stack: LocalLiveStack;
+beforeAll(async () => {
+  stack = await startLocalLiveStack({
+    dataDir: 'data',
+    startTime: '2021-03-18T12:00:00.000Z',
+    configPath: 'config/equity-strategy.yaml',
+    withCache: false,
+  });
+  Object.assign(process.env, stack.env);
+});
+afterAll(async () => {
+  await stack.close();
+});
+
+function capture() {
+  let text = '';
+  return {
+    stream: new Writable({
+      write(chunk, _e, done) {
+        text += String(chunk);
+        done();
+      },
+    }),
+    text: () => text,
+  };
+}
+
+describe('quantshift invoke', () => {
+  it('runs one handler with an event file against the local stack, as sam local invoke does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-invoke-'));
+    const eventPath = join(dir, 'event.json');
+    writeFileSync(
+      eventPath,
+      JSON.stringify({ step: 'market-open-check', scheduledTime: '2021-03-18T13:00:00.000Z' }),
+    );
+    const out = capture();
+    expect(
+      await invokeCommand(['market-open-check', '--event', eventPath], {
+        stdout: out.stream,
+        stderr: capture().stream,
+      }),
+    ).toBe(0);
+    expect(JSON.parse(out.text())).toMatchObject({ date: '2021-03-18', isOpen: true, earlyClose: false });
+  });
+
+  it('refuses an unknown function and a bad event with one clear message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-invoke-'));
+    const eventPath = join(dir, 'event.json');
+    writeFileSync(eventPath, JSON.stringify({ step: 'market-open-check', scheduledTime: 'soon' }));
+    const io = { stdout: capture().stream, stderr: capture().stream };
+    await expect(invokeCommand(['trade-everything', '--event', eventPath], io)).rejects.toThrow(
+      /unknown function "trade-everything"/,
+    );
+    await expect(invokeCommand(['market-open-check', '--event', eventPath], io)).rejects.toThrow(
+      /scheduledTime/,
+    );
+  });
+});
