@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
+import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { UsageError } from '../core/errors.js';
 import { type LiveStep, liveEventSchema } from '../runtime/live.js';
@@ -124,20 +125,7 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
   let result: unknown;
   try {
-    result = await module.handler(checked.data, {
-      callbackWaitsForEmptyEventLoop: false,
-      functionName: `quantshift-local-${name}`,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:quantshift-local-${name}`,
-      memoryLimitInMB: '512',
-      awsRequestId: `invoke-${Date.now()}`,
-      logGroupName: `/aws/lambda/quantshift-local-${name}`,
-      logStreamName: 'invoke',
-      getRemainingTimeInMillis: () => 60_000,
-      done: () => {},
-      fail: () => {},
-      succeed: () => {},
-    });
+    result = await module.handler(checked.data, localLambdaContext(name, `invoke-${process.pid}`));
   } finally {
     process.stdout.write = stdoutWrite;
   }

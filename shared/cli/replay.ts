@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { LocalAlpacaFault } from '../adapters/local/alpaca-server.js';
+import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { isoDate } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
@@ -32,23 +33,6 @@ export const DAY_SCHEDULE: readonly { readonly step: string; readonly at: string
   { step: 'risk-check', at: '15:45' },
   { step: 'end-of-day', at: '16:15' },
 ];
-
-function lambdaContext(name: string, sequence: number): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `quantshift-local-${name}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:quantshift-local-${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: `replay-${sequence}`,
-    logGroupName: `/aws/lambda/quantshift-local-${name}`,
-    logStreamName: 'replay',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
 
 /** The replay's machine-readable result. */
 export interface ReplayDocument {
@@ -148,7 +132,10 @@ export async function replay(options: {
         const scheduledTime = newYorkToUtc(day, at);
         if (scheduledTime > stack.alpaca.time) stack.alpaca.setTime(scheduledTime);
         const handler = handlers[step] as (event: unknown, context: Context) => Promise<unknown>;
-        const result = (await handler({ step, scheduledTime }, lambdaContext(step, ++sequence))) as {
+        const result = (await handler(
+          { step, scheduledTime },
+          localLambdaContext(step, `replay-${++sequence}`),
+        )) as {
           isOpen?: boolean;
         };
         if (step === 'market-open-check' && result.isOpen === false) {
