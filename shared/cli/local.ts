@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
@@ -41,7 +41,7 @@ export async function localCommand(argv: readonly string[], io: Io): Promise<num
     return 0;
   }
   const configPath = stringFlag(flags, 'config') ?? 'config/equity-strategy.yaml';
-  readFileSync(configPath);
+  if (!existsSync(configPath)) throw new UsageError(`--config ${configPath}: no such file`);
   const stack = await startLocalLiveStack({
     dataDir: stringFlag(flags, 'data') ?? 'data',
     startTime: stringFlag(flags, 'time') ?? '2025-06-02T12:00:00Z',

@@ -8,6 +8,7 @@ import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { isoDate } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
+import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
@@ -145,28 +146,10 @@ export async function replay(options: {
       }
       options.log(`replay: ${day} done`);
     }
-    const { AlpacaBroker } = await import('../adapters/alpaca/broker.js');
-    const broker = new AlpacaBroker({
-      keyId: stack.env.ALPACA_KEY_ID as string,
-      secret: stack.env.ALPACA_SECRET_KEY as string,
-      baseUrl: stack.alpaca.url,
-    });
+    // The results are read through the same adapters the handlers use.
+    const { broker, store } = await buildLiveContext(parseLiveEnv(process.env));
     const orders = await broker.listOrders({ status: 'all' });
     const activities = await broker.getActivities({});
-    const { DynamoStateStore, stateStoreDocumentClient } = await import(
-      '../adapters/dynamodb/state-store.js'
-    );
-    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-    const store = new DynamoStateStore(
-      stateStoreDocumentClient(
-        new DynamoDBClient({
-          endpoint: stack.env.DYNAMODB_ENDPOINT as string,
-          region: 'us-east-1',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-      ),
-      stack.env.STATE_TABLE as string,
-    );
     const snapshots = await store.listEquitySnapshots(options.from, options.to);
     const byId = new Map(orders.map((o) => [o.id, o.clientOrderId]));
     return {

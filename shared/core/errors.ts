@@ -168,7 +168,7 @@ export class RedisServerNotFoundError extends QuantShiftError {
     options?: { cause?: unknown },
   ) {
     super(
-      `${binary}: not found; install the Debian package 'redis-server' (bash scripts/ensure-redis.sh, or apt-get install redis-server)`,
+      `${binary}: not found; install the Debian package 'redis-server' (npm test installs it: scripts/ensure-debian-package.sh, or apt-get install redis-server)`,
       options,
     );
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
@@ -147,7 +148,6 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
   );
   const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
   const rateLimit = { maxRequests: env.BROKER_RATE_LIMIT, intervalMs: 60_000 };
-  const { createHash } = await import('node:crypto');
   return {
     stage: env.STAGE,
     brokerRateLimit: env.BROKER_RATE_LIMIT,

@@ -3,7 +3,7 @@
  * persistence (`--save '' --appendonly no`, working directory in a fresh temporary folder that
  * `close()` removes). `startRedisServer` resolves once the server answers PING.
  *
- * The binary comes from the Debian package `redis-server` (`bash scripts/ensure-redis.sh`
+ * The binary comes from the Debian package `redis-server` (`bash scripts/ensure-debian-package.sh redis-server redis-server`
  * installs it); when it is missing the promise rejects with {@link RedisServerNotFoundError}.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
