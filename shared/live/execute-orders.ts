@@ -1,8 +1,8 @@
-import { BrokerRejectedError, BrokerUnavailableError, DuplicateClientOrderIdError } from '../core/errors.js';
 import { beforeOpgCutoff, hardLimitViolations, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
+import { orderPatch, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -100,13 +100,7 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
 
     let sentToday = all.filter((i) => SENT.includes(i.status)).length;
     const accept = (intent: IntentRecord, order: BrokerOrder) =>
-      transition(intent, ['submitted', 'unknown', 'recorded'], {
-        status:
-          order.status === 'rejected' ? 'rejected' : order.filledQty >= order.qty ? 'filled' : 'accepted',
-        brokerOrderId: order.id,
-        filledQty: order.filledQty,
-        ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
-      });
+      transition(intent, ['submitted', 'unknown', 'recorded'], orderPatch(order));
     const lookUp = async (intent: IntentRecord): Promise<BrokerOrder | null> => {
       await rateSlot(ctx);
       return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
@@ -162,50 +156,12 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
         if ('conflict' in claimed) continue; // another run took it
       }
       sentToday++;
-      try {
-        await rateSlot(ctx);
-        const order = await ctx.broker.submitOrder({
-          clientOrderId: intent.clientOrderId,
-          symbol: intent.symbol,
-          side: intent.side,
-          qty: intent.qty,
-          type: intent.type,
-          timeInForce: intent.timeInForce,
-          ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-          ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-        });
-        await accept(intent, order);
-      } catch (error) {
-        if (error instanceof DuplicateClientOrderIdError) {
-          const existing = await lookUp(intent);
-          if (existing !== null) await accept(intent, existing);
-          continue;
-        }
-        if (error instanceof BrokerRejectedError) {
-          await transition(intent, ['submitted', 'unknown'], { status: 'rejected', reason: error.message });
-          await ctx.notifier.publish({
-            subject: `Order rejected by the broker: ${intent.symbol}`,
-            severity: 'critical',
-            text: `${intent.clientOrderId}: ${error.message}`,
-          });
-          continue;
-        }
-        if (error instanceof BrokerUnavailableError) {
-          const existing = await lookUp(intent).catch(() => null);
-          if (existing !== null) {
-            await accept(intent, existing);
-            continue;
-          }
-          await transition(intent, ['submitted'], { status: 'unknown', reason: error.message });
-          await ctx.notifier.publish({
-            subject: `Order outcome unknown: ${intent.symbol}`,
-            severity: 'critical',
-            text: `${intent.clientOrderId}: ${error.message}. The next run asks the broker by client order id before anything is resent.`,
-          });
-          continue;
-        }
-        throw error;
-      }
+      await sendClaimedIntent(
+        ctx,
+        intent,
+        (patch) => transition(intent, ['submitted', 'unknown', 'recorded'], patch),
+        () => rateSlot(ctx),
+      );
     }
     return { day, status: 'executed', intents: outcome };
   } finally {

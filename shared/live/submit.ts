@@ -1,6 +1,79 @@
 import { BrokerRejectedError, BrokerUnavailableError, DuplicateClientOrderIdError } from '../core/errors.js';
+import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
+
+/** The intent fields a broker order settles: status, order id, fills. */
+export function orderPatch(order: BrokerOrder): Partial<IntentRecord> {
+  return {
+    status: order.status === 'rejected' ? 'rejected' : order.filledQty >= order.qty ? 'filled' : 'accepted',
+    brokerOrderId: order.id,
+    filledQty: order.filledQty,
+    ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+  };
+}
+
+/**
+ * Sends the order of an intent already claimed for submission and records the outcome through
+ * `settle`. A 422 duplicate counts as placed; a timeout, 5xx or dropped connection is resolved by
+ * asking the broker for the client order id, and stays `unknown` (alerted) when the broker cannot
+ * say; a rejection is recorded and alerted. Nothing is ever resent blindly.
+ */
+export async function sendClaimedIntent(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  settle: (patch: Partial<IntentRecord>) => Promise<unknown>,
+  beforeCall: () => Promise<void> = async () => {},
+): Promise<void> {
+  const lookUp = async () => {
+    await beforeCall();
+    return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+  };
+  try {
+    await beforeCall();
+    const order = await ctx.broker.submitOrder({
+      clientOrderId: intent.clientOrderId,
+      symbol: intent.symbol,
+      side: intent.side,
+      qty: intent.qty,
+      type: intent.type,
+      timeInForce: intent.timeInForce,
+      ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+      ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+    });
+    await settle(orderPatch(order));
+  } catch (error) {
+    if (error instanceof DuplicateClientOrderIdError) {
+      const existing = await lookUp();
+      await settle(existing === null ? { status: 'unknown', reason: error.message } : orderPatch(existing));
+      return;
+    }
+    if (error instanceof BrokerRejectedError) {
+      await settle({ status: 'rejected', reason: error.message });
+      await ctx.notifier.publish({
+        subject: `Order rejected by the broker: ${intent.symbol}`,
+        severity: 'critical',
+        text: `${intent.clientOrderId}: ${error.message}`,
+      });
+      return;
+    }
+    if (error instanceof BrokerUnavailableError) {
+      const existing = await lookUp().catch(() => null);
+      if (existing !== null) {
+        await settle(orderPatch(existing));
+        return;
+      }
+      await settle({ status: 'unknown', reason: error.message });
+      await ctx.notifier.publish({
+        subject: `Order outcome unknown: ${intent.symbol}`,
+        severity: 'critical',
+        text: `${intent.clientOrderId}: ${error.message}. The next run asks the broker by client order id before anything is resent.`,
+      });
+      return;
+    }
+    throw error;
+  }
+}
 
 /**
  * Records an intent and makes sure its order exists at the broker exactly once, whatever happened
@@ -14,6 +87,7 @@ export async function placeIntentOnce(
 ): Promise<IntentRecord> {
   const { intent: stored } = await ctx.store.createIntent(intent);
   if (!['recorded', 'submitted', 'unknown'].includes(stored.status)) return stored;
+  let latest = stored;
   const settle = async (patch: Partial<IntentRecord>) => {
     const result = await ctx.store.transitionIntent(
       stored.date,
@@ -24,49 +98,13 @@ export async function placeIntentOnce(
         updatedAt: now,
       },
     );
-    return 'conflict' in result
-      ? ((await ctx.store.getIntent(stored.date, stored.clientOrderId)) as IntentRecord)
-      : result;
+    latest =
+      'conflict' in result
+        ? ((await ctx.store.getIntent(stored.date, stored.clientOrderId)) as IntentRecord)
+        : result;
   };
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
-  if (existing !== null) return settle({ status: 'accepted', brokerOrderId: existing.id });
-  try {
-    const order = await ctx.broker.submitOrder({
-      clientOrderId: stored.clientOrderId,
-      symbol: stored.symbol,
-      side: stored.side,
-      qty: stored.qty,
-      type: stored.type,
-      timeInForce: stored.timeInForce,
-      ...(stored.limitPrice === undefined ? {} : { limitPrice: stored.limitPrice }),
-      ...(stored.stopPrice === undefined ? {} : { stopPrice: stored.stopPrice }),
-    });
-    return settle({ status: 'accepted', brokerOrderId: order.id });
-  } catch (error) {
-    if (error instanceof DuplicateClientOrderIdError) {
-      const order = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
-      return order === null
-        ? settle({ status: 'unknown', reason: error.message })
-        : settle({ status: 'accepted', brokerOrderId: order.id });
-    }
-    if (error instanceof BrokerUnavailableError) {
-      const order = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId).catch(() => null);
-      if (order !== null) return settle({ status: 'accepted', brokerOrderId: order.id });
-      await ctx.notifier.publish({
-        subject: `Order outcome unknown: ${stored.symbol}`,
-        severity: 'critical',
-        text: `${stored.clientOrderId}: ${error.message}. The next run asks the broker before anything is resent.`,
-      });
-      return settle({ status: 'unknown', reason: error.message });
-    }
-    if (error instanceof BrokerRejectedError) {
-      await ctx.notifier.publish({
-        subject: `Order rejected by the broker: ${stored.symbol}`,
-        severity: 'critical',
-        text: `${stored.clientOrderId}: ${error.message}`,
-      });
-      return settle({ status: 'rejected', reason: error.message });
-    }
-    throw error;
-  }
+  if (existing !== null) await settle(orderPatch(existing));
+  else await sendClaimedIntent(ctx, stored, settle);
+  return latest;
 }
