@@ -27,7 +27,9 @@ describe('the research report in a real headless Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: run scripts/ensure-debian-package.sh /usr/bin/chromium chromium`);
+      throw new Error(
+        `${CHROMIUM} is missing: run scripts/ensure-debian-package.sh /usr/bin/chromium chromium`,
+      );
     }
     const html = await renderResearchReport(buildRealisticReportInput());
     const file = join(mkdtempSync(join(tmpdir(), 'quantshift-report-')), 'report.html');
