@@ -2,6 +2,7 @@ import { beforeOpgCutoff, hardLimitViolations, newYorkTime } from '../core/live/
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
+import { entryRefusal } from './entry-gate.js';
 import { orderPatch, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
@@ -98,6 +99,27 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       // Intents already submitted are still resolved below.
     }
 
+    const refusal = pending.some((i) => i.purpose === 'entry' && i.status === 'recorded')
+      ? await entryRefusal(ctx, day)
+      : null;
+    if (refusal !== null) {
+      const refused: string[] = [];
+      for (const intent of pending.filter((i) => i.purpose === 'entry' && i.status === 'recorded')) {
+        if (
+          await transition(intent, ['recorded'], { status: 'skipped', reason: `entry refused: ${refusal}` })
+        )
+          refused.push(intent.clientOrderId);
+      }
+      if (refused.length > 0) {
+        await ctx.notifier.publish({
+          subject: `Entries refused on ${day}`,
+          severity: 'critical',
+          text: `${refusal}
+Not sent (exits and stops go on): ${refused.join(', ')}`,
+        });
+      }
+    }
+
     let sentToday = all.filter((i) => SENT.includes(i.status)).length;
     const accept = (intent: IntentRecord, order: BrokerOrder) =>
       transition(intent, ['submitted', 'unknown', 'recorded'], orderPatch(order));
@@ -125,6 +147,7 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
         continue;
       }
       if (intent.status === 'recorded') {
+        if (refusal !== null && intent.purpose === 'entry') continue;
         const violations = hardLimitViolations(
           {
             symbol: intent.symbol,

@@ -15,6 +15,7 @@ import type { BarSeries } from '../core/market/types.js';
 import type { MarketData } from '../core/ports/market-data.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
+import type { StateStore } from '../core/ports/state-store.js';
 import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
 import {
   aggregateUnit,
@@ -105,6 +106,11 @@ export interface PipelinePorts {
   /** Above this many backtests (windows × grid), the distributed Map runs the windows. */
   readonly distributedThreshold: number;
   readonly evaluator?: GridEvaluator;
+  /**
+   * Where the walk-forward decision is recorded for the live stage's validation gate (the trading
+   * state table); without it the decision stays in the job's files only.
+   */
+  readonly validations?: Pick<StateStore, 'putValidation'>;
 }
 
 const keys = {
@@ -428,6 +434,14 @@ export function createPipelineSteps(ports: PipelinePorts) {
         efficiency: document.efficiency,
         windows: document.windows.length,
       };
+      await ports.validations?.putValidation({
+        strategy: parseStoredConfig(spec.config, `job ${spec.jobId} config`).name,
+        configHash: spec.configHash,
+        proceed: document.decision.proceed,
+        failed: document.decision.failed,
+        jobId: spec.jobId,
+        decidedAt: now.toISOString(),
+      });
       await writeJson(keys.record(spec.jobId), summary);
       return summary;
     },

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -5,6 +6,7 @@ import { z } from 'zod';
 import { AlpacaMarketData } from '../adapters/alpaca/market-data.js';
 import { S3ObjectStore } from '../adapters/aws/s3-store.js';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
+import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { ConfigError } from '../core/errors.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import { createPipelineSteps, type PipelineSteps } from '../pipeline/steps.js';
@@ -16,6 +18,8 @@ export const pipelineEnvSchema = z.object({
   ALPACA_SECRET_ARN: z.string().startsWith('arn:').optional(),
   QUANTSHIFT_COMMIT: z.string().min(1).default('unknown'),
   PIPELINE_DISTRIBUTED_THRESHOLD: z.coerce.number().int().positive().default(50_000),
+  /** The trading state table: the aggregate step records the walk-forward decision there (the live gate). */
+  STATE_TABLE: z.string().min(1).optional(),
 });
 
 const alpacaSecretSchema = z.object({ keyId: z.string().min(1), secret: z.string().min(1) });
@@ -52,6 +56,14 @@ export function deployedPipelineSteps(): PipelineSteps {
     now: () => new Date(),
     gitCommit: env.QUANTSHIFT_COMMIT,
     distributedThreshold: env.PIPELINE_DISTRIBUTED_THRESHOLD,
+    ...(env.STATE_TABLE === undefined
+      ? {}
+      : {
+          validations: new DynamoStateStore(
+            stateStoreDocumentClient(new DynamoDBClient({})),
+            env.STATE_TABLE,
+          ),
+        }),
     marketData: async () => {
       if (env.ALPACA_SECRET_ARN === undefined)
         throw new ConfigError('pipeline prepare: ALPACA_SECRET_ARN is not set');

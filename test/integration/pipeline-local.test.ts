@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { synthesizePipelineDefinition } from '../../lib/pipeline-definition.js';
+import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { FolderMarketData } from '../../shared/adapters/fs/market-data.js';
+import { startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { FolderObjectStore } from '../../shared/adapters/local/folder-store.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { walkForwardCommand } from '../../shared/cli/research.js';
@@ -48,9 +51,10 @@ async function walkForwardJson(extra: string[]) {
   return JSON.parse(stdout.text());
 }
 
-function localSteps(stateDir: string) {
+function localSteps(stateDir: string, validations?: DynamoStateStore) {
   const notifier = new ListNotifier();
   const steps = createPipelineSteps({
+    ...(validations === undefined ? {} : { validations }),
     store: new FolderObjectStore(stateDir),
     notifier,
     now: () => new Date(),
@@ -78,9 +82,22 @@ describe('the walk-forward pipeline, run locally on the synthesized state machin
   });
 
   it('keeps every state output far below the 256 KB limit, and a repeated input returns the stored result', async () => {
-    const { steps, notifier } = localSteps(join(dir, 'state-sizes'));
-    const input = { configYaml: readFileSync(configPath, 'utf8'), from: '2021-01-11', to: '2026-01-08' };
+    const dynamo = await startLocalDynamo();
+    await createStateTable(dynamo.client, 'state');
+    const validations = new DynamoStateStore(dynamo.client, 'state');
+    const { steps, notifier } = localSteps(join(dir, 'state-sizes'), validations);
+    const configYaml = readFileSync(configPath, 'utf8');
+    const input = { configYaml, from: '2021-01-11', to: '2026-01-08' };
     const first = await runPipelineLocally(definition, input, steps);
+    // The decision is recorded for the live stage's gate, on the hash of the config text it ran.
+    const summary = first.output as { jobId: string; decision: { proceed: boolean; failed: string[] } };
+    expect(await validations.getValidation('ma-crossover-atr')).toMatchObject({
+      configHash: createHash('sha256').update(configYaml).digest('hex'),
+      proceed: summary.decision.proceed,
+      failed: summary.decision.failed,
+      jobId: summary.jobId,
+    });
+    await dynamo.close();
     const largest = Math.max(...first.stateOutputs.map((s) => s.bytes));
     expect(largest).toBeLessThan(16 * 1024);
     expect(first.stateOutputs.map((s) => s.state)).toEqual(

@@ -1,0 +1,41 @@
+import type { ValidationRecord } from '../core/ports/state-store.js';
+import { entryBlock } from '../core/risk/breakers.js';
+import type { LiveContext } from './context.js';
+
+/**
+ * Why the live stage may not trade a strategy, or `null` when it may: it needs the walk-forward
+ * decision the research pipeline stored for the strategy, a passing one, made on the very config
+ * the functions run (the SHA-256 of the config file's text: start the pipeline with `configYaml`
+ * set to that file). Paper trading needs no record: paper is where a strategy earns one.
+ */
+export function validationRefusal(
+  stage: 'paper' | 'live',
+  strategy: string,
+  configHash: string,
+  record: ValidationRecord | undefined,
+): string | null {
+  if (stage !== 'live') return null;
+  if (record === undefined) {
+    return `no validation record for strategy "${strategy}": run the walk-forward pipeline on this config first`;
+  }
+  if (!record.proceed) {
+    return `the walk-forward of "${strategy}" (job ${record.jobId.slice(0, 12)}, ${record.decidedAt}) did not pass: ${record.failed.join(', ') || 'refine'}`;
+  }
+  if (record.configHash !== configHash) {
+    return `the passing walk-forward of "${strategy}" (job ${record.jobId.slice(0, 12)}) validated config ${record.configHash.slice(0, 12)}, not the deployed config ${configHash.slice(0, 12)}`;
+  }
+  return null;
+}
+
+/**
+ * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
+ * the risk state, so a halt set after the signals were generated still stops the entries), and in
+ * the live stage the validation gate. Exits, stops and reconciliation never ask this.
+ */
+export async function entryRefusal(ctx: LiveContext, day: string): Promise<string | null> {
+  const risk = await ctx.store.getRiskState();
+  const blocked = risk === undefined ? null : entryBlock(risk.state, day);
+  if (blocked !== null) return blocked;
+  const record = ctx.stage === 'live' ? await ctx.store.getValidation(ctx.config.name) : undefined;
+  return validationRefusal(ctx.stage, ctx.config.name, ctx.configHash, record);
+}
