@@ -13,6 +13,20 @@ export interface RiskCheckResult {
   readonly exits: readonly string[];
   readonly breakerTrips: readonly string[];
   readonly entriesCancelled: readonly string[];
+  /** The account as this check saw it (the dashboard's and the loss alarms' figures). */
+  readonly figures?: RiskFigures;
+}
+
+/** Intraday figures of a risk check, in percent of equity where a percentage. */
+export interface RiskFigures {
+  readonly equity: number;
+  readonly dayPnl: number;
+  /** Loss since the day's start equity, 0 on a gain. */
+  readonly dailyLossPct: number;
+  /** Below the high-water mark. */
+  readonly drawdownPct: number;
+  /** Open risk to the stops (qty × distance to the stop, summed) over equity. */
+  readonly heatPct: number;
 }
 
 const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
@@ -102,6 +116,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const stopsPlaced: string[] = [];
   const exits: string[] = [];
   let sequence = intents.filter((i) => i.purpose === 'stop').length;
+  let openRisk = 0;
   const nextRecords: PositionRecord[] = [];
   for (const position of positions) {
     const side: 1 | -1 = position.qty > 0 ? 1 : -1;
@@ -124,6 +139,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     const resting = openOrders.filter(
       (o) => o.symbol === position.symbol && o.side === exitSide && STOP_TYPES.has(o.type),
     );
+    if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
     const crossed =
       wanted !== null && (side === 1 ? position.currentPrice <= wanted : position.currentPrice >= wanted);
     if (flatten || crossed) {
@@ -183,8 +199,18 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (placed.status === 'accepted') stopsPlaced.push(id);
   }
   await ctx.store.putPositions(day, nextRecords);
-  ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled });
-  return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled };
+  const { dayStartEquity, highWaterMark } = observed.state;
+  const figures: RiskFigures = {
+    equity: account.equity,
+    dayPnl: account.equity - dayStartEquity,
+    dailyLossPct:
+      dayStartEquity > 0 ? Math.max(0, ((dayStartEquity - account.equity) / dayStartEquity) * 100) : 0,
+    drawdownPct:
+      highWaterMark > 0 ? Math.max(0, ((highWaterMark - account.equity) / highWaterMark) * 100) : 0,
+    heatPct: account.equity > 0 ? (openRisk / account.equity) * 100 : 0,
+  };
+  ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
+  return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };
 }
 
 /**

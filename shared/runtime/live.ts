@@ -27,6 +27,7 @@ import { parseConfig } from '../core/config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { assertLiveConfig } from '../core/live/orders.js';
 import type { LiveContext } from '../live/context.js';
+import { LIVE_METRICS, LIVE_METRICS_NAMESPACE, LIVE_METRICS_SERVICE, stepMetrics } from './live-metrics.js';
 
 /** The live steps, in schedule order. */
 export const LIVE_STEPS = [
@@ -92,7 +93,10 @@ function redact(_key: string, value: unknown): unknown {
 }
 
 export const logger = new Logger({ serviceName: 'quantshift-live', jsonReplacerFn: redact });
-export const metrics = new Metrics({ namespace: 'QuantShift', serviceName: 'quantshift-live' });
+export const metrics = new Metrics({
+  namespace: LIVE_METRICS_NAMESPACE,
+  serviceName: LIVE_METRICS_SERVICE,
+});
 export const tracer = new Tracer({ serviceName: 'quantshift-live' });
 
 export function parseLiveEnv(env: NodeJS.ProcessEnv = process.env): LiveEnv {
@@ -218,6 +222,8 @@ function buildChain<R>(
   run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
   env: LiveEnv,
 ): (event: unknown, context: Context) => Promise<R> {
+  // Paper and live may share an account: every metric says which stage it is from.
+  metrics.setDefaultDimensions({ stage: env.STAGE });
   let context: Promise<LiveContext> | undefined;
   const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
     const parsed = liveEventSchema.safeParse(raw);
@@ -238,8 +244,12 @@ function buildChain<R>(
       requestId: lambdaContext.awsRequestId,
     });
     const result = await run(ctx, parsed.data.scheduledTime);
-    metrics.addMetric(`${step}.success`, MetricUnit.Count, 1);
-    if (step === 'market-open-check') metrics.addMetric('heartbeat', MetricUnit.Count, 1);
+    metrics.addMetric(LIVE_METRICS.stepSuccess(step), MetricUnit.Count, 1);
+    if (step === 'market-open-check') metrics.addMetric(LIVE_METRICS.heartbeat, MetricUnit.Count, 1);
+    for (const point of stepMetrics(step, result)) {
+      metrics.addMetric(point.name, point.unit, point.value);
+    }
+    logger.info('step succeeded', { step });
     return JSON.parse(JSON.stringify(result)) as R;
   };
   return middy(core)
@@ -258,6 +268,121 @@ function buildChain<R>(
           eventKeyJmesPath: '[step, scheduledTime]',
           throwOnNoIdempotencyKey: true,
         }),
+      }),
+    ) as unknown as (event: unknown, context: Context) => Promise<R>;
+}
+
+/** A CloudWatch alarm time: ISO 8601 with `Z` or an offset written `+0000` or `+00:00`; read as ISO UTC. */
+const alarmTimeSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/, 'not an ISO 8601 time')
+  .refine((s) => Number.isFinite(Date.parse(s)), 'not a real time')
+  .transform((s) => new Date(Date.parse(s)).toISOString());
+
+const alarmStateSchema = z.object({
+  value: z.enum(['OK', 'ALARM', 'INSUFFICIENT_DATA']),
+  reason: z.string(),
+  timestamp: alarmTimeSchema,
+  reasonData: z.string().optional(),
+  actionsSuppressedBy: z.string().optional(),
+  actionsSuppressedReason: z.string().optional(),
+});
+
+/**
+ * The event a CloudWatch alarm sends to a Lambda function it names as an alarm action (metric and
+ * composite alarms alike; `configuration` differs between them and is kept as it is). Times are
+ * normalized to ISO UTC (`2023-08-04T12:36:15.490+0000` becomes `2023-08-04T12:36:15.490Z`).
+ */
+export const cloudWatchAlarmEventSchema = z.object({
+  source: z.literal('aws.cloudwatch'),
+  alarmArn: z.string().startsWith('arn:'),
+  accountId: z.string().min(1),
+  time: alarmTimeSchema,
+  region: z.string().min(1),
+  alarmData: z.object({
+    alarmName: z.string().min(1),
+    state: alarmStateSchema,
+    previousState: alarmStateSchema,
+    configuration: z.record(z.string(), z.unknown()),
+  }),
+});
+
+export type CloudWatchAlarmEvent = z.infer<typeof cloudWatchAlarmEventSchema>;
+
+/** What {@link liveEventHandler} needs: the event's schema, its idempotency key and the work. */
+export interface LiveEventHandlerOptions<E, R> {
+  /** The function's name in errors and metrics (`<name>.success`), e.g. `kill-switch`. */
+  readonly name: string;
+  readonly schema: z.ZodType<E>;
+  /** JMESPath over the raw event giving the idempotency key, e.g. `[alarmArn, alarmData.state.timestamp]`. */
+  readonly idempotencyKey: string;
+  /** The work: `context()` builds the live context (once per cold start) when the event needs it. */
+  readonly run: (event: E, context: () => Promise<LiveContext>, env: LiveEnv) => Promise<R>;
+}
+
+/**
+ * A live Lambda handler for an event other than the schedule's (the kill switch's CloudWatch alarm
+ * event): the same middy chain as {@link liveHandler} (Powertools Logger with secret redaction,
+ * Metrics, Tracer, Idempotency keyed by `idempotencyKey`, a JMESPath over the event), the event
+ * parsed with `schema` first, and the live context built once per cold start, but only when `run`
+ * asks for it (an event it ignores needs no broker and no secrets).
+ */
+export function liveEventHandler<E, R>(
+  options: LiveEventHandlerOptions<E, R>,
+): (event: unknown, context: Context) => Promise<R> {
+  const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
+  return (event: unknown, lambdaContext: Context): Promise<R> => {
+    const env = parseLiveEnv();
+    const fingerprint = JSON.stringify(env);
+    let chain = chains.get(fingerprint);
+    if (chain === undefined) {
+      chain = buildEventChain(options, env);
+      chains.set(fingerprint, chain);
+    }
+    return chain(event, lambdaContext);
+  };
+}
+
+function buildEventChain<E, R>(
+  options: LiveEventHandlerOptions<E, R>,
+  env: LiveEnv,
+): (event: unknown, context: Context) => Promise<R> {
+  const { name, schema, idempotencyKey, run } = options;
+  let context: Promise<LiveContext> | undefined;
+  const getContext = () => {
+    context ??= buildLiveContext(env);
+    context.catch(() => {
+      context = undefined;
+    });
+    return context;
+  };
+  const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(
+        `${name}: bad event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`,
+        { cause: parsed.error },
+      );
+    }
+    logger.appendKeys({ function: name, requestId: lambdaContext.awsRequestId });
+    const result = await run(parsed.data, getContext, env);
+    metrics.addMetric(`${name}.success`, MetricUnit.Count, 1);
+    return JSON.parse(JSON.stringify(result)) as R;
+  };
+  return middy(core)
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(
+      makeHandlerIdempotent({
+        persistenceStore: new DynamoDBPersistenceLayer({
+          tableName: env.IDEMPOTENCY_TABLE,
+          ...(env.DYNAMODB_ENDPOINT === undefined
+            ? {}
+            : { clientConfig: { endpoint: env.DYNAMODB_ENDPOINT } }),
+        }),
+        // A malformed event has no key: it goes on to the schema, which names what is wrong.
+        config: new IdempotencyConfig({ eventKeyJmesPath: idempotencyKey, throwOnNoIdempotencyKey: false }),
       }),
     ) as unknown as (event: unknown, context: Context) => Promise<R>;
 }

@@ -1,0 +1,112 @@
+/**
+ * The business metrics of the live functions (CloudWatch EMF, namespace `QuantShift`, dimensions
+ * `service` and `stage`), derived from each step's result. The monitoring stack's alarms and
+ * dashboard import these names, so a rename cannot silently orphan an alarm.
+ */
+import type { DailyReport } from '../live/end-of-day.js';
+import type { ExecutionResult } from '../live/execute-orders.js';
+import type { RiskCheckResult } from '../live/risk-check.js';
+
+/** The metric names, shared by the functions and the CDK monitoring stack. */
+export const LIVE_METRICS = {
+  /** 1 per market-open check, every weekday, holidays included: the missing-heartbeat alarm. */
+  heartbeat: 'Heartbeat',
+  /** 1 per successful step: `<step>.success` (the dashboard's "last successful run"). */
+  stepSuccess: (step: string) => `${step}.success`,
+  equity: 'Equity',
+  dayPnl: 'DayPnl',
+  /** Percent lost since the day's start equity (0 on a gain): the daily-loss alarm. */
+  dailyLossPct: 'DailyLossPct',
+  /** Percent below the high-water mark: the drawdown alarm. */
+  drawdownPct: 'DrawdownPct',
+  /** Open risk to the stops in percent of equity. */
+  heatPct: 'HeatPct',
+  ordersPlaced: 'OrdersPlaced',
+  ordersFilled: 'OrdersFilled',
+  /** Refused by a hard limit or rejected by the broker: the rejection alarm. */
+  ordersRejected: 'OrdersRejected',
+  /** Entries refused by the kill switch, a breaker or the validation gate. */
+  entriesRefused: 'EntriesRefused',
+  /** Per fill: fill price against the signal's reference price, in basis points (adverse > 0). */
+  slippageBps: 'SlippageBps',
+} as const;
+
+/** The namespace and the dimensions every live metric carries. */
+export const LIVE_METRICS_NAMESPACE = 'QuantShift';
+export const LIVE_METRICS_SERVICE = 'quantshift-live';
+
+/** One data point. */
+export interface MetricPoint {
+  readonly name: string;
+  readonly unit: 'Count' | 'Percent' | 'None';
+  readonly value: number;
+}
+
+const PLACED = new Set(['submitted', 'accepted', 'partially_filled', 'filled']);
+
+/** The data points a step's result yields (none for a closed day or a run that did nothing). */
+export function stepMetrics(step: string, result: unknown): MetricPoint[] {
+  if (result === null || typeof result !== 'object') return [];
+  const points: MetricPoint[] = [];
+  const account = (figures: {
+    equity: number;
+    dayPnl: number;
+    dailyLossPct: number;
+    drawdownPct: number;
+  }) => {
+    points.push(
+      { name: LIVE_METRICS.equity, unit: 'None', value: figures.equity },
+      { name: LIVE_METRICS.dayPnl, unit: 'None', value: figures.dayPnl },
+      { name: LIVE_METRICS.dailyLossPct, unit: 'Percent', value: figures.dailyLossPct },
+      { name: LIVE_METRICS.drawdownPct, unit: 'Percent', value: figures.drawdownPct },
+    );
+  };
+  if (step === 'execute-orders' && 'intents' in result) {
+    const { intents } = result as ExecutionResult;
+    points.push(
+      {
+        name: LIVE_METRICS.ordersPlaced,
+        unit: 'Count',
+        value: intents.filter((i) => PLACED.has(i.status)).length,
+      },
+      {
+        name: LIVE_METRICS.ordersRejected,
+        unit: 'Count',
+        value: intents.filter((i) => i.status === 'rejected').length,
+      },
+      {
+        name: LIVE_METRICS.entriesRefused,
+        unit: 'Count',
+        value: intents.filter((i) => i.reason?.startsWith('entry refused') === true).length,
+      },
+    );
+  } else if (step === 'risk-check' && 'figures' in result) {
+    const check = result as RiskCheckResult;
+    if (check.figures !== undefined) {
+      account(check.figures);
+      points.push(
+        { name: LIVE_METRICS.heatPct, unit: 'Percent', value: check.figures.heatPct },
+        {
+          name: LIVE_METRICS.ordersPlaced,
+          unit: 'Count',
+          value: check.stopsPlaced.length + check.exits.length,
+        },
+      );
+    }
+  } else if (step === 'end-of-day' && 'equity' in result && 'highWaterMark' in result) {
+    const report = result as DailyReport;
+    const dayStart = report.equity - report.dayPnl;
+    account({
+      equity: report.equity,
+      dayPnl: report.dayPnl,
+      dailyLossPct: dayStart > 0 ? Math.max(0, (-report.dayPnl / dayStart) * 100) : 0,
+      drawdownPct: Math.max(0, report.drawdownPct),
+    });
+    points.push({ name: LIVE_METRICS.ordersFilled, unit: 'Count', value: report.fills.length });
+    for (const fill of report.fills) {
+      if (fill.slippageBps !== null)
+        points.push({ name: LIVE_METRICS.slippageBps, unit: 'None', value: fill.slippageBps });
+    }
+  }
+  return points.filter((p) => Number.isFinite(p.value));
+}
