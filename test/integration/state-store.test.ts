@@ -11,6 +11,7 @@ import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/
 import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../shared/core/errors.js';
 import type {
   AuditRecord,
+  ClosedTradeRecord,
   EquitySnapshot,
   FillRecord,
   IntentRecord,
@@ -106,6 +107,24 @@ function position(symbol: string, overrides: Partial<PositionRecord> = {}): Posi
     entryRef: 100,
     initialRisk: 5,
     sessionsHeld: 1,
+    ...overrides,
+  };
+}
+
+function trade(exitTime: string, overrides: Partial<ClosedTradeRecord> = {}): ClosedTradeRecord {
+  return {
+    strategy: 'sma-cross',
+    symbol: 'SPY',
+    side: 'long',
+    qty: 10,
+    entryDate: '2024-03-01',
+    exitDate: exitTime.slice(0, 10),
+    exitTime,
+    entryPrice: 500,
+    exitPrice: 512.5,
+    pnlCents: 12_500,
+    exitExecutionId: `exec-${exitTime}`,
+    recordedAt: `${exitTime.slice(0, 10)}T20:15:00.000Z`,
     ...overrides,
   };
 }
@@ -432,10 +451,96 @@ describe('positions', () => {
     expect(await store.getLatestPositions()).toEqual({ date: '2024-03-06', positions: [] });
   });
 
+  it('returns the latest positions dated before a day; entry dates round-trip', async () => {
+    const { store } = await freshStore();
+    await store.putPositions('2024-03-04', [position('SPY', { entryDate: '2024-03-01' })]);
+    await store.putPositions('2024-03-05', [position('QQQ')]);
+    expect(await store.getLatestPositions('2024-03-04')).toBeUndefined();
+    expect(await store.getLatestPositions('2024-03-05')).toEqual({
+      date: '2024-03-04',
+      positions: [position('SPY', { entryDate: '2024-03-01' })],
+    });
+    expect((await store.getLatestPositions('2024-03-06'))?.date).toBe('2024-03-05');
+    expect((await store.getLatestPositions())?.date).toBe('2024-03-05');
+    await expect(store.getLatestPositions('2024-3-6')).rejects.toBeInstanceOf(StateStoreInputError);
+    await expect(
+      store.putPositions('2024-03-04', [position('SPY', { entryDate: '2024-02-30' })]),
+    ).rejects.toThrow(/invalid positions\.0\.entryDate/);
+  });
+
   it('refuses a symbol listed twice', async () => {
     const { store } = await freshStore();
     await expect(store.putPositions('2024-03-04', [position('SPY'), position('SPY')])).rejects.toThrow(
       /invalid positions: a symbol appears twice/,
+    );
+  });
+});
+
+describe('closed trades', () => {
+  it('records a trade once under its key; a retry is false and keeps the first', async () => {
+    const { store, table } = await freshStore();
+    const first = trade('2024-03-04T14:30:00.000Z');
+    expect(await store.recordClosedTrade(first)).toBe(true);
+    expect(
+      await store.recordClosedTrade({ ...first, pnlCents: -1, recordedAt: '2024-03-05T20:15:00.000Z' }),
+    ).toBe(false);
+    // The same instant written with an offset is the same key.
+    expect(await store.recordClosedTrade({ ...first, exitTime: '2024-03-04T09:30:00-05:00' })).toBe(false);
+    expect(await store.listClosedTrades('sma-cross', 50)).toEqual([first]);
+    const item = await rawItem(table, 'TRADES#sma-cross', '2024-03-04T14:30:00.000Z#SPY');
+    expect(item).toMatchObject({ entity: 'closed-trade', pnlCents: 12_500 });
+    expect(item?.ttl).toBe(Date.parse('2024-03-04T00:00:00Z') / 1000 + stateTtlDays.closedTrade * 86_400);
+  });
+
+  it('of concurrent records of one trade exactly one is written', async () => {
+    const { store } = await freshStore();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => store.recordClosedTrade(trade('2024-03-04T21:00:00.000Z'))),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.listClosedTrades('sma-cross', 10)).toHaveLength(1);
+  });
+
+  it('lists the most recent N of a strategy by exit time, oldest first, across pages', async () => {
+    const { store } = await freshStore(3);
+    const days = Array.from({ length: 12 }, (_, i) => `2024-03-${String(i + 1).padStart(2, '0')}`);
+    // Written out of order; two symbols close at the same open on the last day.
+    for (const day of [...days].reverse()) {
+      await store.recordClosedTrade(trade(`${day}T14:30:00.000Z`, { pnlCents: Number(day.slice(8)) }));
+    }
+    await store.recordClosedTrade(trade('2024-03-12T14:30:00.000Z', { symbol: 'AAPL', pnlCents: -7 }));
+    await store.recordClosedTrade(trade('2024-03-12T20:00:00.000Z', { symbol: 'QQQ', pnlCents: 99 }));
+    await store.recordClosedTrade(trade('2024-03-13T14:30:00.000Z', { strategy: 'other', pnlCents: 5 }));
+    const recent = await store.listClosedTrades('sma-cross', 5);
+    expect(recent.map((t) => [t.exitTime.slice(0, 10), t.symbol, t.pnlCents])).toEqual([
+      ['2024-03-10', 'SPY', 10],
+      ['2024-03-11', 'SPY', 11],
+      ['2024-03-12', 'AAPL', -7],
+      ['2024-03-12', 'SPY', 12],
+      ['2024-03-12', 'QQQ', 99],
+    ]);
+    expect(await store.listClosedTrades('sma-cross', 100)).toHaveLength(14);
+    expect(await store.listClosedTrades('other', 50)).toHaveLength(1);
+    expect(await store.listClosedTrades('nothing-yet', 50)).toEqual([]);
+  });
+
+  it('refuses a bad trade or limit, naming the field; a corrupt item names its key', async () => {
+    const { store, table } = await freshStore();
+    await expect(
+      store.recordClosedTrade(trade('2024-03-04T14:30:00.000Z', { pnlCents: 12.5 })),
+    ).rejects.toThrow(/invalid pnlCents/);
+    await expect(store.recordClosedTrade(trade('2024-03-04T14:30:00.000Z', { qty: 0 }))).rejects.toThrow(
+      /invalid qty/,
+    );
+    await expect(store.listClosedTrades('sma-cross', 0)).rejects.toBeInstanceOf(StateStoreInputError);
+    await expect(store.listClosedTrades('sma-cross', 2.5)).rejects.toThrow(/invalid limit/);
+    await putRaw(table, {
+      ...trade('2024-03-04T14:30:00.000Z'),
+      PK: 'TRADES#sma-cross',
+      SK: '2024-03-05T14:30:00.000Z#SPY',
+    });
+    await expect(store.listClosedTrades('sma-cross', 5)).rejects.toThrow(
+      /SK=2024-03-05T14:30:00.000Z#SPY: corrupt field exitTime/,
     );
   });
 });

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type {
   AuditRecord,
+  ClosedTradeRecord,
   EquitySnapshot,
   FillRecord,
   IntentRecord,
@@ -118,6 +119,22 @@ export const fillSchema = z.object({
   time: isoTimeSchema,
 }) satisfies z.ZodType<FillRecord>;
 
+export const closedTradeSchema = z.object({
+  strategy: z.string().min(1),
+  symbol: z.string().min(1),
+  side: z.enum(['long', 'short']),
+  qty: positive,
+  entryDate: dateSchema.nullable(),
+  exitDate: dateSchema,
+  exitTime: isoTimeSchema,
+  entryPrice: positive,
+  exitPrice: positive,
+  /** Integer cents: zod's int is a safe integer, which DynamoDB and the SDK keep exactly. */
+  pnlCents: z.number().int(),
+  exitExecutionId: idSchema,
+  recordedAt: isoTimeSchema,
+}) satisfies z.ZodType<ClosedTradeRecord>;
+
 export const equitySnapshotSchema = z.object({
   date: dateSchema,
   equity: num,
@@ -136,6 +153,7 @@ export const positionSchema = z.object({
   entryRef: num.nullable(),
   initialRisk: num.nullable(),
   sessionsHeld: z.number().int().min(0),
+  entryDate: dateSchema.optional(),
 }) satisfies z.ZodType<PositionRecord>;
 
 export const positionsSchema = z
@@ -201,6 +219,7 @@ export type SchemasMatchThePort = Check<
   | SameKeys<z.output<typeof sessionSchema>, SessionRecord>
   | SameKeys<z.output<typeof intentSchema>, IntentRecord>
   | SameKeys<z.output<typeof fillSchema>, FillRecord>
+  | SameKeys<z.output<typeof closedTradeSchema>, ClosedTradeRecord>
   | SameKeys<z.output<typeof equitySnapshotSchema>, EquitySnapshot>
   | SameKeys<z.output<typeof positionSchema>, PositionRecord>
   | SameKeys<z.output<typeof riskStateSchema>, RiskState>

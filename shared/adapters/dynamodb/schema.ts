@@ -25,13 +25,15 @@ export const ENTITY_ATTRIBUTE = 'entity';
  * Days after an item's trading date at which DynamoDB may delete it. Entities not listed never
  * expire (equity snapshots, risk state, breaker events, audit, validation records).
  * - intents are idempotency records: they matter on their day and for the yearly reports after it;
- * - fills are the trade ledger: kept seven years, the usual retention for trade records;
+ * - fills are the trade ledger: kept seven years, the usual retention for trade records; so are the
+ *   closed trades derived from them;
  * - sessions and reconciled positions are only read for the latest days.
  */
 export const stateTtlDays = {
   session: 400,
   intent: 400,
   fill: 2557,
+  closedTrade: 2557,
   positions: 400,
 } as const;
 
@@ -61,6 +63,12 @@ export const keys = {
   intent: (date: string, clientOrderId: string): ItemKey => ({ PK: `INTENTS#${date}`, SK: clientOrderId }),
   fillPartition: (date: string): string => `FILLS#${date}`,
   fill: (date: string, executionId: string): ItemKey => ({ PK: `FILLS#${date}`, SK: executionId }),
+  tradesPartition: (strategy: string): string => `TRADES#${strategy}`,
+  /** Exit time first (sortable: the most recent trades are a descending Query), then the symbol. */
+  closedTrade: (strategy: string, isoExitTime: string, symbol: string): ItemKey => ({
+    PK: `TRADES#${strategy}`,
+    SK: `${isoExitTime}#${symbol}`,
+  }),
   equityPartition: 'EQUITY',
   equity: (date: string): ItemKey => ({ PK: 'EQUITY', SK: date }),
   positionsPartition: 'POSITIONS',

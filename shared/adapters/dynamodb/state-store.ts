@@ -7,6 +7,7 @@
  * - an intent is created only if its key is free (`attribute_not_exists(PK)`);
  * - an intent moves only from one of the expected statuses;
  * - a fill is appended only if its execution id is not in the ledger;
+ * - a closed trade is recorded only if its key (strategy, exit time, symbol) is free;
  * - the risk state is replaced only at the version the writer read (optimistic concurrency).
  *
  * Reads are strongly consistent; every item read back is checked with zod.
@@ -30,6 +31,7 @@ import { z } from 'zod';
 import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../core/errors.js';
 import type {
   AuditRecord,
+  ClosedTradeRecord,
   EquitySnapshot,
   FillRecord,
   IntentRecord,
@@ -44,6 +46,7 @@ import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
 import {
   auditSchema,
   breakerEventSchema,
+  closedTradeSchema,
   dateSchema,
   epochMsSchema,
   equitySnapshotSchema,
@@ -82,6 +85,14 @@ export interface DynamoStateStoreOptions {
    */
   readonly pageSize?: number;
 }
+
+/** How many closed trades one `listClosedTrades` call may ask for. */
+const MAX_CLOSED_TRADES = 10_000;
+const closedTradeLimitSchema = z
+  .number()
+  .int('not an integer')
+  .min(1, 'not a positive integer')
+  .max(MAX_CLOSED_TRADES, `more than ${MAX_CLOSED_TRADES}`);
 
 /** The version a risk-state writer read: 0 when none was stored. */
 const stateVersionSchema = z.number().int().min(0);
@@ -361,15 +372,23 @@ export class DynamoStateStore implements StateStore {
     });
   }
 
-  async getLatestPositions(): Promise<
-    { readonly date: string; readonly positions: PositionRecord[] } | undefined
-  > {
+  async getLatestPositions(
+    before?: string,
+  ): Promise<{ readonly date: string; readonly positions: PositionRecord[] } | undefined> {
+    if (before !== undefined) checkInput('positions', dateSchema, before, 'before');
     const out = await this.call('getLatestPositions', () =>
       this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk',
-          ExpressionAttributeValues: { ':pk': keys.positionsPartition },
+          ...(before === undefined
+            ? {
+                KeyConditionExpression: 'PK = :pk',
+                ExpressionAttributeValues: { ':pk': keys.positionsPartition },
+              }
+            : {
+                KeyConditionExpression: 'PK = :pk AND SK < :before',
+                ExpressionAttributeValues: { ':pk': keys.positionsPartition, ':before': before },
+              }),
           ScanIndexForward: false,
           Limit: 1,
           ConsistentRead: true,
@@ -381,6 +400,66 @@ export class DynamoStateStore implements StateStore {
     const record = checkItem(positionsItemSchema, item);
     checkKey(item, keys.positions(record.date), 'date');
     return record;
+  }
+
+  // --- closed trades ---------------------------------------------------------------------------
+
+  /**
+   * Records the trade only if its key (strategy, exit time, symbol) is free: a retried end-of-day
+   * finds it there and gets `false`; the stored trade is kept even if the retry computed another.
+   */
+  async recordClosedTrade(trade: ClosedTradeRecord): Promise<boolean> {
+    const record = checkInput('closed trade', closedTradeSchema, trade);
+    const outcome = await this.conditional('recordClosedTrade', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(this.closedTradeKey(record), 'closed-trade', record, {
+            ttl: ttlFor(record.exitDate, stateTtlDays.closedTrade),
+          }),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+    return outcome !== LOST;
+  }
+
+  /**
+   * The strategy's `limit` most recent closed trades by exit time, oldest first: a descending Query
+   * of the strategy's partition, page after page until `limit` items or the partition's end.
+   */
+  async listClosedTrades(strategy: string, limit: number): Promise<ClosedTradeRecord[]> {
+    checkInput('closed trade', closedTradeSchema.shape.strategy, strategy, 'strategy');
+    checkInput('closed trade', closedTradeLimitSchema, limit, 'limit');
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const wanted = limit - items.length;
+      const page = await this.call('listClosedTrades', () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'PK = :pk',
+            ExpressionAttributeValues: { ':pk': keys.tradesPartition(strategy) },
+            ScanIndexForward: false,
+            ConsistentRead: true,
+            Limit: Math.min(wanted, this.pageSize ?? wanted),
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []).slice(0, wanted));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined && items.length < limit);
+    return items.reverse().map((item) => {
+      const record = checkItem(closedTradeSchema, item);
+      checkKey(item, this.closedTradeKey(record), 'exitTime');
+      return record;
+    });
+  }
+
+  private closedTradeKey(record: ClosedTradeRecord): ItemKey {
+    return keys.closedTrade(record.strategy, sortableTime(record.exitTime), record.symbol);
   }
 
   // --- risk ------------------------------------------------------------------------------------

@@ -95,6 +95,45 @@ export interface PositionRecord {
   readonly entryRef: number | null;
   readonly initialRisk: number | null;
   readonly sessionsHeld: number;
+  /**
+   * Trading date of the fill that opened the position (New York). Absent on records written before
+   * entry dates were kept; the end-of-day step carries it into the closed trade.
+   */
+  readonly entryDate?: string;
+}
+
+/**
+ * One round trip of a strategy in one symbol, recorded by end-of-day when the position it opened is
+ * back to zero: from the first opening fill to the fill that closed it. Keyed by strategy, exit time
+ * and symbol, and written by conditional put, so a retried end-of-day records it once. Its P&L
+ * feeds the live Kelly cap (`decideAtClose`'s `closedPnls`), as the backtest's closed trades do.
+ */
+export interface ClosedTradeRecord {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly side: 'long' | 'short';
+  /** Shares opened, and closed, by the round trip. */
+  readonly qty: number;
+  /** Trading date of the first opening fill; null when the position's record predates entry dates. */
+  readonly entryDate: string | null;
+  /** Trading date (New York) of the fill that closed it. */
+  readonly exitDate: string;
+  /** Time of the fill that closed it (ISO): with the strategy and the symbol, the trade's key. */
+  readonly exitTime: string;
+  /** Average entry price (raw dollars): entry notional / qty. */
+  readonly entryPrice: number;
+  /** Average exit price (raw dollars): exit notional / qty. */
+  readonly exitPrice: number;
+  /**
+   * Realized P&L in integer cents, as the backtest defines it: side × (exit notional − entry
+   * notional) − commissions, each fill's notional rounded to the cent. The broker's fills carry no
+   * commission (Alpaca charges none on US equities), so live it is the notional difference.
+   */
+  readonly pnlCents: number;
+  /** Execution id of the fill that closed it. */
+  readonly exitExecutionId: string;
+  /** When end-of-day recorded it (its scheduled time). */
+  readonly recordedAt: string;
 }
 
 /** The walk-forward decision that gates live trading for a strategy (issue: the validation gate). */
@@ -146,7 +185,18 @@ export interface StateStore {
 
   /** Positions as last reconciled with the broker. */
   putPositions(date: string, positions: readonly PositionRecord[]): Promise<void>;
-  getLatestPositions(): Promise<{ readonly date: string; readonly positions: PositionRecord[] } | undefined>;
+  /**
+   * The latest positions record; with `before` (`YYYY-MM-DD`), the latest dated strictly before
+   * that day (end-of-day reads the previous session's as the start of today's trades).
+   */
+  getLatestPositions(
+    before?: string,
+  ): Promise<{ readonly date: string; readonly positions: PositionRecord[] } | undefined>;
+
+  /** Records a closed trade once; false when a trade with that key is already recorded. */
+  recordClosedTrade(trade: ClosedTradeRecord): Promise<boolean>;
+  /** The strategy's `limit` most recent closed trades (by exit time), oldest first. */
+  listClosedTrades(strategy: string, limit: number): Promise<ClosedTradeRecord[]>;
 
   /** Risk state with optimistic concurrency: `version` 0 means none stored yet. */
   getRiskState(): Promise<{ readonly state: RiskState; readonly version: number } | undefined>;
