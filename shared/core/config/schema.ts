@@ -112,6 +112,14 @@ export const configSchema = z
         lookbackDays: z.number().int().min(30).max(5000).default(730),
         /** Or a fixed first day of history (recursive indicators then match a backtest from that day exactly). */
         historyFrom: isoDate.optional(),
+        /**
+         * The kill-switch function (invoked by the loss and drawdown alarms): `flatten` also sells
+         * every watchlist position at market after cancelling its resting stops. Absent: false.
+         */
+        killSwitch: z
+          .object({ flatten: z.boolean().default(false) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ limits: hardLimitsSchema.parse({}), lookbackDays: 730 }),

@@ -1,0 +1,382 @@
+import { z } from 'zod';
+import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
+import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import type { BrokerOrder } from '../core/ports/broker.js';
+import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
+import {
+  type BreakerEvent,
+  entryBlock,
+  initialRiskState,
+  type RiskState,
+  setKillSwitch,
+} from '../core/risk/index.js';
+import type { LiveContext } from './context.js';
+import { placeIntentOnce } from './submit.js';
+
+/** The risk state kept changing under a halt or resume: every versioned write lost its race. */
+export class RiskStateContentionError extends QuantShiftError {}
+
+/** A halt or resume without who or why (an empty `by` or `reason`, a bad time). */
+export class OperatorInputError extends QuantShiftError {}
+
+/** Who and why, for a halt or a resume: both are recorded. */
+export interface OperatorAction {
+  /** Why: required and non-empty (a resume must say why trading may go on). */
+  readonly reason: string;
+  /** Who: an operator's name, or `alarm:<name>` for the kill-switch function. */
+  readonly by: string;
+  /** ISO time of the action: the flag's `since`, the audit record's and the breaker event's time. */
+  readonly time: string;
+  /** Extra facts for the audit record (the alarm that fired, say). JSON values only. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+const actionSchema = z.object({
+  reason: z.string().trim().min(1, 'a reason is required'),
+  by: z.string().trim().min(1, 'who acts is required'),
+  time: z.iso.datetime({ offset: true }),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+function checkAction(kind: 'halt' | 'resume', input: OperatorAction): OperatorAction {
+  const parsed = actionSchema.safeParse(input);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new OperatorInputError(`${kind}: ${detail}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+/** What a halt or resume did to the kill switch. */
+export interface KillSwitchChange {
+  /** False when the flag already was as asked: nothing was written. */
+  readonly changed: boolean;
+  /** The kill switch before the call (null: off). */
+  readonly previous: RiskState['killSwitch'];
+  /** The risk state after the call; undefined when none is stored (a resume before any run). */
+  readonly state: RiskState | undefined;
+  /** The risk state's version after the call (0: none stored). */
+  readonly version: number;
+}
+
+const MAX_ATTEMPTS = 8;
+
+async function changeKillSwitch(
+  store: StateStore,
+  on: boolean,
+  action: OperatorAction,
+  seedEquity: () => Promise<number>,
+): Promise<KillSwitchChange> {
+  const time = Date.parse(action.time);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const stored = await store.getRiskState();
+    if (stored === undefined && !on) return { changed: false, previous: null, state: undefined, version: 0 };
+    const state = stored?.state ?? initialRiskState(await seedEquity());
+    const update = setKillSwitch(state, on, time, action.by, action.reason);
+    const record = () =>
+      Promise.all([
+        store.appendBreakerEvents(update.events.length > 0 ? update.events : sameHalt(state, action)),
+        store.appendAudit({
+          time: action.time,
+          action: on ? 'halt' : 'resume',
+          by: action.by,
+          reason: action.reason,
+          ...(action.details === undefined ? {} : { details: action.details }),
+        }),
+      ]);
+    if (update.events.length === 0) {
+      // The same halt again (a retried invocation that died after its write): its records have
+      // deterministic keys, so writing them again completes them without adding anything.
+      if (sameHalt(state, action).length > 0) await record();
+      return { changed: false, previous: state.killSwitch, state, version: stored?.version ?? 0 };
+    }
+    const saved = await store.putRiskState(update.state, stored?.version ?? 0);
+    if ('conflict' in saved) {
+      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
+      continue;
+    }
+    await record();
+    return { changed: true, previous: state.killSwitch, state: update.state, version: saved.version };
+  }
+  throw new RiskStateContentionError(
+    `${on ? 'halt' : 'resume'}: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
+  );
+}
+
+/** The breaker event of a halt already stored with exactly this time, who and why (else none). */
+function sameHalt(state: RiskState, action: OperatorAction): BreakerEvent[] {
+  const k = state.killSwitch;
+  if (k === null || k.since !== Date.parse(action.time) || k.by !== action.by || k.reason !== action.reason)
+    return [];
+  return [{ time: k.since, breaker: 'kill-switch', action: 'trip', reason: k.reason, by: k.by, figures: {} }];
+}
+
+/**
+ * Skips today's entry intents that are recorded but not yet sent (between generate-signals and
+ * execute-orders), by conditional write from `recorded`: an execute-orders run that claims one
+ * first sends it, and the kill switch or the next risk check cancels it at the broker.
+ */
+export async function skipRecordedEntries(
+  store: StateStore,
+  day: string,
+  time: string,
+  reason: string,
+): Promise<string[]> {
+  const skipped: string[] = [];
+  for (const intent of await store.listIntents(day)) {
+    if (intent.purpose !== 'entry' || intent.status !== 'recorded') continue;
+    const result = await store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
+      status: 'skipped',
+      reason: `kill switch: ${reason}`,
+      updatedAt: time,
+    });
+    if (!('conflict' in result)) skipped.push(intent.clientOrderId);
+  }
+  return skipped;
+}
+
+/** What a halt did: the flag, and the entry intents it kept from being sent. */
+export interface HaltResult extends KillSwitchChange {
+  readonly entriesSkipped: readonly string[];
+}
+
+/**
+ * Sets the kill switch (who and why), with the versioned conditional write of the risk state
+ * (re-read and re-applied on a version conflict), a breaker event and an audit record, and skips
+ * today's recorded entry intents. New entries are blocked from the next invocation of every step;
+ * exits, stops and reconciliation go on. Already halted: nothing changes.
+ *
+ * With no risk state stored yet (a halt before the first run), the state starts from
+ * `seedEquity` (the kill-switch function passes the broker's last equity; the CLI, which has no
+ * broker, 0, so the first observed day's daily loss is not measured).
+ */
+export async function haltTrading(
+  store: StateStore,
+  input: OperatorAction & { readonly seedEquity?: () => Promise<number> },
+): Promise<HaltResult> {
+  const action = checkAction('halt', input);
+  const change = await changeKillSwitch(store, true, action, input.seedEquity ?? (async () => 0));
+  const day = newYorkTime(action.time).date;
+  const entriesSkipped = await skipRecordedEntries(store, day, action.time, action.reason);
+  return { ...change, entriesSkipped };
+}
+
+/** What a resume did, and what still blocks entries today (a breaker, say), if anything. */
+export interface ResumeResult extends KillSwitchChange {
+  readonly stillBlocked: string | null;
+}
+
+/**
+ * Clears the kill switch, recording who and why (a reason is required). A resume does not reset
+ * the drawdown breaker or a daily-loss trip: `stillBlocked` names what still blocks entries. Not
+ * halted: nothing changes. Entries skipped by the halt stay skipped; the next signal run decides.
+ */
+export async function resumeTrading(store: StateStore, input: OperatorAction): Promise<ResumeResult> {
+  const action = checkAction('resume', input);
+  const change = await changeKillSwitch(store, false, action, async () => 0);
+  const day = newYorkTime(action.time).date;
+  return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
+}
+
+/** What the kill-switch function did. */
+export interface KillSwitchResult {
+  /** New York trading date of the action. */
+  readonly day: string;
+  /** True when this call set the flag; false when it was already set. */
+  readonly halted: boolean;
+  /** Who set the flag in force and why (this call's or an earlier one's). */
+  readonly killSwitch: RiskState['killSwitch'];
+  /** Today's entry intents that were recorded and are now skipped, never sent. */
+  readonly entriesSkipped: readonly string[];
+  /** Client order ids of the open entry orders cancelled at the broker. */
+  readonly entriesCancelled: readonly string[];
+  /** Entry intents claimed for sending but not (yet) at the broker: the next risk check cancels them. */
+  readonly entriesPending: readonly string[];
+  /** Broker order ids of the resting stops cancelled before flattening (flatten only). */
+  readonly stopsCancelled: readonly string[];
+  /** Client order ids of the market exits that flatten the positions (flatten only). */
+  readonly exits: readonly string[];
+  /** Symbols left alone by the flatten because exits for all their shares are already open. */
+  readonly exitsAlreadyOpen: readonly string[];
+}
+
+const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
+const DONE = new Set(['filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day']);
+const SENT_OR_UNKNOWN: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
+
+/** Whether a client order id is an entry of this stage and strategy (`qs-<tag>-<SYM>-<date>-entry[-n]`). */
+function entryOrderMatcher(stage: string, strategy: string): (id: string) => boolean {
+  const sample = clientOrderId({ stage, strategy, symbol: 'X', date: '2000-01-01', purpose: 'entry' });
+  const tag = sample.split('-')[1] as string;
+  const pattern = new RegExp(`^qs-${tag}-[A-Z.]+-\\d{8}-entry(-\\d+)?$`);
+  return (id) => pattern.test(id);
+}
+
+/** Cancels a working order; false when it finished (filled, cancelled) before the cancel arrived. */
+async function cancel(ctx: LiveContext, order: BrokerOrder): Promise<boolean> {
+  try {
+    await ctx.broker.cancelOrder(order.id);
+    return true;
+  } catch (error) {
+    if (!(error instanceof BrokerRejectedError)) throw error;
+    ctx.log.warn('order finished before it could be cancelled', {
+      orderId: order.id,
+      clientOrderId: order.clientOrderId,
+      error: error.message,
+    });
+    return false;
+  }
+}
+
+/**
+ * The kill switch, as the loss and drawdown alarms invoke it: sets the halt flag (who and why,
+ * audited), skips today's entry intents not yet sent, cancels open entry orders at the broker
+ * (today's entry intents and this strategy's entry client order ids; protective stops are never
+ * touched), and when `flatten` is true sells every watchlist position at market after cancelling
+ * its resting stops (so the shares are not sold twice), through the intent path with the day's
+ * deterministic `flatten` client order id: exactly once per symbol and day. Then it reports
+ * (critical). Invoked again, it changes nothing: the flag is set, the entries are gone and the
+ * exit's client order id is taken.
+ */
+export async function killSwitch(
+  ctx: LiveContext,
+  input: OperatorAction & { readonly flatten: boolean },
+): Promise<KillSwitchResult> {
+  const { config } = ctx;
+  const halt = await haltTrading(ctx.store, {
+    ...input,
+    seedEquity: async () => (await ctx.broker.getAccount()).lastEquity,
+  });
+  const { time, reason } = input;
+  const day = newYorkTime(time).date;
+
+  // Open entry orders: today's entry intents, and anything carrying this strategy's entry id format.
+  const intents = await ctx.store.listIntents(day);
+  const entryIntents = new Map<string, IntentRecord>(
+    intents.filter((i) => i.purpose === 'entry').map((i) => [i.clientOrderId, i]),
+  );
+  const isEntryId = entryOrderMatcher(ctx.stage, config.name);
+  const open = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+  const entriesCancelled: string[] = [];
+  for (const order of open) {
+    if (STOP_TYPES.has(order.type) || DONE.has(order.status)) continue;
+    if (!entryIntents.has(order.clientOrderId) && !isEntryId(order.clientOrderId)) continue;
+    if (await cancel(ctx, order)) entriesCancelled.push(order.clientOrderId);
+  }
+  const entriesPending: string[] = [];
+  for (const intent of entryIntents.values()) {
+    if (!SENT_OR_UNKNOWN.includes(intent.status) || entriesCancelled.includes(intent.clientOrderId)) continue;
+    const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    if (order === null) entriesPending.push(intent.clientOrderId);
+    else if (!DONE.has(order.status) && (await cancel(ctx, order)))
+      entriesCancelled.push(intent.clientOrderId);
+  }
+
+  const stopsCancelled: string[] = [];
+  const exits: string[] = [];
+  const exitsAlreadyOpen: string[] = [];
+  const flatten = input.flatten;
+  if (flatten) {
+    const positions = (await ctx.broker.getPositions()).filter(
+      (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol) && p.qty !== 0,
+    );
+    const working = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+    for (const position of positions) {
+      const exitSide = position.qty > 0 ? 'sell' : 'buy';
+      const id = clientOrderId({
+        stage: ctx.stage,
+        strategy: config.name,
+        symbol: position.symbol,
+        date: day,
+        purpose: 'flatten',
+      });
+      const mine = working.filter(
+        (o) => o.symbol === position.symbol && o.side === exitSide && !DONE.has(o.status),
+      );
+      for (const order of mine.filter((o) => STOP_TYPES.has(o.type))) {
+        if (await cancel(ctx, order)) stopsCancelled.push(order.id);
+      }
+      // Exits already on their way (a market-on-open exit, this flatten from an earlier call).
+      const exiting = mine.filter((o) => !STOP_TYPES.has(o.type));
+      const covered = exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0);
+      const qty = Math.abs(position.qty) - covered;
+      if (exiting.some((o) => o.clientOrderId === id) || qty <= 0) {
+        exitsAlreadyOpen.push(position.symbol);
+        continue;
+      }
+      const placed = await placeIntentOnce(
+        ctx,
+        {
+          clientOrderId: id,
+          date: day,
+          strategy: config.name,
+          symbol: position.symbol,
+          purpose: 'exit',
+          side: exitSide,
+          qty,
+          type: 'market',
+          timeInForce: 'day',
+          referencePrice: position.currentPrice,
+          status: 'recorded',
+          filledQty: 0,
+          reason: `kill switch: ${reason}`,
+          configHash: ctx.configHash,
+          gitCommit: ctx.gitCommit,
+          createdAt: time,
+          updatedAt: time,
+        },
+        time,
+      );
+      if (placed.status === 'accepted' || placed.status === 'filled' || placed.status === 'partially_filled')
+        exits.push(id);
+      else exitsAlreadyOpen.push(position.symbol);
+    }
+  }
+
+  const result: KillSwitchResult = {
+    day,
+    halted: halt.changed,
+    killSwitch: halt.state?.killSwitch ?? null,
+    entriesSkipped: halt.entriesSkipped,
+    entriesCancelled,
+    entriesPending,
+    stopsCancelled,
+    exits,
+    exitsAlreadyOpen,
+  };
+  ctx.log.info('kill switch', { ...result });
+  await ctx.notifier.publish({
+    subject: halt.changed
+      ? `Kill switch: trading halted (${input.by})`
+      : `Kill switch: already halted (${input.by})`,
+    severity: 'critical',
+    text: killSwitchText(result, input.reason, flatten),
+  });
+  return result;
+}
+
+function killSwitchText(result: KillSwitchResult, reason: string, flatten: boolean): string {
+  const list = (ids: readonly string[]) => (ids.length === 0 ? 'none' : ids.join(', '));
+  const k = result.killSwitch;
+  return [
+    `Reason: ${reason}`,
+    k === null
+      ? 'The kill switch is off.'
+      : `Halted since ${new Date(k.since).toISOString()} by ${k.by}: ${k.reason}.`,
+    'New entries are blocked until `quantshift resume --reason "..."`; exits, stops and reconciliation go on.',
+    `Entry intents not sent: ${list(result.entriesSkipped)}.`,
+    `Entry orders cancelled: ${list(result.entriesCancelled)}.`,
+    ...(result.entriesPending.length > 0
+      ? [
+          `Entry orders not at the broker yet (the next risk check cancels them): ${list(result.entriesPending)}.`,
+        ]
+      : []),
+    flatten
+      ? `Flatten: stops cancelled ${list(result.stopsCancelled)}; exits at market ${list(result.exits)}${
+          result.exitsAlreadyOpen.length > 0
+            ? `; exits already open for ${list(result.exitsAlreadyOpen)}`
+            : ''
+        }.`
+      : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',
+  ].join('\n');
+}

@@ -1,0 +1,280 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { LiveContext } from '../../shared/live/context.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals, type SignalsResult } from '../../shared/live/generate-signals.js';
+import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../../shared/live/kill-switch.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
+// bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
+// 04-01, QQQ on 04-05 and AAPL on 04-08 (the replay's orders over the same days).
+const at = (day: string, hhmm: string) =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+type Stack = Awaited<ReturnType<typeof startLiveStack>>;
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+const SCHEDULE = [
+  ['09:00', marketOpenCheck],
+  ['09:10', generateSignals],
+  ['09:15', executeOrders],
+  ['09:45', riskCheck],
+  ['12:00', riskCheck],
+  ['15:45', riskCheck],
+  ['16:15', endOfDay],
+] as const;
+
+/** Runs the day's scheduled steps from `from` up to (not including) `until`, New York time. */
+async function runDay(s: Stack, day: string, from = '00:00', until = '24:00') {
+  const results = new Map<string, unknown>();
+  for (const [time, step] of SCHEDULE) {
+    if (time < from || time >= until) continue;
+    s.alpaca.setTime(at(day, time));
+    results.set(
+      time,
+      await (step as (ctx: LiveContext, t: string) => Promise<unknown>)(s.ctx, at(day, time)),
+    );
+  }
+  return results;
+}
+
+const id = (ctx: LiveContext, symbol: string, day: string, purpose: 'entry' | 'flatten') =>
+  clientOrderId({ stage: ctx.stage, strategy: ctx.config.name, symbol, date: day, purpose });
+
+const writes = (s: Stack) =>
+  s.alpaca.requestLog.filter((r) => (r.method === 'POST' && r.path === '/v2/orders') || r.method === 'DELETE')
+    .length;
+
+describe('the kill switch on the local stack', () => {
+  it('halts: cancels the open entry, keeps the stops, blocks later entries; a second call changes nothing', async () => {
+    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-04-01');
+    await runDay(s, '2021-04-05', '00:00', '09:20');
+    const qqqEntry = id(ctx, 'QQQ', '2021-04-05', 'entry');
+    expect(await ctx.broker.getOrderByClientOrderId(qqqEntry)).toMatchObject({
+      status: 'accepted',
+      timeInForce: 'opg',
+    });
+    const stopsBefore = (await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
+    expect(stopsBefore.map((o) => o.symbol)).toEqual(['MSFT']);
+
+    s.alpaca.setTime(at('2021-04-05', '09:20'));
+    const input = {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-04-05', '09:20'),
+      flatten: false,
+    };
+    const result = await killSwitch(ctx, input);
+    expect(result).toMatchObject({
+      day: '2021-04-05',
+      halted: true,
+      killSwitch: { by: input.by, reason: input.reason, since: Date.parse(input.time) },
+      entriesSkipped: [],
+      entriesCancelled: [qqqEntry],
+      entriesPending: [],
+      stopsCancelled: [],
+      exits: [],
+    });
+    expect((await ctx.broker.getOrderByClientOrderId(qqqEntry))?.status).toBe('canceled');
+    const stopsAfter = (await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
+    expect(stopsAfter.map((o) => o.id)).toEqual(stopsBefore.map((o) => o.id));
+    const risk = await ctx.store.getRiskState();
+    expect(risk?.state.killSwitch).toEqual({
+      since: Date.parse(input.time),
+      by: input.by,
+      reason: input.reason,
+    });
+    const store = ctx.store as DynamoStateStore;
+    const events = await store.listBreakerEvents(Date.parse(input.time), Date.parse(input.time));
+    expect(events).toEqual([
+      expect.objectContaining({ breaker: 'kill-switch', action: 'trip', by: input.by, reason: input.reason }),
+    ]);
+    expect(await store.listAudit(input.time, input.time)).toEqual([
+      expect.objectContaining({ action: 'halt', by: input.by, reason: input.reason }),
+    ]);
+    const alert = s.notifier.sent.find((n) => n.subject.startsWith('Kill switch'));
+    expect(alert).toMatchObject({
+      severity: 'critical',
+      subject: `Kill switch: trading halted (${input.by})`,
+    });
+    expect(alert?.text).toContain(qqqEntry);
+    expect(alert?.text).toContain('Positions kept with their protective stops');
+
+    // The alarm fires again: nothing is cancelled or sent, the flag and its records stay as they are.
+    const before = writes(s);
+    const again = await killSwitch(ctx, { ...input, time: at('2021-04-05', '09:21') });
+    expect(again).toMatchObject({ halted: false, entriesCancelled: [], exits: [], stopsCancelled: [] });
+    expect(again.killSwitch?.since).toBe(Date.parse(input.time));
+    expect(writes(s)).toBe(before);
+    expect((await ctx.store.getRiskState())?.version).toBe(risk?.version);
+    expect(s.notifier.sent.at(-1)?.subject).toBe(`Kill switch: already halted (${input.by})`);
+
+    // The rest of the day and the next days: stops are still managed, no entry is sent again.
+    await runDay(s, '2021-04-05', '09:20');
+    const positions = await ctx.broker.getPositions();
+    expect(positions.map((p) => p.symbol)).toEqual(['MSFT']);
+    await runDay(s, '2021-04-06');
+    await runDay(s, '2021-04-07');
+    const signals = (await runDay(s, '2021-04-08')).get('09:10') as SignalsResult;
+    // Without the halt, AAPL is entered at this open (the replay's order qs-…-AAPL-20210408-entry).
+    expect(signals.decisions?.refused).toEqual([
+      expect.objectContaining({ symbol: 'AAPL', reason: 'kill switch on (daily loss alarm)' }),
+    ]);
+    const entries = (await ctx.broker.listOrders({ status: 'all' })).filter(
+      (o) => o.side === 'buy' && o.submittedAt >= at('2021-04-05', '09:20'),
+    );
+    expect(entries).toEqual([]);
+    expect(
+      (await ctx.store.listIntents('2021-04-08')).filter(
+        (i) => i.purpose === 'entry' && i.status !== 'skipped',
+      ),
+    ).toEqual([]);
+    expect(s.notifier.sent.some((n) => n.subject.startsWith('Entries refused'))).toBe(true);
+    const msftStop = (await ctx.broker.listOrders({ status: 'open' })).find(
+      (o) => o.symbol === 'MSFT' && o.type === 'stop',
+    );
+    expect(msftStop?.qty).toBe(positions[0]?.qty);
+  });
+
+  it('exits still go out while halted; entries come back after a recorded resume', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30');
+    expect((await ctx.broker.getPositions()).map((p) => p.symbol)).toEqual(['MSFT']);
+    await runDay(s, '2021-03-31', '00:00', '09:05');
+    s.alpaca.setTime(at('2021-03-31', '09:05'));
+    const halted = await killSwitch(ctx, {
+      reason: 'drawdown alarm',
+      by: 'alarm:quantshift-paper-drawdown',
+      time: at('2021-03-31', '09:05'),
+      flatten: false,
+    });
+    expect(halted.halted).toBe(true);
+
+    await runDay(s, '2021-03-31', '09:05');
+    const exit = (await ctx.store.listIntents('2021-03-31')).find((i) => i.purpose === 'exit');
+    expect(exit).toMatchObject({ symbol: 'MSFT', side: 'sell', status: 'filled' });
+    expect(await ctx.broker.getPositions()).toEqual([]);
+
+    await runDay(s, '2021-04-01', '00:00', '09:15');
+    expect((await ctx.store.listIntents('2021-04-01')).filter((i) => i.purpose === 'entry')).toEqual([]);
+
+    await expect(
+      resumeTrading(ctx.store, { reason: '  ', by: 'ops', time: at('2021-04-01', '17:00') }),
+    ).rejects.toThrow(OperatorInputError);
+    const resumed = await resumeTrading(ctx.store, {
+      reason: 'loss explained: data outage',
+      by: 'ops',
+      time: at('2021-04-01', '17:00'),
+    });
+    expect(resumed).toMatchObject({
+      changed: true,
+      stillBlocked: null,
+      previous: { by: halted.killSwitch?.by },
+    });
+    expect(
+      (await ctx.store.listAudit('2021-03-31', '2021-04-01')).map((a) => [a.action, a.by, a.reason]),
+    ).toEqual([
+      ['halt', 'alarm:quantshift-paper-drawdown', 'drawdown alarm'],
+      ['resume', 'ops', 'loss explained: data outage'],
+    ]);
+    expect(
+      (await resumeTrading(ctx.store, { reason: 'again', by: 'ops', time: at('2021-04-01', '17:01') }))
+        .changed,
+    ).toBe(false);
+
+    await runDay(s, '2021-04-05', '00:00', '09:15');
+    expect(
+      (await ctx.store.listIntents('2021-04-05')).filter((i) => i.purpose === 'entry').map((i) => i.symbol),
+    ).toContain('QQQ');
+  });
+
+  it('a halt between the signals and the orders keeps the recorded entries from being sent', async () => {
+    stack = await startLiveStack({ startTime: at('2021-04-05', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-04-05', '00:00', '09:15');
+    const recorded = (await ctx.store.listIntents('2021-04-05')).filter((i) => i.purpose === 'entry');
+    expect(recorded.length).toBeGreaterThan(0);
+    const halt = await haltTrading(ctx.store, {
+      reason: 'manual',
+      by: 'ops',
+      time: at('2021-04-05', '09:12'),
+    });
+    expect(halt.entriesSkipped).toEqual(recorded.map((i) => i.clientOrderId));
+    await runDay(s, '2021-04-05', '09:15', '10:00');
+    expect(s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders')).toEqual([]);
+  });
+
+  it('flattens once: stops cancelled first, each position sold exactly once when invoked twice at once and again later', async () => {
+    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-04-01');
+    await runDay(s, '2021-04-05', '00:00', '10:00');
+    const held = await ctx.broker.getPositions();
+    expect(held.map((p) => p.symbol).sort()).toEqual(['MSFT', 'QQQ']);
+    const stops = (await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
+    expect(stops.map((o) => o.symbol).sort()).toEqual(['MSFT', 'QQQ']);
+
+    s.alpaca.setTime(at('2021-04-05', '10:00'));
+    const input = {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-04-05', '10:00'),
+      flatten: true,
+    };
+    const logFrom = s.alpaca.requestLog.length;
+    const [first, second] = await Promise.all([killSwitch(ctx, input), killSwitch(ctx, input)]);
+    // A stop is cancelled before its shares are sold (at Alpaca, the stop holds them).
+    const firstWrite = s.alpaca.requestLog
+      .slice(logFrom)
+      .find((r) => r.method === 'DELETE' || (r.method === 'POST' && r.path === '/v2/orders'));
+    expect(firstWrite?.method).toBe('DELETE');
+    s.alpaca.setTime(at('2021-04-05', '10:05'));
+    const third = await killSwitch(ctx, { ...input, time: at('2021-04-05', '10:05') });
+    expect([first.halted, second.halted].sort()).toEqual([false, true]);
+    expect(third).toMatchObject({ halted: false, exits: [], stopsCancelled: [] });
+
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    const all = await ctx.broker.listOrders({ status: 'all' });
+    for (const position of held) {
+      const sells = all.filter(
+        (o) => o.symbol === position.symbol && o.side === 'sell' && o.type === 'market',
+      );
+      expect(sells).toHaveLength(1);
+      expect(sells[0]).toMatchObject({
+        clientOrderId: id(ctx, position.symbol, '2021-04-05', 'flatten'),
+        qty: position.qty,
+        status: 'filled',
+      });
+      const intent = await ctx.store.getIntent('2021-04-05', sells[0]?.clientOrderId as string);
+      expect(intent).toMatchObject({ purpose: 'exit', status: 'filled', filledQty: position.qty });
+    }
+    for (const stop of stops) {
+      expect(all.find((o) => o.id === stop.id)?.status).toBe('canceled');
+    }
+    expect(new Set([...first.exits, ...second.exits])).toEqual(
+      new Set(held.map((p) => id(ctx, p.symbol, '2021-04-05', 'flatten'))),
+    );
+
+    // The risk check after it has nothing to protect, and places nothing.
+    const before = writes(s);
+    s.alpaca.setTime(at('2021-04-05', '12:00'));
+    await riskCheck(ctx, at('2021-04-05', '12:00'));
+    expect(writes(s)).toBe(before);
+  });
+});
