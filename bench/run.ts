@@ -1,8 +1,26 @@
 /**
- * Benchmarks, printed as one JSON document on stdout:
- * `{ "results": [{ "name", "threads", "bars", "combinations", "seconds", "barStepsPerSecond" }] }`.
- * A bar-step is one bar of one parameter combination. Each entry reports the median of several
- * timed runs after a warm-up run. Progress goes to stderr.
+ * Benchmarks, printed as one JSON document on stdout (progress goes to stderr):
+ *
+ * ```
+ * {
+ *   "results": [{ "name", "threads", "bars", "combinations", "seconds", "barStepsPerSecond" }],
+ *   "live": {
+ *     "signals": { "symbols", "day", "seconds", "marketOpenCheckSeconds", "marketDataRequests",
+ *                  "totalBrokerRequests", "intents", "cache", "barCacheReadSeconds", "barCacheWriteSeconds" },
+ *     "executeOrders": { "samples", "days", "p50Ms", "p99Ms", "minMs", "maxMs", "coldStartMs" }
+ *   },
+ *   "bundles": [{ "name", "bytes", "gzipBytes", "sourcemapBytes", "coldImportMs",
+ *                 "topInputs": [{ "name", "bytes" }] }]
+ * }
+ * ```
+ *
+ * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
+ *   reports the median of several timed runs after a warm-up run.
+ * - `live` (bench/live.ts): generate-signals for 500 synthetic symbols served by the local broker
+ *   (wall time and market-data requests), and the execute-orders handler's time from invocation
+ *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
+ * - `bundles` (bench/bundles.ts): every `functions/<name>/handler.ts` bundled as the CDK construct
+ *   does, its size, and the median time a fresh `node` takes to import it.
  */
 import { availableParallelism } from 'node:os';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
@@ -15,6 +33,9 @@ import type { Combination } from '../shared/core/research/grid.js';
 import { walkForward, walkForwardSettingsSchema } from '../shared/core/research/walk-forward.js';
 import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
+import { runBundleBenchmarks } from './bundles.js';
+import { runLiveBenchmarks } from './live.js';
+import { median } from './stats.js';
 
 interface BenchResult {
   name: string;
@@ -23,11 +44,6 @@ interface BenchResult {
   combinations: number;
   seconds: number;
   barStepsPerSecond: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function measure(runs: number, work: () => unknown): number {
@@ -144,4 +160,7 @@ results.push(
   ),
 );
 
-process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+const live = await runLiveBenchmarks();
+const bundles = await runBundleBenchmarks();
+
+process.stdout.write(`${JSON.stringify({ results, live, bundles }, null, 2)}\n`);
