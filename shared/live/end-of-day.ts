@@ -1,6 +1,12 @@
 import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
-import type { EquitySnapshot, FillRecord, PositionRecord } from '../core/ports/state-store.js';
+import type {
+  ClosedTradeRecord,
+  EquitySnapshot,
+  FillRecord,
+  PositionRecord,
+} from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { trackOrders } from './risk-check.js';
 
@@ -24,6 +30,8 @@ export interface DailyReport {
   readonly highWaterMark: number;
   readonly positions: readonly PositionRecord[];
   readonly fills: readonly FillSlippage[];
+  /** Round trips closed today (recorded by this run or, on a retry, by an earlier one). */
+  readonly closedTrades: readonly ClosedTradeRecord[];
   readonly drift: readonly string[];
   readonly corporateActions: readonly string[];
   readonly outsideWatchlist: readonly string[];
@@ -36,7 +44,8 @@ export interface DailyReport {
  * execution id, so a rerun adds nothing); splits and dividends applied to the position records
  * (a split moves the recorded stop with it, and the next risk check moves the resting order);
  * positions reconciled with the broker (the broker wins; unexplained drift is recorded and
- * alerted); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
+ * alerted); each round trip closed today recorded once as a closed trade (the live Kelly cap's
+ * history); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
  * report through the Notifier.
  */
 export async function endOfDay(
@@ -59,6 +68,7 @@ export async function endOfDay(
     until: scheduledTime,
   });
   const fills: FillSlippage[] = [];
+  const ledger: FillRecord[] = [];
   const corporateActions: string[] = [];
   const filledSymbols = new Set<string>();
   for (const activity of activities) {
@@ -79,6 +89,7 @@ export async function endOfDay(
       time: activity.time,
     };
     await ctx.store.appendFill(fill);
+    ledger.push(fill);
     filledSymbols.add(activity.symbol);
     const reference = intent?.referencePrice ?? null;
     fills.push({
@@ -95,9 +106,10 @@ export async function endOfDay(
     });
   }
 
-  const [brokerPositions, stored, account, riskRecord] = await Promise.all([
+  const [brokerPositions, stored, startOfDay, account, riskRecord] = await Promise.all([
     ctx.broker.getPositions(),
     ctx.store.getLatestPositions(),
+    ctx.store.getLatestPositions(day),
     ctx.broker.getAccount(),
     ctx.store.getRiskState(),
   ]);
@@ -107,6 +119,32 @@ export async function endOfDay(
   const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
   const drift: string[] = [];
+
+  // Round trips closed today: walked from the previous session's positions through today's fills,
+  // and recorded only where the walk ends at what the broker holds (else the ledger cannot explain it).
+  const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
+  const walk = closedTradesOfDay({
+    strategy: config.name,
+    recordedAt: scheduledTime,
+    opening: (startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
+    splits: splits.filter((s) => traded(s.symbol)),
+    fills: ledger.filter((f) => traded(f.symbol)),
+  });
+  const brokerQty = (symbol: string) => brokerPositions.find((p) => p.symbol === symbol)?.qty ?? 0;
+  const explained = (symbol: string) =>
+    Math.abs((walk.open.get(symbol)?.qty ?? 0) - brokerQty(symbol)) <= 1e-9;
+  for (const symbol of [...filledSymbols].filter((s) => traded(s) && !explained(s))) {
+    drift.push(
+      `${symbol}: the fills from the ${startOfDay?.date ?? '(none)'} positions end at ${walk.open.get(symbol)?.qty ?? 0}, broker ${brokerQty(symbol)}; no closed trade recorded`,
+    );
+  }
+  const closedTrades = walk.trades.filter((t) => explained(t.symbol));
+  for (const trade of closedTrades) {
+    const recorded = await ctx.store.recordClosedTrade(trade);
+    if (!recorded)
+      ctx.log.info('closed trade already recorded', { symbol: trade.symbol, exitTime: trade.exitTime });
+  }
+
   const reconciled: PositionRecord[] = [];
   for (const position of brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol))) {
     let record = records.get(position.symbol);
@@ -127,6 +165,7 @@ export async function endOfDay(
     if (record === undefined && !filledSymbols.has(position.symbol)) {
       drift.push(`${position.symbol}: broker ${position.qty}, no record`);
     }
+    const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
     reconciled.push({
       symbol: position.symbol,
       qty: position.qty,
@@ -135,6 +174,7 @@ export async function endOfDay(
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,
       sessionsHeld: (record?.sessionsHeld ?? 0) + 1,
+      ...(entryDate === undefined ? {} : { entryDate }),
     });
   }
   for (const record of records.values()) {
@@ -183,6 +223,7 @@ export async function endOfDay(
     highWaterMark: state.highWaterMark,
     positions: reconciled,
     fills,
+    closedTrades,
     drift,
     corporateActions,
     outsideWatchlist,
@@ -223,6 +264,16 @@ export function dailyReportMarkdown(report: DailyReport): string {
         `• ${f.side} ${f.qty} ${f.symbol} @ ${f.price.toFixed(2)}${f.slippageBps === null ? '' : `, slippage ${f.slippageBps.toFixed(1)} bps`}`,
     ),
   ];
+  if (report.closedTrades.length > 0) {
+    lines.push(
+      '',
+      `*Closed trades* (${report.closedTrades.length})`,
+      ...report.closedTrades.map(
+        (t) =>
+          `• ${t.symbol} ${t.side} ${t.qty} from ${t.entryDate ?? '?'} @ ${t.entryPrice.toFixed(2)} to ${t.exitPrice.toFixed(2)}: ${money(t.pnlCents / 100)}`,
+      ),
+    );
+  }
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));

@@ -1,5 +1,6 @@
 import { strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
+import { toDollars } from '../core/ledger/money.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
@@ -100,11 +101,13 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     }
   }
 
-  const [account, brokerPositions, stored, riskRecord] = await Promise.all([
+  const [account, brokerPositions, stored, riskRecord, history] = await Promise.all([
     ctx.broker.getAccount(),
     ctx.broker.getPositions(),
     ctx.store.getLatestPositions(),
     ctx.store.getRiskState(),
+    // The Kelly cap's sample: the strategy's most recent closed trades, as end-of-day recorded them.
+    ctx.store.listClosedTrades(config.name, config.risk.kellyWindow),
   ]);
   const outsideWatchlist = brokerPositions
     .filter((p) => p.assetClass !== 'us_equity' || !symbols.includes(p.symbol))
@@ -211,7 +214,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     equity: account.equity,
     buyingPower: account.cash,
     symbols: atSymbols,
-    closedPnls: [],
+    closedPnls: history.map((trade) => toDollars(trade.pnlCents)),
     riskState,
     correlation: (a, b) => correlation.correlation(a, b),
     options: {
@@ -325,6 +328,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     previous,
     intents: recorded.map((i) => ({ id: i.clientOrderId, side: i.side, qty: i.qty })),
     refused: decisions.refused.length,
+    closedTrades: history.length,
   });
   return { day, status: 'decided', intents: recorded, decisions, outsideWatchlist };
 }

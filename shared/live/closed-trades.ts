@@ -1,0 +1,151 @@
+import { notionalCents } from '../core/ledger/money.js';
+import type { ClosedTradeRecord, FillRecord, PositionRecord } from '../core/ports/state-store.js';
+
+/** Quantities closer than this are equal (fractional shares are whole to 1e-9). */
+const EPSILON = 1e-9;
+
+/** A position being walked through the day's fills: what it cost and what closing it brought in. */
+interface Lot {
+  readonly side: 1 | -1;
+  /** Shares still open. */
+  qty: number;
+  /** Shares opened over the round trip (its quantity once it is closed). */
+  opened: number;
+  closed: number;
+  /** Σ opening fills' notionals (integer cents; the starting position's at its average entry price). */
+  entryCents: number;
+  /** Σ closing fills' notionals (integer cents). */
+  exitCents: number;
+  /** Quantity-weighted average prices of the opening and of the closing fills. */
+  entryPrice: number;
+  exitPrice: number;
+  readonly entryDate: string | null;
+}
+
+/** Where the day's fills leave each symbol they touched (and each of the starting positions). */
+export interface OpenAfterFills {
+  /** Signed quantity (negative: short), 0 when flat. */
+  readonly qty: number;
+  /** Entry date of what is open, null when flat or unknown. */
+  readonly entryDate: string | null;
+}
+
+export interface DayTrades {
+  /** The round trips the day's fills closed, in the order they closed. */
+  readonly trades: readonly ClosedTradeRecord[];
+  /** Each symbol's position after the fills, by symbol. */
+  readonly open: ReadonlyMap<string, OpenAfterFills>;
+}
+
+/**
+ * The round trips a trading day's fills closed, walked from the positions at the start of the day
+ * (the previous session's reconciled record). A trade is closed when its position is back to zero:
+ * its P&L is the backtest's (`side × (exit notional − entry notional) − commissions`, each fill's
+ * notional rounded to the cent; the broker's fills carry no commission), its prices the
+ * quantity-weighted averages of its opening and closing fills (the starting position's is the
+ * broker's average entry price). A fill through zero closes the trade and opens the next with the
+ * rest. Splits of the day (applied at the open, before any fill) scale the starting quantity and
+ * price; the entry notional stays. Pure: end-of-day checks the result against the broker before
+ * recording it.
+ */
+export function closedTradesOfDay(input: {
+  readonly strategy: string;
+  /** When the trades are recorded (end-of-day's scheduled time). */
+  readonly recordedAt: string;
+  /** Positions at the start of the day. */
+  readonly opening: readonly PositionRecord[];
+  /** The day's splits: new shares per old share. */
+  readonly splits: readonly { readonly symbol: string; readonly ratio: number }[];
+  /** The day's fills, in any order (walked by time, then execution id). */
+  readonly fills: readonly FillRecord[];
+}): DayTrades {
+  const lots = new Map<string, Lot | undefined>();
+  for (const position of input.opening) {
+    if (Math.abs(position.qty) <= EPSILON) continue;
+    const qty = Math.abs(position.qty);
+    lots.set(position.symbol, {
+      side: position.qty > 0 ? 1 : -1,
+      qty,
+      opened: qty,
+      closed: 0,
+      entryCents: notionalCents(qty, position.avgEntryPrice),
+      exitCents: 0,
+      entryPrice: position.avgEntryPrice,
+      exitPrice: 0,
+      entryDate: position.entryDate ?? null,
+    });
+  }
+  for (const split of input.splits) {
+    const lot = lots.get(split.symbol);
+    if (lot === undefined) continue;
+    lot.qty *= split.ratio;
+    lot.opened *= split.ratio;
+    lot.entryPrice /= split.ratio;
+  }
+
+  const trades: ClosedTradeRecord[] = [];
+  const fills = [...input.fills].sort(
+    (a, b) =>
+      Date.parse(a.time) - Date.parse(b.time) ||
+      (a.executionId < b.executionId ? -1 : a.executionId > b.executionId ? 1 : 0),
+  );
+  for (const fill of fills) {
+    const direction: 1 | -1 = fill.side === 'buy' ? 1 : -1;
+    let rest = fill.qty;
+    const lot = lots.get(fill.symbol);
+    if (lot !== undefined && lot.side !== direction) {
+      const closing = Math.min(rest, lot.qty);
+      lot.qty -= closing;
+      lot.closed += closing;
+      lot.exitCents += notionalCents(closing, fill.price);
+      lot.exitPrice += ((fill.price - lot.exitPrice) * closing) / lot.closed;
+      rest -= closing;
+      if (lot.qty <= EPSILON) {
+        trades.push({
+          strategy: input.strategy,
+          symbol: fill.symbol,
+          side: lot.side === 1 ? 'long' : 'short',
+          qty: lot.closed,
+          entryDate: lot.entryDate,
+          exitDate: fill.date,
+          exitTime: fill.time,
+          entryPrice: lot.entryPrice,
+          exitPrice: lot.exitPrice,
+          pnlCents: lot.side * (lot.exitCents - lot.entryCents),
+          exitExecutionId: fill.executionId,
+          recordedAt: input.recordedAt,
+        });
+        lots.set(fill.symbol, undefined);
+      }
+    }
+    if (rest <= EPSILON) continue;
+    const current = lots.get(fill.symbol);
+    if (current === undefined) {
+      lots.set(fill.symbol, {
+        side: direction,
+        qty: rest,
+        opened: rest,
+        closed: 0,
+        entryCents: notionalCents(rest, fill.price),
+        exitCents: 0,
+        entryPrice: fill.price,
+        exitPrice: 0,
+        entryDate: fill.date,
+      });
+    } else {
+      current.qty += rest;
+      current.opened += rest;
+      current.entryCents += notionalCents(rest, fill.price);
+      current.entryPrice += ((fill.price - current.entryPrice) * rest) / current.opened;
+    }
+  }
+
+  const open = new Map<string, OpenAfterFills>();
+  for (const [symbol, lot] of lots) {
+    open.set(
+      symbol,
+      lot === undefined ? { qty: 0, entryDate: null } : { qty: lot.side * lot.qty, entryDate: lot.entryDate },
+    );
+  }
+  return { trades, open };
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import type { FillRecord, PositionRecord } from '../../../shared/core/ports/state-store.js';
+import { closedTradesOfDay } from '../../../shared/live/closed-trades.js';
+
+const DAY = '2021-03-19';
+let executions = 0;
+function fill(symbol: string, side: 'buy' | 'sell', qty: number, price: number, hhmm: string): FillRecord {
+  executions += 1;
+  return {
+    executionId: `exec-${String(executions).padStart(3, '0')}`,
+    date: DAY,
+    clientOrderId: null,
+    brokerOrderId: `order-${executions}`,
+    symbol,
+    side,
+    qty,
+    price,
+    time: `${DAY}T${hhmm}:00.000Z`,
+  };
+}
+function held(symbol: string, qty: number, avgEntryPrice: number, entryDate?: string): PositionRecord {
+  return {
+    symbol,
+    qty,
+    avgEntryPrice,
+    stop: null,
+    entryRef: null,
+    initialRisk: null,
+    sessionsHeld: 1,
+    ...(entryDate === undefined ? {} : { entryDate }),
+  };
+}
+const walk = (input: Partial<Parameters<typeof closedTradesOfDay>[0]>) =>
+  closedTradesOfDay({
+    strategy: 'ma-crossover-atr',
+    recordedAt: `${DAY}T20:15:00.000Z`,
+    opening: [],
+    splits: [],
+    fills: [],
+    ...input,
+  });
+
+describe('closedTradesOfDay', () => {
+  it('closes a position held from an earlier day: P&L in cents as the backtest computes it', () => {
+    const exit = fill('SPY', 'sell', 53, 391.17, '13:30');
+    const { trades, open } = walk({ opening: [held('SPY', 53, 389.83, '2021-03-18')], fills: [exit] });
+    // side × (toCents(53 × 391.17) − toCents(53 × 389.83)) = 2 073 201 − 2 066 099
+    expect(trades).toEqual([
+      {
+        strategy: 'ma-crossover-atr',
+        symbol: 'SPY',
+        side: 'long',
+        qty: 53,
+        entryDate: '2021-03-18',
+        exitDate: DAY,
+        exitTime: exit.time,
+        entryPrice: 389.83,
+        exitPrice: 391.17,
+        pnlCents: 7102,
+        exitExecutionId: exit.executionId,
+        recordedAt: `${DAY}T20:15:00.000Z`,
+      },
+    ]);
+    expect(open.get('SPY')).toEqual({ qty: 0, entryDate: null });
+  });
+
+  it('a round trip within the day, partial exits, fills in any order', () => {
+    const buy = fill('QQQ', 'buy', 10, 100, '13:30');
+    const sell1 = fill('QQQ', 'sell', 4, 99.5, '15:00');
+    const sell2 = fill('QQQ', 'sell', 6, 98.25, '20:00');
+    const { trades, open } = walk({ fills: [sell2, buy, sell1] });
+    expect(trades).toHaveLength(1);
+    expect(trades[0]).toMatchObject({
+      side: 'long',
+      qty: 10,
+      entryDate: DAY,
+      entryPrice: 100,
+      exitPrice: (39_800 + 58_950) / 10 / 100,
+      pnlCents: 39_800 + 58_950 - 100_000,
+      exitTime: sell2.time,
+      exitExecutionId: sell2.executionId,
+    });
+    expect(open.get('QQQ')?.qty).toBe(0);
+  });
+
+  it('a position still open is no trade; what is open carries its entry date', () => {
+    const add = fill('AAPL', 'buy', 5, 120, '13:30');
+    const { trades, open } = walk({ opening: [held('MSFT', 3, 230)], fills: [add] });
+    expect(trades).toEqual([]);
+    expect(open.get('AAPL')).toEqual({ qty: 5, entryDate: DAY });
+    expect(open.get('MSFT')).toEqual({ qty: 3, entryDate: null });
+  });
+
+  it('a split scales the starting shares, not what they cost; an unknown entry date stays null', () => {
+    const exit = fill('AAPL', 'sell', 40, 130, '13:30');
+    const { trades } = walk({
+      opening: [held('AAPL', 10, 500)],
+      splits: [{ symbol: 'AAPL', ratio: 4 }],
+      fills: [exit],
+    });
+    expect(trades[0]).toMatchObject({
+      qty: 40,
+      entryPrice: 125,
+      exitPrice: 130,
+      pnlCents: 20_000,
+      entryDate: null,
+    });
+  });
+
+  it('a fill through zero closes the trade and opens the next with the rest', () => {
+    const flip = fill('SPY', 'sell', 15, 100, '13:30');
+    const cover = fill('SPY', 'buy', 5, 90, '20:00');
+    const { trades, open } = walk({ opening: [held('SPY', 10, 95, '2021-03-01')], fills: [flip, cover] });
+    expect(trades.map((t) => [t.side, t.qty, t.pnlCents, t.entryDate])).toEqual([
+      ['long', 10, 5_000, '2021-03-01'],
+      ['short', 5, 5_000, DAY],
+    ]);
+    expect(open.get('SPY')?.qty).toBe(0);
+  });
+});
