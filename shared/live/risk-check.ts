@@ -13,6 +13,8 @@ export interface RiskCheckResult {
   readonly exits: readonly string[];
   readonly breakerTrips: readonly string[];
   readonly entriesCancelled: readonly string[];
+  /** Why nothing was checked (`closed`, `outside-session`): the market's closed day or hours. */
+  readonly reason?: string;
   /** The account as this check saw it (the dashboard's and the loss alarms' figures). */
   readonly figures?: RiskFigures;
 }
@@ -51,9 +53,29 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const session = await ctx.store.getSession(day);
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
-  if (!session.isOpen) return { day, status: 'closed', ...empty };
-  if (scheduledTime < (session.openAt as string) || scheduledTime >= (session.closeAt as string)) {
-    return { day, status: 'outside-session', ...empty };
+  if (!session.isOpen) {
+    const reason = `the market is closed on ${day}; nothing to check`;
+    ctx.log.info('risk check: market closed today, nothing done', { day, scheduledTime, reason });
+    return { day, status: 'closed', reason, ...empty };
+  }
+  // Instants, not strings: a scheduled time may carry an offset or no milliseconds.
+  const now = Date.parse(scheduledTime);
+  const openAt = session.openAt === null ? Number.NaN : Date.parse(session.openAt);
+  const closeAt = session.closeAt === null ? Number.NaN : Date.parse(session.closeAt);
+  if (!(now >= openAt && now < closeAt)) {
+    const nyTime = (iso: string | null) =>
+      iso === null ? 'an unknown time' : newYorkTime(iso).time.slice(0, 5);
+    const reason =
+      now >= closeAt
+        ? `the session closed at ${nyTime(session.closeAt)} New York${session.earlyClose ? ' (early close)' : ''}; nothing to check`
+        : `the session opens at ${nyTime(session.openAt)} New York; nothing to check yet`;
+    ctx.log.info('risk check outside the session, nothing done', {
+      day,
+      scheduledTime,
+      earlyClose: session.earlyClose,
+      reason,
+    });
+    return { day, status: 'outside-session', reason, ...empty };
   }
   const { config } = ctx;
   const rules = config.risk;
@@ -134,6 +156,11 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         record?.initialRisk ??
         (entry?.protectiveStop === undefined ? null : Math.abs(entry.referencePrice - entry.protectiveStop)),
       sessionsHeld: record?.sessionsHeld ?? 0,
+      ...(record?.entryDate !== undefined
+        ? { entryDate: record.entryDate }
+        : entry !== undefined && record === undefined
+          ? { entryDate: day }
+          : {}),
     });
     const exitSide = side === 1 ? 'sell' : 'buy';
     const resting = openOrders.filter(
@@ -309,7 +336,8 @@ async function exitAtMarket(
     },
     now,
   );
-  if (placed.status !== 'accepted') return null;
+  // A market exit in session can come back already filled (the local paper broker fills it at once).
+  if (!['accepted', 'partially_filled', 'filled'].includes(placed.status)) return null;
   await ctx.notifier.publish({
     subject: `Exit at market: ${position.symbol}`,
     severity: 'warning',
