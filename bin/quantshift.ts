@@ -1,6 +1,7 @@
 import { backtestCommand, backtestHelp } from '../shared/cli/backtest.js';
 import { dataCommand } from '../shared/cli/data.js';
 import { invokeCommand, localCommand } from '../shared/cli/local.js';
+import { haltCommand, resumeCommand, statusCommand } from '../shared/cli/operate.js';
 import { pipelineCommand } from '../shared/cli/pipeline.js';
 import { replayCommand } from '../shared/cli/replay.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
@@ -30,6 +31,18 @@ const commands: Record<
   invoke: {
     summary: 'run one live handler locally against the local stack (invoke <function> --event <file>)',
     run: (argv) => invokeCommand(argv, process),
+  },
+  halt: {
+    summary: 'set the kill switch: block new entries (exits and stops go on), with who and why',
+    run: (argv) => haltCommand(argv, process),
+  },
+  resume: {
+    summary: 'clear the kill switch (resume --reason "..."), recorded with who and why',
+    run: (argv) => resumeCommand(argv, process),
+  },
+  status: {
+    summary: 'show the kill switch, the breakers and the recent operator actions',
+    run: (argv) => statusCommand(argv, process),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',

@@ -1,0 +1,261 @@
+import { userInfo } from 'node:os';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
+import { UsageError } from '../core/errors.js';
+import { newYorkTime } from '../core/live/orders.js';
+import type { AuditRecord } from '../core/ports/state-store.js';
+import { entryBlock, type RiskState } from '../core/risk/index.js';
+import { haltTrading, resumeTrading } from '../live/kill-switch.js';
+import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
+
+type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+type Env = Readonly<Record<string, string | undefined>>;
+
+const tableFlags: FlagSpecs = {
+  table: {
+    type: 'string',
+    value: '<name>',
+    help: 'the state table (default: env STATE_TABLE); region and credentials from the AWS environment',
+  },
+  endpoint: {
+    type: 'string',
+    value: '<url>',
+    help: 'a local DynamoDB, as `quantshift local up` prints it (default: env DYNAMODB_ENDPOINT)',
+  },
+  format: { type: 'string', value: '<text|json>', help: 'stdout format (default text)' },
+};
+
+export const haltFlags: FlagSpecs = {
+  reason: { type: 'string', value: '<text>', help: 'why (recorded; default "manual halt")' },
+  by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
+  ...tableFlags,
+  time: {
+    type: 'string',
+    value: '<ISO time>',
+    help: "local rehearsal only (with --endpoint): act at the paper broker's simulated time",
+  },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const resumeFlags: FlagSpecs = {
+  reason: { type: 'string', value: '<text>', help: 'why trading may go on (required, recorded)' },
+  by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
+  ...tableFlags,
+  time: haltFlags.time as FlagSpecs[string],
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const statusFlags: FlagSpecs = {
+  ...tableFlags,
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+const NOTES = [
+  'The flag lives in the state table (RISK/STATE). It blocks new entries only: exits, protective',
+  'stops and reconciliation go on. Every step reads it at its next invocation. See docs/live.md.',
+];
+
+/** The OS user, or `unknown` where the platform cannot say. */
+function osUser(env: Env): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? env.USERNAME ?? 'unknown';
+  }
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The state store the flags and the environment name: deployed (`--table`) or local (`--endpoint`). */
+function openStore(flags: ParsedFlags, env: Env) {
+  const table = stringFlag(flags, 'table') ?? env.STATE_TABLE;
+  if (table === undefined || table === '')
+    throw new UsageError('give --table <name> or set STATE_TABLE (the live functions’ state table)');
+  const endpoint = stringFlag(flags, 'endpoint') ?? env.DYNAMODB_ENDPOINT;
+  if (endpoint !== undefined && !z.url().safeParse(endpoint).success)
+    throw new UsageError(`--endpoint ${endpoint}: not a URL`);
+  const local = endpoint !== undefined && LOCAL_HOSTS.has(new URL(endpoint).hostname);
+  const client = new DynamoDBClient(
+    endpoint === undefined
+      ? {}
+      : {
+          endpoint,
+          // A local DynamoDB wants a region and some credentials, never real ones.
+          region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+          ...(local && env.AWS_ACCESS_KEY_ID === undefined
+            ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+            : {}),
+        },
+  );
+  const store = new DynamoStateStore(stateStoreDocumentClient(client), table);
+  const where = endpoint === undefined ? `table ${table}` : `table ${table} at ${endpoint}`;
+  return { store, where, local, close: () => client.destroy() };
+}
+
+function actionTime(flags: ParsedFlags, local: boolean): string {
+  const time = stringFlag(flags, 'time');
+  if (time === undefined) return new Date().toISOString();
+  if (!local)
+    throw new UsageError('--time is for local rehearsals only (with a local --endpoint): a real halt is now');
+  const parsed = z.iso.datetime({ offset: true }).safeParse(time);
+  if (!parsed.success) throw new UsageError(`--time ${time}: not an ISO time`);
+  return time;
+}
+
+const since = (k: NonNullable<RiskState['killSwitch']>) =>
+  `since ${new Date(k.since).toISOString()} by ${k.by} (${k.reason})`;
+
+function help(io: Io, usage: string, summary: string, specs: FlagSpecs): number {
+  io.stdout.write(renderHelp(usage, summary, specs, NOTES));
+  return 0;
+}
+
+/**
+ * `quantshift halt [--reason <text>] [--by <name>] [--table <name> | --endpoint <url>]`: sets the
+ * kill switch in the state table, with who and why (audited), and skips today's entry intents not
+ * yet sent. Already halted: says so and exits 0.
+ */
+export async function haltCommand(argv: readonly string[], io: Io, env: Env = process.env): Promise<number> {
+  const flags = parseFlags('halt', argv, haltFlags);
+  if (flags.help)
+    return help(
+      io,
+      'quantshift halt [--reason <text>] [--by <name>] [flags]',
+      'Halts new entries.',
+      haltFlags,
+    );
+  const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
+  const reason = stringFlag(flags, 'reason') ?? 'manual halt';
+  if (reason.trim() === '') throw new UsageError('halt: --reason must not be empty');
+  const by = stringFlag(flags, 'by') ?? osUser(env);
+  const { store, where, local, close } = openStore(flags, env);
+  try {
+    const time = actionTime(flags, local);
+    const result = await haltTrading(store, { reason, by, time, details: { via: 'cli' } });
+    if (format === 'json') {
+      io.stdout.write(`${JSON.stringify({ command: 'halt', time, ...result })}\n`);
+      return 0;
+    }
+    const k = result.state?.killSwitch;
+    io.stdout.write(
+      result.changed
+        ? [
+            `halted (${where}): new entries are blocked from the next run of every step; exits, stops and reconciliation go on`,
+            `  by: ${by}`,
+            `  reason: ${reason}`,
+            `  at: ${time}`,
+            ...(result.entriesSkipped.length > 0
+              ? [`  entry intents not sent: ${result.entriesSkipped.join(', ')}`]
+              : []),
+            'Open entry orders at the broker are cancelled by the next risk check (the kill-switch function cancels them at once).',
+            '',
+          ].join('\n')
+        : `already halted (${where}) ${k ? since(k) : ''}; nothing changed\n`,
+    );
+    return 0;
+  } finally {
+    close();
+  }
+}
+
+/**
+ * `quantshift resume --reason <text> [--by <name>] [--table <name> | --endpoint <url>]`: clears the
+ * kill switch, recording who and why. A reason is required. Not halted: says so and exits 0.
+ */
+export async function resumeCommand(
+  argv: readonly string[],
+  io: Io,
+  env: Env = process.env,
+): Promise<number> {
+  const flags = parseFlags('resume', argv, resumeFlags);
+  if (flags.help)
+    return help(
+      io,
+      'quantshift resume --reason <text> [--by <name>] [flags]',
+      'Clears the kill switch: new entries are allowed again (unless a breaker still holds).',
+      resumeFlags,
+    );
+  const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
+  const reason = stringFlag(flags, 'reason');
+  if (reason === undefined || reason.trim() === '')
+    throw new UsageError('resume: --reason <text> is required (say why trading may go on)');
+  const by = stringFlag(flags, 'by') ?? osUser(env);
+  const { store, where, local, close } = openStore(flags, env);
+  try {
+    const time = actionTime(flags, local);
+    const result = await resumeTrading(store, { reason, by, time, details: { via: 'cli' } });
+    if (format === 'json') {
+      io.stdout.write(`${JSON.stringify({ command: 'resume', time, ...result })}\n`);
+      return 0;
+    }
+    const lines = result.changed
+      ? [
+          `resumed (${where}): the kill switch set ${result.previous ? since(result.previous) : ''} is cleared`,
+          `  by: ${by}`,
+          `  reason: ${reason}`,
+          `  at: ${time}`,
+        ]
+      : [`not halted (${where}); nothing changed`];
+    if (result.stillBlocked !== null)
+      lines.push(`note: new entries are still blocked: ${result.stillBlocked}`);
+    io.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    close();
+  }
+}
+
+/** `quantshift status`: the kill switch, the breakers and the recent operator actions. */
+export async function statusCommand(
+  argv: readonly string[],
+  io: Io,
+  env: Env = process.env,
+): Promise<number> {
+  const flags = parseFlags('status', argv, statusFlags);
+  if (flags.help)
+    return help(
+      io,
+      'quantshift status [flags]',
+      'Shows the halt flag, the breakers and recent operator actions.',
+      statusFlags,
+    );
+  const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
+  const { store, where, close } = openStore(flags, env);
+  try {
+    const now = new Date();
+    const day = newYorkTime(now.toISOString()).date;
+    const [stored, audit] = await Promise.all([
+      store.getRiskState(),
+      store.listAudit(new Date(now.getTime() - 30 * 86_400_000).toISOString(), now.toISOString()),
+    ]);
+    const recent: AuditRecord[] = audit.slice(-10);
+    const state = stored?.state;
+    const blocked = state === undefined ? null : entryBlock(state, day);
+    if (format === 'json') {
+      io.stdout.write(
+        `${JSON.stringify({ state: state ?? null, version: stored?.version ?? 0, entriesBlocked: blocked, audit: recent })}\n`,
+      );
+      return 0;
+    }
+    const lines = [
+      `${where}`,
+      state === undefined
+        ? 'no risk state stored yet (no step has run): nothing is halted'
+        : [
+            `kill switch: ${state.killSwitch ? `ON ${since(state.killSwitch)}` : 'off'}`,
+            `drawdown breaker: ${state.drawdownHalt ? `tripped on ${state.drawdownHalt.day}, awaiting reset` : 'off'}`,
+            `daily loss breaker: ${state.dailyLossTrippedOn ? `tripped on ${state.dailyLossTrippedOn}` : 'off'}`,
+            `new entries today (${day}): ${blocked === null ? 'allowed' : `blocked: ${blocked}`}`,
+          ].join('\n'),
+      'recent operator actions (30 days):',
+      ...(recent.length === 0
+        ? ['  none']
+        : recent.map((a) => `  ${a.time} ${a.action} by ${a.by}: ${a.reason}`)),
+    ];
+    io.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    close();
+  }
+}

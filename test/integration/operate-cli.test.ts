@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+let stack: Awaited<ReturnType<typeof startLiveStack>>;
+let endpoint: string;
+let table: string;
+/** The CLI's environment: no AWS credentials or region, and no state table or endpoint by default. */
+let bare: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  stack = await startLiveStack({ startTime: '2021-04-05T12:00:00.000Z', withCache: false });
+  endpoint = process.env.DYNAMODB_ENDPOINT as string;
+  table = process.env.STATE_TABLE as string;
+  bare = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith('AWS_') && k !== 'STATE_TABLE' && k !== 'DYNAMODB_ENDPOINT',
+    ),
+  );
+});
+afterAll(async () => {
+  await stack.close();
+});
+
+/** `quantshift <args>` in a child process (asynchronously: dynalite answers from this process). */
+function quantshift(args: readonly string[], env: NodeJS.ProcessEnv = bare) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bin/quantshift.ts', ...args],
+      { env, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('quantshift halt / resume / status against the local stack', () => {
+  it('halts and resumes through the state table, recording who and why; repeats say so and exit 0', async () => {
+    const local = ['--endpoint', endpoint, '--table', table];
+
+    const help = await quantshift(['halt', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--reason', '--by', '--table', '--endpoint', '--format'])
+      expect(help.stdout).toContain(flag);
+    expect(help.stdout).toMatch(/blocks new entries only/);
+
+    const noReason = await quantshift(['resume', ...local]);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toBe('error: resume: --reason <text> is required (say why trading may go on)\n');
+    const noTable = await quantshift(['halt', '--reason', 'x']);
+    expect(noTable.code).toBe(2);
+    expect(noTable.stderr).toMatch(/^error: give --table <name> or set STATE_TABLE/);
+
+    const halt = await quantshift(['halt', '--reason', 'broker incident', '--by', 'alice', ...local]);
+    expect(halt.code).toBe(0);
+    expect(halt.stderr).not.toMatch(/error/);
+    expect(halt.stdout).toMatch(
+      /^halted \(table quantshift-local-state at http:\/\/127\.0\.0\.1:\d+\): new entries are blocked/,
+    );
+    expect(halt.stdout).toContain('  by: alice\n  reason: broker incident\n');
+    const risk = await stack.ctx.store.getRiskState();
+    expect(risk?.state.killSwitch).toMatchObject({ by: 'alice', reason: 'broker incident' });
+
+    // As `quantshift local up` prints it: the table and the endpoint from the environment.
+    const again = await quantshift(['halt', '--reason', 'still broken'], {
+      ...bare,
+      STATE_TABLE: table,
+      DYNAMODB_ENDPOINT: endpoint,
+    });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(
+      /^already halted \(.*\) since \S+ by alice \(broker incident\); nothing changed\n$/,
+    );
+    expect((await stack.ctx.store.getRiskState())?.version).toBe(risk?.version);
+
+    const status = await quantshift(['status', ...local]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/kill switch: ON since \S+ by alice \(broker incident\)/);
+    expect(status.stdout).toMatch(
+      /new entries today \(\d{4}-\d{2}-\d{2}\): blocked: kill switch on \(broker incident\)/,
+    );
+    expect(status.stdout).toMatch(/halt by alice: broker incident/);
+
+    const resume = await quantshift(['resume', '--reason', 'incident over', '--by', 'bob', ...local]);
+    expect(resume.code).toBe(0);
+    expect(resume.stdout).toMatch(
+      /^resumed \(.*\): the kill switch set since \S+ by alice \(broker incident\) is cleared\n {2}by: bob\n {2}reason: incident over\n/,
+    );
+    expect((await stack.ctx.store.getRiskState())?.state.killSwitch).toBeNull();
+
+    const twice = await quantshift(['resume', '--reason', 'again', '--by', 'bob', ...local]);
+    expect(twice).toMatchObject({ code: 0 });
+    expect(twice.stdout).toMatch(/^not halted \(.*\); nothing changed\n$/);
+
+    const today = new Date().toISOString().slice(0, 10);
+    const audit = await stack.ctx.store.listAudit(
+      new Date(Date.now() - 86_400_000).toISOString(),
+      new Date(Date.now() + 60_000).toISOString(),
+    );
+    expect(audit.map((a) => [a.action, a.by, a.reason])).toEqual([
+      ['halt', 'alice', 'broker incident'],
+      ['resume', 'bob', 'incident over'],
+    ]);
+    expect(audit[1]?.time.slice(0, 10)).toBe(today);
+    expect(audit[1]?.details).toEqual({ via: 'cli' });
+
+    // A simulated time is for the local stack only.
+    const deployedTime = await quantshift(['halt', '--table', table, '--time', '2021-04-05T13:12:00Z']);
+    expect(deployedTime.code).toBe(2);
+    expect(deployedTime.stderr).toMatch(/--time is for local rehearsals only/);
+  }, 120_000);
+});
