@@ -256,7 +256,8 @@ export async function killSwitch(
     intents.filter((i) => i.purpose === 'entry').map((i) => [i.clientOrderId, i]),
   );
   const isEntryId = entryOrderMatcher(ctx.stage, config.name);
-  const open = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+  // Every symbol: an entry in a symbol since dropped from the watchlist is still this strategy's.
+  const open = await ctx.broker.listOrders({ status: 'open' });
   const entriesCancelled: string[] = [];
   for (const order of open) {
     if (STOP_TYPES.has(order.type) || DONE.has(order.status)) continue;

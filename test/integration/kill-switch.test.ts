@@ -202,6 +202,39 @@ describe('the kill switch on the local stack', () => {
     ).toContain('QQQ');
   });
 
+  it("cancels this strategy's entry orders found by their client order id, and nobody else's orders", async () => {
+    stack = await startLiveStack({ startTime: at('2021-04-05', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-04-05', '00:00', '09:10');
+    s.alpaca.setTime(at('2021-04-05', '09:20'));
+    const limitBuy = { side: 'buy', qty: 1, type: 'limit', timeInForce: 'gtc', limitPrice: 100 } as const;
+    // An entry of this strategy with no intent today (an earlier day's good-till-cancelled order).
+    const ours = id(ctx, 'AAPL', '2021-04-01', 'entry');
+    await ctx.broker.submitOrder({ ...limitBuy, clientOrderId: ours, symbol: 'AAPL' });
+    // Someone else's orders: another strategy's entry, and a manual one.
+    const otherStrategy = clientOrderId({
+      stage: ctx.stage,
+      strategy: 'another-strategy',
+      symbol: 'AAPL',
+      date: '2021-04-01',
+      purpose: 'entry',
+    });
+    await ctx.broker.submitOrder({ ...limitBuy, clientOrderId: otherStrategy, symbol: 'AAPL' });
+    await ctx.broker.submitOrder({ ...limitBuy, clientOrderId: 'manual-1', symbol: 'AAPL' });
+
+    const result = await killSwitch(ctx, {
+      reason: 'test',
+      by: 'ops',
+      time: at('2021-04-05', '09:20'),
+      flatten: true,
+    });
+    expect(result.entriesCancelled).toEqual([ours]);
+    expect((await ctx.broker.getOrderByClientOrderId(ours))?.status).toBe('canceled');
+    expect((await ctx.broker.getOrderByClientOrderId(otherStrategy))?.status).toBe('accepted');
+    expect((await ctx.broker.getOrderByClientOrderId('manual-1'))?.status).toBe('accepted');
+  });
+
   it('a halt between the signals and the orders keeps the recorded entries from being sent', async () => {
     stack = await startLiveStack({ startTime: at('2021-04-05', '08:00'), withCache: false });
     const s = stack;
