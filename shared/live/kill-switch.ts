@@ -351,7 +351,21 @@ export async function killSwitch(
       ? `Kill switch: trading halted (${input.by})`
       : `Kill switch: already halted (${input.by})`,
     severity: 'critical',
+    kind: 'alert',
     text: killSwitchText(result, input.reason, flatten),
+    fields: [
+      { label: 'Strategy', value: config.name },
+      { label: 'By', value: input.by },
+      { label: 'Flatten', value: flatten ? 'yes' : 'no' },
+    ],
+    figures: [
+      { label: 'Entries cancelled', value: entriesCancelled.length, unit: 'count' },
+      { label: 'Exits sent', value: exits.length, unit: 'count' },
+    ],
+    nextSteps: [
+      'Find out why the alarm fired (the dashboard, the daily report, `npx quantshift status`)',
+      'Once it is understood: `npx quantshift resume --reason "..."` (a resume is recorded with who and why)',
+    ],
   });
   return result;
 }
