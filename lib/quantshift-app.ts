@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveCommit } from './commit.js';
+import { MonitoringStack } from './monitoring-stack.js';
 import { repoRoot } from './paths.js';
 import { ResearchStack } from './research-stack.js';
-import { parseStage, type StageConfig, stageConfig } from './stage.js';
+import { parseStage, type StageConfig, StageError, stageConfig } from './stage.js';
+import { TradingStack } from './trading-stack.js';
 
 /** The context key choosing the stage (`-c stage=paper|live`). */
 export const STAGE_CONTEXT_KEY = 'stage';
@@ -13,11 +15,27 @@ export const STAGE_CONTEXT_KEY = 'stage';
 /** The context value that makes the CDK skip asset bundling for every stack (tests, in-process synth). */
 export const SKIP_BUNDLING_CONTEXT = { 'aws:cdk:bundling-stacks': [] as string[] };
 
-/** The stacks of one stage. A later issue adds the trading and monitoring stacks here. */
+/** Context keys of the app (`-c key=value`). */
+export const CONTEXT_KEYS = {
+  /** The strategy config the live functions trade, repository-relative. */
+  config: 'config',
+  /** Slack through AWS Chatbot: the workspace (team) id and the channel id. Neither: the webhook. */
+  slackWorkspaceId: 'slackWorkspaceId',
+  slackChannelId: 'slackChannelId',
+} as const;
+
+/** The default strategy config of the live functions. */
+export const DEFAULT_CONFIG_FILE = 'config/equity-strategy.yaml';
+
+/** The stacks of one stage, in deployment order. */
 export interface QuantShiftStacks {
   readonly stage: StageConfig;
+  /** `QuantShift-<stage>-Trading`: schedules, live functions, tables, secrets, alert topic. */
+  readonly trading: TradingStack;
   /** `QuantShift-<stage>-Research`: the walk-forward pipeline. */
   readonly research: ResearchStack;
+  /** `QuantShift-<stage>-Monitoring`: alarms, kill switch, Slack, dashboard. */
+  readonly monitoring: MonitoringStack;
 }
 
 /** Options of {@link addQuantShiftStacks}. */
@@ -39,15 +57,57 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
   const commit = resolveCommit(app);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
+  const configFile = optionalString(app, CONTEXT_KEYS.config) ?? DEFAULT_CONFIG_FILE;
+  const slackWorkspaceId = optionalString(app, CONTEXT_KEYS.slackWorkspaceId);
+  const slackChannelId = optionalString(app, CONTEXT_KEYS.slackChannelId);
+  const dashboardName = stage.resourcePrefix;
+  const common = {
+    terminationProtection: stage.protectData,
+    tags: { project: 'quantshift', stage: stage.name },
+  };
+
+  const tradingName = `${stage.stackPrefix}-Trading`;
+  const trading = new TradingStack(app, tradingName, {
+    ...common,
+    stackName: tradingName,
+    stage,
+    configFile,
+    commit,
+    // The dashboard itself is in the monitoring stack, deployed later: the link is built from its name.
+    dashboardName,
+  });
+
   const researchName = `${stage.stackPrefix}-Research`;
   const research = new ResearchStack(app, researchName, {
+    ...common,
     stackName: researchName,
     stage,
     commit,
-    terminationProtection: stage.name === 'live',
-    tags: { project: 'quantshift', stage: stage.name },
+    validationTable: trading.tables.state,
   });
-  return { stage, research };
+
+  const monitoringName = `${stage.stackPrefix}-Monitoring`;
+  const monitoring = new MonitoringStack(app, monitoringName, {
+    ...common,
+    stackName: monitoringName,
+    stage,
+    trading,
+    research,
+    configFile,
+    commit,
+    dashboardName,
+    ...(slackWorkspaceId === undefined ? {} : { slackWorkspaceId }),
+    ...(slackChannelId === undefined ? {} : { slackChannelId }),
+  });
+  return { stage, trading, research, monitoring };
+}
+
+function optionalString(app: App, key: string): string | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string')
+    throw new StageError(`-c ${key}: expected a string, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import { BacktestPipeline } from './constructs/backtest-pipeline.js';
 import type { StageConfig } from './stage.js';
@@ -12,6 +13,11 @@ export interface ResearchStackProps extends StackProps {
    * @default - the `commit` context value, else `git rev-parse HEAD` at synth time
    */
   readonly commit?: string;
+  /**
+   * The trading state table, where the pipeline records its decisions for the live gate.
+   * @default - decisions stay in the data bucket only
+   */
+  readonly validationTable?: ITable;
 }
 
 /** The research side on AWS: the walk-forward pipeline (`QuantShift-<stage>-Research`). */
@@ -31,6 +37,7 @@ export class ResearchStack extends Stack {
       logRetention: stage.logRetention,
       logLevel: stage.logLevel,
       commit: props.commit,
+      ...(props.validationTable === undefined ? {} : { validationTable: props.validationTable }),
     });
 
     const { bucket, topic, stateMachine } = this.pipeline;

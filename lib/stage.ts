@@ -25,6 +25,17 @@ export interface StageConfig {
   readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Name of the Secrets Manager secret holding the Alpaca market-data keys (JSON `{ keyId, secret }`). */
   readonly alpacaDataSecretName: string;
+  /**
+   * Name of the secret holding the Alpaca trading keys of this stage (JSON `{ keyId, secret }`):
+   * paper keys for paper, the live account's keys for live. Never the same secret.
+   */
+  readonly alpacaTradingSecretName: string;
+  /** Name of the secret holding the Upstash Redis REST endpoint (JSON `{ url, token }`). */
+  readonly upstashSecretName: string;
+  /** Name of the secret holding the Slack incoming webhook (JSON `{ url }`), when Chatbot is not used. */
+  readonly slackWebhookSecretName: string;
+  /** DynamoDB deletion protection and stack termination protection. */
+  readonly protectData: boolean;
 }
 
 const STAGES: Record<StageName, StageConfig> = {
@@ -35,6 +46,10 @@ const STAGES: Record<StageName, StageConfig> = {
     logRetention: RetentionDays.ONE_MONTH,
     logLevel: 'INFO',
     alpacaDataSecretName: 'quantshift/paper/alpaca-data',
+    alpacaTradingSecretName: 'quantshift/paper/alpaca-trading',
+    upstashSecretName: 'quantshift/paper/upstash',
+    slackWebhookSecretName: 'quantshift/paper/slack-webhook',
+    protectData: false,
   },
   live: {
     name: 'live',
@@ -43,6 +58,10 @@ const STAGES: Record<StageName, StageConfig> = {
     logRetention: RetentionDays.THREE_MONTHS,
     logLevel: 'INFO',
     alpacaDataSecretName: 'quantshift/live/alpaca-data',
+    alpacaTradingSecretName: 'quantshift/live/alpaca-trading',
+    upstashSecretName: 'quantshift/live/upstash',
+    slackWebhookSecretName: 'quantshift/live/slack-webhook',
+    protectData: true,
   },
 };
 

@@ -1,4 +1,5 @@
 import { Aws, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -110,6 +111,12 @@ export interface BacktestPipelineProps {
    * @default - the `commit` context value, else `git rev-parse HEAD` at synth time
    */
   readonly commit?: string;
+  /**
+   * The trading state table: the aggregate step records each walk-forward decision there, the
+   * record the live stage's validation gate reads (PutItem on that table only).
+   * @default - decisions stay in the data bucket only
+   */
+  readonly validationTable?: ITable;
 }
 
 /**
@@ -250,6 +257,10 @@ export class BacktestPipeline extends Construct {
       allow(functions[name], ['s3:GetObject', 's3:PutObject'], [jobs]);
     }
 
+    if (props.validationTable !== undefined) {
+      functions.aggregate.addEnvironment('STATE_TABLE', props.validationTable.tableName);
+      allow(functions.aggregate, ['dynamodb:PutItem'], [props.validationTable.tableArn]);
+    }
     listBucket(functions.aggregate);
     allow(functions.aggregate, ['s3:GetObject', 's3:PutObject'], [jobs]);
     allow(functions.aggregate, ['s3:PutObject'], [records]);

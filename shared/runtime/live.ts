@@ -61,6 +61,8 @@ export const liveEnvSchema = z.object({
   QUANTSHIFT_CONFIG: z.string().min(1).default('config/equity-strategy.yaml'),
   QUANTSHIFT_COMMIT: z.string().min(1).default('unknown'),
   TOPIC_ARN: z.string().startsWith('arn:').optional(),
+  /** The stage's CloudWatch dashboard, linked from every alert. */
+  DASHBOARD_URL: z.url().optional(),
   /** Secrets Manager: `{"keyId","secret"}` for Alpaca, `{"url","token"}` for Upstash. */
   ALPACA_SECRET_ARN: z.string().optional(),
   UPSTASH_SECRET_ARN: z.string().optional(),
@@ -187,7 +189,10 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
     notifier:
       env.TOPIC_ARN === undefined
         ? new ListNotifier((line) => logger.info(line))
-        : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN),
+        : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN, {
+            stage: env.STAGE,
+            ...(env.DASHBOARD_URL === undefined ? {} : { dashboardUrl: env.DASHBOARD_URL }),
+          }),
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),
       warn: (message, fields) => logger.warn(message, fields ?? {}),

@@ -57,6 +57,7 @@ describe('cdk-nag (AWS Solutions)', () => {
       [
         'AwsSolutions-L1',
         'AwsSolutions-SMG4',
+        'AwsSolutions-SQS3',
         'AwsSolutions-IAM5[Resource::*]',
         'AwsSolutions-IAM5[Resource::<id>/data/*]',
         'AwsSolutions-IAM5[Resource::<id>/jobs/*]',
@@ -69,7 +70,17 @@ describe('cdk-nag (AWS Solutions)', () => {
     );
     // Granular: no acknowledgement of a whole rule that has findings (IAM5 always names its resource).
     expect(acks.filter((a) => a.id === 'AwsSolutions-IAM5')).toEqual([]);
-    // Each on the narrowest construct: the function, its role, the secret, the state machine's role or policy.
-    for (const ack of acks) expect(ack.path).toMatch(/^QuantShift-paper-Research\/WalkForward\/\w+/);
+    // Each on the narrowest construct: a function, its role, a secret, a queue, a role or policy.
+    for (const ack of acks) {
+      expect(ack.path).toMatch(/^QuantShift-paper-(Research\/WalkForward\/\w+|Trading\/\w+|Monitoring\/\w+)/);
+      expect(ack.path).not.toMatch(/^QuantShift-paper-\w+$/);
+    }
+    // The SQS3 acknowledgements are on dead-letter queues only: the schedules' and the webhook function's.
+    expect(acks.filter((a) => a.id === 'AwsSolutions-SQS3').map((a) => a.path)).toEqual([
+      ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay'].map(
+        (step) => `QuantShift-paper-Trading/${step}Schedule/DeadLetterQueue`,
+      ),
+      'QuantShift-paper-Monitoring/Slack/DeadLetterQueue',
+    ]);
   });
 });

@@ -358,7 +358,12 @@ describe('IAM: least privilege', () => {
         [grant('s3:GetObject', objects('jobs/')), grant('s3:PutObject', objects('jobs/')), list].sort(),
       );
     }
-    expect(grantsOf('aggregate')).toEqual(
+    const [validationGrant, ...aggregateGrants] = grantsOf('aggregate');
+    // The walk-forward decision goes to the trading state table (the live gate), one PutItem.
+    expect(validationGrant).toMatch(
+      /^dynamodb:PutItem on \{"Fn::GetStackOutput":\{.*"StackName":"QuantShift-paper-Trading".*TablesState/,
+    );
+    expect(aggregateGrants).toEqual(
       [
         grant('s3:GetObject', objects('jobs/')),
         grant('s3:PutObject', objects('jobs/')),

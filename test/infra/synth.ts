@@ -32,7 +32,13 @@ export function synthQuantShift(stage: StageName = 'paper', extraContext: Record
   const stacks = addQuantShiftStacks(app);
   // Synthesizes the whole app, cdk-nag included: an unacknowledged error throws here.
   const template = Template.fromStack(stacks.research);
-  return { app, ...stacks, template };
+  return {
+    app,
+    ...stacks,
+    template,
+    tradingTemplate: Template.fromStack(stacks.trading),
+    monitoringTemplate: Template.fromStack(stacks.monitoring),
+  };
 }
 
 export interface CfnResource {

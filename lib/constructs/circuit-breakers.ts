@@ -1,0 +1,227 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IAlarmAction,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { LambdaAction, SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import {
+  LIVE_METRICS,
+  LIVE_METRICS_NAMESPACE,
+  LIVE_METRICS_SERVICE,
+} from '../../shared/runtime/live-metrics.js';
+
+/** Properties of {@link CircuitBreakers}. */
+export interface CircuitBreakersProps {
+  /** `paper` or `live`: the `stage` dimension of the live metrics, and the alarm name prefix. */
+  readonly stage: string;
+  /** Prefix of the alarm names, e.g. `quantshift-paper`. */
+  readonly namePrefix: string;
+  /** Every alarm notifies this topic (on ALARM and on OK). */
+  readonly alertTopic: ITopic;
+  /** Invoked by the loss and drawdown alarms: halts entries (and flattens when configured). */
+  readonly killSwitch: IFunction;
+  /**
+   * Daily loss, in percent of the day's start equity, at which the loss alarm fires.
+   * @default 5
+   */
+  readonly dailyLossPct?: number;
+  /**
+   * Drawdown from the high-water mark, in percent, at which the drawdown alarm fires.
+   * @default 15
+   */
+  readonly drawdownPct?: number;
+  /** Functions whose errors and throttles alarm, by a short name used in the alarm's name. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  /** Dead-letter queues whose depth alarms, by step. */
+  readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
+  /** The walk-forward state machine: a failed, timed-out or aborted execution alarms. */
+  readonly stateMachine?: IStateMachine;
+}
+
+/**
+ * The alarms that are QuantShift's circuit breakers on AWS. Each notifies the alert topic; the
+ * daily-loss and drawdown alarms also invoke the kill switch. The thresholds come from the
+ * strategy config's risk rules, so the alarms and the functions' own breakers agree.
+ */
+export class CircuitBreakers extends Construct {
+  readonly dailyLoss: Alarm;
+  readonly drawdown: Alarm;
+  readonly rejections: Alarm;
+  readonly missingHeartbeat: Alarm;
+  readonly functionErrors: Readonly<Record<string, Alarm>>;
+  readonly functionThrottles: Readonly<Record<string, Alarm>>;
+  readonly deadLetters: Readonly<Record<string, Alarm>>;
+  readonly pipelineFailures?: Alarm;
+  /** Every alarm, for the dashboard's alarm status widget. */
+  readonly all: readonly Alarm[];
+
+  constructor(scope: Construct, id: string, props: CircuitBreakersProps) {
+    super(scope, id);
+    const notify = new SnsAction(props.alertTopic);
+    const all: Alarm[] = [];
+    const alarm = (alarmId: string, name: string, options: AlarmOptions, extra: IAlarmAction[] = []) => {
+      const created = new Alarm(this, alarmId, {
+        alarmName: `${props.namePrefix}-${name}`,
+        ...options,
+      });
+      created.addAlarmAction(notify, ...extra);
+      created.addOkAction(notify);
+      all.push(created);
+      return created;
+    };
+    const live = (metricName: string, statistic: string, period = Duration.minutes(5)) =>
+      liveMetric(props.stage, metricName, statistic, period);
+
+    const killSwitch = new LambdaAction(props.killSwitch);
+    const dailyLossPct = props.dailyLossPct ?? 5;
+    this.dailyLoss = alarm(
+      'DailyLoss',
+      'daily-loss',
+      {
+        alarmDescription: `Daily loss reached ${dailyLossPct}% of the day's start equity: the kill switch halts new entries.`,
+        metric: live(LIVE_METRICS.dailyLossPct, 'Maximum'),
+        threshold: dailyLossPct,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      },
+      [killSwitch],
+    );
+    const drawdownPct = props.drawdownPct ?? 15;
+    this.drawdown = alarm(
+      'Drawdown',
+      'drawdown',
+      {
+        alarmDescription: `Drawdown reached ${drawdownPct}% below the high-water mark: the kill switch halts new entries.`,
+        metric: live(LIVE_METRICS.drawdownPct, 'Maximum'),
+        threshold: drawdownPct,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      },
+      [killSwitch],
+    );
+    this.rejections = alarm('Rejections', 'order-rejections', {
+      alarmDescription: 'An order was refused by a hard limit or rejected by the broker.',
+      metric: live(LIVE_METRICS.ordersRejected, 'Sum'),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    // The market-open check beats every weekday, holidays included (its schedule knows no
+    // calendar), so the alarm needs none either: weekend hours (UTC) count as beats, and a
+    // missing beat is 26 weekday hours without one (one scheduled beat plus slack).
+    const beats = live(LIVE_METRICS.heartbeat, 'Sum', Duration.hours(1));
+    this.missingHeartbeat = alarm('MissingHeartbeat', 'missing-heartbeat', {
+      alarmDescription:
+        'No market-open check heartbeat for 26 weekday hours: the schedule, the function or its secrets are broken. Nothing trades.',
+      metric: new MathExpression({
+        expression: 'IF(DAY(dense) >= 6, 1, dense)',
+        usingMetrics: {
+          dense: new MathExpression({
+            expression: 'MAX([FILL(beats, 0), TIME_SERIES(0)])',
+            usingMetrics: { beats },
+            period: Duration.hours(1),
+          }),
+        },
+        period: Duration.hours(1),
+        label: 'Heartbeats (weekends count as 1)',
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 26,
+      datapointsToAlarm: 26,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+
+    const functionErrors: Record<string, Alarm> = {};
+    const functionThrottles: Record<string, Alarm> = {};
+    for (const [name, fn] of Object.entries(props.functions)) {
+      functionErrors[name] = alarm(`${pascal(name)}Errors`, `${name}-errors`, {
+        alarmDescription: `The ${name} function failed (after its retries the event goes to the dead-letter queue).`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      functionThrottles[name] = alarm(`${pascal(name)}Throttles`, `${name}-throttles`, {
+        alarmDescription: `The ${name} function was throttled: the account's concurrency ran out.`,
+        metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.functionErrors = functionErrors;
+    this.functionThrottles = functionThrottles;
+
+    const deadLetters: Record<string, Alarm> = {};
+    for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
+      deadLetters[name] = alarm(`${pascal(name)}DeadLetters`, `${name}-dead-letters`, {
+        alarmDescription: `A scheduled ${name} run could not be delivered or kept failing: see its dead-letter queue.`,
+        metric: queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.deadLetters = deadLetters;
+
+    if (props.stateMachine !== undefined) {
+      const sm = props.stateMachine;
+      const period = Duration.minutes(5);
+      this.pipelineFailures = alarm('PipelineFailures', 'pipeline-failures', {
+        alarmDescription: 'A walk-forward pipeline execution failed, timed out or was aborted.',
+        metric: new MathExpression({
+          expression: 'failed + timedOut + aborted',
+          usingMetrics: {
+            failed: sm.metricFailed({ period, statistic: 'Sum' }),
+            timedOut: sm.metricTimedOut({ period, statistic: 'Sum' }),
+            aborted: sm.metricAborted({ period, statistic: 'Sum' }),
+          },
+          period,
+          label: 'Failed executions',
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.all = all;
+  }
+}
+
+type AlarmOptions = Omit<ConstructorParameters<typeof Alarm>[2], 'alarmName'>;
+
+/** A live metric (EMF, namespace `QuantShift`, dimensions service and stage). */
+export function liveMetric(stage: string, metricName: string, statistic: string, period: Duration): Metric {
+  return new Metric({
+    namespace: LIVE_METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: LIVE_METRICS_SERVICE, stage },
+    statistic,
+    period,
+  });
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}
