@@ -9,6 +9,7 @@ import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { trackOrders } from './risk-check.js';
+import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
 /** One fill's slippage against the signal's reference price, in basis points (positive = worse). */
 export interface FillSlippage {
@@ -37,6 +38,8 @@ export interface DailyReport {
   readonly outsideWatchlist: readonly string[];
   readonly breakers: readonly string[];
   readonly halted: string | null;
+  /** The week's report, after the last session of a week; otherwise null. */
+  readonly weekly?: WeeklyReport | null;
 }
 
 /**
@@ -230,11 +233,20 @@ export async function endOfDay(
     breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
     halted,
   };
+  const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
   await ctx.notifier.publish({
     subject: `Daily report ${day}: ${report.dayPnl >= 0 ? '+' : ''}${report.dayPnl.toFixed(2)}`,
     severity: drift.length > 0 || report.breakers.length > 0 ? 'warning' : 'info',
+    kind: 'report',
     text: dailyReportMarkdown(report),
+    figures: [
+      { label: 'Equity', value: report.equity, unit: '$' },
+      { label: 'Day P&L', value: report.dayPnl, unit: '$' },
+      { label: 'Drawdown', value: report.drawdownPct, limit: drawdownLimitPct, unit: '%', limitKind: 'cap' },
+      { label: 'Fills', value: report.fills.length, unit: 'count' },
+    ],
   });
+  const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
   if (drift.length > 0) {
     await ctx.notifier.publish({
       subject: `Position drift on ${day}`,
@@ -242,7 +254,7 @@ export async function endOfDay(
       text: `The broker wins; recorded:\n${drift.join('\n')}`,
     });
   }
-  return report;
+  return { ...report, weekly };
 }
 
 /** The daily report as Markdown for Slack. */

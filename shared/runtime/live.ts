@@ -222,13 +222,18 @@ export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduled
   };
 }
 
+let stageDimension: string | undefined;
+
 function buildChain<R>(
   step: LiveStep,
   run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
   env: LiveEnv,
 ): (event: unknown, context: Context) => Promise<R> {
   // Paper and live may share an account: every metric says which stage it is from.
-  metrics.setDefaultDimensions({ stage: env.STAGE });
+  if (stageDimension !== env.STAGE) {
+    metrics.setDefaultDimensions({ stage: env.STAGE });
+    stageDimension = env.STAGE;
+  }
   let context: Promise<LiveContext> | undefined;
   const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
     const parsed = liveEventSchema.safeParse(raw);
