@@ -26,6 +26,9 @@ export async function previousSession(ctx: LiveContext, day: string): Promise<st
   return previous;
 }
 
+/** Bar cache writes in flight at once. */
+const CACHE_WRITERS = 16;
+
 async function dailyBars(
   ctx: LiveContext,
   symbols: readonly string[],
@@ -51,12 +54,21 @@ async function dailyBars(
   const missing = symbols.filter((_, i) => cached[i] === undefined);
   const fetched =
     missing.length === 0 ? [] : await ctx.marketData.getDailyBars({ symbols: missing, from, to, adjustment });
-  for (const series of fetched) {
-    try {
-      await ctx.cache?.putBars(key(series.symbol), series, 6 * 3600);
-    } catch (error) {
-      ctx.log.warn('bar cache write failed', { symbol: series.symbol, error: String(error) });
-    }
+  // Cache writes go in parallel, a few at a time: one by one, 500 symbols took seconds.
+  const cache = ctx.cache;
+  if (cache !== undefined) {
+    let next = 0;
+    const writer = async () => {
+      while (next < fetched.length) {
+        const series = fetched[next++] as BarSeries;
+        try {
+          await cache.putBars(key(series.symbol), series, 6 * 3600);
+        } catch (error) {
+          ctx.log.warn('bar cache write failed', { symbol: series.symbol, error: String(error) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CACHE_WRITERS, fetched.length) }, writer));
   }
   return symbols.map((symbol, i) => cached[i] ?? (fetched[missing.indexOf(symbol)] as BarSeries));
 }
