@@ -4,28 +4,16 @@ import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { toBacktestDocument } from '../core/backtest/document.js';
 import { runBacktest } from '../core/backtest/engine.js';
-import type { BacktestOptions, BacktestResult } from '../core/backtest/types.js';
-import { criteriaSchema, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
-import { ConfigError, InsufficientDataError, QuantShiftError, UsageError } from '../core/errors.js';
-import type { CommissionModel } from '../core/ledger/money.js';
-import { alignBars } from '../core/market/align.js';
+import type { BacktestResult } from '../core/backtest/types.js';
+import { parseConfig, type StrategyConfig } from '../core/config/schema.js';
+import { ConfigError, QuantShiftError, UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
-import { defaultRiskRules } from '../core/risk/rules.js';
-import { parseSizing, type SizingSpec } from '../core/sizing/index.js';
-import { getStrategy } from '../core/strategies/index.js';
-import type { StrategyDefinition } from '../core/strategies/types.js';
-import {
-  choiceFlag,
-  dateFlag,
-  type FlagSpecs,
-  numberFlag,
-  type ParsedFlags,
-  parseFlags,
-  parseIsoDate,
-  renderHelp,
-  stringFlag,
-} from './args.js';
+import { type BacktestJob, buildBacktestJob } from '../research/job.js';
+import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
+
+// The job building moved to shared/research/job.ts (the pipeline's functions use it without CLI code).
+export { type BacktestJob, buildBacktestJob, parseCommission } from '../research/job.js';
 
 export const backtestFlags: FlagSpecs = {
   config: {
@@ -123,43 +111,6 @@ export const backtestHelp = renderHelp(
   ],
 );
 
-/** Everything a backtest run needs, resolved from the config and the flags. */
-export interface BacktestJob {
-  readonly series: readonly BarSeries[];
-  readonly strategy: StrategyDefinition<unknown>;
-  readonly params: Record<string, unknown>;
-  readonly options: BacktestOptions;
-  readonly criteria: StrategyConfig['criteria'];
-  readonly config: StrategyConfig | undefined;
-}
-
-/** Parses `0.005/share,min=1`, `1/order`, `0.1%` (parts joined by commas add up). */
-export function parseCommission(text: string): CommissionModel {
-  const model = { perShare: 0, perOrder: 0, percent: 0, minimum: 0 };
-  for (const part of text.split(',').map((p) => p.trim())) {
-    const match = /^(min=)?(\d+(?:\.\d+)?)(\/share|\/order|%)?$/.exec(part);
-    if (!match || (match[1] && match[3]) || (!match[1] && !match[3] && Number(match[2]) !== 0)) {
-      throw new UsageError(`--commission ${text}: "${part}" is not <x>/share, <x>/order, <x>% or min=<x>`);
-    }
-    const value = Number(match[2]);
-    if (match[1]) model.minimum = value;
-    else if (match[3] === '/share') model.perShare = value;
-    else if (match[3] === '/order') model.perOrder = value;
-    else if (match[3] === '%') model.percent = value / 100;
-  }
-  return model;
-}
-
-function parseParam(text: string): [string, unknown] {
-  const eq = text.indexOf('=');
-  if (eq <= 0) throw new UsageError(`--param ${text}: expected key=value`);
-  const key = text.slice(0, eq);
-  const raw = text.slice(eq + 1);
-  if (raw === 'true' || raw === 'false') return [key, raw === 'true'];
-  const n = Number(raw);
-  return [key, raw.trim() !== '' && Number.isFinite(n) ? n : raw];
-}
-
 function loadConfigFile(path: string): StrategyConfig {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   return parseConfig(readFileSync(path, 'utf8'), path);
@@ -190,109 +141,11 @@ function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): Bar
   return [loadBarsCsv(dataFlag, { ...(symbols?.[0] ? { symbol: symbols[0] } : {}), adjusted })];
 }
 
-/** Slot range traded for --from/--to (inclusive), keeping earlier bars for warm-up. */
-function slotRange(series: readonly BarSeries[], from: number | undefined, to: number | undefined) {
-  const { time } = alignBars(series);
-  const startIndex = from === undefined ? 0 : time.findIndex((t) => t >= from);
-  const dayEnd = to === undefined ? Number.POSITIVE_INFINITY : to + 86_400_000 - 1;
-  let endIndex = time.length - 1;
-  while (endIndex >= 0 && (time[endIndex] as number) > dayEnd) endIndex--;
-  if (startIndex < 0 || endIndex < startIndex) {
-    throw new InsufficientDataError('no bars between --from and --to in the data');
-  }
-  return { startIndex, endIndex };
-}
-
 /** Resolves flags over an optional config into a runnable job. */
 export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
   return buildBacktestJob(flags, config, loadSeries(flags, config));
-}
-
-/**
- * Builds the job from flags over a config, for bars already loaded. No I/O: the pipeline's steps
- * call it with no flags, so that they run exactly what `--config` runs on the command line.
- */
-export function buildBacktestJob(
-  flags: ParsedFlags,
-  config: StrategyConfig | undefined,
-  series: readonly BarSeries[],
-): BacktestJob {
-  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy.name ?? 'ma-crossover';
-  let strategy: StrategyDefinition<unknown>;
-  try {
-    strategy = getStrategy(strategyName);
-  } catch (error) {
-    throw new UsageError(`--strategy: ${(error as Error).message}`, { cause: error });
-  }
-  const params: Record<string, unknown> =
-    config && strategyName === config.strategy.name ? strategyParams(config) : {};
-  for (const p of (flags.param as string[] | undefined) ?? []) {
-    const [key, value] = parseParam(p);
-    params[key] = value;
-  }
-  const direction = choiceFlag(flags, 'direction', ['long-only', 'long-short'] as const);
-  if (direction !== undefined) params.direction = direction;
-  const checked = strategy.params.safeParse(params);
-  if (!checked.success) {
-    const detail = checked.error.issues
-      .map((i) => `${i.path.join('.') || 'params'}: ${i.message}`)
-      .join('; ');
-    throw new UsageError(`--param: ${detail}`, { cause: checked.error });
-  }
-
-  const sizingText = stringFlag(flags, 'sizing');
-  let sizing: SizingSpec;
-  if (sizingText !== undefined) sizing = parseSizing(sizingText);
-  else if (config === undefined) sizing = { mode: 'all-in' };
-  else if (config.sizing.mode === 'atr-risk')
-    sizing = { mode: 'atr-risk', risk: config.sizing.risk ?? config.risk.riskPerTrade };
-  else sizing = config.sizing;
-
-  const fromFlag = dateFlag(flags, 'from');
-  const toFlag = dateFlag(flags, 'to');
-  const from =
-    fromFlag ?? (config?.backtest.from ? parseIsoDate(config.backtest.from, 'backtest.from') : undefined);
-  const to = toFlag ?? (config?.backtest.to ? parseIsoDate(config.backtest.to, 'backtest.to') : undefined);
-  if (from !== undefined && to !== undefined && from > to) throw new UsageError('--from is after --to');
-  const { startIndex, endIndex } = slotRange(series, from, to);
-
-  const riskOn = typeof flags.risk === 'boolean' ? flags.risk : config !== undefined;
-  const positionFlag = numberFlag(flags, 'max-position', { min: 0.0001, max: 1 });
-  const baseRisk = config?.risk ?? defaultRiskRules();
-  const risk = riskOn
-    ? { ...baseRisk, ...(positionFlag === undefined ? {} : { maxPositionFraction: positionFlag }) }
-    : undefined;
-  const commissionText = stringFlag(flags, 'commission');
-  const maxPosition =
-    numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
-  const options: BacktestOptions = {
-    initialCash: numberFlag(flags, 'cash', { min: 1 }) ?? config?.backtest.initialCash ?? 100_000,
-    sizing,
-    ...(maxPosition === undefined ? {} : { maxPositionFraction: maxPosition }),
-    cashBuffer: numberFlag(flags, 'cash-buffer', { min: 0, max: 0.99 }) ?? config?.risk.cashBuffer ?? 0.02,
-    commission:
-      commissionText === undefined
-        ? (config?.costs.commission ?? { perShare: 0, perOrder: 0, percent: 0, minimum: 0 })
-        : parseCommission(commissionText),
-    slippageBps: numberFlag(flags, 'slippage-bps', { min: 0, max: 1000 }) ?? config?.costs.slippageBps ?? 0,
-    fractional: flags.fractional === true || (config?.backtest.fractional ?? false),
-    endOfData:
-      choiceFlag(flags, 'end-of-data', ['hold', 'close'] as const) ?? config?.backtest.endOfData ?? 'hold',
-    startIndex,
-    endIndex,
-    riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
-    ...(risk === undefined ? {} : { risk }),
-  };
-  return {
-    series,
-    strategy,
-    params: checked.data as Record<string, unknown>,
-    options,
-    criteria: config?.criteria ?? criteriaSchema.parse({}),
-    config,
-  };
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */

@@ -5,23 +5,28 @@ import { join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
+import type { Combination } from '../core/research/grid.js';
+import { objectiveValue, rankResults } from '../core/research/objective.js';
+import { type WalkForwardResult, walkForward } from '../core/research/walk-forward.js';
 import {
-  type Combination,
-  expandGrid,
-  type ParameterSpace,
-  parameterSpaceSchema,
-} from '../core/research/grid.js';
-import { METRIC_NAMES, type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
-import {
-  type WalkForwardResult,
-  type WalkForwardSettings,
-  walkForward,
-  walkForwardSettingsSchema,
-} from '../core/research/walk-forward.js';
+  type BacktestJob,
+  resolveSearch,
+  resolveWindows,
+  type WalkForwardDocument,
+  walkForwardDocument,
+} from '../research/job.js';
 import { WorkerPoolEvaluator } from '../research/pool.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { type BacktestJob, backtestFlags, resolveBacktestJob } from './backtest.js';
+import { backtestFlags, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
+
+// The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
+export {
+  resolveSearch,
+  resolveWindows,
+  type WalkForwardDocument,
+  walkForwardDocument,
+} from '../research/job.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -101,77 +106,6 @@ export function configHash(configPath: string | undefined, fallback: unknown): s
   const hash = createHash('sha256');
   hash.update(configPath === undefined ? JSON.stringify(fallback) : readFileSync(configPath));
   return hash.digest('hex');
-}
-
-function parseGridFlag(text: string): [string, ParameterSpace['grid'][string]] {
-  const eq = text.indexOf('=');
-  if (eq <= 0) throw new UsageError(`--grid ${text}: expected name=from:to:step or name=a,b,c`);
-  const name = text.slice(0, eq);
-  const body = text.slice(eq + 1);
-  const range = /^(-?[\d.]+):(-?[\d.]+):([\d.]+)$/.exec(body);
-  if (range) return [name, { from: Number(range[1]), to: Number(range[2]), step: Number(range[3]) }];
-  const list = body
-    .split(',')
-    .map((v) => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v.trim()));
-  if (list.some((v) => v === '')) throw new UsageError(`--grid ${text}: empty value in the list`);
-  return [name, list];
-}
-
-/** The search: grid, constraints and objective, from the flags over the config's optimize section. */
-export function resolveSearch(
-  flags: ParsedFlags,
-  job: BacktestJob,
-): { combos: Combination[]; objective: Objective } {
-  const gridFlags = (flags.grid as string[] | undefined) ?? [];
-  const constraintFlags = (flags.constraint as string[] | undefined) ?? [];
-  const base = job.config?.optimize;
-  let space: ParameterSpace;
-  if (gridFlags.length > 0) {
-    const parsed = parameterSpaceSchema.safeParse({
-      grid: Object.fromEntries(gridFlags.map(parseGridFlag)),
-      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space.constraints ?? []),
-    });
-    if (!parsed.success) {
-      throw new UsageError(
-        `--grid/--constraint: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    space = parsed.data;
-  } else if (base !== undefined) {
-    space = constraintFlags.length > 0 ? { ...base.space, constraints: constraintFlags } : base.space;
-  } else {
-    throw new UsageError('give a search grid with --grid (or a config with an optimize section)');
-  }
-  let combos: Combination[];
-  try {
-    combos = expandGrid(space);
-  } catch (error) {
-    throw new UsageError(`--grid: ${(error as Error).message}`, { cause: error });
-  }
-  if (combos.length === 0) throw new UsageError('the grid has no combination that meets the constraints');
-  for (const combo of combos.slice(0, 1)) {
-    const checked = job.strategy.params.safeParse({ ...job.params, ...combo });
-    if (!checked.success) {
-      throw new UsageError(
-        `--grid: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-  }
-  const objectiveName = stringFlag(flags, 'objective') ?? base?.objective ?? 'sharpe';
-  if (!(METRIC_NAMES as readonly string[]).includes(objectiveName)) {
-    throw new UsageError(`--objective ${objectiveName}: expected one of ${METRIC_NAMES.join(', ')}`);
-  }
-  const minimums: Record<string, number> = { ...(base?.minimums ?? { trades: 10 }) };
-  for (const text of (flags.min as string[] | undefined) ?? []) {
-    const match = /^(\w+)=(-?[\d.]+)$/.exec(text);
-    if (!match || !(METRIC_NAMES as readonly string[]).includes(match[1] as string)) {
-      throw new UsageError(
-        `--min ${text}: expected <metric>=<number> with a metric of ${METRIC_NAMES.join(', ')}`,
-      );
-    }
-    minimums[match[1] as string] = Number(match[2]);
-  }
-  return { combos, objective: { metric: objectiveName as keyof Metrics, minimums } };
 }
 
 function evaluatorFor(flags: ParsedFlags): GridEvaluator {
@@ -292,78 +226,6 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   );
   return 0;
 }
-
-export function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
-  const fromConfig = job.config?.walkForward ?? walkForwardSettingsSchema.parse({});
-  const raw = {
-    ...fromConfig,
-    ...(stringFlag(flags, 'mode') === undefined ? {} : { mode: stringFlag(flags, 'mode') }),
-    ...(stringFlag(flags, 'unit') === undefined ? {} : { unit: stringFlag(flags, 'unit') }),
-    ...(stringFlag(flags, 'in-sample') === undefined
-      ? {}
-      : { inSample: numberFlag(flags, 'in-sample', { min: 1, integer: true }) }),
-    ...(stringFlag(flags, 'out-of-sample') === undefined
-      ? {}
-      : { outOfSample: numberFlag(flags, 'out-of-sample', { min: 1, integer: true }) }),
-    ...(stringFlag(flags, 'step') === undefined
-      ? {}
-      : { step: numberFlag(flags, 'step', { min: 1, integer: true }) }),
-  };
-  const parsed = walkForwardSettingsSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new UsageError(
-      `walk-forward windows: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
-}
-
-/** The walk-forward JSON document (`quantshift walk-forward --format json`). */
-export function walkForwardDocument(
-  result: WalkForwardResult,
-  meta: { engine: string; generatedAt: string; elapsedMs: number; configHash: string; gitCommit: string },
-  settings: WalkForwardSettings,
-  objective: Objective,
-) {
-  const unit = (u: WalkForwardResult['portfolio']) => ({
-    symbol: u.symbol,
-    outOfSample: u.outOfSample,
-    efficiency: u.efficiency,
-    efficiencyNote: u.efficiencyNote,
-    stability: u.stability,
-    multipleTesting: u.multipleTesting,
-  });
-  return {
-    ...meta,
-    settings,
-    objective: objective.metric,
-    minimums: objective.minimums,
-    trials: result.trials,
-    windows: [...result.perSymbol, result.portfolio].flatMap((u) =>
-      u.windows.map((w) => ({
-        symbol: w.symbol,
-        index: w.index,
-        inSample: w.inSample,
-        outOfSample: w.outOfSample,
-        params: w.params,
-        objective: w.objective,
-        inSampleMetrics: w.inSampleMetrics,
-        outOfSampleMetrics: w.outOfSampleMetrics,
-      })),
-    ),
-    outOfSample: result.portfolio.outOfSample,
-    efficiency: result.portfolio.efficiency,
-    efficiencyNote: result.portfolio.efficiencyNote,
-    stability: result.portfolio.stability,
-    multipleTesting: result.portfolio.multipleTesting,
-    perSymbol: result.perSymbol.map(unit),
-    portfolio: unit(result.portfolio),
-    criteria: result.criteria,
-    decision: result.decision,
-  };
-}
-
-export type WalkForwardDocument = ReturnType<typeof walkForwardDocument>;
 
 /** Runs the walk-forward of a resolved job (shared by the command and the research job). */
 export async function runWalkForward(
