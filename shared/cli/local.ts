@@ -3,7 +3,11 @@ import type { Context } from 'aws-lambda';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { UsageError } from '../core/errors.js';
-import { type LiveStep, liveEventSchema } from '../runtime/live.js';
+import { cloudWatchAlarmEventSchema, LIVE_STEPS, type LiveStep, liveEventSchema } from '../runtime/live.js';
+
+/** What `quantshift invoke` runs: the five scheduled steps and the kill switch. */
+type InvokableFunction = LiveStep | 'kill-switch';
+
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
@@ -85,13 +89,7 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
     );
     return name === undefined ? 2 : 0;
   }
-  const steps: readonly LiveStep[] = [
-    'market-open-check',
-    'generate-signals',
-    'execute-orders',
-    'risk-check',
-    'end-of-day',
-  ];
+  const steps: readonly InvokableFunction[] = [...LIVE_STEPS, 'kill-switch'];
   if (!(steps as readonly string[]).includes(name))
     throw new UsageError(`invoke: unknown function "${name}" (${steps.join(', ')})`);
   const eventPath = stringFlag(flags, 'event');
@@ -104,14 +102,15 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
       cause: error,
     });
   }
-  const checked = liveEventSchema.safeParse(event);
+  // The scheduled steps take the schedule's payload; the kill switch a CloudWatch alarm event.
+  const checked = (name === 'kill-switch' ? cloudWatchAlarmEventSchema : liveEventSchema).safeParse(event);
   if (!checked.success) {
     throw new UsageError(
       `--event ${eventPath}: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
   const loaders: Record<
-    LiveStep,
+    InvokableFunction,
     () => Promise<{ handler: (event: unknown, context: Context) => Promise<unknown> }>
   > = {
     'market-open-check': () => import('../../functions/market-open-check/handler.js'),
@@ -119,8 +118,9 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
     'execute-orders': () => import('../../functions/execute-orders/handler.js'),
     'risk-check': () => import('../../functions/risk-check/handler.js'),
     'end-of-day': () => import('../../functions/end-of-day/handler.js'),
+    'kill-switch': () => import('../../functions/kill-switch/handler.js'),
   } as never;
-  const module = await loaders[name as LiveStep]();
+  const module = await loaders[name as InvokableFunction]();
   const stdoutWrite = process.stdout.write;
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
   let result: unknown;

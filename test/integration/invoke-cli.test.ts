@@ -51,6 +51,52 @@ describe('quantshift invoke', () => {
     expect(JSON.parse(out.text())).toMatchObject({ date: '2021-03-18', isOpen: true, earlyClose: false });
   });
 
+  it('runs the kill switch with a CloudWatch alarm event (an OK transition is logged and ignored)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-invoke-'));
+    const eventPath = join(dir, 'alarm.json');
+    const state = (value: string) => ({
+      value,
+      reason:
+        'Threshold Crossed: 1 out of the last 1 datapoints was not greater than or equal to the threshold (5.0).',
+      timestamp: '2021-03-18T14:20:00.000+0000',
+    });
+    writeFileSync(
+      eventPath,
+      JSON.stringify({
+        source: 'aws.cloudwatch',
+        alarmArn: 'arn:aws:cloudwatch:us-east-1:111122223333:alarm:quantshift-paper-daily-loss',
+        accountId: '111122223333',
+        time: '2021-03-18T14:20:00.000+0000',
+        region: 'us-east-1',
+        alarmData: {
+          alarmName: 'quantshift-paper-daily-loss',
+          state: state('OK'),
+          previousState: state('ALARM'),
+          configuration: { metrics: [] },
+        },
+      }),
+    );
+    const out = capture();
+    expect(
+      await invokeCommand(['kill-switch', '--event', eventPath], {
+        stdout: out.stream,
+        stderr: capture().stream,
+      }),
+    ).toBe(0);
+    expect(JSON.parse(out.text())).toMatchObject({ action: 'ignored', state: 'OK' });
+    // A schedule payload is not an alarm event.
+    writeFileSync(
+      eventPath,
+      JSON.stringify({ step: 'market-open-check', scheduledTime: '2021-03-18T13:00:00.000Z' }),
+    );
+    await expect(
+      invokeCommand(['kill-switch', '--event', eventPath], {
+        stdout: capture().stream,
+        stderr: capture().stream,
+      }),
+    ).rejects.toThrow(/alarmData/);
+  });
+
   it('refuses an unknown function and a bad event with one clear message', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-invoke-'));
     const eventPath = join(dir, 'event.json');
