@@ -7,6 +7,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { parseConfig, type StrategyConfig } from '../shared/core/config/schema.js';
 import { assertLiveConfig } from '../shared/core/live/orders.js';
+import { LIVE_STEPS, type LiveStep } from '../shared/live/steps.js';
 import { LIVE_STEP_TIMINGS, LiveSchedule } from './constructs/live-schedule.js';
 import { StateTables } from './constructs/state-tables.js';
 import { dashboardUrlOf } from './constructs/trading-dashboard.js';
@@ -15,14 +16,8 @@ import { repoPath } from './paths.js';
 import type { StageConfig } from './stage.js';
 
 /** The live steps, in schedule order (each is `functions/<step>/handler.ts`). */
-export const LIVE_FUNCTIONS = [
-  'market-open-check',
-  'generate-signals',
-  'execute-orders',
-  'risk-check',
-  'end-of-day',
-] as const;
-export type LiveFunctionName = (typeof LIVE_FUNCTIONS)[number];
+export const LIVE_FUNCTIONS = LIVE_STEPS;
+export type LiveFunctionName = LiveStep;
 
 const SIZING: Record<LiveFunctionName, { memorySize: number; timeout: Duration }> = {
   'market-open-check': { memorySize: 512, timeout: Duration.seconds(30) },

@@ -27,17 +27,10 @@ import { parseConfig } from '../core/config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { assertLiveConfig } from '../core/live/orders.js';
 import type { LiveContext } from '../live/context.js';
+import { LIVE_STEPS, type LiveStep } from '../live/steps.js';
 import { LIVE_METRICS, LIVE_METRICS_NAMESPACE, LIVE_METRICS_SERVICE, stepMetrics } from './live-metrics.js';
 
-/** The live steps, in schedule order. */
-export const LIVE_STEPS = [
-  'market-open-check',
-  'generate-signals',
-  'execute-orders',
-  'risk-check',
-  'end-of-day',
-] as const;
-export type LiveStep = (typeof LIVE_STEPS)[number];
+export { LIVE_STEPS, type LiveStep };
 
 /**
  * The schedule's payload: the step and `<aws.scheduler.scheduled-time>` (replay injects the same).
@@ -203,83 +196,27 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
 
 /**
  * A live Lambda handler: parses the event with zod, builds the context once per cold start, runs
- * one step, emits the heartbeat and duration metrics. The middy chain (Powertools Logger, Metrics,
- * Tracer, Idempotency keyed by step and scheduled time) is the only cross-cutting code.
+ * one step, emits the heartbeat and the step's business metrics. The middy chain (Powertools
+ * Logger, Metrics, Tracer, Idempotency keyed by step and scheduled time) is the only
+ * cross-cutting code.
  */
 export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduledTime: string) => Promise<R>) {
-  // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
-  // new stack (new endpoints) gets a new chain instead of talking to the old one.
-  const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
-  return (event: unknown, lambdaContext: Context): Promise<R> => {
-    const env = parseLiveEnv();
-    const fingerprint = JSON.stringify(env);
-    let chain = chains.get(fingerprint);
-    if (chain === undefined) {
-      chain = buildChain(step, run, env);
-      chains.set(fingerprint, chain);
-    }
-    return chain(event, lambdaContext);
-  };
-}
-
-let stageDimension: string | undefined;
-
-function buildChain<R>(
-  step: LiveStep,
-  run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
-  env: LiveEnv,
-): (event: unknown, context: Context) => Promise<R> {
-  // Paper and live may share an account: every metric says which stage it is from.
-  if (stageDimension !== env.STAGE) {
-    metrics.setDefaultDimensions({ stage: env.STAGE });
-    stageDimension = env.STAGE;
-  }
-  let context: Promise<LiveContext> | undefined;
-  const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
-    const parsed = liveEventSchema.safeParse(raw);
-    if (!parsed.success) {
-      throw new ConfigError(
-        `${step}: bad event: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`,
-      );
-    }
-    if (parsed.data.step !== step) throw new ConfigError(`${step}: the event is for ${parsed.data.step}`);
-    context ??= buildLiveContext(env);
-    context.catch(() => {
-      context = undefined;
-    });
-    const ctx = await context;
-    logger.appendKeys({
-      step,
-      scheduledTime: parsed.data.scheduledTime,
-      requestId: lambdaContext.awsRequestId,
-    });
-    const result = await run(ctx, parsed.data.scheduledTime);
-    metrics.addMetric(LIVE_METRICS.stepSuccess(step), MetricUnit.Count, 1);
-    if (step === 'market-open-check') metrics.addMetric(LIVE_METRICS.heartbeat, MetricUnit.Count, 1);
-    for (const point of stepMetrics(step, result)) {
-      metrics.addMetric(point.name, point.unit, point.value);
-    }
-    logger.info('step succeeded', { step });
-    return JSON.parse(JSON.stringify(result)) as R;
-  };
-  return middy(core)
-    .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(
-      makeHandlerIdempotent({
-        persistenceStore: new DynamoDBPersistenceLayer({
-          tableName: env.IDEMPOTENCY_TABLE,
-          ...(env.DYNAMODB_ENDPOINT === undefined
-            ? {}
-            : { clientConfig: { endpoint: env.DYNAMODB_ENDPOINT } }),
-        }),
-        config: new IdempotencyConfig({
-          eventKeyJmesPath: '[step, scheduledTime]',
-          throwOnNoIdempotencyKey: true,
-        }),
-      }),
-    ) as unknown as (event: unknown, context: Context) => Promise<R>;
+  return liveEventHandler<LiveEvent, R>({
+    name: step,
+    schema: liveEventSchema,
+    idempotencyKey: '[step, scheduledTime]',
+    requireIdempotencyKey: true,
+    run: async (event, context) => {
+      if (event.step !== step) throw new ConfigError(`${step}: the event is for ${event.step}`);
+      const ctx = await context();
+      logger.appendKeys({ step, scheduledTime: event.scheduledTime });
+      const result = await run(ctx, event.scheduledTime);
+      if (step === 'market-open-check') metrics.addMetric(LIVE_METRICS.heartbeat, MetricUnit.Count, 1);
+      for (const point of stepMetrics(step, result)) metrics.addMetric(point.name, point.unit, point.value);
+      logger.info('step succeeded', { step });
+      return result;
+    },
+  });
 }
 
 /** A CloudWatch alarm time: ISO 8601 with `Z` or an offset written `+0000` or `+00:00`; read as ISO UTC. */
@@ -326,6 +263,12 @@ export interface LiveEventHandlerOptions<E, R> {
   readonly schema: z.ZodType<E>;
   /** JMESPath over the raw event giving the idempotency key, e.g. `[alarmArn, alarmData.state.timestamp]`. */
   readonly idempotencyKey: string;
+  /**
+   * Whether an event without the key fails before the work (the schedule's payload always has
+   * it); otherwise it goes on to the schema, which names what is wrong.
+   * @default false
+   */
+  readonly requireIdempotencyKey?: boolean;
   /** The work: `context()` builds the live context (once per cold start) when the event needs it. */
   readonly run: (event: E, context: () => Promise<LiveContext>, env: LiveEnv) => Promise<R>;
 }
@@ -340,6 +283,8 @@ export interface LiveEventHandlerOptions<E, R> {
 export function liveEventHandler<E, R>(
   options: LiveEventHandlerOptions<E, R>,
 ): (event: unknown, context: Context) => Promise<R> {
+  // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
+  // new stack (new endpoints) gets a new chain instead of talking to the old one.
   const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
   return (event: unknown, lambdaContext: Context): Promise<R> => {
     const env = parseLiveEnv();
@@ -353,11 +298,18 @@ export function liveEventHandler<E, R>(
   };
 }
 
+let stageDimension: string | undefined;
+
 function buildEventChain<E, R>(
   options: LiveEventHandlerOptions<E, R>,
   env: LiveEnv,
 ): (event: unknown, context: Context) => Promise<R> {
   const { name, schema, idempotencyKey, run } = options;
+  // Paper and live may share an account: every metric says which stage it is from.
+  if (stageDimension !== env.STAGE) {
+    metrics.setDefaultDimensions({ stage: env.STAGE });
+    stageDimension = env.STAGE;
+  }
   let context: Promise<LiveContext> | undefined;
   const getContext = () => {
     context ??= buildLiveContext(env);
@@ -376,7 +328,7 @@ function buildEventChain<E, R>(
     }
     logger.appendKeys({ function: name, requestId: lambdaContext.awsRequestId });
     const result = await run(parsed.data, getContext, env);
-    metrics.addMetric(`${name}.success`, MetricUnit.Count, 1);
+    metrics.addMetric(LIVE_METRICS.stepSuccess(name), MetricUnit.Count, 1);
     return JSON.parse(JSON.stringify(result)) as R;
   };
   return middy(core)
@@ -391,8 +343,10 @@ function buildEventChain<E, R>(
             ? {}
             : { clientConfig: { endpoint: env.DYNAMODB_ENDPOINT } }),
         }),
-        // A malformed event has no key: it goes on to the schema, which names what is wrong.
-        config: new IdempotencyConfig({ eventKeyJmesPath: idempotencyKey, throwOnNoIdempotencyKey: false }),
+        config: new IdempotencyConfig({
+          eventKeyJmesPath: idempotencyKey,
+          throwOnNoIdempotencyKey: options.requireIdempotencyKey ?? false,
+        }),
       }),
     ) as unknown as (event: unknown, context: Context) => Promise<R>;
 }

@@ -4,9 +4,12 @@ import { PIPELINE_FUNCTIONS } from '../../lib/constructs/backtest-pipeline.js';
 import {
   actionsOf,
   type CfnResource,
+  grantLines,
   readableDefinition,
   removeTestOutdirs,
   resourcesOf,
+  roleOf as roleOfIn,
+  roleStatements as roleStatementsIn,
   type Statement,
   synthQuantShift,
   TEST_COMMIT,
@@ -50,34 +53,9 @@ const functionIds = Object.fromEntries(
 ) as Record<string, string>;
 const fn = (name: (typeof PIPELINE_FUNCTIONS)[number]) => functionIds[`pipeline-${name}`] as string;
 
-/** Every statement of the identity policies attached to a role, by role logical id. */
-function roleStatements(roleId: string): Statement[] {
-  return Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy')
-    .filter((r) =>
-      (r.Properties.Roles as unknown[]).some(
-        (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }),
-      ),
-    )
-    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-}
-const roleOf = (functionId: string) =>
-  ((resources[functionId] as CfnResource).Properties.Role as { 'Fn::GetAtt': [string, string] })[
-    'Fn::GetAtt'
-  ][0];
-
-/** A function's grants as sorted `action on resource` lines, without logging and tracing. */
-function grantsOf(name: (typeof PIPELINE_FUNCTIONS)[number]): string[] {
-  const lines: string[] = [];
-  for (const s of roleStatements(roleOf(fn(name)))) {
-    expect(s.Effect).toBe('Allow');
-    for (const action of actionsOf(s)) {
-      if (action.startsWith('xray:') || action.startsWith('logs:')) continue;
-      for (const resource of resourcesOf(s)) lines.push(`${action} on ${JSON.stringify(resource)}`);
-    }
-  }
-  return lines.sort();
-}
+const roleStatements = (roleId: string) => roleStatementsIn(resources, roleId);
+const roleOf = (functionId: string) => roleOfIn(resources, functionId);
+const grantsOf = (name: (typeof PIPELINE_FUNCTIONS)[number]) => grantLines(resources, fn(name));
 const bucketArn = { 'Fn::GetAtt': [dataBucketId, 'Arn'] };
 const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
 const grant = (action: string, resource: unknown) => `${action} on ${JSON.stringify(resource)}`;

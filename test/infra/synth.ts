@@ -81,3 +81,37 @@ export function readableDefinition(definitionString: unknown): Record<string, un
     .join('');
   return JSON.parse(text);
 }
+
+/** Every statement of the identity policies attached to a role, by role logical id. */
+export function roleStatements(resources: Record<string, CfnResource>, roleId: string): Statement[] {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy')
+    .filter((r) =>
+      (r.Properties.Roles as unknown[]).some(
+        (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }),
+      ),
+    )
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+
+/** The logical id of a function's role. */
+export const roleOf = (resources: Record<string, CfnResource>, functionId: string): string =>
+  ((resources[functionId] as CfnResource).Properties.Role as { 'Fn::GetAtt': [string, string] })[
+    'Fn::GetAtt'
+  ][0];
+
+/**
+ * A function's grants as sorted `action on resource` lines, without logging and tracing; every
+ * statement must be an Allow.
+ */
+export function grantLines(resources: Record<string, CfnResource>, functionId: string): string[] {
+  const lines: string[] = [];
+  for (const s of roleStatements(resources, roleOf(resources, functionId))) {
+    if (s.Effect !== 'Allow') throw new Error(`a ${s.Effect} statement on ${functionId}'s role`);
+    for (const action of actionsOf(s)) {
+      if (action.startsWith('xray:') || action.startsWith('logs:')) continue;
+      for (const resource of resourcesOf(s)) lines.push(`${action} on ${JSON.stringify(resource)}`);
+    }
+  }
+  return lines.sort();
+}

@@ -8,8 +8,8 @@ import { ConfigError } from '../../shared/core/errors.js';
 import {
   actionsOf,
   type CfnResource,
+  grantLines,
   removeTestOutdirs,
-  resourcesOf,
   type Statement,
   synthQuantShift,
 } from './synth.js';
@@ -27,33 +27,7 @@ const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.T
 const idOf = (construct: { node: { defaultChild?: unknown } }) =>
   paper.trading.getLogicalId(construct.node.defaultChild as never);
 
-function roleStatements(roleId: string): Statement[] {
-  return ofType('AWS::IAM::Policy')
-    .map(([, r]) => r)
-    .filter((r) =>
-      (r.Properties.Roles as unknown[]).some(
-        (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }),
-      ),
-    )
-    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-}
-const roleOf = (functionId: string) =>
-  ((resources[functionId] as CfnResource).Properties.Role as { 'Fn::GetAtt': [string, string] })[
-    'Fn::GetAtt'
-  ][0];
-
-/** A function's grants as sorted `action on resource` lines, without logging and tracing. */
-function grantsOf(functionId: string): string[] {
-  const lines: string[] = [];
-  for (const s of roleStatements(roleOf(functionId))) {
-    expect(s.Effect).toBe('Allow');
-    for (const action of actionsOf(s)) {
-      if (action.startsWith('xray:') || action.startsWith('logs:')) continue;
-      for (const resource of resourcesOf(s)) lines.push(`${action} on ${JSON.stringify(resource)}`);
-    }
-  }
-  return lines.sort();
-}
+const grantsOf = (functionId: string) => grantLines(resources, functionId);
 
 const fixtureDir = join(repoRoot, 'test', 'fixtures', 'tmp-config');
 
