@@ -1,6 +1,12 @@
 /** Step Functions task `aggregate` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createAggregateStep } from '../../shared/pipeline/steps/aggregate.js';
+import { pipelineHandler, pipelineStore } from '../../shared/runtime/pipeline.js';
+import { pipelineValidations } from '../../shared/runtime/pipeline-validations.js';
 
-export const handler = (event: Parameters<PipelineSteps['aggregate']>[0]) =>
-  deployedPipelineSteps().aggregate(event);
+export const handler = pipelineHandler((env) =>
+  createAggregateStep({
+    store: pipelineStore(env),
+    now: () => new Date(),
+    validations: pipelineValidations(env),
+  }),
+);

@@ -1,6 +1,5 @@
 /** Step Functions task `check-cache` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createCheckCacheStep } from '../../shared/pipeline/steps/check-cache.js';
+import { pipelineHandler, pipelineStore } from '../../shared/runtime/pipeline.js';
 
-export const handler = (event: Parameters<PipelineSteps['checkCache']>[0]) =>
-  deployedPipelineSteps().checkCache(event);
+export const handler = pipelineHandler((env) => createCheckCacheStep({ store: pipelineStore(env) }));

@@ -1,6 +1,5 @@
 /** Step Functions task `evaluate-window` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createEvaluateWindowStep } from '../../shared/pipeline/steps/evaluate-window.js';
+import { pipelineHandler, pipelineStore } from '../../shared/runtime/pipeline.js';
 
-export const handler = (event: Parameters<PipelineSteps['evaluateWindow']>[0]) =>
-  deployedPipelineSteps().evaluateWindow(event);
+export const handler = pipelineHandler((env) => createEvaluateWindowStep({ store: pipelineStore(env) }));

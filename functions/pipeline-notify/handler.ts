@@ -1,6 +1,6 @@
 /** Step Functions task `notify` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createNotifyStep } from '../../shared/pipeline/steps/notify.js';
+import { pipelineHandler } from '../../shared/runtime/pipeline.js';
+import { pipelineNotifier } from '../../shared/runtime/pipeline-notifier.js';
 
-export const handler = (event: Parameters<PipelineSteps['notify']>[0]) =>
-  deployedPipelineSteps().notify(event);
+export const handler = pipelineHandler((env) => createNotifyStep({ notifier: pipelineNotifier(env) }));

@@ -1,6 +1,12 @@
 /** Step Functions task `prepare` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createPrepareStep } from '../../shared/pipeline/steps/prepare.js';
+import { pipelineHandler, pipelineStore } from '../../shared/runtime/pipeline.js';
+import { pipelineMarketData } from '../../shared/runtime/pipeline-market-data.js';
 
-export const handler = (event: Parameters<PipelineSteps['prepare']>[0]) =>
-  deployedPipelineSteps().prepare(event);
+export const handler = pipelineHandler((env) =>
+  createPrepareStep({
+    store: pipelineStore(env),
+    marketData: pipelineMarketData(env),
+    distributedThreshold: env.PIPELINE_DISTRIBUTED_THRESHOLD,
+  }),
+);

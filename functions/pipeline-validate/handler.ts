@@ -1,6 +1,7 @@
 /** Step Functions task `validate` of the walk-forward pipeline (docs/pipeline.md). */
-import type { PipelineSteps } from '../../shared/pipeline/steps.js';
-import { deployedPipelineSteps } from '../../shared/runtime/pipeline.js';
+import { createValidateStep } from '../../shared/pipeline/steps/validate.js';
+import { pipelineHandler } from '../../shared/runtime/pipeline.js';
 
-export const handler = (event: Parameters<PipelineSteps['validate']>[0]) =>
-  deployedPipelineSteps().validate(event);
+export const handler = pipelineHandler((env) =>
+  createValidateStep({ now: () => new Date(), gitCommit: env.QUANTSHIFT_COMMIT }),
+);

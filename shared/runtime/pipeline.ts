@@ -1,15 +1,16 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+/**
+ * What every deployed pipeline function shares: its environment and the data bucket. A handler
+ * (`functions/pipeline-<step>/handler.ts`) builds its one step with {@link pipelineHandler} from
+ * these and from the port modules of the steps that need more: `pipeline-market-data.ts`
+ * (prepare: Secrets Manager and Alpaca), `pipeline-notifier.ts` (notify: SNS) and
+ * `pipeline-validations.ts` (aggregate: the DynamoDB state table). Kept apart, so that each
+ * function's bundle carries only the AWS clients its step uses.
+ */
 import { S3Client } from '@aws-sdk/client-s3';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
-import { AlpacaMarketData } from '../adapters/alpaca/market-data.js';
+import * as z from 'zod';
 import { S3ObjectStore } from '../adapters/aws/s3-store.js';
-import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
-import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { ConfigError } from '../core/errors.js';
-import type { Notifier } from '../core/ports/notifier.js';
-import { createPipelineSteps, type PipelineSteps } from '../pipeline/steps.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
 
 /** The environment every pipeline function gets from the stack. */
 export const pipelineEnvSchema = z.object({
@@ -22,10 +23,11 @@ export const pipelineEnvSchema = z.object({
   STATE_TABLE: z.string().min(1).optional(),
 });
 
-const alpacaSecretSchema = z.object({ keyId: z.string().min(1), secret: z.string().min(1) });
+export type PipelineEnv = z.infer<typeof pipelineEnvSchema>;
 
-function parseEnv() {
-  const parsed = pipelineEnvSchema.safeParse(process.env);
+/** The function's environment, checked; a bad one is a `ConfigError` naming every bad variable. */
+export function parsePipelineEnv(env: NodeJS.ProcessEnv = process.env): PipelineEnv {
+  const parsed = pipelineEnvSchema.safeParse(env);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`pipeline function environment: ${detail}`, { cause: parsed.error });
@@ -33,49 +35,22 @@ function parseEnv() {
   return parsed.data;
 }
 
-let steps: PipelineSteps | undefined;
+/** The data bucket (`DATA_BUCKET`) as the steps' object store. */
+export function pipelineStore(env: PipelineEnv): ObjectStore {
+  return new S3ObjectStore(new S3Client({}), env.DATA_BUCKET);
+}
 
 /**
- * The pipeline steps over AWS adapters, built once per cold start from the environment. Secrets
- * reach the function as an ARN and are read only when the prepare step needs market data.
+ * A pipeline function's handler: builds its step from the environment on the first invocation
+ * (once per cold start: importing the bundle builds nothing) and runs it on every event. A failed
+ * build (a bad environment) is not kept: the next invocation tries again.
  */
-export function deployedPipelineSteps(): PipelineSteps {
-  if (steps !== undefined) return steps;
-  const env = parseEnv();
-  const notifier: Notifier =
-    env.TOPIC_ARN === undefined
-      ? {
-          publish: async () => {
-            throw new ConfigError('pipeline notify: TOPIC_ARN is not set');
-          },
-        }
-      : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN);
-  steps = createPipelineSteps({
-    store: new S3ObjectStore(new S3Client({}), env.DATA_BUCKET),
-    notifier,
-    now: () => new Date(),
-    gitCommit: env.QUANTSHIFT_COMMIT,
-    distributedThreshold: env.PIPELINE_DISTRIBUTED_THRESHOLD,
-    ...(env.STATE_TABLE === undefined
-      ? {}
-      : {
-          validations: new DynamoStateStore(
-            stateStoreDocumentClient(new DynamoDBClient({})),
-            env.STATE_TABLE,
-          ),
-        }),
-    marketData: async () => {
-      if (env.ALPACA_SECRET_ARN === undefined)
-        throw new ConfigError('pipeline prepare: ALPACA_SECRET_ARN is not set');
-      const response = await new SecretsManagerClient({}).send(
-        new GetSecretValueCommand({ SecretId: env.ALPACA_SECRET_ARN }),
-      );
-      const secret = alpacaSecretSchema.safeParse(JSON.parse(response.SecretString ?? '{}'));
-      if (!secret.success) {
-        throw new ConfigError('the Alpaca data secret must be JSON {"keyId": "...", "secret": "..."}');
-      }
-      return new AlpacaMarketData({ keyId: secret.data.keyId, secret: secret.data.secret });
-    },
-  });
-  return steps;
+export function pipelineHandler<I, O>(
+  build: (env: PipelineEnv) => (input: I) => Promise<O>,
+): (input: I) => Promise<O> {
+  let step: ((input: I) => Promise<O>) | undefined;
+  return async (input) => {
+    step ??= build(parsePipelineEnv());
+    return step(input);
+  };
 }
