@@ -7,6 +7,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
+import { captureProcessOutput } from '../helpers/process-output.js';
 
 // 2021-04-05, New York on daylight saving time (09:00 = 13:00Z): QQQ is entered at this open.
 const DAY = '2021-04-05';
@@ -70,15 +71,10 @@ function alarmEvent(
 }
 
 let stack: Awaited<ReturnType<typeof startLiveStack>>;
-let output = '';
+let output: () => string = () => '';
 beforeAll(async () => {
   stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
-  const write = (chunk: unknown) => {
-    output += String(chunk);
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(write as never);
-  vi.spyOn(process.stderr, 'write').mockImplementation(write as never);
+  output = captureProcessOutput();
 });
 afterAll(async () => {
   vi.restoreAllMocks();
@@ -124,7 +120,7 @@ describe('the kill-switch Lambda handler, invoked by a CloudWatch alarm action',
     expect(
       await handler(alarmEvent(loss, 'INSUFFICIENT_DATA', at('09:18'), 'OK'), lambdaContext()),
     ).toMatchObject({ action: 'ignored', state: 'INSUFFICIENT_DATA' });
-    expect(output).toMatch(/alarm is not in ALARM: the kill switch does nothing/);
+    expect(output()).toMatch(/alarm is not in ALARM: the kill switch does nothing/);
     expect((await ctx.store.getRiskState())?.state.killSwitch ?? null).toBeNull();
     expect((await ctx.broker.getOrderByClientOrderId(entry))?.status).toBe('accepted');
 
@@ -159,7 +155,7 @@ describe('the kill-switch Lambda handler, invoked by a CloudWatch alarm action',
         }),
       }),
     ]);
-    expect(output.match(/\[critical\] Kill switch: trading halted/g)).toHaveLength(1);
+    expect(output().match(/\[critical\] Kill switch: trading halted/g)).toHaveLength(1);
 
     // A second alarm later in the day, with KILL_SWITCH_FLATTEN=true: every position sold once.
     stack.alpaca.setTime(at('09:45'));
@@ -187,6 +183,6 @@ describe('the kill-switch Lambda handler, invoked by a CloudWatch alarm action',
     ).rejects.toThrow(/kill-switch: bad event: .*source/);
 
     for (const secret of [LOCAL_KEYS.secret, LOCAL_KEYS.keyId, LOCAL_UPSTASH_TOKEN])
-      expect(output).not.toContain(secret);
+      expect(output()).not.toContain(secret);
   });
 });

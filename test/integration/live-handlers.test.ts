@@ -9,6 +9,7 @@ import {
   type LocalLiveStack,
   startLocalLiveStack,
 } from '../../shared/adapters/local/live-stack.js';
+import { captureProcessOutput } from '../helpers/process-output.js';
 
 const DAY = '2021-03-18';
 const at = (hhmm: string) =>
@@ -18,7 +19,7 @@ const lambdaContext = (name: string) =>
   localLambdaContext(name, `req-${Math.random().toString(16).slice(2)}`);
 
 let stack: LocalLiveStack;
-let output = '';
+let output: () => string = () => '';
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'qs-live-'));
   const configPath = join(dir, 'config.yaml');
@@ -31,12 +32,7 @@ beforeAll(async () => {
   );
   stack = await startLocalLiveStack({ dataDir: 'data', startTime: at('08:00'), configPath });
   Object.assign(process.env, stack.env);
-  const write = (chunk: unknown) => {
-    output += String(chunk);
-    return true;
-  };
-  vi.spyOn(process.stdout, 'write').mockImplementation(write as never);
-  vi.spyOn(process.stderr, 'write').mockImplementation(write as never);
+  output = captureProcessOutput();
 });
 afterAll(async () => {
   vi.restoreAllMocks();
@@ -75,8 +71,8 @@ describe('the live Lambda handlers, invoked locally against the local stack', ()
       /scheduledTime/,
     );
 
-    expect(output).toMatch(/"level":"INFO"/);
+    expect(output()).toMatch(/"level":"INFO"/);
     for (const secret of [LOCAL_KEYS.secret, LOCAL_KEYS.keyId, LOCAL_UPSTASH_TOKEN])
-      expect(output).not.toContain(secret);
+      expect(output()).not.toContain(secret);
   });
 });

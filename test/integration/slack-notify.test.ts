@@ -16,6 +16,7 @@ import {
   SnsEventError,
 } from '../../shared/notify/errors.js';
 import { retryAfterMs } from '../../shared/notify/webhook.js';
+import { captureProcessOutput } from '../helpers/process-output.js';
 
 type Reply = { status: number; body?: string; headers?: Record<string, string> } | 'hang';
 
@@ -325,7 +326,7 @@ describe('the webhook secret and Retry-After', () => {
 describe('the slack-notify handler (Powertools, Secrets Manager), end to end on local servers', () => {
   const savedEnv = { ...process.env };
   let secrets: LocalServer;
-  let output = '';
+  let output: () => string = () => '';
 
   beforeAll(async () => {
     secrets = await startServer({
@@ -350,12 +351,7 @@ describe('the slack-notify handler (Powertools, Secrets Manager), end to end on 
       DASHBOARD_URL: 'https://example.com/dashboard',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     });
-    const write = (chunk: unknown) => {
-      output += String(chunk);
-      return true;
-    };
-    vi.spyOn(process.stdout, 'write').mockImplementation(write as never);
-    vi.spyOn(process.stderr, 'write').mockImplementation(write as never);
+    output = captureProcessOutput();
   });
   afterAll(async () => {
     vi.restoreAllMocks();
@@ -381,11 +377,11 @@ describe('the slack-notify handler (Powertools, Secrets Manager), end to end on 
     expect(secrets.received).toHaveLength(1);
     expect(secrets.received[0]?.headers['x-amz-target']).toBe('secretsmanager.GetSecretValue');
     expect(slack.received.map((r) => r.path)).toEqual([TOKEN_PATH, TOKEN_PATH, TOKEN_PATH, TOKEN_PATH]);
-    expect(output).toMatch(/"level":"INFO","message":"posted to Slack"/);
-    expect(output).toMatch(/"message":"Slack webhook attempt failed; retrying"/);
-    expect(output).toMatch(/"message":"could not post to Slack"/);
-    expect(output).toMatch(/"function_request_id":"req-/);
-    expect(output).not.toContain(TOKEN_PATH);
-    expect(output).not.toContain('s3cr3tW3bh00kT0k3n');
+    expect(output()).toMatch(/"level":"INFO","message":"posted to Slack"/);
+    expect(output()).toMatch(/"message":"Slack webhook attempt failed; retrying"/);
+    expect(output()).toMatch(/"message":"could not post to Slack"/);
+    expect(output()).toMatch(/"function_request_id":"req-/);
+    expect(output()).not.toContain(TOKEN_PATH);
+    expect(output()).not.toContain('s3cr3tW3bh00kT0k3n');
   });
 });
