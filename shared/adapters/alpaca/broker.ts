@@ -42,56 +42,32 @@ import type {
   OrderRequest,
   TradingDay,
 } from '../../core/ports/broker.js';
+import {
+  type AlpacaClientOptions,
+  type AlpacaRetryEvent,
+  type AlpacaRetryOptions,
+  DEFAULT_BASE_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_MAX_RETRIES,
+  MIN_REDACTED_LENGTH,
+} from './options.js';
 
 /** What {@link AlpacaBrokerOptions.onRetry} reports before each retry (never a key). */
-export interface BrokerRetryEvent {
-  /** The call, e.g. `get account`. */
-  readonly operation: string;
-  /** 1-based number of the retry about to run. */
-  readonly attempt: number;
-  readonly maxRetries: number;
-  /** The wait before it: the server's Retry-After when it sent one (capped), else the backoff. */
-  readonly delayMs: number;
-  /** The HTTP status that caused the retry; absent for a network failure. */
-  readonly status?: number;
-}
+export type BrokerRetryEvent = AlpacaRetryEvent & { readonly operation: string };
 
 /** How {@link AlpacaBroker} retries idempotent calls. */
-export interface BrokerRetryOptions {
-  /** Retries after the first attempt (default 4). */
-  readonly maxRetries?: number;
-  /** First backoff in ms, doubled per retry with ±20% jitter (default 500). */
-  readonly baseDelayMs?: number;
-  /** Cap on any single wait, a Retry-After included (default 30000). */
-  readonly maxDelayMs?: number;
-}
+export type BrokerRetryOptions = AlpacaRetryOptions;
 
-/** Construction options of {@link AlpacaBroker}. The keys are never read from the environment here. */
-export interface AlpacaBrokerOptions {
-  readonly keyId: string;
-  readonly secret: string;
-  /** Origin of the trading API, e.g. a local server's `http://127.0.0.1:1234`; default: Alpaca's. */
-  readonly baseUrl?: string;
+/** Construction options of {@link AlpacaBroker}. */
+export interface AlpacaBrokerOptions extends AlpacaClientOptions<BrokerRetryEvent> {
   /** Without `baseUrl`: Alpaca's paper trading host (true, the default) or its live one (false). */
   readonly paper?: boolean;
-  readonly retry?: BrokerRetryOptions;
-  /** Per-attempt timeout in ms (default 30000). */
-  readonly timeoutMs?: number;
-  /** Client-side rate limit (default 200 requests a minute, Alpaca's limit); `false` turns it off. */
-  readonly rateLimit?: { readonly maxRequests: number; readonly intervalMs: number } | false;
-  /** Told before each retry, e.g. to log it. */
-  readonly onRetry?: (event: BrokerRetryEvent) => void;
 }
 
-const DEFAULT_MAX_RETRIES = 4;
-const DEFAULT_BASE_DELAY_MS = 500;
-const DEFAULT_MAX_DELAY_MS = 30_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Alpaca's largest page of orders and of activities. */
 const ORDER_PAGE = 500;
 const ACTIVITY_PAGE = 100;
-/** Shorter strings are not blanked out of messages (they would mangle ordinary words). */
-const MIN_REDACTED_LENGTH = 4;
 const DUPLICATE_MESSAGE = /client_order_id must be unique/i;
 
 // ---------------------------------------------------------------------------------------------

@@ -18,60 +18,38 @@ import {
 } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import type { DailyBarsRequest, MarketData, PriceAdjustment } from '../../core/ports/market-data.js';
+import {
+  type AlpacaClientOptions,
+  type AlpacaRetryEvent,
+  type AlpacaRetryOptions,
+  DEFAULT_BASE_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_MAX_RETRIES,
+  MIN_REDACTED_LENGTH,
+} from './options.js';
 
 /** An Alpaca stock data feed: `iex` (free accounts) or `sip` (all US exchanges, paid for recent data). */
 export type AlpacaFeed = 'iex' | 'sip';
 
 /** What {@link AlpacaMarketDataOptions.onRetry} reports before each retry (never a key). */
-export interface MarketDataRetryEvent {
-  /** 1-based number of the retry about to run. */
-  readonly attempt: number;
-  readonly maxRetries: number;
-  /** The wait before it: the server's Retry-After when it sent one, else the backoff. */
-  readonly delayMs: number;
-  /** The HTTP status that caused the retry; absent for a network failure. */
-  readonly status?: number;
-}
+export type MarketDataRetryEvent = AlpacaRetryEvent;
 
 /** How {@link AlpacaMarketData} retries 429 and 5xx answers (and network failures). */
-export interface MarketDataRetryOptions {
-  /** Retries after the first attempt (default 4). */
-  readonly maxRetries?: number;
-  /** First backoff in ms, doubled per retry with ±20% jitter (default 500). */
-  readonly baseDelayMs?: number;
-  /** Cap on any single wait, a Retry-After included (default 30000). */
-  readonly maxDelayMs?: number;
-}
+export type MarketDataRetryOptions = AlpacaRetryOptions;
 
-/** Construction options of {@link AlpacaMarketData}. The keys are never read from the environment here. */
-export interface AlpacaMarketDataOptions {
-  readonly keyId: string;
-  readonly secret: string;
-  /** Origin of the market-data API, e.g. a local server's `http://127.0.0.1:1234`; default: Alpaca's. */
-  readonly baseUrl?: string;
+/** Construction options of {@link AlpacaMarketData}. */
+export interface AlpacaMarketDataOptions extends AlpacaClientOptions {
   /** Default `iex`, the feed free accounts have. */
   readonly feed?: AlpacaFeed;
   /** Bars per page, counted across all symbols of the page (1..10000, default 10000). */
   readonly pageLimit?: number;
   /** Symbols per request; longer lists are split (default 100). */
   readonly symbolsPerRequest?: number;
-  readonly retry?: MarketDataRetryOptions;
-  /** Per-attempt timeout in ms (default 30000). */
-  readonly timeoutMs?: number;
-  /** Client-side rate limit (default 200 requests a minute, Alpaca's limit); `false` turns it off. */
-  readonly rateLimit?: { readonly maxRequests: number; readonly intervalMs: number } | false;
-  /** Told before each retry, e.g. to log it. */
-  readonly onRetry?: (event: MarketDataRetryEvent) => void;
 }
 
-const DEFAULT_MAX_RETRIES = 4;
-const DEFAULT_BASE_DELAY_MS = 500;
-const DEFAULT_MAX_DELAY_MS = 30_000;
 const DEFAULT_PAGE_LIMIT = 10_000;
 const DEFAULT_SYMBOLS_PER_REQUEST = 100;
 const MS_PER_DAY = 86_400_000;
-/** Shorter strings are not blanked out of messages (they would mangle ordinary words). */
-const MIN_REDACTED_LENGTH = 4;
 /** 429 and every 5xx; no other 4xx is worth repeating. */
 const RETRYABLE_STATUSES = [429, ...Array.from({ length: 100 }, (_, i) => 500 + i)];
 
