@@ -6,7 +6,7 @@
  * timestamp: a redelivered event returns the first result, a new transition into ALARM acts again
  * (harmlessly: the kill switch is idempotent).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../../shared/core/errors.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';

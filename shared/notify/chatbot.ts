@@ -3,7 +3,7 @@
  * message must carry for Chatbot to post it to Slack at all (it drops any other text silently).
  * Schema: https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html. Pure.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Notification, NotificationFigure } from '../core/ports/notifier.js';
 import { DASHBOARD_STEP_PREFIX, detailsMarkdown, severityMarker, truncate } from './format.js';
 

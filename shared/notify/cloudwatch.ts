@@ -3,7 +3,7 @@
  * `Trigger` (one metric, or `Metrics` for metric math); composite alarms carry `AlarmRule`
  * instead. Unknown keys are kept; only what the formatter shows is required. Pure.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const nullableString = z.string().nullish();
 

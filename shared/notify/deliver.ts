@@ -2,7 +2,7 @@
  * The `slack-notify` function's core, free of Powertools and AWS: parse the SNS event, format each
  * record, post it to the webhook. Tests run it against a local HTTP server standing in for Slack.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   SlackDeliveryError,
   SlackNotifyEnvError,

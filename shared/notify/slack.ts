@@ -8,7 +8,7 @@
  * Every piece of text that came through SNS is escaped (`&`, `<`, `>`) before it goes into
  * `mrkdwn`, so nothing in a message can ping a channel or forge a link.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { NotificationField, NotificationFigure, NotificationSeverity } from '../core/ports/notifier.js';
 import {
   alarmConsoleUrl,

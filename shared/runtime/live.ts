@@ -16,7 +16,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { Redis } from '@upstash/redis';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AlpacaBroker } from '../adapters/alpaca/broker.js';
 import { AlpacaMarketData } from '../adapters/alpaca/market-data.js';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BarSeries } from '../../shared/core/market/types.js';
 import type { Intent, StrategyDefinition } from '../../shared/core/strategies/types.js';
 

@@ -22,7 +22,7 @@
  * callers round their limits and stops.
  */
 import { ApiError, FetchError, trading } from '@alpacahq/alpaca-trade-api/rest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   BrokerError,
   BrokerRejectedError,

@@ -7,7 +7,7 @@
  * into daily {@link BarSeries}, and each failure mapped to one `MarketDataError` class.
  */
 import { ApiError, FetchError, marketData } from '@alpacahq/alpaca-trade-api/rest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   InvalidParameterError,
   MarketDataAuthError,

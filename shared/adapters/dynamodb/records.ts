@@ -3,7 +3,7 @@
  * leave (a record DynamoDB cannot store exactly is refused with the field named) and every item read
  * back is checked against the same schema (a corrupt item fails with its key and field named).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type {
   AuditRecord,
   ClosedTradeRecord,

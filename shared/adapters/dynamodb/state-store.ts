@@ -27,7 +27,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../core/errors.js';
 import type {
   AuditRecord,

@@ -56,7 +56,7 @@
  * configured by default.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidParameterError, QuantShiftError } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import {

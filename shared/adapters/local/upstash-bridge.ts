@@ -28,7 +28,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis as IORedis } from 'ioredis';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidParameterError, UpstashBridgeStartError } from '../../core/errors.js';
 
 /** Options of {@link startUpstashBridge}. */

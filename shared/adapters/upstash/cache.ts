@@ -34,7 +34,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   CacheCorruptError,
   CacheUnavailableError,

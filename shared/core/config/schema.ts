@@ -1,5 +1,5 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { hardLimitsSchema } from '../live/orders.js';
 import { parameterSpaceSchema } from '../research/grid.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StrategyConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidParameterError } from '../errors.js';
 
 /** One parameter's values: an inclusive numeric range with a step, or an explicit list. */

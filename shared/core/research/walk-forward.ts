@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CriterionResult, type Decision, evaluateCriteria } from '../backtest/criteria.js';
 import { runBacktest } from '../backtest/engine.js';
 import type { BacktestOptions, TradeRecord } from '../backtest/types.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 const fraction = z.number().gt(0).max(1);
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidParameterError } from '../errors.js';
 import { Atr, Ema, Sma } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';

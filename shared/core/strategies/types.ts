@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Bar } from '../market/types.js';
 
 /** The side a position is on, or flat. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
 import type { BarSeries } from '../../../shared/core/market/types.js';
 import { riskRulesSchema } from '../../../shared/core/risk/rules.js';
