@@ -230,7 +230,7 @@ export class BacktestPipeline extends Construct {
     }
     this.functions = functions;
 
-    // Grants: exactly the keys each step reads and writes (shared/pipeline/steps.ts).
+    // Grants: exactly the keys each step reads and writes (shared/pipeline/steps/<step>.ts).
     const jobs = this.bucket.arnForObjects('jobs/*');
     const records = this.bucket.arnForObjects('records/*');
     const dataCache = this.bucket.arnForObjects('data/*');

@@ -1,11 +1,10 @@
-import type { BacktestJob } from '../cli/backtest.js';
-import type { WalkForwardDocument } from '../cli/research.js';
 import { runBacktest } from '../core/backtest/engine.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { evaluateCombos } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
 import { type Objective, objectiveValue } from '../core/research/objective.js';
+import type { BacktestJob, WalkForwardDocument } from '../research/job.js';
 import { type ResearchReportInput, renderResearchReport } from './html.js';
 import { buildReportInput } from './research-input.js';
 

@@ -1,13 +1,12 @@
-import type { BacktestJob } from '../cli/backtest.js';
-import { num } from '../cli/format.js';
-import type { WalkForwardDocument } from '../cli/research.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { toBacktestDocument } from '../core/backtest/document.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
 import { formatBarTime } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
+import type { BacktestJob, WalkForwardDocument } from '../research/job.js';
 import type { ResearchReportInput } from './html.js';
+import { num } from './number.js';
 
 /** Equal-weight buy-and-hold of the symbols over the traded span, in dollars. */
 function buyAndHoldCurve(job: BacktestJob, result: BacktestResult): number[] {

@@ -78,9 +78,7 @@ describe('the pipeline functions bundle only what their step uses', () => {
       expect(own).not.toContain('shared/pipeline/steps.ts');
       expect(own).not.toContain('shared/pipeline/local-runner.ts');
       expect(own).not.toContain('shared/research/pool.ts');
-      // The report formats its numbers with the CLI's `num` (shared/report/research-input.ts).
-      const cliAllowed = name === 'aggregate' ? ['shared/cli/format.ts'] : [];
-      expect(own.filter((input) => input.startsWith('shared/cli/'))).toEqual(cliAllowed);
+      expect(own.filter((input) => input.startsWith('shared/cli/'))).toEqual([]);
     },
   );
 });
