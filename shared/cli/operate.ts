@@ -6,7 +6,7 @@ import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
 import type { AuditRecord } from '../core/ports/state-store.js';
 import { entryBlock, type RiskState } from '../core/risk/index.js';
-import { haltTrading, resumeTrading } from '../live/kill-switch.js';
+import { haltTrading, resetDrawdownHalt, resumeTrading } from '../live/kill-switch.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
@@ -40,6 +40,10 @@ export const haltFlags: FlagSpecs = {
 
 export const resumeFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why trading may go on (required, recorded)' },
+  'reset-drawdown': {
+    type: 'boolean',
+    help: 'also reset a tripped drawdown breaker: the high-water mark becomes the last observed equity',
+  },
   by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
   ...tableFlags,
   time: haltFlags.time as FlagSpecs[string],
@@ -184,9 +188,16 @@ export async function resumeCommand(
   const { store, where, local, close } = openStore(flags, env);
   try {
     const time = actionTime(flags, local);
-    const result = await resumeTrading(store, { reason, by, time, details: { via: 'cli' } });
+    const resumed = await resumeTrading(store, { reason, by, time, details: { via: 'cli' } });
+    const drawdown =
+      flags['reset-drawdown'] === true
+        ? await resetDrawdownHalt(store, { reason, by, time, details: { via: 'cli' } })
+        : undefined;
+    const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
     if (format === 'json') {
-      io.stdout.write(`${JSON.stringify({ command: 'resume', time, ...result })}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ command: 'resume', time, ...result, ...(drawdown === undefined ? {} : { drawdownReset: drawdown }) })}\n`,
+      );
       return 0;
     }
     const lines = result.changed
@@ -197,8 +208,17 @@ export async function resumeCommand(
           `  at: ${time}`,
         ]
       : [`not halted (${where}); nothing changed`];
+    if (drawdown !== undefined) {
+      lines.push(
+        drawdown.changed && drawdown.highWaterMark !== null
+          ? `drawdown breaker reset (tripped on ${drawdown.previous?.day}): high-water mark ${drawdown.highWaterMark.before.toFixed(2)} -> ${drawdown.highWaterMark.after.toFixed(2)}`
+          : 'the drawdown breaker was not holding; nothing to reset',
+      );
+    }
     if (result.stillBlocked !== null)
-      lines.push(`note: new entries are still blocked: ${result.stillBlocked}`);
+      lines.push(
+        `note: new entries are still blocked: ${result.stillBlocked}${result.stillBlocked.startsWith('drawdown') ? ' (add --reset-drawdown to reset it)' : ''}`,
+      );
     io.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {

@@ -8,6 +8,7 @@ import {
   entryBlock,
   initialRiskState,
   type RiskState,
+  resetDrawdown,
   setKillSwitch,
 } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
@@ -38,7 +39,7 @@ const actionSchema = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 
-function checkAction(kind: 'halt' | 'resume', input: OperatorAction): OperatorAction {
+function checkAction(kind: 'halt' | 'resume' | 'drawdown-reset', input: OperatorAction): OperatorAction {
   const parsed = actionSchema.safeParse(input);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
@@ -176,6 +177,74 @@ export async function resumeTrading(store: StateStore, input: OperatorAction): P
   const change = await changeKillSwitch(store, false, action, async () => 0);
   const day = newYorkTime(action.time).date;
   return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
+}
+
+/** What a drawdown reset did. */
+export interface DrawdownResetResult {
+  /** False when the drawdown breaker was not holding: nothing was written. */
+  readonly changed: boolean;
+  /** The trip that was cleared (null when none held). */
+  readonly previous: RiskState['drawdownHalt'];
+  /** The high-water mark before and after (the last observed equity becomes the new mark). */
+  readonly highWaterMark: { readonly before: number; readonly after: number } | null;
+  /** What still blocks entries after the reset (the kill switch, a daily-loss trip), or null. */
+  readonly stillBlocked: string | null;
+}
+
+/**
+ * The explicit, recorded reset of the drawdown breaker, which only an operator clears: the high-water
+ * mark becomes the last observed equity (the risk check's or end of day's), the trip is cleared, and
+ * a breaker event and an audit record say who and why. Not holding: nothing changes.
+ */
+export async function resetDrawdownHalt(
+  store: StateStore,
+  input: OperatorAction,
+): Promise<DrawdownResetResult> {
+  const action = checkAction('drawdown-reset', input);
+  const time = Date.parse(action.time);
+  const day = newYorkTime(action.time).date;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const stored = await store.getRiskState();
+    if (stored === undefined || stored.state.drawdownHalt === null) {
+      return {
+        changed: false,
+        previous: null,
+        highWaterMark: null,
+        stillBlocked: stored === undefined ? null : entryBlock(stored.state, day),
+      };
+    }
+    const { state } = stored;
+    const update = resetDrawdown(state, time, state.lastEquity, action.by, action.reason);
+    const saved = await store.putRiskState(update.state, stored.version);
+    if ('conflict' in saved) {
+      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
+      continue;
+    }
+    await Promise.all([
+      store.appendBreakerEvents(update.events),
+      store.appendAudit({
+        time: action.time,
+        action: 'drawdown-reset',
+        by: action.by,
+        reason: action.reason,
+        details: {
+          ...action.details,
+          trippedOn: state.drawdownHalt?.day ?? null,
+          previousHighWaterMark: state.highWaterMark,
+          newHighWaterMark: update.state.highWaterMark,
+        },
+      }),
+    ]);
+    return {
+      changed: true,
+      previous: state.drawdownHalt,
+      highWaterMark: { before: state.highWaterMark, after: update.state.highWaterMark },
+      stillBlocked: entryBlock(update.state, day),
+    };
+  }
+  throw new RiskStateContentionError(
+    `drawdown reset: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
+  );
 }
 
 /** What the kill-switch function did. */

@@ -111,4 +111,59 @@ describe('quantshift halt / resume / status against the local stack', () => {
     expect(deployedTime.code).toBe(2);
     expect(deployedTime.stderr).toMatch(/--time is for local rehearsals only/);
   }, 120_000);
+
+  it('resets a tripped drawdown breaker only when asked, recorded, with the last equity as the new high-water mark', async () => {
+    const local = ['--endpoint', endpoint, '--table', table];
+    const current = await stack.ctx.store.getRiskState();
+    if (current === undefined) throw new Error('expected the risk state of the first test');
+    const tripped = {
+      ...current.state,
+      killSwitch: null,
+      highWaterMark: 120_000,
+      lastEquity: 100_000,
+      drawdownHalt: { since: Date.parse('2021-04-01T20:15:00Z'), day: '2021-04-01', sessions: 2 },
+    };
+    expect(await stack.ctx.store.putRiskState(tripped, current.version)).not.toHaveProperty('conflict');
+
+    const plain = await quantshift(['resume', '--reason', 'reviewed', '--by', 'carol', ...local]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(
+      /note: new entries are still blocked: drawdown .* \(add --reset-drawdown to reset it\)/,
+    );
+    expect((await stack.ctx.store.getRiskState())?.state.drawdownHalt).not.toBeNull();
+
+    const reset = await quantshift([
+      'resume',
+      '--reason',
+      'drawdown reviewed, limits unchanged',
+      '--by',
+      'carol',
+      '--reset-drawdown',
+      ...local,
+    ]);
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toContain(
+      'drawdown breaker reset (tripped on 2021-04-01): high-water mark 120000.00 -> 100000.00',
+    );
+    expect(reset.stdout).not.toMatch(/still blocked/);
+    const after = await stack.ctx.store.getRiskState();
+    expect(after?.state).toMatchObject({ drawdownHalt: null, highWaterMark: 100_000 });
+    const audit = await stack.ctx.store.listAudit(
+      new Date(Date.now() - 86_400_000).toISOString(),
+      new Date(Date.now() + 60_000).toISOString(),
+    );
+    expect(audit.at(-1)).toMatchObject({
+      action: 'drawdown-reset',
+      by: 'carol',
+      reason: 'drawdown reviewed, limits unchanged',
+      details: {
+        via: 'cli',
+        trippedOn: '2021-04-01',
+        previousHighWaterMark: 120_000,
+        newHighWaterMark: 100_000,
+      },
+    });
+    const again = await quantshift(['resume', '--reason', 'again', '--reset-drawdown', ...local]);
+    expect(again.stdout).toContain('the drawdown breaker was not holding; nothing to reset');
+  }, 120_000);
 });
