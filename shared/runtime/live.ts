@@ -8,6 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { GetParameterError } from '@aws-lambda-powertools/parameters/errors';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
@@ -122,9 +123,25 @@ async function upstash(env: LiveEnv) {
     return { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
   }
   if (env.UPSTASH_SECRET_ARN === undefined) return undefined;
-  const parsed = upstashSecretSchema.safeParse(
-    await getSecret(env.UPSTASH_SECRET_ARN, { transform: 'json', maxAge: 300 }),
-  );
+  let value: unknown;
+  try {
+    value = await getSecret(env.UPSTASH_SECRET_ARN, { transform: 'json', maxAge: 300 });
+  } catch (error) {
+    // The stack creates the secret empty. Left empty, the functions run without Redis: the cache
+    // is an accelerator (conditional writes keep every order exactly once; the adapters keep
+    // their own rate limit). Any other failure stops the step.
+    if (
+      error instanceof GetParameterError &&
+      (error.cause as Error | undefined)?.name === 'ResourceNotFoundException'
+    ) {
+      logger.warn(
+        'the Upstash secret has no value: running without the cache, the lock and the shared rate limiter',
+      );
+      return undefined;
+    }
+    throw error;
+  }
+  const parsed = upstashSecretSchema.safeParse(value);
   if (!parsed.success)
     throw new ConfigError('the Upstash secret must be JSON {"url": "...", "token": "..."}');
   return parsed.data;
