@@ -7,13 +7,13 @@
 import { App } from 'aws-cdk-lib';
 import { CommitError } from '../lib/commit.js';
 import { addQuantShiftStacks } from '../lib/quantshift-app.js';
-import { StageError } from '../lib/stage.js';
+import { AppContextError, StageError } from '../lib/stage.js';
 
 const app = new App();
 try {
   addQuantShiftStacks(app);
 } catch (error) {
-  if (error instanceof StageError || error instanceof CommitError) {
+  if (error instanceof StageError || error instanceof AppContextError || error instanceof CommitError) {
     process.stderr.write(`error: ${error.message}\n`);
     process.exit(1);
   }

@@ -6,7 +6,7 @@ import { resolveCommit } from './commit.js';
 import { MonitoringStack } from './monitoring-stack.js';
 import { repoRoot } from './paths.js';
 import { ResearchStack } from './research-stack.js';
-import { parseStage, type StageConfig, StageError, stageConfig } from './stage.js';
+import { AppContextError, parseStage, type StageConfig, stageConfig } from './stage.js';
 import { TradingStack } from './trading-stack.js';
 
 /** The context key choosing the stage (`-c stage=paper|live`). */
@@ -60,6 +60,11 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
   const configFile = optionalString(app, CONTEXT_KEYS.config) ?? DEFAULT_CONFIG_FILE;
   const slackWorkspaceId = optionalString(app, CONTEXT_KEYS.slackWorkspaceId);
   const slackChannelId = optionalString(app, CONTEXT_KEYS.slackChannelId);
+  if ((slackWorkspaceId === undefined) !== (slackChannelId === undefined)) {
+    throw new AppContextError(
+      'Slack through AWS Chatbot needs both -c slackWorkspaceId=... and -c slackChannelId=... (or neither, for the webhook function)',
+    );
+  }
   const dashboardName = stage.resourcePrefix;
   const common = {
     terminationProtection: stage.protectData,
@@ -106,7 +111,7 @@ function optionalString(app: App, key: string): string | undefined {
   const value: unknown = app.node.tryGetContext(key);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string')
-    throw new StageError(`-c ${key}: expected a string, got ${JSON.stringify(value)}`);
+    throw new AppContextError(`-c ${key}: expected a string, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -45,6 +45,10 @@ export class ResearchStack extends Stack {
       description: 'The data bucket: jobs/<jobId>/... (reports, walk-forward documents) and records/',
       value: bucket.bucketName,
     });
+    new CfnOutput(this, 'AlpacaDataSecretArn', {
+      description: `Fill with: aws secretsmanager put-secret-value --secret-id ${stage.alpacaDataSecretName} --secret-string '{"keyId":"...","secret":"..."}'`,
+      value: this.pipeline.alpacaDataSecret.secretArn,
+    });
     new CfnOutput(this, 'TopicArn', {
       description: 'Notifications of the pipeline (success summary or failure)',
       value: topic.topicArn,

@@ -11,6 +11,11 @@ export class StageError extends Error {
   override readonly name = 'StageError';
 }
 
+/** A `-c key=value` of the app that cannot be used (a Slack id without the other, a non-string). */
+export class AppContextError extends Error {
+  override readonly name = 'AppContextError';
+}
+
 /** What differs between the stages. Every stack of a stage is built from one of these. */
 export interface StageConfig {
   /** `paper` or `live`. */

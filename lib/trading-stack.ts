@@ -153,6 +153,12 @@ export class TradingStack extends Stack {
       description: `Fill with: aws secretsmanager put-secret-value --secret-id ${stage.alpacaTradingSecretName} --secret-string '{"keyId":"...","secret":"..."}'`,
       value: this.alpacaTradingSecret.secretArn,
     });
+    for (const name of LIVE_FUNCTIONS) {
+      new CfnOutput(this, `${pascal(name)}DeadLetterQueueUrl`, {
+        description: `Failed ${name} runs (the event, to re-run with aws lambda invoke; see docs/operations.md)`,
+        value: this.schedules[name].deadLetterQueue.queueUrl,
+      });
+    }
     new CfnOutput(this, 'UpstashSecretArn', {
       description: `Fill with: aws secretsmanager put-secret-value --secret-id ${stage.upstashSecretName} --secret-string '{"url":"https://...","token":"..."}'`,
       value: this.upstashSecret.secretArn,

@@ -64,6 +64,26 @@ describe('stage', () => {
       'error: unknown stage "prod": use -c stage=paper (the default) or -c stage=live',
     );
   });
+
+  it('bin/app.ts prints one error line and exits 1 on one Slack id without the other', () => {
+    const result = spawnSync(
+      process.execPath,
+      [repoPath('node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/app.ts'],
+      {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          CDK_CONTEXT_JSON: JSON.stringify({ stage: 'paper', commit: 'abc', slackChannelId: 'C0123ABCD' }),
+        },
+      },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toMatch(
+      /^error: Slack through AWS Chatbot needs both -c slackWorkspaceId=\.\.\. and -c slackChannelId=\.\.\./,
+    );
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
 
 describe('commit', () => {

@@ -571,6 +571,10 @@ describe('state machine', () => {
 describe('outputs', () => {
   it('names the bucket, the topic, the state machine and its console page', () => {
     template.hasOutput('DataBucketName', { Value: { Ref: dataBucketId } });
+    template.hasOutput('AlpacaDataSecretArn', {
+      Value: { Ref: secretId },
+      Description: Match.stringLikeRegexp('put-secret-value --secret-id quantshift/paper/alpaca-data'),
+    });
     template.hasOutput('TopicArn', { Value: { Ref: topicId } });
     template.hasOutput('StateMachineArn', { Value: { Ref: stateMachineId } });
     const url = JSON.stringify(template.findOutputs('StateMachineConsoleUrl'));

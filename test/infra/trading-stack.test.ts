@@ -271,6 +271,9 @@ describe('trading stack: state, secrets and the alert topic', () => {
         'AlertTopicArn',
         'AlpacaTradingSecretArn',
         'UpstashSecretArn',
+        ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay'].map(
+          (step) => `${step}DeadLetterQueueUrl`,
+        ),
       ]),
     );
     expect(outputs.AlpacaTradingSecretArn?.Description).toContain(
