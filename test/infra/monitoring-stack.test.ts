@@ -1,7 +1,14 @@
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LIVE_FUNCTIONS } from '../../lib/trading-stack.js';
-import { type CfnResource, removeTestOutdirs, synthQuantShift } from './synth.js';
+import {
+  actionsOf,
+  type CfnResource,
+  grantLines,
+  removeTestOutdirs,
+  type Statement,
+  synthQuantShift,
+} from './synth.js';
 
 afterAll(removeTestOutdirs);
 
@@ -174,6 +181,63 @@ describe('monitoring stack: the kill-switch function', () => {
     ])
       expect(env, key).toHaveProperty(key);
     expect(env.QUANTSHIFT_CONFIG).toBe('config/strategy.yaml');
+  });
+});
+
+describe('monitoring stack: grants and logs', () => {
+  const line = (action: string, resource: unknown) => `${action} on ${JSON.stringify(resource)}`;
+
+  it('gives the kill switch the live functions’ grants: table items, idempotency, its secrets, the alert topic', () => {
+    const grants = grantLines(resources, localId(monitoring.killSwitch));
+    const actions = grants.map((g) => g.split(' on ')[0]);
+    expect([...new Set(actions)].sort()).toEqual(
+      [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'sns:Publish',
+      ].sort(),
+    );
+    // Query and DeleteItem on different tables: the state table has no delete, idempotency no query.
+    const deletes = grants.filter((g) => g.startsWith('dynamodb:DeleteItem'));
+    const queries = grants.filter((g) => g.startsWith('dynamodb:Query'));
+    expect(deletes).toHaveLength(1);
+    expect(queries).toHaveLength(1);
+    expect(deletes[0]).toContain('TablesIdempotency');
+    expect(queries[0]).toContain('TablesState');
+  });
+
+  it('lets the webhook function read its own secret only', () => {
+    const fn = monitoring.slack.webhookFunction;
+    const secret = monitoring.slack.webhookSecret;
+    const dlq = monitoring.slack.deadLetterQueue;
+    if (fn === undefined || secret === undefined || dlq === undefined)
+      throw new Error('expected the webhook path');
+    const queueArn = { 'Fn::GetAtt': [localId(dlq), 'Arn'] };
+    expect(grantLines(resources, localId(fn))).toEqual(
+      [
+        line('secretsmanager:DescribeSecret', { Ref: localId(secret) }),
+        line('secretsmanager:GetSecretValue', { Ref: localId(secret) }),
+        ...['GetQueueAttributes', 'GetQueueUrl', 'SendMessage'].map((a) => line(`sqs:${a}`, queueArn)),
+      ].sort(),
+    );
+  });
+
+  it('has no wildcard action in any policy of the three stacks, and a retention on every log group', () => {
+    for (const t of [paper.tradingTemplate, paper.template, template]) {
+      for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
+        for (const s of (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+          for (const action of actionsOf(s)) expect(action).not.toContain('*');
+      }
+      for (const group of Object.values(t.findResources('AWS::Logs::LogGroup')))
+        expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+    }
   });
 });
 
