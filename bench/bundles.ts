@@ -22,7 +22,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
-import { ESM_REQUIRE_BANNER, LOCAL_ONLY_MODULES } from '../lib/constructs/trading-function.js';
+import { functionBuildOptions } from '../lib/constructs/trading-function.js';
 import { repoRoot } from '../lib/paths.js';
 import { median, roundMs } from './stats.js';
 
@@ -103,21 +103,9 @@ export async function runBundleBenchmarks(options: { runs?: number } = {}): Prom
     for (const name of names) {
       const outfile = join(outDir, name, 'index.mjs');
       const built = await build({
-        absWorkingDir: repoRoot,
-        entryPoints: [join(functionsDir, name, 'handler.ts')],
-        outfile,
-        bundle: true,
-        format: 'esm',
-        target: 'node22',
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        banner: { js: ESM_REQUIRE_BANNER },
-        minify: true,
-        keepNames: true,
+        ...functionBuildOptions(join(functionsDir, name, 'handler.ts'), outfile),
         sourcemap: true,
         sourcesContent: false,
-        external: [...LOCAL_ONLY_MODULES],
-        tsconfig: join(repoRoot, 'tsconfig.json'),
         logLevel: 'warning',
         metafile: true,
       });

@@ -29,6 +29,29 @@ export const LOCAL_ONLY_MODULES: readonly string[] = [
   'aws-local-stepfunctions',
 ];
 
+/**
+ * The esbuild options of a function bundle, the same that the construct below gives the CDK's
+ * `bundling` (ESM for Node 22, minified, names kept, the require banner, the local-only modules
+ * left out). The bench and the bundle tests build with these, so they measure what is deployed.
+ */
+export function functionBuildOptions(entry: string, outfile: string) {
+  return {
+    absWorkingDir: repoRoot,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: 'esm' as const,
+    target: 'node22',
+    platform: 'node' as const,
+    mainFields: ['module', 'main'],
+    banner: { js: ESM_REQUIRE_BANNER },
+    minify: true,
+    keepNames: true,
+    external: [...LOCAL_ONLY_MODULES],
+    tsconfig: join(repoRoot, 'tsconfig.json'),
+  };
+}
+
 /** Properties of a {@link TradingFunction}. */
 export interface TradingFunctionProps {
   /**

@@ -2,26 +2,17 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PIPELINE_FUNCTIONS, type PipelineFunctionName } from '../../../lib/constructs/backtest-pipeline.js';
-import { ESM_REQUIRE_BANNER, LOCAL_ONLY_MODULES } from '../../../lib/constructs/trading-function.js';
+import { functionBuildOptions } from '../../../lib/constructs/trading-function.js';
 import { repoRoot } from '../../../lib/paths.js';
 
 /** The inputs that put bytes into a function's bundle, built as the CDK builds it (bench/bundles.ts). */
 async function bundleInputs(name: PipelineFunctionName): Promise<string[]> {
   const { metafile } = await build({
-    absWorkingDir: repoRoot,
-    entryPoints: [join(repoRoot, 'functions', `pipeline-${name}`, 'handler.ts')],
-    outfile: join(repoRoot, 'out', `pipeline-${name}`, 'index.mjs'),
+    ...functionBuildOptions(
+      join(repoRoot, 'functions', `pipeline-${name}`, 'handler.ts'),
+      join(repoRoot, 'out', `pipeline-${name}`, 'index.mjs'),
+    ),
     write: false,
-    bundle: true,
-    format: 'esm',
-    target: 'node22',
-    platform: 'node',
-    mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
-    minify: true,
-    keepNames: true,
-    external: [...LOCAL_ONLY_MODULES],
-    tsconfig: join(repoRoot, 'tsconfig.json'),
     logLevel: 'error',
     metafile: true,
   });
