@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { DataFileNotFoundError, InvalidParameterError } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import { loadBarsCsv } from '../fs/bars.js';
+import { newYorkInstant } from './nyse-calendar.js';
 import {
   PaperBroker,
   type PaperBrokerOptions,
@@ -409,35 +410,12 @@ function loadSymbol(state: ServerState, symbol: string): StampedSeries | null {
   return loaded;
 }
 
-const newYorkClock = new Intl.DateTimeFormat('en-CA', {
-  timeZone: 'America/New_York',
-  hourCycle: 'h23',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-});
-
 /**
  * Midnight New York of a session date (given as 00:00 UTC of that date), as Alpaca stamps daily
- * bars: 05:00Z under EST, 04:00Z under EDT. DST switches at 02:00, so midnight is always one of two.
+ * bars: 05:00Z under EST, 04:00Z under EDT.
  */
 export function newYorkMidnight(sessionDate: number): number {
-  const day = new Date(sessionDate).toISOString().slice(0, 10);
-  for (const hours of [5, 4]) {
-    const candidate = sessionDate + hours * 3_600_000;
-    const parts = newYorkClock.formatToParts(candidate);
-    const part = (type: string): string => parts.find((p) => p.type === type)?.value ?? '';
-    if (
-      `${part('year')}-${part('month')}-${part('day')}` === day &&
-      part('hour') === '00' &&
-      part('minute') === '00'
-    ) {
-      return candidate;
-    }
-  }
-  throw new Error(`no New York midnight found for ${day}`);
+  return newYorkInstant(new Date(sessionDate).toISOString().slice(0, 10), '00:00');
 }
 
 // ---------------------------------------------------------------------------------------------
