@@ -6,8 +6,6 @@
  * timestamp: a redelivered event returns the first result, a new transition into ALARM acts again
  * (harmlessly: the kill switch is idempotent).
  */
-import * as z from 'zod';
-import { ConfigError } from '../../shared/core/errors.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import {
   type CloudWatchAlarmEvent,
@@ -16,24 +14,11 @@ import {
   logger,
 } from '../../shared/runtime/live.js';
 
-/** `KILL_SWITCH_FLATTEN=true|false` overrides the config's `live.killSwitch.flatten` (default false). */
-const flattenEnvSchema = z.object({ KILL_SWITCH_FLATTEN: z.enum(['true', 'false']).optional() });
-
-function flattenOverride(): boolean | undefined {
-  const parsed = flattenEnvSchema.safeParse(process.env);
-  if (!parsed.success)
-    throw new ConfigError('kill-switch: KILL_SWITCH_FLATTEN must be "true" or "false"', {
-      cause: parsed.error,
-    });
-  const value = parsed.data.KILL_SWITCH_FLATTEN;
-  return value === undefined ? undefined : value === 'true';
-}
-
 export const handler = liveEventHandler({
   name: 'kill-switch',
   schema: cloudWatchAlarmEventSchema,
   idempotencyKey: '[alarmArn, alarmData.state.value, alarmData.state.timestamp]',
-  run: async (event: CloudWatchAlarmEvent, context) => {
+  run: async (event: CloudWatchAlarmEvent, context, env) => {
     const { alarmName, state, previousState } = event.alarmData;
     logger.appendKeys({ alarmName });
     if (state.value !== 'ALARM') {
@@ -43,9 +28,9 @@ export const handler = liveEventHandler({
       });
       return { action: 'ignored' as const, alarmName, state: state.value };
     }
-    const override = flattenOverride();
     const ctx = await context();
-    const flatten = override ?? ctx.config.live.killSwitch?.flatten ?? false;
+    // `KILL_SWITCH_FLATTEN=true|false` overrides the config's `live.killSwitch.flatten` (default false).
+    const flatten = env.KILL_SWITCH_FLATTEN ?? ctx.config.live.killSwitch?.flatten ?? false;
     const result = await killSwitch(ctx, {
       reason: `alarm ${alarmName}: ${state.reason}`,
       by: `alarm:${alarmName}`,

@@ -67,6 +67,11 @@ export const liveEnvSchema = z.object({
   UPSTASH_REDIS_REST_URL: z.url().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   DYNAMODB_ENDPOINT: z.url().optional(),
+  /** The kill-switch function only: overrides the config's `live.killSwitch.flatten`. */
+  KILL_SWITCH_FLATTEN: z
+    .enum(['true', 'false'], { error: 'KILL_SWITCH_FLATTEN must be "true" or "false", or unset' })
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true')),
   /** Broker requests a minute, shared through the cache's limiter (Alpaca allows 200). */
   BROKER_RATE_LIMIT: z.coerce.number().int().positive().default(200),
 });
@@ -303,7 +308,7 @@ export function liveEventHandler<E, R>(
   // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
   // new stack (new endpoints) gets a new chain instead of talking to the old one.
   const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
-  return (event: unknown, lambdaContext: Context): Promise<R> => {
+  return async (event: unknown, lambdaContext: Context): Promise<R> => {
     const env = parseLiveEnv();
     const fingerprint = JSON.stringify(env);
     let chain = chains.get(fingerprint);
