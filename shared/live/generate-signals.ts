@@ -2,7 +2,7 @@ import { strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
-import type { BarSeries } from '../core/market/types.js';
+import { type BarSeries, barAt } from '../core/market/types.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
@@ -146,14 +146,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     let intent: Intent = { action: 'hold' };
     let atrValue = Number.NaN;
     for (let i = 0; i < series.time.length; i++) {
-      const bar = {
-        time: series.time[i] as number,
-        open: series.open[i] as number,
-        high: series.high[i] as number,
-        low: series.low[i] as number,
-        close: series.close[i] as number,
-        volume: series.volume[i] as number,
-      };
+      const bar = barAt(series, i);
       atrValue = atr.update(bar.high, bar.low, bar.close);
       intent = instance.onBar(bar, { position: i === series.time.length - 1 ? side : 'flat' });
     }

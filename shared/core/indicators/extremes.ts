@@ -64,23 +64,23 @@ class RollingExtreme {
   }
 }
 
-/**
- * Highest value over the last `period` values (TA-Lib's TA_MAX). First value at index
- * `period - 1`. A NaN input gives NaN while it is inside the window.
- */
-export class Highest {
+/** The rolling highest or lowest as an indicator: warm-up, value and readiness. */
+abstract class RollingExtremeIndicator {
   /** Index of the first defined output (`period - 1`). */
   readonly warmup: number;
   private readonly extreme: RollingExtreme;
 
-  /** @throws InvalidParameterError if `period` is not an integer >= 1. */
-  constructor(readonly period: number) {
-    requirePeriod('MAX', 'period', period);
+  protected constructor(
+    readonly period: number,
+    taLibName: 'MAX' | 'MIN',
+    sign: 1 | -1,
+  ) {
+    requirePeriod(taLibName, 'period', period);
     this.warmup = period - 1;
-    this.extreme = new RollingExtreme(period, 1);
+    this.extreme = new RollingExtreme(period, sign);
   }
 
-  /** Adds the next value; returns the highest of the window, or NaN during warm-up. */
+  /** Adds the next value; returns the extreme of the window, or NaN during warm-up. */
   update(value: number): number {
     return this.extreme.update(value);
   }
@@ -97,34 +97,24 @@ export class Highest {
 }
 
 /**
+ * Highest value over the last `period` values (TA-Lib's TA_MAX). First value at index
+ * `period - 1`. A NaN input gives NaN while it is inside the window.
+ */
+export class Highest extends RollingExtremeIndicator {
+  /** @throws InvalidParameterError if `period` is not an integer >= 1. */
+  constructor(period: number) {
+    super(period, 'MAX', 1);
+  }
+}
+
+/**
  * Lowest value over the last `period` values (TA-Lib's TA_MIN). First value at index
  * `period - 1`. A NaN input gives NaN while it is inside the window.
  */
-export class Lowest {
-  /** Index of the first defined output (`period - 1`). */
-  readonly warmup: number;
-  private readonly extreme: RollingExtreme;
-
+export class Lowest extends RollingExtremeIndicator {
   /** @throws InvalidParameterError if `period` is not an integer >= 1. */
-  constructor(readonly period: number) {
-    requirePeriod('MIN', 'period', period);
-    this.warmup = period - 1;
-    this.extreme = new RollingExtreme(period, -1);
-  }
-
-  /** Adds the next value; returns the lowest of the window, or NaN during warm-up. */
-  update(value: number): number {
-    return this.extreme.update(value);
-  }
-
-  /** The last output (NaN during warm-up). */
-  get value(): number {
-    return this.extreme.value;
-  }
-
-  /** True once the output is defined. */
-  get ready(): boolean {
-    return this.extreme.ready;
+  constructor(period: number) {
+    super(period, 'MIN', -1);
   }
 }
 

@@ -4,7 +4,7 @@ import { runBacktest } from '../backtest/engine.js';
 import type { BacktestOptions, TradeRecord } from '../backtest/types.js';
 import type { StrategyConfig } from '../config/schema.js';
 import { InsufficientDataError } from '../errors.js';
-import { alignBars } from '../market/align.js';
+import { alignBars, indexAtOrAfter } from '../market/align.js';
 import { type BarSeries, formatBarTime } from '../market/types.js';
 import { computeMetrics, type Metrics } from '../metrics/index.js';
 import { getStrategy } from '../strategies/index.js';
@@ -41,18 +41,6 @@ function addMonths(time: number, months: number): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, d.getUTCDate());
 }
 
-/** First index whose time is at or after `t` (time.length when none). */
-function firstAtOrAfter(time: Float64Array, t: number): number {
-  let lo = 0;
-  let hi = time.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((time[mid] as number) < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
  * Cuts the calendar into walk-forward windows. Each out-of-sample span starts the bar after its
  * in-sample span; a last, shorter out-of-sample span is kept when at least half its length remains.
@@ -78,10 +66,10 @@ export function buildWindows(time: Float64Array, settings: WalkForwardSettings):
     const isFrom = addMonths(first, k * step);
     const oosFrom = addMonths(isFrom, settings.inSample);
     const oosTo = addMonths(oosFrom, settings.outOfSample);
-    const isStart = settings.mode === 'anchored' ? 0 : firstAtOrAfter(time, isFrom);
-    const oosStart = firstAtOrAfter(time, oosFrom);
+    const isStart = settings.mode === 'anchored' ? 0 : indexAtOrAfter(time, isFrom);
+    const oosStart = indexAtOrAfter(time, oosFrom);
     if (oosStart >= n) break;
-    const oosEnd = firstAtOrAfter(time, oosTo) - 1;
+    const oosEnd = indexAtOrAfter(time, oosTo) - 1;
     const full = oosTo <= (time[n - 1] as number) + 86_400_000;
     if (!full && (time[n - 1] as number) < addMonths(oosFrom, settings.outOfSample / 2)) break;
     windows.push({ isStart, isEnd: oosStart - 1, oosStart, oosEnd: Math.min(oosEnd, n - 1) });
