@@ -8,6 +8,7 @@
  * Also the New York wall-clock helpers the local broker needs (a time zone with DST, through Intl).
  */
 import { InvalidParameterError } from '../../core/errors.js';
+import { newYorkTime as newYorkWallClock } from '../../core/live/orders.js';
 import type { TradingDay } from '../../core/ports/broker.js';
 
 /** The first and last year the tables cover. */
@@ -130,17 +131,6 @@ export function addDays(date: string, n: number): string {
 // ---------------------------------------------------------------------------------------------
 // New York wall clock
 
-const newYorkFormat = new Intl.DateTimeFormat('en-CA', {
-  timeZone: 'America/New_York',
-  hourCycle: 'h23',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-});
-
 /** New York wall-clock reading of an instant. */
 export interface NewYorkTime {
   /** `YYYY-MM-DD`. */
@@ -153,19 +143,12 @@ export interface NewYorkTime {
 
 /** Reads an instant (epoch ms) on the New York wall clock. */
 export function newYorkTime(instant: number): NewYorkTime {
-  const parts = newYorkFormat.formatToParts(instant);
-  const part = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
-  const year = part('year');
-  const month = part('month');
-  const day = part('day');
-  const hour = part('hour');
-  const minute = part('minute');
-  const second = part('second');
-  const wall = Date.UTC(year, month - 1, day, hour, minute, second);
   const whole = instant - (((instant % 1000) + 1000) % 1000);
+  const { date, time } = newYorkWallClock(new Date(whole).toISOString());
+  const wall = Date.parse(`${date}T${time}Z`);
   return {
-    date: `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
-    minutes: hour * 60 + minute,
+    date,
+    minutes: Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5)),
     offsetMinutes: Math.round((wall - whole) / 60_000),
   };
 }
