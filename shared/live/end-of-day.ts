@@ -62,7 +62,7 @@ export async function endOfDay(
   if (!session.isOpen) return { status: 'closed' };
   const { config } = ctx;
 
-  const intents = await trackOrders(ctx, day, await ctx.store.listIntents(day), scheduledTime);
+  const intents = await trackOrders(ctx, day, await ctx.store.listIntents(day), scheduledTime, session);
   const byOrderId = new Map(
     intents.filter((i) => i.brokerOrderId).map((i) => [i.brokerOrderId as string, i]),
   );

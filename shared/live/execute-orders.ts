@@ -1,9 +1,10 @@
+import { CacheError } from '../core/errors.js';
 import { beforeOpgCutoff, hardLimitViolations, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
-import { orderPatch, sendClaimedIntent } from './submit.js';
+import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -27,14 +28,51 @@ export interface ExecutionResult {
   }[];
 }
 
-/** Waits for a slot of the broker's rate limit (200 requests a minute) when a cache is there. */
-async function rateSlot(ctx: LiveContext): Promise<void> {
-  if (ctx.cache === undefined) return;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const wait = await ctx.cache.takeRateSlot('alpaca', ctx.brokerRateLimit ?? 200, 60);
-    if (wait === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, wait));
-  }
+/**
+ * The cache's lock and shared rate limiter for one run, failing OPEN: Redis is an accelerator, so
+ * when it cannot be reached the run goes on without them (warned once), and the DynamoDB claims
+ * (recorded → submitted, a conditional write) and the deterministic client order ids keep every
+ * order exactly once; the broker adapter keeps its own client-side rate limit.
+ */
+function cacheGuard(ctx: LiveContext) {
+  let down = ctx.cache === undefined;
+  const failOpen = (operation: string, error: unknown) => {
+    if (!(error instanceof CacheError)) throw error;
+    if (!down) {
+      ctx.log.warn(
+        'cache unavailable: going on without the lock and the shared rate limiter; the DynamoDB claims keep each order once',
+        { operation, error: error.message },
+      );
+    }
+    down = true;
+  };
+  return {
+    /** The day's lock: a release function, null when another run holds it, a no-op when failing open. */
+    async lock(name: string, ttlSeconds: number): Promise<(() => Promise<void>) | null> {
+      if (down || ctx.cache === undefined) return async () => {};
+      try {
+        return await ctx.cache.acquireLock(name, ttlSeconds);
+      } catch (error) {
+        failOpen('acquireLock', error);
+        return async () => {};
+      }
+    },
+    /** Waits for a slot of the broker's rate limit (200 requests a minute). */
+    async rateSlot(): Promise<void> {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        if (down || ctx.cache === undefined) return;
+        let wait: number;
+        try {
+          wait = await ctx.cache.takeRateSlot('alpaca', ctx.brokerRateLimit ?? 200, 60);
+        } catch (error) {
+          failOpen('takeRateSlot', error);
+          return;
+        }
+        if (wait === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    },
+  };
 }
 
 /**
@@ -51,8 +89,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
   if (!session.isOpen) return { day, status: 'closed', intents: [] };
 
-  const release =
-    ctx.cache === undefined ? async () => {} : await ctx.cache.acquireLock(`execute-orders:${day}`, 300);
+  const cache = cacheGuard(ctx);
+  const rateSlot = () => cache.rateSlot();
+  const release = await cache.lock(`execute-orders:${day}`, 300);
   if (release === null) {
     ctx.log.info('another execute-orders run holds the lock for the day', { day });
     return { day, status: 'locked', intents: [] };
@@ -124,7 +163,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     const accept = (intent: IntentRecord, order: BrokerOrder) =>
       transition(intent, ['submitted', 'unknown', 'recorded'], orderPatch(order));
     const lookUp = async (intent: IntentRecord): Promise<BrokerOrder | null> => {
-      await rateSlot(ctx);
+      await rateSlot();
       return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
     };
 
@@ -137,10 +176,8 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           continue;
         }
         if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
-          await transition(intent, ['submitted', 'unknown'], {
-            status: 'skipped',
-            reason: 'not at the broker, and past the 09:28 cutoff',
-          });
+          const expired = await expireUnsent(ctx, intent, now());
+          if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
           continue;
         }
       } else if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
@@ -171,7 +208,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           });
           continue;
         }
-        if (intent.purpose === 'exit') await cancelRestingStops(ctx, intent);
+        if (intent.purpose === 'exit') await cancelRestingStops(ctx, intent, rateSlot);
         const claimed = await ctx.store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
           status: 'submitted',
           updatedAt: now(),
@@ -183,7 +220,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         ctx,
         intent,
         (patch) => transition(intent, ['submitted', 'unknown', 'recorded'], patch),
-        () => rateSlot(ctx),
+        rateSlot,
       );
     }
     return { day, status: 'executed', intents: outcome };
@@ -193,15 +230,19 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
 }
 
 /** A resting stop on the same shares is cancelled before a market-on-open exit sells them. */
-async function cancelRestingStops(ctx: LiveContext, intent: IntentRecord): Promise<void> {
-  await rateSlot(ctx);
+async function cancelRestingStops(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  rateSlot: () => Promise<void>,
+): Promise<void> {
+  await rateSlot();
   const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
   for (const order of open) {
     if (
       order.side === intent.side &&
       (order.type === 'stop' || order.type === 'trailing_stop' || order.type === 'stop_limit')
     ) {
-      await rateSlot(ctx);
+      await rateSlot();
       await ctx.broker.cancelOrder(order.id);
       ctx.log.info('cancelled a resting stop before the market-on-open exit', {
         orderId: order.id,

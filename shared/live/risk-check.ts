@@ -1,9 +1,9 @@
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
-import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
+import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
-import { placeIntentOnce } from './submit.js';
+import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
 export interface RiskCheckResult {
@@ -83,7 +83,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   // 1. Today's orders, to completion.
   const intents = await ctx.store.listIntents(day);
-  const tracked = await trackOrders(ctx, day, intents, scheduledTime);
+  const tracked = await trackOrders(ctx, day, intents, scheduledTime, session);
   const filledEntries = new Map<string, IntentRecord>(
     tracked.filter((i) => i.purpose === 'entry' && i.filledQty > 0).map((i) => [i.symbol, i]),
   );
@@ -242,13 +242,16 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
 /**
  * Brings today's open intents up to date with their broker orders (partial fills included) and
- * returns every intent as it now stands.
+ * returns every intent as it now stands. An intent claimed for sending that the broker has never
+ * seen is left to the sending step while its order window lasts, and expired (not sent, alerted
+ * once) after it; it never stops the other intents.
  */
 export async function trackOrders(
   ctx: LiveContext,
   day: string,
   intents: readonly IntentRecord[],
   now: string,
+  session: SessionRecord,
 ): Promise<IntentRecord[]> {
   const out: IntentRecord[] = [];
   for (const intent of intents) {
@@ -256,10 +259,22 @@ export async function trackOrders(
     if (OPEN_STATES.includes(intent.status)) {
       const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
       if (order === null) {
-        if (intent.status !== 'unknown') {
-          throw new UnknownStateError(
-            `intent ${intent.clientOrderId} is ${intent.status} but the broker has no such order`,
-          );
+        if (intent.status === 'accepted' || intent.status === 'partially_filled') {
+          // The broker accepted it once and no longer knows it: that cannot be settled here.
+          ctx.log.error('an accepted order is gone from the broker', { clientOrderId: intent.clientOrderId });
+          await ctx.notifier.publish({
+            subject: `Order missing at the broker: ${intent.symbol}`,
+            severity: 'critical',
+            text: `${intent.clientOrderId} is ${intent.status} (broker order ${intent.brokerOrderId ?? '?'}) but the broker has no such order. Check the account.`,
+          });
+        } else if (orderWindowClosed(intent, session, now)) {
+          current =
+            (await expireUnsent(ctx, intent, now)) ??
+            ((await ctx.store.getIntent(day, intent.clientOrderId)) as IntentRecord);
+        } else {
+          ctx.log.info('intent claimed but not at the broker yet: left to the sending step', {
+            clientOrderId: intent.clientOrderId,
+          });
         }
       } else {
         const status = orderStatus(order);

@@ -1,7 +1,58 @@
 import { BrokerRejectedError, BrokerUnavailableError, DuplicateClientOrderIdError } from '../core/errors.js';
+import { beforeOpgCutoff, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
-import type { IntentRecord } from '../core/ports/state-store.js';
+import type { IntentRecord, IntentStatus, SessionRecord } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
+
+/**
+ * Whether the order window of an intent is over at `now`: for a market-on-open order the 09:28
+ * cutoff of its day, for any other the close of its session (or its day, once the day is past).
+ * An intent claimed for sending that the broker has not seen by then never will be.
+ */
+export function orderWindowClosed(
+  intent: Pick<IntentRecord, 'date' | 'timeInForce'>,
+  session: SessionRecord | undefined,
+  now: string,
+): boolean {
+  if (intent.timeInForce === 'opg') return !beforeOpgCutoff(now, intent.date);
+  if (newYorkTime(now).date > intent.date) return true;
+  return (
+    session?.date === intent.date &&
+    session.closeAt !== null &&
+    Date.parse(now) >= Date.parse(session.closeAt)
+  );
+}
+
+/**
+ * Settles an intent claimed for sending (`submitted`, or `unknown` after a lost answer) that the
+ * broker has never seen, once its order window is over: recorded as `expired` (not sent) by a
+ * conditional write, and alerted by the one caller whose write wins, so it is said once. Every
+ * other intent and symbol goes on. Returns the stored intent, or null when another run settled it.
+ */
+export async function expireUnsent(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  now: string,
+): Promise<IntentRecord | null> {
+  const from: IntentStatus[] = ['submitted', 'unknown'];
+  const reason = `not sent: claimed for sending as ${intent.status}, but the broker never received it before its order window closed`;
+  const result = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, from, {
+    status: 'expired',
+    reason,
+    updatedAt: now,
+  });
+  if ('conflict' in result) return null;
+  ctx.log.warn('claimed intent never reached the broker: expired', {
+    clientOrderId: intent.clientOrderId,
+    symbol: intent.symbol,
+  });
+  await ctx.notifier.publish({
+    subject: `Order not sent: ${intent.symbol} ${intent.purpose}`,
+    severity: 'critical',
+    text: `${intent.clientOrderId} (${intent.side} ${intent.qty} ${intent.symbol}, ${intent.timeInForce}) was claimed for sending but the broker has no such order, and its order window is over: recorded as expired, not sent. Every other symbol goes on. Decide whether the ${intent.purpose} is still wanted.`,
+  });
+  return result;
+}
 
 /** The intent fields a broker order settles: status, order id, fills. */
 export function orderPatch(order: BrokerOrder): Partial<IntentRecord> {

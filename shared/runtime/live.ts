@@ -194,7 +194,12 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
       ? {}
       : {
           cache: new UpstashCache({
-            redis: new Redis({ url: redis.url, token: redis.token }),
+            // An accelerator must not stall a step: one quick retry, then the caller degrades.
+            redis: new Redis({
+              url: redis.url,
+              token: redis.token,
+              retry: { retries: 1, backoff: () => 100 },
+            }),
             prefix: `qs:${env.STAGE}:`,
             onCorrupt: (error) => logger.warn('corrupt cache entry read as a miss', { error: error.message }),
             onUnavailable: (error) =>

@@ -11,7 +11,11 @@ import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
  * Upstash bridge), built exactly as the handlers build it, with a notifier and a log the test reads.
  * The config starts its history at the first bundled bar, so the live indicators equal the backtest's.
  */
-export async function startLiveStack(options: { startTime: string; withCache?: boolean }) {
+export async function startLiveStack(options: {
+  startTime: string;
+  withCache?: boolean;
+  faultLinks?: boolean;
+}) {
   const configPath = join(mkdtempSync(join(tmpdir(), 'qs-live-')), 'config.yaml');
   writeFileSync(
     configPath,
@@ -25,6 +29,7 @@ export async function startLiveStack(options: { startTime: string; withCache?: b
     startTime: options.startTime,
     configPath,
     withCache: options.withCache ?? true,
+    faultLinks: options.faultLinks ?? false,
   });
   // The AWS SDK clients read their region and credentials from the process environment, as in Lambda.
   // A stack started without Redis must not inherit an earlier stack's bridge.
@@ -43,5 +48,13 @@ export async function startLiveStack(options: { startTime: string; withCache?: b
       error: (m, f) => logs.push(`ERROR ${m} ${JSON.stringify(f ?? {})}`),
     },
   };
-  return { ctx, alpaca: stack.alpaca, notifier, logs, close: () => stack.close() };
+  return {
+    ctx,
+    alpaca: stack.alpaca,
+    links: stack.links,
+    env: stack.env,
+    notifier,
+    logs,
+    close: () => stack.close(),
+  };
 }

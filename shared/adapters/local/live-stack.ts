@@ -2,6 +2,7 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { createStateTable } from '../dynamodb/state-store.js';
 import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
 import { startLocalDynamo } from './dynamodb.js';
+import { type FaultLink, startFaultLink } from './fault-link.js';
 import { startRedisServer } from './redis-server.js';
 import { startUpstashBridge } from './upstash-bridge.js';
 
@@ -14,6 +15,11 @@ export interface LocalLiveStack {
   readonly alpaca: LocalAlpaca;
   /** The environment to run the live functions against this stack. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * With `faultLinks`: the links the functions reach DynamoDB and the Upstash bridge through, to
+   * cut and restore them mid-step (an outage of either, then its return with the data intact).
+   */
+  readonly links?: { readonly dynamo: FaultLink; readonly cache: FaultLink | undefined };
   close(): Promise<void>;
 }
 
@@ -26,6 +32,8 @@ export async function startLocalLiveStack(options: {
   readonly startTime: string;
   readonly configPath: string;
   readonly withCache?: boolean;
+  /** Route DynamoDB and the cache through {@link FaultLink}s (`links`), for outage rehearsals. */
+  readonly faultLinks?: boolean;
 }): Promise<LocalLiveStack> {
   const alpaca = await startLocalAlpaca({
     dataDir: options.dataDir,
@@ -47,6 +55,13 @@ export async function startLocalLiveStack(options: {
     redis === undefined
       ? undefined
       : await startUpstashBridge({ redisUrl: redis.url, token: LOCAL_UPSTASH_TOKEN });
+  const links =
+    options.faultLinks === true
+      ? {
+          dynamo: await startFaultLink(dynamo.endpoint),
+          cache: bridge === undefined ? undefined : await startFaultLink(bridge.url),
+        }
+      : undefined;
   const env: Record<string, string> = {
     STAGE: 'paper',
     STATE_TABLE: 'quantshift-local-state',
@@ -55,7 +70,7 @@ export async function startLocalLiveStack(options: {
     ALPACA_KEY_ID: LOCAL_KEYS.keyId,
     ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
     ALPACA_BASE_URL: alpaca.url,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    DYNAMODB_ENDPOINT: links?.dynamo.url ?? dynamo.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
@@ -65,12 +80,18 @@ export async function startLocalLiveStack(options: {
     BROKER_RATE_LIMIT: '1000000',
     ...(bridge === undefined
       ? {}
-      : { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token }),
+      : {
+          UPSTASH_REDIS_REST_URL: links?.cache?.url ?? bridge.url,
+          UPSTASH_REDIS_REST_TOKEN: bridge.token,
+        }),
   };
   return {
     alpaca,
     env,
+    ...(links === undefined ? {} : { links }),
     async close() {
+      await links?.dynamo.close();
+      await links?.cache?.close();
       await alpaca.close();
       await bridge?.close();
       await redis?.close();

@@ -1,0 +1,181 @@
+import { Redis } from '@upstash/redis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
+import type { LiveContext } from '../../shared/live/context.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+/**
+ * The live path under faults, on the real local servers (paper broker over HTTP, dynalite,
+ * redis-server behind the Upstash bridge), with DynamoDB and the cache behind links a scenario
+ * cuts and restores mid-step. docs/live.md's failure-modes table names each scenario.
+ */
+
+// 2021-03-18 (daylight saving time: 09:00 New York = 13:00Z): the config enters SPY, QQQ, AAPL and
+// MSFT at this open (decided at the 2021-03-17 close).
+const DAY = '2021-03-18';
+const at = (hhmm: string, day = DAY) =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+type Stack = Awaited<ReturnType<typeof startLiveStack>>;
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+const postOrders = (s: Stack) =>
+  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
+
+/** The context with `hook` run right after an intent's claim (recorded → submitted) is written. */
+function onClaim(ctx: LiveContext, hook: (intent: IntentRecord) => Promise<void> | void): LiveContext {
+  const store: StateStore = Object.create(ctx.store);
+  store.transitionIntent = async (date, id, from, patch) => {
+    const result = await ctx.store.transitionIntent(date, id, from, patch);
+    if (patch.status === 'submitted' && !('conflict' in result)) await hook(result);
+    return result;
+  };
+  return { ...ctx, store };
+}
+
+/**
+ * Market-open check and signals for DAY (the config enters SPY with 53 shares), and a second
+ * entry recorded beside it (QQQ, 10 shares): the recorded entries.
+ */
+async function signals(s: Stack): Promise<IntentRecord[]> {
+  await marketOpenCheck(s.ctx, at('09:00'));
+  const { intents } = await generateSignals(s.ctx, at('09:10'));
+  const spy = intents.find((i) => i.symbol === 'SPY');
+  if (spy === undefined || intents.length !== 1) throw new Error('expected the SPY entry alone');
+  const { intent: qqq } = await s.ctx.store.createIntent({
+    ...spy,
+    clientOrderId: clientOrderId({
+      stage: s.ctx.stage,
+      strategy: s.ctx.config.name,
+      symbol: 'QQQ',
+      date: DAY,
+      purpose: 'entry',
+    }),
+    symbol: 'QQQ',
+    qty: 10,
+    referencePrice: 312.38,
+    protectiveStop: 281.14,
+  });
+  return [spy, qqq];
+}
+
+/** Two entries as execute-orders sends them (by client order id): the first and the second. */
+const inSendingOrder = (intents: readonly IntentRecord[]) =>
+  [...intents].sort((a, b) => (a.clientOrderId < b.clientOrderId ? -1 : 1)) as [IntentRecord, IntentRecord];
+
+describe('a claimed intent that never reached the broker', () => {
+  it('Redis down between the claim and the submit: the lock and the rate limiter fail open, with a warning', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), faultLinks: true });
+    const intents = await signals(stack);
+    const link = stack.links?.cache;
+    if (link === undefined) throw new Error('expected a cache link');
+    const ctx = onClaim(stack.ctx, () => link.cut());
+    const result = await executeOrders(ctx, at('09:15'));
+    expect(result.status).toBe('executed');
+    expect(result.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
+    expect(postOrders(stack)).toHaveLength(intents.length);
+    expect(stack.logs.filter((l) => l.startsWith('WARN') && /cache unavailable/.test(l))).toHaveLength(1);
+    // Still down for the step's retry: nothing is sent twice, nothing is left unsent.
+    const retry = await executeOrders(stack.ctx, at('09:15'));
+    expect(retry.status).toBe('executed');
+    expect(postOrders(stack)).toHaveLength(intents.length);
+  });
+
+  it('Redis flushed mid-step: the lock is gone, the DynamoDB claims still send each intent once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const intents = await signals(stack);
+    const redis = new Redis({
+      url: stack.env.UPSTASH_REDIS_REST_URL as string,
+      token: stack.env.UPSTASH_REDIS_REST_TOKEN as string,
+    });
+    let flushed = false;
+    const ctx = onClaim(stack.ctx, async () => {
+      if (flushed) return;
+      flushed = true;
+      await redis.flushall();
+      // A second run starts now: the flushed lock no longer keeps it out.
+      await executeOrders(stack?.ctx as LiveContext, at('09:15'));
+    });
+    await executeOrders(ctx, at('09:15'));
+    // The second run may ask for an intent the first one claimed: its client order id keeps it one order.
+    expect(await stack.ctx.broker.listOrders({ status: 'all' })).toHaveLength(intents.length);
+    for (const intent of intents) {
+      expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+    }
+  });
+
+  it('a crash between the claim and the submit: expired as not sent after the window, alerted once; every other symbol goes on', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [kept, lost] = inSendingOrder(await signals(stack));
+    const ctx = onClaim(stack.ctx, (intent) => {
+      if (intent.clientOrderId === lost.clientOrderId) throw new Error('the process died');
+    });
+    // The step's retries failed as well: the intent stays claimed, and the broker never saw it.
+    await expect(executeOrders(ctx, at('09:15'))).rejects.toThrow('the process died');
+    expect(postOrders(stack)).toHaveLength(1);
+
+    stack.alpaca.setTime(at('10:00'));
+    const check = await riskCheck(stack.ctx, at('10:00'));
+    expect(check.stopsPlaced).toHaveLength(1);
+    expect((await stack.ctx.broker.listOrders({ status: 'open' })).map((o) => o.symbol)).toEqual([kept.symbol]);
+    const expired = await stack.ctx.store.getIntent(DAY, lost.clientOrderId);
+    expect(expired).toMatchObject({ status: 'expired' });
+    expect(expired?.reason).toMatch(/not sent/);
+    const alerts = () => stack?.notifier.sent.filter((n) => /not sent/i.test(n.subject)) ?? [];
+    expect(alerts()).toHaveLength(1);
+    expect(alerts()[0]).toMatchObject({ severity: 'critical' });
+    expect(alerts()[0]?.text).toContain(lost.clientOrderId);
+
+    await riskCheck(stack.ctx, at('10:15'));
+    stack.alpaca.setTime(at('16:15'));
+    const report = await endOfDay(stack.ctx, at('16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.fills.map((f) => f.clientOrderId)).toEqual([kept.clientOrderId]);
+    expect(report.positions.map((p) => [p.symbol, p.stop !== null])).toEqual([[kept.symbol, true]]);
+    expect(alerts()).toHaveLength(1);
+  });
+
+  it('a crash between the claim and the submit, retried after the 09:28 cutoff: expired as not sent, alerted once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [, lost] = inSendingOrder(await signals(stack));
+    const ctx = onClaim(stack.ctx, (intent) => {
+      if (intent.clientOrderId === lost.clientOrderId) throw new Error('the process died');
+    });
+    await expect(executeOrders(ctx, at('09:15'))).rejects.toThrow('the process died');
+    await executeOrders(stack.ctx, at('09:29'));
+    await executeOrders(stack.ctx, at('09:30'));
+    expect(postOrders(stack)).toHaveLength(1);
+    expect(await stack.ctx.store.getIntent(DAY, lost.clientOrderId)).toMatchObject({ status: 'expired' });
+    expect(stack.notifier.sent.filter((n) => /not sent/i.test(n.subject))).toHaveLength(1);
+  });
+
+  it('DynamoDB unreachable between the claim and the submit, back before the retry: sent once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false, faultLinks: true });
+    const intents = await signals(stack);
+    const link = stack.links?.dynamo;
+    if (link === undefined) throw new Error('expected a DynamoDB link');
+    let cut = false;
+    const ctx = onClaim(stack.ctx, () => {
+      if (cut) return;
+      cut = true;
+      link.cut();
+    });
+    await expect(executeOrders(ctx, at('09:15'))).rejects.toThrow(/state store/);
+    link.restore();
+    await executeOrders(stack.ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(intents.length);
+    for (const intent of intents) {
+      expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+    }
+  });
+});
