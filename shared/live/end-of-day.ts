@@ -8,6 +8,7 @@ import type {
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { haltSymbol, positionConflict } from './positions.js';
 import { trackOrders } from './risk-check.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
@@ -150,6 +151,12 @@ export async function endOfDay(
 
   const reconciled: PositionRecord[] = [];
   for (const position of brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol))) {
+    const conflict = positionConflict(ctx, position, records.get(position.symbol));
+    if (conflict !== null) {
+      // Not reconciled to the broker: the symbol stays halted on the ledger's figures.
+      reconciled.push(await haltSymbol(ctx, position, records.get(position.symbol), conflict));
+      continue;
+    }
     let record = records.get(position.symbol);
     for (const split of splits.filter((s) => s.symbol === position.symbol)) {
       if (record === undefined) continue;

@@ -12,6 +12,7 @@ import {
   setKillSwitch,
 } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
+import { haltSymbol, positionConflict } from './positions.js';
 import { placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -267,6 +268,8 @@ export interface KillSwitchResult {
   readonly exits: readonly string[];
   /** Symbols left alone by the flatten because exits for all their shares are already open. */
   readonly exitsAlreadyOpen: readonly string[];
+  /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
+  readonly unknownState: readonly string[];
 }
 
 const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
@@ -345,13 +348,23 @@ export async function killSwitch(
   const stopsCancelled: string[] = [];
   const exits: string[] = [];
   const exitsAlreadyOpen: string[] = [];
+  const unknownState: string[] = [];
   const flatten = input.flatten;
   if (flatten) {
     const positions = (await ctx.broker.getPositions()).filter(
       (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol) && p.qty !== 0,
     );
     const working = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+    const stored = await ctx.store.getLatestPositions();
     for (const position of positions) {
+      const record = stored?.positions.find((p) => p.symbol === position.symbol);
+      const conflict = positionConflict(ctx, position, record);
+      if (conflict !== null) {
+        // Never flatten what may not exist: a wrong short would be "flattened" by buying.
+        await haltSymbol(ctx, position, record, conflict);
+        unknownState.push(position.symbol);
+        continue;
+      }
       const exitSide = position.qty > 0 ? 'sell' : 'buy';
       const id = clientOrderId({
         stage: ctx.stage,
@@ -413,6 +426,7 @@ export async function killSwitch(
     stopsCancelled,
     exits,
     exitsAlreadyOpen,
+    unknownState,
   };
   ctx.log.info('kill switch', { ...result });
   await ctx.notifier.publish({
@@ -460,7 +474,7 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
           result.exitsAlreadyOpen.length > 0
             ? `; exits already open for ${list(result.exitsAlreadyOpen)}`
             : ''
-        }.`
+        }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',
   ].join('\n');
 }

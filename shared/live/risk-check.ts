@@ -3,6 +3,7 @@ import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { haltSymbol, positionConflict } from './positions.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -141,10 +142,18 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   let openRisk = 0;
   const nextRecords: PositionRecord[] = [];
   for (const position of positions) {
+    const record = records.get(position.symbol);
+    const conflict = positionConflict(ctx, position, record);
+    if (conflict !== null) {
+      nextRecords.push(await haltSymbol(ctx, position, record, conflict));
+      continue;
+    }
+    if (record?.unknownState !== undefined) {
+      ctx.log.info('the broker and the ledger agree again: symbol resumed', { symbol: position.symbol });
+    }
     const side: 1 | -1 = position.qty > 0 ? 1 : -1;
     const qty = Math.abs(position.qty);
     const entry = filledEntries.get(position.symbol);
-    const record = records.get(position.symbol);
     const wanted = record?.stop ?? entry?.protectiveStop ?? null;
     nextRecords.push({
       symbol: position.symbol,
@@ -321,6 +330,9 @@ async function exitAtMarket(
   now: string,
   reason: string,
 ): Promise<string | null> {
+  // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
+  const conflict = positionConflict(ctx, position, undefined);
+  if (conflict !== null) throw conflict;
   const id = clientOrderId({
     stage: ctx.stage,
     strategy: ctx.config.name,

@@ -6,6 +6,7 @@ import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
+import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
@@ -127,7 +128,9 @@ describe('a claimed intent that never reached the broker', () => {
     stack.alpaca.setTime(at('10:00'));
     const check = await riskCheck(stack.ctx, at('10:00'));
     expect(check.stopsPlaced).toHaveLength(1);
-    expect((await stack.ctx.broker.listOrders({ status: 'open' })).map((o) => o.symbol)).toEqual([kept.symbol]);
+    expect((await stack.ctx.broker.listOrders({ status: 'open' })).map((o) => o.symbol)).toEqual([
+      kept.symbol,
+    ]);
     const expired = await stack.ctx.store.getIntent(DAY, lost.clientOrderId);
     expect(expired).toMatchObject({ status: 'expired' });
     expect(expired?.reason).toMatch(/not sent/);
@@ -177,5 +180,110 @@ describe('a claimed intent that never reached the broker', () => {
     for (const intent of intents) {
       expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
     }
+  });
+});
+
+/** Both entries filled at the open and protected by the 10:00 risk check. */
+async function filledAndProtected(s: Stack) {
+  const intents = await signals(s);
+  await executeOrders(s.ctx, at('09:15'));
+  s.alpaca.setTime(at('10:00'));
+  const check = await riskCheck(s.ctx, at('10:00'));
+  expect(check.stopsPlaced).toHaveLength(2);
+  return intents;
+}
+
+/** The broker's positions answer with its first item (QQQ, by symbol) replaced by `item`. */
+async function positionsWithFirst(s: Stack, item: (p: Record<string, string>) => Record<string, string>) {
+  const [qqq] = (await s.ctx.broker.getPositions()).filter((p) => p.symbol === 'QQQ');
+  if (qqq === undefined) throw new Error('expected a QQQ position');
+  const wire = {
+    symbol: 'QQQ',
+    qty: String(qqq.qty),
+    side: 'long',
+    avg_entry_price: String(qqq.avgEntryPrice),
+    market_value: String(qqq.marketValue),
+    current_price: String(qqq.currentPrice),
+    asset_class: 'us_equity',
+  };
+  s.alpaca.injectFaults({
+    kind: 'malformed-field',
+    route: 'GET /v2/positions',
+    field: '0',
+    json: JSON.stringify(item(wire)),
+    times: 100,
+  });
+}
+
+const ordersAfter = (s: Stack, from: number) =>
+  postOrders(s)
+    .slice(from)
+    .map((r) => r.path);
+
+describe('a malformed or contradicting positions answer', () => {
+  it('a negative quantity without a side is refused by the adapter: the risk check fails, no order is sent', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    await positionsWithFirst(stack, ({ side: _side, ...p }) => ({ ...p, qty: '-10' }));
+    const sent = postOrders(stack).length;
+    stack.alpaca.setTime(at('10:15'));
+    await expect(riskCheck(stack.ctx, at('10:15'))).rejects.toThrow(/get positions.*item 0.*side/);
+    expect(ordersAfter(stack, sent)).toEqual([]);
+  });
+
+  it('a side that disagrees with the quantity is refused by the adapter', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    await positionsWithFirst(stack, (p) => ({ ...p, qty: '-10', side: 'long' }));
+    await expect(stack.ctx.broker.getPositions()).rejects.toThrow(/item 0 \(QQQ\).*disagrees/);
+  });
+
+  it('a short the ledger holds long is an unknown state: that symbol halts and alerts once, never an order; the others go on', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    // The market is far below QQQ's stop for a short: a check reading it as one would buy to cover.
+    await positionsWithFirst(stack, (p) => ({
+      ...p,
+      qty: '-10',
+      side: 'short',
+      current_price: String(Number(p.current_price) * 1.5),
+    }));
+    const sent = postOrders(stack).length;
+    for (const time of ['10:15', '10:30']) {
+      stack.alpaca.setTime(at(time));
+      const check = await riskCheck(stack.ctx, at(time));
+      expect(check.exits).toEqual([]);
+    }
+    expect(ordersAfter(stack, sent)).toEqual([]);
+    const alerts = stack.notifier.sent.filter((n) => /unknown state/i.test(n.subject));
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ severity: 'critical' });
+    expect(alerts[0]?.subject).toContain('QQQ');
+    const records = await stack.ctx.store.getLatestPositions();
+    expect(records?.positions.find((p) => p.symbol === 'QQQ')).toMatchObject({ qty: 10 });
+    expect(records?.positions.find((p) => p.symbol === 'QQQ')?.unknownState).toMatch(/short/);
+    expect(records?.positions.find((p) => p.symbol === 'SPY')?.unknownState).toBeUndefined();
+  });
+
+  it('the kill switch never flattens a short in a long-only stage by buying', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    await positionsWithFirst(stack, (p) => ({ ...p, qty: '-10', side: 'short' }));
+    const sent = postOrders(stack).length;
+    const result = await killSwitch(stack.ctx, {
+      flatten: true,
+      by: 'ops',
+      reason: 'rehearsal',
+      time: at('10:20'),
+    });
+    expect(result.exits).toHaveLength(1); // SPY, sold
+    const sides = (await stack.ctx.broker.listOrders({ status: 'all' }))
+      .filter((o) => o.type === 'market' && o.timeInForce === 'day')
+      .map((o) => [o.symbol, o.side]);
+    expect(sides).toEqual([['SPY', 'sell']]);
+    expect(postOrders(stack).length - sent).toBe(1);
+    expect(stack.notifier.sent.some((n) => /unknown state/i.test(n.subject) && /QQQ/.test(n.subject))).toBe(
+      true,
+    );
   });
 });

@@ -134,8 +134,9 @@ const accountSchema = z.object({
 
 const positionSchema = z.object({
   symbol: z.string().min(1),
-  qty: decimal,
-  side: z.enum(['long', 'short']).optional(),
+  qty: decimal.refine((q) => q !== 0, 'a position of 0 shares'),
+  // Required: the side is checked against the sign of qty, so a lost minus sign is caught.
+  side: z.enum(['long', 'short']),
   avg_entry_price: decimal,
   market_value: decimal,
   current_price: decimal,
@@ -263,7 +264,7 @@ export class AlpacaBroker implements Broker {
     const what = 'get positions';
     const body = await this.read(what, true, () => this.positionsApi.getAllOpenPositionsRaw());
     return this.parse(what, z.array(positionSchema), body).map((p, i) => {
-      if (p.side !== undefined && p.qty !== 0 && (p.side === 'short') !== p.qty < 0) {
+      if ((p.side === 'short') !== p.qty < 0) {
         throw new BrokerResponseError(
           this.redact(
             `Alpaca broker: ${what}: item ${i} (${p.symbol}): qty ${p.qty} disagrees with side "${p.side}"`,

@@ -154,6 +154,7 @@ export const positionSchema = z.object({
   initialRisk: num.nullable(),
   sessionsHeld: z.number().int().min(0),
   entryDate: dateSchema.optional(),
+  unknownState: z.string().min(1).optional(),
 }) satisfies z.ZodType<PositionRecord>;
 
 export const positionsSchema = z

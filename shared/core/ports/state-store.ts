@@ -100,6 +100,12 @@ export interface PositionRecord {
    * entry dates were kept; the end-of-day step carries it into the closed trade.
    */
   readonly entryDate?: string;
+  /**
+   * Set while the broker's position contradicts this record (a short where the ledger holds a long,
+   * or any short in a long-only stage): the symbol is halted (no stop, exit or entry is sent for it)
+   * until they agree again. The text says why; it was alerted once when set.
+   */
+  readonly unknownState?: string;
 }
 
 /**
