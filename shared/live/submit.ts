@@ -1,4 +1,9 @@
-import { BrokerRejectedError, BrokerUnavailableError, DuplicateClientOrderIdError } from '../core/errors.js';
+import {
+  BrokerRejectedError,
+  BrokerResponseError,
+  BrokerUnavailableError,
+  DuplicateClientOrderIdError,
+} from '../core/errors.js';
 import { beforeOpgCutoff, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, SessionRecord } from '../core/ports/state-store.js';
@@ -68,7 +73,7 @@ export function orderPatch(order: BrokerOrder): Partial<IntentRecord> {
  * Sends the order of an intent already claimed for submission and records the outcome through
  * `settle`. A 422 duplicate counts as placed; a timeout, 5xx or dropped connection is resolved by
  * asking the broker for the client order id, and stays `unknown` (alerted) when the broker cannot
- * say; a rejection is recorded and alerted. Nothing is ever resent blindly.
+ * say (so is an answer that breaks its schema: a negative quantity is never recorded); a rejection is recorded and alerted. Nothing is ever resent blindly.
  */
 export async function sendClaimedIntent(
   ctx: LiveContext,
@@ -108,7 +113,8 @@ export async function sendClaimedIntent(
       });
       return;
     }
-    if (error instanceof BrokerUnavailableError) {
+    // A malformed answer says nothing reliable about the order: its outcome is unknown, like a lost one.
+    if (error instanceof BrokerUnavailableError || error instanceof BrokerResponseError) {
       const existing = await lookUp().catch(() => null);
       if (existing !== null) {
         await settle(orderPatch(existing));

@@ -287,3 +287,63 @@ describe('a malformed or contradicting positions answer', () => {
     );
   });
 });
+
+describe('negative and mistyped broker fields', () => {
+  it('a negative quantity in the submit answer is never recorded as filled: the outcome is resolved by client order id', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    stack.alpaca.injectFaults({
+      kind: 'malformed-field',
+      route: 'POST /v2/orders',
+      field: 'qty',
+      json: '"-53"',
+    });
+    const result = await executeOrders(stack.ctx, at('09:15'));
+    expect(result.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
+    expect(postOrders(stack)).toHaveLength(intents.length);
+    stack.alpaca.setTime(at('10:00'));
+    const check = await riskCheck(stack.ctx, at('10:00'));
+    expect(check.stopsPlaced).toHaveLength(intents.length);
+  });
+
+  it('a negative, zero, non-finite or mistyped order or position field fails the risk check naming it, and sends nothing', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    const sent = postOrders(stack).length;
+    stack.alpaca.setTime(at('10:15'));
+    for (const [route, field, json] of [
+      ['GET /v2/orders:by_client_order_id', 'filled_qty', '"-1"'],
+      ['GET /v2/orders:by_client_order_id', 'filled_qty', '"54"'],
+      ['GET /v2/orders:by_client_order_id', 'filled_avg_price', '"0"'],
+      ['GET /v2/orders:by_client_order_id', 'qty', 'true'],
+      ['GET /v2/positions', 'avg_entry_price', '"-400.1"'],
+      ['GET /v2/positions', 'current_price', '"NaN"'],
+      ['GET /v2/positions', 'qty', '"1e999"'],
+    ] as const) {
+      stack.alpaca.injectFaults({ kind: 'malformed-field', route, field, json, times: 100 });
+      await expect(riskCheck(stack.ctx, at('10:15')), `${route} ${field}=${json}`).rejects.toThrow(
+        new RegExp(`field "${field}"`),
+      );
+      stack.alpaca.clearFaults();
+    }
+    expect(ordersAfter(stack, sent)).toEqual([]);
+  });
+
+  it('a negative fill price or quantity in the activities fails end-of-day naming the field; nothing is written to the ledger', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    stack.alpaca.setTime(at('16:15'));
+    for (const field of ['price', 'qty']) {
+      stack.alpaca.injectFaults({
+        kind: 'malformed-field',
+        route: 'GET /v2/account/activities',
+        field,
+        json: '"-410.5"',
+        times: 100,
+      });
+      await expect(endOfDay(stack.ctx, at('16:15'))).rejects.toThrow(new RegExp(`item 0: field "${field}"`));
+      stack.alpaca.clearFaults();
+      expect(await stack.ctx.store.listFills(DAY)).toEqual([]);
+    }
+  });
+});

@@ -81,6 +81,9 @@ const decimal = z
   ])
   .transform(Number)
   .pipe(z.number());
+/** Quantities and prices: finite and above zero (a lost sign or a zero price is refused, never used). */
+const positiveDecimal = decimal.pipe(z.number().positive('must be a positive number'));
+const nonNegativeDecimal = decimal.pipe(z.number().nonnegative('must not be negative'));
 const instant = z.iso.datetime({ offset: true });
 const ORDER_STATUSES = [
   'new',
@@ -108,17 +111,22 @@ const wireOrderSchema = z.object({
   side: z.enum(['buy', 'sell']),
   type: z.enum(['market', 'limit', 'stop', 'stop_limit', 'trailing_stop']),
   time_in_force: z.enum(['day', 'gtc', 'opg', 'cls', 'ioc', 'fok']),
-  qty: decimal,
-  filled_qty: decimal,
-  filled_avg_price: decimal.nullable(),
-  limit_price: decimal.nullable().optional(),
-  stop_price: decimal.nullable().optional(),
+  qty: positiveDecimal,
+  filled_qty: nonNegativeDecimal,
+  filled_avg_price: positiveDecimal.nullable(),
+  limit_price: positiveDecimal.nullable().optional(),
+  stop_price: positiveDecimal.nullable().optional(),
   status: z.enum(ORDER_STATUSES),
   submitted_at: instant,
   filled_at: instant.nullable().optional(),
   get legs() {
     return z.array(wireOrderSchema).nullable().optional();
   },
+});
+/** An order answer: its fields, and never more filled than ordered. */
+const orderSchema = wireOrderSchema.refine((o) => o.filled_qty <= o.qty, {
+  message: 'exceeds qty',
+  path: ['filled_qty'],
 });
 type WireOrder = z.infer<typeof wireOrderSchema>;
 
@@ -137,9 +145,9 @@ const positionSchema = z.object({
   qty: decimal.refine((q) => q !== 0, 'a position of 0 shares'),
   // Required: the side is checked against the sign of qty, so a lost minus sign is caught.
   side: z.enum(['long', 'short']),
-  avg_entry_price: decimal,
+  avg_entry_price: positiveDecimal,
   market_value: decimal,
-  current_price: decimal,
+  current_price: positiveDecimal,
   asset_class: z.string().min(1),
 });
 
@@ -155,8 +163,8 @@ const activitySchema = z.discriminatedUnion('activity_type', [
     order_id: z.string().min(1),
     symbol: z.string().min(1),
     side: z.enum(['buy', 'sell']),
-    qty: decimal,
-    price: decimal,
+    qty: positiveDecimal,
+    price: positiveDecimal,
     transaction_time: instant,
     type: z.enum(['fill', 'partial_fill']),
   }),
@@ -165,14 +173,14 @@ const activitySchema = z.discriminatedUnion('activity_type', [
     id: z.string().min(1),
     symbol: z.string().min(1),
     date: activityDate,
-    per_share_amount: decimal,
+    per_share_amount: positiveDecimal,
   }),
   z.object({
     activity_type: z.literal('SPLIT'),
     id: z.string().min(1),
     symbol: z.string().min(1),
     date: activityDate,
-    qty: decimal,
+    qty: decimal.refine((q) => q !== 0, 'must not be 0'),
   }),
 ]);
 type WireActivity = z.infer<typeof activitySchema>;
@@ -292,7 +300,7 @@ export class AlpacaBroker implements Broker {
       () => this.ordersApi.postOrderRaw({ postOrderRequest: request }),
       order.clientOrderId,
     );
-    const placed = this.parse(what, wireOrderSchema, body);
+    const placed = this.parse(what, orderSchema, body);
     if (placed.client_order_id !== order.clientOrderId) {
       throw new BrokerResponseError(
         this.redact(
@@ -312,7 +320,7 @@ export class AlpacaBroker implements Broker {
       if (error instanceof BrokerRejectedError && error.status === 404) return null;
       throw error;
     }
-    return toBrokerOrder(this.parse(what, wireOrderSchema, body));
+    return toBrokerOrder(this.parse(what, orderSchema, body));
   }
 
   /** Every matching order, oldest first, bracket legs nested; pages of 500 by submission time. */
@@ -342,7 +350,7 @@ export class AlpacaBroker implements Broker {
           ...(symbols === undefined || symbols === '' ? {} : { symbols }),
         }),
       );
-      const wire = this.parse(what, z.array(wireOrderSchema), body);
+      const wire = this.parse(what, z.array(orderSchema), body);
       let added = 0;
       for (const order of wire) {
         if (seen.has(order.id)) continue;
@@ -372,7 +380,7 @@ export class AlpacaBroker implements Broker {
       const body = await this.read(`get order ${orderId}`, true, () =>
         this.ordersApi.getOrderByOrderIDRaw({ orderId }),
       );
-      const order = this.parse(`get order ${orderId}`, wireOrderSchema, body);
+      const order = this.parse(`get order ${orderId}`, orderSchema, body);
       if (order.status !== 'canceled') throw error;
     }
   }
