@@ -30,12 +30,19 @@ export function validationRefusal(
 /**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries), and in
- * the live stage the validation gate. Exits, stops and reconciliation never ask this.
+ * the live stage the validation gate; with `symbol`, also a halt of that symbol (an unknown
+ * position state, see `positions.ts`). Exits, stops and reconciliation never ask this.
  */
-export async function entryRefusal(ctx: LiveContext, day: string): Promise<string | null> {
+export async function entryRefusal(ctx: LiveContext, day: string, symbol?: string): Promise<string | null> {
   const risk = await ctx.store.getRiskState();
   const blocked = risk === undefined ? null : entryBlock(risk.state, day);
   if (blocked !== null) return blocked;
+  if (symbol !== undefined) {
+    const halted = (await ctx.store.getLatestPositions())?.positions.find(
+      (p) => p.symbol === symbol,
+    )?.unknownState;
+    if (halted !== undefined) return `${symbol} is halted: ${halted}`;
+  }
   const record = ctx.stage === 'live' ? await ctx.store.getValidation(ctx.config.name) : undefined;
   return validationRefusal(ctx.stage, ctx.config.name, ctx.configHash, record);
 }

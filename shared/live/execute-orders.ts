@@ -167,6 +167,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
     };
 
+    const lateRefusals: string[] = [];
     for (const intent of pending) {
       if (intent.status !== 'recorded') {
         // A run died between recording the submission and hearing back: ask the broker first.
@@ -215,18 +216,57 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         });
         if ('conflict' in claimed) continue; // another run took it
       }
+      if (intent.purpose === 'entry') {
+        // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
+        const late = await entryRefusal(ctx, day, intent.symbol);
+        if (late !== null) {
+          const skipped = await transition(intent, ['submitted', 'unknown'], {
+            status: 'skipped',
+            reason: `entry refused: ${late}`,
+          });
+          if (skipped !== null) lateRefusals.push(`${intent.clientOrderId} (${late})`);
+          continue;
+        }
+      }
       sentToday++;
+      let lost = false;
       await sendClaimedIntent(
         ctx,
         intent,
-        (patch) => transition(intent, ['submitted', 'unknown', 'recorded'], patch),
+        async (patch) => {
+          lost = (await transition(intent, ['submitted', 'unknown', 'recorded'], patch)) === null;
+        },
         rateSlot,
       );
+      if (lost && intent.purpose === 'entry') await cancelIfHalted(ctx, intent);
+    }
+    if (lateRefusals.length > 0) {
+      await ctx.notifier.publish({
+        subject: `Entries refused on ${day}`,
+        severity: 'critical',
+        text: `A halt landed while execute-orders ran. Not sent (exits and stops go on): ${lateRefusals.join(', ')}`,
+      });
     }
     return { day, status: 'executed', intents: outcome };
   } finally {
     await release();
   }
+}
+
+/**
+ * An entry whose answer came back after the kill switch cancelled its claim (the halt landed while
+ * the order was on its way): the second to arrive cancels, so the order is cancelled at once.
+ */
+async function cancelIfHalted(ctx: LiveContext, intent: IntentRecord): Promise<void> {
+  const stored = await ctx.store.getIntent(intent.date, intent.clientOrderId);
+  if (stored === undefined || (stored.status !== 'cancelled' && stored.status !== 'skipped')) return;
+  const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+  if (order === null || ['filled', 'canceled', 'expired', 'rejected'].includes(order.status)) return;
+  await ctx.broker.cancelOrder(order.id);
+  ctx.log.warn('entry cancelled at the broker: the kill switch cancelled its claim while it was sent', {
+    clientOrderId: intent.clientOrderId,
+    orderId: order.id,
+  });
 }
 
 /** A resting stop on the same shares is cancelled before a market-on-open exit sells them. */

@@ -260,7 +260,10 @@ export interface KillSwitchResult {
   readonly entriesSkipped: readonly string[];
   /** Client order ids of the open entry orders cancelled at the broker. */
   readonly entriesCancelled: readonly string[];
-  /** Entry intents claimed for sending but not (yet) at the broker: the next risk check cancels them. */
+  /**
+   * Entry intents the kill switch could not settle (claimed, not at the broker, and changed by
+   * another writer meanwhile): the next risk check and the per-entry check of execute-orders stop them.
+   */
   readonly entriesPending: readonly string[];
   /** Broker order ids of the resting stops cancelled before flattening (flatten only). */
   readonly stopsCancelled: readonly string[];
@@ -340,9 +343,26 @@ export async function killSwitch(
   for (const intent of entryIntents.values()) {
     if (!SENT_OR_UNKNOWN.includes(intent.status) || entriesCancelled.includes(intent.clientOrderId)) continue;
     const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
-    if (order === null) entriesPending.push(intent.clientOrderId);
-    else if (!DONE.has(order.status) && (await cancel(ctx, order)))
+    if (order !== null) {
+      if (!DONE.has(order.status) && (await cancel(ctx, order))) entriesCancelled.push(intent.clientOrderId);
+      continue;
+    }
+    // Claimed but not at the broker (yet): cancelled at once in the store, so it is never sent; an
+    // execute-orders run whose order is already on its way loses its settling write and cancels it.
+    const cancelled = await ctx.store.transitionIntent(day, intent.clientOrderId, ['submitted', 'unknown'], {
+      status: 'cancelled',
+      reason: `kill switch: ${reason} (claimed, not sent)`,
+      updatedAt: time,
+    });
+    if (!('conflict' in cancelled)) {
       entriesCancelled.push(intent.clientOrderId);
+      continue;
+    }
+    // It reached the broker meanwhile: cancel it there.
+    const arrived = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    if (arrived !== null && !DONE.has(arrived.status) && (await cancel(ctx, arrived)))
+      entriesCancelled.push(intent.clientOrderId);
+    else if (arrived === null) entriesPending.push(intent.clientOrderId);
   }
 
   const stopsCancelled: string[] = [];
@@ -466,7 +486,7 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
     `Entry orders cancelled: ${list(result.entriesCancelled)}.`,
     ...(result.entriesPending.length > 0
       ? [
-          `Entry orders not at the broker yet (the next risk check cancels them): ${list(result.entriesPending)}.`,
+          `Entry intents not settled (changed while the kill switch ran; check them): ${list(result.entriesPending)}.`,
         ]
       : []),
     flatten

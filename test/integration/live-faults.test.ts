@@ -347,3 +347,55 @@ describe('negative and mistyped broker fields', () => {
     }
   });
 });
+
+describe('the kill switch during execute-orders', () => {
+  const halt = (ctx: LiveContext, time: string) =>
+    killSwitch(ctx, { flatten: false, by: 'alarm:daily-loss', reason: 'rehearsal', time });
+
+  it('a halt that lands between one entry and the next stops every entry not yet at the broker', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [first, second] = inSendingOrder(await signals(stack));
+    let result: Awaited<ReturnType<typeof halt>> | undefined;
+    const ctx = onClaim(stack.ctx, async (intent) => {
+      if (intent.clientOrderId === first.clientOrderId)
+        result = await halt(stack?.ctx as LiveContext, at('09:15'));
+    });
+    await executeOrders(ctx, at('09:15'));
+    expect(postOrders(stack)).toEqual([]);
+    expect(result?.entriesCancelled).toEqual([first.clientOrderId]);
+    expect(result?.entriesSkipped).toEqual([second.clientOrderId]);
+    expect((await stack.ctx.store.getIntent(DAY, first.clientOrderId))?.status).toBe('cancelled');
+    expect((await stack.ctx.store.getIntent(DAY, second.clientOrderId))?.status).toBe('skipped');
+  });
+
+  it('a halt while the entry is on its way to the broker: whoever comes second cancels it at once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [first] = inSendingOrder(await signals(stack));
+    const broker = Object.create(stack.ctx.broker) as LiveContext['broker'];
+    let halted = false;
+    broker.submitOrder = async (order) => {
+      if (!halted) {
+        halted = true;
+        // The halt lands after the last check and before the order arrives.
+        await halt(stack?.ctx as LiveContext, at('09:15'));
+      }
+      return stack?.ctx.broker.submitOrder(order) as ReturnType<LiveContext['broker']['submitOrder']>;
+    };
+    await executeOrders({ ...stack.ctx, broker }, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(1);
+    const order = await stack.ctx.broker.getOrderByClientOrderId(first.clientOrderId);
+    expect(order?.status).toBe('canceled');
+    stack.alpaca.setTime(at('10:00'));
+    expect(await stack.ctx.broker.getPositions()).toEqual([]);
+  });
+
+  it('a halt after the broker accepted the entry cancels it before the open', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    await executeOrders(stack.ctx, at('09:15'));
+    const result = await halt(stack.ctx, at('09:20'));
+    expect([...result.entriesCancelled].sort()).toEqual(intents.map((i) => i.clientOrderId).sort());
+    stack.alpaca.setTime(at('10:00'));
+    expect(await stack.ctx.broker.getPositions()).toEqual([]);
+  });
+});
