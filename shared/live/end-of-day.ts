@@ -3,6 +3,7 @@ import type {
   ClosedTradeRecord,
   EquitySnapshot,
   FillRecord,
+  IntentRecord,
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
@@ -32,6 +33,13 @@ export interface DailyReport {
   readonly highWaterMark: number;
   readonly positions: readonly PositionRecord[];
   readonly fills: readonly FillSlippage[];
+  /**
+   * Fills of earlier days this run added to the ledger (reported late, or missed by an end-of-day
+   * that failed): read from the fill watermark.
+   */
+  readonly backfilled: readonly FillSlippage[];
+  /** Today's orders whose filled quantity the ledger does not explain (fills not reported yet). */
+  readonly fillGaps: readonly string[];
   /** Round trips closed today (recorded by this run or, on a retry, by an earlier one). */
   readonly closedTrades: readonly ClosedTradeRecord[];
   readonly drift: readonly string[];
@@ -67,11 +75,27 @@ export async function endOfDay(
   const byOrderId = new Map(
     intents.filter((i) => i.brokerOrderId).map((i) => [i.brokerOrderId as string, i]),
   );
-  const activities = await ctx.broker.getActivities({
-    after: newYorkToUtc(day, '00:00'),
+  // From the last reconciled point, not from today's midnight: a fill reported late, or one a
+  // failed end-of-day never recorded, is read again (the ledger is keyed by execution id).
+  const watermark = (await ctx.store.getFillWatermark()) ?? newYorkToUtc(day, '00:00');
+  const read = await ctx.broker.getActivities({
+    after: new Date(
+      Math.min(Date.parse(watermark), Date.parse(newYorkToUtc(day, '00:00'))) - 1,
+    ).toISOString(),
     until: scheduledTime,
   });
+  // Splits and dividends are applied by the run of their own day.
+  const activities = read.filter((a) => a.kind === 'fill' || a.date >= day);
+  // A backfilled fill's intent is among the intents of its own day.
+  const earlier = new Map<string, Promise<IntentRecord[]>>();
+  const earlierIntent = async (orderId: string, time: string) => {
+    const date = newYorkTime(time).date;
+    if (date >= day) return undefined;
+    if (!earlier.has(date)) earlier.set(date, ctx.store.listIntents(date));
+    return (await earlier.get(date))?.find((i) => i.brokerOrderId === orderId);
+  };
   const fills: FillSlippage[] = [];
+  const backfilled: FillSlippage[] = [];
   const ledger: FillRecord[] = [];
   const corporateActions: string[] = [];
   const filledSymbols = new Set<string>();
@@ -80,7 +104,7 @@ export async function endOfDay(
       corporateActions.push(`${activity.kind} ${activity.symbol} ${activity.ratio} (${activity.date})`);
       continue;
     }
-    const intent = byOrderId.get(activity.orderId);
+    const intent = byOrderId.get(activity.orderId) ?? (await earlierIntent(activity.orderId, activity.time));
     const fill: FillRecord = {
       executionId: activity.id,
       date: newYorkTime(activity.time).date,
@@ -92,11 +116,10 @@ export async function endOfDay(
       price: activity.price,
       time: activity.time,
     };
-    await ctx.store.appendFill(fill);
-    ledger.push(fill);
-    filledSymbols.add(activity.symbol);
+    const added = await ctx.store.appendFill(fill);
+    if (fill.date < day && !added) continue; // recorded by an earlier run
     const reference = intent?.referencePrice ?? null;
-    fills.push({
+    (fill.date < day ? backfilled : fills).push({
       clientOrderId: fill.clientOrderId,
       symbol: fill.symbol,
       side: fill.side,
@@ -108,7 +131,25 @@ export async function endOfDay(
           ? null
           : ((fill.side === 'buy' ? 1 : -1) * (fill.price - reference) * 10_000) / reference,
     });
+    if (fill.date < day) continue;
+    ledger.push(fill);
+    filledSymbols.add(activity.symbol);
   }
+
+  // The ledger must explain what the broker says each of today's orders filled.
+  const recorded = await ctx.store.listFills(day);
+  const fillGaps = intents
+    .filter((i) => i.brokerOrderId !== undefined)
+    .flatMap((i) => {
+      const inLedger = recorded
+        .filter((f) => f.brokerOrderId === i.brokerOrderId)
+        .reduce((sum, f) => sum + f.qty, 0);
+      return Math.abs(inLedger - i.filledQty) > 1e-9
+        ? [
+            `${i.clientOrderId}: the broker reports ${i.filledQty} ${i.symbol} filled, the ledger has ${inLedger}`,
+          ]
+        : [];
+    });
 
   const [brokerPositions, stored, startOfDay, account, riskRecord] = await Promise.all([
     ctx.broker.getPositions(),
@@ -233,6 +274,8 @@ export async function endOfDay(
     highWaterMark: state.highWaterMark,
     positions: reconciled,
     fills,
+    backfilled,
+    fillGaps,
     closedTrades,
     drift,
     corporateActions,
@@ -254,6 +297,25 @@ export async function endOfDay(
     ],
   });
   const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
+  if (backfilled.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Fills backfilled on ${day}`,
+      severity: 'warning',
+      text: `Earlier fills added to the ledger now (reported late, or an end-of-day failed):\n${backfilled
+        .map((f) => `${f.side} ${f.qty} ${f.symbol} @ ${f.price} (${f.clientOrderId ?? 'no intent'})`)
+        .join('\n')}`,
+    });
+  }
+  if (fillGaps.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Fills missing from the broker's activities on ${day}`,
+      severity: 'critical',
+      text: `The ledger and the broker disagree; the next end-of-day reads the fills again from ${watermark}:\n${fillGaps.join('\n')}`,
+    });
+  } else {
+    // Everything up to this run is in the ledger: the next run reads from here.
+    await ctx.store.advanceFillWatermark(scheduledTime);
+  }
   if (drift.length > 0) {
     await ctx.notifier.publish({
       subject: `Position drift on ${day}`,
@@ -293,6 +355,18 @@ export function dailyReportMarkdown(report: DailyReport): string {
       ),
     );
   }
+  if (report.backfilled.length > 0)
+    lines.push(
+      '',
+      `*Backfilled fills of earlier days* (${report.backfilled.length})`,
+      ...report.backfilled.map((f) => `• ${f.side} ${f.qty} ${f.symbol} @ ${f.price.toFixed(2)}`),
+    );
+  if (report.fillGaps.length > 0)
+    lines.push(
+      '',
+      '*Fills missing (the ledger and the broker disagree)*',
+      ...report.fillGaps.map((g) => `• ${g}`),
+    );
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));

@@ -26,6 +26,11 @@ export async function marketOpenCheck(ctx: LiveContext, scheduledTime: string): 
           checkedAt: scheduledTime,
         };
   await ctx.store.putSession(session);
+  // The first trading day starts the fill ledger's watermark at its midnight: end-of-day reads the
+  // broker's fills from the last reconciled point, so a day whose end-of-day fails is backfilled.
+  if (session.isOpen && (await ctx.store.getFillWatermark()) === undefined) {
+    await ctx.store.advanceFillWatermark(newYorkToUtc(day, '00:00'));
+  }
   ctx.log.info(session.isOpen ? 'market open today' : 'market closed today', { ...session });
   return session;
 }

@@ -399,3 +399,64 @@ describe('the kill switch during execute-orders', () => {
     expect(await stack.ctx.broker.getPositions()).toEqual([]);
   });
 });
+
+describe('late and missing fills', () => {
+  const NEXT = '2021-03-19';
+
+  /** Day 2 up to its end-of-day: the market-open check, then end-of-day at 16:15. */
+  async function nextEndOfDay(s: Stack) {
+    s.alpaca.setTime(at('08:00', NEXT));
+    await marketOpenCheck(s.ctx, at('09:00', NEXT));
+    s.alpaca.setTime(at('16:15', NEXT));
+    const report = await endOfDay(s.ctx, at('16:15', NEXT));
+    if (!('date' in report)) throw new Error('expected a report');
+    return report;
+  }
+
+  it('a fill the broker reports late is alerted as missing, then backfilled by the next end-of-day', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [late] = inSendingOrder(await filledAndProtected(stack));
+    const order = await stack.ctx.broker.getOrderByClientOrderId(late.clientOrderId);
+    stack.alpaca.setTime(at('16:15'));
+    stack.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: order?.id as string,
+    });
+    const report = await endOfDay(stack.ctx, at('16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.fills).toHaveLength(1);
+    const gap = stack.notifier.sent.filter((n) => /fills missing/i.test(n.subject));
+    expect(gap).toHaveLength(1);
+    expect(gap[0]).toMatchObject({ severity: 'critical' });
+    expect(gap[0]?.text).toContain(late.clientOrderId);
+
+    const next = await nextEndOfDay(stack);
+    expect(next.backfilled.map((f) => f.clientOrderId)).toEqual([late.clientOrderId]);
+    expect((await stack.ctx.store.listFills(DAY)).map((f) => f.symbol).sort()).toEqual(['QQQ', 'SPY']);
+    expect(stack.notifier.sent.filter((n) => /fills missing/i.test(n.subject))).toHaveLength(1);
+  });
+
+  it('an end-of-day that fails for a whole day loses no fill: the next one backfills them', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await filledAndProtected(stack);
+    stack.alpaca.setTime(at('16:15'));
+    stack.alpaca.injectFaults({
+      kind: 'malformed-field',
+      route: 'GET /v2/account/activities',
+      field: 'price',
+      json: '"-1"',
+      times: 1_000,
+    });
+    for (const time of ['16:15', '16:30', '17:00']) {
+      await expect(endOfDay(stack.ctx, at(time))).rejects.toThrow(/price/);
+    }
+    stack.alpaca.clearFaults();
+    const next = await nextEndOfDay(stack);
+    expect(next.backfilled.map((f) => f.symbol).sort()).toEqual(['QQQ', 'SPY']);
+    expect((await stack.ctx.store.listFills(DAY)).map((f) => f.symbol).sort()).toEqual(['QQQ', 'SPY']);
+    expect(next.drift).toEqual([]);
+    expect(stack.notifier.sent.filter((n) => /fills missing/i.test(n.subject))).toEqual([]);
+  });
+});

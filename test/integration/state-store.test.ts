@@ -723,3 +723,19 @@ describe('corrupt items', () => {
     await expect(store.getLatestPositions()).rejects.toThrow(/corrupt field positions\.0\.qty/);
   });
 });
+
+describe('the fill watermark', () => {
+  it('moves forward only, with one conditional write, and names a bad time', async () => {
+    const { store } = await freshStore();
+    expect(await store.getFillWatermark()).toBeUndefined();
+    expect(await store.advanceFillWatermark('2021-03-18T20:15:00Z')).toBe(true);
+    expect(await store.getFillWatermark()).toBe('2021-03-18T20:15:00.000Z');
+    // An earlier or equal time (a retried or late run) leaves it where it is.
+    expect(await store.advanceFillWatermark('2021-03-18T04:00:00.000Z')).toBe(false);
+    expect(await store.advanceFillWatermark('2021-03-18T16:15:00-04:00')).toBe(false);
+    expect(await store.getFillWatermark()).toBe('2021-03-18T20:15:00.000Z');
+    expect(await store.advanceFillWatermark('2021-03-19T20:15:00.000Z')).toBe(true);
+    expect(await store.getFillWatermark()).toBe('2021-03-19T20:15:00.000Z');
+    await expect(store.advanceFillWatermark('yesterday')).rejects.toThrow(/fill watermark: invalid time/);
+  });
+});

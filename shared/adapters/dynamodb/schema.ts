@@ -74,6 +74,7 @@ export const keys = {
   positionsPartition: 'POSITIONS',
   positions: (date: string): ItemKey => ({ PK: 'POSITIONS', SK: date }),
   riskState: { PK: 'RISK', SK: 'STATE' } as ItemKey,
+  fillWatermark: { PK: 'LEDGER', SK: 'WATERMARK' } as ItemKey,
   breakerPartition: 'BREAKER_EVENTS',
   /** Time first (sortable), then the breaker and action (readable), then a content hash (unique). */
   breakerEvent: (isoTime: string, breaker: string, action: string, contentHash: string): ItemKey => ({

@@ -159,6 +159,8 @@ function checkKey(item: Item, expected: ItemKey, field: string): void {
   }
 }
 
+const watermarkItemSchema = z.object({ time: isoTimeSchema });
+
 function isConditionFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -344,6 +346,28 @@ export class DynamoStateStore implements StateStore {
   }
 
   // --- equity ----------------------------------------------------------------------------------
+
+  async getFillWatermark(): Promise<string | undefined> {
+    const item = await this.get('getFillWatermark', keys.fillWatermark);
+    return item === undefined ? undefined : checkItem(watermarkItemSchema, item).time;
+  }
+
+  /** One conditional put: only forward (times are stored as UTC milliseconds, so they sort as text). */
+  async advanceFillWatermark(time: string): Promise<boolean> {
+    const at = sortableTime(checkInput('fill watermark', isoTimeSchema, time, 'time'));
+    const outcome = await this.conditional('advanceFillWatermark', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.fillWatermark, 'fill-watermark', { time: at }),
+          ConditionExpression: 'attribute_not_exists(PK) OR #time < :time',
+          ExpressionAttributeNames: { '#time': 'time' },
+          ExpressionAttributeValues: { ':time': at },
+        }),
+      ),
+    );
+    return outcome !== LOST;
+  }
 
   async putEquitySnapshot(snapshot: EquitySnapshot): Promise<void> {
     const record = checkInput('equity snapshot', equitySnapshotSchema, snapshot);

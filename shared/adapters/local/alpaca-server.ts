@@ -46,7 +46,9 @@ export type AlpacaBarField = 't' | 'o' | 'h' | 'l' | 'c' | 'v' | 'n' | 'vw';
  *   by the raw JSON token `json` (`"1e999"` parses to Infinity, `null`, `"\"x\""`);
  * - `malformed-field`: handle the request, then remove `field` (a dotted path, e.g. `legs.0.qty`;
  *   in an array body, of its first item unless the path starts with an index) from a 2xx JSON
- *   answer, or replace it by the raw JSON token `json`.
+ *   answer, or replace it by the raw JSON token `json`;
+ * - `lagging`: handle the request, then leave out of a 2xx JSON array answer every item whose
+ *   `field` equals `value` (a feed that lags behind: a fill the broker has not reported yet).
  */
 export type LocalAlpacaFault = { readonly times?: number; readonly route?: string } & (
   | {
@@ -64,6 +66,7 @@ export type LocalAlpacaFault = { readonly times?: number; readonly route?: strin
       readonly json?: string;
     }
   | { readonly kind: 'malformed-field'; readonly field: string; readonly json?: string }
+  | { readonly kind: 'lagging'; readonly field: string; readonly value: string }
 );
 
 /** Options of {@link startLocalAlpaca}. */
@@ -549,6 +552,15 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
       reply.body !== undefined
     ) {
       reply = { ...reply, ...malformField(reply.body, fault.field, fault.json) };
+    }
+    if (fault?.kind === 'lagging' && Array.isArray(reply.body)) {
+      const { field, value } = fault;
+      reply = {
+        ...reply,
+        body: reply.body.filter(
+          (item: unknown) => String((item as Record<string, unknown> | null)?.[field]) !== value,
+        ),
+      };
     }
     send(reply);
   };

@@ -185,6 +185,13 @@ export interface StateStore {
   /** Appends a fill; false when that execution id is already in the ledger. */
   appendFill(fill: FillRecord): Promise<boolean>;
   listFills(date: string): Promise<FillRecord[]>;
+  /**
+   * The fill ledger's watermark (ISO time): every broker fill before it is in the ledger, so
+   * end-of-day reads the broker's fills from it (and a later run backfills what an earlier one missed).
+   */
+  getFillWatermark(): Promise<string | undefined>;
+  /** Moves the watermark to `time` only if none is stored or the stored one is earlier (one conditional write); false otherwise. */
+  advanceFillWatermark(time: string): Promise<boolean>;
 
   putEquitySnapshot(snapshot: EquitySnapshot): Promise<void>;
   listEquitySnapshots(from: string, to: string): Promise<EquitySnapshot[]>;
