@@ -91,19 +91,29 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   // 2. Breakers on intraday equity.
   const account = await ctx.broker.getAccount();
-  const riskRecord = await ctx.store.getRiskState();
-  const observed = observeEquity(
-    riskRecord?.state ?? initialRiskState(account.lastEquity),
-    rules,
-    Date.parse(scheduledTime),
-    day,
-    account.equity,
-  );
+  // The breakers, written with the versioned conditional write; a concurrent check that wrote first
+  // is re-read and observed again (its events are its own to alert).
+  let observed: ReturnType<typeof observeEquity> | undefined;
+  for (let attempt = 0; attempt < 8 && observed === undefined; attempt++) {
+    const riskRecord = await ctx.store.getRiskState();
+    const seen = observeEquity(
+      riskRecord?.state ?? initialRiskState(account.lastEquity),
+      rules,
+      Date.parse(scheduledTime),
+      day,
+      account.equity,
+    );
+    if (seen.events.length === 0 && riskRecord !== undefined) {
+      observed = seen;
+      break;
+    }
+    const saved = await ctx.store.putRiskState(seen.state, riskRecord?.version ?? 0);
+    if (!('conflict' in saved)) observed = seen;
+  }
+  if (observed === undefined)
+    throw new UnknownStateError('the risk state kept changing during the risk check; refusing to guess');
   const breakerTrips = observed.events.filter((e) => e.action === 'trip').map((e) => e.breaker);
-  if (observed.events.length > 0 || riskRecord === undefined) {
-    const saved = await ctx.store.putRiskState(observed.state, riskRecord?.version ?? 0);
-    if ('conflict' in saved)
-      throw new UnknownStateError('the risk state changed during the risk check; refusing to guess');
+  if (observed.events.length > 0) {
     await ctx.store.appendBreakerEvents(observed.events);
     for (const event of observed.events) {
       await ctx.notifier.publish({
@@ -138,7 +148,6 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
   const stopsPlaced: string[] = [];
   const exits: string[] = [];
-  let sequence = intents.filter((i) => i.purpose === 'stop').length;
   let openRisk = 0;
   const nextRecords: PositionRecord[] = [];
   for (const position of positions) {
@@ -203,36 +212,17 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     const price = stopPrice(wanted, side);
     if (resting.some((o) => o.stopPrice === price && o.qty === qty)) continue;
     for (const order of resting) await ctx.broker.cancelOrder(order.id);
-    sequence++;
-    const id = clientOrderId({
-      stage,
-      strategy: config.name,
-      symbol: position.symbol,
-      date: day,
-      purpose: 'stop',
-      sequence,
-    });
-    const intent: IntentRecord = {
-      clientOrderId: id,
-      date: day,
-      strategy: config.name,
-      symbol: position.symbol,
-      purpose: 'stop',
-      side: exitSide,
+    const placed = await placeStop(
+      ctx,
+      day,
+      position.symbol,
+      exitSide,
       qty,
-      type: 'stop',
-      timeInForce: 'gtc',
-      stopPrice: price,
-      referencePrice: position.currentPrice,
-      status: 'recorded',
-      filledQty: 0,
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: scheduledTime,
-      updatedAt: scheduledTime,
-    };
-    const placed = await placeIntentOnce(ctx, intent, scheduledTime);
-    if (placed.status === 'accepted') stopsPlaced.push(id);
+      price,
+      position.currentPrice,
+      scheduledTime,
+    );
+    if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
   await ctx.store.putPositions(day, nextRecords);
   const { dayStartEquity, highWaterMark } = observed.state;
@@ -247,6 +237,62 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   };
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };
+}
+
+const LIVE_STOP: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted'];
+
+/**
+ * Places a protective stop once, even when risk checks run concurrently: the day's stop intents
+ * of the symbol are read fresh, a live one with the same price and quantity (another check's) is
+ * the one placed, and a new one takes the next free sequence number, so concurrent checks that
+ * want the same stop compute the same client order id.
+ */
+async function placeStop(
+  ctx: LiveContext,
+  day: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  price: number,
+  referencePrice: number,
+  now: string,
+): Promise<IntentRecord> {
+  const mine = (await ctx.store.listIntents(day)).filter((i) => i.purpose === 'stop' && i.symbol === symbol);
+  const same = (i: IntentRecord) => i.stopPrice === price && i.qty === qty && i.side === side;
+  const live = mine.find((i) => same(i) && LIVE_STOP.includes(i.status));
+  if (live !== undefined) return placeIntentOnce(ctx, live, now);
+  for (let sequence = mine.length + 1; ; sequence++) {
+    const intent: IntentRecord = {
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol,
+        date: day,
+        purpose: 'stop',
+        sequence,
+      }),
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose: 'stop',
+      side,
+      qty,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: price,
+      referencePrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const { created, intent: stored } = await ctx.store.createIntent(intent);
+    // Taken by an earlier stop (another price, or one since cancelled): the next number.
+    if (created || (same(stored) && LIVE_STOP.includes(stored.status)) || sequence > mine.length + 20)
+      return placeIntentOnce(ctx, stored, now);
+  }
 }
 
 /**
@@ -295,7 +341,12 @@ export async function trackOrders(
             ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
             updatedAt: now,
           });
-          if (!('conflict' in updated)) current = updated;
+          // Lost to a concurrent check: what it wrote is the intent now, never the stale copy (a
+          // stale `accepted` with no fill would leave the position without its stop).
+          current =
+            'conflict' in updated
+              ? ((await ctx.store.getIntent(day, intent.clientOrderId)) ?? intent)
+              : updated;
         }
       }
     }

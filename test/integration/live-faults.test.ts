@@ -460,3 +460,19 @@ describe('late and missing fills', () => {
     expect(stack.notifier.sent.filter((n) => /fills missing/i.test(n.subject))).toEqual([]);
   });
 });
+
+describe('concurrent risk checks', () => {
+  it('ten at once: no false "Position without a stop", no failure, one stop per position', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    await executeOrders(stack.ctx, at('09:15'));
+    stack.alpaca.setTime(at('10:00'));
+    const checks = await Promise.allSettled(
+      Array.from({ length: 10 }, () => riskCheck(stack?.ctx as LiveContext, at('10:00'))),
+    );
+    expect(checks.filter((c) => c.status === 'rejected')).toEqual([]);
+    expect(stack.notifier.sent.filter((n) => /without a stop/.test(n.subject))).toEqual([]);
+    const stops = (await stack.ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
+    expect(stops.map((o) => o.symbol).sort()).toEqual(intents.map((i) => i.symbol).sort());
+  });
+});
