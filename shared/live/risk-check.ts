@@ -80,7 +80,6 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   }
   const { config } = ctx;
   const rules = config.risk;
-  const stage = ctx.stage;
 
   // 1. Today's orders, to completion.
   const intents = await ctx.store.listIntents(day);
