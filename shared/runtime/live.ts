@@ -345,7 +345,7 @@ function buildEventChain<E, R>(
     });
     return context;
   };
-  const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
+  const parse = (raw: unknown): E => {
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       throw new ConfigError(
@@ -353,15 +353,27 @@ function buildEventChain<E, R>(
         { cause: parsed.error },
       );
     }
+    return parsed.data;
+  };
+  const core = async (raw: unknown, lambdaContext: Context): Promise<R> => {
+    const event = parse(raw);
     logger.appendKeys({ function: name, requestId: lambdaContext.awsRequestId });
-    const result = await run(parsed.data, getContext, env);
+    const result = await run(event, getContext, env);
     metrics.addMetric(LIVE_METRICS.stepSuccess(name), MetricUnit.Count, 1);
     return JSON.parse(JSON.stringify(result)) as R;
   };
-  return middy(core)
+  const chain = middy(core)
     .use(injectLambdaContext(logger))
     .use(captureLambdaHandler(tracer))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    // The event is validated BEFORE the idempotency layer: a bad event fails naming its field (not
+    // as a persistence error), and an event with extra fields is refused, never answered from the
+    // record of the finished run it shares a key with.
+    .use({
+      before: (request) => {
+        parse(request.event);
+      },
+    })
     .use(
       makeHandlerIdempotent({
         persistenceStore: new DynamoDBPersistenceLayer({
@@ -376,4 +388,36 @@ function buildEventChain<E, R>(
         }),
       }),
     ) as unknown as (event: unknown, context: Context) => Promise<R>;
+  return async (event, lambdaContext) => {
+    try {
+      return await chain(event, lambdaContext);
+    } catch (error) {
+      // Wrappers (Powertools' idempotency errors, the state store's) name the layer; the root
+      // cause names what actually failed (a refused connection, a throttled table).
+      logger.error('step failed', {
+        function: name,
+        error: describeError(error),
+        rootCause: describeError(rootCause(error)),
+      });
+      throw error;
+    }
+  };
+}
+
+/** The innermost `cause` of an error chain (the error itself when it has none). */
+export function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 16 && current instanceof Error && current.cause !== undefined; depth++)
+    current = current.cause;
+  return current;
+}
+
+function describeError(error: unknown): { name: string; message: string; code?: string } {
+  if (!(error instanceof Error)) return { name: typeof error, message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' ? { code } : {}),
+  };
 }

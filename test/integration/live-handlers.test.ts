@@ -30,7 +30,12 @@ beforeAll(async () => {
       '  lookbackDays: 730\n  historyFrom: 2021-01-11',
     ),
   );
-  stack = await startLocalLiveStack({ dataDir: 'data', startTime: at('08:00'), configPath });
+  stack = await startLocalLiveStack({
+    dataDir: 'data',
+    startTime: at('08:00'),
+    configPath,
+    faultLinks: true,
+  });
   Object.assign(process.env, stack.env);
   output = captureProcessOutput();
 });
@@ -74,5 +79,51 @@ describe('the live Lambda handlers, invoked locally against the local stack', ()
     expect(output()).toMatch(/"level":"INFO"/);
     for (const secret of [LOCAL_KEYS.secret, LOCAL_KEYS.keyId, LOCAL_UPSTASH_TOKEN])
       expect(output()).not.toContain(secret);
+  });
+
+  it('validates the event before the idempotency layer: a bad event names its field, never a persistence error', async () => {
+    const check = (await import('../../functions/risk-check/handler.js')).handler;
+    for (const event of [{}, { scheduledTime: at('10:00') }, { step: 'risk-check', scheduledTime: 'soon' }]) {
+      const error = await check(event, lambdaContext('check')).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.name).toBe('ConfigError');
+      expect(error?.message).toMatch(/risk-check: bad event: (step|scheduledTime)/);
+    }
+  });
+
+  it('an event with an extra field sharing a finished run key is validated, not answered from the cache', async () => {
+    const open = (await import('../../functions/market-open-check/handler.js')).handler;
+    const event = { step: 'market-open-check', scheduledTime: at('09:00') };
+    const first = await open(event, lambdaContext('open'));
+    expect(await open(event, lambdaContext('open'))).toEqual(first);
+    await expect(open({ ...event, flatten: true }, lambdaContext('open'))).rejects.toThrow(
+      /bad event: .*flatten/,
+    );
+  });
+
+  it('DynamoDB unreachable: the failure is logged with its root cause named', async () => {
+    const check = (await import('../../functions/risk-check/handler.js')).handler;
+    const before = output().length;
+    stack.links?.dynamo.cut();
+    try {
+      await expect(
+        check({ step: 'risk-check', scheduledTime: at('10:00') }, lambdaContext('check')),
+      ).rejects.toThrow();
+    } finally {
+      stack.links?.dynamo.restore();
+    }
+    const failed = output()
+      .slice(before)
+      .split('\n')
+      .filter((line) => line.includes('"step failed"'))
+      .map(
+        (line) => JSON.parse(line) as { error?: unknown; rootCause?: { name?: string; message?: string } },
+      );
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ error: { name: 'IdempotencyPersistenceLayerError' } });
+    expect(failed[0]?.rootCause?.name).not.toBe('IdempotencyPersistenceLayerError');
+    expect(JSON.stringify(failed[0]?.rootCause)).toMatch(/ECONNRESET|socket hang up/);
   });
 });
