@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { localLambdaContext } from '../shared/adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../shared/adapters/local/live-stack.js';
+import { RedisServerNotFoundError } from '../shared/core/errors.js';
 import { clientOrderId, newYorkToUtc } from '../shared/core/live/orders.js';
 import type { Cache } from '../shared/core/ports/cache.js';
 import type { IntentRecord } from '../shared/core/ports/state-store.js';
@@ -347,6 +348,11 @@ export async function runLiveBenchmarks(
     startTime: at(SIGNAL_DAY, '08:00'),
     configPath,
     withCache: true,
+  }).catch((error: unknown) => {
+    // `npm run bench` installs redis-server first (prebench); run directly, say what is missing.
+    if (!(error instanceof RedisServerNotFoundError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exit(1);
   });
   try {
     process.stdout.write = (() => true) as typeof process.stdout.write;
