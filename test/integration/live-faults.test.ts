@@ -1,5 +1,7 @@
 import { Redis } from '@upstash/redis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
+import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -474,5 +476,81 @@ describe('concurrent risk checks', () => {
     expect(stack.notifier.sent.filter((n) => /without a stop/.test(n.subject))).toEqual([]);
     const stops = (await stack.ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
     expect(stops.map((o) => o.symbol).sort()).toEqual(intents.map((i) => i.symbol).sort());
+  });
+});
+
+describe('timeouts and 5xx storms at the broker', () => {
+  /** The context with its own broker adapter on the same local server: a short timeout, quick retries. */
+  function impatient(s: Stack): LiveContext {
+    return {
+      ...s.ctx,
+      broker: new AlpacaBroker({
+        ...LOCAL_KEYS,
+        baseUrl: s.alpaca.url,
+        timeoutMs: 150,
+        retry: { maxRetries: 2, baseDelayMs: 5, maxDelayMs: 20 },
+        rateLimit: false,
+      }),
+    };
+  }
+  const brokerHas = async (s: Stack, id: string) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await s.ctx.broker.getOrderByClientOrderId(id)) !== null) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`the broker never got ${id}`);
+  };
+
+  it('a timeout after the broker accepted: unknown and alerted, resolved by client order id on the retry, never resent', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    stack.alpaca.injectFaults({ kind: 'delay', ms: 400, route: 'POST /v2/orders', times: intents.length });
+    const ctx = impatient(stack);
+    const first = await executeOrders(ctx, at('09:15'));
+    // Unknown (alerted) unless the broker had already created it when the lookup came.
+    const unknown = first.intents.filter((i) => i.status === 'unknown');
+    expect(unknown.length + first.intents.filter((i) => i.status === 'accepted').length).toBe(intents.length);
+    expect(unknown.length).toBeGreaterThan(0);
+    expect(stack.notifier.sent.filter((n) => /outcome unknown/.test(n.subject))).toHaveLength(unknown.length);
+    for (const intent of intents) await brokerHas(stack, intent.clientOrderId);
+    await executeOrders(ctx, at('09:16'));
+    for (const intent of intents)
+      expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+    expect(postOrders(stack)).toHaveLength(intents.length);
+  });
+
+  it('503 on every submit and 502 on every lookup: unknown and alerted; once they stop, each intent is sent exactly once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    stack.alpaca.injectFaults(
+      { kind: 'status', status: 503, route: 'POST /v2/orders', times: 1_000 },
+      { kind: 'status', status: 502, route: 'GET /v2/orders:by_client_order_id', times: 1_000 },
+    );
+    const ctx = impatient(stack);
+    const storm = await executeOrders(ctx, at('09:15'));
+    expect(storm.intents.map((i) => i.status)).toEqual(intents.map(() => 'unknown'));
+    // Still storming: the retry cannot tell either, and sends nothing blindly.
+    await expect(executeOrders(ctx, at('09:16'))).rejects.toThrow(/HTTP 502/);
+    expect(await stack.ctx.broker.listOrders({ status: 'all' })).toEqual([]);
+    stack.alpaca.clearFaults();
+    const after = await executeOrders(ctx, at('09:17'));
+    expect(after.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
+    expect(await stack.ctx.broker.listOrders({ status: 'all' })).toHaveLength(intents.length);
+  });
+
+  it('a dropped answer to the submit and 502 on the lookups: unknown, then accepted once the lookups answer', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    stack.alpaca.injectFaults(
+      { kind: 'drop', when: 'after-handling', route: 'POST /v2/orders', times: intents.length },
+      { kind: 'status', status: 502, route: 'GET /v2/orders:by_client_order_id', times: 1_000 },
+    );
+    const ctx = impatient(stack);
+    const storm = await executeOrders(ctx, at('09:15'));
+    expect(storm.intents.map((i) => i.status)).toEqual(intents.map(() => 'unknown'));
+    stack.alpaca.clearFaults();
+    const after = await executeOrders(ctx, at('09:16'));
+    expect(after.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
+    expect(postOrders(stack)).toHaveLength(intents.length);
   });
 });
