@@ -237,7 +237,9 @@ describe('a malformed or contradicting positions answer', () => {
     stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
     await filledAndProtected(stack);
     await positionsWithFirst(stack, (p) => ({ ...p, qty: '-10', side: 'long' }));
-    await expect(stack.ctx.broker.getPositions()).rejects.toThrow(/item 0 \(QQQ\).*disagrees/);
+    await expect(stack.ctx.broker.getPositions()).rejects.toThrow(
+      /get positions: invalid response: item 0: field "side": disagrees with the sign of qty/,
+    );
   });
 
   it('a short the ledger holds long is an unknown state: that symbol halts and alerts once, never an order; the others go on', async () => {

@@ -140,16 +140,21 @@ const accountSchema = z.object({
   account_blocked: z.boolean().optional(),
 });
 
-const positionSchema = z.object({
-  symbol: z.string().min(1),
-  qty: decimal.refine((q) => q !== 0, 'a position of 0 shares'),
-  // Required: the side is checked against the sign of qty, so a lost minus sign is caught.
-  side: z.enum(['long', 'short']),
-  avg_entry_price: positiveDecimal,
-  market_value: decimal,
-  current_price: positiveDecimal,
-  asset_class: z.string().min(1),
-});
+const positionSchema = z
+  .object({
+    symbol: z.string().min(1),
+    qty: decimal.refine((q) => q !== 0, 'a position of 0 shares'),
+    // Required: the side is checked against the sign of qty, so a lost minus sign is caught.
+    side: z.enum(['long', 'short']),
+    avg_entry_price: positiveDecimal,
+    market_value: decimal,
+    current_price: positiveDecimal,
+    asset_class: z.string().min(1),
+  })
+  .refine((p) => (p.side === 'short') === p.qty < 0, {
+    message: 'disagrees with the sign of qty',
+    path: ['side'],
+  });
 
 const activityDate = z
   .union([z.iso.date(), instant])
@@ -271,14 +276,7 @@ export class AlpacaBroker implements Broker {
   async getPositions(): Promise<BrokerPosition[]> {
     const what = 'get positions';
     const body = await this.read(what, true, () => this.positionsApi.getAllOpenPositionsRaw());
-    return this.parse(what, z.array(positionSchema), body).map((p, i) => {
-      if ((p.side === 'short') !== p.qty < 0) {
-        throw new BrokerResponseError(
-          this.redact(
-            `Alpaca broker: ${what}: item ${i} (${p.symbol}): qty ${p.qty} disagrees with side "${p.side}"`,
-          ),
-        );
-      }
+    return this.parse(what, z.array(positionSchema), body).map((p) => {
       return {
         symbol: p.symbol,
         qty: p.qty,
