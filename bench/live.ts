@@ -350,6 +350,7 @@ export async function runLiveBenchmarks(
     withCache: true,
   }).catch((error: unknown) => {
     // `npm run bench` installs redis-server first (prebench); run directly, say what is missing.
+    rmSync(dir, { recursive: true, force: true });
     if (!(error instanceof RedisServerNotFoundError)) throw error;
     process.stderr.write(`bench: ${error.message}\n`);
     process.exit(1);
