@@ -1,8 +1,10 @@
 import { InvalidParameterError } from '../errors.js';
+import { breakout } from './breakout.js';
 import { maCrossover } from './ma-crossover.js';
 import { rsiReversion } from './rsi-reversion.js';
 import type { StrategyDefinition } from './types.js';
 
+export * from './breakout.js';
 export * from './describe.js';
 export * from './ma-crossover.js';
 export * from './rsi-reversion.js';
@@ -10,7 +12,7 @@ export * from './rule.js';
 export * from './types.js';
 
 /** Every strategy the CLI, the config and the live functions can name: one line each. */
-const STRATEGIES = [maCrossover, rsiReversion] as unknown as readonly StrategyDefinition<never>[];
+const STRATEGIES = [maCrossover, rsiReversion, breakout] as unknown as readonly StrategyDefinition<never>[];
 
 export const strategyRegistry: ReadonlyMap<string, StrategyDefinition<never>> = new Map(
   STRATEGIES.map((s) => [s.name, s]),
