@@ -1,9 +1,11 @@
 import { InvalidParameterError } from '../errors.js';
+import { bollinger } from './bollinger.js';
 import { breakout } from './breakout.js';
 import { maCrossover } from './ma-crossover.js';
 import { rsiReversion } from './rsi-reversion.js';
 import type { StrategyDefinition } from './types.js';
 
+export * from './bollinger.js';
 export * from './breakout.js';
 export * from './describe.js';
 export * from './ma-crossover.js';
@@ -12,7 +14,12 @@ export * from './rule.js';
 export * from './types.js';
 
 /** Every strategy the CLI, the config and the live functions can name: one line each. */
-const STRATEGIES = [maCrossover, rsiReversion, breakout] as unknown as readonly StrategyDefinition<never>[];
+const STRATEGIES = [
+  maCrossover,
+  rsiReversion,
+  breakout,
+  bollinger,
+] as unknown as readonly StrategyDefinition<never>[];
 
 export const strategyRegistry: ReadonlyMap<string, StrategyDefinition<never>> = new Map(
   STRATEGIES.map((s) => [s.name, s]),
