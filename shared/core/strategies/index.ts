@@ -4,6 +4,7 @@ import { breakout } from './breakout.js';
 import { maCrossover } from './ma-crossover.js';
 import { rsiReversion } from './rsi-reversion.js';
 import type { StrategyDefinition } from './types.js';
+import { volumeProfileStrategy } from './volume-profile.js';
 
 export * from './bollinger.js';
 export * from './breakout.js';
@@ -12,6 +13,7 @@ export * from './ma-crossover.js';
 export * from './rsi-reversion.js';
 export * from './rule.js';
 export * from './types.js';
+export * from './volume-profile.js';
 
 /** Every strategy the CLI, the config and the live functions can name: one line each. */
 const STRATEGIES = [
@@ -19,6 +21,7 @@ const STRATEGIES = [
   rsiReversion,
   breakout,
   bollinger,
+  volumeProfileStrategy,
 ] as unknown as readonly StrategyDefinition<never>[];
 
 export const strategyRegistry: ReadonlyMap<string, StrategyDefinition<never>> = new Map(
