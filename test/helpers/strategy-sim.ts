@@ -32,7 +32,13 @@ export function seriesWithVolume(symbol: string, rows: readonly VolumeRow[]): Ba
 const day = (time: number) => new Date(time).toISOString().slice(0, 10);
 
 /** A trade as both sides of the comparison write it. */
-export type SimpleTrade = readonly [side: 'long' | 'short', entry: string, entryPrice: number, exit: string, exitPrice: number];
+export type SimpleTrade = readonly [
+  side: 'long' | 'short',
+  entry: string,
+  entryPrice: number,
+  exit: string,
+  exitPrice: number,
+];
 
 /** The engine's run of a strategy on one series: 10 shares a trade, no costs, closing at the end. */
 export function engineRun(

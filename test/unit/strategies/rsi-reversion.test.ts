@@ -118,7 +118,11 @@ describe('rsi-reversion against an independent reimplementation', () => {
       for (const direction of ['long-only', 'long-short'] as const) {
         it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
           const engine = engineRun(rsiReversion, p, series, direction).trades;
-          const reference = referenceTrades(series, direction, referenceRule(series, p.period, p.entry, p.exit));
+          const reference = referenceTrades(
+            series,
+            direction,
+            referenceRule(series, p.period, p.entry, p.exit),
+          );
           expect(engine.length).toBeGreaterThan(3);
           expect(engine).toEqual(reference);
         });
