@@ -3,6 +3,7 @@ import { loadBarsCsv } from '../../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
 import { InvalidParameterError, UsageError } from '../../../shared/core/errors.js';
 import { atr } from '../../../shared/core/indicators/index.js';
+import { barAt } from '../../../shared/core/market/types.js';
 import {
   describeStrategy,
   getStrategy,
@@ -137,21 +138,7 @@ describe('the optional k × ATR stop of every strategy', () => {
   const atr14 = atr(spy.high, spy.low, spy.close, 14);
   const run = (strategy: StrategyDefinition<unknown>, params: Record<string, unknown>) => {
     const instance = strategy.create(strategy.params.parse(params), { direction: 'long-short' });
-    return Array.from(
-      closes,
-      (_, t): Intent =>
-        instance.onBar(
-          {
-            time: spy.time[t] as number,
-            open: spy.open[t] as number,
-            high: spy.high[t] as number,
-            low: spy.low[t] as number,
-            close: closes[t] as number,
-            volume: spy.volume[t] as number,
-          },
-          { position: 'flat' },
-        ),
-    );
+    return Array.from(closes, (_, t): Intent => instance.onBar(barAt(spy, t), { position: 'flat' }));
   };
   const cases: [string, Record<string, unknown>][] = [
     ['ma-crossover', { fast: 5, slow: 20 }],
