@@ -7,6 +7,7 @@ import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
 import { getStrategy } from '../strategies/index.js';
+import { DIRECTIONS } from '../strategies/types.js';
 
 const CRYPTO_SYMBOL = /\/|(USD|USDT|USDC)$/;
 
@@ -82,7 +83,8 @@ export const configSchema = z
     strategy: z
       .object({
         name: z.string().min(1),
-        direction: z.enum(['long-only', 'long-short']).default('long-only'),
+        /** A run option, not a strategy parameter (`params.direction` is refused with this hint). */
+        direction: z.enum(DIRECTIONS).default('long-only'),
         params: z.record(z.string(), z.unknown()).default({}),
       })
       .strict(),
@@ -182,10 +184,17 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   } catch (error) {
     throw new ConfigError(`${file}: strategy.name: ${(error as Error).message}`, { cause: error });
   }
-  const params = strategy.params.safeParse({
-    ...config.strategy.params,
-    direction: config.strategy.direction,
-  });
+  if ('direction' in config.strategy.params) {
+    throw new ConfigError(
+      `${file}: strategy.params.direction: direction is an option of the run, not a strategy parameter; move it to strategy.direction`,
+    );
+  }
+  if (!strategy.directions.includes(config.strategy.direction)) {
+    throw new ConfigError(
+      `${file}: strategy.direction: ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
+  const params = strategy.params.safeParse(config.strategy.params);
   if (!params.success) {
     throw new ConfigError(`${file}: ${formatIssues(params.error, ['strategy', 'params'])}`, {
       cause: params.error,
@@ -194,7 +203,7 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   return config;
 }
 
-/** The strategy parameters a config runs with: its `params` plus its `direction`. */
+/** The strategy parameters a config runs with (its direction is a run option: `strategy.direction`). */
 export function strategyParams(config: StrategyConfig): Record<string, unknown> {
-  return { ...config.strategy.params, direction: config.strategy.direction };
+  return { ...config.strategy.params };
 }

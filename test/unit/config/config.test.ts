@@ -57,8 +57,34 @@ describe('config/equity-strategy.yaml', () => {
     );
     expect(error(edit((r) => (r.strategy.params.ma = 'hma')))).toMatch(/strategy\.params\.ma/);
     expect(error(edit((r) => (r.strategy.name = 'magic')))).toMatch(
-      /strategy\.name: unknown strategy "magic"/,
+      /strategy\.name: unknown strategy "magic" \(known: ma-crossover/,
     );
+  });
+
+  it('validates any registered strategy with its own schema, naming a key it does not have', () => {
+    const rsi = (params: Record<string, unknown>) =>
+      edit((r) => {
+        r.strategy = { name: 'rsi-reversion', direction: 'long-only', params };
+      });
+    expect(parseConfig(rsi({ period: 10, atrStop: 2 }), 'cfg.yaml').strategy.params).toEqual({
+      period: 10,
+      atrStop: 2,
+    });
+    expect(error(rsi({ fast: 10 }))).toMatch(/^cfg\.yaml: strategy\.params: .*"fast"/);
+    expect(error(rsi({ entry: 70 }))).toMatch(/^cfg\.yaml: strategy\.params\.entry: /);
+  });
+
+  it('keeps the direction a run option: strategy.direction, never strategy.params.direction', () => {
+    const longShort = parseConfig(
+      edit((r) => (r.strategy.direction = 'long-short')),
+      'cfg.yaml',
+    );
+    expect(longShort.strategy.direction).toBe('long-short');
+    expect(longShort.strategy.params).not.toHaveProperty('direction');
+    expect(error(edit((r) => (r.strategy.params.direction = 'long-short')))).toMatch(
+      /strategy\.params\.direction: direction is an option of the run.*move it to strategy\.direction/,
+    );
+    expect(error(edit((r) => (r.strategy.direction = 'short-only')))).toMatch(/strategy\.direction/);
   });
 
   it('keeps asset classes apart: crypto symbols are refused', () => {
