@@ -2,6 +2,7 @@ import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
+import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { placeIntentOnce } from './submit.js';
 
@@ -35,7 +36,7 @@ const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partiall
 const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
-function stopPrice(price: number, side: 1 | -1): number {
+export function stopPrice(price: number, side: 1 | -1): number {
   return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
 }
 
@@ -167,8 +168,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       (o) => o.symbol === position.symbol && o.side === exitSide && STOP_TYPES.has(o.type),
     );
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
-    const crossed =
-      wanted !== null && (side === 1 ? position.currentPrice <= wanted : position.currentPrice >= wanted);
+    const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);
     if (flatten || crossed) {
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
       const id = await exitAtMarket(
