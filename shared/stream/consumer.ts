@@ -99,6 +99,12 @@ export interface StreamConsumerOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   readonly staleAfterMs?: number;
   readonly maxConnectionLimitRetries?: number;
+  /**
+   * REST backfills allowed per minute (default 10): a thin symbol on the IEX feed has minutes
+   * without trades, hence without bars, and every such gap must not spend the account's REST budget.
+   * Gaps beyond it are reported with `backfilled: 0`.
+   */
+  readonly maxBackfillsPerMinute?: number;
 }
 
 const MINUTE = 60_000;
@@ -124,6 +130,7 @@ export class StreamConsumer {
   private readonly staleAfterMs: number;
   private readonly maxLimitRetries: number;
   private subscribed = false;
+  private backfillWindow = { start: 0, used: 0 };
 
   constructor(private readonly options: StreamConsumerOptions) {
     this.now = options.now ?? Date.now;
@@ -387,7 +394,11 @@ export class StreamConsumer {
     const fromIso = new Date(from).toISOString();
     const toIso = new Date(to).toISOString();
     let filled: StreamBar[] = [];
-    if (this.options.backfill !== undefined) {
+    const now = this.now();
+    if (now - this.backfillWindow.start >= MINUTE) this.backfillWindow = { start: now, used: 0 };
+    const allowed = this.backfillWindow.used < (this.options.maxBackfillsPerMinute ?? 10);
+    if (this.options.backfill !== undefined && allowed) {
+      this.backfillWindow.used++;
       try {
         filled = (await this.options.backfill(bar.S, fromIso, toIso))
           .filter((b) => {

@@ -96,7 +96,10 @@ export async function startStream(options: StreamRunOptions): Promise<StreamRun>
         event.kind === 'server-error' || event.kind === 'backfill-failed' || event.kind === 'stale'
           ? 'warn'
           : 'info';
-      ctx.log[level](`stream ${event.kind}`, { ...event });
+      // `message` is a reserved key of the logger: the event's text goes under `detail`.
+      const { kind, ...fields } = event as ConsumerEvent & { message?: string };
+      const { message, ...rest } = fields;
+      ctx.log[level](`stream ${kind}`, { ...rest, ...(message === undefined ? {} : { detail: message }) });
       options.onEvent?.(event);
     },
     ...(options.intraday === undefined ? {} : { backfill: minuteBarsBackfill(options.intraday) }),
@@ -159,7 +162,7 @@ export async function startStream(options: StreamRunOptions): Promise<StreamRun>
       });
   }, options.pollMs ?? 5_000);
   const flushTimer = setInterval(flush, options.flushMs ?? 60_000);
-  ctx.log.info('stream started', { service: STREAM_METRICS_SERVICE, held, url: options.url });
+  ctx.log.info('stream started', { metricsService: STREAM_METRICS_SERVICE, held, url: options.url });
   return {
     consumer,
     engine,

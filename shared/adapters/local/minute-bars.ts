@@ -124,7 +124,8 @@ export function synthesizeMinuteBars(
 
 /**
  * The minute bars of a replay file for `symbol`: an intraday bar file (its wall-clock times read as
- * New York time), or a daily bar file with `date` (synthesised, see the module's model).
+ * New York time; with `date`, its first day moved to that session), or a daily bar file with
+ * `date` (synthesised, see the module's model).
  */
 export function loadReplayBars(
   path: string,
@@ -153,10 +154,13 @@ export function loadReplayBars(
       options.seed ?? 1,
     );
   }
+  // With `date`, the file's first day is replayed on that session (same wall-clock times).
+  const firstDay = new Date(series.time[0] ?? 0).toISOString().slice(0, 10);
   const out: ReplayBar[] = [];
   for (let i = 0; i < series.time.length; i++) {
     const wall = new Date(series.time[i] as number).toISOString();
-    const instant = newYorkInstant(wall.slice(0, 10), wall.slice(11, 16));
+    if (options.date !== undefined && wall.slice(0, 10) !== firstDay) break;
+    const instant = newYorkInstant(options.date ?? wall.slice(0, 10), wall.slice(11, 16));
     out.push({
       S: options.symbol,
       t: new Date(instant).toISOString(),
