@@ -28,7 +28,7 @@ import { initialRiskState, observeEquity, type RiskState } from '../core/risk/br
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { riskCheck } from '../live/risk-check.js';
-import { placeIntentOnce } from '../live/submit.js';
+import { placeIntentOnce, sendClaimedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
 
@@ -88,6 +88,8 @@ export class StreamRiskEngine {
   private day: string | null = null;
   private active = false;
   private cash = 0;
+  /** Sum of side x qty x last price over the held positions, kept as prices move. */
+  private positionValue = 0;
   private risk: { state: RiskState; version: number } | undefined;
   private workingEntries = 0;
   /** What the engine did, for metrics and tests. */
@@ -188,7 +190,11 @@ export class StreamRiskEngine {
       });
     }
     this.held.clear();
-    for (const [k, v] of next) this.held.set(k, v);
+    this.positionValue = 0;
+    for (const [k, v] of next) {
+      this.held.set(k, v);
+      this.positionValue += v.side * v.qty * v.lastPrice;
+    }
   }
 
   /** ATR of the daily bars up to the previous session, once per symbol and day (the trailing stop's unit). */
@@ -214,9 +220,7 @@ export class StreamRiskEngine {
 
   /** Account equity marked at the latest stream prices. */
   markedEquity(): number {
-    let equity = this.cash;
-    for (const h of this.held.values()) equity += h.side * h.qty * h.lastPrice;
-    return equity;
+    return this.cash + this.positionValue;
   }
 
   /** Waits until every action started so far has finished (tests, shutdown). */
@@ -238,6 +242,7 @@ export class StreamRiskEngine {
     else if (message.T === 'q') price = held.side === 1 ? message.bp : message.ap;
     else price = message.c;
     if (!(price > 0)) return;
+    this.positionValue += held.side * held.qty * (price - held.lastPrice);
     held.lastPrice = price;
     if (message.T !== 'b' && message.T !== 'u' && message.T !== 'd' && !backfilled) {
       this.options.latency.record('exchangeToReceived', this.options.now() - exchangeMs);
@@ -336,16 +341,17 @@ export class StreamRiskEngine {
       createdAt: nowIso,
       updatedAt: nowIso,
     };
-    const { intent: stored } = await ctx.store.createIntent(intent);
+    // The intent is recorded while the resting stops are looked up (neither waits for the other).
+    const [{ created, intent: stored }, open] = await Promise.all([
+      ctx.store.createIntent(intent),
+      ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
+    ]);
     if (!OPEN.includes(stored.status)) {
       // The risk check (or an earlier stream event) already settled this exit.
       this.held.delete(held.symbol);
       return;
     }
-    const resting = this.stopsOf(
-      await ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
-      held,
-    );
+    const resting = this.stopsOf(open, held);
     try {
       await Promise.all(resting.map((o) => ctx.broker.cancelOrder(o.id)));
     } catch (error) {
@@ -362,7 +368,9 @@ export class StreamRiskEngine {
       }
       throw error;
     }
-    const placed = await placeIntentOnce(ctx, stored, nowIso);
+    // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
+    // asking the broker). Found already recorded (the risk check got there first): look it up first.
+    const placed = created ? await this.sendNew(stored, nowIso) : await placeIntentOnce(ctx, stored, nowIso);
     const sentAt = this.sent.get(id);
     if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
     this.sent.delete(id);
@@ -389,6 +397,23 @@ export class StreamRiskEngine {
       severity: 'warning',
       text: `${id}: ${reason}`,
     });
+  }
+
+  /** Sends an intent this process has just recorded, and stores the outcome (as `placeIntentOnce` does). */
+  private async sendNew(intent: IntentRecord, nowIso: string): Promise<IntentRecord> {
+    const { store } = this.ctx;
+    let latest = intent;
+    await sendClaimedIntent(this.ctx, intent, async (patch) => {
+      const result = await store.transitionIntent(intent.date, intent.clientOrderId, OPEN, {
+        ...patch,
+        updatedAt: nowIso,
+      });
+      latest =
+        'conflict' in result
+          ? ((await store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
+          : result;
+    });
+    return latest;
   }
 
   /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */

@@ -7,7 +7,7 @@ import type { IntradayMarketData, MarketData } from '../core/ports/market-data.j
 import type { LiveContext } from '../live/context.js';
 import { STREAM_METRICS_SERVICE, streamEmf } from '../runtime/stream-metrics.js';
 import { type ConsumerEvent, StreamConsumer } from './consumer.js';
-import { StreamRiskEngine } from './engine.js';
+import { type StreamEngineOptions, StreamRiskEngine } from './engine.js';
 import { LatencyRecorder, type LatencyStage, type LatencySummary } from './latency.js';
 import type { ConnectionLease } from './lease.js';
 import type { StreamBar } from './protocol.js';
@@ -50,6 +50,8 @@ export interface StreamRunOptions {
   /** Where the EMF lines go (default stdout). */
   readonly emit?: (line: string) => void;
   readonly onEvent?: (event: ConsumerEvent) => void;
+  /** Engine settings (the trailing stop on live prices, its step and pace). */
+  readonly engine?: Pick<StreamEngineOptions, 'intradayTrail' | 'ratchetStepAtr' | 'ratchetIntervalMs'>;
 }
 
 export interface StreamRun {
@@ -73,7 +75,7 @@ export async function startStream(options: StreamRunOptions): Promise<StreamRun>
       total.record(stage, ms);
     },
   } as LatencyRecorder;
-  const engine = new StreamRiskEngine({ ctx, now, latency: recorder });
+  const engine = new StreamRiskEngine({ ...options.engine, ctx, now, latency: recorder });
   await engine.refresh();
   let held = engine.heldSymbols().sort().join(',');
   const minute = { reconnects: 0, gaps: 0, backfilled: 0 };

@@ -60,6 +60,8 @@ export interface LocalStream {
   /** Clients currently authenticated. */
   readonly authenticated: number;
   injectFaults(...faults: StreamFault[]): void;
+  /** Sends a frame, already serialised, to every authenticated client as it is (the bench). */
+  sendRaw(frame: string): void;
   /** Sends raw market messages (one frame) to the subscribed clients. */
   publish(messages: readonly Record<string, unknown>[]): void;
   /** Replays one bar (quote, trades, bar), honouring the faults; the bar joins the REST data. */
@@ -353,6 +355,9 @@ export async function startLocalStream(options: LocalStreamOptions): Promise<Loc
     },
     injectFaults: (...faults) => arm(faults),
     publish: (messages) => deliver(messages),
+    sendRaw: (frame) => {
+      for (const c of clients) if (c.authenticated) c.socket.send(frame);
+    },
     replayBar,
     async play(opts = {}) {
       const step = 60_000 / (opts.speed ?? 60);
