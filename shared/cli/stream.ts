@@ -101,6 +101,28 @@ export async function streamCommand(argv: readonly string[], io: Io): Promise<nu
   const day = newYorkTime(first.t).date;
   const dayBars = bars.filter((b) => newYorkTime(b.t).date === day);
 
+  // The functions' Powertools logs go to stdout: stderr here, so stdout has the summary only.
+  const stdoutWrite = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  let summary: string;
+  try {
+    summary = await replayLocally(day, dayBars, faults, configPath, speed, symbol, io);
+  } finally {
+    process.stdout.write = stdoutWrite;
+  }
+  io.stdout.write(summary);
+  return 0;
+}
+
+async function replayLocally(
+  day: string,
+  dayBars: readonly ReplayBar[],
+  faults: readonly StreamFault[],
+  configPath: string,
+  speed: number,
+  symbol: string,
+  io: Io,
+): Promise<string> {
   const stack = await startLocalLiveStack({
     dataDir: 'data',
     startTime: newYorkToUtc(day, '08:00'),
@@ -142,31 +164,28 @@ export async function streamCommand(argv: readonly string[], io: Io): Promise<nu
     if (failure !== undefined) throw failure;
     const latency = run.summary();
     const round = (ms: number) => Math.round(ms * 1000) / 1000;
-    io.stdout.write(
-      `${JSON.stringify(
-        {
-          day,
-          symbol,
-          bars: dayBars.length,
-          messages: run.consumer.counts.messages,
-          reconnects: run.consumer.counts.reconnects,
-          gaps: run.consumer.counts.gaps,
-          backfilled: run.consumer.counts.backfilled,
-          dropped: run.consumer.counts.dropped,
-          exits: run.engine.counts.exits,
-          stopsPlaced: run.engine.counts.stopsPlaced,
-          ratchets: run.engine.counts.ratchets,
-          breakerTrips: run.engine.counts.breakerTrips,
-          p50DecideMs: round(latency.decide.p50),
-          p99DecideMs: round(latency.decide.p99),
-          p50OrderMs: round(latency.order.p50),
-          p99OrderMs: round(latency.order.p99),
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    return 0;
+    return `${JSON.stringify(
+      {
+        day,
+        symbol,
+        bars: dayBars.length,
+        messages: run.consumer.counts.messages,
+        reconnects: run.consumer.counts.reconnects,
+        gaps: run.consumer.counts.gaps,
+        backfilled: run.consumer.counts.backfilled,
+        dropped: run.consumer.counts.dropped,
+        exits: run.engine.counts.exits,
+        stopsPlaced: run.engine.counts.stopsPlaced,
+        ratchets: run.engine.counts.ratchets,
+        breakerTrips: run.engine.counts.breakerTrips,
+        p50DecideMs: round(latency.decide.p50),
+        p99DecideMs: round(latency.decide.p99),
+        p50OrderMs: round(latency.order.p50),
+        p99OrderMs: round(latency.order.p99),
+      },
+      null,
+      2,
+    )}\n`;
   } finally {
     await server.close();
     await stack.close();

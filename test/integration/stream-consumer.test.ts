@@ -38,7 +38,16 @@ afterEach(async () => {
   server = undefined;
 });
 
-function consumer(url: string, options: { lease?: MemoryLease; holder?: string; keys?: typeof KEYS } = {}) {
+function consumer(
+  url: string,
+  options: {
+    lease?: MemoryLease;
+    holder?: string;
+    keys?: typeof KEYS;
+    now?: () => number;
+    staleAfterMs?: number;
+  } = {},
+) {
   const received: { message: MarketMessage; backfilled: boolean }[] = [];
   const events: ConsumerEvent[] = [];
   const marketData = new AlpacaMarketData({
@@ -57,7 +66,8 @@ function consumer(url: string, options: { lease?: MemoryLease; holder?: string; 
     lease: options.lease ?? new MemoryLease(),
     holder: options.holder ?? 'test-1',
     backoff: { initialMs: 20, maxMs: 100 },
-    staleAfterMs: 60_000,
+    staleAfterMs: options.staleAfterMs ?? 60_000,
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   consumers.push(c);
   return { c, received, events };
@@ -127,6 +137,20 @@ describe('stream consumer against the local stream server', () => {
       'duplicate',
       'out-of-order',
     ]);
+  });
+
+  it('reports a subscribed symbol that goes silent as stale, once, and fresh when it speaks again', async () => {
+    server = await startLocalStream(KEYS);
+    let now = Date.UTC(2025, 5, 2, 14);
+    const { c, events } = consumer(server.url, { now: () => now, staleAfterMs: 1_000 });
+    await c.start();
+    now += 5_000;
+    await until(() => events.filter((e) => e.kind === 'stale').length === 2, 'two stale symbols');
+    expect([...c.staleSymbols].sort()).toEqual(['QQQ', 'SPY']);
+    server.replayBar(bar(0));
+    await until(() => events.some((e) => e.kind === 'fresh'), 'SPY fresh again');
+    expect(c.staleSymbols).toEqual(['QQQ']);
+    expect(events.filter((e) => e.kind === 'stale')).toHaveLength(2);
   });
 
   it('refuses to open a second connection while another process holds the lease', async () => {
