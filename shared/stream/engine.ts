@@ -34,6 +34,8 @@ import type { LatencyRecorder } from './latency.js';
 
 const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+/** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
+const FAILURE_PAUSE_MS = 30_000;
 const WORKING_ENTRY: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
 
 interface Held {
@@ -83,6 +85,8 @@ export class StreamRiskEngine {
   private readonly held = new Map<string, Held>();
   private readonly busy = new Set<string>();
   private readonly lastRatchet = new Map<string, number>();
+  /** When an action for a symbol last failed (it waits {@link FAILURE_PAUSE_MS} before the next). */
+  private readonly failedAt = new Map<string, number>();
   private readonly atrByDay = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private day: string | null = null;
@@ -121,6 +125,9 @@ export class StreamRiskEngine {
     const nowIso = new Date(this.options.now()).toISOString();
     const day = newYorkTime(nowIso).date;
     this.day = day;
+    // Send times of orders the engine did not time itself (the risk check's stops): keep a minute.
+    const horizon = performance.now() - 60_000;
+    for (const [id, at] of this.sent) if (at < horizon) this.sent.delete(id);
     const session = await ctx.store.getSession(day);
     const now = Date.parse(nowIso);
     this.active =
@@ -253,7 +260,9 @@ export class StreamRiskEngine {
 
   private decide(held: Held, price: number, receivedAt: number): void {
     this.counts.decisions++;
-    if (held.stop === null || this.busy.has(held.symbol)) {
+    const failed = this.failedAt.get(held.symbol);
+    const resting = failed !== undefined && this.options.now() - failed < FAILURE_PAUSE_MS;
+    if (held.stop === null || this.busy.has(held.symbol) || resting) {
       this.options.latency.record('decide', performance.now() - receivedAt);
       return;
     }
@@ -292,6 +301,8 @@ export class StreamRiskEngine {
     const run = work()
       .catch(async (error: unknown) => {
         this.counts.errors++;
+        // No retry storm (nor an alert per trade): the symbol rests before its next attempt.
+        this.failedAt.set(symbol, this.options.now());
         const message = error instanceof Error ? error.message : String(error);
         this.ctx.log.error('stream action failed', { symbol, error: message });
         await this.ctx.notifier

@@ -155,6 +155,45 @@ describe('the stream on the local stack', () => {
     ).toHaveLength(1);
   });
 
+  it('an exit the broker refuses is alerted once, and the symbol rests instead of retrying on every trade', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    const latest = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      DAY,
+      (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop: spy.currentPrice + 1 } : p)),
+    );
+    const run = await stream(ctx, at('10:00'));
+    stack?.alpaca.injectFaults({ kind: 'status', status: 403, route: 'GET /v2/orders', times: 100 });
+    const trade = {
+      T: 't',
+      S: 'SPY',
+      i: 1,
+      x: 'V',
+      p: spy.currentPrice,
+      s: 100,
+      c: ['@'],
+      t: at('10:00'),
+      z: 'A',
+    };
+    server?.publish([trade]);
+    await until(() => run.engine.counts.errors === 1, 'the failed exit');
+    await run.engine.settled();
+    server?.publish([{ ...trade, i: 2 }]);
+    server?.publish([{ ...trade, i: 3 }]);
+    await until(() => run.engine.counts.decisions >= 3, 'three decisions');
+    await run.engine.settled();
+    stack?.alpaca.clearFaults();
+    expect(run.engine.counts.errors).toBe(1);
+    expect(stack?.notifier.sent.filter((n) => n.subject === 'Stream action failed: SPY')).toHaveLength(1);
+    const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
+      (o) => o.side === 'sell' && o.type === 'market',
+    );
+    expect(sells).toEqual([]);
+  });
+
   it('trips the daily-loss breaker on marked equity and stores it', async () => {
     const { ctx } = await morning();
     await riskCheck(ctx, at('09:31'));
