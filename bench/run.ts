@@ -11,8 +11,8 @@
  *   },
  *   "bundles": [{ "name", "bytes", "gzipBytes", "sourcemapBytes", "coldImportMs",
  *                 "topInputs": [{ "name", "bytes" }] }],
- *   "stream": { "messages", "messagesPerSecond", "p50DecideMs", "p99DecideMs", "orderSamples",
- *               "p50OrderMs", "p99OrderMs" }
+ *   "stream": { "messages", "messagesPerSecond", "messagesPerCpuSecond", "p50DecideMs", "p99DecideMs",
+ *               "orderSamples", "p50OrderMs", "p99OrderMs" }
  * }
  * ```
  *
