@@ -36,7 +36,7 @@ const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partiall
 const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
-export function stopPrice(price: number, side: 1 | -1): number {
+function stopPrice(price: number, side: 1 | -1): number {
   return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
 }
 
