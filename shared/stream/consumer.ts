@@ -130,6 +130,10 @@ export class StreamConsumer {
   private readonly staleAfterMs: number;
   private readonly maxLimitRetries: number;
   private subscribed = false;
+  /** What this connection subscribed to last (a new connection starts from nothing). */
+  private sentSubscriptions:
+    | { trades: string[]; quotes: string[]; bars: string[]; statuses: string[] }
+    | undefined;
   private backfillWindow = { start: 0, used: 0 };
 
   constructor(private readonly options: StreamConsumerOptions) {
@@ -228,6 +232,7 @@ export class StreamConsumer {
   private connect(): void {
     if (this.stopping) return;
     this.subscribed = false;
+    this.sentSubscriptions = undefined;
     const socket = new WebSocket(this.options.url, { perMessageDeflate: false });
     this.socket = socket;
     socket.on('message', (data) => {
@@ -312,6 +317,30 @@ export class StreamConsumer {
   private sendSubscribe(): void {
     const subs = this.options.subscriptions();
     const all = [...new Set([...subs.trades, ...subs.quotes, ...subs.bars])];
+    // What this connection had and no longer needs (an exited position's trades and quotes).
+    const before = this.sentSubscriptions;
+    if (before !== undefined) {
+      const gone = (was: readonly string[], now: readonly string[]) => was.filter((x) => !now.includes(x));
+      const removed = {
+        trades: gone(before.trades, subs.trades),
+        quotes: gone(before.quotes, subs.quotes),
+        bars: gone(before.bars, subs.bars),
+        statuses: gone(before.statuses, all),
+      };
+      if (Object.values(removed).some((list) => list.length > 0)) {
+        this.socket?.send(JSON.stringify({ action: 'unsubscribe', ...removed }));
+        for (const symbol of removed.statuses) {
+          this.lastSeen.delete(symbol);
+          this.stale.delete(symbol);
+        }
+      }
+    }
+    this.sentSubscriptions = {
+      trades: [...subs.trades],
+      quotes: [...subs.quotes],
+      bars: [...subs.bars],
+      statuses: all,
+    };
     this.socket?.send(
       JSON.stringify({
         action: 'subscribe',

@@ -96,6 +96,31 @@ describe('stream consumer against the local stream server', () => {
     expect(server.actions[0]).toMatchObject({ action: 'auth', key: '[redacted]' });
   });
 
+  it('unsubscribes what it no longer needs when the held symbols change', async () => {
+    server = await startLocalStream(KEYS);
+    let held = ['SPY', 'QQQ'];
+    const c = new StreamConsumer({
+      url: server.url,
+      ...KEYS,
+      subscriptions: () => ({ trades: held, quotes: held, bars: ['SPY', 'QQQ'] }),
+      onMarket: () => {},
+      lease: new MemoryLease(),
+      holder: 'test-1',
+    });
+    consumers.push(c);
+    await c.start();
+    held = ['SPY'];
+    c.resubscribe();
+    await until(() => server?.actions.some((a) => a.action === 'unsubscribe') === true, 'the unsubscribe');
+    expect(server.actions.find((a) => a.action === 'unsubscribe')).toEqual({
+      action: 'unsubscribe',
+      trades: ['QQQ'],
+      quotes: ['QQQ'],
+      bars: [],
+      statuses: [],
+    });
+  });
+
   it('reconnects after a dropped connection and resubscribes', async () => {
     server = await startLocalStream(KEYS);
     const { c, received, events } = consumer(server.url);
