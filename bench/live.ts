@@ -93,7 +93,7 @@ export function syntheticSymbol(i: number): string {
  * series (all four share one date column), so the symbols differ in level and shape while every
  * bar keeps low <= open, close <= high.
  */
-function writeSyntheticData(dir: string, count: number): string[] {
+export function writeSyntheticData(dir: string, count: number): string[] {
   const parsed = BASES.map((symbol) => {
     const lines = readFileSync(join('data', `${symbol}.csv`), 'utf8')
       .trim()
@@ -127,7 +127,7 @@ function writeSyntheticData(dir: string, count: number): string[] {
 }
 
 /** The bundled config with the synthetic watchlist and room for the benchmark's orders. */
-function writeConfig(path: string, symbols: readonly string[]): void {
+export function writeConfig(path: string, symbols: readonly string[]): void {
   let text = readFileSync('config/equity-strategy.yaml', 'utf8');
   const replace = (pattern: RegExp, replacement: string) => {
     if (!pattern.test(text)) throw new Error(`bench: config/equity-strategy.yaml has no ${pattern}`);

@@ -11,7 +11,9 @@
  *     "executeOrders": { "samples", "days", "p50Ms", "p99Ms", "minMs", "maxMs", "coldStartMs" }
  *   },
  *   "bundles": [{ "name", "bytes", "gzipBytes", "sourcemapBytes", "coldImportMs",
- *                 "topInputs": [{ "name", "bytes" }] }]
+ *                 "topInputs": [{ "name", "bytes" }] }],
+ *   "stream": { "messages", "messagesPerSecond", "messagesPerCpuSecond", "p50DecideMs", "p99DecideMs",
+ *               "orderSamples", "p50OrderMs", "p99OrderMs" }
  * }
  * ```
  *
@@ -24,6 +26,8 @@
  *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
  * - `bundles` (bench/bundles.ts): every `functions/<name>/handler.ts` bundled as the CDK construct
  *   does, its size, and the median time a fresh `node` takes to import it.
+ * - `stream` (bench/stream.ts): market messages per second through the stream consumer and its risk
+ *   engine, received -> decided, and received -> exit order POST against the local broker.
  */
 import { availableParallelism } from 'node:os';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
@@ -40,6 +44,7 @@ import { runBundleBenchmarks } from './bundles.js';
 import { runLiveBenchmarks } from './live.js';
 import { median } from './stats.js';
 import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
+import { runStreamBenchmark } from './stream.js';
 
 interface BenchResult {
   name: string;
@@ -168,5 +173,6 @@ results.push(...runStrategySweeps(all[0] as BarSeries, (line) => process.stderr.
 
 const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();
+const stream = await runStreamBenchmark();
 
-process.stdout.write(`${JSON.stringify({ results, live, bundles }, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify({ results, live, bundles, stream }, null, 2)}\n`);

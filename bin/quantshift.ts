@@ -7,6 +7,7 @@ import { replayCommand } from '../shared/cli/replay.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
 import { researchCommand } from '../shared/cli/research-job.js';
 import { strategiesCommand } from '../shared/cli/strategies.js';
+import { streamCommand } from '../shared/cli/stream.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
 
 const commands: Record<
@@ -32,6 +33,10 @@ const commands: Record<
   local: {
     summary: 'local up: start the local paper broker, DynamoDB and Redis and print their environment',
     run: (argv) => localCommand(argv, process),
+  },
+  stream: {
+    summary: 'the market-data stream consumer (stream --local --replay <file>: against the local stack)',
+    run: (argv) => streamCommand(argv, process),
   },
   invoke: {
     summary: 'run one live handler locally against the local stack (invoke <function> --event <file>)',

@@ -2,6 +2,7 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CircuitBreakers } from './constructs/circuit-breakers.js';
 import { SlackDelivery } from './constructs/slack-delivery.js';
+import { StreamAlarms } from './constructs/stream-alarms.js';
 import { dashboardUrlOf, TradingDashboard } from './constructs/trading-dashboard.js';
 import { TradingFunction } from './constructs/trading-function.js';
 import { repoPath } from './paths.js';
@@ -22,6 +23,8 @@ export interface MonitoringStackProps extends StackProps {
   /** Slack through AWS Chatbot: both ids, or neither (then the webhook function). */
   readonly slackWorkspaceId?: string;
   readonly slackChannelId?: string;
+  /** Whether the stage runs the stream (`-c stream=true`): its alarms and dashboard row. */
+  readonly stream?: boolean;
 }
 
 /**
@@ -33,6 +36,7 @@ export class MonitoringStack extends Stack {
   readonly breakers: CircuitBreakers;
   readonly slack: SlackDelivery;
   readonly dashboard: TradingDashboard;
+  readonly streamAlarms?: StreamAlarms;
 
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, {
@@ -100,6 +104,15 @@ export class MonitoringStack extends Stack {
       stateMachine: research.pipeline.stateMachine,
       alarms: this.breakers.all,
     });
+
+    if (props.stream === true) {
+      this.streamAlarms = new StreamAlarms(this, 'StreamAlarms', {
+        stage: stage.name,
+        namePrefix: stage.resourcePrefix,
+        alertTopic: trading.alertTopic,
+      });
+      this.streamAlarms.addWidgets(this.dashboard.dashboard, stage.name);
+    }
 
     new CfnOutput(this, 'DashboardUrl', { description: 'The stage dashboard', value: dashboardUrl });
     new CfnOutput(this, 'KillSwitchFunctionName', {

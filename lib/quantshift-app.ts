@@ -7,6 +7,7 @@ import { MonitoringStack } from './monitoring-stack.js';
 import { repoRoot } from './paths.js';
 import { ResearchStack } from './research-stack.js';
 import { AppContextError, parseStage, type StageConfig, stageConfig } from './stage.js';
+import { StreamStack } from './stream-stack.js';
 import { TradingStack } from './trading-stack.js';
 
 /** The context key choosing the stage (`-c stage=paper|live`). */
@@ -22,6 +23,10 @@ export const CONTEXT_KEYS = {
   /** Slack through AWS Chatbot: the workspace (team) id and the channel id. Neither: the webhook. */
   slackWorkspaceId: 'slackWorkspaceId',
   slackChannelId: 'slackChannelId',
+  /** `true`: deploy the market-data stream (`QuantShift-<stage>-Stream`, docs/streaming.md). */
+  stream: 'stream',
+  /** The stream task's public Node 22 image (default `node:22-bookworm-slim`). */
+  streamImage: 'streamImage',
 } as const;
 
 /** The default strategy config of the live functions. */
@@ -36,6 +41,8 @@ export interface QuantShiftStacks {
   readonly research: ResearchStack;
   /** `QuantShift-<stage>-Monitoring`: alarms, kill switch, Slack, dashboard. */
   readonly monitoring: MonitoringStack;
+  /** `QuantShift-<stage>-Stream`, with `-c stream=true`: the market-data stream task. */
+  readonly stream?: StreamStack;
 }
 
 /** Options of {@link addQuantShiftStacks}. */
@@ -65,6 +72,12 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
       'Slack through AWS Chatbot needs both -c slackWorkspaceId=... and -c slackChannelId=... (or neither, for the webhook function)',
     );
   }
+  const streamValue: unknown = app.node.tryGetContext(CONTEXT_KEYS.stream);
+  const withStream = streamValue === true || streamValue === 'true';
+  if (streamValue !== undefined && !withStream && streamValue !== false && streamValue !== 'false') {
+    throw new AppContextError(`-c stream: expected true or false, got ${JSON.stringify(streamValue)}`);
+  }
+  const streamImage = optionalString(app, CONTEXT_KEYS.streamImage);
   const dashboardName = stage.resourcePrefix;
   const common = {
     terminationProtection: stage.protectData,
@@ -103,8 +116,21 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
     dashboardName,
     ...(slackWorkspaceId === undefined ? {} : { slackWorkspaceId }),
     ...(slackChannelId === undefined ? {} : { slackChannelId }),
+    stream: withStream,
   });
-  return { stage, trading, research, monitoring };
+  if (!withStream) return { stage, trading, research, monitoring };
+  const streamName = `${stage.stackPrefix}-Stream`;
+  const stream = new StreamStack(app, streamName, {
+    ...common,
+    stackName: streamName,
+    stage,
+    trading,
+    configFile,
+    commit,
+    dashboardName,
+    ...(streamImage === undefined ? {} : { image: streamImage }),
+  });
+  return { stage, trading, research, monitoring, stream };
 }
 
 function optionalString(app: App, key: string): string | undefined {

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
+import { startLocalStream } from '../adapters/local/alpaca-stream-server.js';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
-import { startLocalLiveStack } from '../adapters/local/live-stack.js';
+import { LOCAL_KEYS, startLocalLiveStack } from '../adapters/local/live-stack.js';
+import { loadReplayBars } from '../adapters/local/minute-bars.js';
 import { UsageError } from '../core/errors.js';
 import { cloudWatchAlarmEventSchema, LIVE_STEPS, type LiveStep, liveEventSchema } from '../runtime/live.js';
 
@@ -21,6 +23,17 @@ export const localUpFlags: FlagSpecs = {
     help: "the paper broker's simulated clock to start at (default 2025-06-02T12:00:00Z)",
   },
   'no-cache': { type: 'boolean', help: 'start without redis and the Upstash bridge' },
+  stream: {
+    type: 'string',
+    value: '<file>',
+    help: 'also start the local market-data stream replaying these minute bars (see quantshift stream --help)',
+  },
+  'stream-symbol': { type: 'string', value: '<SYM>', help: 'the symbol of the --stream bars (default SPY)' },
+  'stream-date': {
+    type: 'string',
+    value: '<YYYY-MM-DD>',
+    help: 'the session to synthesise from a daily --stream file',
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -52,8 +65,11 @@ export async function localCommand(argv: readonly string[], io: Io): Promise<num
     configPath,
     withCache: flags['no-cache'] !== true,
   });
+  const replay = stringFlag(flags, 'stream');
+  const stream = replay === undefined ? undefined : await startReplayStream(replay, flags);
+  const env = stream === undefined ? stack.env : { ...stack.env, STREAM_URL: stream.url };
   io.stdout.write(
-    `${Object.entries(stack.env)
+    `${Object.entries(env)
       .map(([k, v]) => `export ${k}=${JSON.stringify(v)}`)
       .join('\n')}\n`,
   );
@@ -62,8 +78,29 @@ export async function localCommand(argv: readonly string[], io: Io): Promise<num
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await stream?.close();
   await stack.close();
   return 0;
+}
+
+/** The local stream server of `local up --stream`: it replays the bars, a minute a second, once a consumer subscribes. */
+async function startReplayStream(file: string, flags: ReturnType<typeof parseFlags>) {
+  if (!existsSync(file)) throw new UsageError(`--stream ${file}: no such file`);
+  const date = stringFlag(flags, 'stream-date');
+  const bars = loadReplayBars(file, {
+    symbol: (stringFlag(flags, 'stream-symbol') ?? 'SPY').toUpperCase(),
+    ...(date === undefined ? {} : { date }),
+  });
+  const server = await startLocalStream({ ...LOCAL_KEYS, bars });
+  const stop = new AbortController();
+  void server.waitForSubscriber().then(() => server.play({ speed: 60, signal: stop.signal }));
+  return {
+    url: server.url,
+    close: async () => {
+      stop.abort();
+      await server.close();
+    },
+  };
 }
 
 export const invokeFlags: FlagSpecs = {

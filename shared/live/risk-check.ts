@@ -2,6 +2,7 @@ import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
+import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -184,8 +185,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       (o) => o.symbol === position.symbol && o.side === exitSide && STOP_TYPES.has(o.type),
     );
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
-    const crossed =
-      wanted !== null && (side === 1 ? position.currentPrice <= wanted : position.currentPrice >= wanted);
+    const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);
     if (flatten || crossed) {
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
       const id = await exitAtMarket(

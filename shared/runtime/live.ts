@@ -109,7 +109,7 @@ export function parseLiveEnv(env: NodeJS.ProcessEnv = process.env): LiveEnv {
   return parsed.data;
 }
 
-async function alpacaKeys(env: LiveEnv) {
+export async function alpacaKeys(env: LiveEnv) {
   if (env.ALPACA_KEY_ID !== undefined && env.ALPACA_SECRET_KEY !== undefined) {
     return { keyId: env.ALPACA_KEY_ID, secret: env.ALPACA_SECRET_KEY };
   }

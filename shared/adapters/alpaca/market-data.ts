@@ -17,7 +17,13 @@ import {
   RateLimitedError,
 } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
-import type { DailyBarsRequest, MarketData, PriceAdjustment } from '../../core/ports/market-data.js';
+import type {
+  DailyBarsRequest,
+  IntradayMarketData,
+  MarketData,
+  MinuteBar,
+  PriceAdjustment,
+} from '../../core/ports/market-data.js';
 import {
   type AlpacaClientOptions,
   type AlpacaRetryEvent,
@@ -139,7 +145,7 @@ interface Accumulator {
 }
 
 /** {@link MarketData} on Alpaca's market-data REST API (SDK v4, raw `StockApi` with a `basePath`). */
-export class AlpacaMarketData implements MarketData {
+export class AlpacaMarketData implements MarketData, IntradayMarketData {
   private readonly api: marketData.StockApi;
   private readonly feed: AlpacaFeed;
   private readonly pageLimit: number;
@@ -236,6 +242,69 @@ export class AlpacaMarketData implements MarketData {
         intraday: false,
       };
     });
+  }
+
+  /** Raw (unadjusted) minute bars of one symbol, `from`..`to` inclusive, every page followed. */
+  async getMinuteBars(request: {
+    readonly symbol: string;
+    readonly from: string;
+    readonly to: string;
+  }): Promise<MinuteBar[]> {
+    const symbol = request.symbol.trim().toUpperCase();
+    const from = Date.parse(request.from);
+    const to = Date.parse(request.to);
+    if (!/^[A-Z0-9][A-Z0-9./-]*$/.test(symbol))
+      throw new InvalidParameterError(`Alpaca market data: invalid symbol "${request.symbol}"`);
+    if (Number.isNaN(from) || Number.isNaN(to) || from > to)
+      throw new InvalidParameterError(
+        `Alpaca market data: bad minute range ${request.from} .. ${request.to}`,
+      );
+    const what = `Alpaca minute bars for ${symbol}`;
+    const out: MinuteBar[] = [];
+    const seenTokens = new Set<string>();
+    let pageToken: string | undefined;
+    for (let page = 1; ; page++) {
+      const body = await this.requestPage(what, {
+        symbols: symbol,
+        timeframe: '1Min',
+        start: new Date(from),
+        end: new Date(to),
+        limit: this.pageLimit,
+        adjustment: 'raw',
+        feed: this.feed,
+        sort: 'asc',
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      const parsed = barsPageSchema.safeParse(body);
+      if (!parsed.success) throw this.schemaError(what, page, body, parsed.error);
+      for (const [name, bars] of Object.entries(parsed.data.bars ?? {})) {
+        if (name !== symbol)
+          throw new MarketDataResponseError(
+            `${what}: page ${page} has bars for "${name}", which was not requested`,
+          );
+        for (const bar of bars) {
+          const previous = out[out.length - 1];
+          if (previous !== undefined && Date.parse(bar.t) <= Date.parse(previous.time)) {
+            throw new MarketDataResponseError(`${what}: bar at ${bar.t} is not after ${previous.time}`);
+          }
+          out.push({
+            symbol,
+            time: new Date(Date.parse(bar.t)).toISOString(),
+            open: bar.o,
+            high: bar.h,
+            low: bar.l,
+            close: bar.c,
+            volume: bar.v,
+          });
+        }
+      }
+      const next = parsed.data.next_page_token;
+      if (next === null || next === undefined || next === '') return out;
+      if (seenTokens.has(next))
+        throw new MarketDataResponseError(`${what}: page ${page} repeats an earlier next_page_token`);
+      seenTokens.add(next);
+      pageToken = next;
+    }
   }
 
   /** Follows `next_page_token` until the last page of one multi-symbol request. */

@@ -23,3 +23,26 @@ export interface DailyBarsRequest {
 export interface MarketData {
   getDailyBars(request: DailyBarsRequest): Promise<BarSeries[]>;
 }
+
+/** One minute bar (raw dollars), stamped with the minute's start (ISO). */
+export interface MinuteBar {
+  readonly symbol: string;
+  readonly time: string;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  readonly volume: number;
+}
+
+/**
+ * Minute bars over REST: the stream consumer backfills the minutes it missed with them. `from` and
+ * `to` are ISO instants (inclusive); the answer is oldest first. Failures are `MarketDataError`s.
+ */
+export interface IntradayMarketData {
+  getMinuteBars(request: {
+    readonly symbol: string;
+    readonly from: string;
+    readonly to: string;
+  }): Promise<MinuteBar[]>;
+}

@@ -47,3 +47,8 @@ export function manageStop(
       : null;
   return { stop, exit };
 }
+
+/** Whether `price` is at or through `stop`: at or below it for a long, at or above it for a short. */
+export function stopCrossed(side: 1 | -1, price: number, stop: number): boolean {
+  return side === 1 ? price <= stop : price >= stop;
+}

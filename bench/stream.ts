@@ -1,0 +1,180 @@
+/**
+ * The stream benchmark (`stream` in `npm run bench`), on the local stack and the local stream
+ * server, all in this process (so the servers' own work counts against the consumer):
+ *
+ * - `messagesPerSecond`: market messages (trades and quotes, 100 a frame as Alpaca batches them,
+ *   for `symbols` held synthetic symbols) through the real `ws` connection, the zod validation of
+ *   every message, and the engine's decision for each (the core's stop test and the breakers on
+ *   marked equity; prices above the stops, so nothing is sent), from the first frame sent to the
+ *   last message handled; `messagesPerCpuSecond` divides by this process's CPU time instead (server
+ *   and consumer together), the one-core rate when the machine is shared. The symbols held are those the paper account's $100,000 buys, a share each.
+ * - `p50DecideMs` / `p99DecideMs`: per message, received (the frame's arrival) -> decided.
+ * - `p50OrderMs` / `p99OrderMs`: per exit, received -> the order POST issued to the local broker:
+ *   one trade through the stop of each held symbol in turn, with the exit intent recorded in
+ *   dynalite first, the resting stops looked up, and the order sent by `placeIntentOnce`.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalStream } from '../shared/adapters/local/alpaca-stream-server.js';
+import { LOCAL_KEYS, startLocalLiveStack } from '../shared/adapters/local/live-stack.js';
+import { BrokerRejectedError } from '../shared/core/errors.js';
+import { newYorkToUtc } from '../shared/core/live/orders.js';
+import { marketOpenCheck } from '../shared/live/market-open-check.js';
+import { buildLiveContext, parseLiveEnv } from '../shared/runtime/live.js';
+import { MemoryLease } from '../shared/stream/lease.js';
+import { startStream } from '../shared/stream/run.js';
+import { writeConfig, writeSyntheticData } from './live.js';
+import { roundMs } from './stats.js';
+
+export interface StreamBenchmark {
+  readonly messages: number;
+  readonly messagesPerSecond: number;
+  /** Messages per second of this process's CPU time (server and consumer): one core's rate on a busy machine. */
+  readonly messagesPerCpuSecond: number;
+  readonly p50DecideMs: number;
+  readonly p99DecideMs: number;
+  readonly orderSamples: number;
+  readonly p50OrderMs: number;
+  readonly p99OrderMs: number;
+}
+
+const DAY = '2025-12-08';
+
+export async function runStreamBenchmark(
+  options: { symbols?: number; messages?: number } = {},
+): Promise<StreamBenchmark> {
+  const count = options.symbols ?? 200;
+  const total = options.messages ?? 300_000;
+  const dir = mkdtempSync(join(tmpdir(), 'qs-bench-stream-'));
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  const symbols = writeSyntheticData(dataDir, count);
+  const configPath = join(dir, 'config.yaml');
+  writeConfig(configPath, symbols);
+  const stdoutWrite = process.stdout.write;
+  const stack = await startLocalLiveStack({
+    dataDir,
+    startTime: newYorkToUtc(DAY, '08:00'),
+    configPath,
+    withCache: false,
+  });
+  const server = await startLocalStream(LOCAL_KEYS);
+  try {
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    Object.assign(process.env, stack.env);
+    const ctx = {
+      ...(await buildLiveContext(parseLiveEnv(process.env))),
+      log: { info() {}, warn() {}, error() {} },
+    };
+    await marketOpenCheck(ctx, newYorkToUtc(DAY, '09:00'));
+    const now = newYorkToUtc(DAY, '10:00');
+    stack.alpaca.setTime(now);
+    // One share of each symbol the paper account's cash buys (a refused buy is skipped), bought in
+    // session, with a stop 5% under its price.
+    for (const [i, symbol] of symbols.entries()) {
+      await ctx.broker
+        .submitOrder({
+          clientOrderId: `bench-${i}`,
+          symbol,
+          side: 'buy',
+          qty: 1,
+          type: 'market',
+          timeInForce: 'day',
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof BrokerRejectedError)) throw error;
+        });
+    }
+    const positions = await ctx.broker.getPositions();
+    const held = positions.map((p) => p.symbol);
+    const price = new Map(positions.map((p) => [p.symbol, p.currentPrice]));
+    await ctx.store.putPositions(
+      DAY,
+      positions.map((p) => ({
+        symbol: p.symbol,
+        qty: p.qty,
+        avgEntryPrice: p.avgEntryPrice,
+        stop: Math.floor(p.currentPrice * 95) / 100,
+        entryRef: p.avgEntryPrice,
+        initialRisk: p.currentPrice * 0.05,
+        sessionsHeld: 1,
+      })),
+    );
+    const run = await startStream({
+      ctx,
+      url: server.url,
+      ...LOCAL_KEYS,
+      lease: new MemoryLease(),
+      holder: 'bench',
+      now: () => Date.parse(now),
+      pollMs: 3_600_000,
+      flushMs: 3_600_000,
+      emit: () => {},
+      // Every price is a decision; with the trailing stop off, none of them ratchets a stop.
+      engine: { intradayTrail: false },
+    });
+
+    // Throughput: frames of 100 trades and quotes above the stops.
+    const frames: string[] = [];
+    const t = new Date(Date.parse(now)).toISOString();
+    for (let f = 0; f < total / 100; f++) {
+      const frame = [];
+      for (let k = 0; k < 100; k++) {
+        const symbol = held[(f * 100 + k) % held.length] as string;
+        const p = Math.round((price.get(symbol) as number) * 100) / 100;
+        frame.push(
+          k % 2 === 0
+            ? { T: 't', S: symbol, i: f * 100 + k, x: 'V', p, s: 100, c: ['@'], t, z: 'C' }
+            : { T: 'q', S: symbol, bx: 'V', bp: p, bs: 1, ax: 'V', ap: p + 0.01, as: 1, c: ['R'], t, z: 'C' },
+        );
+      }
+      frames.push(JSON.stringify(frame));
+    }
+    const before = run.consumer.counts.messages;
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    for (let i = 0; i < frames.length; i++) {
+      server.sendRaw(frames[i] as string);
+      // Yield now and then so the consumer reads while the server writes (one event loop).
+      if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+    }
+    while (run.consumer.counts.messages - before < total)
+      await new Promise((resolve) => setImmediate(resolve));
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const throughput = run.summary();
+
+    // Exits: one trade through the stop per symbol, one at a time.
+    for (const [i, symbol] of held.entries()) {
+      const p = Math.round((price.get(symbol) as number) * 90) / 100;
+      server.publish([{ T: 't', S: symbol, i: 10_000_000 + i, x: 'V', p, s: 100, c: ['@'], t, z: 'C' }]);
+      while (run.engine.counts.exits + run.engine.counts.errors <= i)
+        await new Promise((resolve) => setImmediate(resolve));
+      await run.engine.settled();
+    }
+    const orders = run.summary();
+    await run.stop('bench finished');
+    const result: StreamBenchmark = {
+      messages: total,
+      messagesPerSecond: Math.round(total / seconds),
+      messagesPerCpuSecond: Math.round(total / cpuSeconds),
+      p50DecideMs: roundMs(throughput.decide.p50),
+      p99DecideMs: roundMs(throughput.decide.p99),
+      orderSamples: orders.order.count,
+      p50OrderMs: roundMs(orders.order.p50),
+      p99OrderMs: roundMs(orders.order.p99),
+    };
+    process.stderr.write(
+      `bench: stream ${result.messagesPerSecond} messages/s (${result.messagesPerCpuSecond} per CPU second), decide p50 ${result.p50DecideMs} ms p99 ${result.p99DecideMs} ms, ` +
+        `received to order POST p50 ${result.p50OrderMs} ms p99 ${result.p99OrderMs} ms (${result.orderSamples} exits)\n`,
+    );
+    return result;
+  } finally {
+    process.stdout.write = stdoutWrite;
+    await server.close();
+    await stack.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,503 @@
+/**
+ * Event-driven intraday risk on live prices. The stream consumer hands every market message to
+ * {@link StreamRiskEngine.onMarket}; for a symbol the account holds, the engine marks it, asks the
+ * core ({@link intradayStop}, the risk check's own stop test and the daily path's trailing rules)
+ * whether the stop is crossed or the trailing stop ratchets, and feeds the marked equity to the
+ * same breakers ({@link observeEquity}). What it then does goes through the paths the scheduled
+ * functions use, so the two can never both act:
+ *
+ * - **Exit**: the intent is recorded first under the risk check's own deterministic client order
+ *   id for a flatten (`...-flatten`), the resting stops at the broker are cancelled, and the market
+ *   order is sent by `placeIntentOnce`: whichever of the stream and the risk check comes second
+ *   finds the intent (or the broker's 422 for the id) and sends nothing. A stop that filled before
+ *   it could be cancelled means the position is gone: the exit is skipped.
+ * - **Ratchet**: the tighter stop is written to the positions record, then the risk check itself
+ *   runs (`riskCheck`), which replaces the resting stop as it always does.
+ * - **Entry filled**: a poll of today's open entry intents sees the fill and runs the risk check at
+ *   once, which places the protective stop (instead of waiting up to 15 minutes).
+ * - **Breaker**: a trip on marked equity is stored (a conditional write on the risk state),
+ *   alerted, and flattens when the rules say so; entries are blocked by the stored state as usual.
+ *
+ * The engine never places an entry.
+ */
+import { atr as atrSeries } from '../core/indicators/atr.js';
+import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import type { Broker, BrokerOrder } from '../core/ports/broker.js';
+import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
+import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
+import { intradayStop } from '../core/risk/intraday.js';
+import type { LiveContext } from '../live/context.js';
+import { riskCheck } from '../live/risk-check.js';
+import { placeIntentOnce, sendClaimedIntent } from '../live/submit.js';
+import type { MarketMessage } from './consumer.js';
+import type { LatencyRecorder } from './latency.js';
+
+const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
+const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+/** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
+const FAILURE_PAUSE_MS = 30_000;
+const WORKING_ENTRY: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
+
+interface Held {
+  readonly symbol: string;
+  readonly side: 1 | -1;
+  readonly qty: number;
+  readonly entryPrice: number;
+  readonly initialRisk: number;
+  readonly sessionsHeld: number;
+  stop: number | null;
+  atr: number;
+  lastPrice: number;
+}
+
+export interface StreamEngineOptions {
+  readonly ctx: LiveContext;
+  /** Wall clock (epoch ms); the local replay drives it from the replayed data. */
+  readonly now: () => number;
+  readonly latency: LatencyRecorder;
+  /** A ratchet is applied when the stop tightens by at least this many ATRs (default 0.25). */
+  readonly ratchetStepAtr?: number;
+  /** At most one ratchet per symbol in this many ms (default 60 s): the broker's rate limit. */
+  readonly ratchetIntervalMs?: number;
+  /** Whether the trailing stop ratchets on live prices (default true). */
+  readonly intradayTrail?: boolean;
+}
+
+/** Wraps a broker so the instant each order POST is issued is known (the latency's last stage). */
+function timedBroker(broker: Broker, sent: Map<string, number>): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'submitOrder') {
+        return (order: Parameters<Broker['submitOrder']>[0]) => {
+          sent.set(order.clientOrderId, performance.now());
+          return target.submitOrder(order);
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export class StreamRiskEngine {
+  private readonly ctx: LiveContext;
+  private readonly sent = new Map<string, number>();
+  private readonly held = new Map<string, Held>();
+  private readonly busy = new Set<string>();
+  private readonly lastRatchet = new Map<string, number>();
+  /** When an action for a symbol last failed (it waits {@link FAILURE_PAUSE_MS} before the next). */
+  private readonly failedAt = new Map<string, number>();
+  private readonly atrByDay = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private day: string | null = null;
+  private active = false;
+  private cash = 0;
+  /** Sum of side x qty x last price over the held positions, kept as prices move. */
+  private positionValue = 0;
+  private risk: { state: RiskState; version: number } | undefined;
+  private workingEntries = 0;
+  /** What the engine did, for metrics and tests. */
+  readonly counts = { decisions: 0, exits: 0, stopsPlaced: 0, ratchets: 0, breakerTrips: 0, errors: 0 };
+  /** Exits sent: client order id -> the reason. */
+  readonly exits = new Map<string, string>();
+
+  constructor(private readonly options: StreamEngineOptions) {
+    this.ctx = { ...options.ctx, broker: timedBroker(options.ctx.broker, this.sent) };
+  }
+
+  /** The symbols held now (subscribe their trades and quotes). */
+  heldSymbols(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Whether the session is open and the engine acts on prices. */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /**
+   * Reloads the day's session, the positions (broker), their stops (the positions record, or the
+   * filled entry's protective stop), cash and the risk state; runs the risk check at once when a
+   * working entry has filled since the last look (the protective stop goes on immediately).
+   */
+  async refresh(): Promise<void> {
+    const { ctx } = this;
+    const nowIso = new Date(this.options.now()).toISOString();
+    const day = newYorkTime(nowIso).date;
+    this.day = day;
+    // Send times of orders the engine did not time itself (the risk check's stops): keep a minute.
+    const horizon = performance.now() - 60_000;
+    for (const [id, at] of this.sent) if (at < horizon) this.sent.delete(id);
+    const session = await ctx.store.getSession(day);
+    const now = Date.parse(nowIso);
+    this.active =
+      session?.isOpen === true &&
+      session.openAt !== null &&
+      session.closeAt !== null &&
+      now >= Date.parse(session.openAt) &&
+      now < Date.parse(session.closeAt);
+    if (!this.active) {
+      this.held.clear();
+      return;
+    }
+    const intents = await ctx.store.listIntents(day);
+    const working = intents.filter((i) => i.purpose === 'entry' && WORKING_ENTRY.includes(i.status));
+    let filledSince = false;
+    for (const intent of working) {
+      const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+      if (order !== null && order.filledQty > intent.filledQty) filledSince = true;
+    }
+    this.workingEntries = working.length;
+    if (filledSince) {
+      const result = await riskCheck(ctx, nowIso);
+      this.counts.stopsPlaced += result.stopsPlaced.length;
+    }
+    await this.load(day, filledSince ? await ctx.store.listIntents(day) : intents);
+  }
+
+  private async load(day: string, intents: readonly IntentRecord[]): Promise<void> {
+    const { ctx } = this;
+    const [positions, stored, account, risk] = await Promise.all([
+      ctx.broker.getPositions(),
+      ctx.store.getLatestPositions(),
+      ctx.broker.getAccount(),
+      ctx.store.getRiskState(),
+    ]);
+    this.cash = account.cash;
+    this.risk = risk ?? { state: initialRiskState(account.lastEquity), version: 0 };
+    const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+    const entries = new Map(
+      intents.filter((i) => i.purpose === 'entry' && i.filledQty > 0).map((i) => [i.symbol, i]),
+    );
+    const mine = positions.filter(
+      (p) => p.assetClass === 'us_equity' && ctx.config.watchlist.includes(p.symbol),
+    );
+    await this.loadAtr(
+      day,
+      mine.map((p) => p.symbol),
+    );
+    const next = new Map<string, Held>();
+    for (const p of mine) {
+      const record = records.get(p.symbol);
+      const entry = entries.get(p.symbol);
+      const stop = record?.stop ?? entry?.protectiveStop ?? null;
+      const before = this.held.get(p.symbol);
+      next.set(p.symbol, {
+        symbol: p.symbol,
+        side: p.qty > 0 ? 1 : -1,
+        qty: Math.abs(p.qty),
+        entryPrice: p.avgEntryPrice,
+        initialRisk:
+          record?.initialRisk ??
+          (entry?.protectiveStop === undefined ? 0 : Math.abs(entry.referencePrice - entry.protectiveStop)),
+        sessionsHeld: record?.sessionsHeld ?? 0,
+        stop,
+        atr: this.atrByDay.get(`${day}|${p.symbol}`) ?? Number.NaN,
+        lastPrice: before?.lastPrice ?? p.currentPrice,
+      });
+    }
+    this.held.clear();
+    this.positionValue = 0;
+    for (const [k, v] of next) {
+      this.held.set(k, v);
+      this.positionValue += v.side * v.qty * v.lastPrice;
+    }
+  }
+
+  /** ATR of the daily bars up to the previous session, once per symbol and day (the trailing stop's unit). */
+  private async loadAtr(day: string, symbols: readonly string[]): Promise<void> {
+    const missing = symbols.filter((s) => !this.atrByDay.has(`${day}|${s}`));
+    if (missing.length === 0) return;
+    const period = this.ctx.config.risk.stops.atrPeriod;
+    const from = new Date(Date.parse(`${day}T00:00:00Z`) - (period * 3 + 20) * 86_400_000)
+      .toISOString()
+      .slice(0, 10);
+    const to = new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+    const series = await this.ctx.marketData.getDailyBars({ symbols: missing, from, to, adjustment: 'raw' });
+    for (const s of series) {
+      const values = atrSeries(s.high, s.low, s.close, period);
+      this.atrByDay.set(`${day}|${s.symbol}`, values[values.length - 1] ?? Number.NaN);
+    }
+  }
+
+  /** Working entry intents seen at the last refresh (the poll runs faster while there are some). */
+  get hasWorkingEntries(): boolean {
+    return this.workingEntries > 0;
+  }
+
+  /** Account equity marked at the latest stream prices. */
+  markedEquity(): number {
+    return this.cash + this.positionValue;
+  }
+
+  /** Waits until every action started so far has finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * One market message: trades and quotes (the bid for a long, the ask for a short) decide; bars
+   * only mark. Backfilled bars are history: they mark, never act.
+   */
+  onMarket(message: MarketMessage, receivedAt: number, backfilled: boolean): void {
+    if (!this.active || message.T === 's') return;
+    const held = this.held.get(message.S);
+    if (held === undefined) return;
+    const exchangeMs = Date.parse(message.t);
+    let price: number;
+    if (message.T === 't') price = message.p;
+    else if (message.T === 'q') price = held.side === 1 ? message.bp : message.ap;
+    else price = message.c;
+    if (!(price > 0)) return;
+    this.positionValue += held.side * held.qty * (price - held.lastPrice);
+    held.lastPrice = price;
+    if (message.T !== 'b' && message.T !== 'u' && message.T !== 'd' && !backfilled) {
+      this.options.latency.record('exchangeToReceived', this.options.now() - exchangeMs);
+      this.decide(held, price, receivedAt);
+    }
+    this.checkEquity();
+  }
+
+  private decide(held: Held, price: number, receivedAt: number): void {
+    this.counts.decisions++;
+    const failed = this.failedAt.get(held.symbol);
+    const resting = failed !== undefined && this.options.now() - failed < FAILURE_PAUSE_MS;
+    if (held.stop === null || this.busy.has(held.symbol) || resting) {
+      this.options.latency.record('decide', performance.now() - receivedAt);
+      return;
+    }
+    const rules = this.ctx.config.risk.stops;
+    const trail = this.options.intradayTrail !== false && Number.isFinite(held.atr) && held.atr > 0;
+    const decision = intradayStop(
+      {
+        side: held.side,
+        entryPrice: held.entryPrice,
+        initialRisk: held.initialRisk,
+        stop: held.stop,
+        sessionsHeld: held.sessionsHeld,
+      },
+      price,
+      trail ? held.atr : 0,
+      trail ? rules : { ...rules, trailAtr: undefined, breakEvenAtR: undefined },
+      trail ? (this.options.ratchetStepAtr ?? 0.25) * held.atr : Number.POSITIVE_INFINITY,
+    );
+    this.options.latency.record('decide', performance.now() - receivedAt);
+    if (decision.action === 'exit') {
+      this.act(held.symbol, () =>
+        this.exit(held, price, receivedAt, `price ${price} is through the stop ${held.stop}`),
+      );
+    } else if (decision.action === 'ratchet') {
+      const last = this.lastRatchet.get(held.symbol) ?? Number.NEGATIVE_INFINITY;
+      if (this.options.now() - last >= (this.options.ratchetIntervalMs ?? 60_000)) {
+        this.lastRatchet.set(held.symbol, this.options.now());
+        this.act(held.symbol, () => this.ratchet(held, decision.stop));
+      }
+    }
+  }
+
+  /** Runs one action per symbol at a time; its failure is logged and alerted, never thrown into the stream. */
+  private act(symbol: string, work: () => Promise<void>): void {
+    this.busy.add(symbol);
+    const run = work()
+      .catch(async (error: unknown) => {
+        this.counts.errors++;
+        // No retry storm (nor an alert per trade): the symbol rests before its next attempt.
+        this.failedAt.set(symbol, this.options.now());
+        const message = error instanceof Error ? error.message : String(error);
+        this.ctx.log.error('stream action failed', { symbol, error: message });
+        await this.ctx.notifier
+          .publish({ subject: `Stream action failed: ${symbol}`, severity: 'critical', text: message })
+          .catch(() => {});
+      })
+      .finally(() => {
+        this.busy.delete(symbol);
+        this.inFlight.delete(run);
+      });
+    this.inFlight.add(run);
+  }
+
+  private stopsOf(orders: readonly BrokerOrder[], held: Held): BrokerOrder[] {
+    const exitSide = held.side === 1 ? 'sell' : 'buy';
+    return orders.filter((o) => o.symbol === held.symbol && o.side === exitSide && STOP_TYPES.has(o.type));
+  }
+
+  /** The exit at market: intent first, resting stops cancelled, then the order, exactly once. */
+  private async exit(held: Held, price: number, receivedAt: number, reason: string): Promise<void> {
+    const { ctx } = this;
+    const day = this.day as string;
+    const nowIso = new Date(this.options.now()).toISOString();
+    const id = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: held.symbol,
+      date: day,
+      purpose: 'flatten',
+    });
+    const intent: IntentRecord = {
+      clientOrderId: id,
+      date: day,
+      strategy: ctx.config.name,
+      symbol: held.symbol,
+      purpose: 'exit',
+      side: held.side === 1 ? 'sell' : 'buy',
+      qty: held.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: price,
+      status: 'recorded',
+      filledQty: 0,
+      reason: `stream: ${reason}`,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: nowIso,
+      updatedAt: nowIso,
+    };
+    // The intent is recorded while the resting stops are looked up (neither waits for the other).
+    const [{ created, intent: stored }, open] = await Promise.all([
+      ctx.store.createIntent(intent),
+      ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
+    ]);
+    if (!OPEN.includes(stored.status)) {
+      // The risk check (or an earlier stream event) already settled this exit.
+      this.held.delete(held.symbol);
+      return;
+    }
+    const resting = this.stopsOf(open, held);
+    try {
+      await Promise.all(resting.map((o) => ctx.broker.cancelOrder(o.id)));
+    } catch (error) {
+      // A stop that could not be cancelled may have filled: then the position is already closed.
+      const still = (await ctx.broker.getPositions()).find((p) => p.symbol === held.symbol);
+      if (still === undefined) {
+        await ctx.store.transitionIntent(day, id, OPEN, {
+          status: 'skipped',
+          reason: `stream: the resting stop filled first (${(error as Error).message})`,
+          updatedAt: nowIso,
+        });
+        this.held.delete(held.symbol);
+        return;
+      }
+      throw error;
+    }
+    // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
+    // asking the broker). Found already recorded (the risk check got there first): look it up first.
+    const placed = created ? await this.sendNew(stored, nowIso) : await placeIntentOnce(ctx, stored, nowIso);
+    const sentAt = this.sent.get(id);
+    if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
+    this.sent.delete(id);
+    this.held.delete(held.symbol);
+    if (!['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
+      ctx.log.warn('stream exit not placed', {
+        clientOrderId: id,
+        status: placed.status,
+        reason: placed.reason,
+      });
+      return;
+    }
+    this.counts.exits++;
+    this.exits.set(id, reason);
+    // A risk check running at the same moment may have put a stop back after the cancel: sweep it.
+    for (const o of this.stopsOf(
+      await ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
+      held,
+    )) {
+      await ctx.broker.cancelOrder(o.id);
+    }
+    await ctx.notifier.publish({
+      subject: `Stream exit at market: ${held.symbol}`,
+      severity: 'warning',
+      text: `${id}: ${reason}`,
+    });
+  }
+
+  /** Sends an intent this process has just recorded, and stores the outcome (as `placeIntentOnce` does). */
+  private async sendNew(intent: IntentRecord, nowIso: string): Promise<IntentRecord> {
+    const { store } = this.ctx;
+    let latest = intent;
+    await sendClaimedIntent(this.ctx, intent, async (patch) => {
+      const result = await store.transitionIntent(intent.date, intent.clientOrderId, OPEN, {
+        ...patch,
+        updatedAt: nowIso,
+      });
+      latest =
+        'conflict' in result
+          ? ((await store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
+          : result;
+    });
+    return latest;
+  }
+
+  /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */
+  private async ratchet(held: Held, stop: number): Promise<void> {
+    const { ctx } = this;
+    const day = this.day as string;
+    const latest = await ctx.store.getLatestPositions();
+    const record = latest?.positions.find((p) => p.symbol === held.symbol);
+    // Before the risk check has recorded the position there is no record to tighten.
+    if (latest === undefined || record === undefined || record.stop === null) return;
+    if (held.side * (stop - record.stop) <= 0) return;
+    await ctx.store.putPositions(
+      day,
+      latest.positions.map((p) => (p.symbol === held.symbol ? { ...p, stop } : p)),
+    );
+    held.stop = stop;
+    const result = await riskCheck(ctx, new Date(this.options.now()).toISOString());
+    this.counts.ratchets++;
+    this.counts.stopsPlaced += result.stopsPlaced.length;
+    ctx.log.info('stream ratcheted a stop', { symbol: held.symbol, stop, stopsPlaced: result.stopsPlaced });
+  }
+
+  /** The breakers on marked equity; a trip is stored, alerted and (when configured) flattens. */
+  private checkEquity(): void {
+    if (this.risk === undefined || this.day === null) return;
+    const now = this.options.now();
+    const observed = observeEquity(this.risk.state, this.ctx.config.risk, now, this.day, this.markedEquity());
+    this.risk = { state: observed.state, version: this.risk.version };
+    if (observed.events.length === 0) return;
+    const trips = observed.events.filter((e) => e.action === 'trip');
+    this.counts.breakerTrips += trips.length;
+    const flatten = this.ctx.config.risk.flattenOnDailyLoss && trips.some((e) => e.breaker === 'daily-loss');
+    this.act('*breakers', async () => {
+      const { ctx } = this;
+      const current = this.risk as { state: RiskState; version: number };
+      const saved = await ctx.store.putRiskState(current.state, current.version);
+      if ('conflict' in saved) {
+        // The risk check wrote first: take its state and judge again with the marked equity.
+        const stored = await ctx.store.getRiskState();
+        if (stored === undefined) throw new Error('the risk state vanished during a stream breaker write');
+        const again = observeEquity(
+          stored.state,
+          ctx.config.risk,
+          now,
+          this.day as string,
+          this.markedEquity(),
+        );
+        this.risk = { state: again.state, version: stored.version };
+        if (again.events.length === 0) return;
+        const retry = await ctx.store.putRiskState(again.state, stored.version);
+        if ('conflict' in retry)
+          throw new Error('the risk state changed twice during a stream breaker write');
+        this.risk.version = retry.version;
+      } else {
+        this.risk = { state: current.state, version: saved.version };
+      }
+      await ctx.store.appendBreakerEvents(observed.events);
+      for (const event of observed.events) {
+        await ctx.notifier.publish({
+          subject: `Breaker ${event.action} (stream, marked equity): ${event.breaker}`,
+          severity: event.action === 'trip' ? 'critical' : 'info',
+          text: `${event.reason}\n${JSON.stringify(event.figures)}`,
+        });
+      }
+      if (flatten) {
+        for (const held of [...this.held.values()]) {
+          if (!this.busy.has(held.symbol)) {
+            this.act(held.symbol, () =>
+              this.exit(held, held.lastPrice, performance.now(), 'daily loss breaker: flatten'),
+            );
+          }
+        }
+      }
+    });
+  }
+}

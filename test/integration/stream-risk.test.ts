@@ -1,0 +1,238 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
+import { DynamoStreamLease } from '../../shared/adapters/dynamodb/stream-lease.js';
+import { type LocalStream, startLocalStream } from '../../shared/adapters/local/alpaca-stream-server.js';
+import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { StreamLeaseHeldError } from '../../shared/stream/lease.js';
+import { type StreamRun, startStream } from '../../shared/stream/run.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18, as in live-steps.test.ts: the strategy enters SPY (and others) at this open.
+const DAY = '2021-03-18';
+const at = (hhmm: string) =>
+  `${DAY}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+let server: LocalStream | undefined;
+const runs: StreamRun[] = [];
+afterEach(async () => {
+  for (const run of runs.splice(0)) await run.stop();
+  await server?.close();
+  server = undefined;
+  await stack?.close();
+  stack = undefined;
+});
+
+const until = async (check: () => boolean | Promise<boolean>, what: string) => {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+/** The day's entries sent before the open and filled at 09:30. */
+async function morning() {
+  stack = await startLiveStack({ startTime: at('08:00') });
+  const { ctx } = stack;
+  await marketOpenCheck(ctx, at('09:00'));
+  const signals = await generateSignals(ctx, at('09:10'));
+  await executeOrders(ctx, at('09:15'));
+  stack.alpaca.setTime(at('09:31'));
+  server = await startLocalStream(LOCAL_KEYS);
+  return { ctx, entries: signals.intents.filter((i) => i.purpose === 'entry') };
+}
+
+/** The lease on the stack's state table (dynalite), as the ECS task takes it. */
+const dynamoLease = () =>
+  new DynamoStreamLease(
+    stateStoreDocumentClient(new DynamoDBClient({ endpoint: process.env.DYNAMODB_ENDPOINT as string })),
+    process.env.STATE_TABLE as string,
+  );
+
+async function stream(ctx: NonNullable<typeof stack>['ctx'], time: string, holder = 'test-task') {
+  const lease = dynamoLease();
+  const run = await startStream({
+    ctx,
+    url: (server as LocalStream).url,
+    ...LOCAL_KEYS,
+    lease,
+    holder,
+    now: () => Date.parse(time),
+    pollMs: 60_000,
+    flushMs: 60_000,
+    emit: () => {},
+  });
+  runs.push(run);
+  return run;
+}
+
+const stopsAt = async (ctx: NonNullable<typeof stack>['ctx'], symbol?: string) =>
+  (await ctx.broker.listOrders({ status: 'open' })).filter(
+    (o) => o.type === 'stop' && (symbol === undefined || o.symbol === symbol),
+  );
+
+describe('the stream on the local stack', () => {
+  it('places the protective stops as soon as the entries fill, without waiting for the risk check', async () => {
+    const { ctx, entries } = await morning();
+    expect(entries.length).toBeGreaterThan(0);
+    expect(await stopsAt(ctx)).toHaveLength(0);
+    const run = await stream(ctx, at('09:31'));
+    expect(run.engine.counts.stopsPlaced).toBe(entries.length);
+    const stops = await stopsAt(ctx);
+    expect(stops.map((o) => o.symbol).sort()).toEqual(entries.map((e) => e.symbol).sort());
+    // The held symbols' trades and quotes are subscribed, and the watchlist's bars.
+    const subscribe = server?.actions.filter((a) => a.action === 'subscribe').at(-1);
+    expect(subscribe).toMatchObject({ trades: expect.arrayContaining(entries.map((e) => e.symbol)) });
+    expect(subscribe).toMatchObject({ bars: expect.arrayContaining(ctx.config.watchlist) });
+    // The scheduled risk check that follows finds every stop in place and sends nothing.
+    const check = await riskCheck(ctx, at('09:45'));
+    expect(check.stopsPlaced).toEqual([]);
+  });
+
+  it('a stop crossed by a trade exits once, even with the risk check running at the same moment', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // The stop moved above the price (as a ratchet would): both the stream and the check see it crossed.
+    const latest = await ctx.store.getLatestPositions();
+    const stop = Math.round((spy.currentPrice + 1) * 100) / 100;
+    await ctx.store.putPositions(
+      DAY,
+      (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop } : p)),
+    );
+    const run = await stream(ctx, at('10:00'));
+    const trade = {
+      T: 't',
+      S: 'SPY',
+      i: 1,
+      x: 'V',
+      p: spy.currentPrice,
+      s: 100,
+      c: ['@'],
+      t: at('10:00'),
+      z: 'A',
+    };
+    server?.publish([trade]);
+    const check = riskCheck(ctx, at('10:00'));
+    await until(
+      () => run.engine.counts.exits + run.engine.counts.errors > 0 || run.engine.exits.size > 0,
+      'the stream exit',
+    );
+    await check;
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+
+    const id = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: DAY,
+      purpose: 'flatten',
+    });
+    const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
+      (o) => o.side === 'sell' && o.type === 'market',
+    );
+    expect(sells.map((o) => o.clientOrderId)).toEqual([id]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    expect(await stopsAt(ctx, 'SPY')).toEqual([]);
+    expect((await ctx.store.getIntent(DAY, id))?.status).toBe('filled');
+    // More trades through the stop change nothing.
+    server?.publish([{ ...trade, i: 2 }]);
+    await riskCheck(ctx, at('10:15'));
+    await run.engine.settled();
+    expect(
+      (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
+        (o) => o.side === 'sell' && o.type === 'market',
+      ),
+    ).toHaveLength(1);
+  });
+
+  it('an exit the broker refuses is alerted once, and the symbol rests instead of retrying on every trade', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    const latest = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      DAY,
+      (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop: spy.currentPrice + 1 } : p)),
+    );
+    const run = await stream(ctx, at('10:00'));
+    stack?.alpaca.injectFaults({ kind: 'status', status: 403, route: 'GET /v2/orders', times: 100 });
+    const trade = {
+      T: 't',
+      S: 'SPY',
+      i: 1,
+      x: 'V',
+      p: spy.currentPrice,
+      s: 100,
+      c: ['@'],
+      t: at('10:00'),
+      z: 'A',
+    };
+    server?.publish([trade]);
+    await until(() => run.engine.counts.errors === 1, 'the failed exit');
+    await run.engine.settled();
+    server?.publish([{ ...trade, i: 2 }]);
+    server?.publish([{ ...trade, i: 3 }]);
+    await until(() => run.engine.counts.decisions >= 3, 'three decisions');
+    await run.engine.settled();
+    stack?.alpaca.clearFaults();
+    expect(run.engine.counts.errors).toBe(1);
+    expect(stack?.notifier.sent.filter((n) => n.subject === 'Stream action failed: SPY')).toHaveLength(1);
+    const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
+      (o) => o.side === 'sell' && o.type === 'market',
+    );
+    expect(sells).toEqual([]);
+  });
+
+  it('trips the daily-loss breaker on marked equity and stores it', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const positions = await ctx.broker.getPositions();
+    // Quotes far below the stops are not trades: the bid marks the position.
+    const run = await stream(ctx, at('10:00'));
+    const equity = run.engine.markedEquity();
+    server?.publish(
+      positions.map((p) => ({
+        T: 'b',
+        S: p.symbol,
+        o: p.currentPrice * 0.5,
+        h: p.currentPrice * 0.5,
+        l: p.currentPrice * 0.5,
+        c: p.currentPrice * 0.5,
+        v: 100,
+        t: at('10:00'),
+      })),
+    );
+    await until(
+      async () => (await ctx.store.getRiskState())?.state.dailyLossTrippedOn === DAY,
+      'the stored trip',
+    );
+    await run.engine.settled();
+    expect(run.engine.markedEquity()).toBeLessThan(equity);
+    expect(
+      stack?.notifier.sent.some((n) => n.subject === 'Breaker trip (stream, marked equity): daily-loss'),
+    ).toBe(true);
+  });
+
+  it('refuses to open a second connection while the first holds the DynamoDB lease', async () => {
+    const { ctx } = await morning();
+    await stream(ctx, at('09:31'), 'task-a');
+    await expect(stream(ctx, at('09:31'), 'task-b')).rejects.toBeInstanceOf(StreamLeaseHeldError);
+    expect(server?.connections).toBe(1);
+    expect(await dynamoLease().read()).toMatchObject({ holder: 'task-a' });
+    // Once the first stops, its lease is released and another task may connect.
+    await runs.splice(0)[0]?.stop();
+    await stream(ctx, at('09:31'), 'task-b');
+    expect(server?.connections).toBe(2);
+  });
+});
