@@ -223,3 +223,31 @@ export class BrokerUnavailableError extends BrokerError {}
 
 /** A broker answer that breaks its schema; the message names the field. */
 export class BrokerResponseError extends BrokerError {}
+
+/**
+ * A crypto symbol (`BTC-USD`, `ETH/USD`, `BTCUSD`) where the equity bot works: its config's
+ * watchlist or an order. The equity bot never trades crypto; the crypto bot has its own config.
+ */
+export class CryptoSymbolRefusedError extends ConfigError {
+  constructor(
+    readonly symbol: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * An equity ticker (`SPY`) where the crypto bot works: its config's watchlist or an order. The
+ * crypto bot trades only crypto products (`BTC-USD`).
+ */
+export class EquitySymbolRefusedError extends ConfigError {
+  constructor(
+    readonly symbol: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -2,6 +2,7 @@ import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { toBacktestDocument } from '../core/backtest/document.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
+import { PERIODS_PER_YEAR } from '../core/market/asset-class.js';
 import { formatBarTime } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { BacktestJob, WalkForwardDocument } from '../research/job.js';
@@ -94,6 +95,13 @@ export function buildReportInput(
     criteria: wf.criteria.map((c) => ({ ...c })),
     summary: [
       { label: 'Backtest period', value: `${doc.from} .. ${doc.to}` },
+      {
+        label: 'Annualisation',
+        value:
+          backtest.periodsPerYear === PERIODS_PER_YEAR.crypto
+            ? `${backtest.periodsPerYear} periods a year (crypto: UTC days, 7 a week, no weekend gaps)`
+            : `${backtest.periodsPerYear} periods a year (trading sessions)`,
+      },
       { label: 'Backtest return', value: `${num(m.returnPct)}% (buy & hold ${num(m.buyHoldReturnPct)}%)` },
       { label: 'Backtest CAGR / Sharpe', value: `${num(m.cagrPct)}% / ${num(m.sharpe)}` },
       { label: 'Backtest max drawdown', value: `${num(m.maxDrawdownPct)}% (${m.maxDrawdownDays} days)` },
