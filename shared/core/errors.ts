@@ -251,3 +251,18 @@ export class EquitySymbolRefusedError extends ConfigError {
     super(message, options);
   }
 }
+
+/**
+ * An order whose quantity the product cannot take: under its minimum size or notional, or zero once
+ * rounded down to its base increment. Refused before anything is sent; `refusal` names the rule.
+ */
+export class OrderSizeRefusedError extends BrokerRejectedError {
+  constructor(
+    readonly productId: string,
+    readonly refusal: 'below-min-size' | 'below-min-notional' | 'zero-after-rounding',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, undefined, undefined, options);
+  }
+}
