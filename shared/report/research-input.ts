@@ -85,7 +85,6 @@ export function buildReportInput(
   const doc = toBacktestDocument(backtest, evaluateCriteria(backtest.metrics, job.criteria), decide([]));
   const m = backtest.metrics;
   const wfm = wf.outOfSample.metrics;
-  const start = job.options.startIndex ?? 0;
   return {
     title: `QuantShift research: ${job.config?.name ?? job.strategy.name} on ${backtest.symbols.join(', ')}`,
     generatedAt: wf.generatedAt,
@@ -129,7 +128,11 @@ export function buildReportInput(
     equity: { time, strategy: Array.from(backtest.equity.equity), buyHold: buyAndHoldCurve(job, backtest) },
     drawdownPct: drawdown(backtest.equity.equity, job.options.initialCash),
     symbols: job.series.map((s) => {
-      const from = Math.max(0, start);
+      // The first bar of this symbol at or after the first traded day: series may start on
+      // different days (SOL-USD years after BTC-USD), so a calendar slot is not a bar index.
+      const firstTraded = backtest.equity.time[0] as number;
+      const found = s.time.findIndex((t) => t >= firstTraded);
+      const from = found < 0 ? s.time.length : found;
       const symbolTrades = doc.trades.filter((t) => t.symbol === s.symbol);
       return {
         symbol: s.symbol,
