@@ -195,10 +195,19 @@ export const configSchema = z
     }),
   })
   .strict()
+  .superRefine(
+    (config, ctx) => {
+      // Runs even when other keys failed (`when`), so a refused symbol is always named; the
+      // config may then be partly invalid, hence the guards.
+      const assetClass = config.assetClass === 'crypto' ? 'crypto' : 'equity';
+      if (!Array.isArray(config.watchlist)) return;
+      config.watchlist.forEach((symbol, i) => {
+        if (typeof symbol === 'string') checkSymbol(assetClass, symbol, ctx, ['watchlist', i]);
+      });
+    },
+    { when: () => true },
+  )
   .superRefine((config, ctx) => {
-    config.watchlist.forEach((symbol, i) => {
-      checkSymbol(config.assetClass, symbol, ctx, ['watchlist', i]);
-    });
     const duplicates = config.watchlist.filter((s, i) => config.watchlist.indexOf(s) !== i);
     if (duplicates.length > 0) {
       ctx.addIssue({
