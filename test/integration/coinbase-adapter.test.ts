@@ -162,6 +162,7 @@ describe('products, accounts and orders', () => {
       assetClass: 'crypto',
     });
     const account = await b.getAccount();
+    expect(account).toMatchObject({ tradingBlocked: false, status: 'ACTIVE' });
     expect(account.equity).toBeCloseTo(account.cash + positions.reduce((a, p) => a + p.marketValue, 0), 6);
   });
 

@@ -74,6 +74,8 @@ export interface CoinbaseBalance {
   readonly currency: string;
   readonly available: number;
   readonly hold: number;
+  /** Whether Coinbase has the account active (an inactive cash account blocks trading). */
+  readonly active: boolean;
 }
 
 /** A product's trading limits and state. */
@@ -137,7 +139,12 @@ export class CoinbaseBroker implements Broker {
         },
       );
       for (const a of body.accounts) {
-        balances.push({ currency: a.currency, available: a.available_balance.value, hold: a.hold.value });
+        balances.push({
+          currency: a.currency,
+          available: a.available_balance.value,
+          hold: a.hold.value,
+          active: a.active,
+        });
       }
       if (!body.has_next || body.cursor === '') return balances;
       cursor = body.cursor;
@@ -160,8 +167,8 @@ export class CoinbaseBroker implements Broker {
       lastEquity: equity,
       cash: cash === undefined ? 0 : cash.available + cash.hold,
       buyingPower: cash?.available ?? 0,
-      tradingBlocked: false,
-      status: 'ACTIVE',
+      tradingBlocked: cash === undefined || !cash.active,
+      status: cash === undefined ? `no ${this.quote} account` : cash.active ? 'ACTIVE' : 'INACTIVE',
     };
   }
 
