@@ -162,6 +162,7 @@ export function renderBacktestTable(
   const metricRows: [string, string][] = [
     ['Period', `${doc.from} .. ${doc.to}`],
     ['Symbols', result.symbols.join(', ')],
+    ['Annualisation [periods/year]', String(doc.periodsPerYear)],
     ['Trades (closed)', String(m.trades)],
     ['Return [%]', num(m.returnPct)],
     ['CAGR [%]', num(m.cagrPct)],

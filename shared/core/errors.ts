@@ -223,3 +223,46 @@ export class BrokerUnavailableError extends BrokerError {}
 
 /** A broker answer that breaks its schema; the message names the field. */
 export class BrokerResponseError extends BrokerError {}
+
+/**
+ * A crypto symbol (`BTC-USD`, `ETH/USD`, `BTCUSD`) where the equity bot works: its config's
+ * watchlist or an order. The equity bot never trades crypto; the crypto bot has its own config.
+ */
+export class CryptoSymbolRefusedError extends ConfigError {
+  constructor(
+    readonly symbol: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * An equity ticker (`SPY`) where the crypto bot works: its config's watchlist or an order. The
+ * crypto bot trades only crypto products (`BTC-USD`).
+ */
+export class EquitySymbolRefusedError extends ConfigError {
+  constructor(
+    readonly symbol: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * An order whose quantity the product cannot take: under its minimum size or notional, or zero once
+ * rounded down to its base increment. Refused before anything is sent; `refusal` names the rule.
+ */
+export class OrderSizeRefusedError extends BrokerRejectedError {
+  constructor(
+    readonly productId: string,
+    readonly refusal: 'below-min-size' | 'below-min-notional' | 'zero-after-rounding',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, undefined, undefined, options);
+  }
+}

@@ -1,5 +1,6 @@
 import { runBacktest } from '../core/backtest/engine.js';
 import type { BacktestResult } from '../core/backtest/types.js';
+import { alignBars } from '../core/market/align.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { evaluateCombos } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
@@ -27,10 +28,23 @@ export async function researchArtifacts(
   combos: readonly Combination[],
   objective: Objective,
 ): Promise<ResearchArtifacts> {
-  const run = (series: BacktestJob['series']) =>
-    runBacktest({ series, strategy: job.strategy, params: job.params, options: job.options });
+  const run = (series: BacktestJob['series'], options = job.options) =>
+    runBacktest({ series, strategy: job.strategy, params: job.params, options });
   const backtest = run(job.series);
-  const perSymbol = job.series.map((s) => ({ symbol: s.symbol, metrics: run([s]).metrics }));
+  // The job's start and end are slots of the symbols' common calendar; one symbol alone has its own
+  // bar indices (series may start on different days, SOL-USD years after BTC-USD).
+  const calendar = alignBars(job.series).time;
+  const firstTime = calendar[job.options.startIndex ?? 0] as number;
+  const lastTime = calendar[job.options.endIndex ?? calendar.length - 1] as number;
+  const perSymbol = job.series.map((s) => {
+    const startIndex = Math.max(
+      0,
+      s.time.findIndex((t) => t >= firstTime),
+    );
+    let endIndex = s.time.length - 1;
+    while (endIndex > startIndex && (s.time[endIndex] as number) > lastTime) endIndex--;
+    return { symbol: s.symbol, metrics: run([s], { ...job.options, startIndex, endIndex }).metrics };
+  });
   const names = Object.keys(combos[0] ?? {}).filter((n) => combos.every((c) => typeof c[n] === 'number'));
   let surface: ResearchReportInput['parameterSurface'] = null;
   if (names.length >= 2) {

@@ -2,6 +2,7 @@ import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { toBacktestDocument } from '../core/backtest/document.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
+import { PERIODS_PER_YEAR } from '../core/market/asset-class.js';
 import { formatBarTime } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { BacktestJob, WalkForwardDocument } from '../research/job.js';
@@ -84,7 +85,6 @@ export function buildReportInput(
   const doc = toBacktestDocument(backtest, evaluateCriteria(backtest.metrics, job.criteria), decide([]));
   const m = backtest.metrics;
   const wfm = wf.outOfSample.metrics;
-  const start = job.options.startIndex ?? 0;
   return {
     title: `QuantShift research: ${job.config?.name ?? job.strategy.name} on ${backtest.symbols.join(', ')}`,
     generatedAt: wf.generatedAt,
@@ -94,6 +94,13 @@ export function buildReportInput(
     criteria: wf.criteria.map((c) => ({ ...c })),
     summary: [
       { label: 'Backtest period', value: `${doc.from} .. ${doc.to}` },
+      {
+        label: 'Annualisation',
+        value:
+          backtest.periodsPerYear === PERIODS_PER_YEAR.crypto
+            ? `${backtest.periodsPerYear} periods a year (crypto: UTC days, 7 a week, no weekend gaps)`
+            : `${backtest.periodsPerYear} periods a year (trading sessions)`,
+      },
       { label: 'Backtest return', value: `${num(m.returnPct)}% (buy & hold ${num(m.buyHoldReturnPct)}%)` },
       { label: 'Backtest CAGR / Sharpe', value: `${num(m.cagrPct)}% / ${num(m.sharpe)}` },
       { label: 'Backtest max drawdown', value: `${num(m.maxDrawdownPct)}% (${m.maxDrawdownDays} days)` },
@@ -121,7 +128,11 @@ export function buildReportInput(
     equity: { time, strategy: Array.from(backtest.equity.equity), buyHold: buyAndHoldCurve(job, backtest) },
     drawdownPct: drawdown(backtest.equity.equity, job.options.initialCash),
     symbols: job.series.map((s) => {
-      const from = Math.max(0, start);
+      // The first bar of this symbol at or after the first traded day: series may start on
+      // different days (SOL-USD years after BTC-USD), so a calendar slot is not a bar index.
+      const firstTraded = backtest.equity.time[0] as number;
+      const found = s.time.findIndex((t) => t >= firstTraded);
+      const from = found < 0 ? s.time.length : found;
       const symbolTrades = doc.trades.filter((t) => t.symbol === s.symbol);
       return {
         symbol: s.symbol,

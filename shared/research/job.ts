@@ -9,6 +9,7 @@ import { criteriaSchema, type StrategyConfig, strategyParams } from '../core/con
 import { InsufficientDataError, UsageError } from '../core/errors.js';
 import type { CommissionModel } from '../core/ledger/money.js';
 import { alignBars } from '../core/market/align.js';
+import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import {
@@ -160,6 +161,7 @@ export function buildBacktestJob(
     startIndex,
     endIndex,
     riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
+    periodsPerYear: periodsPerYear(config?.assetClass ?? 'equity'),
     ...(risk === undefined ? {} : { risk }),
   };
   return {

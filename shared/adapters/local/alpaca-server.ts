@@ -242,7 +242,7 @@ function matchRoute(
 }
 
 /** Whether a fault's `route` (`'METHOD /path'` or just `/path`) covers a request. */
-function faultCovers(route: string | undefined, method: string, path: string): boolean {
+export function faultCovers(route: string | undefined, method: string, path: string): boolean {
   if (route === undefined) return true;
   const [first, second] = route.trim().split(/\s+/);
   const [faultMethod, pattern] = second === undefined ? [undefined, first] : [first, second];
@@ -627,7 +627,7 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
   };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -9,7 +9,8 @@
  */
 import { InvalidParameterError } from '../../core/errors.js';
 import { newYorkTime as newYorkWallClock } from '../../core/live/orders.js';
-import type { TradingDay } from '../../core/ports/broker.js';
+import type { MarketClock, TradingDay } from '../../core/ports/broker.js';
+import type { MarketCalendar } from '../../core/ports/calendar.js';
 
 /** The first and last year the tables cover. */
 export const CALENDAR_FIRST_YEAR = 2015;
@@ -237,3 +238,21 @@ export function settlementDate(date: string): string {
   }
   return day;
 }
+
+/** The NYSE calendar behind the {@link MarketCalendar} port (the 24/7 one is `core/market/crypto-calendar.ts`). */
+export const nyseCalendar: MarketCalendar = {
+  name: 'NYSE',
+  timeZone: 'America/New_York',
+  session: tradingDay,
+  sessions: tradingDays,
+  clock(instant: number): MarketClock {
+    const open = sessionOn(newYorkTime(instant).date);
+    const isOpen = open !== undefined && instant >= open.openAt && instant < open.closeAt;
+    return {
+      timestamp: formatNewYork(instant),
+      isOpen,
+      nextOpen: formatNewYork(nextSessionOpeningAfter(instant).openAt),
+      nextClose: formatNewYork(nextSessionClosingAfter(instant).closeAt),
+    };
+  },
+};

@@ -9,6 +9,8 @@ export interface BacktestDocument {
   readonly from: string;
   readonly to: string;
   readonly metrics: Metrics;
+  /** Daily periods a year the metrics are annualised with: 252 (equities) or 365 (crypto). */
+  readonly periodsPerYear: number;
   readonly trades: readonly {
     symbol: string;
     direction: 'long' | 'short';
@@ -69,6 +71,7 @@ export function toBacktestDocument(
     from: fmt(times[0] as number),
     to: fmt(times[times.length - 1] as number),
     metrics: result.metrics,
+    periodsPerYear: result.periodsPerYear,
     trades: result.trades.map((t) => ({
       symbol: t.symbol,
       direction: t.direction,

@@ -3,7 +3,7 @@ import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
 import type { BarSeries } from '../market/types.js';
-import { computeMetrics } from '../metrics/index.js';
+import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
   type BreakerEvent,
   type HeatPosition,
@@ -11,6 +11,7 @@ import {
   portfolioHeat,
   type RiskState,
   RollingCorrelation,
+  RollingVolatility,
 } from '../risk/index.js';
 import { allInQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, EntryOrder, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
@@ -133,6 +134,14 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   let stopMoves = 0;
   const correlation =
     rules === undefined ? undefined : new RollingCorrelation(symbols.length, rules.correlation.window);
+  const volatility =
+    rules?.volatilityCap === undefined
+      ? undefined
+      : new RollingVolatility(
+          symbols.length,
+          rules.volatilityCap.window,
+          options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR,
+        );
   const dailyReturns = new Float64Array(symbols.length);
 
   const orders: OrderRecord[] = [];
@@ -517,6 +526,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       ...(correlation === undefined
         ? {}
         : { correlation: (a: number, b: number) => correlation.correlation(a, b) }),
+      ...(volatility === undefined ? {} : { volatility: (a: number) => volatility.volatility(a) }),
       options,
       ...(rules === undefined
         ? {}
@@ -626,6 +636,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       if (s.position !== undefined) anyOpen = 1;
     }
     correlation?.push(dailyReturns);
+    volatility?.push(dailyReturns);
     if (!trading) continue;
     const k = slot - start;
     equityTime[k] = time;
@@ -690,6 +701,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     tradePnls: closed.map((t) => t.pnl),
     buyHoldReturnPct: buyHoldReturnPct(symbols, start, end),
     riskFreeRate: options.riskFreeRate,
+    periodsPerYear: options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR,
   });
   return {
     symbols: symbols.map((s) => s.series.symbol),
@@ -699,6 +711,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     skippedEntries,
     equity: { time: equityTime, equity: equityValue, inMarket },
     metrics,
+    periodsPerYear: options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR,
     intraday: input.series.some((s) => s.intraday),
     ...(rules === undefined
       ? {}

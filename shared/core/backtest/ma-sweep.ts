@@ -2,7 +2,7 @@ import { InvalidParameterError } from '../errors.js';
 import { atr as atrSeries, ema, sma } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import type { BarSeries } from '../market/types.js';
-import { computeMetrics, type Metrics } from '../metrics/index.js';
+import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../metrics/index.js';
 import { allInQty, floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
 import { crossDirection, type MaCrossoverParams } from '../strategies/ma-crossover.js';
 import type { BacktestOptions } from './types.js';
@@ -235,6 +235,7 @@ export function backtestMaPair(
     tradePnls,
     buyHoldReturnPct: data.buyHoldReturnPct,
     riskFreeRate: options.riskFreeRate,
+    periodsPerYear: options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR,
   });
 }
 

@@ -97,6 +97,11 @@ export interface BacktestOptions {
   /** Annual risk-free rate for Sharpe and Sortino, as a fraction. */
   readonly riskFreeRate: number;
   /**
+   * Daily periods a year for annualisation (Sharpe, Sortino, volatility, the deflated Sharpe):
+   * 252 for equities (the default), 365 for crypto. See `core/market/asset-class.ts`.
+   */
+  readonly periodsPerYear?: number;
+  /**
    * The risk rules (stops on every entry, risk budget, position and heat caps, Kelly, correlation,
    * breakers). Absent: none apply, and `maxPositionFraction` is the only cap.
    */
@@ -175,6 +180,8 @@ export interface BacktestResult {
     readonly inMarket: Uint8Array;
   };
   readonly metrics: Metrics;
+  /** The annualisation the metrics used (252 equities, 365 crypto). */
+  readonly periodsPerYear: number;
   readonly intraday: boolean;
   /** Present when the risk rules applied. */
   readonly risk?: RiskReport;

@@ -1,7 +1,8 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import * as z from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, CryptoSymbolRefusedError, EquitySymbolRefusedError } from '../errors.js';
 import { hardLimitsSchema } from '../live/orders.js';
+import { assetClassRefusal, isCryptoProduct, isEquityTicker } from '../market/asset-class.js';
 import { parameterSpaceSchema } from '../research/grid.js';
 import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
@@ -9,18 +10,45 @@ import { riskRulesSchema } from '../risk/rules.js';
 import { getStrategy } from '../strategies/index.js';
 import { DIRECTIONS } from '../strategies/types.js';
 
-const CRYPTO_SYMBOL = /\/|(USD|USDT|USDC)$/;
-
 /** A US equity ticker: `SPY`, `BRK.B`. Crypto pairs are refused: asset classes are kept apart. */
 export const equitySymbol = z
   .string()
   .transform((s) => s.trim().toUpperCase())
-  .refine((s) => !CRYPTO_SYMBOL.test(s), {
-    message: 'crypto symbols are not allowed in the equity watchlist (asset classes are kept apart)',
-  })
-  .refine((s) => /^[A-Z]{1,5}(\.[A-Z])?$/.test(s), {
-    message: 'not a US equity ticker (1-5 letters, e.g. SPY, BRK.B)',
-  });
+  .superRefine((s, ctx) => checkSymbol('equity', s, ctx));
+
+/** The `params.refusal` of a zod issue that {@link parseConfig} turns into its named error. */
+type Refusal = 'crypto-symbol' | 'equity-symbol';
+
+/** Adds the issue of a symbol the asset class does not trade (named refusal) or cannot read. */
+function checkSymbol(
+  assetClass: 'equity' | 'crypto',
+  symbol: string,
+  ctx: { addIssue: (issue: z.core.$ZodRawIssue) => void },
+  path: (string | number)[] = [],
+): void {
+  const refusal = assetClassRefusal(assetClass, symbol);
+  if (refusal !== null) {
+    const params: { refusal: Refusal; symbol: string } = {
+      refusal: assetClass === 'equity' ? 'crypto-symbol' : 'equity-symbol',
+      symbol,
+    };
+    ctx.addIssue({ code: 'custom', path, message: refusal, params, input: symbol });
+  } else if (assetClass === 'equity' && !isEquityTicker(symbol)) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'not a US equity ticker (1-5 letters, e.g. SPY, BRK.B)',
+      input: symbol,
+    });
+  } else if (assetClass === 'crypto' && !isCryptoProduct(symbol)) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'not a crypto product id (BASE-QUOTE, e.g. BTC-USD)',
+      input: symbol,
+    });
+  }
+}
 
 /** A calendar date `YYYY-MM-DD` that exists (2021-02-30 does not). */
 export const isoDate = z
@@ -49,6 +77,17 @@ export const sizingSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('atr-risk'), risk: fraction.optional() }).strict(),
 ]);
 
+/**
+ * Exchange fees in basis points of the notional (Coinbase's maker/taker schedule). The backtest
+ * fills market entries and stop exits, which take liquidity: they pay the taker fee.
+ */
+export const feesSchema = z
+  .object({
+    makerBps: z.number().min(0).max(500),
+    takerBps: z.number().min(0).max(500),
+  })
+  .strict();
+
 export const criteriaSchema = z
   .object({
     minSharpe: z.number().default(1.5),
@@ -64,8 +103,13 @@ export const criteriaSchema = z
 export const configSchema = z
   .object({
     name: z.string().min(1),
-    assetClass: z.literal('us_equity').default('us_equity'),
-    watchlist: z.array(equitySymbol).min(1),
+    /** `equity` (US equities on Alpaca; `us_equity` is the same) or `crypto` (spot on Coinbase). */
+    assetClass: z
+      .enum(['equity', 'us_equity', 'crypto'])
+      .transform((c): 'equity' | 'crypto' => (c === 'us_equity' ? 'equity' : c))
+      .default('equity'),
+    /** Equity tickers, or crypto product ids (`BTC-USD`) under `assetClass: crypto`. */
+    watchlist: z.array(z.string().transform((s) => s.trim().toUpperCase())).min(1),
     data: z
       .object({ dir: z.string().min(1).default('data'), adjusted: z.boolean().default(false) })
       .strict()
@@ -92,9 +136,29 @@ export const configSchema = z
     costs: z
       .object({
         commission: commissionSchema.default({ perShare: 0, perOrder: 0, percent: 0, minimum: 0 }),
+        /** Maker/taker fees in bps (crypto); the taker fee becomes the commission's `percent`. */
+        fees: feesSchema.optional(),
         slippageBps: z.number().min(0).max(1000).default(0),
       })
-      .strict(),
+      .strict()
+      .superRefine((costs, ctx) => {
+        const c = costs.commission;
+        if (costs.fees !== undefined && c.perShare + c.perOrder + c.percent + c.minimum > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fees'],
+            message: 'give either fees (maker/taker bps) or a commission, not both',
+          });
+        }
+      })
+      .transform((costs) =>
+        costs.fees === undefined
+          ? costs
+          : {
+              ...costs,
+              commission: { perShare: 0, perOrder: 0, percent: costs.fees.takerBps / 10_000, minimum: 0 },
+            },
+      ),
     risk: riskRulesSchema,
     criteria: criteriaSchema,
     optimize: z
@@ -133,6 +197,18 @@ export const configSchema = z
     }),
   })
   .strict()
+  .superRefine(
+    (config, ctx) => {
+      // Runs even when other keys failed (`when`), so a refused symbol is always named; the
+      // config may then be partly invalid, hence the guards.
+      const assetClass = config.assetClass === 'crypto' ? 'crypto' : 'equity';
+      if (!Array.isArray(config.watchlist)) return;
+      config.watchlist.forEach((symbol, i) => {
+        if (typeof symbol === 'string') checkSymbol(assetClass, symbol, ctx, ['watchlist', i]);
+      });
+    },
+    { when: () => true },
+  )
   .superRefine((config, ctx) => {
     const duplicates = config.watchlist.filter((s, i) => config.watchlist.indexOf(s) !== i);
     if (duplicates.length > 0) {
@@ -175,8 +251,19 @@ export function parseConfig(text: string, file: string): StrategyConfig {
     });
   }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new ConfigError(`${file}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
+  if (!parsed.success) {
+    const message = `${file}: ${formatIssues(parsed.error)}`;
+    const refused = parsed.error.issues.find(
+      (issue) => issue.code === 'custom' && (issue.params as { refusal?: Refusal } | undefined)?.refusal,
+    );
+    const params =
+      refused?.code === 'custom' ? (refused.params as { refusal: Refusal; symbol: string }) : null;
+    if (params?.refusal === 'crypto-symbol')
+      throw new CryptoSymbolRefusedError(params.symbol, message, { cause: parsed.error });
+    if (params?.refusal === 'equity-symbol')
+      throw new EquitySymbolRefusedError(params.symbol, message, { cause: parsed.error });
+    throw new ConfigError(message, { cause: parsed.error });
+  }
   const config = parsed.data;
   let strategy: ReturnType<typeof getStrategy>;
   try {

@@ -11,6 +11,7 @@
  *   refused as unparseable because their day/month order is ambiguous;
  * - extra columns (`Adj Close`, `OpenInterest`, anything unknown) are allowed; only `Adj Close`
  *   is kept;
+ * - `Vol` (the crypto files' 24 h volume in USD) is read as the volume column;
  * - LF or CRLF line ends, a UTF-8 byte-order mark, leading and trailing blank lines.
  *
  * Fields are split on every `,` (bar files carry no quoted commas); a field may be wrapped in
@@ -254,6 +255,8 @@ const KNOWN: Readonly<Record<string, keyof Columns | 'datetime' | 'date' | 'igno
   close: 'close',
   adjclose: 'adjClose',
   volume: 'volume',
+  /** The crypto files' 24 h volume in quote currency (USD), not in coins: read as the bar's volume. */
+  vol: 'volume',
   openinterest: 'ignored',
 };
 

@@ -6,6 +6,8 @@
  */
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
 
+/** Daily periods a year when none is given: NYSE sessions (crypto uses 365, see docs/metrics.md). */
+export const DEFAULT_PERIODS_PER_YEAR = 252;
 /** Milliseconds in one calendar day. */
 export const MS_PER_DAY = 86_400_000;
 /** Days in an average (Julian) calendar year, the unit of CAGR's time span. */
@@ -32,7 +34,7 @@ export interface MetricsInput {
   buyHoldReturnPct: number;
   /** Annual risk-free rate as a fraction (0.04 = 4%), default 0. */
   riskFreeRate?: number;
-  /** Periods per year for annualization, default 252. */
+  /** Periods per year for annualization: 252 (the default) for equities, 365 for crypto. */
   periodsPerYear?: number;
 }
 
@@ -105,7 +107,7 @@ export class InvalidMetricsInputError extends InvalidParameterError {
 export function computeMetrics(input: MetricsInput): Metrics {
   const { time, equity, initialEquity, inMarket, tradePnls, buyHoldReturnPct } = input;
   const riskFreeRate = input.riskFreeRate ?? 0;
-  const periodsPerYear = input.periodsPerYear ?? 252;
+  const periodsPerYear = input.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR;
   const barCount = equity.length;
 
   if (barCount === 0) {

@@ -118,9 +118,9 @@ export interface MarketClock {
 export interface TradingDay {
   /** `YYYY-MM-DD`. */
   readonly date: string;
-  /** `HH:MM` New York time. */
+  /** `HH:MM` in the calendar's zone: New York for NYSE; `00:00` UTC for crypto (see MarketCalendar). */
   readonly open: string;
-  /** `HH:MM` New York time; 13:00 on an early-close day. */
+  /** `HH:MM` New York time, 13:00 on an early-close day; `24:00` UTC for crypto. */
   readonly close: string;
 }
 

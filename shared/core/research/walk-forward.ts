@@ -6,7 +6,7 @@ import type { StrategyConfig } from '../config/schema.js';
 import { InsufficientDataError } from '../errors.js';
 import { alignBars, indexAtOrAfter } from '../market/align.js';
 import { type BarSeries, formatBarTime } from '../market/types.js';
-import { computeMetrics, type Metrics } from '../metrics/index.js';
+import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../metrics/index.js';
 import { getStrategy } from '../strategies/index.js';
 import { type DeflatedSharpe, deflatedSharpe, periodReturns } from './deflated-sharpe.js';
 import type { GridEvaluator } from './evaluate.js';
@@ -218,7 +218,7 @@ export async function chooseWindowParams(
     params,
     objective: bestValue,
     inSampleMetrics: params === null ? null : (inSample[best as number] as Metrics),
-    sharpeVariance: perPeriodSharpeVariance(inSample),
+    sharpeVariance: perPeriodSharpeVariance(inSample, settings.options.periodsPerYear),
   };
 }
 
@@ -378,6 +378,7 @@ export function aggregateUnit(
     tradePnls: stitchedPnls,
     buyHoldReturnPct: buyAndHold(series, time, first.oosStart, last.oosEnd),
     riskFreeRate: options.riskFreeRate,
+    periodsPerYear: options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR,
   });
   const isCagr = windowResults
     .map((w) => w.inSampleMetrics?.cagrPct ?? null)
@@ -414,12 +415,18 @@ function round(x: number, digits = 4): number {
   return Math.round(x * f) / f;
 }
 
-/** Variance across the grid of the per-period (daily) Sharpe ratios, for the deflated Sharpe ratio. */
-function perPeriodSharpeVariance(results: readonly Metrics[]): number {
+/**
+ * Variance across the grid of the per-period (daily) Sharpe ratios, for the deflated Sharpe ratio:
+ * the annualised ratios divided by the square root of the periods a year they were annualised with.
+ */
+function perPeriodSharpeVariance(
+  results: readonly Metrics[],
+  periodsPerYear = DEFAULT_PERIODS_PER_YEAR,
+): number {
   const values = results
     .map((m) => m.sharpe)
     .filter((x): x is number => x !== null)
-    .map((s) => s / Math.sqrt(252));
+    .map((s) => s / Math.sqrt(periodsPerYear));
   if (values.length < 2) return 0;
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   return values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1);

@@ -3,3 +3,4 @@ export * from './correlation.js';
 export * from './rules.js';
 export * from './sizing.js';
 export * from './stops.js';
+export * from './volatility.js';

@@ -62,6 +62,17 @@ export const riskRulesSchema = z
     cashBuffer: z.number().min(0).lt(1).default(0.02),
     stops: stopRulesSchema.default({ atrPeriod: 14, initialAtr: 2 }),
     correlation: correlationRulesSchema.default({ window: 60, threshold: 0.7, reduction: 0.5 }),
+    /**
+     * Volatility-scaled position cap (off when absent): no position above
+     * `targetVolatility / annualised volatility` of equity, volatility from `window` daily returns.
+     */
+    volatilityCap: z
+      .object({
+        targetVolatility: fraction,
+        window: z.number().int().min(5).default(30),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((r) => r.kellyMinTrades <= r.kellyWindow, {

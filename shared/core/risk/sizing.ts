@@ -1,5 +1,6 @@
 import { floorQty } from '../sizing/index.js';
 import type { RiskRules } from './rules.js';
+import { volatilityCapFraction } from './volatility.js';
 
 /** An open (or just-decided) position as the heat calculation sees it. */
 export interface HeatPosition {
@@ -64,6 +65,8 @@ export interface RiskSizingInput {
   /** The strongest correlation with an open position: |ρ| and the symbol; null when none is known. */
   readonly correlation: { readonly symbol: string; readonly rho: number } | null;
   readonly fractional: boolean;
+  /** Annualised volatility of the symbol's daily returns (NaN or absent: unknown), for `rules.volatilityCap`. */
+  readonly annualVolatility?: number;
 }
 
 /** The sized entry: a quantity, or a refusal; reductions name every rule that cut the size. */
@@ -124,6 +127,21 @@ export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): Ris
   if (qty > positionCap) {
     qty = positionCap;
     reductions.push(`position cap ${pct(rules.maxPositionFraction)} of equity`);
+  }
+  if (rules.volatilityCap !== undefined) {
+    const volatility = input.annualVolatility ?? Number.NaN;
+    if (Number.isNaN(volatility)) {
+      return refuse(`volatility cap: the ${rules.volatilityCap.window}-day volatility is still warming up`);
+    }
+    const target = rules.volatilityCap.targetVolatility;
+    const fraction = volatilityCapFraction(target, volatility, rules.maxPositionFraction);
+    const volatilityCap = floorQty((fraction * equity) / price, fractional);
+    if (qty > volatilityCap) {
+      qty = volatilityCap;
+      reductions.push(
+        `volatility cap ${pct(target)} / volatility ${pct(volatility)} = ${pct(fraction)} of equity`,
+      );
+    }
   }
   const heatRoom = rules.maxPortfolioHeat * equity - input.openHeat;
   const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;

@@ -60,6 +60,8 @@ export interface CloseDecisionInput {
   readonly riskState: RiskState;
   /** ρ of the daily returns of symbols a and b (indices into `symbols`), NaN when unknown. */
   readonly correlation?: (a: number, b: number) => number;
+  /** Annualised volatility of symbol a's daily returns (NaN when unknown), for the volatility cap. */
+  readonly volatility?: (a: number) => number;
   readonly options: Pick<
     BacktestOptions,
     'sizing' | 'fractional' | 'cashBuffer' | 'maxPositionFraction' | 'risk'
@@ -254,6 +256,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           kelly,
           correlation: strongestCorrelation(index),
           fractional: options.fractional,
+          ...(input.volatility === undefined ? {} : { annualVolatility: input.volatility(index) }),
         },
         rules,
       );
