@@ -1,16 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
-import { toBacktestDocument } from '../core/backtest/document.js';
+import { type BacktestDocument, toBacktestDocument } from '../core/backtest/document.js';
 import { runBacktest } from '../core/backtest/engine.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { parseConfig, type StrategyConfig } from '../core/config/schema.js';
 import { ConfigError, QuantShiftError, UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
+import { strategyRegistry } from '../core/strategies/index.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
+import { jobProvenance, startClock, withProvenance } from './provenance.js';
 
 // The job building moved to shared/research/job.ts (the pipeline's functions use it without CLI code).
 export { type BacktestJob, buildBacktestJob, parseCommission } from '../research/job.js';
@@ -31,7 +33,16 @@ export const backtestFlags: FlagSpecs = {
     value: '<SYM[,SYM...]>',
     help: 'symbols to load from --data (a file: its name by default)',
   },
-  strategy: { type: 'string', value: '<name>', help: 'strategy name (default ma-crossover)' },
+  adjusted: {
+    type: 'boolean',
+    help: 'scale open/high/low/close by Adj Close / Close where a file has Adj Close (config data.adjusted)',
+    negatable: 'use the raw prices even when the config says adjusted',
+  },
+  strategy: {
+    type: 'string',
+    choices: [...strategyRegistry.keys()],
+    help: 'strategy, from the registry (default ma-crossover)',
+  },
   param: {
     type: 'string',
     multiple: true,
@@ -40,7 +51,7 @@ export const backtestFlags: FlagSpecs = {
   },
   direction: {
     type: 'string',
-    value: '<long-only|long-short>',
+    choices: ['long-only', 'long-short'],
     help: 'long-only exits on the opposite cross; long-short stops and reverses',
   },
   sizing: {
@@ -78,7 +89,7 @@ export const backtestFlags: FlagSpecs = {
   to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last day traded (inclusive)' },
   'end-of-data': {
     type: 'string',
-    value: '<hold|close>',
+    choices: ['hold', 'close'],
     help: 'keep open positions marked at the last close, or close them there',
   },
   'risk-free': {
@@ -93,7 +104,7 @@ export const backtestFlags: FlagSpecs = {
   },
   format: {
     type: 'string',
-    value: '<table|json>',
+    choices: ['table', 'json'],
     help: 'stdout format (default table); json prints exactly one document',
   },
   out: { type: 'string', value: '<dir>', help: 'also write backtest.json into this folder' },
@@ -116,14 +127,28 @@ function loadConfigFile(path: string): StrategyConfig {
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
-function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): BarSeries[] {
+/** Warns where a single file's name and the symbol given for it disagree (SPY.csv as QQQ). */
+function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string) => void): void {
+  const fromName = basename(path, extname(path)).toUpperCase();
+  if (fromName !== symbol) {
+    warn(
+      `warning: --data ${path} is loaded as ${symbol} (--symbol), but its file name says ${fromName}: check that the file holds ${symbol}'s bars`,
+    );
+  }
+}
+
+function loadSeries(
+  flags: ParsedFlags,
+  config: StrategyConfig | undefined,
+  warn: (line: string) => void,
+): BarSeries[] {
   const dataFlag = stringFlag(flags, 'data');
   const symbolFlag = stringFlag(flags, 'symbol');
   const symbols = symbolFlag
     ?.split(',')
     .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
-  const adjusted = config?.data.adjusted ?? false;
+  const adjusted = typeof flags.adjusted === 'boolean' ? flags.adjusted : (config?.data.adjusted ?? false);
   if (dataFlag === undefined) {
     if (config === undefined)
       throw new UsageError('backtest: give --config or --data (see quantshift backtest --help)');
@@ -138,14 +163,19 @@ function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): Bar
   }
   if (symbols !== undefined && symbols.length > 1)
     throw new UsageError('--data is one file: give one --symbol');
-  return [loadBarsCsv(dataFlag, { ...(symbols?.[0] ? { symbol: symbols[0] } : {}), adjusted })];
+  const symbol = symbols?.[0];
+  if (symbol !== undefined) warnOnSymbolMismatch(dataFlag, symbol, warn);
+  return [loadBarsCsv(dataFlag, { ...(symbol ? { symbol } : {}), adjusted })];
 }
 
-/** Resolves flags over an optional config into a runnable job. */
-export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
+/** Resolves flags over an optional config into a runnable job; warnings go to `warn` (stderr). */
+export function resolveBacktestJob(
+  flags: ParsedFlags,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): BacktestJob {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
-  return buildBacktestJob(flags, config, loadSeries(flags, config));
+  return buildBacktestJob(flags, config, loadSeries(flags, config, warn));
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
@@ -211,6 +241,16 @@ export function renderBacktestTable(
   return `${metrics}\n\n${criteria}\n\n${verdict}\n`;
 }
 
+/** The backtest document as the CLI writes it: the provenance first (docs/research.md), then the result. */
+export function backtestJsonDocument(
+  clock: { readonly startedMs: number },
+  flags: ParsedFlags,
+  job: BacktestJob,
+  doc: BacktestDocument,
+) {
+  return withProvenance(jobProvenance(clock, flags, job), { command: 'backtest', ...doc });
+}
+
 /** `quantshift backtest`: returns the process exit code. */
 export function backtestCommand(
   argv: readonly string[],
@@ -221,8 +261,9 @@ export function backtestCommand(
     io.stdout.write(backtestHelp);
     return 0;
   }
+  const clock = startClock();
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
-  const job = resolveBacktestJob(flags);
+  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(
     `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,
@@ -241,13 +282,14 @@ export function backtestCommand(
   }
   const criteria = evaluateCriteria(result.metrics, job.criteria);
   const doc = toBacktestDocument(result, criteria, decide(criteria));
+  const document = backtestJsonDocument(clock, flags, job, doc);
   const out = stringFlag(flags, 'out');
   if (out !== undefined) {
     mkdirSync(out, { recursive: true });
     const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
     io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
   }
-  io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderBacktestTable(result, doc));
+  io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderBacktestTable(result, doc));
   return 0;
 }

@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backtestCommand, backtestFlags, parseCommission } from '../../../shared/cli/backtest.js';
+import { runCli } from '../../../shared/cli/main.js';
 
 function capture() {
   let text = '';
@@ -24,12 +25,12 @@ function run(argv: string[]) {
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
-/** Runs the real CLI in a child process, as a user would. */
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'bin/quantshift.ts', ...args], {
-    encoding: 'utf8',
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+/** Runs the CLI's entry (what bin/quantshift.ts runs) in-process: exit code, stdout and stderr. */
+async function cli(args: string[]) {
+  const stdout = capture();
+  const stderr = capture();
+  const code = await runCli(args, { stdout: stdout.stream, stderr: stderr.stream });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
 describe('quantshift backtest', () => {
@@ -55,6 +56,14 @@ describe('quantshift backtest', () => {
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const doc = JSON.parse(lines[0] as string);
+    expect(doc).toMatchObject({
+      command: 'backtest',
+      generatedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T.*Z$/),
+      elapsedMs: expect.any(Number),
+      configHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      gitCommit: expect.any(String),
+      params: { fast: 10, slow: 30, ma: 'sma' },
+    });
     expect(Object.keys(doc.metrics)).toEqual(
       expect.arrayContaining([
         'trades',
@@ -216,7 +225,7 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
       ['backtest', '--config', cryptoConfig],
       /watchlist\.1: crypto symbols are not allowed/,
     ],
-    ['an unknown flag', ['backtest', '--bogus'], /backtest: Unknown option '--bogus'/],
+    ['an unknown flag', ['backtest', '--bogus'], /backtest: unknown flag --bogus \(see quantshift/],
     ['a bad sizing', ['backtest', '--data', 'data/SPY.csv', '--sizing', 'half'], /--sizing half/],
     [
       'a bad number',
@@ -231,8 +240,8 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
     ['a missing file', ['backtest', '--data', 'data/NOPE.csv'], /--data data\/NOPE\.csv: no such file/],
     ['an unknown command', ['backtset'], /unknown command "backtset"/],
   ];
-  it.each(cases)('%s', (_name, args, message) => {
-    const { code, stdout, stderr } = cli(args);
+  it.each(cases)('%s', async (_name, args, message) => {
+    const { code, stdout, stderr } = await cli(args);
     expect(code).not.toBe(0);
     expect(stdout).toBe('');
     const lines = stderr.trim().split('\n');
@@ -241,8 +250,12 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
     expect(lines[0]).toMatch(message);
   });
 
-  it('the bin shim runs the CLI', () => {
-    const out = execFileSync(process.execPath, ['bin/quantshift.js', '--help'], { encoding: 'utf8' });
-    expect(out).toContain('backtest');
+  it('the bin shim runs the CLI: one error line on stderr and exit 2 for a usage error', () => {
+    const result = spawnSync(process.execPath, ['bin/quantshift.js', 'backtest', '--bogus'], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('error: backtest: unknown flag --bogus (see quantshift backtest --help)\n');
   });
 });
