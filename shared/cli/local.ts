@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { UsageError } from '../core/errors.js';
+import { NoSessionError } from '../live/context.js';
 import { cloudWatchAlarmEventSchema, type LiveStep, liveEventSchema } from '../runtime/live.js';
 
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag, wantsHelp } from './args.js';
@@ -171,7 +172,16 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
     });
     io.stderr.write(`invoke: market-open-check first: ${JSON.stringify(session)}\n`);
   }
-  const result = await runHandler(name, (await target.load()).handler, checked.data);
+  let result: unknown;
+  try {
+    result = await runHandler(name, (await target.load()).handler, checked.data);
+  } catch (error) {
+    if (!(error instanceof NoSessionError)) throw error;
+    throw new NoSessionError(
+      `${error.message}: run \`quantshift invoke market-open-check\` for that day first, or add --with-open-check`,
+      { cause: error },
+    );
+  }
   io.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
 }
