@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
 import { LOCAL_KEYS, LOCAL_UPSTASH_TOKEN } from '../../shared/adapters/local/live-stack.js';
 import { buildBacktestJob } from '../../shared/cli/backtest.js';
-import { replay } from '../../shared/cli/replay.js';
+import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { runBacktest } from '../../shared/core/backtest/engine.js';
 import { parseConfig } from '../../shared/core/config/schema.js';
 
@@ -22,6 +23,8 @@ const run = (from: string, to: string, extra: Partial<Parameters<typeof replay>[
     dataDir: 'data',
     withCache: true,
     log: (line) => logs.push(line),
+    // The handlers' own logs (Powertools JSON): kept for the secrets check, not printed.
+    logSink: (text) => logs.push(text),
     ...extra,
   });
 
@@ -97,10 +100,57 @@ describe('replay: the live functions day by day against the local stack', () => 
     expect(faulty.orders.length).toBeGreaterThan(3);
   }, 180_000);
 
-  it('never logs a secret', () => {
+  it("never logs a secret (the handlers' logs included)", () => {
     const all = logs.join('\n');
-    expect(all.length).toBeGreaterThan(0);
+    expect(all).toContain('"level":"INFO"');
     for (const secret of [LOCAL_KEYS.secret, LOCAL_KEYS.keyId, LOCAL_UPSTASH_TOKEN])
       expect(all).not.toContain(secret);
   });
+
+  it("quantshift replay shows a day-by-day summary by default, the handlers' logs with --verbose", async () => {
+    const run = async (...extra: string[]) => {
+      const stdout = capture();
+      const stderr = capture();
+      const args = ['--from', '2021-04-01', '--to', '2021-04-06', '--no-cache', ...extra];
+      expect(await replayCommand(args, { stdout: stdout.stream, stderr: stderr.stream })).toBe(0);
+      return { stdout: stdout.text(), stderr: stderr.text() };
+    };
+    const quiet = await run('--format', 'json');
+    const lines = quiet.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^2021-04-01 {2}\(1\/4\) {2}equity [\d,]+\.\d\d {2}day P&L [-+][\d,]+\.\d\d {2}positions \d/,
+      ),
+      '2021-04-02  (2/4)  market closed',
+      expect.stringMatching(/^2021-04-05 {2}\(3\/4\) {2}equity /),
+      expect.stringMatching(/^2021-04-06 {2}\(4\/4\) {2}equity /),
+    ]);
+    const doc = JSON.parse(quiet.stdout);
+    expect(doc).toMatchObject({
+      command: 'replay',
+      from: '2021-04-01',
+      configHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      params: expect.objectContaining({ fast: 10, slow: 30 }),
+      generatedAt: expect.any(String),
+      elapsedMs: expect.any(Number),
+      gitCommit: expect.any(String),
+    });
+    const verbose = await run('--verbose');
+    expect(verbose.stderr).toContain('"level":"INFO"');
+    expect(verbose.stderr).not.toContain('(1/4)');
+    expect(verbose.stdout).toMatch(/^Orders \(\d+\)/);
+  }, 180_000);
 });
+
+function capture() {
+  let text = '';
+  return {
+    stream: new Writable({
+      write(chunk, _encoding, done) {
+        text += String(chunk);
+        done();
+      },
+    }),
+    text: () => text,
+  };
+}
