@@ -1,5 +1,8 @@
 /**
- * Benchmarks, printed as one JSON document on stdout (progress goes to stderr):
+ * Benchmarks, written as one JSON document to `bench/results.json` (progress goes to stderr). The
+ * document also goes to stdout when that is clean: under `npm run -s bench` (npm's banner off) or
+ * run directly (`npx tsx bench/run.ts > x.json`); under a plain `npm run bench`, npm's banner would
+ * make stdout invalid JSON, so only the file is written and the run says where:
  *
  * ```
  * {
@@ -35,6 +38,7 @@ import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
 import { runLiveBenchmarks } from './live.js';
+import { writeBenchResults } from './results.js';
 import { median } from './stats.js';
 
 interface BenchResult {
@@ -163,4 +167,4 @@ results.push(
 const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();
 
-process.stdout.write(`${JSON.stringify({ results, live, bundles }, null, 2)}\n`);
+writeBenchResults({ results, live, bundles });
