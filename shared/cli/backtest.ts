@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { type BacktestDocument, toBacktestDocument } from '../core/backtest/document.js';
@@ -9,6 +9,8 @@ import { parseConfig, type StrategyConfig } from '../core/config/schema.js';
 import { ConfigError, QuantShiftError, UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
 import { strategyRegistry } from '../core/strategies/index.js';
+import { BENCHMARK_SYMBOL, backtestReportHtml } from '../report/research-artifacts.js';
+import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
@@ -108,6 +110,13 @@ export const backtestFlags: FlagSpecs = {
     help: 'stdout format (default table); json prints exactly one document',
   },
   out: { type: 'string', value: '<dir>', help: 'also write backtest.json into this folder' },
+  report: {
+    type: 'string',
+    value: '<file.html>',
+    help: 'write a self-contained HTML report: equity vs benchmarks, drawdown, prices with trades, trade table, monthly returns',
+  },
+  'trades-csv': { type: 'string', value: '<file.csv>', help: 'write the trade list as CSV' },
+  'equity-csv': { type: 'string', value: '<file.csv>', help: 'write the equity curve (and drawdown) as CSV' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -252,10 +261,10 @@ export function backtestJsonDocument(
 }
 
 /** `quantshift backtest`: returns the process exit code. */
-export function backtestCommand(
+export async function backtestCommand(
   argv: readonly string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-): number {
+): Promise<number> {
   const flags = parseFlags('backtest', argv, backtestFlags);
   if (flags.help) {
     io.stdout.write(backtestHelp);
@@ -290,6 +299,55 @@ export function backtestCommand(
     writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
     io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
   }
+  await writeBacktestArtifacts(flags, job, result, document, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderBacktestTable(result, doc));
   return 0;
+}
+
+/** Writes a file, creating its folder, and says so on stderr. */
+function writeArtifact(path: string, text: string, io: { stderr: NodeJS.WritableStream }): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  writeFileSync(path, text);
+  io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
+}
+
+/** SPY's bars for the report's benchmark: from the run when it trades SPY, else from the data folder. */
+function benchmarkSeries(flags: ParsedFlags, job: BacktestJob): BarSeries | undefined {
+  const traded = job.series.find((s) => s.symbol === BENCHMARK_SYMBOL);
+  if (traded !== undefined) return traded;
+  const dataFlag = stringFlag(flags, 'data');
+  const dir =
+    dataFlag === undefined
+      ? job.config?.data.dir
+      : statSync(dataFlag).isDirectory()
+        ? dataFlag
+        : dirname(dataFlag);
+  const path = dir === undefined ? undefined : join(dir, `${BENCHMARK_SYMBOL}.csv`);
+  if (path === undefined || !existsSync(path)) return undefined;
+  const adjusted = typeof flags.adjusted === 'boolean' ? flags.adjusted : (job.config?.data.adjusted ?? false);
+  return loadBarsCsv(path, { symbol: BENCHMARK_SYMBOL, adjusted });
+}
+
+/** `--report`, `--trades-csv` and `--equity-csv`. */
+async function writeBacktestArtifacts(
+  flags: ParsedFlags,
+  job: BacktestJob,
+  result: BacktestResult,
+  document: ReturnType<typeof backtestJsonDocument>,
+  io: { stderr: NodeJS.WritableStream },
+): Promise<void> {
+  const tradesPath = stringFlag(flags, 'trades-csv');
+  if (tradesPath !== undefined) writeArtifact(tradesPath, tradesCsv(tradeRows(document)), io);
+  const equityPath = stringFlag(flags, 'equity-csv');
+  if (equityPath !== undefined) writeArtifact(equityPath, equityCsv(document), io);
+  const reportPath = stringFlag(flags, 'report');
+  if (reportPath !== undefined) {
+    const provenance = {
+      generatedAt: document.generatedAt,
+      configHash: document.configHash ?? '',
+      gitCommit: document.gitCommit,
+    };
+    const html = await backtestReportHtml(job, result, provenance, benchmarkSeries(flags, job));
+    writeArtifact(reportPath, html, io);
+  }
 }

@@ -80,6 +80,11 @@ class MaCrossover implements StrategyInstance {
     return this.enter('short', bar.close, atr);
   }
 
+  indicators(): Readonly<Record<string, number>> {
+    const ma = this.params.ma.toUpperCase();
+    return { [`${ma} ${this.params.fast}`]: this.fastPrev, [`${ma} ${this.params.slow}`]: this.slowPrev };
+  }
+
   private enter(side: 'long' | 'short', close: number, atr: number): Intent {
     const reason = side === 'long' ? 'cross up' : 'cross down';
     const k = this.params.atrStop;
