@@ -136,6 +136,11 @@ function loadConfigFile(path: string): StrategyConfig {
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
+/** `--adjusted` / `--no-adjusted`, else the config's `data.adjusted`, else raw prices. */
+function adjustedPrices(flags: ParsedFlags, config: StrategyConfig | undefined): boolean {
+  return typeof flags.adjusted === 'boolean' ? flags.adjusted : (config?.data.adjusted ?? false);
+}
+
 /** Warns where a single file's name and the symbol given for it disagree (SPY.csv as QQQ). */
 function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string) => void): void {
   const fromName = basename(path, extname(path)).toUpperCase();
@@ -157,7 +162,7 @@ function loadSeries(
     ?.split(',')
     .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
-  const adjusted = typeof flags.adjusted === 'boolean' ? flags.adjusted : (config?.data.adjusted ?? false);
+  const adjusted = adjustedPrices(flags, config);
   if (dataFlag === undefined) {
     if (config === undefined)
       throw new UsageError('backtest: give --config or --data (see quantshift backtest --help)');
@@ -324,8 +329,7 @@ function benchmarkSeries(flags: ParsedFlags, job: BacktestJob): BarSeries | unde
         : dirname(dataFlag);
   const path = dir === undefined ? undefined : join(dir, `${BENCHMARK_SYMBOL}.csv`);
   if (path === undefined || !existsSync(path)) return undefined;
-  const adjusted = typeof flags.adjusted === 'boolean' ? flags.adjusted : (job.config?.data.adjusted ?? false);
-  return loadBarsCsv(path, { symbol: BENCHMARK_SYMBOL, adjusted });
+  return loadBarsCsv(path, { symbol: BENCHMARK_SYMBOL, adjusted: adjustedPrices(flags, job.config) });
 }
 
 /** `--report`, `--trades-csv` and `--equity-csv`. */

@@ -80,8 +80,12 @@ export async function backtestReportHtml(
       ? [{ symbol: backtest.symbols[0] as string, metrics: backtest.metrics }]
       : job.series.map((s) => ({
           symbol: s.symbol,
-          metrics: runBacktest({ series: [s], strategy: job.strategy, params: job.params, options: job.options })
-            .metrics,
+          metrics: runBacktest({
+            series: [s],
+            strategy: job.strategy,
+            params: job.params,
+            options: job.options,
+          }).metrics,
         }));
   return renderResearchReport(
     buildReportInput(job, backtest, perSymbol, null, null, {
