@@ -10,6 +10,9 @@ import { replayCommand } from './replay.js';
 import { optimizeCommand, walkForwardCommand } from './research.js';
 import { researchCommand } from './research-job.js';
 
+/** The environment the operator commands read (STATE_TABLE, DYNAMODB_ENDPOINT, ...); default process.env. */
+type Env = Readonly<Record<string, string | undefined>>;
+
 /** The streams a command writes to; `process` fits. */
 export type Io = {
   readonly stdout: NodeJS.WritableStream;
@@ -18,7 +21,10 @@ export type Io = {
 
 const commands: Record<
   string,
-  { summary: string; run: (argv: readonly string[], io: Io) => number | Promise<number> }
+  {
+    summary: string;
+    run: (argv: readonly string[], io: Io, env: Env) => number | Promise<number>;
+  }
 > = {
   backtest: {
     summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
@@ -42,15 +48,15 @@ const commands: Record<
   },
   halt: {
     summary: 'set the kill switch: block new entries (exits and stops go on), with who and why',
-    run: (argv, io) => haltCommand(argv, io),
+    run: (argv, io, env) => haltCommand(argv, io, env),
   },
   resume: {
     summary: 'clear the kill switch (resume --reason "..."), recorded with who and why',
-    run: (argv, io) => resumeCommand(argv, io),
+    run: (argv, io, env) => resumeCommand(argv, io, env),
   },
   status: {
     summary: 'show the kill switch, the breakers and the recent operator actions',
-    run: (argv, io) => statusCommand(argv, io),
+    run: (argv, io, env) => statusCommand(argv, io, env),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',
@@ -94,7 +100,7 @@ function version(): string {
   return `quantshift ${pkg.version} (commit ${gitCommit().slice(0, 12)})\n`;
 }
 
-async function dispatch(argv: readonly string[], io: Io): Promise<number> {
+async function dispatch(argv: readonly string[], io: Io, env: Env): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(mainHelp);
@@ -107,7 +113,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined)
     throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(commands).join(', ')})`);
-  return command.run(rest, io);
+  return command.run(rest, io, env);
 }
 
 /**
@@ -115,9 +121,13 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
  * argument it does not take), 1 for any other failure, printed as one `error: ...` line on stderr
  * (a stack trace only with QUANTSHIFT_DEBUG=1).
  */
-export async function runCli(argv: readonly string[], io: Io = process): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  io: Io = process,
+  env: Env = process.env,
+): Promise<number> {
   try {
-    return await dispatch(argv, io);
+    return await dispatch(argv, io, env);
   } catch (error) {
     if (error instanceof QuantShiftError) {
       io.stderr.write(`error: ${error.message}\n`);
