@@ -1,5 +1,8 @@
 /**
- * Benchmarks, printed as one JSON document on stdout (progress goes to stderr):
+ * Benchmarks, written as one JSON document to `bench/results.json` (progress goes to stderr). The
+ * document also goes to stdout when that is clean: under `npm run -s bench` (npm's banner off) or
+ * run directly (`npx tsx bench/run.ts > x.json`); under a plain `npm run bench`, npm's banner would
+ * make stdout invalid JSON, so only the file is written and the run says where:
  *
  * ```
  * {
@@ -42,6 +45,7 @@ import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
 import { runLiveBenchmarks } from './live.js';
+import { writeBenchResults } from './results.js';
 import { median } from './stats.js';
 import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
 import { runStreamBenchmark } from './stream.js';
@@ -175,4 +179,4 @@ const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();
 const stream = await runStreamBenchmark();
 
-process.stdout.write(`${JSON.stringify({ results, live, bundles, stream }, null, 2)}\n`);
+writeBenchResults({ results, live, bundles, stream });

@@ -1,16 +1,20 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
-import { toBacktestDocument } from '../core/backtest/document.js';
+import { type BacktestDocument, toBacktestDocument } from '../core/backtest/document.js';
 import { runBacktest } from '../core/backtest/engine.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { parseConfig, type StrategyConfig } from '../core/config/schema.js';
 import { ConfigError, QuantShiftError, UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
+import { strategyRegistry } from '../core/strategies/index.js';
+import { BENCHMARK_SYMBOL, backtestReportHtml } from '../report/research-artifacts.js';
+import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
+import { jobProvenance, startClock, withProvenance } from './provenance.js';
 
 // The job building moved to shared/research/job.ts (the pipeline's functions use it without CLI code).
 export { type BacktestJob, buildBacktestJob, parseCommission } from '../research/job.js';
@@ -31,10 +35,15 @@ export const backtestFlags: FlagSpecs = {
     value: '<SYM[,SYM...]>',
     help: 'symbols to load from --data (a file: its name by default)',
   },
+  adjusted: {
+    type: 'boolean',
+    help: 'scale open/high/low/close by Adj Close / Close where a file has Adj Close (config data.adjusted)',
+    negatable: 'use the raw prices even when the config says adjusted',
+  },
   strategy: {
     type: 'string',
-    value: '<name>',
-    help: 'strategy name (default ma-crossover; see quantshift strategies)',
+    choices: [...strategyRegistry.keys()],
+    help: 'strategy, from the registry (default ma-crossover; see quantshift strategies)',
   },
   param: {
     type: 'string',
@@ -44,7 +53,7 @@ export const backtestFlags: FlagSpecs = {
   },
   direction: {
     type: 'string',
-    value: '<long-only|long-short>',
+    choices: ['long-only', 'long-short'],
     help: "the run's direction (default long-only): long-only ignores the strategy's short side",
   },
   sizing: {
@@ -82,7 +91,7 @@ export const backtestFlags: FlagSpecs = {
   to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last day traded (inclusive)' },
   'end-of-data': {
     type: 'string',
-    value: '<hold|close>',
+    choices: ['hold', 'close'],
     help: 'keep open positions marked at the last close, or close them there',
   },
   'risk-free': {
@@ -97,10 +106,17 @@ export const backtestFlags: FlagSpecs = {
   },
   format: {
     type: 'string',
-    value: '<table|json>',
+    choices: ['table', 'json'],
     help: 'stdout format (default table); json prints exactly one document',
   },
   out: { type: 'string', value: '<dir>', help: 'also write backtest.json into this folder' },
+  report: {
+    type: 'string',
+    value: '<file.html>',
+    help: 'write a self-contained HTML report: equity vs benchmarks, drawdown, prices with trades, trade table, monthly returns',
+  },
+  'trades-csv': { type: 'string', value: '<file.csv>', help: 'write the trade list as CSV' },
+  'equity-csv': { type: 'string', value: '<file.csv>', help: 'write the equity curve (and drawdown) as CSV' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -120,14 +136,33 @@ function loadConfigFile(path: string): StrategyConfig {
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
-function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): BarSeries[] {
+/** `--adjusted` / `--no-adjusted`, else the config's `data.adjusted`, else raw prices. */
+function adjustedPrices(flags: ParsedFlags, config: StrategyConfig | undefined): boolean {
+  return typeof flags.adjusted === 'boolean' ? flags.adjusted : (config?.data.adjusted ?? false);
+}
+
+/** Warns where a single file's name and the symbol given for it disagree (SPY.csv as QQQ). */
+function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string) => void): void {
+  const fromName = basename(path, extname(path)).toUpperCase();
+  if (fromName !== symbol) {
+    warn(
+      `warning: --data ${path} is loaded as ${symbol} (--symbol), but its file name says ${fromName}: check that the file holds ${symbol}'s bars`,
+    );
+  }
+}
+
+function loadSeries(
+  flags: ParsedFlags,
+  config: StrategyConfig | undefined,
+  warn: (line: string) => void,
+): BarSeries[] {
   const dataFlag = stringFlag(flags, 'data');
   const symbolFlag = stringFlag(flags, 'symbol');
   const symbols = symbolFlag
     ?.split(',')
     .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
-  const adjusted = config?.data.adjusted ?? false;
+  const adjusted = adjustedPrices(flags, config);
   if (dataFlag === undefined) {
     if (config === undefined)
       throw new UsageError('backtest: give --config or --data (see quantshift backtest --help)');
@@ -142,14 +177,19 @@ function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): Bar
   }
   if (symbols !== undefined && symbols.length > 1)
     throw new UsageError('--data is one file: give one --symbol');
-  return [loadBarsCsv(dataFlag, { ...(symbols?.[0] ? { symbol: symbols[0] } : {}), adjusted })];
+  const symbol = symbols?.[0];
+  if (symbol !== undefined) warnOnSymbolMismatch(dataFlag, symbol, warn);
+  return [loadBarsCsv(dataFlag, { ...(symbol ? { symbol } : {}), adjusted })];
 }
 
-/** Resolves flags over an optional config into a runnable job. */
-export function resolveBacktestJob(flags: ParsedFlags): BacktestJob {
+/** Resolves flags over an optional config into a runnable job; warnings go to `warn` (stderr). */
+export function resolveBacktestJob(
+  flags: ParsedFlags,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): BacktestJob {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
-  return buildBacktestJob(flags, config, loadSeries(flags, config));
+  return buildBacktestJob(flags, config, loadSeries(flags, config, warn));
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
@@ -216,18 +256,29 @@ export function renderBacktestTable(
   return `${metrics}\n\n${criteria}\n\n${verdict}\n`;
 }
 
+/** The backtest document as the CLI writes it: the provenance first (docs/research.md), then the result. */
+export function backtestJsonDocument(
+  clock: { readonly startedMs: number },
+  flags: ParsedFlags,
+  job: BacktestJob,
+  doc: BacktestDocument,
+) {
+  return withProvenance(jobProvenance(clock, flags, job), { command: 'backtest', ...doc });
+}
+
 /** `quantshift backtest`: returns the process exit code. */
-export function backtestCommand(
+export async function backtestCommand(
   argv: readonly string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-): number {
+): Promise<number> {
   const flags = parseFlags('backtest', argv, backtestFlags);
   if (flags.help) {
     io.stdout.write(backtestHelp);
     return 0;
   }
+  const clock = startClock();
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
-  const job = resolveBacktestJob(flags);
+  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(
     `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,
@@ -246,13 +297,62 @@ export function backtestCommand(
   }
   const criteria = evaluateCriteria(result.metrics, job.criteria);
   const doc = toBacktestDocument(result, criteria, decide(criteria));
+  const document = backtestJsonDocument(clock, flags, job, doc);
   const out = stringFlag(flags, 'out');
   if (out !== undefined) {
     mkdirSync(out, { recursive: true });
     const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
     io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
   }
-  io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderBacktestTable(result, doc));
+  await writeBacktestArtifacts(flags, job, result, document, io);
+  io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderBacktestTable(result, doc));
   return 0;
+}
+
+/** Writes a file, creating its folder, and says so on stderr. */
+function writeArtifact(path: string, text: string, io: { stderr: NodeJS.WritableStream }): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  writeFileSync(path, text);
+  io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
+}
+
+/** SPY's bars for the report's benchmark: from the run when it trades SPY, else from the data folder. */
+function benchmarkSeries(flags: ParsedFlags, job: BacktestJob): BarSeries | undefined {
+  const traded = job.series.find((s) => s.symbol === BENCHMARK_SYMBOL);
+  if (traded !== undefined) return traded;
+  const dataFlag = stringFlag(flags, 'data');
+  const dir =
+    dataFlag === undefined
+      ? job.config?.data.dir
+      : statSync(dataFlag).isDirectory()
+        ? dataFlag
+        : dirname(dataFlag);
+  const path = dir === undefined ? undefined : join(dir, `${BENCHMARK_SYMBOL}.csv`);
+  if (path === undefined || !existsSync(path)) return undefined;
+  return loadBarsCsv(path, { symbol: BENCHMARK_SYMBOL, adjusted: adjustedPrices(flags, job.config) });
+}
+
+/** `--report`, `--trades-csv` and `--equity-csv`. */
+async function writeBacktestArtifacts(
+  flags: ParsedFlags,
+  job: BacktestJob,
+  result: BacktestResult,
+  document: ReturnType<typeof backtestJsonDocument>,
+  io: { stderr: NodeJS.WritableStream },
+): Promise<void> {
+  const tradesPath = stringFlag(flags, 'trades-csv');
+  if (tradesPath !== undefined) writeArtifact(tradesPath, tradesCsv(tradeRows(document)), io);
+  const equityPath = stringFlag(flags, 'equity-csv');
+  if (equityPath !== undefined) writeArtifact(equityPath, equityCsv(document), io);
+  const reportPath = stringFlag(flags, 'report');
+  if (reportPath !== undefined) {
+    const provenance = {
+      generatedAt: document.generatedAt,
+      configHash: document.configHash ?? '',
+      gitCommit: document.gitCommit,
+    };
+    const html = await backtestReportHtml(job, result, provenance, benchmarkSeries(flags, job));
+    writeArtifact(reportPath, html, io);
+  }
 }

@@ -18,7 +18,7 @@ export const dataFetchFlags: FlagSpecs = {
   out: { type: 'string', value: '<dir>', help: 'folder for the <SYMBOL>.csv files (default data)' },
   feed: {
     type: 'string',
-    value: '<iex|sip>',
+    choices: ['iex', 'sip'],
     help: 'Alpaca data feed (default iex, which free accounts have)',
   },
   'base-url': {

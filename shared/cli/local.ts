@@ -5,12 +5,10 @@ import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { LOCAL_KEYS, startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { loadReplayBars } from '../adapters/local/minute-bars.js';
 import { UsageError } from '../core/errors.js';
-import { cloudWatchAlarmEventSchema, LIVE_STEPS, type LiveStep, liveEventSchema } from '../runtime/live.js';
+import { NoSessionError } from '../live/context.js';
+import { cloudWatchAlarmEventSchema, type LiveStep, liveEventSchema } from '../runtime/live.js';
 
-/** What `quantshift invoke` runs: the five scheduled steps and the kill switch. */
-type InvokableFunction = LiveStep | 'kill-switch';
-
-import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
+import { type FlagSpecs, parseFlags, renderHelp, stringFlag, wantsHelp } from './args.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -44,9 +42,9 @@ export const localUpFlags: FlagSpecs = {
  */
 export async function localCommand(argv: readonly string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'up')
+  if (sub !== 'up' && !wantsHelp(argv))
     throw new UsageError('usage: quantshift local up [--config <yaml>] [--data <dir>] [--time <ISO>]');
-  const flags = parseFlags('local up', rest, localUpFlags);
+  const flags = parseFlags('local up', sub === 'up' ? rest : argv, localUpFlags);
   if (flags.help) {
     io.stdout.write(
       renderHelp(
@@ -103,34 +101,88 @@ async function startReplayStream(file: string, flags: ReturnType<typeof parseFla
   };
 }
 
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+/**
+ * What `quantshift invoke` runs, by name: the five scheduled steps (the schedule's payload) and
+ * the kill switch (a CloudWatch alarm event). Help and errors list these names.
+ */
+const INVOKABLE: Readonly<
+  Record<
+    LiveStep | 'kill-switch',
+    { readonly load: () => Promise<{ handler: Handler }>; readonly alarm: boolean }
+  >
+> = {
+  'market-open-check': { load: () => import('../../functions/market-open-check/handler.js'), alarm: false },
+  'generate-signals': { load: () => import('../../functions/generate-signals/handler.js'), alarm: false },
+  'execute-orders': { load: () => import('../../functions/execute-orders/handler.js'), alarm: false },
+  'risk-check': { load: () => import('../../functions/risk-check/handler.js'), alarm: false },
+  'end-of-day': { load: () => import('../../functions/end-of-day/handler.js'), alarm: false },
+  'kill-switch': { load: () => import('../../functions/kill-switch/handler.js'), alarm: true },
+};
+
+/** The names `invoke` takes, from its registry. */
+export const invokableFunctions: readonly string[] = Object.keys(INVOKABLE);
+
 export const invokeFlags: FlagSpecs = {
-  event: { type: 'string', value: '<file>', help: 'the event JSON: {"step": "...", "scheduledTime": "..."}' },
+  event: {
+    type: 'string',
+    value: '<file>',
+    help: 'the event JSON: {"step": "...", "scheduledTime": "..."} (examples in docs/examples/)',
+  },
+  'with-open-check': {
+    type: 'boolean',
+    help: "run market-open-check first at the event's scheduled time (writes the day's session record)",
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
+
+const invokeHelp = () =>
+  renderHelp(
+    'quantshift invoke <function> --event <file> [flags]',
+    `Runs one live handler locally.\nFunctions: ${invokableFunctions.join(', ')}`,
+    invokeFlags,
+    [
+      'Example:',
+      '  quantshift invoke generate-signals --event docs/examples/generate-signals.json --with-open-check',
+    ],
+  );
+
+/** Runs a handler with a local Lambda context, its stdout (Powertools logs) sent to stderr. */
+async function runHandler(name: string, handler: Handler, event: unknown): Promise<unknown> {
+  const stdoutWrite = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  try {
+    return await handler(event, localLambdaContext(name, `invoke-${process.pid}`));
+  } finally {
+    process.stdout.write = stdoutWrite;
+  }
+}
 
 /**
  * `quantshift invoke <function> --event <file>`: runs one live handler locally with a Lambda
  * context, against the stack whose environment is exported (see `quantshift local up`), as
  * `sam local invoke` does. The result goes to stdout; the handler's logs to stderr.
+ * `--with-open-check` runs market-open-check first, for the event's scheduled time.
  */
 export async function invokeCommand(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
-  const flags = parseFlags('invoke', rest, invokeFlags);
-  if (flags.help || name === undefined || name.startsWith('-')) {
-    io.stdout.write(
-      renderHelp(
-        'quantshift invoke <function> --event <file>',
-        'Runs one live handler locally.',
-        invokeFlags,
-      ),
-    );
-    return name === undefined ? 2 : 0;
+  if (name === undefined || name.startsWith('-')) {
+    const flags = parseFlags('invoke', argv, invokeFlags);
+    io.stdout.write(invokeHelp());
+    return flags.help ? 0 : 2;
   }
-  const steps: readonly InvokableFunction[] = [...LIVE_STEPS, 'kill-switch'];
-  if (!(steps as readonly string[]).includes(name))
-    throw new UsageError(`invoke: unknown function "${name}" (${steps.join(', ')})`);
+  const flags = parseFlags('invoke', rest, invokeFlags);
+  if (flags.help) {
+    io.stdout.write(invokeHelp());
+    return 0;
+  }
+  const target = Object.hasOwn(INVOKABLE, name) ? INVOKABLE[name as keyof typeof INVOKABLE] : undefined;
+  if (target === undefined)
+    throw new UsageError(`invoke: unknown function "${name}" (${invokableFunctions.join(', ')})`);
   const eventPath = stringFlag(flags, 'event');
-  if (eventPath === undefined) throw new UsageError('invoke: give --event <file>');
+  if (eventPath === undefined)
+    throw new UsageError('invoke: give --event <file> (examples in docs/examples/)');
   let event: unknown;
   try {
     event = JSON.parse(readFileSync(eventPath, 'utf8'));
@@ -140,31 +192,32 @@ export async function invokeCommand(argv: readonly string[], io: Io): Promise<nu
     });
   }
   // The scheduled steps take the schedule's payload; the kill switch a CloudWatch alarm event.
-  const checked = (name === 'kill-switch' ? cloudWatchAlarmEventSchema : liveEventSchema).safeParse(event);
+  const checked = (target.alarm ? cloudWatchAlarmEventSchema : liveEventSchema).safeParse(event);
   if (!checked.success) {
     throw new UsageError(
       `--event ${eventPath}: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
-  const loaders: Record<
-    InvokableFunction,
-    () => Promise<{ handler: (event: unknown, context: Context) => Promise<unknown> }>
-  > = {
-    'market-open-check': () => import('../../functions/market-open-check/handler.js'),
-    'generate-signals': () => import('../../functions/generate-signals/handler.js'),
-    'execute-orders': () => import('../../functions/execute-orders/handler.js'),
-    'risk-check': () => import('../../functions/risk-check/handler.js'),
-    'end-of-day': () => import('../../functions/end-of-day/handler.js'),
-    'kill-switch': () => import('../../functions/kill-switch/handler.js'),
-  } as never;
-  const module = await loaders[name as InvokableFunction]();
-  const stdoutWrite = process.stdout.write;
-  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  if (flags['with-open-check'] === true) {
+    if (target.alarm)
+      throw new UsageError('--with-open-check: the kill switch takes an alarm event, not a day');
+    const { scheduledTime } = checked.data as { scheduledTime: string };
+    const open = INVOKABLE['market-open-check'];
+    const session = await runHandler('market-open-check', (await open.load()).handler, {
+      step: 'market-open-check',
+      scheduledTime,
+    });
+    io.stderr.write(`invoke: market-open-check first: ${JSON.stringify(session)}\n`);
+  }
   let result: unknown;
   try {
-    result = await module.handler(checked.data, localLambdaContext(name, `invoke-${process.pid}`));
-  } finally {
-    process.stdout.write = stdoutWrite;
+    result = await runHandler(name, (await target.load()).handler, checked.data);
+  } catch (error) {
+    if (!(error instanceof NoSessionError)) throw error;
+    throw new NoSessionError(
+      `${error.message}: run \`quantshift invoke market-open-check\` for that day first, or add --with-open-check`,
+      { cause: error },
+    );
   }
   io.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;

@@ -8,6 +8,7 @@ import type { AuditRecord } from '../core/ports/state-store.js';
 import { entryBlock, type RiskState } from '../core/risk/index.js';
 import { haltTrading, resetDrawdownHalt, resumeTrading } from '../live/kill-switch.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
+import { provenance, startClock, withProvenance } from './provenance.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 type Env = Readonly<Record<string, string | undefined>>;
@@ -23,7 +24,7 @@ const tableFlags: FlagSpecs = {
     value: '<url>',
     help: 'a local DynamoDB, as `quantshift local up` prints it (default: env DYNAMODB_ENDPOINT)',
   },
-  format: { type: 'string', value: '<text|json>', help: 'stdout format (default text)' },
+  format: { type: 'string', choices: ['text', 'json'], help: 'stdout format (default text)' },
 };
 
 export const haltFlags: FlagSpecs = {
@@ -129,6 +130,7 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
       'Halts new entries.',
       haltFlags,
     );
+  const clock = startClock();
   const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
   const reason = stringFlag(flags, 'reason') ?? 'manual halt';
   if (reason.trim() === '') throw new UsageError('halt: --reason must not be empty');
@@ -138,7 +140,9 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
     const time = actionTime(flags, local);
     const result = await haltTrading(store, { reason, by, time, details: { via: 'cli' } });
     if (format === 'json') {
-      io.stdout.write(`${JSON.stringify({ command: 'halt', time, ...result })}\n`);
+      io.stdout.write(
+        `${JSON.stringify(withProvenance(provenance(clock), { command: 'halt', time, ...result }))}\n`,
+      );
       return 0;
     }
     const k = result.state?.killSwitch;
@@ -180,6 +184,7 @@ export async function resumeCommand(
       'Clears the kill switch: new entries are allowed again (unless a breaker still holds).',
       resumeFlags,
     );
+  const clock = startClock();
   const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
   const reason = stringFlag(flags, 'reason');
   if (reason === undefined || reason.trim() === '')
@@ -195,9 +200,13 @@ export async function resumeCommand(
         : undefined;
     const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
     if (format === 'json') {
-      io.stdout.write(
-        `${JSON.stringify({ command: 'resume', time, ...result, ...(drawdown === undefined ? {} : { drawdownReset: drawdown }) })}\n`,
-      );
+      const document = {
+        command: 'resume',
+        time,
+        ...result,
+        ...(drawdown === undefined ? {} : { drawdownReset: drawdown }),
+      };
+      io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
     }
     const lines = result.changed
@@ -240,6 +249,7 @@ export async function statusCommand(
       'Shows the halt flag, the breakers and recent operator actions.',
       statusFlags,
     );
+  const clock = startClock();
   const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
   const { store, where, close } = openStore(flags, env);
   try {
@@ -253,9 +263,14 @@ export async function statusCommand(
     const state = stored?.state;
     const blocked = state === undefined ? null : entryBlock(state, day);
     if (format === 'json') {
-      io.stdout.write(
-        `${JSON.stringify({ state: state ?? null, version: stored?.version ?? 0, entriesBlocked: blocked, audit: recent })}\n`,
-      );
+      const document = {
+        command: 'status',
+        state: state ?? null,
+        version: stored?.version ?? 0,
+        entriesBlocked: blocked,
+        audit: recent,
+      };
+      io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
     }
     const lines = [

@@ -10,12 +10,15 @@ import {
 import { FolderMarketData } from '../adapters/fs/market-data.js';
 import { FolderObjectStore } from '../adapters/local/folder-store.js';
 import { ListNotifier } from '../adapters/local/list-notifier.js';
+import { strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { formatBarTime } from '../core/market/types.js';
+import { parseStoredConfig } from '../pipeline/config.js';
 import { runPipelineLocally } from '../pipeline/local-runner.js';
 import { createPipelineSteps, type PipelineSummary } from '../pipeline/steps.js';
-import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
+import { type FlagSpecs, parseFlags, renderHelp, stringFlag, wantsHelp } from './args.js';
 import type { BacktestJob } from './backtest.js';
+import { provenance, startClock, withProvenance } from './provenance.js';
 import { gitCommit, type WalkForwardDocument } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
@@ -117,9 +120,9 @@ export interface SfnSender {
  */
 export async function pipelineCommand(argv: readonly string[], io: Io, client?: SfnSender): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'start')
+  if (sub !== 'start' && !wantsHelp(argv))
     throw new UsageError('usage: quantshift pipeline start --config <yaml> --state-machine-arn <arn>');
-  const flags = parseFlags('pipeline start', rest, pipelineStartFlags);
+  const flags = parseFlags('pipeline start', sub === 'start' ? rest : argv, pipelineStartFlags);
   if (flags.help) {
     io.stdout.write(
       renderHelp(
@@ -130,6 +133,7 @@ export async function pipelineCommand(argv: readonly string[], io: Io, client?: 
     );
     return 0;
   }
+  const clock = startClock();
   const configPath = stringFlag(flags, 'config');
   const arn = stringFlag(flags, 'state-machine-arn');
   if (configPath === undefined || arn === undefined)
@@ -156,15 +160,22 @@ export async function pipelineCommand(argv: readonly string[], io: Io, client?: 
     distributedThreshold: Number.POSITIVE_INFINITY,
   });
   const spec = await steps.validate(input);
+  const meta = () =>
+    provenance(clock, { configPath, params: strategyParams(parseStoredConfig(spec.config, configPath)) });
   const name = `wf-${spec.jobId.slice(0, 32)}`;
   const sfn = client ?? new SFNClient({ region: stringFlag(flags, 'region') ?? arnMatch[1] });
   try {
     const started = (await sfn.send(
       new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) }),
     )) as { executionArn?: string };
-    io.stdout.write(
-      `${JSON.stringify({ started: true, name, executionArn: started.executionArn, jobId: spec.jobId })}\n`,
-    );
+    const document = {
+      command: 'pipeline start',
+      started: true,
+      name,
+      executionArn: started.executionArn,
+      jobId: spec.jobId,
+    };
+    io.stdout.write(`${JSON.stringify(withProvenance(meta(), document))}\n`);
   } catch (error) {
     if (!(error instanceof ExecutionAlreadyExists)) throw error;
     const executionArn = `arn:aws:states:${arnMatch[1]}:${arnMatch[2]}:execution:${arnMatch[3]}:${name}`;
@@ -174,6 +185,8 @@ export async function pipelineCommand(argv: readonly string[], io: Io, client?: 
     };
     io.stdout.write(
       `${JSON.stringify({
+        ...meta(),
+        command: 'pipeline start',
         started: false,
         name,
         executionArn,

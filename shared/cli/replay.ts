@@ -1,15 +1,16 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { LocalAlpacaFault } from '../adapters/local/alpaca-server.js';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
-import { isoDate } from '../core/config/schema.js';
+import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
+import { provenance, startClock, withProvenance } from './provenance.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -19,8 +20,12 @@ export const replayFlags: FlagSpecs = {
   config: { type: 'string', value: '<yaml>', help: 'strategy config (default config/equity-strategy.yaml)' },
   symbols: { type: 'string', value: '<SYM,...>', help: 'override the watchlist' },
   data: { type: 'string', value: '<dir>', help: 'bars the local broker serves (default data)' },
-  format: { type: 'string', value: '<table|json>', help: 'stdout format (default table)' },
+  format: { type: 'string', choices: ['table', 'json'], help: 'stdout format (default table)' },
   'no-cache': { type: 'boolean', help: 'run without the Redis cache (the functions must work without it)' },
+  verbose: {
+    type: 'boolean',
+    help: "the handlers' own logs (Powertools JSON) on stderr, instead of the progress bar and the day-by-day summary",
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -34,6 +39,54 @@ export const DAY_SCHEDULE: readonly { readonly step: string; readonly at: string
   { step: 'risk-check', at: '15:45' },
   { step: 'end-of-day', at: '16:15' },
 ];
+
+/** What the replay reports after each weekday: the end-of-day report, or a closed market. */
+export interface ReplayDay {
+  readonly date: string;
+  /** 1-based position of the day among the weekdays replayed, and their number. */
+  readonly index: number;
+  readonly total: number;
+  /** False on a weekday the market was closed (a holiday). */
+  readonly open: boolean;
+  /** The end-of-day handler's result on an open day. */
+  readonly report?: {
+    readonly equity?: number;
+    readonly dayPnl?: number;
+    readonly fills?: readonly { side: string; qty: number; symbol: string; price: number }[];
+    readonly positions?: readonly unknown[];
+    readonly breakers?: readonly string[];
+    readonly halted?: string | null;
+  };
+}
+
+/** The weekdays from `from` to `to`, inclusive, as YYYY-MM-DD. */
+export function replayWeekdays(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) {
+    const weekday = new Date(t).getUTCDay();
+    if (weekday !== 0 && weekday !== 6) days.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+/**
+ * One scheduled invocation with the retries an asynchronous Lambda invocation gets (two, so three
+ * attempts): a failure the step recovers from on its next run (a broker fault, a dropped answer)
+ * does not stop the replay; the third failure does.
+ */
+async function invokeWithRetries(
+  run: () => Promise<unknown>,
+  onFailure: (error: unknown, attempt: number) => void,
+): Promise<unknown> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      onFailure(error instanceof Error ? error.message : error, attempt);
+      if (attempt >= 3) throw error;
+    }
+  }
+}
 
 /** The replay's machine-readable result. */
 export interface ReplayDocument {
@@ -81,10 +134,14 @@ export async function replay(options: {
    * goes while they run. Default: stderr.
    */
   readonly logSink?: (text: string) => void;
+  /** Called after each weekday, with its end-of-day report. */
+  readonly onDay?: (day: ReplayDay) => void;
 }): Promise<ReplayDocument> {
   let configPath = options.configPath;
+  let tempDir: string | undefined;
   if (options.symbols !== undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'qs-replay-'));
+    tempDir = dir;
     configPath = join(dir, 'config.yaml');
     writeFileSync(
       configPath,
@@ -121,30 +178,46 @@ export async function replay(options: {
       'end-of-day': (await import('../../functions/end-of-day/handler.js')).handler,
     } as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
     let sequence = 0;
-    for (
-      let t = Date.parse(`${options.from}T00:00:00Z`);
-      t <= Date.parse(`${options.to}T00:00:00Z`);
-      t += 86_400_000
-    ) {
-      const day = new Date(t).toISOString().slice(0, 10);
-      const weekday = new Date(t).getUTCDay();
-      if (weekday === 0 || weekday === 6) continue;
+    const days = replayWeekdays(options.from, options.to);
+    for (const [d, day] of days.entries()) {
+      let open = true;
+      let report: ReplayDay['report'];
+      if (options.faults !== undefined && options.faults.length > 0)
+        stack.alpaca.injectFaults(...options.faults);
       for (const { step, at } of DAY_SCHEDULE) {
         const scheduledTime = newYorkToUtc(day, at);
         if (scheduledTime > stack.alpaca.time) stack.alpaca.setTime(scheduledTime);
         const handler = handlers[step] as (event: unknown, context: Context) => Promise<unknown>;
-        const result = (await handler(
-          { step, scheduledTime },
-          localLambdaContext(step, `replay-${++sequence}`),
-        )) as {
-          isOpen?: boolean;
-        };
+        const invoke = () =>
+          invokeWithRetries(
+            () => handler({ step, scheduledTime }, localLambdaContext(step, `replay-${++sequence}`)),
+            (error, attempt) => options.log(`replay: ${day} ${step} failed (attempt ${attempt}): ${error}`),
+          );
+        // A duplicated delivery runs the step again; execute-orders may also run several at once,
+        // where a duplicate may fail (its lock is taken) as long as one of them succeeds.
+        const concurrent = step === 'execute-orders' ? (options.executeConcurrency ?? 1) : 1;
+        let result: { isOpen?: boolean } = {};
+        for (let r = 0; r < (options.repeat ?? 1); r++) {
+          const settled = await Promise.allSettled(Array.from({ length: concurrent }, invoke));
+          const done = settled.find((s) => s.status === 'fulfilled');
+          if (done === undefined) throw (settled[0] as PromiseRejectedResult).reason;
+          result = done.value as { isOpen?: boolean };
+        }
         if (step === 'market-open-check' && result.isOpen === false) {
           options.log(`replay: ${day} closed`);
+          open = false;
           break;
         }
+        if (step === 'end-of-day') report = result as ReplayDay['report'];
       }
       options.log(`replay: ${day} done`);
+      options.onDay?.({
+        date: day,
+        index: d + 1,
+        total: days.length,
+        open,
+        ...(report === undefined ? {} : { report }),
+      });
     }
     // The results are read through the same adapters the handlers use.
     const { broker, store } = await buildLiveContext(parseLiveEnv(process.env));
@@ -188,7 +261,61 @@ export async function replay(options: {
       else process.env[key] = saved[key];
     }
     await stack.close();
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   }
+}
+
+/** Keeps the last 50 log chunks (what is shown when a replay fails without --verbose). */
+function keepRecent(recent: string[], text: string): void {
+  recent.push(text.endsWith('\n') ? text : `${text}\n`);
+  if (recent.length > 50) recent.shift();
+}
+
+/** One line per replayed day: equity, the day's P&L, its fills, and the breakers that tripped. */
+export function formatReplayDay(day: ReplayDay): string {
+  const head = `${day.date}  (${String(day.index).padStart(String(day.total).length)}/${day.total})`;
+  if (!day.open) return `${head}  market closed`;
+  const r = day.report ?? {};
+  const money = (x: number | undefined) =>
+    x === undefined
+      ? 'n/a'
+      : x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const fills = (r.fills ?? []).map((f) => `${f.side} ${f.qty} ${f.symbol} @ ${f.price.toFixed(2)}`);
+  return [
+    head,
+    `equity ${money(r.equity)}`,
+    `day P&L ${r.dayPnl !== undefined && r.dayPnl >= 0 ? '+' : ''}${money(r.dayPnl)}`,
+    `positions ${(r.positions ?? []).length}`,
+    fills.length > 0 ? `fills: ${fills.join(', ')}` : 'no fills',
+    ...((r.breakers ?? []).length > 0 ? [`breakers: ${(r.breakers ?? []).join(', ')}`] : []),
+    ...(r.halted ? [`halted: ${r.halted}`] : []),
+  ].join('  ');
+}
+
+/**
+ * The default replay display on stderr: a day-by-day summary, with a progress bar under it on a
+ * terminal (redrawn in place), or the summary lines alone when stderr is not a terminal.
+ */
+function replayProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean }) {
+  const tty = stderr.isTTY === true;
+  let drawn = false;
+  const bar = (done: number, total: number) => {
+    const width = 30;
+    const filled = Math.round((done / Math.max(total, 1)) * width);
+    return `replay [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} days`;
+  };
+  return {
+    day(day: ReplayDay) {
+      const line = formatReplayDay(day);
+      if (tty) stderr.write(`${drawn ? '\r\x1b[2K' : ''}${line}\n${bar(day.index, day.total)}`);
+      else stderr.write(`${line}\n`);
+      drawn = tty;
+    },
+    end() {
+      if (drawn) stderr.write('\n');
+      drawn = false;
+    },
+  };
 }
 
 /** `quantshift replay --from --to [--symbols]`. */
@@ -214,23 +341,43 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
       throw new UsageError(`--${name}: give a date as YYYY-MM-DD`);
   }
   if ((from as string) > (to as string)) throw new UsageError('--from is after --to');
+  const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  if (format !== 'table' && format !== 'json')
-    throw new UsageError(`--format ${format}: expected table or json`);
-  // Handler logs (Powertools writes to stdout) go to stderr; stdout carries only the result.
-  const document = await replay({
-    from: from as string,
-    to: to as string,
-    configPath: stringFlag(flags, 'config') ?? 'config/equity-strategy.yaml',
-    dataDir: stringFlag(flags, 'data') ?? 'data',
-    ...(stringFlag(flags, 'symbols')
-      ? { symbols: (stringFlag(flags, 'symbols') as string).split(',').map((s) => s.trim().toUpperCase()) }
-      : {}),
-    withCache: flags['no-cache'] !== true,
-    log: (line) => io.stderr.write(`${line}\n`),
-  });
+  const configPath = stringFlag(flags, 'config') ?? 'config/equity-strategy.yaml';
+  if (!existsSync(configPath)) throw new UsageError(`--config ${configPath}: no such file`);
+  const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
+  const verbose = flags.verbose === true;
+  // Handler logs (Powertools writes to stdout) go to stderr with --verbose; otherwise the last of
+  // them are kept and shown only if the replay fails. stdout carries only the result.
+  const recent: string[] = [];
+  const progress = replayProgress(io.stderr);
+  let document: ReplayDocument;
+  try {
+    document = await replay({
+      from: from as string,
+      to: to as string,
+      configPath,
+      dataDir: stringFlag(flags, 'data') ?? 'data',
+      ...(stringFlag(flags, 'symbols')
+        ? { symbols: (stringFlag(flags, 'symbols') as string).split(',').map((s) => s.trim().toUpperCase()) }
+        : {}),
+      withCache: flags['no-cache'] !== true,
+      log: (line) => (verbose ? io.stderr.write(`${line}\n`) : keepRecent(recent, line)),
+      logSink: (text) => (verbose ? io.stderr.write(text) : keepRecent(recent, text)),
+      ...(verbose ? {} : { onDay: (day: ReplayDay) => progress.day(day) }),
+    });
+  } catch (error) {
+    progress.end();
+    if (!verbose && recent.length > 0)
+      io.stderr.write(`replay: the handlers' last log lines:\n${recent.join('').trimEnd()}\n`);
+    throw error;
+  }
+  progress.end();
   if (format === 'json') {
-    io.stdout.write(`${JSON.stringify(document)}\n`);
+    const meta = provenance(clock, { configPath, params: strategyParams(config) });
+    io.stdout.write(
+      `${JSON.stringify(withProvenance(meta, { command: 'replay', from, to, ...document }))}\n`,
+    );
     return 0;
   }
   const lines = [

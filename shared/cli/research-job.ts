@@ -6,14 +6,23 @@ import { toBacktestDocument } from '../core/backtest/document.js';
 import { UsageError } from '../core/errors.js';
 import { researchArtifacts } from '../report/research-artifacts.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
-import { resolveBacktestJob } from './backtest.js';
+import { backtestJsonDocument, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
+import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
 
+/** The walk-forward flags, less the engine (the research job runs in-process). */
+const { engine: _engine, 'state-dir': _stateDir, ...researchWalkForwardFlags } = walkForwardFlags;
+
 export const researchFlags: FlagSpecs = {
-  ...walkForwardFlags,
+  ...researchWalkForwardFlags,
+  format: {
+    type: 'string',
+    choices: ['table', 'json'],
+    help: 'stdout format (default table); json prints exactly one document (the report path, backtest and walk-forward)',
+  },
   out: {
     type: 'string',
     value: '<dir>',
@@ -40,7 +49,9 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   }
   if (stringFlag(flags, 'config') === undefined)
     throw new UsageError('research: give --config (see quantshift research --help)');
-  const job = resolveBacktestJob(flags);
+  const clock = startClock();
+  const format = stringFlag(flags, 'format') ?? 'table';
+  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
 
@@ -69,14 +80,30 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   mkdirSync(outDir, { recursive: true });
   const reportPath = join(outDir, 'research-report.html');
   const criteria = evaluateCriteria(backtest.metrics, job.criteria);
-  writeAtomic(
-    join(outDir, 'backtest.json'),
-    `${JSON.stringify(toBacktestDocument(backtest, criteria, decide(criteria)), null, 2)}\n`,
+  const backtestDocument = backtestJsonDocument(
+    clock,
+    flags,
+    job,
+    toBacktestDocument(backtest, criteria, decide(criteria)),
   );
+  writeAtomic(join(outDir, 'backtest.json'), `${JSON.stringify(backtestDocument, null, 2)}\n`);
   writeAtomic(join(outDir, 'walk-forward.json'), `${JSON.stringify(wf, null, 2)}\n`);
   writeAtomic(reportPath, html);
   bar.update(total, { stage: 'done' });
   bar.stop();
+  const shown = relative(process.cwd(), resolve(reportPath)) || reportPath;
+  if (format === 'json') {
+    const document = withProvenance(jobProvenance(clock, flags, job), {
+      command: 'research',
+      report: shown,
+      decision: wf.decision,
+      criteria: wf.criteria,
+      backtest: backtestDocument,
+      walkForward: wf,
+    });
+    io.stdout.write(`${JSON.stringify(document)}\n`);
+    return 0;
+  }
 
   const units = [...wf.perSymbol, wf.portfolio];
   const table = renderTable(
@@ -110,7 +137,6 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   const verdict = wf.decision.proceed
     ? 'Decision: PROCEED to paper trading'
     : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;
-  const shown = relative(process.cwd(), resolve(reportPath)) || reportPath;
   io.stdout.write(`${table}\n\n${criteriaTable}\n\n${verdict}\n\nReport: ${shown}\n`);
   return 0;
 }

@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
@@ -19,6 +17,7 @@ import { WorkerPoolEvaluator } from '../research/pool.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
+import { jobProvenance, startClock, withProvenance } from './provenance.js';
 
 // The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
 export {
@@ -27,6 +26,7 @@ export {
   type WalkForwardDocument,
   walkForwardDocument,
 } from '../research/job.js';
+export { configHash, gitCommit } from './provenance.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -56,27 +56,34 @@ const commonFlags: FlagSpecs = Object.fromEntries(
   Object.entries(backtestFlags).filter(([name]) => name !== 'help'),
 );
 
+/** `--out` of a command that writes `file` there. */
+export function outFlag(file: string): FlagSpecs[string] {
+  return { type: 'string', value: '<dir>', help: `also write ${file} into this folder` };
+}
+
 export const optimizeFlags: FlagSpecs = {
   ...commonFlags,
+  out: outFlag('optimize.json'),
   ...searchFlags,
   help: backtestFlags.help as FlagSpecs[string],
 };
 
 export const walkForwardFlags: FlagSpecs = {
   ...commonFlags,
+  out: outFlag('walk-forward.json'),
   ...searchFlags,
   mode: {
     type: 'string',
-    value: '<rolling|anchored>',
+    choices: ['rolling', 'anchored'],
     help: 'rolling windows, or in-sample anchored at the first bar',
   },
-  unit: { type: 'string', value: '<bars|months>', help: 'unit of the window lengths (default bars)' },
+  unit: { type: 'string', choices: ['bars', 'months'], help: 'unit of the window lengths (default bars)' },
   'in-sample': { type: 'string', value: '<n>', help: 'in-sample length (default 504 bars)' },
   'out-of-sample': { type: 'string', value: '<n>', help: 'out-of-sample length (default 126 bars)' },
   step: { type: 'string', value: '<n>', help: 'step between windows (default: the out-of-sample length)' },
   engine: {
     type: 'string',
-    value: '<in-process|stepfunctions>',
+    choices: ['in-process', 'stepfunctions'],
     help: 'stepfunctions: run the synthesized Step Functions definition locally (same results)',
   },
   'state-dir': {
@@ -86,27 +93,6 @@ export const walkForwardFlags: FlagSpecs = {
   },
   help: backtestFlags.help as FlagSpecs[string],
 };
-
-/** The code's git commit, for provenance: `QUANTSHIFT_COMMIT` (set in deployed functions), else git, else "unknown". */
-export function gitCommit(): string {
-  const fromEnv = process.env.QUANTSHIFT_COMMIT;
-  if (fromEnv) return fromEnv;
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** sha256 of the config file's bytes, or of the resolved settings when there is no config file. */
-export function configHash(configPath: string | undefined, fallback: unknown): string {
-  const hash = createHash('sha256');
-  hash.update(configPath === undefined ? JSON.stringify(fallback) : readFileSync(configPath));
-  return hash.digest('hex');
-}
 
 function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
@@ -150,12 +136,10 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     );
     return 0;
   }
-  const started = performance.now();
-  const job = resolveBacktestJob(flags);
+  const clock = startClock();
+  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
   const format = stringFlag(flags, 'format') ?? 'table';
-  if (format !== 'table' && format !== 'json')
-    throw new UsageError(`--format ${format}: expected table or json`);
   const evaluator = evaluatorFor(flags);
   io.stderr.write(
     `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
@@ -175,12 +159,8 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   const order = rankResults(results, objective);
   const names = Object.keys(combos[0] as Combination);
   const numeric = names.filter((n) => combos.every((c) => typeof c[n] === 'number'));
-  const document = {
+  const document = withProvenance(jobProvenance(clock, flags, job), {
     command: 'optimize',
-    generatedAt: new Date().toISOString(),
-    elapsedMs: Math.round(performance.now() - started),
-    configHash: configHash(stringFlag(flags, 'config'), { params: job.params, options: job.options }),
-    gitCommit: gitCommit(),
     symbols: job.series.map((s) => s.symbol),
     objective: objective.metric,
     minimums: objective.minimums,
@@ -203,7 +183,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
             })),
           }
         : null,
-  };
+  });
   writeOut(flags, 'optimize.json', document, io);
   if (format === 'json') {
     io.stdout.write(`${JSON.stringify(document)}\n`);
@@ -233,7 +213,7 @@ export async function runWalkForward(
   job: BacktestJob,
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ result: WalkForwardResult; document: WalkForwardDocument }> {
-  const started = performance.now();
+  const clock = startClock();
   const { combos, objective } = resolveSearch(flags, job);
   const settings = resolveWindows(flags, job);
   const evaluator = evaluatorFor(flags);
@@ -256,13 +236,7 @@ export async function runWalkForward(
   }
   const document = walkForwardDocument(
     result,
-    {
-      engine: 'in-process',
-      generatedAt: new Date().toISOString(),
-      elapsedMs: Math.round(performance.now() - started),
-      configHash: configHash(stringFlag(flags, 'config'), { params: job.params, options: job.options }),
-      gitCommit: gitCommit(),
-    },
+    { engine: 'in-process', ...jobProvenance(clock, flags, job) },
     settings,
     objective,
   );
@@ -344,17 +318,12 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     return 0;
   }
   const format = stringFlag(flags, 'format') ?? 'table';
-  if (format !== 'table' && format !== 'json')
-    throw new UsageError(`--format ${format}: expected table or json`);
-  const job = resolveBacktestJob(flags);
+  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (job.config === undefined && flags.grid === undefined) {
-    throw new ConfigError('walk-forward needs a search grid: --config with an optimize section, or --grid');
+    throw new UsageError('walk-forward needs a search grid: --config with an optimize section, or --grid');
   }
   io.stderr.write(`walk-forward: ${job.series.map((s) => s.symbol).join(', ')}\n`);
   const engine = stringFlag(flags, 'engine') ?? 'in-process';
-  if (engine !== 'in-process' && engine !== 'stepfunctions') {
-    throw new UsageError(`--engine ${engine}: expected in-process or stepfunctions`);
-  }
   const document =
     engine === 'stepfunctions'
       ? await (await import('./pipeline.js')).walkForwardOnLocalPipeline(flags, job, io)

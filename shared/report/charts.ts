@@ -20,6 +20,7 @@ export const COLORS = {
   inSample: '#b9d3ea',
   outOfSample: '#f28e2b',
   heat: '#e07b14',
+  benchmark: '#7b4fb0',
   negative: '#d73027',
   neutral: '#f7f7f7',
   positive: '#1a9850',
@@ -65,11 +66,20 @@ export interface TimePoint {
 }
 
 /** Strategy equity against buy-and-hold, both in dollars. */
-export function equityChart(strategy: readonly TimePoint[], buyHold: readonly TimePoint[]): TopLevelSpec {
+export function equityChart(
+  strategy: readonly TimePoint[],
+  buyHold: readonly TimePoint[],
+  names: { readonly buyHold?: string; readonly extra?: { name: string; points: readonly TimePoint[] } } = {},
+): TopLevelSpec {
+  const buyHoldName = names.buyHold ?? 'Buy & hold';
+  const extra = names.extra;
   const values = [
     ...strategy.map((p) => ({ ...p, series: 'Strategy' })),
-    ...buyHold.map((p) => ({ ...p, series: 'Buy & hold' })),
+    ...buyHold.map((p) => ({ ...p, series: buyHoldName })),
+    ...(extra === undefined ? [] : extra.points.map((p) => ({ ...p, series: extra.name }))),
   ];
+  const domain = ['Strategy', buyHoldName, ...(extra === undefined ? [] : [extra.name])];
+  const range = [COLORS.strategy, COLORS.buyHold, ...(extra === undefined ? [] : [COLORS.benchmark])];
   return {
     config: baseConfig,
     width: CHART_WIDTH,
@@ -87,8 +97,8 @@ export function equityChart(strategy: readonly TimePoint[], buyHold: readonly Ti
       color: {
         field: 'series',
         type: 'nominal',
-        scale: { domain: ['Strategy', 'Buy & hold'], range: [COLORS.strategy, COLORS.buyHold] },
-        legend: { title: null },
+        scale: { domain, range },
+        legend: { title: null, orient: 'bottom', labelLimit: 600 },
       },
     },
   };
@@ -152,11 +162,39 @@ export interface TradeMarker {
 }
 
 /** One symbol's closes with the trades' entries and exits. */
-export function priceChart(closes: readonly TimePoint[], markers: readonly TradeMarker[]): TopLevelSpec {
+export function priceChart(
+  closes: readonly TimePoint[],
+  markers: readonly TradeMarker[],
+  overlays: readonly { name: string; points: readonly TimePoint[] }[] = [],
+): TopLevelSpec {
+  const overlayValues = overlays.flatMap((o) => o.points.map((p) => ({ ...p, overlay: o.name })));
+  const overlayLayer =
+    overlays.length === 0
+      ? []
+      : [
+          {
+            data: { values: overlayValues },
+            mark: { type: 'line' as const, strokeWidth: 1, strokeDash: [4, 2] },
+            encoding: {
+              x: timeAxis,
+              y: { field: 'value', type: 'quantitative' as const },
+              color: {
+                field: 'overlay',
+                type: 'nominal' as const,
+                scale: {
+                  domain: overlays.map((o) => o.name),
+                  range: OVERLAY_COLORS.slice(0, overlays.length),
+                },
+                legend: { title: null, orient: 'bottom' as const, labelLimit: 400 },
+              },
+            },
+          },
+        ];
   return {
     config: baseConfig,
     width: CHART_WIDTH,
     height: 250,
+    resolve: { scale: { color: 'independent' } },
     layer: [
       {
         data: { values: [...closes] },
@@ -171,6 +209,7 @@ export function priceChart(closes: readonly TimePoint[], markers: readonly Trade
           },
         },
       },
+      ...overlayLayer,
       {
         data: { values: [...markers] },
         mark: { type: 'point', size: 64, strokeWidth: 1.5, opacity: 1 },
@@ -185,6 +224,9 @@ export function priceChart(closes: readonly TimePoint[], markers: readonly Trade
     ],
   };
 }
+
+/** Colors of indicator and stop overlays, in order. */
+const OVERLAY_COLORS = ['#2b8cbe', '#e6550d', '#c8322d', '#756bb1', '#31a354'];
 
 const MARKERS: readonly TradeMarker['marker'][] = ['long entry', 'long exit', 'short entry', 'short exit'];
 

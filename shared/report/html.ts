@@ -1,8 +1,10 @@
 /**
  * The research report: one self-contained HTML file (inline CSS, inline SVG charts rendered in
- * Node with Vega-Lite and Vega, no script and nothing loaded from the network), built from a
+ * Node with Vega-Lite and Vega, nothing loaded from the network; one inline script, allowed by its
+ * hash, sorts the trade table), built from a
  * {@link ResearchReportInput}. Rendering is deterministic: the same input gives the same bytes.
  */
+import { createHash } from 'node:crypto';
 import type { TopLevelSpec } from 'vega-lite';
 import {
   CHART_WIDTH,
@@ -21,7 +23,9 @@ import {
   walkForwardChart,
 } from './charts.js';
 import { InvalidReportInputError } from './errors.js';
+import { metricLabel } from './labels.js';
 import { renderSvg } from './svg.js';
+import { type TradeRow, tradesCsv } from './trades.js';
 
 export { ChartRenderError, InvalidReportInputError } from './errors.js';
 
@@ -33,6 +37,14 @@ export interface ReportTrade {
   exitTime: string | null;
   exitPrice: number | null;
   pnl: number;
+  /** Shares (absent in reports built before these columns). */
+  qty?: number;
+  /** P&L over the entry notional, in percent. */
+  returnPct?: number;
+  /** Calendar days from entry to exit (to the last bar for an open trade). */
+  daysHeld?: number;
+  /** What closed it: exit (signal), stop-loss, take-profit, trailing-stop, end-of-data; null while open. */
+  exitReason?: string | null;
 }
 
 /** One walk-forward window: the spans it optimized on and traded, what it chose, how it did. */
@@ -67,7 +79,25 @@ export interface ResearchReportInput {
   /** Key figures, already formatted. */
   summary: { label: string; value: string }[];
   /** Portfolio value in dollars, daily, for the strategy and for buy-and-hold. */
-  equity: { time: string[]; strategy: number[]; buyHold: number[] };
+  equity: {
+    time: string[];
+    strategy: number[];
+    buyHold: number[];
+    /** What `buyHold` is, e.g. "Equal-weight basket (SPY, QQQ) buy & hold". */
+    buyHoldName?: string;
+    /** A second benchmark (SPY buy & hold), aligned with `time`. */
+    spy?: { name: string; values: number[] } | null;
+  };
+  /** The strategy's daily returns regressed on the SPY benchmark's; null without one. */
+  benchmark?: { against: string; alphaPct: number | null; beta: number | null } | null;
+  /** Reduced, refused and skipped entries by kind, with what each kind means. */
+  entryAdjustments?: {
+    kind: string;
+    effect: 'reduced' | 'refused' | 'skipped';
+    count: number;
+    explanation: string;
+    example: string;
+  }[];
   /** Drawdown from the running peak in percent (positive), aligned with `equity.time`. */
   drawdownPct: number[];
   symbols: {
@@ -75,6 +105,8 @@ export interface ResearchReportInput {
     time: string[];
     close: number[];
     trades: ReportTrade[];
+    /** Indicator and stop lines drawn over the price, aligned with `time`. */
+    overlays?: { name: string; values: (number | null)[] }[];
   }[];
   /** Calendar-month returns in percent; `month` is 1..12. */
   monthlyReturns: { year: number; month: number; returnPct: number }[];
@@ -118,6 +150,7 @@ export async function renderResearchReport(input: ResearchReportInput): Promise<
     await renderEquity(input, charts),
     await renderDrawdown(input, charts),
     await renderSymbols(input, charts),
+    renderTrades(input),
     await renderMonthlyReturns(input, charts),
     await renderWalkForward(input, charts),
     await renderParameterSurface(input, charts),
@@ -129,7 +162,7 @@ export async function renderResearchReport(input: ResearchReportInput): Promise<
     '<html lang="en">',
     '<head>',
     '<meta charset="utf-8">',
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src '${SORT_SCRIPT_HASH}'">`,
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${escapeHtml(input.title)}</title>`,
     `<style>${STYLE}</style>`,
@@ -138,11 +171,38 @@ export async function renderResearchReport(input: ResearchReportInput): Promise<
     '<main>',
     ...sections,
     '</main>',
+    `<script>${SORT_SCRIPT}</script>`,
     '</body>',
     '</html>',
     '',
   ].join('\n');
 }
+
+/**
+ * The report's only script: sorts a `table.sortable` by the clicked column (numbers by their
+ * `data-sort` value). Inline, allowed by the Content-Security-Policy through its hash.
+ */
+const SORT_SCRIPT = [
+  "document.querySelectorAll('table.sortable').forEach(function (t) {",
+  "  t.querySelectorAll('th').forEach(function (th, i) {",
+  "    th.addEventListener('click', function () {",
+  "      var asc = th.getAttribute('aria-sort') !== 'ascending';",
+  "      t.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });",
+  "      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');",
+  '      var body = t.tBodies[0];',
+  '      var key = function (r) { var c = r.cells[i]; var v = c.getAttribute("data-sort");',
+  '        return v === null ? c.textContent : v === "" ? -Infinity : Number(v); };',
+  '      Array.prototype.slice.call(body.rows).sort(function (x, y) {',
+  '        var a = key(x), b = key(y);',
+  "        var d = typeof a === 'number' ? (a === b ? 0 : a < b ? -1 : 1) : String(a).localeCompare(String(b));",
+  '        return asc ? d : -d;',
+  '      }).forEach(function (r) { body.appendChild(r); });',
+  '    });',
+  '  });',
+  '});',
+].join('\n');
+
+const SORT_SCRIPT_HASH = `sha256-${createHash('sha256').update(SORT_SCRIPT).digest('base64')}`;
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -190,7 +250,8 @@ function renderHeader(input: ResearchReportInput): string {
     ['summary', 'Summary'],
     ['equity', 'Equity'],
     ['drawdown', 'Drawdown'],
-    ['symbols', 'Trades'],
+    ['symbols', 'Prices'],
+    ['trades', 'Trades'],
     ['monthly-returns', 'Monthly returns'],
     ['walk-forward', 'Walk-forward'],
     ['parameter-surface', 'Parameters'],
@@ -210,7 +271,7 @@ function renderSummary(input: ResearchReportInput): string {
           .map((f) => `<div><dt>${escapeHtml(f.label)}</dt><dd>${escapeHtml(f.value)}</dd></div>`)
           .join('')}</dl>`;
   const rows = input.criteria.map((c) => [
-    escapeHtml(c.name),
+    escapeHtml(metricLabel(c.name)),
     `${escapeHtml(c.op)} ${formatNumber(c.threshold, 4, true)}`,
     formatNumber(c.value),
     c.pass ? '<span class="badge pass">PASS</span>' : '<span class="badge fail">FAIL</span>',
@@ -235,8 +296,26 @@ async function renderEquity(input: ResearchReportInput, charts: ChartSequence): 
   requireLength('equity.buyHold', buyHold, time.length);
   if (time.length === 0) return section('equity', 'Equity', '<p class="empty">No equity curve.</p>');
   const t = parseTimes('equity.time', time);
-  const chart = await charts.render('equity', equityChart(points(t, strategy), points(t, buyHold)));
-  return section('equity', 'Equity: strategy against buy-and-hold', chart);
+  const spy = input.equity.spy ?? null;
+  if (spy !== null) requireLength('equity.spy.values', spy.values, time.length);
+  const buyHoldName = input.equity.buyHoldName ?? 'Buy & hold';
+  const chart = await charts.render(
+    'equity',
+    equityChart(points(t, strategy), points(t, buyHold), {
+      buyHold: buyHoldName,
+      ...(spy === null ? {} : { extra: { name: spy.name, points: points(t, spy.values) } }),
+    }),
+  );
+  const b = input.benchmark ?? null;
+  const stats =
+    b === null
+      ? ''
+      : `<p class="caption">Against ${escapeHtml(b.against)}: alpha ${formatPercent(b.alphaPct)} a year, beta ${formatNumber(b.beta)} (daily returns, least squares; alpha annualized over 252 sessions).</p>`;
+  return section(
+    'equity',
+    `Equity: strategy against ${spy === null ? 'buy-and-hold' : 'the benchmarks'}`,
+    `${chart}\n${stats}`,
+  );
 }
 
 async function renderDrawdown(input: ResearchReportInput, charts: ChartSequence): Promise<string> {
@@ -272,10 +351,14 @@ async function renderSymbols(input: ResearchReportInput, charts: ChartSequence):
         });
       }
     }
+    const overlays = (s.overlays ?? []).map((o, k) => {
+      requireLength(`${field}.overlays[${k}].values`, o.values, s.time.length);
+      return { name: o.name, points: t.map((time, j) => ({ t: time, value: o.values[j] ?? null })) };
+    });
     const chart =
       s.time.length === 0
         ? '<p class="empty">No bars.</p>'
-        : await charts.render(`price-${s.symbol}`, priceChart(points(t, s.close), markers));
+        : await charts.render(`price-${s.symbol}`, priceChart(points(t, s.close), markers, overlays));
     parts.push(
       `<article class="symbol">\n<h3>${escapeHtml(s.symbol)}</h3>\n<p class="caption">${tradeSummary(s.trades)}</p>\n${chart}\n${tradeTable(s.trades)}\n</article>`,
     );
@@ -312,6 +395,90 @@ function tradeTable(trades: readonly ReportTrade[]): string {
   return `<details><summary>Trades (${trades.length})</summary>\n${body}\n</details>`;
 }
 
+/** Every trade of every symbol in one sortable table, with a CSV download of the same rows. */
+function renderTrades(input: ResearchReportInput): string {
+  const rows = input.symbols.flatMap((s) => s.trades.map((t) => ({ symbol: s.symbol, ...t })));
+  if (rows.length === 0) return section('trades', 'Trades', '<p class="empty">No trades.</p>');
+  const csvRows: TradeRow[] = rows.map((t) => ({
+    symbol: t.symbol,
+    direction: t.direction,
+    qty: t.qty ?? Number.NaN,
+    entryTime: t.entryTime,
+    entryPrice: t.entryPrice,
+    exitTime: t.exitTime,
+    exitPrice: t.exitPrice,
+    pnl: t.pnl,
+    returnPct: t.returnPct ?? Number.NaN,
+    daysHeld: t.daysHeld ?? Number.NaN,
+    exitReason: t.exitReason ?? null,
+    commission: Number.NaN,
+  }));
+  const csv = tradesCsv(csvRows).replace(/,NaN/g, ',');
+  const cell = (html: string, sort?: number | string | null) =>
+    sort === undefined
+      ? `<td>${html}</td>`
+      : `<td class="num" data-sort="${sort === null || (typeof sort === 'number' && !Number.isFinite(sort)) ? '' : escapeHtml(String(sort))}">${html}</td>`;
+  const body = rows
+    .map(
+      (t) =>
+        `<tr>${[
+          cell(escapeHtml(t.symbol)),
+          cell(escapeHtml(t.direction)),
+          cell(formatNumber(t.qty ?? null, 6, true), t.qty ?? null),
+          cell(escapeHtml(t.entryTime)),
+          cell(formatPrice(t.entryPrice), t.entryPrice),
+          cell(t.exitTime === null ? 'open' : escapeHtml(t.exitTime)),
+          cell(formatPrice(t.exitPrice), t.exitPrice),
+          cell(signedClass(t.pnl, formatMoney(t.pnl)), t.pnl),
+          cell(signedClass(t.returnPct ?? null, formatPercent(t.returnPct ?? null)), t.returnPct ?? null),
+          cell(formatNumber(t.daysHeld ?? null), t.daysHeld ?? null),
+          cell(escapeHtml(t.exitReason ?? (t.exitTime === null ? 'open' : '—'))),
+        ].join('')}</tr>`,
+    )
+    .join('\n');
+  const headers = [
+    ['Symbol', false],
+    ['Side', false],
+    ['Qty [shares]', true],
+    ['Entry', false],
+    ['Entry price [$]', true],
+    ['Exit', false],
+    ['Exit price [$]', true],
+    ['P&amp;L [$]', true],
+    ['Return [%]', true],
+    ['Days held', true],
+    ['Exit reason', false],
+  ] as const;
+  const head = headers
+    .map(([h, num]) => `<th${num ? ' class="num"' : ''} title="Click to sort">${h}</th>`)
+    .join('');
+  const download = `<p><a class="download" download="trades.csv" href="data:text/csv;charset=utf-8,${encodeURIComponent(csv)}">Download the trades as CSV</a> · click a column to sort; P&amp;L is net of commissions, return is P&amp;L over the entry notional.</p>`;
+  return section(
+    'trades',
+    `Trades (${rows.length})`,
+    `${download}\n<div class="scroll"><table class="sortable" id="trade-table">\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table></div>`,
+  );
+}
+
+/** Monthly returns as a table: a row per year, a column per month and the year's compounded return. */
+function monthlyTable(cells: readonly MonthCell[]): string {
+  const years = [...new Set(cells.map((c) => c.year))].sort((a, b) => a - b);
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const rows = years.map((year) => {
+    const ofYear = cells.filter((c) => c.year === year);
+    const yearly = (ofYear.reduce((g, c) => g * (1 + c.returnPct / 100), 1) - 1) * 100;
+    return [
+      String(year),
+      ...months.map((_, m) => {
+        const cell = ofYear.find((c) => c.month === m + 1);
+        return cell === undefined ? '' : signedClass(cell.returnPct, formatNumber(cell.returnPct, 1));
+      }),
+      `<strong>${signedClass(yearly, formatNumber(yearly, 1))}</strong>`,
+    ];
+  });
+  return `<div class="scroll compact">${table(['Year', ...months, 'Year'], rows, [false, ...months.map(() => true), true])}</div>`;
+}
+
 async function renderMonthlyReturns(input: ResearchReportInput, charts: ChartSequence): Promise<string> {
   const cells: MonthCell[] = input.monthlyReturns.map((m, i) => {
     const field = `monthlyReturns[${i}]`;
@@ -328,7 +495,7 @@ async function renderMonthlyReturns(input: ResearchReportInput, charts: ChartSeq
   const body =
     cells.length === 0
       ? '<p class="empty">No monthly returns.</p>'
-      : `${await charts.render('monthly-returns', monthlyReturnsChart(cells))}\n<p class="caption">Strategy return per calendar month, in percent.</p>`;
+      : `${await charts.render('monthly-returns', monthlyReturnsChart(cells))}\n<p class="caption">Strategy return per calendar month, in percent; the table adds each year's compounded return.</p>\n${monthlyTable(cells)}`;
   return section('monthly-returns', 'Monthly returns (%)', body);
 }
 
@@ -450,7 +617,13 @@ async function renderParameterSurface(input: ResearchReportInput, charts: ChartS
   const caption = `<p class="caption">${escapeHtml(surface.objective)} over ${escapeHtml(surface.xName)} × ${escapeHtml(surface.yName)}${
     blanks > 0 ? `; ${blanks} blank cell${blanks === 1 ? '' : 's'} had no value` : ''
   }.</p>`;
-  return section('parameter-surface', `${title}: ${surface.objective}`, `${chart}\n${caption}`);
+  const inSample =
+    '<p class="note in-sample"><strong>In-sample:</strong> every cell is a backtest over the whole span, the same bars the parameters are judged on. It shows how sensitive the objective is to the parameters, not how they do out of sample (the walk-forward does).</p>';
+  return section(
+    'parameter-surface',
+    `${title} (in-sample): ${surface.objective}`,
+    `${inSample}\n${chart}\n${caption}`,
+  );
 }
 
 function renderPerSymbol(input: ResearchReportInput): string {
@@ -462,7 +635,7 @@ function renderPerSymbol(input: ResearchReportInput): string {
     for (const key of Object.keys(s.metrics)) if (!keys.includes(key)) keys.push(key);
   // One row per metric and one column per symbol: a watchlist is shorter than the list of metrics.
   const rows = keys.map((key) => [
-    `<code>${escapeHtml(key)}</code>`,
+    `${escapeHtml(metricLabel(key))} <code>${escapeHtml(key)}</code>`,
     ...input.perSymbol.map((s) => formatNumber(s.metrics[key] ?? null)),
   ]);
   const headers = ['Metric', ...input.perSymbol.map((s) => escapeHtml(s.symbol))];
@@ -474,9 +647,27 @@ function renderPerSymbol(input: ResearchReportInput): string {
   );
 }
 
+/** Reduced and refused entries by kind: what each kind means and how many entries it touched. */
+function entryAdjustmentTable(input: ResearchReportInput): string {
+  const kinds = input.entryAdjustments ?? [];
+  if (kinds.length === 0) return '<p class="empty">No entry was reduced, refused or skipped.</p>';
+  return table(
+    ['Kind', 'Effect', 'Entries', 'What it means', 'Example'],
+    kinds.map((k) => [
+      escapeHtml(k.kind),
+      escapeHtml(k.effect),
+      String(k.count),
+      escapeHtml(k.explanation),
+      `<code>${escapeHtml(k.example)}</code>`,
+    ]),
+    [false, false, true, false, false],
+  );
+}
+
 async function renderRisk(input: ResearchReportInput, charts: ChartSequence): Promise<string> {
   const risk = input.risk;
-  if (risk === null) return section('risk', 'Risk', NOT_RUN('Risk rules'));
+  const adjustments = `<h3>Reduced and refused entries, by kind</h3>\n${entryAdjustmentTable(input)}`;
+  if (risk === null) return section('risk', 'Risk', `${NOT_RUN('Risk rules')}\n${adjustments}`);
   const figures = `<dl class="figures">${[
     ['Peak heat', `${formatNumber(risk.peakHeatPct)}%`],
     ['Breaker trips', String(risk.breakerTrips.length)],
@@ -513,7 +704,7 @@ async function renderRisk(input: ResearchReportInput, charts: ChartSequence): Pr
   return section(
     'risk',
     'Risk',
-    `${figures}\n<h3>Heat over time</h3>\n${heat}\n<h3>Breaker trips</h3>\n${trips}`,
+    `${figures}\n<h3>Heat over time</h3>\n${heat}\n<h3>Breaker trips</h3>\n${trips}\n${adjustments}`,
   );
 }
 
@@ -652,5 +843,10 @@ figure.chart svg { display: block; max-width: 100%; height: auto; }
 .not-run, .empty { color: #667085; font-style: italic; }
 details { margin: 6px 0; }
 summary { cursor: pointer; color: #1f6fb4; font-size: 13px; }
+table.sortable th { cursor: pointer; }
+table.sortable th[aria-sort="ascending"]::after { content: " ▲"; }
+table.sortable th[aria-sort="descending"]::after { content: " ▼"; }
+a.download { color: #1f6fb4; }
+.in-sample { background: #fff4e0; border: 1px solid #f3d39a; border-radius: 6px; padding: 6px 10px; color: #8a4b00; }
 article.symbol + article.symbol { border-top: 1px solid #eef0f3; margin-top: 14px; }
 `;

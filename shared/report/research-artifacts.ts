@@ -1,13 +1,14 @@
 import { runBacktest } from '../core/backtest/engine.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
+import type { BarSeries } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { evaluateCombos } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
 import { type Objective, objectiveValue } from '../core/research/objective.js';
 import type { BacktestJob, WalkForwardDocument } from '../research/job.js';
 import { type ResearchReportInput, renderResearchReport } from './html.js';
-import { buildReportInput } from './research-input.js';
+import { buildReportInput, type ReportProvenance } from './research-input.js';
 
 /** What the research report shows besides the walk-forward: the backtests and the parameter surface. */
 export interface ResearchArtifacts {
@@ -67,8 +68,45 @@ export async function researchArtifacts(
       })),
     };
   }
-  const html = await renderResearchReport(buildReportInput(job, backtest, perSymbol, wf, surface));
+  const benchmark = job.series.find((s) => s.symbol === BENCHMARK_SYMBOL);
+  const html = await renderResearchReport(
+    buildReportInput(job, backtest, perSymbol, wf, surface, benchmark === undefined ? {} : { benchmark }),
+  );
   return { backtest, perSymbol, surface, html };
+}
+
+/** The second benchmark the reports draw (buy-and-hold) and regress the strategy on (alpha, beta). */
+export const BENCHMARK_SYMBOL = 'SPY';
+
+/**
+ * The same self-contained report for one backtest (`quantshift backtest --report`): equity against
+ * the equal-weight basket and SPY, drawdown, prices with indicators, stops and trades, the trade
+ * table, monthly returns, per-symbol metrics and risk; no walk-forward and no parameter surface.
+ */
+export async function backtestReportHtml(
+  job: BacktestJob,
+  backtest: BacktestResult,
+  provenance: ReportProvenance,
+  benchmark: BarSeries | undefined,
+): Promise<string> {
+  const perSymbol =
+    job.series.length === 1
+      ? [{ symbol: backtest.symbols[0] as string, metrics: backtest.metrics }]
+      : job.series.map((s) => ({
+          symbol: s.symbol,
+          metrics: runBacktest({
+            series: [s],
+            strategy: job.strategy,
+            params: job.params,
+            options: job.options,
+          }).metrics,
+        }));
+  return renderResearchReport(
+    buildReportInput(job, backtest, perSymbol, null, null, {
+      provenance,
+      ...(benchmark === undefined ? {} : { benchmark }),
+    }),
+  );
 }
 
 /** The report's HTML only. */

@@ -10,7 +10,7 @@ import { InsufficientDataError, UsageError } from '../core/errors.js';
 import type { CommissionModel } from '../core/ledger/money.js';
 import { alignBars } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
-import type { BarSeries } from '../core/market/types.js';
+import { type BarSeries, formatBarTime } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import {
   type Combination,
@@ -70,17 +70,52 @@ function parseParam(strategy: StrategyDefinition<unknown>, text: string): [strin
   }
 }
 
-/** Slot range traded for --from/--to (inclusive), keeping earlier bars for warm-up. */
-function slotRange(series: readonly BarSeries[], from: number | undefined, to: number | undefined) {
+/**
+ * Slot range traded for --from/--to (inclusive), keeping earlier bars for warm-up. An empty range
+ * names the span asked for and the data's own span, so the user sees which end to move.
+ */
+function slotRange(
+  series: readonly BarSeries[],
+  from: { time: number; what: string } | undefined,
+  to: { time: number; what: string } | undefined,
+) {
   const { time } = alignBars(series);
-  const startIndex = from === undefined ? 0 : time.findIndex((t) => t >= from);
-  const dayEnd = to === undefined ? Number.POSITIVE_INFINITY : to + 86_400_000 - 1;
+  const startIndex = from === undefined ? 0 : time.findIndex((t) => t >= from.time);
+  const dayEnd = to === undefined ? Number.POSITIVE_INFINITY : to.time + 86_400_000 - 1;
   let endIndex = time.length - 1;
   while (endIndex >= 0 && (time[endIndex] as number) > dayEnd) endIndex--;
   if (startIndex < 0 || endIndex < startIndex) {
-    throw new InsufficientDataError('no bars between --from and --to in the data');
+    const day = (t: number) => formatBarTime(t, false);
+    const asked = [
+      from === undefined ? '' : `${from.what} ${day(from.time)}`,
+      to === undefined ? '' : `${to.what} ${day(to.time)}`,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    const span =
+      time.length === 0
+        ? 'the data has no bars'
+        : `the data (${series.map((s) => s.symbol).join(', ')}) spans ${day(time[0] as number)}..${day(time[time.length - 1] as number)}`;
+    throw new InsufficientDataError(`no bars between ${asked}: ${span}`);
   }
   return { startIndex, endIndex };
+}
+
+/** A `--from`/`--to` flag, else the config's `backtest.from`/`backtest.to`, with what set it. */
+function dateBound(flags: ParsedFlags, name: 'from' | 'to', fromConfig: string | undefined) {
+  const flag = dateFlag(flags, name);
+  if (flag !== undefined) return { time: flag, what: `--${name}` };
+  if (fromConfig === undefined) return undefined;
+  return { time: parseIsoDate(fromConfig, `backtest.${name}`), what: `backtest.${name}` };
+}
+
+/** `--sizing`: a bad spec is a usage error (exit 2) naming the flag. */
+function sizingFlag(text: string): SizingSpec {
+  try {
+    return parseSizing(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
 }
 
 /**
@@ -121,18 +156,16 @@ export function buildBacktestJob(
 
   const sizingText = stringFlag(flags, 'sizing');
   let sizing: SizingSpec;
-  if (sizingText !== undefined) sizing = parseSizing(sizingText);
+  if (sizingText !== undefined) sizing = sizingFlag(sizingText);
   else if (config === undefined) sizing = { mode: 'all-in' };
   else if (config.sizing.mode === 'atr-risk')
     sizing = { mode: 'atr-risk', risk: config.sizing.risk ?? config.risk.riskPerTrade };
   else sizing = config.sizing;
 
-  const fromFlag = dateFlag(flags, 'from');
-  const toFlag = dateFlag(flags, 'to');
-  const from =
-    fromFlag ?? (config?.backtest.from ? parseIsoDate(config.backtest.from, 'backtest.from') : undefined);
-  const to = toFlag ?? (config?.backtest.to ? parseIsoDate(config.backtest.to, 'backtest.to') : undefined);
-  if (from !== undefined && to !== undefined && from > to) throw new UsageError('--from is after --to');
+  const from = dateBound(flags, 'from', config?.backtest.from);
+  const to = dateBound(flags, 'to', config?.backtest.to);
+  if (from !== undefined && to !== undefined && from.time > to.time)
+    throw new UsageError(`${from.what} is after ${to.what}`);
   const { startIndex, endIndex } = slotRange(series, from, to);
 
   const riskOn = typeof flags.risk === 'boolean' ? flags.risk : config !== undefined;
@@ -179,8 +212,22 @@ function parseGridFlag(text: string): [string, ParameterSpace['grid'][string]] {
   if (eq <= 0) throw new UsageError(`--grid ${text}: expected name=from:to:step or name=a,b,c`);
   const name = text.slice(0, eq);
   const body = text.slice(eq + 1);
-  const range = /^(-?[\d.]+):(-?[\d.]+):([\d.]+)$/.exec(body);
-  if (range) return [name, { from: Number(range[1]), to: Number(range[2]), step: Number(range[3]) }];
+  if (body.includes(':')) {
+    const parts = body.split(':');
+    if (parts.length !== 3)
+      throw new UsageError(
+        `--grid ${text}: a range is from:to:step (three numbers), got ${parts.length} parts`,
+      );
+    const [from, to, step] = parts.map((part, i) => {
+      const value = Number(part);
+      if (part.trim() === '' || !Number.isFinite(value)) {
+        const role = ['from', 'to', 'step'][i];
+        throw new UsageError(`--grid ${text}: ${role} "${part}" is not a number`);
+      }
+      return value;
+    }) as [number, number, number];
+    return [name, { from, to, step }];
+  }
   const list = body
     .split(',')
     .map((v) => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v.trim()));
@@ -270,10 +317,21 @@ export function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwar
   return parsed.data;
 }
 
+/** The provenance a walk-forward document starts with (the CLI's and the pipeline's alike). */
+export interface WalkForwardMeta {
+  readonly engine: string;
+  readonly generatedAt: string;
+  readonly elapsedMs: number;
+  readonly configHash: string;
+  readonly gitCommit: string;
+  /** The resolved strategy parameters the search starts from (each window's choice is in `windows`). */
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
 /** The walk-forward JSON document (`quantshift walk-forward --format json`). */
 export function walkForwardDocument(
   result: WalkForwardResult,
-  meta: { engine: string; generatedAt: string; elapsedMs: number; configHash: string; gitCommit: string },
+  meta: WalkForwardMeta,
   settings: WalkForwardSettings,
   objective: Objective,
 ) {

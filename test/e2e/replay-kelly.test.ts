@@ -31,6 +31,8 @@ describe('replay with the Kelly cap engaged', () => {
       dataDir: 'data',
       withCache: false,
       log: () => {},
+      // The handlers' own logs (thousands of JSON lines) are not this test's subject.
+      logSink: () => {},
     });
     const config = parseConfig(configText, configPath);
     const job = buildBacktestJob(

@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalLiveStack, startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import { invokeCommand } from '../../shared/cli/local.js';
+import { LIVE_STEPS, liveEventSchema } from '../../shared/runtime/live.js';
+import { testArtifactDir } from '../helpers/artifacts.js';
 
 let stack: LocalLiveStack;
 beforeAll(async () => {
@@ -108,5 +110,35 @@ describe('quantshift invoke', () => {
     await expect(invokeCommand(['market-open-check', '--event', eventPath], io)).rejects.toThrow(
       /scheduledTime/,
     );
+  });
+
+  it('a step on a day without a session record says to run the open check first; --with-open-check does', async () => {
+    const dir = testArtifactDir('invoke');
+    try {
+      const eventPath = join(dir, 'signals.json');
+      writeFileSync(
+        eventPath,
+        JSON.stringify({ step: 'generate-signals', scheduledTime: '2021-03-19T13:10:00Z' }),
+      );
+      const io = { stdout: capture().stream, stderr: capture().stream };
+      await expect(invokeCommand(['generate-signals', '--event', eventPath], io)).rejects.toThrow(
+        /no session record for 2021-03-19.*run `quantshift invoke market-open-check` for that day first, or add --with-open-check/,
+      );
+      const out = capture();
+      const err = capture();
+      const args = ['generate-signals', '--event', eventPath, '--with-open-check'];
+      expect(await invokeCommand(args, { stdout: out.stream, stderr: err.stream })).toBe(0);
+      expect(JSON.parse(out.text())).toMatchObject({ day: '2021-03-19', status: 'decided' });
+      expect(err.text()).toMatch(/invoke: market-open-check first: \{"date":"2021-03-19","isOpen":true/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('docs/examples holds a valid event for every scheduled step, named after it', () => {
+    for (const step of LIVE_STEPS) {
+      const event = JSON.parse(readFileSync(`docs/examples/${step}.json`, 'utf8'));
+      expect(liveEventSchema.parse(event)).toMatchObject({ step });
+    }
   });
 });

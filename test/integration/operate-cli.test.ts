@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../shared/cli/main.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 let stack: Awaited<ReturnType<typeof startLiveStack>>;
@@ -21,19 +22,20 @@ afterAll(async () => {
   await stack.close();
 });
 
-/** `quantshift <args>` in a child process (asynchronously: dynalite answers from this process). */
-function quantshift(args: readonly string[], env: NodeJS.ProcessEnv = bare) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'bin/quantshift.ts', ...args],
-      { env, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        resolve({ code, stdout, stderr });
+/** `quantshift <args>` through the CLI's entry, in-process, with the given environment. */
+async function quantshift(args: readonly string[], env: NodeJS.ProcessEnv = bare) {
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (text: string) => void) =>
+    new Writable({
+      write(chunk, _encoding, done) {
+        add(String(chunk));
+        done();
       },
-    );
-  });
+    });
+  const io = { stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)) };
+  const code = await runCli(args, io, env);
+  return { code, stdout, stderr };
 }
 
 describe('quantshift halt / resume / status against the local stack', () => {

@@ -206,6 +206,30 @@ describe('paper broker: fills by the backtest rules', () => {
     expect(filled.filledAt).toBe(ny(monday.date, '09:30'));
   });
 
+  it('with slippageBps, market and stop fills move against the order as in the backtest; limits do not', async () => {
+    const i = findSession('2024-03-01', (bar) => bar.low < bar.open - 0.5);
+    const day = barAt(i);
+    const next = barAt(i + 1);
+    const { server, broker } = await setup(ny(day.date, '09:00'), { slippageBps: 5 });
+    await broker.submitOrder(order('buy'));
+    const limit = cents(day.open - 0.5);
+    await broker.submitOrder(order('limit', { type: 'limit', limitPrice: limit, qty: 1 }));
+    server.setTime(ny(day.date, '16:30'));
+    expect((await found(broker, 'buy')).filledAvgPrice).toBeCloseTo(day.open * 1.0005, 9);
+    expect((await found(broker, 'limit')).filledAvgPrice).toBe(limit);
+    const stop = cents(next.high + 1);
+    await broker.submitOrder(order('stop', { side: 'sell', type: 'stop', stopPrice: stop, qty: 2 }));
+    await broker.submitOrder(order('sell', { side: 'sell', qty: 3 }));
+    server.setTime(ny(next.date, '16:30'));
+    // A sell stop above the market fills at once at the open, slipped down like a market sell.
+    expect((await found(broker, 'stop')).filledAvgPrice).toBeCloseTo(next.open * 0.9995, 9);
+    expect((await found(broker, 'sell')).filledAvgPrice).toBeCloseTo(next.open * 0.9995, 9);
+    const account = await broker.getAccount();
+    const paid = cents(10 * day.open * 1.0005) + cents(limit);
+    const received = cents(2 * next.open * 0.9995) + cents(3 * next.open * 0.9995);
+    expect(account.cash).toBeCloseTo(100_000 - paid + received, 2);
+  });
+
   it('refuses an opg order from 09:28 New York on a trading day, with the broker message', async () => {
     const day = barAt(findSession('2024-03-04', () => true)).date;
     const { server, broker } = await setup(ny(day, '09:27'));

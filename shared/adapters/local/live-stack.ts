@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { parseConfig } from '../../core/config/schema.js';
 import { createStateTable } from '../dynamodb/state-store.js';
 import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
 import { startLocalDynamo } from './dynamodb.js';
@@ -25,7 +27,9 @@ export interface LocalLiveStack {
 
 /**
  * Starts the whole local stack. `startTime` is the paper broker's simulated clock (replay moves it).
- * Redis is optional (`withCache: false`): the functions work without their accelerator.
+ * Redis is optional (`withCache: false`): the functions work without their accelerator. The paper
+ * broker fills with the config's `costs.slippageBps`, as the backtest does, so that a replay of the
+ * config trades what its backtest trades.
  */
 export async function startLocalLiveStack(options: {
   readonly dataDir: string;
@@ -35,10 +39,15 @@ export async function startLocalLiveStack(options: {
   /** Route DynamoDB and the cache through {@link FaultLink}s (`links`), for outage rehearsals. */
   readonly faultLinks?: boolean;
 }): Promise<LocalLiveStack> {
+  const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
   const alpaca = await startLocalAlpaca({
     dataDir: options.dataDir,
     ...LOCAL_KEYS,
-    paper: { startTime: options.startTime },
+    paper: {
+      startTime: options.startTime,
+      initialCash: config.backtest.initialCash,
+      slippageBps: config.costs.slippageBps,
+    },
   });
   const dynamo = await startLocalDynamo();
   await createStateTable(dynamo.client, 'quantshift-local-state');

@@ -8,7 +8,9 @@
  * has a bar that day: the **open** at 09:30 New York (the bar's open is the price) and the **close**
  * at 16:00, or 13:00 on an early close (the bar's high and low are what happened in between, the
  * close is the last price). The clock only moves forward; {@link PaperBroker.setTime} runs every
- * event it passes, in order. The fill rules are the backtest's (docs/backtest.md), without slippage:
+ * event it passes, in order. The fill rules are the backtest's (docs/backtest.md), with its slippage
+ * when `slippageBps` is set (market, stop and trailing-stop fills move against the order by that
+ * many basis points; limit and stop-limit fills do not), none by default:
  *
  * - **At the open**: market orders (day, gtc, opg) fill at the open; a limit fills at the open when
  *   the open is at or better than the limit; a stop (or trailing stop, at its level from the earlier
@@ -88,6 +90,12 @@ export interface PaperBrokerOptions {
   readonly initialCash?: number;
   readonly partialFill?: PartialFillRule;
   readonly corporateActions?: readonly CorporateAction[];
+  /**
+   * Adverse slippage in basis points on market, stop and trailing-stop fills, as the backtest
+   * applies it (config `costs.slippageBps`), so that a replay's fills and equity equal the
+   * backtest's. Default 0.
+   */
+  readonly slippageBps?: number;
 }
 
 /** A request the broker refuses, with Alpaca's HTTP status and error code. */
@@ -325,6 +333,7 @@ export class PaperBroker {
   private cashCents: number;
   private readonly initialCents: number;
   private partialFill: PartialFillRule | undefined;
+  private readonly slip: number;
   private readonly corporateActions: readonly CorporateAction[];
   /** Every top-level order, in creation order. */
   private readonly orders: Order[] = [];
@@ -347,6 +356,11 @@ export class PaperBroker {
     if (Number.isNaN(start)) {
       throw new InvalidParameterError(`paper broker: startTime "${options.startTime}" is not ISO 8601`);
     }
+    const slippageBps = options.slippageBps ?? 0;
+    if (!(slippageBps >= 0 && slippageBps <= 1000)) {
+      throw new InvalidParameterError(`paper broker: slippageBps ${slippageBps} must be in [0, 1000]`);
+    }
+    this.slip = slippageBps / 10_000;
     const cash = options.initialCash ?? 100_000;
     if (!(cash >= 0) || !Number.isFinite(cash)) {
       throw new InvalidParameterError(`paper broker: initialCash ${cash} must be a finite number >= 0`);
@@ -668,8 +682,15 @@ export class PaperBroker {
     return rule === undefined || typeof rule === 'number' ? rule : rule[symbol];
   }
 
-  /** Fills the order's leaves at `price`, or a first part of them when partial fills apply. */
-  private fill(order: Order, price: number, at: number, splittable: boolean): void {
+  /** The backtest's slippage rule: market and stop fills move against the order; limits do not. */
+  private slipped(order: Order, price: number): number {
+    if (this.slip === 0 || order.type === 'limit' || order.type === 'stop_limit') return price;
+    return order.side === 'buy' ? price * (1 + this.slip) : price * (1 - this.slip);
+  }
+
+  /** Fills the order's leaves at `price` (slipped), or a first part of them when partial fills apply. */
+  private fill(order: Order, marketPrice: number, at: number, splittable: boolean): void {
+    const price = this.slipped(order, marketPrice);
     const leaves = order.qty - order.filledQty;
     let qty = leaves;
     const f = this.fraction(order.symbol);

@@ -15,7 +15,8 @@
  * - LF or CRLF line ends, a UTF-8 byte-order mark, leading and trailing blank lines.
  *
  * Fields are split on every `,` (bar files carry no quoted commas); a field may be wrapped in
- * blanks or double quotes.
+ * blanks or double quotes. A file whose header has semicolons and no comma (a European
+ * spreadsheet's export) is split on `;` instead, and its numbers may use a decimal comma (`1,5`).
  *
  * Required columns: open, high, low, close, volume and a timestamp. Volume is required (every
  * reference file has one, sometimes all zeros, which is accepted).
@@ -87,12 +88,13 @@ export function parseBarsCsv(text: string, source: BarsCsvSource, options: Parse
     lineNo++;
     if (!isBlank(line)) {
       headerLine = line;
-      header = line.split(',').map(headerKey);
+      header = line.split(delimiterOf(line)).map(headerKey);
     }
   }
   if (header === undefined) throw new NotBarDataError(file, 'the file is empty');
   const cols = findColumns(file, header, headerLine);
   const width = header.length;
+  const delimiter = delimiterOf(headerLine);
 
   // Capacity: one slot per remaining line (blank lines leave slots unused).
   let capacity = 1;
@@ -125,7 +127,7 @@ export function parseBarsCsv(text: string, source: BarsCsvSource, options: Parse
     if (blankLine !== 0) {
       throw new BadBarRowError(file, blankLine, `empty line inside the data (line ${lineNo} has more rows)`);
     }
-    const fields = line.split(',');
+    const fields = delimiter === ',' ? line.split(',') : line.split(';').map(decimalComma);
     if (fields.length > width) {
       throw new NotBarDataError(file, `header has ${width} columns but line ${lineNo} has ${fields.length}`);
     }
@@ -232,6 +234,16 @@ export function parseBarsCsv(text: string, source: BarsCsvSource, options: Parse
 
 // ---------------------------------------------------------------------------------------------
 // Header
+
+/** `;` for a header with semicolons and no comma (then numbers may have a decimal comma), else `,`. */
+function delimiterOf(headerLine: string): ',' | ';' {
+  return headerLine.includes(';') && !headerLine.includes(',') ? ';' : ',';
+}
+
+/** A field of a semicolon-delimited file with its decimal comma read as a point (`1,5` is 1.5). */
+function decimalComma(field: string): string {
+  return field.includes(',') ? field.replace(',', '.') : field;
+}
 
 /** Normalises a header name: unquoted, lower case, without spaces, `_` and `-`. */
 function headerKey(raw: string): string {

@@ -35,10 +35,10 @@ export interface Bar {
   readonly volume: number;
 }
 
-/** Formats a bar timestamp: `YYYY-MM-DD` for daily bars, `YYYY-MM-DDTHH:MM:SS` for intraday ones. */
+/** Formats a bar timestamp: `YYYY-MM-DD` for daily bars, ISO 8601 UTC `YYYY-MM-DDTHH:MM:SSZ` for intraday ones. */
 export function formatBarTime(time: number, intraday: boolean): string {
   const iso = new Date(time).toISOString();
-  return intraday ? iso.slice(0, 19) : iso.slice(0, 10);
+  return intraday ? `${iso.slice(0, 19)}Z` : iso.slice(0, 10);
 }
 
 /** The number of bars in a series. */

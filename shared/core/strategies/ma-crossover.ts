@@ -53,7 +53,10 @@ class MaCrossover implements StrategyInstance {
   private fastPrev = Number.NaN;
   private slowPrev = Number.NaN;
 
-  constructor(params: MaCrossoverParams, direction: Direction) {
+  constructor(
+    private readonly params: MaCrossoverParams,
+    direction: Direction,
+  ) {
     this.fastMa = movingAverage(params.ma, params.fast);
     this.slowMa = movingAverage(params.ma, params.slow);
     this.stop = new AtrStop(params.atrStop, params.atrPeriod);
@@ -80,6 +83,11 @@ class MaCrossover implements StrategyInstance {
     if (position === 'short') return HOLD;
     if (!longShort) return position === 'long' ? { action: 'exit', reason: 'cross down' } : HOLD;
     return this.stop.enter('short', bar.close, 'cross down');
+  }
+
+  indicators(): Readonly<Record<string, number>> {
+    const ma = this.params.ma.toUpperCase();
+    return { [`${ma} ${this.params.fast}`]: this.fastPrev, [`${ma} ${this.params.slow}`]: this.slowPrev };
   }
 }
 

@@ -73,6 +73,11 @@ export interface StrategyInstance {
   readonly warmup: number;
   /** Updates the indicator state with the bar (at its close) and returns the intent for the next session. */
   onBar(bar: Bar, context: DecisionContext): Intent;
+  /**
+   * Optional: the indicator values after the last `onBar`, by name (e.g. `SMA 10`), in price units,
+   * for the report to draw over the price (NaN during warm-up). Decisions never read it.
+   */
+  indicators?(): Readonly<Record<string, number>>;
 }
 
 /** A named strategy: its parameter schema, the directions it supports and a factory. */

@@ -44,6 +44,7 @@ export function createAggregateStep(
         elapsedMs: now.getTime() - Date.parse(spec.startedAt),
         configHash: spec.configHash,
         gitCommit: spec.gitCommit,
+        params: ctx.job.params,
       },
       ctx.windows,
       ctx.settings.objective,

@@ -308,3 +308,32 @@ describe('positions, sizing and cash', () => {
     ]);
   });
 });
+
+describe('sizing parity with the live step: decided at the close, blind to the fill', () => {
+  const rows: Row[] = [
+    ['2024-01-02', 100, 101, 99, 100],
+    ['2024-01-03', 103, 104, 102, 103],
+    ['2024-01-04', 103, 104, 102, 103],
+  ];
+  const entryQty = (
+    sizing: BacktestOptions['sizing'],
+    slippageBps: number,
+    extra: Partial<BacktestOptions> = {},
+  ) => run(rows, { '2024-01-02': long({ stopLoss: 95 }) }, { sizing, slippageBps, ...extra }).fills[0]?.qty;
+
+  it.each([
+    ['fixed', { mode: 'fixed', qty: 37 }, 37],
+    ['fraction', { mode: 'fraction', fraction: 0.5 }, 50], // 0.5 × 10000 / close 100
+    ['atr-risk', { mode: 'atr-risk', risk: 0.02 }, 40], // 0.02 × 10000 / (100 − 95)
+  ] as const)(
+    '%s: the quantity comes from the decision close, whatever the slippage or the gap',
+    (_m, sizing, qty) => {
+      for (const bps of [0, 5, 100]) expect(entryQty(sizing, bps)).toBe(qty);
+    },
+  );
+
+  it('all-in is sized at the fill: what the cash buys at the slipped open', () => {
+    expect(entryQty({ mode: 'all-in' }, 0)).toBe(Math.floor(10_000 / 103));
+    expect(entryQty({ mode: 'all-in' }, 100)).toBe(Math.floor(10_000 / (103 * 1.01)));
+  });
+});

@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backtestCommand, backtestFlags, parseCommission } from '../../../shared/cli/backtest.js';
+import { runCli } from '../../../shared/cli/main.js';
 
 function capture() {
   let text = '';
@@ -17,30 +18,30 @@ function capture() {
   return { stream, text: () => text };
 }
 
-function run(argv: string[]) {
+async function run(argv: string[]) {
   const stdout = capture();
   const stderr = capture();
-  const code = backtestCommand(argv, { stdout: stdout.stream, stderr: stderr.stream });
+  const code = await backtestCommand(argv, { stdout: stdout.stream, stderr: stderr.stream });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
-/** Runs the real CLI in a child process, as a user would. */
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'bin/quantshift.ts', ...args], {
-    encoding: 'utf8',
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+/** Runs the CLI's entry (what bin/quantshift.ts runs) in-process: exit code, stdout and stderr. */
+async function cli(args: string[]) {
+  const stdout = capture();
+  const stderr = capture();
+  const code = await runCli(args, { stdout: stdout.stream, stderr: stderr.stream });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
 describe('quantshift backtest', () => {
-  it('--help documents every flag', () => {
-    const { code, stdout } = run(['--help']);
+  it('--help documents every flag', async () => {
+    const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
     for (const name of Object.keys(backtestFlags)) expect(stdout).toContain(`--${name}`);
   });
 
-  it('--format json prints exactly one document with the documented fields', () => {
-    const { stdout, stderr } = run([
+  it('--format json prints exactly one document with the documented fields', async () => {
+    const { stdout, stderr } = await run([
       '--data',
       'data/SPY.csv',
       '--param',
@@ -55,6 +56,14 @@ describe('quantshift backtest', () => {
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const doc = JSON.parse(lines[0] as string);
+    expect(doc).toMatchObject({
+      command: 'backtest',
+      generatedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T.*Z$/),
+      elapsedMs: expect.any(Number),
+      configHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      gitCommit: expect.any(String),
+      params: { fast: 10, slow: 30, ma: 'sma' },
+    });
     expect(Object.keys(doc.metrics)).toEqual(
       expect.arrayContaining([
         'trades',
@@ -100,8 +109,8 @@ describe('quantshift backtest', () => {
     expect(stderr).toContain('backtest:');
   });
 
-  it('an open position at the end (hold) is listed last with null exit', () => {
-    const { stdout } = run([
+  it('an open position at the end (hold) is listed last with null exit', async () => {
+    const { stdout } = await run([
       '--data',
       'data/AAPL.csv',
       '--param',
@@ -121,8 +130,8 @@ describe('quantshift backtest', () => {
     expect(doc.to).toBe('2021-03-01');
   });
 
-  it('ad hoc flags override the config, and --from keeps earlier bars for warm-up', () => {
-    const { stdout } = run([
+  it('ad hoc flags override the config, and --from keeps earlier bars for warm-up', async () => {
+    const { stdout } = await run([
       '--config',
       'config/equity-strategy.yaml',
       '--symbol',
@@ -141,8 +150,10 @@ describe('quantshift backtest', () => {
     expect(doc.equity[0].time).toBe('2022-01-03');
   });
 
-  it('--config applies the risk rules and reports them; --no-risk turns them off', () => {
-    const doc = JSON.parse(run(['--config', 'config/equity-strategy.yaml', '--format', 'json']).stdout);
+  it('--config applies the risk rules and reports them; --no-risk turns them off', async () => {
+    const doc = JSON.parse(
+      (await run(['--config', 'config/equity-strategy.yaml', '--format', 'json'])).stdout,
+    );
     expect(Object.keys(doc.risk)).toEqual(
       expect.arrayContaining(['peakHeatPct', 'breakerTrips', 'refusedEntries', 'reducedEntries']),
     );
@@ -151,31 +162,33 @@ describe('quantshift backtest', () => {
     expect(doc.risk.reducedEntries.length).toBeGreaterThan(0);
     expect(doc.risk.heat).toHaveLength(doc.equity.length);
     const off = JSON.parse(
-      run(['--config', 'config/equity-strategy.yaml', '--no-risk', '--format', 'json']).stdout,
+      (await run(['--config', 'config/equity-strategy.yaml', '--no-risk', '--format', 'json'])).stdout,
     );
     expect(off.risk).toBeUndefined();
     expect(off.metrics.equityFinal).not.toBe(doc.metrics.equityFinal);
-    const adHoc = JSON.parse(run(['--data', 'data/SPY.csv', '--format', 'json']).stdout);
+    const adHoc = JSON.parse((await run(['--data', 'data/SPY.csv', '--format', 'json'])).stdout);
     expect(adHoc.risk).toBeUndefined();
-    const adHocRisk = JSON.parse(run(['--data', 'data/SPY.csv', '--risk', '--format', 'json']).stdout);
+    const adHocRisk = JSON.parse(
+      (await run(['--data', 'data/SPY.csv', '--risk', '--format', 'json'])).stdout,
+    );
     expect(adHocRisk.risk.peakHeatPct).toBeGreaterThan(0);
   });
 
-  it('--out writes backtest.json', () => {
+  it('--out writes backtest.json', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qs-'));
-    run(['--data', 'data/QQQ.csv', '--out', dir, '--format', 'json']);
+    await run(['--data', 'data/QQQ.csv', '--out', dir, '--format', 'json']);
     expect(JSON.parse(readFileSync(join(dir, 'backtest.json'), 'utf8')).symbols).toEqual(['QQQ']);
   });
 
-  it('the table shows PASS/FAIL per criterion and the decision', () => {
-    const { stdout } = run(['--config', 'config/equity-strategy.yaml']);
+  it('the table shows PASS/FAIL per criterion and the decision', async () => {
+    const { stdout } = await run(['--config', 'config/equity-strategy.yaml']);
     expect(stdout).toMatch(/sharpe\s+> 1.5\s+[-\d.]+\s+(PASS|FAIL)/);
     expect(stdout).toMatch(/Decision: (PROCEED|REFINE)/);
   });
 });
 
 describe('parseCommission', () => {
-  it('adds up the parts', () => {
+  it('adds up the parts', async () => {
     expect(parseCommission('0.005/share,min=1')).toEqual({
       perShare: 0.005,
       perOrder: 0,
@@ -185,7 +198,7 @@ describe('parseCommission', () => {
     expect(parseCommission('1/order')).toEqual({ perShare: 0, perOrder: 1, percent: 0, minimum: 0 });
     expect(parseCommission('0.1%')).toEqual({ perShare: 0, perOrder: 0, percent: 0.001, minimum: 0 });
   });
-  it('refuses what it cannot read', () => {
+  it('refuses what it cannot read', async () => {
     expect(() => parseCommission('five')).toThrow(/--commission five/);
   });
 });
@@ -216,7 +229,7 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
       ['backtest', '--config', cryptoConfig],
       /watchlist\.1: crypto symbols are not allowed/,
     ],
-    ['an unknown flag', ['backtest', '--bogus'], /backtest: Unknown option '--bogus'/],
+    ['an unknown flag', ['backtest', '--bogus'], /backtest: unknown flag --bogus \(see quantshift/],
     ['a bad sizing', ['backtest', '--data', 'data/SPY.csv', '--sizing', 'half'], /--sizing half/],
     [
       'a bad number',
@@ -231,8 +244,8 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
     ['a missing file', ['backtest', '--data', 'data/NOPE.csv'], /--data data\/NOPE\.csv: no such file/],
     ['an unknown command', ['backtset'], /unknown command "backtset"/],
   ];
-  it.each(cases)('%s', (_name, args, message) => {
-    const { code, stdout, stderr } = cli(args);
+  it.each(cases)('%s', async (_name, args, message) => {
+    const { code, stdout, stderr } = await cli(args);
     expect(code).not.toBe(0);
     expect(stdout).toBe('');
     const lines = stderr.trim().split('\n');
@@ -241,8 +254,12 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
     expect(lines[0]).toMatch(message);
   });
 
-  it('the bin shim runs the CLI', () => {
-    const out = execFileSync(process.execPath, ['bin/quantshift.js', '--help'], { encoding: 'utf8' });
-    expect(out).toContain('backtest');
+  it('the bin shim runs the CLI: one error line on stderr and exit 2 for a usage error', async () => {
+    const result = spawnSync(process.execPath, ['bin/quantshift.js', 'backtest', '--bogus'], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('error: backtest: unknown flag --bogus (see quantshift backtest --help)\n');
   });
 });

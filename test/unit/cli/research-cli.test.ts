@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../shared/cli/main.js';
 import { optimizeCommand, walkForwardCommand } from '../../../shared/cli/research.js';
 
 function capture() {
@@ -70,6 +70,9 @@ describe('quantshift walk-forward', () => {
     expect(doc.configHash).toMatch(/^[0-9a-f]{64}$/);
     expect(doc.gitCommit).toMatch(/^([0-9a-f]{40}|unknown)$/);
     expect(doc.engine).toBe('in-process');
+    expect(doc.params).toMatchObject({ fast: 10, slow: 30, atrStop: 2 });
+    expect(Date.parse(doc.generatedAt)).not.toBeNaN();
+    expect(doc.elapsedMs).toBeGreaterThanOrEqual(0);
   });
 });
 
@@ -102,26 +105,14 @@ describe('quantshift optimize', () => {
     expect(doc.surface.cells).toHaveLength(12);
   });
 
-  it('bad input gives one clear line and no output', () => {
-    const result = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'bin/quantshift.ts',
-        'optimize',
-        '--data',
-        'data/SPY.csv',
-        '--grid',
-        'fast=5:20',
-        '--workers',
-        '0',
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(result.status).not.toBe(0);
-    expect(result.stdout).toBe('');
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^error: --grid/);
+  it('bad input gives one clear line, no output and exit 2', async () => {
+    const stdout = capture();
+    const stderr = capture();
+    const args = ['optimize', '--data', 'data/SPY.csv', '--grid', 'fast=5:20', '--workers', '0'];
+    const code = await runCli(args, { stdout: stdout.stream, stderr: stderr.stream });
+    expect(code).toBe(2);
+    expect(stdout.text()).toBe('');
+    expect(stderr.text().trim().split('\n')).toHaveLength(1);
+    expect(stderr.text()).toMatch(/^error: --grid/);
   });
 });

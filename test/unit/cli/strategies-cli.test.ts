@@ -15,18 +15,23 @@ function capture() {
   return { stream, text: () => text };
 }
 
-function run(command: typeof strategiesCommand, argv: string[]) {
+type Command = (
+  argv: readonly string[],
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+) => number | Promise<number>;
+
+async function run(command: Command, argv: string[]) {
   const stdout = capture();
   const stderr = capture();
-  const code = command(argv, { stdout: stdout.stream, stderr: stderr.stream });
+  const code = await command(argv, { stdout: stdout.stream, stderr: stderr.stream });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
 const names = ['ma-crossover', 'rsi-reversion', 'breakout', 'bollinger', 'volume-profile'];
 
 describe('quantshift strategies', () => {
-  it('--format json prints one array of { name, description, params, directions }', () => {
-    const { code, stdout } = run(strategiesCommand, ['--format', 'json']);
+  it('--format json prints one array of { name, description, params, directions }', async () => {
+    const { code, stdout } = await run(strategiesCommand, ['--format', 'json']);
     expect(code).toBe(0);
     const list = JSON.parse(stdout) as { name: string; params: { name: string }[]; directions: string[] }[];
     expect(list.map((s) => s.name)).toEqual(names);
@@ -43,8 +48,8 @@ describe('quantshift strategies', () => {
     ]);
   });
 
-  it('prints a table per strategy with every parameter, its default and allowed values', () => {
-    const { code, stdout } = run(strategiesCommand, []);
+  it('prints a table per strategy with every parameter, its default and allowed values', async () => {
+    const { code, stdout } = await run(strategiesCommand, []);
     expect(code).toBe(0);
     for (const name of names) expect(stdout).toContain(`${name}: `);
     expect(stdout).toMatch(/^entry +number +30 +> 0, <= 50 /m);
@@ -52,8 +57,8 @@ describe('quantshift strategies', () => {
     expect(stdout).not.toMatch(/ $/m);
   });
 
-  it('refuses a bad format', () => {
-    expect(() => run(strategiesCommand, ['--format', 'yaml'])).toThrow(/--format yaml/);
+  it('refuses a bad format', async () => {
+    await expect(run(strategiesCommand, ['--format', 'yaml'])).rejects.toThrow(/--format yaml/);
   });
 });
 
@@ -87,18 +92,18 @@ describe('quantshift backtest runs every strategy ad hoc, like the crossover', (
     ['bollinger', ['period=20', 'k=2']],
     ['volume-profile', ['lookback=20', 'bins=24', 'valueArea=0.7']],
   ];
-  it.each(cases)('%s', (strategy, params) => {
-    const explicit = run(backtestCommand, adHoc(strategy, params));
+  it.each(cases)('%s', async (strategy, params) => {
+    const explicit = await run(backtestCommand, adHoc(strategy, params));
     expect(explicit.code).toBe(0);
     expect(explicit.stderr).toContain(`backtest: ${strategy} on GOOG`);
     const doc = JSON.parse(explicit.stdout);
     expect(doc.metrics.trades).toBeGreaterThan(5);
     expect(doc.trades.every((t: { direction: string }) => t.direction === 'long')).toBe(true);
     // the defaults are the documented ones
-    expect(run(backtestCommand, adHoc(strategy, [])).stdout).toBe(explicit.stdout);
+    expect((await run(backtestCommand, adHoc(strategy, []))).stdout).toBe(explicit.stdout);
   });
 
-  it('the command of the issue, in a child process, prints exactly one document', () => {
+  it('the command of the issue, in a child process, prints exactly one document', async () => {
     const result = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'bin/quantshift.ts', 'backtest', ...adHoc('rsi-reversion', cases[0]?.[1] ?? [])],

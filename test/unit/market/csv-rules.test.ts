@@ -98,7 +98,7 @@ describe('parseBarsCsv: bad rows fail the file with file:line', () => {
     const e = badRow([header, '2006-01-02,09:05:00,1,1,1,1,0', '2006-01-02,9h10,1,1,1,1,0'].join('\n'));
     expect(e.message).toBe('bars.csv:3: unparseable date/time "2006-01-02 9h10"');
     const dup = badRow([header, '2006-01-02,09:05:00,1,2,1,1,0', '2006-01-02,09:05,1,2,1,1,0'].join('\n'));
-    expect(dup.message).toBe('bars.csv:3: duplicate timestamp 2006-01-02T09:05:00 (also on line 2)');
+    expect(dup.message).toBe('bars.csv:3: duplicate timestamp 2006-01-02T09:05:00Z (also on line 2)');
   });
 
   it('accepts prices exactly on the [low, high] bounds (no tolerance needed or given)', () => {
@@ -211,6 +211,26 @@ describe('parseBarsCsv: layouts', () => {
     expect(s.intraday).toBe(false);
   });
 
+  it('detects a semicolon-delimited file (decimal commas allowed) and reads it as the comma one', () => {
+    const semicolon = parseBarsCsv(
+      [
+        'Date;Open;High;Low;Close;Volume',
+        '2021-01-04;10,5;11;9;10,25;100',
+        '2021-01-05;10.5;12;10;11;200',
+      ].join('\n'),
+      src,
+    );
+    const comma = parseBarsCsv(
+      [H, '2021-01-04,10.5,11,9,10.25,100', '2021-01-05,10.5,12,10,11,200'].join('\n'),
+      src,
+    );
+    expect(semicolon).toEqual(comma);
+    const bad = errorOf(() =>
+      parseBarsCsv(['Date;Open;High;Low;Close;Volume', '2021-01-04;10;11;9;x;100'].join('\n'), src),
+    );
+    expect((bad as Error).message).toBe('bars.csv:2: close is not a number: "x"');
+  });
+
   it('reads date-times with T or space, optional seconds, a trailing Z', () => {
     const s = parseBarsCsv(
       [
@@ -222,9 +242,9 @@ describe('parseBarsCsv: layouts', () => {
       src,
     );
     expect(Array.from(s.time, (t) => formatBarTime(t, true))).toEqual([
-      '2021-01-04T09:30:00',
-      '2021-01-04T09:31:00',
-      '2021-01-04T09:32:00',
+      '2021-01-04T09:30:00Z',
+      '2021-01-04T09:31:00Z',
+      '2021-01-04T09:32:00Z',
     ]);
     expect(s.intraday).toBe(true);
   });

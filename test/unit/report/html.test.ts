@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   escapeHtml,
@@ -5,7 +6,9 @@ import {
   type ResearchReportInput,
   renderResearchReport,
 } from '../../../shared/report/html.js';
+import { entryAdjustments, metricLabel } from '../../../shared/report/labels.js';
 import { namespaceIds } from '../../../shared/report/svg.js';
+import { equityCsv, tradeRows, tradesCsv } from '../../../shared/report/trades.js';
 
 const days = (count: number, from = '2024-01-01') =>
   Array.from({ length: count }, (_, i) =>
@@ -175,7 +178,9 @@ describe('renderResearchReport', () => {
     const html = await renderResearchReport(syntheticInput());
     expect(html.match(/>PASS</g)).toHaveLength(2);
     expect(html.match(/>FAIL</g)).toHaveLength(2);
-    expect(html).toContain('<td>profitFactor</td><td>&gt; 1.5</td><td class="num">—</td>');
+    expect(html).toContain(
+      '<td>Profit factor [gross win / gross loss]</td><td>&gt; 1.5</td><td class="num">—</td>',
+    );
     expect(html).toContain('<td>symbolsPositivePct</td><td>&gt;= 75</td><td class="num">100</td>');
     expect(html).toContain('<strong>Refine</strong> (failed: sharpe)');
     const proceed = await renderResearchReport(syntheticInput({ decision: { proceed: true, failed: [] } }));
@@ -183,9 +188,16 @@ describe('renderResearchReport', () => {
     expect(proceed).not.toContain('<strong>Refine</strong>');
   });
 
-  it('loads nothing from the network: no script, no external src, href, @import or url()', async () => {
+  it('loads nothing from the network: one inline script allowed by its hash only, no external src, href, @import or url()', async () => {
     const html = await renderResearchReport(syntheticInput());
-    expect(html).not.toMatch(/<script/i);
+    const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/gi)];
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]?.[1]).toBe('');
+    const hash = createHash('sha256')
+      .update(scripts[0]?.[2] as string)
+      .digest('base64');
+    expect(html).toContain(`script-src 'sha256-${hash}'`);
+    expect(html).toContain("default-src 'none'");
     expect(html).not.toMatch(/\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?\/\//i);
     expect(html).not.toMatch(/@import/i);
     expect(html).not.toMatch(/url\(\s*["']?\s*(?:https?:)?\/\//i);
@@ -227,7 +239,7 @@ describe('renderResearchReport', () => {
         perSymbol: [{ symbol: evil, metrics: { [evil]: 1 } }],
       }),
     );
-    expect(html).not.toContain('<script');
+    expect(html.match(/<script/g)).toHaveLength(1); // the sort script, not the input's
     expect(html).toContain('<title>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</title>');
     expect(html).toContain('<h1>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</h1>');
     expect(escapeHtml(`a&b<c>"d'`)).toBe('a&amp;b&lt;c&gt;&quot;d&#39;');
@@ -271,7 +283,7 @@ describe('renderResearchReport', () => {
     const perSymbol = html.split('<section id="per-symbol">')[1]?.split('</section>')[0] ?? '';
     expect(perSymbol).toContain('<th>Metric</th><th class="num">SPY</th><th class="num">QQQ</th>');
     expect(perSymbol).toContain(
-      '<td><code>profitFactor</code></td><td class="num">—</td><td class="num">2</td>',
+      '<td>Profit factor [gross win / gross loss] <code>profitFactor</code></td><td class="num">—</td><td class="num">2</td>',
     );
   });
 
@@ -314,6 +326,83 @@ describe('namespaceIds', () => {
       '<svg><defs><clipPath id="clip7"><rect/></clipPath></defs><g clip-path="url(#clip7)"><use href="#clip7"/><a href="#elsewhere"/></g></svg>';
     expect(namespaceIds(svg, 'c1')).toBe(
       '<svg><defs><clipPath id="c1-1"><rect/></clipPath></defs><g clip-path="url(#c1-1)"><use href="#c1-1"/><a href="#elsewhere"/></g></svg>',
+    );
+  });
+
+  it('adds a yearly column to the monthly returns and marks the parameter surface in-sample', async () => {
+    const html = await renderResearchReport(syntheticInput());
+    // (1.025 × 0.9875 − 1) = 1.22 % for 2024
+    expect(html).toMatch(/<th class="num">Year<\/th><\/tr>/);
+    expect(html).toContain('<td class="num"><strong><span class="up">1.2</span></strong></td>');
+    expect(html).toContain('<h2>Parameter surface (in-sample): sharpe</h2>');
+    expect(html).toContain('<strong>In-sample:</strong>');
+  });
+});
+
+describe('report labels, entry adjustments and CSV', () => {
+  it('groups reduced, refused and skipped entries by kind, counting an entry once per kind', () => {
+    const kinds = entryAdjustments({
+      refused: [{ reason: 'portfolio heat 10% leaves no room under the 10% cap' }],
+      reduced: [
+        { reasons: ['Kelly cap: 0.25 × Kelly 0.02 → risk 0.5%', 'position cap 20% of equity'] },
+        { reasons: ['Kelly cap: 0.25 × Kelly 0.04 → risk 1%'] },
+      ],
+      skipped: [{ reason: 'reduced by the position cap or buying power', placedQty: 3 }],
+    });
+    expect(kinds.map((k) => [k.kind, k.effect, k.count])).toEqual([
+      ['Kelly cap', 'reduced', 2],
+      ['Position cap', 'reduced', 2], // one by the risk rules, one by the cash left
+      ['No heat room', 'refused', 1],
+    ]);
+    expect(kinds[0]?.explanation).toMatch(/Kelly/);
+    expect(kinds[0]?.example).toBe('Kelly cap: 0.25 × Kelly 0.02 → risk 0.5%');
+    expect(metricLabel('maxDrawdownPct')).toBe('Max drawdown [%]');
+    expect(metricLabel('somethingNew')).toBe('somethingNew');
+  });
+
+  it('writes trades and equity as CSV, with return, days held and drawdown', () => {
+    const doc = {
+      to: '2024-01-10',
+      trades: [
+        {
+          symbol: 'SPY',
+          direction: 'long' as const,
+          qty: 10,
+          entryTime: '2024-01-02',
+          entryPrice: 100,
+          exitTime: '2024-01-05',
+          exitPrice: 110,
+          pnl: 99,
+          commission: 1,
+          exitReason: 'stop-loss',
+        },
+        {
+          symbol: 'A,B',
+          direction: 'short' as const,
+          qty: 5,
+          entryTime: '2024-01-08',
+          entryPrice: 50,
+          exitTime: null,
+          exitPrice: null,
+          pnl: -5,
+          commission: 0,
+          exitReason: null,
+        },
+      ],
+      equity: [
+        { time: '2024-01-02', equity: 1000 },
+        { time: '2024-01-03', equity: 1100 },
+        { time: '2024-01-04', equity: 990 },
+      ],
+    };
+    expect(tradesCsv(tradeRows(doc)).split('\n')).toEqual([
+      'symbol,direction,qty,entryTime,entryPrice,exitTime,exitPrice,pnl,returnPct,daysHeld,exitReason,commission',
+      'SPY,long,10,2024-01-02,100,2024-01-05,110,99,9.9,3,stop-loss,1',
+      '"A,B",short,5,2024-01-08,50,,,-5,-2,2,,0',
+      '',
+    ]);
+    expect(equityCsv(doc)).toBe(
+      'time,equity,drawdownPct\n2024-01-02,1000,0\n2024-01-03,1100,0\n2024-01-04,990,10\n',
     );
   });
 });
