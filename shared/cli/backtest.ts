@@ -11,6 +11,7 @@ import type { BarSeries } from '../core/market/types.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
+import { sleevesBacktestCommand } from './sleeves.js';
 
 // The job building moved to shared/research/job.ts (the pipeline's functions use it without CLI code).
 export { type BacktestJob, buildBacktestJob, parseCommission } from '../research/job.js';
@@ -222,6 +223,13 @@ export function backtestCommand(
     return 0;
   }
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
+  const configPath = stringFlag(flags, 'config');
+  if (configPath !== undefined) {
+    const config = loadConfigFile(configPath);
+    if (config.sleeves !== undefined) {
+      return sleevesBacktestCommand(flags, config, loadSeries(flags, config), configPath, format, io);
+    }
+  }
   const job = resolveBacktestJob(flags);
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(

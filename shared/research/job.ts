@@ -88,7 +88,7 @@ export function buildBacktestJob(
   config: StrategyConfig | undefined,
   series: readonly BarSeries[],
 ): BacktestJob {
-  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy.name ?? 'ma-crossover';
+  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy?.name ?? 'ma-crossover';
   let strategy: StrategyDefinition<unknown>;
   try {
     strategy = getStrategy(strategyName);
@@ -96,7 +96,7 @@ export function buildBacktestJob(
     throw new UsageError(`--strategy: ${(error as Error).message}`, { cause: error });
   }
   const params: Record<string, unknown> =
-    config && strategyName === config.strategy.name ? strategyParams(config) : {};
+    config?.strategy && strategyName === config.strategy.name ? strategyParams(config) : {};
   for (const p of (flags.param as string[] | undefined) ?? []) {
     const [key, value] = parseParam(p);
     params[key] = value;
@@ -111,6 +111,26 @@ export function buildBacktestJob(
     throw new UsageError(`--param: ${detail}`, { cause: checked.error });
   }
 
+  const options = resolveOptions(flags, config, series);
+  return {
+    series,
+    strategy,
+    params: checked.data as Record<string, unknown>,
+    options,
+    criteria: config?.criteria ?? criteriaSchema.parse({}),
+    config,
+  };
+}
+
+/**
+ * The account's options from the flags over a config: sizing, costs, cash, the traded range and the
+ * risk rules. Written once for a single strategy and for sleeves.
+ */
+export function resolveOptions(
+  flags: ParsedFlags,
+  config: StrategyConfig | undefined,
+  series: readonly BarSeries[],
+): BacktestOptions {
   const sizingText = stringFlag(flags, 'sizing');
   let sizing: SizingSpec;
   if (sizingText !== undefined) sizing = parseSizing(sizingText);
@@ -136,7 +156,7 @@ export function buildBacktestJob(
   const commissionText = stringFlag(flags, 'commission');
   const maxPosition =
     numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
-  const options: BacktestOptions = {
+  return {
     initialCash: numberFlag(flags, 'cash', { min: 1 }) ?? config?.backtest.initialCash ?? 100_000,
     sizing,
     ...(maxPosition === undefined ? {} : { maxPositionFraction: maxPosition }),
@@ -153,14 +173,6 @@ export function buildBacktestJob(
     endIndex,
     riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
     ...(risk === undefined ? {} : { risk }),
-  };
-  return {
-    series,
-    strategy,
-    params: checked.data as Record<string, unknown>,
-    options,
-    criteria: config?.criteria ?? criteriaSchema.parse({}),
-    config,
   };
 }
 

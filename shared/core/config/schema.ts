@@ -2,11 +2,16 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { hardLimitsSchema } from '../live/orders.js';
+import { allocationSchema, sleeveCorrelationSchema, sleeveSchema } from '../portfolio/config.js';
+import { checkSleeves } from '../portfolio/sleeves.js';
 import { parameterSpaceSchema } from '../research/grid.js';
 import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
+import { sizingSchema } from '../sizing/schema.js';
 import { getStrategy } from '../strategies/index.js';
+
+export { sizingSchema };
 
 const CRYPTO_SYMBOL = /\/|(USD|USDT|USDC)$/;
 
@@ -29,7 +34,6 @@ export const isoDate = z
     const t = Date.parse(`${s}T00:00:00Z`);
     return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
   }, 'expected a date as YYYY-MM-DD that exists');
-const fraction = z.number().gt(0).max(1);
 const money = z.number().min(0);
 
 export const commissionSchema = z
@@ -40,13 +44,6 @@ export const commissionSchema = z
     minimum: money.default(0),
   })
   .strict();
-
-export const sizingSchema = z.discriminatedUnion('mode', [
-  z.object({ mode: z.literal('all-in') }).strict(),
-  z.object({ mode: z.literal('fixed'), qty: z.number().positive() }).strict(),
-  z.object({ mode: z.literal('fraction'), fraction }).strict(),
-  z.object({ mode: z.literal('atr-risk'), risk: fraction.optional() }).strict(),
-]);
 
 export const criteriaSchema = z
   .object({
@@ -79,13 +76,20 @@ export const configSchema = z
         riskFreeRate: z.number().min(0).max(0.25).default(0),
       })
       .strict(),
+    /** One strategy on the whole watchlist (one sleeve); or `sleeves:` instead. */
     strategy: z
       .object({
         name: z.string().min(1),
         direction: z.enum(['long-only', 'long-short']).default('long-only'),
         params: z.record(z.string(), z.unknown()).default({}),
       })
-      .strict(),
+      .strict()
+      .optional(),
+    /** Several strategies on one account, each with its symbols and its share of the capital. */
+    sleeves: z.array(sleeveSchema).min(1).optional(),
+    allocation: allocationSchema.optional(),
+    /** Rolling correlation monitoring of the sleeves' daily returns. */
+    sleeveCorrelation: sleeveCorrelationSchema.optional(),
     sizing: sizingSchema,
     costs: z
       .object({
@@ -140,6 +144,20 @@ export const configSchema = z
         message: `duplicate symbols: ${duplicates.join(', ')}`,
       });
     }
+    if ((config.strategy === undefined) === (config.sleeves === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: config.strategy === undefined ? ['strategy'] : ['sleeves'],
+        message: 'give either one strategy: block or a sleeves: list, not both and not neither',
+      });
+    }
+    if (config.sleeves === undefined && (config.allocation ?? config.sleeveCorrelation) !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [config.allocation === undefined ? 'sleeveCorrelation' : 'allocation'],
+        message: 'only a config with sleeves: has an allocation or a sleeve correlation monitor',
+      });
+    }
     if (config.backtest.from && config.backtest.to && config.backtest.from > config.backtest.to) {
       ctx.addIssue({ code: 'custom', path: ['backtest', 'from'], message: 'from is after to' });
     }
@@ -176,16 +194,18 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   if (!parsed.success)
     throw new ConfigError(`${file}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
   const config = parsed.data;
+  if (config.sleeves !== undefined) {
+    checkSleeves(config.sleeves, config.watchlist, file);
+    return config;
+  }
+  const single = config.strategy as NonNullable<StrategyConfig['strategy']>;
   let strategy: ReturnType<typeof getStrategy>;
   try {
-    strategy = getStrategy(config.strategy.name);
+    strategy = getStrategy(single.name);
   } catch (error) {
     throw new ConfigError(`${file}: strategy.name: ${(error as Error).message}`, { cause: error });
   }
-  const params = strategy.params.safeParse({
-    ...config.strategy.params,
-    direction: config.strategy.direction,
-  });
+  const params = strategy.params.safeParse({ ...single.params, direction: single.direction });
   if (!params.success) {
     throw new ConfigError(`${file}: ${formatIssues(params.error, ['strategy', 'params'])}`, {
       cause: params.error,
@@ -194,7 +214,21 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   return config;
 }
 
+/**
+ * The one strategy of a single-strategy config. A sleeves config has several: the commands that run
+ * one strategy (live signals for now) refuse it with this error.
+ */
+export function singleStrategy(config: StrategyConfig): NonNullable<StrategyConfig['strategy']> {
+  if (config.strategy === undefined) {
+    throw new ConfigError(
+      `${config.name}: this command runs one strategy: block; the config has sleeves (${(config.sleeves ?? []).map((s) => s.id).join(', ')})`,
+    );
+  }
+  return config.strategy;
+}
+
 /** The strategy parameters a config runs with: its `params` plus its `direction`. */
 export function strategyParams(config: StrategyConfig): Record<string, unknown> {
-  return { ...config.strategy.params, direction: config.strategy.direction };
+  const strategy = singleStrategy(config);
+  return { ...strategy.params, direction: strategy.direction };
 }

@@ -1,0 +1,65 @@
+/**
+ * A sleeves job resolved from a config (and flags over it): the sleeves, the account's options, the
+ * allocation and the correlation monitor. A config with one `strategy:` block is one sleeve on the
+ * whole watchlist. No I/O and no CLI code.
+ */
+import type { BacktestOptions } from '../core/backtest/types.js';
+import type { StrategyConfig } from '../core/config/schema.js';
+import type { BarSeries } from '../core/market/types.js';
+import type {
+  AllocationSettings,
+  SleeveConfig,
+  SleeveCorrelationSettings,
+} from '../core/portfolio/config.js';
+import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
+import type { ParsedFlags } from './flags.js';
+import { resolveOptions } from './job.js';
+
+/** Everything a sleeves backtest needs, resolved from a config. */
+export interface SleevesJob {
+  readonly series: readonly BarSeries[];
+  readonly sleeves: readonly Sleeve[];
+  readonly options: BacktestOptions;
+  readonly allocation?: AllocationSettings;
+  readonly correlation?: SleeveCorrelationSettings;
+  readonly criteria: StrategyConfig['criteria'];
+  readonly config: StrategyConfig;
+}
+
+/** The config's sleeves; a single `strategy:` block is one sleeve (id: the strategy's name) on the watchlist. */
+export function configSleeves(config: StrategyConfig): SleeveConfig[] {
+  if (config.sleeves !== undefined) return config.sleeves;
+  const single = config.strategy as NonNullable<StrategyConfig['strategy']>;
+  return [
+    {
+      id: single.name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+      strategy: single.name,
+      direction: single.direction,
+      params: single.params,
+      symbols: config.watchlist,
+      weight: 1,
+      minWeight: 0,
+      maxWeight: 1,
+    },
+  ];
+}
+
+/** Builds the sleeves job; `file` names the config in errors. */
+export function buildSleevesJob(
+  flags: ParsedFlags,
+  config: StrategyConfig,
+  series: readonly BarSeries[],
+  file: string = config.name,
+): SleevesJob {
+  const options = resolveOptions(flags, config, series);
+  const sleeves = resolveSleeves(configSleeves(config), config.watchlist, file, config.risk.riskPerTrade);
+  return {
+    series,
+    sleeves,
+    options,
+    ...(config.allocation === undefined ? {} : { allocation: config.allocation }),
+    ...(config.sleeveCorrelation === undefined ? {} : { correlation: config.sleeveCorrelation }),
+    criteria: config.criteria,
+    config,
+  };
+}
