@@ -86,7 +86,7 @@ const options: BacktestOptions = {
   endOfData: 'close',
   riskFreeRate: 0,
 };
-const base = { ma: 'sma' as const, direction: 'long-only' as const, atrPeriod: 14, atrStop: 2 };
+const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 const results: BenchResult[] = [];
 

@@ -139,7 +139,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   const atrs: number[] = [];
   const ratios: number[] = [];
   adjusted.forEach((series, k) => {
-    const instance = definition.create(params);
+    const instance = definition.create(params, { direction: singleStrategy(config).direction });
     const atr = new Atr(rules.stops.atrPeriod);
     const position = byBroker.get(series.symbol);
     const side = position === undefined ? 'flat' : position.qty > 0 ? 'long' : 'short';

@@ -25,8 +25,9 @@ import {
 } from '../core/research/walk-forward.js';
 import { defaultRiskRules } from '../core/risk/rules.js';
 import { parseSizing, type SizingSpec } from '../core/sizing/index.js';
+import { parseParamText } from '../core/strategies/describe.js';
 import { getStrategy } from '../core/strategies/index.js';
-import type { StrategyDefinition } from '../core/strategies/types.js';
+import { DIRECTIONS, type StrategyDefinition } from '../core/strategies/types.js';
 import { choiceFlag, dateFlag, numberFlag, type ParsedFlags, parseIsoDate, stringFlag } from './flags.js';
 
 /** Everything a backtest run needs, resolved from the config and the flags. */
@@ -56,14 +57,16 @@ export function parseCommission(text: string): CommissionModel {
   return model;
 }
 
-function parseParam(text: string): [string, unknown] {
+/** `--param key=value`, typed by the strategy's schema; a key it does not have is named. */
+function parseParam(strategy: StrategyDefinition<unknown>, text: string): [string, unknown] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new UsageError(`--param ${text}: expected key=value`);
   const key = text.slice(0, eq);
-  const raw = text.slice(eq + 1);
-  if (raw === 'true' || raw === 'false') return [key, raw === 'true'];
-  const n = Number(raw);
-  return [key, raw.trim() !== '' && Number.isFinite(n) ? n : raw];
+  try {
+    return [key, parseParamText(strategy, key, text.slice(eq + 1))];
+  } catch (error) {
+    throw new UsageError(`--param ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** Slot range traded for --from/--to (inclusive), keeping earlier bars for warm-up. */
@@ -98,11 +101,15 @@ export function buildBacktestJob(
   const params: Record<string, unknown> =
     config?.strategy && strategyName === config.strategy.name ? strategyParams(config) : {};
   for (const p of (flags.param as string[] | undefined) ?? []) {
-    const [key, value] = parseParam(p);
+    const [key, value] = parseParam(strategy, p);
     params[key] = value;
   }
-  const direction = choiceFlag(flags, 'direction', ['long-only', 'long-short'] as const);
-  if (direction !== undefined) params.direction = direction;
+  const direction = choiceFlag(flags, 'direction', DIRECTIONS) ?? config?.strategy?.direction ?? 'long-only';
+  if (!strategy.directions.includes(direction)) {
+    throw new UsageError(
+      `--direction ${direction}: ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
   const checked = strategy.params.safeParse(params);
   if (!checked.success) {
     const detail = checked.error.issues
@@ -111,7 +118,7 @@ export function buildBacktestJob(
     throw new UsageError(`--param: ${detail}`, { cause: checked.error });
   }
 
-  const options = resolveOptions(flags, config, series);
+  const options = { ...resolveOptions(flags, config, series), direction };
   return {
     series,
     strategy,

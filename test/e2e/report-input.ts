@@ -17,7 +17,7 @@ import { maCrossover } from '../../shared/core/strategies/ma-crossover.js';
 import type { ResearchReportInput } from '../../shared/report/html.js';
 
 const INITIAL_CASH = 100_000;
-const PARAMS = { fast: 10, slow: 30, ma: 'sma', atrPeriod: 14, atrStop: 2, direction: 'long-only' } as const;
+const PARAMS = { fast: 10, slow: 30, ma: 'sma', atrPeriod: 14, atrStop: 2 } as const;
 
 const riskRules = riskRulesSchema.parse({
   stops: { atrPeriod: 14, initialAtr: 2, trailAtr: 3, breakEvenAtR: 1 },
@@ -34,7 +34,7 @@ const sweepOptions: BacktestOptions = {
   endOfData: 'close',
   riskFreeRate: 0,
 };
-const sweepBase = { ma: 'sma', direction: 'long-only', atrPeriod: 14 } as const;
+const sweepBase = { ma: 'sma', atrPeriod: 14 } as const;
 
 /** The configured run: ATR-risk sizing with a 20% position cap, under the risk rules. */
 const options: BacktestOptions = {

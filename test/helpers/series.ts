@@ -33,6 +33,7 @@ export function scripted(
     name: 'scripted',
     description: 'test script',
     params: z.object({}).strict() as unknown as z.ZodType<Record<string, never>>,
+    directions: ['long-only', 'long-short'],
     create() {
       const symbolIndex = instances++ % symbolCount;
       return {

@@ -94,6 +94,12 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   validateOptions(options);
   if (input.series.length === 0) throw new InsufficientDataError('no bar series to backtest');
   const params = input.strategy.params.parse(input.params);
+  const direction = options.direction ?? 'long-only';
+  if (!input.strategy.directions.includes(direction)) {
+    throw new InvalidParameterError(
+      `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
+    );
+  }
   const calendar = alignBars(input.series);
   const slotCount = calendar.time.length;
   const start = options.startIndex ?? 0;
@@ -107,7 +113,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   const symbols: SymbolState[] = input.series.map((series, k) => ({
     series,
     slots: calendar.index[k] as Int32Array,
-    strategy: input.strategy.create(params),
+    strategy: input.strategy.create(params, { direction }),
     position: undefined,
     pendingExit: undefined,
     pendingEntry: undefined,

@@ -87,7 +87,7 @@ export function backtestMaPair(
   const slowMa = data.average(pair.slow);
   const atr = data.atr;
   const k = data.base.atrStop;
-  const longShort = data.base.direction === 'long-short';
+  const longShort = options.direction === 'long-short';
   const { open, high, low, close, time } = series;
   const slip = options.slippageBps / 10_000;
   const { commission, sizing, fractional, cashBuffer, maxPositionFraction } = options;

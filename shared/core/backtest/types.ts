@@ -3,7 +3,7 @@ import type { BarSeries } from '../market/types.js';
 import type { Metrics } from '../metrics/index.js';
 import type { BreakerEvent, RiskRules, RiskState } from '../risk/index.js';
 import type { SizingSpec } from '../sizing/index.js';
-import type { StrategyDefinition } from '../strategies/types.js';
+import type { Direction, StrategyDefinition } from '../strategies/types.js';
 
 export type OrderSide = 'buy' | 'sell';
 export type OrderType = 'market' | 'limit' | 'stop' | 'stop-limit' | 'trailing-stop';
@@ -87,6 +87,11 @@ export interface BacktestOptions {
   readonly fractional: boolean;
   /** At the last bar: keep positions open, marked at the close, or close them at the close. */
   readonly endOfData: 'hold' | 'close';
+  /**
+   * Which sides the run may hold (default `long-only`): `long-only` ignores the strategy's short side,
+   * `long-short` takes it as written. The strategy must support it (`directions`).
+   */
+  readonly direction?: Direction;
   /** First calendar slot that trades (earlier bars only warm the indicators up). Default 0. */
   readonly startIndex?: number;
   /** Last calendar slot, inclusive. Default: the last one. */

@@ -10,6 +10,7 @@ import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
 import { sizingSchema } from '../sizing/schema.js';
 import { getStrategy } from '../strategies/index.js';
+import { DIRECTIONS } from '../strategies/types.js';
 
 export { sizingSchema };
 
@@ -80,7 +81,8 @@ export const configSchema = z
     strategy: z
       .object({
         name: z.string().min(1),
-        direction: z.enum(['long-only', 'long-short']).default('long-only'),
+        /** A run option, not a strategy parameter (`params.direction` is refused with this hint). */
+        direction: z.enum(DIRECTIONS).default('long-only'),
         params: z.record(z.string(), z.unknown()).default({}),
       })
       .strict()
@@ -205,7 +207,17 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   } catch (error) {
     throw new ConfigError(`${file}: strategy.name: ${(error as Error).message}`, { cause: error });
   }
-  const params = strategy.params.safeParse({ ...single.params, direction: single.direction });
+  if ('direction' in single.params) {
+    throw new ConfigError(
+      `${file}: strategy.params.direction: direction is an option of the run, not a strategy parameter; move it to strategy.direction`,
+    );
+  }
+  if (!strategy.directions.includes(single.direction)) {
+    throw new ConfigError(
+      `${file}: strategy.direction: ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
+  const params = strategy.params.safeParse(single.params);
   if (!params.success) {
     throw new ConfigError(`${file}: ${formatIssues(params.error, ['strategy', 'params'])}`, {
       cause: params.error,
@@ -227,8 +239,7 @@ export function singleStrategy(config: StrategyConfig): NonNullable<StrategyConf
   return config.strategy;
 }
 
-/** The strategy parameters a config runs with: its `params` plus its `direction`. */
+/** The strategy parameters a config runs with (its direction is a run option: `strategy.direction`). */
 export function strategyParams(config: StrategyConfig): Record<string, unknown> {
-  const strategy = singleStrategy(config);
-  return { ...strategy.params, direction: strategy.direction };
+  return { ...singleStrategy(config).params };
 }

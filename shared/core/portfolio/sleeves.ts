@@ -48,17 +48,6 @@ function strategyNamed(name: string, where: string): StrategyDefinition<unknown>
   return found as StrategyDefinition<unknown>;
 }
 
-/**
- * A sleeve's raw parameters as its strategy's schema takes them (the direction travels with them).
- * The one place that composes them, for the engine, the research and the config check.
- */
-export function sleeveStrategyParams(
-  params: Readonly<Record<string, unknown>>,
-  direction: Direction,
-): Record<string, unknown> {
-  return { ...params, direction };
-}
-
 /** Validates a sleeve's parameters with its strategy's schema; errors name the sleeve and the key. */
 export function validateSleeveParams(
   strategy: StrategyDefinition<unknown>,
@@ -66,10 +55,20 @@ export function validateSleeveParams(
   direction: Direction,
   where: string,
 ): unknown {
-  const checked = strategy.params.safeParse(sleeveStrategyParams(params, direction));
+  if ('direction' in params) {
+    throw new StrategyParamError(
+      `${where}.params.direction: direction is an option of the sleeve, not a strategy parameter; move it to ${where}.direction`,
+    );
+  }
+  if (!strategy.directions.includes(direction)) {
+    throw new StrategyParamError(
+      `${where}.direction: ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
+  const checked = strategy.params.safeParse(params);
   if (!checked.success) {
     const detail = checked.error.issues
-      .map((i) => `${[where, 'params', ...i.path.map(String)].join('.')}: ${i.message}`)
+      .map((i) => `${[`${where}.params`, ...i.path.map(String)].join('.')}: ${i.message}`)
       .join('; ');
     throw new StrategyParamError(detail, { cause: checked.error });
   }
@@ -132,7 +131,7 @@ export function resolveSleeves(
       throw new SleeveSymbolsError(`${where}.symbols: listed twice: ${repeated.join(', ')}`);
     }
     const strategy = strategyNamed(sleeve.strategy, `${where}.strategy`);
-    const params = validateSleeveParams(strategy, sleeve.params, sleeve.direction, `sleeves.${i}`);
+    const params = validateSleeveParams(strategy, sleeve.params, sleeve.direction, `${file}: sleeves.${i}`);
     if (sleeve.minWeight > sleeve.maxWeight) {
       throw new AllocationWeightError(
         `${where}: minWeight ${sleeve.minWeight} is above maxWeight ${sleeve.maxWeight}`,

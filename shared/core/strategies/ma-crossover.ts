@@ -1,9 +1,12 @@
 import * as z from 'zod';
 import { InvalidParameterError } from '../errors.js';
-import { Atr, Ema, Sma } from '../indicators/index.js';
+import { Ema, Sma } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
+import { AtrStop, atrStopParams } from './rule.js';
 import {
   type DecisionContext,
+  DIRECTIONS,
+  type Direction,
   HOLD,
   type Intent,
   type StrategyDefinition,
@@ -23,13 +26,10 @@ export function crossDirection(fastPrev: number, slowPrev: number, fast: number,
 
 export const maCrossoverParams = z
   .object({
-    fast: z.number().int().min(1).default(10),
-    slow: z.number().int().min(2).default(30),
-    ma: z.enum(['sma', 'ema']).default('sma'),
-    direction: z.enum(['long-only', 'long-short']).default('long-only'),
-    /** Protective stop at k × ATR from the decision close; absent means no strategy stop. */
-    atrStop: z.number().positive().optional(),
-    atrPeriod: z.number().int().min(1).default(14),
+    fast: z.number().int().min(1).default(10).describe('fast moving-average period'),
+    slow: z.number().int().min(2).default(30).describe('slow moving-average period (above fast)'),
+    ma: z.enum(['sma', 'ema']).default('sma').describe('moving-average kind'),
+    ...atrStopParams,
   })
   .strict()
   .refine((p) => p.fast < p.slow, { message: 'fast must be less than slow', path: ['fast'] });
@@ -48,47 +48,38 @@ class MaCrossover implements StrategyInstance {
   readonly warmup: number;
   private readonly fastMa: MovingAverage;
   private readonly slowMa: MovingAverage;
-  private readonly atr: Atr | undefined;
+  private readonly stop: AtrStop;
+  private readonly longShort: boolean;
   private fastPrev = Number.NaN;
   private slowPrev = Number.NaN;
 
-  constructor(private readonly params: MaCrossoverParams) {
+  constructor(params: MaCrossoverParams, direction: Direction) {
     this.fastMa = movingAverage(params.ma, params.fast);
     this.slowMa = movingAverage(params.ma, params.slow);
-    this.atr = params.atrStop === undefined ? undefined : new Atr(params.atrPeriod);
+    this.stop = new AtrStop(params.atrStop, params.atrPeriod);
+    this.longShort = direction === 'long-short';
     this.warmup = Math.max(params.slow, params.atrStop === undefined ? 0 : params.atrPeriod + 1);
   }
 
   onBar(bar: Bar, context: DecisionContext): Intent {
     const fast = this.fastMa.update(bar.close);
     const slow = this.slowMa.update(bar.close);
-    const atr = this.atr === undefined ? Number.NaN : this.atr.update(bar.high, bar.low, bar.close);
+    this.stop.update(bar);
     const cross = crossDirection(this.fastPrev, this.slowPrev, fast, slow);
     this.fastPrev = fast;
     this.slowPrev = slow;
     if (cross === 0) return HOLD;
 
     const { position } = context;
-    const longShort = this.params.direction === 'long-short';
+    const longShort = this.longShort;
     if (cross === 1) {
       if (position === 'long') return HOLD;
       if (position === 'short' && !longShort) return { action: 'exit', reason: 'cross up' };
-      return this.enter('long', bar.close, atr);
+      return this.stop.enter('long', bar.close, 'cross up');
     }
     if (position === 'short') return HOLD;
     if (!longShort) return position === 'long' ? { action: 'exit', reason: 'cross down' } : HOLD;
-    return this.enter('short', bar.close, atr);
-  }
-
-  private enter(side: 'long' | 'short', close: number, atr: number): Intent {
-    const reason = side === 'long' ? 'cross up' : 'cross down';
-    const k = this.params.atrStop;
-    if (k === undefined) return { action: 'enter', side, reason };
-    // No stop can be set while the ATR is warming up; an entry without its stop is not taken.
-    if (!(atr > 0)) return HOLD;
-    const stopLoss = side === 'long' ? close - k * atr : close + k * atr;
-    if (!(stopLoss > 0)) return HOLD;
-    return { action: 'enter', side, reason, stopLoss, atr };
+    return this.stop.enter('short', bar.close, 'cross down');
   }
 }
 
@@ -97,8 +88,9 @@ export const maCrossover: StrategyDefinition<MaCrossoverParams> = {
   name: 'ma-crossover',
   description: 'Fast/slow moving-average crossover (SMA or EMA) with an optional k × ATR protective stop',
   params: maCrossoverParams,
-  create(params) {
+  directions: DIRECTIONS,
+  create(params, run) {
     if (params.fast >= params.slow) throw new InvalidParameterError('fast must be less than slow');
-    return new MaCrossover(params);
+    return new MaCrossover(params, run.direction);
   },
 };

@@ -4,8 +4,18 @@ import type { Bar } from '../market/types.js';
 /** The side a position is on, or flat. */
 export type PositionSide = 'flat' | 'long' | 'short';
 
-/** Whether a strategy may hold short positions. `long-short` stops and reverses. */
-export type Direction = 'long-only' | 'long-short';
+/**
+ * Which sides a run may hold: an option of the run (backtest options, the config's
+ * `strategy.direction`, `--direction`), never a strategy parameter. `long-only` ignores a rule's
+ * short side; `long-short` takes it as written.
+ */
+export const DIRECTIONS = ['long-only', 'long-short'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+/** What a strategy instance is told about the run it decides for. */
+export interface RunContext {
+  readonly direction: Direction;
+}
 
 /** How an entry order is placed at the next session. All entries are valid for that session only. */
 export type EntryOrder =
@@ -65,12 +75,14 @@ export interface StrategyInstance {
   onBar(bar: Bar, context: DecisionContext): Intent;
 }
 
-/** A named strategy: its parameter schema and a factory. */
+/** A named strategy: its parameter schema, the directions it supports and a factory. */
 export interface StrategyDefinition<P = unknown> {
   readonly name: string;
   readonly description: string;
-  /** Validates and fills defaults; errors name the parameter. */
+  /** Validates and fills defaults; strict (an unknown key is an error); errors name the parameter. */
   readonly params: z.ZodType<P>;
-  /** Builds the per-symbol instance from validated parameters. */
-  create(params: P): StrategyInstance;
+  /** The run directions the strategy can trade; a run in another direction is refused. */
+  readonly directions: readonly Direction[];
+  /** Builds the per-symbol instance from validated parameters, for a run in `run.direction`. */
+  create(params: P, run: RunContext): StrategyInstance;
 }

@@ -187,7 +187,7 @@ export class TradingSession {
         this.rows.push({
           sleeve: k,
           symbol: index,
-          strategy: sleeve.strategy.create(sleeve.params),
+          strategy: sleeve.strategy.create(sleeve.params, { direction: sleeve.direction }),
           intent: HOLD,
         });
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
 import { crossDirection, maCrossover } from '../../../shared/core/strategies/ma-crossover.js';
-import type { Intent } from '../../../shared/core/strategies/types.js';
+import type { Direction, Intent } from '../../../shared/core/strategies/types.js';
 import { baseOptions, type Row, series } from '../../helpers/series.js';
 
 const closes = [10, 10, 10, 9, 8, 9, 11, 12, 12, 11, 9, 8, 8, 9, 10];
@@ -17,7 +17,8 @@ function intents(
   params: Record<string, unknown>,
   position: 'flat' | 'long' | 'short' = 'flat',
 ): (Intent | string)[] {
-  const instance = maCrossover.create(maCrossover.params.parse(params));
+  const { direction = 'long-only', ...rest } = params as { direction?: Direction };
+  const instance = maCrossover.create(maCrossover.params.parse(rest), { direction });
   const s = series('X', rows);
   return closes.map((_, i) => {
     const intent = instance.onBar(

@@ -59,8 +59,9 @@ describe('the MA sweep kernel equals runBacktest', () => {
             endOfData: o.endOfData,
             startIndex: o.startIndex,
             riskFreeRate: 0.02,
+            direction,
           };
-          const base = { ma, direction, atrPeriod: 14, ...(atrStop === undefined ? {} : { atrStop }) };
+          const base = { ma, atrPeriod: 14, ...(atrStop === undefined ? {} : { atrStop }) };
           const [kernel] = sweepMaPairs(series, base, [{ fast, slow }], options);
           const engine = runBacktest({
             series: [series],
@@ -87,7 +88,7 @@ describe('the MA sweep kernel equals runBacktest', () => {
       endOfData: 'close',
       riskFreeRate: 0,
     };
-    const base = { ma: 'sma' as const, direction: 'long-only' as const, atrPeriod: 14, atrStop: 2 };
+    const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
     const pairs = [
       { fast: 5, slow: 20 },
       { fast: 10, slow: 30 },

@@ -64,7 +64,7 @@ describe('no look-ahead', () => {
         fc.array(step, { minLength: 120, maxLength: 120 }),
         fc.integer({ min: 20, max: 118 }),
         fc.constantFrom('sma', 'ema'),
-        fc.constantFrom('long-only', 'long-short'),
+        fc.constantFrom('long-only' as const, 'long-short' as const),
         (steps, otherSteps, t, ma, direction) => {
           const original = walk(steps);
           const altered = alterAfter(original, t, otherSteps);
@@ -72,8 +72,13 @@ describe('no look-ahead', () => {
             runBacktest({
               series: [s],
               strategy: maCrossover,
-              params: { fast: 3, slow: 8, ma, direction, atrStop: 1.5, atrPeriod: 5 },
-              options: { ...baseOptions, sizing: { mode: 'atr-risk', risk: 0.02 }, slippageBps: 5 },
+              params: { fast: 3, slow: 8, ma, atrStop: 1.5, atrPeriod: 5 },
+              options: {
+                ...baseOptions,
+                sizing: { mode: 'atr-risk', risk: 0.02 },
+                slippageBps: 5,
+                direction,
+              },
             });
           const a = run(original);
           const b = run(altered);

@@ -57,8 +57,21 @@ describe('config/equity-strategy.yaml', () => {
     );
     expect(error(edit((r) => (r.strategy.params.ma = 'hma')))).toMatch(/strategy\.params\.ma/);
     expect(error(edit((r) => (r.strategy.name = 'magic')))).toMatch(
-      /strategy\.name: unknown strategy "magic"/,
+      /strategy\.name: unknown strategy "magic" \(known: ma-crossover/,
     );
+  });
+
+  it('keeps the direction a run option: strategy.direction, never strategy.params.direction', () => {
+    const longShort = parseConfig(
+      edit((r) => (r.strategy.direction = 'long-short')),
+      'cfg.yaml',
+    );
+    expect(longShort.strategy?.direction).toBe('long-short');
+    expect(longShort.strategy?.params).not.toHaveProperty('direction');
+    expect(error(edit((r) => (r.strategy.params.direction = 'long-short')))).toMatch(
+      /strategy\.params\.direction: direction is an option of the run.*move it to strategy\.direction/,
+    );
+    expect(error(edit((r) => (r.strategy.direction = 'short-only')))).toMatch(/strategy\.direction/);
   });
 
   it('keeps asset classes apart: crypto symbols are refused', () => {

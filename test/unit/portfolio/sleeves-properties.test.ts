@@ -41,6 +41,7 @@ function randomSignals(
   return {
     name: 'random',
     description: 'random signals',
+    directions: ['long-only', 'long-short'],
     params: z.object({}) as unknown as z.ZodType<unknown>,
     create() {
       const codes = script[created++ % script.length] as readonly number[];

@@ -40,6 +40,7 @@ function randomSignals(script: readonly (readonly number[])[]): StrategyDefiniti
     name: 'random',
     description: 'random signals',
     params: z.object({}) as unknown as z.ZodType<Record<string, never>>,
+    directions: ['long-only', 'long-short'],
     create() {
       const codes = script[created++ % script.length] as readonly number[];
       let i = 0;

@@ -1,0 +1,81 @@
+import * as z from 'zod';
+import { Bollinger as BollingerBands } from '../indicators/index.js';
+import type { Bar } from '../market/types.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import {
+  type DecisionContext,
+  DIRECTIONS,
+  type Direction,
+  HOLD,
+  type Intent,
+  type StrategyDefinition,
+  type StrategyInstance,
+} from './types.js';
+
+export const bollingerParams = z
+  .object({
+    period: z
+      .number()
+      .int()
+      .min(2)
+      .default(20)
+      .describe('bands over the last `period` closes, bar t included'),
+    k: z.number().positive().default(2).describe('band width in population standard deviations'),
+    ...atrStopParams,
+  })
+  .strict();
+
+export type BollingerParams = z.infer<typeof bollingerParams>;
+
+const REASONS: RuleReasons = {
+  enterLong: 'close below the lower band',
+  enterShort: 'close above the upper band',
+  exitLong: 'close above the middle band',
+  exitShort: 'close below the middle band',
+};
+
+class BollingerReversion implements StrategyInstance {
+  readonly warmup: number;
+  private readonly bands: BollingerBands;
+  private readonly stop: AtrStop;
+
+  constructor(
+    params: BollingerParams,
+    private readonly direction: Direction,
+  ) {
+    this.bands = new BollingerBands(params.period, params.k);
+    this.stop = new AtrStop(params.atrStop, params.atrPeriod);
+    this.warmup = Math.max(this.bands.warmup, this.stop.warmup);
+  }
+
+  onBar(bar: Bar, context: DecisionContext): Intent {
+    const bands = this.bands;
+    const middle = bands.update(bar.close);
+    this.stop.update(bar);
+    if (Number.isNaN(middle)) return HOLD;
+    const close = bar.close;
+    return decideRule(
+      context.position,
+      this.direction,
+      {
+        enterLong: close < bands.lower,
+        enterShort: close > bands.upper,
+        exitLong: close > middle,
+        exitShort: close < middle,
+      },
+      REASONS,
+      this.stop,
+      close,
+    );
+  }
+}
+
+/** Bollinger band reversion: long below the lower band, short above the upper, out at the middle. */
+export const bollinger: StrategyDefinition<BollingerParams> = {
+  name: 'bollinger',
+  description:
+    'Bollinger band reversion (SMA ± k population sd): long below the lower band, short above the upper, exit past the middle; optional k × ATR stop',
+  params: bollingerParams,
+  directions: DIRECTIONS,
+  create: (params, run) => new BollingerReversion(params, run.direction),
+};

@@ -1,0 +1,94 @@
+import * as z from 'zod';
+import { Highest, Lowest } from '../indicators/index.js';
+import type { Bar } from '../market/types.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import {
+  type DecisionContext,
+  DIRECTIONS,
+  type Direction,
+  HOLD,
+  type Intent,
+  type StrategyDefinition,
+  type StrategyInstance,
+} from './types.js';
+
+export const breakoutParams = z
+  .object({
+    entry: z.number().int().min(1).default(20).describe('entry channel: the previous `entry` bars'),
+    exit: z.number().int().min(1).default(10).describe('exit channel: the previous `exit` bars'),
+    ...atrStopParams,
+  })
+  .strict();
+
+export type BreakoutParams = z.infer<typeof breakoutParams>;
+
+const REASONS: RuleReasons = {
+  enterLong: 'close above the entry channel',
+  enterShort: 'close below the entry channel',
+  exitLong: 'close below the exit channel',
+  exitShort: 'close above the exit channel',
+};
+
+/**
+ * The Donchian channels of the previous bars: the extremes are read before bar t is added, so
+ * upper(n) = max(high[t-n .. t-1]) and lower(n) = min(low[t-n .. t-1]).
+ */
+class Breakout implements StrategyInstance {
+  readonly warmup: number;
+  private readonly upperEntry: Highest;
+  private readonly lowerEntry: Lowest;
+  private readonly upperExit: Highest;
+  private readonly lowerExit: Lowest;
+  private readonly stop: AtrStop;
+
+  constructor(
+    params: BreakoutParams,
+    private readonly direction: Direction,
+  ) {
+    this.upperEntry = new Highest(params.entry);
+    this.lowerEntry = new Lowest(params.entry);
+    this.upperExit = new Highest(params.exit);
+    this.lowerExit = new Lowest(params.exit);
+    this.stop = new AtrStop(params.atrStop, params.atrPeriod);
+    this.warmup = Math.max(params.entry, params.exit, this.stop.warmup);
+  }
+
+  onBar(bar: Bar, context: DecisionContext): Intent {
+    // Channels over t-n .. t-1: read before this bar goes in.
+    const upperEntry = this.upperEntry.value;
+    const lowerEntry = this.lowerEntry.value;
+    const upperExit = this.upperExit.value;
+    const lowerExit = this.lowerExit.value;
+    this.upperEntry.update(bar.high);
+    this.lowerEntry.update(bar.low);
+    this.upperExit.update(bar.high);
+    this.lowerExit.update(bar.low);
+    this.stop.update(bar);
+    // NaN while either channel is warming up: no decision before both exist.
+    if (Number.isNaN(upperEntry + upperExit)) return HOLD;
+    const close = bar.close;
+    return decideRule(
+      context.position,
+      this.direction,
+      {
+        enterLong: close > upperEntry,
+        enterShort: close < lowerEntry,
+        exitLong: close < lowerExit,
+        exitShort: close > upperExit,
+      },
+      REASONS,
+      this.stop,
+      close,
+    );
+  }
+}
+
+/** Donchian breakout: long above the previous `entry` bars' high, out below the previous `exit` bars' low. */
+export const breakout: StrategyDefinition<BreakoutParams> = {
+  name: 'breakout',
+  description:
+    "Donchian breakout over the previous bars: long above the entry channel's high, short below its low, exit on the exit channel; optional k × ATR stop",
+  params: breakoutParams,
+  directions: DIRECTIONS,
+  create: (params, run) => new Breakout(params, run.direction),
+};

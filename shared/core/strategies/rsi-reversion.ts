@@ -1,0 +1,86 @@
+import * as z from 'zod';
+import { Rsi } from '../indicators/index.js';
+import type { Bar } from '../market/types.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import {
+  type DecisionContext,
+  DIRECTIONS,
+  type Direction,
+  HOLD,
+  type Intent,
+  type StrategyDefinition,
+  type StrategyInstance,
+} from './types.js';
+
+export const rsiReversionParams = z
+  .object({
+    period: z.number().int().min(1).default(14).describe("RSI period (Wilder's smoothing)"),
+    entry: z
+      .number()
+      .gt(0)
+      .max(50)
+      .default(30)
+      .describe('flat: RSI below entry goes long, above 100 - entry goes short'),
+    exit: z
+      .number()
+      .gt(0)
+      .lt(100)
+      .default(50)
+      .describe('long: RSI above exit exits; short: RSI below 100 - exit exits'),
+    ...atrStopParams,
+  })
+  .strict();
+
+export type RsiReversionParams = z.infer<typeof rsiReversionParams>;
+
+const REASONS: RuleReasons = {
+  enterLong: 'rsi below entry',
+  enterShort: 'rsi above 100 - entry',
+  exitLong: 'rsi above exit',
+  exitShort: 'rsi below 100 - exit',
+};
+
+class RsiReversion implements StrategyInstance {
+  readonly warmup: number;
+  private readonly rsi: Rsi;
+  private readonly stop: AtrStop;
+
+  constructor(
+    private readonly params: RsiReversionParams,
+    private readonly direction: Direction,
+  ) {
+    this.rsi = new Rsi(params.period);
+    this.stop = new AtrStop(params.atrStop, params.atrPeriod);
+    this.warmup = Math.max(this.rsi.warmup, this.stop.warmup);
+  }
+
+  onBar(bar: Bar, context: DecisionContext): Intent {
+    const value = this.rsi.update(bar.close);
+    this.stop.update(bar);
+    if (Number.isNaN(value)) return HOLD;
+    const { entry, exit } = this.params;
+    return decideRule(
+      context.position,
+      this.direction,
+      {
+        enterLong: value < entry,
+        enterShort: value > 100 - entry,
+        exitLong: value > exit,
+        exitShort: value < 100 - exit,
+      },
+      REASONS,
+      this.stop,
+      bar.close,
+    );
+  }
+}
+
+/** RSI mean reversion: long when oversold, short when overbought, out when the RSI recovers. */
+export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
+  name: 'rsi-reversion',
+  description:
+    "RSI mean reversion (Wilder's RSI): long below entry, short above 100 - entry, exit past exit; optional k × ATR stop",
+  params: rsiReversionParams,
+  directions: DIRECTIONS,
+  create: (params, run) => new RsiReversion(params, run.direction),
+};

@@ -1,0 +1,313 @@
+import { describe, expect, it } from 'vitest';
+import type { BarSeries } from '../../../shared/core/market/types.js';
+import type { PositionSide } from '../../../shared/core/strategies/types.js';
+import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
+import {
+  bundledSeries,
+  engineRun,
+  instanceDecisions,
+  type RuleDecision,
+  referenceTrades,
+  seriesWithVolume,
+} from '../../helpers/strategy-sim.js';
+
+/** The profile of bars given oldest first as [high, low, volume]. */
+function profileOf(bars: [number, number, number][], previousClose: number, bins: number, valueArea: number) {
+  return volumeProfile(
+    bars.map((b) => b[0]),
+    bars.map((b) => b[1]),
+    bars.map((b) => b[2]),
+    0,
+    bars.length,
+    previousClose,
+    bins,
+    valueArea,
+    new Float64Array(bins),
+  );
+}
+
+describe('volume profile: POC, VAL and VAH of hand-computed windows', () => {
+  it('spreads each bar over the bins its range overlaps, in proportion', () => {
+    // low 10, high 14, 4 bins of width 1: [10,11) [11,12) [12,13) [13,14)
+    // [10,12] × 100 → 50 + 50; [10,11] × 200 → 200 in bin 0 (it only touches bin 1's edge);
+    // [12,14] × 100 → 50 + 50.  Bins: 250 50 50 50, total 400.
+    // POC bin 0 (midpoint 10.5). Value area ≥ 280: 250, then at the lower edge the bin above, 300.
+    expect(
+      profileOf(
+        [
+          [12, 10, 100],
+          [11, 10, 200],
+          [14, 12, 100],
+        ],
+        13,
+        4,
+        0.7,
+      ),
+    ).toEqual({ poc: 10.5, val: 10, vah: 12, pocBin: 0, lowBin: 0, highBin: 1 });
+  });
+
+  it('breaks a POC tie by the midpoint nearest the previous close, then by the lower bin', () => {
+    // [10,11] × 100 → bin 0, [13,14] × 100 → bin 3: bins 100 0 0 100, midpoints 10.5 and 13.5
+    const bars: [number, number, number][] = [
+      [11, 10, 100],
+      [14, 13, 100],
+    ];
+    // the value area then grows over the empty bins to the other 100 (≥ 140 of 200)
+    expect(profileOf(bars, 13.2, 4, 0.7)).toEqual({
+      poc: 13.5,
+      val: 10,
+      vah: 14,
+      pocBin: 3,
+      lowBin: 0,
+      highBin: 3,
+    });
+    expect(profileOf(bars, 12, 4, 0.7)).toMatchObject({ poc: 10.5, pocBin: 0 }); // 1.5 from both: the lower
+  });
+
+  it('grows the value area by the larger neighbour, the bin above on a tie', () => {
+    // [10,13] × 30 → 10 10 10; [11,12] × 40 → bin 1: bins 10 50 10, total 70
+    const bars: [number, number, number][] = [
+      [13, 10, 30],
+      [12, 11, 40],
+    ];
+    expect(profileOf(bars, 11, 3, 0.7)).toEqual({
+      poc: 11.5,
+      val: 11,
+      vah: 12,
+      pocBin: 1,
+      lowBin: 1,
+      highBin: 1,
+    });
+    // 0.8 of 70 = 56 > 50: the neighbours tie at 10, the bin above is added
+    expect(profileOf(bars, 11, 3, 0.8)).toEqual({
+      poc: 11.5,
+      val: 11,
+      vah: 13,
+      pocBin: 1,
+      lowBin: 1,
+      highBin: 2,
+    });
+    // a heavier bin below wins over the bin above
+    const heavierBelow: [number, number, number][] = [...bars, [11, 10, 5]];
+    expect(profileOf(heavierBelow, 11, 3, 0.8)).toMatchObject({ val: 10, vah: 12 });
+  });
+
+  it('puts a bar with high == low in bin floor((price - low) / width), the top price in the last bin', () => {
+    // low 10, high 13, width 1: 12.5 → bin 2; 13 → floor(3) capped at bin 2; 10 → bin 0
+    expect(
+      profileOf(
+        [
+          [12.5, 12.5, 20],
+          [13, 13, 20],
+          [10, 10, 30],
+        ],
+        11,
+        3,
+        0.5,
+      ),
+    ).toEqual({ poc: 12.5, val: 12, vah: 13, pocBin: 2, lowBin: 2, highBin: 2 });
+  });
+
+  it('has no profile for a window with no price range', () => {
+    expect(
+      profileOf(
+        [
+          [10, 10, 100],
+          [10, 10, 50],
+        ],
+        10,
+        4,
+        0.7,
+      ),
+    ).toBeNull();
+  });
+});
+
+// [high, low, close, volume]; the open is the bar's midpoint.
+const bars: [number, number, number, number][] = [
+  [12, 10, 11, 100], // 0
+  [14, 12, 13, 100], // 1
+  [10, 9, 9.5, 200], // 2
+  [10.5, 9.5, 10, 100], // 3
+  [11, 10, 10.75, 100], // 4
+  [12, 11, 11.5, 100], // 5
+  [11.75, 11.25, 11.5, 100], // 6
+  [10.75, 10.25, 10.5, 100], // 7
+];
+const hand = seriesWithVolume(
+  'X',
+  bars.map(([h, l, c, v], i) => [`2024-06-${String(i + 3).padStart(2, '0')}`, (h + l) / 2, h, l, c, v]),
+);
+const date = (t: number) => `2024-06-${String(t + 3).padStart(2, '0')}`;
+
+describe('volume-profile on a hand-worked series (lookback 2, bins 2, value area 0.7)', () => {
+  // t  window (bars)  low..high   bins (volume)   POC      VAL .. VAH   close
+  // 2  0, 1           10..14      100 | 100       13 (the midpoint nearest 13)  10..14   9.5 < VAL
+  // 3  1, 2           9..14       200 | 100       10.25    9..14        10 < POC: the long holds
+  // 4  2, 3           9..10.5     175 | 125       9.375    9..10.5      10.75 >= POC
+  // 5  3, 4           9.5..11     100 | 100       10.625   9.5..11      11.5 > VAH
+  // 6  4, 5           10..12      100 | 100       11.5     10..12       11.5 <= POC
+  // 7  5, 6           11..12      100 | 100       11.25 (equidistant: the lower)  11..12   10.5 < VAL
+  const params = { lookback: 2, bins: 2, valueArea: 0.7 };
+
+  it('long-only', () => {
+    expect(instanceDecisions(volumeProfileStrategy, params, hand, 'long-only')).toEqual([
+      [2, 'enter', 'long'], // the first bar with a full window
+      [4, 'exit'],
+      [7, 'enter', 'long'], // t=5 above the value area is the short side: ignored; t=7 is the last bar
+    ]);
+    const run = engineRun(volumeProfileStrategy, params, hand, 'long-only');
+    expect(run.decisions).toEqual([
+      [date(2), 'entry', 'buy'],
+      [date(4), 'exit', 'sell'],
+    ]);
+    expect(run.trades).toEqual([['long', date(3), 10, date(5), 11.5]]);
+  });
+
+  it('long-short', () => {
+    expect(instanceDecisions(volumeProfileStrategy, params, hand, 'long-short')).toEqual([
+      [2, 'enter', 'long'],
+      [4, 'exit'],
+      [5, 'enter', 'short'],
+      [6, 'exit'],
+      [7, 'enter', 'long'],
+    ]);
+    const run = engineRun(volumeProfileStrategy, params, hand, 'long-short');
+    expect(run.trades).toEqual([
+      ['long', date(3), 10, date(5), 11.5],
+      ['short', date(6), 11.5, date(7), 10.5],
+    ]);
+  });
+
+  it('makes no decision, neither entry nor exit, on a window with no price range', () => {
+    const flatWindow = seriesWithVolume('F', [
+      ['2024-01-02', 10, 10, 10, 10, 100],
+      ['2024-01-03', 10, 10, 10, 10, 100],
+      ['2024-01-04', 5, 5, 5, 5, 100],
+      ['2024-01-05', 20, 20, 20, 20, 100],
+    ]);
+    const instance = volumeProfileStrategy.create(volumeProfileStrategy.params.parse(params), {
+      direction: 'long-short',
+    });
+    const intents = (['flat', 'flat', 'flat', 'long'] as const).map((position, t) =>
+      instance.onBar(
+        {
+          time: flatWindow.time[t] as number,
+          open: flatWindow.open[t] as number,
+          high: flatWindow.high[t] as number,
+          low: flatWindow.low[t] as number,
+          close: flatWindow.close[t] as number,
+          volume: 100,
+        },
+        { position },
+      ),
+    );
+    // t=2: the window 10..10 has no range: no entry, though 5 is below all of it;
+    // t=3: the window 5..10 has one, and the long exits at 20 >= POC
+    expect(intents.map((i) => i.action)).toEqual(['hold', 'hold', 'hold', 'exit']);
+  });
+
+  it('has the documented defaults and a strict schema', () => {
+    expect(volumeProfileStrategy.params.parse({})).toEqual({
+      lookback: 20,
+      bins: 24,
+      valueArea: 0.7,
+      atrPeriod: 14,
+    });
+    expect(volumeProfileStrategy.params.safeParse({ valueArea: 1.5 }).error?.issues[0]?.path).toEqual([
+      'valueArea',
+    ]);
+    expect(volumeProfileStrategy.params.safeParse({ window: 20 }).success).toBe(false);
+  });
+});
+
+/**
+ * The rule written out again: every bin checked against every bar of the window t-lookback .. t-1,
+ * oldest first.
+ */
+function referenceRule(series: BarSeries, lookback: number, bins: number, valueArea: number) {
+  const profileAt = (t: number) => {
+    const from = t - lookback;
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let j = from; j < t; j++) {
+      lo = Math.min(lo, series.low[j] as number);
+      hi = Math.max(hi, series.high[j] as number);
+    }
+    if (hi === lo) return null;
+    const width = (hi - lo) / bins;
+    const volume = new Float64Array(bins);
+    let total = 0;
+    for (let j = from; j < t; j++) {
+      const h = series.high[j] as number;
+      const l = series.low[j] as number;
+      const v = series.volume[j] as number;
+      total += v;
+      if (h === l) {
+        const bin = Math.min(bins - 1, Math.floor((l - lo) / width));
+        volume[bin] = (volume[bin] as number) + v;
+        continue;
+      }
+      for (let i = 0; i < bins; i++) {
+        const overlap = Math.min(h, lo + (i + 1) * width) - Math.max(l, lo + i * width);
+        if (overlap > 0) volume[i] = (volume[i] as number) + (v * overlap) / (h - l);
+      }
+    }
+    const mid = (i: number) => lo + (i + 0.5) * width;
+    const previousClose = series.close[t - 1] as number;
+    const most = Math.max(...volume);
+    const candidates = Array.from(volume).flatMap((v, i) => (v === most ? [i] : []));
+    candidates.sort((a, b) => Math.abs(mid(a) - previousClose) - Math.abs(mid(b) - previousClose) || a - b);
+    const poc = candidates[0] as number;
+    let low = poc;
+    let high = poc;
+    let held = volume[poc] as number;
+    while (held < valueArea * total && (low > 0 || high < bins - 1)) {
+      const canUp = high < bins - 1;
+      const canDown = low > 0;
+      if (canUp && (!canDown || (volume[high + 1] as number) >= (volume[low - 1] as number))) {
+        high++;
+        held += volume[high] as number;
+      } else {
+        low--;
+        held += volume[low] as number;
+      }
+    }
+    return { poc: mid(poc), val: lo + low * width, vah: lo + (high + 1) * width };
+  };
+  return (t: number, position: PositionSide): RuleDecision => {
+    if (t < lookback) return null;
+    const p = profileAt(t);
+    if (p === null) return null;
+    const c = series.close[t] as number;
+    if (position === 'long') return c >= p.poc ? 'exit' : null;
+    if (position === 'short') return c <= p.poc ? 'exit' : null;
+    if (c < p.val) return 'long';
+    if (c > p.vah) return 'short';
+    return null;
+  };
+}
+
+describe('volume-profile against an independent reimplementation', () => {
+  const cases = [
+    { lookback: 20, bins: 24, valueArea: 0.7 },
+    { lookback: 10, bins: 12, valueArea: 0.5 },
+    { lookback: 40, bins: 30, valueArea: 0.85 },
+  ];
+  for (const series of bundledSeries()) {
+    for (const p of cases) {
+      for (const direction of ['long-only', 'long-short'] as const) {
+        it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
+          const engine = engineRun(volumeProfileStrategy, p, series, direction).trades;
+          const reference = referenceTrades(
+            series,
+            direction,
+            referenceRule(series, p.lookback, p.bins, p.valueArea),
+          );
+          expect(engine.length).toBeGreaterThan(3);
+          expect(engine).toEqual(reference);
+        });
+      }
+    }
+  }
+});
