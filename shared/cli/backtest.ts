@@ -112,12 +112,12 @@ export const backtestHelp = renderHelp(
   ],
 );
 
-function loadConfigFile(path: string): StrategyConfig {
+export function loadConfigFile(path: string): StrategyConfig {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
-function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): BarSeries[] {
+export function loadSeries(flags: ParsedFlags, config: StrategyConfig | undefined): BarSeries[] {
   const dataFlag = stringFlag(flags, 'data');
   const symbolFlag = stringFlag(flags, 'symbol');
   const symbols = symbolFlag

@@ -19,6 +19,13 @@ import { WorkerPoolEvaluator } from '../research/pool.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
+import { sleevesJobFor } from './sleeves.js';
+import {
+  optimizeSleeves,
+  renderSleevesOptimizeTable,
+  renderSleevesWalkForwardTable,
+  runSleevesWalkForward,
+} from './sleeves-research.js';
 
 // The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
 export {
@@ -108,7 +115,7 @@ export function configHash(configPath: string | undefined, fallback: unknown): s
   return hash.digest('hex');
 }
 
-function evaluatorFor(flags: ParsedFlags): GridEvaluator {
+export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
@@ -120,7 +127,7 @@ export function writeAtomic(path: string, text: string): void {
   renameSync(temp, path);
 }
 
-function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
+export function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
   const out = stringFlag(flags, 'out');
   if (out === undefined) return;
   mkdirSync(out, { recursive: true });
@@ -129,7 +136,7 @@ function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): 
   io.stderr.write(`wrote ${resolve(path)}\n`);
 }
 
-function formatParams(params: Combination | null): string {
+export function formatParams(params: Combination | null): string {
   return params === null
     ? '(none qualified)'
     : Object.entries(params)
@@ -151,11 +158,20 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     return 0;
   }
   const started = performance.now();
-  const job = resolveBacktestJob(flags);
-  const { combos, objective } = resolveSearch(flags, job);
   const format = stringFlag(flags, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json')
     throw new UsageError(`--format ${format}: expected table or json`);
+  const sleeves = sleevesJobFor(flags);
+  if (sleeves !== undefined) {
+    const document = await optimizeSleeves(flags, sleeves, io);
+    writeOut(flags, 'optimize.json', document, io);
+    io.stdout.write(
+      format === 'json' ? `${JSON.stringify(document)}\n` : renderSleevesOptimizeTable(document),
+    );
+    return 0;
+  }
+  const job = resolveBacktestJob(flags);
+  const { combos, objective } = resolveSearch(flags, job);
   const evaluator = evaluatorFor(flags);
   io.stderr.write(
     `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
@@ -346,6 +362,23 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
   const format = stringFlag(flags, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json')
     throw new UsageError(`--format ${format}: expected table or json`);
+  const sleeves = sleevesJobFor(flags);
+  if (sleeves !== undefined) {
+    if ((stringFlag(flags, 'engine') ?? 'in-process') !== 'in-process') {
+      throw new UsageError(
+        '--engine stepfunctions runs a single-strategy config; a sleeves config runs in-process',
+      );
+    }
+    const { document } = await runSleevesWalkForward(flags, sleeves, (done, total) => {
+      io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
+      if (done === total) io.stderr.write('\n');
+    });
+    writeOut(flags, 'walk-forward.json', document, io);
+    io.stdout.write(
+      format === 'json' ? `${JSON.stringify(document)}\n` : renderSleevesWalkForwardTable(document),
+    );
+    return 0;
+  }
   const job = resolveBacktestJob(flags);
   if (job.config === undefined && flags.grid === undefined) {
     throw new ConfigError('walk-forward needs a search grid: --config with an optimize section, or --grid');

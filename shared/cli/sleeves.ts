@@ -8,6 +8,7 @@ import type { BarSeries } from '../core/market/types.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { stringFlag } from './args.js';
+import { loadConfigFile, loadSeries } from './backtest.js';
 import { num, renderTable } from './format.js';
 
 /** Runs a sleeves job and builds its document (criteria per sleeve and for the account). */
@@ -136,4 +137,13 @@ export function sleevesBacktestCommand(
   }
   io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderSleevesTable(doc));
   return 0;
+}
+
+/** The sleeves job of `--config` when that config has a `sleeves:` list; undefined otherwise. */
+export function sleevesJobFor(flags: ParsedFlags): SleevesJob | undefined {
+  const path = stringFlag(flags, 'config');
+  if (path === undefined) return undefined;
+  const config = loadConfigFile(path);
+  if (config.sleeves === undefined) return undefined;
+  return buildSleevesJob(flags, config, loadSeries(flags, config), path);
 }

@@ -209,7 +209,7 @@ export function resolveSearch(
   if (gridFlags.length > 0) {
     const parsed = parameterSpaceSchema.safeParse({
       grid: Object.fromEntries(gridFlags.map(parseGridFlag)),
-      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space.constraints ?? []),
+      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space?.constraints ?? []),
     });
     if (!parsed.success) {
       throw new UsageError(
@@ -217,7 +217,7 @@ export function resolveSearch(
       );
     }
     space = parsed.data;
-  } else if (base !== undefined) {
+  } else if (base?.space !== undefined) {
     space = constraintFlags.length > 0 ? { ...base.space, constraints: constraintFlags } : base.space;
   } else {
     throw new UsageError('give a search grid with --grid (or a config with an optimize section)');
@@ -237,6 +237,12 @@ export function resolveSearch(
       );
     }
   }
+  return { combos, objective: resolveObjective(flags, job.config) };
+}
+
+/** The objective and the minimums, from the flags over the config's optimize section. */
+export function resolveObjective(flags: ParsedFlags, config: StrategyConfig | undefined): Objective {
+  const base = config?.optimize;
   const objectiveName = stringFlag(flags, 'objective') ?? base?.objective ?? 'sharpe';
   if (!(METRIC_NAMES as readonly string[]).includes(objectiveName)) {
     throw new UsageError(`--objective ${objectiveName}: expected one of ${METRIC_NAMES.join(', ')}`);
@@ -251,10 +257,10 @@ export function resolveSearch(
     }
     minimums[match[1] as string] = Number(match[2]);
   }
-  return { combos, objective: { metric: objectiveName as keyof Metrics, minimums } };
+  return { metric: objectiveName as keyof Metrics, minimums };
 }
 
-export function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
+export function resolveWindows(flags: ParsedFlags, job: Pick<BacktestJob, 'config'>): WalkForwardSettings {
   const fromConfig = job.config?.walkForward ?? walkForwardSettingsSchema.parse({});
   const raw = {
     ...fromConfig,

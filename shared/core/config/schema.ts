@@ -106,7 +106,8 @@ export const configSchema = z
         objective: z.enum(METRIC_NAMES).default('sharpe'),
         /** Metric → minimum (maximum for drawdown and volatility) a result must meet to be chosen. */
         minimums: z.partialRecord(z.enum(METRIC_NAMES), z.number()).default({ trades: 10 }),
-        space: parameterSpaceSchema,
+        /** The grid of a single-strategy config (a sleeves config has one per sleeve). */
+        space: parameterSpaceSchema.optional(),
       })
       .strict()
       .optional(),
