@@ -9,6 +9,8 @@ import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 import { resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
+import { sleevesJobFor } from './sleeves.js';
+import { researchSleeves } from './sleeves-research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
 
@@ -40,9 +42,10 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   }
   if (stringFlag(flags, 'config') === undefined)
     throw new UsageError('research: give --config (see quantshift research --help)');
-  const job = resolveBacktestJob(flags);
-  const { combos, objective } = resolveSearch(flags, job);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
+  const sleeves = sleevesJobFor(flags);
+  const job = sleeves === undefined ? resolveBacktestJob(flags) : undefined;
+  const search = job === undefined ? undefined : resolveSearch(flags, job);
 
   const bar = new cliProgress.SingleBar(
     {
@@ -56,6 +59,22 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   let total = 2;
   bar.start(total, 0, { stage: 'walk-forward' });
   let windowsSeen = 0;
+  if (sleeves !== undefined) {
+    const summary = await researchSleeves(flags, sleeves, outDir, (stage, done, windows) => {
+      if (windowsSeen === 0) {
+        total += windows;
+        bar.setTotal(total);
+      }
+      windowsSeen = done;
+      bar.increment(1, { stage });
+    });
+    bar.update(total, { stage: 'done' });
+    bar.stop();
+    io.stdout.write(summary);
+    return 0;
+  }
+  if (job === undefined || search === undefined) throw new UsageError('research: no job');
+  const { combos, objective } = search;
   const { document: wf } = await runWalkForward(flags, job, (done, windows) => {
     if (windowsSeen === 0) {
       total += windows;

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import type { Metrics } from '../core/metrics/index.js';
 import { type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
 import {
@@ -8,12 +10,19 @@ import {
   sleevesWalkForward,
 } from '../core/research/sleeves-walk-forward.js';
 import type { WalkForwardSettings } from '../core/research/walk-forward.js';
+import { renderResearchReport } from '../report/html.js';
+import { buildSleevesReportInput } from '../report/sleeves-input.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { resolveObjective, resolveWindows } from '../research/job.js';
-import type { SleevesJob } from '../research/sleeves.js';
+import {
+  type SleevesJob,
+  type SleevesWalkForwardDocument,
+  sleevesWalkForwardDocument,
+} from '../research/sleeves.js';
 import { stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
-import { configHash, evaluatorFor, formatParams, gitCommit } from './research.js';
+import { configHash, evaluatorFor, formatParams, gitCommit, writeAtomic } from './research.js';
+import { runSleevesJob } from './sleeves.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -89,44 +98,6 @@ export function renderSleevesOptimizeTable(doc: SleevesOptimizeDocument, top = 5
     ),
   )}\n\n${doc.sleeves.map((s) => `${s.id}: ${s.trials} combinations`).join('; ')}\n`;
 }
-
-/** The sleeves walk-forward document (`quantshift walk-forward --format json` on a sleeves config). */
-export function sleevesWalkForwardDocument(
-  result: SleevesWalkForwardResult,
-  meta: { engine: string; generatedAt: string; elapsedMs: number; configHash: string; gitCommit: string },
-  settings: WalkForwardSettings,
-  objective: Objective,
-) {
-  return {
-    ...meta,
-    settings,
-    objective: objective.metric,
-    minimums: objective.minimums,
-    sleeves: result.sleeves.map((s) => ({
-      id: s.id,
-      strategy: s.strategy,
-      trials: s.trials,
-      windows: s.unit.windows,
-      outOfSample: s.unit.outOfSample,
-      efficiency: s.unit.efficiency,
-      efficiencyNote: s.unit.efficiencyNote,
-      stability: s.unit.stability,
-      multipleTesting: s.unit.multipleTesting,
-      criteria: s.criteria,
-      decision: s.decision,
-    })),
-    account: {
-      outOfSample: { metrics: result.account.metrics, equity: result.account.equity },
-      weights: result.account.weights,
-      reallocations: result.account.reallocations,
-      correlationEvents: result.account.correlationEvents,
-    },
-    criteria: result.criteria,
-    decision: result.decision,
-  };
-}
-
-export type SleevesWalkForwardDocument = ReturnType<typeof sleevesWalkForwardDocument>;
 
 /** Runs the sleeves walk-forward of a job (the command and the research job share it). */
 export async function runSleevesWalkForward(
@@ -233,4 +204,76 @@ export function renderSleevesWalkForwardTable(doc: SleevesWalkForwardDocument): 
     ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
     : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
   return `${units}\n\nAllocation out of sample: ${doc.account.reallocations.length} reallocations\n\n${criteria}\n\n${verdict}\n`;
+}
+
+/**
+ * `quantshift research` on a sleeves config (what `npm start` runs): the sleeves walk-forward, the
+ * account's backtest with its sleeves, and one HTML report. Returns the summary for stdout.
+ */
+export async function researchSleeves(
+  flags: ParsedFlags,
+  job: SleevesJob,
+  outDir: string,
+  onProgress: (stage: string, done: number, total: number) => void,
+): Promise<string> {
+  const { document: wf } = await runSleevesWalkForward(flags, job, (done, total) =>
+    onProgress(`walk-forward window ${done}/${total}`, done, total),
+  );
+  const { result, doc } = runSleevesJob(job);
+  const html = await renderResearchReport(buildSleevesReportInput(job, result, doc, wf));
+  mkdirSync(outDir, { recursive: true });
+  const reportPath = join(outDir, 'research-report.html');
+  writeAtomic(join(outDir, 'backtest.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  writeAtomic(join(outDir, 'walk-forward.json'), `${JSON.stringify(wf, null, 2)}\n`);
+  writeAtomic(reportPath, html);
+  const shown = relative(process.cwd(), resolve(reportPath)) || reportPath;
+  const rows = [
+    ...doc.sleeves.map((s) => {
+      const unit = wf.sleeves.find((u) => u.id === s.id);
+      return [
+        s.id,
+        s.strategy,
+        num(s.metrics.returnPct),
+        num(s.metrics.sharpe),
+        num(unit?.outOfSample.metrics.returnPct),
+        num(unit?.outOfSample.metrics.sharpe),
+        num(unit?.outOfSample.metrics.maxDrawdownPct),
+        unit?.efficiency === null || unit === undefined ? 'n/a' : num(unit.efficiency),
+        unit?.decision.proceed ? 'PROCEED' : 'REFINE',
+      ];
+    }),
+    [
+      'ACCOUNT',
+      '',
+      num(doc.metrics.returnPct),
+      num(doc.metrics.sharpe),
+      num(wf.account.outOfSample.metrics.returnPct),
+      num(wf.account.outOfSample.metrics.sharpe),
+      num(wf.account.outOfSample.metrics.maxDrawdownPct),
+      'n/a',
+      wf.decision.proceed ? 'PROCEED' : 'REFINE',
+    ],
+  ];
+  const table = renderTable(
+    [
+      'Sleeve',
+      'Strategy',
+      'Backtest return %',
+      'Backtest Sharpe',
+      'OOS return %',
+      'OOS Sharpe',
+      'OOS max DD %',
+      'WF efficiency',
+      'Decision',
+    ],
+    rows,
+  );
+  const criteria = renderTable(
+    ['Criterion (account, walk-forward out of sample)', 'Rule', 'Value', 'Result'],
+    wf.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
+  );
+  const verdict = wf.decision.proceed
+    ? 'Decision: PROCEED to paper trading'
+    : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;
+  return `${table}\n\n${criteria}\n\n${verdict}\n\nReport: ${shown}\n`;
 }

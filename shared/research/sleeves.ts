@@ -12,6 +12,9 @@ import type {
   SleeveCorrelationSettings,
 } from '../core/portfolio/config.js';
 import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
+import type { Objective } from '../core/research/objective.js';
+import type { SleevesWalkForwardResult } from '../core/research/sleeves-walk-forward.js';
+import type { WalkForwardSettings } from '../core/research/walk-forward.js';
 import type { ParsedFlags } from './flags.js';
 import { resolveOptions } from './job.js';
 
@@ -63,3 +66,41 @@ export function buildSleevesJob(
     config,
   };
 }
+
+/** The sleeves walk-forward document (`quantshift walk-forward --format json` on a sleeves config). */
+export function sleevesWalkForwardDocument(
+  result: SleevesWalkForwardResult,
+  meta: { engine: string; generatedAt: string; elapsedMs: number; configHash: string; gitCommit: string },
+  settings: WalkForwardSettings,
+  objective: Objective,
+) {
+  return {
+    ...meta,
+    settings,
+    objective: objective.metric,
+    minimums: objective.minimums,
+    sleeves: result.sleeves.map((s) => ({
+      id: s.id,
+      strategy: s.strategy,
+      trials: s.trials,
+      windows: s.unit.windows,
+      outOfSample: s.unit.outOfSample,
+      efficiency: s.unit.efficiency,
+      efficiencyNote: s.unit.efficiencyNote,
+      stability: s.unit.stability,
+      multipleTesting: s.unit.multipleTesting,
+      criteria: s.criteria,
+      decision: s.decision,
+    })),
+    account: {
+      outOfSample: { metrics: result.account.metrics, equity: result.account.equity },
+      weights: result.account.weights,
+      reallocations: result.account.reallocations,
+      correlationEvents: result.account.correlationEvents,
+    },
+    criteria: result.criteria,
+    decision: result.decision,
+  };
+}
+
+export type SleevesWalkForwardDocument = ReturnType<typeof sleevesWalkForwardDocument>;
