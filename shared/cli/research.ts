@@ -16,6 +16,7 @@ import {
   walkForwardDocument,
 } from '../research/job.js';
 import { WorkerPoolEvaluator } from '../research/pool.js';
+import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
@@ -364,15 +365,19 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     throw new UsageError(`--format ${format}: expected table or json`);
   const sleeves = sleevesJobFor(flags);
   if (sleeves !== undefined) {
-    if ((stringFlag(flags, 'engine') ?? 'in-process') !== 'in-process') {
-      throw new UsageError(
-        '--engine stepfunctions runs a single-strategy config; a sleeves config runs in-process',
-      );
-    }
-    const { document } = await runSleevesWalkForward(flags, sleeves, (done, total) => {
-      io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
-      if (done === total) io.stderr.write('\n');
-    });
+    const document =
+      stringFlag(flags, 'engine') === 'stepfunctions'
+        ? await (await import('./pipeline.js')).walkForwardOnLocalPipeline<SleevesWalkForwardDocument>(
+            flags,
+            sleeves,
+            io,
+          )
+        : (
+            await runSleevesWalkForward(flags, sleeves, (done, total) => {
+              io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
+              if (done === total) io.stderr.write('\n');
+            })
+          ).document;
     writeOut(flags, 'walk-forward.json', document, io);
     io.stdout.write(
       format === 'json' ? `${JSON.stringify(document)}\n` : renderSleevesWalkForwardTable(document),

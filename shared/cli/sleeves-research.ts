@@ -10,8 +10,7 @@ import {
   sleevesWalkForward,
 } from '../core/research/sleeves-walk-forward.js';
 import type { WalkForwardSettings } from '../core/research/walk-forward.js';
-import { renderResearchReport } from '../report/html.js';
-import { buildSleevesReportInput } from '../report/sleeves-input.js';
+import { sleevesResearchArtifacts } from '../report/sleeves-input.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { resolveObjective, resolveWindows } from '../research/job.js';
 import {
@@ -22,7 +21,6 @@ import {
 import { stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
 import { configHash, evaluatorFor, formatParams, gitCommit, writeAtomic } from './research.js';
-import { runSleevesJob } from './sleeves.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -219,8 +217,7 @@ export async function researchSleeves(
   const { document: wf } = await runSleevesWalkForward(flags, job, (done, total) =>
     onProgress(`walk-forward window ${done}/${total}`, done, total),
   );
-  const { result, doc } = runSleevesJob(job);
-  const html = await renderResearchReport(buildSleevesReportInput(job, result, doc, wf));
+  const { doc, html } = await sleevesResearchArtifacts(job, wf);
   mkdirSync(outDir, { recursive: true });
   const reportPath = join(outDir, 'research-report.html');
   writeAtomic(join(outDir, 'backtest.json'), `${JSON.stringify(doc, null, 2)}\n`);

@@ -1,35 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
-import { runSleevesBacktest, type SleevesBacktestResult } from '../core/backtest/sleeves.js';
-import { type SleevesBacktestDocument, toSleevesDocument } from '../core/backtest/sleeves-document.js';
+import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.js';
 import type { StrategyConfig } from '../core/config/schema.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { ParsedFlags } from '../research/flags.js';
-import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
+import { buildSleevesJob, runSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { stringFlag } from './args.js';
 import { loadConfigFile, loadSeries } from './backtest.js';
 import { num, renderTable } from './format.js';
-
-/** Runs a sleeves job and builds its document (criteria per sleeve and for the account). */
-export function runSleevesJob(job: SleevesJob): {
-  result: SleevesBacktestResult;
-  doc: SleevesBacktestDocument;
-} {
-  const result = runSleevesBacktest({
-    series: job.series,
-    sleeves: job.sleeves,
-    options: job.options,
-    ...(job.allocation === undefined ? {} : { allocation: job.allocation }),
-    ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
-  });
-  const criteria = evaluateCriteria(result.metrics, job.criteria);
-  const doc = toSleevesDocument(result, criteria, decide(criteria), (metrics) => {
-    const c = evaluateCriteria(metrics, job.criteria);
-    return { criteria: c, decision: decide(c) };
-  });
-  return { result, doc };
-}
 
 /** The table: one row per sleeve and one for the account, then the account's criteria and decision. */
 export function renderSleevesTable(doc: SleevesBacktestDocument): string {

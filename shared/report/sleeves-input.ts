@@ -1,7 +1,7 @@
 import type { SleevesBacktestResult } from '../core/backtest/sleeves.js';
 import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.js';
-import type { SleevesJob, SleevesWalkForwardDocument } from '../research/sleeves.js';
-import type { ResearchReportInput, SleevesReportInput } from './html.js';
+import { runSleevesJob, type SleevesJob, type SleevesWalkForwardDocument } from '../research/sleeves.js';
+import { type ResearchReportInput, renderResearchReport, type SleevesReportInput } from './html.js';
 import { num } from './number.js';
 import { buyAndHoldCurve, drawdown, monthlyReturns, pick } from './research-input.js';
 
@@ -141,4 +141,14 @@ export function buildSleevesReportInput(
           },
     sleeves,
   };
+}
+
+/** The account's backtest with its sleeves and the report around a sleeves walk-forward (the research job and the pipeline's aggregate step). */
+export async function sleevesResearchArtifacts(
+  job: SleevesJob,
+  wf: SleevesWalkForwardDocument,
+): Promise<{ result: SleevesBacktestResult; doc: SleevesBacktestDocument; html: string }> {
+  const { result, doc } = runSleevesJob(job);
+  const html = await renderResearchReport(buildSleevesReportInput(job, result, doc, wf));
+  return { result, doc, html };
 }

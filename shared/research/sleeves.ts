@@ -3,6 +3,9 @@
  * allocation and the correlation monitor. A config with one `strategy:` block is one sleeve on the
  * whole watchlist. No I/O and no CLI code.
  */
+import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
+import { runSleevesBacktest, type SleevesBacktestResult } from '../core/backtest/sleeves.js';
+import { type SleevesBacktestDocument, toSleevesDocument } from '../core/backtest/sleeves-document.js';
 import type { BacktestOptions } from '../core/backtest/types.js';
 import type { StrategyConfig } from '../core/config/schema.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -104,3 +107,23 @@ export function sleevesWalkForwardDocument(
 }
 
 export type SleevesWalkForwardDocument = ReturnType<typeof sleevesWalkForwardDocument>;
+
+/** Runs a sleeves job and builds its document (criteria per sleeve and for the account). */
+export function runSleevesJob(job: SleevesJob): {
+  result: SleevesBacktestResult;
+  doc: SleevesBacktestDocument;
+} {
+  const result = runSleevesBacktest({
+    series: job.series,
+    sleeves: job.sleeves,
+    options: job.options,
+    ...(job.allocation === undefined ? {} : { allocation: job.allocation }),
+    ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
+  });
+  const criteria = evaluateCriteria(result.metrics, job.criteria);
+  const doc = toSleevesDocument(result, criteria, decide(criteria), (metrics) => {
+    const c = evaluateCriteria(metrics, job.criteria);
+    return { criteria: c, decision: decide(c) };
+  });
+  return { result, doc };
+}

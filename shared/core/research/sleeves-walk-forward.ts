@@ -116,6 +116,21 @@ export function planSleeves(
   });
 }
 
+/** What every window of one sleeve runs with: its strategy, parameters, grid and options. */
+export function sleeveWindowSettings(
+  sleeve: Sleeve,
+  objective: Objective,
+  options: BacktestOptions,
+): WindowSettings {
+  return {
+    strategy: sleeve.strategy.name,
+    baseParams: sleeve.params as Record<string, unknown>,
+    combos: sleeveCombos(sleeve),
+    objective,
+    options: sleeveOptions(sleeve, options),
+  };
+}
+
 /** Runs one sleeve's window: its grid in sample, the choice out of sample. */
 export async function runSleeveWindow(
   sleeve: Sleeve,
@@ -125,13 +140,7 @@ export async function runSleeveWindow(
   evaluator: GridEvaluator,
 ): Promise<WindowOutcome> {
   const own = sleeveSeries(sleeve, input.series);
-  const settings: WindowSettings = {
-    strategy: sleeve.strategy.name,
-    baseParams: sleeve.params as Record<string, unknown>,
-    combos: sleeveCombos(sleeve),
-    objective: input.objective,
-    options: sleeveOptions(sleeve, input.options),
-  };
+  const settings = sleeveWindowSettings(sleeve, input.objective, input.options);
   const window = unit.windows[index] as PlannedUnit['windows'][number];
   const choice = await chooseWindowParams(settings, own, window, evaluator);
   return runOutOfSample(settings, own, window, index, choice);
