@@ -3,7 +3,8 @@
  *
  * ```
  * {
- *   "results": [{ "name", "threads", "bars", "combinations", "seconds", "barStepsPerSecond" }],
+ *   "results": [{ "name", "threads", "bars", "combinations", "seconds", "barStepsPerSecond",
+ *                 and for the strategy sweeps also "strategy", "engine", "risk", "peakRssMb" }],
  *   "live": {
  *     "signals": { "symbols", "day", "seconds", "marketOpenCheckSeconds", "marketDataRequests",
  *                  "totalBrokerRequests", "intents", "cache", "barCacheReadSeconds", "barCacheWriteSeconds" },
@@ -15,7 +16,9 @@
  * ```
  *
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
- *   reports the median of several timed runs after a warm-up run.
+ *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
+ *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
+ *   1,000 combinations through the general engine, with its `strategy` name.
  * - `live` (bench/live.ts): generate-signals for 500 synthetic symbols served by the local broker
  *   (wall time and market-data requests), and the execute-orders handler's time from invocation
  *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
@@ -36,6 +39,7 @@ import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
 import { runLiveBenchmarks } from './live.js';
 import { median } from './stats.js';
+import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
 
 interface BenchResult {
   name: string;
@@ -88,7 +92,7 @@ const options: BacktestOptions = {
 };
 const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
-const results: BenchResult[] = [];
+const results: (BenchResult | StrategySweepResult)[] = [];
 
 const pair = all.slice(0, 2);
 const pairBars = pair.reduce((n, s) => n + s.time.length, 0);
@@ -159,6 +163,8 @@ results.push(
     wfSeconds,
   ),
 );
+
+results.push(...runStrategySweeps(all[0] as BarSeries, (line) => process.stderr.write(`${line}\n`)));
 
 const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();

@@ -6,6 +6,7 @@ import { pipelineCommand } from '../shared/cli/pipeline.js';
 import { replayCommand } from '../shared/cli/replay.js';
 import { optimizeCommand, walkForwardCommand } from '../shared/cli/research.js';
 import { researchCommand } from '../shared/cli/research-job.js';
+import { strategiesCommand } from '../shared/cli/strategies.js';
 import { QuantShiftError, UsageError } from '../shared/core/errors.js';
 
 const commands: Record<
@@ -15,6 +16,10 @@ const commands: Record<
   backtest: {
     summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
     run: (argv) => backtestCommand(argv, process),
+  },
+  strategies: {
+    summary: 'list the strategies with their parameters and directions (--format json)',
+    run: (argv) => strategiesCommand(argv, process),
   },
   research: {
     summary: 'the whole research job: backtest, walk-forward, parameter surface, HTML report (npm start)',

@@ -32,17 +32,21 @@ export const backtestFlags: FlagSpecs = {
     value: '<SYM[,SYM...]>',
     help: 'symbols to load from --data (a file: its name by default)',
   },
-  strategy: { type: 'string', value: '<name>', help: 'strategy name (default ma-crossover)' },
+  strategy: {
+    type: 'string',
+    value: '<name>',
+    help: 'strategy name (default ma-crossover; see quantshift strategies)',
+  },
   param: {
     type: 'string',
     multiple: true,
     value: '<key=value>',
-    help: 'strategy parameter, repeatable: fast=10 slow=30 ma=sma|ema atrStop=2 atrPeriod=14',
+    help: "strategy parameter, repeatable, typed by the strategy's schema: fast=10 slow=30 ma=sma|ema atrStop=2",
   },
   direction: {
     type: 'string',
     value: '<long-only|long-short>',
-    help: 'long-only exits on the opposite cross; long-short stops and reverses',
+    help: "the run's direction (default long-only): long-only ignores the strategy's short side",
   },
   sizing: {
     type: 'string',

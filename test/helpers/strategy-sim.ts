@@ -1,7 +1,13 @@
+import { expect, it } from 'vitest';
 import { loadBarsCsv } from '../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../shared/core/backtest/engine.js';
-import type { BarSeries } from '../../shared/core/market/types.js';
-import type { Direction, PositionSide, StrategyDefinition } from '../../shared/core/strategies/types.js';
+import { type BarSeries, barAt } from '../../shared/core/market/types.js';
+import {
+  DIRECTIONS,
+  type Direction,
+  type PositionSide,
+  type StrategyDefinition,
+} from '../../shared/core/strategies/types.js';
 import { noCosts } from './series.js';
 
 /** The bundled daily bars and the GOOG fixture: the series every rule is checked over. */
@@ -143,17 +149,7 @@ export function instanceDecisions(
   for (let t = 0; t < series.time.length; t++) {
     if (pending !== undefined) position = pending;
     pending = undefined;
-    const intent = instance.onBar(
-      {
-        time: series.time[t] as number,
-        open: series.open[t] as number,
-        high: series.high[t] as number,
-        low: series.low[t] as number,
-        close: series.close[t] as number,
-        volume: series.volume[t] as number,
-      },
-      { position },
-    );
+    const intent = instance.onBar(barAt(series, t), { position });
     if (intent.action === 'enter') {
       out.push([t, 'enter', intent.side]);
       pending = intent.side;
@@ -163,4 +159,26 @@ export function instanceDecisions(
     }
   }
   return out;
+}
+
+/**
+ * One test per bundled series, parameter set and direction: the engine's trades equal those of the
+ * rule the test wrote out again (`ruleFor`), run by {@link referenceTrades}.
+ */
+export function itMatchesTheReference<P extends Record<string, number>>(
+  strategy: StrategyDefinition<unknown>,
+  cases: readonly P[],
+  ruleFor: (series: BarSeries, params: P) => (t: number, position: PositionSide) => RuleDecision,
+): void {
+  for (const series of bundledSeries()) {
+    for (const params of cases) {
+      for (const direction of DIRECTIONS) {
+        it(`${series.symbol} ${JSON.stringify(params)} ${direction}`, () => {
+          const engine = engineRun(strategy, params, series, direction).trades;
+          expect(engine.length).toBeGreaterThan(3);
+          expect(engine).toEqual(referenceTrades(series, direction, ruleFor(series, params)));
+        });
+      }
+    }
+  }
 }

@@ -61,6 +61,19 @@ describe('config/equity-strategy.yaml', () => {
     );
   });
 
+  it('validates any registered strategy with its own schema, naming a key it does not have', () => {
+    const rsi = (params: Record<string, unknown>) =>
+      edit((r) => {
+        r.strategy = { name: 'rsi-reversion', direction: 'long-only', params };
+      });
+    expect(parseConfig(rsi({ period: 10, atrStop: 2 }), 'cfg.yaml').strategy?.params).toEqual({
+      period: 10,
+      atrStop: 2,
+    });
+    expect(error(rsi({ fast: 10 }))).toMatch(/^cfg\.yaml: strategy\.params: .*"fast"/);
+    expect(error(rsi({ entry: 70 }))).toMatch(/^cfg\.yaml: strategy\.params\.entry: /);
+  });
+
   it('keeps the direction a run option: strategy.direction, never strategy.params.direction', () => {
     const longShort = parseConfig(
       edit((r) => (r.strategy.direction = 'long-short')),

@@ -3,11 +3,10 @@ import type { BarSeries } from '../../../shared/core/market/types.js';
 import { bollinger } from '../../../shared/core/strategies/bollinger.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import {
-  bundledSeries,
   engineRun,
   instanceDecisions,
+  itMatchesTheReference,
   type RuleDecision,
-  referenceTrades,
   seriesWithVolume,
 } from '../../helpers/strategy-sim.js';
 
@@ -120,16 +119,5 @@ describe('bollinger against an independent reimplementation', () => {
     { period: 10, k: 1.5 },
     { period: 50, k: 1 },
   ];
-  for (const series of bundledSeries()) {
-    for (const p of cases) {
-      for (const direction of ['long-only', 'long-short'] as const) {
-        it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
-          const engine = engineRun(bollinger, p, series, direction).trades;
-          const reference = referenceTrades(series, direction, referenceRule(series, p.period, p.k));
-          expect(engine.length).toBeGreaterThan(3);
-          expect(engine).toEqual(reference);
-        });
-      }
-    }
-  }
+  itMatchesTheReference(bollinger, cases, (series, p) => referenceRule(series, p.period, p.k));
 });

@@ -3,11 +3,10 @@ import type { BarSeries } from '../../../shared/core/market/types.js';
 import { breakout } from '../../../shared/core/strategies/breakout.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import {
-  bundledSeries,
   engineRun,
   instanceDecisions,
+  itMatchesTheReference,
   type RuleDecision,
-  referenceTrades,
   seriesWithVolume,
 } from '../../helpers/strategy-sim.js';
 
@@ -105,16 +104,5 @@ describe('breakout against an independent reimplementation', () => {
     { entry: 55, exit: 20 },
     { entry: 5, exit: 8 },
   ];
-  for (const series of bundledSeries()) {
-    for (const p of cases) {
-      for (const direction of ['long-only', 'long-short'] as const) {
-        it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
-          const engine = engineRun(breakout, p, series, direction).trades;
-          const reference = referenceTrades(series, direction, referenceRule(series, p.entry, p.exit));
-          expect(engine.length).toBeGreaterThan(3);
-          expect(engine).toEqual(reference);
-        });
-      }
-    }
-  }
+  itMatchesTheReference(breakout, cases, (series, p) => referenceRule(series, p.entry, p.exit));
 });

@@ -3,11 +3,10 @@ import type { BarSeries } from '../../../shared/core/market/types.js';
 import { rsiReversion } from '../../../shared/core/strategies/rsi-reversion.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import {
-  bundledSeries,
   engineRun,
   instanceDecisions,
+  itMatchesTheReference,
   type RuleDecision,
-  referenceTrades,
   seriesWithVolume,
 } from '../../helpers/strategy-sim.js';
 
@@ -107,26 +106,10 @@ function referenceRule(series: BarSeries, period: number, entry: number, exit: n
 }
 
 describe('rsi-reversion against an independent reimplementation', () => {
-  const all = bundledSeries();
   const cases = [
     { period: 14, entry: 30, exit: 50 },
     { period: 5, entry: 25, exit: 60 },
     { period: 2, entry: 10, exit: 40 },
   ];
-  for (const series of all) {
-    for (const p of cases) {
-      for (const direction of ['long-only', 'long-short'] as const) {
-        it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
-          const engine = engineRun(rsiReversion, p, series, direction).trades;
-          const reference = referenceTrades(
-            series,
-            direction,
-            referenceRule(series, p.period, p.entry, p.exit),
-          );
-          expect(engine.length).toBeGreaterThan(3);
-          expect(engine).toEqual(reference);
-        });
-      }
-    }
-  }
+  itMatchesTheReference(rsiReversion, cases, (series, p) => referenceRule(series, p.period, p.entry, p.exit));
 });

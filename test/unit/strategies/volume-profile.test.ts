@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { BarSeries } from '../../../shared/core/market/types.js';
+import { type BarSeries, barAt } from '../../../shared/core/market/types.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
 import {
-  bundledSeries,
   engineRun,
   instanceDecisions,
+  itMatchesTheReference,
   type RuleDecision,
-  referenceTrades,
   seriesWithVolume,
 } from '../../helpers/strategy-sim.js';
 
@@ -190,17 +189,7 @@ describe('volume-profile on a hand-worked series (lookback 2, bins 2, value area
       direction: 'long-short',
     });
     const intents = (['flat', 'flat', 'flat', 'long'] as const).map((position, t) =>
-      instance.onBar(
-        {
-          time: flatWindow.time[t] as number,
-          open: flatWindow.open[t] as number,
-          high: flatWindow.high[t] as number,
-          low: flatWindow.low[t] as number,
-          close: flatWindow.close[t] as number,
-          volume: 100,
-        },
-        { position },
-      ),
+      instance.onBar(barAt(flatWindow, t), { position }),
     );
     // t=2: the window 10..10 has no range: no entry, though 5 is below all of it;
     // t=3: the window 5..10 has one, and the long exits at 20 >= POC
@@ -294,20 +283,7 @@ describe('volume-profile against an independent reimplementation', () => {
     { lookback: 10, bins: 12, valueArea: 0.5 },
     { lookback: 40, bins: 30, valueArea: 0.85 },
   ];
-  for (const series of bundledSeries()) {
-    for (const p of cases) {
-      for (const direction of ['long-only', 'long-short'] as const) {
-        it(`${series.symbol} ${JSON.stringify(p)} ${direction}`, () => {
-          const engine = engineRun(volumeProfileStrategy, p, series, direction).trades;
-          const reference = referenceTrades(
-            series,
-            direction,
-            referenceRule(series, p.lookback, p.bins, p.valueArea),
-          );
-          expect(engine.length).toBeGreaterThan(3);
-          expect(engine).toEqual(reference);
-        });
-      }
-    }
-  }
+  itMatchesTheReference(volumeProfileStrategy, cases, (series, p) =>
+    referenceRule(series, p.lookback, p.bins, p.valueArea),
+  );
 });

@@ -1,0 +1,122 @@
+import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { backtestCommand } from '../../../shared/cli/backtest.js';
+import { strategiesCommand } from '../../../shared/cli/strategies.js';
+
+function capture() {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+function run(command: typeof strategiesCommand, argv: string[]) {
+  const stdout = capture();
+  const stderr = capture();
+  const code = command(argv, { stdout: stdout.stream, stderr: stderr.stream });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+const names = ['ma-crossover', 'rsi-reversion', 'breakout', 'bollinger', 'volume-profile'];
+
+describe('quantshift strategies', () => {
+  it('--format json prints one array of { name, description, params, directions }', () => {
+    const { code, stdout } = run(strategiesCommand, ['--format', 'json']);
+    expect(code).toBe(0);
+    const list = JSON.parse(stdout) as { name: string; params: { name: string }[]; directions: string[] }[];
+    expect(list.map((s) => s.name)).toEqual(names);
+    for (const s of list) {
+      expect(Object.keys(s)).toEqual(['name', 'description', 'params', 'directions']);
+      expect(s.directions).toEqual(['long-only', 'long-short']);
+    }
+    expect(list[4]?.params.map((p) => p.name)).toEqual([
+      'lookback',
+      'bins',
+      'valueArea',
+      'atrStop',
+      'atrPeriod',
+    ]);
+  });
+
+  it('prints a table per strategy with every parameter, its default and allowed values', () => {
+    const { code, stdout } = run(strategiesCommand, []);
+    expect(code).toBe(0);
+    for (const name of names) expect(stdout).toContain(`${name}: `);
+    expect(stdout).toMatch(/^entry +number +30 +> 0, <= 50 /m);
+    expect(stdout).toMatch(/^ma +enum +sma +sma \| ema /m);
+    expect(stdout).not.toMatch(/ $/m);
+  });
+
+  it('refuses a bad format', () => {
+    expect(() => run(strategiesCommand, ['--format', 'yaml'])).toThrow(/--format yaml/);
+  });
+});
+
+describe('quantshift backtest runs every strategy ad hoc, like the crossover', () => {
+  const adHoc = (strategy: string, params: string[]) => [
+    '--data',
+    'test/fixtures/data/GOOG.csv',
+    '--symbol',
+    'GOOG',
+    '--strategy',
+    strategy,
+    ...params.flatMap((p) => ['--param', p]),
+    '--direction',
+    'long-only',
+    '--sizing',
+    'all-in',
+    '--cash',
+    '10000',
+    '--commission',
+    '0',
+    '--slippage-bps',
+    '0',
+    '--end-of-data',
+    'close',
+    '--format',
+    'json',
+  ];
+  const cases: [string, string[]][] = [
+    ['rsi-reversion', ['period=14', 'entry=30', 'exit=50']],
+    ['breakout', ['entry=20', 'exit=10']],
+    ['bollinger', ['period=20', 'k=2']],
+    ['volume-profile', ['lookback=20', 'bins=24', 'valueArea=0.7']],
+  ];
+  it.each(cases)('%s', (strategy, params) => {
+    const explicit = run(backtestCommand, adHoc(strategy, params));
+    expect(explicit.code).toBe(0);
+    expect(explicit.stderr).toContain(`backtest: ${strategy} on GOOG`);
+    const doc = JSON.parse(explicit.stdout);
+    expect(doc.metrics.trades).toBeGreaterThan(5);
+    expect(doc.trades.every((t: { direction: string }) => t.direction === 'long')).toBe(true);
+    // the defaults are the documented ones
+    expect(run(backtestCommand, adHoc(strategy, [])).stdout).toBe(explicit.stdout);
+  });
+
+  it('the command of the issue, in a child process, prints exactly one document', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'bin/quantshift.ts', 'backtest', ...adHoc('rsi-reversion', cases[0]?.[1] ?? [])],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.symbols).toEqual(['GOOG']);
+    expect(doc.metrics.trades).toBe(12);
+    const bad = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'bin/quantshift.ts', 'backtest', ...adHoc('rsi-reversion', ['fast=3'])],
+      { encoding: 'utf8' },
+    );
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toBe(
+      'error: --param fast: not a parameter of rsi-reversion (its parameters: period, entry, exit, atrStop, atrPeriod)\n',
+    );
+  });
+});
