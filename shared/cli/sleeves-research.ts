@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Metrics } from '../core/metrics/index.js';
-import { type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
+import { objectiveValue, rankResults } from '../core/research/objective.js';
 import {
   type SleevesWalkForwardResult,
   sleeveCombos,
@@ -9,7 +9,6 @@ import {
   sleeveSeries,
   sleevesWalkForward,
 } from '../core/research/sleeves-walk-forward.js';
-import type { WalkForwardSettings } from '../core/research/walk-forward.js';
 import { sleevesResearchArtifacts } from '../report/sleeves-input.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { resolveObjective, resolveWindows } from '../research/job.js';
