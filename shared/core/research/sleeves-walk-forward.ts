@@ -151,16 +151,20 @@ export async function sleevesWalkForward(input: SleevesWalkForwardInput): Promis
   const plan = planSleeves(input.series, input.sleeves, input.settings);
   const total = plan.reduce((n, u) => n + u.windows.length, 0);
   let done = 0;
-  const outcomes: WindowOutcome[][] = [];
-  for (const [k, sleeve] of input.sleeves.entries()) {
-    const unit = plan[k] as PlannedUnit;
-    const list: WindowOutcome[] = [];
-    for (let index = 0; index < unit.windows.length; index++) {
-      list.push(await runSleeveWindow(sleeve, input, unit, index, input.evaluator));
-      input.onProgress?.(++done, total);
-    }
-    outcomes.push(list);
-  }
+  // Every (sleeve, window) is independent: they all go to the evaluator at once, so its threads
+  // stay busy while the calling thread runs the out-of-sample spans; the order of results is fixed.
+  const outcomes = await Promise.all(
+    input.sleeves.map((sleeve, k) => {
+      const unit = plan[k] as PlannedUnit;
+      return Promise.all(
+        unit.windows.map(async (_, index) => {
+          const outcome = await runSleeveWindow(sleeve, input, unit, index, input.evaluator);
+          input.onProgress?.(++done, total);
+          return outcome;
+        }),
+      );
+    }),
+  );
   return combineSleeves(input, plan, outcomes);
 }
 
