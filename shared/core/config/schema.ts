@@ -138,6 +138,21 @@ export const configSchema = z
     }),
   })
   .strict()
+  .refine(
+    (config) => {
+      const given = (key: string) =>
+        typeof config === 'object' &&
+        config !== null &&
+        (config as Record<string, unknown>)[key] !== undefined;
+      return given('strategy') !== given('sleeves');
+    },
+    {
+      path: ['strategy'],
+      message: 'give either one strategy: block or a sleeves: list, not both and not neither',
+      // Reported with the other issues, even when the rest of the config fails too.
+      when: () => true,
+    },
+  )
   .superRefine((config, ctx) => {
     const duplicates = config.watchlist.filter((s, i) => config.watchlist.indexOf(s) !== i);
     if (duplicates.length > 0) {
@@ -145,13 +160,6 @@ export const configSchema = z
         code: 'custom',
         path: ['watchlist'],
         message: `duplicate symbols: ${duplicates.join(', ')}`,
-      });
-    }
-    if ((config.strategy === undefined) === (config.sleeves === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: config.strategy === undefined ? ['strategy'] : ['sleeves'],
-        message: 'give either one strategy: block or a sleeves: list, not both and not neither',
       });
     }
     if (config.sleeves === undefined && (config.allocation ?? config.sleeveCorrelation) !== undefined) {

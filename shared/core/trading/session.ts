@@ -327,14 +327,14 @@ export class TradingSession {
     // All-in entries are sized here, at the decision close, from the sleeve's buying power less the
     // cash buffer (a netted order needs every leg's quantity before the open).
     const powerLeft = books.map((b) => toCents(b.buyingPower));
+    // An exit frees its value at the close: a long's proceeds, or a short's doubled margin less the cover.
     for (const { index } of decisions.exits) {
       const row = this.rows[index] as Row;
       const symbol = this.symbols[row.symbol] as string;
       const p = (this.books[row.sleeve] as SleeveBook).positions.get(symbol);
       if (p !== undefined) {
         powerLeft[row.sleeve] =
-          (powerLeft[row.sleeve] as number) +
-          p.side * notionalCents(p.qty, this.lastClose[row.symbol] as number);
+          (powerLeft[row.sleeve] as number) + notionalCents(p.qty, this.lastClose[row.symbol] as number);
       }
     }
     for (const entry of decisions.entries) {
