@@ -15,6 +15,7 @@ import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
+import { sleevesBacktestCommand } from './sleeves.js';
 
 // The job building moved to shared/research/job.ts (the pipeline's functions use it without CLI code).
 export { type BacktestJob, buildBacktestJob, parseCommission } from '../research/job.js';
@@ -131,7 +132,7 @@ export const backtestHelp = renderHelp(
   ],
 );
 
-function loadConfigFile(path: string): StrategyConfig {
+export function loadConfigFile(path: string): StrategyConfig {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
@@ -151,7 +152,7 @@ function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string)
   }
 }
 
-function loadSeries(
+export function loadSeries(
   flags: ParsedFlags,
   config: StrategyConfig | undefined,
   warn: (line: string) => void,
@@ -278,7 +279,23 @@ export async function backtestCommand(
   }
   const clock = startClock();
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
+  const warn = (line: string) => io.stderr.write(`${line}\n`);
+  const configPath = stringFlag(flags, 'config');
+  if (configPath !== undefined) {
+    const config = loadConfigFile(configPath);
+    if (config.sleeves !== undefined) {
+      return sleevesBacktestCommand(
+        flags,
+        config,
+        loadSeries(flags, config, warn),
+        configPath,
+        format,
+        io,
+        clock,
+      );
+    }
+  }
+  const job = resolveBacktestJob(flags, warn);
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(
     `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,

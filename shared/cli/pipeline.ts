@@ -36,7 +36,7 @@ const PIPELINE_FLAGS = new Set([
 ]);
 
 /** The pipeline's execution input for a config file, its symbols and the span of the loaded bars. */
-export function pipelineInput(configPath: string, job: BacktestJob) {
+export function pipelineInput(configPath: string, job: Pick<BacktestJob, 'series'>) {
   const first = Math.min(...job.series.map((s) => s.time[0] as number));
   const last = Math.max(...job.series.map((s) => s.time[s.time.length - 1] as number));
   return {
@@ -52,11 +52,11 @@ export function pipelineInput(configPath: string, job: BacktestJob) {
  * aws-local-stepfunctions, its Task states on the same step code as the deployed functions, with a
  * folder standing in for S3 and a list for SNS. Returns the document the Aggregate step wrote.
  */
-export async function walkForwardOnLocalPipeline(
+export async function walkForwardOnLocalPipeline<D = WalkForwardDocument>(
   flags: Record<string, unknown>,
-  job: BacktestJob,
+  job: Pick<BacktestJob, 'series' | 'config'>,
   io: Io,
-): Promise<WalkForwardDocument> {
+): Promise<D> {
   const extra = Object.keys(flags).filter((name) => flags[name] !== undefined && !PIPELINE_FLAGS.has(name));
   if (extra.length > 0) {
     throw new UsageError(
@@ -87,7 +87,7 @@ export async function walkForwardOnLocalPipeline(
   const text = await store.getText(summary.documentKey);
   if (text === undefined)
     throw new UsageError(`the pipeline finished without its document (${summary.documentKey})`);
-  return JSON.parse(text) as WalkForwardDocument;
+  return JSON.parse(text) as D;
 }
 
 export const pipelineStartFlags: FlagSpecs = {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ParsedFlags, stringFlag } from '../research/flags.js';
 import type { BacktestJob } from '../research/job.js';
+import type { SleevesJob } from '../research/sleeves.js';
 
 /** The top-level provenance fields of a CLI JSON document. */
 export interface Provenance {
@@ -86,5 +87,19 @@ export function jobProvenance(
     configPath: stringFlag(flags, 'config'),
     settings: { params: job.params, options: job.options },
     params: job.params,
+  }) as Provenance & { configHash: string; params: Readonly<Record<string, unknown>> };
+}
+
+/** The provenance of a sleeves job: its config file, and each sleeve's resolved params by sleeve id. */
+export function sleevesProvenance(
+  clock: { readonly startedMs: number },
+  flags: ParsedFlags,
+  job: SleevesJob,
+): Provenance & { readonly configHash: string; readonly params: Readonly<Record<string, unknown>> } {
+  const params = Object.fromEntries(job.sleeves.map((s) => [s.id, s.params]));
+  return provenance(clock, {
+    configPath: stringFlag(flags, 'config'),
+    settings: { params, options: job.options },
+    params,
   }) as Provenance & { configHash: string; params: Readonly<Record<string, unknown>> };
 }

@@ -10,6 +10,8 @@ import { backtestJsonDocument, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
+import { sleevesJobFor } from './sleeves.js';
+import { researchSleeves } from './sleeves-research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
 
@@ -51,9 +53,13 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
     throw new UsageError('research: give --config (see quantshift research --help)');
   const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
-  const { combos, objective } = resolveSearch(flags, job);
+  const warn = (line: string) =>
+    io.stderr.write(`${line}
+`);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
+  const sleeves = sleevesJobFor(flags, warn);
+  const job = sleeves === undefined ? resolveBacktestJob(flags, warn) : undefined;
+  const search = job === undefined ? undefined : resolveSearch(flags, job);
 
   const bar = new cliProgress.SingleBar(
     {
@@ -67,6 +73,22 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
   let total = 2;
   bar.start(total, 0, { stage: 'walk-forward' });
   let windowsSeen = 0;
+  if (sleeves !== undefined) {
+    const { table, document } = await researchSleeves(flags, sleeves, outDir, (stage, done, windows) => {
+      if (windowsSeen === 0) {
+        total += windows;
+        bar.setTotal(total);
+      }
+      windowsSeen = done;
+      bar.increment(1, { stage });
+    });
+    bar.update(total, { stage: 'done' });
+    bar.stop();
+    io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : table);
+    return 0;
+  }
+  if (job === undefined || search === undefined) throw new UsageError('research: no job');
+  const { combos, objective } = search;
   const { document: wf } = await runWalkForward(flags, job, (done, windows) => {
     if (windowsSeen === 0) {
       total += windows;

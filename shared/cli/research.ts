@@ -14,10 +14,18 @@ import {
   walkForwardDocument,
 } from '../research/job.js';
 import { WorkerPoolEvaluator } from '../research/pool.js';
+import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
 import { num, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
+import { sleevesJobFor } from './sleeves.js';
+import {
+  optimizeSleeves,
+  renderSleevesOptimizeTable,
+  renderSleevesWalkForwardTable,
+  runSleevesWalkForward,
+} from './sleeves-research.js';
 
 // The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
 export {
@@ -94,7 +102,7 @@ export const walkForwardFlags: FlagSpecs = {
   help: backtestFlags.help as FlagSpecs[string],
 };
 
-function evaluatorFor(flags: ParsedFlags): GridEvaluator {
+export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
@@ -106,7 +114,7 @@ export function writeAtomic(path: string, text: string): void {
   renameSync(temp, path);
 }
 
-function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
+export function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
   const out = stringFlag(flags, 'out');
   if (out === undefined) return;
   mkdirSync(out, { recursive: true });
@@ -115,7 +123,7 @@ function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): 
   io.stderr.write(`wrote ${resolve(path)}\n`);
 }
 
-function formatParams(params: Combination | null): string {
+export function formatParams(params: Combination | null): string {
   return params === null
     ? '(none qualified)'
     : Object.entries(params)
@@ -137,9 +145,18 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     return 0;
   }
   const clock = startClock();
+  const format = stringFlag(flags, 'format') ?? 'table';
+  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  if (sleeves !== undefined) {
+    const document = await optimizeSleeves(flags, sleeves, io);
+    writeOut(flags, 'optimize.json', document, io);
+    io.stdout.write(
+      format === 'json' ? `${JSON.stringify(document)}\n` : renderSleevesOptimizeTable(document),
+    );
+    return 0;
+  }
   const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
-  const format = stringFlag(flags, 'format') ?? 'table';
   const evaluator = evaluatorFor(flags);
   io.stderr.write(
     `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
@@ -318,6 +335,27 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     return 0;
   }
   const format = stringFlag(flags, 'format') ?? 'table';
+  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  if (sleeves !== undefined) {
+    const document =
+      stringFlag(flags, 'engine') === 'stepfunctions'
+        ? await (await import('./pipeline.js')).walkForwardOnLocalPipeline<SleevesWalkForwardDocument>(
+            flags,
+            sleeves,
+            io,
+          )
+        : (
+            await runSleevesWalkForward(flags, sleeves, (done, total) => {
+              io.stderr.write(`\rwalk-forward: window ${done}/${total}`);
+              if (done === total) io.stderr.write('\n');
+            })
+          ).document;
+    writeOut(flags, 'walk-forward.json', document, io);
+    io.stdout.write(
+      format === 'json' ? `${JSON.stringify(document)}\n` : renderSleevesWalkForwardTable(document),
+    );
+    return 0;
+  }
   const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (job.config === undefined && flags.grid === undefined) {
     throw new UsageError('walk-forward needs a search grid: --config with an optimize section, or --grid');

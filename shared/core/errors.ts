@@ -266,3 +266,24 @@ export class OrderSizeRefusedError extends BrokerRejectedError {
     super(message, undefined, undefined, options);
   }
 }
+
+/** A sleeve (or strategy) names a strategy the registry does not know; the message lists the known ones. */
+export class UnknownStrategyError extends ConfigError {}
+
+/** Two sleeves share one id (ids go into state keys and order ids, so they must be unique). */
+export class DuplicateSleeveIdError extends ConfigError {}
+
+/** A sleeve with no symbol to trade, or with a symbol outside the watchlist. */
+export class SleeveSymbolsError extends ConfigError {}
+
+/** Allocation weights or bounds that cannot hold: outside [min, max], bounds that cannot sum to 1, or a zero sum. */
+export class AllocationWeightError extends ConfigError {}
+
+/** A sleeve parameter that its strategy's schema does not have or does not accept. */
+export class StrategyParamError extends ConfigError {}
+
+/**
+ * The sleeves' ledger disagrees with the account's (a position or cash that is not the sum of the
+ * sleeves', or a sleeve selling more than it holds): asserted at every close, never papered over.
+ */
+export class SleeveLedgerError extends QuantShiftError {}

@@ -1,4 +1,4 @@
-import { strategyParams } from '../core/config/schema.js';
+import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
@@ -129,7 +129,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   );
   const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
 
-  const definition = getStrategy(config.strategy.name);
+  const definition = getStrategy(singleStrategy(config).name);
   const params = definition.params.parse(strategyParams(config));
   const rules = config.risk;
   const correlation = new RollingCorrelation(symbols.length, rules.correlation.window);
@@ -139,7 +139,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   const atrs: number[] = [];
   const ratios: number[] = [];
   adjusted.forEach((series, k) => {
-    const instance = definition.create(params, { direction: config.strategy.direction });
+    const instance = definition.create(params, { direction: singleStrategy(config).direction });
     const atr = new Atr(rules.stops.atrPeriod);
     const position = byBroker.get(series.symbol);
     const side = position === undefined ? 'flat' : position.qty > 0 ? 'long' : 'short';

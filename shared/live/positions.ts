@@ -1,3 +1,4 @@
+import { singleStrategy } from '../core/config/schema.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { PositionRecord } from '../core/ports/state-store.js';
 import { type LiveContext, UnknownStateError } from './context.js';
@@ -14,7 +15,7 @@ export function positionConflict(
   record: Pick<PositionRecord, 'qty'> | undefined,
 ): UnknownStateError | null {
   const { symbol, qty } = position;
-  if (ctx.config.strategy.direction === 'long-only' && qty < 0) {
+  if (singleStrategy(ctx.config).direction === 'long-only' && qty < 0) {
     return new UnknownStateError(
       `${symbol}: the broker reports a short of ${-qty} shares (ledger ${record?.qty ?? 0}); this long-only stage never opens a short`,
     );

@@ -1,12 +1,21 @@
 import type { BarSeries } from '../core/market/types.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
+import type { Objective } from '../core/research/objective.js';
+import { planSleeves, sleeveWindowSettings } from '../core/research/sleeves-walk-forward.js';
 import {
   type PlannedUnit,
   planWalkForward,
   type WalkForwardSettings,
   type WindowSettings,
 } from '../core/research/walk-forward.js';
-import { type BacktestJob, buildBacktestJob, resolveSearch, resolveWindows } from '../research/job.js';
+import {
+  type BacktestJob,
+  buildBacktestJob,
+  resolveObjective,
+  resolveSearch,
+  resolveWindows,
+} from '../research/job.js';
+import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import {
   type JobSpec,
   keys,
@@ -18,33 +27,63 @@ import {
 } from './common.js';
 import { parseStoredConfig } from './config.js';
 
-/** Everything a window step needs, rebuilt from the store (and kept per warm container). */
-export interface JobContext {
+/**
+ * Everything a window step needs, rebuilt from the store (and kept per warm container). A
+ * single-strategy job has `job` and `settings` (its units: each symbol and the portfolio); a sleeves
+ * job has `sleeves` (its units: the sleeves). `unitSettings` is what each planned unit's windows run.
+ */
+export type JobContext = {
   readonly spec: JobSpec;
-  readonly job: BacktestJob;
+  readonly series: readonly BarSeries[];
   readonly plan: PlannedUnit[];
-  readonly settings: WindowSettings;
+  readonly unitSettings: readonly WindowSettings[];
   readonly windows: WalkForwardSettings;
-}
+  readonly objective: Objective;
+} & (
+  | { readonly kind: 'single'; readonly job: BacktestJob; readonly settings: WindowSettings }
+  | { readonly kind: 'sleeves'; readonly sleeves: SleevesJob }
+);
 
 /** The job's context from its spec and bars: the same job, search and windows as `--config` on the CLI. */
 export function buildJobContext(spec: JobSpec, series: readonly BarSeries[]): JobContext {
-  const config = parseStoredConfig(spec.config, `job ${spec.jobId} config`);
+  const where = `job ${spec.jobId} config`;
+  const config = parseStoredConfig(spec.config, where);
+  if (config.sleeves !== undefined) {
+    const sleeves = buildSleevesJob({}, config, series, where);
+    const objective = resolveObjective({}, config);
+    const windows = resolveWindows({}, { config });
+    return {
+      kind: 'sleeves',
+      spec,
+      series,
+      sleeves,
+      plan: planSleeves(series, sleeves.sleeves, windows),
+      unitSettings: sleeves.sleeves.map((s) => sleeveWindowSettings(s, objective, sleeves.options)),
+      windows,
+      objective,
+    };
+  }
   const job = buildBacktestJob({}, config, series);
   const { combos, objective } = resolveSearch({}, job);
   const windows = resolveWindows({}, job);
+  const settings: WindowSettings = {
+    strategy: job.strategy.name,
+    baseParams: job.params,
+    combos,
+    objective,
+    options: job.options,
+  };
+  const plan = planWalkForward(series, windows);
   return {
+    kind: 'single',
     spec,
+    series,
     job,
-    plan: planWalkForward(series, windows),
+    plan,
     windows,
-    settings: {
-      strategy: job.strategy.name,
-      baseParams: job.params,
-      combos,
-      objective,
-      options: job.options,
-    },
+    objective,
+    settings,
+    unitSettings: plan.map(() => settings),
   };
 }
 
@@ -85,16 +124,17 @@ export class JobContexts {
 
 /** The bars of a planned unit (one symbol, or the portfolio's). */
 export const unitSeries = (ctx: JobContext, unit: PlannedUnit) =>
-  ctx.job.series.filter((s) => unit.symbols.includes(s.symbol));
+  ctx.series.filter((s) => unit.symbols.includes(s.symbol));
 
 /** The planned unit and window of an item; an item outside the plan is a {@link PipelineStateError}. */
 export function plannedWindow(ctx: JobContext, item: WindowItem) {
   const unit = ctx.plan[item.unit];
   const window = unit?.windows[item.window];
-  if (unit === undefined || window === undefined) {
+  const settings = ctx.unitSettings[item.unit];
+  if (unit === undefined || window === undefined || settings === undefined) {
     throw new PipelineStateError(
       `window ${item.unit}-${item.window} is not in the plan of job ${item.jobId}`,
     );
   }
-  return { unit, window };
+  return { unit, window, settings };
 }

@@ -427,3 +427,85 @@ export function parameterSurfaceChart(
     ],
   };
 }
+
+/** A named series of a multi-line chart. */
+export interface NamedSeries {
+  readonly name: string;
+  readonly points: readonly TimePoint[];
+}
+
+/** Several series over time: lines, or areas stacked to 100 % (allocation weights). */
+export function multiSeriesChart(options: {
+  readonly series: readonly NamedSeries[];
+  readonly yTitle: string;
+  readonly yFormat: string;
+  readonly height: number;
+  readonly kind: 'line' | 'stacked-area';
+}): TopLevelSpec {
+  const values = options.series.flatMap((s) => s.points.map((p) => ({ ...p, series: s.name })));
+  const stacked = options.kind === 'stacked-area';
+  return {
+    config: baseConfig,
+    width: CHART_WIDTH,
+    height: options.height,
+    data: { values },
+    mark: stacked ? { type: 'area', opacity: 0.85 } : { type: 'line', strokeWidth: 1.4 },
+    encoding: {
+      x: timeAxis,
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        ...(stacked ? { stack: 'zero' } : { scale: { zero: false } }),
+        axis: { title: options.yTitle, format: options.yFormat },
+      },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        scale: { domain: options.series.map((s) => s.name), scheme: 'tableau10' },
+        legend: { title: null },
+      },
+    },
+  };
+}
+
+/** A correlation matrix as a heatmap from −1 (red) to +1 (green), each cell labelled. */
+export function correlationHeatmapChart(
+  names: readonly string[],
+  matrix: readonly (readonly (number | null)[])[],
+): TopLevelSpec {
+  const values = names.flatMap((a, i) =>
+    names.flatMap((b, j) => {
+      const rho = matrix[i]?.[j];
+      return rho === null || rho === undefined ? [] : [{ a, b, rho }];
+    }),
+  );
+  const domain = [...names];
+  const encoding = {
+    x: { field: 'b', type: 'ordinal' as const, title: null, scale: { domain }, axis: { labelAngle: 0 } },
+    y: { field: 'a', type: 'ordinal' as const, title: null, scale: { domain } },
+  };
+  return {
+    config: baseConfig,
+    width: { step: 64 },
+    height: { step: 40 },
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
+        encoding: {
+          ...encoding,
+          color: {
+            field: 'rho',
+            type: 'quantitative',
+            scale: { domain: [-1, 0, 1], range: [COLORS.negative, COLORS.neutral, COLORS.positive] },
+            legend: { title: 'ρ', orient: 'right', direction: 'vertical' },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', fontSize: 11 },
+        encoding: { ...encoding, text: { field: 'rho', type: 'quantitative', format: '.2f' } },
+      },
+    ],
+  };
+}

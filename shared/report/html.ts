@@ -9,10 +9,12 @@ import type { TopLevelSpec } from 'vega-lite';
 import {
   CHART_WIDTH,
   COLORS,
+  correlationHeatmapChart,
   drawdownChart,
   equityChart,
   type MonthCell,
   monthlyReturnsChart,
+  multiSeriesChart,
   parameterSurfaceChart,
   priceChart,
   type TimePoint,
@@ -133,6 +135,28 @@ export interface ResearchReportInput {
     reducedEntries: number;
     heat: { time: string[]; heatPct: number[] };
   } | null;
+  /** Present for a sleeves account: each sleeve's curves, the weights, the correlation and the attribution. */
+  sleeves?: SleevesReportInput | null;
+}
+
+/** The sleeves part of the research report. Curves share `time`. */
+export interface SleevesReportInput {
+  time: string[];
+  /** Each sleeve's equity (its capital, dollars) and drawdown from its NAV's running peak (percent). */
+  sleeves: { id: string; equity: number[]; drawdownPct: number[] }[];
+  /** Target weights after each close, 0..1, per sleeve. */
+  weights: { id: string; weight: number[] }[];
+  correlation: { ids: string[]; matrix: (number | null)[][]; breaches: number };
+  attribution: {
+    id: string;
+    strategy: string;
+    pnl: number;
+    /** The sleeve's P&L as a share of the account's initial capital, percent. */
+    contributionPct: number;
+    trades: number;
+    winRatePct: number | null;
+    costs: number;
+  }[];
 }
 
 /**
@@ -156,6 +180,7 @@ export async function renderResearchReport(input: ResearchReportInput): Promise<
     await renderParameterSurface(input, charts),
     renderPerSymbol(input),
     await renderRisk(input, charts),
+    ...(input.sleeves ? [await renderSleeves(input.sleeves, charts)] : []),
   ];
   return [
     '<!DOCTYPE html>',
@@ -257,6 +282,7 @@ function renderHeader(input: ResearchReportInput): string {
     ['parameter-surface', 'Parameters'],
     ['per-symbol', 'Per symbol'],
     ['risk', 'Risk'],
+    ...(input.sleeves ? [['sleeves', 'Sleeves']] : []),
   ]
     .map(([id, label]) => `<a href="#${id}">${label}</a>`)
     .join('');
@@ -705,6 +731,91 @@ async function renderRisk(input: ResearchReportInput, charts: ChartSequence): Pr
     'risk',
     'Risk',
     `${figures}\n<h3>Heat over time</h3>\n${heat}\n<h3>Breaker trips</h3>\n${trips}\n${adjustments}`,
+  );
+}
+
+async function renderSleeves(input: SleevesReportInput, charts: ChartSequence): Promise<string> {
+  const t = parseTimes('sleeves.time', input.time);
+  input.sleeves.forEach((s, i) => {
+    requireLength(`sleeves.sleeves[${i}].equity`, s.equity, t.length);
+    requireLength(`sleeves.sleeves[${i}].drawdownPct`, s.drawdownPct, t.length);
+  });
+  input.weights.forEach((w, i) => {
+    requireLength(`sleeves.weights[${i}].weight`, w.weight, t.length);
+  });
+  const equity = await charts.render(
+    'sleeve-equity',
+    multiSeriesChart({
+      series: input.sleeves.map((s) => ({ name: s.id, points: points(t, s.equity) })),
+      yTitle: 'Sleeve capital ($)',
+      yFormat: '$,.0f',
+      height: 260,
+      kind: 'line',
+    }),
+  );
+  const drawdown = await charts.render(
+    'sleeve-drawdown',
+    multiSeriesChart({
+      series: input.sleeves.map((s) => ({
+        name: s.id,
+        points: points(
+          t,
+          s.drawdownPct.map((d) => -d),
+        ),
+      })),
+      yTitle: 'Drawdown (%)',
+      yFormat: '.1f',
+      height: 200,
+      kind: 'line',
+    }),
+  );
+  const weights = await charts.render(
+    'sleeve-weights',
+    multiSeriesChart({
+      series: input.weights.map((w) => ({ name: w.id, points: points(t, w.weight) })),
+      yTitle: 'Weight',
+      yFormat: '.0%',
+      height: 200,
+      kind: 'stacked-area',
+    }),
+  );
+  const heatmap =
+    input.correlation.ids.length < 2
+      ? '<p class="empty">One sleeve: no correlation.</p>'
+      : await charts.render(
+          'sleeve-correlation',
+          correlationHeatmapChart(input.correlation.ids, input.correlation.matrix),
+        );
+  const rows = input.attribution.map((a) => [
+    escapeHtml(a.id),
+    escapeHtml(a.strategy),
+    signedClass(a.pnl, formatMoney(a.pnl)),
+    signedClass(a.contributionPct, formatPercent(a.contributionPct)),
+    formatNumber(a.trades),
+    formatNumber(a.winRatePct),
+    formatMoney(a.costs),
+  ]);
+  const attribution = table(
+    ['Sleeve', 'Strategy', 'P&amp;L', 'Return contribution', 'Trades', 'Win rate %', 'Costs'],
+    rows,
+    [false, false, true, true, true, true, true],
+  );
+  return section(
+    'sleeves',
+    'Sleeves',
+    [
+      '<h3>Attribution</h3>',
+      attribution,
+      '<h3>Equity per sleeve</h3>',
+      equity,
+      '<h3>Drawdown per sleeve</h3>',
+      drawdown,
+      '<h3>Allocation weights over time</h3>',
+      weights,
+      `<h3>Correlation of the sleeves' daily returns</h3>`,
+      `<p class="caption">Last rolling window; ${input.correlation.breaches} breach${input.correlation.breaches === 1 ? '' : 'es'} of the threshold over the run.</p>`,
+      heatmap,
+    ].join('\n'),
   );
 }
 

@@ -12,7 +12,10 @@ import { num } from './number.js';
 import { type TradeRow, tradeRows } from './trades.js';
 
 /** Equal-weight buy-and-hold of the symbols over the traded span, in dollars. */
-function buyAndHoldCurve(job: BacktestJob, result: BacktestResult): number[] {
+export function buyAndHoldCurve(
+  job: Pick<BacktestJob, 'series' | 'options'>,
+  result: BacktestResult,
+): number[] {
   const calendar = alignBars(job.series);
   const start = job.options.startIndex ?? 0;
   const first = job.series.map((s, k) => {
@@ -35,7 +38,10 @@ function buyAndHoldCurve(job: BacktestJob, result: BacktestResult): number[] {
   });
 }
 
-function monthlyReturns(result: BacktestResult, initial: number): ResearchReportInput['monthlyReturns'] {
+export function monthlyReturns(
+  result: BacktestResult,
+  initial: number,
+): ResearchReportInput['monthlyReturns'] {
   const out: ResearchReportInput['monthlyReturns'] = [];
   let previous = initial;
   const { time, equity } = result.equity;
@@ -54,7 +60,7 @@ function monthlyReturns(result: BacktestResult, initial: number): ResearchReport
   return out;
 }
 
-function drawdown(equity: Float64Array, initial: number): number[] {
+export function drawdown(equity: Float64Array, initial: number): number[] {
   let peak = initial;
   return Array.from(equity, (e) => {
     peak = Math.max(peak, e);
@@ -62,7 +68,7 @@ function drawdown(equity: Float64Array, initial: number): number[] {
   });
 }
 
-const pick = (m: Metrics): Record<string, number | null> => ({
+export const pick = (m: Metrics): Record<string, number | null> => ({
   returnPct: m.returnPct,
   cagrPct: m.cagrPct,
   sharpe: m.sharpe,

@@ -127,7 +127,7 @@ export function buildBacktestJob(
   config: StrategyConfig | undefined,
   series: readonly BarSeries[],
 ): BacktestJob {
-  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy.name ?? 'ma-crossover';
+  const strategyName = stringFlag(flags, 'strategy') ?? config?.strategy?.name ?? 'ma-crossover';
   let strategy: StrategyDefinition<unknown>;
   try {
     strategy = getStrategy(strategyName);
@@ -135,12 +135,12 @@ export function buildBacktestJob(
     throw new UsageError(`--strategy: ${(error as Error).message}`, { cause: error });
   }
   const params: Record<string, unknown> =
-    config && strategyName === config.strategy.name ? strategyParams(config) : {};
+    config?.strategy && strategyName === config.strategy.name ? strategyParams(config) : {};
   for (const p of (flags.param as string[] | undefined) ?? []) {
     const [key, value] = parseParam(strategy, p);
     params[key] = value;
   }
-  const direction = choiceFlag(flags, 'direction', DIRECTIONS) ?? config?.strategy.direction ?? 'long-only';
+  const direction = choiceFlag(flags, 'direction', DIRECTIONS) ?? config?.strategy?.direction ?? 'long-only';
   if (!strategy.directions.includes(direction)) {
     throw new UsageError(
       `--direction ${direction}: ${strategy.name} supports ${strategy.directions.join(', ')}`,
@@ -154,6 +154,26 @@ export function buildBacktestJob(
     throw new UsageError(`--param: ${detail}`, { cause: checked.error });
   }
 
+  const options = { ...resolveOptions(flags, config, series), direction };
+  return {
+    series,
+    strategy,
+    params: checked.data as Record<string, unknown>,
+    options,
+    criteria: config?.criteria ?? criteriaSchema.parse({}),
+    config,
+  };
+}
+
+/**
+ * The account's options from the flags over a config: sizing, costs, cash, the traded range and the
+ * risk rules. Written once for a single strategy and for sleeves.
+ */
+export function resolveOptions(
+  flags: ParsedFlags,
+  config: StrategyConfig | undefined,
+  series: readonly BarSeries[],
+): BacktestOptions {
   const sizingText = stringFlag(flags, 'sizing');
   let sizing: SizingSpec;
   if (sizingText !== undefined) sizing = sizingFlag(sizingText);
@@ -177,7 +197,7 @@ export function buildBacktestJob(
   const commissionText = stringFlag(flags, 'commission');
   const maxPosition =
     numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
-  const options: BacktestOptions = {
+  return {
     initialCash: numberFlag(flags, 'cash', { min: 1 }) ?? config?.backtest.initialCash ?? 100_000,
     sizing,
     ...(maxPosition === undefined ? {} : { maxPositionFraction: maxPosition }),
@@ -190,20 +210,11 @@ export function buildBacktestJob(
     fractional: flags.fractional === true || (config?.backtest.fractional ?? false),
     endOfData:
       choiceFlag(flags, 'end-of-data', ['hold', 'close'] as const) ?? config?.backtest.endOfData ?? 'hold',
-    direction,
     startIndex,
     endIndex,
     riskFreeRate: numberFlag(flags, 'risk-free', { min: 0, max: 0.25 }) ?? config?.backtest.riskFreeRate ?? 0,
     periodsPerYear: periodsPerYear(config?.assetClass ?? 'equity'),
     ...(risk === undefined ? {} : { risk }),
-  };
-  return {
-    series,
-    strategy,
-    params: checked.data as Record<string, unknown>,
-    options,
-    criteria: config?.criteria ?? criteriaSchema.parse({}),
-    config,
   };
 }
 
@@ -247,7 +258,7 @@ export function resolveSearch(
   if (gridFlags.length > 0) {
     const parsed = parameterSpaceSchema.safeParse({
       grid: Object.fromEntries(gridFlags.map(parseGridFlag)),
-      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space.constraints ?? []),
+      constraints: constraintFlags.length > 0 ? constraintFlags : (base?.space?.constraints ?? []),
     });
     if (!parsed.success) {
       throw new UsageError(
@@ -255,7 +266,7 @@ export function resolveSearch(
       );
     }
     space = parsed.data;
-  } else if (base !== undefined) {
+  } else if (base?.space !== undefined) {
     space = constraintFlags.length > 0 ? { ...base.space, constraints: constraintFlags } : base.space;
   } else {
     throw new UsageError('give a search grid with --grid (or a config with an optimize section)');
@@ -275,6 +286,12 @@ export function resolveSearch(
       );
     }
   }
+  return { combos, objective: resolveObjective(flags, job.config) };
+}
+
+/** The objective and the minimums, from the flags over the config's optimize section. */
+export function resolveObjective(flags: ParsedFlags, config: StrategyConfig | undefined): Objective {
+  const base = config?.optimize;
   const objectiveName = stringFlag(flags, 'objective') ?? base?.objective ?? 'sharpe';
   if (!(METRIC_NAMES as readonly string[]).includes(objectiveName)) {
     throw new UsageError(`--objective ${objectiveName}: expected one of ${METRIC_NAMES.join(', ')}`);
@@ -289,10 +306,10 @@ export function resolveSearch(
     }
     minimums[match[1] as string] = Number(match[2]);
   }
-  return { combos, objective: { metric: objectiveName as keyof Metrics, minimums } };
+  return { metric: objectiveName as keyof Metrics, minimums };
 }
 
-export function resolveWindows(flags: ParsedFlags, job: BacktestJob): WalkForwardSettings {
+export function resolveWindows(flags: ParsedFlags, job: Pick<BacktestJob, 'config'>): WalkForwardSettings {
   const fromConfig = job.config?.walkForward ?? walkForwardSettingsSchema.parse({});
   const raw = {
     ...fromConfig,

@@ -38,7 +38,7 @@ describe('replay: the live functions trade every strategy as the backtest does',
     async (strategy, params) => {
       const { path, text } = configFor(strategy, params);
       const config = parseConfig(text, path);
-      expect(config.strategy.name).toBe(strategy);
+      expect(config.strategy?.name).toBe(strategy);
       const doc = await replay({
         from: '2021-03-15',
         to: '2021-05-28',

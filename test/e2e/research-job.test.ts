@@ -17,7 +17,7 @@ function capture() {
   return { stream, text: () => text };
 }
 
-describe('quantshift research (npm start)', () => {
+describe('quantshift research on the single-strategy config', () => {
   it('runs the backtest, the walk-forward and the report on the bundled data', async () => {
     const out = mkdtempSync(join(tmpdir(), 'qs-research-'));
     const stdout = capture();

@@ -69,6 +69,8 @@ export interface SkippedEntry {
   readonly reason: string;
   readonly requestedQty?: number;
   readonly placedQty?: number;
+  /** Sleeves: the index of the sleeve whose entry this was. */
+  readonly book?: number;
 }
 
 /** How the backtest runs. Money amounts are dollars; the ledger keeps them in cents. */
@@ -113,6 +115,8 @@ export interface RefusedEntry {
   readonly time: number;
   readonly symbol: string;
   readonly reason: string;
+  /** Sleeves: the index of the sleeve whose entry this was. */
+  readonly book?: number;
 }
 
 /** An entry the risk rules made smaller, with every rule that cut it. */
@@ -122,6 +126,8 @@ export interface ReducedEntry {
   readonly requestedQty: number;
   readonly qty: number;
   readonly reasons: readonly string[];
+  /** Sleeves: the index of the sleeve whose entry this was. */
+  readonly book?: number;
 }
 
 /** An entry the risk rules let through, with the figures they checked it against. */
@@ -136,6 +142,8 @@ export interface EntryDecision {
   readonly equity: number;
   /** Portfolio heat in dollars once this entry is counted. */
   readonly heatAfter: number;
+  /** Sleeves: the index of the sleeve whose entry this was. */
+  readonly book?: number;
 }
 
 /** What the risk rules did during a backtest. */

@@ -3,12 +3,17 @@ import * as z from 'zod';
 import { ConfigError, CryptoSymbolRefusedError, EquitySymbolRefusedError } from '../errors.js';
 import { hardLimitsSchema } from '../live/orders.js';
 import { assetClassRefusal, isCryptoProduct, isEquityTicker } from '../market/asset-class.js';
+import { allocationSchema, sleeveCorrelationSchema, sleeveSchema } from '../portfolio/config.js';
+import { checkSleeves } from '../portfolio/sleeves.js';
 import { parameterSpaceSchema } from '../research/grid.js';
 import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
+import { sizingSchema } from '../sizing/schema.js';
 import { getStrategy } from '../strategies/index.js';
 import { DIRECTIONS } from '../strategies/types.js';
+
+export { sizingSchema };
 
 /** A US equity ticker: `SPY`, `BRK.B`. Crypto pairs are refused: asset classes are kept apart. */
 export const equitySymbol = z
@@ -58,7 +63,6 @@ export const isoDate = z
     const t = Date.parse(`${s}T00:00:00Z`);
     return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
   }, 'expected a date as YYYY-MM-DD that exists');
-const fraction = z.number().gt(0).max(1);
 const money = z.number().min(0);
 
 export const commissionSchema = z
@@ -69,13 +73,6 @@ export const commissionSchema = z
     minimum: money.default(0),
   })
   .strict();
-
-export const sizingSchema = z.discriminatedUnion('mode', [
-  z.object({ mode: z.literal('all-in') }).strict(),
-  z.object({ mode: z.literal('fixed'), qty: z.number().positive() }).strict(),
-  z.object({ mode: z.literal('fraction'), fraction }).strict(),
-  z.object({ mode: z.literal('atr-risk'), risk: fraction.optional() }).strict(),
-]);
 
 /**
  * Exchange fees in basis points of the notional (Coinbase's maker/taker schedule). The backtest
@@ -124,6 +121,7 @@ export const configSchema = z
         riskFreeRate: z.number().min(0).max(0.25).default(0),
       })
       .strict(),
+    /** One strategy on the whole watchlist (one sleeve); or `sleeves:` instead. */
     strategy: z
       .object({
         name: z.string().min(1),
@@ -131,7 +129,13 @@ export const configSchema = z
         direction: z.enum(DIRECTIONS).default('long-only'),
         params: z.record(z.string(), z.unknown()).default({}),
       })
-      .strict(),
+      .strict()
+      .optional(),
+    /** Several strategies on one account, each with its symbols and its share of the capital. */
+    sleeves: z.array(sleeveSchema).min(1).optional(),
+    allocation: allocationSchema.optional(),
+    /** Rolling correlation monitoring of the sleeves' daily returns. */
+    sleeveCorrelation: sleeveCorrelationSchema.optional(),
     sizing: sizingSchema,
     costs: z
       .object({
@@ -166,7 +170,8 @@ export const configSchema = z
         objective: z.enum(METRIC_NAMES).default('sharpe'),
         /** Metric → minimum (maximum for drawdown and volatility) a result must meet to be chosen. */
         minimums: z.partialRecord(z.enum(METRIC_NAMES), z.number()).default({ trades: 10 }),
-        space: parameterSpaceSchema,
+        /** The grid of a single-strategy config (a sleeves config has one per sleeve). */
+        space: parameterSpaceSchema.optional(),
       })
       .strict()
       .optional(),
@@ -209,6 +214,21 @@ export const configSchema = z
     },
     { when: () => true },
   )
+  .refine(
+    (config) => {
+      const given = (key: string) =>
+        typeof config === 'object' &&
+        config !== null &&
+        (config as Record<string, unknown>)[key] !== undefined;
+      return given('strategy') !== given('sleeves');
+    },
+    {
+      path: ['strategy'],
+      message: 'give either one strategy: block or a sleeves: list, not both and not neither',
+      // Reported with the other issues, even when the rest of the config fails too.
+      when: () => true,
+    },
+  )
   .superRefine((config, ctx) => {
     const duplicates = config.watchlist.filter((s, i) => config.watchlist.indexOf(s) !== i);
     if (duplicates.length > 0) {
@@ -216,6 +236,13 @@ export const configSchema = z
         code: 'custom',
         path: ['watchlist'],
         message: `duplicate symbols: ${duplicates.join(', ')}`,
+      });
+    }
+    if (config.sleeves === undefined && (config.allocation ?? config.sleeveCorrelation) !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [config.allocation === undefined ? 'sleeveCorrelation' : 'allocation'],
+        message: 'only a config with sleeves: has an allocation or a sleeve correlation monitor',
       });
     }
     if (config.backtest.from && config.backtest.to && config.backtest.from > config.backtest.to) {
@@ -265,23 +292,28 @@ export function parseConfig(text: string, file: string): StrategyConfig {
     throw new ConfigError(message, { cause: parsed.error });
   }
   const config = parsed.data;
+  if (config.sleeves !== undefined) {
+    checkSleeves(config.sleeves, config.watchlist, file);
+    return config;
+  }
+  const single = config.strategy as NonNullable<StrategyConfig['strategy']>;
   let strategy: ReturnType<typeof getStrategy>;
   try {
-    strategy = getStrategy(config.strategy.name);
+    strategy = getStrategy(single.name);
   } catch (error) {
     throw new ConfigError(`${file}: strategy.name: ${(error as Error).message}`, { cause: error });
   }
-  if ('direction' in config.strategy.params) {
+  if ('direction' in single.params) {
     throw new ConfigError(
       `${file}: strategy.params.direction: direction is an option of the run, not a strategy parameter; move it to strategy.direction`,
     );
   }
-  if (!strategy.directions.includes(config.strategy.direction)) {
+  if (!strategy.directions.includes(single.direction)) {
     throw new ConfigError(
       `${file}: strategy.direction: ${strategy.name} supports ${strategy.directions.join(', ')}`,
     );
   }
-  const params = strategy.params.safeParse(config.strategy.params);
+  const params = strategy.params.safeParse(single.params);
   if (!params.success) {
     throw new ConfigError(`${file}: ${formatIssues(params.error, ['strategy', 'params'])}`, {
       cause: params.error,
@@ -290,7 +322,20 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   return config;
 }
 
+/**
+ * The one strategy of a single-strategy config. A sleeves config has several: the commands that run
+ * one strategy (live signals for now) refuse it with this error.
+ */
+export function singleStrategy(config: StrategyConfig): NonNullable<StrategyConfig['strategy']> {
+  if (config.strategy === undefined) {
+    throw new ConfigError(
+      `${config.name}: this command runs one strategy: block; the config has sleeves (${(config.sleeves ?? []).map((s) => s.id).join(', ')})`,
+    );
+  }
+  return config.strategy;
+}
+
 /** The strategy parameters a config runs with (its direction is a run option: `strategy.direction`). */
 export function strategyParams(config: StrategyConfig): Record<string, unknown> {
-  return { ...config.strategy.params };
+  return { ...singleStrategy(config).params };
 }

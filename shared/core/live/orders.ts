@@ -107,10 +107,18 @@ export function hardLimitViolations(
 
 /** Live trading is long-only for now: shorting needs borrow checks that are not built. */
 export function assertLiveConfig(config: StrategyConfig, stage: 'paper' | 'live'): void {
-  if (config.strategy.direction !== 'long-only') {
-    throw new ConfigError(
-      `strategy.direction: ${config.strategy.direction} is refused for the ${stage} stage (live trading is long-only: shorting needs borrow checks)`,
-    );
+  const directions = [
+    ...(config.strategy === undefined
+      ? []
+      : [{ key: 'strategy.direction', direction: config.strategy.direction }]),
+    ...(config.sleeves ?? []).map((s, i) => ({ key: `sleeves.${i}.direction`, direction: s.direction })),
+  ];
+  for (const { key, direction } of directions) {
+    if (direction !== 'long-only') {
+      throw new ConfigError(
+        `${key}: ${direction} is refused for the ${stage} stage (live trading is long-only: shorting needs borrow checks)`,
+      );
+    }
   }
 }
 

@@ -67,6 +67,11 @@ export interface RiskSizingInput {
   readonly fractional: boolean;
   /** Annualised volatility of the symbol's daily returns (NaN or absent: unknown), for `rules.volatilityCap`. */
   readonly annualVolatility?: number;
+  /**
+   * Equity the heat cap is a fraction of, when it differs from `equity` (a sleeve sizes from its own
+   * equity; the heat cap is the account's). Default: `equity`.
+   */
+  readonly heatEquity?: number;
 }
 
 /** The sized entry: a quantity, or a refusal; reductions name every rule that cut the size. */
@@ -143,12 +148,13 @@ export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): Ris
       );
     }
   }
-  const heatRoom = rules.maxPortfolioHeat * equity - input.openHeat;
+  const heatEquity = input.heatEquity ?? equity;
+  const heatRoom = rules.maxPortfolioHeat * heatEquity - input.openHeat;
   const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;
   if (qty > heatCap) {
     if (heatCap <= 0) {
       return refuse(
-        `portfolio heat ${pct(input.openHeat / equity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`,
+        `portfolio heat ${pct(input.openHeat / heatEquity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`,
       );
     }
     qty = heatCap;

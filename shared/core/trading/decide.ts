@@ -45,6 +45,25 @@ export interface SymbolAtClose {
   readonly atr: number;
   readonly intent: Intent;
   readonly position: HeldPosition | undefined;
+  /** The book (sleeve) this row belongs to, an index into `books`; absent: the account's own. */
+  readonly book?: number;
+}
+
+/**
+ * A sleeve's book at the close: sizing and Kelly are per sleeve (its equity, its trades, its sizing
+ * and per-trade risk overrides); buying power is capped by the sleeve's cash and the account's.
+ */
+export interface BookAtClose {
+  readonly equity: number;
+  readonly buyingPower: number;
+  /** Net P&L of the sleeve's closed trades, oldest first. */
+  readonly closedPnls: readonly number[];
+  readonly sizing?: BacktestOptions['sizing'];
+  readonly risk?: {
+    readonly riskPerTrade?: number;
+    readonly maxPositionFraction?: number;
+    readonly kellyFraction?: number;
+  };
 }
 
 /** Everything the decision at a close depends on. */
@@ -58,6 +77,11 @@ export interface CloseDecisionInput {
   /** Net P&L of the strategy's closed trades, oldest first (for the Kelly cap). */
   readonly closedPnls: readonly number[];
   readonly riskState: RiskState;
+  /**
+   * Sleeves: rows with a `book` are sized in that book. Breakers, heat, the cash buffer and the
+   * account's buying power stay account-wide (`equity`, `buyingPower`).
+   */
+  readonly books?: readonly BookAtClose[];
   /** ρ of the daily returns of symbols a and b (indices into `symbols`), NaN when unknown. */
   readonly correlation?: (a: number, b: number) => number;
   /** Annualised volatility of symbol a's daily returns (NaN when unknown), for the volatility cap. */
@@ -121,6 +145,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
   const skipped: SkippedEntry[] = [];
   const entryDecisions: EntryDecision[] = [];
   let power = input.buyingPower;
+  const bookPower = (input.books ?? []).map((b) => b.buyingPower);
   const stopOf = new Map<number, number | undefined>();
 
   const exit = (index: number, reason?: string) => {
@@ -130,6 +155,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     exiting.add(index);
     exits.push({ index, reason });
     power += position.qty * s.close;
+    if (s.book !== undefined) bookPower[s.book] = (bookPower[s.book] as number) + position.qty * s.close;
   };
 
   let blocked: string | null = null;
@@ -216,8 +242,10 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     });
     return best;
   };
-  const kelly =
-    rules === undefined ? null : kellyEstimate(input.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
+  const kellyOf = (pnls: readonly number[]) =>
+    rules === undefined ? null : kellyEstimate(pnls, rules.kellyWindow, rules.kellyMinTrades);
+  const kelly = kellyOf(input.closedPnls);
+  const bookKelly = (input.books ?? []).map((b) => kellyOf(b.closedPnls));
 
   symbols.forEach((s, index) => {
     const intent = s.intent;
@@ -225,7 +253,8 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     if (s.position !== undefined && !exiting.has(index)) return;
     const price = s.close;
     const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
-    const refuse = (reason: string) => refused.push({ time, symbol: s.symbol, reason });
+    const tag = s.book === undefined ? {} : { book: s.book };
+    const refuse = (reason: string) => refused.push({ time, symbol: s.symbol, reason, ...tag });
     if (blocked !== null) {
       refuse(blocked);
       return;
@@ -242,7 +271,14 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
         takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
       }
     }
-    const sized = sizeAtDecision(options.sizing, { equity, price, stopLoss, fractional: options.fractional });
+    const book = s.book === undefined ? undefined : input.books?.[s.book];
+    const sizingEquity = book?.equity ?? equity;
+    const sized = sizeAtDecision(book?.sizing ?? options.sizing, {
+      equity: sizingEquity,
+      price,
+      stopLoss,
+      fractional: options.fractional,
+    });
     let qty = sized.qty;
     if (rules !== undefined && stopLoss !== undefined) {
       const risked = sizeEntryWithRisk(
@@ -251,14 +287,15 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           side,
           price,
           stop: stopLoss,
-          equity,
+          equity: sizingEquity,
           openHeat: portfolioHeat(heldHeat(decidedHeat)),
-          kelly,
+          kelly: s.book === undefined ? kelly : (bookKelly[s.book] ?? null),
           correlation: strongestCorrelation(index),
           fractional: options.fractional,
           ...(input.volatility === undefined ? {} : { annualVolatility: input.volatility(index) }),
+          ...(book === undefined ? {} : { heatEquity: equity }),
         },
-        rules,
+        book?.risk === undefined ? rules : { ...rules, ...book.risk },
       );
       if (risked.refused !== null) {
         refuse(risked.refused);
@@ -271,6 +308,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           requestedQty: qty,
           qty: risked.qty,
           reasons: risked.reductions,
+          ...tag,
         });
       }
       qty = risked.qty;
@@ -278,9 +316,11 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     if (!Number.isNaN(qty)) {
       const requested = qty;
       if (rules === undefined && options.maxPositionFraction !== undefined) {
-        qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
+        const fraction = book?.risk?.maxPositionFraction ?? options.maxPositionFraction;
+        qty = Math.min(qty, positionCapQty(fraction, sizingEquity, price, options.fractional));
       }
-      qty = Math.min(qty, floorQty((power * (1 - options.cashBuffer)) / price, options.fractional));
+      const room = s.book === undefined ? power : Math.min(power, bookPower[s.book] as number);
+      qty = Math.min(qty, floorQty((room * (1 - options.cashBuffer)) / price, options.fractional));
       if (!(qty > 0)) {
         skipped.push({
           time,
@@ -288,6 +328,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           reason: sized.reason ?? 'size rounds to zero under the caps',
           requestedQty: requested,
           placedQty: 0,
+          ...tag,
         });
         return;
       }
@@ -298,9 +339,11 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           reason: 'reduced by the position cap or buying power',
           requestedQty: requested,
           placedQty: qty,
+          ...tag,
         });
       }
       power -= qty * price;
+      if (s.book !== undefined) bookPower[s.book] = (bookPower[s.book] as number) - qty * price;
     }
     if (rules !== undefined && stopLoss !== undefined) {
       decidedHeat.push({ side, qty, entryRef: price, stop: stopLoss });
@@ -312,8 +355,9 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
         qty,
         price,
         stop: stopLoss,
-        equity,
+        equity: sizingEquity,
         heatAfter: portfolioHeat(heldHeat(decidedHeat)),
+        ...tag,
       });
     }
     entries.push({ index, intent, qty, entryRef: price, stopLoss, takeProfit });

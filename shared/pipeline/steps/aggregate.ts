@@ -1,6 +1,9 @@
+import { combineSleeves } from '../../core/research/sleeves-walk-forward.js';
 import { aggregateUnit, decideWalkForward, type WindowOutcome } from '../../core/research/walk-forward.js';
 import { researchReportHtml } from '../../report/research-artifacts.js';
+import { sleevesResearchArtifacts } from '../../report/sleeves-input.js';
 import { walkForwardDocument } from '../../research/job.js';
+import { sleevesWalkForwardDocument } from '../../research/sleeves.js';
 import {
   type JobSpec,
   keys,
@@ -23,59 +26,94 @@ export function createAggregateStep(
   const { store } = ports;
   return async function aggregate(spec: JobSpec): Promise<PipelineSummary> {
     const ctx = await contexts.get(spec.jobId);
-    const trials = ctx.settings.combos.length;
-    const units = await Promise.all(
-      ctx.plan.map(async (unit, u) => {
-        const outcomes = await Promise.all(
+    const outcomes = await Promise.all(
+      ctx.plan.map((unit, u) =>
+        Promise.all(
           unit.windows.map((_, w) =>
             readJson<WindowOutcome>(store, keys.window({ jobId: spec.jobId, unit: u, window: w })),
           ),
-        );
-        return aggregateUnit(unit, unitSeries(ctx, unit), outcomes, ctx.job.options, trials);
-      }),
+        ),
+      ),
     );
-    const result = decideWalkForward(units, trials, ctx.job.criteria);
     const now = ports.now();
-    const document = walkForwardDocument(
-      result,
-      {
-        engine: 'stepfunctions',
-        generatedAt: now.toISOString(),
-        elapsedMs: now.getTime() - Date.parse(spec.startedAt),
-        configHash: spec.configHash,
-        gitCommit: spec.gitCommit,
-        params: ctx.job.params,
-      },
-      ctx.windows,
-      ctx.settings.objective,
-    );
-    await store.putText(
-      keys.document(spec.jobId),
-      `${JSON.stringify(document, null, 2)}\n`,
-      'application/json',
-    );
-    const html = await researchReportHtml(ctx.job, document, ctx.settings.combos, ctx.settings.objective);
-    await store.putText(keys.report(spec.jobId), html, 'text/html');
-    const m = document.outOfSample.metrics;
-    const summary: PipelineSummary = {
-      jobId: spec.jobId,
-      decision: document.decision,
-      documentKey: keys.document(spec.jobId),
-      reportKey: keys.report(spec.jobId),
-      outOfSample: {
-        returnPct: m.returnPct,
-        cagrPct: m.cagrPct,
-        sharpe: m.sharpe,
-        maxDrawdownPct: m.maxDrawdownPct,
-      },
-      efficiency: document.efficiency,
-      windows: document.windows.length,
+    const meta = {
+      engine: 'stepfunctions',
+      generatedAt: now.toISOString(),
+      elapsedMs: now.getTime() - Date.parse(spec.startedAt),
+      configHash: spec.configHash,
+      gitCommit: spec.gitCommit,
     };
+    let summary: PipelineSummary;
+    let html: string;
+    let decision: PipelineSummary['decision'];
+    if (ctx.kind === 'sleeves') {
+      const job = ctx.sleeves;
+      const result = combineSleeves(job, ctx.plan, outcomes);
+      const params = Object.fromEntries(job.sleeves.map((s) => [s.id, s.params]));
+      const document = sleevesWalkForwardDocument(result, { ...meta, params }, ctx.windows, ctx.objective);
+      await store.putText(
+        keys.document(spec.jobId),
+        `${JSON.stringify(document, null, 2)}\n`,
+        'application/json',
+      );
+      html = (await sleevesResearchArtifacts(job, document)).html;
+      const m = document.account.outOfSample.metrics;
+      decision = document.decision;
+      summary = {
+        jobId: spec.jobId,
+        decision,
+        documentKey: keys.document(spec.jobId),
+        reportKey: keys.report(spec.jobId),
+        outOfSample: {
+          returnPct: m.returnPct,
+          cagrPct: m.cagrPct,
+          sharpe: m.sharpe,
+          maxDrawdownPct: m.maxDrawdownPct,
+        },
+        efficiency: null,
+        windows: document.sleeves.reduce((n, s) => n + s.windows.length, 0),
+      };
+    } else {
+      const trials = ctx.settings.combos.length;
+      const units = ctx.plan.map((unit, u) =>
+        aggregateUnit(unit, unitSeries(ctx, unit), outcomes[u] as WindowOutcome[], ctx.job.options, trials),
+      );
+      const result = decideWalkForward(units, trials, ctx.job.criteria);
+      const document = walkForwardDocument(
+        result,
+        { ...meta, params: ctx.job.params },
+        ctx.windows,
+        ctx.settings.objective,
+      );
+      await store.putText(
+        keys.document(spec.jobId),
+        `${JSON.stringify(document, null, 2)}\n`,
+        'application/json',
+      );
+      html = await researchReportHtml(ctx.job, document, ctx.settings.combos, ctx.settings.objective);
+      const m = document.outOfSample.metrics;
+      decision = document.decision;
+      summary = {
+        jobId: spec.jobId,
+        decision,
+        documentKey: keys.document(spec.jobId),
+        reportKey: keys.report(spec.jobId),
+        outOfSample: {
+          returnPct: m.returnPct,
+          cagrPct: m.cagrPct,
+          sharpe: m.sharpe,
+          maxDrawdownPct: m.maxDrawdownPct,
+        },
+        efficiency: document.efficiency,
+        windows: document.windows.length,
+      };
+    }
+    await store.putText(keys.report(spec.jobId), html, 'text/html');
     await ports.validations?.putValidation({
       strategy: parseStoredConfig(spec.config, `job ${spec.jobId} config`).name,
       configHash: spec.configHash,
-      proceed: document.decision.proceed,
-      failed: document.decision.failed,
+      proceed: decision.proceed,
+      failed: decision.failed,
       jobId: spec.jobId,
       decidedAt: now.toISOString(),
     });

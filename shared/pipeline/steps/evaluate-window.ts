@@ -13,9 +13,9 @@ export function createEvaluateWindowStep(
 ) {
   return async function evaluateWindow(item: ChosenWindow): Promise<EvaluatedWindow> {
     const ctx = await contexts.get(item.jobId);
-    const { unit, window } = plannedWindow(ctx, item);
+    const { unit, window, settings } = plannedWindow(ctx, item);
     const choice = await readJson<WindowChoice>(ports.store, item.choiceKey);
-    const outcome = runOutOfSample(ctx.settings, unitSeries(ctx, unit), window, item.window, choice);
+    const outcome = runOutOfSample(settings, unitSeries(ctx, unit), window, item.window, choice);
     const resultKey = keys.window(item);
     await writeJson(ports.store, resultKey, outcome);
     return { jobId: item.jobId, unit: item.unit, window: item.window, resultKey };

@@ -14,8 +14,8 @@ export function createOptimizeWindowStep(
   const evaluator = ports.evaluator ?? inProcessEvaluator;
   return async function optimizeWindow(item: WindowItem): Promise<ChosenWindow> {
     const ctx = await contexts.get(item.jobId);
-    const { unit, window } = plannedWindow(ctx, item);
-    const choice = await chooseWindowParams(ctx.settings, unitSeries(ctx, unit), window, evaluator);
+    const { unit, window, settings } = plannedWindow(ctx, item);
+    const choice = await chooseWindowParams(settings, unitSeries(ctx, unit), window, evaluator);
     const choiceKey = keys.choice(item);
     await writeJson(ports.store, choiceKey, choice);
     return { jobId: item.jobId, unit: item.unit, window: item.window, choiceKey };

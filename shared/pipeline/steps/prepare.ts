@@ -56,7 +56,11 @@ export function createPrepareStep(
       unit.windows.map((_, w) => ({ jobId: spec.jobId, unit: u, window: w })),
     );
     await writeJson(store, keys.items(spec.jobId), items);
-    const distributed = items.length * ctx.settings.combos.length > ports.distributedThreshold;
+    const backtests = ctx.plan.reduce(
+      (n, unit, u) => n + unit.windows.length * (ctx.unitSettings[u]?.combos.length ?? 0),
+      0,
+    );
+    const distributed = backtests > ports.distributedThreshold;
     return {
       job: spec,
       items: distributed ? [] : items,

@@ -73,7 +73,7 @@ export function createValidateStep(ports: Pick<PipelinePorts, 'now' | 'gitCommit
         if (!(error instanceof ConfigError)) throw error;
         problems.push(error.message.replace(/^config: /, 'config.'));
       }
-      if (checked.data.optimize === undefined)
+      if (checked.data.sleeves === undefined && checked.data.optimize?.space === undefined)
         problems.push('config.optimize: the pipeline needs a search grid');
     }
     const dates = parsed.success ? parsed.data : {};

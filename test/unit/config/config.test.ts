@@ -66,7 +66,7 @@ describe('config/equity-strategy.yaml', () => {
       edit((r) => {
         r.strategy = { name: 'rsi-reversion', direction: 'long-only', params };
       });
-    expect(parseConfig(rsi({ period: 10, atrStop: 2 }), 'cfg.yaml').strategy.params).toEqual({
+    expect(parseConfig(rsi({ period: 10, atrStop: 2 }), 'cfg.yaml').strategy?.params).toEqual({
       period: 10,
       atrStop: 2,
     });
@@ -79,8 +79,8 @@ describe('config/equity-strategy.yaml', () => {
       edit((r) => (r.strategy.direction = 'long-short')),
       'cfg.yaml',
     );
-    expect(longShort.strategy.direction).toBe('long-short');
-    expect(longShort.strategy.params).not.toHaveProperty('direction');
+    expect(longShort.strategy?.direction).toBe('long-short');
+    expect(longShort.strategy?.params).not.toHaveProperty('direction');
     expect(error(edit((r) => (r.strategy.params.direction = 'long-short')))).toMatch(
       /strategy\.params\.direction: direction is an option of the run.*move it to strategy\.direction/,
     );

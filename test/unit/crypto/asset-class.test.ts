@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { parseConfig } from '../../../shared/core/config/schema.js';
+import { parseConfig, singleStrategy } from '../../../shared/core/config/schema.js';
 import {
   ConfigError,
   CryptoSymbolRefusedError,
@@ -39,8 +39,8 @@ describe('asset classes', () => {
     const equity = parseConfig(equityText, 'config/equity-strategy.yaml');
     expect(config.risk.riskPerTrade).toBeLessThan(equity.risk.riskPerTrade);
     expect(config.risk.stops.initialAtr).toBeGreaterThan(equity.risk.stops.initialAtr);
-    expect(config.strategy.params.atrStop as number).toBeGreaterThan(
-      equity.strategy.params.atrStop as number,
+    expect(singleStrategy(config).params.atrStop as number).toBeGreaterThan(
+      singleStrategy(equity).params.atrStop as number,
     );
     expect(config.risk.volatilityCap).toEqual({ targetVolatility: 0.08, window: 30 });
     expect(periodsPerYear(config.assetClass)).toBe(365);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../shared/core/config/schema.js';
+import { parseConfig, singleStrategy } from '../../../shared/core/config/schema.js';
 import type { SessionRecord } from '../../../shared/core/ports/state-store.js';
 import { UnknownStateError } from '../../../shared/live/context.js';
 import { positionConflict } from '../../../shared/live/positions.js';
@@ -10,7 +10,7 @@ import { orderWindowClosed } from '../../../shared/live/submit.js';
 const config = parseConfig(readFileSync('config/equity-strategy.yaml', 'utf8'), 'cfg');
 const longOnly = { config };
 const longShort = {
-  config: { ...config, strategy: { ...config.strategy, direction: 'long-short' as const } },
+  config: { ...config, strategy: { ...singleStrategy(config), direction: 'long-short' as const } },
 };
 
 describe('positionConflict: which broker positions are an unknown state', () => {

@@ -68,7 +68,8 @@ describe('live configuration', () => {
   const config = parseConfig(readFileSync('config/equity-strategy.yaml', 'utf8'), 'cfg');
   it('refuses long-short for the paper and live stages', () => {
     expect(() => assertLiveConfig(config, 'live')).not.toThrow();
-    const shorting = { ...config, strategy: { ...config.strategy, direction: 'long-short' as const } };
+    const single = config.strategy as NonNullable<typeof config.strategy>;
+    const shorting = { ...config, strategy: { ...single, direction: 'long-short' as const } };
     expect(() => assertLiveConfig(shorting, 'live')).toThrow(
       /strategy\.direction: long-short is refused for the live stage/,
     );
