@@ -104,7 +104,7 @@ describe('annualisation by asset class', () => {
 });
 
 describe('the crypto backtest of config/crypto-strategy.yaml', () => {
-  it('runs over the bundled data, 7 days a week, annualised over 365 days, with 10+ trades', () => {
+  it('runs over the bundled data, 7 days a week, annualised over 365 days, with 10+ trades', async () => {
     let out = '';
     const stdout = new Writable({
       write(chunk, _e, done) {
@@ -113,7 +113,7 @@ describe('the crypto backtest of config/crypto-strategy.yaml', () => {
       },
     });
     const stderr = new Writable({ write: (_c, _e, done) => done() });
-    const code = backtestCommand(['--config', 'config/crypto-strategy.yaml', '--format', 'json'], {
+    const code = await backtestCommand(['--config', 'config/crypto-strategy.yaml', '--format', 'json'], {
       stdout,
       stderr,
     });
