@@ -7,6 +7,9 @@ export default defineConfig({
     // A beforeAll that synthesizes a CDK app takes ~4 s idle, several times that on a loaded 2-core machine.
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one worker; most files wait on local servers, child processes
+    // and Chromium, so three workers keep both cores busy (about 160 s instead of 325 s here).
+    maxWorkers: 3,
     // Temp folders under test-results/ (git-ignored), removed at the end of the run.
     globalSetup: ['test/helpers/global-setup.ts'],
     env: {
