@@ -1,0 +1,434 @@
+import { InsufficientDataError, InvalidParameterError } from '../../errors.js';
+import { Atr } from '../../indicators/index.js';
+import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
+import type { BarSeries } from '../../market/types.js';
+import { computeMetrics, type Metrics } from '../../metrics/index.js';
+import { initialRiskState, observeEquity, type RiskState, resetDrawdown } from '../../risk/index.js';
+import { allInQty, positionCapQty } from '../../sizing/index.js';
+import type {
+  DecisionContext,
+  EnterIntent,
+  Intent,
+  StrategyDefinition,
+  StrategyInstance,
+} from '../../strategies/types.js';
+import { decideAtClose } from '../../trading/decide.js';
+import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
+
+/** The fast engine cannot run this case (the caller runs the reference engine instead). */
+export class FastPathUnsupportedError extends Error {
+  override readonly name = 'FastPathUnsupportedError';
+}
+
+/**
+ * One symbol's data for a sweep, shared by every combination: the bars, the trading days of the
+ * breakers, the risk rules' ATR (one array per period) and buy-and-hold over the traded span.
+ */
+export class FastSeries {
+  readonly start: number;
+  readonly end: number;
+  readonly span: number;
+  private days: string[] | undefined;
+  private readonly riskAtr = new Map<number, Float64Array>();
+  readonly buyHoldReturnPct: number;
+
+  constructor(
+    readonly series: BarSeries,
+    startIndex: number | undefined,
+    endIndex: number | undefined,
+  ) {
+    const n = series.time.length;
+    for (let i = 1; i < n; i++) {
+      if (!((series.time[i] as number) > (series.time[i - 1] as number))) {
+        throw new InvalidParameterError(
+          `${series.symbol}: bar times are not strictly increasing (at bar ${i})`,
+        );
+      }
+    }
+    this.start = startIndex ?? 0;
+    this.end = endIndex ?? n - 1;
+    if (n === 0 || this.start > this.end || this.start < 0 || this.end >= n) {
+      throw new InsufficientDataError(
+        `no bars to trade in the requested range (slots ${this.start}..${this.end} of ${n})`,
+      );
+    }
+    this.span = this.end - this.start + 1;
+    this.buyHoldReturnPct =
+      ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
+  }
+
+  /** `YYYY-MM-DD` of each bar, computed once (the daily-loss breaker's day). */
+  day(bar: number): string {
+    if (this.days === undefined) {
+      this.days = Array.from(this.series.time, (t) => new Date(t).toISOString().slice(0, 10));
+    }
+    return this.days[bar] as string;
+  }
+
+  /** The risk rules' ATR at each bar, from the same streaming indicator the engine feeds. */
+  atr(period: number): Float64Array {
+    let values = this.riskAtr.get(period);
+    if (values === undefined) {
+      const { high, low, close } = this.series;
+      const atr = new Atr(period);
+      values = new Float64Array(close.length);
+      for (let i = 0; i < close.length; i++) {
+        values[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
+      }
+      this.riskAtr.set(period, values);
+    }
+    return values;
+  }
+}
+
+/** Buffers reused across the combinations of a sweep. */
+export class FastScratch {
+  readonly time: Float64Array;
+  readonly equity: Float64Array;
+  readonly inMarket: Uint8Array;
+
+  constructor(span: number) {
+    this.time = new Float64Array(span);
+    this.equity = new Float64Array(span);
+    this.inMarket = new Uint8Array(span);
+  }
+}
+
+/** What the fast engine returns: the reference engine's trades, fills, equity and metrics. */
+export interface FastResult {
+  readonly metrics: Metrics;
+  /** Present when recorded (`record: true`). */
+  readonly trades?: readonly TradeRecord[];
+  readonly fills?: readonly FillRecord[];
+  readonly equity?: {
+    readonly time: Float64Array;
+    readonly equity: Float64Array;
+    readonly inMarket: Uint8Array;
+  };
+}
+
+const FLAT: DecisionContext = Object.freeze({ position: 'flat' });
+const LONG: DecisionContext = Object.freeze({ position: 'long' });
+const SHORT: DecisionContext = Object.freeze({ position: 'short' });
+
+/**
+ * Backtests one strategy with one parameter set on one symbol, with exactly the reference engine's
+ * semantics (`runBacktest`: fills, costs, sizing, risk rules, metrics), without its generality: one
+ * symbol, no per-bar objects, positions as scalars, the close's decision taken only where it can do
+ * something, and the breakers' bookkeeping inlined on flat closes. The strategy runs through its
+ * own instance (`create`), the same code the engine and the live functions run. Entries with a
+ * non-market order type or a trailing stop throw `FastPathUnsupportedError`. See docs/engine.md.
+ */
+export function runFastBacktest<P>(
+  data: FastSeries,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastScratch,
+  record = false,
+): FastResult {
+  const direction = options.direction ?? 'long-only';
+  const instance: StrategyInstance = strategy.create(params, { direction });
+  const { series, start, end, span } = data;
+  const symbol = series.symbol;
+  const { time: timeOf, open, high, low, close, volume } = series;
+  const rules = options.risk;
+  const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
+  const slip = options.slippageBps / 10_000;
+  const commission = options.commission;
+  const autoReset =
+    rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
+
+  const fills: FillRecord[] | undefined = record ? [] : undefined;
+  const trades: TradeRecord[] = [];
+  const closedPnls: number[] = [];
+  let nextOrderId = 1;
+  let riskState: RiskState = initialRiskState(options.initialCash);
+  let cash: Cents = Math.round(options.initialCash * 100);
+
+  // The position (side 0: flat) and its protective orders.
+  let side: 0 | 1 | -1 = 0;
+  let qty = 0;
+  let entryPrice = 0;
+  let entryTime = 0;
+  let entryNotional = 0;
+  let entryCommission = 0;
+  let stopId = 0;
+  let stopPrice = Number.NaN;
+  let targetId = 0;
+  let targetPrice = Number.NaN;
+  let armedFrom = 0;
+  let entryRef = 0;
+  let initialRisk = Number.NaN;
+  let sessionsHeld = 0;
+  // Orders for the next session (id 0: none).
+  let exitId = 0;
+  let entryId = 0;
+  let entryQty = 0;
+  let entrySide: 1 | -1 = 1;
+  let entryStop: number | undefined;
+  let entryTarget: number | undefined;
+  let entryRefPending = 0;
+
+  let lastClose = Number.NaN;
+  let atr = Number.NaN;
+  let intent: Intent = { action: 'hold' };
+
+  const adverse = (price: number, buy: boolean) => (buy ? price * (1 + slip) : price * (1 - slip));
+
+  const execute = (orderId: number, buy: boolean, q: number, price: number, time: number): Cents => {
+    const notional = notionalCents(q, price);
+    const fee = commissionCents(commission, q, notional);
+    cash += buy ? -notional - fee : notional - fee;
+    fills?.push({
+      orderId,
+      symbol,
+      side: buy ? 'buy' : 'sell',
+      qty: q,
+      price,
+      time,
+      notional: toDollars(notional),
+      commission: toDollars(fee),
+    });
+    return fee;
+  };
+
+  const closePosition = (orderId: number, role: OrderRole, price: number, time: number) => {
+    const notional = notionalCents(qty, price);
+    const exitCommission = execute(orderId, side === -1, qty, price, time);
+    const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
+    trades.push({
+      symbol,
+      direction: side === 1 ? 'long' : 'short',
+      qty,
+      entryTime,
+      entryPrice,
+      exitTime: time,
+      exitPrice: price,
+      pnl: toDollars(pnl),
+      commission: toDollars(entryCommission + exitCommission),
+      exitReason: role,
+    });
+    closedPnls.push(toDollars(pnl));
+    side = 0;
+  };
+
+  /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
+  const checkProtective = (bar: number, gapOnly: boolean, time: number) => {
+    if (side === 0 || bar < armedFrom) return;
+    const o = open[bar] as number;
+    const long = side === 1;
+    const stop = stopPrice;
+    const target = targetPrice;
+    if (long ? o <= stop : o >= stop) {
+      closePosition(stopId, 'stop-loss', adverse(o, !long), time);
+      return;
+    }
+    if (long ? o >= target : o <= target) {
+      closePosition(targetId, 'take-profit', o, time);
+      return;
+    }
+    if (gapOnly) return;
+    if (long ? (low[bar] as number) <= stop : (high[bar] as number) >= stop) {
+      closePosition(stopId, 'stop-loss', adverse(stop, !long), time);
+      return;
+    }
+    if (long ? (high[bar] as number) >= target : (low[bar] as number) <= target) {
+      closePosition(targetId, 'take-profit', target, time);
+    }
+  };
+
+  const fillEntry = (bar: number, time: number) => {
+    const id = entryId;
+    entryId = 0;
+    if (side !== 0) return;
+    const buy = entrySide === 1;
+    const price = adverse(open[bar] as number, buy);
+    const power = cash;
+    let q = entryQty;
+    if (Number.isNaN(q)) {
+      q = allInQty(power, price, commission, options.fractional);
+      if (options.maxPositionFraction !== undefined) {
+        q = Math.min(
+          q,
+          positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
+        );
+      }
+      if (!(q > 0)) return;
+    }
+    const notional = notionalCents(q, price);
+    if (notional + commissionCents(commission, q, notional) > power) return;
+    const fee = execute(id, buy, q, price, time);
+    side = entrySide;
+    qty = q;
+    entryPrice = price;
+    entryTime = time;
+    entryNotional = notional;
+    entryCommission = Math.round(toDollars(fee) * 100);
+    armedFrom = bar;
+    entryRef = entryRefPending;
+    initialRisk = entryStop === undefined ? Number.NaN : Math.abs(entryRefPending - entryStop);
+    sessionsHeld = 0;
+    stopId = 0;
+    stopPrice = Number.NaN;
+    targetId = 0;
+    targetPrice = Number.NaN;
+    if (entryStop !== undefined) {
+      stopId = nextOrderId++;
+      stopPrice = entryStop;
+    }
+    if (entryTarget !== undefined) {
+      targetId = nextOrderId++;
+      targetPrice = entryTarget;
+    }
+  };
+
+  /** Without an entry or a position, the decision only observes equity for the breakers. */
+  const observeFlat = (bar: number, time: number, equity: number) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
+    riskState = observeEquity(riskState, rulesNow, time, data.day(bar), equity).state;
+    const halt = riskState.drawdownHalt;
+    const auto = autoReset as NonNullable<typeof autoReset>;
+    if (halt !== null && halt.sessions >= auto.sessions) {
+      riskState = resetDrawdown(riskState, time, equity, auto.by, '').state;
+    }
+  };
+
+  const decide = (bar: number, time: number, equityCents: Cents) => {
+    const decisions = decideAtClose({
+      time,
+      day: rules === undefined ? '' : data.day(bar),
+      equity: toDollars(equityCents),
+      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, lastClose) : cash),
+      symbols: [
+        {
+          symbol,
+          hasBar: true,
+          close: lastClose,
+          atr,
+          intent,
+          position:
+            side === 0
+              ? undefined
+              : {
+                  side,
+                  qty,
+                  entryPrice,
+                  entryRef,
+                  initialRisk,
+                  stop: stopId === 0 ? undefined : stopPrice,
+                  sessionsHeld,
+                },
+        },
+      ],
+      closedPnls,
+      riskState,
+      options,
+      ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
+    });
+    riskState = decisions.riskState;
+    for (const moved of decisions.stops) {
+      if (stopId !== 0) stopPrice = moved.stop;
+    }
+    if (decisions.exits.length > 0) exitId = nextOrderId++;
+    for (const entry of decisions.entries) {
+      const enter: EnterIntent = entry.intent;
+      if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
+        throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
+      }
+      entryId = nextOrderId++;
+      entryQty = entry.qty;
+      entrySide = enter.side === 'long' ? 1 : -1;
+      entryStop = entry.stopLoss;
+      entryTarget = entry.takeProfit;
+      entryRefPending = entry.entryRef;
+    }
+  };
+
+  const equityTime = record ? new Float64Array(span) : scratch.time;
+  const equityValue = record ? new Float64Array(span) : scratch.equity;
+  const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
+  const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
+  for (let slot = 0; slot <= end; slot++) {
+    const time = timeOf[slot] as number;
+    const trading = slot >= start;
+    if (trading) {
+      if (side !== 0) {
+        if (exitId !== 0) {
+          const id = exitId;
+          exitId = 0;
+          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
+        } else {
+          checkProtective(slot, true, time);
+        }
+      }
+      if (entryId !== 0) fillEntry(slot, time);
+      checkProtective(slot, false, time);
+    }
+    lastClose = close[slot] as number;
+    if (riskAtr !== undefined) atr = riskAtr[slot] as number;
+    bar.time = time;
+    bar.open = open[slot] as number;
+    bar.high = high[slot] as number;
+    bar.low = low[slot] as number;
+    bar.close = lastClose;
+    bar.volume = volume[slot] as number;
+    intent = instance.onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    if (!trading) continue;
+    const k = slot - start;
+    equityTime[k] = time;
+    inMarket[k] = side === 0 ? 0 : 1;
+    if (slot < end) {
+      const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
+      equityValue[k] = toDollars(equityCents);
+      if (side !== 0) sessionsHeld++;
+      if (intent.action === 'hold' && side === 0) {
+        if (rules !== undefined) observeFlat(slot, time, toDollars(equityCents));
+      } else if (rules !== undefined || intent.action !== 'hold') {
+        decide(slot, time, equityCents);
+      }
+    }
+  }
+
+  // End of data: pending orders lapse; the position closes at the last close unless held.
+  exitId = 0;
+  entryId = 0;
+  const endTime = timeOf[end] as number;
+  if (side !== 0 && options.endOfData !== 'hold') {
+    const id = nextOrderId++;
+    closePosition(id, 'end-of-data', adverse(lastClose, side === -1), endTime);
+  }
+  equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
+  const tradePnls = closedPnls;
+  if (side !== 0) {
+    const marked = notionalCents(qty, lastClose);
+    trades.push({
+      symbol,
+      direction: side === 1 ? 'long' : 'short',
+      qty,
+      entryTime,
+      entryPrice,
+      exitTime: null,
+      exitPrice: null,
+      pnl: toDollars(side * (marked - entryNotional) - entryCommission),
+      commission: toDollars(entryCommission),
+      exitReason: null,
+    });
+  }
+  const metrics = computeMetrics({
+    time: equityTime,
+    equity: equityValue,
+    initialEquity: options.initialCash,
+    inMarket,
+    tradePnls,
+    buyHoldReturnPct: data.buyHoldReturnPct,
+    riskFreeRate: options.riskFreeRate,
+  });
+  if (!record) return { metrics };
+  return {
+    metrics,
+    trades,
+    fills: fills as FillRecord[],
+    equity: { time: equityTime, equity: equityValue, inMarket },
+  };
+}
