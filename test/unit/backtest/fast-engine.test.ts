@@ -30,14 +30,16 @@ const riskVariants = [
     dailyLossLimit: 0.01,
     flattenOnDailyLoss: true,
     kellyMinTrades: 4,
+    maxPortfolioHeat: 0.03,
     kellyWindow: 10,
     stops: { trailAtr: 1.5, breakEvenAtR: 1, timeStopDays: 15, takeProfitR: 2, atrPeriod: 10 },
   }),
+  riskRulesSchema.parse({ maxDrawdown: 0.02, drawdownCoolOffDays: 3, dailyLossLimit: 0.005 }),
 ];
 
 const optionsArb = fc.record({
   sizingIndex: fc.integer({ min: 0, max: 3 }),
-  riskIndex: fc.integer({ min: 0, max: 2 }),
+  riskIndex: fc.integer({ min: 0, max: 3 }),
   direction: fc.constantFrom('long-only' as const, 'long-short' as const),
   atrStop: fc.option(fc.constantFrom(1, 2, 3.5), { nil: undefined }),
   slippageBps: fc.constantFrom(0, 5, 12.5),
@@ -113,7 +115,8 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
             trades += reference.trades.length;
             if (reference.risk !== undefined) {
               riskTrades += reference.trades.length;
-              breakerEvents += reference.risk.breakerEvents.length;
+              breakerEvents += reference.risk.breakerEvents.filter((e) => e.action === 'reset').length;
+              expect(fast.finalRiskState).toEqual(reference.risk.finalState);
             }
             expect(fast.trades).toEqual(reference.trades);
             expect(fast.fills).toEqual(reference.fills);

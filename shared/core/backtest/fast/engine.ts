@@ -3,7 +3,7 @@ import { Atr } from '../../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
 import { computeMetrics, type Metrics } from '../../metrics/index.js';
-import { initialRiskState, observeEquity, type RiskState, resetDrawdown } from '../../risk/index.js';
+import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
 import { allInQty, positionCapQty } from '../../sizing/index.js';
 import type {
   DecisionContext,
@@ -100,6 +100,8 @@ export interface FastResult {
   /** Present when recorded (`record: true`). */
   readonly trades?: readonly TradeRecord[];
   readonly fills?: readonly FillRecord[];
+  /** The breakers' state at the end (the reference's `risk.finalState`), when recorded with risk rules. */
+  readonly finalRiskState?: RiskState;
   readonly equity?: {
     readonly time: Float64Array;
     readonly equity: Float64Array;
@@ -138,12 +140,12 @@ export function runFastBacktest<P>(
   const commission = options.commission;
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
+  const riskState: RiskState = initialRiskState(options.initialCash);
 
   const fills: FillRecord[] | undefined = record ? [] : undefined;
   const trades: TradeRecord[] = [];
   const closedPnls: number[] = [];
   let nextOrderId = 1;
-  let riskState: RiskState = initialRiskState(options.initialCash);
   let cash: Cents = Math.round(options.initialCash * 100);
 
   // The position (side 0: flat) and its protective orders.
@@ -283,15 +285,85 @@ export function runFastBacktest<P>(
     }
   };
 
-  /** Without an entry or a position, the decision only observes equity for the breakers. */
-  const observeFlat = (bar: number, time: number, equity: number) => {
-    const rulesNow = rules as NonNullable<typeof rules>;
-    riskState = observeEquity(riskState, rulesNow, time, data.day(bar), equity).state;
-    const halt = riskState.drawdownHalt;
-    const auto = autoReset as NonNullable<typeof autoReset>;
-    if (halt !== null && halt.sessions >= auto.sessions) {
-      riskState = resetDrawdown(riskState, time, equity, auto.by, '').state;
+  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter).
+  let hwm = riskState.highWaterMark;
+  let stateDay = riskState.day;
+  let dayStartEquity = riskState.dayStartEquity;
+  let lastEquity = riskState.lastEquity;
+  let lossDay = riskState.dailyLossTrippedOn;
+  let haltSince = 0;
+  let haltDay = '';
+  let haltSessions = -1;
+  let killSwitch = riskState.killSwitch;
+  const materialize = (): RiskState => ({
+    highWaterMark: hwm,
+    day: stateDay,
+    dayStartEquity,
+    lastEquity,
+    dailyLossTrippedOn: lossDay,
+    drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
+    killSwitch,
+  });
+  const absorb = (state: RiskState) => {
+    hwm = state.highWaterMark;
+    stateDay = state.day;
+    dayStartEquity = state.dayStartEquity;
+    lastEquity = state.lastEquity;
+    lossDay = state.dailyLossTrippedOn;
+    const halt = state.drawdownHalt;
+    haltSessions = halt === null ? -1 : halt.sessions;
+    if (halt !== null) {
+      haltSince = halt.since;
+      haltDay = halt.day;
     }
+    killSwitch = state.killSwitch;
+  };
+
+  /**
+   * A close where the strategy does not enter, with the risk rules: what `decideAtClose` does there
+   * (`observeEquity`, the backtest's drawdown auto-reset, flatten on a daily-loss trip, `manageStop`,
+   * the strategy's exit), on scalars. The oracle test pins it to the shared functions.
+   */
+  const riskClose = (bar: number, time: number, equity: number) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
+    const day = data.day(bar);
+    if (stateDay !== day) {
+      if (stateDay !== null) dayStartEquity = lastEquity;
+      stateDay = day;
+      if (haltSessions >= 0) haltSessions++;
+    }
+    let tripped = false;
+    if (lossDay !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
+      lossDay = day;
+      tripped = true;
+    }
+    hwm = Math.max(hwm, equity);
+    lastEquity = equity;
+    if (haltSessions < 0 && (hwm - equity) / hwm >= rulesNow.maxDrawdown) {
+      haltSince = time;
+      haltDay = day;
+      haltSessions = 0;
+    }
+    if (haltSessions >= 0 && haltSessions >= rulesNow.drawdownCoolOffDays) {
+      haltSessions = -1;
+      hwm = equity;
+      lastEquity = equity;
+    }
+    if (side === 0) return;
+    let exiting = intent.action === 'exit';
+    if (rulesNow.flattenOnDailyLoss && tripped) {
+      exiting = true;
+    } else {
+      const update = manageStop(
+        { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
+        lastClose,
+        atr,
+        rulesNow.stops,
+      );
+      if (stopId !== 0 && update.stop !== stopPrice) stopPrice = update.stop;
+      if (update.exit !== null) exiting = true;
+    }
+    if (exiting) exitId = nextOrderId++;
   };
 
   const decide = (bar: number, time: number, equityCents: Cents) => {
@@ -322,11 +394,11 @@ export function runFastBacktest<P>(
         },
       ],
       closedPnls,
-      riskState,
+      riskState: rules === undefined ? riskState : materialize(),
       options,
       ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
     });
-    riskState = decisions.riskState;
+    if (rules !== undefined) absorb(decisions.riskState);
     for (const moved of decisions.stops) {
       if (stopId !== 0) stopPrice = moved.stop;
     }
@@ -382,10 +454,12 @@ export function runFastBacktest<P>(
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
       equityValue[k] = toDollars(equityCents);
       if (side !== 0) sessionsHeld++;
-      if (intent.action === 'hold' && side === 0) {
-        if (rules !== undefined) observeFlat(slot, time, toDollars(equityCents));
-      } else if (rules !== undefined || intent.action !== 'hold') {
+      if (rules === undefined) {
+        if (intent.action !== 'hold') decide(slot, time, equityCents);
+      } else if (intent.action === 'enter') {
         decide(slot, time, equityCents);
+      } else {
+        riskClose(slot, time, toDollars(equityCents));
       }
     }
   }
@@ -430,5 +504,6 @@ export function runFastBacktest<P>(
     trades,
     fills: fills as FillRecord[],
     equity: { time: equityTime, equity: equityValue, inMarket },
+    ...(rules === undefined ? {} : { finalRiskState: materialize() }),
   };
 }
