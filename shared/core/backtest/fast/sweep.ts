@@ -2,7 +2,7 @@ import { InvalidParameterError } from '../../errors.js';
 import type { BarSeries } from '../../market/types.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { StrategyDefinition } from '../../strategies/types.js';
-import { runBacktest } from '../engine.js';
+import { runBacktest, validateOptions } from '../engine.js';
 import type { BacktestOptions } from '../types.js';
 import { FastPathUnsupportedError, FastScratch, FastSeries, runFastBacktest } from './engine.js';
 
@@ -20,6 +20,7 @@ export function sweepFast<P>(
   combos: readonly Readonly<Record<string, unknown>>[],
   options: BacktestOptions,
 ): Metrics[] {
+  validateOptions(options);
   const direction = options.direction ?? 'long-only';
   if (!strategy.directions.includes(direction)) {
     throw new InvalidParameterError(
