@@ -37,6 +37,7 @@ import { walkForward, walkForwardSettingsSchema } from '../shared/core/research/
 import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
+import { type FastSweepResult, runFastBenchmarks } from './fast.js';
 import { runLiveBenchmarks } from './live.js';
 import { median } from './stats.js';
 import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
@@ -92,7 +93,7 @@ const options: BacktestOptions = {
 };
 const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
-const results: (BenchResult | StrategySweepResult)[] = [];
+const results: (BenchResult | StrategySweepResult | FastSweepResult)[] = [];
 
 const pair = all.slice(0, 2);
 const pairBars = pair.reduce((n, s) => n + s.time.length, 0);
@@ -165,6 +166,7 @@ results.push(
 );
 
 results.push(...runStrategySweeps(all[0] as BarSeries, (line) => process.stderr.write(`${line}\n`)));
+results.push(...(await runFastBenchmarks(all, (line) => process.stderr.write(`${line}\n`))));
 
 const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();
