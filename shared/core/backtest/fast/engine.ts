@@ -141,6 +141,13 @@ export function runFastBacktest<P>(
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
   const riskState: RiskState = initialRiskState(options.initialCash);
+  // Without trailing, break-even and time stop, `manageStop` leaves the stop and never exits.
+  const stopRules = rules?.stops;
+  const manages =
+    stopRules !== undefined &&
+    (stopRules.trailAtr !== undefined ||
+      stopRules.breakEvenAtR !== undefined ||
+      stopRules.timeStopDays !== undefined);
 
   const fills: FillRecord[] | undefined = record ? [] : undefined;
   const trades: TradeRecord[] = [];
@@ -353,7 +360,7 @@ export function runFastBacktest<P>(
     let exiting = intent.action === 'exit';
     if (rulesNow.flattenOnDailyLoss && tripped) {
       exiting = true;
-    } else {
+    } else if (manages) {
       const update = manageStop(
         { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
         lastClose,
