@@ -18,7 +18,8 @@
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
  *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
  *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
- *   1,000 combinations through the general engine, with its `strategy` name.
+ *   1,000 combinations through the general engine, with its `strategy` name; then the fast engine's
+ *   entries (bench/fast.ts, `engine: "fast"`, risk rules on; see docs/engine.md).
  * - `live` (bench/live.ts): generate-signals for 500 synthetic symbols served by the local broker
  *   (wall time and market-data requests), and the execute-orders handler's time from invocation
  *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
