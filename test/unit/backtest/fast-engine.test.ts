@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { SWEEP_GRIDS } from '../../../bench/strategies.js';
 import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
-import { FastScratch, FastSeries, runFastBacktest } from '../../../shared/core/backtest/fast/engine.js';
+import {
+  FastScratch,
+  FastSeries,
+  runFastBacktest,
+  utcDay,
+} from '../../../shared/core/backtest/fast/engine.js';
 import { sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
@@ -195,5 +200,17 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
     );
     expect(() => expect(mutated.fills).toEqual(run.reference.fills)).toThrow();
     expect(() => expect(mutated.metrics).toEqual(run.reference.metrics)).toThrow();
+  });
+
+  it("the breakers' trading day equals the engine's (the ISO date of the bar time)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -40_000_000_000_000, max: 8_000_000_000_000 }), (time) => {
+        expect(utcDay(time)).toBe(new Date(time).toISOString().slice(0, 10));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const time of [0, -1, 86_399_999, 86_400_000, Date.UTC(2000, 1, 29), Date.UTC(2100, 2, 1) - 1]) {
+      expect(utcDay(time)).toBe(new Date(time).toISOString().slice(0, 10));
+    }
   });
 });
