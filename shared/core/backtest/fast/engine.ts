@@ -1,4 +1,4 @@
-import { InsufficientDataError, InvalidParameterError } from '../../errors.js';
+import { InsufficientDataError, InvalidParameterError, QuantShiftError } from '../../errors.js';
 import { Atr } from '../../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
@@ -16,9 +16,7 @@ import { decideAtClose } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
-export class FastPathUnsupportedError extends Error {
-  override readonly name = 'FastPathUnsupportedError';
-}
+export class FastPathUnsupportedError extends QuantShiftError {}
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 
