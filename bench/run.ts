@@ -23,7 +23,8 @@
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
  *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
  *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
- *   1,000 combinations through the general engine, with its `strategy` name.
+ *   1,000 combinations through the general engine, with its `strategy` name; then the fast engine's
+ *   entries (bench/fast.ts, `engine: "fast"`, risk rules on; see docs/engine.md).
  * - `live` (bench/live.ts): generate-signals for 500 synthetic symbols served by the local broker
  *   (wall time and market-data requests), and the execute-orders handler's time from invocation
  *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
@@ -44,6 +45,7 @@ import { walkForward, walkForwardSettingsSchema } from '../shared/core/research/
 import { maCrossover } from '../shared/core/strategies/ma-crossover.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
+import { type FastSweepResult, runFastBenchmarks } from './fast.js';
 import { runLiveBenchmarks } from './live.js';
 import { writeBenchResults } from './results.js';
 import { median } from './stats.js';
@@ -101,7 +103,7 @@ const options: BacktestOptions = {
 };
 const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
-const results: (BenchResult | StrategySweepResult)[] = [];
+const results: (BenchResult | StrategySweepResult | FastSweepResult)[] = [];
 
 const pair = all.slice(0, 2);
 const pairBars = pair.reduce((n, s) => n + s.time.length, 0);
@@ -174,6 +176,7 @@ results.push(
 );
 
 results.push(...runStrategySweeps(all[0] as BarSeries, (line) => process.stderr.write(`${line}\n`)));
+results.push(...(await runFastBenchmarks(all, (line) => process.stderr.write(`${line}\n`))));
 
 const live = await runLiveBenchmarks();
 const bundles = await runBundleBenchmarks();

@@ -751,7 +751,7 @@ function buyHoldReturnPct(symbols: readonly SymbolState[], start: number, end: n
   return count === 0 ? 0 : (sum / count) * 100;
 }
 
-function validateOptions(options: BacktestOptions): void {
+export function validateOptions(options: BacktestOptions): void {
   const positive = (name: string, value: number) => {
     if (!(Number.isFinite(value) && value > 0))
       throw new InvalidParameterError(`${name} must be a positive number`);

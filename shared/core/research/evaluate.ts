@@ -1,4 +1,5 @@
 import { runBacktest } from '../backtest/engine.js';
+import { sweepFast } from '../backtest/fast/sweep.js';
 import { backtestMaPair, MaSweepData, MaSweepScratch } from '../backtest/ma-sweep.js';
 import type { BacktestOptions } from '../backtest/types.js';
 import type { BarSeries } from '../market/types.js';
@@ -23,13 +24,18 @@ export interface GridEvaluator {
 }
 
 /**
- * Backtests every combination of a task and returns the metrics in combination order. An MA
- * crossover on one symbol without risk rules runs on the sweep kernel (which equals the engine);
- * everything else runs on the engine.
+ * Backtests every combination of a task and returns the metrics in combination order. On one
+ * symbol, every strategy runs on the fast engine (`sweepFast`, equal to the engine), except the MA
+ * crossover without risk rules, which runs on its sweep kernel (faster still, also equal); a
+ * portfolio of several symbols runs on the engine. See docs/engine.md.
  */
 export function evaluateCombos(task: EvaluationTask): Metrics[] {
   const strategy = getStrategy(task.strategy);
-  const kernel = strategy === maCrossover && task.series.length === 1 && task.options.risk === undefined;
+  const single = task.series.length === 1;
+  const kernel = strategy === maCrossover && single && task.options.risk === undefined;
+  if (single && !kernel) {
+    return sweepFast(task.series[0] as BarSeries, strategy, task.baseParams, task.combos, task.options);
+  }
   if (!kernel) {
     return task.combos.map(
       (combo) =>

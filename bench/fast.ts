@@ -1,0 +1,148 @@
+/**
+ * The fast engine's benchmarks (docs/engine.md): for every registered strategy with the risk rules
+ * on (the defaults), a one-thread sweep of at least 1,000 combinations over the four bundled symbols
+ * (each symbol alone, as the walk-forward's per-symbol units); one combination over the four symbols;
+ * 20,000 combinations on one symbol with the process's peak RSS; and the same grid on one and on two
+ * worker threads. A bar-step is one bar of one combination.
+ */
+
+import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
+import type { BacktestOptions } from '../shared/core/backtest/types.js';
+import type { BarSeries } from '../shared/core/market/types.js';
+import { type Combination, expandGrid } from '../shared/core/research/grid.js';
+import { defaultRiskRules } from '../shared/core/risk/index.js';
+import { strategyRegistry } from '../shared/core/strategies/index.js';
+import type { StrategyDefinition } from '../shared/core/strategies/types.js';
+import { WorkerPoolEvaluator } from '../shared/research/pool.js';
+import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
+
+/** A fast-engine entry of the bench's `results[]`. */
+export type FastSweepResult = Omit<StrategySweepResult, 'engine' | 'threads'> & {
+  readonly engine: 'fast';
+  readonly threads: number;
+};
+
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
+
+export async function runFastBenchmarks(
+  all: readonly BarSeries[],
+  log: (line: string) => void,
+): Promise<FastSweepResult[]> {
+  const options: BacktestOptions = {
+    initialCash: 100_000,
+    sizing: { mode: 'atr-risk', risk: 0.02 },
+    maxPositionFraction: 0.2,
+    cashBuffer: 0.02,
+    commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+    slippageBps: 5,
+    fractional: false,
+    endOfData: 'close',
+    riskFreeRate: 0,
+    direction: 'long-only',
+    risk: defaultRiskRules(),
+  };
+  const baseParams = { atrStop: 2 };
+  const allBars = all.reduce((n, s) => n + s.time.length, 0);
+  const results: FastSweepResult[] = [];
+  const push = (r: Omit<FastSweepResult, 'engine' | 'risk' | 'barStepsPerSecond' | 'peakRssMb'>) => {
+    const full: FastSweepResult = {
+      ...r,
+      engine: 'fast',
+      risk: true,
+      barStepsPerSecond: Math.round((r.bars * r.combinations) / r.seconds),
+      peakRssMb: peakRssMb(),
+    };
+    log(
+      `bench: ${full.name}: ${full.seconds.toFixed(4)} s, ${(full.barStepsPerSecond / 1e6).toFixed(2)} M bar-steps/s`,
+    );
+    results.push(full);
+  };
+  const sweepAll = (strategy: StrategyDefinition<unknown>, combos: readonly Combination[]) => {
+    let trades = 0;
+    for (const series of all) {
+      for (const m of sweepFast(series, strategy, baseParams, combos, options)) trades += m.trades;
+    }
+    return trades;
+  };
+
+  for (const [name, definition] of strategyRegistry) {
+    const space = SWEEP_GRIDS[name];
+    if (space === undefined) throw new Error(`bench: no sweep grid for the strategy ${name}`);
+    const strategy = definition as StrategyDefinition<unknown>;
+    const combos = expandGrid(space);
+    sweepAll(strategy, combos.slice(0, 20));
+    const started = process.hrtime.bigint();
+    sweepAll(strategy, combos);
+    push({
+      name: `sweep: ${name} fast engine, ${combos.length} combinations x SPY/QQQ/AAPL/MSFT, one thread, risk rules on`,
+      strategy: name,
+      threads: 1,
+      bars: allBars,
+      combinations: combos.length,
+      seconds: seconds(started),
+    });
+  }
+
+  // One combination over the four symbols (each alone), the median of 50 runs.
+  const bollinger = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
+  const one = [{ period: 20, k: 2 }];
+  const times: number[] = [];
+  for (let i = 0; i < 51; i++) {
+    const started = process.hrtime.bigint();
+    sweepAll(bollinger, one);
+    if (i > 0) times.push(seconds(started));
+  }
+  times.sort((a, b) => a - b);
+  push({
+    name: 'backtest: bollinger fast engine, one combination x SPY/QQQ/AAPL/MSFT (each alone), risk rules on',
+    strategy: 'bollinger',
+    threads: 1,
+    bars: allBars,
+    combinations: 1,
+    seconds: times[Math.floor(times.length / 2)] as number,
+  });
+
+  // 20,000 combinations on SPY: memory stays flat (buffers are reused across combinations).
+  const spy = all[0] as BarSeries;
+  const big = expandGrid({
+    grid: { period: { from: 5, to: 54, step: 1 }, k: { from: 1, to: 2.995, step: 0.005 } },
+    constraints: [],
+  });
+  const bigStarted = process.hrtime.bigint();
+  sweepFast(spy, bollinger, baseParams, big, options);
+  push({
+    name: `sweep: bollinger fast engine, ${big.length} combinations x SPY, one thread, risk rules on (peak RSS of the process)`,
+    strategy: 'bollinger',
+    threads: 1,
+    bars: spy.time.length,
+    combinations: big.length,
+    seconds: seconds(bigStarted),
+  });
+
+  // The same 2,000-combination task on one and on two worker threads.
+  const task = {
+    series: [spy],
+    strategy: 'bollinger',
+    baseParams,
+    combos: big.slice(0, 2000),
+    options,
+  };
+  for (const threads of [1, 2]) {
+    const pool = new WorkerPoolEvaluator(threads);
+    await pool.evaluate({ ...task, combos: task.combos.slice(0, 40) });
+    const started = process.hrtime.bigint();
+    await pool.evaluate(task);
+    const elapsed = seconds(started);
+    await pool.close();
+    push({
+      name: `sweep: bollinger fast engine, ${task.combos.length} combinations x SPY, ${threads} worker thread(s), risk rules on`,
+      strategy: 'bollinger',
+      threads,
+      bars: spy.time.length,
+      combinations: task.combos.length,
+      seconds: elapsed,
+    });
+  }
+  return results;
+}

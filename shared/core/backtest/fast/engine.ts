@@ -1,0 +1,536 @@
+import { InsufficientDataError, InvalidParameterError, QuantShiftError } from '../../errors.js';
+import { Atr } from '../../indicators/index.js';
+import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
+import type { BarSeries } from '../../market/types.js';
+import { computeMetrics, type Metrics } from '../../metrics/index.js';
+import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
+import { allInQty, positionCapQty } from '../../sizing/index.js';
+import type {
+  DecisionContext,
+  EnterIntent,
+  Intent,
+  StrategyDefinition,
+  StrategyInstance,
+} from '../../strategies/types.js';
+import { decideAtClose } from '../../trading/decide.js';
+import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
+
+/** The fast engine cannot run this case (the caller runs the reference engine instead). */
+export class FastPathUnsupportedError extends QuantShiftError {}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
+/**
+ * `new Date(time).toISOString().slice(0, 10)` (the engine's trading day), computed from the day
+ * number (civil-from-days) for years 1000-9999, several times faster; other years use the Date.
+ */
+export function utcDay(time: number): string {
+  const z = Math.floor(time / 86_400_000) + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (!(year >= 1000 && year <= 9999)) return new Date(time).toISOString().slice(0, 10);
+  return `${year}-${pad2(month)}-${pad2(day)}`;
+}
+
+/**
+ * One symbol's data for a sweep, shared by every combination: the bars, the trading days of the
+ * breakers, the risk rules' ATR (one array per period) and buy-and-hold over the traded span.
+ */
+export class FastSeries {
+  readonly start: number;
+  readonly end: number;
+  readonly span: number;
+  private days: string[] | undefined;
+  private readonly riskAtr = new Map<number, Float64Array>();
+  readonly buyHoldReturnPct: number;
+
+  constructor(
+    readonly series: BarSeries,
+    startIndex: number | undefined,
+    endIndex: number | undefined,
+  ) {
+    const n = series.time.length;
+    for (let i = 1; i < n; i++) {
+      if (!((series.time[i] as number) > (series.time[i - 1] as number))) {
+        throw new InvalidParameterError(
+          `${series.symbol}: bar times are not strictly increasing (at bar ${i})`,
+        );
+      }
+    }
+    this.start = startIndex ?? 0;
+    this.end = endIndex ?? n - 1;
+    if (n === 0 || this.start > this.end || this.start < 0 || this.end >= n) {
+      throw new InsufficientDataError(
+        `no bars to trade in the requested range (slots ${this.start}..${this.end} of ${n})`,
+      );
+    }
+    this.span = this.end - this.start + 1;
+    this.buyHoldReturnPct =
+      ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
+  }
+
+  /** `YYYY-MM-DD` of each bar, computed once (the daily-loss breaker's day). */
+  day(bar: number): string {
+    if (this.days === undefined) {
+      this.days = Array.from(this.series.time, utcDay);
+    }
+    return this.days[bar] as string;
+  }
+
+  /** The risk rules' ATR at each bar, from the same streaming indicator the engine feeds. */
+  atr(period: number): Float64Array {
+    let values = this.riskAtr.get(period);
+    if (values === undefined) {
+      const { high, low, close } = this.series;
+      const atr = new Atr(period);
+      values = new Float64Array(close.length);
+      for (let i = 0; i < close.length; i++) {
+        values[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
+      }
+      this.riskAtr.set(period, values);
+    }
+    return values;
+  }
+}
+
+/** Buffers reused across the combinations of a sweep. */
+export class FastScratch {
+  readonly time: Float64Array;
+  readonly equity: Float64Array;
+  readonly inMarket: Uint8Array;
+
+  constructor(span: number) {
+    this.time = new Float64Array(span);
+    this.equity = new Float64Array(span);
+    this.inMarket = new Uint8Array(span);
+  }
+}
+
+/** What the fast engine returns: the reference engine's trades, fills, equity and metrics. */
+export interface FastResult {
+  readonly metrics: Metrics;
+  /** Present when recorded (`record: true`). */
+  readonly trades?: readonly TradeRecord[];
+  readonly fills?: readonly FillRecord[];
+  /** The breakers' state at the end (the reference's `risk.finalState`), when recorded with risk rules. */
+  readonly finalRiskState?: RiskState;
+  readonly equity?: {
+    readonly time: Float64Array;
+    readonly equity: Float64Array;
+    readonly inMarket: Uint8Array;
+  };
+}
+
+const FLAT: DecisionContext = Object.freeze({ position: 'flat' });
+const LONG: DecisionContext = Object.freeze({ position: 'long' });
+const SHORT: DecisionContext = Object.freeze({ position: 'short' });
+
+/**
+ * Backtests one strategy with one parameter set on one symbol, with exactly the reference engine's
+ * semantics (`runBacktest`: fills, costs, sizing, risk rules, metrics), without its generality: one
+ * symbol, no per-bar objects, positions as scalars, the close's decision taken only where it can do
+ * something, and the breakers' bookkeeping inlined on flat closes. The strategy runs through its
+ * own instance (`create`), the same code the engine and the live functions run. Entries with a
+ * non-market order type or a trailing stop throw `FastPathUnsupportedError`. See docs/engine.md.
+ */
+export function runFastBacktest<P>(
+  data: FastSeries,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastScratch,
+  record = false,
+): FastResult {
+  const direction = options.direction ?? 'long-only';
+  const instance: StrategyInstance = strategy.create(params, { direction });
+  const { series, start, end, span } = data;
+  const symbol = series.symbol;
+  const { time: timeOf, open, high, low, close, volume } = series;
+  const rules = options.risk;
+  const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
+  const slip = options.slippageBps / 10_000;
+  const commission = options.commission;
+  const autoReset =
+    rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
+  const riskState: RiskState = initialRiskState(options.initialCash);
+  // Without trailing, break-even and time stop, `manageStop` leaves the stop and never exits.
+  const stopRules = rules?.stops;
+  const manages =
+    stopRules !== undefined &&
+    (stopRules.trailAtr !== undefined ||
+      stopRules.breakEvenAtR !== undefined ||
+      stopRules.timeStopDays !== undefined);
+
+  const fills: FillRecord[] | undefined = record ? [] : undefined;
+  const trades: TradeRecord[] = [];
+  const closedPnls: number[] = [];
+  let nextOrderId = 1;
+  let cash: Cents = Math.round(options.initialCash * 100);
+
+  // The position (side 0: flat) and its protective orders.
+  let side: 0 | 1 | -1 = 0;
+  let qty = 0;
+  let entryPrice = 0;
+  let entryTime = 0;
+  let entryNotional = 0;
+  let entryCommission = 0;
+  let stopId = 0;
+  let stopPrice = Number.NaN;
+  let targetId = 0;
+  let targetPrice = Number.NaN;
+  let armedFrom = 0;
+  let entryRef = 0;
+  let initialRisk = Number.NaN;
+  let sessionsHeld = 0;
+  // Orders for the next session (id 0: none).
+  let exitId = 0;
+  let entryId = 0;
+  let entryQty = 0;
+  let entrySide: 1 | -1 = 1;
+  let entryStop: number | undefined;
+  let entryTarget: number | undefined;
+  let entryRefPending = 0;
+
+  let lastClose = Number.NaN;
+  let atr = Number.NaN;
+  let intent: Intent = { action: 'hold' };
+
+  const adverse = (price: number, buy: boolean) => (buy ? price * (1 + slip) : price * (1 - slip));
+
+  const execute = (orderId: number, buy: boolean, q: number, price: number, time: number): Cents => {
+    const notional = notionalCents(q, price);
+    const fee = commissionCents(commission, q, notional);
+    cash += buy ? -notional - fee : notional - fee;
+    fills?.push({
+      orderId,
+      symbol,
+      side: buy ? 'buy' : 'sell',
+      qty: q,
+      price,
+      time,
+      notional: toDollars(notional),
+      commission: toDollars(fee),
+    });
+    return fee;
+  };
+
+  const closePosition = (orderId: number, role: OrderRole, price: number, time: number) => {
+    const notional = notionalCents(qty, price);
+    const exitCommission = execute(orderId, side === -1, qty, price, time);
+    const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
+    trades.push({
+      symbol,
+      direction: side === 1 ? 'long' : 'short',
+      qty,
+      entryTime,
+      entryPrice,
+      exitTime: time,
+      exitPrice: price,
+      pnl: toDollars(pnl),
+      commission: toDollars(entryCommission + exitCommission),
+      exitReason: role,
+    });
+    closedPnls.push(toDollars(pnl));
+    side = 0;
+  };
+
+  /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
+  const checkProtective = (bar: number, gapOnly: boolean, time: number) => {
+    if (side === 0 || bar < armedFrom) return;
+    const o = open[bar] as number;
+    const long = side === 1;
+    const stop = stopPrice;
+    const target = targetPrice;
+    if (long ? o <= stop : o >= stop) {
+      closePosition(stopId, 'stop-loss', adverse(o, !long), time);
+      return;
+    }
+    if (long ? o >= target : o <= target) {
+      closePosition(targetId, 'take-profit', o, time);
+      return;
+    }
+    if (gapOnly) return;
+    if (long ? (low[bar] as number) <= stop : (high[bar] as number) >= stop) {
+      closePosition(stopId, 'stop-loss', adverse(stop, !long), time);
+      return;
+    }
+    if (long ? (high[bar] as number) >= target : (low[bar] as number) <= target) {
+      closePosition(targetId, 'take-profit', target, time);
+    }
+  };
+
+  const fillEntry = (bar: number, time: number) => {
+    const id = entryId;
+    entryId = 0;
+    if (side !== 0) return;
+    const buy = entrySide === 1;
+    const price = adverse(open[bar] as number, buy);
+    const power = cash;
+    let q = entryQty;
+    if (Number.isNaN(q)) {
+      q = allInQty(power, price, commission, options.fractional);
+      if (options.maxPositionFraction !== undefined) {
+        q = Math.min(
+          q,
+          positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
+        );
+      }
+      if (!(q > 0)) return;
+    }
+    const notional = notionalCents(q, price);
+    if (notional + commissionCents(commission, q, notional) > power) return;
+    const fee = execute(id, buy, q, price, time);
+    side = entrySide;
+    qty = q;
+    entryPrice = price;
+    entryTime = time;
+    entryNotional = notional;
+    entryCommission = Math.round(toDollars(fee) * 100);
+    armedFrom = bar;
+    entryRef = entryRefPending;
+    initialRisk = entryStop === undefined ? Number.NaN : Math.abs(entryRefPending - entryStop);
+    sessionsHeld = 0;
+    stopId = 0;
+    stopPrice = Number.NaN;
+    targetId = 0;
+    targetPrice = Number.NaN;
+    if (entryStop !== undefined) {
+      stopId = nextOrderId++;
+      stopPrice = entryStop;
+    }
+    if (entryTarget !== undefined) {
+      targetId = nextOrderId++;
+      targetPrice = entryTarget;
+    }
+  };
+
+  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter).
+  let hwm = riskState.highWaterMark;
+  let stateDay = riskState.day;
+  let dayStartEquity = riskState.dayStartEquity;
+  let lastEquity = riskState.lastEquity;
+  let lossDay = riskState.dailyLossTrippedOn;
+  let haltSince = 0;
+  let haltDay = '';
+  let haltSessions = -1;
+  let killSwitch = riskState.killSwitch;
+  const materialize = (): RiskState => ({
+    highWaterMark: hwm,
+    day: stateDay,
+    dayStartEquity,
+    lastEquity,
+    dailyLossTrippedOn: lossDay,
+    drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
+    killSwitch,
+  });
+  const absorb = (state: RiskState) => {
+    hwm = state.highWaterMark;
+    stateDay = state.day;
+    dayStartEquity = state.dayStartEquity;
+    lastEquity = state.lastEquity;
+    lossDay = state.dailyLossTrippedOn;
+    const halt = state.drawdownHalt;
+    haltSessions = halt === null ? -1 : halt.sessions;
+    if (halt !== null) {
+      haltSince = halt.since;
+      haltDay = halt.day;
+    }
+    killSwitch = state.killSwitch;
+  };
+
+  /**
+   * A close where the strategy does not enter, with the risk rules: what `decideAtClose` does there
+   * (`observeEquity`, the backtest's drawdown auto-reset, flatten on a daily-loss trip, `manageStop`,
+   * the strategy's exit), on scalars. The oracle test pins it to the shared functions.
+   */
+  const riskClose = (bar: number, time: number, equity: number) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
+    const day = data.day(bar);
+    if (stateDay !== day) {
+      if (stateDay !== null) dayStartEquity = lastEquity;
+      stateDay = day;
+      if (haltSessions >= 0) haltSessions++;
+    }
+    let tripped = false;
+    if (lossDay !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
+      lossDay = day;
+      tripped = true;
+    }
+    hwm = Math.max(hwm, equity);
+    lastEquity = equity;
+    if (haltSessions < 0 && (hwm - equity) / hwm >= rulesNow.maxDrawdown) {
+      haltSince = time;
+      haltDay = day;
+      haltSessions = 0;
+    }
+    if (haltSessions >= 0 && haltSessions >= rulesNow.drawdownCoolOffDays) {
+      haltSessions = -1;
+      hwm = equity;
+      lastEquity = equity;
+    }
+    if (side === 0) return;
+    let exiting = intent.action === 'exit';
+    if (rulesNow.flattenOnDailyLoss && tripped) {
+      exiting = true;
+    } else if (manages) {
+      const update = manageStop(
+        { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
+        lastClose,
+        atr,
+        rulesNow.stops,
+      );
+      if (stopId !== 0 && update.stop !== stopPrice) stopPrice = update.stop;
+      if (update.exit !== null) exiting = true;
+    }
+    if (exiting) exitId = nextOrderId++;
+  };
+
+  const decide = (bar: number, time: number, equityCents: Cents) => {
+    const decisions = decideAtClose({
+      time,
+      day: rules === undefined ? '' : data.day(bar),
+      equity: toDollars(equityCents),
+      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, lastClose) : cash),
+      symbols: [
+        {
+          symbol,
+          hasBar: true,
+          close: lastClose,
+          atr,
+          intent,
+          position:
+            side === 0
+              ? undefined
+              : {
+                  side,
+                  qty,
+                  entryPrice,
+                  entryRef,
+                  initialRisk,
+                  stop: stopId === 0 ? undefined : stopPrice,
+                  sessionsHeld,
+                },
+        },
+      ],
+      closedPnls,
+      riskState: rules === undefined ? riskState : materialize(),
+      options,
+      ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
+    });
+    if (rules !== undefined) absorb(decisions.riskState);
+    for (const moved of decisions.stops) {
+      if (stopId !== 0) stopPrice = moved.stop;
+    }
+    if (decisions.exits.length > 0) exitId = nextOrderId++;
+    for (const entry of decisions.entries) {
+      const enter: EnterIntent = entry.intent;
+      if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
+        throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
+      }
+      entryId = nextOrderId++;
+      entryQty = entry.qty;
+      entrySide = enter.side === 'long' ? 1 : -1;
+      entryStop = entry.stopLoss;
+      entryTarget = entry.takeProfit;
+      entryRefPending = entry.entryRef;
+    }
+  };
+
+  const equityTime = record ? new Float64Array(span) : scratch.time;
+  const equityValue = record ? new Float64Array(span) : scratch.equity;
+  const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
+  const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
+  for (let slot = 0; slot <= end; slot++) {
+    const time = timeOf[slot] as number;
+    const trading = slot >= start;
+    if (trading) {
+      if (side !== 0) {
+        if (exitId !== 0) {
+          const id = exitId;
+          exitId = 0;
+          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
+        } else {
+          checkProtective(slot, true, time);
+        }
+      }
+      if (entryId !== 0) fillEntry(slot, time);
+      checkProtective(slot, false, time);
+    }
+    lastClose = close[slot] as number;
+    if (riskAtr !== undefined) atr = riskAtr[slot] as number;
+    bar.time = time;
+    bar.open = open[slot] as number;
+    bar.high = high[slot] as number;
+    bar.low = low[slot] as number;
+    bar.close = lastClose;
+    bar.volume = volume[slot] as number;
+    intent = instance.onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    if (!trading) continue;
+    const k = slot - start;
+    equityTime[k] = time;
+    inMarket[k] = side === 0 ? 0 : 1;
+    if (slot < end) {
+      const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
+      equityValue[k] = toDollars(equityCents);
+      if (side !== 0) sessionsHeld++;
+      if (rules === undefined) {
+        if (intent.action !== 'hold') decide(slot, time, equityCents);
+      } else if (intent.action === 'enter') {
+        decide(slot, time, equityCents);
+      } else {
+        riskClose(slot, time, toDollars(equityCents));
+      }
+    }
+  }
+
+  // End of data: pending orders lapse; the position closes at the last close unless held.
+  exitId = 0;
+  entryId = 0;
+  const endTime = timeOf[end] as number;
+  if (side !== 0 && options.endOfData !== 'hold') {
+    const id = nextOrderId++;
+    closePosition(id, 'end-of-data', adverse(lastClose, side === -1), endTime);
+  }
+  equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
+  const tradePnls = closedPnls;
+  if (side !== 0) {
+    const marked = notionalCents(qty, lastClose);
+    trades.push({
+      symbol,
+      direction: side === 1 ? 'long' : 'short',
+      qty,
+      entryTime,
+      entryPrice,
+      exitTime: null,
+      exitPrice: null,
+      pnl: toDollars(side * (marked - entryNotional) - entryCommission),
+      commission: toDollars(entryCommission),
+      exitReason: null,
+    });
+  }
+  const metrics = computeMetrics({
+    time: equityTime,
+    equity: equityValue,
+    initialEquity: options.initialCash,
+    inMarket,
+    tradePnls,
+    buyHoldReturnPct: data.buyHoldReturnPct,
+    riskFreeRate: options.riskFreeRate,
+  });
+  if (!record) return { metrics };
+  return {
+    metrics,
+    trades,
+    fills: fills as FillRecord[],
+    equity: { time: equityTime, equity: equityValue, inMarket },
+    ...(rules === undefined ? {} : { finalRiskState: materialize() }),
+  };
+}

@@ -1,0 +1,216 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SWEEP_GRIDS } from '../../../bench/strategies.js';
+import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
+import { runBacktest } from '../../../shared/core/backtest/engine.js';
+import {
+  FastScratch,
+  FastSeries,
+  runFastBacktest,
+  utcDay,
+} from '../../../shared/core/backtest/fast/engine.js';
+import { sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
+import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
+import { expandGrid } from '../../../shared/core/research/grid.js';
+import { riskRulesSchema } from '../../../shared/core/risk/index.js';
+import type { SizingSpec } from '../../../shared/core/sizing/index.js';
+import { strategyRegistry } from '../../../shared/core/strategies/index.js';
+import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+
+const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
+
+const sizings: SizingSpec[] = [
+  { mode: 'all-in' },
+  { mode: 'fixed', qty: 150 },
+  { mode: 'fraction', fraction: 0.9 },
+  { mode: 'atr-risk', risk: 0.02 },
+];
+
+const riskVariants = [
+  undefined,
+  riskRulesSchema.parse({}),
+  riskRulesSchema.parse({
+    maxDrawdown: 0.05,
+    drawdownCoolOffDays: 5,
+    dailyLossLimit: 0.01,
+    flattenOnDailyLoss: true,
+    kellyMinTrades: 4,
+    maxPortfolioHeat: 0.03,
+    kellyWindow: 10,
+    stops: { trailAtr: 1.5, breakEvenAtR: 1, timeStopDays: 15, takeProfitR: 2, atrPeriod: 10 },
+  }),
+  riskRulesSchema.parse({ maxDrawdown: 0.02, drawdownCoolOffDays: 3, dailyLossLimit: 0.005 }),
+];
+
+const optionsArb = fc.record({
+  sizingIndex: fc.integer({ min: 0, max: 3 }),
+  riskIndex: fc.integer({ min: 0, max: 3 }),
+  direction: fc.constantFrom('long-only' as const, 'long-short' as const),
+  atrStop: fc.option(fc.constantFrom(1, 2, 3.5), { nil: undefined }),
+  slippageBps: fc.constantFrom(0, 5, 12.5),
+  perShare: fc.constantFrom(0, 0.005),
+  perOrder: fc.constantFrom(0, 1),
+  percent: fc.constantFrom(0, 0.001),
+  minimum: fc.constantFrom(0, 1),
+  maxPositionFraction: fc.option(fc.constantFrom(0.2, 1), { nil: undefined }),
+  fractional: fc.boolean(),
+  endOfData: fc.constantFrom('hold' as const, 'close' as const),
+  startIndex: fc.constantFrom(0, 200),
+  endIndex: fc.option(fc.constantFrom(900, 1100), { nil: undefined }),
+});
+
+type Drawn = typeof optionsArb extends fc.Arbitrary<infer T> ? T : never;
+
+function optionsOf(o: Drawn): BacktestOptions {
+  const risk = riskVariants[o.riskIndex];
+  return {
+    initialCash: 100_000,
+    sizing: sizings[o.sizingIndex] as SizingSpec,
+    ...(o.maxPositionFraction === undefined ? {} : { maxPositionFraction: o.maxPositionFraction }),
+    cashBuffer: 0.02,
+    commission: { perShare: o.perShare, perOrder: o.perOrder, percent: o.percent, minimum: o.minimum },
+    slippageBps: o.slippageBps,
+    fractional: o.fractional,
+    endOfData: o.endOfData,
+    startIndex: o.startIndex,
+    ...(o.endIndex === undefined ? {} : { endIndex: o.endIndex }),
+    riskFreeRate: 0.02,
+    direction: o.direction,
+    ...(risk === undefined ? {} : { risk }),
+  };
+}
+
+/** The fast engine against the reference engine, `runBacktest`, for one drawn setting. */
+function compare(name: string, comboIndex: number, symbolIndex: number, o: Drawn) {
+  const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+  const combos = expandGrid(SWEEP_GRIDS[name] as NonNullable<(typeof SWEEP_GRIDS)[string]>);
+  const combo = combos[comboIndex % combos.length] as Record<string, unknown>;
+  const raw = { ...combo, ...(o.atrStop === undefined ? {} : { atrStop: o.atrStop }) };
+  const series = bundled[symbolIndex] as (typeof bundled)[number];
+  const options = optionsOf(o);
+  if (!strategy.directions.includes(options.direction ?? 'long-only')) return undefined;
+  const reference = runBacktest({ series: [series], strategy, params: raw, options });
+  const data = new FastSeries(series, options.startIndex, options.endIndex);
+  const fast = runFastBacktest(
+    data,
+    strategy,
+    strategy.params.parse(raw),
+    options,
+    new FastScratch(data.span),
+    true,
+  );
+  return { reference, fast, series, strategy, raw, options };
+}
+
+describe('the fast engine equals the reference engine (runBacktest)', () => {
+  for (const name of strategyRegistry.keys()) {
+    it(`${name}: trades, fills, equity and metrics on random settings, with and without the risk rules`, () => {
+      let trades = 0;
+      let riskTrades = 0;
+      let breakerEvents = 0;
+      fc.assert(
+        fc.property(
+          fc.nat(100_000),
+          fc.integer({ min: 0, max: 3 }),
+          optionsArb,
+          (comboIndex, symbolIndex, o) => {
+            const run = compare(name, comboIndex, symbolIndex, o);
+            if (run === undefined) return;
+            const { reference, fast } = run;
+            trades += reference.trades.length;
+            if (reference.risk !== undefined) {
+              riskTrades += reference.trades.length;
+              breakerEvents += reference.risk.breakerEvents.filter((e) => e.action === 'reset').length;
+              expect(fast.finalRiskState).toEqual(reference.risk.finalState);
+            }
+            expect(fast.trades).toEqual(reference.trades);
+            expect(fast.fills).toEqual(reference.fills);
+            expect(fast.equity).toEqual(reference.equity);
+            expect(fast.metrics).toEqual(reference.metrics);
+          },
+        ),
+        { numRuns: 120 },
+      );
+      // The comparison is not vacuous: the drawn settings trade.
+      expect(trades).toBeGreaterThan(100);
+      expect(riskTrades).toBeGreaterThan(20);
+      expect(breakerEvents).toBeGreaterThan(0);
+    });
+  }
+
+  it('the sweep returns the reference metrics in combination order', () => {
+    const strategy = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
+    const combos = expandGrid(SWEEP_GRIDS.bollinger as NonNullable<(typeof SWEEP_GRIDS)[string]>).slice(
+      0,
+      30,
+    );
+    const series = bundled[1] as (typeof bundled)[number];
+    const options = optionsOf({
+      sizingIndex: 3,
+      riskIndex: 1,
+      direction: 'long-short',
+      atrStop: 2,
+      slippageBps: 5,
+      perShare: 0.005,
+      perOrder: 0,
+      percent: 0,
+      minimum: 1,
+      maxPositionFraction: undefined,
+      fractional: false,
+      endOfData: 'close',
+      startIndex: 200,
+      endIndex: undefined,
+    });
+    const swept = sweepFast(series, strategy, { atrStop: 2 }, combos, options);
+    const reference = combos.map(
+      (combo) =>
+        runBacktest({ series: [series], strategy, params: { atrStop: 2, ...combo }, options }).metrics,
+    );
+    expect(swept).toEqual(reference);
+  });
+
+  it('the comparison fails when one fill rule differs (mutation check)', () => {
+    const run = compare('ma-crossover', 3, 0, {
+      sizingIndex: 1,
+      riskIndex: 1,
+      direction: 'long-only',
+      atrStop: 2,
+      slippageBps: 5,
+      perShare: 0.005,
+      perOrder: 0,
+      percent: 0,
+      minimum: 1,
+      maxPositionFraction: undefined,
+      fractional: false,
+      endOfData: 'close',
+      startIndex: 0,
+      endIndex: undefined,
+    });
+    if (run === undefined) throw new Error('unreachable: ma-crossover supports long-only');
+    expect(run.fast.fills).toEqual(run.reference.fills);
+    // One more basis point of slippage in the fast engine alone: every fill price moves.
+    const data = new FastSeries(run.series, run.options.startIndex, run.options.endIndex);
+    const mutated = runFastBacktest(
+      data,
+      run.strategy,
+      run.strategy.params.parse(run.raw),
+      { ...run.options, slippageBps: 6 },
+      new FastScratch(data.span),
+      true,
+    );
+    expect(() => expect(mutated.fills).toEqual(run.reference.fills)).toThrow();
+    expect(() => expect(mutated.metrics).toEqual(run.reference.metrics)).toThrow();
+  });
+
+  it("the breakers' trading day equals the engine's (the ISO date of the bar time)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -40_000_000_000_000, max: 8_000_000_000_000 }), (time) => {
+        expect(utcDay(time)).toBe(new Date(time).toISOString().slice(0, 10));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const time of [0, -1, 86_399_999, 86_400_000, Date.UTC(2000, 1, 29), Date.UTC(2100, 2, 1) - 1]) {
+      expect(utcDay(time)).toBe(new Date(time).toISOString().slice(0, 10));
+    }
+  });
+});
