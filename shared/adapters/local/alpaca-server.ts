@@ -16,11 +16,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DataFileNotFoundError, InvalidParameterError } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import { loadBarsCsv } from '../fs/bars.js';
+import { listenOnLoopback } from './listen.js';
 import { newYorkInstant } from './nyse-calendar.js';
 import {
   PaperBroker,
@@ -590,14 +590,7 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
     url: `http://127.0.0.1:${port}`,

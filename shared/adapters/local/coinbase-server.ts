@@ -25,7 +25,6 @@
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import * as z from 'zod';
@@ -35,6 +34,7 @@ import { floorToIncrement, formatBaseSize, incrementDecimals } from '../../core/
 import type { CdpKey } from '../coinbase/auth.js';
 import { loadBarsCsv } from '../fs/bars.js';
 import { readBody, routeFaults } from './alpaca-server.js';
+import { listenOnLoopback } from './listen.js';
 
 const BROKERAGE = '/api/v3/brokerage';
 const DAY_SECONDS = 86_400;
@@ -766,14 +766,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       );
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,
     get requestLog() {
