@@ -14,6 +14,7 @@ import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
+import { BENCH_OPTIONS } from './stats.js';
 import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 
 /** A fast-engine entry of the bench's `results[]`. */
@@ -29,19 +30,7 @@ export async function runFastBenchmarks(
   all: readonly BarSeries[],
   log: (line: string) => void,
 ): Promise<FastSweepResult[]> {
-  const options: BacktestOptions = {
-    initialCash: 100_000,
-    sizing: { mode: 'atr-risk', risk: 0.02 },
-    maxPositionFraction: 0.2,
-    cashBuffer: 0.02,
-    commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-    slippageBps: 5,
-    fractional: false,
-    endOfData: 'close',
-    riskFreeRate: 0,
-    direction: 'long-only',
-    risk: defaultRiskRules(),
-  };
+  const options: BacktestOptions = { ...BENCH_OPTIONS, direction: 'long-only', risk: defaultRiskRules() };
   const baseParams = { atrStop: 2 };
   const allBars = all.reduce((n, s) => n + s.time.length, 0);
   const results: FastSweepResult[] = [];

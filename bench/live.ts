@@ -126,6 +126,22 @@ export function writeSyntheticData(dir: string, count: number): string[] {
   return symbols;
 }
 
+/** A fresh temporary folder with `count` synthetic bar files in `data/` and a `config.yaml` watching them. */
+export function writeSyntheticWorkspace(
+  prefix: string,
+  count: number,
+  log?: (line: string) => void,
+): { dir: string; dataDir: string; configPath: string; symbols: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  log?.(`bench: writing ${count} synthetic bar files to ${dataDir}\n`);
+  const symbols = writeSyntheticData(dataDir, count);
+  const configPath = join(dir, 'config.yaml');
+  writeConfig(configPath, symbols);
+  return { dir, dataDir, configPath, symbols };
+}
+
 /** The bundled config with the synthetic watchlist and room for the benchmark's orders. */
 export function writeConfig(path: string, symbols: readonly string[]): void {
   let text = readFileSync('config/equity-strategy.yaml', 'utf8');
@@ -334,13 +350,9 @@ export async function runLiveBenchmarks(
   options: { symbols?: number; samples?: number; perDay?: number } = {},
 ): Promise<LiveBenchmarks> {
   const count = options.symbols ?? 500;
-  const dir = mkdtempSync(join(tmpdir(), 'qs-bench-live-'));
-  const dataDir = join(dir, 'data');
-  mkdirSync(dataDir);
-  process.stderr.write(`bench: writing ${count} synthetic bar files to ${dataDir}\n`);
-  const symbols = writeSyntheticData(dataDir, count);
-  const configPath = join(dir, 'config.yaml');
-  writeConfig(configPath, symbols);
+  const { dir, dataDir, configPath, symbols } = writeSyntheticWorkspace('qs-bench-live-', count, (line) =>
+    process.stderr.write(line),
+  );
 
   const stdoutWrite = process.stdout.write;
   const stack = await startLocalLiveStack({

@@ -48,7 +48,7 @@ import { runBundleBenchmarks } from './bundles.js';
 import { type FastSweepResult, runFastBenchmarks } from './fast.js';
 import { runLiveBenchmarks } from './live.js';
 import { writeBenchResults } from './results.js';
-import { median } from './stats.js';
+import { BENCH_OPTIONS, median } from './stats.js';
 import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
 import { runStreamBenchmark } from './stream.js';
 
@@ -90,17 +90,7 @@ function entry(
   };
 }
 
-const options: BacktestOptions = {
-  initialCash: 100_000,
-  sizing: { mode: 'atr-risk', risk: 0.02 },
-  maxPositionFraction: 0.2,
-  cashBuffer: 0.02,
-  commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-  slippageBps: 5,
-  fractional: false,
-  endOfData: 'close',
-  riskFreeRate: 0,
-};
+const options: BacktestOptions = BENCH_OPTIONS;
 const base = { ma: 'sma' as const, atrPeriod: 14, atrStop: 2 };
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 const results: (BenchResult | StrategySweepResult | FastSweepResult)[] = [];

@@ -1,4 +1,19 @@
-/** Small statistics shared by the benchmarks. */
+/** Small statistics and settings shared by the benchmarks. */
+
+import type { BacktestOptions } from '../shared/core/backtest/types.js';
+
+/** The backtest settings every engine benchmark runs with: the config's costs and ATR-risk sizing. */
+export const BENCH_OPTIONS: BacktestOptions = {
+  initialCash: 100_000,
+  sizing: { mode: 'atr-risk', risk: 0.02 },
+  maxPositionFraction: 0.2,
+  cashBuffer: 0.02,
+  commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+  slippageBps: 5,
+  fractional: false,
+  endOfData: 'close',
+  riskFreeRate: 0,
+};
 
 /** The median (the upper one of an even count). */
 export function median(values: readonly number[]): number {

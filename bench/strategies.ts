@@ -14,6 +14,7 @@ import type { BarSeries } from '../shared/core/market/types.js';
 import { type Combination, expandGrid, type ParameterSpace } from '../shared/core/research/grid.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
+import { BENCH_OPTIONS } from './stats.js';
 
 /** A strategy sweep's figures, in the bench's `results[]`. */
 export interface StrategySweepResult {
@@ -51,18 +52,7 @@ export const SWEEP_GRIDS: Readonly<Record<string, ParameterSpace>> = {
 /** Runs every strategy's sweep on one thread and reports each. */
 export function runStrategySweeps(series: BarSeries, log: (line: string) => void): StrategySweepResult[] {
   const bars = series.time.length;
-  const options: BacktestOptions = {
-    initialCash: 100_000,
-    sizing: { mode: 'atr-risk', risk: 0.02 },
-    maxPositionFraction: 0.2,
-    cashBuffer: 0.02,
-    commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-    slippageBps: 5,
-    fractional: false,
-    endOfData: 'close',
-    riskFreeRate: 0,
-    direction: 'long-only',
-  };
+  const options: BacktestOptions = { ...BENCH_OPTIONS, direction: 'long-only' };
   const results: StrategySweepResult[] = [];
   for (const [name, definition] of strategyRegistry) {
     const space = SWEEP_GRIDS[name];

@@ -13,9 +13,7 @@
  *   one trade through the stop of each held symbol in turn, with the exit intent recorded in
  *   dynalite first, the resting stops looked up, and the order sent by `placeIntentOnce`.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { startLocalStream } from '../shared/adapters/local/alpaca-stream-server.js';
 import { LOCAL_KEYS, startLocalLiveStack } from '../shared/adapters/local/live-stack.js';
 import { BrokerRejectedError } from '../shared/core/errors.js';
@@ -24,7 +22,7 @@ import { marketOpenCheck } from '../shared/live/market-open-check.js';
 import { buildLiveContext, parseLiveEnv } from '../shared/runtime/live.js';
 import { MemoryLease } from '../shared/stream/lease.js';
 import { startStream } from '../shared/stream/run.js';
-import { writeConfig, writeSyntheticData } from './live.js';
+import { writeSyntheticWorkspace } from './live.js';
 import { roundMs } from './stats.js';
 
 export interface StreamBenchmark {
@@ -46,12 +44,7 @@ export async function runStreamBenchmark(
 ): Promise<StreamBenchmark> {
   const count = options.symbols ?? 200;
   const total = options.messages ?? 300_000;
-  const dir = mkdtempSync(join(tmpdir(), 'qs-bench-stream-'));
-  const dataDir = join(dir, 'data');
-  mkdirSync(dataDir);
-  const symbols = writeSyntheticData(dataDir, count);
-  const configPath = join(dir, 'config.yaml');
-  writeConfig(configPath, symbols);
+  const { dir, dataDir, configPath, symbols } = writeSyntheticWorkspace('qs-bench-stream-', count);
   const stdoutWrite = process.stdout.write;
   const stack = await startLocalLiveStack({
     dataDir,

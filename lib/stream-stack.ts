@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Aws,
   BundlingOutput,
   CfnOutput,
   DockerImage,
@@ -158,14 +157,7 @@ export class StreamStack extends Stack {
         resources: [this.bundle.bucket.arnForObjects(this.bundle.s3ObjectKey)],
       }),
     );
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: 'StateTableItems',
-        effect: Effect.ALLOW,
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
-        resources: [trading.tables.state.tableArn],
-      }),
-    );
+    trading.grantStateItems(role);
     // Releasing the connection lease deletes its item: the one delete, on the lease's partition only.
     role.addToPrincipalPolicy(
       new PolicyStatement({
@@ -176,25 +168,7 @@ export class StreamStack extends Stack {
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['STREAM'] } },
       }),
     );
-    trading.alpacaTradingSecret.grantRead(role);
-    trading.upstashSecret.grantRead(role);
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: 'PublishAlerts',
-        effect: Effect.ALLOW,
-        actions: ['sns:Publish'],
-        resources: [trading.alertTopic.topicArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: 'EncryptAlerts',
-        effect: Effect.ALLOW,
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [trading.alertKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.amazonaws.com` } },
-      }),
-    );
+    trading.grantSecretsAndAlerts(role);
 
     this.service = new FargateService(this, 'Service', {
       cluster: this.cluster,

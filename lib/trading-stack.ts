@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Aws, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Effect, type IGrantable, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type CfnSecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -171,14 +171,7 @@ export class TradingStack extends Stack {
    * secrets, publish alerts. The same for the kill-switch function of the monitoring stack.
    */
   grantLiveFunction(fn: TradingFunction): void {
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        sid: 'StateTableItems',
-        effect: Effect.ALLOW,
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
-        resources: [this.tables.state.tableArn],
-      }),
-    );
+    this.grantStateItems(fn);
     fn.addToRolePolicy(
       new PolicyStatement({
         sid: 'IdempotencyRecords',
@@ -187,9 +180,26 @@ export class TradingStack extends Stack {
         resources: [this.tables.idempotency.tableArn],
       }),
     );
-    this.alpacaTradingSecret.grantRead(fn);
-    this.upstashSecret.grantRead(fn);
-    fn.addToRolePolicy(
+    this.grantSecretsAndAlerts(fn);
+  }
+
+  /** Items of the state table: get, put, update and query (no scan, no delete, no index). */
+  grantStateItems(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'StateTableItems',
+        effect: Effect.ALLOW,
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+        resources: [this.tables.state.tableArn],
+      }),
+    );
+  }
+
+  /** Read the stage's trading and Upstash secrets; publish to the (KMS-encrypted) alert topic. */
+  grantSecretsAndAlerts(grantee: IGrantable): void {
+    this.alpacaTradingSecret.grantRead(grantee);
+    this.upstashSecret.grantRead(grantee);
+    grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'PublishAlerts',
         effect: Effect.ALLOW,
@@ -197,7 +207,7 @@ export class TradingStack extends Stack {
         resources: [this.alertTopic.topicArn],
       }),
     );
-    fn.addToRolePolicy(
+    grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'EncryptAlerts',
         effect: Effect.ALLOW,

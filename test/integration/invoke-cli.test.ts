@@ -1,12 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalLiveStack, startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import { invokeCommand } from '../../shared/cli/local.js';
 import { LIVE_STEPS, liveEventSchema } from '../../shared/runtime/live.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
+import { capture } from './capture.js';
 
 let stack: LocalLiveStack;
 beforeAll(async () => {
@@ -21,19 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack.close();
 });
-
-function capture() {
-  let text = '';
-  return {
-    stream: new Writable({
-      write(chunk, _e, done) {
-        text += String(chunk);
-        done();
-      },
-    }),
-    text: () => text,
-  };
-}
 
 describe('quantshift invoke', () => {
   it('runs one handler with an event file against the local stack, as sam local invoke does', async () => {

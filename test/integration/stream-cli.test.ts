@@ -1,19 +1,6 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { streamCommand } from '../../shared/cli/stream.js';
-
-function capture() {
-  let text = '';
-  return {
-    stream: new Writable({
-      write(chunk, _e, done) {
-        text += String(chunk);
-        done();
-      },
-    }),
-    text: () => text,
-  };
-}
+import { capture } from './capture.js';
 
 describe('quantshift stream --local --replay', () => {
   it('replays a synthesised session through a dropped connection, on the local stack, with one JSON summary on stdout', async () => {

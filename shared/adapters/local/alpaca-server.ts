@@ -16,11 +16,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DataFileNotFoundError, InvalidParameterError } from '../../core/errors.js';
 import type { BarSeries } from '../../core/market/types.js';
 import { loadBarsCsv } from '../fs/bars.js';
+import { listenOnLoopback } from './listen.js';
 import { newYorkInstant } from './nyse-calendar.js';
 import {
   PaperBroker,
@@ -250,6 +250,34 @@ export function faultCovers(route: string | undefined, method: string, path: str
   return matchPath(pattern ?? '', path) !== undefined;
 }
 
+/**
+ * The armed route faults of a local server: each request takes the first pending fault whose `route`
+ * covers it (in the order armed), which then has one use (`times`, default 1) fewer.
+ */
+export function routeFaults<F extends { readonly times?: number; readonly route?: string }>(
+  initial: readonly F[],
+): { arm(faults: readonly F[]): void; take(method: string, path: string): F | undefined; clear(): void } {
+  const pending: { fault: F; left: number }[] = [];
+  const arm = (faults: readonly F[]): void => {
+    for (const fault of faults) pending.push({ fault, left: fault.times ?? 1 });
+  };
+  arm(initial);
+  return {
+    arm,
+    take: (method, path) => {
+      const index = pending.findIndex((p) => faultCovers(p.fault.route, method, path));
+      const entry = pending[index];
+      if (entry === undefined) return undefined;
+      entry.left--;
+      if (entry.left <= 0) pending.splice(index, 1);
+      return entry.fault;
+    },
+    clear: () => {
+      pending.length = 0;
+    },
+  };
+}
+
 /** A copy of a JSON body with one field removed or replaced by a raw JSON token. */
 function malformField(
   body: unknown,
@@ -431,24 +459,10 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     series: new Map(),
     broker: new PaperBroker((symbol) => loadSymbol(state, symbol)?.series ?? null, options.paper),
   };
-  const pending: { fault: LocalAlpacaFault; left: number }[] = [];
+  const faults = routeFaults<LocalAlpacaFault>(options.faults ?? []);
   const log: LocalAlpacaRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let received = 0;
-
-  const arm = (faults: readonly LocalAlpacaFault[]): void => {
-    for (const fault of faults) pending.push({ fault, left: fault.times ?? 1 });
-  };
-  arm(options.faults ?? []);
-
-  const takeFault = (method: string, path: string): LocalAlpacaFault | undefined => {
-    const index = pending.findIndex((p) => faultCovers(p.fault.route, method, path));
-    const entry = pending[index];
-    if (entry === undefined) return undefined;
-    entry.left--;
-    if (entry.left <= 0) pending.splice(index, 1);
-    return entry.fault;
-  };
 
   const wait = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -487,7 +501,7 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
       res.destroy();
     };
 
-    let fault = takeFault(method, url.pathname);
+    let fault = faults.take(method, url.pathname);
     if (fault?.kind === 'delay') {
       await wait(fault.ms);
       fault = undefined;
@@ -576,14 +590,7 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -593,10 +600,8 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     get requestLog() {
       return log;
     },
-    injectFaults: (...faults) => arm(faults),
-    clearFaults: () => {
-      pending.length = 0;
-    },
+    injectFaults: (...more) => faults.arm(more),
+    clearFaults: () => faults.clear(),
     resetRequests: () => {
       received = 0;
       log.length = 0;

@@ -25,7 +25,6 @@
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import * as z from 'zod';
@@ -34,7 +33,8 @@ import type { BarSeries } from '../../core/market/types.js';
 import { floorToIncrement, formatBaseSize, incrementDecimals } from '../../core/sizing/increments.js';
 import type { CdpKey } from '../coinbase/auth.js';
 import { loadBarsCsv } from '../fs/bars.js';
-import { faultCovers, readBody } from './alpaca-server.js';
+import { readBody, routeFaults } from './alpaca-server.js';
+import { listenOnLoopback } from './listen.js';
 
 const BROKERAGE = '/api/v3/brokerage';
 const DAY_SECONDS = 86_400;
@@ -270,12 +270,8 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
   const byClientId = new Map<string, string>();
   const fills: Fill[] = [];
   const log: LocalCoinbaseRequest[] = [];
-  const pending: { fault: LocalCoinbaseFault; left: number }[] = [];
+  const faults = routeFaults<LocalCoinbaseFault>(options.faults ?? []);
   let partial: number | undefined;
-  const arm = (faults: readonly LocalCoinbaseFault[]) => {
-    for (const fault of faults) pending.push({ fault, left: fault.times ?? 1 });
-  };
-  arm(options.faults ?? []);
 
   const bars = (productId: string): BarSeries | null => {
     if (!series.has(productId)) {
@@ -707,15 +703,6 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
 
   // --- server ---------------------------------------------------------------------------------
 
-  const takeFault = (method: string, path: string): LocalCoinbaseFault | undefined => {
-    const index = pending.findIndex((p) => faultCovers(p.fault.route, method, path));
-    const entry = pending[index];
-    if (entry === undefined) return undefined;
-    entry.left--;
-    if (entry.left <= 0) pending.splice(index, 1);
-    return entry.fault;
-  };
-
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
@@ -729,7 +716,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       log.push({ method, path: url.pathname, status: 0 });
       res.destroy();
     };
-    let fault = takeFault(method, url.pathname);
+    let fault = faults.take(method, url.pathname);
     if (fault?.kind === 'delay') {
       await new Promise((resolve) => setTimeout(resolve, fault?.kind === 'delay' ? fault.ms : 0));
       fault = undefined;
@@ -779,14 +766,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       );
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,
     get requestLog() {
@@ -795,10 +775,8 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     get orders() {
       return [...orders.values()].map(wireOrder);
     },
-    injectFaults: (...faults) => arm(faults),
-    clearFaults: () => {
-      pending.length = 0;
-    },
+    injectFaults: (...more) => faults.arm(more),
+    clearFaults: () => faults.clear(),
     setPrice: (productId, price) => {
       if (!products.has(productId))
         throw new InvalidParameterError(`local Coinbase: unknown product ${productId}`);

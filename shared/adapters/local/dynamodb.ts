@@ -7,10 +7,10 @@
  */
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { stateStoreDocumentClient } from '../dynamodb/state-store.js';
+import { listenOnLoopback } from './listen.js';
 
 /** The part of dynalite's options used here (it ships no types). */
 interface DynaliteOptions {
@@ -39,14 +39,7 @@ export interface LocalDynamo {
 /** Starts dynalite in memory on 127.0.0.1 (`port` 0, the default, picks a free port). */
 export async function startLocalDynamo(options: { port?: number } = {}): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
   const endpoint = `http://127.0.0.1:${port}`;
   const base = new DynamoDBClient({
     endpoint,

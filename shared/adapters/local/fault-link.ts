@@ -6,8 +6,8 @@
  * of DynamoDB or Upstash loses nothing durable). Bytes pass through untouched.
  */
 
-import type { AddressInfo } from 'node:net';
 import { createConnection, createServer, type Socket } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 /** A running link. */
 export interface FaultLink {
@@ -43,16 +43,9 @@ export async function startFaultLink(target: string): Promise<FaultLink> {
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const linkPort = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `http://127.0.0.1:${linkPort}`,
     get up() {
       return up;
     },
