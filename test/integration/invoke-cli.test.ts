@@ -6,7 +6,7 @@ import { type LocalLiveStack, startLocalLiveStack } from '../../shared/adapters/
 import { invokeCommand } from '../../shared/cli/local.js';
 import { LIVE_STEPS, liveEventSchema } from '../../shared/runtime/live.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
-import { capture } from './capture.js';
+import { capture } from '../helpers/capture.js';
 
 let stack: LocalLiveStack;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { streamCommand } from '../../shared/cli/stream.js';
-import { capture } from './capture.js';
+import { capture } from '../helpers/capture.js';
 
 describe('quantshift stream --local --replay', () => {
   it('replays a synthesised session through a dropped connection, on the local stack, with one JSON summary on stdout', async () => {
