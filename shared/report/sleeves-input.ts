@@ -4,6 +4,7 @@ import { runSleevesJob, type SleevesJob, type SleevesWalkForwardDocument } from 
 import { type ResearchReportInput, renderResearchReport, type SleevesReportInput } from './html.js';
 import { num } from './number.js';
 import { buyAndHoldCurve, drawdown, monthlyReturns, pick, riskSection } from './research-input.js';
+import { chartTrades } from './trades.js';
 
 /**
  * The research report's input for a sleeves account: the account's backtest (against an equal-weight
@@ -84,16 +85,7 @@ export function buildSleevesReportInput(
       symbol: s.symbol,
       time: Array.from(s.time.subarray(start), (t) => new Date(t).toISOString().slice(0, 10)),
       close: Array.from(s.close.subarray(start)),
-      trades: doc.trades
-        .filter((t) => t.symbol === s.symbol)
-        .map((t) => ({
-          direction: t.direction,
-          entryTime: t.entryTime,
-          entryPrice: t.entryPrice,
-          exitTime: t.exitTime,
-          exitPrice: t.exitPrice,
-          pnl: t.pnl,
-        })),
+      trades: chartTrades(doc.trades, s.symbol),
     })),
     monthlyReturns: monthlyReturns(backtest, initial),
     walkForward: {
