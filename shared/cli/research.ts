@@ -107,6 +107,22 @@ export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
 
+/**
+ * Runs `run` with the evaluator `--workers` asks for and closes that evaluator afterwards, also
+ * when `run` fails.
+ */
+export async function withEvaluator<T>(
+  flags: ParsedFlags,
+  run: (evaluator: GridEvaluator) => Promise<T>,
+): Promise<T> {
+  const evaluator = evaluatorFor(flags);
+  try {
+    return await run(evaluator);
+  } finally {
+    await evaluator.close();
+  }
+}
+
 /** Writes a file atomically: a temp file in the same folder, then a rename. */
 export function writeAtomic(path: string, text: string): void {
   const temp = `${path}.tmp-${process.pid}`;
@@ -157,22 +173,18 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   }
   const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
-  const evaluator = evaluatorFor(flags);
-  io.stderr.write(
-    `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
-  );
-  let results: Metrics[];
-  try {
-    results = await evaluator.evaluate({
+  const results: Metrics[] = await withEvaluator(flags, (evaluator) => {
+    io.stderr.write(
+      `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
+    );
+    return evaluator.evaluate({
       series: job.series,
       strategy: job.strategy.name,
       baseParams: job.params,
       combos,
       options: job.options,
     });
-  } finally {
-    await evaluator.close();
-  }
+  });
   const order = rankResults(results, objective);
   const names = Object.keys(combos[0] as Combination);
   const numeric = names.filter((n) => combos.every((c) => typeof c[n] === 'number'));
@@ -233,10 +245,8 @@ export async function runWalkForward(
   const clock = startClock();
   const { combos, objective } = resolveSearch(flags, job);
   const settings = resolveWindows(flags, job);
-  const evaluator = evaluatorFor(flags);
-  let result: WalkForwardResult;
-  try {
-    result = await walkForward({
+  const result: WalkForwardResult = await withEvaluator(flags, (evaluator) =>
+    walkForward({
       series: job.series,
       strategy: job.strategy.name,
       baseParams: job.params,
@@ -247,10 +257,8 @@ export async function runWalkForward(
       criteria: job.criteria,
       evaluator,
       ...(onProgress ? { onProgress } : {}),
-    });
-  } finally {
-    await evaluator.close();
-  }
+    }),
+  );
   const document = walkForwardDocument(
     result,
     { engine: 'in-process', ...jobProvenance(clock, flags, job) },

@@ -19,7 +19,7 @@ import {
 } from '../research/sleeves.js';
 import { num, renderTable } from './format.js';
 import { sleevesProvenance, startClock, withProvenance } from './provenance.js';
-import { evaluatorFor, formatParams, writeAtomic } from './research.js';
+import { formatParams, withEvaluator, writeAtomic } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -27,9 +27,8 @@ type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: Io) {
   const clock = startClock();
   const objective = resolveObjective(flags, job.config);
-  const evaluator = evaluatorFor(flags);
-  const sleeves = [];
-  try {
+  const sleeves = await withEvaluator(flags, async (evaluator) => {
+    const ranked = [];
     for (const sleeve of job.sleeves) {
       const combos = sleeveCombos(sleeve);
       const series = sleeveSeries(sleeve, job.series);
@@ -44,7 +43,7 @@ export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: I
         options: sleeveOptions(sleeve, job.options),
       });
       const order = rankResults(results, objective);
-      sleeves.push({
+      ranked.push({
         id: sleeve.id,
         strategy: sleeve.strategy.name,
         symbols: sleeve.symbols,
@@ -57,9 +56,8 @@ export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: I
         })),
       });
     }
-  } finally {
-    await evaluator.close();
-  }
+    return ranked;
+  });
   return {
     ...sleevesProvenance(clock, flags, job),
     command: 'optimize',
@@ -102,10 +100,8 @@ export async function runSleevesWalkForward(
   const clock = startClock();
   const objective = resolveObjective(flags, job.config);
   const settings = resolveWindows(flags, { config: job.config });
-  const evaluator = evaluatorFor(flags);
-  let result: SleevesWalkForwardResult;
-  try {
-    result = await sleevesWalkForward({
+  const result: SleevesWalkForwardResult = await withEvaluator(flags, (evaluator) =>
+    sleevesWalkForward({
       series: job.series,
       sleeves: job.sleeves,
       objective,
@@ -116,10 +112,8 @@ export async function runSleevesWalkForward(
       ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
       evaluator,
       ...(onProgress ? { onProgress } : {}),
-    });
-  } finally {
-    await evaluator.close();
-  }
+    }),
+  );
   const document = sleevesWalkForwardDocument(
     result,
     {
