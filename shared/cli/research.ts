@@ -17,7 +17,7 @@ import { WorkerPoolEvaluator } from '../research/pool.js';
 import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { sleevesJobFor } from './sleeves.js';
 import {
@@ -304,10 +304,7 @@ export function renderWalkForwardTable(document: WalkForwardDocument): string {
       u.multipleTesting === null ? 'n/a' : num(u.multipleTesting.deflatedSharpe, 3),
     ]),
   );
-  const criteria = renderTable(
-    ['Criterion (portfolio OOS)', 'Rule', 'Value', 'Result'],
-    document.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (portfolio OOS)', document.criteria);
   const verdict = document.decision.proceed
     ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
     : `Decision: REFINE (failed: ${document.decision.failed.join(', ')})`;

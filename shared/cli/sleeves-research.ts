@@ -17,7 +17,7 @@ import {
   type SleevesWalkForwardDocument,
   sleevesWalkForwardDocument,
 } from '../research/sleeves.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, startClock, withProvenance } from './provenance.js';
 import { formatParams, withEvaluator, writeAtomic } from './research.js';
 
@@ -181,10 +181,7 @@ export function renderSleevesWalkForwardTable(doc: SleevesWalkForwardDocument): 
       ),
     ],
   );
-  const criteria = renderTable(
-    ['Criterion (account OOS)', 'Rule', 'Value', 'Result'],
-    doc.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (account OOS)', doc.criteria);
   const verdict = doc.decision.proceed
     ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
     : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
@@ -255,10 +252,7 @@ export async function researchSleeves(
     ],
     rows,
   );
-  const criteria = renderTable(
-    ['Criterion (account, walk-forward out of sample)', 'Rule', 'Value', 'Result'],
-    wf.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (account, walk-forward out of sample)', wf.criteria);
   const verdict = wf.decision.proceed
     ? 'Decision: PROCEED to paper trading'
     : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;
