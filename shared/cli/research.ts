@@ -4,7 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
-import { objectiveValue, rankResults } from '../core/research/objective.js';
+import { type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
 import { type WalkForwardResult, walkForward } from '../core/research/walk-forward.js';
 import {
   type BacktestJob,
@@ -107,6 +107,20 @@ export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
 
+/** The combinations best first by the objective, each with its rank, objective value and metrics. */
+export function rankedCombos(
+  combos: readonly Combination[],
+  results: readonly Metrics[],
+  objective: Objective,
+) {
+  return rankResults(results, objective).map((i, rank) => ({
+    rank: rank + 1,
+    params: combos[i],
+    objective: objectiveValue(results[i] as Metrics, objective),
+    metrics: results[i] as Metrics,
+  }));
+}
+
 /**
  * Runs `run` with the evaluator `--workers` asks for and closes that evaluator afterwards, also
  * when `run` fails.
@@ -185,7 +199,6 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
       options: job.options,
     });
   });
-  const order = rankResults(results, objective);
   const names = Object.keys(combos[0] as Combination);
   const numeric = names.filter((n) => combos.every((c) => typeof c[n] === 'number'));
   const document = withProvenance(jobProvenance(clock, flags, job), {
@@ -194,12 +207,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     objective: objective.metric,
     minimums: objective.minimums,
     trials: combos.length,
-    ranked: order.map((i, rank) => ({
-      rank: rank + 1,
-      params: combos[i],
-      objective: objectiveValue(results[i] as Metrics, objective),
-      metrics: results[i],
-    })),
+    ranked: rankedCombos(combos, results, objective),
     surface:
       numeric.length >= 2
         ? {

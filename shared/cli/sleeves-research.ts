@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Metrics } from '../core/metrics/index.js';
-import { objectiveValue, rankResults } from '../core/research/objective.js';
 import {
   type SleevesWalkForwardResult,
   sleeveCombos,
@@ -19,7 +18,7 @@ import {
 } from '../research/sleeves.js';
 import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, startClock, withProvenance } from './provenance.js';
-import { formatParams, withEvaluator, writeAtomic } from './research.js';
+import { formatParams, rankedCombos, withEvaluator, writeAtomic } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -42,18 +41,12 @@ export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: I
         combos,
         options: sleeveOptions(sleeve, job.options),
       });
-      const order = rankResults(results, objective);
       ranked.push({
         id: sleeve.id,
         strategy: sleeve.strategy.name,
         symbols: sleeve.symbols,
         trials: combos.length,
-        ranked: order.map((i, rank) => ({
-          rank: rank + 1,
-          params: combos[i],
-          objective: objectiveValue(results[i] as Metrics, objective),
-          metrics: results[i] as Metrics,
-        })),
+        ranked: rankedCombos(combos, results, objective),
       });
     }
     return ranked;
