@@ -6,18 +6,7 @@ import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { researchCommand } from '../../shared/cli/research-job.js';
 import { capture } from '../helpers/capture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/chromium.js';
 
 describe('quantshift research on config/multi-strategy.yaml (npm start)', () => {
   it('walks each sleeve forward, backtests the account and draws the sleeves in a real headless Chromium', async () => {
