@@ -13,7 +13,7 @@ import { BENCHMARK_SYMBOL, backtestReportHtml } from '../report/research-artifac
 import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { sleevesBacktestCommand } from './sleeves.js';
 
@@ -247,10 +247,7 @@ export function renderBacktestTable(
   }
   const width = Math.max(...metricRows.map(([k]) => k.length));
   const metrics = metricRows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
-  const criteria = renderTable(
-    ['Criterion', 'Rule', 'Value', 'Result'],
-    doc.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion', doc.criteria);
   const verdict = doc.decision.proceed
     ? 'Decision: PROCEED to paper trading (every criterion passed)'
     : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;

@@ -1,3 +1,6 @@
+import type { CriterionResult } from '../core/backtest/criteria.js';
+import { num } from '../report/number.js';
+
 /** Renders rows as an aligned text table; numbers are right-aligned. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -7,4 +10,12 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export { num } from '../report/number.js';
+/** The criteria as a table: name, rule, value and PASS or FAIL; `title` heads the first column. */
+export function renderCriteriaTable(title: string, criteria: readonly CriterionResult[]): string {
+  return renderTable(
+    [title, 'Rule', 'Value', 'Result'],
+    criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
+  );
+}
+
+export { num };

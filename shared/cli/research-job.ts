@@ -7,7 +7,7 @@ import { UsageError } from '../core/errors.js';
 import { researchArtifacts } from '../report/research-artifacts.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestJsonDocument, resolveBacktestJob } from './backtest.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
 import { sleevesJobFor } from './sleeves.js';
@@ -152,10 +152,7 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
       ];
     }),
   );
-  const criteriaTable = renderTable(
-    ['Criterion (walk-forward, out of sample)', 'Rule', 'Value', 'Result'],
-    wf.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteriaTable = renderCriteriaTable('Criterion (walk-forward, out of sample)', wf.criteria);
   const verdict = wf.decision.proceed
     ? 'Decision: PROCEED to paper trading'
     : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;

@@ -4,7 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import { type GridEvaluator, inProcessEvaluator } from '../core/research/evaluate.js';
 import type { Combination } from '../core/research/grid.js';
-import { objectiveValue, rankResults } from '../core/research/objective.js';
+import { type Objective, objectiveValue, rankResults } from '../core/research/objective.js';
 import { type WalkForwardResult, walkForward } from '../core/research/walk-forward.js';
 import {
   type BacktestJob,
@@ -17,7 +17,7 @@ import { WorkerPoolEvaluator } from '../research/pool.js';
 import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveBacktestJob } from './backtest.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { sleevesJobFor } from './sleeves.js';
 import {
@@ -107,6 +107,36 @@ export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
 
+/** The combinations best first by the objective, each with its rank, objective value and metrics. */
+export function rankedCombos(
+  combos: readonly Combination[],
+  results: readonly Metrics[],
+  objective: Objective,
+) {
+  return rankResults(results, objective).map((i, rank) => ({
+    rank: rank + 1,
+    params: combos[i],
+    objective: objectiveValue(results[i] as Metrics, objective),
+    metrics: results[i] as Metrics,
+  }));
+}
+
+/**
+ * Runs `run` with the evaluator `--workers` asks for and closes that evaluator afterwards, also
+ * when `run` fails.
+ */
+export async function withEvaluator<T>(
+  flags: ParsedFlags,
+  run: (evaluator: GridEvaluator) => Promise<T>,
+): Promise<T> {
+  const evaluator = evaluatorFor(flags);
+  try {
+    return await run(evaluator);
+  } finally {
+    await evaluator.close();
+  }
+}
+
 /** Writes a file atomically: a temp file in the same folder, then a rename. */
 export function writeAtomic(path: string, text: string): void {
   const temp = `${path}.tmp-${process.pid}`;
@@ -157,23 +187,18 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   }
   const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
-  const evaluator = evaluatorFor(flags);
-  io.stderr.write(
-    `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
-  );
-  let results: Metrics[];
-  try {
-    results = await evaluator.evaluate({
+  const results: Metrics[] = await withEvaluator(flags, (evaluator) => {
+    io.stderr.write(
+      `optimize: ${combos.length} combinations on ${job.series.map((s) => s.symbol).join(', ')}\n`,
+    );
+    return evaluator.evaluate({
       series: job.series,
       strategy: job.strategy.name,
       baseParams: job.params,
       combos,
       options: job.options,
     });
-  } finally {
-    await evaluator.close();
-  }
-  const order = rankResults(results, objective);
+  });
   const names = Object.keys(combos[0] as Combination);
   const numeric = names.filter((n) => combos.every((c) => typeof c[n] === 'number'));
   const document = withProvenance(jobProvenance(clock, flags, job), {
@@ -182,12 +207,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     objective: objective.metric,
     minimums: objective.minimums,
     trials: combos.length,
-    ranked: order.map((i, rank) => ({
-      rank: rank + 1,
-      params: combos[i],
-      objective: objectiveValue(results[i] as Metrics, objective),
-      metrics: results[i],
-    })),
+    ranked: rankedCombos(combos, results, objective),
     surface:
       numeric.length >= 2
         ? {
@@ -233,10 +253,8 @@ export async function runWalkForward(
   const clock = startClock();
   const { combos, objective } = resolveSearch(flags, job);
   const settings = resolveWindows(flags, job);
-  const evaluator = evaluatorFor(flags);
-  let result: WalkForwardResult;
-  try {
-    result = await walkForward({
+  const result: WalkForwardResult = await withEvaluator(flags, (evaluator) =>
+    walkForward({
       series: job.series,
       strategy: job.strategy.name,
       baseParams: job.params,
@@ -247,10 +265,8 @@ export async function runWalkForward(
       criteria: job.criteria,
       evaluator,
       ...(onProgress ? { onProgress } : {}),
-    });
-  } finally {
-    await evaluator.close();
-  }
+    }),
+  );
   const document = walkForwardDocument(
     result,
     { engine: 'in-process', ...jobProvenance(clock, flags, job) },
@@ -296,10 +312,7 @@ export function renderWalkForwardTable(document: WalkForwardDocument): string {
       u.multipleTesting === null ? 'n/a' : num(u.multipleTesting.deflatedSharpe, 3),
     ]),
   );
-  const criteria = renderTable(
-    ['Criterion (portfolio OOS)', 'Rule', 'Value', 'Result'],
-    document.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (portfolio OOS)', document.criteria);
   const verdict = document.decision.proceed
     ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
     : `Decision: REFINE (failed: ${document.decision.failed.join(', ')})`;

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Metrics } from '../core/metrics/index.js';
-import { objectiveValue, rankResults } from '../core/research/objective.js';
 import {
   type SleevesWalkForwardResult,
   sleeveCombos,
@@ -17,9 +16,9 @@ import {
   type SleevesWalkForwardDocument,
   sleevesWalkForwardDocument,
 } from '../research/sleeves.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, startClock, withProvenance } from './provenance.js';
-import { evaluatorFor, formatParams, writeAtomic } from './research.js';
+import { formatParams, rankedCombos, withEvaluator, writeAtomic } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -27,9 +26,8 @@ type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: Io) {
   const clock = startClock();
   const objective = resolveObjective(flags, job.config);
-  const evaluator = evaluatorFor(flags);
-  const sleeves = [];
-  try {
+  const sleeves = await withEvaluator(flags, async (evaluator) => {
+    const ranked = [];
     for (const sleeve of job.sleeves) {
       const combos = sleeveCombos(sleeve);
       const series = sleeveSeries(sleeve, job.series);
@@ -43,23 +41,16 @@ export async function optimizeSleeves(flags: ParsedFlags, job: SleevesJob, io: I
         combos,
         options: sleeveOptions(sleeve, job.options),
       });
-      const order = rankResults(results, objective);
-      sleeves.push({
+      ranked.push({
         id: sleeve.id,
         strategy: sleeve.strategy.name,
         symbols: sleeve.symbols,
         trials: combos.length,
-        ranked: order.map((i, rank) => ({
-          rank: rank + 1,
-          params: combos[i],
-          objective: objectiveValue(results[i] as Metrics, objective),
-          metrics: results[i] as Metrics,
-        })),
+        ranked: rankedCombos(combos, results, objective),
       });
     }
-  } finally {
-    await evaluator.close();
-  }
+    return ranked;
+  });
   return {
     ...sleevesProvenance(clock, flags, job),
     command: 'optimize',
@@ -102,10 +93,8 @@ export async function runSleevesWalkForward(
   const clock = startClock();
   const objective = resolveObjective(flags, job.config);
   const settings = resolveWindows(flags, { config: job.config });
-  const evaluator = evaluatorFor(flags);
-  let result: SleevesWalkForwardResult;
-  try {
-    result = await sleevesWalkForward({
+  const result: SleevesWalkForwardResult = await withEvaluator(flags, (evaluator) =>
+    sleevesWalkForward({
       series: job.series,
       sleeves: job.sleeves,
       objective,
@@ -116,10 +105,8 @@ export async function runSleevesWalkForward(
       ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
       evaluator,
       ...(onProgress ? { onProgress } : {}),
-    });
-  } finally {
-    await evaluator.close();
-  }
+    }),
+  );
   const document = sleevesWalkForwardDocument(
     result,
     {
@@ -187,10 +174,7 @@ export function renderSleevesWalkForwardTable(doc: SleevesWalkForwardDocument): 
       ),
     ],
   );
-  const criteria = renderTable(
-    ['Criterion (account OOS)', 'Rule', 'Value', 'Result'],
-    doc.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (account OOS)', doc.criteria);
   const verdict = doc.decision.proceed
     ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
     : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
@@ -261,10 +245,7 @@ export async function researchSleeves(
     ],
     rows,
   );
-  const criteria = renderTable(
-    ['Criterion (account, walk-forward out of sample)', 'Rule', 'Value', 'Result'],
-    wf.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (account, walk-forward out of sample)', wf.criteria);
   const verdict = wf.decision.proceed
     ? 'Decision: PROCEED to paper trading'
     : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;

@@ -7,7 +7,7 @@ import type { ParsedFlags } from '../research/flags.js';
 import { buildSleevesJob, runSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { stringFlag } from './args.js';
 import { loadConfigFile, loadSeries } from './backtest.js';
-import { num, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, type startClock, withProvenance } from './provenance.js';
 
 /** The table: one row per sleeve and one for the account, then the account's criteria and decision. */
@@ -79,10 +79,7 @@ export function renderSleevesTable(doc: SleevesBacktestDocument): string {
     ],
     rows,
   );
-  const criteria = renderTable(
-    ['Criterion (account)', 'Rule', 'Value', 'Result'],
-    doc.criteria.map((c) => [c.name, `${c.op} ${c.threshold}`, num(c.value), c.pass ? 'PASS' : 'FAIL']),
-  );
+  const criteria = renderCriteriaTable('Criterion (account)', doc.criteria);
   const breaches = doc.correlation.breaches.filter((b) => b.action === 'breach').length;
   const notes = [
     `Period ${doc.from} .. ${doc.to}; allocation ${doc.allocation.method}, ${doc.allocation.events.length} reallocations; ${breaches} correlation breaches`,

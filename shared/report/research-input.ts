@@ -1,5 +1,5 @@
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
-import { toBacktestDocument } from '../core/backtest/document.js';
+import { type BacktestDocument, toBacktestDocument } from '../core/backtest/document.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
 import { PERIODS_PER_YEAR } from '../core/market/asset-class.js';
@@ -229,20 +229,24 @@ export function buildReportInput(
         },
       };
     }),
-    risk:
-      doc.risk === undefined
-        ? null
-        : {
-            peakHeatPct: doc.risk.peakHeatPct,
-            breakerTrips: doc.risk.breakerTrips.map((t) => ({
-              time: t.time,
-              breaker: t.breaker,
-              reason: t.reason,
-            })),
-            refusedEntries: doc.risk.refusedEntries.length,
-            reducedEntries: doc.risk.reducedEntries.length,
-            heat: { time: doc.risk.heat.map((h) => h.time), heatPct: doc.risk.heat.map((h) => h.heatPct) },
-          },
+    risk: riskSection(doc),
+  };
+}
+
+/** The report's risk section from a backtest document's risk part; null when the risk rules were off. */
+export function riskSection(doc: Pick<BacktestDocument, 'risk'>): ResearchReportInput['risk'] {
+  const risk = doc.risk;
+  if (risk === undefined) return null;
+  return {
+    peakHeatPct: risk.peakHeatPct,
+    breakerTrips: risk.breakerTrips.map((t) => ({
+      time: t.time,
+      breaker: t.breaker,
+      reason: t.reason,
+    })),
+    refusedEntries: risk.refusedEntries.length,
+    reducedEntries: risk.reducedEntries.length,
+    heat: { time: risk.heat.map((h) => h.time), heatPct: risk.heat.map((h) => h.heatPct) },
   };
 }
 

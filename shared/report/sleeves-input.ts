@@ -3,7 +3,8 @@ import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.
 import { runSleevesJob, type SleevesJob, type SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type ResearchReportInput, renderResearchReport, type SleevesReportInput } from './html.js';
 import { num } from './number.js';
-import { buyAndHoldCurve, drawdown, monthlyReturns, pick } from './research-input.js';
+import { buyAndHoldCurve, drawdown, monthlyReturns, pick, riskSection } from './research-input.js';
+import { chartTrades } from './trades.js';
 
 /**
  * The research report's input for a sleeves account: the account's backtest (against an equal-weight
@@ -84,16 +85,7 @@ export function buildSleevesReportInput(
       symbol: s.symbol,
       time: Array.from(s.time.subarray(start), (t) => new Date(t).toISOString().slice(0, 10)),
       close: Array.from(s.close.subarray(start)),
-      trades: doc.trades
-        .filter((t) => t.symbol === s.symbol)
-        .map((t) => ({
-          direction: t.direction,
-          entryTime: t.entryTime,
-          entryPrice: t.entryPrice,
-          exitTime: t.exitTime,
-          exitPrice: t.exitPrice,
-          pnl: t.pnl,
-        })),
+      trades: chartTrades(doc.trades, s.symbol),
     })),
     monthlyReturns: monthlyReturns(backtest, initial),
     walkForward: {
@@ -125,20 +117,7 @@ export function buildSleevesReportInput(
         },
       };
     }),
-    risk:
-      doc.risk === undefined
-        ? null
-        : {
-            peakHeatPct: doc.risk.peakHeatPct,
-            breakerTrips: doc.risk.breakerTrips.map((t) => ({
-              time: t.time,
-              breaker: t.breaker,
-              reason: t.reason,
-            })),
-            refusedEntries: doc.risk.refusedEntries.length,
-            reducedEntries: doc.risk.reducedEntries.length,
-            heat: { time: doc.risk.heat.map((h) => h.time), heatPct: doc.risk.heat.map((h) => h.heatPct) },
-          },
+    risk: riskSection(doc),
     sleeves,
   };
 }

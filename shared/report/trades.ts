@@ -3,6 +3,7 @@
  * CSV download) and `quantshift backtest --trades-csv / --equity-csv`.
  */
 import type { BacktestDocument } from '../core/backtest/document.js';
+import type { ReportTrade } from './html.js';
 
 /** One trade with the figures a quant reads first. */
 export interface TradeRow {
@@ -24,6 +25,20 @@ export interface TradeRow {
 }
 
 const DAY_MS = 86_400_000;
+
+/** A symbol's trades as its price chart marks them: direction, entry, exit and P&L. */
+export function chartTrades(trades: BacktestDocument['trades'], symbol: string): ReportTrade[] {
+  return trades
+    .filter((t) => t.symbol === symbol)
+    .map((t) => ({
+      direction: t.direction,
+      entryTime: t.entryTime,
+      entryPrice: t.entryPrice,
+      exitTime: t.exitTime,
+      exitPrice: t.exitPrice,
+      pnl: t.pnl,
+    }));
+}
 
 /** The document's trades as rows; `lastTime` (the last bar) ends the days held of open trades. */
 export function tradeRows(doc: Pick<BacktestDocument, 'trades' | 'to'>): TradeRow[] {

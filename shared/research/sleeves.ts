@@ -4,30 +4,24 @@
  * whole watchlist. No I/O and no CLI code.
  */
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
-import { runSleevesBacktest, type SleevesBacktestResult } from '../core/backtest/sleeves.js';
+import {
+  runSleevesBacktest,
+  type SleevesBacktestInput,
+  type SleevesBacktestResult,
+} from '../core/backtest/sleeves.js';
 import { type SleevesBacktestDocument, toSleevesDocument } from '../core/backtest/sleeves-document.js';
-import type { BacktestOptions } from '../core/backtest/types.js';
 import type { StrategyConfig } from '../core/config/schema.js';
 import type { BarSeries } from '../core/market/types.js';
-import type {
-  AllocationSettings,
-  SleeveConfig,
-  SleeveCorrelationSettings,
-} from '../core/portfolio/config.js';
-import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
+import type { SleeveConfig } from '../core/portfolio/config.js';
+import { resolveSleeves } from '../core/portfolio/sleeves.js';
 import type { Objective } from '../core/research/objective.js';
 import type { SleevesWalkForwardResult } from '../core/research/sleeves-walk-forward.js';
 import type { WalkForwardSettings } from '../core/research/walk-forward.js';
 import type { ParsedFlags } from './flags.js';
 import { resolveOptions } from './job.js';
 
-/** Everything a sleeves backtest needs, resolved from a config. */
-export interface SleevesJob {
-  readonly series: readonly BarSeries[];
-  readonly sleeves: readonly Sleeve[];
-  readonly options: BacktestOptions;
-  readonly allocation?: AllocationSettings;
-  readonly correlation?: SleeveCorrelationSettings;
+/** Everything a sleeves backtest needs, resolved from a config, with the config and its criteria. */
+export interface SleevesJob extends SleevesBacktestInput {
   readonly criteria: StrategyConfig['criteria'];
   readonly config: StrategyConfig;
 }

@@ -7,20 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backtestCommand } from '../../shared/cli/backtest.js';
 import { renderResearchReport } from '../../shared/report/html.js';
 import { TEST_RESULTS, testArtifactDir } from '../helpers/artifacts.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { buildRealisticReportInput } from './report-input.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The machine has no network: these keep Chromium from trying to reach its services. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Test artifacts go under the git-ignored test-results/, never into the checkout's reports/. */
 const SCREENSHOT = join(TEST_RESULTS, 'report-screenshot.png');
 const BACKTEST_SCREENSHOT = join(TEST_RESULTS, 'backtest-report-screenshot.png');

@@ -15,6 +15,7 @@ import type { Metrics } from '../../shared/core/metrics/index.js';
 import { riskRulesSchema } from '../../shared/core/risk/rules.js';
 import { maCrossover } from '../../shared/core/strategies/ma-crossover.js';
 import type { ResearchReportInput } from '../../shared/report/html.js';
+import { chartTrades } from '../../shared/report/trades.js';
 
 const INITIAL_CASH = 100_000;
 const PARAMS = { fast: 10, slow: 30, ma: 'sma', atrPeriod: 14, atrStop: 2 } as const;
@@ -116,16 +117,7 @@ export function buildRealisticReportInput(): ResearchReportInput {
         symbol: s.symbol,
         time: Array.from(s.time.subarray(startBar), day),
         close: Array.from(s.close.subarray(startBar)),
-        trades: doc.trades
-          .filter((t) => t.symbol === s.symbol)
-          .map((t) => ({
-            direction: t.direction,
-            entryTime: t.entryTime,
-            entryPrice: t.entryPrice,
-            exitTime: t.exitTime,
-            exitPrice: t.exitPrice,
-            pnl: t.pnl,
-          })),
+        trades: chartTrades(doc.trades, s.symbol),
       };
     }),
     monthlyReturns: monthlyReturns(equityTime, strategy),

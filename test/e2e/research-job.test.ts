@@ -1,21 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { researchCommand } from '../../shared/cli/research-job.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../helpers/capture.js';
 
 describe('quantshift research on the single-strategy config', () => {
   it('runs the backtest, the walk-forward and the report on the bundled data', async () => {

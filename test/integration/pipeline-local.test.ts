@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { synthesizePipelineDefinition } from '../../lib/pipeline-definition.js';
 import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
@@ -13,17 +12,7 @@ import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { walkForwardCommand } from '../../shared/cli/research.js';
 import { PipelineExecutionError, runPipelineLocally } from '../../shared/pipeline/local-runner.js';
 import { createPipelineSteps } from '../../shared/pipeline/steps.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../helpers/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qs-pipeline-'));
 const configPath = join(dir, 'small.yaml');

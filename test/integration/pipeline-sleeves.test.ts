@@ -1,20 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { walkForwardCommand } from '../../shared/cli/research.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../helpers/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qs-pipeline-sleeves-'));
 const configPath = join(dir, 'sleeves.yaml');

@@ -72,18 +72,7 @@ export function toBacktestDocument(
     to: fmt(times[times.length - 1] as number),
     metrics: result.metrics,
     periodsPerYear: result.periodsPerYear,
-    trades: result.trades.map((t) => ({
-      symbol: t.symbol,
-      direction: t.direction,
-      qty: t.qty,
-      entryTime: fmt(t.entryTime),
-      entryPrice: t.entryPrice,
-      exitTime: t.exitTime === null ? null : fmt(t.exitTime),
-      exitPrice: t.exitPrice,
-      pnl: t.pnl,
-      commission: t.commission,
-      exitReason: t.exitReason,
-    })),
+    trades: result.trades.map((t) => toTradeDocument(t, fmt)),
     equity: Array.from(times, (t, i) => ({ time: fmt(t), equity: result.equity.equity[i] as number })),
     criteria,
     decision,
@@ -94,6 +83,25 @@ export function toBacktestDocument(
       rejected: result.orders.filter((o) => o.status === 'rejected').length,
     },
     ...(result.risk === undefined ? {} : { risk: toRiskDocument(result, fmt) }),
+  };
+}
+
+/** One trade as the document shows it, its times formatted with `fmt`. */
+export function toTradeDocument(
+  t: BacktestResult['trades'][number],
+  fmt: (t: number) => string,
+): BacktestDocument['trades'][number] {
+  return {
+    symbol: t.symbol,
+    direction: t.direction,
+    qty: t.qty,
+    entryTime: fmt(t.entryTime),
+    entryPrice: t.entryPrice,
+    exitTime: t.exitTime === null ? null : fmt(t.exitTime),
+    exitPrice: t.exitPrice,
+    pnl: t.pnl,
+    commission: t.commission,
+    exitReason: t.exitReason,
   };
 }
 

@@ -1,7 +1,7 @@
 import { formatBarTime } from '../market/types.js';
 import type { Metrics } from '../metrics/index.js';
 import type { CriterionResult, Decision } from './criteria.js';
-import { type BacktestDocument, toBacktestDocument } from './document.js';
+import { type BacktestDocument, toBacktestDocument, toTradeDocument } from './document.js';
 import type { SleevesBacktestResult } from './sleeves.js';
 
 type TradeDoc = BacktestDocument['trades'][number];
@@ -71,16 +71,7 @@ export function toSleevesDocument(
     Object.fromEntries(ids.map((id, i) => [id, values[i] as number]));
   const tradeDoc = (t: SleevesBacktestResult['trades'][number]) => ({
     sleeve: t.sleeve,
-    symbol: t.symbol,
-    direction: t.direction,
-    qty: t.qty,
-    entryTime: fmt(t.entryTime),
-    entryPrice: t.entryPrice,
-    exitTime: t.exitTime === null ? null : fmt(t.exitTime),
-    exitPrice: t.exitPrice,
-    pnl: t.pnl,
-    commission: t.commission,
-    exitReason: t.exitReason,
+    ...toTradeDocument(t, fmt),
   });
   return {
     ...base,

@@ -51,28 +51,16 @@ export function createAggregateStep(
       const result = combineSleeves(job, ctx.plan, outcomes);
       const params = Object.fromEntries(job.sleeves.map((s) => [s.id, s.params]));
       const document = sleevesWalkForwardDocument(result, { ...meta, params }, ctx.windows, ctx.objective);
-      await store.putText(
-        keys.document(spec.jobId),
-        `${JSON.stringify(document, null, 2)}\n`,
-        'application/json',
-      );
+      await writeDocument(store, spec.jobId, document);
       html = (await sleevesResearchArtifacts(job, document)).html;
-      const m = document.account.outOfSample.metrics;
       decision = document.decision;
-      summary = {
-        jobId: spec.jobId,
+      summary = pipelineSummary(
+        spec.jobId,
         decision,
-        documentKey: keys.document(spec.jobId),
-        reportKey: keys.report(spec.jobId),
-        outOfSample: {
-          returnPct: m.returnPct,
-          cagrPct: m.cagrPct,
-          sharpe: m.sharpe,
-          maxDrawdownPct: m.maxDrawdownPct,
-        },
-        efficiency: null,
-        windows: document.sleeves.reduce((n, s) => n + s.windows.length, 0),
-      };
+        document.account.outOfSample.metrics,
+        null,
+        document.sleeves.reduce((n, s) => n + s.windows.length, 0),
+      );
     } else {
       const trials = ctx.settings.combos.length;
       const units = ctx.plan.map((unit, u) =>
@@ -85,28 +73,16 @@ export function createAggregateStep(
         ctx.windows,
         ctx.settings.objective,
       );
-      await store.putText(
-        keys.document(spec.jobId),
-        `${JSON.stringify(document, null, 2)}\n`,
-        'application/json',
-      );
+      await writeDocument(store, spec.jobId, document);
       html = await researchReportHtml(ctx.job, document, ctx.settings.combos, ctx.settings.objective);
-      const m = document.outOfSample.metrics;
       decision = document.decision;
-      summary = {
-        jobId: spec.jobId,
+      summary = pipelineSummary(
+        spec.jobId,
         decision,
-        documentKey: keys.document(spec.jobId),
-        reportKey: keys.report(spec.jobId),
-        outOfSample: {
-          returnPct: m.returnPct,
-          cagrPct: m.cagrPct,
-          sharpe: m.sharpe,
-          maxDrawdownPct: m.maxDrawdownPct,
-        },
-        efficiency: document.efficiency,
-        windows: document.windows.length,
-      };
+        document.outOfSample.metrics,
+        document.efficiency,
+        document.windows.length,
+      );
     }
     await store.putText(keys.report(spec.jobId), html, 'text/html');
     await ports.validations?.putValidation({
@@ -119,5 +95,34 @@ export function createAggregateStep(
     });
     await writeJson(store, keys.record(spec.jobId), summary);
     return summary;
+  };
+}
+
+/** Writes the research document as the pretty-printed JSON the local engine writes too. */
+async function writeDocument(store: PipelinePorts['store'], jobId: string, document: unknown): Promise<void> {
+  await store.putText(keys.document(jobId), `${JSON.stringify(document, null, 2)}\n`, 'application/json');
+}
+
+/** The summary both job kinds return and record: the decision, the keys and the out-of-sample figures. */
+function pipelineSummary(
+  jobId: string,
+  decision: PipelineSummary['decision'],
+  m: PipelineSummary['outOfSample'],
+  efficiency: PipelineSummary['efficiency'],
+  windows: number,
+): PipelineSummary {
+  return {
+    jobId,
+    decision,
+    documentKey: keys.document(jobId),
+    reportKey: keys.report(jobId),
+    outOfSample: {
+      returnPct: m.returnPct,
+      cagrPct: m.cagrPct,
+      sharpe: m.sharpe,
+      maxDrawdownPct: m.maxDrawdownPct,
+    },
+    efficiency,
+    windows,
   };
 }

@@ -2,21 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backtestCommand, backtestFlags, parseCommission } from '../../../shared/cli/backtest.js';
 import { runCli } from '../../../shared/cli/main.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 async function run(argv: string[]) {
   const stdout = capture();

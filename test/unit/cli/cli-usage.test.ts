@@ -1,21 +1,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../shared/cli/main.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import { testArtifactDir } from '../../helpers/artifacts.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 /** The CLI's entry in-process, as bin/quantshift.ts runs it: exit code, stdout, stderr. */
 async function cli(...args: string[]) {

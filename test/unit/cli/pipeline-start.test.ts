@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import {
   type DescribeExecutionCommand,
   ExecutionAlreadyExists,
@@ -6,17 +5,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import { pipelineCommand, type SfnSender } from '../../../shared/cli/pipeline.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 /** Stands in for AWS Step Functions (which cannot run here): remembers execution names. */
 class FakeStepFunctions implements SfnSender {

@@ -1,18 +1,7 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../shared/cli/main.js';
 import { optimizeCommand, walkForwardCommand } from '../../../shared/cli/research.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 async function run(command: typeof optimizeCommand, argv: string[]) {
   const stdout = capture();

@@ -1,21 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backtestCommand } from '../../../shared/cli/backtest.js';
 import { optimizeCommand } from '../../../shared/cli/research.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 const base = readFileSync('config/multi-strategy.yaml', 'utf8');
 const sleeves = `sleeves:

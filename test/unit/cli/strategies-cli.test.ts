@@ -1,19 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backtestCommand } from '../../../shared/cli/backtest.js';
 import { strategiesCommand } from '../../../shared/cli/strategies.js';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { capture } from '../../helpers/capture.js';
 
 type Command = (
   argv: readonly string[],
