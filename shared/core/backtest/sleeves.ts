@@ -7,7 +7,7 @@
  * schedule, the drift or a correlation cut says so, the ledger is checked, and the session decides.
  */
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
-import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
+import { type Cents, commissionCents, notionalCents, splitCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
 import type { Bar, BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../metrics/index.js';
@@ -23,7 +23,7 @@ import { isScheduledRebalance, maxDrift, rebalanceTransfers } from '../portfolio
 import type { Sleeve } from '../portfolio/sleeves.js';
 import { type BreakerEvent, RollingCorrelation } from '../risk/index.js';
 import { allInQty } from '../sizing/index.js';
-import { netLegs, type SessionLeg, splitCents, TradingSession } from '../trading/session.js';
+import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
 import type {
   BacktestOptions,
   BacktestResult,

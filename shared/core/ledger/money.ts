@@ -49,3 +49,18 @@ export function commissionCents(model: CommissionModel, qty: number, notional: C
   if (raw <= 0) return 0;
   return Math.max(toCents(raw), toCents(model.minimum));
 }
+
+/** Splits `total` cents over weights by the largest remainder, so the parts sum to it exactly. */
+export function splitCents(total: Cents, weights: readonly number[]): Cents[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (!(sum > 0)) return weights.map((_, i) => (i === 0 ? total : 0));
+  const raw = weights.map((w) => (total * w) / sum);
+  const parts = raw.map((x) => Math.floor(x));
+  let rest = total - parts.reduce((a, b) => a + b, 0);
+  const order = raw.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; rest > 0; k = (k + 1) % order.length, rest--) {
+    const i = (order[k] as readonly [number, number])[1];
+    parts[i] = (parts[i] as number) + 1;
+  }
+  return parts;
+}

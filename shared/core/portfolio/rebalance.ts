@@ -1,5 +1,4 @@
-import type { Cents } from '../ledger/money.js';
-import { splitCents } from '../trading/session.js';
+import { type Cents, splitCents } from '../ledger/money.js';
 
 /** When a reallocation happens. */
 export type RebalanceSchedule = 'monthly' | 'quarterly' | 'never';

@@ -15,7 +15,14 @@ import type {
 } from '../backtest/types.js';
 import { SleeveLedgerError } from '../errors.js';
 import { Atr } from '../indicators/index.js';
-import { type Cents, commissionCents, notionalCents, toCents, toDollars } from '../ledger/money.js';
+import {
+  type Cents,
+  commissionCents,
+  notionalCents,
+  splitCents,
+  toCents,
+  toDollars,
+} from '../ledger/money.js';
 import type { Bar } from '../market/types.js';
 import { AccountLedger, type LegFill, roundQty, SleeveBook, type SleeveTrade } from '../portfolio/book.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
@@ -72,21 +79,6 @@ export function netLegs(symbol: string, legs: readonly SessionLeg[]): NetOrder {
     crossQty: roundQty(Math.min(buys, sells)),
     legs,
   };
-}
-
-/** Splits `total` cents over weights by the largest remainder, so the parts sum to it exactly. */
-export function splitCents(total: Cents, weights: readonly number[]): Cents[] {
-  const sum = weights.reduce((a, b) => a + b, 0);
-  if (!(sum > 0)) return weights.map((_, i) => (i === 0 ? total : 0));
-  const raw = weights.map((w) => (total * w) / sum);
-  const parts = raw.map((x) => Math.floor(x));
-  let rest = total - parts.reduce((a, b) => a + b, 0);
-  const order = raw.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  for (let k = 0; rest > 0; k = (k + 1) % order.length, rest--) {
-    const i = (order[k] as readonly [number, number])[1];
-    parts[i] = (parts[i] as number) + 1;
-  }
-  return parts;
 }
 
 /**

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { splitCents } from '../../../shared/core/ledger/money.js';
 import {
   boundWeights,
   covariance,
@@ -7,7 +8,7 @@ import {
   targetWeights,
 } from '../../../shared/core/portfolio/allocator.js';
 import { rebalanceTransfers } from '../../../shared/core/portfolio/rebalance.js';
-import { netLegs, type SessionLeg, splitCents, splitFill } from '../../../shared/core/trading/session.js';
+import { netLegs, type SessionLeg, splitFill } from '../../../shared/core/trading/session.js';
 
 const leg = (sleeve: number, side: 'buy' | 'sell', qty: number): SessionLeg => ({
   sleeve,
