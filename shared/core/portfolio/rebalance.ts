@@ -33,13 +33,12 @@ export function rebalanceTransfers(
 ): Cents[] {
   const total = equity.reduce((a, b) => a + b, 0);
   const gap = equity.map((e, i) => Math.round((weights[i] as number) * total) - e);
+  const shortfall = gap.map((g) => Math.max(0, g));
+  if (shortfall.reduce((a, g) => a + g, 0) === 0) return equity.map(() => 0);
   const give = gap.map((g, i) => (g < 0 ? Math.min(-g, Math.max(0, cash[i] as number)) : 0));
-  const given = give.reduce((a, b) => a + b, 0);
   const received = splitCents(
-    given,
-    gap.map((g) => (g > 0 ? g : 0)),
+    give.reduce((a, b) => a + b, 0),
+    shortfall,
   );
-  const wanted = gap.reduce((a, g) => a + Math.max(0, g), 0);
-  if (wanted === 0) return equity.map(() => 0);
   return gap.map((g, i) => (g > 0 ? (received[i] as number) : -(give[i] as number)));
 }
