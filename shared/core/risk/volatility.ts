@@ -13,16 +13,25 @@ export function annualizedVolatility(
 ): number {
   const n = closes.length;
   if (!(window >= 2) || n < window + 1) return Number.NaN;
-  let mean = 0;
-  let m2 = 0;
+  const returns = new Float64Array(window);
   for (let k = 0; k < window; k++) {
     const i = n - window + k;
-    const r = (closes[i] as number) / (closes[i - 1] as number) - 1;
+    returns[k] = (closes[i] as number) / (closes[i - 1] as number) - 1;
+  }
+  return sampleSd(returns, 0, 1, window) * Math.sqrt(periodsPerYear);
+}
+
+/** Sample standard deviation (Welford) of `count` values of `values`, from `start` every `stride`. */
+function sampleSd(values: ArrayLike<number>, start: number, stride: number, count: number): number {
+  let mean = 0;
+  let m2 = 0;
+  for (let k = 0; k < count; k++) {
+    const r = values[start + k * stride] as number;
     const delta = r - mean;
     mean += delta / (k + 1);
     m2 += delta * (r - mean);
   }
-  return Math.sqrt(m2 / (window - 1)) * Math.sqrt(periodsPerYear);
+  return Math.sqrt(m2 / (count - 1));
 }
 
 /** The cap as a fraction of equity: `min(maxFraction, target / volatility)`; `maxFraction` when the volatility is zero. */
@@ -36,8 +45,9 @@ export function volatilityCapFraction(
 }
 
 /**
- * Rolling annualised volatility of several symbols' daily returns (the backtest's view; the live
- * path uses {@link annualizedVolatility} on its bars). A symbol needs `window` returns in a row.
+ * Rolling annualised volatility of several symbols' daily returns (the backtest's view;
+ * {@link annualizedVolatility} gives the same figure from one series of closes). A symbol needs
+ * `window` returns in a row.
  */
 export class RollingVolatility {
   private readonly rows: Float64Array;
@@ -67,14 +77,6 @@ export class RollingVolatility {
   /** Annualised volatility of symbol `a` over the window; NaN until it has `window` returns in a row. */
   volatility(a: number): number {
     if ((this.filled[a] as number) < this.window) return Number.NaN;
-    let mean = 0;
-    let m2 = 0;
-    for (let k = 0; k < this.window; k++) {
-      const r = this.rows[k * this.symbols + a] as number;
-      const delta = r - mean;
-      mean += delta / (k + 1);
-      m2 += delta * (r - mean);
-    }
-    return Math.sqrt(m2 / (this.window - 1)) * Math.sqrt(this.periodsPerYear);
+    return sampleSd(this.rows, a, this.symbols, this.window) * Math.sqrt(this.periodsPerYear);
   }
 }
