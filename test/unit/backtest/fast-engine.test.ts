@@ -169,6 +169,36 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
     expect(swept).toEqual(reference);
   });
 
+  it('with a volatility cap the sweep returns the reference metrics (the fast engine leaves it to the engine)', () => {
+    const strategy = strategyRegistry.get('breakout') as StrategyDefinition<unknown>;
+    const combos = expandGrid(SWEEP_GRIDS.breakout as NonNullable<(typeof SWEEP_GRIDS)[string]>).slice(0, 6);
+    const series = bundled[0] as (typeof bundled)[number];
+    const options: BacktestOptions = {
+      ...optionsOf({
+        sizingIndex: 0,
+        riskIndex: 0,
+        direction: 'long-only',
+        atrStop: undefined,
+        slippageBps: 0,
+        perShare: 0,
+        perOrder: 0,
+        percent: 0,
+        minimum: 0,
+        maxPositionFraction: undefined,
+        fractional: false,
+        endOfData: 'close',
+        startIndex: 0,
+        endIndex: undefined,
+      }),
+      risk: riskRulesSchema.parse({ volatilityCap: { targetVolatility: 0.1, window: 20 } }),
+    };
+    const reference = combos.map(
+      (combo) => runBacktest({ series: [series], strategy, params: combo, options }).metrics,
+    );
+    expect(reference.some((m) => m.trades > 0)).toBe(true);
+    expect(sweepFast(series, strategy, {}, combos, options)).toEqual(reference);
+  });
+
   it('the comparison fails when one fill rule differs (mutation check)', () => {
     const run = compare('ma-crossover', 3, 0, {
       sizingIndex: 1,

@@ -139,7 +139,8 @@ const SHORT: DecisionContext = Object.freeze({ position: 'short' });
  * symbol, no per-bar objects, positions as scalars, the close's decision taken only where it can do
  * something, and the breakers' bookkeeping inlined on flat closes. The strategy runs through its
  * own instance (`create`), the same code the engine and the live functions run. Entries with a
- * non-market order type or a trailing stop throw `FastPathUnsupportedError`. See docs/engine.md.
+ * non-market order type or a trailing stop, and the volatility cap (`risk.volatilityCap`), throw
+ * `FastPathUnsupportedError`. See docs/engine.md.
  */
 export function runFastBacktest<P>(
   data: FastSeries,
@@ -155,6 +156,10 @@ export function runFastBacktest<P>(
   const symbol = series.symbol;
   const { time: timeOf, open, high, low, close, volume } = series;
   const rules = options.risk;
+  if (rules?.volatilityCap !== undefined) {
+    // The cap reads a rolling volatility the fast engine does not keep: without it every entry is refused.
+    throw new FastPathUnsupportedError(`${strategy.name}: the volatility cap (risk.volatilityCap)`);
+  }
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
   const slip = options.slippageBps / 10_000;
   const commission = options.commission;
