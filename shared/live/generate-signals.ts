@@ -2,10 +2,12 @@ import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
+import { RollingVolatility } from '../core/risk/volatility.js';
 import { getStrategy } from '../core/strategies/index.js';
 import type { Intent } from '../core/strategies/types.js';
 import { type CloseDecisions, decideAtClose, type HeldPosition } from '../core/trading/decide.js';
@@ -133,6 +135,11 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   const params = definition.params.parse(strategyParams(config));
   const rules = config.risk;
   const correlation = new RollingCorrelation(symbols.length, rules.correlation.window);
+  // The volatility cap reads the same daily returns, as the backtest's engine does.
+  const volatility =
+    rules.volatilityCap === undefined
+      ? undefined
+      : new RollingVolatility(symbols.length, rules.volatilityCap.window, periodsPerYear(config.assetClass));
   const returns = new Float64Array(symbols.length);
   const n = Math.max(...adjusted.map((s) => s.time.length));
   const intents: Intent[] = [];
@@ -166,6 +173,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
       returns[k] = j >= 1 ? (series.close[j] as number) / (series.close[j - 1] as number) - 1 : Number.NaN;
     });
     correlation.push(returns);
+    volatility?.push(returns);
   }
 
   const held = (symbol: string): HeldPosition | undefined => {
@@ -222,6 +230,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     closedPnls: history.map((trade) => toDollars(trade.pnlCents)),
     riskState,
     correlation: (a, b) => correlation.correlation(a, b),
+    ...(volatility === undefined ? {} : { volatility: (a: number) => volatility.volatility(a) }),
     options: {
       sizing,
       fractional: config.backtest.fractional,
