@@ -36,6 +36,16 @@ describe('sleeves config', () => {
     ]);
   });
 
+  it('refuses the volatility cap, which the sleeves session does not compute yet', () => {
+    const text = withSleeves(two(trend, slow)).replace(
+      /^risk:\n/m,
+      'risk:\n  volatilityCap: { targetVolatility: 0.1, window: 30 }\n',
+    );
+    expect(() => parseConfig(text, 'ms.yaml')).toThrow(
+      /ms\.yaml: risk\.volatilityCap: not supported with sleeves/,
+    );
+  });
+
   it('names each bad input with its own error', () => {
     const fails = (yaml: string, type: new (...args: never[]) => Error, message: RegExp) => {
       let caught: unknown;
