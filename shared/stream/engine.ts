@@ -28,7 +28,7 @@ import { initialRiskState, observeEquity, type RiskState } from '../core/risk/br
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { riskCheck } from '../live/risk-check.js';
-import { placeIntentOnce, sendClaimedIntent } from '../live/submit.js';
+import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
 
@@ -381,7 +381,9 @@ export class StreamRiskEngine {
     }
     // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
-    const placed = created ? await this.sendNew(stored, nowIso) : await placeIntentOnce(ctx, stored, nowIso);
+    const placed = created
+      ? await sendRecordedIntent(ctx, stored, nowIso)
+      : await placeIntentOnce(ctx, stored, nowIso);
     const sentAt = this.sent.get(id);
     if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
     this.sent.delete(id);
@@ -408,23 +410,6 @@ export class StreamRiskEngine {
       severity: 'warning',
       text: `${id}: ${reason}`,
     });
-  }
-
-  /** Sends an intent this process has just recorded, and stores the outcome (as `placeIntentOnce` does). */
-  private async sendNew(intent: IntentRecord, nowIso: string): Promise<IntentRecord> {
-    const { store } = this.ctx;
-    let latest = intent;
-    await sendClaimedIntent(this.ctx, intent, async (patch) => {
-      const result = await store.transitionIntent(intent.date, intent.clientOrderId, OPEN, {
-        ...patch,
-        updatedAt: nowIso,
-      });
-      latest =
-        'conflict' in result
-          ? ((await store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
-          : result;
-    });
-    return latest;
   }
 
   /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */
