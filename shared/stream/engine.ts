@@ -21,7 +21,7 @@
  * The engine never places an entry.
  */
 import { atr as atrSeries } from '../core/indicators/atr.js';
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { Broker, BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
@@ -32,7 +32,6 @@ import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
 
-const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 /** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
 const FAILURE_PAUSE_MS = 30_000;
@@ -318,7 +317,9 @@ export class StreamRiskEngine {
 
   private stopsOf(orders: readonly BrokerOrder[], held: Held): BrokerOrder[] {
     const exitSide = held.side === 1 ? 'sell' : 'buy';
-    return orders.filter((o) => o.symbol === held.symbol && o.side === exitSide && STOP_TYPES.has(o.type));
+    return orders.filter(
+      (o) => o.symbol === held.symbol && o.side === exitSide && STOP_ORDER_TYPES.has(o.type),
+    );
   }
 
   /** The exit at market: intent first, resting stops cancelled, then the order, exactly once. */
