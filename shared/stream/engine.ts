@@ -242,7 +242,6 @@ export class StreamRiskEngine {
     if (!this.active || message.T === 's') return;
     const held = this.held.get(message.S);
     if (held === undefined) return;
-    const exchangeMs = Date.parse(message.t);
     let price: number;
     if (message.T === 't') price = message.p;
     else if (message.T === 'q') price = held.side === 1 ? message.bp : message.ap;
@@ -251,7 +250,7 @@ export class StreamRiskEngine {
     this.positionValue += held.side * held.qty * (price - held.lastPrice);
     held.lastPrice = price;
     if (message.T !== 'b' && message.T !== 'u' && message.T !== 'd' && !backfilled) {
-      this.options.latency.record('exchangeToReceived', this.options.now() - exchangeMs);
+      this.options.latency.record('exchangeToReceived', this.options.now() - Date.parse(message.t));
       this.decide(held, price, receivedAt);
     }
     this.checkEquity();
