@@ -1,5 +1,5 @@
 import { CacheError } from '../core/errors.js';
-import { beforeOpgCutoff, hardLimitViolations, newYorkTime } from '../core/live/orders.js';
+import { beforeOpgCutoff, hardLimitViolations, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
@@ -278,10 +278,7 @@ async function cancelRestingStops(
   await rateSlot();
   const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
   for (const order of open) {
-    if (
-      order.side === intent.side &&
-      (order.type === 'stop' || order.type === 'trailing_stop' || order.type === 'stop_limit')
-    ) {
+    if (order.side === intent.side && STOP_ORDER_TYPES.has(order.type)) {
       await rateSlot();
       await ctx.broker.cancelOrder(order.id);
       ctx.log.info('cancelled a resting stop before the market-on-open exit', {

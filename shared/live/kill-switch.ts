@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
 import {
@@ -275,7 +275,6 @@ export interface KillSwitchResult {
   readonly unknownState: readonly string[];
 }
 
-const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 const DONE = new Set(['filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day']);
 const SENT_OR_UNKNOWN: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
 
@@ -335,7 +334,7 @@ export async function killSwitch(
   const open = await ctx.broker.listOrders({ status: 'open' });
   const entriesCancelled: string[] = [];
   for (const order of open) {
-    if (STOP_TYPES.has(order.type) || DONE.has(order.status)) continue;
+    if (STOP_ORDER_TYPES.has(order.type) || DONE.has(order.status)) continue;
     if (!entryIntents.has(order.clientOrderId) && !isEntryId(order.clientOrderId)) continue;
     if (await cancel(ctx, order)) entriesCancelled.push(order.clientOrderId);
   }
@@ -396,11 +395,11 @@ export async function killSwitch(
       const mine = working.filter(
         (o) => o.symbol === position.symbol && o.side === exitSide && !DONE.has(o.status),
       );
-      for (const order of mine.filter((o) => STOP_TYPES.has(o.type))) {
+      for (const order of mine.filter((o) => STOP_ORDER_TYPES.has(o.type))) {
         if (await cancel(ctx, order)) stopsCancelled.push(order.id);
       }
       // Exits already on their way (a market-on-open exit, this flatten from an earlier call).
-      const exiting = mine.filter((o) => !STOP_TYPES.has(o.type));
+      const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
       const covered = exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0);
       const qty = Math.abs(position.qty) - covered;
       if (exiting.some((o) => o.clientOrderId === id) || qty <= 0) {

@@ -1,4 +1,4 @@
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
@@ -34,7 +34,6 @@ export interface RiskFigures {
 }
 
 const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
-const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 function stopPrice(price: number, side: 1 | -1): number {
@@ -182,7 +181,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     });
     const exitSide = side === 1 ? 'sell' : 'buy';
     const resting = openOrders.filter(
-      (o) => o.symbol === position.symbol && o.side === exitSide && STOP_TYPES.has(o.type),
+      (o) => o.symbol === position.symbol && o.side === exitSide && STOP_ORDER_TYPES.has(o.type),
     );
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
     const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);

@@ -144,24 +144,46 @@ export async function placeIntentOnce(
 ): Promise<IntentRecord> {
   const { intent: stored } = await ctx.store.createIntent(intent);
   if (!['recorded', 'submitted', 'unknown'].includes(stored.status)) return stored;
-  let latest = stored;
-  const settle = async (patch: Partial<IntentRecord>) => {
-    const result = await ctx.store.transitionIntent(
-      stored.date,
-      stored.clientOrderId,
-      ['recorded', 'submitted', 'unknown'],
-      {
-        ...patch,
-        updatedAt: now,
-      },
-    );
-    latest =
-      'conflict' in result
-        ? ((await ctx.store.getIntent(stored.date, stored.clientOrderId)) as IntentRecord)
-        : result;
-  };
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
-  if (existing !== null) await settle(orderPatch(existing));
-  else await sendClaimedIntent(ctx, stored, settle);
+  return existing !== null
+    ? settleIntent(ctx, stored, orderPatch(existing), now)
+    : sendRecordedIntent(ctx, stored, now);
+}
+
+/**
+ * Writes an outcome onto an intent not settled yet (a conditional write from `recorded`,
+ * `submitted` or `unknown`) and returns the intent as stored: the other writer's version when it
+ * settled the intent first.
+ */
+async function settleIntent(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  patch: Partial<IntentRecord>,
+  now: string,
+): Promise<IntentRecord> {
+  const result = await ctx.store.transitionIntent(
+    intent.date,
+    intent.clientOrderId,
+    ['recorded', 'submitted', 'unknown'],
+    { ...patch, updatedAt: now },
+  );
+  return 'conflict' in result
+    ? ((await ctx.store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
+    : result;
+}
+
+/**
+ * Sends the order of an intent already recorded and not yet at the broker (see
+ * `sendClaimedIntent`), stores the outcome, and returns the intent as stored afterwards.
+ */
+export async function sendRecordedIntent(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  now: string,
+): Promise<IntentRecord> {
+  let latest = intent;
+  await sendClaimedIntent(ctx, intent, async (patch) => {
+    latest = await settleIntent(ctx, intent, patch, now);
+  });
   return latest;
 }

@@ -21,18 +21,17 @@
  * The engine never places an entry.
  */
 import { atr as atrSeries } from '../core/indicators/atr.js';
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { Broker, BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { riskCheck } from '../live/risk-check.js';
-import { placeIntentOnce, sendClaimedIntent } from '../live/submit.js';
+import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
 
-const STOP_TYPES = new Set(['stop', 'trailing_stop', 'stop_limit']);
 const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 /** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
 const FAILURE_PAUSE_MS = 30_000;
@@ -243,7 +242,6 @@ export class StreamRiskEngine {
     if (!this.active || message.T === 's') return;
     const held = this.held.get(message.S);
     if (held === undefined) return;
-    const exchangeMs = Date.parse(message.t);
     let price: number;
     if (message.T === 't') price = message.p;
     else if (message.T === 'q') price = held.side === 1 ? message.bp : message.ap;
@@ -252,7 +250,7 @@ export class StreamRiskEngine {
     this.positionValue += held.side * held.qty * (price - held.lastPrice);
     held.lastPrice = price;
     if (message.T !== 'b' && message.T !== 'u' && message.T !== 'd' && !backfilled) {
-      this.options.latency.record('exchangeToReceived', this.options.now() - exchangeMs);
+      this.options.latency.record('exchangeToReceived', this.options.now() - Date.parse(message.t));
       this.decide(held, price, receivedAt);
     }
     this.checkEquity();
@@ -318,7 +316,9 @@ export class StreamRiskEngine {
 
   private stopsOf(orders: readonly BrokerOrder[], held: Held): BrokerOrder[] {
     const exitSide = held.side === 1 ? 'sell' : 'buy';
-    return orders.filter((o) => o.symbol === held.symbol && o.side === exitSide && STOP_TYPES.has(o.type));
+    return orders.filter(
+      (o) => o.symbol === held.symbol && o.side === exitSide && STOP_ORDER_TYPES.has(o.type),
+    );
   }
 
   /** The exit at market: intent first, resting stops cancelled, then the order, exactly once. */
@@ -381,7 +381,9 @@ export class StreamRiskEngine {
     }
     // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
-    const placed = created ? await this.sendNew(stored, nowIso) : await placeIntentOnce(ctx, stored, nowIso);
+    const placed = created
+      ? await sendRecordedIntent(ctx, stored, nowIso)
+      : await placeIntentOnce(ctx, stored, nowIso);
     const sentAt = this.sent.get(id);
     if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
     this.sent.delete(id);
@@ -408,23 +410,6 @@ export class StreamRiskEngine {
       severity: 'warning',
       text: `${id}: ${reason}`,
     });
-  }
-
-  /** Sends an intent this process has just recorded, and stores the outcome (as `placeIntentOnce` does). */
-  private async sendNew(intent: IntentRecord, nowIso: string): Promise<IntentRecord> {
-    const { store } = this.ctx;
-    let latest = intent;
-    await sendClaimedIntent(this.ctx, intent, async (patch) => {
-      const result = await store.transitionIntent(intent.date, intent.clientOrderId, OPEN, {
-        ...patch,
-        updatedAt: nowIso,
-      });
-      latest =
-        'conflict' in result
-          ? ((await store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
-          : result;
-    });
-    return latest;
   }
 
   /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */

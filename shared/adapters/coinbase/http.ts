@@ -7,6 +7,7 @@
  * Why not the `coinbase-api` package: see docs/crypto.md.
  */
 import * as z from 'zod';
+import { retryAfterMs } from '../../notify/webhook.js';
 import {
   type AlpacaRetryEvent,
   type AlpacaRetryOptions,
@@ -15,6 +16,9 @@ import {
   DEFAULT_MAX_RETRIES,
 } from '../alpaca/options.js';
 import { type CdpKey, loadSigningKey, requestJwt, type SigningKey } from './auth.js';
+
+/** The one Retry-After parser (seconds or an HTTP date), shared with the Slack webhook. */
+export { retryAfterMs };
 
 /** Coinbase's production origin. */
 export const COINBASE_API_ORIGIN = 'https://api.coinbase.com';
@@ -198,15 +202,6 @@ export class CoinbaseClient {
         : `the connection failed (${describe(error)})`;
     return this.failures.unavailable(`${prefix}: ${reason}${after}${unknown}`, undefined, error);
   }
-}
-
-/** Retry-After as milliseconds: seconds, or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, nowMs: number): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
 const errorBodySchema = z.object({

@@ -113,3 +113,8 @@ function canonicalJson(value: unknown): string {
 export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
 }
+
+/** Whether a DynamoDB call failed on its condition (a conditional write that lost). */
+export function isConditionFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}

@@ -68,6 +68,7 @@ import {
   describeKey,
   ENTITY_ATTRIBUTE,
   type ItemKey,
+  isConditionFailed,
   keys,
   RANGE_END,
   stateTableKeySchema,
@@ -160,10 +161,6 @@ function checkKey(item: Item, expected: ItemKey, field: string): void {
 }
 
 const watermarkItemSchema = z.object({ time: isoTimeSchema });
-
-function isConditionFailed(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -2,7 +2,7 @@ import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } fr
 import * as z from 'zod';
 import { StateStoreCorruptError, StateStoreError } from '../../core/errors.js';
 import type { ConnectionLease } from '../../stream/lease.js';
-import { ENTITY_ATTRIBUTE } from './schema.js';
+import { ENTITY_ATTRIBUTE, isConditionFailed } from './schema.js';
 
 /** The lease item's key in the state table (docs/state-store.md). */
 export const STREAM_LEASE_KEY = { PK: 'STREAM', SK: 'LEASE#market-data' } as const;
@@ -11,9 +11,6 @@ const leaseItemSchema = z.object({
   holder: z.string().min(1),
   expiresAt: z.number().int().nonnegative(),
 });
-
-const isConditionFailed = (error: unknown) =>
-  error instanceof Error && error.name === 'ConditionalCheckFailedException';
 
 /**
  * The stream's connection lease as one item of the state table, taken and renewed by a single-item

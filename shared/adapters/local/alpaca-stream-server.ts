@@ -19,9 +19,9 @@
  * bars swapped), `skip` (the next `bars` bars are not sent: a gap).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type ClientAction, clientActionSchema } from '../../stream/protocol.js';
+import { listenOnLoopback } from './listen.js';
 import type { ReplayBar } from './minute-bars.js';
 
 export type StreamFault =
@@ -338,8 +338,7 @@ export async function startLocalStream(options: LocalStreamOptions): Promise<Loc
     return reply(200, { bars, next_page_token: null });
   };
 
-  await new Promise<void>((resolve) => http.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const port = (http.address() as AddressInfo).port;
+  const port = await listenOnLoopback(http, options.port);
 
   return {
     url: `ws://127.0.0.1:${port}/v2/iex`,

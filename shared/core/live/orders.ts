@@ -1,12 +1,20 @@
 import * as z from 'zod';
 import type { StrategyConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import type { BrokerOrderType } from '../ports/broker.js';
 
 /**
  * The purpose of an order within a trading day. With the strategy, the symbol and the day it makes
  * the intent, and the intent makes the client order id: one intent, one order, ever.
  */
 export type OrderPurpose = 'entry' | 'exit' | 'stop' | 'flatten';
+
+/** The broker order types that are a resting stop (cancelled before an exit sells the same shares). */
+export const STOP_ORDER_TYPES: ReadonlySet<BrokerOrderType> = new Set([
+  'stop',
+  'trailing_stop',
+  'stop_limit',
+]);
 
 /** FNV-1a, 32 bits, as 8 hex digits: a short, stable tag (not a security hash). */
 function fnv1a(text: string): string {
