@@ -12,6 +12,7 @@ import { strategyRegistry } from '../core/strategies/index.js';
 import { BENCHMARK_SYMBOL, backtestReportHtml } from '../report/research-artifacts.js';
 import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
+import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { num, renderCriteriaTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
@@ -183,14 +184,21 @@ export function loadSeries(
   return [loadBarsCsv(dataFlag, { ...(symbol ? { symbol } : {}), adjusted })];
 }
 
-/** Resolves flags over an optional config into a runnable job; warnings go to `warn` (stderr). */
-export function resolveBacktestJob(
+/**
+ * Resolves flags over an optional config into a runnable job, reading the config once: a sleeves job
+ * when the config has a `sleeves:` list, else a single-account job. Warnings go to `warn` (stderr).
+ */
+export function resolveJob(
   flags: ParsedFlags,
-  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-): BacktestJob {
+  warn: (line: string) => void,
+): { sleeves: SleevesJob; single?: undefined } | { sleeves?: undefined; single: BacktestJob } {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
-  return buildBacktestJob(flags, config, loadSeries(flags, config, warn));
+  const series = loadSeries(flags, config, warn);
+  if (config?.sleeves !== undefined) {
+    return { sleeves: buildSleevesJob(flags, config, series, configPath) };
+  }
+  return { single: buildBacktestJob(flags, config, series) };
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
@@ -277,22 +285,10 @@ export async function backtestCommand(
   const clock = startClock();
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
   const warn = (line: string) => io.stderr.write(`${line}\n`);
-  const configPath = stringFlag(flags, 'config');
-  if (configPath !== undefined) {
-    const config = loadConfigFile(configPath);
-    if (config.sleeves !== undefined) {
-      return sleevesBacktestCommand(
-        flags,
-        config,
-        loadSeries(flags, config, warn),
-        configPath,
-        format,
-        io,
-        clock,
-      );
-    }
-  }
-  const job = resolveBacktestJob(flags, warn);
+  const resolved = resolveJob(flags, warn);
+  if (resolved.sleeves !== undefined)
+    return sleevesBacktestCommand(flags, resolved.sleeves, format, io, clock);
+  const job = resolved.single;
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(
     `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,

@@ -6,11 +6,10 @@ import { toBacktestDocument } from '../core/backtest/document.js';
 import { UsageError } from '../core/errors.js';
 import { researchArtifacts } from '../report/research-artifacts.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
-import { backtestJsonDocument, resolveBacktestJob } from './backtest.js';
+import { backtestJsonDocument, resolveJob } from './backtest.js';
 import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
-import { sleevesJobFor } from './sleeves.js';
 import { researchSleeves } from './sleeves-research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
@@ -57,8 +56,7 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
     io.stderr.write(`${line}
 `);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
-  const sleeves = sleevesJobFor(flags, warn);
-  const job = sleeves === undefined ? resolveBacktestJob(flags, warn) : undefined;
+  const { sleeves, single: job } = resolveJob(flags, warn);
   const search = job === undefined ? undefined : resolveSearch(flags, job);
 
   const bar = new cliProgress.SingleBar(

@@ -16,10 +16,9 @@ import {
 import { WorkerPoolEvaluator } from '../research/pool.js';
 import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { backtestFlags, resolveBacktestJob } from './backtest.js';
+import { backtestFlags, resolveJob } from './backtest.js';
 import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
-import { sleevesJobFor } from './sleeves.js';
 import {
   optimizeSleeves,
   renderSleevesOptimizeTable,
@@ -176,7 +175,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   }
   const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  const { sleeves, single: job } = resolveJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (sleeves !== undefined) {
     const document = await optimizeSleeves(flags, sleeves, io);
     writeOut(flags, 'optimize.json', document, io);
@@ -185,7 +184,6 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     );
     return 0;
   }
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
   const results: Metrics[] = await withEvaluator(flags, (evaluator) => {
     io.stderr.write(
@@ -348,7 +346,7 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     return 0;
   }
   const format = stringFlag(flags, 'format') ?? 'table';
-  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  const { sleeves, single: job } = resolveJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (sleeves !== undefined) {
     const document =
       stringFlag(flags, 'engine') === 'stepfunctions'
@@ -369,7 +367,6 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     );
     return 0;
   }
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (job.config === undefined && flags.grid === undefined) {
     throw new UsageError('walk-forward needs a search grid: --config with an optimize section, or --grid');
   }
