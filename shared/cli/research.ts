@@ -26,14 +26,8 @@ import {
   runSleevesWalkForward,
 } from './sleeves-research.js';
 
-// The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
-export {
-  resolveSearch,
-  resolveWindows,
-  type WalkForwardDocument,
-  walkForwardDocument,
-} from '../research/job.js';
-export { configHash, gitCommit } from './provenance.js';
+// The search and the walk-forward document live in shared/research/job.ts (shared with the pipeline's functions).
+export { resolveSearch, type WalkForwardDocument } from '../research/job.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
