@@ -272,6 +272,21 @@ export function backtestJsonDocument(
   return withProvenance(jobProvenance(clock, flags, job), { command: 'backtest', ...doc });
 }
 
+/** `--out <dir>`: writes the backtest document (single-account or sleeves) to `<dir>/backtest.json`. */
+export function writeBacktestJson(
+  flags: ParsedFlags,
+  document: object,
+  io: { stderr: NodeJS.WritableStream },
+): void {
+  const out = stringFlag(flags, 'out');
+  if (out !== undefined) {
+    mkdirSync(out, { recursive: true });
+    const path = join(out, 'backtest.json');
+    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
+    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
+  }
+}
+
 /** `quantshift backtest`: returns the process exit code. */
 export async function backtestCommand(
   argv: readonly string[],
@@ -308,13 +323,7 @@ export async function backtestCommand(
   const criteria = evaluateCriteria(result.metrics, job.criteria);
   const doc = toBacktestDocument(result, criteria, decide(criteria));
   const document = backtestJsonDocument(clock, flags, job, doc);
-  const out = stringFlag(flags, 'out');
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
-    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
-  }
+  writeBacktestJson(flags, document, io);
   await writeBacktestArtifacts(flags, job, result, document, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderBacktestTable(result, doc));
   return 0;

@@ -1,9 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { runSleevesJob, type SleevesJob } from '../research/sleeves.js';
-import { stringFlag } from './args.js';
+import { writeBacktestJson } from './backtest.js';
 import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, type startClock, withProvenance } from './provenance.js';
 
@@ -99,13 +97,7 @@ export function sleevesBacktestCommand(
     `backtest: ${job.sleeves.map((s) => `${s.id} (${s.strategy.name})`).join(', ')} on ${job.series.map((s) => s.symbol).join(', ')}\n`,
   );
   const doc = withProvenance(sleevesProvenance(clock, flags, job), runSleevesJob(job).doc);
-  const out = stringFlag(flags, 'out');
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
-    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
-  }
+  writeBacktestJson(flags, doc, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderSleevesTable(doc));
   return 0;
 }
