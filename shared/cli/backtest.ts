@@ -122,7 +122,7 @@ export const backtestFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const backtestHelp = renderHelp(
+const backtestHelp = renderHelp(
   'quantshift backtest [--config <yaml>] [flags]',
   "Runs an event-driven backtest: decisions at each bar's close, fills at the next bar's open.\nAd hoc flags override the values from --config.",
   backtestFlags,
@@ -133,7 +133,7 @@ export const backtestHelp = renderHelp(
   ],
 );
 
-export function loadConfigFile(path: string): StrategyConfig {
+function loadConfigFile(path: string): StrategyConfig {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
@@ -153,7 +153,7 @@ function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string)
   }
 }
 
-export function loadSeries(
+function loadSeries(
   flags: ParsedFlags,
   config: StrategyConfig | undefined,
   warn: (line: string) => void,
@@ -202,10 +202,7 @@ export function resolveJob(
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
-export function renderBacktestTable(
-  result: BacktestResult,
-  doc: ReturnType<typeof toBacktestDocument>,
-): string {
+function renderBacktestTable(result: BacktestResult, doc: ReturnType<typeof toBacktestDocument>): string {
   const m = result.metrics;
   const money = (v: number | null) => num(v, 2);
   const metricRows: [string, string][] = [

@@ -90,7 +90,7 @@ export async function walkForwardOnLocalPipeline<D = WalkForwardDocument>(
   return JSON.parse(text) as D;
 }
 
-export const pipelineStartFlags: FlagSpecs = {
+const pipelineStartFlags: FlagSpecs = {
   config: {
     type: 'string',
     value: '<yaml>',

@@ -17,7 +17,7 @@ type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isT
 /** The walk-forward flags, less the engine (the research job runs in-process). */
 const { engine: _engine, 'state-dir': _stateDir, ...researchWalkForwardFlags } = walkForwardFlags;
 
-export const researchFlags: FlagSpecs = {
+const researchFlags: FlagSpecs = {
   ...researchWalkForwardFlags,
   format: {
     type: 'string',

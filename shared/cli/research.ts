@@ -58,11 +58,11 @@ const commonFlags: FlagSpecs = Object.fromEntries(
 );
 
 /** `--out` of a command that writes `file` there. */
-export function outFlag(file: string): FlagSpecs[string] {
+function outFlag(file: string): FlagSpecs[string] {
   return { type: 'string', value: '<dir>', help: `also write ${file} into this folder` };
 }
 
-export const optimizeFlags: FlagSpecs = {
+const optimizeFlags: FlagSpecs = {
   ...commonFlags,
   out: outFlag('optimize.json'),
   ...searchFlags,
@@ -95,7 +95,7 @@ export const walkForwardFlags: FlagSpecs = {
   help: backtestFlags.help as FlagSpecs[string],
 };
 
-export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
+function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
@@ -137,7 +137,7 @@ export function writeAtomic(path: string, text: string): void {
   renameSync(temp, path);
 }
 
-export function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
+function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
   const out = stringFlag(flags, 'out');
   if (out === undefined) return;
   mkdirSync(out, { recursive: true });
@@ -269,7 +269,7 @@ export async function runWalkForward(
 }
 
 /** Renders the walk-forward summary: windows, per-symbol and portfolio results, criteria and decision. */
-export function renderWalkForwardTable(document: WalkForwardDocument): string {
+function renderWalkForwardTable(document: WalkForwardDocument): string {
   const windows = renderTable(
     ['Symbol', '#', 'In-sample', 'Out-of-sample', 'Params', 'IS objective', 'OOS return %'],
     document.windows.map((w) => [

@@ -6,7 +6,7 @@ import { num, renderCriteriaTable, renderTable } from './format.js';
 import { sleevesProvenance, type startClock, withProvenance } from './provenance.js';
 
 /** The table: one row per sleeve and one for the account, then the account's criteria and decision. */
-export function renderSleevesTable(doc: SleevesBacktestDocument): string {
+function renderSleevesTable(doc: SleevesBacktestDocument): string {
   const last = doc.allocation.weights[doc.allocation.weights.length - 1]?.weights ?? {};
   const row = (
     name: string,
