@@ -14,7 +14,7 @@ import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
 import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { num, renderCriteriaTable } from './format.js';
+import { num, renderCriteriaTable, renderDecision } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { sleevesBacktestCommand } from './sleeves.js';
 
@@ -253,9 +253,7 @@ function renderBacktestTable(result: BacktestResult, doc: ReturnType<typeof toBa
   const width = Math.max(...metricRows.map(([k]) => k.length));
   const metrics = metricRows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
   const criteria = renderCriteriaTable('Criterion', doc.criteria);
-  const verdict = doc.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed)'
-    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  const verdict = renderDecision(doc.decision, 'every criterion passed');
   return `${metrics}\n\n${criteria}\n\n${verdict}\n`;
 }
 

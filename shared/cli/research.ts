@@ -17,7 +17,7 @@ import { WorkerPoolEvaluator } from '../research/pool.js';
 import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { backtestFlags, resolveJob } from './backtest.js';
-import { num, renderCriteriaTable, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderDecision, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import {
   optimizeSleeves,
@@ -305,9 +305,7 @@ function renderWalkForwardTable(document: WalkForwardDocument): string {
     ]),
   );
   const criteria = renderCriteriaTable('Criterion (portfolio OOS)', document.criteria);
-  const verdict = document.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
-    : `Decision: REFINE (failed: ${document.decision.failed.join(', ')})`;
+  const verdict = renderDecision(document.decision, 'every criterion passed out of sample');
   const notes = [...document.perSymbol, document.portfolio]
     .filter((u) => u.efficiencyNote !== null)
     .map((u) => `  ${u.symbol}: efficiency n/a: ${u.efficiencyNote}`);

@@ -2,7 +2,7 @@ import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.
 import type { ParsedFlags } from '../research/flags.js';
 import { runSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { writeBacktestJson } from './backtest.js';
-import { num, renderCriteriaTable, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderDecision, renderTable } from './format.js';
 import { sleevesProvenance, type startClock, withProvenance } from './provenance.js';
 
 /** The table: one row per sleeve and one for the account, then the account's criteria and decision. */
@@ -79,9 +79,7 @@ function renderSleevesTable(doc: SleevesBacktestDocument): string {
   const notes = [
     `Period ${doc.from} .. ${doc.to}; allocation ${doc.allocation.method}, ${doc.allocation.events.length} reallocations; ${breaches} correlation breaches`,
   ];
-  const verdict = doc.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed)'
-    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  const verdict = renderDecision(doc.decision, 'every criterion passed');
   return `${table}\n\n${notes.join('\n')}\n\n${criteria}\n\n${verdict}\n`;
 }
 
