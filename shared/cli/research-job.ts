@@ -52,9 +52,7 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
     throw new UsageError('research: give --config (see quantshift research --help)');
   const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  const warn = (line: string) =>
-    io.stderr.write(`${line}
-`);
+  const warn = (line: string) => io.stderr.write(`${line}\n`);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
   const { sleeves, single: job } = resolveJob(flags, warn);
   const search = job === undefined ? undefined : resolveSearch(flags, job);
