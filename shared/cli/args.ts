@@ -8,7 +8,6 @@ export {
   dateFlag,
   numberFlag,
   type ParsedFlags,
-  parseIsoDate,
   stringFlag,
 } from '../research/flags.js';
 

@@ -12,8 +12,9 @@ import { strategyRegistry } from '../core/strategies/index.js';
 import { BENCHMARK_SYMBOL, backtestReportHtml } from '../report/research-artifacts.js';
 import { equityCsv, tradeRows, tradesCsv } from '../report/trades.js';
 import { type BacktestJob, buildBacktestJob } from '../research/job.js';
+import { buildSleevesJob, type SleevesJob } from '../research/sleeves.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { num, renderCriteriaTable } from './format.js';
+import { num, renderCriteriaTable, renderDecision } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { sleevesBacktestCommand } from './sleeves.js';
 
@@ -121,7 +122,7 @@ export const backtestFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const backtestHelp = renderHelp(
+const backtestHelp = renderHelp(
   'quantshift backtest [--config <yaml>] [flags]',
   "Runs an event-driven backtest: decisions at each bar's close, fills at the next bar's open.\nAd hoc flags override the values from --config.",
   backtestFlags,
@@ -132,7 +133,7 @@ export const backtestHelp = renderHelp(
   ],
 );
 
-export function loadConfigFile(path: string): StrategyConfig {
+function loadConfigFile(path: string): StrategyConfig {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   return parseConfig(readFileSync(path, 'utf8'), path);
 }
@@ -152,7 +153,7 @@ function warnOnSymbolMismatch(path: string, symbol: string, warn: (line: string)
   }
 }
 
-export function loadSeries(
+function loadSeries(
   flags: ParsedFlags,
   config: StrategyConfig | undefined,
   warn: (line: string) => void,
@@ -183,21 +184,25 @@ export function loadSeries(
   return [loadBarsCsv(dataFlag, { ...(symbol ? { symbol } : {}), adjusted })];
 }
 
-/** Resolves flags over an optional config into a runnable job; warnings go to `warn` (stderr). */
-export function resolveBacktestJob(
+/**
+ * Resolves flags over an optional config into a runnable job, reading the config once: a sleeves job
+ * when the config has a `sleeves:` list, else a single-account job. Warnings go to `warn` (stderr).
+ */
+export function resolveJob(
   flags: ParsedFlags,
-  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-): BacktestJob {
+  warn: (line: string) => void,
+): { sleeves: SleevesJob; single?: undefined } | { sleeves?: undefined; single: BacktestJob } {
   const configPath = stringFlag(flags, 'config');
   const config = configPath === undefined ? undefined : loadConfigFile(configPath);
-  return buildBacktestJob(flags, config, loadSeries(flags, config, warn));
+  const series = loadSeries(flags, config, warn);
+  if (config?.sleeves !== undefined) {
+    return { sleeves: buildSleevesJob(flags, config, series, configPath) };
+  }
+  return { single: buildBacktestJob(flags, config, series) };
 }
 
 /** Renders the human summary: metrics, criteria with PASS/FAIL, and the decision. */
-export function renderBacktestTable(
-  result: BacktestResult,
-  doc: ReturnType<typeof toBacktestDocument>,
-): string {
+function renderBacktestTable(result: BacktestResult, doc: ReturnType<typeof toBacktestDocument>): string {
   const m = result.metrics;
   const money = (v: number | null) => num(v, 2);
   const metricRows: [string, string][] = [
@@ -248,9 +253,7 @@ export function renderBacktestTable(
   const width = Math.max(...metricRows.map(([k]) => k.length));
   const metrics = metricRows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
   const criteria = renderCriteriaTable('Criterion', doc.criteria);
-  const verdict = doc.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed)'
-    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  const verdict = renderDecision(doc.decision, 'every criterion passed');
   return `${metrics}\n\n${criteria}\n\n${verdict}\n`;
 }
 
@@ -262,6 +265,21 @@ export function backtestJsonDocument(
   doc: BacktestDocument,
 ) {
   return withProvenance(jobProvenance(clock, flags, job), { command: 'backtest', ...doc });
+}
+
+/** `--out <dir>`: writes the backtest document (single-account or sleeves) to `<dir>/backtest.json`. */
+export function writeBacktestJson(
+  flags: ParsedFlags,
+  document: object,
+  io: { stderr: NodeJS.WritableStream },
+): void {
+  const out = stringFlag(flags, 'out');
+  if (out !== undefined) {
+    mkdirSync(out, { recursive: true });
+    const path = join(out, 'backtest.json');
+    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
+    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
+  }
 }
 
 /** `quantshift backtest`: returns the process exit code. */
@@ -277,22 +295,10 @@ export async function backtestCommand(
   const clock = startClock();
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
   const warn = (line: string) => io.stderr.write(`${line}\n`);
-  const configPath = stringFlag(flags, 'config');
-  if (configPath !== undefined) {
-    const config = loadConfigFile(configPath);
-    if (config.sleeves !== undefined) {
-      return sleevesBacktestCommand(
-        flags,
-        config,
-        loadSeries(flags, config, warn),
-        configPath,
-        format,
-        io,
-        clock,
-      );
-    }
-  }
-  const job = resolveBacktestJob(flags, warn);
+  const resolved = resolveJob(flags, warn);
+  if (resolved.sleeves !== undefined)
+    return sleevesBacktestCommand(flags, resolved.sleeves, format, io, clock);
+  const job = resolved.single;
   const bars = job.series.reduce((n, s) => n + s.time.length, 0);
   io.stderr.write(
     `backtest: ${job.strategy.name} on ${job.series.map((s) => s.symbol).join(', ')} (${bars} bars)\n`,
@@ -312,13 +318,7 @@ export async function backtestCommand(
   const criteria = evaluateCriteria(result.metrics, job.criteria);
   const doc = toBacktestDocument(result, criteria, decide(criteria));
   const document = backtestJsonDocument(clock, flags, job, doc);
-  const out = stringFlag(flags, 'out');
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
-    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
-  }
+  writeBacktestJson(flags, document, io);
   await writeBacktestArtifacts(flags, job, result, document, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(document)}\n` : renderBacktestTable(result, doc));
   return 0;

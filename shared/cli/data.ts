@@ -7,7 +7,7 @@ import { parseBarsCsv } from '../core/market/csv.js';
 import { type BarSeries, formatBarTime } from '../core/market/types.js';
 import { choiceFlag, dateFlag, type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 
-export const dataFetchFlags: FlagSpecs = {
+const dataFetchFlags: FlagSpecs = {
   symbols: { type: 'string', value: '<SYM[,SYM...]>', help: 'tickers to fetch, e.g. SPY,QQQ (required)' },
   from: { type: 'string', value: '<YYYY-MM-DD>', help: 'first session date (required)' },
   to: {
@@ -29,7 +29,7 @@ export const dataFetchFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const dataHelp = renderHelp(
+const dataHelp = renderHelp(
   'quantshift data fetch --symbols <SYM[,SYM...]> --from <YYYY-MM-DD> [flags]',
   'Fetches daily bars (split- and dividend-adjusted) from Alpaca and writes <out>/<SYMBOL>.csv\nas Date,Open,High,Low,Close,Volume. Every file is written or none is.',
   dataFetchFlags,
@@ -50,7 +50,7 @@ export interface DataCommandIo {
 }
 
 /** Renders bars as `Date,Open,High,Low,Close,Volume` (numbers in shortest round-trip form). */
-export function renderBarsCsv(series: BarSeries): string {
+function renderBarsCsv(series: BarSeries): string {
   const lines = ['Date,Open,High,Low,Close,Volume'];
   for (let i = 0; i < series.time.length; i++) {
     lines.push(

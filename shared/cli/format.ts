@@ -18,4 +18,15 @@ export function renderCriteriaTable(title: string, criteria: readonly CriterionR
   );
 }
 
+/** The decision line under the criteria: PROCEED (with why, when given) or REFINE with what failed. */
+export function renderDecision(
+  decision: { readonly proceed: boolean; readonly failed: readonly string[] },
+  why?: string,
+): string {
+  if (!decision.proceed) return `Decision: REFINE (failed: ${decision.failed.join(', ')})`;
+  return why === undefined
+    ? 'Decision: PROCEED to paper trading'
+    : `Decision: PROCEED to paper trading (${why})`;
+}
+
 export { num };

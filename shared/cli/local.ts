@@ -12,7 +12,7 @@ import { type FlagSpecs, parseFlags, renderHelp, stringFlag, wantsHelp } from '.
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
-export const localUpFlags: FlagSpecs = {
+const localUpFlags: FlagSpecs = {
   config: { type: 'string', value: '<yaml>', help: 'strategy config (default config/equity-strategy.yaml)' },
   data: { type: 'string', value: '<dir>', help: 'bars the local broker serves (default data)' },
   time: {
@@ -122,9 +122,9 @@ const INVOKABLE: Readonly<
 };
 
 /** The names `invoke` takes, from its registry. */
-export const invokableFunctions: readonly string[] = Object.keys(INVOKABLE);
+const invokableFunctions: readonly string[] = Object.keys(INVOKABLE);
 
-export const invokeFlags: FlagSpecs = {
+const invokeFlags: FlagSpecs = {
   event: {
     type: 'string',
     value: '<file>',

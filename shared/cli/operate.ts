@@ -27,7 +27,7 @@ const tableFlags: FlagSpecs = {
   format: { type: 'string', choices: ['text', 'json'], help: 'stdout format (default text)' },
 };
 
-export const haltFlags: FlagSpecs = {
+const haltFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why (recorded; default "manual halt")' },
   by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
   ...tableFlags,
@@ -39,7 +39,7 @@ export const haltFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const resumeFlags: FlagSpecs = {
+const resumeFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why trading may go on (required, recorded)' },
   'reset-drawdown': {
     type: 'boolean',
@@ -51,7 +51,7 @@ export const resumeFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const statusFlags: FlagSpecs = {
+const statusFlags: FlagSpecs = {
   ...tableFlags,
   help: { type: 'boolean', help: 'show this help' },
 };

@@ -18,8 +18,8 @@ import { runPipelineLocally } from '../pipeline/local-runner.js';
 import { createPipelineSteps, type PipelineSummary } from '../pipeline/steps.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag, wantsHelp } from './args.js';
 import type { BacktestJob } from './backtest.js';
-import { provenance, startClock, withProvenance } from './provenance.js';
-import { gitCommit, type WalkForwardDocument } from './research.js';
+import { gitCommit, provenance, startClock, withProvenance } from './provenance.js';
+import type { WalkForwardDocument } from './research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -90,7 +90,7 @@ export async function walkForwardOnLocalPipeline<D = WalkForwardDocument>(
   return JSON.parse(text) as D;
 }
 
-export const pipelineStartFlags: FlagSpecs = {
+const pipelineStartFlags: FlagSpecs = {
   config: {
     type: 'string',
     value: '<yaml>',

@@ -14,7 +14,7 @@ import { provenance, startClock, withProvenance } from './provenance.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
-export const replayFlags: FlagSpecs = {
+const replayFlags: FlagSpecs = {
   from: { type: 'string', value: '<YYYY-MM-DD>', help: 'first trading day to replay' },
   to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last trading day to replay' },
   config: { type: 'string', value: '<yaml>', help: 'strategy config (default config/equity-strategy.yaml)' },
@@ -30,7 +30,7 @@ export const replayFlags: FlagSpecs = {
 };
 
 /** The schedule of a trading day, New York time, as the EventBridge schedules run it. */
-export const DAY_SCHEDULE: readonly { readonly step: string; readonly at: string }[] = [
+const DAY_SCHEDULE: readonly { readonly step: string; readonly at: string }[] = [
   { step: 'market-open-check', at: '09:00' },
   { step: 'generate-signals', at: '09:10' },
   { step: 'execute-orders', at: '09:15' },
@@ -60,7 +60,7 @@ export interface ReplayDay {
 }
 
 /** The weekdays from `from` to `to`, inclusive, as YYYY-MM-DD. */
-export function replayWeekdays(from: string, to: string): string[] {
+function replayWeekdays(from: string, to: string): string[] {
   const days: string[] = [];
   for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) {
     const weekday = new Date(t).getUTCDay();
@@ -272,7 +272,7 @@ function keepRecent(recent: string[], text: string): void {
 }
 
 /** One line per replayed day: equity, the day's P&L, its fills, and the breakers that tripped. */
-export function formatReplayDay(day: ReplayDay): string {
+function formatReplayDay(day: ReplayDay): string {
   const head = `${day.date}  (${String(day.index).padStart(String(day.total).length)}/${day.total})`;
   if (!day.open) return `${head}  market closed`;
   const r = day.report ?? {};

@@ -6,11 +6,10 @@ import { toBacktestDocument } from '../core/backtest/document.js';
 import { UsageError } from '../core/errors.js';
 import { researchArtifacts } from '../report/research-artifacts.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
-import { backtestJsonDocument, resolveBacktestJob } from './backtest.js';
+import { backtestJsonDocument, resolveJob } from './backtest.js';
 import { num, renderCriteriaTable, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
 import { resolveSearch, runWalkForward, walkForwardFlags, writeAtomic } from './research.js';
-import { sleevesJobFor } from './sleeves.js';
 import { researchSleeves } from './sleeves-research.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
@@ -18,7 +17,7 @@ type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isT
 /** The walk-forward flags, less the engine (the research job runs in-process). */
 const { engine: _engine, 'state-dir': _stateDir, ...researchWalkForwardFlags } = walkForwardFlags;
 
-export const researchFlags: FlagSpecs = {
+const researchFlags: FlagSpecs = {
   ...researchWalkForwardFlags,
   format: {
     type: 'string',
@@ -53,12 +52,9 @@ export async function researchCommand(argv: readonly string[], io: Io): Promise<
     throw new UsageError('research: give --config (see quantshift research --help)');
   const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  const warn = (line: string) =>
-    io.stderr.write(`${line}
-`);
+  const warn = (line: string) => io.stderr.write(`${line}\n`);
   const outDir = stringFlag(flags, 'out') ?? 'reports';
-  const sleeves = sleevesJobFor(flags, warn);
-  const job = sleeves === undefined ? resolveBacktestJob(flags, warn) : undefined;
+  const { sleeves, single: job } = resolveJob(flags, warn);
   const search = job === undefined ? undefined : resolveSearch(flags, job);
 
   const bar = new cliProgress.SingleBar(

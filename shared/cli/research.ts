@@ -16,10 +16,9 @@ import {
 import { WorkerPoolEvaluator } from '../research/pool.js';
 import type { SleevesWalkForwardDocument } from '../research/sleeves.js';
 import { type FlagSpecs, numberFlag, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
-import { backtestFlags, resolveBacktestJob } from './backtest.js';
-import { num, renderCriteriaTable, renderTable } from './format.js';
+import { backtestFlags, resolveJob } from './backtest.js';
+import { num, renderCriteriaTable, renderDecision, renderTable } from './format.js';
 import { jobProvenance, startClock, withProvenance } from './provenance.js';
-import { sleevesJobFor } from './sleeves.js';
 import {
   optimizeSleeves,
   renderSleevesOptimizeTable,
@@ -27,14 +26,8 @@ import {
   runSleevesWalkForward,
 } from './sleeves-research.js';
 
-// The search, windows and document moved to shared/research/job.ts (shared with the pipeline's functions).
-export {
-  resolveSearch,
-  resolveWindows,
-  type WalkForwardDocument,
-  walkForwardDocument,
-} from '../research/job.js';
-export { configHash, gitCommit } from './provenance.js';
+// The search and the walk-forward document live in shared/research/job.ts (shared with the pipeline's functions).
+export { resolveSearch, type WalkForwardDocument } from '../research/job.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -65,11 +58,11 @@ const commonFlags: FlagSpecs = Object.fromEntries(
 );
 
 /** `--out` of a command that writes `file` there. */
-export function outFlag(file: string): FlagSpecs[string] {
+function outFlag(file: string): FlagSpecs[string] {
   return { type: 'string', value: '<dir>', help: `also write ${file} into this folder` };
 }
 
-export const optimizeFlags: FlagSpecs = {
+const optimizeFlags: FlagSpecs = {
   ...commonFlags,
   out: outFlag('optimize.json'),
   ...searchFlags,
@@ -102,7 +95,7 @@ export const walkForwardFlags: FlagSpecs = {
   help: backtestFlags.help as FlagSpecs[string],
 };
 
-export function evaluatorFor(flags: ParsedFlags): GridEvaluator {
+function evaluatorFor(flags: ParsedFlags): GridEvaluator {
   const workers = numberFlag(flags, 'workers', { min: 0, max: 256, integer: true });
   return workers === 0 ? inProcessEvaluator : new WorkerPoolEvaluator(workers);
 }
@@ -144,7 +137,7 @@ export function writeAtomic(path: string, text: string): void {
   renameSync(temp, path);
 }
 
-export function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
+function writeOut(flags: ParsedFlags, name: string, document: unknown, io: Io): void {
   const out = stringFlag(flags, 'out');
   if (out === undefined) return;
   mkdirSync(out, { recursive: true });
@@ -176,7 +169,7 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
   }
   const clock = startClock();
   const format = stringFlag(flags, 'format') ?? 'table';
-  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  const { sleeves, single: job } = resolveJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (sleeves !== undefined) {
     const document = await optimizeSleeves(flags, sleeves, io);
     writeOut(flags, 'optimize.json', document, io);
@@ -185,7 +178,6 @@ export async function optimizeCommand(argv: readonly string[], io: Io): Promise<
     );
     return 0;
   }
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   const { combos, objective } = resolveSearch(flags, job);
   const results: Metrics[] = await withEvaluator(flags, (evaluator) => {
     io.stderr.write(
@@ -277,7 +269,7 @@ export async function runWalkForward(
 }
 
 /** Renders the walk-forward summary: windows, per-symbol and portfolio results, criteria and decision. */
-export function renderWalkForwardTable(document: WalkForwardDocument): string {
+function renderWalkForwardTable(document: WalkForwardDocument): string {
   const windows = renderTable(
     ['Symbol', '#', 'In-sample', 'Out-of-sample', 'Params', 'IS objective', 'OOS return %'],
     document.windows.map((w) => [
@@ -313,9 +305,7 @@ export function renderWalkForwardTable(document: WalkForwardDocument): string {
     ]),
   );
   const criteria = renderCriteriaTable('Criterion (portfolio OOS)', document.criteria);
-  const verdict = document.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
-    : `Decision: REFINE (failed: ${document.decision.failed.join(', ')})`;
+  const verdict = renderDecision(document.decision, 'every criterion passed out of sample');
   const notes = [...document.perSymbol, document.portfolio]
     .filter((u) => u.efficiencyNote !== null)
     .map((u) => `  ${u.symbol}: efficiency n/a: ${u.efficiencyNote}`);
@@ -348,7 +338,7 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     return 0;
   }
   const format = stringFlag(flags, 'format') ?? 'table';
-  const sleeves = sleevesJobFor(flags, (line) => io.stderr.write(`${line}\n`));
+  const { sleeves, single: job } = resolveJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (sleeves !== undefined) {
     const document =
       stringFlag(flags, 'engine') === 'stepfunctions'
@@ -369,7 +359,6 @@ export async function walkForwardCommand(argv: readonly string[], io: Io): Promi
     );
     return 0;
   }
-  const job = resolveBacktestJob(flags, (line) => io.stderr.write(`${line}\n`));
   if (job.config === undefined && flags.grid === undefined) {
     throw new UsageError('walk-forward needs a search grid: --config with an optimize section, or --grid');
   }

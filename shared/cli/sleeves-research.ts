@@ -16,7 +16,7 @@ import {
   type SleevesWalkForwardDocument,
   sleevesWalkForwardDocument,
 } from '../research/sleeves.js';
-import { num, renderCriteriaTable, renderTable } from './format.js';
+import { num, renderCriteriaTable, renderDecision, renderTable } from './format.js';
 import { sleevesProvenance, startClock, withProvenance } from './provenance.js';
 import { formatParams, rankedCombos, withEvaluator, writeAtomic } from './research.js';
 
@@ -175,9 +175,7 @@ export function renderSleevesWalkForwardTable(doc: SleevesWalkForwardDocument): 
     ],
   );
   const criteria = renderCriteriaTable('Criterion (account OOS)', doc.criteria);
-  const verdict = doc.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed out of sample)'
-    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  const verdict = renderDecision(doc.decision, 'every criterion passed out of sample');
   return `${units}\n\nAllocation out of sample: ${doc.account.reallocations.length} reallocations\n\n${criteria}\n\n${verdict}\n`;
 }
 
@@ -246,9 +244,7 @@ export async function researchSleeves(
     rows,
   );
   const criteria = renderCriteriaTable('Criterion (account, walk-forward out of sample)', wf.criteria);
-  const verdict = wf.decision.proceed
-    ? 'Decision: PROCEED to paper trading'
-    : `Decision: REFINE (failed: ${wf.decision.failed.join(', ')})`;
+  const verdict = renderDecision(wf.decision);
   const document = withProvenance(sleevesProvenance(clock, flags, job), {
     command: 'research',
     report: shown,

@@ -1,17 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { SleevesBacktestDocument } from '../core/backtest/sleeves-document.js';
-import type { StrategyConfig } from '../core/config/schema.js';
-import type { BarSeries } from '../core/market/types.js';
 import type { ParsedFlags } from '../research/flags.js';
-import { buildSleevesJob, runSleevesJob, type SleevesJob } from '../research/sleeves.js';
-import { stringFlag } from './args.js';
-import { loadConfigFile, loadSeries } from './backtest.js';
-import { num, renderCriteriaTable, renderTable } from './format.js';
+import { runSleevesJob, type SleevesJob } from '../research/sleeves.js';
+import { writeBacktestJson } from './backtest.js';
+import { num, renderCriteriaTable, renderDecision, renderTable } from './format.js';
 import { sleevesProvenance, type startClock, withProvenance } from './provenance.js';
 
 /** The table: one row per sleeve and one for the account, then the account's criteria and decision. */
-export function renderSleevesTable(doc: SleevesBacktestDocument): string {
+function renderSleevesTable(doc: SleevesBacktestDocument): string {
   const last = doc.allocation.weights[doc.allocation.weights.length - 1]?.weights ?? {};
   const row = (
     name: string,
@@ -84,43 +79,23 @@ export function renderSleevesTable(doc: SleevesBacktestDocument): string {
   const notes = [
     `Period ${doc.from} .. ${doc.to}; allocation ${doc.allocation.method}, ${doc.allocation.events.length} reallocations; ${breaches} correlation breaches`,
   ];
-  const verdict = doc.decision.proceed
-    ? 'Decision: PROCEED to paper trading (every criterion passed)'
-    : `Decision: REFINE (failed: ${doc.decision.failed.join(', ')})`;
+  const verdict = renderDecision(doc.decision, 'every criterion passed');
   return `${table}\n\n${notes.join('\n')}\n\n${criteria}\n\n${verdict}\n`;
 }
 
 /** `quantshift backtest --config <sleeves config>`: returns the exit code. */
 export function sleevesBacktestCommand(
   flags: ParsedFlags,
-  config: StrategyConfig,
-  series: readonly BarSeries[],
-  file: string,
+  job: SleevesJob,
   format: 'table' | 'json',
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
   clock: ReturnType<typeof startClock>,
 ): number {
-  const job = buildSleevesJob(flags, config, series, file);
   io.stderr.write(
-    `backtest: ${job.sleeves.map((s) => `${s.id} (${s.strategy.name})`).join(', ')} on ${series.map((s) => s.symbol).join(', ')}\n`,
+    `backtest: ${job.sleeves.map((s) => `${s.id} (${s.strategy.name})`).join(', ')} on ${job.series.map((s) => s.symbol).join(', ')}\n`,
   );
   const doc = withProvenance(sleevesProvenance(clock, flags, job), runSleevesJob(job).doc);
-  const out = stringFlag(flags, 'out');
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    const path = join(out, 'backtest.json');
-    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
-    io.stderr.write(`backtest: wrote ${resolve(path)}\n`);
-  }
+  writeBacktestJson(flags, doc, io);
   io.stdout.write(format === 'json' ? `${JSON.stringify(doc)}\n` : renderSleevesTable(doc));
   return 0;
-}
-
-/** The sleeves job of `--config` when that config has a `sleeves:` list; undefined otherwise. */
-export function sleevesJobFor(flags: ParsedFlags, warn: (line: string) => void): SleevesJob | undefined {
-  const path = stringFlag(flags, 'config');
-  if (path === undefined) return undefined;
-  const config = loadConfigFile(path);
-  if (config.sleeves === undefined) return undefined;
-  return buildSleevesJob(flags, config, loadSeries(flags, config, warn), path);
 }

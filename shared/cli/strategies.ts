@@ -8,7 +8,7 @@ import type { StrategyDefinition } from '../core/strategies/types.js';
 import { choiceFlag, type FlagSpecs, parseFlags, renderHelp } from './args.js';
 import { renderTable } from './format.js';
 
-export const strategiesFlags: FlagSpecs = {
+const strategiesFlags: FlagSpecs = {
   format: {
     type: 'string',
     value: '<table|json>',
@@ -17,7 +17,7 @@ export const strategiesFlags: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const strategiesHelp = renderHelp(
+const strategiesHelp = renderHelp(
   'quantshift strategies [--format table|json]',
   'Lists every strategy the backtest, the research commands and the live functions can run, with its\nparameters (type, default, allowed values) and the directions it supports.',
   strategiesFlags,
@@ -29,7 +29,7 @@ export const strategiesHelp = renderHelp(
 );
 
 /** Every registered strategy, described from its schema. */
-export function listStrategies(): StrategyInfo[] {
+function listStrategies(): StrategyInfo[] {
   return [...strategyRegistry.values()].map((s) => describeStrategy(s as StrategyDefinition<unknown>));
 }
 
@@ -45,7 +45,7 @@ function allowed(p: ParamInfo): string {
 }
 
 /** The table: per strategy, its description, directions and one row per parameter. */
-export function renderStrategies(list: readonly StrategyInfo[]): string {
+function renderStrategies(list: readonly StrategyInfo[]): string {
   return list
     .map((s) =>
       [

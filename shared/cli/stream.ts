@@ -13,7 +13,7 @@ import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
-export const streamFlags: FlagSpecs = {
+const streamFlags: FlagSpecs = {
   local: {
     type: 'boolean',
     help: 'run against the local stack and a local stream server replaying --replay',
@@ -41,7 +41,7 @@ export const streamFlags: FlagSpecs = {
 };
 
 /** Parses `--fault` values into the local stream server's faults. */
-export function parseStreamFaults(values: readonly string[]): StreamFault[] {
+function parseStreamFaults(values: readonly string[]): StreamFault[] {
   return values.map((value) => {
     switch (value) {
       case 'stall':

@@ -35,7 +35,7 @@ function polyfillWithResolvers(): void {
 }
 
 /** Task state name → step, for every Task of docs/pipeline.md (both Map branches run the same steps). */
-export function taskHandlers(steps: PipelineSteps): Record<string, (input: never) => Promise<unknown>> {
+function taskHandlers(steps: PipelineSteps): Record<string, (input: never) => Promise<unknown>> {
   return {
     ValidateInput: steps.validate,
     CheckCache: steps.checkCache,

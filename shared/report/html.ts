@@ -29,7 +29,7 @@ import { metricLabel } from './labels.js';
 import { renderSvg } from './svg.js';
 import { type TradeRow, tradesCsv } from './trades.js';
 
-export { ChartRenderError, InvalidReportInputError } from './errors.js';
+export { InvalidReportInputError } from './errors.js';
 
 /** A closed (or still open: exit fields null) trade on one symbol's price chart. */
 export interface ReportTrade {

@@ -11,7 +11,7 @@ import { chartTrades } from './trades.js';
  * buy-and-hold of its symbols), the sleeves' walk-forward windows and the account's out-of-sample
  * curve, and the sleeves section (equity and drawdown per sleeve, weights, correlation, attribution).
  */
-export function buildSleevesReportInput(
+function buildSleevesReportInput(
   job: SleevesJob,
   backtest: SleevesBacktestResult,
   doc: SleevesBacktestDocument,

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
 import { LOCAL_KEYS, LOCAL_UPSTASH_TOKEN } from '../../shared/adapters/local/live-stack.js';
@@ -7,6 +6,7 @@ import { buildBacktestJob } from '../../shared/cli/backtest.js';
 import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { runBacktest } from '../../shared/core/backtest/engine.js';
 import { parseConfig } from '../../shared/core/config/schema.js';
+import { capture } from '../helpers/capture.js';
 
 // The config exactly as shipped (5 bps slippage, which the local paper broker applies to its fills
 // as the backtest does). Its lookback (730 days) reaches the first bar of the bundled data over the
@@ -156,16 +156,3 @@ describe('replay: the live functions day by day against the local stack', () => 
     expect(verbose.stdout).toMatch(/^Orders \(\d+\)/);
   }, 180_000);
 });
-
-function capture() {
-  let text = '';
-  return {
-    stream: new Writable({
-      write(chunk, _encoding, done) {
-        text += String(chunk);
-        done();
-      },
-    }),
-    text: () => text,
-  };
-}

@@ -11,7 +11,7 @@ import {
 import { noCosts } from './series.js';
 
 /** The bundled daily bars and the GOOG fixture: the series every rule is checked over. */
-export function bundledSeries(): BarSeries[] {
+function bundledSeries(): BarSeries[] {
   return [
     ...['SPY', 'QQQ', 'AAPL', 'MSFT'].map((symbol) => loadBarsCsv(`data/${symbol}.csv`)),
     loadBarsCsv('test/fixtures/data/GOOG.csv'),
@@ -38,7 +38,7 @@ export function seriesWithVolume(symbol: string, rows: readonly VolumeRow[]): Ba
 const day = (time: number) => new Date(time).toISOString().slice(0, 10);
 
 /** A trade as both sides of the comparison write it. */
-export type SimpleTrade = readonly [
+type SimpleTrade = readonly [
   side: 'long' | 'short',
   entry: string,
   entryPrice: number,
@@ -94,7 +94,7 @@ export type RuleDecision = 'long' | 'short' | 'exit' | null;
  * size, no decision at the last bar, an open position closed at the last close. `rule` is the
  * strategy's rule written out again by the test; the long-only filter is applied here.
  */
-export function referenceTrades(
+function referenceTrades(
   series: BarSeries,
   direction: Direction,
   rule: (t: number, position: PositionSide) => RuleDecision,
