@@ -70,6 +70,7 @@ export const intentStatusSchema = z.enum([
 
 const intentFields = {
   clientOrderId: idSchema,
+  sleeve: z.string().min(1).optional(),
   date: dateSchema,
   strategy: z.string().min(1),
   symbol: z.string().min(1),
@@ -155,6 +156,7 @@ export const positionSchema = z.object({
   sessionsHeld: z.number().int().min(0),
   entryDate: dateSchema.optional(),
   unknownState: z.string().min(1).optional(),
+  sleeve: z.string().min(1).optional(),
 }) satisfies z.ZodType<PositionRecord>;
 
 export const positionsSchema = z

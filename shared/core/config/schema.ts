@@ -341,6 +341,15 @@ export function singleStrategy(config: StrategyConfig): NonNullable<StrategyConf
   return config.strategy;
 }
 
+/**
+ * The sleeve ids the live functions keep state under: a sleeves config's ids, or for a
+ * single-strategy config one sleeve named after the config (so the state it wrote before sleeves
+ * existed, keyed by the config's name, is that sleeve's).
+ */
+export function liveSleeveIds(config: StrategyConfig): readonly string[] {
+  return config.sleeves === undefined ? [config.name] : config.sleeves.map((s) => s.id);
+}
+
 /** The strategy parameters a config runs with (its direction is a run option: `strategy.direction`). */
 export function strategyParams(config: StrategyConfig): Record<string, unknown> {
   return { ...singleStrategy(config).params };

@@ -33,6 +33,8 @@ export type IntentStatus =
 /** One order intent, recorded before its submission, keyed by its deterministic client order id. */
 export interface IntentRecord {
   readonly clientOrderId: string;
+  /** The sleeve the intent belongs to (absent on schema-1 items: the config's only sleeve). */
+  readonly sleeve?: string;
   /** Trading day the intent is valid for. */
   readonly date: string;
   readonly strategy: string;
@@ -106,7 +108,20 @@ export interface PositionRecord {
    * until they agree again. The text says why; it was alerted once when set.
    */
   readonly unknownState?: string;
+  /**
+   * The sleeve that owns this position (schema version 2). A positions list holds one record per
+   * (sleeve, symbol); `UNASSIGNED_SLEEVE` is the reconciliation bucket (broker shares no sleeve
+   * owns). Absent on items written before sleeves (schema version 1): read as the config's only
+   * sleeve (`liveSleeveIds(config)[0]`).
+   */
+  readonly sleeve?: string;
 }
+
+/** The schema version every item the live functions write carries (`schemaVersion`); absent = 1. */
+export const STATE_SCHEMA_VERSION = 2;
+
+/** The reconciliation bucket: broker shares that no sleeve owns, until an operator assigns or flattens them. */
+export const UNASSIGNED_SLEEVE = 'UNASSIGNED';
 
 /**
  * One round trip of a strategy in one symbol, recorded by end-of-day when the position it opened is
