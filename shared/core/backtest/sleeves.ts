@@ -11,19 +11,18 @@ import { type Cents, commissionCents, notionalCents, splitCents, toDollars } fro
 import { alignBars } from '../market/align.js';
 import type { Bar, BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../metrics/index.js';
-import { type AllocationInputs, targetWeights } from '../portfolio/allocator.js';
 import type { SleeveTrade } from '../portfolio/book.js';
 import {
   type AllocationSettings,
   defaultAllocation,
   type SleeveCorrelationSettings,
 } from '../portfolio/config.js';
-import { type CorrelationEvent, SleeveCorrelationMonitor } from '../portfolio/correlation.js';
-import { isScheduledRebalance, maxDrift, rebalanceTransfers } from '../portfolio/rebalance.js';
+import type { CorrelationEvent } from '../portfolio/correlation.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
 import { type BreakerEvent, RollingCorrelation } from '../risk/index.js';
 import { allInQty } from '../sizing/index.js';
 import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
+import { type AllocationEvent, SleeveAllocation } from '../trading/sleeves-close.js';
 import type {
   BacktestOptions,
   BacktestResult,
@@ -46,17 +45,7 @@ export interface SleevesBacktestInput {
   readonly correlation?: SleeveCorrelationSettings;
 }
 
-/** One reallocation, with what it was computed from. */
-export interface AllocationEvent {
-  readonly time: number;
-  readonly reason: 'initial' | 'schedule' | 'drift' | 'correlation';
-  /** Each sleeve's share of the account's equity before the move. */
-  readonly before: readonly number[];
-  readonly weights: readonly number[];
-  /** Capital moved into each sleeve (negative: out), dollars; positions are never traded for it. */
-  readonly transfers: readonly number[];
-  readonly inputs: AllocationInputs;
-}
+export type { AllocationEvent } from '../trading/sleeves-close.js';
 
 /** One sleeve's result. */
 export interface SleeveResult {
@@ -98,7 +87,7 @@ export interface SleevesBacktestResult extends BacktestResult {
 }
 
 /** Observes the state at every close (tests assert the ledger invariants through it). */
-export type CloseObserver = (session: TradingSession, time: number) => void;
+export type CloseObserver = (session: TradingSession, time: number, allocation: SleeveAllocation) => void;
 
 /** Runs the sleeves of one account over the bars. See the file header for the order of events. */
 export function runSleevesBacktest(
@@ -124,18 +113,12 @@ export function runSleevesBacktest(
   const adverse = (price: number, side: 'buy' | 'sell') =>
     side === 'buy' ? price * (1 + slip) : price * (1 - slip);
   const configured = sleeves.map((s) => s.weight);
-  const bounds = sleeves.map((s) => ({ min: s.minWeight, max: s.maxWeight }));
   const initialCash: Cents = Math.round(options.initialCash * 100);
   const initialCapital = splitCents(initialCash, configured);
   const session = new TradingSession(sleeves, symbols, options, initialCapital, options.initialCash);
   const books = session.books;
-  const monitor =
-    input.correlation === undefined
-      ? undefined
-      : new SleeveCorrelationMonitor(
-          sleeves.map((s) => s.id),
-          input.correlation,
-        );
+  // The close step (mark, reallocate, remember the returns) is the live signal step's too.
+  const alloc = new SleeveAllocation(sleeves, allocation, input.correlation, initialCapital);
   const rules = options.risk;
   const symbolCorrelation =
     rules === undefined ? undefined : new RollingCorrelation(symbols.length, rules.correlation.window);
@@ -158,10 +141,8 @@ export function runSleevesBacktest(
   const sleeveNav = sleeves.map(() => new Float64Array(span));
   const sleeveInMarket = sleeves.map(() => new Uint8Array(span));
   const weightsOverTime: number[][] = [];
-  const allocationEvents: AllocationEvent[] = [];
-  const correlationEvents: CorrelationEvent[] = [];
-  const returnHistory: number[][] = [];
-  let weights = [...configured];
+  const allocationEvents: AllocationEvent[] = alloc.events;
+  const correlationEvents: CorrelationEvent[] = alloc.correlationEvents;
   let pending: SessionLeg[] = [];
 
   const record = (
@@ -356,30 +337,6 @@ export function runSleevesBacktest(
     });
   };
 
-  const reallocate = (time: number, reason: AllocationEvent['reason'], equity: readonly Cents[]) => {
-    const cuts = monitor?.cuts() ?? sleeves.map(() => 1);
-    const target = targetWeights(allocation, configured, bounds, returnHistory, cuts);
-    const total = equity.reduce((a, b) => a + b, 0);
-    const transfers = rebalanceTransfers(
-      equity,
-      books.map((b) => b.cash),
-      target.weights,
-    );
-    session.transfer(transfers);
-    weights = target.weights;
-    allocationEvents.push({
-      time,
-      reason,
-      before: equity.map((e) => (total > 0 ? e / total : 0)),
-      weights: target.weights,
-      transfers: transfers.map((t) => toDollars(t) || 0),
-      inputs: target.inputs,
-    });
-  };
-
-  const prevEquity: Cents[] = [...initialCapital];
-  const nav = initialCapital.map((c) => toDollars(c));
-  let previousTime = Number.NaN;
   for (let slot = 0; slot <= end; slot++) {
     const time = calendar.time[slot] as number;
     const bars = symbols.map((_, k) => barOf(k, slot));
@@ -428,45 +385,18 @@ export function runSleevesBacktest(
       }
     }
     // Mark the sleeves; their time-weighted returns exclude the capital moved at the previous close.
-    const equity = books.map((b) => b.equity(session.mark));
-    const returns = equity.map((e, s) => {
-      const base = prevEquity[s] as number;
-      return base > 0 ? e / base - 1 : 0;
-    });
+    const marked = alloc.mark(session);
     equityTime[k] = time;
     equityValue[k] = toDollars(session.accountEquity());
     books.forEach((_, s) => {
-      nav[s] = (nav[s] as number) * (1 + (returns[s] as number));
-      (sleeveNav[s] as Float64Array)[k] = nav[s] as number;
-      (sleeveEquity[s] as Float64Array)[k] = toDollars(equity[s] as number);
+      (sleeveNav[s] as Float64Array)[k] = alloc.nav[s] as number;
+      (sleeveEquity[s] as Float64Array)[k] = toDollars(marked.equity[s] as number);
     });
     session.assertLedger(new Date(time).toISOString().slice(0, 10));
-    observe?.(session, time);
-    if (!last) {
-      // Weights at t read the sleeves' returns up to t−1: `returnHistory` does not hold today's yet.
-      let reason: AllocationEvent['reason'] | null = null;
-      if (k === 0) reason = 'initial';
-      else if (isScheduledRebalance(allocation.rebalance, previousTime, time)) reason = 'schedule';
-      else if (
-        allocation.driftThreshold !== undefined &&
-        maxDrift(equity, weights) > allocation.driftThreshold
-      )
-        reason = 'drift';
-      if (monitor !== undefined && k > 0) {
-        const check = monitor.check(time);
-        correlationEvents.push(...check.events);
-        if (check.changed && reason === null) reason = 'correlation';
-      }
-      if (reason !== null && (reason !== 'initial' || allocation.method !== 'fixed'))
-        reallocate(time, reason, equity);
-    }
-    returnHistory.push(returns);
-    monitor?.push(returns);
-    books.forEach((book, s) => {
-      prevEquity[s] = book.equity(session.mark);
-    });
-    weightsOverTime.push([...weights]);
-    previousTime = time;
+    observe?.(session, time, alloc);
+    // Weights at t read the sleeves' returns up to t−1 (see SleeveAllocation.settle).
+    alloc.settle(session, time, marked, last);
+    weightsOverTime.push([...alloc.weights]);
     if (!last) {
       const outcome = session.decide(
         time,
@@ -561,7 +491,7 @@ export function runSleevesBacktest(
     allocation: { method: allocation.method, weights: weightsOverTime, events: allocationEvents },
     correlation: {
       ids: sleeves.map((s) => s.id),
-      matrix: monitor?.matrix() ?? [],
+      matrix: alloc.monitor?.matrix() ?? [],
       events: correlationEvents,
     },
   };

@@ -81,6 +81,20 @@ export class SleeveCorrelationMonitor {
     return { events, changed: changed && this.settings.cut !== undefined };
   }
 
+  /** The breaches open now (sleeve indices and the weaker one), for a persisted state. */
+  openBreaches(): { a: number; b: number; weaker: number }[] {
+    return [...this.open].map(([key, { weaker }]) => {
+      const [a, b] = key.split(':').map(Number) as [number, number];
+      return { a, b, weaker };
+    });
+  }
+
+  /** Restores the open breaches of {@link openBreaches}. */
+  restoreBreaches(breaches: readonly { a: number; b: number; weaker: number }[]): void {
+    this.open.clear();
+    for (const { a, b, weaker } of breaches) this.open.set(`${a}:${b}`, { weaker });
+  }
+
   /** Weight multipliers: the cut for every sleeve that is the weaker one of an open breach. */
   cuts(): number[] {
     const cuts = this.ids.map(() => 1);
