@@ -11,6 +11,7 @@ import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { trackOrders } from './risk-check.js';
+import { positionRecords, sleeveMismatches, sleevesDay } from './sleeves.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
 /** One fill's slippage against the signal's reference price, in basis points (positive = worse). */
@@ -49,6 +50,17 @@ export interface DailyReport {
   readonly halted: string | null;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
+  /**
+   * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold)
+   * and where the broker differs (reconciliation's input; `shared/live/reconcile.ts` settles them),
+   * and the legs the fills did not cover.
+   */
+  readonly sleeves?: {
+    readonly bySymbol: Readonly<Record<string, number>>;
+    readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
+    readonly uncovered: readonly { leg: string; qty: number; covered: number }[];
+    readonly cash: number;
+  };
 }
 
 /**
@@ -165,6 +177,29 @@ export async function endOfDay(
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
   const drift: string[] = [];
 
+  if (config.sleeves !== undefined) {
+    // A sleeves config: the day's net fills split back to the sleeves' legs, each sleeve's stops,
+    // closed trades per sleeve, the state persisted; the sleeves' sums against the broker.
+    const booked = await sleevesDay(ctx, day, intents, scheduledTime, true);
+    if (booked !== null) {
+      const mismatches = sleeveMismatches(
+        booked.bySymbol,
+        brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)),
+        config.watchlist,
+      );
+      for (const m of mismatches)
+        drift.push(
+          `${m.symbol}: broker ${m.broker}, the sleeves ${m.sleeves} (reconciliation assigns the difference)`,
+        );
+      return finish(positionRecords(booked.state), booked.recorded, {
+        bySymbol: Object.fromEntries(booked.bySymbol),
+        mismatches,
+        uncovered: booked.uncovered,
+        cash: booked.state.account.cash / 100,
+      });
+    }
+  }
+
   // Round trips closed today: walked from the previous session's positions through today's fills,
   // and recorded only where the walk ends at what the broker holds (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
@@ -234,96 +269,111 @@ export async function endOfDay(
     }
   }
   await ctx.store.putPositions(day, reconciled);
-  for (const item of drift) {
-    await ctx.store.appendAudit({ time: scheduledTime, action: 'drift', by: 'end-of-day', reason: item });
-  }
+  return finish(reconciled, closedTrades);
 
-  const observed = observeEquity(
-    riskRecord?.state ?? initialRiskState(account.lastEquity),
-    config.risk,
-    Date.parse(scheduledTime),
-    day,
-    account.equity,
-  );
-  const saved = await ctx.store.putRiskState(observed.state, riskRecord?.version ?? 0);
-  if ('conflict' in saved)
-    throw new UnknownStateError('the risk state changed during the end-of-day step; refusing to guess');
-  await ctx.store.appendBreakerEvents(observed.events);
-  const state = observed.state;
-  const snapshot: EquitySnapshot = {
-    date: day,
-    equity: account.equity,
-    cash: account.cash,
-    dayPnl: account.equity - account.lastEquity,
-    highWaterMark: state.highWaterMark,
-    drawdownPct: ((state.highWaterMark - account.equity) / state.highWaterMark) * 100,
-    takenAt: scheduledTime,
-  };
-  await ctx.store.putEquitySnapshot(snapshot);
-  const halted =
-    state.killSwitch !== null
-      ? `kill switch: ${state.killSwitch.reason}`
-      : state.drawdownHalt !== null
-        ? `drawdown halt since ${state.drawdownHalt.day}`
-        : null;
-  const report: DailyReport = {
-    date: day,
-    equity: account.equity,
-    dayPnl: snapshot.dayPnl,
-    drawdownPct: snapshot.drawdownPct,
-    highWaterMark: state.highWaterMark,
-    positions: reconciled,
-    fills,
-    backfilled,
-    fillGaps,
-    closedTrades,
-    drift,
-    corporateActions,
-    outsideWatchlist,
-    breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
-    halted,
-  };
-  const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
-  await ctx.notifier.publish({
-    subject: `Daily report ${day}: ${report.dayPnl >= 0 ? '+' : ''}${report.dayPnl.toFixed(2)}`,
-    severity: drift.length > 0 || report.breakers.length > 0 ? 'warning' : 'info',
-    kind: 'report',
-    text: dailyReportMarkdown(report),
-    figures: [
-      { label: 'Equity', value: report.equity, unit: '$' },
-      { label: 'Day P&L', value: report.dayPnl, unit: '$' },
-      { label: 'Drawdown', value: report.drawdownPct, limit: drawdownLimitPct, unit: '%', limitKind: 'cap' },
-      { label: 'Fills', value: report.fills.length, unit: 'count' },
-    ],
-  });
-  const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
-  if (backfilled.length > 0) {
+  async function finish(
+    reconciled: readonly PositionRecord[],
+    closedTrades: readonly ClosedTradeRecord[],
+    sleeves?: DailyReport['sleeves'],
+  ): Promise<DailyReport> {
+    for (const item of drift) {
+      await ctx.store.appendAudit({ time: scheduledTime, action: 'drift', by: 'end-of-day', reason: item });
+    }
+
+    const observed = observeEquity(
+      riskRecord?.state ?? initialRiskState(account.lastEquity),
+      config.risk,
+      Date.parse(scheduledTime),
+      day,
+      account.equity,
+    );
+    const saved = await ctx.store.putRiskState(observed.state, riskRecord?.version ?? 0);
+    if ('conflict' in saved)
+      throw new UnknownStateError('the risk state changed during the end-of-day step; refusing to guess');
+    await ctx.store.appendBreakerEvents(observed.events);
+    const state = observed.state;
+    const snapshot: EquitySnapshot = {
+      date: day,
+      equity: account.equity,
+      cash: account.cash,
+      dayPnl: account.equity - account.lastEquity,
+      highWaterMark: state.highWaterMark,
+      drawdownPct: ((state.highWaterMark - account.equity) / state.highWaterMark) * 100,
+      takenAt: scheduledTime,
+    };
+    await ctx.store.putEquitySnapshot(snapshot);
+    const halted =
+      state.killSwitch !== null
+        ? `kill switch: ${state.killSwitch.reason}`
+        : state.drawdownHalt !== null
+          ? `drawdown halt since ${state.drawdownHalt.day}`
+          : null;
+    const report: DailyReport = {
+      date: day,
+      equity: account.equity,
+      dayPnl: snapshot.dayPnl,
+      drawdownPct: snapshot.drawdownPct,
+      highWaterMark: state.highWaterMark,
+      positions: reconciled,
+      fills,
+      backfilled,
+      fillGaps,
+      closedTrades,
+      drift,
+      corporateActions,
+      outsideWatchlist,
+      breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
+      halted,
+      ...(sleeves === undefined ? {} : { sleeves }),
+    };
+    const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
     await ctx.notifier.publish({
-      subject: `Fills backfilled on ${day}`,
-      severity: 'warning',
-      text: `Earlier fills added to the ledger now (reported late, or an end-of-day failed):\n${backfilled
-        .map((f) => `${f.side} ${f.qty} ${f.symbol} @ ${f.price} (${f.clientOrderId ?? 'no intent'})`)
-        .join('\n')}`,
+      subject: `Daily report ${day}: ${report.dayPnl >= 0 ? '+' : ''}${report.dayPnl.toFixed(2)}`,
+      severity: drift.length > 0 || report.breakers.length > 0 ? 'warning' : 'info',
+      kind: 'report',
+      text: dailyReportMarkdown(report),
+      figures: [
+        { label: 'Equity', value: report.equity, unit: '$' },
+        { label: 'Day P&L', value: report.dayPnl, unit: '$' },
+        {
+          label: 'Drawdown',
+          value: report.drawdownPct,
+          limit: drawdownLimitPct,
+          unit: '%',
+          limitKind: 'cap',
+        },
+        { label: 'Fills', value: report.fills.length, unit: 'count' },
+      ],
     });
+    const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
+    if (backfilled.length > 0) {
+      await ctx.notifier.publish({
+        subject: `Fills backfilled on ${day}`,
+        severity: 'warning',
+        text: `Earlier fills added to the ledger now (reported late, or an end-of-day failed):\n${backfilled
+          .map((f) => `${f.side} ${f.qty} ${f.symbol} @ ${f.price} (${f.clientOrderId ?? 'no intent'})`)
+          .join('\n')}`,
+      });
+    }
+    if (fillGaps.length > 0) {
+      await ctx.notifier.publish({
+        subject: `Fills missing from the broker's activities on ${day}`,
+        severity: 'critical',
+        text: `The ledger and the broker disagree; the next end-of-day reads the fills again from ${watermark}:\n${fillGaps.join('\n')}`,
+      });
+    } else {
+      // Everything up to this run is in the ledger: the next run reads from here.
+      await ctx.store.advanceFillWatermark(scheduledTime);
+    }
+    if (drift.length > 0) {
+      await ctx.notifier.publish({
+        subject: `Position drift on ${day}`,
+        severity: 'critical',
+        text: `The broker wins; recorded:\n${drift.join('\n')}`,
+      });
+    }
+    return { ...report, weekly };
   }
-  if (fillGaps.length > 0) {
-    await ctx.notifier.publish({
-      subject: `Fills missing from the broker's activities on ${day}`,
-      severity: 'critical',
-      text: `The ledger and the broker disagree; the next end-of-day reads the fills again from ${watermark}:\n${fillGaps.join('\n')}`,
-    });
-  } else {
-    // Everything up to this run is in the ledger: the next run reads from here.
-    await ctx.store.advanceFillWatermark(scheduledTime);
-  }
-  if (drift.length > 0) {
-    await ctx.notifier.publish({
-      subject: `Position drift on ${day}`,
-      severity: 'critical',
-      text: `The broker wins; recorded:\n${drift.join('\n')}`,
-    });
-  }
-  return { ...report, weekly };
 }
 
 /** The daily report as Markdown for Slack. */

@@ -33,7 +33,13 @@ export function validationRefusal(
  * the live stage the validation gate; with `symbol`, also a halt of that symbol (an unknown
  * position state, see `positions.ts`). Exits, stops and reconciliation never ask this.
  */
-export async function entryRefusal(ctx: LiveContext, day: string, symbol?: string): Promise<string | null> {
+export async function entryRefusal(
+  ctx: LiveContext,
+  day: string,
+  symbol?: string,
+  /** The sleeve of the entry (a sleeves config): its validation record is its own. */
+  sleeve?: string,
+): Promise<string | null> {
   const risk = await ctx.store.getRiskState();
   const blocked = risk === undefined ? null : entryBlock(risk.state, day);
   if (blocked !== null) return blocked;
@@ -43,6 +49,7 @@ export async function entryRefusal(ctx: LiveContext, day: string, symbol?: strin
     )?.unknownState;
     if (halted !== undefined) return `${symbol} is halted: ${halted}`;
   }
-  const record = ctx.stage === 'live' ? await ctx.store.getValidation(ctx.config.name) : undefined;
-  return validationRefusal(ctx.stage, ctx.config.name, ctx.configHash, record);
+  const gated = sleeve ?? ctx.config.name;
+  const record = ctx.stage === 'live' ? await ctx.store.getValidation(gated) : undefined;
+  return validationRefusal(ctx.stage, gated, ctx.configHash, record);
 }

@@ -1,9 +1,17 @@
 import { CacheError } from '../core/errors.js';
-import { beforeOpgCutoff, hardLimitViolations, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import {
+  beforeOpgCutoff,
+  hardLimitViolations,
+  newYorkTime,
+  orderTagOf,
+  STOP_ORDER_TYPES,
+  sleeveSetTag,
+} from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
@@ -97,8 +105,11 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
     return { day, status: 'locked', intents: [] };
   }
   try {
+    // A sleeves config: the day's legs are netted per symbol into one order intent first.
+    if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
     const all = await ctx.store.listIntents(day);
     const pending = all
+      .filter((i) => i.leg !== true)
       .filter((i) => i.status === 'recorded' || i.status === 'submitted' || i.status === 'unknown')
       .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
     const outcome: { clientOrderId: string; status: IntentStatus; reason?: string }[] = [];
@@ -138,12 +149,14 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       // Intents already submitted are still resolved below.
     }
 
-    const refusal = pending.some((i) => i.purpose === 'entry' && i.status === 'recorded')
+    // A net order that carries a sleeve's exit is never refused (exits never wait).
+    const refusable = (i: IntentRecord) => i.purpose === 'entry' && !carriesExit(i);
+    const refusal = pending.some((i) => refusable(i) && i.status === 'recorded')
       ? await entryRefusal(ctx, day)
       : null;
     if (refusal !== null) {
       const refused: string[] = [];
-      for (const intent of pending.filter((i) => i.purpose === 'entry' && i.status === 'recorded')) {
+      for (const intent of pending.filter((i) => refusable(i) && i.status === 'recorded')) {
         if (
           await transition(intent, ['recorded'], { status: 'skipped', reason: `entry refused: ${refusal}` })
         )
@@ -185,7 +198,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         continue;
       }
       if (intent.status === 'recorded') {
-        if (refusal !== null && intent.purpose === 'entry') continue;
+        if (refusal !== null && refusable(intent)) continue;
         const violations = hardLimitViolations(
           {
             symbol: intent.symbol,
@@ -209,14 +222,20 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           });
           continue;
         }
-        if (intent.purpose === 'exit') await cancelRestingStops(ctx, intent, rateSlot);
+        if (intent.purpose === 'exit' || carriesExit(intent))
+          await cancelRestingStops(
+            ctx,
+            intent,
+            rateSlot,
+            intent.legIds === undefined ? undefined : exitingSleeves(intent, all),
+          );
         const claimed = await ctx.store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
           status: 'submitted',
           updatedAt: now(),
         });
         if ('conflict' in claimed) continue; // another run took it
       }
-      if (intent.purpose === 'entry') {
+      if (refusable(intent)) {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
         const late = await entryRefusal(ctx, day, intent.symbol);
         if (late !== null) {
@@ -274,11 +293,16 @@ async function cancelRestingStops(
   ctx: LiveContext,
   intent: IntentRecord,
   rateSlot: () => Promise<void>,
+  /** A net order of sleeves: only these exiting sleeves' own stops (by their tag) are cancelled. */
+  sleeves?: readonly string[],
 ): Promise<void> {
   await rateSlot();
   const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
+  const tags = sleeves === undefined ? undefined : new Set(sleeves.map((s) => sleeveSetTag(ctx.stage, [s])));
+  const exitSide = sleeves === undefined ? intent.side : 'sell';
   for (const order of open) {
-    if (order.side === intent.side && STOP_ORDER_TYPES.has(order.type)) {
+    if (tags !== undefined && !tags.has(orderTagOf(order.clientOrderId) ?? '')) continue;
+    if (order.side === exitSide && STOP_ORDER_TYPES.has(order.type)) {
       await rateSlot();
       await ctx.broker.cancelOrder(order.id);
       ctx.log.info('cancelled a resting stop before the market-on-open exit', {

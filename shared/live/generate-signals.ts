@@ -12,6 +12,7 @@ import { getStrategy } from '../core/strategies/index.js';
 import type { Intent } from '../core/strategies/types.js';
 import { type CloseDecisions, decideAtClose, type HeldPosition } from '../core/trading/decide.js';
 import { type LiveContext, NoSessionError, StaleDataError, UnknownStateError } from './context.js';
+import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
 
 const DAY_MS = 86_400_000;
 
@@ -82,6 +83,8 @@ export interface SignalsResult {
   readonly intents: readonly IntentRecord[];
   readonly decisions?: CloseDecisions;
   readonly outsideWatchlist: readonly string[];
+  /** A sleeves config: the reallocation at the close and the sleeves' state decided on. */
+  readonly sleeves?: Pick<SleeveSignals, 'reallocation' | 'state'>;
 }
 
 /**
@@ -113,6 +116,18 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
         `${series.symbol}: bars end at ${last === undefined ? 'nothing' : isoDate(last)}, not at the previous session ${previous}`,
       );
     }
+  }
+
+  if (config.sleeves !== undefined) {
+    // A sleeves config: the same trading session and close step as the sleeves backtest.
+    const signals = await generateSleeveSignals(ctx, day, previous, adjusted, raw, scheduledTime);
+    return {
+      day,
+      status: 'decided',
+      intents: signals.legs,
+      outsideWatchlist: [],
+      sleeves: { reallocation: signals.reallocation, state: signals.state },
+    };
   }
 
   const [account, brokerPositions, stored, riskRecord, history] = await Promise.all([

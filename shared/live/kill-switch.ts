@@ -126,7 +126,9 @@ export async function skipRecordedEntries(
 ): Promise<string[]> {
   const skipped: string[] = [];
   for (const intent of await store.listIntents(day)) {
-    if (intent.purpose !== 'entry' || intent.status !== 'recorded') continue;
+    // A sleeve's leg already netted goes with its net order (which is the one refused or cancelled).
+    if (intent.purpose !== 'entry' || intent.status !== 'recorded' || intent.netOrderId !== undefined)
+      continue;
     const result = await store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
       status: 'skipped',
       reason: `kill switch: ${reason}`,

@@ -15,7 +15,9 @@ export function positionConflict(
   record: Pick<PositionRecord, 'qty'> | undefined,
 ): UnknownStateError | null {
   const { symbol, qty } = position;
-  if (singleStrategy(ctx.config).direction === 'long-only' && qty < 0) {
+  // Live stages are long-only (assertLiveConfig): a sleeves config's sleeves all are.
+  const direction = ctx.config.strategy === undefined ? 'long-only' : singleStrategy(ctx.config).direction;
+  if (direction === 'long-only' && qty < 0) {
     return new UnknownStateError(
       `${symbol}: the broker reports a short of ${-qty} shares (ledger ${record?.qty ?? 0}); this long-only stage never opens a short`,
     );

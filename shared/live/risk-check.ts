@@ -5,6 +5,7 @@ import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.
 import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { sleeveStops } from './sleeves.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -137,6 +138,34 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     }
   }
   const flatten = rules.flattenOnDailyLoss && breakerTrips.includes('daily-loss');
+  const figuresOf = (openRisk: number): RiskFigures => {
+    const { dayStartEquity, highWaterMark } = (observed as NonNullable<typeof observed>).state;
+    return {
+      equity: account.equity,
+      dayPnl: account.equity - dayStartEquity,
+      dailyLossPct:
+        dayStartEquity > 0 ? Math.max(0, ((dayStartEquity - account.equity) / dayStartEquity) * 100) : 0,
+      drawdownPct:
+        highWaterMark > 0 ? Math.max(0, ((highWaterMark - account.equity) / highWaterMark) * 100) : 0,
+      heatPct: account.equity > 0 ? (openRisk / account.equity) * 100 : 0,
+    };
+  };
+
+  if (config.sleeves !== undefined) {
+    // A sleeves config: each sleeve's position has its own stop (sleeve-tagged id, its shares).
+    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten);
+    const figures = figuresOf(done.openRisk);
+    ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
+    return {
+      day,
+      status: 'checked',
+      stopsPlaced: done.stopsPlaced,
+      exits: done.exits,
+      breakerTrips,
+      entriesCancelled,
+      figures,
+    };
+  }
 
   // 3. Every position has its protective stop.
   const positions = (await ctx.broker.getPositions()).filter(
@@ -223,16 +252,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
   await ctx.store.putPositions(day, nextRecords);
-  const { dayStartEquity, highWaterMark } = observed.state;
-  const figures: RiskFigures = {
-    equity: account.equity,
-    dayPnl: account.equity - dayStartEquity,
-    dailyLossPct:
-      dayStartEquity > 0 ? Math.max(0, ((dayStartEquity - account.equity) / dayStartEquity) * 100) : 0,
-    drawdownPct:
-      highWaterMark > 0 ? Math.max(0, ((highWaterMark - account.equity) / highWaterMark) * 100) : 0,
-    heatPct: account.equity > 0 ? (openRisk / account.equity) * 100 : 0,
-  };
+  const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };
 }

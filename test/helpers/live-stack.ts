@@ -15,11 +15,13 @@ export async function startLiveStack(options: {
   startTime: string;
   withCache?: boolean;
   faultLinks?: boolean;
+  /** The config file the stack trades (default config/equity-strategy.yaml). */
+  config?: string;
 }) {
   const configPath = join(mkdtempSync(join(tmpdir(), 'qs-live-')), 'config.yaml');
   writeFileSync(
     configPath,
-    readFileSync('config/equity-strategy.yaml', 'utf8').replace(
+    readFileSync(options.config ?? 'config/equity-strategy.yaml', 'utf8').replace(
       /^ {2}# historyFrom: 2021-01-11.*$/m,
       '  historyFrom: 2021-01-11',
     ),

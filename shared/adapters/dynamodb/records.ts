@@ -10,11 +10,14 @@ import type {
   EquitySnapshot,
   FillRecord,
   IntentRecord,
+  OrderTagRecord,
   PositionRecord,
   SessionRecord,
+  SleevesStateRecord,
   ValidationRecord,
 } from '../../core/ports/state-store.js';
 import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
+import type { SleevesState } from '../../core/trading/sleeves-close.js';
 
 /**
  * A number DynamoDB stores exactly and lib-dynamodb converts back to the same JS number: finite,
@@ -89,6 +92,9 @@ const intentFields = {
   filledQty: nonNegative,
   avgFillPrice: positive.optional(),
   reason: z.string().optional(),
+  leg: z.boolean().optional(),
+  netOrderId: idSchema.optional(),
+  legIds: z.array(idSchema).optional(),
   configHash: z.string().min(1),
   gitCommit: z.string().min(1),
   createdAt: isoTimeSchema,
@@ -161,7 +167,10 @@ export const positionSchema = z.object({
 
 export const positionsSchema = z
   .array(positionSchema)
-  .refine((list) => new Set(list.map((p) => p.symbol)).size === list.length, 'a symbol appears twice');
+  .refine(
+    (list) => new Set(list.map((p) => `${p.sleeve ?? ''}|${p.symbol}`)).size === list.length,
+    'a (sleeve, symbol) appears twice',
+  );
 
 /** The positions item's own fields. */
 export const positionsItemSchema = z.object({ date: dateSchema, positions: positionsSchema });
@@ -189,6 +198,69 @@ export const breakerEventSchema = z.object({
   figures: z.record(z.string(), num),
   by: z.string().optional(),
 }) satisfies z.ZodType<BreakerEvent>;
+
+const cents = z
+  .number()
+  .int('not whole cents')
+  .refine((x) => Math.abs(x) <= Number.MAX_SAFE_INTEGER, 'too large');
+const sleevePositionSchema = z.object({
+  symbol: z.string().min(1),
+  side: z.union([z.literal(1), z.literal(-1)]),
+  qty: positive,
+  entryPrice: positive,
+  entryTime: epochMsSchema,
+  entryNotional: cents,
+  entryCommission: cents,
+  stop: positive.nullable(),
+  takeProfit: positive.nullable(),
+  entryRef: positive,
+  initialRisk: num.nullable(),
+  sessionsHeld: z.number().int().min(0),
+});
+export const sleevesStateSchema = z.object({
+  sleeves: z.array(z.string().min(1)).min(1),
+  books: z.array(
+    z.object({
+      id: z.string().min(1),
+      initialCash: cents,
+      cash: cents,
+      transfersIn: cents,
+      costs: cents,
+      positions: z.array(sleevePositionSchema),
+    }),
+  ),
+  account: z.object({
+    cash: cents,
+    positions: z.array(z.object({ symbol: z.string().min(1), qty: num })),
+  }),
+  allocation: z.object({
+    closes: z.number().int().min(0),
+    weights: z.array(num),
+    returnHistory: z.array(z.array(num)),
+    prevEquity: z.array(cents),
+    nav: z.array(num),
+    lastCloseTime: epochMsSchema.nullable(),
+    lastRebalanceTime: epochMsSchema.nullable(),
+    breaches: z.array(
+      z.object({ a: z.number().int().min(0), b: z.number().int().min(0), weaker: z.number().int().min(0) }),
+    ),
+  }),
+}) satisfies z.ZodType<SleevesState>;
+
+export const sleevesRecordSchema = z.object({
+  bookedThrough: dateSchema.nullable(),
+  booked: sleevesStateSchema,
+  decided: z.object({ day: dateSchema, state: sleevesStateSchema }).nullable(),
+}) satisfies z.ZodType<SleevesStateRecord>;
+
+/** The sleeves item's own fields: the record and its optimistic-concurrency version (≥ 1). */
+export const sleevesItemSchema = z.object({ version: z.number().int().min(1), record: sleevesRecordSchema });
+
+export const orderTagSchema = z.object({
+  tag: z.string().regex(/^[0-9a-f]{8}$/, 'not an 8-hex-digit tag'),
+  stage: z.string().min(1),
+  sleeves: z.array(z.string().min(1)).min(1),
+}) satisfies z.ZodType<OrderTagRecord>;
 
 /** JSON values DynamoDB stores as they are (finite numbers only). */
 const jsonValue: z.ZodType<unknown> = z.lazy(() =>

@@ -87,6 +87,8 @@ export const keys = {
     SK: `${isoTime}#${contentHash}`,
   }),
   validation: (strategy: string): ItemKey => ({ PK: 'VALIDATION', SK: strategy }),
+  sleevesState: { PK: 'SLEEVES', SK: 'STATE' } as ItemKey,
+  orderTag: (tag: string): ItemKey => ({ PK: 'ORDER_TAGS', SK: tag }),
 } as const;
 
 /** `PK=… SK=…`, the way errors name an item. */

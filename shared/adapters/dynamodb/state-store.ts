@@ -36,12 +36,15 @@ import type {
   FillRecord,
   IntentRecord,
   IntentStatus,
+  OrderTagRecord,
   PositionRecord,
   SessionRecord,
+  SleevesStateRecord,
   StateStore,
   ValidationRecord,
   VersionConflict,
 } from '../../core/ports/state-store.js';
+import { STATE_SCHEMA_VERSION } from '../../core/ports/state-store.js';
 import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
 import {
   auditSchema,
@@ -57,10 +60,13 @@ import {
   intentStatusSchema,
   isoTimeSchema,
   issuePath,
+  orderTagSchema,
   positionsItemSchema,
   riskItemSchema,
   riskStateSchema,
   sessionSchema,
+  sleevesItemSchema,
+  sleevesRecordSchema,
   validationSchema,
 } from './records.js';
 import {
@@ -582,6 +588,58 @@ export class DynamoStateStore implements StateStore {
 
   // --- validation gate -------------------------------------------------------------------------
 
+  // --- sleeves --------------------------------------------------------------------------------
+
+  async getSleevesState(): Promise<
+    { readonly record: SleevesStateRecord; readonly version: number } | undefined
+  > {
+    const item = await this.get('getSleevesState', keys.sleevesState);
+    return item ? checkItem(sleevesItemSchema, item) : undefined;
+  }
+
+  async putSleevesState(
+    state: SleevesStateRecord,
+    expectedVersion: number,
+  ): Promise<{ readonly version: number } | VersionConflict> {
+    const record = checkInput('sleeves state', sleevesRecordSchema, state);
+    const expected = checkInput('sleeves state', stateVersionSchema, expectedVersion, 'expectedVersion');
+    const version = expected + 1;
+    const outcome = await this.conditional('putSleevesState', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.sleevesState, 'sleeves-state', { record, version }),
+          ...(expected === 0
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expected },
+              }),
+        }),
+      ),
+    );
+    return outcome === LOST ? CONFLICT : { version };
+  }
+
+  async putOrderTag(tag: OrderTagRecord): Promise<void> {
+    const record = checkInput('order tag', orderTagSchema, tag);
+    await this.conditional('putOrderTag', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.orderTag(record.tag), 'order-tag', record),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+  }
+
+  async getOrderTag(tag: string): Promise<OrderTagRecord | undefined> {
+    const item = await this.get('getOrderTag', keys.orderTag(tag));
+    return item ? checkItem(orderTagSchema, item) : undefined;
+  }
+
   async putValidation(record: ValidationRecord): Promise<void> {
     const checked = checkInput('validation record', validationSchema, record);
     await this.put('putValidation', keys.validation(checked.strategy), 'validation', checked);
@@ -598,8 +656,16 @@ export class DynamoStateStore implements StateStore {
 
   // --- plumbing --------------------------------------------------------------------------------
 
+  /** Every item written carries the schema version (`schemaVersion`; items without one are version 1). */
   private item(key: ItemKey, entity: string, record: object, extra: Record<string, unknown> = {}): Item {
-    return withoutUndefined({ ...record, ...extra, [ENTITY_ATTRIBUTE]: entity, PK: key.PK, SK: key.SK });
+    return withoutUndefined({
+      ...record,
+      ...extra,
+      schemaVersion: STATE_SCHEMA_VERSION,
+      [ENTITY_ATTRIBUTE]: entity,
+      PK: key.PK,
+      SK: key.SK,
+    });
   }
 
   /** An unconditional put (last write wins): records whose key names them completely. */

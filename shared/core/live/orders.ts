@@ -27,10 +27,22 @@ function fnv1a(text: string): string {
 }
 
 /**
+ * The short stable tag of a stage and the sleeve set of an order (8 hex digits): the sleeves' ids
+ * sorted and joined. A single-strategy config is one sleeve named after the config, so its tag is
+ * the one its orders always had (`stage|name`). The tag-to-sleeves map is stored with the orders
+ * (`putOrderTag`), so an operator can tell which sleeves an order in the broker's list belongs to.
+ */
+export function sleeveSetTag(stage: string, sleeves: readonly string[]): string {
+  if (sleeves.length === 0) throw new ConfigError('client order id: an order of no sleeve');
+  return fnv1a(`${stage}|${[...new Set(sleeves)].sort().join('+')}`);
+}
+
+/**
  * The deterministic client order id of an intent:
- * `qs-<tag of stage and strategy>-<SYMBOL>-<YYYYMMDD>-<purpose>[-<n>]`, at most 64 characters
- * (Alpaca allows 128). The same intent always gets the same id, so the broker refuses a second
- * submission (422) and a lost response is resolved by asking for the order by this id.
+ * `qs-<tag of stage and sleeve set>-<SYMBOL>-<YYYYMMDD>-<purpose>[-<n>]`, at most 64 characters
+ * (Alpaca allows 128). The sleeve set defaults to `[strategy]` (a single-strategy config's one
+ * sleeve). The same intent always gets the same id, so the broker refuses a second submission (422)
+ * and a lost response is resolved by asking for the order by this id.
  */
 export function clientOrderId(intent: {
   readonly stage: string;
@@ -38,14 +50,23 @@ export function clientOrderId(intent: {
   readonly symbol: string;
   readonly date: string;
   readonly purpose: OrderPurpose;
+  /** The sleeves whose legs the order carries (netted); absent: the strategy's one sleeve. */
+  readonly sleeves?: readonly string[];
   /** For a second order of the same purpose on the same day (a stop replaced after a split, say). */
   readonly sequence?: number;
 }): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(intent.date))
     throw new ConfigError(`client order id: bad date "${intent.date}"`);
-  const tag = fnv1a(`${intent.stage}|${intent.strategy}`);
+  const tag = sleeveSetTag(intent.stage, intent.sleeves ?? [intent.strategy]);
   const base = `qs-${tag}-${intent.symbol}-${intent.date.replaceAll('-', '')}-${intent.purpose}`;
-  return intent.sequence === undefined || intent.sequence === 0 ? base : `${base}-${intent.sequence}`;
+  const id = intent.sequence === undefined || intent.sequence === 0 ? base : `${base}-${intent.sequence}`;
+  if (id.length > 64) throw new ConfigError(`client order id: "${id}" is longer than 64 characters`);
+  return id;
+}
+
+/** The sleeve-set tag inside a client order id of {@link clientOrderId}'s shape, or null. */
+export function orderTagOf(clientOrderId: string): string | null {
+  return /^qs-([0-9a-f]{8})-/.exec(clientOrderId)?.[1] ?? null;
 }
 
 /** Pre-trade hard limits: applied to every order whatever the strategy says. */

@@ -1,4 +1,5 @@
 import type { BreakerEvent, RiskState } from '../risk/breakers.js';
+import type { SleevesState } from '../trading/sleeves-close.js';
 
 /**
  * Durable state of the live functions (DynamoDB, single table; docs/state-store.md has the key
@@ -59,6 +60,15 @@ export interface IntentRecord {
   readonly avgFillPrice?: number;
   /** Why it was skipped, rejected or is unknown. */
   readonly reason?: string;
+  /**
+   * A sleeve's leg (sleeves config): never sent itself; execute-orders nets the day's legs of a
+   * symbol into one broker order and writes that order's client order id here.
+   */
+  readonly leg?: boolean;
+  /** On a leg: the client order id of the net order that carries it. */
+  readonly netOrderId?: string;
+  /** On a net order: the client order ids of the legs it carries. */
+  readonly legIds?: readonly string[];
   readonly configHash: string;
   readonly gitCommit: string;
   readonly createdAt: string;
@@ -176,6 +186,25 @@ export interface AuditRecord {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * The sleeves' ledger of a sleeves config (one item, versioned like the risk state): `booked` is the
+ * state after the fills of `bookedThrough` (written by end-of-day); `decided` is the state after the
+ * close step of the session before `decided.day` (mark, reallocation, stops moved), written by
+ * generate-signals for that trading day. A rerun of generate-signals recomputes from `booked`.
+ */
+export interface SleevesStateRecord {
+  readonly bookedThrough: string | null;
+  readonly booked: SleevesState;
+  readonly decided: { readonly day: string; readonly state: SleevesState } | null;
+}
+
+/** The sleeves behind a client order id's tag (written once per tag). */
+export interface OrderTagRecord {
+  readonly tag: string;
+  readonly stage: string;
+  readonly sleeves: readonly string[];
+}
+
 /** A conditional write lost: someone else changed the item first. Callers re-read and decide. */
 export interface VersionConflict {
   readonly conflict: true;
@@ -236,6 +265,16 @@ export interface StateStore {
 
   appendAudit(record: AuditRecord): Promise<void>;
   listAudit(from: string, to: string): Promise<AuditRecord[]>;
+
+  /** The sleeves' ledger with optimistic concurrency: `version` 0 means none stored yet. */
+  getSleevesState(): Promise<{ readonly record: SleevesStateRecord; readonly version: number } | undefined>;
+  putSleevesState(
+    record: SleevesStateRecord,
+    expectedVersion: number,
+  ): Promise<{ readonly version: number } | VersionConflict>;
+  /** Stores a tag's sleeves once (a second put of the same tag keeps the first). */
+  putOrderTag(record: OrderTagRecord): Promise<void>;
+  getOrderTag(tag: string): Promise<OrderTagRecord | undefined>;
 
   putValidation(record: ValidationRecord): Promise<void>;
   getValidation(strategy: string): Promise<ValidationRecord | undefined>;

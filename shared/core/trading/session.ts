@@ -121,6 +121,83 @@ export function splitFill(order: NetOrder, price: number, commission: Cents, tim
   }));
 }
 
+/**
+ * Covers `room` shares with legs of one side: exits first, each whole, in leg order, as far as the
+ * shares go (a sleeve only closes a whole position); entries share the rest in proportion to their
+ * quantity (whole shares unless `fractional`; the remainder to the largest).
+ */
+function coverSide(legs: readonly SessionLeg[], room: number, fractional: boolean): Map<SessionLeg, number> {
+  const covered = new Map<SessionLeg, number>();
+  let left = roundQty(room);
+  for (const leg of legs.filter((l) => l.role !== 'entry')) {
+    if (leg.qty <= left + 1e-9) {
+      covered.set(leg, leg.qty);
+      left = roundQty(left - leg.qty);
+    }
+  }
+  const entries = legs.filter((l) => l.role === 'entry');
+  const wanted = entries.reduce((a, l) => a + l.qty, 0);
+  if (entries.length === 0 || !(left > 0)) return covered;
+  if (left >= wanted - 1e-9) {
+    for (const leg of entries) covered.set(leg, leg.qty);
+    return covered;
+  }
+  const step = fractional ? 1e-6 : 1;
+  const floor = (x: number) => roundQty(Math.floor(x / step + 1e-9) * step);
+  const shares = entries.map((l) => Math.min(l.qty, floor((left * l.qty) / wanted)));
+  let rest = roundQty(left - shares.reduce((a, b) => a + b, 0));
+  const largestFirst = entries
+    .map((_, i) => i)
+    .sort((a, b) => (entries[b] as SessionLeg).qty - (entries[a] as SessionLeg).qty);
+  for (const i of largestFirst) {
+    const add = Math.min(rest, roundQty((entries[i] as SessionLeg).qty - (shares[i] as number)));
+    shares[i] = roundQty((shares[i] as number) + add);
+    rest = roundQty(rest - add);
+  }
+  entries.forEach((leg, i) => {
+    if ((shares[i] as number) > 0) covered.set(leg, shares[i] as number);
+  });
+  return covered;
+}
+
+/**
+ * The legs a net order's fill covers when the broker filled `filledQty` of its `qty` (a partial
+ * fill, or none). The legs on the order's side get the filled shares plus the crossed part
+ * (`crossQty`), the legs against it what those legs cross minus the filled shares, each side
+ * covered by {@link coverSide}'s rule (exits whole first, entries pro rata). Long-only, a net buy
+ * always crosses its exits whole and shares the fill between its entries; a net sell closes whole
+ * positions as far as the fill goes, and an exit it cannot complete stays open (the broker then
+ * holds more than the sleeves' books say is sold: reconciliation reports it). Returns the covered
+ * legs with their quantities, in the order's order; a full fill covers every leg.
+ */
+export function coveredLegs(order: NetOrder, filledQty: number, fractional = false): SessionLeg[] {
+  const qtys = coveredQuantities(order, filledQty, fractional);
+  return order.legs.flatMap((leg, i) => {
+    const qty = qtys[i] as number;
+    return qty > 0 ? [qty === leg.qty ? leg : { ...leg, qty }] : [];
+  });
+}
+
+/** {@link coveredLegs}' quantities, one per leg of the order (0: not covered). */
+export function coveredQuantities(order: NetOrder, filledQty: number, fractional = false): number[] {
+  if (!(filledQty >= 0) || filledQty > order.qty + 1e-9)
+    throw new SleeveLedgerError(`${order.symbol}: a fill of ${filledQty} on a net order of ${order.qty}`);
+  if (order.side === null || roundQty(filledQty) === order.qty) return order.legs.map((l) => l.qty);
+  const onSide = coverSide(
+    order.legs.filter((l) => l.side === order.side),
+    order.crossQty + filledQty,
+    fractional,
+  );
+  let coveredOn = 0;
+  for (const qty of onSide.values()) coveredOn += qty;
+  const against = coverSide(
+    order.legs.filter((l) => l.side !== order.side),
+    Math.max(0, coveredOn - filledQty),
+    fractional,
+  );
+  return order.legs.map((leg) => onSide.get(leg) ?? against.get(leg) ?? 0);
+}
+
 /** A (sleeve, symbol) pair the session decides for. */
 interface Row {
   readonly sleeve: number;

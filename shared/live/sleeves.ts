@@ -1,0 +1,850 @@
+/**
+ * The sleeves trading path of the live functions (a config with `sleeves:`), on the same trading
+ * session and close step as the sleeves backtest (`core/trading/session.ts`, `sleeves-close.ts`):
+ * - generate-signals restores the sleeves' state as of the previous session's close, feeds the
+ *   strategies the history, runs the close step (mark, reallocate) and decides; each (sleeve,
+ *   symbol, purpose) leg is recorded as an intent with its sleeve (`leg: true`, never sent itself);
+ * - execute-orders nets each symbol's legs into one broker order (`netSleeveLegs`), recorded as an
+ *   intent before it is sent, with a client order id tagged by the order's sleeve set;
+ * - end-of-day splits the net orders' fills back to the legs at the fill price, books each sleeve's
+ *   own stop fills, records closed trades per sleeve and persists the state (`bookSleevesDay`);
+ * - risk-check places and moves each sleeve's own protective stop (`sleeveStops`).
+ */
+import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
+import { SleeveLedgerError } from '../core/errors.js';
+import { type Cents, splitCents, toCents, toDollars } from '../core/ledger/money.js';
+import {
+  beforeOpgCutoff,
+  clientOrderId,
+  orderTagOf,
+  STOP_ORDER_TYPES,
+  sleeveSetTag,
+} from '../core/live/orders.js';
+import { alignBars } from '../core/market/align.js';
+import type { Bar, BarSeries } from '../core/market/types.js';
+import type { SleeveTrade } from '../core/portfolio/book.js';
+import { defaultAllocation } from '../core/portfolio/config.js';
+import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
+import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
+import type {
+  ClosedTradeRecord,
+  IntentRecord,
+  PositionRecord,
+  SleevesStateRecord,
+} from '../core/ports/state-store.js';
+import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
+import { stopCrossed } from '../core/risk/stops.js';
+import {
+  coveredLegs,
+  coveredQuantities,
+  netLegs,
+  type SessionLeg,
+  type SessionOptions,
+  TradingSession,
+} from '../core/trading/session.js';
+import {
+  type AllocationEvent,
+  restoreSleevesState,
+  SleeveAllocation,
+  type SleevesState,
+  sleevesPositionsBySymbol,
+  sleevesState,
+} from '../core/trading/sleeves-close.js';
+import { type LiveContext, StaleDataError, UnknownStateError } from './context.js';
+import { entryRefusal } from './entry-gate.js';
+import { placeIntentOnce } from './submit.js';
+
+const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
+/** The session's time as the backtest counts it: the date's UTC midnight. */
+const dayTime = (date: string) => Date.parse(`${isoDateSchema.parse(date)}T00:00:00Z`);
+
+/** The config's sleeves, resolved (strategies, validated parameters, weights). */
+export function liveSleeves(config: StrategyConfig): Sleeve[] {
+  if (config.sleeves === undefined) throw new SleeveLedgerError(`${config.name}: not a sleeves config`);
+  return resolveSleeves(config.sleeves, config.watchlist, config.name, config.risk.riskPerTrade);
+}
+
+/** The session options of the live stage: the account's rules, as the backtest reads them from the config. */
+function sessionOptions(config: StrategyConfig): SessionOptions {
+  const rules = config.risk;
+  return {
+    sizing:
+      config.sizing.mode === 'atr-risk'
+        ? { mode: 'atr-risk', risk: config.sizing.risk ?? rules.riskPerTrade }
+        : config.sizing,
+    fractional: config.backtest.fractional,
+    cashBuffer: rules.cashBuffer,
+    maxPositionFraction: rules.maxPositionFraction,
+    risk: rules,
+    commission: config.costs.commission,
+  };
+}
+
+/** A session and allocation for the config's sleeves, with `state`'s capital (books not restored). */
+function build(config: StrategyConfig, sleeves: readonly Sleeve[], state: SleevesState) {
+  const capital = state.books.map((b) => b.initialCash);
+  const session = new TradingSession(
+    sleeves,
+    config.watchlist,
+    sessionOptions(config),
+    capital,
+    toDollars(capital.reduce((a, b) => a + b, 0)),
+  );
+  const allocation = new SleeveAllocation(
+    sleeves,
+    config.allocation ?? defaultAllocation(),
+    config.sleeveCorrelation,
+    capital,
+  );
+  return { session, allocation };
+}
+
+/** The state of a stage that starts trading sleeves: the account's cash split by the sleeves' weights. */
+export function initialSleevesState(config: StrategyConfig, sleeves: readonly Sleeve[], cash: Cents) {
+  const capital = splitCents(
+    cash,
+    sleeves.map((s) => s.weight),
+  );
+  const session = new TradingSession(
+    sleeves,
+    config.watchlist,
+    sessionOptions(config),
+    capital,
+    toDollars(cash),
+  );
+  const allocation = new SleeveAllocation(
+    sleeves,
+    config.allocation ?? defaultAllocation(),
+    config.sleeveCorrelation,
+    capital,
+  );
+  return sleevesState(session, allocation);
+}
+
+/** The id of a sleeve's leg intent (never sent to the broker: execute-orders nets the legs). */
+export function legId(sleeve: string, symbol: string, date: string, purpose: 'entry' | 'exit'): string {
+  return `leg-${sleeve}-${symbol}-${date.replaceAll('-', '')}-${purpose}`;
+}
+
+/** The sleeve of a leg id. */
+function legSleeve(leg: IntentRecord): string {
+  return leg.sleeve as string;
+}
+
+/** The per-sleeve position records (the durable per-sleeve ledger) of a state. */
+export function positionRecords(state: SleevesState): PositionRecord[] {
+  return state.books.flatMap((book) =>
+    book.positions.map((p) => ({
+      symbol: p.symbol,
+      qty: p.side * p.qty,
+      avgEntryPrice: p.entryPrice,
+      stop: p.stop,
+      entryRef: p.entryRef,
+      initialRisk: p.initialRisk,
+      sessionsHeld: p.sessionsHeld,
+      entryDate: isoDate(p.entryTime),
+      sleeve: book.id,
+    })),
+  );
+}
+
+/** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
+function scaled(series: BarSeries, ratio: number): BarSeries {
+  if (ratio === 1) return series;
+  const times = (a: Float64Array) => a.map((x) => x * ratio);
+  return {
+    ...series,
+    open: times(series.open),
+    high: times(series.high),
+    low: times(series.low),
+    close: times(series.close),
+  };
+}
+
+/** What the sleeves' signal step decided. */
+export interface SleeveSignals {
+  readonly legs: readonly IntentRecord[];
+  readonly reallocation: AllocationEvent | null;
+  readonly state: SleevesState;
+}
+
+/**
+ * generate-signals for a sleeves config: the state as of the previous session's close (end-of-day's
+ * `booked`, or a first state splitting the account's cash), the strategies fed the history (bars
+ * scaled to raw prices), the close step and the decision; one leg intent per (sleeve, symbol,
+ * purpose). A rerun recomputes the same from `booked`.
+ */
+export async function generateSleeveSignals(
+  ctx: LiveContext,
+  day: string,
+  previous: string,
+  adjusted: readonly BarSeries[],
+  raw: readonly BarSeries[],
+  now: string,
+): Promise<SleeveSignals> {
+  const { config } = ctx;
+  const sleeves = liveSleeves(config);
+  const [account, stored, riskRecord] = await Promise.all([
+    ctx.broker.getAccount(),
+    ctx.store.getSleevesState(),
+    ctx.store.getRiskState(),
+  ]);
+  const base = stored?.record.booked ?? initialSleevesState(config, sleeves, toCents(account.cash));
+  const series = adjusted.map((s, k) => {
+    const rawClose = raw[k]?.close[(raw[k]?.close.length ?? 1) - 1];
+    const adjClose = s.close[s.time.length - 1] as number;
+    if (rawClose === undefined || !(rawClose > 0))
+      throw new StaleDataError(`${s.symbol}: no raw close for ${previous}`);
+    return scaled(s, rawClose / adjClose);
+  });
+  const { session, allocation } = build(config, sleeves, base);
+  const calendar = alignBars(series);
+  const last = calendar.time.length - 1;
+  if (last < 0 || isoDate(calendar.time[last] as number) !== previous)
+    throw new StaleDataError(`the bars do not end at the previous session ${previous}`);
+  const symbols = config.watchlist;
+  const correlation = new RollingCorrelation(symbols.length, config.risk.correlation.window);
+  const returns = new Float64Array(symbols.length);
+  for (let slot = 0; slot <= last; slot++) {
+    const bars = series.map((s, k): Bar | undefined => {
+      const i = (calendar.index[k] as Int32Array)[slot] as number;
+      if (i < 0) return undefined;
+      return {
+        time: s.time[i] as number,
+        open: s.open[i] as number,
+        high: s.high[i] as number,
+        low: s.low[i] as number,
+        close: s.close[i] as number,
+        volume: s.volume[i] as number,
+      };
+    });
+    // The history is fed flat; the books (positions held) come in for the last close, as the
+    // single-strategy signal step feeds its strategy.
+    if (slot === last) restoreSleevesState(session, allocation, base);
+    bars.forEach((bar, j) => {
+      returns[j] = bar === undefined ? Number.NaN : bar.close / session.mark(symbols[j] as string) - 1;
+    });
+    session.feed(bars);
+    correlation.push(returns);
+  }
+  const time = calendar.time[last] as number;
+  session.assertLedger(previous);
+  let reallocation: AllocationEvent | null = null;
+  if (allocation.lastCloseTime === null || allocation.lastCloseTime < time) {
+    reallocation = allocation.settle(session, time, allocation.mark(session));
+  }
+  // Kelly per sleeve: each sleeve's own closed trades (TRADES#<sleeve>).
+  const histories = await Promise.all(
+    sleeves.map((s) => ctx.store.listClosedTrades(s.id, config.risk.kellyWindow)),
+  );
+  histories.forEach((trades, k) => {
+    (session.books[k] as (typeof session.books)[number]).closedPnls.push(
+      ...trades.map((t) => toDollars(t.pnlCents)),
+    );
+  });
+  session.riskState = riskRecord?.state ?? initialRiskState(account.lastEquity);
+  const outcome = session.decide(time, previous, (a, b) => correlation.correlation(a, b));
+  const decided = sleevesState(session, allocation);
+  const saved = await ctx.store.putSleevesState(
+    { bookedThrough: stored?.record.bookedThrough ?? null, booked: base, decided: { day, state: decided } },
+    stored?.version ?? 0,
+  );
+  if ('conflict' in saved)
+    throw new UnknownStateError('the sleeves state changed while signals were generated; refusing to guess');
+  const risk = await ctx.store.putRiskState(session.riskState, riskRecord?.version ?? 0);
+  if ('conflict' in risk)
+    throw new UnknownStateError('the risk state changed while signals were generated; refusing to guess');
+  if (outcome.events.length > 0) {
+    await ctx.store.appendBreakerEvents(outcome.events);
+    for (const event of outcome.events) {
+      await ctx.notifier.publish({
+        subject: `Breaker ${event.action}: ${event.breaker}`,
+        severity: event.action === 'trip' ? 'critical' : 'info',
+        text: `${event.reason}\n${JSON.stringify(event.figures)}`,
+      });
+    }
+  }
+  if (outcome.refused.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Entries refused on ${day}`,
+      severity: 'warning',
+      text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
+    });
+  }
+  await ctx.store.putPositions(day, positionRecords(decided));
+  const legs: IntentRecord[] = [];
+  for (const leg of outcome.legs) {
+    const sleeve = sleeves[leg.sleeve] as Sleeve;
+    const purpose = leg.role === 'entry' ? 'entry' : 'exit';
+    const intent: IntentRecord = {
+      clientOrderId: legId(sleeve.id, leg.symbol, day, purpose),
+      leg: true,
+      sleeve: sleeve.id,
+      date: day,
+      strategy: sleeve.strategy.name,
+      symbol: leg.symbol,
+      purpose,
+      side: leg.side,
+      qty: leg.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: leg.entry?.entryRef ?? session.mark(leg.symbol),
+      ...(leg.entry?.stopLoss === undefined ? {} : { protectiveStop: leg.entry.stopLoss }),
+      ...(leg.entry?.takeProfit === undefined ? {} : { takeProfit: leg.entry.takeProfit }),
+      ...(leg.reason === undefined ? {} : { reason: leg.reason }),
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const { created, intent: kept } = await ctx.store.createIntent(intent);
+    if (!created) ctx.log.info('leg already recorded', { clientOrderId: intent.clientOrderId });
+    legs.push(kept);
+  }
+  ctx.log.info('sleeve signals decided', {
+    day,
+    previous,
+    legs: legs.map((l) => ({ id: l.clientOrderId, side: l.side, qty: l.qty })),
+    reallocation: reallocation?.reason ?? null,
+  });
+  return { legs, reallocation, state: decided };
+}
+
+/** The sleeve index of a sleeve id. */
+function sleeveIndex(sleeves: readonly Sleeve[], id: string): number {
+  const k = sleeves.findIndex((s) => s.id === id);
+  if (k < 0) throw new SleeveLedgerError(`no sleeve "${id}" in the config`);
+  return k;
+}
+
+/** A leg intent as the session's leg. */
+function sessionLeg(sleeves: readonly Sleeve[], leg: IntentRecord, qty = leg.qty): SessionLeg {
+  return {
+    sleeve: sleeveIndex(sleeves, legSleeve(leg)),
+    symbol: leg.symbol,
+    role: leg.purpose === 'entry' ? 'entry' : 'exit',
+    side: leg.side,
+    qty,
+    ...(leg.purpose === 'entry'
+      ? {
+          entry: {
+            side: leg.side === 'buy' ? 1 : -1,
+            entryRef: leg.referencePrice,
+            stopLoss: leg.protectiveStop,
+            takeProfit: leg.takeProfit,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Whether a net order carries an exit leg (exits never wait for the gate or a halt). */
+export function carriesExit(intent: IntentRecord): boolean {
+  return intent.legIds?.some((id) => id.endsWith('-exit')) ?? false;
+}
+
+/** The sleeves whose exit legs a net order carries (their resting stops are cancelled before it). */
+export function exitingSleeves(intent: IntentRecord, all: readonly IntentRecord[]): string[] {
+  const ids = new Set(intent.legIds ?? []);
+  return all.filter((i) => ids.has(i.clientOrderId) && i.purpose === 'exit').map(legSleeve);
+}
+
+/**
+ * execute-orders' first step for a sleeves config: today's legs not netted yet are netted per symbol
+ * into one net order intent, recorded (conditional write, deterministic id) before anything is sent.
+ * Entry legs the gate refuses (`entryRefusal` per symbol and sleeve) are skipped before netting;
+ * exits never ask. Legs that cancel out completely make a net intent of quantity 0 that is never
+ * sent (`skipped`: the sleeves cross at the session's official open). A second run finds the legs
+ * netted (`netOrderId`) or the net order already recorded, and reuses it.
+ */
+export async function netSleeveLegs(ctx: LiveContext, day: string, now: string): Promise<void> {
+  const all = await ctx.store.listIntents(day);
+  let legs = all.filter((i) => i.leg === true && i.status === 'recorded' && i.netOrderId === undefined);
+  if (legs.length === 0) return;
+  const sleeves = liveSleeves(ctx.config);
+  if (!beforeOpgCutoff(now, day)) {
+    for (const leg of legs) {
+      await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
+        status: 'skipped',
+        reason: 'after the 09:28 market-on-open cutoff',
+        updatedAt: now,
+      });
+    }
+    await ctx.notifier.publish({
+      subject: `Market-on-open orders skipped on ${day}`,
+      severity: 'critical',
+      text: `The cutoff passed before the sleeves' legs were netted and sent: ${legs.map((l) => l.clientOrderId).join(', ')}`,
+    });
+    return;
+  }
+  const refused: string[] = [];
+  const kept: IntentRecord[] = [];
+  for (const leg of legs) {
+    const why = leg.purpose === 'entry' ? await entryRefusal(ctx, day, leg.symbol, leg.sleeve) : null;
+    if (why === null) {
+      kept.push(leg);
+      continue;
+    }
+    const result = await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
+      status: 'skipped',
+      reason: `entry refused: ${why}`,
+      updatedAt: now,
+    });
+    if (!('conflict' in result)) refused.push(`${leg.clientOrderId} (${why})`);
+  }
+  if (refused.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Entries refused on ${day}`,
+      severity: 'critical',
+      text: `Not netted, not sent (exits and stops go on): ${refused.join(', ')}`,
+    });
+  }
+  legs = kept;
+  for (const symbol of [...new Set(legs.map((l) => l.symbol))].sort()) {
+    const mine = legs.filter((l) => l.symbol === symbol);
+    const order = netLegs(
+      symbol,
+      mine.map((l) => sessionLeg(sleeves, l)),
+    );
+    const set = [...new Set(mine.map(legSleeve))].sort();
+    const purpose = mine.every((l) => l.purpose === 'exit')
+      ? 'exit'
+      : mine.every((l) => l.purpose === 'entry')
+        ? 'entry'
+        : order.side === 'sell'
+          ? 'exit'
+          : 'entry';
+    const id = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol,
+      date: day,
+      purpose,
+      sleeves: set,
+    });
+    await ctx.store.putOrderTag({ tag: sleeveSetTag(ctx.stage, set), stage: ctx.stage, sleeves: set });
+    const reference = mine[0] as IntentRecord;
+    const { intent: net } = await ctx.store.createIntent({
+      clientOrderId: id,
+      sleeve: set.join('+'),
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose,
+      side: order.side ?? (reference.side as 'buy' | 'sell'),
+      qty: order.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: reference.referencePrice,
+      status: order.side === null ? 'skipped' : 'recorded',
+      ...(order.side === null
+        ? { reason: 'the legs cancel out: crossed between the sleeves at the official open, no broker order' }
+        : {}),
+      legIds: mine.map((l) => l.clientOrderId),
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    });
+    // The net order recorded first (this run's or an earlier one's) is the one its legs belong to.
+    for (const leg of mine.filter((l) => net.legIds?.includes(l.clientOrderId))) {
+      await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
+        netOrderId: net.clientOrderId,
+        updatedAt: now,
+      });
+    }
+    ctx.log.info('sleeve legs netted', {
+      symbol,
+      clientOrderId: net.clientOrderId,
+      side: net.side,
+      qty: net.qty,
+      crossQty: order.crossQty,
+      legs: mine.map((l) => `${l.sleeve} ${l.side} ${l.qty}`),
+    });
+  }
+}
+
+/** The net orders' legs and the sleeves' own protective orders booked on a day. */
+export interface SleevesBooking {
+  readonly state: SleevesState;
+  readonly trades: readonly SleeveTrade[];
+  /** Per symbol, the sum of the sleeves' signed positions: what the broker should hold. */
+  readonly bySymbol: ReadonlyMap<string, number>;
+  /** Legs the fills did not cover (a partial or missing fill), with the covered quantity. */
+  readonly uncovered: readonly { readonly leg: string; readonly qty: number; readonly covered: number }[];
+  /** Leg fills: the leg, its quantity and price (every leg at its net order's fill price). */
+  readonly legFills: readonly { readonly leg: string; readonly qty: number; readonly price: number }[];
+}
+
+/**
+ * Books a trading day on the sleeves (pure apart from the reads): from the state `base` (the state
+ * generate-signals decided on for `day`), each net order's fill split back to its legs at the fill
+ * price (`coveredLegs` for a partial fill or none: the crossed part at the official open), then
+ * each sleeve's own stop and market exits filled that day. The account ledger moves with the broker
+ * orders only; the result says per symbol what the broker should hold.
+ */
+export function bookSleevesDay(input: {
+  readonly config: StrategyConfig;
+  readonly stage: string;
+  readonly sleeves: readonly Sleeve[];
+  readonly day: string;
+  readonly base: SleevesState;
+  readonly intents: readonly IntentRecord[];
+  /** The day's broker orders of the sleeves' own stops and exits (filled or not). */
+  readonly protective: readonly BrokerOrder[];
+  /** The session's official open per symbol (the price crossed legs fill at). */
+  readonly open: (symbol: string) => number | undefined;
+}): SleevesBooking {
+  const { config, sleeves, day, base } = input;
+  const { session, allocation } = build(config, sleeves, base);
+  restoreSleevesState(session, allocation, base);
+  const time = dayTime(day);
+  const trades: SleeveTrade[] = [];
+  const uncovered: { leg: string; qty: number; covered: number }[] = [];
+  const legFills: { leg: string; qty: number; price: number }[] = [];
+  const byId = new Map(input.intents.map((i) => [i.clientOrderId, i]));
+  for (const net of input.intents.filter((i) => i.legIds !== undefined && i.leg !== true)) {
+    const legs = (net.legIds ?? []).flatMap((id) => {
+      const leg = byId.get(id);
+      return leg !== undefined && leg.netOrderId === net.clientOrderId ? [leg] : [];
+    });
+    if (legs.length === 0) continue;
+    const order = netLegs(
+      net.symbol,
+      legs.map((l) => sessionLeg(sleeves, l)),
+    );
+    const filled = order.side === null ? 0 : Math.min(net.filledQty, order.qty);
+    const price = filled > 0 ? net.avgFillPrice : input.open(net.symbol);
+    if (price === undefined) {
+      if (order.crossQty > 0 || filled > 0)
+        throw new StaleDataError(`${net.symbol}: no official open for ${day} to cross the sleeves at`);
+      continue;
+    }
+    const qtys = coveredQuantities(order, filled, config.backtest.fractional);
+    const covered = coveredLegs(order, filled, config.backtest.fractional);
+    legs.forEach((leg, i) => {
+      const qty = qtys[i] as number;
+      if (qty > 0) legFills.push({ leg: leg.clientOrderId, qty, price });
+      if (qty < leg.qty) uncovered.push({ leg: leg.clientOrderId, qty: leg.qty, covered: qty });
+    });
+    if (covered.length === 0) continue;
+    trades.push(...session.bookNetFill(netLegs(net.symbol, covered), price, 0, time));
+  }
+  const tags = new Map(sleeves.map((s, k) => [sleeveSetTag(input.stage, [s.id]), k]));
+  const done = [...input.protective].sort(
+    (a, b) => Date.parse(a.filledAt ?? a.submittedAt) - Date.parse(b.filledAt ?? b.submittedAt),
+  );
+  for (const order of done) {
+    const k = tags.get(orderTagOf(order.clientOrderId) ?? '');
+    if (k === undefined || order.status !== 'filled' || order.filledAvgPrice === null) continue;
+    const book = session.books[k] as (typeof session.books)[number];
+    const p = book.positions.get(order.symbol);
+    if (p === undefined || p.qty !== order.filledQty) continue;
+    trades.push(session.bookProtectiveFill(k, order.symbol, order.filledAvgPrice, time, 'stop-loss'));
+  }
+  const state = sleevesState(session, allocation);
+  return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills };
+}
+
+/** The day's filled or open orders of the sleeves' own stops and market exits (by their tags). */
+async function protectiveOrders(ctx: LiveContext, day: string, sleeves: readonly Sleeve[]) {
+  const tags = new Set(sleeves.map((s) => sleeveSetTag(ctx.stage, [s.id])));
+  const orders = await ctx.broker.listOrders({ status: 'all', symbols: ctx.config.watchlist });
+  return orders.filter((o) => {
+    const tag = orderTagOf(o.clientOrderId);
+    if (tag === null || !tags.has(tag)) return false;
+    const filledDay = o.filledAt === null ? null : isoDateOf(o.filledAt);
+    return filledDay === day && (STOP_ORDER_TYPES.has(o.type) || o.clientOrderId.includes('-flatten'));
+  });
+}
+
+/** The New York date of an instant. */
+function isoDateOf(iso: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York' }).format(new Date(iso));
+}
+
+/** The session's official open per symbol (raw daily bar of the day), undefined where there is none. */
+async function officialOpens(ctx: LiveContext, day: string, symbols: readonly string[]) {
+  if (symbols.length === 0) return () => undefined;
+  try {
+    const bars = await ctx.marketData.getDailyBars({ symbols, from: day, to: day, adjustment: 'raw' });
+    const opens = new Map(
+      bars.flatMap((s) =>
+        s.time.length > 0 && isoDate(s.time[0] as number) === day ? [[s.symbol, s.open[0] as number]] : [],
+      ),
+    );
+    return (symbol: string) => opens.get(symbol);
+  } catch (error) {
+    ctx.log.warn('no official open for the day yet', { day, error: String(error) });
+    return () => undefined;
+  }
+}
+
+/** The state a day is booked from, and whether the booking already happened (a rerun). */
+function baseOf(record: SleevesStateRecord, day: string): SleevesState {
+  if (record.decided?.day === day) return record.decided.state;
+  return record.booked;
+}
+
+/**
+ * Books the day on the sleeves (see {@link bookSleevesDay}) from the stored state; with `persist`
+ * (end-of-day) the result becomes `booked`, by a conditional write, and each sleeve's closed trades
+ * are recorded once (`TRADES#<sleeve>`). Risk-check books provisionally (nothing written).
+ */
+export async function sleevesDay(
+  ctx: LiveContext,
+  day: string,
+  intents: readonly IntentRecord[],
+  now: string,
+  persist: boolean,
+): Promise<(SleevesBooking & { readonly recorded: readonly ClosedTradeRecord[] }) | null> {
+  const stored = await ctx.store.getSleevesState();
+  if (stored === undefined) return null;
+  const sleeves = liveSleeves(ctx.config);
+  if (stored.record.bookedThrough === day && stored.record.decided?.day !== day) {
+    // Booked already and no decision of the day to book from again: the stored books are the day's.
+    const state = stored.record.booked;
+    return {
+      state,
+      trades: [],
+      bySymbol: sleevesPositionsBySymbol(state),
+      uncovered: [],
+      legFills: [],
+      recorded: [],
+    };
+  }
+  const crossing = intents.filter((i) => i.legIds !== undefined).map((i) => i.symbol);
+  const open = await officialOpens(ctx, day, [...new Set(crossing)]);
+  const booking = bookSleevesDay({
+    config: ctx.config,
+    stage: ctx.stage,
+    sleeves,
+    day,
+    base: baseOf(stored.record, day),
+    intents,
+    protective: await protectiveOrders(ctx, day, sleeves),
+    open,
+  });
+  if (!persist) return { ...booking, recorded: [] };
+  const saved = await ctx.store.putSleevesState(
+    { bookedThrough: day, booked: booking.state, decided: stored.record.decided },
+    stored.version,
+  );
+  if ('conflict' in saved)
+    throw new UnknownStateError('the sleeves state changed during the end-of-day step; refusing to guess');
+  const recorded: ClosedTradeRecord[] = [];
+  for (const t of booking.trades) {
+    const record: ClosedTradeRecord = {
+      strategy: t.sleeve,
+      symbol: t.symbol,
+      side: t.direction,
+      qty: t.qty,
+      entryDate: isoDate(t.entryTime),
+      exitDate: day,
+      exitTime: new Date(t.exitTime as number).toISOString(),
+      entryPrice: t.entryPrice,
+      exitPrice: t.exitPrice as number,
+      pnlCents: toCents(t.pnl),
+      exitExecutionId: `${t.sleeve}:${t.symbol}:${day}`,
+      recordedAt: now,
+    };
+    if (await ctx.store.recordClosedTrade(record)) recorded.push(record);
+  }
+  for (const fill of booking.legFills) {
+    await ctx.store.transitionIntent(day, fill.leg, ['recorded'], {
+      status: 'filled',
+      filledQty: fill.qty,
+      avgFillPrice: fill.price,
+      updatedAt: now,
+    });
+  }
+  await ctx.store.putPositions(day, positionRecords(booking.state));
+  return { ...booking, recorded };
+}
+
+/** Per symbol, where the sleeves and the broker disagree (the reconciliation's input). */
+export function sleeveMismatches(
+  bySymbol: ReadonlyMap<string, number>,
+  broker: readonly BrokerPosition[],
+  watchlist: readonly string[],
+): { symbol: string; sleeves: number; broker: number }[] {
+  const symbols = new Set([
+    ...bySymbol.keys(),
+    ...broker.map((p) => p.symbol).filter((s) => watchlist.includes(s)),
+  ]);
+  return [...symbols].sort().flatMap((symbol) => {
+    const sleeves = bySymbol.get(symbol) ?? 0;
+    const held = broker.find((p) => p.symbol === symbol)?.qty ?? 0;
+    return Math.abs(sleeves - held) > 1e-9 ? [{ symbol, sleeves, broker: held }] : [];
+  });
+}
+
+const LIVE_STOP = ['recorded', 'submitted', 'unknown', 'accepted'] as const;
+
+/** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
+function stopPrice(price: number, side: 1 | -1): number {
+  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
+}
+
+/**
+ * risk-check for a sleeves config: each sleeve's position (the day booked provisionally on the
+ * stored state) has its own protective stop at the broker, tagged with the sleeve (`stop` id, the
+ * sleeve's shares), so a stop fill belongs to exactly one sleeve; a stop the market is through
+ * becomes that sleeve's market exit (`flatten` id); `flatten` exits every sleeve's position.
+ */
+export async function sleeveStops(
+  ctx: LiveContext,
+  day: string,
+  intents: readonly IntentRecord[],
+  now: string,
+  flatten: boolean,
+): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
+  const booking = await sleevesDay(ctx, day, intents, now, false);
+  const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
+  if (booking === null) return out;
+  const positions = await ctx.broker.getPositions();
+  const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: ctx.config.watchlist });
+  for (const book of booking.state.books) {
+    const tag = sleeveSetTag(ctx.stage, [book.id]);
+    for (const p of book.positions) {
+      const position = positions.find((x) => x.symbol === p.symbol);
+      if (position === undefined || position.qty <= 0) continue; // reconciliation's case, not a stop's
+      const exitSide = p.side === 1 ? 'sell' : 'buy';
+      const resting = openOrders.filter(
+        (o) =>
+          o.symbol === p.symbol &&
+          o.side === exitSide &&
+          STOP_ORDER_TYPES.has(o.type) &&
+          orderTagOf(o.clientOrderId) === tag,
+      );
+      const wanted = p.stop;
+      if (wanted !== null) out.openRisk += Math.max(0, (position.currentPrice - wanted) * p.side) * p.qty;
+      if (flatten || (wanted !== null && stopCrossed(p.side, position.currentPrice, wanted))) {
+        for (const order of resting) await ctx.broker.cancelOrder(order.id);
+        const id = clientOrderId({
+          stage: ctx.stage,
+          strategy: ctx.config.name,
+          symbol: p.symbol,
+          date: day,
+          purpose: 'flatten',
+          sleeves: [book.id],
+        });
+        const placed = await placeIntentOnce(
+          ctx,
+          {
+            clientOrderId: id,
+            sleeve: book.id,
+            date: day,
+            strategy: ctx.config.name,
+            symbol: p.symbol,
+            purpose: 'exit',
+            side: exitSide,
+            qty: p.qty,
+            type: 'market',
+            timeInForce: 'day',
+            referencePrice: position.currentPrice,
+            status: 'recorded',
+            filledQty: 0,
+            reason: flatten
+              ? 'daily loss breaker: flatten'
+              : `price ${position.currentPrice} is through the stop ${wanted}`,
+            configHash: ctx.configHash,
+            gitCommit: ctx.gitCommit,
+            createdAt: now,
+            updatedAt: now,
+          },
+          now,
+        );
+        if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) out.exits.push(id);
+        continue;
+      }
+      if (wanted === null) {
+        await ctx.notifier.publish({
+          subject: `Position without a stop: ${p.symbol} (${book.id})`,
+          severity: 'critical',
+          text: `${p.qty} shares of ${p.symbol} in sleeve ${book.id} have no recorded stop; set one or close the position.`,
+        });
+        continue;
+      }
+      const price = stopPrice(wanted, p.side);
+      if (resting.some((o) => o.stopPrice === price && o.qty === p.qty)) continue;
+      for (const order of resting) await ctx.broker.cancelOrder(order.id);
+      const placed = await placeSleeveStop(
+        ctx,
+        day,
+        book.id,
+        p.symbol,
+        exitSide,
+        p.qty,
+        price,
+        position.currentPrice,
+        now,
+      );
+      if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
+    }
+  }
+  await ctx.store.putPositions(day, positionRecords(booking.state));
+  return out;
+}
+
+/** Places a sleeve's stop once, even when risk checks run concurrently (see risk-check's `placeStop`). */
+async function placeSleeveStop(
+  ctx: LiveContext,
+  day: string,
+  sleeve: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  price: number,
+  referencePrice: number,
+  now: string,
+): Promise<IntentRecord> {
+  const mine = (await ctx.store.listIntents(day)).filter(
+    (i) => i.purpose === 'stop' && i.symbol === symbol && i.sleeve === sleeve,
+  );
+  const same = (i: IntentRecord) => i.stopPrice === price && i.qty === qty && i.side === side;
+  const live = (i: IntentRecord) => (LIVE_STOP as readonly string[]).includes(i.status);
+  const found = mine.find((i) => same(i) && live(i));
+  if (found !== undefined) return placeIntentOnce(ctx, found, now);
+  await ctx.store.putOrderTag({
+    tag: sleeveSetTag(ctx.stage, [sleeve]),
+    stage: ctx.stage,
+    sleeves: [sleeve],
+  });
+  for (let sequence = mine.length + 1; ; sequence++) {
+    const intent: IntentRecord = {
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol,
+        date: day,
+        purpose: 'stop',
+        sleeves: [sleeve],
+        sequence,
+      }),
+      sleeve,
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose: 'stop',
+      side,
+      qty,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: price,
+      referencePrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const { created, intent: stored } = await ctx.store.createIntent(intent);
+    if (created || (same(stored) && live(stored)) || sequence > mine.length + 20)
+      return placeIntentOnce(ctx, stored, now);
+  }
+}
