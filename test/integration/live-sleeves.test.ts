@@ -1,36 +1,226 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { legId } from '../../shared/live/sleeves.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
-const at = (day: string, hhmm: string, offset = 4) =>
-  `${day}T${String(Number(hhmm.slice(0, 2)) + offset).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+// New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
+const at = (day: string, hhmm: string) =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+const D1 = '2021-03-18';
+const D2 = '2021-03-19';
+const D3 = '2021-03-22';
 
-let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+type Stack = Awaited<ReturnType<typeof startLiveStack>>;
+let stack: Stack | undefined;
 afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
 
-describe('smoke', () => {
-  it('runs a sleeves day', async () => {
-    const DAY = '2021-03-18';
-    stack = await startLiveStack({ startTime: at(DAY, '08:00'), config: 'config/multi-strategy.yaml' });
-    const { ctx } = stack;
-    await marketOpenCheck(ctx, at(DAY, '09:00'));
-    const signals = await generateSignals(ctx, at(DAY, '09:10'));
-    console.log(signals.intents.map((i) => `${i.clientOrderId} ${i.side} ${i.qty}`));
-    console.log(JSON.stringify(signals.sleeves?.state.allocation.weights));
-    const exec = await executeOrders(ctx, at(DAY, '09:15'));
-    console.log(JSON.stringify(exec));
-    stack.alpaca.setTime(at(DAY, '10:00'));
-    const rc = await riskCheck(ctx, at(DAY, '10:00'));
-    console.log(JSON.stringify(rc));
-    stack.alpaca.setTime(at(DAY, '16:15'));
-    const eod = await endOfDay(ctx, at(DAY, '16:15'));
-    console.log(JSON.stringify('date' in eod ? { sleeves: eod.sleeves, drift: eod.drift, pos: eod.positions } : eod));
-  });
+const posts = (s: Stack) => s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
+
+/** The day's market-on-open orders at the broker. */
+const opgOrders = async (s: Stack, day: string) =>
+  (await s.ctx.broker.listOrders({ status: 'all' })).filter(
+    (o) => o.timeInForce === 'opg' && o.clientOrderId.includes(`-${day.replaceAll('-', '')}-`),
+  );
+
+/** A sleeve's leg as generate-signals records it. */
+function leg(
+  s: Stack,
+  day: string,
+  sleeve: string,
+  symbol: string,
+  purpose: 'entry' | 'exit',
+  qty: number,
+  reference: number,
+): IntentRecord {
+  const now = at(day, '09:10');
+  return {
+    clientOrderId: legId(sleeve, symbol, day, purpose),
+    leg: true,
+    sleeve,
+    date: day,
+    strategy: sleeve,
+    symbol,
+    purpose,
+    side: purpose === 'entry' ? 'buy' : 'sell',
+    qty,
+    type: 'market',
+    timeInForce: 'opg',
+    referencePrice: reference,
+    ...(purpose === 'entry' ? { protectiveStop: Math.round(reference * 90) / 100 } : {}),
+    status: 'recorded',
+    filledQty: 0,
+    configHash: s.ctx.configHash,
+    gitCommit: s.ctx.gitCommit,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** A day of the chain: market-open check, the legs (real signals or given), execution, risk check, end of day. */
+async function tradeDay(s: Stack, day: string, legs?: (day: string) => IntentRecord[], executions = 1) {
+  const { ctx } = s;
+  s.alpaca.setTime(at(day, '09:00'));
+  await marketOpenCheck(ctx, at(day, '09:00'));
+  if (legs === undefined) await generateSignals(ctx, at(day, '09:10'));
+  else for (const l of legs(day)) await ctx.store.createIntent(l);
+  s.alpaca.setTime(at(day, '09:15'));
+  const before = posts(s).length;
+  await Promise.all(Array.from({ length: executions }, () => executeOrders(ctx, at(day, '09:15'))));
+  const answers = posts(s)
+    .slice(before)
+    .map((r) => r.status);
+  // Orders the broker accepted; a concurrent run that sent a claimed order again got a 422 duplicate.
+  const sent = answers.filter((status) => status === 200).length;
+  s.alpaca.setTime(at(day, '10:00'));
+  await riskCheck(ctx, at(day, '10:00'));
+  s.alpaca.setTime(at(day, '16:15'));
+  const report = await endOfDay(ctx, at(day, '16:15'));
+  if (!('date' in report)) throw new Error(`${day}: expected a report`);
+  return { ...report, sent, answers };
+}
+
+const held = async (s: Stack) => {
+  const state = (await s.ctx.store.getSleevesState())?.record.booked;
+  return Object.fromEntries(
+    (state?.books ?? []).flatMap((b) => b.positions.map((p) => [`${b.id}:${p.symbol}`, p.qty])),
+  );
+};
+
+describe('sleeves in the live functions, against the local stack', () => {
+  it('two sleeves in opposite directions in one symbol on one morning: one net order, both sleeves right; then one sleeve exits while another holds', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    // Day 1: the real signals (the trend sleeve buys SPY), executed, stopped and booked.
+    const first = await tradeDay(s, D1);
+    expect(first.sleeves?.mismatches).toEqual([]);
+    const trendQty = (await held(s))['trend:SPY'] as number;
+    expect(trendQty).toBeGreaterThan(0);
+    const trendStop = (await ctx.broker.listOrders({ status: 'open' })).find(
+      (o) => o.symbol === 'SPY' && o.type === 'stop',
+    );
+    expect(orderTagOf(trendStop?.clientOrderId ?? '')).toBe(sleeveSetTag('paper', ['trend']));
+    expect(trendStop?.qty).toBe(trendQty);
+
+    // Day 2: trend sells its SPY while rsi and bollinger buy SPY: one net buy order.
+    const second = await tradeDay(s, D2, (day) => [
+      leg(s, day, 'trend', 'SPY', 'exit', trendQty, 390),
+      leg(s, day, 'rsi', 'SPY', 'entry', 25, 390),
+      leg(s, day, 'bollinger', 'SPY', 'entry', 7, 390),
+    ]);
+    expect(second.sent).toBe(1);
+    const opens = await opgOrders(s, D2);
+    expect(opens).toHaveLength(1);
+    const netId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D2,
+      purpose: 'entry',
+      sleeves: ['bollinger', 'rsi', 'trend'],
+    });
+    expect(opens[0]).toMatchObject({ clientOrderId: netId, side: 'buy', qty: 32 - trendQty });
+    expect(netId).toMatch(/^qs-[0-9a-f]{8}-SPY-20210319-entry$/);
+    expect(await ctx.store.getOrderTag(orderTagOf(netId) as string)).toMatchObject({
+      sleeves: ['bollinger', 'rsi', 'trend'],
+    });
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': 25, 'bollinger:SPY': 7 });
+    expect((await held(s))['trend:SPY']).toBeUndefined();
+    expect(second.sleeves?.mismatches).toEqual([]);
+    expect(second.sleeves?.bySymbol).toMatchObject({ SPY: 32 });
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spy?.qty).toBe(32);
+    // Every leg at the net order's fill price; trend's round trip recorded under its own sleeve.
+    const net = await ctx.store.getIntent(D2, netId);
+    for (const id of net?.legIds ?? []) {
+      const l = await ctx.store.getIntent(D2, id);
+      expect(l).toMatchObject({ status: 'filled', netOrderId: netId, avgFillPrice: net?.avgFillPrice });
+    }
+    const trades = await ctx.store.listClosedTrades('trend', 10);
+    expect(trades.at(-1)).toMatchObject({ symbol: 'SPY', qty: trendQty, exitPrice: net?.avgFillPrice });
+    // Each holding sleeve has its own stop (its tag, its shares); trend's is gone.
+    const stops = (await ctx.broker.listOrders({ status: 'open' })).filter(
+      (o) => o.symbol === 'SPY' && o.type === 'stop',
+    );
+    expect(Object.fromEntries(stops.map((o) => [orderTagOf(o.clientOrderId), o.qty]))).toEqual({
+      [sleeveSetTag('paper', ['rsi'])]: 25,
+      [sleeveSetTag('paper', ['bollinger'])]: 7,
+    });
+
+    // Day 3: rsi exits while bollinger holds: the broker never goes below bollinger's 7, and only
+    // rsi's stop is cancelled before the exit.
+    const third = await tradeDay(s, D3, (day) => [leg(s, day, 'rsi', 'SPY', 'exit', 25, 390)]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(7);
+    expect(await held(s)).toMatchObject({ 'bollinger:SPY': 7 });
+    expect((await held(s))['rsi:SPY']).toBeUndefined();
+    expect(third.sleeves?.mismatches).toEqual([]);
+    const left = (await ctx.broker.listOrders({ status: 'open' })).filter(
+      (o) => o.symbol === 'SPY' && o.type === 'stop',
+    );
+    expect(left.map((o) => [orderTagOf(o.clientOrderId), o.qty])).toEqual([
+      [sleeveSetTag('paper', ['bollinger']), 7],
+    ]);
+  }, 120_000);
+
+  it('legs that cancel out send nothing and cross at the official open; double and 10x concurrent executions (no Redis lock: the DynamoDB claims alone) send each net order once', async () => {
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      config: 'config/multi-strategy.yaml',
+      withCache: false,
+    });
+    const s = stack;
+    const { ctx } = s;
+    const first = await tradeDay(s, D1, undefined, 2);
+    expect(first.sent).toBe((await opgOrders(s, D1)).length);
+    const trendQty = (await held(s))['trend:SPY'] as number;
+    // Day 2: trend sells all its SPY to rsi (crossed, no SPY order); bollinger and volume buy QQQ.
+    const report = await tradeDay(
+      s,
+      D2,
+      (day) => [
+        leg(s, day, 'trend', 'SPY', 'exit', trendQty, 390),
+        leg(s, day, 'rsi', 'SPY', 'entry', trendQty, 390),
+        leg(s, day, 'breakout', 'QQQ', 'entry', 3, 320),
+        leg(s, day, 'volume', 'QQQ', 'entry', 4, 320),
+      ],
+      10,
+    );
+    expect(report.sent).toBe(1);
+    expect(report.answers.every((status) => status === 200 || status === 422)).toBe(true);
+    const opens = await opgOrders(s, D2);
+    expect(opens.map((o) => o.symbol)).toEqual(['QQQ']);
+    expect(opens[0]).toMatchObject({ qty: 7, side: 'buy' });
+    const crossed = (await ctx.store.listIntents(D2)).find(
+      (i) => i.symbol === 'SPY' && i.legIds !== undefined,
+    );
+    expect(crossed).toMatchObject({ qty: 0, status: 'skipped' });
+    // The crossed legs fill at the session's official open (the raw daily bar's open).
+    const [bar] = await ctx.marketData.getDailyBars({
+      symbols: ['SPY'],
+      from: D2,
+      to: D2,
+      adjustment: 'raw',
+    });
+    const rsiLeg = await ctx.store.getIntent(D2, legId('rsi', 'SPY', D2, 'entry'));
+    expect(rsiLeg).toMatchObject({ status: 'filled', avgFillPrice: bar?.open[0] });
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': trendQty, 'breakout:QQQ': 3, 'volume:QQQ': 4 });
+    expect(report.sleeves?.mismatches).toEqual([]);
+    // A second run of the day finds everything netted and sent: nothing more.
+    const after = posts(s).length;
+    await executeOrders(ctx, at(D2, '09:20'));
+    expect(posts(s).length).toBe(after);
+    // The account's cash is the sum of the sleeves' (to the cent) and the broker's.
+    const state = (await ctx.store.getSleevesState())?.record.booked;
+    expect(state?.books.reduce((a, b) => a + b.cash, 0)).toBe(state?.account.cash);
+    expect(Math.round((await ctx.broker.getAccount()).cash * 100)).toBe(state?.account.cash);
+  }, 120_000);
 });
