@@ -468,11 +468,14 @@ describe('positions', () => {
     ).rejects.toThrow(/invalid positions\.0\.entryDate/);
   });
 
-  it('refuses a symbol listed twice', async () => {
+  it('refuses a (sleeve, symbol) listed twice; two sleeves may hold one symbol', async () => {
     const { store } = await freshStore();
     await expect(store.putPositions('2024-03-04', [position('SPY'), position('SPY')])).rejects.toThrow(
-      /invalid positions: a symbol appears twice/,
+      /invalid positions: a \(sleeve, symbol\) appears twice/,
     );
+    const two = [position('SPY', { sleeve: 'trend' }), position('SPY', { sleeve: 'rsi', qty: 3 })];
+    await store.putPositions('2024-03-04', two);
+    expect((await store.getLatestPositions())?.positions).toEqual(two);
   });
 });
 
@@ -547,6 +550,76 @@ describe('closed trades', () => {
 
 describe('risk state', () => {
   const state: RiskState = initialRiskState(100_000);
+
+  it('versions the sleeves state; a stale version is a conflict; every item carries schemaVersion 2', async () => {
+    const { store, table } = await freshStore();
+    const book = (id: string, cash: number) => ({
+      id,
+      initialCash: 5_000_000,
+      cash,
+      transfersIn: 0,
+      costs: 0,
+      positions:
+        id === 'trend'
+          ? [
+              {
+                symbol: 'SPY',
+                side: 1 as const,
+                qty: 10,
+                entryPrice: 400.5,
+                entryTime: Date.UTC(2024, 2, 4),
+                entryNotional: 400_500,
+                entryCommission: 0,
+                stop: 390,
+                takeProfit: null,
+                entryRef: 401,
+                initialRisk: 11,
+                sessionsHeld: 2,
+              },
+            ]
+          : [],
+    });
+    const sleeves = {
+      sleeves: ['trend', 'rsi'],
+      books: [book('trend', 4_599_500), book('rsi', 5_000_000)],
+      account: { cash: 9_599_500, positions: [{ symbol: 'SPY', qty: 10 }] },
+      allocation: {
+        closes: 3,
+        weights: [0.5, 0.5],
+        returnHistory: [
+          [0.01, -0.002],
+          [0, 0.003],
+        ],
+        prevEquity: [5_010_000, 5_000_000],
+        nav: [50_100, 50_000],
+        lastCloseTime: Date.UTC(2024, 2, 4),
+        lastRebalanceTime: null,
+        breaches: [],
+      },
+    };
+    expect(await store.getSleevesState()).toBeUndefined();
+    const record = { bookedThrough: '2024-03-04', booked: sleeves, decided: null };
+    expect(await store.putSleevesState(record, 0)).toEqual({ version: 1 });
+    expect(await store.putSleevesState(record, 0)).toEqual({ conflict: true });
+    expect(await store.getSleevesState()).toEqual({ record, version: 1 });
+    await expect(
+      store.putSleevesState(
+        { ...record, booked: { ...sleeves, account: { ...sleeves.account, cash: 1.5 } } },
+        1,
+      ),
+    ).rejects.toThrow(/booked\.account\.cash: not whole cents/);
+    await store.putOrderTag({ tag: '0a1b2c3d', stage: 'paper', sleeves: ['rsi', 'trend'] });
+    await store.putOrderTag({ tag: '0a1b2c3d', stage: 'paper', sleeves: ['other'] });
+    expect(await store.getOrderTag('0a1b2c3d')).toEqual({
+      tag: '0a1b2c3d',
+      stage: 'paper',
+      sleeves: ['rsi', 'trend'],
+    });
+    const raw = await local.client.send(
+      new GetCommand({ TableName: table, Key: { PK: 'ORDER_TAGS', SK: '0a1b2c3d' } }),
+    );
+    expect(raw.Item?.schemaVersion).toBe(2);
+  });
 
   it('versions the risk state; a stale version is a conflict', async () => {
     const { store } = await freshStore();
