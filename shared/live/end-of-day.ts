@@ -253,6 +253,8 @@ export async function endOfDay(
     }
     const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
     reconciled.push({
+      // Schema 2: the single-strategy config's one sleeve is the config's name.
+      sleeve: config.name,
       symbol: position.symbol,
       qty: position.qty,
       avgEntryPrice: position.avgEntryPrice,

@@ -257,6 +257,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
 
   const now = scheduledTime;
   const base = {
+    sleeve: config.name,
     date: day,
     strategy: config.name,
     type: 'market' as const,
@@ -324,7 +325,9 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   if (decisions.stops.length > 0) {
     const moved = new Map(decisions.stops.map((m) => [atSymbols[m.index]?.symbol as string, m.stop]));
     const positions = [...records.values()].map((r) =>
-      moved.has(r.symbol) ? { ...r, stop: moved.get(r.symbol) ?? r.stop } : r,
+      moved.has(r.symbol)
+        ? { ...r, sleeve: r.sleeve ?? config.name, stop: moved.get(r.symbol) ?? r.stop }
+        : { ...r, sleeve: r.sleeve ?? config.name },
     );
     await ctx.store.putPositions(day, positions);
   }

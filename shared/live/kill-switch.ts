@@ -412,6 +412,7 @@ export async function killSwitch(
         ctx,
         {
           clientOrderId: id,
+          sleeve: config.name,
           date: day,
           strategy: config.name,
           symbol: position.symbol,

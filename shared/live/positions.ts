@@ -53,6 +53,7 @@ export async function haltSymbol(
     });
   }
   return {
+    sleeve: record?.sleeve ?? ctx.config.name,
     ...(record ?? {
       symbol: position.symbol,
       qty: 0,

@@ -193,6 +193,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     const entry = filledEntries.get(position.symbol);
     const wanted = record?.stop ?? entry?.protectiveStop ?? null;
     nextRecords.push({
+      sleeve: config.name,
       symbol: position.symbol,
       qty: position.qty,
       avgEntryPrice: position.avgEntryPrice,
@@ -289,6 +290,7 @@ async function placeStop(
         purpose: 'stop',
         sequence,
       }),
+      sleeve: ctx.config.name,
       date: day,
       strategy: ctx.config.name,
       symbol,
@@ -413,6 +415,7 @@ async function exitAtMarket(
     ctx,
     {
       clientOrderId: id,
+      sleeve: ctx.config.name,
       date: day,
       strategy: ctx.config.name,
       symbol: position.symbol,
