@@ -5,9 +5,11 @@ import type { Context } from 'aws-lambda';
 import type { LocalAlpacaFault } from '../adapters/local/alpaca-server.js';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
-import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
+import { isoDate, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
+import type { BrokerPosition } from '../core/ports/broker.js';
+import type { StateStore } from '../core/ports/state-store.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
@@ -56,7 +58,26 @@ export interface ReplayDay {
     readonly positions?: readonly unknown[];
     readonly breakers?: readonly string[];
     readonly halted?: string | null;
+    /** A sleeves config: the sleeves' sums against the broker (end-of-day's reconciliation input). */
+    readonly sleeves?: {
+      readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
+    };
   };
+}
+
+/** A sleeve's trade in the replay's JSON, shaped as in the sleeves backtest's JSON. */
+export interface ReplaySleeveTrade {
+  readonly sleeve: string;
+  readonly symbol: string;
+  readonly direction: 'long' | 'short';
+  readonly qty: number;
+  readonly entryTime: string | null;
+  readonly entryPrice: number;
+  readonly exitTime: string | null;
+  readonly exitPrice: number | null;
+  readonly pnl: number;
+  readonly commission: number;
+  readonly exitReason: string | null;
 }
 
 /** The weekdays from `from` to `to`, inclusive, as YYYY-MM-DD. */
@@ -108,6 +129,17 @@ export interface ReplayDocument {
     time: string;
   }[];
   readonly equity: readonly { date: string; equity: number }[];
+  /** A sleeves config: each sleeve's trades (positions open at the end without an exit). */
+  readonly sleeves?: readonly { readonly id: string; readonly trades: readonly ReplaySleeveTrade[] }[];
+  /** A sleeves config: per day, the symbols where the broker and the sum of the sleeves differ. */
+  readonly reconciliation?: {
+    /** The total count over the span (0 when clean). */
+    readonly mismatches: number;
+    readonly days: readonly {
+      readonly date: string;
+      readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
+    }[];
+  };
 }
 
 /**
@@ -179,6 +211,7 @@ export async function replay(options: {
     } as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
     let sequence = 0;
     const days = replayWeekdays(options.from, options.to);
+    const reconciled: NonNullable<ReplayDocument['reconciliation']>['days'][number][] = [];
     for (const [d, day] of days.entries()) {
       let open = true;
       let report: ReplayDay['report'];
@@ -210,6 +243,8 @@ export async function replay(options: {
         }
         if (step === 'end-of-day') report = result as ReplayDay['report'];
       }
+      if (report?.sleeves !== undefined)
+        reconciled.push({ date: day, mismatches: report.sleeves.mismatches });
       options.log(`replay: ${day} done`);
       options.onDay?.({
         date: day,
@@ -225,6 +260,11 @@ export async function replay(options: {
     const activities = await broker.getActivities({});
     const snapshots = await store.listEquitySnapshots(options.from, options.to);
     const byId = new Map(orders.map((o) => [o.id, o.clientOrderId]));
+    const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
+    const sleeves =
+      config.sleeves === undefined
+        ? undefined
+        : await sleeveTrades(config, store, await broker.getPositions());
     return {
       orders: orders
         .map((o) => ({
@@ -252,6 +292,15 @@ export async function replay(options: {
           : [],
       ),
       equity: snapshots.map((s) => ({ date: s.date, equity: s.equity })),
+      ...(sleeves === undefined
+        ? {}
+        : {
+            sleeves,
+            reconciliation: {
+              mismatches: reconciled.reduce((n, d) => n + d.mismatches.length, 0),
+              days: reconciled,
+            },
+          }),
     };
   } finally {
     process.stdout.write = stdoutWrite;
@@ -263,6 +312,53 @@ export async function replay(options: {
     await stack.close();
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   }
+}
+
+/** Each sleeve's closed trades (as end-of-day recorded them) and its positions still open, marked at the broker. */
+async function sleeveTrades(
+  config: StrategyConfig,
+  store: StateStore,
+  positions: readonly BrokerPosition[],
+): Promise<NonNullable<ReplayDocument['sleeves']>> {
+  const state = (await store.getSleevesState())?.record.booked;
+  const ids = (config.sleeves ?? []).map((s) => s.id);
+  return Promise.all(
+    ids.map(async (id) => {
+      const closed = (await store.listClosedTrades(id, 10_000)).map(
+        (t): ReplaySleeveTrade => ({
+          sleeve: id,
+          symbol: t.symbol,
+          direction: t.side,
+          qty: t.qty,
+          entryTime: t.entryDate,
+          entryPrice: t.entryPrice,
+          exitTime: t.exitDate,
+          exitPrice: t.exitPrice,
+          pnl: t.pnlCents / 100,
+          commission: 0,
+          exitReason: t.exitReason ?? null,
+        }),
+      );
+      const book = state?.books.find((b) => b.id === id);
+      const open = (book?.positions ?? []).map((p): ReplaySleeveTrade => {
+        const mark = positions.find((x) => x.symbol === p.symbol)?.currentPrice ?? p.entryPrice;
+        return {
+          sleeve: id,
+          symbol: p.symbol,
+          direction: p.side === 1 ? 'long' : 'short',
+          qty: p.qty,
+          entryTime: new Date(p.entryTime).toISOString().slice(0, 10),
+          entryPrice: p.entryPrice,
+          exitTime: null,
+          exitPrice: null,
+          pnl: Math.round(p.side * (p.qty * mark * 100 - p.entryNotional) - p.entryCommission) / 100,
+          commission: p.entryCommission / 100,
+          exitReason: null,
+        };
+      });
+      return { id, trades: [...closed, ...open] };
+    }),
+  );
 }
 
 /** Keeps the last 50 log chunks (what is shown when a replay fails without --verbose). */
@@ -374,7 +470,11 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
   }
   progress.end();
   if (format === 'json') {
-    const meta = provenance(clock, { configPath, params: strategyParams(config) });
+    const params =
+      config.sleeves === undefined
+        ? strategyParams(config)
+        : Object.fromEntries(config.sleeves.map((s) => [s.id, s.params]));
+    const meta = provenance(clock, { configPath, params });
     io.stdout.write(
       `${JSON.stringify(withProvenance(meta, { command: 'replay', from, to, ...document }))}\n`,
     );

@@ -648,8 +648,10 @@ export async function sleevesDay(
       entryPrice: t.entryPrice,
       exitPrice: t.exitPrice as number,
       pnlCents: toCents(t.pnl),
+      // Split from a net order (or a sleeve's own stop): the sleeve's share, keyed per sleeve and day.
       exitExecutionId: `${t.sleeve}:${t.symbol}:${day}`,
       recordedAt: now,
+      ...(t.exitReason === null ? {} : { exitReason: t.exitReason }),
     };
     if (await ctx.store.recordClosedTrade(record)) recorded.push(record);
   }

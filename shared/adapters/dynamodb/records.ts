@@ -140,6 +140,7 @@ export const closedTradeSchema = z.object({
   pnlCents: z.number().int(),
   exitExecutionId: idSchema,
   recordedAt: isoTimeSchema,
+  exitReason: z.string().min(1).optional(),
 }) satisfies z.ZodType<ClosedTradeRecord>;
 
 export const equitySnapshotSchema = z.object({

@@ -165,6 +165,8 @@ export interface ClosedTradeRecord {
   readonly exitExecutionId: string;
   /** When end-of-day recorded it (its scheduled time). */
   readonly recordedAt: string;
+  /** A sleeve's trade: why it closed (`exit`, `stop-loss`, ...), as the backtest's trades say. */
+  readonly exitReason?: string;
 }
 
 /** The walk-forward decision that gates live trading for a strategy (issue: the validation gate). */
