@@ -189,6 +189,13 @@ export async function generateSleeveSignals(
     ctx.store.getSleevesState(),
     ctx.store.getRiskState(),
   ]);
+  const bookedThrough = stored?.record.bookedThrough ?? null;
+  if (stored !== undefined && bookedThrough !== null && bookedThrough >= day) {
+    // The day is booked already (end-of-day ran): its decision stands; nothing is recomputed.
+    const legs = (await ctx.store.listIntents(day)).filter((i) => i.leg === true);
+    ctx.log.warn('signals asked for a day already booked: the recorded legs stand', { day, bookedThrough });
+    return { legs, reallocation: null, state: stored.record.decided?.state ?? stored.record.booked };
+  }
   const base = stored?.record.booked ?? initialSleevesState(config, sleeves, toCents(account.cash));
   const series = adjusted.map((s, k) => {
     const rawClose = raw[k]?.close[(raw[k]?.close.length ?? 1) - 1];

@@ -223,4 +223,29 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(state?.books.reduce((a, b) => a + b.cash, 0)).toBe(state?.account.cash);
     expect(Math.round((await ctx.broker.getAccount()).cash * 100)).toBe(state?.account.cash);
   }, 120_000);
+
+  it('a rerun of generate-signals recomputes the same legs from the booked state; a rerun of end-of-day books nothing twice', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    const first = await generateSignals(ctx, at(D1, '09:10'));
+    const again = await generateSignals(ctx, at(D1, '09:10'));
+    expect(first.intents.length).toBeGreaterThan(0);
+    expect(again.intents).toEqual(first.intents);
+    expect(again.sleeves?.state).toEqual(first.sleeves?.state);
+    expect(first.intents.every((i) => i.leg === true && i.sleeve !== undefined)).toBe(true);
+    s.alpaca.setTime(at(D1, '09:15'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    const booked = (await ctx.store.getSleevesState())?.record;
+    await endOfDay(ctx, at(D1, '16:15'));
+    expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
+    expect(booked?.bookedThrough).toBe(D1);
+    // The day is booked: a late signal run leaves the recorded legs as they are.
+    const late = await generateSignals(ctx, at(D1, '09:10'));
+    expect(late.intents.map((i) => i.clientOrderId)).toEqual(first.intents.map((i) => i.clientOrderId));
+    expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
+  }, 120_000);
 });

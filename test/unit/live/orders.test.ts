@@ -8,6 +8,8 @@ import {
   hardLimitsSchema,
   hardLimitViolations,
   newYorkTime,
+  orderTagOf,
+  sleeveSetTag,
 } from '../../../shared/core/live/orders.js';
 
 describe('client order ids', () => {
@@ -31,6 +33,24 @@ describe('client order ids', () => {
     ].map(clientOrderId);
     expect(new Set([clientOrderId(intent), ...others]).size).toBe(7);
     expect(Math.max(...others.map((id) => id.length))).toBeLessThanOrEqual(64);
+  });
+
+  it('carry the tag of the sleeve set: stable, order-free, the one sleeve of a single-strategy config unchanged', () => {
+    // A single-strategy config is one sleeve named after the config: its ids are the ones it always had.
+    expect(clientOrderId({ ...intent, sleeves: ['ma-crossover-atr'] })).toBe(clientOrderId(intent));
+    expect(clientOrderId(intent)).toBe(
+      'qs-' + sleeveSetTag('paper', ['ma-crossover-atr']) + '-SPY-20240308-entry',
+    );
+    const net = clientOrderId({ ...intent, sleeves: ['trend', 'rsi', 'bollinger'] });
+    expect(net).toBe(clientOrderId({ ...intent, sleeves: ['bollinger', 'trend', 'rsi', 'rsi'] }));
+    expect(net).not.toBe(clientOrderId({ ...intent, sleeves: ['trend', 'rsi'] }));
+    expect(net).not.toBe(clientOrderId({ ...intent, stage: 'live', sleeves: ['trend', 'rsi', 'bollinger'] }));
+    expect(net).toMatch(/^qs-[0-9a-f]{8}-SPY-20240308-entry$/);
+    expect(orderTagOf(net)).toBe(sleeveSetTag('paper', ['rsi', 'trend', 'bollinger']));
+    expect(orderTagOf('someone-else-SPY')).toBeNull();
+    const long = clientOrderId({ ...intent, symbol: 'ABCDEFGHIJ', purpose: 'flatten', sequence: 123456 });
+    expect(long.length).toBeLessThanOrEqual(64);
+    expect(() => clientOrderId({ ...intent, sleeves: [] })).toThrow(/no sleeve/);
   });
 });
 
