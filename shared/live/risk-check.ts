@@ -6,6 +6,7 @@ import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { sleeveStops } from './sleeves.js';
+import { placeStop, stopPrice } from './stops.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -35,11 +36,6 @@ export interface RiskFigures {
 }
 
 const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
-
-/** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
-function stopPrice(price: number, side: 1 | -1): number {
-  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
-}
 
 /**
  * risk-check, every ~15 minutes in session: tracks today's orders to completion (partial fills
@@ -256,63 +252,6 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };
-}
-
-const LIVE_STOP: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted'];
-
-/**
- * Places a protective stop once, even when risk checks run concurrently: the day's stop intents
- * of the symbol are read fresh, a live one with the same price and quantity (another check's) is
- * the one placed, and a new one takes the next free sequence number, so concurrent checks that
- * want the same stop compute the same client order id.
- */
-async function placeStop(
-  ctx: LiveContext,
-  day: string,
-  symbol: string,
-  side: 'buy' | 'sell',
-  qty: number,
-  price: number,
-  referencePrice: number,
-  now: string,
-): Promise<IntentRecord> {
-  const mine = (await ctx.store.listIntents(day)).filter((i) => i.purpose === 'stop' && i.symbol === symbol);
-  const same = (i: IntentRecord) => i.stopPrice === price && i.qty === qty && i.side === side;
-  const live = mine.find((i) => same(i) && LIVE_STOP.includes(i.status));
-  if (live !== undefined) return placeIntentOnce(ctx, live, now);
-  for (let sequence = mine.length + 1; ; sequence++) {
-    const intent: IntentRecord = {
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol,
-        date: day,
-        purpose: 'stop',
-        sequence,
-      }),
-      sleeve: ctx.config.name,
-      date: day,
-      strategy: ctx.config.name,
-      symbol,
-      purpose: 'stop',
-      side,
-      qty,
-      type: 'stop',
-      timeInForce: 'gtc',
-      stopPrice: price,
-      referencePrice,
-      status: 'recorded',
-      filledQty: 0,
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const { created, intent: stored } = await ctx.store.createIntent(intent);
-    // Taken by an earlier stop (another price, or one since cancelled): the next number.
-    if (created || (same(stored) && LIVE_STOP.includes(stored.status)) || sequence > mine.length + 20)
-      return placeIntentOnce(ctx, stored, now);
-  }
 }
 
 /**

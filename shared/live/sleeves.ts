@@ -52,6 +52,7 @@ import {
 } from '../core/trading/sleeves-close.js';
 import { type LiveContext, StaleDataError, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
 
 const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
@@ -691,13 +692,6 @@ export function sleeveMismatches(
   });
 }
 
-const LIVE_STOP = ['recorded', 'submitted', 'unknown', 'accepted'] as const;
-
-/** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
-function stopPrice(price: number, side: 1 | -1): number {
-  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
-}
-
 /**
  * risk-check for a sleeves config: each sleeve's position (the day booked provisionally on the
  * stored state) has its own protective stop at the broker, tagged with the sleeve (`stop` id, the
@@ -781,79 +775,21 @@ export async function sleeveStops(
       const price = stopPrice(wanted, p.side);
       if (resting.some((o) => o.stopPrice === price && o.qty === p.qty)) continue;
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
-      const placed = await placeSleeveStop(
+      await ctx.store.putOrderTag({ tag, stage: ctx.stage, sleeves: [book.id] });
+      const placed = await placeStop(
         ctx,
         day,
-        book.id,
         p.symbol,
         exitSide,
         p.qty,
         price,
         position.currentPrice,
         now,
+        book.id,
       );
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
   await ctx.store.putPositions(day, positionRecords(booking.state));
   return out;
-}
-
-/** Places a sleeve's stop once, even when risk checks run concurrently (see risk-check's `placeStop`). */
-async function placeSleeveStop(
-  ctx: LiveContext,
-  day: string,
-  sleeve: string,
-  symbol: string,
-  side: 'buy' | 'sell',
-  qty: number,
-  price: number,
-  referencePrice: number,
-  now: string,
-): Promise<IntentRecord> {
-  const mine = (await ctx.store.listIntents(day)).filter(
-    (i) => i.purpose === 'stop' && i.symbol === symbol && i.sleeve === sleeve,
-  );
-  const same = (i: IntentRecord) => i.stopPrice === price && i.qty === qty && i.side === side;
-  const live = (i: IntentRecord) => (LIVE_STOP as readonly string[]).includes(i.status);
-  const found = mine.find((i) => same(i) && live(i));
-  if (found !== undefined) return placeIntentOnce(ctx, found, now);
-  await ctx.store.putOrderTag({
-    tag: sleeveSetTag(ctx.stage, [sleeve]),
-    stage: ctx.stage,
-    sleeves: [sleeve],
-  });
-  for (let sequence = mine.length + 1; ; sequence++) {
-    const intent: IntentRecord = {
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol,
-        date: day,
-        purpose: 'stop',
-        sleeves: [sleeve],
-        sequence,
-      }),
-      sleeve,
-      date: day,
-      strategy: ctx.config.name,
-      symbol,
-      purpose: 'stop',
-      side,
-      qty,
-      type: 'stop',
-      timeInForce: 'gtc',
-      stopPrice: price,
-      referencePrice,
-      status: 'recorded',
-      filledQty: 0,
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const { created, intent: stored } = await ctx.store.createIntent(intent);
-    if (created || (same(stored) && live(stored)) || sequence > mine.length + 20)
-      return placeIntentOnce(ctx, stored, now);
-  }
 }

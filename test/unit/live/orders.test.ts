@@ -39,7 +39,7 @@ describe('client order ids', () => {
     // A single-strategy config is one sleeve named after the config: its ids are the ones it always had.
     expect(clientOrderId({ ...intent, sleeves: ['ma-crossover-atr'] })).toBe(clientOrderId(intent));
     expect(clientOrderId(intent)).toBe(
-      'qs-' + sleeveSetTag('paper', ['ma-crossover-atr']) + '-SPY-20240308-entry',
+      `qs-${sleeveSetTag('paper', ['ma-crossover-atr'])}-SPY-20240308-entry`,
     );
     const net = clientOrderId({ ...intent, sleeves: ['trend', 'rsi', 'bollinger'] });
     expect(net).toBe(clientOrderId({ ...intent, sleeves: ['bollinger', 'trend', 'rsi', 'rsi'] }));

@@ -65,7 +65,9 @@ describe('a net order partly filled: which legs its fill covers (long-only)', ()
           });
           const net = qtys.reduce((a, q, i) => a + ((legs[i] as SessionLeg).side === 'buy' ? q : -q), 0);
           expect(net).toBe(filled);
-          exits.forEach((q, i) => expect(qtys[i]).toBe(q));
+          exits.forEach((q, i) => {
+            expect(qtys[i]).toBe(q);
+          });
         },
       ),
     );

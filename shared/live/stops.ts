@@ -1,0 +1,72 @@
+/** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
+import { clientOrderId } from '../core/live/orders.js';
+import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
+import type { LiveContext } from './context.js';
+import { placeIntentOnce } from './submit.js';
+
+/** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
+export function stopPrice(price: number, side: 1 | -1): number {
+  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
+}
+
+const LIVE_STOP: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted'];
+
+/**
+ * Places a protective stop once, even when risk checks run concurrently: the day's stop intents
+ * of the symbol are read fresh, a live one with the same price and quantity (another check's) is
+ * the one placed, and a new one takes the next free sequence number, so concurrent checks that
+ * want the same stop compute the same client order id.
+ */
+export async function placeStop(
+  ctx: LiveContext,
+  day: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  price: number,
+  referencePrice: number,
+  now: string,
+  /** A sleeve's own stop (a sleeves config): its id carries the sleeve's tag. */
+  sleeve?: string,
+): Promise<IntentRecord> {
+  const mine = (await ctx.store.listIntents(day)).filter(
+    (i) => i.purpose === 'stop' && i.symbol === symbol && (sleeve === undefined || i.sleeve === sleeve),
+  );
+  const same = (i: IntentRecord) => i.stopPrice === price && i.qty === qty && i.side === side;
+  const live = mine.find((i) => same(i) && LIVE_STOP.includes(i.status));
+  if (live !== undefined) return placeIntentOnce(ctx, live, now);
+  for (let sequence = mine.length + 1; ; sequence++) {
+    const intent: IntentRecord = {
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol,
+        date: day,
+        purpose: 'stop',
+        ...(sleeve === undefined ? {} : { sleeves: [sleeve] }),
+        sequence,
+      }),
+      sleeve: sleeve ?? ctx.config.name,
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose: 'stop',
+      side,
+      qty,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: price,
+      referencePrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const { created, intent: stored } = await ctx.store.createIntent(intent);
+    // Taken by an earlier stop (another price, or one since cancelled): the next number.
+    if (created || (same(stored) && LIVE_STOP.includes(stored.status)) || sequence > mine.length + 20)
+      return placeIntentOnce(ctx, stored, now);
+  }
+}
