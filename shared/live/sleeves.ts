@@ -16,6 +16,7 @@ import { type Cents, splitCents, toCents, toDollars } from '../core/ledger/money
 import {
   beforeOpgCutoff,
   clientOrderId,
+  newYorkTime,
   orderTagOf,
   STOP_ORDER_TYPES,
   sleeveSetTag,
@@ -564,14 +565,9 @@ async function protectiveOrders(ctx: LiveContext, day: string, sleeves: readonly
   return orders.filter((o) => {
     const tag = orderTagOf(o.clientOrderId);
     if (tag === null || !tags.has(tag)) return false;
-    const filledDay = o.filledAt === null ? null : isoDateOf(o.filledAt);
+    const filledDay = o.filledAt === null ? null : newYorkTime(o.filledAt).date;
     return filledDay === day && (STOP_ORDER_TYPES.has(o.type) || o.clientOrderId.includes('-flatten'));
   });
-}
-
-/** The New York date of an instant. */
-function isoDateOf(iso: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York' }).format(new Date(iso));
 }
 
 /** The session's official open per symbol (raw daily bar of the day), undefined where there is none. */
