@@ -1,4 +1,13 @@
 import { InsufficientDataError, InvalidParameterError, QuantShiftError } from '../../errors.js';
+import {
+  adversePrice,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  STOP_AT_OPEN,
+  STOP_INTRABAR,
+  slippageFraction,
+} from '../../execution/fill-rules.js';
 import { Atr } from '../../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
@@ -161,7 +170,7 @@ export function runFastBacktest<P>(
     throw new FastPathUnsupportedError(`${strategy.name}: the volatility cap (risk.volatilityCap)`);
   }
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
-  const slip = options.slippageBps / 10_000;
+  const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
@@ -208,7 +217,7 @@ export function runFastBacktest<P>(
   let atr = Number.NaN;
   let intent: Intent = { action: 'hold' };
 
-  const adverse = (price: number, buy: boolean) => (buy ? price * (1 + slip) : price * (1 - slip));
+  const adverse = (price: number, buy: boolean) => adversePrice(price, buy, slip);
 
   const execute = (orderId: number, buy: boolean, q: number, price: number, time: number): Cents => {
     const notional = notionalCents(q, price);
@@ -252,24 +261,23 @@ export function runFastBacktest<P>(
     if (side === 0 || bar < armedFrom) return;
     const o = open[bar] as number;
     const long = side === 1;
-    const stop = stopPrice;
-    const target = targetPrice;
-    if (long ? o <= stop : o >= stop) {
-      closePosition(stopId, 'stop-loss', adverse(o, !long), time);
-      return;
-    }
-    if (long ? o >= target : o <= target) {
-      closePosition(targetId, 'take-profit', o, time);
-      return;
-    }
-    if (gapOnly) return;
-    if (long ? (low[bar] as number) <= stop : (high[bar] as number) >= stop) {
-      closePosition(stopId, 'stop-loss', adverse(stop, !long), time);
-      return;
-    }
-    if (long ? (high[bar] as number) >= target : (low[bar] as number) <= target) {
-      closePosition(targetId, 'take-profit', target, time);
-    }
+    const hit = protectiveHit(
+      long,
+      o,
+      high[bar] as number,
+      low[bar] as number,
+      stopPrice,
+      targetPrice,
+      gapOnly,
+    );
+    if (hit === PROTECTIVE_NONE) return;
+    const stopHit = hit === STOP_AT_OPEN || hit === STOP_INTRABAR;
+    closePosition(
+      stopHit ? stopId : targetId,
+      stopHit ? 'stop-loss' : 'take-profit',
+      protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
+      time,
+    );
   };
 
   const fillEntry = (bar: number, time: number) => {
