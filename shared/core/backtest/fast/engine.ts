@@ -8,19 +8,20 @@ import {
   STOP_INTRABAR,
   slippageFraction,
 } from '../../execution/fill-rules.js';
-import { Atr } from '../../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
 import { computeMetrics, type Metrics } from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
 import { allInQty, positionCapQty } from '../../sizing/index.js';
-import type {
-  DecisionContext,
-  EnterIntent,
-  Intent,
-  StrategyDefinition,
-  StrategyInstance,
+import {
+  type DecisionContext,
+  type EnterIntent,
+  HOLD,
+  type Intent,
+  type StrategyDefinition,
+  type StrategyInstance,
 } from '../../strategies/types.js';
+import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
 import { decideAtClose } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
@@ -58,7 +59,10 @@ export class FastSeries {
   readonly end: number;
   readonly span: number;
   private days: string[] | undefined;
-  private readonly riskAtr = new Map<number, Float64Array>();
+  /** The UTC day number of each bar (days since 1970-01-01): equal numbers, equal trading days. */
+  readonly dayNumber: Int32Array;
+  /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
+  readonly cache: IndicatorCache;
   readonly buyHoldReturnPct: number;
 
   constructor(
@@ -82,6 +86,8 @@ export class FastSeries {
       );
     }
     this.span = this.end - this.start + 1;
+    this.dayNumber = Int32Array.from(series.time, (t) => Math.floor(t / 86_400_000));
+    this.cache = new IndicatorCache(series);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
   }
@@ -96,17 +102,7 @@ export class FastSeries {
 
   /** The risk rules' ATR at each bar, from the same streaming indicator the engine feeds. */
   atr(period: number): Float64Array {
-    let values = this.riskAtr.get(period);
-    if (values === undefined) {
-      const { high, low, close } = this.series;
-      const atr = new Atr(period);
-      values = new Float64Array(close.length);
-      for (let i = 0; i < close.length; i++) {
-        values[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
-      }
-      this.riskAtr.set(period, values);
-    }
-    return values;
+    return this.cache.atr(period);
   }
 }
 
@@ -160,7 +156,11 @@ export function runFastBacktest<P>(
   record = false,
 ): FastResult {
   const direction = options.direction ?? 'long-only';
-  const instance: StrategyInstance = strategy.create(params, { direction });
+  // The strategy's vectorized rule over the series when it has one (indicator arrays shared across
+  // the grid, decided only at bars where the rule can fire), else its instance fed every bar.
+  const vector: VectorRule | undefined = strategy.vectorize?.(params, { direction }, data.cache);
+  const instance: StrategyInstance | undefined =
+    vector === undefined ? strategy.create(params, { direction }) : undefined;
   const { series, start, end, span } = data;
   const symbol = series.symbol;
   const { time: timeOf, open, high, low, close, volume } = series;
@@ -325,31 +325,44 @@ export function runFastBacktest<P>(
     }
   };
 
-  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter).
+  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter). The
+  // days are held as the bar whose trading day they are (-1: none) and compared by day number.
+  const dayNumber = data.dayNumber;
   let hwm = riskState.highWaterMark;
-  let stateDay = riskState.day;
+  let stateDayBar = -1;
+  let stateDayNumber = -1;
   let dayStartEquity = riskState.dayStartEquity;
   let lastEquity = riskState.lastEquity;
-  let lossDay = riskState.dailyLossTrippedOn;
+  let lossDayBar = -1;
+  let lossDayNumber = -1;
   let haltSince = 0;
   let haltDay = '';
   let haltSessions = -1;
   let killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => ({
     highWaterMark: hwm,
-    day: stateDay,
+    day: stateDayBar < 0 ? null : data.day(stateDayBar),
     dayStartEquity,
     lastEquity,
-    dailyLossTrippedOn: lossDay,
+    dailyLossTrippedOn: lossDayBar < 0 ? null : data.day(lossDayBar),
     drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
     killSwitch,
   });
-  const absorb = (state: RiskState) => {
+  /** The bar of `day`: the decision's bar, or the one already held; anything else is not modelled. */
+  const barOfDay = (day: string | null, bar: number, held: number): number => {
+    if (day === null) return -1;
+    if (day === data.day(bar)) return bar;
+    if (held >= 0 && day === data.day(held)) return held;
+    throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
+  };
+  const absorb = (state: RiskState, bar: number) => {
     hwm = state.highWaterMark;
-    stateDay = state.day;
+    stateDayBar = barOfDay(state.day, bar, stateDayBar);
+    stateDayNumber = stateDayBar < 0 ? -1 : (dayNumber[stateDayBar] as number);
     dayStartEquity = state.dayStartEquity;
     lastEquity = state.lastEquity;
-    lossDay = state.dailyLossTrippedOn;
+    lossDayBar = barOfDay(state.dailyLossTrippedOn, bar, lossDayBar);
+    lossDayNumber = lossDayBar < 0 ? -1 : (dayNumber[lossDayBar] as number);
     const halt = state.drawdownHalt;
     haltSessions = halt === null ? -1 : halt.sessions;
     if (halt !== null) {
@@ -366,22 +379,24 @@ export function runFastBacktest<P>(
    */
   const riskClose = (bar: number, time: number, equity: number) => {
     const rulesNow = rules as NonNullable<typeof rules>;
-    const day = data.day(bar);
-    if (stateDay !== day) {
-      if (stateDay !== null) dayStartEquity = lastEquity;
-      stateDay = day;
+    const day = dayNumber[bar] as number;
+    if (stateDayNumber !== day) {
+      if (stateDayBar >= 0) dayStartEquity = lastEquity;
+      stateDayBar = bar;
+      stateDayNumber = day;
       if (haltSessions >= 0) haltSessions++;
     }
     let tripped = false;
-    if (lossDay !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
-      lossDay = day;
+    if (lossDayNumber !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
+      lossDayBar = bar;
+      lossDayNumber = day;
       tripped = true;
     }
     hwm = Math.max(hwm, equity);
     lastEquity = equity;
     if (haltSessions < 0 && (hwm - equity) / hwm >= rulesNow.maxDrawdown) {
       haltSince = time;
-      haltDay = day;
+      haltDay = data.day(bar);
       haltSessions = 0;
     }
     if (haltSessions >= 0 && haltSessions >= rulesNow.drawdownCoolOffDays) {
@@ -438,7 +453,7 @@ export function runFastBacktest<P>(
       options,
       ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
     });
-    if (rules !== undefined) absorb(decisions.riskState);
+    if (rules !== undefined) absorb(decisions.riskState, bar);
     for (const moved of decisions.stops) {
       if (stopId !== 0) stopPrice = moved.stop;
     }
@@ -461,7 +476,13 @@ export function runFastBacktest<P>(
   const equityValue = record ? new Float64Array(span) : scratch.equity;
   const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
-  for (let slot = 0; slot <= end; slot++) {
+  const codes = vector?.codes;
+  const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
+  const flatMask = masks[0] as number;
+  const longMask = masks[1] as number;
+  const shortMask = masks[2] as number;
+  // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
+  for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
     const time = timeOf[slot] as number;
     const trading = slot >= start;
     if (trading) {
@@ -479,13 +500,21 @@ export function runFastBacktest<P>(
     }
     lastClose = close[slot] as number;
     if (riskAtr !== undefined) atr = riskAtr[slot] as number;
-    bar.time = time;
-    bar.open = open[slot] as number;
-    bar.high = high[slot] as number;
-    bar.low = low[slot] as number;
-    bar.close = lastClose;
-    bar.volume = volume[slot] as number;
-    intent = instance.onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    if (codes !== undefined) {
+      const code = (codes[slot] as number) & (side === 0 ? flatMask : side === 1 ? longMask : shortMask);
+      intent =
+        code === 0
+          ? HOLD
+          : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+    } else {
+      bar.time = time;
+      bar.open = open[slot] as number;
+      bar.high = high[slot] as number;
+      bar.low = low[slot] as number;
+      bar.close = lastClose;
+      bar.volume = volume[slot] as number;
+      intent = (instance as StrategyInstance).onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    }
     if (!trading) continue;
     const k = slot - start;
     equityTime[k] = time;
