@@ -84,8 +84,8 @@ export function profileHistogram(
 ): boolean {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < count; j++) {
-    const k = (first + j) % size;
+  // Slot k walks the window oldest first, wrapping round at `size` (first < size).
+  for (let j = 0, k = first; j < count; j++, k = k + 1 === size ? 0 : k + 1) {
     if ((low[k] as number) < lo) lo = low[k] as number;
     if ((high[k] as number) > hi) hi = high[k] as number;
   }
@@ -93,8 +93,7 @@ export function profileHistogram(
   const width = (hi - lo) / bins;
   into.fill(0, 0, bins);
   let total = 0;
-  for (let j = 0; j < count; j++) {
-    const k = (first + j) % size;
+  for (let j = 0, k = first; j < count; j++, k = k + 1 === size ? 0 : k + 1) {
     const h = high[k] as number;
     const l = low[k] as number;
     const v = volume[k] as number;

@@ -58,7 +58,7 @@ export class FastSeries {
   readonly start: number;
   readonly end: number;
   readonly span: number;
-  private days: string[] | undefined;
+  private days: (string | undefined)[] | undefined;
   /** The UTC day number of each bar (days since 1970-01-01): equal numbers, equal trading days. */
   readonly dayNumber: Int32Array;
   /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
@@ -92,12 +92,15 @@ export class FastSeries {
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
   }
 
-  /** `YYYY-MM-DD` of each bar, computed once (the daily-loss breaker's day). */
+  /** `YYYY-MM-DD` of a bar (the daily-loss breaker's day), computed once per bar when first asked. */
   day(bar: number): string {
-    if (this.days === undefined) {
-      this.days = Array.from(this.series.time, utcDay);
+    if (this.days === undefined) this.days = new Array<string | undefined>(this.series.time.length);
+    let day = this.days[bar];
+    if (day === undefined) {
+      day = utcDay(this.series.time[bar] as number);
+      this.days[bar] = day;
     }
-    return this.days[bar] as string;
+    return day;
   }
 
   /** The risk rules' ATR at each bar, from the same streaming indicator the engine feeds. */
@@ -111,6 +114,8 @@ export class FastScratch {
   readonly time: Float64Array;
   readonly equity: Float64Array;
   readonly inMarket: Uint8Array;
+  /** The closed trades' P&L of the combination being run. */
+  readonly pnls: number[] = [];
 
   constructor(span: number) {
     this.time = new Float64Array(span);
@@ -184,8 +189,10 @@ export function runFastBacktest<P>(
       stopRules.timeStopDays !== undefined);
 
   const fills: FillRecord[] | undefined = record ? [] : undefined;
-  const trades: TradeRecord[] = [];
-  const closedPnls: number[] = [];
+  // Trades and fills are recorded only when asked for; the closed P&Ls (Kelly, metrics) always.
+  const trades: TradeRecord[] | undefined = record ? [] : undefined;
+  const closedPnls: number[] = record ? [] : scratch.pnls;
+  closedPnls.length = 0;
   let nextOrderId = 1;
   let cash: Cents = Math.round(options.initialCash * 100);
 
@@ -240,7 +247,7 @@ export function runFastBacktest<P>(
     const notional = notionalCents(qty, price);
     const exitCommission = execute(orderId, side === -1, qty, price, time);
     const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
-    trades.push({
+    trades?.push({
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
@@ -543,7 +550,7 @@ export function runFastBacktest<P>(
   }
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
   const tradePnls = closedPnls;
-  if (side !== 0) {
+  if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
     trades.push({
       symbol,
@@ -570,7 +577,7 @@ export function runFastBacktest<P>(
   if (!record) return { metrics };
   return {
     metrics,
-    trades,
+    trades: trades as TradeRecord[],
     fills: fills as FillRecord[],
     equity: { time: equityTime, equity: equityValue, inMarket },
     ...(rules === undefined ? {} : { finalRiskState: materialize() }),
