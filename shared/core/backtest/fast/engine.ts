@@ -384,6 +384,9 @@ export function runFastBacktest<P>(
    * (`observeEquity`, the backtest's drawdown auto-reset, flatten on a daily-loss trip, `manageStop`,
    * the strategy's exit), on scalars. The oracle test pins it to the shared functions.
    */
+  const dailyLossLimit = rules?.dailyLossLimit ?? 0;
+  const maxDrawdown = rules?.maxDrawdown ?? 0;
+  const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
   const riskClose = (bar: number, time: number, equity: number) => {
     const rulesNow = rules as NonNullable<typeof rules>;
     const day = dayNumber[bar] as number;
@@ -394,19 +397,19 @@ export function runFastBacktest<P>(
       if (haltSessions >= 0) haltSessions++;
     }
     let tripped = false;
-    if (lossDayNumber !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
+    if (lossDayNumber !== day && (dayStartEquity - equity) / dayStartEquity >= dailyLossLimit) {
       lossDayBar = bar;
       lossDayNumber = day;
       tripped = true;
     }
     hwm = Math.max(hwm, equity);
     lastEquity = equity;
-    if (haltSessions < 0 && (hwm - equity) / hwm >= rulesNow.maxDrawdown) {
+    if (haltSessions < 0 && (hwm - equity) / hwm >= maxDrawdown) {
       haltSince = time;
       haltDay = data.day(bar);
       haltSessions = 0;
     }
-    if (haltSessions >= 0 && haltSessions >= rulesNow.drawdownCoolOffDays) {
+    if (haltSessions >= 0 && haltSessions >= coolOffDays) {
       haltSessions = -1;
       hwm = equity;
       lastEquity = equity;
@@ -503,7 +506,7 @@ export function runFastBacktest<P>(
         }
       }
       if (entryId !== 0) fillEntry(slot, time);
-      checkProtective(slot, false, time);
+      if (side !== 0) checkProtective(slot, false, time);
     }
     lastClose = close[slot] as number;
     if (riskAtr !== undefined) atr = riskAtr[slot] as number;
@@ -528,14 +531,15 @@ export function runFastBacktest<P>(
     inMarket[k] = side === 0 ? 0 : 1;
     if (slot < end) {
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
-      equityValue[k] = toDollars(equityCents);
+      const equity = toDollars(equityCents);
+      equityValue[k] = equity;
       if (side !== 0) sessionsHeld++;
-      if (rules === undefined) {
-        if (intent.action !== 'hold') decide(slot, time, equityCents);
-      } else if (intent.action === 'enter') {
+      if (intent.action === 'hold') {
+        if (rules !== undefined) riskClose(slot, time, equity);
+      } else if (rules === undefined || intent.action === 'enter') {
         decide(slot, time, equityCents);
       } else {
-        riskClose(slot, time, toDollars(equityCents));
+        riskClose(slot, time, equity);
       }
     }
   }
