@@ -112,13 +112,12 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
 
 /** The channel over the previous `period` bars at each bar (read before the bar goes in, as `onBar` does). */
 function channel(cache: IndicatorCache, side: 'high' | 'low', period: number): Float64Array {
-  return cache.array(`channel:${side}:${period}`, () => {
+  return cache.array(`channel:${side}:${period}`, (out) => {
     const values = cache.series[side];
     const extreme = side === 'high' ? new Highest(period) : new Lowest(period);
-    return (i) => {
-      const before = extreme.value;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = extreme.value;
       extreme.update(values[i] as number);
-      return before;
-    };
+    }
   });
 }

@@ -111,10 +111,10 @@ const CROSS_DOWN = 2;
 
 /** A moving average at each bar, shared by every pair that uses its period. */
 function averageArray(cache: IndicatorCache, kind: 'sma' | 'ema', period: number): Float64Array {
-  return cache.array(`${kind}:${period}`, () => {
+  return cache.array(`${kind}:${period}`, (out) => {
     const average = movingAverage(kind, period);
     const close = cache.series.close;
-    return (i) => average.update(close[i] as number);
+    for (let i = 0; i < out.length; i++) out[i] = average.update(close[i] as number);
   });
 }
 

@@ -81,9 +81,9 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
   create: (params, run) => new RsiReversion(params, run.direction),
   vectorize(params, run, cache) {
     const close = cache.series.close;
-    const rsi = cache.array(`rsi:${params.period}`, () => {
+    const rsi = cache.array(`rsi:${params.period}`, (out) => {
       const indicator = new Rsi(params.period);
-      return (i) => indicator.update(close[i] as number);
+      for (let i = 0; i < out.length; i++) out[i] = indicator.update(close[i] as number);
     });
     const { entry, exit } = params;
     const flags = new Uint8Array(close.length);

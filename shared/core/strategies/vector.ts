@@ -34,15 +34,13 @@ export class IndicatorCache {
     return value;
   }
 
-  /** One array per bar under `key`, from a streaming indicator fed every bar in order. */
-  array(key: string, valueAt: () => (bar: number) => number): Float64Array {
+  /** One value per bar under `key`, written by `fill` (a streaming indicator fed every bar in order). */
+  array(key: string, fill: (out: Float64Array) => void): Float64Array {
     return this.get(
       key,
       () => {
-        const at = valueAt();
-        const n = this.series.time.length;
-        const out = new Float64Array(n);
-        for (let i = 0; i < n; i++) out[i] = at(i);
+        const out = new Float64Array(this.series.time.length);
+        fill(out);
         return out;
       },
       (a) => a.byteLength,
@@ -51,10 +49,12 @@ export class IndicatorCache {
 
   /** The average true range at each bar (`Atr`, as `AtrStop` and the risk rules feed it). */
   atr(period: number): Float64Array {
-    return this.array(`atr:${period}`, () => {
+    return this.array(`atr:${period}`, (out) => {
       const { high, low, close } = this.series;
       const atr = new Atr(period);
-      return (i) => atr.update(high[i] as number, low[i] as number, close[i] as number);
+      for (let i = 0; i < out.length; i++) {
+        out[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
+      }
     });
   }
 }

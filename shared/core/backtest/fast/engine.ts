@@ -86,7 +86,8 @@ export class FastSeries {
       );
     }
     this.span = this.end - this.start + 1;
-    this.dayNumber = Int32Array.from(series.time, (t) => Math.floor(t / 86_400_000));
+    this.dayNumber = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.dayNumber[i] = Math.floor((series.time[i] as number) / 86_400_000);
     this.cache = new IndicatorCache(series);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
