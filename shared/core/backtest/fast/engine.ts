@@ -221,8 +221,9 @@ export function runFastBacktest<P>(
   let entryTarget: number | undefined;
   let entryRefPending = 0;
 
-  let lastClose = Number.NaN;
-  let atr = Number.NaN;
+  // Doubles written at every close live in typed arrays or object fields, never in variables the
+  // closures below capture: V8 boxes each such write into a new heap number.
+  const atrAt = (bar: number): number => (riskAtr === undefined ? Number.NaN : (riskAtr[bar] as number));
   let intent: Intent = { action: 'hold' };
 
   const adverse = (price: number, buy: boolean) => adversePrice(price, buy, slip);
@@ -265,7 +266,7 @@ export function runFastBacktest<P>(
   };
 
   /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
-  const checkProtective = (bar: number, gapOnly: boolean, time: number) => {
+  const checkProtective = (bar: number, gapOnly: boolean) => {
     if (side === 0 || bar < armedFrom) return;
     const o = open[bar] as number;
     const long = side === 1;
@@ -284,7 +285,7 @@ export function runFastBacktest<P>(
       stopHit ? stopId : targetId,
       stopHit ? 'stop-loss' : 'take-profit',
       protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
-      time,
+      timeOf[bar] as number,
     );
   };
 
@@ -336,11 +337,13 @@ export function runFastBacktest<P>(
   // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter). The
   // days are held as the bar whose trading day they are (-1: none) and compared by day number.
   const dayNumber = data.dayNumber;
-  let hwm = riskState.highWaterMark;
+  const bk = {
+    hwm: riskState.highWaterMark,
+    dayStartEquity: riskState.dayStartEquity,
+    lastEquity: riskState.lastEquity,
+  };
   let stateDayBar = -1;
   let stateDayNumber = -1;
-  let dayStartEquity = riskState.dayStartEquity;
-  let lastEquity = riskState.lastEquity;
   let lossDayBar = -1;
   let lossDayNumber = -1;
   let haltSince = 0;
@@ -348,10 +351,10 @@ export function runFastBacktest<P>(
   let haltSessions = -1;
   let killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => ({
-    highWaterMark: hwm,
+    highWaterMark: bk.hwm,
     day: stateDayBar < 0 ? null : data.day(stateDayBar),
-    dayStartEquity,
-    lastEquity,
+    dayStartEquity: bk.dayStartEquity,
+    lastEquity: bk.lastEquity,
     dailyLossTrippedOn: lossDayBar < 0 ? null : data.day(lossDayBar),
     drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
     killSwitch,
@@ -364,11 +367,11 @@ export function runFastBacktest<P>(
     throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
   };
   const absorb = (state: RiskState, bar: number) => {
-    hwm = state.highWaterMark;
+    bk.hwm = state.highWaterMark;
     stateDayBar = barOfDay(state.day, bar, stateDayBar);
     stateDayNumber = stateDayBar < 0 ? -1 : (dayNumber[stateDayBar] as number);
-    dayStartEquity = state.dayStartEquity;
-    lastEquity = state.lastEquity;
+    bk.dayStartEquity = state.dayStartEquity;
+    bk.lastEquity = state.lastEquity;
     lossDayBar = barOfDay(state.dailyLossTrippedOn, bar, lossDayBar);
     lossDayNumber = lossDayBar < 0 ? -1 : (dayNumber[lossDayBar] as number);
     const halt = state.drawdownHalt;
@@ -388,32 +391,33 @@ export function runFastBacktest<P>(
   const dailyLossLimit = rules?.dailyLossLimit ?? 0;
   const maxDrawdown = rules?.maxDrawdown ?? 0;
   const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
-  const riskClose = (bar: number, time: number, equity: number) => {
+  const riskClose = (bar: number, k: number) => {
     const rulesNow = rules as NonNullable<typeof rules>;
+    const equity = equityValue[k] as number;
     const day = dayNumber[bar] as number;
     if (stateDayNumber !== day) {
-      if (stateDayBar >= 0) dayStartEquity = lastEquity;
+      if (stateDayBar >= 0) bk.dayStartEquity = bk.lastEquity;
       stateDayBar = bar;
       stateDayNumber = day;
       if (haltSessions >= 0) haltSessions++;
     }
     let tripped = false;
-    if (lossDayNumber !== day && (dayStartEquity - equity) / dayStartEquity >= dailyLossLimit) {
+    if (lossDayNumber !== day && (bk.dayStartEquity - equity) / bk.dayStartEquity >= dailyLossLimit) {
       lossDayBar = bar;
       lossDayNumber = day;
       tripped = true;
     }
-    hwm = Math.max(hwm, equity);
-    lastEquity = equity;
-    if (haltSessions < 0 && (hwm - equity) / hwm >= maxDrawdown) {
-      haltSince = time;
+    bk.hwm = Math.max(bk.hwm, equity);
+    bk.lastEquity = equity;
+    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) {
+      haltSince = timeOf[bar] as number;
       haltDay = data.day(bar);
       haltSessions = 0;
     }
     if (haltSessions >= 0 && haltSessions >= coolOffDays) {
       haltSessions = -1;
-      hwm = equity;
-      lastEquity = equity;
+      bk.hwm = equity;
+      bk.lastEquity = equity;
     }
     if (side === 0) return;
     let exiting = intent.action === 'exit';
@@ -422,8 +426,8 @@ export function runFastBacktest<P>(
     } else if (manages) {
       const update = manageStop(
         { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
-        lastClose,
-        atr,
+        close[bar] as number,
+        atrAt(bar),
         rulesNow.stops,
       );
       if (stopId !== 0 && update.stop !== stopPrice) stopPrice = update.stop;
@@ -437,13 +441,13 @@ export function runFastBacktest<P>(
       time,
       day: rules === undefined ? '' : data.day(bar),
       equity: toDollars(equityCents),
-      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, lastClose) : cash),
+      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash),
       symbols: [
         {
           symbol,
           hasBar: true,
-          close: lastClose,
-          atr,
+          close: close[bar] as number,
+          atr: atrAt(bar),
           intent,
           position:
             side === 0
@@ -503,14 +507,13 @@ export function runFastBacktest<P>(
           exitId = 0;
           closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
         } else {
-          checkProtective(slot, true, time);
+          checkProtective(slot, true);
         }
       }
       if (entryId !== 0) fillEntry(slot, time);
-      if (side !== 0) checkProtective(slot, false, time);
+      if (side !== 0) checkProtective(slot, false);
     }
-    lastClose = close[slot] as number;
-    if (riskAtr !== undefined) atr = riskAtr[slot] as number;
+    const lastClose = close[slot] as number;
     if (codes !== undefined) {
       const code = (codes[slot] as number) & (side === 0 ? flatMask : side === 1 ? longMask : shortMask);
       intent =
@@ -532,20 +535,20 @@ export function runFastBacktest<P>(
     inMarket[k] = side === 0 ? 0 : 1;
     if (slot < end) {
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
-      const equity = toDollars(equityCents);
-      equityValue[k] = equity;
+      equityValue[k] = toDollars(equityCents);
       if (side !== 0) sessionsHeld++;
       if (intent.action === 'hold') {
-        if (rules !== undefined) riskClose(slot, time, equity);
+        if (rules !== undefined) riskClose(slot, k);
       } else if (rules === undefined || intent.action === 'enter') {
         decide(slot, time, equityCents);
       } else {
-        riskClose(slot, time, equity);
+        riskClose(slot, k);
       }
     }
   }
 
   // End of data: pending orders lapse; the position closes at the last close unless held.
+  const lastClose = close[end] as number;
   exitId = 0;
   entryId = 0;
   const endTime = timeOf[end] as number;
