@@ -20,6 +20,8 @@
  * }
  * ```
  *
+ * `npm run bench -- --only fast` runs only the MA kernel entries and the fast engine's (`results`).
+ *
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
  *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
  *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
@@ -123,6 +125,13 @@ results.push(
     }),
   ),
 );
+
+// `--only fast`: the two kernels above and the fast engine's entries, without the rest (minutes shorter).
+if (process.argv.includes('--only') && process.argv[process.argv.indexOf('--only') + 1] === 'fast') {
+  results.push(...(await runFastBenchmarks(all, (line) => process.stderr.write(`${line}\n`))));
+  writeBenchResults({ results });
+  process.exit(0);
+}
 
 // Walk-forward: 1,000 combinations, 6 rolling windows (504 in-sample / 126 out-of-sample bars), each of
 // the four symbols alone (sweep kernel) and the four-symbol portfolio (engine), on every core. Risk rules

@@ -60,6 +60,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { InvalidParameterError, QuantShiftError } from '../../core/errors.js';
+import {
+  adversePrice,
+  limitMarketable,
+  limitReached,
+  slippageFraction,
+  slips,
+  stopReached,
+  stopTriggered,
+  tighterStop,
+  trailingLevel,
+} from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
 import {
   CALENDAR_FIRST_YEAR,
@@ -360,7 +371,7 @@ export class PaperBroker {
     if (!(slippageBps >= 0 && slippageBps <= 1000)) {
       throw new InvalidParameterError(`paper broker: slippageBps ${slippageBps} must be in [0, 1000]`);
     }
-    this.slip = slippageBps / 10_000;
+    this.slip = slippageFraction(slippageBps);
     const cash = options.initialCash ?? 100_000;
     if (!(cash >= 0) || !Number.isFinite(cash)) {
       throw new InvalidParameterError(`paper broker: initialCash ${cash} must be a finite number >= 0`);
@@ -534,8 +545,8 @@ export class PaperBroker {
     if (!this.isLive(order, at) || order.remainderAtClose) return;
     if (order.tif === 'cls') return;
     const buy = order.side === 'buy';
-    const limitOk = (limit: number): boolean => (buy ? price <= limit : price >= limit);
-    const stopHit = (stop: number): boolean => (buy ? price >= stop : price <= stop);
+    const limitOk = (limit: number): boolean => limitMarketable(buy, price, limit);
+    const stopHit = (stop: number): boolean => stopTriggered(buy, price, stop);
     switch (order.type) {
       case 'market':
         this.fill(order, price, at, true);
@@ -574,16 +585,14 @@ export class PaperBroker {
     const stop = top.legs.find((l) => l.role === 'stop_loss');
     const target = top.legs.find((l) => l.role === 'take_profit');
     if (stop !== undefined && this.isLive(stop, at) && !stop.remainderAtClose) {
-      const hit =
-        stop.side === 'sell' ? price <= (stop.stopPrice as number) : price >= (stop.stopPrice as number);
-      if (hit) {
+      if (stopTriggered(stop.side === 'buy', price, stop.stopPrice as number)) {
         this.fill(stop, price, at, true);
         return;
       }
     }
     if (target !== undefined && this.isLive(target, at) && !target.remainderAtClose) {
       const limit = target.limitPrice as number;
-      if (target.side === 'sell' ? price >= limit : price <= limit) this.fill(target, price, at, true);
+      if (limitMarketable(target.side === 'buy', price, limit)) this.fill(target, price, at, true);
     }
   }
 
@@ -602,8 +611,8 @@ export class PaperBroker {
       this.fill(order, capped, at, false);
       return;
     }
-    const reachesLimit = (limit: number): boolean => (buy ? bar.low <= limit : bar.high >= limit);
-    const reachesStop = (stop: number): boolean => (buy ? bar.high >= stop : bar.low <= stop);
+    const reachesLimit = (limit: number): boolean => limitReached(buy, bar.high, bar.low, limit);
+    const reachesStop = (stop: number): boolean => stopReached(buy, bar.high, bar.low, stop);
     if (order.tif === 'cls') {
       const limit = order.limitPrice;
       if (limit === null || (buy ? bar.close <= limit : bar.close >= limit))
@@ -627,7 +636,7 @@ export class PaperBroker {
           if (reachesLimit(limit)) this.fill(order, limit, at, false);
         } else if (reachesStop(stop)) {
           order.triggered = true;
-          if (buy ? stop <= limit : stop >= limit) this.fill(order, stop, at, false);
+          if (limitMarketable(buy, stop, limit)) this.fill(order, stop, at, false);
           else if (reachesLimit(limit)) this.fill(order, limit, at, false);
         }
         break;
@@ -653,8 +662,7 @@ export class PaperBroker {
       }
     }
     if (stop !== undefined && this.isLive(stop, at)) {
-      const level = stop.stopPrice as number;
-      if (stop.side === 'sell' ? bar.low <= level : bar.high >= level) {
+      if (stopReached(stop.side === 'buy', bar.high, bar.low, stop.stopPrice as number)) {
         this.intrabar(stop, bar, at);
         return;
       }
@@ -667,10 +675,10 @@ export class PaperBroker {
     const buy = order.side === 'buy';
     const best = order.hwm === null ? price : buy ? Math.min(order.hwm, price) : Math.max(order.hwm, price);
     order.hwm = best;
-    const distance = order.trailPrice ?? (best * (order.trailPercent as number)) / 100;
-    const level = buy ? best + distance : best - distance;
+    // The order's side is the position's exit: a sell protects a long.
+    const level = trailingLevel(!buy, best, order.trailPrice, order.trailPercent);
     const current = order.stopPrice;
-    order.stopPrice = current === null ? level : buy ? Math.min(current, level) : Math.max(current, level);
+    order.stopPrice = current === null ? level : tighterStop(!buy, current, level);
   }
 
   private isLive(order: Order, at: number): boolean {
@@ -682,10 +690,10 @@ export class PaperBroker {
     return rule === undefined || typeof rule === 'number' ? rule : rule[symbol];
   }
 
-  /** The backtest's slippage rule: market and stop fills move against the order; limits do not. */
+  /** The backtest's slippage rule (core fill rules): market and stop fills move against the order; limits do not. */
   private slipped(order: Order, price: number): number {
-    if (this.slip === 0 || order.type === 'limit' || order.type === 'stop_limit') return price;
-    return order.side === 'buy' ? price * (1 + this.slip) : price * (1 - this.slip);
+    if (this.slip === 0 || !slips(order.type)) return price;
+    return adversePrice(price, order.side === 'buy', this.slip);
   }
 
   /** Fills the order's leaves at `price` (slipped), or a first part of them when partial fills apply. */

@@ -1,4 +1,17 @@
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
+import {
+  adversePrice,
+  type EntryFill,
+  fillEntry as fillEntryOrder,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  STOP_AT_OPEN,
+  STOP_INTRABAR,
+  slippageFraction,
+  tighterStop,
+  trailingLevel,
+} from '../execution/fill-rules.js';
 import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
@@ -14,7 +27,7 @@ import {
   RollingVolatility,
 } from '../risk/index.js';
 import { allInQty, positionCapQty } from '../sizing/index.js';
-import type { EnterIntent, EntryOrder, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
+import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
 import type {
   BacktestInput,
@@ -148,7 +161,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   const fills: FillRecord[] = [];
   const trades: TradeRecord[] = [];
   const skippedEntries: SkippedEntry[] = [];
-  const slip = options.slippageBps / 10_000;
+  const slip = slippageFraction(options.slippageBps);
   let cash: Cents = Math.round(options.initialCash * 100);
 
   const span = end - start + 1;
@@ -173,8 +186,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     order.closedTime = time;
     order.reason = reason;
   };
-  const adverse = (price: number, side: OrderSide) =>
-    side === 'buy' ? price * (1 + slip) : price * (1 - slip);
+  const adverse = (price: number, side: OrderSide) => adversePrice(price, side === 'buy', slip);
 
   /** Short positions tie up their value twice in cash terms: buying power = cash − 2 × short value. */
   const buyingPower = (priceOf: (s: SymbolState) => number): Cents => {
@@ -315,8 +327,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
 
   const trailLevel = (position: Position, best: number): number => {
     const order = position.trailing as OrderRecord;
-    const distance = order.trailAmount ?? (best * (order.trailPercent as number)) / 100;
-    return best - position.side * distance;
+    return trailingLevel(position.side === 1, best, order.trailAmount ?? null, order.trailPercent ?? null);
   };
 
   /** The protective stop level in force: the tighter of the stop-loss and the trailing stop. */
@@ -341,80 +352,32 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     if (position === undefined || slot < position.armedFrom) return;
     const { open, high, low } = s.series;
     const o = open[bar] as number;
-    const time = calendar.time[slot] as number;
-    const side = position.side;
-    const stop = stopLevel(position);
-    const stopHitAtOpen = side === 1 ? o <= stop : o >= stop;
-    const target = position.takeProfit?.limitPrice;
-    const targetHitAtOpen = target !== undefined && (side === 1 ? o >= target : o <= target);
-    if (stopHitAtOpen) {
-      const order = stopOrder(position);
-      closePosition(s, order, adverse(o, order.side), time);
-      return;
-    }
-    if (targetHitAtOpen) {
-      closePosition(s, position.takeProfit as OrderRecord, o, time);
-      return;
-    }
-    if (gapOnly) return;
     const h = high[bar] as number;
     const l = low[bar] as number;
-    if (side === 1 ? l <= stop : h >= stop) {
-      const order = stopOrder(position);
-      closePosition(s, order, adverse(stop, order.side), time);
+    const long = position.side === 1;
+    const stop = stopLevel(position);
+    const target = position.takeProfit?.limitPrice ?? Number.NaN;
+    const hit = protectiveHit(long, o, h, l, stop, target, gapOnly);
+    if (hit !== PROTECTIVE_NONE) {
+      const order =
+        hit === STOP_AT_OPEN || hit === STOP_INTRABAR
+          ? stopOrder(position)
+          : (position.takeProfit as OrderRecord);
+      closePosition(
+        s,
+        order,
+        protectiveFillPrice(hit, long, o, stop, target, slip),
+        calendar.time[slot] as number,
+      );
       return;
     }
-    if (target !== undefined && (side === 1 ? h >= target : l <= target)) {
-      closePosition(s, position.takeProfit as OrderRecord, target, time);
-      return;
-    }
-    if (position.trailing !== undefined) {
-      const best = side === 1 ? Math.max(position.trailBest, h) : Math.min(position.trailBest, l);
-      position.trailBest = best;
-      const level = trailLevel(position, best);
-      position.trailStop =
-        side === 1 ? Math.max(position.trailStop, level) : Math.min(position.trailStop, level);
-    }
+    if (gapOnly || position.trailing === undefined) return;
+    const best = long ? Math.max(position.trailBest, h) : Math.min(position.trailBest, l);
+    position.trailBest = best;
+    position.trailStop = tighterStop(long, position.trailStop, trailLevel(position, best));
   };
 
-  /** Where an entry fills on this bar, or NaN when it does not. Also says whether it filled at the open. */
-  const entryFill = (
-    order: EntryOrder,
-    side: OrderSide,
-    o: number,
-    h: number,
-    l: number,
-  ): [number, boolean] => {
-    const buy = side === 'buy';
-    switch (order.type) {
-      case 'market':
-        return [adverse(o, side), true];
-      case 'limit': {
-        const limit = order.limitPrice;
-        if (buy ? o <= limit : o >= limit) return [o, true];
-        if (buy ? l <= limit : h >= limit) return [limit, false];
-        return [Number.NaN, false];
-      }
-      case 'stop': {
-        const stop = order.stopPrice;
-        if (buy ? o >= stop : o <= stop) return [adverse(o, side), true];
-        if (buy ? h >= stop : l <= stop) return [adverse(stop, side), false];
-        return [Number.NaN, false];
-      }
-      case 'stop-limit': {
-        const { stopPrice: stop, limitPrice: limit } = order;
-        if (buy ? o >= stop : o <= stop) {
-          if (buy ? o <= limit : o >= limit) return [o, true];
-          if (buy ? l <= limit : h >= limit) return [limit, false];
-          return [Number.NaN, false];
-        }
-        if (!(buy ? h >= stop : l <= stop)) return [Number.NaN, false];
-        if (buy ? stop <= limit : stop >= limit) return [stop, false];
-        if (buy ? l <= limit : h >= limit) return [limit, false];
-        return [Number.NaN, false];
-      }
-    }
-  };
+  const entryFill: EntryFill = { price: Number.NaN, atOpen: false };
 
   const skip = (time: number, s: SymbolState, reason: string, requestedQty?: number, placedQty?: number) => {
     skippedEntries.push({
@@ -436,12 +399,14 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       return;
     }
     const { open, high, low } = s.series;
-    const [price, atOpen] = entryFill(
+    const { price, atOpen } = fillEntryOrder(
       intent.order ?? { type: 'market' },
-      order.side,
+      order.side === 'buy',
       open[bar] as number,
       high[bar] as number,
       low[bar] as number,
+      slip,
+      entryFill,
     );
     if (Number.isNaN(price)) {
       closeOrder(order, 'expired', time, 'not filled in its session');

@@ -1,4 +1,11 @@
 import { InvalidParameterError } from '../errors.js';
+import {
+  adversePrice,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  slippageFraction,
+} from '../execution/fill-rules.js';
 import { atr as atrSeries, ema, sma } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import type { BarSeries } from '../market/types.js';
@@ -89,7 +96,7 @@ export function backtestMaPair(
   const k = data.base.atrStop;
   const longShort = options.direction === 'long-short';
   const { open, high, low, close, time } = series;
-  const slip = options.slippageBps / 10_000;
+  const slip = slippageFraction(options.slippageBps);
   const { commission, sizing, fractional, cashBuffer, maxPositionFraction } = options;
   const tradePnls = scratch.tradePnls;
   tradePnls.length = 0;
@@ -124,14 +131,16 @@ export function backtestMaPair(
       if (side !== 0) {
         if (exitPending) {
           exitPending = false;
-          closeAt(side === 1 ? o * (1 - slip) : o * (1 + slip));
-        } else if (i >= armedFrom && (side === 1 ? o <= stop : o >= stop)) {
-          closeAt(side === 1 ? o * (1 - slip) : o * (1 + slip));
+          closeAt(adversePrice(o, side === -1, slip));
+        } else if (i >= armedFrom) {
+          const hit = protectiveHit(side === 1, o, Number.NaN, Number.NaN, stop, Number.NaN, true);
+          if (hit !== PROTECTIVE_NONE)
+            closeAt(protectiveFillPrice(hit, side === 1, o, stop, Number.NaN, slip));
         }
       }
       if (entrySide !== 0) {
         const buy = entrySide === 1;
-        const price = buy ? o * (1 + slip) : o * (1 - slip);
+        const price = adversePrice(o, buy, slip);
         const power = cash;
         let q = entryQty;
         let rejected = false;
@@ -158,11 +167,9 @@ export function backtestMaPair(
         entrySide = 0;
       }
       if (side !== 0 && i >= armedFrom) {
-        if (side === 1 ? o <= stop : o >= stop) {
-          closeAt(side === 1 ? o * (1 - slip) : o * (1 + slip));
-        } else if (side === 1 ? (low[i] as number) <= stop : (high[i] as number) >= stop) {
-          closeAt(side === 1 ? stop * (1 - slip) : stop * (1 + slip));
-        }
+        const long = side === 1;
+        const hit = protectiveHit(long, o, high[i] as number, low[i] as number, stop, Number.NaN, false);
+        if (hit !== PROTECTIVE_NONE) closeAt(protectiveFillPrice(hit, long, o, stop, Number.NaN, slip));
       }
     }
 
@@ -222,7 +229,7 @@ export function backtestMaPair(
 
   let last = close[end] as number;
   if (side !== 0 && options.endOfData === 'close') {
-    closeAt(side === 1 ? last * (1 - slip) : last * (1 + slip));
+    closeAt(adversePrice(last, side === -1, slip));
     last = Number.NaN;
   }
   const span = end - start + 1;

@@ -7,6 +7,15 @@
  * schedule, the drift or a correlation cut says so, the ledger is checked, and the session decides.
  */
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
+import {
+  adversePrice,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  STOP_AT_OPEN,
+  STOP_INTRABAR,
+  slippageFraction,
+} from '../execution/fill-rules.js';
 import { type Cents, commissionCents, notionalCents, splitCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
 import type { Bar, BarSeries } from '../market/types.js';
@@ -109,9 +118,8 @@ export function runSleevesBacktest(
       `no bars to trade in the requested range (slots ${start}..${end} of ${slotCount})`,
     );
   }
-  const slip = options.slippageBps / 10_000;
-  const adverse = (price: number, side: 'buy' | 'sell') =>
-    side === 'buy' ? price * (1 + slip) : price * (1 - slip);
+  const slip = slippageFraction(options.slippageBps);
+  const adverse = (price: number, side: 'buy' | 'sell') => adversePrice(price, side === 'buy', slip);
   const configured = sleeves.map((s) => s.weight);
   const initialCash: Cents = Math.round(options.initialCash * 100);
   const initialCapital = splitCents(initialCash, configured);
@@ -209,19 +217,19 @@ export function runSleevesBacktest(
   const checkProtective = (k: number, symbol: string, bar: Bar, time: number, gapOnly: boolean) => {
     const p = books[k]?.positions.get(symbol);
     if (p === undefined) return;
-    const exitSide = p.side === 1 ? 'sell' : 'buy';
     const long = p.side === 1;
-    if (p.stop !== undefined && (long ? bar.open <= p.stop : bar.open >= p.stop)) {
-      protective(k, symbol, adverse(bar.open, exitSide), time, 'stop-loss');
-    } else if (p.takeProfit !== undefined && (long ? bar.open >= p.takeProfit : bar.open <= p.takeProfit)) {
-      protective(k, symbol, bar.open, time, 'take-profit');
-    } else if (gapOnly) {
-      return;
-    } else if (p.stop !== undefined && (long ? bar.low <= p.stop : bar.high >= p.stop)) {
-      protective(k, symbol, adverse(p.stop, exitSide), time, 'stop-loss');
-    } else if (p.takeProfit !== undefined && (long ? bar.high >= p.takeProfit : bar.low <= p.takeProfit)) {
-      protective(k, symbol, p.takeProfit, time, 'take-profit');
-    }
+    const stop = p.stop ?? Number.NaN;
+    const target = p.takeProfit ?? Number.NaN;
+    const hit = protectiveHit(long, bar.open, bar.high, bar.low, stop, target, gapOnly);
+    if (hit === PROTECTIVE_NONE) return;
+    const price = protectiveFillPrice(hit, long, bar.open, stop, target, slip);
+    protective(
+      k,
+      symbol,
+      price,
+      time,
+      hit === STOP_AT_OPEN || hit === STOP_INTRABAR ? 'stop-loss' : 'take-profit',
+    );
   };
 
   /** Fills a net order of one symbol at `reference` (the open, or the last close at the end). */

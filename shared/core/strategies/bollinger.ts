@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { Bollinger as BollingerBands } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -11,6 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
+import type { IndicatorCache } from './vector.js';
 
 export const bollingerParams = z
   .object({
@@ -57,14 +58,10 @@ class BollingerReversion implements StrategyInstance {
     return decideRule(
       context.position,
       this.direction,
-      {
-        enterLong: close < bands.lower,
-        enterShort: close > bands.upper,
-        exitLong: close > middle,
-        exitShort: close < middle,
-      },
+      ruleFlags(close < bands.lower, close > bands.upper, close > middle, close < middle),
       REASONS,
-      this.stop,
+      this.stop.k,
+      this.stop.value,
       close,
     );
   }
@@ -78,4 +75,43 @@ export const bollinger: StrategyDefinition<BollingerParams> = {
   params: bollingerParams,
   directions: DIRECTIONS,
   create: (params, run) => new BollingerReversion(params, run.direction),
+  vectorize: (params, run, cache) =>
+    ruleVector(
+      bollingerFlags(params, cache),
+      run.direction,
+      REASONS,
+      params.atrStop,
+      params.atrPeriod,
+      cache,
+    ),
 };
+
+/** The rule's condition bits at every close; the mean and deviation are shared across every `k`. */
+function bollingerFlags(params: BollingerParams, cache: IndicatorCache): Uint8Array {
+  const close = cache.series.close;
+  const [mean, deviation] = cache.get(
+    `bollinger:${params.period}`,
+    () => {
+      // The deviation does not depend on k; the bands are mean ± k × deviation, as the indicator computes them.
+      const bands = new BollingerBands(params.period, 1);
+      const m = new Float64Array(close.length);
+      const d = new Float64Array(close.length);
+      for (let i = 0; i < close.length; i++) {
+        m[i] = bands.update(close[i] as number);
+        d[i] = bands.standardDeviation;
+      }
+      return [m, d] as const;
+    },
+    ([m, d]) => m.byteLength + d.byteLength,
+  );
+  const k = params.k;
+  const flags = new Uint8Array(close.length);
+  for (let i = 0; i < close.length; i++) {
+    const middle = mean[i] as number;
+    if (Number.isNaN(middle)) continue;
+    const c = close[i] as number;
+    const width = k * (deviation[i] as number);
+    flags[i] = ruleFlags(c < middle - width, c > middle + width, c > middle, c < middle);
+  }
+  return flags;
+}

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { Highest, Lowest } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -11,6 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
+import type { IndicatorCache } from './vector.js';
 
 export const breakoutParams = z
   .object({
@@ -70,14 +71,10 @@ class Breakout implements StrategyInstance {
     return decideRule(
       context.position,
       this.direction,
-      {
-        enterLong: close > upperEntry,
-        enterShort: close < lowerEntry,
-        exitLong: close < lowerExit,
-        exitShort: close > upperExit,
-      },
+      ruleFlags(close > upperEntry, close < lowerEntry, close < lowerExit, close > upperExit),
       REASONS,
-      this.stop,
+      this.stop.k,
+      this.stop.value,
       close,
     );
   }
@@ -91,4 +88,36 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
   params: breakoutParams,
   directions: DIRECTIONS,
   create: (params, run) => new Breakout(params, run.direction),
+  vectorize(params, run, cache) {
+    const close = cache.series.close;
+    const upperEntry = channel(cache, 'high', params.entry);
+    const lowerEntry = channel(cache, 'low', params.entry);
+    const upperExit = channel(cache, 'high', params.exit);
+    const lowerExit = channel(cache, 'low', params.exit);
+    const flags = new Uint8Array(close.length);
+    for (let i = 0; i < close.length; i++) {
+      const upper = upperEntry[i] as number;
+      if (Number.isNaN(upper + (upperExit[i] as number))) continue;
+      const c = close[i] as number;
+      flags[i] = ruleFlags(
+        c > upper,
+        c < (lowerEntry[i] as number),
+        c < (lowerExit[i] as number),
+        c > (upperExit[i] as number),
+      );
+    }
+    return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
+  },
 };
+
+/** The channel over the previous `period` bars at each bar (read before the bar goes in, as `onBar` does). */
+function channel(cache: IndicatorCache, side: 'high' | 'low', period: number): Float64Array {
+  return cache.array(`channel:${side}:${period}`, (out) => {
+    const values = cache.series[side];
+    const extreme = side === 'high' ? new Highest(period) : new Lowest(period);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = extreme.value;
+      extreme.update(values[i] as number);
+    }
+  });
+}

@@ -2,16 +2,18 @@ import * as z from 'zod';
 import { InvalidParameterError } from '../errors.js';
 import { Ema, Sma } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams } from './rule.js';
+import { AtrStop, atrStopParams, enterWithStop } from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
   type Direction,
   HOLD,
   type Intent,
+  type PositionSide,
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
+import type { IndicatorCache } from './vector.js';
 
 /**
  * The crossover rule, shared by the strategy and the sweep kernel: +1 when the fast average crosses
@@ -72,23 +74,48 @@ class MaCrossover implements StrategyInstance {
     this.fastPrev = fast;
     this.slowPrev = slow;
     if (cross === 0) return HOLD;
-
-    const { position } = context;
-    const longShort = this.longShort;
-    if (cross === 1) {
-      if (position === 'long') return HOLD;
-      if (position === 'short' && !longShort) return { action: 'exit', reason: 'cross up' };
-      return this.stop.enter('long', bar.close, 'cross up');
-    }
-    if (position === 'short') return HOLD;
-    if (!longShort) return position === 'long' ? { action: 'exit', reason: 'cross down' } : HOLD;
-    return this.stop.enter('short', bar.close, 'cross down');
+    return crossIntent(cross, context.position, this.longShort, this.stop.k, this.stop.value, bar.close);
   }
 
   indicators(): Readonly<Record<string, number>> {
     const ma = this.params.ma.toUpperCase();
     return { [`${ma} ${this.params.fast}`]: this.fastPrev, [`${ma} ${this.params.slow}`]: this.slowPrev };
   }
+}
+
+/**
+ * The decision at a cross (+1 up, -1 down) for a position: a cross up enters long (or, long-only,
+ * exits a short); a cross down exits a long (long-only) or enters short (long-short, a reversal from
+ * a long). The entry's stop is k × `atr` from the close.
+ */
+export function crossIntent(
+  cross: -1 | 1,
+  position: PositionSide,
+  longShort: boolean,
+  k: number | undefined,
+  atr: number,
+  close: number,
+): Intent {
+  if (cross === 1) {
+    if (position === 'long') return HOLD;
+    if (position === 'short' && !longShort) return { action: 'exit', reason: 'cross up' };
+    return enterWithStop(k, atr, 'long', close, 'cross up');
+  }
+  if (position === 'short') return HOLD;
+  if (!longShort) return position === 'long' ? { action: 'exit', reason: 'cross down' } : HOLD;
+  return enterWithStop(k, atr, 'short', close, 'cross down');
+}
+
+const CROSS_UP = 1;
+const CROSS_DOWN = 2;
+
+/** A moving average at each bar, shared by every pair that uses its period. */
+function averageArray(cache: IndicatorCache, kind: 'sma' | 'ema', period: number): Float64Array {
+  return cache.array(`${kind}:${period}`, (out) => {
+    const average = movingAverage(kind, period);
+    const close = cache.series.close;
+    for (let i = 0; i < out.length; i++) out[i] = average.update(close[i] as number);
+  });
 }
 
 /** Moving-average crossover: long on a cross up; exit (long-only) or reverse (long-short) on a cross down. */
@@ -100,5 +127,39 @@ export const maCrossover: StrategyDefinition<MaCrossoverParams> = {
   create(params, run) {
     if (params.fast >= params.slow) throw new InvalidParameterError('fast must be less than slow');
     return new MaCrossover(params, run.direction);
+  },
+  vectorize(params, run, cache) {
+    if (params.fast >= params.slow) throw new InvalidParameterError('fast must be less than slow');
+    const fast = averageArray(cache, params.ma, params.fast);
+    const slow = averageArray(cache, params.ma, params.slow);
+    const n = fast.length;
+    const codes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const cross = crossDirection(
+        i === 0 ? Number.NaN : (fast[i - 1] as number),
+        i === 0 ? Number.NaN : (slow[i - 1] as number),
+        fast[i] as number,
+        slow[i] as number,
+      );
+      codes[i] = cross === 1 ? CROSS_UP : cross === -1 ? CROSS_DOWN : 0;
+    }
+    const longShort = run.direction === 'long-short';
+    const atr = params.atrStop === undefined ? undefined : cache.atr(params.atrPeriod);
+    const close = cache.series.close;
+    return {
+      codes,
+      flatMask: CROSS_UP | (longShort ? CROSS_DOWN : 0),
+      longMask: CROSS_DOWN,
+      shortMask: CROSS_UP,
+      decide: (bar, position) =>
+        crossIntent(
+          codes[bar] === CROSS_UP ? 1 : -1,
+          position,
+          longShort,
+          params.atrStop,
+          atr === undefined ? Number.NaN : (atr[bar] as number),
+          close[bar] as number,
+        ),
+    };
   },
 };

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { Rsi } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -62,14 +62,10 @@ class RsiReversion implements StrategyInstance {
     return decideRule(
       context.position,
       this.direction,
-      {
-        enterLong: value < entry,
-        enterShort: value > 100 - entry,
-        exitLong: value > exit,
-        exitShort: value < 100 - exit,
-      },
+      ruleFlags(value < entry, value > 100 - entry, value > exit, value < 100 - exit),
       REASONS,
-      this.stop,
+      this.stop.k,
+      this.stop.value,
       bar.close,
     );
   }
@@ -83,4 +79,19 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
   params: rsiReversionParams,
   directions: DIRECTIONS,
   create: (params, run) => new RsiReversion(params, run.direction),
+  vectorize(params, run, cache) {
+    const close = cache.series.close;
+    const rsi = cache.array(`rsi:${params.period}`, (out) => {
+      const indicator = new Rsi(params.period);
+      for (let i = 0; i < out.length; i++) out[i] = indicator.update(close[i] as number);
+    });
+    const { entry, exit } = params;
+    const flags = new Uint8Array(close.length);
+    for (let i = 0; i < close.length; i++) {
+      const value = rsi[i] as number;
+      if (Number.isNaN(value)) continue;
+      flags[i] = ruleFlags(value < entry, value > 100 - entry, value > exit, value < 100 - exit);
+    }
+    return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
+  },
 };

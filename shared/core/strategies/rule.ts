@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { Atr } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
 import { type Direction, HOLD, type Intent, type PositionSide } from './types.js';
+import type { IndicatorCache, VectorRule } from './vector.js';
 
 /**
  * The optional protective stop every strategy accepts: `atrStop` k puts the stop k × ATR(`atrPeriod`)
@@ -24,7 +25,7 @@ export class AtrStop {
   private current = Number.NaN;
 
   constructor(
-    private readonly k: number | undefined,
+    readonly k: number | undefined,
     period: number,
   ) {
     this.atr = k === undefined ? undefined : new Atr(period);
@@ -36,27 +37,54 @@ export class AtrStop {
     if (this.atr !== undefined) this.current = this.atr.update(bar.high, bar.low, bar.close);
   }
 
+  /** The ATR after the last bar (NaN while warming up or without a stop). */
+  get value(): number {
+    return this.current;
+  }
+
   /**
    * An entry at the next open, with its stop when the strategy has one. No stop can be set while the
    * ATR is warming up (or when it would not be a positive price): such an entry is not taken.
    */
   enter(side: 'long' | 'short', close: number, reason: string): Intent {
-    const k = this.k;
-    if (k === undefined) return { action: 'enter', side, reason };
-    const atr = this.current;
-    if (!(atr > 0)) return HOLD;
-    const stopLoss = side === 'long' ? close - k * atr : close + k * atr;
-    if (!(stopLoss > 0)) return HOLD;
-    return { action: 'enter', side, reason, stopLoss, atr };
+    return enterWithStop(this.k, this.current, side, close, reason);
   }
 }
 
-/** What a position rule says at a close; each flag is false while a value it reads is missing. */
-export interface RuleSignals {
-  readonly enterLong: boolean;
-  readonly enterShort: boolean;
-  readonly exitLong: boolean;
-  readonly exitShort: boolean;
+/** An entry with its k × ATR stop (`k` undefined: none); HOLD when the stop cannot be set. */
+export function enterWithStop(
+  k: number | undefined,
+  atr: number,
+  side: 'long' | 'short',
+  close: number,
+  reason: string,
+): Intent {
+  if (k === undefined) return { action: 'enter', side, reason };
+  if (!(atr > 0)) return HOLD;
+  const stopLoss = side === 'long' ? close - k * atr : close + k * atr;
+  if (!(stopLoss > 0)) return HOLD;
+  return { action: 'enter', side, reason, stopLoss, atr };
+}
+
+/** The conditions of a position rule at a close, as bits (each false while a value it reads is missing). */
+export const ENTER_LONG = 1;
+export const ENTER_SHORT = 2;
+export const EXIT_LONG = 4;
+export const EXIT_SHORT = 8;
+
+/** The bits of a rule's four conditions. */
+export function ruleFlags(
+  enterLong: boolean,
+  enterShort: boolean,
+  exitLong: boolean,
+  exitShort: boolean,
+): number {
+  return (
+    (enterLong ? ENTER_LONG : 0) |
+    (enterShort ? ENTER_SHORT : 0) |
+    (exitLong ? EXIT_LONG : 0) |
+    (exitShort ? EXIT_SHORT : 0)
+  );
 }
 
 /** The reason each decision of a rule carries. */
@@ -68,21 +96,58 @@ export interface RuleReasons {
 }
 
 /**
- * The decision of a position rule (flat → enter, long/short → exit): a held position only ever
- * exits (an exit and an entry never fall on the same bar); a flat one enters long, or short when the
- * run is long-short (a long-only run ignores the short side). A long entry wins when both fire.
+ * The decision of a position rule (flat → enter, long/short → exit) from its condition bits
+ * (`ruleFlags`): a held position only ever exits (an exit and an entry never fall on the same bar);
+ * a flat one enters long, or short when the run is long-short (a long-only run ignores the short
+ * side). A long entry wins when both fire. The entry's stop is k × `atr` from the close.
  */
 export function decideRule(
   position: PositionSide,
   direction: Direction,
-  signals: RuleSignals,
+  flags: number,
   reasons: RuleReasons,
-  stop: AtrStop,
+  k: number | undefined,
+  atr: number,
   close: number,
 ): Intent {
-  if (position === 'long') return signals.exitLong ? { action: 'exit', reason: reasons.exitLong } : HOLD;
-  if (position === 'short') return signals.exitShort ? { action: 'exit', reason: reasons.exitShort } : HOLD;
-  if (signals.enterLong) return stop.enter('long', close, reasons.enterLong);
-  if (signals.enterShort && direction === 'long-short') return stop.enter('short', close, reasons.enterShort);
+  if (position === 'long') return flags & EXIT_LONG ? { action: 'exit', reason: reasons.exitLong } : HOLD;
+  if (position === 'short') return flags & EXIT_SHORT ? { action: 'exit', reason: reasons.exitShort } : HOLD;
+  if (flags & ENTER_LONG) return enterWithStop(k, atr, 'long', close, reasons.enterLong);
+  if (flags & ENTER_SHORT && direction === 'long-short')
+    return enterWithStop(k, atr, 'short', close, reasons.enterShort);
   return HOLD;
+}
+
+/**
+ * A position rule over a whole series (the strategy's `vectorize`): `flags[bar]` the condition bits
+ * at each close, the entry stop k × ATR(`atrPeriod`) from the cache's ATR array (the same values as
+ * the instance's `AtrStop`), and `decideRule` for the decision, so the fast engine decides exactly as
+ * `onBar` does.
+ */
+export function ruleVector(
+  flags: Uint8Array,
+  direction: Direction,
+  reasons: RuleReasons,
+  k: number | undefined,
+  atrPeriod: number,
+  cache: IndicatorCache,
+): VectorRule {
+  const atr = k === undefined ? undefined : cache.atr(atrPeriod);
+  const close = cache.series.close;
+  return {
+    codes: flags,
+    flatMask: ENTER_LONG | (direction === 'long-short' ? ENTER_SHORT : 0),
+    longMask: EXIT_LONG,
+    shortMask: EXIT_SHORT,
+    decide: (bar, position) =>
+      decideRule(
+        position,
+        direction,
+        flags[bar] as number,
+        reasons,
+        k,
+        atr === undefined ? Number.NaN : (atr[bar] as number),
+        close[bar] as number,
+      ),
+  };
 }

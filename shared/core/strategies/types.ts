@@ -1,5 +1,6 @@
 import type * as z from 'zod';
 import type { Bar } from '../market/types.js';
+import type { IndicatorCache, VectorRule } from './vector.js';
 
 /** The side a position is on, or flat. */
 export type PositionSide = 'flat' | 'long' | 'short';
@@ -90,4 +91,11 @@ export interface StrategyDefinition<P = unknown> {
   readonly directions: readonly Direction[];
   /** Builds the per-symbol instance from validated parameters, for a run in `run.direction`. */
   create(params: P, run: RunContext): StrategyInstance;
+  /**
+   * Optional, for the fast engine: the same rule over a whole series, from indicator arrays the
+   * cache shares across a parameter grid. It must decide exactly as `create`'s instance fed every
+   * bar in order (the fast engine's oracle test compares them); without it the fast engine feeds
+   * the instance.
+   */
+  vectorize?(params: P, run: RunContext, cache: IndicatorCache): VectorRule;
 }

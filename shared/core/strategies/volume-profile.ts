@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons } from './rule.js';
+import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -10,6 +10,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
+import type { IndicatorCache } from './vector.js';
 
 export const volumeProfileParams = z
   .object({
@@ -50,42 +51,49 @@ export interface Profile {
   readonly highBin: number;
 }
 
+/** Where a window's profile sits: its lowest low, bin width, total volume and POC bin. */
+export interface ProfileWindow {
+  lo: number;
+  width: number;
+  total: number;
+  pocBin: number;
+}
+
 /**
- * The volume profile of `count` bars held oldest first from `first` in ring buffers of that length
- * (`high`, `low`, `volume`), or null when the window has no price range.
+ * The histogram of a window of `count` bars held oldest first from `first` in arrays of `size`
+ * slots, wrapping round (ring buffers of the window's length, or a whole series with `size` its
+ * length): fills `into[0, bins)` and `window`, and returns false when the window has no price range.
  *
  * `bins` equal-width bins from the window's lowest low to its highest high; bin i spans
  * [low + i × width, low + (i + 1) × width). Each bar's volume is spread over the bins its [low, high]
  * overlaps in proportion to the overlap; a bar with high == low puts it all in bin
  * floor((price - low) / width), capped at bins - 1. POC: the bin with the most volume (ties: the
- * midpoint nearest `previousClose`, then the lower bin). The value area grows from the POC bin by
- * the neighbour with more volume (ties: the one above; at an edge, the other side) until it holds at
- * least `valueArea` of the window's volume. `into` is scratch of at least `bins` values.
+ * midpoint nearest `previousClose`, then the lower bin).
  */
-export function volumeProfile(
+export function profileHistogram(
   high: ArrayLike<number>,
   low: ArrayLike<number>,
   volume: ArrayLike<number>,
   first: number,
   count: number,
+  size: number,
   previousClose: number,
   bins: number,
-  valueArea: number,
   into: Float64Array,
-): Profile | null {
+  window: ProfileWindow,
+): boolean {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < count; j++) {
-    const k = (first + j) % count;
+  // Slot k walks the window oldest first, wrapping round at `size` (first < size).
+  for (let j = 0, k = first; j < count; j++, k = k + 1 === size ? 0 : k + 1) {
     if ((low[k] as number) < lo) lo = low[k] as number;
     if ((high[k] as number) > hi) hi = high[k] as number;
   }
-  if (!(hi > lo)) return null;
+  if (!(hi > lo)) return false;
   const width = (hi - lo) / bins;
   into.fill(0, 0, bins);
   let total = 0;
-  for (let j = 0; j < count; j++) {
-    const k = (first + j) % count;
+  for (let j = 0, k = first; j < count; j++, k = k + 1 === size ? 0 : k + 1) {
     const h = high[k] as number;
     const l = low[k] as number;
     const v = volume[k] as number;
@@ -118,10 +126,42 @@ export function volumeProfile(
       if (distance < bestDistance) poc = i;
     }
   }
-  let lowBin = poc;
-  let highBin = poc;
-  let held = best;
-  const target = valueArea * total;
+  window.lo = lo;
+  window.width = width;
+  window.total = total;
+  window.pocBin = poc;
+  return true;
+}
+
+/** The value area's bins, and (when recorded) each step of its growth. */
+export interface ValueArea {
+  lowBin: number;
+  highBin: number;
+}
+
+/**
+ * Grows the value area from the POC bin by the neighbour with more volume (ties: the one above; at
+ * an edge, the other side) until it holds at least `target` volume or spans every bin; writes its
+ * bins to `area` and returns the number of steps. With `path`, step s's held volume and bins are
+ * recorded at `offset + s` (step 0: the POC bin alone), so the area for any target can be read back.
+ */
+export function growValueArea(
+  into: Float64Array,
+  bins: number,
+  pocBin: number,
+  target: number,
+  area: ValueArea,
+  path?: { held: Float64Array; lowBin: Int32Array; highBin: Int32Array; offset: number },
+): number {
+  let lowBin = pocBin;
+  let highBin = pocBin;
+  let held = into[pocBin] as number;
+  let steps = 0;
+  if (path !== undefined) {
+    path.held[path.offset] = held;
+    path.lowBin[path.offset] = lowBin;
+    path.highBin[path.offset] = highBin;
+  }
   while (held < target && (lowBin > 0 || highBin < bins - 1)) {
     const below = lowBin > 0 ? (into[lowBin - 1] as number) : Number.NEGATIVE_INFINITY;
     const above = highBin < bins - 1 ? (into[highBin + 1] as number) : Number.NEGATIVE_INFINITY;
@@ -132,15 +172,129 @@ export function volumeProfile(
       lowBin--;
       held += below;
     }
+    steps++;
+    if (path !== undefined) {
+      path.held[path.offset + steps] = held;
+      path.lowBin[path.offset + steps] = lowBin;
+      path.highBin[path.offset + steps] = highBin;
+    }
   }
+  area.lowBin = lowBin;
+  area.highBin = highBin;
+  return steps;
+}
+
+/**
+ * The volume profile of `count` bars held oldest first from `first` in ring buffers of that length
+ * (`high`, `low`, `volume`), or null when the window has no price range: the histogram
+ * (`profileHistogram`), then the value area grown (`growValueArea`) until it holds at least
+ * `valueArea` of the window's volume. `into` is scratch of at least `bins` values.
+ */
+export function volumeProfile(
+  high: ArrayLike<number>,
+  low: ArrayLike<number>,
+  volume: ArrayLike<number>,
+  first: number,
+  count: number,
+  previousClose: number,
+  bins: number,
+  valueArea: number,
+  into: Float64Array,
+): Profile | null {
+  const window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
+  if (!profileHistogram(high, low, volume, first, count, count, previousClose, bins, into, window))
+    return null;
+  const { lo, width, pocBin } = window;
+  const area: ValueArea = { lowBin: pocBin, highBin: pocBin };
+  growValueArea(into, bins, pocBin, valueArea * window.total, area);
   return {
-    poc: lo + (poc + 0.5) * width,
-    val: lo + lowBin * width,
-    vah: lo + (highBin + 1) * width,
-    pocBin: poc,
-    lowBin,
-    highBin,
+    poc: lo + (pocBin + 0.5) * width,
+    val: lo + area.lowBin * width,
+    vah: lo + (area.highBin + 1) * width,
+    pocBin,
+    lowBin: area.lowBin,
+    highBin: area.highBin,
   };
+}
+
+/**
+ * Every bar's profile of the previous `lookback` bars over a whole series, with the value area's
+ * whole growth path, so any `valueArea` is read back without rebuilding the histogram. Bar i's
+ * window is bars i - lookback .. i - 1 (as the instance's ring buffers hold them); `steps[i]` is -1
+ * where there is no profile.
+ */
+interface ProfilePaths {
+  readonly lo: Float64Array;
+  readonly width: Float64Array;
+  readonly total: Float64Array;
+  readonly pocBin: Int32Array;
+  readonly steps: Int32Array;
+  readonly held: Float64Array;
+  readonly lowBin: Int32Array;
+  readonly highBin: Int32Array;
+}
+
+function profilePaths(cache: IndicatorCache, lookback: number, bins: number): ProfilePaths {
+  return cache.get(
+    `volume-profile:${lookback}:${bins}`,
+    () => {
+      const { high, low, volume, close } = cache.series;
+      const n = close.length;
+      const paths: ProfilePaths = {
+        lo: new Float64Array(n),
+        width: new Float64Array(n),
+        total: new Float64Array(n),
+        pocBin: new Int32Array(n),
+        steps: new Int32Array(n).fill(-1),
+        held: new Float64Array(n * bins),
+        lowBin: new Int32Array(n * bins),
+        highBin: new Int32Array(n * bins),
+      };
+      const into = new Float64Array(bins);
+      const window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
+      const area: ValueArea = { lowBin: 0, highBin: 0 };
+      const path = { held: paths.held, lowBin: paths.lowBin, highBin: paths.highBin, offset: 0 };
+      for (let i = lookback; i < n; i++) {
+        const first = i - lookback;
+        if (
+          !profileHistogram(high, low, volume, first, lookback, n, close[i - 1] as number, bins, into, window)
+        )
+          continue;
+        paths.lo[i] = window.lo;
+        paths.width[i] = window.width;
+        paths.total[i] = window.total;
+        paths.pocBin[i] = window.pocBin;
+        path.offset = i * bins;
+        paths.steps[i] = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, area, path);
+      }
+      return paths;
+    },
+    (p) => p.held.byteLength + p.lowBin.byteLength + p.highBin.byteLength + 5 * 8 * p.lo.length,
+  );
+}
+
+/** The rule's condition bits at every close for one (lookback, bins, valueArea). */
+function volumeProfileFlags(params: VolumeProfileParams, cache: IndicatorCache): Uint8Array {
+  const { lookback, bins, valueArea } = params;
+  const p = profilePaths(cache, lookback, bins);
+  const close = cache.series.close;
+  const flags = new Uint8Array(close.length);
+  for (let i = lookback; i < close.length; i++) {
+    const last = p.steps[i] as number;
+    if (last < 0) continue;
+    const target = valueArea * (p.total[i] as number);
+    const offset = i * bins;
+    let s = 0;
+    while (s < last && (p.held[offset + s] as number) < target) s++;
+    const lo = p.lo[i] as number;
+    const width = p.width[i] as number;
+    const val = lo + (p.lowBin[offset + s] as number) * width;
+    const vah = lo + ((p.highBin[offset + s] as number) + 1) * width;
+    const poc = lo + ((p.pocBin[i] as number) + 0.5) * width;
+    const c = close[i] as number;
+    flags[i] = ruleFlags(c < val, c > vah, c >= poc, c <= poc);
+  }
+  return flags;
 }
 
 const REASONS: RuleReasons = {
@@ -205,14 +359,10 @@ class VolumeProfileReversion implements StrategyInstance {
     return decideRule(
       context.position,
       this.direction,
-      {
-        enterLong: close < profile.val,
-        enterShort: close > profile.vah,
-        exitLong: close >= profile.poc,
-        exitShort: close <= profile.poc,
-      },
+      ruleFlags(close < profile.val, close > profile.vah, close >= profile.poc, close <= profile.poc),
       REASONS,
-      this.stop,
+      this.stop.k,
+      this.stop.value,
       close,
     );
   }
@@ -226,4 +376,13 @@ export const volumeProfileStrategy: StrategyDefinition<VolumeProfileParams> = {
   params: volumeProfileParams,
   directions: DIRECTIONS,
   create: (params, run) => new VolumeProfileReversion(params, run.direction),
+  vectorize: (params, run, cache) =>
+    ruleVector(
+      volumeProfileFlags(params, cache),
+      run.direction,
+      REASONS,
+      params.atrStop,
+      params.atrPeriod,
+      cache,
+    ),
 };

@@ -1,17 +1,27 @@
 import { InsufficientDataError, InvalidParameterError, QuantShiftError } from '../../errors.js';
-import { Atr } from '../../indicators/index.js';
+import {
+  adversePrice,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  STOP_AT_OPEN,
+  STOP_INTRABAR,
+  slippageFraction,
+} from '../../execution/fill-rules.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
 import { computeMetrics, type Metrics } from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
 import { allInQty, positionCapQty } from '../../sizing/index.js';
-import type {
-  DecisionContext,
-  EnterIntent,
-  Intent,
-  StrategyDefinition,
-  StrategyInstance,
+import {
+  type DecisionContext,
+  type EnterIntent,
+  HOLD,
+  type Intent,
+  type StrategyDefinition,
+  type StrategyInstance,
 } from '../../strategies/types.js';
+import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
 import { decideAtClose } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
@@ -48,8 +58,11 @@ export class FastSeries {
   readonly start: number;
   readonly end: number;
   readonly span: number;
-  private days: string[] | undefined;
-  private readonly riskAtr = new Map<number, Float64Array>();
+  private days: (string | undefined)[] | undefined;
+  /** The UTC day number of each bar (days since 1970-01-01): equal numbers, equal trading days. */
+  readonly dayNumber: Int32Array;
+  /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
+  readonly cache: IndicatorCache;
   readonly buyHoldReturnPct: number;
 
   constructor(
@@ -73,31 +86,27 @@ export class FastSeries {
       );
     }
     this.span = this.end - this.start + 1;
+    this.dayNumber = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.dayNumber[i] = Math.floor((series.time[i] as number) / 86_400_000);
+    this.cache = new IndicatorCache(series);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
   }
 
-  /** `YYYY-MM-DD` of each bar, computed once (the daily-loss breaker's day). */
+  /** `YYYY-MM-DD` of a bar (the daily-loss breaker's day), computed once per bar when first asked. */
   day(bar: number): string {
-    if (this.days === undefined) {
-      this.days = Array.from(this.series.time, utcDay);
+    if (this.days === undefined) this.days = new Array<string | undefined>(this.series.time.length);
+    let day = this.days[bar];
+    if (day === undefined) {
+      day = utcDay(this.series.time[bar] as number);
+      this.days[bar] = day;
     }
-    return this.days[bar] as string;
+    return day;
   }
 
   /** The risk rules' ATR at each bar, from the same streaming indicator the engine feeds. */
   atr(period: number): Float64Array {
-    let values = this.riskAtr.get(period);
-    if (values === undefined) {
-      const { high, low, close } = this.series;
-      const atr = new Atr(period);
-      values = new Float64Array(close.length);
-      for (let i = 0; i < close.length; i++) {
-        values[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
-      }
-      this.riskAtr.set(period, values);
-    }
-    return values;
+    return this.cache.atr(period);
   }
 }
 
@@ -106,6 +115,8 @@ export class FastScratch {
   readonly time: Float64Array;
   readonly equity: Float64Array;
   readonly inMarket: Uint8Array;
+  /** The closed trades' P&L of the combination being run. */
+  readonly pnls: number[] = [];
 
   constructor(span: number) {
     this.time = new Float64Array(span);
@@ -151,7 +162,11 @@ export function runFastBacktest<P>(
   record = false,
 ): FastResult {
   const direction = options.direction ?? 'long-only';
-  const instance: StrategyInstance = strategy.create(params, { direction });
+  // The strategy's vectorized rule over the series when it has one (indicator arrays shared across
+  // the grid, decided only at bars where the rule can fire), else its instance fed every bar.
+  const vector: VectorRule | undefined = strategy.vectorize?.(params, { direction }, data.cache);
+  const instance: StrategyInstance | undefined =
+    vector === undefined ? strategy.create(params, { direction }) : undefined;
   const { series, start, end, span } = data;
   const symbol = series.symbol;
   const { time: timeOf, open, high, low, close, volume } = series;
@@ -161,7 +176,7 @@ export function runFastBacktest<P>(
     throw new FastPathUnsupportedError(`${strategy.name}: the volatility cap (risk.volatilityCap)`);
   }
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
-  const slip = options.slippageBps / 10_000;
+  const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
@@ -175,8 +190,10 @@ export function runFastBacktest<P>(
       stopRules.timeStopDays !== undefined);
 
   const fills: FillRecord[] | undefined = record ? [] : undefined;
-  const trades: TradeRecord[] = [];
-  const closedPnls: number[] = [];
+  // Trades and fills are recorded only when asked for; the closed P&Ls (Kelly, metrics) always.
+  const trades: TradeRecord[] | undefined = record ? [] : undefined;
+  const closedPnls: number[] = record ? [] : scratch.pnls;
+  closedPnls.length = 0;
   let nextOrderId = 1;
   let cash: Cents = Math.round(options.initialCash * 100);
 
@@ -204,11 +221,12 @@ export function runFastBacktest<P>(
   let entryTarget: number | undefined;
   let entryRefPending = 0;
 
-  let lastClose = Number.NaN;
-  let atr = Number.NaN;
+  // Doubles written at every close live in typed arrays or object fields, never in variables the
+  // closures below capture: V8 boxes each such write into a new heap number.
+  const atrAt = (bar: number): number => (riskAtr === undefined ? Number.NaN : (riskAtr[bar] as number));
   let intent: Intent = { action: 'hold' };
 
-  const adverse = (price: number, buy: boolean) => (buy ? price * (1 + slip) : price * (1 - slip));
+  const adverse = (price: number, buy: boolean) => adversePrice(price, buy, slip);
 
   const execute = (orderId: number, buy: boolean, q: number, price: number, time: number): Cents => {
     const notional = notionalCents(q, price);
@@ -231,7 +249,7 @@ export function runFastBacktest<P>(
     const notional = notionalCents(qty, price);
     const exitCommission = execute(orderId, side === -1, qty, price, time);
     const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
-    trades.push({
+    trades?.push({
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
@@ -248,28 +266,27 @@ export function runFastBacktest<P>(
   };
 
   /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
-  const checkProtective = (bar: number, gapOnly: boolean, time: number) => {
+  const checkProtective = (bar: number, gapOnly: boolean) => {
     if (side === 0 || bar < armedFrom) return;
     const o = open[bar] as number;
     const long = side === 1;
-    const stop = stopPrice;
-    const target = targetPrice;
-    if (long ? o <= stop : o >= stop) {
-      closePosition(stopId, 'stop-loss', adverse(o, !long), time);
-      return;
-    }
-    if (long ? o >= target : o <= target) {
-      closePosition(targetId, 'take-profit', o, time);
-      return;
-    }
-    if (gapOnly) return;
-    if (long ? (low[bar] as number) <= stop : (high[bar] as number) >= stop) {
-      closePosition(stopId, 'stop-loss', adverse(stop, !long), time);
-      return;
-    }
-    if (long ? (high[bar] as number) >= target : (low[bar] as number) <= target) {
-      closePosition(targetId, 'take-profit', target, time);
-    }
+    const hit = protectiveHit(
+      long,
+      o,
+      high[bar] as number,
+      low[bar] as number,
+      stopPrice,
+      targetPrice,
+      gapOnly,
+    );
+    if (hit === PROTECTIVE_NONE) return;
+    const stopHit = hit === STOP_AT_OPEN || hit === STOP_INTRABAR;
+    closePosition(
+      stopHit ? stopId : targetId,
+      stopHit ? 'stop-loss' : 'take-profit',
+      protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
+      timeOf[bar] as number,
+    );
   };
 
   const fillEntry = (bar: number, time: number) => {
@@ -317,31 +334,46 @@ export function runFastBacktest<P>(
     }
   };
 
-  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter).
-  let hwm = riskState.highWaterMark;
-  let stateDay = riskState.day;
-  let dayStartEquity = riskState.dayStartEquity;
-  let lastEquity = riskState.lastEquity;
-  let lossDay = riskState.dailyLossTrippedOn;
+  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter). The
+  // days are held as the bar whose trading day they are (-1: none) and compared by day number.
+  const dayNumber = data.dayNumber;
+  const bk = {
+    hwm: riskState.highWaterMark,
+    dayStartEquity: riskState.dayStartEquity,
+    lastEquity: riskState.lastEquity,
+  };
+  let stateDayBar = -1;
+  let stateDayNumber = -1;
+  let lossDayBar = -1;
+  let lossDayNumber = -1;
   let haltSince = 0;
   let haltDay = '';
   let haltSessions = -1;
   let killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => ({
-    highWaterMark: hwm,
-    day: stateDay,
-    dayStartEquity,
-    lastEquity,
-    dailyLossTrippedOn: lossDay,
+    highWaterMark: bk.hwm,
+    day: stateDayBar < 0 ? null : data.day(stateDayBar),
+    dayStartEquity: bk.dayStartEquity,
+    lastEquity: bk.lastEquity,
+    dailyLossTrippedOn: lossDayBar < 0 ? null : data.day(lossDayBar),
     drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
     killSwitch,
   });
-  const absorb = (state: RiskState) => {
-    hwm = state.highWaterMark;
-    stateDay = state.day;
-    dayStartEquity = state.dayStartEquity;
-    lastEquity = state.lastEquity;
-    lossDay = state.dailyLossTrippedOn;
+  /** The bar of `day`: the decision's bar, or the one already held; anything else is not modelled. */
+  const barOfDay = (day: string | null, bar: number, held: number): number => {
+    if (day === null) return -1;
+    if (day === data.day(bar)) return bar;
+    if (held >= 0 && day === data.day(held)) return held;
+    throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
+  };
+  const absorb = (state: RiskState, bar: number) => {
+    bk.hwm = state.highWaterMark;
+    stateDayBar = barOfDay(state.day, bar, stateDayBar);
+    stateDayNumber = stateDayBar < 0 ? -1 : (dayNumber[stateDayBar] as number);
+    bk.dayStartEquity = state.dayStartEquity;
+    bk.lastEquity = state.lastEquity;
+    lossDayBar = barOfDay(state.dailyLossTrippedOn, bar, lossDayBar);
+    lossDayNumber = lossDayBar < 0 ? -1 : (dayNumber[lossDayBar] as number);
     const halt = state.drawdownHalt;
     haltSessions = halt === null ? -1 : halt.sessions;
     if (halt !== null) {
@@ -356,30 +388,36 @@ export function runFastBacktest<P>(
    * (`observeEquity`, the backtest's drawdown auto-reset, flatten on a daily-loss trip, `manageStop`,
    * the strategy's exit), on scalars. The oracle test pins it to the shared functions.
    */
-  const riskClose = (bar: number, time: number, equity: number) => {
+  const dailyLossLimit = rules?.dailyLossLimit ?? 0;
+  const maxDrawdown = rules?.maxDrawdown ?? 0;
+  const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
+  const riskClose = (bar: number, k: number) => {
     const rulesNow = rules as NonNullable<typeof rules>;
-    const day = data.day(bar);
-    if (stateDay !== day) {
-      if (stateDay !== null) dayStartEquity = lastEquity;
-      stateDay = day;
+    const equity = equityValue[k] as number;
+    const day = dayNumber[bar] as number;
+    if (stateDayNumber !== day) {
+      if (stateDayBar >= 0) bk.dayStartEquity = bk.lastEquity;
+      stateDayBar = bar;
+      stateDayNumber = day;
       if (haltSessions >= 0) haltSessions++;
     }
     let tripped = false;
-    if (lossDay !== day && (dayStartEquity - equity) / dayStartEquity >= rulesNow.dailyLossLimit) {
-      lossDay = day;
+    if (lossDayNumber !== day && (bk.dayStartEquity - equity) / bk.dayStartEquity >= dailyLossLimit) {
+      lossDayBar = bar;
+      lossDayNumber = day;
       tripped = true;
     }
-    hwm = Math.max(hwm, equity);
-    lastEquity = equity;
-    if (haltSessions < 0 && (hwm - equity) / hwm >= rulesNow.maxDrawdown) {
-      haltSince = time;
-      haltDay = day;
+    bk.hwm = Math.max(bk.hwm, equity);
+    bk.lastEquity = equity;
+    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) {
+      haltSince = timeOf[bar] as number;
+      haltDay = data.day(bar);
       haltSessions = 0;
     }
-    if (haltSessions >= 0 && haltSessions >= rulesNow.drawdownCoolOffDays) {
+    if (haltSessions >= 0 && haltSessions >= coolOffDays) {
       haltSessions = -1;
-      hwm = equity;
-      lastEquity = equity;
+      bk.hwm = equity;
+      bk.lastEquity = equity;
     }
     if (side === 0) return;
     let exiting = intent.action === 'exit';
@@ -388,8 +426,8 @@ export function runFastBacktest<P>(
     } else if (manages) {
       const update = manageStop(
         { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
-        lastClose,
-        atr,
+        close[bar] as number,
+        atrAt(bar),
         rulesNow.stops,
       );
       if (stopId !== 0 && update.stop !== stopPrice) stopPrice = update.stop;
@@ -403,13 +441,13 @@ export function runFastBacktest<P>(
       time,
       day: rules === undefined ? '' : data.day(bar),
       equity: toDollars(equityCents),
-      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, lastClose) : cash),
+      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash),
       symbols: [
         {
           symbol,
           hasBar: true,
-          close: lastClose,
-          atr,
+          close: close[bar] as number,
+          atr: atrAt(bar),
           intent,
           position:
             side === 0
@@ -430,7 +468,7 @@ export function runFastBacktest<P>(
       options,
       ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
     });
-    if (rules !== undefined) absorb(decisions.riskState);
+    if (rules !== undefined) absorb(decisions.riskState, bar);
     for (const moved of decisions.stops) {
       if (stopId !== 0) stopPrice = moved.stop;
     }
@@ -453,7 +491,13 @@ export function runFastBacktest<P>(
   const equityValue = record ? new Float64Array(span) : scratch.equity;
   const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
-  for (let slot = 0; slot <= end; slot++) {
+  const codes = vector?.codes;
+  const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
+  const flatMask = masks[0] as number;
+  const longMask = masks[1] as number;
+  const shortMask = masks[2] as number;
+  // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
+  for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
     const time = timeOf[slot] as number;
     const trading = slot >= start;
     if (trading) {
@@ -463,21 +507,28 @@ export function runFastBacktest<P>(
           exitId = 0;
           closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
         } else {
-          checkProtective(slot, true, time);
+          checkProtective(slot, true);
         }
       }
       if (entryId !== 0) fillEntry(slot, time);
-      checkProtective(slot, false, time);
+      if (side !== 0) checkProtective(slot, false);
     }
-    lastClose = close[slot] as number;
-    if (riskAtr !== undefined) atr = riskAtr[slot] as number;
-    bar.time = time;
-    bar.open = open[slot] as number;
-    bar.high = high[slot] as number;
-    bar.low = low[slot] as number;
-    bar.close = lastClose;
-    bar.volume = volume[slot] as number;
-    intent = instance.onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    const lastClose = close[slot] as number;
+    if (codes !== undefined) {
+      const code = (codes[slot] as number) & (side === 0 ? flatMask : side === 1 ? longMask : shortMask);
+      intent =
+        code === 0
+          ? HOLD
+          : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+    } else {
+      bar.time = time;
+      bar.open = open[slot] as number;
+      bar.high = high[slot] as number;
+      bar.low = low[slot] as number;
+      bar.close = lastClose;
+      bar.volume = volume[slot] as number;
+      intent = (instance as StrategyInstance).onBar(bar, side === 0 ? FLAT : side === 1 ? LONG : SHORT);
+    }
     if (!trading) continue;
     const k = slot - start;
     equityTime[k] = time;
@@ -486,17 +537,18 @@ export function runFastBacktest<P>(
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
       equityValue[k] = toDollars(equityCents);
       if (side !== 0) sessionsHeld++;
-      if (rules === undefined) {
-        if (intent.action !== 'hold') decide(slot, time, equityCents);
-      } else if (intent.action === 'enter') {
+      if (intent.action === 'hold') {
+        if (rules !== undefined) riskClose(slot, k);
+      } else if (rules === undefined || intent.action === 'enter') {
         decide(slot, time, equityCents);
       } else {
-        riskClose(slot, time, toDollars(equityCents));
+        riskClose(slot, k);
       }
     }
   }
 
   // End of data: pending orders lapse; the position closes at the last close unless held.
+  const lastClose = close[end] as number;
   exitId = 0;
   entryId = 0;
   const endTime = timeOf[end] as number;
@@ -506,7 +558,7 @@ export function runFastBacktest<P>(
   }
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
   const tradePnls = closedPnls;
-  if (side !== 0) {
+  if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
     trades.push({
       symbol,
@@ -533,7 +585,7 @@ export function runFastBacktest<P>(
   if (!record) return { metrics };
   return {
     metrics,
-    trades,
+    trades: trades as TradeRecord[],
     fills: fills as FillRecord[],
     equity: { time: equityTime, equity: equityValue, inMarket },
     ...(rules === undefined ? {} : { finalRiskState: materialize() }),

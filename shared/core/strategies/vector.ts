@@ -1,0 +1,75 @@
+import { Atr } from '../indicators/index.js';
+import type { BarSeries } from '../market/types.js';
+import type { Intent, PositionSide } from './types.js';
+
+/**
+ * Indicator arrays of one bar series, computed once per distinct parameter value and shared by
+ * every parameter combination of a sweep (the fast engine's per-symbol data). Each array comes from
+ * the same streaming indicator the strategy instance feeds bar by bar, so its values are the
+ * instance's, bit for bit. When the arrays held pass a byte budget the cache is emptied (they are
+ * recomputed on demand), so memory stays flat in the number of combinations.
+ */
+export class IndicatorCache {
+  private readonly entries = new Map<string, { readonly value: unknown; readonly bytes: number }>();
+  private bytes = 0;
+
+  constructor(
+    readonly series: BarSeries,
+    /** The budget, bytes. */
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  /** The value stored under `key`, computed by `compute` the first time (`bytes`: its size). */
+  get<T>(key: string, compute: () => T, bytes: (value: T) => number): T {
+    const found = this.entries.get(key);
+    if (found !== undefined) return found.value as T;
+    const value = compute();
+    const size = bytes(value);
+    if (this.bytes + size > this.maxBytes) {
+      this.entries.clear();
+      this.bytes = 0;
+    }
+    this.entries.set(key, { value, bytes: size });
+    this.bytes += size;
+    return value;
+  }
+
+  /** One value per bar under `key`, written by `fill` (a streaming indicator fed every bar in order). */
+  array(key: string, fill: (out: Float64Array) => void): Float64Array {
+    return this.get(
+      key,
+      () => {
+        const out = new Float64Array(this.series.time.length);
+        fill(out);
+        return out;
+      },
+      (a) => a.byteLength,
+    );
+  }
+
+  /** The average true range at each bar (`Atr`, as `AtrStop` and the risk rules feed it). */
+  atr(period: number): Float64Array {
+    return this.array(`atr:${period}`, (out) => {
+      const { high, low, close } = this.series;
+      const atr = new Atr(period);
+      for (let i = 0; i < out.length; i++) {
+        out[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
+      }
+    });
+  }
+}
+
+/**
+ * A strategy's rule over a whole series, for the fast engine: `codes[bar]` says which of the rule's
+ * conditions hold at that close (0: none, so the rule cannot act there whatever the position), and
+ * `decide` gives the intent the strategy instance's `onBar` returns at that bar for that position.
+ * The masks say which codes can act for each position, so the engine calls `decide` only where the
+ * rule can fire (a code `c` with `c & mask === 0` means hold).
+ */
+export interface VectorRule {
+  readonly codes: Uint8Array;
+  readonly flatMask: number;
+  readonly longMask: number;
+  readonly shortMask: number;
+  decide(bar: number, position: PositionSide): Intent;
+}
