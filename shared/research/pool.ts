@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { QuantShiftError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { EvaluationTask, GridEvaluator } from '../core/research/evaluate.js';
+import { workerScript } from './worker-bundle.js';
 
 /** A worker thread failed, or a task failed inside one. */
 export class WorkerPoolError extends QuantShiftError {}
@@ -26,9 +27,12 @@ export class WorkerPoolEvaluator implements GridEvaluator {
   private failure: Error | undefined;
 
   constructor(readonly size: number = availableParallelism()) {
-    const entry = new URL('./worker-entry.mjs', import.meta.url);
+    const script = workerScript();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(entry);
+      const worker = new Worker(
+        script.url,
+        script.execArgv === undefined ? {} : { execArgv: script.execArgv },
+      );
       worker.on(
         'message',
         (reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } }) =>
