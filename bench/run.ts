@@ -34,8 +34,16 @@
  *   does, its size, and the median time a fresh `node` takes to import it.
  * - `stream` (bench/stream.ts): market messages per second through the stream consumer and its risk
  *   engine, received -> decided, and received -> exit order POST against the local broker.
+ *
+ * `npm run bench -- --only pipeline` runs only the pipeline benchmark (bench/pipeline.ts, a few
+ * minutes: not part of the default run) and writes `{ "pipeline": { ... } }` to
+ * `bench/results-pipeline.json`: a walk-forward of a 100,000-combination grid through the local Step
+ * Functions path (Distributed Map), its wall time, Lambda invocations and estimated Lambda cost
+ * (docs/cost.md). `--combinations <n>` (a multiple of 500) runs a smaller or larger grid.
  */
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
 import { runBacktest } from '../shared/core/backtest/engine.js';
 import { type MaPair, sweepMaPairs } from '../shared/core/backtest/ma-sweep.js';
@@ -49,10 +57,27 @@ import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { runBundleBenchmarks } from './bundles.js';
 import { type FastSweepResult, runFastBenchmarks } from './fast.js';
 import { runLiveBenchmarks } from './live.js';
+import { runPipelineBenchmark } from './pipeline.js';
 import { writeBenchResults } from './results.js';
 import { BENCH_OPTIONS, median } from './stats.js';
 import { runStrategySweeps, type StrategySweepResult } from './strategies.js';
 import { runStreamBenchmark } from './stream.js';
+
+const { values: args } = parseArgs({
+  options: { only: { type: 'string' }, combinations: { type: 'string' } },
+});
+if (args.only !== undefined && args.only !== 'pipeline') {
+  throw new Error(`bench: --only ${args.only}: the one separate benchmark is "pipeline"`);
+}
+if (args.combinations !== undefined && args.only !== 'pipeline') {
+  throw new Error('bench: --combinations goes with --only pipeline');
+}
+if (args.only === 'pipeline') {
+  const combinations = args.combinations === undefined ? undefined : Number(args.combinations);
+  const pipeline = await runPipelineBenchmark((line) => process.stderr.write(`${line}\n`), combinations);
+  writeBenchResults({ pipeline }, fileURLToPath(new URL('./results-pipeline.json', import.meta.url)));
+  process.exit(0);
+}
 
 interface BenchResult {
   name: string;

@@ -90,6 +90,22 @@ export interface SynthesizePipelineDefinitionOptions {
   readonly stage?: StageName;
 }
 
+/** A Lambda function of the synthesized research stack, as its template gives it. */
+export interface PipelineFunctionSpec {
+  /** MB. */
+  readonly memorySize: number;
+  readonly architectures: readonly string[];
+  /** Seconds. */
+  readonly timeout: number;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** The synthesized pipeline: its concrete definition, and its functions by logical id. */
+export interface SynthesizedPipeline {
+  readonly definition: object;
+  readonly functions: Readonly<Record<string, PipelineFunctionSpec>>;
+}
+
 /**
  * Synthesizes the research stack in-process, bundling skipped (about two seconds, no esbuild, no
  * network), and returns the walk-forward state machine's definition as concrete ASL with
@@ -99,6 +115,17 @@ export interface SynthesizePipelineDefinitionOptions {
 export async function synthesizePipelineDefinition(
   options: SynthesizePipelineDefinitionOptions = {},
 ): Promise<object> {
+  return (await synthesizePipeline(options)).definition;
+}
+
+/**
+ * {@link synthesizePipelineDefinition}, with the memory, architecture, timeout and plain-string
+ * environment of every Lambda function of the stack (keyed by logical id, the last part of each
+ * Task's placeholder ARN): what the pipeline bench prices its invocations with.
+ */
+export async function synthesizePipeline(
+  options: SynthesizePipelineDefinitionOptions = {},
+): Promise<SynthesizedPipeline> {
   const outdir = mkdtempSync(join(tmpdir(), 'quantshift-cdk-'));
   try {
     const app = new App({
@@ -123,7 +150,31 @@ export async function synthesizePipelineDefinition(
         `expected one state machine in ${research.stackName}, found ${machines.length}`,
       );
     }
-    return concreteDefinition(machines[0]?.Properties?.DefinitionString, template.Resources);
+    const functions: Record<string, PipelineFunctionSpec> = {};
+    for (const [logicalId, resource] of Object.entries(template.Resources)) {
+      if (resource.Type !== 'AWS::Lambda::Function') continue;
+      const p = (resource.Properties ?? {}) as {
+        MemorySize?: number;
+        Architectures?: string[];
+        Timeout?: number;
+        Environment?: { Variables?: Record<string, unknown> };
+      };
+      const environment: Record<string, string> = {};
+      for (const [name, value] of Object.entries(p.Environment?.Variables ?? {})) {
+        if (typeof value === 'string') environment[name] = value;
+      }
+      functions[logicalId] = {
+        // CloudFormation's defaults when the template leaves them out
+        memorySize: p.MemorySize ?? 128,
+        architectures: p.Architectures ?? ['x86_64'],
+        timeout: p.Timeout ?? 3,
+        environment,
+      };
+    }
+    return {
+      definition: concreteDefinition(machines[0]?.Properties?.DefinitionString, template.Resources),
+      functions,
+    };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

@@ -1,16 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { QuantShiftError, UsageError } from '../core/errors.js';
-import { backtestCommand } from './backtest.js';
-import { dataCommand } from './data.js';
-import { invokeCommand, localCommand } from './local.js';
-import { haltCommand, resumeCommand, statusCommand } from './operate.js';
-import { pipelineCommand } from './pipeline.js';
 import { gitCommit } from './provenance.js';
-import { replayCommand } from './replay.js';
-import { optimizeCommand, walkForwardCommand } from './research.js';
-import { researchCommand } from './research-job.js';
-import { strategiesCommand } from './strategies.js';
-import { streamCommand } from './stream.js';
 
 /** The environment the operator commands read (STATE_TABLE, DYNAMODB_ENDPOINT, ...); default process.env. */
 type Env = Readonly<Record<string, string | undefined>>;
@@ -30,59 +20,59 @@ const commands: Record<
 > = {
   backtest: {
     summary: 'backtest a strategy on bar CSVs (decide at the close, fill at the next open)',
-    run: (argv, io) => backtestCommand(argv, io),
+    run: async (argv, io) => (await import('./backtest.js')).backtestCommand(argv, io),
   },
   strategies: {
     summary: 'list the strategies with their parameters and directions (--format json)',
-    run: (argv, io) => strategiesCommand(argv, io),
+    run: async (argv, io) => (await import('./strategies.js')).strategiesCommand(argv, io),
   },
   research: {
     summary: 'the whole research job: backtest, walk-forward, parameter surface, HTML report (npm start)',
-    run: (argv, io) => researchCommand(argv, io),
+    run: async (argv, io) => (await import('./research-job.js')).researchCommand(argv, io),
   },
   replay: {
     summary: 'run the live functions day by day against the local paper broker, DynamoDB and Redis',
-    run: (argv, io) => replayCommand(argv, io),
+    run: async (argv, io) => (await import('./replay.js')).replayCommand(argv, io),
   },
   local: {
     summary: 'local up: start the local paper broker, DynamoDB and Redis and print their environment',
-    run: (argv, io) => localCommand(argv, io),
+    run: async (argv, io) => (await import('./local.js')).localCommand(argv, io),
   },
   stream: {
     summary: 'the market-data stream consumer (stream --local --replay <file>: against the local stack)',
-    run: (argv, io) => streamCommand(argv, io),
+    run: async (argv, io) => (await import('./stream.js')).streamCommand(argv, io),
   },
   invoke: {
     summary: 'run one live handler locally against the local stack (invoke <function> --event <file>)',
-    run: (argv, io) => invokeCommand(argv, io),
+    run: async (argv, io) => (await import('./local.js')).invokeCommand(argv, io),
   },
   halt: {
     summary: 'set the kill switch: block new entries (exits and stops go on), with who and why',
-    run: (argv, io, env) => haltCommand(argv, io, env),
+    run: async (argv, io, env) => (await import('./operate.js')).haltCommand(argv, io, env),
   },
   resume: {
     summary: 'clear the kill switch (resume --reason "..."), recorded with who and why',
-    run: (argv, io, env) => resumeCommand(argv, io, env),
+    run: async (argv, io, env) => (await import('./operate.js')).resumeCommand(argv, io, env),
   },
   status: {
     summary: 'show the kill switch, the breakers and the recent operator actions',
-    run: (argv, io, env) => statusCommand(argv, io, env),
+    run: async (argv, io, env) => (await import('./operate.js')).statusCommand(argv, io, env),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',
-    run: (argv, io) => pipelineCommand(argv, io),
+    run: async (argv, io) => (await import('./pipeline.js')).pipelineCommand(argv, io),
   },
   data: {
     summary: 'fetch daily bars from Alpaca into <SYMBOL>.csv files (data fetch --symbols ...)',
-    run: (argv, io) => dataCommand(argv, io),
+    run: async (argv, io) => (await import('./data.js')).dataCommand(argv, io),
   },
   optimize: {
     summary: 'grid-search strategy parameters, ranked by an objective (worker threads)',
-    run: (argv, io) => optimizeCommand(argv, io),
+    run: async (argv, io) => (await import('./research.js')).optimizeCommand(argv, io),
   },
   'walk-forward': {
     summary: 'walk-forward analysis per symbol and for the portfolio, with a go/refine decision',
-    run: (argv, io) => walkForwardCommand(argv, io),
+    run: async (argv, io) => (await import('./research.js')).walkForwardCommand(argv, io),
   },
 };
 

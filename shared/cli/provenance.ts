@@ -21,18 +21,27 @@ export interface Provenance {
   readonly params: Readonly<Record<string, unknown>> | null;
 }
 
+/** `git rev-parse HEAD` per working directory, asked once per process (a command asks several times). */
+const commits = new Map<string, string>();
+
 /** The code's git commit, for provenance: `QUANTSHIFT_COMMIT` (set in deployed functions), else git, else "unknown". */
 export function gitCommit(): string {
   const fromEnv = process.env.QUANTSHIFT_COMMIT;
   if (fromEnv) return fromEnv;
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return 'unknown';
+  const cwd = process.cwd();
+  let commit = commits.get(cwd);
+  if (commit === undefined) {
+    try {
+      commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      commit = 'unknown';
+    }
+    commits.set(cwd, commit);
   }
+  return commit;
 }
 
 /** sha256 of the config file's bytes, or of the resolved settings when there is no config file. */

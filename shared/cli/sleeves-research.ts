@@ -8,7 +8,7 @@ import {
   sleeveSeries,
   sleevesWalkForward,
 } from '../core/research/sleeves-walk-forward.js';
-import { sleevesResearchArtifacts } from '../report/sleeves-input.js';
+import { prepareSleevesReport, sleevesResearchArtifacts } from '../report/sleeves-input.js';
 import type { ParsedFlags } from '../research/flags.js';
 import { resolveObjective, resolveWindows } from '../research/job.js';
 import {
@@ -190,10 +190,16 @@ export async function researchSleeves(
   onProgress: (stage: string, done: number, total: number) => void,
 ): Promise<{ readonly table: string; readonly document: object }> {
   const clock = startClock();
-  const { document: wf } = await runSleevesWalkForward(flags, job, (done, total) =>
+  const walkForward = runSleevesWalkForward(flags, job, (done, total) =>
     onProgress(`walk-forward window ${done}/${total}`, done, total),
   );
-  const artifacts = await sleevesResearchArtifacts(job, wf);
+  // The account's backtest and its charts read no walk-forward result: they run on this thread
+  // while the worker threads run the grids (once those have their first chunks).
+  const prepared = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+    prepareSleevesReport(job),
+  );
+  const [{ document: wf }, ready] = await Promise.all([walkForward, prepared]);
+  const artifacts = await sleevesResearchArtifacts(job, wf, ready);
   const { html } = artifacts;
   const doc = withProvenance(sleevesProvenance(clock, flags, job), artifacts.doc);
   mkdirSync(outDir, { recursive: true });

@@ -50,6 +50,85 @@ function taskHandlers(steps: PipelineSteps): Record<string, (input: never) => Pr
   } as Record<string, (input: never) => Promise<unknown>>;
 }
 
+/** Options of {@link runPipelineLocally}. */
+export interface LocalRunOptions {
+  /**
+   * Runs the Distributed Map branch too. aws-local-stepfunctions has no ItemReader, so each Map
+   * state that reads its items from S3 (`ItemReader`, JSON at `ItemReader.Parameters.Key.$`) gets a
+   * local Task state in front of it, `<map>ItemReader`, that reads that key with this function and
+   * puts the items at `$.items`, where the Map then takes them (`ItemsPath`). Its item processor,
+   * concurrency, result path and catchers stay as synthesized. Without it, a job above the
+   * distributed threshold fails locally (its Map finds no items).
+   */
+  readonly readItems?: (key: string) => Promise<unknown[]>;
+}
+
+interface AslState {
+  Type: string;
+  Next?: string;
+  Default?: string;
+  Choices?: { Next?: string }[];
+  Catch?: { Next?: string }[];
+  ItemReader?: { Parameters?: Record<string, unknown> };
+  ItemsPath?: string;
+  ItemProcessor?: { ProcessorConfig?: unknown };
+  [key: string]: unknown;
+}
+
+/** The state name of the local stand-in for a Map state's ItemReader. */
+export const itemReaderStateName = (mapState: string) => `${mapState}ItemReader`;
+
+/**
+ * The definition with each top-level ItemReader Map preceded by its local reader Task (see
+ * {@link LocalRunOptions.readItems}), and that Task's handlers by state name.
+ */
+export function withLocalItemReaders(
+  definition: object,
+  readItems: (key: string) => Promise<unknown[]>,
+): { definition: object; handlers: Record<string, (input: Record<string, unknown>) => Promise<unknown>> } {
+  const copy = structuredClone(definition) as { StartAt: string; States: Record<string, AslState> };
+  const handlers: Record<string, (input: Record<string, unknown>) => Promise<unknown>> = {};
+  for (const [name, state] of Object.entries({ ...copy.States })) {
+    if (state.Type !== 'Map' || state.ItemReader === undefined) continue;
+    const keyPath = state.ItemReader.Parameters?.['Key.$'];
+    if (typeof keyPath !== 'string' || !/^\$\.[A-Za-z0-9_]+$/.test(keyPath)) {
+      throw new PipelineExecutionError(
+        `${name}: the local ItemReader reads a key at a top-level path ($.<field>), got ${JSON.stringify(keyPath)}`,
+        'LocalItemReader',
+        'unsupported ItemReader',
+      );
+    }
+    const field = keyPath.slice(2);
+    const reader = itemReaderStateName(name);
+    const redirect = (target: string | undefined) => (target === name ? reader : target);
+    for (const other of Object.values(copy.States)) {
+      if (other.Next !== undefined) other.Next = redirect(other.Next) as string;
+      if (other.Default !== undefined) other.Default = redirect(other.Default) as string;
+      for (const choice of other.Choices ?? [])
+        if (choice.Next !== undefined) choice.Next = redirect(choice.Next);
+    }
+    if (copy.StartAt === name) copy.StartAt = reader;
+    copy.States[reader] = {
+      Type: 'Task',
+      Resource: `arn:aws:states:::local:item-reader:${name}`,
+      ResultPath: '$.items',
+      Next: name,
+      ...(state.Catch === undefined ? {} : { Catch: structuredClone(state.Catch) }),
+    };
+    delete state.ItemReader;
+    state.ItemsPath = '$.items';
+    if (state.ItemProcessor !== undefined) delete state.ItemProcessor.ProcessorConfig;
+    handlers[reader] = async (input) => {
+      const key = input[field];
+      if (typeof key !== 'string') {
+        throw new PipelineExecutionError(`${reader}: no item key at ${keyPath}`, 'LocalItemReader', keyPath);
+      }
+      return readItems(key);
+    };
+  }
+  return { definition: copy, handlers };
+}
+
 /**
  * Runs the synthesized state machine definition with aws-local-stepfunctions, every Task state
  * overridden by the same step code the deployed functions run.
@@ -58,12 +137,17 @@ export async function runPipelineLocally(
   definition: object,
   input: unknown,
   steps: PipelineSteps,
+  options: LocalRunOptions = {},
 ): Promise<LocalExecution> {
   polyfillWithResolvers();
   const { StateMachine } = await import('aws-local-stepfunctions');
-  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+  const local =
+    options.readItems === undefined
+      ? { definition, handlers: {} }
+      : withLocalItemReaders(definition, options.readItems);
+  const machine = new StateMachine(local.definition as never, { validationOptions: { checkArn: false } });
   const execution = machine.run(input as never, {
-    overrides: { taskResourceLocalHandlers: taskHandlers(steps) as never },
+    overrides: { taskResourceLocalHandlers: { ...taskHandlers(steps), ...local.handlers } as never },
   });
   const stateOutputs: { state: string; bytes: number }[] = [];
   const logging = (async () => {

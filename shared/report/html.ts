@@ -26,7 +26,7 @@ import {
 } from './charts.js';
 import { InvalidReportInputError } from './errors.js';
 import { metricLabel } from './labels.js';
-import { renderSvg } from './svg.js';
+import { type ChartCache, renderSvg } from './svg.js';
 import { type TradeRow, tradesCsv } from './trades.js';
 
 export { InvalidReportInputError } from './errors.js';
@@ -166,8 +166,11 @@ export interface SleevesReportInput {
  *   monthly return or walk-forward window is malformed.
  * @throws ChartRenderError when Vega-Lite or Vega fails on a chart.
  */
-export async function renderResearchReport(input: ResearchReportInput): Promise<string> {
-  const charts = new ChartSequence();
+export async function renderResearchReport(
+  input: ResearchReportInput,
+  options: { readonly cache?: ChartCache } = {},
+): Promise<string> {
+  const charts = new ChartSequence(options.cache);
   const sections = [
     renderHeader(input),
     renderSummary(input),
@@ -246,9 +249,11 @@ const HTML_ENTITIES: Record<string, string> = {
 class ChartSequence {
   private count = 0;
 
+  constructor(private readonly cache?: ChartCache) {}
+
   async render(name: string, spec: TopLevelSpec): Promise<string> {
     this.count++;
-    const svg = await renderSvg(name, spec, `qs-chart${this.count}`);
+    const svg = await renderSvg(name, spec, `qs-chart${this.count}`, this.cache);
     return `<figure class="chart" data-chart="${escapeHtml(name)}">${svg}</figure>`;
   }
 }

@@ -4,21 +4,24 @@ import { runSleevesJob, type SleevesJob, type SleevesWalkForwardDocument } from 
 import { type ResearchReportInput, renderResearchReport, type SleevesReportInput } from './html.js';
 import { num } from './number.js';
 import { buyAndHoldCurve, drawdown, monthlyReturns, pick, riskSection } from './research-input.js';
+import { ChartCache, loadChartLibraries } from './svg.js';
 import { chartTrades } from './trades.js';
 
 /**
  * The research report's input for a sleeves account: the account's backtest (against an equal-weight
  * buy-and-hold of its symbols), the sleeves' walk-forward windows and the account's out-of-sample
  * curve, and the sleeves section (equity and drawdown per sleeve, weights, correlation, attribution).
+ * Without the walk-forward (`wf` undefined), the walk-forward parts are empty: what
+ * {@link prepareSleevesReport} renders ahead.
  */
 function buildSleevesReportInput(
   job: SleevesJob,
   backtest: SleevesBacktestResult,
   doc: SleevesBacktestDocument,
-  wf: SleevesWalkForwardDocument,
+  wf: SleevesWalkForwardDocument | undefined,
 ): ResearchReportInput {
   const m = backtest.metrics;
-  const wfm = wf.account.outOfSample.metrics;
+  const wfm = wf?.account.outOfSample.metrics;
   const time = doc.equity.map((p) => p.time);
   const initial = job.options.initialCash;
   const sleeves: SleevesReportInput = {
@@ -50,11 +53,11 @@ function buildSleevesReportInput(
   const start = job.options.startIndex ?? 0;
   return {
     title: `QuantShift research: ${job.config.name} (${job.sleeves.length} sleeves) on ${backtest.symbols.join(', ')}`,
-    generatedAt: wf.generatedAt,
-    configHash: wf.configHash,
-    gitCommit: wf.gitCommit,
-    decision: { proceed: wf.decision.proceed, failed: [...wf.decision.failed] },
-    criteria: wf.criteria.map((c) => ({ ...c })),
+    generatedAt: wf?.generatedAt ?? '',
+    configHash: wf?.configHash ?? '',
+    gitCommit: wf?.gitCommit ?? '',
+    decision: { proceed: wf?.decision.proceed ?? false, failed: [...(wf?.decision.failed ?? [])] },
+    criteria: (wf?.criteria ?? []).map((c) => ({ ...c })),
     summary: [
       { label: 'Sleeves', value: job.sleeves.map((s) => `${s.id} (${s.strategy.name})`).join(', ') },
       {
@@ -66,18 +69,22 @@ function buildSleevesReportInput(
       { label: 'Backtest CAGR / Sharpe', value: `${num(m.cagrPct)}% / ${num(m.sharpe)}` },
       { label: 'Backtest max drawdown', value: `${num(m.maxDrawdownPct)}% (${m.maxDrawdownDays} days)` },
       { label: 'Backtest trades / win rate', value: `${m.trades} / ${num(m.winRatePct)}%` },
-      {
-        label: 'Walk-forward out-of-sample return (account)',
-        value: `${num(wfm.returnPct)}% (CAGR ${num(wfm.cagrPct)}%)`,
-      },
-      {
-        label: 'Walk-forward out-of-sample Sharpe / max drawdown',
-        value: `${num(wfm.sharpe)} / ${num(wfm.maxDrawdownPct)}%`,
-      },
-      {
-        label: 'Sleeves passing their criteria out of sample',
-        value: `${wf.sleeves.filter((s) => s.decision.proceed).length} of ${wf.sleeves.length}`,
-      },
+      ...(wf === undefined || wfm === undefined
+        ? []
+        : [
+            {
+              label: 'Walk-forward out-of-sample return (account)',
+              value: `${num(wfm.returnPct)}% (CAGR ${num(wfm.cagrPct)}%)`,
+            },
+            {
+              label: 'Walk-forward out-of-sample Sharpe / max drawdown',
+              value: `${num(wfm.sharpe)} / ${num(wfm.maxDrawdownPct)}%`,
+            },
+            {
+              label: 'Sleeves passing their criteria out of sample',
+              value: `${wf.sleeves.filter((s) => s.decision.proceed).length} of ${wf.sleeves.length}`,
+            },
+          ]),
     ],
     equity: { time, strategy: Array.from(backtest.equity.equity), buyHold: buyAndHoldCurve(job, backtest) },
     drawdownPct: drawdown(backtest.equity.equity, initial),
@@ -88,26 +95,29 @@ function buildSleevesReportInput(
       trades: chartTrades(doc.trades, s.symbol),
     })),
     monthlyReturns: monthlyReturns(backtest, initial),
-    walkForward: {
-      windows: wf.sleeves.flatMap((s) =>
-        s.windows.map((w) => ({
-          symbol: s.id,
-          inSample: w.inSample,
-          outOfSample: w.outOfSample,
-          params: { ...(w.params ?? {}) },
-          outOfSampleReturnPct: w.outOfSampleMetrics.returnPct,
-        })),
-      ),
-      efficiency: null,
-      efficiencyNote: 'per sleeve: see the per-sleeve table',
-      oosEquity: {
-        time: wf.account.outOfSample.equity.map((p) => p.time),
-        equity: wf.account.outOfSample.equity.map((p) => p.equity),
-      },
-    },
+    walkForward:
+      wf === undefined
+        ? null
+        : {
+            windows: wf.sleeves.flatMap((s) =>
+              s.windows.map((w) => ({
+                symbol: s.id,
+                inSample: w.inSample,
+                outOfSample: w.outOfSample,
+                params: { ...(w.params ?? {}) },
+                outOfSampleReturnPct: w.outOfSampleMetrics.returnPct,
+              })),
+            ),
+            efficiency: null,
+            efficiencyNote: 'per sleeve: see the per-sleeve table',
+            oosEquity: {
+              time: wf.account.outOfSample.equity.map((p) => p.time),
+              equity: wf.account.outOfSample.equity.map((p) => p.equity),
+            },
+          },
     parameterSurface: null,
     perSymbol: backtest.sleeves.map((s) => {
-      const unit = wf.sleeves.find((u) => u.id === s.id);
+      const unit = wf?.sleeves.find((u) => u.id === s.id);
       return {
         symbol: s.id,
         metrics: {
@@ -122,12 +132,40 @@ function buildSleevesReportInput(
   };
 }
 
-/** The account's backtest with its sleeves and the report around a sleeves walk-forward (the research job and the pipeline's aggregate step). */
+/** The account's backtest, and a chart cache holding every chart of the report that does not depend on the walk-forward. */
+export interface PreparedSleevesReport {
+  readonly result: SleevesBacktestResult;
+  readonly doc: SleevesBacktestDocument;
+  readonly charts: ChartCache;
+}
+
+/**
+ * What the sleeves report needs before the walk-forward ends: the account's backtest (the
+ * configured parameters; it reads no walk-forward result) and its charts. The research job runs it
+ * while the worker threads run the walk-forward's grids, so the report after them only draws the
+ * walk-forward's own charts.
+ */
+export async function prepareSleevesReport(job: SleevesJob): Promise<PreparedSleevesReport> {
+  const charts = new ChartCache();
+  const libraries = loadChartLibraries();
+  const { result, doc } = runSleevesJob(job);
+  await libraries;
+  await renderResearchReport(buildSleevesReportInput(job, result, doc, undefined), { cache: charts });
+  return { result, doc, charts };
+}
+
+/**
+ * The account's backtest with its sleeves and the report around a sleeves walk-forward (the research
+ * job and the pipeline's aggregate step). With `prepared` (from {@link prepareSleevesReport} on the
+ * same job), its backtest and charts are reused; the report is the same.
+ */
 export async function sleevesResearchArtifacts(
   job: SleevesJob,
   wf: SleevesWalkForwardDocument,
+  prepared?: PreparedSleevesReport,
 ): Promise<{ result: SleevesBacktestResult; doc: SleevesBacktestDocument; html: string }> {
-  const { result, doc } = runSleevesJob(job);
-  const html = await renderResearchReport(buildSleevesReportInput(job, result, doc, wf));
+  const { result, doc } = prepared ?? runSleevesJob(job);
+  const input = buildSleevesReportInput(job, result, doc, wf);
+  const html = await renderResearchReport(input, prepared === undefined ? {} : { cache: prepared.charts });
   return { result, doc, html };
 }

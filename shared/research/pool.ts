@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { QuantShiftError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { EvaluationTask, GridEvaluator } from '../core/research/evaluate.js';
+import { workerScript } from './worker-bundle.js';
 
 /** A worker thread failed, or a task failed inside one. */
 export class WorkerPoolError extends QuantShiftError {}
@@ -13,22 +14,31 @@ interface Pending {
 }
 
 /**
+ * Chunks sent ahead to each worker: it starts its next chunk from its own message queue, without
+ * waiting for the calling thread to see the last reply (which may be busy with other work, as the
+ * research job is with the report while the walk-forward runs).
+ */
+const CHUNKS_IN_FLIGHT = 2;
+
+/**
  * Spreads each task's combinations over worker threads in fixed chunks and reassembles the results
  * in combination order, so results are identical whatever the number of workers.
  */
 export class WorkerPoolEvaluator implements GridEvaluator {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
   private readonly queue: { message: { id: number; task: EvaluationTask }; pending: Pending }[] = [];
   private readonly pending = new Map<number, Pending>();
-  private readonly busy = new Map<Worker, number>();
+  private readonly inFlight = new Map<Worker, Set<number>>();
   private nextId = 1;
   private failure: Error | undefined;
 
   constructor(readonly size: number = availableParallelism()) {
-    const entry = new URL('./worker-entry.mjs', import.meta.url);
+    const script = workerScript();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(entry);
+      const worker = new Worker(
+        script.url,
+        script.execArgv === undefined ? {} : { execArgv: script.execArgv },
+      );
       worker.on(
         'message',
         (reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } }) =>
@@ -37,7 +47,7 @@ export class WorkerPoolEvaluator implements GridEvaluator {
       worker.on('error', (error) => this.fail(worker, error));
       worker.unref();
       this.workers.push(worker);
-      this.idle.push(worker);
+      this.inFlight.set(worker, new Set());
     }
   }
 
@@ -57,20 +67,34 @@ export class WorkerPoolEvaluator implements GridEvaluator {
 
   private submit(task: EvaluationTask): Promise<Metrics[]> {
     return new Promise((resolve, reject) => {
+      if (this.failure) {
+        reject(this.failure);
+        return;
+      }
       const message = { id: this.nextId++, task };
       this.queue.push({ message, pending: { resolve, reject } });
       this.dispatch();
     });
   }
 
+  /** Sends queued chunks to the least loaded workers, up to {@link CHUNKS_IN_FLIGHT} each. */
   private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const worker = this.idle.pop() as Worker;
+    while (this.queue.length > 0) {
+      let target: Worker | undefined;
+      let load = CHUNKS_IN_FLIGHT;
+      for (const worker of this.workers) {
+        const count = (this.inFlight.get(worker) as Set<number>).size;
+        if (count < load) {
+          target = worker;
+          load = count;
+        }
+      }
+      if (target === undefined) return;
       const { message, pending } = this.queue.shift() as (typeof this.queue)[number];
       this.pending.set(message.id, pending);
-      this.busy.set(worker, message.id);
-      worker.ref();
-      worker.postMessage(message);
+      (this.inFlight.get(target) as Set<number>).add(message.id);
+      target.ref();
+      target.postMessage(message);
     }
   }
 
@@ -80,9 +104,9 @@ export class WorkerPoolEvaluator implements GridEvaluator {
   ) {
     const pending = this.pending.get(reply.id);
     this.pending.delete(reply.id);
-    this.busy.delete(worker);
-    worker.unref();
-    this.idle.push(worker);
+    const own = this.inFlight.get(worker) as Set<number>;
+    own.delete(reply.id);
+    if (own.size === 0) worker.unref();
     if (pending !== undefined) {
       if (reply.error) pending.reject(new WorkerPoolError(`${reply.error.name}: ${reply.error.message}`));
       else pending.resolve(reply.metrics as Metrics[]);
@@ -92,8 +116,13 @@ export class WorkerPoolEvaluator implements GridEvaluator {
 
   private fail(worker: Worker, error: Error) {
     this.failure = new WorkerPoolError(`worker thread failed: ${error.message}`, { cause: error });
-    const id = this.busy.get(worker);
-    if (id !== undefined) this.pending.get(id)?.reject(this.failure);
+    const own = this.inFlight.get(worker) as Set<number>;
+    for (const id of own) {
+      this.pending.get(id)?.reject(this.failure);
+      this.pending.delete(id);
+    }
+    own.clear();
+    worker.unref();
     for (const { pending } of this.queue.splice(0)) pending.reject(this.failure);
   }
 }

@@ -7,7 +7,7 @@ import {
   renderResearchReport,
 } from '../../../shared/report/html.js';
 import { entryAdjustments, metricLabel } from '../../../shared/report/labels.js';
-import { namespaceIds } from '../../../shared/report/svg.js';
+import { ChartCache, namespaceIds } from '../../../shared/report/svg.js';
 import { equityCsv, tradeRows, tradesCsv } from '../../../shared/report/trades.js';
 
 const days = (count: number, from = '2024-01-01') =>
@@ -317,6 +317,39 @@ describe('renderResearchReport', () => {
     await expect(
       renderResearchReport({ ...input, monthlyReturns: [{ year: 2024, month: 13, returnPct: 1 }] }),
     ).rejects.toBeInstanceOf(InvalidReportInputError);
+  });
+});
+
+describe('ChartCache', () => {
+  it('gives the report a fresh render gives, and renders only the charts whose spec changed', async () => {
+    const input = syntheticInput();
+    const cache = new ChartCache();
+    // What the research job draws ahead: the same report without its walk-forward.
+    await renderResearchReport({ ...input, walkForward: null }, { cache });
+    const ahead = cache.size;
+    expect(ahead).toBeGreaterThan(3);
+    const cached = await renderResearchReport(input, { cache });
+    expect(cached).toBe(await renderResearchReport(input));
+    // the walk-forward's charts are the only new ones
+    const walkForwardCharts = cached
+      .split('id="walk-forward"')[1]
+      ?.split('</section>')[0]
+      ?.match(/<figure/g);
+    expect(cache.size - ahead).toBe(walkForwardCharts?.length);
+    expect(cache.size - ahead).toBeGreaterThan(0);
+  });
+
+  it('keeps specs apart that differ only in values JSON would write as null', async () => {
+    const cache = new ChartCache();
+    const calls: string[] = [];
+    const spec = (value: number) => ({ data: { values: [{ v: value }] }, mark: 'point' as const });
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NaN]) {
+      await cache.get(spec(value), async () => {
+        calls.push(String(value));
+        return '<svg/>';
+      });
+    }
+    expect(calls).toEqual(['NaN', 'Infinity']);
   });
 });
 
