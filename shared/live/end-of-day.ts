@@ -1,4 +1,5 @@
 import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
+import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type {
   ClosedTradeRecord,
   EquitySnapshot,
@@ -10,6 +11,7 @@ import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
@@ -47,6 +49,8 @@ export interface DailyReport {
   readonly outsideWatchlist: readonly string[];
   readonly breakers: readonly string[];
   readonly halted: string | null;
+  /** Broker vs sleeves after the day's fills (issue 13): the UNASSIGNED bucket and its alerts. */
+  readonly reconciliation: ReconciliationResult;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
 }
@@ -161,24 +165,34 @@ export async function endOfDay(
   const outsideWatchlist = brokerPositions
     .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
-  const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
+  const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
   const drift: string[] = [];
 
-  // Round trips closed today: walked from the previous session's positions through today's fills,
-  // and recorded only where the walk ends at what the broker holds (else the ledger cannot explain it).
+  // Round trips closed today: walked from the previous session's positions through today's own
+  // fills (a manual order at the broker is not the sleeve's), and recorded only where the walk ends
+  // at what the broker holds less the UNASSIGNED bucket (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
+  const own = await sleeveFills(ctx, ledger);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
-    opening: (startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
+    opening: sleeveRecords(startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
     splits: splits.filter((s) => traded(s.symbol)),
-    fills: ledger.filter((f) => traded(f.symbol)),
+    fills: own.filter((f) => traded(f.symbol)),
   });
+  // The sleeve's quantity: the walk, plus what an operator assigned to it today from the bucket.
+  const assigned = await assignedOn(ctx, day);
+  const sleeveQty = (symbol: string) =>
+    (walk.open.get(symbol)?.qty ?? (startOfDay === undefined ? (records.get(symbol)?.qty ?? 0) : 0)) +
+    assigned.filter((a) => a.symbol === symbol).reduce((sum, a) => sum + a.qty, 0);
   const brokerQty = (symbol: string) => brokerPositions.find((p) => p.symbol === symbol)?.qty ?? 0;
   const explained = (symbol: string) =>
-    Math.abs((walk.open.get(symbol)?.qty ?? 0) - brokerQty(symbol)) <= 1e-9;
-  for (const symbol of [...filledSymbols].filter((s) => traded(s) && !explained(s))) {
+    Math.abs(sleeveQty(symbol) + unassignedQty(stored?.positions, symbol) - brokerQty(symbol)) <= 1e-9;
+  // (A difference alone is the reconciliation's to alert; here only the trades it keeps unrecorded.)
+  const closing = (symbol: string) => walk.trades.some((t) => t.symbol === symbol);
+  for (const symbol of [...filledSymbols].filter((s) => traded(s) && !explained(s) && closing(s))) {
     drift.push(
       `${symbol}: the fills from the ${startOfDay?.date ?? '(none)'} positions end at ${walk.open.get(symbol)?.qty ?? 0}, broker ${brokerQty(symbol)}; no closed trade recorded`,
     );
@@ -210,17 +224,16 @@ export async function endOfDay(
         initialRisk: record.initialRisk === null ? null : record.initialRisk / r,
       };
     }
-    if (record !== undefined && record.qty !== position.qty && !filledSymbols.has(position.symbol)) {
-      drift.push(`${position.symbol}: broker ${position.qty}, record ${record.qty}`);
-    }
-    if (record === undefined && !filledSymbols.has(position.symbol)) {
-      drift.push(`${position.symbol}: broker ${position.qty}, no record`);
-    }
+    // The sleeve keeps what its own fills say; a difference with the broker is the
+    // reconciliation's (the UNASSIGNED bucket, below), never absorbed here.
+    const qty = sleeveQty(position.symbol);
+    if (qty === 0) continue;
     const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
     reconciled.push({
       symbol: position.symbol,
-      qty: position.qty,
-      avgEntryPrice: position.avgEntryPrice,
+      qty,
+      avgEntryPrice:
+        qty === position.qty ? position.avgEntryPrice : (record?.avgEntryPrice ?? position.avgEntryPrice),
       stop: record?.stop ?? null,
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,
@@ -228,12 +241,16 @@ export async function endOfDay(
       ...(entryDate === undefined ? {} : { entryDate }),
     });
   }
+  // A sleeve's position the broker no longer holds (sold outside): kept; the bucket goes negative.
   for (const record of records.values()) {
-    if (!brokerPositions.some((p) => p.symbol === record.symbol) && !filledSymbols.has(record.symbol)) {
-      drift.push(`${record.symbol}: record ${record.qty}, none at the broker`);
-    }
+    const qty = sleeveQty(record.symbol);
+    if (brokerPositions.some((p) => p.symbol === record.symbol) || qty === 0) continue;
+    reconciled.push({ ...record, qty, sessionsHeld: record.sessionsHeld + 1 });
   }
+  // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
+  reconciled.push(...(stored?.positions ?? []).filter(isUnassigned));
   await ctx.store.putPositions(day, reconciled);
+  const reconciliation = await reconcile(ctx, day, scheduledTime);
   for (const item of drift) {
     await ctx.store.appendAudit({ time: scheduledTime, action: 'drift', by: 'end-of-day', reason: item });
   }
@@ -268,6 +285,7 @@ export async function endOfDay(
         : null;
   const report: DailyReport = {
     date: day,
+    reconciliation,
     equity: account.equity,
     dayPnl: snapshot.dayPnl,
     drawdownPct: snapshot.drawdownPct,

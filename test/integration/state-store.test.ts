@@ -468,11 +468,19 @@ describe('positions', () => {
     ).rejects.toThrow(/invalid positions\.0\.entryDate/);
   });
 
-  it('refuses a symbol listed twice', async () => {
+  it('refuses a symbol listed twice for one sleeve, and keeps a sleeve and the UNASSIGNED bucket apart', async () => {
     const { store } = await freshStore();
     await expect(store.putPositions('2024-03-04', [position('SPY'), position('SPY')])).rejects.toThrow(
-      /invalid positions: a symbol appears twice/,
+      /invalid positions: a \(sleeve, symbol\) appears twice/,
     );
+    await store.putPositions('2024-03-04', [
+      position('SPY'),
+      { ...position('SPY'), qty: 5, sleeve: 'UNASSIGNED' },
+    ]);
+    expect((await store.getLatestPositions())?.positions.map((p) => [p.sleeve ?? null, p.qty])).toEqual([
+      [null, position('SPY').qty],
+      ['UNASSIGNED', 5],
+    ]);
   });
 });
 

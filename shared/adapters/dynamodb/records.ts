@@ -161,7 +161,10 @@ export const positionSchema = z.object({
 
 export const positionsSchema = z
   .array(positionSchema)
-  .refine((list) => new Set(list.map((p) => p.symbol)).size === list.length, 'a symbol appears twice');
+  .refine(
+    (list) => new Set(list.map((p) => `${p.sleeve ?? ''}|${p.symbol}`)).size === list.length,
+    'a (sleeve, symbol) appears twice',
+  );
 
 /** The positions item's own fields. */
 export const positionsItemSchema = z.object({ date: dateSchema, positions: positionsSchema });
@@ -197,7 +200,15 @@ const jsonValue: z.ZodType<unknown> = z.lazy(() =>
 
 export const auditSchema = z.object({
   time: isoTimeSchema,
-  action: z.enum(['halt', 'resume', 'drawdown-reset', 'drift', 'breaker']),
+  action: z.enum([
+    'halt',
+    'resume',
+    'drawdown-reset',
+    'drift',
+    'breaker',
+    'reconcile-assign',
+    'reconcile-flatten',
+  ]),
   by: z.string().min(1),
   reason: z.string(),
   details: z.record(z.string(), jsonValue).optional(),
