@@ -5,6 +5,7 @@ import { dataCommand } from './data.js';
 import { invokeCommand, localCommand } from './local.js';
 import { haltCommand, resumeCommand, statusCommand } from './operate.js';
 import { pipelineCommand } from './pipeline.js';
+import { reconcileCommand } from './reconcile.js';
 import { gitCommit } from './provenance.js';
 import { replayCommand } from './replay.js';
 import { optimizeCommand, walkForwardCommand } from './research.js';
@@ -67,6 +68,10 @@ const commands: Record<
   status: {
     summary: 'show the kill switch, the breakers and the recent operator actions',
     run: (argv, io, env) => statusCommand(argv, io, env),
+  },
+  reconcile: {
+    summary: 'broker vs sleeves per symbol; --assign SLEEVE / --flatten the UNASSIGNED bucket (who and why)',
+    run: (argv, io, env) => reconcileCommand(argv, io, env),
   },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',
