@@ -44,7 +44,7 @@ const reconcileFlags: FlagSpecs = {
 };
 
 const NOTES = [
-  'Without --assign or --flatten it reconciles and prints the result: for each symbol the broker',
+  'Without --assign or --flatten it prints the reconciliation (read-only): for each symbol the broker',
   "quantity, the sleeves' sum and the UNASSIGNED bucket (shares no sleeve owns). A non-zero bucket",
   'blocks new entries in its symbol (exits and stops go on) until it is assigned or flattened.',
   'Nothing is ever assigned automatically. It needs the live functions\u2019 environment (STAGE, the',
@@ -175,13 +175,16 @@ export async function reconcileCommand(
       result.status === 'empty'
         ? `${symbol}: the UNASSIGNED bucket is empty; nothing sent`
         : result.status === 'already-sent'
-          ? `${symbol}: a flatten is already on its way (${result.clientOrderId}, ${result.intentStatus}); nothing sent again`
-          : `${symbol}: sell ${result.qty} at market sent as ${result.clientOrderId} (${result.intentStatus}), by ${by}: ${reason}`,
+          ? `${symbol}: a flatten is already on its way (${result.clientOrderId}, ${result.intentStatus}${result.cleared ? ', filled: bucket cleared' : ''}); nothing sent again`
+          : result.status === 'already-flattened'
+            ? `${symbol}: flattened today already (${result.clientOrderId}, ${result.intentStatus}); nothing sent again (one flatten a symbol and day)`
+            : `${symbol}: sell ${result.qty} at market sent as ${result.clientOrderId} (${result.intentStatus}${result.cleared ? ', filled: bucket cleared' : ''}), by ${by}: ${reason}`,
       ...reconciliationLines(result.reconciliation),
     ]);
     return 0;
   }
-  const result = await reconcile(ctx, day, time);
+  // Read-only: the steps (end-of-day, execute-orders) move the bucket and alert; this shows it.
+  const result = await reconcile(ctx, day, time, { readOnly: true });
   write({ action: 'show', ...result }, reconciliationLines(result));
   return 0;
 }

@@ -3,15 +3,22 @@ import { UsageError } from '../core/errors.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
 import {
   assignFromBucket,
+  isUnassigned,
   reconcilePositions,
   type SymbolReconciliation,
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
-import type { AuditRecord, FillRecord, IntentRecord, IntentStatus } from '../core/ports/state-store.js';
+import type {
+  AuditRecord,
+  FillRecord,
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+} from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
-import { placeIntentOnce } from './submit.js';
+import { orderPatch, placeIntentOnce } from './submit.js';
 
 /**
  * Reconciliation (issue 13): at every end of day and before every order step, for each symbol the
@@ -77,19 +84,44 @@ export async function sleeveFills(ctx: LiveContext, fills: readonly FillRecord[]
  * not explain yet moves the bucket (written back with the list), raises one critical alert (a
  * bucket that only shrinks, as when its flatten filled, is a notice), is logged with its likely
  * cause and audited. Returns the per-symbol detail and the symbols whose entries are blocked.
+ * `readOnly` computes the same and changes nothing (`quantshift reconcile` without an action).
+ *
+ * A list written before `day` has not seen the day's fills: the sleeves' own filled intents of the
+ * day are added to it (so a run after the open, before the risk check rewrote the list, does not
+ * mistake the sleeves' fills for a difference).
  */
-export async function reconcile(ctx: LiveContext, day: string, when: string): Promise<ReconciliationResult> {
+export async function reconcile(
+  ctx: LiveContext,
+  day: string,
+  when: string,
+  options: { readonly readOnly?: boolean } = {},
+): Promise<ReconciliationResult> {
   const [brokerPositions, latest] = await Promise.all([
     ctx.broker.getPositions(),
     ctx.store.getLatestPositions(),
   ]);
   const records = latest?.positions ?? [];
+  const unseen: PositionRecord[] =
+    latest !== undefined && latest.date >= day
+      ? []
+      : (await ctx.store.listIntents(day))
+          .filter((i) => i.sleeve !== UNASSIGNED_SLEEVE && i.filledQty > 0)
+          .map((i) => ({
+            symbol: i.symbol,
+            qty: i.side === 'buy' ? i.filledQty : -i.filledQty,
+            avgEntryPrice: i.avgFillPrice ?? i.referencePrice,
+            stop: null,
+            entryRef: null,
+            initialRisk: null,
+            sessionsHeld: 0,
+            ...(i.sleeve === undefined ? {} : { sleeve: i.sleeve }),
+          }));
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
   const held = brokerPositions.filter((p) => p.assetClass === 'us_equity' && inScope(p.symbol));
-  const lines = reconcilePositions(new Map(held.map((p) => [p.symbol, p.qty])), records);
-  const changed = lines.filter((l) => l.mismatch !== 0);
+  const lines = reconcilePositions(new Map(held.map((p) => [p.symbol, p.qty])), [...records, ...unseen]);
+  const changed = options.readOnly === true ? [] : lines.filter((l) => l.mismatch !== 0);
   const result = (symbols: readonly SymbolReconciliation[]): ReconciliationResult => ({
     date: day,
     at: when,
@@ -103,8 +135,9 @@ export async function reconcile(ctx: LiveContext, day: string, when: string): Pr
     held.find((p) => p.symbol === symbol)?.avgEntryPrice ??
     records.find((r) => r.symbol === symbol)?.avgEntryPrice ??
     0;
-  // Written as the day's list (the list end-of-day starts from stays as it was).
-  await ctx.store.putPositions(day, withBucket(records, lines, { date: day, price }));
+  // Written back with the list it corrects (one dated before today stays the list of its day, so a
+  // later run still adds today's fills to it).
+  await ctx.store.putPositions(latest?.date ?? day, withBucket(records, lines, { date: day, price }));
   const fills = await ctx.store.listFills(day);
   for (const line of changed) {
     const outside = fills.filter((f) => f.symbol === line.symbol && f.clientOrderId === null);
@@ -190,7 +223,6 @@ export async function assignBucket(
   readonly sleeveQty: number;
 }> {
   const day = newYorkTime(input.time).date;
-  await reconcile(ctx, day, input.time); // the bucket as the broker has it now
   const latest = await ctx.store.getLatestPositions();
   if (latest === undefined)
     throw new UsageError(`${input.symbol}: no positions list stored: nothing to assign`);
@@ -225,7 +257,7 @@ export async function assignBucket(
     text: `${input.by} assigned ${assigned.qty} ${input.symbol} from the UNASSIGNED bucket to sleeve ${input.sleeve} (now ${assigned.sleeveQty}): ${input.reason}`,
   });
   return {
-    reconciliation: await reconcile(ctx, day, input.time),
+    reconciliation: await reconcile(ctx, day, input.time, { readOnly: true }),
     qty: assigned.qty,
     sleeveQty: assigned.sleeveQty,
   };
@@ -257,29 +289,38 @@ export async function assignedOn(ctx: LiveContext, day: string): Promise<Assignm
 /** Intent states of a flatten still on its way (not to be sent again). */
 const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted', 'partially_filled'];
 
+/** What `reconcile --flatten` did. */
+export interface FlattenResult {
+  /**
+   * `sent`: this run sent the order; `already-sent`: an earlier run's is on its way (resolved with
+   * the broker, never sent again); `already-flattened`: one filled today already (one a symbol and
+   * day); `empty`: the bucket holds nothing.
+   */
+  readonly status: 'sent' | 'already-sent' | 'already-flattened' | 'empty';
+  readonly clientOrderId: string | null;
+  readonly intentStatus: IntentStatus | null;
+  readonly qty: number;
+  /** Whether this run cleared the bucket (its order filled and this run recorded the fill). */
+  readonly cleared: boolean;
+  readonly reconciliation: ReconciliationResult;
+}
+
 /**
- * `reconcile --flatten`: sells the bucket's shares of a symbol at market, after a fresh
- * reconciliation, through the exactly-once submit path: the intent (sleeve `UNASSIGNED`) is
- * recorded first under a deterministic client order id (the bucket's tag, the symbol, the day,
- * `flatten`), so a second run, or a concurrent one, finds it and never sends a second order. A
- * later flatten the same day (the first one filled, then the bucket grew again) takes the next
- * sequence number. The bucket clears when the fill shows at the broker (this run's closing
- * reconciliation when it filled at once, else the next one). A negative bucket (the broker holds
- * fewer shares than the sleeves) has nothing to sell: assign it. Recorded with who and why.
+ * `reconcile --flatten`: sells the bucket's shares of a symbol at market through the exactly-once
+ * submit path: the intent (sleeve `UNASSIGNED`, purpose exit) is recorded first under a
+ * deterministic client order id (the bucket's own tag, the symbol, the day, `flatten`), so a second
+ * run, or a concurrent one, finds it and never sends a second order; at most one flatten a symbol
+ * fills per day (one refused or expired unfilled is followed by the next sequence number). The run
+ * that records its fill clears the bucket; a fill first seen by a step is cleared by the next
+ * reconciliation (end-of-day). A negative bucket (the broker holds fewer shares than the sleeves)
+ * has nothing to sell: assign it. Recorded with who and why.
  */
 export async function flattenBucket(
   ctx: LiveContext,
   input: OperatorInput & { readonly symbol: string },
-): Promise<{
-  readonly status: 'sent' | 'already-sent' | 'empty';
-  readonly clientOrderId: string | null;
-  readonly intentStatus: IntentStatus | null;
-  readonly qty: number;
-  readonly reconciliation: ReconciliationResult;
-}> {
+): Promise<FlattenResult> {
   const day = newYorkTime(input.time).date;
-  const { symbol } = input;
-  const before = await reconcile(ctx, day, input.time);
+  const { symbol, time } = input;
   const bucket = unassignedQty((await ctx.store.getLatestPositions())?.positions, symbol);
   const sequenceId = (sequence: number) =>
     clientOrderId({
@@ -290,22 +331,39 @@ export async function flattenBucket(
       purpose: 'flatten',
       sequence,
     });
-  // A flatten already on its way (an earlier run's): resolved, never sent again.
-  for (let sequence = 0; sequence < 10; sequence++) {
+  const earlier: IntentRecord[] = [];
+  for (let sequence = 0; ; sequence++) {
     const stored = await ctx.store.getIntent(day, sequenceId(sequence));
     if (stored === undefined) break;
-    if (!OPEN.includes(stored.status)) continue;
-    const placed = await placeIntentOnce(ctx, stored, input.time);
-    return {
-      status: 'already-sent',
-      clientOrderId: placed.clientOrderId,
-      intentStatus: placed.status,
-      qty: placed.qty,
-      reconciliation: await reconcile(ctx, day, input.time),
-    };
+    earlier.push(stored);
   }
-  if (bucket === 0)
-    return { status: 'empty', clientOrderId: null, intentStatus: null, qty: 0, reconciliation: before };
+  const done = async (
+    status: FlattenResult['status'],
+    intent: IntentRecord | undefined,
+    cleared: boolean,
+  ): Promise<FlattenResult> => ({
+    status,
+    clientOrderId: intent?.clientOrderId ?? null,
+    intentStatus: intent?.status ?? null,
+    qty: intent?.qty ?? 0,
+    cleared,
+    reconciliation: await reconcile(ctx, day, time, { readOnly: true }),
+  });
+
+  const open = earlier.find((i) => OPEN.includes(i.status));
+  if (open !== undefined) {
+    const order = await ctx.broker.getOrderByClientOrderId(open.clientOrderId);
+    if (order === null) return done('already-sent', await placeIntentOnce(ctx, open, time), false);
+    const settled = await ctx.store.transitionIntent(day, open.clientOrderId, [open.status], {
+      ...orderPatch(order),
+      updatedAt: time,
+    });
+    if ('conflict' in settled) return done('already-sent', open, false);
+    return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+  }
+  const filled = earlier.find((i) => i.filledQty > 0);
+  if (filled !== undefined) return done('already-flattened', filled, false);
+  if (bucket === 0) return done('empty', undefined, false);
   if (bucket < 0)
     throw new UsageError(
       `${symbol}: the broker holds ${-bucket} shares fewer than the sleeves (UNASSIGNED ${bucket}): nothing to sell; charge the shortfall to the sleeve whose shares were sold with --assign <sleeve>`,
@@ -315,10 +373,8 @@ export async function flattenBucket(
     throw new UsageError(
       `${symbol}: the broker holds ${position?.qty ?? 0}, fewer than the bucket's ${bucket}`,
     );
-  let sequence = 0;
-  while ((await ctx.store.getIntent(day, sequenceId(sequence))) !== undefined) sequence++;
   const intent: IntentRecord = {
-    clientOrderId: sequenceId(sequence),
+    clientOrderId: sequenceId(earlier.length),
     sleeve: UNASSIGNED_SLEEVE,
     date: day,
     strategy: ctx.config.name,
@@ -334,12 +390,14 @@ export async function flattenBucket(
     reason: `reconcile --flatten by ${input.by}: ${input.reason}`,
     configHash: ctx.configHash,
     gitCommit: ctx.gitCommit,
-    createdAt: input.time,
-    updatedAt: input.time,
+    createdAt: time,
+    updatedAt: time,
   };
-  const placed = await placeIntentOnce(ctx, intent, input.time);
+  const { created, intent: stored } = await ctx.store.createIntent(intent);
+  const placed = await placeIntentOnce(ctx, stored, time);
+  if (!created) return done('already-sent', placed, false);
   await audit(ctx, {
-    time: input.time,
+    time,
     action: 'reconcile-flatten',
     by: input.by,
     reason: input.reason,
@@ -350,13 +408,47 @@ export async function flattenBucket(
     severity: 'warning',
     text: `${placed.clientOrderId}: sell ${bucket} ${symbol} at market (${placed.status}): ${input.reason}`,
   });
-  return {
-    status: 'sent',
-    clientOrderId: placed.clientOrderId,
-    intentStatus: placed.status,
-    qty: bucket,
-    reconciliation: await reconcile(ctx, day, input.time),
-  };
+  return done('sent', placed, await clearOnFill(ctx, placed, time));
+}
+
+/** Takes a filled flatten's shares out of the bucket (by the one run that recorded the fill). */
+async function clearOnFill(ctx: LiveContext, intent: IntentRecord, time: string): Promise<boolean> {
+  if (intent.status !== 'filled' || intent.filledQty <= 0) return false;
+  const latest = await ctx.store.getLatestPositions();
+  if (latest === undefined) return false;
+  const records = latest.positions.flatMap((r) => {
+    if (!(isUnassigned(r) && r.symbol === intent.symbol)) return [r];
+    const left = Math.round((r.qty - intent.filledQty) * 1e9) / 1e9;
+    return left === 0 ? [] : [{ ...r, qty: left }];
+  });
+  await ctx.store.putPositions(latest.date, records);
+  ctx.log.info('flatten filled: the UNASSIGNED bucket is cleared', {
+    symbol: intent.symbol,
+    qty: intent.filledQty,
+    clientOrderId: intent.clientOrderId,
+    time,
+  });
+  return true;
+}
+
+/**
+ * The bucket's own filled sells of the day as bucket records (negative): a step that sees the broker
+ * without those shares before the next reconciliation cleared the bucket counts them as gone
+ * (`sleevesShare` clamps a bucket the sleeves cannot owe).
+ */
+export function flattenedToday(intents: readonly IntentRecord[]): PositionRecord[] {
+  return intents
+    .filter((i) => i.sleeve === UNASSIGNED_SLEEVE && i.filledQty > 0)
+    .map((i) => ({
+      symbol: i.symbol,
+      qty: i.side === 'sell' ? -i.filledQty : i.filledQty,
+      avgEntryPrice: i.avgFillPrice ?? i.referencePrice,
+      stop: null,
+      entryRef: null,
+      initialRisk: null,
+      sessionsHeld: 0,
+      sleeve: UNASSIGNED_SLEEVE,
+    }));
 }
 
 async function audit(ctx: LiveContext, record: AuditRecord): Promise<void> {

@@ -6,6 +6,7 @@ import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.
 import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { flattenedToday } from './reconcile.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -152,8 +153,10 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const exits: string[] = [];
   let openRisk = 0;
   const nextRecords: PositionRecord[] = [];
-  // The UNASSIGNED bucket is kept as reconciled, and its shares are no sleeve's: no stop, no exit.
+  // The UNASSIGNED bucket is kept as reconciled, and its shares are no sleeve's: no stop, no exit
+  // (less what its flatten sold today, which the next reconciliation takes out of it).
   nextRecords.push(...(stored?.positions ?? []).filter(isUnassigned));
+  const bucket = [...(stored?.positions ?? []).filter(isUnassigned), ...flattenedToday(tracked)];
   for (const record of records.values()) {
     const gone = !positions.some((p) => p.symbol === record.symbol);
     if (gone && unassignedQty(stored?.positions, record.symbol) !== 0) nextRecords.push(record);
@@ -167,7 +170,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     }
     const position = {
       ...brokerPosition,
-      qty: sleevesShare(brokerPosition.qty, stored?.positions, brokerPosition.symbol),
+      qty: sleevesShare(brokerPosition.qty, bucket, brokerPosition.symbol),
     };
     if (position.qty === 0) continue;
     if (record?.unknownState !== undefined) {
