@@ -59,8 +59,8 @@ export interface DailyReport {
  * end-of-day: orders tracked to completion; the day's fills appended to the ledger (keyed by
  * execution id, so a rerun adds nothing); splits and dividends applied to the position records
  * (a split moves the recorded stop with it, and the next risk check moves the resting order);
- * positions reconciled with the broker (the broker wins; unexplained drift is recorded and
- * alerted); each round trip closed today recorded once as a closed trade (the live Kelly cap's
+ * the sleeve's position kept from its own fills and reconciled with the broker (a difference goes
+ * to the UNASSIGNED bucket, alerted once: `reconcile.ts`); each round trip closed today recorded once as a closed trade (the live Kelly cap's
  * history); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
  * report through the Notifier.
  */
@@ -338,7 +338,7 @@ export async function endOfDay(
     await ctx.notifier.publish({
       subject: `Position drift on ${day}`,
       severity: 'critical',
-      text: `The broker wins; recorded:\n${drift.join('\n')}`,
+      text: `No closed trade recorded for these (the reconciliation alerts the difference):\n${drift.join('\n')}`,
     });
   }
   return { ...report, weekly };
@@ -387,7 +387,18 @@ export function dailyReportMarkdown(report: DailyReport): string {
     );
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
-    lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));
+    lines.push('', '*Drift (no closed trade recorded)*', ...report.drift.map((d) => `• ${d}`));
+  if (report.reconciliation.blocked.length > 0)
+    lines.push(
+      '',
+      '*UNASSIGNED (entries blocked; `quantshift reconcile`)*',
+      ...report.reconciliation.symbols
+        .filter((l) => l.unassignedAfter !== 0)
+        .map(
+          (l) =>
+            `• ${l.symbol}: broker ${l.brokerQty}, sleeves ${l.sleevesQty}, UNASSIGNED ${l.unassignedAfter}`,
+        ),
+    );
   if (report.corporateActions.length > 0)
     lines.push('', '*Corporate actions*', ...report.corporateActions.map((c) => `• ${c}`));
   if (report.outsideWatchlist.length > 0)

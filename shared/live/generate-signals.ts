@@ -187,7 +187,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     if (position.qty === 0) return undefined;
     const record = records.get(symbol);
     if (record === undefined || record.qty !== position.qty) {
-      ctx.log.warn('position differs from the durable record: the broker wins', {
+      ctx.log.warn('position differs from the durable record (reconciliation settles it at end-of-day)', {
         symbol,
         brokerQty: position.qty,
         recordQty: record?.qty,
