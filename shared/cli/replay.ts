@@ -8,6 +8,7 @@ import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
+import type { ReconciliationResult } from '../live/reconcile.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
@@ -56,6 +57,8 @@ export interface ReplayDay {
     readonly positions?: readonly unknown[];
     readonly breakers?: readonly string[];
     readonly halted?: string | null;
+    /** Broker vs sleeves after the day's fills (`shared/live/reconcile.ts`). */
+    readonly reconciliation?: ReconciliationResult;
   };
 }
 
@@ -108,6 +111,8 @@ export interface ReplayDocument {
     time: string;
   }[];
   readonly equity: readonly { date: string; equity: number }[];
+  /** Each end-of-day's reconciliation, and the new differences over the span (0 on a clean replay). */
+  readonly reconciliation: { readonly mismatches: number; readonly days: readonly ReconciliationResult[] };
 }
 
 /**
@@ -179,6 +184,7 @@ export async function replay(options: {
     } as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
     let sequence = 0;
     const days = replayWeekdays(options.from, options.to);
+    const reconciliations: ReconciliationResult[] = [];
     for (const [d, day] of days.entries()) {
       let open = true;
       let report: ReplayDay['report'];
@@ -208,7 +214,10 @@ export async function replay(options: {
           open = false;
           break;
         }
-        if (step === 'end-of-day') report = result as ReplayDay['report'];
+        if (step === 'end-of-day') {
+          report = result as ReplayDay['report'];
+          if (report?.reconciliation !== undefined) reconciliations.push(report.reconciliation);
+        }
       }
       options.log(`replay: ${day} done`);
       options.onDay?.({
@@ -252,6 +261,10 @@ export async function replay(options: {
           : [],
       ),
       equity: snapshots.map((s) => ({ date: s.date, equity: s.equity })),
+      reconciliation: {
+        mismatches: reconciliations.reduce((sum, r) => sum + r.mismatches, 0),
+        days: reconciliations,
+      },
     };
   } finally {
     process.stdout.write = stdoutWrite;
@@ -395,6 +408,11 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
     '',
     'Equity',
     ...document.equity.map((e) => `  ${e.date}  ${e.equity.toFixed(2)}`),
+    '',
+    `Reconciliation: ${document.reconciliation.mismatches} new difference(s) over ${document.reconciliation.days.length} end-of-day runs`,
+    ...document.reconciliation.days
+      .filter((d) => d.mismatches > 0 || d.blocked.length > 0)
+      .map((d) => `  ${d.date}  ${d.mismatches} new, UNASSIGNED in ${d.blocked.join(', ') || 'none'}`),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
