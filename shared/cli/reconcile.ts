@@ -129,7 +129,7 @@ export async function reconcileCommand(
     throw new UsageError('reconcile: --assign <sleeve> is empty');
   const qty = numberFlag(flags, 'qty');
   if (qty === 0) throw new UsageError('--qty 0: nothing to assign');
-  const stop = numberFlag(flags, 'stop', { min: Number.MIN_VALUE });
+  const stop = numberFlag(flags, 'stop', { min: 0.01 });
   const by = stringFlag(flags, 'by') ?? osUser(env);
 
   const table = stringFlag(flags, 'table') ?? env.STATE_TABLE;
