@@ -60,9 +60,9 @@ export interface DailyReport {
  * execution id, so a rerun adds nothing); splits and dividends applied to the position records
  * (a split moves the recorded stop with it, and the next risk check moves the resting order);
  * the sleeve's position kept from its own fills and reconciled with the broker (a difference goes
- * to the UNASSIGNED bucket, alerted once: `reconcile.ts`); each round trip closed today recorded once as a closed trade (the live Kelly cap's
- * history); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
- * report through the Notifier.
+ * to the UNASSIGNED bucket, alerted once: `reconcile.ts`); each round trip closed today recorded
+ * once as a closed trade (the live Kelly cap's history); the equity snapshot, daily P&L, drawdown
+ * and breakers; slippage per fill; the daily report through the Notifier.
  */
 export async function endOfDay(
   ctx: LiveContext,
