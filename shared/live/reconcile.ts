@@ -1,6 +1,6 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, newYorkToUtc } from '../core/live/orders.js';
 import {
   assignFromBucket,
   isUnassigned,
@@ -69,7 +69,7 @@ export async function sleeveFills(ctx: LiveContext, fills: readonly FillRecord[]
   const unknown = [...new Set(fills.filter((f) => f.clientOrderId === null).map((f) => f.symbol))];
   const ids = new Map<string, string>();
   if (unknown.length > 0) {
-    for (const order of await ctx.broker.listOrders({ status: 'closed', symbols: unknown })) {
+    for (const order of await ctx.broker.listOrders({ status: 'all', symbols: unknown })) {
       for (const o of [order, ...order.legs]) ids.set(o.id, o.clientOrderId);
     }
   }
@@ -86,8 +86,8 @@ export async function sleeveFills(ctx: LiveContext, fills: readonly FillRecord[]
  * cause and audited. Returns the per-symbol detail and the symbols whose entries are blocked.
  * `readOnly` computes the same and changes nothing (`quantshift reconcile` without an action).
  *
- * A list written before `day` has not seen the day's fills: the sleeves' own filled intents of the
- * day are added to it (so a run after the open, before the risk check rewrote the list, does not
+ * A list written before `day` has not seen the day's fills and splits: they are added to it, as the
+ * broker reports them (so a run after the open, before the risk check rewrote the list, does not
  * mistake the sleeves' fills for a difference).
  */
 export async function reconcile(
@@ -101,21 +101,7 @@ export async function reconcile(
     ctx.store.getLatestPositions(),
   ]);
   const records = latest?.positions ?? [];
-  const unseen: PositionRecord[] =
-    latest !== undefined && latest.date >= day
-      ? []
-      : (await ctx.store.listIntents(day))
-          .filter((i) => i.sleeve !== UNASSIGNED_SLEEVE && i.filledQty > 0)
-          .map((i) => ({
-            symbol: i.symbol,
-            qty: i.side === 'buy' ? i.filledQty : -i.filledQty,
-            avgEntryPrice: i.avgFillPrice ?? i.referencePrice,
-            stop: null,
-            entryRef: null,
-            initialRisk: null,
-            sessionsHeld: 0,
-            ...(i.sleeve === undefined ? {} : { sleeve: i.sleeve }),
-          }));
+  const unseen = latest !== undefined && latest.date >= day ? [] : await sinceList(ctx, day, when, records);
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
@@ -183,6 +169,60 @@ export async function reconcile(
     });
   }
   return result(lines);
+}
+
+/**
+ * What the broker did today that a list written before today has not seen, as records to add to
+ * it: the sleeves' own fills of the day (asked from the broker: an intent's filled quantity is only
+ * as fresh as the last step that tracked it) and the day's splits (every record, the bucket's
+ * too, scaled by the ratio).
+ */
+async function sinceList(
+  ctx: LiveContext,
+  day: string,
+  when: string,
+  records: readonly PositionRecord[],
+): Promise<PositionRecord[]> {
+  const activities = await ctx.broker.getActivities({
+    after: new Date(Date.parse(newYorkToUtc(day, '00:00')) - 1).toISOString(),
+    until: when,
+  });
+  const fills: FillRecord[] = activities.flatMap((a) =>
+    a.kind === 'fill' && newYorkTime(a.time).date === day
+      ? [
+          {
+            executionId: a.id,
+            date: day,
+            clientOrderId: null,
+            brokerOrderId: a.orderId,
+            symbol: a.symbol,
+            side: a.side,
+            qty: a.qty,
+            price: a.price,
+            time: a.time,
+          },
+        ]
+      : [],
+  );
+  const line = (symbol: string, qty: number, price: number, sleeve?: string): PositionRecord => ({
+    symbol,
+    qty,
+    avgEntryPrice: price,
+    stop: null,
+    entryRef: null,
+    initialRisk: null,
+    sessionsHeld: 0,
+    ...(sleeve === undefined ? {} : { sleeve }),
+  });
+  const out = (await sleeveFills(ctx, fills)).map((f) =>
+    line(f.symbol, f.side === 'buy' ? f.qty : -f.qty, f.price),
+  );
+  for (const split of activities) {
+    if (split.kind !== 'split' || split.date !== day) continue;
+    for (const r of records.filter((x) => x.symbol === split.symbol))
+      out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
+  }
+  return out;
 }
 
 /** A bucket that appeared, grew or changed side: a new difference (alerted); one that only shrinks is not. */
