@@ -58,6 +58,10 @@ const commands: Record<
     summary: 'show the kill switch, the breakers and the recent operator actions',
     run: async (argv, io, env) => (await import('./operate.js')).statusCommand(argv, io, env),
   },
+  reconcile: {
+    summary: 'broker vs sleeves per symbol; --assign SLEEVE / --flatten the UNASSIGNED bucket (who and why)',
+    run: async (argv, io, env) => (await import('./reconcile.js')).reconcileCommand(argv, io, env),
+  },
   pipeline: {
     summary: 'start the deployed walk-forward pipeline (execution named from a hash of the input)',
     run: async (argv, io) => (await import('./pipeline.js')).pipelineCommand(argv, io),

@@ -13,7 +13,7 @@ import { provenance, startClock, withProvenance } from './provenance.js';
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 type Env = Readonly<Record<string, string | undefined>>;
 
-const tableFlags: FlagSpecs = {
+export const tableFlags: FlagSpecs = {
   table: {
     type: 'string',
     value: '<name>',
@@ -62,7 +62,7 @@ const NOTES = [
 ];
 
 /** The OS user, or `unknown` where the platform cannot say. */
-function osUser(env: Env): string {
+export function osUser(env: Env): string {
   try {
     return userInfo().username;
   } catch {
@@ -98,7 +98,7 @@ function openStore(flags: ParsedFlags, env: Env) {
   return { store, where, local, close: () => client.destroy() };
 }
 
-function actionTime(flags: ParsedFlags, local: boolean): string {
+export function actionTime(flags: ParsedFlags, local: boolean): string {
   const time = stringFlag(flags, 'time');
   if (time === undefined) return new Date().toISOString();
   if (!local)

@@ -10,6 +10,7 @@ import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { StateStore } from '../core/ports/state-store.js';
+import type { ReconciliationResult } from '../live/reconcile.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
@@ -58,10 +59,8 @@ export interface ReplayDay {
     readonly positions?: readonly unknown[];
     readonly breakers?: readonly string[];
     readonly halted?: string | null;
-    /** A sleeves config: the sleeves' sums against the broker (end-of-day's reconciliation input). */
-    readonly sleeves?: {
-      readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
-    };
+    /** Broker vs sleeves after the day's fills (`shared/live/reconcile.ts`). */
+    readonly reconciliation?: ReconciliationResult;
   };
 }
 
@@ -131,15 +130,8 @@ export interface ReplayDocument {
   readonly equity: readonly { date: string; equity: number }[];
   /** A sleeves config: each sleeve's trades (positions open at the end without an exit). */
   readonly sleeves?: readonly { readonly id: string; readonly trades: readonly ReplaySleeveTrade[] }[];
-  /** A sleeves config: per day, the symbols where the broker and the sum of the sleeves differ. */
-  readonly reconciliation?: {
-    /** The total count over the span (0 when clean). */
-    readonly mismatches: number;
-    readonly days: readonly {
-      readonly date: string;
-      readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
-    }[];
-  };
+  /** Each end-of-day's reconciliation, and the new differences over the span (0 on a clean replay). */
+  readonly reconciliation: { readonly mismatches: number; readonly days: readonly ReconciliationResult[] };
 }
 
 /**
@@ -211,7 +203,7 @@ export async function replay(options: {
     } as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
     let sequence = 0;
     const days = replayWeekdays(options.from, options.to);
-    const reconciled: NonNullable<ReplayDocument['reconciliation']>['days'][number][] = [];
+    const reconciliations: ReconciliationResult[] = [];
     for (const [d, day] of days.entries()) {
       let open = true;
       let report: ReplayDay['report'];
@@ -241,10 +233,11 @@ export async function replay(options: {
           open = false;
           break;
         }
-        if (step === 'end-of-day') report = result as ReplayDay['report'];
+        if (step === 'end-of-day') {
+          report = result as ReplayDay['report'];
+          if (report?.reconciliation !== undefined) reconciliations.push(report.reconciliation);
+        }
       }
-      if (report?.sleeves !== undefined)
-        reconciled.push({ date: day, mismatches: report.sleeves.mismatches });
       options.log(`replay: ${day} done`);
       options.onDay?.({
         date: day,
@@ -292,15 +285,11 @@ export async function replay(options: {
           : [],
       ),
       equity: snapshots.map((s) => ({ date: s.date, equity: s.equity })),
-      ...(sleeves === undefined
-        ? {}
-        : {
-            sleeves,
-            reconciliation: {
-              mismatches: reconciled.reduce((n, d) => n + d.mismatches.length, 0),
-              days: reconciled,
-            },
-          }),
+      ...(sleeves === undefined ? {} : { sleeves }),
+      reconciliation: {
+        mismatches: reconciliations.reduce((sum, r) => sum + r.mismatches, 0),
+        days: reconciliations,
+      },
     };
   } finally {
     process.stdout.write = stdoutWrite;
@@ -495,6 +484,11 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
     '',
     'Equity',
     ...document.equity.map((e) => `  ${e.date}  ${e.equity.toFixed(2)}`),
+    '',
+    `Reconciliation: ${document.reconciliation.mismatches} new difference(s) over ${document.reconciliation.days.length} end-of-day runs`,
+    ...document.reconciliation.days
+      .filter((d) => d.mismatches > 0 || d.blocked.length > 0)
+      .map((d) => `  ${d.date}  ${d.mismatches} new, UNASSIGNED in ${d.blocked.join(', ') || 'none'}`),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;

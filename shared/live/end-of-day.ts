@@ -1,4 +1,5 @@
 import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
+import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type {
   ClosedTradeRecord,
   EquitySnapshot,
@@ -10,8 +11,9 @@ import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
-import { positionRecords, sleeveMismatches, sleevesDay } from './sleeves.js';
+import { positionRecords, sleevesDay } from './sleeves.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
 /** One fill's slippage against the signal's reference price, in basis points (positive = worse). */
@@ -48,16 +50,16 @@ export interface DailyReport {
   readonly outsideWatchlist: readonly string[];
   readonly breakers: readonly string[];
   readonly halted: string | null;
+  /** Broker vs sleeves after the day's fills (issue 13): the UNASSIGNED bucket and its alerts. */
+  readonly reconciliation: ReconciliationResult;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
   /**
-   * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold)
-   * and where the broker differs (reconciliation's input; `shared/live/reconcile.ts` settles them),
-   * and the legs the fills did not cover.
+   * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold;
+   * `reconciliation` has where the broker differs), and the legs the fills did not cover.
    */
   readonly sleeves?: {
     readonly bySymbol: Readonly<Record<string, number>>;
-    readonly mismatches: readonly { symbol: string; sleeves: number; broker: number }[];
     readonly uncovered: readonly { leg: string; qty: number; covered: number }[];
     readonly cash: number;
   };
@@ -67,10 +69,10 @@ export interface DailyReport {
  * end-of-day: orders tracked to completion; the day's fills appended to the ledger (keyed by
  * execution id, so a rerun adds nothing); splits and dividends applied to the position records
  * (a split moves the recorded stop with it, and the next risk check moves the resting order);
- * positions reconciled with the broker (the broker wins; unexplained drift is recorded and
- * alerted); each round trip closed today recorded once as a closed trade (the live Kelly cap's
- * history); the equity snapshot, daily P&L, drawdown and breakers; slippage per fill; the daily
- * report through the Notifier.
+ * the sleeve's position kept from its own fills and reconciled with the broker (a difference goes
+ * to the UNASSIGNED bucket, alerted once: `reconcile.ts`); each round trip closed today recorded
+ * once as a closed trade (the live Kelly cap's history); the equity snapshot, daily P&L, drawdown
+ * and breakers; slippage per fill; the daily report through the Notifier.
  */
 export async function endOfDay(
   ctx: LiveContext,
@@ -173,7 +175,8 @@ export async function endOfDay(
   const outsideWatchlist = brokerPositions
     .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
-  const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
+  const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
   const drift: string[] = [];
 
@@ -182,38 +185,37 @@ export async function endOfDay(
     // closed trades per sleeve, the state persisted; the sleeves' sums against the broker.
     const booked = await sleevesDay(ctx, day, intents, scheduledTime, true);
     if (booked !== null) {
-      const mismatches = sleeveMismatches(
-        booked.bySymbol,
-        brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)),
-        config.watchlist,
-      );
-      for (const m of mismatches)
-        drift.push(
-          `${m.symbol}: broker ${m.broker}, the sleeves ${m.sleeves} (reconciliation assigns the difference)`,
-        );
       return finish(positionRecords(booked.state), booked.recorded, {
         bySymbol: Object.fromEntries(booked.bySymbol),
-        mismatches,
         uncovered: booked.uncovered,
         cash: booked.state.account.cash / 100,
       });
     }
   }
 
-  // Round trips closed today: walked from the previous session's positions through today's fills,
-  // and recorded only where the walk ends at what the broker holds (else the ledger cannot explain it).
+  // Round trips closed today: walked from the previous session's positions through today's own
+  // fills (a manual order at the broker is not the sleeve's), and recorded only where the walk ends
+  // at what the broker holds less the UNASSIGNED bucket (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
+  const own = await sleeveFills(ctx, ledger);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
-    opening: (startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
+    opening: sleeveRecords(startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
     splits: splits.filter((s) => traded(s.symbol)),
-    fills: ledger.filter((f) => traded(f.symbol)),
+    fills: own.filter((f) => traded(f.symbol)),
   });
+  // The sleeve's quantity: the walk, plus what an operator assigned to it today from the bucket.
+  const assigned = await assignedOn(ctx, day);
+  const sleeveQty = (symbol: string) =>
+    (walk.open.get(symbol)?.qty ?? (startOfDay === undefined ? (records.get(symbol)?.qty ?? 0) : 0)) +
+    assigned.filter((a) => a.symbol === symbol).reduce((sum, a) => sum + a.qty, 0);
   const brokerQty = (symbol: string) => brokerPositions.find((p) => p.symbol === symbol)?.qty ?? 0;
   const explained = (symbol: string) =>
-    Math.abs((walk.open.get(symbol)?.qty ?? 0) - brokerQty(symbol)) <= 1e-9;
-  for (const symbol of [...filledSymbols].filter((s) => traded(s) && !explained(s))) {
+    Math.abs(sleeveQty(symbol) + unassignedQty(stored?.positions, symbol) - brokerQty(symbol)) <= 1e-9;
+  // (A difference alone is the reconciliation's to alert; here only the trades it keeps unrecorded.)
+  const closing = (symbol: string) => walk.trades.some((t) => t.symbol === symbol);
+  for (const symbol of [...filledSymbols].filter((s) => traded(s) && !explained(s) && closing(s))) {
     drift.push(
       `${symbol}: the fills from the ${startOfDay?.date ?? '(none)'} positions end at ${walk.open.get(symbol)?.qty ?? 0}, broker ${brokerQty(symbol)}; no closed trade recorded`,
     );
@@ -245,19 +247,18 @@ export async function endOfDay(
         initialRisk: record.initialRisk === null ? null : record.initialRisk / r,
       };
     }
-    if (record !== undefined && record.qty !== position.qty && !filledSymbols.has(position.symbol)) {
-      drift.push(`${position.symbol}: broker ${position.qty}, record ${record.qty}`);
-    }
-    if (record === undefined && !filledSymbols.has(position.symbol)) {
-      drift.push(`${position.symbol}: broker ${position.qty}, no record`);
-    }
+    // The sleeve keeps what its own fills say; a difference with the broker is the
+    // reconciliation's (the UNASSIGNED bucket, below), never absorbed here.
+    const qty = sleeveQty(position.symbol);
+    if (qty === 0) continue;
     const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
     reconciled.push({
       // Schema 2: the single-strategy config's one sleeve is the config's name.
       sleeve: config.name,
       symbol: position.symbol,
-      qty: position.qty,
-      avgEntryPrice: position.avgEntryPrice,
+      qty,
+      avgEntryPrice:
+        qty === position.qty ? position.avgEntryPrice : (record?.avgEntryPrice ?? position.avgEntryPrice),
       stop: record?.stop ?? null,
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,
@@ -265,11 +266,14 @@ export async function endOfDay(
       ...(entryDate === undefined ? {} : { entryDate }),
     });
   }
+  // A sleeve's position the broker no longer holds (sold outside): kept; the bucket goes negative.
   for (const record of records.values()) {
-    if (!brokerPositions.some((p) => p.symbol === record.symbol) && !filledSymbols.has(record.symbol)) {
-      drift.push(`${record.symbol}: record ${record.qty}, none at the broker`);
-    }
+    const qty = sleeveQty(record.symbol);
+    if (brokerPositions.some((p) => p.symbol === record.symbol) || qty === 0) continue;
+    reconciled.push({ ...record, qty, sessionsHeld: record.sessionsHeld + 1 });
   }
+  // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
+  reconciled.push(...(stored?.positions ?? []).filter(isUnassigned));
   await ctx.store.putPositions(day, reconciled);
   return finish(reconciled, closedTrades);
 
@@ -278,6 +282,8 @@ export async function endOfDay(
     closedTrades: readonly ClosedTradeRecord[],
     sleeves?: DailyReport['sleeves'],
   ): Promise<DailyReport> {
+    // Broker against the sleeves (and the UNASSIGNED bucket), after the day's fills are booked.
+    const reconciliation = await reconcile(ctx, day, scheduledTime);
     for (const item of drift) {
       await ctx.store.appendAudit({ time: scheduledTime, action: 'drift', by: 'end-of-day', reason: item });
     }
@@ -312,6 +318,7 @@ export async function endOfDay(
           : null;
     const report: DailyReport = {
       date: day,
+      reconciliation,
       equity: account.equity,
       dayPnl: snapshot.dayPnl,
       drawdownPct: snapshot.drawdownPct,
@@ -371,7 +378,7 @@ export async function endOfDay(
       await ctx.notifier.publish({
         subject: `Position drift on ${day}`,
         severity: 'critical',
-        text: `The broker wins; recorded:\n${drift.join('\n')}`,
+        text: `No closed trade recorded for these (the reconciliation alerts the difference):\n${drift.join('\n')}`,
       });
     }
     return { ...report, weekly };
@@ -421,7 +428,18 @@ export function dailyReportMarkdown(report: DailyReport): string {
     );
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
-    lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));
+    lines.push('', '*Drift (no closed trade recorded)*', ...report.drift.map((d) => `• ${d}`));
+  if (report.reconciliation.blocked.length > 0)
+    lines.push(
+      '',
+      '*UNASSIGNED (entries blocked; `quantshift reconcile`)*',
+      ...report.reconciliation.symbols
+        .filter((l) => l.unassignedAfter !== 0)
+        .map(
+          (l) =>
+            `• ${l.symbol}: broker ${l.brokerQty}, sleeves ${l.sleevesQty}, UNASSIGNED ${l.unassignedAfter}`,
+        ),
+    );
   if (report.corporateActions.length > 0)
     lines.push('', '*Corporate actions*', ...report.corporateActions.map((c) => `• ${c}`));
   if (report.outsideWatchlist.length > 0)

@@ -1,3 +1,4 @@
+import { sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type { ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock } from '../core/risk/breakers.js';
 import type { LiveContext } from './context.js';
@@ -31,7 +32,8 @@ export function validationRefusal(
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries), and in
  * the live stage the validation gate; with `symbol`, also a halt of that symbol (an unknown
- * position state, see `positions.ts`). Exits, stops and reconciliation never ask this.
+ * position state, see `positions.ts`) and an UNASSIGNED bucket in it (reconciliation, see
+ * `reconcile.ts`). Exits, stops and reconciliation never ask this.
  */
 export async function entryRefusal(
   ctx: LiveContext,
@@ -44,12 +46,19 @@ export async function entryRefusal(
   const blocked = risk === undefined ? null : entryBlock(risk.state, day);
   if (blocked !== null) return blocked;
   if (symbol !== undefined) {
-    const halted = (await ctx.store.getLatestPositions())?.positions.find(
-      (p) => p.symbol === symbol,
-    )?.unknownState;
+    const positions = (await ctx.store.getLatestPositions())?.positions;
+    const halted = sleeveRecords(positions ?? []).find((p) => p.symbol === symbol)?.unknownState;
     if (halted !== undefined) return `${symbol} is halted: ${halted}`;
+    // Reconciliation (issue 13): shares no sleeve owns block new entries in the symbol.
+    const unassigned = unassignedQty(positions, symbol);
+    if (unassigned !== 0) return unassignedRefusal(symbol, unassigned);
   }
   const gated = sleeve ?? ctx.config.name;
   const record = ctx.stage === 'live' ? await ctx.store.getValidation(gated) : undefined;
   return validationRefusal(ctx.stage, gated, ctx.configHash, record);
+}
+
+/** The refusal of an entry in a symbol whose UNASSIGNED bucket is not empty: what and how to clear it. */
+export function unassignedRefusal(symbol: string, qty: number): string {
+  return `${symbol} has ${qty} UNASSIGNED shares (the broker and the sleeves disagree): run \`quantshift reconcile --assign <sleeve> --symbol ${symbol} --reason "..."\` or \`quantshift reconcile --flatten --symbol ${symbol} --reason "..."\``;
 }

@@ -11,6 +11,7 @@ import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
@@ -34,6 +35,8 @@ export interface ExecutionResult {
     readonly status: IntentStatus;
     readonly reason?: string;
   }[];
+  /** The reconciliation run before any order (executed runs only). */
+  readonly reconciliation?: ReconciliationResult;
 }
 
 /**
@@ -105,6 +108,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
     return { day, status: 'locked', intents: [] };
   }
   try {
+    // Reconciliation before any order: a difference goes to the UNASSIGNED bucket and its symbol's
+    // entries are refused below (entryRefusal); exits and stops go on.
+    const reconciliation = await reconcile(ctx, day, scheduledTime);
     // A sleeves config: the day's legs are netted per symbol into one order intent first.
     if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
     const all = await ctx.store.listIntents(day);
@@ -266,7 +272,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         text: `A halt landed while execute-orders ran. Not sent (exits and stops go on): ${lateRefusals.join(', ')}`,
       });
     }
-    return { day, status: 'executed', intents: outcome };
+    return { day, status: 'executed', intents: outcome, reconciliation };
   } finally {
     await release();
   }

@@ -2,6 +2,7 @@ import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
@@ -144,7 +145,9 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   const byBroker = new Map<string, BrokerPosition>(
     brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)).map((p) => [p.symbol, p]),
   );
-  const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  const records = new Map<string, PositionRecord>(
+    sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
+  );
 
   const definition = getStrategy(singleStrategy(config).name);
   const params = definition.params.parse(strategyParams(config));
@@ -192,11 +195,14 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   }
 
   const held = (symbol: string): HeldPosition | undefined => {
-    const position = byBroker.get(symbol);
-    if (position === undefined) return undefined;
+    const broker = byBroker.get(symbol);
+    if (broker === undefined) return undefined;
+    // The UNASSIGNED bucket's shares are no sleeve's: an exit never sells them.
+    const position = { ...broker, qty: sleevesShare(broker.qty, stored?.positions, symbol) };
+    if (position.qty === 0) return undefined;
     const record = records.get(symbol);
     if (record === undefined || record.qty !== position.qty) {
-      ctx.log.warn('position differs from the durable record: the broker wins', {
+      ctx.log.warn('position differs from the durable record (reconciliation settles it at end-of-day)', {
         symbol,
         brokerQty: position.qty,
         recordQty: record?.qty,

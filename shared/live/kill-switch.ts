@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
 import {
@@ -378,7 +379,7 @@ export async function killSwitch(
     const working = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
     const stored = await ctx.store.getLatestPositions();
     for (const position of positions) {
-      const record = stored?.positions.find((p) => p.symbol === position.symbol);
+      const record = sleeveRecords(stored?.positions ?? []).find((p) => p.symbol === position.symbol);
       const conflict = positionConflict(ctx, position, record);
       if (conflict !== null) {
         // Never flatten what may not exist: a wrong short would be "flattened" by buying.
@@ -403,7 +404,8 @@ export async function killSwitch(
       // Exits already on their way (a market-on-open exit, this flatten from an earlier call).
       const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
       const covered = exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0);
-      const qty = Math.abs(position.qty) - covered;
+      // The UNASSIGNED bucket's shares are left to the operator (`quantshift reconcile --flatten`).
+      const qty = Math.abs(sleevesShare(position.qty, stored?.positions, position.symbol)) - covered;
       if (exiting.some((o) => o.clientOrderId === id) || qty <= 0) {
         exitsAlreadyOpen.push(position.symbol);
         continue;

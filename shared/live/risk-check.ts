@@ -1,10 +1,12 @@
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { flattenedToday } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice } from './stops.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -168,19 +170,34 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol),
   );
   const stored = await ctx.store.getLatestPositions();
-  const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+  const records = new Map<string, PositionRecord>(
+    sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
+  );
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
   const stopsPlaced: string[] = [];
   const exits: string[] = [];
   let openRisk = 0;
   const nextRecords: PositionRecord[] = [];
-  for (const position of positions) {
-    const record = records.get(position.symbol);
-    const conflict = positionConflict(ctx, position, record);
+  // The UNASSIGNED bucket is kept as reconciled, and its shares are no sleeve's: no stop, no exit
+  // (less what its flatten sold today, which the next reconciliation takes out of it).
+  nextRecords.push(...(stored?.positions ?? []).filter(isUnassigned));
+  const bucket = [...(stored?.positions ?? []).filter(isUnassigned), ...flattenedToday(tracked)];
+  for (const record of records.values()) {
+    const gone = !positions.some((p) => p.symbol === record.symbol);
+    if (gone && unassignedQty(stored?.positions, record.symbol) !== 0) nextRecords.push(record);
+  }
+  for (const brokerPosition of positions) {
+    const record = records.get(brokerPosition.symbol);
+    const conflict = positionConflict(ctx, brokerPosition, record);
     if (conflict !== null) {
-      nextRecords.push(await haltSymbol(ctx, position, record, conflict));
+      nextRecords.push(await haltSymbol(ctx, brokerPosition, record, conflict));
       continue;
     }
+    const position = {
+      ...brokerPosition,
+      qty: sleevesShare(brokerPosition.qty, bucket, brokerPosition.symbol),
+    };
+    if (position.qty === 0) continue;
     if (record?.unknownState !== undefined) {
       ctx.log.info('the broker and the ledger agree again: symbol resumed', { symbol: position.symbol });
     }

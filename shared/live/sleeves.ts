@@ -21,6 +21,7 @@ import {
   STOP_ORDER_TYPES,
   sleeveSetTag,
 } from '../core/live/orders.js';
+import { isUnassigned } from '../core/live/reconcile.js';
 import { alignBars } from '../core/market/align.js';
 import type { Bar, BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
@@ -131,6 +132,19 @@ export function legId(sleeve: string, symbol: string, date: string, purpose: 'en
 /** The sleeve of a leg id. */
 function legSleeve(leg: IntentRecord): string {
   return leg.sleeve as string;
+}
+
+/**
+ * Writes the sleeves' position records as the day's positions list, keeping the UNASSIGNED bucket
+ * as last reconciled (it is no sleeve's: only the reconciliation and an operator change it).
+ */
+async function putSleevePositions(
+  ctx: LiveContext,
+  day: string,
+  records: readonly PositionRecord[],
+): Promise<void> {
+  const bucket = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(isUnassigned);
+  await ctx.store.putPositions(day, [...records, ...bucket]);
 }
 
 /** The per-sleeve position records (the durable per-sleeve ledger) of a state. */
@@ -280,7 +294,7 @@ export async function generateSleeveSignals(
       text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
     });
   }
-  await ctx.store.putPositions(day, positionRecords(decided));
+  await putSleevePositions(ctx, day, positionRecords(decided));
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -667,25 +681,8 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await ctx.store.putPositions(day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, positionRecords(booking.state));
   return { ...booking, recorded };
-}
-
-/** Per symbol, where the sleeves and the broker disagree (the reconciliation's input). */
-export function sleeveMismatches(
-  bySymbol: ReadonlyMap<string, number>,
-  broker: readonly BrokerPosition[],
-  watchlist: readonly string[],
-): { symbol: string; sleeves: number; broker: number }[] {
-  const symbols = new Set([
-    ...bySymbol.keys(),
-    ...broker.map((p) => p.symbol).filter((s) => watchlist.includes(s)),
-  ]);
-  return [...symbols].sort().flatMap((symbol) => {
-    const sleeves = bySymbol.get(symbol) ?? 0;
-    const held = broker.find((p) => p.symbol === symbol)?.qty ?? 0;
-    return Math.abs(sleeves - held) > 1e-9 ? [{ symbol, sleeves, broker: held }] : [];
-  });
 }
 
 /**
@@ -786,6 +783,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await ctx.store.putPositions(day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, positionRecords(booking.state));
   return out;
 }

@@ -22,6 +22,7 @@
  */
 import { atr as atrSeries } from '../core/indicators/atr.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { Broker, BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
@@ -164,13 +165,17 @@ export class StreamRiskEngine {
     ]);
     this.cash = account.cash;
     this.risk = risk ?? { state: initialRiskState(account.lastEquity), version: 0 };
-    const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));
+    const records = new Map<string, PositionRecord>(
+      sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
+    );
     const entries = new Map(
       intents.filter((i) => i.purpose === 'entry' && i.filledQty > 0).map((i) => [i.symbol, i]),
     );
-    const mine = positions.filter(
-      (p) => p.assetClass === 'us_equity' && ctx.config.watchlist.includes(p.symbol),
-    );
+    // The sleeves' shares only: the UNASSIGNED bucket's are left to the operator (reconcile).
+    const mine = positions
+      .filter((p) => p.assetClass === 'us_equity' && ctx.config.watchlist.includes(p.symbol))
+      .map((p) => ({ ...p, qty: sleevesShare(p.qty, stored?.positions, p.symbol) }))
+      .filter((p) => p.qty !== 0);
     await this.loadAtr(
       day,
       mine.map((p) => p.symbol),
@@ -417,13 +422,13 @@ export class StreamRiskEngine {
     const { ctx } = this;
     const day = this.day as string;
     const latest = await ctx.store.getLatestPositions();
-    const record = latest?.positions.find((p) => p.symbol === held.symbol);
+    const record = latest?.positions.find((p) => p.symbol === held.symbol && !isUnassigned(p));
     // Before the risk check has recorded the position there is no record to tighten.
     if (latest === undefined || record === undefined || record.stop === null) return;
     if (held.side * (stop - record.stop) <= 0) return;
     await ctx.store.putPositions(
       day,
-      latest.positions.map((p) => (p.symbol === held.symbol ? { ...p, stop } : p)),
+      latest.positions.map((p) => (p === record ? { ...p, stop } : p)),
     );
     held.stop = stop;
     const result = await riskCheck(ctx, new Date(this.options.now()).toISOString());

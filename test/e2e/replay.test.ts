@@ -87,6 +87,9 @@ describe('replay: the live functions day by day against the local stack', () => 
     for (const t of backtest.trades)
       expect(entryPrice(t.symbol, dateOf(t.entryTime))).toBeCloseTo(t.entryPrice, 9);
     expect(doc.equity.length).toBeGreaterThan(60);
+    // Every end-of-day reconciled the broker with the sleeve: no difference over the span.
+    expect(doc.reconciliation.mismatches).toBe(0);
+    expect(doc.reconciliation.days).toHaveLength(doc.equity.length);
   }, 180_000);
 
   it('places no extra order when every handler runs twice and execute-orders runs 10 at once', async () => {

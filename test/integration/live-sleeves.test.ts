@@ -102,7 +102,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     const { ctx } = s;
     // Day 1: the real signals (the trend sleeve buys SPY), executed, stopped and booked.
     const first = await tradeDay(s, D1);
-    expect(first.sleeves?.mismatches).toEqual([]);
+    expect(first.reconciliation.mismatches).toBe(0);
     const trendQty = (await held(s))['trend:SPY'] as number;
     expect(trendQty).toBeGreaterThan(0);
     const trendStop = (await ctx.broker.listOrders({ status: 'open' })).find(
@@ -135,7 +135,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     });
     expect(await held(s)).toMatchObject({ 'rsi:SPY': 25, 'bollinger:SPY': 7 });
     expect((await held(s))['trend:SPY']).toBeUndefined();
-    expect(second.sleeves?.mismatches).toEqual([]);
+    expect(second.reconciliation.mismatches).toBe(0);
     expect(second.sleeves?.bySymbol).toMatchObject({ SPY: 32 });
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(32);
@@ -162,7 +162,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(7);
     expect(await held(s)).toMatchObject({ 'bollinger:SPY': 7 });
     expect((await held(s))['rsi:SPY']).toBeUndefined();
-    expect(third.sleeves?.mismatches).toEqual([]);
+    expect(third.reconciliation.mismatches).toBe(0);
     const left = (await ctx.broker.listOrders({ status: 'open' })).filter(
       (o) => o.symbol === 'SPY' && o.type === 'stop',
     );
@@ -213,7 +213,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     const rsiLeg = await ctx.store.getIntent(D2, legId('rsi', 'SPY', D2, 'entry'));
     expect(rsiLeg).toMatchObject({ status: 'filled', avgFillPrice: bar?.open[0] });
     expect(await held(s)).toMatchObject({ 'rsi:SPY': trendQty, 'breakout:QQQ': 3, 'volume:QQQ': 4 });
-    expect(report.sleeves?.mismatches).toEqual([]);
+    expect(report.reconciliation.mismatches).toBe(0);
     // A second run of the day finds everything netted and sent: nothing more.
     const after = posts(s).length;
     await executeOrders(ctx, at(D2, '09:20'));

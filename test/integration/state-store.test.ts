@@ -468,7 +468,7 @@ describe('positions', () => {
     ).rejects.toThrow(/invalid positions\.0\.entryDate/);
   });
 
-  it('refuses a (sleeve, symbol) listed twice; two sleeves may hold one symbol', async () => {
+  it('refuses a (sleeve, symbol) listed twice; two sleeves, and a sleeve and the UNASSIGNED bucket, may hold one symbol', async () => {
     const { store } = await freshStore();
     await expect(store.putPositions('2024-03-04', [position('SPY'), position('SPY')])).rejects.toThrow(
       /invalid positions: a \(sleeve, symbol\) appears twice/,
@@ -476,6 +476,14 @@ describe('positions', () => {
     const two = [position('SPY', { sleeve: 'trend' }), position('SPY', { sleeve: 'rsi', qty: 3 })];
     await store.putPositions('2024-03-04', two);
     expect((await store.getLatestPositions())?.positions).toEqual(two);
+    await store.putPositions('2024-03-04', [
+      position('SPY'),
+      { ...position('SPY'), qty: 5, sleeve: 'UNASSIGNED' },
+    ]);
+    expect((await store.getLatestPositions())?.positions.map((p) => [p.sleeve ?? null, p.qty])).toEqual([
+      [null, position('SPY').qty],
+      ['UNASSIGNED', 5],
+    ]);
   });
 });
 

@@ -270,7 +270,15 @@ const jsonValue: z.ZodType<unknown> = z.lazy(() =>
 
 export const auditSchema = z.object({
   time: isoTimeSchema,
-  action: z.enum(['halt', 'resume', 'drawdown-reset', 'drift', 'breaker']),
+  action: z.enum([
+    'halt',
+    'resume',
+    'drawdown-reset',
+    'drift',
+    'breaker',
+    'reconcile-assign',
+    'reconcile-flatten',
+  ]),
   by: z.string().min(1),
   reason: z.string(),
   details: z.record(z.string(), jsonValue).optional(),

@@ -179,10 +179,20 @@ export interface ValidationRecord {
   readonly decidedAt: string;
 }
 
-/** An operator action: halt, resume, drawdown reset, with who and why. */
+/**
+ * An operator action: halt, resume, drawdown reset, an assignment or a flatten of the UNASSIGNED
+ * bucket (`quantshift reconcile`), with who and why; and the differences the steps found.
+ */
 export interface AuditRecord {
   readonly time: string;
-  readonly action: 'halt' | 'resume' | 'drawdown-reset' | 'drift' | 'breaker';
+  readonly action:
+    | 'halt'
+    | 'resume'
+    | 'drawdown-reset'
+    | 'drift'
+    | 'breaker'
+    | 'reconcile-assign'
+    | 'reconcile-flatten';
   readonly by: string;
   readonly reason: string;
   readonly details?: Readonly<Record<string, unknown>>;

@@ -95,6 +95,41 @@ describe('every command rejects a value it does not take, with exit 2 and one li
       /walk-forward needs a search grid/,
     ],
     [
+      'reconcile --assign with --flatten',
+      ['reconcile', '--assign', 'a', '--flatten', '--symbol', 'SPY', '--reason', 'r', '--table', 't'],
+      /^error: reconcile: give --assign or --flatten, not both$/,
+    ],
+    [
+      'reconcile --assign without a reason',
+      ['reconcile', '--assign', 'a', '--symbol', 'SPY', '--table', 't'],
+      /reconcile: --reason <text> is required/,
+    ],
+    [
+      'reconcile --flatten without a symbol',
+      ['reconcile', '--flatten', '--reason', 'r', '--table', 't'],
+      /reconcile: --symbol <SYM> is required with --assign or --flatten/,
+    ],
+    [
+      'reconcile --symbol without an action',
+      ['reconcile', '--symbol', 'SPY', '--table', 't'],
+      /reconcile: --symbol goes with --assign or --flatten/,
+    ],
+    [
+      'reconcile --flatten --qty',
+      ['reconcile', '--flatten', '--symbol', 'SPY', '--reason', 'r', '--qty', '3', '--table', 't'],
+      /--qty and --stop go with --assign/,
+    ],
+    [
+      'reconcile --stop -1',
+      ['reconcile', '--assign', 'a', '--symbol', 'SPY', '--reason', 'r', '--stop', '-1', '--table', 't'],
+      /^error: --stop -1: expected a number >= 0.01$/,
+    ],
+    [
+      'reconcile without a table',
+      ['reconcile', '--assign', 'a', '--symbol', 'SPY', '--reason', 'r'],
+      /give --table <name> or set STATE_TABLE/,
+    ],
+    [
       'invoke an unknown function',
       ['invoke', 'nope', '--event', 'x.json'],
       /invoke: unknown function "nope" \(market-open-check, generate-signals/,

@@ -1,0 +1,508 @@
+import { liveSleeveIds } from '../core/config/schema.js';
+import { UsageError } from '../core/errors.js';
+import { clientOrderId, newYorkTime, newYorkToUtc, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
+import {
+  assignFromBucket,
+  isUnassigned,
+  reconcilePositions,
+  type SymbolReconciliation,
+  unassignedQty,
+  withBucket,
+} from '../core/live/reconcile.js';
+import type {
+  AuditRecord,
+  FillRecord,
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+} from '../core/ports/state-store.js';
+import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
+import type { LiveContext } from './context.js';
+import { orderPatch, placeIntentOnce } from './submit.js';
+
+/**
+ * Reconciliation (issue 13): at every end of day and before every order step, for each symbol the
+ * config trades, the broker's quantity must equal the sum of the sleeves' positions. A difference
+ * goes to the UNASSIGNED bucket (records with `sleeve: 'UNASSIGNED'` in the positions list), is
+ * alerted once (critical) and blocks new entries in that symbol (see `entryRefusal`) until an
+ * operator assigns it to a sleeve or flattens it (`quantshift reconcile`). Never assigned
+ * automatically.
+ */
+
+/** One reconciliation, as the replay's `reconciliation` JSON keeps it per day. */
+export interface ReconciliationResult {
+  /** New York trading date. */
+  readonly date: string;
+  /** When it ran (the step's scheduled time, or the operator's). */
+  readonly at: string;
+  /** New differences found by this run (each alerted once): 0 on a clean book. */
+  readonly mismatches: number;
+  /** Symbols whose bucket is not zero after it: their entries are refused. */
+  readonly blocked: readonly string[];
+  /** Every symbol where the broker, a sleeve or the bucket holds shares. */
+  readonly symbols: readonly SymbolReconciliation[];
+}
+
+/** The tag of the client order ids of an owner (a sleeve, or the bucket): `qs-<tag>-...`. */
+function orderTag(stage: string, owner: string): string {
+  return sleeveSetTag(stage, [owner]);
+}
+
+/** Whether a client order id is one of the bucket's flattens (never a sleeve's shares). */
+export function isBucketOrder(stage: string, id: string): boolean {
+  return orderTagOf(id) === orderTag(stage, UNASSIGNED_SLEEVE);
+}
+
+/**
+ * Whether a client order id is one of this config's sleeves' orders (entries, exits, stops,
+ * flattens): its tag is one sleeve's, or a netted order's sleeve set whose tag-to-sleeves map was
+ * stored when the order was recorded (every sleeve in it one of the config's).
+ */
+async function isSleeveOrder(
+  ctx: Pick<LiveContext, 'stage' | 'config' | 'store'>,
+  id: string,
+): Promise<boolean> {
+  const tag = orderTagOf(id);
+  if (tag === null) return false;
+  const sleeves = liveSleeveIds(ctx.config);
+  if (sleeves.some((sleeve) => orderTag(ctx.stage, sleeve) === tag)) return true;
+  const set = await ctx.store.getOrderTag(tag);
+  return set !== undefined && set.sleeves.length > 0 && set.sleeves.every((s) => sleeves.includes(s));
+}
+
+/**
+ * The fills that are the sleeves' own: the orders of this stage's sleeves (found by their client
+ * order id, asked from the broker for a fill whose intent is not among the day's, such as a stop
+ * placed on an earlier day). A manual order at the broker and the bucket's flattens are not.
+ */
+export async function sleeveFills(ctx: LiveContext, fills: readonly FillRecord[]): Promise<FillRecord[]> {
+  const unknown = [...new Set(fills.filter((f) => f.clientOrderId === null).map((f) => f.symbol))];
+  const ids = new Map<string, string>();
+  if (unknown.length > 0) {
+    for (const order of await ctx.broker.listOrders({ status: 'all', symbols: unknown })) {
+      for (const o of [order, ...order.legs]) ids.set(o.id, o.clientOrderId);
+    }
+  }
+  const own: FillRecord[] = [];
+  for (const f of fills) {
+    const id = f.clientOrderId ?? ids.get(f.brokerOrderId);
+    if (id !== undefined && !isBucketOrder(ctx.stage, id) && (await isSleeveOrder(ctx, id))) own.push(f);
+  }
+  return own;
+}
+
+/**
+ * Reconciles the broker's positions with the latest positions list: a difference the bucket does
+ * not explain yet moves the bucket (written back with the list), raises one critical alert (a
+ * bucket that only shrinks, as when its flatten filled, is a notice), is logged with its likely
+ * cause and audited. Returns the per-symbol detail and the symbols whose entries are blocked.
+ * `readOnly` computes the same and changes nothing (`quantshift reconcile` without an action).
+ *
+ * A list written before `day` has not seen the day's fills and splits: they are added to it, as the
+ * broker reports them (so a run after the open, before the risk check rewrote the list, does not
+ * mistake the sleeves' fills for a difference).
+ */
+export async function reconcile(
+  ctx: LiveContext,
+  day: string,
+  when: string,
+  options: { readonly readOnly?: boolean } = {},
+): Promise<ReconciliationResult> {
+  const [brokerPositions, latest] = await Promise.all([
+    ctx.broker.getPositions(),
+    ctx.store.getLatestPositions(),
+  ]);
+  const records = latest?.positions ?? [];
+  const unseen = latest !== undefined && latest.date >= day ? [] : await sinceList(ctx, day, when, records);
+  // The symbols this config trades, or that a record holds; other holdings are not its business.
+  const inScope = (symbol: string) =>
+    ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
+  const held = brokerPositions.filter((p) => p.assetClass === 'us_equity' && inScope(p.symbol));
+  const lines = reconcilePositions(new Map(held.map((p) => [p.symbol, p.qty])), [...records, ...unseen]);
+  const changed = options.readOnly === true ? [] : lines.filter((l) => l.mismatch !== 0);
+  const result = (symbols: readonly SymbolReconciliation[]): ReconciliationResult => ({
+    date: day,
+    at: when,
+    mismatches: symbols.filter(grew).length,
+    blocked: symbols.filter((l) => l.unassignedAfter !== 0).map((l) => l.symbol),
+    symbols: symbols.filter((l) => l.brokerQty !== 0 || l.sleevesQty !== 0 || l.unassignedAfter !== 0),
+  });
+  if (changed.length === 0) return result(lines);
+
+  const price = (symbol: string) =>
+    held.find((p) => p.symbol === symbol)?.avgEntryPrice ??
+    records.find((r) => r.symbol === symbol)?.avgEntryPrice ??
+    0;
+  // Written back with the list it corrects (one dated before today stays the list of its day, so a
+  // later run still adds today's fills to it).
+  await ctx.store.putPositions(latest?.date ?? day, withBucket(records, lines, { date: day, price }));
+  const fills = await ctx.store.listFills(day);
+  for (const line of changed) {
+    const outside = fills.filter((f) => f.symbol === line.symbol && f.clientOrderId === null);
+    const cause =
+      outside.length > 0
+        ? `fills of orders no intent of this stage explains: ${outside.map((f) => `${f.side} ${f.qty} @ ${f.price} (broker order ${f.brokerOrderId})`).join('; ')}`
+        : 'a change at the broker outside the trading steps since the last reconciliation (a manual order, a transfer, a corporate action not applied) or fills missing from the ledger';
+    const text = `${line.symbol}: the broker holds ${line.brokerQty}, the sleeves ${line.sleevesQty}; UNASSIGNED ${line.unassignedQty} -> ${line.unassignedAfter}`;
+    await ctx.store.appendAudit({
+      time: when,
+      action: 'drift',
+      by: 'reconcile',
+      reason: `${text}. Cause: ${cause}`,
+    });
+    if (!grew(line)) {
+      ctx.log.info('reconciliation: the UNASSIGNED bucket shrank', { ...line, cause });
+      await ctx.notifier.publish({
+        subject: `UNASSIGNED ${line.symbol}: ${line.unassignedQty} -> ${line.unassignedAfter}`,
+        severity: 'info',
+        text: `${text}.${line.unassignedAfter === 0 ? ` New entries in ${line.symbol} are allowed again.` : ''}`,
+      });
+      continue;
+    }
+    ctx.log.error('reconciliation mismatch: shares moved to the UNASSIGNED bucket', { ...line, cause });
+    await ctx.notifier.publish({
+      subject: `Reconciliation: ${line.mismatch > 0 ? '+' : ''}${line.mismatch} ${line.symbol} UNASSIGNED`,
+      severity: 'critical',
+      kind: 'alert',
+      text: `${text}. Likely cause: ${cause}. New entries in ${line.symbol} are refused until an operator assigns or flattens the bucket; exits and stops of the sleeves go on. Nothing is assigned automatically.`,
+      fields: [
+        { label: 'Symbol', value: line.symbol },
+        { label: 'UNASSIGNED', value: String(line.unassignedAfter) },
+      ],
+      nextSteps: [
+        `See the detail: \`npx quantshift reconcile\``,
+        `Shares that are a sleeve's: \`npx quantshift reconcile --assign <sleeve> --symbol ${line.symbol} --reason "..." [--stop <price>]\``,
+        ...(line.unassignedAfter > 0
+          ? [
+              `Shares no sleeve wants: \`npx quantshift reconcile --flatten --symbol ${line.symbol} --reason "..."\``,
+            ]
+          : []),
+      ],
+    });
+  }
+  return result(lines);
+}
+
+/**
+ * What the broker did today that a list written before today has not seen, as records to add to
+ * it: the sleeves' own fills of the day (asked from the broker: an intent's filled quantity is only
+ * as fresh as the last step that tracked it) and the day's splits (every record, the bucket's
+ * too, scaled by the ratio).
+ */
+async function sinceList(
+  ctx: LiveContext,
+  day: string,
+  when: string,
+  records: readonly PositionRecord[],
+): Promise<PositionRecord[]> {
+  const activities = await ctx.broker.getActivities({
+    after: new Date(Date.parse(newYorkToUtc(day, '00:00')) - 1).toISOString(),
+    until: when,
+  });
+  const fills: FillRecord[] = activities.flatMap((a) =>
+    a.kind === 'fill' && newYorkTime(a.time).date === day
+      ? [
+          {
+            executionId: a.id,
+            date: day,
+            clientOrderId: null,
+            brokerOrderId: a.orderId,
+            symbol: a.symbol,
+            side: a.side,
+            qty: a.qty,
+            price: a.price,
+            time: a.time,
+          },
+        ]
+      : [],
+  );
+  const line = (symbol: string, qty: number, price: number, sleeve?: string): PositionRecord => ({
+    symbol,
+    qty,
+    avgEntryPrice: price,
+    stop: null,
+    entryRef: null,
+    initialRisk: null,
+    sessionsHeld: 0,
+    ...(sleeve === undefined ? {} : { sleeve }),
+  });
+  const out = (await sleeveFills(ctx, fills)).map((f) =>
+    line(f.symbol, f.side === 'buy' ? f.qty : -f.qty, f.price),
+  );
+  for (const split of activities) {
+    if (split.kind !== 'split' || split.date !== day) continue;
+    for (const r of records.filter((x) => x.symbol === split.symbol))
+      out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
+  }
+  return out;
+}
+
+/** A bucket that appeared, grew or changed side: a new difference (alerted); one that only shrinks is not. */
+function grew(line: SymbolReconciliation): boolean {
+  const before = line.unassignedQty;
+  const after = line.unassignedAfter;
+  if (line.mismatch === 0) return false;
+  return Math.sign(after) !== Math.sign(before) ? after !== 0 : Math.abs(after) > Math.abs(before);
+}
+
+/** Who did an operator action, and why. */
+export interface OperatorInput {
+  readonly by: string;
+  readonly reason: string;
+  /** When (ISO): the New York date of it is the action's day. */
+  readonly time: string;
+}
+
+/**
+ * `reconcile --assign`: moves the bucket's shares of a symbol (all, or `qty`) into a sleeve's
+ * position, after a fresh reconciliation, recorded with who and why. The new shares keep the
+ * sleeve's stop, or take `stop` (required when the sleeve holds no stop for them); the next risk
+ * check resizes the resting stop order to the sleeve's new quantity. The assignment is written to
+ * the latest positions list and to the list the next end-of-day starts from, so its walk of the
+ * sleeve's fills keeps it.
+ */
+export async function assignBucket(
+  ctx: LiveContext,
+  input: OperatorInput & {
+    readonly sleeve: string;
+    readonly symbol: string;
+    readonly qty?: number;
+    readonly stop?: number;
+  },
+): Promise<{
+  readonly reconciliation: ReconciliationResult;
+  readonly qty: number;
+  readonly sleeveQty: number;
+}> {
+  const day = newYorkTime(input.time).date;
+  const latest = await ctx.store.getLatestPositions();
+  if (latest === undefined)
+    throw new UsageError(`${input.symbol}: no positions list stored: nothing to assign`);
+  const request = {
+    symbol: input.symbol,
+    sleeve: input.sleeve,
+    sleeves: liveSleeveIds(ctx.config),
+    date: day,
+    ...(input.qty === undefined ? {} : { qty: input.qty }),
+    ...(input.stop === undefined ? {} : { stop: input.stop }),
+  };
+  const assigned = assignFromBucket(latest.positions, request);
+  // Written as the day's list: the list the next end-of-day starts from stays as it was, and that
+  // end-of-day adds the day's assignments (`assignedOn`) to its walk of the sleeves' fills.
+  await ctx.store.putPositions(day, assigned.records);
+  await audit(ctx, {
+    time: input.time,
+    action: 'reconcile-assign',
+    by: input.by,
+    reason: input.reason,
+    details: {
+      symbol: input.symbol,
+      sleeve: input.sleeve,
+      qty: assigned.qty,
+      sleeveQty: assigned.sleeveQty,
+      ...(input.stop === undefined ? {} : { stop: input.stop }),
+    },
+  });
+  await ctx.notifier.publish({
+    subject: `UNASSIGNED ${input.symbol}: ${assigned.qty} assigned to ${input.sleeve} (${input.by})`,
+    severity: 'info',
+    text: `${input.by} assigned ${assigned.qty} ${input.symbol} from the UNASSIGNED bucket to sleeve ${input.sleeve} (now ${assigned.sleeveQty}): ${input.reason}`,
+  });
+  return {
+    reconciliation: await reconcile(ctx, day, input.time, { readOnly: true }),
+    qty: assigned.qty,
+    sleeveQty: assigned.sleeveQty,
+  };
+}
+
+/** One assignment an operator made: `qty` shares of `symbol` moved from the bucket into `sleeve`. */
+export interface Assignment {
+  readonly sleeve: string;
+  readonly symbol: string;
+  readonly qty: number;
+}
+
+/**
+ * The assignments made on a New York trading day (read from the audit): end-of-day walks each
+ * sleeve from the list before its day through its own fills, and adds these.
+ */
+export async function assignedOn(ctx: LiveContext, day: string): Promise<Assignment[]> {
+  const from = new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString();
+  const to = new Date(Date.parse(`${day}T00:00:00Z`) + 2 * 86_400_000).toISOString();
+  return (await ctx.store.listAudit(from, to)).flatMap((a) => {
+    if (a.action !== 'reconcile-assign' || newYorkTime(a.time).date !== day) return [];
+    const { sleeve, symbol, qty } = a.details ?? {};
+    return typeof sleeve === 'string' && typeof symbol === 'string' && typeof qty === 'number'
+      ? [{ sleeve, symbol, qty }]
+      : [];
+  });
+}
+
+/** Intent states of a flatten still on its way (not to be sent again). */
+const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted', 'partially_filled'];
+
+/** What `reconcile --flatten` did. */
+export interface FlattenResult {
+  /**
+   * `sent`: this run sent the order; `already-sent`: an earlier run's is on its way (resolved with
+   * the broker, never sent again); `already-flattened`: one filled today already (one a symbol and
+   * day); `empty`: the bucket holds nothing.
+   */
+  readonly status: 'sent' | 'already-sent' | 'already-flattened' | 'empty';
+  readonly clientOrderId: string | null;
+  readonly intentStatus: IntentStatus | null;
+  readonly qty: number;
+  /** Whether this run cleared the bucket (its order filled and this run recorded the fill). */
+  readonly cleared: boolean;
+  readonly reconciliation: ReconciliationResult;
+}
+
+/**
+ * `reconcile --flatten`: sells the bucket's shares of a symbol at market through the exactly-once
+ * submit path: the intent (sleeve `UNASSIGNED`, purpose exit) is recorded first under a
+ * deterministic client order id (the bucket's own tag, the symbol, the day, `flatten`), so a second
+ * run, or a concurrent one, finds it and never sends a second order; at most one flatten a symbol
+ * fills per day (one refused or expired unfilled is followed by the next sequence number). The run
+ * that records its fill clears the bucket; a fill first seen by a step is cleared by the next
+ * reconciliation (end-of-day). A negative bucket (the broker holds fewer shares than the sleeves)
+ * has nothing to sell: assign it. Recorded with who and why.
+ */
+export async function flattenBucket(
+  ctx: LiveContext,
+  input: OperatorInput & { readonly symbol: string },
+): Promise<FlattenResult> {
+  const day = newYorkTime(input.time).date;
+  const { symbol, time } = input;
+  const bucket = unassignedQty((await ctx.store.getLatestPositions())?.positions, symbol);
+  const sequenceId = (sequence: number) =>
+    clientOrderId({
+      stage: ctx.stage,
+      strategy: UNASSIGNED_SLEEVE,
+      symbol,
+      date: day,
+      purpose: 'flatten',
+      sequence,
+    });
+  const earlier: IntentRecord[] = [];
+  for (let sequence = 0; ; sequence++) {
+    const stored = await ctx.store.getIntent(day, sequenceId(sequence));
+    if (stored === undefined) break;
+    earlier.push(stored);
+  }
+  const done = async (
+    status: FlattenResult['status'],
+    intent: IntentRecord | undefined,
+    cleared: boolean,
+  ): Promise<FlattenResult> => ({
+    status,
+    clientOrderId: intent?.clientOrderId ?? null,
+    intentStatus: intent?.status ?? null,
+    qty: intent?.qty ?? 0,
+    cleared,
+    reconciliation: await reconcile(ctx, day, time, { readOnly: true }),
+  });
+
+  const open = earlier.find((i) => OPEN.includes(i.status));
+  if (open !== undefined) {
+    const order = await ctx.broker.getOrderByClientOrderId(open.clientOrderId);
+    if (order === null) return done('already-sent', await placeIntentOnce(ctx, open, time), false);
+    const settled = await ctx.store.transitionIntent(day, open.clientOrderId, [open.status], {
+      ...orderPatch(order),
+      updatedAt: time,
+    });
+    if ('conflict' in settled) return done('already-sent', open, false);
+    return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+  }
+  const filled = earlier.find((i) => i.filledQty > 0);
+  if (filled !== undefined) return done('already-flattened', filled, false);
+  if (bucket === 0) return done('empty', undefined, false);
+  if (bucket < 0)
+    throw new UsageError(
+      `${symbol}: the broker holds ${-bucket} shares fewer than the sleeves (UNASSIGNED ${bucket}): nothing to sell; charge the shortfall to the sleeve whose shares were sold with --assign <sleeve>`,
+    );
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === symbol);
+  if (position === undefined || position.qty < bucket)
+    throw new UsageError(
+      `${symbol}: the broker holds ${position?.qty ?? 0}, fewer than the bucket's ${bucket}`,
+    );
+  const intent: IntentRecord = {
+    clientOrderId: sequenceId(earlier.length),
+    sleeve: UNASSIGNED_SLEEVE,
+    date: day,
+    strategy: ctx.config.name,
+    symbol,
+    purpose: 'exit',
+    side: 'sell',
+    qty: bucket,
+    type: 'market',
+    timeInForce: 'day',
+    referencePrice: position.currentPrice,
+    status: 'recorded',
+    filledQty: 0,
+    reason: `reconcile --flatten by ${input.by}: ${input.reason}`,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt: time,
+    updatedAt: time,
+  };
+  const { created, intent: stored } = await ctx.store.createIntent(intent);
+  const placed = await placeIntentOnce(ctx, stored, time);
+  if (!created) return done('already-sent', placed, false);
+  await audit(ctx, {
+    time,
+    action: 'reconcile-flatten',
+    by: input.by,
+    reason: input.reason,
+    details: { symbol, qty: bucket, clientOrderId: placed.clientOrderId, status: placed.status },
+  });
+  await ctx.notifier.publish({
+    subject: `UNASSIGNED ${symbol}: flatten of ${bucket} sent (${input.by})`,
+    severity: 'warning',
+    text: `${placed.clientOrderId}: sell ${bucket} ${symbol} at market (${placed.status}): ${input.reason}`,
+  });
+  return done('sent', placed, await clearOnFill(ctx, placed, time));
+}
+
+/** Takes a filled flatten's shares out of the bucket (by the one run that recorded the fill). */
+async function clearOnFill(ctx: LiveContext, intent: IntentRecord, time: string): Promise<boolean> {
+  if (intent.status !== 'filled' || intent.filledQty <= 0) return false;
+  const latest = await ctx.store.getLatestPositions();
+  if (latest === undefined) return false;
+  const records = latest.positions.flatMap((r) => {
+    if (!(isUnassigned(r) && r.symbol === intent.symbol)) return [r];
+    const left = Math.round((r.qty - intent.filledQty) * 1e9) / 1e9;
+    return left === 0 ? [] : [{ ...r, qty: left }];
+  });
+  await ctx.store.putPositions(latest.date, records);
+  ctx.log.info('flatten filled: the UNASSIGNED bucket is cleared', {
+    symbol: intent.symbol,
+    qty: intent.filledQty,
+    clientOrderId: intent.clientOrderId,
+    time,
+  });
+  return true;
+}
+
+/**
+ * The bucket's own filled sells of the day as bucket records (negative): a step that sees the broker
+ * without those shares before the next reconciliation cleared the bucket counts them as gone
+ * (`sleevesShare` clamps a bucket the sleeves cannot owe).
+ */
+export function flattenedToday(intents: readonly IntentRecord[]): PositionRecord[] {
+  return intents
+    .filter((i) => i.sleeve === UNASSIGNED_SLEEVE && i.filledQty > 0)
+    .map((i) => ({
+      symbol: i.symbol,
+      qty: i.side === 'sell' ? -i.filledQty : i.filledQty,
+      avgEntryPrice: i.avgFillPrice ?? i.referencePrice,
+      stop: null,
+      entryRef: null,
+      initialRisk: null,
+      sessionsHeld: 0,
+      sleeve: UNASSIGNED_SLEEVE,
+    }));
+}
+
+async function audit(ctx: LiveContext, record: AuditRecord): Promise<void> {
+  await ctx.store.appendAudit(record);
+}

@@ -1,0 +1,369 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../shared/cli/main.js';
+import { reconcileCommand } from '../../shared/cli/reconcile.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { entryRefusal } from '../../shared/live/entry-gate.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import type { ReconciliationResult } from '../../shared/live/reconcile.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config's
+// signals enter SPY at the 03-18 open with 53 shares (see live-steps.test.ts).
+const D1 = '2021-03-18';
+const D2 = '2021-03-19';
+const at = (day: string, hhmm: string) =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+type Stack = NonNullable<typeof stack>;
+
+/** `quantshift reconcile <args>` through the CLI function, acting through the stack's context. */
+async function reconcileCli(s: Stack, args: readonly string[]) {
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (text: string) => void) =>
+    new Writable({
+      write(chunk, _encoding, done) {
+        add(String(chunk));
+        done();
+      },
+    });
+  const io = { stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)) };
+  const local = ['--endpoint', s.env.DYNAMODB_ENDPOINT as string, '--table', s.env.STATE_TABLE as string];
+  const code = await reconcileCommand([...args, ...local], io, s.env, async () => s.ctx).catch(
+    (error: Error) => {
+      stderr += error.message;
+      return -1;
+    },
+  );
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Record<string, unknown> };
+}
+
+const reconciliationAlerts = (s: Stack) =>
+  s.notifier.sent.filter((n) => n.severity === 'critical' && n.subject.startsWith('Reconciliation:'));
+const spyLine = (r: ReconciliationResult) => r.symbols.find((l) => l.symbol === 'SPY');
+const postOrders = (s: Stack) =>
+  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
+
+/** Day one: the strategy's entries at the open, their stops, and end-of-day; returns the report. */
+async function tradeDayOne(s: Stack, manual?: () => Promise<void>) {
+  const { ctx } = s;
+  await marketOpenCheck(ctx, at(D1, '09:00'));
+  await generateSignals(ctx, at(D1, '09:10'));
+  const executed = await executeOrders(ctx, at(D1, '09:15'));
+  expect(executed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+  s.alpaca.setTime(at(D1, '10:00'));
+  await riskCheck(ctx, at(D1, '10:00'));
+  await manual?.();
+  s.alpaca.setTime(at(D1, '16:15'));
+  const report = await endOfDay(ctx, at(D1, '16:15'));
+  if (!('date' in report)) throw new Error('expected a report');
+  return report;
+}
+
+/** An order intent of day two, recorded as generate-signals would. */
+function intentOf(s: Stack, purpose: 'entry' | 'exit', side: 'buy' | 'sell', qty: number): IntentRecord {
+  const { ctx } = s;
+  return {
+    clientOrderId: clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D2,
+      purpose,
+    }),
+    date: D2,
+    strategy: ctx.config.name,
+    symbol: 'SPY',
+    purpose,
+    side,
+    qty,
+    type: 'market',
+    timeInForce: 'opg',
+    referencePrice: 390,
+    ...(purpose === 'entry' ? { protectiveStop: 370 } : {}),
+    status: 'recorded',
+    filledQty: 0,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt: at(D2, '09:10'),
+    updatedAt: at(D2, '09:10'),
+  };
+}
+
+describe('reconciliation against the local stack', () => {
+  it('a manual buy at the broker goes to UNASSIGNED: one alert, SPY entries refused, exits go on; --assign clears it and entries resume', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    const report = await tradeDayOne(s, async () => {
+      // Someone buys 10 SPY directly at the broker, under a client order id that is not ours.
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-1',
+        symbol: 'SPY',
+        side: 'buy',
+        qty: 10,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D1, '10:30'));
+    });
+    expect(report.reconciliation.mismatches).toBe(1);
+    expect(report.reconciliation.blocked).toEqual(['SPY']);
+    expect(spyLine(report.reconciliation)).toMatchObject({
+      brokerQty: 63,
+      sleevesQty: 53,
+      unassignedAfter: 10,
+    });
+    const stored = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+    expect(stored?.map((p) => [p.sleeve ?? null, p.qty])).toEqual([
+      [null, 53],
+      ['UNASSIGNED', 10],
+    ]);
+    // The manual fill is no closed trade of the strategy and no drift of its own.
+    expect(report.closedTrades).toEqual([]);
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+    expect(reconciliationAlerts(s)[0]?.text).toMatch(/desk|no intent of this stage explains: buy 10/);
+    expect(s.logs.some((l) => l.startsWith('ERROR reconciliation mismatch'))).toBe(true);
+
+    // Unchanged on the next run: not alerted again.
+    await endOfDay(ctx, at(D1, '16:15'));
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+
+    // Day two: an entry in SPY is refused (naming the shares and the command), the exit goes on.
+    s.alpaca.setTime(at(D2, '08:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(
+      /SPY has 10 UNASSIGNED shares .*quantshift reconcile --assign <sleeve> --symbol SPY/,
+    );
+    expect(await entryRefusal(ctx, D2, 'QQQ')).toBeNull();
+    const entry = intentOf(s, 'entry', 'buy', 5);
+    const exit = intentOf(s, 'exit', 'sell', 3);
+    await ctx.store.createIntent(entry);
+    await ctx.store.createIntent(exit);
+    const executed = await executeOrders(ctx, at(D2, '09:15'));
+    expect(executed.reconciliation).toMatchObject({ mismatches: 0, blocked: ['SPY'] });
+    expect((await ctx.store.getIntent(D2, entry.clientOrderId))?.status).toBe('skipped');
+    expect((await ctx.store.getIntent(D2, entry.clientOrderId))?.reason).toMatch(/10 UNASSIGNED shares/);
+    expect((await ctx.store.getIntent(D2, exit.clientOrderId))?.status).toBe('accepted');
+    // A rerun after the open, before any risk check rewrote the list: the sleeve's own exit fill is
+    // added to the list of the day before, never mistaken for a difference.
+    s.alpaca.setTime(at(D2, '09:40'));
+    const rerun = await executeOrders(ctx, at(D2, '09:40'));
+    expect(rerun.reconciliation?.mismatches).toBe(0);
+    expect(spyLine(rerun.reconciliation as ReconciliationResult)).toMatchObject({
+      brokerQty: 60,
+      sleevesQty: 50,
+      unassignedAfter: 10,
+    });
+    s.alpaca.setTime(at(D2, '10:00'));
+    await riskCheck(ctx, at(D2, '10:00'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(60);
+    // The sleeve's stop covers its own 50 shares, never the bucket's.
+    const stopQty = async () =>
+      (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter((o) => o.type === 'stop')[0]
+        ?.qty;
+    expect(await stopQty()).toBe(50);
+
+    // The read-only view says so and changes nothing.
+    const shown = await reconcileCli(s, ['--time', at(D2, '10:02'), '--format', 'json']);
+    expect(shown.code).toBe(0);
+    expect(shown.json()).toMatchObject({
+      command: 'reconcile',
+      action: 'show',
+      blocked: ['SPY'],
+      mismatches: 0,
+    });
+
+    // A wrong sleeve is refused; the operator assigns the shares to the strategy's sleeve.
+    const wrong = await reconcileCli(s, [
+      '--assign',
+      'nope',
+      '--symbol',
+      'SPY',
+      '--reason',
+      'x',
+      '--time',
+      at(D2, '10:04'),
+    ]);
+    expect(wrong.code).toBe(-1);
+    expect(wrong.stderr).toMatch(/not a sleeve of this config/);
+    const assigned = await reconcileCli(s, [
+      '--assign',
+      ctx.config.name,
+      '--symbol',
+      'SPY',
+      '--reason',
+      'the desk bought them for the strategy',
+      '--by',
+      'alice',
+      '--time',
+      at(D2, '10:05'),
+      '--format',
+      'json',
+    ]);
+    expect(assigned.code).toBe(0);
+    expect(assigned.json()).toMatchObject({
+      action: 'assign',
+      qty: 10,
+      sleeveQty: 60,
+      reconciliation: { blocked: [] },
+    });
+    expect(await entryRefusal(ctx, D2, 'SPY')).toBeNull();
+    const audit = await ctx.store.listAudit(at(D2, '00:00'), at(D2, '19:00'));
+    expect(audit.find((a) => a.action === 'reconcile-assign')).toMatchObject({
+      by: 'alice',
+      reason: 'the desk bought them for the strategy',
+      details: { symbol: 'SPY', sleeve: ctx.config.name, qty: 10 },
+    });
+    await riskCheck(ctx, at(D2, '10:15'));
+    expect(await stopQty()).toBe(60);
+
+    // End of day two: the sleeve keeps the assigned shares; nothing new to alert.
+    s.alpaca.setTime(at(D2, '16:15'));
+    const next = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('date' in next)) throw new Error('expected a report');
+    expect(next.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    expect(spyLine(next.reconciliation)).toMatchObject({ brokerQty: 60, sleevesQty: 60, unassignedAfter: 0 });
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+  });
+
+  it('--flatten sells the bucket exactly once, even when run twice, and clears it', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDayOne(s, async () => {
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-2',
+        symbol: 'SPY',
+        side: 'buy',
+        qty: 7,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D1, '10:30'));
+    });
+    s.alpaca.setTime(at(D2, '10:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    const before = postOrders(s).length;
+    const args = ['--flatten', '--symbol', 'SPY', '--reason', 'not ours', '--by', 'bob', '--format', 'json'];
+    const [first, second] = await Promise.all([
+      reconcileCli(s, [...args, '--time', at(D2, '10:00')]),
+      reconcileCli(s, [...args, '--time', at(D2, '10:00')]),
+    ]);
+    const third = await reconcileCli(s, [...args, '--time', at(D2, '10:10')]);
+    expect([first.code, second.code, third.code]).toEqual([0, 0, 0]);
+    const id = clientOrderId({
+      stage: ctx.stage,
+      strategy: 'UNASSIGNED',
+      symbol: 'SPY',
+      date: D2,
+      purpose: 'flatten',
+    });
+    expect(id).toMatch(/-SPY-20210319-flatten$/);
+    // One order at the broker (a concurrent run's second POST, if any, is refused as a duplicate id).
+    const flattens = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter((o) =>
+      o.clientOrderId.includes('flatten'),
+    );
+    expect(flattens.map((o) => o.clientOrderId)).toEqual([id]);
+    expect(postOrders(s).length - before).toBeLessThanOrEqual(2);
+    const order = await ctx.broker.getOrderByClientOrderId(id);
+    expect(order).toMatchObject({ side: 'sell', qty: 7, status: 'filled' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    expect(third.json()).toMatchObject({ reconciliation: { blocked: [] } });
+    expect(['already-flattened', 'empty']).toContain(third.json().status);
+    expect(await entryRefusal(ctx, D2, 'SPY')).toBeNull();
+    const audit = await ctx.store.listAudit(at(D2, '00:00'), at(D2, '19:00'));
+    expect(audit.filter((a) => a.action === 'reconcile-flatten')).toHaveLength(1);
+    // The flatten's fill is the bucket's, not the sleeve's: end-of-day keeps the sleeve's 53.
+    s.alpaca.setTime(at(D2, '16:15'));
+    const report = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(spyLine(report.reconciliation)).toMatchObject({
+      brokerQty: 53,
+      sleevesQty: 53,
+      unassignedAfter: 0,
+    });
+    expect(report.reconciliation.mismatches).toBe(0);
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+  });
+
+  it('shares sold outside (the broker holds fewer than the sleeve): a negative bucket, alerted, entries refused; --flatten refuses, --assign charges the sleeve', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    const report = await tradeDayOne(s, async () => {
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-3',
+        symbol: 'SPY',
+        side: 'sell',
+        qty: 13,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D1, '10:30'));
+    });
+    expect(spyLine(report.reconciliation)).toMatchObject({
+      brokerQty: 40,
+      sleevesQty: 53,
+      unassignedAfter: -13,
+    });
+    expect(report.reconciliation.blocked).toEqual(['SPY']);
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+    expect(reconciliationAlerts(s)[0]?.subject).toBe('Reconciliation: -13 SPY UNASSIGNED');
+    expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/-13 UNASSIGNED shares/);
+
+    // Through the CLI's own entry and environment (the live functions' context built from it).
+    let stdout = '';
+    const sink = new Writable({
+      write(chunk, _e, done) {
+        stdout += String(chunk);
+        done();
+      },
+    });
+    const shown = await runCli(
+      ['reconcile', '--format', 'json', '--time', at(D1, '17:00')],
+      { stdout: sink, stderr: new Writable({ write: (_c, _e, done) => done() }) },
+      { ...process.env, ...s.env },
+    );
+    expect(shown).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ blocked: ['SPY'], mismatches: 0 });
+
+    const flatten = await reconcileCli(s, [
+      '--flatten',
+      '--symbol',
+      'SPY',
+      '--reason',
+      'x',
+      '--time',
+      at(D1, '17:00'),
+    ]);
+    expect(flatten.code).toBe(-1);
+    expect(flatten.stderr).toMatch(/13 shares fewer than the sleeves .*nothing to sell/);
+    const assigned = await reconcileCli(s, [
+      '--assign',
+      ctx.config.name,
+      '--symbol',
+      'SPY',
+      '--reason',
+      'the desk sold the strategy’s shares by mistake',
+      '--time',
+      at(D1, '17:00'),
+      '--format',
+      'json',
+    ]);
+    expect(assigned.json()).toMatchObject({ qty: -13, sleeveQty: 40, reconciliation: { blocked: [] } });
+    expect(await entryRefusal(ctx, D2, 'SPY')).toBeNull();
+  });
+});
