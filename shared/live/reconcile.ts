@@ -17,7 +17,8 @@ import type {
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
-import type { LiveContext } from './context.js';
+import { assignToSleeve } from '../core/trading/sleeves-close.js';
+import { type LiveContext, UnknownStateError } from './context.js';
 import { orderPatch, placeIntentOnce } from './submit.js';
 
 /**
@@ -287,6 +288,18 @@ export async function assignBucket(
     ...(input.stop === undefined ? {} : { stop: input.stop }),
   };
   const assigned = assignFromBucket(latest.positions, request);
+  if (ctx.config.sleeves !== undefined) {
+    // A sleeves config: the sleeves' ledger (the books the trading path restores) takes the shares too.
+    const bucket = latest.positions.find((r) => isUnassigned(r) && r.symbol === input.symbol);
+    await assignInSleevesState(ctx, {
+      sleeve: input.sleeve,
+      symbol: input.symbol,
+      qty: assigned.qty,
+      price: bucket?.avgEntryPrice ?? Number.NaN,
+      stop: input.stop ?? null,
+      time: Date.parse(input.time),
+    });
+  }
   // Written as the day's list: the list the next end-of-day starts from stays as it was, and that
   // end-of-day adds the day's assignments (`assignedOn`) to its walk of the sleeves' fills.
   await ctx.store.putPositions(day, assigned.records);
@@ -313,6 +326,31 @@ export async function assignBucket(
     qty: assigned.qty,
     sleeveQty: assigned.sleeveQty,
   };
+}
+
+/** Applies an assignment to the stored sleeves' ledger (booked, and the day's decided books), one versioned write. */
+async function assignInSleevesState(
+  ctx: LiveContext,
+  request: Parameters<typeof assignToSleeve>[1],
+): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await ctx.store.getSleevesState();
+    if (stored === undefined) return; // Not trading yet: the first signal run starts from the broker.
+    const { record } = stored;
+    const saved = await ctx.store.putSleevesState(
+      {
+        ...record,
+        booked: assignToSleeve(record.booked, request),
+        decided:
+          record.decided === null
+            ? null
+            : { ...record.decided, state: assignToSleeve(record.decided.state, request) },
+      },
+      stored.version,
+    );
+    if (!('conflict' in saved)) return;
+  }
+  throw new UnknownStateError('the sleeves state kept changing under the assignment; run it again');
 }
 
 /** One assignment an operator made: `qty` shares of `symbol` moved from the bucket into `sleeve`. */

@@ -127,8 +127,9 @@ describe('reconciliation against the local stack', () => {
       unassignedAfter: 10,
     });
     const stored = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+    // Schema 2: the single-strategy config's one sleeve is named after the config.
     expect(stored?.map((p) => [p.sleeve ?? null, p.qty])).toEqual([
-      [null, 53],
+      [ctx.config.name, 53],
       ['UNASSIGNED', 10],
     ]);
     // The manual fill is no closed trade of the strategy and no drift of its own.

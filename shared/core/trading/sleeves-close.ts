@@ -7,7 +7,7 @@
  * process runs the next close.
  */
 import { SleeveLedgerError } from '../errors.js';
-import { type Cents, toDollars } from '../ledger/money.js';
+import { type Cents, notionalCents, toDollars } from '../ledger/money.js';
 import { type AllocationInputs, targetWeights } from '../portfolio/allocator.js';
 import type { SleevePosition } from '../portfolio/book.js';
 import type { AllocationSettings, SleeveCorrelationSettings } from '../portfolio/config.js';
@@ -346,4 +346,88 @@ export function sleevesPositionsBySymbol(state: Pick<SleevesState, 'books'>): Ma
     for (const p of book.positions)
       sums.set(p.symbol, Math.round(((sums.get(p.symbol) ?? 0) + p.side * p.qty) * 1e6) / 1e6);
   return sums;
+}
+
+/**
+ * An operator's assignment of UNASSIGNED shares to a sleeve (`quantshift reconcile --assign`) in the
+ * sleeves' ledger: the shares join the sleeve's position in `symbol` (a new one, or added at the
+ * averaged entry price) and the sleeve's cash pays their notional, as the account's cash paid for
+ * them when they were bought outside; the account ledger takes the shares. So the sleeves still
+ * add up to the account to the cent. A negative `qty` (shares sold outside, charged to the sleeve)
+ * takes them out of the position and credits the proceeds.
+ */
+export function assignToSleeve(
+  state: SleevesState,
+  request: {
+    readonly sleeve: string;
+    readonly symbol: string;
+    readonly qty: number;
+    /** Price per share the assigned shares are booked at (the bucket's average). */
+    readonly price: number;
+    readonly stop: number | null;
+    readonly time: number;
+  },
+): SleevesState {
+  const { sleeve, symbol, qty, price } = request;
+  if (!(Number.isFinite(qty) && qty !== 0))
+    throw new SleeveLedgerError(`assign ${symbol}: the quantity ${qty} is not a non-zero number`);
+  if (!(Number.isFinite(price) && price > 0))
+    throw new SleeveLedgerError(`assign ${symbol}: the price ${price} is not a positive number`);
+  const k = state.books.findIndex((b) => b.id === sleeve);
+  if (k < 0) throw new SleeveLedgerError(`assign ${symbol}: no sleeve ${sleeve} in the ledger`);
+  const book = state.books[k] as SleeveBookState;
+  const notional = notionalCents(Math.abs(qty), price);
+  const current = book.positions.find((p) => p.symbol === symbol);
+  const after = (current === undefined ? 0 : current.side * current.qty) + qty;
+  if (current !== undefined && after !== 0 && Math.sign(after) !== current.side)
+    throw new SleeveLedgerError(`assign ${symbol}: ${qty} would turn sleeve ${sleeve}'s position over`);
+  if (current === undefined && qty < 0)
+    throw new SleeveLedgerError(`assign ${symbol}: sleeve ${sleeve} holds none to take ${-qty} from`);
+  let positions = book.positions.filter((p) => p.symbol !== symbol);
+  if (after !== 0) {
+    const held = current?.qty ?? 0;
+    const added = Math.abs(after) - held;
+    positions = [
+      ...positions,
+      current === undefined
+        ? {
+            symbol,
+            side: after > 0 ? 1 : -1,
+            qty: Math.abs(after),
+            entryPrice: price,
+            entryTime: request.time,
+            entryNotional: notional,
+            entryCommission: 0,
+            stop: request.stop,
+            takeProfit: null,
+            entryRef: price,
+            initialRisk: request.stop === null ? null : Math.abs(price - request.stop),
+            sessionsHeld: 0,
+          }
+        : {
+            ...current,
+            qty: Math.abs(after),
+            entryPrice:
+              added > 0 ? (held * current.entryPrice + added * price) / Math.abs(after) : current.entryPrice,
+            entryNotional:
+              added > 0
+                ? current.entryNotional + notional
+                : Math.round((current.entryNotional * Math.abs(after)) / held),
+            stop: request.stop ?? current.stop,
+          },
+    ];
+  }
+  const cash = book.cash - Math.sign(qty) * notional;
+  const accountQty = (state.account.positions.find((p) => p.symbol === symbol)?.qty ?? 0) + qty;
+  return {
+    ...state,
+    books: state.books.map((b, i) => (i === k ? { ...book, cash, positions } : b)),
+    account: {
+      cash: state.account.cash - Math.sign(qty) * notional,
+      positions: [
+        ...state.account.positions.filter((p) => p.symbol !== symbol),
+        ...(accountQty === 0 ? [] : [{ symbol, qty: accountQty }]),
+      ],
+    },
+  };
 }
