@@ -1,19 +1,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
+import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
 import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { sha256Hex } from '../core/canonical-json.js';
 import { liveSleeveIds, parseConfig, type StrategyConfig } from '../core/config/schema.js';
 import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
+import type { Notification } from '../core/ports/notifier.js';
 import type { AuditRecord, StateStore } from '../core/ports/state-store.js';
 import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
 import { validationRefusal } from '../live/entry-gate.js';
 import {
   haltSleeve,
   haltTrading,
+  operatorAlert,
   resetDrawdownHalt,
   resumeSleeve,
   resumeTrading,
@@ -39,6 +43,14 @@ const tableFlags: FlagSpecs = {
   format: { type: 'string', choices: ['text', 'json'], help: 'stdout format (default text)' },
 };
 
+const topicFlag: FlagSpecs = {
+  topic: {
+    type: 'string',
+    value: '<arn>',
+    help: "also alert the stage's alert topic (the AlertTopicArn output; default: env TOPIC_ARN; none: no alert)",
+  },
+};
+
 const sleeveFlags: FlagSpecs = {
   sleeve: {
     type: 'string',
@@ -55,6 +67,7 @@ const sleeveFlags: FlagSpecs = {
 const haltFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why (recorded; default "manual halt")' },
   ...sleeveFlags,
+  ...topicFlag,
   by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
   ...tableFlags,
   time: {
@@ -68,6 +81,7 @@ const haltFlags: FlagSpecs = {
 const resumeFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why trading may go on (required, recorded)' },
   ...sleeveFlags,
+  ...topicFlag,
   'reset-drawdown': {
     type: 'boolean',
     help: 'also reset a tripped drawdown breaker: the high-water mark becomes the last observed equity',
@@ -89,6 +103,27 @@ const NOTES = [
   'stops and reconciliation go on. Every step reads it at its next invocation. See docs/live.md.',
   'With --sleeve, only that sleeve is halted or resumed (sleeveHalts in the same item).',
 ];
+
+/**
+ * Publishes an operator action's alert to the alert topic (`--topic`, else env TOPIC_ARN), when
+ * there is one and something changed. Region and credentials come from the AWS environment.
+ */
+async function alert(
+  flags: ParsedFlags,
+  env: Env,
+  notification: Notification | null,
+): Promise<string | null> {
+  const topic = stringFlag(flags, 'topic') ?? env.TOPIC_ARN;
+  if (topic === undefined || topic === '' || notification === null) return null;
+  if (!topic.startsWith('arn:')) throw new UsageError(`--topic ${topic}: not an SNS topic ARN`);
+  const client = new SNSClient({});
+  try {
+    await new SnsNotifier(client, topic).publish(notification);
+    return topic;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** The stage's config (`--config`, else env QUANTSHIFT_CONFIG, else the default config). */
 function loadConfig(flags: ParsedFlags, env: Env): DeployedConfig {
@@ -226,12 +261,14 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
     const action = { reason, by, time, details: { via: 'cli' } };
     const result =
       scope === undefined ? await haltTrading(store, action) : await haltSleeve(store, scope, action);
+    const alerted = await alert(flags, env, operatorAlert('halt', action, result, scope?.sleeve));
     if (format === 'json') {
       const document = {
         command: 'halt',
         time,
         ...(scope === undefined ? {} : { sleeve: scope.sleeve }),
         ...result,
+        ...(alerted === null ? {} : { alerted }),
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
@@ -250,6 +287,7 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
             ...(result.entriesSkipped.length > 0
               ? [`  entry intents not sent: ${result.entriesSkipped.join(', ')}`]
               : []),
+            ...(alerted === null ? [] : [`  alerted: ${alerted}`]),
             'Open entry orders at the broker are cancelled by the next risk check (the kill-switch function cancels them at once).',
             '',
           ].join('\n')
@@ -298,12 +336,14 @@ export async function resumeCommand(
         ? await resetDrawdownHalt(store, { reason, by, time, details: { via: 'cli' } })
         : undefined;
     const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
+    const alerted = await alert(flags, env, operatorAlert('resume', action, result, scope?.sleeve));
     if (format === 'json') {
       const document = {
         command: 'resume',
         time,
         ...(scope === undefined ? {} : { sleeve: scope.sleeve }),
         ...result,
+        ...(alerted === null ? {} : { alerted }),
         ...(drawdown === undefined ? {} : { drawdownReset: drawdown }),
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
@@ -316,6 +356,7 @@ export async function resumeCommand(
           `  by: ${by}`,
           `  reason: ${reason}`,
           `  at: ${time}`,
+          ...(alerted === null ? [] : [`  alerted: ${alerted}`]),
         ]
       : [`${scope === undefined ? '' : `sleeve ${scope.sleeve} `}not halted (${where}); nothing changed`];
     if (drawdown !== undefined) {

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
+import type { Notification } from '../core/ports/notifier.js';
 import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
 import {
   type BreakerEvent,
@@ -255,6 +256,43 @@ export async function resumeTrading(store: StateStore, input: OperatorAction): P
   const change = await changeKillSwitch(store, false, action, async () => 0);
   const day = newYorkTime(action.time).date;
   return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
+}
+
+/**
+ * The alert of an operator's halt or resume (the account's, or with `sleeve` one sleeve's), as
+ * `quantshift halt` / `resume` publish it to the alert topic: critical for a halt, info for a
+ * resume. Null when nothing changed (a repeated command alerts once).
+ */
+export function operatorAlert(
+  kind: 'halt' | 'resume',
+  action: OperatorAction,
+  result: KillSwitchChange & {
+    readonly entriesSkipped?: readonly string[];
+    readonly stillBlocked?: string | null;
+  },
+  sleeve?: string,
+): Notification | null {
+  if (!result.changed) return null;
+  const what = sleeve === undefined ? 'trading' : `sleeve ${sleeve}`;
+  const halt = kind === 'halt';
+  return {
+    subject: `${halt ? 'Halted' : 'Resumed'}: ${what} (${action.by})`,
+    severity: halt ? 'critical' : 'info',
+    kind: 'alert',
+    text: [
+      `Reason: ${action.reason}`,
+      halt
+        ? `New entries${sleeve === undefined ? '' : ` of sleeve ${sleeve}`} are blocked until \`quantshift resume${sleeve === undefined ? '' : ` --sleeve ${sleeve}`} --reason "..."\`; exits, stops and reconciliation go on${sleeve === undefined ? '' : '; the other sleeves keep trading'}.`
+        : `New entries${sleeve === undefined ? '' : ` of sleeve ${sleeve}`} are allowed again${result.stillBlocked ? `, but still blocked: ${result.stillBlocked}` : ''}.`,
+      ...(result.entriesSkipped !== undefined && result.entriesSkipped.length > 0
+        ? [`Entry intents not sent: ${result.entriesSkipped.join(', ')}.`]
+        : []),
+    ].join('\n'),
+    fields: [
+      { label: 'By', value: action.by },
+      { label: 'Scope', value: sleeve === undefined ? 'account' : `sleeve ${sleeve}` },
+    ],
+  };
 }
 
 /** What a drawdown reset did. */

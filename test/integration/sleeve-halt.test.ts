@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
@@ -258,4 +260,58 @@ describe('quantshift halt / resume / status --sleeve against the local stack', (
     ]);
     expect(JSON.parse(twice.stdout)).toMatchObject({ command: 'resume', sleeve: 'rsi', changed: false });
   }, 120_000);
+});
+
+describe('quantshift halt --sleeve --topic alerts the alert topic (a local server stands in for SNS)', () => {
+  it('publishes a critical alert for the halt and an info one for the resume, once each', async () => {
+    const published: URLSearchParams[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        published.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(
+          `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>`,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const saved = { ...process.env };
+    // The SDK reads its endpoint, region and credentials from the process environment.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SNS: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+    try {
+      const topic = 'arn:aws:sns:us-east-1:123456789012:quantshift-paper-alerts';
+      const args = [...local, '--config', MULTI, '--topic', topic, '--by', 'erin'];
+      const halt = await quantshift(['halt', '--sleeve', 'breakout', '--reason', 'data gap', ...args]);
+      expect(halt.code).toBe(0);
+      expect(halt.stdout).toContain(`  alerted: ${topic}\n`);
+      await quantshift(['halt', '--sleeve', 'breakout', '--reason', 'data gap', ...args]);
+      const resume = await quantshift(['resume', '--sleeve', 'breakout', '--reason', 'data back', ...args]);
+      expect(resume.code).toBe(0);
+      expect(published.map((p) => [p.get('TopicArn'), p.get('Subject')])).toEqual([
+        [topic, 'Halted: sleeve breakout (erin)'],
+        [topic, 'Resumed: sleeve breakout (erin)'],
+      ]);
+      const message = JSON.parse(published[0]?.get('Message') ?? '{}');
+      expect(JSON.stringify(message)).toContain('data gap');
+      expect(JSON.stringify(message)).toContain('the other sleeves keep trading');
+    } finally {
+      for (const key of [
+        'AWS_ENDPOINT_URL_SNS',
+        'AWS_REGION',
+        'AWS_ACCESS_KEY_ID',
+        'AWS_SECRET_ACCESS_KEY',
+      ]) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 60_000);
 });
