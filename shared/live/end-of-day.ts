@@ -11,6 +11,7 @@ import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { trackOrders } from './risk-check.js';
+import { type SleeveFigures, singleSleeveFigures, sleeveReportLines } from './sleeve-report.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
 /** One fill's slippage against the signal's reference price, in basis points (positive = worse). */
@@ -47,6 +48,8 @@ export interface DailyReport {
   readonly outsideWatchlist: readonly string[];
   readonly breakers: readonly string[];
   readonly halted: string | null;
+  /** Per sleeve: equity, day P&L, heat, orders and positions (a single-strategy config: its one sleeve). */
+  readonly sleeves: readonly SleeveFigures[];
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
 }
@@ -282,6 +285,13 @@ export async function endOfDay(
     outsideWatchlist,
     breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
     halted,
+    sleeves: singleSleeveFigures(config, {
+      equity: account.equity,
+      dayPnl: snapshot.dayPnl,
+      positions: reconciled,
+      price: (symbol) => brokerPositions.find((p) => p.symbol === symbol)?.currentPrice,
+      intents,
+    }),
   };
   const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
   await ctx.notifier.publish({
@@ -296,7 +306,7 @@ export async function endOfDay(
       { label: 'Fills', value: report.fills.length, unit: 'count' },
     ],
   });
-  const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
+  const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct, report.sleeves);
   if (backfilled.length > 0) {
     await ctx.notifier.publish({
       subject: `Fills backfilled on ${day}`,
@@ -367,6 +377,7 @@ export function dailyReportMarkdown(report: DailyReport): string {
       '*Fills missing (the ledger and the broker disagree)*',
       ...report.fillGaps.map((g) => `• ${g}`),
     );
+  lines.push(...sleeveReportLines(report.sleeves));
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (the broker wins)*', ...report.drift.map((d) => `• ${d}`));
