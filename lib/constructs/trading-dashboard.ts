@@ -72,7 +72,7 @@ export class TradingDashboard extends Construct {
     });
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `# QuantShift ${props.stage}\nEquity and risk from the risk checks (every 15 min in session) and the end-of-day report. Halt: \`quantshift halt --reason ...\`; resume: \`quantshift resume --reason ...\`.`,
+        markdown: `# QuantShift ${props.stage}\nEquity and risk from the risk checks (every 15 min in session) and the end-of-day report. Halt: \`quantshift halt --reason ...\` (one sleeve: \`--sleeve ID\`); resume: \`quantshift resume --reason ...\`.`,
         width: 24,
         height: 2,
       }),
