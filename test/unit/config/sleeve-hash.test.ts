@@ -52,6 +52,29 @@ describe('sleeveHash', () => {
     ).toEqual(['breakout']);
   });
 
+  it('any edit of one sleeve’s symbols changes that sleeve’s hash and no other (property)', () => {
+    const raw = parse(multi) as Raw;
+    const sleeves = raw.sleeves as { symbols: string[] }[];
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 0, max: sleeves.length - 1 })
+          .chain((i) => fc.tuple(fc.constant(i), fc.subarray(sleeves[i]?.symbols ?? [], { minLength: 1 }))),
+        ([i, symbols]) => {
+          const edited = hashes(
+            edit(multi, (r) => {
+              r.sleeves[i].symbols = symbols;
+            }),
+          );
+          const same = symbols.length === sleeves[i]?.symbols.length;
+          for (const [k, id] of Object.keys(base).entries())
+            expect(edited[id] === base[id], id).toBe(k !== i || same);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
   it('reformatting the YAML (comments, blank lines, key order, flow style) changes none', () => {
     const reformatted = edit(multi, (raw) => {
       // Key order reversed at the top level and inside every sleeve.
