@@ -218,7 +218,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       }
       if (intent.purpose === 'entry') {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
-        const late = await entryRefusal(ctx, day, intent.symbol);
+        const late = await entryRefusal(ctx, day, intent.symbol, intent.sleeve);
         if (late !== null) {
           const skipped = await transition(intent, ['submitted', 'unknown'], {
             status: 'skipped',
