@@ -125,9 +125,11 @@ async function alert(
   }
 }
 
+const DEFAULT_CONFIG = 'config/equity-strategy.yaml';
+
 /** The stage's config (`--config`, else env QUANTSHIFT_CONFIG, else the default config). */
 function loadConfig(flags: ParsedFlags, env: Env): DeployedConfig {
-  const path = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG ?? 'config/equity-strategy.yaml';
+  const path = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG ?? DEFAULT_CONFIG;
   if (!existsSync(path)) throw new UsageError(`--config ${path}: no such file`);
   const text = readFileSync(path, 'utf8');
   return { path, config: parseConfig(text, path), configHash: sha256Hex(text) };
@@ -151,8 +153,16 @@ interface SleeveStatus {
 async function sleeveStatus(
   store: StateStore,
   state: RiskState | undefined,
-  deployed: DeployedConfig,
+  deployed: DeployedConfig | undefined,
 ): Promise<SleeveStatus[]> {
+  if (deployed === undefined) {
+    // No config to name the sleeves: the halted ones the state holds, their gates unknown.
+    return Object.entries(state?.sleeveHalts ?? {}).map(([id, halt]) => ({
+      id,
+      halt,
+      gate: 'unknown (give --config <file>)',
+    }));
+  }
   const { config, configHash } = deployed;
   return Promise.all(
     liveSleeveIds(config).map(async (id) => ({
@@ -393,7 +403,10 @@ export async function statusCommand(
     );
   const clock = startClock();
   const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
-  const deployed = loadConfig(flags, env);
+  // The sleeves come from the stage's config; without one (no --config, no QUANTSHIFT_CONFIG and
+  // no default file here), status still shows the account and the halted sleeves.
+  const named = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG;
+  const deployed = named !== undefined || existsSync(DEFAULT_CONFIG) ? loadConfig(flags, env) : undefined;
   const { store, where, close } = openStore(flags, env);
   try {
     const now = new Date();
@@ -428,7 +441,10 @@ export async function statusCommand(
             `daily loss breaker: ${state.dailyLossTrippedOn ? `tripped on ${state.dailyLossTrippedOn}` : 'off'}`,
             `new entries today (${day}): ${blocked === null ? 'allowed' : `blocked: ${blocked}`}`,
           ].join('\n'),
-      `sleeves of ${deployed.config.name} (${deployed.path}):`,
+      deployed === undefined
+        ? 'sleeves halted (no config here: give --config <file> for every sleeve and its live gate):'
+        : `sleeves of ${deployed.config.name} (${deployed.path}):`,
+      ...(deployed === undefined && sleeves.length === 0 ? ['  none'] : []),
       ...sleeves.map(
         (sl) =>
           `  ${sl.id}: ${sl.halt === null ? 'not halted' : `HALTED ${since(sl.halt)}`}; live gate: ${sl.gate ?? 'open'}`,

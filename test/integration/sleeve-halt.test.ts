@@ -1,7 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { runCli } from '../../shared/cli/main.js';
@@ -222,6 +226,17 @@ describe('quantshift halt / resume / status --sleeve against the local stack', (
       ['bollinger', false],
       ['volume', false],
     ]);
+
+    // Away from the repository, without a config: status still shows the account and the halted sleeve.
+    const away = await promisify(execFile)(
+      process.execPath,
+      [resolve('bin/quantshift.js'), 'status', ...local],
+      { cwd: mkdtempSync(join(tmpdir(), 'qs-status-')), env: { ...bare, AWS_REGION: 'us-east-1' } },
+    );
+    expect(away.stdout).toContain('kill switch: off');
+    expect(away.stdout).toMatch(
+      /sleeves halted \(no config here: give --config <file> for every sleeve and its live gate\):\n {2}rsi: HALTED since \S+ by carol \(slippage review\); live gate: unknown/,
+    );
 
     const drawdown = await quantshift([
       'resume',
