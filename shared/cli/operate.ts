@@ -104,22 +104,34 @@ const NOTES = [
   'With --sleeve, only that sleeve is halted or resumed (sleeveHalts in the same item).',
 ];
 
+/** The alert topic (`--topic`, else env TOPIC_ARN), checked before anything is written; none: no alert. */
+function alertTopic(flags: ParsedFlags, env: Env): string | undefined {
+  const topic = stringFlag(flags, 'topic') ?? env.TOPIC_ARN;
+  if (topic === undefined || topic === '') return undefined;
+  if (!/^arn:aws[\w-]*:sns:/.test(topic)) throw new UsageError(`--topic ${topic}: not an SNS topic ARN`);
+  return topic;
+}
+
 /**
- * Publishes an operator action's alert to the alert topic (`--topic`, else env TOPIC_ARN), when
- * there is one and something changed. Region and credentials come from the AWS environment.
+ * Publishes an operator action's alert to the alert topic, when there is one and something
+ * changed; the topic, or null. Region and credentials come from the AWS environment. The change is
+ * already recorded: a failed publish is a warning on stderr, not a failed command.
  */
 async function alert(
-  flags: ParsedFlags,
-  env: Env,
+  topic: string | undefined,
   notification: Notification | null,
+  io: Io,
 ): Promise<string | null> {
-  const topic = stringFlag(flags, 'topic') ?? env.TOPIC_ARN;
-  if (topic === undefined || topic === '' || notification === null) return null;
-  if (!topic.startsWith('arn:')) throw new UsageError(`--topic ${topic}: not an SNS topic ARN`);
+  if (topic === undefined || notification === null) return null;
   const client = new SNSClient({});
   try {
     await new SnsNotifier(client, topic).publish(notification);
     return topic;
+  } catch (error) {
+    io.stderr.write(
+      `warning: the change is recorded, but its alert to ${topic} was not sent: ${(error as Error).message}\n`,
+    );
+    return null;
   } finally {
     client.destroy();
   }
@@ -265,13 +277,14 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
   if (reason.trim() === '') throw new UsageError('halt: --reason must not be empty');
   const by = stringFlag(flags, 'by') ?? osUser(env);
   const scope = sleeveScope(flags, env, 'halt');
+  const topic = alertTopic(flags, env);
   const { store, where, local, close } = openStore(flags, env);
   try {
     const time = actionTime(flags, local);
     const action = { reason, by, time, details: { via: 'cli' } };
     const result =
       scope === undefined ? await haltTrading(store, action) : await haltSleeve(store, scope, action);
-    const alerted = await alert(flags, env, operatorAlert('halt', action, result, scope?.sleeve));
+    const alerted = await alert(topic, operatorAlert('halt', action, result, scope?.sleeve), io);
     if (format === 'json') {
       const document = {
         command: 'halt',
@@ -333,6 +346,7 @@ export async function resumeCommand(
     throw new UsageError('resume: --reason <text> is required (say why trading may go on)');
   const by = stringFlag(flags, 'by') ?? osUser(env);
   const scope = sleeveScope(flags, env, 'resume');
+  const topic = alertTopic(flags, env);
   if (scope !== undefined && flags['reset-drawdown'] === true)
     throw new UsageError('resume: --reset-drawdown resets the account’s breaker: give it without --sleeve');
   const { store, where, local, close } = openStore(flags, env);
@@ -346,7 +360,7 @@ export async function resumeCommand(
         ? await resetDrawdownHalt(store, { reason, by, time, details: { via: 'cli' } })
         : undefined;
     const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
-    const alerted = await alert(flags, env, operatorAlert('resume', action, result, scope?.sleeve));
+    const alerted = await alert(topic, operatorAlert('resume', action, result, scope?.sleeve), io);
     if (format === 'json') {
       const document = {
         command: 'resume',

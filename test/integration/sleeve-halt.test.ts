@@ -313,12 +313,39 @@ describe('quantshift halt --sleeve --topic alerts the alert topic (a local serve
         [topic, 'Halted: sleeve breakout (erin)'],
         [topic, 'Resumed: sleeve breakout (erin)'],
       ]);
+      // A topic that is not an SNS ARN is a usage error before anything is written.
+      const version = (await ctx.store.getRiskState())?.version;
+      const bad = await quantshift([
+        'halt',
+        '--sleeve',
+        'volume',
+        '--reason',
+        'x',
+        ...args,
+        '--topic',
+        'alerts',
+      ]);
+      expect(bad).toMatchObject({ code: 2, stderr: 'error: --topic alerts: not an SNS topic ARN\n' });
+      expect((await ctx.store.getRiskState())?.version).toBe(version);
+      // A topic that cannot be reached: the halt is recorded all the same, and stderr says the alert was not sent.
+      process.env.AWS_ENDPOINT_URL_SNS = 'http://127.0.0.1:9';
+      process.env.AWS_MAX_ATTEMPTS = '1';
+      const unreachable = await quantshift(['halt', '--sleeve', 'volume', '--reason', 'x', ...args]);
+      expect(unreachable.code).toBe(0);
+      expect(unreachable.stderr).toMatch(
+        /^warning: the change is recorded, but its alert to arn:\S+ was not sent: /,
+      );
+      expect(unreachable.stdout).not.toContain('alerted');
+      expect(await entryRefusal(ctx, DAY, 'SPY', 'volume')).toBe('sleeve volume halted (x)');
+      await resumeSleeve(ctx.store, scope('volume'), { reason: 'done', by: 'erin', time: at('15:00') });
+
       const message = JSON.parse(published[0]?.get('Message') ?? '{}');
       expect(JSON.stringify(message)).toContain('data gap');
       expect(JSON.stringify(message)).toContain('the other sleeves keep trading');
     } finally {
       for (const key of [
         'AWS_ENDPOINT_URL_SNS',
+        'AWS_MAX_ATTEMPTS',
         'AWS_REGION',
         'AWS_ACCESS_KEY_ID',
         'AWS_SECRET_ACCESS_KEY',
