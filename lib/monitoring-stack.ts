@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { liveSleeveIds } from '../shared/core/config/schema.js';
 import { CircuitBreakers } from './constructs/circuit-breakers.js';
 import { SlackDelivery } from './constructs/slack-delivery.js';
 import { StreamAlarms } from './constructs/stream-alarms.js';
@@ -103,6 +104,7 @@ export class MonitoringStack extends Stack {
       logGroups: Object.values(trading.functions).map((fn) => fn.logGroup),
       stateMachine: research.pipeline.stateMachine,
       alarms: this.breakers.all,
+      sleeveIds: liveSleeveIds(trading.config),
     });
 
     if (props.stream === true) {

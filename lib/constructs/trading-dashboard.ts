@@ -8,6 +8,7 @@ import {
   type IWidget,
   LogQueryVisualizationType,
   LogQueryWidget,
+  Metric,
   PeriodOverride,
   SingleValueWidget,
   TextWidget,
@@ -16,7 +17,13 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { LIVE_METRICS } from '../../shared/runtime/live-metrics.js';
+import {
+  LIVE_METRICS,
+  LIVE_METRICS_NAMESPACE,
+  LIVE_METRICS_SERVICE,
+  SLEEVE_DIMENSION,
+  SLEEVE_METRICS,
+} from '../../shared/runtime/live-metrics.js';
 import { liveMetric } from './circuit-breakers.js';
 
 /** Properties of {@link TradingDashboard}. */
@@ -37,11 +44,16 @@ export interface TradingDashboardProps {
   readonly stateMachine?: IStateMachine;
   /** The circuit-breaker alarms, shown with their state. */
   readonly alarms: readonly Alarm[];
+  /**
+   * The sleeve ids of the config the functions trade (`liveSleeveIds`): a row of per-sleeve
+   * equity, day P&L, heat and orders from the metrics with the `Sleeve` dimension.
+   */
+  readonly sleeveIds?: readonly string[];
 }
 
 /**
  * The stage's dashboard: equity, daily P&L and drawdown against their limits, heat, orders
- * placed/filled/rejected and slippage, the last successful run of each step, function durations
+ * placed/filled/rejected and slippage, equity, day P&L, heat and orders per sleeve, the last successful run of each step, function durations
  * and errors, pipeline executions, and every alarm's state.
  */
 export class TradingDashboard extends Construct {
@@ -60,7 +72,7 @@ export class TradingDashboard extends Construct {
     });
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `# QuantShift ${props.stage}\nEquity and risk from the risk checks (every 15 min in session) and the end-of-day report. Halt: \`quantshift halt --reason ...\`; resume: \`quantshift resume --reason ...\`.`,
+        markdown: `# QuantShift ${props.stage}\nEquity and risk from the risk checks (every 15 min in session) and the end-of-day report. Halt: \`quantshift halt --reason ...\` (one sleeve: \`--sleeve ID\`); resume: \`quantshift resume --reason ...\`.`,
         width: 24,
         height: 2,
       }),
@@ -112,6 +124,42 @@ export class TradingDashboard extends Construct {
         width: 8,
       }),
     );
+    const sleeves = props.sleeveIds ?? [];
+    if (sleeves.length > 0) {
+      const perSleeve = (name: string, statistic: string, period = day) =>
+        sleeves.map((id) =>
+          new Metric({
+            namespace: LIVE_METRICS_NAMESPACE,
+            metricName: name,
+            dimensionsMap: { service: LIVE_METRICS_SERVICE, stage: props.stage, [SLEEVE_DIMENSION]: id },
+            statistic,
+            period,
+          }).with({ label: id }),
+        );
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Equity per sleeve ($)',
+          left: perSleeve(SLEEVE_METRICS.equity, 'Average'),
+          width: 6,
+        }),
+        new GraphWidget({
+          title: 'Day P&L per sleeve ($)',
+          left: perSleeve(SLEEVE_METRICS.dayPnl, 'Average'),
+          width: 6,
+        }),
+        new GraphWidget({
+          title: 'Heat per sleeve (% of account equity)',
+          left: perSleeve(SLEEVE_METRICS.heatPct, 'Maximum'),
+          leftYAxis: { min: 0 },
+          width: 6,
+        }),
+        new GraphWidget({
+          title: 'Orders per sleeve per day',
+          left: perSleeve(SLEEVE_METRICS.orders, 'Sum'),
+          width: 6,
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       new LogQueryWidget({
         title: 'Last successful run of each step',

@@ -1,12 +1,28 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
+import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
 import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
+import { sha256Hex } from '../core/canonical-json.js';
+import { liveSleeveIds, parseConfig, type StrategyConfig } from '../core/config/schema.js';
+import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
-import type { AuditRecord } from '../core/ports/state-store.js';
-import { entryBlock, type RiskState } from '../core/risk/index.js';
-import { haltTrading, resetDrawdownHalt, resumeTrading } from '../live/kill-switch.js';
+import type { Notification } from '../core/ports/notifier.js';
+import type { AuditRecord, StateStore } from '../core/ports/state-store.js';
+import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
+import { validationRefusal } from '../live/entry-gate.js';
+import {
+  haltSleeve,
+  haltTrading,
+  operatorAlert,
+  resetDrawdownHalt,
+  resumeSleeve,
+  resumeTrading,
+  type SleeveScope,
+} from '../live/kill-switch.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
 
@@ -27,8 +43,31 @@ export const tableFlags: FlagSpecs = {
   format: { type: 'string', choices: ['text', 'json'], help: 'stdout format (default text)' },
 };
 
+const topicFlag: FlagSpecs = {
+  topic: {
+    type: 'string',
+    value: '<arn>',
+    help: "also alert the stage's alert topic (the AlertTopicArn output; default: env TOPIC_ARN; none: no alert)",
+  },
+};
+
+const sleeveFlags: FlagSpecs = {
+  sleeve: {
+    type: 'string',
+    value: '<id>',
+    help: "one sleeve only (a sleeves config's id; a single-strategy config's name): the others keep trading",
+  },
+  config: {
+    type: 'string',
+    value: '<yaml>',
+    help: "the stage's strategy config, which names the sleeves (default: env QUANTSHIFT_CONFIG, else config/equity-strategy.yaml)",
+  },
+};
+
 const haltFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why (recorded; default "manual halt")' },
+  ...sleeveFlags,
+  ...topicFlag,
   by: { type: 'string', value: '<name>', help: 'who (recorded; default: the OS user)' },
   ...tableFlags,
   time: {
@@ -41,6 +80,8 @@ const haltFlags: FlagSpecs = {
 
 const resumeFlags: FlagSpecs = {
   reason: { type: 'string', value: '<text>', help: 'why trading may go on (required, recorded)' },
+  ...sleeveFlags,
+  ...topicFlag,
   'reset-drawdown': {
     type: 'boolean',
     help: 'also reset a tripped drawdown breaker: the high-water mark becomes the last observed equity',
@@ -52,6 +93,7 @@ const resumeFlags: FlagSpecs = {
 };
 
 const statusFlags: FlagSpecs = {
+  config: sleeveFlags.config as FlagSpecs[string],
   ...tableFlags,
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -59,7 +101,107 @@ const statusFlags: FlagSpecs = {
 const NOTES = [
   'The flag lives in the state table (RISK/STATE). It blocks new entries only: exits, protective',
   'stops and reconciliation go on. Every step reads it at its next invocation. See docs/live.md.',
+  'With --sleeve, only that sleeve is halted or resumed (sleeveHalts in the same item).',
 ];
+
+/** The alert topic (`--topic`, else env TOPIC_ARN), checked before anything is written; none: no alert. */
+function alertTopic(flags: ParsedFlags, env: Env): string | undefined {
+  const topic = stringFlag(flags, 'topic') ?? env.TOPIC_ARN;
+  if (topic === undefined || topic === '') return undefined;
+  if (!/^arn:aws[\w-]*:sns:/.test(topic)) throw new UsageError(`--topic ${topic}: not an SNS topic ARN`);
+  return topic;
+}
+
+/**
+ * Publishes an operator action's alert to the alert topic, when there is one and something
+ * changed; the topic, or null. Region and credentials come from the AWS environment. The change is
+ * already recorded: a failed publish is a warning on stderr, not a failed command.
+ */
+async function alert(
+  topic: string | undefined,
+  notification: Notification | null,
+  io: Io,
+): Promise<string | null> {
+  if (topic === undefined || notification === null) return null;
+  const client = new SNSClient({});
+  try {
+    await new SnsNotifier(client, topic).publish(notification);
+    return topic;
+  } catch (error) {
+    io.stderr.write(
+      `warning: the change is recorded, but its alert to ${topic} was not sent: ${(error as Error).message}\n`,
+    );
+    return null;
+  } finally {
+    client.destroy();
+  }
+}
+
+const DEFAULT_CONFIG = 'config/equity-strategy.yaml';
+
+/** The stage's config (`--config`, else env QUANTSHIFT_CONFIG, else the default config). */
+function loadConfig(flags: ParsedFlags, env: Env): DeployedConfig {
+  const path = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG ?? DEFAULT_CONFIG;
+  if (!existsSync(path)) throw new UsageError(`--config ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  return { path, config: parseConfig(text, path), configHash: sha256Hex(text) };
+}
+
+interface DeployedConfig {
+  readonly path: string;
+  readonly config: StrategyConfig;
+  /** SHA-256 of the file's text, as the live functions compute it. */
+  readonly configHash: string;
+}
+
+/** One sleeve's halt and live validation gate, as `status` shows them. */
+interface SleeveStatus {
+  readonly id: string;
+  readonly halt: Halt | null;
+  /** Why the live stage's gate refuses the sleeve's entries, or null when it is open (paper has none). */
+  readonly gate: string | null;
+}
+
+async function sleeveStatus(
+  store: StateStore,
+  state: RiskState | undefined,
+  deployed: DeployedConfig | undefined,
+): Promise<SleeveStatus[]> {
+  if (deployed === undefined) {
+    // No config to name the sleeves: the halted ones the state holds, their gates unknown.
+    return Object.entries(state?.sleeveHalts ?? {}).map(([id, halt]) => ({
+      id,
+      halt,
+      gate: 'unknown (give --config <file>)',
+    }));
+  }
+  const { config, configHash } = deployed;
+  return Promise.all(
+    liveSleeveIds(config).map(async (id) => ({
+      id,
+      halt: state?.sleeveHalts?.[id] ?? null,
+      gate: validationRefusal(
+        'live',
+        id,
+        { configHash, sleeveHash: sleeveHash(config, id) },
+        await store.getValidation(id),
+      ),
+    })),
+  );
+}
+
+/** The `--sleeve` flag checked against the config's sleeves (a usage error names the known ids). */
+function sleeveScope(flags: ParsedFlags, env: Env, command: string): SleeveScope | undefined {
+  const sleeve = stringFlag(flags, 'sleeve');
+  if (sleeve === undefined) return undefined;
+  const { config } = loadConfig(flags, env);
+  const known = liveSleeveIds(config);
+  if (!known.includes(sleeve))
+    throw new UsageError(
+      `${command} --sleeve ${sleeve}: no such sleeve in ${config.name}; its sleeves are ${known.join(', ')}`,
+    );
+  return { sleeve, unlabelled: config.sleeves === undefined ? config.name : undefined };
+}
 
 /** The OS user, or `unknown` where the platform cannot say. */
 export function osUser(env: Env): string {
@@ -108,8 +250,7 @@ export function actionTime(flags: ParsedFlags, local: boolean): string {
   return time;
 }
 
-const since = (k: NonNullable<RiskState['killSwitch']>) =>
-  `since ${new Date(k.since).toISOString()} by ${k.by} (${k.reason})`;
+const since = (k: Halt) => `since ${new Date(k.since).toISOString()} by ${k.by} (${k.reason})`;
 
 function help(io: Io, usage: string, summary: string, specs: FlagSpecs): number {
   io.stdout.write(renderHelp(usage, summary, specs, NOTES));
@@ -126,8 +267,8 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
   if (flags.help)
     return help(
       io,
-      'quantshift halt [--reason <text>] [--by <name>] [flags]',
-      'Halts new entries.',
+      'quantshift halt [--sleeve <id>] [--reason <text>] [--by <name>] [flags]',
+      'Halts new entries (of one sleeve with --sleeve).',
       haltFlags,
     );
   const clock = startClock();
@@ -135,31 +276,45 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
   const reason = stringFlag(flags, 'reason') ?? 'manual halt';
   if (reason.trim() === '') throw new UsageError('halt: --reason must not be empty');
   const by = stringFlag(flags, 'by') ?? osUser(env);
+  const scope = sleeveScope(flags, env, 'halt');
+  const topic = alertTopic(flags, env);
   const { store, where, local, close } = openStore(flags, env);
   try {
     const time = actionTime(flags, local);
-    const result = await haltTrading(store, { reason, by, time, details: { via: 'cli' } });
+    const action = { reason, by, time, details: { via: 'cli' } };
+    const result =
+      scope === undefined ? await haltTrading(store, action) : await haltSleeve(store, scope, action);
+    const alerted = await alert(topic, operatorAlert('halt', action, result, scope?.sleeve), io);
     if (format === 'json') {
-      io.stdout.write(
-        `${JSON.stringify(withProvenance(provenance(clock), { command: 'halt', time, ...result }))}\n`,
-      );
+      const document = {
+        command: 'halt',
+        time,
+        ...(scope === undefined ? {} : { sleeve: scope.sleeve }),
+        ...result,
+        ...(alerted === null ? {} : { alerted }),
+      };
+      io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
     }
-    const k = result.state?.killSwitch;
+    const k = result.previous;
+    const what = scope === undefined ? '' : `sleeve ${scope.sleeve} `;
     io.stdout.write(
       result.changed
         ? [
-            `halted (${where}): new entries are blocked from the next run of every step; exits, stops and reconciliation go on`,
+            scope === undefined
+              ? `halted (${where}): new entries are blocked from the next run of every step; exits, stops and reconciliation go on`
+              : `sleeve ${scope.sleeve} halted (${where}): its new entries are blocked from the next run of every step; the other sleeves keep trading; its exits and stops go on`,
             `  by: ${by}`,
             `  reason: ${reason}`,
             `  at: ${time}`,
             ...(result.entriesSkipped.length > 0
               ? [`  entry intents not sent: ${result.entriesSkipped.join(', ')}`]
               : []),
+            ...(alerted === null ? [] : [`  alerted: ${alerted}`]),
             'Open entry orders at the broker are cancelled by the next risk check (the kill-switch function cancels them at once).',
             '',
           ].join('\n')
-        : `already halted (${where}) ${k ? since(k) : ''}; nothing changed\n`,
+        : `${what}already halted (${where}) ${k ? since(k) : ''}; nothing changed\n`,
     );
     return 0;
   } finally {
@@ -180,7 +335,7 @@ export async function resumeCommand(
   if (flags.help)
     return help(
       io,
-      'quantshift resume --reason <text> [--by <name>] [flags]',
+      'quantshift resume [--sleeve <id>] --reason <text> [--by <name>] [flags]',
       'Clears the kill switch: new entries are allowed again (unless a breaker still holds).',
       resumeFlags,
     );
@@ -190,33 +345,44 @@ export async function resumeCommand(
   if (reason === undefined || reason.trim() === '')
     throw new UsageError('resume: --reason <text> is required (say why trading may go on)');
   const by = stringFlag(flags, 'by') ?? osUser(env);
+  const scope = sleeveScope(flags, env, 'resume');
+  const topic = alertTopic(flags, env);
+  if (scope !== undefined && flags['reset-drawdown'] === true)
+    throw new UsageError('resume: --reset-drawdown resets the account’s breaker: give it without --sleeve');
   const { store, where, local, close } = openStore(flags, env);
   try {
     const time = actionTime(flags, local);
-    const resumed = await resumeTrading(store, { reason, by, time, details: { via: 'cli' } });
+    const action = { reason, by, time, details: { via: 'cli' } };
+    const resumed =
+      scope === undefined ? await resumeTrading(store, action) : await resumeSleeve(store, scope, action);
     const drawdown =
       flags['reset-drawdown'] === true
         ? await resetDrawdownHalt(store, { reason, by, time, details: { via: 'cli' } })
         : undefined;
     const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
+    const alerted = await alert(topic, operatorAlert('resume', action, result, scope?.sleeve), io);
     if (format === 'json') {
       const document = {
         command: 'resume',
         time,
+        ...(scope === undefined ? {} : { sleeve: scope.sleeve }),
         ...result,
+        ...(alerted === null ? {} : { alerted }),
         ...(drawdown === undefined ? {} : { drawdownReset: drawdown }),
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
     }
+    const what = scope === undefined ? 'the kill switch' : `the halt of sleeve ${scope.sleeve}`;
     const lines = result.changed
       ? [
-          `resumed (${where}): the kill switch set ${result.previous ? since(result.previous) : ''} is cleared`,
+          `resumed (${where}): ${what} set ${result.previous ? since(result.previous) : ''} is cleared`,
           `  by: ${by}`,
           `  reason: ${reason}`,
           `  at: ${time}`,
+          ...(alerted === null ? [] : [`  alerted: ${alerted}`]),
         ]
-      : [`not halted (${where}); nothing changed`];
+      : [`${scope === undefined ? '' : `sleeve ${scope.sleeve} `}not halted (${where}); nothing changed`];
     if (drawdown !== undefined) {
       lines.push(
         drawdown.changed && drawdown.highWaterMark !== null
@@ -246,11 +412,15 @@ export async function statusCommand(
     return help(
       io,
       'quantshift status [flags]',
-      'Shows the halt flag, the breakers and recent operator actions.',
+      'Shows the halt flag, the breakers, each sleeve’s halt and live gate, and recent operator actions.',
       statusFlags,
     );
   const clock = startClock();
   const format = choiceFlag(flags, 'format', ['text', 'json'] as const) ?? 'text';
+  // The sleeves come from the stage's config; without one (no --config, no QUANTSHIFT_CONFIG and
+  // no default file here), status still shows the account and the halted sleeves.
+  const named = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG;
+  const deployed = named !== undefined || existsSync(DEFAULT_CONFIG) ? loadConfig(flags, env) : undefined;
   const { store, where, close } = openStore(flags, env);
   try {
     const now = new Date();
@@ -262,12 +432,14 @@ export async function statusCommand(
     const recent: AuditRecord[] = audit.slice(-10);
     const state = stored?.state;
     const blocked = state === undefined ? null : entryBlock(state, day);
+    const sleeves = await sleeveStatus(store, state, deployed);
     if (format === 'json') {
       const document = {
         command: 'status',
         state: state ?? null,
         version: stored?.version ?? 0,
         entriesBlocked: blocked,
+        sleeves,
         audit: recent,
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
@@ -283,6 +455,14 @@ export async function statusCommand(
             `daily loss breaker: ${state.dailyLossTrippedOn ? `tripped on ${state.dailyLossTrippedOn}` : 'off'}`,
             `new entries today (${day}): ${blocked === null ? 'allowed' : `blocked: ${blocked}`}`,
           ].join('\n'),
+      deployed === undefined
+        ? 'sleeves halted (no config here: give --config <file> for every sleeve and its live gate):'
+        : `sleeves of ${deployed.config.name} (${deployed.path}):`,
+      ...(deployed === undefined && sleeves.length === 0 ? ['  none'] : []),
+      ...sleeves.map(
+        (sl) =>
+          `  ${sl.id}: ${sl.halt === null ? 'not halted' : `HALTED ${since(sl.halt)}`}; live gate: ${sl.gate ?? 'open'}`,
+      ),
       'recent operator actions (30 days):',
       ...(recent.length === 0
         ? ['  none']

@@ -13,6 +13,12 @@ import { type LiveContext, NoSessionError, UnknownStateError } from './context.j
 import { haltSymbol, positionConflict } from './positions.js';
 import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
+import {
+  type SleeveFigures,
+  singleSleeveFigures,
+  sleeveReportLines,
+  sleevesFigures,
+} from './sleeve-report.js';
 import { positionRecords, sleevesDay } from './sleeves.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
 
@@ -52,13 +58,15 @@ export interface DailyReport {
   readonly halted: string | null;
   /** Broker vs sleeves after the day's fills (issue 13): the UNASSIGNED bucket and its alerts. */
   readonly reconciliation: ReconciliationResult;
+  /** Per sleeve: equity, day P&L, heat, orders and positions (a single-strategy config: its one sleeve). */
+  readonly sleeves: readonly SleeveFigures[];
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
   /**
    * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold;
    * `reconciliation` has where the broker differs), and the legs the fills did not cover.
    */
-  readonly sleeves?: {
+  readonly ledger?: {
     readonly bySymbol: Readonly<Record<string, number>>;
     readonly uncovered: readonly { leg: string; qty: number; covered: number }[];
     readonly cash: number;
@@ -185,11 +193,20 @@ export async function endOfDay(
     // closed trades per sleeve, the state persisted; the sleeves' sums against the broker.
     const booked = await sleevesDay(ctx, day, intents, scheduledTime, true);
     if (booked !== null) {
-      return finish(positionRecords(booked.state), booked.recorded, {
-        bySymbol: Object.fromEntries(booked.bySymbol),
-        uncovered: booked.uncovered,
-        cash: booked.state.account.cash / 100,
-      });
+      return finish(
+        positionRecords(booked.state),
+        booked.recorded,
+        {
+          bySymbol: Object.fromEntries(booked.bySymbol),
+          uncovered: booked.uncovered,
+          cash: booked.state.account.cash / 100,
+        },
+        sleevesFigures(booked.state, {
+          accountEquity: account.equity,
+          price: (symbol) => brokerPositions.find((p) => p.symbol === symbol)?.currentPrice,
+          intents,
+        }),
+      );
     }
   }
 
@@ -280,7 +297,8 @@ export async function endOfDay(
   async function finish(
     reconciled: readonly PositionRecord[],
     closedTrades: readonly ClosedTradeRecord[],
-    sleeves?: DailyReport['sleeves'],
+    ledger?: DailyReport['ledger'],
+    figures?: readonly SleeveFigures[],
   ): Promise<DailyReport> {
     // Broker against the sleeves (and the UNASSIGNED bucket), after the day's fills are booked.
     const reconciliation = await reconcile(ctx, day, scheduledTime);
@@ -333,7 +351,16 @@ export async function endOfDay(
       outsideWatchlist,
       breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
       halted,
-      ...(sleeves === undefined ? {} : { sleeves }),
+      sleeves:
+        figures ??
+        singleSleeveFigures(config, {
+          equity: account.equity,
+          dayPnl: snapshot.dayPnl,
+          positions: reconciled,
+          price: (symbol) => brokerPositions.find((p) => p.symbol === symbol)?.currentPrice,
+          intents,
+        }),
+      ...(ledger === undefined ? {} : { ledger }),
     };
     const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
     await ctx.notifier.publish({
@@ -354,7 +381,7 @@ export async function endOfDay(
         { label: 'Fills', value: report.fills.length, unit: 'count' },
       ],
     });
-    const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
+    const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct, report.sleeves);
     if (backfilled.length > 0) {
       await ctx.notifier.publish({
         subject: `Fills backfilled on ${day}`,
@@ -426,6 +453,7 @@ export function dailyReportMarkdown(report: DailyReport): string {
       '*Fills missing (the ledger and the broker disagree)*',
       ...report.fillGaps.map((g) => `• ${g}`),
     );
+  lines.push(...sleeveReportLines(report.sleeves));
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (no closed trade recorded)*', ...report.drift.map((d) => `• ${d}`));

@@ -1,39 +1,64 @@
+import { liveSleeveIds } from '../core/config/schema.js';
+import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type { ValidationRecord } from '../core/ports/state-store.js';
-import { entryBlock } from '../core/risk/breakers.js';
+import { entryBlock, sleeveEntryBlock } from '../core/risk/breakers.js';
 import type { LiveContext } from './context.js';
 
+/** What the deployed config is, for one sleeve's gate: the file's hash and the sleeve's own. */
+export interface DeployedHashes {
+  /** SHA-256 of the deployed config file's text (what records written before sleeves carry). */
+  readonly configHash: string;
+  /** `sleeveHash(config, sleeve)` of the deployed config. */
+  readonly sleeveHash: string;
+}
+
 /**
- * Why the live stage may not trade a strategy, or `null` when it may: it needs the walk-forward
- * decision the research pipeline stored for the strategy, a passing one, made on the very config
- * the functions run (the SHA-256 of the config file's text: start the pipeline with `configYaml`
- * set to that file). Paper trading needs no record: paper is where a strategy earns one.
+ * Why the live stage may not trade a sleeve, or `null` when it may: it needs the walk-forward
+ * decision the research pipeline stored for the sleeve (`VALIDATION/<sleeve>`), a passing one,
+ * made on the very sleeve the functions run: the record's `sleeveHash` (the sleeve's block plus the
+ * account settings it depends on) equals the deployed config's, so editing one sleeve closes only
+ * that sleeve's gate. A record written before sleeves has no `sleeveHash`: its `configHash` must
+ * equal the SHA-256 of the deployed config file's text. Paper trading needs no record: paper is
+ * where a sleeve earns one.
  */
 export function validationRefusal(
   stage: 'paper' | 'live',
-  strategy: string,
-  configHash: string,
+  sleeve: string,
+  deployed: DeployedHashes,
   record: ValidationRecord | undefined,
 ): string | null {
   if (stage !== 'live') return null;
   if (record === undefined) {
-    return `no validation record for strategy "${strategy}": run the walk-forward pipeline on this config first`;
+    return `no validation record for sleeve "${sleeve}": run the walk-forward pipeline on this config first`;
   }
+  const job = `job ${record.jobId.slice(0, 12)}`;
   if (!record.proceed) {
-    return `the walk-forward of "${strategy}" (job ${record.jobId.slice(0, 12)}, ${record.decidedAt}) did not pass: ${record.failed.join(', ') || 'refine'}`;
+    return `the walk-forward of "${sleeve}" (${job}, ${record.decidedAt}) did not pass: ${record.failed.join(', ') || 'refine'}`;
   }
-  if (record.configHash !== configHash) {
-    return `the passing walk-forward of "${strategy}" (job ${record.jobId.slice(0, 12)}) validated config ${record.configHash.slice(0, 12)}, not the deployed config ${configHash.slice(0, 12)}`;
+  if (record.sleeveHash !== undefined) {
+    if (record.sleeveHash !== deployed.sleeveHash) {
+      return `the passing walk-forward of "${sleeve}" (${job}) validated sleeve ${record.sleeveHash.slice(0, 12)}, not the deployed sleeve ${deployed.sleeveHash.slice(0, 12)} (its block or an account setting changed)`;
+    }
+    return null;
+  }
+  if (record.configHash !== deployed.configHash) {
+    return `the passing walk-forward of "${sleeve}" (${job}) validated config ${record.configHash.slice(0, 12)}, not the deployed config ${deployed.configHash.slice(0, 12)}`;
   }
   return null;
 }
 
 /**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
- * the risk state, so a halt set after the signals were generated still stops the entries), and in
- * the live stage the validation gate; with `symbol`, also a halt of that symbol (an unknown
- * position state, see `positions.ts`) and an UNASSIGNED bucket in it (reconciliation, see
- * `reconcile.ts`). Exits, stops and reconciliation never ask this.
+ * the risk state, so a halt set after the signals were generated still stops the entries); with
+ * `symbol`, also a halt of that symbol (an unknown position state, see `positions.ts`) and an
+ * UNASSIGNED bucket in it (reconciliation, see `reconcile.ts`); then, per sleeve, the sleeve's own halt (`quantshift halt --sleeve ID`) and in the live stage its
+ * validation gate.
+ *
+ * With `sleeve`, that sleeve is asked (an id the config does not have is refused). Without it, a
+ * single-strategy config's one sleeve (its `name`) is asked; a sleeves config is refused only when
+ * every one of its sleeves is (a check before any entry: an entry of one sleeve passes its id).
+ * Exits, stops and reconciliation never ask this.
  */
 export async function entryRefusal(
   ctx: LiveContext,
@@ -47,15 +72,31 @@ export async function entryRefusal(
   if (blocked !== null) return blocked;
   if (symbol !== undefined) {
     const positions = (await ctx.store.getLatestPositions())?.positions;
-    const halted = sleeveRecords(positions ?? []).find((p) => p.symbol === symbol)?.unknownState;
+    const halted = sleeveRecords(positions ?? []).find(
+      (p) => p.symbol === symbol && p.unknownState !== undefined,
+    )?.unknownState;
     if (halted !== undefined) return `${symbol} is halted: ${halted}`;
     // Reconciliation (issue 13): shares no sleeve owns block new entries in the symbol.
     const unassigned = unassignedQty(positions, symbol);
     if (unassigned !== 0) return unassignedRefusal(symbol, unassigned);
   }
-  const gated = sleeve ?? ctx.config.name;
-  const record = ctx.stage === 'live' ? await ctx.store.getValidation(gated) : undefined;
-  return validationRefusal(ctx.stage, gated, ctx.configHash, record);
+  const known = liveSleeveIds(ctx.config);
+  const asked = sleeve === undefined ? known : [sleeve];
+  const refusals: string[] = [];
+  for (const id of asked) {
+    const refusal = known.includes(id)
+      ? ((risk === undefined ? null : sleeveEntryBlock(risk.state, id)) ??
+        validationRefusal(
+          ctx.stage,
+          id,
+          { configHash: ctx.configHash, sleeveHash: sleeveHash(ctx.config, id) },
+          ctx.stage === 'live' ? await ctx.store.getValidation(id) : undefined,
+        ))
+      : `unknown sleeve "${id}" (the config's sleeves are ${known.join(', ')})`;
+    if (refusal === null) return null;
+    refusals.push(refusal);
+  }
+  return refusals.join('; ');
 }
 
 /** The refusal of an entry in a symbol whose UNASSIGNED bucket is not empty: what and how to clear it. */

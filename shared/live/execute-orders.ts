@@ -243,7 +243,14 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       }
       if (refusable(intent)) {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
-        const late = await entryRefusal(ctx, day, intent.symbol);
+        // A net order's legs were each asked for their own sleeve when they were netted (a refused
+        // entry leg was dropped then): here the account and the symbol are asked again.
+        const late = await entryRefusal(
+          ctx,
+          day,
+          intent.symbol,
+          intent.legIds === undefined ? intent.sleeve : undefined,
+        );
         if (late !== null) {
           const skipped = await transition(intent, ['submitted', 'unknown'], {
             status: 'skipped',

@@ -3,14 +3,17 @@ import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
+import type { Notification } from '../core/ports/notifier.js';
 import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
 import {
   type BreakerEvent,
   entryBlock,
+  type Halt,
   initialRiskState,
   type RiskState,
   resetDrawdown,
   setKillSwitch,
+  setSleeveHalt,
 } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
@@ -54,8 +57,8 @@ function checkAction(kind: 'halt' | 'resume' | 'drawdown-reset', input: Operator
 export interface KillSwitchChange {
   /** False when the flag already was as asked: nothing was written. */
   readonly changed: boolean;
-  /** The kill switch before the call (null: off). */
-  readonly previous: RiskState['killSwitch'];
+  /** The kill switch (or the sleeve's halt) before the call (null: off). */
+  readonly previous: Halt | null;
   /** The risk state after the call; undefined when none is stored (a resume before any run). */
   readonly state: RiskState | undefined;
   /** The risk state's version after the call (0: none stored). */
@@ -64,34 +67,47 @@ export interface KillSwitchChange {
 
 const MAX_ATTEMPTS = 8;
 
+/**
+ * Sets or clears the account's kill switch, or with `sleeve` that sleeve's halt, by versioned
+ * conditional write of the risk state (re-read and re-applied on a conflict), with a breaker event
+ * and an audit record (the sleeve in both).
+ */
 async function changeKillSwitch(
   store: StateStore,
   on: boolean,
   action: OperatorAction,
   seedEquity: () => Promise<number>,
+  sleeve?: string,
 ): Promise<KillSwitchChange> {
   const time = Date.parse(action.time);
+  const haltOf = (state: RiskState): Halt | null =>
+    sleeve === undefined ? state.killSwitch : (state.sleeveHalts?.[sleeve] ?? null);
+  const details = sleeve === undefined ? action.details : { ...action.details, sleeve };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const stored = await store.getRiskState();
     if (stored === undefined && !on) return { changed: false, previous: null, state: undefined, version: 0 };
     const state = stored?.state ?? initialRiskState(await seedEquity());
-    const update = setKillSwitch(state, on, time, action.by, action.reason);
+    const update =
+      sleeve === undefined
+        ? setKillSwitch(state, on, time, action.by, action.reason)
+        : setSleeveHalt(state, sleeve, on, time, action.by, action.reason);
+    const same = sameHalt(haltOf(state), action, sleeve);
     const record = () =>
       Promise.all([
-        store.appendBreakerEvents(update.events.length > 0 ? update.events : sameHalt(state, action)),
+        store.appendBreakerEvents(update.events.length > 0 ? update.events : same),
         store.appendAudit({
           time: action.time,
           action: on ? 'halt' : 'resume',
           by: action.by,
           reason: action.reason,
-          ...(action.details === undefined ? {} : { details: action.details }),
+          ...(details === undefined ? {} : { details }),
         }),
       ]);
     if (update.events.length === 0) {
       // The same halt again (a retried invocation that died after its write): its records have
       // deterministic keys, so writing them again completes them without adding anything.
-      if (sameHalt(state, action).length > 0) await record();
-      return { changed: false, previous: state.killSwitch, state, version: stored?.version ?? 0 };
+      if (same.length > 0) await record();
+      return { changed: false, previous: haltOf(state), state, version: stored?.version ?? 0 };
     }
     const saved = await store.putRiskState(update.state, stored?.version ?? 0);
     if ('conflict' in saved) {
@@ -99,19 +115,28 @@ async function changeKillSwitch(
       continue;
     }
     await record();
-    return { changed: true, previous: state.killSwitch, state: update.state, version: saved.version };
+    return { changed: true, previous: haltOf(state), state: update.state, version: saved.version };
   }
   throw new RiskStateContentionError(
-    `${on ? 'halt' : 'resume'}: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
+    `${on ? 'halt' : 'resume'}${sleeve === undefined ? '' : ` --sleeve ${sleeve}`}: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
   );
 }
 
 /** The breaker event of a halt already stored with exactly this time, who and why (else none). */
-function sameHalt(state: RiskState, action: OperatorAction): BreakerEvent[] {
-  const k = state.killSwitch;
+function sameHalt(k: Halt | null, action: OperatorAction, sleeve?: string): BreakerEvent[] {
   if (k === null || k.since !== Date.parse(action.time) || k.by !== action.by || k.reason !== action.reason)
     return [];
-  return [{ time: k.since, breaker: 'kill-switch', action: 'trip', reason: k.reason, by: k.by, figures: {} }];
+  return [
+    {
+      time: k.since,
+      breaker: 'kill-switch',
+      action: 'trip',
+      reason: k.reason,
+      by: k.by,
+      figures: {},
+      ...(sleeve === undefined ? {} : { sleeve }),
+    },
+  ];
 }
 
 /**
@@ -124,12 +149,14 @@ export async function skipRecordedEntries(
   day: string,
   time: string,
   reason: string,
+  only?: SleeveScope,
 ): Promise<string[]> {
   const skipped: string[] = [];
   for (const intent of await store.listIntents(day)) {
     // A sleeve's leg already netted goes with its net order (which is the one refused or cancelled).
     if (intent.purpose !== 'entry' || intent.status !== 'recorded' || intent.netOrderId !== undefined)
       continue;
+    if (only !== undefined && (intent.sleeve ?? only.unlabelled) !== only.sleeve) continue;
     const result = await store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
       status: 'skipped',
       reason: `kill switch: ${reason}`,
@@ -138,6 +165,16 @@ export async function skipRecordedEntries(
     if (!('conflict' in result)) skipped.push(intent.clientOrderId);
   }
   return skipped;
+}
+
+/**
+ * One sleeve, for a halt or resume of that sleeve: its id, and the sleeve an intent without a
+ * `sleeve` (schema 1, written by the single-strategy code) belongs to: a single-strategy config's
+ * name (its one sleeve), none for a sleeves config.
+ */
+export interface SleeveScope {
+  readonly sleeve: string;
+  readonly unlabelled: string | undefined;
 }
 
 /** What a halt did: the flag, and the entry intents it kept from being sent. */
@@ -166,6 +203,47 @@ export async function haltTrading(
   return { ...change, entriesSkipped };
 }
 
+/**
+ * Halts one sleeve (`quantshift halt --sleeve ID`): its new entries are blocked from the next
+ * invocation of every step (`entryRefusal` with the sleeve), and today's recorded entry intents
+ * of that sleeve are skipped; the other sleeves keep trading, and the sleeve's exits and stops go
+ * on. Stored in the risk state item (`sleeveHalts`, same versioned write as the kill switch), with
+ * a breaker event and an audit record naming the sleeve. Already halted: nothing changes.
+ */
+export async function haltSleeve(
+  store: StateStore,
+  scope: SleeveScope,
+  input: OperatorAction & { readonly seedEquity?: () => Promise<number> },
+): Promise<HaltResult> {
+  const action = checkAction('halt', input);
+  const change = await changeKillSwitch(
+    store,
+    true,
+    action,
+    input.seedEquity ?? (async () => 0),
+    scope.sleeve,
+  );
+  const day = newYorkTime(action.time).date;
+  const reason = `sleeve ${scope.sleeve} halted: ${action.reason}`;
+  const entriesSkipped = await skipRecordedEntries(store, day, action.time, reason, scope);
+  return { ...change, entriesSkipped };
+}
+
+/**
+ * Resumes one sleeve, recording who and why (a reason is required). `stillBlocked` names what
+ * still blocks the account's entries (the kill switch, a breaker), if anything.
+ */
+export async function resumeSleeve(
+  store: StateStore,
+  scope: SleeveScope,
+  input: OperatorAction,
+): Promise<ResumeResult> {
+  const action = checkAction('resume', input);
+  const change = await changeKillSwitch(store, false, action, async () => 0, scope.sleeve);
+  const day = newYorkTime(action.time).date;
+  return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
+}
+
 /** What a resume did, and what still blocks entries today (a breaker, say), if anything. */
 export interface ResumeResult extends KillSwitchChange {
   readonly stillBlocked: string | null;
@@ -181,6 +259,43 @@ export async function resumeTrading(store: StateStore, input: OperatorAction): P
   const change = await changeKillSwitch(store, false, action, async () => 0);
   const day = newYorkTime(action.time).date;
   return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
+}
+
+/**
+ * The alert of an operator's halt or resume (the account's, or with `sleeve` one sleeve's), as
+ * `quantshift halt` / `resume` publish it to the alert topic: critical for a halt, info for a
+ * resume. Null when nothing changed (a repeated command alerts once).
+ */
+export function operatorAlert(
+  kind: 'halt' | 'resume',
+  action: OperatorAction,
+  result: KillSwitchChange & {
+    readonly entriesSkipped?: readonly string[];
+    readonly stillBlocked?: string | null;
+  },
+  sleeve?: string,
+): Notification | null {
+  if (!result.changed) return null;
+  const what = sleeve === undefined ? 'trading' : `sleeve ${sleeve}`;
+  const halt = kind === 'halt';
+  return {
+    subject: `${halt ? 'Halted' : 'Resumed'}: ${what} (${action.by})`,
+    severity: halt ? 'critical' : 'info',
+    kind: 'alert',
+    text: [
+      `Reason: ${action.reason}`,
+      halt
+        ? `New entries${sleeve === undefined ? '' : ` of sleeve ${sleeve}`} are blocked until \`quantshift resume${sleeve === undefined ? '' : ` --sleeve ${sleeve}`} --reason "..."\`; exits, stops and reconciliation go on${sleeve === undefined ? '' : '; the other sleeves keep trading'}.`
+        : `New entries${sleeve === undefined ? '' : ` of sleeve ${sleeve}`} are allowed again${result.stillBlocked ? `, but still blocked: ${result.stillBlocked}` : ''}.`,
+      ...(result.entriesSkipped !== undefined && result.entriesSkipped.length > 0
+        ? [`Entry intents not sent: ${result.entriesSkipped.join(', ')}.`]
+        : []),
+    ].join('\n'),
+    fields: [
+      { label: 'By', value: action.by },
+      { label: 'Scope', value: sleeve === undefined ? 'account' : `sleeve ${sleeve}` },
+    ],
+  };
 }
 
 /** What a drawdown reset did. */

@@ -1,5 +1,12 @@
+import { liveSleeveIds } from '../core/config/schema.js';
 import type { ClosedTradeRecord, EquitySnapshot } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
+import {
+  type SleeveFigures,
+  type SleeveWeek,
+  sleeveWeekLines,
+  summarizeSleeveWeeks,
+} from './sleeve-report.js';
 
 const DAY_MS = 86_400_000;
 const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -24,6 +31,8 @@ export interface WeeklyReport {
   readonly closedTrades: number;
   readonly winners: number;
   readonly closedPnl: number;
+  /** Per sleeve: its closed trades and P&L of the week, its equity at the last session. */
+  readonly sleeves?: readonly SleeveWeek[];
 }
 
 /** Summarizes the week's snapshots (oldest first) and the trades closed in it. */
@@ -61,6 +70,7 @@ export async function weeklyReportIfLastSession(
   ctx: LiveContext,
   day: string,
   drawdownLimitPct: number,
+  lastSession: readonly SleeveFigures[] = [],
 ): Promise<WeeklyReport | null> {
   const ahead = await ctx.broker.getCalendar({
     from: isoDate(dayMs(day) + DAY_MS),
@@ -70,11 +80,20 @@ export async function weeklyReportIfLastSession(
   if (next !== undefined && mondayOf(next) === mondayOf(day)) return null;
   const monday = mondayOf(day);
   const snapshots = await ctx.store.listEquitySnapshots(monday, day);
-  const trades = (await ctx.store.listClosedTrades(ctx.config.name, 500)).filter(
-    (t) => t.exitDate >= monday && t.exitDate <= day,
-  );
-  const report = summarizeWeek(day, snapshots, trades);
-  if (report === null) return null;
+  // Each sleeve's closed trades (TRADES#<sleeve>; a single-strategy config's one sleeve is its name).
+  const bySleeve = new Map<string, ClosedTradeRecord[]>();
+  for (const sleeve of liveSleeveIds(ctx.config)) {
+    bySleeve.set(
+      sleeve,
+      (await ctx.store.listClosedTrades(sleeve, 500)).filter(
+        (t) => t.exitDate >= monday && t.exitDate <= day,
+      ),
+    );
+  }
+  const trades = [...bySleeve.values()].flat();
+  const summary = summarizeWeek(day, snapshots, trades);
+  if (summary === null) return null;
+  const report: WeeklyReport = { ...summary, sleeves: summarizeSleeveWeeks(bySleeve, lastSession) };
   const money = (x: number) => x.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
   await ctx.notifier.publish({
     subject: `Weekly report, week of ${report.weekOf}: ${report.weekPnl >= 0 ? '+' : ''}${report.weekPnl.toFixed(2)}`,
@@ -85,6 +104,7 @@ export async function weeklyReportIfLastSession(
       `Equity ${money(report.startEquity)} → ${money(report.endEquity)} (${report.weekPnl >= 0 ? '+' : ''}${money(report.weekPnl)}, ${report.weekReturnPct.toFixed(2)}%)`,
       `Closed trades ${report.closedTrades} (${report.winners} winners), P&L ${money(report.closedPnl)}`,
       `Worst drawdown of the week ${report.worstDrawdownPct.toFixed(2)}%`,
+      ...sleeveWeekLines(report.sleeves ?? []),
     ].join('\n'),
     figures: [
       { label: 'Week P&L', value: report.weekPnl, unit: '$' },

@@ -3,9 +3,11 @@
  * `service` and `stage`), derived from each step's result. The monitoring stack's alarms and
  * dashboard import these names, so a rename cannot silently orphan an alarm.
  */
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DailyReport } from '../live/end-of-day.js';
 import type { ExecutionResult } from '../live/execute-orders.js';
 import type { RiskCheckResult } from '../live/risk-check.js';
+import type { SleeveFigures } from '../live/sleeve-report.js';
 
 /** The metric names, shared by the functions and the CDK monitoring stack. */
 export const LIVE_METRICS = {
@@ -109,4 +111,57 @@ export function stepMetrics(step: string, result: unknown): MetricPoint[] {
     }
   }
   return points.filter((p) => Number.isFinite(p.value));
+}
+
+/**
+ * The per-sleeve metrics: the same namespace, `service` and `stage`, plus the dimension `Sleeve`
+ * (the sleeve id). Their own dimension set keeps them apart from the account's metrics, which the
+ * alarms watch (alarms stay account-wide).
+ */
+export const SLEEVE_DIMENSION = 'Sleeve';
+export const SLEEVE_METRICS = {
+  equity: 'SleeveEquity',
+  dayPnl: 'SleeveDayPnl',
+  heatPct: 'SleeveHeatPct',
+  orders: 'SleeveOrders',
+  positions: 'SleevePositions',
+} as const;
+
+/** The data points of one sleeve's figures (non-finite values left out). */
+export function sleeveMetricPoints(sleeve: SleeveFigures): MetricPoint[] {
+  const points: MetricPoint[] = [
+    { name: SLEEVE_METRICS.equity, unit: 'None', value: sleeve.equity },
+    { name: SLEEVE_METRICS.dayPnl, unit: 'None', value: sleeve.dayPnl },
+    { name: SLEEVE_METRICS.heatPct, unit: 'Percent', value: sleeve.heatPct },
+    { name: SLEEVE_METRICS.orders, unit: 'Count', value: sleeve.orders },
+    { name: SLEEVE_METRICS.positions, unit: 'Count', value: sleeve.positions },
+  ];
+  return points.filter((p) => Number.isFinite(p.value));
+}
+
+/** The per-sleeve figures a step's result carries (the end-of-day report's `sleeves`), else none. */
+export function stepSleeveFigures(step: string, result: unknown): readonly SleeveFigures[] {
+  if (step !== 'end-of-day' || result === null || typeof result !== 'object' || !('sleeves' in result))
+    return [];
+  const sleeves = (result as { sleeves: unknown }).sleeves;
+  return Array.isArray(sleeves) ? (sleeves as SleeveFigures[]) : [];
+}
+
+/**
+ * Emits the per-sleeve figures as EMF metrics (Powertools Metrics) with the `Sleeve` dimension
+ * besides the instance's default ones (`service`, `stage`): one single-metric record per sleeve
+ * and figure, written at once, so the step's own buffered metrics keep their dimensions.
+ */
+export function emitSleeveMetrics(
+  metrics: Pick<Metrics, 'singleMetric'>,
+  sleeves: readonly SleeveFigures[],
+): void {
+  for (const sleeve of sleeves) {
+    for (const point of sleeveMetricPoints(sleeve)) {
+      metrics
+        .singleMetric()
+        .addDimension(SLEEVE_DIMENSION, sleeve.id)
+        .addMetric(point.name, point.unit, point.value);
+    }
+  }
 }

@@ -29,7 +29,14 @@ import { ConfigError } from '../core/errors.js';
 import { assertLiveConfig } from '../core/live/orders.js';
 import type { LiveContext } from '../live/context.js';
 import { LIVE_STEPS, type LiveStep } from '../live/steps.js';
-import { LIVE_METRICS, LIVE_METRICS_NAMESPACE, LIVE_METRICS_SERVICE, stepMetrics } from './live-metrics.js';
+import {
+  emitSleeveMetrics,
+  LIVE_METRICS,
+  LIVE_METRICS_NAMESPACE,
+  LIVE_METRICS_SERVICE,
+  stepMetrics,
+  stepSleeveFigures,
+} from './live-metrics.js';
 
 export { LIVE_STEPS, type LiveStep };
 
@@ -240,6 +247,7 @@ export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduled
       const result = await run(ctx, event.scheduledTime);
       if (step === 'market-open-check') metrics.addMetric(LIVE_METRICS.heartbeat, MetricUnit.Count, 1);
       for (const point of stepMetrics(step, result)) metrics.addMetric(point.name, point.unit, point.value);
+      emitSleeveMetrics(metrics, stepSleeveFigures(step, result));
       logger.info('step succeeded', { step });
       return result;
     },

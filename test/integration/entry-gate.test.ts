@@ -1,11 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { liveSleeveIds, parseConfig, type StrategyConfig } from '../../shared/core/config/schema.js';
+import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { ValidationRecord } from '../../shared/core/ports/state-store.js';
-import { initialRiskState, setKillSwitch } from '../../shared/core/risk/index.js';
+import { initialRiskState, setKillSwitch, setSleeveHalt } from '../../shared/core/risk/index.js';
 import type { LiveContext } from '../../shared/live/context.js';
-import { validationRefusal } from '../../shared/live/entry-gate.js';
+import { entryRefusal, validationRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { validationRecords } from '../../shared/pipeline/steps/aggregate.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 const DAY = '2021-03-18';
@@ -40,16 +44,28 @@ describe('the validation gate (pure)', () => {
     jobId: 'j'.repeat(64),
     decidedAt: '2026-01-01T00:00:00.000Z',
   };
+  const deployed = { configHash: record.configHash, sleeveHash: 'a'.repeat(64) };
   it('lets paper trade without a record', () => {
-    expect(validationRefusal('paper', 's', 'x', undefined)).toBeNull();
+    expect(validationRefusal('paper', 's', deployed, undefined)).toBeNull();
   });
-  it('refuses live without a record, with a failed one, or for another config', () => {
-    expect(validationRefusal('live', 's', record.configHash, undefined)).toMatch(/no validation record/);
+  it('refuses live without a record, with a failed one, or for another config (a record without sleeveHash)', () => {
+    expect(validationRefusal('live', 's', deployed, undefined)).toMatch(
+      /no validation record for sleeve "s"/,
+    );
     expect(
-      validationRefusal('live', 's', record.configHash, { ...record, proceed: false, failed: ['sharpe'] }),
+      validationRefusal('live', 's', deployed, { ...record, proceed: false, failed: ['sharpe'] }),
     ).toMatch(/did not pass: sharpe/);
-    expect(validationRefusal('live', 's', 'other'.repeat(13), record)).toMatch(/not the deployed config/);
-    expect(validationRefusal('live', 's', record.configHash, record)).toBeNull();
+    expect(validationRefusal('live', 's', { ...deployed, configHash: 'other'.repeat(13) }, record)).toMatch(
+      /not the deployed config/,
+    );
+    expect(validationRefusal('live', 's', deployed, record)).toBeNull();
+  });
+  it('compares a sleeve record by its sleeveHash, whatever the config file hash', () => {
+    const sleeveRecord = { ...record, configHash: 'x'.repeat(64), sleeveHash: deployed.sleeveHash };
+    expect(validationRefusal('live', 's', deployed, sleeveRecord)).toBeNull();
+    expect(validationRefusal('live', 's', { ...deployed, sleeveHash: 'b'.repeat(64) }, sleeveRecord)).toMatch(
+      /validated sleeve aaaaaaaaaaaa, not the deployed sleeve bbbbbbbbbbbb/,
+    );
   });
 });
 
@@ -112,5 +128,87 @@ describe('execute-orders asks the entry gate before sending an entry', () => {
     const result = await executeOrders(ctx, at('09:15'));
     expect(postOrders(stack)).toHaveLength(signals.intents.length);
     expect(result.intents.every((i) => i.status === 'accepted')).toBe(true);
+  });
+
+  it('the live stage sends the entries when the sleeve record carries the deployed sleeve hash, whatever the file hash', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const ctx: LiveContext = { ...stack.ctx, stage: 'live' };
+    await marketOpenCheck(ctx, at('09:00'));
+    // Reformatting the file changes its hash, not the sleeve's: the gate stays open.
+    await ctx.store.putValidation(
+      passing(ctx, { configHash: 'f'.repeat(64), sleeveHash: sleeveHash(ctx.config, ctx.config.name) }),
+    );
+    const signals = await generateSignals(ctx, at('09:10'));
+    const result = await executeOrders(ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(signals.intents.length);
+    expect(result.intents.every((i) => i.status === 'accepted')).toBe(true);
+  });
+
+  it('a halt of the config’s one sleeve stops its entries (a single-strategy config is one sleeve)', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const { ctx } = stack;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    const stored = await ctx.store.getRiskState();
+    const halted = setSleeveHalt(
+      stored?.state ?? initialRiskState(100_000),
+      ctx.config.name,
+      true,
+      Date.parse(at('09:12')),
+      'ops',
+      'sleeve review',
+    );
+    expect(await ctx.store.putRiskState(halted.state, stored?.version ?? 0)).not.toHaveProperty('conflict');
+    const result = await executeOrders(ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(0);
+    expect(result.intents[0]?.reason).toBe(`entry refused: sleeve ${ctx.config.name} halted (sleeve review)`);
+  });
+});
+
+describe('the validation gate per sleeve in the live stage (config/multi-strategy.yaml)', () => {
+  it('editing one sleeve closes only that sleeve’s gate; editing an account setting closes all', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const text = readFileSync('config/multi-strategy.yaml', 'utf8');
+    const validated = parseConfig(text, 'multi.yaml');
+    const ids = liveSleeveIds(validated);
+    const live = (config: StrategyConfig): LiveContext => ({
+      ...(stack as NonNullable<typeof stack>).ctx,
+      stage: 'live',
+      config,
+    });
+    // No record yet: every sleeve is refused.
+    for (const id of ids)
+      expect(await entryRefusal(live(validated), DAY, 'SPY', id)).toMatch(/no validation record/);
+
+    const records = validationRecords(
+      validated,
+      { jobId: 'a'.repeat(64), configHash: 'c'.repeat(64) },
+      { proceed: true, failed: [] },
+      new Map([['volume', { proceed: false, failed: ['sharpe'] }]]),
+      '2021-03-01T00:00:00.000Z',
+    );
+    for (const record of records) await stack.ctx.store.putValidation(record);
+    for (const id of ids.filter((i) => i !== 'volume'))
+      expect(await entryRefusal(live(validated), DAY, 'SPY', id)).toBeNull();
+    expect(await entryRefusal(live(validated), DAY, 'SPY', 'volume')).toMatch(/did not pass: sharpe/);
+
+    const rsiEdited = parseConfig(
+      text.replace(
+        'params: { period: 14, entry: 30, exit: 50 }',
+        'params: { period: 14, entry: 25, exit: 50 }',
+      ),
+      'edited.yaml',
+    );
+    expect(rsiEdited.sleeves?.[1]?.params).toMatchObject({ entry: 25 });
+    expect(await entryRefusal(live(rsiEdited), DAY, 'SPY', 'rsi')).toMatch(
+      /validated sleeve \w{12}, not the deployed sleeve \w{12}/,
+    );
+    for (const id of ['trend', 'breakout', 'bollinger'])
+      expect(await entryRefusal(live(rsiEdited), DAY, 'SPY', id)).toBeNull();
+
+    const accountEdited = parseConfig(text.replace('slippageBps: 5', 'slippageBps: 6'), 'edited.yaml');
+    for (const id of ids) expect(await entryRefusal(live(accountEdited), DAY, 'SPY', id)).not.toBeNull();
+    // Paper needs no record.
+    expect(await entryRefusal({ ...live(accountEdited), stage: 'paper' }, DAY, 'SPY', 'rsi')).toBeNull();
   });
 });

@@ -136,7 +136,14 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(await held(s)).toMatchObject({ 'rsi:SPY': 25, 'bollinger:SPY': 7 });
     expect((await held(s))['trend:SPY']).toBeUndefined();
     expect(second.reconciliation.mismatches).toBe(0);
-    expect(second.sleeves?.bySymbol).toMatchObject({ SPY: 32 });
+    expect(second.ledger?.bySymbol).toMatchObject({ SPY: 32 });
+    // The report's per-sleeve figures (EMF metrics and dashboard): one per sleeve, adding up to the account.
+    expect(second.sleeves.map((f) => f.id).sort()).toEqual(
+      [...(ctx.config.sleeves ?? [])].map((x) => x.id).sort(),
+    );
+    const sleevesEquity = second.sleeves.reduce((sum, f) => sum + f.equity, 0);
+    expect(Math.abs(sleevesEquity - second.equity)).toBeLessThan(0.01 * second.sleeves.length);
+    expect(second.sleeves.find((f) => f.id === 'rsi')).toMatchObject({ positions: 1 });
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(32);
     // Every leg at the net order's fill price; trend's round trip recorded under its own sleeve.

@@ -10,6 +10,8 @@ import { startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { FolderObjectStore } from '../../shared/adapters/local/folder-store.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { walkForwardCommand } from '../../shared/cli/research.js';
+import { parseConfig } from '../../shared/core/config/schema.js';
+import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import { PipelineExecutionError, runPipelineLocally } from '../../shared/pipeline/local-runner.js';
 import { createPipelineSteps } from '../../shared/pipeline/steps.js';
 import { capture } from '../helpers/capture.js';
@@ -82,6 +84,8 @@ describe('the walk-forward pipeline, run locally on the synthesized state machin
     const summary = first.output as { jobId: string; decision: { proceed: boolean; failed: string[] } };
     expect(await validations.getValidation('ma-crossover-atr')).toMatchObject({
       configHash: createHash('sha256').update(configYaml).digest('hex'),
+      // The live gate compares the sleeve hash: the config's one sleeve, named after it.
+      sleeveHash: sleeveHash(parseConfig(configYaml, configPath), 'ma-crossover-atr'),
       proceed: summary.decision.proceed,
       failed: summary.decision.failed,
       jobId: summary.jobId,

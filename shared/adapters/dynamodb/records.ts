@@ -176,6 +176,8 @@ export const positionsSchema = z
 /** The positions item's own fields. */
 export const positionsItemSchema = z.object({ date: dateSchema, positions: positionsSchema });
 
+const haltSchema = z.object({ since: epochMsSchema, reason: z.string(), by: z.string() });
+
 export const riskStateSchema = z.object({
   highWaterMark: num,
   day: dateSchema.nullable(),
@@ -185,7 +187,9 @@ export const riskStateSchema = z.object({
   drawdownHalt: z
     .object({ since: epochMsSchema, day: dateSchema, sessions: z.number().int().min(0) })
     .nullable(),
-  killSwitch: z.object({ since: epochMsSchema, reason: z.string(), by: z.string() }).nullable(),
+  killSwitch: haltSchema.nullable(),
+  /** Per-sleeve halts; absent on items written before sleeves (none halted). */
+  sleeveHalts: z.record(z.string().min(1), haltSchema).optional(),
 }) satisfies z.ZodType<RiskState>;
 
 /** The risk-state item's own fields: the state and its optimistic-concurrency version (≥ 1). */
@@ -198,6 +202,7 @@ export const breakerEventSchema = z.object({
   reason: z.string(),
   figures: z.record(z.string(), num),
   by: z.string().optional(),
+  sleeve: z.string().min(1).optional(),
 }) satisfies z.ZodType<BreakerEvent>;
 
 const cents = z
@@ -287,6 +292,10 @@ export const auditSchema = z.object({
 export const validationSchema = z.object({
   strategy: z.string().min(1),
   configHash: z.string().min(1),
+  sleeveHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'not a SHA-256 hex digest')
+    .optional(),
   proceed: z.boolean(),
   failed: z.array(z.string()),
   jobId: z.string().min(1),

@@ -6,7 +6,7 @@
  * pattern of the {@link StateStore} port is a GetItem on a full key or a Query on one partition
  * with a sort-key condition. Expiring items carry `ttl` (epoch seconds).
  */
-import { createHash } from 'node:crypto';
+import { canonicalJson, sha256Hex } from '../../core/canonical-json.js';
 
 /** The table definition the adapter relies on: the CDK stack builds the real table from it. */
 export const stateTableKeySchema = {
@@ -96,24 +96,12 @@ export function describeKey(key: Partial<ItemKey> | Record<string, unknown>): st
   return `PK=${String(key.PK)} SK=${String(key.SK)}`;
 }
 
-/** JSON with object keys sorted, so equal values give equal text whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * 16 hex digits of the SHA-256 of a record's canonical JSON: the same record always gets the same
  * key (appending it again rewrites the same item), two different records never share one.
  */
 export function contentHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
+  return sha256Hex(canonicalJson(value)).slice(0, 16);
 }
 
 /** Whether a DynamoDB call failed on its condition (a conditional write that lost). */

@@ -169,10 +169,21 @@ export interface ClosedTradeRecord {
   readonly exitReason?: string;
 }
 
-/** The walk-forward decision that gates live trading for a strategy (issue: the validation gate). */
+/**
+ * The walk-forward decision that gates live trading for a sleeve (`VALIDATION/<sleeve>`): a
+ * sleeves config's sleeve id, or a single-strategy config's name (its one sleeve).
+ */
 export interface ValidationRecord {
+  /** The sleeve id the record is keyed by (a single-strategy config's name). */
   readonly strategy: string;
+  /** SHA-256 of the config the job ran (records written before sleeves: of the config file's text). */
   readonly configHash: string;
+  /**
+   * The sleeve's hash (`sleeveHash(config, sleeve)`: its own block plus the account settings it
+   * depends on) the decision was made on. Absent on records written before sleeves: the gate then
+   * compares `configHash` with the deployed config file's.
+   */
+  readonly sleeveHash?: string;
   readonly proceed: boolean;
   readonly failed: readonly string[];
   readonly jobId: string;

@@ -21,7 +21,19 @@ export interface RiskState {
   /** Set while the drawdown breaker holds; only an explicit reset clears it. */
   readonly drawdownHalt: { readonly since: number; readonly day: string; readonly sessions: number } | null;
   /** Set while the manual kill switch holds. */
-  readonly killSwitch: { readonly since: number; readonly reason: string; readonly by: string } | null;
+  readonly killSwitch: Halt | null;
+  /**
+   * The sleeves halted by an operator (`quantshift halt --sleeve ID`), by sleeve id: each blocks
+   * that sleeve's new entries only. Absent (items written before sleeves): no sleeve is halted.
+   */
+  readonly sleeveHalts?: Readonly<Record<string, Halt>>;
+}
+
+/** Who halted, why, and since when (epoch ms): the account's kill switch or a sleeve's halt. */
+export interface Halt {
+  readonly since: number;
+  readonly reason: string;
+  readonly by: string;
 }
 
 /** A trip, a reset or a kill-switch change, with its reason and figures; alerts hang on these. */
@@ -32,6 +44,8 @@ export interface BreakerEvent {
   readonly reason: string;
   readonly figures: Readonly<Record<string, number>>;
   readonly by?: string;
+  /** The sleeve a kill-switch event is about (a sleeve's halt or resume); absent: the account. */
+  readonly sleeve?: string;
 }
 
 export interface BreakerUpdate {
@@ -151,6 +165,35 @@ export function setKillSwitch(
     state: { ...state, killSwitch: on ? { since: time, reason, by } : null },
     events: [{ time, breaker: 'kill-switch', action: on ? 'trip' : 'reset', reason, by, figures: {} }],
   };
+}
+
+/**
+ * Halts (`on`) or resumes one sleeve: its new entries are blocked while the halt holds; the
+ * account's kill switch and the other sleeves are untouched. Already as asked: no change, no event.
+ */
+export function setSleeveHalt(
+  state: RiskState,
+  sleeve: string,
+  on: boolean,
+  time: number,
+  by: string,
+  reason: string,
+): BreakerUpdate {
+  const halts = state.sleeveHalts ?? {};
+  if (on === (halts[sleeve] !== undefined)) return { state, events: [] };
+  const { [sleeve]: _cleared, ...others } = halts;
+  return {
+    state: { ...state, sleeveHalts: on ? { ...halts, [sleeve]: { since: time, reason, by } } : others },
+    events: [
+      { time, breaker: 'kill-switch', action: on ? 'trip' : 'reset', reason, by, figures: {}, sleeve },
+    ],
+  };
+}
+
+/** Why a sleeve's new entries are blocked by its own halt, or `null` (the account's blocks aside). */
+export function sleeveEntryBlock(state: RiskState, sleeve: string): string | null {
+  const halt = state.sleeveHalts?.[sleeve];
+  return halt === undefined ? null : `sleeve ${sleeve} halted (${halt.reason})`;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { liveSleeveIds, type StrategyConfig } from '../../core/config/schema.js';
+import { sleeveHash } from '../../core/config/sleeve-hash.js';
+import type { ValidationRecord } from '../../core/ports/state-store.js';
 import { combineSleeves } from '../../core/research/sleeves-walk-forward.js';
 import { aggregateUnit, decideWalkForward, type WindowOutcome } from '../../core/research/walk-forward.js';
 import { researchReportHtml } from '../../report/research-artifacts.js';
@@ -46,6 +49,8 @@ export function createAggregateStep(
     let summary: PipelineSummary;
     let html: string;
     let decision: PipelineSummary['decision'];
+    /** A sleeves job's decision per sleeve (each sleeve's own criteria); none for one strategy. */
+    const sleeveDecisions = new Map<string, PipelineSummary['decision']>();
     if (ctx.kind === 'sleeves') {
       const job = ctx.sleeves;
       const result = combineSleeves(job, ctx.plan, outcomes);
@@ -54,6 +59,7 @@ export function createAggregateStep(
       await writeDocument(store, spec.jobId, document);
       html = (await sleevesResearchArtifacts(job, document)).html;
       decision = document.decision;
+      for (const sleeve of document.sleeves) sleeveDecisions.set(sleeve.id, sleeve.decision);
       summary = pipelineSummary(
         spec.jobId,
         decision,
@@ -85,17 +91,41 @@ export function createAggregateStep(
       );
     }
     await store.putText(keys.report(spec.jobId), html, 'text/html');
-    await ports.validations?.putValidation({
-      strategy: parseStoredConfig(spec.config, `job ${spec.jobId} config`).name,
-      configHash: spec.configHash,
-      proceed: decision.proceed,
-      failed: decision.failed,
-      jobId: spec.jobId,
-      decidedAt: now.toISOString(),
-    });
+    if (ports.validations !== undefined) {
+      const config = parseStoredConfig(spec.config, `job ${spec.jobId} config`);
+      for (const record of validationRecords(config, spec, decision, sleeveDecisions, now.toISOString()))
+        await ports.validations.putValidation(record);
+    }
     await writeJson(store, keys.record(spec.jobId), summary);
     return summary;
   };
+}
+
+/**
+ * The validation records of a job, one per sleeve (a single-strategy config is one sleeve named
+ * after it), keyed by the sleeve id and carrying its sleeve hash, so the live gate of each sleeve
+ * asks its own: a sleeves job records each sleeve's own decision (its criteria), a single-strategy
+ * job its one decision.
+ */
+export function validationRecords(
+  config: StrategyConfig,
+  spec: Pick<JobSpec, 'jobId' | 'configHash'>,
+  decision: PipelineSummary['decision'],
+  sleeveDecisions: ReadonlyMap<string, PipelineSummary['decision']>,
+  decidedAt: string,
+): ValidationRecord[] {
+  return liveSleeveIds(config).map((sleeve) => {
+    const own = sleeveDecisions.get(sleeve) ?? decision;
+    return {
+      strategy: sleeve,
+      configHash: spec.configHash,
+      sleeveHash: sleeveHash(config, sleeve),
+      proceed: own.proceed,
+      failed: own.failed,
+      jobId: spec.jobId,
+      decidedAt,
+    };
+  });
 }
 
 /** Writes the research document as the pretty-printed JSON the local engine writes too. */

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
+import { canonicalJson } from '../../core/canonical-json.js';
 import { configSchema, equitySymbol, isoDate } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { type JobSpec, PipelineInputError, type PipelinePorts, sha256 } from '../common.js';
@@ -26,18 +27,6 @@ export const pipelineInputSchema = z
 
 export type PipelineInput = z.infer<typeof pipelineInputSchema>;
 
-/** Canonical JSON: object keys sorted, so equal inputs hash equally. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** ValidateInput: the execution input → a job spec, or a failure listing every bad field. */
 export function createValidateStep(ports: Pick<PipelinePorts, 'now' | 'gitCommit'>) {
   return async function validate(raw: unknown): Promise<JobSpec> {
@@ -60,7 +49,7 @@ export function createValidateStep(ports: Pick<PipelinePorts, 'now' | 'gitCommit
       }
     } else if (given.config !== null && typeof given.config === 'object') {
       configRaw = given.config as Record<string, unknown>;
-      configHash = sha256(canonical(configRaw));
+      configHash = sha256(canonicalJson(configRaw));
     }
     const checked = configSchema.safeParse(configRaw);
     if (!checked.success) {
@@ -89,7 +78,7 @@ export function createValidateStep(ports: Pick<PipelinePorts, 'now' | 'gitCommit
     const to = input.to ?? config.backtest.to ?? yesterday;
     const from = input.from ?? config.backtest.from ?? `${Number(to.slice(0, 4)) - 5}${to.slice(4)}`;
     const symbols = input.symbols ?? config.watchlist;
-    const jobId = sha256(canonical({ configHash, symbols, from, to, gitCommit: ports.gitCommit }));
+    const jobId = sha256(canonicalJson({ configHash, symbols, from, to, gitCommit: ports.gitCommit }));
     return {
       jobId,
       configHash,
