@@ -1,4 +1,3 @@
-import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
 import type {
   ClosedTradeRecord,
   EquitySnapshot,
@@ -8,7 +7,13 @@ import type {
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
-import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import {
+  type LiveContext,
+  NoSessionError,
+  sessionDate,
+  sessionTimeToUtc,
+  UnknownStateError,
+} from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { trackOrders } from './risk-check.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
@@ -64,7 +69,7 @@ export async function endOfDay(
   ctx: LiveContext,
   scheduledTime: string,
 ): Promise<DailyReport | { status: 'closed' }> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
@@ -77,10 +82,10 @@ export async function endOfDay(
   );
   // From the last reconciled point, not from today's midnight: a fill reported late, or one a
   // failed end-of-day never recorded, is read again (the ledger is keyed by execution id).
-  const watermark = (await ctx.store.getFillWatermark()) ?? newYorkToUtc(day, '00:00');
+  const watermark = (await ctx.store.getFillWatermark()) ?? sessionTimeToUtc(ctx, day, '00:00');
   const read = await ctx.broker.getActivities({
     after: new Date(
-      Math.min(Date.parse(watermark), Date.parse(newYorkToUtc(day, '00:00'))) - 1,
+      Math.min(Date.parse(watermark), Date.parse(sessionTimeToUtc(ctx, day, '00:00'))) - 1,
     ).toISOString(),
     until: scheduledTime,
   });
@@ -89,7 +94,7 @@ export async function endOfDay(
   // A backfilled fill's intent is among the intents of its own day.
   const earlier = new Map<string, Promise<IntentRecord[]>>();
   const earlierIntent = async (orderId: string, time: string) => {
-    const date = newYorkTime(time).date;
+    const date = sessionDate(ctx, time);
     if (date >= day) return undefined;
     if (!earlier.has(date)) earlier.set(date, ctx.store.listIntents(date));
     return (await earlier.get(date))?.find((i) => i.brokerOrderId === orderId);
@@ -107,7 +112,7 @@ export async function endOfDay(
     const intent = byOrderId.get(activity.orderId) ?? (await earlierIntent(activity.orderId, activity.time));
     const fill: FillRecord = {
       executionId: activity.id,
-      date: newYorkTime(activity.time).date,
+      date: sessionDate(ctx, activity.time),
       clientOrderId: intent?.clientOrderId ?? null,
       brokerOrderId: activity.orderId,
       symbol: activity.symbol,

@@ -1,8 +1,8 @@
 import { CacheError } from '../core/errors.js';
-import { beforeOpgCutoff, hardLimitViolations, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import { beforeOpgCutoff, hardLimitViolations, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
-import { type LiveContext, NoSessionError } from './context.js';
+import { type LiveContext, NoSessionError, sessionDate } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
@@ -83,7 +83,7 @@ function cacheGuard(ctx: LiveContext) {
  * resolved by asking the broker for the client order id, never by resending blindly.
  */
 export async function executeOrders(ctx: LiveContext, scheduledTime: string): Promise<ExecutionResult> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);

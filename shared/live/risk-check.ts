@@ -3,7 +3,7 @@ import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
-import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { type LiveContext, NoSessionError, sessionDate, UnknownStateError } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -49,7 +49,7 @@ function stopPrice(price: number, side: 1 | -1): number {
  * Breakers block entries only: stops and exits go on.
  */
 export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promise<RiskCheckResult> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const empty = { stopsPlaced: [], exits: [], breakerTrips: [], entriesCancelled: [] };
   const session = await ctx.store.getSession(day);
   if (session === undefined)

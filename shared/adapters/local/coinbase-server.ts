@@ -105,6 +105,8 @@ export interface LocalCoinbaseOptions {
   readonly balances?: Readonly<Record<string, number>>;
   readonly takerFeeBps?: number;
   readonly makerFeeBps?: number;
+  /** Spread of the best bid/ask around the current price, in bps (default 2). */
+  readonly spreadBps?: number;
   /** The server's clock (epoch ms); default the machine's. */
   readonly now?: () => number;
   readonly futures?: readonly LocalCoinbaseFuture[];
@@ -542,6 +544,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       if (productMatch[2] === undefined) return productWire(productId);
       return candles(productId, query);
     }
+    if (method === 'GET' && path === '/best_bid_ask') return bestBidAsk(query.getAll('product_ids'));
     if (method === 'POST' && path === '/orders') return createOrder(body);
     if (method === 'GET' && path === '/orders/historical/batch') {
       const statuses = query.getAll('order_status');
@@ -619,6 +622,26 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       base_currency_id: base,
       quote_currency_id: quote,
     };
+  };
+
+  /** The top of the book: the current price +- half the spread, on the quote increment. */
+  const bestBidAsk = (productIds: readonly string[]) => {
+    const halfSpread = (options.spreadBps ?? 2) / 20_000;
+    const pricebooks = productIds.map((productId) => {
+      const p = products.get(productId);
+      if (p === undefined) throw new Refusal(404, 'NOT_FOUND', `product ${productId} not found`);
+      const price = priceOf(productId);
+      if (price === null) throw new Refusal(404, 'NOT_FOUND', `product ${productId} has no price yet`);
+      const step = Number(p.quoteIncrement);
+      const on = (x: number, round: (y: number) => number) => (round(x / step - 1e-9) * step).toFixed(8);
+      return {
+        product_id: productId,
+        bids: [{ price: on(price * (1 - halfSpread), Math.floor), size: '10' }],
+        asks: [{ price: on(price * (1 + halfSpread), Math.ceil), size: '10' }],
+        time: new Date(now()).toISOString(),
+      };
+    });
+    return { pricebooks };
   };
 
   const candles = (productId: string, query: URLSearchParams) => {
