@@ -3,6 +3,7 @@ import { beforeOpgCutoff, hardLimitViolations, STOP_ORDER_TYPES } from '../core/
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError, sessionDate } from './context.js';
+import { dryRunOrders } from './dry-run.js';
 import { entryRefusal } from './entry-gate.js';
 import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
@@ -88,6 +89,8 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
   if (!session.isOpen) return { day, status: 'closed', intents: [] };
+  // The crypto bot's paper stage: every intent recorded with the best bid/ask, no order sent.
+  if (ctx.crypto?.dryRun === true) return dryRunOrders(ctx, day, scheduledTime);
 
   const cache = cacheGuard(ctx);
   const rateSlot = () => cache.rateSlot();

@@ -13,6 +13,7 @@ import { CoinbaseMarketData } from '../adapters/coinbase/market-data.js';
 import { ConfigError } from '../core/errors.js';
 import { cryptoCalendar } from '../core/market/crypto-calendar.js';
 import type { LiveContext } from '../live/context.js';
+import { DryRunBroker } from '../live/dry-run.js';
 import { type FundingResult, fundingMonitor } from '../live/funding-monitor.js';
 import type { LiveStep } from '../live/steps.js';
 import { CRYPTO_METRICS_SERVICE, FUNDING_DIMENSION, fundingMetricPoints } from './crypto-metrics.js';
@@ -115,7 +116,9 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
     retry: { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 },
   };
   const marketData = new CoinbaseMarketData(adapter);
-  const broker = new CoinbaseBroker(adapter);
+  const coinbase = new CoinbaseBroker(adapter);
+  // The dry run sends nothing: an order reaching the broker port is refused before the exchange.
+  const broker = env.DRY_RUN ? new DryRunBroker(coinbase) : coinbase;
   const store = liveStore(env);
   const cache = await liveCache(env, `qs:crypto:${env.STAGE}:`);
   return {
@@ -130,7 +133,7 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
     notifier: liveNotifier(env),
     log: liveLog,
     calendar: cryptoCalendar,
-    crypto: { dryRun: env.DRY_RUN, quotes: marketData, funding: broker, records: store },
+    crypto: { dryRun: env.DRY_RUN, quotes: marketData, funding: coinbase, records: store },
   };
 }
 

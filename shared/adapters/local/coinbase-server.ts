@@ -107,8 +107,13 @@ export interface LocalCoinbaseOptions {
   readonly makerFeeBps?: number;
   /** Spread of the best bid/ask around the current price, in bps (default 2). */
   readonly spreadBps?: number;
-  /** The server's clock (epoch ms); default the machine's. */
+  /** The server's market clock (epoch ms: prices, candles, order times); default the machine's. */
   readonly now?: () => number;
+  /**
+   * The clock JWTs are checked against (`nbf`, `exp`); default the machine's, as at Coinbase: a
+   * rehearsal moves the market clock `now` while its clients sign with the real time.
+   */
+  readonly authNow?: () => number;
   readonly futures?: readonly LocalCoinbaseFuture[];
   readonly faults?: readonly LocalCoinbaseFault[];
 }
@@ -710,7 +715,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
         issuer: 'cdp',
         subject: kid,
         algorithms,
-        currentDate: new Date(now()),
+        currentDate: new Date((options.authNow ?? Date.now)()),
         requiredClaims: ['nbf', 'exp', 'uri'],
         clockTolerance: 5,
       });
