@@ -172,6 +172,26 @@ describe('the crypto runtime', () => {
   });
 });
 
+describe('the best bid/ask read (GET /best_bid_ask)', () => {
+  it('reads the top of each book in the order asked, on the quote increment, around the price', async () => {
+    const { ctx } = await cryptoContext();
+    server.setPrice('BTC-USD', 90_000);
+    server.setPrice('SOL-USD', 140);
+    const [sol, btc] = (await ctx.crypto?.quotes.getBestBidAsk(['SOL-USD', 'btc-usd'])) ?? [];
+    expect(sol).toMatchObject({ symbol: 'SOL-USD', bid: 139.98, ask: 140.02 });
+    expect(btc).toMatchObject({ symbol: 'BTC-USD', bid: 89_991, ask: 90_009 });
+    expect(btc?.time).toBe(new Date(clock).toISOString());
+  });
+
+  it('refuses an equity ticker before any request, and names an unknown product', async () => {
+    const { ctx } = await cryptoContext();
+    const requests = server.requestLog.length;
+    await expect(ctx.crypto?.quotes.getBestBidAsk(['SPY'])).rejects.toBeInstanceOf(EquitySymbolRefusedError);
+    expect(server.requestLog.length).toBe(requests);
+    await expect(ctx.crypto?.quotes.getBestBidAsk(['DOGE-USD'])).rejects.toThrow(/DOGE-USD/);
+  });
+});
+
 describe('each bot refuses the other asset class with one named error', () => {
   it('the crypto bot refuses SPY (EquitySymbolRefusedError), before any adapter is built', async () => {
     const error = await buildCryptoLiveContext(

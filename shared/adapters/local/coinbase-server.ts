@@ -638,7 +638,9 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       const price = priceOf(productId);
       if (price === null) throw new Refusal(404, 'NOT_FOUND', `product ${productId} has no price yet`);
       const step = Number(p.quoteIncrement);
-      const on = (x: number, round: (y: number) => number) => (round(x / step - 1e-9) * step).toFixed(8);
+      // Steps counted to 1e-6 first, so a price already on the increment is not moved by float error.
+      const on = (x: number, round: (y: number) => number) =>
+        (round(Math.round((x / step) * 1e6) / 1e6) * step).toFixed(8);
       return {
         product_id: productId,
         bids: [{ price: on(price * (1 - halfSpread), Math.floor), size: '10' }],
