@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
+import { AlpacaMarketData } from '../../shared/adapters/alpaca/market-data.js';
 import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { startLocalAlpaca } from '../../shared/adapters/local/alpaca-server.js';
 import {
   generateTestCdpKey,
   type LocalCoinbase,
@@ -202,6 +205,42 @@ describe('each bot refuses the other asset class with one named error', () => {
     expect((error as Error).message).toMatch(
       /config\/equity-strategy\.yaml: watchlist\.0 \(the crypto bot\)/,
     );
+  });
+
+  it('the Alpaca adapters refuse a crypto symbol (CryptoSymbolRefusedError) before any request', async () => {
+    const alpaca = await startLocalAlpaca({
+      dataDir: 'data',
+      keyId: 'local-paper-key',
+      secret: 'local-paper-secret',
+      paper: { startTime: '2025-06-02T13:00:00Z', initialCash: 100_000 },
+    });
+    try {
+      const options = { keyId: 'local-paper-key', secret: 'local-paper-secret', baseUrl: alpaca.url };
+      const order = {
+        clientOrderId: 'qs-test-BTC-USD-20250602-entry',
+        symbol: 'BTC-USD',
+        side: 'buy' as const,
+        qty: 1,
+        type: 'market' as const,
+        timeInForce: 'opg' as const,
+      };
+      await expect(
+        new AlpacaBroker({ ...options, rateLimit: false }).submitOrder(order),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      await expect(
+        new AlpacaBroker({ ...options, rateLimit: false }).submitOrder({ ...order, symbol: 'BTC/USD' }),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      await expect(
+        new AlpacaMarketData(options).getDailyBars({
+          symbols: ['SPY', 'ETH-USD'],
+          from: '2025-05-01',
+          to: '2025-05-30',
+        }),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      expect(alpaca.requestLog).toEqual([]);
+    } finally {
+      await alpaca.close();
+    }
   });
 
   it('the equity bot refuses BTC-USD (CryptoSymbolRefusedError), before any adapter is built', async () => {
