@@ -56,6 +56,14 @@ export interface CryptoLiveParts {
   readonly records: CryptoStore;
 }
 
+/**
+ * The broker's asset class of the bot's positions: `crypto` for the crypto bot (Coinbase), else
+ * `us_equity` (Alpaca). A position of another class is outside the bot's watchlist.
+ */
+export function botAssetClass(ctx: Pick<LiveContext, 'config'>): 'crypto' | 'us_equity' {
+  return ctx.config.assetClass === 'crypto' ? 'crypto' : 'us_equity';
+}
+
 /** Whether the context's calendar counts sessions in UTC days (the 24/7 crypto calendar). */
 const utcSessions = (ctx: Pick<LiveContext, 'calendar'>) => ctx.calendar?.timeZone === 'UTC';
 

@@ -8,6 +8,7 @@ import type {
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import {
+  botAssetClass,
   type LiveContext,
   NoSessionError,
   sessionDate,
@@ -164,7 +165,7 @@ export async function endOfDay(
     ctx.store.getRiskState(),
   ]);
   const outsideWatchlist = brokerPositions
-    .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
+    .filter((p) => p.assetClass !== botAssetClass(ctx) || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
   const records = new Map((stored?.positions ?? []).map((p) => [p.symbol, p]));
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));

@@ -12,6 +12,7 @@ import { getStrategy } from '../core/strategies/index.js';
 import type { Intent } from '../core/strategies/types.js';
 import { type CloseDecisions, decideAtClose, type HeldPosition } from '../core/trading/decide.js';
 import {
+  botAssetClass,
   type LiveContext,
   NoSessionError,
   StaleDataError,
@@ -130,7 +131,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     ctx.store.listClosedTrades(config.name, config.risk.kellyWindow),
   ]);
   const outsideWatchlist = brokerPositions
-    .filter((p) => p.assetClass !== 'us_equity' || !symbols.includes(p.symbol))
+    .filter((p) => p.assetClass !== botAssetClass(ctx) || !symbols.includes(p.symbol))
     .map((p) => p.symbol);
   const byBroker = new Map<string, BrokerPosition>(
     brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)).map((p) => [p.symbol, p]),

@@ -3,7 +3,13 @@ import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
-import { type LiveContext, NoSessionError, sessionDate, UnknownStateError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  NoSessionError,
+  sessionDate,
+  UnknownStateError,
+} from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -140,7 +146,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   // 3. Every position has its protective stop.
   const positions = (await ctx.broker.getPositions()).filter(
-    (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol),
+    (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol),
   );
   const stored = await ctx.store.getLatestPositions();
   const records = new Map<string, PositionRecord>((stored?.positions ?? []).map((p) => [p.symbol, p]));

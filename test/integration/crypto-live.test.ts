@@ -398,6 +398,33 @@ describe('the dry run (the paper stage)', () => {
     expect(notifier.sent).toHaveLength(1);
   });
 
+  it("sees the account's coins as the bot's positions (crypto, not outside the watchlist)", async () => {
+    const holder = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 50_000, BTC: 0.25 },
+      now: () => clock,
+    });
+    try {
+      const day = '2026-01-08';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      // Its own table: this account's state must not leak into the other tests'.
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-holder');
+      const { ctx } = await cryptoContext({
+        COINBASE_BASE_URL: holder.url,
+        STATE_TABLE: 'quantshift-crypto-test-holder',
+      });
+      expect(await ctx.broker.getPositions()).toMatchObject([
+        { symbol: 'BTC-USD', qty: 0.25, assetClass: 'crypto' },
+      ]);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
+      expect(signals.outsideWatchlist).toEqual([]);
+    } finally {
+      await holder.close();
+    }
+  });
+
   it('applies the kill switch and the hard limits as the live path does, without sending', async () => {
     const { ctx } = await cryptoContext();
     const day = '2026-01-06';
