@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { CRYPTO_METRICS_SERVICE } from '../shared/runtime/crypto-metrics.js';
 import { resolveCommit } from './commit.js';
+import { CryptoDashboardSection } from './constructs/crypto-dashboard.js';
+import { CryptoStack } from './crypto-stack.js';
 import { MonitoringStack } from './monitoring-stack.js';
 import { repoRoot } from './paths.js';
 import { ResearchStack } from './research-stack.js';
@@ -20,6 +23,8 @@ export const SKIP_BUNDLING_CONTEXT = { 'aws:cdk:bundling-stacks': [] as string[]
 export const CONTEXT_KEYS = {
   /** The strategy config the live functions trade, repository-relative. */
   config: 'config',
+  /** The crypto bot's strategy config, repository-relative (default config/crypto-strategy.yaml). */
+  cryptoConfig: 'cryptoConfig',
   /** Slack through AWS Chatbot: the workspace (team) id and the channel id. Neither: the webhook. */
   slackWorkspaceId: 'slackWorkspaceId',
   slackChannelId: 'slackChannelId',
@@ -32,11 +37,16 @@ export const CONTEXT_KEYS = {
 /** The default strategy config of the live functions. */
 export const DEFAULT_CONFIG_FILE = 'config/equity-strategy.yaml';
 
+/** The default strategy config of the crypto bot. */
+export const DEFAULT_CRYPTO_CONFIG_FILE = 'config/crypto-strategy.yaml';
+
 /** The stacks of one stage, in deployment order. */
 export interface QuantShiftStacks {
   readonly stage: StageConfig;
   /** `QuantShift-<stage>-Trading`: schedules, live functions, tables, secrets, alert topic. */
   readonly trading: TradingStack;
+  /** `QuantShift-<stage>-Crypto`: the crypto bot (Coinbase, UTC days, every day). */
+  readonly crypto: CryptoStack;
   /** `QuantShift-<stage>-Research`: the walk-forward pipeline. */
   readonly research: ResearchStack;
   /** `QuantShift-<stage>-Monitoring`: alarms, kill switch, Slack, dashboard. */
@@ -95,6 +105,20 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
     dashboardName,
   });
 
+  const cryptoName = `${stage.stackPrefix}-Crypto`;
+  const crypto = new CryptoStack(app, cryptoName, {
+    ...common,
+    stackName: cryptoName,
+    stage,
+    configFile: optionalString(app, CONTEXT_KEYS.cryptoConfig) ?? DEFAULT_CRYPTO_CONFIG_FILE,
+    commit,
+    dashboardName,
+    // The same alert topic, hence the same Slack path, as the equity bot.
+    alertTopic: trading.alertTopic,
+    alertKey: trading.alertKey,
+    upstashSecret: trading.upstashSecret,
+  });
+
   const researchName = `${stage.stackPrefix}-Research`;
   const research = new ResearchStack(app, researchName, {
     ...common,
@@ -118,7 +142,18 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
     ...(slackChannelId === undefined ? {} : { slackChannelId }),
     stream: withStream,
   });
-  if (!withStream) return { stage, trading, research, monitoring };
+  new CryptoDashboardSection(monitoring, 'CryptoDashboard', {
+    dashboard: monitoring.dashboard.dashboard,
+    stage: stage.name,
+    service: CRYPTO_METRICS_SERVICE,
+    fundingUnderlyings: crypto.config.funding?.underlyings ?? [],
+    fundingThreshold: crypto.config.funding?.threshold ?? 0,
+    drawdownLimitPct: Math.round(crypto.config.risk.maxDrawdown * 10_000) / 100,
+    dryRun: crypto.dryRun,
+    functions: crypto.functions,
+    alarms: crypto.alarms,
+  });
+  if (!withStream) return { stage, trading, crypto, research, monitoring };
   const streamName = `${stage.stackPrefix}-Stream`;
   const stream = new StreamStack(app, streamName, {
     ...common,
@@ -130,7 +165,7 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
     dashboardName,
     ...(streamImage === undefined ? {} : { image: streamImage }),
   });
-  return { stage, trading, research, monitoring, stream };
+  return { stage, trading, crypto, research, monitoring, stream };
 }
 
 function optionalString(app: App, key: string): string | undefined {

@@ -37,6 +37,11 @@ export interface StageConfig {
   readonly alpacaTradingSecretName: string;
   /** Name of the secret holding the Upstash Redis REST endpoint (JSON `{ url, token }`). */
   readonly upstashSecretName: string;
+  /**
+   * Name of the secret holding the crypto bot's Coinbase CDP API key (JSON `{ keyName, privateKey }`):
+   * the key's name `organizations/{org}/apiKeys/{id}` and its private key (ES256 PEM or Ed25519 base64).
+   */
+  readonly coinbaseSecretName: string;
   /** Name of the secret holding the Slack incoming webhook (JSON `{ url }`), when Chatbot is not used. */
   readonly slackWebhookSecretName: string;
   /** DynamoDB deletion protection and stack termination protection. */
@@ -53,6 +58,7 @@ const STAGES: Record<StageName, StageConfig> = {
     alpacaDataSecretName: 'quantshift/paper/alpaca-data',
     alpacaTradingSecretName: 'quantshift/paper/alpaca-trading',
     upstashSecretName: 'quantshift/paper/upstash',
+    coinbaseSecretName: 'quantshift/paper/coinbase-cdp',
     slackWebhookSecretName: 'quantshift/paper/slack-webhook',
     protectData: false,
   },
@@ -65,6 +71,7 @@ const STAGES: Record<StageName, StageConfig> = {
     alpacaDataSecretName: 'quantshift/live/alpaca-data',
     alpacaTradingSecretName: 'quantshift/live/alpaca-trading',
     upstashSecretName: 'quantshift/live/upstash',
+    coinbaseSecretName: 'quantshift/live/coinbase-cdp',
     slackWebhookSecretName: 'quantshift/live/slack-webhook',
     protectData: true,
   },

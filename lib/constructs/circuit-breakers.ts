@@ -27,8 +27,22 @@ export interface CircuitBreakersProps {
   readonly namePrefix: string;
   /** Every alarm notifies this topic (on ALARM and on OK). */
   readonly alertTopic: ITopic;
-  /** Invoked by the loss and drawdown alarms: halts entries (and flattens when configured). */
-  readonly killSwitch: IFunction;
+  /**
+   * Invoked by the loss and drawdown alarms: halts entries (and flattens when configured).
+   * @default - none: the alarms only notify (the bot's own breakers halt its entries)
+   */
+  readonly killSwitch?: IFunction;
+  /**
+   * The `service` dimension of the live metrics the alarms watch.
+   * @default LIVE_METRICS_SERVICE (the equity bot)
+   */
+  readonly service?: string;
+  /**
+   * Whether the market-open check beats every day (the 24/7 crypto bot): then every hour without
+   * a beat counts, weekends included.
+   * @default false (weekdays only: weekend hours count as beats)
+   */
+  readonly everyDay?: boolean;
   /**
    * Daily loss, in percent of the day's start equity, at which the loss alarm fires.
    * @default 5
@@ -79,36 +93,40 @@ export class CircuitBreakers extends Construct {
       return created;
     };
     const live = (metricName: string, statistic: string, period = Duration.minutes(5)) =>
-      liveMetric(props.stage, metricName, statistic, period);
+      liveMetric(props.stage, metricName, statistic, period, props.service);
 
-    const killSwitch = new LambdaAction(props.killSwitch);
+    const killSwitch = props.killSwitch === undefined ? [] : [new LambdaAction(props.killSwitch)];
+    const halts =
+      props.killSwitch === undefined
+        ? 'the risk checks halt new entries'
+        : 'the kill switch halts new entries';
     const dailyLossPct = props.dailyLossPct ?? 5;
     this.dailyLoss = alarm(
       'DailyLoss',
       'daily-loss',
       {
-        alarmDescription: `Daily loss reached ${dailyLossPct}% of the day's start equity: the kill switch halts new entries.`,
+        alarmDescription: `Daily loss reached ${dailyLossPct}% of the day's start equity: ${halts}.`,
         metric: live(LIVE_METRICS.dailyLossPct, 'Maximum'),
         threshold: dailyLossPct,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       },
-      [killSwitch],
+      killSwitch,
     );
     const drawdownPct = props.drawdownPct ?? 15;
     this.drawdown = alarm(
       'Drawdown',
       'drawdown',
       {
-        alarmDescription: `Drawdown reached ${drawdownPct}% below the high-water mark: the kill switch halts new entries.`,
+        alarmDescription: `Drawdown reached ${drawdownPct}% below the high-water mark: ${halts}.`,
         metric: live(LIVE_METRICS.drawdownPct, 'Maximum'),
         threshold: drawdownPct,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       },
-      [killSwitch],
+      killSwitch,
     );
     this.rejections = alarm('Rejections', 'order-rejections', {
       alarmDescription: 'An order was refused by a hard limit or rejected by the broker.',
@@ -122,22 +140,25 @@ export class CircuitBreakers extends Construct {
     // The market-open check beats every weekday, holidays included (its schedule knows no
     // calendar), so the alarm needs none either: weekend hours (UTC) count as beats, and a
     // missing beat is 26 weekday hours without one (one scheduled beat plus slack).
+    // The 24/7 bot beats every day: every hour counts.
     const beats = live(LIVE_METRICS.heartbeat, 'Sum', Duration.hours(1));
+    const dense = new MathExpression({
+      expression: 'MAX([FILL(beats, 0), TIME_SERIES(0)])',
+      usingMetrics: { beats },
+      period: Duration.hours(1),
+      ...(props.everyDay === true ? { label: 'Heartbeats' } : {}),
+    });
     this.missingHeartbeat = alarm('MissingHeartbeat', 'missing-heartbeat', {
-      alarmDescription:
-        'No market-open check heartbeat for 26 weekday hours: the schedule, the function or its secrets are broken. Nothing trades.',
-      metric: new MathExpression({
-        expression: 'IF(DAY(dense) >= 6, 1, dense)',
-        usingMetrics: {
-          dense: new MathExpression({
-            expression: 'MAX([FILL(beats, 0), TIME_SERIES(0)])',
-            usingMetrics: { beats },
-            period: Duration.hours(1),
-          }),
-        },
-        period: Duration.hours(1),
-        label: 'Heartbeats (weekends count as 1)',
-      }),
+      alarmDescription: `No market-open check heartbeat for 26 ${props.everyDay === true ? '' : 'weekday '}hours: the schedule, the function or its secrets are broken. Nothing trades.`,
+      metric:
+        props.everyDay === true
+          ? dense
+          : new MathExpression({
+              expression: 'IF(DAY(dense) >= 6, 1, dense)',
+              usingMetrics: { dense },
+              period: Duration.hours(1),
+              label: 'Heartbeats (weekends count as 1)',
+            }),
       threshold: 1,
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 26,
@@ -212,11 +233,17 @@ export class CircuitBreakers extends Construct {
 type AlarmOptions = Omit<ConstructorParameters<typeof Alarm>[2], 'alarmName'>;
 
 /** A live metric (EMF, namespace `QuantShift`, dimensions service and stage). */
-export function liveMetric(stage: string, metricName: string, statistic: string, period: Duration): Metric {
+export function liveMetric(
+  stage: string,
+  metricName: string,
+  statistic: string,
+  period: Duration,
+  service: string = LIVE_METRICS_SERVICE,
+): Metric {
   return new Metric({
     namespace: LIVE_METRICS_NAMESPACE,
     metricName,
-    dimensionsMap: { service: LIVE_METRICS_SERVICE, stage },
+    dimensionsMap: { service, stage },
     statistic,
     period,
   });

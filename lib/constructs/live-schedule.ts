@@ -60,11 +60,21 @@ export interface LiveScheduleProps {
    * @default true
    */
   readonly enabled?: boolean;
+  /**
+   * The time zone of the cron fields.
+   * @default TimeZone.AMERICA_NEW_YORK (the equity bot; the crypto bot runs on UTC)
+   */
+  readonly timeZone?: TimeZone;
+  /**
+   * The cron's day-of-week field.
+   * @default 'MON-FRI' (the equity bot; the crypto bot runs every day: '*')
+   */
+  readonly weekDay?: string;
 }
 
 /**
  * One EventBridge Scheduler schedule of a live step, in America/New_York (DST-safe), Monday to
- * Friday. Its payload is `{ "step": ..., "scheduledTime": <aws.scheduler.scheduled-time> }`, the
+ * Friday by default (the crypto bot's are UTC, every day). Its payload is `{ "step": ..., "scheduledTime": <aws.scheduler.scheduled-time> }`, the
  * handlers' idempotency key. A delivery that keeps failing, and an invocation that keeps failing,
  * both end in the step's SQS dead-letter queue (encrypted, TLS only, kept 14 days), which an
  * alarm of the monitoring stack watches.
@@ -86,15 +96,19 @@ export class LiveSchedule extends Construct {
       retentionPeriod: Duration.days(14),
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const timeZone = props.timeZone ?? TimeZone.AMERICA_NEW_YORK;
+    const weekDay = props.weekDay ?? 'MON-FRI';
     this.expression = ScheduleExpression.cron({
       minute: props.timing.minute,
       hour: props.timing.hour,
-      weekDay: 'MON-FRI',
-      timeZone: TimeZone.AMERICA_NEW_YORK,
+      weekDay,
+      timeZone,
     });
+    const days = weekDay === 'MON-FRI' ? 'weekdays' : weekDay === '*' ? 'every day' : weekDay;
+    const zone = timeZone === TimeZone.AMERICA_NEW_YORK ? 'New York time' : timeZone.timezoneName;
     this.schedule = new Schedule(this, 'Schedule', {
       ...(props.scheduleName === undefined ? {} : { scheduleName: props.scheduleName }),
-      description: `QuantShift ${props.step}, weekdays, New York time`,
+      description: `QuantShift ${props.step}, ${days}, ${zone}`,
       schedule: this.expression,
       timeWindow: TimeWindow.off(),
       enabled: props.enabled ?? true,

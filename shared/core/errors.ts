@@ -287,3 +287,9 @@ export class StrategyParamError extends ConfigError {}
  * sleeves', or a sleeve selling more than it holds): asserted at every close, never papered over.
  */
 export class SleeveLedgerError extends QuantShiftError {}
+
+/**
+ * An order reached the broker port of a dry run (the crypto bot's paper stage: Coinbase has no
+ * paper trading, so nothing may be sent). Final, like a broker rejection: it is never retried.
+ */
+export class DryRunOrderRefusedError extends BrokerRejectedError {}

@@ -1,8 +1,12 @@
 import type { StrategyConfig } from '../core/config/schema.js';
 import { QuantShiftError } from '../core/errors.js';
+import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
+import { utcSessionDate } from '../core/market/crypto-calendar.js';
 import type { Broker } from '../core/ports/broker.js';
 import type { Cache } from '../core/ports/cache.js';
-import type { MarketData } from '../core/ports/market-data.js';
+import type { MarketCalendar } from '../core/ports/calendar.js';
+import type { CryptoStore, FundingSource } from '../core/ports/crypto-store.js';
+import type { BestBidAskSource, MarketData } from '../core/ports/market-data.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import type { StateStore } from '../core/ports/state-store.js';
 
@@ -28,6 +32,51 @@ export interface LiveContext {
   readonly cache?: Cache;
   readonly notifier: Notifier;
   readonly log: LiveLogger;
+  /**
+   * The bot's session calendar: absent, the NYSE's (sessions are New York dates); the crypto bot's
+   * is the 24/7 UTC calendar (sessions are UTC days, every day open).
+   */
+  readonly calendar?: MarketCalendar;
+  /** The crypto bot's own parts (absent for the equity bot). */
+  readonly crypto?: CryptoLiveParts;
+}
+
+/** What only the crypto bot has: its dry run, the top of the book, funding rates and their records. */
+export interface CryptoLiveParts {
+  /**
+   * The dry run (the paper stage: Coinbase has no paper trading): execute-orders records every
+   * intent with the best bid/ask at the decision and sends no order.
+   */
+  readonly dryRun: boolean;
+  /** The best bid/ask at a decision (the dry run's report). */
+  readonly quotes: BestBidAskSource;
+  /** Funding rates of the perpetual-style futures. */
+  readonly funding: FundingSource;
+  /** Funding readings and dry-run decisions (the bot's own table). */
+  readonly records: CryptoStore;
+}
+
+/**
+ * The broker's asset class of the bot's positions: `crypto` for the crypto bot (Coinbase), else
+ * `us_equity` (Alpaca). A position of another class is outside the bot's watchlist.
+ */
+export function botAssetClass(ctx: Pick<LiveContext, 'config'>): 'crypto' | 'us_equity' {
+  return ctx.config.assetClass === 'crypto' ? 'crypto' : 'us_equity';
+}
+
+/** Whether the context's calendar counts sessions in UTC days (the 24/7 crypto calendar). */
+const utcSessions = (ctx: Pick<LiveContext, 'calendar'>) => ctx.calendar?.timeZone === 'UTC';
+
+/** The session date (`YYYY-MM-DD`) an instant belongs to: its New York date, or its UTC date for the 24/7 bot. */
+export function sessionDate(ctx: Pick<LiveContext, 'calendar'>, iso: string): string {
+  return utcSessions(ctx) ? utcSessionDate(Date.parse(iso)) : newYorkTime(iso).date;
+}
+
+/** The UTC instant (ISO) of a session-local wall-clock time `HH:MM` (`24:00`: the next midnight) on a date. */
+export function sessionTimeToUtc(ctx: Pick<LiveContext, 'calendar'>, date: string, time: string): string {
+  if (!utcSessions(ctx)) return newYorkToUtc(date, time);
+  const [hours, minutes] = time.split(':').map(Number) as [number, number];
+  return new Date(Date.parse(`${date}T00:00:00Z`) + (hours * 60 + minutes) * 60_000).toISOString();
 }
 
 /** No session record for the day: the market-open check did not run, so nothing trades. */

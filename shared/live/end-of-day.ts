@@ -1,4 +1,3 @@
-import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type {
   ClosedTradeRecord,
@@ -9,7 +8,14 @@ import type {
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { closedTradesOfDay } from './closed-trades.js';
-import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  NoSessionError,
+  sessionDate,
+  sessionTimeToUtc,
+  UnknownStateError,
+} from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
@@ -86,7 +92,7 @@ export async function endOfDay(
   ctx: LiveContext,
   scheduledTime: string,
 ): Promise<DailyReport | { status: 'closed' }> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
@@ -99,10 +105,10 @@ export async function endOfDay(
   );
   // From the last reconciled point, not from today's midnight: a fill reported late, or one a
   // failed end-of-day never recorded, is read again (the ledger is keyed by execution id).
-  const watermark = (await ctx.store.getFillWatermark()) ?? newYorkToUtc(day, '00:00');
+  const watermark = (await ctx.store.getFillWatermark()) ?? sessionTimeToUtc(ctx, day, '00:00');
   const read = await ctx.broker.getActivities({
     after: new Date(
-      Math.min(Date.parse(watermark), Date.parse(newYorkToUtc(day, '00:00'))) - 1,
+      Math.min(Date.parse(watermark), Date.parse(sessionTimeToUtc(ctx, day, '00:00'))) - 1,
     ).toISOString(),
     until: scheduledTime,
   });
@@ -111,7 +117,7 @@ export async function endOfDay(
   // A backfilled fill's intent is among the intents of its own day.
   const earlier = new Map<string, Promise<IntentRecord[]>>();
   const earlierIntent = async (orderId: string, time: string) => {
-    const date = newYorkTime(time).date;
+    const date = sessionDate(ctx, time);
     if (date >= day) return undefined;
     if (!earlier.has(date)) earlier.set(date, ctx.store.listIntents(date));
     return (await earlier.get(date))?.find((i) => i.brokerOrderId === orderId);
@@ -129,7 +135,7 @@ export async function endOfDay(
     const intent = byOrderId.get(activity.orderId) ?? (await earlierIntent(activity.orderId, activity.time));
     const fill: FillRecord = {
       executionId: activity.id,
-      date: newYorkTime(activity.time).date,
+      date: sessionDate(ctx, activity.time),
       clientOrderId: intent?.clientOrderId ?? null,
       brokerOrderId: activity.orderId,
       symbol: activity.symbol,
@@ -181,7 +187,7 @@ export async function endOfDay(
     ctx.store.getRiskState(),
   ]);
   const outsideWatchlist = brokerPositions
-    .filter((p) => p.assetClass !== 'us_equity' || !config.watchlist.includes(p.symbol))
+    .filter((p) => p.assetClass !== botAssetClass(ctx) || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
   // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
   const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));

@@ -2,14 +2,14 @@ import { CacheError } from '../core/errors.js';
 import {
   beforeOpgCutoff,
   hardLimitViolations,
-  newYorkTime,
   orderTagOf,
   STOP_ORDER_TYPES,
   sleeveSetTag,
 } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
-import { type LiveContext, NoSessionError } from './context.js';
+import { type LiveContext, NoSessionError, sessionDate } from './context.js';
+import { dryRunOrders } from './dry-run.js';
 import { entryRefusal } from './entry-gate.js';
 import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
@@ -94,11 +94,13 @@ function cacheGuard(ctx: LiveContext) {
  * resolved by asking the broker for the client order id, never by resending blindly.
  */
 export async function executeOrders(ctx: LiveContext, scheduledTime: string): Promise<ExecutionResult> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
   if (session === undefined)
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
   if (!session.isOpen) return { day, status: 'closed', intents: [] };
+  // The crypto bot's paper stage: every intent recorded with the best bid/ask, no order sent.
+  if (ctx.crypto?.dryRun === true) return dryRunOrders(ctx, day, scheduledTime);
 
   const cache = cacheGuard(ctx);
   const rateSlot = () => cache.rateSlot();

@@ -1,7 +1,7 @@
 import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
-import { clientOrderId, newYorkTime } from '../core/live/orders.js';
+import { clientOrderId } from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
@@ -12,7 +12,14 @@ import { RollingVolatility } from '../core/risk/volatility.js';
 import { getStrategy } from '../core/strategies/index.js';
 import type { Intent } from '../core/strategies/types.js';
 import { type CloseDecisions, decideAtClose, type HeldPosition } from '../core/trading/decide.js';
-import { type LiveContext, NoSessionError, StaleDataError, UnknownStateError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  NoSessionError,
+  StaleDataError,
+  sessionDate,
+  UnknownStateError,
+} from './context.js';
 import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
 
 const DAY_MS = 86_400_000;
@@ -95,7 +102,7 @@ export interface SignalsResult {
  * its deterministic client order id, before anything is sent.
  */
 export async function generateSignals(ctx: LiveContext, scheduledTime: string): Promise<SignalsResult> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
   if (session === undefined) {
     throw new NoSessionError(`no session record for ${day}: the market-open check did not run`);
@@ -140,7 +147,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     ctx.store.listClosedTrades(config.name, config.risk.kellyWindow),
   ]);
   const outsideWatchlist = brokerPositions
-    .filter((p) => p.assetClass !== 'us_equity' || !symbols.includes(p.symbol))
+    .filter((p) => p.assetClass !== botAssetClass(ctx) || !symbols.includes(p.symbol))
     .map((p) => p.symbol);
   const byBroker = new Map<string, BrokerPosition>(
     brokerPositions.filter((p) => !outsideWatchlist.includes(p.symbol)).map((p) => [p.symbol, p]),

@@ -15,7 +15,7 @@ import {
   setKillSwitch,
   setSleeveHalt,
 } from '../core/risk/index.js';
-import type { LiveContext } from './context.js';
+import { botAssetClass, type LiveContext } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { placeIntentOnce } from './submit.js';
 
@@ -489,7 +489,7 @@ export async function killSwitch(
   const flatten = input.flatten;
   if (flatten) {
     const positions = (await ctx.broker.getPositions()).filter(
-      (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol) && p.qty !== 0,
+      (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
     );
     const working = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
     const stored = await ctx.store.getLatestPositions();

@@ -1,6 +1,6 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
-import { clientOrderId, newYorkTime, newYorkToUtc, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
+import { clientOrderId, newYorkToUtc, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
 import {
   assignFromBucket,
   isUnassigned,
@@ -18,7 +18,7 @@ import type {
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { assignToSleeve } from '../core/trading/sleeves-close.js';
-import { type LiveContext, UnknownStateError } from './context.js';
+import { botAssetClass, type LiveContext, sessionDate, UnknownStateError } from './context.js';
 import { orderPatch, placeIntentOnce } from './submit.js';
 
 /**
@@ -118,7 +118,7 @@ export async function reconcile(
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
-  const held = brokerPositions.filter((p) => p.assetClass === 'us_equity' && inScope(p.symbol));
+  const held = brokerPositions.filter((p) => p.assetClass === botAssetClass(ctx) && inScope(p.symbol));
   const lines = reconcilePositions(new Map(held.map((p) => [p.symbol, p.qty])), [...records, ...unseen]);
   const changed = options.readOnly === true ? [] : lines.filter((l) => l.mismatch !== 0);
   const result = (symbols: readonly SymbolReconciliation[]): ReconciliationResult => ({
@@ -201,7 +201,7 @@ async function sinceList(
     until: when,
   });
   const fills: FillRecord[] = activities.flatMap((a) =>
-    a.kind === 'fill' && newYorkTime(a.time).date === day
+    a.kind === 'fill' && sessionDate(ctx, a.time) === day
       ? [
           {
             executionId: a.id,
@@ -275,7 +275,7 @@ export async function assignBucket(
   readonly qty: number;
   readonly sleeveQty: number;
 }> {
-  const day = newYorkTime(input.time).date;
+  const day = sessionDate(ctx, input.time);
   const latest = await ctx.store.getLatestPositions();
   if (latest === undefined)
     throw new UsageError(`${input.symbol}: no positions list stored: nothing to assign`);
@@ -368,7 +368,7 @@ export async function assignedOn(ctx: LiveContext, day: string): Promise<Assignm
   const from = new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString();
   const to = new Date(Date.parse(`${day}T00:00:00Z`) + 2 * 86_400_000).toISOString();
   return (await ctx.store.listAudit(from, to)).flatMap((a) => {
-    if (a.action !== 'reconcile-assign' || newYorkTime(a.time).date !== day) return [];
+    if (a.action !== 'reconcile-assign' || sessionDate(ctx, a.time) !== day) return [];
     const { sleeve, symbol, qty } = a.details ?? {};
     return typeof sleeve === 'string' && typeof symbol === 'string' && typeof qty === 'number'
       ? [{ sleeve, symbol, qty }]
@@ -409,7 +409,7 @@ export async function flattenBucket(
   ctx: LiveContext,
   input: OperatorInput & { readonly symbol: string },
 ): Promise<FlattenResult> {
-  const day = newYorkTime(input.time).date;
+  const day = sessionDate(ctx, input.time);
   const { symbol, time } = input;
   const bucket = unassignedQty((await ctx.store.getLatestPositions())?.positions, symbol);
   const sequenceId = (sequence: number) =>

@@ -4,7 +4,13 @@ import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
-import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  NoSessionError,
+  sessionDate,
+  UnknownStateError,
+} from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { flattenedToday } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
@@ -48,7 +54,7 @@ const OPEN_STATES: readonly IntentStatus[] = ['submitted', 'accepted', 'partiall
  * Breakers block entries only: stops and exits go on.
  */
 export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promise<RiskCheckResult> {
-  const day = newYorkTime(scheduledTime).date;
+  const day = sessionDate(ctx, scheduledTime);
   const empty = { stopsPlaced: [], exits: [], breakerTrips: [], entriesCancelled: [] };
   const session = await ctx.store.getSession(day);
   if (session === undefined)
@@ -167,7 +173,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   // 3. Every position has its protective stop.
   const positions = (await ctx.broker.getPositions()).filter(
-    (p) => p.assetClass === 'us_equity' && config.watchlist.includes(p.symbol),
+    (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol),
   );
   const stored = await ctx.store.getLatestPositions();
   const records = new Map<string, PositionRecord>(

@@ -27,7 +27,7 @@ import type { Bar, BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
 import { defaultAllocation } from '../core/portfolio/config.js';
 import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
-import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
+import type { BrokerOrder } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
   IntentRecord,

@@ -8,6 +8,7 @@ import type { DailyReport } from '../live/end-of-day.js';
 import type { ExecutionResult } from '../live/execute-orders.js';
 import type { RiskCheckResult } from '../live/risk-check.js';
 import type { SleeveFigures } from '../live/sleeve-report.js';
+import { CRYPTO_METRICS } from './crypto-metrics.js';
 
 /** The metric names, shared by the functions and the CDK monitoring stack. */
 export const LIVE_METRICS = {
@@ -82,6 +83,10 @@ export function stepMetrics(step: string, result: unknown): MetricPoint[] {
         value: intents.filter((i) => i.reason?.startsWith('entry refused') === true).length,
       },
     );
+    // The crypto bot's dry run: the intents it recorded with the book instead of sending them.
+    const dryRun = (result as { dryRun?: readonly unknown[] }).dryRun;
+    if (Array.isArray(dryRun))
+      points.push({ name: CRYPTO_METRICS.dryRunIntents, unit: 'Count', value: dryRun.length });
   } else if (step === 'risk-check' && 'figures' in result) {
     const check = result as RiskCheckResult;
     if (check.figures !== undefined) {

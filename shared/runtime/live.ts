@@ -27,6 +27,7 @@ import { UpstashCache } from '../adapters/upstash/cache.js';
 import { parseConfig } from '../core/config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { assertLiveConfig } from '../core/live/orders.js';
+import { type AssetClass, assertAssetClass } from '../core/market/asset-class.js';
 import type { LiveContext } from '../live/context.js';
 import { LIVE_STEPS, type LiveStep } from '../live/steps.js';
 import {
@@ -90,7 +91,7 @@ const upstashSecretSchema = z.object({ url: z.url(), token: z.string().min(1) })
 
 /** Secret values this process has seen: every log line is scrubbed of them. */
 const secrets = new Set<string>();
-const remember = (...values: (string | undefined)[]) => {
+export const remember = (...values: (string | undefined)[]) => {
   for (const v of values) if (v !== undefined && v.length >= 4) secrets.add(v);
 };
 function redact(_key: string, value: unknown): unknown {
@@ -130,7 +131,9 @@ export async function alpacaKeys(env: LiveEnv) {
   return parsed.data;
 }
 
-async function upstash(env: LiveEnv) {
+async function upstash(
+  env: Pick<LiveEnv, 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN' | 'UPSTASH_SECRET_ARN'>,
+) {
   if (env.UPSTASH_REDIS_REST_URL !== undefined && env.UPSTASH_REDIS_REST_TOKEN !== undefined) {
     return { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
   }
@@ -159,28 +162,93 @@ async function upstash(env: LiveEnv) {
   return parsed.data;
 }
 
-/** Builds the live context from the environment: adapters once per cold start. */
-export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
-  const path = isAbsolute(env.QUANTSHIFT_CONFIG)
-    ? env.QUANTSHIFT_CONFIG
-    : join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), env.QUANTSHIFT_CONFIG);
+/** The bot's strategy config, from the bundle (`LAMBDA_TASK_ROOT`) or the working folder. */
+export function readLiveConfig(file: string, stage: 'paper' | 'live') {
+  const path = isAbsolute(file) ? file : join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
   const text = readFileSync(path, 'utf8');
-  const config = parseConfig(text, env.QUANTSHIFT_CONFIG);
-  assertLiveConfig(config, env.STAGE);
-  const keys = await alpacaKeys(env);
-  remember(keys.keyId, keys.secret);
+  const config = parseConfig(text, file);
+  assertLiveConfig(config, stage);
+  return { config, configHash: createHash('sha256').update(text).digest('hex') };
+}
+
+/**
+ * Refuses a config whose watchlist holds a symbol of the other bot's asset class, before any
+ * adapter is built: `CryptoSymbolRefusedError` for the equity bot, `EquitySymbolRefusedError` for
+ * the crypto bot (a config of `assetClass: crypto` reaching the equity functions, or the reverse).
+ */
+export function assertBotAssetClass(
+  assetClass: AssetClass,
+  config: { readonly watchlist: readonly string[] },
+  file: string,
+): void {
+  config.watchlist.forEach((symbol, i) => {
+    assertAssetClass(assetClass, symbol, `${file}: watchlist.${i} (the ${assetClass} bot)`);
+  });
+}
+
+/** The Upstash cache of a bot, under its own key prefix; undefined without an endpoint. */
+export async function liveCache(
+  env: Pick<LiveEnv, 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN' | 'UPSTASH_SECRET_ARN'>,
+  prefix: string,
+): Promise<UpstashCache | undefined> {
   const redis = await upstash(env);
   remember(redis?.token);
+  if (redis === undefined) return undefined;
+  return new UpstashCache({
+    // An accelerator must not stall a step: one quick retry, then the caller degrades.
+    redis: new Redis({ url: redis.url, token: redis.token, retry: { retries: 1, backoff: () => 100 } }),
+    prefix,
+    onCorrupt: (error) => logger.warn('corrupt cache entry read as a miss', { error: error.message }),
+    onUnavailable: (error) => logger.warn('cache unavailable; degraded to a miss', { error: error.message }),
+  });
+}
+
+/** The alert topic's notifier, or the log when no topic is set (local runs). */
+export function liveNotifier(env: Pick<LiveEnv, 'TOPIC_ARN' | 'STAGE' | 'DASHBOARD_URL'>) {
+  return env.TOPIC_ARN === undefined
+    ? new ListNotifier((line) => logger.info(line))
+    : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN, {
+        stage: env.STAGE,
+        ...(env.DASHBOARD_URL === undefined ? {} : { dashboardUrl: env.DASHBOARD_URL }),
+      });
+}
+
+/** The state store on the bot's table (local DynamoDB when `DYNAMODB_ENDPOINT` is set). */
+export function liveStore(env: Pick<LiveEnv, 'STATE_TABLE' | 'DYNAMODB_ENDPOINT'>): DynamoStateStore {
   const dynamo = new DynamoDBClient(
     env.DYNAMODB_ENDPOINT === undefined ? {} : { endpoint: env.DYNAMODB_ENDPOINT },
   );
+  return new DynamoStateStore(stateStoreDocumentClient(dynamo), env.STATE_TABLE);
+}
+
+/** Structured logging through the handlers' Powertools Logger (secrets redacted). */
+export const liveLog: LiveContext['log'] = {
+  info: (message, fields) => logger.info(message, fields ?? {}),
+  warn: (message, fields) => logger.warn(message, fields ?? {}),
+  error: (message, fields) => logger.error(message, fields ?? {}),
+};
+
+/** The equity bot: Alpaca, the NYSE calendar, the `quantshift-live` metrics. */
+export const equityRuntime: LiveRuntime<LiveEnv> = {
+  parseEnv: (env) => parseLiveEnv(env),
+  buildContext: (env) => buildLiveContext(env),
+  metrics,
+};
+
+/** Builds the live context from the environment: adapters once per cold start. */
+export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
+  const { config, configHash } = readLiveConfig(env.QUANTSHIFT_CONFIG, env.STAGE);
+  assertBotAssetClass('equity', config, env.QUANTSHIFT_CONFIG);
+  const keys = await alpacaKeys(env);
+  remember(keys.keyId, keys.secret);
   const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
   const rateLimit = { maxRequests: env.BROKER_RATE_LIMIT, intervalMs: 60_000 };
+  const cache = await liveCache(env, `qs:${env.STAGE}:`);
   return {
     stage: env.STAGE,
     brokerRateLimit: env.BROKER_RATE_LIMIT,
     config,
-    configHash: createHash('sha256').update(text).digest('hex'),
+    configHash,
     gitCommit: env.QUANTSHIFT_COMMIT,
     broker: new AlpacaBroker({
       ...keys,
@@ -196,36 +264,26 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
       retry,
       rateLimit,
     }),
-    store: new DynamoStateStore(stateStoreDocumentClient(dynamo), env.STATE_TABLE),
-    ...(redis === undefined
-      ? {}
-      : {
-          cache: new UpstashCache({
-            // An accelerator must not stall a step: one quick retry, then the caller degrades.
-            redis: new Redis({
-              url: redis.url,
-              token: redis.token,
-              retry: { retries: 1, backoff: () => 100 },
-            }),
-            prefix: `qs:${env.STAGE}:`,
-            onCorrupt: (error) => logger.warn('corrupt cache entry read as a miss', { error: error.message }),
-            onUnavailable: (error) =>
-              logger.warn('cache unavailable; degraded to a miss', { error: error.message }),
-          }),
-        }),
-    notifier:
-      env.TOPIC_ARN === undefined
-        ? new ListNotifier((line) => logger.info(line))
-        : new SnsNotifier(new SNSClient({}), env.TOPIC_ARN, {
-            stage: env.STAGE,
-            ...(env.DASHBOARD_URL === undefined ? {} : { dashboardUrl: env.DASHBOARD_URL }),
-          }),
-    log: {
-      info: (message, fields) => logger.info(message, fields ?? {}),
-      warn: (message, fields) => logger.warn(message, fields ?? {}),
-      error: (message, fields) => logger.error(message, fields ?? {}),
-    },
+    store: liveStore(env),
+    ...(cache === undefined ? {} : { cache }),
+    notifier: liveNotifier(env),
+    log: liveLog,
   };
+}
+
+/** What every bot's environment has: the stage and the tables (local DynamoDB optional). */
+export interface BaseLiveEnv {
+  readonly STAGE: 'paper' | 'live';
+  readonly IDEMPOTENCY_TABLE: string;
+  readonly DYNAMODB_ENDPOINT?: string | undefined;
+}
+
+/** Which bot a handler runs: how it reads its environment, builds its context and emits its metrics. */
+export interface LiveRuntime<V extends BaseLiveEnv> {
+  readonly parseEnv: (env: NodeJS.ProcessEnv) => V;
+  readonly buildContext: (env: V) => Promise<LiveContext>;
+  /** The bot's Powertools Metrics (its own `service` dimension, so the bots' figures never mix). */
+  readonly metrics: Metrics;
 }
 
 /**
@@ -234,12 +292,18 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
  * Logger, Metrics, Tracer, Idempotency keyed by step and scheduled time) is the only
  * cross-cutting code.
  */
-export function liveHandler<R>(step: LiveStep, run: (ctx: LiveContext, scheduledTime: string) => Promise<R>) {
-  return liveEventHandler<LiveEvent, R>({
+export function liveHandler<R, V extends BaseLiveEnv = LiveEnv>(
+  step: LiveStep,
+  run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
+  runtime?: LiveRuntime<V>,
+) {
+  const metrics = (runtime ?? equityRuntime).metrics;
+  return liveEventHandler<LiveEvent, R, V>({
     name: step,
     schema: liveEventSchema,
     idempotencyKey: '[step, scheduledTime]',
     requireIdempotencyKey: true,
+    ...(runtime === undefined ? {} : { runtime }),
     run: async (event, context) => {
       if (event.step !== step) throw new ConfigError(`${step}: the event is for ${event.step}`);
       const ctx = await context();
@@ -292,7 +356,7 @@ export const cloudWatchAlarmEventSchema = z.object({
 export type CloudWatchAlarmEvent = z.infer<typeof cloudWatchAlarmEventSchema>;
 
 /** What {@link liveEventHandler} needs: the event's schema, its idempotency key and the work. */
-export interface LiveEventHandlerOptions<E, R> {
+export interface LiveEventHandlerOptions<E, R, V extends BaseLiveEnv = LiveEnv> {
   /** The function's name in errors and metrics (`<name>.success`), e.g. `kill-switch`. */
   readonly name: string;
   readonly schema: z.ZodType<E>;
@@ -305,7 +369,12 @@ export interface LiveEventHandlerOptions<E, R> {
    */
   readonly requireIdempotencyKey?: boolean;
   /** The work: `context()` builds the live context (once per cold start) when the event needs it. */
-  readonly run: (event: E, context: () => Promise<LiveContext>, env: LiveEnv) => Promise<R>;
+  readonly run: (event: E, context: () => Promise<LiveContext>, env: V) => Promise<R>;
+  /**
+   * The bot.
+   * @default equityRuntime
+   */
+  readonly runtime?: LiveRuntime<V>;
 }
 
 /**
@@ -315,39 +384,42 @@ export interface LiveEventHandlerOptions<E, R> {
  * parsed with `schema` first, and the live context built once per cold start, but only when `run`
  * asks for it (an event it ignores needs no broker and no secrets).
  */
-export function liveEventHandler<E, R>(
-  options: LiveEventHandlerOptions<E, R>,
+export function liveEventHandler<E, R, V extends BaseLiveEnv = LiveEnv>(
+  options: LiveEventHandlerOptions<E, R, V>,
 ): (event: unknown, context: Context) => Promise<R> {
+  const runtime = options.runtime ?? (equityRuntime as unknown as LiveRuntime<V>);
   // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
   // new stack (new endpoints) gets a new chain instead of talking to the old one.
   const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
   return async (event: unknown, lambdaContext: Context): Promise<R> => {
-    const env = parseLiveEnv();
+    const env = runtime.parseEnv(process.env);
     const fingerprint = JSON.stringify(env);
     let chain = chains.get(fingerprint);
     if (chain === undefined) {
-      chain = buildEventChain(options, env);
+      chain = buildEventChain(options, runtime, env);
       chains.set(fingerprint, chain);
     }
     return chain(event, lambdaContext);
   };
 }
 
-let stageDimension: string | undefined;
+const stageDimensions = new WeakMap<Metrics, string>();
 
-function buildEventChain<E, R>(
-  options: LiveEventHandlerOptions<E, R>,
-  env: LiveEnv,
+function buildEventChain<E, R, V extends BaseLiveEnv>(
+  options: LiveEventHandlerOptions<E, R, V>,
+  runtime: LiveRuntime<V>,
+  env: V,
 ): (event: unknown, context: Context) => Promise<R> {
   const { name, schema, idempotencyKey, run } = options;
+  const { metrics } = runtime;
   // Paper and live may share an account: every metric says which stage it is from.
-  if (stageDimension !== env.STAGE) {
+  if (stageDimensions.get(metrics) !== env.STAGE) {
     metrics.setDefaultDimensions({ stage: env.STAGE });
-    stageDimension = env.STAGE;
+    stageDimensions.set(metrics, env.STAGE);
   }
   let context: Promise<LiveContext> | undefined;
   const getContext = () => {
-    context ??= buildLiveContext(env);
+    context ??= runtime.buildContext(env);
     context.catch(() => {
       context = undefined;
     });

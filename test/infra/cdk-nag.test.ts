@@ -33,7 +33,8 @@ describe('cdk-nag (AWS Solutions)', () => {
       expect(
         Annotations.fromStack(research).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
       ).toEqual([]);
-    });
+      // Six stacks synthesized and checked twice: on 2 shared cores this can pass 30 s.
+    }, 120_000);
   }
 
   it('does see the tree: an unencrypted, unlogged bucket fails the same checks and the synthesis', () => {
@@ -72,13 +73,18 @@ describe('cdk-nag (AWS Solutions)', () => {
     expect(acks.filter((a) => a.id === 'AwsSolutions-IAM5')).toEqual([]);
     // Each on the narrowest construct: a function, its role, a secret, a queue, a role or policy.
     for (const ack of acks) {
-      expect(ack.path).toMatch(/^QuantShift-paper-(Research\/WalkForward\/\w+|Trading\/\w+|Monitoring\/\w+)/);
+      expect(ack.path).toMatch(
+        /^QuantShift-paper-(Research\/WalkForward\/\w+|Trading\/\w+|Crypto\/\w+|Monitoring\/\w+)/,
+      );
       expect(ack.path).not.toMatch(/^QuantShift-paper-\w+$/);
     }
     // The SQS3 acknowledgements are on dead-letter queues only: the schedules' and the webhook function's.
     expect(acks.filter((a) => a.id === 'AwsSolutions-SQS3').map((a) => a.path)).toEqual([
       ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay'].map(
         (step) => `QuantShift-paper-Trading/${step}Schedule/DeadLetterQueue`,
+      ),
+      ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay', 'FundingRates'].map(
+        (step) => `QuantShift-paper-Crypto/Crypto${step}Schedule/DeadLetterQueue`,
       ),
       'QuantShift-paper-Monitoring/Slack/DeadLetterQueue',
     ]);

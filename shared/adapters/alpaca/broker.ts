@@ -31,6 +31,7 @@ import {
   DuplicateClientOrderIdError,
   InvalidParameterError,
 } from '../../core/errors.js';
+import { assertAssetClass } from '../../core/market/asset-class.js';
 import type {
   Broker,
   BrokerAccount,
@@ -290,6 +291,8 @@ export class AlpacaBroker implements Broker {
 
   /** Sent once, never retried: an unknown outcome throws {@link BrokerUnavailableError}. */
   async submitOrder(order: OrderRequest): Promise<BrokerOrder> {
+    // The equity bot never trades crypto (Alpaca would take BTC/USD): refused before any request.
+    assertAssetClass('equity', order.symbol, `Alpaca broker: submit ${order.clientOrderId}`);
     const request = toPostOrder(order);
     const what = `submit order "${order.clientOrderId}"`;
     const body = await this.read(

@@ -16,6 +16,7 @@ import {
   QuantShiftError,
   RateLimitedError,
 } from '../../core/errors.js';
+import { assertAssetClass } from '../../core/market/asset-class.js';
 import type { BarSeries } from '../../core/market/types.js';
 import type {
   DailyBarsRequest,
@@ -211,6 +212,7 @@ export class AlpacaMarketData implements MarketData, IntradayMarketData {
       if (!/^[A-Z0-9][A-Z0-9./-]*$/.test(symbol)) {
         throw new InvalidParameterError(`Alpaca market data: invalid symbol "${request.symbols[i]}"`);
       }
+      assertAssetClass('equity', symbol, 'Alpaca market data');
     }
     const from = parseDay(request.from);
     const to = parseDay(request.to);

@@ -16,9 +16,14 @@ import {
 } from '../../core/errors.js';
 import { assertAssetClass } from '../../core/market/asset-class.js';
 import type { BarSeries } from '../../core/market/types.js';
-import type { DailyBarsRequest, MarketData } from '../../core/ports/market-data.js';
+import type {
+  BestBidAsk,
+  BestBidAskSource,
+  DailyBarsRequest,
+  MarketData,
+} from '../../core/ports/market-data.js';
 import { CoinbaseClient, type CoinbaseClientOptions, type FailureFactory } from './http.js';
-import { candlesSchema } from './schemas.js';
+import { bestBidAskSchema, candlesSchema } from './schemas.js';
 
 /** Coinbase's limit of candles per request. */
 export const MAX_CANDLES_PER_REQUEST = 350;
@@ -54,7 +59,7 @@ export interface CoinbaseMarketDataOptions extends CoinbaseClientOptions {
   readonly candlesPerRequest?: number;
 }
 
-export class CoinbaseMarketData implements MarketData {
+export class CoinbaseMarketData implements MarketData, BestBidAskSource {
   private readonly client: CoinbaseClient;
   private readonly perRequest: number;
 
@@ -86,6 +91,45 @@ export class CoinbaseMarketData implements MarketData {
       out.push(await this.daily(productId, from, to));
     }
     return out;
+  }
+
+  /**
+   * The best bid and ask of each product (`GET /best_bid_ask?product_ids=...`), in the order asked.
+   * A product missing from the answer, an empty side or a crossed book (bid > ask) is refused.
+   */
+  async getBestBidAsk(symbols: readonly string[]): Promise<BestBidAsk[]> {
+    const ids = symbols.map((raw) => {
+      const productId = raw.trim().toUpperCase();
+      assertAssetClass('crypto', productId, 'Coinbase market data');
+      return productId;
+    });
+    if (ids.length === 0) return [];
+    const what = `best bid/ask ${ids.join(',')}`;
+    const body = await this.client.call(what, 'GET', '/best_bid_ask', bestBidAskSchema, {
+      query: { product_ids: ids },
+      idempotent: true,
+    });
+    return ids.map((productId) => {
+      const book = body.pricebooks.find((b) => b.product_id === productId);
+      const bid = book?.bids[0];
+      const ask = book?.asks[0];
+      if (book === undefined || bid === undefined || ask === undefined) {
+        throw new MarketDataResponseError(`Coinbase market data: ${what}: no bid and ask for ${productId}`);
+      }
+      if (bid.price > ask.price) {
+        throw new MarketDataResponseError(
+          `Coinbase market data: ${what}: ${productId} book is crossed (bid ${bid.price} > ask ${ask.price})`,
+        );
+      }
+      return {
+        symbol: productId,
+        bid: bid.price,
+        ask: ask.price,
+        bidSize: bid.size,
+        askSize: ask.size,
+        time: new Date(book.time).toISOString(),
+      };
+    });
   }
 
   /** One product's daily candles from `from` to `to` (UTC day starts, unix seconds, inclusive). */

@@ -99,6 +99,19 @@ export const candleSchema = z
   });
 export const candlesSchema = z.object({ candles: z.array(candleSchema) });
 
+const bookLevel = z.object({ price: positive, size: nonNegative });
+/** `GET /best_bid_ask`: the top of each product's book (an empty side is refused by the adapter). */
+export const bestBidAskSchema = z.object({
+  pricebooks: z.array(
+    z.object({
+      product_id: z.string().min(1),
+      bids: z.array(bookLevel),
+      asks: z.array(bookLevel),
+      time: z.iso.datetime({ offset: true }),
+    }),
+  ),
+});
+
 export const orderStatusSchema = z.enum([
   'PENDING',
   'OPEN',

@@ -35,6 +35,9 @@ export const stateTtlDays = {
   fill: 2557,
   closedTrade: 2557,
   positions: 400,
+  /** Funding readings (crypto bot): a year of history for the dashboard and the sign-flip check. */
+  funding: 400,
+  dryRun: 400,
 } as const;
 
 const DAY_SECONDS = 86_400;
@@ -89,6 +92,12 @@ export const keys = {
   validation: (strategy: string): ItemKey => ({ PK: 'VALIDATION', SK: strategy }),
   sleevesState: { PK: 'SLEEVES', SK: 'STATE' } as ItemKey,
   orderTag: (tag: string): ItemKey => ({ PK: 'ORDER_TAGS', SK: tag }),
+  /** Crypto bot: one partition per futures product, sorted by funding time (UTC, milliseconds). */
+  fundingPartition: (productId: string): string => `FUNDING#${productId}`,
+  funding: (productId: string, isoTime: string): ItemKey => ({ PK: `FUNDING#${productId}`, SK: isoTime }),
+  /** Crypto bot: the dry run's decisions of a day, by client order id. */
+  dryRunPartition: (date: string): string => `DRYRUN#${date}`,
+  dryRun: (date: string, clientOrderId: string): ItemKey => ({ PK: `DRYRUN#${date}`, SK: clientOrderId }),
 } as const;
 
 /** `PK=… SK=…`, the way errors name an item. */

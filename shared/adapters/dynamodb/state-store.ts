@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../core/errors.js';
+import type { CryptoStore, DryRunRecord, FundingRecord } from '../../core/ports/crypto-store.js';
 import type {
   AuditRecord,
   ClosedTradeRecord,
@@ -46,6 +47,7 @@ import type {
 } from '../../core/ports/state-store.js';
 import { STATE_SCHEMA_VERSION } from '../../core/ports/state-store.js';
 import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
+import { dryRunRecordSchema, fundingRecordSchema } from './crypto-records.js';
 import {
   auditSchema,
   breakerEventSchema,
@@ -190,7 +192,7 @@ function timeBound(value: string, which: 'from' | 'to'): string {
   return which === 'from' ? time : `${time}${RANGE_END}`;
 }
 
-export class DynamoStateStore implements StateStore {
+export class DynamoStateStore implements StateStore, CryptoStore {
   private readonly pageSize: number | undefined;
 
   constructor(
@@ -652,6 +654,83 @@ export class DynamoStateStore implements StateStore {
     const record = checkItem(validationSchema, item);
     checkKey(item, keys.validation(record.strategy), 'strategy');
     return record;
+  }
+
+  // --- crypto bot: funding readings and dry-run decisions ---------------------------------------
+
+  async putFundingReading(record: FundingRecord): Promise<void> {
+    const reading = checkInput('funding reading', fundingRecordSchema, record);
+    const key = keys.funding(reading.productId, sortableTime(reading.time));
+    await this.put('putFundingReading', key, 'funding', reading, {
+      ttl: ttlFor(reading.time.slice(0, 10), stateTtlDays.funding),
+    });
+  }
+
+  async getLatestFundingReading(productId: string): Promise<FundingRecord | undefined> {
+    checkInput('funding reading', fundingRecordSchema.shape.productId, productId, 'productId');
+    const page = await this.call('getLatestFundingReading', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.fundingPartition(productId) },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          Limit: 1,
+        }),
+      ),
+    );
+    const item = page.Items?.[0];
+    return item === undefined ? undefined : this.fundingFrom(item);
+  }
+
+  async listFundingReadings(productId: string, from: string, to: string): Promise<FundingRecord[]> {
+    checkInput('funding reading', fundingRecordSchema.shape.productId, productId, 'productId');
+    this.checkRange('funding reading', isoTimeSchema, from, to);
+    const items = await this.queryAll('listFundingReadings', {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': keys.fundingPartition(productId),
+        ':from': sortableTime(from),
+        ':to': sortableTime(to),
+      },
+    });
+    return items.map((item) => this.fundingFrom(item));
+  }
+
+  private fundingFrom(item: Item): FundingRecord {
+    const record = checkItem(fundingRecordSchema, item);
+    checkKey(item, keys.funding(record.productId, sortableTime(record.time)), 'time');
+    return record;
+  }
+
+  async putDryRun(record: DryRunRecord): Promise<boolean> {
+    const decision = checkInput('dry run', dryRunRecordSchema, record);
+    const outcome = await this.conditional('putDryRun', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(keys.dryRun(decision.date, decision.clientOrderId), 'dry-run', decision, {
+            ttl: ttlFor(decision.date, stateTtlDays.dryRun),
+          }),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+    return outcome !== LOST;
+  }
+
+  async listDryRuns(date: string): Promise<DryRunRecord[]> {
+    checkInput('dry run', dateSchema, date, 'date');
+    const items = await this.queryAll('listDryRuns', {
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.dryRunPartition(date) },
+    });
+    return items.map((item) => {
+      const record = checkItem(dryRunRecordSchema, item);
+      checkKey(item, keys.dryRun(record.date, record.clientOrderId), 'clientOrderId');
+      return record;
+    });
   }
 
   // --- plumbing --------------------------------------------------------------------------------

@@ -105,8 +105,15 @@ export interface LocalCoinbaseOptions {
   readonly balances?: Readonly<Record<string, number>>;
   readonly takerFeeBps?: number;
   readonly makerFeeBps?: number;
-  /** The server's clock (epoch ms); default the machine's. */
+  /** Spread of the best bid/ask around the current price, in bps (default 2). */
+  readonly spreadBps?: number;
+  /** The server's market clock (epoch ms: prices, candles, order times); default the machine's. */
   readonly now?: () => number;
+  /**
+   * The clock JWTs are checked against (`nbf`, `exp`); default the machine's, as at Coinbase: a
+   * rehearsal moves the market clock `now` while its clients sign with the real time.
+   */
+  readonly authNow?: () => number;
   readonly futures?: readonly LocalCoinbaseFuture[];
   readonly faults?: readonly LocalCoinbaseFault[];
 }
@@ -542,6 +549,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       if (productMatch[2] === undefined) return productWire(productId);
       return candles(productId, query);
     }
+    if (method === 'GET' && path === '/best_bid_ask') return bestBidAsk(query.getAll('product_ids'));
     if (method === 'POST' && path === '/orders') return createOrder(body);
     if (method === 'GET' && path === '/orders/historical/batch') {
       const statuses = query.getAll('order_status');
@@ -621,6 +629,28 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     };
   };
 
+  /** The top of the book: the current price +- half the spread, on the quote increment. */
+  const bestBidAsk = (productIds: readonly string[]) => {
+    const halfSpread = (options.spreadBps ?? 2) / 20_000;
+    const pricebooks = productIds.map((productId) => {
+      const p = products.get(productId);
+      if (p === undefined) throw new Refusal(404, 'NOT_FOUND', `product ${productId} not found`);
+      const price = priceOf(productId);
+      if (price === null) throw new Refusal(404, 'NOT_FOUND', `product ${productId} has no price yet`);
+      const step = Number(p.quoteIncrement);
+      // Steps counted to 1e-6 first, so a price already on the increment is not moved by float error.
+      const on = (x: number, round: (y: number) => number) =>
+        (round(Math.round((x / step) * 1e6) / 1e6) * step).toFixed(8);
+      return {
+        product_id: productId,
+        bids: [{ price: on(price * (1 - halfSpread), Math.floor), size: '10' }],
+        asks: [{ price: on(price * (1 + halfSpread), Math.ceil), size: '10' }],
+        time: new Date(now()).toISOString(),
+      };
+    });
+    return { pricebooks };
+  };
+
   const candles = (productId: string, query: URLSearchParams) => {
     const granularity = query.get('granularity');
     if (granularity !== 'ONE_DAY') {
@@ -687,7 +717,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
         issuer: 'cdp',
         subject: kid,
         algorithms,
-        currentDate: new Date(now()),
+        currentDate: new Date((options.authNow ?? Date.now)()),
         requiredClaims: ['nbf', 'exp', 'uri'],
         clockTolerance: 5,
       });

@@ -194,6 +194,31 @@ export const configSchema = z
       })
       .strict()
       .default({ limits: hardLimitsSchema.parse({}), lookbackDays: 730 }),
+    /**
+     * Crypto bot only: funding-rate monitoring of the perpetual-style futures (informational: the
+     * bot trades spot). An alert when |rate| exceeds `threshold` (a fraction per hourly funding
+     * period) or when the rate changes sign.
+     */
+    funding: z
+      .object({
+        threshold: z
+          .number()
+          .refine((x) => Number.isFinite(x), 'not a finite number')
+          .refine((x) => x > 0 && x <= 0.01, 'must be in (0, 0.01] (a fraction per funding period)')
+          .default(0.0001),
+        underlyings: z
+          .array(
+            z
+              .string()
+              .trim()
+              .toUpperCase()
+              .regex(/^[A-Z0-9]{2,10}$/, 'not an underlying (BTC, ETH, ...)'),
+          )
+          .min(1)
+          .default(['BTC', 'ETH']),
+      })
+      .strict()
+      .optional(),
     walkForward: walkForwardSettingsSchema.default({
       mode: 'rolling',
       unit: 'bars',
@@ -243,6 +268,13 @@ export const configSchema = z
         code: 'custom',
         path: [config.allocation === undefined ? 'sleeveCorrelation' : 'allocation'],
         message: 'only a config with sleeves: has an allocation or a sleeve correlation monitor',
+      });
+    }
+    if (config.funding !== undefined && config.assetClass !== 'crypto') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['funding'],
+        message: 'funding-rate monitoring is for the crypto bot (assetClass: crypto)',
       });
     }
     if (config.backtest.from && config.backtest.to && config.backtest.from > config.backtest.to) {

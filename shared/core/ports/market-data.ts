@@ -24,6 +24,24 @@ export interface MarketData {
   getDailyBars(request: DailyBarsRequest): Promise<BarSeries[]>;
 }
 
+/** The best bid and ask of one product at one instant (the top of its order book). */
+export interface BestBidAsk {
+  readonly symbol: string;
+  /** Highest bid and lowest ask, in quote currency; ask >= bid > 0. */
+  readonly bid: number;
+  readonly ask: number;
+  /** Sizes at those prices, in base units. */
+  readonly bidSize: number;
+  readonly askSize: number;
+  /** ISO time of the book. */
+  readonly time: string;
+}
+
+/** The top of the book of several products (one answer per symbol, in order). Failures are `MarketDataError`s. */
+export interface BestBidAskSource {
+  getBestBidAsk(symbols: readonly string[]): Promise<BestBidAsk[]>;
+}
+
 /** One minute bar (raw dollars), stamped with the minute's start (ISO). */
 export interface MinuteBar {
   readonly symbol: string;

@@ -1,0 +1,462 @@
+/**
+ * The crypto bot's runtime against the local Coinbase server over HTTP and local DynamoDB
+ * (dynalite): the context the handlers build (Coinbase, the 24/7 UTC calendar, the dry run), the
+ * market-open check on a weekend, the asset-class refusals of both bots, the funding-rate monitor
+ * (records, threshold and sign-flip alerts, a period read twice, missing underlyings, the handler
+ * through its middy chain) and the dry run of execute-orders (recorded with the best bid/ask, no
+ * order sent) after the real generate-signals step.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
+import { AlpacaMarketData } from '../../shared/adapters/alpaca/market-data.js';
+import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { startLocalAlpaca } from '../../shared/adapters/local/alpaca-server.js';
+import {
+  generateTestCdpKey,
+  type LocalCoinbase,
+  startLocalCoinbase,
+} from '../../shared/adapters/local/coinbase-server.js';
+import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-context.js';
+import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
+import {
+  ConfigError,
+  CryptoSymbolRefusedError,
+  DryRunOrderRefusedError,
+  EquitySymbolRefusedError,
+} from '../../shared/core/errors.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
+import type { LiveContext } from '../../shared/live/context.js';
+import { DRY_RUN_REASON, DryRunBroker } from '../../shared/live/dry-run.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { fundingMonitor } from '../../shared/live/funding-monitor.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import {
+  buildCryptoLiveContext,
+  cryptoFundingHandler,
+  parseCryptoLiveEnv,
+} from '../../shared/runtime/crypto-live.js';
+import { CRYPTO_METRICS } from '../../shared/runtime/crypto-metrics.js';
+import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
+import { stepMetrics } from '../../shared/runtime/live-metrics.js';
+
+const key = generateTestCdpKey('EdDSA');
+const BTC_PERP = 'BIP-20DEC30-CDE';
+const ETH_PERP = 'ETP-20DEC30-CDE';
+let clock = Date.parse('2026-01-05T00:05:00Z');
+let server: LocalCoinbase;
+let dynamo: LocalDynamo;
+let dir: string;
+let env: Record<string, string>;
+
+const stateTable = 'quantshift-crypto-test-state';
+
+/** The crypto context as the handlers build it, with a notifier and a log the test reads. */
+async function cryptoContext(overrides: Record<string, string> = {}) {
+  const notifier = new ListNotifier();
+  const logs: string[] = [];
+  const built = await buildCryptoLiveContext(parseCryptoLiveEnv({ ...env, ...overrides }));
+  const ctx: LiveContext = {
+    ...built,
+    notifier,
+    log: {
+      info: (m, f) => logs.push(`INFO ${m} ${JSON.stringify(f ?? {})}`),
+      warn: (m, f) => logs.push(`WARN ${m} ${JSON.stringify(f ?? {})}`),
+      error: (m, f) => logs.push(`ERROR ${m} ${JSON.stringify(f ?? {})}`),
+    },
+  };
+  return { ctx, notifier, logs };
+}
+
+const posts = () => server.requestLog.filter((r) => r.method === 'POST').length;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'qs-crypto-live-'));
+  server = await startLocalCoinbase({
+    dataDir: 'data/crypto',
+    keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+    balances: { USD: 100_000 },
+    now: () => clock,
+    futures: [
+      { productId: BTC_PERP, underlying: 'BTC', rate: 0.00001, time: '2026-01-05T00:00:00Z' },
+      { productId: ETH_PERP, underlying: 'ETH', rate: 0.0003, time: '2026-01-05T00:00:00Z' },
+    ],
+  });
+  dynamo = await startLocalDynamo();
+  await createStateTable(dynamo.client, stateTable);
+  await dynamo.client.send(
+    new CreateTableCommand({
+      TableName: 'quantshift-crypto-test-idempotency',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  env = {
+    STAGE: 'paper',
+    STATE_TABLE: stateTable,
+    IDEMPOTENCY_TABLE: 'quantshift-crypto-test-idempotency',
+    QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+    COINBASE_KEY_NAME: key.cdpKey.name,
+    COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
+    COINBASE_BASE_URL: server.url,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+  };
+  // The AWS SDK clients read their region and credentials from the process environment, as in Lambda.
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    POWERTOOLS_TRACE_DISABLED: 'true',
+    POWERTOOLS_METRICS_NAMESPACE: 'QuantShift',
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await dynamo?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the crypto runtime', () => {
+  it('builds the crypto context: Coinbase behind the dry-run broker, the 24/7 UTC calendar, the dry run on', async () => {
+    const { ctx } = await cryptoContext();
+    expect(ctx.config.assetClass).toBe('crypto');
+    expect(ctx.calendar?.timeZone).toBe('UTC');
+    expect(ctx.crypto?.dryRun).toBe(true);
+    expect(ctx.broker).toBeInstanceOf(DryRunBroker);
+    // Reads reach the exchange; an order never does.
+    expect((await ctx.broker.getAccount()).cash).toBe(100_000);
+    const before = posts();
+    await expect(
+      ctx.broker.submitOrder({
+        clientOrderId: 'qs-test-BTC-USD-20260105-entry',
+        symbol: 'BTC-USD',
+        side: 'buy',
+        qty: 0.01,
+        type: 'market',
+        timeInForce: 'ioc',
+      }),
+    ).rejects.toBeInstanceOf(DryRunOrderRefusedError);
+    await expect(ctx.broker.cancelOrder('any')).rejects.toBeInstanceOf(DryRunOrderRefusedError);
+    expect(posts()).toBe(before);
+  });
+
+  it('refuses DRY_RUN=false on the paper stage (Coinbase has no paper trading)', () => {
+    expect(() => parseCryptoLiveEnv({ ...env, DRY_RUN: 'false' })).toThrow(ConfigError);
+    expect(() => parseCryptoLiveEnv({ ...env, DRY_RUN: 'false' })).toThrow(/DRY_RUN/);
+    expect(parseCryptoLiveEnv({ ...env, STAGE: 'live', DRY_RUN: 'false' }).DRY_RUN).toBe(false);
+  });
+
+  it('the market-open check says open on every UTC day, weekends included, 00:00 to 24:00 UTC', async () => {
+    const { ctx } = await cryptoContext();
+    // Saturday and Sunday 00:05 UTC: the New York date would still be Friday and Saturday.
+    for (const [time, day] of [
+      ['2026-01-03T00:05:00Z', '2026-01-03'],
+      ['2026-01-04T00:05:00Z', '2026-01-04'],
+      ['2026-01-05T00:05:00Z', '2026-01-05'],
+    ] as const) {
+      const session = await marketOpenCheck(ctx, time);
+      expect(session).toEqual({
+        date: day,
+        isOpen: true,
+        openAt: `${day}T00:00:00.000Z`,
+        closeAt: new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString(),
+        earlyClose: false,
+        checkedAt: time,
+      });
+      expect(await ctx.store.getSession(day)).toEqual(session);
+    }
+  });
+});
+
+describe('the best bid/ask read (GET /best_bid_ask)', () => {
+  it('reads the top of each book in the order asked, on the quote increment, around the price', async () => {
+    const { ctx } = await cryptoContext();
+    server.setPrice('BTC-USD', 90_000);
+    server.setPrice('SOL-USD', 140);
+    const [sol, btc] = (await ctx.crypto?.quotes.getBestBidAsk(['SOL-USD', 'btc-usd'])) ?? [];
+    expect(sol).toMatchObject({ symbol: 'SOL-USD', bid: 139.98, ask: 140.02 });
+    expect(btc).toMatchObject({ symbol: 'BTC-USD', bid: 89_991, ask: 90_009 });
+    expect(btc?.time).toBe(new Date(clock).toISOString());
+  });
+
+  it('refuses an equity ticker before any request, and names an unknown product', async () => {
+    const { ctx } = await cryptoContext();
+    const requests = server.requestLog.length;
+    await expect(ctx.crypto?.quotes.getBestBidAsk(['SPY'])).rejects.toBeInstanceOf(EquitySymbolRefusedError);
+    expect(server.requestLog.length).toBe(requests);
+    await expect(ctx.crypto?.quotes.getBestBidAsk(['DOGE-USD'])).rejects.toThrow(/DOGE-USD/);
+  });
+});
+
+describe('each bot refuses the other asset class with one named error', () => {
+  it('the crypto bot refuses SPY (EquitySymbolRefusedError), before any adapter is built', async () => {
+    const error = await buildCryptoLiveContext(
+      parseCryptoLiveEnv({ ...env, QUANTSHIFT_CONFIG: 'config/equity-strategy.yaml' }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EquitySymbolRefusedError);
+    expect((error as EquitySymbolRefusedError).symbol).toBe('SPY');
+    expect((error as Error).message).toMatch(
+      /config\/equity-strategy\.yaml: watchlist\.0 \(the crypto bot\)/,
+    );
+  });
+
+  it('the Alpaca adapters refuse a crypto symbol (CryptoSymbolRefusedError) before any request', async () => {
+    const alpaca = await startLocalAlpaca({
+      dataDir: 'data',
+      keyId: 'local-paper-key',
+      secret: 'local-paper-secret',
+      paper: { startTime: '2025-06-02T13:00:00Z', initialCash: 100_000 },
+    });
+    try {
+      const options = { keyId: 'local-paper-key', secret: 'local-paper-secret', baseUrl: alpaca.url };
+      const order = {
+        clientOrderId: 'qs-test-BTC-USD-20250602-entry',
+        symbol: 'BTC-USD',
+        side: 'buy' as const,
+        qty: 1,
+        type: 'market' as const,
+        timeInForce: 'opg' as const,
+      };
+      await expect(
+        new AlpacaBroker({ ...options, rateLimit: false }).submitOrder(order),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      await expect(
+        new AlpacaBroker({ ...options, rateLimit: false }).submitOrder({ ...order, symbol: 'BTC/USD' }),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      await expect(
+        new AlpacaMarketData(options).getDailyBars({
+          symbols: ['SPY', 'ETH-USD'],
+          from: '2025-05-01',
+          to: '2025-05-30',
+        }),
+      ).rejects.toBeInstanceOf(CryptoSymbolRefusedError);
+      expect(alpaca.requestLog).toEqual([]);
+    } finally {
+      await alpaca.close();
+    }
+  });
+
+  it('the equity bot refuses BTC-USD (CryptoSymbolRefusedError), before any adapter is built', async () => {
+    const equityEnv = parseLiveEnv({
+      STAGE: 'paper',
+      STATE_TABLE: stateTable,
+      IDEMPOTENCY_TABLE: 'quantshift-crypto-test-idempotency',
+      QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+      ALPACA_KEY_ID: 'local-paper-key',
+      ALPACA_SECRET_KEY: 'local-paper-secret',
+      DYNAMODB_ENDPOINT: dynamo.endpoint,
+    });
+    const error = await buildLiveContext(equityEnv).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CryptoSymbolRefusedError);
+    expect((error as CryptoSymbolRefusedError).symbol).toBe('BTC-USD');
+    expect((error as Error).message).toMatch(/watchlist\.0 \(the equity bot\)/);
+  });
+});
+
+describe('funding-rate monitoring', () => {
+  it('records each new period, alerts above the threshold, and does not record or alert a period twice', async () => {
+    const { ctx, notifier } = await cryptoContext();
+    const first = await fundingMonitor(ctx, '2026-01-05T00:05:00Z');
+    expect(first.threshold).toBe(0.0001);
+    expect(first.missing).toEqual([]);
+    expect(first.readings.map((r) => [r.productId, r.rate, r.status, r.alerts.map((a) => a.kind)])).toEqual([
+      [BTC_PERP, 0.00001, 'recorded', []],
+      [ETH_PERP, 0.0003, 'recorded', ['threshold']],
+    ]);
+    expect(notifier.sent.map((n) => n.subject)).toEqual([`Funding rate alert: ${ETH_PERP}`]);
+    expect(await ctx.crypto?.records.getLatestFundingReading(ETH_PERP)).toEqual({
+      productId: ETH_PERP,
+      underlying: 'ETH',
+      rate: 0.0003,
+      time: '2026-01-05T00:00:00.000Z',
+      recordedAt: '2026-01-05T00:05:00Z',
+    });
+
+    // The same period again (a retried run): seen, neither recorded nor alerted again.
+    const again = await fundingMonitor(ctx, '2026-01-05T00:35:00Z');
+    expect(again.readings.map((r) => r.status)).toEqual(['seen', 'seen']);
+    expect(notifier.sent).toHaveLength(1);
+  });
+
+  it('alerts a sign flip against the previous recorded period, and keeps the history in order', async () => {
+    const { ctx, notifier } = await cryptoContext();
+    server.setFunding(BTC_PERP, -0.00002, '2026-01-05T01:00:00Z');
+    server.setFunding(ETH_PERP, 0.00005, '2026-01-05T01:00:00Z');
+    const result = await fundingMonitor(ctx, '2026-01-05T01:05:00Z');
+    expect(result.readings.map((r) => [r.productId, r.alerts.map((a) => a.kind)])).toEqual([
+      [BTC_PERP, ['sign-flip']],
+      [ETH_PERP, []],
+    ]);
+    expect(notifier.sent).toHaveLength(1);
+    expect(notifier.sent[0]?.text).toMatch(/flipped sign/);
+    const history = await ctx.crypto?.records.listFundingReadings(
+      BTC_PERP,
+      '2026-01-05T00:00:00Z',
+      '2026-01-05T23:59:59Z',
+    );
+    expect(history?.map((r) => [r.time, r.rate])).toEqual([
+      ['2026-01-05T00:00:00.000Z', 0.00001],
+      ['2026-01-05T01:00:00.000Z', -0.00002],
+    ]);
+  });
+
+  it('names a configured underlying with no perpetual listed, and alerts it', async () => {
+    const configPath = join(dir, 'with-sol.yaml');
+    writeFileSync(
+      configPath,
+      readFileSync('config/crypto-strategy.yaml', 'utf8').replace(
+        'underlyings: [BTC, ETH]',
+        'underlyings: [BTC, ETH, SOL]',
+      ),
+    );
+    const { ctx, notifier } = await cryptoContext({ QUANTSHIFT_CONFIG: configPath });
+    const result = await fundingMonitor(ctx, '2026-01-05T01:35:00Z');
+    expect(result.missing).toEqual(['SOL']);
+    expect(notifier.sent.map((n) => n.subject)).toEqual(['Funding rates missing: SOL']);
+  });
+
+  it('runs as the hourly handler (middy chain, idempotent on step and scheduled time) with its metrics', async () => {
+    server.setFunding(BTC_PERP, 0.0002, '2026-01-05T02:00:00Z');
+    Object.assign(process.env, env);
+    const handler = cryptoFundingHandler();
+    const event = { step: 'funding-rates', scheduledTime: '2026-01-05T02:05:00Z' };
+    const result = await handler(event, localLambdaContext('crypto-funding-rates', 'req-1'));
+    const btc = result.readings.find((r) => r.productId === BTC_PERP);
+    expect(btc).toMatchObject({ status: 'recorded', rate: 0.0002 });
+    // Above the threshold, and positive after the previous period's negative rate.
+    expect(btc?.alerts.map((a) => a.kind)).toEqual(['threshold', 'sign-flip']);
+    // The same scheduled run again returns the first result (the idempotency record), reading nothing.
+    const requests = server.requestLog.length;
+    expect(await handler(event, localLambdaContext('crypto-funding-rates', 'req-2'))).toEqual(result);
+    expect(server.requestLog.length).toBe(requests);
+    await expect(handler({ ...event, step: 'risk-check' }, localLambdaContext('x', 'req-3'))).rejects.toThrow(
+      ConfigError,
+    );
+    const store = new DynamoStateStore(dynamo.client, stateTable);
+    expect((await store.getLatestFundingReading(BTC_PERP))?.rate).toBe(0.0002);
+  });
+});
+
+describe('the dry run (the paper stage)', () => {
+  it('generate-signals decides on the UTC day; execute-orders records every intent with the best bid/ask and sends nothing', async () => {
+    // 2026-01-05: the crypto backtest enters ETH-USD at this day's open (signal at the 2026-01-04 close).
+    clock = Date.parse('2026-01-05T00:10:00Z');
+    const { ctx, notifier } = await cryptoContext();
+    await marketOpenCheck(ctx, '2026-01-05T00:05:00Z');
+    const signals = await generateSignals(ctx, '2026-01-05T00:10:00Z');
+    expect(signals.day).toBe('2026-01-05');
+    expect(signals.status).toBe('decided');
+    const entries = signals.intents.filter((i) => i.purpose === 'entry');
+    expect(entries.map((i) => i.symbol)).toContain('ETH-USD');
+
+    clock = Date.parse('2026-01-05T00:15:00Z');
+    const before = posts();
+    const result = await executeOrders(ctx, '2026-01-05T00:15:00Z');
+    expect(posts()).toBe(before);
+    expect(server.orders).toEqual([]);
+    const dryRun = (result as typeof result & { dryRun: unknown[] }).dryRun as {
+      clientOrderId: string;
+      bid: number;
+      ask: number;
+      wouldPay: number;
+      side: string;
+    }[];
+    expect(dryRun.map((r) => r.clientOrderId).sort()).toEqual(
+      signals.intents.map((i) => i.clientOrderId).sort(),
+    );
+    for (const record of dryRun) {
+      expect(record.ask).toBeGreaterThan(record.bid);
+      expect(record.wouldPay).toBe(record.side === 'buy' ? record.ask : record.bid);
+    }
+    const stored = await ctx.crypto?.records.listDryRuns('2026-01-05');
+    expect(stored?.map((r) => r.clientOrderId).sort()).toEqual(dryRun.map((r) => r.clientOrderId).sort());
+    const intents = await ctx.store.listIntents('2026-01-05');
+    for (const intent of intents) {
+      expect(intent.status).toBe('skipped');
+      expect(intent.reason).toMatch(new RegExp(`^${DRY_RUN_REASON} \\(bid `));
+    }
+    expect(notifier.sent.map((n) => n.subject)).toEqual([
+      `Crypto dry run on 2026-01-05: ${dryRun.length} intent(s) recorded, no order sent`,
+    ]);
+    expect(notifier.sent[0]?.text).toMatch(/ETH-USD \(entry\): bid [\d.]+ \/ ask [\d.]+/);
+    expect(stepMetrics('execute-orders', result)).toContainEqual({
+      name: CRYPTO_METRICS.dryRunIntents,
+      unit: 'Count',
+      value: dryRun.length,
+    });
+
+    // A second run of the same day finds nothing recorded: nothing recorded or reported twice.
+    const again = await executeOrders(ctx, '2026-01-05T00:20:00Z');
+    expect((again as typeof again & { dryRun: unknown[] }).dryRun).toEqual([]);
+    expect(notifier.sent).toHaveLength(1);
+  });
+
+  it("sees the account's coins as the bot's positions (crypto, not outside the watchlist)", async () => {
+    const holder = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 50_000, BTC: 0.25 },
+      now: () => clock,
+    });
+    try {
+      const day = '2026-01-08';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      // Its own table: this account's state must not leak into the other tests'.
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-holder');
+      const { ctx } = await cryptoContext({
+        COINBASE_BASE_URL: holder.url,
+        STATE_TABLE: 'quantshift-crypto-test-holder',
+      });
+      expect(await ctx.broker.getPositions()).toMatchObject([
+        { symbol: 'BTC-USD', qty: 0.25, assetClass: 'crypto' },
+      ]);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
+      expect(signals.outsideWatchlist).toEqual([]);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('applies the kill switch and the hard limits as the live path does, without sending', async () => {
+    const { ctx } = await cryptoContext();
+    const day = '2026-01-06';
+    clock = Date.parse(`${day}T00:15:00Z`);
+    await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+    const intent = (symbol: string, qty: number, purpose: IntentRecord['purpose']): IntentRecord => ({
+      clientOrderId: `qs-test-${symbol}-20260106-${purpose}`,
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose,
+      side: purpose === 'entry' ? 'buy' : 'sell',
+      qty,
+      type: 'market',
+      timeInForce: 'ioc',
+      referencePrice: symbol === 'BTC-USD' ? 93_000 : 140,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: `${day}T00:10:00Z`,
+      updatedAt: `${day}T00:10:00Z`,
+    });
+    // Above the config's 25 000 $ per order: a hard limit refuses it, as it would live.
+    await ctx.store.createIntent(intent('BTC-USD', 1, 'entry'));
+    await ctx.store.createIntent(intent('SOL-USD', 10, 'entry'));
+    const result = await executeOrders(ctx, `${day}T00:15:00Z`);
+    const byId = new Map(result.intents.map((i) => [i.clientOrderId, i]));
+    expect(byId.get('qs-test-BTC-USD-20260106-entry')).toMatchObject({ status: 'rejected' });
+    expect(byId.get('qs-test-BTC-USD-20260106-entry')?.reason).toMatch(/^hard limit: /);
+    expect(byId.get('qs-test-SOL-USD-20260106-entry')).toMatchObject({ status: 'skipped' });
+    expect((await ctx.crypto?.records.listDryRuns(day))?.map((r) => r.symbol)).toEqual(['SOL-USD']);
+    expect(server.orders).toEqual([]);
+  });
+});
