@@ -33,6 +33,7 @@ import type {
   PositionRecord,
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
+import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import {
@@ -148,6 +149,17 @@ export function positionRecords(state: SleevesState): PositionRecord[] {
       sleeve: book.id,
     })),
   );
+}
+
+/**
+ * Writes the positions list of a day from the sleeves' state, keeping the reconciliation's
+ * UNASSIGNED records (broker shares no sleeve owns, until an operator assigns or flattens them).
+ */
+async function putSleevePositions(ctx: LiveContext, day: string, state: SleevesState): Promise<void> {
+  const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
+    (p) => p.sleeve === UNASSIGNED_SLEEVE,
+  );
+  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned]);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -280,7 +292,7 @@ export async function generateSleeveSignals(
       text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
     });
   }
-  await ctx.store.putPositions(day, positionRecords(decided));
+  await putSleevePositions(ctx, day, decided);
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -667,7 +679,7 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await ctx.store.putPositions(day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, booking.state);
   return { ...booking, recorded };
 }
 
@@ -786,6 +798,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await ctx.store.putPositions(day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, booking.state);
   return out;
 }
