@@ -21,7 +21,6 @@ import {
   STOP_ORDER_TYPES,
   sleeveSetTag,
 } from '../core/live/orders.js';
-import { isUnassigned } from '../core/live/reconcile.js';
 import { alignBars } from '../core/market/align.js';
 import type { Bar, BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
@@ -34,6 +33,7 @@ import type {
   PositionRecord,
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
+import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import {
@@ -134,19 +134,6 @@ function legSleeve(leg: IntentRecord): string {
   return leg.sleeve as string;
 }
 
-/**
- * Writes the sleeves' position records as the day's positions list, keeping the UNASSIGNED bucket
- * as last reconciled (it is no sleeve's: only the reconciliation and an operator change it).
- */
-async function putSleevePositions(
-  ctx: LiveContext,
-  day: string,
-  records: readonly PositionRecord[],
-): Promise<void> {
-  const bucket = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(isUnassigned);
-  await ctx.store.putPositions(day, [...records, ...bucket]);
-}
-
 /** The per-sleeve position records (the durable per-sleeve ledger) of a state. */
 export function positionRecords(state: SleevesState): PositionRecord[] {
   return state.books.flatMap((book) =>
@@ -162,6 +149,17 @@ export function positionRecords(state: SleevesState): PositionRecord[] {
       sleeve: book.id,
     })),
   );
+}
+
+/**
+ * Writes the positions list of a day from the sleeves' state, keeping the reconciliation's
+ * UNASSIGNED records (broker shares no sleeve owns, until an operator assigns or flattens them).
+ */
+async function putSleevePositions(ctx: LiveContext, day: string, state: SleevesState): Promise<void> {
+  const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
+    (p) => p.sleeve === UNASSIGNED_SLEEVE,
+  );
+  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned]);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -294,7 +292,7 @@ export async function generateSleeveSignals(
       text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
     });
   }
-  await putSleevePositions(ctx, day, positionRecords(decided));
+  await putSleevePositions(ctx, day, decided);
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -681,7 +679,7 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await putSleevePositions(ctx, day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, booking.state);
   return { ...booking, recorded };
 }
 
@@ -783,6 +781,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, positionRecords(booking.state));
+  await putSleevePositions(ctx, day, booking.state);
   return out;
 }

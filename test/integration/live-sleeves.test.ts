@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
-import type { IntentRecord } from '../../shared/core/ports/state-store.js';
+import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -242,10 +242,24 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(again.intents).toEqual(first.intents);
     expect(again.sleeves?.state).toEqual(first.sleeves?.state);
     expect(first.intents.every((i) => i.leg === true && i.sleeve !== undefined)).toBe(true);
+    // The reconciliation's UNASSIGNED records stay in the positions list the sleeves write.
+    const unassigned = {
+      symbol: 'MSFT',
+      qty: 2,
+      avgEntryPrice: 230,
+      stop: null,
+      entryRef: null,
+      initialRisk: null,
+      sessionsHeld: 0,
+      sleeve: UNASSIGNED_SLEEVE,
+    };
+    const listed = (await ctx.store.getLatestPositions())?.positions ?? [];
+    await ctx.store.putPositions(D1, [...listed, unassigned]);
     s.alpaca.setTime(at(D1, '09:15'));
     await executeOrders(ctx, at(D1, '09:15'));
     s.alpaca.setTime(at(D1, '16:15'));
     await endOfDay(ctx, at(D1, '16:15'));
+    expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
     const booked = (await ctx.store.getSleevesState())?.record;
     await endOfDay(ctx, at(D1, '16:15'));
     expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
