@@ -187,8 +187,18 @@ export async function replay(options: {
   const stderrWrite = process.stderr.write;
   const toStderr = stderrWrite.bind(process.stderr);
   const sink = options.logSink ?? ((text: string) => toStderr(text));
+  // A sink that itself writes to process.stderr (`replay --verbose` passes io.stderr, which is
+  // process.stderr on the command line) re-enters the capture: that write goes to the real stderr.
+  let sinking = false;
   const capture = ((chunk: unknown) => {
-    sink(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (sinking) return toStderr(text);
+    sinking = true;
+    try {
+      sink(text);
+    } finally {
+      sinking = false;
+    }
     return true;
   }) as typeof process.stdout.write;
   process.stdout.write = capture;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
@@ -158,4 +159,29 @@ describe('replay: the live functions day by day against the local stack', () => 
     expect(verbose.stderr).not.toContain('(1/4)');
     expect(verbose.stdout).toMatch(/^Orders \(\d+\)/);
   }, 180_000);
+
+  it("quantshift replay --verbose in a child process: the handlers' logs on its own stderr, no loop", () => {
+    // On the command line io.stderr IS process.stderr, which the replay captures while the handlers
+    // run: the handlers' logs must reach the real stderr once, not loop back into the capture.
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bin/quantshift.ts',
+        'replay',
+        '--from',
+        '2021-04-05',
+        '--to',
+        '2021-04-06',
+        '--verbose',
+      ],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+    );
+    expect(result.stderr).not.toContain('Maximum call stack');
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('"level":"INFO"');
+    expect(result.stderr).toContain('replay: 2021-04-06 done');
+    expect(result.stdout).toMatch(/^Orders \(\d+\)/);
+  }, 120_000);
 });
