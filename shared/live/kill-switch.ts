@@ -1,10 +1,16 @@
 import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
-import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import {
+  clientOrderId,
+  newYorkTime,
+  orderTagOf,
+  STOP_ORDER_TYPES,
+  sleeveSetTag,
+} from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { Notification } from '../core/ports/notifier.js';
-import type { IntentRecord, IntentStatus, StateStore } from '../core/ports/state-store.js';
+import type { IntentRecord, IntentStatus, PositionRecord, StateStore } from '../core/ports/state-store.js';
 import {
   type BreakerEvent,
   entryBlock,
@@ -503,13 +509,6 @@ export async function killSwitch(
         continue;
       }
       const exitSide = position.qty > 0 ? 'sell' : 'buy';
-      const id = clientOrderId({
-        stage: ctx.stage,
-        strategy: config.name,
-        symbol: position.symbol,
-        date: day,
-        purpose: 'flatten',
-      });
       const mine = working.filter(
         (o) => o.symbol === position.symbol && o.side === exitSide && !DONE.has(o.status),
       );
@@ -518,40 +517,65 @@ export async function killSwitch(
       }
       // Exits already on their way (a market-on-open exit, this flatten from an earlier call).
       const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
-      const covered = exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0);
-      // The UNASSIGNED bucket's shares are left to the operator (`quantshift reconcile --flatten`).
-      const qty = Math.abs(sleevesShare(position.qty, stored?.positions, position.symbol)) - covered;
-      if (exiting.some((o) => o.clientOrderId === id) || qty <= 0) {
-        exitsAlreadyOpen.push(position.symbol);
-        continue;
-      }
-      const placed = await placeIntentOnce(
-        ctx,
-        {
-          clientOrderId: id,
-          sleeve: config.name,
-          date: day,
-          strategy: config.name,
+      // A sleeves config: each sleeve's shares go in that sleeve's own flatten order (tagged with
+      // the sleeve), so end-of-day books each fill to its sleeve; a single-strategy config's one
+      // sleeve is the config itself.
+      const owners =
+        config.sleeves === undefined
+          ? [
+              {
+                sleeve: config.name,
+                // The UNASSIGNED bucket's shares are left to the operator (`quantshift reconcile --flatten`).
+                qty:
+                  Math.abs(sleevesShare(position.qty, stored?.positions, position.symbol)) -
+                  exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0),
+              },
+            ]
+          : await sleeveOwners(ctx, position.symbol, stored?.positions ?? [], exiting);
+      for (const owner of owners) {
+        const id = clientOrderId({
+          stage: ctx.stage,
+          strategy: owner.sleeve,
           symbol: position.symbol,
-          purpose: 'exit',
-          side: exitSide,
-          qty,
-          type: 'market',
-          timeInForce: 'day',
-          referencePrice: position.currentPrice,
-          status: 'recorded',
-          filledQty: 0,
-          reason: `kill switch: ${reason}`,
-          configHash: ctx.configHash,
-          gitCommit: ctx.gitCommit,
-          createdAt: time,
-          updatedAt: time,
-        },
-        time,
-      );
-      if (placed.status === 'accepted' || placed.status === 'filled' || placed.status === 'partially_filled')
-        exits.push(id);
-      else exitsAlreadyOpen.push(position.symbol);
+          date: day,
+          purpose: 'flatten',
+        });
+        if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
+          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+          continue;
+        }
+        const placed = await placeIntentOnce(
+          ctx,
+          {
+            clientOrderId: id,
+            sleeve: owner.sleeve,
+            date: day,
+            strategy: config.name,
+            symbol: position.symbol,
+            purpose: 'exit',
+            side: exitSide,
+            qty: owner.qty,
+            type: 'market',
+            timeInForce: 'day',
+            referencePrice: position.currentPrice,
+            status: 'recorded',
+            filledQty: 0,
+            reason: `kill switch: ${reason}`,
+            configHash: ctx.configHash,
+            gitCommit: ctx.gitCommit,
+            createdAt: time,
+            updatedAt: time,
+          },
+          time,
+        );
+        if (
+          placed.status === 'accepted' ||
+          placed.status === 'filled' ||
+          placed.status === 'partially_filled'
+        )
+          exits.push(id);
+        else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+      }
     }
   }
 
@@ -616,4 +640,29 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',
   ].join('\n');
+}
+
+/**
+ * The sleeves holding `symbol` and the shares each flattens: its own position, or none while an
+ * exit of an order whose sleeve set includes it is still working at the broker (a netted
+ * market-on-open exit, or its own flatten from an earlier call): that exit is on its way, and a
+ * second sell could take the account short. The next call flattens what is left.
+ */
+async function sleeveOwners(
+  ctx: LiveContext,
+  symbol: string,
+  records: readonly PositionRecord[],
+  exiting: readonly BrokerOrder[],
+): Promise<{ readonly sleeve: string; readonly qty: number }[]> {
+  const busy = new Set<string>();
+  for (const order of exiting) {
+    const tag = orderTagOf(order.clientOrderId);
+    if (tag === null) continue;
+    const single = sleeveRecords(records).find((r) => sleeveSetTag(ctx.stage, [r.sleeve ?? '']) === tag);
+    if (single?.sleeve !== undefined) busy.add(single.sleeve);
+    for (const sleeve of (await ctx.store.getOrderTag(tag))?.sleeves ?? []) busy.add(sleeve);
+  }
+  return sleeveRecords(records)
+    .filter((r) => r.symbol === symbol && r.qty !== 0 && r.sleeve !== undefined)
+    .map((r) => ({ sleeve: r.sleeve as string, qty: busy.has(r.sleeve as string) ? 0 : Math.abs(r.qty) }));
 }

@@ -4,6 +4,7 @@ import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/st
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
+import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId } from '../../shared/live/sleeves.js';
@@ -242,31 +243,69 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(again.intents).toEqual(first.intents);
     expect(again.sleeves?.state).toEqual(first.sleeves?.state);
     expect(first.intents.every((i) => i.leg === true && i.sleeve !== undefined)).toBe(true);
-    // The reconciliation's UNASSIGNED records stay in the positions list the sleeves write.
-    const unassigned = {
-      symbol: 'MSFT',
-      qty: 2,
-      avgEntryPrice: 230,
-      stop: null,
-      entryRef: null,
-      initialRisk: null,
-      sessionsHeld: 0,
-      sleeve: UNASSIGNED_SLEEVE,
-    };
-    const listed = (await ctx.store.getLatestPositions())?.positions ?? [];
-    await ctx.store.putPositions(D1, [...listed, unassigned]);
+    // The reconciliation's UNASSIGNED records stay in the positions list the sleeves write: someone
+    // buys 2 MSFT at the broker outside the system; end-of-day puts them in the bucket.
     s.alpaca.setTime(at(D1, '09:15'));
     await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:30'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-msft',
+      symbol: 'MSFT',
+      side: 'buy',
+      qty: 2,
+      type: 'market',
+      timeInForce: 'day',
+    });
     s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-    expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
+    const day = await endOfDay(ctx, at(D1, '16:15'));
+    expect('reconciliation' in day && day.reconciliation.mismatches).toBe(1);
+    const bucket = (await ctx.store.getLatestPositions())?.positions.filter(
+      (p) => p.sleeve === UNASSIGNED_SLEEVE,
+    );
+    expect(bucket).toMatchObject([{ symbol: 'MSFT', qty: 2, sleeve: UNASSIGNED_SLEEVE }]);
+    const unassigned = bucket?.[0];
     const booked = (await ctx.store.getSleevesState())?.record;
     await endOfDay(ctx, at(D1, '16:15'));
     expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
+    expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
     expect(booked?.bookedThrough).toBe(D1);
     // The day is booked: a late signal run leaves the recorded legs as they are.
     const late = await generateSignals(ctx, at(D1, '09:10'));
     expect(late.intents.map((i) => i.clientOrderId)).toEqual(first.intents.map((i) => i.clientOrderId));
     expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
+    expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
+  }, 120_000);
+
+  it("the kill switch with flatten on a sleeves config sells each sleeve's shares in its own order: end-of-day books them to their sleeves, no reconciliation difference", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    // Day 1 on the real signals; day 2: rsi and bollinger both buy SPY (one net order).
+    await tradeDay(s, D1);
+    await tradeDay(s, D2, (day) => [
+      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
+      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
+    ]);
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+    const holders = Object.keys(await held(s)).map((k) => k.split(':') as [string, string]);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:00'), flatten: true });
+    // One flatten per (sleeve, symbol), tagged with that sleeve alone.
+    expect(result.exits.map((id) => `${orderTagOf(id)}:${id.split('-')[2]}`).sort()).toEqual(
+      holders.map(([sleeve, symbol]) => `${sleeveSetTag('paper', [sleeve])}:${symbol}`).sort(),
+    );
+    // A second call sends nothing more (each sleeve's flatten is already on its way or done).
+    const again = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:05'), flatten: true });
+    expect(again.exits).toEqual([]);
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(await held(s)).toEqual({});
+    const state = (await ctx.store.getSleevesState())?.record.booked;
+    expect(state?.books.reduce((a, b) => a + b.cash, 0)).toBe(state?.account.cash);
+    expect(Math.round((await ctx.broker.getAccount()).cash * 100)).toBe(state?.account.cash);
   }, 120_000);
 });
