@@ -1,4 +1,5 @@
-import type { ValidationRecord } from '../core/ports/state-store.js';
+import { liveSleeveIds } from '../core/config/schema.js';
+import type { PaperValidationRecord, ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock } from '../core/risk/breakers.js';
 import type { LiveContext } from './context.js';
 
@@ -28,12 +29,50 @@ export function validationRefusal(
 }
 
 /**
+ * The hash a sleeve's paper validation must have been made on to open the live gate: today the
+ * config's (`ctx.configHash`, the SHA-256 of the config file's text). The one place to switch to a
+ * per-sleeve hash.
+ */
+export function paperGateHash(ctx: Pick<LiveContext, 'configHash'>, _sleeve: string): string {
+  return ctx.configHash;
+}
+
+/**
+ * Why the live stage may not open entries for a sleeve on its paper record, or `null`: it needs a
+ * passing paper validation (`quantshift validate-paper`, decision `go`) made on the same hash.
+ * Paper trading needs none: paper is where a sleeve earns one.
+ */
+export function paperValidationRefusal(
+  stage: 'paper' | 'live',
+  sleeve: string,
+  hash: string,
+  record: PaperValidationRecord | undefined,
+): string | null {
+  if (stage !== 'live') return null;
+  if (record === undefined) {
+    return `no paper validation for sleeve "${sleeve}": run quantshift validate-paper on its paper trading first`;
+  }
+  if (record.decision !== 'go') {
+    return `the paper validation of "${sleeve}" (${record.from}..${record.to}, ${record.decidedAt}) did not pass: ${record.failed.join(', ')}`;
+  }
+  if (record.configHash !== hash) {
+    return `the passing paper validation of "${sleeve}" validated config ${record.configHash.slice(0, 12)}, not the deployed config ${hash.slice(0, 12)}`;
+  }
+  return null;
+}
+
+/**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries), and in
  * the live stage the validation gate; with `symbol`, also a halt of that symbol (an unknown
  * position state, see `positions.ts`). Exits, stops and reconciliation never ask this.
  */
-export async function entryRefusal(ctx: LiveContext, day: string, symbol?: string): Promise<string | null> {
+export async function entryRefusal(
+  ctx: LiveContext,
+  day: string,
+  symbol?: string,
+  sleeve?: string,
+): Promise<string | null> {
   const risk = await ctx.store.getRiskState();
   const blocked = risk === undefined ? null : entryBlock(risk.state, day);
   if (blocked !== null) return blocked;
@@ -43,6 +82,20 @@ export async function entryRefusal(ctx: LiveContext, day: string, symbol?: strin
     )?.unknownState;
     if (halted !== undefined) return `${symbol} is halted: ${halted}`;
   }
-  const record = ctx.stage === 'live' ? await ctx.store.getValidation(ctx.config.name) : undefined;
-  return validationRefusal(ctx.stage, ctx.config.name, ctx.configHash, record);
+  if (ctx.stage !== 'live') return null;
+  const record = await ctx.store.getValidation(ctx.config.name);
+  const research = validationRefusal(ctx.stage, ctx.config.name, ctx.configHash, record);
+  if (research !== null) return research;
+  // Both gates: the research record above and the paper validation of the sleeve (without a
+  // sleeve named, of every sleeve the config runs).
+  for (const id of sleeve === undefined ? liveSleeveIds(ctx.config) : [sleeve]) {
+    const paper = paperValidationRefusal(
+      ctx.stage,
+      id,
+      paperGateHash(ctx, id),
+      await ctx.store.getPaperValidation(id),
+    );
+    if (paper !== null) return paper;
+  }
+  return null;
 }

@@ -87,6 +87,7 @@ export const keys = {
     SK: `${isoTime}#${contentHash}`,
   }),
   validation: (strategy: string): ItemKey => ({ PK: 'VALIDATION', SK: strategy }),
+  paperValidation: (sleeve: string): ItemKey => ({ PK: 'PAPER_VALIDATION', SK: sleeve }),
 } as const;
 
 /** `PK=… SK=…`, the way errors name an item. */

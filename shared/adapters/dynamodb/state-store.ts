@@ -36,6 +36,7 @@ import type {
   FillRecord,
   IntentRecord,
   IntentStatus,
+  PaperValidationRecord,
   PositionRecord,
   SessionRecord,
   StateStore,
@@ -57,6 +58,7 @@ import {
   intentStatusSchema,
   isoTimeSchema,
   issuePath,
+  paperValidationSchema,
   positionsItemSchema,
   riskItemSchema,
   riskStateSchema,
@@ -593,6 +595,20 @@ export class DynamoStateStore implements StateStore {
     if (!item) return undefined;
     const record = checkItem(validationSchema, item);
     checkKey(item, keys.validation(record.strategy), 'strategy');
+    return record;
+  }
+
+  async putPaperValidation(record: PaperValidationRecord): Promise<void> {
+    const checked = checkInput('paper validation record', paperValidationSchema, record);
+    await this.put('putPaperValidation', keys.paperValidation(checked.sleeve), 'paper-validation', checked);
+  }
+
+  async getPaperValidation(sleeve: string): Promise<PaperValidationRecord | undefined> {
+    checkInput('paper validation record', paperValidationSchema.shape.sleeve, sleeve, 'sleeve');
+    const item = await this.get('getPaperValidation', keys.paperValidation(sleeve));
+    if (!item) return undefined;
+    const record = checkItem(paperValidationSchema, item);
+    checkKey(item, keys.paperValidation(record.sleeve), 'sleeve');
     return record;
   }
 

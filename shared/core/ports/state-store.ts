@@ -167,6 +167,24 @@ export interface ValidationRecord {
   readonly decidedAt: string;
 }
 
+/**
+ * The paper-trading validation of a sleeve (`quantshift validate-paper`, docs/validation.md): its
+ * go/no-go with the figures it was decided on. The live gate asks for a passing one made on the
+ * hash it checks (today the config's; `paperGateHash`).
+ */
+export interface PaperValidationRecord {
+  readonly sleeve: string;
+  readonly configHash: string;
+  readonly decision: 'go' | 'no-go';
+  readonly failed: readonly string[];
+  /** Each criterion's value (null where it could not be measured). */
+  readonly figures: Readonly<Record<string, number | null>>;
+  readonly sessions: number;
+  readonly from: string;
+  readonly to: string;
+  readonly decidedAt: string;
+}
+
 /** An operator action: halt, resume, drawdown reset, with who and why. */
 export interface AuditRecord {
   readonly time: string;
@@ -239,4 +257,8 @@ export interface StateStore {
 
   putValidation(record: ValidationRecord): Promise<void>;
   getValidation(strategy: string): Promise<ValidationRecord | undefined>;
+
+  /** The latest paper validation of a sleeve (one item per sleeve, last write wins). */
+  putPaperValidation(record: PaperValidationRecord): Promise<void>;
+  getPaperValidation(sleeve: string): Promise<PaperValidationRecord | undefined>;
 }
