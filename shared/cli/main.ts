@@ -11,6 +11,7 @@ import { optimizeCommand, walkForwardCommand } from './research.js';
 import { researchCommand } from './research-job.js';
 import { strategiesCommand } from './strategies.js';
 import { streamCommand } from './stream.js';
+import { validatePaperCommand } from './validate-paper.js';
 
 /** The environment the operator commands read (STATE_TABLE, DYNAMODB_ENDPOINT, ...); default process.env. */
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +44,11 @@ const commands: Record<
   replay: {
     summary: 'run the live functions day by day against the local paper broker, DynamoDB and Redis',
     run: (argv, io) => replayCommand(argv, io),
+  },
+  'validate-paper': {
+    summary:
+      'paper trading against its shadow backtest, execution quality, and the go/no-go of the live gate',
+    run: (argv, io, env) => validatePaperCommand(argv, io, env),
   },
   local: {
     summary: 'local up: start the local paper broker, DynamoDB and Redis and print their environment',

@@ -13,7 +13,7 @@ import { provenance, startClock, withProvenance } from './provenance.js';
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 type Env = Readonly<Record<string, string | undefined>>;
 
-const tableFlags: FlagSpecs = {
+export const tableFlags: FlagSpecs = {
   table: {
     type: 'string',
     value: '<name>',
@@ -73,7 +73,7 @@ function osUser(env: Env): string {
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** The state store the flags and the environment name: deployed (`--table`) or local (`--endpoint`). */
-function openStore(flags: ParsedFlags, env: Env) {
+export function openStore(flags: ParsedFlags, env: Env) {
   const table = stringFlag(flags, 'table') ?? env.STATE_TABLE;
   if (table === undefined || table === '')
     throw new UsageError('give --table <name> or set STATE_TABLE (the live functions’ state table)');

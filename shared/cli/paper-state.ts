@@ -13,7 +13,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { createStateTable, DynamoStateStore } from '../adapters/dynamodb/state-store.js';
 import { startLocalDynamo } from '../adapters/local/dynamodb.js';
@@ -52,22 +52,9 @@ export async function saveReplayState(
   },
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await stack.dynamo.send(
-      new ScanCommand({
-        TableName: STATE_TABLE,
-        ConsistentRead: true,
-        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-      }),
-    );
-    items.push(...((page.Items ?? []) as Record<string, unknown>[]));
-    startKey = page.LastEvaluatedKey as Record<string, unknown> | undefined;
-  } while (startKey !== undefined);
+  await saveTable(dir, stack.dynamo, STATE_TABLE);
   const write = (name: string, value: unknown) =>
     writeFileSync(join(dir, name), `${JSON.stringify(value, null, 1)}\n`);
-  write('state.json', { table: STATE_TABLE, items });
   write('broker.json', {
     orders: input.orders,
     activities: input.activities,
@@ -75,6 +62,24 @@ export async function saveReplayState(
   });
   write('alerts.json', input.alerts);
   write('replay.json', input.meta);
+}
+
+/** Writes every item of `table` to `dir/state.json`. */
+async function saveTable(dir: string, client: DynamoDBDocumentClient, table: string): Promise<void> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: table,
+        ConsistentRead: true,
+        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+      }),
+    );
+    items.push(...((page.Items ?? []) as Record<string, unknown>[]));
+    startKey = page.LastEvaluatedKey as Record<string, unknown> | undefined;
+  } while (startKey !== undefined);
+  writeFileSync(join(dir, 'state.json'), `${JSON.stringify({ table, items }, null, 1)}\n`);
 }
 
 const stateFileSchema = z.object({
@@ -147,6 +152,8 @@ export interface OpenedReplayState {
   readonly broker: KeptBroker;
   readonly alerts: readonly CapturedAlert[];
   readonly meta: ReplayMeta;
+  /** Writes the store's items back to `state.json` (a paper validation record stored in it, say). */
+  save(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -197,6 +204,7 @@ export async function openReplayState(dir: string): Promise<OpenedReplayState> {
     broker,
     alerts,
     meta,
+    save: () => saveTable(dir, dynamo.client, state.table),
     close: () => dynamo.close(),
   };
 }

@@ -293,6 +293,7 @@ export async function replay(options: {
           configPath: options.configPath,
           configText: readFileSync(configPath, 'utf8'),
           options: {
+            dataDir: options.dataDir,
             ...(options.realism?.openSlippageBps === undefined
               ? {}
               : { slippageBps: options.realism.openSlippageBps }),

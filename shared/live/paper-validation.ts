@@ -1,0 +1,179 @@
+/**
+ * Paper-trading validation over a state store (docs/validation.md): reads one sleeve's ledger for
+ * the sessions paper traded, runs the shadow backtest over exactly those sessions from the same
+ * starting equity, measures (`core/validation/paper.ts`) and records the decision for the live gate.
+ * The CLI (`quantshift validate-paper`) runs it on a deployed stage or on a rehearsal's kept state.
+ */
+import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
+import { UsageError } from '../core/errors.js';
+import type { BarSeries } from '../core/market/types.js';
+import type { PaperValidationRecord, StateStore } from '../core/ports/state-store.js';
+import type { BreakerEvent } from '../core/risk/breakers.js';
+import {
+  type AlertSeen,
+  type BrokerFillSeen,
+  type PaperLedger,
+  type PaperValidation,
+  type SessionPrices,
+  type ShadowBacktest,
+  validatePaper,
+} from '../core/validation/paper.js';
+
+const DAY_MS = 86_400_000;
+const nextDate = (date: string) =>
+  new Date(Date.parse(`${date}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+
+/** The store, with the breaker-event listing the DynamoDB adapter has for operations. */
+export type ValidationStore = StateStore & {
+  listBreakerEvents?(fromMs: number, toMs: number): Promise<BreakerEvent[]>;
+};
+
+/** The sleeve to validate: the one named, else the config's only one. */
+export function validatedSleeve(config: StrategyConfig, sleeve: string | undefined): string {
+  const ids = liveSleeveIds(config);
+  if (sleeve !== undefined) {
+    if (!ids.includes(sleeve))
+      throw new UsageError(`--sleeve ${sleeve}: the config's sleeves are ${ids.join(', ')}`);
+    return sleeve;
+  }
+  if (ids.length !== 1) throw new UsageError(`give --sleeve: the config has sleeves ${ids.join(', ')}`);
+  return ids[0] as string;
+}
+
+/**
+ * One sleeve's ledger over the sessions paper traded (those with an equity snapshot) between `from`
+ * and `to`. Records written before sleeves (no `sleeve`) are the config's only sleeve's.
+ */
+export async function readPaperLedger(input: {
+  readonly store: ValidationStore;
+  readonly config: StrategyConfig;
+  readonly sleeve: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly brokerFills?: readonly (BrokerFillSeen & { readonly clientOrderId: string | null })[];
+  readonly alerts?: readonly AlertSeen[] | null;
+}): Promise<PaperLedger> {
+  const { store, config, sleeve } = input;
+  const ids = liveSleeveIds(config);
+  const defaultSleeve = ids.length === 1 ? ids[0] : undefined;
+  const equity = await store.listEquitySnapshots(input.from ?? '0000-01-01', input.to ?? '9999-12-31');
+  const dates = equity.map((s) => s.date);
+  const first = dates[0];
+  const last = dates.at(-1);
+  const intents = (await Promise.all(dates.map((d) => store.listIntents(d)))).flat();
+  const ownIntents = intents.filter((i) => (i.sleeve ?? defaultSleeve) === sleeve);
+  const owner = new Map(intents.map((i) => [i.clientOrderId, i.sleeve ?? defaultSleeve]));
+  const sleeveOfOrder = (clientOrderId: string | null) =>
+    clientOrderId === null ? defaultSleeve : (owner.get(clientOrderId) ?? defaultSleeve);
+  const fills = (await Promise.all(dates.map((d) => store.listFills(d))))
+    .flat()
+    .filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve);
+  const positions = (
+    await Promise.all(
+      dates.map(async (d) => {
+        const record = await store.getLatestPositions(nextDate(d));
+        return record?.date === d
+          ? {
+              date: d,
+              positions: record.positions.filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+            }
+          : undefined;
+      }),
+    )
+  ).filter((p) => p !== undefined);
+  const start = first === undefined ? undefined : await store.getLatestPositions(first);
+  const closedTrades =
+    first === undefined || last === undefined
+      ? []
+      : (await store.listClosedTrades(config.name, 10_000)).filter(
+          (t) => t.exitDate >= first && t.exitDate <= last,
+        );
+  const fromMs = first === undefined ? 0 : Date.parse(`${first}T00:00:00Z`);
+  const toMs = last === undefined ? 0 : Date.parse(`${last}T00:00:00Z`) + 2 * DAY_MS;
+  const breakerEvents =
+    first === undefined || store.listBreakerEvents === undefined
+      ? []
+      : await store.listBreakerEvents(fromMs, toMs);
+  const audit =
+    first === undefined
+      ? []
+      : await store.listAudit(new Date(fromMs).toISOString(), new Date(toMs).toISOString());
+  const firstSnapshot = equity[0];
+  const inPeriod = (time: string) => Date.parse(time) >= fromMs && Date.parse(time) < toMs;
+  return {
+    sleeve,
+    initialEquity: firstSnapshot === undefined ? 0 : firstSnapshot.equity - firstSnapshot.dayPnl,
+    equity,
+    intents: ownIntents,
+    fills,
+    ...(input.brokerFills === undefined
+      ? {}
+      : { brokerFills: input.brokerFills.filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve) }),
+    positions,
+    startPositions: (start?.positions ?? []).filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+    closedTrades,
+    breakerEvents,
+    audit,
+    alerts:
+      input.alerts === undefined || input.alerts === null
+        ? null
+        : input.alerts.filter((a) => inPeriod(a.time)),
+  };
+}
+
+/** Opens and closes of the bar series by symbol and `YYYY-MM-DD`. */
+export function seriesPrices(series: readonly BarSeries[]): SessionPrices {
+  const index = new Map<string, { open: number; close: number }>();
+  for (const s of series) {
+    for (let i = 0; i < s.time.length; i++) {
+      const date = new Date(s.time[i] as number).toISOString().slice(0, 10);
+      index.set(`${s.symbol}|${date}`, { open: s.open[i] as number, close: s.close[i] as number });
+    }
+  }
+  return {
+    open: (symbol, date) => index.get(`${symbol}|${date}`)?.open,
+    close: (symbol, date) => index.get(`${symbol}|${date}`)?.close,
+  };
+}
+
+/** Measures a ledger against its shadow backtest with the config's criteria and limits. */
+export function validateLedger(
+  ledger: PaperLedger,
+  backtest: ShadowBacktest | null,
+  config: StrategyConfig,
+  prices: SessionPrices,
+): PaperValidation {
+  return validatePaper({
+    ledger,
+    backtest,
+    prices,
+    criteria: config.validation,
+    modelSlippageBps: config.costs.slippageBps,
+    limits: {
+      maxPositionFraction: config.risk.maxPositionFraction,
+      maxPortfolioHeat: config.risk.maxPortfolioHeat,
+    },
+    periodsPerYear: config.assetClass === 'crypto' ? 365 : 252,
+  });
+}
+
+/** The record the live gate reads: the decision with each criterion's figure. */
+export function paperValidationRecord(
+  result: PaperValidation,
+  configHash: string,
+  decidedAt: string,
+): PaperValidationRecord {
+  return {
+    sleeve: result.sleeve,
+    configHash,
+    decision: result.decision,
+    failed: [...result.failed],
+    figures: Object.fromEntries(
+      result.criteria.map((c) => [c.name, c.value === null || !Number.isFinite(c.value) ? null : c.value]),
+    ),
+    sessions: result.sessions,
+    from: result.from ?? '',
+    to: result.to ?? '',
+    decidedAt,
+  };
+}

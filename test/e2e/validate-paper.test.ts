@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openReplayState } from '../../shared/cli/paper-state.js';
+import { replay, replayCommand } from '../../shared/cli/replay.js';
+import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
+import type { PaperValidation } from '../../shared/core/validation/paper.js';
+import { paperValidationRefusal } from '../../shared/live/entry-gate.js';
+import { testArtifactDir } from '../helpers/artifacts.js';
+import { capture } from '../helpers/capture.js';
+
+// One clean replay and one with 12 bps at the opening auction, over 33 sessions where the shipped
+// config's backtest has a Sharpe well above 1; every other case edits a copy of the clean state.
+const FROM = '2021-03-01';
+const TO = '2021-04-15';
+const configPath = 'config/equity-strategy.yaml';
+const configHash = createHash('sha256').update(readFileSync(configPath, 'utf8')).digest('hex');
+const SLEEVE = 'ma-crossover-atr';
+
+let root: string;
+let clean: string;
+let slipped: string;
+
+beforeAll(async () => {
+  root = testArtifactDir('validate-paper');
+  clean = join(root, 'clean');
+  slipped = join(root, 'slipped');
+  await replay({
+    from: FROM,
+    to: TO,
+    configPath,
+    dataDir: 'data',
+    withCache: false,
+    log: () => {},
+    logSink: () => {},
+    stateDir: clean,
+  });
+  // The CLI's flags, as an operator gives them.
+  const out = capture();
+  const err = capture();
+  const args = ['--from', FROM, '--to', TO, '--no-cache', '--slippage-bps', '12', '--state-dir', slipped];
+  expect(await replayCommand([...args, '--format', 'json'], { stdout: out.stream, stderr: err.stream })).toBe(
+    0,
+  );
+}, 300_000);
+
+afterAll(() => {
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+});
+
+async function validate(...argv: string[]): Promise<PaperValidation> {
+  const out = capture();
+  const err = capture();
+  expect(
+    await validatePaperCommand([...argv, '--format', 'json'], { stdout: out.stream, stderr: err.stream }),
+  ).toBe(0);
+  return JSON.parse(out.text()) as PaperValidation;
+}
+
+/** A copy of the clean state, its items and broker records edited. */
+function editedCopy(
+  name: string,
+  edit: (
+    state: { items: Record<string, unknown>[] },
+    broker: { activities: Record<string, unknown>[] },
+  ) => void,
+): string {
+  const dir = join(root, name);
+  cpSync(clean, dir, { recursive: true });
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+  const broker = JSON.parse(readFileSync(join(dir, 'broker.json'), 'utf8'));
+  edit(state, broker);
+  writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
+  writeFileSync(join(dir, 'broker.json'), JSON.stringify(broker));
+  return dir;
+}
+
+const entity = (item: Record<string, unknown>) => item.entity as string;
+
+describe('validate-paper against a local replay', () => {
+  it('a clean 33-session replay passes every criterion and records a passing validation the live gate accepts', async () => {
+    const v = await validate('--state-dir', clean);
+    expect(v.sessions).toBe(33);
+    expect(v.trades.matched.length).toBeGreaterThan(4);
+    expect(v.trades.missed).toEqual([]);
+    expect(v.trades.extra).toEqual([]);
+    // The local broker fills with the cost model's 5 bps, as the backtest assumes.
+    expect(v.slippageBps.median).toBeCloseTo(5, 6);
+    expect(v.tracking.correlation).toBeGreaterThan(0.99);
+    expect(v.paper?.sharpe).toBeGreaterThan(1);
+    expect(v.criteria.map((c) => c.name)).toEqual([
+      'minSessions',
+      'sharpe',
+      'maxDrawdown',
+      'executionFailures',
+      'riskRules',
+      'tradesMatched',
+      'medianSlippage',
+    ]);
+    expect(v.failed).toEqual([]);
+    expect(v.decision).toBe('go');
+    const state = await openReplayState(clean);
+    try {
+      const record = await state.store.getPaperValidation(SLEEVE);
+      expect(record).toMatchObject({ sleeve: SLEEVE, decision: 'go', configHash, sessions: 33 });
+      expect(paperValidationRefusal('live', SLEEVE, configHash, record)).toBeNull();
+    } finally {
+      await state.close();
+    }
+  });
+
+  it('a replay with 12 bps at the open shows a median slippage within 1 bp of 12 and fails medianSlippage', async () => {
+    const v = await validate('--state-dir', slipped);
+    expect(Math.abs((v.slippageBps.median as number) - 12)).toBeLessThan(1);
+    expect(v.failed).toEqual(['medianSlippage']);
+    expect(v.decision).toBe('no-go');
+    const state = await openReplayState(slipped);
+    try {
+      const record = await state.store.getPaperValidation(SLEEVE);
+      expect(paperValidationRefusal('live', SLEEVE, configHash, record)).toMatch(
+        /did not pass: medianSlippage/,
+      );
+    } finally {
+      await state.close();
+    }
+  });
+
+  it('fewer than 30 sessions fail minSessions', async () => {
+    const v = await validate('--state-dir', clean, '--to', '2021-03-31', '--no-record');
+    expect(v.sessions).toBe(23);
+    expect(v.failed).toContain('minSessions');
+    expect(v.criteria.find((c) => c.name === 'minSessions')).toMatchObject({ value: 23, result: 'fail' });
+  });
+
+  it('a missed trade (an entry skipped by a halt) fails tradesMatched, with its reason', async () => {
+    let skipped = '';
+    const dir = editedCopy('missed', (state, broker) => {
+      const entry = state.items.find(
+        (i) => entity(i) === 'intent' && i.purpose === 'entry' && (i.filledQty as number) > 0,
+      );
+      if (entry === undefined) throw new Error('no filled entry in the clean replay');
+      skipped = entry.clientOrderId as string;
+      Object.assign(entry, {
+        status: 'skipped',
+        filledQty: 0,
+        reason: 'entry refused: kill switch on (test)',
+      });
+      delete entry.avgFillPrice;
+      const gone = new Set(
+        state.items
+          .filter((i) => entity(i) === 'fill' && i.clientOrderId === skipped)
+          .map((i) => i.executionId),
+      );
+      state.items = state.items.filter((i) => !(entity(i) === 'fill' && gone.has(i.executionId)));
+      broker.activities = broker.activities.filter((a) => !gone.has(a.id));
+    });
+    const v = await validate('--state-dir', dir, '--no-record');
+    expect(v.trades.missed).toHaveLength(1);
+    expect(v.trades.missed[0]?.reason).toMatch(/entry skipped: entry refused: kill switch on/);
+    expect(v.failed).toEqual(['tradesMatched']);
+  });
+
+  it('a lost fill (at the broker, not in the ledger) fails executionFailures', async () => {
+    const dir = editedCopy('lost', (state) => {
+      const index = state.items.findIndex((i) => entity(i) === 'fill');
+      state.items.splice(index, 1);
+    });
+    const v = await validate('--state-dir', dir, '--no-record');
+    expect(v.execution.lostFills.length).toBeGreaterThan(0);
+    expect(v.failed).toContain('executionFailures');
+    expect(v.decision).toBe('no-go');
+  });
+});
