@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
+import { liveSleeveIds, parseConfig } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
-import type { AuditRecord } from '../core/ports/state-store.js';
+import type { AuditRecord, StateStore } from '../core/ports/state-store.js';
 import { entryBlock, type RiskState } from '../core/risk/index.js';
 import { haltTrading, resetDrawdownHalt, resumeTrading } from '../live/kill-switch.js';
 import { choiceFlag, type FlagSpecs, type ParsedFlags, parseFlags, renderHelp, stringFlag } from './args.js';
@@ -53,6 +56,11 @@ const resumeFlags: FlagSpecs = {
 
 const statusFlags: FlagSpecs = {
   ...tableFlags,
+  config: {
+    type: 'string',
+    value: '<yaml>',
+    help: "the deployed config, for the live gate's records (default config/equity-strategy.yaml)",
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -235,6 +243,47 @@ export async function resumeCommand(
   }
 }
 
+/** The live gate's two records: the research decision of the strategy and the paper validation of each sleeve. */
+async function gateRecords(store: StateStore, configFlag: string | undefined) {
+  const path = configFlag ?? 'config/equity-strategy.yaml';
+  if (!existsSync(path)) {
+    if (configFlag !== undefined) throw new UsageError(`--config ${path}: no such file`);
+    return null;
+  }
+  const text = readFileSync(path, 'utf8');
+  const config = parseConfig(text, path);
+  const hash = createHash('sha256').update(text).digest('hex');
+  return {
+    config: path,
+    configHash: hash,
+    research: (await store.getValidation(config.name)) ?? null,
+    paper: await Promise.all(
+      liveSleeveIds(config).map(async (sleeve) => ({
+        sleeve,
+        record: (await store.getPaperValidation(sleeve)) ?? null,
+      })),
+    ),
+  };
+}
+
+function gateLines(gate: Awaited<ReturnType<typeof gateRecords>>): string[] {
+  if (gate === null) return ['live gate: no config to read (give --config)'];
+  const same = (hash: string) =>
+    hash === gate.configHash ? 'this config' : `another config (${hash.slice(0, 12)})`;
+  const r = gate.research;
+  return [
+    `live gate (${gate.config}, ${gate.configHash.slice(0, 12)}):`,
+    r === null
+      ? '  research: none recorded'
+      : `  research: ${r.proceed ? 'PASS' : `FAIL (${r.failed.join(', ')})`} on ${same(r.configHash)}, job ${r.jobId.slice(0, 12)}, ${r.decidedAt}`,
+    ...gate.paper.map(({ sleeve, record: p }) =>
+      p === null
+        ? `  paper ${sleeve}: none recorded`
+        : `  paper ${sleeve}: ${p.decision.toUpperCase()}${p.failed.length > 0 ? ` (${p.failed.join(', ')})` : ''} on ${same(p.configHash)}, ${p.sessions} sessions ${p.from}..${p.to}, ${p.decidedAt}`,
+    ),
+  ];
+}
+
 /** `quantshift status`: the kill switch, the breakers and the recent operator actions. */
 export async function statusCommand(
   argv: readonly string[],
@@ -260,6 +309,7 @@ export async function statusCommand(
       store.listAudit(new Date(now.getTime() - 30 * 86_400_000).toISOString(), now.toISOString()),
     ]);
     const recent: AuditRecord[] = audit.slice(-10);
+    const gate = await gateRecords(store, stringFlag(flags, 'config'));
     const state = stored?.state;
     const blocked = state === undefined ? null : entryBlock(state, day);
     if (format === 'json') {
@@ -269,6 +319,7 @@ export async function statusCommand(
         version: stored?.version ?? 0,
         entriesBlocked: blocked,
         audit: recent,
+        gate,
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
@@ -283,6 +334,7 @@ export async function statusCommand(
             `daily loss breaker: ${state.dailyLossTrippedOn ? `tripped on ${state.dailyLossTrippedOn}` : 'off'}`,
             `new entries today (${day}): ${blocked === null ? 'allowed' : `blocked: ${blocked}`}`,
           ].join('\n'),
+      ...gateLines(gate),
       'recent operator actions (30 days):',
       ...(recent.length === 0
         ? ['  none']
