@@ -171,4 +171,33 @@ describe('validate-paper against a local replay', () => {
     expect(v.failed).toContain('executionFailures');
     expect(v.decision).toBe('no-go');
   });
+
+  it('a replay with partial fills, rejects, late reports and jittered slippage exercises every branch and fails executionFailures', async () => {
+    const dir = join(root, 'realism');
+    await replay({
+      from: FROM,
+      to: TO,
+      configPath,
+      dataDir: 'data',
+      withCache: false,
+      log: () => {},
+      logSink: () => {},
+      stateDir: dir,
+      partialFill: 0.5,
+      realism: { openSlippageBps: 5, slippageJitterBps: 3, rejectRate: 0.25, lateFillRate: 0.3, seed: 3 },
+    });
+    const v = await validate('--state-dir', dir, '--no-record');
+    expect(v.execution.rejected.length).toBeGreaterThan(0);
+    expect(v.execution.partialFills).toBeGreaterThan(0);
+    expect(v.execution.fillRatePct as number).toBeLessThan(100);
+    expect(v.trades.missed.map((m) => m.reason)).toContainEqual(
+      expect.stringMatching(/^entry rejected: .*rehearsal reject/),
+    );
+    expect(v.alerts?.critical).toContainEqual(expect.stringMatching(/Order rejected by the broker/));
+    expect(v.alerts?.critical).toContainEqual(
+      expect.stringMatching(/Fills missing from the broker's activities/),
+    );
+    expect(v.failed).toEqual(expect.arrayContaining(['executionFailures', 'tradesMatched']));
+    expect(v.decision).toBe('no-go');
+  }, 300_000);
 });

@@ -780,8 +780,9 @@ export class PaperBroker {
       cumQty: order.filledQty,
       leavesQty: order.qty - order.filledQty,
       status: order.status,
-      // Realism: a late report is listed from the next session's close on.
-      reportedAt: late ? nextSessionClosingAfter(nextSessionClosingAfter(at).closeAt).closeAt : at,
+      // Realism: a late report is listed from the close of the session after the fill's on (a fill
+      // at a close belongs to that close's session: hence at - 1).
+      reportedAt: late ? nextSessionClosingAfter(nextSessionClosingAfter(at - 1).closeAt).closeAt : at,
     });
   }
 

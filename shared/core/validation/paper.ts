@@ -378,16 +378,21 @@ export function validatePaper(input: {
   const matched: PaperValidation['trades']['matched'][number][] = [];
   const missed: PaperValidation['trades']['missed'][number][] = [];
   const extra: PaperValidation['trades']['extra'][number][] = [];
-  for (const [k, b] of backtestTrades) {
+  for (const [k, b] of [...backtestTrades].sort(([x], [y]) => x.localeCompare(y))) {
     const p = paperTrades.get(k);
     const key = { sleeve, symbol: b.symbol, session: b.session, side: b.side };
     if (p !== undefined) matched.push({ ...key, paperQty: p.qty, backtestQty: b.qty });
     else {
       const intents = intentFor(b.symbol, b.session, b.side);
+      // An exit (or entry) whose opposite trade in the symbol was missed before it: paper had no
+      // position to close (or still held one).
+      const earlierMiss = missed.findLast((m) => m.symbol === b.symbol && m.side !== b.side);
       const reason =
-        intents.length === 0
-          ? 'no intent recorded: the signal step did not decide it'
-          : intents.map((i) => `${i.purpose} ${i.status}${i.reason ? `: ${i.reason}` : ''}`).join('; ');
+        intents.length > 0
+          ? intents.map((i) => `${i.purpose} ${i.status}${i.reason ? `: ${i.reason}` : ''}`).join('; ')
+          : earlierMiss !== undefined
+            ? `no intent recorded: it follows the missed ${earlierMiss.side} of ${earlierMiss.session}`
+            : 'no intent recorded: the signal step did not decide it';
       missed.push({ ...key, qty: b.qty, reason });
     }
   }
