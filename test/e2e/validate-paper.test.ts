@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { openReplayState } from '../../shared/cli/paper-state.js';
 import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
+import { UsageError } from '../../shared/core/errors.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
 import { paperValidationRefusal } from '../../shared/live/entry-gate.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
@@ -200,4 +204,59 @@ describe('validate-paper against a local replay', () => {
     expect(v.failed).toEqual(expect.arrayContaining(['executionFailures', 'tradesMatched']));
     expect(v.decision).toBe('no-go');
   }, 300_000);
+
+  it('--stage reads a deployed state table (here a local one), stores the record there and writes the HTML report', async () => {
+    const dynamo = await startLocalDynamo();
+    try {
+      const table = 'quantshift-paper-state';
+      await createStateTable(dynamo.client, table);
+      const { items } = JSON.parse(readFileSync(join(clean, 'state.json'), 'utf8')) as {
+        items: Record<string, unknown>[];
+      };
+      for (let i = 0; i < items.length; i += 25)
+        await dynamo.client.send(
+          new BatchWriteCommand({
+            RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+          }),
+        );
+      const report = join(root, 'stage.html');
+      const out = capture();
+      const err = capture();
+      const argv = ['--stage', 'paper', '--endpoint', dynamo.endpoint, '--table', table, '--report', report];
+      expect(
+        await validatePaperCommand(
+          [...argv, '--format', 'json'],
+          { stdout: out.stream, stderr: err.stream },
+          {},
+        ),
+      ).toBe(0);
+      const v = JSON.parse(out.text()) as PaperValidation & { stage: string };
+      expect(v).toMatchObject({ stage: 'paper', sessions: 33, decision: 'go', alerts: null });
+      const stored = await new DynamoStateStore(dynamo.client, table).getPaperValidation(SLEEVE);
+      expect(stored).toMatchObject({ decision: 'go', configHash, sessions: 33, from: FROM, to: TO });
+      const html = readFileSync(report, 'utf8');
+      expect(html).toContain('Paper validation of ma-crossover-atr: <span class="go">GO</span>');
+      expect(html).toContain('<td>tradesMatched</td>');
+      const text = capture();
+      expect(
+        await validatePaperCommand([...argv, '--no-record'], { stdout: text.stream, stderr: err.stream }, {}),
+      ).toBe(0);
+      expect(text.text()).toMatch(
+        /^paper validation of sleeve ma-crossover-atr: 2021-03-01 \.\. 2021-04-15, 33 sessions\n/,
+      );
+      expect(text.text()).toMatch(/\ndecision: GO\n$/);
+    } finally {
+      await dynamo.close();
+    }
+  });
+
+  it('refuses --stage with --state-dir, or neither, as a usage error', async () => {
+    const io = { stdout: capture().stream, stderr: capture().stream };
+    await expect(validatePaperCommand(['--format', 'json'], io, {})).rejects.toThrow(
+      /either --stage <stage> or --state-dir/,
+    );
+    await expect(validatePaperCommand(['--stage', 'paper', '--state-dir', clean], io, {})).rejects.toThrow(
+      UsageError,
+    );
+  });
 });
