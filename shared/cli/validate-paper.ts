@@ -7,8 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadDataDir } from '../adapters/fs/bars.js';
-import { runBacktest } from '../core/backtest/engine.js';
-import { isoDate, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
+import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
 import type { StateStore } from '../core/ports/state-store.js';
@@ -16,14 +15,15 @@ import type { PaperValidation, ShadowBacktest } from '../core/validation/paper.j
 import {
   paperValidationRecord,
   readPaperLedger,
+  SLEEVES_SHADOW_CAVEAT,
   seriesPrices,
+  shadowBacktest,
   type ValidationStore,
   validatedSleeve,
   validateLedger,
 } from '../live/paper-validation.js';
 import { escapeHtml } from '../report/html.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
-import { buildBacktestJob } from './backtest.js';
 import { openStore, tableFlags } from './operate.js';
 import { openReplayState } from './paper-state.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
@@ -62,50 +62,6 @@ const flagSpecs: FlagSpecs = {
   format: { type: 'string', choices: ['table', 'json'], help: 'stdout format (default table)' },
   help: { type: 'boolean', help: 'show this help' },
 };
-
-/** The shadow backtest of a single-strategy config over `from..to`, from `cash`. */
-function shadowBacktest(
-  config: StrategyConfig,
-  dataDir: string,
-  from: string,
-  to: string,
-  cash: number,
-): { shadow: ShadowBacktest; series: ReturnType<typeof loadDataDir> } {
-  const series = loadDataDir(dataDir, config.watchlist, { adjusted: config.data.adjusted });
-  const job = buildBacktestJob({ from, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
-  const result = runBacktest({
-    series: job.series,
-    strategy: job.strategy,
-    params: job.params,
-    options: job.options,
-  });
-  const date = (t: number) => new Date(t).toISOString().slice(0, 10);
-  const m = result.metrics;
-  return {
-    series,
-    shadow: {
-      fills: result.fills.map((f) => ({
-        symbol: f.symbol,
-        side: f.side,
-        qty: f.qty,
-        price: f.price,
-        date: date(f.time),
-      })),
-      equity: Array.from(result.equity.time, (t, i) => ({
-        date: date(t),
-        equity: result.equity.equity[i] as number,
-      })),
-      metrics: {
-        returnPct: m.returnPct,
-        sharpe: m.sharpe,
-        maxDrawdownPct: m.maxDrawdownPct,
-        winRatePct: m.winRatePct,
-        profitFactor: m.profitFactor,
-        trades: m.trades,
-      },
-    },
-  };
-}
 
 const fixed = (x: number | null | undefined, digits = 2) =>
   x === null || x === undefined ? 'n/a' : x.toFixed(digits);
@@ -268,12 +224,9 @@ export async function validatePaperCommand(
     let series: ReturnType<typeof loadDataDir> = [];
     const notes: string[] = [];
     if (first !== undefined && last !== undefined) {
-      if (config.strategy === undefined) {
-        series = loadDataDir(dataDir, config.watchlist, { adjusted: config.data.adjusted });
-        notes.push('the shadow backtest of a sleeves config is not run yet: no trade can match');
-      } else {
-        ({ shadow, series } = shadowBacktest(config, dataDir, first, last, ledger.initialEquity));
-      }
+      series = loadDataDir(dataDir, config.watchlist, { adjusted: config.data.adjusted });
+      shadow = shadowBacktest(config, series, first, last, ledger.initialEquity);
+      if (shadow === null) notes.push(SLEEVES_SHADOW_CAVEAT);
     }
     const measured = validateLedger(ledger, shadow, config, seriesPrices(series));
     const result: PaperValidation = { ...measured, caveats: [...measured.caveats, ...notes] };

@@ -4,6 +4,7 @@
  * starting equity, measures (`core/validation/paper.ts`) and records the decision for the live gate.
  * The CLI (`quantshift validate-paper`) runs it on a deployed stage or on a rehearsal's kept state.
  */
+import { runBacktest } from '../core/backtest/engine.js';
 import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -18,6 +19,9 @@ import {
   type ShadowBacktest,
   validatePaper,
 } from '../core/validation/paper.js';
+import { buildBacktestJob } from '../research/job.js';
+import type { LiveContext } from './context.js';
+import { paperGateHash } from './entry-gate.js';
 
 const DAY_MS = 86_400_000;
 const nextDate = (date: string) =>
@@ -176,4 +180,125 @@ export function paperValidationRecord(
     to: result.to ?? '',
     decidedAt,
   };
+}
+
+/**
+ * The shadow backtest of a single-strategy config over the sessions `from..to` (bars before `from`
+ * only warm the indicators up), from `cash`, holding what is open at the end; null for a sleeves
+ * config (not run yet: the caller notes it).
+ */
+export function shadowBacktest(
+  config: StrategyConfig,
+  series: readonly BarSeries[],
+  from: string,
+  to: string,
+  cash: number,
+): ShadowBacktest | null {
+  if (config.strategy === undefined) return null;
+  const job = buildBacktestJob({ from, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
+  const result = runBacktest({
+    series: job.series,
+    strategy: job.strategy,
+    params: job.params,
+    options: job.options,
+  });
+  const date = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const m = result.metrics;
+  return {
+    fills: result.fills.map((f) => ({
+      symbol: f.symbol,
+      side: f.side,
+      qty: f.qty,
+      price: f.price,
+      date: date(f.time),
+    })),
+    equity: Array.from(result.equity.time, (t, i) => ({
+      date: date(t),
+      equity: result.equity.equity[i] as number,
+    })),
+    metrics: {
+      returnPct: m.returnPct,
+      sharpe: m.sharpe,
+      maxDrawdownPct: m.maxDrawdownPct,
+      winRatePct: m.winRatePct,
+      profitFactor: m.profitFactor,
+      trades: m.trades,
+    },
+  };
+}
+
+/** A caveat for a config whose shadow backtest is not run. */
+export const SLEEVES_SHADOW_CAVEAT =
+  'the shadow backtest of a sleeves config is not run yet: no trade can match';
+
+/** What the weekly run did, per sleeve. */
+export interface WeeklyPaperValidation {
+  readonly status: 'validated' | 'not-paper';
+  readonly sleeves: readonly {
+    readonly sleeve: string;
+    readonly sessions: number;
+    readonly decision: 'go' | 'no-go' | null;
+    readonly failed: readonly string[];
+  }[];
+}
+
+/**
+ * The weekly paper validation (scheduled in the paper stage, Friday after the close): every paper
+ * session so far, per sleeve, against its shadow backtest on the broker's daily bars; the record
+ * stored for the live gate (on {@link paperGateHash}) and the decision sent to the alert topic. In
+ * another stage it does nothing.
+ */
+export async function weeklyPaperValidation(
+  ctx: LiveContext,
+  scheduledTime: string,
+): Promise<WeeklyPaperValidation> {
+  if (ctx.stage !== 'paper') return { status: 'not-paper', sleeves: [] };
+  const { config } = ctx;
+  const day = scheduledTime.slice(0, 10);
+  const out: WeeklyPaperValidation['sleeves'][number][] = [];
+  for (const sleeve of liveSleeveIds(config)) {
+    const ledger = await readPaperLedger({ store: ctx.store as ValidationStore, config, sleeve, to: day });
+    const first = ledger.equity[0]?.date;
+    const last = ledger.equity.at(-1)?.date;
+    if (first === undefined || last === undefined) {
+      out.push({ sleeve, sessions: 0, decision: null, failed: [] });
+      continue;
+    }
+    const warmFrom =
+      config.live.historyFrom ??
+      new Date(Date.parse(`${first}T00:00:00Z`) - config.live.lookbackDays * DAY_MS)
+        .toISOString()
+        .slice(0, 10);
+    // Raw bars: the opens paper's orders met, and the prices the live functions size with.
+    const series = await ctx.marketData.getDailyBars({
+      symbols: config.watchlist,
+      from: warmFrom,
+      to: last,
+      adjustment: 'raw',
+    });
+    const shadow = shadowBacktest(config, series, first, last, ledger.initialEquity);
+    const measured = validateLedger(ledger, shadow, config, seriesPrices(series));
+    const result =
+      shadow === null ? { ...measured, caveats: [...measured.caveats, SLEEVES_SHADOW_CAVEAT] } : measured;
+    await ctx.store.putPaperValidation(
+      paperValidationRecord(result, paperGateHash(ctx, sleeve), scheduledTime),
+    );
+    const failedFigures = result.criteria
+      .filter((c) => c.result === 'fail')
+      .map((c) => `${c.name} ${c.value === null ? 'n/a' : c.value.toFixed(2)} (${c.rule})`);
+    await ctx.notifier.publish({
+      subject: `Paper validation of ${sleeve}: ${result.decision.toUpperCase()} (${result.sessions} sessions)`,
+      severity: result.decision === 'go' ? 'info' : 'warning',
+      text: [
+        `${result.from} .. ${result.to}: ${result.trades.matched.length} trades matched, ${result.trades.missed.length} missed, ${result.trades.extra.length} extra`,
+        `median slippage ${result.slippageBps.median?.toFixed(2) ?? 'n/a'} bps (p95 ${result.slippageBps.p95?.toFixed(2) ?? 'n/a'}), tracking correlation ${result.tracking.correlation?.toFixed(3) ?? 'n/a'}`,
+        ...(failedFigures.length === 0
+          ? ['every criterion passed']
+          : failedFigures.map((f) => `failed: ${f}`)),
+        ...result.caveats.map((c) => `note: ${c}`),
+      ].join('\n'),
+    });
+    out.push({ sleeve, sessions: result.sessions, decision: result.decision, failed: result.failed });
+  }
+  return { status: 'validated', sleeves: out };
 }

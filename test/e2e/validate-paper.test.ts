@@ -10,9 +10,12 @@ import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
 import { UsageError } from '../../shared/core/errors.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
+import type { LiveContext } from '../../shared/live/context.js';
 import { paperValidationRefusal } from '../../shared/live/entry-gate.js';
+import { weeklyPaperValidation } from '../../shared/live/paper-validation.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
 import { capture } from '../helpers/capture.js';
+import { startLiveStack } from '../helpers/live-stack.js';
 
 // One clean replay and one with 12 bps at the opening auction, over 33 sessions where the shipped
 // config's backtest has a Sharpe well above 1; every other case edits a copy of the clean state.
@@ -258,5 +261,37 @@ describe('validate-paper against a local replay', () => {
     await expect(validatePaperCommand(['--stage', 'paper', '--state-dir', clean], io, {})).rejects.toThrow(
       UsageError,
     );
+  });
+
+  it('the weekly run validates every paper session on the broker bars, stores the record and sends the decision', async () => {
+    const stack = await startLiveStack({ startTime: '2021-04-16T21:30:00.000Z', withCache: false });
+    const kept = await openReplayState(clean);
+    try {
+      const ctx: LiveContext = { ...stack.ctx, store: kept.store };
+      const result = await weeklyPaperValidation(ctx, '2021-04-16T21:30:00.000Z');
+      expect(result).toEqual({
+        status: 'validated',
+        sleeves: [{ sleeve: SLEEVE, sessions: 33, decision: 'go', failed: [] }],
+      });
+      expect(await kept.store.getPaperValidation(SLEEVE)).toMatchObject({
+        decision: 'go',
+        configHash: 'test-config-hash',
+        decidedAt: '2021-04-16T21:30:00.000Z',
+      });
+      const sent = stack.notifier.sent.find((n) => n.subject.startsWith('Paper validation of'));
+      expect(sent).toMatchObject({
+        subject: `Paper validation of ${SLEEVE}: GO (33 sessions)`,
+        severity: 'info',
+      });
+      expect(sent?.text).toContain('every criterion passed');
+      // The live stage has no weekly run.
+      expect(await weeklyPaperValidation({ ...ctx, stage: 'live' }, '2021-04-16T21:30:00.000Z')).toEqual({
+        status: 'not-paper',
+        sleeves: [],
+      });
+    } finally {
+      await kept.close();
+      await stack.close();
+    }
   });
 });
