@@ -7,8 +7,10 @@ import type {
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import type { RollingDivergence } from '../core/validation/paper.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import { type LiveContext, NoSessionError, UnknownStateError } from './context.js';
+import { backtestTracking } from './paper-validation.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { trackOrders } from './risk-check.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
@@ -47,6 +49,12 @@ export interface DailyReport {
   readonly outsideWatchlist: readonly string[];
   readonly breakers: readonly string[];
   readonly halted: string | null;
+  /**
+   * Rolling tracking against the shadow backtest (docs/validation.md), per sleeve once its window is
+   * full; null when it could not be computed (logged). A breach is alerted and emitted as the
+   * divergence metric.
+   */
+  readonly tracking?: readonly (RollingDivergence & { readonly sleeve: string })[] | null;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
 }
@@ -282,6 +290,7 @@ export async function endOfDay(
     outsideWatchlist,
     breakers: observed.events.map((e) => `${e.breaker} ${e.action}: ${e.reason}`),
     halted,
+    tracking: await trackingOrNull(ctx, day),
   };
   const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
   await ctx.notifier.publish({
@@ -296,6 +305,14 @@ export async function endOfDay(
       { label: 'Fills', value: report.fills.length, unit: 'count' },
     ],
   });
+  const diverging = (report.tracking ?? []).filter((t) => t.breaches.length > 0);
+  if (diverging.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Strategy diverging from its backtest on ${day}`,
+      severity: 'warning',
+      text: diverging.map((t) => `${t.sleeve}: ${t.breaches.join('; ')}`).join('\n'),
+    });
+  }
   const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct);
   if (backfilled.length > 0) {
     await ctx.notifier.publish({
@@ -375,4 +392,16 @@ export function dailyReportMarkdown(report: DailyReport): string {
   if (report.outsideWatchlist.length > 0)
     lines.push('', `Not traded here: ${report.outsideWatchlist.join(', ')}`);
   return lines.join('\n');
+}
+
+/** The rolling tracking, or null (logged) when the bars or the backtest fail: the report goes on. */
+async function trackingOrNull(ctx: LiveContext, day: string) {
+  try {
+    return await backtestTracking(ctx, day);
+  } catch (error) {
+    ctx.log.warn('backtest tracking not computed', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
 }

@@ -15,6 +15,8 @@ import {
   type BrokerFillSeen,
   type PaperLedger,
   type PaperValidation,
+  type RollingDivergence,
+  rollingDivergence,
   type SessionPrices,
   type ShadowBacktest,
   validatePaper,
@@ -227,6 +229,57 @@ export function shadowBacktest(
   };
 }
 
+/**
+ * One sleeve's ledger up to `day` and its shadow backtest on the broker's raw daily bars (the opens
+ * the orders met, the prices the live functions size with); null before the first session.
+ */
+async function measureSleeve(ctx: LiveContext, sleeve: string, day: string) {
+  const { config } = ctx;
+  const ledger = await readPaperLedger({ store: ctx.store as ValidationStore, config, sleeve, to: day });
+  const first = ledger.equity[0]?.date;
+  const last = ledger.equity.at(-1)?.date;
+  if (first === undefined || last === undefined) return null;
+  const warmFrom =
+    config.live.historyFrom ??
+    new Date(Date.parse(`${first}T00:00:00Z`) - config.live.lookbackDays * DAY_MS).toISOString().slice(0, 10);
+  const series = await ctx.marketData.getDailyBars({
+    symbols: config.watchlist,
+    from: warmFrom,
+    to: last,
+    adjustment: 'raw',
+  });
+  return {
+    ledger,
+    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity),
+    prices: seriesPrices(series),
+  };
+}
+
+/**
+ * The daily report's rolling tracking against the shadow backtest (docs/validation.md), per sleeve
+ * with a full window; a breach names what diverged. A sleeves config is not tracked yet (its shadow
+ * backtest is not run).
+ */
+export async function backtestTracking(
+  ctx: LiveContext,
+  day: string,
+): Promise<readonly (RollingDivergence & { readonly sleeve: string })[]> {
+  const out: (RollingDivergence & { readonly sleeve: string })[] = [];
+  for (const sleeve of liveSleeveIds(ctx.config)) {
+    const measured = await measureSleeve(ctx, sleeve, day);
+    if (measured === null || measured.shadow === null) continue;
+    const rolling = rollingDivergence({
+      ledger: measured.ledger,
+      backtest: measured.shadow,
+      prices: measured.prices,
+      modelSlippageBps: ctx.config.costs.slippageBps,
+      limits: ctx.config.validation.divergence,
+    });
+    if (rolling !== null) out.push({ ...rolling, sleeve });
+  }
+  return out;
+}
+
 /** A caveat for a config whose shadow backtest is not run. */
 export const SLEEVES_SHADOW_CAVEAT =
   'the shadow backtest of a sleeves config is not run yet: no trade can match';
@@ -257,27 +310,13 @@ export async function weeklyPaperValidation(
   const day = scheduledTime.slice(0, 10);
   const out: WeeklyPaperValidation['sleeves'][number][] = [];
   for (const sleeve of liveSleeveIds(config)) {
-    const ledger = await readPaperLedger({ store: ctx.store as ValidationStore, config, sleeve, to: day });
-    const first = ledger.equity[0]?.date;
-    const last = ledger.equity.at(-1)?.date;
-    if (first === undefined || last === undefined) {
+    const measuredSleeve = await measureSleeve(ctx, sleeve, day);
+    if (measuredSleeve === null) {
       out.push({ sleeve, sessions: 0, decision: null, failed: [] });
       continue;
     }
-    const warmFrom =
-      config.live.historyFrom ??
-      new Date(Date.parse(`${first}T00:00:00Z`) - config.live.lookbackDays * DAY_MS)
-        .toISOString()
-        .slice(0, 10);
-    // Raw bars: the opens paper's orders met, and the prices the live functions size with.
-    const series = await ctx.marketData.getDailyBars({
-      symbols: config.watchlist,
-      from: warmFrom,
-      to: last,
-      adjustment: 'raw',
-    });
-    const shadow = shadowBacktest(config, series, first, last, ledger.initialEquity);
-    const measured = validateLedger(ledger, shadow, config, seriesPrices(series));
+    const { ledger, shadow, prices } = measuredSleeve;
+    const measured = validateLedger(ledger, shadow, config, prices);
     const result =
       shadow === null ? { ...measured, caveats: [...measured.caveats, SLEEVES_SHADOW_CAVEAT] } : measured;
     await ctx.store.putPaperValidation(

@@ -115,6 +115,19 @@ export const paperValidationCriteriaSchema = z
     minTradesMatchedPct: z.number().min(0).max(100).default(95),
     /** Median market-on-open slippage may exceed the cost model's slippageBps by this many bps. */
     slippageToleranceBps: z.number().min(0).max(1000).default(5),
+    /**
+     * The daily report's rolling live-vs-backtest tracking: a breach emits the divergence metric
+     * (the "strategy diverging from its backtest" alarm).
+     */
+    divergence: z
+      .object({
+        window: z.number().int().min(5).max(250).default(20),
+        maxReturnGapPct: z.number().positive().default(2),
+        minCorrelation: z.number().min(-1).max(1).default(0.8),
+        maxSlippageDriftBps: z.number().min(0).default(5),
+      })
+      .strict()
+      .default({ window: 20, maxReturnGapPct: 2, minCorrelation: 0.8, maxSlippageDriftBps: 5 }),
   })
   .strict();
 

@@ -621,3 +621,82 @@ export function validatePaper(input: {
     decision: failed.length === 0 ? 'go' : 'no-go',
   };
 }
+
+/** Thresholds of the daily live-vs-backtest tracking (config `validation.divergence`). */
+export interface DivergenceLimits {
+  /** Sessions in the rolling window. */
+  readonly window: number;
+  /** |paper − backtest| compounded return over the window, percentage points. */
+  readonly maxReturnGapPct: number;
+  /** Daily-return correlation over the window must stay at or above this. */
+  readonly minCorrelation: number;
+  /** Median market-on-open slippage over the window minus the cost model's, bps. */
+  readonly maxSlippageDriftBps: number;
+}
+
+/** The rolling tracking of the last `window` sessions, and what breaches its limits. */
+export interface RollingDivergence {
+  readonly sessions: number;
+  readonly returnGapPct: number;
+  readonly correlation: number | null;
+  readonly slippageDriftBps: number | null;
+  readonly breaches: readonly string[];
+}
+
+/**
+ * Live (or paper) against its shadow backtest over the last `window` sessions: the compounded
+ * return gap, the daily-return correlation and the drift of the median market-on-open slippage
+ * from the cost model. Null until the window is full.
+ */
+export function rollingDivergence(input: {
+  readonly ledger: Pick<PaperLedger, 'equity' | 'initialEquity' | 'fills' | 'intents'>;
+  readonly backtest: ShadowBacktest;
+  readonly prices: SessionPrices;
+  readonly modelSlippageBps: number;
+  readonly limits: DivergenceLimits;
+}): RollingDivergence | null {
+  const { ledger, backtest, limits } = input;
+  const backtestEquity = new Map(backtest.equity.map((e) => [e.date, e.equity]));
+  const aligned = ledger.equity.filter((s) => backtestEquity.has(s.date));
+  if (aligned.length < limits.window) return null;
+  const paperAll = dailyReturns(
+    ledger.initialEquity,
+    aligned.map((s) => s.equity),
+  );
+  const backtestAll = dailyReturns(
+    ledger.initialEquity,
+    aligned.map((s) => backtestEquity.get(s.date) as number),
+  );
+  const paper = paperAll.slice(-limits.window);
+  const shadow = backtestAll.slice(-limits.window);
+  const compound = (r: readonly number[]) => r.reduce((g, x) => g * (1 + x), 1);
+  const returnGapPct = (compound(paper) - compound(shadow)) * 100;
+  const correlation = correlationOf(paper, shadow);
+  const since = aligned[aligned.length - limits.window]?.date as string;
+  const intents = new Map(ledger.intents.map((i) => [i.clientOrderId, i]));
+  const recent = ledger.fills.flatMap((f) => {
+    const intent = f.clientOrderId === null ? undefined : intents.get(f.clientOrderId);
+    const open = input.prices.open(f.symbol, f.date);
+    return f.date >= since && intent?.timeInForce === 'opg' && intent.type === 'market' && open !== undefined
+      ? [slippageBps(f.side, f.price, open)]
+      : [];
+  });
+  const median = quantile(recent, 0.5);
+  const slippageDriftBps = median === null ? null : median - input.modelSlippageBps;
+  const breaches = [
+    ...(Math.abs(returnGapPct) > limits.maxReturnGapPct
+      ? [
+          `return gap ${returnGapPct.toFixed(2)} pts over ${limits.window} sessions (limit ${limits.maxReturnGapPct})`,
+        ]
+      : []),
+    ...(correlation !== null && correlation < limits.minCorrelation
+      ? [`daily-return correlation ${correlation.toFixed(3)} (minimum ${limits.minCorrelation})`]
+      : []),
+    ...(slippageDriftBps !== null && slippageDriftBps > limits.maxSlippageDriftBps
+      ? [
+          `median slippage ${slippageDriftBps.toFixed(2)} bps above the cost model (limit ${limits.maxSlippageDriftBps})`,
+        ]
+      : []),
+  ];
+  return { sessions: limits.window, returnGapPct, correlation, slippageDriftBps, breaches };
+}

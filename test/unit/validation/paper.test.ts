@@ -7,6 +7,7 @@ import {
   dailyReturns,
   type PaperLedger,
   quantile,
+  rollingDivergence,
   type ShadowBacktest,
   slippageBps,
   trackingErrorPct,
@@ -250,5 +251,49 @@ describe('paper validation: the decision', () => {
     const v = run({ ...ledger, equity: falling }, backtest);
     expect(v.failed).toEqual(expect.arrayContaining(['sharpe', 'maxDrawdown']));
     expect(v.tracking.returnGapPct as number).toBeLessThan(0);
+  });
+});
+
+describe('rolling divergence (the daily report)', () => {
+  const limits = { window: 20, maxReturnGapPct: 2, minCorrelation: 0.8, maxSlippageDriftBps: 5 };
+  it('is null before the window is full, and clean when paper tracks its backtest', () => {
+    const { ledger, backtest } = agreeing();
+    expect(
+      rollingDivergence({
+        ledger: { ...ledger, equity: ledger.equity.slice(0, 19) },
+        backtest,
+        prices,
+        modelSlippageBps: 5,
+        limits,
+      }),
+    ).toBeNull();
+    const r = rollingDivergence({ ledger, backtest, prices, modelSlippageBps: 5, limits });
+    expect(r?.breaches).toEqual([]);
+    expect(r?.correlation as number).toBeGreaterThan(0.99);
+    expect(Math.abs(r?.returnGapPct as number)).toBeLessThan(0.01);
+  });
+
+  it('names a return gap, a broken correlation and a slippage drift over the last window', () => {
+    const { ledger, backtest } = agreeing(15);
+    let equity = ledger.equity[19]?.equity as number;
+    const diverged = ledger.equity.map((s, k) => {
+      if (k < 20) return s;
+      const previous = equity;
+      equity *= k % 2 === 0 ? 0.99 : 1.002;
+      return snapshot(s.date, equity, previous);
+    });
+    // The window's last 20 sessions start at index 20: the exit (index 20) is in it, with 15 bps.
+    const r = rollingDivergence({
+      ledger: { ...ledger, equity: diverged },
+      backtest,
+      prices,
+      modelSlippageBps: 5,
+      limits,
+    });
+    expect(r?.breaches).toEqual([
+      expect.stringMatching(/^return gap -\d+\.\d\d pts over 20 sessions/),
+      expect.stringMatching(/^daily-return correlation/),
+      expect.stringMatching(/^median slippage 10\.00 bps above the cost model/),
+    ]);
   });
 });
