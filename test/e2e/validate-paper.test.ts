@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { openReplayState } from '../../shared/cli/paper-state.js';
-import { replay, replayCommand } from '../../shared/cli/replay.js';
+import { type ReplayDay, replay, replayCommand } from '../../shared/cli/replay.js';
 import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
 import { UsageError } from '../../shared/core/errors.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
@@ -28,6 +28,8 @@ const SLEEVE = 'ma-crossover-atr';
 let root: string;
 let clean: string;
 let slipped: string;
+/** The clean replay's end-of-day reports. */
+const reports: NonNullable<ReplayDay['report']>[] = [];
 
 beforeAll(async () => {
   root = testArtifactDir('validate-paper');
@@ -42,6 +44,9 @@ beforeAll(async () => {
     log: () => {},
     logSink: () => {},
     stateDir: clean,
+    onDay: (day) => {
+      if (day.report !== undefined) reports.push(day.report);
+    },
   });
   // The CLI's flags, as an operator gives them.
   const out = capture();
@@ -293,5 +298,30 @@ describe('validate-paper against a local replay', () => {
       await kept.close();
       await stack.close();
     }
+  });
+
+  it("end-of-day tracks the last 20 sessions against the shadow backtest: clean when paper tracks it, 'diverging' at 12 bps", () => {
+    const tracked = reports.filter(
+      (r) =>
+        Array.isArray((r as { tracking?: unknown }).tracking) &&
+        (r as { tracking: unknown[] }).tracking.length > 0,
+    );
+    // The window is full from the 20th session on: 14 of the 33 end-of-days.
+    expect(tracked).toHaveLength(14);
+    const last = (
+      tracked.at(-1) as {
+        tracking: { sleeve: string; sessions: number; breaches: string[]; correlation: number }[];
+      }
+    ).tracking;
+    expect(last).toEqual([expect.objectContaining({ sleeve: SLEEVE, sessions: 20, breaches: [] })]);
+    expect(last[0]?.correlation).toBeGreaterThan(0.99);
+    const subjects = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'alerts.json'), 'utf8')) as { subject: string; severity: string }[])
+        .filter((a) => a.subject.startsWith('Strategy diverging from its backtest'))
+        .map((a) => a.severity);
+    expect(subjects(clean)).toEqual([]);
+    // 12 bps at the open is 7 above the cost model's 5: more than the 5 bps drift allowed.
+    expect(subjects(slipped).length).toBeGreaterThan(0);
+    expect(new Set(subjects(slipped))).toEqual(new Set(['warning']));
   });
 });
