@@ -81,6 +81,15 @@ export function formatValidation(v: PaperValidation): string {
     `tracking: correlation ${fixed(v.tracking.correlation, 3)}, tracking error ${fixed(v.tracking.trackingErrorPct)}%, return gap ${fixed(v.tracking.returnGapPct)} pts (excess execution cost ${fixed(v.tracking.excessCostPct, 3)}%)`,
     `paper:    return ${fixed(v.paper?.returnPct)}%, Sharpe ${fixed(v.paper?.sharpe)}, max drawdown ${fixed(v.paper?.maxDrawdownPct)}%, win rate ${fixed(v.paper?.winRatePct, 1)}%, profit factor ${fixed(v.paper?.profitFactor)}`,
     `backtest: return ${fixed(v.backtest?.returnPct)}%, Sharpe ${fixed(v.backtest?.sharpe)}, max drawdown ${fixed(v.backtest?.maxDrawdownPct)}%, win rate ${fixed(v.backtest?.winRatePct, 1)}%, profit factor ${fixed(v.backtest?.profitFactor)}`,
+    `attribution (realized P&L): ${
+      Object.entries(v.attribution.bySymbol)
+        .map(([s, p]) => `${s} ${fixed(p)}`)
+        .join(', ') || 'no closed trade'
+    }; by side ${
+      Object.entries(v.attribution.bySide)
+        .map(([s, p]) => `${s} ${fixed(p)}`)
+        .join(', ') || '-'
+    }; costs: commission ${fixed(v.attribution.costs.commission)}, slippage ${fixed(v.attribution.costs.slippage)}`,
     `risk rules: ${v.risk.violations.length === 0 ? 'no breach' : v.risk.violations.join('; ')} (${v.risk.breakerTrips} breaker trips)`,
     v.alerts === null
       ? 'alerts: not in this state (see the Slack channel)'

@@ -161,6 +161,17 @@ export interface PaperValidation {
   };
   readonly paper: PerformanceFigures | null;
   readonly backtest: PerformanceFigures | null;
+  /**
+   * Realized P&L of the period's closed trades (dollars) by sleeve, symbol and side, with the costs
+   * on their own line: commissions (none in the ledger) and slippage (execution shortfall against
+   * the open, positive = cost).
+   */
+  readonly attribution: {
+    readonly bySleeve: Readonly<Record<string, number>>;
+    readonly bySymbol: Readonly<Record<string, number>>;
+    readonly bySide: Readonly<Record<string, number>>;
+    readonly costs: { readonly commission: number; readonly slippage: number };
+  };
   readonly risk: {
     readonly violations: readonly string[];
     readonly breakerTrips: number;
@@ -171,6 +182,19 @@ export interface PaperValidation {
   readonly failed: readonly string[];
   readonly decision: 'go' | 'no-go';
 }
+
+/** Realized P&L in dollars of the trades, summed per key. */
+function sumsBy(
+  trades: readonly ClosedTradeRecord[],
+  key: (t: ClosedTradeRecord) => string,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of trades) out[key(t)] = (out[key(t)] ?? 0) + t.pnlCents / 100;
+  return out;
+}
+
+const sumBy = (trades: readonly ClosedTradeRecord[], key: (t: ClosedTradeRecord) => string) =>
+  Object.values(sumsBy(trades, key)).reduce((a, b) => a + b, 0);
 
 /** Linear-interpolation quantile (q in [0, 1]) of values, null when empty. */
 export function quantile(values: readonly number[], q: number): number | null {
@@ -613,6 +637,12 @@ export function validatePaper(input: {
     tracking,
     paper,
     backtest: backtest?.metrics ?? null,
+    attribution: {
+      bySleeve: { [sleeve]: sumBy(ledger.closedTrades, () => sleeve) },
+      bySymbol: sumsBy(ledger.closedTrades, (t) => t.symbol),
+      bySide: sumsBy(ledger.closedTrades, (t) => t.side),
+      costs: { commission: fees, slippage: executionCost },
+    },
     risk: { violations, breakerTrips: ledger.breakerEvents.filter((e) => e.action === 'trip').length },
     alerts,
     caveats,

@@ -254,6 +254,36 @@ describe('paper validation: the decision', () => {
   });
 });
 
+describe('attribution', () => {
+  it('sums the realized P&L of the closed trades by sleeve, symbol and side, with the costs apart', () => {
+    const { ledger, backtest } = agreeing(5);
+    const trade = (symbol: string, pnlCents: number) => ({
+      strategy: 's',
+      symbol,
+      side: 'long' as const,
+      qty: 10,
+      entryDate: DATES[2] as string,
+      exitDate: DATES[20] as string,
+      exitTime: `${DATES[20]}T13:30:00.000Z`,
+      entryPrice: 100,
+      exitPrice: 101,
+      pnlCents,
+      exitExecutionId: `x-${symbol}`,
+      recordedAt: `${DATES[20]}T20:15:00.000Z`,
+    });
+    const v = run(
+      { ...ledger, closedTrades: [trade('SPY', 1250), trade('QQQ', -500), trade('SPY', 100)] },
+      backtest,
+    );
+    expect(v.attribution.bySymbol).toEqual({ SPY: 13.5, QQQ: -5 });
+    expect(v.attribution.bySide).toEqual({ long: 8.5 });
+    expect(v.attribution.bySleeve).toEqual({ s: 8.5 });
+    // 5 bps on a $100 open, 10 shares, twice: $1 of slippage against the open.
+    expect(v.attribution.costs.slippage).toBeCloseTo(1, 9);
+    expect(v.attribution.costs.commission).toBe(0);
+  });
+});
+
 describe('rolling divergence (the daily report)', () => {
   const limits = { window: 20, maxReturnGapPct: 2, minCorrelation: 0.8, maxSlippageDriftBps: 5 };
   it('is null before the window is full, and clean when paper tracks its backtest', () => {
