@@ -58,6 +58,11 @@ export async function readPaperLedger(input: {
   readonly to?: string;
   readonly brokerFills?: readonly (BrokerFillSeen & { readonly clientOrderId: string | null })[];
   readonly alerts?: readonly AlertSeen[] | null;
+  /**
+   * The daily tracking's light read: intents and fills of the last `lastSessions` sessions only,
+   * no positions, closed trades, breaker events or audit (every session's equity still read).
+   */
+  readonly lastSessions?: number;
 }): Promise<PaperLedger> {
   const { store, config, sleeve } = input;
   const ids = liveSleeveIds(config);
@@ -66,17 +71,19 @@ export async function readPaperLedger(input: {
   const dates = equity.map((s) => s.date);
   const first = dates[0];
   const last = dates.at(-1);
-  const intents = (await Promise.all(dates.map((d) => store.listIntents(d)))).flat();
+  const light = input.lastSessions !== undefined;
+  const detailDates = light ? dates.slice(-(input.lastSessions as number)) : dates;
+  const intents = (await Promise.all(detailDates.map((d) => store.listIntents(d)))).flat();
   const ownIntents = intents.filter((i) => (i.sleeve ?? defaultSleeve) === sleeve);
   const owner = new Map(intents.map((i) => [i.clientOrderId, i.sleeve ?? defaultSleeve]));
   const sleeveOfOrder = (clientOrderId: string | null) =>
     clientOrderId === null ? defaultSleeve : (owner.get(clientOrderId) ?? defaultSleeve);
-  const fills = (await Promise.all(dates.map((d) => store.listFills(d))))
+  const fills = (await Promise.all(detailDates.map((d) => store.listFills(d))))
     .flat()
     .filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve);
   const positions = (
     await Promise.all(
-      dates.map(async (d) => {
+      (light ? [] : dates).map(async (d) => {
         const record = await store.getLatestPositions(nextDate(d));
         return record?.date === d
           ? {
@@ -87,9 +94,9 @@ export async function readPaperLedger(input: {
       }),
     )
   ).filter((p) => p !== undefined);
-  const start = first === undefined ? undefined : await store.getLatestPositions(first);
+  const start = first === undefined || light ? undefined : await store.getLatestPositions(first);
   const closedTrades =
-    first === undefined || last === undefined
+    first === undefined || last === undefined || light
       ? []
       : (await store.listClosedTrades(config.name, 10_000)).filter(
           (t) => t.exitDate >= first && t.exitDate <= last,
@@ -97,11 +104,11 @@ export async function readPaperLedger(input: {
   const fromMs = first === undefined ? 0 : Date.parse(`${first}T00:00:00Z`);
   const toMs = last === undefined ? 0 : Date.parse(`${last}T00:00:00Z`) + 2 * DAY_MS;
   const breakerEvents =
-    first === undefined || store.listBreakerEvents === undefined
+    first === undefined || store.listBreakerEvents === undefined || light
       ? []
       : await store.listBreakerEvents(fromMs, toMs);
   const audit =
-    first === undefined
+    first === undefined || light
       ? []
       : await store.listAudit(new Date(fromMs).toISOString(), new Date(toMs).toISOString());
   const firstSnapshot = equity[0];
@@ -233,12 +240,20 @@ export function shadowBacktest(
  * One sleeve's ledger up to `day` and its shadow backtest on the broker's raw daily bars (the opens
  * the orders met, the prices the live functions size with); null before the first session.
  */
-async function measureSleeve(ctx: LiveContext, sleeve: string, day: string) {
+async function measureSleeve(ctx: LiveContext, sleeve: string, day: string, lastSessions?: number) {
   const { config } = ctx;
-  const ledger = await readPaperLedger({ store: ctx.store as ValidationStore, config, sleeve, to: day });
+  const ledger = await readPaperLedger({
+    store: ctx.store as ValidationStore,
+    config,
+    sleeve,
+    to: day,
+    ...(lastSessions === undefined ? {} : { lastSessions }),
+  });
   const first = ledger.equity[0]?.date;
   const last = ledger.equity.at(-1)?.date;
   if (first === undefined || last === undefined) return null;
+  // The tracking's window is not full yet: no bars, no backtest.
+  if (lastSessions !== undefined && ledger.equity.length < lastSessions) return null;
   const warmFrom =
     config.live.historyFrom ??
     new Date(Date.parse(`${first}T00:00:00Z`) - config.live.lookbackDays * DAY_MS).toISOString().slice(0, 10);
@@ -266,7 +281,7 @@ export async function backtestTracking(
 ): Promise<readonly (RollingDivergence & { readonly sleeve: string })[]> {
   const out: (RollingDivergence & { readonly sleeve: string })[] = [];
   for (const sleeve of liveSleeveIds(ctx.config)) {
-    const measured = await measureSleeve(ctx, sleeve, day);
+    const measured = await measureSleeve(ctx, sleeve, day, ctx.config.validation.divergence.window);
     if (measured === null || measured.shadow === null) continue;
     const rolling = rollingDivergence({
       ledger: measured.ledger,
