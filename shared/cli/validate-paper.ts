@@ -10,7 +10,6 @@ import { loadDataDir } from '../adapters/fs/bars.js';
 import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
-import type { StateStore } from '../core/ports/state-store.js';
 import type { PaperValidation, ShadowBacktest } from '../core/validation/paper.js';
 import {
   paperValidationRecord,
@@ -34,6 +33,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 const flagSpecs: FlagSpecs = {
   stage: {
     type: 'string',
+    choices: ['paper', 'live'],
     value: '<stage>',
     help: "a deployed stage's paper trading (its state table: --table or env STATE_TABLE)",
   },
@@ -243,7 +243,7 @@ export async function validatePaperCommand(
       const record = paperValidationRecord(result, configHash, new Date().toISOString());
       const recordTable = stringFlag(flags, 'record-table');
       if (recordTable === undefined) {
-        await (store as StateStore).putPaperValidation(record);
+        await store.putPaperValidation(record);
         await kept?.save();
       } else {
         const target = openStore({ ...flags, table: recordTable }, env);
