@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { parseConfig, type StrategyConfig } from '../shared/core/config/schema.js';
 import { assertLiveConfig } from '../shared/core/live/orders.js';
 import { LIVE_STEPS, type LiveStep } from '../shared/live/steps.js';
-import { LIVE_STEP_TIMINGS, LiveSchedule } from './constructs/live-schedule.js';
+import { LIVE_STEP_TIMINGS, LiveSchedule, PAPER_VALIDATION_TIMING } from './constructs/live-schedule.js';
 import { StateTables } from './constructs/state-tables.js';
 import { dashboardUrlOf } from './constructs/trading-dashboard.js';
 import { TradingFunction } from './constructs/trading-function.js';
@@ -53,6 +53,8 @@ export class TradingStack extends Stack {
   readonly tables: StateTables;
   readonly functions: Readonly<Record<LiveFunctionName, TradingFunction>>;
   readonly schedules: Readonly<Record<LiveFunctionName, LiveSchedule>>;
+  /** The paper stage's weekly paper validation (docs/validation.md); absent in the live stage. */
+  readonly paperValidation?: { readonly function: TradingFunction; readonly schedule: LiveSchedule };
   readonly alertTopic: Topic;
   readonly alertKey: Key;
   readonly alpacaTradingSecret: Secret;
@@ -138,6 +140,32 @@ export class TradingStack extends Stack {
     }
     this.functions = functions;
     this.schedules = schedules;
+
+    if (stage.name === 'paper') {
+      // Weekly: every paper session so far against its shadow backtest; the go/no-go is stored for
+      // the live gate and sent to the alert topic.
+      const fn = new TradingFunction(this, 'ValidatePaperFunction', {
+        entry: repoPath('functions', 'validate-paper', 'handler.ts'),
+        memorySize: 1024,
+        timeout: Duration.minutes(5),
+        functionName: `${stage.resourcePrefix}-validate-paper`,
+        logRetention: stage.logRetention,
+        logLevel: stage.logLevel,
+        commit: props.commit,
+        bundledFiles: [{ source: props.configFile, target: BUNDLED_CONFIG_PATH }],
+        environment: liveFunctionEnvironment(this, dashboardUrlOf(this, props.dashboardName)),
+      });
+      this.grantLiveFunction(fn);
+      this.paperValidation = {
+        function: fn,
+        schedule: new LiveSchedule(this, 'ValidatePaperSchedule', {
+          step: 'validate-paper',
+          target: fn,
+          timing: PAPER_VALIDATION_TIMING,
+          scheduleName: `${stage.resourcePrefix}-validate-paper`,
+        }),
+      };
+    }
 
     this.acknowledgeNagFindings();
 

@@ -71,6 +71,8 @@ export class CircuitBreakers extends Construct {
   readonly drawdown: Alarm;
   readonly rejections: Alarm;
   readonly missingHeartbeat: Alarm;
+  /** The end-of-day's rolling tracking breached its limits: the strategy diverges from its backtest. */
+  readonly backtestDivergence: Alarm;
   readonly functionErrors: Readonly<Record<string, Alarm>>;
   readonly functionThrottles: Readonly<Record<string, Alarm>>;
   readonly deadLetters: Readonly<Record<string, Alarm>>;
@@ -164,6 +166,16 @@ export class CircuitBreakers extends Construct {
       evaluationPeriods: 26,
       datapointsToAlarm: 26,
       treatMissingData: TreatMissingData.BREACHING,
+    });
+
+    this.backtestDivergence = alarm('BacktestDivergence', 'backtest-divergence', {
+      alarmDescription:
+        "Strategy diverging from its backtest: the end-of-day's rolling tracking against the shadow backtest (return gap, correlation or slippage drift) breached its limits (docs/validation.md).",
+      metric: live(LIVE_METRICS.backtestDivergence, 'Maximum', Duration.hours(1)),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
     });
 
     const functionErrors: Record<string, Alarm> = {};

@@ -24,6 +24,8 @@ export interface StepTiming {
    * anyway (a later retry skips and alerts), so longer would only add noise.
    */
   readonly maxEventAge: Duration;
+  /** Cron day-of-week field. @default 'MON-FRI' */
+  readonly weekDay?: string;
 }
 
 /** The trading day's schedule, America/New_York, weekdays (holidays are the market-open check's job). */
@@ -35,6 +37,14 @@ export const LIVE_STEP_TIMINGS = {
   'risk-check': { minute: '0/15', hour: '9-15', maxEventAge: Duration.minutes(14) },
   'end-of-day': { minute: '15', hour: '16', maxEventAge: Duration.hours(2) },
 } as const satisfies Record<string, StepTiming>;
+
+/** The weekly paper validation (paper stage): Friday 17:30 New York, after the week's end-of-day. */
+export const PAPER_VALIDATION_TIMING: StepTiming = {
+  minute: '30',
+  hour: '17',
+  weekDay: 'FRI',
+  maxEventAge: Duration.hours(6),
+};
 
 /** Properties of a {@link LiveSchedule}. */
 export interface LiveScheduleProps {
@@ -97,7 +107,7 @@ export class LiveSchedule extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const timeZone = props.timeZone ?? TimeZone.AMERICA_NEW_YORK;
-    const weekDay = props.weekDay ?? 'MON-FRI';
+    const weekDay = props.weekDay ?? props.timing.weekDay ?? 'MON-FRI';
     this.expression = ScheduleExpression.cron({
       minute: props.timing.minute,
       hour: props.timing.hour,

@@ -34,6 +34,11 @@ const commands: Record<
     summary: 'run the live functions day by day against the local paper broker, DynamoDB and Redis',
     run: async (argv, io) => (await import('./replay.js')).replayCommand(argv, io),
   },
+  'validate-paper': {
+    summary:
+      'paper trading against its shadow backtest, execution quality, and the go/no-go of the live gate',
+    run: async (argv, io, env) => (await import('./validate-paper.js')).validatePaperCommand(argv, io, env),
+  },
   local: {
     summary: 'local up: start the local paper broker, DynamoDB and Redis and print their environment',
     run: async (argv, io) => (await import('./local.js')).localCommand(argv, io),

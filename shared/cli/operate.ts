@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -215,7 +216,7 @@ export function osUser(env: Env): string {
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** The state store the flags and the environment name: deployed (`--table`) or local (`--endpoint`). */
-function openStore(flags: ParsedFlags, env: Env) {
+export function openStore(flags: ParsedFlags, env: Env) {
   const table = stringFlag(flags, 'table') ?? env.STATE_TABLE;
   if (table === undefined || table === '')
     throw new UsageError('give --table <name> or set STATE_TABLE (the live functions’ state table)');
@@ -401,6 +402,49 @@ export async function resumeCommand(
   }
 }
 
+/** The live gate's two records: the research decision of the strategy and the paper validation of each sleeve. */
+async function gateRecords(store: StateStore, configFlag: string | undefined) {
+  const path = configFlag ?? 'config/equity-strategy.yaml';
+  if (!existsSync(path)) {
+    if (configFlag !== undefined) throw new UsageError(`--config ${path}: no such file`);
+    return null;
+  }
+  const text = readFileSync(path, 'utf8');
+  const config = parseConfig(text, path);
+  const hash = createHash('sha256').update(text).digest('hex');
+  return {
+    config: path,
+    configHash: hash,
+    research: (await store.getValidation(config.name)) ?? null,
+    paper: await Promise.all(
+      liveSleeveIds(config).map(async (sleeve) => ({
+        sleeve,
+        hash: sleeveHash(config, sleeve),
+        record: (await store.getPaperValidation(sleeve)) ?? null,
+      })),
+    ),
+  };
+}
+
+function gateLines(gate: Awaited<ReturnType<typeof gateRecords>>): string[] {
+  if (gate === null) return ['live gate: no config to read (give --config)'];
+  const same = (hash: string) =>
+    hash === gate.configHash ? 'this config' : `another config (${hash.slice(0, 12)})`;
+  const r = gate.research;
+  return [
+    `live gate (${gate.config}, ${gate.configHash.slice(0, 12)}):`,
+    r === null
+      ? '  research: none recorded'
+      : `  research: ${r.proceed ? 'PASS' : `FAIL (${r.failed.join(', ')})`} on ${same(r.configHash)}, job ${r.jobId.slice(0, 12)}, ${r.decidedAt}`,
+    // A paper record is made on the sleeve's own hash (`paperGateHash`: `sleeveHash`).
+    ...gate.paper.map(({ sleeve, hash, record: p }) =>
+      p === null
+        ? `  paper ${sleeve}: none recorded`
+        : `  paper ${sleeve}: ${p.decision.toUpperCase()}${p.failed.length > 0 ? ` (${p.failed.join(', ')})` : ''} on ${p.configHash === hash ? 'this sleeve' : `another version (${p.configHash.slice(0, 12)})`}, ${p.sessions} sessions ${p.from}..${p.to}, ${p.decidedAt}`,
+    ),
+  ];
+}
+
 /** `quantshift status`: the kill switch, the breakers and the recent operator actions. */
 export async function statusCommand(
   argv: readonly string[],
@@ -430,6 +474,7 @@ export async function statusCommand(
       store.listAudit(new Date(now.getTime() - 30 * 86_400_000).toISOString(), now.toISOString()),
     ]);
     const recent: AuditRecord[] = audit.slice(-10);
+    const gate = await gateRecords(store, stringFlag(flags, 'config'));
     const state = stored?.state;
     const blocked = state === undefined ? null : entryBlock(state, day);
     const sleeves = await sleeveStatus(store, state, deployed);
@@ -441,6 +486,7 @@ export async function statusCommand(
         entriesBlocked: blocked,
         sleeves,
         audit: recent,
+        gate,
       };
       io.stdout.write(`${JSON.stringify(withProvenance(provenance(clock), document))}\n`);
       return 0;
@@ -463,6 +509,7 @@ export async function statusCommand(
         (sl) =>
           `  ${sl.id}: ${sl.halt === null ? 'not halted' : `HALTED ${since(sl.halt)}`}; live gate: ${sl.gate ?? 'open'}`,
       ),
+      ...gateLines(gate),
       'recent operator actions (30 days):',
       ...(recent.length === 0
         ? ['  none']

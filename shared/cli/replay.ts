@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { LocalAlpacaFault } from '../adapters/local/alpaca-server.js';
+import type { ExecutionRealism } from '../adapters/local/execution-realism.js';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
 import { startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { isoDate, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
@@ -12,7 +13,8 @@ import type { BrokerPosition } from '../core/ports/broker.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import type { ReconciliationResult } from '../live/reconcile.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
-import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
+import { type FlagSpecs, numberFlag, parseFlags, renderHelp, stringFlag } from './args.js';
+import { type CapturedAlert, saveReplayState } from './paper-state.js';
 import { provenance, startClock, withProvenance } from './provenance.js';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
@@ -24,6 +26,37 @@ const replayFlags: FlagSpecs = {
   symbols: { type: 'string', value: '<SYM,...>', help: 'override the watchlist' },
   data: { type: 'string', value: '<dir>', help: 'bars the local broker serves (default data)' },
   format: { type: 'string', choices: ['table', 'json'], help: 'stdout format (default table)' },
+  'slippage-bps': {
+    type: 'string',
+    value: '<N>',
+    help: "rehearsal: market-on-open fills exactly N bps worse than the open (in place of the config's slippage)",
+  },
+  'slippage-jitter-bps': {
+    type: 'string',
+    value: '<J>',
+    help: 'rehearsal: seeded noise, uniform in [-J, +J] bps, added to --slippage-bps',
+  },
+  'partial-fill': {
+    type: 'string',
+    value: '<F>',
+    help: 'rehearsal: fills at the open take the fraction F of the order first, the rest at the close',
+  },
+  'reject-rate': {
+    type: 'string',
+    value: '<R>',
+    help: 'rehearsal: the broker refuses a market-on-open order with probability R',
+  },
+  'late-fill-rate': {
+    type: 'string',
+    value: '<R>',
+    help: "rehearsal: a fill is reported only from the next session's close with probability R",
+  },
+  seed: { type: 'string', value: '<n>', help: 'rehearsal: the seed of the draws above (default 1)' },
+  'state-dir': {
+    type: 'string',
+    value: '<dir>',
+    help: 'keep the local state (DynamoDB items, broker orders and fills, alerts) in this folder, for validate-paper',
+  },
   'no-cache': { type: 'boolean', help: 'run without the Redis cache (the functions must work without it)' },
   verbose: {
     type: 'boolean',
@@ -160,6 +193,12 @@ export async function replay(options: {
   readonly logSink?: (text: string) => void;
   /** Called after each weekday, with its end-of-day report. */
   readonly onDay?: (day: ReplayDay) => void;
+  /** Rehearsal realism of the paper broker (off by default). */
+  readonly realism?: ExecutionRealism;
+  /** Partial fills at the open (off by default). */
+  readonly partialFill?: number;
+  /** Keep the local stack's state in this folder at the end (see `paper-state.ts`). */
+  readonly stateDir?: string;
 }): Promise<ReplayDocument> {
   let configPath = options.configPath;
   let tempDir: string | undefined;
@@ -180,7 +219,23 @@ export async function replay(options: {
     startTime: newYorkToUtc(options.from, '08:00'),
     configPath,
     withCache: options.withCache,
+    ...(options.realism === undefined ? {} : { realism: options.realism }),
+    ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
   });
+  // The functions' notifications (the local notifier logs `[severity] subject`), kept for the state.
+  const alerts: CapturedAlert[] = [];
+  const noteAlerts = (text: string) => {
+    if (options.stateDir === undefined || !text.includes('] ')) return;
+    for (const line of text.split('\n')) {
+      const match = /"message":"\[(critical|warning|info)\] ((?:[^"\\]|\\.)*)"/.exec(line);
+      if (match !== null)
+        alerts.push({
+          time: stack.alpaca.time,
+          severity: match[1] as string,
+          subject: JSON.parse(`"${match[2]}"`) as string,
+        });
+    }
+  };
   const saved = { ...process.env };
   Object.assign(process.env, stack.env);
   const stdoutWrite = process.stdout.write;
@@ -193,6 +248,7 @@ export async function replay(options: {
   const capture = ((chunk: unknown) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
     if (sinking) return toStderr(text);
+    noteAlerts(text);
     sinking = true;
     try {
       sink(text);
@@ -268,6 +324,34 @@ export async function replay(options: {
       config.sleeves === undefined
         ? undefined
         : await sleeveTrades(config, store, await broker.getPositions());
+    if (options.stateDir !== undefined) {
+      await saveReplayState(options.stateDir, stack, {
+        orders,
+        activities,
+        alerts,
+        meta: {
+          from: options.from,
+          to: options.to,
+          configPath: options.configPath,
+          configText: readFileSync(configPath, 'utf8'),
+          options: {
+            dataDir: options.dataDir,
+            ...(options.realism?.openSlippageBps === undefined
+              ? {}
+              : { slippageBps: options.realism.openSlippageBps }),
+            ...(options.realism?.slippageJitterBps === undefined
+              ? {}
+              : { slippageJitterBps: options.realism.slippageJitterBps }),
+            ...(options.realism?.rejectRate === undefined ? {} : { rejectRate: options.realism.rejectRate }),
+            ...(options.realism?.lateFillRate === undefined
+              ? {}
+              : { lateFillRate: options.realism.lateFillRate }),
+            ...(options.realism?.seed === undefined ? {} : { seed: options.realism.seed }),
+            ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
+          },
+        },
+      });
+    }
     return {
       orders: orders
         .map((o) => ({
@@ -442,6 +526,22 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
   if (!existsSync(configPath)) throw new UsageError(`--config ${configPath}: no such file`);
   const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
   const verbose = flags.verbose === true;
+  const openSlippageBps = numberFlag(flags, 'slippage-bps', { min: 0, max: 1000 });
+  const slippageJitterBps = numberFlag(flags, 'slippage-jitter-bps', { min: 0, max: 1000 });
+  if (slippageJitterBps !== undefined && openSlippageBps === undefined)
+    throw new UsageError('--slippage-jitter-bps needs --slippage-bps');
+  const rejectRate = numberFlag(flags, 'reject-rate', { min: 0, max: 1 });
+  const lateFillRate = numberFlag(flags, 'late-fill-rate', { min: 0, max: 1 });
+  const seed = numberFlag(flags, 'seed', { integer: true });
+  const partialFill = numberFlag(flags, 'partial-fill', { min: 0.01, max: 0.99 });
+  const realism: ExecutionRealism = {
+    ...(openSlippageBps === undefined ? {} : { openSlippageBps }),
+    ...(slippageJitterBps === undefined ? {} : { slippageJitterBps }),
+    ...(rejectRate === undefined ? {} : { rejectRate }),
+    ...(lateFillRate === undefined ? {} : { lateFillRate }),
+    ...(seed === undefined ? {} : { seed }),
+  };
+  const stateDir = stringFlag(flags, 'state-dir');
   // Handler logs (Powertools writes to stdout) go to stderr with --verbose; otherwise the last of
   // them are kept and shown only if the replay fails. stdout carries only the result.
   const recent: string[] = [];
@@ -457,6 +557,9 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
         ? { symbols: (stringFlag(flags, 'symbols') as string).split(',').map((s) => s.trim().toUpperCase()) }
         : {}),
       withCache: flags['no-cache'] !== true,
+      realism,
+      ...(partialFill === undefined ? {} : { partialFill }),
+      ...(stateDir === undefined ? {} : { stateDir }),
       log: (line) => (verbose ? io.stderr.write(`${line}\n`) : keepRecent(recent, line)),
       logSink: (text) => (verbose ? io.stderr.write(text) : keepRecent(recent, text)),
       ...(verbose ? {} : { onDay: (day: ReplayDay) => progress.day(day) }),

@@ -7,6 +7,7 @@ import type {
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import type { RollingDivergence } from '../core/validation/paper.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import {
   botAssetClass,
@@ -16,6 +17,7 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
+import { backtestTracking } from './paper-validation.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
@@ -66,6 +68,12 @@ export interface DailyReport {
   readonly reconciliation: ReconciliationResult;
   /** Per sleeve: equity, day P&L, heat, orders and positions (a single-strategy config: its one sleeve). */
   readonly sleeves: readonly SleeveFigures[];
+  /**
+   * Rolling tracking against the shadow backtest (docs/validation.md), per sleeve once its window is
+   * full; null when it could not be computed (logged). A breach is alerted and emitted as the
+   * divergence metric.
+   */
+  readonly tracking?: readonly (RollingDivergence & { readonly sleeve: string })[] | null;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
   /**
@@ -367,6 +375,7 @@ export async function endOfDay(
           intents,
         }),
       ...(ledger === undefined ? {} : { ledger }),
+      tracking: await trackingOrNull(ctx, day),
     };
     const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
     await ctx.notifier.publish({
@@ -387,6 +396,14 @@ export async function endOfDay(
         { label: 'Fills', value: report.fills.length, unit: 'count' },
       ],
     });
+    const diverging = (report.tracking ?? []).filter((t) => t.breaches.length > 0);
+    if (diverging.length > 0) {
+      await ctx.notifier.publish({
+        subject: `Strategy diverging from its backtest on ${day}`,
+        severity: 'warning',
+        text: diverging.map((t) => `${t.sleeve}: ${t.breaches.join('; ')}`).join('\n'),
+      });
+    }
     const weekly = await weeklyReportIfLastSession(ctx, day, drawdownLimitPct, report.sleeves);
     if (backfilled.length > 0) {
       await ctx.notifier.publish({
@@ -479,4 +496,16 @@ export function dailyReportMarkdown(report: DailyReport): string {
   if (report.outsideWatchlist.length > 0)
     lines.push('', `Not traded here: ${report.outsideWatchlist.join(', ')}`);
   return lines.join('\n');
+}
+
+/** The rolling tracking, or null (logged) when the bars or the backtest fail: the report goes on. */
+async function trackingOrNull(ctx: LiveContext, day: string) {
+  try {
+    return await backtestTracking(ctx, day);
+  } catch (error) {
+    ctx.log.warn('backtest tracking not computed', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
 }

@@ -1,7 +1,7 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
-import type { ValidationRecord } from '../core/ports/state-store.js';
+import type { PaperValidationRecord, ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock, sleeveEntryBlock } from '../core/risk/breakers.js';
 import type { LiveContext } from './context.js';
 
@@ -49,6 +49,39 @@ export function validationRefusal(
 }
 
 /**
+ * The hash a sleeve's paper validation must have been made on to open the live gate: the sleeve's
+ * own (`sleeveHash`: its block plus the account settings it depends on), as the research gate asks,
+ * so editing one sleeve closes only that sleeve's gates.
+ */
+export function paperGateHash(ctx: Pick<LiveContext, 'config'>, sleeve: string): string {
+  return sleeveHash(ctx.config, sleeve);
+}
+
+/**
+ * Why the live stage may not open entries for a sleeve on its paper record, or `null`: it needs a
+ * passing paper validation (`quantshift validate-paper`, decision `go`) made on the same hash.
+ * Paper trading needs none: paper is where a sleeve earns one.
+ */
+export function paperValidationRefusal(
+  stage: 'paper' | 'live',
+  sleeve: string,
+  hash: string,
+  record: PaperValidationRecord | undefined,
+): string | null {
+  if (stage !== 'live') return null;
+  if (record === undefined) {
+    return `no paper validation for sleeve "${sleeve}": run quantshift validate-paper on its paper trading first`;
+  }
+  if (record.decision !== 'go') {
+    return `the paper validation of "${sleeve}" (${record.from}..${record.to}, ${record.decidedAt}) did not pass: ${record.failed.join(', ')}`;
+  }
+  if (record.configHash !== hash) {
+    return `the passing paper validation of "${sleeve}" validated config ${record.configHash.slice(0, 12)}, not the deployed config ${hash.slice(0, 12)}`;
+  }
+  return null;
+}
+
+/**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries); with
  * `symbol`, also a halt of that symbol (an unknown position state, see `positions.ts`) and an
@@ -91,6 +124,13 @@ export async function entryRefusal(
           id,
           { configHash: ctx.configHash, sleeveHash: sleeveHash(ctx.config, id) },
           ctx.stage === 'live' ? await ctx.store.getValidation(id) : undefined,
+        ) ??
+        // The paper-trading validation of the sleeve (docs/validation.md): live needs both records.
+        paperValidationRefusal(
+          ctx.stage,
+          id,
+          paperGateHash(ctx, id),
+          ctx.stage === 'live' ? await ctx.store.getPaperValidation(id) : undefined,
         ))
       : `unknown sleeve "${id}" (the config's sleeves are ${known.join(', ')})`;
     if (refusal === null) return null;

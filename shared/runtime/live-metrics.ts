@@ -32,6 +32,11 @@ export const LIVE_METRICS = {
   entriesRefused: 'EntriesRefused',
   /** Per fill: fill price against the signal's reference price, in basis points (adverse > 0). */
   slippageBps: 'SlippageBps',
+  /**
+   * End-of-day: 1 when the rolling tracking against the shadow backtest breaches its limits, else 0
+   * (none before the window is full): the "strategy diverging from its backtest" alarm.
+   */
+  backtestDivergence: 'BacktestDivergence',
 } as const;
 
 /** The namespace and the dimensions every live metric carries. */
@@ -114,6 +119,12 @@ export function stepMetrics(step: string, result: unknown): MetricPoint[] {
       if (fill.slippageBps !== null)
         points.push({ name: LIVE_METRICS.slippageBps, unit: 'None', value: fill.slippageBps });
     }
+    if (report.tracking !== undefined && report.tracking !== null && report.tracking.length > 0)
+      points.push({
+        name: LIVE_METRICS.backtestDivergence,
+        unit: 'Count',
+        value: report.tracking.some((t) => t.breaches.length > 0) ? 1 : 0,
+      });
   }
   return points.filter((p) => Number.isFinite(p.value));
 }

@@ -78,11 +78,17 @@ describe('cdk-nag (AWS Solutions)', () => {
       );
       expect(ack.path).not.toMatch(/^QuantShift-paper-\w+$/);
     }
-    // The SQS3 acknowledgements are on dead-letter queues only: the schedules' and the webhook function's.
+    // The SQS3 acknowledgements are on dead-letter queues only: the schedules' (the weekly paper
+    // validation's included) and the webhook function's.
     expect(acks.filter((a) => a.id === 'AwsSolutions-SQS3').map((a) => a.path)).toEqual([
-      ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay'].map(
-        (step) => `QuantShift-paper-Trading/${step}Schedule/DeadLetterQueue`,
-      ),
+      ...[
+        'MarketOpenCheck',
+        'GenerateSignals',
+        'ExecuteOrders',
+        'RiskCheck',
+        'EndOfDay',
+        'ValidatePaper',
+      ].map((step) => `QuantShift-paper-Trading/${step}Schedule/DeadLetterQueue`),
       ...['MarketOpenCheck', 'GenerateSignals', 'ExecuteOrders', 'RiskCheck', 'EndOfDay', 'FundingRates'].map(
         (step) => `QuantShift-paper-Crypto/Crypto${step}Schedule/DeadLetterQueue`,
       ),

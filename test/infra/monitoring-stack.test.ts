@@ -80,6 +80,26 @@ describe('monitoring stack: the circuit-breaker alarms', () => {
     expect(sources.some((s) => s.includes(localId(monitoring.breakers.drawdown)))).toBe(true);
   });
 
+  it('alarms "strategy diverging from its backtest" on the end-of-day divergence metric, to the alert topic', () => {
+    expect(alarm('backtest-divergence')).toMatchObject({
+      MetricName: 'BacktestDivergence',
+      Namespace: 'QuantShift',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(String(alarm('backtest-divergence').AlarmDescription)).toMatch(
+      /^Strategy diverging from its backtest/,
+    );
+    expect((alarm('backtest-divergence').AlarmActions as unknown[]).some(isAlertTopic)).toBe(true);
+    expect(
+      (alarm('backtest-divergence').AlarmActions as unknown[]).some((a) =>
+        JSON.stringify(a).includes('KillSwitch'),
+      ),
+    ).toBe(false);
+  });
+
   it('alarms on a single order rejection', () => {
     expect(alarm('order-rejections')).toMatchObject({
       MetricName: 'OrdersRejected',
@@ -153,7 +173,8 @@ describe('monitoring stack: the circuit-breaker alarms', () => {
   });
 
   it('notifies the alert topic from every alarm, on ALARM and on OK', () => {
-    expect(alarms.length).toBe(4 + 2 * 7 + 6 + 1);
+    // The backtest-divergence alarm is the fifth of the circuit breakers.
+    expect(alarms.length).toBe(5 + 2 * 7 + 6 + 1);
     for (const a of alarms) {
       expect((a.AlarmActions as unknown[]).some(isAlertTopic), String(a.AlarmName)).toBe(true);
       expect((a.OKActions as unknown[]).some(isAlertTopic), String(a.AlarmName)).toBe(true);

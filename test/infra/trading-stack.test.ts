@@ -132,7 +132,8 @@ describe('trading stack: the schedules', () => {
     >;
 
   it('runs each step in America/New_York, Monday to Friday, at the time of DESIGN.md', () => {
-    expect(schedules).toHaveLength(5);
+    // The five steps, and the paper stage's weekly paper validation.
+    expect(schedules).toHaveLength(6);
     const expected: Record<string, string> = {
       'market-open-check': 'cron(0 9 ? * MON-FRI *)',
       'generate-signals': 'cron(10 9 ? * MON-FRI *)',
@@ -190,8 +191,36 @@ describe('trading stack: the schedules', () => {
           ]),
         },
       },
-      5,
+      6,
     );
+  });
+
+  it('runs the weekly paper validation in the paper stage only, Friday 17:30 New York, with the live functions’ environment', () => {
+    const weekly = paper.trading.paperValidation;
+    if (weekly === undefined) throw new Error('the paper stage has no weekly paper validation');
+    expect(byStep('validate-paper')).toMatchObject({
+      ScheduleExpression: 'cron(30 17 ? * FRI *)',
+      ScheduleExpressionTimezone: 'America/New_York',
+      Name: 'quantshift-paper-validate-paper',
+    });
+    const target = byStep('validate-paper').Target as { Input: string; Arn: unknown };
+    expect(JSON.parse(target.Input)).toEqual({
+      step: 'validate-paper',
+      scheduledTime: '<aws.scheduler.scheduled-time>',
+    });
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': [idOf(weekly.function), 'Arn'] });
+    const props = (resources[idOf(weekly.function)] as CfnResource).Properties;
+    expect(props).toMatchObject({ FunctionName: 'quantshift-paper-validate-paper', Runtime: 'nodejs22.x' });
+    expect(props.Environment?.Variables).toMatchObject({
+      STAGE: 'paper',
+      STATE_TABLE: { Ref: idOf(paper.trading.tables.state) },
+      TOPIC_ARN: { Ref: idOf(paper.trading.alertTopic) },
+    });
+    expect(live.trading.paperValidation).toBeUndefined();
+    const liveSchedules = Object.values(
+      live.tradingTemplate.toJSON().Resources as Record<string, CfnResource>,
+    ).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
+    expect(liveSchedules).toHaveLength(5);
   });
 });
 

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveSleeveIds, parseConfig, type StrategyConfig } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
-import type { ValidationRecord } from '../../shared/core/ports/state-store.js';
+import type { PaperValidationRecord, ValidationRecord } from '../../shared/core/ports/state-store.js';
 import { initialRiskState, setKillSwitch, setSleeveHalt } from '../../shared/core/risk/index.js';
 import type { LiveContext } from '../../shared/live/context.js';
-import { entryRefusal, validationRefusal } from '../../shared/live/entry-gate.js';
+import { entryRefusal, paperValidationRefusal, validationRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -33,6 +33,54 @@ const passing = (ctx: LiveContext, overrides: Partial<ValidationRecord> = {}): V
   jobId: 'a'.repeat(64),
   decidedAt: '2021-03-01T00:00:00.000Z',
   ...overrides,
+});
+
+const paperPassing = (
+  ctx: LiveContext,
+  overrides: Partial<PaperValidationRecord> = {},
+): PaperValidationRecord => ({
+  sleeve: liveSleeveIds(ctx.config)[0] as string,
+  // The paper record is made on the sleeve's own hash (`paperGateHash`), as the research gate asks.
+  configHash: sleeveHash(ctx.config, liveSleeveIds(ctx.config)[0] as string),
+  decision: 'go',
+  failed: [],
+  figures: { minSessions: 31, sharpe: 1.8 },
+  sessions: 31,
+  from: '2021-01-04',
+  to: '2021-02-16',
+  decidedAt: '2021-03-01T00:00:00.000Z',
+  ...overrides,
+});
+
+describe('the paper validation gate (pure)', () => {
+  const record: PaperValidationRecord = {
+    sleeve: 's',
+    configHash: 'h'.repeat(64),
+    decision: 'go',
+    failed: [],
+    figures: {},
+    sessions: 30,
+    from: '2026-01-02',
+    to: '2026-02-13',
+    decidedAt: '2026-02-14T00:00:00.000Z',
+  };
+  it('lets paper trade without a record', () => {
+    expect(paperValidationRefusal('paper', 's', 'x', undefined)).toBeNull();
+  });
+  it('refuses live without a record, with a no-go, or for another hash', () => {
+    expect(paperValidationRefusal('live', 's', record.configHash, undefined)).toMatch(/no paper validation/);
+    expect(
+      paperValidationRefusal('live', 's', record.configHash, {
+        ...record,
+        decision: 'no-go',
+        failed: ['medianSlippage'],
+      }),
+    ).toMatch(/did not pass: medianSlippage/);
+    expect(paperValidationRefusal('live', 's', 'other'.repeat(13), record)).toMatch(
+      /not the deployed config/,
+    );
+    expect(paperValidationRefusal('live', 's', record.configHash, record)).toBeNull();
+  });
 });
 
 describe('the validation gate (pure)', () => {
@@ -119,11 +167,35 @@ describe('execute-orders asks the entry gate before sending an entry', () => {
     expect(postOrders(stack)).toHaveLength(0);
   });
 
-  it('the live stage sends the entries when a passing decision on the deployed config is recorded', async () => {
+  it('the live stage refuses entries with a passing research record but no paper validation, or a failed one', async () => {
     stack = await startLiveStack({ startTime: at('08:00') });
     const ctx: LiveContext = { ...stack.ctx, stage: 'live' };
     await marketOpenCheck(ctx, at('09:00'));
     await ctx.store.putValidation(passing(ctx));
+    await generateSignals(ctx, at('09:10'));
+    const withoutPaper = await executeOrders(ctx, at('09:14'));
+    expect(withoutPaper.intents[0]?.reason).toMatch(/no paper validation for sleeve "ma-crossover-atr"/);
+    expect(postOrders(stack)).toHaveLength(0);
+  });
+
+  it('the live stage refuses entries after a no-go paper validation', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const ctx: LiveContext = { ...stack.ctx, stage: 'live' };
+    await marketOpenCheck(ctx, at('09:00'));
+    await ctx.store.putValidation(passing(ctx));
+    await ctx.store.putPaperValidation(paperPassing(ctx, { decision: 'no-go', failed: ['tradesMatched'] }));
+    await generateSignals(ctx, at('09:10'));
+    const refused = await executeOrders(ctx, at('09:14'));
+    expect(refused.intents[0]?.reason).toMatch(/paper validation .* did not pass: tradesMatched/);
+    expect(postOrders(stack)).toHaveLength(0);
+  });
+
+  it('the live stage sends the entries when a passing decision and a passing paper validation on the deployed config are recorded', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const ctx: LiveContext = { ...stack.ctx, stage: 'live' };
+    await marketOpenCheck(ctx, at('09:00'));
+    await ctx.store.putValidation(passing(ctx));
+    await ctx.store.putPaperValidation(paperPassing(ctx));
     const signals = await generateSignals(ctx, at('09:10'));
     const result = await executeOrders(ctx, at('09:15'));
     expect(postOrders(stack)).toHaveLength(signals.intents.length);
@@ -138,6 +210,7 @@ describe('execute-orders asks the entry gate before sending an entry', () => {
     await ctx.store.putValidation(
       passing(ctx, { configHash: 'f'.repeat(64), sleeveHash: sleeveHash(ctx.config, ctx.config.name) }),
     );
+    await ctx.store.putPaperValidation(paperPassing(ctx));
     const signals = await generateSignals(ctx, at('09:10'));
     const result = await executeOrders(ctx, at('09:15'));
     expect(postOrders(stack)).toHaveLength(signals.intents.length);
@@ -188,6 +261,11 @@ describe('the validation gate per sleeve in the live stage (config/multi-strateg
       '2021-03-01T00:00:00.000Z',
     );
     for (const record of records) await stack.ctx.store.putValidation(record);
+    // Live needs the paper validation of each sleeve too, on the same sleeve hash.
+    for (const id of ids)
+      await stack.ctx.store.putPaperValidation(
+        paperPassing(live(validated), { sleeve: id, configHash: sleeveHash(validated, id) }),
+      );
     for (const id of ids.filter((i) => i !== 'volume'))
       expect(await entryRefusal(live(validated), DAY, 'SPY', id)).toBeNull();
     expect(await entryRefusal(live(validated), DAY, 'SPY', 'volume')).toMatch(/did not pass: sharpe/);

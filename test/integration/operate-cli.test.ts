@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../shared/cli/main.js';
@@ -168,4 +170,37 @@ describe('quantshift halt / resume / status against the local stack', () => {
     const again = await quantshift(['resume', '--reason', 'again', '--reset-drawdown', ...local]);
     expect(again.stdout).toContain('the drawdown breaker was not holding; nothing to reset');
   }, 120_000);
+
+  it("shows the live gate's two records: the research decision and each sleeve's paper validation", async () => {
+    const local = ['--endpoint', endpoint, '--table', table];
+    const before = await quantshift(['status', ...local]);
+    expect(before.stdout).toContain('  research: none recorded');
+    expect(before.stdout).toContain('  paper ma-crossover-atr: none recorded');
+    await stack.ctx.store.putValidation({
+      strategy: 'ma-crossover-atr',
+      configHash: createHash('sha256').update(readFileSync('config/equity-strategy.yaml')).digest('hex'),
+      proceed: true,
+      failed: [],
+      jobId: 'j'.repeat(64),
+      decidedAt: '2021-03-01T00:00:00.000Z',
+    });
+    await stack.ctx.store.putPaperValidation({
+      sleeve: 'ma-crossover-atr',
+      configHash: 'f'.repeat(64),
+      decision: 'no-go',
+      failed: ['medianSlippage'],
+      figures: { medianSlippage: 12 },
+      sessions: 33,
+      from: '2021-03-01',
+      to: '2021-04-15',
+      decidedAt: '2021-04-16T00:00:00.000Z',
+    });
+    const after = await quantshift(['status', ...local]);
+    expect(after.stdout).toMatch(/ {2}research: PASS on this config, job j{12}/);
+    expect(after.stdout).toMatch(
+      / {2}paper ma-crossover-atr: NO-GO \(medianSlippage\) on another version \(f{12}\), 33 sessions 2021-03-01\.\.2021-04-15/,
+    );
+    const json = JSON.parse((await quantshift(['status', ...local, '--format', 'json'])).stdout);
+    expect(json.gate.paper[0].record).toMatchObject({ sleeve: 'ma-crossover-atr', decision: 'no-go' });
+  });
 });

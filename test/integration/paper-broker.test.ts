@@ -434,6 +434,77 @@ describe('paper broker: fills by the backtest rules', () => {
   });
 });
 
+describe('paper broker: rehearsal realism (off by default)', () => {
+  it('fills market-on-open orders exactly N bps worse than the open with openSlippageBps; other fills keep the cost model', async () => {
+    const i = findSession('2024-03-01', (bar) => new Date(`${bar.date}T12:00:00Z`).getUTCDay() === 2);
+    const day = barAt(i);
+    const { server, broker } = await setup(ny(day.date, '09:00'), {
+      slippageBps: 5,
+      realism: { openSlippageBps: 12 },
+    });
+    await broker.submitOrder(order('opg-buy', { timeInForce: 'opg', qty: 20 }));
+    await broker.submitOrder(order('day-buy', { qty: 1 }));
+    server.setTime(ny(day.date, '19:30'));
+    await broker.submitOrder(order('opg-sell', { timeInForce: 'opg', side: 'sell', qty: 5 }));
+    server.setTime(ny(barAt(i + 1).date, '09:31'));
+    expect((await found(broker, 'opg-buy')).filledAvgPrice).toBeCloseTo(day.open * 1.0012, 9);
+    expect((await found(broker, 'day-buy')).filledAvgPrice).toBeCloseTo(day.open * 1.0005, 9);
+    expect((await found(broker, 'opg-sell')).filledAvgPrice).toBeCloseTo(barAt(i + 1).open * (1 - 0.0012), 9);
+  });
+
+  it('adds seeded jitter in [-J, +J] bps, the same for the same seed and order', async () => {
+    const i = findSession('2024-03-04', () => true);
+    const day = barAt(i);
+    const fillsWith = async (seed: number) => {
+      const started = await setup(ny(day.date, '09:00'), {
+        realism: { openSlippageBps: 12, slippageJitterBps: 4, seed },
+      });
+      const broker = started.broker;
+      for (let k = 0; k < 20; k++) await broker.submitOrder(order(`j-${k}`, { timeInForce: 'opg', qty: 1 }));
+      started.server.setTime(ny(day.date, '09:31'));
+      const bps: number[] = [];
+      for (let k = 0; k < 20; k++)
+        bps.push((((await found(broker, `j-${k}`)).filledAvgPrice as number) / day.open - 1) * 10_000);
+      await started.server.close();
+      server = undefined;
+      return bps;
+    };
+    const a = await fillsWith(7);
+    expect(await fillsWith(7)).toEqual(a);
+    expect(await fillsWith(8)).not.toEqual(a);
+    for (const b of a) expect(b).toBeGreaterThanOrEqual(8 - 1e-6);
+    for (const b of a) expect(b).toBeLessThanOrEqual(16 + 1e-6);
+    expect(new Set(a.map((b) => b.toFixed(6))).size).toBeGreaterThan(10);
+  });
+
+  it('refuses a market-on-open order with the reject rate (BrokerRejectedError), never a day order', async () => {
+    const day = barAt(findSession('2024-03-04', () => true));
+    const { broker } = await setup(ny(day.date, '09:00'), { realism: { rejectRate: 1 } });
+    const error = await caught(broker.submitOrder(order('opg-r', { timeInForce: 'opg' })));
+    expect(error).toBeInstanceOf(BrokerRejectedError);
+    expect(error.message).toMatch(/rehearsal reject/);
+    expect(await broker.getOrderByClientOrderId('opg-r')).toBeNull();
+    await broker.submitOrder(order('day-ok'));
+    expect((await found(broker, 'day-ok')).status).toBe('accepted');
+  });
+
+  it("reports a late fill's activity only from the next session's close, with its own time", async () => {
+    const i = findSession('2024-03-04', () => true);
+    const day = barAt(i);
+    const next = barAt(i + 1);
+    const { server, broker } = await setup(ny(day.date, '09:00'), { realism: { lateFillRate: 1 } });
+    await broker.submitOrder(order('late', { timeInForce: 'opg' }));
+    server.setTime(ny(day.date, '16:15'));
+    expect((await found(broker, 'late')).status).toBe('filled');
+    expect(await broker.getActivities({})).toEqual([]);
+    server.setTime(ny(next.date, '15:59'));
+    expect(await broker.getActivities({})).toEqual([]);
+    server.setTime(ny(next.date, '16:15'));
+    const [fill] = await broker.getActivities({});
+    expect(fill).toMatchObject({ kind: 'fill', symbol: 'SPY', qty: 10, time: ny(day.date, '09:30') });
+  });
+});
+
 describe('paper broker: orders, ids and refusals', () => {
   it('refuses a second order with the same client order id: DuplicateClientOrderIdError', async () => {
     const { broker } = await setup(ny('2024-03-01', '08:00'));

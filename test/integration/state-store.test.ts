@@ -15,6 +15,7 @@ import type {
   EquitySnapshot,
   FillRecord,
   IntentRecord,
+  PaperValidationRecord,
   PositionRecord,
   ValidationRecord,
 } from '../../shared/core/ports/state-store.js';
@@ -756,6 +757,33 @@ describe('validation records', () => {
     const passed = { ...record, proceed: true, failed: [], jobId: 'job-2' };
     await store.putValidation(passed);
     expect(await store.getValidation('sma-cross')).toEqual(passed);
+  });
+});
+
+describe('paper validation records', () => {
+  it('puts, gets and replaces the paper validation of a sleeve, and refuses a non-finite figure', async () => {
+    const { store } = await freshStore();
+    const record: PaperValidationRecord = {
+      sleeve: 'ma-crossover-atr',
+      configHash: 'c0ffee',
+      decision: 'no-go',
+      failed: ['minSessions'],
+      figures: { minSessions: 12, sharpe: null },
+      sessions: 12,
+      from: '2024-03-01',
+      to: '2024-03-18',
+      decidedAt: '2024-03-19T12:00:00.000Z',
+    };
+    expect(await store.getPaperValidation('ma-crossover-atr')).toBeUndefined();
+    await store.putPaperValidation(record);
+    expect(await store.getPaperValidation('ma-crossover-atr')).toEqual(record);
+    const passed = { ...record, decision: 'go' as const, failed: [], sessions: 31 };
+    await store.putPaperValidation(passed);
+    expect(await store.getPaperValidation('ma-crossover-atr')).toEqual(passed);
+    expect(await store.getPaperValidation('other')).toBeUndefined();
+    await expect(
+      store.putPaperValidation({ ...record, figures: { sharpe: Number.POSITIVE_INFINITY } }),
+    ).rejects.toThrow(/figures/);
   });
 });
 

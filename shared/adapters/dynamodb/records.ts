@@ -11,6 +11,7 @@ import type {
   FillRecord,
   IntentRecord,
   OrderTagRecord,
+  PaperValidationRecord,
   PositionRecord,
   SessionRecord,
   SleevesStateRecord,
@@ -302,6 +303,18 @@ export const validationSchema = z.object({
   decidedAt: isoTimeSchema,
 }) satisfies z.ZodType<ValidationRecord>;
 
+export const paperValidationSchema = z.object({
+  sleeve: z.string().min(1),
+  configHash: z.string().min(1),
+  decision: z.enum(['go', 'no-go']),
+  failed: z.array(z.string()),
+  figures: z.record(z.string(), z.number().finite().nullable()),
+  sessions: z.number().int().min(0),
+  from: z.string(),
+  to: z.string(),
+  decidedAt: isoTimeSchema,
+}) satisfies z.ZodType<PaperValidationRecord>;
+
 /**
  * Compile-time check that a schema has exactly the fields of its port type: an object schema drops
  * unknown keys, so a field added to the port but not here would be lost silently on every write.
@@ -327,6 +340,7 @@ export type SchemasMatchThePort = Check<
   | SameKeys<z.output<typeof breakerEventSchema>, BreakerEvent>
   | SameKeys<z.output<typeof auditSchema>, AuditRecord>
   | SameKeys<z.output<typeof validationSchema>, ValidationRecord>
+  | SameKeys<z.output<typeof paperValidationSchema>, PaperValidationRecord>
 >;
 
 /** `a.b.0.c`, or `whole` for the value as a whole. */

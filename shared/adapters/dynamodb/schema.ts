@@ -98,6 +98,7 @@ export const keys = {
   /** Crypto bot: the dry run's decisions of a day, by client order id. */
   dryRunPartition: (date: string): string => `DRYRUN#${date}`,
   dryRun: (date: string, clientOrderId: string): ItemKey => ({ PK: `DRYRUN#${date}`, SK: clientOrderId }),
+  paperValidation: (sleeve: string): ItemKey => ({ PK: 'PAPER_VALIDATION', SK: sleeve }),
 } as const;
 
 /** `PK=… SK=…`, the way errors name an item. */

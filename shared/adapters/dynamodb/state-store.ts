@@ -38,6 +38,7 @@ import type {
   IntentRecord,
   IntentStatus,
   OrderTagRecord,
+  PaperValidationRecord,
   PositionRecord,
   SessionRecord,
   SleevesStateRecord,
@@ -63,6 +64,7 @@ import {
   isoTimeSchema,
   issuePath,
   orderTagSchema,
+  paperValidationSchema,
   positionsItemSchema,
   riskItemSchema,
   riskStateSchema,
@@ -731,6 +733,20 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       checkKey(item, keys.dryRun(record.date, record.clientOrderId), 'clientOrderId');
       return record;
     });
+  }
+
+  async putPaperValidation(record: PaperValidationRecord): Promise<void> {
+    const checked = checkInput('paper validation record', paperValidationSchema, record);
+    await this.put('putPaperValidation', keys.paperValidation(checked.sleeve), 'paper-validation', checked);
+  }
+
+  async getPaperValidation(sleeve: string): Promise<PaperValidationRecord | undefined> {
+    checkInput('paper validation record', paperValidationSchema.shape.sleeve, sleeve, 'sleeve');
+    const item = await this.get('getPaperValidation', keys.paperValidation(sleeve));
+    if (!item) return undefined;
+    const record = checkItem(paperValidationSchema, item);
+    checkKey(item, keys.paperValidation(record.sleeve), 'sleeve');
+    return record;
   }
 
   // --- plumbing --------------------------------------------------------------------------------

@@ -118,6 +118,14 @@ export interface LocalAlpaca {
   advance(ms: number): void;
   /** Partial fills from now on: a fraction for every symbol or per symbol; undefined turns them off. */
   setPartialFill(rule: PartialFillRule | undefined): void;
+  /** The orders the broker refused at submission as a rehearsal reject (execution realism). */
+  refusedOrders(): readonly {
+    clientOrderId: string;
+    symbol: string;
+    side: string;
+    qty: number;
+    at: number;
+  }[];
   close(): Promise<void>;
 }
 
@@ -602,6 +610,7 @@ export async function startLocalAlpaca(options: LocalAlpacaOptions): Promise<Loc
     },
     injectFaults: (...more) => faults.arm(more),
     clearFaults: () => faults.clear(),
+    refusedOrders: () => [...state.broker.refused],
     resetRequests: () => {
       received = 0;
       log.length = 0;

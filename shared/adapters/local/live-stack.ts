@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../core/config/schema.js';
 import { createStateTable } from '../dynamodb/state-store.js';
 import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
 import { startLocalDynamo } from './dynamodb.js';
+import type { ExecutionRealism } from './execution-realism.js';
 import { type FaultLink, startFaultLink } from './fault-link.js';
 import { startRedisServer } from './redis-server.js';
 import { startUpstashBridge } from './upstash-bridge.js';
@@ -15,6 +17,8 @@ export const LOCAL_UPSTASH_TOKEN = 'local-upstash-token-0123456789';
 /** The live functions' local stack: paper broker over HTTP, dynalite, redis-server behind the Upstash bridge. */
 export interface LocalLiveStack {
   readonly alpaca: LocalAlpaca;
+  /** The local DynamoDB's document client (the state a rehearsal keeps is read through it). */
+  readonly dynamo: DynamoDBDocumentClient;
   /** The environment to run the live functions against this stack. */
   readonly env: Readonly<Record<string, string>>;
   /**
@@ -38,6 +42,10 @@ export async function startLocalLiveStack(options: {
   readonly withCache?: boolean;
   /** Route DynamoDB and the cache through {@link FaultLink}s (`links`), for outage rehearsals. */
   readonly faultLinks?: boolean;
+  /** Rehearsal realism of the paper broker (off by default): see `execution-realism.ts`. */
+  readonly realism?: ExecutionRealism;
+  /** Partial fills at the open: the fraction of the leaves filled first (off by default). */
+  readonly partialFill?: number;
 }): Promise<LocalLiveStack> {
   const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
   const alpaca = await startLocalAlpaca({
@@ -47,6 +55,8 @@ export async function startLocalLiveStack(options: {
       startTime: options.startTime,
       initialCash: config.backtest.initialCash,
       slippageBps: config.costs.slippageBps,
+      ...(options.realism === undefined ? {} : { realism: options.realism }),
+      ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
     },
   });
   const dynamo = await startLocalDynamo();
@@ -96,6 +106,7 @@ export async function startLocalLiveStack(options: {
   };
   return {
     alpaca,
+    dynamo: dynamo.client,
     env,
     ...(links === undefined ? {} : { links }),
     async close() {

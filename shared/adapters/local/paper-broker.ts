@@ -73,6 +73,13 @@ import {
 } from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
 import {
+  checkExecutionRealism,
+  type ExecutionRealism,
+  openAuctionPrice,
+  rejectsOrder,
+  reportsLate,
+} from './execution-realism.js';
+import {
   CALENDAR_FIRST_YEAR,
   CALENDAR_LAST_YEAR,
   formatNewYork,
@@ -107,6 +114,11 @@ export interface PaperBrokerOptions {
    * backtest's. Default 0.
    */
   readonly slippageBps?: number;
+  /**
+   * Rehearsal realism around the fill rule (opening-auction slippage, rejects, late fill reports),
+   * off by default: see `execution-realism.ts`.
+   */
+  readonly realism?: ExecutionRealism;
 }
 
 /** A request the broker refuses, with Alpaca's HTTP status and error code. */
@@ -196,6 +208,8 @@ type Activity =
       readonly cumQty: number;
       readonly leavesQty: number;
       readonly status: Status;
+      /** When the activity is listed: its time, or later for a fill reported late (realism). */
+      readonly reportedAt: number;
     }
   | {
       readonly kind: 'split';
@@ -345,6 +359,7 @@ export class PaperBroker {
   private readonly initialCents: number;
   private partialFill: PartialFillRule | undefined;
   private readonly slip: number;
+  private readonly realism: ExecutionRealism;
   private readonly corporateActions: readonly CorporateAction[];
   /** Every top-level order, in creation order. */
   private readonly orders: Order[] = [];
@@ -354,6 +369,8 @@ export class PaperBroker {
   private open: Order[] = [];
   private readonly positions = new Map<string, Position>();
   private readonly activityLog: Activity[] = [];
+  /** Realism: the orders refused at submission, for the state a rehearsal keeps. */
+  readonly refused: { clientOrderId: string; symbol: string; side: Side; qty: number; at: number }[] = [];
   /** Equity (cents) at each close the clock passed, in order. */
   private readonly closes: { date: string; equityCents: number }[] = [];
   private readonly accountId = 'a0c1d2e3-0000-4000-8000-000000000001';
@@ -372,6 +389,7 @@ export class PaperBroker {
       throw new InvalidParameterError(`paper broker: slippageBps ${slippageBps} must be in [0, 1000]`);
     }
     this.slip = slippageFraction(slippageBps);
+    this.realism = checkExecutionRealism(options.realism ?? {});
     const cash = options.initialCash ?? 100_000;
     if (!(cash >= 0) || !Number.isFinite(cash)) {
       throw new InvalidParameterError(`paper broker: initialCash ${cash} must be a finite number >= 0`);
@@ -698,7 +716,13 @@ export class PaperBroker {
 
   /** Fills the order's leaves at `price` (slipped), or a first part of them when partial fills apply. */
   private fill(order: Order, marketPrice: number, at: number, splittable: boolean): void {
-    const price = this.slipped(order, marketPrice);
+    // Realism: a market-on-open fill (opg orders fill only at a single price, the open) may take
+    // the rehearsal's opening-auction slippage in place of the cost model's.
+    const auction =
+      splittable && order.tif === 'opg' && order.type === 'market'
+        ? openAuctionPrice(this.realism, order.side, marketPrice, `${order.clientOrderId}#${order.filledQty}`)
+        : undefined;
+    const price = auction ?? this.slipped(order, marketPrice);
     const leaves = order.qty - order.filledQty;
     let qty = leaves;
     const f = this.fraction(order.symbol);
@@ -753,6 +777,7 @@ export class PaperBroker {
         if (sibling !== order && WORKING.has(sibling.status)) this.finish(sibling, 'canceled', at);
       }
     }
+    const late = reportsLate(this.realism, `${order.clientOrderId}#${order.filledQty}`);
     this.activityLog.push({
       kind: 'fill',
       id: activityId(at),
@@ -763,6 +788,9 @@ export class PaperBroker {
       cumQty: order.filledQty,
       leavesQty: order.qty - order.filledQty,
       status: order.status,
+      // Realism: a late report is listed from the close of the session after the fill's on (a fill
+      // at a close belongs to that close's session: hence at - 1).
+      reportedAt: late ? nextSessionClosingAfter(nextSessionClosingAfter(at - 1).closeAt).closeAt : at,
     });
   }
 
@@ -987,6 +1015,17 @@ export class PaperBroker {
     this.validate(request);
     const clientOrderId = request.client_order_id ?? randomUUID();
     if (this.byClientId.has(clientOrderId)) throw reject(422, 40010001, 'client_order_id must be unique');
+    // Realism: an occasional market-on-open order refused, as the exchange or the broker may.
+    if (request.time_in_force === 'opg' && rejectsOrder(this.realism, clientOrderId)) {
+      this.refused.push({
+        clientOrderId,
+        symbol,
+        side: request.side,
+        qty: request.qty as number,
+        at: this.clock,
+      });
+      throw reject(422, 42210000, 'order rejected: the opening auction refused it (rehearsal reject)');
+    }
     const qty = request.qty as number;
     if (request.side === 'buy') {
       const cost =
@@ -1319,6 +1358,7 @@ export class PaperBroker {
     const typeOf = (a: Activity): string =>
       a.kind === 'fill' ? 'FILL' : a.kind === 'split' ? 'SPLIT' : 'DIV';
     const selected = this.activityLog.filter((a) => {
+      if (a.kind === 'fill' && a.reportedAt > this.clock) return false;
       if (types !== undefined && !types.has(typeOf(a))) return false;
       if (after !== undefined && !(a.time > after)) return false;
       if (until !== undefined && !(a.time < until)) return false;

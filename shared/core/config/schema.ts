@@ -97,6 +97,42 @@ export const criteriaSchema = z
   })
   .strict();
 
+/**
+ * The go/no-go of paper-trading validation (`quantshift validate-paper`, docs/validation.md): what
+ * paper trading must show before the live gate lets a sleeve's entries through.
+ */
+export const paperValidationCriteriaSchema = z
+  .object({
+    /** Paper sessions the validation needs. */
+    minSessions: z.number().int().min(1).default(30),
+    /** Paper Sharpe must be above this. */
+    minSharpe: z.number().finite().default(1.0),
+    /** Paper max drawdown must be below this, in percent. */
+    maxDrawdownPct: z.number().positive().max(100).default(20),
+    /** Critical execution failures allowed: rejected or unknown orders, lost fills, reconciliation mismatches. */
+    maxCriticalFailures: z.number().int().min(0).default(0),
+    /** Trades matched with the shadow backtest, in percent of every trade of either. */
+    minTradesMatchedPct: z.number().min(0).max(100).default(95),
+    /** Median market-on-open slippage may exceed the cost model's slippageBps by this many bps. */
+    slippageToleranceBps: z.number().min(0).max(1000).default(5),
+    /**
+     * The daily report's rolling live-vs-backtest tracking: a breach emits the divergence metric
+     * (the "strategy diverging from its backtest" alarm).
+     */
+    divergence: z
+      .object({
+        window: z.number().int().min(5).max(250).default(20),
+        maxReturnGapPct: z.number().positive().default(2),
+        minCorrelation: z.number().min(-1).max(1).default(0.8),
+        maxSlippageDriftBps: z.number().min(0).default(5),
+      })
+      .strict()
+      .default({ window: 20, maxReturnGapPct: 2, minCorrelation: 0.8, maxSlippageDriftBps: 5 }),
+  })
+  .strict();
+
+export type PaperValidationCriteria = z.output<typeof paperValidationCriteriaSchema>;
+
 export const configSchema = z
   .object({
     name: z.string().min(1),
@@ -165,6 +201,7 @@ export const configSchema = z
       ),
     risk: riskRulesSchema,
     criteria: criteriaSchema,
+    validation: paperValidationCriteriaSchema.default(paperValidationCriteriaSchema.parse({})),
     optimize: z
       .object({
         objective: z.enum(METRIC_NAMES).default('sharpe'),

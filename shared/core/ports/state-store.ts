@@ -191,6 +191,24 @@ export interface ValidationRecord {
 }
 
 /**
+ * The paper-trading validation of a sleeve (`quantshift validate-paper`, docs/validation.md): its
+ * go/no-go with the figures it was decided on. The live gate asks for a passing one made on the
+ * hash it checks (the sleeve's own, `sleeveHash`: see `paperGateHash`).
+ */
+export interface PaperValidationRecord {
+  readonly sleeve: string;
+  readonly configHash: string;
+  readonly decision: 'go' | 'no-go';
+  readonly failed: readonly string[];
+  /** Each criterion's value (null where it could not be measured). */
+  readonly figures: Readonly<Record<string, number | null>>;
+  readonly sessions: number;
+  readonly from: string;
+  readonly to: string;
+  readonly decidedAt: string;
+}
+
+/**
  * An operator action: halt, resume, drawdown reset, an assignment or a flatten of the UNASSIGNED
  * bucket (`quantshift reconcile`), with who and why; and the differences the steps found.
  */
@@ -301,4 +319,8 @@ export interface StateStore {
 
   putValidation(record: ValidationRecord): Promise<void>;
   getValidation(strategy: string): Promise<ValidationRecord | undefined>;
+
+  /** The latest paper validation of a sleeve (one item per sleeve, last write wins). */
+  putPaperValidation(record: PaperValidationRecord): Promise<void>;
+  getPaperValidation(sleeve: string): Promise<PaperValidationRecord | undefined>;
 }

@@ -67,6 +67,33 @@ describe('the live metrics of a step result', () => {
     expect(points.filter((p) => p.name === 'SlippageBps').map((p) => p.value)).toEqual([4.5, -2]);
   });
 
+  it('emits BacktestDivergence 1 on a tracking breach, 0 without, none before the window is full', () => {
+    const report = (tracking: unknown) =>
+      byName(
+        stepMetrics('end-of-day', {
+          date: '2026-03-02',
+          equity: 100_000,
+          dayPnl: 0,
+          drawdownPct: 0,
+          highWaterMark: 100_000,
+          fills: [],
+          tracking,
+        }),
+      )[LIVE_METRICS.backtestDivergence];
+    const clean = {
+      sleeve: 's',
+      sessions: 20,
+      returnGapPct: 0.1,
+      correlation: 0.99,
+      slippageDriftBps: 0,
+      breaches: [],
+    };
+    expect(report([clean])).toBe(0);
+    expect(report([clean, { ...clean, sleeve: 't', breaches: ['return gap 3.00 pts'] }])).toBe(1);
+    expect(report([])).toBeUndefined();
+    expect(report(null)).toBeUndefined();
+  });
+
   it('emits nothing for a closed day, and drops non-finite values', () => {
     expect(stepMetrics('risk-check', { day: 'x', status: 'closed', stopsPlaced: [], exits: [] })).toEqual([]);
     expect(stepMetrics('end-of-day', { day: 'x', status: 'closed' })).toEqual([]);

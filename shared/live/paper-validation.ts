@@ -1,0 +1,358 @@
+/**
+ * Paper-trading validation over a state store (docs/validation.md): reads one sleeve's ledger for
+ * the sessions paper traded, runs the shadow backtest over exactly those sessions from the same
+ * starting equity, measures (`core/validation/paper.ts`) and records the decision for the live gate.
+ * The CLI (`quantshift validate-paper`) runs it on a deployed stage or on a rehearsal's kept state.
+ */
+import { runBacktest } from '../core/backtest/engine.js';
+import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
+import { UsageError } from '../core/errors.js';
+import type { BarSeries } from '../core/market/types.js';
+import type { PaperValidationRecord, StateStore } from '../core/ports/state-store.js';
+import type { BreakerEvent } from '../core/risk/breakers.js';
+import {
+  type AlertSeen,
+  type BrokerFillSeen,
+  type PaperLedger,
+  type PaperValidation,
+  type RollingDivergence,
+  rollingDivergence,
+  type SessionPrices,
+  type ShadowBacktest,
+  validatePaper,
+} from '../core/validation/paper.js';
+import { buildBacktestJob } from '../research/job.js';
+import type { LiveContext } from './context.js';
+import { paperGateHash } from './entry-gate.js';
+
+const DAY_MS = 86_400_000;
+const nextDate = (date: string) =>
+  new Date(Date.parse(`${date}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+
+/** The store, with the breaker-event listing the DynamoDB adapter has for operations. */
+export type ValidationStore = StateStore & {
+  listBreakerEvents?(fromMs: number, toMs: number): Promise<BreakerEvent[]>;
+};
+
+/** The sleeve to validate: the one named, else the config's only one. */
+export function validatedSleeve(config: StrategyConfig, sleeve: string | undefined): string {
+  const ids = liveSleeveIds(config);
+  if (sleeve !== undefined) {
+    if (!ids.includes(sleeve))
+      throw new UsageError(`--sleeve ${sleeve}: the config's sleeves are ${ids.join(', ')}`);
+    return sleeve;
+  }
+  if (ids.length !== 1) throw new UsageError(`give --sleeve: the config has sleeves ${ids.join(', ')}`);
+  return ids[0] as string;
+}
+
+/**
+ * One sleeve's ledger over the sessions paper traded (those with an equity snapshot) between `from`
+ * and `to`. Records written before sleeves (no `sleeve`) are the config's only sleeve's.
+ */
+export async function readPaperLedger(input: {
+  readonly store: ValidationStore;
+  readonly config: StrategyConfig;
+  readonly sleeve: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly brokerFills?: readonly (BrokerFillSeen & { readonly clientOrderId: string | null })[];
+  readonly alerts?: readonly AlertSeen[] | null;
+  /**
+   * The daily tracking's light read: intents and fills of the last `lastSessions` sessions only,
+   * no positions, closed trades, breaker events or audit (every session's equity still read).
+   */
+  readonly lastSessions?: number;
+}): Promise<PaperLedger> {
+  const { store, config, sleeve } = input;
+  const ids = liveSleeveIds(config);
+  const defaultSleeve = ids.length === 1 ? ids[0] : undefined;
+  const equity = await store.listEquitySnapshots(input.from ?? '0000-01-01', input.to ?? '9999-12-31');
+  const dates = equity.map((s) => s.date);
+  const first = dates[0];
+  const last = dates.at(-1);
+  const light = input.lastSessions !== undefined;
+  const detailDates = light ? dates.slice(-(input.lastSessions as number)) : dates;
+  const intents = (await Promise.all(detailDates.map((d) => store.listIntents(d)))).flat();
+  const ownIntents = intents.filter((i) => (i.sleeve ?? defaultSleeve) === sleeve);
+  const owner = new Map(intents.map((i) => [i.clientOrderId, i.sleeve ?? defaultSleeve]));
+  const sleeveOfOrder = (clientOrderId: string | null) =>
+    clientOrderId === null ? defaultSleeve : (owner.get(clientOrderId) ?? defaultSleeve);
+  const fills = (await Promise.all(detailDates.map((d) => store.listFills(d))))
+    .flat()
+    .filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve);
+  const positions = (
+    await Promise.all(
+      (light ? [] : dates).map(async (d) => {
+        const record = await store.getLatestPositions(nextDate(d));
+        return record?.date === d
+          ? {
+              date: d,
+              positions: record.positions.filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+            }
+          : undefined;
+      }),
+    )
+  ).filter((p) => p !== undefined);
+  const start = first === undefined || light ? undefined : await store.getLatestPositions(first);
+  const closedTrades =
+    first === undefined || last === undefined || light
+      ? []
+      : (await store.listClosedTrades(config.name, 10_000)).filter(
+          (t) => t.exitDate >= first && t.exitDate <= last,
+        );
+  const fromMs = first === undefined ? 0 : Date.parse(`${first}T00:00:00Z`);
+  const toMs = last === undefined ? 0 : Date.parse(`${last}T00:00:00Z`) + 2 * DAY_MS;
+  const breakerEvents =
+    first === undefined || store.listBreakerEvents === undefined || light
+      ? []
+      : await store.listBreakerEvents(fromMs, toMs);
+  const audit =
+    first === undefined || light
+      ? []
+      : await store.listAudit(new Date(fromMs).toISOString(), new Date(toMs).toISOString());
+  const firstSnapshot = equity[0];
+  const inPeriod = (time: string) => Date.parse(time) >= fromMs && Date.parse(time) < toMs;
+  return {
+    sleeve,
+    initialEquity: firstSnapshot === undefined ? 0 : firstSnapshot.equity - firstSnapshot.dayPnl,
+    equity,
+    intents: ownIntents,
+    fills,
+    ...(input.brokerFills === undefined
+      ? {}
+      : { brokerFills: input.brokerFills.filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve) }),
+    positions,
+    startPositions: (start?.positions ?? []).filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+    closedTrades,
+    breakerEvents,
+    audit,
+    alerts:
+      input.alerts === undefined || input.alerts === null
+        ? null
+        : input.alerts.filter((a) => inPeriod(a.time)),
+  };
+}
+
+/** Opens and closes of the bar series by symbol and `YYYY-MM-DD`. */
+export function seriesPrices(series: readonly BarSeries[]): SessionPrices {
+  const index = new Map<string, { open: number; close: number }>();
+  for (const s of series) {
+    for (let i = 0; i < s.time.length; i++) {
+      const date = new Date(s.time[i] as number).toISOString().slice(0, 10);
+      index.set(`${s.symbol}|${date}`, { open: s.open[i] as number, close: s.close[i] as number });
+    }
+  }
+  return {
+    open: (symbol, date) => index.get(`${symbol}|${date}`)?.open,
+    close: (symbol, date) => index.get(`${symbol}|${date}`)?.close,
+  };
+}
+
+/** Measures a ledger against its shadow backtest with the config's criteria and limits. */
+export function validateLedger(
+  ledger: PaperLedger,
+  backtest: ShadowBacktest | null,
+  config: StrategyConfig,
+  prices: SessionPrices,
+): PaperValidation {
+  return validatePaper({
+    ledger,
+    backtest,
+    prices,
+    criteria: config.validation,
+    modelSlippageBps: config.costs.slippageBps,
+    limits: {
+      maxPositionFraction: config.risk.maxPositionFraction,
+      maxPortfolioHeat: config.risk.maxPortfolioHeat,
+    },
+    periodsPerYear: config.assetClass === 'crypto' ? 365 : 252,
+  });
+}
+
+/** The record the live gate reads: the decision with each criterion's figure. */
+export function paperValidationRecord(
+  result: PaperValidation,
+  configHash: string,
+  decidedAt: string,
+): PaperValidationRecord {
+  return {
+    sleeve: result.sleeve,
+    configHash,
+    decision: result.decision,
+    failed: [...result.failed],
+    figures: Object.fromEntries(
+      result.criteria.map((c) => [c.name, c.value === null || !Number.isFinite(c.value) ? null : c.value]),
+    ),
+    sessions: result.sessions,
+    from: result.from ?? '',
+    to: result.to ?? '',
+    decidedAt,
+  };
+}
+
+/**
+ * The shadow backtest of a single-strategy config over the sessions `from..to` (bars before `from`
+ * only warm the indicators up), from `cash`, holding what is open at the end; null for a sleeves
+ * config (not run yet: the caller notes it).
+ */
+export function shadowBacktest(
+  config: StrategyConfig,
+  series: readonly BarSeries[],
+  from: string,
+  to: string,
+  cash: number,
+): ShadowBacktest | null {
+  if (config.strategy === undefined) return null;
+  const job = buildBacktestJob({ from, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
+  const result = runBacktest({
+    series: job.series,
+    strategy: job.strategy,
+    params: job.params,
+    options: job.options,
+  });
+  const date = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const m = result.metrics;
+  return {
+    fills: result.fills.map((f) => ({
+      symbol: f.symbol,
+      side: f.side,
+      qty: f.qty,
+      price: f.price,
+      date: date(f.time),
+    })),
+    equity: Array.from(result.equity.time, (t, i) => ({
+      date: date(t),
+      equity: result.equity.equity[i] as number,
+    })),
+    metrics: {
+      returnPct: m.returnPct,
+      sharpe: m.sharpe,
+      maxDrawdownPct: m.maxDrawdownPct,
+      winRatePct: m.winRatePct,
+      profitFactor: m.profitFactor,
+      trades: m.trades,
+    },
+  };
+}
+
+/**
+ * One sleeve's ledger up to `day` and its shadow backtest on the broker's raw daily bars (the opens
+ * the orders met, the prices the live functions size with); null before the first session.
+ */
+async function measureSleeve(ctx: LiveContext, sleeve: string, day: string, lastSessions?: number) {
+  const { config } = ctx;
+  const ledger = await readPaperLedger({
+    store: ctx.store as ValidationStore,
+    config,
+    sleeve,
+    to: day,
+    ...(lastSessions === undefined ? {} : { lastSessions }),
+  });
+  const first = ledger.equity[0]?.date;
+  const last = ledger.equity.at(-1)?.date;
+  if (first === undefined || last === undefined) return null;
+  // The tracking's window is not full yet: no bars, no backtest.
+  if (lastSessions !== undefined && ledger.equity.length < lastSessions) return null;
+  const warmFrom =
+    config.live.historyFrom ??
+    new Date(Date.parse(`${first}T00:00:00Z`) - config.live.lookbackDays * DAY_MS).toISOString().slice(0, 10);
+  const series = await ctx.marketData.getDailyBars({
+    symbols: config.watchlist,
+    from: warmFrom,
+    to: last,
+    adjustment: 'raw',
+  });
+  return {
+    ledger,
+    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity),
+    prices: seriesPrices(series),
+  };
+}
+
+/**
+ * The daily report's rolling tracking against the shadow backtest (docs/validation.md), per sleeve
+ * with a full window; a breach names what diverged. A sleeves config is not tracked yet (its shadow
+ * backtest is not run).
+ */
+export async function backtestTracking(
+  ctx: LiveContext,
+  day: string,
+): Promise<readonly (RollingDivergence & { readonly sleeve: string })[]> {
+  const out: (RollingDivergence & { readonly sleeve: string })[] = [];
+  for (const sleeve of liveSleeveIds(ctx.config)) {
+    const measured = await measureSleeve(ctx, sleeve, day, ctx.config.validation.divergence.window);
+    if (measured === null || measured.shadow === null) continue;
+    const rolling = rollingDivergence({
+      ledger: measured.ledger,
+      backtest: measured.shadow,
+      prices: measured.prices,
+      modelSlippageBps: ctx.config.costs.slippageBps,
+      limits: ctx.config.validation.divergence,
+    });
+    if (rolling !== null) out.push({ ...rolling, sleeve });
+  }
+  return out;
+}
+
+/** A caveat for a config whose shadow backtest is not run. */
+export const SLEEVES_SHADOW_CAVEAT =
+  'the shadow backtest of a sleeves config is not run yet: no trade can match';
+
+/** What the weekly run did, per sleeve. */
+export interface WeeklyPaperValidation {
+  readonly status: 'validated' | 'not-paper';
+  readonly sleeves: readonly {
+    readonly sleeve: string;
+    readonly sessions: number;
+    readonly decision: 'go' | 'no-go' | null;
+    readonly failed: readonly string[];
+  }[];
+}
+
+/**
+ * The weekly paper validation (scheduled in the paper stage, Friday after the close): every paper
+ * session so far, per sleeve, against its shadow backtest on the broker's daily bars; the record
+ * stored for the live gate (on {@link paperGateHash}) and the decision sent to the alert topic. In
+ * another stage it does nothing.
+ */
+export async function weeklyPaperValidation(
+  ctx: LiveContext,
+  scheduledTime: string,
+): Promise<WeeklyPaperValidation> {
+  if (ctx.stage !== 'paper') return { status: 'not-paper', sleeves: [] };
+  const { config } = ctx;
+  const day = scheduledTime.slice(0, 10);
+  const out: WeeklyPaperValidation['sleeves'][number][] = [];
+  for (const sleeve of liveSleeveIds(config)) {
+    const measuredSleeve = await measureSleeve(ctx, sleeve, day);
+    if (measuredSleeve === null) {
+      out.push({ sleeve, sessions: 0, decision: null, failed: [] });
+      continue;
+    }
+    const { ledger, shadow, prices } = measuredSleeve;
+    const measured = validateLedger(ledger, shadow, config, prices);
+    const result =
+      shadow === null ? { ...measured, caveats: [...measured.caveats, SLEEVES_SHADOW_CAVEAT] } : measured;
+    await ctx.store.putPaperValidation(
+      paperValidationRecord(result, paperGateHash(ctx, sleeve), scheduledTime),
+    );
+    const failedFigures = result.criteria
+      .filter((c) => c.result === 'fail')
+      .map((c) => `${c.name} ${c.value === null ? 'n/a' : c.value.toFixed(2)} (${c.rule})`);
+    await ctx.notifier.publish({
+      subject: `Paper validation of ${sleeve}: ${result.decision.toUpperCase()} (${result.sessions} sessions)`,
+      severity: result.decision === 'go' ? 'info' : 'warning',
+      text: [
+        `${result.from} .. ${result.to}: ${result.trades.matched.length} trades matched, ${result.trades.missed.length} missed, ${result.trades.extra.length} extra`,
+        `median slippage ${result.slippageBps.median?.toFixed(2) ?? 'n/a'} bps (p95 ${result.slippageBps.p95?.toFixed(2) ?? 'n/a'}), tracking correlation ${result.tracking.correlation?.toFixed(3) ?? 'n/a'}`,
+        ...(failedFigures.length === 0
+          ? ['every criterion passed']
+          : failedFigures.map((f) => `failed: ${f}`)),
+        ...result.caveats.map((c) => `note: ${c}`),
+      ].join('\n'),
+    });
+    out.push({ sleeve, sessions: result.sessions, decision: result.decision, failed: result.failed });
+  }
+  return { status: 'validated', sleeves: out };
+}
