@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/core/config/schema.js';
+import { liveSleeveIds, parseConfig } from '../../shared/core/config/schema.js';
+import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -73,6 +74,19 @@ describe('execute-orders asks each entry’s sleeve: a halted or ungated sleeve 
       '2021-04-01T00:00:00.000Z',
     ))
       await ctx.store.putValidation(record);
+    // ...and paper trading validated each of them as it was (the live gate asks both records).
+    for (const sleeve of liveSleeveIds(multi))
+      await ctx.store.putPaperValidation({
+        sleeve,
+        configHash: sleeveHash(multi, sleeve),
+        decision: 'go',
+        failed: [],
+        figures: {},
+        sessions: 30,
+        from: '2021-02-01',
+        to: '2021-03-15',
+        decidedAt: '2021-04-01T00:00:00.000Z',
+      });
     const trend = entry('trend', 'QQQ', 330);
     const breakout = entry('breakout', 'MSFT', 240);
     const rsi = entry('rsi', 'SPY', 400);
