@@ -8,7 +8,7 @@
  * switch's exit) with `DryRunOrderRefusedError`.
  */
 import { DryRunOrderRefusedError } from '../core/errors.js';
-import { hardLimitViolations } from '../core/live/orders.js';
+import { intentLimitViolations } from '../core/live/orders.js';
 import type { Broker, BrokerOrder, OrderRequest } from '../core/ports/broker.js';
 import type { DryRunRecord } from '../core/ports/crypto-store.js';
 import type { BestBidAsk } from '../core/ports/market-data.js';
@@ -94,17 +94,7 @@ export async function dryRunOrders(
       await transition(intent, 'skipped', `entry refused: ${refusal}`);
       continue;
     }
-    const violations = hardLimitViolations(
-      {
-        symbol: intent.symbol,
-        qty: intent.qty,
-        referencePrice: intent.referencePrice,
-        ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-        ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-      },
-      counted,
-      ctx.config.live.limits,
-    );
+    const violations = intentLimitViolations(intent, counted, ctx.config.live.limits);
     if (violations.length > 0) {
       await transition(intent, 'rejected', `hard limit: ${violations.join('; ')}`);
       continue;

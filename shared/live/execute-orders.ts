@@ -1,7 +1,7 @@
 import { CacheError } from '../core/errors.js';
 import {
   beforeOpgCutoff,
-  hardLimitViolations,
+  intentLimitViolations,
   orderTagOf,
   STOP_ORDER_TYPES,
   sleeveSetTag,
@@ -207,17 +207,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       }
       if (intent.status === 'recorded') {
         if (refusal !== null && refusable(intent)) continue;
-        const violations = hardLimitViolations(
-          {
-            symbol: intent.symbol,
-            qty: intent.qty,
-            referencePrice: intent.referencePrice,
-            ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
-            ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
-          },
-          sentToday,
-          ctx.config.live.limits,
-        );
+        const violations = intentLimitViolations(intent, sentToday, ctx.config.live.limits);
         if (violations.length > 0) {
           await transition(intent, ['recorded'], {
             status: 'rejected',

@@ -21,8 +21,8 @@ import {
   STOP_ORDER_TYPES,
   sleeveSetTag,
 } from '../core/live/orders.js';
-import { alignBars } from '../core/market/align.js';
-import type { Bar, BarSeries } from '../core/market/types.js';
+import { alignBars, barAtSlot } from '../core/market/align.js';
+import type { BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
 import { defaultAllocation } from '../core/portfolio/config.js';
 import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
@@ -227,18 +227,7 @@ export async function generateSleeveSignals(
   const correlation = new RollingCorrelation(symbols.length, config.risk.correlation.window);
   const returns = new Float64Array(symbols.length);
   for (let slot = 0; slot <= last; slot++) {
-    const bars = series.map((s, k): Bar | undefined => {
-      const i = (calendar.index[k] as Int32Array)[slot] as number;
-      if (i < 0) return undefined;
-      return {
-        time: s.time[i] as number,
-        open: s.open[i] as number,
-        high: s.high[i] as number,
-        low: s.low[i] as number,
-        close: s.close[i] as number,
-        volume: s.volume[i] as number,
-      };
-    });
+    const bars = series.map((_, k) => barAtSlot(series, calendar, k, slot));
     // The history is fed flat; the books (positions held) come in for the last close, as the
     // single-strategy signal step feeds its strategy.
     if (slot === last) restoreSleevesState(session, allocation, base);

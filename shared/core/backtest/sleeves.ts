@@ -17,7 +17,7 @@ import {
   slippageFraction,
 } from '../execution/fill-rules.js';
 import { type Cents, commissionCents, notionalCents, splitCents, toDollars } from '../ledger/money.js';
-import { alignBars } from '../market/align.js';
+import { alignBars, barAtSlot } from '../market/align.js';
 import type { Bar, BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../metrics/index.js';
 import type { SleeveTrade } from '../portfolio/book.js';
@@ -250,19 +250,7 @@ export function runSleevesBacktest(
     }
   };
 
-  const barOf = (k: number, slot: number): Bar | undefined => {
-    const s = input.series[k] as BarSeries;
-    const i = (calendar.index[k] as Int32Array)[slot] as number;
-    if (i < 0) return undefined;
-    return {
-      time: s.time[i] as number,
-      open: s.open[i] as number,
-      high: s.high[i] as number,
-      low: s.low[i] as number,
-      close: s.close[i] as number,
-      volume: s.volume[i] as number,
-    };
-  };
+  const barOf = (k: number, slot: number): Bar | undefined => barAtSlot(input.series, calendar, k, slot);
 
   const atOpen = (slot: number, bars: readonly (Bar | undefined)[]) => {
     const time = calendar.time[slot] as number;

@@ -134,6 +134,25 @@ export function hardLimitViolations(
   return violations;
 }
 
+/** The hard limits an intent's order breaks (see {@link hardLimitViolations}). */
+export function intentLimitViolations(
+  intent: LimitCheckOrder,
+  ordersToday: number,
+  limits: HardLimits,
+): string[] {
+  return hardLimitViolations(
+    {
+      symbol: intent.symbol,
+      qty: intent.qty,
+      referencePrice: intent.referencePrice,
+      ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
+      ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
+    },
+    ordersToday,
+    limits,
+  );
+}
+
 /** Live trading is long-only for now: shorting needs borrow checks that are not built. */
 export function assertLiveConfig(config: StrategyConfig, stage: 'paper' | 'live'): void {
   const directions = [

@@ -3,7 +3,7 @@
  * without copying.
  */
 import { InvalidParameterError } from '../errors.js';
-import type { BarSeries, MutableBarSeries } from './types.js';
+import { type Bar, type BarSeries, barAt, type MutableBarSeries } from './types.js';
 
 /** A common calendar for several series. */
 export interface AlignedCalendar {
@@ -100,4 +100,15 @@ export function indexAtOrAfter(time: Float64Array, t: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** The bar of series `k` at calendar slot `slot` (undefined: that series has no bar then). */
+export function barAtSlot(
+  series: readonly BarSeries[],
+  calendar: AlignedCalendar,
+  k: number,
+  slot: number,
+): Bar | undefined {
+  const i = (calendar.index[k] as Int32Array)[slot] as number;
+  return i < 0 ? undefined : barAt(series[k] as BarSeries, i);
 }
