@@ -249,6 +249,7 @@ async function benchExecuteOrders(
 ): Promise<ExecuteOrdersBenchmark> {
   const open = (await import('../functions/market-open-check/handler.js')).handler as Handler;
   const execute = (await import('../functions/execute-orders/handler.js')).handler as Handler;
+  const endOfDay = (await import('../functions/end-of-day/handler.js')).handler as Handler;
   const calendar = await ctx.broker.getCalendar({
     from: SIGNAL_DAY,
     to: new Date(Date.parse(`${SIGNAL_DAY}T00:00:00Z`) + 40 * 86_400_000).toISOString().slice(0, 10),
@@ -324,6 +325,13 @@ async function benchExecuteOrders(
         }
         latencies.push(post - t0);
       }
+      // The day ends as scheduled: end-of-day books the fills, so the next morning's reconciliation
+      // finds the broker's shares in the strategy's positions (not a difference to block entries on).
+      alpaca.setTime(at(day, '16:15'));
+      await endOfDay(
+        { step: 'end-of-day', scheduledTime: at(day, '16:15') },
+        localLambdaContext('end-of-day', randomUUID()),
+      );
     }
   } finally {
     unsubscribe('http.server.request.start', onRequest);
