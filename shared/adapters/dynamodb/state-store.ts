@@ -233,16 +233,10 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   ): Promise<{ readonly created: boolean; readonly intent: IntentRecord }> {
     const record = checkInput('intent', intentSchema, intent);
     const key = keys.intent(record.date, record.clientOrderId);
-    const outcome = await this.conditional('createIntent', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(key, 'intent', record, { ttl: ttlFor(record.date, stateTtlDays.intent) }),
-          ConditionExpression: 'attribute_not_exists(PK)',
-        }),
-      ),
-    );
-    if (outcome !== LOST) return { created: true, intent: record };
+    const created = await this.putIfAbsent('createIntent', key, 'intent', record, {
+      ttl: ttlFor(record.date, stateTtlDays.intent),
+    });
+    if (created) return { created: true, intent: record };
     const stored = await this.getIntent(record.date, record.clientOrderId);
     if (!stored) {
       throw new StateStoreError(
@@ -325,18 +319,9 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async appendFill(fill: FillRecord): Promise<boolean> {
     const record = checkInput('fill', fillSchema, fill);
-    const outcome = await this.conditional('appendFill', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(keys.fill(record.date, record.executionId), 'fill', record, {
-            ttl: ttlFor(record.date, stateTtlDays.fill),
-          }),
-          ConditionExpression: 'attribute_not_exists(PK)',
-        }),
-      ),
-    );
-    return outcome !== LOST;
+    return this.putIfAbsent('appendFill', keys.fill(record.date, record.executionId), 'fill', record, {
+      ttl: ttlFor(record.date, stateTtlDays.fill),
+    });
   }
 
   async listFills(date: string): Promise<FillRecord[]> {
@@ -441,18 +426,9 @@ export class DynamoStateStore implements StateStore, CryptoStore {
    */
   async recordClosedTrade(trade: ClosedTradeRecord): Promise<boolean> {
     const record = checkInput('closed trade', closedTradeSchema, trade);
-    const outcome = await this.conditional('recordClosedTrade', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(this.closedTradeKey(record), 'closed-trade', record, {
-            ttl: ttlFor(record.exitDate, stateTtlDays.closedTrade),
-          }),
-          ConditionExpression: 'attribute_not_exists(PK)',
-        }),
-      ),
-    );
-    return outcome !== LOST;
+    return this.putIfAbsent('recordClosedTrade', this.closedTradeKey(record), 'closed-trade', record, {
+      ttl: ttlFor(record.exitDate, stateTtlDays.closedTrade),
+    });
   }
 
   /**
@@ -506,23 +482,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   ): Promise<{ readonly version: number } | VersionConflict> {
     const record = checkInput('risk state', riskStateSchema, state);
     const expected = checkInput('risk state', stateVersionSchema, expectedVersion, 'expectedVersion');
-    const version = expected + 1;
-    const outcome = await this.conditional('putRiskState', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(keys.riskState, 'risk-state', { state: record, version }),
-          ...(expected === 0
-            ? { ConditionExpression: 'attribute_not_exists(PK)' }
-            : {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': expected },
-              }),
-        }),
-      ),
-    );
-    return outcome === LOST ? CONFLICT : { version };
+    return this.putVersioned('putRiskState', keys.riskState, 'risk-state', { state: record }, expected);
   }
 
   /**
@@ -607,36 +567,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   ): Promise<{ readonly version: number } | VersionConflict> {
     const record = checkInput('sleeves state', sleevesRecordSchema, state);
     const expected = checkInput('sleeves state', stateVersionSchema, expectedVersion, 'expectedVersion');
-    const version = expected + 1;
-    const outcome = await this.conditional('putSleevesState', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(keys.sleevesState, 'sleeves-state', { record, version }),
-          ...(expected === 0
-            ? { ConditionExpression: 'attribute_not_exists(PK)' }
-            : {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': expected },
-              }),
-        }),
-      ),
-    );
-    return outcome === LOST ? CONFLICT : { version };
+    return this.putVersioned('putSleevesState', keys.sleevesState, 'sleeves-state', { record }, expected);
   }
 
   async putOrderTag(tag: OrderTagRecord): Promise<void> {
     const record = checkInput('order tag', orderTagSchema, tag);
-    await this.conditional('putOrderTag', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(keys.orderTag(record.tag), 'order-tag', record),
-          ConditionExpression: 'attribute_not_exists(PK)',
-        }),
-      ),
-    );
+    await this.putIfAbsent('putOrderTag', keys.orderTag(record.tag), 'order-tag', record);
   }
 
   async getOrderTag(tag: string): Promise<OrderTagRecord | undefined> {
@@ -708,18 +644,13 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async putDryRun(record: DryRunRecord): Promise<boolean> {
     const decision = checkInput('dry run', dryRunRecordSchema, record);
-    const outcome = await this.conditional('putDryRun', () =>
-      this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(keys.dryRun(decision.date, decision.clientOrderId), 'dry-run', decision, {
-            ttl: ttlFor(decision.date, stateTtlDays.dryRun),
-          }),
-          ConditionExpression: 'attribute_not_exists(PK)',
-        }),
-      ),
+    return this.putIfAbsent(
+      'putDryRun',
+      keys.dryRun(decision.date, decision.clientOrderId),
+      'dry-run',
+      decision,
+      { ttl: ttlFor(decision.date, stateTtlDays.dryRun) },
     );
-    return outcome !== LOST;
   }
 
   async listDryRuns(date: string): Promise<DryRunRecord[]> {
@@ -776,6 +707,56 @@ export class DynamoStateStore implements StateStore, CryptoStore {
         new PutCommand({ TableName: this.tableName, Item: this.item(key, entity, record, extra) }),
       ),
     );
+  }
+
+  /** A put that only creates: false when an item is already stored under the key (it is kept). */
+  private async putIfAbsent(
+    operation: string,
+    key: ItemKey,
+    entity: string,
+    record: object,
+    extra?: Record<string, unknown>,
+  ): Promise<boolean> {
+    const outcome = await this.conditional(operation, () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(key, entity, record, extra),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      ),
+    );
+    return outcome !== LOST;
+  }
+
+  /**
+   * A single-item write with optimistic concurrency: `body` is stored with `version` expected + 1
+   * only if the stored version is `expected` (0: none stored yet); a conflict otherwise.
+   */
+  private async putVersioned(
+    operation: string,
+    key: ItemKey,
+    entity: string,
+    body: object,
+    expected: number,
+  ): Promise<{ readonly version: number } | VersionConflict> {
+    const version = expected + 1;
+    const outcome = await this.conditional(operation, () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(key, entity, { ...body, version }),
+          ...(expected === 0
+            ? { ConditionExpression: 'attribute_not_exists(PK)' }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expected },
+              }),
+        }),
+      ),
+    );
+    return outcome === LOST ? CONFLICT : { version };
   }
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
