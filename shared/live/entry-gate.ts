@@ -117,22 +117,22 @@ export async function entryRefusal(
   const asked = sleeve === undefined ? known : [sleeve];
   const refusals: string[] = [];
   for (const id of asked) {
-    const refusal = known.includes(id)
-      ? ((risk === undefined ? null : sleeveEntryBlock(risk.state, id)) ??
-        validationRefusal(
-          ctx.stage,
-          id,
-          { configHash: ctx.configHash, sleeveHash: sleeveHash(ctx.config, id) },
-          ctx.stage === 'live' ? await ctx.store.getValidation(id) : undefined,
-        ) ??
+    let refusal: string | null;
+    if (!known.includes(id))
+      refusal = `unknown sleeve "${id}" (the config's sleeves are ${known.join(', ')})`;
+    else {
+      const hash = paperGateHash(ctx, id);
+      // Live asks both records (read together); paper needs neither.
+      const [research, paper] =
+        ctx.stage === 'live'
+          ? await Promise.all([ctx.store.getValidation(id), ctx.store.getPaperValidation(id)])
+          : [undefined, undefined];
+      refusal =
+        (risk === undefined ? null : sleeveEntryBlock(risk.state, id)) ??
+        validationRefusal(ctx.stage, id, { configHash: ctx.configHash, sleeveHash: hash }, research) ??
         // The paper-trading validation of the sleeve (docs/validation.md): live needs both records.
-        paperValidationRefusal(
-          ctx.stage,
-          id,
-          paperGateHash(ctx, id),
-          ctx.stage === 'live' ? await ctx.store.getPaperValidation(id) : undefined,
-        ))
-      : `unknown sleeve "${id}" (the config's sleeves are ${known.join(', ')})`;
+        paperValidationRefusal(ctx.stage, id, hash, paper);
+    }
     if (refusal === null) return null;
     refusals.push(refusal);
   }

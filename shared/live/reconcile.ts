@@ -57,18 +57,26 @@ export function isBucketOrder(stage: string, id: string): boolean {
 /**
  * Whether a client order id is one of this config's sleeves' orders (entries, exits, stops,
  * flattens): its tag is one sleeve's, or a netted order's sleeve set whose tag-to-sleeves map was
- * stored when the order was recorded (every sleeve in it one of the config's).
+ * stored when the order was recorded (every sleeve in it one of the config's). Each tag's answer
+ * is kept in `known`, so a day's fills read a stored map once.
  */
 async function isSleeveOrder(
   ctx: Pick<LiveContext, 'stage' | 'config' | 'store'>,
   id: string,
+  known: Map<string, boolean>,
 ): Promise<boolean> {
   const tag = orderTagOf(id);
   if (tag === null) return false;
+  const cached = known.get(tag);
+  if (cached !== undefined) return cached;
   const sleeves = liveSleeveIds(ctx.config);
-  if (sleeves.some((sleeve) => orderTag(ctx.stage, sleeve) === tag)) return true;
-  const set = await ctx.store.getOrderTag(tag);
-  return set !== undefined && set.sleeves.length > 0 && set.sleeves.every((s) => sleeves.includes(s));
+  let own = sleeves.some((sleeve) => orderTag(ctx.stage, sleeve) === tag);
+  if (!own) {
+    const set = await ctx.store.getOrderTag(tag);
+    own = set !== undefined && set.sleeves.length > 0 && set.sleeves.every((s) => sleeves.includes(s));
+  }
+  known.set(tag, own);
+  return own;
 }
 
 /**
@@ -85,9 +93,11 @@ export async function sleeveFills(ctx: LiveContext, fills: readonly FillRecord[]
     }
   }
   const own: FillRecord[] = [];
+  const known = new Map<string, boolean>();
   for (const f of fills) {
     const id = f.clientOrderId ?? ids.get(f.brokerOrderId);
-    if (id !== undefined && !isBucketOrder(ctx.stage, id) && (await isSleeveOrder(ctx, id))) own.push(f);
+    if (id !== undefined && !isBucketOrder(ctx.stage, id) && (await isSleeveOrder(ctx, id, known)))
+      own.push(f);
   }
   return own;
 }
