@@ -289,7 +289,7 @@ export class StrategyParamError extends ConfigError {}
 export class SleeveLedgerError extends QuantShiftError {}
 
 /**
- * An order reached the broker port of a dry run (the crypto bot's paper stage: Coinbase has no
- * paper trading, so nothing may be sent). Final, like a broker rejection: it is never retried.
+ * The dry run's virtual account cannot book an order, as Coinbase would refuse it: a buy its cash
+ * cannot pay, a sell of more coins than it holds, an order type Coinbase does not take.
  */
-export class DryRunOrderRefusedError extends BrokerRejectedError {}
+export class VirtualOrderRefusedError extends BrokerRejectedError {}

@@ -151,6 +151,8 @@ export async function endOfDay(
       qty: activity.qty,
       price: activity.price,
       time: activity.time,
+      // The crypto dry run's virtual fill, booked as a real one (docs/crypto.md).
+      ...(activity.dryRun === true ? { dryRun: true as const } : {}),
     };
     const added = await ctx.store.appendFill(fill);
     if (fill.date < day && !added) continue; // recorded by an earlier run

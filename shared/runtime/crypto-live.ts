@@ -117,9 +117,20 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
   };
   const marketData = new CoinbaseMarketData(adapter);
   const coinbase = new CoinbaseBroker(adapter);
-  // The dry run sends nothing: an order reaching the broker port is refused before the exchange.
-  const broker = env.DRY_RUN ? new DryRunBroker(coinbase) : coinbase;
   const store = liveStore(env);
+  // The dry run sends nothing: its orders fill in a virtual account kept in the bot's table.
+  const dryRun = env.DRY_RUN
+    ? new DryRunBroker({
+        inner: coinbase,
+        quotes: marketData,
+        bars: marketData,
+        products: coinbase,
+        store,
+        costs: config.costs,
+        clockSymbol: config.watchlist[0] as string,
+      })
+    : undefined;
+  const broker = dryRun ?? coinbase;
   const cache = await liveCache(env, `qs:crypto:${env.STAGE}:`);
   return {
     stage: env.STAGE,
@@ -133,7 +144,8 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
     notifier: liveNotifier(env),
     log: liveLog,
     calendar: cryptoCalendar,
-    crypto: { dryRun: env.DRY_RUN, quotes: marketData, funding: coinbase, records: store },
+    // The dry run's decisions read the book through its broker: the virtual fill is at the book recorded.
+    crypto: { dryRun: env.DRY_RUN, quotes: dryRun ?? marketData, funding: coinbase, records: store },
   };
 }
 

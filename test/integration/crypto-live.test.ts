@@ -13,6 +13,7 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
 import { AlpacaMarketData } from '../../shared/adapters/alpaca/market-data.js';
+import { CoinbaseBroker } from '../../shared/adapters/coinbase/broker.js';
 import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { startLocalAlpaca } from '../../shared/adapters/local/alpaca-server.js';
 import {
@@ -26,12 +27,12 @@ import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import {
   ConfigError,
   CryptoSymbolRefusedError,
-  DryRunOrderRefusedError,
   EquitySymbolRefusedError,
+  VirtualOrderRefusedError,
 } from '../../shared/core/errors.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
-import { DRY_RUN_REASON, DryRunBroker } from '../../shared/live/dry-run.js';
+import { DryRunBroker } from '../../shared/live/dry-run.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { fundingMonitor } from '../../shared/live/funding-monitor.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -125,26 +126,32 @@ afterAll(async () => {
 
 describe('the crypto runtime', () => {
   it('builds the crypto context: Coinbase behind the dry-run broker, the 24/7 UTC calendar, the dry run on', async () => {
-    const { ctx } = await cryptoContext();
+    // Its own table: the virtual order below must not be held by the other tests' account.
+    await createStateTable(dynamo.client, 'quantshift-crypto-test-context');
+    const { ctx } = await cryptoContext({ STATE_TABLE: 'quantshift-crypto-test-context' });
     expect(ctx.config.assetClass).toBe('crypto');
     expect(ctx.calendar?.timeZone).toBe('UTC');
     expect(ctx.crypto?.dryRun).toBe(true);
     expect(ctx.broker).toBeInstanceOf(DryRunBroker);
-    // Reads reach the exchange; an order never does.
+    // Reads reach the exchange; an order never does: it fills in the virtual account.
     expect((await ctx.broker.getAccount()).cash).toBe(100_000);
     const before = posts();
-    await expect(
-      ctx.broker.submitOrder({
-        clientOrderId: 'qs-test-BTC-USD-20260105-entry',
-        symbol: 'BTC-USD',
-        side: 'buy',
-        qty: 0.01,
-        type: 'market',
-        timeInForce: 'ioc',
-      }),
-    ).rejects.toBeInstanceOf(DryRunOrderRefusedError);
-    await expect(ctx.broker.cancelOrder('any')).rejects.toBeInstanceOf(DryRunOrderRefusedError);
+    const order = await ctx.broker.submitOrder({
+      clientOrderId: 'qs-test-BTC-USD-20260105-entry',
+      symbol: 'BTC-USD',
+      side: 'buy',
+      qty: 0.01,
+      type: 'market',
+      timeInForce: 'ioc',
+    });
+    expect(order).toMatchObject({
+      id: 'dryrun-qs-test-BTC-USD-20260105-entry',
+      status: 'filled',
+      filledQty: 0.01,
+    });
+    await expect(ctx.broker.cancelOrder('any')).rejects.toBeInstanceOf(VirtualOrderRefusedError);
     expect(posts()).toBe(before);
+    expect(server.orders).toEqual([]);
   });
 
   it('refuses DRY_RUN=false on the paper stage (Coinbase has no paper trading)', () => {
@@ -379,11 +386,12 @@ describe('the dry run (the paper stage)', () => {
     expect(stored?.map((r) => r.clientOrderId).sort()).toEqual(dryRun.map((r) => r.clientOrderId).sort());
     const intents = await ctx.store.listIntents('2026-01-05');
     for (const intent of intents) {
-      expect(intent.status).toBe('skipped');
-      expect(intent.reason).toMatch(new RegExp(`^${DRY_RUN_REASON} \\(bid `));
+      // Filled virtually (the dry run's order id), never sent.
+      expect(intent.status).toBe('filled');
+      expect(intent.brokerOrderId).toBe(`dryrun-${intent.clientOrderId}`);
     }
     expect(notifier.sent.map((n) => n.subject)).toEqual([
-      `Crypto dry run on 2026-01-05: ${dryRun.length} intent(s) recorded, no order sent`,
+      `Crypto dry run on 2026-01-05: ${dryRun.length} intent(s) recorded, filled virtually, no order sent`,
     ]);
     expect(notifier.sent[0]?.text).toMatch(/ETH-USD \(entry\): bid [\d.]+ \/ ask [\d.]+/);
     expect(stepMetrics('execute-orders', result)).toContainEqual({
@@ -398,7 +406,7 @@ describe('the dry run (the paper stage)', () => {
     expect(notifier.sent).toHaveLength(1);
   });
 
-  it("sees the account's coins as the bot's positions (crypto, not outside the watchlist)", async () => {
+  it("sees the account's coins as crypto positions; the dry run holds only its virtual ones, from the account's equity in cash", async () => {
     const holder = await startLocalCoinbase({
       dataDir: 'data/crypto',
       keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
@@ -414,9 +422,14 @@ describe('the dry run (the paper stage)', () => {
         COINBASE_BASE_URL: holder.url,
         STATE_TABLE: 'quantshift-crypto-test-holder',
       });
-      expect(await ctx.broker.getPositions()).toMatchObject([
+      const exchange = new CoinbaseBroker({ key: key.cdpKey, baseUrl: holder.url });
+      expect(await exchange.getPositions()).toMatchObject([
         { symbol: 'BTC-USD', qty: 0.25, assetClass: 'crypto' },
       ]);
+      const equity = (await exchange.getAccount()).equity;
+      // The dry run's account: the exchange account's equity, in cash; no coin until it buys one.
+      expect(await ctx.broker.getPositions()).toEqual([]);
+      expect((await ctx.broker.getAccount()).cash).toBeCloseTo(equity, 2);
       await marketOpenCheck(ctx, `${day}T00:05:00Z`);
       const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
       expect(signals.outsideWatchlist).toEqual([]);
@@ -455,7 +468,7 @@ describe('the dry run (the paper stage)', () => {
     const byId = new Map(result.intents.map((i) => [i.clientOrderId, i]));
     expect(byId.get('qs-test-BTC-USD-20260106-entry')).toMatchObject({ status: 'rejected' });
     expect(byId.get('qs-test-BTC-USD-20260106-entry')?.reason).toMatch(/^hard limit: /);
-    expect(byId.get('qs-test-SOL-USD-20260106-entry')).toMatchObject({ status: 'skipped' });
+    expect(byId.get('qs-test-SOL-USD-20260106-entry')).toMatchObject({ status: 'filled' });
     expect((await ctx.crypto?.records.listDryRuns(day))?.map((r) => r.symbol)).toEqual(['SOL-USD']);
     expect(server.orders).toEqual([]);
   });

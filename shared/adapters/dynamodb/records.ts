@@ -125,6 +125,8 @@ export const fillSchema = z.object({
   qty: positive,
   price: positive,
   time: isoTimeSchema,
+  /** The crypto dry run's virtual fill. */
+  dryRun: z.literal(true).optional(),
 }) satisfies z.ZodType<FillRecord>;
 
 export const closedTradeSchema = z.object({

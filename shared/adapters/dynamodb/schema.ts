@@ -97,6 +97,7 @@ export const keys = {
   funding: (productId: string, isoTime: string): ItemKey => ({ PK: `FUNDING#${productId}`, SK: isoTime }),
   /** Crypto bot: the dry run's decisions of a day, by client order id. */
   dryRunPartition: (date: string): string => `DRYRUN#${date}`,
+  dryRunAccount: { PK: 'DRYRUN', SK: 'ACCOUNT' } as ItemKey,
   dryRun: (date: string, clientOrderId: string): ItemKey => ({ PK: `DRYRUN#${date}`, SK: clientOrderId }),
   paperValidation: (sleeve: string): ItemKey => ({ PK: 'PAPER_VALIDATION', SK: sleeve }),
 } as const;

@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { StateStoreCorruptError, StateStoreError, StateStoreInputError } from '../../core/errors.js';
+import type { DryRunAccount } from '../../core/live/dry-run-account.js';
 import type { CryptoStore, DryRunRecord, FundingRecord } from '../../core/ports/crypto-store.js';
 import type {
   AuditRecord,
@@ -48,7 +49,12 @@ import type {
 } from '../../core/ports/state-store.js';
 import { STATE_SCHEMA_VERSION } from '../../core/ports/state-store.js';
 import type { BreakerEvent, RiskState } from '../../core/risk/breakers.js';
-import { dryRunRecordSchema, fundingRecordSchema } from './crypto-records.js';
+import {
+  dryRunAccountItemSchema,
+  dryRunAccountSchema,
+  dryRunRecordSchema,
+  fundingRecordSchema,
+} from './crypto-records.js';
 import {
   auditSchema,
   breakerEventSchema,
@@ -664,6 +670,28 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       checkKey(item, keys.dryRun(record.date, record.clientOrderId), 'clientOrderId');
       return record;
     });
+  }
+
+  async getDryRunAccount(): Promise<
+    { readonly account: DryRunAccount; readonly version: number } | undefined
+  > {
+    const item = await this.get('getDryRunAccount', keys.dryRunAccount);
+    return item ? checkItem(dryRunAccountItemSchema, item) : undefined;
+  }
+
+  async putDryRunAccount(
+    account: DryRunAccount,
+    expectedVersion: number,
+  ): Promise<{ readonly version: number } | VersionConflict> {
+    const record = checkInput('dry-run account', dryRunAccountSchema, account);
+    const expected = checkInput('dry-run account', stateVersionSchema, expectedVersion, 'expectedVersion');
+    return this.putVersioned(
+      'putDryRunAccount',
+      keys.dryRunAccount,
+      'dry-run-account',
+      { account: record },
+      expected,
+    );
   }
 
   async putPaperValidation(record: PaperValidationRecord): Promise<void> {

@@ -97,6 +97,8 @@ export type BrokerActivity =
       readonly time: string;
       /** Whether the order is now completely filled. */
       readonly partial: boolean;
+      /** A virtual fill of the crypto dry run (never an exchange's). */
+      readonly dryRun?: true;
     }
   | {
       readonly kind: 'split' | 'dividend';

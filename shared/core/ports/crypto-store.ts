@@ -4,6 +4,7 @@
  * endpoint at Coinbase, so the bot keeps its own) and the dry run's decisions (the paper stage:
  * every intent with the best bid/ask at the decision, no order sent).
  */
+import type { DryRunAccount } from '../live/dry-run-account.js';
 import type { FundingReading } from '../market/funding.js';
 import type { IntentRecord } from './state-store.js';
 
@@ -33,6 +34,11 @@ export interface DryRunRecord {
   readonly quoteTime: string;
   /** The price a market order would have paid: the ask for a buy, the bid for a sell. */
   readonly wouldPay: number;
+  /**
+   * The virtual fill (the dry run's account booked it at `wouldPay`, at the product's base
+   * increment, with the taker fee): absent when the order rests (a stop) or was refused.
+   */
+  readonly fill?: { readonly qty: number; readonly price: number; readonly feeCents: number };
   /** (ask - bid) / mid in bps. */
   readonly spreadBps: number;
   /** ISO time of the decision (the scheduled run). */
@@ -55,4 +61,11 @@ export interface CryptoStore {
   putDryRun(record: DryRunRecord): Promise<boolean>;
   /** A day's dry-run decisions, by client order id. */
   listDryRuns(date: string): Promise<DryRunRecord[]>;
+  /** The dry run's virtual account and its version, or undefined before its first read. */
+  getDryRunAccount(): Promise<{ readonly account: DryRunAccount; readonly version: number } | undefined>;
+  /** Stores the virtual account if its stored version is `expectedVersion` (0: none yet). */
+  putDryRunAccount(
+    account: DryRunAccount,
+    expectedVersion: number,
+  ): Promise<{ readonly version: number } | { readonly conflict: true }>;
 }

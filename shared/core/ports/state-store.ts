@@ -86,6 +86,8 @@ export interface FillRecord {
   readonly qty: number;
   readonly price: number;
   readonly time: string;
+  /** A virtual fill of the crypto dry run (booked as a real one, never sent to the exchange). */
+  readonly dryRun?: true;
 }
 
 export interface EquitySnapshot {
