@@ -1,4 +1,4 @@
-import { liveSleeveIds } from '../core/config/schema.js';
+import { liveSleeveIds, type PaperValidationCriteria } from '../core/config/schema.js';
 import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type { PaperValidationRecord, ValidationRecord } from '../core/ports/state-store.js';
@@ -82,6 +82,43 @@ export function paperValidationRefusal(
 }
 
 /**
+ * The crypto live gate's second record (docs/crypto.md): a passing validation of the sleeve's dry
+ * run (`quantshift validate-paper --config <crypto config>`) made on the same hash, over at least
+ * `minSessions` UTC days, with decisions matching the shadow backtest's at `minTradesMatchedPct` or
+ * better and at most `maxCriticalFailures` execution errors: checked here on the record's figures,
+ * so a record made with laxer criteria (they are not in the hash) does not open the gate.
+ */
+export function dryRunValidationRefusal(
+  stage: 'paper' | 'live',
+  sleeve: string,
+  hash: string,
+  record: PaperValidationRecord | undefined,
+  criteria: Pick<PaperValidationCriteria, 'minSessions' | 'minTradesMatchedPct' | 'maxCriticalFailures'>,
+): string | null {
+  if (stage !== 'live') return null;
+  if (record === undefined) {
+    return `no dry-run validation for sleeve "${sleeve}": run quantshift validate-paper on at least ${criteria.minSessions} days of its dry run first`;
+  }
+  const made = `the dry-run validation of "${sleeve}" (${record.from}..${record.to}, ${record.decidedAt})`;
+  if (record.decision !== 'go') return `${made} did not pass: ${record.failed.join(', ')}`;
+  if (record.configHash !== hash) {
+    return `${made} validated sleeve ${record.configHash.slice(0, 12)}, not the deployed sleeve ${hash.slice(0, 12)}`;
+  }
+  if (record.sessions < criteria.minSessions) {
+    return `${made} covers ${record.sessions} UTC days, fewer than ${criteria.minSessions}`;
+  }
+  const matched = record.figures.tradesMatched;
+  if (matched !== undefined && matched !== null && matched < criteria.minTradesMatchedPct) {
+    return `${made} matched ${matched.toFixed(1)}% of the shadow backtest's decisions, under ${criteria.minTradesMatchedPct}%`;
+  }
+  const failures = record.figures.executionFailures;
+  if (failures === undefined || failures === null || failures > criteria.maxCriticalFailures) {
+    return `${made} had ${failures ?? 'an unknown number of'} execution errors (at most ${criteria.maxCriticalFailures})`;
+  }
+  return null;
+}
+
+/**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries); with
  * `symbol`, also a halt of that symbol (an unknown position state, see `positions.ts`) and an
@@ -113,6 +150,8 @@ export async function entryRefusal(
     const unassigned = unassignedQty(positions, symbol);
     if (unassigned !== 0) return unassignedRefusal(symbol, unassigned);
   }
+  // The crypto dry run is where a sleeve earns its records: it never asks the gate, in either stage.
+  const stage = ctx.stage === 'live' && ctx.crypto?.dryRun !== true ? 'live' : 'paper';
   const known = liveSleeveIds(ctx.config);
   const asked = sleeve === undefined ? known : [sleeve];
   const refusals: string[] = [];
@@ -124,14 +163,17 @@ export async function entryRefusal(
       const hash = paperGateHash(ctx, id);
       // Live asks both records (read together); paper needs neither.
       const [research, paper] =
-        ctx.stage === 'live'
+        stage === 'live'
           ? await Promise.all([ctx.store.getValidation(id), ctx.store.getPaperValidation(id)])
           : [undefined, undefined];
       refusal =
         (risk === undefined ? null : sleeveEntryBlock(risk.state, id)) ??
-        validationRefusal(ctx.stage, id, { configHash: ctx.configHash, sleeveHash: hash }, research) ??
-        // The paper-trading validation of the sleeve (docs/validation.md): live needs both records.
-        paperValidationRefusal(ctx.stage, id, hash, paper);
+        validationRefusal(stage, id, { configHash: ctx.configHash, sleeveHash: hash }, research) ??
+        // The paper-trading validation of the sleeve (docs/validation.md): live needs both records;
+        // for the crypto bot, the validation of its dry run (docs/crypto.md).
+        (ctx.config.assetClass === 'crypto'
+          ? dryRunValidationRefusal(stage, id, hash, paper, ctx.config.validation)
+          : paperValidationRefusal(stage, id, hash, paper));
     }
     if (refusal === null) return null;
     refusals.push(refusal);

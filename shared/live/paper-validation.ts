@@ -167,6 +167,8 @@ export function validateLedger(
       maxPortfolioHeat: config.risk.maxPortfolioHeat,
     },
     periodsPerYear: config.assetClass === 'crypto' ? 365 : 252,
+    // The crypto bot's paper stage is a dry run: its own criteria (docs/crypto.md).
+    dryRun: config.assetClass === 'crypto',
   });
 }
 

@@ -1,0 +1,199 @@
+/**
+ * The crypto live gate (docs/crypto.md), on the crypto runtime against the local Coinbase server
+ * over HTTP and local DynamoDB: in the `live` stage an entry needs a passing research record AND a
+ * passing dry-run validation of the same sleeve hash (at least 30 UTC days, decisions matching the
+ * shadow backtest's at 95% or better, no execution error); exits never ask. The dry run itself,
+ * in either stage, never asks the gate.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStateTable } from '../../shared/adapters/dynamodb/state-store.js';
+import {
+  generateTestCdpKey,
+  type LocalCoinbase,
+  startLocalCoinbase,
+} from '../../shared/adapters/local/coinbase-server.js';
+import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
+import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
+import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
+import type { IntentRecord, PaperValidationRecord } from '../../shared/core/ports/state-store.js';
+import type { LiveContext } from '../../shared/live/context.js';
+import { entryRefusal } from '../../shared/live/entry-gate.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { buildCryptoLiveContext, parseCryptoLiveEnv } from '../../shared/runtime/crypto-live.js';
+
+const key = generateTestCdpKey('EdDSA');
+let clock = Date.parse('2026-01-05T00:05:00Z');
+let server: LocalCoinbase;
+let dynamo: LocalDynamo;
+let tables = 0;
+
+/** A crypto context on a fresh table: `live` sends orders, `dryRun` the live stage's dry run. */
+async function context(dryRun: boolean): Promise<LiveContext> {
+  const table = `qs-gate-${++tables}`;
+  await createStateTable(dynamo.client, table);
+  const built = await buildCryptoLiveContext(
+    parseCryptoLiveEnv({
+      STAGE: 'live',
+      DRY_RUN: String(dryRun),
+      STATE_TABLE: table,
+      IDEMPOTENCY_TABLE: 'unused',
+      QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+      COINBASE_KEY_NAME: key.cdpKey.name,
+      COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
+      COINBASE_BASE_URL: server.url,
+      DYNAMODB_ENDPOINT: dynamo.endpoint,
+    }),
+  );
+  return { ...built, notifier: new ListNotifier(), log: { info: () => {}, warn: () => {}, error: () => {} } };
+}
+
+/** The research record of the config's one sleeve, passing, on its hash. */
+async function passResearch(ctx: LiveContext) {
+  await ctx.store.putValidation({
+    strategy: ctx.config.name,
+    configHash: ctx.configHash,
+    sleeveHash: sleeveHash(ctx.config, ctx.config.name),
+    proceed: true,
+    failed: [],
+    jobId: 'job-crypto-research-0001',
+    decidedAt: '2026-01-01T00:00:00Z',
+  });
+}
+
+/** A dry-run validation record of the sleeve (a passing one unless overridden). */
+function dryRunRecord(ctx: LiveContext, over: Partial<PaperValidationRecord> = {}): PaperValidationRecord {
+  return {
+    sleeve: ctx.config.name,
+    configHash: sleeveHash(ctx.config, ctx.config.name),
+    decision: 'go',
+    failed: [],
+    figures: { minSessions: 30, tradesMatched: 100, executionFailures: 0 },
+    sessions: 30,
+    from: '2025-12-05',
+    to: '2026-01-03',
+    decidedAt: '2026-01-04T12:00:00Z',
+    ...over,
+  };
+}
+
+function intent(ctx: LiveContext, purpose: 'entry' | 'exit', symbol: string, qty: number): IntentRecord {
+  return {
+    clientOrderId: `qs-gate-${symbol}-20260105-${purpose}`,
+    date: '2026-01-05',
+    strategy: ctx.config.name,
+    symbol,
+    purpose,
+    side: purpose === 'entry' ? 'buy' : 'sell',
+    qty,
+    type: 'market',
+    timeInForce: 'ioc',
+    referencePrice: 3140,
+    status: 'recorded',
+    filledQty: 0,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt: '2026-01-05T00:10:00Z',
+    updatedAt: '2026-01-05T00:10:00Z',
+  };
+}
+
+beforeAll(async () => {
+  server = await startLocalCoinbase({
+    dataDir: 'data/crypto',
+    keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+    balances: { USD: 100_000, SOL: 5 },
+    now: () => clock,
+  });
+  dynamo = await startLocalDynamo();
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await dynamo?.close();
+});
+
+describe('the crypto live gate', () => {
+  it('refuses entries without a dry-run record, with 29 days, with a match under 95%, with an execution error; accepts a passing one', async () => {
+    const ctx = await context(false);
+    const day = '2026-01-05';
+    const name = ctx.config.name;
+    await passResearch(ctx);
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/no dry-run validation for sleeve/);
+
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, {
+        sessions: 29,
+        figures: { minSessions: 29, tradesMatched: 100, executionFailures: 0 },
+      }),
+    );
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/covers 29 UTC days, fewer than 30/);
+
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 94.4, executionFailures: 0 } }),
+    );
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/matched 94\.4% .* under 95%/);
+
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 100, executionFailures: 1 } }),
+    );
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/had 1 execution errors/);
+
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, { decision: 'no-go', failed: ['tradesMatched'] }));
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/did not pass: tradesMatched/);
+
+    // A record of another sleeve hash (the config was edited since): refused.
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, { configHash: 'f'.repeat(64) }));
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/not the deployed sleeve/);
+
+    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toBeNull();
+  });
+
+  it('asks the research record too: a passing dry run alone does not open the gate', async () => {
+    const ctx = await context(false);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', ctx.config.name)).toMatch(/no validation record/);
+  });
+
+  it('execute-orders in the live stage: the entry is refused without the records, the exit is sent regardless', async () => {
+    const ctx = await context(false);
+    await marketOpenCheck(ctx, '2026-01-05T00:05:00Z');
+    clock = Date.parse('2026-01-05T00:15:00Z');
+    await ctx.store.createIntent(intent(ctx, 'entry', 'ETH-USD', 0.5));
+    await ctx.store.createIntent(intent(ctx, 'exit', 'SOL-USD', 5));
+    const result = await executeOrders(ctx, '2026-01-05T00:15:00Z');
+    const byId = new Map(result.intents.map((i) => [i.clientOrderId, i]));
+    expect(byId.get('qs-gate-ETH-USD-20260105-entry')).toMatchObject({ status: 'skipped' });
+    expect(byId.get('qs-gate-ETH-USD-20260105-entry')?.reason).toMatch(/no validation record/);
+    // The exit reached the exchange; the entry did not.
+    expect(server.orders.map((o) => o.client_order_id)).toEqual(['qs-gate-SOL-USD-20260105-exit']);
+  });
+
+  it('with both records passing, the live stage sends the entry', async () => {
+    const ctx = await context(false);
+    await passResearch(ctx);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    await marketOpenCheck(ctx, '2026-01-05T00:05:00Z');
+    await ctx.store.createIntent({
+      ...intent(ctx, 'entry', 'ETH-USD', 0.5),
+      clientOrderId: 'qs-gate2-ETH-USD-20260105-entry',
+    });
+    const result = await executeOrders(ctx, '2026-01-05T00:15:00Z');
+    expect(
+      result.intents.find((i) => i.clientOrderId === 'qs-gate2-ETH-USD-20260105-entry')?.status,
+    ).not.toBe('skipped');
+    expect(server.orders.map((o) => o.client_order_id)).toContain('qs-gate2-ETH-USD-20260105-entry');
+  });
+
+  it('the dry run never asks the gate, even on the live stage (it is where a sleeve earns the record)', async () => {
+    const ctx = await context(true);
+    expect(ctx.crypto?.dryRun).toBe(true);
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', ctx.config.name)).toBeNull();
+  });
+});
