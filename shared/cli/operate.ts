@@ -14,7 +14,7 @@ import { newYorkTime } from '../core/live/orders.js';
 import type { Notification } from '../core/ports/notifier.js';
 import type { AuditRecord, StateStore } from '../core/ports/state-store.js';
 import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
-import { validationRefusal } from '../live/entry-gate.js';
+import { dryRunValidationRefusal, validationRefusal } from '../live/entry-gate.js';
 import {
   haltSleeve,
   haltTrading,
@@ -415,6 +415,8 @@ async function gateRecords(store: StateStore, configFlag: string | undefined) {
   return {
     config: path,
     configHash: hash,
+    // The crypto bot's paper stage is a dry run: its record is the dry run's validation (docs/crypto.md).
+    dryRun: config.assetClass === 'crypto' ? config.validation : null,
     research: (await store.getValidation(config.name)) ?? null,
     paper: await Promise.all(
       liveSleeveIds(config).map(async (sleeve) => ({
@@ -437,11 +439,17 @@ function gateLines(gate: Awaited<ReturnType<typeof gateRecords>>): string[] {
       ? '  research: none recorded'
       : `  research: ${r.proceed ? 'PASS' : `FAIL (${r.failed.join(', ')})`} on ${same(r.configHash)}, job ${r.jobId.slice(0, 12)}, ${r.decidedAt}`,
     // A paper record is made on the sleeve's own hash (`paperGateHash`: `sleeveHash`).
-    ...gate.paper.map(({ sleeve, hash, record: p }) =>
-      p === null
-        ? `  paper ${sleeve}: none recorded`
-        : `  paper ${sleeve}: ${p.decision.toUpperCase()}${p.failed.length > 0 ? ` (${p.failed.join(', ')})` : ''} on ${p.configHash === hash ? 'this sleeve' : `another version (${p.configHash.slice(0, 12)})`}, ${p.sessions} sessions ${p.from}..${p.to}, ${p.decidedAt}`,
-    ),
+    ...gate.paper.map(({ sleeve, hash, record: p }) => {
+      const kind = gate.dryRun === null ? 'paper' : 'dry run';
+      if (p === null) return `  ${kind} ${sleeve}: none recorded`;
+      const line = `  ${kind} ${sleeve}: ${p.decision.toUpperCase()}${p.failed.length > 0 ? ` (${p.failed.join(', ')})` : ''} on ${p.configHash === hash ? 'this sleeve' : `another version (${p.configHash.slice(0, 12)})`}, ${p.sessions} ${gate.dryRun === null ? 'sessions' : 'UTC days'} ${p.from}..${p.to}, ${p.decidedAt}`;
+      // The crypto gate checks the record's figures against the config's criteria too.
+      const closed =
+        gate.dryRun === null || p.decision !== 'go' || p.configHash !== hash
+          ? null
+          : dryRunValidationRefusal('live', sleeve, hash, p, gate.dryRun);
+      return closed === null ? line : `${line}; gate closed: ${closed}`;
+    }),
   ];
 }
 

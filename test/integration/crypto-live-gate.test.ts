@@ -14,6 +14,7 @@ import {
 } from '../../shared/adapters/local/coinbase-server.js';
 import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
+import { statusCommand } from '../../shared/cli/operate.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { IntentRecord, PaperValidationRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -21,6 +22,7 @@ import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { buildCryptoLiveContext, parseCryptoLiveEnv } from '../../shared/runtime/crypto-live.js';
+import { capture } from '../helpers/capture.js';
 
 const key = generateTestCdpKey('EdDSA');
 let clock = Date.parse('2026-01-05T00:05:00Z');
@@ -29,8 +31,7 @@ let dynamo: LocalDynamo;
 let tables = 0;
 
 /** A crypto context on a fresh table: `live` sends orders, `dryRun` the live stage's dry run. */
-async function context(dryRun: boolean): Promise<LiveContext> {
-  const table = `qs-gate-${++tables}`;
+async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<LiveContext> {
   await createStateTable(dynamo.client, table);
   const built = await buildCryptoLiveContext(
     parseCryptoLiveEnv({
@@ -195,5 +196,32 @@ describe('the crypto live gate', () => {
     const ctx = await context(true);
     expect(ctx.crypto?.dryRun).toBe(true);
     expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', ctx.config.name)).toBeNull();
+  });
+
+  it('quantshift status shows the dry-run record per sleeve, in UTC days, and why the gate stays closed', async () => {
+    const table = 'qs-gate-status';
+    const ctx = await context(false, table);
+    const status = async () => {
+      const out = capture();
+      const args = [
+        '--table',
+        table,
+        '--endpoint',
+        dynamo.endpoint,
+        '--config',
+        'config/crypto-strategy.yaml',
+      ];
+      expect(await statusCommand(args, { stdout: out.stream, stderr: capture().stream }, {})).toBe(0);
+      return out.text();
+    };
+    expect(await status()).toContain(`dry run ${ctx.config.name}: none recorded`);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    expect(await status()).toContain(
+      `dry run ${ctx.config.name}: GO on this sleeve, 30 UTC days 2025-12-05..2026-01-03, 2026-01-04T12:00:00Z`,
+    );
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 90, executionFailures: 0 } }),
+    );
+    expect(await status()).toMatch(/; gate closed: .*matched 90\.0% .* under 95%/);
   });
 });
