@@ -71,7 +71,8 @@ export interface CryptoStackProps extends StackProps {
  * the UTC daily close, hourly risk checks and funding-rate readings, the end-of-day report); its
  * own state and idempotency tables (the equity bot's items use fixed keys such as `SESSION` and
  * `RISK`, so the bots cannot share a partition of one table); its own secret (the CDP key, created
- * empty); circuit-breaker and funding alarms to the trading stack's alert topic (Slack).
+ * empty); circuit-breaker and funding alarms to the trading stack's alert topic (Slack), the
+ * daily-loss and drawdown alarms also invoking its own kill-switch function.
  * Both stages dry-run: every intent recorded with the best bid/ask, no order sent, until the
  * crypto live gate exists (docs/crypto.md).
  */
@@ -81,6 +82,12 @@ export class CryptoStack extends Stack {
   readonly schedules: Readonly<Record<CryptoStep, LiveSchedule>>;
   readonly coinbaseSecret: Secret;
   readonly breakers: CircuitBreakers;
+  /**
+   * The crypto bot's kill switch (`quantshift-<stage>-crypto-kill-switch`), invoked by its daily-loss
+   * and drawdown alarms: halts its entries in its own table, as the monitoring stack's does for the
+   * equity bot.
+   */
+  readonly killSwitch: TradingFunction;
   /** Per underlying: |funding rate| above the configured threshold. */
   readonly fundingRateAlarms: Readonly<Record<string, Alarm>>;
   /** A funding rate changed sign. */
@@ -126,6 +133,17 @@ export class CryptoStack extends Stack {
     });
 
     const dashboardUrl = dashboardUrlOf(this, props.dashboardName);
+    /** What every crypto function (and the kill switch) gets: ARNs and names, never values. */
+    const cryptoEnvironment = {
+      STAGE: stage.name,
+      STATE_TABLE: this.tables.state.tableName,
+      IDEMPOTENCY_TABLE: this.tables.idempotency.tableName,
+      QUANTSHIFT_CONFIG: BUNDLED_CONFIG_PATH,
+      TOPIC_ARN: props.alertTopic.topicArn,
+      COINBASE_SECRET_ARN: this.coinbaseSecret.secretArn,
+      UPSTASH_SECRET_ARN: props.upstashSecret.secretArn,
+      DASHBOARD_URL: dashboardUrl,
+    };
     const functions = {} as Record<CryptoStep, TradingFunction>;
     const schedules = {} as Record<CryptoStep, LiveSchedule>;
     for (const step of CRYPTO_STEPS) {
@@ -138,17 +156,7 @@ export class CryptoStack extends Stack {
         logLevel: stage.logLevel,
         commit: props.commit,
         bundledFiles: [{ source: props.configFile, target: BUNDLED_CONFIG_PATH }],
-        environment: {
-          STAGE: stage.name,
-          STATE_TABLE: this.tables.state.tableName,
-          IDEMPOTENCY_TABLE: this.tables.idempotency.tableName,
-          QUANTSHIFT_CONFIG: BUNDLED_CONFIG_PATH,
-          TOPIC_ARN: props.alertTopic.topicArn,
-          COINBASE_SECRET_ARN: this.coinbaseSecret.secretArn,
-          UPSTASH_SECRET_ARN: props.upstashSecret.secretArn,
-          DASHBOARD_URL: dashboardUrl,
-          DRY_RUN: String(this.dryRun),
-        },
+        environment: { ...cryptoEnvironment, DRY_RUN: String(this.dryRun) },
       });
       this.grantCryptoFunction(fn, props);
       functions[step] = fn;
@@ -164,6 +172,20 @@ export class CryptoStack extends Stack {
     this.functions = functions;
     this.schedules = schedules;
 
+    // The kill switch: no schedule, invoked by the loss and drawdown alarms (lib/trading-stack.ts's model).
+    this.killSwitch = new TradingFunction(this, 'CryptoKillSwitchFunction', {
+      entry: repoPath('functions', 'crypto-kill-switch', 'handler.ts'),
+      memorySize: 512,
+      timeout: Duration.minutes(2),
+      functionName: `${stage.resourcePrefix}-crypto-kill-switch`,
+      logRetention: stage.logRetention,
+      logLevel: stage.logLevel,
+      commit: props.commit,
+      bundledFiles: [{ source: props.configFile, target: BUNDLED_CONFIG_PATH }],
+      environment: { ...cryptoEnvironment, DRY_RUN: String(this.dryRun) },
+    });
+    this.grantCryptoFunction(this.killSwitch, props);
+
     const risk = this.config.risk;
     this.breakers = new CircuitBreakers(this, 'Breakers', {
       stage: stage.name,
@@ -173,7 +195,9 @@ export class CryptoStack extends Stack {
       everyDay: true,
       dailyLossPct: round2(risk.dailyLossLimit * 100),
       drawdownPct: round2(risk.maxDrawdown * 100),
-      functions,
+      // The loss and drawdown alarms invoke the crypto kill switch (and still notify).
+      killSwitch: this.killSwitch,
+      functions: { ...functions, 'kill-switch': this.killSwitch },
       deadLetterQueues: Object.fromEntries(
         Object.entries(schedules).map(([step, schedule]) => [step, schedule.deadLetterQueue]),
       ),

@@ -21,6 +21,7 @@ import {
   assertBotAssetClass,
   type LiveRuntime,
   liveCache,
+  liveEnvSchema,
   liveEventHandler,
   liveHandler,
   liveLog,
@@ -56,6 +57,8 @@ export const cryptoLiveEnvSchema = z
      * stage is always a dry run (Coinbase has no paper trading): `false` there is refused.
      */
     DRY_RUN: flag('DRY_RUN').default(true),
+    /** The kill-switch function only: overrides the config's `live.killSwitch.flatten`. */
+    KILL_SWITCH_FLATTEN: liveEnvSchema.shape.KILL_SWITCH_FLATTEN,
     /** Local runs only: the key itself and the local servers' URLs. */
     COINBASE_KEY_NAME: z.string().optional(),
     COINBASE_PRIVATE_KEY: z.string().optional(),

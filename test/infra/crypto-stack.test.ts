@@ -40,7 +40,8 @@ describe('crypto stack: QuantShift-<stage>-Crypto', () => {
   });
 
   it('has one function per crypto step, on nodejs22.x arm64, with names and ARNs in the environment, never a key', () => {
-    expect(ofType('AWS::Lambda::Function')).toHaveLength(CRYPTO_STEPS.length);
+    // One per step, and the kill switch.
+    expect(ofType('AWS::Lambda::Function')).toHaveLength(CRYPTO_STEPS.length + 1);
     for (const step of CRYPTO_STEPS) {
       const props = (resources[idOf(paper.crypto.functions[step])] as CfnResource).Properties;
       expect(props).toMatchObject({
@@ -75,7 +76,7 @@ describe('crypto stack: QuantShift-<stage>-Crypto', () => {
     const liveFns = Object.values(liveTemplate.toJSON().Resources as Record<string, CfnResource>).filter(
       (r) => r.Type === 'AWS::Lambda::Function',
     );
-    expect(liveFns).toHaveLength(CRYPTO_STEPS.length);
+    expect(liveFns).toHaveLength(CRYPTO_STEPS.length + 1);
     for (const fn of liveFns) expect(fn.Properties.Environment?.Variables?.DRY_RUN).toBe('true');
   });
 });
@@ -198,6 +199,7 @@ describe('crypto stack: state, secret and grants', () => {
 });
 
 describe('crypto stack: alarms to the same Slack path', () => {
+  const killSwitchArn = { 'Fn::GetAtt': [idOf(paper.crypto.killSwitch), 'Arn'] };
   const alarms = ofType('AWS::CloudWatch::Alarm').map((r) => r.Properties);
   const named = (name: string) => alarms.find((a) => a.AlarmName === `quantshift-paper-crypto-${name}`);
 
@@ -206,7 +208,37 @@ describe('crypto stack: alarms to the same Slack path', () => {
     for (const alarm of alarms) {
       expect(imported(alarm.AlarmActions)).toBe(true);
       expect(JSON.stringify(alarm.AlarmActions)).toContain(tradingRef(paper.trading.alertTopic));
-      expect(alarm.OKActions).toEqual(alarm.AlarmActions);
+      // OK notifies only: the kill switch acts on ALARM.
+      expect(alarm.OKActions).toEqual(
+        (alarm.AlarmActions as unknown[]).filter((a) => JSON.stringify(a) !== JSON.stringify(killSwitchArn)),
+      );
+    }
+  });
+
+  it('invokes the crypto kill switch on the daily-loss and drawdown alarms only, and lets only those invoke it', () => {
+    for (const name of ['daily-loss', 'drawdown']) {
+      expect(named(name)?.AlarmActions).toContainEqual(killSwitchArn);
+      expect(String(named(name)?.AlarmDescription)).toMatch(/the kill switch halts new entries/);
+    }
+    const invoking = alarms.filter((a) =>
+      JSON.stringify(a.AlarmActions).includes(JSON.stringify(killSwitchArn)),
+    );
+    expect(invoking.map((a) => a.AlarmName).sort()).toEqual([
+      'quantshift-paper-crypto-daily-loss',
+      'quantshift-paper-crypto-drawdown',
+    ]);
+    const permissions = ofType('AWS::Lambda::Permission').filter(
+      (r) => JSON.stringify(r.Properties.FunctionName) === JSON.stringify(killSwitchArn),
+    );
+    expect(permissions).toHaveLength(2);
+    for (const permission of permissions) {
+      expect(permission.Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'lambda.alarms.cloudwatch.amazonaws.com',
+      });
+      expect(JSON.stringify(permission.Properties.SourceArn)).toMatch(
+        /daily-loss|drawdown|DailyLoss|Drawdown/,
+      );
     }
   });
 
@@ -268,5 +300,30 @@ describe('crypto stack: the config', () => {
     expect(() =>
       synthQuantShift('paper', { cryptoConfig: 'test/fixtures/tmp-crypto-config/equity.yaml' }),
     ).toThrow(ConfigError);
+  });
+});
+
+describe('crypto stack: the kill-switch function', () => {
+  it('is the crypto bot own function: its config, table, secret and dry run, no schedule, the same grants as its steps', () => {
+    const props = (resources[idOf(paper.crypto.killSwitch)] as CfnResource).Properties;
+    expect(props).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      FunctionName: 'quantshift-paper-crypto-kill-switch',
+    });
+    const env = props.Environment?.Variables as Record<string, unknown>;
+    const step = (resources[idOf(paper.crypto.functions['risk-check'])] as CfnResource).Properties.Environment
+      ?.Variables as Record<string, unknown>;
+    expect(env).toEqual({ ...step, POWERTOOLS_SERVICE_NAME: 'crypto-kill-switch' });
+    const targets = ofType('AWS::Scheduler::Schedule').map((r) => JSON.stringify(r.Properties.Target));
+    for (const target of targets) expect(target).not.toContain(idOf(paper.crypto.killSwitch));
+    const lines = grantLines(resources, idOf(paper.crypto.killSwitch));
+    const riskCheck = grantLines(resources, idOf(paper.crypto.functions['risk-check'])).filter(
+      (l) => !l.startsWith('sqs:'),
+    );
+    expect([...lines].sort()).toEqual([...riskCheck].sort());
+    // Its errors and throttles alarm like every function's.
+    const alarmNames = ofType('AWS::CloudWatch::Alarm').map((r) => r.Properties.AlarmName);
+    expect(alarmNames).toContain('quantshift-paper-crypto-kill-switch-errors');
   });
 });

@@ -8,6 +8,7 @@
  */
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as cryptoKillSwitch } from '../../functions/crypto-kill-switch/handler.js';
 import { createStateTable } from '../../shared/adapters/dynamodb/state-store.js';
 import {
   generateTestCdpKey,
@@ -15,10 +16,12 @@ import {
   startLocalCoinbase,
 } from '../../shared/adapters/local/coinbase-server.js';
 import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-context.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { type LocalRedisServer, startRedisServer } from '../../shared/adapters/local/redis-server.js';
 import { startUpstashBridge, type UpstashBridge } from '../../shared/adapters/local/upstash-bridge.js';
 import { commissionCents, notionalCents } from '../../shared/core/ledger/money.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -34,6 +37,7 @@ let dynamo: LocalDynamo;
 let redis: LocalRedisServer;
 let bridge: UpstashBridge;
 let ctx: LiveContext;
+let env: Record<string, string>;
 const notifier = new ListNotifier();
 
 const at = (iso: string) => {
@@ -66,20 +70,19 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
   });
-  const built = await buildCryptoLiveContext(
-    parseCryptoLiveEnv({
-      STAGE: 'paper',
-      STATE_TABLE: 'qs-dry-state',
-      IDEMPOTENCY_TABLE: 'qs-dry-idempotency',
-      QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
-      COINBASE_KEY_NAME: key.cdpKey.name,
-      COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
-      COINBASE_BASE_URL: server.url,
-      DYNAMODB_ENDPOINT: dynamo.endpoint,
-      UPSTASH_REDIS_REST_URL: bridge.url,
-      UPSTASH_REDIS_REST_TOKEN: bridge.token,
-    }),
-  );
+  env = {
+    STAGE: 'paper',
+    STATE_TABLE: 'qs-dry-state',
+    IDEMPOTENCY_TABLE: 'qs-dry-idempotency',
+    QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+    COINBASE_KEY_NAME: key.cdpKey.name,
+    COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
+    COINBASE_BASE_URL: server.url,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    UPSTASH_REDIS_REST_URL: bridge.url,
+    UPSTASH_REDIS_REST_TOKEN: bridge.token,
+  };
+  const built = await buildCryptoLiveContext(parseCryptoLiveEnv(env));
   ctx = { ...built, notifier, log: { info: () => {}, warn: () => {}, error: () => {} } };
 });
 
@@ -209,5 +212,64 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
       0,
     );
     expect(virtual.cashCents).toBe(10_000_000 + net);
+  });
+
+  it('the crypto kill switch (its alarm handler) halts the dry run entries in its own table', async () => {
+    const day = '2026-01-08';
+    await marketOpenCheck(ctx, at(`${day}T00:05:00Z`));
+    Object.assign(process.env, env, {
+      POWERTOOLS_TRACE_DISABLED: 'true',
+      POWERTOOLS_METRICS_NAMESPACE: 'QuantShift',
+    });
+    const time = '2026-01-08T00:12:00.000+0000';
+    const alarmName = 'quantshift-paper-crypto-daily-loss';
+    const result = await cryptoKillSwitch(
+      {
+        source: 'aws.cloudwatch',
+        alarmArn: `arn:aws:cloudwatch:us-east-1:111122223333:alarm:${alarmName}`,
+        accountId: '111122223333',
+        time,
+        region: 'us-east-1',
+        alarmData: {
+          alarmName,
+          state: { value: 'ALARM', reason: 'Threshold Crossed: daily loss 5.2 >= 5', timestamp: time },
+          previousState: {
+            value: 'OK',
+            reason: 'Threshold Crossed',
+            timestamp: '2026-01-07T00:00:00.000+0000',
+          },
+          configuration: { description: 'crypto daily loss', metrics: [] },
+        },
+      },
+      localLambdaContext('crypto-kill-switch', 'req-kill-1'),
+    );
+    expect(result).toMatchObject({ action: 'halt', alarmName });
+    const risk = await ctx.store.getRiskState();
+    expect(risk?.state.killSwitch?.reason).toMatch(/quantshift-paper-crypto-daily-loss/);
+
+    const intent = (symbol: string, purpose: 'entry' | 'exit', side: 'buy' | 'sell'): IntentRecord => ({
+      clientOrderId: `qs-kill-${symbol}-20260108-${purpose}`,
+      date: day,
+      strategy: ctx.config.name,
+      symbol,
+      purpose,
+      side,
+      qty: 1,
+      type: 'market',
+      timeInForce: 'ioc',
+      referencePrice: 140,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: `${day}T00:10:00Z`,
+      updatedAt: `${day}T00:10:00Z`,
+    });
+    await ctx.store.createIntent(intent('SOL-USD', 'entry', 'buy'));
+    const out = await executeOrders(ctx, at(`${day}T00:15:00Z`));
+    const entry = out.intents.find((i) => i.clientOrderId === 'qs-kill-SOL-USD-20260108-entry');
+    expect(entry).toMatchObject({ status: 'skipped' });
+    expect(entry?.reason).toMatch(/kill switch/);
+    expect(server.orders).toEqual([]);
   });
 });
