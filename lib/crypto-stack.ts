@@ -55,6 +55,12 @@ export interface CryptoStackProps extends StackProps {
   readonly stage: StageConfig;
   /** The crypto strategy config (repository-relative), checked at synth. */
   readonly configFile: string;
+  /**
+   * Whether the functions dry-run (`DRY_RUN`). `false` only on the live stage (`-c cryptoDryRun=false`):
+   * orders are then sent, entries behind the crypto live gate (docs/crypto.md).
+   * @default true
+   */
+  readonly dryRun?: boolean;
   readonly commit: string;
   /** The stage dashboard's name (alerts link to it; the crypto section is added to it). */
   readonly dashboardName: string;
@@ -73,8 +79,8 @@ export interface CryptoStackProps extends StackProps {
  * `RISK`, so the bots cannot share a partition of one table); its own secret (the CDP key, created
  * empty); circuit-breaker and funding alarms to the trading stack's alert topic (Slack), the
  * daily-loss and drawdown alarms also invoking its own kill-switch function.
- * Both stages dry-run: every intent recorded with the best bid/ask, no order sent, until the
- * crypto live gate exists (docs/crypto.md).
+ * The paper stage dry-runs (every order filled virtually, nothing sent); the live stage too unless
+ * deployed with `-c cryptoDryRun=false`, then its entries wait for the crypto live gate (docs/crypto.md).
  */
 export class CryptoStack extends Stack {
   readonly tables: StateTables;
@@ -96,7 +102,7 @@ export class CryptoStack extends Stack {
   readonly fundingMissingAlarm: Alarm;
   readonly config: StrategyConfig;
   readonly stageName: StageConfig['name'];
-  /** Whether the functions dry-run (both stages, until the crypto live gate exists). */
+  /** Whether the functions dry-run (paper always; live unless `-c cryptoDryRun=false`). */
   readonly dryRun: boolean;
 
   constructor(scope: Construct, id: string, props: CryptoStackProps) {
@@ -116,7 +122,12 @@ export class CryptoStack extends Stack {
       throw new ConfigError(`${props.configFile}: funding: the crypto stack needs a funding block`);
     }
     assertLiveConfig(this.config, stage.name);
-    this.dryRun = true;
+    this.dryRun = props.dryRun ?? true;
+    if (!this.dryRun && stage.name !== 'live') {
+      throw new ConfigError(
+        'the crypto paper stage is a dry run (Coinbase has no paper trading): dryRun false is refused',
+      );
+    }
 
     this.tables = new StateTables(this, 'Tables', { deletionProtection: stage.protectData });
     this.coinbaseSecret = new Secret(this, 'CoinbaseSecret', {

@@ -25,6 +25,8 @@ export const CONTEXT_KEYS = {
   config: 'config',
   /** The crypto bot's strategy config, repository-relative (default config/crypto-strategy.yaml). */
   cryptoConfig: 'cryptoConfig',
+  /** `false`: the live stage's crypto functions send orders (behind the crypto live gate); default true. */
+  cryptoDryRun: 'cryptoDryRun',
   /** Slack through AWS Chatbot: the workspace (team) id and the channel id. Neither: the webhook. */
   slackWorkspaceId: 'slackWorkspaceId',
   slackChannelId: 'slackChannelId',
@@ -87,6 +89,18 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
   if (streamValue !== undefined && !withStream && streamValue !== false && streamValue !== 'false') {
     throw new AppContextError(`-c stream: expected true or false, got ${JSON.stringify(streamValue)}`);
   }
+  const cryptoDryRunValue: unknown = app.node.tryGetContext(CONTEXT_KEYS.cryptoDryRun);
+  if (![undefined, true, false, 'true', 'false'].includes(cryptoDryRunValue as string)) {
+    throw new AppContextError(
+      `-c cryptoDryRun: expected true or false, got ${JSON.stringify(cryptoDryRunValue)}`,
+    );
+  }
+  const cryptoDryRun = cryptoDryRunValue !== false && cryptoDryRunValue !== 'false';
+  if (!cryptoDryRun && stage.name !== 'live') {
+    throw new AppContextError(
+      '-c cryptoDryRun=false: only the live stage sends crypto orders (the paper stage is a dry run: Coinbase has no paper trading)',
+    );
+  }
   const streamImage = optionalString(app, CONTEXT_KEYS.streamImage);
   const dashboardName = stage.resourcePrefix;
   const common = {
@@ -111,6 +125,7 @@ export function addQuantShiftStacks(app: App, options: QuantShiftAppOptions = {}
     stackName: cryptoName,
     stage,
     configFile: optionalString(app, CONTEXT_KEYS.cryptoConfig) ?? DEFAULT_CRYPTO_CONFIG_FILE,
+    dryRun: cryptoDryRun,
     commit,
     dashboardName,
     // The same alert topic, hence the same Slack path, as the equity bot.

@@ -71,13 +71,24 @@ describe('crypto stack: QuantShift-<stage>-Crypto', () => {
     }
   });
 
-  it('dry-runs in both stages until the crypto live gate exists', () => {
+  it('dry-runs in both stages by default', () => {
     const liveTemplate = Template.fromStack(live.crypto);
     const liveFns = Object.values(liveTemplate.toJSON().Resources as Record<string, CfnResource>).filter(
       (r) => r.Type === 'AWS::Lambda::Function',
     );
     expect(liveFns).toHaveLength(CRYPTO_STEPS.length + 1);
     for (const fn of liveFns) expect(fn.Properties.Environment?.Variables?.DRY_RUN).toBe('true');
+  });
+
+  it('sends orders on the live stage only with -c cryptoDryRun=false (entries then behind the crypto live gate)', () => {
+    const sending = synthQuantShift('live', { cryptoDryRun: 'false' });
+    const fns = Object.values(
+      Template.fromStack(sending.crypto).toJSON().Resources as Record<string, CfnResource>,
+    ).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(fns).toHaveLength(CRYPTO_STEPS.length + 1);
+    for (const fn of fns) expect(fn.Properties.Environment?.Variables?.DRY_RUN).toBe('false');
+    expect(() => synthQuantShift('paper', { cryptoDryRun: 'false' })).toThrow(/only the live stage/);
+    expect(() => synthQuantShift('live', { cryptoDryRun: 'maybe' })).toThrow(/expected true or false/);
   });
 });
 
