@@ -445,14 +445,26 @@ export class DryRunBroker implements Broker, BestBidAskSource {
             if (price === null) continue;
             const at = order.submittedAt > dayStartIso(date) ? order.submittedAt : dayStartIso(date);
             const live = next.orders.find((o) => o.id === order.id) as VirtualOrder;
-            next = bookVirtualFill(
-              next,
-              live,
-              live.qty - live.filledQty,
-              price,
-              at,
-              this.options.costs.commission,
-            ).account;
+            try {
+              next = bookVirtualFill(
+                next,
+                live,
+                live.qty - live.filledQty,
+                price,
+                at,
+                this.options.costs.commission,
+              ).account;
+            } catch (error) {
+              if (!(error instanceof VirtualOrderRefusedError)) throw error;
+              // The exchange cancels a triggered order it cannot fill (the coins are gone): so does
+              // the dry run, rather than failing every later read.
+              next = {
+                ...next,
+                orders: next.orders.map((o) =>
+                  o.id === order.id ? { ...o, status: 'canceled' as const } : o,
+                ),
+              };
+            }
             break;
           }
         }

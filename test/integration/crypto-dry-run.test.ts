@@ -214,6 +214,27 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
     expect(virtual.cashCents).toBe(10_000_000 + net);
   });
 
+  it('a triggered stop for coins no longer held is cancelled, as the exchange would, and reads go on', async () => {
+    at('2026-01-07T23:55:00Z');
+    const order = await ctx.broker.submitOrder({
+      clientOrderId: 'qs-test-ETH-USD-20260107-stop-orphan',
+      symbol: 'ETH-USD',
+      side: 'sell',
+      qty: 0.1,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: 3100,
+    });
+    expect(order.status).toBe('accepted');
+    // 2026-01-08's range (low 3052.51) crosses it: nothing to sell, so it is cancelled.
+    at('2026-01-08T00:01:00Z');
+    expect((await ctx.broker.getPositions()).some((p) => p.symbol === 'ETH-USD')).toBe(false);
+    expect(await ctx.broker.getOrderByClientOrderId('qs-test-ETH-USD-20260107-stop-orphan')).toMatchObject({
+      status: 'canceled',
+      filledQty: 0,
+    });
+  });
+
   it('the crypto kill switch (its alarm handler) halts the dry run entries in its own table', async () => {
     const day = '2026-01-08';
     await marketOpenCheck(ctx, at(`${day}T00:05:00Z`));
