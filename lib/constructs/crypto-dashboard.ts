@@ -45,7 +45,7 @@ export class CryptoDashboardSection extends Construct {
     const thresholdPct = props.fundingThreshold * 100;
     dashboard.addWidgets(
       new TextWidget({
-        markdown: `# Crypto bot (Coinbase, UTC days, every day)\n${props.dryRun ? '**Dry run**: every intent is recorded with the best bid/ask at the decision; no order is sent. ' : ''}Funding rates are informational (the bot trades spot). See docs/crypto.md.`,
+        markdown: `# Crypto bot (Coinbase, UTC days, every day)\n${props.dryRun ? '**Dry run**: every intent is recorded with the best bid/ask at the decision and filled virtually (at the ask/bid, taker fee, stops on the day range); no order is sent. ' : ''}Funding rates are informational (the bot trades spot). See docs/crypto.md.`,
         width: 24,
         height: 2,
       }),
