@@ -118,10 +118,18 @@ export class FastScratch {
   /** The closed trades' P&L of the combination being run. */
   readonly pnls: number[] = [];
 
+  private codesBuffer: Uint8Array | undefined;
+
   constructor(span: number) {
     this.time = new Float64Array(span);
     this.equity = new Float64Array(span);
     this.inMarket = new Uint8Array(span);
+  }
+
+  /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
+  codes(bars: number): Uint8Array {
+    if (this.codesBuffer?.length !== bars) this.codesBuffer = new Uint8Array(bars);
+    return this.codesBuffer;
   }
 }
 
@@ -164,7 +172,12 @@ export function runFastBacktest<P>(
   const direction = options.direction ?? 'long-only';
   // The strategy's vectorized rule over the series when it has one (indicator arrays shared across
   // the grid, decided only at bars where the rule can fire), else its instance fed every bar.
-  const vector: VectorRule | undefined = strategy.vectorize?.(params, { direction }, data.cache);
+  const vector: VectorRule | undefined = strategy.vectorize?.(
+    params,
+    { direction },
+    data.cache,
+    scratch.codes(data.series.time.length),
+  );
   const instance: StrategyInstance | undefined =
     vector === undefined ? strategy.create(params, { direction }) : undefined;
   const { series, start, end, span } = data;
