@@ -6,6 +6,7 @@
  * worker threads. A bar-step is one bar of one combination.
  */
 
+import { runBacktest } from '../shared/core/backtest/engine.js';
 import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
 import type { BarSeries } from '../shared/core/market/types.js';
@@ -17,9 +18,12 @@ import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import { BENCH_OPTIONS } from './stats.js';
 import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 
-/** A fast-engine entry of the bench's `results[]`. */
+/**
+ * A fast-engine entry of the bench's `results[]` (`engine: "general"` for the one reference-engine
+ * entry beside them: the portfolio backtest that `quantshift backtest` runs).
+ */
 export type FastSweepResult = Omit<StrategySweepResult, 'engine' | 'threads'> & {
-  readonly engine: 'fast';
+  readonly engine: 'fast' | 'general';
   readonly threads: number;
 };
 
@@ -34,10 +38,13 @@ export async function runFastBenchmarks(
   const baseParams = { atrStop: 2 };
   const allBars = all.reduce((n, s) => n + s.time.length, 0);
   const results: FastSweepResult[] = [];
-  const push = (r: Omit<FastSweepResult, 'engine' | 'risk' | 'barStepsPerSecond' | 'peakRssMb'>) => {
+  const push = (
+    r: Omit<FastSweepResult, 'engine' | 'risk' | 'barStepsPerSecond' | 'peakRssMb'>,
+    engine: FastSweepResult['engine'] = 'fast',
+  ) => {
     const full: FastSweepResult = {
       ...r,
-      engine: 'fast',
+      engine,
       risk: true,
       barStepsPerSecond: Math.round((r.bars * r.combinations) / r.seconds),
       peakRssMb: peakRssMb(),
@@ -73,24 +80,43 @@ export async function runFastBenchmarks(
     });
   }
 
-  // One combination over the four symbols (each alone), the median of 50 runs.
+  // One combination over the four symbols, each symbol alone (the walk-forward's and the sweep's
+  // unit: the series prepared, its indicators computed, the backtest run), the median of 50 runs.
   const bollinger = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
   const one = [{ period: 20, k: 2 }];
-  const times: number[] = [];
-  for (let i = 0; i < 51; i++) {
-    const started = process.hrtime.bigint();
-    sweepAll(bollinger, one);
-    if (i > 0) times.push(seconds(started));
-  }
-  times.sort((a, b) => a - b);
+  const median = (run: () => void) => {
+    const times: number[] = [];
+    for (let i = 0; i < 51; i++) {
+      const started = process.hrtime.bigint();
+      run();
+      if (i > 0) times.push(seconds(started));
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)] as number;
+  };
   push({
     name: 'backtest: bollinger fast engine, one combination x SPY/QQQ/AAPL/MSFT (each alone), risk rules on',
     strategy: 'bollinger',
     threads: 1,
     bars: allBars,
     combinations: 1,
-    seconds: times[Math.floor(times.length / 2)] as number,
+    seconds: median(() => sweepAll(bollinger, one)),
   });
+  // What `quantshift backtest` runs for the four symbols: ONE portfolio (shared cash, heat and
+  // breakers across the symbols), on the reference engine, which the fast engine does not model.
+  push(
+    {
+      name: 'backtest: bollinger reference engine, one combination, SPY+QQQ+AAPL+MSFT portfolio (as quantshift backtest), risk rules on',
+      strategy: 'bollinger',
+      threads: 1,
+      bars: allBars,
+      combinations: 1,
+      seconds: median(() =>
+        runBacktest({ series: all, strategy: bollinger, params: { ...baseParams, ...one[0] }, options }),
+      ),
+    },
+    'general',
+  );
 
   // 20,000 combinations on SPY: memory stays flat (buffers are reused across combinations).
   const spy = all[0] as BarSeries;

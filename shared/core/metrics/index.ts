@@ -165,12 +165,8 @@ export function computeMetrics(input: MetricsInput): Metrics {
   for (let i = 0; i < barCount; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
-    if (!(Number.isFinite(t) && t > previousTime)) {
-      throw new InvalidMetricsInputError(`time[${i}]`, `must be finite and after time[${i - 1}], got ${t}`);
-    }
-    if (!Number.isFinite(e)) {
-      throw new InvalidMetricsInputError(`equity[${i}]`, `must be finite, got ${e}`);
-    }
+    // One branch for both checks (x − x is 0 only for a finite x); the error says which failed.
+    if (!(t > previousTime && t - t === 0 && e - e === 0)) throw invalidPoint(t, e, i, previousTime);
 
     if (previousEquity > 0) {
       const excess = e / previousEquity - 1 - riskFreePerPeriod;
@@ -279,6 +275,14 @@ export function computeMetrics(input: MetricsInput): Metrics {
     buyHoldReturnPct,
     kelly,
   };
+}
+
+/** The error for point `i`: its time (not finite, or not after the previous one) first, else its equity. */
+function invalidPoint(t: number, e: number, i: number, previousTime: number): InvalidMetricsInputError {
+  if (!(Number.isFinite(t) && t > previousTime)) {
+    return new InvalidMetricsInputError(`time[${i}]`, `must be finite and after time[${i - 1}], got ${t}`);
+  }
+  return new InvalidMetricsInputError(`equity[${i}]`, `must be finite, got ${e}`);
 }
 
 function finiteOrNull(value: number): number | null {

@@ -80,50 +80,62 @@ export function observeEquity(
   day: string,
   equity: number,
 ): BreakerUpdate {
-  const events: BreakerEvent[] = [];
-  let next: RiskState = state;
-  if (state.day !== day) {
-    next = {
-      ...next,
-      day,
-      dayStartEquity: state.day === null ? state.dayStartEquity : state.lastEquity,
-      drawdownHalt: state.drawdownHalt && {
-        ...state.drawdownHalt,
-        sessions: state.drawdownHalt.sessions + 1,
+  // One new state object, and an events list only when a breaker trips (called at every close).
+  let events: BreakerEvent[] | undefined;
+  const newDay = state.day !== day;
+  const dayStartEquity = !newDay || state.day === null ? state.dayStartEquity : state.lastEquity;
+  let drawdownHalt = newDay
+    ? state.drawdownHalt && { ...state.drawdownHalt, sessions: state.drawdownHalt.sessions + 1 }
+    : state.drawdownHalt;
+  let dailyLossTrippedOn = state.dailyLossTrippedOn;
+  const dailyLoss = (dayStartEquity - equity) / dayStartEquity;
+  if (dailyLossTrippedOn !== day && dailyLoss >= rules.dailyLossLimit) {
+    dailyLossTrippedOn = day;
+    events = [
+      {
+        time,
+        breaker: 'daily-loss',
+        action: 'trip',
+        reason: `daily loss ${pct(dailyLoss)}% ≥ limit ${pct(rules.dailyLossLimit)}%`,
+        figures: {
+          dayStartEquity,
+          equity,
+          lossPct: pct(dailyLoss),
+          limitPct: pct(rules.dailyLossLimit),
+        },
       },
-    };
+    ];
   }
-  const dailyLoss = (next.dayStartEquity - equity) / next.dayStartEquity;
-  if (next.dailyLossTrippedOn !== day && dailyLoss >= rules.dailyLossLimit) {
-    next = { ...next, dailyLossTrippedOn: day };
-    events.push({
-      time,
-      breaker: 'daily-loss',
-      action: 'trip',
-      reason: `daily loss ${pct(dailyLoss)}% ≥ limit ${pct(rules.dailyLossLimit)}%`,
-      figures: {
-        dayStartEquity: next.dayStartEquity,
-        equity,
-        lossPct: pct(dailyLoss),
-        limitPct: pct(rules.dailyLossLimit),
-      },
-    });
-  }
-  const highWaterMark = Math.max(next.highWaterMark, equity);
-  next = { ...next, highWaterMark, lastEquity: equity };
+  const highWaterMark = Math.max(state.highWaterMark, equity);
   const drawdown = (highWaterMark - equity) / highWaterMark;
-  if (next.drawdownHalt === null && drawdown >= rules.maxDrawdown) {
-    next = { ...next, drawdownHalt: { since: time, day, sessions: 0 } };
-    events.push({
-      time,
-      breaker: 'drawdown',
-      action: 'trip',
-      reason: `drawdown ${pct(drawdown)}% from the high-water mark ≥ limit ${pct(rules.maxDrawdown)}%`,
-      figures: { highWaterMark, equity, drawdownPct: pct(drawdown), limitPct: pct(rules.maxDrawdown) },
-    });
+  if (drawdownHalt === null && drawdown >= rules.maxDrawdown) {
+    drawdownHalt = { since: time, day, sessions: 0 };
+    events = [
+      ...(events ?? []),
+      {
+        time,
+        breaker: 'drawdown',
+        action: 'trip',
+        reason: `drawdown ${pct(drawdown)}% from the high-water mark ≥ limit ${pct(rules.maxDrawdown)}%`,
+        figures: { highWaterMark, equity, drawdownPct: pct(drawdown), limitPct: pct(rules.maxDrawdown) },
+      },
+    ];
   }
-  return { state: next, events };
+  return {
+    state: {
+      ...state,
+      day,
+      dayStartEquity,
+      drawdownHalt,
+      dailyLossTrippedOn,
+      highWaterMark,
+      lastEquity: equity,
+    },
+    events: events ?? NO_EVENTS,
+  };
 }
+
+const NO_EVENTS: readonly BreakerEvent[] = Object.freeze([]);
 
 /**
  * The explicit, recorded reset of the drawdown breaker: the high-water mark becomes the equity at

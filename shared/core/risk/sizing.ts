@@ -17,8 +17,13 @@ export interface HeatPosition {
  */
 export function portfolioHeat(positions: Iterable<HeatPosition>): number {
   let heat = 0;
-  for (const p of positions) heat += p.qty * Math.max(0, p.side * (p.entryRef - p.stop));
+  for (const p of positions) heat += positionHeat(p.side, p.qty, p.entryRef, p.stop);
   return heat;
+}
+
+/** One position's heat in dollars (its term of `portfolioHeat`). */
+export function positionHeat(side: 1 | -1, qty: number, entryRef: number, stop: number): number {
+  return qty * Math.max(0, side * (entryRef - stop));
 }
 
 /**
@@ -66,12 +71,14 @@ export interface RiskSizingInput {
   readonly correlation: { readonly symbol: string; readonly rho: number } | null;
   readonly fractional: boolean;
   /** Annualised volatility of the symbol's daily returns (NaN or absent: unknown), for `rules.volatilityCap`. */
-  readonly annualVolatility?: number;
+  readonly annualVolatility?: number | undefined;
   /**
    * Equity the heat cap is a fraction of, when it differs from `equity` (a sleeve sizes from its own
    * equity; the heat cap is the account's). Default: `equity`.
    */
-  readonly heatEquity?: number;
+  readonly heatEquity?: number | undefined;
+  /** Whether to word the reductions (default true); false leaves `reductions` empty, the size the same. */
+  readonly explain?: boolean;
 }
 
 /** The sized entry: a quantity, or a refusal; reductions name every rule that cut the size. */
@@ -87,6 +94,16 @@ export interface RiskSizing {
 
 const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
 
+const NO_REDUCTIONS: readonly string[] = Object.freeze([]);
+
+const refusal = (refused: string): RiskSizing => ({
+  qty: 0,
+  refused,
+  reductions: NO_REDUCTIONS,
+  riskFraction: 0,
+  heat: 0,
+});
+
 /**
  * Sizes an entry under the risk rules: the risk budget (capped by Kelly, cut for correlation)
  * over the distance to the stop, then the position cap, then the portfolio heat cap. An entry
@@ -95,57 +112,55 @@ const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
 export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): RiskSizing {
   const { side, price, stop, equity, fractional } = input;
   const distance = side * (price - stop);
-  const refuse = (refused: string): RiskSizing => ({
-    qty: 0,
-    refused,
-    reductions: [],
-    riskFraction: 0,
-    heat: 0,
-  });
+  // Without wording (`explain: false`) nothing is pushed: the frozen empty list stays empty.
+  const explain = input.explain !== false;
   if (!(distance > 0) || !Number.isFinite(stop))
-    return refuse('no valid stop: an entry needs a stop on the losing side');
-  if (!(equity > 0)) return refuse('no equity');
+    return refusal('no valid stop: an entry needs a stop on the losing side');
+  if (!(equity > 0)) return refusal('no equity');
 
-  const reductions: string[] = [];
+  const reductions: string[] = explain ? [] : (NO_REDUCTIONS as string[]);
   let riskFraction = rules.riskPerTrade;
   if (input.kelly !== null) {
     const kellyRisk = rules.kellyFraction * input.kelly;
     if (kellyRisk < riskFraction) {
       riskFraction = Math.max(kellyRisk, rules.kellyMinRisk);
-      reductions.push(
-        `Kelly cap: ${rules.kellyFraction} × Kelly ${Math.round(input.kelly * 1000) / 1000} → risk ${pct(riskFraction)}`,
-      );
+      if (explain)
+        reductions.push(
+          `Kelly cap: ${rules.kellyFraction} × Kelly ${Math.round(input.kelly * 1000) / 1000} → risk ${pct(riskFraction)}`,
+        );
     }
   }
   if (input.correlation !== null && Math.abs(input.correlation.rho) >= rules.correlation.threshold) {
     riskFraction *= rules.correlation.reduction;
-    reductions.push(
-      `correlated with ${input.correlation.symbol} (ρ = ${Math.round(input.correlation.rho * 100) / 100}): risk × ${rules.correlation.reduction}`,
-    );
+    if (explain)
+      reductions.push(
+        `correlated with ${input.correlation.symbol} (ρ = ${Math.round(input.correlation.rho * 100) / 100}): risk × ${rules.correlation.reduction}`,
+      );
   }
   const budgetQty = floorQty((riskFraction * equity) / distance, fractional);
   let qty = Number.isNaN(input.requestedQty) ? budgetQty : Math.min(input.requestedQty, budgetQty);
-  if (qty < input.requestedQty && reductions.length === 0)
+  if (explain && qty < input.requestedQty && reductions.length === 0)
     reductions.push(`risk per trade ${pct(riskFraction)}`);
 
   const positionCap = floorQty((rules.maxPositionFraction * equity) / price, fractional);
   if (qty > positionCap) {
     qty = positionCap;
-    reductions.push(`position cap ${pct(rules.maxPositionFraction)} of equity`);
+    if (explain) reductions.push(`position cap ${pct(rules.maxPositionFraction)} of equity`);
   }
   if (rules.volatilityCap !== undefined) {
     const volatility = input.annualVolatility ?? Number.NaN;
     if (Number.isNaN(volatility)) {
-      return refuse(`volatility cap: the ${rules.volatilityCap.window}-day volatility is still warming up`);
+      return refusal(`volatility cap: the ${rules.volatilityCap.window}-day volatility is still warming up`);
     }
     const target = rules.volatilityCap.targetVolatility;
     const fraction = volatilityCapFraction(target, volatility, rules.maxPositionFraction);
     const volatilityCap = floorQty((fraction * equity) / price, fractional);
     if (qty > volatilityCap) {
       qty = volatilityCap;
-      reductions.push(
-        `volatility cap ${pct(target)} / volatility ${pct(volatility)} = ${pct(fraction)} of equity`,
-      );
+      if (explain)
+        reductions.push(
+          `volatility cap ${pct(target)} / volatility ${pct(volatility)} = ${pct(fraction)} of equity`,
+        );
     }
   }
   const heatEquity = input.heatEquity ?? equity;
@@ -153,13 +168,13 @@ export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): Ris
   const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;
   if (qty > heatCap) {
     if (heatCap <= 0) {
-      return refuse(
+      return refusal(
         `portfolio heat ${pct(input.openHeat / heatEquity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`,
       );
     }
     qty = heatCap;
-    reductions.push(`portfolio heat cap ${pct(rules.maxPortfolioHeat)}`);
+    if (explain) reductions.push(`portfolio heat cap ${pct(rules.maxPortfolioHeat)}`);
   }
-  if (!(qty > 0)) return refuse(`size rounds to zero (risk budget ${pct(riskFraction)})`);
+  if (!(qty > 0)) return refusal(`size rounds to zero (risk budget ${pct(riskFraction)})`);
   return { qty, refused: null, reductions, riskFraction, heat: qty * distance };
 }

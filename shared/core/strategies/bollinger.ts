@@ -11,7 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import type { IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache } from './vector.js';
 
 export const bollingerParams = z
   .object({
@@ -75,9 +75,9 @@ export const bollinger: StrategyDefinition<BollingerParams> = {
   params: bollingerParams,
   directions: DIRECTIONS,
   create: (params, run) => new BollingerReversion(params, run.direction),
-  vectorize: (params, run, cache) =>
+  vectorize: (params, run, cache, out) =>
     ruleVector(
-      bollingerFlags(params, cache),
+      bollingerFlags(params, cache, out),
       run.direction,
       REASONS,
       params.atrStop,
@@ -86,32 +86,41 @@ export const bollinger: StrategyDefinition<BollingerParams> = {
     ),
 };
 
-/** The rule's condition bits at every close; the mean and deviation are shared across every `k`. */
-function bollingerFlags(params: BollingerParams, cache: IndicatorCache): Uint8Array {
+/**
+ * The rule's condition bits at every close. The mean, the deviation and the exit bits (the close
+ * against the middle band, which flips often) depend on the period alone and are shared across
+ * every `k`; a combination adds only its entry bits (the close beyond a band, rare).
+ */
+function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Uint8Array): Uint8Array {
   const close = cache.series.close;
-  const [mean, deviation] = cache.get(
+  const [mean, deviation, exits] = cache.get(
     `bollinger:${params.period}`,
     () => {
       // The deviation does not depend on k; the bands are mean ± k × deviation, as the indicator computes them.
       const bands = new BollingerBands(params.period, 1);
       const m = new Float64Array(close.length);
       const d = new Float64Array(close.length);
+      const x = new Uint8Array(close.length);
       for (let i = 0; i < close.length; i++) {
-        m[i] = bands.update(close[i] as number);
+        const middle = bands.update(close[i] as number);
+        m[i] = middle;
         d[i] = bands.standardDeviation;
+        if (Number.isNaN(middle)) continue;
+        const c = close[i] as number;
+        x[i] = ruleFlags(false, false, c > middle, c < middle);
       }
-      return [m, d] as const;
+      return [m, d, x] as const;
     },
-    ([m, d]) => m.byteLength + d.byteLength,
+    ([m, d, x]) => m.byteLength + d.byteLength + x.byteLength,
   );
   const k = params.k;
-  const flags = new Uint8Array(close.length);
+  const flags = codesArray(cache, out);
   for (let i = 0; i < close.length; i++) {
     const middle = mean[i] as number;
-    if (Number.isNaN(middle)) continue;
     const c = close[i] as number;
+    // A NaN middle (warming up): every comparison is false and the exit bits are 0.
     const width = k * (deviation[i] as number);
-    flags[i] = ruleFlags(c < middle - width, c > middle + width, c > middle, c < middle);
+    flags[i] = (exits[i] as number) | ruleFlags(c < middle - width, c > middle + width, false, false);
   }
   return flags;
 }

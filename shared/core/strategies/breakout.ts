@@ -11,7 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import type { IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache } from './vector.js';
 
 export const breakoutParams = z
   .object({
@@ -88,16 +88,19 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
   params: breakoutParams,
   directions: DIRECTIONS,
   create: (params, run) => new Breakout(params, run.direction),
-  vectorize(params, run, cache) {
+  vectorize(params, run, cache, out) {
     const close = cache.series.close;
     const upperEntry = channel(cache, 'high', params.entry);
     const lowerEntry = channel(cache, 'low', params.entry);
     const upperExit = channel(cache, 'high', params.exit);
     const lowerExit = channel(cache, 'low', params.exit);
-    const flags = new Uint8Array(close.length);
+    const flags = codesArray(cache, out);
     for (let i = 0; i < close.length; i++) {
       const upper = upperEntry[i] as number;
-      if (Number.isNaN(upper + (upperExit[i] as number))) continue;
+      if (Number.isNaN(upper + (upperExit[i] as number))) {
+        flags[i] = 0;
+        continue;
+      }
       const c = close[i] as number;
       flags[i] = ruleFlags(
         c > upper,

@@ -13,7 +13,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import type { IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache } from './vector.js';
 
 /**
  * The crossover rule, shared by the strategy and the sweep kernel: +1 when the fast average crosses
@@ -128,12 +128,12 @@ export const maCrossover: StrategyDefinition<MaCrossoverParams> = {
     if (params.fast >= params.slow) throw new InvalidParameterError('fast must be less than slow');
     return new MaCrossover(params, run.direction);
   },
-  vectorize(params, run, cache) {
+  vectorize(params, run, cache, out) {
     if (params.fast >= params.slow) throw new InvalidParameterError('fast must be less than slow');
     const fast = averageArray(cache, params.ma, params.fast);
     const slow = averageArray(cache, params.ma, params.slow);
     const n = fast.length;
-    const codes = new Uint8Array(n);
+    const codes = codesArray(cache, out);
     for (let i = 0; i < n; i++) {
       const cross = crossDirection(
         i === 0 ? Number.NaN : (fast[i - 1] as number),

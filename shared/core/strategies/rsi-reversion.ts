@@ -11,6 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
+import { codesArray } from './vector.js';
 
 export const rsiReversionParams = z
   .object({
@@ -79,18 +80,33 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
   params: rsiReversionParams,
   directions: DIRECTIONS,
   create: (params, run) => new RsiReversion(params, run.direction),
-  vectorize(params, run, cache) {
+  vectorize(params, run, cache, out) {
     const close = cache.series.close;
     const rsi = cache.array(`rsi:${params.period}`, (out) => {
       const indicator = new Rsi(params.period);
       for (let i = 0; i < out.length; i++) out[i] = indicator.update(close[i] as number);
     });
     const { entry, exit } = params;
-    const flags = new Uint8Array(close.length);
+    // The exit bits (the RSI past `exit`, which flips often) are shared by every `entry`; a
+    // combination adds only its entry bits (the RSI beyond `entry`, rare).
+    const exits = cache.get(
+      `rsi-exit:${params.period}:${exit}`,
+      () => {
+        const bits = new Uint8Array(close.length);
+        for (let i = 0; i < close.length; i++) {
+          const value = rsi[i] as number;
+          if (Number.isNaN(value)) continue;
+          bits[i] = ruleFlags(false, false, value > exit, value < 100 - exit);
+        }
+        return bits;
+      },
+      (bits) => bits.byteLength,
+    );
+    const flags = codesArray(cache, out);
     for (let i = 0; i < close.length; i++) {
       const value = rsi[i] as number;
-      if (Number.isNaN(value)) continue;
-      flags[i] = ruleFlags(value < entry, value > 100 - entry, value > exit, value < 100 - exit);
+      // A NaN RSI (warming up): every comparison is false and the exit bits are 0.
+      flags[i] = (exits[i] as number) | ruleFlags(value < entry, value > 100 - entry, false, false);
     }
     return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
   },

@@ -95,7 +95,8 @@ export interface StrategyDefinition<P = unknown> {
    * Optional, for the fast engine: the same rule over a whole series, from indicator arrays the
    * cache shares across a parameter grid. It must decide exactly as `create`'s instance fed every
    * bar in order (the fast engine's oracle test compares them); without it the fast engine feeds
-   * the instance.
+   * the instance. `out`, when given, is an array of the series' length that receives the codes
+   * (every element written; a sweep reuses one for all its combinations); otherwise a new one.
    */
-  vectorize?(params: P, run: RunContext, cache: IndicatorCache): VectorRule;
+  vectorize?(params: P, run: RunContext, cache: IndicatorCache, out?: Uint8Array): VectorRule;
 }

@@ -59,6 +59,16 @@ export class IndicatorCache {
   }
 }
 
+/** `out` when given (it must have one element per bar), else a new array: where `vectorize` writes its codes. */
+export function codesArray(cache: IndicatorCache, out: Uint8Array | undefined): Uint8Array {
+  const n = cache.series.time.length;
+  if (out === undefined) return new Uint8Array(n);
+  if (out.length !== n) {
+    throw new RangeError(`codes array of ${out.length} elements for a series of ${n} bars`);
+  }
+  return out;
+}
+
 /**
  * A strategy's rule over a whole series, for the fast engine: `codes[bar]` says which of the rule's
  * conditions hold at that close (0: none, so the rule cannot act there whatever the position), and

@@ -10,7 +10,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import type { IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache } from './vector.js';
 
 export const volumeProfileParams = z
   .object({
@@ -274,14 +274,22 @@ function profilePaths(cache: IndicatorCache, lookback: number, bins: number): Pr
 }
 
 /** The rule's condition bits at every close for one (lookback, bins, valueArea). */
-function volumeProfileFlags(params: VolumeProfileParams, cache: IndicatorCache): Uint8Array {
+function volumeProfileFlags(
+  params: VolumeProfileParams,
+  cache: IndicatorCache,
+  out?: Uint8Array,
+): Uint8Array {
   const { lookback, bins, valueArea } = params;
   const p = profilePaths(cache, lookback, bins);
   const close = cache.series.close;
-  const flags = new Uint8Array(close.length);
+  const flags = codesArray(cache, out);
+  flags.fill(0, 0, Math.min(lookback, close.length));
   for (let i = lookback; i < close.length; i++) {
     const last = p.steps[i] as number;
-    if (last < 0) continue;
+    if (last < 0) {
+      flags[i] = 0;
+      continue;
+    }
     const target = valueArea * (p.total[i] as number);
     const offset = i * bins;
     let s = 0;
@@ -376,9 +384,9 @@ export const volumeProfileStrategy: StrategyDefinition<VolumeProfileParams> = {
   params: volumeProfileParams,
   directions: DIRECTIONS,
   create: (params, run) => new VolumeProfileReversion(params, run.direction),
-  vectorize: (params, run, cache) =>
+  vectorize: (params, run, cache, out) =>
     ruleVector(
-      volumeProfileFlags(params, cache),
+      volumeProfileFlags(params, cache, out),
       run.direction,
       REASONS,
       params.atrStop,

@@ -12,7 +12,7 @@ import {
   kellyEstimate,
   manageStop,
   observeEquity,
-  portfolioHeat,
+  positionHeat,
   type RiskState,
   resetDrawdown,
   sizeEntryWithRisk,
@@ -95,6 +95,12 @@ export interface CloseDecisionInput {
    * the manual reset live trading requires).
    */
   readonly drawdownAutoReset?: { readonly sessions: number; readonly by: string };
+  /**
+   * Whether to build the records that explain the entries (`refused`, `reduced`, `skipped`,
+   * `entryDecisions`, and the reductions' wording); default true. A parameter sweep, which reads
+   * only the decisions, passes false: the decisions are the same, their explanations are left empty.
+   */
+  readonly explain?: boolean;
 }
 
 /** An entry to place for the next session. `qty` is NaN for all-in (sized at the fill). */
@@ -126,137 +132,246 @@ export interface CloseDecisions {
 
 const sideName = (side: 1 | -1) => (side === 1 ? 'long' : 'short');
 
+/** The shared empty list of a decision with nothing of that kind (frozen: never written). */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** `item` added to `list`, which is created on the first item. */
+function append<T>(list: T[] | undefined, item: T): T[] {
+  if (list === undefined) return [item];
+  list.push(item);
+  return list;
+}
+
+/** An entry decided at this close, as the heat and the correlation check see it. */
+interface DecidedEntry extends HeatPosition {
+  readonly index: number;
+}
+
 /**
  * The decision at a close, shared by the backtest engine and the live functions: breakers, stop
  * management, exits, then entries sized by the sizing mode and the risk rules, capped by buying
  * power less the cash buffer. Pure: the caller applies the result to its book or its broker.
+ * Allocation-light (a sweep calls it at every entry): lists are created only when something goes
+ * in them, and the explanation records only when `explain` is not false.
  */
 export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
-  const { time, day, equity, symbols, options } = input;
-  const rules = options.risk;
-  let riskState = input.riskState;
-  const events: BreakerEvent[] = [];
-  const stops: { index: number; stop: number }[] = [];
-  const exits: { index: number; reason: string | undefined }[] = [];
-  const exiting = new Set<number>();
-  const entries: PlannedEntry[] = [];
-  const refused: RefusedEntry[] = [];
-  const reduced: ReducedEntry[] = [];
-  const skipped: SkippedEntry[] = [];
-  const entryDecisions: EntryDecision[] = [];
-  let power = input.buyingPower;
-  const bookPower = (input.books ?? []).map((b) => b.buyingPower);
-  const stopOf = new Map<number, number | undefined>();
+  return new CloseDecider(input).decide();
+}
 
-  const exit = (index: number, reason?: string) => {
-    if (exiting.has(index)) return;
-    const s = symbols[index] as SymbolAtClose;
-    const position = s.position as HeldPosition;
-    exiting.add(index);
-    exits.push({ index, reason });
-    power += position.qty * s.close;
-    if (s.book !== undefined) bookPower[s.book] = (bookPower[s.book] as number) + position.qty * s.close;
-  };
+/** One call of `decideAtClose`: its running state as fields (no per-call closures). */
+class CloseDecider {
+  private readonly rules: CloseDecisionInput['options']['risk'];
+  private readonly explain: boolean;
+  private power: number;
+  private readonly bookPower: number[];
+  private exiting: Set<number> | undefined;
+  private stopOf: Map<number, number> | undefined;
+  private decided: DecidedEntry[] | undefined;
+  private kelly: number | null | undefined;
+  private bookKelly: (number | null)[] | undefined;
+  private stops: { index: number; stop: number }[] | undefined;
+  private exits: { index: number; reason: string | undefined }[] | undefined;
+  private entries: PlannedEntry[] | undefined;
+  private refused: RefusedEntry[] | undefined;
+  private reduced: ReducedEntry[] | undefined;
+  private skipped: SkippedEntry[] | undefined;
+  private entryDecisions: EntryDecision[] | undefined;
 
-  let blocked: string | null = null;
-  if (rules !== undefined) {
-    const observed = observeEquity(riskState, rules, time, day, equity);
-    riskState = observed.state;
-    events.push(...observed.events);
-    const halt = riskState.drawdownHalt;
-    const auto = input.drawdownAutoReset;
-    if (halt !== null && auto !== undefined && halt.sessions >= auto.sessions) {
-      const reset = resetDrawdown(
-        riskState,
-        time,
-        equity,
-        auto.by,
-        `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
-      );
-      riskState = reset.state;
-      events.push(...reset.events);
-    }
-    const flatten = rules.flattenOnDailyLoss && observed.events.some((e) => e.breaker === 'daily-loss');
-    symbols.forEach((s, index) => {
-      const position = s.position;
-      if (position === undefined || !s.hasBar) return;
-      if (flatten) {
-        exit(index, 'daily loss breaker: flatten');
-        return;
-      }
-      const update = manageStop(
-        {
-          side: position.side,
-          entryPrice: position.entryPrice,
-          initialRisk: position.initialRisk,
-          stop: position.stop ?? Number.NaN,
-          sessionsHeld: position.sessionsHeld,
-        },
-        s.close,
-        s.atr,
-        rules.stops,
-      );
-      if (position.stop !== undefined && update.stop !== position.stop) {
-        stops.push({ index, stop: update.stop });
-        stopOf.set(index, update.stop);
-      }
-      if (update.exit !== null) exit(index, update.exit);
-    });
-    blocked = entryBlock(riskState, day);
+  constructor(private readonly input: CloseDecisionInput) {
+    this.rules = input.options.risk;
+    this.explain = input.explain !== false;
+    this.power = input.buyingPower;
+    this.bookPower = input.books === undefined ? [] : input.books.map((b) => b.buyingPower);
   }
 
-  symbols.forEach((s, index) => {
-    const intent = s.intent;
-    if (s.position === undefined) return;
-    if (
-      intent.action === 'exit' ||
-      (intent.action === 'enter' && sideName(s.position.side) !== intent.side)
-    ) {
-      exit(index);
+  decide(): CloseDecisions {
+    const { time, day, equity, symbols } = this.input;
+    const rules = this.rules;
+    let riskState = this.input.riskState;
+    let events: readonly BreakerEvent[] = NONE;
+    let blocked: string | null = null;
+    if (rules !== undefined) {
+      const observed = observeEquity(riskState, rules, time, day, equity);
+      riskState = observed.state;
+      events = observed.events;
+      const halt = riskState.drawdownHalt;
+      const auto = this.input.drawdownAutoReset;
+      if (halt !== null && auto !== undefined && halt.sessions >= auto.sessions) {
+        const reset = resetDrawdown(
+          riskState,
+          time,
+          equity,
+          auto.by,
+          `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
+        );
+        riskState = reset.state;
+        events = [...events, ...reset.events];
+      }
+      let flatten = false;
+      if (rules.flattenOnDailyLoss) {
+        for (const e of observed.events) if (e.breaker === 'daily-loss') flatten = true;
+      }
+      for (let index = 0; index < symbols.length; index++) {
+        const s = symbols[index] as SymbolAtClose;
+        const position = s.position;
+        if (position === undefined || !s.hasBar) continue;
+        if (flatten) {
+          this.exit(index, 'daily loss breaker: flatten');
+          continue;
+        }
+        const update = manageStop(
+          {
+            side: position.side,
+            entryPrice: position.entryPrice,
+            initialRisk: position.initialRisk,
+            stop: position.stop ?? Number.NaN,
+            sessionsHeld: position.sessionsHeld,
+          },
+          s.close,
+          s.atr,
+          rules.stops,
+        );
+        if (position.stop !== undefined && update.stop !== position.stop) {
+          this.stops = append(this.stops, { index, stop: update.stop });
+          this.stopOf ??= new Map();
+          this.stopOf.set(index, update.stop);
+        }
+        if (update.exit !== null) this.exit(index, update.exit);
+      }
+      blocked = entryBlock(riskState, day);
     }
-  });
 
-  const heldHeat = (extra: readonly HeatPosition[]): HeatPosition[] => {
-    const out: HeatPosition[] = [];
-    symbols.forEach((s, index) => {
-      const p = s.position;
-      const stop = stopOf.has(index) ? stopOf.get(index) : p?.stop;
-      if (p === undefined || exiting.has(index) || stop === undefined) return;
-      out.push({ side: p.side, qty: p.qty, entryRef: p.entryRef, stop });
-    });
-    return [...out, ...extra];
-  };
-  const decidedHeat: HeatPosition[] = [];
-  const decided: number[] = [];
-  const strongestCorrelation = (me: number) => {
-    if (input.correlation === undefined) return null;
+    for (let index = 0; index < symbols.length; index++) {
+      const s = symbols[index] as SymbolAtClose;
+      const intent = s.intent;
+      if (s.position === undefined) continue;
+      if (
+        intent.action === 'exit' ||
+        (intent.action === 'enter' && sideName(s.position.side) !== intent.side)
+      ) {
+        this.exit(index);
+      }
+    }
+
+    for (let index = 0; index < symbols.length; index++) {
+      const s = symbols[index] as SymbolAtClose;
+      if (s.intent.action === 'enter') this.enter(index, s, s.intent, blocked);
+    }
+
+    const heatPct = rules === undefined || !(equity > 0) ? 0 : (this.heat() / equity) * 100;
+    return {
+      riskState,
+      events,
+      stops: this.stops ?? NONE,
+      exits: this.exits ?? NONE,
+      entries: this.entries ?? NONE,
+      refused: this.refused ?? NONE,
+      reduced: this.reduced ?? NONE,
+      skipped: this.skipped ?? NONE,
+      entryDecisions: this.entryDecisions ?? NONE,
+      heatPct,
+    };
+  }
+
+  private exit(index: number, reason?: string): void {
+    if (this.exiting?.has(index)) return;
+    const s = this.input.symbols[index] as SymbolAtClose;
+    const position = s.position as HeldPosition;
+    this.exiting ??= new Set();
+    this.exiting.add(index);
+    this.exits = append(this.exits, { index, reason });
+    this.power += position.qty * s.close;
+    if (s.book !== undefined) {
+      this.bookPower[s.book] = (this.bookPower[s.book] as number) + position.qty * s.close;
+    }
+  }
+
+  /**
+   * Heat in dollars: the held positions that stay (symbol order, at their stop after this close's
+   * moves), then the entries decided so far (decision order), as `portfolioHeat` sums them.
+   */
+  private heat(): number {
+    const symbols = this.input.symbols;
+    let heat = 0;
+    for (let index = 0; index < symbols.length; index++) {
+      const p = (symbols[index] as SymbolAtClose).position;
+      if (p === undefined || this.exiting?.has(index)) continue;
+      const stop = this.stopOf?.has(index) ? this.stopOf.get(index) : p.stop;
+      if (stop === undefined) continue;
+      heat += positionHeat(p.side, p.qty, p.entryRef, stop);
+    }
+    if (this.decided !== undefined) {
+      for (const d of this.decided) heat += positionHeat(d.side, d.qty, d.entryRef, d.stop);
+    }
+    return heat;
+  }
+
+  /** The open position (or entry decided at this close) most correlated with symbol `me`. */
+  private strongestCorrelation(me: number): { symbol: string; rho: number } | null {
+    const correlation = this.input.correlation;
+    if (correlation === undefined) return null;
+    const symbols = this.input.symbols;
     let best: { symbol: string; rho: number } | null = null;
-    symbols.forEach((other, index) => {
-      if (index === me) return;
-      const held = (other.position !== undefined && !exiting.has(index)) || decided.includes(index);
-      if (!held) return;
-      const rho = (input.correlation as (a: number, b: number) => number)(me, index);
+    for (let index = 0; index < symbols.length; index++) {
+      if (index === me) continue;
+      const other = symbols[index] as SymbolAtClose;
+      const held =
+        (other.position !== undefined && !this.exiting?.has(index)) ||
+        this.decided?.some((d) => d.index === index) === true;
+      if (!held) continue;
+      const rho = correlation(me, index);
       if (!Number.isNaN(rho) && (best === null || Math.abs(rho) > Math.abs(best.rho))) {
         best = { symbol: other.symbol, rho };
       }
-    });
+    }
     return best;
-  };
-  const kellyOf = (pnls: readonly number[]) =>
-    rules === undefined ? null : kellyEstimate(pnls, rules.kellyWindow, rules.kellyMinTrades);
-  const kelly = kellyOf(input.closedPnls);
-  const bookKelly = (input.books ?? []).map((b) => kellyOf(b.closedPnls));
+  }
 
-  symbols.forEach((s, index) => {
-    const intent = s.intent;
-    if (intent.action !== 'enter') return;
-    if (s.position !== undefined && !exiting.has(index)) return;
+  private kellyOf(book: number | undefined): number | null {
+    const rules = this.rules;
+    if (rules === undefined) return null;
+    if (book === undefined) {
+      if (this.kelly === undefined) {
+        this.kelly = kellyEstimate(this.input.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
+      }
+      return this.kelly;
+    }
+    const books = this.input.books ?? NONE;
+    this.bookKelly ??= new Array<number | null>(books.length);
+    let kelly = this.bookKelly[book];
+    if (kelly === undefined) {
+      const b = books[book];
+      kelly = b === undefined ? null : kellyEstimate(b.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
+      this.bookKelly[book] = kelly;
+    }
+    return kelly;
+  }
+
+  private refuse(s: SymbolAtClose, reason: string): void {
+    if (!this.explain) return;
+    const time = this.input.time;
+    this.refused = append(
+      this.refused,
+      s.book === undefined
+        ? { time, symbol: s.symbol, reason }
+        : { time, symbol: s.symbol, reason, book: s.book },
+    );
+  }
+
+  private skip(s: SymbolAtClose, reason: string, requestedQty: number, placedQty: number): void {
+    if (!this.explain) return;
+    const entry: SkippedEntry = { time: this.input.time, symbol: s.symbol, reason, requestedQty, placedQty };
+    this.skipped = append(this.skipped, s.book === undefined ? entry : { ...entry, book: s.book });
+  }
+
+  private enter(index: number, s: SymbolAtClose, intent: EnterIntent, blocked: string | null): void {
+    if (s.position !== undefined && !this.exiting?.has(index)) return;
+    const { time, equity, options } = this.input;
+    const rules = this.rules;
     const price = s.close;
     const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
-    const tag = s.book === undefined ? {} : { book: s.book };
-    const refuse = (reason: string) => refused.push({ time, symbol: s.symbol, reason, ...tag });
     if (blocked !== null) {
-      refuse(blocked);
+      this.refuse(s, blocked);
       return;
     }
     let stopLoss = intent.stopLoss;
@@ -264,14 +379,14 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     if (rules !== undefined) {
       if (stopLoss === undefined && s.atr > 0) stopLoss = price - side * rules.stops.initialAtr * s.atr;
       if (stopLoss === undefined || !(stopLoss > 0)) {
-        refuse('no stop: the ATR for the default stop is still warming up');
+        this.refuse(s, 'no stop: the ATR for the default stop is still warming up');
         return;
       }
       if (takeProfit === undefined && rules.stops.takeProfitR !== undefined) {
         takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
       }
     }
-    const book = s.book === undefined ? undefined : input.books?.[s.book];
+    const book = s.book === undefined ? undefined : this.input.books?.[s.book];
     const sizingEquity = book?.equity ?? equity;
     const sized = sizeAtDecision(book?.sizing ?? options.sizing, {
       equity: sizingEquity,
@@ -281,6 +396,7 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
     });
     let qty = sized.qty;
     if (rules !== undefined && stopLoss !== undefined) {
+      const volatility = this.input.volatility;
       const risked = sizeEntryWithRisk(
         {
           requestedQty: qty,
@@ -288,28 +404,29 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
           price,
           stop: stopLoss,
           equity: sizingEquity,
-          openHeat: portfolioHeat(heldHeat(decidedHeat)),
-          kelly: s.book === undefined ? kelly : (bookKelly[s.book] ?? null),
-          correlation: strongestCorrelation(index),
+          openHeat: this.heat(),
+          kelly: this.kellyOf(s.book),
+          correlation: this.strongestCorrelation(index),
           fractional: options.fractional,
-          ...(input.volatility === undefined ? {} : { annualVolatility: input.volatility(index) }),
-          ...(book === undefined ? {} : { heatEquity: equity }),
+          annualVolatility: volatility === undefined ? undefined : volatility(index),
+          heatEquity: book === undefined ? undefined : equity,
+          explain: this.explain,
         },
         book?.risk === undefined ? rules : { ...rules, ...book.risk },
       );
       if (risked.refused !== null) {
-        refuse(risked.refused);
+        this.refuse(s, risked.refused);
         return;
       }
-      if (risked.reductions.length > 0) {
-        reduced.push({
+      if (this.explain && risked.reductions.length > 0) {
+        const entry: ReducedEntry = {
           time,
           symbol: s.symbol,
           requestedQty: qty,
           qty: risked.qty,
           reasons: risked.reductions,
-          ...tag,
-        });
+        };
+        this.reduced = append(this.reduced, s.book === undefined ? entry : { ...entry, book: s.book });
       }
       qty = risked.qty;
     }
@@ -319,51 +436,35 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
         const fraction = book?.risk?.maxPositionFraction ?? options.maxPositionFraction;
         qty = Math.min(qty, positionCapQty(fraction, sizingEquity, price, options.fractional));
       }
-      const room = s.book === undefined ? power : Math.min(power, bookPower[s.book] as number);
+      const room = s.book === undefined ? this.power : Math.min(this.power, this.bookPower[s.book] as number);
       qty = Math.min(qty, floorQty((room * (1 - options.cashBuffer)) / price, options.fractional));
       if (!(qty > 0)) {
-        skipped.push({
-          time,
-          symbol: s.symbol,
-          reason: sized.reason ?? 'size rounds to zero under the caps',
-          requestedQty: requested,
-          placedQty: 0,
-          ...tag,
-        });
+        this.skip(s, sized.reason ?? 'size rounds to zero under the caps', requested, 0);
         return;
       }
-      if (qty < requested) {
-        skipped.push({
-          time,
-          symbol: s.symbol,
-          reason: 'reduced by the position cap or buying power',
-          requestedQty: requested,
-          placedQty: qty,
-          ...tag,
-        });
-      }
-      power -= qty * price;
-      if (s.book !== undefined) bookPower[s.book] = (bookPower[s.book] as number) - qty * price;
+      if (qty < requested) this.skip(s, 'reduced by the position cap or buying power', requested, qty);
+      this.power -= qty * price;
+      if (s.book !== undefined) this.bookPower[s.book] = (this.bookPower[s.book] as number) - qty * price;
     }
     if (rules !== undefined && stopLoss !== undefined) {
-      decidedHeat.push({ side, qty, entryRef: price, stop: stopLoss });
-      decided.push(index);
-      entryDecisions.push({
-        time,
-        symbol: s.symbol,
-        side: intent.side,
-        qty,
-        price,
-        stop: stopLoss,
-        equity: sizingEquity,
-        heatAfter: portfolioHeat(heldHeat(decidedHeat)),
-        ...tag,
-      });
+      this.decided = append(this.decided, { index, side, qty, entryRef: price, stop: stopLoss });
+      if (this.explain) {
+        const decision: EntryDecision = {
+          time,
+          symbol: s.symbol,
+          side: intent.side,
+          qty,
+          price,
+          stop: stopLoss,
+          equity: sizingEquity,
+          heatAfter: this.heat(),
+        };
+        this.entryDecisions = append(
+          this.entryDecisions,
+          s.book === undefined ? decision : { ...decision, book: s.book },
+        );
+      }
     }
-    entries.push({ index, intent, qty, entryRef: price, stopLoss, takeProfit });
-  });
-
-  const heatPct =
-    rules === undefined || !(equity > 0) ? 0 : (portfolioHeat(heldHeat(decidedHeat)) / equity) * 100;
-  return { riskState, events, stops, exits, entries, refused, reduced, skipped, entryDecisions, heatPct };
+    this.entries = append(this.entries, { index, intent, qty, entryRef: price, stopLoss, takeProfit });
+  }
 }

@@ -199,6 +199,69 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
     expect(sweepFast(series, strategy, {}, combos, options)).toEqual(reference);
   });
 
+  it('skips flat stretches exactly: breakers tripping and resetting inside them, daily and intraday bars', () => {
+    // Aggressive breakers: drawdown halts that reset (after the cool-off) while flat, daily-loss
+    // trips; on daily bars and on the same bars four to a day (a day change inside a stretch).
+    const rules = riskRulesSchema.parse({ maxDrawdown: 0.02, drawdownCoolOffDays: 3, dailyLossLimit: 0.005 });
+    const day0 = Date.UTC(2020, 0, 1);
+    let resetsWhileFlat = 0;
+    let runs = 0;
+    for (const base of bundled.slice(0, 2)) {
+      const intraday = {
+        ...base,
+        intraday: true,
+        time: base.time.map((_, i) => day0 + Math.floor(i / 4) * 86_400_000 + (i % 4) * 3_600_000),
+      };
+      for (const series of [base, intraday]) {
+        for (const name of strategyRegistry.keys()) {
+          const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+          const combos = expandGrid(SWEEP_GRIDS[name] as NonNullable<(typeof SWEEP_GRIDS)[string]>);
+          for (const direction of ['long-only', 'long-short'] as const) {
+            if (!strategy.directions.includes(direction)) continue;
+            const raw = { ...(combos[(runs * 37) % combos.length] as Record<string, unknown>), atrStop: 2 };
+            const options: BacktestOptions = {
+              initialCash: 100_000,
+              sizing: { mode: 'atr-risk', risk: 0.02 },
+              cashBuffer: 0.02,
+              commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+              slippageBps: 5,
+              fractional: false,
+              endOfData: 'close',
+              riskFreeRate: 0,
+              direction,
+              startIndex: 100,
+              risk: rules,
+            };
+            runs++;
+            const reference = runBacktest({ series: [series], strategy, params: raw, options });
+            const data = new FastSeries(series, options.startIndex, options.endIndex);
+            const fast = runFastBacktest(
+              data,
+              strategy,
+              strategy.params.parse(raw),
+              options,
+              new FastScratch(data.span),
+              true,
+            );
+            expect(fast.trades).toEqual(reference.trades);
+            expect(fast.equity).toEqual(reference.equity);
+            expect(fast.metrics).toEqual(reference.metrics);
+            expect(fast.finalRiskState).toEqual(reference.risk?.finalState);
+            // Resets at a close that is flat, after a flat close: inside a stretch the engine skips.
+            const { time, inMarket } = reference.equity;
+            for (const e of reference.risk?.breakerEvents ?? []) {
+              const k = time.indexOf(e.time);
+              if (e.action === 'reset' && k > 0 && inMarket[k] === 0 && inMarket[k - 1] === 0) {
+                resetsWhileFlat++;
+              }
+            }
+          }
+        }
+      }
+    }
+    expect(resetsWhileFlat).toBeGreaterThan(10);
+  });
+
   it('the comparison fails when one fill rule differs (mutation check)', () => {
     const run = compare('ma-crossover', 3, 0, {
       sizingIndex: 1,

@@ -34,10 +34,14 @@ describe('vectorize equals the strategy instance, bar by bar', () => {
             const series = bundled[symbolIndex] as (typeof bundled)[number];
             const cache = new IndicatorCache(series);
             // The cache is shared: a second rule from it must read the same arrays.
-            strategy.vectorize?.(params, { direction }, cache);
+            const first = strategy.vectorize?.(params, { direction }, cache);
             const vector = strategy.vectorize?.(params, { direction }, cache);
             expect(vector).toBeDefined();
             if (vector === undefined) return;
+            expect(vector.codes).toEqual(first?.codes);
+            // A reused codes array (a sweep's) gets every element written: the same codes.
+            const reused = new Uint8Array(series.time.length).fill(0xff);
+            expect(strategy.vectorize?.(params, { direction }, cache, reused).codes).toEqual(vector.codes);
             const instance = strategy.create(params, { direction });
             let state = seed;
             for (let i = 0; i < series.time.length; i++) {

@@ -22,7 +22,7 @@ import {
   type StrategyInstance,
 } from '../../strategies/types.js';
 import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
-import { decideAtClose } from '../../trading/decide.js';
+import { decideAtClose, type HeldPosition } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
@@ -118,10 +118,18 @@ export class FastScratch {
   /** The closed trades' P&L of the combination being run. */
   readonly pnls: number[] = [];
 
+  private codesBuffer: Uint8Array | undefined;
+
   constructor(span: number) {
     this.time = new Float64Array(span);
     this.equity = new Float64Array(span);
     this.inMarket = new Uint8Array(span);
+  }
+
+  /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
+  codes(bars: number): Uint8Array {
+    if (this.codesBuffer?.length !== bars) this.codesBuffer = new Uint8Array(bars);
+    return this.codesBuffer;
   }
 }
 
@@ -164,7 +172,12 @@ export function runFastBacktest<P>(
   const direction = options.direction ?? 'long-only';
   // The strategy's vectorized rule over the series when it has one (indicator arrays shared across
   // the grid, decided only at bars where the rule can fire), else its instance fed every bar.
-  const vector: VectorRule | undefined = strategy.vectorize?.(params, { direction }, data.cache);
+  const vector: VectorRule | undefined = strategy.vectorize?.(
+    params,
+    { direction },
+    data.cache,
+    scratch.codes(data.series.time.length),
+  );
   const instance: StrategyInstance | undefined =
     vector === undefined ? strategy.create(params, { direction }) : undefined;
   const { series, start, end, span } = data;
@@ -436,38 +449,61 @@ export function runFastBacktest<P>(
     if (exiting) exitId = nextOrderId++;
   };
 
+  // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
+  const held = {
+    side: 1 as 1 | -1,
+    qty: 0,
+    entryPrice: 0,
+    entryRef: 0,
+    initialRisk: Number.NaN,
+    stop: undefined as number | undefined,
+    sessionsHeld: 0,
+  };
+  const row = {
+    symbol,
+    hasBar: true,
+    close: 0,
+    atr: Number.NaN,
+    intent: HOLD as Intent,
+    position: undefined as HeldPosition | undefined,
+  };
+  const closeInput = {
+    time: 0,
+    day: '',
+    equity: 0,
+    buyingPower: 0,
+    symbols: [row],
+    closedPnls,
+    riskState,
+    options,
+    ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
+    // A sweep reads the decisions only: their explanations (refusals, reductions) are not built.
+    explain: false,
+  };
   const decide = (bar: number, time: number, equityCents: Cents) => {
-    const decisions = decideAtClose({
-      time,
-      day: rules === undefined ? '' : data.day(bar),
-      equity: toDollars(equityCents),
-      buyingPower: toDollars(side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash),
-      symbols: [
-        {
-          symbol,
-          hasBar: true,
-          close: close[bar] as number,
-          atr: atrAt(bar),
-          intent,
-          position:
-            side === 0
-              ? undefined
-              : {
-                  side,
-                  qty,
-                  entryPrice,
-                  entryRef,
-                  initialRisk,
-                  stop: stopId === 0 ? undefined : stopPrice,
-                  sessionsHeld,
-                },
-        },
-      ],
-      closedPnls,
-      riskState: rules === undefined ? riskState : materialize(),
-      options,
-      ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
-    });
+    closeInput.time = time;
+    closeInput.day = rules === undefined ? '' : data.day(bar);
+    closeInput.equity = toDollars(equityCents);
+    closeInput.buyingPower = toDollars(
+      side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash,
+    );
+    row.close = close[bar] as number;
+    row.atr = atrAt(bar);
+    row.intent = intent;
+    if (side === 0) {
+      row.position = undefined;
+    } else {
+      held.side = side;
+      held.qty = qty;
+      held.entryPrice = entryPrice;
+      held.entryRef = entryRef;
+      held.initialRisk = initialRisk;
+      held.stop = stopId === 0 ? undefined : stopPrice;
+      held.sessionsHeld = sessionsHeld;
+      row.position = held;
+    }
+    closeInput.riskState = rules === undefined ? riskState : materialize();
+    const decisions = decideAtClose(closeInput);
     if (rules !== undefined) absorb(decisions.riskState, bar);
     for (const moved of decisions.stops) {
       if (stopId !== 0) stopPrice = moved.stop;
@@ -487,15 +523,38 @@ export function runFastBacktest<P>(
     }
   };
 
+  /**
+   * Closes `from`..`to` (holds, flat, nothing pending, equity as at the close before `from`, which
+   * was observed): the breakers' bookkeeping over them. While a drawdown halt holds, each close
+   * runs the per-bar code (the cool-off counts the days and resets the halt); after it, at a
+   * constant equity, a day change only makes the day's start equity that equity (no loss, no new
+   * drawdown, as the limits are positive), so the rest is one step to the last close's day.
+   */
+  const flatStretch = (from: number, to: number) => {
+    let bar = from;
+    for (; bar <= to && haltSessions >= 0; bar++) riskClose(bar, bar - start);
+    if (bar > to) return;
+    const day = dayNumber[to] as number;
+    if (stateDayNumber !== day) {
+      if (stateDayBar >= 0) bk.dayStartEquity = bk.lastEquity;
+      stateDayBar = to;
+      stateDayNumber = day;
+    }
+  };
+
   const equityTime = record ? new Float64Array(span) : scratch.time;
   const equityValue = record ? new Float64Array(span) : scratch.equity;
   const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
+  equityTime.set(timeOf.subarray(start, end + 1));
+  inMarket.fill(0);
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
   const codes = vector?.codes;
   const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
   const flatMask = masks[0] as number;
   const longMask = masks[1] as number;
   const shortMask = masks[2] as number;
+  // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
+  const skipFlat = codes !== undefined && (rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0));
   // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
   for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
     const time = timeOf[slot] as number;
@@ -506,12 +565,17 @@ export function runFastBacktest<P>(
           const id = exitId;
           exitId = 0;
           closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
+        } else if (entryId === 0) {
+          // Nothing fills in between: the gap check and the range check are one check.
+          checkProtective(slot, false);
         } else {
           checkProtective(slot, true);
         }
       }
-      if (entryId !== 0) fillEntry(slot, time);
-      if (side !== 0) checkProtective(slot, false);
+      if (entryId !== 0) {
+        fillEntry(slot, time);
+        if (side !== 0) checkProtective(slot, false);
+      }
     }
     const lastClose = close[slot] as number;
     if (codes !== undefined) {
@@ -531,8 +595,7 @@ export function runFastBacktest<P>(
     }
     if (!trading) continue;
     const k = slot - start;
-    equityTime[k] = time;
-    inMarket[k] = side === 0 ? 0 : 1;
+    if (side !== 0) inMarket[k] = 1;
     if (slot < end) {
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
       equityValue[k] = toDollars(equityCents);
@@ -543,6 +606,17 @@ export function runFastBacktest<P>(
         decide(slot, time, equityCents);
       } else {
         riskClose(slot, k);
+      }
+      // Flat with nothing pending: every close up to the next one where the rule can enter holds
+      // at this equity (docs/engine.md); they are filled in one step.
+      if (skipFlat && side === 0 && entryId === 0 && exitId === 0) {
+        let next = slot + 1;
+        while (next < end && ((codes[next] as number) & flatMask) === 0) next++;
+        if (next > slot + 1) {
+          equityValue.fill(equityValue[k] as number, k + 1, next - start);
+          if (rules !== undefined) flatStretch(slot + 1, next - 1);
+          slot = next - 1;
+        }
       }
     }
   }
