@@ -9,7 +9,9 @@ import type {
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
 import type { RollingDivergence } from '../core/validation/paper.js';
+import { periodAttribution } from './attribution.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import {
   botAssetClass,
@@ -78,6 +80,12 @@ export interface DailyReport {
   readonly tracking?: readonly (RollingDivergence & { readonly sleeve: string })[] | null;
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
+  /**
+   * The day's P&L attribution (docs/validation.md, "Attribution"), integer cents: the round trips
+   * closed today by sleeve, symbol and side, with the commission and slippage today's fills paid on
+   * their own lines; the parts add up to `totalCents`. Null when it could not be computed (logged).
+   */
+  readonly attribution?: PnlAttribution | null;
   /**
    * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold;
    * `reconciliation` has where the broker differs), and the legs the fills did not cover.
@@ -394,6 +402,7 @@ export async function endOfDay(
         }),
       ...(ledger === undefined ? {} : { ledger }),
       tracking: await trackingOrNull(ctx, day),
+      attribution: await periodAttribution(ctx, [day], closedTrades),
     };
     const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
     await ctx.notifier.publish({
@@ -556,6 +565,7 @@ export function dailyReportMarkdown(report: DailyReport): string {
       ...report.fillGaps.map((g) => `• ${g}`),
     );
   lines.push(...sleeveReportLines(report.sleeves));
+  if (report.attribution != null) lines.push('', ...attributionLines(report.attribution));
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (no closed trade recorded)*', ...report.drift.map((d) => `• ${d}`));
