@@ -245,7 +245,15 @@ export async function validatePaperCommand(
     const notes: string[] = [];
     if (first !== undefined && last !== undefined) {
       series = loadDataDir(dataDir, config.watchlist, { adjusted: config.data.adjusted });
-      shadow = shadowBacktest(config, series, first, last, ledger.initialEquity, covered);
+      shadow = shadowBacktest(
+        config,
+        series,
+        first,
+        last,
+        ledger.initialEquity,
+        covered,
+        ledger.startPositions,
+      );
       if (shadow === null) notes.push(SLEEVES_SHADOW_CAVEAT);
       else if (config.sleeves !== undefined) notes.push(SLEEVES_CURVE_CAVEAT);
     }

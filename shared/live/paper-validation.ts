@@ -9,7 +9,12 @@ import { runSleevesBacktest } from '../core/backtest/sleeves.js';
 import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
-import type { IntentRecord, PaperValidationRecord, StateStore } from '../core/ports/state-store.js';
+import type {
+  IntentRecord,
+  PaperValidationRecord,
+  PositionRecord,
+  StateStore,
+} from '../core/ports/state-store.js';
 import type { BreakerEvent } from '../core/risk/breakers.js';
 import {
   type AlertSeen,
@@ -232,9 +237,12 @@ export function paperValidationRecord(
 }
 
 /**
- * The shadow backtest of a single-strategy config over the sessions `from..to` (bars before `from`
- * only warm the indicators up), from `cash`, holding what is open at the end; null for a sleeves
- * config (not run yet: the caller notes it).
+ * The shadow backtest over the sessions `from..to` (bars before only warm the indicators up), its
+ * first decision at the close before `from` (where paper's first signal step decided), starting from
+ * `cash` of equity, holding what is open at the end. A single-strategy config starts from the
+ * `opening` positions paper held then (bought at that close out of the same equity, their stops live
+ * from `from`); a sleeves config runs the sleeves backtest from flat. Null for a config with neither
+ * a strategy nor sleeves.
  */
 export function shadowBacktest(
   config: StrategyConfig,
@@ -244,15 +252,36 @@ export function shadowBacktest(
   cash: number,
   /** A sleeves config: the sleeves whose trades are compared (default every one). */
   sleeves?: readonly string[],
+  /** A single-strategy config: the positions held before `from` (the ledger's, at that close). */
+  opening?: readonly PositionRecord[],
 ): ShadowBacktest | null {
   if (config.sleeves !== undefined) return sleevesShadowBacktest(config, series, from, to, cash, sleeves);
   if (config.strategy === undefined) return null;
-  const job = buildBacktestJob({ from, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
+  const held = (opening ?? []).filter((p) => p.qty !== 0 && p.unknownState === undefined);
+  const start = sessionBefore(series, from) ?? from;
+  const job = buildBacktestJob(
+    { from: start, to, 'end-of-data': 'hold', cash: String(cash) },
+    config,
+    series,
+  );
   const result = runBacktest({
     series: job.series,
     strategy: job.strategy,
     params: job.params,
-    options: job.options,
+    options: {
+      ...job.options,
+      openingPositions: held.map((p) => ({
+        symbol: p.symbol,
+        side: p.qty > 0 ? 'long' : 'short',
+        qty: Math.abs(p.qty),
+        entryPrice: p.avgEntryPrice,
+        entryTime: Date.parse(`${p.entryDate ?? start}T00:00:00Z`),
+        ...(p.stop === null ? {} : { stop: p.stop }),
+        ...(p.entryRef === null ? {} : { entryRef: p.entryRef }),
+        ...(p.initialRisk === null ? {} : { initialRisk: p.initialRisk }),
+        sessionsHeld: p.sessionsHeld,
+      })),
+    },
   });
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
   const m = result.metrics;
@@ -267,7 +296,8 @@ export function shadowBacktest(
     equity: Array.from(result.equity.time, (t, i) => ({
       date: date(t),
       equity: result.equity.equity[i] as number,
-    })),
+    })).filter((e) => e.date >= from),
+    ...(held.length === 0 ? {} : { openingPositions: held.map((p) => `${p.qty} ${p.symbol}`) }),
     metrics: {
       returnPct: m.returnPct,
       sharpe: m.sharpe,
@@ -277,6 +307,17 @@ export function shadowBacktest(
       trades: m.trades,
     },
   };
+}
+
+/** The last session (a bar of any series) before `date`, or undefined. */
+function sessionBefore(series: readonly BarSeries[], date: string): string | undefined {
+  let found: string | undefined;
+  for (const s of series)
+    for (const t of s.time) {
+      const d = new Date(t).toISOString().slice(0, 10);
+      if (d < date && (found === undefined || d > found)) found = d;
+    }
+  return found;
 }
 
 /**
@@ -294,13 +335,8 @@ function sleevesShadowBacktest(
   sleeves: readonly string[] | undefined,
 ): ShadowBacktest {
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
-  const before = series
-    .flatMap((s) => Array.from(s.time, date))
-    .filter((d) => d < from)
-    .sort()
-    .at(-1);
   const job = buildSleevesJob(
-    { from: before ?? from, to, 'end-of-data': 'hold', cash: String(cash) },
+    { from: sessionBefore(series, from) ?? from, to, 'end-of-data': 'hold', cash: String(cash) },
     config,
     series,
   );
@@ -392,7 +428,7 @@ async function measureSleeve(
   });
   return {
     ledger,
-    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity, sleeves),
+    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity, sleeves, ledger.startPositions),
     prices: seriesPrices(series),
   };
 }

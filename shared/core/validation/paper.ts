@@ -59,7 +59,10 @@ export interface PaperLedger {
   readonly brokerFills?: readonly BrokerFillSeen[];
   /** Positions as reconciled at each session's end. */
   readonly positions: readonly { readonly date: string; readonly positions: readonly PositionRecord[] }[];
-  /** Positions before the first session (the shadow backtest starts flat: any here is a caveat). */
+  /**
+   * Positions before the first session: a single-strategy shadow backtest starts from them; one that
+   * starts flat with some here (a sleeves config) says so in a caveat.
+   */
   readonly startPositions: readonly PositionRecord[];
   readonly closedTrades: readonly ClosedTradeRecord[];
   readonly breakerEvents: readonly BreakerEvent[];
@@ -83,6 +86,8 @@ export interface ShadowBacktest {
   /** Equity at each session's close. */
   readonly equity: readonly { readonly date: string; readonly equity: number }[];
   readonly metrics: PerformanceFigures;
+  /** The positions it started from (`qty SYMBOL`), when not flat. */
+  readonly openingPositions?: readonly string[];
 }
 
 export interface PerformanceFigures {
@@ -564,7 +569,7 @@ export function validatePaper(input: {
           total: ledger.alerts.length,
         };
   const caveats: string[] = [];
-  if (ledger.startPositions.some((p) => p.qty !== 0))
+  if (ledger.startPositions.some((p) => p.qty !== 0) && backtest?.openingPositions === undefined)
     caveats.push(
       `paper held ${ledger.startPositions
         .filter((p) => p.qty !== 0)
