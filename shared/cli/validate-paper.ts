@@ -7,7 +7,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadDataDir } from '../adapters/fs/bars.js';
-import { isoDate, parseConfig, strategyParams } from '../core/config/schema.js';
+import { isoDate, liveSleeveIds, parseConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
 import type { PaperValidation, ShadowBacktest } from '../core/validation/paper.js';
@@ -15,6 +15,7 @@ import { paperGateHash } from '../live/entry-gate.js';
 import {
   paperValidationRecord,
   readPaperLedger,
+  SLEEVES_CURVE_CAVEAT,
   SLEEVES_SHADOW_CAVEAT,
   seriesPrices,
   shadowBacktest,
@@ -39,7 +40,11 @@ const flagSpecs: FlagSpecs = {
     help: "a deployed stage's paper trading (its state table: --table or env STATE_TABLE)",
   },
   'state-dir': { type: 'string', value: '<dir>', help: 'the state a local replay kept (replay --state-dir)' },
-  sleeve: { type: 'string', value: '<id>', help: "the sleeve to validate (default: the config's only one)" },
+  sleeve: {
+    type: 'string',
+    value: '<id>',
+    help: "the sleeve to validate (default: the config's only one; a sleeves config: every sleeve)",
+  },
   from: { type: 'string', value: '<YYYY-MM-DD>', help: 'first session (default: the first paper session)' },
   to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last session (default: the last paper session)' },
   config: {
@@ -196,37 +201,41 @@ export async function validatePaperCommand(
       configText = readFileSync(configPath, 'utf8');
     }
     const config = parseConfig(configText, configPath);
-    const sleeve = validatedSleeve(config, stringFlag(flags, 'sleeve'));
-    // The record is made on the sleeve's own hash, the one the live gate checks (`paperGateHash`).
-    const configHash = paperGateHash({ config }, sleeve);
+    // A sleeves config without --sleeve: every sleeve, its trades matched per sleeve.
+    const allSleeves = config.sleeves !== undefined && stringFlag(flags, 'sleeve') === undefined;
+    const sleeve = allSleeves ? config.name : validatedSleeve(config, stringFlag(flags, 'sleeve'));
+    const covered = allSleeves ? liveSleeveIds(config) : [sleeve];
     const orderIds = new Map((kept?.broker.orders ?? []).map((o) => [o.id, o.clientOrderId]));
-    const ledger = await readPaperLedger({
-      store,
-      config,
-      sleeve,
-      ...(from === undefined ? {} : { from }),
-      ...(to === undefined ? {} : { to }),
-      ...(kept === undefined
-        ? {}
-        : {
-            brokerFills: kept.broker.activities.flatMap((a) =>
-              a.kind === 'fill'
-                ? [
-                    {
-                      id: a.id,
-                      symbol: a.symbol,
-                      side: a.side,
-                      qty: a.qty,
-                      time: a.time,
-                      date: newYorkTime(a.time).date,
-                      clientOrderId: orderIds.get(a.orderId) ?? null,
-                    },
-                  ]
-                : [],
-            ),
-            alerts: kept.alerts,
-          }),
-    });
+    const readLedger = (sleeve: string, sleeves: readonly string[]) =>
+      readPaperLedger({
+        store,
+        config,
+        sleeve,
+        sleeves,
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+        ...(kept === undefined
+          ? {}
+          : {
+              brokerFills: kept.broker.activities.flatMap((a) =>
+                a.kind === 'fill'
+                  ? [
+                      {
+                        id: a.id,
+                        symbol: a.symbol,
+                        side: a.side,
+                        qty: a.qty,
+                        time: a.time,
+                        date: newYorkTime(a.time).date,
+                        clientOrderId: orderIds.get(a.orderId) ?? null,
+                      },
+                    ]
+                  : [],
+              ),
+              alerts: kept.alerts,
+            }),
+      });
+    const ledger = await readLedger(sleeve, covered);
     const first = ledger.equity[0]?.date;
     const last = ledger.equity.at(-1)?.date;
     const keptData = kept?.meta.options.dataDir;
@@ -236,21 +245,46 @@ export async function validatePaperCommand(
     const notes: string[] = [];
     if (first !== undefined && last !== undefined) {
       series = loadDataDir(dataDir, config.watchlist, { adjusted: config.data.adjusted });
-      shadow = shadowBacktest(config, series, first, last, ledger.initialEquity);
+      shadow = shadowBacktest(
+        config,
+        series,
+        first,
+        last,
+        ledger.initialEquity,
+        covered,
+        ledger.startPositions,
+      );
       if (shadow === null) notes.push(SLEEVES_SHADOW_CAVEAT);
+      else if (config.sleeves !== undefined) notes.push(SLEEVES_CURVE_CAVEAT);
     }
-    const measured = validateLedger(ledger, shadow, config, seriesPrices(series));
+    const prices = seriesPrices(series);
+    const measured = validateLedger(ledger, shadow, config, prices);
     const result: PaperValidation = { ...measured, caveats: [...measured.caveats, ...notes] };
     if (flags['no-record'] !== true && first !== undefined) {
-      const record = paperValidationRecord(result, configHash, new Date().toISOString());
+      // One record per sleeve, on the sleeve's own hash (`paperGateHash`), the one the live gate
+      // checks; every sleeve's own figures when all were validated together.
+      const decidedAt = new Date().toISOString();
+      const records = allSleeves
+        ? await Promise.all(
+            covered.map(async (id) => {
+              const own = validateLedger(
+                await readLedger(id, [id]),
+                shadow === null ? null : { ...shadow, fills: shadow.fills.filter((f) => f.sleeve === id) },
+                config,
+                prices,
+              );
+              return paperValidationRecord(own, paperGateHash({ config }, id), decidedAt);
+            }),
+          )
+        : [paperValidationRecord(result, paperGateHash({ config }, sleeve), decidedAt)];
       const recordTable = stringFlag(flags, 'record-table');
       if (recordTable === undefined) {
-        await store.putPaperValidation(record);
+        for (const record of records) await store.putPaperValidation(record);
         await kept?.save();
       } else {
         const target = openStore({ ...flags, table: recordTable }, env);
         try {
-          await target.store.putPaperValidation(record);
+          for (const record of records) await target.store.putPaperValidation(record);
         } finally {
           target.close();
         }

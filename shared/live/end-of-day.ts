@@ -1,4 +1,6 @@
+import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
+import type { BrokerActivity, BrokerOrder, BrokerOrderStatus } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
   EquitySnapshot,
@@ -7,7 +9,9 @@ import type {
   PositionRecord,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
+import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
 import type { RollingDivergence } from '../core/validation/paper.js';
+import { periodAttribution } from './attribution.js';
 import { closedTradesOfDay } from './closed-trades.js';
 import {
   botAssetClass,
@@ -77,6 +81,12 @@ export interface DailyReport {
   /** The week's report, after the last session of a week; otherwise null. */
   readonly weekly?: WeeklyReport | null;
   /**
+   * The day's P&L attribution (docs/validation.md, "Attribution"), integer cents: the round trips
+   * closed today by sleeve, symbol and side, with the commission and slippage today's fills paid on
+   * their own lines; the parts add up to `totalCents`. Null when it could not be computed (logged).
+   */
+  readonly attribution?: PnlAttribution | null;
+  /**
    * A sleeves config: per symbol the sum of the sleeves' positions (what the broker should hold;
    * `reconciliation` has where the broker differs), and the legs the fills did not cover.
    */
@@ -114,12 +124,14 @@ export async function endOfDay(
   // From the last reconciled point, not from today's midnight: a fill reported late, or one a
   // failed end-of-day never recorded, is read again (the ledger is keyed by execution id).
   const watermark = (await ctx.store.getFillWatermark()) ?? sessionTimeToUtc(ctx, day, '00:00');
+  const readFrom = Math.min(Date.parse(watermark), Date.parse(sessionTimeToUtc(ctx, day, '00:00')));
   const read = await ctx.broker.getActivities({
-    after: new Date(
-      Math.min(Date.parse(watermark), Date.parse(sessionTimeToUtc(ctx, day, '00:00'))) - 1,
-    ).toISOString(),
+    after: new Date(readFrom - 1).toISOString(),
     until: scheduledTime,
   });
+  // Every order that can have fills from `readFrom` on, today's or not (a stop resting since an
+  // earlier day): the watermark never passes one still working, nor one whose fills are unreported.
+  const sweep = await sweepOrders(ctx, readFrom, read, new Set(intents.map((i) => i.brokerOrderId)));
   // Splits and dividends are applied by the run of their own day.
   const activities = read.filter((a) => a.kind === 'fill' || a.date >= day);
   // A backfilled fill's intent is among the intents of its own day.
@@ -129,6 +141,13 @@ export async function endOfDay(
     if (date >= day) return undefined;
     if (!earlier.has(date)) earlier.set(date, ctx.store.listIntents(date));
     return (await earlier.get(date))?.find((i) => i.brokerOrderId === orderId);
+  };
+  // An earlier day's order of this stage (a resting stop): its intent, by the day in its client
+  // order id (a manual order has none: its fill stays without one).
+  const sweptIntent = async (orderId: string) => {
+    const id = sweep.clientOrderIds.get(orderId);
+    const date = id === undefined ? null : orderDateOf(id);
+    return id === undefined || date === null ? undefined : ctx.store.getIntent(date, id);
   };
   const fills: FillSlippage[] = [];
   const backfilled: FillSlippage[] = [];
@@ -140,7 +159,10 @@ export async function endOfDay(
       corporateActions.push(`${activity.kind} ${activity.symbol} ${activity.ratio} (${activity.date})`);
       continue;
     }
-    const intent = byOrderId.get(activity.orderId) ?? (await earlierIntent(activity.orderId, activity.time));
+    const intent =
+      byOrderId.get(activity.orderId) ??
+      (await earlierIntent(activity.orderId, activity.time)) ??
+      (await sweptIntent(activity.orderId));
     const fill: FillRecord = {
       executionId: activity.id,
       date: sessionDate(ctx, activity.time),
@@ -174,20 +196,24 @@ export async function endOfDay(
     filledSymbols.add(activity.symbol);
   }
 
-  // The ledger must explain what the broker says each of today's orders filled.
+  // The ledger must explain what the broker says each of today's orders filled, and the broker's
+  // activities what it says its other orders filled since the watermark.
   const recorded = await ctx.store.listFills(day);
-  const fillGaps = intents
-    .filter((i) => i.brokerOrderId !== undefined)
-    .flatMap((i) => {
-      const inLedger = recorded
-        .filter((f) => f.brokerOrderId === i.brokerOrderId)
-        .reduce((sum, f) => sum + f.qty, 0);
-      return Math.abs(inLedger - i.filledQty) > 1e-9
-        ? [
-            `${i.clientOrderId}: the broker reports ${i.filledQty} ${i.symbol} filled, the ledger has ${inLedger}`,
-          ]
-        : [];
-    });
+  const fillGaps = [
+    ...intents
+      .filter((i) => i.brokerOrderId !== undefined)
+      .flatMap((i) => {
+        const inLedger = recorded
+          .filter((f) => f.brokerOrderId === i.brokerOrderId)
+          .reduce((sum, f) => sum + f.qty, 0);
+        return Math.abs(inLedger - i.filledQty) > 1e-9
+          ? [
+              `${i.clientOrderId}: the broker reports ${i.filledQty} ${i.symbol} filled, the ledger has ${inLedger}`,
+            ]
+          : [];
+      }),
+    ...sweep.gaps,
+  ];
 
   const [brokerPositions, stored, startOfDay, account, riskRecord] = await Promise.all([
     ctx.broker.getPositions(),
@@ -378,6 +404,7 @@ export async function endOfDay(
         }),
       ...(ledger === undefined ? {} : { ledger }),
       tracking: await trackingOrNull(ctx, day),
+      attribution: await periodAttribution(ctx, [day], closedTrades),
     };
     const drawdownLimitPct = (config.risk?.maxDrawdown ?? 0.15) * 100;
     await ctx.notifier.publish({
@@ -423,8 +450,13 @@ export async function endOfDay(
         text: `The ledger and the broker disagree; the next end-of-day reads the fills again from ${watermark}:\n${fillGaps.join('\n')}`,
       });
     } else {
-      // Everything up to this run is in the ledger: the next run reads from here.
-      await ctx.store.advanceFillWatermark(scheduledTime);
+      // Everything up to this run is in the ledger: the next run reads from here, or from the
+      // submission of the oldest order still working (its fills may come, and be reported, later).
+      await ctx.store.advanceFillWatermark(
+        sweep.holdAt !== null && Date.parse(sweep.holdAt) < Date.parse(scheduledTime)
+          ? sweep.holdAt
+          : scheduledTime,
+      );
     }
     if (drift.length > 0) {
       await ctx.notifier.publish({
@@ -435,6 +467,62 @@ export async function endOfDay(
     }
     return { ...report, weekly };
   }
+}
+
+/** A broker order's states after which it fills no more. */
+const SETTLED: ReadonlySet<BrokerOrderStatus> = new Set([
+  'filled',
+  'canceled',
+  'expired',
+  'replaced',
+  'rejected',
+]);
+
+/**
+ * The fill watermark's sweep (docs/live.md, failure modes): the watchlist's orders submitted since
+ * `readFrom` and those still working (legs included). An order other than today's (`today`, by
+ * broker order id) whose filled quantity the activities read since `readFrom` do not explain is a
+ * gap (its fill is reported late): the watermark stays. An order submitted before `readFrom` (a
+ * state kept before this sweep) is a gap only when it filled since and none of its fills is listed.
+ * `holdAt`: the submission of the oldest order still working, where the watermark must stop; null
+ * when none works.
+ */
+async function sweepOrders(
+  ctx: LiveContext,
+  readFrom: number,
+  read: readonly BrokerActivity[],
+  today: ReadonlySet<string | undefined>,
+): Promise<{ gaps: string[]; holdAt: string | null; clientOrderIds: Map<string, string> }> {
+  const symbols = ctx.config.watchlist;
+  const [recent, open] = await Promise.all([
+    ctx.broker.listOrders({ status: 'all', after: new Date(readFrom - 1).toISOString(), symbols }),
+    ctx.broker.listOrders({ status: 'open', symbols }),
+  ]);
+  const orders = new Map<string, BrokerOrder>();
+  for (const order of [...recent, ...open]) for (const o of [order, ...order.legs]) orders.set(o.id, o);
+  const listed = new Map<string, number>();
+  for (const a of read) if (a.kind === 'fill') listed.set(a.orderId, (listed.get(a.orderId) ?? 0) + a.qty);
+  const gaps: string[] = [];
+  let holdAt: string | null = null;
+  for (const o of orders.values()) {
+    if (!SETTLED.has(o.status) && (holdAt === null || Date.parse(o.submittedAt) < Date.parse(holdAt)))
+      holdAt = o.submittedAt;
+    if (today.has(o.id) || !(o.filledQty > 0)) continue;
+    const seen = listed.get(o.id) ?? 0;
+    const unexplained =
+      Date.parse(o.submittedAt) >= readFrom
+        ? seen < o.filledQty - 1e-9
+        : seen === 0 && o.filledAt !== null && Date.parse(o.filledAt) >= readFrom;
+    if (unexplained)
+      gaps.push(
+        `${o.clientOrderId} (submitted ${o.submittedAt}): the broker reports ${o.filledQty} ${o.symbol} filled, its activities list ${seen}`,
+      );
+  }
+  return {
+    gaps,
+    holdAt,
+    clientOrderIds: new Map([...orders.values()].map((o) => [o.id, o.clientOrderId])),
+  };
 }
 
 /** The daily report as Markdown for Slack. */
@@ -479,6 +567,7 @@ export function dailyReportMarkdown(report: DailyReport): string {
       ...report.fillGaps.map((g) => `• ${g}`),
     );
   lines.push(...sleeveReportLines(report.sleeves));
+  if (report.attribution != null) lines.push('', ...attributionLines(report.attribution));
   if (report.breakers.length > 0) lines.push('', '*Breakers*', ...report.breakers.map((b) => `• ${b}`));
   if (report.drift.length > 0)
     lines.push('', '*Drift (no closed trade recorded)*', ...report.drift.map((d) => `• ${d}`));

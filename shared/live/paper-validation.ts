@@ -5,10 +5,16 @@
  * The CLI (`quantshift validate-paper`) runs it on a deployed stage or on a rehearsal's kept state.
  */
 import { runBacktest } from '../core/backtest/engine.js';
+import { runSleevesBacktest } from '../core/backtest/sleeves.js';
 import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
-import type { PaperValidationRecord, StateStore } from '../core/ports/state-store.js';
+import type {
+  IntentRecord,
+  PaperValidationRecord,
+  PositionRecord,
+  StateStore,
+} from '../core/ports/state-store.js';
 import type { BreakerEvent } from '../core/risk/breakers.js';
 import {
   type AlertSeen,
@@ -22,6 +28,7 @@ import {
   validatePaper,
 } from '../core/validation/paper.js';
 import { buildBacktestJob } from '../research/job.js';
+import { buildSleevesJob } from '../research/sleeves.js';
 import type { LiveContext } from './context.js';
 import { paperGateHash } from './entry-gate.js';
 
@@ -54,6 +61,8 @@ export async function readPaperLedger(input: {
   readonly store: ValidationStore;
   readonly config: StrategyConfig;
   readonly sleeve: string;
+  /** The sleeves the ledger covers (default: `sleeve` alone); every sleeve of a sleeves config. */
+  readonly sleeves?: readonly string[];
   readonly from?: string;
   readonly to?: string;
   readonly brokerFills?: readonly (BrokerFillSeen & { readonly clientOrderId: string | null })[];
@@ -67,6 +76,9 @@ export async function readPaperLedger(input: {
   const { store, config, sleeve } = input;
   const ids = liveSleeveIds(config);
   const defaultSleeve = ids.length === 1 ? ids[0] : undefined;
+  // The sleeves covered: the one named, or every sleeve of a sleeves config (`sleeve` is then the
+  // config's name, the account's).
+  const covered = new Set(input.sleeves ?? [sleeve]);
   const equity = await store.listEquitySnapshots(input.from ?? '0000-01-01', input.to ?? '9999-12-31');
   const dates = equity.map((s) => s.date);
   const first = dates[0];
@@ -74,13 +86,38 @@ export async function readPaperLedger(input: {
   const light = input.lastSessions !== undefined;
   const detailDates = light ? dates.slice(-(input.lastSessions as number)) : dates;
   const intents = (await Promise.all(detailDates.map((d) => store.listIntents(d)))).flat();
-  const ownIntents = intents.filter((i) => (i.sleeve ?? defaultSleeve) === sleeve);
-  const owner = new Map(intents.map((i) => [i.clientOrderId, i.sleeve ?? defaultSleeve]));
-  const sleeveOfOrder = (clientOrderId: string | null) =>
-    clientOrderId === null ? defaultSleeve : (owner.get(clientOrderId) ?? defaultSleeve);
+  const byId = new Map(intents.map((i) => [i.clientOrderId, i]));
+  // A sleeves config's net order carries the legs of its sleeves; any other order is its sleeve's.
+  const carries = (intent: IntentRecord | undefined): boolean =>
+    intent === undefined
+      ? defaultSleeve !== undefined && covered.has(defaultSleeve)
+      : intent.legIds !== undefined
+        ? intent.legIds.some((id) => covered.has(byId.get(id)?.sleeve ?? ''))
+        : covered.has(intent.sleeve ?? defaultSleeve ?? '');
+  const ownIntents = intents.filter(carries);
+  const ofOrder = (clientOrderId: string | null) =>
+    carries(clientOrderId === null ? undefined : byId.get(clientOrderId));
   const fills = (await Promise.all(detailDates.map((d) => store.listFills(d))))
     .flat()
-    .filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve);
+    .filter((f) => ofOrder(f.clientOrderId));
+  // A sleeves config: each sleeve's trades are its legs (split from the net fills at the fill
+  // price, or crossed at the open) and the fills of its own orders (its stops, its exits).
+  const sleeveTrades =
+    config.sleeves === undefined
+      ? undefined
+      : [
+          ...ownIntents.flatMap((i) =>
+            i.leg === true && i.filledQty > 0 && i.sleeve !== undefined
+              ? [{ sleeve: i.sleeve, symbol: i.symbol, date: i.date, side: i.side, qty: i.filledQty }]
+              : [],
+          ),
+          ...fills.flatMap((f) => {
+            const intent = f.clientOrderId === null ? undefined : byId.get(f.clientOrderId);
+            return intent?.sleeve !== undefined && intent.legIds === undefined && intent.leg !== true
+              ? [{ sleeve: intent.sleeve, symbol: f.symbol, date: f.date, side: f.side, qty: f.qty }]
+              : [];
+          }),
+        ];
   const positions = (
     await Promise.all(
       (light ? [] : dates).map(async (d) => {
@@ -88,7 +125,7 @@ export async function readPaperLedger(input: {
         return record?.date === d
           ? {
               date: d,
-              positions: record.positions.filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+              positions: record.positions.filter((p) => covered.has(p.sleeve ?? defaultSleeve ?? '')),
             }
           : undefined;
       }),
@@ -98,9 +135,16 @@ export async function readPaperLedger(input: {
   const closedTrades =
     first === undefined || last === undefined || light
       ? []
-      : (await store.listClosedTrades(config.name, 10_000)).filter(
-          (t) => t.exitDate >= first && t.exitDate <= last,
-        );
+      : (
+          await Promise.all(
+            // A sleeves config keeps each sleeve's closed trades apart (`TRADES#<sleeve>`).
+            (config.sleeves === undefined ? [config.name] : [...covered]).map((s) =>
+              store.listClosedTrades(s, 10_000),
+            ),
+          )
+        )
+          .flat()
+          .filter((t) => t.exitDate >= first && t.exitDate <= last);
   const fromMs = first === undefined ? 0 : Date.parse(`${first}T00:00:00Z`);
   const toMs = last === undefined ? 0 : Date.parse(`${last}T00:00:00Z`) + 2 * DAY_MS;
   const breakerEvents =
@@ -119,11 +163,12 @@ export async function readPaperLedger(input: {
     equity,
     intents: ownIntents,
     fills,
+    ...(sleeveTrades === undefined ? {} : { sleeveTrades }),
     ...(input.brokerFills === undefined
       ? {}
-      : { brokerFills: input.brokerFills.filter((f) => sleeveOfOrder(f.clientOrderId) === sleeve) }),
+      : { brokerFills: input.brokerFills.filter((f) => ofOrder(f.clientOrderId)) }),
     positions,
-    startPositions: (start?.positions ?? []).filter((p) => (p.sleeve ?? defaultSleeve) === sleeve),
+    startPositions: (start?.positions ?? []).filter((p) => covered.has(p.sleeve ?? defaultSleeve ?? '')),
     closedTrades,
     breakerEvents,
     audit,
@@ -194,9 +239,12 @@ export function paperValidationRecord(
 }
 
 /**
- * The shadow backtest of a single-strategy config over the sessions `from..to` (bars before `from`
- * only warm the indicators up), from `cash`, holding what is open at the end; null for a sleeves
- * config (not run yet: the caller notes it).
+ * The shadow backtest over the sessions `from..to` (bars before only warm the indicators up), its
+ * first decision at the close before `from` (where paper's first signal step decided), starting from
+ * `cash` of equity, holding what is open at the end. A single-strategy config starts from the
+ * `opening` positions paper held then (bought at that close out of the same equity, their stops live
+ * from `from`); a sleeves config runs the sleeves backtest from flat. Null for a config with neither
+ * a strategy nor sleeves.
  */
 export function shadowBacktest(
   config: StrategyConfig,
@@ -204,14 +252,38 @@ export function shadowBacktest(
   from: string,
   to: string,
   cash: number,
+  /** A sleeves config: the sleeves whose trades are compared (default every one). */
+  sleeves?: readonly string[],
+  /** A single-strategy config: the positions held before `from` (the ledger's, at that close). */
+  opening?: readonly PositionRecord[],
 ): ShadowBacktest | null {
+  if (config.sleeves !== undefined) return sleevesShadowBacktest(config, series, from, to, cash, sleeves);
   if (config.strategy === undefined) return null;
-  const job = buildBacktestJob({ from, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
+  const held = (opening ?? []).filter((p) => p.qty !== 0 && p.unknownState === undefined);
+  const start = sessionBefore(series, from) ?? from;
+  const job = buildBacktestJob(
+    { from: start, to, 'end-of-data': 'hold', cash: String(cash) },
+    config,
+    series,
+  );
   const result = runBacktest({
     series: job.series,
     strategy: job.strategy,
     params: job.params,
-    options: job.options,
+    options: {
+      ...job.options,
+      openingPositions: held.map((p) => ({
+        symbol: p.symbol,
+        side: p.qty > 0 ? 'long' : 'short',
+        qty: Math.abs(p.qty),
+        entryPrice: p.avgEntryPrice,
+        entryTime: Date.parse(`${p.entryDate ?? start}T00:00:00Z`),
+        ...(p.stop === null ? {} : { stop: p.stop }),
+        ...(p.entryRef === null ? {} : { entryRef: p.entryRef }),
+        ...(p.initialRisk === null ? {} : { initialRisk: p.initialRisk }),
+        sessionsHeld: p.sessionsHeld,
+      })),
+    },
   });
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
   const m = result.metrics;
@@ -226,7 +298,91 @@ export function shadowBacktest(
     equity: Array.from(result.equity.time, (t, i) => ({
       date: date(t),
       equity: result.equity.equity[i] as number,
-    })),
+    })).filter((e) => e.date >= from),
+    ...(held.length === 0 ? {} : { openingPositions: held.map((p) => `${p.qty} ${p.symbol}`) }),
+    metrics: {
+      returnPct: m.returnPct,
+      sharpe: m.sharpe,
+      maxDrawdownPct: m.maxDrawdownPct,
+      winRatePct: m.winRatePct,
+      profitFactor: m.profitFactor,
+      trades: m.trades,
+    },
+  };
+}
+
+/** The last session (a bar of any series) before `date`, or undefined. */
+function sessionBefore(series: readonly BarSeries[], date: string): string | undefined {
+  let found: string | undefined;
+  for (const s of series)
+    for (const t of s.time) {
+      const d = new Date(t).toISOString().slice(0, 10);
+      if (d < date && (found === undefined || d > found)) found = d;
+    }
+  return found;
+}
+
+/**
+ * The shadow backtest of a sleeves config: the sleeves backtest (`core/backtest/sleeves.ts`, the
+ * session the live functions call) over the sessions `from..to`, its first decision at the close
+ * before `from` (where paper's first signal step decided), from `cash`; each sleeve's trades as its
+ * fills (entry and exit on their sessions), the account's curve and metrics.
+ */
+function sleevesShadowBacktest(
+  config: StrategyConfig,
+  series: readonly BarSeries[],
+  from: string,
+  to: string,
+  cash: number,
+  sleeves: readonly string[] | undefined,
+): ShadowBacktest {
+  const date = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const job = buildSleevesJob(
+    { from: sessionBefore(series, from) ?? from, to, 'end-of-data': 'hold', cash: String(cash) },
+    config,
+    series,
+  );
+  const result = runSleevesBacktest({
+    series: job.series,
+    sleeves: job.sleeves,
+    options: job.options,
+    ...(job.allocation === undefined ? {} : { allocation: job.allocation }),
+    ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
+  });
+  const wanted = (id: string) => sleeves === undefined || sleeves.includes(id);
+  const inPeriod = (d: string) => d >= from && d <= to;
+  const fills: ShadowBacktest['fills'][number][] = [];
+  for (const sleeve of result.sleeves.filter((s) => wanted(s.id))) {
+    for (const t of sleeve.trades) {
+      const entry = date(t.entryTime);
+      const side = t.direction === 'long' ? 'buy' : 'sell';
+      if (inPeriod(entry))
+        fills.push({
+          sleeve: sleeve.id,
+          symbol: t.symbol,
+          side,
+          qty: t.qty,
+          price: t.entryPrice,
+          date: entry,
+        });
+      if (t.exitTime !== null && t.exitPrice !== null && inPeriod(date(t.exitTime)))
+        fills.push({
+          sleeve: sleeve.id,
+          symbol: t.symbol,
+          side: side === 'buy' ? 'sell' : 'buy',
+          qty: t.qty,
+          price: t.exitPrice,
+          date: date(t.exitTime),
+        });
+    }
+  }
+  const m = result.metrics;
+  return {
+    fills,
+    equity: Array.from(result.equity.time, (t, i) => ({
+      date: date(t),
+      equity: result.equity.equity[i] as number,
+    })).filter((e) => inPeriod(e.date)),
     metrics: {
       returnPct: m.returnPct,
       sharpe: m.sharpe,
@@ -242,12 +398,19 @@ export function shadowBacktest(
  * One sleeve's ledger up to `day` and its shadow backtest on the broker's raw daily bars (the opens
  * the orders met, the prices the live functions size with); null before the first session.
  */
-async function measureSleeve(ctx: LiveContext, sleeve: string, day: string, lastSessions?: number) {
+async function measureSleeve(
+  ctx: LiveContext,
+  sleeve: string,
+  day: string,
+  lastSessions?: number,
+  sleeves: readonly string[] = [sleeve],
+) {
   const { config } = ctx;
   const ledger = await readPaperLedger({
     store: ctx.store as ValidationStore,
     config,
     sleeve,
+    sleeves,
     to: day,
     ...(lastSessions === undefined ? {} : { lastSessions }),
   });
@@ -267,23 +430,28 @@ async function measureSleeve(ctx: LiveContext, sleeve: string, day: string, last
   });
   return {
     ledger,
-    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity),
+    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity, sleeves, ledger.startPositions),
     prices: seriesPrices(series),
   };
 }
 
 /**
  * The daily report's rolling tracking against the shadow backtest (docs/validation.md), per sleeve
- * with a full window; a breach names what diverged. A sleeves config is not tracked yet (its shadow
- * backtest is not run).
+ * with a full window; a breach names what diverged. A sleeves config is tracked once, for the
+ * account (its equity snapshots are the account's), against the sleeves backtest.
  */
 export async function backtestTracking(
   ctx: LiveContext,
   day: string,
 ): Promise<readonly (RollingDivergence & { readonly sleeve: string })[]> {
   const out: (RollingDivergence & { readonly sleeve: string })[] = [];
-  for (const sleeve of liveSleeveIds(ctx.config)) {
-    const measured = await measureSleeve(ctx, sleeve, day, ctx.config.validation.divergence.window);
+  const ids = liveSleeveIds(ctx.config);
+  const tracked =
+    ctx.config.sleeves === undefined
+      ? ids.map((id) => [id, [id]] as const)
+      : [[ctx.config.name, ids] as const];
+  for (const [sleeve, sleeves] of tracked) {
+    const measured = await measureSleeve(ctx, sleeve, day, ctx.config.validation.divergence.window, sleeves);
     if (measured === null || measured.shadow === null) continue;
     const rolling = rollingDivergence({
       ledger: measured.ledger,
@@ -300,6 +468,10 @@ export async function backtestTracking(
 /** A caveat for a config whose shadow backtest is not run. */
 export const SLEEVES_SHADOW_CAVEAT =
   'the shadow backtest of a sleeves config is not run yet: no trade can match';
+
+/** A sleeves config's curves: the paper equity snapshots are the account's, not a sleeve's. */
+export const SLEEVES_CURVE_CAVEAT =
+  "a sleeves config: trades are matched per sleeve; the curves, tracking and metrics are the account's (every sleeve together) against the sleeves backtest's account";
 
 /** What the weekly run did, per sleeve. */
 export interface WeeklyPaperValidation {
@@ -334,8 +506,9 @@ export async function weeklyPaperValidation(
     }
     const { ledger, shadow, prices } = measuredSleeve;
     const measured = validateLedger(ledger, shadow, config, prices);
-    const result =
-      shadow === null ? { ...measured, caveats: [...measured.caveats, SLEEVES_SHADOW_CAVEAT] } : measured;
+    const note =
+      shadow === null ? SLEEVES_SHADOW_CAVEAT : config.sleeves === undefined ? null : SLEEVES_CURVE_CAVEAT;
+    const result = note === null ? measured : { ...measured, caveats: [...measured.caveats, note] };
     await ctx.store.putPaperValidation(
       paperValidationRecord(result, paperGateHash(ctx, sleeve), scheduledTime),
     );

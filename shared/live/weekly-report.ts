@@ -1,5 +1,7 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import type { ClosedTradeRecord, EquitySnapshot } from '../core/ports/state-store.js';
+import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
+import { periodAttribution } from './attribution.js';
 import type { LiveContext } from './context.js';
 import {
   type SleeveFigures,
@@ -33,6 +35,8 @@ export interface WeeklyReport {
   readonly closedPnl: number;
   /** Per sleeve: its closed trades and P&L of the week, its equity at the last session. */
   readonly sleeves?: readonly SleeveWeek[];
+  /** The week's P&L attribution (docs/validation.md, "Attribution"), cents; null if not computed. */
+  readonly attribution?: PnlAttribution | null;
 }
 
 /** Summarizes the week's snapshots (oldest first) and the trades closed in it. */
@@ -93,7 +97,15 @@ export async function weeklyReportIfLastSession(
   const trades = [...bySleeve.values()].flat();
   const summary = summarizeWeek(day, snapshots, trades);
   if (summary === null) return null;
-  const report: WeeklyReport = { ...summary, sleeves: summarizeSleeveWeeks(bySleeve, lastSession) };
+  const report: WeeklyReport = {
+    ...summary,
+    sleeves: summarizeSleeveWeeks(bySleeve, lastSession),
+    attribution: await periodAttribution(
+      ctx,
+      snapshots.map((s) => s.date),
+      trades,
+    ),
+  };
   const money = (x: number) => x.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
   await ctx.notifier.publish({
     subject: `Weekly report, week of ${report.weekOf}: ${report.weekPnl >= 0 ? '+' : ''}${report.weekPnl.toFixed(2)}`,
@@ -105,6 +117,7 @@ export async function weeklyReportIfLastSession(
       `Closed trades ${report.closedTrades} (${report.winners} winners), P&L ${money(report.closedPnl)}`,
       `Worst drawdown of the week ${report.worstDrawdownPct.toFixed(2)}%`,
       ...sleeveWeekLines(report.sleeves ?? []),
+      ...(report.attribution == null ? [] : ['', ...attributionLines(report.attribution)]),
     ].join('\n'),
     figures: [
       { label: 'Week P&L', value: report.weekPnl, unit: '$' },

@@ -147,6 +147,21 @@ describe('validate-paper against a local replay', () => {
     expect(v.criteria.find((c) => c.name === 'minSessions')).toMatchObject({ value: 23, result: 'fail' });
   });
 
+  it('--from in the middle of a held position: the shadow backtest starts from the positions and cash of that close and matches the exit', async () => {
+    // The SPY entry of 2021-03-18 is held on 2021-03-22 and leaves by its stop on 2021-03-25.
+    const v = await validate('--state-dir', clean, '--from', '2021-03-22', '--no-record');
+    expect(v.from).toBe('2021-03-22');
+    expect(v.trades.matched[0]).toMatchObject({ symbol: 'SPY', session: '2021-03-25', side: 'sell' });
+    expect(v.trades.matched[0]?.paperQty).toBe(v.trades.matched[0]?.backtestQty);
+    expect(v.trades.missed).toEqual([]);
+    expect(v.trades.extra).toEqual([]);
+    // The same equity at every close as paper, up to the cost model's cents.
+    expect(v.tracking.correlation).toBeGreaterThan(0.9999);
+    expect(Math.abs(v.tracking.returnGapPct as number)).toBeLessThan(0.05);
+    expect(v.caveats).toEqual([]);
+    expect(v.failed).toEqual(['minSessions']);
+  });
+
   it('a missed trade (an entry skipped by a halt) fails tradesMatched, with its reason', async () => {
     let skipped = '';
     const dir = editedCopy('missed', (state, broker) => {

@@ -549,10 +549,58 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     heatNow = decisions.heatPct;
   };
 
+  /**
+   * The opening positions, at the first traded slot before its open: paid for at that slot's close
+   * (so the equity at that close is `initialCash`), stops live from the next slot.
+   */
+  const seedOpening = () => {
+    for (const o of options.openingPositions ?? []) {
+      const s = symbols.find((x) => x.series.symbol === o.symbol);
+      const bar = s === undefined ? -1 : (s.slots[start] as number);
+      if (s === undefined || bar < 0)
+        throw new InsufficientDataError(`opening position ${o.symbol}: no bar at the first traded slot`);
+      if (!(o.qty > 0 && Number.isFinite(o.entryPrice) && o.entryPrice > 0))
+        throw new InvalidParameterError(`opening position ${o.symbol}: qty and entryPrice must be positive`);
+      const side: 1 | -1 = o.side === 'long' ? 1 : -1;
+      cash -= side * notionalCents(o.qty, s.series.close[bar] as number);
+      const entryRef = o.entryRef ?? o.entryPrice;
+      const position: Position = {
+        side,
+        qty: o.qty,
+        entryPrice: o.entryPrice,
+        entryTime: o.entryTime,
+        entryNotional: notionalCents(o.qty, o.entryPrice),
+        entryCommission: 0,
+        stopLoss: undefined,
+        takeProfit: undefined,
+        trailing: undefined,
+        trailStop: Number.NaN,
+        trailBest: o.entryPrice,
+        armedFrom: start + 1,
+        entryRef,
+        initialRisk: o.initialRisk ?? Number.NaN,
+        sessionsHeld: o.sessionsHeld ?? 0,
+      };
+      if (o.stop !== undefined)
+        position.stopLoss = newOrder({
+          symbol: o.symbol,
+          side: side === 1 ? 'sell' : 'buy',
+          qty: o.qty,
+          timeInForce: 'gtc',
+          createdTime: calendar.time[start] as number,
+          type: 'stop',
+          role: 'stop-loss',
+          stopPrice: o.stop,
+        });
+      s.position = position;
+    }
+  };
+
   const barScratch = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
   for (let slot = 0; slot <= end; slot++) {
     const time = calendar.time[slot] as number;
     const trading = slot >= start;
+    if (slot === start) seedOpening();
     if (trading) {
       for (const s of symbols) {
         const bar = s.slots[slot] as number;

@@ -108,6 +108,32 @@ export interface BacktestOptions {
    * breakers). Absent: none apply, and `maxPositionFraction` is the only cap.
    */
   readonly risk?: RiskRules;
+  /**
+   * Positions held when the first traded slot (`startIndex`) begins (a shadow backtest of a later
+   * stretch of paper trading, docs/validation.md): booked at that slot's close out of `initialCash`,
+   * which stays the starting equity; their protective stops are live from the next slot. The
+   * strategies see them from that slot's bar on. Reference engine only.
+   */
+  readonly openingPositions?: readonly OpeningPosition[];
+}
+
+/** A position the backtest starts with (see `BacktestOptions.openingPositions`). */
+export interface OpeningPosition {
+  readonly symbol: string;
+  readonly side: 'long' | 'short';
+  readonly qty: number;
+  /** Average entry price, raw dollars (the trade's P&L is measured from it). */
+  readonly entryPrice: number;
+  /** When it was entered (epoch ms): the trade's entry time. */
+  readonly entryTime: number;
+  /** The protective stop, if it has one. */
+  readonly stop?: number;
+  /** The decision close the entry was sized at (default: the entry price). */
+  readonly entryRef?: number;
+  /** One R: the distance from `entryRef` to the initial stop (default: none). */
+  readonly initialRisk?: number;
+  /** Sessions held so far. */
+  readonly sessionsHeld?: number;
 }
 
 /** An entry the risk rules refused. */

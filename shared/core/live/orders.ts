@@ -69,6 +69,14 @@ export function orderTagOf(clientOrderId: string): string | null {
   return /^qs-([0-9a-f]{8})-/.exec(clientOrderId)?.[1] ?? null;
 }
 
+/** The trading day (`YYYY-MM-DD`) inside a client order id of {@link clientOrderId}'s shape, or null. */
+export function orderDateOf(clientOrderId: string): string | null {
+  const m = /^qs-[0-9a-f]{8}-.+-(\d{4})(\d{2})(\d{2})-(?:entry|exit|stop|flatten)(?:-\d+)?$/.exec(
+    clientOrderId,
+  );
+  return m === null ? null : `${m[1]}-${m[2]}-${m[3]}`;
+}
+
 /** Pre-trade hard limits: applied to every order whatever the strategy says. */
 export const hardLimitsSchema = z
   .object({

@@ -42,13 +42,27 @@ export interface PaperLedger {
   readonly equity: readonly EquitySnapshot[];
   /** The sleeve's intents of those sessions. */
   readonly intents: readonly IntentRecord[];
-  /** The fill ledger of those sessions. */
+  /** The fill ledger of those sessions (a sleeves config: of the orders carrying the sleeves' legs). */
   readonly fills: readonly FillRecord[];
+  /**
+   * A sleeves config: each sleeve's trades, from its legs (their filled quantity, on their day) and
+   * its own orders' fills (stops, kill-switch exits); absent: the trades are the fills'.
+   */
+  readonly sleeveTrades?: readonly {
+    readonly sleeve: string;
+    readonly symbol: string;
+    readonly date: string;
+    readonly side: 'buy' | 'sell';
+    readonly qty: number;
+  }[];
   /** The broker's own fills, when known (a kept local state): fills missing from the ledger are lost. */
   readonly brokerFills?: readonly BrokerFillSeen[];
   /** Positions as reconciled at each session's end. */
   readonly positions: readonly { readonly date: string; readonly positions: readonly PositionRecord[] }[];
-  /** Positions before the first session (the shadow backtest starts flat: any here is a caveat). */
+  /**
+   * Positions before the first session: a single-strategy shadow backtest starts from them; one that
+   * starts flat with some here (a sleeves config) says so in a caveat.
+   */
   readonly startPositions: readonly PositionRecord[];
   readonly closedTrades: readonly ClosedTradeRecord[];
   readonly breakerEvents: readonly BreakerEvent[];
@@ -61,6 +75,8 @@ export interface PaperLedger {
 export interface ShadowBacktest {
   /** Its fills, by session. */
   readonly fills: readonly {
+    /** The sleeve whose trade it is (a sleeves config); absent: the validated sleeve's. */
+    readonly sleeve?: string;
     readonly symbol: string;
     readonly side: 'buy' | 'sell';
     readonly qty: number;
@@ -70,6 +86,8 @@ export interface ShadowBacktest {
   /** Equity at each session's close. */
   readonly equity: readonly { readonly date: string; readonly equity: number }[];
   readonly metrics: PerformanceFigures;
+  /** The positions it started from (`qty SYMBOL`), when not flat. */
+  readonly openingPositions?: readonly string[];
 }
 
 export interface PerformanceFigures {
@@ -256,7 +274,8 @@ export function trackingErrorPct(
   return Math.sqrt(variance) * Math.sqrt(periodsPerYear) * 100;
 }
 
-const keyOf = (k: { symbol: string; session: string; side: string }) => `${k.session}|${k.symbol}|${k.side}`;
+const keyOf = (k: { sleeve: string; symbol: string; session: string; side: string }) =>
+  `${k.session}|${k.sleeve}|${k.symbol}|${k.side}`;
 
 const sideSign = (side: 'buy' | 'sell') => (side === 'buy' ? 1 : -1);
 
@@ -315,7 +334,10 @@ export function riskViolations(
     return found;
   };
   const previousSession = (date: string) => [...ledger.equity].reverse().find((s) => s.date < date)?.date;
-  const entries = ledger.intents.filter((i) => i.purpose === 'entry' && i.filledQty > 0);
+  // A net order's entries are its legs' (a sleeves config): counted once, as the legs.
+  const entries = ledger.intents.filter(
+    (i) => i.purpose === 'entry' && i.filledQty > 0 && i.legIds === undefined,
+  );
   const byDate = new Map<string, IntentRecord[]>();
   for (const e of entries) byDate.set(e.date, [...(byDate.get(e.date) ?? []), e]);
   const slack = 1 + 1e-6;
@@ -383,42 +405,48 @@ export function validatePaper(input: {
   const sleeve = ledger.sleeve;
   const sessions = ledger.equity.map((s) => s.date);
   const intentById = new Map(ledger.intents.map((i) => [i.clientOrderId, i]));
+  // What was sent to the broker: a sleeve's leg is never sent itself (its net order is).
+  const orders = ledger.intents.filter((i) => i.leg !== true);
 
   // --- trades ----------------------------------------------------------------------------------
-  const paperTrades = new Map<
-    string,
-    { symbol: string; session: string; side: 'buy' | 'sell'; qty: number }
-  >();
-  for (const f of ledger.fills) {
-    const k = keyOf({ symbol: f.symbol, session: f.date, side: f.side });
-    const t = paperTrades.get(k) ?? { symbol: f.symbol, session: f.date, side: f.side, qty: 0 };
-    t.qty += f.qty;
-    paperTrades.set(k, t);
-  }
-  const backtestTrades = new Map<
-    string,
-    { symbol: string; session: string; side: 'buy' | 'sell'; qty: number }
-  >();
-  for (const f of backtest?.fills ?? []) {
-    const k = keyOf({ symbol: f.symbol, session: f.date, side: f.side });
-    const t = backtestTrades.get(k) ?? { symbol: f.symbol, session: f.date, side: f.side, qty: 0 };
-    t.qty += f.qty;
-    backtestTrades.set(k, t);
-  }
-  const intentFor = (symbol: string, session: string, side: string) =>
-    ledger.intents.filter((i) => i.symbol === symbol && i.date === session && i.side === side);
+  type Trade = TradeKey & { qty: number };
+  // Trades on (sleeve, symbol, session, side): a fill without a sleeve is the validated sleeve's.
+  const tradesOf = (
+    fills: readonly { sleeve?: string; symbol: string; date: string; side: 'buy' | 'sell'; qty: number }[],
+  ) => {
+    const out = new Map<string, Trade>();
+    for (const f of fills) {
+      const key = { sleeve: f.sleeve ?? sleeve, symbol: f.symbol, session: f.date, side: f.side };
+      const t = out.get(keyOf(key)) ?? { ...key, qty: 0 };
+      t.qty += f.qty;
+      out.set(keyOf(key), t);
+    }
+    return out;
+  };
+  const paperTrades = tradesOf(ledger.sleeveTrades ?? ledger.fills);
+  const backtestTrades = tradesOf(backtest?.fills ?? []);
+  const intentFor = (k: TradeKey) =>
+    ledger.intents.filter(
+      (i) =>
+        i.symbol === k.symbol &&
+        i.date === k.session &&
+        i.side === k.side &&
+        (i.sleeve ?? sleeve) === k.sleeve,
+    );
   const matched: PaperValidation['trades']['matched'][number][] = [];
   const missed: PaperValidation['trades']['missed'][number][] = [];
   const extra: PaperValidation['trades']['extra'][number][] = [];
   for (const [k, b] of [...backtestTrades].sort(([x], [y]) => x.localeCompare(y))) {
     const p = paperTrades.get(k);
-    const key = { sleeve, symbol: b.symbol, session: b.session, side: b.side };
+    const key = { sleeve: b.sleeve, symbol: b.symbol, session: b.session, side: b.side };
     if (p !== undefined) matched.push({ ...key, paperQty: p.qty, backtestQty: b.qty });
     else {
-      const intents = intentFor(b.symbol, b.session, b.side);
+      const intents = intentFor(key);
       // An exit (or entry) whose opposite trade in the symbol was missed before it: paper had no
       // position to close (or still held one).
-      const earlierMiss = missed.findLast((m) => m.symbol === b.symbol && m.side !== b.side);
+      const earlierMiss = missed.findLast(
+        (m) => m.sleeve === b.sleeve && m.symbol === b.symbol && m.side !== b.side,
+      );
       const reason =
         intents.length > 0
           ? intents.map((i) => `${i.purpose} ${i.status}${i.reason ? `: ${i.reason}` : ''}`).join('; ')
@@ -430,12 +458,12 @@ export function validatePaper(input: {
   }
   for (const [k, p] of paperTrades) {
     if (backtestTrades.has(k)) continue;
-    const intents = intentFor(p.symbol, p.session, p.side);
+    const intents = intentFor(p);
     const reason =
       intents.length === 0
         ? 'a fill without an intent of that session (a late or manual fill)'
         : `${intents.map((i) => i.purpose).join(', ')} the backtest did not make`;
-    extra.push({ sleeve, symbol: p.symbol, session: p.session, side: p.side, qty: p.qty, reason });
+    extra.push({ sleeve: p.sleeve, symbol: p.symbol, session: p.session, side: p.side, qty: p.qty, reason });
   }
   const tradeCount = matched.length + missed.length + extra.length;
 
@@ -469,7 +497,7 @@ export function validatePaper(input: {
     if (intent.referencePrice > 0) shortfallBps.push(slippageBps(f.side, f.price, intent.referencePrice));
   }
   let opportunity = 0;
-  for (const i of ledger.intents) {
+  for (const i of orders) {
     const unfilled = i.qty - i.filledQty;
     if (unfilled <= 0 || i.purpose === 'stop' || ['recorded', 'submitted', 'accepted'].includes(i.status))
       continue;
@@ -478,7 +506,7 @@ export function validatePaper(input: {
   }
   const fees = 0; // the ledger's fills carry no commission (Alpaca charges none on US equities)
 
-  const mooIntents = ledger.intents.filter(
+  const mooIntents = orders.filter(
     (i) =>
       i.timeInForce === 'opg' && i.type === 'market' && i.status !== 'skipped' && i.status !== 'recorded',
   );
@@ -487,11 +515,11 @@ export function validatePaper(input: {
   for (const f of ledger.fills)
     if (f.clientOrderId !== null)
       fillsPerOrder.set(f.clientOrderId, (fillsPerOrder.get(f.clientOrderId) ?? 0) + 1);
-  const partialFills = ledger.intents.filter(
+  const partialFills = orders.filter(
     (i) => i.status === 'partially_filled' || (fillsPerOrder.get(i.clientOrderId) ?? 0) > 1,
   ).length;
-  const rejected = ledger.intents.filter((i) => i.status === 'rejected').map((i) => i.clientOrderId);
-  const unknown = ledger.intents.filter((i) => i.status === 'unknown').map((i) => i.clientOrderId);
+  const rejected = orders.filter((i) => i.status === 'rejected').map((i) => i.clientOrderId);
+  const unknown = orders.filter((i) => i.status === 'unknown').map((i) => i.clientOrderId);
   const ledgerIds = new Set(ledger.fills.map((f) => f.executionId));
   const ledgerQty = new Map<string, number>();
   for (const f of ledger.fills)
@@ -509,7 +537,7 @@ export function validatePaper(input: {
     )
       lost.add(`fill ${f.id} (${f.side} ${f.qty} ${f.symbol} ${f.date}) not in the ledger`);
   }
-  for (const i of ledger.intents) {
+  for (const i of orders) {
     const recorded = ledgerQty.get(i.clientOrderId) ?? 0;
     if (i.filledQty > recorded + 1e-9 && i.date !== lastSession)
       lost.add(`${i.clientOrderId}: ${i.filledQty} filled, ${recorded} in the ledger`);
@@ -549,7 +577,7 @@ export function validatePaper(input: {
           total: ledger.alerts.length,
         };
   const caveats: string[] = [];
-  if (ledger.startPositions.some((p) => p.qty !== 0))
+  if (ledger.startPositions.some((p) => p.qty !== 0) && backtest?.openingPositions === undefined)
     caveats.push(
       `paper held ${ledger.startPositions
         .filter((p) => p.qty !== 0)

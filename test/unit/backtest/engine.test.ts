@@ -337,3 +337,52 @@ describe('sizing parity with the live step: decided at the close, blind to the f
     expect(entryQty({ mode: 'all-in' }, 100)).toBe(Math.floor(10_000 / (103 * 1.01)));
   });
 });
+
+describe('opening positions (a shadow backtest of a later stretch)', () => {
+  const rows: Row[] = [
+    ['2024-01-02', 100, 101, 99, 100],
+    ['2024-01-03', 101, 103, 100, 102],
+    ['2024-01-04', 103, 104, 96, 97],
+    ['2024-01-05', 97, 99, 96, 98],
+  ];
+  const opening = {
+    symbol: 'TEST',
+    side: 'long' as const,
+    qty: 10,
+    entryPrice: 95,
+    entryTime: Date.parse('2023-12-28'),
+    stop: 98,
+  };
+
+  it('starts from the position bought at the first close out of the starting equity, and its stop exits it', () => {
+    const result = run(rows, {}, { openingPositions: [opening] });
+    // Equity 10 000 at the first close (cash 9 000 + 10 × 100), 10 020 at the next, then the stop
+    // at 98 fills on 01-04 (its range reaches it): cash 9 000 + 980.
+    expect(Array.from(result.equity.equity)).toEqual([10_000, 10_020, 9_980, 9_980]);
+    expect(result.fills).toEqual([expect.objectContaining({ side: 'sell', qty: 10, price: 98 })]);
+    // The trade's P&L runs from the paper entry price.
+    expect(result.trades[0]).toMatchObject({ qty: 10, entryPrice: 95, pnl: 30, exitReason: 'stop-loss' });
+    expect(result.trades[0]?.entryTime).toBe(opening.entryTime);
+  });
+
+  it('its stop is not live on the first slot: that range belongs to the session before the stretch', () => {
+    const low = run(
+      [['2024-01-02', 100, 101, 90, 100], ...rows.slice(1)],
+      {},
+      { openingPositions: [opening] },
+    );
+    expect(low.fills[0]?.time).toBe(Date.parse('2024-01-04'));
+  });
+
+  it('the strategy exits it like any position it holds', () => {
+    const result = run(rows, { '2024-01-03': exit }, { openingPositions: [{ ...opening, stop: 50 }] });
+    expect(result.fills).toEqual([
+      expect.objectContaining({ side: 'sell', qty: 10, time: Date.parse('2024-01-04') }),
+    ]);
+  });
+
+  it('refuses an opening position without a bar or with a bad quantity', () => {
+    expect(() => run(rows, {}, { openingPositions: [{ ...opening, symbol: 'NOPE' }] })).toThrow(/NOPE/);
+    expect(() => run(rows, {}, { openingPositions: [{ ...opening, qty: 0 }] })).toThrow(/qty/);
+  });
+});
