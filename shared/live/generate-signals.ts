@@ -1,6 +1,7 @@
 import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
+import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId } from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
@@ -273,8 +274,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     sleeve: config.name,
     date: day,
     strategy: config.name,
-    type: 'market' as const,
-    timeInForce: 'opg' as const,
+    ...orderStyle(config).atOpen,
     status: 'recorded' as const,
     filledQty: 0,
     configHash: ctx.configHash,

@@ -13,8 +13,8 @@
 import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
 import { type Cents, splitCents, toCents, toDollars } from '../core/ledger/money.js';
+import { orderStyle } from '../core/live/order-style.js';
 import {
-  beforeOpgCutoff,
   clientOrderId,
   newYorkTime,
   orderTagOf,
@@ -296,8 +296,7 @@ export async function generateSleeveSignals(
       purpose,
       side: leg.side,
       qty: leg.qty,
-      type: 'market',
-      timeInForce: 'opg',
+      ...orderStyle(ctx.config).atOpen,
       referencePrice: leg.entry?.entryRef ?? session.mark(leg.symbol),
       ...(leg.entry?.stopLoss === undefined ? {} : { protectiveStop: leg.entry.stopLoss }),
       ...(leg.entry?.takeProfit === undefined ? {} : { takeProfit: leg.entry.takeProfit }),
@@ -374,16 +373,17 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
   let legs = all.filter((i) => i.leg === true && i.status === 'recorded' && i.netOrderId === undefined);
   if (legs.length === 0) return;
   const sleeves = liveSleeves(ctx.config);
-  if (!beforeOpgCutoff(now, day)) {
+  const style = orderStyle(ctx.config);
+  if (!style.beforeCutoff(now, day)) {
     for (const leg of legs) {
       await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
         status: 'skipped',
-        reason: 'after the 09:28 market-on-open cutoff',
+        reason: `after ${style.cutoffLabel}`,
         updatedAt: now,
       });
     }
     await ctx.notifier.publish({
-      subject: `Market-on-open orders skipped on ${day}`,
+      subject: `${style.assetClass === 'crypto' ? 'Daily close orders' : 'Market-on-open orders'} skipped on ${day}`,
       severity: 'critical',
       text: `The cutoff passed before the sleeves' legs were netted and sent: ${legs.map((l) => l.clientOrderId).join(', ')}`,
     });
@@ -445,8 +445,7 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
       purpose,
       side: order.side ?? (reference.side as 'buy' | 'sell'),
       qty: order.qty,
-      type: 'market',
-      timeInForce: 'opg',
+      ...orderStyle(ctx.config).atOpen,
       referencePrice: reference.referencePrice,
       status: order.side === null ? 'skipped' : 'recorded',
       ...(order.side === null
@@ -726,8 +725,7 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: p.qty,
-            type: 'market',
-            timeInForce: 'day',
+            ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,
