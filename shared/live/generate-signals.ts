@@ -219,7 +219,8 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     return {
       side: position.qty > 0 ? 1 : -1,
       qty: Math.abs(position.qty),
-      entryPrice: position.avgEntryPrice,
+      // Coinbase reports no cost basis (0): the durable record's average entry price then.
+      entryPrice: position.avgEntryPrice > 0 ? position.avgEntryPrice : (record?.avgEntryPrice ?? 0),
       entryRef: record?.entryRef ?? position.avgEntryPrice,
       initialRisk: record?.initialRisk ?? Number.NaN,
       stop: record?.stop ?? undefined,

@@ -85,7 +85,8 @@ export const cryptoLiveEnvSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['LOCAL_REHEARSAL'],
-        message: 'a local rehearsal needs COINBASE_BASE_URL on a loopback address (the local Coinbase server)',
+        message:
+          'a local rehearsal needs COINBASE_BASE_URL on a loopback address (the local Coinbase server)',
       });
     }
     if (env.STAGE === 'paper' && !env.DRY_RUN && !rehearsal) {
