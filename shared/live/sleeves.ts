@@ -22,6 +22,7 @@ import {
   sleeveSetTag,
 } from '../core/live/orders.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
+import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
 import { defaultAllocation } from '../core/portfolio/config.js';
@@ -34,7 +35,7 @@ import type {
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
-import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
+import { initialRiskState, RollingCorrelation, RollingVolatility } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import {
   coveredLegs,
@@ -225,6 +226,12 @@ export async function generateSleeveSignals(
     throw new StaleDataError(`the bars do not end at the previous session ${previous}`);
   const symbols = config.watchlist;
   const correlation = new RollingCorrelation(symbols.length, config.risk.correlation.window);
+  // The volatility cap reads the same daily returns, as the sleeves backtest's does.
+  const cap = config.risk.volatilityCap;
+  const volatility =
+    cap === undefined
+      ? undefined
+      : new RollingVolatility(symbols.length, cap.window, periodsPerYear(config.assetClass));
   const returns = new Float64Array(symbols.length);
   for (let slot = 0; slot <= last; slot++) {
     const bars = series.map((_, k) => barAtSlot(series, calendar, k, slot));
@@ -236,6 +243,7 @@ export async function generateSleeveSignals(
     });
     session.feed(bars);
     correlation.push(returns);
+    volatility?.push(returns);
   }
   const time = calendar.time[last] as number;
   session.assertLedger(previous);
@@ -253,7 +261,13 @@ export async function generateSleeveSignals(
     );
   });
   session.riskState = riskRecord?.state ?? initialRiskState(account.lastEquity);
-  const outcome = session.decide(time, previous, (a, b) => correlation.correlation(a, b));
+  const outcome = session.decide(
+    time,
+    previous,
+    (a, b) => correlation.correlation(a, b),
+    undefined,
+    volatility === undefined ? undefined : (a) => volatility.volatility(a),
+  );
   const decided = sleevesState(session, allocation);
   const saved = await ctx.store.putSleevesState(
     { bookedThrough: stored?.record.bookedThrough ?? null, booked: base, decided: { day, state: decided } },

@@ -383,12 +383,6 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   const config = parsed.data;
   if (config.sleeves !== undefined) {
     checkSleeves(config.sleeves, config.watchlist, file);
-    if (config.risk.volatilityCap !== undefined) {
-      // The sleeves session keeps no rolling volatility yet: under the cap it would refuse every entry.
-      throw new ConfigError(
-        `${file}: risk.volatilityCap: not supported with sleeves yet (use a strategy: block)`,
-      );
-    }
     return config;
   }
   const single = config.strategy as NonNullable<StrategyConfig['strategy']>;
