@@ -12,7 +12,14 @@
  */
 import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
-import { type Cents, splitCents, toCents, toDollars } from '../core/ledger/money.js';
+import {
+  type Cents,
+  commissionCents,
+  notionalCents,
+  splitCents,
+  toCents,
+  toDollars,
+} from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
 import {
   clientOrderId,
@@ -554,7 +561,14 @@ export function bookSleevesDay(input: {
       if (qty < leg.qty) uncovered.push({ leg: leg.clientOrderId, qty: leg.qty, covered: qty });
     });
     if (covered.length === 0) continue;
-    trades.push(...session.bookNetFill(netLegs(net.symbol, covered), price, 0, time));
+    // The broker order's commission, as the sleeves backtest charges it (the config's cost model on
+    // the net quantity; the crossed part pays none), split back to the legs by the session.
+    const booked = netLegs(net.symbol, covered);
+    const commission =
+      booked.side === null
+        ? 0
+        : commissionCents(config.costs.commission, booked.qty, notionalCents(booked.qty, price));
+    trades.push(...session.bookNetFill(booked, price, commission, time));
   }
   const tags = new Map(sleeves.map((s, k) => [sleeveSetTag(input.stage, [s.id]), k]));
   const done = [...input.protective].sort(

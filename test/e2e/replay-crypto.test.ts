@@ -2,28 +2,33 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
 import { DEFAULT_PRODUCTS } from '../../shared/adapters/local/coinbase-server.js';
-import { buildBacktestJob } from '../../shared/cli/backtest.js';
 import { replayCommand } from '../../shared/cli/replay.js';
-import { runBacktest } from '../../shared/core/backtest/engine.js';
+import { runSleevesBacktest } from '../../shared/core/backtest/sleeves.js';
 import { parseConfig } from '../../shared/core/config/schema.js';
 import { floorToIncrement } from '../../shared/core/sizing/increments.js';
+import { buildSleevesJob } from '../../shared/research/sleeves.js';
 import { capture } from '../helpers/capture.js';
 
-// The crypto config as shipped (10 bps slippage, 60 bps taker fee). The span holds a Saturday
-// entry (BTC-USD on 2025-09-13), a Sunday entry (ETH-USD on 2025-10-05), an exit by the strategy
-// and the three stops of the 2025-10-10 crash; its lookback (730 days) reaches back far enough
-// that the live EMAs equal the backtest's.
+// The crypto config as shipped: three sleeves (trend, breakout, bollinger), risk-parity, 10 bps
+// slippage, 60 bps taker fee, the volatility cap. The replay starts the session a day after the
+// backtest's first day, so its first signal step decides at the backtest's first close, where both
+// start the sleeves' allocation and return history (as test/e2e/replay-sleeves.test.ts). The span
+// holds a Saturday entry (trend's BTC-USD on 2025-09-13), a Sunday entry (trend's ETH-USD on
+// 2025-10-05), trend's BTC-USD exit netted against bollinger's BTC-USD entry on 2025-09-26, exits
+// by the strategies, a monthly rebalance and the stops of the 2025-10-10 crash.
 const configPath = 'config/crypto-strategy.yaml';
 const FROM = '2025-09-01';
 const TO = '2025-10-31';
+const BACKTEST_FROM = '2025-08-31';
 
-interface Fill {
-  clientOrderId: string | null;
+interface Trade {
   symbol: string;
-  side: string;
   qty: number;
-  price: number;
-  time: string;
+  entryTime: string | null;
+  entryPrice: number;
+  exitTime: string | null;
+  exitPrice: number | null;
+  exitReason: string | null;
 }
 interface ReplayJson {
   command: string;
@@ -35,13 +40,21 @@ interface ReplayJson {
     type: string;
     status: string;
   }[];
-  fills: Fill[];
+  fills: {
+    clientOrderId: string | null;
+    symbol: string;
+    side: string;
+    qty: number;
+    price: number;
+    time: string;
+  }[];
   equity: { date: string; equity: number }[];
+  sleeves: { id: string; trades: Trade[] }[];
   reconciliation: { mismatches: number; days: unknown[] };
 }
 
 describe('quantshift replay on the crypto config (24/7, against the local Coinbase server)', () => {
-  it("trades what the crypto backtest trades over the same span, weekends included: entries, exits, quantities to the product's increment, prices to the cent", async () => {
+  it('trades per sleeve what the crypto sleeves backtest trades over the same span, weekends included: the same trades and prices to the cent', async () => {
     const stdout = capture();
     const stderr = capture();
     const args = ['--config', configPath, '--from', FROM, '--to', TO, '--format', 'json', '--no-cache'];
@@ -50,67 +63,81 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
     expect(doc.command).toBe('replay');
 
     const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
-    const job = buildBacktestJob(
-      { from: FROM, to: TO, 'end-of-data': 'hold' },
+    const job = buildSleevesJob(
+      { from: BACKTEST_FROM, to: TO, 'end-of-data': 'hold' },
       config,
       loadDataDir(config.data.dir, config.watchlist),
     );
-    const backtest = runBacktest({
+    const backtest = runSleevesBacktest({
       series: job.series,
-      strategy: job.strategy,
-      params: job.params,
+      sleeves: job.sleeves,
       options: job.options,
+      ...(job.allocation === undefined ? {} : { allocation: job.allocation }),
+      ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
     });
-    const dateOf = (t: number) => new Date(t).toISOString().slice(0, 10);
+    const day = (t: number | null) => (t === null ? null : new Date(t).toISOString().slice(0, 10));
     // The exchange takes quantities on the product's base increment (the broker adapter rounds
-    // down); the backtest sizes in 1e-6 steps: the replay's is the backtest's rounded down.
+    // down); the backtest sizes in 1e-6 steps: a sleeve's traded quantity is the backtest's rounded
+    // down to the increment (SOL-USD's 0.001; BTC-USD's and ETH-USD's 1e-8 leave it as it is).
     const increment = (symbol: string) =>
       Number(DEFAULT_PRODUCTS.find((p) => p.productId === symbol)?.baseIncrement);
-    const expected = backtest.trades
-      .flatMap((t) => {
-        const qty = floorToIncrement(t.qty, increment(t.symbol));
-        return [
-          { symbol: t.symbol, side: 'buy', qty, date: dateOf(t.entryTime), price: t.entryPrice },
-          ...(t.exitTime === null
-            ? []
-            : [
-                {
-                  symbol: t.symbol,
-                  side: 'sell',
-                  qty,
-                  date: dateOf(t.exitTime),
-                  price: t.exitPrice as number,
-                  reason: t.exitReason,
-                },
-              ]),
-        ];
-      })
-      .sort((a, b) => `${a.date}${a.symbol}${a.side}`.localeCompare(`${b.date}${b.symbol}${b.side}`));
-    const placed = doc.fills
-      .map((f) => ({ symbol: f.symbol, side: f.side, qty: f.qty, date: f.time.slice(0, 10), price: f.price }))
-      .sort((a, b) => `${a.date}${a.symbol}${a.side}`.localeCompare(`${b.date}${b.symbol}${b.side}`));
-
-    expect(expected.length).toBeGreaterThanOrEqual(8);
-    expect(placed.map(({ price: _, ...f }) => f)).toEqual(
-      expected.map(({ price: _, reason: __, ...f }) => f),
-    );
+    const key = (t: Pick<Trade, 'symbol' | 'entryTime' | 'exitTime' | 'exitReason'>) =>
+      `${t.symbol} ${t.entryTime} ${t.exitTime} ${t.exitReason}`;
+    let trades = 0;
+    const entryDays: string[] = [];
+    for (const sleeve of backtest.sleeves) {
+      const expected = sleeve.trades.map((t) => ({
+        ...t,
+        qty: floorToIncrement(t.qty, increment(t.symbol)),
+        entryTime: day(t.entryTime),
+        exitTime: day(t.exitTime),
+      }));
+      const replayed = doc.sleeves.find((s) => s.id === sleeve.id)?.trades ?? [];
+      // The same trades: product, entry and exit days, exit reason.
+      expect(replayed.map(key).sort(), sleeve.id).toEqual(expected.map(key).sort());
+      for (const want of expected) {
+        const got = replayed.find((x) => x.symbol === want.symbol && x.entryTime === want.entryTime) as Trade;
+        // The quantity: the backtest's rounded down to the increment. Known difference (docs/crypto.md):
+        // a SOL-USD fill rounded to 0.001 leaves the sleeve's cash a cent off the backtest's, which the
+        // next rebalance spreads to the other sleeves, so later quantities may differ in the 6th digit.
+        expect(Math.abs(got.qty - want.qty), `${sleeve.id} ${key(want)}`).toBeLessThanOrEqual(
+          Math.max(increment(want.symbol), want.qty * 2e-5),
+        );
+        // Market IOC entries and exits: the day's open, slipped, as the backtest fills them.
+        expect(got.entryPrice).toBeCloseTo(want.entryPrice, 6);
+        if (want.exitReason === 'stop-loss') {
+          // A stop-limit is sent in whole cents (rounded away from the market), the backtest's stop
+          // is not: the triggered fill (the stop, slipped) is within a cent of the backtest's.
+          expect(Math.abs((got.exitPrice as number) - (want.exitPrice as number))).toBeLessThan(0.01);
+        } else if (want.exitPrice !== null) {
+          expect(got.exitPrice).toBeCloseTo(want.exitPrice, 6);
+        }
+        entryDays.push(want.entryTime as string);
+      }
+      trades += expected.length;
+    }
+    // Before the first rounded SOL-USD fill booked, the quantities are the backtest's exactly.
+    const first = (id: string, symbol: string) =>
+      doc.sleeves.find((s) => s.id === id)?.trades.find((t) => t.symbol === symbol)?.qty;
+    const firstBacktest = (id: string, symbol: string) =>
+      backtest.sleeves.find((s) => s.id === id)?.trades.find((t) => t.symbol === symbol)?.qty as number;
+    expect(first('breakout', 'SOL-USD')).toBe(floorToIncrement(firstBacktest('breakout', 'SOL-USD'), 0.001));
+    expect(first('trend', 'BTC-USD')).toBe(firstBacktest('trend', 'BTC-USD'));
+    expect(first('bollinger', 'ETH-USD')).toBe(firstBacktest('bollinger', 'ETH-USD'));
+    expect(trades).toBeGreaterThanOrEqual(8);
+    for (const id of ['trend', 'breakout', 'bollinger'])
+      expect(doc.sleeves.find((s) => s.id === id)?.trades.length, id).toBeGreaterThan(0);
     // Weekends trade like any day: a Saturday and a Sunday entry.
-    const weekdays = placed.map((f) => new Date(`${f.date}T00:00:00Z`).getUTCDay());
+    const weekdays = entryDays.map((d) => new Date(`${d}T00:00:00Z`).getUTCDay());
     expect(weekdays).toContain(6);
     expect(weekdays).toContain(0);
-    for (const [k, want] of expected.entries()) {
-      const got = placed[k]?.price as number;
-      if (want.reason === 'stop-loss') {
-        // A stop-limit is sent in whole cents (rounded away from the market), the backtest's stop is
-        // not: the triggered fill (the stop, slipped) is within a cent of the backtest's.
-        expect(Math.abs(got - want.price)).toBeLessThan(0.01);
-      } else {
-        // Market IOC entries and exits: the day's open, slipped, exactly as the backtest fills.
-        expect(got).toBeCloseTo(want.price, 9);
-      }
-    }
-    expect(expected.filter((t) => t.reason === 'stop-loss')).toHaveLength(3);
-    expect(expected.filter((t) => t.reason === 'exit')).toHaveLength(1);
+    expect(
+      backtest.sleeves.flatMap((s) => s.trades).filter((t) => t.exitReason === 'stop-loss').length,
+    ).toBeGreaterThanOrEqual(3);
+    // 2025-09-26: one BTC-USD order, bollinger's entry less trend's exit (crossed internally).
+    const net = doc.orders.filter((o) => /-BTC-USD-20250926-(entry|exit)$/.test(o.clientOrderId));
+    expect(net).toHaveLength(1);
+    expect(net[0]?.side).toBe('buy');
 
     // The shapes of the equity replay's JSON.
     for (const fill of doc.fills) {
@@ -124,13 +151,13 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
     expect(
       new Set(doc.orders.filter((o) => /-(entry|exit)$/.test(o.clientOrderId)).map((o) => o.type)),
     ).toEqual(new Set(['market']));
-    expect(new Set(doc.orders.filter((o) => /-stop-\d+$/.test(o.clientOrderId)).map((o) => o.type))).toEqual(
-      new Set(['stop_limit']),
-    );
+    expect(
+      new Set(doc.orders.filter((o) => /-stop(-\d+)?$/.test(o.clientOrderId)).map((o) => o.type)),
+    ).toEqual(new Set(['stop_limit']));
     // Every UTC day of the span was a session, weekends included, reconciled with no difference.
     expect(doc.equity).toHaveLength(61);
     expect(doc.reconciliation.mismatches).toBe(0);
-  }, 300_000);
+  }, 600_000);
 
   it('refuses the equity paper broker rehearsals on a crypto config', async () => {
     const stdout = capture();
