@@ -134,10 +134,17 @@ describe('one sleeve equals the single-strategy engine', () => {
 
 describe('one sleeve equals the single-strategy engine under the volatility cap (crypto, 365 days a year)', () => {
   it('the crypto config as one sleeve, its cap tightened to bind: the same trades, equity and metrics', () => {
-    const crypto = parseConfig(
-      readFileSync('config/crypto-strategy.yaml', 'utf8'),
-      'config/crypto-strategy.yaml',
-    );
+    // The shipped crypto config with its sleeves replaced by the trend sleeve's strategy alone.
+    const text = readFileSync('config/crypto-strategy.yaml', 'utf8');
+    const oneStrategy = `${text.slice(0, text.indexOf('sleeves:\n'))}strategy:
+  name: ma-crossover
+  direction: long-only
+  params: { fast: 10, slow: 30, ma: ema, atrPeriod: 14, atrStop: 3 }
+
+${text.slice(text.indexOf('sizing:\n'))}`;
+    const crypto = parseConfig(oneStrategy, 'crypto-single.yaml');
+    expect(crypto.sleeves).toBeUndefined();
+    expect(crypto.risk.volatilityCap).toBeDefined();
     const series = loadDataDir('data/crypto', crypto.watchlist);
     const job = buildSleevesJob({}, crypto, series);
     const rules = job.options.risk as NonNullable<typeof job.options.risk>;
