@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
 import { DEFAULT_PRODUCTS } from '../../shared/adapters/local/coinbase-server.js';
-import { replayCommand } from '../../shared/cli/replay.js';
+import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { runSleevesBacktest } from '../../shared/core/backtest/sleeves.js';
 import { parseConfig } from '../../shared/core/config/schema.js';
 import { floorToIncrement } from '../../shared/core/sizing/increments.js';
@@ -157,6 +157,32 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
     // Every UTC day of the span was a session, weekends included, reconciled with no difference.
     expect(doc.equity).toHaveLength(61);
     expect(doc.reconciliation.mismatches).toBe(0);
+  }, 600_000);
+
+  it('places no extra order when every crypto handler runs twice and execute-orders runs 5 at once', async () => {
+    // 2025-09-24..2025-10-03: breakout's SOL-USD stop (09-25), the netted BTC-USD order (09-26),
+    // bollinger's exits and trend's BTC-USD entry (10-02), weekends included.
+    const run = (extra: Partial<Parameters<typeof replay>[0]>) =>
+      replay({
+        from: '2025-09-24',
+        to: '2025-10-03',
+        configPath,
+        dataDir: 'data/crypto',
+        withCache: true,
+        log: () => {},
+        logSink: () => {},
+        ...extra,
+      });
+    const once = await run({});
+    const again = await run({ repeat: 2, executeConcurrency: 5 });
+    const ids = (doc: Awaited<ReturnType<typeof replay>>) => doc.orders.map((o) => o.clientOrderId).sort();
+    expect(once.orders.length).toBeGreaterThan(3);
+    expect(ids(again)).toEqual(ids(once));
+    expect(new Set(ids(again)).size).toBe(again.orders.length);
+    const fills = (doc: Awaited<ReturnType<typeof replay>>) =>
+      doc.fills.map((f) => [f.clientOrderId, f.qty, f.price, f.time]).sort();
+    expect(fills(again)).toEqual(fills(once));
+    expect(again.reconciliation.mismatches).toBe(0);
   }, 600_000);
 
   it('refuses the equity paper broker rehearsals on a crypto config', async () => {
