@@ -5,13 +5,14 @@ import type { Context } from 'aws-lambda';
 import type { LocalAlpacaFault } from '../adapters/local/alpaca-server.js';
 import type { ExecutionRealism } from '../adapters/local/execution-realism.js';
 import { localLambdaContext } from '../adapters/local/lambda-context.js';
-import { startLocalLiveStack } from '../adapters/local/live-stack.js';
+import { startLocalCryptoStack, startLocalLiveStack } from '../adapters/local/live-stack.js';
 import { isoDate, parseConfig, type StrategyConfig, strategyParams } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkToUtc } from '../core/live/orders.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import type { ReconciliationResult } from '../live/reconcile.js';
+import { buildCryptoLiveContext, parseCryptoLiveEnv } from '../runtime/crypto-live.js';
 import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
 import { type FlagSpecs, numberFlag, parseFlags, renderHelp, stringFlag } from './args.js';
 import { type CapturedAlert, saveReplayState } from './paper-state.js';
@@ -24,7 +25,11 @@ const replayFlags: FlagSpecs = {
   to: { type: 'string', value: '<YYYY-MM-DD>', help: 'last trading day to replay' },
   config: { type: 'string', value: '<yaml>', help: 'strategy config (default config/equity-strategy.yaml)' },
   symbols: { type: 'string', value: '<SYM,...>', help: 'override the watchlist' },
-  data: { type: 'string', value: '<dir>', help: 'bars the local broker serves (default data)' },
+  data: {
+    type: 'string',
+    value: '<dir>',
+    help: "bars the local broker serves (default the config's data.dir)",
+  },
   format: { type: 'string', choices: ['table', 'json'], help: 'stdout format (default table)' },
   'slippage-bps': {
     type: 'string',
@@ -76,6 +81,19 @@ const DAY_SCHEDULE: readonly { readonly step: string; readonly at: string }[] = 
   { step: 'end-of-day', at: '16:15' },
 ];
 
+/**
+ * The crypto bot's day, UTC, every day of the week, as its stack's schedules run it (docs/crypto.md):
+ * the risk check runs hourly there; the replay runs it after the entries and at midday.
+ */
+const CRYPTO_DAY_SCHEDULE: readonly { readonly step: string; readonly at: string }[] = [
+  { step: 'market-open-check', at: '00:05' },
+  { step: 'generate-signals', at: '00:10' },
+  { step: 'execute-orders', at: '00:15' },
+  { step: 'risk-check', at: '00:30' },
+  { step: 'risk-check', at: '12:30' },
+  { step: 'end-of-day', at: '23:50' },
+];
+
 /** What the replay reports after each weekday: the end-of-day report, or a closed market. */
 export interface ReplayDay {
   readonly date: string;
@@ -112,14 +130,25 @@ export interface ReplaySleeveTrade {
   readonly exitReason: string | null;
 }
 
-/** The weekdays from `from` to `to`, inclusive, as YYYY-MM-DD. */
-function replayWeekdays(from: string, to: string): string[] {
+/**
+ * The days from `from` to `to`, inclusive, as YYYY-MM-DD: the weekdays for the equity bot (the
+ * market-open check says which are holidays), every day for the crypto bot (24/7, UTC days).
+ */
+function replayDays(from: string, to: string, everyDay: boolean): string[] {
   const days: string[] = [];
   for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) {
     const weekday = new Date(t).getUTCDay();
-    if (weekday !== 0 && weekday !== 6) days.push(new Date(t).toISOString().slice(0, 10));
+    if (everyDay || (weekday !== 0 && weekday !== 6)) days.push(new Date(t).toISOString().slice(0, 10));
   }
   return days;
+}
+
+/** The local stack a replay drives: its market clock, the functions' environment, and the end. */
+interface ReplayStack {
+  readonly env: Readonly<Record<string, string>>;
+  readonly time: string;
+  setTime(time: string): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -214,14 +243,50 @@ export async function replay(options: {
       ),
     );
   }
-  const stack = await startLocalLiveStack({
-    dataDir: options.dataDir,
-    startTime: newYorkToUtc(options.from, '08:00'),
-    configPath,
-    withCache: options.withCache,
-    ...(options.realism === undefined ? {} : { realism: options.realism }),
-    ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
-  });
+  const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
+  // The calendar, the stack and the handlers follow the config's asset class.
+  const crypto = config.assetClass === 'crypto';
+  if (crypto) {
+    const equityOnly = [
+      ['broker faults', options.faults !== undefined && options.faults.length > 0],
+      [
+        '--slippage-bps, --slippage-jitter-bps, --reject-rate, --late-fill-rate, --seed',
+        options.realism !== undefined && Object.keys(options.realism).length > 0,
+      ],
+      ['--partial-fill', options.partialFill !== undefined],
+      ['--state-dir', options.stateDir !== undefined],
+    ].filter(([, given]) => given);
+    if (equityOnly.length > 0)
+      throw new UsageError(
+        `replay of a crypto config: ${equityOnly.map(([name]) => name).join('; ')} rehearse the equity paper broker only, not the local Coinbase server`,
+      );
+  }
+  const equityStack = crypto
+    ? undefined
+    : await startLocalLiveStack({
+        dataDir: options.dataDir,
+        startTime: newYorkToUtc(options.from, '08:00'),
+        configPath,
+        withCache: options.withCache,
+        ...(options.realism === undefined ? {} : { realism: options.realism }),
+        ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
+      });
+  const stack: ReplayStack =
+    equityStack === undefined
+      ? await startLocalCryptoStack({
+          dataDir: options.dataDir,
+          startTime: `${options.from}T00:00:00.000Z`,
+          configPath,
+          withCache: options.withCache,
+        })
+      : {
+          env: equityStack.env,
+          get time() {
+            return equityStack.alpaca.time;
+          },
+          setTime: (time) => equityStack.alpaca.setTime(time),
+          close: () => equityStack.close(),
+        };
   // The functions' notifications (the local notifier logs `[severity] subject`), kept for the state.
   const alerts: CapturedAlert[] = [];
   const noteAlerts = (text: string) => {
@@ -230,7 +295,7 @@ export async function replay(options: {
       const match = /"message":"\[(critical|warning|info)\] ((?:[^"\\]|\\.)*)"/.exec(line);
       if (match !== null)
         alerts.push({
-          time: stack.alpaca.time,
+          time: stack.time,
           severity: match[1] as string,
           subject: JSON.parse(`"${match[2]}"`) as string,
         });
@@ -260,24 +325,38 @@ export async function replay(options: {
   process.stdout.write = capture;
   process.stderr.write = capture;
   try {
-    const handlers = {
-      'market-open-check': (await import('../../functions/market-open-check/handler.js')).handler,
-      'generate-signals': (await import('../../functions/generate-signals/handler.js')).handler,
-      'execute-orders': (await import('../../functions/execute-orders/handler.js')).handler,
-      'risk-check': (await import('../../functions/risk-check/handler.js')).handler,
-      'end-of-day': (await import('../../functions/end-of-day/handler.js')).handler,
-    } as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
+    const handlers = (
+      crypto
+        ? {
+            'market-open-check': (await import('../../functions/crypto-market-open-check/handler.js'))
+              .handler,
+            'generate-signals': (await import('../../functions/crypto-generate-signals/handler.js')).handler,
+            'execute-orders': (await import('../../functions/crypto-execute-orders/handler.js')).handler,
+            'risk-check': (await import('../../functions/crypto-risk-check/handler.js')).handler,
+            'end-of-day': (await import('../../functions/crypto-end-of-day/handler.js')).handler,
+          }
+        : {
+            'market-open-check': (await import('../../functions/market-open-check/handler.js')).handler,
+            'generate-signals': (await import('../../functions/generate-signals/handler.js')).handler,
+            'execute-orders': (await import('../../functions/execute-orders/handler.js')).handler,
+            'risk-check': (await import('../../functions/risk-check/handler.js')).handler,
+            'end-of-day': (await import('../../functions/end-of-day/handler.js')).handler,
+          }
+    ) as Record<string, (event: unknown, context: Context) => Promise<unknown>>;
+    const schedule = crypto ? CRYPTO_DAY_SCHEDULE : DAY_SCHEDULE;
+    const at = (day: string, time: string) =>
+      crypto ? new Date(`${day}T${time}:00Z`).toISOString() : newYorkToUtc(day, time);
     let sequence = 0;
-    const days = replayWeekdays(options.from, options.to);
+    const days = replayDays(options.from, options.to, crypto);
     const reconciliations: ReconciliationResult[] = [];
     for (const [d, day] of days.entries()) {
       let open = true;
       let report: ReplayDay['report'];
       if (options.faults !== undefined && options.faults.length > 0)
-        stack.alpaca.injectFaults(...options.faults);
-      for (const { step, at } of DAY_SCHEDULE) {
-        const scheduledTime = newYorkToUtc(day, at);
-        if (scheduledTime > stack.alpaca.time) stack.alpaca.setTime(scheduledTime);
+        equityStack?.alpaca.injectFaults(...options.faults);
+      for (const { step, at: time } of schedule) {
+        const scheduledTime = at(day, time);
+        if (scheduledTime > stack.time) stack.setTime(scheduledTime);
         const handler = handlers[step] as (event: unknown, context: Context) => Promise<unknown>;
         const invoke = () =>
           invokeWithRetries(
@@ -314,18 +393,19 @@ export async function replay(options: {
       });
     }
     // The results are read through the same adapters the handlers use.
-    const { broker, store } = await buildLiveContext(parseLiveEnv(process.env));
+    const { broker, store } = crypto
+      ? await buildCryptoLiveContext(parseCryptoLiveEnv(process.env))
+      : await buildLiveContext(parseLiveEnv(process.env));
     const orders = await broker.listOrders({ status: 'all' });
     const activities = await broker.getActivities({});
     const snapshots = await store.listEquitySnapshots(options.from, options.to);
     const byId = new Map(orders.map((o) => [o.id, o.clientOrderId]));
-    const config = parseConfig(readFileSync(configPath, 'utf8'), configPath);
     const sleeves =
       config.sleeves === undefined
         ? undefined
         : await sleeveTrades(config, store, await broker.getPositions());
-    if (options.stateDir !== undefined) {
-      await saveReplayState(options.stateDir, stack, {
+    if (options.stateDir !== undefined && equityStack !== undefined) {
+      await saveReplayState(options.stateDir, equityStack, {
         orders,
         activities,
         alerts,
@@ -552,7 +632,7 @@ export async function replayCommand(argv: readonly string[], io: Io): Promise<nu
       from: from as string,
       to: to as string,
       configPath,
-      dataDir: stringFlag(flags, 'data') ?? 'data',
+      dataDir: stringFlag(flags, 'data') ?? config.data.dir,
       ...(stringFlag(flags, 'symbols')
         ? { symbols: (stringFlag(flags, 'symbols') as string).split(',').map((s) => s.trim().toUpperCase()) }
         : {}),

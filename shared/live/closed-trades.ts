@@ -28,6 +28,12 @@ export interface OpenAfterFills {
   readonly qty: number;
   /** Entry date of what is open, null when flat or unknown. */
   readonly entryDate: string | null;
+  /**
+   * Average entry price of what is open (the starting position's, then weighted by the day's
+   * opening fills), null when flat: the ledger's own figure, for a broker that reports no cost
+   * basis (Coinbase).
+   */
+  readonly entryPrice: number | null;
 }
 
 export interface DayTrades {
@@ -144,7 +150,9 @@ export function closedTradesOfDay(input: {
   for (const [symbol, lot] of lots) {
     open.set(
       symbol,
-      lot === undefined ? { qty: 0, entryDate: null } : { qty: lot.side * lot.qty, entryDate: lot.entryDate },
+      lot === undefined
+        ? { qty: 0, entryDate: null, entryPrice: null }
+        : { qty: lot.side * lot.qty, entryDate: lot.entryDate, entryPrice: lot.entryPrice },
     );
   }
   return { trades, open };

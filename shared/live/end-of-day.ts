@@ -316,8 +316,12 @@ export async function endOfDay(
       sleeve: config.name,
       symbol: position.symbol,
       qty,
+      // The broker's average when it has one for exactly the sleeve's quantity; else the ledger's
+      // (Coinbase reports no cost basis: its average is 0).
       avgEntryPrice:
-        qty === position.qty ? position.avgEntryPrice : (record?.avgEntryPrice ?? position.avgEntryPrice),
+        qty === position.qty && position.avgEntryPrice > 0
+          ? position.avgEntryPrice
+          : (walk.open.get(position.symbol)?.entryPrice ?? record?.avgEntryPrice ?? position.avgEntryPrice),
       stop: record?.stop ?? null,
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,

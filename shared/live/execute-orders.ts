@@ -1,11 +1,6 @@
 import { CacheError } from '../core/errors.js';
-import {
-  beforeOpgCutoff,
-  intentLimitViolations,
-  orderTagOf,
-  STOP_ORDER_TYPES,
-  sleeveSetTag,
-} from '../core/live/orders.js';
+import { orderStyle } from '../core/live/order-style.js';
+import { intentLimitViolations, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError, sessionDate } from './context.js';
@@ -140,16 +135,21 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       return result;
     };
 
-    if (!beforeOpgCutoff(scheduledTime, day)) {
-      for (const intent of pending.filter((i) => i.status === 'recorded' && i.timeInForce === 'opg')) {
+    // Orders decided at the close (equity: market-on-open; crypto: market IOC) go out before the
+    // session's cutoff only: after it, skipped and alerted, never sent late (core/live/order-style.ts).
+    const style = orderStyle(ctx.config);
+    const atOpen = (i: IntentRecord) => i.timeInForce === style.atOpen.timeInForce && i.type === 'market';
+    const pastCutoff = !style.beforeCutoff(scheduledTime, day);
+    if (pastCutoff) {
+      for (const intent of pending.filter((i) => i.status === 'recorded' && atOpen(i))) {
         await transition(intent, ['recorded'], {
           status: 'skipped',
-          reason: 'after the 09:28 market-on-open cutoff',
+          reason: `after ${style.cutoffLabel}`,
         });
       }
       if (outcome.length > 0) {
         await ctx.notifier.publish({
-          subject: `Market-on-open orders skipped on ${day}`,
+          subject: `${style.assetClass === 'crypto' ? 'Daily close orders' : 'Market-on-open orders'} skipped on ${day}`,
           severity: 'critical',
           text: `The cutoff passed before they were sent: ${outcome.map((o) => o.clientOrderId).join(', ')}`,
         });
@@ -197,12 +197,12 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           await accept(intent, existing);
           continue;
         }
-        if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
+        if (pastCutoff && atOpen(intent)) {
           const expired = await expireUnsent(ctx, intent, now());
           if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
           continue;
         }
-      } else if (!beforeOpgCutoff(scheduledTime, day) && intent.timeInForce === 'opg') {
+      } else if (pastCutoff && atOpen(intent)) {
         continue;
       }
       if (intent.status === 'recorded') {

@@ -1,6 +1,7 @@
 import { singleStrategy, strategyParams } from '../core/config/schema.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
+import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId } from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
@@ -218,7 +219,8 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     return {
       side: position.qty > 0 ? 1 : -1,
       qty: Math.abs(position.qty),
-      entryPrice: position.avgEntryPrice,
+      // Coinbase reports no cost basis (0): the durable record's average entry price then.
+      entryPrice: position.avgEntryPrice > 0 ? position.avgEntryPrice : (record?.avgEntryPrice ?? 0),
       entryRef: record?.entryRef ?? position.avgEntryPrice,
       initialRisk: record?.initialRisk ?? Number.NaN,
       stop: record?.stop ?? undefined,
@@ -273,8 +275,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     sleeve: config.name,
     date: day,
     strategy: config.name,
-    type: 'market' as const,
-    timeInForce: 'opg' as const,
+    ...orderStyle(config).atOpen,
     status: 'recorded' as const,
     filledQty: 0,
     configHash: ctx.configHash,

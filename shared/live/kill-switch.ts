@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
+import { orderStyle } from '../core/live/order-style.js';
 import {
   clientOrderId,
   newYorkTime,
@@ -555,8 +556,7 @@ export async function killSwitch(
             purpose: 'exit',
             side: exitSide,
             qty: owner.qty,
-            type: 'market',
-            timeInForce: 'day',
+            ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,

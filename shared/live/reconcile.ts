@@ -1,5 +1,6 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
+import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkToUtc, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
 import {
   assignFromBucket,
@@ -482,8 +483,7 @@ export async function flattenBucket(
     purpose: 'exit',
     side: 'sell',
     qty: bucket,
-    type: 'market',
-    timeInForce: 'day',
+    ...orderStyle(ctx.config).immediate,
     referencePrice: position.currentPrice,
     status: 'recorded',
     filledQty: 0,

@@ -1,3 +1,4 @@
+import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
 import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
@@ -384,8 +385,7 @@ async function exitAtMarket(
       purpose: 'exit',
       side: position.qty > 0 ? 'sell' : 'buy',
       qty: Math.abs(position.qty),
-      type: 'market',
-      timeInForce: 'day',
+      ...orderStyle(ctx.config).immediate,
       referencePrice: position.currentPrice,
       status: 'recorded',
       filledQty: 0,

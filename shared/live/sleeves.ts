@@ -12,9 +12,16 @@
  */
 import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
-import { type Cents, splitCents, toCents, toDollars } from '../core/ledger/money.js';
 import {
-  beforeOpgCutoff,
+  type Cents,
+  commissionCents,
+  notionalCents,
+  splitCents,
+  toCents,
+  toDollars,
+} from '../core/ledger/money.js';
+import { orderStyle } from '../core/live/order-style.js';
+import {
   clientOrderId,
   newYorkTime,
   orderTagOf,
@@ -22,6 +29,7 @@ import {
   sleeveSetTag,
 } from '../core/live/orders.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
+import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
 import { defaultAllocation } from '../core/portfolio/config.js';
@@ -34,7 +42,7 @@ import type {
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
-import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
+import { initialRiskState, RollingCorrelation, RollingVolatility } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import {
   coveredLegs,
@@ -225,6 +233,12 @@ export async function generateSleeveSignals(
     throw new StaleDataError(`the bars do not end at the previous session ${previous}`);
   const symbols = config.watchlist;
   const correlation = new RollingCorrelation(symbols.length, config.risk.correlation.window);
+  // The volatility cap reads the same daily returns, as the sleeves backtest's does.
+  const cap = config.risk.volatilityCap;
+  const volatility =
+    cap === undefined
+      ? undefined
+      : new RollingVolatility(symbols.length, cap.window, periodsPerYear(config.assetClass));
   const returns = new Float64Array(symbols.length);
   for (let slot = 0; slot <= last; slot++) {
     const bars = series.map((_, k) => barAtSlot(series, calendar, k, slot));
@@ -236,6 +250,7 @@ export async function generateSleeveSignals(
     });
     session.feed(bars);
     correlation.push(returns);
+    volatility?.push(returns);
   }
   const time = calendar.time[last] as number;
   session.assertLedger(previous);
@@ -253,7 +268,13 @@ export async function generateSleeveSignals(
     );
   });
   session.riskState = riskRecord?.state ?? initialRiskState(account.lastEquity);
-  const outcome = session.decide(time, previous, (a, b) => correlation.correlation(a, b));
+  const outcome = session.decide(
+    time,
+    previous,
+    (a, b) => correlation.correlation(a, b),
+    undefined,
+    volatility === undefined ? undefined : (a) => volatility.volatility(a),
+  );
   const decided = sleevesState(session, allocation);
   const saved = await ctx.store.putSleevesState(
     { bookedThrough: stored?.record.bookedThrough ?? null, booked: base, decided: { day, state: decided } },
@@ -296,8 +317,7 @@ export async function generateSleeveSignals(
       purpose,
       side: leg.side,
       qty: leg.qty,
-      type: 'market',
-      timeInForce: 'opg',
+      ...orderStyle(ctx.config).atOpen,
       referencePrice: leg.entry?.entryRef ?? session.mark(leg.symbol),
       ...(leg.entry?.stopLoss === undefined ? {} : { protectiveStop: leg.entry.stopLoss }),
       ...(leg.entry?.takeProfit === undefined ? {} : { takeProfit: leg.entry.takeProfit }),
@@ -374,16 +394,17 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
   let legs = all.filter((i) => i.leg === true && i.status === 'recorded' && i.netOrderId === undefined);
   if (legs.length === 0) return;
   const sleeves = liveSleeves(ctx.config);
-  if (!beforeOpgCutoff(now, day)) {
+  const style = orderStyle(ctx.config);
+  if (!style.beforeCutoff(now, day)) {
     for (const leg of legs) {
       await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
         status: 'skipped',
-        reason: 'after the 09:28 market-on-open cutoff',
+        reason: `after ${style.cutoffLabel}`,
         updatedAt: now,
       });
     }
     await ctx.notifier.publish({
-      subject: `Market-on-open orders skipped on ${day}`,
+      subject: `${style.assetClass === 'crypto' ? 'Daily close orders' : 'Market-on-open orders'} skipped on ${day}`,
       severity: 'critical',
       text: `The cutoff passed before the sleeves' legs were netted and sent: ${legs.map((l) => l.clientOrderId).join(', ')}`,
     });
@@ -445,8 +466,7 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
       purpose,
       side: order.side ?? (reference.side as 'buy' | 'sell'),
       qty: order.qty,
-      type: 'market',
-      timeInForce: 'opg',
+      ...orderStyle(ctx.config).atOpen,
       referencePrice: reference.referencePrice,
       status: order.side === null ? 'skipped' : 'recorded',
       ...(order.side === null
@@ -541,7 +561,14 @@ export function bookSleevesDay(input: {
       if (qty < leg.qty) uncovered.push({ leg: leg.clientOrderId, qty: leg.qty, covered: qty });
     });
     if (covered.length === 0) continue;
-    trades.push(...session.bookNetFill(netLegs(net.symbol, covered), price, 0, time));
+    // The broker order's commission, as the sleeves backtest charges it (the config's cost model on
+    // the net quantity; the crossed part pays none), split back to the legs by the session.
+    const booked = netLegs(net.symbol, covered);
+    const commission =
+      booked.side === null
+        ? 0
+        : commissionCents(config.costs.commission, booked.qty, notionalCents(booked.qty, price));
+    trades.push(...session.bookNetFill(booked, price, commission, time));
   }
   const tags = new Map(sleeves.map((s, k) => [sleeveSetTag(input.stage, [s.id]), k]));
   const done = [...input.protective].sort(
@@ -726,8 +753,7 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: p.qty,
-            type: 'market',
-            timeInForce: 'day',
+            ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,

@@ -1,4 +1,6 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
+
+import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId } from '../core/live/orders.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
@@ -53,9 +55,8 @@ export async function placeStop(
       purpose: 'stop',
       side,
       qty,
-      type: 'stop',
-      timeInForce: 'gtc',
-      stopPrice: price,
+      // Equity: a stop-market order; crypto: a stop-limit with its limit beyond the stop.
+      ...orderStyle(ctx.config).stop(price, side),
       referencePrice,
       status: 'recorded',
       filledQty: 0,

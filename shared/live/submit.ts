@@ -4,6 +4,7 @@ import {
   BrokerUnavailableError,
   DuplicateClientOrderIdError,
 } from '../core/errors.js';
+import { beforeIocCutoff } from '../core/live/order-style.js';
 import { beforeOpgCutoff, newYorkTime } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, SessionRecord } from '../core/ports/state-store.js';
@@ -11,7 +12,10 @@ import type { LiveContext } from './context.js';
 
 /**
  * Whether the order window of an intent is over at `now`: for a market-on-open order the 09:28
- * cutoff of its day, for any other the close of its session (or its day, once the day is past).
+ * cutoff of its day; for a crypto market IOC order the 01:00 UTC cutoff of its UTC day (an
+ * immediate order: the broker fills it at once or never, so a claim it never saw is stale once
+ * the orders of the daily close may no longer go out); for any other the close of its session
+ * (or its day, once the day is past).
  * An intent claimed for sending that the broker has not seen by then never will be.
  */
 export function orderWindowClosed(
@@ -20,6 +24,7 @@ export function orderWindowClosed(
   now: string,
 ): boolean {
   if (intent.timeInForce === 'opg') return !beforeOpgCutoff(now, intent.date);
+  if (intent.timeInForce === 'ioc') return !beforeIocCutoff(now, intent.date);
   if (newYorkTime(now).date > intent.date) return true;
   return (
     session?.date === intent.date &&

@@ -39,6 +39,13 @@ export const DEFAULT_CRYPTO_CONFIG = 'config/crypto-strategy.yaml';
 const flag = (name: string) =>
   z.enum(['true', 'false'], { error: `${name} must be "true" or "false"` }).transform((v) => v === 'true');
 
+/** Whether a base URL is the local Coinbase-compatible server's (a loopback host: 127.0.0.1, ::1, localhost). */
+export function isLoopback(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
 /** Environment of the crypto functions (from the crypto stack, or set by a local run). */
 export const cryptoLiveEnvSchema = z
   .object({
@@ -59,6 +66,12 @@ export const cryptoLiveEnvSchema = z
     DRY_RUN: flag('DRY_RUN').default(true),
     /** The kill-switch function only: overrides the config's `live.killSwitch.flatten`. */
     KILL_SWITCH_FLATTEN: liveEnvSchema.shape.KILL_SWITCH_FLATTEN,
+    /**
+     * `true`: a local rehearsal (`quantshift replay`) against the local Coinbase-compatible server
+     * on a loopback address; only then may the paper stage send orders (DRY_RUN=false). Never set
+     * by the stack.
+     */
+    LOCAL_REHEARSAL: flag('LOCAL_REHEARSAL').default(false),
     /** Local runs only: the key itself and the local servers' URLs. */
     COINBASE_KEY_NAME: z.string().optional(),
     COINBASE_PRIVATE_KEY: z.string().optional(),
@@ -68,12 +81,23 @@ export const cryptoLiveEnvSchema = z
     DYNAMODB_ENDPOINT: z.url().optional(),
   })
   .superRefine((env, ctx) => {
-    if (env.STAGE === 'paper' && !env.DRY_RUN) {
+    // The one exception: a rehearsal against the local Coinbase-compatible server on this machine
+    // (`quantshift replay`: LOCAL_REHEARSAL=true), whose orders go to a loopback address only.
+    const rehearsal = env.LOCAL_REHEARSAL && isLoopback(env.COINBASE_BASE_URL);
+    if (env.LOCAL_REHEARSAL && !rehearsal) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LOCAL_REHEARSAL'],
+        message:
+          'a local rehearsal needs COINBASE_BASE_URL on a loopback address (the local Coinbase server)',
+      });
+    }
+    if (env.STAGE === 'paper' && !env.DRY_RUN && !rehearsal) {
       ctx.addIssue({
         code: 'custom',
         path: ['DRY_RUN'],
         message:
-          'the paper stage of the crypto bot is a dry run (Coinbase has no paper trading): DRY_RUN=false is refused',
+          'the paper stage of the crypto bot is a dry run (Coinbase has no paper trading): DRY_RUN=false is refused (except in a local rehearsal: LOCAL_REHEARSAL=true against the local Coinbase server)',
       });
     }
   });

@@ -30,6 +30,7 @@ import {
   EquitySymbolRefusedError,
   VirtualOrderRefusedError,
 } from '../../shared/core/errors.js';
+import { stopLimitPrice } from '../../shared/core/live/order-style.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { DryRunBroker } from '../../shared/live/dry-run.js';
@@ -37,6 +38,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { fundingMonitor } from '../../shared/live/funding-monitor.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
 import {
   buildCryptoLiveContext,
   cryptoFundingHandler,
@@ -471,5 +473,104 @@ describe('the dry run (the paper stage)', () => {
     expect(byId.get('qs-test-SOL-USD-20260106-entry')).toMatchObject({ status: 'filled' });
     expect((await ctx.crypto?.records.listDryRuns(day))?.map((r) => r.symbol)).toEqual(['SOL-USD']);
     expect(server.orders).toEqual([]);
+  });
+});
+
+describe('live crypto order types (a local rehearsal: the orders reach the local Coinbase server)', () => {
+  /** A context that sends (paper stage, LOCAL_REHEARSAL against the loopback server), on its own table. */
+  const sending = async (table: string) => {
+    await createStateTable(dynamo.client, table);
+    return cryptoContext({ DRY_RUN: 'false', LOCAL_REHEARSAL: 'true', STATE_TABLE: table });
+  };
+
+  it('refuses LOCAL_REHEARSAL against anything but a loopback address', () => {
+    expect(parseCryptoLiveEnv({ ...env, DRY_RUN: 'false', LOCAL_REHEARSAL: 'true' }).DRY_RUN).toBe(false);
+    expect(() =>
+      parseCryptoLiveEnv({
+        ...env,
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        COINBASE_BASE_URL: 'https://example.invalid',
+      }),
+    ).toThrow(/LOCAL_REHEARSAL.*loopback/);
+  });
+
+  it('sends the entries as market IOC right after the UTC close, then each protective stop as a stop-limit GTC', async () => {
+    const { ctx } = await sending('quantshift-crypto-test-live');
+    expect(ctx.crypto?.dryRun).toBe(false);
+    expect(ctx.broker).not.toBeInstanceOf(DryRunBroker);
+    const day = '2026-01-05';
+    clock = Date.parse(`${day}T00:10:00Z`);
+    await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+    const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
+    const entries = signals.intents.filter((i) => i.purpose === 'entry');
+    expect(entries.map((i) => i.symbol)).toContain('ETH-USD');
+    for (const entry of entries) expect(entry).toMatchObject({ type: 'market', timeInForce: 'ioc' });
+
+    clock = Date.parse(`${day}T00:15:00Z`);
+    await executeOrders(ctx, `${day}T00:15:00Z`);
+    // The sleeves' legs are netted per product into one order each, sent as market IOC and filled.
+    const net = (await ctx.store.listIntents(day)).filter((i) => i.leg !== true && i.status !== 'skipped');
+    expect(net.map((i) => i.symbol).sort()).toEqual([...new Set(entries.map((e) => e.symbol))].sort());
+    for (const intent of net) {
+      expect(intent).toMatchObject({ type: 'market', timeInForce: 'ioc', status: 'filled' });
+      const order = server.orders.find((o) => o.client_order_id === intent.clientOrderId);
+      expect(Object.keys(order?.order_configuration ?? {})).toEqual(['market_market_ioc']);
+      expect(order?.status).toBe('FILLED');
+    }
+
+    clock = Date.parse(`${day}T00:30:00Z`);
+    const risk = await riskCheck(ctx, `${day}T00:30:00Z`);
+    expect(risk.stopsPlaced.length).toBeGreaterThanOrEqual(net.length);
+    const stops = server.orders.filter((o) => risk.stopsPlaced.includes(o.client_order_id));
+    expect(stops).toHaveLength(risk.stopsPlaced.length);
+    for (const stop of stops) {
+      const config = stop.order_configuration.stop_limit_stop_limit_gtc as Record<string, string>;
+      expect(Object.keys(stop.order_configuration)).toEqual(['stop_limit_stop_limit_gtc']);
+      expect(stop.side).toBe('SELL');
+      expect(config.stop_direction).toBe('STOP_DIRECTION_STOP_DOWN');
+      expect(Number(config.limit_price)).toBe(stopLimitPrice(Number(config.stop_price), 'sell', 0.02));
+      const entry = entries.find((e) => e.symbol === stop.product_id) as IntentRecord;
+      expect(Number(config.stop_price)).toBeLessThan(entry.referencePrice);
+    }
+    expect([...new Set(stops.map((s) => s.product_id))].sort()).toEqual(net.map((i) => i.symbol).sort());
+  });
+
+  it('skips the orders of the daily close after 01:00 UTC (alerted), never sending them late', async () => {
+    // Its own account (cash only) and table: the test before bought on the shared one.
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-late');
+      const { ctx, notifier } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-late',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
+      expect(signals.intents.length).toBeGreaterThan(0);
+      clock = Date.parse(`${day}T01:05:00Z`);
+      const result = await executeOrders(ctx, `${day}T01:05:00Z`);
+      expect(result.status).toBe('executed');
+      expect(fresh.requestLog.filter((r) => r.method === 'POST')).toEqual([]);
+      expect(fresh.orders).toEqual([]);
+      const intents = await ctx.store.listIntents(day);
+      expect(intents.length).toBeGreaterThanOrEqual(signals.intents.length);
+      for (const intent of intents) {
+        expect(intent.status).toBe('skipped');
+        expect(intent.reason).toBe('after the 01:00 UTC cutoff of the daily close orders');
+      }
+      expect(notifier.sent.map((n) => n.subject)).toContain(`Daily close orders skipped on ${day}`);
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -29,6 +29,15 @@ import { join } from 'node:path';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import * as z from 'zod';
 import { DataFileNotFoundError, InvalidParameterError } from '../../core/errors.js';
+import {
+  adversePrice,
+  limitMarketable,
+  limitReached,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  slippageFraction,
+} from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
 import { floorToIncrement, formatBaseSize, incrementDecimals } from '../../core/sizing/increments.js';
 import type { CdpKey } from '../coinbase/auth.js';
@@ -116,6 +125,35 @@ export interface LocalCoinbaseOptions {
   readonly authNow?: () => number;
   readonly futures?: readonly LocalCoinbaseFuture[];
   readonly faults?: readonly LocalCoinbaseFault[];
+  /**
+   * The daily model of a replay (off by default): the server trades the bundled daily bars as the
+   * backtest does, on the market clock `now`. See {@link LocalCoinbaseDailyModel}.
+   */
+  readonly daily?: LocalCoinbaseDailyModel;
+}
+
+/**
+ * The daily model (`quantshift replay` of a crypto config): each UTC day D of a product's bars is
+ * two events, as the backtest's fill rules (`core/execution/fill-rules.ts`) see its bar:
+ *
+ * - **from 00:00 UTC** (the open): a market IOC order fills at the day's open, moved against it by
+ *   `slippageBps` (the backtest's market fill at the next bar's open). Until the close event the
+ *   mark (product price, account value, best bid/ask) is the last close the clock has passed, the
+ *   price the backtest decides on; candles are served up to that close.
+ * - **at `closeAt` UTC** (default `23:45`, before the bot's 23:50 end-of-day: the day's range is
+ *   known then): resting orders created before it are checked against the day's open, high and low.
+ *   A stop-limit triggers as the backtest's protective stop (a gap through it at the open, then the
+ *   range: `protectiveHit`) and fills at the backtest's stop price (the open or the stop, slipped:
+ *   `protectiveFillPrice`) when that price is within its limit; else at its limit when the range
+ *   reaches it (the stop-limit rule of `fillEntry`), else it rests as a limit. A limit fills at the
+ *   open when marketable there, else at the limit when the range reaches it. The mark becomes the
+ *   day's close.
+ */
+export interface LocalCoinbaseDailyModel {
+  /** Adverse slippage of market fills and triggered stops, in bps (the config's `costs.slippageBps`). */
+  readonly slippageBps: number;
+  /** UTC wall-clock time `HH:MM` of the day's close event (default `23:45`). */
+  readonly closeAt?: string;
 }
 
 export interface LocalCoinbaseRequest {
@@ -291,14 +329,48 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     }
     return series.get(productId) ?? null;
   };
+  const daily = options.daily;
+  const slip = slippageFraction(daily?.slippageBps ?? 0);
+  /** The daily model's close event of a bar, as an offset from its UTC midnight (ms). */
+  const closeOffset = (() => {
+    if (daily === undefined) return 0;
+    const match = /^(\d{2}):(\d{2})$/.exec(daily.closeAt ?? '23:45');
+    const minutes = match === null ? Number.NaN : Number(match[1]) * 60 + Number(match[2]);
+    if (!(minutes >= 0 && minutes < 24 * 60))
+      throw new InvalidParameterError(`local Coinbase: closeAt ${daily.closeAt} is not HH:MM within the day`);
+    return minutes * 60_000;
+  })();
+  /** Whether bar time `t` is known at `at`: its start (default), or its close event (daily model). */
+  const known = (t: number, at: number) => t + closeOffset <= at;
   const priceOf = (productId: string): number | null => {
     const set = prices.get(productId);
     if (set !== undefined) return set;
     const s = bars(productId);
     if (s === null) return null;
     let last: number | null = null;
-    for (let i = 0; i < s.time.length && (s.time[i] as number) <= now(); i++) last = s.close[i] as number;
+    for (let i = 0; i < s.time.length && known(s.time[i] as number, now()); i++) last = s.close[i] as number;
     return last;
+  };
+  /** The daily model: the bar of the UTC day of `at`, when the clock is before its close event. */
+  const openBar = (productId: string, at: number) => {
+    const s = bars(productId);
+    if (s === null) return null;
+    const day = Math.floor(at / (DAY_SECONDS * 1000)) * DAY_SECONDS * 1000;
+    for (let i = s.time.length - 1; i >= 0; i--) {
+      const t = s.time[i] as number;
+      if (t < day) return null;
+      if (t === day) {
+        return at < t + closeOffset
+          ? {
+              open: s.open[i] as number,
+              high: s.high[i] as number,
+              low: s.low[i] as number,
+              close: s.close[i] as number,
+            }
+          : null;
+      }
+    }
+    return null;
   };
   const wallet = (currency: string) => {
     let b = balances.get(currency);
@@ -312,7 +384,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
 
   // --- order lifecycle ------------------------------------------------------------------------
 
-  const fill = (order: ServerOrder, size: number, price: number) => {
+  const fill = (order: ServerOrder, size: number, price: number, at = new Date(now()).toISOString()) => {
     const product = products.get(order.productId) as LocalCoinbaseProduct;
     const [base, quote] = order.productId.split('-') as [string, string];
     const notional = round(size * price, 8);
@@ -332,7 +404,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     order.filled = round(order.filled + size, incrementDecimals(Number(product.baseIncrement)));
     order.notional += size * price;
     order.fees += fee;
-    const time = new Date(now()).toISOString();
+    const time = at;
     order.lastFillTime = time;
     fills.push({
       entry_id: randomUUID(),
@@ -358,8 +430,87 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     w.available = round(w.available + order.held, 8);
     order.held = 0;
   };
+  /**
+   * The daily model's close events the clock has passed since the last request, in order: each
+   * resting order created before the event is checked against that day's bar (see
+   * {@link LocalCoinbaseDailyModel}).
+   */
+  let lastEvent = Number.NEGATIVE_INFINITY;
+  const closeEvents = () => {
+    if (daily === undefined) return;
+    const dayMs = DAY_SECONDS * 1000;
+    const at = now();
+    let event =
+      lastEvent === Number.NEGATIVE_INFINITY
+        ? Math.floor((at - closeOffset) / dayMs) * dayMs + closeOffset
+        : lastEvent + dayMs;
+    if (lastEvent === Number.NEGATIVE_INFINITY) {
+      // The first request: nothing rested before it.
+      lastEvent = event;
+      return;
+    }
+    for (; event <= at; event += dayMs) {
+      lastEvent = event;
+      const dayStart = event - closeOffset;
+      for (const order of orders.values()) {
+        if (order.status !== 'OPEN' || order.kind === 'market') continue;
+        if (Date.parse(order.createdTime) >= event) continue;
+        const bar = openBar(order.productId, dayStart);
+        if (bar === null) continue;
+        const buy = order.side === 'BUY';
+        const limit = order.limitPrice as number;
+        let price = Number.NaN;
+        if (order.kind === 'stop_limit' && !order.triggered) {
+          const long = !buy; // a sell stop protects a long position
+          const hit = protectiveHit(
+            long,
+            bar.open,
+            bar.high,
+            bar.low,
+            order.stopPrice as number,
+            Number.NaN,
+            false,
+          );
+          if (hit === PROTECTIVE_NONE) continue;
+          order.triggered = true;
+          const stopFill = protectiveFillPrice(
+            hit,
+            long,
+            bar.open,
+            order.stopPrice as number,
+            Number.NaN,
+            slip,
+          );
+          if (limitMarketable(buy, stopFill, limit)) price = stopFill;
+          else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
+        } else if (order.kind === 'stop_limit' || order.kind === 'limit') {
+          if (limitMarketable(buy, bar.open, limit)) price = bar.open;
+          else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
+        } else if (order.kind === 'bracket') {
+          const hit = protectiveHit(
+            true,
+            bar.open,
+            bar.high,
+            bar.low,
+            order.stopPrice as number,
+            limit,
+            false,
+          );
+          if (hit !== PROTECTIVE_NONE)
+            price = protectiveFillPrice(hit, true, bar.open, order.stopPrice as number, limit, slip);
+        }
+        if (Number.isNaN(price)) continue;
+        const time = new Date(event).toISOString();
+        fill(order, order.size - order.filled, price, time);
+        order.status = 'FILLED';
+        release(order);
+      }
+    }
+  };
+
   /** Moves every live order one step: PENDING → OPEN (markets fill), OPEN → FILLED when the price reaches it. */
   const tick = () => {
+    closeEvents();
     for (const order of orders.values()) {
       const price = priceOf(order.productId);
       if (order.status === 'PENDING') {
@@ -370,13 +521,22 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
             partial === undefined
               ? order.size
               : floorToIncrement(order.size * partial, Number(product.baseIncrement));
-          if (size > 0) fill(order, size, price);
+          // The daily model: the day's open (or the mark after the close event), slipped.
+          const at =
+            daily === undefined
+              ? price
+              : adversePrice(
+                  openBar(order.productId, Date.parse(order.createdTime))?.open ?? price,
+                  order.side === 'BUY',
+                  slip,
+                );
+          if (size > 0) fill(order, size, at);
           order.status = order.filled >= order.size ? 'FILLED' : 'CANCELLED';
           release(order); // what the hold kept beyond the cost, or the unfilled rest
         }
         continue;
       }
-      if (order.status !== 'OPEN' || price === null) continue;
+      if (order.status !== 'OPEN' || price === null || daily !== undefined) continue;
       const remaining = order.size - order.filled;
       if (order.kind === 'stop_limit') {
         const up = order.stopDirection === 'STOP_DIRECTION_STOP_UP';
@@ -677,7 +837,7 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
     if (s !== null) {
       for (let i = s.time.length - 1; i >= 0; i--) {
         const t = (s.time[i] as number) / 1000;
-        if (t < start || t >= end) continue;
+        if (t < start || t >= end || (daily !== undefined && !known(s.time[i] as number, now()))) continue;
         const close = s.close[i] as number;
         out.push({
           start: String(t),

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../core/config/schema.js';
+import { InvalidParameterError } from '../../core/errors.js';
 import { createStateTable } from '../dynamodb/state-store.js';
 import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
+import { generateTestCdpKey, type LocalCoinbase, startLocalCoinbase } from './coinbase-server.js';
 import { startLocalDynamo } from './dynamodb.js';
 import type { ExecutionRealism } from './execution-realism.js';
 import { type FaultLink, startFaultLink } from './fault-link.js';
@@ -59,6 +61,102 @@ export async function startLocalLiveStack(options: {
       ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
     },
   });
+  const state = await startLocalStateAndCache(options);
+  const env: Record<string, string> = {
+    ...state.env,
+    QUANTSHIFT_CONFIG: options.configPath,
+    ALPACA_KEY_ID: LOCAL_KEYS.keyId,
+    ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
+    ALPACA_BASE_URL: alpaca.url,
+  };
+  return {
+    alpaca,
+    dynamo: state.dynamo,
+    env,
+    ...(state.links === undefined ? {} : { links: state.links }),
+    async close() {
+      await alpaca.close();
+      await state.close();
+    },
+  };
+}
+
+/** The crypto bot's local stack: the local Coinbase server on a simulated market clock, and the state and cache. */
+export interface LocalCryptoStack {
+  readonly coinbase: LocalCoinbase;
+  /** The market clock (ISO), moved by {@link LocalCryptoStack.setTime} only forward. */
+  readonly time: string;
+  setTime(time: string): void;
+  readonly dynamo: DynamoDBDocumentClient;
+  /** The environment to run the crypto functions against this stack (a local rehearsal that sends). */
+  readonly env: Readonly<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the crypto bot's local stack: the local Coinbase server in its daily model (market IOC
+ * orders fill at the day's open and resting stop-limits trigger from the day's range, both with
+ * the config's `costs.slippageBps`, as the backtest's fill rules say), the config's taker and maker
+ * fees, USD cash of the config's `backtest.initialCash`, a CDP key made on the spot (never a real
+ * one), dynalite and the cache. The functions run as the paper stage with `DRY_RUN=false` and
+ * `LOCAL_REHEARSAL=true`: their orders reach the loopback server only.
+ */
+export async function startLocalCryptoStack(options: {
+  readonly dataDir: string;
+  readonly startTime: string;
+  readonly configPath: string;
+  readonly withCache?: boolean;
+}): Promise<LocalCryptoStack> {
+  const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
+  let clock = Date.parse(options.startTime);
+  const key = generateTestCdpKey('ES256');
+  const coinbase = await startLocalCoinbase({
+    dataDir: options.dataDir,
+    keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+    balances: { USD: config.backtest.initialCash },
+    takerFeeBps: config.costs.fees?.takerBps ?? 0,
+    makerFeeBps: config.costs.fees?.makerBps ?? 0,
+    now: () => clock,
+    daily: { slippageBps: config.costs.slippageBps },
+  });
+  const state = await startLocalStateAndCache(options);
+  return {
+    coinbase,
+    get time() {
+      return new Date(clock).toISOString();
+    },
+    setTime(time: string) {
+      const next = Date.parse(time);
+      if (!(next >= clock))
+        throw new InvalidParameterError(`local crypto stack: the clock only moves forward (asked ${time})`);
+      clock = next;
+    },
+    dynamo: state.dynamo,
+    env: {
+      ...state.env,
+      QUANTSHIFT_CONFIG: options.configPath,
+      DRY_RUN: 'false',
+      LOCAL_REHEARSAL: 'true',
+      COINBASE_KEY_NAME: key.cdpKey.name,
+      COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
+      COINBASE_BASE_URL: coinbase.url,
+    },
+    async close() {
+      await coinbase.close();
+      await state.close();
+    },
+  };
+}
+
+/**
+ * The state and cache half of a local stack, shared by the equity and the crypto ones: dynalite
+ * with the state and idempotency tables, and (unless `withCache: false`) redis-server behind the
+ * Upstash bridge, optionally behind fault links; `env` names them for the functions.
+ */
+async function startLocalStateAndCache(options: {
+  readonly withCache?: boolean;
+  readonly faultLinks?: boolean;
+}) {
   const dynamo = await startLocalDynamo();
   await createStateTable(dynamo.client, 'quantshift-local-state');
   await dynamo.client.send(
@@ -85,10 +183,6 @@ export async function startLocalLiveStack(options: {
     STAGE: 'paper',
     STATE_TABLE: 'quantshift-local-state',
     IDEMPOTENCY_TABLE: 'quantshift-local-idempotency',
-    QUANTSHIFT_CONFIG: options.configPath,
-    ALPACA_KEY_ID: LOCAL_KEYS.keyId,
-    ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
-    ALPACA_BASE_URL: alpaca.url,
     DYNAMODB_ENDPOINT: links?.dynamo.url ?? dynamo.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
@@ -105,14 +199,12 @@ export async function startLocalLiveStack(options: {
         }),
   };
   return {
-    alpaca,
     dynamo: dynamo.client,
     env,
-    ...(links === undefined ? {} : { links }),
+    links,
     async close() {
       await links?.dynamo.close();
       await links?.cache?.close();
-      await alpaca.close();
       await bridge?.close();
       await redis?.close();
       await dynamo.close();

@@ -28,7 +28,7 @@ import {
 } from '../portfolio/config.js';
 import type { CorrelationEvent } from '../portfolio/correlation.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
-import { type BreakerEvent, RollingCorrelation } from '../risk/index.js';
+import { type BreakerEvent, RollingCorrelation, RollingVolatility } from '../risk/index.js';
 import { allInQty } from '../sizing/index.js';
 import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
 import { type AllocationEvent, SleeveAllocation } from '../trading/sleeves-close.js';
@@ -130,6 +130,11 @@ export function runSleevesBacktest(
   const rules = options.risk;
   const symbolCorrelation =
     rules === undefined ? undefined : new RollingCorrelation(symbols.length, rules.correlation.window);
+  // The volatility cap reads the same daily returns, as the single-strategy engine's does.
+  const symbolVolatility =
+    rules?.volatilityCap === undefined
+      ? undefined
+      : new RollingVolatility(symbols.length, rules.volatilityCap.window, periodsPerYear);
   const dailyReturns = new Float64Array(symbols.length);
 
   const orders: OrderRecord[] = [];
@@ -344,6 +349,7 @@ export function runSleevesBacktest(
     });
     session.feed(bars);
     symbolCorrelation?.push(dailyReturns);
+    symbolVolatility?.push(dailyReturns);
     if (!trading) continue;
     const k = slot - start;
     const last = slot === end;
@@ -399,6 +405,7 @@ export function runSleevesBacktest(
         new Date(time).toISOString().slice(0, 10),
         symbolCorrelation === undefined ? undefined : (a, b) => symbolCorrelation.correlation(a, b),
         rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' },
+        symbolVolatility === undefined ? undefined : (a) => symbolVolatility.volatility(a),
       );
       pending = [...pending, ...outcome.legs];
       breakerEvents.push(...outcome.events);

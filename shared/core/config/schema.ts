@@ -221,6 +221,18 @@ export const configSchema = z
         /** Or a fixed first day of history (recursive indicators then match a backtest from that day exactly). */
         historyFrom: isoDate.optional(),
         /**
+         * Crypto bot only: how far beyond a protective `stop_limit` order's stop its limit lies, a
+         * fraction of the stop (0.02: a sell stop at $100 has its limit at $98). Coinbase has no
+         * stop-market order; absent: 0.02 (`core/live/order-style.ts`).
+         */
+        stopLimitDistance: z
+          .number()
+          .refine(
+            (x) => Number.isFinite(x) && x > 0 && x <= 0.2,
+            'must be in (0, 0.2] (a fraction of the stop)',
+          )
+          .optional(),
+        /**
          * The kill-switch function (invoked by the loss and drawdown alarms): `flatten` also sells
          * every watchlist position at market after cancelling its resting stops. Absent: false.
          */
@@ -307,6 +319,14 @@ export const configSchema = z
         message: 'only a config with sleeves: has an allocation or a sleeve correlation monitor',
       });
     }
+    if (config.live.stopLimitDistance !== undefined && config.assetClass !== 'crypto') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['live', 'stopLimitDistance'],
+        message:
+          "stop-limit protective stops are the crypto bot's (assetClass: crypto); the equity bot sends stop orders",
+      });
+    }
     if (config.funding !== undefined && config.assetClass !== 'crypto') {
       ctx.addIssue({
         code: 'custom',
@@ -363,12 +383,6 @@ export function parseConfig(text: string, file: string): StrategyConfig {
   const config = parsed.data;
   if (config.sleeves !== undefined) {
     checkSleeves(config.sleeves, config.watchlist, file);
-    if (config.risk.volatilityCap !== undefined) {
-      // The sleeves session keeps no rolling volatility yet: under the cap it would refuse every entry.
-      throw new ConfigError(
-        `${file}: risk.volatilityCap: not supported with sleeves yet (use a strategy: block)`,
-      );
-    }
     return config;
   }
   const single = config.strategy as NonNullable<StrategyConfig['strategy']>;

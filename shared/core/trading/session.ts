@@ -307,13 +307,15 @@ export class TradingSession {
   /**
    * The decision at this close over every (sleeve, symbol): breakers, heat, buying power and the cash
    * buffer are the account's; sizing and Kelly are each sleeve's. Moves stops in the books and
-   * returns the next session's legs. `correlation` is ρ between two symbols' daily returns.
+   * returns the next session's legs. `correlation` is ρ between two symbols' daily returns;
+   * `volatility` a symbol's annualised volatility of daily returns (the volatility cap's input).
    */
   decide(
     time: number,
     day: string,
     correlation?: (a: number, b: number) => number,
     drawdownAutoReset?: { sessions: number; by: string },
+    volatility?: (symbol: number) => number,
   ): CloseOutcome {
     const { options } = this;
     const markOf = this.mark;
@@ -368,6 +370,9 @@ export class TradingSession {
             correlation: (a: number, b: number) =>
               correlation((this.rows[a] as Row).symbol, (this.rows[b] as Row).symbol),
           }),
+      ...(volatility === undefined
+        ? {}
+        : { volatility: (a: number) => volatility((this.rows[a] as Row).symbol) }),
       options,
       ...(drawdownAutoReset === undefined ? {} : { drawdownAutoReset }),
     });

@@ -104,7 +104,7 @@ describe('annualisation by asset class', () => {
 });
 
 describe('the crypto backtest of config/crypto-strategy.yaml', () => {
-  it('runs over the bundled data, 7 days a week, annualised over 365 days, with 10+ trades', async () => {
+  it('runs its sleeves over the bundled data, 7 days a week, annualised over 365 days, with 10+ trades', async () => {
     let out = '';
     const stdout = new Writable({
       write(chunk, _e, done) {
@@ -122,13 +122,21 @@ describe('the crypto backtest of config/crypto-strategy.yaml', () => {
     expect(doc.periodsPerYear).toBe(365);
     expect(doc.symbols).toEqual(['BTC-USD', 'ETH-USD', 'SOL-USD']);
     expect(doc.metrics.trades).toBeGreaterThanOrEqual(10);
+    // The sleeves of the shipped config each trade.
+    expect(doc.sleeves.map((sleeve: { id: string }) => sleeve.id)).toEqual([
+      'trend',
+      'breakout',
+      'bollinger',
+    ]);
+    for (const id of ['trend', 'breakout', 'bollinger'])
+      expect(doc.trades.some((t: { sleeve: string }) => t.sleeve === id)).toBe(true);
     // Every UTC day is on the equity curve: no weekend gaps.
     const times = doc.equity.map((p: { time: string }) => Date.parse(`${p.time}T00:00:00Z`));
     for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBe(DAY);
     const weekdays = new Set(
       doc.trades.map((t: { entryTime: string }) => new Date(`${t.entryTime}T00:00:00Z`).getUTCDay()),
     );
-    expect(weekdays.has(0) || weekdays.has(6)).toBe(true);
+    expect(weekdays.has(0) && weekdays.has(6)).toBe(true);
     // Fractional coins, and the taker fee (60 bps) charged on each fill.
     const first = doc.trades[0];
     expect(Number.isInteger(first.qty)).toBe(false);

@@ -39,9 +39,14 @@ describe('asset classes', () => {
     const equity = parseConfig(equityText, 'config/equity-strategy.yaml');
     expect(config.risk.riskPerTrade).toBeLessThan(equity.risk.riskPerTrade);
     expect(config.risk.stops.initialAtr).toBeGreaterThan(equity.risk.stops.initialAtr);
-    expect(singleStrategy(config).params.atrStop as number).toBeGreaterThan(
-      singleStrategy(equity).params.atrStop as number,
-    );
+    // Sleeves of the project's strategies, long-only (spot), the trend sleeve's ATR stop wider.
+    expect(config.sleeves?.map((sleeve) => [sleeve.id, sleeve.strategy, sleeve.direction])).toEqual([
+      ['trend', 'ma-crossover', 'long-only'],
+      ['breakout', 'breakout', 'long-only'],
+      ['bollinger', 'bollinger', 'long-only'],
+    ]);
+    const trend = config.sleeves?.find((sleeve) => sleeve.strategy === 'ma-crossover');
+    expect(trend?.params.atrStop as number).toBeGreaterThan(singleStrategy(equity).params.atrStop as number);
     expect(config.risk.volatilityCap).toEqual({ targetVolatility: 0.08, window: 30 });
     expect(periodsPerYear(config.assetClass)).toBe(365);
   });

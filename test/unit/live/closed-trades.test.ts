@@ -61,7 +61,7 @@ describe('closedTradesOfDay', () => {
         recordedAt: `${DAY}T20:15:00.000Z`,
       },
     ]);
-    expect(open.get('SPY')).toEqual({ qty: 0, entryDate: null });
+    expect(open.get('SPY')).toEqual({ qty: 0, entryDate: null, entryPrice: null });
   });
 
   it('a round trip within the day, partial exits, fills in any order', () => {
@@ -83,12 +83,14 @@ describe('closedTradesOfDay', () => {
     expect(open.get('QQQ')?.qty).toBe(0);
   });
 
-  it('a position still open is no trade; what is open carries its entry date', () => {
+  it('a position still open is no trade; what is open carries its entry date and average entry price', () => {
     const add = fill('AAPL', 'buy', 5, 120, '13:30');
-    const { trades, open } = walk({ opening: [held('MSFT', 3, 230)], fills: [add] });
+    const more = fill('MSFT', 'buy', 1, 250, '13:30');
+    const { trades, open } = walk({ opening: [held('MSFT', 3, 230)], fills: [add, more] });
     expect(trades).toEqual([]);
-    expect(open.get('AAPL')).toEqual({ qty: 5, entryDate: DAY });
-    expect(open.get('MSFT')).toEqual({ qty: 3, entryDate: null });
+    expect(open.get('AAPL')).toEqual({ qty: 5, entryDate: DAY, entryPrice: 120 });
+    // The ledger's own average (a broker like Coinbase reports none): (3 x 230 + 1 x 250) / 4.
+    expect(open.get('MSFT')).toEqual({ qty: 4, entryDate: null, entryPrice: 235 });
   });
 
   it('a split scales the starting shares, not what they cost; an unknown entry date stays null', () => {

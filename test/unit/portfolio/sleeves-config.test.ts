@@ -36,14 +36,12 @@ describe('sleeves config', () => {
     ]);
   });
 
-  it('refuses the volatility cap, which the sleeves session does not compute yet', () => {
+  it('takes the volatility cap (the sleeves session computes it from the same daily returns)', () => {
     const text = withSleeves(two(trend, slow)).replace(
       /^risk:\n/m,
       'risk:\n  volatilityCap: { targetVolatility: 0.1, window: 30 }\n',
     );
-    expect(() => parseConfig(text, 'ms.yaml')).toThrow(
-      /ms\.yaml: risk\.volatilityCap: not supported with sleeves/,
-    );
+    expect(parseConfig(text, 'ms.yaml').risk.volatilityCap).toEqual({ targetVolatility: 0.1, window: 30 });
   });
 
   it('names each bad input with its own error', () => {
@@ -132,4 +130,46 @@ describe('one sleeve equals the single-strategy engine', () => {
       expect(sleeves.metrics).toEqual(single.metrics);
     });
   }
+});
+
+describe('one sleeve equals the single-strategy engine under the volatility cap (crypto, 365 days a year)', () => {
+  it('the crypto config as one sleeve, its cap tightened to bind: the same trades, equity and metrics', () => {
+    // The shipped crypto config with its sleeves replaced by the trend sleeve's strategy alone.
+    const text = readFileSync('config/crypto-strategy.yaml', 'utf8');
+    const oneStrategy = `${text.slice(0, text.indexOf('sleeves:\n'))}strategy:
+  name: ma-crossover
+  direction: long-only
+  params: { fast: 10, slow: 30, ma: ema, atrPeriod: 14, atrStop: 3 }
+
+${text.slice(text.indexOf('sizing:\n'))}`;
+    const crypto = parseConfig(oneStrategy, 'crypto-single.yaml');
+    expect(crypto.sleeves).toBeUndefined();
+    expect(crypto.risk.volatilityCap).toBeDefined();
+    const series = loadDataDir('data/crypto', crypto.watchlist);
+    const job = buildSleevesJob({}, crypto, series);
+    const rules = job.options.risk as NonNullable<typeof job.options.risk>;
+    // 3% target: about 4% of equity at 70% volatility, under the ATR-risk size, so the cap binds.
+    const capped = {
+      ...job.options,
+      risk: { ...rules, volatilityCap: { targetVolatility: 0.03, window: 30 } },
+    };
+    const single = runBacktest({
+      series,
+      strategy: getStrategy('ma-crossover'),
+      params: job.sleeves[0]?.params,
+      options: capped,
+    });
+    const sleeves = runSleevesBacktest({ series, sleeves: job.sleeves, options: capped });
+    const strip = (t: (typeof single.trades)[number]) => ({ ...t, sleeve: undefined });
+    expect(sleeves.trades.length).toBeGreaterThan(10);
+    expect(sleeves.trades.map(strip)).toEqual(single.trades.map(strip));
+    expect(Array.from(sleeves.equity.equity)).toEqual(Array.from(single.equity.equity));
+    expect(sleeves.metrics).toEqual(single.metrics);
+    const uncapped = runSleevesBacktest({
+      series,
+      sleeves: job.sleeves,
+      options: { ...job.options, risk: { ...rules, volatilityCap: undefined } },
+    });
+    expect(uncapped.trades.map((t) => t.qty)).not.toEqual(sleeves.trades.map((t) => t.qty));
+  });
 });
