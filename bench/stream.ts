@@ -1,21 +1,27 @@
 /**
- * The stream benchmark (`stream` in `npm run bench`), on the local stack and the local stream
- * server, all in this process (so the servers' own work counts against the consumer):
+ * The stream benchmark (`stream` in `npm run bench`). The local stream server runs in this process
+ * (its work counts against the consumer's); the paper broker and dynalite run in a worker thread
+ * (bench/stream-servers.ts), as Alpaca and DynamoDB run elsewhere in production:
  *
  * - `messagesPerSecond`: market messages (trades and quotes, 100 a frame as Alpaca batches them,
  *   for `symbols` held synthetic symbols) through the real `ws` connection, the zod validation of
  *   every message, and the engine's decision for each (the core's stop test and the breakers on
  *   marked equity; prices above the stops, so nothing is sent), from the first frame sent to the
- *   last message handled; `messagesPerCpuSecond` divides by this process's CPU time instead (server
- *   and consumer together), the one-core rate when the machine is shared. The symbols held are those the paper account's $100,000 buys, a share each.
+ *   last message handled; `messagesPerCpuSecond` divides by this process's CPU time instead (stream
+ *   server and consumer together; the broker threads are idle meanwhile), the one-core rate when
+ *   the machine is shared. The symbols held are those the paper account's $100,000 buys, a share each.
  * - `p50DecideMs` / `p99DecideMs`: per message, received (the frame's arrival) -> decided.
- * - `p50OrderMs` / `p99OrderMs`: per exit, received -> the order POST issued to the local broker:
- *   one trade through the stop of each held symbol in turn, with the exit intent recorded in
- *   dynalite first, the resting stops looked up, and the order sent by `placeIntentOnce`.
+ * - `p50OrderMs` / `p99OrderMs`: per exit, received (the consumer's arrival time of the frame) ->
+ *   the order POST issued to the local broker: one trade through the stop of each held symbol in
+ *   turn, each position with its protective stop resting at the broker, so the exit records its
+ *   intent in dynalite, cancels the stop and lists the open orders (together), then sends the order.
+ *   The first {@link WARM_UP_EXITS} exits warm the path and are not counted (`firstOrderMs` is the
+ *   very first, cold).
  */
 import { rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { startLocalStream } from '../shared/adapters/local/alpaca-stream-server.js';
-import { LOCAL_KEYS, startLocalLiveStack } from '../shared/adapters/local/live-stack.js';
+import { LOCAL_KEYS } from '../shared/adapters/local/live-stack.js';
 import { BrokerRejectedError } from '../shared/core/errors.js';
 import { newYorkToUtc } from '../shared/core/live/orders.js';
 import { marketOpenCheck } from '../shared/live/market-open-check.js';
@@ -40,6 +46,39 @@ export interface StreamBenchmark {
 }
 
 const DAY = '2025-12-08';
+
+/** The paper broker and dynalite in a worker thread (bench/stream-servers.ts), driven by messages. */
+async function startServersThread(options: { dataDir: string; startTime: string; configPath: string }) {
+  const worker = new Worker(new URL('./stream-servers-entry.mjs', import.meta.url), { workerData: options });
+  type Reply =
+    | { kind: 'ready'; env: Record<string, string> }
+    | { kind: 'done' }
+    | { kind: 'failed'; message: string };
+  const next = () =>
+    new Promise<Reply>((resolve, reject) => {
+      worker.once('message', (reply: Reply) =>
+        reply.kind === 'failed'
+          ? reject(new Error(`bench: stream servers: ${reply.message}`))
+          : resolve(reply),
+      );
+      worker.once('error', reject);
+    });
+  const ready = await next();
+  if (ready.kind !== 'ready') throw new Error('bench: stream servers: no environment');
+  const command = async (message: { kind: 'setTime'; time: string } | { kind: 'close' }) => {
+    const reply = next();
+    worker.postMessage(message);
+    await reply;
+  };
+  return {
+    env: ready.env,
+    setTime: (time: string) => command({ kind: 'setTime', time }),
+    async close() {
+      await command({ kind: 'close' });
+      await worker.terminate();
+    },
+  };
+}
 /** Exits that warm the path before the order latency is measured. */
 const WARM_UP_EXITS = 20;
 
@@ -50,12 +89,7 @@ export async function runStreamBenchmark(
   const total = options.messages ?? 300_000;
   const { dir, dataDir, configPath, symbols } = writeSyntheticWorkspace('qs-bench-stream-', count);
   const stdoutWrite = process.stdout.write;
-  const stack = await startLocalLiveStack({
-    dataDir,
-    startTime: newYorkToUtc(DAY, '08:00'),
-    configPath,
-    withCache: false,
-  });
+  const stack = await startServersThread({ dataDir, startTime: newYorkToUtc(DAY, '08:00'), configPath });
   const server = await startLocalStream(LOCAL_KEYS);
   try {
     process.stdout.write = (() => true) as typeof process.stdout.write;
@@ -66,7 +100,7 @@ export async function runStreamBenchmark(
     };
     await marketOpenCheck(ctx, newYorkToUtc(DAY, '09:00'));
     const now = newYorkToUtc(DAY, '10:00');
-    stack.alpaca.setTime(now);
+    await stack.setTime(now);
     // One share of each symbol the paper account's cash buys (a refused buy is skipped), bought in
     // session, with a stop 5% under its price.
     for (const [i, symbol] of symbols.entries()) {
