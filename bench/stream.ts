@@ -20,6 +20,7 @@
  */
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { keepAliveFetch } from '../shared/adapters/alpaca/keep-alive-fetch.js';
 import { startLocalStream } from '../shared/adapters/local/alpaca-stream-server.js';
 import { LOCAL_KEYS } from '../shared/adapters/local/live-stack.js';
 import { BrokerRejectedError } from '../shared/core/errors.js';
@@ -91,11 +92,13 @@ export async function runStreamBenchmark(
   const stdoutWrite = process.stdout.write;
   const stack = await startServersThread({ dataDir, startTime: newYorkToUtc(DAY, '08:00'), configPath });
   const server = await startLocalStream(LOCAL_KEYS);
+  const brokerFetch = keepAliveFetch();
   try {
     process.stdout.write = (() => true) as typeof process.stdout.write;
     Object.assign(process.env, stack.env);
     const ctx = {
-      ...(await buildLiveContext(parseLiveEnv(process.env))),
+      // The broker transport of the stream task (shared/stream/main.ts).
+      ...(await buildLiveContext(parseLiveEnv(process.env), { brokerFetch })),
       log: { info() {}, warn() {}, error() {} },
     };
     await marketOpenCheck(ctx, newYorkToUtc(DAY, '09:00'));
@@ -231,6 +234,7 @@ export async function runStreamBenchmark(
   } finally {
     process.stdout.write = stdoutWrite;
     await server.close();
+    brokerFetch.close();
     await stack.close();
     rmSync(dir, { recursive: true, force: true });
   }
