@@ -46,6 +46,7 @@ function consumer(
     keys?: typeof KEYS;
     now?: () => number;
     staleAfterMs?: number;
+    maxConnectionLimitRetries?: number;
   } = {},
 ) {
   const received: { message: MarketMessage; backfilled: boolean }[] = [];
@@ -68,6 +69,9 @@ function consumer(
     backoff: { initialMs: 20, maxMs: 100 },
     staleAfterMs: options.staleAfterMs ?? 60_000,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.maxConnectionLimitRetries === undefined
+      ? {}
+      : { maxConnectionLimitRetries: options.maxConnectionLimitRetries }),
   });
   consumers.push(c);
   return { c, received, events };
@@ -198,6 +202,17 @@ describe('stream consumer against the local stream server', () => {
     await expect(c.start()).rejects.toBeInstanceOf(StreamFatalError);
     await expect(c.done()).rejects.toThrow(/402/);
     expect(server.connections).toBe(1);
+  });
+
+  it('gives up after the allowed connection-limit (406) retries: another connection holds the account', async () => {
+    server = await startLocalStream({ ...KEYS, faults: [{ kind: 'connection-limit', times: 3 }] });
+    const { c, events } = consumer(server.url, { maxConnectionLimitRetries: 2 });
+    const started = c.start().catch((error: unknown) => error);
+    await expect(c.done()).rejects.toBeInstanceOf(StreamFatalError);
+    await expect(c.done()).rejects.toThrow(/connection limit \(406\) 3 times/);
+    await started;
+    expect(events.filter((e) => e.kind === 'server-error' && e.code === 406)).toHaveLength(3);
+    expect(server.connections).toBe(3);
   });
 
   it('waits and reconnects after a connection limit (406) and a slow-client error (407)', async () => {
