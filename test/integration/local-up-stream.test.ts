@@ -77,5 +77,6 @@ describe('quantshift local up --stream', () => {
     } finally {
       socket.close();
     }
-  });
+    // A child process that compiles the CLI first: slower than an in-process test on a busy machine.
+  }, 90_000);
 });
