@@ -16,11 +16,12 @@
  *   "bundles": [{ "name", "bytes", "gzipBytes", "sourcemapBytes", "coldImportMs",
  *                 "topInputs": [{ "name", "bytes" }] }],
  *   "stream": { "messages", "messagesPerSecond", "messagesPerCpuSecond", "p50DecideMs", "p99DecideMs",
- *               "orderSamples", "p50OrderMs", "p99OrderMs" }
+ *               "orderSamples", "p50OrderMs", "p99OrderMs", "firstOrderMs" }
  * }
  * ```
  *
- * `npm run bench -- --only fast` runs only the MA kernel entries and the fast engine's (`results`).
+ * `npm run bench -- --only fast` runs only the MA kernel entries and the fast engine's (`results`);
+ * `npm run bench -- --only stream` runs only the stream benchmark, to `bench/results-stream.json`.
  *
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
  *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
@@ -66,11 +67,17 @@ import { runStreamBenchmark } from './stream.js';
 const { values: args } = parseArgs({
   options: { only: { type: 'string' }, combinations: { type: 'string' } },
 });
-if (args.only !== undefined && args.only !== 'pipeline' && args.only !== 'fast') {
-  throw new Error(`bench: --only ${args.only}: the separate benchmarks are "fast" and "pipeline"`);
+if (args.only !== undefined && !['pipeline', 'fast', 'stream'].includes(args.only)) {
+  throw new Error(`bench: --only ${args.only}: the separate benchmarks are "fast", "pipeline" and "stream"`);
 }
 if (args.combinations !== undefined && args.only !== 'pipeline') {
   throw new Error('bench: --combinations goes with --only pipeline');
+}
+// `--only stream`: the stream benchmark alone (about 20 s), to bench/results-stream.json.
+if (args.only === 'stream') {
+  const stream = await runStreamBenchmark();
+  writeBenchResults({ stream }, fileURLToPath(new URL('./results-stream.json', import.meta.url)));
+  process.exit(0);
 }
 if (args.only === 'pipeline') {
   const combinations = args.combinations === undefined ? undefined : Number(args.combinations);

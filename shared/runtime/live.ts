@@ -235,8 +235,14 @@ export const equityRuntime: LiveRuntime<LiveEnv> = {
   metrics,
 };
 
-/** Builds the live context from the environment: adapters once per cold start. */
-export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
+/**
+ * Builds the live context from the environment: adapters once per cold start. `brokerFetch` is the
+ * broker's transport (default the global `fetch`; the stream task passes `keepAliveFetch()`).
+ */
+export async function buildLiveContext(
+  env: LiveEnv,
+  options: { readonly brokerFetch?: typeof fetch } = {},
+): Promise<LiveContext> {
   const { config, configHash } = readLiveConfig(env.QUANTSHIFT_CONFIG, env.STAGE);
   assertBotAssetClass('equity', config, env.QUANTSHIFT_CONFIG);
   const keys = await alpacaKeys(env);
@@ -257,6 +263,7 @@ export async function buildLiveContext(env: LiveEnv): Promise<LiveContext> {
         : { baseUrl: env.ALPACA_BASE_URL }),
       retry,
       rateLimit,
+      ...(options.brokerFetch === undefined ? {} : { fetchApi: options.brokerFetch }),
     }),
     marketData: new AlpacaMarketData({
       ...keys,

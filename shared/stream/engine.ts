@@ -20,6 +20,7 @@
  *
  * The engine never places an entry.
  */
+import { QuantShiftError } from '../core/errors.js';
 import { atr as atrSeries } from '../core/indicators/atr.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
@@ -32,6 +33,12 @@ import { riskCheck } from '../live/risk-check.js';
 import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
+
+/**
+ * A stream exit that cancelled the resting stop and then failed before its order was sent: the
+ * position has no stop at the broker until the next attempt or the risk check.
+ */
+export class StreamExitIncompleteError extends QuantShiftError {}
 
 const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 /** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
@@ -89,6 +96,13 @@ export class StreamRiskEngine {
   private readonly failedAt = new Map<string, number>();
   private readonly atrByDay = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * The stop orders resting at the broker per symbol, as the last refresh listed them (and less
+   * those the engine cancelled since): an exit cancels them at once, while its intent is written.
+   */
+  private readonly resting = new Map<string, readonly BrokerOrder[]>();
+  /** Symbols with a flatten intent today (recorded by anyone, settled or not). */
+  private readonly flattened = new Set<string>();
   private day: string | null = null;
   private active = false;
   private cash = 0;
@@ -124,6 +138,7 @@ export class StreamRiskEngine {
     const { ctx } = this;
     const nowIso = new Date(this.options.now()).toISOString();
     const day = newYorkTime(nowIso).date;
+    if (this.day !== day) this.flattened.clear();
     this.day = day;
     // Send times of orders the engine did not time itself (the risk check's stops): keep a minute.
     const horizon = performance.now() - 60_000;
@@ -157,12 +172,21 @@ export class StreamRiskEngine {
 
   private async load(day: string, intents: readonly IntentRecord[]): Promise<void> {
     const { ctx } = this;
-    const [positions, stored, account, risk] = await Promise.all([
+    const [positions, stored, account, risk, open] = await Promise.all([
       ctx.broker.getPositions(),
       ctx.store.getLatestPositions(),
       ctx.broker.getAccount(),
       ctx.store.getRiskState(),
+      ctx.broker.listOrders({ status: 'open', symbols: ctx.config.watchlist }),
     ]);
+    this.resting.clear();
+    for (const order of open) {
+      if (!STOP_ORDER_TYPES.has(order.type)) continue;
+      this.resting.set(order.symbol, [...(this.resting.get(order.symbol) ?? []), order]);
+    }
+    for (const intent of intents) {
+      if (intent.clientOrderId === this.flattenId(intent.symbol, day)) this.flattened.add(intent.symbol);
+    }
     this.cash = account.cash;
     this.risk = risk ?? { state: initialRiskState(account.lastEquity), version: 0 };
     const records = new Map<string, PositionRecord>(
@@ -319,6 +343,33 @@ export class StreamRiskEngine {
     this.inFlight.add(run);
   }
 
+  /** The deterministic id of a symbol's exit at market today, the risk check's own. */
+  private flattenId(symbol: string, day: string): string {
+    return clientOrderId({
+      stage: this.ctx.stage,
+      strategy: this.ctx.config.name,
+      symbol,
+      date: day,
+      purpose: 'flatten',
+    });
+  }
+
+  /** Cancels the orders together; says which were cancelled and which failed (and why). */
+  private async cancelAll(orders: readonly BrokerOrder[]): Promise<{
+    cancelled: Set<string>;
+    failed: { order: BrokerOrder; error: unknown }[];
+  }> {
+    const results = await Promise.allSettled(orders.map((o) => this.ctx.broker.cancelOrder(o.id)));
+    const cancelled = new Set<string>();
+    const failed: { order: BrokerOrder; error: unknown }[] = [];
+    results.forEach((result, i) => {
+      const order = orders[i] as BrokerOrder;
+      if (result.status === 'fulfilled') cancelled.add(order.id);
+      else failed.push({ order, error: result.reason });
+    });
+    return { cancelled, failed };
+  }
+
   private stopsOf(orders: readonly BrokerOrder[], held: Held): BrokerOrder[] {
     const exitSide = held.side === 1 ? 'sell' : 'buy';
     return orders.filter(
@@ -326,18 +377,18 @@ export class StreamRiskEngine {
     );
   }
 
-  /** The exit at market: intent first, resting stops cancelled, then the order, exactly once. */
+  /**
+   * The exit at market: the intent recorded, the resting stops cancelled, then the order, exactly
+   * once. Three calls start together: the intent write, the cancel of the stops the last refresh
+   * saw resting ({@link resting}), and a fresh list of the symbol's open orders. The POST waits
+   * for all three, and for the cancel of any stop the fresh list shows that the refresh had not
+   * seen (one a risk check placed since): no stop is left resting when the exit is sent.
+   */
   private async exit(held: Held, price: number, receivedAt: number, reason: string): Promise<void> {
     const { ctx } = this;
     const day = this.day as string;
     const nowIso = new Date(this.options.now()).toISOString();
-    const id = clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
-      symbol: held.symbol,
-      date: day,
-      purpose: 'flatten',
-    });
+    const id = this.flattenId(held.symbol, day);
     const intent: IntentRecord = {
       clientOrderId: id,
       date: day,
@@ -357,38 +408,26 @@ export class StreamRiskEngine {
       createdAt: nowIso,
       updatedAt: nowIso,
     };
-    // The intent is recorded while the resting stops are looked up (neither waits for the other).
-    const [{ created, intent: stored }, open] = await Promise.all([
-      ctx.store.createIntent(intent),
-      ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
-    ]);
-    if (!OPEN.includes(stored.status)) {
-      // The risk check (or an earlier stream event) already settled this exit.
-      this.held.delete(held.symbol);
-      return;
-    }
-    const resting = this.stopsOf(open, held);
+    // A flatten already recorded today (by the risk check, or an earlier stream event) may be settled
+    // without a sale (rejected, skipped): its stops are cancelled only once its intent is read.
+    const early = this.flattened.has(held.symbol)
+      ? []
+      : this.stopsOf(this.resting.get(held.symbol) ?? [], held);
+    this.flattened.add(held.symbol);
+    this.resting.delete(held.symbol);
+    const cancelling = this.cancelAll(early);
+    let placed: IntentRecord | null;
     try {
-      await Promise.all(resting.map((o) => ctx.broker.cancelOrder(o.id)));
+      placed = await this.exitAfterCancel(held, intent, cancelling, early);
     } catch (error) {
-      // A stop that could not be cancelled may have filled: then the position is already closed.
-      const still = (await ctx.broker.getPositions()).find((p) => p.symbol === held.symbol);
-      if (still === undefined) {
-        await ctx.store.transitionIntent(day, id, OPEN, {
-          status: 'skipped',
-          reason: `stream: the resting stop filled first (${(error as Error).message})`,
-          updatedAt: nowIso,
-        });
-        this.held.delete(held.symbol);
-        return;
-      }
-      throw error;
+      const { cancelled } = await cancelling;
+      if (cancelled.size === 0) throw error;
+      throw new StreamExitIncompleteError(
+        `${held.symbol}: its resting stop was cancelled but the exit was not sent (${(error as Error).message}); the next trade through the stop (after the pause) or the risk check exits it, or places the stop again`,
+        { cause: error },
+      );
     }
-    // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
-    // asking the broker). Found already recorded (the risk check got there first): look it up first.
-    const placed = created
-      ? await sendRecordedIntent(ctx, stored, nowIso)
-      : await placeIntentOnce(ctx, stored, nowIso);
+    if (placed === null) return;
     const sentAt = this.sent.get(id);
     if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
     this.sent.delete(id);
@@ -415,6 +454,64 @@ export class StreamRiskEngine {
       severity: 'warning',
       text: `${id}: ${reason}`,
     });
+  }
+
+  /**
+   * The rest of {@link exit} once its cancels are under way, up to the order sent: the intent as
+   * stored afterwards, or null when there was nothing to send.
+   */
+  private async exitAfterCancel(
+    held: Held,
+    intent: IntentRecord,
+    cancelling: ReturnType<StreamRiskEngine['cancelAll']>,
+    early: readonly BrokerOrder[],
+  ): Promise<IntentRecord | null> {
+    const { ctx } = this;
+    const day = intent.date;
+    const id = intent.clientOrderId;
+    const nowIso = intent.createdAt;
+    const [{ created, intent: stored }, open, first] = await Promise.all([
+      ctx.store.createIntent(intent),
+      ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
+      cancelling,
+    ]);
+    if (!OPEN.includes(stored.status)) {
+      // The risk check (or an earlier stream event) already settled this exit.
+      if (early.length > 0) {
+        ctx.log.warn('stream: stops cancelled for an exit already settled', {
+          clientOrderId: id,
+          status: stored.status,
+        });
+      }
+      this.held.delete(held.symbol);
+      return null;
+    }
+    const late = this.stopsOf(open, held).filter((o) => !first.cancelled.has(o.id));
+    const failed = (await this.cancelAll(late)).failed;
+    // A stop the refresh saw whose cancel failed and that the fresh list no longer shows open was
+    // cancelled or replaced by a risk check (harmless), or it filled: the broker says which.
+    for (const f of first.failed) {
+      if (late.some((o) => o.id === f.order.id)) continue;
+      const now = await ctx.broker.getOrderByClientOrderId(f.order.clientOrderId);
+      if (now === null || now.filledQty > 0 || !['canceled', 'replaced', 'expired'].includes(now.status))
+        failed.push(f);
+    }
+    const failure = failed[0]?.error;
+    if (failure !== undefined) {
+      // A stop that could not be cancelled may have filled: then the position is already closed.
+      const still = (await ctx.broker.getPositions()).find((p) => p.symbol === held.symbol);
+      if (still !== undefined) throw failure;
+      await ctx.store.transitionIntent(day, id, OPEN, {
+        status: 'skipped',
+        reason: `stream: the resting stop filled first (${(failure as Error).message})`,
+        updatedAt: nowIso,
+      });
+      this.held.delete(held.symbol);
+      return null;
+    }
+    // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
+    // asking the broker). Found already recorded (the risk check got there first): look it up first.
+    return created ? sendRecordedIntent(ctx, stored, nowIso) : placeIntentOnce(ctx, stored, nowIso);
   }
 
   /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */

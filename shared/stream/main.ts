@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
+import { keepAliveFetch } from '../adapters/alpaca/keep-alive-fetch.js';
 import { stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { DynamoStreamLease } from '../adapters/dynamodb/stream-lease.js';
 import { ConfigError } from '../core/errors.js';
@@ -40,7 +41,8 @@ export async function startStreamFromEnv(
   env: StreamEnv,
   options: { readonly now?: () => number; readonly emit?: (line: string) => void } = {},
 ): Promise<StreamRun> {
-  const ctx = await buildLiveContext(env);
+  // The broker's sockets stay open between the 5 s reloads, so an exit finds them warm.
+  const ctx = await buildLiveContext(env, { brokerFetch: keepAliveFetch() });
   const keys = await alpacaKeys(env);
   const dynamo = new DynamoDBClient(
     env.DYNAMODB_ENDPOINT === undefined ? {} : { endpoint: env.DYNAMODB_ENDPOINT },

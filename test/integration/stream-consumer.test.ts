@@ -1,4 +1,6 @@
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { AlpacaMarketData } from '../../shared/adapters/alpaca/market-data.js';
 import { type LocalStream, startLocalStream } from '../../shared/adapters/local/alpaca-stream-server.js';
 import type { ReplayBar } from '../../shared/adapters/local/minute-bars.js';
@@ -46,6 +48,8 @@ function consumer(
     keys?: typeof KEYS;
     now?: () => number;
     staleAfterMs?: number;
+    maxConnectionLimitRetries?: number;
+    authTimeoutMs?: number;
   } = {},
 ) {
   const received: { message: MarketMessage; backfilled: boolean }[] = [];
@@ -68,6 +72,10 @@ function consumer(
     backoff: { initialMs: 20, maxMs: 100 },
     staleAfterMs: options.staleAfterMs ?? 60_000,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.authTimeoutMs === undefined ? {} : { authTimeoutMs: options.authTimeoutMs }),
+    ...(options.maxConnectionLimitRetries === undefined
+      ? {}
+      : { maxConnectionLimitRetries: options.maxConnectionLimitRetries }),
   });
   consumers.push(c);
   return { c, received, events };
@@ -198,6 +206,56 @@ describe('stream consumer against the local stream server', () => {
     await expect(c.start()).rejects.toBeInstanceOf(StreamFatalError);
     await expect(c.done()).rejects.toThrow(/402/);
     expect(server.connections).toBe(1);
+  });
+
+  it('reconnects when the server does not answer the auth in time (404), and authenticates on the next connection', async () => {
+    server = await startLocalStream(KEYS);
+    // A front that says "connected" and never answers the first connection's auth; later
+    // connections are passed through to the local server.
+    const front = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => front.once('listening', resolve));
+    let connections = 0;
+    front.on('connection', (client) => {
+      connections++;
+      if (connections === 1) {
+        client.send(JSON.stringify([{ T: 'success', msg: 'connected' }]));
+        return;
+      }
+      const upstream = new WebSocket((server as LocalStream).url);
+      const queued: string[] = [];
+      client.on('message', (data) =>
+        upstream.readyState === WebSocket.OPEN ? upstream.send(String(data)) : queued.push(String(data)),
+      );
+      upstream.on('open', () => {
+        for (const text of queued.splice(0)) upstream.send(text);
+      });
+      upstream.on('message', (data) => client.send(String(data)));
+      client.on('close', () => upstream.close());
+    });
+    try {
+      const { c, events } = consumer(`ws://127.0.0.1:${(front.address() as AddressInfo).port}`, {
+        authTimeoutMs: 1_500,
+      });
+      await c.start();
+      expect(events).toContainEqual(expect.objectContaining({ kind: 'server-error', code: 404 }));
+      expect(events.filter((e) => e.kind === 'authenticated')).toHaveLength(1);
+      expect(connections).toBe(2);
+      await c.stop();
+    } finally {
+      for (const client of front.clients) client.terminate();
+      await new Promise((resolve) => front.close(resolve));
+    }
+  });
+
+  it('gives up after the allowed connection-limit (406) retries: another connection holds the account', async () => {
+    server = await startLocalStream({ ...KEYS, faults: [{ kind: 'connection-limit', times: 3 }] });
+    const { c, events } = consumer(server.url, { maxConnectionLimitRetries: 2 });
+    const started = c.start().catch((error: unknown) => error);
+    await expect(c.done()).rejects.toBeInstanceOf(StreamFatalError);
+    await expect(c.done()).rejects.toThrow(/connection limit \(406\) 3 times/);
+    await started;
+    expect(events.filter((e) => e.kind === 'server-error' && e.code === 406)).toHaveLength(3);
+    expect(server.connections).toBe(3);
   });
 
   it('waits and reconnects after a connection limit (406) and a slow-client error (407)', async () => {

@@ -5,6 +5,7 @@ import { DynamoStreamLease } from '../../shared/adapters/dynamodb/stream-lease.j
 import { type LocalStream, startLocalStream } from '../../shared/adapters/local/alpaca-stream-server.js';
 import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { Broker, OrderRequest } from '../../shared/core/ports/broker.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -76,6 +77,62 @@ async function stream(ctx: NonNullable<typeof stack>['ctx'], time: string, holde
 const stopsAt = async (ctx: NonNullable<typeof stack>['ctx'], symbol?: string) =>
   (await ctx.broker.listOrders({ status: 'open' })).filter(
     (o) => o.type === 'stop' && (symbol === undefined || o.symbol === symbol),
+  );
+
+/** The broker with every call's start and end written to `log` (cancels with the order id, orders with theirs). */
+function recording(broker: Broker, log: string[]): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const what =
+          property === 'submitOrder'
+            ? `submitOrder ${(args[0] as OrderRequest).clientOrderId}`
+            : property === 'cancelOrder'
+              ? `cancelOrder ${String(args[0])}`
+              : String(property);
+        log.push(`start ${what}`);
+        try {
+          return await value.apply(target, args);
+        } finally {
+          log.push(`end ${what}`);
+        }
+      };
+    },
+  });
+}
+
+/** SPY's stop moved above its price (as a ratchet would): the next trade at the price crosses it. */
+async function stopAboveSpy(ctx: NonNullable<typeof stack>['ctx']) {
+  const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+  if (spy === undefined) throw new Error('expected a SPY position');
+  const latest = await ctx.store.getLatestPositions();
+  const stop = Math.round((spy.currentPrice + 1) * 100) / 100;
+  await ctx.store.putPositions(
+    DAY,
+    (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop } : p)),
+  );
+  const trade = {
+    T: 't',
+    S: 'SPY',
+    i: 1,
+    x: 'V',
+    p: spy.currentPrice,
+    s: 100,
+    c: ['@'],
+    t: at('10:00'),
+    z: 'A',
+  };
+  return { spy, trade };
+}
+
+const flattenId = (ctx: NonNullable<typeof stack>['ctx']) =>
+  clientOrderId({ stage: 'paper', strategy: ctx.config.name, symbol: 'SPY', date: DAY, purpose: 'flatten' });
+
+const marketSells = async (ctx: NonNullable<typeof stack>['ctx']) =>
+  (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
+    (o) => o.side === 'sell' && o.type === 'market',
   );
 
 describe('the stream on the local stack', () => {
@@ -155,6 +212,77 @@ describe('the stream on the local stack', () => {
     ).toHaveLength(1);
   });
 
+  it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const { spy, trade } = await stopAboveSpy(ctx);
+    const [seen] = await stopsAt(ctx, 'SPY');
+    if (seen === undefined) throw new Error('expected the risk check to leave a SPY stop');
+    const log: string[] = [];
+    const run = await stream({ ...ctx, broker: recording(ctx.broker, log) }, at('10:00'));
+    // Behind the stream's back (as a risk check replacing the stop would): the stop it saw is
+    // cancelled and another one rests in its place.
+    await ctx.broker.cancelOrder(seen.id);
+    const replacement = await ctx.broker.submitOrder({
+      clientOrderId: 'replacement-stop-spy',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'stop',
+      stopPrice: seen.stopPrice as number,
+      timeInForce: 'gtc',
+    });
+    log.length = 0;
+    server?.publish([trade]);
+    await until(() => run.engine.exits.size + run.engine.counts.errors > 0, 'the stream exit');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+
+    const sent = log.indexOf(`start submitOrder ${flattenId(ctx)}`);
+    expect(sent).toBeGreaterThan(0);
+    // The stop it knew was cancelled at once (already gone: a success), the new one before the POST.
+    expect(log.indexOf(`end cancelOrder ${seen.id}`)).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf(`end cancelOrder ${seen.id}`)).toBeLessThan(sent);
+    expect(log.indexOf(`end cancelOrder ${replacement.id}`)).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf(`end cancelOrder ${replacement.id}`)).toBeLessThan(sent);
+    expect((await marketSells(ctx)).map((o) => o.clientOrderId)).toEqual([flattenId(ctx)]);
+    expect(await stopsAt(ctx, 'SPY')).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  });
+
+  it("leaves the stop resting when the day's flatten of the symbol is already settled without a sale", async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const { spy, trade } = await stopAboveSpy(ctx);
+    const now = at('09:50');
+    await ctx.store.createIntent({
+      clientOrderId: flattenId(ctx),
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: spy.currentPrice,
+      status: 'rejected',
+      filledQty: 0,
+      reason: 'refused by the broker earlier today',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const run = await stream(ctx, at('10:00'));
+    server?.publish([trade]);
+    await until(() => run.engine.counts.decisions > 0, 'the decision');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(await marketSells(ctx)).toEqual([]);
+    expect(await stopsAt(ctx, 'SPY')).toHaveLength(1);
+  });
+
   it('an exit the broker refuses is alerted once, and the symbol rests instead of retrying on every trade', async () => {
     const { ctx } = await morning();
     await riskCheck(ctx, at('09:31'));
@@ -187,7 +315,10 @@ describe('the stream on the local stack', () => {
     await run.engine.settled();
     stack?.alpaca.clearFaults();
     expect(run.engine.counts.errors).toBe(1);
-    expect(stack?.notifier.sent.filter((n) => n.subject === 'Stream action failed: SPY')).toHaveLength(1);
+    const alerts = stack?.notifier.sent.filter((n) => n.subject === 'Stream action failed: SPY') ?? [];
+    expect(alerts).toHaveLength(1);
+    // The stop it knew was cancelled while the intent was written; the alert says SPY has none now.
+    expect(alerts[0]?.text).toContain('SPY: its resting stop was cancelled but the exit was not sent');
     const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter(
       (o) => o.side === 'sell' && o.type === 'market',
     );

@@ -63,6 +63,8 @@ export type BrokerRetryOptions = AlpacaRetryOptions;
 export interface AlpacaBrokerOptions extends AlpacaClientOptions<BrokerRetryEvent> {
   /** Without `baseUrl`: Alpaca's paper trading host (true, the default) or its live one (false). */
   readonly paper?: boolean;
+  /** The transport (default the global `fetch`), e.g. `keepAliveFetch()` for a long-running process. */
+  readonly fetchApi?: typeof fetch;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -251,6 +253,7 @@ export class AlpacaBroker implements Broker {
       ...(rateLimit === false ? {} : { rateLimit }),
       // Retries are this module's (idempotent calls only); the SDK's would repeat GETs alone.
       retry: { maxRetries: 0 },
+      ...(options.fetchApi === undefined ? {} : { fetchApi: options.fetchApi }),
     });
     this.ordersApi = new trading.OrdersApi(configuration);
     this.accountsApi = new trading.AccountsApi(configuration);
