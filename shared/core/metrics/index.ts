@@ -1,8 +1,9 @@
 /**
  * Performance metrics of one backtest: return, risk, drawdown and trade statistics computed
- * from the marked-to-market equity curve and the closed trades. Pure and allocation-light: one
- * pass over the bars, one pass over the trades, no arrays allocated. Every definition is written
- * out in `docs/metrics.md`; this file follows it exactly.
+ * from the marked-to-market equity curve and the closed trades. Pure and allocation-light: the
+ * input checks, one pass over the bars (`curveStats`, which sweep kernels call directly on curves
+ * they built themselves), one pass over the trades, no arrays allocated. Every definition is
+ * written out in `docs/metrics.md`; this file follows it exactly.
  */
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
 
@@ -141,48 +142,89 @@ export function computeMetrics(input: MetricsInput): Metrics {
     throw new InvalidMetricsInputError('buyHoldReturnPct', `must be finite, got ${buyHoldReturnPct}`);
   }
 
-  const riskFreePerPeriod = (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
-  const firstTime = time[0] as number;
+  let previousTime = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < barCount; i++) {
+    const t = time[i] as number;
+    if (!(Number.isFinite(t) && t > previousTime)) {
+      throw new InvalidMetricsInputError(`time[${i}]`, `must be finite and after time[${i - 1}], got ${t}`);
+    }
+    if (!Number.isFinite(equity[i] as number)) {
+      throw new InvalidMetricsInputError(`equity[${i}]`, `must be finite, got ${equity[i]}`);
+    }
+    previousTime = t;
+  }
+  let barsInMarket = 0;
+  for (let i = 0; i < barCount; i++) if (inMarket[i] !== 0) barsInMarket++;
 
-  // Welford's running mean and sum of squared deviations of the excess returns r − rf_d.
+  const stats = new CurveStats();
+  curveStats(time, equity, barCount, initialEquity, riskFreePerPeriodOf(riskFreeRate, periodsPerYear), stats);
+  return metricsOfCurve(stats, barsInMarket, tradePnls, initialEquity, buyHoldReturnPct, periodsPerYear);
+}
+
+/** The per-period risk-free return of an annual rate: (1 + rate)^(1 / periodsPerYear) − 1. */
+export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number): number {
+  return (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
+}
+
+/**
+ * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: Welford's running
+ * mean and sum of squared deviations of the excess returns, the downside squares, the drawdown and
+ * the time under water. Mutable, so a sweep reuses one per lane.
+ */
+export class CurveStats {
+  returnCount = 0;
+  excessMean = 0;
+  excessSquaredDeviations = 0;
+  downsideSquares = 0;
+  returnsDefined = true;
+  peak = 0;
+  maxDrawdown = 0;
+  maxUnderwaterMs = 0;
+  equityFinal = 0;
+  firstTime = 0;
+  lastTime = 0;
+  barCount = 0;
+}
+
+/**
+ * The pass of {@link computeMetrics} over `count` points of a curve whose times are finite and
+ * increasing and whose equities are finite (the caller checked). The initial equity is the first
+ * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
+ */
+export function curveStats(
+  time: Float64Array,
+  equity: Float64Array,
+  count: number,
+  initialEquity: number,
+  riskFreePerPeriod: number,
+  out: CurveStats,
+): void {
   let returnCount = 0;
   let excessMean = 0;
   let excessSquaredDeviations = 0;
   let downsideSquares = 0;
   let returnsDefined = true;
-
-  // The initial equity is the first peak, marked one day before the first bar's timestamp.
   let peak = initialEquity;
-  let peakTime = firstTime - MS_PER_DAY;
+  let peakTime = (time[0] as number) - MS_PER_DAY;
   let underwater = false;
   let maxDrawdown = 0;
   let maxUnderwaterMs = 0;
-  let barsInMarket = 0;
-
   let previousEquity = initialEquity;
-  let previousTime = Number.NEGATIVE_INFINITY;
-
-  for (let i = 0; i < barCount; i++) {
+  for (let i = 0; i < count; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
-    if (!(Number.isFinite(t) && t > previousTime)) {
-      throw new InvalidMetricsInputError(`time[${i}]`, `must be finite and after time[${i - 1}], got ${t}`);
-    }
-    if (!Number.isFinite(e)) {
-      throw new InvalidMetricsInputError(`equity[${i}]`, `must be finite, got ${e}`);
-    }
-
     if (previousEquity > 0) {
       const excess = e / previousEquity - 1 - riskFreePerPeriod;
       returnCount++;
       const delta = excess - excessMean;
       excessMean += delta / returnCount;
       excessSquaredDeviations += delta * (excess - excessMean);
-      if (excess < 0) downsideSquares += excess * excess;
+      // min(excess, 0)² adds +0 when the excess is not negative: the same sum, without a branch.
+      const downside = Math.min(excess, 0);
+      downsideSquares += downside * downside;
     } else {
       returnsDefined = false;
     }
-
     if (e >= peak) {
       if (underwater && t - peakTime > maxUnderwaterMs) maxUnderwaterMs = t - peakTime;
       underwater = false;
@@ -193,16 +235,38 @@ export function computeMetrics(input: MetricsInput): Metrics {
       const drawdown = (peak - e) / peak;
       if (drawdown > maxDrawdown) maxDrawdown = drawdown;
     }
-
-    if (inMarket[i] !== 0) barsInMarket++;
     previousEquity = e;
-    previousTime = t;
   }
-
-  const lastTime = previousTime;
+  const lastTime = time[count - 1] as number;
   if (underwater && lastTime - peakTime > maxUnderwaterMs) maxUnderwaterMs = lastTime - peakTime;
+  out.returnCount = returnCount;
+  out.excessMean = excessMean;
+  out.excessSquaredDeviations = excessSquaredDeviations;
+  out.downsideSquares = downsideSquares;
+  out.returnsDefined = returnsDefined;
+  out.peak = peak;
+  out.maxDrawdown = maxDrawdown;
+  out.maxUnderwaterMs = maxUnderwaterMs;
+  out.equityFinal = previousEquity;
+  out.firstTime = time[0] as number;
+  out.lastTime = lastTime;
+  out.barCount = count;
+}
 
-  const equityFinal = previousEquity;
+/**
+ * The metrics of a curve's {@link CurveStats} and its closed trades, as {@link computeMetrics}
+ * returns them (`barsInMarket`: the points with a position open at the close).
+ */
+export function metricsOfCurve(
+  stats: CurveStats,
+  barsInMarket: number,
+  tradePnls: readonly number[],
+  initialEquity: number,
+  buyHoldReturnPct: number,
+  periodsPerYear: number,
+): Metrics {
+  const { returnCount, excessMean, excessSquaredDeviations, downsideSquares, returnsDefined } = stats;
+  const { peak, maxDrawdown, maxUnderwaterMs, equityFinal, firstTime, lastTime, barCount } = stats;
   const returnPct = (equityFinal / initialEquity - 1) * 100;
   const maxDrawdownPct = maxDrawdown * 100;
   if (!(Number.isFinite(returnPct) && Number.isFinite(maxDrawdownPct))) {
