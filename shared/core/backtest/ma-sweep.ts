@@ -19,6 +19,7 @@ import {
   CurveStats,
   computeMetrics,
   curveStats,
+  curveStatsPair,
   DEFAULT_PERIODS_PER_YEAR,
   type Metrics,
   metricsOfCurve,
@@ -81,18 +82,27 @@ export class MaSweepData {
   }
 }
 
-/** Reusable buffers, so a sweep allocates nothing per pair but the metrics object. */
-export class MaSweepScratch {
-  /** The equity curve of the pair being run (marked at each bar's close). */
+/** One pair's run: its curve (marked at each bar's close), closed trades and exposure. */
+export class MaSweepLane {
   readonly equity: Float64Array;
-  /** The closed trades' net P&L of the pair being run. */
+  /** The closed trades' net P&L. */
   readonly tradePnls: number[] = [];
   readonly stats = new CurveStats();
-  /** Bars with a position open at the close, of the pair being run. */
+  /** Bars with a position open at the close. */
   barsInMarket = 0;
 
   constructor(span: number) {
     this.equity = new Float64Array(span);
+  }
+}
+
+/** Reusable buffers, so a sweep allocates nothing per pair but the metrics object. */
+export class MaSweepScratch {
+  /** Two lanes: pairs run two at a time (see {@link backtestMaPairs}). */
+  readonly lanes: readonly [MaSweepLane, MaSweepLane];
+
+  constructor(span: number) {
+    this.lanes = [new MaSweepLane(span), new MaSweepLane(span)];
   }
 }
 
@@ -114,8 +124,8 @@ function closePosition(
 }
 
 /**
- * Runs one (fast, slow) pair on one symbol: fills `scratch.equity` (the curve marked at each bar's
- * close), `scratch.tradePnls` and `scratch.barsInMarket`, and returns false when a mark is not
+ * Runs one (fast, slow) pair on one symbol: fills the lane's curve (marked at each bar's close),
+ * closed trades and bars in the market, and returns false when a mark is not
  * finite (the caller then lets `computeMetrics` name it). A flat position with no order pending
  * does no per-bar work: the kernel scans the two averages for the next crossover that opens a
  * position and fills the curve up to it with the cash; only bars in the market (and the bar after a
@@ -126,7 +136,7 @@ function simulatePair(
   fastMa: Float64Array,
   slowMa: Float64Array,
   options: BacktestOptions,
-  scratch: MaSweepScratch,
+  lane: MaSweepLane,
 ): boolean {
   const { series, start, end, atr } = data;
   const k = data.base.atrStop;
@@ -134,9 +144,9 @@ function simulatePair(
   const { open, high, low, close } = series;
   const slip = slippageFraction(options.slippageBps);
   const { commission, sizing, fractional, cashBuffer, maxPositionFraction } = options;
-  const tradePnls = scratch.tradePnls;
+  const tradePnls = lane.tradePnls;
   tradePnls.length = 0;
-  const curve = scratch.equity;
+  const curve = lane.equity;
 
   let cash: Cents = Math.round(options.initialCash * 100);
   // position: side 0 (flat), 1 (long), -1 (short)
@@ -160,25 +170,45 @@ function simulatePair(
     let positionValue: Cents = 0;
     let equity = 0;
     if (side === 0 && entrySide === 0) {
-      // Flat, nothing pending: the next bar that can decide is the next crossover that opens a position.
+      // Flat, nothing pending: the next bar that can decide is the next crossover that opens a
+      // position; the bars before it are marked at the cash.
+      equity = toDollars(cash);
+      notFinite += equity * 0;
       let fastPrev = i > 0 ? (fastMa[i - 1] as number) : Number.NaN;
       let slowPrev = i > 0 ? (slowMa[i - 1] as number) : Number.NaN;
-      let j = i;
-      for (; j < end; j++) {
-        const f = fastMa[j] as number;
-        const sl = slowMa[j] as number;
+      for (; i < end; i++) {
+        const f = fastMa[i] as number;
+        const sl = slowMa[i] as number;
         if (fastPrev < slowPrev ? f > sl : longShort && fastPrev > slowPrev && f < sl) break;
         fastPrev = f;
         slowPrev = sl;
+        curve[i - start] = equity;
       }
-      equity = toDollars(cash);
-      notFinite += equity * 0;
-      for (let b = i - start, last = j - start; b < last; b++) curve[b] = equity;
-      if (j === end) break;
-      i = j;
+      if (i === end) break;
       curve[i - start] = equity;
       cross = crossDirection(fastPrev, slowPrev, fastMa[i] as number, slowMa[i] as number);
     } else {
+      if (side !== 0 && !exitPending && entrySide === 0 && i >= armedFrom) {
+        // Holding, nothing pending: the bars before the next one where the stop is reached or the
+        // crossover turns against the position only mark it (the bar itself runs the full path).
+        const long = side === 1;
+        let fastPrev = fastMa[i - 1] as number;
+        let slowPrev = slowMa[i - 1] as number;
+        for (; i < end; i++) {
+          const o = open[i] as number;
+          if (long ? o <= stop || (low[i] as number) <= stop : o >= stop || (high[i] as number) >= stop)
+            break;
+          const f = fastMa[i] as number;
+          const sl = slowMa[i] as number;
+          if (long ? fastPrev > slowPrev && f < sl : fastPrev < slowPrev && f > sl) break;
+          fastPrev = f;
+          slowPrev = sl;
+          const marked = toDollars(cash + side * notionalCents(qty, close[i] as number));
+          notFinite += marked * 0;
+          curve[i - start] = marked;
+          barsInMarket++;
+        }
+      }
       const o = open[i] as number;
       if (side !== 0) {
         let exitPrice = Number.NaN;
@@ -326,7 +356,7 @@ function simulatePair(
   const final = toDollars(cash + (side === 0 ? 0 : side * notionalCents(qty, last)));
   notFinite += final * 0;
   curve[end - start] = final;
-  scratch.barsInMarket = barsInMarket;
+  lane.barsInMarket = barsInMarket;
   return notFinite === 0;
 }
 
@@ -341,33 +371,33 @@ function checkPair(pair: MaPair): void {
 }
 
 /**
- * The metrics of the pair just simulated into `scratch` whose curve pass is already in
- * `scratch.stats`; when the curve, the times or a setting break `computeMetrics`' contract, the
+ * The metrics of the pair just simulated into `lane` whose curve pass is already in `lane.stats`;
+ * when the curve, the times or a setting break `computeMetrics`' contract (`checked` false), the
  * reference `computeMetrics` runs instead and names the offending input.
  */
-function pairMetrics(
+function laneMetrics(
   data: MaSweepData,
   options: BacktestOptions,
-  scratch: MaSweepScratch,
+  lane: MaSweepLane,
   checked: boolean,
 ): Metrics {
   const periodsPerYear = options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR;
   if (!checked) {
     return computeMetrics({
       time: data.time,
-      equity: scratch.equity,
+      equity: lane.equity,
       initialEquity: options.initialCash,
-      inMarket: new Uint8Array(scratch.equity.length),
-      tradePnls: scratch.tradePnls,
+      inMarket: new Uint8Array(lane.equity.length),
+      tradePnls: lane.tradePnls,
       buyHoldReturnPct: data.buyHoldReturnPct,
       riskFreeRate: options.riskFreeRate,
       periodsPerYear,
     });
   }
   return metricsOfCurve(
-    scratch.stats,
-    scratch.barsInMarket,
-    scratch.tradePnls,
+    lane.stats,
+    lane.barsInMarket,
+    lane.tradePnls,
     options.initialCash,
     data.buyHoldReturnPct,
     periodsPerYear,
@@ -391,25 +421,13 @@ function settingsValid(data: MaSweepData, options: BacktestOptions): boolean {
 }
 
 /**
- * Backtests one (fast, slow) pair on one symbol with the MA-crossover strategy, much faster than
- * the event-driven engine and with exactly its results: same fills, same ledger arithmetic in
- * cents, same metrics (the pass of `computeMetrics` over the curve, `curveStats`). It is the
- * engine's logic specialised to this strategy (the crossover rule itself is the strategy's
- * `crossDirection`); tests compare the two on many pairs, and any difference is a bug in the kernel.
- */
-export function backtestMaPair(
-  data: MaSweepData,
-  pair: MaPair,
-  options: BacktestOptions,
-  scratch: MaSweepScratch,
-): Metrics {
-  return backtestMaPairs(data, [pair], options, scratch)[0] as Metrics;
-}
-
-/**
- * Backtests pairs on one symbol; results in pair order. Two pairs at a time share the pass over
- * their curves (`curveStatsPair`), so the divisions of one curve's running mean overlap the
- * other's.
+ * Backtests (fast, slow) pairs on one symbol with the MA-crossover strategy, much faster than the
+ * event-driven engine and with exactly its results: same fills, same ledger arithmetic in cents,
+ * same metrics (`computeMetrics`' pass over the curve). It is the engine's logic specialised to
+ * this strategy (the crossover rule itself is the strategy's `crossDirection`); tests compare the
+ * two on many pairs, and any difference is a bug in the kernel. Results in pair order. Two pairs at
+ * a time share the pass over their curves (`curveStatsPair`), so the divisions of one curve's
+ * running mean overlap the other's (see docs/engine.md).
  */
 export function backtestMaPairs(
   data: MaSweepData,
@@ -423,12 +441,27 @@ export function backtestMaPairs(
     ? riskFreePerPeriodOf(options.riskFreeRate ?? 0, options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR)
     : 0;
   const span = data.end - data.start + 1;
+  const [a, b] = scratch.lanes;
+  // Whether the pair's run may skip computeMetrics' checks (the settings and its curve pass them).
+  const run = (pair: MaPair, lane: MaSweepLane) =>
+    simulatePair(data, data.average(pair.fast), data.average(pair.slow), options, lane) && valid;
   const out: Metrics[] = [];
-  for (const pair of pairs) {
-    const finite = simulatePair(data, data.average(pair.fast), data.average(pair.slow), options, scratch);
-    const checked = valid && finite;
-    if (checked) curveStats(data.time, scratch.equity, span, options.initialCash, rf, scratch.stats);
-    out.push(pairMetrics(data, options, scratch, checked));
+  let p = 0;
+  for (; p + 1 < pairs.length; p += 2) {
+    const checkedA = run(pairs[p] as MaPair, a);
+    const checkedB = run(pairs[p + 1] as MaPair, b);
+    if (checkedA && checkedB) {
+      curveStatsPair(data.time, a.equity, b.equity, span, options.initialCash, rf, a.stats, b.stats);
+    } else {
+      if (checkedA) curveStats(data.time, a.equity, span, options.initialCash, rf, a.stats);
+      if (checkedB) curveStats(data.time, b.equity, span, options.initialCash, rf, b.stats);
+    }
+    out.push(laneMetrics(data, options, a, checkedA), laneMetrics(data, options, b, checkedB));
+  }
+  if (p < pairs.length) {
+    const checked = run(pairs[p] as MaPair, a);
+    if (checked) curveStats(data.time, a.equity, span, options.initialCash, rf, a.stats);
+    out.push(laneMetrics(data, options, a, checked));
   }
   return out;
 }
