@@ -15,7 +15,7 @@ import {
 import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
-import type { BarSeries } from '../market/types.js';
+import { type BarSeries, isoDate } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
   type BreakerEvent,
@@ -439,7 +439,6 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     openPosition(s, pending, qty, price, slot, atOpen);
   };
 
-  const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
   const heatPositions = (): HeatPosition[] =>
     symbols.flatMap((s) => {
       const p = s.position;
@@ -464,7 +463,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     }
     const decisions = decideAtClose({
       time,
-      day: dayOf(time),
+      day: isoDate(time),
       equity: toDollars(equityAt(markAtClose)),
       buyingPower: toDollars(buyingPower(markAtClose)),
       symbols: symbols.map((s) => ({
