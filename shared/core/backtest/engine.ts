@@ -15,7 +15,7 @@ import {
 import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { alignBars } from '../market/align.js';
-import { type BarSeries, isoDate } from '../market/types.js';
+import type { BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
   type BreakerEvent,
@@ -29,6 +29,7 @@ import {
 import { allInQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
+import { utcDay } from './fast/engine.js';
 import type {
   BacktestInput,
   BacktestOptions,
@@ -463,7 +464,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     }
     const decisions = decideAtClose({
       time,
-      day: isoDate(time),
+      day: utcDay(time),
       equity: toDollars(equityAt(markAtClose)),
       buyingPower: toDollars(buyingPower(markAtClose)),
       symbols: symbols.map((s) => ({

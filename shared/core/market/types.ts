@@ -41,35 +41,6 @@ export function formatBarTime(time: number, intraday: boolean): string {
   return intraday ? `${iso.slice(0, 19)}Z` : iso.slice(0, 10);
 }
 
-/** The first millisecond of the year 10000, where ISO dates stop having four-digit years. */
-const YEAR_10000 = 253_402_300_800_000;
-
-/**
- * The UTC calendar date `YYYY-MM-DD` of a time (ms since the epoch), exactly
- * `new Date(time).toISOString().slice(0, 10)`, computed with integer arithmetic (days to a civil
- * date) for times from 1970 to the year 9999: about five times faster, for the engine's per-close
- * trading day. Other times (and NaN, which throws) go through `Date`.
- */
-export function isoDate(time: number): string {
-  if (!(time >= 0 && time < YEAR_10000)) return new Date(time).toISOString().slice(0, 10);
-  const z = Math.floor(time / 86_400_000) + 719_468;
-  const era = Math.floor(z / 146_097);
-  const dayOfEra = z - era * 146_097;
-  const yearOfEra = Math.floor(
-    (dayOfEra -
-      Math.floor(dayOfEra / 1460) +
-      Math.floor(dayOfEra / 36_524) -
-      Math.floor(dayOfEra / 146_096)) /
-      365,
-  );
-  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
-  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
-  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
-  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
-  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
-  return `${year}-${month < 10 ? '0' : ''}${month}-${day < 10 ? '0' : ''}${day}`;
-}
-
 /** The number of bars in a series. */
 export function barCount(series: BarSeries): number {
   return series.time.length;
