@@ -15,15 +15,27 @@ const port = parentPort;
 class UnknownSeriesError extends QuantShiftError {}
 
 const held = new Map<number, BarSeries>();
+/** One array per list of keys, so every chunk of a portfolio passes the same array (its calendar is shared). */
+const lists = new Map<string, readonly BarSeries[]>();
 
-port.on('message', (message: ChunkMessage) => {
-  try {
-    for (const { key, series } of message.add) held.set(key, series);
-    const series = message.task.series.map((key) => {
+function seriesOf(keys: readonly number[]): readonly BarSeries[] {
+  const id = keys.join(',');
+  let list = lists.get(id);
+  if (list === undefined) {
+    list = keys.map((key) => {
       const found = held.get(key);
       if (found === undefined) throw new UnknownSeriesError(`series ${key} was never sent to this worker`);
       return found;
     });
+    lists.set(id, list);
+  }
+  return list;
+}
+
+port.on('message', (message: ChunkMessage) => {
+  try {
+    for (const { key, series } of message.add) held.set(key, series);
+    const series = seriesOf(message.task.series);
     port.postMessage({ id: message.id, metrics: evaluateCombos({ ...message.task, series }) });
   } catch (error) {
     const e = error as Error;

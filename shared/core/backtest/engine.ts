@@ -14,7 +14,7 @@ import {
 } from '../execution/fill-rules.js';
 import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
-import { alignBars } from '../market/align.js';
+import { sharedCalendar } from '../market/align.js';
 import type { BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
@@ -115,7 +115,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
     );
   }
-  const calendar = alignBars(input.series);
+  const calendar = sharedCalendar(input.series);
   const slotCount = calendar.time.length;
   const start = options.startIndex ?? 0;
   const end = options.endIndex ?? slotCount - 1;
