@@ -1,12 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { QuantShiftError } from '../core/errors.js';
+import type { BarSeries } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { EvaluationTask, GridEvaluator } from '../core/research/evaluate.js';
 import { workerScript } from './worker-bundle.js';
 
 /** A worker thread failed, or a task failed inside one. */
 export class WorkerPoolError extends QuantShiftError {}
+
+/**
+ * One chunk as a worker receives it: the task with its series as keys, and the series this worker
+ * has not been sent yet (each series crosses to a worker once, however many tasks use it; the
+ * walk-forward sends the same series with a different span per window).
+ */
+export interface ChunkMessage {
+  readonly id: number;
+  readonly task: Omit<EvaluationTask, 'series'> & { readonly series: readonly number[] };
+  readonly add: readonly { readonly key: number; readonly series: BarSeries }[];
+}
 
 interface Pending {
   resolve: (metrics: Metrics[]) => void;
@@ -22,14 +34,20 @@ const CHUNKS_IN_FLIGHT = 2;
 
 /**
  * Spreads each task's combinations over worker threads in fixed chunks and reassembles the results
- * in combination order, so results are identical whatever the number of workers.
+ * in combination order, so results are identical whatever the number of workers. The threads start
+ * once, with the pool, and keep every series they were sent until `close()`.
  */
 export class WorkerPoolEvaluator implements GridEvaluator {
   private readonly workers: Worker[] = [];
-  private readonly queue: { message: { id: number; task: EvaluationTask }; pending: Pending }[] = [];
+  private readonly queue: { id: number; task: EvaluationTask; pending: Pending }[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly inFlight = new Map<Worker, Set<number>>();
+  /** Each series' key, given when a task first uses it. */
+  private readonly seriesKeys = new WeakMap<BarSeries, number>();
+  /** The series keys each worker holds. */
+  private readonly held = new Map<Worker, Set<number>>();
   private nextId = 1;
+  private nextSeriesKey = 1;
   private failure: Error | undefined;
 
   constructor(readonly size: number = availableParallelism()) {
@@ -48,6 +66,7 @@ export class WorkerPoolEvaluator implements GridEvaluator {
       worker.unref();
       this.workers.push(worker);
       this.inFlight.set(worker, new Set());
+      this.held.set(worker, new Set());
     }
   }
 
@@ -71,8 +90,7 @@ export class WorkerPoolEvaluator implements GridEvaluator {
         reject(this.failure);
         return;
       }
-      const message = { id: this.nextId++, task };
-      this.queue.push({ message, pending: { resolve, reject } });
+      this.queue.push({ id: this.nextId++, task, pending: { resolve, reject } });
       this.dispatch();
     });
   }
@@ -90,12 +108,31 @@ export class WorkerPoolEvaluator implements GridEvaluator {
         }
       }
       if (target === undefined) return;
-      const { message, pending } = this.queue.shift() as (typeof this.queue)[number];
-      this.pending.set(message.id, pending);
-      (this.inFlight.get(target) as Set<number>).add(message.id);
+      const { id, task, pending } = this.queue.shift() as (typeof this.queue)[number];
+      this.pending.set(id, pending);
+      (this.inFlight.get(target) as Set<number>).add(id);
       target.ref();
-      target.postMessage(message);
+      target.postMessage(this.message(target, id, task));
     }
+  }
+
+  /** The chunk as `worker` receives it, with the series it does not hold yet. */
+  private message(worker: Worker, id: number, task: EvaluationTask): ChunkMessage {
+    const held = this.held.get(worker) as Set<number>;
+    const add: { key: number; series: BarSeries }[] = [];
+    const keys = task.series.map((series) => {
+      let key = this.seriesKeys.get(series);
+      if (key === undefined) {
+        key = this.nextSeriesKey++;
+        this.seriesKeys.set(series, key);
+      }
+      if (!held.has(key)) {
+        held.add(key);
+        add.push({ key, series });
+      }
+      return key;
+    });
+    return { id, task: { ...task, series: keys }, add };
   }
 
   private settle(

@@ -14,7 +14,7 @@ import {
 } from '../execution/fill-rules.js';
 import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
-import { alignBars } from '../market/align.js';
+import { sharedCalendar } from '../market/align.js';
 import type { BarSeries } from '../market/types.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
@@ -29,6 +29,7 @@ import {
 import { allInQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
+import { utcDay } from './fast/engine.js';
 import type {
   BacktestInput,
   BacktestOptions,
@@ -114,7 +115,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
     );
   }
-  const calendar = alignBars(input.series);
+  const calendar = sharedCalendar(input.series);
   const slotCount = calendar.time.length;
   const start = options.startIndex ?? 0;
   const end = options.endIndex ?? slotCount - 1;
@@ -439,7 +440,6 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     openPosition(s, pending, qty, price, slot, atOpen);
   };
 
-  const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
   const heatPositions = (): HeatPosition[] =>
     symbols.flatMap((s) => {
       const p = s.position;
@@ -464,7 +464,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     }
     const decisions = decideAtClose({
       time,
-      day: dayOf(time),
+      day: utcDay(time),
       equity: toDollars(equityAt(markAtClose)),
       buyingPower: toDollars(buyingPower(markAtClose)),
       symbols: symbols.map((s) => ({

@@ -11,7 +11,9 @@ const HALF_NUDGE = 1 + 8 * Number.EPSILON;
 export function toCents(dollars: number): Cents {
   const scaled = dollars * 100;
   // The nudge of a few ulps makes binary near-halves such as 28.499999999999996 (0.285 * 100) round as
-  // the decimal half they stand for.
+  // the decimal half they stand for. A positive amount (the usual case) takes the short path, which
+  // the hot loops of the backtests compile best; it gives the same value as the general one.
+  if (scaled > 0) return Math.round(scaled * HALF_NUDGE);
   const rounded = Math.round(Math.abs(scaled) * HALF_NUDGE);
   return scaled < 0 ? -rounded : rounded;
 }

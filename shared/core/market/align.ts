@@ -54,6 +54,22 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
   return { time, index };
 }
 
+const sharedCalendars = new WeakMap<readonly BarSeries[], AlignedCalendar>();
+
+/**
+ * {@link alignBars}, computed once per array of series (by identity) and shared by every caller
+ * that passes the same array: a sweep's combinations all backtest the same portfolio. The calendar
+ * is shared, so callers must only read it.
+ */
+export function sharedCalendar(series: readonly BarSeries[]): AlignedCalendar {
+  let calendar = sharedCalendars.get(series);
+  if (calendar === undefined) {
+    calendar = alignBars(series);
+    sharedCalendars.set(series, calendar);
+  }
+  return calendar;
+}
+
 /**
  * Bars `[fromIndex, toIndexExclusive)` of a series as subarray views of the same buffers (no
  * copy; writes show through). `intraday` is inherited. Throws `RangeError` on bounds outside

@@ -1,8 +1,9 @@
 /**
  * Performance metrics of one backtest: return, risk, drawdown and trade statistics computed
- * from the marked-to-market equity curve and the closed trades. Pure and allocation-light: one
- * pass over the bars, one pass over the trades, no arrays allocated. Every definition is written
- * out in `docs/metrics.md`; this file follows it exactly.
+ * from the marked-to-market equity curve and the closed trades. Pure and allocation-light: the
+ * input checks, one pass over the bars (`curveStats`, which sweep kernels call directly on curves
+ * they built themselves), one pass over the trades, no arrays allocated. Every definition is
+ * written out in `docs/metrics.md`; this file follows it exactly.
  */
 import { InsufficientDataError, InvalidParameterError } from '../errors.js';
 
@@ -141,44 +142,86 @@ export function computeMetrics(input: MetricsInput): Metrics {
     throw new InvalidMetricsInputError('buyHoldReturnPct', `must be finite, got ${buyHoldReturnPct}`);
   }
 
-  const riskFreePerPeriod = (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
-  const firstTime = time[0] as number;
-
-  // Welford's running mean and sum of squared deviations of the excess returns r − rf_d.
-  let returnCount = 0;
-  let excessMean = 0;
-  let excessSquaredDeviations = 0;
-  let downsideSquares = 0;
-  let returnsDefined = true;
-
-  // The initial equity is the first peak, marked one day before the first bar's timestamp.
-  let peak = initialEquity;
-  let peakTime = firstTime - MS_PER_DAY;
-  let underwater = false;
-  let maxDrawdown = 0;
-  let maxUnderwaterMs = 0;
-  let barsInMarket = 0;
-
-  let previousEquity = initialEquity;
   let previousTime = Number.NEGATIVE_INFINITY;
-
   for (let i = 0; i < barCount; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
     // One branch for both checks (x − x is 0 only for a finite x); the error says which failed.
     if (!(t > previousTime && t - t === 0 && e - e === 0)) throw invalidPoint(t, e, i, previousTime);
+    previousTime = t;
+  }
+  let barsInMarket = 0;
+  for (let i = 0; i < barCount; i++) if (inMarket[i] !== 0) barsInMarket++;
 
+  const stats = new CurveStats();
+  curveStats(time, equity, barCount, initialEquity, riskFreePerPeriodOf(riskFreeRate, periodsPerYear), stats);
+  return metricsOfCurve(stats, barsInMarket, tradePnls, initialEquity, buyHoldReturnPct, periodsPerYear);
+}
+
+/** The per-period risk-free return of an annual rate: (1 + rate)^(1 / periodsPerYear) − 1. */
+export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number): number {
+  return (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
+}
+
+/**
+ * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: Welford's running
+ * mean and sum of squared deviations of the excess returns, the downside squares, the drawdown and
+ * the time under water. Mutable, so a sweep reuses one per lane.
+ */
+export class CurveStats {
+  returnCount = 0;
+  excessMean = 0;
+  excessSquaredDeviations = 0;
+  downsideSquares = 0;
+  returnsDefined = true;
+  peak = 0;
+  maxDrawdown = 0;
+  maxUnderwaterMs = 0;
+  equityFinal = 0;
+  firstTime = 0;
+  lastTime = 0;
+  barCount = 0;
+}
+
+/**
+ * The pass of {@link computeMetrics} over `count` points of a curve whose times are finite and
+ * increasing and whose equities are finite (the caller checked). The initial equity is the first
+ * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
+ */
+export function curveStats(
+  time: Float64Array,
+  equity: Float64Array,
+  count: number,
+  initialEquity: number,
+  riskFreePerPeriod: number,
+  out: CurveStats,
+): void {
+  let returnCount = 0;
+  let excessMean = 0;
+  let excessSquaredDeviations = 0;
+  let downsideSquares = 0;
+  let returnsDefined = true;
+  let peak = initialEquity;
+  let peakTime = (time[0] as number) - MS_PER_DAY;
+  let underwater = false;
+  let maxDrawdown = 0;
+  let maxUnderwaterMs = 0;
+  let previousEquity = initialEquity;
+  for (let i = 0; i < count; i++) {
+    const t = time[i] as number;
+    const e = equity[i] as number;
     if (previousEquity > 0) {
       const excess = e / previousEquity - 1 - riskFreePerPeriod;
       returnCount++;
       const delta = excess - excessMean;
       excessMean += delta / returnCount;
       excessSquaredDeviations += delta * (excess - excessMean);
-      if (excess < 0) downsideSquares += excess * excess;
+      // min(excess, 0)² adds +0 when the excess is not negative: the same sum, without a branch.
+      const downside = Math.min(excess, 0);
+      downsideSquares += downside * downside;
     } else {
       returnsDefined = false;
     }
-
     if (e >= peak) {
       if (underwater && t - peakTime > maxUnderwaterMs) maxUnderwaterMs = t - peakTime;
       underwater = false;
@@ -189,16 +232,152 @@ export function computeMetrics(input: MetricsInput): Metrics {
       const drawdown = (peak - e) / peak;
       if (drawdown > maxDrawdown) maxDrawdown = drawdown;
     }
-
-    if (inMarket[i] !== 0) barsInMarket++;
     previousEquity = e;
-    previousTime = t;
   }
-
-  const lastTime = previousTime;
+  const lastTime = time[count - 1] as number;
   if (underwater && lastTime - peakTime > maxUnderwaterMs) maxUnderwaterMs = lastTime - peakTime;
+  out.returnCount = returnCount;
+  out.excessMean = excessMean;
+  out.excessSquaredDeviations = excessSquaredDeviations;
+  out.downsideSquares = downsideSquares;
+  out.returnsDefined = returnsDefined;
+  out.peak = peak;
+  out.maxDrawdown = maxDrawdown;
+  out.maxUnderwaterMs = maxUnderwaterMs;
+  out.equityFinal = previousEquity;
+  out.firstTime = time[0] as number;
+  out.lastTime = lastTime;
+  out.barCount = count;
+}
 
-  const equityFinal = previousEquity;
+/**
+ * {@link curveStats} of two curves of the same times at once, with exactly the same arithmetic per
+ * curve: the two running means' divisions (the loop's critical path) overlap, so a sweep that runs
+ * its combinations two at a time spends about half the time in this pass.
+ */
+export function curveStatsPair(
+  time: Float64Array,
+  equityA: Float64Array,
+  equityB: Float64Array,
+  count: number,
+  initialEquity: number,
+  riskFreePerPeriod: number,
+  outA: CurveStats,
+  outB: CurveStats,
+): void {
+  let countA = 0;
+  let meanA = 0;
+  let squaresA = 0;
+  let downA = 0;
+  let definedA = true;
+  let peakA = initialEquity;
+  let peakTimeA = (time[0] as number) - MS_PER_DAY;
+  let underA = false;
+  let drawA = 0;
+  let waterA = 0;
+  let previousA = initialEquity;
+  let countB = 0;
+  let meanB = 0;
+  let squaresB = 0;
+  let downB = 0;
+  let definedB = true;
+  let peakB = initialEquity;
+  let peakTimeB = peakTimeA;
+  let underB = false;
+  let drawB = 0;
+  let waterB = 0;
+  let previousB = initialEquity;
+  for (let i = 0; i < count; i++) {
+    const t = time[i] as number;
+    const a = equityA[i] as number;
+    const b = equityB[i] as number;
+    if (previousA > 0) {
+      const excess = a / previousA - 1 - riskFreePerPeriod;
+      countA++;
+      const delta = excess - meanA;
+      meanA += delta / countA;
+      squaresA += delta * (excess - meanA);
+      const downside = Math.min(excess, 0);
+      downA += downside * downside;
+    } else {
+      definedA = false;
+    }
+    if (previousB > 0) {
+      const excess = b / previousB - 1 - riskFreePerPeriod;
+      countB++;
+      const delta = excess - meanB;
+      meanB += delta / countB;
+      squaresB += delta * (excess - meanB);
+      const downside = Math.min(excess, 0);
+      downB += downside * downside;
+    } else {
+      definedB = false;
+    }
+    if (a >= peakA) {
+      if (underA && t - peakTimeA > waterA) waterA = t - peakTimeA;
+      underA = false;
+      peakA = a;
+      peakTimeA = t;
+    } else {
+      underA = true;
+      const drawdown = (peakA - a) / peakA;
+      if (drawdown > drawA) drawA = drawdown;
+    }
+    if (b >= peakB) {
+      if (underB && t - peakTimeB > waterB) waterB = t - peakTimeB;
+      underB = false;
+      peakB = b;
+      peakTimeB = t;
+    } else {
+      underB = true;
+      const drawdown = (peakB - b) / peakB;
+      if (drawdown > drawB) drawB = drawdown;
+    }
+    previousA = a;
+    previousB = b;
+  }
+  const lastTime = time[count - 1] as number;
+  if (underA && lastTime - peakTimeA > waterA) waterA = lastTime - peakTimeA;
+  if (underB && lastTime - peakTimeB > waterB) waterB = lastTime - peakTimeB;
+  outA.returnCount = countA;
+  outA.excessMean = meanA;
+  outA.excessSquaredDeviations = squaresA;
+  outA.downsideSquares = downA;
+  outA.returnsDefined = definedA;
+  outA.peak = peakA;
+  outA.maxDrawdown = drawA;
+  outA.maxUnderwaterMs = waterA;
+  outA.equityFinal = previousA;
+  outB.returnCount = countB;
+  outB.excessMean = meanB;
+  outB.excessSquaredDeviations = squaresB;
+  outB.downsideSquares = downB;
+  outB.returnsDefined = definedB;
+  outB.peak = peakB;
+  outB.maxDrawdown = drawB;
+  outB.maxUnderwaterMs = waterB;
+  outB.equityFinal = previousB;
+  for (const out of [outA, outB]) {
+    out.firstTime = time[0] as number;
+    out.lastTime = lastTime;
+    out.barCount = count;
+  }
+}
+
+/**
+ * The metrics of a curve's {@link CurveStats} and its closed trades, as {@link computeMetrics}
+ * returns them (`barsInMarket`: the points with a position open at the close).
+ */
+export function metricsOfCurve(
+  stats: CurveStats,
+  barsInMarket: number,
+  tradePnls: readonly number[],
+  initialEquity: number,
+  buyHoldReturnPct: number,
+  periodsPerYear: number,
+): Metrics {
+  const { returnCount, excessMean, excessSquaredDeviations, downsideSquares, returnsDefined } = stats;
+  const { peak, maxDrawdown, maxUnderwaterMs, equityFinal, firstTime, lastTime, barCount } = stats;
   const returnPct = (equityFinal / initialEquity - 1) * 100;
   const maxDrawdownPct = maxDrawdown * 100;
   if (!(Number.isFinite(returnPct) && Number.isFinite(maxDrawdownPct))) {

@@ -1,6 +1,6 @@
 import { runBacktest } from '../backtest/engine.js';
 import { sweepFast } from '../backtest/fast/sweep.js';
-import { backtestMaPair, MaSweepData, MaSweepScratch } from '../backtest/ma-sweep.js';
+import { backtestMaPairs, type MaPair, MaSweepData, MaSweepScratch } from '../backtest/ma-sweep.js';
 import type { BacktestOptions } from '../backtest/types.js';
 import type { BarSeries } from '../market/types.js';
 import type { Metrics } from '../metrics/index.js';
@@ -51,18 +51,27 @@ export function evaluateCombos(task: EvaluationTask): Metrics[] {
   const start = task.options.startIndex ?? 0;
   const end = task.options.endIndex ?? series.time.length - 1;
   const scratch = new MaSweepScratch(end - start + 1);
-  const data = new Map<string, MaSweepData>();
-  return task.combos.map((combo) => {
+  // Combinations that share the rest of the parameters share the averages and run as one batch.
+  const groups = new Map<string, { data: MaSweepData; pairs: MaPair[]; at: number[] }>();
+  task.combos.forEach((combo, at) => {
     const params = maCrossoverParams.parse({ ...task.baseParams, ...combo });
     const { fast, slow, ...base } = params;
     const key = JSON.stringify(base);
-    let shared = data.get(key);
-    if (shared === undefined) {
-      shared = new MaSweepData(series, base, start, end);
-      data.set(key, shared);
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { data: new MaSweepData(series, base, start, end), pairs: [], at: [] };
+      groups.set(key, group);
     }
-    return backtestMaPair(shared, { fast, slow }, task.options, scratch);
+    group.pairs.push({ fast, slow });
+    group.at.push(at);
   });
+  const results: Metrics[] = new Array(task.combos.length);
+  for (const { data, pairs, at } of groups.values()) {
+    backtestMaPairs(data, pairs, task.options, scratch).forEach((metrics, k) => {
+      results[at[k] as number] = metrics;
+    });
+  }
+  return results;
 }
 
 /** The evaluator that runs everything on the calling thread. */

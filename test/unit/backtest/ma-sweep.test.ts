@@ -62,17 +62,25 @@ describe('the MA sweep kernel equals runBacktest', () => {
             direction,
           };
           const base = { ma, atrPeriod: 14, ...(atrStop === undefined ? {} : { atrStop }) };
-          const [kernel] = sweepMaPairs(series, base, [{ fast, slow }], options);
-          const engine = runBacktest({
-            series: [series],
-            strategy: maCrossover,
-            params: { ...base, fast, slow },
-            options,
+          // Three pairs: the first two share the two-lane curve pass, the third runs alone.
+          const pairs = [
+            { fast, slow },
+            { fast: slow, slow: slow + fast },
+            { fast: Math.max(1, fast - 1), slow: slow + 3 },
+          ];
+          const kernel = sweepMaPairs(series, base, pairs, options);
+          pairs.forEach((pair, i) => {
+            const engine = runBacktest({
+              series: [series],
+              strategy: maCrossover,
+              params: { ...base, ...pair },
+              options,
+            });
+            expect(kernel[i]).toEqual(engine.metrics);
           });
-          expect(kernel).toEqual(engine.metrics);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -108,5 +116,37 @@ describe('the MA sweep kernel equals runBacktest', () => {
         expect(engine.metrics.trades).toBeGreaterThan(0);
       });
     }
+  });
+
+  it('names a bad bar time as computeMetrics does, whichever lane the pair runs in', () => {
+    const spy = bundled[0] as (typeof bundled)[number];
+    const time = Float64Array.from(spy.time);
+    time[300] = time[299] as number;
+    const series = { ...spy, time };
+    const options: BacktestOptions = {
+      initialCash: 100_000,
+      sizing: { mode: 'all-in' },
+      cashBuffer: 0,
+      commission: { perShare: 0, perOrder: 0, percent: 0, minimum: 0 },
+      slippageBps: 0,
+      fractional: false,
+      endOfData: 'hold',
+      riskFreeRate: 0,
+    };
+    const base = { ma: 'sma' as const, atrPeriod: 14 };
+    for (const pairs of [
+      [{ fast: 5, slow: 20 }],
+      [
+        { fast: 5, slow: 20 },
+        { fast: 10, slow: 30 },
+      ],
+    ]) {
+      expect(() => sweepMaPairs(series, base, pairs, options)).toThrow(
+        'metrics input time[300]: must be finite and after time[299]',
+      );
+    }
+    expect(() => sweepMaPairs(spy, base, [{ fast: 5, slow: 20 }], { ...options, riskFreeRate: -1 })).toThrow(
+      'metrics input riskFreeRate',
+    );
   });
 });

@@ -11,6 +11,24 @@ describe('ledger money', () => {
     expect(toCents(10.004)).toBe(1000);
   });
 
+  it('is the sign times the nudged rounding of the magnitude, for every double (zeros keep the sign rule)', () => {
+    const nudge = 1 + 8 * Number.EPSILON;
+    const reference = (dollars: number) => {
+      const scaled = dollars * 100;
+      const rounded = Math.round(Math.abs(scaled) * nudge);
+      return scaled < 0 ? -rounded : rounded;
+    };
+    fc.assert(
+      fc.property(fc.double(), (dollars) => {
+        expect(Object.is(toCents(dollars), reference(dollars))).toBe(true);
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const dollars of [0, -0, 0.005, -0.005, 1e-300, -1e-300, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(Object.is(toCents(dollars), reference(dollars))).toBe(true);
+    }
+  });
+
   it('whole-share notionals at cent prices are exact', () => {
     fc.assert(
       fc.property(

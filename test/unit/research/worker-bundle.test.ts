@@ -30,7 +30,7 @@ describe('the grid workers’ bundle', () => {
     expect(script.bundled).toBe(true);
     const file = fileURLToPath(script.url);
     expect(existsSync(file)).toBe(true);
-    const manifest = JSON.parse(readFileSync(new URL('research-worker.json', script.url), 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(new URL('../research-worker.json', script.url), 'utf8')) as {
       bundle: string;
       inputs: Record<string, string>;
     };

@@ -1,0 +1,62 @@
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
+import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
+import { evaluateCombos } from '../../../shared/core/research/evaluate.js';
+import { type ChunkMessage, WorkerPoolEvaluator } from '../../../shared/research/pool.js';
+
+const options: BacktestOptions = {
+  initialCash: 100_000,
+  sizing: { mode: 'fraction', fraction: 0.9 },
+  cashBuffer: 0.02,
+  commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+  slippageBps: 5,
+  fractional: false,
+  endOfData: 'close',
+  riskFreeRate: 0,
+};
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('the worker pool', () => {
+  it('sends each series to each worker once, whatever the spans and tasks, with the in-process results', async () => {
+    const series = loadDataDir('data', ['SPY', 'QQQ']);
+    const sent = vi.spyOn(Worker.prototype, 'postMessage');
+    const pool = new WorkerPoolEvaluator(2);
+    try {
+      const combos = [];
+      for (let fast = 5; fast <= 20; fast += 1) combos.push({ fast, slow: 3 * fast });
+      // Walk-forward style: the same series objects, a different span per window, one symbol at a time.
+      for (const [from, to] of [
+        [0, 600],
+        [300, 900],
+        [600, 1200],
+      ] as const) {
+        for (const s of series) {
+          const task = {
+            series: [s],
+            strategy: 'ma-crossover',
+            baseParams: {},
+            combos,
+            options: { ...options, startIndex: from, endIndex: to },
+          };
+          expect(await pool.evaluate(task)).toEqual(evaluateCombos(task));
+        }
+      }
+    } finally {
+      await pool.close();
+    }
+    // The pool's messages (esbuild, rebuilding the workers' bundle, talks to a worker thread too).
+    const messages = sent.mock.calls
+      .map(([message]) => message as ChunkMessage)
+      .filter((m) => typeof m === 'object' && m !== null && 'add' in m && 'task' in m);
+    // Every chunk of every task went out: 3 windows x 2 symbols x 8 chunks.
+    expect(messages).toHaveLength(48);
+    const added = messages.flatMap((m) => m.add.map((a) => a.series.symbol));
+    // Each of the two workers got SPY and QQQ once.
+    expect(added.sort()).toEqual(['QQQ', 'QQQ', 'SPY', 'SPY']);
+    for (const m of messages) expect(m.task.series).toHaveLength(1);
+  });
+});
