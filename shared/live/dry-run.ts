@@ -110,8 +110,11 @@ export async function dryRunOrders(
   }
   // As live: reconciliation against the (virtual) account first, so shares no sleeve owns block
   // their symbol's entries; then a sleeves config's legs are netted per symbol into one order each
-  // (a leg is never an order: its sleeve's share of the net fill is booked at end-of-day).
-  await reconcile(ctx, day, scheduledTime);
+  // (a leg is never an order: its sleeve's share of the net fill is booked at end-of-day). A virtual
+  // market order fills at once, so a rerun of the day after some were placed would see their coins
+  // before any positions list has: it leaves reconciliation to end-of-day, which books them.
+  const placed = (await ctx.store.listIntents(day)).some((i) => i.brokerOrderId !== undefined);
+  if (!placed) await reconcile(ctx, day, scheduledTime);
   if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
   const all = await ctx.store.listIntents(day);
   const recorded = all
