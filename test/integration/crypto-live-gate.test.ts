@@ -33,7 +33,11 @@ let dynamo: LocalDynamo;
 let tables = 0;
 
 /** A crypto context on a fresh table: `live` sends orders, `dryRun` the live stage's dry run. */
-async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<LiveContext> {
+async function context(
+  dryRun: boolean,
+  table = `qs-gate-${++tables}`,
+  config = 'config/crypto-strategy.yaml',
+): Promise<LiveContext> {
   await createStateTable(dynamo.client, table);
   const built = await buildCryptoLiveContext(
     parseCryptoLiveEnv({
@@ -41,7 +45,7 @@ async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<
       DRY_RUN: String(dryRun),
       STATE_TABLE: table,
       IDEMPOTENCY_TABLE: 'unused',
-      QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+      QUANTSHIFT_CONFIG: config,
       COINBASE_KEY_NAME: key.cdpKey.name,
       COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
       COINBASE_BASE_URL: server.url,
@@ -197,6 +201,19 @@ describe('the crypto live gate', () => {
     expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', 'breakout')).toMatch(
       /no validation record for sleeve "breakout"/,
     );
+  });
+
+  it('a single-strategy crypto config: its one sleeve is its name, and its two records open it', async () => {
+    const ctx = await context(false, undefined, 'test/fixtures/crypto-single-strategy.yaml');
+    const name = ctx.config.name;
+    expect(liveSleeveIds(ctx.config)).toEqual([name]);
+    await passResearch(ctx, name);
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toMatch(/no dry-run validation for sleeve/);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name, { sessions: 29 }));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toMatch(/covers 29 UTC days, fewer than 30/);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toBeNull();
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', name)).toBeNull();
   });
 
   it('execute-orders in the live stage: the entry is refused without the records, the exit is sent regardless', async () => {
