@@ -113,8 +113,8 @@ export async function dryRunOrders(
   // (a leg is never an order: its sleeve's share of the net fill is booked at end-of-day). A virtual
   // market order fills at once, so a rerun of the day after some were placed would see their coins
   // before any positions list has: it leaves reconciliation to end-of-day, which books them.
-  const placed = (await ctx.store.listIntents(day)).some((i) => i.brokerOrderId !== undefined);
-  if (!placed) await reconcile(ctx, day, scheduledTime);
+  const placedToday = (await ctx.store.listIntents(day)).some((i) => i.brokerOrderId !== undefined);
+  if (!placedToday) await reconcile(ctx, day, scheduledTime);
   if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
   const all = await ctx.store.listIntents(day);
   const recorded = all
