@@ -12,7 +12,7 @@ import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
 import type { Notification } from '../core/ports/notifier.js';
-import type { AuditRecord, StateStore } from '../core/ports/state-store.js';
+import type { AuditRecord, StateStore, ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
 import { dryRunValidationRefusal, validationRefusal } from '../live/entry-gate.js';
 import {
@@ -417,12 +417,15 @@ async function gateRecords(store: StateStore, configFlag: string | undefined) {
     configHash: hash,
     // The crypto bot's paper stage is a dry run: its record is the dry run's validation (docs/crypto.md).
     dryRun: config.assetClass === 'crypto' ? config.validation : null,
-    research: (await store.getValidation(config.name)) ?? null,
+    // A single-strategy config: the strategy's research record (its one sleeve is its name).
+    research: config.sleeves === undefined ? ((await store.getValidation(config.name)) ?? null) : null,
     paper: await Promise.all(
       liveSleeveIds(config).map(async (sleeve) => ({
         sleeve,
         hash: sleeveHash(config, sleeve),
         record: (await store.getPaperValidation(sleeve)) ?? null,
+        // A sleeves config: each sleeve's own research record (`VALIDATION/<sleeve>`), as the gate reads it.
+        ...(config.sleeves === undefined ? {} : { research: (await store.getValidation(sleeve)) ?? null }),
       })),
     ),
   };
@@ -432,12 +435,23 @@ function gateLines(gate: Awaited<ReturnType<typeof gateRecords>>): string[] {
   if (gate === null) return ['live gate: no config to read (give --config)'];
   const same = (hash: string) =>
     hash === gate.configHash ? 'this config' : `another config (${hash.slice(0, 12)})`;
-  const r = gate.research;
+  const researchLine = (label: string, r: ValidationRecord | null, hash?: string) => {
+    if (r === null) return `  ${label}: none recorded`;
+    // A record made on a sleeve carries the sleeve's hash; one made before sleeves, the file's.
+    const on =
+      r.sleeveHash !== undefined && hash !== undefined
+        ? r.sleeveHash === hash
+          ? 'this sleeve'
+          : `another version (${r.sleeveHash.slice(0, 12)})`
+        : same(r.configHash);
+    return `  ${label}: ${r.proceed ? 'PASS' : `FAIL (${r.failed.join(', ')})`} on ${on}, job ${r.jobId.slice(0, 12)}, ${r.decidedAt}`;
+  };
   return [
     `live gate (${gate.config}, ${gate.configHash.slice(0, 12)}):`,
-    r === null
-      ? '  research: none recorded'
-      : `  research: ${r.proceed ? 'PASS' : `FAIL (${r.failed.join(', ')})`} on ${same(r.configHash)}, job ${r.jobId.slice(0, 12)}, ${r.decidedAt}`,
+    // A sleeves config: one research line per sleeve (each sleeve's gate reads its own record).
+    ...(gate.paper.some((p) => p.research !== undefined)
+      ? gate.paper.map((p) => researchLine(`research ${p.sleeve}`, p.research ?? null, p.hash))
+      : [researchLine('research', gate.research)]),
     // A paper record is made on the sleeve's own hash (`paperGateHash`: `sleeveHash`).
     ...gate.paper.map(({ sleeve, hash, record: p }) => {
       const kind = gate.dryRun === null ? 'paper' : 'dry run';

@@ -42,6 +42,9 @@ import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type ProductIncrements, productQuantity } from '../core/sizing/increments.js';
 import { type LiveContext, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { reconcile } from './reconcile.js';
+import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
+import { cancelRestingStops } from './stops.js';
 import { sendRecordedIntent } from './submit.js';
 
 /** What the dry run did with the day's intents (the shape of execute-orders' result, plus the records). */
@@ -105,8 +108,17 @@ export async function dryRunOrders(
   if (crypto === undefined || !crypto.dryRun || !(ctx.broker instanceof DryRunBroker)) {
     throw new UnknownStateError('dry run asked for a context without the crypto dry run and its broker');
   }
-  const recorded = (await ctx.store.listIntents(day))
-    .filter((i) => i.status === 'recorded')
+  // As live: reconciliation against the (virtual) account first, so shares no sleeve owns block
+  // their symbol's entries; then a sleeves config's legs are netted per symbol into one order each
+  // (a leg is never an order: its sleeve's share of the net fill is booked at end-of-day). A virtual
+  // market order fills at once, so a rerun of the day after some were placed would see their coins
+  // before any positions list has: it leaves reconciliation to end-of-day, which books them.
+  const placedToday = (await ctx.store.listIntents(day)).some((i) => i.brokerOrderId !== undefined);
+  if (!placedToday) await reconcile(ctx, day, scheduledTime);
+  if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
+  const all = await ctx.store.listIntents(day);
+  const recorded = all
+    .filter((i) => i.leg !== true && i.status === 'recorded')
     .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
   const outcome: DryRunResult['intents'][number][] = [];
   const records: DryRunRecord[] = [];
@@ -124,9 +136,13 @@ export async function dryRunOrders(
   const quotes = new Map((await crypto.quotes.getBestBidAsk(symbols)).map((q) => [q.symbol, q]));
   let counted = 0;
   for (const intent of recorded) {
-    // The same gate as live, per entry (its symbol and sleeve); exits and stops never ask it.
+    // The same gate as live, per entry (its symbol and sleeve); exits and stops never ask it, nor a
+    // net order carrying a sleeve's exit. A net order's legs were each asked for their own sleeve
+    // when they were netted: here the account and the symbol are asked again.
     const refusal =
-      intent.purpose === 'entry' ? await entryRefusal(ctx, day, intent.symbol, intent.sleeve) : null;
+      intent.purpose === 'entry' && !carriesExit(intent)
+        ? await entryRefusal(ctx, day, intent.symbol, intent.legIds === undefined ? intent.sleeve : undefined)
+        : null;
     if (refusal !== null) {
       await transition(intent, 'skipped', `entry refused: ${refusal}`);
       continue;
@@ -137,6 +153,15 @@ export async function dryRunOrders(
       continue;
     }
     counted++;
+    // As live, a resting stop on the coins an exit sells is cancelled first (only the exiting
+    // sleeves' own stops for a net order), so the virtual account never sells them twice.
+    if (intent.purpose === 'exit' || carriesExit(intent))
+      await cancelRestingStops(
+        ctx,
+        intent,
+        async () => {},
+        intent.legIds === undefined ? undefined : exitingSleeves(intent, all),
+      );
     const quote = quotes.get(intent.symbol) as BestBidAsk;
     const placed = await sendRecordedIntent(ctx, intent, scheduledTime);
     const order =

@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import { orderStyle } from '../core/live/order-style.js';
-import { intentLimitViolations, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
+import { intentLimitViolations } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError, sessionDate } from './context.js';
@@ -8,6 +8,7 @@ import { dryRunOrders } from './dry-run.js';
 import { entryRefusal } from './entry-gate.js';
 import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
+import { cancelRestingStops } from './stops.js';
 import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
@@ -291,29 +292,4 @@ async function cancelIfHalted(ctx: LiveContext, intent: IntentRecord): Promise<v
     clientOrderId: intent.clientOrderId,
     orderId: order.id,
   });
-}
-
-/** A resting stop on the same shares is cancelled before a market-on-open exit sells them. */
-async function cancelRestingStops(
-  ctx: LiveContext,
-  intent: IntentRecord,
-  rateSlot: () => Promise<void>,
-  /** A net order of sleeves: only these exiting sleeves' own stops (by their tag) are cancelled. */
-  sleeves?: readonly string[],
-): Promise<void> {
-  await rateSlot();
-  const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
-  const tags = sleeves === undefined ? undefined : new Set(sleeves.map((s) => sleeveSetTag(ctx.stage, [s])));
-  const exitSide = sleeves === undefined ? intent.side : 'sell';
-  for (const order of open) {
-    if (tags !== undefined && !tags.has(orderTagOf(order.clientOrderId) ?? '')) continue;
-    if (order.side === exitSide && STOP_ORDER_TYPES.has(order.type)) {
-      await rateSlot();
-      await ctx.broker.cancelOrder(order.id);
-      ctx.log.info('cancelled a resting stop before the market-on-open exit', {
-        orderId: order.id,
-        symbol: intent.symbol,
-      });
-    }
-  }
 }

@@ -1,7 +1,7 @@
 import { liveSleeveIds } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { orderStyle } from '../core/live/order-style.js';
-import { clientOrderId, newYorkToUtc, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
+import { clientOrderId, orderTagOf, sleeveSetTag } from '../core/live/orders.js';
 import {
   assignFromBucket,
   isUnassigned,
@@ -19,7 +19,13 @@ import type {
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { assignToSleeve } from '../core/trading/sleeves-close.js';
-import { botAssetClass, type LiveContext, sessionDate, UnknownStateError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  sessionDate,
+  sessionTimeToUtc,
+  UnknownStateError,
+} from './context.js';
 import { orderPatch, placeIntentOnce } from './submit.js';
 
 /**
@@ -208,7 +214,8 @@ async function sinceList(
   records: readonly PositionRecord[],
 ): Promise<PositionRecord[]> {
   const activities = await ctx.broker.getActivities({
-    after: new Date(Date.parse(newYorkToUtc(day, '00:00')) - 1).toISOString(),
+    // From the session's start: New York midnight for the equity bot, UTC midnight for the crypto bot.
+    after: new Date(Date.parse(sessionTimeToUtc(ctx, day, '00:00')) - 1).toISOString(),
     until: when,
   });
   const fills: FillRecord[] = activities.flatMap((a) =>

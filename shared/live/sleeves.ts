@@ -21,13 +21,7 @@ import {
   toDollars,
 } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
-import {
-  clientOrderId,
-  newYorkTime,
-  orderTagOf,
-  STOP_ORDER_TYPES,
-  sleeveSetTag,
-} from '../core/live/orders.js';
+import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -60,7 +54,7 @@ import {
   sleevesPositionsBySymbol,
   sleevesState,
 } from '../core/trading/sleeves-close.js';
-import { type LiveContext, StaleDataError, UnknownStateError } from './context.js';
+import { type LiveContext, StaleDataError, sessionDate, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
@@ -593,7 +587,8 @@ async function protectiveOrders(ctx: LiveContext, day: string, sleeves: readonly
   return orders.filter((o) => {
     const tag = orderTagOf(o.clientOrderId);
     if (tag === null || !tags.has(tag)) return false;
-    const filledDay = o.filledAt === null ? null : newYorkTime(o.filledAt).date;
+    // The fill's session: a New York date for the equity bot, a UTC day for the crypto bot's.
+    const filledDay = o.filledAt === null ? null : sessionDate(ctx, o.filledAt);
     return filledDay === day && (STOP_ORDER_TYPES.has(o.type) || o.clientOrderId.includes('-flatten'));
   });
 }

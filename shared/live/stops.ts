@@ -1,7 +1,7 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
 
 import { orderStyle } from '../core/live/order-style.js';
-import { clientOrderId } from '../core/live/orders.js';
+import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
 import { placeIntentOnce } from './submit.js';
@@ -69,5 +69,33 @@ export async function placeStop(
     // Taken by an earlier stop (another price, or one since cancelled): the next number.
     if (created || (same(stored) && LIVE_STOP.includes(stored.status)) || sequence > mine.length + 20)
       return placeIntentOnce(ctx, stored, now);
+  }
+}
+
+/**
+ * A resting stop on the same shares is cancelled before an exit sells them (the market-on-open or
+ * market IOC exit, and the crypto dry run's virtual one), as execute-orders and the dry run both do.
+ */
+export async function cancelRestingStops(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  rateSlot: () => Promise<void>,
+  /** A net order of sleeves: only these exiting sleeves' own stops (by their tag) are cancelled. */
+  sleeves?: readonly string[],
+): Promise<void> {
+  await rateSlot();
+  const open = await ctx.broker.listOrders({ status: 'open', symbols: [intent.symbol] });
+  const tags = sleeves === undefined ? undefined : new Set(sleeves.map((s) => sleeveSetTag(ctx.stage, [s])));
+  const exitSide = sleeves === undefined ? intent.side : 'sell';
+  for (const order of open) {
+    if (tags !== undefined && !tags.has(orderTagOf(order.clientOrderId) ?? '')) continue;
+    if (order.side === exitSide && STOP_ORDER_TYPES.has(order.type)) {
+      await rateSlot();
+      await ctx.broker.cancelOrder(order.id);
+      ctx.log.info('cancelled a resting stop before the exit', {
+        orderId: order.id,
+        symbol: intent.symbol,
+      });
+    }
   }
 }

@@ -4,7 +4,9 @@
  * dry-run broker fills virtually, so the dry run holds what it bought and its later decisions are
  * the backtest's. `quantshift validate-paper --stage paper --config config/crypto-strategy.yaml`
  * then measures it against the shadow backtest with the crypto criteria and stores the record the
- * live stage's gate reads.
+ * live stage's gate reads, one per sleeve of the shipped sleeves config (trend, breakout,
+ * bollinger): each sleeve's legs are netted per product into one virtual order, each sleeve has
+ * its own protective stop, and reconciliation runs against the virtual account.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStateTable } from '../../shared/adapters/dynamodb/state-store.js';
@@ -16,10 +18,12 @@ import {
 import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
+import { liveSleeveIds } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
+import { dryRunValidationRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -126,13 +130,25 @@ describe('the crypto dry run validated for the live gate', () => {
     ]);
     expect(result.decision).toBe('go');
     expect(server.orders).toEqual([]);
-    // The record the live gate reads: on the sleeve's hash, with its figures.
-    const record = await ctx.store.getPaperValidation(ctx.config.name);
-    expect(record).toMatchObject({
-      decision: 'go',
-      sessions: result.sessions,
-      configHash: sleeveHash(ctx.config, ctx.config.name),
-    });
+    // The records the live gate reads: one per sleeve of the shipped config, each on ITS sleeve's
+    // hash, with its own figures (its trades matched against its own shadow trades).
+    const ids = liveSleeveIds(ctx.config);
+    expect(ids).toEqual(['trend', 'breakout', 'bollinger']);
+    for (const id of ids) {
+      const record = await ctx.store.getPaperValidation(id);
+      expect(record).toMatchObject({
+        sleeve: id,
+        decision: 'go',
+        sessions: result.sessions,
+        configHash: sleeveHash(ctx.config, id),
+      });
+      expect(record?.figures.executionFailures).toBe(0);
+      // The live gate of each sleeve accepts its record (the research record aside).
+      expect(
+        dryRunValidationRefusal('live', id, sleeveHash(ctx.config, id), record, ctx.config.validation),
+      ).toBeNull();
+    }
+    expect(await ctx.store.getPaperValidation(ctx.config.name)).toBeUndefined();
   });
 
   it('29 UTC days fail minSessions', async () => {

@@ -5,6 +5,10 @@
  * the dry-run broker books every order in its virtual account, and the steps book its fills with
  * their own code: the ledger (marked `dryRun`), positions and stops, closed trades, the equity
  * snapshot, cash in cents. No order ever reaches the exchange.
+ *
+ * This file runs the SINGLE-strategy crypto path (a fixture: the shipped config as one strategy);
+ * the shipped sleeves config's dry run (netted orders, per-sleeve stops) is
+ * crypto-dry-run-sleeves.test.ts and the e2e crypto-dry-run-validation.test.ts.
  */
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +34,8 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { buildCryptoLiveContext, parseCryptoLiveEnv } from '../../shared/runtime/crypto-live.js';
 
+/** The shipped crypto config as one strategy (the single-strategy path). */
+const SINGLE_STRATEGY = 'test/fixtures/crypto-single-strategy.yaml';
 const key = generateTestCdpKey('ES256');
 let clock = Date.parse('2026-01-05T00:05:00Z');
 let server: LocalCoinbase;
@@ -74,7 +80,7 @@ beforeAll(async () => {
     STAGE: 'paper',
     STATE_TABLE: 'qs-dry-state',
     IDEMPOTENCY_TABLE: 'qs-dry-idempotency',
-    QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+    QUANTSHIFT_CONFIG: SINGLE_STRATEGY,
     COINBASE_KEY_NAME: key.cdpKey.name,
     COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
     COINBASE_BASE_URL: server.url,
@@ -142,7 +148,8 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
     const risk = await riskCheck(ctx, at('2026-01-05T00:30:00Z'));
     expect(risk.stopsPlaced.some((id) => id.includes('ETH-USD'))).toBe(true);
     const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['ETH-USD'] }))[0];
-    expect(resting).toMatchObject({ type: 'stop', side: 'sell', status: 'accepted' });
+    // Coinbase has no stop-market order: the protective stop is a stop-limit (docs/crypto.md, "Orders").
+    expect(resting).toMatchObject({ type: 'stop_limit', side: 'sell', status: 'accepted' });
     expect(resting?.id.startsWith('dryrun-')).toBe(true);
 
     const report = await endOfDay(ctx, at('2026-01-05T23:50:00Z'));
@@ -193,9 +200,11 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
       }
       expect(report.positions.some((p) => p.symbol === 'ETH-USD')).toBe(false);
       const exit = (await ctx.store.listFills(day)).find((f) => f.symbol === 'ETH-USD');
-      // The stop's fill rule: the range reached 3150, filled there less the 10 bps slippage.
+      // The stop-limit's fill rule (core/execution/fill-rules.ts): the range reached 3150 from above
+      // (its limit 2% lower was never in the way), filled at the stop; a limit-priced fill gets its
+      // price or better, so no slippage (a stop-market would have lost the 10 bps).
       expect(exit).toMatchObject({ side: 'sell', dryRun: true, time: `${day}T00:30:00.000Z` });
-      expect(exit?.price).toBeCloseTo(3150 * (1 - 0.001), 6);
+      expect(exit?.price).toBe(3150);
       const trade = report.closedTrades.find((t) => t.symbol === 'ETH-USD');
       expect(trade).toMatchObject({ side: 'long', entryDate: '2026-01-05', exitDate: day });
       const entry = (await ctx.store.listFills('2026-01-05')).find((f) => f.symbol === 'ETH-USD');

@@ -1,9 +1,10 @@
 /**
  * The crypto live gate (docs/crypto.md), on the crypto runtime against the local Coinbase server
- * over HTTP and local DynamoDB: in the `live` stage an entry needs a passing research record AND a
- * passing dry-run validation of the same sleeve hash (at least 30 UTC days, decisions matching the
- * shadow backtest's at 95% or better, no execution error); exits never ask. The dry run itself,
- * in either stage, never asks the gate.
+ * over HTTP and local DynamoDB, on the shipped sleeves config (trend, breakout, bollinger): in the
+ * `live` stage an entry of a sleeve needs a passing research record AND a passing dry-run validation
+ * of THAT sleeve's hash (at least 30 UTC days, decisions matching the shadow backtest's at 95% or
+ * better, no execution error); another sleeve's records do not open it; exits never ask. The dry
+ * run itself, in either stage, never asks the gate.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStateTable } from '../../shared/adapters/dynamodb/state-store.js';
@@ -15,6 +16,7 @@ import {
 import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { statusCommand } from '../../shared/cli/operate.js';
+import { liveSleeveIds } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { IntentRecord, PaperValidationRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -31,7 +33,11 @@ let dynamo: LocalDynamo;
 let tables = 0;
 
 /** A crypto context on a fresh table: `live` sends orders, `dryRun` the live stage's dry run. */
-async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<LiveContext> {
+async function context(
+  dryRun: boolean,
+  table = `qs-gate-${++tables}`,
+  config = 'config/crypto-strategy.yaml',
+): Promise<LiveContext> {
   await createStateTable(dynamo.client, table);
   const built = await buildCryptoLiveContext(
     parseCryptoLiveEnv({
@@ -39,7 +45,7 @@ async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<
       DRY_RUN: String(dryRun),
       STATE_TABLE: table,
       IDEMPOTENCY_TABLE: 'unused',
-      QUANTSHIFT_CONFIG: 'config/crypto-strategy.yaml',
+      QUANTSHIFT_CONFIG: config,
       COINBASE_KEY_NAME: key.cdpKey.name,
       COINBASE_PRIVATE_KEY: key.cdpKey.privateKey,
       COINBASE_BASE_URL: server.url,
@@ -49,12 +55,12 @@ async function context(dryRun: boolean, table = `qs-gate-${++tables}`): Promise<
   return { ...built, notifier: new ListNotifier(), log: { info: () => {}, warn: () => {}, error: () => {} } };
 }
 
-/** The research record of the config's one sleeve, passing, on its hash. */
-async function passResearch(ctx: LiveContext) {
+/** The research record of one sleeve, passing, on its own hash. */
+async function passResearch(ctx: LiveContext, sleeve: string) {
   await ctx.store.putValidation({
-    strategy: ctx.config.name,
+    strategy: sleeve,
     configHash: ctx.configHash,
-    sleeveHash: sleeveHash(ctx.config, ctx.config.name),
+    sleeveHash: sleeveHash(ctx.config, sleeve),
     proceed: true,
     failed: [],
     jobId: 'job-crypto-research-0001',
@@ -62,11 +68,15 @@ async function passResearch(ctx: LiveContext) {
   });
 }
 
-/** A dry-run validation record of the sleeve (a passing one unless overridden). */
-function dryRunRecord(ctx: LiveContext, over: Partial<PaperValidationRecord> = {}): PaperValidationRecord {
+/** A dry-run validation record of a sleeve (a passing one unless overridden). */
+function dryRunRecord(
+  ctx: LiveContext,
+  sleeve: string,
+  over: Partial<PaperValidationRecord> = {},
+): PaperValidationRecord {
   return {
-    sleeve: ctx.config.name,
-    configHash: sleeveHash(ctx.config, ctx.config.name),
+    sleeve,
+    configHash: sleeveHash(ctx.config, sleeve),
     decision: 'go',
     failed: [],
     figures: { minSessions: 30, tradesMatched: 100, executionFailures: 0 },
@@ -78,9 +88,16 @@ function dryRunRecord(ctx: LiveContext, over: Partial<PaperValidationRecord> = {
   };
 }
 
-function intent(ctx: LiveContext, purpose: 'entry' | 'exit', symbol: string, qty: number): IntentRecord {
+function intent(
+  ctx: LiveContext,
+  purpose: 'entry' | 'exit',
+  symbol: string,
+  qty: number,
+  sleeve = 'trend',
+): IntentRecord {
   return {
     clientOrderId: `qs-gate-${symbol}-20260105-${purpose}`,
+    sleeve,
     date: '2026-01-05',
     strategy: ctx.config.name,
     symbol,
@@ -123,12 +140,13 @@ describe('the crypto live gate', () => {
   it('refuses entries without a dry-run record, with 29 days, with a match under 95%, with an execution error; accepts a passing one', async () => {
     const ctx = await context(false);
     const day = '2026-01-05';
-    const name = ctx.config.name;
-    await passResearch(ctx);
-    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/no dry-run validation for sleeve/);
+    expect(liveSleeveIds(ctx.config)).toEqual(['trend', 'breakout', 'bollinger']);
+    const name = 'trend';
+    await passResearch(ctx, name);
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/no dry-run validation for sleeve "trend"/);
 
     await ctx.store.putPaperValidation(
-      dryRunRecord(ctx, {
+      dryRunRecord(ctx, name, {
         sessions: 29,
         figures: { minSessions: 29, tradesMatched: 100, executionFailures: 0 },
       }),
@@ -136,30 +154,66 @@ describe('the crypto live gate', () => {
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/covers 29 UTC days, fewer than 30/);
 
     await ctx.store.putPaperValidation(
-      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 94.4, executionFailures: 0 } }),
+      dryRunRecord(ctx, name, { figures: { minSessions: 30, tradesMatched: 94.4, executionFailures: 0 } }),
     );
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/matched 94\.4% .* under 95%/);
 
     await ctx.store.putPaperValidation(
-      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 100, executionFailures: 1 } }),
+      dryRunRecord(ctx, name, { figures: { minSessions: 30, tradesMatched: 100, executionFailures: 1 } }),
     );
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/had 1 execution errors/);
 
-    await ctx.store.putPaperValidation(dryRunRecord(ctx, { decision: 'no-go', failed: ['tradesMatched'] }));
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, name, { decision: 'no-go', failed: ['tradesMatched'] }),
+    );
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/did not pass: tradesMatched/);
 
-    // A record of another sleeve hash (the config was edited since): refused.
-    await ctx.store.putPaperValidation(dryRunRecord(ctx, { configHash: 'f'.repeat(64) }));
+    // A record of another sleeve hash (the sleeve was edited since, or another sleeve's): refused.
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name, { configHash: 'f'.repeat(64) }));
+    expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/not the deployed sleeve/);
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, name, { configHash: sleeveHash(ctx.config, 'breakout') }),
+    );
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toMatch(/not the deployed sleeve/);
 
-    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name));
     expect(await entryRefusal(ctx, day, 'ETH-USD', name)).toBeNull();
+
+    // Per sleeve: trend's records open trend only; breakout and bollinger stay closed.
+    expect(await entryRefusal(ctx, day, 'ETH-USD', 'breakout')).toMatch(
+      /no validation record for sleeve "breakout"/,
+    );
+    await passResearch(ctx, 'bollinger');
+    expect(await entryRefusal(ctx, day, 'ETH-USD', 'bollinger')).toMatch(
+      /no dry-run validation for sleeve "bollinger"/,
+    );
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, 'bollinger'));
+    expect(await entryRefusal(ctx, day, 'ETH-USD', 'bollinger')).toBeNull();
+    // The config's name is no sleeve of a sleeves config.
+    expect(await entryRefusal(ctx, day, 'ETH-USD', ctx.config.name)).toMatch(
+      /unknown sleeve "crypto-sleeves"/,
+    );
   });
 
   it('asks the research record too: a passing dry run alone does not open the gate', async () => {
     const ctx = await context(false);
-    await ctx.store.putPaperValidation(dryRunRecord(ctx));
-    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', ctx.config.name)).toMatch(/no validation record/);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, 'breakout'));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', 'breakout')).toMatch(
+      /no validation record for sleeve "breakout"/,
+    );
+  });
+
+  it('a single-strategy crypto config: its one sleeve is its name, and its two records open it', async () => {
+    const ctx = await context(false, undefined, 'test/fixtures/crypto-single-strategy.yaml');
+    const name = ctx.config.name;
+    expect(liveSleeveIds(ctx.config)).toEqual([name]);
+    await passResearch(ctx, name);
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toMatch(/no dry-run validation for sleeve/);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name, { sessions: 29 }));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toMatch(/covers 29 UTC days, fewer than 30/);
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, name));
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD')).toBeNull();
+    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', name)).toBeNull();
   });
 
   it('execute-orders in the live stage: the entry is refused without the records, the exit is sent regardless', async () => {
@@ -178,8 +232,8 @@ describe('the crypto live gate', () => {
 
   it('with both records passing, the live stage sends the entry', async () => {
     const ctx = await context(false);
-    await passResearch(ctx);
-    await ctx.store.putPaperValidation(dryRunRecord(ctx));
+    await passResearch(ctx, 'trend');
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, 'trend'));
     await marketOpenCheck(ctx, '2026-01-05T00:05:00Z');
     await ctx.store.createIntent({
       ...intent(ctx, 'entry', 'ETH-USD', 0.5),
@@ -195,7 +249,8 @@ describe('the crypto live gate', () => {
   it('the dry run never asks the gate, even on the live stage (it is where a sleeve earns the record)', async () => {
     const ctx = await context(true);
     expect(ctx.crypto?.dryRun).toBe(true);
-    expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', ctx.config.name)).toBeNull();
+    for (const sleeve of liveSleeveIds(ctx.config))
+      expect(await entryRefusal(ctx, '2026-01-05', 'ETH-USD', sleeve)).toBeNull();
   });
 
   it('quantshift status shows the dry-run record per sleeve, in UTC days, and why the gate stays closed', async () => {
@@ -214,14 +269,27 @@ describe('the crypto live gate', () => {
       expect(await statusCommand(args, { stdout: out.stream, stderr: capture().stream }, {})).toBe(0);
       return out.text();
     };
-    expect(await status()).toContain(`dry run ${ctx.config.name}: none recorded`);
-    await ctx.store.putPaperValidation(dryRunRecord(ctx));
-    expect(await status()).toContain(
-      `dry run ${ctx.config.name}: GO on this sleeve, 30 UTC days 2025-12-05..2026-01-03, 2026-01-04T12:00:00Z`,
+    const before = await status();
+    for (const sleeve of ['trend', 'breakout', 'bollinger']) {
+      expect(before).toContain(`  research ${sleeve}: none recorded`);
+      expect(before).toContain(`  dry run ${sleeve}: none recorded`);
+    }
+    await passResearch(ctx, 'trend');
+    await ctx.store.putPaperValidation(dryRunRecord(ctx, 'trend'));
+    const after = await status();
+    expect(after).toMatch(/ {2}research trend: PASS on this sleeve, job job-crypto-r/);
+    expect(after).toContain(
+      'dry run trend: GO on this sleeve, 30 UTC days 2025-12-05..2026-01-03, 2026-01-04T12:00:00Z',
     );
+    expect(after).toContain('  dry run breakout: none recorded');
+    // A record made on another sleeve's hash is shown as another version.
     await ctx.store.putPaperValidation(
-      dryRunRecord(ctx, { figures: { minSessions: 30, tradesMatched: 90, executionFailures: 0 } }),
+      dryRunRecord(ctx, 'bollinger', { configHash: sleeveHash(ctx.config, 'trend') }),
     );
-    expect(await status()).toMatch(/; gate closed: .*matched 90\.0% .* under 95%/);
+    expect(await status()).toMatch(/ {2}dry run bollinger: GO on another version \(/);
+    await ctx.store.putPaperValidation(
+      dryRunRecord(ctx, 'trend', { figures: { minSessions: 30, tradesMatched: 90, executionFailures: 0 } }),
+    );
+    expect(await status()).toMatch(/dry run trend: GO .*; gate closed: .*matched 90\.0% .* under 95%/);
   });
 });

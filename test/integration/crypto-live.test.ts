@@ -377,8 +377,23 @@ describe('the dry run (the paper stage)', () => {
       wouldPay: number;
       side: string;
     }[];
+    // The shipped config is a sleeves config: the signals are the sleeves' legs, netted per product
+    // into one order each (as live); the dry run records and fills the net orders, never a leg.
+    expect(signals.intents.every((i) => i.leg === true)).toBe(true);
+    const all = await ctx.store.listIntents('2026-01-05');
+    const nets = all.filter((i) => i.leg !== true);
+    expect(nets.map((n) => n.symbol).sort()).toEqual(
+      [...new Set(signals.intents.map((i) => i.symbol))].sort(),
+    );
+    for (const leg of all.filter((i) => i.leg === true)) {
+      const net = nets.find((n) => n.clientOrderId === leg.netOrderId);
+      expect(net?.legIds).toContain(leg.clientOrderId);
+    }
     expect(dryRun.map((r) => r.clientOrderId).sort()).toEqual(
-      signals.intents.map((i) => i.clientOrderId).sort(),
+      nets
+        .filter((n) => n.status !== 'skipped')
+        .map((n) => n.clientOrderId)
+        .sort(),
     );
     for (const record of dryRun) {
       expect(record.ask).toBeGreaterThan(record.bid);
@@ -386,7 +401,10 @@ describe('the dry run (the paper stage)', () => {
     }
     const stored = await ctx.crypto?.records.listDryRuns('2026-01-05');
     expect(stored?.map((r) => r.clientOrderId).sort()).toEqual(dryRun.map((r) => r.clientOrderId).sort());
-    const intents = await ctx.store.listIntents('2026-01-05');
+    const intents = (await ctx.store.listIntents('2026-01-05')).filter(
+      (i) => i.leg !== true && i.status !== 'skipped',
+    );
+    expect(intents.length).toBeGreaterThan(0);
     for (const intent of intents) {
       // Filled virtually (the dry run's order id), never sent.
       expect(intent.status).toBe('filled');
