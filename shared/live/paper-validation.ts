@@ -254,7 +254,7 @@ export function paperValidationRecord(
  * first decision at the close before `from` (where paper's first signal step decided), starting from
  * `cash` of equity, holding what is open at the end. A single-strategy config starts from the
  * `opening` positions paper held then (bought at that close out of the same equity, their stops live
- * from `from`); a sleeves config runs the sleeves backtest from flat. Null for a config with neither
+ * from `from`); a sleeves config's sleeves backtest starts from each sleeve's `opening` positions. Null for a config with neither
  * a strategy nor sleeves.
  */
 export function shadowBacktest(

@@ -60,8 +60,8 @@ export interface PaperLedger {
   /** Positions as reconciled at each session's end. */
   readonly positions: readonly { readonly date: string; readonly positions: readonly PositionRecord[] }[];
   /**
-   * Positions before the first session: a single-strategy shadow backtest starts from them; one that
-   * starts flat with some here (a sleeves config) says so in a caveat.
+   * Positions before the first session: the shadow backtest (single-strategy or sleeves) starts from
+   * them; one that starts flat with some here says so in a caveat.
    */
   readonly startPositions: readonly PositionRecord[];
   readonly closedTrades: readonly ClosedTradeRecord[];
