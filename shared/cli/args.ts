@@ -118,6 +118,15 @@ export function parseFlags(command: string, argv: readonly string[], specs: Flag
     );
   }
   const values = parsed.values as ParsedFlags;
+  // `allowNegative` reads `--no-record` as `record: false`: a flag declared as `no-<name>` is itself.
+  for (const [name, spec] of Object.entries(specs)) {
+    const base = name.slice(3);
+    if (spec.type !== 'boolean' || !name.startsWith('no-') || specs[base] !== undefined) continue;
+    if (values[base] === false) {
+      delete values[base];
+      values[name] = true;
+    }
+  }
   for (const [name, spec] of Object.entries(specs)) {
     const value = values[name];
     if (spec.choices === undefined || value === undefined) continue;

@@ -199,21 +199,61 @@ export async function endOfDay(
   // The ledger must explain what the broker says each of today's orders filled, and the broker's
   // activities what it says its other orders filled since the watermark.
   const recorded = await ctx.store.listFills(day);
+  const inLedger = (i: IntentRecord) =>
+    recorded.filter((f) => f.brokerOrderId === i.brokerOrderId).reduce((sum, f) => sum + f.qty, 0);
   const fillGaps = [
     ...intents
       .filter((i) => i.brokerOrderId !== undefined)
-      .flatMap((i) => {
-        const inLedger = recorded
-          .filter((f) => f.brokerOrderId === i.brokerOrderId)
-          .reduce((sum, f) => sum + f.qty, 0);
-        return Math.abs(inLedger - i.filledQty) > 1e-9
+      .flatMap((i) =>
+        Math.abs(inLedger(i) - i.filledQty) > 1e-9
           ? [
-              `${i.clientOrderId}: the broker reports ${i.filledQty} ${i.symbol} filled, the ledger has ${inLedger}`,
+              `${i.clientOrderId}: the broker reports ${i.filledQty} ${i.symbol} filled, the ledger has ${inLedger(i)}`,
             ]
-          : [];
-      }),
-    ...sweep.gaps,
+          : [],
+      ),
+    ...sweep.gaps.map((g) => g.text),
   ];
+  // Awaiting fills (a late fill report): what the broker's orders say they filled and its
+  // activities do not list yet, booked on the sleeve now from the order's own figures (as the
+  // sleeves path books a net order), so the shares never fall to the UNASSIGNED bucket and the
+  // sleeve keeps its stop and its exit. The ledger records the fill when it is listed (the
+  // watermark stays); that backfill is not walked again.
+  const awaiting: FillRecord[] = [
+    ...intents.flatMap((i) => {
+      const qty = i.filledQty - inLedger(i);
+      return i.brokerOrderId !== undefined && qty > 1e-9 && i.avgFillPrice !== undefined
+        ? [
+            awaitingFill(
+              ctx,
+              i.brokerOrderId,
+              i.clientOrderId,
+              i.symbol,
+              i.side,
+              qty,
+              i.avgFillPrice,
+              sweep.orders.get(i.brokerOrderId)?.filledAt ?? scheduledTime,
+            ),
+          ]
+        : [];
+    }),
+    ...sweep.gaps.flatMap((g) =>
+      g.order.filledAvgPrice === null
+        ? []
+        : [
+            awaitingFill(
+              ctx,
+              g.order.id,
+              g.order.clientOrderId,
+              g.order.symbol,
+              g.order.side,
+              g.qty,
+              g.order.filledAvgPrice,
+              g.order.filledAt ?? scheduledTime,
+            ),
+          ],
+    ),
+  ];
+  for (const fill of awaiting) filledSymbols.add(fill.symbol);
 
   const [brokerPositions, stored, startOfDay, account, riskRecord] = await Promise.all([
     ctx.broker.getPositions(),
@@ -256,7 +296,7 @@ export async function endOfDay(
   // fills (a manual order at the broker is not the sleeve's), and recorded only where the walk ends
   // at what the broker holds less the UNASSIGNED bucket (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
-  const own = await sleeveFills(ctx, ledger);
+  const own = await sleeveFills(ctx, [...ledger, ...awaiting]);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
@@ -473,6 +513,34 @@ export async function endOfDay(
   }
 }
 
+/**
+ * The part of a broker order's fills its activities do not list yet (awaiting a late report), as
+ * a fill to walk on the sleeve: at the order's average fill price, keyed `awaiting:<broker order>`
+ * (never written to the ledger; the listed fill is, when it comes).
+ */
+function awaitingFill(
+  ctx: LiveContext,
+  brokerOrderId: string,
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  price: number,
+  time: string,
+): FillRecord {
+  return {
+    executionId: `awaiting:${brokerOrderId}`,
+    date: sessionDate(ctx, time),
+    clientOrderId,
+    brokerOrderId,
+    symbol,
+    side,
+    qty,
+    price,
+    time,
+  };
+}
+
 /** A broker order's states after which it fills no more. */
 const SETTLED: ReadonlySet<BrokerOrderStatus> = new Set([
   'filled',
@@ -496,7 +564,12 @@ async function sweepOrders(
   readFrom: number,
   read: readonly BrokerActivity[],
   today: ReadonlySet<string | undefined>,
-): Promise<{ gaps: string[]; holdAt: string | null; clientOrderIds: Map<string, string> }> {
+): Promise<{
+  gaps: { text: string; order: BrokerOrder; qty: number }[];
+  holdAt: string | null;
+  clientOrderIds: Map<string, string>;
+  orders: Map<string, BrokerOrder>;
+}> {
   const symbols = ctx.config.watchlist;
   const [recent, open] = await Promise.all([
     ctx.broker.listOrders({ status: 'all', after: new Date(readFrom - 1).toISOString(), symbols }),
@@ -506,7 +579,7 @@ async function sweepOrders(
   for (const order of [...recent, ...open]) for (const o of [order, ...order.legs]) orders.set(o.id, o);
   const listed = new Map<string, number>();
   for (const a of read) if (a.kind === 'fill') listed.set(a.orderId, (listed.get(a.orderId) ?? 0) + a.qty);
-  const gaps: string[] = [];
+  const gaps: { text: string; order: BrokerOrder; qty: number }[] = [];
   let holdAt: string | null = null;
   for (const o of orders.values()) {
     if (!SETTLED.has(o.status) && (holdAt === null || Date.parse(o.submittedAt) < Date.parse(holdAt)))
@@ -518,14 +591,17 @@ async function sweepOrders(
         ? seen < o.filledQty - 1e-9
         : seen === 0 && o.filledAt !== null && Date.parse(o.filledAt) >= readFrom;
     if (unexplained)
-      gaps.push(
-        `${o.clientOrderId} (submitted ${o.submittedAt}): the broker reports ${o.filledQty} ${o.symbol} filled, its activities list ${seen}`,
-      );
+      gaps.push({
+        text: `${o.clientOrderId} (submitted ${o.submittedAt}): the broker reports ${o.filledQty} ${o.symbol} filled, its activities list ${seen}`,
+        order: o,
+        qty: o.filledQty - seen,
+      });
   }
   return {
     gaps,
     holdAt,
     clientOrderIds: new Map([...orders.values()].map((o) => [o.id, o.clientOrderId])),
+    orders,
   };
 }
 

@@ -4,10 +4,13 @@
  * starting equity, measures (`core/validation/paper.ts`) and records the decision for the live gate.
  * The CLI (`quantshift validate-paper`) runs it on a deployed stage or on a rehearsal's kept state.
  */
+
 import { runBacktest } from '../core/backtest/engine.js';
 import { runSleevesBacktest } from '../core/backtest/sleeves.js';
 import { liveSleeveIds, type StrategyConfig } from '../core/config/schema.js';
 import { UsageError } from '../core/errors.js';
+import { orderDateOf } from '../core/live/orders.js';
+import { isUnassigned } from '../core/live/reconcile.js';
 import type { BarSeries } from '../core/market/types.js';
 import type {
   IntentRecord,
@@ -97,9 +100,17 @@ export async function readPaperLedger(input: {
   const ownIntents = intents.filter(carries);
   const ofOrder = (clientOrderId: string | null) =>
     carries(clientOrderId === null ? undefined : byId.get(clientOrderId));
-  const fills = (await Promise.all(detailDates.map((d) => store.listFills(d))))
-    .flat()
-    .filter((f) => ofOrder(f.clientOrderId));
+  const dayFills = (await Promise.all(detailDates.map((d) => store.listFills(d)))).flat();
+  // A fill in the period of an order recorded before it (a stop resting since its entry, with
+  // `--from` after that entry): its intent, by the day in its client order id.
+  for (const f of dayFills) {
+    const id = f.clientOrderId;
+    const date = id === null || byId.has(id) ? null : orderDateOf(id);
+    if (id === null || date === null) continue;
+    const intent = await store.getIntent(date, id);
+    if (intent !== undefined) byId.set(id, intent);
+  }
+  const fills = dayFills.filter((f) => ofOrder(f.clientOrderId));
   // A sleeves config: each sleeve's trades are its legs (split from the net fills at the fill
   // price, or crossed at the open) and the fills of its own orders (its stops, its exits).
   const sleeveTrades =
@@ -243,7 +254,7 @@ export function paperValidationRecord(
  * first decision at the close before `from` (where paper's first signal step decided), starting from
  * `cash` of equity, holding what is open at the end. A single-strategy config starts from the
  * `opening` positions paper held then (bought at that close out of the same equity, their stops live
- * from `from`); a sleeves config runs the sleeves backtest from flat. Null for a config with neither
+ * from `from`); a sleeves config's sleeves backtest starts from each sleeve's `opening` positions. Null for a config with neither
  * a strategy nor sleeves.
  */
 export function shadowBacktest(
@@ -257,9 +268,10 @@ export function shadowBacktest(
   /** A single-strategy config: the positions held before `from` (the ledger's, at that close). */
   opening?: readonly PositionRecord[],
 ): ShadowBacktest | null {
-  if (config.sleeves !== undefined) return sleevesShadowBacktest(config, series, from, to, cash, sleeves);
-  if (config.strategy === undefined) return null;
   const held = (opening ?? []).filter((p) => p.qty !== 0 && p.unknownState === undefined);
+  if (config.sleeves !== undefined)
+    return sleevesShadowBacktest(config, series, from, to, cash, sleeves, held);
+  if (config.strategy === undefined) return null;
   const start = sessionBefore(series, from) ?? from;
   const job = buildBacktestJob(
     { from: start, to, 'end-of-data': 'hold', cash: String(cash) },
@@ -335,17 +347,28 @@ function sleevesShadowBacktest(
   to: string,
   cash: number,
   sleeves: readonly string[] | undefined,
+  /** Each sleeve's positions held before `from` (the ledger's, at that close; the bucket's left out). */
+  held: readonly PositionRecord[],
 ): ShadowBacktest {
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
-  const job = buildSleevesJob(
-    { from: sessionBefore(series, from) ?? from, to, 'end-of-data': 'hold', cash: String(cash) },
-    config,
-    series,
-  );
+  const start = sessionBefore(series, from) ?? from;
+  const job = buildSleevesJob({ from: start, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
+  const opening = held.filter((p) => p.sleeve !== undefined && !isUnassigned(p));
   const result = runSleevesBacktest({
     series: job.series,
     sleeves: job.sleeves,
     options: job.options,
+    opening: opening.map((p) => ({
+      sleeve: p.sleeve as string,
+      symbol: p.symbol,
+      qty: p.qty,
+      price: p.avgEntryPrice,
+      entryTime: Date.parse(`${p.entryDate ?? start}T00:00:00Z`),
+      stop: p.stop,
+      entryRef: p.entryRef,
+      initialRisk: p.initialRisk,
+      sessionsHeld: p.sessionsHeld,
+    })),
     ...(job.allocation === undefined ? {} : { allocation: job.allocation }),
     ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
   });
@@ -383,6 +406,9 @@ function sleevesShadowBacktest(
       date: date(t),
       equity: result.equity.equity[i] as number,
     })).filter((e) => inPeriod(e.date)),
+    ...(opening.length === 0
+      ? {}
+      : { openingPositions: opening.map((p) => `${p.sleeve}: ${p.qty} ${p.symbol}`) }),
     metrics: {
       returnPct: m.returnPct,
       sharpe: m.sharpe,

@@ -87,6 +87,19 @@ describe('validate-paper on a sleeves config', () => {
     expect(v.caveats).toContainEqual(expect.stringMatching(/trades are matched per sleeve/));
   });
 
+  it('--from in the middle of a held position: the sleeves backtest starts from each sleeve’s positions and stops, and matches the exit', async () => {
+    // trend bought SPY on 2021-03-18 and its stop sold it on 2021-03-25.
+    const v = await validate('--state-dir', dir, '--from', '2021-03-22', '--no-record');
+    expect(v.from).toBe('2021-03-22');
+    expect(v.trades.matched).toContainEqual(
+      expect.objectContaining({ sleeve: 'trend', symbol: 'SPY', session: '2021-03-25', side: 'sell' }),
+    );
+    expect(v.trades.missed).toEqual([]);
+    expect(v.trades.extra).toEqual([]);
+    expect(v.trades.matchedPct).toBe(100);
+    expect(v.caveats.some((c) => c.includes('starts flat'))).toBe(false);
+  });
+
   it('--sleeve narrows the match to one sleeve; the records are per sleeve, on each sleeve’s hash', async () => {
     const v = await validate('--state-dir', dir, '--sleeve', 'breakout', '--no-record');
     expect(v.sleeve).toBe('breakout');

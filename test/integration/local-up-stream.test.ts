@@ -68,11 +68,18 @@ describe('quantshift local up --stream', () => {
       const authenticated = frame(socket);
       socket.send(JSON.stringify({ action: 'auth', key: LOCAL_KEYS.keyId, secret: LOCAL_KEYS.secret }));
       expect(await authenticated).toEqual([{ T: 'success', msg: 'authenticated' }]);
-      const subscribed = frame(socket);
+      // Every frame from here on, queued: the first bar can arrive in the same read as the
+      // subscription's answer (a listener added after awaiting that answer would miss it).
+      const queue: unknown[][] = [];
+      socket.on('message', (data) => queue.push(JSON.parse(String(data))));
+      const next = async (): Promise<unknown[]> => {
+        while (queue.length === 0) await new Promise((r) => setTimeout(r, 10));
+        return queue.shift() as unknown[];
+      };
       socket.send(JSON.stringify({ action: 'subscribe', bars: ['SPY'] }));
-      expect((await subscribed)[0]).toMatchObject({ T: 'subscription', bars: ['SPY'] });
+      expect((await next())[0]).toMatchObject({ T: 'subscription', bars: ['SPY'] });
       // The replay starts once a consumer subscribes: the session's first minute bar of SPY.
-      const [bar] = await frame(socket);
+      const [bar] = await next();
       expect(bar).toMatchObject({ T: 'b', S: 'SPY', t: '2021-03-18T13:30:00.000Z' });
     } finally {
       socket.close();

@@ -31,7 +31,13 @@ import type { Sleeve } from '../portfolio/sleeves.js';
 import { type BreakerEvent, RollingCorrelation, RollingVolatility } from '../risk/index.js';
 import { allInQty } from '../sizing/index.js';
 import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
-import { type AllocationEvent, SleeveAllocation } from '../trading/sleeves-close.js';
+import {
+  type AllocationEvent,
+  assignToSleeve,
+  restoreSleevesState,
+  SleeveAllocation,
+  sleevesState,
+} from '../trading/sleeves-close.js';
 import type {
   BacktestOptions,
   BacktestResult,
@@ -52,6 +58,26 @@ export interface SleevesBacktestInput {
   readonly options: BacktestOptions;
   readonly allocation?: AllocationSettings;
   readonly correlation?: SleeveCorrelationSettings;
+  /**
+   * Positions each sleeve holds before the first slot (a shadow backtest from the middle of held
+   * positions): booked as bought at `price` out of that sleeve's capital (as an operator's
+   * assignment books shares), with their stops live from the first slot.
+   */
+  readonly opening?: readonly SleevesOpeningPosition[];
+}
+
+/** A position a sleeve holds before the sleeves backtest's first slot. */
+export interface SleevesOpeningPosition {
+  readonly sleeve: string;
+  readonly symbol: string;
+  /** Signed quantity (negative: short). */
+  readonly qty: number;
+  readonly price: number;
+  readonly entryTime: number;
+  readonly stop: number | null;
+  readonly entryRef: number | null;
+  readonly initialRisk: number | null;
+  readonly sessionsHeld: number;
 }
 
 export type { AllocationEvent } from '../trading/sleeves-close.js';
@@ -127,6 +153,41 @@ export function runSleevesBacktest(
   const books = session.books;
   // The close step (mark, reallocate, remember the returns) is the live signal step's too.
   const alloc = new SleeveAllocation(sleeves, allocation, input.correlation, initialCapital);
+  if (input.opening !== undefined && input.opening.length > 0) {
+    let state = sleevesState(session, alloc);
+    for (const p of input.opening) {
+      state = assignToSleeve(state, {
+        sleeve: p.sleeve,
+        symbol: p.symbol,
+        qty: p.qty,
+        price: p.price,
+        stop: p.stop,
+        time: p.entryTime,
+      });
+      // The ledger's entry reference, initial risk and sessions held (the exit rules read them).
+      state = {
+        ...state,
+        books: state.books.map((b) =>
+          b.id !== p.sleeve
+            ? b
+            : {
+                ...b,
+                positions: b.positions.map((q) =>
+                  q.symbol !== p.symbol
+                    ? q
+                    : {
+                        ...q,
+                        entryRef: p.entryRef ?? q.entryRef,
+                        initialRisk: p.initialRisk ?? q.initialRisk,
+                        sessionsHeld: p.sessionsHeld,
+                      },
+                ),
+              },
+        ),
+      };
+    }
+    restoreSleevesState(session, alloc, state);
+  }
   const rules = options.risk;
   const symbolCorrelation =
     rules === undefined ? undefined : new RollingCorrelation(symbols.length, rules.correlation.window);

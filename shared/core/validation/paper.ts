@@ -60,8 +60,8 @@ export interface PaperLedger {
   /** Positions as reconciled at each session's end. */
   readonly positions: readonly { readonly date: string; readonly positions: readonly PositionRecord[] }[];
   /**
-   * Positions before the first session: a single-strategy shadow backtest starts from them; one that
-   * starts flat with some here (a sleeves config) says so in a caveat.
+   * Positions before the first session: the shadow backtest (single-strategy or sleeves) starts from
+   * them; one that starts flat with some here says so in a caveat.
    */
   readonly startPositions: readonly PositionRecord[];
   readonly closedTrades: readonly ClosedTradeRecord[];
@@ -423,7 +423,21 @@ export function validatePaper(input: {
     }
     return out;
   };
-  const paperTrades = tradesOf(ledger.sleeveTrades ?? ledger.fills);
+  // The last session's orders the broker reports filled and its activities do not list yet (a
+  // late fill report: the next end-of-day records it) traded all the same.
+  const lastSessionOf = ledger.equity.at(-1)?.date;
+  const awaitingListing =
+    ledger.sleeveTrades !== undefined
+      ? []
+      : orders.flatMap((i) => {
+          const listed = ledger.fills
+            .filter((f) => f.clientOrderId === i.clientOrderId)
+            .reduce((sum, f) => sum + f.qty, 0);
+          return i.date === lastSessionOf && i.filledQty > listed + 1e-9
+            ? [{ symbol: i.symbol, date: i.date, side: i.side, qty: i.filledQty - listed }]
+            : [];
+        });
+  const paperTrades = tradesOf([...(ledger.sleeveTrades ?? ledger.fills), ...awaitingListing]);
   const backtestTrades = tradesOf(backtest?.fills ?? []);
   const intentFor = (k: TradeKey) =>
     ledger.intents.filter(
