@@ -21,28 +21,15 @@ import {
   stopTriggered,
 } from '../execution/fill-rules.js';
 import { type CommissionModel, commissionCents, notionalCents, toCents } from '../ledger/money.js';
-import type { BrokerOrder, BrokerOrderSide, BrokerOrderType, TimeInForce } from '../ports/broker.js';
+import type { BrokerOrder, BrokerOrderSide } from '../ports/broker.js';
 
 /** Quantities closer than this are equal (fractional coins are whole to 1e-9). */
 const EPSILON = 1e-9;
 
 /** An order of the dry run (never sent): resting (`accepted`) until a bar reaches it, or done. */
-export interface VirtualOrder {
-  readonly id: string;
-  readonly clientOrderId: string;
-  readonly symbol: string;
-  readonly side: BrokerOrderSide;
-  readonly type: BrokerOrderType;
-  readonly timeInForce: TimeInForce;
-  readonly qty: number;
-  readonly filledQty: number;
-  readonly filledAvgPrice: number | null;
-  readonly limitPrice: number | null;
-  readonly stopPrice: number | null;
+export type VirtualOrder = Omit<BrokerOrder, 'status' | 'legs'> & {
   readonly status: 'accepted' | 'filled' | 'canceled';
-  readonly submittedAt: string;
-  readonly filledAt: string | null;
-}
+};
 
 /** A virtual fill: at the recorded ask (buy) / bid (sell), or a stop's price on the day's bar. */
 export interface VirtualFill {
