@@ -57,9 +57,10 @@ const EXITING: readonly IntentStatus[] = [
  * before the stream's last look (its cancels or its sweep take it away), or after: then the exit
  * intent already exists, and this fresh read of the day's intents, made once the stop is placed,
  * sees it and cancels the stop just placed. An exit of the same shares is any intent with purpose
- * `exit` of the symbol on the stop's side (the stream's or the risk check's flatten, the day's
- * exit) and, for a sleeve's stop, of that sleeve; it counts while recorded, working or filled, or
- * once anything of it filled. One refused, expired or cancelled with nothing filled does not: the
+ * `exit` of the symbol on the stop's side for at least the stop's quantity (the stream's or the
+ * risk check's flatten, the day's exit; a partial exit leaves shares that keep their stop) and,
+ * for a sleeve's stop, of that sleeve; it counts while recorded, working or filled, or once
+ * anything of it filled. One refused, expired or cancelled with nothing filled does not: the
  * position is still held and the stop stays. The cost for an ordinary stop is this one read.
  */
 async function withdrawIfExiting(
@@ -74,6 +75,8 @@ async function withdrawIfExiting(
       i.purpose === 'exit' &&
       i.symbol === placed.symbol &&
       i.side === placed.side &&
+      // A partial exit (fewer shares than the stop covers) leaves a position that keeps its stop.
+      i.qty >= placed.qty &&
       (sleeve === undefined || (i.sleeve ?? ctx.config.name) === sleeve) &&
       (EXITING.includes(i.status) || i.filledQty > 0),
   );
