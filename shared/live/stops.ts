@@ -18,8 +18,88 @@ const LIVE_STOP: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 
  * of the symbol are read fresh, a live one with the same price and quantity (another check's) is
  * the one placed, and a new one takes the next free sequence number, so concurrent checks that
  * want the same stop compute the same client order id.
+ *
+ * A stop placed while an exit of the same shares is under way is cancelled again at once (see
+ * {@link withdrawIfExiting}): the stream's exit can sell the position between the risk check's
+ * read of the positions and its stop.
  */
 export async function placeStop(
+  ctx: LiveContext,
+  day: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  price: number,
+  referencePrice: number,
+  now: string,
+  /** A sleeve's own stop (a sleeves config): its id carries the sleeve's tag. */
+  sleeve?: string,
+): Promise<IntentRecord> {
+  const placed = await placeStopOnce(ctx, day, symbol, side, qty, price, referencePrice, now, sleeve);
+  return withdrawIfExiting(ctx, placed, now, sleeve);
+}
+
+/** An exit counts while it may still sell the shares, or once it has sold some of them. */
+const EXITING: readonly IntentStatus[] = [
+  'recorded',
+  'submitted',
+  'unknown',
+  'accepted',
+  'partially_filled',
+  'filled',
+];
+
+/**
+ * Closes the race between a risk check's stop and a stream exit (issue 17). The risk check reads
+ * the positions, then places its stop; the stream's exit records its intent (the deterministic
+ * `...-flatten` id) BEFORE it cancels the resting stops, lists the open orders and sends the
+ * order, and sweeps the open stops again after the order. So either the stop reached the broker
+ * before the stream's last look (its cancels or its sweep take it away), or after: then the exit
+ * intent already exists, and this fresh read of the day's intents, made once the stop is placed,
+ * sees it and cancels the stop just placed. An exit of the same shares is any intent with purpose
+ * `exit` of the symbol on the stop's side for at least the stop's quantity (the stream's or the
+ * risk check's flatten, the day's exit; a partial exit leaves shares that keep their stop) and,
+ * for a sleeve's stop, of that sleeve; it counts while recorded, working or filled, or once
+ * anything of it filled. One refused, expired or cancelled with nothing filled does not: the
+ * position is still held and the stop stays. The cost for an ordinary stop is this one read.
+ */
+async function withdrawIfExiting(
+  ctx: LiveContext,
+  placed: IntentRecord,
+  now: string,
+  sleeve: string | undefined,
+): Promise<IntentRecord> {
+  if (placed.status !== 'accepted' || placed.brokerOrderId === undefined) return placed;
+  const exit = (await ctx.store.listIntents(placed.date)).find(
+    (i) =>
+      i.purpose === 'exit' &&
+      i.symbol === placed.symbol &&
+      i.side === placed.side &&
+      // A partial exit (fewer shares than the stop covers) leaves a position that keeps its stop.
+      i.qty >= placed.qty &&
+      (sleeve === undefined || (i.sleeve ?? ctx.config.name) === sleeve) &&
+      (EXITING.includes(i.status) || i.filledQty > 0),
+  );
+  if (exit === undefined) return placed;
+  await ctx.broker.cancelOrder(placed.brokerOrderId);
+  const reason = `cancelled at once: the exit ${exit.clientOrderId} (${exit.status}) sells the same shares`;
+  ctx.log.warn('a stop placed during an exit of the same shares was cancelled', {
+    clientOrderId: placed.clientOrderId,
+    symbol: placed.symbol,
+    exit: exit.clientOrderId,
+    exitStatus: exit.status,
+  });
+  const result = await ctx.store.transitionIntent(placed.date, placed.clientOrderId, ['accepted'], {
+    status: 'cancelled',
+    reason,
+    updatedAt: now,
+  });
+  // Another run settled the intent meanwhile: it is returned as stored.
+  if ('conflict' in result) return (await ctx.store.getIntent(placed.date, placed.clientOrderId)) ?? placed;
+  return result;
+}
+
+async function placeStopOnce(
   ctx: LiveContext,
   day: string,
   symbol: string,

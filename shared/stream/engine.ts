@@ -443,6 +443,8 @@ export class StreamRiskEngine {
     this.counts.exits++;
     this.exits.set(id, reason);
     // A risk check running at the same moment may have put a stop back after the cancel: sweep it.
+    // One placed after this sweep is cancelled by the risk check itself (placeStop reads the
+    // intents again once its stop is placed, and this exit's intent is recorded by now).
     for (const o of this.stopsOf(
       await ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
       held,

@@ -8,6 +8,7 @@ import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId } from '../../shared/live/sleeves.js';
+import { placeStop } from '../../shared/live/stops.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
@@ -274,6 +275,63 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(late.intents.map((i) => i.clientOrderId)).toEqual(first.intents.map((i) => i.clientOrderId));
     expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
     expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
+  }, 120_000);
+
+  it("a sleeve's stop placed while that sleeve's exit is under way is cancelled at once; another sleeve's stop in the symbol rests", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDay(s, D1);
+    await tradeDay(s, D2, (day) => [
+      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
+      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
+    ]);
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+    s.alpaca.setTime(at(D3, '10:00'));
+    const now = at(D3, '10:00');
+    // rsi's flatten of its 5 SPY shares is recorded (the order on its way).
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: ['rsi'],
+      }),
+      sleeve: 'rsi',
+      date: D3,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: 5,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: 390,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const openStops = async () =>
+      (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] }))
+        .filter((o) => o.type === 'stop')
+        .map((o) => o.clientOrderId);
+    for (const sleeve of ['rsi', 'bollinger'])
+      await ctx.store.putOrderTag({
+        tag: sleeveSetTag('paper', [sleeve]),
+        stage: 'paper',
+        sleeves: [sleeve],
+      });
+    const other = await placeStop(ctx, D3, 'SPY', 'sell', 3, 1, 390, now, 'bollinger');
+    expect(other.status).toBe('accepted');
+    const exiting = await placeStop(ctx, D3, 'SPY', 'sell', 5, 1, 390, now, 'rsi');
+    expect(exiting.status).toBe('cancelled');
+    expect(await openStops()).toContain(other.clientOrderId);
+    expect(await openStops()).not.toContain(exiting.clientOrderId);
   }, 120_000);
 
   it("the kill switch with flatten on a sleeves config sells each sleeve's shares in its own order: end-of-day books them to their sleeves, no reconciliation difference", async () => {

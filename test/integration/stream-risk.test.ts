@@ -10,6 +10,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { placeStop } from '../../shared/live/stops.js';
 import { StreamLeaseHeldError } from '../../shared/stream/lease.js';
 import { type StreamRun, startStream } from '../../shared/stream/run.js';
 import { startLiveStack } from '../helpers/live-stack.js';
@@ -250,6 +251,30 @@ describe('the stream on the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   });
 
+  it('a stop a risk check places after the stream exit and its sweep is cancelled at once; one placed before rests', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const { spy, trade } = await stopAboveSpy(ctx);
+    // Before any exit today, a stop placed (a risk check tightening it) is left resting.
+    const kept = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 1, spy.currentPrice, at('09:59'));
+    expect(kept.status).toBe('accepted');
+    expect((await stopsAt(ctx, 'SPY')).map((o) => o.clientOrderId)).toContain(kept.clientOrderId);
+    const run = await stream(ctx, at('10:00'));
+    server?.publish([trade]);
+    await until(() => run.engine.exits.size + run.engine.counts.errors > 0, 'the stream exit');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(await stopsAt(ctx, 'SPY')).toEqual([]);
+
+    // The interleaving of the race, forced: a risk check that read SPY as held before the exit
+    // filled places its tighter stop only now, after the stream's last look at the open orders.
+    const late = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 2, spy.currentPrice, at('10:00'));
+    expect(late.status).toBe('cancelled');
+    expect(late.reason).toContain(flattenId(ctx));
+    expect(await stopsAt(ctx, 'SPY')).toEqual([]);
+    expect((await ctx.store.getIntent(DAY, late.clientOrderId))?.status).toBe('cancelled');
+  });
+
   it("leaves the stop resting when the day's flatten of the symbol is already settled without a sale", async () => {
     const { ctx } = await morning();
     await riskCheck(ctx, at('09:31'));
@@ -281,6 +306,10 @@ describe('the stream on the local stack', () => {
     expect(run.engine.counts.errors).toBe(0);
     expect(await marketSells(ctx)).toEqual([]);
     expect(await stopsAt(ctx, 'SPY')).toHaveLength(1);
+    // A refused exit with nothing sold is no exit: a risk check's new stop for SPY stays.
+    const kept = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 1, spy.currentPrice, at('10:00'));
+    expect(kept.status).toBe('accepted');
+    expect((await stopsAt(ctx, 'SPY')).map((o) => o.clientOrderId)).toContain(kept.clientOrderId);
   });
 
   it('an exit the broker refuses is alerted once, and the symbol rests instead of retrying on every trade', async () => {
