@@ -59,7 +59,7 @@ const EXITING: readonly IntentStatus[] = [
  * sees it and cancels the stop just placed. An exit of the same shares is any intent with purpose
  * `exit` of the symbol on the stop's side for at least the stop's quantity (the stream's or the
  * risk check's flatten, the day's exit; a partial exit leaves shares that keep their stop) and,
- * for a sleeve's stop, of that sleeve; it counts while recorded, working or filled, or once
+ * for a sleeve's stop, of that sleeve or of the whole symbol (the stream's, with no sleeve); it counts while recorded, working or filled, or once
  * anything of it filled. One refused, expired or cancelled with nothing filled does not: the
  * position is still held and the stop stays. The cost for an ordinary stop is this one read.
  */
@@ -77,7 +77,9 @@ async function withdrawIfExiting(
       i.side === placed.side &&
       // A partial exit (fewer shares than the stop covers) leaves a position that keeps its stop.
       i.qty >= placed.qty &&
-      (sleeve === undefined || (i.sleeve ?? ctx.config.name) === sleeve) &&
+      // A sleeve's stop: that sleeve's exit, or a symbol-wide one (no sleeve: the stream's exit
+      // sells every sleeve's shares of the symbol).
+      (sleeve === undefined || i.sleeve === undefined || i.sleeve === sleeve) &&
       (EXITING.includes(i.status) || i.filledQty > 0),
   );
   if (exit === undefined) return placed;

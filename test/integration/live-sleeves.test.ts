@@ -332,6 +332,36 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(exiting.status).toBe('cancelled');
     expect(await openStops()).toContain(other.clientOrderId);
     expect(await openStops()).not.toContain(exiting.clientOrderId);
+    // The stream's exit is symbol-wide (no sleeve: it sells every sleeve's shares): once it is
+    // recorded, a stop any sleeve places in the symbol is cancelled at once.
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+      }),
+      date: D3,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: 8,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: 390,
+      status: 'recorded',
+      filledQty: 0,
+      reason: 'stream: stop crossed',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const late = await placeStop(ctx, D3, 'SPY', 'sell', 3, 2, 390, now, 'bollinger');
+    expect(late.status).toBe('cancelled');
+    expect(await openStops()).not.toContain(late.clientOrderId);
   }, 120_000);
 
   it("the kill switch with flatten on a sleeves config sells each sleeve's shares in its own order: end-of-day books them to their sleeves, no reconciliation difference", async () => {
