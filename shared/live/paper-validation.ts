@@ -12,6 +12,7 @@ import { UsageError } from '../core/errors.js';
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned } from '../core/live/reconcile.js';
 import type { BarSeries } from '../core/market/types.js';
+import type { Metrics } from '../core/metrics/index.js';
 import type {
   IntentRecord,
   PaperValidationRecord,
@@ -298,7 +299,6 @@ export function shadowBacktest(
     },
   });
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
-  const m = result.metrics;
   return {
     fills: result.fills.map((f) => ({
       symbol: f.symbol,
@@ -312,14 +312,19 @@ export function shadowBacktest(
       equity: result.equity.equity[i] as number,
     })).filter((e) => e.date >= from),
     ...(held.length === 0 ? {} : { openingPositions: held.map((p) => `${p.qty} ${p.symbol}`) }),
-    metrics: {
-      returnPct: m.returnPct,
-      sharpe: m.sharpe,
-      maxDrawdownPct: m.maxDrawdownPct,
-      winRatePct: m.winRatePct,
-      profitFactor: m.profitFactor,
-      trades: m.trades,
-    },
+    metrics: shadowMetrics(result.metrics),
+  };
+}
+
+/** The figures of a shadow backtest's metrics the validation compares (single and sleeves alike). */
+function shadowMetrics(m: Metrics): ShadowBacktest['metrics'] {
+  return {
+    returnPct: m.returnPct,
+    sharpe: m.sharpe,
+    maxDrawdownPct: m.maxDrawdownPct,
+    winRatePct: m.winRatePct,
+    profitFactor: m.profitFactor,
+    trades: m.trades,
   };
 }
 
@@ -399,7 +404,6 @@ function sleevesShadowBacktest(
         });
     }
   }
-  const m = result.metrics;
   return {
     fills,
     equity: Array.from(result.equity.time, (t, i) => ({
@@ -409,14 +413,7 @@ function sleevesShadowBacktest(
     ...(opening.length === 0
       ? {}
       : { openingPositions: opening.map((p) => `${p.sleeve}: ${p.qty} ${p.symbol}`) }),
-    metrics: {
-      returnPct: m.returnPct,
-      sharpe: m.sharpe,
-      maxDrawdownPct: m.maxDrawdownPct,
-      winRatePct: m.winRatePct,
-      profitFactor: m.profitFactor,
-      trades: m.trades,
-    },
+    metrics: shadowMetrics(result.metrics),
   };
 }
 
