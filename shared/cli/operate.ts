@@ -14,7 +14,7 @@ import { newYorkTime } from '../core/live/orders.js';
 import type { Notification } from '../core/ports/notifier.js';
 import type { AuditRecord, StateStore, ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
-import { dryRunValidationRefusal, validationRefusal } from '../live/entry-gate.js';
+import { dryRunValidationRefusal, sleeveGateRefusal } from '../live/entry-gate.js';
 import {
   haltSleeve,
   haltTrading,
@@ -181,11 +181,13 @@ async function sleeveStatus(
     liveSleeveIds(config).map(async (id) => ({
       id,
       halt: state?.sleeveHalts?.[id] ?? null,
-      gate: validationRefusal(
+      // The live gate as an entry meets it: the research record and the paper (or dry-run) validation.
+      gate: sleeveGateRefusal(
         'live',
         id,
+        config,
         { configHash, sleeveHash: sleeveHash(config, id) },
-        await store.getValidation(id),
+        ...(await Promise.all([store.getValidation(id), store.getPaperValidation(id)])),
       ),
     })),
   );

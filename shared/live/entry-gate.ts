@@ -1,4 +1,4 @@
-import { liveSleeveIds, type PaperValidationCriteria } from '../core/config/schema.js';
+import { liveSleeveIds, type PaperValidationCriteria, type StrategyConfig } from '../core/config/schema.js';
 import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
 import type { PaperValidationRecord, ValidationRecord } from '../core/ports/state-store.js';
@@ -168,17 +168,43 @@ export async function entryRefusal(
           : [undefined, undefined];
       refusal =
         (risk === undefined ? null : sleeveEntryBlock(risk.state, id)) ??
-        validationRefusal(stage, id, { configHash: ctx.configHash, sleeveHash: hash }, research) ??
-        // The paper-trading validation of the sleeve (docs/validation.md): live needs both records;
-        // for the crypto bot, the validation of its dry run (docs/crypto.md).
-        (ctx.config.assetClass === 'crypto'
-          ? dryRunValidationRefusal(stage, id, hash, paper, ctx.config.validation)
-          : paperValidationRefusal(stage, id, hash, paper));
+        sleeveGateRefusal(
+          stage,
+          id,
+          ctx.config,
+          { configHash: ctx.configHash, sleeveHash: hash },
+          research,
+          paper,
+        );
     }
     if (refusal === null) return null;
     refusals.push(refusal);
   }
   return refusals.join('; ');
+}
+
+/**
+ * A sleeve's validation gate from its two records (null: open): the research record, and the
+ * paper-trading validation (docs/validation.md) or, for the crypto bot, its dry run's
+ * (docs/crypto.md), each on the sleeve's own hash. Live needs both; paper needs neither.
+ * `entryRefusal` and `quantshift status` both ask it.
+ */
+export function sleeveGateRefusal(
+  stage: 'paper' | 'live',
+  sleeve: string,
+  config: StrategyConfig,
+  /** The deployed file's hash and the sleeve's (`sleeveHash`, the paper record's too). */
+  deployed: DeployedHashes,
+  research: ValidationRecord | undefined,
+  paper: PaperValidationRecord | undefined,
+): string | null {
+  const hash = deployed.sleeveHash;
+  return (
+    validationRefusal(stage, sleeve, deployed, research) ??
+    (config.assetClass === 'crypto'
+      ? dryRunValidationRefusal(stage, sleeve, hash, paper, config.validation)
+      : paperValidationRefusal(stage, sleeve, hash, paper))
+  );
 }
 
 /** The refusal of an entry in a symbol whose UNASSIGNED bucket is not empty: what and how to clear it. */
