@@ -38,7 +38,7 @@ export interface StageConfig {
   /** Name of the secret holding the Upstash Redis REST endpoint (JSON `{ url, token }`). */
   readonly upstashSecretName: string;
   /**
-   * Name of the secret holding the crypto bot's Coinbase CDP API key (JSON `{ keyName, privateKey }`):
+   * Name of the secret holding the crypto bot's Coinbase CDP API key (JSON `{ name, privateKey }`):
    * the key's name `organizations/{org}/apiKeys/{id}` and its private key (ES256 PEM or Ed25519 base64).
    */
   readonly coinbaseSecretName: string;

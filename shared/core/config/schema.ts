@@ -127,7 +127,7 @@ export const paperValidationCriteriaSchema = z
         maxSlippageDriftBps: z.number().min(0).default(5),
       })
       .strict()
-      .default({ window: 20, maxReturnGapPct: 2, minCorrelation: 0.8, maxSlippageDriftBps: 5 }),
+      .prefault({}),
   })
   .strict();
 

@@ -120,20 +120,6 @@ export function fillCosts(fills: readonly CostedFill[], prices: Pick<SessionPric
   });
 }
 
-/** The attribution in dollars, for reports. */
-export function attributionDollars(a: PnlAttribution) {
-  const dollars = (r: Readonly<Record<string, Cents>>) =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v / 100]));
-  return {
-    total: a.totalCents / 100,
-    beforeCosts: a.beforeCostsCents / 100,
-    bySleeve: dollars(a.bySleeve),
-    bySymbol: dollars(a.bySymbol),
-    bySide: dollars(a.bySide),
-    costs: { commission: a.costs.commissionCents / 100, slippage: a.costs.slippageCents / 100 },
-  };
-}
-
 /** Markdown lines for Slack. */
 export function attributionLines(a: PnlAttribution): string[] {
   const money = (cents: Cents) =>
