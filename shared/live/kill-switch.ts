@@ -22,7 +22,7 @@ import {
   setKillSwitch,
   setSleeveHalt,
 } from '../core/risk/index.js';
-import { botAssetClass, type LiveContext } from './context.js';
+import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { placeIntentOnce } from './submit.js';
 
@@ -201,11 +201,15 @@ export interface HaltResult extends KillSwitchChange {
  */
 export async function haltTrading(
   store: StateStore,
-  input: OperatorAction & { readonly seedEquity?: () => Promise<number> },
+  input: OperatorAction & {
+    readonly seedEquity?: () => Promise<number>;
+    /** The session date of `time` (the crypto bot's is the UTC day); default: New York's date. */
+    readonly day?: string;
+  },
 ): Promise<HaltResult> {
   const action = checkAction('halt', input);
   const change = await changeKillSwitch(store, true, action, input.seedEquity ?? (async () => 0));
-  const day = newYorkTime(action.time).date;
+  const day = input.day ?? newYorkTime(action.time).date;
   const entriesSkipped = await skipRecordedEntries(store, day, action.time, action.reason);
   return { ...change, entriesSkipped };
 }
@@ -375,7 +379,7 @@ export async function resetDrawdownHalt(
 
 /** What the kill-switch function did. */
 export interface KillSwitchResult {
-  /** New York trading date of the action. */
+  /** The session date of the action (New York's for equities, the UTC day for crypto). */
   readonly day: string;
   /** True when this call set the flag; false when it was already set. */
   readonly halted: boolean;
@@ -442,12 +446,15 @@ export async function killSwitch(
   input: OperatorAction & { readonly flatten: boolean },
 ): Promise<KillSwitchResult> {
   const { config } = ctx;
+  const { time, reason } = input;
+  // The session's date: the crypto bot's sessions are UTC days (its order window is 00:00-01:00 UTC,
+  // still the previous day in New York).
+  const day = sessionDate(ctx, checkAction('halt', input).time);
   const halt = await haltTrading(ctx.store, {
     ...input,
+    day,
     seedEquity: async () => (await ctx.broker.getAccount()).lastEquity,
   });
-  const { time, reason } = input;
-  const day = newYorkTime(time).date;
 
   // Open entry orders: today's entry intents, and anything carrying this strategy's entry id format.
   const intents = await ctx.store.listIntents(day);

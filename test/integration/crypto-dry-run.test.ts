@@ -30,6 +30,7 @@ import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
+import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { buildCryptoLiveContext, parseCryptoLiveEnv } from '../../shared/runtime/crypto-live.js';
@@ -301,5 +302,37 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
     expect(entry).toMatchObject({ status: 'skipped' });
     expect(entry?.reason).toMatch(/kill switch/);
     expect(server.orders).toEqual([]);
+  });
+
+  it("the crypto kill switch acts on the UTC day's entries in the order window (still the previous day in New York)", async () => {
+    const day = '2026-01-09';
+    const entry: IntentRecord = {
+      clientOrderId: 'qs-kill-ETH-USD-20260109-entry',
+      date: day,
+      strategy: ctx.config.name,
+      symbol: 'ETH-USD',
+      purpose: 'entry',
+      side: 'buy',
+      qty: 1,
+      type: 'market',
+      timeInForce: 'ioc',
+      referencePrice: 3000,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: `${day}T00:05:00Z`,
+      updatedAt: `${day}T00:05:00Z`,
+    };
+    await ctx.store.createIntent(entry);
+    const result = await killSwitch(ctx, {
+      time: `${day}T00:20:00.000Z`,
+      reason: 'crypto daily loss in the order window',
+      by: 'alarm:quantshift-paper-crypto-daily-loss',
+      flatten: false,
+    });
+    expect(result.day).toBe(day);
+    expect(result.entriesSkipped).toContain(entry.clientOrderId);
+    expect(await ctx.store.getIntent(day, entry.clientOrderId)).toMatchObject({ status: 'skipped' });
   });
 });
