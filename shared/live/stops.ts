@@ -1,6 +1,6 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
 
-import { orderStyle } from '../core/live/order-style.js';
+import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
@@ -8,7 +8,8 @@ import { placeIntentOnce } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
-  return side === 1 ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
+  // A long's stop sells, a short's buys: the rounding of the stop-limit's limit, away from the market.
+  return awayFromMarket(price, side === 1 ? 'sell' : 'buy');
 }
 
 const LIVE_STOP: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown', 'accepted'];

@@ -53,7 +53,7 @@ export interface OrderStyle {
 }
 
 /** Cents, rounded away from the market (a sell's limit down, a buy's up), so rounding never tightens it. */
-const awayFromMarket = (price: number, side: 'buy' | 'sell') =>
+export const awayFromMarket = (price: number, side: 'buy' | 'sell'): number =>
   side === 'sell' ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;
 
 /** The crypto stop-limit's limit: `distance` beyond the stop, in whole cents away from the market. */
