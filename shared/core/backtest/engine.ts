@@ -16,6 +16,7 @@ import { Atr } from '../indicators/index.js';
 import { type Cents, commissionCents, notionalCents, toDollars } from '../ledger/money.js';
 import { sharedCalendar } from '../market/align.js';
 import type { BarSeries } from '../market/types.js';
+import { utcDay } from '../market/utc-day.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
   type BreakerEvent,
@@ -29,7 +30,6 @@ import {
 import { allInQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
-import { utcDay } from './fast/engine.js';
 import type {
   BacktestInput,
   BacktestOptions,

@@ -6,6 +6,7 @@
 import { InvalidParameterError } from '../errors.js';
 import type { MarketClock, TradingDay } from '../ports/broker.js';
 import type { MarketCalendar } from '../ports/calendar.js';
+import { utcDay as utcDateOf } from './utc-day.js';
 
 const MS_PER_DAY = 86_400_000;
 /** A session opens at the start of its UTC day and closes at the end of it. */
@@ -60,5 +61,5 @@ export const cryptoCalendar: MarketCalendar = {
 
 /** The UTC session date (`YYYY-MM-DD`) an instant falls in. */
 export function utcSessionDate(instant: number): string {
-  return new Date(Math.floor(instant / MS_PER_DAY) * MS_PER_DAY).toISOString().slice(0, 10);
+  return utcDateOf(instant);
 }

@@ -3,14 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { SWEEP_GRIDS } from '../../../bench/strategies.js';
 import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
-import {
-  FastScratch,
-  FastSeries,
-  runFastBacktest,
-  utcDay,
-} from '../../../shared/core/backtest/fast/engine.js';
+import { FastScratch, FastSeries, runFastBacktest } from '../../../shared/core/backtest/fast/engine.js';
 import { sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
+import { utcDay } from '../../../shared/core/market/utc-day.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
 import { riskRulesSchema } from '../../../shared/core/risk/index.js';
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
