@@ -6,6 +6,7 @@ import { clientOrderId } from '../core/live/orders.js';
 import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
+import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
@@ -25,8 +26,7 @@ import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
 
 const DAY_MS = 86_400_000;
 
-const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
-const shiftDate = (date: string, days: number) => isoDate(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS);
+const shiftDate = (date: string, days: number) => utcDay(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS);
 
 /** The previous trading session before `day`, from the broker's calendar. */
 export async function previousSession(ctx: LiveContext, day: string): Promise<string> {
@@ -120,9 +120,9 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   ]);
   for (const series of adjusted) {
     const last = series.time[series.time.length - 1];
-    if (last === undefined || isoDate(last) !== previous) {
+    if (last === undefined || utcDay(last) !== previous) {
       throw new StaleDataError(
-        `${series.symbol}: bars end at ${last === undefined ? 'nothing' : isoDate(last)}, not at the previous session ${previous}`,
+        `${series.symbol}: bars end at ${last === undefined ? 'nothing' : utcDay(last)}, not at the previous session ${previous}`,
       );
     }
   }

@@ -10,6 +10,7 @@
  *   own stop fills, records closed trades per sleeve and persists the state (`bookSleevesDay`);
  * - risk-check places and moves each sleeve's own protective stop (`sleeveStops`).
  */
+
 import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
 import {
@@ -25,6 +26,7 @@ import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../co
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
+import { utcDay } from '../core/market/utc-day.js';
 import type { SleeveTrade } from '../core/portfolio/book.js';
 import { defaultAllocation } from '../core/portfolio/config.js';
 import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
@@ -59,7 +61,6 @@ import { entryRefusal } from './entry-gate.js';
 import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
 
-const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
 /** The session's time as the backtest counts it: the date's UTC midnight. */
 const dayTime = (date: string) => Date.parse(`${isoDateSchema.parse(date)}T00:00:00Z`);
 
@@ -147,7 +148,7 @@ export function positionRecords(state: SleevesState): PositionRecord[] {
       entryRef: p.entryRef,
       initialRisk: p.initialRisk,
       sessionsHeld: p.sessionsHeld,
-      entryDate: isoDate(p.entryTime),
+      entryDate: utcDay(p.entryTime),
       sleeve: book.id,
     })),
   );
@@ -223,7 +224,7 @@ export async function generateSleeveSignals(
   const { session, allocation } = build(config, sleeves, base);
   const calendar = alignBars(series);
   const last = calendar.time.length - 1;
-  if (last < 0 || isoDate(calendar.time[last] as number) !== previous)
+  if (last < 0 || utcDay(calendar.time[last] as number) !== previous)
     throw new StaleDataError(`the bars do not end at the previous session ${previous}`);
   const symbols = config.watchlist;
   const correlation = new RollingCorrelation(symbols.length, config.risk.correlation.window);
@@ -600,7 +601,7 @@ async function officialOpens(ctx: LiveContext, day: string, symbols: readonly st
     const bars = await ctx.marketData.getDailyBars({ symbols, from: day, to: day, adjustment: 'raw' });
     const opens = new Map(
       bars.flatMap((s) =>
-        s.time.length > 0 && isoDate(s.time[0] as number) === day ? [[s.symbol, s.open[0] as number]] : [],
+        s.time.length > 0 && utcDay(s.time[0] as number) === day ? [[s.symbol, s.open[0] as number]] : [],
       ),
     );
     return (symbol: string) => opens.get(symbol);
@@ -669,7 +670,7 @@ export async function sleevesDay(
       symbol: t.symbol,
       side: t.direction,
       qty: t.qty,
-      entryDate: isoDate(t.entryTime),
+      entryDate: utcDay(t.entryTime),
       exitDate: day,
       exitTime: new Date(t.exitTime as number).toISOString(),
       entryPrice: t.entryPrice,

@@ -1,4 +1,5 @@
 import { liveSleeveIds } from '../core/config/schema.js';
+import { utcDay } from '../core/market/utc-day.js';
 import type { ClosedTradeRecord, EquitySnapshot } from '../core/ports/state-store.js';
 import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
 import { periodAttribution } from './attribution.js';
@@ -11,13 +12,12 @@ import {
 } from './sleeve-report.js';
 
 const DAY_MS = 86_400_000;
-const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const dayMs = (date: string) => Date.parse(`${date}T00:00:00Z`);
 
 /** The Monday (`YYYY-MM-DD`) of a date's ISO week. */
 export function mondayOf(date: string): string {
   const weekday = (new Date(dayMs(date)).getUTCDay() + 6) % 7; // Monday 0 ... Sunday 6
-  return isoDate(dayMs(date) - weekday * DAY_MS);
+  return utcDay(dayMs(date) - weekday * DAY_MS);
 }
 
 /** The week's summary, sent after the last session of each week. */
@@ -77,8 +77,8 @@ export async function weeklyReportIfLastSession(
   lastSession: readonly SleeveFigures[] = [],
 ): Promise<WeeklyReport | null> {
   const ahead = await ctx.broker.getCalendar({
-    from: isoDate(dayMs(day) + DAY_MS),
-    to: isoDate(dayMs(day) + 8 * DAY_MS),
+    from: utcDay(dayMs(day) + DAY_MS),
+    to: utcDay(dayMs(day) + 8 * DAY_MS),
   });
   const next = ahead.map((d) => d.date).find((d) => d > day);
   if (next !== undefined && mondayOf(next) === mondayOf(day)) return null;
