@@ -85,10 +85,7 @@ export class WorkerPoolEvaluator implements GridEvaluator {
         script.url,
         script.execArgv === undefined ? {} : { execArgv: script.execArgv },
       );
-      worker.on(
-        'message',
-        (reply: ChunkReply) => this.settle(worker, reply),
-      );
+      worker.on('message', (reply: ChunkReply) => this.settle(worker, reply));
       worker.on('error', (error) => this.fail(worker, error));
       worker.unref();
       this.workers.push(worker);
