@@ -366,11 +366,12 @@ export function curveStatsPair(
 
 /**
  * Runs both curve passes once on a four-point curve (falls, recoveries, a spell under water left
- * open at the end), so that every operation in them, the code after their loops included, has type
+ * open at the end), so that the operations in them, the code after their loops included, have type
  * feedback before a sweep's first long curve. Otherwise V8 compiles the loop on the stack (OSR)
- * during that first call, before the code after the loop has run once; that code then deoptimizes at
- * every call, and in about a third of processes V8 kept a slower compilation of the pass for the
- * whole run (the MA kernel at about half its speed; docs/engine.md). Pure: nothing is kept.
+ * during that first call, before the code after the loop has run once, and that compiled code can
+ * leave for the interpreter at the end of every later call. The MA kernel's speed is bimodal per
+ * process (about half speed in the slow mode) and this lowered how often bundled code hit the slow
+ * mode; it does not remove it under tsx (docs/engine.md, the MA sweep kernel). Pure: nothing is kept.
  */
 function primeCurvePasses(): void {
   const time = new Float64Array([0, MS_PER_DAY, 2 * MS_PER_DAY, 3 * MS_PER_DAY]);
