@@ -6,8 +6,8 @@
  *
  * ```
  * {
- *   "results": [{ "name", "threads", "bars", "combinations", "seconds", "barStepsPerSecond",
- *                 and for the strategy sweeps also "strategy", "engine", "risk", "peakRssMb" }],
+ *   "results": [{ "name", "strategy", "risk", "threads", "bars", "combinations", "seconds",
+ *                 "barStepsPerSecond", "peakRssMb", and for the strategy sweeps also "engine" }],
  *   "live": {
  *     "signals": { "symbols", "day", "seconds", "marketOpenCheckSeconds", "marketDataRequests",
  *                  "totalBrokerRequests", "intents", "cache", "barCacheReadSeconds", "barCacheWriteSeconds" },
@@ -24,7 +24,7 @@
  * `npm run bench -- --only stream` runs only the stream benchmark, to `bench/results-stream.json`.
  *
  * - `results`: the backtest kernels. A bar-step is one bar of one parameter combination. Each entry
- *   reports the median of several timed runs after a warm-up run, except the strategy sweeps
+ *   reports the median of several timed runs after one or more warm-up runs, except the strategy sweeps
  *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
  *   1,000 combinations through the general engine, with its `strategy` name; then the fast engine's
  *   entries (bench/fast.ts, `engine: "fast"`, risk rules on; see docs/engine.md).
@@ -88,15 +88,20 @@ if (args.only === 'pipeline') {
 
 interface BenchResult {
   name: string;
+  strategy: string;
+  /** Whether the risk rules applied (not in these entries: the kernel and the walk-forward run without). */
+  risk: boolean;
   threads: number;
   bars: number;
   combinations: number;
   seconds: number;
   barStepsPerSecond: number;
+  /** The bench process's peak resident set size so far, MiB. */
+  peakRssMb: number;
 }
 
-function measure(runs: number, work: () => unknown): number {
-  work();
+function measure(runs: number, work: () => unknown, warmups = 1): number {
+  for (let i = 0; i < warmups; i++) work();
   const seconds: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
@@ -116,11 +121,14 @@ function entry(
   process.stderr.write(`bench: ${name}: ${seconds.toFixed(4)} s\n`);
   return {
     name,
+    strategy: 'ma-crossover',
+    risk: false,
     threads,
     bars,
     combinations,
     seconds,
     barStepsPerSecond: Math.round((bars * combinations) / seconds),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
 }
 
@@ -152,9 +160,14 @@ results.push(
     1,
     allBars,
     grid.length,
-    measure(5, () => {
-      for (const series of all) sweepMaPairs(series, base, grid, options);
-    }),
+    // Three warm-up sweeps (the JIT compiles the kernel over the first two), then the median of nine.
+    measure(
+      9,
+      () => {
+        for (const series of all) sweepMaPairs(series, base, grid, options);
+      },
+      3,
+    ),
   ),
 );
 

@@ -4,6 +4,7 @@ import { QuantShiftError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
 import type { Metrics } from '../core/metrics/index.js';
 import type { EvaluationTask, GridEvaluator } from '../core/research/evaluate.js';
+import { unpackMetrics } from './packed-metrics.js';
 import { workerScript } from './worker-bundle.js';
 
 /** A worker thread failed, or a task failed inside one. */
@@ -20,6 +21,13 @@ export interface ChunkMessage {
   readonly add: readonly { readonly key: number; readonly series: BarSeries }[];
 }
 
+/** A worker's reply to a chunk: its metrics packed (`packMetrics`, the buffer transferred), or its error. */
+export interface ChunkReply {
+  readonly id: number;
+  readonly packed?: Float64Array;
+  readonly error?: { readonly name: string; readonly message: string };
+}
+
 interface Pending {
   resolve: (metrics: Metrics[]) => void;
   reject: (error: Error) => void;
@@ -31,6 +39,26 @@ interface Pending {
  * research job is with the report while the walk-forward runs).
  */
 const CHUNKS_IN_FLIGHT = 2;
+
+/** No chunk is cut smaller than this many combinations (a chunk's fixed costs: the message, the series' setup). */
+const MIN_CHUNK = 16;
+
+/**
+ * The sizes of a task's chunks, in order: each a quarter of what remains per worker, so they shrink
+ * as the task drains (guided self-scheduling), down to {@link MIN_CHUNK}. The big first chunks keep
+ * the number of messages and of per-chunk setups small; the small last ones keep the workers
+ * finishing together (with equal fixed chunks, a worker could sit idle for up to two chunks of an
+ * eighth of the task each while the other drained its queue).
+ */
+export function chunkSizes(combinations: number, workers: number): number[] {
+  const sizes: number[] = [];
+  for (let left = combinations; left > 0; ) {
+    const size = Math.min(left, Math.max(MIN_CHUNK, Math.ceil(left / (workers * 4))));
+    sizes.push(size);
+    left -= size;
+  }
+  return sizes;
+}
 
 /**
  * Spreads each task's combinations over worker threads in fixed chunks and reassembles the results
@@ -57,11 +85,7 @@ export class WorkerPoolEvaluator implements GridEvaluator {
         script.url,
         script.execArgv === undefined ? {} : { execArgv: script.execArgv },
       );
-      worker.on(
-        'message',
-        (reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } }) =>
-          this.settle(worker, reply),
-      );
+      worker.on('message', (reply: ChunkReply) => this.settle(worker, reply));
       worker.on('error', (error) => this.fail(worker, error));
       worker.unref();
       this.workers.push(worker);
@@ -72,10 +96,11 @@ export class WorkerPoolEvaluator implements GridEvaluator {
 
   async evaluate(task: EvaluationTask): Promise<Metrics[]> {
     if (this.failure) throw this.failure;
-    const chunkSize = Math.max(1, Math.ceil(task.combos.length / (this.size * 4)));
     const chunks: Promise<Metrics[]>[] = [];
-    for (let from = 0; from < task.combos.length; from += chunkSize) {
-      chunks.push(this.submit({ ...task, combos: task.combos.slice(from, from + chunkSize) }));
+    let from = 0;
+    for (const size of chunkSizes(task.combos.length, this.size)) {
+      chunks.push(this.submit({ ...task, combos: task.combos.slice(from, from + size) }));
+      from += size;
     }
     return (await Promise.all(chunks)).flat();
   }
@@ -135,20 +160,18 @@ export class WorkerPoolEvaluator implements GridEvaluator {
     return { id, task: { ...task, series: keys }, add };
   }
 
-  private settle(
-    worker: Worker,
-    reply: { id: number; metrics?: Metrics[]; error?: { name: string; message: string } },
-  ) {
+  private settle(worker: Worker, reply: ChunkReply) {
     const pending = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     const own = this.inFlight.get(worker) as Set<number>;
     own.delete(reply.id);
     if (own.size === 0) worker.unref();
+    // The next chunk goes out before this one's metrics are unpacked, so the worker is not kept waiting.
+    this.dispatch();
     if (pending !== undefined) {
       if (reply.error) pending.reject(new WorkerPoolError(`${reply.error.name}: ${reply.error.message}`));
-      else pending.resolve(reply.metrics as Metrics[]);
+      else pending.resolve(unpackMetrics(reply.packed as Float64Array));
     }
-    this.dispatch();
   }
 
   private fail(worker: Worker, error: Error) {

@@ -6,7 +6,8 @@ import { parentPort } from 'node:worker_threads';
 import { QuantShiftError } from '../core/errors.js';
 import type { BarSeries } from '../core/market/types.js';
 import { evaluateCombos } from '../core/research/evaluate.js';
-import type { ChunkMessage } from './pool.js';
+import { packMetrics } from './packed-metrics.js';
+import type { ChunkMessage, ChunkReply } from './pool.js';
 
 if (parentPort === null) throw new Error('shared/research/worker.ts must run as a worker thread');
 const port = parentPort;
@@ -36,9 +37,11 @@ port.on('message', (message: ChunkMessage) => {
   try {
     for (const { key, series } of message.add) held.set(key, series);
     const series = seriesOf(message.task.series);
-    port.postMessage({ id: message.id, metrics: evaluateCombos({ ...message.task, series }) });
+    // The metrics go back as one transferred buffer, not objects to serialize (see packed-metrics.ts).
+    const packed = packMetrics(evaluateCombos({ ...message.task, series }));
+    port.postMessage({ id: message.id, packed } satisfies ChunkReply, [packed.buffer as ArrayBuffer]);
   } catch (error) {
     const e = error as Error;
-    port.postMessage({ id: message.id, error: { name: e.name, message: e.message } });
+    port.postMessage({ id: message.id, error: { name: e.name, message: e.message } } satisfies ChunkReply);
   }
 });

@@ -365,6 +365,26 @@ export function curveStatsPair(
 }
 
 /**
+ * Runs both curve passes once on a four-point curve (falls, recoveries, a spell under water left
+ * open at the end), so that the operations in them, the code after their loops included, have type
+ * feedback before a sweep's first long curve. Otherwise V8 compiles the loop on the stack (OSR)
+ * during that first call, before the code after the loop has run once, and that compiled code can
+ * leave for the interpreter at the end of every later call. The MA kernel's speed is bimodal per
+ * process (about half speed in the slow mode) and this lowered how often bundled code hit the slow
+ * mode; it does not remove it under tsx (docs/engine.md, the MA sweep kernel). Pure: nothing is kept.
+ */
+function primeCurvePasses(): void {
+  const time = new Float64Array([0, MS_PER_DAY, 2 * MS_PER_DAY, 3 * MS_PER_DAY]);
+  const a = new Float64Array([100, 90, 110, 100]);
+  const b = new Float64Array([100, 110, 90, 80]);
+  const statsA = new CurveStats();
+  const statsB = new CurveStats();
+  curveStatsPair(time, a, b, 4, 100, 0, statsA, statsB);
+  curveStats(time, b, 4, 100, 0, statsA);
+}
+primeCurvePasses();
+
+/**
  * The metrics of a curve's {@link CurveStats} and its closed trades, as {@link computeMetrics}
  * returns them (`barsInMarket`: the points with a position open at the close).
  */
