@@ -151,7 +151,7 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
             stopMoves += reference.risk.stopMoves;
           }
         }),
-        { numRuns: 50 },
+        { numRuns: 30 },
       );
       // Not vacuous: the drawn settings trade, breakers trip and stops move.
       expect(trades).toBeGreaterThan(100);
