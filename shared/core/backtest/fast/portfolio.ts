@@ -71,6 +71,8 @@ export class FastPortfolio {
   readonly high: Float64Array;
   readonly low: Float64Array;
   readonly close: Float64Array;
+  /** Row-major by slot: the symbol's last bar at or before the slot (-1: none yet). */
+  readonly lastBar: Int32Array;
   readonly buyHoldReturnPct: number;
   private readonly days: (string | undefined)[];
 
@@ -103,6 +105,7 @@ export class FastPortfolio {
     this.high = new Float64Array(slots * n);
     this.low = new Float64Array(slots * n);
     this.close = new Float64Array(slots * n);
+    this.lastBar = new Int32Array(slots * n);
     let sum = 0;
     let count = 0;
     for (let k = 0; k < n; k++) {
@@ -112,10 +115,13 @@ export class FastPortfolio {
       let last = Number.NaN;
       let first = -1;
       let lastTraded = -1;
+      let lastBar = -1;
       for (let slot = 0; slot < slots; slot++) {
         const bar = index[slot] as number;
         const at = slot * n + k;
         this.bars[at] = bar;
+        if (bar >= 0) lastBar = bar;
+        this.lastBar[at] = lastBar;
         if (bar < 0) {
           this.returns[at] = Number.NaN;
           this.open[at] = Number.NaN;
@@ -911,6 +917,56 @@ export function runFastPortfolio<P>(
     money[1] = decisions.heatPct;
   };
 
+  /** Every symbol flat, with no order pending. */
+  const idle = (): boolean => {
+    for (let x = 0; x < n; x++) {
+      if ((b.side[x] as number) !== 0 || (b.entryId[x] as number) !== 0 || (b.exitId[x] as number) !== 0) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const codesOf = vectors.map((v) => v.codes);
+  const flatMasks = Int32Array.from(vectors, (v) => v.flatMask);
+  // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
+  const skipFlat = rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0);
+  /**
+   * Closes `from`..`to`, every symbol flat with nothing pending and every rule holding, at the
+   * equity of the close before `from` (observed): the curve, the symbols' last bars, the
+   * correlation's window, and the breakers' bookkeeping. While a drawdown halt holds, each close
+   * runs the per-close code (the cool-off counts the days and resets the halt); after it, at a
+   * constant equity, a day change only makes the day's start equity that equity (no loss, no new
+   * drawdown, as both limits are positive), so the rest is one step to the last close's day.
+   */
+  const flatStretch = (from: number, to: number, equity: number) => {
+    for (let slot = from; slot <= to; slot++) {
+      const k = slot - start;
+      equityTime[k] = calendarTime[slot] as number;
+      equityValue[k] = equity;
+      inMarket[k] = 0;
+      if (correlation !== undefined) pushReturns(slot);
+    }
+    for (let x = 0; x < n; x++) {
+      const bar = data.lastBar[to * n + x] as number;
+      if (bar < 0) continue;
+      b.lastBar[x] = bar;
+      b.lastClose[x] = (series[x] as BarSeries).close[bar] as number;
+    }
+    if (rules === undefined) return;
+    let slot = from;
+    for (; slot <= to && haltSessions >= 0; slot++) {
+      riskClose(slot, equity, intents);
+      if (heatPct !== undefined) heatPct[slot - start] = money[1] as number;
+    }
+    if (slot > to) return;
+    const day = dayNumber[to] as number;
+    if (stateDayNumber !== day) {
+      if (stateDaySlot >= 0) bk.dayStartEquity = bk.lastEquity;
+      stateDaySlot = to;
+      stateDayNumber = day;
+    }
+  };
+
   const equityTime = record ? new Float64Array(span) : scratch.time;
   const equityValue = record ? new Float64Array(span) : scratch.equity;
   const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
@@ -1006,6 +1062,24 @@ export function runFastPortfolio<P>(
       riskClose(slot, equity, intents);
     }
     if (heatPct !== undefined) heatPct[k] = money[1] as number;
+    // Every symbol flat with nothing pending: every close up to the next one where a symbol's rule
+    // can enter holds at this equity (docs/engine.md); they are filled in one step.
+    if (skipFlat && idle()) {
+      let next = slot + 1;
+      for (; next < end; next++) {
+        let fires = false;
+        for (let x = 0; x < n; x++) {
+          const bar = bars[next * n + x] as number;
+          if (bar >= 0 && ((codesOf[x] as Uint8Array)[bar] as number) & (flatMasks[x] as number))
+            fires = true;
+        }
+        if (fires) break;
+      }
+      if (next > slot + 1) {
+        flatStretch(slot + 1, next - 1, equity);
+        slot = next - 1;
+      }
+    }
   }
 
   // End of data: pending orders lapse; positions close at the last close unless held.
