@@ -37,6 +37,10 @@ function withHoles(series: BarSeries, drop: (bar: number) => boolean): BarSeries
   };
 }
 
+/** A result as JSON, typed arrays as arrays. */
+const json = (value: unknown) =>
+  JSON.stringify(value, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v));
+
 const sizings: SizingSpec[] = [
   { mode: 'all-in' },
   { mode: 'fixed', qty: 150 },
@@ -140,6 +144,8 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
           const parsed = strategy.params.parse(params);
           const fast = runFastPortfolio(data, strategy, parsed, options, scratch, true);
           expect(fast).toEqual(reference);
+          // The CLI's JSON document too: the same keys in the same order.
+          expect(json(fast)).toBe(json(reference));
           // Unrecorded (what a grid reads): the same metrics, buffers reused.
           expect(runFastPortfolio(data, strategy, parsed, options, scratch).metrics).toEqual(
             reference.metrics,

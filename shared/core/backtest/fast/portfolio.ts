@@ -65,12 +65,8 @@ export class FastPortfolio {
   readonly dayNumber: Int32Array;
   /** Each slot's close-to-close return per symbol (row-major, NaN without a bar), as the engine pushes them. */
   readonly returns: Float64Array;
-  /** Row-major by slot, one column per symbol: the symbol's bar at the slot (-1: none) and its prices (NaN: none). */
+  /** Row-major by slot, one column per symbol: the symbol's bar at the slot (-1: none). */
   readonly bars: Int32Array;
-  readonly open: Float64Array;
-  readonly high: Float64Array;
-  readonly low: Float64Array;
-  readonly close: Float64Array;
   /** Row-major by slot: the symbol's last bar at or before the slot (-1: none yet). */
   readonly lastBar: Int32Array;
   readonly buyHoldReturnPct: number;
@@ -94,49 +90,39 @@ export class FastPortfolio {
     this.span = this.end - this.start + 1;
     this.caches = series.map((s) => new IndicatorCache(s));
     this.days = new Array<string | undefined>(slots);
-    this.dayNumber = new Int32Array(slots);
-    for (let slot = 0; slot < slots; slot++) {
-      this.dayNumber[slot] = Math.floor((this.calendar.time[slot] as number) / 86_400_000);
-    }
+    const time = this.calendar.time;
+    const dayNumber = new Int32Array(slots);
+    for (let slot = 0; slot < slots; slot++)
+      dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
+    this.dayNumber = dayNumber;
     const n = series.length;
-    this.returns = new Float64Array(slots * n);
-    this.bars = new Int32Array(slots * n);
-    this.open = new Float64Array(slots * n);
-    this.high = new Float64Array(slots * n);
-    this.low = new Float64Array(slots * n);
-    this.close = new Float64Array(slots * n);
-    this.lastBar = new Int32Array(slots * n);
+    const returns = new Float64Array(slots * n);
+    const bars = new Int32Array(slots * n);
+    const lastBars = new Int32Array(slots * n);
+    const { start, end } = this;
     let sum = 0;
     let count = 0;
     for (let k = 0; k < n; k++) {
       const index = this.calendar.index[k] as Int32Array;
-      const s = series[k] as BarSeries;
-      const close = s.close;
+      const close = (series[k] as BarSeries).close;
       let last = Number.NaN;
       let first = -1;
       let lastTraded = -1;
       let lastBar = -1;
-      for (let slot = 0; slot < slots; slot++) {
+      for (let slot = 0, at = k; slot < slots; slot++, at += n) {
         const bar = index[slot] as number;
-        const at = slot * n + k;
-        this.bars[at] = bar;
-        if (bar >= 0) lastBar = bar;
-        this.lastBar[at] = lastBar;
+        bars[at] = bar;
         if (bar < 0) {
-          this.returns[at] = Number.NaN;
-          this.open[at] = Number.NaN;
-          this.high[at] = Number.NaN;
-          this.low[at] = Number.NaN;
-          this.close[at] = Number.NaN;
+          lastBars[at] = lastBar;
+          returns[at] = Number.NaN;
           continue;
         }
-        this.open[at] = s.open[bar] as number;
-        this.high[at] = s.high[bar] as number;
-        this.low[at] = s.low[bar] as number;
-        this.close[at] = close[bar] as number;
-        this.returns[at] = (close[bar] as number) / last - 1;
-        last = close[bar] as number;
-        if (slot >= this.start && slot <= this.end) {
+        lastBar = bar;
+        lastBars[at] = bar;
+        const c = close[bar] as number;
+        returns[at] = c / last - 1;
+        last = c;
+        if (slot >= start && slot <= end) {
           if (first < 0) first = bar;
           lastTraded = bar;
         }
@@ -145,6 +131,9 @@ export class FastPortfolio {
       sum += (close[lastTraded] as number) / (close[first] as number) - 1;
       count++;
     }
+    this.returns = returns;
+    this.bars = bars;
+    this.lastBar = lastBars;
     this.buyHoldReturnPct = count === 0 ? 0 : (sum / count) * 100;
   }
 
@@ -302,7 +291,11 @@ export function runFastPortfolio<P>(
       scratch.codes[k],
     ),
   );
-  const { bars, open: opens, high: highs, low: lows, close: closes } = data;
+  const bars = data.bars;
+  const opens = series.map((s) => s.open);
+  const highs = series.map((s) => s.high);
+  const lows = series.map((s) => s.low);
+  const closes = series.map((s) => s.close);
   const calendarTime = calendar.time;
   const symbolNames = series.map((s) => s.symbol);
   const slip = slippageFraction(options.slippageBps);
@@ -503,12 +496,20 @@ export function runFastPortfolio<P>(
   const checkProtective = (k: number, slot: number, gapOnly: boolean) => {
     const side = b.side[k] as number;
     if (side === 0 || slot < (b.armedFrom[k] as number)) return;
-    const at = slot * n + k;
-    const o = opens[at] as number;
+    const bar = bars[slot * n + k] as number;
+    const o = (opens[k] as Float64Array)[bar] as number;
     const long = side === 1;
     const stop = b.stopPrice[k] as number;
     const target = b.targetPrice[k] as number;
-    const hit = protectiveHit(long, o, highs[at] as number, lows[at] as number, stop, target, gapOnly);
+    const hit = protectiveHit(
+      long,
+      o,
+      (highs[k] as Float64Array)[bar] as number,
+      (lows[k] as Float64Array)[bar] as number,
+      stop,
+      target,
+      gapOnly,
+    );
     if (hit === PROTECTIVE_NONE) return;
     const stopHit = hit === STOP_AT_OPEN || hit === STOP_INTRABAR;
     closePosition(
@@ -535,7 +536,7 @@ export function runFastPortfolio<P>(
       return;
     }
     const buy = (b.entrySide[k] as number) === 1;
-    const price = adversePrice(opens[slot * n + k] as number, buy, slip);
+    const price = adversePrice((opens[k] as Float64Array)[bars[slot * n + k] as number] as number, buy, slip);
     if (Number.isNaN(price)) {
       if (record) closeOrder(order, 'expired', time, 'not filled in its session');
       return;
@@ -986,7 +987,7 @@ export function runFastPortfolio<P>(
       const bar = bars[slot * n + k] as number;
       if (bar >= 0) {
         b.lastBar[k] = bar;
-        b.lastClose[k] = closes[slot * n + k] as number;
+        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
       }
     }
     if (correlation !== undefined) pushReturns(slot);
@@ -1004,7 +1005,8 @@ export function runFastPortfolio<P>(
         const order = exitOrder[k];
         exitOrder[k] = undefined;
         const side = b.side[k] as number;
-        closePosition(k, order, 'exit', adversePrice(opens[row0 + k] as number, side === -1, slip), time);
+        const open = (opens[k] as Float64Array)[bars[row0 + k] as number] as number;
+        closePosition(k, order, 'exit', adversePrice(open, side === -1, slip), time);
       } else {
         checkProtective(k, slot, true);
       }
@@ -1024,7 +1026,7 @@ export function runFastPortfolio<P>(
       const side = b.side[k] as number;
       if (bar >= 0) {
         b.lastBar[k] = bar;
-        b.lastClose[k] = closes[row0 + k] as number;
+        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
         const v = vectors[k] as VectorRule;
         const code =
           (v.codes[bar] as number) & (side === 0 ? v.flatMask : side === 1 ? v.longMask : v.shortMask);
