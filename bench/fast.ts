@@ -8,6 +8,7 @@
  */
 
 import { runBacktest } from '../shared/core/backtest/engine.js';
+import { backtestPortfolio } from '../shared/core/backtest/fast/portfolio.js';
 import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
 import type { BarSeries } from '../shared/core/market/types.js';
@@ -21,11 +22,12 @@ import { BENCH_OPTIONS } from './stats.js';
 import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 
 /**
- * A fast-engine entry of the bench's `results[]` (`engine: "general"` for the one reference-engine
- * entry beside them: the portfolio backtest that `quantshift backtest` runs).
+ * A fast-engine entry of the bench's `results[]`: `engine: "fast-portfolio"` for the portfolio
+ * backtest as `quantshift backtest` runs it (the fast engine's portfolio mode, whole report), and
+ * `"general"` for the same backtest on the reference engine beside it.
  */
 export type FastSweepResult = Omit<StrategySweepResult, 'engine' | 'threads'> & {
-  readonly engine: 'fast' | 'general';
+  readonly engine: 'fast' | 'fast-portfolio' | 'general';
   readonly threads: number;
 };
 
@@ -106,16 +108,32 @@ export async function runFastBenchmarks(
     seconds: median(() => sweepAll(bollinger, one)),
   });
   // What `quantshift backtest` runs for the four symbols: ONE portfolio (shared cash, heat and
-  // breakers across the symbols), on the reference engine, which the fast engine does not model.
+  // breakers across the symbols) through the fast engine's portfolio mode, building the whole report
+  // (orders, fills, trades, the risk report), from the bars (indicators computed in each run); then
+  // the same backtest on the reference engine, which it equals.
+  const portfolioParams = { ...baseParams, ...one[0] };
   push(
     {
-      name: 'backtest: bollinger reference engine, one combination, SPY+QQQ+AAPL+MSFT portfolio (as quantshift backtest), risk rules on',
+      name: 'backtest: bollinger fast engine portfolio mode, one combination, SPY+QQQ+AAPL+MSFT portfolio (as quantshift backtest, whole report), risk rules on',
       strategy: 'bollinger',
       threads: 1,
       bars: allBars,
       combinations: 1,
       seconds: median(() =>
-        runBacktest({ series: all, strategy: bollinger, params: { ...baseParams, ...one[0] }, options }),
+        backtestPortfolio({ series: all, strategy: bollinger, params: portfolioParams, options }),
+      ),
+    },
+    'fast-portfolio',
+  );
+  push(
+    {
+      name: 'backtest: bollinger reference engine, one combination, SPY+QQQ+AAPL+MSFT portfolio, risk rules on',
+      strategy: 'bollinger',
+      threads: 1,
+      bars: allBars,
+      combinations: 1,
+      seconds: median(() =>
+        runBacktest({ series: all, strategy: bollinger, params: portfolioParams, options }),
       ),
     },
     'general',

@@ -3,7 +3,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadBarsCsv, loadDataDir } from '../adapters/fs/bars.js';
 import { decide, evaluateCriteria } from '../core/backtest/criteria.js';
 import { type BacktestDocument, toBacktestDocument } from '../core/backtest/document.js';
-import { runBacktest } from '../core/backtest/engine.js';
+import { backtestPortfolio } from '../core/backtest/fast/portfolio.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { parseConfig, type StrategyConfig } from '../core/config/schema.js';
 import { ConfigError, QuantShiftError, UsageError } from '../core/errors.js';
@@ -305,7 +305,9 @@ export async function backtestCommand(
   );
   let result: BacktestResult;
   try {
-    result = runBacktest({
+    // The fast engine's portfolio mode: runBacktest's report, exactly; the reference engine runs
+    // what it does not model (docs/engine.md).
+    result = backtestPortfolio({
       series: job.series,
       strategy: job.strategy,
       params: job.params,

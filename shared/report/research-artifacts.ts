@@ -1,4 +1,4 @@
-import { runBacktest } from '../core/backtest/engine.js';
+import { backtestPortfolio } from '../core/backtest/fast/portfolio.js';
 import type { BacktestResult } from '../core/backtest/types.js';
 import { alignBars } from '../core/market/align.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -30,7 +30,7 @@ export async function researchArtifacts(
   objective: Objective,
 ): Promise<ResearchArtifacts> {
   const run = (series: BacktestJob['series'], options = job.options) =>
-    runBacktest({ series, strategy: job.strategy, params: job.params, options });
+    backtestPortfolio({ series, strategy: job.strategy, params: job.params, options });
   const backtest = run(job.series);
   // The job's start and end are slots of the symbols' common calendar; one symbol alone has its own
   // bar indices (series may start on different days, SOL-USD years after BTC-USD).
@@ -94,7 +94,7 @@ export async function backtestReportHtml(
       ? [{ symbol: backtest.symbols[0] as string, metrics: backtest.metrics }]
       : job.series.map((s) => ({
           symbol: s.symbol,
-          metrics: runBacktest({
+          metrics: backtestPortfolio({
             series: [s],
             strategy: job.strategy,
             params: job.params,

@@ -1,4 +1,4 @@
-import { runBacktest } from '../backtest/engine.js';
+import { sweepFastPortfolio } from '../backtest/fast/portfolio.js';
 import { sweepFast } from '../backtest/fast/sweep.js';
 import { backtestMaPairs, type MaPair, MaSweepData, MaSweepScratch } from '../backtest/ma-sweep.js';
 import type { BacktestOptions } from '../backtest/types.js';
@@ -27,7 +27,8 @@ export interface GridEvaluator {
  * Backtests every combination of a task and returns the metrics in combination order. On one
  * symbol, every strategy runs on the fast engine (`sweepFast`, equal to the engine), except the MA
  * crossover without risk rules, which runs on its sweep kernel (faster still, also equal); a
- * portfolio of several symbols runs on the engine. See docs/engine.md.
+ * portfolio of several symbols runs on the fast engine's portfolio mode (`sweepFastPortfolio`, equal
+ * to the engine too). See docs/engine.md.
  */
 export function evaluateCombos(task: EvaluationTask): Metrics[] {
   const strategy = getStrategy(task.strategy);
@@ -37,15 +38,7 @@ export function evaluateCombos(task: EvaluationTask): Metrics[] {
     return sweepFast(task.series[0] as BarSeries, strategy, task.baseParams, task.combos, task.options);
   }
   if (!kernel) {
-    return task.combos.map(
-      (combo) =>
-        runBacktest({
-          series: task.series,
-          strategy,
-          params: { ...task.baseParams, ...combo },
-          options: task.options,
-        }).metrics,
-    );
+    return sweepFastPortfolio(task.series, strategy, task.baseParams, task.combos, task.options);
   }
   const series = task.series[0] as BarSeries;
   const start = task.options.startIndex ?? 0;

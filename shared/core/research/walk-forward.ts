@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { type CriterionResult, type Decision, evaluateCriteria } from '../backtest/criteria.js';
-import { runBacktest } from '../backtest/engine.js';
+import { backtestPortfolio } from '../backtest/fast/portfolio.js';
 import type { BacktestOptions, TradeRecord } from '../backtest/types.js';
 import type { StrategyConfig } from '../config/schema.js';
 import { InsufficientDataError } from '../errors.js';
@@ -234,7 +234,7 @@ export function runOutOfSample(
   choice: WindowChoice,
 ): WindowOutcome {
   const { params } = choice;
-  const oos = runBacktest({
+  const oos = backtestPortfolio({
     series,
     strategy: getStrategy(settings.strategy),
     params: { ...settings.baseParams, ...(params ?? {}) },

@@ -1,0 +1,1266 @@
+import { InsufficientDataError, InvalidParameterError } from '../../errors.js';
+import {
+  adversePrice,
+  PROTECTIVE_NONE,
+  protectiveFillPrice,
+  protectiveHit,
+  STOP_AT_OPEN,
+  STOP_INTRABAR,
+  slippageFraction,
+} from '../../execution/fill-rules.js';
+import { commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
+import { type AlignedCalendar, sharedCalendar } from '../../market/align.js';
+import type { BarSeries } from '../../market/types.js';
+import { utcDay } from '../../market/utc-day.js';
+import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../../metrics/index.js';
+import {
+  type BreakerEvent,
+  initialRiskState,
+  manageStop,
+  observeEquity,
+  positionHeat,
+  type RiskState,
+  RollingCorrelation,
+  resetDrawdown,
+} from '../../risk/index.js';
+import { allInQty, positionCapQty } from '../../sizing/index.js';
+import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
+import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
+import {
+  type CloseDecisionInput,
+  decideAtClose,
+  type HeldPosition,
+  type SymbolAtClose,
+} from '../../trading/decide.js';
+import { runBacktest, validateOptions } from '../engine.js';
+import type {
+  BacktestInput,
+  BacktestOptions,
+  BacktestResult,
+  EntryDecision,
+  FillRecord,
+  OrderRecord,
+  OrderRole,
+  OrderSide,
+  ReducedEntry,
+  RefusedEntry,
+  SkippedEntry,
+  TradeRecord,
+} from '../types.js';
+import { FastPathUnsupportedError } from './engine.js';
+
+/**
+ * A portfolio's data for the fast engine, shared by every combination run on it: the merged
+ * calendar (the reference engine's `sharedCalendar`), each symbol's indicator cache, each slot's
+ * trading day, the daily returns the correlation rule reads, and buy-and-hold over the traded span.
+ */
+export class FastPortfolio {
+  readonly calendar: AlignedCalendar;
+  readonly start: number;
+  readonly end: number;
+  readonly span: number;
+  /** One indicator cache per symbol (the strategies' `vectorize`, the risk rules' ATR). */
+  readonly caches: readonly IndicatorCache[];
+  /** The UTC day number of each calendar slot (equal numbers, equal trading days). */
+  readonly dayNumber: Int32Array;
+  /** Each slot's close-to-close return per symbol (row-major, NaN without a bar), as the engine pushes them. */
+  readonly returns: Float64Array;
+  /** Row-major by slot, one column per symbol: the symbol's bar at the slot (-1: none). */
+  readonly bars: Int32Array;
+  /** Row-major by slot: the symbol's last bar at or before the slot (-1: none yet). */
+  readonly lastBar: Int32Array;
+  readonly buyHoldReturnPct: number;
+  private readonly days: (string | undefined)[];
+
+  constructor(
+    readonly series: readonly BarSeries[],
+    startIndex: number | undefined,
+    endIndex: number | undefined,
+  ) {
+    if (series.length === 0) throw new InsufficientDataError('no bar series to backtest');
+    this.calendar = sharedCalendar(series);
+    const slots = this.calendar.time.length;
+    this.start = startIndex ?? 0;
+    this.end = endIndex ?? slots - 1;
+    if (slots === 0 || this.start > this.end || this.start < 0 || this.end >= slots) {
+      throw new InsufficientDataError(
+        `no bars to trade in the requested range (slots ${this.start}..${this.end} of ${slots})`,
+      );
+    }
+    this.span = this.end - this.start + 1;
+    this.caches = series.map((s) => new IndicatorCache(s));
+    this.days = new Array<string | undefined>(slots);
+    const time = this.calendar.time;
+    const dayNumber = new Int32Array(slots);
+    for (let slot = 0; slot < slots; slot++)
+      dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
+    this.dayNumber = dayNumber;
+    const n = series.length;
+    const returns = new Float64Array(slots * n);
+    const bars = new Int32Array(slots * n);
+    const lastBars = new Int32Array(slots * n);
+    const { start, end } = this;
+    let sum = 0;
+    let count = 0;
+    for (let k = 0; k < n; k++) {
+      const index = this.calendar.index[k] as Int32Array;
+      const close = (series[k] as BarSeries).close;
+      let last = Number.NaN;
+      let first = -1;
+      let lastTraded = -1;
+      let lastBar = -1;
+      for (let slot = 0, at = k; slot < slots; slot++, at += n) {
+        const bar = index[slot] as number;
+        bars[at] = bar;
+        if (bar < 0) {
+          lastBars[at] = lastBar;
+          returns[at] = Number.NaN;
+          continue;
+        }
+        lastBar = bar;
+        lastBars[at] = bar;
+        const c = close[bar] as number;
+        returns[at] = c / last - 1;
+        last = c;
+        if (slot >= start && slot <= end) {
+          if (first < 0) first = bar;
+          lastTraded = bar;
+        }
+      }
+      if (first < 0) continue;
+      sum += (close[lastTraded] as number) / (close[first] as number) - 1;
+      count++;
+    }
+    this.returns = returns;
+    this.bars = bars;
+    this.lastBar = lastBars;
+    this.buyHoldReturnPct = count === 0 ? 0 : (sum / count) * 100;
+  }
+
+  /** `YYYY-MM-DD` of a slot (the daily-loss breaker's day), computed once per slot when first asked. */
+  day(slot: number): string {
+    let day = this.days[slot];
+    if (day === undefined) {
+      day = utcDay(this.calendar.time[slot] as number);
+      this.days[slot] = day;
+    }
+    return day;
+  }
+}
+
+/** Buffers reused across the combinations run on one portfolio. */
+export class FastPortfolioScratch {
+  readonly time: Float64Array;
+  readonly equity: Float64Array;
+  readonly inMarket: Uint8Array;
+  readonly pnls: number[] = [];
+  readonly codes: Uint8Array[];
+
+  constructor(data: FastPortfolio) {
+    this.time = new Float64Array(data.span);
+    this.equity = new Float64Array(data.span);
+    this.inMarket = new Uint8Array(data.span);
+    this.codes = data.series.map((s) => new Uint8Array(s.time.length));
+  }
+}
+
+/** Per-symbol numbers of the book, one typed array each (no per-bar objects, no boxed doubles). */
+class Book {
+  readonly side: Int8Array;
+  readonly qty: Float64Array;
+  readonly entryPrice: Float64Array;
+  readonly entryTime: Float64Array;
+  readonly entryNotional: Float64Array;
+  readonly entryCommission: Float64Array;
+  /** Order id of the protective stop (0: none) and its level (NaN without one). */
+  readonly stopId: Int32Array;
+  readonly stopPrice: Float64Array;
+  readonly targetId: Int32Array;
+  readonly targetPrice: Float64Array;
+  readonly armedFrom: Int32Array;
+  readonly entryRef: Float64Array;
+  readonly initialRisk: Float64Array;
+  readonly sessionsHeld: Int32Array;
+  /** The orders for the next session of the symbol (id 0: none). */
+  readonly exitId: Int32Array;
+  readonly entryId: Int32Array;
+  readonly entryQty: Float64Array;
+  readonly entrySide: Int8Array;
+  readonly entryHasStop: Uint8Array;
+  readonly entryStop: Float64Array;
+  readonly entryHasTarget: Uint8Array;
+  readonly entryTarget: Float64Array;
+  readonly entryRefPending: Float64Array;
+  readonly lastClose: Float64Array;
+  /** The symbol's last bar so far (-1: none yet). */
+  readonly lastBar: Int32Array;
+  readonly exiting: Uint8Array;
+  /** [cash in cents, closes' heat in dollars]. */
+  readonly money = new Float64Array(2);
+
+  constructor(n: number) {
+    this.side = new Int8Array(n);
+    this.qty = new Float64Array(n);
+    this.entryPrice = new Float64Array(n);
+    this.entryTime = new Float64Array(n);
+    this.entryNotional = new Float64Array(n);
+    this.entryCommission = new Float64Array(n);
+    this.stopId = new Int32Array(n);
+    this.stopPrice = new Float64Array(n).fill(Number.NaN);
+    this.targetId = new Int32Array(n);
+    this.targetPrice = new Float64Array(n).fill(Number.NaN);
+    this.armedFrom = new Int32Array(n);
+    this.entryRef = new Float64Array(n);
+    this.initialRisk = new Float64Array(n).fill(Number.NaN);
+    this.sessionsHeld = new Int32Array(n);
+    this.exitId = new Int32Array(n);
+    this.entryId = new Int32Array(n);
+    this.entryQty = new Float64Array(n);
+    this.entrySide = new Int8Array(n);
+    this.entryHasStop = new Uint8Array(n);
+    this.entryStop = new Float64Array(n);
+    this.entryHasTarget = new Uint8Array(n);
+    this.entryTarget = new Float64Array(n);
+    this.entryRefPending = new Float64Array(n);
+    this.lastClose = new Float64Array(n).fill(Number.NaN);
+    this.lastBar = new Int32Array(n).fill(-1);
+    this.exiting = new Uint8Array(n);
+  }
+}
+
+/** What the portfolio mode returns without recording: the metrics, equal to `runBacktest`'s. */
+export interface FastPortfolioMetrics {
+  readonly metrics: Metrics;
+}
+
+const DAILY_LOSS_FLATTEN = 'daily loss breaker: flatten';
+
+/**
+ * Backtests one strategy with one parameter set over a portfolio of symbols (shared cash, heat,
+ * correlation and breakers), with exactly the reference engine's semantics (`runBacktest`): the same
+ * merged calendar, fill rules, ledger in cents, sizing and the shared `decideAtClose`. The fast
+ * engine's ways apply (docs/engine.md): each symbol's vectorized rule decides only where it can
+ * fire, positions are scalars per symbol, and a close where no strategy enters runs the breakers,
+ * stop management and exits on scalars instead of `decideAtClose`. `record: true` also builds the
+ * reference's whole report (orders, fills, trades, skipped entries, the risk report); without it
+ * only the metrics. Entry orders other than market, trailing stops, the volatility cap, opening
+ * positions and strategies without `vectorize` throw `FastPathUnsupportedError`.
+ */
+export function runFastPortfolio<P>(
+  data: FastPortfolio,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastPortfolioScratch,
+  record: true,
+): BacktestResult;
+export function runFastPortfolio<P>(
+  data: FastPortfolio,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastPortfolioScratch,
+  record?: false,
+): FastPortfolioMetrics;
+export function runFastPortfolio<P>(
+  data: FastPortfolio,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastPortfolioScratch,
+  record = false,
+): BacktestResult | FastPortfolioMetrics {
+  const direction = options.direction ?? 'long-only';
+  const rules = options.risk;
+  if (rules?.volatilityCap !== undefined) {
+    throw new FastPathUnsupportedError(`${strategy.name}: the volatility cap (risk.volatilityCap)`);
+  }
+  if (options.openingPositions !== undefined && options.openingPositions.length > 0) {
+    throw new FastPathUnsupportedError(`${strategy.name}: opening positions`);
+  }
+  if (strategy.vectorize === undefined) {
+    throw new FastPathUnsupportedError(`${strategy.name}: no vectorized rule`);
+  }
+  const { series, calendar, start, end, span } = data;
+  const n = series.length;
+  const vectors: VectorRule[] = series.map((_, k) =>
+    (strategy.vectorize as NonNullable<typeof strategy.vectorize>)(
+      params,
+      { direction },
+      data.caches[k] as IndicatorCache,
+      scratch.codes[k],
+    ),
+  );
+  const bars = data.bars;
+  const opens = series.map((s) => s.open);
+  const highs = series.map((s) => s.high);
+  const lows = series.map((s) => s.low);
+  const closes = series.map((s) => s.close);
+  const calendarTime = calendar.time;
+  const symbolNames = series.map((s) => s.symbol);
+  const slip = slippageFraction(options.slippageBps);
+  const commission = options.commission;
+  const atrs: (Float64Array | undefined)[] = series.map((_, k) =>
+    rules === undefined ? undefined : (data.caches[k] as IndicatorCache).atr(rules.stops.atrPeriod),
+  );
+  const stopRules = rules?.stops;
+  const manages =
+    stopRules !== undefined &&
+    (stopRules.trailAtr !== undefined ||
+      stopRules.breakEvenAtR !== undefined ||
+      stopRules.timeStopDays !== undefined);
+
+  const b = new Book(n);
+  const money = b.money;
+  money[0] = Math.round(options.initialCash * 100);
+  let nextOrderId = 1;
+  const closedPnls: number[] = record ? [] : scratch.pnls;
+  closedPnls.length = 0;
+
+  // The report, built only when recorded.
+  const orders: OrderRecord[] = [];
+  const fills: FillRecord[] = [];
+  const trades: TradeRecord[] = [];
+  const skippedEntries: SkippedEntry[] = [];
+  const breakerEvents: BreakerEvent[] = [];
+  const refusedEntries: RefusedEntry[] = [];
+  const reducedEntries: ReducedEntry[] = [];
+  const entryDecisions: EntryDecision[] = [];
+  let stopMoves = 0;
+  const exitOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
+  const entryOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
+  const stopOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
+  const targetOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
+  // Orders are built as object literals with the reference's keys in its order (its JSON is the
+  // same); an object spread here cost more than the rest of a recorded run.
+  /** A market order (an entry, an exit or the end of data's close), recorded with the next id. */
+  const marketOrder = (
+    k: number,
+    side: OrderSide,
+    role: OrderRole,
+    qty: number,
+    time: number,
+    reason: string | undefined,
+  ): OrderRecord => {
+    const symbol = symbolNames[k] as string;
+    const order: OrderRecord =
+      reason === undefined
+        ? {
+            symbol,
+            side,
+            type: 'market',
+            role,
+            qty,
+            timeInForce: 'day',
+            createdTime: time,
+            id: nextOrderId++,
+            status: 'open',
+          }
+        : {
+            symbol,
+            side,
+            type: 'market',
+            role,
+            qty,
+            timeInForce: 'day',
+            createdTime: time,
+            reason,
+            id: nextOrderId++,
+            status: 'open',
+          };
+    orders.push(order);
+    return order;
+  };
+  /** A protective order of a new position: its stop-loss, or its take-profit (a limit). */
+  const protectiveOrder = (
+    k: number,
+    side: OrderSide,
+    qty: number,
+    time: number,
+    stop: boolean,
+    price: number,
+  ) => {
+    const symbol = symbolNames[k] as string;
+    const order: OrderRecord = stop
+      ? {
+          symbol,
+          side,
+          qty,
+          timeInForce: 'gtc',
+          createdTime: time,
+          type: 'stop',
+          role: 'stop-loss',
+          stopPrice: price,
+          id: nextOrderId++,
+          status: 'open',
+        }
+      : {
+          symbol,
+          side,
+          qty,
+          timeInForce: 'gtc',
+          createdTime: time,
+          type: 'limit',
+          role: 'take-profit',
+          limitPrice: price,
+          id: nextOrderId++,
+          status: 'open',
+        };
+    orders.push(order);
+    return order;
+  };
+  const closeOrder = (
+    order: OrderRecord | undefined,
+    status: 'cancelled' | 'expired' | 'rejected',
+    time: number,
+    reason: string,
+  ) => {
+    if (order === undefined || order.status !== 'open') return;
+    order.status = status;
+    order.closedTime = time;
+    order.reason = reason;
+  };
+
+  const execute = (
+    k: number,
+    order: OrderRecord | undefined,
+    buy: boolean,
+    q: number,
+    price: number,
+    time: number,
+  ) => {
+    const notional = notionalCents(q, price);
+    const fee = commissionCents(commission, q, notional);
+    money[0] = (money[0] as number) + (buy ? -notional - fee : notional - fee);
+    if (record) {
+      const o = order as OrderRecord;
+      o.status = 'filled';
+      o.closedTime = time;
+      o.fillPrice = price;
+      o.qty = q;
+      fills.push({
+        orderId: o.id,
+        symbol: symbolNames[k] as string,
+        side: buy ? 'buy' : 'sell',
+        qty: q,
+        price,
+        time,
+        notional: toDollars(notional),
+        commission: toDollars(fee),
+      });
+    }
+    return fee;
+  };
+
+  const closePosition = (
+    k: number,
+    order: OrderRecord | undefined,
+    role: OrderRole,
+    price: number,
+    time: number,
+  ) => {
+    const side = b.side[k] as number;
+    const qty = b.qty[k] as number;
+    const notional = notionalCents(qty, price);
+    const exitCommission = execute(k, order, side === -1, qty, price, time);
+    const entryCommission = b.entryCommission[k] as number;
+    const pnl = side * (notional - (b.entryNotional[k] as number)) - entryCommission - exitCommission;
+    if (record) {
+      trades.push({
+        symbol: symbolNames[k] as string,
+        direction: side === 1 ? 'long' : 'short',
+        qty,
+        entryTime: b.entryTime[k] as number,
+        entryPrice: b.entryPrice[k] as number,
+        exitTime: time,
+        exitPrice: price,
+        pnl: toDollars(pnl),
+        commission: toDollars(entryCommission + exitCommission),
+        exitReason: role,
+      });
+      for (const protective of [stopOrder[k], targetOrder[k]]) {
+        if (protective !== order) closeOrder(protective, 'cancelled', time, 'position closed');
+      }
+      stopOrder[k] = undefined;
+      targetOrder[k] = undefined;
+    }
+    closedPnls.push(toDollars(pnl));
+    b.side[k] = 0;
+    b.stopId[k] = 0;
+    b.stopPrice[k] = Number.NaN;
+    b.targetId[k] = 0;
+    b.targetPrice[k] = Number.NaN;
+  };
+
+  /** Resting stop and take-profit of symbol k against its bar (`gapOnly`: the open alone). */
+  const checkProtective = (k: number, slot: number, gapOnly: boolean) => {
+    const side = b.side[k] as number;
+    if (side === 0 || slot < (b.armedFrom[k] as number)) return;
+    const bar = bars[slot * n + k] as number;
+    const o = (opens[k] as Float64Array)[bar] as number;
+    const long = side === 1;
+    const stop = b.stopPrice[k] as number;
+    const target = b.targetPrice[k] as number;
+    const hit = protectiveHit(
+      long,
+      o,
+      (highs[k] as Float64Array)[bar] as number,
+      (lows[k] as Float64Array)[bar] as number,
+      stop,
+      target,
+      gapOnly,
+    );
+    if (hit === PROTECTIVE_NONE) return;
+    const stopHit = hit === STOP_AT_OPEN || hit === STOP_INTRABAR;
+    closePosition(
+      k,
+      stopHit ? stopOrder[k] : targetOrder[k],
+      stopHit ? 'stop-loss' : 'take-profit',
+      protectiveFillPrice(hit, long, o, stop, target, slip),
+      calendarTime[slot] as number,
+    );
+  };
+
+  const skip = (time: number, k: number, reason: string, requestedQty: number, placedQty: number) => {
+    skippedEntries.push({ time, symbol: symbolNames[k] as string, reason, requestedQty, placedQty });
+  };
+
+  /** The entry of symbol k decided at the previous close, at this bar's open (market orders only). */
+  const fillEntry = (k: number, slot: number) => {
+    b.entryId[k] = 0;
+    const order = entryOrder[k];
+    entryOrder[k] = undefined;
+    const time = calendarTime[slot] as number;
+    if ((b.side[k] as number) !== 0) {
+      if (record) closeOrder(order, 'cancelled', time, 'position still open');
+      return;
+    }
+    const buy = (b.entrySide[k] as number) === 1;
+    const price = adversePrice((opens[k] as Float64Array)[bars[slot * n + k] as number] as number, buy, slip);
+    if (Number.isNaN(price)) {
+      if (record) closeOrder(order, 'expired', time, 'not filled in its session');
+      return;
+    }
+    // Buying power and equity with the other symbols marked at their last close.
+    let power = money[0] as number;
+    let equity = power;
+    for (let x = 0; x < n; x++) {
+      const side = b.side[x] as number;
+      if (side === 0) continue;
+      const value = notionalCents(b.qty[x] as number, b.lastClose[x] as number);
+      if (side === -1) power -= 2 * value;
+      equity += side * value;
+    }
+    let q = b.entryQty[k] as number;
+    if (Number.isNaN(q)) {
+      q = allInQty(power, price, commission, options.fractional);
+      if (options.maxPositionFraction !== undefined) {
+        q = Math.min(
+          q,
+          positionCapQty(options.maxPositionFraction, toDollars(equity), price, options.fractional),
+        );
+      }
+      if (!(q > 0)) {
+        if (record) {
+          (order as OrderRecord).qty = 0;
+          closeOrder(order, 'rejected', time, 'no buying power at the fill');
+          skip(time, k, 'no buying power at the fill', 0, 0);
+        }
+        return;
+      }
+    }
+    const notional = notionalCents(q, price);
+    const cost = notional + commissionCents(commission, q, notional);
+    if (cost > power) {
+      if (record) {
+        const reason = `insufficient buying power: needs ${toDollars(cost)}, has ${toDollars(power)}`;
+        closeOrder(order, 'rejected', time, reason);
+        skip(time, k, reason, q, 0);
+      }
+      return;
+    }
+    const fee = execute(k, order, buy, q, price, time);
+    const side = b.entrySide[k] as 1 | -1;
+    b.side[k] = side;
+    b.qty[k] = q;
+    b.entryPrice[k] = price;
+    b.entryTime[k] = time;
+    b.entryNotional[k] = notional;
+    b.entryCommission[k] = Math.round(toDollars(fee) * 100);
+    b.armedFrom[k] = slot;
+    const ref = b.entryRefPending[k] as number;
+    b.entryRef[k] = ref;
+    b.initialRisk[k] = b.entryHasStop[k] ? Math.abs(ref - (b.entryStop[k] as number)) : Number.NaN;
+    b.sessionsHeld[k] = 0;
+    const exitSide: OrderSide = side === 1 ? 'sell' : 'buy';
+    if (b.entryHasStop[k]) {
+      b.stopPrice[k] = b.entryStop[k] as number;
+      if (record) {
+        const o = protectiveOrder(k, exitSide, q, time, true, b.entryStop[k] as number);
+        stopOrder[k] = o;
+        b.stopId[k] = o.id;
+      } else {
+        b.stopId[k] = nextOrderId++;
+      }
+    }
+    if (b.entryHasTarget[k]) {
+      b.targetPrice[k] = b.entryTarget[k] as number;
+      if (record) {
+        const o = protectiveOrder(k, exitSide, q, time, false, b.entryTarget[k] as number);
+        targetOrder[k] = o;
+        b.targetId[k] = o.id;
+      } else {
+        b.targetId[k] = nextOrderId++;
+      }
+    }
+  };
+
+  // The breakers' state as scalars (`RiskState`), materialized only for `decideAtClose` and the
+  // report. Days are held as the slot whose trading day they are (-1: none), compared by day number.
+  const dayNumber = data.dayNumber;
+  const initialState = initialRiskState(options.initialCash);
+  const bk = {
+    hwm: initialState.highWaterMark,
+    dayStartEquity: initialState.dayStartEquity,
+    lastEquity: initialState.lastEquity,
+    haltSince: 0,
+  };
+  let stateDaySlot = -1;
+  let stateDayNumber = -1;
+  let lossDaySlot = -1;
+  let lossDayNumber = -1;
+  let haltDay = '';
+  let haltSessions = -1;
+  const killSwitch = initialState.killSwitch;
+  const materialize = (): RiskState => ({
+    highWaterMark: bk.hwm,
+    day: stateDaySlot < 0 ? null : data.day(stateDaySlot),
+    dayStartEquity: bk.dayStartEquity,
+    lastEquity: bk.lastEquity,
+    dailyLossTrippedOn: lossDaySlot < 0 ? null : data.day(lossDaySlot),
+    drawdownHalt: haltSessions < 0 ? null : { since: bk.haltSince, day: haltDay, sessions: haltSessions },
+    killSwitch,
+  });
+  /** The slot of `day`: this close's, or the one already held; anything else is not modelled. */
+  const slotOfDay = (day: string | null, slot: number, held: number): number => {
+    if (day === null) return -1;
+    if (day === data.day(slot)) return slot;
+    if (held >= 0 && day === data.day(held)) return held;
+    throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
+  };
+  const absorb = (state: RiskState, slot: number) => {
+    if (state.killSwitch !== null) throw new FastPathUnsupportedError(`${strategy.name}: a kill switch`);
+    bk.hwm = state.highWaterMark;
+    stateDaySlot = slotOfDay(state.day, slot, stateDaySlot);
+    stateDayNumber = stateDaySlot < 0 ? -1 : (dayNumber[stateDaySlot] as number);
+    bk.dayStartEquity = state.dayStartEquity;
+    bk.lastEquity = state.lastEquity;
+    lossDaySlot = slotOfDay(state.dailyLossTrippedOn, slot, lossDaySlot);
+    lossDayNumber = lossDaySlot < 0 ? -1 : (dayNumber[lossDaySlot] as number);
+    const halt = state.drawdownHalt;
+    haltSessions = halt === null ? -1 : halt.sessions;
+    if (halt !== null) {
+      bk.haltSince = halt.since;
+      haltDay = halt.day;
+    }
+  };
+
+  const dailyLossLimit = rules?.dailyLossLimit ?? 0;
+  const maxDrawdown = rules?.maxDrawdown ?? 0;
+  const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
+  const autoReset =
+    rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
+  /**
+   * `observeEquity` and the backtest's drawdown auto-reset on scalars (what `decideAtClose` does
+   * first); returns whether the daily-loss breaker tripped. Recorded, a close where a breaker trips
+   * or resets asks the shared functions for its events, from the state before the close.
+   */
+  const observe = (slot: number, equity: number): boolean => {
+    const day = dayNumber[slot] as number;
+    const newDay = stateDayNumber !== day;
+    const dayStart = newDay && stateDaySlot >= 0 ? bk.lastEquity : bk.dayStartEquity;
+    const sessions = newDay && haltSessions >= 0 ? haltSessions + 1 : haltSessions;
+    const lossTrip = lossDayNumber !== day && (dayStart - equity) / dayStart >= dailyLossLimit;
+    const hwm = Math.max(bk.hwm, equity);
+    const drawdownTrip = sessions < 0 && (hwm - equity) / hwm >= maxDrawdown;
+    const after = drawdownTrip ? 0 : sessions;
+    const reset = after >= 0 && after >= coolOffDays;
+    if (record && (lossTrip || drawdownTrip || reset)) {
+      const time = calendarTime[slot] as number;
+      const observed = observeEquity(
+        materialize(),
+        rules as NonNullable<typeof rules>,
+        time,
+        data.day(slot),
+        equity,
+      );
+      breakerEvents.push(...observed.events);
+      const halt = observed.state.drawdownHalt;
+      if (halt !== null && halt.sessions >= coolOffDays) {
+        const r = resetDrawdown(
+          observed.state,
+          time,
+          equity,
+          'backtest cool-off',
+          `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
+        );
+        breakerEvents.push(...r.events);
+      }
+    }
+    if (newDay) {
+      stateDaySlot = slot;
+      stateDayNumber = day;
+    }
+    bk.dayStartEquity = dayStart;
+    haltSessions = after;
+    if (lossTrip) {
+      lossDaySlot = slot;
+      lossDayNumber = day;
+    }
+    bk.hwm = hwm;
+    bk.lastEquity = equity;
+    if (drawdownTrip) {
+      bk.haltSince = calendarTime[slot] as number;
+      haltDay = data.day(slot);
+    }
+    if (reset) {
+      haltSessions = -1;
+      bk.hwm = equity;
+      bk.lastEquity = equity;
+    }
+    return lossTrip;
+  };
+
+  const exitOrderFor = (k: number, time: number, reason: string | undefined) => {
+    if (!record) {
+      b.exitId[k] = nextOrderId++;
+      return;
+    }
+    const side: OrderSide = (b.side[k] as number) === 1 ? 'sell' : 'buy';
+    const o = marketOrder(k, side, 'exit', b.qty[k] as number, time, reason);
+    exitOrder[k] = o;
+    b.exitId[k] = o.id;
+  };
+
+  /**
+   * A close where no strategy enters, with the risk rules: what `decideAtClose` does there (the
+   * breakers, flatten on a daily-loss trip, `manageStop`, the strategies' exits, the heat), on scalars.
+   */
+  const riskClose = (slot: number, equity: number, intents: readonly Intent[]) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
+    const time = calendarTime[slot] as number;
+    const flatten = observe(slot, equity) && rulesNow.flattenOnDailyLoss;
+    for (let k = 0; k < n; k++) {
+      b.exiting[k] = 0;
+      const side = b.side[k] as number;
+      if (side === 0 || (bars[slot * n + k] as number) < 0) continue;
+      if (flatten) {
+        b.exiting[k] = 1;
+        exitOrderFor(k, time, DAILY_LOSS_FLATTEN);
+        continue;
+      }
+      if (!manages) continue;
+      const hasStop = (b.stopId[k] as number) !== 0;
+      const bar = b.lastBar[k] as number;
+      const update = manageStop(
+        {
+          side: side as 1 | -1,
+          entryPrice: b.entryPrice[k] as number,
+          initialRisk: b.initialRisk[k] as number,
+          stop: hasStop ? (b.stopPrice[k] as number) : Number.NaN,
+          sessionsHeld: b.sessionsHeld[k] as number,
+        },
+        b.lastClose[k] as number,
+        (atrs[k] as Float64Array)[bar] as number,
+        rulesNow.stops,
+      );
+      if (hasStop && update.stop !== b.stopPrice[k]) {
+        b.stopPrice[k] = update.stop;
+        if (record) {
+          (stopOrder[k] as OrderRecord).stopPrice = update.stop;
+          stopMoves++;
+        }
+      }
+      if (update.exit !== null) {
+        b.exiting[k] = 1;
+        exitOrderFor(k, time, update.exit);
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      if ((b.side[k] as number) === 0 || b.exiting[k]) continue;
+      if ((intents[k] as Intent).action === 'exit') {
+        b.exiting[k] = 1;
+        exitOrderFor(k, time, undefined);
+      }
+    }
+    if (!record) return;
+    let heat = 0;
+    for (let k = 0; k < n; k++) {
+      const side = b.side[k] as number;
+      if (side === 0 || b.exiting[k] || (b.stopId[k] as number) === 0) continue;
+      heat += positionHeat(
+        side as 1 | -1,
+        b.qty[k] as number,
+        b.entryRef[k] as number,
+        b.stopPrice[k] as number,
+      );
+    }
+    money[1] = equity > 0 ? (heat / equity) * 100 : 0;
+  };
+
+  // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
+  const held: HeldPosition[] = series.map(() => ({
+    side: 1,
+    qty: 0,
+    entryPrice: 0,
+    entryRef: 0,
+    initialRisk: Number.NaN,
+    stop: undefined,
+    sessionsHeld: 0,
+  }));
+  const rows = series.map((s) => ({
+    symbol: s.symbol,
+    hasBar: true,
+    close: 0,
+    atr: Number.NaN,
+    intent: HOLD as Intent,
+    position: undefined as HeldPosition | undefined,
+  }));
+  const correlation = rules === undefined ? undefined : new RollingCorrelation(n, rules.correlation.window);
+  const closeInput: {
+    -readonly [K in keyof CloseDecisionInput]: CloseDecisionInput[K];
+  } = {
+    time: 0,
+    day: '',
+    equity: 0,
+    buyingPower: 0,
+    symbols: rows as SymbolAtClose[],
+    closedPnls,
+    riskState: initialState,
+    options,
+    explain: record,
+    ...(correlation === undefined
+      ? {}
+      : { correlation: (a: number, c: number) => correlation.correlation(a, c) }),
+    ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
+  };
+  const decide = (slot: number, equity: number, intents: readonly Intent[]) => {
+    const time = calendarTime[slot] as number;
+    let power = money[0] as number;
+    for (let k = 0; k < n; k++) {
+      const row = rows[k] as (typeof rows)[number];
+      const side = b.side[k] as number;
+      const bar = b.lastBar[k] as number;
+      row.hasBar = (bars[slot * n + k] as number) >= 0;
+      row.close = b.lastClose[k] as number;
+      const atr = atrs[k];
+      row.atr = atr === undefined || bar < 0 ? Number.NaN : (atr[bar] as number);
+      row.intent = intents[k] as Intent;
+      if (side === 0) {
+        row.position = undefined;
+        continue;
+      }
+      if (side === -1) power -= 2 * notionalCents(b.qty[k] as number, b.lastClose[k] as number);
+      const h = held[k] as { -readonly [K in keyof HeldPosition]: HeldPosition[K] };
+      h.side = side as 1 | -1;
+      h.qty = b.qty[k] as number;
+      h.entryPrice = b.entryPrice[k] as number;
+      h.entryRef = b.entryRef[k] as number;
+      h.initialRisk = b.initialRisk[k] as number;
+      h.stop = (b.stopId[k] as number) === 0 ? undefined : (b.stopPrice[k] as number);
+      h.sessionsHeld = b.sessionsHeld[k] as number;
+      row.position = h;
+    }
+    closeInput.time = time;
+    closeInput.day = rules === undefined ? '' : data.day(slot);
+    closeInput.equity = equity;
+    closeInput.buyingPower = toDollars(power);
+    if (rules !== undefined) closeInput.riskState = materialize();
+    const decisions = decideAtClose(closeInput);
+    if (rules !== undefined) absorb(decisions.riskState, slot);
+    if (record) {
+      breakerEvents.push(...decisions.events);
+      refusedEntries.push(...decisions.refused);
+      reducedEntries.push(...decisions.reduced);
+      skippedEntries.push(...decisions.skipped);
+      entryDecisions.push(...decisions.entryDecisions);
+    }
+    for (const { index, stop } of decisions.stops) {
+      if ((b.stopId[index] as number) === 0) continue;
+      b.stopPrice[index] = stop;
+      if (record) {
+        (stopOrder[index] as OrderRecord).stopPrice = stop;
+        stopMoves++;
+      }
+    }
+    for (const { index, reason } of decisions.exits) exitOrderFor(index, time, reason);
+    for (const entry of decisions.entries) {
+      const k = entry.index;
+      const enter: EnterIntent = entry.intent;
+      if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
+        throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
+      }
+      b.entryQty[k] = entry.qty;
+      b.entrySide[k] = enter.side === 'long' ? 1 : -1;
+      b.entryHasStop[k] = entry.stopLoss === undefined ? 0 : 1;
+      b.entryStop[k] = entry.stopLoss ?? Number.NaN;
+      b.entryHasTarget[k] = entry.takeProfit === undefined ? 0 : 1;
+      b.entryTarget[k] = entry.takeProfit ?? Number.NaN;
+      b.entryRefPending[k] = entry.entryRef;
+      if (record) {
+        const o = marketOrder(k, enter.side === 'long' ? 'buy' : 'sell', 'entry', entry.qty, time, undefined);
+        entryOrder[k] = o;
+        b.entryId[k] = o.id;
+      } else {
+        b.entryId[k] = nextOrderId++;
+      }
+    }
+    money[1] = decisions.heatPct;
+  };
+
+  /** Every symbol flat, with no order pending. */
+  const idle = (): boolean => {
+    for (let x = 0; x < n; x++) {
+      if ((b.side[x] as number) !== 0 || (b.entryId[x] as number) !== 0 || (b.exitId[x] as number) !== 0) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const codesOf = vectors.map((v) => v.codes);
+  const flatMasks = Int32Array.from(vectors, (v) => v.flatMask);
+  // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
+  const skipFlat = rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0);
+  /**
+   * Closes `from`..`to`, every symbol flat with nothing pending and every rule holding, at the
+   * equity of the close before `from` (observed): the curve, the symbols' last bars, the
+   * correlation's window, and the breakers' bookkeeping. While a drawdown halt holds, each close
+   * runs the per-close code (the cool-off counts the days and resets the halt); after it, at a
+   * constant equity, a day change only makes the day's start equity that equity (no loss, no new
+   * drawdown, as both limits are positive), so the rest is one step to the last close's day.
+   */
+  const flatStretch = (from: number, to: number, equity: number) => {
+    for (let slot = from; slot <= to; slot++) {
+      const k = slot - start;
+      equityTime[k] = calendarTime[slot] as number;
+      equityValue[k] = equity;
+      inMarket[k] = 0;
+      if (correlation !== undefined) pushReturns(slot);
+    }
+    for (let x = 0; x < n; x++) {
+      const bar = data.lastBar[to * n + x] as number;
+      if (bar < 0) continue;
+      b.lastBar[x] = bar;
+      b.lastClose[x] = (series[x] as BarSeries).close[bar] as number;
+    }
+    if (rules === undefined) return;
+    let slot = from;
+    for (; slot <= to && haltSessions >= 0; slot++) {
+      riskClose(slot, equity, intents);
+      if (heatPct !== undefined) heatPct[slot - start] = money[1] as number;
+    }
+    if (slot > to) return;
+    const day = dayNumber[to] as number;
+    if (stateDayNumber !== day) {
+      if (stateDaySlot >= 0) bk.dayStartEquity = bk.lastEquity;
+      stateDaySlot = to;
+      stateDayNumber = day;
+    }
+  };
+
+  const equityTime = record ? new Float64Array(span) : scratch.time;
+  const equityValue = record ? new Float64Array(span) : scratch.equity;
+  const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
+  const heatPct = record && rules !== undefined ? new Float64Array(span) : undefined;
+  const intents: Intent[] = new Array<Intent>(n).fill(HOLD);
+  const returns = data.returns;
+
+  // Warm-up slots: no trading, the strategies' arrays need no feed; only each symbol's last bar and
+  // the correlation's window move.
+  const returnsRow = new Float64Array(n);
+  const pushReturns = (slot: number) => {
+    for (let k = 0; k < n; k++) returnsRow[k] = returns[slot * n + k] as number;
+    (correlation as RollingCorrelation).push(returnsRow);
+  };
+  for (let slot = 0; slot < start; slot++) {
+    for (let k = 0; k < n; k++) {
+      const bar = bars[slot * n + k] as number;
+      if (bar >= 0) {
+        b.lastBar[k] = bar;
+        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
+      }
+    }
+    if (correlation !== undefined) pushReturns(slot);
+  }
+
+  for (let slot = start; slot <= end; slot++) {
+    const time = calendarTime[slot] as number;
+    // The open: signal exits, then stops and targets the open gapped through; then the entries;
+    // then the protective orders against the bars' ranges.
+    const row0 = slot * n;
+    for (let k = 0; k < n; k++) {
+      if ((bars[row0 + k] as number) < 0 || (b.side[k] as number) === 0) continue;
+      if ((b.exitId[k] as number) !== 0) {
+        b.exitId[k] = 0;
+        const order = exitOrder[k];
+        exitOrder[k] = undefined;
+        const side = b.side[k] as number;
+        const open = (opens[k] as Float64Array)[bars[row0 + k] as number] as number;
+        closePosition(k, order, 'exit', adversePrice(open, side === -1, slip), time);
+      } else {
+        checkProtective(k, slot, true);
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      if ((bars[row0 + k] as number) >= 0 && (b.entryId[k] as number) !== 0) fillEntry(k, slot);
+    }
+    for (let k = 0; k < n; k++) {
+      if ((bars[row0 + k] as number) >= 0) checkProtective(k, slot, false);
+    }
+    // The close: marks, then each symbol's rule where it can fire.
+    let anyOpen = 0;
+    let allHold = true;
+    let anyEnter = false;
+    for (let k = 0; k < n; k++) {
+      const bar = bars[row0 + k] as number;
+      const side = b.side[k] as number;
+      if (bar >= 0) {
+        b.lastBar[k] = bar;
+        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
+        const v = vectors[k] as VectorRule;
+        const code =
+          (v.codes[bar] as number) & (side === 0 ? v.flatMask : side === 1 ? v.longMask : v.shortMask);
+        const intent = code === 0 ? HOLD : v.decide(bar, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+        intents[k] = intent;
+        if (intent.action !== 'hold') {
+          allHold = false;
+          if (intent.action === 'enter') anyEnter = true;
+        }
+      } else {
+        intents[k] = HOLD;
+      }
+      if (side !== 0) anyOpen = 1;
+    }
+    if (correlation !== undefined) pushReturns(slot);
+    const k = slot - start;
+    equityTime[k] = time;
+    inMarket[k] = anyOpen;
+    if (slot === end) break;
+    let equityCents = money[0] as number;
+    for (let x = 0; x < n; x++) {
+      const side = b.side[x] as number;
+      if (side === 0) continue;
+      equityCents += side * notionalCents(b.qty[x] as number, b.lastClose[x] as number);
+      if ((bars[row0 + x] as number) >= 0) b.sessionsHeld[x] = (b.sessionsHeld[x] as number) + 1;
+    }
+    const equity = toDollars(equityCents);
+    equityValue[k] = equity;
+    money[1] = 0;
+    if (rules === undefined) {
+      if (!allHold) decide(slot, equity, intents);
+    } else if (anyEnter) {
+      decide(slot, equity, intents);
+    } else {
+      riskClose(slot, equity, intents);
+    }
+    if (heatPct !== undefined) heatPct[k] = money[1] as number;
+    // Every symbol flat with nothing pending: every close up to the next one where a symbol's rule
+    // can enter holds at this equity (docs/engine.md); they are filled in one step.
+    if (skipFlat && idle()) {
+      let next = slot + 1;
+      for (; next < end; next++) {
+        let fires = false;
+        for (let x = 0; x < n; x++) {
+          const bar = bars[next * n + x] as number;
+          if (bar >= 0 && ((codesOf[x] as Uint8Array)[bar] as number) & (flatMasks[x] as number))
+            fires = true;
+        }
+        if (fires) break;
+      }
+      if (next > slot + 1) {
+        flatStretch(slot + 1, next - 1, equity);
+        slot = next - 1;
+      }
+    }
+  }
+
+  // End of data: pending orders lapse; positions close at the last close unless held.
+  const endTime = calendarTime[end] as number;
+  for (let k = 0; k < n; k++) {
+    if (record) {
+      closeOrder(exitOrder[k], 'cancelled', endTime, 'end of data');
+      closeOrder(entryOrder[k], 'cancelled', endTime, 'end of data');
+      exitOrder[k] = undefined;
+      entryOrder[k] = undefined;
+    }
+    b.exitId[k] = 0;
+    b.entryId[k] = 0;
+    const side = b.side[k] as number;
+    if (side === 0 || options.endOfData === 'hold') continue;
+    let order: OrderRecord | undefined;
+    if (record) {
+      order = marketOrder(
+        k,
+        side === 1 ? 'sell' : 'buy',
+        'end-of-data',
+        b.qty[k] as number,
+        endTime,
+        undefined,
+      );
+    } else {
+      nextOrderId++;
+    }
+    closePosition(
+      k,
+      order,
+      'end-of-data',
+      adversePrice(b.lastClose[k] as number, side === -1, slip),
+      endTime,
+    );
+  }
+  let finalCents = money[0] as number;
+  for (let k = 0; k < n; k++) {
+    const side = b.side[k] as number;
+    if (side !== 0) finalCents += side * notionalCents(b.qty[k] as number, b.lastClose[k] as number);
+  }
+  equityValue[span - 1] = toDollars(finalCents);
+  const finalEquity = equityValue[span - 1] as number;
+  const periodsPerYear = options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR;
+  const metrics = computeMetrics({
+    time: equityTime,
+    equity: equityValue,
+    initialEquity: options.initialCash,
+    inMarket,
+    tradePnls: closedPnls,
+    buyHoldReturnPct: data.buyHoldReturnPct,
+    riskFreeRate: options.riskFreeRate,
+    periodsPerYear,
+  });
+  if (!record) return { metrics };
+
+  if (heatPct !== undefined) {
+    let heat = 0;
+    for (let k = 0; k < n; k++) {
+      const side = b.side[k] as number;
+      if (side === 0 || stopOrder[k] === undefined) continue;
+      heat += positionHeat(
+        side as 1 | -1,
+        b.qty[k] as number,
+        b.entryRef[k] as number,
+        (stopOrder[k] as OrderRecord).stopPrice as number,
+      );
+    }
+    heatPct[span - 1] = finalEquity > 0 ? (heat / finalEquity) * 100 : 0;
+  }
+  const open: TradeRecord[] = [];
+  for (let k = 0; k < n; k++) {
+    const side = b.side[k] as number;
+    if (side === 0) continue;
+    closeOrder(stopOrder[k], 'cancelled', endTime, 'end of data');
+    closeOrder(targetOrder[k], 'cancelled', endTime, 'end of data');
+    const entryCommission = b.entryCommission[k] as number;
+    const marked = notionalCents(b.qty[k] as number, b.lastClose[k] as number);
+    open.push({
+      symbol: symbolNames[k] as string,
+      direction: side === 1 ? 'long' : 'short',
+      qty: b.qty[k] as number,
+      entryTime: b.entryTime[k] as number,
+      entryPrice: b.entryPrice[k] as number,
+      exitTime: null,
+      exitPrice: null,
+      pnl: toDollars(side * (marked - (b.entryNotional[k] as number)) - entryCommission),
+      commission: toDollars(entryCommission),
+      exitReason: null,
+    });
+  }
+  return {
+    symbols: symbolNames,
+    orders,
+    fills,
+    trades: [...trades, ...open],
+    skippedEntries,
+    equity: { time: equityTime, equity: equityValue, inMarket },
+    metrics,
+    periodsPerYear,
+    intraday: series.some((s) => s.intraday),
+    ...(rules === undefined || heatPct === undefined
+      ? {}
+      : {
+          risk: {
+            peakHeatPct: heatPct.reduce((a, x) => Math.max(a, x), 0),
+            heatPct,
+            breakerEvents,
+            refusedEntries,
+            reducedEntries,
+            entryDecisions,
+            stopMoves,
+            finalState: materialize(),
+            correlation: (correlation as RollingCorrelation).matrix(),
+          },
+        }),
+  };
+}
+
+/** The checks `runBacktest` makes before it runs, so the fast path fails where and as it does. */
+function checkInput<P>(input: BacktestInput<P>): P {
+  validateOptions(input.options);
+  if (input.series.length === 0) throw new InsufficientDataError('no bar series to backtest');
+  const params = input.strategy.params.parse(input.params);
+  const direction = input.options.direction ?? 'long-only';
+  if (!input.strategy.directions.includes(direction)) {
+    throw new InvalidParameterError(
+      `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
+    );
+  }
+  return params;
+}
+
+/**
+ * `runBacktest` through the fast engine's portfolio mode (the whole report, equal to the
+ * reference's), or on the reference engine for what the fast engine does not model. What
+ * `quantshift backtest` runs.
+ */
+export function backtestPortfolio<P>(input: BacktestInput<P>): BacktestResult {
+  const params = checkInput(input);
+  const { options } = input;
+  const data = new FastPortfolio(input.series, options.startIndex, options.endIndex);
+  try {
+    return runFastPortfolio(data, input.strategy, params, options, new FastPortfolioScratch(data), true);
+  } catch (error) {
+    if (!(error instanceof FastPathUnsupportedError)) throw error;
+    return runBacktest(input);
+  }
+}
+
+/**
+ * The metrics of every parameter combination on one portfolio, in combination order, equal to
+ * `runBacktest`'s: the portfolio prepared once, the buffers reused; a combination the fast engine
+ * does not model runs on the reference engine.
+ */
+export function sweepFastPortfolio<P>(
+  series: readonly BarSeries[],
+  strategy: StrategyDefinition<P>,
+  baseParams: Readonly<Record<string, unknown>>,
+  combos: readonly Readonly<Record<string, unknown>>[],
+  options: BacktestOptions,
+): Metrics[] {
+  validateOptions(options);
+  const direction = options.direction ?? 'long-only';
+  if (!strategy.directions.includes(direction)) {
+    throw new InvalidParameterError(
+      `direction ${direction}: strategy ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
+  const data = new FastPortfolio(series, options.startIndex, options.endIndex);
+  const scratch = new FastPortfolioScratch(data);
+  return combos.map((combo) => {
+    const raw = { ...baseParams, ...combo };
+    const params = strategy.params.parse(raw);
+    try {
+      return runFastPortfolio(data, strategy, params, options, scratch).metrics;
+    } catch (error) {
+      if (!(error instanceof FastPathUnsupportedError)) throw error;
+      return runBacktest({ series, strategy, params: raw, options }).metrics;
+    }
+  });
+}
