@@ -1,6 +1,17 @@
 import * as z from 'zod';
-import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
+import type { Bar, BarSeries } from '../market/types.js';
+import {
+  AtrStop,
+  atrStopParams,
+  decideRule,
+  ENTER_LONG,
+  ENTER_SHORT,
+  EXIT_LONG,
+  EXIT_SHORT,
+  type RuleReasons,
+  ruleFlags,
+  ruleVector,
+} from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -217,59 +228,327 @@ export function volumeProfile(
   };
 }
 
+/** The unit roundoff of a double. */
+const UNIT_ROUNDOFF = 2 ** -53;
+/** In `ProfileThresholds.bits`: the bar has a profile (its window has a price range). */
+const HAS_PROFILE = 128;
+
 /**
- * Every bar's profile of the previous `lookback` bars over a whole series, with the value area's
- * whole growth path, so any `valueArea` is read back without rebuilding the histogram. Bar i's
- * window is bars i - lookback .. i - 1 (as the instance's ring buffers hold them); `steps[i]` is -1
- * where there is no profile.
+ * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
+ * volume finite, high >= low, volume >= 0 and every bar's volume density finite. The bundled and
+ * loaded data always are (the CSV reader rejects the rest); any other series is computed exactly.
  */
-interface ProfilePaths {
-  readonly lo: Float64Array;
-  readonly width: Float64Array;
-  readonly total: Float64Array;
-  readonly pocBin: Int32Array;
-  readonly steps: Int32Array;
-  readonly held: Float64Array;
-  readonly lowBin: Int32Array;
-  readonly highBin: Int32Array;
+function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: ArrayLike<number>): boolean {
+  for (let j = 0; j < high.length; j++) {
+    const h = high[j] as number;
+    const l = low[j] as number;
+    const v = volume[j] as number;
+    if (!(Number.isFinite(h) && Number.isFinite(l) && Number.isFinite(v) && h >= l && v >= 0)) return false;
+    if (h > l && !Number.isFinite(v / (h - l))) return false;
+  }
+  return true;
 }
 
-function profilePaths(cache: IndicatorCache, lookback: number, bins: number): ProfilePaths {
+/**
+ * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
+ * `valueArea`, equal to what the instance computes (`volumeProfile`) at that bar:
+ * - `bits[i]`: `HAS_PROFILE` (0: the window has no price range, no decision) with `EXIT_LONG`
+ *   (close >= POC) and `EXIT_SHORT` (close <= POC);
+ * - close < VAL exactly when `valueArea × total[i] <= below[i]`, and close > VAH exactly when
+ *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
+ *   as the value area grows, and its held volume only grows, so each is one threshold on the held
+ *   volume: the volume held one step before the first step whose VAL is at or under the close.
+ *
+ * Each bar's histogram is first ESTIMATED without a division per bin (each bar's volume density
+ * spread over its first and last bin, a difference array for the bins it covers whole), and its
+ * error bounded (`slack[i]`, far above the rounding differences between this estimate and
+ * `profileHistogram`'s sums, about 1e-12 of the window's volume). Where every choice (the POC, each
+ * step of the value area) wins by more than that bound, it is the choice `profileHistogram` and
+ * `growValueArea` make; where one does not (a tie or a near tie), the bar is computed exactly with
+ * those two functions (`exact`). A threshold stays an estimate within `slack[i]` of the exact held
+ * volume: a combination whose target falls within it gets the bar computed exactly (and stored
+ * exact, `slack[i]` 0) before it reads it. So the conditions are the instance's, bit for bit.
+ */
+class ProfileThresholds {
+  readonly total: Float64Array;
+  readonly below: Float64Array;
+  readonly above: Float64Array;
+  readonly slack: Float64Array;
+  readonly bits: Uint8Array;
+  private readonly into: Float64Array;
+  private readonly held: Float64Array;
+  private readonly lowBins: Int32Array;
+  private readonly highBins: Int32Array;
+  private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
+  private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
+
+  constructor(
+    private readonly series: BarSeries,
+    private readonly lookback: number,
+    private readonly bins: number,
+  ) {
+    const n = series.close.length;
+    this.total = new Float64Array(n);
+    this.below = new Float64Array(n);
+    this.above = new Float64Array(n);
+    this.slack = new Float64Array(n);
+    this.bits = new Uint8Array(n);
+    this.into = new Float64Array(bins);
+    this.held = new Float64Array(bins);
+    this.lowBins = new Int32Array(bins);
+    this.highBins = new Int32Array(bins);
+    if (estimable(series.high, series.low, series.volume)) this.estimate();
+    else for (let i = lookback; i < n; i++) this.exact(i);
+  }
+
+  get bytes(): number {
+    return 4 * this.total.byteLength + this.bits.byteLength;
+  }
+
+  /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
+  exact(i: number): void {
+    const { high, low, volume, close } = this.series;
+    const { lookback, bins, window, into } = this;
+    const n = close.length;
+    const ok = profileHistogram(
+      high,
+      low,
+      volume,
+      i - lookback,
+      lookback,
+      n,
+      close[i - 1] as number,
+      bins,
+      into,
+      window,
+    );
+    if (!ok) {
+      this.bits[i] = 0;
+      return;
+    }
+    const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
+    const last = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, this.area, path);
+    this.record(i, window.lo, window.width, window.pocBin, last, window.total, 0);
+  }
+
+  /**
+   * Bar i's entries from a window's POC bin and value-area path (`held`, `lowBins`, `highBins` at
+   * steps 0..last), as `volumeProfile` would read them: VAL = lo + lowBin × width, VAH =
+   * lo + (highBin + 1) × width, POC = lo + (pocBin + 0.5) × width.
+   */
+  private record(
+    i: number,
+    lo: number,
+    width: number,
+    pocBin: number,
+    last: number,
+    total: number,
+    slack: number,
+  ) {
+    const c = this.series.close[i] as number;
+    const { held, lowBins, highBins } = this;
+    let underVal = 0;
+    while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
+    let overVah = 0;
+    while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
+    const threshold = (steps: number) =>
+      steps > last
+        ? Number.POSITIVE_INFINITY
+        : steps === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[steps - 1] as number);
+    this.below[i] = threshold(underVal);
+    this.above[i] = threshold(overVah);
+    const poc = lo + (pocBin + 0.5) * width;
+    this.bits[i] = HAS_PROFILE | (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
+    this.total[i] = total;
+    this.slack[i] = slack;
+  }
+
+  /** Every bar's entries from estimated histograms, a bar computed exactly where a choice is close. */
+  private estimate(): void {
+    const { high, low, volume } = this.series;
+    const { lookback, bins, into, held, lowBins, highBins } = this;
+    const n = high.length;
+    // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
+    // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
+    let integral = true;
+    const prefix = new Float64Array(n + 1);
+    for (let j = 0; j < n; j++) {
+      const v = volume[j] as number;
+      if (!Number.isInteger(v)) integral = false;
+      prefix[j + 1] = (prefix[j] as number) + v;
+    }
+    if (!((prefix[n] as number) <= Number.MAX_SAFE_INTEGER)) integral = false;
+    const density = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const h = high[j] as number;
+      const l = low[j] as number;
+      density[j] = h > l ? (volume[j] as number) / (h - l) : 0;
+    }
+    const edges = new Float64Array(bins + 1);
+    const cover = new Float64Array(bins + 1);
+    const covering = new Int32Array(bins + 1);
+    const parts = new Int32Array(bins);
+    // Monotone queues of the window's lowest low and highest high.
+    const minQ = new Int32Array(n);
+    const maxQ = new Int32Array(n);
+    let minHead = 0;
+    let minTail = 0;
+    let maxHead = 0;
+    let maxTail = 0;
+    const slackPerVolume = 16 * (lookback + 2) * (bins + 2) * UNIT_ROUNDOFF;
+    for (let j = 0; j + 1 < n; j++) {
+      // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
+      const l = low[j] as number;
+      while (minTail > minHead && (low[minQ[minTail - 1] as number] as number) >= l) minTail--;
+      minQ[minTail++] = j;
+      const h = high[j] as number;
+      while (maxTail > maxHead && (high[maxQ[maxTail - 1] as number] as number) <= h) maxTail--;
+      maxQ[maxTail++] = j;
+      const i = j + 1;
+      const first = i - lookback;
+      if (first < 0) continue;
+      while ((minQ[minHead] as number) < first) minHead++;
+      while ((maxQ[maxHead] as number) < first) maxHead++;
+      const lo = low[minQ[minHead] as number] as number;
+      const hi = high[maxQ[maxHead] as number] as number;
+      if (!(hi > lo)) {
+        this.bits[i] = 0;
+        continue;
+      }
+      const width = (hi - lo) / bins;
+      // Bins far wider than a price's rounding: every estimate below is then within its bound.
+      if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
+        this.exact(i);
+        continue;
+      }
+      let total = 0;
+      if (integral) total = (prefix[i] as number) - (prefix[first] as number);
+      else for (let k = first; k < i; k++) total += volume[k] as number;
+      for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
+      const top = edges[bins] as number;
+      into.fill(0);
+      cover.fill(0);
+      covering.fill(0);
+      parts.fill(0);
+      const inverse = 1 / width;
+      for (let k = first; k < i; k++) {
+        const bh = high[k] as number;
+        const bl = low[k] as number;
+        const v = volume[k] as number;
+        if (v === 0) continue;
+        if (bh === bl) {
+          const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
+          into[bin] = (into[bin] as number) + v;
+          parts[bin] = (parts[bin] as number) + 1;
+          continue;
+        }
+        // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
+        const hc = bh < top ? bh : top;
+        if (!(hc > bl)) continue;
+        const d = density[k] as number;
+        // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
+        // part (edges[c] < high <= edges[c + 1]).
+        let b = ((bl - lo) * inverse) | 0;
+        if (b > bins - 1) b = bins - 1;
+        while (b > 0 && (edges[b] as number) > bl) b--;
+        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+        let c = ((hc - lo) * inverse) | 0;
+        if (c > bins - 1) c = bins - 1;
+        while (c > 0 && (edges[c] as number) >= hc) c--;
+        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+        parts[b] = (parts[b] as number) + 1;
+        if (b === c) {
+          into[b] = (into[b] as number) + d * (hc - bl);
+          continue;
+        }
+        into[b] = (into[b] as number) + d * ((edges[b + 1] as number) - bl);
+        into[c] = (into[c] as number) + d * (hc - (edges[c] as number));
+        parts[c] = (parts[c] as number) + 1;
+        if (c > b + 1) {
+          cover[b + 1] = (cover[b + 1] as number) + d;
+          cover[c] = (cover[c] as number) - d;
+          covering[b + 1] = (covering[b + 1] as number) + 1;
+          covering[c] = (covering[c] as number) - 1;
+        }
+      }
+      // The bins covered whole, and the POC: the bin with the most volume, by more than the bound.
+      const slack = slackPerVolume * total;
+      let density0 = 0;
+      let covered = 0;
+      let pocBin = -1;
+      let best = Number.NEGATIVE_INFINITY;
+      let second = Number.NEGATIVE_INFINITY;
+      for (let b = 0; b < bins; b++) {
+        density0 += cover[b] as number;
+        covered += covering[b] as number;
+        // parts[b] and `covered` count what reached bin b: none, and its volume is exactly 0.
+        if (covered > 0)
+          into[b] = (into[b] as number) + density0 * ((edges[b + 1] as number) - (edges[b] as number));
+        else if (parts[b] === 0) parts[b] = -1;
+        const x = into[b] as number;
+        if (x > best) {
+          second = best;
+          best = x;
+          pocBin = b;
+        } else if (x > second) second = x;
+      }
+      if (!(best - second > slack) || parts[pocBin] === -1) {
+        this.exact(i);
+        continue;
+      }
+      // The value area grown to every bin, each step decided by more than the bound (or between
+      // bins whose volume is exactly 0).
+      let lowBin = pocBin;
+      let highBin = pocBin;
+      let sum = into[pocBin] as number;
+      held[0] = sum;
+      lowBins[0] = lowBin;
+      highBins[0] = highBin;
+      let steps = 0;
+      let close = false;
+      while (lowBin > 0 || highBin < bins - 1) {
+        let up: boolean;
+        if (lowBin === 0) up = true;
+        else if (highBin === bins - 1) up = false;
+        else {
+          const emptyAbove = parts[highBin + 1] === -1;
+          const emptyBelow = parts[lowBin - 1] === -1;
+          if (emptyAbove || emptyBelow) up = emptyBelow;
+          else {
+            const a = into[highBin + 1] as number;
+            const z = into[lowBin - 1] as number;
+            if (!(Math.abs(a - z) > slack)) {
+              close = true;
+              break;
+            }
+            up = a > z;
+          }
+        }
+        if (up) {
+          highBin++;
+          sum += into[highBin] as number;
+        } else {
+          lowBin--;
+          sum += into[lowBin] as number;
+        }
+        steps++;
+        held[steps] = sum;
+        lowBins[steps] = lowBin;
+        highBins[steps] = highBin;
+      }
+      if (close) this.exact(i);
+      else this.record(i, lo, width, pocBin, steps, total, slack);
+    }
+  }
+}
+
+function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () => {
-      const { high, low, volume, close } = cache.series;
-      const n = close.length;
-      const paths: ProfilePaths = {
-        lo: new Float64Array(n),
-        width: new Float64Array(n),
-        total: new Float64Array(n),
-        pocBin: new Int32Array(n),
-        steps: new Int32Array(n).fill(-1),
-        held: new Float64Array(n * bins),
-        lowBin: new Int32Array(n * bins),
-        highBin: new Int32Array(n * bins),
-      };
-      const into = new Float64Array(bins);
-      const window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
-      const area: ValueArea = { lowBin: 0, highBin: 0 };
-      const path = { held: paths.held, lowBin: paths.lowBin, highBin: paths.highBin, offset: 0 };
-      for (let i = lookback; i < n; i++) {
-        const first = i - lookback;
-        if (
-          !profileHistogram(high, low, volume, first, lookback, n, close[i - 1] as number, bins, into, window)
-        )
-          continue;
-        paths.lo[i] = window.lo;
-        paths.width[i] = window.width;
-        paths.total[i] = window.total;
-        paths.pocBin[i] = window.pocBin;
-        path.offset = i * bins;
-        paths.steps[i] = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, area, path);
-      }
-      return paths;
-    },
-    (p) => p.held.byteLength + p.lowBin.byteLength + p.highBin.byteLength + 5 * 8 * p.lo.length,
+    () => new ProfileThresholds(cache.series, lookback, bins),
+    (p) => p.bytes,
   );
 }
 
@@ -280,27 +559,28 @@ function volumeProfileFlags(
   out?: Uint8Array,
 ): Uint8Array {
   const { lookback, bins, valueArea } = params;
-  const p = profilePaths(cache, lookback, bins);
-  const close = cache.series.close;
+  const p = profileThresholds(cache, lookback, bins);
+  const { total, below, above, slack, bits } = p;
+  const n = cache.series.close.length;
   const flags = codesArray(cache, out);
-  flags.fill(0, 0, Math.min(lookback, close.length));
-  for (let i = lookback; i < close.length; i++) {
-    const last = p.steps[i] as number;
-    if (last < 0) {
+  flags.fill(0, 0, Math.min(lookback, n));
+  for (let i = lookback; i < n; i++) {
+    if (bits[i] === 0) {
       flags[i] = 0;
       continue;
     }
-    const target = valueArea * (p.total[i] as number);
-    const offset = i * bins;
-    let s = 0;
-    while (s < last && (p.held[offset + s] as number) < target) s++;
-    const lo = p.lo[i] as number;
-    const width = p.width[i] as number;
-    const val = lo + (p.lowBin[offset + s] as number) * width;
-    const vah = lo + ((p.highBin[offset + s] as number) + 1) * width;
-    const poc = lo + ((p.pocBin[i] as number) + 0.5) * width;
-    const c = close[i] as number;
-    flags[i] = ruleFlags(c < val, c > vah, c >= poc, c <= poc);
+    const target = valueArea * (total[i] as number);
+    const s = slack[i] as number;
+    if (
+      s > 0 &&
+      (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+    ) {
+      p.exact(i);
+    }
+    flags[i] =
+      (target <= (below[i] as number) ? ENTER_LONG : 0) |
+      (target <= (above[i] as number) ? ENTER_SHORT : 0) |
+      ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;
 }
