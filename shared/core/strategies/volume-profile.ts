@@ -232,6 +232,16 @@ export function volumeProfile(
 const UNIT_ROUNDOFF = 2 ** -53;
 /** In `ProfileThresholds.bits`: the bar has a profile (its window has a price range). */
 const HAS_PROFILE = 128;
+/** x + 2^52 - 2^52 is x rounded to an integer (ties to even) for 0 <= x < 2^52. */
+const ROUNDER = 2 ** 52;
+/** Slots of `ProfileThresholds.frame`. */
+const LO = 0;
+const WIDTH = 1;
+const INVERSE = 2;
+const TOP = 3;
+const PER_QUANTUM = 4;
+const TOTAL = 5;
+const SLACK = 6;
 
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
@@ -281,6 +291,12 @@ class ProfileThresholds {
   private readonly highBins: Int32Array;
   private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
+  /** The estimate's quantized bin sums, the number of bars with volume in each bin, the bins' edges. */
+  private readonly sums: Float64Array;
+  private readonly parts: Int32Array;
+  private readonly edges: Float64Array;
+  /** The current window's numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
+  private readonly frame = new Float64Array(7);
 
   constructor(
     private readonly series: BarSeries,
@@ -297,6 +313,9 @@ class ProfileThresholds {
     this.held = new Float64Array(bins);
     this.lowBins = new Int32Array(bins);
     this.highBins = new Int32Array(bins);
+    this.sums = new Float64Array(bins);
+    this.parts = new Int32Array(bins);
+    this.edges = new Float64Array(bins + 1);
     if (estimable(series.high, series.low, series.volume)) this.estimate();
     else for (let i = lookback; i < n; i++) this.exact(i);
   }
@@ -328,7 +347,11 @@ class ProfileThresholds {
     }
     const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
     const last = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, this.area, path);
-    this.record(i, window.lo, window.width, window.pocBin, last, window.total, 0);
+    this.frame[LO] = window.lo;
+    this.frame[WIDTH] = window.width;
+    this.frame[TOTAL] = window.total;
+    this.frame[SLACK] = 0;
+    this.record(i, window.pocBin, last);
   }
 
   /**
@@ -336,39 +359,51 @@ class ProfileThresholds {
    * steps 0..last), as `volumeProfile` would read them: VAL = lo + lowBin × width, VAH =
    * lo + (highBin + 1) × width, POC = lo + (pocBin + 0.5) × width.
    */
-  private record(
-    i: number,
-    lo: number,
-    width: number,
-    pocBin: number,
-    last: number,
-    total: number,
-    slack: number,
-  ) {
+  private record(i: number, pocBin: number, last: number): void {
+    const { held, lowBins, highBins, frame } = this;
+    const lo = frame[LO] as number;
+    const width = frame[WIDTH] as number;
     const c = this.series.close[i] as number;
-    const { held, lowBins, highBins } = this;
     let underVal = 0;
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    const threshold = (steps: number) =>
-      steps > last
+    // The volume held one step before the first step whose edge is past the close (±Infinity:
+    // every step's, no step's).
+    this.below[i] =
+      underVal > last
         ? Number.POSITIVE_INFINITY
-        : steps === 0
+        : underVal === 0
           ? Number.NEGATIVE_INFINITY
-          : (held[steps - 1] as number);
-    this.below[i] = threshold(underVal);
-    this.above[i] = threshold(overVah);
+          : (held[underVal - 1] as number);
+    this.above[i] =
+      overVah > last
+        ? Number.POSITIVE_INFINITY
+        : overVah === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[overVah - 1] as number);
     const poc = lo + (pocBin + 0.5) * width;
     this.bits[i] = HAS_PROFILE | (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
-    this.total[i] = total;
-    this.slack[i] = slack;
+    this.total[i] = frame[TOTAL] as number;
+    this.slack[i] = frame[SLACK] as number;
   }
 
-  /** Every bar's entries from estimated histograms, a bar computed exactly where a choice is close. */
+  /**
+   * Every bar's entries from estimated histograms, a bar computed exactly where a choice is close.
+   *
+   * The estimate: each bar's volume density (volume / range) times its overlap with each bin it
+   * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
+   * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
+   * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
+   * adds the one that enters, with no rounding; when they change, the window is summed again.
+   * Each bin is then within (lookback + 3) roundings of each of its bars' shares plus half a
+   * quantum per bar of the exact sum, and `profileHistogram`'s is within (lookback + 3) roundings:
+   * `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume + a quantum), bounds, with
+   * room to spare, the difference of two bins and of two held volumes between the two.
+   */
   private estimate(): void {
     const { high, low, volume } = this.series;
-    const { lookback, bins, into, held, lowBins, highBins } = this;
+    const { lookback, bins, into, held, lowBins, highBins, sums, parts, frame } = this;
     const n = high.length;
     // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
     // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
@@ -379,17 +414,14 @@ class ProfileThresholds {
       if (!Number.isInteger(v)) integral = false;
       prefix[j + 1] = (prefix[j] as number) + v;
     }
-    if (!((prefix[n] as number) <= Number.MAX_SAFE_INTEGER)) integral = false;
-    const density = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      const h = high[j] as number;
-      const l = low[j] as number;
-      density[j] = h > l ? (volume[j] as number) / (h - l) : 0;
+    const seriesVolume = prefix[n] as number;
+    if (!(seriesVolume <= Number.MAX_SAFE_INTEGER)) integral = false;
+    if (!Number.isFinite(seriesVolume)) {
+      for (let i = lookback; i < n; i++) this.exact(i);
+      return;
     }
-    const edges = new Float64Array(bins + 1);
-    const cover = new Float64Array(bins + 1);
-    const covering = new Int32Array(bins + 1);
-    const parts = new Int32Array(bins);
+    const quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+    frame[PER_QUANTUM] = 1 / quantum;
     // Monotone queues of the window's lowest low and highest high.
     const minQ = new Int32Array(n);
     const maxQ = new Int32Array(n);
@@ -397,7 +429,10 @@ class ProfileThresholds {
     let minTail = 0;
     let maxHead = 0;
     let maxTail = 0;
-    const slackPerVolume = 16 * (lookback + 2) * (bins + 2) * UNIT_ROUNDOFF;
+    // The lowest low and highest high the sums are for (NaN: none).
+    let sumsLo = Number.NaN;
+    let sumsHi = Number.NaN;
+    const slackFactor = 16 * (lookback + 2) * (bins + 2);
     for (let j = 0; j + 1 < n; j++) {
       // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
       const l = low[j] as number;
@@ -415,91 +450,54 @@ class ProfileThresholds {
       const hi = high[maxQ[maxHead] as number] as number;
       if (!(hi > lo)) {
         this.bits[i] = 0;
+        sumsLo = Number.NaN;
         continue;
       }
       const width = (hi - lo) / bins;
       // Bins far wider than a price's rounding: every estimate below is then within its bound.
       if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
         this.exact(i);
+        sumsLo = Number.NaN;
         continue;
+      }
+      if (lo === sumsLo && hi === sumsHi) {
+        this.addBar(first - 1, -1);
+        this.addBar(i - 1, 1);
+      } else {
+        frame[LO] = lo;
+        frame[WIDTH] = width;
+        frame[INVERSE] = 1 / width;
+        for (let b = 0; b <= bins; b++) this.edges[b] = lo + b * width;
+        frame[TOP] = this.edges[bins] as number;
+        sums.fill(0);
+        parts.fill(0);
+        for (let k = first; k < i; k++) this.addBar(k, 1);
+        sumsLo = lo;
+        sumsHi = hi;
       }
       let total = 0;
       if (integral) total = (prefix[i] as number) - (prefix[first] as number);
       else for (let k = first; k < i; k++) total += volume[k] as number;
-      for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
-      const top = edges[bins] as number;
-      into.fill(0);
-      cover.fill(0);
-      covering.fill(0);
-      parts.fill(0);
-      const inverse = 1 / width;
-      for (let k = first; k < i; k++) {
-        const bh = high[k] as number;
-        const bl = low[k] as number;
-        const v = volume[k] as number;
-        if (v === 0) continue;
-        if (bh === bl) {
-          const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-          into[bin] = (into[bin] as number) + v;
-          parts[bin] = (parts[bin] as number) + 1;
-          continue;
-        }
-        // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
-        const hc = bh < top ? bh : top;
-        if (!(hc > bl)) continue;
-        const d = density[k] as number;
-        // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
-        // part (edges[c] < high <= edges[c + 1]).
-        let b = ((bl - lo) * inverse) | 0;
-        if (b > bins - 1) b = bins - 1;
-        while (b > 0 && (edges[b] as number) > bl) b--;
-        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
-        let c = ((hc - lo) * inverse) | 0;
-        if (c > bins - 1) c = bins - 1;
-        while (c > 0 && (edges[c] as number) >= hc) c--;
-        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
-        parts[b] = (parts[b] as number) + 1;
-        if (b === c) {
-          into[b] = (into[b] as number) + d * (hc - bl);
-          continue;
-        }
-        into[b] = (into[b] as number) + d * ((edges[b + 1] as number) - bl);
-        into[c] = (into[c] as number) + d * (hc - (edges[c] as number));
-        parts[c] = (parts[c] as number) + 1;
-        if (c > b + 1) {
-          cover[b + 1] = (cover[b + 1] as number) + d;
-          cover[c] = (cover[c] as number) - d;
-          covering[b + 1] = (covering[b + 1] as number) + 1;
-          covering[c] = (covering[c] as number) - 1;
-        }
-      }
-      // The bins covered whole, and the POC: the bin with the most volume, by more than the bound.
-      const slack = slackPerVolume * total;
-      let density0 = 0;
-      let covered = 0;
-      let pocBin = -1;
+      const slack = slackFactor * (UNIT_ROUNDOFF * total + quantum);
+      // The POC: the bin with the most volume, by more than the bound.
+      let pocBin = 0;
       let best = Number.NEGATIVE_INFINITY;
       let second = Number.NEGATIVE_INFINITY;
       for (let b = 0; b < bins; b++) {
-        density0 += cover[b] as number;
-        covered += covering[b] as number;
-        // parts[b] and `covered` count what reached bin b: none, and its volume is exactly 0.
-        if (covered > 0)
-          into[b] = (into[b] as number) + density0 * ((edges[b + 1] as number) - (edges[b] as number));
-        else if (parts[b] === 0) parts[b] = -1;
-        const x = into[b] as number;
+        const x = (sums[b] as number) * quantum;
+        into[b] = x;
         if (x > best) {
           second = best;
           best = x;
           pocBin = b;
         } else if (x > second) second = x;
       }
-      if (!(best - second > slack) || parts[pocBin] === -1) {
+      if (!(best - second > slack) || parts[pocBin] === 0) {
         this.exact(i);
         continue;
       }
       // The value area grown to every bin, each step decided by more than the bound (or between
-      // bins whose volume is exactly 0).
+      // bins no volume reached: both exactly 0).
       let lowBin = pocBin;
       let highBin = pocBin;
       let sum = into[pocBin] as number;
@@ -513,8 +511,8 @@ class ProfileThresholds {
         if (lowBin === 0) up = true;
         else if (highBin === bins - 1) up = false;
         else {
-          const emptyAbove = parts[highBin + 1] === -1;
-          const emptyBelow = parts[lowBin - 1] === -1;
+          const emptyAbove = parts[highBin + 1] === 0;
+          const emptyBelow = parts[lowBin - 1] === 0;
           if (emptyAbove || emptyBelow) up = emptyBelow;
           else {
             const a = into[highBin + 1] as number;
@@ -538,8 +536,54 @@ class ProfileThresholds {
         lowBins[steps] = lowBin;
         highBins[steps] = highBin;
       }
+      frame[SLACK] = slack;
+      frame[TOTAL] = total;
       if (close) this.exact(i);
-      else this.record(i, lo, width, pocBin, steps, total, slack);
+      else this.record(i, pocBin, steps);
+    }
+  }
+
+  /**
+   * Adds (`sign` 1) or takes away (-1) bar k's volume in the quantized bin sums of the bins in
+   * `frame` (bar k's share of bin b: its density times its overlap with [edges[b], edges[b + 1]),
+   * in whole quanta; a bar with no range puts its volume in profileHistogram's bin for its price).
+   */
+  private addBar(k: number, sign: number): void {
+    const v = this.series.volume[k] as number;
+    if (v === 0) return;
+    const { bins, sums, parts, edges, frame } = this;
+    const lo = frame[LO] as number;
+    const perQuantum = frame[PER_QUANTUM] as number;
+    const bh = this.series.high[k] as number;
+    const bl = this.series.low[k] as number;
+    if (bh === bl) {
+      const bin = Math.min(bins - 1, Math.floor((bl - lo) / (frame[WIDTH] as number)));
+      sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+      parts[bin] = (parts[bin] as number) + sign;
+      return;
+    }
+    // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
+    const top = frame[TOP] as number;
+    const hc = bh < top ? bh : top;
+    if (!(hc > bl)) return;
+    const d = v / (bh - bl);
+    const inverse = frame[INVERSE] as number;
+    // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's part
+    // (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram finds them.
+    let b = ((bl - lo) * inverse) | 0;
+    if (b > bins - 1) b = bins - 1;
+    while (b > 0 && (edges[b] as number) > bl) b--;
+    while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+    let c = ((hc - lo) * inverse) | 0;
+    if (c > bins - 1) c = bins - 1;
+    while (c > 0 && (edges[c] as number) >= hc) c--;
+    while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+    for (let x = b; x <= c; x++) {
+      const e0 = edges[x] as number;
+      const e1 = edges[x + 1] as number;
+      const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
+      sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
+      parts[x] = (parts[x] as number) + sign;
     }
   }
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadBarsCsv } from '../../../shared/adapters/fs/bars.js';
 import { type BarSeries, barAt } from '../../../shared/core/market/types.js';
-import { ruleFlags } from '../../../shared/core/strategies/rule.js';
+import { ENTER_LONG, ruleFlags } from '../../../shared/core/strategies/rule.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import { IndicatorCache } from '../../../shared/core/strategies/vector.js';
 import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
@@ -366,6 +366,25 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('tells a bin with a little volume (less than a quantum of the estimate) from an empty one', () => {
+    // Window 10..14 in 4 bins: 100 in bin 0, 1e15 in bin 1 (the POC), nothing in bin 2, 5e14 in
+    // bin 3 (the bar at 10 has no volume). The value area grows down first (bin 2's 0 >= bin 0's
+    // 100 is false), then up twice: it holds 0.9 of the volume only with all four bins, so VAL is
+    // 10 and the close 10.8 is inside it (grown up first, it would hold 0.9 with bins 1..3 and
+    // VAL 11). The first bar's 1e18 makes the estimate's quantum 1,024: bin 0's 100 is 0 quanta.
+    const series = seriesWithVolume('TINY', [
+      ['2024-01-01', 100, 100, 100, 100, 1e18],
+      ['2024-01-02', 10, 10, 10, 10, 0],
+      ['2024-01-03', 13.5, 14, 13.5, 13.8, 5e14],
+      ['2024-01-04', 11, 12, 11, 11.5, 1e15],
+      ['2024-01-05', 10.5, 11, 10.5, 10.7, 100],
+      ['2024-01-06', 10.8, 10.8, 10.8, 10.8, 100],
+    ]);
+    const codes = vectorCodes(new IndicatorCache(series), 4, 4, 0.9);
+    expect(codes).toEqual(exactCodes(series, 4, 4, 0.9));
+    expect((codes?.[5] as number) & ENTER_LONG).toBe(0);
   });
 
   it('on the bundled SPY bars, for every (lookback, bins) of the bench grid', () => {
