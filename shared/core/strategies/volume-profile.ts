@@ -245,18 +245,22 @@ const SLACK = 6;
 
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
- * volume finite, high >= low, volume >= 0 and every bar's volume density finite. The bundled and
- * loaded data always are (the CSV reader rejects the rest); any other series is computed exactly.
+ * volume finite, high >= low, volume >= 0, every bar's volume density and the whole volume finite
+ * (then a value area's held volume only grows, which the thresholds rely on). The bundled and loaded
+ * data always are (the CSV reader rejects the rest); on any other series the vectorized rule
+ * computes every bar's profile for each combination, as the instance does.
  */
 function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: ArrayLike<number>): boolean {
+  let total = 0;
   for (let j = 0; j < high.length; j++) {
     const h = high[j] as number;
     const l = low[j] as number;
     const v = volume[j] as number;
     if (!(Number.isFinite(h) && Number.isFinite(l) && Number.isFinite(v) && h >= l && v >= 0)) return false;
     if (h > l && !Number.isFinite(v / (h - l))) return false;
+    total += v;
   }
-  return true;
+  return Number.isFinite(total);
 }
 
 /**
@@ -291,6 +295,8 @@ class ProfileThresholds {
   private readonly highBins: Int32Array;
   private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
+  /** False when the series' bars are not `estimable`: the arrays are then not filled. */
+  readonly estimated: boolean;
   /** The estimate's quantized bin sums, the number of bars with volume in each bin, the bins' edges. */
   private readonly sums: Float64Array;
   private readonly parts: Int32Array;
@@ -316,8 +322,8 @@ class ProfileThresholds {
     this.sums = new Float64Array(bins);
     this.parts = new Int32Array(bins);
     this.edges = new Float64Array(bins + 1);
-    if (estimable(series.high, series.low, series.volume)) this.estimate();
-    else for (let i = lookback; i < n; i++) this.exact(i);
+    this.estimated = estimable(series.high, series.low, series.volume);
+    if (this.estimated) this.estimate();
   }
 
   get bytes(): number {
@@ -351,33 +357,37 @@ class ProfileThresholds {
     this.frame[WIDTH] = window.width;
     this.frame[TOTAL] = window.total;
     this.frame[SLACK] = 0;
-    this.record(i, window.pocBin, last);
-  }
-
-  /**
-   * Bar i's entries from a window's POC bin and value-area path (`held`, `lowBins`, `highBins` at
-   * steps 0..last), as `volumeProfile` would read them: VAL = lo + lowBin × width, VAH =
-   * lo + (highBin + 1) × width, POC = lo + (pocBin + 0.5) × width.
-   */
-  private record(i: number, pocBin: number, last: number): void {
-    const { held, lowBins, highBins, frame } = this;
-    const lo = frame[LO] as number;
-    const width = frame[WIDTH] as number;
-    const c = this.series.close[i] as number;
+    const { lowBins, highBins } = this;
+    const lo = window.lo;
+    const width = window.width;
+    const c = close[i] as number;
     let underVal = 0;
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    // The volume held one step before the first step whose edge is past the close (±Infinity:
-    // every step's, no step's).
+    this.record(i, window.pocBin, underVal > last ? bins : underVal, overVah > last ? bins : overVah);
+  }
+
+  /**
+   * Bar i's entries from a window's POC bin and value-area growth: `underVal` is the first step
+   * whose VAL (lo + lowBin × width) is at or under the close, `overVah` the first whose VAH
+   * (lo + (highBin + 1) × width) is at or over it (`bins`: none), and `held` the volume held at
+   * each step before them. The threshold is the volume held one step before (±Infinity: every
+   * step's VAL is over the close, or none).
+   */
+  private record(i: number, pocBin: number, underVal: number, overVah: number): void {
+    const { held, bins, frame } = this;
+    const lo = frame[LO] as number;
+    const width = frame[WIDTH] as number;
+    const c = this.series.close[i] as number;
     this.below[i] =
-      underVal > last
+      underVal >= bins
         ? Number.POSITIVE_INFINITY
         : underVal === 0
           ? Number.NEGATIVE_INFINITY
           : (held[underVal - 1] as number);
     this.above[i] =
-      overVah > last
+      overVah >= bins
         ? Number.POSITIVE_INFINITY
         : overVah === 0
           ? Number.NEGATIVE_INFINITY
@@ -402,8 +412,8 @@ class ProfileThresholds {
    * room to spare, the difference of two bins and of two held volumes between the two.
    */
   private estimate(): void {
-    const { high, low, volume } = this.series;
-    const { lookback, bins, into, held, lowBins, highBins, sums, parts, frame } = this;
+    const { high, low, volume, close } = this.series;
+    const { lookback, bins, into, held, sums, parts, frame } = this;
     const n = high.length;
     // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
     // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
@@ -416,10 +426,6 @@ class ProfileThresholds {
     }
     const seriesVolume = prefix[n] as number;
     if (!(seriesVolume <= Number.MAX_SAFE_INTEGER)) integral = false;
-    if (!Number.isFinite(seriesVolume)) {
-      for (let i = lookback; i < n; i++) this.exact(i);
-      return;
-    }
     const quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
     frame[PER_QUANTUM] = 1 / quantum;
     // Monotone queues of the window's lowest low and highest high.
@@ -496,17 +502,20 @@ class ProfileThresholds {
         this.exact(i);
         continue;
       }
-      // The value area grown to every bin, each step decided by more than the bound (or between
-      // bins no volume reached: both exactly 0).
+      // The value area grown, each step decided by more than the bound (or between bins no volume
+      // reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
+      // do not change the thresholds. A close under the lowest low is under every VAL, one over
+      // the last bin's upper edge over every VAH.
+      const c = close[i] as number;
       let lowBin = pocBin;
       let highBin = pocBin;
       let sum = into[pocBin] as number;
       held[0] = sum;
-      lowBins[0] = lowBin;
-      highBins[0] = highBin;
+      let underVal = c < lo ? bins : c < lo + lowBin * width ? -1 : 0;
+      let overVah = c > lo + bins * width ? bins : c > lo + (highBin + 1) * width ? -1 : 0;
       let steps = 0;
-      let close = false;
-      while (lowBin > 0 || highBin < bins - 1) {
+      let near = false;
+      while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
         let up: boolean;
         if (lowBin === 0) up = true;
         else if (highBin === bins - 1) up = false;
@@ -518,7 +527,7 @@ class ProfileThresholds {
             const a = into[highBin + 1] as number;
             const z = into[lowBin - 1] as number;
             if (!(Math.abs(a - z) > slack)) {
-              close = true;
+              near = true;
               break;
             }
             up = a > z;
@@ -533,13 +542,13 @@ class ProfileThresholds {
         }
         steps++;
         held[steps] = sum;
-        lowBins[steps] = lowBin;
-        highBins[steps] = highBin;
+        if (underVal < 0 && !(c < lo + lowBin * width)) underVal = steps;
+        if (overVah < 0 && !(c > lo + (highBin + 1) * width)) overVah = steps;
       }
       frame[SLACK] = slack;
       frame[TOTAL] = total;
-      if (close) this.exact(i);
-      else this.record(i, pocBin, steps);
+      if (near) this.exact(i);
+      else this.record(i, pocBin, underVal < 0 ? bins : underVal, overVah < 0 ? bins : overVah);
     }
   }
 
@@ -608,6 +617,29 @@ function volumeProfileFlags(
   const n = cache.series.close.length;
   const flags = codesArray(cache, out);
   flags.fill(0, 0, Math.min(lookback, n));
+  if (!p.estimated) {
+    const { high, low, volume, close } = cache.series;
+    const into = new Float64Array(bins);
+    for (let i = lookback; i < n; i++) {
+      const profile = volumeProfile(
+        high.subarray(i - lookback, i),
+        low.subarray(i - lookback, i),
+        volume.subarray(i - lookback, i),
+        0,
+        lookback,
+        close[i - 1] as number,
+        bins,
+        valueArea,
+        into,
+      );
+      const c = close[i] as number;
+      flags[i] =
+        profile === null
+          ? 0
+          : ruleFlags(c < profile.val, c > profile.vah, c >= profile.poc, c <= profile.poc);
+    }
+    return flags;
+  }
   for (let i = lookback; i < n; i++) {
     if (bits[i] === 0) {
       flags[i] = 0;

@@ -368,6 +368,26 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
+  it('on bars the estimate does not take (a negative volume): every profile as the instance builds it', () => {
+    fc.assert(
+      fc.property(tieBars, fc.nat(11), (bars, at) => {
+        const series = tieSeries(bars, 0.5);
+        series.volume[at] = -150;
+        const cache = new IndicatorCache(series);
+        for (const lookback of [1, 3, 5]) {
+          for (const bins of [1, 3, 4]) {
+            for (const valueArea of [0.25, 0.7, 1]) {
+              expect(vectorCodes(cache, lookback, bins, valueArea)).toEqual(
+                exactCodes(series, lookback, bins, valueArea),
+              );
+            }
+          }
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+
   it('tells a bin with a little volume (less than a quantum of the estimate) from an empty one', () => {
     // Window 10..14 in 4 bins: 100 in bin 0, 1e15 in bin 1 (the POC), nothing in bin 2, 5e14 in
     // bin 3 (the bar at 10 has no volume). The value area grows down first (bin 2's 0 >= bin 0's
