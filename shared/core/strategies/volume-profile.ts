@@ -273,10 +273,9 @@ function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: Arra
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
  *   volume: the volume held one step before the first step whose VAL is at or under the close.
  *
- * Each bar's histogram is first ESTIMATED without a division per bin (each bar's volume density
- * spread over its first and last bin, a difference array for the bins it covers whole), and its
- * error bounded (`slack[i]`, far above the rounding differences between this estimate and
- * `profileHistogram`'s sums, about 1e-12 of the window's volume). Where every choice (the POC, each
+ * Each bar's histogram is first ESTIMATED (`estimate`: no division per bin, exact integer sums slid
+ * along the series), and its error bounded (`slack[i]`, far above the differences between this
+ * estimate and `profileHistogram`'s float sums, about 1e-12 of the window's volume). Where every choice (the POC, each
  * step of the value area) wins by more than that bound, it is the choice `profileHistogram` and
  * `growValueArea` make; where one does not (a tie or a near tie), the bar is computed exactly with
  * those two functions (`exact`). A threshold stays an estimate within `slack[i]` of the exact held
