@@ -466,8 +466,8 @@ class ProfileThresholds {
         continue;
       }
       if (lo === sumsLo && hi === sumsHi) {
-        this.addBar(first - 1, -1);
-        this.addBar(i - 1, 1);
+        this.addBars(first - 1, first, -1);
+        this.addBars(i - 1, i, 1);
       } else {
         frame[LO] = lo;
         frame[WIDTH] = width;
@@ -476,7 +476,7 @@ class ProfileThresholds {
         frame[TOP] = this.edges[bins] as number;
         sums.fill(0);
         parts.fill(0);
-        for (let k = first; k < i; k++) this.addBar(k, 1);
+        this.addBars(first, i, 1);
         sumsLo = lo;
         sumsHi = hi;
       }
@@ -552,46 +552,53 @@ class ProfileThresholds {
   }
 
   /**
-   * Adds (`sign` 1) or takes away (-1) bar k's volume in the quantized bin sums of the bins in
-   * `frame` (bar k's share of bin b: its density times its overlap with [edges[b], edges[b + 1]),
-   * in whole quanta; a bar with no range puts its volume in profileHistogram's bin for its price).
+   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized bin
+   * sums of the bins in `frame` (a bar's share of bin b: its density times its overlap with
+   * [edges[b], edges[b + 1]), in whole quanta; a bar with no range puts its volume in
+   * profileHistogram's bin for its price). One loop for adding and taking away, so a bar taken away
+   * takes exactly the quanta it added.
    */
-  private addBar(k: number, sign: number): void {
-    const v = this.series.volume[k] as number;
-    if (v === 0) return;
+  private addBars(from: number, to: number, sign: number): void {
+    const { high, low, volume } = this.series;
     const { bins, sums, parts, edges, frame } = this;
     const lo = frame[LO] as number;
+    const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
-    const bh = this.series.high[k] as number;
-    const bl = this.series.low[k] as number;
-    if (bh === bl) {
-      const bin = Math.min(bins - 1, Math.floor((bl - lo) / (frame[WIDTH] as number)));
-      sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-      parts[bin] = (parts[bin] as number) + sign;
-      return;
-    }
     // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
     const top = frame[TOP] as number;
-    const hc = bh < top ? bh : top;
-    if (!(hc > bl)) return;
-    const d = v / (bh - bl);
     const inverse = frame[INVERSE] as number;
-    // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's part
-    // (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram finds them.
-    let b = ((bl - lo) * inverse) | 0;
-    if (b > bins - 1) b = bins - 1;
-    while (b > 0 && (edges[b] as number) > bl) b--;
-    while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
-    let c = ((hc - lo) * inverse) | 0;
-    if (c > bins - 1) c = bins - 1;
-    while (c > 0 && (edges[c] as number) >= hc) c--;
-    while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
-    for (let x = b; x <= c; x++) {
-      const e0 = edges[x] as number;
-      const e1 = edges[x + 1] as number;
-      const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
-      sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
-      parts[x] = (parts[x] as number) + sign;
+    for (let k = from; k < to; k++) {
+      const v = volume[k] as number;
+      if (v === 0) continue;
+      const bh = high[k] as number;
+      const bl = low[k] as number;
+      if (bh === bl) {
+        const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
+        sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        parts[bin] = (parts[bin] as number) + sign;
+        continue;
+      }
+      const hc = bh < top ? bh : top;
+      if (!(hc > bl)) continue;
+      const d = v / (bh - bl);
+      // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
+      // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
+      // finds them.
+      let b = ((bl - lo) * inverse) | 0;
+      if (b > bins - 1) b = bins - 1;
+      while (b > 0 && (edges[b] as number) > bl) b--;
+      while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+      let c = ((hc - lo) * inverse) | 0;
+      if (c > bins - 1) c = bins - 1;
+      while (c > 0 && (edges[c] as number) >= hc) c--;
+      while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+      for (let x = b; x <= c; x++) {
+        const e0 = edges[x] as number;
+        const e1 = edges[x + 1] as number;
+        const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
+        sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
+        parts[x] = (parts[x] as number) + sign;
+      }
     }
   }
 }
