@@ -1,6 +1,17 @@
 import * as z from 'zod';
-import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
+import type { Bar, BarSeries } from '../market/types.js';
+import {
+  AtrStop,
+  atrStopParams,
+  decideRule,
+  ENTER_LONG,
+  ENTER_SHORT,
+  EXIT_LONG,
+  EXIT_SHORT,
+  type RuleReasons,
+  ruleFlags,
+  ruleVector,
+} from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -217,59 +228,386 @@ export function volumeProfile(
   };
 }
 
+/** The unit roundoff of a double. */
+const UNIT_ROUNDOFF = 2 ** -53;
+/** In `ProfileThresholds.bits`: the bar has a profile (its window has a price range). */
+const HAS_PROFILE = 128;
+/** x + 2^52 - 2^52 is x rounded to an integer (ties to even) for 0 <= x < 2^52. */
+const ROUNDER = 2 ** 52;
+/** Slots of `ProfileThresholds.frame`. */
+const LO = 0;
+const WIDTH = 1;
+const INVERSE = 2;
+const TOP = 3;
+const PER_QUANTUM = 4;
+const TOTAL = 5;
+const SLACK = 6;
+
 /**
- * Every bar's profile of the previous `lookback` bars over a whole series, with the value area's
- * whole growth path, so any `valueArea` is read back without rebuilding the histogram. Bar i's
- * window is bars i - lookback .. i - 1 (as the instance's ring buffers hold them); `steps[i]` is -1
- * where there is no profile.
+ * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
+ * volume finite, high >= low, volume >= 0, every bar's volume density and the whole volume finite
+ * (then a value area's held volume only grows, which the thresholds rely on). The bundled and loaded
+ * data always are (the CSV reader rejects the rest); on any other series the vectorized rule
+ * computes every bar's profile for each combination, as the instance does.
  */
-interface ProfilePaths {
-  readonly lo: Float64Array;
-  readonly width: Float64Array;
-  readonly total: Float64Array;
-  readonly pocBin: Int32Array;
-  readonly steps: Int32Array;
-  readonly held: Float64Array;
-  readonly lowBin: Int32Array;
-  readonly highBin: Int32Array;
+function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: ArrayLike<number>): boolean {
+  let total = 0;
+  for (let j = 0; j < high.length; j++) {
+    const h = high[j] as number;
+    const l = low[j] as number;
+    const v = volume[j] as number;
+    if (!(Number.isFinite(h) && Number.isFinite(l) && Number.isFinite(v) && h >= l && v >= 0)) return false;
+    if (h > l && !Number.isFinite(v / (h - l))) return false;
+    total += v;
+  }
+  return Number.isFinite(total);
 }
 
-function profilePaths(cache: IndicatorCache, lookback: number, bins: number): ProfilePaths {
+/**
+ * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
+ * `valueArea`, equal to what the instance computes (`volumeProfile`) at that bar:
+ * - `bits[i]`: `HAS_PROFILE` (0: the window has no price range, no decision) with `EXIT_LONG`
+ *   (close >= POC) and `EXIT_SHORT` (close <= POC);
+ * - close < VAL exactly when `valueArea × total[i] <= below[i]`, and close > VAH exactly when
+ *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
+ *   as the value area grows, and its held volume only grows, so each is one threshold on the held
+ *   volume: the volume held one step before the first step whose VAL is at or under the close.
+ *
+ * Each bar's histogram is first ESTIMATED (`estimate`: no division per bin, exact integer sums slid
+ * along the series), and its error bounded (`slack[i]`, far above the differences between this
+ * estimate and `profileHistogram`'s float sums, about 1e-12 of the window's volume). Where every choice (the POC, each
+ * step of the value area) wins by more than that bound, it is the choice `profileHistogram` and
+ * `growValueArea` make; where one does not (a tie or a near tie), the bar is computed exactly with
+ * those two functions (`exact`). A threshold stays an estimate within `slack[i]` of the exact held
+ * volume: a combination whose target falls within it gets the bar computed exactly (and stored
+ * exact, `slack[i]` 0) before it reads it. So the conditions are the instance's, bit for bit.
+ */
+class ProfileThresholds {
+  readonly total: Float64Array;
+  readonly below: Float64Array;
+  readonly above: Float64Array;
+  readonly slack: Float64Array;
+  readonly bits: Uint8Array;
+  private readonly into: Float64Array;
+  private readonly held: Float64Array;
+  private readonly lowBins: Int32Array;
+  private readonly highBins: Int32Array;
+  private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
+  private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
+  /** False when the series' bars are not `estimable`: the arrays are then not filled. */
+  readonly estimated: boolean;
+  /** The estimate's quantized bin sums, the number of bars with volume in each bin, the bins' edges. */
+  private readonly sums: Float64Array;
+  private readonly parts: Int32Array;
+  private readonly edges: Float64Array;
+  /** The current window's numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
+  private readonly frame = new Float64Array(7);
+
+  constructor(
+    private readonly series: BarSeries,
+    private readonly lookback: number,
+    private readonly bins: number,
+  ) {
+    const n = series.close.length;
+    this.total = new Float64Array(n);
+    this.below = new Float64Array(n);
+    this.above = new Float64Array(n);
+    this.slack = new Float64Array(n);
+    this.bits = new Uint8Array(n);
+    this.into = new Float64Array(bins);
+    this.held = new Float64Array(bins);
+    this.lowBins = new Int32Array(bins);
+    this.highBins = new Int32Array(bins);
+    this.sums = new Float64Array(bins);
+    this.parts = new Int32Array(bins);
+    this.edges = new Float64Array(bins + 1);
+    this.estimated = estimable(series.high, series.low, series.volume);
+    if (this.estimated) this.estimate();
+  }
+
+  get bytes(): number {
+    return 4 * this.total.byteLength + this.bits.byteLength;
+  }
+
+  /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
+  exact(i: number): void {
+    const { high, low, volume, close } = this.series;
+    const { lookback, bins, window, into } = this;
+    const n = close.length;
+    const ok = profileHistogram(
+      high,
+      low,
+      volume,
+      i - lookback,
+      lookback,
+      n,
+      close[i - 1] as number,
+      bins,
+      into,
+      window,
+    );
+    if (!ok) {
+      this.bits[i] = 0;
+      return;
+    }
+    const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
+    const last = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, this.area, path);
+    this.frame[LO] = window.lo;
+    this.frame[WIDTH] = window.width;
+    this.frame[TOTAL] = window.total;
+    this.frame[SLACK] = 0;
+    const { lowBins, highBins } = this;
+    const lo = window.lo;
+    const width = window.width;
+    const c = close[i] as number;
+    let underVal = 0;
+    while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
+    let overVah = 0;
+    while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
+    this.record(i, window.pocBin, underVal > last ? bins : underVal, overVah > last ? bins : overVah);
+  }
+
+  /**
+   * Bar i's entries from a window's POC bin and value-area growth: `underVal` is the first step
+   * whose VAL (lo + lowBin × width) is at or under the close, `overVah` the first whose VAH
+   * (lo + (highBin + 1) × width) is at or over it (`bins`: none), and `held` the volume held at
+   * each step before them. The threshold is the volume held one step before (±Infinity: every
+   * step's VAL is over the close, or none).
+   */
+  private record(i: number, pocBin: number, underVal: number, overVah: number): void {
+    const { held, bins, frame } = this;
+    const lo = frame[LO] as number;
+    const width = frame[WIDTH] as number;
+    const c = this.series.close[i] as number;
+    this.below[i] =
+      underVal >= bins
+        ? Number.POSITIVE_INFINITY
+        : underVal === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[underVal - 1] as number);
+    this.above[i] =
+      overVah >= bins
+        ? Number.POSITIVE_INFINITY
+        : overVah === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[overVah - 1] as number);
+    const poc = lo + (pocBin + 0.5) * width;
+    this.bits[i] = HAS_PROFILE | (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
+    this.total[i] = frame[TOTAL] as number;
+    this.slack[i] = frame[SLACK] as number;
+  }
+
+  /**
+   * Every bar's entries from estimated histograms, a bar computed exactly where a choice is close.
+   *
+   * The estimate: each bar's volume density (volume / range) times its overlap with each bin it
+   * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
+   * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
+   * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
+   * adds the one that enters, with no rounding; when they change, the window is summed again.
+   * Each bin is then within (lookback + 3) roundings of each of its bars' shares plus half a
+   * quantum per bar of the exact sum, and `profileHistogram`'s is within (lookback + 3) roundings:
+   * `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume + a quantum), bounds, with
+   * room to spare, the difference of two bins and of two held volumes between the two.
+   */
+  private estimate(): void {
+    const { high, low, volume, close } = this.series;
+    const { lookback, bins, into, held, sums, parts, frame } = this;
+    const n = high.length;
+    // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
+    // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
+    let integral = true;
+    const prefix = new Float64Array(n + 1);
+    for (let j = 0; j < n; j++) {
+      const v = volume[j] as number;
+      if (!Number.isInteger(v)) integral = false;
+      prefix[j + 1] = (prefix[j] as number) + v;
+    }
+    const seriesVolume = prefix[n] as number;
+    if (!(seriesVolume <= Number.MAX_SAFE_INTEGER)) integral = false;
+    const quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+    frame[PER_QUANTUM] = 1 / quantum;
+    // Monotone queues of the window's lowest low and highest high.
+    const minQ = new Int32Array(n);
+    const maxQ = new Int32Array(n);
+    let minHead = 0;
+    let minTail = 0;
+    let maxHead = 0;
+    let maxTail = 0;
+    // The lowest low and highest high the sums are for (NaN: none).
+    let sumsLo = Number.NaN;
+    let sumsHi = Number.NaN;
+    const slackFactor = 16 * (lookback + 2) * (bins + 2);
+    for (let j = 0; j + 1 < n; j++) {
+      // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
+      const l = low[j] as number;
+      while (minTail > minHead && (low[minQ[minTail - 1] as number] as number) >= l) minTail--;
+      minQ[minTail++] = j;
+      const h = high[j] as number;
+      while (maxTail > maxHead && (high[maxQ[maxTail - 1] as number] as number) <= h) maxTail--;
+      maxQ[maxTail++] = j;
+      const i = j + 1;
+      const first = i - lookback;
+      if (first < 0) continue;
+      while ((minQ[minHead] as number) < first) minHead++;
+      while ((maxQ[maxHead] as number) < first) maxHead++;
+      const lo = low[minQ[minHead] as number] as number;
+      const hi = high[maxQ[maxHead] as number] as number;
+      if (!(hi > lo)) {
+        this.bits[i] = 0;
+        sumsLo = Number.NaN;
+        continue;
+      }
+      const width = (hi - lo) / bins;
+      // Bins far wider than a price's rounding: every estimate below is then within its bound.
+      if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
+        this.exact(i);
+        sumsLo = Number.NaN;
+        continue;
+      }
+      if (lo === sumsLo && hi === sumsHi) {
+        this.addBars(first - 1, first, -1);
+        this.addBars(i - 1, i, 1);
+      } else {
+        frame[LO] = lo;
+        frame[WIDTH] = width;
+        frame[INVERSE] = 1 / width;
+        for (let b = 0; b <= bins; b++) this.edges[b] = lo + b * width;
+        frame[TOP] = this.edges[bins] as number;
+        sums.fill(0);
+        parts.fill(0);
+        this.addBars(first, i, 1);
+        sumsLo = lo;
+        sumsHi = hi;
+      }
+      let total = 0;
+      if (integral) total = (prefix[i] as number) - (prefix[first] as number);
+      else for (let k = first; k < i; k++) total += volume[k] as number;
+      const slack = slackFactor * (UNIT_ROUNDOFF * total + quantum);
+      // The POC: the bin with the most volume, by more than the bound.
+      let pocBin = 0;
+      let best = Number.NEGATIVE_INFINITY;
+      let second = Number.NEGATIVE_INFINITY;
+      for (let b = 0; b < bins; b++) {
+        const x = (sums[b] as number) * quantum;
+        into[b] = x;
+        if (x > best) {
+          second = best;
+          best = x;
+          pocBin = b;
+        } else if (x > second) second = x;
+      }
+      if (!(best - second > slack) || parts[pocBin] === 0) {
+        this.exact(i);
+        continue;
+      }
+      // The value area grown, each step decided by more than the bound (or between bins no volume
+      // reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
+      // do not change the thresholds. A close under the lowest low is under every VAL, one over
+      // the last bin's upper edge over every VAH.
+      const c = close[i] as number;
+      let lowBin = pocBin;
+      let highBin = pocBin;
+      let sum = into[pocBin] as number;
+      held[0] = sum;
+      let underVal = c < lo ? bins : c < lo + lowBin * width ? -1 : 0;
+      let overVah = c > lo + bins * width ? bins : c > lo + (highBin + 1) * width ? -1 : 0;
+      let steps = 0;
+      let near = false;
+      while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
+        let up: boolean;
+        if (lowBin === 0) up = true;
+        else if (highBin === bins - 1) up = false;
+        else {
+          const emptyAbove = parts[highBin + 1] === 0;
+          const emptyBelow = parts[lowBin - 1] === 0;
+          if (emptyAbove || emptyBelow) up = emptyBelow;
+          else {
+            const a = into[highBin + 1] as number;
+            const z = into[lowBin - 1] as number;
+            if (!(Math.abs(a - z) > slack)) {
+              near = true;
+              break;
+            }
+            up = a > z;
+          }
+        }
+        if (up) {
+          highBin++;
+          sum += into[highBin] as number;
+        } else {
+          lowBin--;
+          sum += into[lowBin] as number;
+        }
+        steps++;
+        held[steps] = sum;
+        if (underVal < 0 && !(c < lo + lowBin * width)) underVal = steps;
+        if (overVah < 0 && !(c > lo + (highBin + 1) * width)) overVah = steps;
+      }
+      frame[SLACK] = slack;
+      frame[TOTAL] = total;
+      if (near) this.exact(i);
+      else this.record(i, pocBin, underVal < 0 ? bins : underVal, overVah < 0 ? bins : overVah);
+    }
+  }
+
+  /**
+   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized bin
+   * sums of the bins in `frame` (a bar's share of bin b: its density times its overlap with
+   * [edges[b], edges[b + 1]), in whole quanta; a bar with no range puts its volume in
+   * profileHistogram's bin for its price). One loop for adding and taking away, so a bar taken away
+   * takes exactly the quanta it added.
+   */
+  private addBars(from: number, to: number, sign: number): void {
+    const { high, low, volume } = this.series;
+    const { bins, sums, parts, edges, frame } = this;
+    const lo = frame[LO] as number;
+    const width = frame[WIDTH] as number;
+    const perQuantum = frame[PER_QUANTUM] as number;
+    // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
+    const top = frame[TOP] as number;
+    const inverse = frame[INVERSE] as number;
+    for (let k = from; k < to; k++) {
+      const v = volume[k] as number;
+      if (v === 0) continue;
+      const bh = high[k] as number;
+      const bl = low[k] as number;
+      if (bh === bl) {
+        const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
+        sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        parts[bin] = (parts[bin] as number) + sign;
+        continue;
+      }
+      const hc = bh < top ? bh : top;
+      if (!(hc > bl)) continue;
+      const d = v / (bh - bl);
+      // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
+      // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
+      // finds them.
+      let b = ((bl - lo) * inverse) | 0;
+      if (b > bins - 1) b = bins - 1;
+      while (b > 0 && (edges[b] as number) > bl) b--;
+      while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+      let c = ((hc - lo) * inverse) | 0;
+      if (c > bins - 1) c = bins - 1;
+      while (c > 0 && (edges[c] as number) >= hc) c--;
+      while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+      for (let x = b; x <= c; x++) {
+        const e0 = edges[x] as number;
+        const e1 = edges[x + 1] as number;
+        const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
+        sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
+        parts[x] = (parts[x] as number) + sign;
+      }
+    }
+  }
+}
+
+function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () => {
-      const { high, low, volume, close } = cache.series;
-      const n = close.length;
-      const paths: ProfilePaths = {
-        lo: new Float64Array(n),
-        width: new Float64Array(n),
-        total: new Float64Array(n),
-        pocBin: new Int32Array(n),
-        steps: new Int32Array(n).fill(-1),
-        held: new Float64Array(n * bins),
-        lowBin: new Int32Array(n * bins),
-        highBin: new Int32Array(n * bins),
-      };
-      const into = new Float64Array(bins);
-      const window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
-      const area: ValueArea = { lowBin: 0, highBin: 0 };
-      const path = { held: paths.held, lowBin: paths.lowBin, highBin: paths.highBin, offset: 0 };
-      for (let i = lookback; i < n; i++) {
-        const first = i - lookback;
-        if (
-          !profileHistogram(high, low, volume, first, lookback, n, close[i - 1] as number, bins, into, window)
-        )
-          continue;
-        paths.lo[i] = window.lo;
-        paths.width[i] = window.width;
-        paths.total[i] = window.total;
-        paths.pocBin[i] = window.pocBin;
-        path.offset = i * bins;
-        paths.steps[i] = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, area, path);
-      }
-      return paths;
-    },
-    (p) => p.held.byteLength + p.lowBin.byteLength + p.highBin.byteLength + 5 * 8 * p.lo.length,
+    () => new ProfileThresholds(cache.series, lookback, bins),
+    (p) => p.bytes,
   );
 }
 
@@ -280,27 +618,51 @@ function volumeProfileFlags(
   out?: Uint8Array,
 ): Uint8Array {
   const { lookback, bins, valueArea } = params;
-  const p = profilePaths(cache, lookback, bins);
-  const close = cache.series.close;
+  const p = profileThresholds(cache, lookback, bins);
+  const { total, below, above, slack, bits } = p;
+  const n = cache.series.close.length;
   const flags = codesArray(cache, out);
-  flags.fill(0, 0, Math.min(lookback, close.length));
-  for (let i = lookback; i < close.length; i++) {
-    const last = p.steps[i] as number;
-    if (last < 0) {
+  flags.fill(0, 0, Math.min(lookback, n));
+  if (!p.estimated) {
+    const { high, low, volume, close } = cache.series;
+    const into = new Float64Array(bins);
+    for (let i = lookback; i < n; i++) {
+      const profile = volumeProfile(
+        high.subarray(i - lookback, i),
+        low.subarray(i - lookback, i),
+        volume.subarray(i - lookback, i),
+        0,
+        lookback,
+        close[i - 1] as number,
+        bins,
+        valueArea,
+        into,
+      );
+      const c = close[i] as number;
+      flags[i] =
+        profile === null
+          ? 0
+          : ruleFlags(c < profile.val, c > profile.vah, c >= profile.poc, c <= profile.poc);
+    }
+    return flags;
+  }
+  for (let i = lookback; i < n; i++) {
+    if (bits[i] === 0) {
       flags[i] = 0;
       continue;
     }
-    const target = valueArea * (p.total[i] as number);
-    const offset = i * bins;
-    let s = 0;
-    while (s < last && (p.held[offset + s] as number) < target) s++;
-    const lo = p.lo[i] as number;
-    const width = p.width[i] as number;
-    const val = lo + (p.lowBin[offset + s] as number) * width;
-    const vah = lo + ((p.highBin[offset + s] as number) + 1) * width;
-    const poc = lo + ((p.pocBin[i] as number) + 0.5) * width;
-    const c = close[i] as number;
-    flags[i] = ruleFlags(c < val, c > vah, c >= poc, c <= poc);
+    const target = valueArea * (total[i] as number);
+    const s = slack[i] as number;
+    if (
+      s > 0 &&
+      (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+    ) {
+      p.exact(i);
+    }
+    flags[i] =
+      (target <= (below[i] as number) ? ENTER_LONG : 0) |
+      (target <= (above[i] as number) ? ENTER_SHORT : 0) |
+      ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;
 }

@@ -1,6 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { loadBarsCsv } from '../../../shared/adapters/fs/bars.js';
 import { type BarSeries, barAt } from '../../../shared/core/market/types.js';
+import { ENTER_LONG, ruleFlags } from '../../../shared/core/strategies/rule.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
+import { IndicatorCache } from '../../../shared/core/strategies/vector.js';
 import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
 import {
   engineRun,
@@ -286,4 +290,134 @@ describe('volume-profile against an independent reimplementation', () => {
   itMatchesTheReference(volumeProfileStrategy, cases, (series, p) =>
     referenceRule(series, p.lookback, p.bins, p.valueArea),
   );
+});
+
+/**
+ * The vectorized conditions (the fast engine's form: estimated histograms, exact ones where a choice
+ * is close) against `volumeProfile` (the instance's) at every bar: the four condition bits equal.
+ */
+function exactCodes(series: BarSeries, lookback: number, bins: number, valueArea: number): Uint8Array {
+  const n = series.close.length;
+  const codes = new Uint8Array(n);
+  const scratch = new Float64Array(bins);
+  for (let i = lookback; i < n; i++) {
+    const from = i - lookback;
+    const p = volumeProfile(
+      series.high.subarray(from, i),
+      series.low.subarray(from, i),
+      series.volume.subarray(from, i),
+      0,
+      lookback,
+      series.close[i - 1] as number,
+      bins,
+      valueArea,
+      scratch,
+    );
+    const c = series.close[i] as number;
+    codes[i] = p === null ? 0 : ruleFlags(c < p.val, c > p.vah, c >= p.poc, c <= p.poc);
+  }
+  return codes;
+}
+
+function vectorCodes(cache: IndicatorCache, lookback: number, bins: number, valueArea: number) {
+  const params = volumeProfileStrategy.params.parse({ lookback, bins, valueArea });
+  return volumeProfileStrategy.vectorize?.(params, { direction: 'long-short' }, cache).codes;
+}
+
+/** Bars on a coarse price grid (ties in the bins), some with no range, some with no volume. */
+const tieBars = fc.array(
+  fc.record({
+    low: fc.integer({ min: 0, max: 6 }),
+    span: fc.constantFrom(0, 0, 1, 1, 2, 3, 6),
+    close: fc.integer({ min: -1, max: 13 }),
+    volume: fc.constantFrom(0, 100, 100, 100, 200, 300, 0.1, 1e-3, 1e15),
+  }),
+  { minLength: 12, maxLength: 60 },
+);
+
+function tieSeries(bars: { low: number; span: number; close: number; volume: number }[], scale: number) {
+  return seriesWithVolume(
+    'TIE',
+    bars.map((b, i) => {
+      const low = 100 + b.low * scale;
+      const high = low + b.span * scale;
+      const day = new Date(Date.UTC(2024, 0, 1 + i)).toISOString().slice(0, 10);
+      return [day, low, high, low, 100 + (b.close * scale) / 2, b.volume] as const;
+    }),
+  );
+}
+
+describe('volume-profile: the vectorized conditions equal volumeProfile at every bar', () => {
+  it('on bars full of ties (equal bins, empty bins, flat windows), for many windows, bins and value areas', () => {
+    fc.assert(
+      fc.property(tieBars, fc.constantFrom(1, 0.5, 0.1, 1 / 3), (bars, scale) => {
+        const series = tieSeries(bars, scale);
+        const cache = new IndicatorCache(series);
+        for (const lookback of [1, 2, 3, 5, 8]) {
+          for (const bins of [1, 2, 3, 4, 7]) {
+            for (const valueArea of [0.05, 0.25, 0.5, 0.6, 0.75, 0.9, 1]) {
+              expect(
+                vectorCodes(cache, lookback, bins, valueArea),
+                `${lookback} ${bins} ${valueArea}`,
+              ).toEqual(exactCodes(series, lookback, bins, valueArea));
+            }
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('on bars the estimate does not take (a negative volume): every profile as the instance builds it', () => {
+    fc.assert(
+      fc.property(tieBars, fc.nat(11), (bars, at) => {
+        const series = tieSeries(bars, 0.5);
+        series.volume[at] = -150;
+        const cache = new IndicatorCache(series);
+        for (const lookback of [1, 3, 5]) {
+          for (const bins of [1, 3, 4]) {
+            for (const valueArea of [0.25, 0.7, 1]) {
+              expect(vectorCodes(cache, lookback, bins, valueArea)).toEqual(
+                exactCodes(series, lookback, bins, valueArea),
+              );
+            }
+          }
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('tells a bin with a little volume (less than a quantum of the estimate) from an empty one', () => {
+    // Window 10..14 in 4 bins: 100 in bin 0, 1e15 in bin 1 (the POC), nothing in bin 2, 5e14 in
+    // bin 3 (the bar at 10 has no volume). The value area grows down first (bin 2's 0 >= bin 0's
+    // 100 is false), then up twice: it holds 0.9 of the volume only with all four bins, so VAL is
+    // 10 and the close 10.8 is inside it (grown up first, it would hold 0.9 with bins 1..3 and
+    // VAL 11). The first bar's 1e18 makes the estimate's quantum 1,024: bin 0's 100 is 0 quanta.
+    const series = seriesWithVolume('TINY', [
+      ['2024-01-01', 100, 100, 100, 100, 1e18],
+      ['2024-01-02', 10, 10, 10, 10, 0],
+      ['2024-01-03', 13.5, 14, 13.5, 13.8, 5e14],
+      ['2024-01-04', 11, 12, 11, 11.5, 1e15],
+      ['2024-01-05', 10.5, 11, 10.5, 10.7, 100],
+      ['2024-01-06', 10.8, 10.8, 10.8, 10.8, 100],
+    ]);
+    const codes = vectorCodes(new IndicatorCache(series), 4, 4, 0.9);
+    expect(codes).toEqual(exactCodes(series, 4, 4, 0.9));
+    expect((codes?.[5] as number) & ENTER_LONG).toBe(0);
+  });
+
+  it('on the bundled SPY bars, for every (lookback, bins) of the bench grid', () => {
+    const spy = loadBarsCsv('data/SPY.csv');
+    const cache = new IndicatorCache(spy);
+    for (let lookback = 10; lookback < 60; lookback += 7) {
+      for (const bins of [12, 24]) {
+        for (const valueArea of [0.5, 0.7, 0.95]) {
+          expect(vectorCodes(cache, lookback, bins, valueArea)).toEqual(
+            exactCodes(spy, lookback, bins, valueArea),
+          );
+        }
+      }
+    }
+  });
 });

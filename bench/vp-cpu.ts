@@ -1,0 +1,40 @@
+/**
+ * The CPU time of one strategy's risk-on sweep as bench/fast.ts runs it (1,000+ combinations x the
+ * four bundled symbols, one thread), a few passes, with a hash of the metrics so two builds can be
+ * compared for identical results: `npx tsx bench/vp-cpu.ts [strategy] [passes]`. CPU time
+ * (`process.cpuUsage`) because the development machine is shared (docs/engine.md).
+ */
+import { createHash } from 'node:crypto';
+import { loadDataDir } from '../shared/adapters/fs/bars.js';
+import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
+import type { BacktestOptions } from '../shared/core/backtest/types.js';
+import { expandGrid } from '../shared/core/research/grid.js';
+import { defaultRiskRules } from '../shared/core/risk/index.js';
+import { strategyRegistry } from '../shared/core/strategies/index.js';
+import type { StrategyDefinition } from '../shared/core/strategies/types.js';
+import { BENCH_OPTIONS } from './stats.js';
+import { SWEEP_GRIDS } from './strategies.js';
+
+const name = process.argv[2] ?? 'volume-profile';
+const passes = Number(process.argv[3] ?? 4);
+const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
+const options: BacktestOptions = { ...BENCH_OPTIONS, direction: 'long-only', risk: defaultRiskRules() };
+const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+const combos = expandGrid(SWEEP_GRIDS[name] as never);
+const bars = all.reduce((n, s) => n + s.time.length, 0);
+const run = (cs: typeof combos) => {
+  const out = [];
+  for (const series of all) out.push(sweepFast(series, strategy, { atrStop: 2 }, cs, options));
+  return out;
+};
+run(combos.slice(0, 20));
+for (let p = 0; p < passes; p++) {
+  const c0 = process.cpuUsage();
+  const res = run(combos);
+  const c = process.cpuUsage(c0);
+  const sum = createHash('sha256').update(JSON.stringify(res)).digest('hex').slice(0, 16);
+  const s = (c.user + c.system) / 1e6;
+  console.log(
+    `${name}: ${s.toFixed(3)} s CPU, ${((bars * combos.length) / s / 1e6).toFixed(2)} M bar-steps/s, checksum ${sum}`,
+  );
+}
