@@ -43,11 +43,20 @@ const riskVariants = [
     stops: { trailAtr: 1.5, breakEvenAtR: 1, timeStopDays: 15, takeProfitR: 2, atrPeriod: 10 },
   }),
   riskRulesSchema.parse({ maxDrawdown: 0.02, drawdownCoolOffDays: 3, dailyLossLimit: 0.005 }),
+  // No stop management, so held stretches run in the tight loop: a take-profit and a stop to hit
+  // inside them, and daily-loss trips that flatten there.
+  riskRulesSchema.parse({
+    maxDrawdown: 0.04,
+    drawdownCoolOffDays: 4,
+    dailyLossLimit: 0.004,
+    flattenOnDailyLoss: true,
+    stops: { takeProfitR: 1.5, initialAtr: 1.5 },
+  }),
 ];
 
 const optionsArb = fc.record({
   sizingIndex: fc.integer({ min: 0, max: 3 }),
-  riskIndex: fc.integer({ min: 0, max: 3 }),
+  riskIndex: fc.integer({ min: 0, max: riskVariants.length - 1 }),
   direction: fc.constantFrom('long-only' as const, 'long-short' as const),
   atrStop: fc.option(fc.constantFrom(1, 2, 3.5), { nil: undefined }),
   slippageBps: fc.constantFrom(0, 5, 12.5),

@@ -693,6 +693,55 @@ function simulate<P>(
   const shortMask = masks[2] as number;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
   const skipFlat = codes !== undefined && (rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0));
+  // Held stretches run in a tight loop when no stop management can move the stop or exit.
+  const holdFast = codes !== undefined && !manages;
+  /**
+   * Held with nothing pending, from `from`: each close where neither the protective orders
+   * (`protectiveHit`) nor the rule (`codes & mask`) can act, as the per-bar code runs it (the
+   * position marked at the close, the breakers' bookkeeping in `riskClose`), with the position's
+   * figures in locals. Returns the first bar it did not run: one where the stop, the target or the
+   * rule acts (run by the per-bar code), or the one after a close where the breakers flatten.
+   */
+  const holdStretch = (from: number): number => {
+    const rulesOn = rules !== undefined;
+    const long = side === 1;
+    const mask = long ? longMask : shortMask;
+    const sign = side;
+    const held = qty;
+    const base = cash;
+    const stop = stopPrice;
+    const target = targetPrice;
+    const armed = armedFrom;
+    const flags = codes as Uint8Array;
+    intent = HOLD;
+    let at = from;
+    while (at < end) {
+      if (((flags[at] as number) & mask) !== 0) break;
+      if (
+        at >= armed &&
+        protectiveHit(
+          long,
+          open[at] as number,
+          high[at] as number,
+          low[at] as number,
+          stop,
+          target,
+          false,
+        ) !== PROTECTIVE_NONE
+      ) {
+        break;
+      }
+      const k = at - start;
+      inMarket[k] = 1;
+      equityValue[k] = toDollars(base + sign * notionalCents(held, close[at] as number));
+      at++;
+      if (rulesOn) {
+        riskClose(at - 1, k);
+        if (exitId !== 0) break;
+      }
+    }
+    return at;
+  };
   // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
   for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
     const time = timeOf[slot] as number;
@@ -758,6 +807,14 @@ function simulate<P>(
           if (rules !== undefined) flatStretch(slot + 1, next - 1);
           slot = next - 1;
         }
+      }
+      // Held with nothing pending: the closes up to the next one where the stop, the target or
+      // the rule can act run in a tight loop (docs/engine.md).
+      if (holdFast && side !== 0 && entryId === 0 && exitId === 0) {
+        const next = holdStretch(slot + 1);
+        barsInMarket += next - slot - 1;
+        sessionsHeld += next - slot - 1;
+        slot = next - 1;
       }
     }
   }
