@@ -544,7 +544,20 @@ function simulate<P>(
   const maxDrawdown = rules?.maxDrawdown ?? 0;
   const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
   const riskClose = (bar: number, k: number) => {
-    const rulesNow = rules as NonNullable<typeof rules>;
+    const tripped = breakersClose(bar, k);
+    if (side !== 0) positionClose(bar, tripped);
+  };
+  /** A drawdown trip at `bar`: the halt (rare, kept out of `breakersClose` so that it inlines). */
+  const tripDrawdown = (bar: number) => {
+    haltSince = timeOf[bar] as number;
+    haltDay = data.day(bar);
+    haltSessions = 0;
+  };
+  /**
+   * The breakers' bookkeeping of a close (`observeEquity` and the backtest's drawdown auto-reset)
+   * at the equity in `equityValue[k]`; returns whether the daily-loss breaker tripped.
+   */
+  const breakersClose = (bar: number, k: number): boolean => {
     const equity = equityValue[k] as number;
     const day = dayNumber[bar] as number;
     if (stateDayNumber !== day) {
@@ -561,23 +574,33 @@ function simulate<P>(
     }
     bk.hwm = Math.max(bk.hwm, equity);
     bk.lastEquity = equity;
-    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) {
-      haltSince = timeOf[bar] as number;
-      haltDay = data.day(bar);
-      haltSessions = 0;
-    }
+    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) tripDrawdown(bar);
     if (haltSessions >= 0 && haltSessions >= coolOffDays) {
       haltSessions = -1;
       bk.hwm = equity;
       bk.lastEquity = equity;
     }
-    if (side === 0) return;
+    return tripped;
+  };
+  /**
+   * The held position at a close after the breakers: the strategy's exit, flatten on a daily-loss
+   * trip (`tripped`), `manageStop`. With the intent HOLD and no stop management it does nothing
+   * unless `tripped`.
+   */
+  const positionClose = (bar: number, tripped: boolean) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
     let exiting = intent.action === 'exit';
     if (rulesNow.flattenOnDailyLoss && tripped) {
       exiting = true;
     } else if (manages) {
       const update = manageStop(
-        { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
+        {
+          side: side as 1 | -1,
+          entryPrice,
+          initialRisk,
+          stop: stopId === 0 ? Number.NaN : stopPrice,
+          sessionsHeld,
+        },
         close[bar] as number,
         atrAt(bar),
         rulesNow.stops,
@@ -735,8 +758,10 @@ function simulate<P>(
       inMarket[k] = 1;
       equityValue[k] = toDollars(base + sign * notionalCents(held, close[at] as number));
       at++;
-      if (rulesOn) {
-        riskClose(at - 1, k);
+      // `riskClose`: with the intent HOLD and no stop management, the position's part acts only
+      // on a daily-loss trip.
+      if (rulesOn && breakersClose(at - 1, k)) {
+        positionClose(at - 1, true);
         if (exitId !== 0) break;
       }
     }
