@@ -216,6 +216,39 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
     expect(trades).toBeGreaterThan(100);
   });
 
+  it('the same combinations swept again (other symbols, other base parameters) give the reference metrics', () => {
+    const strategy = strategyRegistry.get('breakout') as StrategyDefinition<unknown>;
+    const combos = expandGrid(SWEEP_GRIDS.breakout as NonNullable<(typeof SWEEP_GRIDS)[string]>).slice(
+      40,
+      45,
+    );
+    const options: BacktestOptions = {
+      initialCash: 100_000,
+      sizing: { mode: 'atr-risk', risk: 0.02 },
+      cashBuffer: 0.02,
+      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+      slippageBps: 5,
+      fractional: false,
+      endOfData: 'close',
+      riskFreeRate: 0,
+      risk: riskRulesSchema.parse({}),
+    };
+    const reference = (series: (typeof bundled)[number], base: Record<string, unknown>) =>
+      combos.map(
+        (combo) =>
+          runBacktest({ series: [series], strategy, params: { ...base, ...combo }, options }).metrics,
+      );
+    const tight = { atrStop: 1 };
+    const wide = { atrStop: 3.5 };
+    for (const series of bundled.slice(0, 2)) {
+      expect(sweepFast(series, strategy, tight, combos, options)).toEqual(reference(series, tight));
+      // The same array with other base parameters: parsed again, not read from the first sweep.
+      const swept = sweepFast(series, strategy, wide, combos, options);
+      expect(swept).toEqual(reference(series, wide));
+      expect(swept).not.toEqual(reference(series, tight));
+    }
+  });
+
   it('a curve or bar time the metrics reject gets the reference error, alone or in a pair', () => {
     const base = bundled[0] as (typeof bundled)[number];
     const options: BacktestOptions = {

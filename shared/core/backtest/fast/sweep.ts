@@ -41,29 +41,35 @@ export function sweepFast<P>(
   const [laneA, laneB] = scratch.lanes;
   // A combination's run into a lane (undefined: its curve is there), or the reference engine's
   // metrics when the fast engine does not model it.
-  const run = (combo: Readonly<Record<string, unknown>>, lane: FastLane): Metrics | undefined => {
-    const raw = { ...baseParams, ...combo };
-    const params = strategy.params.parse(raw);
+  const parsed = parsedParams(strategy, baseParams, combos);
+  const run = (index: number, lane: FastLane): Metrics | undefined => {
+    const combo = combos[index] as Readonly<Record<string, unknown>>;
+    let params = parsed[index] as P | undefined;
+    if (params === undefined) {
+      params = strategy.params.parse({ ...baseParams, ...combo });
+      parsed[index] = params;
+    }
     try {
       runFastCurve(data, strategy, params, options, scratch, lane);
       return undefined;
     } catch (error) {
       if (!(error instanceof FastPathUnsupportedError)) throw error;
-      return runBacktest({ series: [series], strategy, params: raw, options }).metrics;
+      return runBacktest({ series: [series], strategy, params: { ...baseParams, ...combo }, options })
+        .metrics;
     }
   };
   // Two combinations at a time, then one pass over both curves; results (and errors) come in
   // combination order.
   const out: Metrics[] = [];
   for (let i = 0; i < combos.length; i += 2) {
-    const a = run(combos[i] as Readonly<Record<string, unknown>>, laneA);
+    const a = run(i, laneA);
     if (i + 1 === combos.length) {
       out.push(a ?? fastMetrics(data, options, laneA));
       break;
     }
     let b: Metrics | undefined;
     try {
-      b = run(combos[i + 1] as Readonly<Record<string, unknown>>, laneB);
+      b = run(i + 1, laneB);
     } catch (error) {
       if (a === undefined) fastMetrics(data, options, laneA);
       throw error;
@@ -76,4 +82,30 @@ export function sweepFast<P>(
     }
   }
   return out;
+}
+
+/** The parsed parameters of a combinations array, kept while the array lives (see `parsedParams`). */
+const parsedByCombos = new WeakMap<
+  readonly Readonly<Record<string, unknown>>[],
+  { readonly strategy: object; readonly baseParams: object; readonly params: unknown[] }
+>();
+
+/**
+ * The parameters parsed so far for these combinations of this strategy and base parameters (filled
+ * as each is first parsed): a sweep of the same combinations over several symbols (the bench, a
+ * walk-forward's windows) parses each combination once. Keyed by the arrays and objects
+ * themselves, which a sweep reads as immutable.
+ */
+function parsedParams(
+  strategy: object,
+  baseParams: object,
+  combos: readonly Readonly<Record<string, unknown>>[],
+): unknown[] {
+  const known = parsedByCombos.get(combos);
+  if (known !== undefined && known.strategy === strategy && known.baseParams === baseParams) {
+    return known.params;
+  }
+  const params: unknown[] = new Array(combos.length);
+  parsedByCombos.set(combos, { strategy, baseParams, params });
+  return params;
 }
