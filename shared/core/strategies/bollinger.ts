@@ -124,7 +124,8 @@ function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Ui
   );
   const k = params.k;
   const flags = codesArray(cache, out);
-  for (let i = 0; i < close.length; i++) {
+  const n = flags.length;
+  for (let i = 0; i < n; i++) {
     const middle = mean[i] as number;
     const c = close[i] as number;
     // A NaN middle (warming up): every comparison is false and the exit bits are 0.

@@ -113,7 +113,8 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
     );
     const flags = codesArray(cache, out);
     const overbought = 100 - entry;
-    for (let i = 0; i < close.length; i++) {
+    const n = flags.length;
+    for (let i = 0; i < n; i++) {
       const value = rsi[i] as number;
       // A NaN RSI (warming up): every comparison is false and the exit bits are 0. The entry bits
       // as `ruleFlags` sets them, written out (this loop runs once per combination).
