@@ -120,6 +120,35 @@ export function computeMetrics(input: MetricsInput): Metrics {
   if (inMarket.length !== barCount) {
     throw new InvalidMetricsInputError('inMarket', `has ${inMarket.length} points, equity has ${barCount}`);
   }
+  checkMetricsSettings(initialEquity, riskFreeRate, periodsPerYear, buyHoldReturnPct);
+
+  let previousTime = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < barCount; i++) {
+    const t = time[i] as number;
+    const e = equity[i] as number;
+    // One branch for both checks (x − x is 0 only for a finite x); the error says which failed.
+    if (!(t > previousTime && t - t === 0 && e - e === 0)) throw invalidPoint(t, e, i, previousTime);
+    previousTime = t;
+  }
+  let barsInMarket = 0;
+  for (let i = 0; i < barCount; i++) if (inMarket[i] !== 0) barsInMarket++;
+
+  const stats = new CurveStats();
+  curveStats(time, equity, barCount, initialEquity, riskFreePerPeriodOf(riskFreeRate, periodsPerYear), stats);
+  return metricsOfCurve(stats, barsInMarket, tradePnls, initialEquity, buyHoldReturnPct, periodsPerYear);
+}
+
+/**
+ * The checks {@link computeMetrics} makes on its settings (after the arrays' lengths, before the
+ * points), with the same errors: a sweep makes them once per run and checks its shared bar times
+ * once ({@link timesValid}), then runs {@link curveStats} alone.
+ */
+export function checkMetricsSettings(
+  initialEquity: number,
+  riskFreeRate: number,
+  periodsPerYear: number,
+  buyHoldReturnPct: number,
+): void {
   if (!(Number.isFinite(initialEquity) && initialEquity > 0)) {
     throw new InvalidMetricsInputError(
       'initialEquity',
@@ -141,21 +170,20 @@ export function computeMetrics(input: MetricsInput): Metrics {
   if (!Number.isFinite(buyHoldReturnPct)) {
     throw new InvalidMetricsInputError('buyHoldReturnPct', `must be finite, got ${buyHoldReturnPct}`);
   }
+}
 
+/**
+ * Whether bar times pass {@link computeMetrics}' checks on them: finite and strictly increasing.
+ * A sweep whose combinations share the times checks them once.
+ */
+export function timesValid(time: Float64Array, count: number): boolean {
   let previousTime = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < barCount; i++) {
+  for (let i = 0; i < count; i++) {
     const t = time[i] as number;
-    const e = equity[i] as number;
-    // One branch for both checks (x − x is 0 only for a finite x); the error says which failed.
-    if (!(t > previousTime && t - t === 0 && e - e === 0)) throw invalidPoint(t, e, i, previousTime);
+    if (!(t > previousTime && t - t === 0)) return false;
     previousTime = t;
   }
-  let barsInMarket = 0;
-  for (let i = 0; i < barCount; i++) if (inMarket[i] !== 0) barsInMarket++;
-
-  const stats = new CurveStats();
-  curveStats(time, equity, barCount, initialEquity, riskFreePerPeriodOf(riskFreeRate, periodsPerYear), stats);
-  return metricsOfCurve(stats, barsInMarket, tradePnls, initialEquity, buyHoldReturnPct, periodsPerYear);
+  return true;
 }
 
 /** The per-period risk-free return of an annual rate: (1 + rate)^(1 / periodsPerYear) − 1. */
@@ -181,6 +209,8 @@ export class CurveStats {
   firstTime = 0;
   lastTime = 0;
   barCount = 0;
+  /** Whether every equity point was finite (else the figures are meaningless: `computeMetrics` names the point). */
+  finite = true;
 }
 
 /**
@@ -207,9 +237,12 @@ export function curveStats(
   let maxDrawdown = 0;
   let maxUnderwaterMs = 0;
   let previousEquity = initialEquity;
+  // e − e is 0 for a finite e and NaN otherwise: the sum is 0 only when every point is finite.
+  let nonFinite = 0;
   for (let i = 0; i < count; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
+    nonFinite += e - e;
     if (previousEquity > 0) {
       const excess = e / previousEquity - 1 - riskFreePerPeriod;
       returnCount++;
@@ -248,6 +281,7 @@ export function curveStats(
   out.firstTime = time[0] as number;
   out.lastTime = lastTime;
   out.barCount = count;
+  out.finite = nonFinite === 0;
 }
 
 /**
@@ -287,10 +321,14 @@ export function curveStatsPair(
   let drawB = 0;
   let waterB = 0;
   let previousB = initialEquity;
+  let nonFiniteA = 0;
+  let nonFiniteB = 0;
   for (let i = 0; i < count; i++) {
     const t = time[i] as number;
     const a = equityA[i] as number;
     const b = equityB[i] as number;
+    nonFiniteA += a - a;
+    nonFiniteB += b - b;
     if (previousA > 0) {
       const excess = a / previousA - 1 - riskFreePerPeriod;
       countA++;
@@ -357,6 +395,8 @@ export function curveStatsPair(
   outB.maxDrawdown = drawB;
   outB.maxUnderwaterMs = waterB;
   outB.equityFinal = previousB;
+  outA.finite = nonFiniteA === 0;
+  outB.finite = nonFiniteB === 0;
   for (const out of [outA, outB]) {
     out.firstTime = time[0] as number;
     out.lastTime = lastTime;

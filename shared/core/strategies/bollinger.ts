@@ -1,7 +1,16 @@
 import * as z from 'zod';
 import { Bollinger as BollingerBands } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
+import {
+  AtrStop,
+  atrStopParams,
+  decideRule,
+  ENTER_LONG,
+  ENTER_SHORT,
+  type RuleReasons,
+  ruleFlags,
+  ruleVector,
+} from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -115,12 +124,15 @@ function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Ui
   );
   const k = params.k;
   const flags = codesArray(cache, out);
-  for (let i = 0; i < close.length; i++) {
+  const n = flags.length;
+  for (let i = 0; i < n; i++) {
     const middle = mean[i] as number;
     const c = close[i] as number;
     // A NaN middle (warming up): every comparison is false and the exit bits are 0.
     const width = k * (deviation[i] as number);
-    flags[i] = (exits[i] as number) | ruleFlags(c < middle - width, c > middle + width, false, false);
+    // The entry bits as `ruleFlags` sets them, written out (this loop runs once per combination).
+    flags[i] =
+      (exits[i] as number) | (c < middle - width ? ENTER_LONG : 0) | (c > middle + width ? ENTER_SHORT : 0);
   }
   return flags;
 }

@@ -89,29 +89,53 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
   directions: DIRECTIONS,
   create: (params, run) => new Breakout(params, run.direction),
   vectorize(params, run, cache, out) {
-    const close = cache.series.close;
-    const upperEntry = channel(cache, 'high', params.entry);
-    const lowerEntry = channel(cache, 'low', params.entry);
-    const upperExit = channel(cache, 'high', params.exit);
-    const lowerExit = channel(cache, 'low', params.exit);
+    // The entry bits depend on the entry period alone and the exit bits on the exit period alone:
+    // each is computed once per period and a combination ORs the two (no bit while either
+    // channel is warming up, as `onBar` holds until both exist).
+    const entry = channelBits(cache, 'entry', params.entry);
+    const exit = channelBits(cache, 'exit', params.exit);
     const flags = codesArray(cache, out);
-    for (let i = 0; i < close.length; i++) {
-      const upper = upperEntry[i] as number;
-      if (Number.isNaN(upper + (upperExit[i] as number))) {
-        flags[i] = 0;
-        continue;
-      }
-      const c = close[i] as number;
-      flags[i] = ruleFlags(
-        c > upper,
-        c < (lowerEntry[i] as number),
-        c < (lowerExit[i] as number),
-        c > (upperExit[i] as number),
-      );
+    for (let i = 0; i < flags.length; i++) {
+      const e = entry[i] as number;
+      const x = exit[i] as number;
+      flags[i] = e & x & CHANNEL_READY ? (e | x) & ~CHANNEL_READY : 0;
     }
     return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
   },
 };
+
+/** The bit of `channelBits` set where the channel exists (its upper side is not NaN). */
+const CHANNEL_READY = 16;
+
+/**
+ * The rule's bits of one channel at each close: the entry channel's (close above its high: enter
+ * long; below its low: enter short) or the exit channel's (close below its low: exit long; above
+ * its high: exit short), with `CHANNEL_READY` where the channel exists.
+ */
+function channelBits(cache: IndicatorCache, role: 'entry' | 'exit', period: number): Uint8Array {
+  return cache.get(
+    `breakout-${role}:${period}`,
+    () => {
+      const close = cache.series.close;
+      const upper = channel(cache, 'high', period);
+      const lower = channel(cache, 'low', period);
+      const bits = new Uint8Array(close.length);
+      for (let i = 0; i < close.length; i++) {
+        const high = upper[i] as number;
+        if (Number.isNaN(high)) continue;
+        const c = close[i] as number;
+        const low = lower[i] as number;
+        bits[i] =
+          CHANNEL_READY |
+          (role === 'entry'
+            ? ruleFlags(c > high, c < low, false, false)
+            : ruleFlags(false, false, c < low, c > high));
+      }
+      return bits;
+    },
+    (bits) => bits.byteLength,
+  );
+}
 
 /** The channel over the previous `period` bars at each bar (read before the bar goes in, as `onBar` does). */
 function channel(cache: IndicatorCache, side: 'high' | 'low', period: number): Float64Array {

@@ -1,7 +1,16 @@
 import * as z from 'zod';
 import { Rsi } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { AtrStop, atrStopParams, decideRule, type RuleReasons, ruleFlags, ruleVector } from './rule.js';
+import {
+  AtrStop,
+  atrStopParams,
+  decideRule,
+  ENTER_LONG,
+  ENTER_SHORT,
+  type RuleReasons,
+  ruleFlags,
+  ruleVector,
+} from './rule.js';
 import {
   type DecisionContext,
   DIRECTIONS,
@@ -103,10 +112,14 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
       (bits) => bits.byteLength,
     );
     const flags = codesArray(cache, out);
-    for (let i = 0; i < close.length; i++) {
+    const overbought = 100 - entry;
+    const n = flags.length;
+    for (let i = 0; i < n; i++) {
       const value = rsi[i] as number;
-      // A NaN RSI (warming up): every comparison is false and the exit bits are 0.
-      flags[i] = (exits[i] as number) | ruleFlags(value < entry, value > 100 - entry, false, false);
+      // A NaN RSI (warming up): every comparison is false and the exit bits are 0. The entry bits
+      // as `ruleFlags` sets them, written out (this loop runs once per combination).
+      flags[i] =
+        (exits[i] as number) | (value < entry ? ENTER_LONG : 0) | (value > overbought ? ENTER_SHORT : 0);
     }
     return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
   },

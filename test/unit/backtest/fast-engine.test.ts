@@ -3,10 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { SWEEP_GRIDS } from '../../../bench/strategies.js';
 import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
-import { FastScratch, FastSeries, runFastBacktest } from '../../../shared/core/backtest/fast/engine.js';
+import {
+  FastScratch,
+  FastSeries,
+  fastMetrics,
+  fastMetricsPair,
+  runFastBacktest,
+} from '../../../shared/core/backtest/fast/engine.js';
 import { sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
 import { utcDay } from '../../../shared/core/market/utc-day.js';
+import { computeMetrics } from '../../../shared/core/metrics/index.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
 import { riskRulesSchema } from '../../../shared/core/risk/index.js';
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
@@ -36,11 +43,20 @@ const riskVariants = [
     stops: { trailAtr: 1.5, breakEvenAtR: 1, timeStopDays: 15, takeProfitR: 2, atrPeriod: 10 },
   }),
   riskRulesSchema.parse({ maxDrawdown: 0.02, drawdownCoolOffDays: 3, dailyLossLimit: 0.005 }),
+  // No stop management, so held stretches run in the tight loop: a take-profit and a stop to hit
+  // inside them, and daily-loss trips that flatten there.
+  riskRulesSchema.parse({
+    maxDrawdown: 0.04,
+    drawdownCoolOffDays: 4,
+    dailyLossLimit: 0.004,
+    flattenOnDailyLoss: true,
+    stops: { takeProfitR: 1.5, initialAtr: 1.5 },
+  }),
 ];
 
 const optionsArb = fc.record({
   sizingIndex: fc.integer({ min: 0, max: 3 }),
-  riskIndex: fc.integer({ min: 0, max: 3 }),
+  riskIndex: fc.integer({ min: 0, max: riskVariants.length - 1 }),
   direction: fc.constantFrom('long-only' as const, 'long-short' as const),
   atrStop: fc.option(fc.constantFrom(1, 2, 3.5), { nil: undefined }),
   slippageBps: fc.constantFrom(0, 5, 12.5),
@@ -53,6 +69,7 @@ const optionsArb = fc.record({
   endOfData: fc.constantFrom('hold' as const, 'close' as const),
   startIndex: fc.constantFrom(0, 200),
   endIndex: fc.option(fc.constantFrom(900, 1100), { nil: undefined }),
+  periodsPerYear: fc.option(fc.constantFrom(252, 365), { nil: undefined }),
 });
 
 type Drawn = typeof optionsArb extends fc.Arbitrary<infer T> ? T : never;
@@ -71,6 +88,7 @@ function optionsOf(o: Drawn): BacktestOptions {
     startIndex: o.startIndex,
     ...(o.endIndex === undefined ? {} : { endIndex: o.endIndex }),
     riskFreeRate: 0.02,
+    ...(o.periodsPerYear === undefined ? {} : { periodsPerYear: o.periodsPerYear }),
     direction: o.direction,
     ...(risk === undefined ? {} : { risk }),
   };
@@ -156,6 +174,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
       endOfData: 'close',
       startIndex: 200,
       endIndex: undefined,
+      periodsPerYear: undefined,
     });
     const swept = sweepFast(series, strategy, { atrStop: 2 }, combos, options);
     const reference = combos.map(
@@ -163,6 +182,111 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
         runBacktest({ series: [series], strategy, params: { atrStop: 2, ...combo }, options }).metrics,
     );
     expect(swept).toEqual(reference);
+  });
+
+  it('the sweep (two combinations per curve pass) equals the reference on random settings, every strategy', () => {
+    let trades = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...strategyRegistry.keys()),
+        fc.nat(100_000),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 3 }),
+        optionsArb,
+        (name, first, count, symbolIndex, o) => {
+          const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+          const options = optionsOf(o);
+          if (!strategy.directions.includes(options.direction ?? 'long-only')) return;
+          const grid = expandGrid(SWEEP_GRIDS[name] as NonNullable<(typeof SWEEP_GRIDS)[string]>);
+          const combos = Array.from({ length: count }, (_, i) => grid[(first + i * 7919) % grid.length]);
+          const base = o.atrStop === undefined ? {} : { atrStop: o.atrStop };
+          const series = bundled[symbolIndex] as (typeof bundled)[number];
+          const reference = combos.map(
+            (combo) =>
+              runBacktest({ series: [series], strategy, params: { ...base, ...combo }, options }).metrics,
+          );
+          for (const m of reference) trades += m.trades;
+          expect(sweepFast(series, strategy, base, combos as Record<string, unknown>[], options)).toEqual(
+            reference,
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect(trades).toBeGreaterThan(100);
+  });
+
+  it('the same combinations swept again (other symbols, other base parameters) give the reference metrics', () => {
+    const strategy = strategyRegistry.get('breakout') as StrategyDefinition<unknown>;
+    const combos = expandGrid(SWEEP_GRIDS.breakout as NonNullable<(typeof SWEEP_GRIDS)[string]>).slice(
+      40,
+      45,
+    );
+    const options: BacktestOptions = {
+      initialCash: 100_000,
+      sizing: { mode: 'atr-risk', risk: 0.02 },
+      cashBuffer: 0.02,
+      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+      slippageBps: 5,
+      fractional: false,
+      endOfData: 'close',
+      riskFreeRate: 0,
+      risk: riskRulesSchema.parse({}),
+    };
+    const reference = (series: (typeof bundled)[number], base: Record<string, unknown>) =>
+      combos.map(
+        (combo) =>
+          runBacktest({ series: [series], strategy, params: { ...base, ...combo }, options }).metrics,
+      );
+    const tight = { atrStop: 1 };
+    const wide = { atrStop: 3.5 };
+    for (const series of bundled.slice(0, 2)) {
+      expect(sweepFast(series, strategy, tight, combos, options)).toEqual(reference(series, tight));
+      // The same array with other base parameters: parsed again, not read from the first sweep.
+      const swept = sweepFast(series, strategy, wide, combos, options);
+      expect(swept).toEqual(reference(series, wide));
+      expect(swept).not.toEqual(reference(series, tight));
+    }
+  });
+
+  it('a curve or bar time the metrics reject gets the reference error, alone or in a pair', () => {
+    const base = bundled[0] as (typeof bundled)[number];
+    const options: BacktestOptions = {
+      initialCash: 100_000,
+      sizing: { mode: 'all-in' },
+      cashBuffer: 0,
+      commission: { perShare: 0, perOrder: 0, percent: 0, minimum: 0 },
+      slippageBps: 0,
+      fractional: false,
+      endOfData: 'close',
+      riskFreeRate: 0,
+    };
+    const data = new FastSeries(base, 0, 99);
+    const scratch = new FastScratch(data.span);
+    const [a, b] = scratch.lanes;
+    a.equity.fill(100_000);
+    b.equity.fill(100_000);
+    b.equity[40] = Number.POSITIVE_INFINITY;
+    const reference = () =>
+      computeMetrics({
+        time: data.time,
+        equity: b.equity,
+        initialEquity: 100_000,
+        inMarket: b.inMarket,
+        tradePnls: [],
+        buyHoldReturnPct: data.buyHoldReturnPct,
+      });
+    expect(reference).toThrow(/equity\[40\]/);
+    expect(() => fastMetrics(data, options, b)).toThrow(/equity\[40\]/);
+    expect(() => fastMetricsPair(data, options, a, b)).toThrow(/equity\[40\]/);
+    expect(fastMetrics(data, options, a).equityFinal).toBe(100_000);
+    // A last bar time that is not finite: checked once per series, named as computeMetrics names it.
+    const time = Float64Array.from(base.time.slice(0, 100));
+    time[99] = Number.POSITIVE_INFINITY;
+    const bad = new FastSeries({ ...base, time }, 0, 99);
+    expect(bad.timesValid).toBe(false);
+    expect(() => fastMetrics(bad, options, a)).toThrow(/time\[99\]/);
+    expect(() => fastMetricsPair(bad, options, a, a)).toThrow(/time\[99\]/);
   });
 
   it('with a volatility cap the sweep returns the reference metrics (the fast engine leaves it to the engine)', () => {
@@ -185,6 +309,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
         endOfData: 'close',
         startIndex: 0,
         endIndex: undefined,
+        periodsPerYear: undefined,
       }),
       risk: riskRulesSchema.parse({ volatilityCap: { targetVolatility: 0.1, window: 20 } }),
     };
@@ -274,6 +399,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
       endOfData: 'close',
       startIndex: 0,
       endIndex: undefined,
+      periodsPerYear: undefined,
     });
     if (run === undefined) throw new Error('unreachable: ma-crossover supports long-only');
     expect(run.fast.fills).toEqual(run.reference.fills);

@@ -57,9 +57,42 @@ describe('curveStatsPair', () => {
           curveStatsPair(time, equityA, equityB, time.length, initial, rf, pairA, pairB);
           expect(pairA).toEqual(aloneA);
           expect(pairB).toEqual(aloneB);
+          expect(aloneA.finite).toBe(true);
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('curveStats: finite', () => {
+  it('is false exactly when a point is not finite, alone and in a pair', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 40 })
+          .chain((n) =>
+            fc.tuple(
+              fc.array(fc.integer({ min: 1, max: 2_000_000 }), { minLength: n, maxLength: n }),
+              fc.option(fc.nat(n - 1), { nil: undefined }),
+              fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+            ),
+          ),
+        ([cents, bad, value]) => {
+          const time = Float64Array.from(cents, (_, i) => i * DAY);
+          const equity = Float64Array.from(cents, (c) => c / 100);
+          if (bad !== undefined) equity[bad] = value;
+          const alone = new CurveStats();
+          curveStats(time, equity, time.length, 10_000, 0, alone);
+          expect(alone.finite).toBe(bad === undefined);
+          const other = Float64Array.from(cents, (c) => c / 50);
+          const [a, b] = [new CurveStats(), new CurveStats()];
+          curveStatsPair(time, other, equity, time.length, 10_000, 0, a, b);
+          expect(a.finite).toBe(true);
+          expect(b.finite).toBe(bad === undefined);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

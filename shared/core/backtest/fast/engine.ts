@@ -11,7 +11,18 @@ import {
 import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
-import { computeMetrics, type Metrics } from '../../metrics/index.js';
+import {
+  CurveStats,
+  checkMetricsSettings,
+  computeMetrics,
+  curveStats,
+  curveStatsPair,
+  DEFAULT_PERIODS_PER_YEAR,
+  type Metrics,
+  metricsOfCurve,
+  riskFreePerPeriodOf,
+  timesValid,
+} from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
 import { allInQty, positionCapQty } from '../../sizing/index.js';
 import {
@@ -43,6 +54,10 @@ export class FastSeries {
   /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
   readonly cache: IndicatorCache;
   readonly buyHoldReturnPct: number;
+  /** The traded bars' times (the equity curve's), shared by every combination. */
+  readonly time: Float64Array;
+  /** Whether those times pass the metrics' checks (checked once here, not per combination). */
+  readonly timesValid: boolean;
 
   constructor(
     readonly series: BarSeries,
@@ -70,6 +85,8 @@ export class FastSeries {
     this.cache = new IndicatorCache(series);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
+    this.time = series.time.slice(this.start, this.end + 1);
+    this.timesValid = timesValid(this.time, this.span);
   }
 
   /** `YYYY-MM-DD` of a bar (the daily-loss breaker's day), computed once per bar when first asked. */
@@ -89,20 +106,50 @@ export class FastSeries {
   }
 }
 
-/** Buffers reused across the combinations of a sweep. */
-export class FastScratch {
-  readonly time: Float64Array;
+/**
+ * Where one combination's run leaves what its metrics need: the equity curve, the in-market flags
+ * and their count, the closed trades' P&L, and the pass over the curve (`stats`).
+ */
+export class FastLane {
   readonly equity: Float64Array;
   readonly inMarket: Uint8Array;
   /** The closed trades' P&L of the combination being run. */
   readonly pnls: number[] = [];
+  barsInMarket = 0;
+  readonly stats = new CurveStats();
+
+  constructor(span: number) {
+    this.equity = new Float64Array(span);
+    this.inMarket = new Uint8Array(span);
+  }
+}
+
+/**
+ * Buffers reused across the combinations of a sweep: two lanes, so a sweep runs two combinations
+ * and then the pass over both curves at once (`curveStatsPair`).
+ */
+export class FastScratch {
+  readonly lanes: readonly [FastLane, FastLane];
 
   private codesBuffer: Uint8Array | undefined;
 
   constructor(span: number) {
-    this.time = new Float64Array(span);
-    this.equity = new Float64Array(span);
-    this.inMarket = new Uint8Array(span);
+    this.lanes = [new FastLane(span), new FastLane(span)];
+  }
+
+  /** The first lane's equity buffer (what a single run writes). */
+  get equity(): Float64Array {
+    return this.lanes[0].equity;
+  }
+
+  /** The first lane's in-market flags. */
+  get inMarket(): Uint8Array {
+    return this.lanes[0].inMarket;
+  }
+
+  /** The first lane's closed P&Ls. */
+  get pnls(): number[] {
+    return this.lanes[0].pnls;
   }
 
   /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
@@ -148,6 +195,119 @@ export function runFastBacktest<P>(
   scratch: FastScratch,
   record = false,
 ): FastResult {
+  if (!record) {
+    const lane = scratch.lanes[0];
+    simulate(data, strategy, params, options, scratch, lane, false);
+    return { metrics: fastMetrics(data, options, lane) };
+  }
+  const lane = new FastLane(data.span);
+  const recorded = simulate(data, strategy, params, options, scratch, lane, true) as Recorded;
+  return {
+    metrics: fastMetrics(data, options, lane),
+    trades: recorded.trades,
+    fills: recorded.fills,
+    equity: { time: data.time.slice(), equity: lane.equity, inMarket: lane.inMarket },
+    ...(recorded.finalRiskState === undefined ? {} : { finalRiskState: recorded.finalRiskState }),
+  };
+}
+
+/**
+ * Runs one combination into `lane` (its equity curve, in-market flags and closed P&Ls) without
+ * its metrics: a sweep runs two lanes, then `fastMetricsPair` (or `fastMetrics` for one).
+ */
+export function runFastCurve<P>(
+  data: FastSeries,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastScratch,
+  lane: FastLane,
+): void {
+  simulate(data, strategy, params, options, scratch, lane, false);
+}
+
+/** What a recorded run keeps besides its lane. */
+interface Recorded {
+  readonly trades: TradeRecord[];
+  readonly fills: FillRecord[];
+  readonly finalRiskState: RiskState | undefined;
+}
+
+/**
+ * The metrics of the run in `lane`, exactly `computeMetrics`' (the reference engine's call): the
+ * settings checked, the bar times checked once per series (`FastSeries.timesValid`), one pass over
+ * the curve. A curve or setting that breaks the metrics' contract goes to `computeMetrics`, which
+ * names it.
+ */
+export function fastMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane): Metrics {
+  const rf = metricsRiskFree(data, options);
+  if (rf === undefined) return laneComputeMetrics(data, options, lane);
+  curveStats(data.time, lane.equity, data.span, options.initialCash, rf, lane.stats);
+  return laneMetrics(data, options, lane);
+}
+
+/**
+ * `fastMetrics` of two lanes (in that order), with one pass over both curves (`curveStatsPair`:
+ * the same arithmetic per curve, the two running means' divisions overlapping).
+ */
+export function fastMetricsPair(
+  data: FastSeries,
+  options: BacktestOptions,
+  a: FastLane,
+  b: FastLane,
+): [Metrics, Metrics] {
+  const rf = metricsRiskFree(data, options);
+  if (rf === undefined) return [laneComputeMetrics(data, options, a), laneComputeMetrics(data, options, b)];
+  curveStatsPair(data.time, a.equity, b.equity, data.span, options.initialCash, rf, a.stats, b.stats);
+  return [laneMetrics(data, options, a), laneMetrics(data, options, b)];
+}
+
+const periodsPerYearOf = (options: BacktestOptions) => options.periodsPerYear ?? DEFAULT_PERIODS_PER_YEAR;
+
+/** The per-period risk-free return after the settings' checks; undefined when the times break them. */
+function metricsRiskFree(data: FastSeries, options: BacktestOptions): number | undefined {
+  const riskFreeRate = options.riskFreeRate ?? 0;
+  const periodsPerYear = periodsPerYearOf(options);
+  checkMetricsSettings(options.initialCash, riskFreeRate, periodsPerYear, data.buyHoldReturnPct);
+  return data.timesValid ? riskFreePerPeriodOf(riskFreeRate, periodsPerYear) : undefined;
+}
+
+/** The metrics of a lane whose pass is in `lane.stats`; a non-finite point goes to `computeMetrics`. */
+function laneMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane): Metrics {
+  if (!lane.stats.finite) return laneComputeMetrics(data, options, lane);
+  return metricsOfCurve(
+    lane.stats,
+    lane.barsInMarket,
+    lane.pnls,
+    options.initialCash,
+    data.buyHoldReturnPct,
+    periodsPerYearOf(options),
+  );
+}
+
+function laneComputeMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane): Metrics {
+  return computeMetrics({
+    time: data.time,
+    equity: lane.equity,
+    initialEquity: options.initialCash,
+    inMarket: lane.inMarket,
+    tradePnls: lane.pnls,
+    buyHoldReturnPct: data.buyHoldReturnPct,
+    riskFreeRate: options.riskFreeRate,
+    periodsPerYear: periodsPerYearOf(options),
+  });
+}
+
+/** One combination's run into `lane`; the trades, fills and final breaker state when `record`. */
+function simulate<P>(
+  data: FastSeries,
+  strategy: StrategyDefinition<P>,
+  params: P,
+  options: BacktestOptions,
+  scratch: FastScratch,
+  lane: FastLane,
+  record: boolean,
+): Recorded | undefined {
   const direction = options.direction ?? 'long-only';
   // The strategy's vectorized rule over the series when it has one (indicator arrays shared across
   // the grid, decided only at bars where the rule can fire), else its instance fed every bar.
@@ -184,7 +344,7 @@ export function runFastBacktest<P>(
   const fills: FillRecord[] | undefined = record ? [] : undefined;
   // Trades and fills are recorded only when asked for; the closed P&Ls (Kelly, metrics) always.
   const trades: TradeRecord[] | undefined = record ? [] : undefined;
-  const closedPnls: number[] = record ? [] : scratch.pnls;
+  const closedPnls = lane.pnls;
   closedPnls.length = 0;
   let nextOrderId = 1;
   let cash: Cents = Math.round(options.initialCash * 100);
@@ -384,7 +544,20 @@ export function runFastBacktest<P>(
   const maxDrawdown = rules?.maxDrawdown ?? 0;
   const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
   const riskClose = (bar: number, k: number) => {
-    const rulesNow = rules as NonNullable<typeof rules>;
+    const tripped = breakersClose(bar, k);
+    if (side !== 0) positionClose(bar, tripped);
+  };
+  /** A drawdown trip at `bar`: the halt (rare, kept out of `breakersClose` so that it inlines). */
+  const tripDrawdown = (bar: number) => {
+    haltSince = timeOf[bar] as number;
+    haltDay = data.day(bar);
+    haltSessions = 0;
+  };
+  /**
+   * The breakers' bookkeeping of a close (`observeEquity` and the backtest's drawdown auto-reset)
+   * at the equity in `equityValue[k]`; returns whether the daily-loss breaker tripped.
+   */
+  const breakersClose = (bar: number, k: number): boolean => {
     const equity = equityValue[k] as number;
     const day = dayNumber[bar] as number;
     if (stateDayNumber !== day) {
@@ -401,23 +574,33 @@ export function runFastBacktest<P>(
     }
     bk.hwm = Math.max(bk.hwm, equity);
     bk.lastEquity = equity;
-    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) {
-      haltSince = timeOf[bar] as number;
-      haltDay = data.day(bar);
-      haltSessions = 0;
-    }
+    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) tripDrawdown(bar);
     if (haltSessions >= 0 && haltSessions >= coolOffDays) {
       haltSessions = -1;
       bk.hwm = equity;
       bk.lastEquity = equity;
     }
-    if (side === 0) return;
+    return tripped;
+  };
+  /**
+   * The held position at a close after the breakers: the strategy's exit, flatten on a daily-loss
+   * trip (`tripped`), `manageStop`. With the intent HOLD and no stop management it does nothing
+   * unless `tripped`.
+   */
+  const positionClose = (bar: number, tripped: boolean) => {
+    const rulesNow = rules as NonNullable<typeof rules>;
     let exiting = intent.action === 'exit';
     if (rulesNow.flattenOnDailyLoss && tripped) {
       exiting = true;
     } else if (manages) {
       const update = manageStop(
-        { side, entryPrice, initialRisk, stop: stopId === 0 ? Number.NaN : stopPrice, sessionsHeld },
+        {
+          side: side as 1 | -1,
+          entryPrice,
+          initialRisk,
+          stop: stopId === 0 ? Number.NaN : stopPrice,
+          sessionsHeld,
+        },
         close[bar] as number,
         atrAt(bar),
         rulesNow.stops,
@@ -521,11 +704,10 @@ export function runFastBacktest<P>(
     }
   };
 
-  const equityTime = record ? new Float64Array(span) : scratch.time;
-  const equityValue = record ? new Float64Array(span) : scratch.equity;
-  const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
-  equityTime.set(timeOf.subarray(start, end + 1));
+  const equityValue = lane.equity;
+  const inMarket = lane.inMarket;
   inMarket.fill(0);
+  let barsInMarket = 0;
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
   const codes = vector?.codes;
   const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
@@ -534,6 +716,57 @@ export function runFastBacktest<P>(
   const shortMask = masks[2] as number;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
   const skipFlat = codes !== undefined && (rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0));
+  // Held stretches run in a tight loop when no stop management can move the stop or exit.
+  const holdFast = codes !== undefined && !manages;
+  /**
+   * Held with nothing pending, from `from`: each close where neither the protective orders
+   * (`protectiveHit`) nor the rule (`codes & mask`) can act, as the per-bar code runs it (the
+   * position marked at the close, the breakers' bookkeeping in `riskClose`), with the position's
+   * figures in locals. Returns the first bar it did not run: one where the stop, the target or the
+   * rule acts (run by the per-bar code), or the one after a close where the breakers flatten.
+   */
+  const holdStretch = (from: number): number => {
+    const rulesOn = rules !== undefined;
+    const long = side === 1;
+    const mask = long ? longMask : shortMask;
+    const sign = side;
+    const held = qty;
+    const base = cash;
+    const stop = stopPrice;
+    const target = targetPrice;
+    const armed = armedFrom;
+    const flags = codes as Uint8Array;
+    intent = HOLD;
+    let at = from;
+    while (at < end) {
+      if (((flags[at] as number) & mask) !== 0) break;
+      if (
+        at >= armed &&
+        protectiveHit(
+          long,
+          open[at] as number,
+          high[at] as number,
+          low[at] as number,
+          stop,
+          target,
+          false,
+        ) !== PROTECTIVE_NONE
+      ) {
+        break;
+      }
+      const k = at - start;
+      inMarket[k] = 1;
+      equityValue[k] = toDollars(base + sign * notionalCents(held, close[at] as number));
+      at++;
+      // `riskClose`: with the intent HOLD and no stop management, the position's part acts only
+      // on a daily-loss trip.
+      if (rulesOn && breakersClose(at - 1, k)) {
+        positionClose(at - 1, true);
+        if (exitId !== 0) break;
+      }
+    }
+    return at;
+  };
   // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
   for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
     const time = timeOf[slot] as number;
@@ -574,7 +807,10 @@ export function runFastBacktest<P>(
     }
     if (!trading) continue;
     const k = slot - start;
-    if (side !== 0) inMarket[k] = 1;
+    if (side !== 0) {
+      inMarket[k] = 1;
+      barsInMarket++;
+    }
     if (slot < end) {
       const equityCents = side === 0 ? cash : cash + side * notionalCents(qty, lastClose);
       equityValue[k] = toDollars(equityCents);
@@ -597,6 +833,14 @@ export function runFastBacktest<P>(
           slot = next - 1;
         }
       }
+      // Held with nothing pending: the closes up to the next one where the stop, the target or
+      // the rule can act run in a tight loop (docs/engine.md).
+      if (holdFast && side !== 0 && entryId === 0 && exitId === 0) {
+        const next = holdStretch(slot + 1);
+        barsInMarket += next - slot - 1;
+        sessionsHeld += next - slot - 1;
+        slot = next - 1;
+      }
     }
   }
 
@@ -610,7 +854,6 @@ export function runFastBacktest<P>(
     closePosition(id, 'end-of-data', adverse(lastClose, side === -1), endTime);
   }
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
-  const tradePnls = closedPnls;
   if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
     trades.push({
@@ -626,21 +869,11 @@ export function runFastBacktest<P>(
       exitReason: null,
     });
   }
-  const metrics = computeMetrics({
-    time: equityTime,
-    equity: equityValue,
-    initialEquity: options.initialCash,
-    inMarket,
-    tradePnls,
-    buyHoldReturnPct: data.buyHoldReturnPct,
-    riskFreeRate: options.riskFreeRate,
-  });
-  if (!record) return { metrics };
+  lane.barsInMarket = barsInMarket;
+  if (!record) return undefined;
   return {
-    metrics,
     trades: trades as TradeRecord[],
     fills: fills as FillRecord[],
-    equity: { time: equityTime, equity: equityValue, inMarket },
-    ...(rules === undefined ? {} : { finalRiskState: materialize() }),
+    finalRiskState: rules === undefined ? undefined : materialize(),
   };
 }
