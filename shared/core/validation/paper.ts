@@ -15,6 +15,7 @@ import type {
 } from '../ports/state-store.js';
 import type { BreakerEvent } from '../risk/breakers.js';
 import { RollingCorrelation } from '../risk/correlation.js';
+import { positionHeat } from '../risk/sizing.js';
 
 /** A broker fill (its activities), to find the fills the ledger lost. */
 export interface BrokerFillSeen {
@@ -308,13 +309,13 @@ export function paperPerformance(
 /**
  * Risk-rule checks on the ledger: every position held at a session's end has a protective stop (the
  * first risk check places it after the open, so the end of its first session is after it); entries
- * within the position cap and the portfolio heat cap at their decision; no entry filled while a
+ * within the position cap and the portfolio heat cap at their decision (the heat by the decision's
+ * own formula, `positionHeat`: entry reference to stop, never the close); no entry filled while a
  * breaker or the kill switch was tripped.
  */
 export function riskViolations(
   ledger: PaperLedger,
   limits: { readonly maxPositionFraction: number; readonly maxPortfolioHeat: number },
-  prices: SessionPrices,
 ): string[] {
   const violations: string[] = [];
   for (const { date, positions } of ledger.positions) {
@@ -333,7 +334,6 @@ export function riskViolations(
     for (const p of ledger.positions) if (p.date < date) found = p.positions;
     return found;
   };
-  const previousSession = (date: string) => [...ledger.equity].reverse().find((s) => s.date < date)?.date;
   // A net order's entries are its legs' (a sleeves config): counted once, as the legs.
   const entries = ledger.intents.filter(
     (i) => i.purpose === 'entry' && i.filledQty > 0 && i.legIds === undefined,
@@ -344,11 +344,22 @@ export function riskViolations(
   for (const [date, dayEntries] of byDate) {
     const equity = equityBefore.get(date);
     if (equity === undefined) continue;
-    const decisionDay = previousSession(date);
+    // The heat the decision summed (`portfolioHeat`): each held position that stays (not exited at
+    // that close) from its entry reference to its stop as the close left it (a stop moved at the
+    // close is on the entry day's record), then each entry from its decision close to its stop.
+    const exited = new Set(
+      ledger.intents
+        .filter((i) => i.purpose === 'exit' && i.date === date && i.legIds === undefined)
+        .map((i) => `${i.sleeve ?? ''}|${i.symbol}`),
+    );
+    const dayRecord = ledger.positions.find((p) => p.date === date)?.positions ?? [];
     let heat = 0;
     for (const p of positionsBefore(date)) {
-      const close = decisionDay === undefined ? undefined : prices.close(p.symbol, decisionDay);
-      if (p.qty > 0 && p.stop !== null) heat += p.qty * Math.max(0, (close ?? p.avgEntryPrice) - p.stop);
+      const key = `${p.sleeve ?? ''}|${p.symbol}`;
+      if (p.qty === 0 || exited.has(key)) continue;
+      const stop = dayRecord.find((q) => `${q.sleeve ?? ''}|${q.symbol}` === key)?.stop ?? p.stop;
+      if (stop === null) continue;
+      heat += positionHeat(p.qty > 0 ? 1 : -1, Math.abs(p.qty), p.entryRef ?? p.avgEntryPrice, stop);
     }
     for (const e of dayEntries) {
       const notional = e.qty * e.referencePrice;
@@ -356,7 +367,8 @@ export function riskViolations(
         violations.push(
           `${date} ${e.symbol}: entry of $${notional.toFixed(2)} above the position cap ($${(limits.maxPositionFraction * equity).toFixed(2)})`,
         );
-      if (e.protectiveStop !== undefined) heat += e.qty * Math.max(0, e.referencePrice - e.protectiveStop);
+      if (e.protectiveStop !== undefined)
+        heat += positionHeat(e.side === 'buy' ? 1 : -1, e.qty, e.referencePrice, e.protectiveStop);
     }
     if (heat > limits.maxPortfolioHeat * equity * slack)
       violations.push(
@@ -580,7 +592,7 @@ export function validatePaper(input: {
   };
 
   // --- risk and alerts -------------------------------------------------------------------------
-  const violations = riskViolations(ledger, input.limits, prices);
+  const violations = riskViolations(ledger, input.limits);
   const alerts =
     ledger.alerts === null
       ? null
