@@ -275,7 +275,9 @@ describe('paper validation: the decision', () => {
     // 5,000 (QQQ) + 40 (SPY: 10 x (99 - 95)) + 400 x 10 (the entry) = 9,040, under 10 % of ~101,000.
     expect(check(400)).toEqual([]);
     // 600 shares: 11,040, above the cap: still a breach.
-    expect(check(600)).toEqual([expect.stringMatching(new RegExp(`^${day}: portfolio heat \\$11040\\.00 above the cap`))]);
+    expect(check(600)).toEqual([
+      expect.stringMatching(new RegExp(`^${day}: portfolio heat \\$11040\\.00 above the cap`)),
+    ]);
   });
 
   it('fails sharpe and maxDrawdown on a losing, falling paper account', () => {
