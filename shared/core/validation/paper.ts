@@ -70,6 +70,23 @@ export interface PaperLedger {
   readonly audit: readonly AuditRecord[];
   /** The alerts of the period, or null when the state does not keep them (a deployed stage: Slack has them). */
   readonly alerts: readonly AlertSeen[] | null;
+  /**
+   * The validated sleeve's own curve (a sleeves config's sleeve, from end-of-day's dated sleeve
+   * snapshots): its time-weighted NAV at the close before the first session and at each session's
+   * close. Absent: the curves, tracking and paper metrics are the account's equity snapshots'.
+   */
+  readonly curve?: SleeveCurve;
+}
+
+/** A sleeve's own equity curve: its time-weighted NAV (capital moved between sleeves excluded). */
+export interface SleeveCurve {
+  /** At the close before the first session. */
+  readonly initial: number;
+  readonly points: readonly {
+    readonly date: string;
+    readonly equity: number;
+    readonly inMarket: boolean;
+  }[];
 }
 
 /** The shadow backtest over the same sessions, from the same cash. */
@@ -89,6 +106,13 @@ export interface ShadowBacktest {
   readonly metrics: PerformanceFigures;
   /** The positions it started from (`qty SYMBOL`), when not flat. */
   readonly openingPositions?: readonly string[];
+  /** The curve's value at the close before the first session (default: the ledger's initial equity). */
+  readonly initial?: number;
+  /**
+   * A sleeves backtest: each sleeve's own curve over the sessions (its time-weighted NAV, as the
+   * paper sleeve's) and its metrics over them, by sleeve id.
+   */
+  readonly sleeveCurves?: Readonly<Record<string, SleeveCurve & { readonly metrics: PerformanceFigures }>>;
 }
 
 export interface PerformanceFigures {
@@ -282,9 +306,10 @@ const sideSign = (side: 'buy' | 'sell') => (side === 'buy' ? 1 : -1);
 
 /** Paper metrics from the snapshots and the closed trades, by the backtest's definitions. */
 export function paperPerformance(
-  ledger: Pick<PaperLedger, 'equity' | 'initialEquity' | 'positions' | 'closedTrades'>,
+  ledger: Pick<PaperLedger, 'equity' | 'initialEquity' | 'positions' | 'closedTrades' | 'curve'>,
   periodsPerYear = 252,
 ): PerformanceFigures | null {
+  if (ledger.curve !== undefined) return curvePerformance(ledger.curve, ledger.closedTrades, periodsPerYear);
   if (ledger.equity.length === 0 || !(ledger.initialEquity > 0)) return null;
   const held = new Map(ledger.positions.map((p) => [p.date, p.positions.some((x) => x.qty !== 0)]));
   const metrics = computeMetrics({
@@ -293,6 +318,35 @@ export function paperPerformance(
     initialEquity: ledger.initialEquity,
     inMarket: Uint8Array.from(ledger.equity.map((s) => (held.get(s.date) ? 1 : 0))),
     tradePnls: ledger.closedTrades.map((t) => t.pnlCents / 100),
+    buyHoldReturnPct: 0,
+    periodsPerYear,
+  });
+  return {
+    returnPct: metrics.returnPct,
+    sharpe: metrics.sharpe,
+    maxDrawdownPct: metrics.maxDrawdownPct,
+    winRatePct: metrics.winRatePct,
+    profitFactor: metrics.profitFactor,
+    trades: metrics.trades,
+  };
+}
+
+/**
+ * Metrics of a sleeve's own curve (its NAV at each close, from `initial`) and its closed trades, by
+ * the backtest's definitions (`computeMetrics`); null without a session or a positive start.
+ */
+export function curvePerformance(
+  curve: SleeveCurve,
+  trades: readonly Pick<ClosedTradeRecord, 'pnlCents'>[],
+  periodsPerYear = 252,
+): PerformanceFigures | null {
+  if (curve.points.length === 0 || !(curve.initial > 0)) return null;
+  const metrics = computeMetrics({
+    time: Float64Array.from(curve.points.map((p) => Date.parse(`${p.date}T00:00:00Z`))),
+    equity: Float64Array.from(curve.points.map((p) => p.equity)),
+    initialEquity: curve.initial,
+    inMarket: Uint8Array.from(curve.points.map((p) => (p.inMarket ? 1 : 0))),
+    tradePnls: trades.map((t) => t.pnlCents / 100),
     buyHoldReturnPct: 0,
     periodsPerYear,
   });
@@ -575,13 +629,15 @@ export function validatePaper(input: {
   const periods = input.periodsPerYear ?? 252;
   const paper = paperPerformance(ledger, periods);
   const backtestEquity = new Map((backtest?.equity ?? []).map((e) => [e.date, e.equity]));
-  const aligned = ledger.equity.filter((s) => backtestEquity.has(s.date));
+  // The validated sleeve's own curve when it has one (a sleeves config), else the account's.
+  const paperCurve = ledger.curve?.points ?? ledger.equity;
+  const aligned = paperCurve.filter((s) => backtestEquity.has(s.date));
   const paperReturns = dailyReturns(
-    ledger.initialEquity,
+    ledger.curve?.initial ?? ledger.initialEquity,
     aligned.map((s) => s.equity),
   );
   const backtestReturns = dailyReturns(
-    ledger.initialEquity,
+    backtest?.initial ?? ledger.initialEquity,
     aligned.map((s) => backtestEquity.get(s.date) as number),
   );
   const tracking = {
