@@ -8,10 +8,17 @@ import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
 import { liveSleeveIds, parseConfig } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
+import type { LiveContext } from '../../shared/live/context.js';
 import type { DailyReport } from '../../shared/live/end-of-day.js';
-import { readPaperLedger, shadowBacktest, type ValidationStore } from '../../shared/live/paper-validation.js';
+import {
+  readPaperLedger,
+  shadowBacktest,
+  type ValidationStore,
+  weeklyPaperValidation,
+} from '../../shared/live/paper-validation.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
 import { capture } from '../helpers/capture.js';
+import { startLiveStack } from '../helpers/live-stack.js';
 
 // The shipped multi-strategy config replayed over a short span (see test/e2e/replay-sleeves.test.ts
 // for why it starts on 2021-03-15): trend and breakout trade, one QQQ and one AAPL order carry both
@@ -187,6 +194,34 @@ describe('validate-paper on a sleeves config', () => {
       }
     } finally {
       await state.close();
+    }
+  });
+
+  it("the weekly run validates each sleeve on its own curve: each record carries the sleeve's own figures", async () => {
+    const v = (await validate('--state-dir', dir, '--no-record')) as PaperValidation & {
+      sleeves: readonly { sleeve: string; paper: PaperValidation['paper'] }[];
+    };
+    const stack = await startLiveStack({ startTime: '2021-04-09T21:30:00.000Z', withCache: false });
+    const kept = await openReplayState(dir);
+    try {
+      const ctx: LiveContext = { ...stack.ctx, store: kept.store, config };
+      const result = await weeklyPaperValidation(ctx, '2021-04-09T21:30:00.000Z');
+      expect(result.sleeves.map((s) => s.sleeve)).toEqual(liveSleeveIds(config));
+      for (const id of ['trend', 'breakout']) {
+        const own = v.sleeves.find((s) => s.sleeve === id)?.paper;
+        const record = await kept.store.getPaperValidation(id);
+        expect(record?.decidedAt).toBe('2021-04-09T21:30:00.000Z');
+        // The paper side is the sleeve's own curve from the snapshots, whatever bars the backtest reads.
+        expect(record?.figures.sharpe ?? null).toBe(own?.sharpe ?? null);
+        expect(record?.figures.maxDrawdown).toBe(own?.maxDrawdownPct);
+        expect(record?.figures.maxDrawdown).not.toBeCloseTo(v.paper?.maxDrawdownPct as number, 6);
+      }
+      const sent = stack.notifier.sent.filter((n) => n.subject.startsWith('Paper validation of'));
+      expect(sent).toHaveLength(liveSleeveIds(config).length);
+      for (const n of sent) expect(n.text).not.toContain("the account's");
+    } finally {
+      await kept.close();
+      await stack.close();
     }
   });
 
