@@ -399,19 +399,20 @@ export function riskViolations(
     const equity = equityBefore.get(date);
     if (equity === undefined) continue;
     // The heat the decision summed (`portfolioHeat`): each held position that stays (not exited at
-    // that close) from its entry reference to its stop as the close left it (a stop moved at the
-    // close is on the entry day's record), then each entry from its decision close to its stop.
+    // that close; a record without a sleeve is the validated sleeve's) from its entry reference to
+    // its stop as the close left it (a stop moved at the close is on the entry day's record), then
+    // each entry from its decision close to its stop.
     const exited = new Set(
       ledger.intents
         .filter((i) => i.purpose === 'exit' && i.date === date && i.legIds === undefined)
-        .map((i) => `${i.sleeve ?? ''}|${i.symbol}`),
+        .map((i) => `${i.sleeve ?? ledger.sleeve}|${i.symbol}`),
     );
     const dayRecord = ledger.positions.find((p) => p.date === date)?.positions ?? [];
     let heat = 0;
     for (const p of positionsBefore(date)) {
-      const key = `${p.sleeve ?? ''}|${p.symbol}`;
+      const key = `${p.sleeve ?? ledger.sleeve}|${p.symbol}`;
       if (p.qty === 0 || exited.has(key)) continue;
-      const stop = dayRecord.find((q) => `${q.sleeve ?? ''}|${q.symbol}` === key)?.stop ?? p.stop;
+      const stop = dayRecord.find((q) => `${q.sleeve ?? ledger.sleeve}|${q.symbol}` === key)?.stop ?? p.stop;
       if (stop === null) continue;
       heat += positionHeat(p.qty > 0 ? 1 : -1, Math.abs(p.qty), p.entryRef ?? p.avgEntryPrice, stop);
     }

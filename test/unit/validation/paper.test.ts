@@ -263,9 +263,10 @@ describe('paper validation: the decision', () => {
     });
     // QQQ closed at 130 the day before: measured from the close it would be 35,000 of heat.
     const rose = { open: () => OPEN, close: (symbol: string) => (symbol === 'QQQ' ? 130 : 101) };
-    const check = (qty: number) =>
+    const qqqExit: IntentRecord = { ...intent(day, 'sell', 'exit', 'x2'), symbol: 'QQQ', qty: 1000 };
+    const check = (qty: number, exits: readonly IntentRecord[] = []) =>
       validatePaper({
-        ledger: { ...ledger, positions, intents: [...ledger.intents, entry(qty)] },
+        ledger: { ...ledger, positions, intents: [...ledger.intents, ...exits, entry(qty)] },
         backtest,
         prices: rose,
         criteria,
@@ -274,6 +275,8 @@ describe('paper validation: the decision', () => {
       }).risk.violations;
     // 5,000 (QQQ) + 40 (SPY: 10 x (99 - 95)) + 400 x 10 (the entry) = 9,040, under 10 % of ~101,000.
     expect(check(400)).toEqual([]);
+    // QQQ exited at that close: it is no heat of the decision, so 600 shares fit (6,040).
+    expect(check(600, [qqqExit])).toEqual([]);
     // 600 shares: 11,040, above the cap: still a breach.
     expect(check(600)).toEqual([
       expect.stringMatching(new RegExp(`^${day}: portfolio heat \\$11040\\.00 above the cap`)),
