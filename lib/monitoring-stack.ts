@@ -9,7 +9,12 @@ import { TradingFunction } from './constructs/trading-function.js';
 import { repoPath } from './paths.js';
 import type { ResearchStack } from './research-stack.js';
 import type { StageConfig } from './stage.js';
-import { BUNDLED_CONFIG_PATH, liveFunctionEnvironment, type TradingStack } from './trading-stack.js';
+import {
+  BUNDLED_CONFIG_PATH,
+  liveFunctionEnvironment,
+  PAPER_VALIDATION_TIMEOUT,
+  type TradingStack,
+} from './trading-stack.js';
 
 /** Properties of a {@link MonitoringStack}. */
 export interface MonitoringStackProps extends StackProps {
@@ -74,6 +79,8 @@ export class MonitoringStack extends Stack {
     const risk = trading.config.risk;
     const dailyLossPct = round2((risk?.dailyLossLimit ?? 0.05) * 100);
     const drawdownPct = round2((risk?.maxDrawdown ?? 0.15) * 100);
+    // The paper stage's weekly validation: its errors, throttles, dead letters and run time alarm too.
+    const validation = trading.paperValidation;
     this.breakers = new CircuitBreakers(this, 'Breakers', {
       stage: stage.name,
       namePrefix: stage.resourcePrefix,
@@ -83,6 +90,7 @@ export class MonitoringStack extends Stack {
       drawdownPct,
       functions: {
         ...trading.functions,
+        ...(validation === undefined ? {} : { 'validate-paper': validation.function }),
         'kill-switch': this.killSwitch,
         ...(this.slack.webhookFunction === undefined ? {} : { 'slack-notify': this.slack.webhookFunction }),
       },
@@ -90,8 +98,16 @@ export class MonitoringStack extends Stack {
         ...Object.fromEntries(
           Object.entries(trading.schedules).map(([step, schedule]) => [step, schedule.deadLetterQueue]),
         ),
+        ...(validation === undefined ? {} : { 'validate-paper': validation.schedule.deadLetterQueue }),
         ...(this.slack.deadLetterQueue === undefined ? {} : { 'slack-notify': this.slack.deadLetterQueue }),
       },
+      ...(validation === undefined
+        ? {}
+        : {
+            durations: {
+              'validate-paper': { fn: validation.function, timeout: PAPER_VALIDATION_TIMEOUT },
+            },
+          }),
       stateMachine: research.pipeline.stateMachine,
     });
 

@@ -44,6 +44,9 @@ export interface TradingStackProps extends StackProps {
   readonly dashboardName: string;
 }
 
+/** The weekly paper validation's timeout (its duration alarm fires at 80 % of it). */
+export const PAPER_VALIDATION_TIMEOUT = Duration.minutes(5);
+
 /**
  * `QuantShift-<stage>-Trading`: the live trading day. Five functions on EventBridge Scheduler
  * (America/New_York, weekdays), the state and idempotency tables, the stage's secrets (created
@@ -147,7 +150,7 @@ export class TradingStack extends Stack {
       const fn = new TradingFunction(this, 'ValidatePaperFunction', {
         entry: repoPath('functions', 'validate-paper', 'handler.ts'),
         memorySize: 1024,
-        timeout: Duration.minutes(5),
+        timeout: PAPER_VALIDATION_TIMEOUT,
         functionName: `${stage.resourcePrefix}-validate-paper`,
         logRetention: stage.logRetention,
         logLevel: stage.logLevel,

@@ -55,6 +55,12 @@ export interface CircuitBreakersProps {
   readonly drawdownPct?: number;
   /** Functions whose errors and throttles alarm, by a short name used in the alarm's name. */
   readonly functions: Readonly<Record<string, IFunction>>;
+  /**
+   * Functions whose run time alarms when it nears their timeout (the weekly validation, whose work
+   * grows with every paper session), by the short name used in the alarm's name.
+   * @default - none
+   */
+  readonly durations?: Readonly<Record<string, { readonly fn: IFunction; readonly timeout: Duration }>>;
   /** Dead-letter queues whose depth alarms, by step. */
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
   /** The walk-forward state machine: a failed, timed-out or aborted execution alarms. */
@@ -75,6 +81,8 @@ export class CircuitBreakers extends Construct {
   readonly backtestDivergence: Alarm;
   readonly functionErrors: Readonly<Record<string, Alarm>>;
   readonly functionThrottles: Readonly<Record<string, Alarm>>;
+  /** Per function of `durations`: its longest run of the hour reached 80 % of its timeout. */
+  readonly functionDurations: Readonly<Record<string, Alarm>>;
   readonly deadLetters: Readonly<Record<string, Alarm>>;
   readonly pipelineFailures?: Alarm;
   /** Every alarm, for the dashboard's alarm status widget. */
@@ -200,6 +208,20 @@ export class CircuitBreakers extends Construct {
     }
     this.functionErrors = functionErrors;
     this.functionThrottles = functionThrottles;
+
+    const functionDurations: Record<string, Alarm> = {};
+    for (const [name, { fn, timeout }] of Object.entries(props.durations ?? {})) {
+      const limitMs = Math.round(timeout.toMilliseconds() * 0.8);
+      functionDurations[name] = alarm(`${pascal(name)}Duration`, `${name}-duration`, {
+        alarmDescription: `A ${name} run took ${limitMs / 1000} s or more, 80 % of its ${timeout.toSeconds()} s timeout: it will soon time out (its work grows with the sessions it covers).`,
+        metric: fn.metricDuration({ period: Duration.hours(1), statistic: 'Maximum' }),
+        threshold: limitMs,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.functionDurations = functionDurations;
 
     const deadLetters: Record<string, Alarm> = {};
     for (const [name, queue] of Object.entries(props.deadLetterQueues)) {

@@ -15,7 +15,6 @@ import { paperGateHash } from '../live/entry-gate.js';
 import {
   paperValidationRecord,
   readPaperLedger,
-  SLEEVES_CURVE_CAVEAT,
   SLEEVES_SHADOW_CAVEAT,
   seriesPrices,
   shadowBacktest,
@@ -69,11 +68,38 @@ const flagSpecs: FlagSpecs = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
+/** One sleeve's own validation in a sleeves config's document (`sleeves`). */
+export interface SleeveSummary {
+  readonly sleeve: string;
+  readonly decision: PaperValidation['decision'];
+  readonly failed: readonly string[];
+  readonly trades: { readonly matched: number; readonly missed: number; readonly extra: number };
+  readonly paper: PaperValidation['paper'];
+  readonly backtest: PaperValidation['backtest'];
+  readonly tracking: PaperValidation['tracking'];
+  readonly criteria: PaperValidation['criteria'];
+  readonly caveats: readonly string[];
+}
+
+const sleeveSummary = (v: PaperValidation): SleeveSummary => ({
+  sleeve: v.sleeve,
+  decision: v.decision,
+  failed: v.failed,
+  trades: { matched: v.trades.matched.length, missed: v.trades.missed.length, extra: v.trades.extra.length },
+  paper: v.paper,
+  backtest: v.backtest,
+  tracking: v.tracking,
+  criteria: v.criteria,
+  caveats: v.caveats,
+});
+
 const fixed = (x: number | null | undefined, digits = 2) =>
   x === null || x === undefined ? 'n/a' : x.toFixed(digits);
 
 /** The human summary. */
-export function formatValidation(v: PaperValidation): string {
+export function formatValidation(
+  v: PaperValidation & { readonly sleeves?: readonly SleeveSummary[] },
+): string {
   const t = v.trades;
   return [
     `paper validation of sleeve ${v.sleeve}: ${v.from ?? '-'} .. ${v.to ?? '-'}, ${v.sessions} sessions`,
@@ -100,6 +126,10 @@ export function formatValidation(v: PaperValidation): string {
     v.alerts === null
       ? 'alerts: not in this state (see the Slack channel)'
       : `alerts: ${v.alerts.total}, critical ${v.alerts.critical.length}${v.alerts.critical.length > 0 ? `: ${v.alerts.critical.join('; ')}` : ''}`,
+    ...(v.sleeves ?? []).map(
+      (x) =>
+        `sleeve ${x.sleeve}: ${x.decision.toUpperCase()}, Sharpe ${fixed(x.paper?.sharpe)} (backtest ${fixed(x.backtest?.sharpe)}), max drawdown ${fixed(x.paper?.maxDrawdownPct)}%, win rate ${fixed(x.paper?.winRatePct, 1)}%, profit factor ${fixed(x.paper?.profitFactor)}, correlation ${fixed(x.tracking.correlation, 3)}, tracking error ${fixed(x.tracking.trackingErrorPct)}%${x.failed.length > 0 ? ` (failed: ${x.failed.join(', ')})` : ''}`,
+    ),
     ...v.caveats.map((c) => `note: ${c}`),
     'criteria:',
     ...v.criteria.map(
@@ -110,7 +140,7 @@ export function formatValidation(v: PaperValidation): string {
 }
 
 /** A self-contained HTML page of the validation: the criteria, the trades, the execution figures. */
-export function validationHtml(v: PaperValidation): string {
+export function validationHtml(v: PaperValidation & { readonly sleeves?: readonly SleeveSummary[] }): string {
   const row = (cells: readonly (string | number | null)[]) =>
     `<tr>${cells.map((c) => `<td>${escapeHtml(c === null ? 'n/a' : String(c))}</td>`).join('')}</tr>`;
   const table = (head: readonly string[], rows: readonly (readonly (string | number | null)[])[]) =>
@@ -253,29 +283,37 @@ export async function validatePaperCommand(
         ledger.initialEquity,
         covered,
         ledger.startPositions,
+        ledger.startState,
       );
       if (shadow === null) notes.push(SLEEVES_SHADOW_CAVEAT);
-      else if (config.sleeves !== undefined) notes.push(SLEEVES_CURVE_CAVEAT);
     }
     const prices = seriesPrices(series);
     const measured = validateLedger(ledger, shadow, config, prices);
-    const result: PaperValidation = { ...measured, caveats: [...measured.caveats, ...notes] };
+    // Every sleeve validated together: each one on its own ledger, curve and figures too.
+    const perSleeve =
+      allSleeves && first !== undefined
+        ? await Promise.all(
+            covered.map(async (id) =>
+              validateLedger(
+                await readLedger(id, [id]),
+                shadow === null ? null : { ...shadow, fills: shadow.fills.filter((f) => f.sleeve === id) },
+                config,
+                prices,
+              ),
+            ),
+          )
+        : [];
+    const result: PaperValidation & { readonly sleeves?: readonly SleeveSummary[] } = {
+      ...measured,
+      caveats: [...measured.caveats, ...notes],
+      ...(perSleeve.length === 0 ? {} : { sleeves: perSleeve.map(sleeveSummary) }),
+    };
     if (flags['no-record'] !== true && first !== undefined) {
       // One record per sleeve, on the sleeve's own hash (`paperGateHash`), the one the live gate
       // checks; every sleeve's own figures when all were validated together.
       const decidedAt = new Date().toISOString();
       const records = allSleeves
-        ? await Promise.all(
-            covered.map(async (id) => {
-              const own = validateLedger(
-                await readLedger(id, [id]),
-                shadow === null ? null : { ...shadow, fills: shadow.fills.filter((f) => f.sleeve === id) },
-                config,
-                prices,
-              );
-              return paperValidationRecord(own, paperGateHash({ config }, id), decidedAt);
-            }),
-          )
+        ? perSleeve.map((own) => paperValidationRecord(own, paperGateHash({ config }, own.sleeve), decidedAt))
         : [paperValidationRecord(result, paperGateHash({ config }, sleeve), decidedAt)];
       const recordTable = stringFlag(flags, 'record-table');
       if (recordTable === undefined) {

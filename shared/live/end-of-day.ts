@@ -30,6 +30,7 @@ import {
   singleSleeveFigures,
   sleeveReportLines,
   sleevesFigures,
+  sleevesSnapshot,
 } from './sleeve-report.js';
 import { positionRecords, sleevesDay } from './sleeves.js';
 import { type WeeklyReport, weeklyReportIfLastSession } from './weekly-report.js';
@@ -275,6 +276,16 @@ export async function endOfDay(
     // closed trades per sleeve, the state persisted; the sleeves' sums against the broker.
     const booked = await sleevesDay(ctx, day, intents, scheduledTime, true);
     if (booked !== null) {
+      // The session's dated snapshot (exact cash, positions, each sleeve's equity and NAV): a
+      // validation from a later session starts from it; each sleeve's own curve is drawn from them.
+      await ctx.store.putSleevesSnapshot(
+        sleevesSnapshot(
+          day,
+          booked.state,
+          (symbol) => brokerPositions.find((p) => p.symbol === symbol)?.currentPrice,
+          scheduledTime,
+        ),
+      );
       return finish(
         positionRecords(booked.state),
         booked.recorded,

@@ -20,15 +20,18 @@ import type {
   StateStore,
 } from '../core/ports/state-store.js';
 import type { BreakerEvent } from '../core/risk/breakers.js';
+import type { SleevesState } from '../core/trading/sleeves-close.js';
 import {
   type AlertSeen,
   type BrokerFillSeen,
+  curvePerformance,
   type PaperLedger,
   type PaperValidation,
   type RollingDivergence,
   rollingDivergence,
   type SessionPrices,
   type ShadowBacktest,
+  type SleeveCurve,
   validatePaper,
 } from '../core/validation/paper.js';
 import { buildBacktestJob } from '../research/job.js';
@@ -76,7 +79,7 @@ export async function readPaperLedger(input: {
    * no positions, closed trades, breaker events or audit (every session's equity still read).
    */
   readonly lastSessions?: number;
-}): Promise<PaperLedger> {
+}): Promise<SleevesLedger> {
   const { store, config, sleeve } = input;
   const ids = liveSleeveIds(config);
   const defaultSleeve = ids.length === 1 ? ids[0] : undefined;
@@ -169,6 +172,10 @@ export async function readPaperLedger(input: {
       : await store.listAudit(new Date(fromMs).toISOString(), new Date(toMs).toISOString());
   const firstSnapshot = equity[0];
   const inPeriod = (time: string) => Date.parse(time) >= fromMs && Date.parse(time) < toMs;
+  const sleevesStart =
+    config.sleeves === undefined || first === undefined || last === undefined || light
+      ? undefined
+      : await sleevesSnapshots(store, sleeve, [...covered], first, last, dates, input.from !== undefined);
   return {
     sleeve,
     initialEquity: firstSnapshot === undefined ? 0 : firstSnapshot.equity - firstSnapshot.dayPnl,
@@ -188,8 +195,66 @@ export async function readPaperLedger(input: {
       input.alerts === undefined || input.alerts === null
         ? null
         : input.alerts.filter((a) => inPeriod(a.time)),
+    ...(sleevesStart?.curve === undefined ? {} : { curve: sleevesStart.curve }),
+    ...(sleevesStart === undefined
+      ? {}
+      : {
+          startSession: sleevesStart.startSession,
+          ...(sleevesStart.startState === undefined ? {} : { startState: sleevesStart.startState }),
+        }),
   };
 }
+
+/** A ledger of a sleeves config: where its shadow backtest starts. */
+export interface SleevesLedger extends PaperLedger {
+  /** The session before the first validated one (null: the first is paper's first session). */
+  readonly startSession?: string | null;
+  /**
+   * The sleeves' booked state at that session's close (its dated snapshot): the shadow backtest
+   * starts from it exactly. Absent with a start session: no snapshot was kept that day.
+   */
+  readonly startState?: SleevesState;
+}
+
+/**
+ * A sleeves config's dated snapshots (end-of-day's): the one of the session before `first` (the
+ * shadow backtest's exact start), and, for one sleeve validated alone, its own curve when every
+ * session of the period has a snapshot.
+ */
+async function sleevesSnapshots(
+  store: ValidationStore,
+  sleeve: string,
+  covered: readonly string[],
+  first: string,
+  last: string,
+  dates: readonly string[],
+  from: boolean,
+): Promise<{ startSession: string | null; startState?: SleevesState; curve?: SleeveCurve }> {
+  // Paper's first session has nothing before it: the backtest starts flat from the same equity.
+  const before = from
+    ? (await store.listEquitySnapshots('0000-01-01', previousDate(first))).at(-1)
+    : undefined;
+  const startSession = before?.date ?? null;
+  const snapshots = await store.listSleevesSnapshots(startSession ?? first, last);
+  const byDate = new Map(snapshots.map((s) => [s.date, s]));
+  const start = startSession === null ? undefined : byDate.get(startSession);
+  const own = covered.length === 1 && covered[0] === sleeve;
+  const points = dates.flatMap((d) => {
+    const figures = byDate.get(d)?.sleeves.find((f) => f.id === sleeve);
+    return figures === undefined ? [] : [{ date: d, equity: figures.nav, inMarket: figures.inMarket }];
+  });
+  const initial = byDate.get(first)?.sleeves.find((f) => f.id === sleeve)?.navBefore;
+  const curve =
+    own && points.length === dates.length && initial !== undefined ? { initial, points } : undefined;
+  return {
+    startSession,
+    ...(start === undefined ? {} : { startState: start.state }),
+    ...(curve === undefined ? {} : { curve }),
+  };
+}
+
+const previousDate = (date: string) =>
+  new Date(Date.parse(`${date}T00:00:00Z`) - DAY_MS).toISOString().slice(0, 10);
 
 /** Opens and closes of the bar series by symbol and `YYYY-MM-DD`. */
 export function seriesPrices(series: readonly BarSeries[]): SessionPrices {
@@ -206,16 +271,25 @@ export function seriesPrices(series: readonly BarSeries[]): SessionPrices {
   };
 }
 
-/** Measures a ledger against its shadow backtest with the config's criteria and limits. */
+/**
+ * Measures a ledger against its shadow backtest with the config's criteria and limits. A sleeves
+ * config's sleeve with its own curve (dated snapshots) is measured on it against the backtest's
+ * curve of that sleeve: its own Sharpe, drawdown, win rate, profit factor and tracking.
+ */
 export function validateLedger(
-  ledger: PaperLedger,
+  ledger: SleevesLedger,
   backtest: ShadowBacktest | null,
   config: StrategyConfig,
   prices: SessionPrices,
 ): PaperValidation {
-  return validatePaper({
-    ledger,
-    backtest,
+  const own = ledger.curve === undefined ? undefined : backtest?.sleeveCurves?.[ledger.sleeve];
+  const { curve, ...account } = ledger;
+  const measured = validatePaper({
+    ledger: own === undefined ? account : ledger,
+    backtest:
+      backtest === null || own === undefined
+        ? backtest
+        : { ...backtest, equity: own.points, initial: own.initial, metrics: own.metrics },
     prices,
     criteria: config.validation,
     modelSlippageBps: config.costs.slippageBps,
@@ -227,6 +301,29 @@ export function validateLedger(
     // The crypto bot's paper stage is a dry run: its own criteria (docs/crypto.md).
     dryRun: config.assetClass === 'crypto',
   });
+  const notes = sleevesCaveats(config, ledger, backtest, own !== undefined);
+  return notes.length === 0 ? measured : { ...measured, caveats: [...measured.caveats, ...notes] };
+}
+
+/** What a sleeves config's validation could not measure exactly, in words (none otherwise). */
+function sleevesCaveats(
+  config: StrategyConfig,
+  ledger: SleevesLedger,
+  backtest: ShadowBacktest | null,
+  ownCurve: boolean,
+): string[] {
+  if (config.sleeves === undefined || backtest === null) return [];
+  const notes: string[] = [];
+  if (ledger.sleeve === config.name) notes.push(SLEEVES_CURVE_CAVEAT);
+  else if (!ownCurve)
+    notes.push(
+      `no dated sleeves snapshot for every session of the period (end-of-day keeps one per session): ${ledger.sleeve}'s curves, tracking and metrics are the account's`,
+    );
+  if (ledger.startSession != null && ledger.startState === undefined)
+    notes.push(
+      `no sleeves snapshot of ${ledger.startSession} (the session before the first): each sleeve's starting cash is estimated (its configured share of the equity less what its positions cost)`,
+    );
+  return notes;
 }
 
 /** The record the live gate reads: the decision with each criterion's figure. */
@@ -266,12 +363,17 @@ export function shadowBacktest(
   cash: number,
   /** A sleeves config: the sleeves whose trades are compared (default every one). */
   sleeves?: readonly string[],
-  /** A single-strategy config: the positions held before `from` (the ledger's, at that close). */
+  /** The positions held before `from` (the ledger's, at that close). */
   opening?: readonly PositionRecord[],
+  /**
+   * A sleeves config: the sleeves' booked state at the close before `from` (its dated snapshot):
+   * the sleeves backtest starts from it exactly, and `opening` is not used.
+   */
+  openingState?: SleevesState,
 ): ShadowBacktest | null {
   const held = (opening ?? []).filter((p) => p.qty !== 0 && p.unknownState === undefined);
   if (config.sleeves !== undefined)
-    return sleevesShadowBacktest(config, series, from, to, cash, sleeves, held);
+    return sleevesShadowBacktest(config, series, from, to, cash, sleeves, held, openingState);
   if (config.strategy === undefined) return null;
   const start = sessionBefore(series, from) ?? from;
   const job = buildBacktestJob(
@@ -354,15 +456,20 @@ function sleevesShadowBacktest(
   sleeves: readonly string[] | undefined,
   /** Each sleeve's positions held before `from` (the ledger's, at that close; the bucket's left out). */
   held: readonly PositionRecord[],
+  /** The sleeves' exact state at that close (its dated snapshot), when kept. */
+  openingState: SleevesState | undefined,
 ): ShadowBacktest {
   const date = (t: number) => new Date(t).toISOString().slice(0, 10);
   const start = sessionBefore(series, from) ?? from;
   const job = buildSleevesJob({ from: start, to, 'end-of-data': 'hold', cash: String(cash) }, config, series);
-  const opening = held.filter((p) => p.sleeve !== undefined && !isUnassigned(p));
+  // Without the state of that close, each sleeve's positions are booked out of its configured share.
+  const opening =
+    openingState === undefined ? held.filter((p) => p.sleeve !== undefined && !isUnassigned(p)) : [];
   const result = runSleevesBacktest({
     series: job.series,
     sleeves: job.sleeves,
     options: job.options,
+    ...(openingState === undefined ? {} : { openingState }),
     opening: opening.map((p) => ({
       sleeve: p.sleeve as string,
       symbol: p.symbol,
@@ -404,18 +511,53 @@ function sleevesShadowBacktest(
         });
     }
   }
+  // Each sleeve's own curve: its NAV at each close of the period, from the one before the first.
+  const periodsPerYear = config.assetClass === 'crypto' ? 365 : 252;
+  const dates = Array.from(result.equity.time, (t) => date(t));
+  const sleeveCurves = Object.fromEntries(
+    result.sleeves.map((sleeve) => {
+      const nav = sleeve.equity.nav;
+      const firstIn = dates.findIndex(inPeriod);
+      const initial = firstIn > 0 ? (nav[firstIn - 1] as number) : sleeve.initialCapital;
+      const points = dates.flatMap((d, i) =>
+        inPeriod(d) ? [{ date: d, equity: nav[i] as number, inMarket: sleeve.equity.inMarket[i] === 1 }] : [],
+      );
+      const closed = sleeve.trades.flatMap((t) =>
+        t.exitTime !== null && inPeriod(date(t.exitTime)) ? [{ pnlCents: Math.round(t.pnl * 100) }] : [],
+      );
+      const metrics = curvePerformance({ initial, points }, closed, periodsPerYear);
+      return [sleeve.id, { initial, points, metrics: metrics ?? EMPTY_FIGURES }];
+    }),
+  );
+  const startHeld = (openingState?.books ?? []).flatMap((b) =>
+    b.positions.map((p) => `${b.id}: ${p.side * p.qty} ${p.symbol}`),
+  );
   return {
     fills,
     equity: Array.from(result.equity.time, (t, i) => ({
       date: date(t),
       equity: result.equity.equity[i] as number,
     })).filter((e) => inPeriod(e.date)),
-    ...(opening.length === 0
+    ...(opening.length === 0 && startHeld.length === 0
       ? {}
-      : { openingPositions: opening.map((p) => `${p.sleeve}: ${p.qty} ${p.symbol}`) }),
+      : {
+          openingPositions:
+            startHeld.length > 0 ? startHeld : opening.map((p) => `${p.sleeve}: ${p.qty} ${p.symbol}`),
+        }),
     metrics: shadowMetrics(result.metrics),
+    sleeveCurves,
   };
 }
+
+/** The figures of a curve without a session. */
+const EMPTY_FIGURES: ShadowBacktest['metrics'] = {
+  returnPct: 0,
+  sharpe: null,
+  maxDrawdownPct: 0,
+  winRatePct: null,
+  profitFactor: null,
+  trades: 0,
+};
 
 /**
  * One sleeve's ledger up to `day` and its shadow backtest on the broker's raw daily bars (the opens
@@ -453,7 +595,16 @@ async function measureSleeve(
   });
   return {
     ledger,
-    shadow: shadowBacktest(config, series, first, last, ledger.initialEquity, sleeves, ledger.startPositions),
+    shadow: shadowBacktest(
+      config,
+      series,
+      first,
+      last,
+      ledger.initialEquity,
+      sleeves,
+      ledger.startPositions,
+      ledger.startState,
+    ),
     prices: seriesPrices(series),
   };
 }
@@ -492,9 +643,9 @@ export async function backtestTracking(
 export const SLEEVES_SHADOW_CAVEAT =
   'the shadow backtest of a sleeves config is not run yet: no trade can match';
 
-/** A sleeves config's curves: the paper equity snapshots are the account's, not a sleeve's. */
+/** A sleeves config validated as a whole: the document's curves are the account's; each sleeve's record has its own. */
 export const SLEEVES_CURVE_CAVEAT =
-  "a sleeves config: trades are matched per sleeve; the curves, tracking and metrics are the account's (every sleeve together) against the sleeves backtest's account";
+  "a sleeves config: trades are matched per sleeve; this document's curves, tracking and metrics are the account's (every sleeve together) against the sleeves backtest's account; each sleeve's own are in `sleeves` and in its record";
 
 /** What the weekly run did, per sleeve. */
 export interface WeeklyPaperValidation {
@@ -529,9 +680,8 @@ export async function weeklyPaperValidation(
     }
     const { ledger, shadow, prices } = measuredSleeve;
     const measured = validateLedger(ledger, shadow, config, prices);
-    const note =
-      shadow === null ? SLEEVES_SHADOW_CAVEAT : config.sleeves === undefined ? null : SLEEVES_CURVE_CAVEAT;
-    const result = note === null ? measured : { ...measured, caveats: [...measured.caveats, note] };
+    const result =
+      shadow === null ? { ...measured, caveats: [...measured.caveats, SLEEVES_SHADOW_CAVEAT] } : measured;
     await ctx.store.putPaperValidation(
       paperValidationRecord(result, paperGateHash(ctx, sleeve), scheduledTime),
     );

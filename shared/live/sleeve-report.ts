@@ -1,6 +1,11 @@
 import type { StrategyConfig } from '../core/config/schema.js';
 import { notionalCents, toDollars } from '../core/ledger/money.js';
-import type { ClosedTradeRecord, IntentRecord, PositionRecord } from '../core/ports/state-store.js';
+import type {
+  ClosedTradeRecord,
+  IntentRecord,
+  PositionRecord,
+  SleevesSnapshotRecord,
+} from '../core/ports/state-store.js';
 import type { SleevesState } from '../core/trading/sleeves-close.js';
 
 /**
@@ -103,6 +108,41 @@ export function sleevesFigures(
       positions: positions.filter((p) => p.qty !== 0).length,
     };
   });
+}
+
+/**
+ * The dated snapshot end-of-day keeps of a sleeves config's session (docs/state-store.md): the
+ * booked state after the day's fills, and each sleeve's cash, equity at the day's prices (as the
+ * close step marks a book: cash + side × notional at the price, the entry price where none is
+ * quoted) and time-weighted NAV (the previous close's NAV moved by equity over the equity that
+ * close's reallocation left the sleeve, as `SleeveAllocation.mark` moves it).
+ */
+export function sleevesSnapshot(
+  date: string,
+  state: SleevesState,
+  price: (symbol: string) => number | undefined,
+  takenAt: string,
+): SleevesSnapshotRecord {
+  return {
+    date,
+    state,
+    sleeves: state.books.map((book, k) => {
+      let equity = book.cash;
+      for (const p of book.positions)
+        equity += p.side * notionalCents(p.qty, price(p.symbol) ?? p.entryPrice);
+      const base = state.allocation.prevEquity[k] ?? 0;
+      const navBefore = state.allocation.nav[k] ?? toDollars(book.initialCash);
+      return {
+        id: book.id,
+        cashCents: book.cash,
+        equity: toDollars(equity),
+        nav: navBefore * (1 + (base > 0 ? equity / base - 1 : 0)),
+        navBefore,
+        inMarket: book.positions.length > 0,
+      };
+    }),
+    takenAt,
+  };
 }
 
 const money = (x: number) => x.toLocaleString('en-US', { style: 'currency', currency: 'USD' });

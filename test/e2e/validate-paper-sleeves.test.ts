@@ -1,15 +1,24 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataDir } from '../../shared/adapters/fs/bars.js';
 import { openReplayState } from '../../shared/cli/paper-state.js';
 import { replay } from '../../shared/cli/replay.js';
 import { validatePaperCommand } from '../../shared/cli/validate-paper.js';
 import { liveSleeveIds, parseConfig } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
 import type { PaperValidation } from '../../shared/core/validation/paper.js';
+import type { LiveContext } from '../../shared/live/context.js';
 import type { DailyReport } from '../../shared/live/end-of-day.js';
+import {
+  readPaperLedger,
+  shadowBacktest,
+  type ValidationStore,
+  weeklyPaperValidation,
+} from '../../shared/live/paper-validation.js';
 import { testArtifactDir } from '../helpers/artifacts.js';
 import { capture } from '../helpers/capture.js';
+import { startLiveStack } from '../helpers/live-stack.js';
 
 // The shipped multi-strategy config replayed over a short span (see test/e2e/replay-sleeves.test.ts
 // for why it starts on 2021-03-15): trend and breakout trade, one QQQ and one AAPL order carry both
@@ -85,6 +94,7 @@ describe('validate-paper on a sleeves config', () => {
     expect(v.slippageBps.median).toBeCloseTo(5, 6);
     expect(v.failed).toEqual(['minSessions']);
     expect(v.caveats).toContainEqual(expect.stringMatching(/trades are matched per sleeve/));
+    expect(v.caveats.some((c) => c.includes('estimated'))).toBe(false);
   });
 
   it('--from in the middle of a held position: the sleeves backtest starts from each sleeve’s positions and stops, and matches the exit', async () => {
@@ -100,6 +110,121 @@ describe('validate-paper on a sleeves config', () => {
     expect(v.caveats.some((c) => c.includes('starts flat'))).toBe(false);
   });
 
+  it('--from after a closed trade: each sleeve starts from the dated snapshot of the session before (exact cash), and the overlapping trades equal the validation from the start', async () => {
+    // trend's SPY round trip closed on 2021-03-25 at a profit or a loss: from then on its cash is no
+    // longer its configured share of the equity less what its positions cost.
+    const MID = '2021-03-29';
+    const full = await validate('--state-dir', dir, '--no-record');
+    const mid = await validate('--state-dir', dir, '--from', MID, '--no-record');
+    expect(mid.from).toBe(MID);
+    const overlap = full.trades.matched.filter((m) => m.session >= MID);
+    expect(overlap.length).toBeGreaterThan(2);
+    // Same trades, same quantities on both sides (each sleeve's sizing reads its exact equity).
+    expect(mid.trades.matched).toEqual(overlap);
+    expect(mid.trades.missed).toEqual([]);
+    expect(mid.trades.extra).toEqual([]);
+    expect(mid.caveats.some((c) => c.includes('estimated'))).toBe(false);
+
+    // The snapshot is what makes it exact: the estimate (no snapshot) sizes differently.
+    const state = await openReplayState(dir);
+    try {
+      const ids = liveSleeveIds(config);
+      const ledger = await readPaperLedger({
+        store: state.store as ValidationStore,
+        config,
+        sleeve: config.name,
+        sleeves: ids,
+        from: MID,
+      });
+      expect(ledger.startSession).toBe('2021-03-26');
+      const snapshot = ledger.startState;
+      if (snapshot === undefined) throw new Error('no sleeves snapshot of 2021-03-26');
+      const series = loadDataDir('data', config.watchlist, { adjusted: config.data.adjusted });
+      const last = ledger.equity.at(-1)?.date as string;
+      const run = (exact: boolean) =>
+        shadowBacktest(
+          config,
+          series,
+          MID,
+          last,
+          ledger.initialEquity,
+          ids,
+          ledger.startPositions,
+          exact ? snapshot : undefined,
+        )?.fills.map((f) => `${f.sleeve} ${f.date} ${f.side} ${f.qty} ${f.symbol}`);
+      const exact = [...(run(true) ?? [])].sort();
+      expect(exact).toEqual(
+        overlap.flatMap((m) => [`${m.sleeve} ${m.session} ${m.side} ${m.backtestQty} ${m.symbol}`]).sort(),
+      );
+      expect([...(run(false) ?? [])].sort()).not.toEqual(exact);
+    } finally {
+      await state.close();
+    }
+  });
+
+  it("each sleeve's record and go/no-go use its own curve: its Sharpe, drawdown and tracking against the backtest's sleeve, not the account's", async () => {
+    const v = (await validate('--state-dir', dir)) as PaperValidation & {
+      sleeves: readonly {
+        sleeve: string;
+        paper: PaperValidation['paper'];
+        backtest: PaperValidation['backtest'];
+        tracking: PaperValidation['tracking'];
+        caveats: readonly string[];
+        failed: readonly string[];
+      }[];
+    };
+    expect(v.sleeves.map((s) => s.sleeve)).toEqual(liveSleeveIds(config));
+    const state = await openReplayState(dir);
+    try {
+      for (const id of ['trend', 'breakout']) {
+        const own = v.sleeves.find((s) => s.sleeve === id);
+        if (own === undefined || own.paper === null) throw new Error(`no figures for ${id}`);
+        // Its own curve, not the account's.
+        expect(own.paper.returnPct).not.toBeCloseTo(v.paper?.returnPct as number, 6);
+        expect(own.paper.maxDrawdownPct).not.toBeCloseTo(v.paper?.maxDrawdownPct as number, 6);
+        // Against the backtest's curve of the same sleeve: they track.
+        expect(own.tracking.correlation).toBeGreaterThan(0.99);
+        expect(own.paper.returnPct).toBeCloseTo(own.backtest?.returnPct as number, 1);
+        expect(own.caveats.some((c) => c.includes("account's"))).toBe(false);
+        // The record carries the sleeve's own figures.
+        const record = await state.store.getPaperValidation(id);
+        expect(record?.figures.sharpe ?? null).toBe(own.paper.sharpe);
+        expect(record?.figures.maxDrawdown).toBe(own.paper.maxDrawdownPct);
+        expect(record?.failed).toEqual(own.failed);
+      }
+    } finally {
+      await state.close();
+    }
+  });
+
+  it("the weekly run validates each sleeve on its own curve: each record carries the sleeve's own figures", async () => {
+    const v = (await validate('--state-dir', dir, '--no-record')) as PaperValidation & {
+      sleeves: readonly { sleeve: string; paper: PaperValidation['paper'] }[];
+    };
+    const stack = await startLiveStack({ startTime: '2021-04-09T21:30:00.000Z', withCache: false });
+    const kept = await openReplayState(dir);
+    try {
+      const ctx: LiveContext = { ...stack.ctx, store: kept.store, config };
+      const result = await weeklyPaperValidation(ctx, '2021-04-09T21:30:00.000Z');
+      expect(result.sleeves.map((s) => s.sleeve)).toEqual(liveSleeveIds(config));
+      for (const id of ['trend', 'breakout']) {
+        const own = v.sleeves.find((s) => s.sleeve === id)?.paper;
+        const record = await kept.store.getPaperValidation(id);
+        expect(record?.decidedAt).toBe('2021-04-09T21:30:00.000Z');
+        // The paper side is the sleeve's own curve from the snapshots, whatever bars the backtest reads.
+        expect(record?.figures.sharpe ?? null).toBe(own?.sharpe ?? null);
+        expect(record?.figures.maxDrawdown).toBe(own?.maxDrawdownPct);
+        expect(record?.figures.maxDrawdown).not.toBeCloseTo(v.paper?.maxDrawdownPct as number, 6);
+      }
+      const sent = stack.notifier.sent.filter((n) => n.subject.startsWith('Paper validation of'));
+      expect(sent).toHaveLength(liveSleeveIds(config).length);
+      for (const n of sent) expect(n.text).not.toContain("the account's");
+    } finally {
+      await kept.close();
+      await stack.close();
+    }
+  });
+
   it('--sleeve narrows the match to one sleeve; the records are per sleeve, on each sleeve’s hash', async () => {
     const v = await validate('--state-dir', dir, '--sleeve', 'breakout', '--no-record');
     expect(v.sleeve).toBe('breakout');
@@ -112,7 +237,8 @@ describe('validate-paper on a sleeves config', () => {
       for (const id of liveSleeveIds(config)) {
         const record = await state.store.getPaperValidation(id);
         expect(record, id).toMatchObject({ sleeve: id, configHash: sleeveHash(config, id), sessions: 19 });
-        expect(record?.failed).toEqual(['minSessions']);
+        // Each on its own figures (a sleeve that did not trade has no Sharpe): at least minSessions.
+        expect(record?.failed).toContain('minSessions');
       }
     } finally {
       await state.close();

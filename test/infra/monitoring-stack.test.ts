@@ -132,6 +132,42 @@ describe('monitoring stack: the circuit-breaker alarms', () => {
     }
   });
 
+  it('alarms on the weekly validate-paper function like the others: errors, throttles, dead letters, and a run nearing its timeout', () => {
+    expect(alarm('validate-paper-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(alarm('validate-paper-throttles')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+    });
+    expect(alarm('validate-paper-dead-letters')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+    });
+    // 80 % of its 5-minute timeout.
+    expect(alarm('validate-paper-duration')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Statistic: 'Maximum',
+      Threshold: 240_000,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    for (const name of ['errors', 'duration'])
+      expect((alarm(`validate-paper-${name}`).AlarmActions as unknown[]).some(isAlertTopic)).toBe(true);
+    const fn = JSON.stringify(alarm('validate-paper-errors').Dimensions);
+    expect(fn).toContain('ValidatePaperFunction');
+    // The live stage has no weekly validation, so no such alarm.
+    const live = synthQuantShift('live').monitoringTemplate.toJSON().Resources as Record<string, CfnResource>;
+    const liveNames = Object.values(live)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => String(r.Properties.AlarmName));
+    expect(liveNames.some((n) => n.includes('validate-paper'))).toBe(false);
+  });
+
   it('alarms on a failed, timed-out or aborted walk-forward execution', () => {
     const a = alarm('pipeline-failures');
     const metrics = a.Metrics as {
@@ -173,8 +209,10 @@ describe('monitoring stack: the circuit-breaker alarms', () => {
   });
 
   it('notifies the alert topic from every alarm, on ALARM and on OK', () => {
-    // The backtest-divergence alarm is the fifth of the circuit breakers.
-    expect(alarms.length).toBe(5 + 2 * 7 + 6 + 1);
+    // 5 breakers (backtest-divergence the fifth), errors and throttles of 8 functions (the 5 steps,
+    // validate-paper, kill-switch, slack-notify), 7 dead-letter queues, validate-paper's duration,
+    // the pipeline's failures.
+    expect(alarms.length).toBe(5 + 2 * 8 + 7 + 1 + 1);
     for (const a of alarms) {
       expect((a.AlarmActions as unknown[]).some(isAlertTopic), String(a.AlarmName)).toBe(true);
       expect((a.OKActions as unknown[]).some(isAlertTopic), String(a.AlarmName)).toBe(true);

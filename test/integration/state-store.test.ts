@@ -17,9 +17,12 @@ import type {
   IntentRecord,
   PaperValidationRecord,
   PositionRecord,
+  SleeveCloseFigures,
   ValidationRecord,
 } from '../../shared/core/ports/state-store.js';
 import { type BreakerEvent, initialRiskState, type RiskState } from '../../shared/core/risk/breakers.js';
+import type { SleevesState } from '../../shared/core/trading/sleeves-close.js';
+import { sleevesSnapshot } from '../../shared/live/sleeve-report.js';
 
 let local: LocalDynamo;
 let tables = 0;
@@ -628,6 +631,87 @@ describe('risk state', () => {
       new GetCommand({ TableName: table, Key: { PK: 'ORDER_TAGS', SK: '0a1b2c3d' } }),
     );
     expect(raw.Item?.schemaVersion).toBe(2);
+  });
+
+  it('keeps one dated sleeves snapshot per session: a rerun rewrites the day, a range lists across pages, in date order', async () => {
+    const { store, table } = await freshStore(1);
+    const state: SleevesState = {
+      sleeves: ['trend', 'rsi'],
+      books: [
+        {
+          id: 'trend',
+          initialCash: 5_000_000,
+          cash: 4_599_500,
+          transfersIn: 0,
+          costs: 0,
+          positions: [
+            {
+              symbol: 'SPY',
+              side: 1,
+              qty: 10,
+              entryPrice: 400.5,
+              entryTime: Date.UTC(2024, 2, 4),
+              entryNotional: 400_500,
+              entryCommission: 0,
+              stop: 390,
+              takeProfit: null,
+              entryRef: 401,
+              initialRisk: 11,
+              sessionsHeld: 2,
+            },
+          ],
+        },
+        { id: 'rsi', initialCash: 5_000_000, cash: 5_000_000, transfersIn: 0, costs: 0, positions: [] },
+      ],
+      account: { cash: 9_599_500, positions: [{ symbol: 'SPY', qty: 10 }] },
+      allocation: {
+        closes: 3,
+        weights: [0.5, 0.5],
+        returnHistory: [[0.01, -0.002]],
+        prevEquity: [5_000_000, 5_000_000],
+        nav: [50_100, 50_000],
+        lastCloseTime: Date.UTC(2024, 2, 4),
+        lastRebalanceTime: null,
+        breaches: [],
+      },
+    };
+    // SPY at 410: trend is worth 45,995 + 4,100 = 50,095, a return of 0.19 % on the 50,000 its
+    // last close left it, so its NAV moves from 50,100 by the same.
+    const snap = (date: string, price: number) =>
+      sleevesSnapshot(date, state, () => price, `${date}T21:15:00.000Z`);
+    const first = snap('2024-03-05', 410);
+    expect(first.sleeves[0]).toEqual({
+      id: 'trend',
+      cashCents: 4_599_500,
+      equity: 50_095,
+      nav: 50_100 * (5_009_500 / 5_000_000),
+      navBefore: 50_100,
+      inMarket: true,
+    });
+    expect(first.sleeves[1]).toMatchObject({ id: 'rsi', equity: 50_000, nav: 50_000, inMarket: false });
+    await store.putSleevesSnapshot(first);
+    await store.putSleevesSnapshot(snap('2024-03-06', 420));
+    await store.putSleevesSnapshot(snap('2024-03-07', 430));
+    // A rerun of 2024-03-06 rewrites its item.
+    const rerun = snap('2024-03-06', 421);
+    await store.putSleevesSnapshot(rerun);
+    const listed = await store.listSleevesSnapshots('2024-03-05', '2024-03-06');
+    expect(listed).toEqual([first, rerun]);
+    expect((await store.listSleevesSnapshots('2024-03-01', '2024-03-31')).map((s) => s.date)).toEqual([
+      '2024-03-05',
+      '2024-03-06',
+      '2024-03-07',
+    ]);
+    expect((await rawItem(table, 'SLEEVES_SNAPSHOT', '2024-03-07'))?.schemaVersion).toBe(2);
+    await expect(
+      store.putSleevesSnapshot({
+        ...first,
+        sleeves: [{ ...(first.sleeves[0] as SleeveCloseFigures), cashCents: 0.5 }],
+      }),
+    ).rejects.toThrow(/sleeves\.0\.cashCents: not whole cents/);
+    await expect(store.listSleevesSnapshots('2024-03-07', '2024-03-05')).rejects.toThrow(
+      StateStoreInputError,
+    );
   });
 
   it('versions the risk state; a stale version is a conflict', async () => {

@@ -14,6 +14,8 @@ import type {
   PaperValidationRecord,
   PositionRecord,
   SessionRecord,
+  SleeveCloseFigures,
+  SleevesSnapshotRecord,
   SleevesStateRecord,
   ValidationRecord,
 } from '../../core/ports/state-store.js';
@@ -262,6 +264,22 @@ export const sleevesRecordSchema = z.object({
   decided: z.object({ day: dateSchema, state: sleevesStateSchema }).nullable(),
 }) satisfies z.ZodType<SleevesStateRecord>;
 
+export const sleevesSnapshotSchema = z.object({
+  date: dateSchema,
+  state: sleevesStateSchema,
+  sleeves: z.array(
+    z.object({
+      id: z.string().min(1),
+      cashCents: cents,
+      equity: num,
+      nav: num,
+      navBefore: num,
+      inMarket: z.boolean(),
+    }),
+  ),
+  takenAt: isoTimeSchema,
+}) satisfies z.ZodType<SleevesSnapshotRecord>;
+
 /** The sleeves item's own fields: the record and its optimistic-concurrency version (≥ 1). */
 export const sleevesItemSchema = z.object({ version: z.number().int().min(1), record: sleevesRecordSchema });
 
@@ -343,6 +361,8 @@ export type SchemasMatchThePort = Check<
   | SameKeys<z.output<typeof auditSchema>, AuditRecord>
   | SameKeys<z.output<typeof validationSchema>, ValidationRecord>
   | SameKeys<z.output<typeof paperValidationSchema>, PaperValidationRecord>
+  | SameKeys<z.output<typeof sleevesSnapshotSchema>, SleevesSnapshotRecord>
+  | SameKeys<z.output<typeof sleevesSnapshotSchema>['sleeves'][number], SleeveCloseFigures>
 >;
 
 /** `a.b.0.c`, or `whole` for the value as a whole. */

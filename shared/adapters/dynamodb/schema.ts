@@ -91,6 +91,9 @@ export const keys = {
   }),
   validation: (strategy: string): ItemKey => ({ PK: 'VALIDATION', SK: strategy }),
   sleevesState: { PK: 'SLEEVES', SK: 'STATE' } as ItemKey,
+  sleevesSnapshotPartition: 'SLEEVES_SNAPSHOT',
+  /** A sleeves config's dated snapshot of a session (end-of-day). */
+  sleevesSnapshot: (date: string): ItemKey => ({ PK: 'SLEEVES_SNAPSHOT', SK: date }),
   orderTag: (tag: string): ItemKey => ({ PK: 'ORDER_TAGS', SK: tag }),
   /** Crypto bot: one partition per futures product, sorted by funding time (UTC, milliseconds). */
   fundingPartition: (productId: string): string => `FUNDING#${productId}`,

@@ -42,6 +42,7 @@ import type {
   PaperValidationRecord,
   PositionRecord,
   SessionRecord,
+  SleevesSnapshotRecord,
   SleevesStateRecord,
   StateStore,
   ValidationRecord,
@@ -77,6 +78,7 @@ import {
   sessionSchema,
   sleevesItemSchema,
   sleevesRecordSchema,
+  sleevesSnapshotSchema,
   validationSchema,
 } from './records.js';
 import {
@@ -574,6 +576,24 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     const record = checkInput('sleeves state', sleevesRecordSchema, state);
     const expected = checkInput('sleeves state', stateVersionSchema, expectedVersion, 'expectedVersion');
     return this.putVersioned('putSleevesState', keys.sleevesState, 'sleeves-state', { record }, expected);
+  }
+
+  async putSleevesSnapshot(snapshot: SleevesSnapshotRecord): Promise<void> {
+    const record = checkInput('sleeves snapshot', sleevesSnapshotSchema, snapshot);
+    await this.put('putSleevesSnapshot', keys.sleevesSnapshot(record.date), 'sleeves-snapshot', record);
+  }
+
+  async listSleevesSnapshots(from: string, to: string): Promise<SleevesSnapshotRecord[]> {
+    this.checkRange('sleeves snapshot range', dateSchema, from, to);
+    const items = await this.queryAll('listSleevesSnapshots', {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.sleevesSnapshotPartition, ':from': from, ':to': to },
+    });
+    return items.map((item) => {
+      const record = checkItem(sleevesSnapshotSchema, item);
+      checkKey(item, keys.sleevesSnapshot(record.date), 'date');
+      return record;
+    });
   }
 
   async putOrderTag(tag: OrderTagRecord): Promise<void> {

@@ -36,6 +36,7 @@ import {
   assignToSleeve,
   restoreSleevesState,
   SleeveAllocation,
+  type SleevesState,
   sleevesState,
 } from '../trading/sleeves-close.js';
 import type {
@@ -64,6 +65,14 @@ export interface SleevesBacktestInput {
    * assignment books shares), with their stops live from the first slot.
    */
   readonly opening?: readonly SleevesOpeningPosition[];
+  /**
+   * The sleeves' exact state at the first slot (a shadow backtest from the middle of a paper run:
+   * end-of-day's dated snapshot of that session, its fills booked): restored after that slot's open
+   * (whose fills it holds already), before its close, as the live signal step restores it, so the
+   * first close's mark, reallocation and decision start from its cash, positions and allocation. The
+   * books' capital is the state's. Not with `opening`.
+   */
+  readonly openingState?: SleevesState;
 }
 
 /** A position a sleeve holds before the sleeves backtest's first slot. */
@@ -148,7 +157,13 @@ export function runSleevesBacktest(
   const adverse = (price: number, side: 'buy' | 'sell') => adversePrice(price, side === 'buy', slip);
   const configured = sleeves.map((s) => s.weight);
   const initialCash: Cents = Math.round(options.initialCash * 100);
-  const initialCapital = splitCents(initialCash, configured);
+  const openingState = input.openingState;
+  if (openingState !== undefined && (input.opening?.length ?? 0) > 0)
+    throw new InvalidParameterError('a sleeves backtest starts from opening positions or a state, not both');
+  const initialCapital =
+    openingState === undefined
+      ? splitCents(initialCash, configured)
+      : sleeves.map((s) => openingState.books.find((b) => b.id === s.id)?.initialCash ?? 0);
   const session = new TradingSession(sleeves, symbols, options, initialCapital, options.initialCash);
   const books = session.books;
   // The close step (mark, reallocate, remember the returns) is the live signal step's too.
@@ -403,7 +418,10 @@ export function runSleevesBacktest(
     const time = calendar.time[slot] as number;
     const bars = symbols.map((_, k) => barOf(k, slot));
     const trading = slot >= start;
-    if (trading) atOpen(slot, bars);
+    // A state given for the first slot holds that slot's fills: restored in place of its open.
+    if (trading && slot === start && openingState !== undefined)
+      restoreSleevesState(session, alloc, openingState);
+    else if (trading) atOpen(slot, bars);
     bars.forEach((bar, j) => {
       const last = session.mark(symbols[j] as string);
       dailyReturns[j] = bar === undefined ? Number.NaN : bar.close / last - 1;

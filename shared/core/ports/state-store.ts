@@ -241,6 +241,39 @@ export interface SleevesStateRecord {
   readonly decided: { readonly day: string; readonly state: SleevesState } | null;
 }
 
+/** One sleeve at a session's close, as end-of-day's dated snapshot keeps it. */
+export interface SleeveCloseFigures {
+  readonly id: string;
+  /** The sleeve's cash after the day's fills, integer cents. */
+  readonly cashCents: number;
+  /** Its equity at the close: cash plus its positions at the day's prices (dollars). */
+  readonly equity: number;
+  /**
+   * Its time-weighted NAV at the close (dollars; capital moved between sleeves excluded): the NAV
+   * of the previous close (`state.allocation.nav`) times equity over the equity the previous
+   * close's reallocation left it (`state.allocation.prevEquity`), as the close step marks it.
+   */
+  readonly nav: number;
+  /** Its NAV at the previous close (the base of this session's return). */
+  readonly navBefore: number;
+  /** Whether it held a position at the close. */
+  readonly inMarket: boolean;
+}
+
+/**
+ * A sleeves config's dated snapshot of one session (`SLEEVES_SNAPSHOT`/`<date>`, written by
+ * end-of-day, a rerun rewrites the same item): the sleeves' booked state after the day's fills
+ * (exact cash in cents, positions, allocation: what the next session's signal step starts from)
+ * and each sleeve's figures at the close. The validation starts a shadow backtest from the one of
+ * the session before its first, and draws each sleeve's own curve from them.
+ */
+export interface SleevesSnapshotRecord {
+  readonly date: string;
+  readonly state: SleevesState;
+  readonly sleeves: readonly SleeveCloseFigures[];
+  readonly takenAt: string;
+}
+
 /** The sleeves behind a client order id's tag (written once per tag). */
 export interface OrderTagRecord {
   readonly tag: string;
@@ -315,6 +348,10 @@ export interface StateStore {
     record: SleevesStateRecord,
     expectedVersion: number,
   ): Promise<{ readonly version: number } | VersionConflict>;
+  /** Stores a session's sleeves snapshot (one item per date: a rerun of the day rewrites it). */
+  putSleevesSnapshot(record: SleevesSnapshotRecord): Promise<void>;
+  /** The sleeves snapshots dated `from`..`to` inclusive, in date order. */
+  listSleevesSnapshots(from: string, to: string): Promise<SleevesSnapshotRecord[]>;
   /** Stores a tag's sleeves once (a second put of the same tag keeps the first). */
   putOrderTag(record: OrderTagRecord): Promise<void>;
   getOrderTag(tag: string): Promise<OrderTagRecord | undefined>;

@@ -15,6 +15,7 @@ import type {
 } from '../ports/state-store.js';
 import type { BreakerEvent } from '../risk/breakers.js';
 import { RollingCorrelation } from '../risk/correlation.js';
+import { positionHeat } from '../risk/sizing.js';
 
 /** A broker fill (its activities), to find the fills the ledger lost. */
 export interface BrokerFillSeen {
@@ -69,6 +70,23 @@ export interface PaperLedger {
   readonly audit: readonly AuditRecord[];
   /** The alerts of the period, or null when the state does not keep them (a deployed stage: Slack has them). */
   readonly alerts: readonly AlertSeen[] | null;
+  /**
+   * The validated sleeve's own curve (a sleeves config's sleeve, from end-of-day's dated sleeve
+   * snapshots): its time-weighted NAV at the close before the first session and at each session's
+   * close. Absent: the curves, tracking and paper metrics are the account's equity snapshots'.
+   */
+  readonly curve?: SleeveCurve;
+}
+
+/** A sleeve's own equity curve: its time-weighted NAV (capital moved between sleeves excluded). */
+export interface SleeveCurve {
+  /** At the close before the first session. */
+  readonly initial: number;
+  readonly points: readonly {
+    readonly date: string;
+    readonly equity: number;
+    readonly inMarket: boolean;
+  }[];
 }
 
 /** The shadow backtest over the same sessions, from the same cash. */
@@ -88,6 +106,13 @@ export interface ShadowBacktest {
   readonly metrics: PerformanceFigures;
   /** The positions it started from (`qty SYMBOL`), when not flat. */
   readonly openingPositions?: readonly string[];
+  /** The curve's value at the close before the first session (default: the ledger's initial equity). */
+  readonly initial?: number;
+  /**
+   * A sleeves backtest: each sleeve's own curve over the sessions (its time-weighted NAV, as the
+   * paper sleeve's) and its metrics over them, by sleeve id.
+   */
+  readonly sleeveCurves?: Readonly<Record<string, SleeveCurve & { readonly metrics: PerformanceFigures }>>;
 }
 
 export interface PerformanceFigures {
@@ -281,9 +306,10 @@ const sideSign = (side: 'buy' | 'sell') => (side === 'buy' ? 1 : -1);
 
 /** Paper metrics from the snapshots and the closed trades, by the backtest's definitions. */
 export function paperPerformance(
-  ledger: Pick<PaperLedger, 'equity' | 'initialEquity' | 'positions' | 'closedTrades'>,
+  ledger: Pick<PaperLedger, 'equity' | 'initialEquity' | 'positions' | 'closedTrades' | 'curve'>,
   periodsPerYear = 252,
 ): PerformanceFigures | null {
+  if (ledger.curve !== undefined) return curvePerformance(ledger.curve, ledger.closedTrades, periodsPerYear);
   if (ledger.equity.length === 0 || !(ledger.initialEquity > 0)) return null;
   const held = new Map(ledger.positions.map((p) => [p.date, p.positions.some((x) => x.qty !== 0)]));
   const metrics = computeMetrics({
@@ -306,15 +332,44 @@ export function paperPerformance(
 }
 
 /**
+ * Metrics of a sleeve's own curve (its NAV at each close, from `initial`) and its closed trades, by
+ * the backtest's definitions (`computeMetrics`); null without a session or a positive start.
+ */
+export function curvePerformance(
+  curve: SleeveCurve,
+  trades: readonly Pick<ClosedTradeRecord, 'pnlCents'>[],
+  periodsPerYear = 252,
+): PerformanceFigures | null {
+  if (curve.points.length === 0 || !(curve.initial > 0)) return null;
+  const metrics = computeMetrics({
+    time: Float64Array.from(curve.points.map((p) => Date.parse(`${p.date}T00:00:00Z`))),
+    equity: Float64Array.from(curve.points.map((p) => p.equity)),
+    initialEquity: curve.initial,
+    inMarket: Uint8Array.from(curve.points.map((p) => (p.inMarket ? 1 : 0))),
+    tradePnls: trades.map((t) => t.pnlCents / 100),
+    buyHoldReturnPct: 0,
+    periodsPerYear,
+  });
+  return {
+    returnPct: metrics.returnPct,
+    sharpe: metrics.sharpe,
+    maxDrawdownPct: metrics.maxDrawdownPct,
+    winRatePct: metrics.winRatePct,
+    profitFactor: metrics.profitFactor,
+    trades: metrics.trades,
+  };
+}
+
+/**
  * Risk-rule checks on the ledger: every position held at a session's end has a protective stop (the
  * first risk check places it after the open, so the end of its first session is after it); entries
- * within the position cap and the portfolio heat cap at their decision; no entry filled while a
+ * within the position cap and the portfolio heat cap at their decision (the heat by the decision's
+ * own formula, `positionHeat`: entry reference to stop, never the close); no entry filled while a
  * breaker or the kill switch was tripped.
  */
 export function riskViolations(
   ledger: PaperLedger,
   limits: { readonly maxPositionFraction: number; readonly maxPortfolioHeat: number },
-  prices: SessionPrices,
 ): string[] {
   const violations: string[] = [];
   for (const { date, positions } of ledger.positions) {
@@ -333,7 +388,6 @@ export function riskViolations(
     for (const p of ledger.positions) if (p.date < date) found = p.positions;
     return found;
   };
-  const previousSession = (date: string) => [...ledger.equity].reverse().find((s) => s.date < date)?.date;
   // A net order's entries are its legs' (a sleeves config): counted once, as the legs.
   const entries = ledger.intents.filter(
     (i) => i.purpose === 'entry' && i.filledQty > 0 && i.legIds === undefined,
@@ -344,11 +398,23 @@ export function riskViolations(
   for (const [date, dayEntries] of byDate) {
     const equity = equityBefore.get(date);
     if (equity === undefined) continue;
-    const decisionDay = previousSession(date);
+    // The heat the decision summed (`portfolioHeat`): each held position that stays (not exited at
+    // that close; a record without a sleeve is the validated sleeve's) from its entry reference to
+    // its stop as the close left it (a stop moved at the close is on the entry day's record), then
+    // each entry from its decision close to its stop.
+    const exited = new Set(
+      ledger.intents
+        .filter((i) => i.purpose === 'exit' && i.date === date && i.legIds === undefined)
+        .map((i) => `${i.sleeve ?? ledger.sleeve}|${i.symbol}`),
+    );
+    const dayRecord = ledger.positions.find((p) => p.date === date)?.positions ?? [];
     let heat = 0;
     for (const p of positionsBefore(date)) {
-      const close = decisionDay === undefined ? undefined : prices.close(p.symbol, decisionDay);
-      if (p.qty > 0 && p.stop !== null) heat += p.qty * Math.max(0, (close ?? p.avgEntryPrice) - p.stop);
+      const key = `${p.sleeve ?? ledger.sleeve}|${p.symbol}`;
+      if (p.qty === 0 || exited.has(key)) continue;
+      const stop = dayRecord.find((q) => `${q.sleeve ?? ledger.sleeve}|${q.symbol}` === key)?.stop ?? p.stop;
+      if (stop === null) continue;
+      heat += positionHeat(p.qty > 0 ? 1 : -1, Math.abs(p.qty), p.entryRef ?? p.avgEntryPrice, stop);
     }
     for (const e of dayEntries) {
       const notional = e.qty * e.referencePrice;
@@ -356,7 +422,8 @@ export function riskViolations(
         violations.push(
           `${date} ${e.symbol}: entry of $${notional.toFixed(2)} above the position cap ($${(limits.maxPositionFraction * equity).toFixed(2)})`,
         );
-      if (e.protectiveStop !== undefined) heat += e.qty * Math.max(0, e.referencePrice - e.protectiveStop);
+      if (e.protectiveStop !== undefined)
+        heat += positionHeat(e.side === 'buy' ? 1 : -1, e.qty, e.referencePrice, e.protectiveStop);
     }
     if (heat > limits.maxPortfolioHeat * equity * slack)
       violations.push(
@@ -563,13 +630,15 @@ export function validatePaper(input: {
   const periods = input.periodsPerYear ?? 252;
   const paper = paperPerformance(ledger, periods);
   const backtestEquity = new Map((backtest?.equity ?? []).map((e) => [e.date, e.equity]));
-  const aligned = ledger.equity.filter((s) => backtestEquity.has(s.date));
+  // The validated sleeve's own curve when it has one (a sleeves config), else the account's.
+  const paperCurve = ledger.curve?.points ?? ledger.equity;
+  const aligned = paperCurve.filter((s) => backtestEquity.has(s.date));
   const paperReturns = dailyReturns(
-    ledger.initialEquity,
+    ledger.curve?.initial ?? ledger.initialEquity,
     aligned.map((s) => s.equity),
   );
   const backtestReturns = dailyReturns(
-    ledger.initialEquity,
+    backtest?.initial ?? ledger.initialEquity,
     aligned.map((s) => backtestEquity.get(s.date) as number),
   );
   const tracking = {
@@ -580,7 +649,7 @@ export function validatePaper(input: {
   };
 
   // --- risk and alerts -------------------------------------------------------------------------
-  const violations = riskViolations(ledger, input.limits, prices);
+  const violations = riskViolations(ledger, input.limits);
   const alerts =
     ledger.alerts === null
       ? null

@@ -6,6 +6,7 @@ import type { BarSeries } from '../../../shared/core/market/types.js';
 import type { Sleeve } from '../../../shared/core/portfolio/sleeves.js';
 import { riskRulesSchema } from '../../../shared/core/risk/rules.js';
 import type { Intent, StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import { type SleevesState, sleevesState } from '../../../shared/core/trading/sleeves-close.js';
 import { baseOptions } from '../../helpers/series.js';
 
 const DAY = 86_400_000;
@@ -238,5 +239,111 @@ describe('sleeves over random paths and random signals', () => {
       ),
       { numRuns: 25 },
     );
+  });
+});
+
+describe('a sleeves backtest started from a state (a shadow backtest from the middle of a run)', () => {
+  it('trades exactly as the run the state was taken from, from that close on', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(move, { minLength: 90, maxLength: 90 }), { minLength: 3, maxLength: 3 }),
+        fc.array(sleeveArb, { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('fixed', 'inverse-volatility', 'risk-parity') as fc.Arbitrary<
+          'fixed' | 'inverse-volatility' | 'risk-parity'
+        >,
+        fc.integer({ min: 20, max: 70 }),
+        (paths, specs, method, k) => {
+          const series = paths.map((moves, j) => path(SYMBOLS[j] as string, moves));
+          // Fresh strategies for each run (the scripted ones count their instances).
+          const input = {
+            series,
+            sleeves: sleevesOf(specs, true),
+            options: {
+              ...baseOptions,
+              initialCash: 100_000,
+              sizing: { mode: 'all-in' as const },
+              cashBuffer: 0.02,
+              commission: { perShare: 0.005, perOrder: 1, percent: 0, minimum: 1 },
+              slippageBps: 7,
+              endOfData: 'close' as const,
+            },
+            allocation: { method, lookback: 20, rebalance: 'monthly' as const, driftThreshold: 0.05 },
+            correlation: { window: 15, threshold: 0.6, cut: 0.5 },
+          };
+          const at = Date.UTC(2022, 0, 3) + k * DAY;
+          // The state at close k, its fills booked (the observer sees it before the close step settles).
+          let state: SleevesState | undefined;
+          const full = runSleevesBacktest(input, (session, time, allocation) => {
+            if (time === at) state = sleevesState(session, allocation);
+          });
+          if (state === undefined) throw new Error('no close at k');
+          // As end-of-day books it: before this close's bar counted a session held (the NAV, marked
+          // already, is reported only and decides nothing).
+          const booked: SleevesState = {
+            ...state,
+            books: state.books.map((b) => ({
+              ...b,
+              positions: b.positions.map((p) => ({ ...p, sessionsHeld: p.sessionsHeld - 1 })),
+            })),
+          };
+          const restarted = runSleevesBacktest({
+            ...input,
+            sleeves: sleevesOf(specs, true),
+            options: { ...input.options, startIndex: k },
+            openingState: booked,
+          });
+          const key = (t: (typeof full.trades)[number]) =>
+            `${t.sleeve} ${t.symbol} ${t.entryTime} ${t.qty} ${t.entryPrice} ${t.exitTime} ${t.exitPrice} ${t.pnl}`;
+          const fromK = (r: typeof full) =>
+            r.trades
+              .filter((t) => t.exitTime === null || t.exitTime > at)
+              .map(key)
+              .sort();
+          expect(fromK(restarted)).toEqual(fromK(full));
+          // The account ends where the full run's ends.
+          expect(restarted.metrics.equityFinal).toBeCloseTo(full.metrics.equityFinal, 6);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('refuses opening positions together with a state', () => {
+    const series = SYMBOLS.map((s) =>
+      path(
+        s,
+        Array.from({ length: 30 }, () => 0.001),
+      ),
+    );
+    const sleeves = sleevesOf(
+      [{ script: [[0]], symbols: ['S0'], weight: 1, sizing: { mode: 'all-in' } }],
+      true,
+    );
+    const options = { ...baseOptions, initialCash: 100_000, sizing: { mode: 'all-in' as const } };
+    let state: SleevesState | undefined;
+    runSleevesBacktest({ series, sleeves, options }, (session, _time, allocation) => {
+      state ??= sleevesState(session, allocation);
+    });
+    expect(() =>
+      runSleevesBacktest({
+        series,
+        sleeves,
+        options,
+        openingState: state as SleevesState,
+        opening: [
+          {
+            sleeve: 's0',
+            symbol: 'S0',
+            qty: 1,
+            price: 100,
+            entryTime: 0,
+            stop: null,
+            entryRef: null,
+            initialRisk: null,
+            sessionsHeld: 0,
+          },
+        ],
+      }),
+    ).toThrow(/opening positions or a state, not both/);
   });
 });

@@ -240,6 +240,49 @@ describe('paper validation: the decision', () => {
     expect(v.failed).toContain('riskRules');
   });
 
+  it('measures a held position that rose from its entry reference to its stop, as the decision did, not from the close', () => {
+    const { ledger, backtest } = agreeing();
+    const day = DATES[10] as string;
+    // 1,000 QQQ bought at a 100 reference with a stop at 95: 5,000 of heat however far QQQ rose.
+    const held = {
+      symbol: 'QQQ',
+      qty: 1000,
+      avgEntryPrice: 100,
+      stop: 95,
+      entryRef: 100,
+      initialRisk: 5,
+      sessionsHeld: 3,
+    };
+    const positions = ledger.positions.map((p) => ({ ...p, positions: [...p.positions, held] }));
+    const entry = (qty: number): IntentRecord => ({
+      ...intent(day, 'buy', 'entry', 'e2'),
+      symbol: 'AAPL',
+      qty,
+      referencePrice: 100,
+      protectiveStop: 90,
+    });
+    // QQQ closed at 130 the day before: measured from the close it would be 35,000 of heat.
+    const rose = { open: () => OPEN, close: (symbol: string) => (symbol === 'QQQ' ? 130 : 101) };
+    const qqqExit: IntentRecord = { ...intent(day, 'sell', 'exit', 'x2'), symbol: 'QQQ', qty: 1000 };
+    const check = (qty: number, exits: readonly IntentRecord[] = []) =>
+      validatePaper({
+        ledger: { ...ledger, positions, intents: [...ledger.intents, ...exits, entry(qty)] },
+        backtest,
+        prices: rose,
+        criteria,
+        modelSlippageBps: 5,
+        limits: { maxPositionFraction: 1, maxPortfolioHeat: 0.1 },
+      }).risk.violations;
+    // 5,000 (QQQ) + 40 (SPY: 10 x (99 - 95)) + 400 x 10 (the entry) = 9,040, under 10 % of ~101,000.
+    expect(check(400)).toEqual([]);
+    // QQQ exited at that close: it is no heat of the decision, so 600 shares fit (6,040).
+    expect(check(600, [qqqExit])).toEqual([]);
+    // 600 shares: 11,040, above the cap: still a breach.
+    expect(check(600)).toEqual([
+      expect.stringMatching(new RegExp(`^${day}: portfolio heat \\$11040\\.00 above the cap`)),
+    ]);
+  });
+
   it('fails sharpe and maxDrawdown on a losing, falling paper account', () => {
     const { ledger, backtest } = agreeing();
     let equity = 100_000;
