@@ -286,6 +286,8 @@ export class StreamConsumer {
     this.draining = true;
     setImmediate(() => {
       this.draining = false;
+      // Stopped meanwhile: what was waiting is dropped with the connection.
+      if (this.stopping) this.backlog.length = 0;
       do {
         const next = this.backlog.shift();
         if (next === undefined) return;
