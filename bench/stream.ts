@@ -1,7 +1,7 @@
 /**
  * The stream benchmark (`stream` in `npm run bench`). The local stream server runs in this process
  * (its work counts against the consumer's); the paper broker and dynalite run in a worker thread
- * (bench/stream-servers.ts), as Alpaca and DynamoDB run elsewhere in production:
+ * each (bench/stream-servers.ts), as Alpaca and DynamoDB run elsewhere in production:
  *
  * - `messagesPerSecond`: market messages (trades and quotes, 100 a frame as Alpaca batches them,
  *   for `symbols` held synthetic symbols) through the real `ws` connection, the zod validation of
@@ -48,8 +48,13 @@ export interface StreamBenchmark {
 
 const DAY = '2025-12-08';
 
-/** The paper broker and dynalite in a worker thread (bench/stream-servers.ts), driven by messages. */
-async function startServersThread(options: { dataDir: string; startTime: string; configPath: string }) {
+/** One of the servers' worker threads (bench/stream-servers.ts), driven by messages. */
+async function startServerThread(options: {
+  role: 'broker' | 'state';
+  dataDir: string;
+  startTime: string;
+  configPath: string;
+}) {
   const worker = new Worker(new URL('./stream-servers-entry.mjs', import.meta.url), { workerData: options });
   type Reply =
     | { kind: 'ready'; env: Record<string, string> }
@@ -59,13 +64,13 @@ async function startServersThread(options: { dataDir: string; startTime: string;
     new Promise<Reply>((resolve, reject) => {
       worker.once('message', (reply: Reply) =>
         reply.kind === 'failed'
-          ? reject(new Error(`bench: stream servers: ${reply.message}`))
+          ? reject(new Error(`bench: stream servers (${options.role}): ${reply.message}`))
           : resolve(reply),
       );
       worker.once('error', reject);
     });
   const ready = await next();
-  if (ready.kind !== 'ready') throw new Error('bench: stream servers: no environment');
+  if (ready.kind !== 'ready') throw new Error(`bench: stream servers (${options.role}): no environment`);
   const command = async (message: { kind: 'setTime'; time: string } | { kind: 'close' }) => {
     const reply = next();
     worker.postMessage(message);
@@ -80,6 +85,22 @@ async function startServersThread(options: { dataDir: string; startTime: string;
     },
   };
 }
+
+/** The paper broker and dynalite, each in its own worker thread. */
+async function startServersThreads(options: { dataDir: string; startTime: string; configPath: string }) {
+  const [broker, state] = await Promise.all([
+    startServerThread({ ...options, role: 'broker' }),
+    startServerThread({ ...options, role: 'state' }),
+  ]);
+  return {
+    env: { ...state.env, ...broker.env },
+    setTime: (time: string) => broker.setTime(time),
+    async close() {
+      await broker.close();
+      await state.close();
+    },
+  };
+}
 /** Exits that warm the path before the order latency is measured. */
 const WARM_UP_EXITS = 20;
 
@@ -90,7 +111,7 @@ export async function runStreamBenchmark(
   const total = options.messages ?? 300_000;
   const { dir, dataDir, configPath, symbols } = writeSyntheticWorkspace('qs-bench-stream-', count);
   const stdoutWrite = process.stdout.write;
-  const stack = await startServersThread({ dataDir, startTime: newYorkToUtc(DAY, '08:00'), configPath });
+  const stack = await startServersThreads({ dataDir, startTime: newYorkToUtc(DAY, '08:00'), configPath });
   const server = await startLocalStream(LOCAL_KEYS);
   const brokerFetch = keepAliveFetch();
   try {

@@ -1,7 +1,7 @@
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
-import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
+import type { BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
@@ -16,7 +16,7 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { flattenedToday } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice } from './stops.js';
-import { expireUnsent, orderWindowClosed, placeIntentOnce } from './submit.js';
+import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
 export interface RiskCheckResult {
@@ -315,13 +315,10 @@ export async function trackOrders(
           });
         }
       } else {
-        const status = orderStatus(order);
-        if (status !== intent.status || order.filledQty !== intent.filledQty) {
+        const patch = orderState(order);
+        if (patch.status !== intent.status || order.filledQty !== intent.filledQty) {
           const updated = await ctx.store.transitionIntent(day, intent.clientOrderId, [intent.status], {
-            status,
-            brokerOrderId: order.id,
-            filledQty: order.filledQty,
-            ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+            ...patch,
             updatedAt: now,
           });
           // Lost to a concurrent check: what it wrote is the intent now, never the stale copy (a
@@ -336,24 +333,6 @@ export async function trackOrders(
     out.push(current);
   }
   return out;
-}
-
-function orderStatus(order: BrokerOrder): IntentStatus {
-  switch (order.status) {
-    case 'filled':
-      return 'filled';
-    case 'partially_filled':
-      return 'partially_filled';
-    case 'canceled':
-      return 'cancelled';
-    case 'expired':
-    case 'done_for_day':
-      return 'expired';
-    case 'rejected':
-      return 'rejected';
-    default:
-      return 'accepted';
-  }
 }
 
 /** An exit at market now (a crossed stop, or flattening), recorded as an intent first. */

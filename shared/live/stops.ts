@@ -1,10 +1,12 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
 
+import { BrokerRejectedError } from '../core/errors.js';
 import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
+import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
-import { placeIntentOnce } from './submit.js';
+import { orderState, placeIntentOnce } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
@@ -84,7 +86,11 @@ async function withdrawIfExiting(
       (EXITING.includes(i.status) || i.filledQty > 0),
   );
   if (exit === undefined) return placed;
-  await ctx.broker.cancelOrder(placed.brokerOrderId);
+  try {
+    await ctx.broker.cancelOrder(placed.brokerOrderId);
+  } catch (error) {
+    return bookUncancellableStop(ctx, placed, exit, error, now);
+  }
   const reason = `cancelled at once: the exit ${exit.clientOrderId} (${exit.status}) sells the same shares`;
   ctx.log.warn('a stop placed during an exit of the same shares was cancelled', {
     clientOrderId: placed.clientOrderId,
@@ -97,6 +103,64 @@ async function withdrawIfExiting(
     reason,
     updatedAt: now,
   });
+  // Another run settled the intent meanwhile: it is returned as stored.
+  if ('conflict' in result) return (await ctx.store.getIntent(placed.date, placed.clientOrderId)) ?? placed;
+  return result;
+}
+
+/** Order states in which a stop no longer works at the broker (nothing left to cancel). */
+const DONE: ReadonlySet<BrokerOrder['status']> = new Set([
+  'filled',
+  'canceled',
+  'expired',
+  'rejected',
+  'done_for_day',
+]);
+
+/**
+ * The broker refused to cancel the stop {@link withdrawIfExiting} had just placed (a 422: it
+ * triggered and filled meanwhile, the market being through it). The order is looked up by its
+ * client order id and, when it is done, booked as it stands, as the risk check tracks any order
+ * (filled, with its price and quantity; the fill ledger takes it at the end of the day's
+ * reconciliation), and the run goes on. A fill is alerted: the exit of the same shares may sell
+ * them too (the stream's exit, if it had not sent its order yet, finds the position gone and sends
+ * none). A refusal of a stop still working (not a fill) is the original error.
+ */
+async function bookUncancellableStop(
+  ctx: LiveContext,
+  placed: IntentRecord,
+  exit: IntentRecord,
+  error: unknown,
+  now: string,
+): Promise<IntentRecord> {
+  if (!(error instanceof BrokerRejectedError)) throw error;
+  const order = await ctx.broker.getOrderByClientOrderId(placed.clientOrderId);
+  if (order === null || !DONE.has(order.status)) throw error;
+  const state = orderState(order);
+  ctx.log.warn(
+    'a stop placed during an exit of the same shares could not be cancelled: booked as the broker has it',
+    {
+      clientOrderId: placed.clientOrderId,
+      symbol: placed.symbol,
+      orderStatus: order.status,
+      filledQty: order.filledQty,
+      exit: exit.clientOrderId,
+      exitStatus: exit.status,
+      error: error.message,
+    },
+  );
+  const result = await ctx.store.transitionIntent(placed.date, placed.clientOrderId, ['accepted'], {
+    ...state,
+    reason: `not cancelled (${error.message}): the broker has the stop ${order.status}, during the exit ${exit.clientOrderId}`,
+    updatedAt: now,
+  });
+  if (order.filledQty > 0) {
+    await ctx.notifier.publish({
+      subject: `Stop filled during an exit: ${placed.symbol}`,
+      severity: 'critical',
+      text: `${placed.clientOrderId} (${placed.side} ${placed.qty} ${placed.symbol}) filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'} before it could be cancelled, while the exit ${exit.clientOrderId} (${exit.status}) sells the same shares. If both sold, the position is reversed: check the account.`,
+    });
+  }
   // Another run settled the intent meanwhile: it is returned as stored.
   if ('conflict' in result) return (await ctx.store.getIntent(placed.date, placed.clientOrderId)) ?? placed;
   return result;

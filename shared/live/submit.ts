@@ -64,6 +64,40 @@ export async function expireUnsent(
   return result;
 }
 
+/**
+ * An intent's state as its broker order reports it, working or done (the risk check's tracking of
+ * open orders): status, order id, fills.
+ */
+export function orderState(
+  order: BrokerOrder,
+): Pick<IntentRecord, 'status' | 'brokerOrderId' | 'filledQty'> &
+  Partial<Pick<IntentRecord, 'avgFillPrice'>> {
+  return {
+    status: intentStatusOf(order),
+    brokerOrderId: order.id,
+    filledQty: order.filledQty,
+    ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
+  };
+}
+
+function intentStatusOf(order: BrokerOrder): IntentStatus {
+  switch (order.status) {
+    case 'filled':
+      return 'filled';
+    case 'partially_filled':
+      return 'partially_filled';
+    case 'canceled':
+      return 'cancelled';
+    case 'expired':
+    case 'done_for_day':
+      return 'expired';
+    case 'rejected':
+      return 'rejected';
+    default:
+      return 'accepted';
+  }
+}
+
 /** The intent fields a broker order settles: status, order id, fills. */
 export function orderPatch(order: BrokerOrder): Partial<IntentRecord> {
   return {

@@ -10,7 +10,6 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetParameterError } from '@aws-lambda-powertools/parameters/errors';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -106,7 +105,19 @@ export const metrics = new Metrics({
   namespace: LIVE_METRICS_NAMESPACE,
   serviceName: LIVE_METRICS_SERVICE,
 });
-export const tracer = new Tracer({ serviceName: 'quantshift-live' });
+/**
+ * The handlers' X-Ray tracer, loaded when the first handler chain is built (a Lambda's first
+ * invocation), not at import: loading `aws-xray-sdk-core` enables an async hook (cls-hooked, with a
+ * destroy hook) that makes every promise of the process many times dearer, and the processes that
+ * import this module without running a handler (the stream task, the CLI) do not trace.
+ */
+let tracer: Promise<import('@aws-lambda-powertools/tracer').Tracer> | undefined;
+function liveTracer() {
+  tracer ??= import('@aws-lambda-powertools/tracer').then(
+    ({ Tracer }) => new Tracer({ serviceName: 'quantshift-live' }),
+  );
+  return tracer;
+}
 
 export function parseLiveEnv(env: NodeJS.ProcessEnv = process.env): LiveEnv {
   const parsed = liveEnvSchema.safeParse(env);
@@ -397,7 +408,7 @@ export function liveEventHandler<E, R, V extends BaseLiveEnv = LiveEnv>(
   const runtime = options.runtime ?? (equityRuntime as unknown as LiveRuntime<V>);
   // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
   // new stack (new endpoints) gets a new chain instead of talking to the old one.
-  const chains = new Map<string, (event: unknown, context: Context) => Promise<R>>();
+  const chains = new Map<string, Promise<(event: unknown, context: Context) => Promise<R>>>();
   return async (event: unknown, lambdaContext: Context): Promise<R> => {
     const env = runtime.parseEnv(process.env);
     const fingerprint = JSON.stringify(env);
@@ -405,18 +416,20 @@ export function liveEventHandler<E, R, V extends BaseLiveEnv = LiveEnv>(
     if (chain === undefined) {
       chain = buildEventChain(options, runtime, env);
       chains.set(fingerprint, chain);
+      // A chain that could not be built is built again by the next invocation.
+      chain.catch(() => chains.delete(fingerprint));
     }
-    return chain(event, lambdaContext);
+    return (await chain)(event, lambdaContext);
   };
 }
 
 const stageDimensions = new WeakMap<Metrics, string>();
 
-function buildEventChain<E, R, V extends BaseLiveEnv>(
+async function buildEventChain<E, R, V extends BaseLiveEnv>(
   options: LiveEventHandlerOptions<E, R, V>,
   runtime: LiveRuntime<V>,
   env: V,
-): (event: unknown, context: Context) => Promise<R> {
+): Promise<(event: unknown, context: Context) => Promise<R>> {
   const { name, schema, idempotencyKey, run } = options;
   const { metrics } = runtime;
   // Paper and live may share an account: every metric says which stage it is from.
@@ -451,7 +464,7 @@ function buildEventChain<E, R, V extends BaseLiveEnv>(
   };
   const chain = middy(core)
     .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer))
+    .use(captureLambdaHandler(await liveTracer()))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
     // The event is validated BEFORE the idempotency layer: a bad event fails naming its field (not
     // as a persistence error), and an event with extra fields is refused, never answered from the

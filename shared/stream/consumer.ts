@@ -105,6 +105,13 @@ export interface StreamConsumerOptions {
    * Gaps beyond it are reported with `backfilled: 0`.
    */
   readonly maxBackfillsPerMinute?: number;
+  /**
+   * While this says true (an exit waits for its calls before its order), every inbound frame is
+   * handled in a turn of the event loop of its own (`setImmediate`), in arrival order: the answers
+   * of the exit's calls then wait behind one frame, not behind every frame of a burst (`ws` hands
+   * all the frames of one socket read over at once).
+   */
+  readonly yieldWhile?: () => boolean;
 }
 
 const MINUTE = 60_000;
@@ -121,6 +128,9 @@ export class StreamConsumer {
   private authTimer: NodeJS.Timeout | undefined;
   private finished: Promise<void>;
   private finish!: (error?: unknown) => void;
+  /** Frames received while yielding, waiting their turn ({@link StreamConsumerOptions.yieldWhile}). */
+  private readonly backlog: { socket: WebSocket; text: string; receivedAt: number }[] = [];
+  private draining = false;
   /** Counters for metrics and tests. */
   readonly counts = { messages: 0, reconnects: 0, gaps: 0, backfilled: 0, dropped: 0, serverErrors: 0 };
   private readonly now: () => number;
@@ -237,7 +247,12 @@ export class StreamConsumer {
     this.socket = socket;
     socket.on('message', (data) => {
       const receivedAt = performance.now();
-      this.onFrame(socket, data.toString(), receivedAt);
+      if (this.backlog.length > 0 || this.options.yieldWhile?.() === true) {
+        this.backlog.push({ socket, text: data.toString(), receivedAt });
+        this.drainLater();
+      } else {
+        this.onFrame(socket, data.toString(), receivedAt);
+      }
     });
     socket.on('close', (code, reason) => {
       if (this.authTimer !== undefined) clearTimeout(this.authTimer);
@@ -263,6 +278,23 @@ export class StreamConsumer {
     );
     this.emit({ kind: 'reconnecting', attempt: this.attempt, delayMs: delay });
     this.later(delay, () => this.connect());
+  }
+
+  /** Handles the oldest waiting frame in the next turn, or all of them once nothing needs yielding. */
+  private drainLater(): void {
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.draining = false;
+      // Stopped meanwhile: what was waiting is dropped with the connection.
+      if (this.stopping) this.backlog.length = 0;
+      do {
+        const next = this.backlog.shift();
+        if (next === undefined) return;
+        this.onFrame(next.socket, next.text, next.receivedAt);
+      } while (this.options.yieldWhile?.() !== true);
+      if (this.backlog.length > 0) this.drainLater();
+    });
   }
 
   private onFrame(socket: WebSocket, text: string, receivedAt: number): void {

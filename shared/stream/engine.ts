@@ -110,6 +110,8 @@ export class StreamRiskEngine {
   private positionValue = 0;
   private risk: { state: RiskState; version: number } | undefined;
   private workingEntries = 0;
+  /** Exits between their decision and their order POST (see {@link exiting}). */
+  private exitsBeforeOrder = 0;
   /** What the engine did, for metrics and tests. */
   readonly counts = { decisions: 0, exits: 0, stopsPlaced: 0, ratchets: 0, breakerTrips: 0, errors: 0 };
   /** Exits sent: client order id -> the reason. */
@@ -256,6 +258,11 @@ export class StreamRiskEngine {
   /** Account equity marked at the latest stream prices. */
   markedEquity(): number {
     return this.cash + this.positionValue;
+  }
+
+  /** Whether an exit is waiting for its calls (intent, cancels, list) before its order is sent. */
+  get exiting(): boolean {
+    return this.exitsBeforeOrder > 0;
   }
 
   /** Waits until every action started so far has finished (tests, shutdown). */
@@ -415,11 +422,18 @@ export class StreamRiskEngine {
       : this.stopsOf(this.resting.get(held.symbol) ?? [], held);
     this.flattened.add(held.symbol);
     this.resting.delete(held.symbol);
+    this.exitsBeforeOrder++;
+    let beforeOrder = true;
+    const orderSent = () => {
+      if (beforeOrder) this.exitsBeforeOrder--;
+      beforeOrder = false;
+    };
     const cancelling = this.cancelAll(early);
     let placed: IntentRecord | null;
     try {
-      placed = await this.exitAfterCancel(held, intent, cancelling, early);
+      placed = await this.exitAfterCancel(held, intent, cancelling, early, orderSent);
     } catch (error) {
+      orderSent();
       const { cancelled } = await cancelling;
       if (cancelled.size === 0) throw error;
       throw new StreamExitIncompleteError(
@@ -427,6 +441,7 @@ export class StreamRiskEngine {
         { cause: error },
       );
     }
+    orderSent();
     if (placed === null) return;
     const sentAt = this.sent.get(id);
     if (sentAt !== undefined) this.options.latency.record('order', sentAt - receivedAt);
@@ -467,6 +482,8 @@ export class StreamRiskEngine {
     intent: IntentRecord,
     cancelling: ReturnType<StreamRiskEngine['cancelAll']>,
     early: readonly BrokerOrder[],
+    /** Called as the order is sent: the consumer stops yielding to the exit's calls. */
+    orderSent: () => void,
   ): Promise<IntentRecord | null> {
     const { ctx } = this;
     const day = intent.date;
@@ -513,6 +530,9 @@ export class StreamRiskEngine {
     }
     // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
+    // sendRecordedIntent issues the POST within this turn's microtasks (no frame comes in between);
+    // the rare placeIntentOnce (the intent found recorded) asks the broker first.
+    orderSent();
     return created ? sendRecordedIntent(ctx, stored, nowIso) : placeIntentOnce(ctx, stored, nowIso);
   }
 

@@ -88,6 +88,8 @@ export async function startStream(options: StreamRunOptions): Promise<StreamRun>
       return { trades: symbols, quotes: symbols, bars: [...new Set([...ctx.config.watchlist, ...symbols])] };
     },
     onMarket: (message, receivedAt, backfilled) => engine.onMarket(message, receivedAt, backfilled),
+    // An exit's calls before its order are answered ahead of a burst of market frames.
+    yieldWhile: () => engine.exiting,
     onEvent: (event) => {
       if (event.kind === 'reconnecting') minute.reconnects++;
       if (event.kind === 'gap') {

@@ -49,6 +49,33 @@ export async function startLocalLiveStack(options: {
   /** Partial fills at the open: the fraction of the leaves filled first (off by default). */
   readonly partialFill?: number;
 }): Promise<LocalLiveStack> {
+  const broker = await startLocalBroker(options);
+  const state = await startLocalStateAndCache(options);
+  const env: Record<string, string> = { ...state.env, ...broker.env };
+  const { alpaca } = broker;
+  return {
+    alpaca,
+    dynamo: state.dynamo,
+    env,
+    ...(state.links === undefined ? {} : { links: state.links }),
+    async close() {
+      await alpaca.close();
+      await state.close();
+    },
+  };
+}
+
+/**
+ * The broker half of a local equity stack: the local Alpaca server with the config's cash and
+ * slippage; `env` names it (and the config) for the functions.
+ */
+export async function startLocalBroker(options: {
+  readonly dataDir: string;
+  readonly startTime: string;
+  readonly configPath: string;
+  readonly realism?: ExecutionRealism;
+  readonly partialFill?: number;
+}): Promise<{ readonly alpaca: LocalAlpaca; readonly env: Readonly<Record<string, string>> }> {
   const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
   const alpaca = await startLocalAlpaca({
     dataDir: options.dataDir,
@@ -61,22 +88,13 @@ export async function startLocalLiveStack(options: {
       ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
     },
   });
-  const state = await startLocalStateAndCache(options);
-  const env: Record<string, string> = {
-    ...state.env,
-    QUANTSHIFT_CONFIG: options.configPath,
-    ALPACA_KEY_ID: LOCAL_KEYS.keyId,
-    ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
-    ALPACA_BASE_URL: alpaca.url,
-  };
   return {
     alpaca,
-    dynamo: state.dynamo,
-    env,
-    ...(state.links === undefined ? {} : { links: state.links }),
-    async close() {
-      await alpaca.close();
-      await state.close();
+    env: {
+      QUANTSHIFT_CONFIG: options.configPath,
+      ALPACA_KEY_ID: LOCAL_KEYS.keyId,
+      ALPACA_SECRET_KEY: LOCAL_KEYS.secret,
+      ALPACA_BASE_URL: alpaca.url,
     },
   };
 }
@@ -153,7 +171,7 @@ export async function startLocalCryptoStack(options: {
  * with the state and idempotency tables, and (unless `withCache: false`) redis-server behind the
  * Upstash bridge, optionally behind fault links; `env` names them for the functions.
  */
-async function startLocalStateAndCache(options: {
+export async function startLocalStateAndCache(options: {
   readonly withCache?: boolean;
   readonly faultLinks?: boolean;
 }) {

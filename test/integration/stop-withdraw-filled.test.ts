@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { Broker } from '../../shared/core/ports/broker.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18, as in stream-risk.test.ts: the strategy enters SPY (and others) at this open.
+const DAY = '2021-03-18';
+const at = (hhmm: string) =>
+  `${DAY}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+/**
+ * The risk check's broker, with the race of issue 17 forced: before the re-check's cancel of the
+ * SPY stop the check has just placed reaches the local paper broker, the market falls through that
+ * stop (the paper clock moves past the session's close, whose range reaches it): the stop fills,
+ * and the paper broker refuses the cancel (422, the order is filled), as Alpaca does.
+ */
+function stopFillsBeforeItsCancel(broker: Broker, fallThrough: () => void): Broker & { stopId(): string } {
+  let stopId: string | undefined;
+  return Object.assign(
+    new Proxy(broker, {
+      get(target, property, receiver) {
+        if (property === 'submitOrder') {
+          return async (order: Parameters<Broker['submitOrder']>[0]) => {
+            const placed = await target.submitOrder(order);
+            if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
+            return placed;
+          };
+        }
+        if (property === 'cancelOrder') {
+          return async (id: string) => {
+            if (id === stopId) fallThrough();
+            return target.cancelOrder(id);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }),
+    {
+      stopId: () => {
+        if (stopId === undefined) throw new Error('no SPY stop was placed');
+        return stopId;
+      },
+    },
+  );
+}
+
+describe("placeStop's re-check when the stop filled before it could be cancelled", () => {
+  it('books the stop as filled and the risk check goes on, instead of failing on the refused cancel', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const { ctx } = stack;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    stack.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // The stream's exit of SPY is under way: its intent is recorded, its order not sent yet.
+    const exitId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: DAY,
+      purpose: 'flatten',
+    });
+    await ctx.store.createIntent({
+      clientOrderId: exitId,
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      reason: 'stream: price through the stop',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at('09:40'),
+      updatedAt: at('09:40'),
+    });
+    // A risk check that read SPY as held tightens its stop to 365.00: it replaces the resting one.
+    // The session's last price (its open, 365.44) is above it, the day's low (364.76) below.
+    const latest = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      DAY,
+      (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop: 365 } : p)),
+    );
+    const broker = stopFillsBeforeItsCancel(ctx.broker, () => stack?.alpaca.setTime(at('16:01')));
+
+    const result = await riskCheck({ ...ctx, broker }, at('09:40'));
+
+    expect(result.status).toBe('checked');
+    const stop = (await ctx.store.listIntents(DAY)).find(
+      (i) => i.purpose === 'stop' && i.symbol === 'SPY' && i.brokerOrderId === broker.stopId(),
+    );
+    expect(stop?.status).toBe('filled');
+    expect(stop?.stopPrice).toBe(365);
+    expect(stop?.filledQty).toBe(spy.qty);
+    expect(stop?.avgFillPrice).toBeGreaterThan(0);
+    expect(stop?.reason).toContain(exitId);
+    expect(result.stopsPlaced).not.toContain(stop?.clientOrderId);
+    // The position is sold by the stop; the alert says the exit may sell it again.
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    expect(stack.notifier.sent.map((m) => m.subject)).toContain('Stop filled during an exit: SPY');
+    // The run went to its end (its summary is logged last) and left no stop resting.
+    expect(stack.logs.filter((l) => l.startsWith('INFO risk check '))).toHaveLength(2);
+    expect((await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop')).toEqual([]);
+  });
+});
