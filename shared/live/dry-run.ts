@@ -39,8 +39,8 @@ import type {
 import type { CryptoStore, DryRunRecord } from '../core/ports/crypto-store.js';
 import type { BestBidAsk, BestBidAskSource, MarketData } from '../core/ports/market-data.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
-import { type ProductIncrements, productQuantity } from '../core/sizing/increments.js';
-import { type LiveContext, UnknownStateError } from './context.js';
+import { productQuantity } from '../core/sizing/increments.js';
+import { type LiveContext, type ProductSource, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
@@ -209,11 +209,6 @@ export async function dryRunOrders(
     });
   }
   return { day, status: 'executed', intents: outcome, dryRun: records };
-}
-
-/** What the dry-run broker reads: the products' increments (the Coinbase broker's `getProduct`). */
-export interface ProductSource {
-  getProduct(productId: string): Promise<ProductIncrements>;
 }
 
 export interface DryRunBrokerOptions {

@@ -10,7 +10,7 @@
  *   own stop fills, records closed trades per sleeve and persists the state (`bookSleevesDay`);
  * - risk-check places and moves each sleeve's own protective stop (`sleeveStops`).
  */
-import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
+import { configProducts, isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
 import {
   type Cents,
@@ -54,7 +54,13 @@ import {
   sleevesPositionsBySymbol,
   sleevesState,
 } from '../core/trading/sleeves-close.js';
-import { type LiveContext, StaleDataError, sessionDate, UnknownStateError } from './context.js';
+import {
+  type LiveContext,
+  StaleDataError,
+  sessionDate,
+  sessionTimeToUtc,
+  UnknownStateError,
+} from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
@@ -72,12 +78,14 @@ export function liveSleeves(config: StrategyConfig): Sleeve[] {
 /** The session options of the live stage: the account's rules, as the backtest reads them from the config. */
 function sessionOptions(config: StrategyConfig): SessionOptions {
   const rules = config.risk;
+  const products = configProducts(config);
   return {
     sizing:
       config.sizing.mode === 'atr-risk'
         ? { mode: 'atr-risk', risk: config.sizing.risk ?? rules.riskPerTrade }
         : config.sizing,
     fractional: config.backtest.fractional,
+    ...(products === undefined ? {} : { products }),
     cashBuffer: rules.cashBuffer,
     maxPositionFraction: rules.maxPositionFraction,
     risk: rules,
@@ -157,11 +165,17 @@ export function positionRecords(state: SleevesState): PositionRecord[] {
  * Writes the positions list of a day from the sleeves' state, keeping the reconciliation's
  * UNASSIGNED records (broker shares no sleeve owns, until an operator assigns or flattens them).
  */
-async function putSleevePositions(ctx: LiveContext, day: string, state: SleevesState): Promise<void> {
+async function putSleevePositions(
+  ctx: LiveContext,
+  day: string,
+  state: SleevesState,
+  /** The time the state has booked the broker's fills through (`putPositions`). */
+  writtenAt: string,
+): Promise<void> {
   const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
     (p) => p.sleeve === UNASSIGNED_SLEEVE,
   );
-  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned]);
+  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned], writtenAt);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -296,7 +310,8 @@ export async function generateSleeveSignals(
       text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
     });
   }
-  await putSleevePositions(ctx, day, decided);
+  // The state decided on was booked by an earlier day's steps: none of the day's fills are in it.
+  await putSleevePositions(ctx, day, decided, sessionTimeToUtc(ctx, day, '00:00'));
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -690,7 +705,7 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await putSleevePositions(ctx, day, booking.state);
+  await putSleevePositions(ctx, day, booking.state, now);
   return { ...booking, recorded };
 }
 
@@ -791,6 +806,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, booking.state);
+  await putSleevePositions(ctx, day, booking.state, now);
   return out;
 }

@@ -39,7 +39,12 @@ import {
   slippageFraction,
 } from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
-import { floorToIncrement, formatBaseSize, incrementDecimals } from '../../core/sizing/increments.js';
+import {
+  floorToIncrement,
+  formatBaseSize,
+  incrementDecimals,
+  type ProductTable,
+} from '../../core/sizing/increments.js';
 import type { CdpKey } from '../coinbase/auth.js';
 import { loadBarsCsv } from '../fs/bars.js';
 import { readBody, routeFaults } from './alpaca-server.js';
@@ -83,6 +88,23 @@ export const DEFAULT_PRODUCTS: readonly LocalCoinbaseProduct[] = [
     quoteMinSize: '1',
   },
 ];
+
+/** A decimal string without an exponent (0.00000001, not 1e-8), as Coinbase writes its numbers. */
+const plainDecimal = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(12).replace(/0+$/, ''));
+
+/**
+ * The server's products from a config's `products:` (`configProducts`): the increments and minimums
+ * the backtest sizes on are the ones the server enforces (quote increment 0.01).
+ */
+export function localProducts(table: ProductTable): LocalCoinbaseProduct[] {
+  return Object.values(table).map((p) => ({
+    productId: p.productId,
+    baseIncrement: plainDecimal(p.baseIncrement),
+    quoteIncrement: '0.01',
+    baseMinSize: plainDecimal(p.baseMinSize),
+    quoteMinSize: plainDecimal(p.quoteMinSize ?? 0),
+  }));
+}
 
 /** A perpetual-style future whose funding rate the server reports. */
 export interface LocalCoinbaseFuture {

@@ -13,7 +13,7 @@ import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
 import { computeMetrics, type Metrics } from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
-import { allInQty, positionCapQty } from '../../sizing/index.js';
+import { allInQty, orderableQty, positionCapQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
   type EnterIntent,
@@ -297,6 +297,7 @@ export function runFastBacktest<P>(
           positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
         );
       }
+      q = orderableQty(q, price, options.products?.[symbol]);
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);
