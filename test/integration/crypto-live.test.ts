@@ -47,7 +47,8 @@ import {
   parseCryptoLiveEnv,
 } from '../../shared/runtime/crypto-live.js';
 import { CRYPTO_METRICS } from '../../shared/runtime/crypto-metrics.js';
-import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
+import { buildLiveContext } from '../../shared/runtime/equity-live.js';
+import { parseLiveEnv } from '../../shared/runtime/live.js';
 import { stepMetrics } from '../../shared/runtime/live-metrics.js';
 
 const key = generateTestCdpKey('EdDSA');
