@@ -452,6 +452,8 @@ export class DryRunBroker implements Broker, BestBidAskSource {
           const bars = series.find((s) => s.symbol === order.symbol);
           if (bars === undefined) continue;
           const placedOn = utcSessionDate(Date.parse(order.submittedAt));
+          // A stop-limit gapped beyond its limit rests triggered, as a limit, on the next days.
+          let triggered = false;
           for (let i = 0; i < bars.time.length; i++) {
             const date = utcSessionDate(bars.time[i] as number);
             if (date < placedOn || date > today) continue;
@@ -461,7 +463,9 @@ export class DryRunBroker implements Broker, BestBidAskSource {
               high: bars.high[i] as number,
               low: bars.low[i] as number,
             };
-            const price = restingFill(order, bar, this.options.costs.slippageBps);
+            const fill = restingFill(order, bar, this.options.costs.slippageBps, triggered);
+            triggered = fill.triggered;
+            const price = fill.price;
             if (price === null) continue;
             const at = order.submittedAt > dayStartIso(date) ? order.submittedAt : dayStartIso(date);
             const live = next.orders.find((o) => o.id === order.id) as VirtualOrder;

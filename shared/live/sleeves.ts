@@ -777,7 +777,16 @@ export async function sleeveStops(
           },
           now,
         );
-        if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) out.exits.push(id);
+        if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
+          out.exits.push(id);
+          // As the single-strategy risk check: a stop the price is through (a stop-limit gapped
+          // beyond its limit rests unfilled at the exchange) is replaced by this market exit, said.
+          await ctx.notifier.publish({
+            subject: `Exit at market: ${p.symbol} (${book.id})`,
+            severity: 'warning',
+            text: `${id}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
+          });
+        }
         continue;
       }
       if (wanted === null) {

@@ -652,6 +652,57 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     }
   });
 
+  it('a stop-limit gapped through its limit rests at the exchange; the next risk check cancels it and exits at market IOC, alerting', async () => {
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-gap');
+      const { ctx, notifier } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-gap',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      await generateSignals(ctx, `${day}T00:10:00Z`);
+      clock = Date.parse(`${day}T00:15:00Z`);
+      await executeOrders(ctx, `${day}T00:15:00Z`);
+      clock = Date.parse(`${day}T00:30:00Z`);
+      const placed = await riskCheck(ctx, `${day}T00:30:00Z`);
+      const stop = fresh.orders.find((o) => placed.stopsPlaced.includes(o.client_order_id));
+      if (stop === undefined) throw new Error('no stop placed');
+      const config = stop.order_configuration.stop_limit_stop_limit_gtc as Record<string, string>;
+      const product = stop.product_id;
+      // The price gaps 5% below the stop, beyond its limit (2% below): the stop-limit does not fill.
+      fresh.setPrice(product, Number(config.stop_price) * 0.95);
+      clock = Date.parse(`${day}T01:30:00Z`);
+      expect((await ctx.broker.getPositions()).some((p) => p.symbol === product)).toBe(true);
+      expect(fresh.orders.find((o) => o.order_id === stop.order_id)?.status).toBe('OPEN');
+
+      const risk = await riskCheck(ctx, `${day}T01:30:00Z`);
+      expect(risk.exits.length).toBeGreaterThan(0);
+      expect(fresh.orders.find((o) => o.order_id === stop.order_id)?.status).toBe('CANCELLED');
+      const exit = fresh.orders.find(
+        (o) => risk.exits.includes(o.client_order_id) && o.product_id === product,
+      );
+      expect(Object.keys(exit?.order_configuration ?? {})).toEqual(['market_market_ioc']);
+      expect(exit?.status).toBe('FILLED');
+      expect((await ctx.broker.getPositions()).some((p) => p.symbol === product)).toBe(false);
+      const alert = notifier.sent.find((n) => n.subject.startsWith(`Exit at market: ${product} (`));
+      expect(alert?.severity).toBe('warning');
+      expect(alert?.text).toContain(`is through the stop`);
+      expect(alert?.text).toContain(stop.client_order_id);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('skips the orders of the daily close after 01:00 UTC (alerted), never sending them late', async () => {
     // Its own account (cash only) and table: the test before bought on the shared one.
     const fresh = await startLocalCoinbase({

@@ -37,6 +37,7 @@ import {
   protectiveFillPrice,
   protectiveHit,
   slippageFraction,
+  stopLimitFill,
 } from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
 import {
@@ -482,30 +483,22 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
         const buy = order.side === 'BUY';
         const limit = order.limitPrice as number;
         let price = Number.NaN;
-        if (order.kind === 'stop_limit' && !order.triggered) {
-          const long = !buy; // a sell stop protects a long position
-          const hit = protectiveHit(
-            long,
+        if (order.kind === 'stop_limit') {
+          // A sell stop protects a long position: the shared stop-limit rule (fill-rules.ts).
+          const filled = stopLimitFill(
+            !buy,
+            order.triggered === true,
             bar.open,
             bar.high,
             bar.low,
             order.stopPrice as number,
-            Number.NaN,
-            false,
-          );
-          if (hit === PROTECTIVE_NONE) continue;
-          order.triggered = true;
-          const stopFill = protectiveFillPrice(
-            hit,
-            long,
-            bar.open,
-            order.stopPrice as number,
-            Number.NaN,
+            limit,
             slip,
           );
-          if (limitMarketable(buy, stopFill, limit)) price = stopFill;
-          else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
-        } else if (order.kind === 'stop_limit' || order.kind === 'limit') {
+          if (!filled.triggered) continue;
+          order.triggered = true;
+          price = filled.price;
+        } else if (order.kind === 'limit') {
           if (limitMarketable(buy, bar.open, limit)) price = bar.open;
           else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
         } else if (order.kind === 'bracket') {
