@@ -41,7 +41,8 @@ import type { IntentRecord } from '../shared/core/ports/state-store.js';
 import type { LiveContext } from '../shared/live/context.js';
 import { generateSignals, previousSession } from '../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../shared/live/market-open-check.js';
-import { buildLiveContext, parseLiveEnv } from '../shared/runtime/live.js';
+import { buildLiveContext } from '../shared/runtime/equity-live.js';
+import { parseLiveEnv } from '../shared/runtime/live.js';
 import { percentile, roundMs } from './stats.js';
 
 export interface SignalsBenchmark {

@@ -1,5 +1,5 @@
 /** The `end-of-day` step of the live trading day, on its EventBridge schedule (docs/live.md). */
 import { endOfDay } from '../../shared/live/end-of-day.js';
-import { liveHandler } from '../../shared/runtime/live.js';
+import { equityLiveHandler } from '../../shared/runtime/equity-live.js';
 
-export const handler = liveHandler('end-of-day', endOfDay);
+export const handler = equityLiveHandler('end-of-day', endOfDay);

@@ -1,5 +1,5 @@
 /** The `generate-signals` step of the live trading day, on its EventBridge schedule (docs/live.md). */
 import { generateSignals } from '../../shared/live/generate-signals.js';
-import { liveHandler } from '../../shared/runtime/live.js';
+import { equityLiveHandler } from '../../shared/runtime/equity-live.js';
 
-export const handler = liveHandler('generate-signals', generateSignals);
+export const handler = equityLiveHandler('generate-signals', generateSignals);

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { weeklyPaperValidation } from '../../shared/live/paper-validation.js';
+import { equityRuntime } from '../../shared/runtime/equity-live.js';
 import { liveEventHandler, logger } from '../../shared/runtime/live.js';
 
 const eventSchema = z
@@ -16,6 +17,7 @@ export const handler = liveEventHandler({
   schema: eventSchema,
   idempotencyKey: '[step, scheduledTime]',
   requireIdempotencyKey: true,
+  runtime: equityRuntime,
   run: async (event: z.infer<typeof eventSchema>, context) => {
     logger.appendKeys({ step: event.step, scheduledTime: event.scheduledTime });
     const result = await weeklyPaperValidation(await context(), event.scheduledTime);

@@ -11,8 +11,9 @@ import { liveSleeveIds, parseConfig, type StrategyConfig } from '../core/config/
 import { sleeveHash } from '../core/config/sleeve-hash.js';
 import { UsageError } from '../core/errors.js';
 import { newYorkTime } from '../core/live/orders.js';
+import { utcSessionDate } from '../core/market/crypto-calendar.js';
 import type { Notification } from '../core/ports/notifier.js';
-import type { AuditRecord, StateStore, ValidationRecord } from '../core/ports/state-store.js';
+import type { AuditRecord, SessionRecord, StateStore, ValidationRecord } from '../core/ports/state-store.js';
 import { entryBlock, type Halt, type RiskState } from '../core/risk/index.js';
 import { dryRunValidationRefusal, sleeveGateRefusal } from '../live/entry-gate.js';
 import {
@@ -253,6 +254,40 @@ export function actionTime(flags: ParsedFlags, local: boolean): string {
   return time;
 }
 
+/** Whether a stored session record is the crypto bot's: the 24/7 UTC session (00:00 UTC to 24:00 UTC). */
+const isUtcSession = (s: SessionRecord) =>
+  s.openAt !== null && Date.parse(s.openAt) === Date.parse(`${s.date}T00:00:00Z`);
+
+/**
+ * The session date of an operator action at `time` on the bot whose state table this is: the UTC
+ * day for the crypto bot, New York's date for the equity bot. The bot is the named config's
+ * (`--config` or QUANTSHIFT_CONFIG); with none named, the table's own session records say it (the
+ * crypto bot's market-open check writes 00:00-24:00 UTC sessions, the equity bot's open at 09:30
+ * New York): the latest of the action's UTC day and the day before.
+ */
+export async function actionDay(
+  flags: ParsedFlags,
+  env: Env,
+  store: Pick<StateStore, 'getSession'>,
+  time: string,
+): Promise<string> {
+  const instant = Date.parse(time);
+  const utc = utcSessionDate(instant);
+  const named = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG;
+  let crypto = false;
+  if (named !== undefined) {
+    crypto = loadConfig(flags, env).config.assetClass === 'crypto';
+  } else {
+    for (const date of [utc, utcSessionDate(instant - 86_400_000)]) {
+      const session = await store.getSession(date);
+      if (session === undefined) continue;
+      crypto = isUtcSession(session);
+      break;
+    }
+  }
+  return crypto ? utc : newYorkTime(time).date;
+}
+
 const since = (k: Halt) => `since ${new Date(k.since).toISOString()} by ${k.by} (${k.reason})`;
 
 function help(io: Io, usage: string, summary: string, specs: FlagSpecs): number {
@@ -285,8 +320,11 @@ export async function haltCommand(argv: readonly string[], io: Io, env: Env = pr
   try {
     const time = actionTime(flags, local);
     const action = { reason, by, time, details: { via: 'cli' } };
+    const day = await actionDay(flags, env, store, time);
     const result =
-      scope === undefined ? await haltTrading(store, action) : await haltSleeve(store, scope, action);
+      scope === undefined
+        ? await haltTrading(store, { ...action, day })
+        : await haltSleeve(store, scope, { ...action, day });
     const alerted = await alert(topic, operatorAlert('halt', action, result, scope?.sleeve), io);
     if (format === 'json') {
       const document = {
@@ -356,11 +394,14 @@ export async function resumeCommand(
   try {
     const time = actionTime(flags, local);
     const action = { reason, by, time, details: { via: 'cli' } };
+    const day = await actionDay(flags, env, store, time);
     const resumed =
-      scope === undefined ? await resumeTrading(store, action) : await resumeSleeve(store, scope, action);
+      scope === undefined
+        ? await resumeTrading(store, { ...action, day })
+        : await resumeSleeve(store, scope, { ...action, day });
     const drawdown =
       flags['reset-drawdown'] === true
-        ? await resetDrawdownHalt(store, { reason, by, time, details: { via: 'cli' } })
+        ? await resetDrawdownHalt(store, { reason, by, time, day, details: { via: 'cli' } })
         : undefined;
     const result = drawdown === undefined ? resumed : { ...resumed, stillBlocked: drawdown.stillBlocked };
     const alerted = await alert(topic, operatorAlert('resume', action, result, scope?.sleeve), io);
@@ -492,7 +533,7 @@ export async function statusCommand(
   const { store, where, close } = openStore(flags, env);
   try {
     const now = new Date();
-    const day = newYorkTime(now.toISOString()).date;
+    const day = await actionDay(flags, env, store, now.toISOString());
     const [stored, audit] = await Promise.all([
       store.getRiskState(),
       store.listAudit(new Date(now.getTime() - 30 * 86_400_000).toISOString(), now.toISOString()),

@@ -7,7 +7,8 @@ import { newYorkTime, newYorkToUtc } from '../core/live/orders.js';
 import { executeOrders } from '../live/execute-orders.js';
 import { generateSignals } from '../live/generate-signals.js';
 import { marketOpenCheck } from '../live/market-open-check.js';
-import { buildLiveContext, parseLiveEnv } from '../runtime/live.js';
+import { buildLiveContext } from '../runtime/equity-live.js';
+import { parseLiveEnv } from '../runtime/live.js';
 import { parseStreamEnv, runStreamProcess, startStreamFromEnv } from '../stream/main.js';
 import { type FlagSpecs, parseFlags, renderHelp, stringFlag } from './args.js';
 

@@ -267,6 +267,13 @@ export class OrderSizeRefusedError extends BrokerRejectedError {
   }
 }
 
+/**
+ * The exchange's limits of a product (base increment, minimum size, quote minimum) differ from the
+ * config's `products:`, which the backtest sized on: the live quantities would no longer be the
+ * backtest's. The signal step stops before deciding; update the config (and re-validate).
+ */
+export class ProductLimitsMismatchError extends ConfigError {}
+
 /** A sleeve (or strategy) names a strategy the registry does not know; the message lists the known ones. */
 export class UnknownStrategyError extends ConfigError {}
 

@@ -9,6 +9,7 @@ import type { CryptoStore, FundingSource } from '../core/ports/crypto-store.js';
 import type { BestBidAskSource, MarketData } from '../core/ports/market-data.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import type { StateStore } from '../core/ports/state-store.js';
+import type { ProductIncrements } from '../core/sizing/increments.js';
 
 /** Structured logging, as the handlers' Powertools Logger provides it (secrets are redacted there). */
 export interface LiveLogger {
@@ -54,6 +55,13 @@ export interface CryptoLiveParts {
   readonly funding: FundingSource;
   /** Funding readings and dry-run decisions (the bot's own table). */
   readonly records: CryptoStore;
+  /** The exchange's products (increments, minimums): checked against the config's `products:`. */
+  readonly products?: ProductSource;
+}
+
+/** The products' increments and minimums as the exchange publishes them (Coinbase's `getProduct`). */
+export interface ProductSource {
+  getProduct(productId: string): Promise<ProductIncrements>;
 }
 
 /**

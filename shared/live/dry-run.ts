@@ -39,8 +39,8 @@ import type {
 import type { CryptoStore, DryRunRecord } from '../core/ports/crypto-store.js';
 import type { BestBidAsk, BestBidAskSource, MarketData } from '../core/ports/market-data.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
-import { type ProductIncrements, productQuantity } from '../core/sizing/increments.js';
-import { type LiveContext, UnknownStateError } from './context.js';
+import { productQuantity } from '../core/sizing/increments.js';
+import { type LiveContext, type ProductSource, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
@@ -209,11 +209,6 @@ export async function dryRunOrders(
     });
   }
   return { day, status: 'executed', intents: outcome, dryRun: records };
-}
-
-/** What the dry-run broker reads: the products' increments (the Coinbase broker's `getProduct`). */
-export interface ProductSource {
-  getProduct(productId: string): Promise<ProductIncrements>;
 }
 
 export interface DryRunBrokerOptions {
@@ -457,6 +452,8 @@ export class DryRunBroker implements Broker, BestBidAskSource {
           const bars = series.find((s) => s.symbol === order.symbol);
           if (bars === undefined) continue;
           const placedOn = utcSessionDate(Date.parse(order.submittedAt));
+          // A stop-limit gapped beyond its limit rests triggered, as a limit, on the next days.
+          let triggered = false;
           for (let i = 0; i < bars.time.length; i++) {
             const date = utcSessionDate(bars.time[i] as number);
             if (date < placedOn || date > today) continue;
@@ -466,7 +463,9 @@ export class DryRunBroker implements Broker, BestBidAskSource {
               high: bars.high[i] as number,
               low: bars.low[i] as number,
             };
-            const price = restingFill(order, bar, this.options.costs.slippageBps);
+            const fill = restingFill(order, bar, this.options.costs.slippageBps, triggered);
+            triggered = fill.triggered;
+            const price = fill.price;
             if (price === null) continue;
             const at = order.submittedAt > dayStartIso(date) ? order.submittedAt : dayStartIso(date);
             const live = next.orders.find((o) => o.id === order.id) as VirtualOrder;

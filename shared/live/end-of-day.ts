@@ -388,7 +388,7 @@ export async function endOfDay(
   }
   // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
   reconciled.push(...(stored?.positions ?? []).filter(isUnassigned));
-  await ctx.store.putPositions(day, reconciled);
+  await ctx.store.putPositions(day, reconciled, scheduledTime);
   return finish(reconciled, closedTrades);
 
   async function finish(

@@ -1,4 +1,5 @@
-import { singleStrategy, strategyParams } from '../core/config/schema.js';
+import { configProducts, singleStrategy, strategyParams } from '../core/config/schema.js';
+import { ProductLimitsMismatchError } from '../core/errors.js';
 import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
@@ -22,6 +23,7 @@ import {
   sessionDate,
   UnknownStateError,
 } from './context.js';
+import { listAsOf } from './reconcile.js';
 import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
 
 const DAY_MS = 86_400_000;
@@ -102,6 +104,37 @@ export interface SignalsResult {
  * stop management, risk-sized entries). Every resulting order is recorded as an intent, keyed by
  * its deterministic client order id, before anything is sent.
  */
+/**
+ * The crypto bot: each product's limits as the exchange publishes them (base increment, minimum
+ * size, quote minimum) must be the config's `products:`, which the backtest sizes on; a difference
+ * stops the signal step before any decision (`ProductLimitsMismatchError`, naming each product and
+ * figure): the live quantities would no longer be the backtest's. Nothing to check for the equity bot.
+ */
+export async function checkProductLimits(ctx: LiveContext): Promise<void> {
+  const table = configProducts(ctx.config);
+  const source = ctx.crypto?.products;
+  if (table === undefined || source === undefined) return;
+  const same = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
+  const differences: string[] = [];
+  for (const want of Object.values(table)) {
+    const got = await source.getProduct(want.productId);
+    const figures: [string, number, number][] = [
+      ['baseIncrement', want.baseIncrement, got.baseIncrement],
+      ['minSize', want.baseMinSize, got.baseMinSize],
+      ['quoteMinSize', want.quoteMinSize ?? 0, got.quoteMinSize ?? 0],
+    ];
+    for (const [name, config, exchange] of figures) {
+      if (!same(config, exchange))
+        differences.push(`${want.productId} ${name}: ${config} in the config, ${exchange} at the exchange`);
+    }
+  }
+  if (differences.length > 0) {
+    throw new ProductLimitsMismatchError(
+      `products: the exchange's limits differ from the config's (${differences.join('; ')}); update products: in the config (the backtest sizes on it) and validate again`,
+    );
+  }
+}
+
 export async function generateSignals(ctx: LiveContext, scheduledTime: string): Promise<SignalsResult> {
   const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
@@ -112,6 +145,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
 
   const { config } = ctx;
   const symbols = config.watchlist;
+  await checkProductLimits(ctx);
   const previous = await previousSession(ctx, day);
   const historyFrom = config.live.historyFrom ?? shiftDate(previous, -config.live.lookbackDays);
   const [adjusted, raw] = await Promise.all([
@@ -239,6 +273,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   };
 
   const riskState = riskRecord?.state ?? initialRiskState(account.lastEquity);
+  const products = configProducts(config);
   const sizing =
     config.sizing.mode === 'atr-risk'
       ? ({ mode: 'atr-risk', risk: config.sizing.risk ?? rules.riskPerTrade } as const)
@@ -264,6 +299,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     options: {
       sizing,
       fractional: config.backtest.fractional,
+      ...(products === undefined ? {} : { products }),
       cashBuffer: rules.cashBuffer,
       maxPositionFraction: rules.maxPositionFraction,
       risk: rules,
@@ -343,7 +379,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
         ? { ...r, sleeve: r.sleeve ?? config.name, stop: moved.get(r.symbol) ?? r.stop }
         : { ...r, sleeve: r.sleeve ?? config.name },
     );
-    await ctx.store.putPositions(day, positions);
+    await ctx.store.putPositions(day, positions, listAsOf(ctx, stored, day));
   }
   const saved = await ctx.store.putRiskState(decisions.riskState, riskRecord?.version ?? 0);
   if ('conflict' in saved) {

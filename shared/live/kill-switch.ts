@@ -224,7 +224,11 @@ export async function haltTrading(
 export async function haltSleeve(
   store: StateStore,
   scope: SleeveScope,
-  input: OperatorAction & { readonly seedEquity?: () => Promise<number> },
+  input: OperatorAction & {
+    readonly seedEquity?: () => Promise<number>;
+    /** The session date of `time` (the crypto bot's is the UTC day); default: New York's date. */
+    readonly day?: string;
+  },
 ): Promise<HaltResult> {
   const action = checkAction('halt', input);
   const change = await changeKillSwitch(
@@ -234,7 +238,7 @@ export async function haltSleeve(
     input.seedEquity ?? (async () => 0),
     scope.sleeve,
   );
-  const day = newYorkTime(action.time).date;
+  const day = input.day ?? newYorkTime(action.time).date;
   const reason = `sleeve ${scope.sleeve} halted: ${action.reason}`;
   const entriesSkipped = await skipRecordedEntries(store, day, action.time, reason, scope);
   return { ...change, entriesSkipped };
@@ -247,11 +251,11 @@ export async function haltSleeve(
 export async function resumeSleeve(
   store: StateStore,
   scope: SleeveScope,
-  input: OperatorAction,
+  input: OperatorAction & { readonly day?: string },
 ): Promise<ResumeResult> {
   const action = checkAction('resume', input);
   const change = await changeKillSwitch(store, false, action, async () => 0, scope.sleeve);
-  const day = newYorkTime(action.time).date;
+  const day = input.day ?? newYorkTime(action.time).date;
   return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
 }
 
@@ -265,10 +269,13 @@ export interface ResumeResult extends KillSwitchChange {
  * the drawdown breaker or a daily-loss trip: `stillBlocked` names what still blocks entries. Not
  * halted: nothing changes. Entries skipped by the halt stay skipped; the next signal run decides.
  */
-export async function resumeTrading(store: StateStore, input: OperatorAction): Promise<ResumeResult> {
+export async function resumeTrading(
+  store: StateStore,
+  input: OperatorAction & { readonly day?: string },
+): Promise<ResumeResult> {
   const action = checkAction('resume', input);
   const change = await changeKillSwitch(store, false, action, async () => 0);
-  const day = newYorkTime(action.time).date;
+  const day = input.day ?? newYorkTime(action.time).date;
   return { ...change, stillBlocked: change.state === undefined ? null : entryBlock(change.state, day) };
 }
 
@@ -328,11 +335,11 @@ export interface DrawdownResetResult {
  */
 export async function resetDrawdownHalt(
   store: StateStore,
-  input: OperatorAction,
+  input: OperatorAction & { readonly day?: string },
 ): Promise<DrawdownResetResult> {
   const action = checkAction('drawdown-reset', input);
   const time = Date.parse(action.time);
-  const day = newYorkTime(action.time).date;
+  const day = input.day ?? newYorkTime(action.time).date;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const stored = await store.getRiskState();
     if (stored === undefined || stored.state.drawdownHalt === null) {

@@ -131,7 +131,17 @@ export async function reconcile(
     ctx.store.getLatestPositions(),
   ]);
   const records = latest?.positions ?? [];
-  const unseen = latest !== undefined && latest.date >= day ? [] : await sinceList(ctx, day, when, records);
+  // The broker's fills the list has not seen: all of the day's for a list of an earlier day; those
+  // after the time it was written for the day's own list (a rerun of execute-orders after that
+  // morning's fills, before a step rewrote the list, must not take them for a difference).
+  const unseen =
+    latest === undefined || latest.date < day
+      ? await sinceList(ctx, day, when, records)
+      : latest.date === day &&
+          latest.writtenAt !== undefined &&
+          Date.parse(latest.writtenAt) < Date.parse(when)
+        ? await sinceList(ctx, day, when, records, latest.writtenAt)
+        : [];
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
@@ -153,7 +163,11 @@ export async function reconcile(
     0;
   // Written back with the list it corrects (one dated before today stays the list of its day, so a
   // later run still adds today's fills to it).
-  await ctx.store.putPositions(latest?.date ?? day, withBucket(records, lines, { date: day, price }));
+  await ctx.store.putPositions(
+    latest?.date ?? day,
+    withBucket(records, lines, { date: day, price }),
+    latest?.writtenAt,
+  );
   const fills = await ctx.store.listFills(day);
   for (const line of changed) {
     const outside = fills.filter((f) => f.symbol === line.symbol && f.clientOrderId === null);
@@ -212,14 +226,17 @@ async function sinceList(
   day: string,
   when: string,
   records: readonly PositionRecord[],
+  /** The day's own list: the time it was written (only fills after it are new to it). */
+  writtenAt?: string,
 ): Promise<PositionRecord[]> {
   const activities = await ctx.broker.getActivities({
     // From the session's start: New York midnight for the equity bot, UTC midnight for the crypto bot.
-    after: new Date(Date.parse(sessionTimeToUtc(ctx, day, '00:00')) - 1).toISOString(),
+    after: writtenAt ?? new Date(Date.parse(sessionStart(ctx, day)) - 1).toISOString(),
     until: when,
   });
+  const after = writtenAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(writtenAt);
   const fills: FillRecord[] = activities.flatMap((a) =>
-    a.kind === 'fill' && sessionDate(ctx, a.time) === day
+    a.kind === 'fill' && sessionDate(ctx, a.time) === day && Date.parse(a.time) > after
       ? [
           {
             executionId: a.id,
@@ -249,11 +266,30 @@ async function sinceList(
     line(f.symbol, f.side === 'buy' ? f.qty : -f.qty, f.price),
   );
   for (const split of activities) {
-    if (split.kind !== 'split' || split.date !== day) continue;
+    // The day's own list was written with the day's splits applied.
+    if (writtenAt !== undefined || split.kind !== 'split' || split.date !== day) continue;
     for (const r of records.filter((x) => x.symbol === split.symbol))
       out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
   }
   return out;
+}
+
+/** The start of a session (ISO): New York midnight for the equity bot, UTC midnight for the crypto bot. */
+function sessionStart(ctx: Pick<LiveContext, 'calendar'>, day: string): string {
+  return sessionTimeToUtc(ctx, day, '00:00');
+}
+
+/**
+ * The `writtenAt` of a positions list rewritten for `day` from the latest list, without reading
+ * the broker: the latest's own when it is the day's, else the session's start (a list of an
+ * earlier day has seen none of the day's fills).
+ */
+export function listAsOf(
+  ctx: Pick<LiveContext, 'calendar'>,
+  latest: { readonly date: string; readonly writtenAt?: string } | undefined,
+  day: string,
+): string | undefined {
+  return latest?.date === day ? latest.writtenAt : sessionStart(ctx, day);
 }
 
 /** A bucket that appeared, grew or changed side: a new difference (alerted); one that only shrinks is not. */
@@ -320,7 +356,7 @@ export async function assignBucket(
   }
   // Written as the day's list: the list the next end-of-day starts from stays as it was, and that
   // end-of-day adds the day's assignments (`assignedOn`) to its walk of the sleeves' fills.
-  await ctx.store.putPositions(day, assigned.records);
+  await ctx.store.putPositions(day, assigned.records, listAsOf(ctx, latest, day));
   await audit(ctx, {
     time: input.time,
     action: 'reconcile-assign',
@@ -528,7 +564,7 @@ async function clearOnFill(ctx: LiveContext, intent: IntentRecord, time: string)
     const left = Math.round((r.qty - intent.filledQty) * 1e9) / 1e9;
     return left === 0 ? [] : [{ ...r, qty: left }];
   });
-  await ctx.store.putPositions(latest.date, records);
+  await ctx.store.putPositions(latest.date, records, latest.writtenAt);
   ctx.log.info('flatten filled: the UNASSIGNED bucket is cleared', {
     symbol: intent.symbol,
     qty: intent.filledQty,

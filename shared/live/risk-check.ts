@@ -272,7 +272,8 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     );
     if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
-  await ctx.store.putPositions(day, nextRecords);
+  // Built from the broker's positions read by this run: as of its time.
+  await ctx.store.putPositions(day, nextRecords, scheduledTime);
   const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };
@@ -305,7 +306,7 @@ export async function trackOrders(
             severity: 'critical',
             text: `${intent.clientOrderId} is ${intent.status} (broker order ${intent.brokerOrderId ?? '?'}) but the broker has no such order. Check the account.`,
           });
-        } else if (orderWindowClosed(intent, session, now)) {
+        } else if (orderWindowClosed(ctx, intent, session, now)) {
           current =
             (await expireUnsent(ctx, intent, now)) ??
             ((await ctx.store.getIntent(day, intent.clientOrderId)) as IntentRecord);

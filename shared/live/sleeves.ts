@@ -11,7 +11,7 @@
  * - risk-check places and moves each sleeve's own protective stop (`sleeveStops`).
  */
 
-import { isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
+import { configProducts, isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
 import {
   type Cents,
@@ -56,7 +56,13 @@ import {
   sleevesPositionsBySymbol,
   sleevesState,
 } from '../core/trading/sleeves-close.js';
-import { type LiveContext, StaleDataError, sessionDate, UnknownStateError } from './context.js';
+import {
+  type LiveContext,
+  StaleDataError,
+  sessionDate,
+  sessionTimeToUtc,
+  UnknownStateError,
+} from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
@@ -73,12 +79,14 @@ export function liveSleeves(config: StrategyConfig): Sleeve[] {
 /** The session options of the live stage: the account's rules, as the backtest reads them from the config. */
 function sessionOptions(config: StrategyConfig): SessionOptions {
   const rules = config.risk;
+  const products = configProducts(config);
   return {
     sizing:
       config.sizing.mode === 'atr-risk'
         ? { mode: 'atr-risk', risk: config.sizing.risk ?? rules.riskPerTrade }
         : config.sizing,
     fractional: config.backtest.fractional,
+    ...(products === undefined ? {} : { products }),
     cashBuffer: rules.cashBuffer,
     maxPositionFraction: rules.maxPositionFraction,
     risk: rules,
@@ -158,11 +166,17 @@ export function positionRecords(state: SleevesState): PositionRecord[] {
  * Writes the positions list of a day from the sleeves' state, keeping the reconciliation's
  * UNASSIGNED records (broker shares no sleeve owns, until an operator assigns or flattens them).
  */
-async function putSleevePositions(ctx: LiveContext, day: string, state: SleevesState): Promise<void> {
+async function putSleevePositions(
+  ctx: LiveContext,
+  day: string,
+  state: SleevesState,
+  /** The time the state has booked the broker's fills through (`putPositions`). */
+  writtenAt: string,
+): Promise<void> {
   const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
     (p) => p.sleeve === UNASSIGNED_SLEEVE,
   );
-  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned]);
+  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned], writtenAt);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -297,7 +311,8 @@ export async function generateSleeveSignals(
       text: outcome.refused.map((r) => `${r.sleeve} ${r.symbol}: ${r.reason}`).join('\n'),
     });
   }
-  await putSleevePositions(ctx, day, decided);
+  // The state decided on was booked by an earlier day's steps: none of the day's fills are in it.
+  await putSleevePositions(ctx, day, decided, sessionTimeToUtc(ctx, day, '00:00'));
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -691,7 +706,7 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await putSleevePositions(ctx, day, booking.state);
+  await putSleevePositions(ctx, day, booking.state, now);
   return { ...booking, recorded };
 }
 
@@ -763,7 +778,16 @@ export async function sleeveStops(
           },
           now,
         );
-        if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) out.exits.push(id);
+        if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
+          out.exits.push(id);
+          // As the single-strategy risk check: a stop the price is through (a stop-limit gapped
+          // beyond its limit rests unfilled at the exchange) is replaced by this market exit, said.
+          await ctx.notifier.publish({
+            subject: `Exit at market: ${p.symbol} (${book.id})`,
+            severity: 'warning',
+            text: `${id}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
+          });
+        }
         continue;
       }
       if (wanted === null) {
@@ -792,6 +816,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, booking.state);
+  await putSleevePositions(ctx, day, booking.state, now);
   return out;
 }

@@ -5,27 +5,29 @@ import {
   DuplicateClientOrderIdError,
 } from '../core/errors.js';
 import { beforeIocCutoff } from '../core/live/order-style.js';
-import { beforeOpgCutoff, newYorkTime } from '../core/live/orders.js';
+import { beforeOpgCutoff } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, SessionRecord } from '../core/ports/state-store.js';
-import type { LiveContext } from './context.js';
+import { type LiveContext, sessionDate } from './context.js';
 
 /**
  * Whether the order window of an intent is over at `now`: for a market-on-open order the 09:28
  * cutoff of its day; for a crypto market IOC order the 01:00 UTC cutoff of its UTC day (an
  * immediate order: the broker fills it at once or never, so a claim it never saw is stale once
  * the orders of the daily close may no longer go out); for any other the close of its session
- * (or its day, once the day is past).
+ * (or its day, once the day is past: the bot's session date, New York's for the equity bot, the
+ * UTC day for the crypto bot, `sessionDate`).
  * An intent claimed for sending that the broker has not seen by then never will be.
  */
 export function orderWindowClosed(
+  ctx: Pick<LiveContext, 'calendar'>,
   intent: Pick<IntentRecord, 'date' | 'timeInForce'>,
   session: SessionRecord | undefined,
   now: string,
 ): boolean {
   if (intent.timeInForce === 'opg') return !beforeOpgCutoff(now, intent.date);
   if (intent.timeInForce === 'ioc') return !beforeIocCutoff(now, intent.date);
-  if (newYorkTime(now).date > intent.date) return true;
+  if (sessionDate(ctx, now) > intent.date) return true;
   return (
     session?.date === intent.date &&
     session.closeAt !== null &&

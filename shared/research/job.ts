@@ -5,7 +5,12 @@
  * it, so that the pipeline runs exactly what `--config` runs on the command line.
  */
 import type { BacktestOptions } from '../core/backtest/types.js';
-import { criteriaSchema, type StrategyConfig, strategyParams } from '../core/config/schema.js';
+import {
+  configProducts,
+  criteriaSchema,
+  type StrategyConfig,
+  strategyParams,
+} from '../core/config/schema.js';
 import { InsufficientDataError, UsageError } from '../core/errors.js';
 import type { CommissionModel } from '../core/ledger/money.js';
 import { alignBars } from '../core/market/align.js';
@@ -195,6 +200,7 @@ export function resolveOptions(
     ? { ...baseRisk, ...(positionFlag === undefined ? {} : { maxPositionFraction: positionFlag }) }
     : undefined;
   const commissionText = stringFlag(flags, 'commission');
+  const products = config === undefined ? undefined : configProducts(config);
   const maxPosition =
     numberFlag(flags, 'max-position', { min: 0.0001, max: 1 }) ?? config?.risk.maxPositionFraction;
   return {
@@ -208,6 +214,7 @@ export function resolveOptions(
         : parseCommission(commissionText),
     slippageBps: numberFlag(flags, 'slippage-bps', { min: 0, max: 1000 }) ?? config?.costs.slippageBps ?? 0,
     fractional: flags.fractional === true || (config?.backtest.fractional ?? false),
+    ...(products === undefined ? {} : { products }),
     endOfData:
       choiceFlag(flags, 'end-of-data', ['hold', 'close'] as const) ?? config?.backtest.endOfData ?? 'hold',
     startIndex,

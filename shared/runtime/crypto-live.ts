@@ -172,7 +172,13 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
     log: liveLog,
     calendar: cryptoCalendar,
     // The dry run's decisions read the book through its broker: the virtual fill is at the book recorded.
-    crypto: { dryRun: env.DRY_RUN, quotes: dryRun ?? marketData, funding: coinbase, records: store },
+    crypto: {
+      dryRun: env.DRY_RUN,
+      quotes: dryRun ?? marketData,
+      funding: coinbase,
+      records: store,
+      products: coinbase,
+    },
   };
 }
 

@@ -17,8 +17,6 @@ import middy from '@middy/core';
 import { Redis } from '@upstash/redis';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
-import { AlpacaBroker } from '../adapters/alpaca/broker.js';
-import { AlpacaMarketData } from '../adapters/alpaca/market-data.js';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.js';
 import { DynamoStateStore, stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { ListNotifier } from '../adapters/local/list-notifier.js';
@@ -239,56 +237,6 @@ export const liveLog: LiveContext['log'] = {
   error: (message, fields) => logger.error(message, fields ?? {}),
 };
 
-/** The equity bot: Alpaca, the NYSE calendar, the `quantshift-live` metrics. */
-export const equityRuntime: LiveRuntime<LiveEnv> = {
-  parseEnv: (env) => parseLiveEnv(env),
-  buildContext: (env) => buildLiveContext(env),
-  metrics,
-};
-
-/**
- * Builds the live context from the environment: adapters once per cold start. `brokerFetch` is the
- * broker's transport (default the global `fetch`; the stream task passes `keepAliveFetch()`).
- */
-export async function buildLiveContext(
-  env: LiveEnv,
-  options: { readonly brokerFetch?: typeof fetch } = {},
-): Promise<LiveContext> {
-  const { config, configHash } = readLiveConfig(env.QUANTSHIFT_CONFIG, env.STAGE);
-  assertBotAssetClass('equity', config, env.QUANTSHIFT_CONFIG);
-  const keys = await alpacaKeys(env);
-  remember(keys.keyId, keys.secret);
-  const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
-  const rateLimit = { maxRequests: env.BROKER_RATE_LIMIT, intervalMs: 60_000 };
-  const cache = await liveCache(env, `qs:${env.STAGE}:`);
-  return {
-    stage: env.STAGE,
-    brokerRateLimit: env.BROKER_RATE_LIMIT,
-    config,
-    configHash,
-    gitCommit: env.QUANTSHIFT_COMMIT,
-    broker: new AlpacaBroker({
-      ...keys,
-      ...(env.ALPACA_BASE_URL === undefined
-        ? { paper: env.STAGE === 'paper' }
-        : { baseUrl: env.ALPACA_BASE_URL }),
-      retry,
-      rateLimit,
-      ...(options.brokerFetch === undefined ? {} : { fetchApi: options.brokerFetch }),
-    }),
-    marketData: new AlpacaMarketData({
-      ...keys,
-      ...(env.ALPACA_BASE_URL === undefined ? {} : { baseUrl: env.ALPACA_BASE_URL }),
-      retry,
-      rateLimit,
-    }),
-    store: liveStore(env),
-    ...(cache === undefined ? {} : { cache }),
-    notifier: liveNotifier(env),
-    log: liveLog,
-  };
-}
-
 /** What every bot's environment has: the stage and the tables (local DynamoDB optional). */
 export interface BaseLiveEnv {
   readonly STAGE: 'paper' | 'live';
@@ -313,15 +261,15 @@ export interface LiveRuntime<V extends BaseLiveEnv> {
 export function liveHandler<R, V extends BaseLiveEnv = LiveEnv>(
   step: LiveStep,
   run: (ctx: LiveContext, scheduledTime: string) => Promise<R>,
-  runtime?: LiveRuntime<V>,
+  runtime: LiveRuntime<V>,
 ) {
-  const metrics = (runtime ?? equityRuntime).metrics;
+  const metrics = runtime.metrics;
   return liveEventHandler<LiveEvent, R, V>({
     name: step,
     schema: liveEventSchema,
     idempotencyKey: '[step, scheduledTime]',
     requireIdempotencyKey: true,
-    ...(runtime === undefined ? {} : { runtime }),
+    runtime,
     run: async (event, context) => {
       if (event.step !== step) throw new ConfigError(`${step}: the event is for ${event.step}`);
       const ctx = await context();
@@ -388,11 +336,8 @@ export interface LiveEventHandlerOptions<E, R, V extends BaseLiveEnv = LiveEnv> 
   readonly requireIdempotencyKey?: boolean;
   /** The work: `context()` builds the live context (once per cold start) when the event needs it. */
   readonly run: (event: E, context: () => Promise<LiveContext>, env: V) => Promise<R>;
-  /**
-   * The bot.
-   * @default equityRuntime
-   */
-  readonly runtime?: LiveRuntime<V>;
+  /** The bot (`equityRuntime` in `equity-live.ts`, `cryptoRuntime` in `crypto-live.ts`). */
+  readonly runtime: LiveRuntime<V>;
 }
 
 /**
@@ -405,7 +350,7 @@ export interface LiveEventHandlerOptions<E, R, V extends BaseLiveEnv = LiveEnv> 
 export function liveEventHandler<E, R, V extends BaseLiveEnv = LiveEnv>(
   options: LiveEventHandlerOptions<E, R, V>,
 ): (event: unknown, context: Context) => Promise<R> {
-  const runtime = options.runtime ?? (equityRuntime as unknown as LiveRuntime<V>);
+  const runtime = options.runtime;
   // One chain per environment: in Lambda that is one per cold start; a local replay that starts a
   // new stack (new endpoints) gets a new chain instead of talking to the old one.
   const chains = new Map<string, Promise<(event: unknown, context: Context) => Promise<R>>>();

@@ -11,7 +11,8 @@ import { keepAliveFetch } from '../adapters/alpaca/keep-alive-fetch.js';
 import { stateStoreDocumentClient } from '../adapters/dynamodb/state-store.js';
 import { DynamoStreamLease } from '../adapters/dynamodb/stream-lease.js';
 import { ConfigError } from '../core/errors.js';
-import { alpacaKeys, buildLiveContext, liveEnvSchema, logger } from '../runtime/live.js';
+import { buildLiveContext } from '../runtime/equity-live.js';
+import { alpacaKeys, liveEnvSchema, logger } from '../runtime/live.js';
 import { hasMinuteBars, type StreamRun, startStream } from './run.js';
 
 /** The live functions' environment plus the stream's own settings. */

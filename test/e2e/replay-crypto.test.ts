@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../shared/adapters/fs/bars.js';
-import { DEFAULT_PRODUCTS } from '../../shared/adapters/local/coinbase-server.js';
 import { replay, replayCommand } from '../../shared/cli/replay.js';
 import { runSleevesBacktest } from '../../shared/core/backtest/sleeves.js';
 import { parseConfig } from '../../shared/core/config/schema.js';
@@ -76,11 +75,9 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
       ...(job.correlation === undefined ? {} : { correlation: job.correlation }),
     });
     const day = (t: number | null) => (t === null ? null : new Date(t).toISOString().slice(0, 10));
-    // The exchange takes quantities on the product's base increment (the broker adapter rounds
-    // down); the backtest sizes in 1e-6 steps: a sleeve's traded quantity is the backtest's rounded
-    // down to the increment (SOL-USD's 0.001; BTC-USD's and ETH-USD's 1e-8 leave it as it is).
-    const increment = (symbol: string) =>
-      Number(DEFAULT_PRODUCTS.find((p) => p.productId === symbol)?.baseIncrement);
+    // The backtest sizes every entry on the config's products (rounded down to the base increment,
+    // the server enforces the same table): the replay's quantities are the backtest's, exactly.
+    const increment = (symbol: string) => config.products?.[symbol]?.baseIncrement as number;
     const key = (t: Pick<Trade, 'symbol' | 'entryTime' | 'exitTime' | 'exitReason'>) =>
       `${t.symbol} ${t.entryTime} ${t.exitTime} ${t.exitReason}`;
     let trades = 0;
@@ -88,7 +85,7 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
     for (const sleeve of backtest.sleeves) {
       const expected = sleeve.trades.map((t) => ({
         ...t,
-        qty: floorToIncrement(t.qty, increment(t.symbol)),
+        qty: t.qty,
         entryTime: day(t.entryTime),
         exitTime: day(t.exitTime),
       }));
@@ -97,31 +94,28 @@ describe('quantshift replay on the crypto config (24/7, against the local Coinba
       expect(replayed.map(key).sort(), sleeve.id).toEqual(expected.map(key).sort());
       for (const want of expected) {
         const got = replayed.find((x) => x.symbol === want.symbol && x.entryTime === want.entryTime) as Trade;
-        // The quantity: the backtest's rounded down to the increment. Known difference (docs/crypto.md):
-        // a SOL-USD fill rounded to 0.001 leaves the sleeve's cash a cent off the backtest's, which the
-        // next rebalance spreads to the other sleeves, so later quantities may differ in the 6th digit.
-        expect(Math.abs(got.qty - want.qty), `${sleeve.id} ${key(want)}`).toBeLessThanOrEqual(
-          Math.max(increment(want.symbol), want.qty * 2e-5),
+        // The quantity: the backtest's, exactly, and on the product's increment.
+        expect(got.qty, `${sleeve.id} ${key(want)}`).toBe(want.qty);
+        expect(floorToIncrement(want.qty, increment(want.symbol)), `${sleeve.id} ${key(want)}`).toBe(
+          want.qty,
         );
         // Market IOC entries and exits: the day's open, slipped, as the backtest fills them.
         expect(got.entryPrice).toBeCloseTo(want.entryPrice, 6);
-        if (want.exitReason === 'stop-loss') {
-          // A stop-limit is sent in whole cents (rounded away from the market), the backtest's stop
-          // is not: the triggered fill (the stop, slipped) is within a cent of the backtest's.
-          expect(Math.abs((got.exitPrice as number) - (want.exitPrice as number))).toBeLessThan(0.01);
-        } else if (want.exitPrice !== null) {
+        // Stop-loss exits too: the backtest's stop of a product is in whole cents, rounded away from
+        // the market, as the stop-limit is sent (`productStop`), so the triggered fill is the same.
+        if (want.exitPrice !== null) {
           expect(got.exitPrice).toBeCloseTo(want.exitPrice, 6);
         }
         entryDays.push(want.entryTime as string);
       }
       trades += expected.length;
     }
-    // Before the first rounded SOL-USD fill booked, the quantities are the backtest's exactly.
+    // SOL-USD trades on its 0.001 increment in both.
     const first = (id: string, symbol: string) =>
       doc.sleeves.find((s) => s.id === id)?.trades.find((t) => t.symbol === symbol)?.qty;
     const firstBacktest = (id: string, symbol: string) =>
       backtest.sleeves.find((s) => s.id === id)?.trades.find((t) => t.symbol === symbol)?.qty as number;
-    expect(first('breakout', 'SOL-USD')).toBe(floorToIncrement(firstBacktest('breakout', 'SOL-USD'), 0.001));
+    expect(first('breakout', 'SOL-USD')).toBe(firstBacktest('breakout', 'SOL-USD'));
     expect(first('trend', 'BTC-USD')).toBe(firstBacktest('trend', 'BTC-USD'));
     expect(first('bollinger', 'ETH-USD')).toBe(firstBacktest('bollinger', 'ETH-USD'));
     expect(trades).toBeGreaterThanOrEqual(8);

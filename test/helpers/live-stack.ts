@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import type { LiveContext } from '../../shared/live/context.js';
-import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
+import { buildLiveContext } from '../../shared/runtime/equity-live.js';
+import { parseLiveEnv } from '../../shared/runtime/live.js';
 
 /**
  * The live steps' context on the local stack (paper broker over HTTP, dynalite, redis behind the

@@ -201,11 +201,11 @@ describe('the dry run fills virtually and books the fills as real ones', () => {
       }
       expect(report.positions.some((p) => p.symbol === 'ETH-USD')).toBe(false);
       const exit = (await ctx.store.listFills(day)).find((f) => f.symbol === 'ETH-USD');
-      // The stop-limit's fill rule (core/execution/fill-rules.ts): the range reached 3150 from above
-      // (its limit 2% lower was never in the way), filled at the stop; a limit-priced fill gets its
-      // price or better, so no slippage (a stop-market would have lost the 10 bps).
+      // The stop-limit's fill rule (`stopLimitFill`, core/execution/fill-rules.ts, the local
+      // server's too): the range reached 3150 from above (its limit 2% lower was never in the way),
+      // filled at the backtest's stop price, the stop slipped by the config's 10 bps.
       expect(exit).toMatchObject({ side: 'sell', dryRun: true, time: `${day}T00:30:00.000Z` });
-      expect(exit?.price).toBe(3150);
+      expect(exit?.price).toBeCloseTo(3150 * 0.999, 9);
       const trade = report.closedTrades.find((t) => t.symbol === 'ETH-USD');
       expect(trade).toMatchObject({ side: 'long', entryDate: '2026-01-05', exitDate: day });
       const entry = (await ctx.store.listFills('2026-01-05')).find((f) => f.symbol === 'ETH-USD');

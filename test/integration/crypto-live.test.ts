@@ -17,6 +17,7 @@ import { CoinbaseBroker } from '../../shared/adapters/coinbase/broker.js';
 import { createStateTable, DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { startLocalAlpaca } from '../../shared/adapters/local/alpaca-server.js';
 import {
+  DEFAULT_PRODUCTS,
   generateTestCdpKey,
   type LocalCoinbase,
   startLocalCoinbase,
@@ -28,6 +29,7 @@ import {
   ConfigError,
   CryptoSymbolRefusedError,
   EquitySymbolRefusedError,
+  ProductLimitsMismatchError,
   VirtualOrderRefusedError,
 } from '../../shared/core/errors.js';
 import { stopLimitPrice } from '../../shared/core/live/order-style.js';
@@ -45,7 +47,8 @@ import {
   parseCryptoLiveEnv,
 } from '../../shared/runtime/crypto-live.js';
 import { CRYPTO_METRICS } from '../../shared/runtime/crypto-metrics.js';
-import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
+import { buildLiveContext } from '../../shared/runtime/equity-live.js';
+import { parseLiveEnv } from '../../shared/runtime/live.js';
 import { stepMetrics } from '../../shared/runtime/live-metrics.js';
 
 const key = generateTestCdpKey('EdDSA');
@@ -552,6 +555,152 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
       expect(Number(config.stop_price)).toBeLessThan(entry.referencePrice);
     }
     expect([...new Set(stops.map((s) => s.product_id))].sort()).toEqual(net.map((i) => i.symbol).sort());
+  });
+
+  it("a second execute-orders the same UTC day takes that morning's IOC fills as the sleeves', not as a difference", async () => {
+    // Its own account and table. The positions list of the day is written by the signals at 00:10,
+    // before the IOC fills at 00:15; a rerun at 00:45 (a retry, a late delivery) reconciles again.
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-rerun');
+      const { ctx, notifier } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-rerun',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      await generateSignals(ctx, `${day}T00:10:00Z`);
+      const listed = await ctx.store.getLatestPositions();
+      expect(listed?.date).toBe(day);
+      expect(listed?.writtenAt).toBe(`${day}T00:00:00.000Z`);
+      clock = Date.parse(`${day}T00:15:00Z`);
+      const first = await executeOrders(ctx, `${day}T00:15:00Z`);
+      expect(first.reconciliation?.mismatches).toBe(0);
+      const filled = (await ctx.store.listIntents(day)).filter(
+        (i) => i.leg !== true && i.status === 'filled',
+      );
+      expect(filled.length).toBeGreaterThan(0);
+      expect(fresh.requestLog.filter((r) => r.method === 'POST').length).toBe(filled.length);
+
+      clock = Date.parse(`${day}T00:45:00Z`);
+      const again = await executeOrders(ctx, `${day}T00:45:00Z`);
+      expect(again.status).toBe('executed');
+      expect(again.reconciliation?.mismatches).toBe(0);
+      expect(again.reconciliation?.blocked).toEqual([]);
+      for (const line of again.reconciliation?.symbols ?? []) {
+        expect(line.unassignedAfter, line.symbol).toBe(0);
+        expect(line.sleevesQty, line.symbol).toBe(line.brokerQty);
+      }
+      expect(notifier.sent.map((n) => n.subject).filter((s) => /Reconciliation|UNASSIGNED/.test(s))).toEqual(
+        [],
+      );
+      const positions = (await ctx.store.getLatestPositions())?.positions ?? [];
+      expect(positions.filter((p) => p.sleeve === 'UNASSIGNED')).toEqual([]);
+      // Nothing sent again.
+      expect(fresh.requestLog.filter((r) => r.method === 'POST').length).toBe(filled.length);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("stops the signal step when the exchange's product limits differ from the config's products:", async () => {
+    // SOL-USD at the exchange in 0.01 steps, the config (what the backtest sized on) says 0.001.
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+      products: DEFAULT_PRODUCTS.map((p) =>
+        p.productId === 'SOL-USD' ? { ...p, baseIncrement: '0.01', baseMinSize: '0.01' } : p,
+      ),
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-products');
+      const { ctx } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-products',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      const error = await generateSignals(ctx, `${day}T00:10:00Z`).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProductLimitsMismatchError);
+      expect((error as Error).message).toBe(
+        "products: the exchange's limits differ from the config's (SOL-USD baseIncrement: 0.001 in the config, 0.01 at the exchange; SOL-USD minSize: 0.001 in the config, 0.01 at the exchange); update products: in the config (the backtest sizes on it) and validate again",
+      );
+      expect(await ctx.store.listIntents(day)).toEqual([]);
+      // The exchange's limits as the config's: the step decides.
+      const { ctx: same } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-products',
+        COINBASE_BASE_URL: server.url,
+      });
+      expect((await generateSignals(same, `${day}T00:10:00Z`)).status).toBe('decided');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('a stop-limit gapped through its limit rests at the exchange; the next risk check cancels it and exits at market IOC, alerting', async () => {
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-gap');
+      const { ctx, notifier } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-gap',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      await generateSignals(ctx, `${day}T00:10:00Z`);
+      clock = Date.parse(`${day}T00:15:00Z`);
+      await executeOrders(ctx, `${day}T00:15:00Z`);
+      clock = Date.parse(`${day}T00:30:00Z`);
+      const placed = await riskCheck(ctx, `${day}T00:30:00Z`);
+      const stop = fresh.orders.find((o) => placed.stopsPlaced.includes(o.client_order_id));
+      if (stop === undefined) throw new Error('no stop placed');
+      const config = stop.order_configuration.stop_limit_stop_limit_gtc as Record<string, string>;
+      const product = stop.product_id;
+      // The price gaps 5% below the stop, beyond its limit (2% below): the stop-limit does not fill.
+      fresh.setPrice(product, Number(config.stop_price) * 0.95);
+      clock = Date.parse(`${day}T01:30:00Z`);
+      expect((await ctx.broker.getPositions()).some((p) => p.symbol === product)).toBe(true);
+      expect(fresh.orders.find((o) => o.order_id === stop.order_id)?.status).toBe('OPEN');
+
+      const risk = await riskCheck(ctx, `${day}T01:30:00Z`);
+      expect(risk.exits.length).toBeGreaterThan(0);
+      expect(fresh.orders.find((o) => o.order_id === stop.order_id)?.status).toBe('CANCELLED');
+      const exit = fresh.orders.find(
+        (o) => risk.exits.includes(o.client_order_id) && o.product_id === product,
+      );
+      expect(Object.keys(exit?.order_configuration ?? {})).toEqual(['market_market_ioc']);
+      expect(exit?.status).toBe('FILLED');
+      expect((await ctx.broker.getPositions()).some((p) => p.symbol === product)).toBe(false);
+      const alert = notifier.sent.find((n) => n.subject.startsWith(`Exit at market: ${product} (`));
+      expect(alert?.severity).toBe('warning');
+      expect(alert?.text).toContain(`is through the stop`);
+      expect(alert?.text).toContain(stop.client_order_id);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('skips the orders of the daily close after 01:00 UTC (alerted), never sending them late', async () => {

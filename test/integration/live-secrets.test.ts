@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../shared/core/errors.js';
-import { buildLiveContext, parseLiveEnv } from '../../shared/runtime/live.js';
+import { buildLiveContext } from '../../shared/runtime/equity-live.js';
+import { parseLiveEnv } from '../../shared/runtime/live.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 import { captureProcessOutput } from '../helpers/process-output.js';
 

@@ -179,7 +179,12 @@ export const positionsSchema = z
   );
 
 /** The positions item's own fields. */
-export const positionsItemSchema = z.object({ date: dateSchema, positions: positionsSchema });
+export const positionsItemSchema = z.object({
+  date: dateSchema,
+  positions: positionsSchema,
+  /** The time the list is as of (absent on lists written before it was kept). */
+  writtenAt: z.iso.datetime({ offset: true }).optional(),
+});
 
 const haltSchema = z.object({ since: epochMsSchema, reason: z.string(), by: z.string() });
 

@@ -389,8 +389,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   // --- positions -------------------------------------------------------------------------------
 
-  async putPositions(date: string, positions: readonly PositionRecord[]): Promise<void> {
-    const record = checkInput('positions', positionsItemSchema, { date, positions });
+  async putPositions(date: string, positions: readonly PositionRecord[], writtenAt?: string): Promise<void> {
+    const record = checkInput('positions', positionsItemSchema, {
+      date,
+      positions,
+      ...(writtenAt === undefined ? {} : { writtenAt }),
+    });
     await this.put('putPositions', keys.positions(record.date), 'positions', record, {
       ttl: ttlFor(record.date, stateTtlDays.positions),
     });
@@ -398,7 +402,9 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async getLatestPositions(
     before?: string,
-  ): Promise<{ readonly date: string; readonly positions: PositionRecord[] } | undefined> {
+  ): Promise<
+    { readonly date: string; readonly positions: PositionRecord[]; readonly writtenAt?: string } | undefined
+  > {
     if (before !== undefined) checkInput('positions', dateSchema, before, 'before');
     const out = await this.call('getLatestPositions', () =>
       this.client.send(

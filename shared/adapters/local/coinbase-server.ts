@@ -37,9 +37,15 @@ import {
   protectiveFillPrice,
   protectiveHit,
   slippageFraction,
+  stopLimitFill,
 } from '../../core/execution/fill-rules.js';
 import type { BarSeries } from '../../core/market/types.js';
-import { floorToIncrement, formatBaseSize, incrementDecimals } from '../../core/sizing/increments.js';
+import {
+  floorToIncrement,
+  formatBaseSize,
+  incrementDecimals,
+  type ProductTable,
+} from '../../core/sizing/increments.js';
 import type { CdpKey } from '../coinbase/auth.js';
 import { loadBarsCsv } from '../fs/bars.js';
 import { readBody, routeFaults } from './alpaca-server.js';
@@ -83,6 +89,23 @@ export const DEFAULT_PRODUCTS: readonly LocalCoinbaseProduct[] = [
     quoteMinSize: '1',
   },
 ];
+
+/** A decimal string without an exponent (0.00000001, not 1e-8), as Coinbase writes its numbers. */
+const plainDecimal = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(12).replace(/0+$/, ''));
+
+/**
+ * The server's products from a config's `products:` (`configProducts`): the increments and minimums
+ * the backtest sizes on are the ones the server enforces (quote increment 0.01).
+ */
+export function localProducts(table: ProductTable): LocalCoinbaseProduct[] {
+  return Object.values(table).map((p) => ({
+    productId: p.productId,
+    baseIncrement: plainDecimal(p.baseIncrement),
+    quoteIncrement: '0.01',
+    baseMinSize: plainDecimal(p.baseMinSize),
+    quoteMinSize: plainDecimal(p.quoteMinSize ?? 0),
+  }));
+}
 
 /** A perpetual-style future whose funding rate the server reports. */
 export interface LocalCoinbaseFuture {
@@ -460,30 +483,22 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
         const buy = order.side === 'BUY';
         const limit = order.limitPrice as number;
         let price = Number.NaN;
-        if (order.kind === 'stop_limit' && !order.triggered) {
-          const long = !buy; // a sell stop protects a long position
-          const hit = protectiveHit(
-            long,
+        if (order.kind === 'stop_limit') {
+          // A sell stop protects a long position: the shared stop-limit rule (fill-rules.ts).
+          const filled = stopLimitFill(
+            !buy,
+            order.triggered === true,
             bar.open,
             bar.high,
             bar.low,
             order.stopPrice as number,
-            Number.NaN,
-            false,
-          );
-          if (hit === PROTECTIVE_NONE) continue;
-          order.triggered = true;
-          const stopFill = protectiveFillPrice(
-            hit,
-            long,
-            bar.open,
-            order.stopPrice as number,
-            Number.NaN,
+            limit,
             slip,
           );
-          if (limitMarketable(buy, stopFill, limit)) price = stopFill;
-          else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
-        } else if (order.kind === 'stop_limit' || order.kind === 'limit') {
+          if (!filled.triggered) continue;
+          order.triggered = true;
+          price = filled.price;
+        } else if (order.kind === 'limit') {
           if (limitMarketable(buy, bar.open, limit)) price = bar.open;
           else if (limitReached(buy, bar.high, bar.low, limit)) price = limit;
         } else if (order.kind === 'bracket') {

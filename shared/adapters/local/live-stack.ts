@@ -1,11 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { parseConfig } from '../../core/config/schema.js';
+import { configProducts, parseConfig } from '../../core/config/schema.js';
 import { InvalidParameterError } from '../../core/errors.js';
 import { createStateTable } from '../dynamodb/state-store.js';
 import { type LocalAlpaca, startLocalAlpaca } from './alpaca-server.js';
-import { generateTestCdpKey, type LocalCoinbase, startLocalCoinbase } from './coinbase-server.js';
+import {
+  generateTestCdpKey,
+  type LocalCoinbase,
+  localProducts,
+  startLocalCoinbase,
+} from './coinbase-server.js';
 import { startLocalDynamo } from './dynamodb.js';
 import type { ExecutionRealism } from './execution-realism.js';
 import { type FaultLink, startFaultLink } from './fault-link.js';
@@ -127,6 +132,7 @@ export async function startLocalCryptoStack(options: {
 }): Promise<LocalCryptoStack> {
   const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
   let clock = Date.parse(options.startTime);
+  const products = configProducts(config);
   const key = generateTestCdpKey('ES256');
   const coinbase = await startLocalCoinbase({
     dataDir: options.dataDir,
@@ -136,6 +142,7 @@ export async function startLocalCryptoStack(options: {
     makerFeeBps: config.costs.fees?.makerBps ?? 0,
     now: () => clock,
     daily: { slippageBps: config.costs.slippageBps },
+    ...(products === undefined ? {} : { products: localProducts(products) }),
   });
   const state = await startLocalStateAndCache(options);
   return {

@@ -27,7 +27,7 @@ import {
   RollingCorrelation,
   RollingVolatility,
 } from '../risk/index.js';
-import { allInQty, positionCapQty } from '../sizing/index.js';
+import { allInQty, orderableQty, positionCapQty } from '../sizing/index.js';
 import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
 import type {
@@ -422,6 +422,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
         const equity = toDollars(equityAt(markAtOpen));
         qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
       }
+      qty = orderableQty(qty, price, options.products?.[s.series.symbol]);
       if (!(qty > 0)) {
         order.qty = 0;
         closeOrder(order, 'rejected', time, 'no buying power at the fill');

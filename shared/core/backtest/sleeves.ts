@@ -29,7 +29,7 @@ import {
 import type { CorrelationEvent } from '../portfolio/correlation.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
 import { type BreakerEvent, RollingCorrelation, RollingVolatility } from '../risk/index.js';
-import { allInQty } from '../sizing/index.js';
+import { allInQty, orderableQty } from '../sizing/index.js';
 import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
 import {
   type AllocationEvent,
@@ -373,7 +373,11 @@ export function runSleevesBacktest(
       const cost = notional + commissionCents(options.commission, leg.qty, notional);
       let qty = leg.qty;
       if (cost > (power[leg.sleeve] as number)) {
-        qty = allInQty(power[leg.sleeve] as number, price, options.commission, options.fractional);
+        qty = orderableQty(
+          allInQty(power[leg.sleeve] as number, price, options.commission, options.fractional),
+          price,
+          options.products?.[leg.symbol],
+        );
         const sleeve = sleeves[leg.sleeve] as Sleeve;
         skippedEntries.push({
           time,

@@ -2,6 +2,7 @@ import type { CommissionModel } from '../ledger/money.js';
 import type { BarSeries } from '../market/types.js';
 import type { Metrics } from '../metrics/index.js';
 import type { BreakerEvent, RiskRules, RiskState } from '../risk/index.js';
+import type { ProductTable } from '../sizing/increments.js';
 import type { SizingSpec } from '../sizing/index.js';
 import type { Direction, StrategyDefinition } from '../strategies/types.js';
 
@@ -85,6 +86,12 @@ export interface BacktestOptions {
   /** Adverse slippage on market and stop fills, in basis points of the price. */
   readonly slippageBps: number;
   readonly fractional: boolean;
+  /**
+   * The products' base increments and minimum sizes by symbol (a crypto config's `products:`): an
+   * entry's quantity is rounded down to its increment and refused under its minimums
+   * (`orderableQty`). Absent: whole shares, or 1e-6 steps when `fractional`.
+   */
+  readonly products?: ProductTable;
   /** At the last bar: keep positions open, marked at the close, or close them at the close. */
   readonly endOfData: 'hold' | 'close';
   /**

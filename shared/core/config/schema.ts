@@ -9,11 +9,33 @@ import { parameterSpaceSchema } from '../research/grid.js';
 import { METRIC_NAMES } from '../research/objective.js';
 import { walkForwardSettingsSchema } from '../research/walk-forward.js';
 import { riskRulesSchema } from '../risk/rules.js';
+import type { ProductIncrements, ProductTable } from '../sizing/increments.js';
 import { sizingSchema } from '../sizing/schema.js';
 import { getStrategy } from '../strategies/index.js';
 import { DIRECTIONS } from '../strategies/types.js';
 
 export { sizingSchema };
+
+/** A product's trading limits (`products:` of a crypto config). */
+const productLimitsSchema = z
+  .object({
+    /** Smallest step of the base quantity (a power of ten: 0.00000001, 0.001, 1). */
+    baseIncrement: z
+      .number()
+      .refine((x) => Number.isFinite(x) && x > 0 && x <= 1, 'must be a positive number up to 1')
+      .refine((x) => {
+        for (let d = 0; d <= 12; d++) if (Math.abs(x - 10 ** -d) < 1e-15 * 10 ** -d + 1e-20) return true;
+        return false;
+      }, 'must be a power of ten with at most 12 decimals (0.00000001, 0.001, 1)'),
+    /** Smallest base quantity an order may have. */
+    minSize: z.number().refine((x) => Number.isFinite(x) && x > 0, 'must be a positive finite number'),
+    /** Smallest notional (quote currency) an order may have; absent: none. */
+    quoteMinSize: z
+      .number()
+      .refine((x) => Number.isFinite(x) && x >= 0, 'must be a finite number >= 0')
+      .optional(),
+  })
+  .strict();
 
 /** A US equity ticker: `SPY`, `BRK.B`. Crypto pairs are refused: asset classes are kept apart. */
 export const equitySymbol = z
@@ -268,6 +290,13 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Crypto bot only: each watchlist product's trading limits, as the exchange publishes them
+     * (Coinbase's `base_increment`, `base_min_size`, `quote_min_size`). The core sizes every entry on
+     * them (rounded down to `baseIncrement`, refused under `minSize` or `quoteMinSize`), in the
+     * backtest and the live signal step alike; the live step checks them against the exchange's.
+     */
+    products: z.record(z.string(), productLimitsSchema).optional(),
     walkForward: walkForwardSettingsSchema.default({
       mode: 'rolling',
       unit: 'bars',
@@ -333,6 +362,29 @@ export const configSchema = z
         path: ['funding'],
         message: 'funding-rate monitoring is for the crypto bot (assetClass: crypto)',
       });
+    }
+    if (config.products !== undefined && config.assetClass !== 'crypto') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['products'],
+        message: "products' increments are the crypto bot's (assetClass: crypto)",
+      });
+    }
+    if (config.assetClass === 'crypto') {
+      for (const symbol of config.watchlist) {
+        if (config.products?.[symbol] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['products', symbol],
+            message: `missing: every watchlist product needs its baseIncrement and minSize (${symbol})`,
+          });
+        }
+      }
+      for (const symbol of Object.keys(config.products ?? {})) {
+        if (!config.watchlist.includes(symbol)) {
+          ctx.addIssue({ code: 'custom', path: ['products', symbol], message: 'not in the watchlist' });
+        }
+      }
     }
     if (config.backtest.from && config.backtest.to && config.backtest.from > config.backtest.to) {
       ctx.addIssue({ code: 'custom', path: ['backtest', 'from'], message: 'from is after to' });
@@ -409,6 +461,24 @@ export function parseConfig(text: string, file: string): StrategyConfig {
     });
   }
   return config;
+}
+
+/**
+ * The config's products as the sizing reads them (`ProductIncrements` by product id); absent for a
+ * config without `products:` (equities: whole or 1e-6 fractional shares).
+ */
+export function configProducts(config: Pick<StrategyConfig, 'products'>): ProductTable | undefined {
+  if (config.products === undefined) return undefined;
+  const table: Record<string, ProductIncrements> = {};
+  for (const [productId, p] of Object.entries(config.products)) {
+    table[productId] = {
+      productId,
+      baseIncrement: p.baseIncrement,
+      baseMinSize: p.minSize,
+      ...(p.quoteMinSize === undefined ? {} : { quoteMinSize: p.quoteMinSize }),
+    };
+  }
+  return table;
 }
 
 /**

@@ -196,3 +196,40 @@ export function trailingLevel(
 export function tighterStop(long: boolean, current: number, level: number): number {
   return long ? Math.max(current, level) : Math.min(current, level);
 }
+
+/**
+ * A resting protective stop-limit (the crypto bot's stop: Coinbase has no stop-market) against one
+ * day's bar, `long`: it protects a long position (it sells). The one rule of the local Coinbase
+ * server and the dry run's virtual account:
+ * - not yet triggered: triggered as the backtest's protective stop (`protectiveHit`: a gap through
+ *   the stop at the open, else the stop in the range), it fills at the backtest's stop price (the
+ *   open or the stop, slipped: `protectiveFillPrice`) when that is within its limit;
+ * - a gap beyond its limit: no fill at the open (true to the exchange); at the limit when the range
+ *   comes back to it, else it rests, triggered, as a limit order (`triggered: true`, and on the
+ *   next days the limit rule). The position is then still open below its stop: the live risk
+ *   check's next run finds the price through the stop, cancels the stop-limit and exits at market
+ *   (IOC), alerting; the backtest models that exit at the gap day's open, slipped (`STOP_AT_OPEN`),
+ *   the first price of the day (docs/crypto.md, "A stop-limit gapped through its limit").
+ * Returns the fill price (NaN: no fill) and whether the order is triggered after the bar.
+ */
+export function stopLimitFill(
+  long: boolean,
+  triggered: boolean,
+  open: number,
+  high: number,
+  low: number,
+  stop: number,
+  limit: number,
+  slip: number,
+): { readonly price: number; readonly triggered: boolean } {
+  const buy = !long;
+  if (triggered) {
+    if (limitMarketable(buy, open, limit)) return { price: open, triggered };
+    return { price: limitReached(buy, high, low, limit) ? limit : Number.NaN, triggered };
+  }
+  const hit = protectiveHit(long, open, high, low, stop, Number.NaN, false);
+  if (hit === PROTECTIVE_NONE) return { price: Number.NaN, triggered: false };
+  const stopFill = protectiveFillPrice(hit, long, open, stop, Number.NaN, slip);
+  if (limitMarketable(buy, stopFill, limit)) return { price: stopFill, triggered: true };
+  return { price: limitReached(buy, high, low, limit) ? limit : Number.NaN, triggered: true };
+}

@@ -17,6 +17,7 @@ import {
   limitReached,
   slippageFraction,
   slips,
+  stopLimitFill,
   stopReached,
   stopTriggered,
 } from '../execution/fill-rules.js';
@@ -183,13 +184,38 @@ export interface DayRange {
 }
 
 /**
- * Where a resting order fills on a day's bar, or null, by the backtest's fill rules
+ * Where a resting order fills on a day's bar, or null, by the fill rules
  * (`execution/fill-rules.ts`): a stop at the open when the open gapped through it, else at the stop
- * when the range reaches it, slipped by `slippageBps` against the order; a stop-limit at its stop
- * (no slippage), and not at all when the open gapped past its limit; a limit at the open when the
- * open is at or better than it, else at the limit when the range reaches it.
+ * when the range reaches it, slipped by `slippageBps` against the order; a stop-limit by the local
+ * Coinbase server's rule (`stopLimitFill`: the stop's fill within its limit; a gap beyond its limit
+ * fills at the limit only when the range comes back to it, else the order rests triggered, as a
+ * limit, on the days after: `triggered` carries that from the day before); a limit at the open when
+ * the open is at or better than it, else at the limit when the range reaches it.
  */
-export function restingFill(order: VirtualOrder, bar: DayRange, slippageBps: number): number | null {
+export function restingFill(
+  order: VirtualOrder,
+  bar: DayRange,
+  slippageBps: number,
+  triggered = false,
+): { readonly price: number | null; readonly triggered: boolean } {
+  const buy = order.side === 'buy';
+  if (order.type === 'stop_limit' && order.stopPrice !== null && order.limitPrice !== null) {
+    const fill = stopLimitFill(
+      !buy,
+      triggered,
+      bar.open,
+      bar.high,
+      bar.low,
+      order.stopPrice,
+      order.limitPrice,
+      slippageFraction(slippageBps),
+    );
+    return { price: Number.isNaN(fill.price) ? null : fill.price, triggered: fill.triggered };
+  }
+  return { price: plainRestingFill(order, bar, slippageBps), triggered: false };
+}
+
+function plainRestingFill(order: VirtualOrder, bar: DayRange, slippageBps: number): number | null {
   const buy = order.side === 'buy';
   if (order.type === 'limit' && order.limitPrice !== null) {
     if (limitMarketable(buy, bar.open, order.limitPrice)) return bar.open;
@@ -199,9 +225,6 @@ export function restingFill(order: VirtualOrder, bar: DayRange, slippageBps: num
   const stop = order.stopPrice;
   const slip = slips(order.type) ? slippageFraction(slippageBps) : 0;
   if (stopTriggered(buy, bar.open, stop)) {
-    if (order.type === 'stop_limit' && order.limitPrice !== null) {
-      return limitMarketable(buy, bar.open, order.limitPrice) ? bar.open : null;
-    }
     return adversePrice(bar.open, buy, slip);
   }
   if (!stopReached(buy, bar.high, bar.low, stop)) return null;

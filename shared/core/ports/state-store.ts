@@ -317,14 +317,21 @@ export interface StateStore {
   listEquitySnapshots(from: string, to: string): Promise<EquitySnapshot[]>;
 
   /** Positions as last reconciled with the broker. */
-  putPositions(date: string, positions: readonly PositionRecord[]): Promise<void>;
+  /**
+   * Writes the positions list of `date`. `writtenAt` (ISO): the time the list is as of (the step's
+   * time): a reconciliation later on the same day adds the broker's fills after it (a fill the list
+   * has not seen is no difference).
+   */
+  putPositions(date: string, positions: readonly PositionRecord[], writtenAt?: string): Promise<void>;
   /**
    * The latest positions record; with `before` (`YYYY-MM-DD`), the latest dated strictly before
    * that day (end-of-day reads the previous session's as the start of today's trades).
    */
   getLatestPositions(
     before?: string,
-  ): Promise<{ readonly date: string; readonly positions: PositionRecord[] } | undefined>;
+  ): Promise<
+    { readonly date: string; readonly positions: PositionRecord[]; readonly writtenAt?: string } | undefined
+  >;
 
   /** Records a closed trade once; false when a trade with that key is already recorded. */
   recordClosedTrade(trade: ClosedTradeRecord): Promise<boolean>;

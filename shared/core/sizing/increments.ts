@@ -18,6 +18,9 @@ export interface ProductIncrements {
   readonly quoteMinSize?: number;
 }
 
+/** Products' limits by product id (a crypto config's `products:`). */
+export type ProductTable = Readonly<Record<string, ProductIncrements>>;
+
 /** Why a quantity cannot be ordered. */
 export type QuantityRefusal = 'below-min-size' | 'below-min-notional' | 'zero-after-rounding';
 

@@ -6,6 +6,7 @@ import {
   notionalCents,
   toDollars,
 } from '../ledger/money.js';
+import { type ProductIncrements, productQuantity } from './increments.js';
 
 /**
  * How many shares an entry takes.
@@ -24,6 +25,18 @@ export type SizingSpec =
 export function floorQty(qty: number, fractional: boolean): number {
   if (!(qty > 0)) return 0;
   return fractional ? Math.floor(qty * 1e6 + 1e-6) / 1e6 : Math.floor(qty + 1e-9);
+}
+
+/**
+ * The quantity an exchange product takes: `qty` rounded DOWN to the product's base increment, or 0
+ * when that is under its minimum size or notional (`productQuantity` says which). Without a product
+ * (equities), `qty` as sized. The last step of every entry's sizing, at the decision
+ * (`decideAtClose`) and at a fill sized there (all-in, a sleeve short of cash), in the backtests
+ * and the live signal step alike; the Coinbase broker rounds its orders with the same rule.
+ */
+export function orderableQty(qty: number, price: number, product: ProductIncrements | undefined): number {
+  if (product === undefined || !(qty > 0)) return qty;
+  return productQuantity(qty, price, product).qty;
 }
 
 /** Inputs to a sizing decision at a bar's close. */

@@ -5,6 +5,7 @@ import type {
   RefusedEntry,
   SkippedEntry,
 } from '../backtest/types.js';
+import { awayFromMarket } from '../live/order-style.js';
 import {
   type BreakerEvent,
   entryBlock,
@@ -17,6 +18,7 @@ import {
   resetDrawdown,
   sizeEntryWithRisk,
 } from '../risk/index.js';
+import { productQuantity } from '../sizing/increments.js';
 import { floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
 import type { EnterIntent, Intent } from '../strategies/types.js';
 
@@ -88,7 +90,7 @@ export interface CloseDecisionInput {
   readonly volatility?: (a: number) => number;
   readonly options: Pick<
     BacktestOptions,
-    'sizing' | 'fractional' | 'cashBuffer' | 'maxPositionFraction' | 'risk'
+    'sizing' | 'fractional' | 'cashBuffer' | 'maxPositionFraction' | 'risk' | 'products'
   >;
   /**
    * Backtests only: reset a drawdown halt automatically after this many sessions (standing in for
@@ -148,6 +150,16 @@ interface DecidedEntry extends HeatPosition {
 }
 
 /**
+ * A protective stop of a product (a crypto config's `products:`) as the exchange's stop order
+ * carries it: in whole cents, rounded away from the market (a long's stop down, a short's up), so
+ * the backtest's stop is the live stop-limit's stop price to the cent (`awayFromMarket`, the live
+ * steps' rounding). Equities keep the unrounded level.
+ */
+export function productStop(stop: number, side: 1 | -1): number {
+  return awayFromMarket(stop, side === 1 ? 'sell' : 'buy');
+}
+
+/**
  * The decision at a close, shared by the backtest engine and the live functions: breakers, stop
  * management, exits, then entries sized by the sizing mode and the risk rules, capped by buying
  * power less the cash buffer. Pure: the caller applies the result to its book or its broker.
@@ -185,7 +197,7 @@ class CloseDecider {
   }
 
   decide(): CloseDecisions {
-    const { time, day, equity, symbols } = this.input;
+    const { time, day, equity, symbols, options } = this.input;
     const rules = this.rules;
     let riskState = this.input.riskState;
     let events: readonly BreakerEvent[] = NONE;
@@ -231,10 +243,13 @@ class CloseDecider {
           s.atr,
           rules.stops,
         );
-        if (position.stop !== undefined && update.stop !== position.stop) {
-          this.stops = append(this.stops, { index, stop: update.stop });
+        // A product's stop is in whole cents, as the exchange's stop order is sent (`productStop`).
+        const moved =
+          options.products?.[s.symbol] === undefined ? update.stop : productStop(update.stop, position.side);
+        if (position.stop !== undefined && moved !== position.stop) {
+          this.stops = append(this.stops, { index, stop: moved });
           this.stopOf ??= new Map();
-          this.stopOf.set(index, update.stop);
+          this.stopOf.set(index, moved);
         }
         if (update.exit !== null) this.exit(index, update.exit);
       }
@@ -378,6 +393,9 @@ class CloseDecider {
     let takeProfit = intent.takeProfit;
     if (rules !== undefined) {
       if (stopLoss === undefined && s.atr > 0) stopLoss = price - side * rules.stops.initialAtr * s.atr;
+      if (stopLoss !== undefined && options.products?.[s.symbol] !== undefined) {
+        stopLoss = productStop(stopLoss, side);
+      }
       if (stopLoss === undefined || !(stopLoss > 0)) {
         this.refuse(s, 'no stop: the ATR for the default stop is still warming up');
         return;
@@ -443,6 +461,16 @@ class CloseDecider {
         return;
       }
       if (qty < requested) this.skip(s, 'reduced by the position cap or buying power', requested, qty);
+      const product = options.products?.[s.symbol];
+      if (product !== undefined) {
+        // The product's base increment and minimums (`orderableQty`), after every cap.
+        const orderable = productQuantity(qty, price, product);
+        if (orderable.refusal !== null) {
+          if (this.explain) this.skip(s, `${orderable.refusal}: ${orderable.message}`, requested, 0);
+          return;
+        }
+        qty = orderable.qty;
+      }
       this.power -= qty * price;
       if (s.book !== undefined) this.bookPower[s.book] = (this.bookPower[s.book] as number) - qty * price;
     }

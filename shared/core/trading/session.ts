@@ -27,7 +27,7 @@ import type { Bar } from '../market/types.js';
 import { AccountLedger, type LegFill, roundQty, SleeveBook, type SleeveTrade } from '../portfolio/book.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
 import { type BreakerEvent, initialRiskState, type RiskState } from '../risk/index.js';
-import { allInQty } from '../sizing/index.js';
+import { allInQty, orderableQty } from '../sizing/index.js';
 import { HOLD, type Intent, type StrategyInstance } from '../strategies/types.js';
 import { type BookAtClose, decideAtClose, type SymbolAtClose } from './decide.js';
 
@@ -222,7 +222,7 @@ export interface CloseOutcome {
 /** The options the session reads (the account's; sleeves override sizing and per-trade risk). */
 export type SessionOptions = Pick<
   BacktestOptions,
-  'sizing' | 'fractional' | 'cashBuffer' | 'maxPositionFraction' | 'risk' | 'commission'
+  'sizing' | 'fractional' | 'cashBuffer' | 'maxPositionFraction' | 'risk' | 'commission' | 'products'
 >;
 
 /**
@@ -427,7 +427,11 @@ export class TradingSession {
       let qty = entry.qty;
       if (Number.isNaN(qty)) {
         const room = Math.floor((powerLeft[row.sleeve] as number) * (1 - options.cashBuffer));
-        qty = allInQty(room, entry.entryRef, options.commission, options.fractional);
+        qty = orderableQty(
+          allInQty(room, entry.entryRef, options.commission, options.fractional),
+          entry.entryRef,
+          options.products?.[symbol],
+        );
         if (!(qty > 0)) {
           skipped.push({
             time,

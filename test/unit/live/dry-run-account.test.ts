@@ -111,15 +111,34 @@ describe('the dry run virtual account', () => {
 
   it('a resting stop fills by the fill rules: a gap at the open, the stop in the range (slipped), not reached', () => {
     const stop = order({ clientOrderId: 'st', side: 'sell', type: 'stop', stopPrice: 100 });
-    expect(restingFill(stop, { date: 'd', open: 95, high: 99, low: 90 }, 10)).toBeCloseTo(95 * 0.999, 10);
-    expect(restingFill(stop, { date: 'd', open: 105, high: 110, low: 99 }, 10)).toBeCloseTo(100 * 0.999, 10);
-    expect(restingFill(stop, { date: 'd', open: 105, high: 110, low: 101 }, 10)).toBeNull();
-    // A stop-limit fills at its stop, no slippage; not at all when the open gapped past its limit.
+    const price = (...args: Parameters<typeof restingFill>) => restingFill(...args).price;
+    expect(price(stop, { date: 'd', open: 95, high: 99, low: 90 }, 10)).toBeCloseTo(95 * 0.999, 10);
+    expect(price(stop, { date: 'd', open: 105, high: 110, low: 99 }, 10)).toBeCloseTo(100 * 0.999, 10);
+    expect(price(stop, { date: 'd', open: 105, high: 110, low: 101 }, 10)).toBeNull();
+    // A stop-limit (limit 98): the stop's fill (slipped) within the limit, as the local server fills it.
     const stopLimit = { ...stop, type: 'stop_limit' as const, limitPrice: 98 };
-    expect(restingFill(stopLimit, { date: 'd', open: 105, high: 110, low: 99 }, 10)).toBe(100);
-    expect(restingFill(stopLimit, { date: 'd', open: 97, high: 99, low: 90 }, 10)).toBeNull();
+    expect(price(stopLimit, { date: 'd', open: 105, high: 110, low: 99 }, 10)).toBeCloseTo(100 * 0.999, 10);
+    expect(price(stopLimit, { date: 'd', open: 99, high: 99.5, low: 95 }, 10)).toBeCloseTo(99 * 0.999, 10);
+    // Gapped beyond its limit: no fill at the open; the limit when the range comes back to it.
+    expect(restingFill(stopLimit, { date: 'd', open: 97, high: 99, low: 90 }, 10)).toEqual({
+      price: 98,
+      triggered: true,
+    });
+    // ... else it rests, triggered, and is a limit on the next day (filled at the open above it).
+    const gapped = restingFill(stopLimit, { date: 'd', open: 90, high: 95, low: 85 }, 10);
+    expect(gapped).toEqual({ price: null, triggered: true });
+    expect(restingFill(stopLimit, { date: 'e', open: 99, high: 100, low: 97 }, 10, gapped.triggered)).toEqual(
+      {
+        price: 99,
+        triggered: true,
+      },
+    );
+    // Not yet triggered, the same day would be judged as a stop again (the trigger is kept).
+    expect(
+      restingFill(stopLimit, { date: 'e', open: 101, high: 102, low: 100.5 }, 10, false).price,
+    ).toBeNull();
     const limit = order({ clientOrderId: 'l', side: 'buy', type: 'limit', limitPrice: 50 });
-    expect(restingFill(limit, { date: 'd', open: 55, high: 56, low: 49 }, 10)).toBe(50);
+    expect(price(limit, { date: 'd', open: 55, high: 56, low: 49 }, 10)).toBe(50);
   });
 
   it('keeps open orders and recent ones; drops done orders and fills older than 14 days', () => {

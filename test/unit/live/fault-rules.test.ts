@@ -57,17 +57,22 @@ describe('orderWindowClosed: when a claimed intent the broker never saw is final
   const gtc = { date: '2021-03-18', timeInForce: 'gtc' as const };
 
   it('a market-on-open order: at the 09:28 New York cutoff', () => {
-    expect(orderWindowClosed(opg, session, '2021-03-18T13:27:59.000Z')).toBe(false);
-    expect(orderWindowClosed(opg, session, '2021-03-18T13:28:00.000Z')).toBe(true);
+    expect(orderWindowClosed({}, opg, session, '2021-03-18T13:27:59.000Z')).toBe(false);
+    expect(orderWindowClosed({}, opg, session, '2021-03-18T13:28:00.000Z')).toBe(true);
   });
 
   it('any other order: at its session close, or once its day is past', () => {
-    expect(orderWindowClosed(gtc, session, '2021-03-18T19:59:00.000Z')).toBe(false);
-    expect(orderWindowClosed(gtc, session, '2021-03-18T20:00:00.000Z')).toBe(true);
+    expect(orderWindowClosed({}, gtc, session, '2021-03-18T19:59:00.000Z')).toBe(false);
+    expect(orderWindowClosed({}, gtc, session, '2021-03-18T20:00:00.000Z')).toBe(true);
     expect(
-      orderWindowClosed(gtc, { ...session, closeAt: '2021-03-18T17:00:00.000Z' }, '2021-03-18T17:00:00.000Z'),
+      orderWindowClosed(
+        {},
+        gtc,
+        { ...session, closeAt: '2021-03-18T17:00:00.000Z' },
+        '2021-03-18T17:00:00.000Z',
+      ),
     ).toBe(true);
-    expect(orderWindowClosed(gtc, undefined, '2021-03-19T13:00:00.000Z')).toBe(true);
-    expect(orderWindowClosed(gtc, undefined, '2021-03-18T19:00:00.000Z')).toBe(false);
+    expect(orderWindowClosed({}, gtc, undefined, '2021-03-19T13:00:00.000Z')).toBe(true);
+    expect(orderWindowClosed({}, gtc, undefined, '2021-03-18T19:00:00.000Z')).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import {
   orderStyle,
   stopLimitPrice,
 } from '../../../shared/core/live/order-style.js';
+import { cryptoCalendar } from '../../../shared/core/market/crypto-calendar.js';
 import { orderWindowClosed } from '../../../shared/live/submit.js';
 
 const equity = parseConfig(readFileSync('config/equity-strategy.yaml', 'utf8'), 'equity-strategy.yaml');
@@ -83,14 +84,35 @@ describe('the order style by asset class (one place)', () => {
 
   it('an IOC intent claimed but never sent is over at the cutoff; opg and day windows are unchanged', () => {
     const ioc = { date: '2026-01-05', timeInForce: 'ioc' as const };
-    expect(orderWindowClosed(ioc, undefined, '2026-01-05T00:20:00Z')).toBe(false);
-    expect(orderWindowClosed(ioc, undefined, '2026-01-05T01:00:00Z')).toBe(true);
+    const utc = { calendar: cryptoCalendar };
+    expect(orderWindowClosed(utc, ioc, undefined, '2026-01-05T00:20:00Z')).toBe(false);
+    expect(orderWindowClosed(utc, ioc, undefined, '2026-01-05T01:00:00Z')).toBe(true);
     const opg = { date: '2024-01-08', timeInForce: 'opg' as const };
-    expect(orderWindowClosed(opg, undefined, '2024-01-08T14:27:00Z')).toBe(false);
-    expect(orderWindowClosed(opg, undefined, '2024-01-08T14:28:00Z')).toBe(true);
+    expect(orderWindowClosed({}, opg, undefined, '2024-01-08T14:27:00Z')).toBe(false);
+    expect(orderWindowClosed({}, opg, undefined, '2024-01-08T14:28:00Z')).toBe(true);
     expect(
-      orderWindowClosed({ date: '2024-01-08', timeInForce: 'day' }, undefined, '2024-01-08T18:00:00Z'),
+      orderWindowClosed({}, { date: '2024-01-08', timeInForce: 'day' }, undefined, '2024-01-08T18:00:00Z'),
     ).toBe(false);
+  });
+
+  it("a non-IOC order's day is the bot's session date: the UTC day on the crypto bot, New York's on the equity bot", () => {
+    // A GTC/day intent of UTC day 2026-01-05, looked at 2026-01-06 02:00 UTC (still the 5th in New York).
+    const gtc = { date: '2026-01-05', timeInForce: 'gtc' as const };
+    const session = {
+      date: '2026-01-05',
+      isOpen: true,
+      openAt: '2026-01-05T00:00:00.000Z',
+      closeAt: '2026-01-06T00:00:00.000Z',
+      earlyClose: false,
+      checkedAt: '2026-01-05T00:05:00.000Z',
+    };
+    const later = '2026-01-06T02:00:00Z';
+    expect(orderWindowClosed({ calendar: cryptoCalendar }, gtc, undefined, later)).toBe(true);
+    // Under New York dates the day is not over yet (and no session record of the day says closed).
+    expect(orderWindowClosed({}, gtc, undefined, later)).toBe(false);
+    // Within the UTC day it is open, and the session's close ends it.
+    expect(orderWindowClosed({ calendar: cryptoCalendar }, gtc, session, '2026-01-05T23:59:00Z')).toBe(false);
+    expect(orderWindowClosed({ calendar: cryptoCalendar }, gtc, session, '2026-01-06T00:00:00Z')).toBe(true);
   });
 
   it('the config refuses a stop-limit distance out of (0, 0.2] and the key on an equity config', () => {

@@ -24,7 +24,7 @@ import {
   timesValid,
 } from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
-import { allInQty, positionCapQty } from '../../sizing/index.js';
+import { allInQty, orderableQty, positionCapQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
   type EnterIntent,
@@ -457,6 +457,7 @@ function simulate<P>(
           positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
         );
       }
+      q = orderableQty(q, price, options.products?.[symbol]);
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);
