@@ -34,8 +34,8 @@ describe('the X-Ray tracer is loaded only by Lambda handlers', () => {
 
   it('a handler loads it when its chain is built', () => {
     const script = `
-const { liveHandler } = await import('./shared/runtime/live.ts');
-const handler = liveHandler('risk-check', async () => ({}));
+const { equityLiveHandler } = await import('./shared/runtime/equity-live.ts');
+const handler = equityLiveHandler('risk-check', async () => ({}));
 // No DynamoDB listens there: the invocation fails once its chain is built.
 await handler({ step: 'risk-check', scheduledTime: '2021-03-18T14:00:00Z' }, {}).catch(() => {});`;
     const env = {
