@@ -118,12 +118,44 @@ const DONE: ReadonlySet<BrokerOrder['status']> = new Set([
 ]);
 
 /**
+ * A stop order that no longer works at the broker, looked up by its client order id (after the
+ * broker refused its cancel: a 422, it triggered and filled meanwhile): the order when it is done
+ * (filled, cancelled, expired, rejected), or null when the broker still has it working or has none.
+ */
+export async function doneStopOrder(ctx: LiveContext, clientOrderId: string): Promise<BrokerOrder | null> {
+  const order = await ctx.broker.getOrderByClientOrderId(clientOrderId);
+  return order !== null && DONE.has(order.status) ? order : null;
+}
+
+/**
+ * A stop's intent booked as its broker order stands ({@link orderState}: status, fills, price),
+ * with the reason, from the given statuses; the intent as stored afterwards (another run's, when
+ * it settled the intent first).
+ */
+export async function bookStopOrder(
+  ctx: LiveContext,
+  stop: IntentRecord,
+  order: BrokerOrder,
+  from: readonly IntentStatus[],
+  reason: string,
+  now: string,
+): Promise<IntentRecord> {
+  const result = await ctx.store.transitionIntent(stop.date, stop.clientOrderId, from, {
+    ...orderState(order),
+    reason,
+    updatedAt: now,
+  });
+  if ('conflict' in result) return (await ctx.store.getIntent(stop.date, stop.clientOrderId)) ?? stop;
+  return result;
+}
+
+/**
  * The broker refused to cancel the stop {@link withdrawIfExiting} had just placed (a 422: it
  * triggered and filled meanwhile, the market being through it). The order is looked up by its
  * client order id and, when it is done, booked as it stands, as the risk check tracks any order
  * (filled, with its price and quantity; the fill ledger takes it at the end of the day's
  * reconciliation), and the run goes on. A fill is alerted: the exit of the same shares may sell
- * them too (the stream's exit, if it had not sent its order yet, finds the position gone and sends
+ * them too (the stream's exit, if it had not sent its order yet, finds the stop filled and sends
  * none). A refusal of a stop still working (not a fill) is the original error.
  */
 async function bookUncancellableStop(
@@ -134,9 +166,8 @@ async function bookUncancellableStop(
   now: string,
 ): Promise<IntentRecord> {
   if (!(error instanceof BrokerRejectedError)) throw error;
-  const order = await ctx.broker.getOrderByClientOrderId(placed.clientOrderId);
-  if (order === null || !DONE.has(order.status)) throw error;
-  const state = orderState(order);
+  const order = await doneStopOrder(ctx, placed.clientOrderId);
+  if (order === null) throw error;
   ctx.log.warn(
     'a stop placed during an exit of the same shares could not be cancelled: booked as the broker has it',
     {
@@ -149,11 +180,14 @@ async function bookUncancellableStop(
       error: error.message,
     },
   );
-  const result = await ctx.store.transitionIntent(placed.date, placed.clientOrderId, ['accepted'], {
-    ...state,
-    reason: `not cancelled (${error.message}): the broker has the stop ${order.status}, during the exit ${exit.clientOrderId}`,
-    updatedAt: now,
-  });
+  const booked = await bookStopOrder(
+    ctx,
+    placed,
+    order,
+    ['accepted'],
+    `not cancelled (${error.message}): the broker has the stop ${order.status}, during the exit ${exit.clientOrderId}`,
+    now,
+  );
   if (order.filledQty > 0) {
     await ctx.notifier.publish({
       subject: `Stop filled during an exit: ${placed.symbol}`,
@@ -161,9 +195,7 @@ async function bookUncancellableStop(
       text: `${placed.clientOrderId} (${placed.side} ${placed.qty} ${placed.symbol}) filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'} before it could be cancelled, while the exit ${exit.clientOrderId} (${exit.status}) sells the same shares. If both sold, the position is reversed: check the account.`,
     });
   }
-  // Another run settled the intent meanwhile: it is returned as stored.
-  if ('conflict' in result) return (await ctx.store.getIntent(placed.date, placed.clientOrderId)) ?? placed;
-  return result;
+  return booked;
 }
 
 async function placeStopOnce(

@@ -10,7 +10,9 @@
  *   id for a flatten (`...-flatten`), the resting stops at the broker are cancelled, and the market
  *   order is sent by `placeIntentOnce`: whichever of the stream and the risk check comes second
  *   finds the intent (or the broker's 422 for the id) and sends nothing. A stop that filled before
- *   it could be cancelled means the position is gone: the exit is skipped.
+ *   it could be cancelled sold the shares: the exit is not sent (its intent `skipped`), the stop
+ *   is booked as the broker has it and alerted; one that fills during the sweep after the exit is
+ *   booked and alerted the same way (both sold: the position may be reversed).
  * - **Ratchet**: the tighter stop is written to the positions record, then the risk check itself
  *   runs (`riskCheck`), which replaces the resting stop as it always does.
  * - **Entry filled**: a poll of today's open entry intents sees the fill and runs the risk check at
@@ -22,7 +24,7 @@
  */
 import { QuantShiftError } from '../core/errors.js';
 import { atr as atrSeries } from '../core/indicators/atr.js';
-import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
+import { clientOrderId, newYorkTime, orderDateOf, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { Broker, BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
@@ -31,6 +33,7 @@ import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { listAsOf } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
+import { bookStopOrder } from '../live/stops.js';
 import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
@@ -461,12 +464,14 @@ export class StreamRiskEngine {
     // A risk check running at the same moment may have put a stop back after the cancel: sweep it.
     // One placed after this sweep is cancelled by the risk check itself (placeStop reads the
     // intents again once its stop is placed, and this exit's intent is recorded by now).
-    for (const o of this.stopsOf(
-      await ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }),
-      held,
-    )) {
-      await ctx.broker.cancelOrder(o.id);
-    }
+    // A stop of that sweep that filled before its cancel sold too: booked and alerted (the position
+    // may be reversed); one the broker still has working fails the action, as before.
+    const swept = await this.cancelAll(
+      this.stopsOf(await ctx.broker.listOrders({ status: 'open', symbols: [held.symbol] }), held),
+    );
+    const { filled, failure } = await this.refusedStops(swept.failed);
+    if (filled.length > 0) await this.stopFilledDuringExit(held, placed, filled, true, nowIso);
+    if (failure !== undefined) throw failure;
     await ctx.notifier.publish({
       subject: `Stream exit at market: ${held.symbol}`,
       severity: 'warning',
@@ -507,34 +512,119 @@ export class StreamRiskEngine {
       return null;
     }
     const late = this.stopsOf(open, held).filter((o) => !first.cancelled.has(o.id));
-    const failed = (await this.cancelAll(late)).failed;
-    // A stop the refresh saw whose cancel failed and that the fresh list no longer shows open was
-    // cancelled or replaced by a risk check (harmless), or it filled: the broker says which.
-    for (const f of first.failed) {
-      if (late.some((o) => o.id === f.order.id)) continue;
-      const now = await ctx.broker.getOrderByClientOrderId(f.order.clientOrderId);
-      if (now === null || now.filledQty > 0 || !['canceled', 'replaced', 'expired'].includes(now.status))
-        failed.push(f);
-    }
-    const failure = failed[0]?.error;
-    if (failure !== undefined) {
-      // A stop that could not be cancelled may have filled: then the position is already closed.
-      const still = (await ctx.broker.getPositions()).find((p) => p.symbol === held.symbol);
-      if (still !== undefined) throw failure;
-      await ctx.store.transitionIntent(day, id, OPEN, {
+    // Refused cancels: of the stops the fresh list showed, and of those the refresh saw that the
+    // list no longer shows (cancelled or replaced by a risk check, harmless, or filled).
+    const refused = [
+      ...(await this.cancelAll(late)).failed,
+      ...first.failed.filter((f) => !late.some((o) => o.id === f.order.id)),
+    ];
+    const { filled, failure } = await this.refusedStops(refused);
+    if (filled.length > 0) {
+      // The stop sold first: the position is closed (or smaller): the exit is not sent. A stop still
+      // working whose cancel was refused rests on, as the exit it was to make way for is withdrawn.
+      const what = filled
+        .map(
+          ({ order }) => `${order.clientOrderId} filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'}`,
+        )
+        .join('; ');
+      const skipped = await ctx.store.transitionIntent(day, id, OPEN, {
         status: 'skipped',
-        reason: `stream: the resting stop filled first (${(failure as Error).message})`,
+        reason: `stream: not sent, the resting stop filled before it could be cancelled (${what})`,
         updatedAt: nowIso,
       });
       this.held.delete(held.symbol);
+      const exitNow = 'conflict' in skipped ? await ctx.store.getIntent(day, id) : skipped;
+      await this.stopFilledDuringExit(held, exitNow ?? intent, filled, false, nowIso);
       return null;
     }
+    if (failure !== undefined) throw failure;
     // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
     // sendRecordedIntent issues the POST within this turn's microtasks (no frame comes in between);
     // the rare placeIntentOnce (the intent found recorded) asks the broker first.
     orderSent();
     return created ? sendRecordedIntent(ctx, stored, nowIso) : placeIntentOnce(ctx, stored, nowIso);
+  }
+
+  /**
+   * Stops whose cancel failed, as the broker has them now (looked up by client order id): those
+   * that filled (some or all: they sold), and the first failure not explained by the order being
+   * gone without a fill (cancelled or replaced by a risk check meanwhile: harmless).
+   */
+  private async refusedStops(refused: readonly { order: BrokerOrder; error: unknown }[]): Promise<{
+    filled: { order: BrokerOrder; error: unknown }[];
+    failure: unknown;
+  }> {
+    const filled: { order: BrokerOrder; error: unknown }[] = [];
+    let failure: unknown;
+    for (const f of refused) {
+      const order = await this.ctx.broker.getOrderByClientOrderId(f.order.clientOrderId);
+      if (order !== null && order.filledQty > 0) filled.push({ order, error: f.error });
+      else if (order === null || !['canceled', 'replaced', 'expired'].includes(order.status))
+        failure ??= f.error;
+    }
+    return { filled, failure };
+  }
+
+  /**
+   * Stops of a held symbol that filled before the stream's exit could cancel them: each one's
+   * intent (the risk check's, found by the day in its client order id) is booked as the broker has
+   * it, as the risk check tracks any order (the fill ledger takes the fill at the reconciliation; a
+   * stop with no intent is left to it), and the fill is alerted critically, with the exit's state:
+   * not sent (the stop closed the position), or sent too (both sold: the position may be reversed).
+   */
+  private async stopFilledDuringExit(
+    held: Held,
+    exit: IntentRecord,
+    filled: readonly { order: BrokerOrder; error: unknown }[],
+    exitSent: boolean,
+    nowIso: string,
+  ): Promise<void> {
+    const { ctx } = this;
+    for (const { order, error } of filled) {
+      const message = error instanceof Error ? error.message : String(error);
+      const date = orderDateOf(order.clientOrderId);
+      const stop = date === null ? undefined : await ctx.store.getIntent(date, order.clientOrderId);
+      if (
+        stop !== undefined &&
+        stop.purpose === 'stop' &&
+        !['filled', 'cancelled', 'expired', 'rejected'].includes(stop.status)
+      ) {
+        await bookStopOrder(
+          ctx,
+          stop,
+          order,
+          [stop.status],
+          `not cancelled (${message}): the broker has the stop ${order.status}, during the stream exit ${exit.clientOrderId}`,
+          nowIso,
+        );
+      }
+      ctx.log.error('stream: a stop filled before the exit could cancel it', {
+        symbol: held.symbol,
+        stop: order.clientOrderId,
+        filledQty: order.filledQty,
+        avgFillPrice: order.filledAvgPrice,
+        exit: exit.clientOrderId,
+        exitStatus: exit.status,
+        exitSent,
+        error: message,
+      });
+    }
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === held.symbol);
+    const now = position === undefined ? 'no position' : `a position of ${position.qty}`;
+    const stops = filled
+      .map(
+        ({ order }) =>
+          `${order.clientOrderId} (${order.side} ${order.qty}) filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'}`,
+      )
+      .join('; ');
+    await ctx.notifier.publish({
+      subject: `Stop filled during an exit: ${held.symbol}`,
+      severity: 'critical',
+      text: exitSent
+        ? `${stops} before the stream could cancel it, after its exit ${exit.clientOrderId} (${held.qty} shares, ${exit.status}) was sent: both sold, the position may be reversed (the broker has ${now} of ${held.symbol}): check the account.`
+        : `${stops} before the stream could cancel it: the exit ${exit.clientOrderId} was not sent (${exit.status}). The broker has ${now} of ${held.symbol}; shares left keep no stop until the next risk check places one.`,
+    });
   }
 
   /** The tighter stop goes to the positions record, then the risk check replaces the resting stop. */

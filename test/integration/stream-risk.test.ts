@@ -396,3 +396,161 @@ describe('the stream on the local stack', () => {
     expect(server?.connections).toBe(2);
   });
 });
+
+/**
+ * The broker with hooks before a cancel and before an order POST (the race of issue 17 forced: the
+ * market falls through a stop on the local paper broker just before the cancel of it arrives).
+ */
+function hooked(
+  broker: Broker,
+  hooks: { beforeCancel?: (id: string) => void; beforeSubmit?: (order: OrderRequest) => Promise<void> },
+): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'cancelOrder') {
+        return async (id: string) => {
+          hooks.beforeCancel?.(id);
+          return target.cancelOrder(id);
+        };
+      }
+      if (property === 'submitOrder') {
+        return async (order: OrderRequest) => {
+          await hooks.beforeSubmit?.(order);
+          return target.submitOrder(order);
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * SPY's resting stop tightened to 365.00 by a risk check (the session's open, 365.44, is above it,
+ * the day's low, 364.76, below: moving the paper clock past the close fills it), and its stop in
+ * the positions record above the price, so the stream's next SPY trade is an exit.
+ */
+async function spyStopThatFills(ctx: NonNullable<typeof stack>['ctx']) {
+  const latest = await ctx.store.getLatestPositions();
+  await ctx.store.putPositions(
+    DAY,
+    (latest?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop: 365 } : p)),
+  );
+  await riskCheck(ctx, at('09:40'));
+  const [resting] = await stopsAt(ctx, 'SPY');
+  if (resting?.stopPrice !== 365) throw new Error('expected the SPY stop at 365 resting');
+  return { resting, ...(await stopAboveSpy(ctx)) };
+}
+
+const fallThrough = () => stack?.alpaca.setTime(at('16:01'));
+
+describe('the stream exit when a stop fills before the stream can cancel it (issue 17)', () => {
+  it('cancel refused before the POST: the exit is not sent (skipped), the stop is booked filled and alerted', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const { resting, spy, trade } = await spyStopThatFills(ctx);
+    const broker = hooked(ctx.broker, { beforeCancel: (id) => id === resting.id && fallThrough() });
+    const run = await stream({ ...ctx, broker }, at('10:00'));
+    server?.publish([trade]);
+    await until(() => run.engine.counts.decisions > 0, 'the decision');
+    await run.engine.settled();
+
+    expect(run.engine.counts.errors).toBe(0);
+    expect(run.engine.exits.size).toBe(0);
+    expect(await marketSells(ctx)).toEqual([]);
+    const exit = await ctx.store.getIntent(DAY, flattenId(ctx));
+    expect(exit?.status).toBe('skipped');
+    expect(exit?.reason).toContain(resting.clientOrderId);
+    const stop = await ctx.store.getIntent(DAY, resting.clientOrderId);
+    expect(stop).toMatchObject({ status: 'filled', filledQty: spy.qty, brokerOrderId: resting.id });
+    expect(stop?.avgFillPrice).toBeGreaterThan(0);
+    expect(stop?.reason).toContain(flattenId(ctx));
+    const alerts = stack?.notifier.sent.filter((n) => n.subject === 'Stop filled during an exit: SPY') ?? [];
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.severity).toBe('critical');
+    expect(alerts[0]?.text).toContain('was not sent');
+    expect(stack?.notifier.sent.map((n) => n.subject)).not.toContain('Stream action failed: SPY');
+    // The stop sold the position; nothing else did.
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    // Later trades through the stop find the exit settled and send nothing.
+    server?.publish([{ ...trade, i: 2 }]);
+    await run.engine.settled();
+    expect(await marketSells(ctx)).toEqual([]);
+  });
+
+  it('a stop filled during the sweep after the POST: booked, alerted (both sold), the exit stands', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    const { spy, trade } = await stopAboveSpy(ctx);
+    // A risk check's tighter stop reaches the broker after the stream's last look before its POST
+    // (its intent recorded as the risk check records it): the sweep after the exit finds it, and the
+    // market falls through it before the sweep's cancel arrives.
+    const lateId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: DAY,
+      purpose: 'stop',
+      sequence: 9,
+    });
+    let late: string | undefined;
+    const broker = hooked(ctx.broker, {
+      beforeCancel: (id) => id === late && fallThrough(),
+      beforeSubmit: async (order) => {
+        if (order.clientOrderId !== flattenId(ctx)) return;
+        const now = at('10:00');
+        const placed = await ctx.broker.submitOrder({
+          clientOrderId: lateId,
+          symbol: 'SPY',
+          side: 'sell',
+          qty: spy.qty,
+          type: 'stop',
+          stopPrice: 365,
+          timeInForce: 'gtc',
+        });
+        late = placed.id;
+        await ctx.store.createIntent({
+          clientOrderId: lateId,
+          sleeve: ctx.config.name,
+          date: DAY,
+          strategy: ctx.config.name,
+          symbol: 'SPY',
+          purpose: 'stop',
+          side: 'sell',
+          qty: spy.qty,
+          type: 'stop',
+          stopPrice: 365,
+          timeInForce: 'gtc',
+          referencePrice: spy.currentPrice,
+          status: 'accepted',
+          brokerOrderId: placed.id,
+          filledQty: 0,
+          configHash: ctx.configHash,
+          gitCommit: ctx.gitCommit,
+          createdAt: now,
+          updatedAt: now,
+        });
+      },
+    });
+    const run = await stream({ ...ctx, broker }, at('10:00'));
+    server?.publish([trade]);
+    await until(() => run.engine.exits.size + run.engine.counts.errors > 0, 'the stream exit');
+    await run.engine.settled();
+
+    expect(late).toBeDefined();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(run.engine.exits.has(flattenId(ctx))).toBe(true);
+    expect((await marketSells(ctx)).map((o) => o.clientOrderId)).toEqual([flattenId(ctx)]);
+    const stop = await ctx.store.getIntent(DAY, lateId);
+    expect(stop).toMatchObject({ status: 'filled', filledQty: spy.qty });
+    expect(stop?.reason).toContain(flattenId(ctx));
+    const subjects = stack?.notifier.sent.map((n) => n.subject) ?? [];
+    expect(subjects).toContain('Stream exit at market: SPY');
+    expect(subjects).not.toContain('Stream action failed: SPY');
+    const alerts = stack?.notifier.sent.filter((n) => n.subject === 'Stop filled during an exit: SPY') ?? [];
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.severity).toBe('critical');
+    expect(alerts[0]?.text).toContain('both sold');
+    expect(await stopsAt(ctx, 'SPY')).toEqual([]);
+  });
+});
