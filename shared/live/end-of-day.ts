@@ -23,7 +23,7 @@ import {
 } from './context.js';
 import { backtestTracking } from './paper-validation.js';
 import { haltSymbol, positionConflict } from './positions.js';
-import { assignedOn, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
+import { assignedOn, bookedFillsOf, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
   type SleeveFigures,
@@ -388,7 +388,13 @@ export async function endOfDay(
   }
   // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
   reconciled.push(...(stored?.positions ?? []).filter(isUnassigned));
-  await ctx.store.putPositions(day, reconciled, scheduledTime);
+  // The list accounts for the day's fills the walk booked (a later one is new to it).
+  const bookedFills = bookedFillsOf(
+    own
+      .filter((f) => f.date === day && traded(f.symbol))
+      .map((f) => ({ orderId: f.brokerOrderId, qty: f.qty })),
+  );
+  await ctx.store.putPositions(day, reconciled, scheduledTime, bookedFills);
   return finish(reconciled, closedTrades);
 
   async function finish(

@@ -23,7 +23,7 @@ import {
   sessionDate,
   UnknownStateError,
 } from './context.js';
-import { listAsOf } from './reconcile.js';
+import { listAsOf, listBookedFills } from './reconcile.js';
 import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
 
 const DAY_MS = 86_400_000;
@@ -379,7 +379,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
         ? { ...r, sleeve: r.sleeve ?? config.name, stop: moved.get(r.symbol) ?? r.stop }
         : { ...r, sleeve: r.sleeve ?? config.name },
     );
-    await ctx.store.putPositions(day, positions, listAsOf(ctx, stored, day));
+    await ctx.store.putPositions(day, positions, listAsOf(ctx, stored, day), listBookedFills(stored, day));
   }
   const saved = await ctx.store.putRiskState(decisions.riskState, riskRecord?.version ?? 0);
   if ('conflict' in saved) {

@@ -10,8 +10,10 @@ import {
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
+import type { BrokerActivity } from '../core/ports/broker.js';
 import type {
   AuditRecord,
+  BookedFills,
   FillRecord,
   IntentRecord,
   IntentStatus,
@@ -131,17 +133,20 @@ export async function reconcile(
     ctx.store.getLatestPositions(),
   ]);
   const records = latest?.positions ?? [];
-  // The broker's fills the list has not seen: all of the day's for a list of an earlier day; those
-  // after the time it was written for the day's own list (a rerun of execute-orders after that
-  // morning's fills, before a step rewrote the list, must not take them for a difference).
+  // The broker's fills the list has not seen: all of the day's for a list of an earlier day; for
+  // the day's own list, those beyond the fills it booked (a rerun of execute-orders after that
+  // morning's fills, before a step rewrote the list, must not take them for a difference), or,
+  // for a list written before it kept them, those after the time it was written.
   const unseen =
     latest === undefined || latest.date < day
       ? await sinceList(ctx, day, when, records)
-      : latest.date === day &&
-          latest.writtenAt !== undefined &&
-          Date.parse(latest.writtenAt) < Date.parse(when)
-        ? await sinceList(ctx, day, when, records, latest.writtenAt)
-        : [];
+      : latest.date !== day
+        ? []
+        : latest.bookedFills !== undefined
+          ? await sinceList(ctx, day, when, records, { bookedFills: latest.bookedFills })
+          : latest.writtenAt !== undefined && Date.parse(latest.writtenAt) < Date.parse(when)
+            ? await sinceList(ctx, day, when, records, { writtenAt: latest.writtenAt })
+            : [];
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
@@ -167,6 +172,7 @@ export async function reconcile(
     latest?.date ?? day,
     withBucket(records, lines, { date: day, price }),
     latest?.writtenAt,
+    latest?.bookedFills,
   );
   const fills = await ctx.store.listFills(day);
   for (const line of changed) {
@@ -226,32 +232,36 @@ async function sinceList(
   day: string,
   when: string,
   records: readonly PositionRecord[],
-  /** The day's own list: the time it was written (only fills after it are new to it). */
-  writtenAt?: string,
+  /**
+   * The day's own list: the fills it booked (only what the broker filled beyond them is new to
+   * it), or, on a list written before it kept them, the time it was written (the fills after it).
+   */
+  seen?: { readonly bookedFills: BookedFills } | { readonly writtenAt: string },
 ): Promise<PositionRecord[]> {
+  const writtenAt = seen !== undefined && 'writtenAt' in seen ? seen.writtenAt : undefined;
   const activities = await ctx.broker.getActivities({
     // From the session's start: New York midnight for the equity bot, UTC midnight for the crypto bot.
     after: writtenAt ?? new Date(Date.parse(sessionStart(ctx, day)) - 1).toISOString(),
     until: when,
   });
   const after = writtenAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(writtenAt);
-  const fills: FillRecord[] = activities.flatMap((a) =>
-    a.kind === 'fill' && sessionDate(ctx, a.time) === day && Date.parse(a.time) > after
-      ? [
-          {
-            executionId: a.id,
-            date: day,
-            clientOrderId: null,
-            brokerOrderId: a.orderId,
-            symbol: a.symbol,
-            side: a.side,
-            qty: a.qty,
-            price: a.price,
-            time: a.time,
-          },
-        ]
-      : [],
+  const dayFills = activities.flatMap((a) =>
+    a.kind === 'fill' && sessionDate(ctx, a.time) === day && Date.parse(a.time) > after ? [a] : [],
   );
+  const fills: FillRecord[] = beyondBooked(
+    dayFills,
+    seen !== undefined && 'bookedFills' in seen ? seen.bookedFills : {},
+  ).map((a) => ({
+    executionId: a.id,
+    date: day,
+    clientOrderId: null,
+    brokerOrderId: a.orderId,
+    symbol: a.symbol,
+    side: a.side,
+    qty: a.qty,
+    price: a.price,
+    time: a.time,
+  }));
   const line = (symbol: string, qty: number, price: number, sleeve?: string): PositionRecord => ({
     symbol,
     qty,
@@ -267,11 +277,86 @@ async function sinceList(
   );
   for (const split of activities) {
     // The day's own list was written with the day's splits applied.
-    if (writtenAt !== undefined || split.kind !== 'split' || split.date !== day) continue;
+    if (seen !== undefined || split.kind !== 'split' || split.date !== day) continue;
     for (const r of records.filter((x) => x.symbol === split.symbol))
       out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
   }
   return out;
+}
+
+/** A broker fill, as its activities list it. */
+type ActivityFill = Extract<BrokerActivity, { kind: 'fill' }>;
+
+/**
+ * The fills beyond those a list booked: per broker order, in time order, what is left once the
+ * booked quantity is taken (a fill straddling it counts for its part beyond).
+ */
+export function beyondBooked(fills: readonly ActivityFill[], booked: BookedFills): ActivityFill[] {
+  const left = new Map(Object.entries(booked));
+  const out: ActivityFill[] = [];
+  for (const fill of [...fills].sort((a, b) => Date.parse(a.time) - Date.parse(b.time))) {
+    const covered = Math.min(fill.qty, left.get(fill.orderId) ?? 0);
+    left.set(fill.orderId, (left.get(fill.orderId) ?? 0) - covered);
+    const qty = fill.qty - covered;
+    if (qty > 1e-9) out.push(covered === 0 ? fill : { ...fill, qty });
+  }
+  return out;
+}
+
+/** The booked fills of a set of fills: the filled quantity per broker order id. */
+export function bookedFillsOf(
+  fills: Iterable<{ readonly orderId: string; readonly qty: number }>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of fills) if (f.qty > 0) out[f.orderId] = (out[f.orderId] ?? 0) + f.qty;
+  return out;
+}
+
+/**
+ * Reads what a positions list is built from at the broker (its positions) together with the day's
+ * fills that read includes: the day's fills are listed before and after it, and when both lists
+ * agree the read holds exactly those (none came in between). Read again while they differ, at most
+ * three times; after that the fills are not known (`bookedFills` undefined: the list falls back on
+ * its time). `tracked`: the day's orders as tracked before the read, whose filled quantity the
+ * read includes even where the broker's activities do not list the fill yet (a late report).
+ */
+export async function readWithFills<T>(
+  ctx: LiveContext,
+  day: string,
+  tracked: readonly IntentRecord[],
+  read: () => Promise<T>,
+): Promise<{ readonly value: T; readonly bookedFills?: BookedFills }> {
+  const dayFills = async () =>
+    (
+      await ctx.broker.getActivities({
+        after: new Date(Date.parse(sessionStart(ctx, day)) - 1).toISOString(),
+      })
+    ).flatMap((a) => (a.kind === 'fill' && sessionDate(ctx, a.time) === day ? [a] : []));
+  const ids = (fills: readonly ActivityFill[]) =>
+    fills
+      .map((f) => f.id)
+      .sort()
+      .join('\n');
+  let value: T | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = await dayFills();
+    value = await read();
+    const after = await dayFills();
+    if (ids(before) !== ids(after)) continue;
+    const booked = bookedFillsOf(after);
+    for (const i of tracked) {
+      if (i.brokerOrderId !== undefined && i.filledQty > (booked[i.brokerOrderId] ?? 0))
+        booked[i.brokerOrderId] = i.filledQty;
+    }
+    return { value, bookedFills: booked };
+  }
+  ctx.log.warn(
+    'the broker filled orders during every read of its positions: the list falls back on its time',
+    {
+      day,
+    },
+  );
+  return { value: value as T };
 }
 
 /** The start of a session (ISO): New York midnight for the equity bot, UTC midnight for the crypto bot. */
@@ -290,6 +375,18 @@ export function listAsOf(
   day: string,
 ): string | undefined {
   return latest?.date === day ? latest.writtenAt : sessionStart(ctx, day);
+}
+
+/**
+ * The `bookedFills` of a positions list rewritten for `day` from the latest list, without reading
+ * the broker (as {@link listAsOf}): the latest's own when it is the day's, else none (a list of an
+ * earlier day has booked none of the day's fills).
+ */
+export function listBookedFills(
+  latest: { readonly date: string; readonly bookedFills?: BookedFills } | undefined,
+  day: string,
+): BookedFills | undefined {
+  return latest?.date === day ? latest.bookedFills : {};
 }
 
 /** A bucket that appeared, grew or changed side: a new difference (alerted); one that only shrinks is not. */
@@ -356,7 +453,12 @@ export async function assignBucket(
   }
   // Written as the day's list: the list the next end-of-day starts from stays as it was, and that
   // end-of-day adds the day's assignments (`assignedOn`) to its walk of the sleeves' fills.
-  await ctx.store.putPositions(day, assigned.records, listAsOf(ctx, latest, day));
+  await ctx.store.putPositions(
+    day,
+    assigned.records,
+    listAsOf(ctx, latest, day),
+    listBookedFills(latest, day),
+  );
   await audit(ctx, {
     time: input.time,
     action: 'reconcile-assign',
@@ -564,7 +666,7 @@ async function clearOnFill(ctx: LiveContext, intent: IntentRecord, time: string)
     const left = Math.round((r.qty - intent.filledQty) * 1e9) / 1e9;
     return left === 0 ? [] : [{ ...r, qty: left }];
   });
-  await ctx.store.putPositions(latest.date, records, latest.writtenAt);
+  await ctx.store.putPositions(latest.date, records, latest.writtenAt, latest.bookedFills);
   ctx.log.info('flatten filled: the UNASSIGNED bucket is cleared', {
     symbol: intent.symbol,
     qty: intent.filledQty,

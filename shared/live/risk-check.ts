@@ -13,7 +13,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
-import { flattenedToday } from './reconcile.js';
+import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice } from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -173,7 +173,9 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   }
 
   // 3. Every position has its protective stop.
-  const positions = (await ctx.broker.getPositions()).filter(
+  // With the day's fills the read includes: the list says which fills it accounts for.
+  const read = await readWithFills(ctx, day, tracked, () => ctx.broker.getPositions());
+  const positions = read.value.filter(
     (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol),
   );
   const stored = await ctx.store.getLatestPositions();
@@ -272,8 +274,8 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     );
     if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
-  // Built from the broker's positions read by this run: as of its time.
-  await ctx.store.putPositions(day, nextRecords, scheduledTime);
+  // Built from the broker's positions read by this run: as of its time and the fills that read holds.
+  await ctx.store.putPositions(day, nextRecords, scheduledTime, read.bookedFills);
   const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };

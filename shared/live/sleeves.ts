@@ -32,6 +32,7 @@ import { defaultAllocation } from '../core/portfolio/config.js';
 import { resolveSleeves, type Sleeve } from '../core/portfolio/sleeves.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type {
+  BookedFills,
   ClosedTradeRecord,
   IntentRecord,
   PositionRecord,
@@ -172,11 +173,13 @@ async function putSleevePositions(
   state: SleevesState,
   /** The time the state has booked the broker's fills through (`putPositions`). */
   writtenAt: string,
+  /** The day's broker fills the state has booked (`putPositions`). */
+  bookedFills: BookedFills | undefined,
 ): Promise<void> {
   const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
     (p) => p.sleeve === UNASSIGNED_SLEEVE,
   );
-  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned], writtenAt);
+  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned], writtenAt, bookedFills);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -312,7 +315,7 @@ export async function generateSleeveSignals(
     });
   }
   // The state decided on was booked by an earlier day's steps: none of the day's fills are in it.
-  await putSleevePositions(ctx, day, decided, sessionTimeToUtc(ctx, day, '00:00'));
+  await putSleevePositions(ctx, day, decided, sessionTimeToUtc(ctx, day, '00:00'), {});
   const legs: IntentRecord[] = [];
   for (const leg of outcome.legs) {
     const sleeve = sleeves[leg.sleeve] as Sleeve;
@@ -517,6 +520,11 @@ export interface SleevesBooking {
   readonly uncovered: readonly { readonly leg: string; readonly qty: number; readonly covered: number }[];
   /** Leg fills: the leg, its quantity and price (every leg at its net order's fill price). */
   readonly legFills: readonly { readonly leg: string; readonly qty: number; readonly price: number }[];
+  /**
+   * The broker's fills booked on the sleeves (filled quantity per broker order id): what the
+   * positions list written from the state accounts for. Absent for a day booked by an earlier run.
+   */
+  readonly bookedFills?: BookedFills;
 }
 
 /**
@@ -545,6 +553,10 @@ export function bookSleevesDay(input: {
   const trades: SleeveTrade[] = [];
   const uncovered: { leg: string; qty: number; covered: number }[] = [];
   const legFills: { leg: string; qty: number; price: number }[] = [];
+  const bookedFills: Record<string, number> = {};
+  const bookFill = (orderId: string | undefined, qty: number) => {
+    if (orderId !== undefined && qty > 0) bookedFills[orderId] = (bookedFills[orderId] ?? 0) + qty;
+  };
   const byId = new Map(input.intents.map((i) => [i.clientOrderId, i]));
   for (const net of input.intents.filter((i) => i.legIds !== undefined && i.leg !== true)) {
     const legs = (net.legIds ?? []).flatMap((id) => {
@@ -571,6 +583,7 @@ export function bookSleevesDay(input: {
       if (qty < leg.qty) uncovered.push({ leg: leg.clientOrderId, qty: leg.qty, covered: qty });
     });
     if (covered.length === 0) continue;
+    bookFill(net.brokerOrderId, filled);
     // The broker order's commission, as the sleeves backtest charges it (the config's cost model on
     // the net quantity; the crossed part pays none), split back to the legs by the session.
     const booked = netLegs(net.symbol, covered);
@@ -590,10 +603,11 @@ export function bookSleevesDay(input: {
     const book = session.books[k] as (typeof session.books)[number];
     const p = book.positions.get(order.symbol);
     if (p === undefined || p.qty !== order.filledQty) continue;
+    bookFill(order.id, order.filledQty);
     trades.push(session.bookProtectiveFill(k, order.symbol, order.filledAvgPrice, time, 'stop-loss'));
   }
   const state = sleevesState(session, allocation);
-  return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills };
+  return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills, bookedFills };
 }
 
 /** The day's filled or open orders of the sleeves' own stops and market exits (by their tags). */
@@ -706,7 +720,7 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await putSleevePositions(ctx, day, booking.state, now);
+  await putSleevePositions(ctx, day, booking.state, now, booking.bookedFills);
   return { ...booking, recorded };
 }
 
@@ -816,6 +830,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, booking.state, now);
+  await putSleevePositions(ctx, day, booking.state, now, booking.bookedFills);
   return out;
 }

@@ -31,7 +31,7 @@ import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/s
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
-import { listAsOf } from '../live/reconcile.js';
+import { listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
 import { bookStopOrder } from '../live/stops.js';
 import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
@@ -640,6 +640,7 @@ export class StreamRiskEngine {
       day,
       latest.positions.map((p) => (p === record ? { ...p, stop } : p)),
       listAsOf(ctx, latest, day),
+      listBookedFills(latest, day),
     );
     held.stop = stop;
     const result = await riskCheck(ctx, new Date(this.options.now()).toISOString());

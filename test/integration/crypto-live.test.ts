@@ -611,6 +611,68 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     }
   });
 
+  it("counts a fill between a step's scheduled time and its read of the exchange once: the list names the fills it booked", async () => {
+    // The risk check is scheduled at 00:15:00 and reads the exchange at 00:15:03, after the IOC
+    // fills of 00:15:02: the list it writes (as of 00:15:00) holds those fills. A rerun of
+    // execute-orders at 00:45 must not add them again (the time comparison did: a false UNASSIGNED).
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    try {
+      await createStateTable(dynamo.client, 'quantshift-crypto-test-interleave');
+      const { ctx, notifier } = await cryptoContext({
+        DRY_RUN: 'false',
+        LOCAL_REHEARSAL: 'true',
+        STATE_TABLE: 'quantshift-crypto-test-interleave',
+        COINBASE_BASE_URL: fresh.url,
+      });
+      const day = '2026-01-05';
+      clock = Date.parse(`${day}T00:10:00Z`);
+      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+      await generateSignals(ctx, `${day}T00:10:00Z`);
+      clock = Date.parse(`${day}T00:15:02Z`);
+      const first = await executeOrders(ctx, `${day}T00:15:02Z`);
+      expect(first.reconciliation?.mismatches).toBe(0);
+      const net = (await ctx.store.listIntents(day)).filter((i) => i.leg !== true && i.status === 'filled');
+      expect(net.length).toBeGreaterThan(0);
+      const fillTimes = fresh.orders
+        .filter((o) => net.some((i) => i.clientOrderId === o.client_order_id))
+        .map((o) => o.last_fill_time);
+      expect(fillTimes.length).toBe(net.length);
+      for (const t of fillTimes)
+        expect(Date.parse(t as string)).toBeGreaterThan(Date.parse(`${day}T00:15:00Z`));
+
+      // The interleaving: scheduled before the fills, reading after them.
+      clock = Date.parse(`${day}T00:15:03Z`);
+      await riskCheck(ctx, `${day}T00:15:00Z`);
+      const listed = await ctx.store.getLatestPositions();
+      expect(listed?.writtenAt).toBe(`${day}T00:15:00Z`);
+      expect(listed?.bookedFills).toEqual(
+        Object.fromEntries(net.map((i) => [i.brokerOrderId as string, i.filledQty])),
+      );
+
+      clock = Date.parse(`${day}T00:45:00Z`);
+      const again = await executeOrders(ctx, `${day}T00:45:00Z`);
+      expect(again.reconciliation?.mismatches).toBe(0);
+      expect(again.reconciliation?.blocked).toEqual([]);
+      for (const line of again.reconciliation?.symbols ?? []) {
+        expect(line.unassignedAfter, line.symbol).toBe(0);
+        expect(line.sleevesQty, line.symbol).toBe(line.brokerQty);
+      }
+      expect(notifier.sent.map((n) => n.subject).filter((s) => /Reconciliation|UNASSIGNED/.test(s))).toEqual(
+        [],
+      );
+      expect(
+        ((await ctx.store.getLatestPositions())?.positions ?? []).filter((p) => p.sleeve === 'UNASSIGNED'),
+      ).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("stops the signal step when the exchange's product limits differ from the config's products:", async () => {
     // SOL-USD at the exchange in 0.01 steps, the config (what the backtest sized on) says 0.001.
     const fresh = await startLocalCoinbase({

@@ -103,6 +103,60 @@ function intentOf(s: Stack, purpose: 'entry' | 'exit', side: 'buy' | 'sell', qty
 }
 
 describe('reconciliation against the local stack', () => {
+  it("counts a fill between the risk check's scheduled time and its read of the broker once: the list names the fills it booked", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    expect((await executeOrders(ctx, at(D1, '09:15'))).reconciliation).toMatchObject({ mismatches: 0 });
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // The interleaving: the risk check scheduled at 10:15 reads the broker at 10:16, after a
+    // sleeve's exit (its own order id) filled at 10:15:30.
+    s.alpaca.setTime('2021-03-18T14:15:30.000Z');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D1,
+      purpose: 'exit',
+    });
+    await ctx.broker.submitOrder({
+      clientOrderId: exitId,
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 3,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '10:16'));
+    const fills = (await ctx.broker.getActivities({ after: at(D1, '00:00') })).flatMap((a) =>
+      a.kind === 'fill' ? [a] : [],
+    );
+    expect(fills.map((f) => [f.side, f.qty])).toEqual([
+      ['buy', 53],
+      ['sell', 3],
+    ]);
+    const [entry, exit] = fills as [(typeof fills)[number], (typeof fills)[number]];
+    expect(Date.parse(exit.time)).toBeGreaterThan(Date.parse(at(D1, '10:15')));
+    await riskCheck(ctx, at(D1, '10:15'));
+    const listed = await ctx.store.getLatestPositions();
+    expect(listed?.writtenAt).toBe(at(D1, '10:15'));
+    expect(listed?.bookedFills).toEqual({ [entry.orderId]: 53, [exit.orderId]: 3 });
+    expect(listed?.positions.map((p) => [p.sleeve, p.symbol, p.qty])).toEqual([[ctx.config.name, 'SPY', 50]]);
+    // A rerun of execute-orders reconciles against that list: the exit is in it, not new to it.
+    s.alpaca.setTime(at(D1, '10:30'));
+    const again = await executeOrders(ctx, at(D1, '10:30'));
+    expect(again.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    expect(spyLine(again.reconciliation as ReconciliationResult)).toMatchObject({
+      brokerQty: 50,
+      sleevesQty: 50,
+      unassignedAfter: 0,
+    });
+    expect(reconciliationAlerts(s)).toEqual([]);
+  });
+
   it('a manual buy at the broker goes to UNASSIGNED: one alert, SPY entries refused, exits go on; --assign clears it and entries resume', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;

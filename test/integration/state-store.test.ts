@@ -472,6 +472,31 @@ describe('positions', () => {
     ).rejects.toThrow(/invalid positions\.0\.entryDate/);
   });
 
+  it('keeps the fills a list booked (per broker order) and its time; a list without them reads as before', async () => {
+    const { store } = await freshStore();
+    // A list written before either was kept.
+    await store.putPositions('2024-03-04', [position('SPY')]);
+    expect(await store.getLatestPositions()).toEqual({ date: '2024-03-04', positions: [position('SPY')] });
+    await store.putPositions('2024-03-05', [position('SPY')], '2024-03-05T14:00:00.000Z', {
+      'order-1': 53,
+      'order-2': 0.25,
+    });
+    expect(await store.getLatestPositions()).toEqual({
+      date: '2024-03-05',
+      positions: [position('SPY')],
+      writtenAt: '2024-03-05T14:00:00.000Z',
+      bookedFills: { 'order-1': 53, 'order-2': 0.25 },
+    });
+    await expect(
+      store.putPositions('2024-03-05', [position('SPY')], '2024-03-05T14:00:00.000Z', { 'order-1': -1 }),
+    ).rejects.toThrow(/bookedFills\.order-1/);
+    await expect(
+      store.putPositions('2024-03-05', [position('SPY')], '2024-03-05T14:00:00.000Z', {
+        'order-1': Number.NaN,
+      }),
+    ).rejects.toThrow(/bookedFills\.order-1/);
+  });
+
   it('refuses a (sleeve, symbol) listed twice; two sleeves, and a sleeve and the UNASSIGNED bucket, may hold one symbol', async () => {
     const { store } = await freshStore();
     await expect(store.putPositions('2024-03-04', [position('SPY'), position('SPY')])).rejects.toThrow(

@@ -184,6 +184,11 @@ export const positionsItemSchema = z.object({
   positions: positionsSchema,
   /** The time the list is as of (absent on lists written before it was kept). */
   writtenAt: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * The day's broker fills the list accounts for: the filled quantity booked into it per broker
+   * order id (absent on lists written before it was kept: the reconciliation compares `writtenAt`).
+   */
+  bookedFills: z.record(z.string().min(1), nonNegative).optional(),
 });
 
 const haltSchema = z.object({ since: epochMsSchema, reason: z.string(), by: z.string() });

@@ -33,6 +33,7 @@ import type { DryRunAccount } from '../../core/live/dry-run-account.js';
 import type { CryptoStore, DryRunRecord, FundingRecord } from '../../core/ports/crypto-store.js';
 import type {
   AuditRecord,
+  BookedFills,
   ClosedTradeRecord,
   EquitySnapshot,
   FillRecord,
@@ -41,6 +42,7 @@ import type {
   OrderTagRecord,
   PaperValidationRecord,
   PositionRecord,
+  PositionsList,
   SessionRecord,
   SleevesSnapshotRecord,
   SleevesStateRecord,
@@ -389,22 +391,24 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   // --- positions -------------------------------------------------------------------------------
 
-  async putPositions(date: string, positions: readonly PositionRecord[], writtenAt?: string): Promise<void> {
+  async putPositions(
+    date: string,
+    positions: readonly PositionRecord[],
+    writtenAt?: string,
+    bookedFills?: BookedFills,
+  ): Promise<void> {
     const record = checkInput('positions', positionsItemSchema, {
       date,
       positions,
       ...(writtenAt === undefined ? {} : { writtenAt }),
+      ...(bookedFills === undefined ? {} : { bookedFills }),
     });
     await this.put('putPositions', keys.positions(record.date), 'positions', record, {
       ttl: ttlFor(record.date, stateTtlDays.positions),
     });
   }
 
-  async getLatestPositions(
-    before?: string,
-  ): Promise<
-    { readonly date: string; readonly positions: PositionRecord[]; readonly writtenAt?: string } | undefined
-  > {
+  async getLatestPositions(before?: string): Promise<PositionsList | undefined> {
     if (before !== undefined) checkInput('positions', dateSchema, before, 'before');
     const out = await this.call('getLatestPositions', () =>
       this.client.send(

@@ -136,6 +136,22 @@ export const STATE_SCHEMA_VERSION = 2;
 export const UNASSIGNED_SLEEVE = 'UNASSIGNED';
 
 /**
+ * The day's broker fills a positions list accounts for: the filled quantity booked into it per
+ * broker order id. A fill of an order beyond its booked quantity is one the list has not seen.
+ */
+export type BookedFills = Readonly<Record<string, number>>;
+
+/** A stored positions list. */
+export interface PositionsList {
+  readonly date: string;
+  readonly positions: PositionRecord[];
+  /** The time the list is as of (absent on lists written before it was kept). */
+  readonly writtenAt?: string;
+  /** The day's fills it accounts for (absent on lists written before it was kept). */
+  readonly bookedFills?: BookedFills;
+}
+
+/**
  * One round trip of a strategy in one symbol, recorded by end-of-day when the position it opened is
  * back to zero: from the first opening fill to the fill that closed it. Keyed by strategy, exit time
  * and symbol, and written by conditional put, so a retried end-of-day records it once. Its P&L
@@ -319,19 +335,21 @@ export interface StateStore {
   /** Positions as last reconciled with the broker. */
   /**
    * Writes the positions list of `date`. `writtenAt` (ISO): the time the list is as of (the step's
-   * time): a reconciliation later on the same day adds the broker's fills after it (a fill the list
-   * has not seen is no difference).
+   * time). `bookedFills`: the day's broker fills the list accounts for (filled quantity per broker
+   * order id): a reconciliation later on the same day adds the broker's fills beyond them (a fill
+   * the list has not seen is no difference); a list without it, the fills after `writtenAt`.
    */
-  putPositions(date: string, positions: readonly PositionRecord[], writtenAt?: string): Promise<void>;
+  putPositions(
+    date: string,
+    positions: readonly PositionRecord[],
+    writtenAt?: string,
+    bookedFills?: BookedFills,
+  ): Promise<void>;
   /**
    * The latest positions record; with `before` (`YYYY-MM-DD`), the latest dated strictly before
    * that day (end-of-day reads the previous session's as the start of today's trades).
    */
-  getLatestPositions(
-    before?: string,
-  ): Promise<
-    { readonly date: string; readonly positions: PositionRecord[]; readonly writtenAt?: string } | undefined
-  >;
+  getLatestPositions(before?: string): Promise<PositionsList | undefined>;
 
   /** Records a closed trade once; false when a trade with that key is already recorded. */
   recordClosedTrade(trade: ClosedTradeRecord): Promise<boolean>;
