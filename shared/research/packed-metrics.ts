@@ -5,34 +5,16 @@
  * the calling thread's share competing with the workers for the cores). Nineteen numbers per
  * backtest, in `METRIC_FIELDS` order; `null` is NaN, which no metric can be (every number is finite).
  */
+
 import { QuantShiftError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics/index.js';
+import { METRIC_NAMES } from '../core/research/objective.js';
 
 /** A metric that cannot be packed (NaN, which would read back as null), or a buffer of the wrong length. */
 export class MetricsPackingError extends QuantShiftError {}
 
-/** The fields of {@link Metrics}, in the order `metricsOfCurve` writes them (so JSON text is unchanged). */
-export const METRIC_FIELDS = [
-  'trades',
-  'returnPct',
-  'cagrPct',
-  'volatilityPct',
-  'equityFinal',
-  'equityPeak',
-  'maxDrawdownPct',
-  'maxDrawdownDays',
-  'winRatePct',
-  'profitFactor',
-  'avgWin',
-  'avgLoss',
-  'expectancy',
-  'sharpe',
-  'sortino',
-  'calmar',
-  'exposurePct',
-  'buyHoldReturnPct',
-  'kelly',
-] as const satisfies readonly (keyof Metrics)[];
+/** The fields of {@link Metrics} (the objective's `METRIC_NAMES`), in the order `metricsOfCurve` writes them (so JSON text is unchanged). */
+export const METRIC_FIELDS = METRIC_NAMES;
 
 // Every field of Metrics is listed: a field added to Metrics and not here fails the type check.
 type Unlisted = Exclude<keyof Metrics, (typeof METRIC_FIELDS)[number]>;

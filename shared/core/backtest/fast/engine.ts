@@ -34,7 +34,7 @@ import {
   type StrategyInstance,
 } from '../../strategies/types.js';
 import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
-import { decideAtClose, type HeldPosition } from '../../trading/decide.js';
+import { decideAtClose, type HeldPosition, productStop } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
@@ -321,6 +321,7 @@ function simulate<P>(
     vector === undefined ? strategy.create(params, { direction }) : undefined;
   const { series, start, end, span } = data;
   const symbol = series.symbol;
+  const product = options.products?.[symbol];
   const { time: timeOf, open, high, low, close, volume } = series;
   const rules = options.risk;
   if (rules?.volatilityCap !== undefined) {
@@ -457,7 +458,7 @@ function simulate<P>(
           positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
         );
       }
-      q = orderableQty(q, price, options.products?.[symbol]);
+      q = orderableQty(q, price, product);
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);
@@ -606,7 +607,9 @@ function simulate<P>(
         atrAt(bar),
         rulesNow.stops,
       );
-      if (stopId !== 0 && update.stop !== stopPrice) stopPrice = update.stop;
+      // A product's stop is in whole cents, as `decideAtClose` moves it (`productStop`).
+      const moved = product === undefined ? update.stop : productStop(update.stop, side as 1 | -1);
+      if (stopId !== 0 && moved !== stopPrice) stopPrice = moved;
       if (update.exit !== null) exiting = true;
     }
     if (exiting) exitId = nextOrderId++;

@@ -23,13 +23,14 @@ import {
   RollingCorrelation,
   resetDrawdown,
 } from '../../risk/index.js';
-import { allInQty, positionCapQty } from '../../sizing/index.js';
+import { allInQty, orderableQty, positionCapQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
 import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
 import {
   type CloseDecisionInput,
   decideAtClose,
   type HeldPosition,
+  productStop,
   type SymbolAtClose,
 } from '../../trading/decide.js';
 import { runBacktest, validateOptions } from '../engine.js';
@@ -560,6 +561,7 @@ export function runFastPortfolio<P>(
           positionCapQty(options.maxPositionFraction, toDollars(equity), price, options.fractional),
         );
       }
+      q = orderableQty(q, price, options.products?.[symbolNames[k] as string]);
       if (!(q > 0)) {
         if (record) {
           (order as OrderRecord).qty = 0;
@@ -774,10 +776,15 @@ export function runFastPortfolio<P>(
         (atrs[k] as Float64Array)[bar] as number,
         rulesNow.stops,
       );
-      if (hasStop && update.stop !== b.stopPrice[k]) {
-        b.stopPrice[k] = update.stop;
+      // A product's stop is in whole cents, as `decideAtClose` moves it (`productStop`).
+      const moved =
+        options.products?.[symbolNames[k] as string] === undefined
+          ? update.stop
+          : productStop(update.stop, side as 1 | -1);
+      if (hasStop && moved !== b.stopPrice[k]) {
+        b.stopPrice[k] = moved;
         if (record) {
-          (stopOrder[k] as OrderRecord).stopPrice = update.stop;
+          (stopOrder[k] as OrderRecord).stopPrice = moved;
           stopMoves++;
         }
       }
