@@ -4,7 +4,7 @@ import { Atr } from '../core/indicators/index.js';
 import { toDollars } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId } from '../core/live/orders.js';
-import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
+import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
 import { utcDay } from '../core/market/utc-day.js';
@@ -374,11 +374,15 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
   }
   if (decisions.stops.length > 0) {
     const moved = new Map(decisions.stops.map((m) => [atSymbols[m.index]?.symbol as string, m.stop]));
-    const positions = [...records.values()].map((r) =>
-      moved.has(r.symbol)
-        ? { ...r, sleeve: r.sleeve ?? config.name, stop: moved.get(r.symbol) ?? r.stop }
-        : { ...r, sleeve: r.sleeve ?? config.name },
-    );
+    // The UNASSIGNED bucket is carried as it is (no sleeve's stop covers it; entries stay blocked).
+    const positions = [
+      ...[...records.values()].map((r) =>
+        moved.has(r.symbol)
+          ? { ...r, sleeve: r.sleeve ?? config.name, stop: moved.get(r.symbol) ?? r.stop }
+          : { ...r, sleeve: r.sleeve ?? config.name },
+      ),
+      ...(stored?.positions ?? []).filter(isUnassigned),
+    ];
     await ctx.store.putPositions(day, positions, listAsOf(ctx, stored, day), listBookedFills(stored, day));
   }
   const saved = await ctx.store.putRiskState(decisions.riskState, riskRecord?.version ?? 0);

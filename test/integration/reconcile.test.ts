@@ -294,6 +294,45 @@ describe('reconciliation against the local stack', () => {
     expect(reconciliationAlerts(s)).toHaveLength(1);
   });
 
+  it("generate-signals moving a sleeve's stop keeps the UNASSIGNED bucket in the list it writes", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDayOne(s, async () => {
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-2',
+        symbol: 'SPY',
+        side: 'buy',
+        qty: 10,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D1, '10:30'));
+    });
+    // The sleeve's stop far below the market in D1's list: the trailing stop ratchets it at D1's close.
+    const d1 = await ctx.store.getLatestPositions();
+    if (d1 === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      d1.date,
+      d1.positions.map((p) => (p.symbol === 'SPY' && p.sleeve === ctx.config.name ? { ...p, stop: 300 } : p)),
+      d1.writtenAt,
+      d1.bookedFills,
+    );
+    s.alpaca.setTime(at(D2, '08:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await generateSignals(ctx, at(D2, '09:10'));
+    const latest = await ctx.store.getLatestPositions();
+    // The stop moved, so generate-signals wrote D2's list.
+    expect(latest?.date).toBe(D2);
+    expect(latest?.positions.filter((p) => p.symbol === 'SPY').map((p) => [p.sleeve ?? null, p.qty])).toEqual(
+      [
+        [ctx.config.name, 53],
+        ['UNASSIGNED', 10],
+      ],
+    );
+    expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/10 UNASSIGNED shares/);
+  });
+
   it('--flatten sells the bucket exactly once, even when run twice, and clears it', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
