@@ -260,10 +260,11 @@ const isUtcSession = (s: SessionRecord) =>
 
 /**
  * The session date of an operator action at `time` on the bot whose state table this is: the UTC
- * day for the crypto bot, New York's date for the equity bot. The bot is the named config's
- * (`--config` or QUANTSHIFT_CONFIG); with none named, the table's own session records say it (the
- * crypto bot's market-open check writes 00:00-24:00 UTC sessions, the equity bot's open at 09:30
- * New York): the latest of the action's UTC day and the day before.
+ * day for the crypto bot, New York's date for the equity bot. The table's own session records say
+ * which bot it is (the crypto bot's market-open check writes 00:00-24:00 UTC sessions, the equity
+ * bot's open at 09:30 New York; the latest of the action's UTC day and the day before); a table with
+ * neither takes the named config's (`--config` or QUANTSHIFT_CONFIG; one that cannot be read counts
+ * as equity, so a halt never fails on it).
  */
 export async function actionDay(
   flags: ParsedFlags,
@@ -273,16 +274,20 @@ export async function actionDay(
 ): Promise<string> {
   const instant = Date.parse(time);
   const utc = utcSessionDate(instant);
+  // The table's own session records first: they are the bot's whose table this is, whatever
+  // config the operator's shell names.
+  for (const date of [utc, utcSessionDate(instant - 86_400_000)]) {
+    const session = await store.getSession(date);
+    if (session !== undefined) return isUtcSession(session) ? utc : newYorkTime(time).date;
+  }
   const named = stringFlag(flags, 'config') ?? env.QUANTSHIFT_CONFIG;
   let crypto = false;
   if (named !== undefined) {
-    crypto = loadConfig(flags, env).config.assetClass === 'crypto';
-  } else {
-    for (const date of [utc, utcSessionDate(instant - 86_400_000)]) {
-      const session = await store.getSession(date);
-      if (session === undefined) continue;
-      crypto = isUtcSession(session);
-      break;
+    // A halt must never fail on a config it does not need: an unreadable one leaves New York's date.
+    try {
+      crypto = loadConfig(flags, env).config.assetClass === 'crypto';
+    } catch {
+      crypto = false;
     }
   }
   return crypto ? utc : newYorkTime(time).date;

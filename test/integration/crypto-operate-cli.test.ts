@@ -127,6 +127,46 @@ describe('quantshift halt / resume on the crypto table: the UTC day', () => {
     ]);
   });
 
+  it("the table's sessions win over the shell's config, and an unreadable config never stops a halt", async () => {
+    const table = 'qs-crypto-cli-state-3';
+    await createStateTable(dynamo.client, table);
+    const store = new DynamoStateStore(dynamo.client, table);
+    await store.putSession(utcSession('2026-01-06'));
+    await store.createIntent(intent('2026-01-06', 'SOL-USD'));
+    const args = ['--endpoint', dynamo.endpoint, '--table', table, '--time', '2026-01-06T00:30:00Z'];
+    // The operator's shell names the equity config: the crypto table's sessions still say the UTC day.
+    const halt = await quantshift(['halt', '--reason', 'x', '--format', 'json', ...args], {
+      ...bare,
+      QUANTSHIFT_CONFIG: 'config/equity-strategy.yaml',
+    });
+    expect(halt.code).toBe(0);
+    expect((JSON.parse(halt.stdout) as { entriesSkipped: string[] }).entriesSkipped).toEqual([
+      'qs-paper-crypto-SOL-USD-20260106-entry',
+    ]);
+    // No session yet and a config that cannot be read: the halt is still set.
+    const empty = 'qs-crypto-cli-state-4';
+    await createStateTable(dynamo.client, empty);
+    const bad = await quantshift(
+      [
+        'halt',
+        '--reason',
+        'x',
+        '--endpoint',
+        dynamo.endpoint,
+        '--table',
+        empty,
+        '--time',
+        '2026-01-06T00:30:00Z',
+      ],
+      { ...bare, QUANTSHIFT_CONFIG: 'config/no-such-file.yaml' },
+    );
+    expect(bad.stderr).toBe('');
+    expect(bad.code).toBe(0);
+    expect(
+      (await new DynamoStateStore(dynamo.client, empty).getRiskState())?.state.killSwitch,
+    ).not.toBeNull();
+  });
+
   it("an equity table's sessions keep New York's date", async () => {
     const table = 'qs-equity-cli-state';
     await createStateTable(dynamo.client, table);
