@@ -238,6 +238,18 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
     const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);
     if (flatten || crossed) {
+      // The day's exit id already spent without selling these shares (a stream exit skipped because
+      // the resting stop filled part of them first): no second exit can go under it today, so the
+      // resting stops stay (the rest of the position keeps its protection) and the operator is told.
+      const spent = await spentExit(ctx, day, position.symbol);
+      if (spent !== null) {
+        await ctx.notifier.publish({
+          subject: `Exit not sent: ${position.symbol}`,
+          severity: 'critical',
+          text: `${qty} of ${position.symbol} are ${flatten ? 'to be flattened' : `through the stop ${wanted}`}, but today's exit ${spent.clientOrderId} is ${spent.status}${spent.reason === undefined ? '' : ` (${spent.reason})`}: no second exit is sent today; its resting stops stay. Close the position by hand if it must go now.`,
+        });
+        continue;
+      }
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
       const id = await exitAtMarket(
         ctx,
@@ -336,6 +348,20 @@ export async function trackOrders(
     out.push(current);
   }
   return out;
+}
+
+/** The day's market exit of `symbol` (the `flatten` id) when it is settled without having sold. */
+async function spentExit(ctx: LiveContext, day: string, symbol: string): Promise<IntentRecord | null> {
+  const id = clientOrderId({
+    stage: ctx.stage,
+    strategy: ctx.config.name,
+    symbol,
+    date: day,
+    purpose: 'flatten',
+  });
+  const intent = await ctx.store.getIntent(day, id);
+  if (intent === undefined || intent.filledQty > 0) return null;
+  return ['skipped', 'rejected', 'expired', 'cancelled'].includes(intent.status) ? intent : null;
 }
 
 /** An exit at market now (a crossed stop, or flattening), recorded as an intent first. */

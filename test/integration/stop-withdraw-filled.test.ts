@@ -122,3 +122,67 @@ describe("placeStop's re-check when the stop filled before it could be cancelled
     expect((await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop')).toEqual([]);
   });
 });
+
+describe("the risk check when today's exit id is spent without selling", () => {
+  it('a position through its stop whose flatten intent was skipped keeps its resting stop and is alerted, no exit sent', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    s.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // The stream's exit of the day was skipped (its stop filled part of the shares first).
+    const exitId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: DAY,
+      purpose: 'flatten',
+    });
+    await ctx.store.createIntent({
+      clientOrderId: exitId,
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: spy.currentPrice,
+      status: 'skipped',
+      filledQty: 0,
+      reason: 'stream: not sent, the resting stop filled before it could be cancelled',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at('09:40'),
+      updatedAt: at('09:40'),
+    });
+    // SPY's stop above the market: the price is through it.
+    const list = await ctx.store.getLatestPositions();
+    if (list === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      list.date,
+      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: spy.currentPrice + 50 } : p)),
+      list.writtenAt,
+      list.bookedFills,
+    );
+    const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).map(
+      (o) => o.id,
+    );
+    expect(restingBefore.length).toBeGreaterThan(0);
+    s.alpaca.setTime(at('09:45'));
+    await riskCheck(ctx, at('09:45'));
+    const alerts = s.notifier.sent.filter((n) => n.subject === 'Exit not sent: SPY');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.severity).toBe('critical');
+    expect((await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).map((o) => o.id)).toEqual(
+      restingBefore,
+    );
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(spy.qty);
+  });
+});
