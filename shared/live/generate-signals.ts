@@ -99,12 +99,6 @@ export interface SignalsResult {
 }
 
 /**
- * generate-signals: daily bars up to the previous session's close (adjusted for the signals, raw
- * for quantities and stops), the strategy over them, then the shared close decision (breakers,
- * stop management, risk-sized entries). Every resulting order is recorded as an intent, keyed by
- * its deterministic client order id, before anything is sent.
- */
-/**
  * The crypto bot: each product's limits as the exchange publishes them (base increment, minimum
  * size, quote minimum) must be the config's `products:`, which the backtest sizes on; a difference
  * stops the signal step before any decision (`ProductLimitsMismatchError`, naming each product and
@@ -135,6 +129,12 @@ export async function checkProductLimits(ctx: LiveContext): Promise<void> {
   }
 }
 
+/**
+ * generate-signals: daily bars up to the previous session's close (adjusted for the signals, raw
+ * for quantities and stops), the strategy over them, then the shared close decision (breakers,
+ * stop management, risk-sized entries). Every resulting order is recorded as an intent, keyed by
+ * its deterministic client order id, before anything is sent.
+ */
 export async function generateSignals(ctx: LiveContext, scheduledTime: string): Promise<SignalsResult> {
   const day = sessionDate(ctx, scheduledTime);
   const session = await ctx.store.getSession(day);
