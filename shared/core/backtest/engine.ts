@@ -28,7 +28,13 @@ import {
   RollingVolatility,
 } from '../risk/index.js';
 import { allInQty, orderableQty, positionCapQty } from '../sizing/index.js';
-import type { EnterIntent, Intent, PositionSide, StrategyInstance } from '../strategies/types.js';
+import type {
+  EnterIntent,
+  Intent,
+  PositionSide,
+  StrategyDefinition,
+  StrategyInstance,
+} from '../strategies/types.js';
 import { decideAtClose } from '../trading/decide.js';
 import type {
   BacktestInput,
@@ -92,6 +98,19 @@ interface SymbolState {
 
 const sideName = (side: 1 | -1): PositionSide => (side === 1 ? 'long' : 'short');
 
+/** The strategy trades the options' direction (long-only by default), or an `InvalidParameterError`. */
+export function checkDirection(
+  strategy: Pick<StrategyDefinition<unknown>, 'name' | 'directions'>,
+  options: Pick<BacktestOptions, 'direction'>,
+): void {
+  const direction = options.direction ?? 'long-only';
+  if (!strategy.directions.includes(direction)) {
+    throw new InvalidParameterError(
+      `direction ${direction}: strategy ${strategy.name} supports ${strategy.directions.join(', ')}`,
+    );
+  }
+}
+
 /**
  * Runs an event-driven backtest over one portfolio of symbols with shared cash.
  *
@@ -109,12 +128,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   validateOptions(options);
   if (input.series.length === 0) throw new InsufficientDataError('no bar series to backtest');
   const params = input.strategy.params.parse(input.params);
-  const direction = options.direction ?? 'long-only';
-  if (!input.strategy.directions.includes(direction)) {
-    throw new InvalidParameterError(
-      `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
-    );
-  }
+  checkDirection(input.strategy, options);
   const calendar = sharedCalendar(input.series);
   const slotCount = calendar.time.length;
   const start = options.startIndex ?? 0;
@@ -128,7 +142,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
   const symbols: SymbolState[] = input.series.map((series, k) => ({
     series,
     slots: calendar.index[k] as Int32Array,
-    strategy: input.strategy.create(params, { direction }),
+    strategy: input.strategy.create(params, { direction: options.direction ?? 'long-only' }),
     position: undefined,
     pendingExit: undefined,
     pendingEntry: undefined,

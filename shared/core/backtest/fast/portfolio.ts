@@ -1,4 +1,4 @@
-import { InsufficientDataError, InvalidParameterError } from '../../errors.js';
+import { InsufficientDataError } from '../../errors.js';
 import {
   adversePrice,
   PROTECTIVE_NONE,
@@ -33,7 +33,7 @@ import {
   productStop,
   type SymbolAtClose,
 } from '../../trading/decide.js';
-import { runBacktest, validateOptions } from '../engine.js';
+import { checkDirection, runBacktest, validateOptions } from '../engine.js';
 import type {
   BacktestInput,
   BacktestOptions,
@@ -1213,12 +1213,7 @@ function checkInput<P>(input: BacktestInput<P>): P {
   validateOptions(input.options);
   if (input.series.length === 0) throw new InsufficientDataError('no bar series to backtest');
   const params = input.strategy.params.parse(input.params);
-  const direction = input.options.direction ?? 'long-only';
-  if (!input.strategy.directions.includes(direction)) {
-    throw new InvalidParameterError(
-      `direction ${direction}: strategy ${input.strategy.name} supports ${input.strategy.directions.join(', ')}`,
-    );
-  }
+  checkDirection(input.strategy, input.options);
   return params;
 }
 
@@ -1252,12 +1247,7 @@ export function sweepFastPortfolio<P>(
   options: BacktestOptions,
 ): Metrics[] {
   validateOptions(options);
-  const direction = options.direction ?? 'long-only';
-  if (!strategy.directions.includes(direction)) {
-    throw new InvalidParameterError(
-      `direction ${direction}: strategy ${strategy.name} supports ${strategy.directions.join(', ')}`,
-    );
-  }
+  checkDirection(strategy, options);
   const data = new FastPortfolio(series, options.startIndex, options.endIndex);
   const scratch = new FastPortfolioScratch(data);
   return combos.map((combo) => {

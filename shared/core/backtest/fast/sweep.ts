@@ -1,8 +1,7 @@
-import { InvalidParameterError } from '../../errors.js';
 import type { BarSeries } from '../../market/types.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { StrategyDefinition } from '../../strategies/types.js';
-import { runBacktest, validateOptions } from '../engine.js';
+import { checkDirection, runBacktest, validateOptions } from '../engine.js';
 import type { BacktestOptions } from '../types.js';
 import {
   type FastLane,
@@ -30,12 +29,7 @@ export function sweepFast<P>(
   options: BacktestOptions,
 ): Metrics[] {
   validateOptions(options);
-  const direction = options.direction ?? 'long-only';
-  if (!strategy.directions.includes(direction)) {
-    throw new InvalidParameterError(
-      `direction ${direction}: strategy ${strategy.name} supports ${strategy.directions.join(', ')}`,
-    );
-  }
+  checkDirection(strategy, options);
   const data = new FastSeries(series, options.startIndex, options.endIndex);
   const scratch = new FastScratch(data.span);
   const [laneA, laneB] = scratch.lanes;
