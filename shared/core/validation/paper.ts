@@ -312,23 +312,16 @@ export function paperPerformance(
   if (ledger.curve !== undefined) return curvePerformance(ledger.curve, ledger.closedTrades, periodsPerYear);
   if (ledger.equity.length === 0 || !(ledger.initialEquity > 0)) return null;
   const held = new Map(ledger.positions.map((p) => [p.date, p.positions.some((x) => x.qty !== 0)]));
-  const metrics = computeMetrics({
-    time: Float64Array.from(ledger.equity.map((s) => Date.parse(`${s.date}T00:00:00Z`))),
-    equity: Float64Array.from(ledger.equity.map((s) => s.equity)),
-    initialEquity: ledger.initialEquity,
-    inMarket: Uint8Array.from(ledger.equity.map((s) => (held.get(s.date) ? 1 : 0))),
-    tradePnls: ledger.closedTrades.map((t) => t.pnlCents / 100),
-    buyHoldReturnPct: 0,
-    periodsPerYear,
-  });
-  return {
-    returnPct: metrics.returnPct,
-    sharpe: metrics.sharpe,
-    maxDrawdownPct: metrics.maxDrawdownPct,
-    winRatePct: metrics.winRatePct,
-    profitFactor: metrics.profitFactor,
-    trades: metrics.trades,
+  // The account's curve: its equity snapshots, in market on a day with a position.
+  const account: SleeveCurve = {
+    initial: ledger.initialEquity,
+    points: ledger.equity.map((s) => ({
+      date: s.date,
+      equity: s.equity,
+      inMarket: held.get(s.date) === true,
+    })),
   };
+  return curvePerformance(account, ledger.closedTrades, periodsPerYear);
 }
 
 /**
