@@ -378,10 +378,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async listEquitySnapshots(from: string, to: string): Promise<EquitySnapshot[]> {
     this.checkRange('equity range', dateSchema, from, to);
-    const items = await this.queryAll('listEquitySnapshots', {
-      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': keys.equityPartition, ':from': from, ':to': to },
-    });
+    const items = await this.queryBetween('listEquitySnapshots', keys.equityPartition, from, to);
     return items.map((item) => {
       const record = checkItem(equitySnapshotSchema, item);
       checkKey(item, keys.equity(record.date), 'date');
@@ -529,14 +526,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     checkInput('breaker event range', epochMsSchema, toMs, 'to');
     if (fromMs > toMs)
       throw new StateStoreInputError('breaker event range', 'from', `after to (${fromMs} > ${toMs})`);
-    const items = await this.queryAll('listBreakerEvents', {
-      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: {
-        ':pk': keys.breakerPartition,
-        ':from': sortableTime(fromMs),
-        ':to': `${sortableTime(toMs)}${RANGE_END}`,
-      },
-    });
+    const items = await this.queryBetween(
+      'listBreakerEvents',
+      keys.breakerPartition,
+      sortableTime(fromMs),
+      `${sortableTime(toMs)}${RANGE_END}`,
+    );
     return items.map((item) => checkItem(breakerEventSchema, item));
   }
 
@@ -561,10 +556,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     const lower = timeBound(from, 'from');
     const upper = timeBound(to, 'to');
     if (lower > upper) throw new StateStoreInputError('audit range', 'from', `after to (${from} > ${to})`);
-    const items = await this.queryAll('listAudit', {
-      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': keys.auditPartition, ':from': lower, ':to': upper },
-    });
+    const items = await this.queryBetween('listAudit', keys.auditPartition, lower, upper);
     return items.map((item) => checkItem(auditSchema, item));
   }
 
@@ -595,10 +587,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async listSleevesSnapshots(from: string, to: string): Promise<SleevesSnapshotRecord[]> {
     this.checkRange('sleeves snapshot range', dateSchema, from, to);
-    const items = await this.queryAll('listSleevesSnapshots', {
-      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': keys.sleevesSnapshotPartition, ':from': from, ':to': to },
-    });
+    const items = await this.queryBetween('listSleevesSnapshots', keys.sleevesSnapshotPartition, from, to);
     return items.map((item) => {
       const record = checkItem(sleevesSnapshotSchema, item);
       checkKey(item, keys.sleevesSnapshot(record.date), 'date');
@@ -661,14 +650,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   async listFundingReadings(productId: string, from: string, to: string): Promise<FundingRecord[]> {
     checkInput('funding reading', fundingRecordSchema.shape.productId, productId, 'productId');
     this.checkRange('funding reading', isoTimeSchema, from, to);
-    const items = await this.queryAll('listFundingReadings', {
-      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: {
-        ':pk': keys.fundingPartition(productId),
-        ':from': sortableTime(from),
-        ':to': sortableTime(to),
-      },
-    });
+    const items = await this.queryBetween(
+      'listFundingReadings',
+      keys.fundingPartition(productId),
+      sortableTime(from),
+      sortableTime(to),
+    );
     return items.map((item) => this.fundingFrom(item));
   }
 
@@ -825,6 +812,14 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   }
 
   /** Every page of a Query on the table, in sort-key order. */
+  /** The items of partition `pk` whose sort key is between `from` and `to` inclusive, every page. */
+  private queryBetween(operation: string, pk: string, from: string, to: string): Promise<Item[]> {
+    return this.queryAll(operation, {
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': pk, ':from': from, ':to': to },
+    });
+  }
+
   private async queryAll(
     operation: string,
     input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues'>,
