@@ -27,7 +27,7 @@ import {
   RollingCorrelation,
   RollingVolatility,
 } from '../risk/index.js';
-import { allInQty, orderableQty, positionCapQty } from '../sizing/index.js';
+import { allInFillQty } from '../sizing/index.js';
 import type {
   EnterIntent,
   Intent,
@@ -431,12 +431,15 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     const power = buyingPower(markAtOpen);
     let qty = order.qty;
     if (Number.isNaN(qty)) {
-      qty = allInQty(power, price, options.commission, options.fractional);
-      if (options.maxPositionFraction !== undefined) {
-        const equity = toDollars(equityAt(markAtOpen));
-        qty = Math.min(qty, positionCapQty(options.maxPositionFraction, equity, price, options.fractional));
-      }
-      qty = orderableQty(qty, price, options.products?.[s.series.symbol]);
+      const capEquity = options.maxPositionFraction === undefined ? 0 : toDollars(equityAt(markAtOpen));
+      qty = allInFillQty(
+        power,
+        price,
+        options.commission,
+        options,
+        capEquity,
+        options.products?.[s.series.symbol],
+      );
       if (!(qty > 0)) {
         order.qty = 0;
         closeOrder(order, 'rejected', time, 'no buying power at the fill');

@@ -125,3 +125,24 @@ export function allInQty(
   while (fits(floorQty(qty + step, fractional))) qty = floorQty(qty + step, fractional);
   return qty;
 }
+
+/**
+ * An all-in entry's quantity at its fill: {@link allInQty} of the buying power, capped by
+ * `maxPositionFraction` of `capEquity` (dollars; used only when the cap is set) and made orderable
+ * on the product ({@link orderableQty}). 0: nothing can be bought. The reference engine and the fast
+ * engine's single-symbol and portfolio modes size every all-in fill with it.
+ */
+export function allInFillQty(
+  power: Cents,
+  price: number,
+  commission: CommissionModel,
+  options: { readonly fractional: boolean; readonly maxPositionFraction?: number | undefined },
+  capEquity: number,
+  product: ProductIncrements | undefined,
+): number {
+  let qty = allInQty(power, price, commission, options.fractional);
+  if (options.maxPositionFraction !== undefined) {
+    qty = Math.min(qty, positionCapQty(options.maxPositionFraction, capEquity, price, options.fractional));
+  }
+  return orderableQty(qty, price, product);
+}

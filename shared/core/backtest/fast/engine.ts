@@ -24,7 +24,7 @@ import {
   timesValid,
 } from '../../metrics/index.js';
 import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
-import { allInQty, orderableQty, positionCapQty } from '../../sizing/index.js';
+import { allInFillQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
   type EnterIntent,
@@ -451,14 +451,7 @@ function simulate<P>(
     const power = cash;
     let q = entryQty;
     if (Number.isNaN(q)) {
-      q = allInQty(power, price, commission, options.fractional);
-      if (options.maxPositionFraction !== undefined) {
-        q = Math.min(
-          q,
-          positionCapQty(options.maxPositionFraction, toDollars(cash), price, options.fractional),
-        );
-      }
-      q = orderableQty(q, price, product);
+      q = allInFillQty(power, price, commission, options, toDollars(cash), product);
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);

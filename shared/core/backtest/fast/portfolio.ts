@@ -23,7 +23,7 @@ import {
   RollingCorrelation,
   resetDrawdown,
 } from '../../risk/index.js';
-import { allInQty, orderableQty, positionCapQty } from '../../sizing/index.js';
+import { allInFillQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
 import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
 import {
@@ -554,14 +554,14 @@ export function runFastPortfolio<P>(
     }
     let q = b.entryQty[k] as number;
     if (Number.isNaN(q)) {
-      q = allInQty(power, price, commission, options.fractional);
-      if (options.maxPositionFraction !== undefined) {
-        q = Math.min(
-          q,
-          positionCapQty(options.maxPositionFraction, toDollars(equity), price, options.fractional),
-        );
-      }
-      q = orderableQty(q, price, options.products?.[symbolNames[k] as string]);
+      q = allInFillQty(
+        power,
+        price,
+        commission,
+        options,
+        toDollars(equity),
+        options.products?.[symbolNames[k] as string],
+      );
       if (!(q > 0)) {
         if (record) {
           (order as OrderRecord).qty = 0;
