@@ -71,6 +71,19 @@ export function singleSleeveFigures(
 }
 
 /**
+ * A sleeve's book marked at `price` (its entry price where there is none), cents: the one formula
+ * of the daily report's figures and the dated snapshot, the sleeves engine's (`Book.equity`).
+ */
+function bookEquityCents(
+  book: SleevesState['books'][number],
+  price: (symbol: string) => number | undefined,
+): number {
+  let equity = book.cash;
+  for (const p of book.positions) equity += p.side * notionalCents(p.qty, price(p.symbol) ?? p.entryPrice);
+  return equity;
+}
+
+/**
  * The figures of a sleeves config's sleeves from their booked books (end-of-day, after the day's
  * fills are split back): equity is the sleeve's cash plus its positions at the broker's prices (the
  * entry price where the broker quotes none), the day's P&L is that less the equity the last close
@@ -91,9 +104,8 @@ export function sleevesFigures(
       symbol: p.symbol,
       qty: p.side * p.qty,
       stop: p.stop,
-      value: notionalCents(p.side * p.qty, day.price(p.symbol) ?? p.entryPrice),
     }));
-    const equity = toDollars(book.cash + positions.reduce((sum, p) => sum + p.value, 0));
+    const equity = toDollars(bookEquityCents(book, day.price));
     const previous = state.allocation.prevEquity[k];
     return {
       id: book.id,
@@ -127,9 +139,7 @@ export function sleevesSnapshot(
     date,
     state,
     sleeves: state.books.map((book, k) => {
-      let equity = book.cash;
-      for (const p of book.positions)
-        equity += p.side * notionalCents(p.qty, price(p.symbol) ?? p.entryPrice);
+      const equity = bookEquityCents(book, price);
       const base = state.allocation.prevEquity[k] ?? 0;
       const navBefore = state.allocation.nav[k] ?? toDollars(book.initialCash);
       return {
