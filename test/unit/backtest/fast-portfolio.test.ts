@@ -150,6 +150,9 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
           expect(runFastPortfolio(data, strategy, parsed, options, scratch).metrics).toEqual(
             reference.metrics,
           );
+          // What `quantshift backtest` runs: the preparation and indicator caches shared with every
+          // earlier run on the same series objects (other portfolios, parameters and spans).
+          expect(backtestPortfolio({ series, strategy, params, options })).toEqual(reference);
           trades += reference.trades.length;
           if (reference.risk !== undefined) {
             riskTrades += reference.trades.length;
@@ -209,6 +212,40 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
     }
     expect(trips).toBeGreaterThan(10);
     expect(resets).toBeGreaterThan(5);
+  });
+
+  it('backtests of the same series share their preparation: every span, order and parameter set equals the reference', () => {
+    const options: BacktestOptions = {
+      initialCash: 100_000,
+      sizing: { mode: 'atr-risk', risk: 0.02 },
+      cashBuffer: 0.02,
+      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
+      slippageBps: 5,
+      fractional: false,
+      endOfData: 'close',
+      riskFreeRate: 0,
+      risk: riskRulesSchema.parse({}),
+    };
+    // One array backtested over several spans (the walk-forward's windows), then its series in
+    // another order (the same series objects, so the same indicator caches, in other columns).
+    const reversed = [...bundled].reverse();
+    const spans = [{}, { startIndex: 300, endIndex: 700 }, { startIndex: 50 }, { endIndex: 400 }];
+    let runs = 0;
+    for (const series of [bundled, reversed, bundled]) {
+      for (const name of strategyRegistry.keys()) {
+        const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+        for (const [at, span] of spans.entries()) {
+          const input = {
+            series,
+            strategy,
+            params: comboOf(name, 7 * at + runs, 2),
+            options: { ...options, ...span },
+          };
+          expect(backtestPortfolio(input)).toEqual(runBacktest(input));
+          runs++;
+        }
+      }
+    }
   });
 
   it('a grid on one portfolio returns the reference metrics in combination order', () => {

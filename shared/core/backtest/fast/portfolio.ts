@@ -51,9 +51,90 @@ import type {
 import { FastPathUnsupportedError } from './engine.js';
 
 /**
+ * What a portfolio's preparation computes from its bars alone, whatever the traded span: the merged
+ * calendar, each symbol's indicator cache, each slot's day number and, row-major by slot with one
+ * column per symbol, the bar index, the last bar so far and the close-to-close returns.
+ */
+class PortfolioBars {
+  readonly calendar: AlignedCalendar;
+  readonly caches: readonly IndicatorCache[];
+  readonly dayNumber: Int32Array;
+  readonly returns: Float64Array;
+  readonly bars: Int32Array;
+  readonly lastBar: Int32Array;
+  /** `YYYY-MM-DD` of each slot, filled when first asked. */
+  readonly days: (string | undefined)[];
+
+  constructor(series: readonly BarSeries[], caches: readonly IndicatorCache[]) {
+    this.calendar = sharedCalendar(series);
+    this.caches = caches;
+    const slots = this.calendar.time.length;
+    this.days = new Array<string | undefined>(slots);
+    const time = this.calendar.time;
+    const dayNumber = new Int32Array(slots);
+    for (let slot = 0; slot < slots; slot++)
+      dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
+    this.dayNumber = dayNumber;
+    const n = series.length;
+    const returns = new Float64Array(slots * n);
+    const bars = new Int32Array(slots * n);
+    const lastBars = new Int32Array(slots * n);
+    for (let k = 0; k < n; k++) {
+      const index = this.calendar.index[k] as Int32Array;
+      const close = (series[k] as BarSeries).close;
+      let last = Number.NaN;
+      let lastBar = -1;
+      for (let slot = 0, at = k; slot < slots; slot++, at += n) {
+        const bar = index[slot] as number;
+        bars[at] = bar;
+        if (bar < 0) {
+          lastBars[at] = lastBar;
+          returns[at] = Number.NaN;
+          continue;
+        }
+        lastBar = bar;
+        lastBars[at] = bar;
+        const c = close[bar] as number;
+        returns[at] = c / last - 1;
+        last = c;
+      }
+    }
+    this.returns = returns;
+    this.bars = bars;
+    this.lastBar = lastBars;
+  }
+}
+
+/**
+ * The budget of a shared indicator cache (one per series, {@link sharedIndicatorCache}), bytes: a
+ * backtest reads one parameter set's arrays; past the budget the cache starts again empty.
+ */
+const SHARED_CACHE_BYTES = 16 * 1024 * 1024;
+const sharedCaches = new WeakMap<BarSeries, IndicatorCache>();
+const sharedBars = new WeakMap<readonly BarSeries[], PortfolioBars>();
+
+/**
+ * The indicator cache of a series shared by every backtest of that series object (by identity, as
+ * `sharedCalendar` shares the calendar): its arrays depend only on the bars and the parameters in
+ * their keys, and a series' bars are never written once built. Held as long as the series is.
+ */
+function sharedIndicatorCache(series: BarSeries): IndicatorCache {
+  let cache = sharedCaches.get(series);
+  if (cache === undefined) {
+    cache = new IndicatorCache(series, SHARED_CACHE_BYTES);
+    sharedCaches.set(series, cache);
+  }
+  return cache;
+}
+
+/**
  * A portfolio's data for the fast engine, shared by every combination run on it: the merged
  * calendar (the reference engine's `sharedCalendar`), each symbol's indicator cache, each slot's
  * trading day, the daily returns the correlation rule reads, and buy-and-hold over the traded span.
+ * `shared`: the preparation from the bars (everything but the span's buy-and-hold) is the one kept
+ * for this array of series and the indicator caches those of its series objects, reused by every
+ * later backtest of them (the walk-forward's windows, a report's runs, the same backtest again);
+ * otherwise prepared afresh, its caches dropped with it (a grid's, which may fill them).
  */
 export class FastPortfolio {
   readonly calendar: AlignedCalendar;
@@ -77,9 +158,18 @@ export class FastPortfolio {
     readonly series: readonly BarSeries[],
     startIndex: number | undefined,
     endIndex: number | undefined,
+    shared = false,
   ) {
     if (series.length === 0) throw new InsufficientDataError('no bar series to backtest');
-    this.calendar = sharedCalendar(series);
+    let prepared = shared ? sharedBars.get(series) : undefined;
+    if (prepared === undefined) {
+      prepared = new PortfolioBars(
+        series,
+        series.map((s) => (shared ? sharedIndicatorCache(s) : new IndicatorCache(s))),
+      );
+      if (shared) sharedBars.set(series, prepared);
+    }
+    this.calendar = prepared.calendar;
     const slots = this.calendar.time.length;
     this.start = startIndex ?? 0;
     this.end = endIndex ?? slots - 1;
@@ -89,52 +179,27 @@ export class FastPortfolio {
       );
     }
     this.span = this.end - this.start + 1;
-    this.caches = series.map((s) => new IndicatorCache(s));
-    this.days = new Array<string | undefined>(slots);
-    const time = this.calendar.time;
-    const dayNumber = new Int32Array(slots);
-    for (let slot = 0; slot < slots; slot++)
-      dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
-    this.dayNumber = dayNumber;
+    this.caches = prepared.caches;
+    this.dayNumber = prepared.dayNumber;
+    this.returns = prepared.returns;
+    this.bars = prepared.bars;
+    this.lastBar = prepared.lastBar;
+    this.days = prepared.days;
+    // Buy-and-hold: each symbol's first and last bar in the traded span.
     const n = series.length;
-    const returns = new Float64Array(slots * n);
-    const bars = new Int32Array(slots * n);
-    const lastBars = new Int32Array(slots * n);
-    const { start, end } = this;
+    const { start, end, bars } = this;
     let sum = 0;
     let count = 0;
     for (let k = 0; k < n; k++) {
-      const index = this.calendar.index[k] as Int32Array;
-      const close = (series[k] as BarSeries).close;
-      let last = Number.NaN;
       let first = -1;
-      let lastTraded = -1;
-      let lastBar = -1;
-      for (let slot = 0, at = k; slot < slots; slot++, at += n) {
-        const bar = index[slot] as number;
-        bars[at] = bar;
-        if (bar < 0) {
-          lastBars[at] = lastBar;
-          returns[at] = Number.NaN;
-          continue;
-        }
-        lastBar = bar;
-        lastBars[at] = bar;
-        const c = close[bar] as number;
-        returns[at] = c / last - 1;
-        last = c;
-        if (slot >= start && slot <= end) {
-          if (first < 0) first = bar;
-          lastTraded = bar;
-        }
-      }
+      for (let slot = start; slot <= end && first < 0; slot++) first = bars[slot * n + k] as number;
       if (first < 0) continue;
-      sum += (close[lastTraded] as number) / (close[first] as number) - 1;
+      let last = -1;
+      for (let slot = end; last < 0; slot--) last = bars[slot * n + k] as number;
+      const close = (series[k] as BarSeries).close;
+      sum += (close[last] as number) / (close[first] as number) - 1;
       count++;
     }
-    this.returns = returns;
-    this.bars = bars;
-    this.lastBar = lastBars;
     this.buyHoldReturnPct = count === 0 ? 0 : (sum / count) * 100;
   }
 
@@ -1225,7 +1290,7 @@ function checkInput<P>(input: BacktestInput<P>): P {
 export function backtestPortfolio<P>(input: BacktestInput<P>): BacktestResult {
   const params = checkInput(input);
   const { options } = input;
-  const data = new FastPortfolio(input.series, options.startIndex, options.endIndex);
+  const data = new FastPortfolio(input.series, options.startIndex, options.endIndex, true);
   try {
     return runFastPortfolio(data, input.strategy, params, options, new FastPortfolioScratch(data), true);
   } catch (error) {
