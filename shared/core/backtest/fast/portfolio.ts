@@ -216,17 +216,25 @@ export class FastPortfolio {
 
 /** Buffers reused across the combinations run on one portfolio. */
 export class FastPortfolioScratch {
-  readonly time: Float64Array;
-  readonly equity: Float64Array;
-  readonly inMarket: Uint8Array;
   readonly pnls: number[] = [];
   readonly codes: Uint8Array[];
+  private curve: { time: Float64Array; equity: Float64Array; inMarket: Uint8Array } | undefined;
 
-  constructor(data: FastPortfolio) {
-    this.time = new Float64Array(data.span);
-    this.equity = new Float64Array(data.span);
-    this.inMarket = new Uint8Array(data.span);
+  constructor(private readonly data: FastPortfolio) {
     this.codes = data.series.map((s) => new Uint8Array(s.time.length));
+  }
+
+  /** The curve's buffers of an unrecorded run (a recorded run returns its own), made when first asked. */
+  get buffers(): { time: Float64Array; equity: Float64Array; inMarket: Uint8Array } {
+    if (this.curve === undefined) {
+      const span = this.data.span;
+      this.curve = {
+        time: new Float64Array(span),
+        equity: new Float64Array(span),
+        inMarket: new Uint8Array(span),
+      };
+    }
+    return this.curve;
   }
 }
 
@@ -951,11 +959,11 @@ export function runFastPortfolio<P>(
     const decisions = decideAtClose(closeInput);
     if (rules !== undefined) absorb(decisions.riskState, slot);
     if (record) {
-      breakerEvents.push(...decisions.events);
-      refusedEntries.push(...decisions.refused);
-      reducedEntries.push(...decisions.reduced);
-      skippedEntries.push(...decisions.skipped);
-      entryDecisions.push(...decisions.entryDecisions);
+      append(breakerEvents, decisions.events);
+      append(refusedEntries, decisions.refused);
+      append(reducedEntries, decisions.reduced);
+      append(skippedEntries, decisions.skipped);
+      append(entryDecisions, decisions.entryDecisions);
     }
     for (const { index, stop } of decisions.stops) {
       if ((b.stopId[index] as number) === 0) continue;
@@ -1040,9 +1048,12 @@ export function runFastPortfolio<P>(
     }
   };
 
-  const equityTime = record ? new Float64Array(span) : scratch.time;
-  const equityValue = record ? new Float64Array(span) : scratch.equity;
-  const inMarket = record ? new Uint8Array(span) : scratch.inMarket;
+  const curve = record
+    ? { time: new Float64Array(span), equity: new Float64Array(span), inMarket: new Uint8Array(span) }
+    : scratch.buffers;
+  const equityTime = curve.time;
+  const equityValue = curve.equity;
+  const inMarket = curve.inMarket;
   const heatPct = record && rules !== undefined ? new Float64Array(span) : undefined;
   const intents: Intent[] = new Array<Intent>(n).fill(HOLD);
   const returns = data.returns;
@@ -1142,10 +1153,9 @@ export function runFastPortfolio<P>(
       let next = slot + 1;
       for (; next < end; next++) {
         let fires = false;
-        for (let x = 0; x < n; x++) {
+        for (let x = 0; x < n && !fires; x++) {
           const bar = bars[next * n + x] as number;
-          if (bar >= 0 && ((codesOf[x] as Uint8Array)[bar] as number) & (flatMasks[x] as number))
-            fires = true;
+          fires = bar >= 0 && (((codesOf[x] as Uint8Array)[bar] as number) & (flatMasks[x] as number)) !== 0;
         }
         if (fires) break;
       }
@@ -1259,7 +1269,7 @@ export function runFastPortfolio<P>(
       ? {}
       : {
           risk: {
-            peakHeatPct: heatPct.reduce((a, x) => Math.max(a, x), 0),
+            peakHeatPct: peakOf(heatPct),
             heatPct,
             breakerEvents,
             refusedEntries,
@@ -1271,6 +1281,18 @@ export function runFastPortfolio<P>(
           },
         }),
   };
+}
+
+/** The largest element of a curve, at least 0 (a NaN element makes it NaN, as `Math.max` does). */
+function peakOf(values: Float64Array): number {
+  let peak = 0;
+  for (let i = 0; i < values.length; i++) peak = Math.max(peak, values[i] as number);
+  return peak;
+}
+
+/** Appends `from` to `to` (no spread call for the usual empty list). */
+function append<T>(to: T[], from: readonly T[]): void {
+  for (let i = 0; i < from.length; i++) to.push(from[i] as T);
 }
 
 /** The checks `runBacktest` makes before it runs, so the fast path fails where and as it does. */
