@@ -224,13 +224,14 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
       fractional: false,
       endOfData: 'close',
       riskFreeRate: 0,
-      risk: riskRulesSchema.parse({}),
     };
     // One array backtested over several spans (the walk-forward's windows), then its series in
-    // another order (the same series objects, so the same indicator caches, in other columns).
+    // another order (the same series objects, so the same indicator caches, in other columns);
+    // the default rules and the aggressive ones alternate (correlation windows of 60 and 20).
     const reversed = [...bundled].reverse();
     const spans = [{}, { startIndex: 300, endIndex: 700 }, { startIndex: 50 }, { endIndex: 400 }];
     let runs = 0;
+    let reduced = 0;
     for (const series of [bundled, reversed, bundled]) {
       for (const name of strategyRegistry.keys()) {
         const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
@@ -239,13 +240,19 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
             series,
             strategy,
             params: comboOf(name, 7 * at + runs, 2),
-            options: { ...options, ...span },
+            options: { ...options, ...span, risk: riskVariants[1 + (runs % 2)] },
           };
-          expect(backtestPortfolio(input)).toEqual(runBacktest(input));
+          const reference = runBacktest(input);
+          expect(backtestPortfolio(input)).toEqual(reference);
+          reduced +=
+            reference.risk?.reducedEntries.filter((e) => e.reasons.some((r) => /correlat/i.test(r))).length ??
+            0;
           runs++;
         }
       }
     }
+    // Not vacuous: entries reduced for their correlation with a held symbol.
+    expect(reduced).toBeGreaterThan(0);
   });
 
   it('a grid on one portfolio returns the reference metrics in combination order', () => {

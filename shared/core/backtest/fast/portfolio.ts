@@ -64,6 +64,9 @@ class PortfolioBars {
   readonly lastBar: Int32Array;
   /** `YYYY-MM-DD` of each slot, filled when first asked. */
   readonly days: (string | undefined)[];
+  /** Per correlation window, per slot asked for: each pair's ρ (`UNKNOWN_RHO`: not computed yet). */
+  private readonly rhos = new Map<number, Map<number, Float64Array>>();
+  private rhoSlots = 0;
 
   constructor(series: readonly BarSeries[], caches: readonly IndicatorCache[]) {
     this.calendar = sharedCalendar(series);
@@ -103,7 +106,38 @@ class PortfolioBars {
     this.bars = bars;
     this.lastBar = lastBars;
   }
+
+  /**
+   * The memo of every pair's correlation at `slot` over `window` sessions, row-major by symbol.
+   * Every run pushes every slot's returns from the first slot on (warm-up included), so the rolling
+   * window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded:
+   * past `MAX_RHO_SLOTS` slots held, the memo starts again empty.
+   */
+  correlations(window: number, slot: number): Float64Array {
+    let bySlot = this.rhos.get(window);
+    if (bySlot === undefined) {
+      bySlot = new Map();
+      this.rhos.set(window, bySlot);
+    }
+    let memo = bySlot.get(slot);
+    if (memo === undefined) {
+      if (this.rhoSlots >= MAX_RHO_SLOTS) {
+        for (const held of this.rhos.values()) held.clear();
+        this.rhoSlots = 0;
+      }
+      const n = this.calendar.index.length;
+      memo = new Float64Array(n * n).fill(UNKNOWN_RHO);
+      bySlot.set(slot, memo);
+      this.rhoSlots++;
+    }
+    return memo;
+  }
 }
+
+/** A correlation not computed yet (a correlation is NaN or within [-1, 1]). */
+const UNKNOWN_RHO = 2;
+/** The most slots whose correlations a portfolio's preparation holds (a few MB for a handful of symbols). */
+const MAX_RHO_SLOTS = 65_536;
 
 /**
  * The budget of a shared indicator cache (one per series, {@link sharedIndicatorCache}), bytes: a
@@ -153,6 +187,7 @@ export class FastPortfolio {
   readonly lastBar: Int32Array;
   readonly buyHoldReturnPct: number;
   private readonly days: (string | undefined)[];
+  private readonly prepared: PortfolioBars;
 
   constructor(
     readonly series: readonly BarSeries[],
@@ -185,6 +220,7 @@ export class FastPortfolio {
     this.bars = prepared.bars;
     this.lastBar = prepared.lastBar;
     this.days = prepared.days;
+    this.prepared = prepared;
     // Buy-and-hold: each symbol's first and last bar in the traded span.
     const n = series.length;
     const { start, end, bars } = this;
@@ -201,6 +237,11 @@ export class FastPortfolio {
       count++;
     }
     this.buyHoldReturnPct = count === 0 ? 0 : (sum / count) * 100;
+  }
+
+  /** Each pair's correlation at `slot` over `window` sessions, as far as asked already (`PortfolioBars.correlations`). */
+  correlations(window: number, slot: number): Float64Array {
+    return this.prepared.correlations(window, slot);
   }
 
   /** `YYYY-MM-DD` of a slot (the daily-loss breaker's day), computed once per slot when first asked. */
@@ -906,7 +947,31 @@ export function runFastPortfolio<P>(
     intent: HOLD as Intent,
     position: undefined as HeldPosition | undefined,
   }));
-  const correlation = rules === undefined ? undefined : new RollingCorrelation(n, rules.correlation.window);
+  // The correlation rule's rolling window, as the reference pushes every slot's returns into it; read
+  // through the portfolio's memo, pushed up to a slot only where a ρ is not there yet.
+  const correlationWindow = rules?.correlation.window ?? 0;
+  const correlation = rules === undefined ? undefined : new RollingCorrelation(n, correlationWindow);
+  let pushedSlot = -1;
+  const returnsRow = new Float64Array(n);
+  const returns = data.returns;
+  /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
+  const rho = (slot: number, a: number, c: number): number => {
+    const memo = data.correlations(correlationWindow, slot);
+    const at = a * n + c;
+    let value = memo[at] as number;
+    if (value === UNKNOWN_RHO) {
+      const rolling = correlation as RollingCorrelation;
+      while (pushedSlot < slot) {
+        pushedSlot++;
+        for (let k = 0; k < n; k++) returnsRow[k] = returns[pushedSlot * n + k] as number;
+        rolling.push(returnsRow);
+      }
+      value = rolling.correlation(a, c);
+      memo[at] = value;
+    }
+    return value;
+  };
+  let decisionSlot = 0;
   const closeInput: {
     -readonly [K in keyof CloseDecisionInput]: CloseDecisionInput[K];
   } = {
@@ -919,9 +984,7 @@ export function runFastPortfolio<P>(
     riskState: initialState,
     options,
     explain: record,
-    ...(correlation === undefined
-      ? {}
-      : { correlation: (a: number, c: number) => correlation.correlation(a, c) }),
+    ...(correlation === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
     ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
   };
   const decide = (slot: number, equity: number, intents: readonly Intent[]) => {
@@ -956,6 +1019,7 @@ export function runFastPortfolio<P>(
     closeInput.equity = equity;
     closeInput.buyingPower = toDollars(power);
     if (rules !== undefined) closeInput.riskState = materialize();
+    decisionSlot = slot;
     const decisions = decideAtClose(closeInput);
     if (rules !== undefined) absorb(decisions.riskState, slot);
     if (record) {
@@ -1013,8 +1077,8 @@ export function runFastPortfolio<P>(
   const skipFlat = rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0);
   /**
    * Closes `from`..`to`, every symbol flat with nothing pending and every rule holding, at the
-   * equity of the close before `from` (observed): the curve, the symbols' last bars, the
-   * correlation's window, and the breakers' bookkeeping. While a drawdown halt holds, each close
+   * equity of the close before `from` (observed): the curve, the symbols' last bars and the
+   * breakers' bookkeeping. While a drawdown halt holds, each close
    * runs the per-close code (the cool-off counts the days and resets the halt); after it, at a
    * constant equity, a day change only makes the day's start equity that equity (no loss, no new
    * drawdown, as both limits are positive), so the rest is one step to the last close's day.
@@ -1025,7 +1089,6 @@ export function runFastPortfolio<P>(
       equityTime[k] = calendarTime[slot] as number;
       equityValue[k] = equity;
       inMarket[k] = 0;
-      if (correlation !== undefined) pushReturns(slot);
     }
     for (let x = 0; x < n; x++) {
       const bar = data.lastBar[to * n + x] as number;
@@ -1056,24 +1119,15 @@ export function runFastPortfolio<P>(
   const inMarket = curve.inMarket;
   const heatPct = record && rules !== undefined ? new Float64Array(span) : undefined;
   const intents: Intent[] = new Array<Intent>(n).fill(HOLD);
-  const returns = data.returns;
 
-  // Warm-up slots: no trading, the strategies' arrays need no feed; only each symbol's last bar and
-  // the correlation's window move.
-  const returnsRow = new Float64Array(n);
-  const pushReturns = (slot: number) => {
-    for (let k = 0; k < n; k++) returnsRow[k] = returns[slot * n + k] as number;
-    (correlation as RollingCorrelation).push(returnsRow);
-  };
-  for (let slot = 0; slot < start; slot++) {
+  // Warm-up slots: no trading, the strategies' arrays need no feed; only each symbol's last bar moves.
+  if (start > 0) {
     for (let k = 0; k < n; k++) {
-      const bar = bars[slot * n + k] as number;
-      if (bar >= 0) {
-        b.lastBar[k] = bar;
-        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
-      }
+      const bar = data.lastBar[(start - 1) * n + k] as number;
+      if (bar < 0) continue;
+      b.lastBar[k] = bar;
+      b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
     }
-    if (correlation !== undefined) pushReturns(slot);
   }
 
   for (let slot = start; slot <= end; slot++) {
@@ -1124,7 +1178,6 @@ export function runFastPortfolio<P>(
       }
       if (side !== 0) anyOpen = 1;
     }
-    if (correlation !== undefined) pushReturns(slot);
     const k = slot - start;
     equityTime[k] = time;
     inMarket[k] = anyOpen;
@@ -1277,7 +1330,9 @@ export function runFastPortfolio<P>(
             entryDecisions,
             stopMoves,
             finalState: materialize(),
-            correlation: (correlation as RollingCorrelation).matrix(),
+            correlation: Array.from({ length: n }, (_, a) =>
+              Array.from({ length: n }, (_, c) => (a === c ? 1 : rho(end, a, c))),
+            ),
           },
         }),
   };
