@@ -398,7 +398,7 @@ export function runFastPortfolio<P>(
   }
   const { series, calendar, start, end, span } = data;
   const n = series.length;
-  const vectors: VectorRule[] = series.map((_, k) =>
+  const vectors: VectorRule[] = perSymbol(n, (k) =>
     (strategy.vectorize as NonNullable<typeof strategy.vectorize>)(
       params,
       { direction },
@@ -407,15 +407,15 @@ export function runFastPortfolio<P>(
     ),
   );
   const bars = data.bars;
-  const opens = series.map((s) => s.open);
-  const highs = series.map((s) => s.high);
-  const lows = series.map((s) => s.low);
-  const closes = series.map((s) => s.close);
+  const opens = perSymbol(n, (k) => (series[k] as BarSeries).open);
+  const highs = perSymbol(n, (k) => (series[k] as BarSeries).high);
+  const lows = perSymbol(n, (k) => (series[k] as BarSeries).low);
+  const closes = perSymbol(n, (k) => (series[k] as BarSeries).close);
   const calendarTime = calendar.time;
-  const symbolNames = series.map((s) => s.symbol);
+  const symbolNames = perSymbol(n, (k) => (series[k] as BarSeries).symbol);
   const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
-  const atrs: (Float64Array | undefined)[] = series.map((_, k) =>
+  const atrs: (Float64Array | undefined)[] = perSymbol(n, (k) =>
     rules === undefined ? undefined : (data.caches[k] as IndicatorCache).atr(rules.stops.atrPeriod),
   );
   const stopRules = rules?.stops;
@@ -442,10 +442,10 @@ export function runFastPortfolio<P>(
   const reducedEntries: ReducedEntry[] = [];
   const entryDecisions: EntryDecision[] = [];
   let stopMoves = 0;
-  const exitOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
-  const entryOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
-  const stopOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
-  const targetOrder: (OrderRecord | undefined)[] = new Array(n).fill(undefined);
+  const exitOrder = perSymbol<OrderRecord | undefined>(n, () => undefined);
+  const entryOrder = perSymbol<OrderRecord | undefined>(n, () => undefined);
+  const stopOrder = perSymbol<OrderRecord | undefined>(n, () => undefined);
+  const targetOrder = perSymbol<OrderRecord | undefined>(n, () => undefined);
   // Orders are built as object literals with the reference's keys in its order (its JSON is the
   // same); an object spread here cost more than the rest of a recorded run.
   /** A market order (an entry, an exit or the end of data's close), recorded with the next id. */
@@ -930,7 +930,7 @@ export function runFastPortfolio<P>(
   };
 
   // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
-  const held: HeldPosition[] = series.map(() => ({
+  const held: HeldPosition[] = perSymbol(n, () => ({
     side: 1,
     qty: 0,
     entryPrice: 0,
@@ -939,8 +939,8 @@ export function runFastPortfolio<P>(
     stop: undefined,
     sessionsHeld: 0,
   }));
-  const rows = series.map((s) => ({
-    symbol: s.symbol,
+  const rows = perSymbol(n, (k) => ({
+    symbol: symbolNames[k] as string,
     hasBar: true,
     close: 0,
     atr: Number.NaN,
@@ -1071,8 +1071,9 @@ export function runFastPortfolio<P>(
     }
     return true;
   };
-  const codesOf = vectors.map((v) => v.codes);
-  const flatMasks = Int32Array.from(vectors, (v) => v.flatMask);
+  const codesOf = perSymbol(n, (k) => (vectors[k] as VectorRule).codes);
+  const flatMasks = new Int32Array(n);
+  for (let x = 0; x < n; x++) flatMasks[x] = (vectors[x] as VectorRule).flatMask;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
   const skipFlat = rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0);
   /**
@@ -1118,7 +1119,7 @@ export function runFastPortfolio<P>(
   const equityValue = curve.equity;
   const inMarket = curve.inMarket;
   const heatPct = record && rules !== undefined ? new Float64Array(span) : undefined;
-  const intents: Intent[] = new Array<Intent>(n).fill(HOLD);
+  const intents = perSymbol<Intent>(n, () => HOLD);
 
   // Warm-up slots: no trading, the strategies' arrays need no feed; only each symbol's last bar moves.
   if (start > 0) {
@@ -1130,18 +1131,21 @@ export function runFastPortfolio<P>(
     }
   }
 
+  // The book's arrays as locals of the slot loop (the closures above read them through `b`).
+  const { side: sides, exitId: exitIds, entryId: entryIds, lastBar: lastBars, lastClose: lastCloses } = b;
+  const { qty: qtys, sessionsHeld } = b;
   for (let slot = start; slot <= end; slot++) {
     const time = calendarTime[slot] as number;
     // The open: signal exits, then stops and targets the open gapped through; then the entries;
     // then the protective orders against the bars' ranges.
     const row0 = slot * n;
     for (let k = 0; k < n; k++) {
-      if ((bars[row0 + k] as number) < 0 || (b.side[k] as number) === 0) continue;
-      if ((b.exitId[k] as number) !== 0) {
-        b.exitId[k] = 0;
+      if ((bars[row0 + k] as number) < 0 || (sides[k] as number) === 0) continue;
+      if ((exitIds[k] as number) !== 0) {
+        exitIds[k] = 0;
         const order = exitOrder[k];
         exitOrder[k] = undefined;
-        const side = b.side[k] as number;
+        const side = sides[k] as number;
         const open = (opens[k] as Float64Array)[bars[row0 + k] as number] as number;
         closePosition(k, order, 'exit', adversePrice(open, side === -1, slip), time);
       } else {
@@ -1149,7 +1153,7 @@ export function runFastPortfolio<P>(
       }
     }
     for (let k = 0; k < n; k++) {
-      if ((bars[row0 + k] as number) >= 0 && (b.entryId[k] as number) !== 0) fillEntry(k, slot);
+      if ((bars[row0 + k] as number) >= 0 && (entryIds[k] as number) !== 0) fillEntry(k, slot);
     }
     for (let k = 0; k < n; k++) {
       if ((bars[row0 + k] as number) >= 0) checkProtective(k, slot, false);
@@ -1160,10 +1164,10 @@ export function runFastPortfolio<P>(
     let anyEnter = false;
     for (let k = 0; k < n; k++) {
       const bar = bars[row0 + k] as number;
-      const side = b.side[k] as number;
+      const side = sides[k] as number;
       if (bar >= 0) {
-        b.lastBar[k] = bar;
-        b.lastClose[k] = (closes[k] as Float64Array)[bar] as number;
+        lastBars[k] = bar;
+        lastCloses[k] = (closes[k] as Float64Array)[bar] as number;
         const v = vectors[k] as VectorRule;
         const code =
           (v.codes[bar] as number) & (side === 0 ? v.flatMask : side === 1 ? v.longMask : v.shortMask);
@@ -1184,10 +1188,10 @@ export function runFastPortfolio<P>(
     if (slot === end) break;
     let equityCents = money[0] as number;
     for (let x = 0; x < n; x++) {
-      const side = b.side[x] as number;
+      const side = sides[x] as number;
       if (side === 0) continue;
-      equityCents += side * notionalCents(b.qty[x] as number, b.lastClose[x] as number);
-      if ((bars[row0 + x] as number) >= 0) b.sessionsHeld[x] = (b.sessionsHeld[x] as number) + 1;
+      equityCents += side * notionalCents(qtys[x] as number, lastCloses[x] as number);
+      if ((bars[row0 + x] as number) >= 0) sessionsHeld[x] = (sessionsHeld[x] as number) + 1;
     }
     const equity = toDollars(equityCents);
     equityValue[k] = equity;
@@ -1330,12 +1334,22 @@ export function runFastPortfolio<P>(
             entryDecisions,
             stopMoves,
             finalState: materialize(),
-            correlation: Array.from({ length: n }, (_, a) =>
-              Array.from({ length: n }, (_, c) => (a === c ? 1 : rho(end, a, c))),
-            ),
+            correlation: correlationMatrix(n, (a, c) => rho(end, a, c)),
           },
         }),
   };
+}
+
+/**
+ * One element per symbol, pushed into an array literal: the array has the same map whichever tier
+ * of V8 runs this (an `Array.prototype.map` the optimizing compiler inlines makes an array of
+ * another elements kind than the builtin's, and every closure optimized on the one deoptimizes on
+ * the other: a cascade of deoptimizations some thirty runs in, while the engine warms up).
+ */
+function perSymbol<T>(n: number, f: (k: number) => T): T[] {
+  const out: T[] = [];
+  for (let k = 0; k < n; k++) out.push(f(k));
+  return out;
 }
 
 /** The largest element of a curve, at least 0 (a NaN element makes it NaN, as `Math.max` does). */
@@ -1343,6 +1357,17 @@ function peakOf(values: Float64Array): number {
   let peak = 0;
   for (let i = 0; i < values.length; i++) peak = Math.max(peak, values[i] as number);
   return peak;
+}
+
+/** The n x n matrix of `rho` (1 on the diagonal), as `RollingCorrelation.matrix` gives it. */
+function correlationMatrix(n: number, rho: (a: number, c: number) => number): number[][] {
+  const matrix: number[][] = [];
+  for (let a = 0; a < n; a++) {
+    const row: number[] = [];
+    for (let c = 0; c < n; c++) row.push(a === c ? 1 : rho(a, c));
+    matrix.push(row);
+  }
+  return matrix;
 }
 
 /** Appends `from` to `to` (no spread call for the usual empty list). */
