@@ -112,8 +112,10 @@ export async function runFastBenchmarks(
   });
   // What `quantshift backtest` runs for the four symbols: ONE portfolio (shared cash, heat and
   // breakers across the symbols) through the fast engine's portfolio mode, building the whole report
-  // (orders, fills, trades, the risk report), from the bars (indicators computed in each run); then
-  // the same backtest on the reference engine, which it equals.
+  // (orders, fills, trades, the risk report); the same series in every run, so after the first the
+  // preparation and indicators are those kept for them (docs/engine.md, "A backtest of the same
+  // series again"), as for the walk-forward's windows; then the same backtest on the reference
+  // engine, which it equals.
   const portfolioParams = { ...baseParams, ...one[0] };
   push(
     {
