@@ -14,7 +14,7 @@
  * (`worker-entry.mjs`), with the same results.
  */
 import { pathToFileURL } from 'node:url';
-import { type BundleSpec, bundleFor, loadEsbuild } from './bundle-cache.mjs';
+import { type BundleSpec, bundledUrl, bundleFor, loadEsbuild } from './bundle-cache.mjs';
 
 /** How a worker thread is started: its script, and the node flags it runs with. */
 export interface WorkerScript {
@@ -51,6 +51,22 @@ function resolveWorkerScript(): WorkerScript {
     // A read-only or missing cache folder, or a failed build: the tsx entry runs the same code.
     return fallback;
   }
+}
+
+/**
+ * How to start a child process or thread on the cached bundle of `spec` (the parent's node flags
+ * less tsx's loader), or on `fallback` (its TypeScript sources through tsx) when `disabledBy` is `0`
+ * or the bundle cannot be built (see `bundledUrl`; `report` hears a build's time or failure).
+ */
+export async function bundledScript(
+  spec: BundleSpec,
+  disabledBy: string,
+  fallback: WorkerScript,
+  report?: (line: string) => void,
+): Promise<WorkerScript> {
+  const url = await bundledUrl(spec, disabledBy, report);
+  if (url === undefined) return fallback;
+  return { url, execArgv: withoutTsxLoader(process.execArgv), bundled: true };
 }
 
 /**
