@@ -46,7 +46,7 @@ function resolveWorkerScript(): WorkerScript {
   if (esbuild === undefined) return fallback;
   try {
     const file = bundleFor(esbuild, WORKER_BUNDLE);
-    return { url: pathToFileURL(file), execArgv: withoutTsxLoader(process.execArgv), bundled: true };
+    return { url: pathToFileURL(file), execArgv: bundleExecArgv(process.execArgv), bundled: true };
   } catch {
     // A read-only or missing cache folder, or a failed build: the tsx entry runs the same code.
     return fallback;
@@ -66,7 +66,18 @@ export async function bundledScript(
 ): Promise<WorkerScript> {
   const url = await bundledUrl(spec, disabledBy, report);
   if (url === undefined) return fallback;
-  return { url, execArgv: withoutTsxLoader(process.execArgv), bundled: true };
+  return { url, execArgv: bundleExecArgv(process.execArgv), bundled: true };
+}
+
+/**
+ * The node flags a bundled child or thread gets: undefined (the parent's, inherited) unless the
+ * parent runs tsx's loader, then the parent's less the loader. A worker thread refuses V8 and
+ * process-wide flags given explicitly (`ERR_WORKER_INVALID_EXEC_ARGV`: `node --max-old-space-size=4096`
+ * or `--single-threaded-gc` made every worker fail) but inherits them.
+ */
+export function bundleExecArgv(execArgv: readonly string[]): string[] | undefined {
+  const kept = withoutTsxLoader(execArgv);
+  return kept.length === execArgv.length ? undefined : kept;
 }
 
 /**
