@@ -16,6 +16,7 @@ import { type Combination, expandGrid } from '../shared/core/research/grid.js';
 import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
+import { bigSweepScript } from './entries.js';
 import { BENCH_OPTIONS } from './stats.js';
 
 /** The fast-engine entries' settings: the config's costs and sizing, long-only, the default risk rules. */
@@ -52,14 +53,15 @@ const childReportSchema = z.object({
 export type BigSweepReport = z.infer<typeof childReportSchema>;
 
 /**
- * Runs the sweep in a child process (the bench's own node flags, so tsx's loader when the bench runs
- * under tsx) after a warm-up of 500 combinations, and returns its time, its peak RSS and its
- * results' digest.
+ * Runs the sweep in a child process (bundled as the bench is: bench/entries.ts) after a warm-up of
+ * 500 combinations, and returns its time, its peak RSS and its results' digest.
  */
-export function runBigSweepInChild(): Promise<BigSweepReport> {
+export async function runBigSweepInChild(): Promise<BigSweepReport> {
+  const script = await bigSweepScript();
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--child'], {
+    const child = fork(fileURLToPath(script.url), ['--child'], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      ...(script.execArgv === undefined ? {} : { execArgv: script.execArgv }),
     });
     let report: BigSweepReport | undefined;
     child.on('message', (message) => {

@@ -1,8 +1,15 @@
 /**
  * Benchmarks, written as one JSON document to `bench/results.json` (progress goes to stderr). The
  * document also goes to stdout when that is clean: under `npm run -s bench` (npm's banner off) or
- * run directly (`npx tsx bench/run.ts > x.json`); under a plain `npm run bench`, npm's banner would
- * make stdout invalid JSON, so only the file is written and the run says where:
+ * run directly (`node bench/start.mjs > x.json`); under a plain `npm run bench`, npm's banner would
+ * make stdout invalid JSON, so only the file is written and the run says where.
+ *
+ * `npm run bench` runs this file as production runs the code: `bench/start.mjs` imports a cached
+ * esbuild bundle of it (rebuilt when a source changed, the build's time on stderr), and the child
+ * process and threads the bench starts run bundled too (bench/entries.ts; the research pool's
+ * workers run their own bundle). `QUANTSHIFT_BENCH_BUNDLE=0 npm run bench` runs the TypeScript
+ * sources through tsx instead (`QUANTSHIFT_WORKER_BUNDLE=0` for the workers too), for debugging;
+ * its figures are not the bench's (docs/engine.md, "Speed"). The document:
  *
  * ```
  * {

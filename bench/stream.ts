@@ -30,6 +30,7 @@ import { buildLiveContext } from '../shared/runtime/equity-live.js';
 import { parseLiveEnv } from '../shared/runtime/live.js';
 import { MemoryLease } from '../shared/stream/lease.js';
 import { startStream } from '../shared/stream/run.js';
+import { streamServersScript } from './entries.js';
 import { writeSyntheticWorkspace } from './live.js';
 import { roundMs } from './stats.js';
 
@@ -56,7 +57,11 @@ async function startServerThread(options: {
   startTime: string;
   configPath: string;
 }) {
-  const worker = new Worker(new URL('./stream-servers-entry.mjs', import.meta.url), { workerData: options });
+  const script = await streamServersScript();
+  const worker = new Worker(script.url, {
+    workerData: options,
+    ...(script.execArgv === undefined ? {} : { execArgv: script.execArgv }),
+  });
   type Reply =
     | { kind: 'ready'; env: Record<string, string> }
     | { kind: 'done' }

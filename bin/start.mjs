@@ -3,8 +3,7 @@
 // (tsx's loader thread and its `keepNames` wrappers cost CPU on the 2-core machine the research job
 // runs on). Without esbuild, or when the cache cannot be written, or with QUANTSHIFT_CLI_BUNDLE=0,
 // it runs bin/quantshift.ts through tsx, with the same output.
-import { pathToFileURL } from 'node:url';
-import { bundleFor, loadEsbuild } from '../shared/research/bundle-cache.mjs';
+import { bundledUrl } from '../shared/research/bundle-cache.mjs';
 
 /**
  * Every module of the bundle sees `import.meta.url` as a file in shared/research/, two levels under
@@ -24,20 +23,9 @@ const CLI_BUNDLE = {
   },
 };
 
-function bundledCli() {
-  if (process.env.QUANTSHIFT_CLI_BUNDLE === '0') return undefined;
-  const esbuild = loadEsbuild();
-  if (esbuild === undefined) return undefined;
-  try {
-    return pathToFileURL(bundleFor(esbuild, CLI_BUNDLE)).href;
-  } catch {
-    return undefined;
-  }
-}
-
-const bundle = bundledCli();
+const bundle = await bundledUrl(CLI_BUNDLE, 'QUANTSHIFT_CLI_BUNDLE');
 if (bundle !== undefined) {
-  await import(bundle);
+  await import(bundle.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -18,8 +18,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The project root (this file is two levels under it). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,14 +62,9 @@ export function cachedBundle(esbuild, spec) {
   return existsSync(file) ? file : undefined;
 }
 
-/**
- * Builds the bundle into a folder named from its content (with code splitting on, a module reached
- * only by a dynamic import is a chunk of its own, loaded when imported), then writes the manifest
- * that points to the entry file and removes older builds.
- */
-export function buildBundle(esbuild, spec) {
-  const outdir = join(CACHE_DIR, `${spec.name}.build`);
-  const result = esbuild.buildSync({
+/** esbuild's options for the bundle of `spec` (without the plugin of `moduleUrls`, see {@link buildBundleAsync}). */
+function buildOptions(spec) {
+  return {
     entryPoints: [join(ROOT, spec.entry)],
     absWorkingDir: ROOT,
     bundle: true,
@@ -78,12 +73,34 @@ export function buildBundle(esbuild, spec) {
     target: `node${process.versions.node}`,
     write: false,
     metafile: true,
-    outdir,
+    outdir: join(CACHE_DIR, `${spec.name}.build`),
     outExtension: { '.js': '.mjs' },
     logLevel: 'silent',
     legalComments: 'none',
     ...spec.esbuildOptions,
-  });
+  };
+}
+
+/**
+ * Builds the bundle into a folder named from its content (with code splitting on, a module reached
+ * only by a dynamic import is a chunk of its own, loaded when imported), then writes the manifest
+ * that points to the entry file and removes older builds. A spec with `moduleUrls` needs esbuild's
+ * plugins, which only its asynchronous API runs: {@link buildBundleAsync}.
+ */
+export function buildBundle(esbuild, spec) {
+  if (spec.moduleUrls === true) throw new Error(`bundle ${spec.name}: moduleUrls needs buildBundleAsync`);
+  return writeBuild(esbuild, spec, esbuild.buildSync(buildOptions(spec)));
+}
+
+/** {@link buildBundle} through esbuild's asynchronous API, which runs the plugin of `moduleUrls`. */
+export async function buildBundleAsync(esbuild, spec) {
+  const options = buildOptions(spec);
+  const own = spec.moduleUrls === true ? moduleUrlOptions(options) : {};
+  return writeBuild(esbuild, spec, await esbuild.build({ ...options, ...own }));
+}
+
+function writeBuild(esbuild, spec, result) {
+  const outdir = join(CACHE_DIR, `${spec.name}.build`);
   const outputs = result.outputFiles ?? [];
   if (outputs.length === 0 || result.metafile === undefined) throw new Error('esbuild wrote no bundle');
   const inputs = {};
@@ -105,12 +122,91 @@ export function buildBundle(esbuild, spec) {
   // its chunks.
   for (const name of readdirSync(CACHE_DIR)) {
     const path = join(CACHE_DIR, name);
-    if (name !== folder && name.startsWith(`${spec.name}-`) && /-[0-9a-f]{16}(\.mjs)?$/.test(name)) {
+    if (name !== folder && isBuildOf(spec.name, name)) {
       if (statSync(path).mtimeMs < Date.now() - STALE_AFTER_MS)
         rmSync(path, { force: true, recursive: true });
     }
   }
   return join(CACHE_DIR, bundle);
+}
+
+/** Whether `file` (a name in the cache folder) is a build of the bundle `name` (not of one whose name extends it). */
+export function isBuildOf(name, file) {
+  return file.startsWith(`${name}-`) && /^[0-9a-f]{16}(\.mjs)?$/.test(file.slice(name.length + 1));
+}
+
+/**
+ * The bundle's output files sit four levels under the root (`node_modules/.cache/quantshift/<build>/`):
+ * a module's source file, as a URL relative to the output file that holds it.
+ */
+const FROM_BUILD_TO_ROOT = '../../../../';
+
+/**
+ * Build options that give every bundled module its own `import.meta.url`: the URL of its source file
+ * (esbuild gives each the output file's, so `new URL('./x.json', import.meta.url)` in
+ * `bench/results.ts` and `new URL('..', import.meta.url)` in `lib/paths.ts` would miss their files).
+ * Each output file records its own URL in a banner; a module that reads `import.meta.url` gets a
+ * first line that resolves its source's path from there (esbuild renames the per-module constants
+ * apart), and `define` points its `import.meta.url` to that constant. A relative URL, so a checkout
+ * moved with its cache still resolves its own files.
+ */
+function moduleUrlOptions(esbuildOptions) {
+  const ownUrl = {
+    name: 'quantshift-module-url',
+    setup(build) {
+      build.onLoad({ filter: /\.(?:[cm]?ts|[cm]?js)$/ }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes('import.meta.url')) return undefined;
+        const url = `${FROM_BUILD_TO_ROOT}${relative(ROOT, args.path).split('\\').join('/')}`;
+        const line = `const QUANTSHIFT_MODULE_URL = new URL(${JSON.stringify(url)}, QUANTSHIFT_BUNDLE_URL).href;`;
+        const loader = /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js';
+        return { contents: `${line}\n${source}`, loader, resolveDir: dirname(args.path) };
+      });
+    },
+  };
+  const banner = esbuildOptions.banner?.js;
+  return {
+    plugins: [...(esbuildOptions.plugins ?? []), ownUrl],
+    define: { ...esbuildOptions.define, 'import.meta.url': 'QUANTSHIFT_MODULE_URL' },
+    banner: {
+      ...esbuildOptions.banner,
+      js: `const QUANTSHIFT_BUNDLE_URL = import.meta.url;${banner === undefined ? '' : `\n${banner}`}`,
+    },
+  };
+}
+
+/**
+ * The file URL of the bundle of `spec`, built when missing or stale, or undefined when the
+ * environment variable `disabledBy` is `0`, esbuild is not installed or the build or the cache fails
+ * (the caller then runs the TypeScript sources through tsx, with the same results). `report` hears
+ * a build's time and a failure's reason.
+ */
+export async function bundledUrl(spec, disabledBy, report = () => {}) {
+  if (process.env[disabledBy] === '0') return undefined;
+  const esbuild = loadEsbuild();
+  if (esbuild === undefined) return undefined;
+  try {
+    const cached = cachedBundle(esbuild, spec);
+    if (cached !== undefined) return pathToFileURL(cached);
+    const started = process.hrtime.bigint();
+    const built = await buildBundleAsync(esbuild, spec);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    report(`built the ${spec.name} bundle (${spec.entry}) in ${seconds.toFixed(1)} s`);
+    return pathToFileURL(built);
+  } catch (error) {
+    const reason = String(error?.message ?? error).replace(/\s*\n\s*/g, ' ');
+    report(`could not bundle ${spec.entry} (${reason}); running its sources through tsx`);
+    return undefined;
+  }
+}
+
+/**
+ * One bundle of the project's own code as it runs in production (a Lambda bundle, `npm start`):
+ * esbuild's output without tsx's `keepNames` wrappers, the packages loaded from node_modules, each
+ * module with its own `import.meta.url`.
+ */
+export function sourceBundle(name, entry) {
+  return { name, entry, format: 1, moduleUrls: true, esbuildOptions: { packages: 'external' } };
 }
 
 /** The cached bundle, built when missing or stale. Throws when esbuild fails or the cache cannot be written. */

@@ -14,7 +14,7 @@
  * (`worker-entry.mjs`), with the same results.
  */
 import { pathToFileURL } from 'node:url';
-import { type BundleSpec, bundleFor, loadEsbuild } from './bundle-cache.mjs';
+import { type BundleSpec, bundledUrl, bundleFor, loadEsbuild } from './bundle-cache.mjs';
 
 /** How a worker thread is started: its script, and the node flags it runs with. */
 export interface WorkerScript {
@@ -46,11 +46,38 @@ function resolveWorkerScript(): WorkerScript {
   if (esbuild === undefined) return fallback;
   try {
     const file = bundleFor(esbuild, WORKER_BUNDLE);
-    return { url: pathToFileURL(file), execArgv: withoutTsxLoader(process.execArgv), bundled: true };
+    return { url: pathToFileURL(file), execArgv: bundleExecArgv(process.execArgv), bundled: true };
   } catch {
     // A read-only or missing cache folder, or a failed build: the tsx entry runs the same code.
     return fallback;
   }
+}
+
+/**
+ * How to start a child process or thread on the cached bundle of `spec` (the parent's node flags
+ * less tsx's loader), or on `fallback` (its TypeScript sources through tsx) when `disabledBy` is `0`
+ * or the bundle cannot be built (see `bundledUrl`; `report` hears a build's time or failure).
+ */
+export async function bundledScript(
+  spec: BundleSpec,
+  disabledBy: string,
+  fallback: WorkerScript,
+  report?: (line: string) => void,
+): Promise<WorkerScript> {
+  const url = await bundledUrl(spec, disabledBy, report);
+  if (url === undefined) return fallback;
+  return { url, execArgv: bundleExecArgv(process.execArgv), bundled: true };
+}
+
+/**
+ * The node flags a bundled child or thread gets: undefined (the parent's, inherited) unless the
+ * parent runs tsx's loader, then the parent's less the loader. A worker thread refuses V8 and
+ * process-wide flags given explicitly (`ERR_WORKER_INVALID_EXEC_ARGV`: `node --max-old-space-size=4096`
+ * or `--single-threaded-gc` made every worker fail) but inherits them.
+ */
+export function bundleExecArgv(execArgv: readonly string[]): string[] | undefined {
+  const kept = withoutTsxLoader(execArgv);
+  return kept.length === execArgv.length ? undefined : kept;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -5,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { evaluateCombos } from '../../../shared/core/research/evaluate.js';
 import { WorkerPoolEvaluator } from '../../../shared/research/pool.js';
-import { withoutTsxLoader, workerScript } from '../../../shared/research/worker-bundle.js';
+import { bundleExecArgv, withoutTsxLoader, workerScript } from '../../../shared/research/worker-bundle.js';
 
 describe('the grid workers’ bundle', () => {
   it('drops only tsx’s loader flags from the inherited node flags', () => {
@@ -23,6 +24,39 @@ describe('the grid workers’ bundle', () => {
       ]),
     ).toEqual(['--max-old-space-size=512', '--require', './other-hook.cjs', '--enable-source-maps']);
     expect(withoutTsxLoader([])).toEqual([]);
+  });
+
+  it('lets a bundled thread inherit the node flags unless tsx’s loader must be dropped', () => {
+    expect(bundleExecArgv([])).toBeUndefined();
+    expect(bundleExecArgv(['--max-old-space-size=4096', '--single-threaded-gc'])).toBeUndefined();
+    expect(bundleExecArgv(['--import', 'tsx', '--max-old-space-size=512'])).toEqual([
+      '--max-old-space-size=512',
+    ]);
+  });
+
+  it('starts its threads when the process runs with a V8 flag (npm start’s launcher, bundled)', () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--max-old-space-size=1024',
+        'bin/start.mjs',
+        'optimize',
+        '--data',
+        'data',
+        '--symbol',
+        'SPY',
+        '--strategy',
+        'rsi-reversion',
+        '--grid',
+        'period=5:8:1',
+        '--workers',
+        '2',
+        '--format',
+        'json',
+      ],
+      { cwd: fileURLToPath(new URL('../../../', import.meta.url)), encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toBeTypeOf('object');
   });
 
   it('is built from the current sources, with a manifest of every input’s hash', () => {
