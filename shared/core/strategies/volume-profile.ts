@@ -296,10 +296,21 @@ class ProfileThresholds {
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
   /** False when the series' bars are not `estimable`: the arrays are then not filled. */
   readonly estimated: boolean;
-  /** The estimate's quantized bin sums, the number of bars with volume in each bin, the bins' edges. */
-  private readonly sums: Float64Array;
+  /**
+   * The estimate's window, in whole quanta: `partial[b]`, the shares of the bars that cover bin b
+   * only in part (a bar's lowest and highest bins, a bar with no range); `interior`, a difference
+   * array of the shares of the bars that cover a bin wholly (a bar's uniform share of a whole bin
+   * added at its second bin and taken away after its last but one); `touches`, a difference array
+   * of the number of bars with volume in each bin. `parts[b]`: that number, per window. `edges`:
+   * the bins' edges; `ratio[b]`: bin b's width (as profileHistogram's overlap computes it) over
+   * the bins' width.
+   */
+  private readonly partial: Float64Array;
+  private readonly interior: Float64Array;
+  private readonly touches: Int32Array;
   private readonly parts: Int32Array;
   private readonly edges: Float64Array;
+  private readonly ratio: Float64Array;
   /** The current window's numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(7);
 
@@ -318,9 +329,12 @@ class ProfileThresholds {
     this.held = new Float64Array(bins);
     this.lowBins = new Int32Array(bins);
     this.highBins = new Int32Array(bins);
-    this.sums = new Float64Array(bins);
+    this.partial = new Float64Array(bins);
+    this.interior = new Float64Array(bins + 1);
+    this.touches = new Int32Array(bins + 1);
     this.parts = new Int32Array(bins);
     this.edges = new Float64Array(bins + 1);
+    this.ratio = new Float64Array(bins);
     this.estimated = estimable(series.high, series.low, series.volume);
     if (this.estimated) this.estimate();
   }
@@ -404,16 +418,28 @@ class ProfileThresholds {
    * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
    * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
    * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
-   * adds the one that enters, with no rounding; when they change, the window is summed again.
-   * Each bin is then within (lookback + 3) roundings of each of its bars' shares plus half a
-   * quantum per bar of the exact sum, and `profileHistogram`'s is within (lookback + 3) roundings:
-   * `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume + a quantum), bounds, with
-   * room to spare, the difference of two bins and of two held volumes between the two.
+   * adds the one that enters, with no rounding; when they change, the window is summed again. A bar
+   * covers a run of bins, all but the first and last wholly, each of those with the same share
+   * (density × the bins' width): that share is added once to a difference array (`addBars`), so a
+   * bar costs the same whatever its range, and one pass over the bins per window sums it up, each
+   * bin's run of whole shares scaled by the bin's own width over the bins' width (`ratio`, the
+   * edges' rounding: within 2^-20 of 1 for the widths estimated).
+   * Each bin is then within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum
+   * per bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
+   * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
+   * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
+   * held volumes (at most `bins` bins summed in floating point) between the two.
    */
   private estimate(): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, into, held, sums, parts, frame } = this;
+    const { lookback, bins, into, held, partial, interior, touches, parts, edges, ratio, frame } = this;
     const n = high.length;
+    // Each bar's volume density, as addBars needs it (0: no range).
+    const density = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const range = (high[k] as number) - (low[k] as number);
+      if (range > 0) density[k] = (volume[k] as number) / range;
+    }
     // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
     // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
     let integral = true;
@@ -466,17 +492,19 @@ class ProfileThresholds {
         continue;
       }
       if (lo === sumsLo && hi === sumsHi) {
-        this.addBars(first - 1, first, -1);
-        this.addBars(i - 1, i, 1);
+        this.addBars(first - 1, first, -1, density);
+        this.addBars(i - 1, i, 1, density);
       } else {
         frame[LO] = lo;
         frame[WIDTH] = width;
         frame[INVERSE] = 1 / width;
-        for (let b = 0; b <= bins; b++) this.edges[b] = lo + b * width;
-        frame[TOP] = this.edges[bins] as number;
-        sums.fill(0);
-        parts.fill(0);
-        this.addBars(first, i, 1);
+        for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
+        for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
+        frame[TOP] = edges[bins] as number;
+        partial.fill(0);
+        interior.fill(0);
+        touches.fill(0);
+        this.addBars(first, i, 1, density);
         sumsLo = lo;
         sumsHi = hi;
       }
@@ -488,8 +516,14 @@ class ProfileThresholds {
       let pocBin = 0;
       let best = Number.NEGATIVE_INFINITY;
       let second = Number.NEGATIVE_INFINITY;
+      // The running sums of the difference arrays: the bin's whole shares and its bars.
+      let whole = 0;
+      let count = 0;
       for (let b = 0; b < bins; b++) {
-        const x = (sums[b] as number) * quantum;
+        whole += interior[b] as number;
+        count += touches[b] as number;
+        parts[b] = count;
+        const x = ((partial[b] as number) + (ratio[b] as number) * whole) * quantum;
         into[b] = x;
         if (x > best) {
           second = best;
@@ -552,15 +586,17 @@ class ProfileThresholds {
   }
 
   /**
-   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized bin
-   * sums of the bins in `frame` (a bar's share of bin b: its density times its overlap with
-   * [edges[b], edges[b + 1]), in whole quanta; a bar with no range puts its volume in
-   * profileHistogram's bin for its price). One loop for adding and taking away, so a bar taken away
-   * takes exactly the quanta it added.
+   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
+   * of the bins in `frame`, in whole quanta: a bar's share of its lowest and highest bins (its
+   * density times its overlap with [edges[b], edges[b + 1]), the overlap as profileHistogram
+   * computes it) in `partial`, its share of each bin between (density × the bins' width, the same
+   * for each) once in the difference array `interior`, and its bins in `touches`; a bar with no
+   * range puts its volume in profileHistogram's bin for its price. One loop for adding and taking
+   * away, so a bar taken away takes exactly the quanta it added.
    */
-  private addBars(from: number, to: number, sign: number): void {
+  private addBars(from: number, to: number, sign: number, density: Float64Array): void {
     const { high, low, volume } = this.series;
-    const { bins, sums, parts, edges, frame } = this;
+    const { bins, partial, interior, touches, edges, frame } = this;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
@@ -574,13 +610,14 @@ class ProfileThresholds {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        parts[bin] = (parts[bin] as number) + sign;
+        partial[bin] = (partial[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        touches[bin] = (touches[bin] as number) + sign;
+        touches[bin + 1] = (touches[bin + 1] as number) - sign;
         continue;
       }
       const hc = bh < top ? bh : top;
       if (!(hc > bl)) continue;
-      const d = v / (bh - bl);
+      const d = density[k] as number;
       // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
       // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
       // finds them.
@@ -592,13 +629,22 @@ class ProfileThresholds {
       if (c > bins - 1) c = bins - 1;
       while (c > 0 && (edges[c] as number) >= hc) c--;
       while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
-      for (let x = b; x <= c; x++) {
-        const e0 = edges[x] as number;
-        const e1 = edges[x + 1] as number;
-        const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
-        sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
-        parts[x] = (parts[x] as number) + sign;
+      if (b === c) {
+        partial[b] = (partial[b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+      } else {
+        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
+        const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
+        const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
+        partial[b] = (partial[b] as number) + sign * first;
+        partial[c] = (partial[c] as number) + sign * last;
+        if (c > b + 1) {
+          const whole = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
+          interior[b + 1] = (interior[b + 1] as number) + whole;
+          interior[c] = (interior[c] as number) - whole;
+        }
       }
+      touches[b] = (touches[b] as number) + sign;
+      touches[c + 1] = (touches[c + 1] as number) - sign;
     }
   }
 }
