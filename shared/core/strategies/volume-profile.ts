@@ -234,6 +234,8 @@ const UNIT_ROUNDOFF = 2 ** -53;
 const HAS_PROFILE = 128;
 /** x + 2^52 - 2^52 is x rounded to an integer (ties to even) for 0 <= x < 2^52. */
 const ROUNDER = 2 ** 52;
+/** A price's position in bin widths this close to a bin's edge: its bin is found from the edges. */
+const NEAR_EDGE = 2 ** -16;
 /** Slots of `ProfileThresholds.frame`. */
 const LO = 0;
 const WIDTH = 1;
@@ -621,14 +623,26 @@ class ProfileThresholds {
       // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
       // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
       // finds them.
-      let b = ((bl - lo) * inverse) | 0;
+      // Bins from the prices' positions in bin widths, (price - lo) × inverse: an edge is within
+      // 2^-21 of a width of its place there (the widths estimated are over 2^-30 of the prices),
+      // a position within 3u × bins; a position more than 2^-16 from an integer is in the bin
+      // below it, else the edges decide.
+      const tl = (bl - lo) * inverse;
+      let b = tl | 0;
       if (b > bins - 1) b = bins - 1;
-      while (b > 0 && (edges[b] as number) > bl) b--;
-      while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
-      let c = ((hc - lo) * inverse) | 0;
+      const fl = tl - b;
+      if (!(fl > NEAR_EDGE && fl < 1 - NEAR_EDGE)) {
+        while (b > 0 && (edges[b] as number) > bl) b--;
+        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+      }
+      const th = (hc - lo) * inverse;
+      let c = th | 0;
       if (c > bins - 1) c = bins - 1;
-      while (c > 0 && (edges[c] as number) >= hc) c--;
-      while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+      const fh = th - c;
+      if (!(fh > NEAR_EDGE && fh < 1 - NEAR_EDGE)) {
+        while (c > 0 && (edges[c] as number) >= hc) c--;
+        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+      }
       if (b === c) {
         partial[b] = (partial[b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
