@@ -265,6 +265,57 @@ function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: Arra
   return Number.isFinite(total);
 }
 
+/** The most bytes the estimate's per-bar window states of one (series, bins) may take. */
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The estimate's windows (`ProfileThresholds.estimate`) of one series for one number of bins, one
+ * slot per bar i (the window ending at bar i - 1), in whole quanta of the series' quantum:
+ * `partial`, the shares of the bars that cover a bin only in part (a bar's lowest and highest bins,
+ * a bar with no range); `interior`, a difference array of the shares of the bars that cover a bin
+ * wholly (a bar's uniform share of a whole bin added at its second bin and taken away after its
+ * last but one); `touches`, a difference array of the number of bars with volume in each bin;
+ * `lo[i]` and `hi[i]`, the window's lowest low and highest high (NaN: no state in the slot). The
+ * slots hold the last lookback estimated (`lookback`; 0: none yet), so the next, longer one starts
+ * a window whose bins are the same from it: the same quanta, plus the bars the longer window adds.
+ * With `slots` 2 (when n slots would take too much memory) the slots are a ring of the current and
+ * the previous window, and nothing is kept for the next lookback.
+ */
+class ProfileStates {
+  lookback = 0;
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
+  readonly partial: Float64Array;
+  readonly interior: Float64Array;
+  readonly touches: Int32Array;
+
+  constructor(
+    readonly slots: number,
+    readonly bins: number,
+  ) {
+    this.lo = new Float64Array(slots).fill(Number.NaN);
+    this.hi = new Float64Array(slots).fill(Number.NaN);
+    this.partial = new Float64Array(slots * bins);
+    this.interior = new Float64Array(slots * (bins + 1));
+    this.touches = new Int32Array(slots * (bins + 1));
+  }
+
+  static bytes(slots: number, bins: number): number {
+    return slots * (16 + 8 * bins + 12 * (bins + 1));
+  }
+}
+
+/** The window states shared by the lookbacks of one (series, bins), or a private ring of two. */
+function profileStates(cache: IndicatorCache, bins: number): ProfileStates {
+  const n = cache.series.close.length;
+  if (ProfileStates.bytes(n, bins) > MAX_STATE_BYTES) return new ProfileStates(2, bins);
+  return cache.get(
+    `volume-profile-states:${bins}`,
+    () => new ProfileStates(n, bins),
+    () => ProfileStates.bytes(n, bins),
+  );
+}
+
 /**
  * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
  * `valueArea`, equal to what the instance computes (`volumeProfile`) at that bar:
@@ -299,17 +350,10 @@ class ProfileThresholds {
   /** False when the series' bars are not `estimable`: the arrays are then not filled. */
   readonly estimated: boolean;
   /**
-   * The estimate's window, in whole quanta: `partial[b]`, the shares of the bars that cover bin b
-   * only in part (a bar's lowest and highest bins, a bar with no range); `interior`, a difference
-   * array of the shares of the bars that cover a bin wholly (a bar's uniform share of a whole bin
-   * added at its second bin and taken away after its last but one); `touches`, a difference array
-   * of the number of bars with volume in each bin. `parts[b]`: that number, per window. `edges`:
-   * the bins' edges; `ratio[b]`: bin b's width (as profileHistogram's overlap computes it) over
-   * the bins' width.
+   * The current window's number of bars with volume in each bin (`parts`), the bins' edges
+   * (`edges`), and each bin's width (as profileHistogram's overlap computes it) over the bins'
+   * width (`ratio`).
    */
-  private readonly partial: Float64Array;
-  private readonly interior: Float64Array;
-  private readonly touches: Int32Array;
   private readonly parts: Int32Array;
   private readonly edges: Float64Array;
   private readonly ratio: Float64Array;
@@ -320,6 +364,8 @@ class ProfileThresholds {
     private readonly series: BarSeries,
     private readonly lookback: number,
     private readonly bins: number,
+    /** The estimate's window states (`ProfileStates`), shared with the other lookbacks. */
+    private readonly states: ProfileStates,
   ) {
     const n = series.close.length;
     this.total = new Float64Array(n);
@@ -331,9 +377,6 @@ class ProfileThresholds {
     this.held = new Float64Array(bins);
     this.lowBins = new Int32Array(bins);
     this.highBins = new Int32Array(bins);
-    this.partial = new Float64Array(bins);
-    this.interior = new Float64Array(bins + 1);
-    this.touches = new Int32Array(bins + 1);
     this.parts = new Int32Array(bins);
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
@@ -420,7 +463,10 @@ class ProfileThresholds {
    * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
    * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
    * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
-   * adds the one that enters, with no rounding; when they change, the window is summed again. A bar
+   * adds the one that enters, with no rounding; when they change, the window starts from the last
+   * (shorter) lookback's window ending at the same bar if that one has the same lowest low and
+   * highest high (`ProfileStates`: the same bins, so the same quanta per bar), adding the bars this
+   * one has before it, and is otherwise summed again. A bar
    * covers a run of bins, all but the first and last wholly, each of those with the same share
    * (density × the bins' width): that share is added once to a difference array (`addBars`), so a
    * bar costs the same whatever its range, and one pass over the bins per window sums it up, each
@@ -434,8 +480,13 @@ class ProfileThresholds {
    */
   private estimate(): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, into, held, partial, interior, touches, parts, edges, ratio, frame } = this;
+    const { lookback, bins, into, held, parts, edges, ratio, frame, states } = this;
+    const { partial, interior, touches, slots } = states;
+    // The states of the last lookback estimated, when it is shorter: a window with its bins starts
+    // from them. They are overwritten bar by bar with this lookback's.
     const n = high.length;
+    const from = slots === n && states.lookback < lookback ? states.lookback : 0;
+    states.lookback = 0;
     // Each bar's volume density, as addBars needs it (0: no range).
     const density = new Float64Array(n);
     for (let k = 0; k < n; k++) {
@@ -462,9 +513,11 @@ class ProfileThresholds {
     let minTail = 0;
     let maxHead = 0;
     let maxTail = 0;
-    // The lowest low and highest high the sums are for (NaN: none).
+    // The lowest low and highest high of the previous window's state (NaN: none), and of `edges`.
     let sumsLo = Number.NaN;
     let sumsHi = Number.NaN;
+    let edgesLo = Number.NaN;
+    let edgesHi = Number.NaN;
     const slackFactor = 16 * (lookback + 2) * (bins + 2);
     for (let j = 0; j + 1 < n; j++) {
       // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
@@ -481,9 +534,14 @@ class ProfileThresholds {
       while ((maxQ[maxHead] as number) < first) maxHead++;
       const lo = low[minQ[minHead] as number] as number;
       const hi = high[maxQ[maxHead] as number] as number;
+      // This window's slot: its partial shares from `op`, its difference arrays from `od`.
+      const slot = slots === n ? i : i & 1;
+      const op = slot * bins;
+      const od = slot * (bins + 1);
       if (!(hi > lo)) {
         this.bits[i] = 0;
         sumsLo = Number.NaN;
+        states.lo[slot] = Number.NaN;
         continue;
       }
       const width = (hi - lo) / bins;
@@ -491,25 +549,47 @@ class ProfileThresholds {
       if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
         this.exact(i);
         sumsLo = Number.NaN;
+        states.lo[slot] = Number.NaN;
         continue;
       }
       if (lo === sumsLo && hi === sumsHi) {
-        this.addBars(first - 1, first, -1, density);
-        this.addBars(i - 1, i, 1, density);
+        // The same bins as the previous window: its state, the bar that left taken away and the
+        // one that joined added.
+        const pp = slot === 0 ? (slots - 1) * bins : op - bins;
+        const pd = slot === 0 ? (slots - 1) * (bins + 1) : od - bins - 1;
+        for (let b = 0; b < bins; b++) partial[op + b] = partial[pp + b] as number;
+        for (let b = 0; b <= bins; b++) {
+          interior[od + b] = interior[pd + b] as number;
+          touches[od + b] = touches[pd + b] as number;
+        }
+        this.addBars(first - 1, first, -1, density, op, od);
+        this.addBars(i - 1, i, 1, density, op, od);
       } else {
-        frame[LO] = lo;
-        frame[WIDTH] = width;
-        frame[INVERSE] = 1 / width;
-        for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
-        for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
-        frame[TOP] = edges[bins] as number;
-        partial.fill(0);
-        interior.fill(0);
-        touches.fill(0);
-        this.addBars(first, i, 1, density);
+        if (lo !== edgesLo || hi !== edgesHi) {
+          frame[LO] = lo;
+          frame[WIDTH] = width;
+          frame[INVERSE] = 1 / width;
+          for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
+          for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
+          frame[TOP] = edges[bins] as number;
+          edgesLo = lo;
+          edgesHi = hi;
+        }
+        if (from > 0 && states.lo[slot] === lo && states.hi[slot] === hi) {
+          // The shorter lookback's window ending at the same bar has the same bins: the bars
+          // this window adds before it.
+          this.addBars(first, i - from, 1, density, op, od);
+        } else {
+          partial.fill(0, op, op + bins);
+          interior.fill(0, od, od + bins + 1);
+          touches.fill(0, od, od + bins + 1);
+          this.addBars(first, i, 1, density, op, od);
+        }
         sumsLo = lo;
         sumsHi = hi;
       }
+      states.lo[slot] = lo;
+      states.hi[slot] = hi;
       let total = 0;
       if (integral) total = (prefix[i] as number) - (prefix[first] as number);
       else for (let k = first; k < i; k++) total += volume[k] as number;
@@ -522,10 +602,10 @@ class ProfileThresholds {
       let whole = 0;
       let count = 0;
       for (let b = 0; b < bins; b++) {
-        whole += interior[b] as number;
-        count += touches[b] as number;
+        whole += interior[od + b] as number;
+        count += touches[od + b] as number;
         parts[b] = count;
-        const x = ((partial[b] as number) + (ratio[b] as number) * whole) * quantum;
+        const x = ((partial[op + b] as number) + (ratio[b] as number) * whole) * quantum;
         into[b] = x;
         if (x > best) {
           second = best;
@@ -585,6 +665,7 @@ class ProfileThresholds {
       if (near) this.exact(i);
       else this.record(i, pocBin, underVal < 0 ? bins : underVal, overVah < 0 ? bins : overVah);
     }
+    if (slots === n) states.lookback = lookback;
   }
 
   /**
@@ -596,9 +677,17 @@ class ProfileThresholds {
    * range puts its volume in profileHistogram's bin for its price. One loop for adding and taking
    * away, so a bar taken away takes exactly the quanta it added.
    */
-  private addBars(from: number, to: number, sign: number, density: Float64Array): void {
+  private addBars(
+    from: number,
+    to: number,
+    sign: number,
+    density: Float64Array,
+    op: number,
+    od: number,
+  ): void {
     const { high, low, volume } = this.series;
-    const { bins, partial, interior, touches, edges, frame } = this;
+    const { bins, edges, frame } = this;
+    const { partial, interior, touches } = this.states;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
@@ -612,9 +701,9 @@ class ProfileThresholds {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        partial[bin] = (partial[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        touches[bin] = (touches[bin] as number) + sign;
-        touches[bin + 1] = (touches[bin + 1] as number) - sign;
+        partial[op + bin] = (partial[op + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        touches[od + bin] = (touches[od + bin] as number) + sign;
+        touches[od + bin + 1] = (touches[od + bin + 1] as number) - sign;
         continue;
       }
       const hc = bh < top ? bh : top;
@@ -644,21 +733,22 @@ class ProfileThresholds {
         while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
       }
       if (b === c) {
-        partial[b] = (partial[b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        partial[op + b] =
+          (partial[op + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
         // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
-        partial[b] = (partial[b] as number) + sign * first;
-        partial[c] = (partial[c] as number) + sign * last;
+        partial[op + b] = (partial[op + b] as number) + sign * first;
+        partial[op + c] = (partial[op + c] as number) + sign * last;
         if (c > b + 1) {
           const whole = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          interior[b + 1] = (interior[b + 1] as number) + whole;
-          interior[c] = (interior[c] as number) - whole;
+          interior[od + b + 1] = (interior[od + b + 1] as number) + whole;
+          interior[od + c] = (interior[od + c] as number) - whole;
         }
       }
-      touches[b] = (touches[b] as number) + sign;
-      touches[c + 1] = (touches[c + 1] as number) - sign;
+      touches[od + b] = (touches[od + b] as number) + sign;
+      touches[od + c + 1] = (touches[od + c + 1] as number) - sign;
     }
   }
 }
@@ -666,7 +756,7 @@ class ProfileThresholds {
 function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () => new ProfileThresholds(cache.series, lookback, bins),
+    () => new ProfileThresholds(cache.series, lookback, bins, profileStates(cache, bins)),
     (p) => p.bytes,
   );
 }

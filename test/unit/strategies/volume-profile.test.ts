@@ -395,6 +395,49 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
+  it("whatever order the lookbacks come in (a window starts from a shorter lookback's with its bins)", () => {
+    fc.assert(
+      fc.property(
+        tieBars,
+        fc.shuffledSubarray([1, 2, 3, 4, 5, 6, 8, 11], { minLength: 3 }),
+        (bars, lookbacks) => {
+          const series = tieSeries(bars, 0.5);
+          const cache = new IndicatorCache(series);
+          for (const lookback of [...lookbacks, ...lookbacks]) {
+            for (const bins of [2, 5]) {
+              expect(vectorCodes(cache, lookback, bins, 0.6), `${lookbacks} ${lookback} ${bins}`).toEqual(
+                exactCodes(series, lookback, bins, 0.6),
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('on a series so long that no window state is kept for the next lookback (a ring of two)', () => {
+    // 28 copies of SPY's bars, one after the other (35,000 bars): their window states for 24 bins
+    // would take more than the 16 MB allowed.
+    const spy = loadBarsCsv('data/SPY.csv');
+    const n = spy.close.length * 28;
+    const tile = (a: Float64Array) => Float64Array.from({ length: n }, (_, k) => a[k % a.length] as number);
+    const long: BarSeries = {
+      symbol: 'LONG',
+      time: Float64Array.from({ length: n }, (_, k) => Date.UTC(2000, 0, 1) + k * 86_400_000),
+      open: tile(spy.open),
+      high: tile(spy.high),
+      low: tile(spy.low),
+      close: tile(spy.close),
+      volume: tile(spy.volume),
+      intraday: false,
+    };
+    const cache = new IndicatorCache(long);
+    for (const lookback of [7, 15]) {
+      expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(long, lookback, 24, 0.7));
+    }
+  });
+
   it('on bars the estimate does not take (a negative volume): every profile as the instance builds it', () => {
     fc.assert(
       fc.property(tieBars, fc.nat(11), (bars, at) => {
