@@ -265,6 +265,51 @@ function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: Arra
   return Number.isFinite(total);
 }
 
+/**
+ * What the estimate needs of a series' bars, the same for every (lookback, bins): whether they are
+ * `estimable` (else nothing else is filled), each bar's volume `density` (volume / range; 0: no
+ * range), the volumes' prefix sums (`prefix`; `integral` when every volume is an integer and they
+ * sum to at most 2^53, so every window's sum from them is exact and equals profileHistogram's
+ * own), the `quantum` (a power of two: the series' whole volume is under 2^50 of them), and the
+ * monotone queues' scratch (`minQ`, `maxQ`).
+ */
+class ProfileBars {
+  readonly estimable: boolean;
+  readonly density: Float64Array;
+  readonly prefix: Float64Array;
+  readonly integral: boolean;
+  readonly quantum: number;
+  readonly minQ: Int32Array;
+  readonly maxQ: Int32Array;
+
+  constructor(series: BarSeries) {
+    const { high, low, volume } = series;
+    const n = high.length;
+    this.estimable = estimable(high, low, volume);
+    const m = this.estimable ? n : 0;
+    this.density = new Float64Array(m);
+    this.prefix = new Float64Array(m + 1);
+    this.minQ = new Int32Array(m);
+    this.maxQ = new Int32Array(m);
+    const { density, prefix } = this;
+    let integral = true;
+    for (let k = 0; k < m; k++) {
+      const v = volume[k] as number;
+      const range = (high[k] as number) - (low[k] as number);
+      if (range > 0) density[k] = v / range;
+      if (!Number.isInteger(v)) integral = false;
+      prefix[k + 1] = (prefix[k] as number) + v;
+    }
+    const seriesVolume = prefix[m] as number;
+    this.integral = integral && seriesVolume <= Number.MAX_SAFE_INTEGER;
+    this.quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+  }
+
+  get bytes(): number {
+    return this.density.byteLength + this.prefix.byteLength + 2 * this.minQ.byteLength;
+  }
+}
+
 /** The most bytes the estimate's per-bar window states of one (series, bins) may take. */
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
 
@@ -364,7 +409,8 @@ class ProfileThresholds {
     private readonly series: BarSeries,
     private readonly lookback: number,
     private readonly bins: number,
-    /** The estimate's window states (`ProfileStates`), shared with the other lookbacks. */
+    /** The series' bars as the estimate needs them and its window states, shared with the others. */
+    private readonly bars: ProfileBars,
     private readonly states: ProfileStates,
   ) {
     const n = series.close.length;
@@ -380,7 +426,7 @@ class ProfileThresholds {
     this.parts = new Int32Array(bins);
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
-    this.estimated = estimable(series.high, series.low, series.volume);
+    this.estimated = bars.estimable;
     if (this.estimated) this.estimate();
   }
 
@@ -487,28 +533,8 @@ class ProfileThresholds {
     const n = high.length;
     const from = slots === n && states.lookback < lookback ? states.lookback : 0;
     states.lookback = 0;
-    // Each bar's volume density, as addBars needs it (0: no range).
-    const density = new Float64Array(n);
-    for (let k = 0; k < n; k++) {
-      const range = (high[k] as number) - (low[k] as number);
-      if (range > 0) density[k] = (volume[k] as number) / range;
-    }
-    // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
-    // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
-    let integral = true;
-    const prefix = new Float64Array(n + 1);
-    for (let j = 0; j < n; j++) {
-      const v = volume[j] as number;
-      if (!Number.isInteger(v)) integral = false;
-      prefix[j + 1] = (prefix[j] as number) + v;
-    }
-    const seriesVolume = prefix[n] as number;
-    if (!(seriesVolume <= Number.MAX_SAFE_INTEGER)) integral = false;
-    const quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+    const { density, prefix, integral, quantum, minQ, maxQ } = this.bars;
     frame[PER_QUANTUM] = 1 / quantum;
-    // Monotone queues of the window's lowest low and highest high.
-    const minQ = new Int32Array(n);
-    const maxQ = new Int32Array(n);
     let minHead = 0;
     let minTail = 0;
     let maxHead = 0;
@@ -756,7 +782,18 @@ class ProfileThresholds {
 function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () => new ProfileThresholds(cache.series, lookback, bins, profileStates(cache, bins)),
+    () =>
+      new ProfileThresholds(
+        cache.series,
+        lookback,
+        bins,
+        cache.get(
+          'volume-profile-bars',
+          () => new ProfileBars(cache.series),
+          (b) => b.bytes,
+        ),
+        profileStates(cache, bins),
+      ),
     (p) => p.bytes,
   );
 }
