@@ -234,6 +234,8 @@ const UNIT_ROUNDOFF = 2 ** -53;
 const HAS_PROFILE = 128;
 /** x + 2^52 - 2^52 is x rounded to an integer (ties to even) for 0 <= x < 2^52. */
 const ROUNDER = 2 ** 52;
+/** A price's position in bin widths this close to a bin's edge: its bin is found from the edges. */
+const NEAR_EDGE = 2 ** -16;
 /** Slots of `ProfileThresholds.frame`. */
 const LO = 0;
 const WIDTH = 1;
@@ -261,6 +263,102 @@ function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: Arra
     total += v;
   }
   return Number.isFinite(total);
+}
+
+/**
+ * What the estimate needs of a series' bars, the same for every (lookback, bins): whether they are
+ * `estimable` (else nothing else is filled), each bar's volume `density` (volume / range; 0: no
+ * range), the volumes' prefix sums (`prefix`; `integral` when every volume is an integer and they
+ * sum to at most 2^53, so every window's sum from them is exact and equals profileHistogram's
+ * own), the `quantum` (a power of two: the series' whole volume is under 2^50 of them), and the
+ * monotone queues' scratch (`minQ`, `maxQ`).
+ */
+class ProfileBars {
+  readonly estimable: boolean;
+  readonly density: Float64Array;
+  readonly prefix: Float64Array;
+  readonly integral: boolean;
+  readonly quantum: number;
+  readonly minQ: Int32Array;
+  readonly maxQ: Int32Array;
+
+  constructor(series: BarSeries) {
+    const { high, low, volume } = series;
+    const n = high.length;
+    this.estimable = estimable(high, low, volume);
+    const m = this.estimable ? n : 0;
+    this.density = new Float64Array(m);
+    this.prefix = new Float64Array(m + 1);
+    this.minQ = new Int32Array(m);
+    this.maxQ = new Int32Array(m);
+    const { density, prefix } = this;
+    let integral = true;
+    for (let k = 0; k < m; k++) {
+      const v = volume[k] as number;
+      const range = (high[k] as number) - (low[k] as number);
+      if (range > 0) density[k] = v / range;
+      if (!Number.isInteger(v)) integral = false;
+      prefix[k + 1] = (prefix[k] as number) + v;
+    }
+    const seriesVolume = prefix[m] as number;
+    this.integral = integral && seriesVolume <= Number.MAX_SAFE_INTEGER;
+    this.quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+  }
+
+  get bytes(): number {
+    return this.density.byteLength + this.prefix.byteLength + 2 * this.minQ.byteLength;
+  }
+}
+
+/** The most bytes the estimate's per-bar window states of one (series, bins) may take. */
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The estimate's windows (`ProfileThresholds.estimate`) of one series for one number of bins, one
+ * slot per bar i (the window ending at bar i - 1), in whole quanta of the series' quantum:
+ * `partial`, the shares of the bars that cover a bin only in part (a bar's lowest and highest bins,
+ * a bar with no range); `interior`, a difference array of the shares of the bars that cover a bin
+ * wholly (a bar's uniform share of a whole bin added at its second bin and taken away after its
+ * last but one); `touches`, a difference array of the number of bars with volume in each bin;
+ * `lo[i]` and `hi[i]`, the window's lowest low and highest high (NaN: no state in the slot). The
+ * slots hold the last lookback estimated (`lookback`; 0: none yet), so the next, longer one starts
+ * a window whose bins are the same from it: the same quanta, plus the bars the longer window adds.
+ * With `slots` 2 (when n slots would take too much memory) the slots are a ring of the current and
+ * the previous window, and nothing is kept for the next lookback.
+ */
+class ProfileStates {
+  lookback = 0;
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
+  readonly partial: Float64Array;
+  readonly interior: Float64Array;
+  readonly touches: Int32Array;
+
+  constructor(
+    readonly slots: number,
+    readonly bins: number,
+  ) {
+    this.lo = new Float64Array(slots).fill(Number.NaN);
+    this.hi = new Float64Array(slots).fill(Number.NaN);
+    this.partial = new Float64Array(slots * bins);
+    this.interior = new Float64Array(slots * (bins + 1));
+    this.touches = new Int32Array(slots * (bins + 1));
+  }
+
+  static bytes(slots: number, bins: number): number {
+    return slots * (16 + 8 * bins + 12 * (bins + 1));
+  }
+}
+
+/** The window states shared by the lookbacks of one (series, bins), or a private ring of two. */
+function profileStates(cache: IndicatorCache, bins: number): ProfileStates {
+  const n = cache.series.close.length;
+  if (ProfileStates.bytes(n, bins) > MAX_STATE_BYTES) return new ProfileStates(2, bins);
+  return cache.get(
+    `volume-profile-states:${bins}`,
+    () => new ProfileStates(n, bins),
+    () => ProfileStates.bytes(n, bins),
+  );
 }
 
 /**
@@ -296,10 +394,14 @@ class ProfileThresholds {
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
   /** False when the series' bars are not `estimable`: the arrays are then not filled. */
   readonly estimated: boolean;
-  /** The estimate's quantized bin sums, the number of bars with volume in each bin, the bins' edges. */
-  private readonly sums: Float64Array;
+  /**
+   * The current window's number of bars with volume in each bin (`parts`), the bins' edges
+   * (`edges`), and each bin's width (as profileHistogram's overlap computes it) over the bins'
+   * width (`ratio`).
+   */
   private readonly parts: Int32Array;
   private readonly edges: Float64Array;
+  private readonly ratio: Float64Array;
   /** The current window's numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(7);
 
@@ -307,6 +409,9 @@ class ProfileThresholds {
     private readonly series: BarSeries,
     private readonly lookback: number,
     private readonly bins: number,
+    /** The series' bars as the estimate needs them and its window states, shared with the others. */
+    private readonly bars: ProfileBars,
+    private readonly states: ProfileStates,
   ) {
     const n = series.close.length;
     this.total = new Float64Array(n);
@@ -318,10 +423,10 @@ class ProfileThresholds {
     this.held = new Float64Array(bins);
     this.lowBins = new Int32Array(bins);
     this.highBins = new Int32Array(bins);
-    this.sums = new Float64Array(bins);
     this.parts = new Int32Array(bins);
     this.edges = new Float64Array(bins + 1);
-    this.estimated = estimable(series.high, series.low, series.volume);
+    this.ratio = new Float64Array(bins);
+    this.estimated = bars.estimable;
     if (this.estimated) this.estimate();
   }
 
@@ -404,39 +509,41 @@ class ProfileThresholds {
    * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
    * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
    * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
-   * adds the one that enters, with no rounding; when they change, the window is summed again.
-   * Each bin is then within (lookback + 3) roundings of each of its bars' shares plus half a
-   * quantum per bar of the exact sum, and `profileHistogram`'s is within (lookback + 3) roundings:
-   * `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume + a quantum), bounds, with
-   * room to spare, the difference of two bins and of two held volumes between the two.
+   * adds the one that enters, with no rounding; when they change, the window starts from the last
+   * (shorter) lookback's window ending at the same bar if that one has the same lowest low and
+   * highest high (`ProfileStates`: the same bins, so the same quanta per bar), adding the bars this
+   * one has before it, and is otherwise summed again. A bar
+   * covers a run of bins, all but the first and last wholly, each of those with the same share
+   * (density × the bins' width): that share is added once to a difference array (`addBars`), so a
+   * bar costs the same whatever its range, and one pass over the bins per window sums it up, each
+   * bin's run of whole shares scaled by the bin's own width over the bins' width (`ratio`, the
+   * edges' rounding: within 2^-20 of 1 for the widths estimated).
+   * Each bin is then within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum
+   * per bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
+   * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
+   * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
+   * held volumes (at most `bins` bins summed in floating point) between the two.
    */
   private estimate(): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, into, held, sums, parts, frame } = this;
+    const { lookback, bins, into, held, parts, edges, ratio, frame, states } = this;
+    const { partial, interior, touches, slots } = states;
+    // The states of the last lookback estimated, when it is shorter: a window with its bins starts
+    // from them. They are overwritten bar by bar with this lookback's.
     const n = high.length;
-    // Window volumes: prefix sums when every volume is an integer and they sum to at most 2^53, so
-    // every partial sum is exact and equals profileHistogram's own sum; else summed per window.
-    let integral = true;
-    const prefix = new Float64Array(n + 1);
-    for (let j = 0; j < n; j++) {
-      const v = volume[j] as number;
-      if (!Number.isInteger(v)) integral = false;
-      prefix[j + 1] = (prefix[j] as number) + v;
-    }
-    const seriesVolume = prefix[n] as number;
-    if (!(seriesVolume <= Number.MAX_SAFE_INTEGER)) integral = false;
-    const quantum = 2 ** (Math.ceil(Math.log2(seriesVolume + 1)) - 50);
+    const from = slots === n && states.lookback < lookback ? states.lookback : 0;
+    states.lookback = 0;
+    const { density, prefix, integral, quantum, minQ, maxQ } = this.bars;
     frame[PER_QUANTUM] = 1 / quantum;
-    // Monotone queues of the window's lowest low and highest high.
-    const minQ = new Int32Array(n);
-    const maxQ = new Int32Array(n);
     let minHead = 0;
     let minTail = 0;
     let maxHead = 0;
     let maxTail = 0;
-    // The lowest low and highest high the sums are for (NaN: none).
+    // The lowest low and highest high of the previous window's state (NaN: none), and of `edges`.
     let sumsLo = Number.NaN;
     let sumsHi = Number.NaN;
+    let edgesLo = Number.NaN;
+    let edgesHi = Number.NaN;
     const slackFactor = 16 * (lookback + 2) * (bins + 2);
     for (let j = 0; j + 1 < n; j++) {
       // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
@@ -453,9 +560,14 @@ class ProfileThresholds {
       while ((maxQ[maxHead] as number) < first) maxHead++;
       const lo = low[minQ[minHead] as number] as number;
       const hi = high[maxQ[maxHead] as number] as number;
+      // This window's slot: its partial shares from `op`, its difference arrays from `od`.
+      const slot = slots === n ? i : i & 1;
+      const op = slot * bins;
+      const od = slot * (bins + 1);
       if (!(hi > lo)) {
         this.bits[i] = 0;
         sumsLo = Number.NaN;
+        states.lo[slot] = Number.NaN;
         continue;
       }
       const width = (hi - lo) / bins;
@@ -463,23 +575,47 @@ class ProfileThresholds {
       if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
         this.exact(i);
         sumsLo = Number.NaN;
+        states.lo[slot] = Number.NaN;
         continue;
       }
       if (lo === sumsLo && hi === sumsHi) {
-        this.addBars(first - 1, first, -1);
-        this.addBars(i - 1, i, 1);
+        // The same bins as the previous window: its state, the bar that left taken away and the
+        // one that joined added.
+        const pp = slot === 0 ? (slots - 1) * bins : op - bins;
+        const pd = slot === 0 ? (slots - 1) * (bins + 1) : od - bins - 1;
+        for (let b = 0; b < bins; b++) partial[op + b] = partial[pp + b] as number;
+        for (let b = 0; b <= bins; b++) {
+          interior[od + b] = interior[pd + b] as number;
+          touches[od + b] = touches[pd + b] as number;
+        }
+        this.addBars(first - 1, first, -1, density, op, od);
+        this.addBars(i - 1, i, 1, density, op, od);
       } else {
-        frame[LO] = lo;
-        frame[WIDTH] = width;
-        frame[INVERSE] = 1 / width;
-        for (let b = 0; b <= bins; b++) this.edges[b] = lo + b * width;
-        frame[TOP] = this.edges[bins] as number;
-        sums.fill(0);
-        parts.fill(0);
-        this.addBars(first, i, 1);
+        if (lo !== edgesLo || hi !== edgesHi) {
+          frame[LO] = lo;
+          frame[WIDTH] = width;
+          frame[INVERSE] = 1 / width;
+          for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
+          for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
+          frame[TOP] = edges[bins] as number;
+          edgesLo = lo;
+          edgesHi = hi;
+        }
+        if (from > 0 && states.lo[slot] === lo && states.hi[slot] === hi) {
+          // The shorter lookback's window ending at the same bar has the same bins: the bars
+          // this window adds before it.
+          this.addBars(first, i - from, 1, density, op, od);
+        } else {
+          partial.fill(0, op, op + bins);
+          interior.fill(0, od, od + bins + 1);
+          touches.fill(0, od, od + bins + 1);
+          this.addBars(first, i, 1, density, op, od);
+        }
         sumsLo = lo;
         sumsHi = hi;
       }
+      states.lo[slot] = lo;
+      states.hi[slot] = hi;
       let total = 0;
       if (integral) total = (prefix[i] as number) - (prefix[first] as number);
       else for (let k = first; k < i; k++) total += volume[k] as number;
@@ -488,8 +624,14 @@ class ProfileThresholds {
       let pocBin = 0;
       let best = Number.NEGATIVE_INFINITY;
       let second = Number.NEGATIVE_INFINITY;
+      // The running sums of the difference arrays: the bin's whole shares and its bars.
+      let whole = 0;
+      let count = 0;
       for (let b = 0; b < bins; b++) {
-        const x = (sums[b] as number) * quantum;
+        whole += interior[od + b] as number;
+        count += touches[od + b] as number;
+        parts[b] = count;
+        const x = ((partial[op + b] as number) + (ratio[b] as number) * whole) * quantum;
         into[b] = x;
         if (x > best) {
           second = best;
@@ -549,18 +691,29 @@ class ProfileThresholds {
       if (near) this.exact(i);
       else this.record(i, pocBin, underVal < 0 ? bins : underVal, overVah < 0 ? bins : overVah);
     }
+    if (slots === n) states.lookback = lookback;
   }
 
   /**
-   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized bin
-   * sums of the bins in `frame` (a bar's share of bin b: its density times its overlap with
-   * [edges[b], edges[b + 1]), in whole quanta; a bar with no range puts its volume in
-   * profileHistogram's bin for its price). One loop for adding and taking away, so a bar taken away
-   * takes exactly the quanta it added.
+   * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
+   * of the bins in `frame`, in whole quanta: a bar's share of its lowest and highest bins (its
+   * density times its overlap with [edges[b], edges[b + 1]), the overlap as profileHistogram
+   * computes it) in `partial`, its share of each bin between (density × the bins' width, the same
+   * for each) once in the difference array `interior`, and its bins in `touches`; a bar with no
+   * range puts its volume in profileHistogram's bin for its price. One loop for adding and taking
+   * away, so a bar taken away takes exactly the quanta it added.
    */
-  private addBars(from: number, to: number, sign: number): void {
+  private addBars(
+    from: number,
+    to: number,
+    sign: number,
+    density: Float64Array,
+    op: number,
+    od: number,
+  ): void {
     const { high, low, volume } = this.series;
-    const { bins, sums, parts, edges, frame } = this;
+    const { bins, edges, frame } = this;
+    const { partial, interior, touches } = this.states;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
@@ -574,31 +727,54 @@ class ProfileThresholds {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        sums[bin] = (sums[bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        parts[bin] = (parts[bin] as number) + sign;
+        partial[op + bin] = (partial[op + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        touches[od + bin] = (touches[od + bin] as number) + sign;
+        touches[od + bin + 1] = (touches[od + bin + 1] as number) - sign;
         continue;
       }
       const hc = bh < top ? bh : top;
       if (!(hc > bl)) continue;
-      const d = v / (bh - bl);
+      const d = density[k] as number;
       // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
       // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
       // finds them.
-      let b = ((bl - lo) * inverse) | 0;
+      // Bins from the prices' positions in bin widths, (price - lo) × inverse: an edge is within
+      // 2^-21 of a width of its place there (the widths estimated are over 2^-30 of the prices),
+      // a position within 3u × bins; a position more than 2^-16 from an integer is in the bin
+      // below it, else the edges decide.
+      const tl = (bl - lo) * inverse;
+      let b = tl | 0;
       if (b > bins - 1) b = bins - 1;
-      while (b > 0 && (edges[b] as number) > bl) b--;
-      while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
-      let c = ((hc - lo) * inverse) | 0;
-      if (c > bins - 1) c = bins - 1;
-      while (c > 0 && (edges[c] as number) >= hc) c--;
-      while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
-      for (let x = b; x <= c; x++) {
-        const e0 = edges[x] as number;
-        const e1 = edges[x + 1] as number;
-        const overlap = (hc < e1 ? hc : e1) - (bl > e0 ? bl : e0);
-        sums[x] = (sums[x] as number) + sign * (d * overlap * perQuantum + ROUNDER - ROUNDER);
-        parts[x] = (parts[x] as number) + sign;
+      const fl = tl - b;
+      if (!(fl > NEAR_EDGE && fl < 1 - NEAR_EDGE)) {
+        while (b > 0 && (edges[b] as number) > bl) b--;
+        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
       }
+      const th = (hc - lo) * inverse;
+      let c = th | 0;
+      if (c > bins - 1) c = bins - 1;
+      const fh = th - c;
+      if (!(fh > NEAR_EDGE && fh < 1 - NEAR_EDGE)) {
+        while (c > 0 && (edges[c] as number) >= hc) c--;
+        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+      }
+      if (b === c) {
+        partial[op + b] =
+          (partial[op + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+      } else {
+        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
+        const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
+        const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
+        partial[op + b] = (partial[op + b] as number) + sign * first;
+        partial[op + c] = (partial[op + c] as number) + sign * last;
+        if (c > b + 1) {
+          const whole = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
+          interior[od + b + 1] = (interior[od + b + 1] as number) + whole;
+          interior[od + c] = (interior[od + c] as number) - whole;
+        }
+      }
+      touches[od + b] = (touches[od + b] as number) + sign;
+      touches[od + c + 1] = (touches[od + c + 1] as number) - sign;
     }
   }
 }
@@ -606,7 +782,18 @@ class ProfileThresholds {
 function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () => new ProfileThresholds(cache.series, lookback, bins),
+    () =>
+      new ProfileThresholds(
+        cache.series,
+        lookback,
+        bins,
+        cache.get(
+          'volume-profile-bars',
+          () => new ProfileBars(cache.series),
+          (b) => b.bytes,
+        ),
+        profileStates(cache, bins),
+      ),
     (p) => p.bytes,
   );
 }

@@ -335,14 +335,18 @@ const tieBars = fc.array(
   { minLength: 12, maxLength: 60 },
 );
 
-function tieSeries(bars: { low: number; span: number; close: number; volume: number }[], scale: number) {
+function tieSeries(
+  bars: { low: number; span: number; close: number; volume: number }[],
+  scale: number,
+  base = 100,
+) {
   return seriesWithVolume(
     'TIE',
     bars.map((b, i) => {
-      const low = 100 + b.low * scale;
+      const low = base + b.low * scale;
       const high = low + b.span * scale;
       const day = new Date(Date.UTC(2024, 0, 1 + i)).toISOString().slice(0, 10);
-      return [day, low, high, low, 100 + (b.close * scale) / 2, b.volume] as const;
+      return [day, low, high, low, base + (b.close * scale) / 2, b.volume] as const;
     }),
   );
 }
@@ -366,6 +370,72 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
       }),
       { numRuns: 60 },
     );
+  });
+
+  it("on high prices with narrow bins, where the bins' edges round (bins of unequal width)", () => {
+    // Around 2^20, a price rounds by about 1e-10 and a bin is a few thousandths wide: the bins'
+    // widths (as profileHistogram's overlaps compute them) differ by about 1e-7 of a bin,
+    // far more than the estimate's bound, so a bin covered wholly must be weighed by its own width.
+    fc.assert(
+      fc.property(tieBars, fc.constantFrom(0.0043, 0.0071, 0.013), (bars, scale) => {
+        const series = tieSeries(bars, scale, 2 ** 20 + 0.37);
+        const cache = new IndicatorCache(series);
+        for (const lookback of [3, 5, 8]) {
+          for (const bins of [3, 4, 7]) {
+            for (const valueArea of [0.25, 0.5, 0.75, 0.9]) {
+              expect(
+                vectorCodes(cache, lookback, bins, valueArea),
+                `${lookback} ${bins} ${valueArea}`,
+              ).toEqual(exactCodes(series, lookback, bins, valueArea));
+            }
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("whatever order the lookbacks come in (a window starts from a shorter lookback's with its bins)", () => {
+    fc.assert(
+      fc.property(
+        tieBars,
+        fc.shuffledSubarray([1, 2, 3, 4, 5, 6, 8, 11], { minLength: 3 }),
+        (bars, lookbacks) => {
+          const series = tieSeries(bars, 0.5);
+          const cache = new IndicatorCache(series);
+          for (const lookback of [...lookbacks, ...lookbacks]) {
+            for (const bins of [2, 5]) {
+              expect(vectorCodes(cache, lookback, bins, 0.6), `${lookbacks} ${lookback} ${bins}`).toEqual(
+                exactCodes(series, lookback, bins, 0.6),
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('on a series so long that no window state is kept for the next lookback (a ring of two)', () => {
+    // 28 copies of SPY's bars, one after the other (35,000 bars): their window states for 24 bins
+    // would take more than the 16 MB allowed.
+    const spy = loadBarsCsv('data/SPY.csv');
+    const n = spy.close.length * 28;
+    const tile = (a: Float64Array) => Float64Array.from({ length: n }, (_, k) => a[k % a.length] as number);
+    const long: BarSeries = {
+      symbol: 'LONG',
+      time: Float64Array.from({ length: n }, (_, k) => Date.UTC(2000, 0, 1) + k * 86_400_000),
+      open: tile(spy.open),
+      high: tile(spy.high),
+      low: tile(spy.low),
+      close: tile(spy.close),
+      volume: tile(spy.volume),
+      intraday: false,
+    };
+    const cache = new IndicatorCache(long);
+    for (const lookback of [7, 15]) {
+      expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(long, lookback, 24, 0.7));
+    }
   });
 
   it('on bars the estimate does not take (a negative volume): every profile as the instance builds it', () => {
