@@ -24,12 +24,14 @@
  *   `orderPhasesMs` says when each of the exit's calls ended (see {@link ExitPhases}).
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { keepAliveFetch } from '../shared/adapters/alpaca/keep-alive-fetch.js';
 import { startLocalStream } from '../shared/adapters/local/alpaca-stream-server.js';
 import { LOCAL_KEYS } from '../shared/adapters/local/live-stack.js';
 import { BrokerRejectedError } from '../shared/core/errors.js';
 import { newYorkToUtc } from '../shared/core/live/orders.js';
+import type { Notification } from '../shared/core/ports/notifier.js';
 import { marketOpenCheck } from '../shared/live/market-open-check.js';
 import { buildLiveContext } from '../shared/runtime/equity-live.js';
 import { parseLiveEnv } from '../shared/runtime/live.js';
@@ -57,6 +59,21 @@ export interface StreamBenchmark {
    * above the p99 (`slowest`).
    */
   readonly orderPhasesMs: Record<string, { p50: number; slowest: number }>;
+  /**
+   * CPU time per exit over the exits (the bench's waits included): the whole process (consumer,
+   * stream server, broker and dynalite threads) and the consumer's thread alone (Linux; NaN elsewhere).
+   */
+  readonly orderCpuMsPerExit: { process: number; consumerThread: number };
+}
+
+/** CPU time of this thread in ms (10 ms resolution), from /proc (Linux); NaN where it cannot be read. */
+function threadCpuMs(): number {
+  try {
+    const fields = (readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1] ?? '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 const DAY = '2025-12-08';
@@ -142,6 +159,19 @@ async function until(done: () => boolean): Promise<void> {
   }
 }
 
+/** `promise`, or a failure after 30 s. */
+async function withTimeout<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('bench: stream: an exit did not end within 30 s')), 30_000);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs `work` over the items, eight at a time (the bench's set-up, outside the timed path). */
 async function inBatches<T>(items: readonly T[], work: (item: T, index: number) => Promise<unknown>) {
   for (let i = 0; i < items.length; i += 8) {
@@ -189,13 +219,14 @@ class ExitPhases {
   }
   /**
    * Per call, the ms from the frame's arrival (the POST's time less the exit's order latency) to
-   * its end (to its start for the POST): the median exit's, and the mean over the exits whose
-   * latency is at or above the p99.
+   * its end (`start`: to the exit's first call; `post`: to the POST); `gc`: the ms of this thread's
+   * garbage-collection pauses between the two. Each for the median exit, and the mean over the
+   * exits whose latency is at or above the p99.
    */
-  summary(latencies: readonly number[], p99: number) {
+  summary(latencies: readonly number[], p99: number, gc: readonly { start: number; end: number }[]) {
     if (latencies.length !== this.rows.length) throw new Error('bench: exit phases and latencies disagree');
     const out: Record<string, { p50: number; slowest: number }> = {};
-    for (const call of ['intent', 'cancel', 'list', 'post', 'start'] as const) {
+    for (const call of ['start', 'cancel', 'list', 'intent', 'post', 'gc'] as const) {
       const all: number[] = [];
       const slow: number[] = [];
       this.rows.forEach((row, i) => {
@@ -204,11 +235,16 @@ class ExitPhases {
         if (post === undefined) return;
         const received = post.start - latency;
         const at =
-          call === 'start'
-            ? Math.min(...[...row.values()].map((r) => r.start)) - received
-            : call === 'post'
-              ? latency
-              : (row.get(call)?.end ?? Number.NaN) - received;
+          call === 'gc'
+            ? gc.reduce(
+                (sum, g) => sum + Math.max(0, Math.min(g.end, post.start) - Math.max(g.start, received)),
+                0,
+              )
+            : call === 'start'
+              ? Math.min(...[...row.values()].map((r) => r.start)) - received
+              : call === 'post'
+                ? latency
+                : (row.get(call)?.end ?? Number.NaN) - received;
         if (!Number.isFinite(at)) return;
         all.push(at);
         if (latency >= p99) slow.push(at);
@@ -242,11 +278,19 @@ export async function runStreamBenchmark(
     Object.assign(process.env, stack.env);
     const built = await buildLiveContext(parseLiveEnv(process.env), { brokerFetch });
     const phases = new ExitPhases();
+    let exitAlerted = () => {};
     const ctx = {
       // The broker transport of the stream task (shared/stream/main.ts).
       ...built,
       broker: phases.wrap(built.broker, { cancelOrder: 'cancel', listOrders: 'list', submitOrder: 'post' }),
       store: phases.wrap(built.store, { createIntent: 'intent' }),
+      // An exit's last step is its alert (or the failure's): the bench waits for it without polling.
+      notifier: {
+        async publish(notification: Notification) {
+          await built.notifier.publish(notification);
+          if (/^Stream (exit at market|action failed)/.test(notification.subject)) exitAlerted();
+        },
+      },
       log: { info() {}, warn() {}, error() {} },
     };
     // One session: the market-open check, one share bought of each symbol (a refused buy is
@@ -356,6 +400,14 @@ export async function runStreamBenchmark(
     // counted; the very first one is reported alone (`firstOrderMs`).
     let firstOrderMs = Number.NaN;
     let exitsDone = 0;
+    // The consumer thread's garbage-collection pauses (inside an exit, they delay it).
+    const gcPauses: { start: number; end: number }[] = [];
+    const gcWatch = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, end: e.startTime + e.duration });
+    });
+    gcWatch.observe({ entryTypes: ['gc'] });
+    let exitCpu = 0;
+    let exitThreadCpu = 0;
     let day = DAY;
     for (let round = 0; exitsDone - WARM_UP_EXITS < ORDER_SAMPLES; round++) {
       if (round > 0) {
@@ -369,8 +421,13 @@ export async function runStreamBenchmark(
       }
       if (positions.length === 0) throw new Error(`bench: no position bought on ${day}`);
       const at = new Date(clock).toISOString();
+      const cpuAtStart = process.cpuUsage();
+      const threadAtStart = threadCpuMs();
       for (const p of positions) {
         phases.next(false);
+        const alerted = new Promise<void>((resolve) => {
+          exitAlerted = resolve;
+        });
         const through = Math.round(p.currentPrice * 90) / 100;
         server.publish([
           {
@@ -385,22 +442,28 @@ export async function runStreamBenchmark(
             z: 'C',
           },
         ]);
-        // The wait sleeps (a timer, not a spin of the event loop): the process is idle between
-        // exits, as a consumer waiting for the market is, so the scheduler does not treat it as busy.
-        await until(() => run.engine.counts.exits + run.engine.counts.errors > exitsDone);
+        // The wait sleeps until the exit's alert (no timer polls the event loop meanwhile): the
+        // process is idle between exits, as a consumer waiting for the market is.
+        await withTimeout(alerted);
         await run.engine.settled();
+        if (run.engine.counts.exits + run.engine.counts.errors <= exitsDone)
+          throw new Error(`bench: the exit of ${p.symbol} alerted before it was counted`);
         phases.next(exitsDone >= WARM_UP_EXITS);
         if (exitsDone === 0) firstOrderMs = run.summary().order.max;
         else if (exitsDone === WARM_UP_EXITS - 1) run.summary();
         exitsDone++;
       }
+      const used = process.cpuUsage(cpuAtStart);
+      exitCpu += (used.user + used.system) / 1000;
+      exitThreadCpu += threadCpuMs() - threadAtStart;
     }
     if (run.engine.counts.errors > 0)
       throw new Error(`bench: ${run.engine.counts.errors} stream exits failed`);
     const resting = (await ctx.broker.listOrders({ status: 'open' })).filter((o) => o.type === 'stop');
     if (resting.length > 0) throw new Error(`bench: ${resting.length} stops still rest after the exits`);
     const orders = run.summary();
-    const orderPhasesMs = phases.summary(orders.order.samples, orders.order.p99);
+    gcWatch.disconnect();
+    const orderPhasesMs = phases.summary(orders.order.samples, orders.order.p99, gcPauses);
     await run.stop('bench finished');
     const result: StreamBenchmark = {
       messages: total,
@@ -413,13 +476,19 @@ export async function runStreamBenchmark(
       p99OrderMs: roundMs(orders.order.p99),
       firstOrderMs: roundMs(firstOrderMs),
       orderPhasesMs,
+      orderCpuMsPerExit: {
+        process: roundMs(exitCpu / exitsDone),
+        consumerThread: roundMs(exitThreadCpu / exitsDone),
+      },
     };
     process.stderr.write(
       `bench: stream ${result.messagesPerSecond} messages/s (${result.messagesPerCpuSecond} per CPU second), decide p50 ${result.p50DecideMs} ms p99 ${result.p99DecideMs} ms, ` +
         `received to order POST p50 ${result.p50OrderMs} ms p99 ${result.p99OrderMs} ms (${result.orderSamples} exits after ${WARM_UP_EXITS} to warm up; the first ${result.firstOrderMs} ms); ` +
         `after the frame's arrival (ms, median exit / slowest 1 %): ${Object.entries(orderPhasesMs)
           .map(([call, { p50, slowest }]) => `${call} ${p50} / ${slowest}`)
-          .join(', ')}\n`,
+          .join(
+            ', ',
+          )}; CPU per exit ${result.orderCpuMsPerExit.process} ms (consumer thread ${result.orderCpuMsPerExit.consumerThread} ms)\n`,
     );
     return result;
   } finally {
