@@ -9,8 +9,8 @@
  *   marked equity; prices above the stops, so nothing is sent), from the first frame sent to the
  *   last message handled; `messagesPerCpuSecond` divides by this process's CPU time instead (stream
  *   server and consumer together; the broker threads are idle meanwhile), the one-core rate when
- *   the machine is shared. A share of each of the 256 synthetic symbols is held (the bench's paper
- *   account starts with $1,000,000 for that).
+ *   the machine is shared. A share of each of the 128 synthetic symbols is held (the bench's paper
+ *   account starts with $1,000,000, so that none is refused).
  * - `p50DecideMs` / `p99DecideMs`: per message, received (the frame's arrival) -> decided.
  * - `p50OrderMs` / `p99OrderMs`: per exit, received (the consumer's arrival time of the frame) ->
  *   the order POST issued to the local broker: one trade through the stop of each held symbol in
@@ -262,10 +262,10 @@ class ExitPhases {
 export async function runStreamBenchmark(
   options: { symbols?: number; messages?: number } = {},
 ): Promise<StreamBenchmark> {
-  const count = options.symbols ?? 256;
+  const count = options.symbols ?? 128;
   const total = options.messages ?? 300_000;
   const { dir, dataDir, configPath, symbols } = writeSyntheticWorkspace('qs-bench-stream-', count);
-  // Cash for a share of every symbol (the bundled config's $100,000 buys about 140 of them).
+  // Cash for a share of every symbol (the bundled config's $100,000 buys fewer than 150 of 200).
   const config = readFileSync(configPath, 'utf8');
   if (!/^ {2}initialCash: \d+$/m.test(config)) throw new Error(`bench: ${configPath} has no initialCash`);
   writeFileSync(configPath, config.replace(/^( {2}initialCash:) \d+$/m, '$1 1000000'));
