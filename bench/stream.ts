@@ -54,9 +54,9 @@ export interface StreamBenchmark {
   readonly firstOrderMs: number;
   /**
    * Where received -> order POST goes: per call of the exit (the intent write, the first cancel,
-   * the order list; `start`: the exit's first call; `post`: the POST itself), the ms from the
-   * frame's arrival to its end, for the median exit (`p50`) and on average over the exits at or
-   * above the p99 (`slowest`).
+   * the order list), the ms from the frame's arrival to its end (`start`: to the exit's first
+   * call; `post`: to the POST itself); `gc`: the consumer thread's garbage-collection pauses in
+   * between. For the median exit (`p50`) and on average over the exits at or above the p99 (`slowest`).
    */
   readonly orderPhasesMs: Record<string, { p50: number; slowest: number }>;
   /**
@@ -183,9 +183,9 @@ async function inBatches<T>(items: readonly T[], work: (item: T, index: number) 
 type ExitCall = 'intent' | 'cancel' | 'list' | 'post';
 
 /**
- * When each call of an exit started and ended, relative to the exit's first call: where the
- * received -> order POST time goes (`stream.orderPhasesMs`, the p50 of each, and of the exits in the
- * slowest 1 %). Only the first call of each kind per exit is timed (the sweep after the POST is not).
+ * When each call of an exit started and ended: where the received -> order POST time goes
+ * (`stream.orderPhasesMs`). Only the first call of each kind per exit is timed (the sweep's list
+ * after the POST is not).
  */
 class ExitPhases {
   private current = new Map<ExitCall, { start: number; end: number }>();
