@@ -89,23 +89,34 @@ function buildOptions(spec) {
  */
 export function buildBundle(esbuild, spec) {
   if (spec.moduleUrls === true) throw new Error(`bundle ${spec.name}: moduleUrls needs buildBundleAsync`);
-  return writeBuild(esbuild, spec, esbuild.buildSync(buildOptions(spec)));
+  const started = Date.now();
+  return writeBuild(esbuild, spec, esbuild.buildSync(buildOptions(spec)), started);
 }
 
 /** {@link buildBundle} through esbuild's asynchronous API, which runs the plugin of `moduleUrls`. */
 export async function buildBundleAsync(esbuild, spec) {
   const options = buildOptions(spec);
   const own = spec.moduleUrls === true ? moduleUrlOptions(options) : {};
-  return writeBuild(esbuild, spec, await esbuild.build({ ...options, ...own }));
+  const started = Date.now();
+  return writeBuild(esbuild, spec, await esbuild.build({ ...options, ...own }), started);
 }
 
-function writeBuild(esbuild, spec, result) {
+/** Files esbuild reads besides the modules (its TypeScript settings): a change rebuilds too. */
+const SETTINGS_INPUTS = ['tsconfig.json', 'package.json'];
+
+function writeBuild(esbuild, spec, result, started) {
   const outdir = join(CACHE_DIR, `${spec.name}.build`);
   const outputs = result.outputFiles ?? [];
   if (outputs.length === 0 || result.metafile === undefined) throw new Error('esbuild wrote no bundle');
   const inputs = {};
-  for (const input of Object.keys(result.metafile.inputs)) {
-    inputs[input] = sha256(readFileSync(join(ROOT, input)));
+  // A source saved while esbuild ran may not be the bytes it bundled: the manifest is then not
+  // written (this run uses the build, the next one builds again).
+  let changedDuringBuild = false;
+  for (const input of [...Object.keys(result.metafile.inputs), ...SETTINGS_INPUTS]) {
+    const path = join(ROOT, input);
+    if (!existsSync(path)) continue;
+    if (statSync(path).mtimeMs >= started) changedDuringBuild = true;
+    inputs[input] = sha256(readFileSync(path));
   }
   const digest = createHash('sha256');
   for (const output of outputs) digest.update(output.path).update(output.contents);
@@ -117,14 +128,20 @@ function writeBuild(esbuild, spec, result) {
   }
   const bundle = `${folder}/${entry}`;
   const manifest = { format: spec.format, esbuild: esbuild.version, bundle, inputs };
-  writeAtomically(join(CACHE_DIR, `${spec.name}.json`), `${JSON.stringify(manifest, null, 1)}\n`);
+  if (!changedDuringBuild) {
+    writeAtomically(join(CACHE_DIR, `${spec.name}.json`), `${JSON.stringify(manifest, null, 1)}\n`);
+  }
   // Older builds go, unless written in the last minutes: a process started on one may still load
   // its chunks.
   for (const name of readdirSync(CACHE_DIR)) {
     const path = join(CACHE_DIR, name);
     if (name !== folder && isBuildOf(spec.name, name)) {
-      if (statSync(path).mtimeMs < Date.now() - STALE_AFTER_MS)
-        rmSync(path, { force: true, recursive: true });
+      try {
+        if (statSync(path).mtimeMs < Date.now() - STALE_AFTER_MS)
+          rmSync(path, { force: true, recursive: true });
+      } catch {
+        // Removed by another process meanwhile: nothing to do.
+      }
     }
   }
   return join(CACHE_DIR, bundle);

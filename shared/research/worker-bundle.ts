@@ -71,14 +71,38 @@ export async function bundledScript(
 
 /**
  * The node flags a bundled child or thread gets: undefined (the parent's, inherited) unless the
- * parent runs tsx's loader, then the parent's less the loader. A worker thread refuses V8 and
+ * parent runs tsx's loader, then the parent's per-thread flags less the loader. A worker thread refuses V8 and
  * process-wide flags given explicitly (`ERR_WORKER_INVALID_EXEC_ARGV`: `node --max-old-space-size=4096`
  * or `--single-threaded-gc` made every worker fail) but inherits them.
  */
 export function bundleExecArgv(execArgv: readonly string[]): string[] | undefined {
   const kept = withoutTsxLoader(execArgv);
-  return kept.length === execArgv.length ? undefined : kept;
+  if (kept.length === execArgv.length) return undefined;
+  // Given explicitly, only the flags a thread accepts: V8's and the process's would fail it (the
+  // thread then runs with the process's heap limits and V8 settings, which it shares anyway).
+  return kept.filter(threadAccepts);
 }
+
+/** Node's per-thread flags a bundled thread may be given (and their values), the rest dropped. */
+function threadAccepts(arg: string, index: number, args: readonly string[]): boolean {
+  const name = arg.startsWith('--') ? (arg.split('=')[0] as string) : arg;
+  if (THREAD_FLAGS.has(name) || name.startsWith('--experimental-')) return true;
+  // The value of a kept flag given as its own argument (`--require ./hook.cjs`, `--conditions x`).
+  const previous = index > 0 ? (args[index - 1] as string) : '';
+  return !arg.startsWith('-') && THREAD_FLAGS_WITH_VALUE.has(previous);
+}
+
+const THREAD_FLAGS_WITH_VALUE = new Set(['--require', '-r', '--import', '--conditions', '-C']);
+const THREAD_FLAGS = new Set([
+  ...THREAD_FLAGS_WITH_VALUE,
+  '--enable-source-maps',
+  '--no-warnings',
+  '--trace-warnings',
+  '--trace-uncaught',
+  '--no-deprecation',
+  '--trace-deprecation',
+  '--throw-deprecation',
+]);
 
 /**
  * The parent's node flags less tsx's loader (`--import .../tsx/...`, `--require .../tsx/...`): a

@@ -409,9 +409,12 @@ class ProfileThresholds {
     private readonly series: BarSeries,
     private readonly lookback: number,
     private readonly bins: number,
-    /** The series' bars as the estimate needs them and its window states, shared with the others. */
-    private readonly bars: ProfileBars,
-    private readonly states: ProfileStates,
+    /**
+     * The series' bars as the estimate needs them and its window states, shared with the others:
+     * used while the thresholds are built, not kept (the cache counts and evicts them on their own).
+     */
+    bars: ProfileBars,
+    states: () => ProfileStates,
   ) {
     const n = series.close.length;
     this.total = new Float64Array(n);
@@ -427,7 +430,7 @@ class ProfileThresholds {
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
     this.estimated = bars.estimable;
-    if (this.estimated) this.estimate();
+    if (this.estimated) this.estimate(bars, states());
   }
 
   get bytes(): number {
@@ -524,16 +527,16 @@ class ProfileThresholds {
    * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
    * held volumes (at most `bins` bins summed in floating point) between the two.
    */
-  private estimate(): void {
+  private estimate(bars: ProfileBars, states: ProfileStates): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, into, held, parts, edges, ratio, frame, states } = this;
+    const { lookback, bins, into, held, parts, edges, ratio, frame } = this;
     const { partial, interior, touches, slots } = states;
     // The states of the last lookback estimated, when it is shorter: a window with its bins starts
     // from them. They are overwritten bar by bar with this lookback's.
     const n = high.length;
     const from = slots === n && states.lookback < lookback ? states.lookback : 0;
     states.lookback = 0;
-    const { density, prefix, integral, quantum, minQ, maxQ } = this.bars;
+    const { density, prefix, integral, quantum, minQ, maxQ } = bars;
     frame[PER_QUANTUM] = 1 / quantum;
     let minHead = 0;
     let minTail = 0;
@@ -573,8 +576,10 @@ class ProfileThresholds {
       const width = (hi - lo) / bins;
       // Bins far wider than a price's rounding: every estimate below is then within its bound.
       if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
+        // `exact` leaves its own window's numbers in `frame`: the edges are to be set again.
         this.exact(i);
         sumsLo = Number.NaN;
+        edgesLo = Number.NaN;
         states.lo[slot] = Number.NaN;
         continue;
       }
@@ -588,8 +593,8 @@ class ProfileThresholds {
           interior[od + b] = interior[pd + b] as number;
           touches[od + b] = touches[pd + b] as number;
         }
-        this.addBars(first - 1, first, -1, density, op, od);
-        this.addBars(i - 1, i, 1, density, op, od);
+        this.addBars(states, first - 1, first, -1, density, op, od);
+        this.addBars(states, i - 1, i, 1, density, op, od);
       } else {
         if (lo !== edgesLo || hi !== edgesHi) {
           frame[LO] = lo;
@@ -604,12 +609,12 @@ class ProfileThresholds {
         if (from > 0 && states.lo[slot] === lo && states.hi[slot] === hi) {
           // The shorter lookback's window ending at the same bar has the same bins: the bars
           // this window adds before it.
-          this.addBars(first, i - from, 1, density, op, od);
+          this.addBars(states, first, i - from, 1, density, op, od);
         } else {
           partial.fill(0, op, op + bins);
           interior.fill(0, od, od + bins + 1);
           touches.fill(0, od, od + bins + 1);
-          this.addBars(first, i, 1, density, op, od);
+          this.addBars(states, first, i, 1, density, op, od);
         }
         sumsLo = lo;
         sumsHi = hi;
@@ -704,6 +709,7 @@ class ProfileThresholds {
    * away, so a bar taken away takes exactly the quanta it added.
    */
   private addBars(
+    states: ProfileStates,
     from: number,
     to: number,
     sign: number,
@@ -713,7 +719,7 @@ class ProfileThresholds {
   ): void {
     const { high, low, volume } = this.series;
     const { bins, edges, frame } = this;
-    const { partial, interior, touches } = this.states;
+    const { partial, interior, touches } = states;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
@@ -792,7 +798,7 @@ function profileThresholds(cache: IndicatorCache, lookback: number, bins: number
           () => new ProfileBars(cache.series),
           (b) => b.bytes,
         ),
-        profileStates(cache, bins),
+        () => profileStates(cache, bins),
       ),
     (p) => p.bytes,
   );

@@ -29,9 +29,20 @@ describe('the grid workers’ bundle', () => {
   it('lets a bundled thread inherit the node flags unless tsx’s loader must be dropped', () => {
     expect(bundleExecArgv([])).toBeUndefined();
     expect(bundleExecArgv(['--max-old-space-size=4096', '--single-threaded-gc'])).toBeUndefined();
-    expect(bundleExecArgv(['--import', 'tsx', '--max-old-space-size=512'])).toEqual([
-      '--max-old-space-size=512',
-    ]);
+    // Under tsx, given explicitly: only the flags a thread accepts (a V8 flag would fail it).
+    expect(bundleExecArgv(['--import', 'tsx', '--max-old-space-size=512'])).toEqual([]);
+    expect(
+      bundleExecArgv([
+        '--single-threaded-gc',
+        '--import',
+        'tsx',
+        '--enable-source-maps',
+        '--require',
+        './hook.cjs',
+        '--stack-size=2000',
+        '--conditions=dev',
+      ]),
+    ).toEqual(['--enable-source-maps', '--require', './hook.cjs', '--conditions=dev']);
   });
 
   it('starts its threads when the process runs with a V8 flag (npm start’s launcher, bundled)', () => {

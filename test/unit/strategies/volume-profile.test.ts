@@ -395,6 +395,40 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
+  it('after a near-flat window (computed exactly), a window with the bins of an earlier one', () => {
+    // Lookback 3: the windows before bars 3 and 6 span 90..110, the one before bar 4 to 5 only
+    // 100..100 + 1e-9 (bins far narrower than a price's rounding: built exactly), and the window
+    // before bar 5 spans 90..110 again: its bins are the first window's, but the exact build in
+    // between left its own numbers where the estimate reads the bins' (it must set them again).
+    const flat = 100 + 1e-9;
+    const rows: [number, number, number, number][] = [
+      [90, 110, 100, 100],
+      [100, flat, 100, 300],
+      [100, flat, 100, 200],
+      [100, flat, 100, 100],
+      [90, 110, 92, 300],
+      [90, 110, 108, 100],
+      [95, 105, 93, 100],
+      [91, 109, 107, 100],
+      [99, 101, 100, 100],
+    ];
+    const series = seriesWithVolume(
+      'FLAT',
+      rows.map(([low, high, close, volume], i) => {
+        const day = new Date(Date.UTC(2024, 0, 1 + i)).toISOString().slice(0, 10);
+        return [day, low, high, low, close, volume] as const;
+      }),
+    );
+    const cache = new IndicatorCache(series);
+    for (const bins of [2, 3, 4, 7]) {
+      for (const valueArea of [0.25, 0.5, 0.7, 0.9]) {
+        expect(vectorCodes(cache, 3, bins, valueArea), `${bins} ${valueArea}`).toEqual(
+          exactCodes(series, 3, bins, valueArea),
+        );
+      }
+    }
+  });
+
   it("whatever order the lookbacks come in (a window starts from a shorter lookback's with its bins)", () => {
     fc.assert(
       fc.property(
