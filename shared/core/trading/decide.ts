@@ -10,6 +10,7 @@ import {
   type BreakerEvent,
   entryBlock,
   type HeatPosition,
+  type KellySums,
   kellyEstimate,
   manageStop,
   observeEquity,
@@ -78,6 +79,11 @@ export interface CloseDecisionInput {
   readonly symbols: readonly SymbolAtClose[];
   /** Net P&L of the strategy's closed trades, oldest first (for the Kelly cap). */
   readonly closedPnls: readonly number[];
+  /**
+   * The running sums of `closedPnls` (`KellySums`), when the caller keeps them in step with it:
+   * the Kelly estimate then skips its loop while its window holds every trade. Same result.
+   */
+  readonly closedPnlSums?: KellySums;
   readonly riskState: RiskState;
   /**
    * Sleeves: rows with a `book` are sized in that book. Breakers, heat, the cash buffer and the
@@ -347,7 +353,12 @@ class CloseDecider {
     if (rules === undefined) return null;
     if (book === undefined) {
       if (this.kelly === undefined) {
-        this.kelly = kellyEstimate(this.input.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
+        this.kelly = kellyEstimate(
+          this.input.closedPnls,
+          rules.kellyWindow,
+          rules.kellyMinTrades,
+          this.input.closedPnlSums,
+        );
       }
       return this.kelly;
     }

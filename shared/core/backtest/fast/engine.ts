@@ -23,7 +23,7 @@ import {
   riskFreePerPeriodOf,
   timesValid,
 } from '../../metrics/index.js';
-import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
+import { initialRiskState, KellySums, manageStop, type RiskState } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
@@ -115,6 +115,8 @@ export class FastLane {
   readonly inMarket: Uint8Array;
   /** The closed trades' P&L of the combination being run. */
   readonly pnls: number[] = [];
+  /** The running sums of `pnls` (the Kelly estimate's, kept in step with it). */
+  readonly pnlSums = new KellySums();
   barsInMarket = 0;
   readonly stats = new CurveStats();
 
@@ -347,6 +349,8 @@ function simulate<P>(
   const trades: TradeRecord[] | undefined = record ? [] : undefined;
   const closedPnls = lane.pnls;
   closedPnls.length = 0;
+  const pnlSums = lane.pnlSums;
+  pnlSums.reset();
   let nextOrderId = 1;
   let cash: Cents = Math.round(options.initialCash * 100);
 
@@ -414,7 +418,9 @@ function simulate<P>(
       commission: toDollars(entryCommission + exitCommission),
       exitReason: role,
     });
-    closedPnls.push(toDollars(pnl));
+    const closed = toDollars(pnl);
+    closedPnls.push(closed);
+    pnlSums.add(closed);
     side = 0;
   };
 
@@ -633,6 +639,7 @@ function simulate<P>(
     buyingPower: 0,
     symbols: [row],
     closedPnls,
+    closedPnlSums: pnlSums,
     riskState,
     options,
     ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
