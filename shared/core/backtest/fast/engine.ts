@@ -134,6 +134,7 @@ export class FastScratch {
   readonly lanes: readonly [FastLane, FastLane];
 
   private codesBuffer: Uint8Array | undefined;
+  private codesWords: Uint32Array | undefined;
 
   constructor(span: number) {
     this.lanes = [new FastLane(span), new FastLane(span)];
@@ -156,8 +157,21 @@ export class FastScratch {
 
   /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
   codes(bars: number): Uint8Array {
-    if (this.codesBuffer?.length !== bars) this.codesBuffer = new Uint8Array(bars);
+    if (this.codesBuffer?.length !== bars) {
+      // Padded to whole 32-bit words; the padding is never written (it stays 0), see `codeWords`.
+      const buffer = new ArrayBuffer(Math.ceil(bars / 4) * 4);
+      this.codesBuffer = new Uint8Array(buffer, 0, bars);
+      this.codesWords = new Uint32Array(buffer);
+    }
     return this.codesBuffer;
+  }
+
+  /**
+   * The bytes of `codes` four at a time (word `w` holds codes `4w`..`4w + 3`, its bytes past the
+   * last bar 0), when `codes` is this scratch's array (`codes`); else undefined.
+   */
+  codeWords(codes: Uint8Array): Uint32Array | undefined {
+    return codes === this.codesBuffer ? this.codesWords : undefined;
   }
 }
 
@@ -716,6 +730,9 @@ function simulate<P>(
   const codes = vector?.codes;
   const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
   const flatMask = masks[0] as number;
+  // The codes four at a time, for the scan of a flat stretch (`flatMask` in every byte).
+  const words = codes === undefined ? undefined : scratch.codeWords(codes);
+  const flatWord = flatMask * 0x01010101;
   const longMask = masks[1] as number;
   const shortMask = masks[2] as number;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
@@ -830,9 +847,17 @@ function simulate<P>(
       // at this equity (docs/engine.md); they are filled in one step.
       if (skipFlat && side === 0 && entryId === 0 && exitId === 0) {
         let next = slot + 1;
+        if (words !== undefined) {
+          // To a word boundary, then four codes a step, then the word where one can enter.
+          while (next < end && (next & 3) !== 0 && ((codes[next] as number) & flatMask) === 0) next++;
+          if ((next & 3) === 0)
+            while (next < end && ((words[next >> 2] as number) & flatWord) === 0) next += 4;
+          if (next > end) next = end;
+        }
         while (next < end && ((codes[next] as number) & flatMask) === 0) next++;
         if (next > slot + 1) {
-          equityValue.fill(equityValue[k] as number, k + 1, next - start);
+          const flat = equityValue[k] as number;
+          for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
           if (rules !== undefined) flatStretch(slot + 1, next - 1);
           slot = next - 1;
         }
