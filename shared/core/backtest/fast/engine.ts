@@ -685,11 +685,14 @@ function simulate<P>(
     closeInput.riskState = rules === undefined ? riskState : materialize();
     const decisions = decideAtClose(closeInput);
     if (rules !== undefined) absorb(decisions.riskState, bar);
-    for (const moved of decisions.stops) {
-      if (stopId !== 0) stopPrice = moved.stop;
+    // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
+    const { stops, entries } = decisions;
+    for (let i = 0; i < stops.length; i++) {
+      if (stopId !== 0) stopPrice = (stops[i] as (typeof stops)[number]).stop;
     }
     if (decisions.exits.length > 0) exitId = nextOrderId++;
-    for (const entry of decisions.entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as (typeof entries)[number];
       const enter: EnterIntent = entry.intent;
       if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
         throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
