@@ -33,7 +33,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from '../../strategies/types.js';
-import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
+import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
 import { decideAtClose, type HeldPosition, productStop } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
@@ -134,7 +134,6 @@ export class FastScratch {
   readonly lanes: readonly [FastLane, FastLane];
 
   private codesBuffer: Uint8Array | undefined;
-  private codesWords: Uint32Array | undefined;
 
   constructor(span: number) {
     this.lanes = [new FastLane(span), new FastLane(span)];
@@ -158,20 +157,10 @@ export class FastScratch {
   /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
   codes(bars: number): Uint8Array {
     if (this.codesBuffer?.length !== bars) {
-      // Padded to whole 32-bit words; the padding is never written (it stays 0), see `codeWords`.
-      const buffer = new ArrayBuffer(Math.ceil(bars / 4) * 4);
-      this.codesBuffer = new Uint8Array(buffer, 0, bars);
-      this.codesWords = new Uint32Array(buffer);
+      // Padded to whole 32-bit words (`paddedBytes`), so the codes can be read four at a time.
+      this.codesBuffer = paddedBytes(bars);
     }
     return this.codesBuffer;
-  }
-
-  /**
-   * The bytes of `codes` four at a time (word `w` holds codes `4w`..`4w + 3`, its bytes past the
-   * last bar 0), when `codes` is this scratch's array (`codes`); else undefined.
-   */
-  codeWords(codes: Uint8Array): Uint32Array | undefined {
-    return codes === this.codesBuffer ? this.codesWords : undefined;
   }
 }
 
@@ -734,7 +723,7 @@ function simulate<P>(
   const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
   const flatMask = masks[0] as number;
   // The codes four at a time, for the scan of a flat stretch (`flatMask` in every byte).
-  const words = codes === undefined ? undefined : scratch.codeWords(codes);
+  const words = codes === undefined ? undefined : wordsOf(codes);
   const flatWord = flatMask * 0x01010101;
   const longMask = masks[1] as number;
   const shortMask = masks[2] as number;
