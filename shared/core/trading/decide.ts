@@ -181,7 +181,7 @@ class CloseDecider {
   private readonly rules: CloseDecisionInput['options']['risk'];
   private readonly explain: boolean;
   private power: number;
-  private readonly bookPower: number[];
+  private bookPowers: number[] | undefined;
   private exiting: Set<number> | undefined;
   private stopOf: Map<number, number> | undefined;
   private decided: DecidedEntry[] | undefined;
@@ -199,7 +199,12 @@ class CloseDecider {
     this.rules = input.options.risk;
     this.explain = input.explain !== false;
     this.power = input.buyingPower;
-    this.bookPower = input.books === undefined ? [] : input.books.map((b) => b.buyingPower);
+  }
+
+  /** Each book's buying power left at this close, made when a row with a book first reads it. */
+  private get bookPower(): number[] {
+    this.bookPowers ??= this.input.books === undefined ? [] : this.input.books.map((b) => b.buyingPower);
+    return this.bookPowers;
   }
 
   decide(): CloseDecisions {
