@@ -848,8 +848,10 @@ function simulate<P>(
         }
         while (next < end && ((codes[next] as number) & flatMask) === 0) next++;
         if (next > slot + 1) {
+          // A short stretch in a loop, a long one with `fill` (a builtin call: about 25 ns, then faster per element).
           const flat = equityValue[k] as number;
-          for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
+          if (next - slot > 32) equityValue.fill(flat, k + 1, next - start);
+          else for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
           if (rules !== undefined) flatStretch(slot + 1, next - 1);
           slot = next - 1;
         }
