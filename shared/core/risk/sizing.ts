@@ -27,13 +27,58 @@ export function positionHeat(side: 1 | -1, qty: number, entryRef: number, stop: 
 }
 
 /**
+ * Running sums of a list of closed trades' P&L, oldest first, as `kellyEstimate` sums them (the
+ * same additions in the same order, so the same doubles): a caller that appends a trade here each
+ * time it appends one to its list (`add`) lets `kellyEstimate` skip the loop while the window
+ * covers the whole list. `count` is how many P&Ls were added since `reset`.
+ */
+export class KellySums {
+  count = 0;
+  wins = 0;
+  losses = 0;
+  winSum = 0;
+  lossSum = 0;
+
+  /** Empties the sums (the list was emptied). */
+  reset(): void {
+    this.count = 0;
+    this.wins = 0;
+    this.losses = 0;
+    this.winSum = 0;
+    this.lossSum = 0;
+  }
+
+  /** One more P&L, appended to the list too. */
+  add(pnl: number): void {
+    this.count++;
+    if (pnl > 0) {
+      this.wins++;
+      this.winSum += pnl;
+    } else if (pnl < 0) {
+      this.losses++;
+      this.lossSum -= pnl;
+    }
+  }
+}
+
+/**
  * The Kelly fraction W − (1 − W) / R from the last `window` closed trades' P&L (W: win rate,
  * R: average win / average loss). Null until `minTrades` trades exist. With no losing trade it is W.
+ * `sums`, when given, must be the running sums of `pnls` (`KellySums`, kept in step by the caller):
+ * while the window holds the whole list they are its sums, and the loop is skipped.
  */
-export function kellyEstimate(pnls: readonly number[], window: number, minTrades: number): number | null {
+export function kellyEstimate(
+  pnls: readonly number[],
+  window: number,
+  minTrades: number,
+  sums?: KellySums,
+): number | null {
   const from = Math.max(0, pnls.length - window);
   const n = pnls.length - from;
   if (n < minTrades) return null;
+  if (sums !== undefined && from === 0 && sums.count === n) {
+    return kellyOfSums(n, sums.wins, sums.losses, sums.winSum, sums.lossSum);
+  }
   let wins = 0;
   let losses = 0;
   let winSum = 0;
@@ -48,6 +93,11 @@ export function kellyEstimate(pnls: readonly number[], window: number, minTrades
       lossSum -= pnl;
     }
   }
+  return kellyOfSums(n, wins, losses, winSum, lossSum);
+}
+
+/** `kellyEstimate` of `n` trades from their wins, losses and the sums of each. */
+function kellyOfSums(n: number, wins: number, losses: number, winSum: number, lossSum: number): number {
   const w = wins / n;
   if (losses === 0) return w;
   if (wins === 0) return -1;

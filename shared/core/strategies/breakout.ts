@@ -11,7 +11,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import { codesArray, type IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache, paddedBytes, wordsOf } from './vector.js';
 
 export const breakoutParams = z
   .object({
@@ -95,10 +95,24 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
     const entry = channelBits(cache, 'entry', params.entry);
     const exit = channelBits(cache, 'exit', params.exit);
     const flags = codesArray(cache, out);
-    for (let i = 0; i < flags.length; i++) {
-      const e = entry[i] as number;
-      const x = exit[i] as number;
-      flags[i] = e & x & CHANNEL_READY ? (e | x) & ~CHANNEL_READY : 0;
+    const flagWords = wordsOf(flags);
+    const entryWords = wordsOf(entry);
+    const exitWords = wordsOf(exit);
+    if (flagWords !== undefined && entryWords !== undefined && exitWords !== undefined) {
+      // The same per byte, four bytes a step: a byte whose two channels are ready keeps its bits
+      // but the ready bit; any other byte (and the padding) is 0.
+      for (let w = 0; w < flagWords.length; w++) {
+        const e = entryWords[w] as number;
+        const x = exitWords[w] as number;
+        const ready = ((e & x & READY_WORD) >>> 4) * 0xff;
+        flagWords[w] = (e | x) & ~READY_WORD & ready;
+      }
+    } else {
+      for (let i = 0; i < flags.length; i++) {
+        const e = entry[i] as number;
+        const x = exit[i] as number;
+        flags[i] = e & x & CHANNEL_READY ? (e | x) & ~CHANNEL_READY : 0;
+      }
     }
     return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
   },
@@ -106,6 +120,8 @@ export const breakout: StrategyDefinition<BreakoutParams> = {
 
 /** The bit of `channelBits` set where the channel exists (its upper side is not NaN). */
 const CHANNEL_READY = 16;
+/** `CHANNEL_READY` in each byte of a word. */
+const READY_WORD = CHANNEL_READY * 0x01010101;
 
 /**
  * The rule's bits of one channel at each close: the entry channel's (close above its high: enter
@@ -119,7 +135,7 @@ function channelBits(cache: IndicatorCache, role: 'entry' | 'exit', period: numb
       const close = cache.series.close;
       const upper = channel(cache, 'high', period);
       const lower = channel(cache, 'low', period);
-      const bits = new Uint8Array(close.length);
+      const bits = paddedBytes(close.length);
       for (let i = 0; i < close.length; i++) {
         const high = upper[i] as number;
         if (Number.isNaN(high)) continue;

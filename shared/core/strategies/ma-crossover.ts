@@ -134,14 +134,19 @@ export const maCrossover: StrategyDefinition<MaCrossoverParams> = {
     const slow = averageArray(cache, params.ma, params.slow);
     const n = fast.length;
     const codes = codesArray(cache, out);
+    // `crossDirection` at every bar, its comparisons written out without branches (this loop runs
+    // once per pair): each bar's two comparisons are kept for the next, and a comparison with a NaN
+    // (an average warming up, or before the first bar) is false, as there.
+    let below = 0;
+    let above = 0;
     for (let i = 0; i < n; i++) {
-      const cross = crossDirection(
-        i === 0 ? Number.NaN : (fast[i - 1] as number),
-        i === 0 ? Number.NaN : (slow[i - 1] as number),
-        fast[i] as number,
-        slow[i] as number,
-      );
-      codes[i] = cross === 1 ? CROSS_UP : cross === -1 ? CROSS_DOWN : 0;
+      const f = fast[i] as number;
+      const s = slow[i] as number;
+      const nowBelow = Number(f < s);
+      const nowAbove = Number(f > s);
+      codes[i] = (below & nowAbove) * CROSS_UP + (above & nowBelow) * CROSS_DOWN;
+      below = nowBelow;
+      above = nowAbove;
     }
     const longShort = run.direction === 'long-short';
     const atr = params.atrStop === undefined ? undefined : cache.atr(params.atrPeriod);

@@ -59,10 +59,38 @@ export class IndicatorCache {
   }
 }
 
+/**
+ * A byte per bar whose buffer is padded to whole 32-bit words (the padding stays 0: nothing writes
+ * past the bars), so that `wordsOf` can read and write it four bytes at a time.
+ */
+export function paddedBytes(bars: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(Math.ceil(bars / 4) * 4), 0, bars);
+}
+
+/** The 32-bit word views of byte arrays (`wordsOf`), kept while their buffers live. */
+const wordViews = new WeakMap<ArrayBufferLike, Uint32Array>();
+
+/**
+ * The bytes of `bytes` four at a time (word `w` holds bytes `4w`..`4w + 3`; the same on either
+ * byte order for the byte-wise operations the callers do), when its buffer starts at it and is
+ * padded to whole words (`paddedBytes`, the fast engine's codes array); else undefined. Every
+ * word past the last whole one holds only 0 padding after the bytes.
+ */
+export function wordsOf(bytes: Uint8Array): Uint32Array | undefined {
+  const buffer = bytes.buffer;
+  if (bytes.byteOffset !== 0 || buffer.byteLength !== Math.ceil(bytes.length / 4) * 4) return undefined;
+  let words = wordViews.get(buffer);
+  if (words === undefined) {
+    words = new Uint32Array(buffer);
+    wordViews.set(buffer, words);
+  }
+  return words;
+}
+
 /** `out` when given (it must have one element per bar), else a new array: where `vectorize` writes its codes. */
 export function codesArray(cache: IndicatorCache, out: Uint8Array | undefined): Uint8Array {
   const n = cache.series.time.length;
-  if (out === undefined) return new Uint8Array(n);
+  if (out === undefined) return paddedBytes(n);
   if (out.length !== n) {
     throw new RangeError(`codes array of ${out.length} elements for a series of ${n} bars`);
   }

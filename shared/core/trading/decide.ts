@@ -10,6 +10,7 @@ import {
   type BreakerEvent,
   entryBlock,
   type HeatPosition,
+  type KellySums,
   kellyEstimate,
   manageStop,
   observeEquity,
@@ -78,6 +79,11 @@ export interface CloseDecisionInput {
   readonly symbols: readonly SymbolAtClose[];
   /** Net P&L of the strategy's closed trades, oldest first (for the Kelly cap). */
   readonly closedPnls: readonly number[];
+  /**
+   * The running sums of `closedPnls` (`KellySums`), when the caller keeps them in step with it:
+   * the Kelly estimate then skips its loop while its window holds every trade. Same result.
+   */
+  readonly closedPnlSums?: KellySums;
   readonly riskState: RiskState;
   /**
    * Sleeves: rows with a `book` are sized in that book. Breakers, heat, the cash buffer and the
@@ -175,7 +181,7 @@ class CloseDecider {
   private readonly rules: CloseDecisionInput['options']['risk'];
   private readonly explain: boolean;
   private power: number;
-  private readonly bookPower: number[];
+  private bookPowers: number[] | undefined;
   private exiting: Set<number> | undefined;
   private stopOf: Map<number, number> | undefined;
   private decided: DecidedEntry[] | undefined;
@@ -193,7 +199,12 @@ class CloseDecider {
     this.rules = input.options.risk;
     this.explain = input.explain !== false;
     this.power = input.buyingPower;
-    this.bookPower = input.books === undefined ? [] : input.books.map((b) => b.buyingPower);
+  }
+
+  /** Each book's buying power left at this close, made when a row with a book first reads it. */
+  private get bookPower(): number[] {
+    this.bookPowers ??= this.input.books === undefined ? [] : this.input.books.map((b) => b.buyingPower);
+    return this.bookPowers;
   }
 
   decide(): CloseDecisions {
@@ -347,7 +358,12 @@ class CloseDecider {
     if (rules === undefined) return null;
     if (book === undefined) {
       if (this.kelly === undefined) {
-        this.kelly = kellyEstimate(this.input.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
+        this.kelly = kellyEstimate(
+          this.input.closedPnls,
+          rules.kellyWindow,
+          rules.kellyMinTrades,
+          this.input.closedPnlSums,
+        );
       }
       return this.kelly;
     }

@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   entryBlock,
   initialRiskState,
+  KellySums,
   kellyEstimate,
   manageStop,
   observeEquity,
@@ -97,6 +99,44 @@ describe('Kelly estimate', () => {
     // the window keeps the last 5
     expect(kellyEstimate([-500, -500, 200, -100, 200, -100, 200], 5, 5)).toBeCloseTo(0.4, 12);
     expect(kellyEstimate([10, 20, 30], 10, 3)).toBe(1);
+  });
+
+  it('with running sums kept in step (KellySums), the same double at every length', () => {
+    const pnl = fc.oneof(
+      fc.constant(0),
+      fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+      fc.integer({ min: -5000, max: 5000 }).map((c) => c / 100),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(pnl, { maxLength: 80 }),
+        fc.integer({ min: 2, max: 60 }),
+        fc.integer({ min: 2, max: 60 }),
+        (pnls, window, min) => {
+          const minTrades = Math.min(min, window);
+          const sums = new KellySums();
+          const list: number[] = [];
+          for (const x of pnls) {
+            list.push(x);
+            sums.add(x);
+            expect(
+              Object.is(kellyEstimate(list, window, minTrades, sums), kellyEstimate(list, window, minTrades)),
+            ).toBe(true);
+          }
+          sums.reset();
+          expect(sums.count).toBe(0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('sums out of step with the list are not used', () => {
+    const sums = new KellySums();
+    sums.add(100);
+    sums.add(100);
+    // The list has a loss the sums never saw: its own loop gives the estimate.
+    expect(kellyEstimate([100, -100, 100], 50, 2, sums)).toBe(kellyEstimate([100, -100, 100], 50, 2));
   });
 });
 

@@ -23,7 +23,7 @@ import {
   riskFreePerPeriodOf,
   timesValid,
 } from '../../metrics/index.js';
-import { initialRiskState, manageStop, type RiskState } from '../../risk/index.js';
+import { initialRiskState, KellySums, manageStop, type RiskState } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
@@ -33,7 +33,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from '../../strategies/types.js';
-import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
+import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
 import { decideAtClose, type HeldPosition, productStop } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
@@ -115,6 +115,8 @@ export class FastLane {
   readonly inMarket: Uint8Array;
   /** The closed trades' P&L of the combination being run. */
   readonly pnls: number[] = [];
+  /** The running sums of `pnls` (the Kelly estimate's, kept in step with it). */
+  readonly pnlSums = new KellySums();
   barsInMarket = 0;
   readonly stats = new CurveStats();
 
@@ -154,7 +156,10 @@ export class FastScratch {
 
   /** The array a vectorized rule writes its codes into (one element per bar), reused by every combination. */
   codes(bars: number): Uint8Array {
-    if (this.codesBuffer?.length !== bars) this.codesBuffer = new Uint8Array(bars);
+    if (this.codesBuffer?.length !== bars) {
+      // Padded to whole 32-bit words (`paddedBytes`), so the codes can be read four at a time.
+      this.codesBuffer = paddedBytes(bars);
+    }
     return this.codesBuffer;
   }
 }
@@ -347,6 +352,8 @@ function simulate<P>(
   const trades: TradeRecord[] | undefined = record ? [] : undefined;
   const closedPnls = lane.pnls;
   closedPnls.length = 0;
+  const pnlSums = lane.pnlSums;
+  pnlSums.reset();
   let nextOrderId = 1;
   let cash: Cents = Math.round(options.initialCash * 100);
 
@@ -414,7 +421,9 @@ function simulate<P>(
       commission: toDollars(entryCommission + exitCommission),
       exitReason: role,
     });
-    closedPnls.push(toDollars(pnl));
+    const closed = toDollars(pnl);
+    closedPnls.push(closed);
+    pnlSums.add(closed);
     side = 0;
   };
 
@@ -633,6 +642,7 @@ function simulate<P>(
     buyingPower: 0,
     symbols: [row],
     closedPnls,
+    closedPnlSums: pnlSums,
     riskState,
     options,
     ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
@@ -664,11 +674,14 @@ function simulate<P>(
     closeInput.riskState = rules === undefined ? riskState : materialize();
     const decisions = decideAtClose(closeInput);
     if (rules !== undefined) absorb(decisions.riskState, bar);
-    for (const moved of decisions.stops) {
-      if (stopId !== 0) stopPrice = moved.stop;
+    // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
+    const { stops, entries } = decisions;
+    for (let i = 0; i < stops.length; i++) {
+      if (stopId !== 0) stopPrice = (stops[i] as (typeof stops)[number]).stop;
     }
     if (decisions.exits.length > 0) exitId = nextOrderId++;
-    for (const entry of decisions.entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as (typeof entries)[number];
       const enter: EnterIntent = entry.intent;
       if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
         throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
@@ -709,6 +722,9 @@ function simulate<P>(
   const codes = vector?.codes;
   const masks = vector === undefined ? [0, 0, 0] : [vector.flatMask, vector.longMask, vector.shortMask];
   const flatMask = masks[0] as number;
+  // The codes four at a time, for the scan of a flat stretch (`flatMask` in every byte).
+  const words = codes === undefined ? undefined : wordsOf(codes);
+  const flatWord = flatMask * 0x01010101;
   const longMask = masks[1] as number;
   const shortMask = masks[2] as number;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
@@ -823,9 +839,19 @@ function simulate<P>(
       // at this equity (docs/engine.md); they are filled in one step.
       if (skipFlat && side === 0 && entryId === 0 && exitId === 0) {
         let next = slot + 1;
+        if (words !== undefined) {
+          // To a word boundary, then four codes a step, then the word where one can enter.
+          while (next < end && (next & 3) !== 0 && ((codes[next] as number) & flatMask) === 0) next++;
+          if ((next & 3) === 0)
+            while (next < end && ((words[next >> 2] as number) & flatWord) === 0) next += 4;
+          if (next > end) next = end;
+        }
         while (next < end && ((codes[next] as number) & flatMask) === 0) next++;
         if (next > slot + 1) {
-          equityValue.fill(equityValue[k] as number, k + 1, next - start);
+          // A short stretch in a loop, a long one with `fill` (a builtin call: about 25 ns, then faster per element).
+          const flat = equityValue[k] as number;
+          if (next - slot > 32) equityValue.fill(flat, k + 1, next - start);
+          else for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
           if (rules !== undefined) flatStretch(slot + 1, next - 1);
           slot = next - 1;
         }
