@@ -244,6 +244,32 @@ export interface BreakerPositions {
   time(at: number): number;
 }
 
+/** The positions of a fast engine: its bars or calendar slots, with their days, day numbers and times. */
+export function breakerPositions(
+  days: { day(at: number): string; readonly dayNumber: Int32Array },
+  time: ArrayLike<number>,
+): BreakerPositions {
+  const dayNumber = days.dayNumber;
+  return {
+    day: (at) => days.day(at),
+    key: (at) => dayNumber[at] as number,
+    time: (at) => time[at] as number,
+  };
+}
+
+/**
+ * A backtest's scalar breaker state from `equity`: the limits of `rules` (none: never stepped) and
+ * the backtest's automatic reset `drawdownCoolOffDays` sessions after a drawdown trip.
+ */
+export function backtestBreakers(
+  rules: Pick<RiskRules, 'dailyLossLimit' | 'maxDrawdown' | 'drawdownCoolOffDays'> | undefined,
+  equity: number,
+): BreakerScalars {
+  return rules === undefined
+    ? breakerScalars({ dailyLossLimit: 0, maxDrawdown: 0 }, 0, equity)
+    : breakerScalars(rules, rules.drawdownCoolOffDays, equity);
+}
+
 /** The `RiskState` of a scalar state whose positions `where` names (a close that calls `decideAtClose`). */
 export function riskStateOf(s: BreakerScalars, where: BreakerPositions, killSwitch: Halt | null): RiskState {
   return {

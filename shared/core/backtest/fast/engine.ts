@@ -25,8 +25,8 @@ import {
 } from '../../metrics/index.js';
 import {
   absorbRiskState,
-  type BreakerPositions,
-  breakerScalars,
+  backtestBreakers,
+  breakerPositions,
   breakerSkipTo,
   breakerStep,
   DAILY_LOSS_TRIP,
@@ -495,16 +495,8 @@ function simulate<P>(
   // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its bar),
   // materialized as a `RiskState` only for a close that may enter.
   const dayNumber = data.dayNumber;
-  const bk = breakerScalars(
-    rules ?? { dailyLossLimit: 0, maxDrawdown: 0 },
-    rules?.drawdownCoolOffDays ?? 0,
-    riskState.highWaterMark,
-  );
-  const bars: BreakerPositions = {
-    day: (at) => data.day(at),
-    key: (at) => dayNumber[at] as number,
-    time: (at) => timeOf[at] as number,
-  };
+  const bk = backtestBreakers(rules, riskState.highWaterMark);
+  const bars = breakerPositions(data, timeOf);
   let killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, bars, killSwitch);
   const absorb = (state: RiskState, bar: number) => {
