@@ -286,13 +286,10 @@ export function riskStateOf(s: BreakerScalars, where: BreakerPositions, killSwit
   };
 }
 
-/**
- * The position of `day`: `held`'s when `holds` (first: a halt's time is its own position's, an
- * earlier bar of the same day), or `at`'s; -1 for any other day.
- */
+/** The position of `day`: `at`'s, or `held`'s when `holds`; -1 for any other day. */
 function positionOf(day: string, at: number, held: number, holds: boolean, where: BreakerPositions): number {
-  if (holds && day === where.day(held)) return held;
   if (day === where.day(at)) return at;
+  if (holds && day === where.day(held)) return held;
   return -1;
 }
 
@@ -330,8 +327,10 @@ export function absorbRiskState(
   if (halt === null) {
     s.haltSessions = -1;
   } else {
-    const haltAt = positionOf(halt.day, at, s.haltAt, s.haltSessions >= 0, where);
-    if (haltAt < 0 || where.time(haltAt) !== halt.since) return false;
+    // The halt's position: the one held, or `at` (a trip there), by its time (of its own close,
+    // which an earlier bar of the same day does not share).
+    const haltAt = s.haltSessions >= 0 && where.time(s.haltAt) === halt.since ? s.haltAt : at;
+    if (where.time(haltAt) !== halt.since || where.day(haltAt) !== halt.day) return false;
     s.haltSessions = halt.sessions;
     s.haltAt = haltAt;
   }
