@@ -649,7 +649,7 @@ export function runFastPortfolio<P>(
     const bits = breakerStep(bk, dayNumber[slot] as number, slot, equity);
     if (record && bits !== 0) {
       breakerEvents.push(
-        ...eventsOfStep(bits, bk, calendarTime[slot] as number, equity, 'backtest cool-off'),
+        ...eventsOfStep(bits, bk, calendarTime[slot] as number, equity, (autoReset as { by: string }).by),
       );
     }
     return (bits & DAILY_LOSS_TRIP) !== 0;
