@@ -1,3 +1,13 @@
+import {
+  type BreakerScalars,
+  breakerScalars,
+  breakerStep,
+  DAILY_LOSS_TRIP,
+  DRAWDOWN_RESET,
+  DRAWDOWN_TRIP,
+  NO_DAY,
+  resetHalt,
+} from './breaker-step.js';
 import type { RiskRules } from './rules.js';
 
 /** The circuit breakers and the kill switch. */
@@ -68,10 +78,33 @@ export function initialRiskState(equity: number): RiskState {
 
 const pct = (x: number) => Math.round(x * 10_000) / 100;
 
+// `observeEquity` keys its two days relatively for the shared step: the observation's day, any
+// other day (the state's, when it differs), or none.
+const TODAY = 1;
+const OTHER_DAY = 0;
+/** The scalar state `observeEquity` and `resetDrawdown` run the shared step on (synchronous, reused). */
+const scratch = breakerScalars({ dailyLossLimit: 0, maxDrawdown: 0 }, 0, 0);
+
+const dayKey = (of: string | null, day: string) => (of === null ? NO_DAY : of === day ? TODAY : OTHER_DAY);
+
+/** Loads `state` into the scratch state, its days keyed relative to `day`. */
+function load(state: RiskState, day: string): BreakerScalars {
+  const s = scratch;
+  s.highWaterMark = state.highWaterMark;
+  s.dayStartEquity = state.dayStartEquity;
+  s.lastEquity = state.lastEquity;
+  s.day = dayKey(state.day, day);
+  s.lossDay = dayKey(state.dailyLossTrippedOn, day);
+  s.haltSessions = state.drawdownHalt === null ? -1 : state.drawdownHalt.sessions;
+  return s;
+}
+
 /**
- * Observes account equity at `time` on trading day `day` and trips the breakers it breaks.
- * A backtest on daily bars calls it at each close; live calls it with intraday account equity.
- * A new day starts from the previous observation's equity.
+ * Observes account equity at `time` on trading day `day` and trips the breakers it breaks
+ * (`breakerStep`, the rules the fast engines run too). A backtest on daily bars calls it at each
+ * close, with `autoReset` (the halt resets `sessions` sessions after its trip, `by` naming that,
+ * standing in for the manual reset); live calls it with intraday account equity and no automatic
+ * reset. A new day starts from the previous observation's equity.
  */
 export function observeEquity(
   state: RiskState,
@@ -79,67 +112,111 @@ export function observeEquity(
   time: number,
   day: string,
   equity: number,
+  autoReset?: { readonly sessions: number; readonly by: string },
 ): BreakerUpdate {
-  // One new state object, and an events list only when a breaker trips (called at every close).
-  let events: BreakerEvent[] | undefined;
-  const newDay = state.day !== day;
-  const dayStartEquity = !newDay || state.day === null ? state.dayStartEquity : state.lastEquity;
-  let drawdownHalt = newDay
-    ? state.drawdownHalt && { ...state.drawdownHalt, sessions: state.drawdownHalt.sessions + 1 }
-    : state.drawdownHalt;
-  let dailyLossTrippedOn = state.dailyLossTrippedOn;
-  const dailyLoss = (dayStartEquity - equity) / dayStartEquity;
-  if (dailyLossTrippedOn !== day && dailyLoss >= rules.dailyLossLimit) {
-    dailyLossTrippedOn = day;
-    events = [
-      {
-        time,
-        breaker: 'daily-loss',
-        action: 'trip',
-        reason: `daily loss ${pct(dailyLoss)}% ≥ limit ${pct(rules.dailyLossLimit)}%`,
-        figures: {
-          dayStartEquity,
-          equity,
-          lossPct: pct(dailyLoss),
-          limitPct: pct(rules.dailyLossLimit),
-        },
-      },
-    ];
-  }
-  const highWaterMark = Math.max(state.highWaterMark, equity);
-  const drawdown = (highWaterMark - equity) / highWaterMark;
-  if (drawdownHalt === null && drawdown >= rules.maxDrawdown) {
-    drawdownHalt = { since: time, day, sessions: 0 };
-    events = [
-      ...(events ?? []),
-      {
-        time,
-        breaker: 'drawdown',
-        action: 'trip',
-        reason: `drawdown ${pct(drawdown)}% from the high-water mark ≥ limit ${pct(rules.maxDrawdown)}%`,
-        figures: { highWaterMark, equity, drawdownPct: pct(drawdown), limitPct: pct(rules.maxDrawdown) },
-      },
-    ];
-  }
+  const s = load(state, day);
+  s.dailyLossLimit = rules.dailyLossLimit;
+  s.maxDrawdown = rules.maxDrawdown;
+  s.coolOffSessions = autoReset === undefined ? Number.POSITIVE_INFINITY : autoReset.sessions;
+  const bits = breakerStep(s, TODAY, time, equity);
+  const halt = state.drawdownHalt;
+  // One new state object, and an events list only when a breaker trips or resets.
   return {
     state: {
       ...state,
       day,
-      dayStartEquity,
-      drawdownHalt,
-      dailyLossTrippedOn,
-      highWaterMark,
-      lastEquity: equity,
+      dayStartEquity: s.dayStartEquity,
+      drawdownHalt:
+        s.haltSessions < 0
+          ? null
+          : (bits & DRAWDOWN_TRIP) !== 0
+            ? { since: time, day, sessions: 0 }
+            : s.haltSessions === (halt as NonNullable<typeof halt>).sessions
+              ? halt
+              : { ...(halt as NonNullable<typeof halt>), sessions: s.haltSessions },
+      dailyLossTrippedOn: s.lossDay === TODAY ? day : state.dailyLossTrippedOn,
+      highWaterMark: s.highWaterMark,
+      lastEquity: s.lastEquity,
     },
-    events: events ?? NO_EVENTS,
+    events: bits === 0 ? NO_EVENTS : breakerEvents(bits, s, time, equity, autoReset?.by ?? ''),
   };
 }
 
 const NO_EVENTS: readonly BreakerEvent[] = Object.freeze([]);
 
 /**
- * The explicit, recorded reset of the drawdown breaker: the high-water mark becomes the equity at
- * the reset. A backtest calls it after the cool-off, with `by` naming that.
+ * The events of one `breakerStep` (its result `bits`) on the state `s` it left, at `time` and
+ * `equity`: a daily-loss trip, a drawdown trip, an automatic reset by `by` (in this order).
+ */
+export function breakerEvents(
+  bits: number,
+  s: BreakerScalars,
+  time: number,
+  equity: number,
+  by: string,
+): BreakerEvent[] {
+  const events: BreakerEvent[] = [];
+  if ((bits & DAILY_LOSS_TRIP) !== 0) {
+    const dayStartEquity = s.dayStartEquity;
+    const dailyLoss = (dayStartEquity - equity) / dayStartEquity;
+    events.push({
+      time,
+      breaker: 'daily-loss',
+      action: 'trip',
+      reason: `daily loss ${pct(dailyLoss)}% ≥ limit ${pct(s.dailyLossLimit)}%`,
+      figures: {
+        dayStartEquity,
+        equity,
+        lossPct: pct(dailyLoss),
+        limitPct: pct(s.dailyLossLimit),
+      },
+    });
+  }
+  const reset = (bits & DRAWDOWN_RESET) !== 0;
+  // The high-water mark at the observation (a reset in the same step replaced it).
+  const highWaterMark = reset ? s.resetFromHighWaterMark : s.highWaterMark;
+  if ((bits & DRAWDOWN_TRIP) !== 0) {
+    const drawdown = (highWaterMark - equity) / highWaterMark;
+    events.push({
+      time,
+      breaker: 'drawdown',
+      action: 'trip',
+      reason: `drawdown ${pct(drawdown)}% from the high-water mark ≥ limit ${pct(s.maxDrawdown)}%`,
+      figures: { highWaterMark, equity, drawdownPct: pct(drawdown), limitPct: pct(s.maxDrawdown) },
+    });
+  }
+  if (reset) {
+    events.push(
+      resetEvent(
+        time,
+        equity,
+        highWaterMark,
+        by,
+        `${s.resetAfterSessions} sessions after the trip (stands in for the manual reset)`,
+      ),
+    );
+  }
+  return events;
+}
+
+const resetEvent = (
+  time: number,
+  equity: number,
+  previousHighWaterMark: number,
+  by: string,
+  reason: string,
+): BreakerEvent => ({
+  time,
+  breaker: 'drawdown',
+  action: 'reset',
+  reason,
+  by,
+  figures: { equity, previousHighWaterMark },
+});
+
+/**
+ * The explicit, recorded reset of the drawdown breaker (`resetHalt`): the high-water mark becomes
+ * the equity at the reset. The operator's `quantshift resume --drawdown` calls it.
  */
 export function resetDrawdown(
   state: RiskState,
@@ -149,19 +226,115 @@ export function resetDrawdown(
   reason: string,
 ): BreakerUpdate {
   if (state.drawdownHalt === null) return { state, events: [] };
+  const s = load(state, state.day ?? '');
+  resetHalt(s, equity);
   return {
-    state: { ...state, drawdownHalt: null, highWaterMark: equity, lastEquity: equity },
-    events: [
-      {
-        time,
-        breaker: 'drawdown',
-        action: 'reset',
-        reason,
-        by,
-        figures: { equity, previousHighWaterMark: state.highWaterMark },
-      },
-    ],
+    state: { ...state, drawdownHalt: null, highWaterMark: s.highWaterMark, lastEquity: s.lastEquity },
+    events: [resetEvent(time, equity, state.highWaterMark, by, reason)],
   };
+}
+
+/**
+ * How a caller that runs `breakerStep` on its own scalar state names the positions `at` it gives
+ * (the fast engines: a bar or a calendar slot): the position's trading day, its day key, its time.
+ */
+export interface BreakerPositions {
+  day(at: number): string;
+  key(at: number): number;
+  time(at: number): number;
+}
+
+/** The positions of a fast engine: its bars or calendar slots, with their days, day numbers and times. */
+export function breakerPositions(
+  days: { day(at: number): string; readonly dayNumber: Int32Array },
+  time: ArrayLike<number>,
+): BreakerPositions {
+  const dayNumber = days.dayNumber;
+  return {
+    day: (at) => days.day(at),
+    key: (at) => dayNumber[at] as number,
+    time: (at) => time[at] as number,
+  };
+}
+
+/**
+ * A backtest's scalar breaker state from `equity`: the limits of `rules` (none: never stepped) and
+ * the backtest's automatic reset `drawdownCoolOffDays` sessions after a drawdown trip.
+ */
+export function backtestBreakers(
+  rules: Pick<RiskRules, 'dailyLossLimit' | 'maxDrawdown' | 'drawdownCoolOffDays'> | undefined,
+  equity: number,
+): BreakerScalars {
+  return rules === undefined
+    ? breakerScalars({ dailyLossLimit: 0, maxDrawdown: 0 }, 0, equity)
+    : breakerScalars(rules, rules.drawdownCoolOffDays, equity);
+}
+
+/** The `RiskState` of a scalar state whose positions `where` names (a close that calls `decideAtClose`). */
+export function riskStateOf(s: BreakerScalars, where: BreakerPositions, killSwitch: Halt | null): RiskState {
+  return {
+    highWaterMark: s.highWaterMark,
+    day: s.day === NO_DAY ? null : where.day(s.dayAt),
+    dayStartEquity: s.dayStartEquity,
+    lastEquity: s.lastEquity,
+    dailyLossTrippedOn: s.lossDay === NO_DAY ? null : where.day(s.lossAt),
+    drawdownHalt:
+      s.haltSessions < 0
+        ? null
+        : { since: where.time(s.haltAt), day: where.day(s.haltAt), sessions: s.haltSessions },
+    killSwitch,
+  };
+}
+
+/** The position of `day`: `at`'s, or `held`'s when `holds`; -1 for any other day. */
+function positionOf(day: string, at: number, held: number, holds: boolean, where: BreakerPositions): number {
+  if (day === where.day(at)) return at;
+  if (holds && day === where.day(held)) return held;
+  return -1;
+}
+
+/**
+ * Reads back into `s` the `RiskState` that `decideAtClose` returned at position `at` from
+ * `riskStateOf(s, where, …)`: false (and `s` unusable) when it names a day that is neither `at`'s nor
+ * one `s` holds, or a halt whose time is not its day's position's (the caller does not model it).
+ */
+export function absorbRiskState(
+  s: BreakerScalars,
+  state: RiskState,
+  at: number,
+  where: BreakerPositions,
+): boolean {
+  s.highWaterMark = state.highWaterMark;
+  s.dayStartEquity = state.dayStartEquity;
+  s.lastEquity = state.lastEquity;
+  if (state.day === null) {
+    s.day = NO_DAY;
+  } else {
+    const dayAt = positionOf(state.day, at, s.dayAt, s.day !== NO_DAY, where);
+    if (dayAt < 0) return false;
+    s.day = where.key(dayAt);
+    s.dayAt = dayAt;
+  }
+  if (state.dailyLossTrippedOn === null) {
+    s.lossDay = NO_DAY;
+  } else {
+    const lossAt = positionOf(state.dailyLossTrippedOn, at, s.lossAt, s.lossDay !== NO_DAY, where);
+    if (lossAt < 0) return false;
+    s.lossDay = where.key(lossAt);
+    s.lossAt = lossAt;
+  }
+  const halt = state.drawdownHalt;
+  if (halt === null) {
+    s.haltSessions = -1;
+  } else {
+    // The halt's position: the one held, or `at` (a trip there), by its time (of its own close,
+    // which an earlier bar of the same day does not share).
+    const haltAt = s.haltSessions >= 0 && where.time(s.haltAt) === halt.since ? s.haltAt : at;
+    if (where.time(haltAt) !== halt.since || where.day(haltAt) !== halt.day) return false;
+    s.haltSessions = halt.sessions;
+    s.haltAt = haltAt;
+  }
+  return true;
 }
 
 /** Turns the manual kill switch on (`halt`) or off (`resume`). */

@@ -1,3 +1,4 @@
+export * from './breaker-step.js';
 export * from './breakers.js';
 export * from './correlation.js';
 export * from './rules.js';

@@ -16,7 +16,6 @@ import {
   observeEquity,
   positionHeat,
   type RiskState,
-  resetDrawdown,
   sizeEntryWithRisk,
 } from '../risk/index.js';
 import { productQuantity } from '../sizing/increments.js';
@@ -214,22 +213,9 @@ class CloseDecider {
     let events: readonly BreakerEvent[] = NONE;
     let blocked: string | null = null;
     if (rules !== undefined) {
-      const observed = observeEquity(riskState, rules, time, day, equity);
+      const observed = observeEquity(riskState, rules, time, day, equity, this.input.drawdownAutoReset);
       riskState = observed.state;
       events = observed.events;
-      const halt = riskState.drawdownHalt;
-      const auto = this.input.drawdownAutoReset;
-      if (halt !== null && auto !== undefined && halt.sessions >= auto.sessions) {
-        const reset = resetDrawdown(
-          riskState,
-          time,
-          equity,
-          auto.by,
-          `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
-        );
-        riskState = reset.state;
-        events = [...events, ...reset.events];
-      }
       let flatten = false;
       if (rules.flattenOnDailyLoss) {
         for (const e of observed.events) if (e.breaker === 'daily-loss') flatten = true;

@@ -23,7 +23,19 @@ import {
   riskFreePerPeriodOf,
   timesValid,
 } from '../../metrics/index.js';
-import { initialRiskState, KellySums, manageStop, type RiskState } from '../../risk/index.js';
+import {
+  absorbRiskState,
+  backtestBreakers,
+  breakerPositions,
+  breakerSkipTo,
+  breakerStep,
+  DAILY_LOSS_TRIP,
+  initialRiskState,
+  KellySums,
+  manageStop,
+  type RiskState,
+  riskStateOf,
+} from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import {
   type DecisionContext,
@@ -490,51 +502,16 @@ function simulate<P>(
     }
   };
 
-  // The breakers' state as scalars (`RiskState`, materialized only for a close that may enter). The
-  // days are held as the bar whose trading day they are (-1: none) and compared by day number.
+  // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its bar),
+  // materialized as a `RiskState` only for a close that may enter.
   const dayNumber = data.dayNumber;
-  const bk = {
-    hwm: riskState.highWaterMark,
-    dayStartEquity: riskState.dayStartEquity,
-    lastEquity: riskState.lastEquity,
-  };
-  let stateDayBar = -1;
-  let stateDayNumber = -1;
-  let lossDayBar = -1;
-  let lossDayNumber = -1;
-  let haltSince = 0;
-  let haltDay = '';
-  let haltSessions = -1;
+  const bk = backtestBreakers(rules, riskState.highWaterMark);
+  const bars = breakerPositions(data, timeOf);
   let killSwitch = riskState.killSwitch;
-  const materialize = (): RiskState => ({
-    highWaterMark: bk.hwm,
-    day: stateDayBar < 0 ? null : data.day(stateDayBar),
-    dayStartEquity: bk.dayStartEquity,
-    lastEquity: bk.lastEquity,
-    dailyLossTrippedOn: lossDayBar < 0 ? null : data.day(lossDayBar),
-    drawdownHalt: haltSessions < 0 ? null : { since: haltSince, day: haltDay, sessions: haltSessions },
-    killSwitch,
-  });
-  /** The bar of `day`: the decision's bar, or the one already held; anything else is not modelled. */
-  const barOfDay = (day: string | null, bar: number, held: number): number => {
-    if (day === null) return -1;
-    if (day === data.day(bar)) return bar;
-    if (held >= 0 && day === data.day(held)) return held;
-    throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
-  };
+  const materialize = (): RiskState => riskStateOf(bk, bars, killSwitch);
   const absorb = (state: RiskState, bar: number) => {
-    bk.hwm = state.highWaterMark;
-    stateDayBar = barOfDay(state.day, bar, stateDayBar);
-    stateDayNumber = stateDayBar < 0 ? -1 : (dayNumber[stateDayBar] as number);
-    bk.dayStartEquity = state.dayStartEquity;
-    bk.lastEquity = state.lastEquity;
-    lossDayBar = barOfDay(state.dailyLossTrippedOn, bar, lossDayBar);
-    lossDayNumber = lossDayBar < 0 ? -1 : (dayNumber[lossDayBar] as number);
-    const halt = state.drawdownHalt;
-    haltSessions = halt === null ? -1 : halt.sessions;
-    if (halt !== null) {
-      haltSince = halt.since;
-      haltDay = halt.day;
+    if (!absorbRiskState(bk, state, bar, bars)) {
+      throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
     }
     killSwitch = state.killSwitch;
   };
@@ -544,48 +521,16 @@ function simulate<P>(
    * (`observeEquity`, the backtest's drawdown auto-reset, flatten on a daily-loss trip, `manageStop`,
    * the strategy's exit), on scalars. The oracle test pins it to the shared functions.
    */
-  const dailyLossLimit = rules?.dailyLossLimit ?? 0;
-  const maxDrawdown = rules?.maxDrawdown ?? 0;
-  const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
   const riskClose = (bar: number, k: number) => {
     const tripped = breakersClose(bar, k);
     if (side !== 0) positionClose(bar, tripped);
   };
-  /** A drawdown trip at `bar`: the halt (rare, kept out of `breakersClose` so that it inlines). */
-  const tripDrawdown = (bar: number) => {
-    haltSince = timeOf[bar] as number;
-    haltDay = data.day(bar);
-    haltSessions = 0;
-  };
   /**
-   * The breakers' bookkeeping of a close (`observeEquity` and the backtest's drawdown auto-reset)
-   * at the equity in `equityValue[k]`; returns whether the daily-loss breaker tripped.
+   * The breakers' bookkeeping of a close (`breakerStep`: `observeEquity`'s rules and the backtest's
+   * drawdown auto-reset) at the equity in `equityValue[k]`; returns whether the daily-loss breaker tripped.
    */
-  const breakersClose = (bar: number, k: number): boolean => {
-    const equity = equityValue[k] as number;
-    const day = dayNumber[bar] as number;
-    if (stateDayNumber !== day) {
-      if (stateDayBar >= 0) bk.dayStartEquity = bk.lastEquity;
-      stateDayBar = bar;
-      stateDayNumber = day;
-      if (haltSessions >= 0) haltSessions++;
-    }
-    let tripped = false;
-    if (lossDayNumber !== day && (bk.dayStartEquity - equity) / bk.dayStartEquity >= dailyLossLimit) {
-      lossDayBar = bar;
-      lossDayNumber = day;
-      tripped = true;
-    }
-    bk.hwm = Math.max(bk.hwm, equity);
-    bk.lastEquity = equity;
-    if (haltSessions < 0 && (bk.hwm - equity) / bk.hwm >= maxDrawdown) tripDrawdown(bar);
-    if (haltSessions >= 0 && haltSessions >= coolOffDays) {
-      haltSessions = -1;
-      bk.hwm = equity;
-      bk.lastEquity = equity;
-    }
-    return tripped;
-  };
+  const breakersClose = (bar: number, k: number): boolean =>
+    (breakerStep(bk, dayNumber[bar] as number, bar, equityValue[k] as number) & DAILY_LOSS_TRIP) !== 0;
   /**
    * The held position at a close after the breakers: the strategy's exit, flatten on a daily-loss
    * trip (`tripped`), `manageStop`. With the intent HOLD and no stop management it does nothing
@@ -704,14 +649,9 @@ function simulate<P>(
    */
   const flatStretch = (from: number, to: number) => {
     let bar = from;
-    for (; bar <= to && haltSessions >= 0; bar++) riskClose(bar, bar - start);
+    for (; bar <= to && bk.haltSessions >= 0; bar++) riskClose(bar, bar - start);
     if (bar > to) return;
-    const day = dayNumber[to] as number;
-    if (stateDayNumber !== day) {
-      if (stateDayBar >= 0) bk.dayStartEquity = bk.lastEquity;
-      stateDayBar = to;
-      stateDayNumber = day;
-    }
+    breakerSkipTo(bk, dayNumber[to] as number, to);
   };
 
   const equityValue = lane.equity;
@@ -728,7 +668,8 @@ function simulate<P>(
   const longMask = masks[1] as number;
   const shortMask = masks[2] as number;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
-  const skipFlat = codes !== undefined && (rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0));
+  const skipFlat =
+    codes !== undefined && (rules === undefined || (bk.dailyLossLimit > 0 && bk.maxDrawdown > 0));
   // Held stretches run in a tight loop when no stop management can move the stop or exit.
   const holdFast = codes !== undefined && !manages;
   /**

@@ -14,14 +14,20 @@ import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../../metrics/index.js';
 import {
+  absorbRiskState,
   type BreakerEvent,
+  backtestBreakers,
+  breakerPositions,
+  breakerSkipTo,
+  breakerStep,
+  DAILY_LOSS_TRIP,
+  breakerEvents as eventsOfStep,
   initialRiskState,
   manageStop,
-  observeEquity,
   positionHeat,
   type RiskState,
   RollingCorrelation,
-  resetDrawdown,
+  riskStateOf,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
@@ -731,120 +737,36 @@ export function runFastPortfolio<P>(
     }
   };
 
-  // The breakers' state as scalars (`RiskState`), materialized only for `decideAtClose` and the
-  // report. Days are held as the slot whose trading day they are (-1: none), compared by day number.
+  // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its
+  // calendar slot), materialized as a `RiskState` only for `decideAtClose` and the report.
   const dayNumber = data.dayNumber;
   const initialState = initialRiskState(options.initialCash);
-  const bk = {
-    hwm: initialState.highWaterMark,
-    dayStartEquity: initialState.dayStartEquity,
-    lastEquity: initialState.lastEquity,
-    haltSince: 0,
-  };
-  let stateDaySlot = -1;
-  let stateDayNumber = -1;
-  let lossDaySlot = -1;
-  let lossDayNumber = -1;
-  let haltDay = '';
-  let haltSessions = -1;
+  const bk = backtestBreakers(rules, initialState.highWaterMark);
+  const slots = breakerPositions(data, calendarTime);
   const killSwitch = initialState.killSwitch;
-  const materialize = (): RiskState => ({
-    highWaterMark: bk.hwm,
-    day: stateDaySlot < 0 ? null : data.day(stateDaySlot),
-    dayStartEquity: bk.dayStartEquity,
-    lastEquity: bk.lastEquity,
-    dailyLossTrippedOn: lossDaySlot < 0 ? null : data.day(lossDaySlot),
-    drawdownHalt: haltSessions < 0 ? null : { since: bk.haltSince, day: haltDay, sessions: haltSessions },
-    killSwitch,
-  });
-  /** The slot of `day`: this close's, or the one already held; anything else is not modelled. */
-  const slotOfDay = (day: string | null, slot: number, held: number): number => {
-    if (day === null) return -1;
-    if (day === data.day(slot)) return slot;
-    if (held >= 0 && day === data.day(held)) return held;
-    throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
-  };
+  const materialize = (): RiskState => riskStateOf(bk, slots, killSwitch);
   const absorb = (state: RiskState, slot: number) => {
     if (state.killSwitch !== null) throw new FastPathUnsupportedError(`${strategy.name}: a kill switch`);
-    bk.hwm = state.highWaterMark;
-    stateDaySlot = slotOfDay(state.day, slot, stateDaySlot);
-    stateDayNumber = stateDaySlot < 0 ? -1 : (dayNumber[stateDaySlot] as number);
-    bk.dayStartEquity = state.dayStartEquity;
-    bk.lastEquity = state.lastEquity;
-    lossDaySlot = slotOfDay(state.dailyLossTrippedOn, slot, lossDaySlot);
-    lossDayNumber = lossDaySlot < 0 ? -1 : (dayNumber[lossDaySlot] as number);
-    const halt = state.drawdownHalt;
-    haltSessions = halt === null ? -1 : halt.sessions;
-    if (halt !== null) {
-      bk.haltSince = halt.since;
-      haltDay = halt.day;
+    if (!absorbRiskState(bk, state, slot, slots)) {
+      throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
     }
   };
 
-  const dailyLossLimit = rules?.dailyLossLimit ?? 0;
-  const maxDrawdown = rules?.maxDrawdown ?? 0;
-  const coolOffDays = rules?.drawdownCoolOffDays ?? 0;
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
   /**
-   * `observeEquity` and the backtest's drawdown auto-reset on scalars (what `decideAtClose` does
-   * first); returns whether the daily-loss breaker tripped. Recorded, a close where a breaker trips
-   * or resets asks the shared functions for its events, from the state before the close.
+   * The breakers' bookkeeping of a close (`breakerStep`: `observeEquity`'s rules and the backtest's
+   * drawdown auto-reset, what `decideAtClose` does first); returns whether the daily-loss breaker
+   * tripped. Recorded, a close where a breaker trips or resets records the shared functions' events.
    */
   const observe = (slot: number, equity: number): boolean => {
-    const day = dayNumber[slot] as number;
-    const newDay = stateDayNumber !== day;
-    const dayStart = newDay && stateDaySlot >= 0 ? bk.lastEquity : bk.dayStartEquity;
-    const sessions = newDay && haltSessions >= 0 ? haltSessions + 1 : haltSessions;
-    const lossTrip = lossDayNumber !== day && (dayStart - equity) / dayStart >= dailyLossLimit;
-    const hwm = Math.max(bk.hwm, equity);
-    const drawdownTrip = sessions < 0 && (hwm - equity) / hwm >= maxDrawdown;
-    const after = drawdownTrip ? 0 : sessions;
-    const reset = after >= 0 && after >= coolOffDays;
-    if (record && (lossTrip || drawdownTrip || reset)) {
-      const time = calendarTime[slot] as number;
-      const observed = observeEquity(
-        materialize(),
-        rules as NonNullable<typeof rules>,
-        time,
-        data.day(slot),
-        equity,
+    const bits = breakerStep(bk, dayNumber[slot] as number, slot, equity);
+    if (record && bits !== 0) {
+      breakerEvents.push(
+        ...eventsOfStep(bits, bk, calendarTime[slot] as number, equity, (autoReset as { by: string }).by),
       );
-      breakerEvents.push(...observed.events);
-      const halt = observed.state.drawdownHalt;
-      if (halt !== null && halt.sessions >= coolOffDays) {
-        const r = resetDrawdown(
-          observed.state,
-          time,
-          equity,
-          'backtest cool-off',
-          `${halt.sessions} sessions after the trip (stands in for the manual reset)`,
-        );
-        breakerEvents.push(...r.events);
-      }
     }
-    if (newDay) {
-      stateDaySlot = slot;
-      stateDayNumber = day;
-    }
-    bk.dayStartEquity = dayStart;
-    haltSessions = after;
-    if (lossTrip) {
-      lossDaySlot = slot;
-      lossDayNumber = day;
-    }
-    bk.hwm = hwm;
-    bk.lastEquity = equity;
-    if (drawdownTrip) {
-      bk.haltSince = calendarTime[slot] as number;
-      haltDay = data.day(slot);
-    }
-    if (reset) {
-      haltSessions = -1;
-      bk.hwm = equity;
-      bk.lastEquity = equity;
-    }
-    return lossTrip;
+    return (bits & DAILY_LOSS_TRIP) !== 0;
   };
 
   const exitOrderFor = (k: number, time: number, reason: string | undefined) => {
@@ -1075,7 +997,7 @@ export function runFastPortfolio<P>(
   const flatMasks = new Int32Array(n);
   for (let x = 0; x < n; x++) flatMasks[x] = (vectors[x] as VectorRule).flatMask;
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
-  const skipFlat = rules === undefined || (dailyLossLimit > 0 && maxDrawdown > 0);
+  const skipFlat = rules === undefined || (bk.dailyLossLimit > 0 && bk.maxDrawdown > 0);
   /**
    * Closes `from`..`to`, every symbol flat with nothing pending and every rule holding, at the
    * equity of the close before `from` (observed): the curve, the symbols' last bars and the
@@ -1099,17 +1021,12 @@ export function runFastPortfolio<P>(
     }
     if (rules === undefined) return;
     let slot = from;
-    for (; slot <= to && haltSessions >= 0; slot++) {
+    for (; slot <= to && bk.haltSessions >= 0; slot++) {
       riskClose(slot, equity, intents);
       if (heatPct !== undefined) heatPct[slot - start] = money[1] as number;
     }
     if (slot > to) return;
-    const day = dayNumber[to] as number;
-    if (stateDayNumber !== day) {
-      if (stateDaySlot >= 0) bk.dayStartEquity = bk.lastEquity;
-      stateDaySlot = to;
-      stateDayNumber = day;
-    }
+    breakerSkipTo(bk, dayNumber[to] as number, to);
   };
 
   const curve = record
