@@ -12,12 +12,13 @@ import { backtestPortfolio } from '../shared/core/backtest/fast/portfolio.js';
 import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
 import type { BarSeries } from '../shared/core/market/types.js';
+import type { Metrics } from '../shared/core/metrics/index.js';
 import { type Combination, expandGrid } from '../shared/core/research/grid.js';
 import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
-import { bigGrid, metricsDigest, runBigSweepInChild } from './big-sweep.js';
+import { bigGrid, metricsDigest, runBigSweepInChild, runStrategySweepInChild } from './big-sweep.js';
 import { BENCH_OPTIONS } from './stats.js';
 import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 
@@ -66,23 +67,35 @@ export async function runFastBenchmarks(
     }
     return trades;
   };
+  const sweepDigest = (strategy: StrategyDefinition<unknown>, combos: readonly Combination[]) => {
+    const metrics: Metrics[] = [];
+    for (const series of all) metrics.push(...sweepFast(series, strategy, baseParams, combos, options));
+    return metricsDigest(metrics);
+  };
 
+  // Each strategy's sweep in a process of its own, as a research worker runs a sweep (bench/big-sweep.ts):
+  // the same grid and symbols; the results' digest checked against the same sweep run here.
   for (const [name, definition] of strategyRegistry) {
     const space = SWEEP_GRIDS[name];
     if (space === undefined) throw new Error(`bench: no sweep grid for the strategy ${name}`);
     const strategy = definition as StrategyDefinition<unknown>;
     const combos = expandGrid(space);
-    sweepAll(strategy, combos.slice(0, 20));
-    const started = process.hrtime.bigint();
-    sweepAll(strategy, combos);
-    push({
-      name: `sweep: ${name} fast engine, ${combos.length} combinations x SPY/QQQ/AAPL/MSFT, one thread, risk rules on`,
-      strategy: name,
-      threads: 1,
-      bars: allBars,
-      combinations: combos.length,
-      seconds: seconds(started),
-    });
+    const child = await runStrategySweepInChild(name);
+    push(
+      {
+        name: `sweep: ${name} fast engine, ${combos.length} combinations x SPY/QQQ/AAPL/MSFT, one thread, risk rules on (its own process)`,
+        strategy: name,
+        threads: 1,
+        bars: child.bars,
+        combinations: child.combinations,
+        seconds: child.seconds,
+      },
+      'fast',
+      child.peakRssMb,
+    );
+    if (sweepDigest(strategy, combos) !== child.digest) {
+      throw new Error(`bench: the ${name} sweep gave other results in its own process than here`);
+    }
   }
 
   // One combination over the four symbols, each symbol alone (the walk-forward's and the sweep's
