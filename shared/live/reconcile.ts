@@ -7,10 +7,11 @@ import {
   isUnassigned,
   reconcilePositions,
   type SymbolReconciliation,
+  sleeveRecords,
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
-import type { BrokerActivity } from '../core/ports/broker.js';
+import type { BrokerActivity, BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type {
   AuditRecord,
   BookedFills,
@@ -18,6 +19,7 @@ import type {
   IntentRecord,
   IntentStatus,
   PositionRecord,
+  PositionsList,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { assignToSleeve } from '../core/trading/sleeves-close.js';
@@ -319,44 +321,166 @@ export function bookedFillsOf(
  * three times; after that the fills are not known (`bookedFills` undefined: the list falls back on
  * its time). `tracked`: the day's orders as tracked before the read, whose filled quantity the
  * read includes even where the broker's activities do not list the fill yet (a late report).
+ * `stored`: the list the new one follows; where the read's quantity of one of its symbols is not
+ * what it plus the listed fills make, the read holds a fill the activities do not list yet, of an
+ * order that is not the day's (a resting stop of an earlier day): see {@link unlistedFills}.
  */
-export async function readWithFills<T>(
+export async function readWithFills(
   ctx: LiveContext,
   day: string,
   tracked: readonly IntentRecord[],
-  read: () => Promise<T>,
-): Promise<{ readonly value: T; readonly bookedFills?: BookedFills }> {
-  const dayFills = async () =>
+  read: () => Promise<BrokerPosition[]>,
+  stored?: PositionsList,
+): Promise<{ readonly value: BrokerPosition[]; readonly bookedFills?: BookedFills }> {
+  const dayActivities = async () =>
     (
       await ctx.broker.getActivities({
         after: new Date(Date.parse(sessionStart(ctx, day)) - 1).toISOString(),
       })
-    ).flatMap((a) => (a.kind === 'fill' && sessionDate(ctx, a.time) === day ? [a] : []));
+    ).filter((a) => a.kind !== 'fill' || sessionDate(ctx, a.time) === day);
+  const fillsOf = (activities: readonly BrokerActivity[]) =>
+    activities.flatMap((a) => (a.kind === 'fill' ? [a] : []));
   const ids = (fills: readonly ActivityFill[]) =>
     fills
       .map((f) => f.id)
       .sort()
       .join('\n');
-  let value: T | undefined;
+  let value: BrokerPosition[] | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const before = await dayFills();
+    const before = fillsOf(await dayActivities());
     value = await read();
-    const after = await dayFills();
+    const activities = await dayActivities();
+    const after = fillsOf(activities);
     if (ids(before) !== ids(after)) continue;
     const booked = bookedFillsOf(after);
+    // The day's orders' fills the activities do not list yet, as fills (their time: unknown, last).
+    const known: ActivityFill[] = [...after];
     for (const i of tracked) {
-      if (i.brokerOrderId !== undefined && i.filledQty > (booked[i.brokerOrderId] ?? 0))
-        booked[i.brokerOrderId] = i.filledQty;
+      const listed = booked[i.brokerOrderId ?? ''] ?? 0;
+      if (i.brokerOrderId === undefined || i.filledQty <= listed) continue;
+      booked[i.brokerOrderId] = i.filledQty;
+      known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
+    }
+    if (stored === undefined) return { value, bookedFills: booked };
+    const splits = activities.flatMap((a) => (a.kind === 'split' && a.date === day ? [a] : []));
+    const unexplained = unexplainedSymbols(stored, day, value, known, splits);
+    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked };
+    const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
+    if (found === undefined) break;
+    for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    const left = unexplainedSymbols(stored, day, value, [...known, ...found], splits) ?? [];
+    if (left.length > 0) {
+      // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
+      ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
     return { value, bookedFills: booked };
   }
-  ctx.log.warn(
-    'the broker filled orders during every read of its positions: the list falls back on its time',
-    {
-      day,
-    },
-  );
-  return { value: value as T };
+  ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
+    day,
+  });
+  return { value: value as BrokerPosition[] };
+}
+
+/** A fill the activities do not list (yet), booked from its order. */
+function unlistedFill(orderId: string, symbol: string, side: 'buy' | 'sell', qty: number): ActivityFill {
+  return {
+    kind: 'fill',
+    id: `unlisted:${orderId}`,
+    orderId,
+    symbol,
+    side,
+    qty,
+    price: 0,
+    time: '9999-12-31T00:00:00.000Z',
+    partial: false,
+  };
+}
+
+/**
+ * The symbols of a stored list whose quantity at the broker is not what the list and the day's
+ * fills it has not booked make (splits of the day applied to a list of an earlier day);
+ * undefined when the list cannot say which fills it booked (neither `bookedFills` nor `writtenAt`).
+ */
+export function unexplainedSymbols(
+  stored: PositionsList,
+  day: string,
+  positions: readonly Pick<BrokerPosition, 'symbol' | 'qty'>[],
+  fills: readonly ActivityFill[],
+  splits: readonly { readonly symbol: string; readonly ratio: number }[],
+): string[] | undefined {
+  if (stored.date > day) return undefined;
+  let unseen: ActivityFill[];
+  if (stored.date < day) unseen = [...fills];
+  else if (stored.bookedFills !== undefined) unseen = beyondBooked(fills, stored.bookedFills);
+  else if (stored.writtenAt !== undefined) {
+    const writtenAt = Date.parse(stored.writtenAt);
+    unseen = fills.filter((f) => Date.parse(f.time) > writtenAt);
+  } else return undefined;
+  const symbols = [...new Set(stored.positions.map((p) => p.symbol))];
+  return symbols.filter((symbol) => {
+    let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
+    if (stored.date < day) for (const s of splits) if (s.symbol === symbol) qty *= s.ratio;
+    for (const f of unseen) if (f.symbol === symbol) qty += f.side === 'buy' ? f.qty : -f.qty;
+    const held = positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
+    return Math.abs(qty - held) > 1e-9;
+  });
+}
+
+/**
+ * The fills of the day the broker's orders report and its activities do not list yet, of the
+ * orders of `symbols` sent since their positions opened (the earliest `entryDate` of their records:
+ * an earlier day's resting stop is among them), beyond what `booked` holds of each; an order sent
+ * before the day counts what it filled beyond its fills listed before the day. Undefined when a
+ * record has no `entryDate` (no bound to search from).
+ */
+async function unlistedFills(
+  ctx: LiveContext,
+  day: string,
+  stored: PositionsList,
+  symbols: readonly string[],
+  listed: readonly ActivityFill[],
+  booked: BookedFills,
+): Promise<ActivityFill[] | undefined> {
+  const out: ActivityFill[] = [];
+  const start = sessionStart(ctx, day);
+  for (const symbol of symbols) {
+    const dates = sleeveRecords(stored.positions.filter((p) => p.symbol === symbol)).map((p) => p.entryDate);
+    if (dates.length === 0 || dates.some((d) => d === undefined)) return undefined;
+    const from = (dates as string[]).sort()[0] as string;
+    const orders = (
+      await ctx.broker.listOrders({
+        status: 'all',
+        symbols: [symbol],
+        after: new Date(Date.parse(sessionStart(ctx, from)) - 1).toISOString(),
+      })
+    )
+      .flatMap((o): BrokerOrder[] => [o, ...o.legs])
+      .filter(
+        (o) =>
+          o.symbol === symbol &&
+          o.filledQty > 0 &&
+          (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day)),
+      );
+    const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
+    const before =
+      earlier.length === 0
+        ? []
+        : (
+            await ctx.broker.getActivities({
+              after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
+              until: start,
+            })
+          ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
+    for (const order of orders) {
+      const sum = (fills: readonly ActivityFill[]) =>
+        fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
+      const today = order.filledQty - sum(before);
+      const listedToday = sum(listed);
+      const beyond = today - Math.max(listedToday, booked[order.id] ?? 0);
+      if (beyond > 1e-9) out.push(unlistedFill(order.id, symbol, order.side, beyond));
+    }
+  }
+  return out;
 }
 
 /** The start of a session (ISO): New York midnight for the equity bot, UTC midnight for the crypto bot. */

@@ -173,12 +173,13 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   }
 
   // 3. Every position has its protective stop.
-  // With the day's fills the read includes: the list says which fills it accounts for.
-  const read = await readWithFills(ctx, day, tracked, () => ctx.broker.getPositions());
+  // With the day's fills the read includes: the list says which fills it accounts for (an earlier
+  // day's stop that filled included, when the activities do not list it yet).
+  const stored = await ctx.store.getLatestPositions();
+  const read = await readWithFills(ctx, day, tracked, () => ctx.broker.getPositions(), stored);
   const positions = read.value.filter(
     (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol),
   );
-  const stored = await ctx.store.getLatestPositions();
   const records = new Map<string, PositionRecord>(
     sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
   );

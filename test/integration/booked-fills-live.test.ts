@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { reconcile } from '../../shared/live/reconcile.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
+// SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
+// at 363.50 rests through the first day and fills at the second's close.
+const D1 = '2021-03-18';
+const D2 = '2021-03-19';
+const at = (day: string, hhmm: string, ss = '00') =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:${ss}.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+describe('the positions list books the fills its broker read includes', () => {
+  it("a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
+    const list = await ctx.store.getLatestPositions();
+    if (list === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      list.date,
+      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
+      list.writtenAt,
+      list.bookedFills,
+    );
+    s.alpaca.setTime(at(D1, '10:15'));
+    await riskCheck(ctx, at(D1, '10:15'));
+    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
+    const stop = stops[0] as (typeof stops)[number];
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+
+    // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
+    // the broker just after it, while the activities do not list that fill yet.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '16:00', '01'));
+    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: stop.id,
+      times: 50,
+    });
+    await riskCheck(ctx, at(D2, '15:45'));
+    s.alpaca.clearFaults();
+    const written = await ctx.store.getLatestPositions();
+    expect(written?.date).toBe(D2);
+    expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
+    expect(written?.bookedFills?.[stop.id]).toBe(53);
+
+    // The fill is listed now: the next reconciliation finds it booked, not new.
+    s.alpaca.setTime(at(D2, '16:05'));
+    const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
+      a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
+    );
+    expect(fills.map((f) => f.qty)).toEqual([53]);
+    const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
+    expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
+    expect(result.blocked).toEqual([]);
+  });
+});
+
