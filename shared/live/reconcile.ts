@@ -30,6 +30,7 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
+import { type DaySplit, splitKeys, splitsToApply } from './positions.js';
 import { orderPatch, placeIntentOnce } from './submit.js';
 
 /**
@@ -226,8 +227,9 @@ export async function reconcile(
 /**
  * What the broker did today that a list written before today has not seen, as records to add to
  * it: the sleeves' own fills of the day (asked from the broker: an intent's filled quantity is only
- * as fresh as the last step that tracked it) and the day's splits (every record, the bucket's
- * too, scaled by the ratio).
+ * as fresh as the last step that tracked it) and the day's splits the list has not applied (every
+ * record, the bucket's too, scaled by the ratio): all of them for a list of an earlier day, those
+ * its booked fills do not name for the day's own list (one carried from an earlier day has none).
  */
 async function sinceList(
   ctx: LiveContext,
@@ -277,11 +279,18 @@ async function sinceList(
   const out = (await sleeveFills(ctx, fills)).map((f) =>
     line(f.symbol, f.side === 'buy' ? f.qty : -f.qty, f.price),
   );
-  for (const split of activities) {
-    // The day's own list was written with the day's splits applied.
-    if (seen !== undefined || split.kind !== 'split' || split.date !== day) continue;
-    for (const r of records.filter((x) => x.symbol === split.symbol))
-      out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
+  // The day's splits the list has not applied (all of them for a list of an earlier day; for the
+  // day's own list, those its booked fills do not name; a list without them was read as of its time).
+  const splits = splitsToApply(
+    seen === undefined
+      ? undefined
+      : { date: day, ...('bookedFills' in seen ? { bookedFills: seen.bookedFills } : {}) },
+    day,
+    activities.flatMap((a) => (a.kind === 'split' ? [a] : [])),
+  );
+  for (const r of records) {
+    const ratio = splits.filter((x) => x.symbol === r.symbol).reduce((product, x) => product * x.ratio, 1);
+    if (ratio !== 1) out.push(line(r.symbol, r.qty * (ratio - 1), r.avgEntryPrice, r.sleeve));
   }
   return out;
 }
@@ -319,7 +328,7 @@ export function bookedFillsOf(
  * fills that read includes: the day's fills are listed before and after it, and when both lists
  * agree the read holds exactly those (none came in between). Read again while they differ, at most
  * three times; after that the fills are not known (`bookedFills` undefined: the list falls back on
- * its time). `tracked`: the day's orders as tracked before the read, whose filled quantity the
+ * its time). The booked fills also name the day's splits (`splitKey`): the read has them applied. `tracked`: the day's orders as tracked before the read, whose filled quantity the
  * read includes even where the broker's activities do not list the fill yet (a late report).
  * `stored`: the list the new one follows; where the read's quantity of one of its symbols is not
  * what it plus the listed fills make, the read holds a fill the activities do not list yet, of an
@@ -331,7 +340,12 @@ export async function readWithFills(
   tracked: readonly IntentRecord[],
   read: () => Promise<BrokerPosition[]>,
   stored?: PositionsList,
-): Promise<{ readonly value: BrokerPosition[]; readonly bookedFills?: BookedFills }> {
+): Promise<{
+  readonly value: BrokerPosition[];
+  readonly bookedFills?: BookedFills;
+  /** The day's splits the read includes (listed with its fills). */
+  readonly splits: readonly DaySplit[];
+}> {
   const dayActivities = async () =>
     (
       await ctx.broker.getActivities({
@@ -340,31 +354,34 @@ export async function readWithFills(
     ).filter((a) => a.kind !== 'fill' || sessionDate(ctx, a.time) === day);
   const fillsOf = (activities: readonly BrokerActivity[]) =>
     activities.flatMap((a) => (a.kind === 'fill' ? [a] : []));
-  const ids = (fills: readonly ActivityFill[]) =>
-    fills
-      .map((f) => f.id)
+  const ids = (activities: readonly BrokerActivity[]) =>
+    activities
+      .filter((a) => a.kind !== 'dividend')
+      .map((a) => a.id)
       .sort()
       .join('\n');
   let value: BrokerPosition[] | undefined;
+  let splits: DaySplit[] = [];
   for (let attempt = 0; attempt < 3; attempt++) {
-    const before = fillsOf(await dayActivities());
+    const before = await dayActivities();
     value = await read();
     const activities = await dayActivities();
     const after = fillsOf(activities);
-    if (ids(before) !== ids(after)) continue;
-    const booked = bookedFillsOf(after);
+    splits = activities.flatMap((a) => (a.kind === 'split' && a.date === day ? [a] : []));
+    if (ids(before) !== ids(activities)) continue;
+    // The read has the day's splits applied: the list says so (see `splitsToApply`).
+    const booked: Record<string, number> = { ...bookedFillsOf(after), ...splitKeys(day, splits) };
     // The day's orders' fills the activities do not list yet, as fills (their time: unknown, last).
     const known: ActivityFill[] = [...after];
     for (const i of tracked) {
-      const listed = booked[i.brokerOrderId ?? ''] ?? 0;
+      const listed = i.brokerOrderId === undefined ? 0 : (booked[i.brokerOrderId] ?? 0);
       if (i.brokerOrderId === undefined || i.filledQty <= listed) continue;
       booked[i.brokerOrderId] = i.filledQty;
       known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
     }
-    if (stored === undefined) return { value, bookedFills: booked };
-    const splits = activities.flatMap((a) => (a.kind === 'split' && a.date === day ? [a] : []));
+    if (stored === undefined) return { value, bookedFills: booked, splits };
     const unexplained = unexplainedSymbols(stored, day, value, known, splits);
-    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked };
+    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked, splits };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
     if (found === undefined) break;
     for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
@@ -373,12 +390,12 @@ export async function readWithFills(
       // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
       ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
-    return { value, bookedFills: booked };
+    return { value, bookedFills: booked, splits };
   }
   ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
     day,
   });
-  return { value: value as BrokerPosition[] };
+  return { value: value as BrokerPosition[], splits };
 }
 
 /** A fill the activities do not list (yet), booked from its order. */
@@ -398,7 +415,7 @@ function unlistedFill(orderId: string, symbol: string, side: 'buy' | 'sell', qty
 
 /**
  * The symbols of a stored list whose quantity at the broker is not what the list and the day's
- * fills it has not booked make (splits of the day applied to a list of an earlier day);
+ * fills it has not booked make (with the day's splits it has not applied, see `splitsToApply`);
  * undefined when the list cannot say which fills it booked (neither `bookedFills` nor `writtenAt`).
  */
 export function unexplainedSymbols(
@@ -406,7 +423,7 @@ export function unexplainedSymbols(
   day: string,
   positions: readonly Pick<BrokerPosition, 'symbol' | 'qty'>[],
   fills: readonly ActivityFill[],
-  splits: readonly { readonly symbol: string; readonly ratio: number }[],
+  splits: readonly DaySplit[],
 ): string[] | undefined {
   if (stored.date > day) return undefined;
   let unseen: ActivityFill[];
@@ -419,7 +436,7 @@ export function unexplainedSymbols(
   const symbols = [...new Set(stored.positions.map((p) => p.symbol))];
   return symbols.filter((symbol) => {
     let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
-    if (stored.date < day) for (const s of splits) if (s.symbol === symbol) qty *= s.ratio;
+    for (const s of splitsToApply(stored, day, splits)) if (s.symbol === symbol) qty *= s.ratio;
     for (const f of unseen) if (f.symbol === symbol) qty += f.side === 'buy' ? f.qty : -f.qty;
     const held = positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
     return Math.abs(qty - held) > 1e-9;

@@ -4,7 +4,7 @@ import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
-import { reconcile } from '../../shared/live/reconcile.js';
+import { listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -152,5 +152,73 @@ describe("the sleeves' positions list of a day booked already", () => {
     const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
     expect(result.blocked).toEqual([]);
     for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
+  }, 120_000);
+});
+
+describe('a split with a positions list carried from an earlier day', () => {
+  it("the day's reconciliations, risk check and end-of-day apply the split once: shares times the ratio, the stop divided", async () => {
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      withCache: false,
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
+    });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(before?.qty).toBe(53);
+    const stop = before?.stop as number;
+    expect(stop).toBeGreaterThan(0);
+
+    // D2: the signal step carries the list to the day (before the split); SPY splits 2:1 at the open.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await generateSignals(ctx, at(D2, '09:10'));
+    // The list carried to the day as the signal step writes it when it moves a stop.
+    const last = await ctx.store.getLatestPositions();
+    if (last === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
+    const carried = await ctx.store.getLatestPositions();
+    expect(carried?.date).toBe(D2);
+    expect(carried?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    s.alpaca.setTime(at(D2, '09:45'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(106);
+    // A reconciliation on that list (an operator's, a rerun of execute-orders) applies the split.
+    const early = await reconcile(ctx, D2, at(D2, '09:45'), { readOnly: true });
+    expect(early.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      brokerQty: 106,
+      sleevesQty: 106,
+      unassignedAfter: 0,
+    });
+    // The risk check: the position's stop in the new shares, for all of them; no exit.
+    s.alpaca.setTime(at(D2, '10:00'));
+    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    expect(checked.exits).toEqual([]);
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(resting).toHaveLength(1);
+    expect(resting[0]?.qty).toBe(106);
+    expect(Math.abs((resting[0]?.stopPrice as number) - stop / 2)).toBeLessThanOrEqual(0.01);
+    const listed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(listed?.qty).toBe(106);
+    expect(listed?.stop).toBeCloseTo(stop / 2, 9);
+    s.alpaca.setTime(at(D2, '10:30'));
+    const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
+    expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 106, sleevesQty: 106 });
+    // End-of-day: the split once, the stop not divided twice, no difference.
+    s.alpaca.setTime(at(D2, '16:15'));
+    const report = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('reconciliation' in report)) throw new Error('expected a report');
+    expect(report.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(closed?.qty).toBe(106);
+    expect(closed?.stop).toBeCloseTo(stop / 2, 9);
   }, 120_000);
 });
