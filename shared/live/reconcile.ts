@@ -31,7 +31,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { type DaySplit, splitKeys, splitsToApply } from './positions.js';
-import { orderPatch, placeIntentOnce } from './submit.js';
+import { orderState, placeIntentOnce } from './submit.js';
 
 /**
  * Reconciliation (issue 13): at every end of day and before every order step, for each symbol the
@@ -742,11 +742,14 @@ export async function flattenBucket(
     const order = await ctx.broker.getOrderByClientOrderId(open.clientOrderId);
     if (order === null) return done('already-sent', await placeIntentOnce(ctx, open, time), false);
     const settled = await ctx.store.transitionIntent(day, open.clientOrderId, [open.status], {
-      ...orderPatch(order),
+      ...orderState(order),
       updatedAt: time,
     });
     if ('conflict' in settled) return done('already-sent', open, false);
-    return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+    if (OPEN.includes(settled.status) || settled.filledQty > 0)
+      return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+    // Done at the broker without a fill (cancelled, expired, rejected): the next sequence number.
+    earlier[earlier.indexOf(open)] = settled;
   }
   const filled = earlier.find((i) => i.filledQty > 0);
   if (filled !== undefined) return done('already-flattened', filled, false);

@@ -4,7 +4,7 @@ import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
-import { listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
+import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -220,5 +220,44 @@ describe('a split with a positions list carried from an earlier day', () => {
     const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(closed?.qty).toBe(106);
     expect(closed?.stop).toBeCloseTo(stop / 2, 9);
+  }, 120_000);
+});
+
+describe("one mapping of the broker's order statuses to intent statuses", () => {
+  it('a flatten of the bucket cancelled at the broker is recorded cancelled, not working: the next run sends the next one', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // Someone buys 7 SPY at the broker: end-of-day puts them in the bucket.
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-7',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: 7,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    // After the close, the flatten waits for the next session; the operator cancels it at the broker.
+    s.alpaca.setTime(at(D2, '16:30'));
+    const operator = { by: 'bob', reason: 'not ours', symbol: 'SPY' };
+    const first = await flattenBucket(ctx, { ...operator, time: at(D2, '16:30') });
+    expect(first).toMatchObject({ status: 'sent', intentStatus: 'accepted', qty: 7 });
+    const order = await ctx.broker.getOrderByClientOrderId(first.clientOrderId as string);
+    await ctx.broker.cancelOrder(order?.id as string);
+    s.alpaca.setTime(at(D2, '16:40'));
+    const second = await flattenBucket(ctx, { ...operator, time: at(D2, '16:40') });
+    expect((await ctx.store.getIntent(D2, first.clientOrderId as string))?.status).toBe('cancelled');
+    expect(second).toMatchObject({ status: 'sent', qty: 7 });
+    expect(second.clientOrderId).not.toBe(first.clientOrderId);
+    expect(second.clientOrderId).toMatch(/-flatten-1$/);
   }, 120_000);
 });
