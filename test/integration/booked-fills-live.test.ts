@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerRejectedError } from '../../shared/core/errors.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { Broker } from '../../shared/core/ports/broker.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -259,5 +262,94 @@ describe("one mapping of the broker's order statuses to intent statuses", () => 
     expect(second).toMatchObject({ status: 'sent', qty: 7 });
     expect(second.clientOrderId).not.toBe(first.clientOrderId);
     expect(second.clientOrderId).toMatch(/-flatten-1$/);
+  }, 120_000);
+});
+
+describe("a refused cancel of a partly filled stop: one rule for the risk check's placeStop and the stream's exit", () => {
+  it('the risk check books the stop as the broker has it (partly filled) and goes on, alerted, instead of failing', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '09:31'));
+    await riskCheck(ctx, at(D1, '09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected an SPY position');
+    // An exit of SPY is under way (its intent recorded, its order not sent yet).
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D1,
+        purpose: 'flatten',
+      }),
+      date: D1,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      reason: 'stream: price through the stop',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at(D1, '09:40'),
+      updatedAt: at(D1, '09:40'),
+    });
+    // SPY's stop tightened to 362.00: the check replaces the resting one. SPY's lows from 03-18 to
+    // 03-24 stay above it (362.58 the lowest); 03-25 opens at 361.48, through it. Before the check's
+    // cancel of the new stop reaches the broker, the market gaps through it and it fills in part
+    // (half at the open); the broker refuses the cancel (422), as Alpaca does for an order it cannot
+    // cancel at that moment.
+    const list = await ctx.store.getLatestPositions();
+    if (list === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      list.date,
+      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 362 } : p)),
+      list.writtenAt,
+      list.bookedFills,
+    );
+    let stopId: string | undefined;
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        if (property === 'submitOrder') {
+          return async (order: Parameters<Broker['submitOrder']>[0]) => {
+            const placed = await target.submitOrder(order);
+            if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
+            return placed;
+          };
+        }
+        if (property === 'cancelOrder') {
+          return async (id: string) => {
+            if (id !== stopId) return target.cancelOrder(id);
+            s.alpaca.setPartialFill(0.5);
+            s.alpaca.setTime(at('2021-03-25', '09:31'));
+            throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    const result = await riskCheck({ ...ctx, broker }, at(D1, '09:40'));
+
+    expect(result.status).toBe('checked');
+    const order = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).find(
+      (o) => o.id === stopId,
+    );
+    expect(order?.status).toBe('partially_filled');
+    const half = Math.floor(spy.qty / 2);
+    expect(order?.filledQty).toBe(half);
+    const stop = (await ctx.store.listIntents(D1)).find((i) => i.brokerOrderId === stopId);
+    expect(stop).toMatchObject({ purpose: 'stop', status: 'partially_filled', filledQty: half });
+    expect(s.notifier.sent.map((m) => m.subject)).toContain('Stop filled during an exit: SPY');
   }, 120_000);
 });
