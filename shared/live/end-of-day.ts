@@ -22,7 +22,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { backtestTracking } from './paper-validation.js';
-import { haltSymbol, positionConflict } from './positions.js';
+import { haltSymbol, positionConflict, splitKeys, splitRecords, splitsToApply } from './positions.js';
 import { assignedOn, bookedFillsOf, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
@@ -345,18 +345,11 @@ export async function endOfDay(
       reconciled.push(await haltSymbol(ctx, position, records.get(position.symbol), conflict));
       continue;
     }
-    let record = records.get(position.symbol);
-    for (const split of splits.filter((s) => s.symbol === position.symbol)) {
-      if (record === undefined) continue;
-      const r = split.ratio;
-      record = {
-        ...record,
-        qty: record.qty * r,
-        stop: record.stop === null ? null : record.stop / r,
-        entryRef: record.entryRef === null ? null : record.entryRef / r,
-        initialRisk: record.initialRisk === null ? null : record.initialRisk / r,
-      };
-    }
+    // The day's splits the stored list has not applied yet (a list the risk check read after the
+    // split has them): its stop and prices in the new shares.
+    const held = records.get(position.symbol);
+    const record =
+      held === undefined ? undefined : splitRecords([held], splitsToApply(stored, day, splits))[0];
     // The sleeve keeps what its own fills say; a difference with the broker is the
     // reconciliation's (the UNASSIGNED bucket, below), never absorbed here.
     const qty = sleeveQty(position.symbol);
@@ -387,13 +380,19 @@ export async function endOfDay(
     reconciled.push({ ...record, qty, sessionsHeld: record.sessionsHeld + 1 });
   }
   // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
-  reconciled.push(...(stored?.positions ?? []).filter(isUnassigned));
-  // The list accounts for the day's fills the walk booked (a later one is new to it).
-  const bookedFills = bookedFillsOf(
-    own
-      .filter((f) => f.date === day && traded(f.symbol))
-      .map((f) => ({ orderId: f.brokerOrderId, qty: f.qty })),
+  reconciled.push(
+    ...splitRecords((stored?.positions ?? []).filter(isUnassigned), splitsToApply(stored, day, splits)),
   );
+  // The list accounts for the day's fills the walk booked (a later one is new to it).
+  const bookedFills = {
+    ...bookedFillsOf(
+      own
+        .filter((f) => f.date === day && traded(f.symbol))
+        .map((f) => ({ orderId: f.brokerOrderId, qty: f.qty })),
+    ),
+    // The walk applied the day's splits.
+    ...splitKeys(day, splits),
+  };
   await ctx.store.putPositions(day, reconciled, scheduledTime, bookedFills);
   return finish(reconciled, closedTrades);
 

@@ -9,7 +9,7 @@ import { entryRefusal } from './entry-gate.js';
 import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { cancelRestingStops } from './stops.js';
-import { expireUnsent, orderPatch, sendClaimedIntent } from './submit.js';
+import { expireUnsent, orderState, sendClaimedIntent } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -183,7 +183,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
 
     let sentToday = all.filter((i) => SENT.includes(i.status)).length;
     const accept = (intent: IntentRecord, order: BrokerOrder) =>
-      transition(intent, ['submitted', 'unknown', 'recorded'], orderPatch(order));
+      transition(intent, ['submitted', 'unknown', 'recorded'], orderState(order));
     const lookUp = async (intent: IntentRecord): Promise<BrokerOrder | null> => {
       await rateSlot();
       return ctx.broker.getOrderByClientOrderId(intent.clientOrderId);

@@ -231,9 +231,7 @@ async function sleevesSnapshots(
   from: boolean,
 ): Promise<{ startSession: string | null; startState?: SleevesState; curve?: SleeveCurve }> {
   // Paper's first session has nothing before it: the backtest starts flat from the same equity.
-  const before = from
-    ? (await store.listEquitySnapshots('0000-01-01', previousDate(first))).at(-1)
-    : undefined;
+  const before = from ? await store.getLatestEquitySnapshot(first) : undefined;
   const startSession = before?.date ?? null;
   const snapshots = await store.listSleevesSnapshots(startSession ?? first, last);
   const byDate = new Map(snapshots.map((s) => [s.date, s]));
@@ -252,9 +250,6 @@ async function sleevesSnapshots(
     ...(curve === undefined ? {} : { curve }),
   };
 }
-
-const previousDate = (date: string) =>
-  new Date(Date.parse(`${date}T00:00:00Z`) - DAY_MS).toISOString().slice(0, 10);
 
 /** Opens and closes of the bar series by symbol and `YYYY-MM-DD`. */
 export function seriesPrices(series: readonly BarSeries[]): SessionPrices {

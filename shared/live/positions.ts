@@ -66,3 +66,63 @@ export async function haltSymbol(
     unknownState: conflict.message,
   };
 }
+
+/** A split of the day, as the broker's activities report it (new shares per old share). */
+export interface DaySplit {
+  readonly symbol: string;
+  readonly date: string;
+  readonly ratio: number;
+}
+
+/**
+ * The key under which a positions list's `bookedFills` records that its quantities and prices have
+ * a split of the day applied (never a broker order id): a list read from the broker after the split
+ * has it; one carried from an earlier day's list (the signal step's) does not.
+ */
+export function splitKey(split: Pick<DaySplit, 'symbol' | 'date'>): string {
+  return `split:${split.symbol}:${split.date}`;
+}
+
+/**
+ * The day's splits a positions list has not applied yet: every one for a list of an earlier day;
+ * for the day's own list, those its `bookedFills` does not name (none when it has no `bookedFills`:
+ * such a list was read from the broker, as of its time).
+ */
+export function splitsToApply(
+  list: { readonly date: string; readonly bookedFills?: Readonly<Record<string, number>> } | undefined,
+  day: string,
+  splits: readonly DaySplit[],
+): DaySplit[] {
+  const ofDay = splits.filter((s) => s.date === day);
+  if (list === undefined || list.date < day) return ofDay;
+  if (list.date > day || list.bookedFills === undefined) return [];
+  const booked = list.bookedFills;
+  return ofDay.filter((s) => booked[splitKey(s)] === undefined);
+}
+
+/** A position record with a split applied: the quantity times the ratio, its prices divided by it. */
+export function splitRecord(record: PositionRecord, ratio: number): PositionRecord {
+  return {
+    ...record,
+    qty: record.qty * ratio,
+    avgEntryPrice: record.avgEntryPrice / ratio,
+    stop: record.stop === null ? null : record.stop / ratio,
+    entryRef: record.entryRef === null ? null : record.entryRef / ratio,
+    initialRisk: record.initialRisk === null ? null : record.initialRisk / ratio,
+  };
+}
+
+/** The split keys of the day's splits (for a list that has them applied). */
+export function splitKeys(day: string, splits: readonly DaySplit[]): Record<string, number> {
+  return Object.fromEntries(splits.filter((s) => s.date === day).map((s) => [splitKey(s), s.ratio]));
+}
+
+/** Records with splits applied, each by the splits of its symbol. */
+export function splitRecords(
+  records: readonly PositionRecord[],
+  splits: readonly DaySplit[],
+): PositionRecord[] {
+  return records.map((r) =>
+    splits.filter((x) => x.symbol === r.symbol).reduce((record, x) => splitRecord(record, x.ratio), r),
+  );
+}

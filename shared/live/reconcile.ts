@@ -7,10 +7,11 @@ import {
   isUnassigned,
   reconcilePositions,
   type SymbolReconciliation,
+  sleeveRecords,
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
-import type { BrokerActivity } from '../core/ports/broker.js';
+import type { BrokerActivity, BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type {
   AuditRecord,
   BookedFills,
@@ -18,6 +19,7 @@ import type {
   IntentRecord,
   IntentStatus,
   PositionRecord,
+  PositionsList,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { assignToSleeve } from '../core/trading/sleeves-close.js';
@@ -28,7 +30,8 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
-import { orderPatch, placeIntentOnce } from './submit.js';
+import { type DaySplit, splitKeys, splitsToApply } from './positions.js';
+import { orderState, placeIntentOnce } from './submit.js';
 
 /**
  * Reconciliation (issue 13): at every end of day and before every order step, for each symbol the
@@ -224,8 +227,9 @@ export async function reconcile(
 /**
  * What the broker did today that a list written before today has not seen, as records to add to
  * it: the sleeves' own fills of the day (asked from the broker: an intent's filled quantity is only
- * as fresh as the last step that tracked it) and the day's splits (every record, the bucket's
- * too, scaled by the ratio).
+ * as fresh as the last step that tracked it) and the day's splits the list has not applied (every
+ * record, the bucket's too, scaled by the ratio): all of them for a list of an earlier day, those
+ * its booked fills do not name for the day's own list (one carried from an earlier day has none).
  */
 async function sinceList(
   ctx: LiveContext,
@@ -275,11 +279,18 @@ async function sinceList(
   const out = (await sleeveFills(ctx, fills)).map((f) =>
     line(f.symbol, f.side === 'buy' ? f.qty : -f.qty, f.price),
   );
-  for (const split of activities) {
-    // The day's own list was written with the day's splits applied.
-    if (seen !== undefined || split.kind !== 'split' || split.date !== day) continue;
-    for (const r of records.filter((x) => x.symbol === split.symbol))
-      out.push(line(r.symbol, r.qty * (split.ratio - 1), r.avgEntryPrice, r.sleeve));
+  // The day's splits the list has not applied (all of them for a list of an earlier day; for the
+  // day's own list, those its booked fills do not name; a list without them was read as of its time).
+  const splits = splitsToApply(
+    seen === undefined
+      ? undefined
+      : { date: day, ...('bookedFills' in seen ? { bookedFills: seen.bookedFills } : {}) },
+    day,
+    activities.flatMap((a) => (a.kind === 'split' ? [a] : [])),
+  );
+  for (const r of records) {
+    const ratio = splits.filter((x) => x.symbol === r.symbol).reduce((product, x) => product * x.ratio, 1);
+    if (ratio !== 1) out.push(line(r.symbol, r.qty * (ratio - 1), r.avgEntryPrice, r.sleeve));
   }
   return out;
 }
@@ -317,46 +328,176 @@ export function bookedFillsOf(
  * fills that read includes: the day's fills are listed before and after it, and when both lists
  * agree the read holds exactly those (none came in between). Read again while they differ, at most
  * three times; after that the fills are not known (`bookedFills` undefined: the list falls back on
- * its time). `tracked`: the day's orders as tracked before the read, whose filled quantity the
+ * its time). The booked fills also name the day's splits (`splitKey`): the read has them applied. `tracked`: the day's orders as tracked before the read, whose filled quantity the
  * read includes even where the broker's activities do not list the fill yet (a late report).
+ * `stored`: the list the new one follows; where the read's quantity of one of its symbols is not
+ * what it plus the listed fills make, the read holds a fill the activities do not list yet, of an
+ * order that is not the day's (a resting stop of an earlier day): see {@link unlistedFills}.
  */
-export async function readWithFills<T>(
+export async function readWithFills(
   ctx: LiveContext,
   day: string,
   tracked: readonly IntentRecord[],
-  read: () => Promise<T>,
-): Promise<{ readonly value: T; readonly bookedFills?: BookedFills }> {
-  const dayFills = async () =>
+  read: () => Promise<BrokerPosition[]>,
+  stored?: PositionsList,
+): Promise<{
+  readonly value: BrokerPosition[];
+  readonly bookedFills?: BookedFills;
+  /** The day's splits the read includes (listed with its fills). */
+  readonly splits: readonly DaySplit[];
+}> {
+  const dayActivities = async () =>
     (
       await ctx.broker.getActivities({
         after: new Date(Date.parse(sessionStart(ctx, day)) - 1).toISOString(),
       })
-    ).flatMap((a) => (a.kind === 'fill' && sessionDate(ctx, a.time) === day ? [a] : []));
-  const ids = (fills: readonly ActivityFill[]) =>
-    fills
-      .map((f) => f.id)
+    ).filter((a) => a.kind !== 'fill' || sessionDate(ctx, a.time) === day);
+  const fillsOf = (activities: readonly BrokerActivity[]) =>
+    activities.flatMap((a) => (a.kind === 'fill' ? [a] : []));
+  const ids = (activities: readonly BrokerActivity[]) =>
+    activities
+      .filter((a) => a.kind !== 'dividend')
+      .map((a) => a.id)
       .sort()
       .join('\n');
-  let value: T | undefined;
+  let value: BrokerPosition[] | undefined;
+  let splits: DaySplit[] = [];
   for (let attempt = 0; attempt < 3; attempt++) {
-    const before = await dayFills();
+    const before = await dayActivities();
     value = await read();
-    const after = await dayFills();
-    if (ids(before) !== ids(after)) continue;
-    const booked = bookedFillsOf(after);
+    const activities = await dayActivities();
+    const after = fillsOf(activities);
+    splits = activities.flatMap((a) => (a.kind === 'split' && a.date === day ? [a] : []));
+    if (ids(before) !== ids(activities)) continue;
+    // The read has the day's splits applied: the list says so (see `splitsToApply`).
+    const booked: Record<string, number> = { ...bookedFillsOf(after), ...splitKeys(day, splits) };
+    // The day's orders' fills the activities do not list yet, as fills (their time: unknown, last).
+    const known: ActivityFill[] = [...after];
     for (const i of tracked) {
-      if (i.brokerOrderId !== undefined && i.filledQty > (booked[i.brokerOrderId] ?? 0))
-        booked[i.brokerOrderId] = i.filledQty;
+      const listed = i.brokerOrderId === undefined ? 0 : (booked[i.brokerOrderId] ?? 0);
+      if (i.brokerOrderId === undefined || i.filledQty <= listed) continue;
+      booked[i.brokerOrderId] = i.filledQty;
+      known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
     }
-    return { value, bookedFills: booked };
+    if (stored === undefined) return { value, bookedFills: booked, splits };
+    const unexplained = unexplainedSymbols(stored, day, value, known, splits);
+    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked, splits };
+    const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
+    if (found === undefined) break;
+    for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    const left = unexplainedSymbols(stored, day, value, [...known, ...found], splits) ?? [];
+    if (left.length > 0) {
+      // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
+      ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
+    }
+    return { value, bookedFills: booked, splits };
   }
-  ctx.log.warn(
-    'the broker filled orders during every read of its positions: the list falls back on its time',
-    {
-      day,
-    },
-  );
-  return { value: value as T };
+  ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
+    day,
+  });
+  return { value: value as BrokerPosition[], splits };
+}
+
+/** A fill the activities do not list (yet), booked from its order. */
+function unlistedFill(orderId: string, symbol: string, side: 'buy' | 'sell', qty: number): ActivityFill {
+  return {
+    kind: 'fill',
+    id: `unlisted:${orderId}`,
+    orderId,
+    symbol,
+    side,
+    qty,
+    price: 0,
+    time: '9999-12-31T00:00:00.000Z',
+    partial: false,
+  };
+}
+
+/**
+ * The symbols of a stored list whose quantity at the broker is not what the list and the day's
+ * fills it has not booked make (with the day's splits it has not applied, see `splitsToApply`);
+ * undefined when the list cannot say which fills it booked (neither `bookedFills` nor `writtenAt`).
+ */
+export function unexplainedSymbols(
+  stored: PositionsList,
+  day: string,
+  positions: readonly Pick<BrokerPosition, 'symbol' | 'qty'>[],
+  fills: readonly ActivityFill[],
+  splits: readonly DaySplit[],
+): string[] | undefined {
+  if (stored.date > day) return undefined;
+  let unseen: ActivityFill[];
+  if (stored.date < day) unseen = [...fills];
+  else if (stored.bookedFills !== undefined) unseen = beyondBooked(fills, stored.bookedFills);
+  else if (stored.writtenAt !== undefined) {
+    const writtenAt = Date.parse(stored.writtenAt);
+    unseen = fills.filter((f) => Date.parse(f.time) > writtenAt);
+  } else return undefined;
+  const symbols = [...new Set(stored.positions.map((p) => p.symbol))];
+  return symbols.filter((symbol) => {
+    let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
+    for (const s of splitsToApply(stored, day, splits)) if (s.symbol === symbol) qty *= s.ratio;
+    for (const f of unseen) if (f.symbol === symbol) qty += f.side === 'buy' ? f.qty : -f.qty;
+    const held = positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
+    return Math.abs(qty - held) > 1e-9;
+  });
+}
+
+/**
+ * The fills of the day the broker's orders report and its activities do not list yet, of the
+ * orders of `symbols` sent since their positions opened (the earliest `entryDate` of their records:
+ * an earlier day's resting stop is among them), beyond what `booked` holds of each; an order sent
+ * before the day counts what it filled beyond its fills listed before the day. Undefined when a
+ * record has no `entryDate` (no bound to search from).
+ */
+async function unlistedFills(
+  ctx: LiveContext,
+  day: string,
+  stored: PositionsList,
+  symbols: readonly string[],
+  listed: readonly ActivityFill[],
+  booked: BookedFills,
+): Promise<ActivityFill[] | undefined> {
+  const out: ActivityFill[] = [];
+  const start = sessionStart(ctx, day);
+  for (const symbol of symbols) {
+    const dates = sleeveRecords(stored.positions.filter((p) => p.symbol === symbol)).map((p) => p.entryDate);
+    if (dates.length === 0 || dates.some((d) => d === undefined)) return undefined;
+    const from = (dates as string[]).sort()[0] as string;
+    const orders = (
+      await ctx.broker.listOrders({
+        status: 'all',
+        symbols: [symbol],
+        after: new Date(Date.parse(sessionStart(ctx, from)) - 1).toISOString(),
+      })
+    )
+      .flatMap((o): BrokerOrder[] => [o, ...o.legs])
+      .filter(
+        (o) =>
+          o.symbol === symbol &&
+          o.filledQty > 0 &&
+          (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day)),
+      );
+    const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
+    const before =
+      earlier.length === 0
+        ? []
+        : (
+            await ctx.broker.getActivities({
+              after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
+              until: start,
+            })
+          ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
+    for (const order of orders) {
+      const sum = (fills: readonly ActivityFill[]) =>
+        fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
+      const today = order.filledQty - sum(before);
+      const listedToday = sum(listed);
+      const beyond = today - Math.max(listedToday, booked[order.id] ?? 0);
+      if (beyond > 1e-9) out.push(unlistedFill(order.id, symbol, order.side, beyond));
+    }
+  }
+  return out;
 }
 
 /** The start of a session (ISO): New York midnight for the equity bot, UTC midnight for the crypto bot. */
@@ -601,11 +742,14 @@ export async function flattenBucket(
     const order = await ctx.broker.getOrderByClientOrderId(open.clientOrderId);
     if (order === null) return done('already-sent', await placeIntentOnce(ctx, open, time), false);
     const settled = await ctx.store.transitionIntent(day, open.clientOrderId, [open.status], {
-      ...orderPatch(order),
+      ...orderState(order),
       updatedAt: time,
     });
     if ('conflict' in settled) return done('already-sent', open, false);
-    return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+    if (OPEN.includes(settled.status) || settled.filledQty > 0)
+      return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+    // Done at the broker without a fill (cancelled, expired, rejected): the next sequence number.
+    earlier[earlier.indexOf(open)] = settled;
   }
   const filled = earlier.find((i) => i.filledQty > 0);
   if (filled !== undefined) return done('already-flattened', filled, false);

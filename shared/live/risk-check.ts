@@ -12,7 +12,7 @@ import {
   sessionDate,
   UnknownStateError,
 } from './context.js';
-import { haltSymbol, positionConflict } from './positions.js';
+import { haltSymbol, positionConflict, splitRecords, splitsToApply } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice } from './stops.js';
@@ -173,15 +173,17 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   }
 
   // 3. Every position has its protective stop.
-  // With the day's fills the read includes: the list says which fills it accounts for.
-  const read = await readWithFills(ctx, day, tracked, () => ctx.broker.getPositions());
+  // With the day's fills the read includes: the list says which fills it accounts for (an earlier
+  // day's stop that filled included, when the activities do not list it yet).
+  const stored = await ctx.store.getLatestPositions();
+  const read = await readWithFills(ctx, day, tracked, () => ctx.broker.getPositions(), stored);
   const positions = read.value.filter(
     (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol),
   );
-  const stored = await ctx.store.getLatestPositions();
-  const records = new Map<string, PositionRecord>(
-    sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
-  );
+  // The list's records as of the read: with the day's splits it has not applied yet (a list carried
+  // from an earlier day by the signal step), shares times the ratio, its stops and prices divided.
+  const storedPositions = splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits));
+  const records = new Map<string, PositionRecord>(sleeveRecords(storedPositions).map((p) => [p.symbol, p]));
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
   const stopsPlaced: string[] = [];
   const exits: string[] = [];
@@ -189,11 +191,11 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   const nextRecords: PositionRecord[] = [];
   // The UNASSIGNED bucket is kept as reconciled, and its shares are no sleeve's: no stop, no exit
   // (less what its flatten sold today, which the next reconciliation takes out of it).
-  nextRecords.push(...(stored?.positions ?? []).filter(isUnassigned));
-  const bucket = [...(stored?.positions ?? []).filter(isUnassigned), ...flattenedToday(tracked)];
+  nextRecords.push(...storedPositions.filter(isUnassigned));
+  const bucket = [...storedPositions.filter(isUnassigned), ...flattenedToday(tracked)];
   for (const record of records.values()) {
     const gone = !positions.some((p) => p.symbol === record.symbol);
-    if (gone && unassignedQty(stored?.positions, record.symbol) !== 0) nextRecords.push(record);
+    if (gone && unassignedQty(storedPositions, record.symbol) !== 0) nextRecords.push(record);
   }
   for (const brokerPosition of positions) {
     const record = records.get(brokerPosition.symbol);

@@ -65,6 +65,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice } from './stops.js';
 import { placeIntentOnce } from './submit.js';
 
@@ -522,9 +523,15 @@ export interface SleevesBooking {
   readonly legFills: readonly { readonly leg: string; readonly qty: number; readonly price: number }[];
   /**
    * The broker's fills booked on the sleeves (filled quantity per broker order id): what the
-   * positions list written from the state accounts for. Absent for a day booked by an earlier run.
+   * positions list written from the state accounts for. For a day booked by an earlier run, those
+   * of the list that booking wrote (see `writtenAt`).
    */
   readonly bookedFills?: BookedFills;
+  /**
+   * A day booked by an earlier run: the time the list it wrote is as of (the state is as of that
+   * booking, not of the run that reads it). Absent when this run booked the day.
+   */
+  readonly writtenAt?: string;
 }
 
 /**
@@ -662,8 +669,14 @@ export async function sleevesDay(
   if (stored === undefined) return null;
   const sleeves = liveSleeves(ctx.config);
   if (stored.record.bookedThrough === day && stored.record.decided?.day !== day) {
-    // Booked already and no decision of the day to book from again: the stored books are the day's.
+    // Booked already and no decision of the day to book from again: the stored books are the day's,
+    // as of the list that booking wrote (its time and the fills it booked), never of this run: a
+    // list rewritten from them keeps those, so a later reconciliation neither counts a fill the
+    // booking took again nor takes one after it as seen.
     const state = stored.record.booked;
+    const latest = await ctx.store.getLatestPositions();
+    const writtenAt = listAsOf(ctx, latest, day);
+    const bookedFills = listBookedFills(latest, day);
     return {
       state,
       trades: [],
@@ -671,6 +684,8 @@ export async function sleevesDay(
       uncovered: [],
       legFills: [],
       recorded: [],
+      ...(writtenAt === undefined ? {} : { writtenAt }),
+      ...(bookedFills === undefined ? {} : { bookedFills }),
     };
   }
   const crossing = intents.filter((i) => i.legIds !== undefined).map((i) => i.symbol);
@@ -830,6 +845,6 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, booking.state, now, booking.bookedFills);
+  await putSleevePositions(ctx, day, booking.state, booking.writtenAt ?? now, booking.bookedFills);
   return out;
 }

@@ -109,22 +109,25 @@ async function withdrawIfExiting(
 }
 
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */
-const DONE: ReadonlySet<BrokerOrder['status']> = new Set([
-  'filled',
+const GONE: ReadonlySet<BrokerOrder['status']> = new Set([
   'canceled',
+  'replaced',
   'expired',
   'rejected',
   'done_for_day',
 ]);
 
 /**
- * A stop order that no longer works at the broker, looked up by its client order id (after the
- * broker refused its cancel: a 422, it triggered and filled meanwhile): the order when it is done
- * (filled, cancelled, expired, rejected), or null when the broker still has it working or has none.
+ * What a refused cancel of a stop means, from its order as the broker has it now (looked up by its
+ * client order id after the refusal): the one rule of the risk check ({@link placeStop}'s
+ * withdrawal) and of the stream's exit. `sold`: it filled, all or PART of its shares (working on
+ * or not): it sold them; booked as it stands and alerted. `gone`: nothing filled and it no longer
+ * works (cancelled, replaced, expired, rejected): harmless. `working`: nothing filled and still
+ * working, or unknown to the broker: the refusal stands (the caller's original error).
  */
-export async function doneStopOrder(ctx: LiveContext, clientOrderId: string): Promise<BrokerOrder | null> {
-  const order = await ctx.broker.getOrderByClientOrderId(clientOrderId);
-  return order !== null && DONE.has(order.status) ? order : null;
+export function refusedCancel(order: BrokerOrder | null): 'sold' | 'gone' | 'working' {
+  if (order !== null && order.filledQty > 0) return 'sold';
+  return order !== null && GONE.has(order.status) ? 'gone' : 'working';
 }
 
 /**
@@ -152,11 +155,12 @@ export async function bookStopOrder(
 /**
  * The broker refused to cancel the stop {@link withdrawIfExiting} had just placed (a 422: it
  * triggered and filled meanwhile, the market being through it). The order is looked up by its
- * client order id and, when it is done, booked as it stands, as the risk check tracks any order
- * (filled, with its price and quantity; the fill ledger takes it at the end of the day's
+ * client order id and judged by {@link refusedCancel}, the stream exit's rule too: one that sold
+ * (all or part of its shares) or is gone is booked as it stands, as the risk check tracks any order
+ * (status, filled quantity and price; the fill ledger takes it at the end of the day's
  * reconciliation), and the run goes on. A fill is alerted: the exit of the same shares may sell
  * them too (the stream's exit, if it had not sent its order yet, finds the stop filled and sends
- * none). A refusal of a stop still working (not a fill) is the original error.
+ * none). A refusal of a stop still working with nothing filled is the original error.
  */
 async function bookUncancellableStop(
   ctx: LiveContext,
@@ -166,8 +170,8 @@ async function bookUncancellableStop(
   now: string,
 ): Promise<IntentRecord> {
   if (!(error instanceof BrokerRejectedError)) throw error;
-  const order = await doneStopOrder(ctx, placed.clientOrderId);
-  if (order === null) throw error;
+  const order = await ctx.broker.getOrderByClientOrderId(placed.clientOrderId);
+  if (order === null || refusedCancel(order) === 'working') throw error;
   ctx.log.warn(
     'a stop placed during an exit of the same shares could not be cancelled: booked as the broker has it',
     {

@@ -67,8 +67,11 @@ export async function expireUnsent(
 }
 
 /**
- * An intent's state as its broker order reports it, working or done (the risk check's tracking of
- * open orders): status, order id, fills.
+ * An intent's state as its broker order reports it, working or done: status, order id, fills. The
+ * one mapping of broker statuses to intent statuses, for every step that settles an intent from its
+ * order (the submission's answer, a duplicate or unknown outcome resolved by the client order id,
+ * the risk check's tracking, a stop booked after a refused cancel, a flatten looked up again): a
+ * canceled, expired or partly filled order is never recorded as working.
  */
 export function orderState(
   order: BrokerOrder,
@@ -83,6 +86,7 @@ export function orderState(
 }
 
 function intentStatusOf(order: BrokerOrder): IntentStatus {
+  if (order.qty > 0 && order.filledQty >= order.qty) return 'filled';
   switch (order.status) {
     case 'filled':
       return 'filled';
@@ -98,16 +102,6 @@ function intentStatusOf(order: BrokerOrder): IntentStatus {
     default:
       return 'accepted';
   }
-}
-
-/** The intent fields a broker order settles: status, order id, fills. */
-export function orderPatch(order: BrokerOrder): Partial<IntentRecord> {
-  return {
-    status: order.status === 'rejected' ? 'rejected' : order.filledQty >= order.qty ? 'filled' : 'accepted',
-    brokerOrderId: order.id,
-    filledQty: order.filledQty,
-    ...(order.filledAvgPrice === null ? {} : { avgFillPrice: order.filledAvgPrice }),
-  };
 }
 
 /**
@@ -138,11 +132,11 @@ export async function sendClaimedIntent(
       ...(intent.limitPrice === undefined ? {} : { limitPrice: intent.limitPrice }),
       ...(intent.stopPrice === undefined ? {} : { stopPrice: intent.stopPrice }),
     });
-    await settle(orderPatch(order));
+    await settle(orderState(order));
   } catch (error) {
     if (error instanceof DuplicateClientOrderIdError) {
       const existing = await lookUp();
-      await settle(existing === null ? { status: 'unknown', reason: error.message } : orderPatch(existing));
+      await settle(existing === null ? { status: 'unknown', reason: error.message } : orderState(existing));
       return;
     }
     if (error instanceof BrokerRejectedError) {
@@ -158,7 +152,7 @@ export async function sendClaimedIntent(
     if (error instanceof BrokerUnavailableError || error instanceof BrokerResponseError) {
       const existing = await lookUp().catch(() => null);
       if (existing !== null) {
-        await settle(orderPatch(existing));
+        await settle(orderState(existing));
         return;
       }
       await settle({ status: 'unknown', reason: error.message });
@@ -187,7 +181,7 @@ export async function placeIntentOnce(
   if (!['recorded', 'submitted', 'unknown'].includes(stored.status)) return stored;
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
   return existing !== null
-    ? settleIntent(ctx, stored, orderPatch(existing), now)
+    ? settleIntent(ctx, stored, orderState(existing), now)
     : sendRecordedIntent(ctx, stored, now);
 }
 

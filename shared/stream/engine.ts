@@ -33,7 +33,7 @@ import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
-import { bookStopOrder } from '../live/stops.js';
+import { bookStopOrder, refusedCancel } from '../live/stops.js';
 import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
@@ -559,9 +559,9 @@ export class StreamRiskEngine {
     let failure: unknown;
     for (const f of refused) {
       const order = await this.ctx.broker.getOrderByClientOrderId(f.order.clientOrderId);
-      if (order !== null && order.filledQty > 0) filled.push({ order, error: f.error });
-      else if (order === null || !['canceled', 'replaced', 'expired'].includes(order.status))
-        failure ??= f.error;
+      const outcome = refusedCancel(order);
+      if (outcome === 'sold' && order !== null) filled.push({ order, error: f.error });
+      else if (outcome === 'working') failure ??= f.error;
     }
     return { filled, failure };
   }

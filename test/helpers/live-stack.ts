@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
+import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { buildLiveContext } from '../../shared/runtime/equity-live.js';
 import { parseLiveEnv } from '../../shared/runtime/live.js';
@@ -18,6 +19,8 @@ export async function startLiveStack(options: {
   faultLinks?: boolean;
   /** The config file the stack trades (default config/equity-strategy.yaml). */
   config?: string;
+  /** Splits and dividends the paper broker applies (none by default). */
+  corporateActions?: readonly CorporateAction[];
 }) {
   const configPath = join(mkdtempSync(join(tmpdir(), 'qs-live-')), 'config.yaml');
   writeFileSync(
@@ -33,6 +36,7 @@ export async function startLiveStack(options: {
     configPath,
     withCache: options.withCache ?? true,
     faultLinks: options.faultLinks ?? false,
+    ...(options.corporateActions === undefined ? {} : { corporateActions: options.corporateActions }),
   });
   // The AWS SDK clients read their region and credentials from the process environment, as in Lambda.
   // A stack started without Redis must not inherit an earlier stack's bridge.

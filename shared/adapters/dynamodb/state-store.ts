@@ -386,6 +386,15 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     });
   }
 
+  async getLatestEquitySnapshot(before: string): Promise<EquitySnapshot | undefined> {
+    checkInput('equity snapshot', dateSchema, before, 'before');
+    const item = await this.latestBefore('getLatestEquitySnapshot', keys.equityPartition, before);
+    if (item === undefined) return undefined;
+    const record = checkItem(equitySnapshotSchema, item);
+    checkKey(item, keys.equity(record.date), 'date');
+    return record;
+  }
+
   // --- positions -------------------------------------------------------------------------------
 
   async putPositions(
@@ -407,26 +416,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async getLatestPositions(before?: string): Promise<PositionsList | undefined> {
     if (before !== undefined) checkInput('positions', dateSchema, before, 'before');
-    const out = await this.call('getLatestPositions', () =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          ...(before === undefined
-            ? {
-                KeyConditionExpression: 'PK = :pk',
-                ExpressionAttributeValues: { ':pk': keys.positionsPartition },
-              }
-            : {
-                KeyConditionExpression: 'PK = :pk AND SK < :before',
-                ExpressionAttributeValues: { ':pk': keys.positionsPartition, ':before': before },
-              }),
-          ScanIndexForward: false,
-          Limit: 1,
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    const item = out.Items?.[0];
+    const item = await this.latestBefore('getLatestPositions', keys.positionsPartition, before);
     if (!item) return undefined;
     const record = checkItem(positionsItemSchema, item);
     checkKey(item, keys.positions(record.date), 'date');
@@ -809,6 +799,27 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
     );
     return out.Item;
+  }
+
+  /** The item of partition `pk` with the greatest sort key (below `before` when given): one read. */
+  private async latestBefore(operation: string, pk: string, before?: string): Promise<Item | undefined> {
+    const out = await this.call(operation, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          ...(before === undefined
+            ? { KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': pk } }
+            : {
+                KeyConditionExpression: 'PK = :pk AND SK < :before',
+                ExpressionAttributeValues: { ':pk': pk, ':before': before },
+              }),
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return out.Items?.[0];
   }
 
   /** Every page of a Query on the table, in sort-key order. */

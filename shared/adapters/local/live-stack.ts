@@ -14,6 +14,7 @@ import {
 import { startLocalDynamo } from './dynamodb.js';
 import type { ExecutionRealism } from './execution-realism.js';
 import { type FaultLink, startFaultLink } from './fault-link.js';
+import type { CorporateAction } from './paper-broker.js';
 import { startRedisServer } from './redis-server.js';
 import { startUpstashBridge } from './upstash-bridge.js';
 
@@ -53,6 +54,8 @@ export async function startLocalLiveStack(options: {
   readonly realism?: ExecutionRealism;
   /** Partial fills at the open: the fraction of the leaves filled first (off by default). */
   readonly partialFill?: number;
+  /** Splits and dividends the paper broker applies at the open of their date (none by default). */
+  readonly corporateActions?: readonly CorporateAction[];
 }): Promise<LocalLiveStack> {
   const broker = await startLocalBroker(options);
   const state = await startLocalStateAndCache(options);
@@ -80,6 +83,7 @@ export async function startLocalBroker(options: {
   readonly configPath: string;
   readonly realism?: ExecutionRealism;
   readonly partialFill?: number;
+  readonly corporateActions?: readonly CorporateAction[];
 }): Promise<{ readonly alpaca: LocalAlpaca; readonly env: Readonly<Record<string, string>> }> {
   const config = parseConfig(readFileSync(options.configPath, 'utf8'), options.configPath);
   const alpaca = await startLocalAlpaca({
@@ -91,6 +95,7 @@ export async function startLocalBroker(options: {
       slippageBps: config.costs.slippageBps,
       ...(options.realism === undefined ? {} : { realism: options.realism }),
       ...(options.partialFill === undefined ? {} : { partialFill: options.partialFill }),
+      ...(options.corporateActions === undefined ? {} : { corporateActions: options.corporateActions }),
     },
   });
   return {

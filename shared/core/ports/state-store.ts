@@ -331,6 +331,8 @@ export interface StateStore {
 
   putEquitySnapshot(snapshot: EquitySnapshot): Promise<void>;
   listEquitySnapshots(from: string, to: string): Promise<EquitySnapshot[]>;
+  /** The latest equity snapshot dated strictly before `before` (`YYYY-MM-DD`): one bounded read. */
+  getLatestEquitySnapshot(before: string): Promise<EquitySnapshot | undefined>;
 
   /** Positions as last reconciled with the broker. */
   /**

@@ -1,0 +1,355 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerRejectedError } from '../../shared/core/errors.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { Broker } from '../../shared/core/ports/broker.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
+// SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
+// at 363.50 rests through the first day and fills at the second's close.
+const D1 = '2021-03-18';
+const D2 = '2021-03-19';
+const at = (day: string, hhmm: string, ss = '00') =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:${ss}.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+describe('the positions list books the fills its broker read includes', () => {
+  it("a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
+    const list = await ctx.store.getLatestPositions();
+    if (list === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      list.date,
+      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
+      list.writtenAt,
+      list.bookedFills,
+    );
+    s.alpaca.setTime(at(D1, '10:15'));
+    await riskCheck(ctx, at(D1, '10:15'));
+    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
+    const stop = stops[0] as (typeof stops)[number];
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+
+    // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
+    // the broker just after it, while the activities do not list that fill yet.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '16:00', '01'));
+    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: stop.id,
+      times: 50,
+    });
+    await riskCheck(ctx, at(D2, '15:45'));
+    s.alpaca.clearFaults();
+    const written = await ctx.store.getLatestPositions();
+    expect(written?.date).toBe(D2);
+    expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
+    expect(written?.bookedFills?.[stop.id]).toBe(53);
+
+    // The fill is listed now: the next reconciliation finds it booked, not new.
+    s.alpaca.setTime(at(D2, '16:05'));
+    const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
+      a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
+    );
+    expect(fills.map((f) => f.qty)).toEqual([53]);
+    const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
+    expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
+    expect(result.blocked).toEqual([]);
+  });
+});
+
+/** A daily bar of the bundled data: open and low of `symbol` on `day`. */
+function bar(symbol: string, day: string): { open: number; low: number } {
+  const line = readFileSync(`data/${symbol}.csv`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${day},`));
+  if (line === undefined) throw new Error(`no ${symbol} bar on ${day}`);
+  const [, , , low, open] = line.split(',').map(Number) as number[];
+  return { open: open as number, low: low as number };
+}
+
+describe("the sleeves' positions list of a day booked already", () => {
+  it("a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again", async () => {
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      withCache: false,
+      config: 'config/multi-strategy.yaml',
+    });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+
+    // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
+    // between the day's open and its low, placed by the 10:00 check, filled at the close.
+    const stored = await ctx.store.getSleevesState();
+    if (stored === undefined) throw new Error('expected a sleeves state');
+    const held = stored.record.booked.books.flatMap((b) => b.positions.map((p) => ({ book: b.id, p })));
+    const target = held.find(({ p }) => p.side === 1 && p.qty > 0);
+    if (target === undefined) throw new Error('expected a long sleeve position');
+    const { open, low } = bar(target.p.symbol, D2);
+    const stop = Math.round(((open + low) / 2) * 100) / 100;
+    const withStop = {
+      ...stored.record.booked,
+      books: stored.record.booked.books.map((b) =>
+        b.id !== target.book
+          ? b
+          : { ...b, positions: b.positions.map((p) => (p.symbol === target.p.symbol ? { ...p, stop } : p)) },
+      ),
+    };
+    expect(
+      'conflict' in (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
+    ).toBe(false);
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '10:00'));
+    await riskCheck(ctx, at(D2, '10:00'));
+    s.alpaca.setTime(at(D2, '16:15'));
+    await endOfDay(ctx, at(D2, '16:15'));
+    const stopOrder = (await ctx.broker.listOrders({ status: 'all', symbols: [target.p.symbol] })).find(
+      (o) => o.type === 'stop' && o.status === 'filled' && o.stopPrice === stop,
+    );
+    expect(stopOrder?.filledQty).toBe(target.p.qty);
+    const booked = await ctx.store.getLatestPositions();
+    expect(booked?.bookedFills?.[stopOrder?.id ?? '']).toBe(target.p.qty);
+
+    // The 15:45 check, delayed past end-of-day (a retried invocation), finds the day booked.
+    await riskCheck(ctx, at(D2, '15:45'));
+    const after = await ctx.store.getLatestPositions();
+    expect(after?.positions).toEqual(booked?.positions);
+    expect(after?.bookedFills).toEqual(booked?.bookedFills);
+    expect(after?.writtenAt).toBe(booked?.writtenAt);
+    const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
+    expect(result.blocked).toEqual([]);
+    for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
+  }, 120_000);
+});
+
+describe('a split with a positions list carried from an earlier day', () => {
+  it("the day's reconciliations, risk check and end-of-day apply the split once: shares times the ratio, the stop divided", async () => {
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      withCache: false,
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
+    });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(before?.qty).toBe(53);
+    const stop = before?.stop as number;
+    expect(stop).toBeGreaterThan(0);
+
+    // D2: the signal step carries the list to the day (before the split); SPY splits 2:1 at the open.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await generateSignals(ctx, at(D2, '09:10'));
+    // The list carried to the day as the signal step writes it when it moves a stop.
+    const last = await ctx.store.getLatestPositions();
+    if (last === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
+    const carried = await ctx.store.getLatestPositions();
+    expect(carried?.date).toBe(D2);
+    expect(carried?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    s.alpaca.setTime(at(D2, '09:45'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(106);
+    // A reconciliation on that list (an operator's, a rerun of execute-orders) applies the split.
+    const early = await reconcile(ctx, D2, at(D2, '09:45'), { readOnly: true });
+    expect(early.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      brokerQty: 106,
+      sleevesQty: 106,
+      unassignedAfter: 0,
+    });
+    // The risk check: the position's stop in the new shares, for all of them; no exit.
+    s.alpaca.setTime(at(D2, '10:00'));
+    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    expect(checked.exits).toEqual([]);
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(resting).toHaveLength(1);
+    expect(resting[0]?.qty).toBe(106);
+    expect(Math.abs((resting[0]?.stopPrice as number) - stop / 2)).toBeLessThanOrEqual(0.01);
+    const listed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(listed?.qty).toBe(106);
+    expect(listed?.stop).toBeCloseTo(stop / 2, 9);
+    s.alpaca.setTime(at(D2, '10:30'));
+    const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
+    expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 106, sleevesQty: 106 });
+    // End-of-day: the split once, the stop not divided twice, no difference.
+    s.alpaca.setTime(at(D2, '16:15'));
+    const report = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('reconciliation' in report)) throw new Error('expected a report');
+    expect(report.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(closed?.qty).toBe(106);
+    expect(closed?.stop).toBeCloseTo(stop / 2, 9);
+  }, 120_000);
+});
+
+describe("one mapping of the broker's order statuses to intent statuses", () => {
+  it('a flatten of the bucket cancelled at the broker is recorded cancelled, not working: the next run sends the next one', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // Someone buys 7 SPY at the broker: end-of-day puts them in the bucket.
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-7',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: 7,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    // After the close, the flatten waits for the next session; the operator cancels it at the broker.
+    s.alpaca.setTime(at(D2, '16:30'));
+    const operator = { by: 'bob', reason: 'not ours', symbol: 'SPY' };
+    const first = await flattenBucket(ctx, { ...operator, time: at(D2, '16:30') });
+    expect(first).toMatchObject({ status: 'sent', intentStatus: 'accepted', qty: 7 });
+    const order = await ctx.broker.getOrderByClientOrderId(first.clientOrderId as string);
+    await ctx.broker.cancelOrder(order?.id as string);
+    s.alpaca.setTime(at(D2, '16:40'));
+    const second = await flattenBucket(ctx, { ...operator, time: at(D2, '16:40') });
+    expect((await ctx.store.getIntent(D2, first.clientOrderId as string))?.status).toBe('cancelled');
+    expect(second).toMatchObject({ status: 'sent', qty: 7 });
+    expect(second.clientOrderId).not.toBe(first.clientOrderId);
+    expect(second.clientOrderId).toMatch(/-flatten-1$/);
+  }, 120_000);
+});
+
+describe("a refused cancel of a partly filled stop: one rule for the risk check's placeStop and the stream's exit", () => {
+  it('the risk check books the stop as the broker has it (partly filled) and goes on, alerted, instead of failing', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '09:31'));
+    await riskCheck(ctx, at(D1, '09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected an SPY position');
+    // An exit of SPY is under way (its intent recorded, its order not sent yet).
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D1,
+        purpose: 'flatten',
+      }),
+      date: D1,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      reason: 'stream: price through the stop',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at(D1, '09:40'),
+      updatedAt: at(D1, '09:40'),
+    });
+    // SPY's stop tightened to 362.00: the check replaces the resting one. SPY's lows from 03-18 to
+    // 03-24 stay above it (362.58 the lowest); 03-25 opens at 361.48, through it. Before the check's
+    // cancel of the new stop reaches the broker, the market gaps through it and it fills in part
+    // (half at the open); the broker refuses the cancel (422), as Alpaca does for an order it cannot
+    // cancel at that moment.
+    const list = await ctx.store.getLatestPositions();
+    if (list === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      list.date,
+      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 362 } : p)),
+      list.writtenAt,
+      list.bookedFills,
+    );
+    let stopId: string | undefined;
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        if (property === 'submitOrder') {
+          return async (order: Parameters<Broker['submitOrder']>[0]) => {
+            const placed = await target.submitOrder(order);
+            if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
+            return placed;
+          };
+        }
+        if (property === 'cancelOrder') {
+          return async (id: string) => {
+            if (id !== stopId) return target.cancelOrder(id);
+            s.alpaca.setPartialFill(0.5);
+            s.alpaca.setTime(at('2021-03-25', '09:31'));
+            throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    const result = await riskCheck({ ...ctx, broker }, at(D1, '09:40'));
+
+    expect(result.status).toBe('checked');
+    const order = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).find(
+      (o) => o.id === stopId,
+    );
+    expect(order?.status).toBe('partially_filled');
+    const half = Math.floor(spy.qty / 2);
+    expect(order?.filledQty).toBe(half);
+    const stop = (await ctx.store.listIntents(D1)).find((i) => i.brokerOrderId === stopId);
+    expect(stop).toMatchObject({ purpose: 'stop', status: 'partially_filled', filledQty: half });
+    expect(s.notifier.sent.map((m) => m.subject)).toContain('Stop filled during an exit: SPY');
+  }, 120_000);
+});
