@@ -417,12 +417,13 @@ export function curveStatsPair(
  * brings (epoch-millisecond times, fractional equities from an integer initial equity, the rate
  * of `riskFreePerPeriodOf`), before a sweep's first long curve. V8 allocates a function's feedback
  * vector only after it has used some budget (about eight runs' worth of its bytecode): a single
- * call on a short curve recorded nothing. Without feedback, the first long call is compiled on the
- * stack (OSR) from whatever that call had reached, and the code after the loop (the spell left
- * open at the end) was compiled with no feedback, so the compiled code left for the interpreter
- * there, on every later call in some processes: the MA kernel's bimodal slow mode (docs/engine.md,
- * the MA sweep kernel). So the primer runs each pass 24 times on 64-point curves that rise, fall,
- * recover and end both at a peak and under water. Pure: nothing is kept.
+ * call on a short curve recorded nothing. Without it, whether the code after the loop (the spell
+ * left open at the end) had feedback when V8 first optimized a pass depended on timing; when it had
+ * none, the optimized code left for the interpreter there, the next long call compiled the loop on
+ * the stack (OSR), and every later call of the process ran through that OSR code: the MA kernel's
+ * bimodal slow mode (docs/engine.md, the MA sweep kernel). So the primer runs each pass six times
+ * (about 1 ms of CPU at load) on 64-point curves that rise, fall, recover and end both at a peak
+ * and under water. Pure: nothing is kept.
  */
 function primeCurvePasses(): void {
   const count = 64;
@@ -439,7 +440,7 @@ function primeCurvePasses(): void {
   const rf = riskFreePerPeriodOf(0, DEFAULT_PERIODS_PER_YEAR);
   const statsA = new CurveStats();
   const statsB = new CurveStats();
-  for (let round = 0; round < 24; round++) {
+  for (let round = 0; round < 6; round++) {
     const [a, b] = round % 2 === 0 ? [rising, falling] : [falling, rising];
     curveStatsPair(time, a, b, count, 100_000, rf, statsA, statsB);
     curveStats(time, a, count, 100_000, rf, statsA);
