@@ -268,7 +268,10 @@ export function curveStats(
     previousEquity = e;
   }
   const lastTime = time[count - 1] as number;
-  if (underwater && lastTime - peakTime > maxUnderwaterMs) maxUnderwaterMs = lastTime - peakTime;
+  // The open spell's length is computed whether or not the curve ends under water, so that this
+  // subtraction and comparison get type feedback on every call (see primeCurvePasses).
+  const openSpell = lastTime - peakTime;
+  if (openSpell > maxUnderwaterMs && underwater) maxUnderwaterMs = openSpell;
   out.returnCount = returnCount;
   out.excessMean = excessMean;
   out.excessSquaredDeviations = excessSquaredDeviations;
@@ -375,8 +378,11 @@ export function curveStatsPair(
     previousB = b;
   }
   const lastTime = time[count - 1] as number;
-  if (underA && lastTime - peakTimeA > waterA) waterA = lastTime - peakTimeA;
-  if (underB && lastTime - peakTimeB > waterB) waterB = lastTime - peakTimeB;
+  // As in curveStats: every operation after the loop runs on every call.
+  const openA = lastTime - peakTimeA;
+  const openB = lastTime - peakTimeB;
+  if (openA > waterA && underA) waterA = openA;
+  if (openB > waterB && underB) waterB = openB;
   outA.returnCount = countA;
   outA.excessMean = meanA;
   outA.excessSquaredDeviations = squaresA;
@@ -397,30 +403,48 @@ export function curveStatsPair(
   outB.equityFinal = previousB;
   outA.finite = nonFiniteA === 0;
   outB.finite = nonFiniteB === 0;
-  for (const out of [outA, outB]) {
-    out.firstTime = time[0] as number;
-    out.lastTime = lastTime;
-    out.barCount = count;
-  }
+  const firstTime = time[0] as number;
+  outA.firstTime = firstTime;
+  outA.lastTime = lastTime;
+  outA.barCount = count;
+  outB.firstTime = firstTime;
+  outB.lastTime = lastTime;
+  outB.barCount = count;
 }
 
 /**
- * Runs both curve passes once on a four-point curve (falls, recoveries, a spell under water left
- * open at the end), so that the operations in them, the code after their loops included, have type
- * feedback before a sweep's first long curve. Otherwise V8 compiles the loop on the stack (OSR)
- * during that first call, before the code after the loop has run once, and that compiled code can
- * leave for the interpreter at the end of every later call. The MA kernel's speed is bimodal per
- * process (about half speed in the slow mode) and this lowered how often bundled code hit the slow
- * mode; it does not remove it under tsx (docs/engine.md, the MA sweep kernel). Pure: nothing is kept.
+ * Gives every operation of both curve passes type feedback, with the kinds of values a sweep
+ * brings (epoch-millisecond times, fractional equities from an integer initial equity, the rate
+ * of `riskFreePerPeriodOf`), before a sweep's first long curve. V8 allocates a function's feedback
+ * vector only after it has used some budget (about eight runs' worth of its bytecode): a single
+ * call on a short curve recorded nothing. Without it, whether the code after the loop (the spell
+ * left open at the end) had feedback when V8 first optimized a pass depended on timing; when it had
+ * none, the optimized code left for the interpreter there, the next long call compiled the loop on
+ * the stack (OSR), and every later call of the process ran through that OSR code: the MA kernel's
+ * bimodal slow mode (docs/engine.md, the MA sweep kernel). So the primer runs each pass six times
+ * (about 1 ms of CPU at load) on 64-point curves that rise, fall, recover and end both at a peak
+ * and under water. Pure: nothing is kept.
  */
 function primeCurvePasses(): void {
-  const time = new Float64Array([0, MS_PER_DAY, 2 * MS_PER_DAY, 3 * MS_PER_DAY]);
-  const a = new Float64Array([100, 90, 110, 100]);
-  const b = new Float64Array([100, 110, 90, 80]);
+  const count = 64;
+  const time = new Float64Array(count);
+  const rising = new Float64Array(count);
+  const falling = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    time[i] = 1_700_000_000_000 + i * MS_PER_DAY;
+    // Waves around 100,000 in fractional dollars: new peaks, drawdowns and recoveries.
+    const wave = 100_000 + 2_500.25 * Math.sin(i / 3) + i * 37.5;
+    rising[i] = i === count - 1 ? wave + 10_000.5 : wave;
+    falling[i] = i === count - 1 ? wave - 10_000.5 : wave;
+  }
+  const rf = riskFreePerPeriodOf(0, DEFAULT_PERIODS_PER_YEAR);
   const statsA = new CurveStats();
   const statsB = new CurveStats();
-  curveStatsPair(time, a, b, 4, 100, 0, statsA, statsB);
-  curveStats(time, b, 4, 100, 0, statsA);
+  for (let round = 0; round < 6; round++) {
+    const [a, b] = round % 2 === 0 ? [rising, falling] : [falling, rising];
+    curveStatsPair(time, a, b, count, 100_000, rf, statsA, statsB);
+    curveStats(time, a, count, 100_000, rf, statsA);
+  }
 }
 primeCurvePasses();
 
