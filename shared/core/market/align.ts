@@ -19,8 +19,49 @@ export interface AlignedCalendar {
 /**
  * Aligns series on the sorted union of their timestamps. Throws {@link InvalidParameterError}
  * when a series' times are not strictly increasing (a broken {@link BarSeries} invariant).
+ *
+ * The union is a merge of the series' times (each already sorted): no sort of every timestamp. A
+ * series whose times are not strictly increasing finite non-zero numbers (the invariant broken, or
+ * a time at which a sort and a merge could order -0 and +0 apart) goes the sort's way, which also
+ * names the bar where the order breaks.
  */
 export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
+  const count = series.length;
+  let total = 0;
+  for (let k = 0; k < count; k++) {
+    const st = (series[k] as BarSeries).time;
+    const n = st.length;
+    let previous = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const t = st[i] as number;
+      if (!(t > previous) || t === 0 || t === Number.POSITIVE_INFINITY) return alignBarsBySort(series);
+      previous = t;
+    }
+    total += n;
+  }
+  const all = new Float64Array(total);
+  const heads = new Int32Array(count);
+  let unique = 0;
+  for (;;) {
+    let min = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < count; k++) {
+      const st = (series[k] as BarSeries).time;
+      const head = heads[k] as number;
+      if (head < st.length && (st[head] as number) < min) min = st[head] as number;
+    }
+    if (min === Number.POSITIVE_INFINITY) break;
+    all[unique++] = min;
+    for (let k = 0; k < count; k++) {
+      const st = (series[k] as BarSeries).time;
+      const head = heads[k] as number;
+      if (head < st.length && st[head] === min) heads[k] = head + 1;
+    }
+  }
+  return indexSlots(series, all.slice(0, unique));
+}
+
+/** {@link alignBars} by sorting every timestamp (a series out of order among them). */
+function alignBarsBySort(series: readonly BarSeries[]): AlignedCalendar {
   let total = 0;
   for (const s of series) total += s.time.length;
   const all = new Float64Array(total);
@@ -35,9 +76,14 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     const t = all[i] as number;
     if (unique === 0 || t !== all[unique - 1]) all[unique++] = t;
   }
-  const time = all.slice(0, unique);
+  return indexSlots(series, all.slice(0, unique));
+}
 
-  const index = series.map((s) => {
+/** Each series' bar index at every slot of the calendar `time` (-1: no bar then). */
+function indexSlots(series: readonly BarSeries[], time: Float64Array): AlignedCalendar {
+  const unique = time.length;
+  const index: Int32Array[] = [];
+  for (const s of series) {
     const slots = new Int32Array(unique);
     const st = s.time;
     const n = st.length;
@@ -49,8 +95,8 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     if (j !== n) {
       throw new InvalidParameterError(`${s.symbol}: bar times are not strictly increasing (at bar ${j})`);
     }
-    return slots;
-  });
+    index.push(slots);
+  }
   return { time, index };
 }
 
