@@ -955,8 +955,14 @@ export function runFastPortfolio<P>(
   const returnsRow = new Float64Array(n);
   const returns = data.returns;
   /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
+  let memoSlot = -1;
+  let memo: Float64Array = returnsRow;
   const rho = (slot: number, a: number, c: number): number => {
-    const memo = data.correlations(correlationWindow, slot);
+    // A close reads several pairs at one slot: its memo looked up once.
+    if (slot !== memoSlot) {
+      memo = data.correlations(correlationWindow, slot);
+      memoSlot = slot;
+    }
     const at = a * n + c;
     let value = memo[at] as number;
     if (value === UNKNOWN_RHO) {
