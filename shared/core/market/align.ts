@@ -40,21 +40,23 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     total += n;
   }
   const all = new Float64Array(total);
+  // Each series' time at its head, +Infinity once it is used up.
+  const times: Float64Array[] = [];
+  for (let k = 0; k < count; k++) times.push((series[k] as BarSeries).time);
   const heads = new Int32Array(count);
+  const at = new Float64Array(count);
+  for (let k = 0; k < count; k++) at[k] = (times[k] as Float64Array)[0] ?? Number.POSITIVE_INFINITY;
   let unique = 0;
   for (;;) {
     let min = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < count; k++) {
-      const st = (series[k] as BarSeries).time;
-      const head = heads[k] as number;
-      if (head < st.length && (st[head] as number) < min) min = st[head] as number;
-    }
+    for (let k = 0; k < count; k++) if ((at[k] as number) < min) min = at[k] as number;
     if (min === Number.POSITIVE_INFINITY) break;
     all[unique++] = min;
     for (let k = 0; k < count; k++) {
-      const st = (series[k] as BarSeries).time;
-      const head = heads[k] as number;
-      if (head < st.length && st[head] === min) heads[k] = head + 1;
+      if (at[k] !== min) continue;
+      const head = (heads[k] as number) + 1;
+      heads[k] = head;
+      at[k] = (times[k] as Float64Array)[head] ?? Number.POSITIVE_INFINITY;
     }
   }
   return indexSlots(series, all.slice(0, unique));
