@@ -39,13 +39,29 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     }
     total += n;
   }
+  if (count > 0 && sameTimes(series)) {
+    // Every series on the same times (one exchange's sessions): the calendar is those times.
+    const length = (series[0] as BarSeries).time.length;
+    const ramp = new Int32Array(length);
+    for (let i = 0; i < length; i++) ramp[i] = i;
+    const index: Int32Array[] = [ramp];
+    for (let k = 1; k < count; k++) index.push(ramp.slice());
+    return { time: (series[0] as BarSeries).time.slice(), index };
+  }
   const all = new Float64Array(total);
   // Each series' time at its head, +Infinity once it is used up.
   const times: Float64Array[] = [];
-  for (let k = 0; k < count; k++) times.push((series[k] as BarSeries).time);
+  const lengths = new Int32Array(count);
+  for (let k = 0; k < count; k++) {
+    const st = (series[k] as BarSeries).time;
+    times.push(st);
+    lengths[k] = st.length;
+  }
   const heads = new Int32Array(count);
   const at = new Float64Array(count);
-  for (let k = 0; k < count; k++) at[k] = (times[k] as Float64Array)[0] ?? Number.POSITIVE_INFINITY;
+  for (let k = 0; k < count; k++) {
+    at[k] = (lengths[k] as number) > 0 ? ((times[k] as Float64Array)[0] as number) : Number.POSITIVE_INFINITY;
+  }
   let unique = 0;
   for (;;) {
     let min = Number.POSITIVE_INFINITY;
@@ -56,10 +72,24 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
       if (at[k] !== min) continue;
       const head = (heads[k] as number) + 1;
       heads[k] = head;
-      at[k] = (times[k] as Float64Array)[head] ?? Number.POSITIVE_INFINITY;
+      at[k] =
+        head < (lengths[k] as number)
+          ? ((times[k] as Float64Array)[head] as number)
+          : Number.POSITIVE_INFINITY;
     }
   }
   return indexSlots(series, all.slice(0, unique));
+}
+
+/** Whether every series has the first one's times. */
+function sameTimes(series: readonly BarSeries[]): boolean {
+  const first = (series[0] as BarSeries).time;
+  for (let k = 1; k < series.length; k++) {
+    const st = (series[k] as BarSeries).time;
+    if (st.length !== first.length) return false;
+    for (let i = 0; i < st.length; i++) if (st[i] !== first[i]) return false;
+  }
+  return true;
 }
 
 /** {@link alignBars} by sorting every timestamp (a series out of order among them). */

@@ -65,6 +65,9 @@ describe('alignBars', () => {
       fc.property(fc.array(days, { maxLength: 5 }), (lists) => {
         const all = lists.map((list, k) => series(`S${k}`, list));
         expect(alignBars(all)).toEqual(bySort(all));
+        // Every series on the same times (the calendar taken as it is).
+        const same = lists.map((_, k) => series(`T${k}`, lists[0] ?? []));
+        expect(alignBars(same)).toEqual(bySort(same));
       }),
     );
   });
