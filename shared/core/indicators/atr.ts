@@ -110,7 +110,8 @@ export function trueRange(
 }
 
 /**
- * ATR of a whole series, computed by running {@link Atr}.
+ * ATR of a whole series, bit for bit what {@link Atr} gives bar by bar (the same true range, the
+ * same sum of the first `period` ranges and Wilder's smoothing after it), in one loop over locals.
  * @returns one value per bar, NaN at indices below `period`.
  * @throws InvalidParameterError if `period` is not an integer >= 1 or the arrays differ in length.
  */
@@ -120,11 +121,36 @@ export function atr(
   close: ArrayLike<number>,
   period = 14,
 ): Float64Array {
-  const indicator = new Atr(period);
+  requirePeriod('ATR', 'period', period);
   const length = requireSameLength('ATR', high, low, close);
   const out = new Float64Array(length);
+  let previousClose = Number.NaN;
+  let ranges = 0;
+  let average = 0;
+  let current = Number.NaN;
   for (let i = 0; i < length; i++) {
-    out[i] = indicator.update(high[i] as number, low[i] as number, close[i] as number);
+    const h = high[i] as number;
+    const l = low[i] as number;
+    const c = close[i] as number;
+    if (i === 0) {
+      previousClose = c;
+      out[i] = current;
+      continue;
+    }
+    let range = h - l;
+    const fromHigh = Math.abs(h - previousClose);
+    if (fromHigh > range) range = fromHigh;
+    const fromLow = Math.abs(l - previousClose);
+    if (fromLow > range) range = fromLow;
+    previousClose = c;
+    ranges++;
+    if (ranges < period) {
+      average += range;
+    } else {
+      average = ranges === period ? (average + range) / period : (average * (period - 1) + range) / period;
+      current = average;
+    }
+    out[i] = current;
   }
   return out;
 }

@@ -104,20 +104,93 @@ export class Bollinger {
 }
 
 /**
- * Bollinger Bands of a whole series, computed by running {@link Bollinger}.
+ * Bollinger Bands of a whole series: {@link bollingerMeanDeviation}'s middle band ± k × σ, what
+ * {@link Bollinger} gives value by value.
  * @returns three arrays, one value per input each, NaN at indices below `period - 1`.
  * @throws InvalidParameterError if `period` is not an integer >= 1 or `k` is not finite and > 0.
  */
 export function bollinger(values: ArrayLike<number>, period = 20, k = 2): BollingerBands {
-  const indicator = new Bollinger(period, k);
+  requirePeriod('BBANDS', 'period', period);
+  requirePositiveFinite('BBANDS', 'k', k);
   const length = values.length;
   const middle = new Float64Array(length);
+  const deviation = new Float64Array(length);
+  bollingerMeanDeviation(values, period, middle, deviation);
   const upper = new Float64Array(length);
   const lower = new Float64Array(length);
   for (let i = 0; i < length; i++) {
-    middle[i] = indicator.update(values[i] as number);
-    upper[i] = indicator.upper;
-    lower[i] = indicator.lower;
+    const width = k * (deviation[i] as number);
+    upper[i] = (middle[i] as number) + width;
+    lower[i] = (middle[i] as number) - width;
   }
   return { middle, upper, lower };
+}
+
+/**
+ * The middle band (the SMA) and σ of a whole series into `mean` and `deviation` (NaN below
+ * `period - 1`), bit for bit what {@link Bollinger}'s `middle` and `standardDeviation` give value
+ * by value: the same ring of the window, its sum recomputed every `period` values as `RollingSum`
+ * does, the same sliding update of the squared deviations and the same recomputation from the ring.
+ * One loop over plain locals (a backtest's preparation computes every bar's bands at once).
+ * @throws InvalidParameterError if `period` is not an integer >= 1.
+ */
+export function bollingerMeanDeviation(
+  values: ArrayLike<number>,
+  period: number,
+  mean: Float64Array,
+  deviation: Float64Array,
+): void {
+  requirePeriod('BBANDS', 'period', period);
+  const ring = new Float64Array(period);
+  const length = values.length;
+  let sum = 0;
+  let next = 0;
+  let full = false;
+  let squaredDeviations = 0;
+  let previousMean = Number.NaN;
+  for (let i = 0; i < length; i++) {
+    const value = values[i] as number;
+    const wasFull = full;
+    let leaving = Number.NaN;
+    if (full) {
+      leaving = ring[next] as number;
+      sum += value - leaving;
+    } else {
+      sum += value;
+    }
+    ring[next] = value;
+    let reanchored = false;
+    if (next + 1 === period) {
+      next = 0;
+      full = true;
+      reanchored = true;
+      let fresh = 0;
+      for (let j = 0; j < period; j++) fresh += ring[j] as number;
+      sum = fresh;
+    } else {
+      next++;
+    }
+    if (!full) {
+      mean[i] = Number.NaN;
+      deviation[i] = Number.NaN;
+      continue;
+    }
+    const m = sum / period;
+    if (reanchored) {
+      const shift = ring[0] as number;
+      let shifted = 0;
+      let sumOfSquares = 0;
+      for (let j = 0; j < period; j++) {
+        const d = (ring[j] as number) - shift;
+        shifted += d;
+        sumOfSquares += d * d;
+      }
+      squaredDeviations = sumOfSquares - (shifted * shifted) / period;
+    } else if (wasFull) {
+      squaredDeviations += (value - leaving) * (value - m + leaving - previousMean);
+    }
+    mean[i] = m;
+    deviation[i] = Math.sqrt(squaredDeviations > 0 ? squaredDeviations / period : 0);
+    previousMean = m;
+  }
 }

@@ -5,7 +5,7 @@
  * warm-up indices follow TA-Lib (see each class).
  */
 export { Atr, atr, TrueRange, trueRange } from './atr.js';
-export { Bollinger, type BollingerBands, bollinger } from './bollinger.js';
+export { Bollinger, type BollingerBands, bollinger, bollingerMeanDeviation } from './bollinger.js';
 export { Ema, ema } from './ema.js';
 export { Highest, highest, Lowest, lowest } from './extremes.js';
 export { Macd, type MacdSeries, macd } from './macd.js';

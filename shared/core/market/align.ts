@@ -19,8 +19,81 @@ export interface AlignedCalendar {
 /**
  * Aligns series on the sorted union of their timestamps. Throws {@link InvalidParameterError}
  * when a series' times are not strictly increasing (a broken {@link BarSeries} invariant).
+ *
+ * The union is a merge of the series' times (each already sorted): no sort of every timestamp. A
+ * series whose times are not strictly increasing finite non-zero numbers (the invariant broken, or
+ * a time at which a sort and a merge could order -0 and +0 apart) goes the sort's way, which also
+ * names the bar where the order breaks.
  */
 export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
+  const count = series.length;
+  let total = 0;
+  for (let k = 0; k < count; k++) {
+    const st = (series[k] as BarSeries).time;
+    const n = st.length;
+    let previous = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const t = st[i] as number;
+      if (!(t > previous) || t === 0 || t === Number.POSITIVE_INFINITY) return alignBarsBySort(series);
+      previous = t;
+    }
+    total += n;
+  }
+  if (count > 0 && sameTimes(series)) {
+    // Every series on the same times (one exchange's sessions): the calendar is those times.
+    const length = (series[0] as BarSeries).time.length;
+    const ramp = new Int32Array(length);
+    for (let i = 0; i < length; i++) ramp[i] = i;
+    const index: Int32Array[] = [ramp];
+    for (let k = 1; k < count; k++) index.push(ramp.slice());
+    return { time: (series[0] as BarSeries).time.slice(), index };
+  }
+  const all = new Float64Array(total);
+  // Each series' time at its head, +Infinity once it is used up.
+  const times: Float64Array[] = [];
+  const lengths = new Int32Array(count);
+  for (let k = 0; k < count; k++) {
+    const st = (series[k] as BarSeries).time;
+    times.push(st);
+    lengths[k] = st.length;
+  }
+  const heads = new Int32Array(count);
+  const at = new Float64Array(count);
+  for (let k = 0; k < count; k++) {
+    at[k] = (lengths[k] as number) > 0 ? ((times[k] as Float64Array)[0] as number) : Number.POSITIVE_INFINITY;
+  }
+  let unique = 0;
+  for (;;) {
+    let min = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < count; k++) if ((at[k] as number) < min) min = at[k] as number;
+    if (min === Number.POSITIVE_INFINITY) break;
+    all[unique++] = min;
+    for (let k = 0; k < count; k++) {
+      if (at[k] !== min) continue;
+      const head = (heads[k] as number) + 1;
+      heads[k] = head;
+      at[k] =
+        head < (lengths[k] as number)
+          ? ((times[k] as Float64Array)[head] as number)
+          : Number.POSITIVE_INFINITY;
+    }
+  }
+  return indexSlots(series, all.slice(0, unique));
+}
+
+/** Whether every series has the first one's times. */
+function sameTimes(series: readonly BarSeries[]): boolean {
+  const first = (series[0] as BarSeries).time;
+  for (let k = 1; k < series.length; k++) {
+    const st = (series[k] as BarSeries).time;
+    if (st.length !== first.length) return false;
+    for (let i = 0; i < st.length; i++) if (st[i] !== first[i]) return false;
+  }
+  return true;
+}
+
+/** {@link alignBars} by sorting every timestamp (a series out of order among them). */
+function alignBarsBySort(series: readonly BarSeries[]): AlignedCalendar {
   let total = 0;
   for (const s of series) total += s.time.length;
   const all = new Float64Array(total);
@@ -35,9 +108,14 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     const t = all[i] as number;
     if (unique === 0 || t !== all[unique - 1]) all[unique++] = t;
   }
-  const time = all.slice(0, unique);
+  return indexSlots(series, all.slice(0, unique));
+}
 
-  const index = series.map((s) => {
+/** Each series' bar index at every slot of the calendar `time` (-1: no bar then). */
+function indexSlots(series: readonly BarSeries[], time: Float64Array): AlignedCalendar {
+  const unique = time.length;
+  const index: Int32Array[] = [];
+  for (const s of series) {
     const slots = new Int32Array(unique);
     const st = s.time;
     const n = st.length;
@@ -49,8 +127,8 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
     if (j !== n) {
       throw new InvalidParameterError(`${s.symbol}: bar times are not strictly increasing (at bar ${j})`);
     }
-    return slots;
-  });
+    index.push(slots);
+  }
   return { time, index };
 }
 

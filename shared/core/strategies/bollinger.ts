@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { Bollinger as BollingerBands } from '../indicators/index.js';
+import { Bollinger as BollingerBands, bollingerMeanDeviation } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
 import {
   AtrStop,
@@ -106,14 +106,12 @@ function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Ui
     `bollinger:${params.period}`,
     () => {
       // The deviation does not depend on k; the bands are mean ± k × deviation, as the indicator computes them.
-      const bands = new BollingerBands(params.period, 1);
       const m = new Float64Array(close.length);
       const d = new Float64Array(close.length);
       const x = new Uint8Array(close.length);
+      bollingerMeanDeviation(close, params.period, m, d);
       for (let i = 0; i < close.length; i++) {
-        const middle = bands.update(close[i] as number);
-        m[i] = middle;
-        d[i] = bands.standardDeviation;
+        const middle = m[i] as number;
         if (Number.isNaN(middle)) continue;
         const c = close[i] as number;
         x[i] = ruleFlags(false, false, c > middle, c < middle);

@@ -1,11 +1,12 @@
-import { Atr } from '../indicators/index.js';
+import { atr } from '../indicators/index.js';
 import type { BarSeries } from '../market/types.js';
 import type { Intent, PositionSide } from './types.js';
 
 /**
  * Indicator arrays of one bar series, computed once per distinct parameter value and shared by
  * every parameter combination of a sweep (the fast engine's per-symbol data). Each array comes from
- * the same streaming indicator the strategy instance feeds bar by bar, so its values are the
+ * the same streaming indicator the strategy instance feeds bar by bar, or from its batch function
+ * (`atr`, `bollingerMeanDeviation`: one loop, the indicator's arithmetic), so its values are the
  * instance's, bit for bit. When the arrays held pass a byte budget the cache is emptied (they are
  * recomputed on demand), so memory stays flat in the number of combinations.
  */
@@ -49,13 +50,12 @@ export class IndicatorCache {
 
   /** The average true range at each bar (`Atr`, as `AtrStop` and the risk rules feed it). */
   atr(period: number): Float64Array {
-    return this.array(`atr:${period}`, (out) => {
-      const { high, low, close } = this.series;
-      const atr = new Atr(period);
-      for (let i = 0; i < out.length; i++) {
-        out[i] = atr.update(high[i] as number, low[i] as number, close[i] as number);
-      }
-    });
+    const { high, low, close } = this.series;
+    return this.get(
+      `atr:${period}`,
+      () => atr(high, low, close, period),
+      (a) => a.byteLength,
+    );
   }
 }
 

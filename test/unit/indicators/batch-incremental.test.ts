@@ -10,6 +10,7 @@ import {
   atr,
   Bollinger,
   bollinger,
+  bollingerMeanDeviation,
   Ema,
   ema,
   Highest,
@@ -110,10 +111,12 @@ describe('batch equals incremental, bit for bit', () => {
         const indicator = new Bollinger(p, k);
         const upper: number[] = [];
         const lower: number[] = [];
+        const deviations: number[] = [];
         const middle = runIncremental(values.length, indicator, (i) => {
           const result = indicator.update(values[i] as number);
           upper.push(indicator.upper);
           lower.push(indicator.lower);
+          deviations.push(indicator.standardDeviation);
           expect(Object.is(indicator.middle, result)).toBe(true);
           return result;
         });
@@ -121,6 +124,11 @@ describe('batch equals incremental, bit for bit', () => {
         expectIdentical(bands.middle, middle);
         expectIdentical(bands.upper, upper);
         expectIdentical(bands.lower, lower);
+        const mean = new Float64Array(values.length);
+        const deviation = new Float64Array(values.length);
+        bollingerMeanDeviation(values, p, mean, deviation);
+        expectIdentical(mean, middle);
+        expectIdentical(deviation, deviations);
       }),
     );
   });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidParameterError } from '../../../shared/core/errors.js';
 import { alignBars, type BarSeries, indexAtOrAfter, sliceSeries } from '../../../shared/core/market/index.js';
@@ -48,6 +49,41 @@ describe('alignBars', () => {
     const withEmpty = alignBars([a, series('E', [])]);
     expect(Array.from(withEmpty.index[1] as Int32Array)).toEqual([-1, -1]);
     expect(alignBars([])).toEqual({ time: new Float64Array(0), index: [] });
+  });
+
+  it('merges sorted series into the calendar a sort of every timestamp gives', () => {
+    // The union by sorting every timestamp and dropping repeats, each slot's bar by search.
+    const bySort = (all: readonly BarSeries[]) => {
+      const time = Float64Array.from(new Set(all.flatMap((s) => Array.from(s.time)))).sort();
+      const index = all.map((s) => Int32Array.from(time, (t) => s.time.indexOf(t)));
+      return { time, index };
+    };
+    const days = fc
+      .uniqueArray(fc.integer({ min: -40, max: 40 }), { maxLength: 30 })
+      .map((a) => a.sort((x, y) => x - y));
+    fc.assert(
+      fc.property(fc.array(days, { maxLength: 5 }), (lists) => {
+        const all = lists.map((list, k) => series(`S${k}`, list));
+        expect(alignBars(all)).toEqual(bySort(all));
+        // Every series on the same times (the calendar taken as it is).
+        const same = lists.map((_, k) => series(`T${k}`, lists[0] ?? []));
+        expect(alignBars(same)).toEqual(bySort(same));
+      }),
+    );
+  });
+
+  it('aligns series holding the times the merge leaves to the sort (0, infinities) as the sort does', () => {
+    const at = (symbol: string, times: number[]): BarSeries => ({
+      ...series(
+        symbol,
+        times.map(() => 1),
+      ),
+      time: Float64Array.from(times),
+    });
+    const cal = alignBars([at('A', [-5, 0, 7]), at('B', [0, 3, Number.POSITIVE_INFINITY])]);
+    expect(Array.from(cal.time)).toEqual([-5, 0, 3, 7, Number.POSITIVE_INFINITY]);
+    expect(Array.from(cal.index[0] as Int32Array)).toEqual([0, 1, -1, 2, -1]);
+    expect(Array.from(cal.index[1] as Int32Array)).toEqual([-1, 0, 1, -1, 2]);
   });
 
   it('refuses a series whose times are not strictly increasing', () => {

@@ -73,6 +73,7 @@ class PortfolioBars {
   /** Per correlation window, per slot asked for: each pair's ρ (`UNKNOWN_RHO`: not computed yet). */
   private readonly rhos = new Map<number, Map<number, Float64Array>>();
   private rhoSlots = 0;
+  private correlationRuns = 0;
 
   constructor(series: readonly BarSeries[], caches: readonly IndicatorCache[]) {
     this.calendar = sharedCalendar(series);
@@ -111,6 +112,15 @@ class PortfolioBars {
     this.returns = returns;
     this.bars = bars;
     this.lastBar = lastBars;
+  }
+
+  /**
+   * Whether a run on this preparation reads and keeps its ρs in the memo ({@link correlations}):
+   * from the second run on. The first run (all a one-off backtest does) computes each ρ it reads
+   * from its rolling window and keeps only its close's; a memo it would not read again is not built.
+   */
+  memoizesCorrelations(): boolean {
+    return this.correlationRuns++ > 0;
   }
 
   /**
@@ -248,6 +258,11 @@ export class FastPortfolio {
   /** Each pair's correlation at `slot` over `window` sessions, as far as asked already (`PortfolioBars.correlations`). */
   correlations(window: number, slot: number): Float64Array {
     return this.prepared.correlations(window, slot);
+  }
+
+  /** Whether this run reads and keeps its ρs in the memo (`PortfolioBars.memoizesCorrelations`). */
+  memoizesCorrelations(): boolean {
+    return this.prepared.memoizesCorrelations();
   }
 
   /** `YYYY-MM-DD` of a slot (the daily-loss breaker's day), computed once per slot when first asked. */
@@ -877,8 +892,17 @@ export function runFastPortfolio<P>(
   const returnsRow = new Float64Array(n);
   const returns = data.returns;
   /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
+  // The portfolio's memo from a preparation's second run on; the first keeps only the close's ρs.
+  const memoized = correlation !== undefined && data.memoizesCorrelations();
+  const closeMemo = new Float64Array(n * n);
+  let memoSlot = -1;
+  let memo: Float64Array = closeMemo;
   const rho = (slot: number, a: number, c: number): number => {
-    const memo = data.correlations(correlationWindow, slot);
+    // A close reads several pairs at one slot: its memo looked up once.
+    if (slot !== memoSlot) {
+      memo = memoized ? data.correlations(correlationWindow, slot) : closeMemo.fill(UNKNOWN_RHO);
+      memoSlot = slot;
+    }
     const at = a * n + c;
     let value = memo[at] as number;
     if (value === UNKNOWN_RHO) {
