@@ -15,8 +15,11 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
+import { runBacktest } from '../shared/core/backtest/engine.js';
+import { backtestPortfolio } from '../shared/core/backtest/fast/portfolio.js';
 import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
+import type { BarSeries } from '../shared/core/market/types.js';
 import type { Metrics } from '../shared/core/metrics/index.js';
 import { type Combination, expandGrid } from '../shared/core/research/grid.js';
 import { defaultRiskRules } from '../shared/core/risk/index.js';
@@ -64,7 +67,7 @@ export type BigSweepReport = z.infer<typeof childReportSchema>;
  * 500 combinations, and returns its time, its peak RSS and its results' digest.
  */
 export function runBigSweepInChild(): Promise<BigSweepReport> {
-  return runInChild(['--child'], 'the 20,000-combination child');
+  return runInChild(['--child'], 'the 20,000-combination child', childReportSchema);
 }
 
 /**
@@ -72,19 +75,40 @@ export function runBigSweepInChild(): Promise<BigSweepReport> {
  * on its first 20 combinations) in a child process: its time, peak RSS and results' digest.
  */
 export function runStrategySweepInChild(strategy: string): Promise<BigSweepReport> {
-  return runInChild(['--child', '--strategy', strategy], `the ${strategy} sweep's child`);
+  return runInChild(['--child', '--strategy', strategy], `the ${strategy} sweep's child`, childReportSchema);
 }
 
-async function runInChild(args: string[], what: string): Promise<BigSweepReport> {
+/** The single backtests the bench times, each in a process of its own (`runBacktestInChild`). */
+export const SINGLE_BACKTESTS = ['each-alone', 'portfolio-one-off', 'portfolio-again', 'reference'] as const;
+export type SingleBacktest = (typeof SINGLE_BACKTESTS)[number];
+const backtestReportSchema = z.object({
+  seconds: z.number().positive(),
+  peakRssMb: z.number().positive(),
+});
+
+/**
+ * One Bollinger (20, 2) combination over SPY, QQQ, AAPL and MSFT with the default risk rules, timed
+ * in a child process as the median of 51 runs after 30 warm-ups: `each-alone`, each symbol alone
+ * through the fast engine (a sweep's unit); `portfolio-one-off`, the four as one portfolio with the
+ * whole report as `quantshift backtest` runs it, on series never seen before in every run (copies of
+ * the bars made outside the timed region: the calendar, preparation and indicators computed each
+ * time); `portfolio-again`, the same series in every run (their preparation reused, as the
+ * walk-forward's windows); `reference`, the same portfolio on the reference engine.
+ */
+export function runBacktestInChild(kind: SingleBacktest) {
+  return runInChild(['--child', '--backtest', kind], `the ${kind} backtest's child`, backtestReportSchema);
+}
+
+async function runInChild<T>(args: string[], what: string, schema: z.ZodType<T>): Promise<T> {
   const script = await bigSweepScript();
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(script.url), args, {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       ...(script.execArgv === undefined ? {} : { execArgv: script.execArgv }),
     });
-    let report: BigSweepReport | undefined;
+    let report: T | undefined;
     child.on('message', (message) => {
-      const parsed = childReportSchema.safeParse(message);
+      const parsed = schema.safeParse(message);
       if (parsed.success) report = parsed.data;
       else reject(new Error(`bench: ${what} sent ${JSON.stringify(message)}`));
     });
@@ -96,6 +120,60 @@ async function runInChild(args: string[], what: string): Promise<BigSweepReport>
   });
 }
 
+function send(message: unknown): void {
+  (process.send as (message: unknown, callback: () => void) => boolean)(message, () => process.disconnect());
+}
+
+/** The median of 51 timed runs after 30 warm-ups; `prepare` makes each run's input outside the timed region. */
+function medianSeconds<T>(run: (input: T) => void, prepare: () => T = () => undefined as T): number {
+  for (let i = 0; i < 30; i++) run(prepare());
+  const times: number[] = [];
+  for (let i = 0; i < 51; i++) {
+    const input = prepare();
+    const started = process.hrtime.bigint();
+    run(input);
+    times.push(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] as number;
+}
+
+/** A copy of a series' bars: to the engines, a series never seen before. */
+function copyBars(s: BarSeries): BarSeries {
+  return {
+    ...s,
+    time: s.time.slice(),
+    open: s.open.slice(),
+    high: s.high.slice(),
+    low: s.low.slice(),
+    close: s.close.slice(),
+    volume: s.volume.slice(),
+    ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
+  };
+}
+
+function runBacktestChild(kind: SingleBacktest): void {
+  const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
+  const bollinger = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
+  const one = [{ period: 20, k: 2 }];
+  const params = { ...FAST_BASE_PARAMS, ...one[0] };
+  const input = { strategy: bollinger, params, options: FAST_OPTIONS };
+  const seconds =
+    kind === 'each-alone'
+      ? medianSeconds(() => {
+          for (const series of all) sweepFast(series, bollinger, FAST_BASE_PARAMS, one, FAST_OPTIONS);
+        })
+      : kind === 'portfolio-one-off'
+        ? medianSeconds(
+            (series: BarSeries[]) => backtestPortfolio({ ...input, series }),
+            () => all.map(copyBars),
+          )
+        : kind === 'portfolio-again'
+          ? medianSeconds(() => backtestPortfolio({ ...input, series: all }))
+          : medianSeconds(() => runBacktest({ ...input, series: all }));
+  send({ seconds, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) });
+}
+
 function report(bars: number, combinations: number, seconds: number, metrics: readonly Metrics[]): void {
   const done: BigSweepReport = {
     bars,
@@ -104,7 +182,7 @@ function report(bars: number, combinations: number, seconds: number, metrics: re
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     digest: metricsDigest(metrics),
   };
-  (process.send as (message: unknown, callback: () => void) => boolean)(done, () => process.disconnect());
+  send(done);
 }
 
 function runStrategyChild(name: string): void {
@@ -145,5 +223,6 @@ function runChild(): void {
 
 if (process.argv[2] === '--child' && process.send !== undefined) {
   if (process.argv[3] === '--strategy') runStrategyChild(process.argv[4] as string);
+  else if (process.argv[3] === '--backtest') runBacktestChild(process.argv[4] as SingleBacktest);
   else runChild();
 }

@@ -7,8 +7,6 @@
  * results checked, against each other and the child's). A bar-step is one bar of one combination.
  */
 
-import { runBacktest } from '../shared/core/backtest/engine.js';
-import { backtestPortfolio } from '../shared/core/backtest/fast/portfolio.js';
 import { sweepFast } from '../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
 import type { BarSeries } from '../shared/core/market/types.js';
@@ -18,7 +16,14 @@ import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
-import { bigGrid, metricsDigest, runBigSweepInChild, runStrategySweepInChild } from './big-sweep.js';
+import {
+  bigGrid,
+  metricsDigest,
+  runBacktestInChild,
+  runBigSweepInChild,
+  runStrategySweepInChild,
+  type SingleBacktest,
+} from './big-sweep.js';
 import { BENCH_OPTIONS } from './stats.js';
 import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 
@@ -61,13 +66,6 @@ export async function runFastBenchmarks(
     );
     results.push(full);
   };
-  const sweepAll = (strategy: StrategyDefinition<unknown>, combos: readonly Combination[]) => {
-    let trades = 0;
-    for (const series of all) {
-      for (const m of sweepFast(series, strategy, baseParams, combos, options)) trades += m.trades;
-    }
-    return trades;
-  };
   const sweepDigest = (strategy: StrategyDefinition<unknown>, combos: readonly Combination[]) => {
     const metrics: Metrics[] = [];
     for (const series of all) metrics.push(...sweepFast(series, strategy, baseParams, combos, options));
@@ -99,92 +97,63 @@ export async function runFastBenchmarks(
     }
   }
 
-  // One combination over the four symbols, each symbol alone (the walk-forward's and the sweep's
-  // unit: the series prepared, its indicators computed, the backtest run): after 30 warm-up runs
-  // (V8 compiles the path's code over the first few dozen), the median of 51 runs. Every single-
-  // backtest entry below is measured the same way.
-  const bollinger = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
-  const one = [{ period: 20, k: 2 }];
-  // `prepare` makes each run's input outside the timed region.
-  const median = <T>(run: (input: T) => void, prepare: () => T = () => undefined as T) => {
-    for (let i = 0; i < 30; i++) run(prepare());
-    const times: number[] = [];
-    for (let i = 0; i < 51; i++) {
-      const input = prepare();
-      const started = process.hrtime.bigint();
-      run(input);
-      times.push(seconds(started));
-    }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)] as number;
-  };
-  push({
-    name: 'backtest: bollinger fast engine, one combination x SPY/QQQ/AAPL/MSFT (each alone), risk rules on',
-    strategy: 'bollinger',
-    threads: 1,
-    bars: allBars,
-    combinations: 1,
-    seconds: median(() => sweepAll(bollinger, one)),
-  });
-  // What `quantshift backtest` runs for the four symbols: ONE portfolio (shared cash, heat and
-  // breakers across the symbols) through the fast engine's portfolio mode, building the whole report
-  // (orders, fills, trades, the risk report). First as a one-off backtest: series it has never seen
-  // in every run (copies of the bars, made outside the timed region), so the calendar, the
-  // preparation and the indicators are computed from the bars each time. Then the same series
-  // again, whose preparation and indicators are those kept for them (docs/engine.md, "A backtest of
-  // the same series again"), as for the walk-forward's windows; then the same backtest on the
-  // reference engine, which it equals.
-  const portfolioParams = { ...baseParams, ...one[0] };
-  const copyBars = (s: BarSeries): BarSeries => ({
-    ...s,
-    time: s.time.slice(),
-    open: s.open.slice(),
-    high: s.high.slice(),
-    low: s.low.slice(),
-    close: s.close.slice(),
-    volume: s.volume.slice(),
-    ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
-  });
-  const portfolioEntry = {
+  // The single backtests, each in a process of its own (bench/big-sweep.ts, `runBacktestInChild`):
+  // Bollinger (20, 2) with the default risk rules, the median of 51 runs after 30 warm-ups. One
+  // combination on each of the four symbols alone (the walk-forward's and the sweep's unit: the
+  // series prepared, its indicators computed, the backtest run); what `quantshift backtest` runs for
+  // the four symbols: ONE portfolio (shared cash, heat and breakers across the symbols) through the
+  // fast engine's portfolio mode, building the whole report (orders, fills, trades, the risk
+  // report), first as a one-off backtest (series it has never seen in every run: copies of the bars,
+  // made outside the timed region, so the calendar, the preparation and the indicators are computed
+  // from the bars each time), then on the same series again, whose preparation and indicators are
+  // those kept for them (docs/engine.md, "A backtest of the same series again"), as for the
+  // walk-forward's windows; then the same backtest on the reference engine, which it equals.
+  const single = (kind: SingleBacktest) => runBacktestInChild(kind);
+  const one = {
     strategy: 'bollinger',
     threads: 1,
     bars: allBars,
     combinations: 1,
   };
+  const eachAlone = await single('each-alone');
+  push(
+    {
+      name: 'backtest: bollinger fast engine, one combination x SPY/QQQ/AAPL/MSFT (each alone), risk rules on',
+      ...one,
+      seconds: eachAlone.seconds,
+    },
+    'fast',
+    eachAlone.peakRssMb,
+  );
+  const oneOff = await single('portfolio-one-off');
   push(
     {
       name: 'backtest: bollinger fast engine portfolio mode, one combination, SPY+QQQ+AAPL+MSFT portfolio (as quantshift backtest, whole report, series never seen before), risk rules on',
-      ...portfolioEntry,
-      seconds: median(
-        (series: readonly BarSeries[]) =>
-          backtestPortfolio({ series, strategy: bollinger, params: portfolioParams, options }),
-        () => all.map(copyBars),
-      ),
+      ...one,
+      seconds: oneOff.seconds,
     },
     'fast-portfolio',
+    oneOff.peakRssMb,
   );
+  const again = await single('portfolio-again');
   push(
     {
       name: 'backtest: bollinger fast engine portfolio mode, one combination, SPY+QQQ+AAPL+MSFT portfolio (same series again, its preparation reused), risk rules on',
-      ...portfolioEntry,
-      seconds: median(() =>
-        backtestPortfolio({ series: all, strategy: bollinger, params: portfolioParams, options }),
-      ),
+      ...one,
+      seconds: again.seconds,
     },
     'fast-portfolio',
+    again.peakRssMb,
   );
+  const onReference = await single('reference');
   push(
     {
       name: 'backtest: bollinger reference engine, one combination, SPY+QQQ+AAPL+MSFT portfolio, risk rules on',
-      strategy: 'bollinger',
-      threads: 1,
-      bars: allBars,
-      combinations: 1,
-      seconds: median(() =>
-        runBacktest({ series: all, strategy: bollinger, params: portfolioParams, options }),
-      ),
+      ...one,
+      seconds: onReference.seconds,
     },
     'general',
+    onReference.peakRssMb,
   );
 
   // 20,000 combinations on SPY, in a process of its own: its peak RSS is the sweep's (memory stays
