@@ -256,7 +256,11 @@ export function curveStats(
       returnsDefined = false;
     }
     if (e >= peak) {
-      if (underwater && t - peakTime > maxUnderwaterMs) maxUnderwaterMs = t - peakTime;
+      // Computed at every peak, not only after an underwater stretch: a subtraction first run
+      // after the function was optimized (a curve's first recovery) deoptimized it, and V8 then
+      // entered it through the interpreter for the rest of the process (same result either way).
+      const stretch = t - peakTime;
+      if (underwater && stretch > maxUnderwaterMs) maxUnderwaterMs = stretch;
       underwater = false;
       peak = e;
       peakTime = t;
@@ -355,7 +359,9 @@ export function curveStatsPair(
       definedB = false;
     }
     if (a >= peakA) {
-      if (underA && t - peakTimeA > waterA) waterA = t - peakTimeA;
+      // At every peak (see `curveStats`): no operation that only a recovery runs.
+      const stretchA = t - peakTimeA;
+      if (underA && stretchA > waterA) waterA = stretchA;
       underA = false;
       peakA = a;
       peakTimeA = t;
@@ -365,7 +371,8 @@ export function curveStatsPair(
       if (drawdown > drawA) drawA = drawdown;
     }
     if (b >= peakB) {
-      if (underB && t - peakTimeB > waterB) waterB = t - peakTimeB;
+      const stretchB = t - peakTimeB;
+      if (underB && stretchB > waterB) waterB = stretchB;
       underB = false;
       peakB = b;
       peakTimeB = t;

@@ -36,8 +36,14 @@ export class KellySums {
   count = 0;
   wins = 0;
   losses = 0;
-  winSum = 0;
-  lossSum = 0;
+  /**
+   * The sums start at -0, a double (a literal 0 is a small integer): the object's shape then holds
+   * doubles from its construction, instead of changing at the first fractional P&L, which gave
+   * every later instance another shape and deoptimized the code that had seen the first (a sweep
+   * makes new ones per chunk). -0 + x is x, and a sum is read only once something was added.
+   */
+  winSum = -0;
+  lossSum = -0;
 
   /** Empties the sums (the list was emptied). */
   reset(): void {

@@ -15,11 +15,12 @@ import {
   manageStop,
   observeEquity,
   positionHeat,
+  type RiskSizingInput,
   type RiskState,
   sizeEntryWithRisk,
 } from '../risk/index.js';
 import { productQuantity } from '../sizing/increments.js';
-import { floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
+import { floorQty, positionCapQty, type SizingInput, sizeAtDecision } from '../sizing/index.js';
 import type { EnterIntent, Intent } from '../strategies/types.js';
 
 /** A position as the close-of-day decision sees it (the backtest's book, or live positions as reconciled). */
@@ -148,6 +149,37 @@ function append<T>(list: T[] | undefined, item: T): T[] {
   list.push(item);
   return list;
 }
+
+/** A writable view of an input type (for the scratch inputs below). */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The inputs `enter` passes to `sizeAtDecision` and `sizeEntryWithRisk`, one object each, filled
+ * anew at every call: both functions read their input and keep no reference to it, and nothing
+ * runs between the filling and the call, so one object serves every entry (a sweep decides an entry
+ * a few dozen times per combination; these two objects and their boxed numbers were about a sixth
+ * of its garbage). Every field is written at every call, so no value leaks from one entry to the next.
+ */
+const sizingScratch: Writable<SizingInput> = {
+  equity: 0,
+  price: 0,
+  stopLoss: undefined,
+  fractional: false,
+};
+const riskSizingScratch: Writable<RiskSizingInput> = {
+  requestedQty: 0,
+  side: 1,
+  price: 0,
+  stop: 0,
+  equity: 0,
+  openHeat: 0,
+  kelly: null,
+  correlation: null,
+  fractional: false,
+  annualVolatility: undefined,
+  heatEquity: undefined,
+  explain: true,
+};
 
 /** An entry decided at this close, as the heat and the correlation check see it. */
 interface DecidedEntry extends HeatPosition {
@@ -408,32 +440,34 @@ class CloseDecider {
     }
     const book = s.book === undefined ? undefined : this.input.books?.[s.book];
     const sizingEquity = book?.equity ?? equity;
-    const sized = sizeAtDecision(book?.sizing ?? options.sizing, {
-      equity: sizingEquity,
-      price,
-      stopLoss,
-      fractional: options.fractional,
-    });
+    const sizing = sizingScratch;
+    sizing.equity = sizingEquity;
+    sizing.price = price;
+    sizing.stopLoss = stopLoss;
+    sizing.fractional = options.fractional;
+    const sized = sizeAtDecision(book?.sizing ?? options.sizing, sizing);
     let qty = sized.qty;
     if (rules !== undefined && stopLoss !== undefined) {
       const volatility = this.input.volatility;
-      const risked = sizeEntryWithRisk(
-        {
-          requestedQty: qty,
-          side,
-          price,
-          stop: stopLoss,
-          equity: sizingEquity,
-          openHeat: this.heat(),
-          kelly: this.kellyOf(s.book),
-          correlation: this.strongestCorrelation(index),
-          fractional: options.fractional,
-          annualVolatility: volatility === undefined ? undefined : volatility(index),
-          heatEquity: book === undefined ? undefined : equity,
-          explain: this.explain,
-        },
-        book?.risk === undefined ? rules : { ...rules, ...book.risk },
-      );
+      // The calls that fill it (heat, Kelly, correlation, volatility) run before the scratch is written.
+      const openHeat = this.heat();
+      const kelly = this.kellyOf(s.book);
+      const correlation = this.strongestCorrelation(index);
+      const annualVolatility = volatility === undefined ? undefined : volatility(index);
+      const risk = riskSizingScratch;
+      risk.requestedQty = qty;
+      risk.side = side;
+      risk.price = price;
+      risk.stop = stopLoss;
+      risk.equity = sizingEquity;
+      risk.openHeat = openHeat;
+      risk.kelly = kelly;
+      risk.correlation = correlation;
+      risk.fractional = options.fractional;
+      risk.annualVolatility = annualVolatility;
+      risk.heatEquity = book === undefined ? undefined : equity;
+      risk.explain = this.explain;
+      const risked = sizeEntryWithRisk(risk, book?.risk === undefined ? rules : { ...rules, ...book.risk });
       if (risked.refused !== null) {
         this.refuse(s, risked.refused);
         return;

@@ -60,7 +60,8 @@ export class FastSeries {
   readonly start: number;
   readonly end: number;
   readonly span: number;
-  private days: (string | undefined)[] | undefined;
+  /** `day`'s cache, one slot per bar (made here, not at the first call: see `day`). */
+  private readonly days: (string | undefined)[];
   /** The UTC day number of each bar (days since 1970-01-01): equal numbers, equal trading days. */
   readonly dayNumber: Int32Array;
   /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
@@ -92,6 +93,9 @@ export class FastSeries {
       );
     }
     this.span = this.end - this.start + 1;
+    // Made here: made at `day`'s first call, its branch had no type feedback in the code optimized
+    // on an earlier series, which then deoptimized at each new series' first day.
+    this.days = new Array<string | undefined>(n);
     this.dayNumber = new Int32Array(n);
     for (let i = 0; i < n; i++) this.dayNumber[i] = Math.floor((series.time[i] as number) / 86_400_000);
     this.cache = new IndicatorCache(series);
@@ -103,7 +107,6 @@ export class FastSeries {
 
   /** `YYYY-MM-DD` of a bar (the daily-loss breaker's day), computed once per bar when first asked. */
   day(bar: number): string {
-    if (this.days === undefined) this.days = new Array<string | undefined>(this.series.time.length);
     let day = this.days[bar];
     if (day === undefined) {
       day = utcDay(this.series.time[bar] as number);
@@ -125,8 +128,13 @@ export class FastSeries {
 export class FastLane {
   readonly equity: Float64Array;
   readonly inMarket: Uint8Array;
-  /** The closed trades' P&L of the combination being run. */
-  readonly pnls: number[] = [];
+  /**
+   * The closed trades' P&L of the combination being run. Made with double elements from the start
+   * (`doubleList`): a fresh `[]` holds small integers until its first fractional P&L, and code
+   * optimized on an earlier lane's list deoptimized at that first push (a sweep makes new lanes
+   * per chunk).
+   */
+  readonly pnls: number[] = doubleList();
   /** The running sums of `pnls` (the Kelly estimate's, kept in step with it). */
   readonly pnlSums = new KellySums();
   barsInMarket = 0;
@@ -136,6 +144,13 @@ export class FastLane {
     this.equity = new Float64Array(span);
     this.inMarket = new Uint8Array(span);
   }
+}
+
+/** An empty array whose elements are doubles (its kind stays when it is emptied). */
+function doubleList(): number[] {
+  const list = [0.5];
+  list.length = 0;
+  return list;
 }
 
 /**
