@@ -17,6 +17,7 @@ import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { WorkerPoolEvaluator } from '../shared/research/pool.js';
 import {
+  type BigSweepReport,
   bigGrid,
   metricsDigest,
   runBacktestInChild,
@@ -66,6 +67,20 @@ export async function runFastBenchmarks(
     );
     results.push(full);
   };
+  /** A one-thread sweep run in a child process: its time and that process's peak RSS. */
+  const pushSweep = (name: string, strategy: string, child: BigSweepReport) =>
+    push(
+      {
+        name,
+        strategy,
+        threads: 1,
+        bars: child.bars,
+        combinations: child.combinations,
+        seconds: child.seconds,
+      },
+      'fast',
+      child.peakRssMb,
+    );
   const sweepDigest = (strategy: StrategyDefinition<unknown>, combos: readonly Combination[]) => {
     const metrics: Metrics[] = [];
     for (const series of all) metrics.push(...sweepFast(series, strategy, baseParams, combos, options));
@@ -80,17 +95,10 @@ export async function runFastBenchmarks(
     const strategy = definition as StrategyDefinition<unknown>;
     const combos = expandGrid(space);
     const child = await runStrategySweepInChild(name);
-    push(
-      {
-        name: `sweep: ${name} fast engine, ${combos.length} combinations x SPY/QQQ/AAPL/MSFT, one thread, risk rules on (its own process)`,
-        strategy: name,
-        threads: 1,
-        bars: child.bars,
-        combinations: child.combinations,
-        seconds: child.seconds,
-      },
-      'fast',
-      child.peakRssMb,
+    pushSweep(
+      `sweep: ${name} fast engine, ${combos.length} combinations x SPY/QQQ/AAPL/MSFT, one thread, risk rules on (its own process)`,
+      name,
+      child,
     );
     if (sweepDigest(strategy, combos) !== child.digest) {
       throw new Error(`bench: the ${name} sweep gave other results in its own process than here`);
@@ -161,17 +169,10 @@ export async function runFastBenchmarks(
   const spy = all[0] as BarSeries;
   const big = bigGrid();
   const child = await runBigSweepInChild();
-  push(
-    {
-      name: `sweep: bollinger fast engine, ${child.combinations} combinations x SPY, one thread, risk rules on (its own process, that process's peak RSS)`,
-      strategy: 'bollinger',
-      threads: 1,
-      bars: child.bars,
-      combinations: child.combinations,
-      seconds: child.seconds,
-    },
-    'fast',
-    child.peakRssMb,
+  pushSweep(
+    `sweep: bollinger fast engine, ${child.combinations} combinations x SPY, one thread, risk rules on (its own process, that process's peak RSS)`,
+    'bollinger',
+    child,
   );
 
   // A user's real sweep on one and on two worker threads: the same 20,000 combinations (as above),
