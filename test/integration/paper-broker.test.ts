@@ -839,6 +839,17 @@ describe('paper broker: clock and calendar', () => {
     expect(() => server.setTime('2024-07-03 10:00')).toThrow(InvalidParameterError);
   });
 
+  it('finds a New York instant the same when asked again (remembered), and refuses a DST gap each time', () => {
+    for (let n = 0; n < 2; n++) {
+      expect(new Date(newYorkInstant('2024-03-10', '01:59')).toISOString()).toBe('2024-03-10T06:59:00.000Z');
+      expect(new Date(newYorkInstant('2024-03-10', '03:00')).toISOString()).toBe('2024-03-10T07:00:00.000Z');
+      expect(new Date(newYorkInstant('2024-11-03', '00:00')).toISOString()).toBe('2024-11-03T04:00:00.000Z');
+      expect(new Date(newYorkInstant('2024-11-04', '00:00')).toISOString()).toBe('2024-11-04T05:00:00.000Z');
+      expect(() => newYorkInstant('2024-03-10', '02:30')).toThrow(InvalidParameterError);
+      expect(() => newYorkInstant('2024-02-30', '09:30')).toThrow(InvalidParameterError);
+    }
+  });
+
   it('holds the holiday and early-close tables to the exchange rules, 2015..2027', () => {
     const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
     const day = (y: number, m: number, d: number) => Date.UTC(y, m - 1, d);
