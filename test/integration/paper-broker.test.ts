@@ -589,6 +589,75 @@ describe('paper broker: orders, ids and refusals', () => {
     ]);
     expect(server.requestLog.filter((r) => r.path === '/v2/account/activities')).toHaveLength(6);
   });
+
+  it('lists as open exactly the working orders and legs of the whole history, nested or flat, by symbol', async () => {
+    const day = '2024-03-01';
+    const bar = barAt(spyDates.indexOf(day));
+    const { server, broker } = await setup(ny(day, '08:00'), { initialCash: 1_000_000 });
+    const wire = async (query: string): Promise<{ client_order_id: string; status: string }[]> => {
+      const response = await fetch(`${server.url}/v2/orders?${query}`, {
+        headers: { 'APCA-API-KEY-ID': KEY_ID, 'APCA-API-SECRET-KEY': SECRET },
+      });
+      return (await response.json()) as { client_order_id: string; status: string }[];
+    };
+    const working = new Set(['accepted', 'new', 'held', 'partially_filled']);
+    const check = async () => {
+      for (const nested of ['true', 'false']) {
+        for (const symbols of ['', '&symbols=SPY', '&symbols=QQQ']) {
+          const all = await wire(`status=all&limit=500&direction=asc&nested=${nested}${symbols}`);
+          const open = await wire(`status=open&limit=500&direction=asc&nested=${nested}${symbols}`);
+          const expected =
+            nested === 'true'
+              ? all.filter(
+                  (o) =>
+                    working.has(o.status) ||
+                    ((o as { legs?: { status: string }[] }).legs ?? []).some((l) => working.has(l.status)),
+                )
+              : all.filter((o) => working.has(o.status));
+          expect(open.map((o) => o.client_order_id)).toEqual(expected.map((o) => o.client_order_id));
+        }
+      }
+    };
+    // Market orders that fill, stops and limits that rest, one cancelled, and a bracket whose legs
+    // are held, then working after its entry fills, then done.
+    for (let n = 0; n < 6; n++) await broker.submitOrder(order(`m-${n}`, { qty: 1 }));
+    const stops = [];
+    for (let n = 0; n < 4; n++) {
+      stops.push(
+        await broker.submitOrder(
+          order(`stop-${n}`, {
+            side: 'sell',
+            qty: 1,
+            type: 'stop',
+            stopPrice: floorCents(bar.low * 0.5),
+            timeInForce: 'gtc',
+          }),
+        ),
+      );
+    }
+    await broker.submitOrder(
+      order('qqq', { symbol: 'QQQ', qty: 1, type: 'limit', limitPrice: 1, timeInForce: 'gtc' }),
+    );
+    await broker.submitOrder(
+      order('bracket', {
+        qty: 1,
+        timeInForce: 'gtc',
+        bracket: { takeProfitLimit: ceilCents(bar.high * 2), stopLoss: floorCents(bar.low * 0.5) },
+      }),
+    );
+    await broker.cancelOrder((stops[1] as BrokerOrder).id);
+    await check();
+    server.setTime(ny(day, '12:00'));
+    expect((await found(broker, 'bracket')).legs.map((l) => l.status)).toEqual(['new', 'new']);
+    await broker.cancelOrder((stops[2] as BrokerOrder).id);
+    await check();
+    await broker.cancelOrder((await found(broker, 'bracket')).legs[0]?.id as string);
+    await check();
+    expect((await wire('status=open&nested=true&symbols=SPY')).map((o) => o.client_order_id).sort()).toEqual([
+      'stop-0',
+      'stop-3',
+    ]);
+  });
 });
 
 describe('paper broker: faults', () => {
@@ -768,6 +837,17 @@ describe('paper broker: clock and calendar', () => {
     });
     expect(() => server.setTime(ny('2024-07-02', '09:00'))).toThrow(InvalidParameterError);
     expect(() => server.setTime('2024-07-03 10:00')).toThrow(InvalidParameterError);
+  });
+
+  it('finds a New York instant the same when asked again (remembered), and refuses a DST gap each time', () => {
+    for (let n = 0; n < 2; n++) {
+      expect(new Date(newYorkInstant('2024-03-10', '01:59')).toISOString()).toBe('2024-03-10T06:59:00.000Z');
+      expect(new Date(newYorkInstant('2024-03-10', '03:00')).toISOString()).toBe('2024-03-10T07:00:00.000Z');
+      expect(new Date(newYorkInstant('2024-11-03', '00:00')).toISOString()).toBe('2024-11-03T04:00:00.000Z');
+      expect(new Date(newYorkInstant('2024-11-04', '00:00')).toISOString()).toBe('2024-11-04T05:00:00.000Z');
+      expect(() => newYorkInstant('2024-03-10', '02:30')).toThrow(InvalidParameterError);
+      expect(() => newYorkInstant('2024-02-30', '09:30')).toThrow(InvalidParameterError);
+    }
   });
 
   it('holds the holiday and early-close tables to the exchange rules, 2015..2027', () => {

@@ -154,8 +154,26 @@ export function newYorkTime(instant: number): NewYorkTime {
   };
 }
 
+/**
+ * Instants already found by {@link newYorkInstant} (a pure function of its arguments): the local
+ * broker asks for the same few (a session's midnight, open, close) on every request and for every
+ * bar of a symbol it loads, and each answer otherwise costs two time-zone conversions.
+ */
+const instants = new Map<string, number>();
+const INSTANTS_KEPT = 100_000;
+
 /** The instant of a New York wall-clock time (`HH:MM`) on `date`; DST is found, not assumed. */
 export function newYorkInstant(date: string, hhmm: string): number {
+  const key = `${date} ${hhmm}`;
+  const known = instants.get(key);
+  if (known !== undefined) return known;
+  const instant = findNewYorkInstant(date, hhmm);
+  if (instants.size >= INSTANTS_KEPT) instants.clear();
+  instants.set(key, instant);
+  return instant;
+}
+
+function findNewYorkInstant(date: string, hhmm: string): number {
   const day = parseDate(date);
   const match = /^(\d{2}):(\d{2})$/.exec(hhmm);
   if (Number.isNaN(day) || !match) {

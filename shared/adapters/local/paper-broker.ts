@@ -1282,17 +1282,26 @@ export class PaperBroker {
 
     // Nested, a bracket counts as open while anything in it works (a filled entry with live legs):
     // its working stop must not vanish from an open-order listing.
-    const candidates = nested ? this.orders : this.orders.flatMap((o) => [o, ...o.legs]);
-    const matches = candidates.filter((o) => {
+    // Open orders are looked for among the top-level orders with something working (`open`, a
+    // subsequence of `orders` in the same order), not the whole day's history: an exit lists its
+    // symbol's open orders, and scanning every order ever placed made each list cost the broker
+    // thread more as the session went on (a CPU cost Alpaca's own service does not put on the bot).
+    const tops = status === 'open' ? this.open : this.orders;
+    const matches: Order[] = [];
+    const consider = (o: Order) => {
       const isOpen = WORKING.has(o.status) || (nested && o.legs.some((l) => WORKING.has(l.status)));
-      if (status === 'open' && !isOpen) return false;
-      if (status === 'closed' && isOpen) return false;
-      if (after !== undefined && !(o.createdAt > after)) return false;
-      if (until !== undefined && !(o.createdAt < until)) return false;
-      if (symbols !== undefined && !symbols.has(o.symbol)) return false;
-      if (side !== null && o.side !== side) return false;
-      return true;
-    });
+      if (status === 'open' && !isOpen) return;
+      if (status === 'closed' && isOpen) return;
+      if (after !== undefined && !(o.createdAt > after)) return;
+      if (until !== undefined && !(o.createdAt < until)) return;
+      if (symbols !== undefined && !symbols.has(o.symbol)) return;
+      if (side !== null && o.side !== side) return;
+      matches.push(o);
+    };
+    for (const top of tops) {
+      consider(top);
+      if (!nested) for (const leg of top.legs) consider(leg);
+    }
     const ordered = direction === 'asc' ? matches : [...matches].reverse();
     return ordered.slice(0, limit).map((o) => this.wireOrder(o, nested));
   }
