@@ -380,8 +380,16 @@ export async function readWithFills(
       known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
     }
     if (stored === undefined) return { value, bookedFills: booked, splits };
+    // The fills the stored list of the day booked stay booked: those an earlier run found unlisted
+    // (see below) are in the read, and the activities may not list them yet.
+    const carry = () => {
+      if (stored.date !== day || stored.bookedFills === undefined) return booked;
+      const out: Record<string, number> = { ...booked };
+      for (const [id, qty] of Object.entries(stored.bookedFills)) out[id] = Math.max(out[id] ?? 0, qty);
+      return out;
+    };
     const unexplained = unexplainedSymbols(stored, day, value, known, splits);
-    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked, splits };
+    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: carry(), splits };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
     if (found === undefined) break;
     for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
@@ -390,7 +398,7 @@ export async function readWithFills(
       // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
       ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
-    return { value, bookedFills: booked, splits };
+    return { value, bookedFills: carry(), splits };
   }
   ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
     day,
