@@ -392,10 +392,15 @@ export async function readWithFills(
     if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: carry(), splits };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
     if (found === undefined) break;
-    for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    // The orders are listed after the read: a fill landing in between is among the found ones but
+    // not in the read. Read again; at the last attempt, book only the found fills of the symbols
+    // they explain (the others' are the reconciliation's to find: the bucket, alerted).
     const left = unexplainedSymbols(stored, day, value, [...known, ...found], splits) ?? [];
+    if (left.some((symbol) => found.some((f) => f.symbol === symbol)) && attempt < 2) continue;
+    for (const fill of found) {
+      if (!left.includes(fill.symbol)) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    }
     if (left.length > 0) {
-      // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
       ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
     return { value, bookedFills: carry(), splits };

@@ -90,6 +90,74 @@ describe('the positions list books the fills its broker read includes', () => {
   });
 });
 
+describe('the fills found at the broker are booked only where they explain the read', () => {
+  it('a fill landing between the positions read and the order list is not booked into a list whose quantities do not hold it', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    // Two buys of SPY the activities do not list yet: 7 before the next check's read, 5 between
+    // its read and its look at the orders.
+    const manual = (id: string, qty: number) =>
+      ctx.broker.submitOrder({
+        clientOrderId: id,
+        symbol: 'SPY',
+        side: 'buy',
+        qty,
+        type: 'market',
+        timeInForce: 'day',
+      });
+    s.alpaca.setTime(at(D1, '10:30'));
+    const seven = await manual('desk-manual-7', 7);
+    let five: string | undefined;
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        if (property === 'listOrders') {
+          return async (query: Parameters<Broker['listOrders']>[0]) => {
+            if (query.status === 'all' && five === undefined) {
+              five = (await manual('desk-manual-5', 5)).id;
+              s.alpaca.injectFaults({
+                kind: 'lagging',
+                route: 'GET /v2/account/activities',
+                field: 'order_id',
+                value: five,
+                times: 50,
+              });
+            }
+            return target.listOrders(query);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: seven.id,
+      times: 50,
+    });
+    await riskCheck({ ...ctx, broker }, at(D1, '10:30'));
+    s.alpaca.clearFaults();
+    expect(five).toBeDefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(65);
+    const written = await ctx.store.getLatestPositions();
+    const listed =
+      written?.positions.filter((p) => p.symbol === 'SPY').reduce((sum, p) => sum + p.qty, 0) ?? 0;
+    // The list's quantity and the fills it books agree: what it does not book is beyond it.
+    const booked = (written?.bookedFills?.[seven.id] ?? 0) + (written?.bookedFills?.[five ?? ''] ?? 0);
+    expect(listed).toBe(53 + booked);
+    const result = await reconcile(ctx, D1, at(D1, '10:45'), { readOnly: true });
+    expect(result.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 65, sleevesQty: 65 });
+  }, 120_000);
+});
+
 /** A daily bar of the bundled data: open and low of `symbol` on `day`. */
 function bar(symbol: string, day: string): { open: number; low: number } {
   const line = readFileSync(`data/${symbol}.csv`, 'utf8')
