@@ -391,7 +391,6 @@ export async function readWithFills(
     const unexplained = unexplainedSymbols(stored, day, value, known, splits);
     if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: carry(), splits };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
-    if (found === undefined) break;
     // The orders are listed after the read: a fill landing in between is among the found ones but
     // not in the read. Read again; at the last attempt, book only the found fills of the symbols
     // they explain (the others' are the reconciliation's to find: the bucket, alerted).
@@ -446,7 +445,10 @@ export function unexplainedSymbols(
     const writtenAt = Date.parse(stored.writtenAt);
     unseen = fills.filter((f) => Date.parse(f.time) > writtenAt);
   } else return undefined;
-  const symbols = [...new Set(stored.positions.map((p) => p.symbol))];
+  // A halted symbol's record keeps the ledger's quantity, not the broker's: no fill explains it
+  // (the halt alerted it; the symbol resumes when the two agree again).
+  const halted = new Set(stored.positions.flatMap((p) => (p.unknownState === undefined ? [] : [p.symbol])));
+  const symbols = [...new Set(stored.positions.map((p) => p.symbol))].filter((symbol) => !halted.has(symbol));
   return symbols.filter((symbol) => {
     let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
     for (const s of splitsToApply(stored, day, splits)) if (s.symbol === symbol) qty *= s.ratio;
@@ -458,10 +460,11 @@ export function unexplainedSymbols(
 
 /**
  * The fills of the day the broker's orders report and its activities do not list yet, of the
- * orders of `symbols` sent since their positions opened (the earliest `entryDate` of their records:
- * an earlier day's resting stop is among them), beyond what `booked` holds of each; an order sent
- * before the day counts what it filled beyond its fills listed before the day. Undefined when a
- * record has no `entryDate` (no bound to search from).
+ * orders of `symbols` sent since their positions opened (the earliest `entryDate` of each symbol's
+ * records: an earlier day's resting stop is among them), beyond what `booked` holds of each; an
+ * order sent before the day counts what it filled beyond its fills listed before the day. A symbol
+ * with a record without `entryDate` (no bound to search from) is left out, logged. One order list
+ * and at most one activities read for all the symbols.
  */
 async function unlistedFills(
   ctx: LiveContext,
@@ -470,45 +473,56 @@ async function unlistedFills(
   symbols: readonly string[],
   listed: readonly ActivityFill[],
   booked: BookedFills,
-): Promise<ActivityFill[] | undefined> {
-  const out: ActivityFill[] = [];
+): Promise<ActivityFill[]> {
   const start = sessionStart(ctx, day);
+  // Per symbol: the start of the session its position opened (the earliest of its records).
+  const since = new Map<string, number>();
   for (const symbol of symbols) {
     const dates = sleeveRecords(stored.positions.filter((p) => p.symbol === symbol)).map((p) => p.entryDate);
-    if (dates.length === 0 || dates.some((d) => d === undefined)) return undefined;
-    const from = (dates as string[]).sort()[0] as string;
-    const orders = (
-      await ctx.broker.listOrders({
-        status: 'all',
-        symbols: [symbol],
-        after: new Date(Date.parse(sessionStart(ctx, from)) - 1).toISOString(),
-      })
-    )
-      .flatMap((o): BrokerOrder[] => [o, ...o.legs])
-      .filter(
-        (o) =>
-          o.symbol === symbol &&
-          o.filledQty > 0 &&
-          (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day)),
-      );
-    const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
-    const before =
-      earlier.length === 0
-        ? []
-        : (
-            await ctx.broker.getActivities({
-              after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
-              until: start,
-            })
-          ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
-    for (const order of orders) {
-      const sum = (fills: readonly ActivityFill[]) =>
-        fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
-      const today = order.filledQty - sum(before);
-      const listedToday = sum(listed);
-      const beyond = today - Math.max(listedToday, booked[order.id] ?? 0);
-      if (beyond > 1e-9) out.push(unlistedFill(order.id, symbol, order.side, beyond));
+    if (dates.length === 0 || dates.some((d) => d === undefined)) {
+      ctx.log.warn('a position record has no entry date: its unlisted fills are not searched', {
+        day,
+        symbol,
+      });
+      continue;
     }
+    since.set(symbol, Date.parse(sessionStart(ctx, (dates as string[]).sort()[0] as string)));
+  }
+  if (since.size === 0) return [];
+  const orders = (
+    await ctx.broker.listOrders({
+      status: 'all',
+      symbols: [...since.keys()],
+      after: new Date(Math.min(...since.values()) - 1).toISOString(),
+    })
+  )
+    .flatMap((o): BrokerOrder[] => [o, ...o.legs])
+    .filter((o) => {
+      const from = since.get(o.symbol);
+      return (
+        from !== undefined &&
+        Date.parse(o.submittedAt) >= from &&
+        o.filledQty > 0 &&
+        (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day))
+      );
+    });
+  const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
+  const before =
+    earlier.length === 0
+      ? []
+      : (
+          await ctx.broker.getActivities({
+            after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
+            until: start,
+          })
+        ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
+  const out: ActivityFill[] = [];
+  for (const order of orders) {
+    const sum = (fills: readonly ActivityFill[]) =>
+      fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
+    const today = order.filledQty - sum(before);
+    const beyond = today - Math.max(sum(listed), booked[order.id] ?? 0);
+    if (beyond > 1e-9) out.push(unlistedFill(order.id, order.symbol, order.side, beyond));
   }
   return out;
 }

@@ -26,68 +26,87 @@ afterEach(async () => {
 });
 
 describe('the positions list books the fills its broker read includes', () => {
-  it("a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
-    // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
-    const list = await ctx.store.getLatestPositions();
-    if (list === undefined) throw new Error('expected a positions list');
-    await ctx.store.putPositions(
-      list.date,
-      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
-      list.writtenAt,
-      list.bookedFills,
-    );
-    s.alpaca.setTime(at(D1, '10:15'));
-    await riskCheck(ctx, at(D1, '10:15'));
-    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
-    expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
-    const stop = stops[0] as (typeof stops)[number];
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+  it.each([
+    ['', false],
+    [' (with a record of another symbol without an entry date, which the broker does not hold)', true],
+  ])(
+    "a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once%s",
+    async (_, strayRecord) => {
+      stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
+      const list = await ctx.store.getLatestPositions();
+      if (list === undefined) throw new Error('expected a positions list');
+      await ctx.store.putPositions(
+        list.date,
+        list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
+        list.writtenAt,
+        list.bookedFills,
+      );
+      s.alpaca.setTime(at(D1, '10:15'));
+      await riskCheck(ctx, at(D1, '10:15'));
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
+      const stop = stops[0] as (typeof stops)[number];
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
 
-    // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
-    // the broker just after it, while the activities do not list that fill yet.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
-    s.alpaca.setTime(at(D2, '16:00', '01'));
-    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: stop.id,
-      times: 50,
-    });
-    await riskCheck(ctx, at(D2, '15:45'));
-    const written = await ctx.store.getLatestPositions();
-    expect(written?.date).toBe(D2);
-    expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
-    expect(written?.bookedFills?.[stop.id]).toBe(53);
-    // A second check (a retried invocation) before the activities list the fill: the list it
-    // follows booked the fill already; the one it writes keeps it.
-    await riskCheck(ctx, at(D2, '15:45'));
-    s.alpaca.clearFaults();
-    expect((await ctx.store.getLatestPositions())?.bookedFills?.[stop.id]).toBe(53);
+      // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
+      // the broker just after it, while the activities do not list that fill yet.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '16:00', '01'));
+      expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+      s.alpaca.injectFaults({
+        kind: 'lagging',
+        route: 'GET /v2/account/activities',
+        field: 'order_id',
+        value: stop.id,
+        times: 50,
+      });
+      if (strayRecord) {
+        // A record without an entry date leaves only its own symbol unsearched, not SPY's.
+        const carried = await ctx.store.getLatestPositions();
+        const spy = carried?.positions.find((p) => p.symbol === 'SPY');
+        if (carried === undefined || spy === undefined) throw new Error('expected an SPY record');
+        const { entryDate: _, ...undated } = spy;
+        await ctx.store.putPositions(
+          carried.date,
+          [...carried.positions, { ...undated, symbol: 'QQQ', qty: 10 }],
+          carried.writtenAt,
+          carried.bookedFills,
+        );
+      }
+      await riskCheck(ctx, at(D2, '15:45'));
+      const written = await ctx.store.getLatestPositions();
+      expect(written?.date).toBe(D2);
+      expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
+      expect(written?.bookedFills?.[stop.id]).toBe(53);
+      // A second check (a retried invocation) before the activities list the fill: the list it
+      // follows booked the fill already; the one it writes keeps it.
+      await riskCheck(ctx, at(D2, '15:45'));
+      s.alpaca.clearFaults();
+      expect((await ctx.store.getLatestPositions())?.bookedFills?.[stop.id]).toBe(53);
 
-    // The fill is listed now: the next reconciliation finds it booked, not new.
-    s.alpaca.setTime(at(D2, '16:05'));
-    const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
-      a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
-    );
-    expect(fills.map((f) => f.qty)).toEqual([53]);
-    const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
-    expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
-    expect(result.blocked).toEqual([]);
-  });
+      // The fill is listed now: the next reconciliation finds it booked, not new.
+      s.alpaca.setTime(at(D2, '16:05'));
+      const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
+        a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
+      );
+      expect(fills.map((f) => f.qty)).toEqual([53]);
+      const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
+      expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
+      expect(result.blocked).toEqual([]);
+    },
+  );
 });
 
 describe('the fills found at the broker are booked only where they explain the read', () => {
@@ -155,6 +174,53 @@ describe('the fills found at the broker are booked only where they explain the r
     expect(listed).toBe(53 + booked);
     const result = await reconcile(ctx, D1, at(D1, '10:45'), { readOnly: true });
     expect(result.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 65, sleevesQty: 65 });
+  }, 120_000);
+});
+
+describe('a halted symbol is not searched for unlisted fills on every risk check', () => {
+  it("a symbol halted on an unknown state (its record keeps the ledger's quantity) costs no order list and no activities read", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
+    s.alpaca.setTime(at(D1, '10:20'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-60',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 60,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '10:30'));
+    await riskCheck(ctx, at(D1, '10:30'));
+    const halted = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(halted).toMatchObject({ qty: 53 });
+    expect(halted?.unknownState).toBeDefined();
+    const calls: string[] = [];
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (property === 'listOrders' && (args[0] as { status: string }).status === 'all')
+            calls.push('listOrders');
+          return value.apply(target, args);
+        };
+      },
+    });
+    s.alpaca.setTime(at(D1, '10:45'));
+    await riskCheck({ ...ctx, broker }, at(D1, '10:45'));
+    expect(calls).toEqual([]);
+    expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')).toMatchObject({
+      qty: 53,
+      unknownState: halted?.unknownState,
+    });
   }, 120_000);
 });
 
