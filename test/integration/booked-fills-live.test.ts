@@ -235,65 +235,96 @@ function bar(symbol: string, day: string): { open: number; low: number } {
 }
 
 describe("the sleeves' positions list of a day booked already", () => {
-  it("a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
-      config: 'config/multi-strategy.yaml',
-    });
-    const s = stack;
-    const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+  it.each([
+    ['', false],
+    [' (end-of-day rerun after a crash while writing its booking)', true],
+  ])(
+    "a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again%s",
+    async (_, crash) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        config: 'config/multi-strategy.yaml',
+      });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
 
-    // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
-    // between the day's open and its low, placed by the 10:00 check, filled at the close.
-    const stored = await ctx.store.getSleevesState();
-    if (stored === undefined) throw new Error('expected a sleeves state');
-    const held = stored.record.booked.books.flatMap((b) => b.positions.map((p) => ({ book: b.id, p })));
-    const target = held.find(({ p }) => p.side === 1 && p.qty > 0);
-    if (target === undefined) throw new Error('expected a long sleeve position');
-    const { open, low } = bar(target.p.symbol, D2);
-    const stop = Math.round(((open + low) / 2) * 100) / 100;
-    const withStop = {
-      ...stored.record.booked,
-      books: stored.record.booked.books.map((b) =>
-        b.id !== target.book
-          ? b
-          : { ...b, positions: b.positions.map((p) => (p.symbol === target.p.symbol ? { ...p, stop } : p)) },
-      ),
-    };
-    expect(
-      'conflict' in (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
-    ).toBe(false);
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
-    s.alpaca.setTime(at(D2, '10:00'));
-    await riskCheck(ctx, at(D2, '10:00'));
-    s.alpaca.setTime(at(D2, '16:15'));
-    await endOfDay(ctx, at(D2, '16:15'));
-    const stopOrder = (await ctx.broker.listOrders({ status: 'all', symbols: [target.p.symbol] })).find(
-      (o) => o.type === 'stop' && o.status === 'filled' && o.stopPrice === stop,
-    );
-    expect(stopOrder?.filledQty).toBe(target.p.qty);
-    const booked = await ctx.store.getLatestPositions();
-    expect(booked?.bookedFills?.[stopOrder?.id ?? '']).toBe(target.p.qty);
+      // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
+      // between the day's open and its low, placed by the 10:00 check, filled at the close.
+      const stored = await ctx.store.getSleevesState();
+      if (stored === undefined) throw new Error('expected a sleeves state');
+      const held = stored.record.booked.books.flatMap((b) => b.positions.map((p) => ({ book: b.id, p })));
+      const target = held.find(({ p }) => p.side === 1 && p.qty > 0);
+      if (target === undefined) throw new Error('expected a long sleeve position');
+      const { open, low } = bar(target.p.symbol, D2);
+      const stop = Math.round(((open + low) / 2) * 100) / 100;
+      const withStop = {
+        ...stored.record.booked,
+        books: stored.record.booked.books.map((b) =>
+          b.id !== target.book
+            ? b
+            : {
+                ...b,
+                positions: b.positions.map((p) => (p.symbol === target.p.symbol ? { ...p, stop } : p)),
+              },
+        ),
+      };
+      expect(
+        'conflict' in
+          (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
+      ).toBe(false);
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '10:00'));
+      await riskCheck(ctx, at(D2, '10:00'));
+      s.alpaca.setTime(at(D2, '16:15'));
+      if (crash) {
+        // The first run dies between its two writes of the booking (the list's write fails); the
+        // rerun books the day again.
+        let failed = false;
+        const store = new Proxy(ctx.store, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (property === 'putPositions' && !failed) {
+                failed = true;
+                throw new Error('the process dies');
+              }
+              return value.apply(target, args);
+            };
+          },
+        });
+        await expect(endOfDay({ ...ctx, store }, at(D2, '16:15'))).rejects.toThrow('the process dies');
+        expect(failed).toBe(true);
+      }
+      await endOfDay(ctx, at(D2, '16:15'));
+      const stopOrder = (await ctx.broker.listOrders({ status: 'all', symbols: [target.p.symbol] })).find(
+        (o) => o.type === 'stop' && o.status === 'filled' && o.stopPrice === stop,
+      );
+      expect(stopOrder?.filledQty).toBe(target.p.qty);
+      const booked = await ctx.store.getLatestPositions();
+      expect(booked?.bookedFills?.[stopOrder?.id ?? '']).toBe(target.p.qty);
 
-    // The 15:45 check, delayed past end-of-day (a retried invocation), finds the day booked.
-    await riskCheck(ctx, at(D2, '15:45'));
-    const after = await ctx.store.getLatestPositions();
-    expect(after?.positions).toEqual(booked?.positions);
-    expect(after?.bookedFills).toEqual(booked?.bookedFills);
-    expect(after?.writtenAt).toBe(booked?.writtenAt);
-    const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
-    expect(result.blocked).toEqual([]);
-    for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
-  }, 120_000);
+      // The 15:45 check, delayed past end-of-day (a retried invocation), finds the day booked.
+      await riskCheck(ctx, at(D2, '15:45'));
+      const after = await ctx.store.getLatestPositions();
+      expect(after?.positions).toEqual(booked?.positions);
+      expect(after?.bookedFills).toEqual(booked?.bookedFills);
+      expect(after?.writtenAt).toBe(booked?.writtenAt);
+      const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
+      expect(result.blocked).toEqual([]);
+      for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
+    },
+    120_000,
+  );
 });
 
 describe('a split with a positions list carried from an earlier day', () => {
