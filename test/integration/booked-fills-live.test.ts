@@ -519,6 +519,8 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
     expect(order?.filledQty).toBe(half);
     const stop = (await ctx.store.listIntents(D1)).find((i) => i.brokerOrderId === stopId);
     expect(stop).toMatchObject({ purpose: 'stop', status: 'partially_filled', filledQty: half });
-    expect(s.notifier.sent.map((m) => m.subject)).toContain('Stop filled during an exit: SPY');
+    const alert = s.notifier.sent.find((m) => m.subject === 'Stop filled during an exit: SPY');
+    // Half the stop still rests at the broker: the alert says so.
+    expect(alert?.text).toContain(`Its other ${spy.qty - half} still rest at the broker (partially_filled`);
   }, 120_000);
 });
