@@ -30,7 +30,7 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
-import { type DaySplit, splitKeys, splitsToApply } from './positions.js';
+import { type DaySplit, splitKeys, splitRecords, splitsOf, splitsToApply } from './positions.js';
 import { orderState, placeIntentOnce } from './submit.js';
 
 /**
@@ -140,16 +140,17 @@ export async function reconcile(
   // the day's own list, those beyond the fills it booked (a rerun of execute-orders after that
   // morning's fills, before a step rewrote the list, must not take them for a difference), or,
   // for a list written before it kept them, those after the time it was written.
-  const unseen =
+  const since =
     latest === undefined || latest.date < day
       ? await sinceList(ctx, day, when, records)
       : latest.date !== day
-        ? []
+        ? undefined
         : latest.bookedFills !== undefined
           ? await sinceList(ctx, day, when, records, { bookedFills: latest.bookedFills })
           : latest.writtenAt !== undefined && Date.parse(latest.writtenAt) < Date.parse(when)
             ? await sinceList(ctx, day, when, records, { writtenAt: latest.writtenAt })
-            : [];
+            : undefined;
+  const unseen = since?.records ?? [];
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
@@ -171,9 +172,14 @@ export async function reconcile(
     0;
   // Written back with the list it corrects (one dated before today stays the list of its day, so a
   // later run still adds today's fills to it).
+  // A bucket of a symbol split today is in the new shares (the lines include the split), among
+  // records that are not: dated the day, no step scales it again (see `splitsOf`).
+  const split = new Set((since?.splits ?? []).map((x) => x.symbol));
   await ctx.store.putPositions(
     latest?.date ?? day,
-    withBucket(records, lines, { date: day, price }),
+    withBucket(records, lines, { date: day, price }).map((r) =>
+      isUnassigned(r) && split.has(r.symbol) ? { ...r, entryDate: day } : r,
+    ),
     latest?.writtenAt,
     latest?.bookedFills,
   );
@@ -241,7 +247,7 @@ async function sinceList(
    * it), or, on a list written before it kept them, the time it was written (the fills after it).
    */
   seen?: { readonly bookedFills: BookedFills } | { readonly writtenAt: string },
-): Promise<PositionRecord[]> {
+): Promise<{ readonly records: PositionRecord[]; readonly splits: readonly DaySplit[] }> {
   const writtenAt = seen !== undefined && 'writtenAt' in seen ? seen.writtenAt : undefined;
   const activities = await ctx.broker.getActivities({
     // From the session's start: New York midnight for the equity bot, UTC midnight for the crypto bot.
@@ -289,10 +295,10 @@ async function sinceList(
     activities.flatMap((a) => (a.kind === 'split' ? [a] : [])),
   );
   for (const r of records) {
-    const ratio = splits.filter((x) => x.symbol === r.symbol).reduce((product, x) => product * x.ratio, 1);
+    const ratio = splitsOf(r, splits).reduce((product, x) => product * x.ratio, 1);
     if (ratio !== 1) out.push(line(r.symbol, r.qty * (ratio - 1), r.avgEntryPrice, r.sleeve));
   }
-  return out;
+  return { records: out, splits };
 }
 
 /** A broker fill, as its activities list it. */
@@ -449,9 +455,12 @@ export function unexplainedSymbols(
   // (the halt alerted it; the symbol resumes when the two agree again).
   const halted = new Set(stored.positions.flatMap((p) => (p.unknownState === undefined ? [] : [p.symbol])));
   const symbols = [...new Set(stored.positions.map((p) => p.symbol))].filter((symbol) => !halted.has(symbol));
+  const toApply = splitsToApply(stored, day, splits);
   return symbols.filter((symbol) => {
-    let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
-    for (const s of splitsToApply(stored, day, splits)) if (s.symbol === symbol) qty *= s.ratio;
+    let qty = splitRecords(
+      stored.positions.filter((p) => p.symbol === symbol),
+      toApply,
+    ).reduce((sum, p) => sum + p.qty, 0);
     for (const f of unseen) if (f.symbol === symbol) qty += f.side === 'buy' ? f.qty : -f.qty;
     const held = positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
     return Math.abs(qty - held) > 1e-9;

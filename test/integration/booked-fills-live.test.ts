@@ -395,6 +395,85 @@ describe('a split with a positions list carried from an earlier day', () => {
   }, 120_000);
 });
 
+describe('a split and the UNASSIGNED bucket written on its day', () => {
+  it.each([
+    ['', 0],
+    [' (a bucket of an earlier day grown)', 7],
+  ])(
+    "a bucket the split day's reconciliation writes (in the new shares) is not scaled again: the risk check's stop covers the sleeve's shares%s",
+    async (_, earlier) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
+      });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      if (earlier > 0) {
+        // Someone buys SPY at the broker on D1: end-of-day puts them in the bucket (old shares).
+        await ctx.broker.submitOrder({
+          clientOrderId: 'desk-manual-d1',
+          symbol: 'SPY',
+          side: 'buy',
+          qty: earlier,
+          type: 'market',
+          timeInForce: 'day',
+        });
+      }
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await generateSignals(ctx, at(D2, '09:10'));
+      const last = await ctx.store.getLatestPositions();
+      if (last === undefined) throw new Error('expected a positions list');
+      await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
+      // After the split, someone buys 5 SPY at the broker: the reconciliation puts them in the bucket.
+      s.alpaca.setTime(at(D2, '09:40'));
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-5',
+        symbol: 'SPY',
+        side: 'buy',
+        qty: 5,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D2, '09:45'));
+      const reconciled = await reconcile(ctx, D2, at(D2, '09:45'));
+      expect(reconciled.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+        brokerQty: 111 + 2 * earlier,
+        sleevesQty: 106,
+        unassignedAfter: 5 + 2 * earlier,
+      });
+      s.alpaca.setTime(at(D2, '10:00'));
+      await riskCheck(ctx, at(D2, '10:00'));
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(resting.map((o) => o.qty)).toEqual([106]);
+      const listed = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+      expect(listed?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
+        [
+          [ctx.config.name, 106],
+          ['UNASSIGNED', 5 + 2 * earlier],
+        ].sort(),
+      );
+      const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
+      expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+        brokerQty: 111 + 2 * earlier,
+        sleevesQty: 106,
+        unassignedAfter: 5 + 2 * earlier,
+      });
+    },
+    120_000,
+  );
+});
+
 describe("one mapping of the broker's order statuses to intent statuses", () => {
   it('a flatten of the bucket cancelled at the broker is recorded cancelled, not working: the next run sends the next one', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
