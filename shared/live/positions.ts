@@ -117,12 +117,22 @@ export function splitKeys(day: string, splits: readonly DaySplit[]): Record<stri
   return Object.fromEntries(splits.filter((s) => s.date === day).map((s) => [splitKey(s), s.ratio]));
 }
 
-/** Records with splits applied, each by the splits of its symbol. */
+/**
+ * The splits that apply to a record: those of its symbol, except one on the record's `entryDate`
+ * (a split takes effect at the open, so a position opened that day, or a bucket the day's
+ * reconciliation wrote, is in the new shares already).
+ */
+export function splitsOf(
+  record: Pick<PositionRecord, 'symbol' | 'entryDate'>,
+  splits: readonly DaySplit[],
+): DaySplit[] {
+  return splits.filter((x) => x.symbol === record.symbol && x.date !== record.entryDate);
+}
+
+/** Records with splits applied, each by the splits that apply to it ({@link splitsOf}). */
 export function splitRecords(
   records: readonly PositionRecord[],
   splits: readonly DaySplit[],
 ): PositionRecord[] {
-  return records.map((r) =>
-    splits.filter((x) => x.symbol === r.symbol).reduce((record, x) => splitRecord(record, x.ratio), r),
-  );
+  return records.map((r) => splitsOf(r, splits).reduce((record, x) => splitRecord(record, x.ratio), r));
 }

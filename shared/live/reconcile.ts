@@ -30,7 +30,7 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
-import { type DaySplit, splitKeys, splitsToApply } from './positions.js';
+import { type DaySplit, splitKeys, splitRecords, splitsOf, splitsToApply } from './positions.js';
 import { orderState, placeIntentOnce } from './submit.js';
 
 /**
@@ -140,16 +140,17 @@ export async function reconcile(
   // the day's own list, those beyond the fills it booked (a rerun of execute-orders after that
   // morning's fills, before a step rewrote the list, must not take them for a difference), or,
   // for a list written before it kept them, those after the time it was written.
-  const unseen =
+  const since =
     latest === undefined || latest.date < day
       ? await sinceList(ctx, day, when, records)
       : latest.date !== day
-        ? []
+        ? undefined
         : latest.bookedFills !== undefined
           ? await sinceList(ctx, day, when, records, { bookedFills: latest.bookedFills })
           : latest.writtenAt !== undefined && Date.parse(latest.writtenAt) < Date.parse(when)
             ? await sinceList(ctx, day, when, records, { writtenAt: latest.writtenAt })
-            : [];
+            : undefined;
+  const unseen = since?.records ?? [];
   // The symbols this config trades, or that a record holds; other holdings are not its business.
   const inScope = (symbol: string) =>
     ctx.config.watchlist.includes(symbol) || records.some((r) => r.symbol === symbol);
@@ -171,9 +172,14 @@ export async function reconcile(
     0;
   // Written back with the list it corrects (one dated before today stays the list of its day, so a
   // later run still adds today's fills to it).
+  // A bucket of a symbol split today is in the new shares (the lines include the split), among
+  // records that are not: dated the day, no step scales it again (see `splitsOf`).
+  const split = new Set((since?.splits ?? []).map((x) => x.symbol));
   await ctx.store.putPositions(
     latest?.date ?? day,
-    withBucket(records, lines, { date: day, price }),
+    withBucket(records, lines, { date: day, price }).map((r) =>
+      isUnassigned(r) && split.has(r.symbol) ? { ...r, entryDate: day } : r,
+    ),
     latest?.writtenAt,
     latest?.bookedFills,
   );
@@ -241,7 +247,7 @@ async function sinceList(
    * it), or, on a list written before it kept them, the time it was written (the fills after it).
    */
   seen?: { readonly bookedFills: BookedFills } | { readonly writtenAt: string },
-): Promise<PositionRecord[]> {
+): Promise<{ readonly records: PositionRecord[]; readonly splits: readonly DaySplit[] }> {
   const writtenAt = seen !== undefined && 'writtenAt' in seen ? seen.writtenAt : undefined;
   const activities = await ctx.broker.getActivities({
     // From the session's start: New York midnight for the equity bot, UTC midnight for the crypto bot.
@@ -289,10 +295,10 @@ async function sinceList(
     activities.flatMap((a) => (a.kind === 'split' ? [a] : [])),
   );
   for (const r of records) {
-    const ratio = splits.filter((x) => x.symbol === r.symbol).reduce((product, x) => product * x.ratio, 1);
+    const ratio = splitsOf(r, splits).reduce((product, x) => product * x.ratio, 1);
     if (ratio !== 1) out.push(line(r.symbol, r.qty * (ratio - 1), r.avgEntryPrice, r.sleeve));
   }
-  return out;
+  return { records: out, splits };
 }
 
 /** A broker fill, as its activities list it. */
@@ -380,17 +386,29 @@ export async function readWithFills(
       known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
     }
     if (stored === undefined) return { value, bookedFills: booked, splits };
+    // The fills the stored list of the day booked stay booked: those an earlier run found unlisted
+    // (see below) are in the read, and the activities may not list them yet.
+    const carry = () => {
+      if (stored.date !== day || stored.bookedFills === undefined) return booked;
+      const out: Record<string, number> = { ...booked };
+      for (const [id, qty] of Object.entries(stored.bookedFills)) out[id] = Math.max(out[id] ?? 0, qty);
+      return out;
+    };
     const unexplained = unexplainedSymbols(stored, day, value, known, splits);
-    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: booked, splits };
+    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: carry(), splits };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
-    if (found === undefined) break;
-    for (const fill of found) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    // The orders are listed after the read: a fill landing in between is among the found ones but
+    // not in the read. Read again; at the last attempt, book only the found fills of the symbols
+    // they explain (the others' are the reconciliation's to find: the bucket, alerted).
     const left = unexplainedSymbols(stored, day, value, [...known, ...found], splits) ?? [];
+    if (left.some((symbol) => found.some((f) => f.symbol === symbol)) && attempt < 2) continue;
+    for (const fill of found) {
+      if (!left.includes(fill.symbol)) booked[fill.orderId] = (booked[fill.orderId] ?? 0) + fill.qty;
+    }
     if (left.length > 0) {
-      // Not a fill of this config's orders: the reconciliation's to find (the bucket, alerted).
       ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
-    return { value, bookedFills: booked, splits };
+    return { value, bookedFills: carry(), splits };
   }
   ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
     day,
@@ -433,10 +451,16 @@ export function unexplainedSymbols(
     const writtenAt = Date.parse(stored.writtenAt);
     unseen = fills.filter((f) => Date.parse(f.time) > writtenAt);
   } else return undefined;
-  const symbols = [...new Set(stored.positions.map((p) => p.symbol))];
+  // A halted symbol's record keeps the ledger's quantity, not the broker's: no fill explains it
+  // (the halt alerted it; the symbol resumes when the two agree again).
+  const halted = new Set(stored.positions.flatMap((p) => (p.unknownState === undefined ? [] : [p.symbol])));
+  const symbols = [...new Set(stored.positions.map((p) => p.symbol))].filter((symbol) => !halted.has(symbol));
+  const toApply = splitsToApply(stored, day, splits);
   return symbols.filter((symbol) => {
-    let qty = stored.positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
-    for (const s of splitsToApply(stored, day, splits)) if (s.symbol === symbol) qty *= s.ratio;
+    let qty = splitRecords(
+      stored.positions.filter((p) => p.symbol === symbol),
+      toApply,
+    ).reduce((sum, p) => sum + p.qty, 0);
     for (const f of unseen) if (f.symbol === symbol) qty += f.side === 'buy' ? f.qty : -f.qty;
     const held = positions.filter((p) => p.symbol === symbol).reduce((sum, p) => sum + p.qty, 0);
     return Math.abs(qty - held) > 1e-9;
@@ -445,10 +469,11 @@ export function unexplainedSymbols(
 
 /**
  * The fills of the day the broker's orders report and its activities do not list yet, of the
- * orders of `symbols` sent since their positions opened (the earliest `entryDate` of their records:
- * an earlier day's resting stop is among them), beyond what `booked` holds of each; an order sent
- * before the day counts what it filled beyond its fills listed before the day. Undefined when a
- * record has no `entryDate` (no bound to search from).
+ * orders of `symbols` sent since their positions opened (the earliest `entryDate` of each symbol's
+ * records: an earlier day's resting stop is among them), beyond what `booked` holds of each; an
+ * order sent before the day counts what it filled beyond its fills listed before the day. A symbol
+ * with a record without `entryDate` (no bound to search from) is left out, logged. One order list
+ * and at most one activities read for all the symbols.
  */
 async function unlistedFills(
   ctx: LiveContext,
@@ -457,45 +482,56 @@ async function unlistedFills(
   symbols: readonly string[],
   listed: readonly ActivityFill[],
   booked: BookedFills,
-): Promise<ActivityFill[] | undefined> {
-  const out: ActivityFill[] = [];
+): Promise<ActivityFill[]> {
   const start = sessionStart(ctx, day);
+  // Per symbol: the start of the session its position opened (the earliest of its records).
+  const since = new Map<string, number>();
   for (const symbol of symbols) {
     const dates = sleeveRecords(stored.positions.filter((p) => p.symbol === symbol)).map((p) => p.entryDate);
-    if (dates.length === 0 || dates.some((d) => d === undefined)) return undefined;
-    const from = (dates as string[]).sort()[0] as string;
-    const orders = (
-      await ctx.broker.listOrders({
-        status: 'all',
-        symbols: [symbol],
-        after: new Date(Date.parse(sessionStart(ctx, from)) - 1).toISOString(),
-      })
-    )
-      .flatMap((o): BrokerOrder[] => [o, ...o.legs])
-      .filter(
-        (o) =>
-          o.symbol === symbol &&
-          o.filledQty > 0 &&
-          (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day)),
-      );
-    const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
-    const before =
-      earlier.length === 0
-        ? []
-        : (
-            await ctx.broker.getActivities({
-              after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
-              until: start,
-            })
-          ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
-    for (const order of orders) {
-      const sum = (fills: readonly ActivityFill[]) =>
-        fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
-      const today = order.filledQty - sum(before);
-      const listedToday = sum(listed);
-      const beyond = today - Math.max(listedToday, booked[order.id] ?? 0);
-      if (beyond > 1e-9) out.push(unlistedFill(order.id, symbol, order.side, beyond));
+    if (dates.length === 0 || dates.some((d) => d === undefined)) {
+      ctx.log.warn('a position record has no entry date: its unlisted fills are not searched', {
+        day,
+        symbol,
+      });
+      continue;
     }
+    since.set(symbol, Date.parse(sessionStart(ctx, (dates as string[]).sort()[0] as string)));
+  }
+  if (since.size === 0) return [];
+  const orders = (
+    await ctx.broker.listOrders({
+      status: 'all',
+      symbols: [...since.keys()],
+      after: new Date(Math.min(...since.values()) - 1).toISOString(),
+    })
+  )
+    .flatMap((o): BrokerOrder[] => [o, ...o.legs])
+    .filter((o) => {
+      const from = since.get(o.symbol);
+      return (
+        from !== undefined &&
+        Date.parse(o.submittedAt) >= from &&
+        o.filledQty > 0 &&
+        (o.status === 'partially_filled' || (o.filledAt !== null && sessionDate(ctx, o.filledAt) === day))
+      );
+    });
+  const earlier = orders.filter((o) => Date.parse(o.submittedAt) < Date.parse(start));
+  const before =
+    earlier.length === 0
+      ? []
+      : (
+          await ctx.broker.getActivities({
+            after: new Date(Math.min(...earlier.map((o) => Date.parse(o.submittedAt))) - 1).toISOString(),
+            until: start,
+          })
+        ).flatMap((a) => (a.kind === 'fill' ? [a] : []));
+  const out: ActivityFill[] = [];
+  for (const order of orders) {
+    const sum = (fills: readonly ActivityFill[]) =>
+      fills.filter((f) => f.orderId === order.id).reduce((total, f) => total + f.qty, 0);
+    const today = order.filledQty - sum(before);
+    const beyond = today - Math.max(sum(listed), booked[order.id] ?? 0);
+    if (beyond > 1e-9) out.push(unlistedFill(order.id, order.symbol, order.side, beyond));
   }
   return out;
 }

@@ -36,6 +36,7 @@ import type {
   ClosedTradeRecord,
   IntentRecord,
   PositionRecord,
+  PositionsList,
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
@@ -176,11 +177,16 @@ async function putSleevePositions(
   writtenAt: string,
   /** The day's broker fills the state has booked (`putPositions`). */
   bookedFills: BookedFills | undefined,
+  /** The UNASSIGNED records of the list `writtenAt` and `bookedFills` come from, when read already. */
+  unassigned?: readonly PositionRecord[],
 ): Promise<void> {
-  const unassigned = ((await ctx.store.getLatestPositions())?.positions ?? []).filter(
-    (p) => p.sleeve === UNASSIGNED_SLEEVE,
-  );
-  await ctx.store.putPositions(day, [...positionRecords(state), ...unassigned], writtenAt, bookedFills);
+  const kept = unassigned ?? unassignedOf(await ctx.store.getLatestPositions());
+  await ctx.store.putPositions(day, [...positionRecords(state), ...kept], writtenAt, bookedFills);
+}
+
+/** The reconciliation's UNASSIGNED records of a positions list. */
+function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
+  return (list?.positions ?? []).filter((p) => p.sleeve === UNASSIGNED_SLEEVE);
 }
 
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
@@ -664,7 +670,14 @@ export async function sleevesDay(
   intents: readonly IntentRecord[],
   now: string,
   persist: boolean,
-): Promise<(SleevesBooking & { readonly recorded: readonly ClosedTradeRecord[] }) | null> {
+): Promise<
+  | (SleevesBooking & {
+      readonly recorded: readonly ClosedTradeRecord[];
+      /** The day booked already: the UNASSIGNED records of the list read for `writtenAt`. */
+      readonly unassigned?: readonly PositionRecord[];
+    })
+  | null
+> {
   const stored = await ctx.store.getSleevesState();
   if (stored === undefined) return null;
   const sleeves = liveSleeves(ctx.config);
@@ -684,6 +697,7 @@ export async function sleevesDay(
       uncovered: [],
       legFills: [],
       recorded: [],
+      unassigned: unassignedOf(latest),
       ...(writtenAt === undefined ? {} : { writtenAt }),
       ...(bookedFills === undefined ? {} : { bookedFills }),
     };
@@ -701,6 +715,10 @@ export async function sleevesDay(
     open,
   });
   if (!persist) return { ...booking, recorded: [] };
+  // The list first: the booking is pure, so a run that dies before the state is written books the
+  // day again and rewrites the same list; the state written first would let a rerun take the day as
+  // booked with the list of before the booking (its fills then counted again).
+  await putSleevePositions(ctx, day, booking.state, now, booking.bookedFills);
   const saved = await ctx.store.putSleevesState(
     { bookedThrough: day, booked: booking.state, decided: stored.record.decided },
     stored.version,
@@ -735,7 +753,6 @@ export async function sleevesDay(
       updatedAt: now,
     });
   }
-  await putSleevePositions(ctx, day, booking.state, now, booking.bookedFills);
   return { ...booking, recorded };
 }
 
@@ -845,6 +862,13 @@ export async function sleeveStops(
       if (placed.status === 'accepted') out.stopsPlaced.push(placed.clientOrderId);
     }
   }
-  await putSleevePositions(ctx, day, booking.state, booking.writtenAt ?? now, booking.bookedFills);
+  await putSleevePositions(
+    ctx,
+    day,
+    booking.state,
+    booking.writtenAt ?? now,
+    booking.bookedFills,
+    booking.unassigned,
+  );
   return out;
 }

@@ -117,6 +117,11 @@ const GONE: ReadonlySet<BrokerOrder['status']> = new Set([
   'done_for_day',
 ]);
 
+/** A stop with shares left that still works at the broker (nothing says it is done). */
+function stillWorking(order: BrokerOrder): boolean {
+  return order.filledQty < order.qty && order.status !== 'filled' && !GONE.has(order.status);
+}
+
 /**
  * What a refused cancel of a stop means, from its order as the broker has it now (looked up by its
  * client order id after the refusal): the one rule of the risk check ({@link placeStop}'s
@@ -196,7 +201,11 @@ async function bookUncancellableStop(
     await ctx.notifier.publish({
       subject: `Stop filled during an exit: ${placed.symbol}`,
       severity: 'critical',
-      text: `${placed.clientOrderId} (${placed.side} ${placed.qty} ${placed.symbol}) filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'} before it could be cancelled, while the exit ${exit.clientOrderId} (${exit.status}) sells the same shares. If both sold, the position is reversed: check the account.`,
+      text: `${placed.clientOrderId} (${placed.side} ${placed.qty} ${placed.symbol}) filled ${order.filledQty} at ${order.filledAvgPrice ?? '?'} before it could be cancelled, while the exit ${exit.clientOrderId} (${exit.status}) sells the same shares.${
+        stillWorking(order)
+          ? ` Its other ${order.qty - order.filledQty} still rest at the broker (${order.status}, the cancel refused): cancel them by hand, or they may sell too.`
+          : ''
+      } If both sold, the position is reversed: check the account.`,
     });
   }
   return booked;

@@ -93,6 +93,8 @@ function intentStatusOf(order: BrokerOrder): IntentStatus {
     case 'partially_filled':
       return 'partially_filled';
     case 'canceled':
+    case 'replaced':
+      // A replaced order no longer works (its replacement is another order): as `refusedCancel` says.
       return 'cancelled';
     case 'expired':
     case 'done_for_day':

@@ -26,7 +26,91 @@ afterEach(async () => {
 });
 
 describe('the positions list books the fills its broker read includes', () => {
-  it("a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once", async () => {
+  it.each([
+    ['', false],
+    [' (with a record of another symbol without an entry date, which the broker does not hold)', true],
+  ])(
+    "a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once%s",
+    async (_, strayRecord) => {
+      stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
+      const list = await ctx.store.getLatestPositions();
+      if (list === undefined) throw new Error('expected a positions list');
+      await ctx.store.putPositions(
+        list.date,
+        list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
+        list.writtenAt,
+        list.bookedFills,
+      );
+      s.alpaca.setTime(at(D1, '10:15'));
+      await riskCheck(ctx, at(D1, '10:15'));
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
+      const stop = stops[0] as (typeof stops)[number];
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+
+      // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
+      // the broker just after it, while the activities do not list that fill yet.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '16:00', '01'));
+      expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+      s.alpaca.injectFaults({
+        kind: 'lagging',
+        route: 'GET /v2/account/activities',
+        field: 'order_id',
+        value: stop.id,
+        times: 50,
+      });
+      if (strayRecord) {
+        // A record without an entry date leaves only its own symbol unsearched, not SPY's.
+        const carried = await ctx.store.getLatestPositions();
+        const spy = carried?.positions.find((p) => p.symbol === 'SPY');
+        if (carried === undefined || spy === undefined) throw new Error('expected an SPY record');
+        const { entryDate: _, ...undated } = spy;
+        await ctx.store.putPositions(
+          carried.date,
+          [...carried.positions, { ...undated, symbol: 'QQQ', qty: 10 }],
+          carried.writtenAt,
+          carried.bookedFills,
+        );
+      }
+      await riskCheck(ctx, at(D2, '15:45'));
+      const written = await ctx.store.getLatestPositions();
+      expect(written?.date).toBe(D2);
+      expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
+      expect(written?.bookedFills?.[stop.id]).toBe(53);
+      // A second check (a retried invocation) before the activities list the fill: the list it
+      // follows booked the fill already; the one it writes keeps it.
+      await riskCheck(ctx, at(D2, '15:45'));
+      s.alpaca.clearFaults();
+      expect((await ctx.store.getLatestPositions())?.bookedFills?.[stop.id]).toBe(53);
+
+      // The fill is listed now: the next reconciliation finds it booked, not new.
+      s.alpaca.setTime(at(D2, '16:05'));
+      const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
+        a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
+      );
+      expect(fills.map((f) => f.qty)).toEqual([53]);
+      const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
+      expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
+      expect(result.blocked).toEqual([]);
+    },
+  );
+});
+
+describe('the fills found at the broker are booked only where they explain the read', () => {
+  it('a fill landing between the positions read and the order list is not booked into a list whose quantities do not hold it', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
@@ -35,55 +119,109 @@ describe('the positions list books the fills its broker read includes', () => {
     await executeOrders(ctx, at(D1, '09:15'));
     s.alpaca.setTime(at(D1, '10:00'));
     await riskCheck(ctx, at(D1, '10:00'));
-    // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
-    const list = await ctx.store.getLatestPositions();
-    if (list === undefined) throw new Error('expected a positions list');
-    await ctx.store.putPositions(
-      list.date,
-      list.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 363.5 } : p)),
-      list.writtenAt,
-      list.bookedFills,
-    );
-    s.alpaca.setTime(at(D1, '10:15'));
-    await riskCheck(ctx, at(D1, '10:15'));
-    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
-    expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
-    const stop = stops[0] as (typeof stops)[number];
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-
-    // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
-    // the broker just after it, while the activities do not list that fill yet.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
-    s.alpaca.setTime(at(D2, '16:00', '01'));
-    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    // Two buys of SPY the activities do not list yet: 7 before the next check's read, 5 between
+    // its read and its look at the orders.
+    const manual = (id: string, qty: number) =>
+      ctx.broker.submitOrder({
+        clientOrderId: id,
+        symbol: 'SPY',
+        side: 'buy',
+        qty,
+        type: 'market',
+        timeInForce: 'day',
+      });
+    s.alpaca.setTime(at(D1, '10:30'));
+    const seven = await manual('desk-manual-7', 7);
+    let five: string | undefined;
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        if (property === 'listOrders') {
+          return async (query: Parameters<Broker['listOrders']>[0]) => {
+            if (query.status === 'all' && five === undefined) {
+              five = (await manual('desk-manual-5', 5)).id;
+              s.alpaca.injectFaults({
+                kind: 'lagging',
+                route: 'GET /v2/account/activities',
+                field: 'order_id',
+                value: five,
+                times: 50,
+              });
+            }
+            return target.listOrders(query);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     s.alpaca.injectFaults({
       kind: 'lagging',
       route: 'GET /v2/account/activities',
       field: 'order_id',
-      value: stop.id,
+      value: seven.id,
       times: 50,
     });
-    await riskCheck(ctx, at(D2, '15:45'));
+    await riskCheck({ ...ctx, broker }, at(D1, '10:30'));
     s.alpaca.clearFaults();
+    expect(five).toBeDefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(65);
     const written = await ctx.store.getLatestPositions();
-    expect(written?.date).toBe(D2);
-    expect(written?.positions.filter((p) => p.symbol === 'SPY')).toEqual([]);
-    expect(written?.bookedFills?.[stop.id]).toBe(53);
+    const listed =
+      written?.positions.filter((p) => p.symbol === 'SPY').reduce((sum, p) => sum + p.qty, 0) ?? 0;
+    // The list's quantity and the fills it books agree: what it does not book is beyond it.
+    const booked = (written?.bookedFills?.[seven.id] ?? 0) + (written?.bookedFills?.[five ?? ''] ?? 0);
+    expect(listed).toBe(53 + booked);
+    const result = await reconcile(ctx, D1, at(D1, '10:45'), { readOnly: true });
+    expect(result.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 65, sleevesQty: 65 });
+  }, 120_000);
+});
 
-    // The fill is listed now: the next reconciliation finds it booked, not new.
-    s.alpaca.setTime(at(D2, '16:05'));
-    const fills = (await ctx.broker.getActivities({ after: at(D2, '00:00') })).flatMap((a) =>
-      a.kind === 'fill' && a.orderId === stop.id ? [a] : [],
-    );
-    expect(fills.map((f) => f.qty)).toEqual([53]);
-    const result = await reconcile(ctx, D2, at(D2, '16:05'), { readOnly: true });
-    expect(result.symbols.find((l) => l.symbol === 'SPY')).toBeUndefined();
-    expect(result.blocked).toEqual([]);
-  });
+describe('a halted symbol is not searched for unlisted fills on every risk check', () => {
+  it("a symbol halted on an unknown state (its record keeps the ledger's quantity) costs no order list and no activities read", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '10:00'));
+    await riskCheck(ctx, at(D1, '10:00'));
+    // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
+    s.alpaca.setTime(at(D1, '10:20'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-60',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 60,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '10:30'));
+    await riskCheck(ctx, at(D1, '10:30'));
+    const halted = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(halted).toMatchObject({ qty: 53 });
+    expect(halted?.unknownState).toBeDefined();
+    const calls: string[] = [];
+    const broker = new Proxy(ctx.broker, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (property === 'listOrders' && (args[0] as { status: string }).status === 'all')
+            calls.push('listOrders');
+          return value.apply(target, args);
+        };
+      },
+    });
+    s.alpaca.setTime(at(D1, '10:45'));
+    await riskCheck({ ...ctx, broker }, at(D1, '10:45'));
+    expect(calls).toEqual([]);
+    expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')).toMatchObject({
+      qty: 53,
+      unknownState: halted?.unknownState,
+    });
+  }, 120_000);
 });
 
 /** A daily bar of the bundled data: open and low of `symbol` on `day`. */
@@ -97,65 +235,96 @@ function bar(symbol: string, day: string): { open: number; low: number } {
 }
 
 describe("the sleeves' positions list of a day booked already", () => {
-  it("a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
-      config: 'config/multi-strategy.yaml',
-    });
-    const s = stack;
-    const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+  it.each([
+    ['', false],
+    [' (end-of-day rerun after a crash while writing its booking)', true],
+  ])(
+    "a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again%s",
+    async (_, crash) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        config: 'config/multi-strategy.yaml',
+      });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
 
-    // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
-    // between the day's open and its low, placed by the 10:00 check, filled at the close.
-    const stored = await ctx.store.getSleevesState();
-    if (stored === undefined) throw new Error('expected a sleeves state');
-    const held = stored.record.booked.books.flatMap((b) => b.positions.map((p) => ({ book: b.id, p })));
-    const target = held.find(({ p }) => p.side === 1 && p.qty > 0);
-    if (target === undefined) throw new Error('expected a long sleeve position');
-    const { open, low } = bar(target.p.symbol, D2);
-    const stop = Math.round(((open + low) / 2) * 100) / 100;
-    const withStop = {
-      ...stored.record.booked,
-      books: stored.record.booked.books.map((b) =>
-        b.id !== target.book
-          ? b
-          : { ...b, positions: b.positions.map((p) => (p.symbol === target.p.symbol ? { ...p, stop } : p)) },
-      ),
-    };
-    expect(
-      'conflict' in (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
-    ).toBe(false);
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
-    s.alpaca.setTime(at(D2, '10:00'));
-    await riskCheck(ctx, at(D2, '10:00'));
-    s.alpaca.setTime(at(D2, '16:15'));
-    await endOfDay(ctx, at(D2, '16:15'));
-    const stopOrder = (await ctx.broker.listOrders({ status: 'all', symbols: [target.p.symbol] })).find(
-      (o) => o.type === 'stop' && o.status === 'filled' && o.stopPrice === stop,
-    );
-    expect(stopOrder?.filledQty).toBe(target.p.qty);
-    const booked = await ctx.store.getLatestPositions();
-    expect(booked?.bookedFills?.[stopOrder?.id ?? '']).toBe(target.p.qty);
+      // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
+      // between the day's open and its low, placed by the 10:00 check, filled at the close.
+      const stored = await ctx.store.getSleevesState();
+      if (stored === undefined) throw new Error('expected a sleeves state');
+      const held = stored.record.booked.books.flatMap((b) => b.positions.map((p) => ({ book: b.id, p })));
+      const target = held.find(({ p }) => p.side === 1 && p.qty > 0);
+      if (target === undefined) throw new Error('expected a long sleeve position');
+      const { open, low } = bar(target.p.symbol, D2);
+      const stop = Math.round(((open + low) / 2) * 100) / 100;
+      const withStop = {
+        ...stored.record.booked,
+        books: stored.record.booked.books.map((b) =>
+          b.id !== target.book
+            ? b
+            : {
+                ...b,
+                positions: b.positions.map((p) => (p.symbol === target.p.symbol ? { ...p, stop } : p)),
+              },
+        ),
+      };
+      expect(
+        'conflict' in
+          (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
+      ).toBe(false);
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '10:00'));
+      await riskCheck(ctx, at(D2, '10:00'));
+      s.alpaca.setTime(at(D2, '16:15'));
+      if (crash) {
+        // The first run dies between its two writes of the booking (the list's write fails); the
+        // rerun books the day again.
+        let failed = false;
+        const store = new Proxy(ctx.store, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (property === 'putPositions' && !failed) {
+                failed = true;
+                throw new Error('the process dies');
+              }
+              return value.apply(target, args);
+            };
+          },
+        });
+        await expect(endOfDay({ ...ctx, store }, at(D2, '16:15'))).rejects.toThrow('the process dies');
+        expect(failed).toBe(true);
+      }
+      await endOfDay(ctx, at(D2, '16:15'));
+      const stopOrder = (await ctx.broker.listOrders({ status: 'all', symbols: [target.p.symbol] })).find(
+        (o) => o.type === 'stop' && o.status === 'filled' && o.stopPrice === stop,
+      );
+      expect(stopOrder?.filledQty).toBe(target.p.qty);
+      const booked = await ctx.store.getLatestPositions();
+      expect(booked?.bookedFills?.[stopOrder?.id ?? '']).toBe(target.p.qty);
 
-    // The 15:45 check, delayed past end-of-day (a retried invocation), finds the day booked.
-    await riskCheck(ctx, at(D2, '15:45'));
-    const after = await ctx.store.getLatestPositions();
-    expect(after?.positions).toEqual(booked?.positions);
-    expect(after?.bookedFills).toEqual(booked?.bookedFills);
-    expect(after?.writtenAt).toBe(booked?.writtenAt);
-    const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
-    expect(result.blocked).toEqual([]);
-    for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
-  }, 120_000);
+      // The 15:45 check, delayed past end-of-day (a retried invocation), finds the day booked.
+      await riskCheck(ctx, at(D2, '15:45'));
+      const after = await ctx.store.getLatestPositions();
+      expect(after?.positions).toEqual(booked?.positions);
+      expect(after?.bookedFills).toEqual(booked?.bookedFills);
+      expect(after?.writtenAt).toBe(booked?.writtenAt);
+      const result = await reconcile(ctx, D2, at(D2, '16:20'), { readOnly: true });
+      expect(result.blocked).toEqual([]);
+      for (const line of result.symbols) expect(line.sleevesQty).toBe(line.brokerQty);
+    },
+    120_000,
+  );
 });
 
 describe('a split with a positions list carried from an earlier day', () => {
@@ -224,6 +393,85 @@ describe('a split with a positions list carried from an earlier day', () => {
     expect(closed?.qty).toBe(106);
     expect(closed?.stop).toBeCloseTo(stop / 2, 9);
   }, 120_000);
+});
+
+describe('a split and the UNASSIGNED bucket written on its day', () => {
+  it.each([
+    ['', 0],
+    [' (a bucket of an earlier day grown)', 7],
+  ])(
+    "a bucket the split day's reconciliation writes (in the new shares) is not scaled again: the risk check's stop covers the sleeve's shares%s",
+    async (_, earlier) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
+      });
+      const s = stack;
+      const { ctx } = s;
+      await marketOpenCheck(ctx, at(D1, '09:00'));
+      await generateSignals(ctx, at(D1, '09:10'));
+      await executeOrders(ctx, at(D1, '09:15'));
+      s.alpaca.setTime(at(D1, '10:00'));
+      await riskCheck(ctx, at(D1, '10:00'));
+      if (earlier > 0) {
+        // Someone buys SPY at the broker on D1: end-of-day puts them in the bucket (old shares).
+        await ctx.broker.submitOrder({
+          clientOrderId: 'desk-manual-d1',
+          symbol: 'SPY',
+          side: 'buy',
+          qty: earlier,
+          type: 'market',
+          timeInForce: 'day',
+        });
+      }
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await generateSignals(ctx, at(D2, '09:10'));
+      const last = await ctx.store.getLatestPositions();
+      if (last === undefined) throw new Error('expected a positions list');
+      await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
+      // After the split, someone buys 5 SPY at the broker: the reconciliation puts them in the bucket.
+      s.alpaca.setTime(at(D2, '09:40'));
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-5',
+        symbol: 'SPY',
+        side: 'buy',
+        qty: 5,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      s.alpaca.setTime(at(D2, '09:45'));
+      const reconciled = await reconcile(ctx, D2, at(D2, '09:45'));
+      expect(reconciled.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+        brokerQty: 111 + 2 * earlier,
+        sleevesQty: 106,
+        unassignedAfter: 5 + 2 * earlier,
+      });
+      s.alpaca.setTime(at(D2, '10:00'));
+      await riskCheck(ctx, at(D2, '10:00'));
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(resting.map((o) => o.qty)).toEqual([106]);
+      const listed = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+      expect(listed?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
+        [
+          [ctx.config.name, 106],
+          ['UNASSIGNED', 5 + 2 * earlier],
+        ].sort(),
+      );
+      const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
+      expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+        brokerQty: 111 + 2 * earlier,
+        sleevesQty: 106,
+        unassignedAfter: 5 + 2 * earlier,
+      });
+    },
+    120_000,
+  );
 });
 
 describe("one mapping of the broker's order statuses to intent statuses", () => {
@@ -350,6 +598,8 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
     expect(order?.filledQty).toBe(half);
     const stop = (await ctx.store.listIntents(D1)).find((i) => i.brokerOrderId === stopId);
     expect(stop).toMatchObject({ purpose: 'stop', status: 'partially_filled', filledQty: half });
-    expect(s.notifier.sent.map((m) => m.subject)).toContain('Stop filled during an exit: SPY');
+    const alert = s.notifier.sent.find((m) => m.subject === 'Stop filled during an exit: SPY');
+    // Half the stop still rests at the broker: the alert says so.
+    expect(alert?.text).toContain(`Its other ${spy.qty - half} still rest at the broker (partially_filled`);
   }, 120_000);
 });

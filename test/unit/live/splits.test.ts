@@ -58,6 +58,17 @@ describe("a positions list and the day's splits", () => {
     ]);
   });
 
+  it('never scales a record opened on the split day (in the new shares already): a sleeves list, a bucket of the day', () => {
+    const today = { ...record('SPY', 30), entryDate: DAY };
+    const before = { ...record('SPY', 53), entryDate: '2021-03-18' };
+    expect(splitRecords([before, today], [split]).map((r) => r.qty)).toEqual([106, 30]);
+    // A list of the day without the split's key (the sleeves' booking writes none): its record of the
+    // day is not taken for old shares; the one carried from the day before is.
+    const list = { date: DAY, positions: [before, today], bookedFills: {} };
+    expect(unexplainedSymbols(list, DAY, [{ symbol: 'SPY', qty: 136 }], [], [split])).toEqual([]);
+    expect(unexplainedSymbols(list, DAY, [{ symbol: 'SPY', qty: 166 }], [], [split])).toEqual(['SPY']);
+  });
+
   it('finds the symbols whose broker quantity the list, its unbooked fills and its unapplied splits do not make', () => {
     const list = {
       date: DAY,
