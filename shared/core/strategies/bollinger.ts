@@ -110,9 +110,12 @@ function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Ui
     `bollinger:${params.period}`,
     () => {
       // The deviation does not depend on k; the bands are mean ± k × deviation, as the indicator computes them.
-      const m = new Float64Array(close.length);
-      const d = new Float64Array(close.length);
-      const x = new Uint8Array(close.length);
+      // One buffer for the three (one allocation, not three).
+      const length = close.length;
+      const buffer = new ArrayBuffer(length * 17);
+      const m = new Float64Array(buffer, 0, length);
+      const d = new Float64Array(buffer, length * 8, length);
+      const x = new Uint8Array(buffer, length * 16, length);
       bollingerMeanDeviation(close, params.period, m, d);
       for (let i = 0; i < close.length; i++) {
         const middle = m[i] as number;

@@ -81,14 +81,17 @@ class PortfolioBars {
     const slots = this.calendar.time.length;
     this.days = new Array<string | undefined>(slots);
     const time = this.calendar.time;
-    const dayNumber = new Int32Array(slots);
+    const n = series.length;
+    // The slot rows in one buffer (one allocation, not four): the returns, then the bar numbers.
+    const cells = slots * n;
+    const buffer = new ArrayBuffer(cells * 16 + slots * 4);
+    const returns = new Float64Array(buffer, 0, cells);
+    const bars = new Int32Array(buffer, cells * 8, cells);
+    const lastBars = new Int32Array(buffer, cells * 12, cells);
+    const dayNumber = new Int32Array(buffer, cells * 16, slots);
     for (let slot = 0; slot < slots; slot++)
       dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
     this.dayNumber = dayNumber;
-    const n = series.length;
-    const returns = new Float64Array(slots * n);
-    const bars = new Int32Array(slots * n);
-    const lastBars = new Int32Array(slots * n);
     for (let k = 0; k < n; k++) {
       const index = this.calendar.index[k] as Int32Array;
       const close = (series[k] as BarSeries).close;
