@@ -42,10 +42,16 @@ export function alignBars(series: readonly BarSeries[]): AlignedCalendar {
   if (count > 0 && sameTimes(series)) {
     // Every series on the same times (one exchange's sessions): the calendar is those times.
     const length = (series[0] as BarSeries).time.length;
-    const ramp = new Int32Array(length);
+    // Each series' own index array, views of one buffer (one allocation, not one per series).
+    const buffer = new ArrayBuffer(length * count * 4);
+    const ramp = new Int32Array(buffer, 0, length);
     for (let i = 0; i < length; i++) ramp[i] = i;
     const index: Int32Array[] = [ramp];
-    for (let k = 1; k < count; k++) index.push(ramp.slice());
+    for (let k = 1; k < count; k++) {
+      const copy = new Int32Array(buffer, k * length * 4, length);
+      copy.set(ramp);
+      index.push(copy);
+    }
     return { time: (series[0] as BarSeries).time.slice(), index };
   }
   const all = new Float64Array(total);

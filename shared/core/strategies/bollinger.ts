@@ -102,26 +102,36 @@ export const bollinger: StrategyDefinition<BollingerParams> = {
  */
 function bollingerFlags(params: BollingerParams, cache: IndicatorCache, out?: Uint8Array): Uint8Array {
   const close = cache.series.close;
+  const k = params.k;
+  const flags = codesArray(cache, out);
+  // Whether this call computed the period's arrays: then their loop also wrote the flags.
+  let written = false;
   const [mean, deviation, exits] = cache.get(
     `bollinger:${params.period}`,
     () => {
       // The deviation does not depend on k; the bands are mean ± k × deviation, as the indicator computes them.
-      const m = new Float64Array(close.length);
-      const d = new Float64Array(close.length);
-      const x = new Uint8Array(close.length);
+      // One buffer for the three (one allocation, not three).
+      const length = close.length;
+      const buffer = new ArrayBuffer(length * 17);
+      const m = new Float64Array(buffer, 0, length);
+      const d = new Float64Array(buffer, length * 8, length);
+      const x = new Uint8Array(buffer, length * 16, length);
       bollingerMeanDeviation(close, params.period, m, d);
       for (let i = 0; i < close.length; i++) {
         const middle = m[i] as number;
-        if (Number.isNaN(middle)) continue;
         const c = close[i] as number;
-        x[i] = ruleFlags(false, false, c > middle, c < middle);
+        // A NaN middle (warming up): every comparison is false and the bits are 0.
+        const exit = ruleFlags(false, false, c > middle, c < middle);
+        x[i] = exit;
+        const width = k * (d[i] as number);
+        flags[i] = exit | (c < middle - width ? ENTER_LONG : 0) | (c > middle + width ? ENTER_SHORT : 0);
       }
+      written = true;
       return [m, d, x] as const;
     },
     ([m, d, x]) => m.byteLength + d.byteLength + x.byteLength,
   );
-  const k = params.k;
-  const flags = codesArray(cache, out);
+  if (written) return flags;
   const n = flags.length;
   for (let i = 0; i < n; i++) {
     const middle = mean[i] as number;

@@ -81,14 +81,17 @@ class PortfolioBars {
     const slots = this.calendar.time.length;
     this.days = new Array<string | undefined>(slots);
     const time = this.calendar.time;
-    const dayNumber = new Int32Array(slots);
+    const n = series.length;
+    // The slot rows in one buffer (one allocation, not four): the returns, then the bar numbers.
+    const cells = slots * n;
+    const buffer = new ArrayBuffer(cells * 16 + slots * 4);
+    const returns = new Float64Array(buffer, 0, cells);
+    const bars = new Int32Array(buffer, cells * 8, cells);
+    const lastBars = new Int32Array(buffer, cells * 12, cells);
+    const dayNumber = new Int32Array(buffer, cells * 16, slots);
     for (let slot = 0; slot < slots; slot++)
       dayNumber[slot] = Math.floor((time[slot] as number) / 86_400_000);
     this.dayNumber = dayNumber;
-    const n = series.length;
-    const returns = new Float64Array(slots * n);
-    const bars = new Int32Array(slots * n);
-    const lastBars = new Int32Array(slots * n);
     for (let k = 0; k < n; k++) {
       const index = this.calendar.index[k] as Int32Array;
       const close = (series[k] as BarSeries).close;
@@ -614,9 +617,10 @@ export function runFastPortfolio<P>(
         commission: toDollars(entryCommission + exitCommission),
         exitReason: role,
       });
-      for (const protective of [stopOrder[k], targetOrder[k]]) {
-        if (protective !== order) closeOrder(protective, 'cancelled', time, 'position closed');
-      }
+      const stop = stopOrder[k];
+      const target = targetOrder[k];
+      if (stop !== order) closeOrder(stop, 'cancelled', time, 'position closed');
+      if (target !== order) closeOrder(target, 'cancelled', time, 'position closed');
       stopOrder[k] = undefined;
       targetOrder[k] = undefined;
     }
@@ -844,18 +848,18 @@ export function runFastPortfolio<P>(
         exitOrderFor(k, time, update.exit);
       }
     }
-    for (let k = 0; k < n; k++) {
-      if ((b.side[k] as number) === 0 || b.exiting[k]) continue;
-      if ((intents[k] as Intent).action === 'exit') {
-        b.exiting[k] = 1;
-        exitOrderFor(k, time, undefined);
-      }
-    }
-    if (!record) return;
+    // The strategies' exits, and (recorded) the heat of what stays open: a symbol's heat depends on
+    // its own exit alone, so one loop does both.
     let heat = 0;
     for (let k = 0; k < n; k++) {
       const side = b.side[k] as number;
-      if (side === 0 || b.exiting[k] || (b.stopId[k] as number) === 0) continue;
+      if (side === 0 || b.exiting[k]) continue;
+      if ((intents[k] as Intent).action === 'exit') {
+        b.exiting[k] = 1;
+        exitOrderFor(k, time, undefined);
+        continue;
+      }
+      if (!record || (b.stopId[k] as number) === 0) continue;
       heat += positionHeat(
         side as 1 | -1,
         b.qty[k] as number,
@@ -863,7 +867,7 @@ export function runFastPortfolio<P>(
         b.stopPrice[k] as number,
       );
     }
-    money[1] = equity > 0 ? (heat / equity) * 100 : 0;
+    if (record) money[1] = equity > 0 ? (heat / equity) * 100 : 0;
   };
 
   // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
@@ -1019,7 +1023,14 @@ export function runFastPortfolio<P>(
   };
   const codesOf = perSymbol(n, (k) => (vectors[k] as VectorRule).codes);
   const flatMasks = new Int32Array(n);
-  for (let x = 0; x < n; x++) flatMasks[x] = (vectors[x] as VectorRule).flatMask;
+  const longMasks = new Int32Array(n);
+  const shortMasks = new Int32Array(n);
+  for (let x = 0; x < n; x++) {
+    const v = vectors[x] as VectorRule;
+    flatMasks[x] = v.flatMask;
+    longMasks[x] = v.longMask;
+    shortMasks[x] = v.shortMask;
+  }
   // Flat stretches are skipped only where the breakers cannot trip at a constant equity.
   const skipFlat = rules === undefined || (bk.dailyLossLimit > 0 && bk.maxDrawdown > 0);
   /**
@@ -1109,10 +1120,13 @@ export function runFastPortfolio<P>(
       if (bar >= 0) {
         lastBars[k] = bar;
         lastCloses[k] = (closes[k] as Float64Array)[bar] as number;
-        const v = vectors[k] as VectorRule;
         const code =
-          (v.codes[bar] as number) & (side === 0 ? v.flatMask : side === 1 ? v.longMask : v.shortMask);
-        const intent = code === 0 ? HOLD : v.decide(bar, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+          ((codesOf[k] as Uint8Array)[bar] as number) &
+          ((side === 0 ? flatMasks[k] : side === 1 ? longMasks[k] : shortMasks[k]) as number);
+        const intent =
+          code === 0
+            ? HOLD
+            : (vectors[k] as VectorRule).decide(bar, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
         intents[k] = intent;
         if (intent.action !== 'hold') {
           allHold = false;
