@@ -88,7 +88,7 @@ const backtestReportSchema = z.object({
 
 /**
  * One Bollinger (20, 2) combination over SPY, QQQ, AAPL and MSFT with the default risk rules, timed
- * in a child process as the median of 51 runs after 30 warm-ups: `each-alone`, each symbol alone
+ * in a child process as the median of 51 runs after 200 warm-ups: `each-alone`, each symbol alone
  * through the fast engine (a sweep's unit); `portfolio-one-off`, the four as one portfolio with the
  * whole report as `quantshift backtest` runs it, on series never seen before in every run (copies of
  * the bars made outside the timed region: the calendar, preparation and indicators computed each
@@ -124,9 +124,13 @@ function send(message: unknown): void {
   (process.send as (message: unknown, callback: () => void) => boolean)(message, () => process.disconnect());
 }
 
-/** The median of 51 timed runs after 30 warm-ups; `prepare` makes each run's input outside the timed region. */
+/**
+ * The median of 51 timed runs after 200 warm-ups (warm, as the sweeps: in a fresh process V8 is
+ * still optimizing the backtest's functions for the first few dozen runs); `prepare` makes each
+ * run's input outside the timed region.
+ */
 function medianSeconds<T>(run: (input: T) => void, prepare: () => T = () => undefined as T): number {
-  for (let i = 0; i < 30; i++) run(prepare());
+  for (let i = 0; i < 200; i++) run(prepare());
   const times: number[] = [];
   for (let i = 0; i < 51; i++) {
     const input = prepare();

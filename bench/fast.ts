@@ -106,7 +106,7 @@ export async function runFastBenchmarks(
   }
 
   // The single backtests, each in a process of its own (bench/big-sweep.ts, `runBacktestInChild`):
-  // Bollinger (20, 2) with the default risk rules, the median of 51 runs after 30 warm-ups. One
+  // Bollinger (20, 2) with the default risk rules, the median of 51 runs after 200 warm-ups. One
   // combination on each of the four symbols alone (the walk-forward's and the sweep's unit: the
   // series prepared, its indicators computed, the backtest run); what `quantshift backtest` runs for
   // the four symbols: ONE portfolio (shared cash, heat and breakers across the symbols) through the
