@@ -145,6 +145,18 @@ export interface NewYorkTime {
 /** Reads an instant (epoch ms) on the New York wall clock. */
 export function newYorkTime(instant: number): NewYorkTime {
   const whole = instant - (((instant % 1000) + 1000) % 1000);
+  const offsetMinutes = hourOffset(whole);
+  if (offsetMinutes === undefined) return readNewYorkTime(whole);
+  const wall = new Date(whole + offsetMinutes * 60_000).toISOString();
+  return {
+    date: wall.slice(0, 10),
+    minutes: Number(wall.slice(11, 13)) * 60 + Number(wall.slice(14, 16)),
+    offsetMinutes,
+  };
+}
+
+/** The reading through `Intl` (a time-zone conversion: the costly part of {@link newYorkTime}). */
+function readNewYorkTime(whole: number): NewYorkTime {
   const { date, time } = newYorkWallClock(new Date(whole).toISOString());
   const wall = Date.parse(`${date}T${time}Z`);
   return {
@@ -152,6 +164,28 @@ export function newYorkTime(instant: number): NewYorkTime {
     minutes: Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5)),
     offsetMinutes: Math.round((wall - whole) / 60_000),
   };
+}
+
+/**
+ * New York's offset from UTC for each UTC hour already read (undefined: it changes within that
+ * hour). The local broker reads its clock on New York time several times a request (the order
+ * POST, the list, each price): one `Intl` conversion each cost its thread more than the rest of a
+ * cancel. The offset is read at both ends of the hour through `Intl`, so a change inside it (New
+ * York's DST changes fall on whole UTC hours, but this does not rely on it) is never cached.
+ */
+const offsets = new Map<number, number | undefined>();
+const OFFSETS_KEPT = 100_000;
+const MS_PER_HOUR = 3_600_000;
+
+function hourOffset(whole: number): number | undefined {
+  const hour = whole - (((whole % MS_PER_HOUR) + MS_PER_HOUR) % MS_PER_HOUR);
+  if (offsets.has(hour)) return offsets.get(hour);
+  const first = readNewYorkTime(hour).offsetMinutes;
+  const last = readNewYorkTime(hour + MS_PER_HOUR - 1000).offsetMinutes;
+  const offset = first === last ? first : undefined;
+  if (offsets.size >= OFFSETS_KEPT) offsets.clear();
+  offsets.set(hour, offset);
+  return offset;
 }
 
 /**
