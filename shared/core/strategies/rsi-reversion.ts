@@ -20,7 +20,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import { codesArray } from './vector.js';
+import { codesArray, paddedBytes, wordsOf } from './vector.js';
 
 export const rsiReversionParams = z
   .object({
@@ -81,6 +81,16 @@ class RsiReversion implements StrategyInstance {
   }
 }
 
+/** Writes each bar's entry bits (the RSI below `entry`, above `100 - entry`) into `bits`. */
+function entryBits(rsi: Float64Array, entry: number, bits: Uint8Array): void {
+  const overbought = 100 - entry;
+  for (let i = 0; i < rsi.length; i++) {
+    const value = rsi[i] as number;
+    // A NaN RSI (warming up): both comparisons are false, as `ruleFlags` sets them.
+    bits[i] = (value < entry ? ENTER_LONG : 0) | (value > overbought ? ENTER_SHORT : 0);
+  }
+}
+
 /** RSI mean reversion: long when oversold, short when overbought, out when the RSI recovers. */
 export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
   name: 'rsi-reversion',
@@ -96,30 +106,45 @@ export const rsiReversion: StrategyDefinition<RsiReversionParams> = {
       for (let i = 0; i < out.length; i++) out[i] = indicator.update(close[i] as number);
     });
     const { entry, exit } = params;
-    // The exit bits (the RSI past `exit`, which flips often) are shared by every `entry`; a
-    // combination adds only its entry bits (the RSI beyond `entry`, rare).
+    // The exit bits (the RSI past `exit`) are shared by every `entry`, the entry bits (the RSI
+    // beyond `entry`) by every `exit`: a combination ORs the two, four codes at a time. The entry
+    // bits of a period are kept for the last `entry` asked (a grid's `exit` values in a row reuse them).
     const exits = cache.get(
       `rsi-exit:${params.period}:${exit}`,
       () => {
-        const bits = new Uint8Array(close.length);
+        const bits = paddedBytes(close.length);
         for (let i = 0; i < close.length; i++) {
           const value = rsi[i] as number;
           if (Number.isNaN(value)) continue;
           bits[i] = ruleFlags(false, false, value > exit, value < 100 - exit);
         }
-        return bits;
+        return new Uint32Array(bits.buffer);
       },
-      (bits) => bits.byteLength,
+      (words) => words.byteLength,
     );
+    const entries = cache.get(
+      `rsi-entry:${params.period}`,
+      () => {
+        const bits = paddedBytes(close.length);
+        return { entry: Number.NaN, bits, words: new Uint32Array(bits.buffer) };
+      },
+      (held) => held.words.byteLength,
+    );
+    if (entries.entry !== entry) {
+      entryBits(rsi, entry, entries.bits);
+      entries.entry = entry;
+    }
     const flags = codesArray(cache, out);
-    const overbought = 100 - entry;
-    const n = flags.length;
-    for (let i = 0; i < n; i++) {
-      const value = rsi[i] as number;
-      // A NaN RSI (warming up): every comparison is false and the exit bits are 0. The entry bits
-      // as `ruleFlags` sets them, written out (this loop runs once per combination).
-      flags[i] =
-        (exits[i] as number) | (value < entry ? ENTER_LONG : 0) | (value > overbought ? ENTER_SHORT : 0);
+    const words = wordsOf(flags);
+    if (words === undefined) {
+      const entryBytes = entries.bits;
+      const exitBytes = new Uint8Array(exits.buffer);
+      for (let i = 0; i < flags.length; i++) {
+        flags[i] = (exitBytes[i] as number) | (entryBytes[i] as number);
+      }
+    } else {
+      const entryWords = entries.words;
+      for (let w = 0; w < words.length; w++) words[w] = (exits[w] as number) | (entryWords[w] as number);
     }
     return ruleVector(flags, run.direction, REASONS, params.atrStop, params.atrPeriod, cache);
   },

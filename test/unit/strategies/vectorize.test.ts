@@ -5,7 +5,7 @@ import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import type { PositionSide, StrategyDefinition } from '../../../shared/core/strategies/types.js';
-import { IndicatorCache } from '../../../shared/core/strategies/vector.js';
+import { IndicatorCache, paddedBytes } from '../../../shared/core/strategies/vector.js';
 
 const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 const POSITIONS: readonly PositionSide[] = ['flat', 'long', 'short'];
@@ -77,6 +77,45 @@ describe('vectorize equals the strategy instance, bar by bar', () => {
         { numRuns: 25 },
       );
       expect(acted).toBeGreaterThan(0);
+    });
+  }
+});
+
+/**
+ * A cache shared by a sweep's combinations in any order (rsi-reversion keeps a period's entry bits
+ * for the last `entry` asked): each combination's codes equal those from a cache of its own.
+ */
+describe('vectorize with a cache shared across combinations', () => {
+  for (const [name, definition] of strategyRegistry) {
+    it(`${name}: the codes of a random sequence of combinations equal a fresh cache's`, () => {
+      const strategy = definition as StrategyDefinition<unknown>;
+      const combos = expandGrid(SWEEP_GRIDS[name] as NonNullable<(typeof SWEEP_GRIDS)[string]>);
+      fc.assert(
+        fc.property(
+          fc.array(fc.nat(combos.length - 1), { minLength: 2, maxLength: 12 }),
+          fc.integer({ min: 0, max: 3 }),
+          fc.boolean(),
+          (indices, symbolIndex, padded) => {
+            const series = bundled[symbolIndex] as (typeof bundled)[number];
+            const shared = new IndicatorCache(series);
+            const n = series.time.length;
+            // A sweep's codes array (padded to whole words) or a plain one.
+            const out = padded ? paddedBytes(n) : new Uint8Array(n);
+            for (const index of indices) {
+              const params = strategy.params.parse(combos[index]);
+              out.fill(0xff);
+              const codes = strategy.vectorize?.(params, { direction: 'long-short' }, shared, out)?.codes;
+              const fresh = strategy.vectorize?.(
+                params,
+                { direction: 'long-short' },
+                new IndicatorCache(series),
+              )?.codes;
+              expect(codes).toEqual(fresh);
+            }
+          },
+        ),
+        { numRuns: 15 },
+      );
     });
   }
 });
