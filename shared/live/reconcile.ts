@@ -174,10 +174,14 @@ export async function reconcile(
   // later run still adds today's fills to it).
   // A bucket of a symbol split today is in the new shares (the lines include the split), among
   // records that are not: dated the day, no step scales it again (see `splitsOf`).
-  const split = new Set((since?.splits ?? []).map((x) => x.symbol));
+  // Its price is in the new shares too: an earlier day's bucket it grows from has the split applied
+  // first (the quantity is the line's anyway).
+  const splits = since?.splits ?? [];
+  const split = new Set(splits.map((x) => x.symbol));
+  const base = records.map((r) => (isUnassigned(r) ? (splitRecords([r], splits)[0] as PositionRecord) : r));
   await ctx.store.putPositions(
     latest?.date ?? day,
-    withBucket(records, lines, { date: day, price }).map((r) =>
+    withBucket(base, lines, { date: day, price }).map((r) =>
       isUnassigned(r) && split.has(r.symbol) ? { ...r, entryDate: day } : r,
     ),
     latest?.writtenAt,
@@ -488,7 +492,10 @@ async function unlistedFills(
   const since = new Map<string, number>();
   for (const symbol of symbols) {
     const dates = sleeveRecords(stored.positions.filter((p) => p.symbol === symbol)).map((p) => p.entryDate);
-    if (dates.length === 0 || dates.some((d) => d === undefined)) {
+    // Held only in the bucket: no strategy's order to search for (its changes are the
+    // reconciliation's to report).
+    if (dates.length === 0) continue;
+    if (dates.some((d) => d === undefined)) {
       ctx.log.warn('a position record has no entry date: its unlisted fills are not searched', {
         day,
         symbol,

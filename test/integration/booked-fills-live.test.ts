@@ -432,6 +432,10 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
       await generateSignals(ctx, at(D2, '09:10'));
       const last = await ctx.store.getLatestPositions();
       if (last === undefined) throw new Error('expected a positions list');
+      // The bucket's average price before the split (old shares), when there is one.
+      const bucketPrice = last.positions.find(
+        (p) => p.symbol === 'SPY' && p.sleeve === 'UNASSIGNED',
+      )?.avgEntryPrice;
       await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
       // After the split, someone buys 5 SPY at the broker: the reconciliation puts them in the bucket.
       s.alpaca.setTime(at(D2, '09:40'));
@@ -463,6 +467,14 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
           ['UNASSIGNED', 5 + 2 * earlier],
         ].sort(),
       );
+      if (earlier > 0) {
+        // The bucket grown from the earlier day's is in the new shares: its price too.
+        expect(bucketPrice).toBeGreaterThan(0);
+        expect(listed?.find((p) => p.sleeve === 'UNASSIGNED')?.avgEntryPrice).toBeCloseTo(
+          (bucketPrice as number) / 2,
+          9,
+        );
+      }
       const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
       expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
         brokerQty: 111 + 2 * earlier,
