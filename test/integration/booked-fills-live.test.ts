@@ -20,6 +20,17 @@ const at = (day: string, hhmm: string, ss = '00') =>
   `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:${ss}.000Z`;
 
 let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+
+/** D1's morning: the open check, the signals and the orders (SPY entered), then a risk check at 10:00. */
+async function enterOnD1(s: NonNullable<typeof stack>, thenRiskCheck = true): Promise<void> {
+  const { ctx } = s;
+  await marketOpenCheck(ctx, at(D1, '09:00'));
+  await generateSignals(ctx, at(D1, '09:10'));
+  await executeOrders(ctx, at(D1, '09:15'));
+  if (!thenRiskCheck) return;
+  s.alpaca.setTime(at(D1, '10:00'));
+  await riskCheck(ctx, at(D1, '10:00'));
+}
 afterEach(async () => {
   await stack?.close();
   stack = undefined;
@@ -35,11 +46,7 @@ describe('the positions list books the fills its broker read includes', () => {
       stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
       const s = stack;
       const { ctx } = s;
-      await marketOpenCheck(ctx, at(D1, '09:00'));
-      await generateSignals(ctx, at(D1, '09:10'));
-      await executeOrders(ctx, at(D1, '09:15'));
-      s.alpaca.setTime(at(D1, '10:00'));
-      await riskCheck(ctx, at(D1, '10:00'));
+      await enterOnD1(s);
       // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
       const list = await ctx.store.getLatestPositions();
       if (list === undefined) throw new Error('expected a positions list');
@@ -114,11 +121,7 @@ describe('the fills found at the broker are booked only where they explain the r
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
+    await enterOnD1(s);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
     // Two buys of SPY the activities do not list yet: 7 before the next check's read, 5 between
     // its read and its look at the orders.
@@ -182,11 +185,7 @@ describe('a halted symbol is not searched for unlisted fills on every risk check
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
+    await enterOnD1(s);
     // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
     s.alpaca.setTime(at(D1, '10:20'));
     await ctx.broker.submitOrder({
@@ -248,11 +247,7 @@ describe("the sleeves' positions list of a day booked already", () => {
       });
       const s = stack;
       const { ctx } = s;
-      await marketOpenCheck(ctx, at(D1, '09:00'));
-      await generateSignals(ctx, at(D1, '09:10'));
-      await executeOrders(ctx, at(D1, '09:15'));
-      s.alpaca.setTime(at(D1, '10:00'));
-      await riskCheck(ctx, at(D1, '10:00'));
+      await enterOnD1(s);
       s.alpaca.setTime(at(D1, '16:15'));
       await endOfDay(ctx, at(D1, '16:15'));
 
@@ -336,11 +331,7 @@ describe('a split with a positions list carried from an earlier day', () => {
     });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
+    await enterOnD1(s);
     s.alpaca.setTime(at(D1, '16:15'));
     await endOfDay(ctx, at(D1, '16:15'));
     const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
@@ -409,11 +400,7 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
       });
       const s = stack;
       const { ctx } = s;
-      await marketOpenCheck(ctx, at(D1, '09:00'));
-      await generateSignals(ctx, at(D1, '09:10'));
-      await executeOrders(ctx, at(D1, '09:15'));
-      s.alpaca.setTime(at(D1, '10:00'));
-      await riskCheck(ctx, at(D1, '10:00'));
+      await enterOnD1(s);
       if (earlier > 0) {
         // Someone buys SPY at the broker on D1: end-of-day puts them in the bucket (old shares).
         await ctx.broker.submitOrder({
@@ -491,11 +478,7 @@ describe("one mapping of the broker's order statuses to intent statuses", () => 
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
-    s.alpaca.setTime(at(D1, '10:00'));
-    await riskCheck(ctx, at(D1, '10:00'));
+    await enterOnD1(s);
     // Someone buys 7 SPY at the broker: end-of-day puts them in the bucket.
     await ctx.broker.submitOrder({
       clientOrderId: 'desk-manual-7',
@@ -530,9 +513,7 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at(D1, '09:00'));
-    await generateSignals(ctx, at(D1, '09:10'));
-    await executeOrders(ctx, at(D1, '09:15'));
+    await enterOnD1(s, false);
     s.alpaca.setTime(at(D1, '09:31'));
     await riskCheck(ctx, at(D1, '09:31'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
