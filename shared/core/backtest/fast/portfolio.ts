@@ -129,8 +129,9 @@ class PortfolioBars {
   /**
    * The memo of every pair's correlation at `slot` over `window` sessions, row-major by symbol.
    * Every run pushes every slot's returns from the first slot on (warm-up included), so the rolling
-   * window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded:
-   * past `MAX_RHO_SLOTS` slots held, the memo starts again empty.
+   * window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded
+   * in bytes: past `rhoSlotsFor(symbols)` slots held (`RHO_MEMO_BYTES` of memos), the memo starts
+   * again empty.
    */
   correlations(window: number, slot: number): Float64Array {
     let bySlot = this.rhos.get(window);
@@ -140,11 +141,11 @@ class PortfolioBars {
     }
     let memo = bySlot.get(slot);
     if (memo === undefined) {
-      if (this.rhoSlots >= MAX_RHO_SLOTS) {
+      const n = this.calendar.index.length;
+      if (this.rhoSlots >= rhoSlotsFor(n)) {
         for (const held of this.rhos.values()) held.clear();
         this.rhoSlots = 0;
       }
-      const n = this.calendar.index.length;
       memo = new Float64Array(n * n).fill(UNKNOWN_RHO);
       bySlot.set(slot, memo);
       this.rhoSlots++;
@@ -155,8 +156,16 @@ class PortfolioBars {
 
 /** A correlation not computed yet (a correlation is NaN or within [-1, 1]). */
 const UNKNOWN_RHO = 2;
-/** The most slots whose correlations a portfolio's preparation holds (a few MB for a handful of symbols). */
-const MAX_RHO_SLOTS = 65_536;
+/** The bytes of correlation memos a portfolio's preparation holds at most (about). */
+const RHO_MEMO_BYTES = 32 * 1024 * 1024;
+/**
+ * The most slots whose correlations a portfolio of `symbols` symbols keeps: a slot's memo is
+ * `symbols`² doubles and its map entry (~128 bytes), so the memos stay near `RHO_MEMO_BYTES` however
+ * many symbols (65,536 slots for four; 256 at the least).
+ */
+export function rhoSlotsFor(symbols: number): number {
+  return Math.min(65_536, Math.max(256, Math.floor(RHO_MEMO_BYTES / (8 * symbols * symbols + 128))));
+}
 
 /**
  * The budget of a shared indicator cache (one per series, {@link sharedIndicatorCache}), bytes: a
