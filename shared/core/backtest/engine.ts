@@ -111,6 +111,18 @@ export function checkDirection(
   }
 }
 
+/** An open order closed unfilled (cancelled, expired or rejected) at `time`, with the reason; a closed one is left. */
+export function closeOrder(
+  order: OrderRecord | undefined,
+  status: 'cancelled' | 'expired' | 'rejected',
+  time: number,
+  reason: string,
+): void {
+  if (order === undefined || order.status !== 'open') return;
+  order.status = status;
+  order.closedTime = time;
+  order.reason = reason;
+}
 /**
  * Runs an event-driven backtest over one portfolio of symbols with shared cash.
  *
@@ -189,17 +201,6 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
     const order: OrderRecord = { ...fields, id: orders.length + 1, status: 'open' };
     orders.push(order);
     return order;
-  };
-  const closeOrder = (
-    order: OrderRecord | undefined,
-    status: 'cancelled' | 'expired' | 'rejected',
-    time: number,
-    reason: string,
-  ) => {
-    if (order === undefined || order.status !== 'open') return;
-    order.status = status;
-    order.closedTime = time;
-    order.reason = reason;
   };
   const adverse = (price: number, side: OrderSide) => adversePrice(price, side === 'buy', slip);
 

@@ -39,7 +39,7 @@ import {
   productStop,
   type SymbolAtClose,
 } from '../../trading/decide.js';
-import { checkDirection, runBacktest, validateOptions } from '../engine.js';
+import { checkDirection, closeOrder, runBacktest, validateOptions } from '../engine.js';
 import type {
   BacktestInput,
   BacktestOptions,
@@ -557,17 +557,6 @@ export function runFastPortfolio<P>(
     orders.push(order);
     return order;
   };
-  const closeOrder = (
-    order: OrderRecord | undefined,
-    status: 'cancelled' | 'expired' | 'rejected',
-    time: number,
-    reason: string,
-  ) => {
-    if (order === undefined || order.status !== 'open') return;
-    order.status = status;
-    order.closedTime = time;
-    order.reason = reason;
-  };
 
   const execute = (
     k: number,
@@ -745,24 +734,26 @@ export function runFastPortfolio<P>(
     const exitSide: OrderSide = side === 1 ? 'sell' : 'buy';
     if (b.entryHasStop[k]) {
       b.stopPrice[k] = b.entryStop[k] as number;
-      if (record) {
-        const o = protectiveOrder(k, exitSide, q, time, true, b.entryStop[k] as number);
-        stopOrder[k] = o;
-        b.stopId[k] = o.id;
-      } else {
-        b.stopId[k] = nextOrderId++;
-      }
+      b.stopId[k] = placeProtective(k, exitSide, q, time, true, b.entryStop[k] as number);
     }
     if (b.entryHasTarget[k]) {
       b.targetPrice[k] = b.entryTarget[k] as number;
-      if (record) {
-        const o = protectiveOrder(k, exitSide, q, time, false, b.entryTarget[k] as number);
-        targetOrder[k] = o;
-        b.targetId[k] = o.id;
-      } else {
-        b.targetId[k] = nextOrderId++;
-      }
+      b.targetId[k] = placeProtective(k, exitSide, q, time, false, b.entryTarget[k] as number);
     }
+  };
+  /** A protective order placed at an entry's fill (`stop`, else the take-profit): its id, its record kept when recording. */
+  const placeProtective = (
+    k: number,
+    exitSide: OrderSide,
+    q: number,
+    time: number,
+    stop: boolean,
+    price: number,
+  ) => {
+    if (!record) return nextOrderId++;
+    const o = protectiveOrder(k, exitSide, q, time, stop, price);
+    (stop ? stopOrder : targetOrder)[k] = o;
+    return o.id;
   };
 
   // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its
