@@ -19,6 +19,7 @@ import { riskRulesSchema } from '../../../shared/core/risk/index.js';
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import { COSTED_OPTIONS } from '../../helpers/backtest-options.js';
 
 const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 
@@ -223,14 +224,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
       45,
     );
     const options: BacktestOptions = {
-      initialCash: 100_000,
-      sizing: { mode: 'atr-risk', risk: 0.02 },
-      cashBuffer: 0.02,
-      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-      slippageBps: 5,
-      fractional: false,
-      endOfData: 'close',
-      riskFreeRate: 0,
+      ...COSTED_OPTIONS,
       risk: riskRulesSchema.parse({}),
     };
     const reference = (series: (typeof bundled)[number], base: Record<string, unknown>) =>
@@ -341,14 +335,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
             if (!strategy.directions.includes(direction)) continue;
             const raw = { ...(combos[(runs * 37) % combos.length] as Record<string, unknown>), atrStop: 2 };
             const options: BacktestOptions = {
-              initialCash: 100_000,
-              sizing: { mode: 'atr-risk', risk: 0.02 },
-              cashBuffer: 0.02,
-              commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-              slippageBps: 5,
-              fractional: false,
-              endOfData: 'close',
-              riskFreeRate: 0,
+              ...COSTED_OPTIONS,
               direction,
               startIndex: 100,
               risk: rules,

@@ -17,6 +17,7 @@ import { riskRulesSchema } from '../../../shared/core/risk/index.js';
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import { COSTED_OPTIONS } from '../../helpers/backtest-options.js';
 
 const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 
@@ -190,14 +191,7 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
       for (const name of strategyRegistry.keys()) {
         const strategy = strategyRegistry.get(name) as StrategyDefinition<unknown>;
         const options: BacktestOptions = {
-          initialCash: 100_000,
-          sizing: { mode: 'atr-risk', risk: 0.02 },
-          cashBuffer: 0.02,
-          commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-          slippageBps: 5,
-          fractional: false,
-          endOfData: 'close',
-          riskFreeRate: 0,
+          ...COSTED_OPTIONS,
           startIndex: 100,
           risk: rules,
         };
@@ -216,14 +210,7 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
 
   it('backtests of the same series share their preparation: every span, order and parameter set equals the reference', () => {
     const options: BacktestOptions = {
-      initialCash: 100_000,
-      sizing: { mode: 'atr-risk', risk: 0.02 },
-      cashBuffer: 0.02,
-      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-      slippageBps: 5,
-      fractional: false,
-      endOfData: 'close',
-      riskFreeRate: 0,
+      ...COSTED_OPTIONS,
     };
     // One array backtested over several spans (the walk-forward's windows), then its series in
     // another order (the same series objects, so the same indicator caches, in other columns);
@@ -283,14 +270,7 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
   it('falls back to the reference engine where the fast engine does not model the run', () => {
     const strategy = strategyRegistry.get('breakout') as StrategyDefinition<unknown>;
     const options: BacktestOptions = {
-      initialCash: 100_000,
-      sizing: { mode: 'atr-risk', risk: 0.02 },
-      cashBuffer: 0.02,
-      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-      slippageBps: 5,
-      fractional: false,
-      endOfData: 'close',
-      riskFreeRate: 0,
+      ...COSTED_OPTIONS,
       risk: riskRulesSchema.parse({ volatilityCap: { targetVolatility: 0.3, window: 20 } }),
     };
     const input = { series: bundled.slice(0, 3), strategy, params: { atrStop: 2 }, options };
