@@ -1,7 +1,9 @@
 /**
  * The fast engine's benchmarks (docs/engine.md): for every registered strategy with the risk rules
  * on (the defaults), a one-thread sweep of at least 1,000 combinations over the four bundled symbols
- * (each symbol alone, as the walk-forward's per-symbol units); one combination over the four symbols;
+ * (each symbol alone, as the walk-forward's per-symbol units), warm, each strategy in a process of
+ * its own; one combination over the four symbols (each alone, and as one portfolio: a one-off, the
+ * same series again, and on the reference engine), each in a process of its own;
  * 20,000 combinations on one symbol in a process of its own, with that process's peak RSS
  * (bench/big-sweep.ts); and the same 20,000 combinations on one and on two worker threads (equal
  * results checked, against each other and the child's). A bar-step is one bar of one combination.

@@ -23,7 +23,8 @@
  *   "bundles": [{ "name", "bytes", "gzipBytes", "sourcemapBytes", "coldImportMs",
  *                 "topInputs": [{ "name", "bytes" }] }],
  *   "stream": { "messages", "messagesPerSecond", "messagesPerCpuSecond", "p50DecideMs", "p99DecideMs",
- *               "orderSamples", "p50OrderMs", "p99OrderMs", "firstOrderMs" }
+ *               "orderSamples", "p50OrderMs", "p99OrderMs", "firstOrderMs", "orderPhasesMs",
+ *               "orderCpuMsPerExit" }
  * }
  * ```
  *
@@ -34,7 +35,8 @@
  *   reports the median of several timed runs after one or more warm-up runs, except the strategy sweeps
  *   (bench/strategies.ts): for every registered strategy, one timed one-thread sweep of at least
  *   1,000 combinations through the general engine, with its `strategy` name; then the fast engine's
- *   entries (bench/fast.ts, `engine: "fast"`, risk rules on; see docs/engine.md).
+ *   entries (bench/fast.ts, `engine: "fast"`, risk rules on; each sweep and each single backtest
+ *   timed warm in a process of its own, bench/big-sweep.ts; see docs/engine.md).
  * - `live` (bench/live.ts): generate-signals for 500 synthetic symbols served by the local broker
  *   (wall time and market-data requests), and the execute-orders handler's time from invocation
  *   to the broker receiving the order POST (p50 / p99 over 200 invocations).
