@@ -286,57 +286,6 @@ export function riskStateOf(s: BreakerScalars, where: BreakerPositions, killSwit
   };
 }
 
-/** The position of `day`: `at`'s, or `held`'s when `holds`; -1 for any other day. */
-function positionOf(day: string, at: number, held: number, holds: boolean, where: BreakerPositions): number {
-  if (day === where.day(at)) return at;
-  if (holds && day === where.day(held)) return held;
-  return -1;
-}
-
-/**
- * Reads back into `s` the `RiskState` that `decideAtClose` returned at position `at` from
- * `riskStateOf(s, where, …)`: false (and `s` unusable) when it names a day that is neither `at`'s nor
- * one `s` holds, or a halt whose time is not its day's position's (the caller does not model it).
- */
-export function absorbRiskState(
-  s: BreakerScalars,
-  state: RiskState,
-  at: number,
-  where: BreakerPositions,
-): boolean {
-  s.highWaterMark = state.highWaterMark;
-  s.dayStartEquity = state.dayStartEquity;
-  s.lastEquity = state.lastEquity;
-  if (state.day === null) {
-    s.day = NO_DAY;
-  } else {
-    const dayAt = positionOf(state.day, at, s.dayAt, s.day !== NO_DAY, where);
-    if (dayAt < 0) return false;
-    s.day = where.key(dayAt);
-    s.dayAt = dayAt;
-  }
-  if (state.dailyLossTrippedOn === null) {
-    s.lossDay = NO_DAY;
-  } else {
-    const lossAt = positionOf(state.dailyLossTrippedOn, at, s.lossAt, s.lossDay !== NO_DAY, where);
-    if (lossAt < 0) return false;
-    s.lossDay = where.key(lossAt);
-    s.lossAt = lossAt;
-  }
-  const halt = state.drawdownHalt;
-  if (halt === null) {
-    s.haltSessions = -1;
-  } else {
-    // The halt's position: the one held, or `at` (a trip there), by its time (of its own close,
-    // which an earlier bar of the same day does not share).
-    const haltAt = s.haltSessions >= 0 && where.time(s.haltAt) === halt.since ? s.haltAt : at;
-    if (where.time(haltAt) !== halt.since || where.day(haltAt) !== halt.day) return false;
-    s.haltSessions = halt.sessions;
-    s.haltAt = haltAt;
-  }
-  return true;
-}
-
 /** Turns the manual kill switch on (`halt`) or off (`resume`). */
 export function setKillSwitch(
   state: RiskState,
@@ -386,9 +335,30 @@ export function sleeveEntryBlock(state: RiskState, sleeve: string): string | nul
  * block entries only: exits, stop management and reconciliation go on.
  */
 export function entryBlock(state: RiskState, day: string): string | null {
-  if (state.killSwitch !== null) return `kill switch on (${state.killSwitch.reason})`;
-  if (state.drawdownHalt !== null)
-    return `drawdown breaker tripped on ${state.drawdownHalt.day}, awaiting reset`;
-  if (state.dailyLossTrippedOn === day) return `daily loss breaker tripped today (${day})`;
+  if (state.killSwitch !== null) return killSwitchBlock(state.killSwitch);
+  if (state.drawdownHalt !== null) return drawdownBlock(state.drawdownHalt.day);
+  if (state.dailyLossTrippedOn === day) return dailyLossBlock(day);
   return null;
 }
+
+/**
+ * `entryBlock` of a close that ran `breakerStep` on `s` at position `at` (the fast engines), as
+ * `entryBlock(riskStateOf(s, where, killSwitch), where.day(at))` says it, without materializing the
+ * state: the day strings are made only for a block's reason.
+ */
+export function scalarEntryBlock(
+  s: BreakerScalars,
+  at: number,
+  where: BreakerPositions,
+  killSwitch: Halt | null,
+): string | null {
+  if (killSwitch !== null) return killSwitchBlock(killSwitch);
+  if (s.haltSessions >= 0) return drawdownBlock(where.day(s.haltAt));
+  // After the step at `at`, `s.day` is `at`'s day: a trip keyed the same is today's.
+  if (s.lossDay === s.day && s.day !== NO_DAY) return dailyLossBlock(where.day(at));
+  return null;
+}
+
+const killSwitchBlock = (halt: Halt) => `kill switch on (${halt.reason})`;
+const drawdownBlock = (day: string) => `drawdown breaker tripped on ${day}, awaiting reset`;
+const dailyLossBlock = (day: string) => `daily loss breaker tripped today (${day})`;

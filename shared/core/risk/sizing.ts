@@ -133,7 +133,10 @@ export interface RiskSizingInput {
    * equity; the heat cap is the account's). Default: `equity`.
    */
   readonly heatEquity?: number | undefined;
-  /** Whether to word the reductions (default true); false leaves `reductions` empty, the size the same. */
+  /**
+   * Whether to word the reductions and the refusal (default true); false leaves `reductions` empty and
+   * a refusal's reason `UNWORDED_REFUSAL`, the size and whether it is refused the same.
+   */
   readonly explain?: boolean;
 }
 
@@ -152,9 +155,16 @@ const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
 
 const NO_REDUCTIONS: readonly string[] = Object.freeze([]);
 
-const refusal = (refused: string): RiskSizing => ({
+/** The reason of a refusal that is not worded (`explain: false`): the decision does not read it. */
+export const UNWORDED_REFUSAL = 'refused';
+
+/** A writable `RiskSizing`, which {@link sizeEntryWithRiskInto} fills. */
+export type RiskSizingOut = { -readonly [K in keyof RiskSizing]: RiskSizing[K] };
+
+/** A fresh output for {@link sizeEntryWithRiskInto} (a caller that sizes many entries keeps one). */
+export const riskSizingOut = (): RiskSizingOut => ({
   qty: 0,
-  refused,
+  refused: null,
   reductions: NO_REDUCTIONS,
   riskFraction: 0,
   heat: 0,
@@ -166,13 +176,38 @@ const refusal = (refused: string): RiskSizing => ({
  * the heat cap leaves no room for is refused. Shared by the backtest and the live functions.
  */
 export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): RiskSizing {
+  const out = riskSizingOut();
+  sizeEntryWithRiskInto(input, rules, out);
+  return out;
+}
+
+/** Fills `out` with a refusal for `reason`. */
+function refuse(out: RiskSizingOut, reason: string): void {
+  out.qty = 0;
+  out.refused = reason;
+  out.reductions = NO_REDUCTIONS;
+  out.riskFraction = 0;
+  out.heat = 0;
+}
+
+/**
+ * `sizeEntryWithRisk` into `out` (every field written), the rules' one implementation: the decision
+ * at a close sizes each entry into one reused output. Without wording (`explain: false`) it
+ * allocates nothing: no reductions, and a refusal's reason is {@link UNWORDED_REFUSAL}.
+ */
+export function sizeEntryWithRiskInto(input: RiskSizingInput, rules: RiskRules, out: RiskSizingOut): void {
   const { side, price, stop, equity, fractional } = input;
   const distance = side * (price - stop);
   // Without wording (`explain: false`) nothing is pushed: the frozen empty list stays empty.
   const explain = input.explain !== false;
-  if (!(distance > 0) || !Number.isFinite(stop))
-    return refusal('no valid stop: an entry needs a stop on the losing side');
-  if (!(equity > 0)) return refusal('no equity');
+  if (!(distance > 0) || !Number.isFinite(stop)) {
+    refuse(out, explain ? 'no valid stop: an entry needs a stop on the losing side' : UNWORDED_REFUSAL);
+    return;
+  }
+  if (!(equity > 0)) {
+    refuse(out, explain ? 'no equity' : UNWORDED_REFUSAL);
+    return;
+  }
 
   const reductions: string[] = explain ? [] : (NO_REDUCTIONS as string[]);
   let riskFraction = rules.riskPerTrade;
@@ -204,11 +239,16 @@ export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): Ris
     if (explain) reductions.push(`position cap ${pct(rules.maxPositionFraction)} of equity`);
   }
   if (rules.volatilityCap !== undefined) {
+    const cap = rules.volatilityCap;
     const volatility = input.annualVolatility ?? Number.NaN;
     if (Number.isNaN(volatility)) {
-      return refusal(`volatility cap: the ${rules.volatilityCap.window}-day volatility is still warming up`);
+      refuse(
+        out,
+        explain ? `volatility cap: the ${cap.window}-day volatility is still warming up` : UNWORDED_REFUSAL,
+      );
+      return;
     }
-    const target = rules.volatilityCap.targetVolatility;
+    const target = cap.targetVolatility;
     const fraction = volatilityCapFraction(target, volatility, rules.maxPositionFraction);
     const volatilityCap = floorQty((fraction * equity) / price, fractional);
     if (qty > volatilityCap) {
@@ -224,13 +264,24 @@ export function sizeEntryWithRisk(input: RiskSizingInput, rules: RiskRules): Ris
   const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;
   if (qty > heatCap) {
     if (heatCap <= 0) {
-      return refusal(
-        `portfolio heat ${pct(input.openHeat / heatEquity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`,
+      refuse(
+        out,
+        explain
+          ? `portfolio heat ${pct(input.openHeat / heatEquity)} leaves no room under the ${pct(rules.maxPortfolioHeat)} cap`
+          : UNWORDED_REFUSAL,
       );
+      return;
     }
     qty = heatCap;
     if (explain) reductions.push(`portfolio heat cap ${pct(rules.maxPortfolioHeat)}`);
   }
-  if (!(qty > 0)) return refusal(`size rounds to zero (risk budget ${pct(riskFraction)})`);
-  return { qty, refused: null, reductions, riskFraction, heat: qty * distance };
+  if (!(qty > 0)) {
+    refuse(out, explain ? `size rounds to zero (risk budget ${pct(riskFraction)})` : UNWORDED_REFUSAL);
+    return;
+  }
+  out.qty = qty;
+  out.refused = null;
+  out.reductions = reductions;
+  out.riskFraction = riskFraction;
+  out.heat = qty * distance;
 }

@@ -59,20 +59,38 @@ export interface SizingResult {
  * that the caller applies. `all-in` returns NaN: it is sized at the fill.
  */
 export function sizeAtDecision(spec: SizingSpec, input: SizingInput): SizingResult {
+  const qty = decisionQty(spec, input);
+  const reason = decisionSizingReason(spec, input);
+  return reason === undefined ? { qty } : { qty, reason };
+}
+
+/**
+ * `sizeAtDecision`'s quantity alone (no result object: the decision at a close calls it per entry,
+ * and reads the reason, {@link decisionSizingReason}, only to explain a skipped entry).
+ */
+export function decisionQty(spec: SizingSpec, input: SizingInput): number {
   switch (spec.mode) {
     case 'all-in':
-      return { qty: Number.NaN };
+      return Number.NaN;
     case 'fixed':
-      return { qty: floorQty(spec.qty, input.fractional) };
+      return floorQty(spec.qty, input.fractional);
     case 'fraction':
-      return { qty: floorQty((spec.fraction * input.equity) / input.price, input.fractional) };
+      return floorQty((spec.fraction * input.equity) / input.price, input.fractional);
     case 'atr-risk': {
-      if (input.stopLoss === undefined) return { qty: 0, reason: 'atr-risk sizing needs a stop' };
+      if (input.stopLoss === undefined) return 0;
       const distance = Math.abs(input.price - input.stopLoss);
-      if (!(distance > 0)) return { qty: 0, reason: 'stop distance is zero' };
-      return { qty: floorQty((spec.risk * input.equity) / distance, input.fractional) };
+      if (!(distance > 0)) return 0;
+      return floorQty((spec.risk * input.equity) / distance, input.fractional);
     }
   }
+}
+
+/** Why `decisionQty` is zero whatever the equity (an `atr-risk` entry without a usable stop), or undefined. */
+export function decisionSizingReason(spec: SizingSpec, input: SizingInput): string | undefined {
+  if (spec.mode !== 'atr-risk') return undefined;
+  if (input.stopLoss === undefined) return 'atr-risk sizing needs a stop';
+  if (!(Math.abs(input.price - input.stopLoss) > 0)) return 'stop distance is zero';
+  return undefined;
 }
 
 /** The largest quantity whose position value stays within `fraction` of equity. */

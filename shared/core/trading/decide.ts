@@ -17,10 +17,17 @@ import {
   positionHeat,
   type RiskSizingInput,
   type RiskState,
-  sizeEntryWithRisk,
+  riskSizingOut,
+  sizeEntryWithRiskInto,
 } from '../risk/index.js';
 import { productQuantity } from '../sizing/increments.js';
-import { floorQty, positionCapQty, type SizingInput, sizeAtDecision } from '../sizing/index.js';
+import {
+  decisionQty,
+  decisionSizingReason,
+  floorQty,
+  positionCapQty,
+  type SizingInput,
+} from '../sizing/index.js';
 import type { EnterIntent, Intent } from '../strategies/types.js';
 
 /** A position as the close-of-day decision sees it (the backtest's book, or live positions as reconciled). */
@@ -143,18 +150,11 @@ const sideName = (side: 1 | -1) => (side === 1 ? 'long' : 'short');
 /** The shared empty list of a decision with nothing of that kind (frozen: never written). */
 const NONE: readonly never[] = Object.freeze([]);
 
-/** `item` added to `list`, which is created on the first item. */
-function append<T>(list: T[] | undefined, item: T): T[] {
-  if (list === undefined) return [item];
-  list.push(item);
-  return list;
-}
-
 /** A writable view of an input type (for the scratch inputs below). */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
- * The inputs `enter` passes to `sizeAtDecision` and `sizeEntryWithRisk`, one object each, filled
+ * The inputs `enter` passes to `decisionQty` and `sizeEntryWithRiskInto`, one object each, filled
  * anew at every call: both functions read their input and keep no reference to it, and nothing
  * runs between the filling and the call, so one object serves every entry (a sweep decides an entry
  * a few dozen times per combination; these two objects and their boxed numbers were about a sixth
@@ -180,6 +180,8 @@ const riskSizingScratch: Writable<RiskSizingInput> = {
   heatEquity: undefined,
   explain: true,
 };
+/** `sizeEntryWithRiskInto`'s output, read right after each call (as the scratch inputs above). */
+const riskSized = riskSizingOut();
 
 /** An entry decided at this close, as the heat and the correlation check see it. */
 interface DecidedEntry extends HeatPosition {
@@ -197,61 +199,152 @@ export function productStop(stop: number, side: 1 | -1): number {
 }
 
 /**
+ * What the decision at a close depends on once the breakers have run, for a caller that runs them
+ * on its own state (`CloseDecider.decideAfterBreakers`, the fast engines).
+ */
+export type CloseInputAfterBreakers = Omit<CloseDecisionInput, 'day' | 'riskState' | 'drawdownAutoReset'>;
+
+/** The decisions of `decideAfterBreakers`: `CloseDecisions` but the breakers' state and events. */
+export type DecisionsAfterBreakers = Omit<CloseDecisions, 'riskState' | 'events'>;
+
+/**
  * The decision at a close, shared by the backtest engine and the live functions: breakers, stop
  * management, exits, then entries sized by the sizing mode and the risk rules, capped by buying
  * power less the cash buffer. Pure: the caller applies the result to its book or its broker.
- * Allocation-light (a sweep calls it at every entry): lists are created only when something goes
- * in them, and the explanation records only when `explain` is not false.
+ * Allocation-light: lists are created only when something goes in them, and the explanation
+ * records only when `explain` is not false.
  */
 export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
-  return new CloseDecider(input).decide();
+  return new CloseDecider(false).decide(input);
 }
 
-/** One call of `decideAtClose`: its running state as fields (no per-call closures). */
-class CloseDecider {
-  private readonly rules: CloseDecisionInput['options']['risk'];
-  private readonly explain: boolean;
-  private power: number;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The decision at a close: `decide` (what `decideAtClose` calls: the breakers on the `RiskState`,
+ * then the rest), or `decideAfterBreakers` for a caller that ran the breakers itself (`breakerStep`
+ * on its scalars: the fast engines) and gives their outcome. Both run the same stop management,
+ * exits, sizing and caps (`run`). A decider made with `reuse` keeps its lists and records from call
+ * to call: its decisions hold until its next call, and with `explain: false` a call allocates
+ * nothing (the fast engines keep one per run); without, each call's decisions are its own.
+ */
+export class CloseDecider {
+  private input: CloseInputAfterBreakers | undefined;
+  private rules: CloseDecisionInput['options']['risk'];
+  private explain = true;
+  private power = 0;
   private bookPowers: number[] | undefined;
-  private exiting: Set<number> | undefined;
-  private stopOf: Map<number, number> | undefined;
-  private decided: DecidedEntry[] | undefined;
+  /** This call's number: a symbol exits at this close when its `exitMark` is it (no set to clear). */
+  private call = 0;
+  private exitMark: number[] | undefined;
+  /** The stop a symbol moves to at this close, when its `stopMark` is this call's number. */
+  private stopMark: number[] | undefined;
+  private stopMoved: number[] | undefined;
+  private decided: Mutable<DecidedEntry>[] | undefined;
   private kelly: number | null | undefined;
   private bookKelly: (number | null)[] | undefined;
-  private stops: { index: number; stop: number }[] | undefined;
-  private exits: { index: number; reason: string | undefined }[] | undefined;
-  private entries: PlannedEntry[] | undefined;
+  private best: { symbol: string; rho: number } | undefined;
+  private stops: Mutable<CloseDecisions['stops'][number]>[] | undefined;
+  private exits: Mutable<CloseDecisions['exits'][number]>[] | undefined;
+  private entries: Mutable<PlannedEntry>[] | undefined;
   private refused: RefusedEntry[] | undefined;
   private reduced: ReducedEntry[] | undefined;
   private skipped: SkippedEntry[] | undefined;
   private entryDecisions: EntryDecision[] | undefined;
+  /** Reused: the records of the lists above, kept past their lists' emptying (by position). */
+  private readonly pool:
+    | {
+        decided: Mutable<DecidedEntry>[];
+        stops: Mutable<CloseDecisions['stops'][number]>[];
+        exits: Mutable<CloseDecisions['exits'][number]>[];
+        entries: Mutable<PlannedEntry>[];
+      }
+    | undefined;
+  private readonly out: Mutable<DecisionsAfterBreakers> | undefined;
 
-  constructor(private readonly input: CloseDecisionInput) {
-    this.rules = input.options.risk;
-    this.explain = input.explain !== false;
-    this.power = input.buyingPower;
+  constructor(reuse: boolean) {
+    this.pool = reuse ? { decided: [], stops: [], exits: [], entries: [] } : undefined;
+    this.out = reuse
+      ? {
+          stops: NONE,
+          exits: NONE,
+          entries: NONE,
+          refused: NONE,
+          reduced: NONE,
+          skipped: NONE,
+          entryDecisions: NONE,
+          heatPct: 0,
+        }
+      : undefined;
   }
 
-  /** Each book's buying power left at this close, made when a row with a book first reads it. */
-  private get bookPower(): number[] {
-    this.bookPowers ??= this.input.books === undefined ? [] : this.input.books.map((b) => b.buyingPower);
-    return this.bookPowers;
-  }
-
-  decide(): CloseDecisions {
-    const { time, day, equity, symbols, options } = this.input;
+  /** The breakers on `input.riskState` (`observeEquity`, `entryBlock`), then the rest (`run`). */
+  decide(input: CloseDecisionInput): CloseDecisions {
+    this.begin(input);
     const rules = this.rules;
-    let riskState = this.input.riskState;
+    let riskState = input.riskState;
     let events: readonly BreakerEvent[] = NONE;
     let blocked: string | null = null;
+    let flatten = false;
     if (rules !== undefined) {
-      const observed = observeEquity(riskState, rules, time, day, equity, this.input.drawdownAutoReset);
+      const observed = observeEquity(
+        riskState,
+        rules,
+        input.time,
+        input.day,
+        input.equity,
+        input.drawdownAutoReset,
+      );
       riskState = observed.state;
       events = observed.events;
-      let flatten = false;
       if (rules.flattenOnDailyLoss) {
         for (const e of observed.events) if (e.breaker === 'daily-loss') flatten = true;
       }
+      blocked = entryBlock(riskState, input.day);
+    }
+    const decisions = this.run(blocked, flatten);
+    return { riskState, events, ...decisions };
+  }
+
+  /**
+   * The decision after breakers the caller ran on its own state (`breakerStep` at this close): why
+   * entries are blocked (`entryBlock`'s reason, `scalarEntryBlock`), and whether the daily-loss
+   * breaker tripped at this observation (flatten, with `flattenOnDailyLoss`). Without risk rules
+   * the two are null and false.
+   */
+  decideAfterBreakers(
+    input: CloseInputAfterBreakers,
+    blocked: string | null,
+    dailyLossTripped: boolean,
+  ): DecisionsAfterBreakers {
+    this.begin(input);
+    return this.run(blocked, dailyLossTripped && this.rules?.flattenOnDailyLoss === true);
+  }
+
+  private begin(input: CloseInputAfterBreakers): void {
+    this.input = input;
+    this.rules = input.options.risk;
+    this.explain = input.explain !== false;
+    this.power = input.buyingPower;
+    this.bookPowers = undefined;
+    this.call++;
+    this.kelly = undefined;
+    this.bookKelly = undefined;
+    if (this.decided !== undefined) this.decided.length = 0;
+    if (this.stops !== undefined) this.stops.length = 0;
+    if (this.exits !== undefined) this.exits.length = 0;
+    if (this.entries !== undefined) this.entries.length = 0;
+    this.refused = undefined;
+    this.reduced = undefined;
+    this.skipped = undefined;
+    this.entryDecisions = undefined;
+  }
+
+  /** Stop management (with the risk rules), the exits, the entries, the heat; the lists made. */
+  private run(blocked: string | null, flatten: boolean): DecisionsAfterBreakers {
+    const { equity, symbols, options } = this.input as CloseInputAfterBreakers;
+    const rules = this.rules;
+    if (rules !== undefined) {
       for (let index = 0; index < symbols.length; index++) {
         const s = symbols[index] as SymbolAtClose;
         const position = s.position;
@@ -276,13 +369,14 @@ class CloseDecider {
         const moved =
           options.products?.[s.symbol] === undefined ? update.stop : productStop(update.stop, position.side);
         if (position.stop !== undefined && moved !== position.stop) {
-          this.stops = append(this.stops, { index, stop: moved });
-          this.stopOf ??= new Map();
-          this.stopOf.set(index, moved);
+          this.pushStop(index, moved);
+          this.stopMark ??= [];
+          this.stopMark[index] = this.call;
+          this.stopMoved ??= [];
+          this.stopMoved[index] = moved;
         }
         if (update.exit !== null) this.exit(index, update.exit);
       }
-      blocked = entryBlock(riskState, day);
     }
 
     for (let index = 0; index < symbols.length; index++) {
@@ -303,27 +397,111 @@ class CloseDecider {
     }
 
     const heatPct = rules === undefined || !(equity > 0) ? 0 : (this.heat() / equity) * 100;
-    return {
-      riskState,
-      events,
-      stops: this.stops ?? NONE,
-      exits: this.exits ?? NONE,
-      entries: this.entries ?? NONE,
-      refused: this.refused ?? NONE,
-      reduced: this.reduced ?? NONE,
-      skipped: this.skipped ?? NONE,
-      entryDecisions: this.entryDecisions ?? NONE,
-      heatPct,
-    };
+    const out = this.out ?? ({} as Mutable<DecisionsAfterBreakers>);
+    out.stops = this.stops === undefined || this.stops.length === 0 ? NONE : this.stops;
+    out.exits = this.exits === undefined || this.exits.length === 0 ? NONE : this.exits;
+    out.entries = this.entries === undefined || this.entries.length === 0 ? NONE : this.entries;
+    out.refused = this.refused ?? NONE;
+    out.reduced = this.reduced ?? NONE;
+    out.skipped = this.skipped ?? NONE;
+    out.entryDecisions = this.entryDecisions ?? NONE;
+    out.heatPct = heatPct;
+    return out;
+  }
+
+  // The lists' pushes: a reusing decider's records come from its pool (by position), else new.
+  private pushStop(index: number, stop: number): void {
+    this.stops ??= [];
+    const list = this.stops;
+    const pool = this.pool?.stops;
+    let r = pool?.[list.length];
+    if (r === undefined) {
+      r = { index, stop };
+      pool?.push(r);
+    } else {
+      r.index = index;
+      r.stop = stop;
+    }
+    list.push(r);
+  }
+
+  private pushExit(index: number, reason: string | undefined): void {
+    this.exits ??= [];
+    const list = this.exits;
+    const pool = this.pool?.exits;
+    let r = pool?.[list.length];
+    if (r === undefined) {
+      r = { index, reason };
+      pool?.push(r);
+    } else {
+      r.index = index;
+      r.reason = reason;
+    }
+    list.push(r);
+  }
+
+  private pushDecided(index: number, side: 1 | -1, qty: number, entryRef: number, stop: number): void {
+    this.decided ??= [];
+    const list = this.decided;
+    const pool = this.pool?.decided;
+    let r = pool?.[list.length];
+    if (r === undefined) {
+      r = { index, side, qty, entryRef, stop };
+      pool?.push(r);
+    } else {
+      r.index = index;
+      r.side = side;
+      r.qty = qty;
+      r.entryRef = entryRef;
+      r.stop = stop;
+    }
+    list.push(r);
+  }
+
+  private pushEntry(
+    index: number,
+    intent: EnterIntent,
+    qty: number,
+    entryRef: number,
+    stopLoss: number | undefined,
+    takeProfit: number | undefined,
+  ): void {
+    this.entries ??= [];
+    const list = this.entries;
+    const pool = this.pool?.entries;
+    let r = pool?.[list.length];
+    if (r === undefined) {
+      r = { index, intent, qty, entryRef, stopLoss, takeProfit };
+      pool?.push(r);
+    } else {
+      r.index = index;
+      r.intent = intent;
+      r.qty = qty;
+      r.entryRef = entryRef;
+      r.stopLoss = stopLoss;
+      r.takeProfit = takeProfit;
+    }
+    list.push(r);
+  }
+
+  private exiting(index: number): boolean {
+    return this.exitMark !== undefined && this.exitMark[index] === this.call;
+  }
+
+  /** Each book's buying power left at this close, made when a row with a book first reads it. */
+  private get bookPower(): number[] {
+    const books = (this.input as CloseInputAfterBreakers).books;
+    this.bookPowers ??= books === undefined ? [] : books.map((b) => b.buyingPower);
+    return this.bookPowers;
   }
 
   private exit(index: number, reason?: string): void {
-    if (this.exiting?.has(index)) return;
-    const s = this.input.symbols[index] as SymbolAtClose;
+    if (this.exiting(index)) return;
+    const s = (this.input as CloseInputAfterBreakers).symbols[index] as SymbolAtClose;
     const position = s.position as HeldPosition;
-    this.exiting ??= new Set();
-    this.exiting.add(index);
-    this.exits = append(this.exits, { index, reason });
+    this.exitMark ??= [];
+    this.exitMark[index] = this.call;
+    this.pushExit(index, reason);
     this.power += position.qty * s.close;
     if (s.book !== undefined) {
       this.bookPower[s.book] = (this.bookPower[s.book] as number) + position.qty * s.close;
@@ -335,57 +513,84 @@ class CloseDecider {
    * moves), then the entries decided so far (decision order), as `portfolioHeat` sums them.
    */
   private heat(): number {
-    const symbols = this.input.symbols;
+    const symbols = (this.input as CloseInputAfterBreakers).symbols;
     let heat = 0;
     for (let index = 0; index < symbols.length; index++) {
       const p = (symbols[index] as SymbolAtClose).position;
-      if (p === undefined || this.exiting?.has(index)) continue;
-      const stop = this.stopOf?.has(index) ? this.stopOf.get(index) : p.stop;
+      if (p === undefined || this.exiting(index)) continue;
+      const stop =
+        this.stopMark !== undefined && this.stopMark[index] === this.call
+          ? (this.stopMoved as number[])[index]
+          : p.stop;
       if (stop === undefined) continue;
       heat += positionHeat(p.side, p.qty, p.entryRef, stop);
     }
-    if (this.decided !== undefined) {
-      for (const d of this.decided) heat += positionHeat(d.side, d.qty, d.entryRef, d.stop);
+    const decided = this.decided;
+    if (decided !== undefined) {
+      for (let i = 0; i < decided.length; i++) {
+        const d = decided[i] as DecidedEntry;
+        heat += positionHeat(d.side, d.qty, d.entryRef, d.stop);
+      }
     }
     return heat;
   }
 
-  /** The open position (or entry decided at this close) most correlated with symbol `me`. */
+  /** Whether an entry was decided for symbol `index` at this close. */
+  private decidedFor(index: number): boolean {
+    const decided = this.decided;
+    if (decided === undefined) return false;
+    for (let i = 0; i < decided.length; i++) if ((decided[i] as DecidedEntry).index === index) return true;
+    return false;
+  }
+
+  /**
+   * The open position (or entry decided at this close) most correlated with symbol `me`: the
+   * decider's one record of it, read before the next call of this.
+   */
   private strongestCorrelation(me: number): { symbol: string; rho: number } | null {
-    const correlation = this.input.correlation;
+    const input = this.input as CloseInputAfterBreakers;
+    const correlation = input.correlation;
     if (correlation === undefined) return null;
-    const symbols = this.input.symbols;
-    let best: { symbol: string; rho: number } | null = null;
+    const symbols = input.symbols;
+    let found = false;
+    let bestSymbol = '';
+    let bestRho = 0;
     for (let index = 0; index < symbols.length; index++) {
       if (index === me) continue;
       const other = symbols[index] as SymbolAtClose;
-      const held =
-        (other.position !== undefined && !this.exiting?.has(index)) ||
-        this.decided?.some((d) => d.index === index) === true;
+      const held = (other.position !== undefined && !this.exiting(index)) || this.decidedFor(index);
       if (!held) continue;
       const rho = correlation(me, index);
-      if (!Number.isNaN(rho) && (best === null || Math.abs(rho) > Math.abs(best.rho))) {
-        best = { symbol: other.symbol, rho };
+      if (!Number.isNaN(rho) && (!found || Math.abs(rho) > Math.abs(bestRho))) {
+        found = true;
+        bestSymbol = other.symbol;
+        bestRho = rho;
       }
     }
+    if (!found) return null;
+    this.best ??= { symbol: bestSymbol, rho: bestRho };
+    const best = this.best;
+    best.symbol = bestSymbol;
+    best.rho = bestRho;
     return best;
   }
 
   private kellyOf(book: number | undefined): number | null {
     const rules = this.rules;
     if (rules === undefined) return null;
+    const input = this.input as CloseInputAfterBreakers;
     if (book === undefined) {
       if (this.kelly === undefined) {
         this.kelly = kellyEstimate(
-          this.input.closedPnls,
+          input.closedPnls,
           rules.kellyWindow,
           rules.kellyMinTrades,
-          this.input.closedPnlSums,
+          input.closedPnlSums,
         );
       }
       return this.kelly;
     }
-    const books = this.input.books ?? NONE;
+    const books = input.books ?? NONE;
     this.bookKelly ??= new Array<number | null>(books.length);
     let kelly = this.bookKelly[book];
     if (kelly === undefined) {
@@ -398,9 +603,9 @@ class CloseDecider {
 
   private refuse(s: SymbolAtClose, reason: string): void {
     if (!this.explain) return;
-    const time = this.input.time;
-    this.refused = append(
-      this.refused,
+    const time = (this.input as CloseInputAfterBreakers).time;
+    this.refused ??= [];
+    this.refused.push(
       s.book === undefined
         ? { time, symbol: s.symbol, reason }
         : { time, symbol: s.symbol, reason, book: s.book },
@@ -409,13 +614,16 @@ class CloseDecider {
 
   private skip(s: SymbolAtClose, reason: string, requestedQty: number, placedQty: number): void {
     if (!this.explain) return;
-    const entry: SkippedEntry = { time: this.input.time, symbol: s.symbol, reason, requestedQty, placedQty };
-    this.skipped = append(this.skipped, s.book === undefined ? entry : { ...entry, book: s.book });
+    const time = (this.input as CloseInputAfterBreakers).time;
+    const entry: SkippedEntry = { time, symbol: s.symbol, reason, requestedQty, placedQty };
+    this.skipped ??= [];
+    this.skipped.push(s.book === undefined ? entry : { ...entry, book: s.book });
   }
 
   private enter(index: number, s: SymbolAtClose, intent: EnterIntent, blocked: string | null): void {
-    if (s.position !== undefined && !this.exiting?.has(index)) return;
-    const { time, equity, options } = this.input;
+    if (s.position !== undefined && !this.exiting(index)) return;
+    const input = this.input as CloseInputAfterBreakers;
+    const { time, equity, options } = input;
     const rules = this.rules;
     const price = s.close;
     const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
@@ -438,17 +646,17 @@ class CloseDecider {
         takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
       }
     }
-    const book = s.book === undefined ? undefined : this.input.books?.[s.book];
+    const book = s.book === undefined ? undefined : input.books?.[s.book];
     const sizingEquity = book?.equity ?? equity;
     const sizing = sizingScratch;
     sizing.equity = sizingEquity;
     sizing.price = price;
     sizing.stopLoss = stopLoss;
     sizing.fractional = options.fractional;
-    const sized = sizeAtDecision(book?.sizing ?? options.sizing, sizing);
-    let qty = sized.qty;
+    const spec = book?.sizing ?? options.sizing;
+    let qty = decisionQty(spec, sizing);
     if (rules !== undefined && stopLoss !== undefined) {
-      const volatility = this.input.volatility;
+      const volatility = input.volatility;
       // The calls that fill it (heat, Kelly, correlation, volatility) run before the scratch is written.
       const openHeat = this.heat();
       const kelly = this.kellyOf(s.book);
@@ -467,7 +675,8 @@ class CloseDecider {
       risk.annualVolatility = annualVolatility;
       risk.heatEquity = book === undefined ? undefined : equity;
       risk.explain = this.explain;
-      const risked = sizeEntryWithRisk(risk, book?.risk === undefined ? rules : { ...rules, ...book.risk });
+      const risked = riskSized;
+      sizeEntryWithRiskInto(risk, book?.risk === undefined ? rules : { ...rules, ...book.risk }, risked);
       if (risked.refused !== null) {
         this.refuse(s, risked.refused);
         return;
@@ -480,7 +689,8 @@ class CloseDecider {
           qty: risked.qty,
           reasons: risked.reductions,
         };
-        this.reduced = append(this.reduced, s.book === undefined ? entry : { ...entry, book: s.book });
+        this.reduced ??= [];
+        this.reduced.push(s.book === undefined ? entry : { ...entry, book: s.book });
       }
       qty = risked.qty;
     }
@@ -493,7 +703,10 @@ class CloseDecider {
       const room = s.book === undefined ? this.power : Math.min(this.power, this.bookPower[s.book] as number);
       qty = Math.min(qty, floorQty((room * (1 - options.cashBuffer)) / price, options.fractional));
       if (!(qty > 0)) {
-        this.skip(s, sized.reason ?? 'size rounds to zero under the caps', requested, 0);
+        if (this.explain) {
+          const reason = decisionSizingReason(spec, sizing) ?? 'size rounds to zero under the caps';
+          this.skip(s, reason, requested, 0);
+        }
         return;
       }
       if (qty < requested) this.skip(s, 'reduced by the position cap or buying power', requested, qty);
@@ -511,7 +724,7 @@ class CloseDecider {
       if (s.book !== undefined) this.bookPower[s.book] = (this.bookPower[s.book] as number) - qty * price;
     }
     if (rules !== undefined && stopLoss !== undefined) {
-      this.decided = append(this.decided, { index, side, qty, entryRef: price, stop: stopLoss });
+      this.pushDecided(index, side, qty, price, stopLoss);
       if (this.explain) {
         const decision: EntryDecision = {
           time,
@@ -523,12 +736,10 @@ class CloseDecider {
           equity: sizingEquity,
           heatAfter: this.heat(),
         };
-        this.entryDecisions = append(
-          this.entryDecisions,
-          s.book === undefined ? decision : { ...decision, book: s.book },
-        );
+        this.entryDecisions ??= [];
+        this.entryDecisions.push(s.book === undefined ? decision : { ...decision, book: s.book });
       }
     }
-    this.entries = append(this.entries, { index, intent, qty, entryRef: price, stopLoss, takeProfit });
+    this.pushEntry(index, intent, qty, price, stopLoss, takeProfit);
   }
 }

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  absorbRiskState,
   type BreakerEvent,
   type BreakerPositions,
   type BreakerUpdate,
@@ -12,12 +11,14 @@ import {
   DAILY_LOSS_TRIP,
   DRAWDOWN_RESET,
   DRAWDOWN_TRIP,
+  entryBlock,
   initialRiskState,
   observeEquity,
   type RiskRules,
   type RiskState,
   resetDrawdown,
   riskStateOf,
+  scalarEntryBlock,
 } from '../../../shared/core/risk/index.js';
 
 type Limits = Pick<RiskRules, 'dailyLossLimit' | 'maxDrawdown'>;
@@ -192,6 +193,7 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
   it('the fast engines’ scalar state (day numbers, positions) gives the same states and events as observeEquity', () => {
     let tripped = 0;
     let resets = 0;
+    let blocked = 0;
     fc.assert(
       fc.property(pathArb, ({ lossPct, drawdownPct, coolOff, steps }) => {
         const cool = coolOff ?? 3;
@@ -220,18 +222,22 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
           if ((bits & (DAILY_LOSS_TRIP | DRAWDOWN_TRIP)) !== 0) tripped++;
           if ((bits & DRAWDOWN_RESET) !== 0) resets++;
           state = expected.state;
-          // What a close that calls `decideAtClose` does: materialize, read back; the state is the
-          // same (the next observations, compared above, continue from the one read back).
-          const before = JSON.stringify(riskStateOf(s, where, null));
-          expect(absorbRiskState(s, riskStateOf(s, where, null), at, where)).toBe(true);
-          expect(JSON.stringify(riskStateOf(s, where, null))).toBe(before);
+          // What a close where the strategy enters asks after the step: whether entries are
+          // blocked, and why (on the scalars, as on the state), with and without a kill switch.
+          expect(scalarEntryBlock(s, at, where, null)).toBe(entryBlock(expected.state, where.day(at)));
+          if (scalarEntryBlock(s, at, where, null) !== null) blocked++;
+          const halt = { since: 0, reason: 'test', by: 'ops' };
+          expect(scalarEntryBlock(s, at, where, halt)).toBe(
+            entryBlock({ ...expected.state, killSwitch: halt }, where.day(at)),
+          );
         }
       }),
       { numRuns: 300 },
     );
-    // The paths do trip and reset (the comparisons above are not vacuous).
+    // The paths do trip, reset and block (the comparisons above are not vacuous).
     expect(tripped).toBeGreaterThan(100);
     expect(resets).toBeGreaterThan(20);
+    expect(blocked).toBeGreaterThan(100);
   });
 
   it('breakerSkipTo is the steps at a constant, observed equity with no halt holding', () => {
@@ -256,13 +262,5 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
         },
       ),
     );
-  });
-
-  it('absorbRiskState refuses a day the caller does not hold', () => {
-    const where = positionsOf([BASE_DAY, BASE_DAY + 1], [BASE_DAY * DAY_MS, (BASE_DAY + 1) * DAY_MS]);
-    const s = backtestBreakers({ dailyLossLimit: 0.02, maxDrawdown: 0.1, drawdownCoolOffDays: 2 }, 100);
-    breakerStep(s, BASE_DAY, 0, 100);
-    const state = riskStateOf(s, where, null);
-    expect(absorbRiskState(s, { ...state, dailyLossTrippedOn: '1999-01-01' }, 1, where)).toBe(false);
   });
 });

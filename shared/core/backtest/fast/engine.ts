@@ -24,7 +24,6 @@ import {
   timesValid,
 } from '../../metrics/index.js';
 import {
-  absorbRiskState,
   backtestBreakers,
   breakerPositions,
   breakerSkipTo,
@@ -35,6 +34,7 @@ import {
   manageStop,
   type RiskState,
   riskStateOf,
+  scalarEntryBlock,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import {
@@ -46,7 +46,7 @@ import {
   type StrategyInstance,
 } from '../../strategies/types.js';
 import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
-import { decideAtClose, type HeldPosition, productStop } from '../../trading/decide.js';
+import { CloseDecider, type HeldPosition, productStop } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
@@ -363,8 +363,6 @@ function simulate<P>(
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
   const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
-  const autoReset =
-    rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
   const riskState: RiskState = initialRiskState(options.initialCash);
   // Without trailing, break-even and time stop, `manageStop` leaves the stop and never exits.
   const stopRules = rules?.stops;
@@ -518,18 +516,12 @@ function simulate<P>(
   };
 
   // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its bar),
-  // materialized as a `RiskState` only for a close that may enter.
+  // materialized as a `RiskState` only for the report.
   const dayNumber = data.dayNumber;
   const bk = backtestBreakers(rules, riskState.highWaterMark);
   const bars = breakerPositions(data, timeOf);
-  let killSwitch = riskState.killSwitch;
+  const killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, bars, killSwitch);
-  const absorb = (state: RiskState, bar: number) => {
-    if (!absorbRiskState(bk, state, bar, bars)) {
-      throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
-    }
-    killSwitch = state.killSwitch;
-  };
 
   /**
    * A close where the strategy does not enter, with the risk rules: what `decideAtClose` does there
@@ -577,7 +569,7 @@ function simulate<P>(
     if (exiting) exitId = nextOrderId++;
   };
 
-  // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
+  // The close's input to the decider, reused at every call (it keeps no reference to it past the call).
   const held = {
     side: 1 as 1 | -1,
     qty: 0,
@@ -597,21 +589,24 @@ function simulate<P>(
   };
   const closeInput = {
     time: 0,
-    day: '',
     equity: 0,
     buyingPower: 0,
     symbols: [row],
     closedPnls,
     closedPnlSums: pnlSums,
-    riskState,
     options,
-    ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
     // A sweep reads the decisions only: their explanations (refusals, reductions) are not built.
     explain: false,
   };
+  // One decider for the run: its decisions are read before its next call.
+  const decider = new CloseDecider(true);
+  /**
+   * A close where the strategy enters (or any close without risk rules): the breakers on the
+   * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
+   * (`decideAfterBreakers`: what `decideAtClose` does once `observeEquity` has run).
+   */
   const decide = (bar: number, time: number, equityCents: Cents) => {
     closeInput.time = time;
-    closeInput.day = rules === undefined ? '' : data.day(bar);
     closeInput.equity = toDollars(equityCents);
     closeInput.buyingPower = toDollars(
       side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash,
@@ -631,9 +626,13 @@ function simulate<P>(
       held.sessionsHeld = sessionsHeld;
       row.position = held;
     }
-    closeInput.riskState = rules === undefined ? riskState : materialize();
-    const decisions = decideAtClose(closeInput);
-    if (rules !== undefined) absorb(decisions.riskState, bar);
+    let tripped = false;
+    let blocked: string | null = null;
+    if (rules !== undefined) {
+      tripped = breakersClose(bar, bar - start);
+      blocked = scalarEntryBlock(bk, bar, bars, killSwitch);
+    }
+    const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
     const { stops, entries } = decisions;
     for (let i = 0; i < stops.length; i++) {

@@ -14,7 +14,6 @@ import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../../metrics/index.js';
 import {
-  absorbRiskState,
   type BreakerEvent,
   backtestBreakers,
   breakerPositions,
@@ -28,13 +27,14 @@ import {
   type RiskState,
   RollingCorrelation,
   riskStateOf,
+  scalarEntryBlock,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
 import { IndicatorCache, type VectorRule } from '../../strategies/vector.js';
 import {
-  type CloseDecisionInput,
-  decideAtClose,
+  CloseDecider,
+  type CloseInputAfterBreakers,
   type HeldPosition,
   productStop,
   type SymbolAtClose,
@@ -757,19 +757,13 @@ export function runFastPortfolio<P>(
   };
 
   // The breakers' state as scalars (`breakerStep`'s, keyed by day number, a day's position its
-  // calendar slot), materialized as a `RiskState` only for `decideAtClose` and the report.
+  // calendar slot), materialized as a `RiskState` only for the report.
   const dayNumber = data.dayNumber;
   const initialState = initialRiskState(options.initialCash);
   const bk = backtestBreakers(rules, initialState.highWaterMark);
   const slots = breakerPositions(data, calendarTime);
   const killSwitch = initialState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, slots, killSwitch);
-  const absorb = (state: RiskState, slot: number) => {
-    if (state.killSwitch !== null) throw new FastPathUnsupportedError(`${strategy.name}: a kill switch`);
-    if (!absorbRiskState(bk, state, slot, slots)) {
-      throw new FastPathUnsupportedError(`${strategy.name}: a breaker day the fast engine does not hold`);
-    }
-  };
 
   const autoReset =
     rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
@@ -870,7 +864,7 @@ export function runFastPortfolio<P>(
     if (record) money[1] = equity > 0 ? (heat / equity) * 100 : 0;
   };
 
-  // The close's input to `decideAtClose`, reused at every call (it keeps no reference to it).
+  // The close's input to the decider, reused at every call (it keeps no reference to it past the call).
   const held: HeldPosition[] = perSymbol(n, () => ({
     side: 1,
     qty: 0,
@@ -923,20 +917,24 @@ export function runFastPortfolio<P>(
   };
   let decisionSlot = 0;
   const closeInput: {
-    -readonly [K in keyof CloseDecisionInput]: CloseDecisionInput[K];
+    -readonly [K in keyof CloseInputAfterBreakers]: CloseInputAfterBreakers[K];
   } = {
     time: 0,
-    day: '',
     equity: 0,
     buyingPower: 0,
     symbols: rows as SymbolAtClose[],
     closedPnls,
-    riskState: initialState,
     options,
     explain: record,
     ...(correlation === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
-    ...(autoReset === undefined ? {} : { drawdownAutoReset: autoReset }),
   };
+  // One decider for the run: its decisions are read before its next call.
+  const decider = new CloseDecider(true);
+  /**
+   * A close where a strategy enters (or any close without risk rules): the breakers on the scalars
+   * (`observe`, recording their events), then the shared decision after them (`decideAfterBreakers`:
+   * what `decideAtClose` does once `observeEquity` has run).
+   */
   const decide = (slot: number, equity: number, intents: readonly Intent[]) => {
     const time = calendarTime[slot] as number;
     let power = money[0] as number;
@@ -965,15 +963,17 @@ export function runFastPortfolio<P>(
       row.position = h;
     }
     closeInput.time = time;
-    closeInput.day = rules === undefined ? '' : data.day(slot);
     closeInput.equity = equity;
     closeInput.buyingPower = toDollars(power);
-    if (rules !== undefined) closeInput.riskState = materialize();
     decisionSlot = slot;
-    const decisions = decideAtClose(closeInput);
-    if (rules !== undefined) absorb(decisions.riskState, slot);
+    let tripped = false;
+    let blocked: string | null = null;
+    if (rules !== undefined) {
+      tripped = observe(slot, equity);
+      blocked = scalarEntryBlock(bk, slot, slots, killSwitch);
+    }
+    const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     if (record) {
-      append(breakerEvents, decisions.events);
       append(refusedEntries, decisions.refused);
       append(reducedEntries, decisions.reduced);
       append(skippedEntries, decisions.skipped);
