@@ -121,7 +121,10 @@ export interface RiskSizingInput {
   readonly equity: number;
   /** Heat in dollars of the open positions and of the entries already decided at this close. */
   readonly openHeat: number;
-  /** Kelly estimate from the strategy's trade history, or null while the sample is too small. */
+  /**
+   * Kelly estimate from the strategy's trade history, or null while the sample is too small (NaN
+   * reads the same: a NaN Kelly cap never binds).
+   */
   readonly kelly: number | null;
   /** The strongest correlation with an open position: |ρ| and the symbol; null when none is known. */
   readonly correlation: { readonly symbol: string; readonly rho: number } | null;

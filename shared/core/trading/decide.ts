@@ -163,7 +163,8 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] };
 const sizingScratch: Writable<SizingInput> = {
   equity: 0,
   price: 0,
-  stopLoss: undefined,
+  // A number (0, then doubles) while every entry has a stop (the risk rules'): a double field.
+  stopLoss: 0,
   fractional: false,
 };
 const riskSizingScratch: Writable<RiskSizingInput> = {
@@ -173,7 +174,9 @@ const riskSizingScratch: Writable<RiskSizingInput> = {
   stop: 0,
   equity: 0,
   openHeat: 0,
-  kelly: null,
+  // NaN stands for null (no estimate): `sizeEntryWithRiskInto` reads both alike (a NaN Kelly cap
+  // never binds). A number here keeps the field a double, written in place, not boxed per entry.
+  kelly: Number.NaN,
   correlation: null,
   fractional: false,
   annualVolatility: undefined,
@@ -199,6 +202,24 @@ export function productStop(stop: number, side: 1 | -1): number {
 }
 
 /**
+ * A reusing decider's decisions: one object, rewritten at each call; the heat is computed when read
+ * (a sweep does not read it).
+ */
+class ReusedDecisions implements DecisionsAfterBreakers {
+  stops: DecisionsAfterBreakers['stops'] = NONE;
+  exits: DecisionsAfterBreakers['exits'] = NONE;
+  entries: DecisionsAfterBreakers['entries'] = NONE;
+  refused: DecisionsAfterBreakers['refused'] = NONE;
+  reduced: DecisionsAfterBreakers['reduced'] = NONE;
+  skipped: DecisionsAfterBreakers['skipped'] = NONE;
+  entryDecisions: DecisionsAfterBreakers['entryDecisions'] = NONE;
+  constructor(private readonly decider: CloseDecider) {}
+  get heatPct(): number {
+    return this.decider.heatPercent();
+  }
+}
+
+/**
  * What the decision at a close depends on once the breakers have run, for a caller that runs them
  * on its own state (`CloseDecider.decideAfterBreakers`, the fast engines).
  */
@@ -219,6 +240,11 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Empties a reused list: pops (an inlined builtin; setting `length` is a runtime call, slower here). */
+function empty(list: unknown[] | undefined): void {
+  if (list !== undefined) while (list.length > 0) list.pop();
+}
 
 /**
  * The decision at a close: `decide` (what `decideAtClose` calls: the breakers on the `RiskState`,
@@ -241,7 +267,9 @@ export class CloseDecider {
   private stopMark: number[] | undefined;
   private stopMoved: number[] | undefined;
   private decided: Mutable<DecidedEntry>[] | undefined;
-  private kelly: number | null | undefined;
+  /** This call's Kelly estimate (NaN: none), when `kellyCall` is this call's number. */
+  private kelly = Number.NaN;
+  private kellyCall = 0;
   private bookKelly: (number | null)[] | undefined;
   private best: { symbol: string; rho: number } | undefined;
   private stops: Mutable<CloseDecisions['stops'][number]>[] | undefined;
@@ -260,22 +288,11 @@ export class CloseDecider {
         entries: Mutable<PlannedEntry>[];
       }
     | undefined;
-  private readonly out: Mutable<DecisionsAfterBreakers> | undefined;
+  private readonly out: ReusedDecisions | undefined;
 
   constructor(reuse: boolean) {
     this.pool = reuse ? { decided: [], stops: [], exits: [], entries: [] } : undefined;
-    this.out = reuse
-      ? {
-          stops: NONE,
-          exits: NONE,
-          entries: NONE,
-          refused: NONE,
-          reduced: NONE,
-          skipped: NONE,
-          entryDecisions: NONE,
-          heatPct: 0,
-        }
-      : undefined;
+    this.out = reuse ? new ReusedDecisions(this) : undefined;
   }
 
   /** The breakers on `input.riskState` (`observeEquity`, `entryBlock`), then the rest (`run`). */
@@ -302,8 +319,19 @@ export class CloseDecider {
       }
       blocked = entryBlock(riskState, input.day);
     }
-    const decisions = this.run(blocked, flatten);
-    return { riskState, events, ...decisions };
+    const d = this.run(blocked, flatten);
+    return {
+      riskState,
+      events,
+      stops: d.stops,
+      exits: d.exits,
+      entries: d.entries,
+      refused: d.refused,
+      reduced: d.reduced,
+      skipped: d.skipped,
+      entryDecisions: d.entryDecisions,
+      heatPct: d.heatPct,
+    };
   }
 
   /**
@@ -328,21 +356,29 @@ export class CloseDecider {
     this.power = input.buyingPower;
     this.bookPowers = undefined;
     this.call++;
-    this.kelly = undefined;
     this.bookKelly = undefined;
-    if (this.decided !== undefined) this.decided.length = 0;
-    if (this.stops !== undefined) this.stops.length = 0;
-    if (this.exits !== undefined) this.exits.length = 0;
-    if (this.entries !== undefined) this.entries.length = 0;
+    empty(this.decided);
+    empty(this.stops);
+    empty(this.exits);
+    empty(this.entries);
     this.refused = undefined;
     this.reduced = undefined;
     this.skipped = undefined;
     this.entryDecisions = undefined;
   }
 
-  /** Stop management (with the risk rules), the exits, the entries, the heat; the lists made. */
+  /**
+   * The heat after this call's decisions, percent of equity (0 without risk rules): `heatPct`, read
+   * by a reusing decider's caller only if it needs it, before the decider's next call.
+   */
+  heatPercent(): number {
+    const equity = (this.input as CloseInputAfterBreakers).equity;
+    return this.rules === undefined || !(equity > 0) ? 0 : (this.heat() / equity) * 100;
+  }
+
+  /** Stop management (with the risk rules), the exits, the entries; the lists made. */
   private run(blocked: string | null, flatten: boolean): DecisionsAfterBreakers {
-    const { equity, symbols, options } = this.input as CloseInputAfterBreakers;
+    const { symbols, options } = this.input as CloseInputAfterBreakers;
     const rules = this.rules;
     if (rules !== undefined) {
       for (let index = 0; index < symbols.length; index++) {
@@ -396,16 +432,29 @@ export class CloseDecider {
       if (s.intent.action === 'enter') this.enter(index, s, s.intent, blocked);
     }
 
-    const heatPct = rules === undefined || !(equity > 0) ? 0 : (this.heat() / equity) * 100;
-    const out = this.out ?? ({} as Mutable<DecisionsAfterBreakers>);
-    out.stops = this.stops === undefined || this.stops.length === 0 ? NONE : this.stops;
-    out.exits = this.exits === undefined || this.exits.length === 0 ? NONE : this.exits;
-    out.entries = this.entries === undefined || this.entries.length === 0 ? NONE : this.entries;
+    const stops = this.stops === undefined || this.stops.length === 0 ? NONE : this.stops;
+    const exits = this.exits === undefined || this.exits.length === 0 ? NONE : this.exits;
+    const entries = this.entries === undefined || this.entries.length === 0 ? NONE : this.entries;
+    const out = this.out;
+    if (out === undefined) {
+      return {
+        stops,
+        exits,
+        entries,
+        refused: this.refused ?? NONE,
+        reduced: this.reduced ?? NONE,
+        skipped: this.skipped ?? NONE,
+        entryDecisions: this.entryDecisions ?? NONE,
+        heatPct: this.heatPercent(),
+      };
+    }
+    out.stops = stops;
+    out.exits = exits;
+    out.entries = entries;
     out.refused = this.refused ?? NONE;
     out.reduced = this.reduced ?? NONE;
     out.skipped = this.skipped ?? NONE;
     out.entryDecisions = this.entryDecisions ?? NONE;
-    out.heatPct = heatPct;
     return out;
   }
 
@@ -575,18 +624,17 @@ export class CloseDecider {
     return best;
   }
 
-  private kellyOf(book: number | undefined): number | null {
+  /** The Kelly estimate of the account's trades or of a book's, NaN while there is none (null). */
+  private kellyOf(book: number | undefined): number {
     const rules = this.rules;
-    if (rules === undefined) return null;
+    if (rules === undefined) return Number.NaN;
     const input = this.input as CloseInputAfterBreakers;
     if (book === undefined) {
-      if (this.kelly === undefined) {
-        this.kelly = kellyEstimate(
-          input.closedPnls,
-          rules.kellyWindow,
-          rules.kellyMinTrades,
-          input.closedPnlSums,
-        );
+      if (this.kellyCall !== this.call) {
+        this.kellyCall = this.call;
+        this.kelly =
+          kellyEstimate(input.closedPnls, rules.kellyWindow, rules.kellyMinTrades, input.closedPnlSums) ??
+          Number.NaN;
       }
       return this.kelly;
     }
@@ -598,7 +646,7 @@ export class CloseDecider {
       kelly = b === undefined ? null : kellyEstimate(b.closedPnls, rules.kellyWindow, rules.kellyMinTrades);
       this.bookKelly[book] = kelly;
     }
-    return kelly;
+    return kelly ?? Number.NaN;
   }
 
   private refuse(s: SymbolAtClose, reason: string): void {

@@ -1009,7 +1009,8 @@ export function runFastPortfolio<P>(
         b.entryId[k] = nextOrderId++;
       }
     }
-    money[1] = decisions.heatPct;
+    // The heat is read (and computed) only for the record.
+    if (record) money[1] = decisions.heatPct;
   };
 
   /** Every symbol flat, with no order pending. */

@@ -1,0 +1,60 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { entryBlock, observeEquity } from '../../../shared/core/risk/index.js';
+import { CloseDecider, decideAtClose } from '../../../shared/core/trading/decide.js';
+import { closeInputArb } from '../../helpers/close-decisions.js';
+
+describe('CloseDecider.decideAfterBreakers (the fast engines: the breakers run on their scalars)', () => {
+  it('decides as decideAtClose given the same breakers, with one reused decider across closes', () => {
+    // One reusing decider for every run (as a fast engine keeps one per backtest), so a record, a
+    // mark or a list left from an earlier close would show.
+    const reused = new CloseDecider(true);
+    let entries = 0;
+    let exits = 0;
+    let blockedRuns = 0;
+    fc.assert(
+      fc.property(closeInputArb, fc.boolean(), (drawn, explain) => {
+        const input = { ...drawn, explain };
+        const full = decideAtClose(input);
+        const rules = input.options.risk;
+        let blocked: string | null = null;
+        let tripped = false;
+        if (rules !== undefined) {
+          const observed = observeEquity(
+            input.riskState,
+            rules,
+            input.time,
+            input.day,
+            input.equity,
+            input.drawdownAutoReset,
+          );
+          blocked = entryBlock(observed.state, input.day);
+          tripped = observed.events.some((e) => e.breaker === 'daily-loss');
+        }
+        if (blocked !== null) blockedRuns++;
+        const after = reused.decideAfterBreakers(input, blocked, tripped);
+        expect([...after.stops]).toEqual(full.stops);
+        expect([...after.exits]).toEqual(full.exits);
+        expect([...after.entries]).toEqual(full.entries);
+        expect([...after.refused]).toEqual(full.refused);
+        expect([...after.reduced]).toEqual(full.reduced);
+        expect([...after.skipped]).toEqual(full.skipped);
+        expect([...after.entryDecisions]).toEqual(full.entryDecisions);
+        expect(after.heatPct).toBe(full.heatPct);
+        // A fresh decider's decisions are the same.
+        expect(new CloseDecider(false).decideAfterBreakers(input, blocked, tripped)).toEqual({
+          ...full,
+          riskState: undefined,
+          events: undefined,
+        });
+        entries += full.entries.length;
+        exits += full.exits.length;
+      }),
+      { numRuns: 2000 },
+    );
+    // Not vacuous: entries and exits were decided, and entries blocked.
+    expect(entries).toBeGreaterThan(100);
+    expect(exits).toBeGreaterThan(100);
+    expect(blockedRuns).toBeGreaterThan(50);
+  });
+});
