@@ -271,7 +271,7 @@ export function backtestBreakers(
     : breakerScalars(rules, rules.drawdownCoolOffDays, equity);
 }
 
-/** The `RiskState` of a scalar state whose positions `where` names (a close that calls `decideAtClose`). */
+/** The `RiskState` of a scalar state whose positions `where` names (the report's final state). */
 export function riskStateOf(s: BreakerScalars, where: BreakerPositions, killSwitch: Halt | null): RiskState {
   return {
     highWaterMark: s.highWaterMark,
