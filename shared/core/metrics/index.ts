@@ -295,6 +295,16 @@ export function curveStats(
  * {@link curveStats} of two curves of the same times at once, with exactly the same arithmetic per
  * curve: the two running means' divisions (the loop's critical path) overlap, so a sweep that runs
  * its combinations two at a time spends about half the time in this pass.
+ *
+ * FLAT BARS: where both curves are flat (each point equal to the previous one and positive: most
+ * bars of a sweep, 75-81 % of each curve in the bench's Bollinger and volume-profile sweeps) a
+ * shorter path gives the same figures to the bit. e / e₋₁ is exactly 1 there, so the excess return
+ * is the constant 1 − 1 − rf and its downside square a constant (the running mean's division stays,
+ * in the same order); the point is not above the peak and, when the curve is not under water,
+ * equals it, so only the peak's time moves; under water its drawdown is the previous point's,
+ * already counted. A non-finite point never takes it (NaN is not equal to itself; an infinite one
+ * makes `finite` false, and then no figure of the pass is used). Measured on the bench's curves:
+ * 4-19 % less CPU time for this pass (docs/engine.md, the fifth round).
  */
 export function curveStatsPair(
   time: Float64Array,
@@ -330,12 +340,31 @@ export function curveStatsPair(
   let previousB = initialEquity;
   let nonFiniteA = 0;
   let nonFiniteB = 0;
+  const flatExcess = 1 - 1 - riskFreePerPeriod;
+  const flatDownside = Math.min(flatExcess, 0);
+  const flatDownsideSquare = flatDownside * flatDownside;
   for (let i = 0; i < count; i++) {
     const t = time[i] as number;
     const a = equityA[i] as number;
     const b = equityB[i] as number;
     nonFiniteA += a - a;
     nonFiniteB += b - b;
+    if (a === previousA && b === previousB && a > 0 && b > 0) {
+      // Both flat (FLAT BARS above): the same arithmetic as below, on its constants.
+      countA++;
+      const deltaA = flatExcess - meanA;
+      meanA += deltaA / countA;
+      squaresA += deltaA * (flatExcess - meanA);
+      downA += flatDownsideSquare;
+      if (!underA) peakTimeA = t;
+      countB++;
+      const deltaB = flatExcess - meanB;
+      meanB += deltaB / countB;
+      squaresB += deltaB * (flatExcess - meanB);
+      downB += flatDownsideSquare;
+      if (!underB) peakTimeB = t;
+      continue;
+    }
     if (previousA > 0) {
       const excess = a / previousA - 1 - riskFreePerPeriod;
       countA++;
@@ -440,7 +469,9 @@ function primeCurvePasses(): void {
   for (let i = 0; i < count; i++) {
     time[i] = 1_700_000_000_000 + i * MS_PER_DAY;
     // Waves around 100,000 in fractional dollars: new peaks, drawdowns and recoveries.
-    const wave = 100_000 + 2_500.25 * Math.sin(i / 3) + i * 37.5;
+    // Every fourth point repeats the previous one (a flat bar in both curves), at a peak and under water.
+    const at = i % 4 === 3 ? i - 1 : i;
+    const wave = 100_000 + 2_500.25 * Math.sin(at / 3) + at * 37.5;
     rising[i] = i === count - 1 ? wave + 10_000.5 : wave;
     falling[i] = i === count - 1 ? wave - 10_000.5 : wave;
   }

@@ -413,9 +413,16 @@ function simulate<P>(
 
   const adverse = (price: number, buy: boolean) => adversePrice(price, buy, slip);
 
-  const execute = (orderId: number, buy: boolean, q: number, price: number, time: number): Cents => {
-    const notional = notionalCents(q, price);
-    const fee = commissionCents(commission, q, notional);
+  /** A fill of `q` at `price`, whose notional and commission (`fee`) the caller computed already. */
+  const execute = (
+    orderId: number,
+    buy: boolean,
+    q: number,
+    price: number,
+    time: number,
+    notional: Cents,
+    fee: Cents,
+  ): void => {
     cash += buy ? -notional - fee : notional - fee;
     fills?.push({
       orderId,
@@ -427,12 +434,12 @@ function simulate<P>(
       notional: toDollars(notional),
       commission: toDollars(fee),
     });
-    return fee;
   };
 
   const closePosition = (orderId: number, role: OrderRole, price: number, time: number) => {
     const notional = notionalCents(qty, price);
-    const exitCommission = execute(orderId, side === -1, qty, price, time);
+    const exitCommission = commissionCents(commission, qty, notional);
+    execute(orderId, side === -1, qty, price, time, notional, exitCommission);
     const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
     trades?.push({
       symbol,
@@ -489,8 +496,9 @@ function simulate<P>(
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);
-    if (notional + commissionCents(commission, q, notional) > power) return;
-    const fee = execute(id, buy, q, price, time);
+    const fee = commissionCents(commission, q, notional);
+    if (notional + fee > power) return;
+    execute(id, buy, q, price, time, notional, fee);
     side = entrySide;
     qty = q;
     entryPrice = price;

@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as z from 'zod';
+import { SWEEP_GRIDS } from '../../../bench/strategies.js';
+import { comboParser } from '../../../shared/core/backtest/fast/sweep.js';
+import { expandGrid } from '../../../shared/core/research/grid.js';
+import { strategyRegistry } from '../../../shared/core/strategies/index.js';
+import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+
+/** What the whole parse gives: the parameters (keys in order) or the error's issues. */
+function outcome(parse: () => unknown): unknown {
+  try {
+    const params = parse() as Record<string, unknown>;
+    return { keys: Object.keys(params), params };
+  } catch (error) {
+    if (!(error instanceof z.ZodError)) throw error;
+    return { issues: error.issues };
+  }
+}
+
+const value = fc.oneof(
+  fc.integer({ min: -5, max: 300 }),
+  fc.double({ min: -2, max: 5, noNaN: true }),
+  fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, undefined, null, '12', true, 1.5),
+);
+
+describe("a sweep's parameters (comboParser)", () => {
+  it('equal the whole parse of base and combination, or its error, for every strategy', () => {
+    for (const [name, definition] of strategyRegistry) {
+      const strategy = definition as StrategyDefinition<unknown>;
+      const grid = SWEEP_GRIDS[name];
+      if (grid === undefined) throw new Error(`no grid for ${name}`);
+      const keys = Object.keys(strategy.params.parse({}) as object);
+      const gridCombos = expandGrid(grid);
+      fc.assert(
+        fc.property(
+          fc.constantFrom({}, { atrStop: 2 }, { atrStop: 1.5, atrPeriod: 10 }, { atrStop: -1 }, { nope: 1 }),
+          fc.oneof(
+            fc.constantFrom(...gridCombos.slice(0, 50), ...gridCombos.slice(-50)),
+            fc.dictionary(fc.constantFrom(...keys, 'unknownKey'), value, { maxKeys: 3 }),
+          ),
+          (base, combo) => {
+            const parse = comboParser(strategy, base);
+            expect(outcome(() => parse(combo))).toEqual(
+              outcome(() => strategy.params.parse({ ...base, ...combo })),
+            );
+          },
+        ),
+        { numRuns: 300 },
+      );
+    }
+  });
+
+  it('checks the object as a whole where the schema does (ma-crossover: fast below slow)', () => {
+    const strategy = strategyRegistry.get('ma-crossover') as StrategyDefinition<unknown>;
+    const parse = comboParser(strategy, {});
+    expect(() => parse({ fast: 50, slow: 20 })).toThrow(/fast must be less than slow/);
+    expect(parse({ fast: 10, slow: 20 })).toEqual(strategy.params.parse({ fast: 10, slow: 20 }));
+  });
+
+  it("gives each combination its own object, the base's values in it", () => {
+    const strategy = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
+    const parse = comboParser(strategy, { atrStop: 3 });
+    const a = parse({ period: 10 }) as Record<string, unknown>;
+    const b = parse({ period: 11 }) as Record<string, unknown>;
+    expect(a).not.toBe(b);
+    expect([a.period, b.period, a.atrStop, b.atrStop]).toEqual([10, 11, 3, 3]);
+  });
+});
