@@ -455,7 +455,7 @@ class ProfileThresholds {
       window,
     );
     if (!ok) {
-      this.bits[i] = 0;
+      this.none(i);
       return;
     }
     const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
@@ -473,6 +473,17 @@ class ProfileThresholds {
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
     this.record(i, window.pocBin, underVal > last ? bins : underVal, overVah > last ? bins : overVah);
+  }
+
+  /**
+   * Bar i has no profile (its window has no price range): no condition holds, whatever the target
+   * (`volumeProfileFlags` reads the thresholds without a branch: -Infinity is under every target).
+   */
+  private none(i: number): void {
+    this.bits[i] = 0;
+    this.below[i] = Number.NEGATIVE_INFINITY;
+    this.above[i] = Number.NEGATIVE_INFINITY;
+    this.slack[i] = 0;
   }
 
   /**
@@ -568,7 +579,7 @@ class ProfileThresholds {
       const op = slot * bins;
       const od = slot * (bins + 1);
       if (!(hi > lo)) {
-        this.bits[i] = 0;
+        this.none(i);
         sumsLo = Number.NaN;
         states.lo[slot] = Number.NaN;
         continue;
@@ -839,11 +850,9 @@ function volumeProfileFlags(
     }
     return flags;
   }
+  // No branch on the conditions (they flip at random from bar to bar): a bar with no profile has
+  // both thresholds at -Infinity and no exit bits, so it reads 0 as well.
   for (let i = lookback; i < n; i++) {
-    if (bits[i] === 0) {
-      flags[i] = 0;
-      continue;
-    }
     const target = valueArea * (total[i] as number);
     const s = slack[i] as number;
     if (
@@ -853,8 +862,8 @@ function volumeProfileFlags(
       p.exact(i);
     }
     flags[i] =
-      (target <= (below[i] as number) ? ENTER_LONG : 0) |
-      (target <= (above[i] as number) ? ENTER_SHORT : 0) |
+      (ENTER_LONG * +(target <= (below[i] as number))) |
+      (ENTER_SHORT * +(target <= (above[i] as number))) |
       ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;
