@@ -339,10 +339,10 @@ class ProfileThresholds {
   readonly above: Float64Array;
   readonly slack: Float64Array;
   readonly bits: Uint8Array;
-  private readonly into: Float64Array;
-  private readonly held: Float64Array;
-  private readonly lowBins: Int32Array;
-  private readonly highBins: Int32Array;
+  /** `exact`'s scratch, made the first time it is needed. */
+  private scratch:
+    | { into: Float64Array; held: Float64Array; lowBins: Int32Array; highBins: Int32Array }
+    | undefined;
   private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
 
@@ -353,16 +353,14 @@ class ProfileThresholds {
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
   ) {
+    // One allocation: the four arrays of doubles, then the bits.
     const n = series.close.length;
-    this.total = new Float64Array(n);
-    this.below = new Float64Array(n);
-    this.above = new Float64Array(n);
-    this.slack = new Float64Array(n);
-    this.bits = new Uint8Array(n);
-    this.into = new Float64Array(bins);
-    this.held = new Float64Array(bins);
-    this.lowBins = new Int32Array(bins);
-    this.highBins = new Int32Array(bins);
+    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
+    this.total = new Float64Array(buffer, 0, n);
+    this.below = new Float64Array(buffer, 8 * n, n);
+    this.above = new Float64Array(buffer, 16 * n, n);
+    this.slack = new Float64Array(buffer, 24 * n, n);
+    this.bits = new Uint8Array(buffer, 32 * n, n);
   }
 
   static bytes(n: number): number {
@@ -376,7 +374,14 @@ class ProfileThresholds {
   /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
   exact(i: number): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, window, into } = this;
+    const { lookback, bins, window } = this;
+    this.scratch ??= {
+      into: new Float64Array(bins),
+      held: new Float64Array(bins),
+      lowBins: new Int32Array(bins),
+      highBins: new Int32Array(bins),
+    };
+    const { into, held, lowBins, highBins } = this.scratch;
     const n = close.length;
     const ok = profileHistogram(
       high,
@@ -394,9 +399,8 @@ class ProfileThresholds {
       this.none(i);
       return;
     }
-    const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
+    const path = { held, lowBin: lowBins, highBin: highBins, offset: 0 };
     const last = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, this.area, path);
-    const { lowBins, highBins } = this;
     const lo = window.lo;
     const width = window.width;
     const c = close[i] as number;
@@ -413,7 +417,7 @@ class ProfileThresholds {
       width,
       window.total,
       0,
-      this.held,
+      held,
     );
   }
 
@@ -511,6 +515,17 @@ class ProfileBatch {
   private readonly held: Float64Array;
   /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(5);
+  /**
+   * Each lookback's running window: its lowest low and highest high (NaN: none kept), its POC bin
+   * and a bound on its other bins (at least the second largest); and at the current bar, each
+   * lookback's window's lowest low and highest high (`los`, `his`).
+   */
+  private readonly stateLo: Float64Array;
+  private readonly stateHi: Float64Array;
+  private readonly pocs: Int32Array;
+  private readonly seconds: Float64Array;
+  private readonly los: Float64Array;
+  private readonly his: Float64Array;
   /** The lowest and highest bins the last `addBars` calls changed. */
   private readonly changed = new Int32Array(2);
 
@@ -529,6 +544,12 @@ class ProfileBatch {
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
     this.held = new Float64Array(bins);
+    this.stateLo = new Float64Array(this.most);
+    this.stateHi = new Float64Array(this.most);
+    this.pocs = new Int32Array(this.most);
+    this.seconds = new Float64Array(this.most);
+    this.los = new Float64Array(this.most);
+    this.his = new Float64Array(this.most);
   }
 
   /** The scratch, and the most the pending thresholds may take. */
@@ -584,13 +605,10 @@ class ProfileBatch {
     frame[PER_QUANTUM] = 1 / quantum;
     // Each lookback's running window: its lowest low and highest high (NaN: none kept), its POC
     // bin and a bound on its second largest bin (at least it).
-    const stateLo = new Float64Array(size).fill(Number.NaN);
-    const stateHi = new Float64Array(size).fill(Number.NaN);
-    const pocs = new Int32Array(size);
-    const seconds = new Float64Array(size);
+    const { stateLo, stateHi, pocs, seconds, los, his } = this;
+    stateLo.fill(Number.NaN);
+    stateHi.fill(Number.NaN);
     // At the current bar, each lookback's window's lowest low and highest high.
-    const los = new Float64Array(size);
-    const his = new Float64Array(size);
     let minHead = 0;
     let minTail = 0;
     let maxHead = 0;
