@@ -492,7 +492,7 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
 
   it('on a series so long that a batch holds fewer lookbacks (its thresholds bounded in bytes)', () => {
     // 28 copies of SPY's bars, one after the other (35,000 bars): a batch's 8 MB of thresholds
-    // hold 7 lookbacks, not 8 (lookbacks 7 | 8-9 | 10-13 | 14-20 | 21-22).
+    // hold 7 lookbacks, not 12 (lookbacks 7 | 8-9 | 10-13 | 14-20 | 21-27).
     const spy = loadBarsCsv('data/SPY.csv');
     const n = spy.close.length * 28;
     const tile = (a: Float64Array) => Float64Array.from({ length: n }, (_, k) => a[k % a.length] as number);
