@@ -309,10 +309,11 @@ class ProfileBars {
 }
 
 /**
- * The most lookbacks one batch estimates together (`ProfileBatch`). Each batch's shortest and
- * longest lookbacks sum about 45 % of their windows again (they have no shorter or longer
- * neighbour), and a sweep's last batch builds on average half a batch it never asks for: for a
- * grid of about 50 consecutive lookbacks the sum is smallest around 12.
+ * The most lookbacks one batch estimates together (`ProfileBatch`). A batch's shortest and longest
+ * lookbacks sum many of their windows again (they have no shorter or longer neighbour: about a
+ * third of each one's on the bench's sweep), and a sweep's last batch builds on average half
+ * a batch it never asks for: for a grid of about 50 consecutive lookbacks the two weigh about the
+ * same around 10-16 (docs/engine.md, "The volume profile, the fourth round").
  */
 const MAX_BATCH = 12;
 /** The most bytes of thresholds a batch may build before they are asked for. */
