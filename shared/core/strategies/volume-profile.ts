@@ -236,14 +236,12 @@ const HAS_PROFILE = 128;
 const ROUNDER = 2 ** 52;
 /** A price's position in bin widths this close to a bin's edge: its bin is found from the edges. */
 const NEAR_EDGE = 2 ** -16;
-/** Slots of `ProfileThresholds.frame`. */
+/** Slots of `ProfileBatch.frame`. */
 const LO = 0;
 const WIDTH = 1;
 const INVERSE = 2;
 const TOP = 3;
 const PER_QUANTUM = 4;
-const TOTAL = 5;
-const SLACK = 6;
 
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
@@ -310,56 +308,16 @@ class ProfileBars {
   }
 }
 
-/** The most bytes the estimate's per-bar window states of one (series, bins) may take. */
-const MAX_STATE_BYTES = 16 * 1024 * 1024;
-
 /**
- * The estimate's windows (`ProfileThresholds.estimate`) of one series for one number of bins, one
- * slot per bar i (the window ending at bar i - 1), in whole quanta of the series' quantum:
- * `partial`, the shares of the bars that cover a bin only in part (a bar's lowest and highest bins,
- * a bar with no range); `interior`, a difference array of the shares of the bars that cover a bin
- * wholly (a bar's uniform share of a whole bin added at its second bin and taken away after its
- * last but one); `touches`, a difference array of the number of bars with volume in each bin;
- * `lo[i]` and `hi[i]`, the window's lowest low and highest high (NaN: no state in the slot). The
- * slots hold the last lookback estimated (`lookback`; 0: none yet), so the next, longer one starts
- * a window whose bins are the same from it: the same quanta, plus the bars the longer window adds.
- * With `slots` 2 (when n slots would take too much memory) the slots are a ring of the current and
- * the previous window, and nothing is kept for the next lookback.
+ * The most lookbacks one batch estimates together (`ProfileBatch`). A batch's shortest and longest
+ * lookbacks sum many of their windows again (they have no shorter or longer neighbour: about a
+ * third of each one's on the bench's sweep), and a sweep's last batch builds on average half
+ * a batch it never asks for: for a grid of about 50 consecutive lookbacks the two weigh about the
+ * same around 10-16 (docs/engine.md, "The volume profile, the fourth round").
  */
-class ProfileStates {
-  lookback = 0;
-  readonly lo: Float64Array;
-  readonly hi: Float64Array;
-  readonly partial: Float64Array;
-  readonly interior: Float64Array;
-  readonly touches: Int32Array;
-
-  constructor(
-    readonly slots: number,
-    readonly bins: number,
-  ) {
-    this.lo = new Float64Array(slots).fill(Number.NaN);
-    this.hi = new Float64Array(slots).fill(Number.NaN);
-    this.partial = new Float64Array(slots * bins);
-    this.interior = new Float64Array(slots * (bins + 1));
-    this.touches = new Int32Array(slots * (bins + 1));
-  }
-
-  static bytes(slots: number, bins: number): number {
-    return slots * (16 + 8 * bins + 12 * (bins + 1));
-  }
-}
-
-/** The window states shared by the lookbacks of one (series, bins), or a private ring of two. */
-function profileStates(cache: IndicatorCache, bins: number): ProfileStates {
-  const n = cache.series.close.length;
-  if (ProfileStates.bytes(n, bins) > MAX_STATE_BYTES) return new ProfileStates(2, bins);
-  return cache.get(
-    `volume-profile-states:${bins}`,
-    () => new ProfileStates(n, bins),
-    () => ProfileStates.bytes(n, bins),
-  );
-}
+const MAX_BATCH = 12;
+/** The most bytes of thresholds a batch may build before they are asked for. */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /**
  * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
@@ -371,14 +329,15 @@ function profileStates(cache: IndicatorCache, bins: number): ProfileStates {
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
  *   volume: the volume held one step before the first step whose VAL is at or under the close.
  *
- * Each bar's histogram is first ESTIMATED (`estimate`: no division per bin, exact integer sums slid
- * along the series), and its error bounded (`slack[i]`, far above the differences between this
- * estimate and `profileHistogram`'s float sums, about 1e-12 of the window's volume). Where every choice (the POC, each
- * step of the value area) wins by more than that bound, it is the choice `profileHistogram` and
- * `growValueArea` make; where one does not (a tie or a near tie), the bar is computed exactly with
- * those two functions (`exact`). A threshold stays an estimate within `slack[i]` of the exact held
- * volume: a combination whose target falls within it gets the bar computed exactly (and stored
- * exact, `slack[i]` 0) before it reads it. So the conditions are the instance's, bit for bit.
+ * The thresholds are filled by `ProfileBatch.estimate` from ESTIMATED histograms (no division per
+ * bin, exact integer sums slid along the series), whose error is bounded (`slack[i]`, far above
+ * the differences between the estimate and `profileHistogram`'s float sums, about 1e-12 of the
+ * window's volume). Where every choice (the POC, each step of the value area) wins by more than
+ * that bound, it is the choice `profileHistogram` and `growValueArea` make; where one does not (a
+ * tie or a near tie), the bar is computed exactly with those two functions (`exact`). A threshold
+ * stays an estimate within `slack[i]` of the exact held volume: a combination whose target falls
+ * within it gets the bar computed exactly (and stored exact, `slack[i]` 0) before it reads it. So
+ * the conditions are the instance's, bit for bit.
  */
 class ProfileThresholds {
   readonly total: Float64Array;
@@ -386,61 +345,49 @@ class ProfileThresholds {
   readonly above: Float64Array;
   readonly slack: Float64Array;
   readonly bits: Uint8Array;
-  private readonly into: Float64Array;
-  private readonly held: Float64Array;
-  private readonly lowBins: Int32Array;
-  private readonly highBins: Int32Array;
+  /** `exact`'s scratch, made the first time it is needed. */
+  private scratch:
+    | { into: Float64Array; held: Float64Array; lowBins: Int32Array; highBins: Int32Array }
+    | undefined;
   private readonly window: ProfileWindow = { lo: 0, width: 0, total: 0, pocBin: 0 };
   private readonly area: ValueArea = { lowBin: 0, highBin: 0 };
-  /** False when the series' bars are not `estimable`: the arrays are then not filled. */
-  readonly estimated: boolean;
-  /**
-   * The current window's number of bars with volume in each bin (`parts`), the bins' edges
-   * (`edges`), and each bin's width (as profileHistogram's overlap computes it) over the bins'
-   * width (`ratio`).
-   */
-  private readonly parts: Int32Array;
-  private readonly edges: Float64Array;
-  private readonly ratio: Float64Array;
-  /** The current window's numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
-  private readonly frame = new Float64Array(7);
 
   constructor(
     private readonly series: BarSeries,
-    private readonly lookback: number,
+    readonly lookback: number,
     private readonly bins: number,
-    /**
-     * The series' bars as the estimate needs them and its window states, shared with the others:
-     * used while the thresholds are built, not kept (the cache counts and evicts them on their own).
-     */
-    bars: ProfileBars,
-    states: () => ProfileStates,
+    /** False when the series' bars are not `estimable`: the arrays are then not filled. */
+    readonly estimated: boolean,
   ) {
+    // One allocation: the four arrays of doubles, then the bits.
     const n = series.close.length;
-    this.total = new Float64Array(n);
-    this.below = new Float64Array(n);
-    this.above = new Float64Array(n);
-    this.slack = new Float64Array(n);
-    this.bits = new Uint8Array(n);
-    this.into = new Float64Array(bins);
-    this.held = new Float64Array(bins);
-    this.lowBins = new Int32Array(bins);
-    this.highBins = new Int32Array(bins);
-    this.parts = new Int32Array(bins);
-    this.edges = new Float64Array(bins + 1);
-    this.ratio = new Float64Array(bins);
-    this.estimated = bars.estimable;
-    if (this.estimated) this.estimate(bars, states());
+    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
+    this.total = new Float64Array(buffer, 0, n);
+    this.below = new Float64Array(buffer, 8 * n, n);
+    this.above = new Float64Array(buffer, 16 * n, n);
+    this.slack = new Float64Array(buffer, 24 * n, n);
+    this.bits = new Uint8Array(buffer, 32 * n, n);
+  }
+
+  static bytes(n: number): number {
+    return 33 * n;
   }
 
   get bytes(): number {
-    return 4 * this.total.byteLength + this.bits.byteLength;
+    return ProfileThresholds.bytes(this.bits.length);
   }
 
   /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
   exact(i: number): void {
     const { high, low, volume, close } = this.series;
-    const { lookback, bins, window, into } = this;
+    const { lookback, bins, window } = this;
+    this.scratch ??= {
+      into: new Float64Array(bins),
+      held: new Float64Array(bins),
+      lowBins: new Int32Array(bins),
+      highBins: new Int32Array(bins),
+    };
+    const { into, held, lowBins, highBins } = this.scratch;
     const n = close.length;
     const ok = profileHistogram(
       high,
@@ -455,16 +402,11 @@ class ProfileThresholds {
       window,
     );
     if (!ok) {
-      this.bits[i] = 0;
+      this.none(i);
       return;
     }
-    const path = { held: this.held, lowBin: this.lowBins, highBin: this.highBins, offset: 0 };
+    const path = { held, lowBin: lowBins, highBin: highBins, offset: 0 };
     const last = growValueArea(into, bins, window.pocBin, Number.POSITIVE_INFINITY, this.area, path);
-    this.frame[LO] = window.lo;
-    this.frame[WIDTH] = window.width;
-    this.frame[TOTAL] = window.total;
-    this.frame[SLACK] = 0;
-    const { lowBins, highBins } = this;
     const lo = window.lo;
     const width = window.width;
     const c = close[i] as number;
@@ -472,7 +414,28 @@ class ProfileThresholds {
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    this.record(i, window.pocBin, underVal > last ? bins : underVal, overVah > last ? bins : overVah);
+    this.record(
+      i,
+      window.pocBin,
+      underVal > last ? bins : underVal,
+      overVah > last ? bins : overVah,
+      lo,
+      width,
+      window.total,
+      0,
+      held,
+    );
+  }
+
+  /**
+   * Bar i has no profile (its window has no price range): no condition holds, whatever the target
+   * (`volumeProfileFlags` reads the thresholds without a branch: -Infinity is under every target).
+   */
+  none(i: number): void {
+    this.bits[i] = 0;
+    this.below[i] = Number.NEGATIVE_INFINITY;
+    this.above[i] = Number.NEGATIVE_INFINITY;
+    this.slack[i] = 0;
   }
 
   /**
@@ -482,10 +445,18 @@ class ProfileThresholds {
    * each step before them. The threshold is the volume held one step before (±Infinity: every
    * step's VAL is over the close, or none).
    */
-  private record(i: number, pocBin: number, underVal: number, overVah: number): void {
-    const { held, bins, frame } = this;
-    const lo = frame[LO] as number;
-    const width = frame[WIDTH] as number;
+  record(
+    i: number,
+    pocBin: number,
+    underVal: number,
+    overVah: number,
+    lo: number,
+    width: number,
+    total: number,
+    slack: number,
+    held: Float64Array,
+  ): void {
+    const bins = this.bins;
     const c = this.series.close[i] as number;
     this.below[i] =
       underVal >= bins
@@ -501,55 +472,157 @@ class ProfileThresholds {
           : (held[overVah - 1] as number);
     const poc = lo + (pocBin + 0.5) * width;
     this.bits[i] = HAS_PROFILE | (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
-    this.total[i] = frame[TOTAL] as number;
-    this.slack[i] = frame[SLACK] as number;
+    this.total[i] = total;
+    this.slack[i] = slack;
+  }
+}
+
+/**
+ * The thresholds of one series for one number of bins, estimated a batch of consecutive lookbacks
+ * at a time (one per cache, `volume-profile-batch:<bins>`). A lookback asked for is built alone,
+ * unless it follows the last batch (the next longer lookback, or the next shorter one): then a
+ * batch twice as large as the last, up to `MAX_BATCH` lookbacks and `MAX_PENDING_BYTES` of
+ * thresholds, is built in one pass, and the lookbacks not asked for yet wait (`pending`) until
+ * they are. A sweep asks for its lookbacks in grid order, so it builds them in batches; a single
+ * request costs what it did; any order gives the same thresholds (only the work differs).
+ *
+ * The estimate (`estimate`) walks the bars once for the whole batch and keeps one running window
+ * per lookback, in whole quanta of the series' quantum (`ProfileBars.quantum`): `partial`, the
+ * shares of the bars that cover a bin only in part (a bar's lowest and highest bins, a bar with no
+ * range); `whole`, the shares of the bars that cover a bin wholly (density × the bins' width, the
+ * same for each such bin); `parts`, the number of bars with volume in each bin; `into`, each bin's
+ * estimate, (partial + ratio × whole) × quantum, `ratio` being the bin's own width (as
+ * profileHistogram's overlaps compute it, the edges rounded) over the bins' width. Integer sums in
+ * quanta are exact, so a window's numbers are the same whatever path built it. At bar i, the
+ * window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
+ * first that has the same lowest low and highest high (the same bins, so the same quanta per bar):
+ * - its own window at bar i - 1, the bar that left taken away and the one that joined added;
+ * - lookback L + 1's window at bar i (built just before: the lookbacks go longest first), copied,
+ *   its oldest bar taken away;
+ * - lookback L - 1's window at bar i - 1 (not yet moved on), copied, bar i - 1 added;
+ * - else summed again.
+ * Only the bins the changed bars touch are estimated again, and the POC of the last window kept if
+ * it is not among them and every bin that changed stays under it by more than the bound (with the
+ * last window's second largest bin, or a bound on it): the choice the full scan would make.
+ */
+class ProfileBatch {
+  private readonly pending = new Map<number, ProfileThresholds>();
+  /** The last batch's lookbacks (`first` .. `last`) and their number. */
+  private first = 0;
+  private last = -1;
+  private size = 0;
+  private readonly most: number;
+  private readonly partial: Float64Array;
+  private readonly whole: Float64Array;
+  private readonly parts: Int32Array;
+  private readonly into: Float64Array;
+  private readonly edges: Float64Array;
+  private readonly ratio: Float64Array;
+  private readonly held: Float64Array;
+  /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
+  private readonly frame = new Float64Array(5);
+  /**
+   * Each lookback's running window: its lowest low and highest high (NaN: none kept), its POC bin
+   * and a bound on its other bins (at least the second largest); and at the current bar, each
+   * lookback's window's lowest low and highest high (`los`, `his`).
+   */
+  private readonly stateLo: Float64Array;
+  private readonly stateHi: Float64Array;
+  private readonly pocs: Int32Array;
+  private readonly seconds: Float64Array;
+  private readonly los: Float64Array;
+  private readonly his: Float64Array;
+  /** The lowest and highest bins the last `addBars` calls changed. */
+  private readonly changed = new Int32Array(2);
+
+  constructor(
+    private readonly series: BarSeries,
+    private readonly bins: number,
+    private readonly bars: ProfileBars,
+  ) {
+    const n = series.close.length;
+    this.most = Math.max(1, Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / ProfileThresholds.bytes(n))));
+    const m = bars.estimable ? this.most * bins : 0;
+    this.partial = new Float64Array(m);
+    this.whole = new Float64Array(m);
+    this.parts = new Int32Array(m);
+    this.into = new Float64Array(m);
+    this.edges = new Float64Array(bins + 1);
+    this.ratio = new Float64Array(bins);
+    this.held = new Float64Array(bins);
+    this.stateLo = new Float64Array(this.most);
+    this.stateHi = new Float64Array(this.most);
+    this.pocs = new Int32Array(this.most);
+    this.seconds = new Float64Array(this.most);
+    this.los = new Float64Array(this.most);
+    this.his = new Float64Array(this.most);
+  }
+
+  /** The scratch, and the most the pending thresholds may take. */
+  get bytes(): number {
+    const n = this.series.close.length;
+    return 28 * this.partial.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
+  }
+
+  /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
+  take(lookback: number): ProfileThresholds {
+    const found = this.pending.get(lookback);
+    if (found !== undefined) {
+      this.pending.delete(lookback);
+      return found;
+    }
+    let first = lookback;
+    let size = 1;
+    if (lookback === this.last + 1) size = Math.min(2 * this.size, this.most);
+    else if (lookback === this.first - 1) {
+      size = Math.min(2 * this.size, this.most, lookback);
+      first = lookback - size + 1;
+    }
+    this.pending.clear();
+    const batch: ProfileThresholds[] = [];
+    for (let k = 0; k < size; k++) {
+      batch.push(new ProfileThresholds(this.series, first + k, this.bins, this.bars.estimable));
+    }
+    if (this.bars.estimable) this.estimate(batch);
+    this.first = first;
+    this.last = first + size - 1;
+    this.size = size;
+    for (const t of batch) if (t.lookback !== lookback) this.pending.set(t.lookback, t);
+    return batch[lookback - first] as ProfileThresholds;
   }
 
   /**
-   * Every bar's entries from estimated histograms, a bar computed exactly where a choice is close.
+   * Every bar's entries of the batch's lookbacks (consecutive, shortest first) from estimated
+   * histograms, a bar computed exactly where a choice is close.
    *
-   * The estimate: each bar's volume density (volume / range) times its overlap with each bin it
-   * touches (no division per bin), counted in whole quanta (a power of two, the series' whole volume
-   * under 2^50 of them), so a bin's sum is an exact integer: while the window's lowest low and
-   * highest high stay the same (the same bins), sliding it one bar subtracts the bar that leaves and
-   * adds the one that enters, with no rounding; when they change, the window starts from the last
-   * (shorter) lookback's window ending at the same bar if that one has the same lowest low and
-   * highest high (`ProfileStates`: the same bins, so the same quanta per bar), adding the bars this
-   * one has before it, and is otherwise summed again. A bar
-   * covers a run of bins, all but the first and last wholly, each of those with the same share
-   * (density × the bins' width): that share is added once to a difference array (`addBars`), so a
-   * bar costs the same whatever its range, and one pass over the bins per window sums it up, each
-   * bin's run of whole shares scaled by the bin's own width over the bins' width (`ratio`, the
-   * edges' rounding: within 2^-20 of 1 for the widths estimated).
-   * Each bin is then within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum
-   * per bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
+   * Each bin is within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum per
+   * bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
    * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
    * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
    * held volumes (at most `bins` bins summed in floating point) between the two.
    */
-  private estimate(bars: ProfileBars, states: ProfileStates): void {
-    const { high, low, volume, close } = this.series;
-    const { lookback, bins, into, held, parts, edges, ratio, frame } = this;
-    const { partial, interior, touches, slots } = states;
-    // The states of the last lookback estimated, when it is shorter: a window with its bins starts
-    // from them. They are overwritten bar by bar with this lookback's.
+  private estimate(batch: ProfileThresholds[]): void {
+    const { high, low, close, volume } = this.series;
+    const { bins, partial, whole, parts, into, edges, ratio, held, frame, changed } = this;
+    const { prefix, integral, quantum, minQ, maxQ } = this.bars;
     const n = high.length;
-    const from = slots === n && states.lookback < lookback ? states.lookback : 0;
-    states.lookback = 0;
-    const { density, prefix, integral, quantum, minQ, maxQ } = bars;
+    const size = batch.length;
+    const first = (batch[0] as ProfileThresholds).lookback;
     frame[PER_QUANTUM] = 1 / quantum;
+    // Each lookback's running window: its lowest low and highest high (NaN: none kept), its POC
+    // bin and a bound on its second largest bin (at least it).
+    const { stateLo, stateHi, pocs, seconds, los, his } = this;
+    stateLo.fill(Number.NaN);
+    stateHi.fill(Number.NaN);
+    // At the current bar, each lookback's window's lowest low and highest high.
     let minHead = 0;
     let minTail = 0;
     let maxHead = 0;
     let maxTail = 0;
-    // The lowest low and highest high of the previous window's state (NaN: none), and of `edges`.
-    let sumsLo = Number.NaN;
-    let sumsHi = Number.NaN;
     let edgesLo = Number.NaN;
     let edgesHi = Number.NaN;
-    const slackFactor = 16 * (lookback + 2) * (bins + 2);
     for (let j = 0; j + 1 < n; j++) {
-      // Bar j joins; the window is bars i - lookback .. i - 1 with i = j + 1.
+      // Bar j joins; the shortest lookback's window is bars i - first .. i - 1 with i = j + 1.
       const l = low[j] as number;
       while (minTail > minHead && (low[minQ[minTail - 1] as number] as number) >= l) minTail--;
       minQ[minTail++] = j;
@@ -557,175 +630,239 @@ class ProfileThresholds {
       while (maxTail > maxHead && (high[maxQ[maxTail - 1] as number] as number) <= h) maxTail--;
       maxQ[maxTail++] = j;
       const i = j + 1;
-      const first = i - lookback;
-      if (first < 0) continue;
-      while ((minQ[minHead] as number) < first) minHead++;
-      while ((maxQ[maxHead] as number) < first) maxHead++;
-      const lo = low[minQ[minHead] as number] as number;
-      const hi = high[maxQ[maxHead] as number] as number;
-      // This window's slot: its partial shares from `op`, its difference arrays from `od`.
-      const slot = slots === n ? i : i & 1;
-      const op = slot * bins;
-      const od = slot * (bins + 1);
-      if (!(hi > lo)) {
-        this.bits[i] = 0;
-        sumsLo = Number.NaN;
-        states.lo[slot] = Number.NaN;
-        continue;
+      if (i < first) continue;
+      while ((minQ[minHead] as number) < i - first) minHead++;
+      while ((maxQ[maxHead] as number) < i - first) maxHead++;
+      let lo = low[minQ[minHead] as number] as number;
+      let hi = high[maxQ[maxHead] as number] as number;
+      los[0] = lo;
+      his[0] = hi;
+      // The longer lookbacks' windows, each one bar further back (those with a whole window).
+      let top = 0;
+      for (let k = 1; k < size && first + k <= i; k++) {
+        const m = i - first - k;
+        const ml = low[m] as number;
+        const mh = high[m] as number;
+        if (ml < lo) lo = ml;
+        if (mh > hi) hi = mh;
+        los[k] = lo;
+        his[k] = hi;
+        top = k;
       }
-      const width = (hi - lo) / bins;
-      // Bins far wider than a price's rounding: every estimate below is then within its bound.
-      if (!(width > Math.max(Math.abs(lo), Math.abs(hi)) * 2 ** -30)) {
-        // `exact` leaves its own window's numbers in `frame`: the edges are to be set again.
-        this.exact(i);
-        sumsLo = Number.NaN;
-        edgesLo = Number.NaN;
-        states.lo[slot] = Number.NaN;
-        continue;
-      }
-      if (lo === sumsLo && hi === sumsHi) {
-        // The same bins as the previous window: its state, the bar that left taken away and the
-        // one that joined added.
-        const pp = slot === 0 ? (slots - 1) * bins : op - bins;
-        const pd = slot === 0 ? (slots - 1) * (bins + 1) : od - bins - 1;
-        for (let b = 0; b < bins; b++) partial[op + b] = partial[pp + b] as number;
-        for (let b = 0; b <= bins; b++) {
-          interior[od + b] = interior[pd + b] as number;
-          touches[od + b] = touches[pd + b] as number;
+      // Longest first: lookback L + 1's window is at bar i already, L - 1's still at bar i - 1.
+      for (let k = top; k >= 0; k--) {
+        const t = batch[k] as ProfileThresholds;
+        const lookback = first + k;
+        const wlo = los[k] as number;
+        const whi = his[k] as number;
+        if (!(whi > wlo)) {
+          t.none(i);
+          stateLo[k] = Number.NaN;
+          continue;
         }
-        this.addBars(states, first - 1, first, -1, density, op, od);
-        this.addBars(states, i - 1, i, 1, density, op, od);
-      } else {
-        if (lo !== edgesLo || hi !== edgesHi) {
-          frame[LO] = lo;
+        const width = (whi - wlo) / bins;
+        // Bins far wider than a price's rounding: every estimate below is then within its bound.
+        if (!(width > Math.max(Math.abs(wlo), Math.abs(whi)) * 2 ** -30)) {
+          t.exact(i);
+          stateLo[k] = Number.NaN;
+          continue;
+        }
+        if (wlo !== edgesLo || whi !== edgesHi) {
+          frame[LO] = wlo;
           frame[WIDTH] = width;
           frame[INVERSE] = 1 / width;
-          for (let b = 0; b <= bins; b++) edges[b] = lo + b * width;
+          for (let b = 0; b <= bins; b++) edges[b] = wlo + b * width;
           for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
           frame[TOP] = edges[bins] as number;
-          edgesLo = lo;
-          edgesHi = hi;
+          edgesLo = wlo;
+          edgesHi = whi;
         }
-        if (from > 0 && states.lo[slot] === lo && states.hi[slot] === hi) {
-          // The shorter lookback's window ending at the same bar has the same bins: the bars
-          // this window adds before it.
-          this.addBars(states, first, i - from, 1, density, op, od);
+        const s = k * bins;
+        // The bins that changed: those of the bars added (`r0` .. `r1`) and, sliding, of the bar
+        // taken away (`q0` .. `q1`); a run is empty when its start is past its end.
+        changed[0] = bins;
+        changed[1] = -1;
+        let q0 = bins;
+        let q1 = -1;
+        let full = false;
+        if (stateLo[k] === wlo && stateHi[k] === whi) {
+          this.addBars(i - 1 - lookback, i - lookback, -1, s);
+          q0 = changed[0] as number;
+          q1 = changed[1] as number;
+          changed[0] = bins;
+          changed[1] = -1;
+          this.addBars(i - 1, i, 1, s);
+        } else if (k + 1 < size && stateLo[k + 1] === wlo && stateHi[k + 1] === whi) {
+          this.copy(k + 1, k);
+          pocs[k] = pocs[k + 1] as number;
+          seconds[k] = seconds[k + 1] as number;
+          this.addBars(i - 1 - lookback, i - lookback, -1, s);
+          q0 = changed[0] as number;
+          q1 = changed[1] as number;
+          changed[0] = bins;
+          changed[1] = -1;
+        } else if (k > 0 && stateLo[k - 1] === wlo && stateHi[k - 1] === whi) {
+          this.copy(k - 1, k);
+          pocs[k] = pocs[k - 1] as number;
+          seconds[k] = seconds[k - 1] as number;
+          this.addBars(i - 1, i, 1, s);
         } else {
-          partial.fill(0, op, op + bins);
-          interior.fill(0, od, od + bins + 1);
-          touches.fill(0, od, od + bins + 1);
-          this.addBars(states, first, i, 1, density, op, od);
+          partial.fill(0, s, s + bins);
+          whole.fill(0, s, s + bins);
+          parts.fill(0, s, s + bins);
+          this.addBars(i - lookback, i, 1, s);
+          full = true;
+          changed[0] = 0;
+          changed[1] = bins - 1;
         }
-        sumsLo = lo;
-        sumsHi = hi;
-      }
-      states.lo[slot] = lo;
-      states.hi[slot] = hi;
-      let total = 0;
-      if (integral) total = (prefix[i] as number) - (prefix[first] as number);
-      else for (let k = first; k < i; k++) total += volume[k] as number;
-      const slack = slackFactor * (UNIT_ROUNDOFF * total + quantum);
-      // The POC: the bin with the most volume, by more than the bound.
-      let pocBin = 0;
-      let best = Number.NEGATIVE_INFINITY;
-      let second = Number.NEGATIVE_INFINITY;
-      // The running sums of the difference arrays: the bin's whole shares and its bars.
-      let whole = 0;
-      let count = 0;
-      for (let b = 0; b < bins; b++) {
-        whole += interior[od + b] as number;
-        count += touches[od + b] as number;
-        parts[b] = count;
-        const x = ((partial[op + b] as number) + (ratio[b] as number) * whole) * quantum;
-        into[b] = x;
-        if (x > best) {
-          second = best;
-          best = x;
-          pocBin = b;
-        } else if (x > second) second = x;
-      }
-      if (!(best - second > slack) || parts[pocBin] === 0) {
-        this.exact(i);
-        continue;
-      }
-      // The value area grown, each step decided by more than the bound (or between bins no volume
-      // reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
-      // do not change the thresholds. A close under the lowest low is under every VAL, one over
-      // the last bin's upper edge over every VAH.
-      const c = close[i] as number;
-      let lowBin = pocBin;
-      let highBin = pocBin;
-      let sum = into[pocBin] as number;
-      held[0] = sum;
-      let underVal = c < lo ? bins : c < lo + lowBin * width ? -1 : 0;
-      let overVah = c > lo + bins * width ? bins : c > lo + (highBin + 1) * width ? -1 : 0;
-      let steps = 0;
-      let near = false;
-      while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
-        let up: boolean;
-        if (lowBin === 0) up = true;
-        else if (highBin === bins - 1) up = false;
-        else {
-          const emptyAbove = parts[highBin + 1] === 0;
-          const emptyBelow = parts[lowBin - 1] === 0;
-          if (emptyAbove || emptyBelow) up = emptyBelow;
-          else {
-            const a = into[highBin + 1] as number;
-            const z = into[lowBin - 1] as number;
-            if (!(Math.abs(a - z) > slack)) {
-              near = true;
-              break;
-            }
-            up = a > z;
+        stateLo[k] = wlo;
+        stateHi[k] = whi;
+        const r0 = changed[0] as number;
+        const r1 = changed[1] as number;
+        for (let b = r0; b <= r1; b++) {
+          into[s + b] =
+            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+        }
+        for (let b = q0; b <= q1; b++) {
+          into[s + b] =
+            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+        }
+        let total = 0;
+        if (integral) total = (prefix[i] as number) - (prefix[i - lookback] as number);
+        else for (let m = i - lookback; m < i; m++) total += volume[m] as number;
+        const slack = 16 * (lookback + 2) * (bins + 2) * (UNIT_ROUNDOFF * total + quantum);
+        // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
+        // is kept when it still wins by more than the bound against a bound on every other bin:
+        // the last window's bound on them (`seconds`), raised by the bins the added bars changed
+        // (the bars taken away only lower the bins they touch). Then the full scan would choose it.
+        let pocBin = pocs[k] as number;
+        let best = Number.NEGATIVE_INFINITY;
+        let second = Number.NEGATIVE_INFINITY;
+        let scan = full;
+        if (!scan) {
+          best = into[s + pocBin] as number;
+          second = seconds[k] as number;
+          for (let b = r0; b <= r1; b++) {
+            const x = into[s + b] as number;
+            if (x > second && b !== pocBin) second = x;
+          }
+          scan = !(best - second > slack);
+        }
+        if (scan) {
+          pocBin = 0;
+          best = Number.NEGATIVE_INFINITY;
+          second = Number.NEGATIVE_INFINITY;
+          for (let b = 0; b < bins; b++) {
+            const x = into[s + b] as number;
+            if (x > best) {
+              second = best;
+              best = x;
+              pocBin = b;
+            } else if (x > second) second = x;
           }
         }
-        if (up) {
-          highBin++;
-          sum += into[highBin] as number;
-        } else {
-          lowBin--;
-          sum += into[lowBin] as number;
+        pocs[k] = pocBin;
+        seconds[k] = second;
+        if (!(best - second > slack) || parts[s + pocBin] === 0) {
+          t.exact(i);
+          continue;
         }
-        steps++;
-        held[steps] = sum;
-        if (underVal < 0 && !(c < lo + lowBin * width)) underVal = steps;
-        if (overVah < 0 && !(c > lo + (highBin + 1) * width)) overVah = steps;
+        // The value area grown, each step decided by more than the bound (or between bins no volume
+        // reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
+        // do not change the thresholds. A close under the lowest low is under every VAL, one over
+        // the last bin's upper edge over every VAH.
+        const c = close[i] as number;
+        let lowBin = pocBin;
+        let highBin = pocBin;
+        let sum = into[s + pocBin] as number;
+        held[0] = sum;
+        let underVal = c < wlo ? bins : c < wlo + lowBin * width ? -1 : 0;
+        let overVah = c > wlo + bins * width ? bins : c > wlo + (highBin + 1) * width ? -1 : 0;
+        let steps = 0;
+        let near = false;
+        while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
+          let up: boolean;
+          if (lowBin === 0) up = true;
+          else if (highBin === bins - 1) up = false;
+          else {
+            const emptyAbove = parts[s + highBin + 1] === 0;
+            const emptyBelow = parts[s + lowBin - 1] === 0;
+            if (emptyAbove || emptyBelow) up = emptyBelow;
+            else {
+              const a = into[s + highBin + 1] as number;
+              const z = into[s + lowBin - 1] as number;
+              if (!(Math.abs(a - z) > slack)) {
+                near = true;
+                break;
+              }
+              up = a > z;
+            }
+          }
+          if (up) {
+            highBin++;
+            sum += into[s + highBin] as number;
+          } else {
+            lowBin--;
+            sum += into[s + lowBin] as number;
+          }
+          steps++;
+          held[steps] = sum;
+          if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
+          if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
+        }
+        if (near) t.exact(i);
+        else {
+          t.record(
+            i,
+            pocBin,
+            underVal < 0 ? bins : underVal,
+            overVah < 0 ? bins : overVah,
+            wlo,
+            width,
+            total,
+            slack,
+            held,
+          );
+        }
       }
-      frame[SLACK] = slack;
-      frame[TOTAL] = total;
-      if (near) this.exact(i);
-      else this.record(i, pocBin, underVal < 0 ? bins : underVal, overVah < 0 ? bins : overVah);
     }
-    if (slots === n) states.lookback = lookback;
+  }
+
+  /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
+  private copy(from: number, to: number): void {
+    const { bins, partial, whole, parts, into } = this;
+    const f = from * bins;
+    const s = to * bins;
+    for (let b = 0; b < bins; b++) {
+      partial[s + b] = partial[f + b] as number;
+      whole[s + b] = whole[f + b] as number;
+      parts[s + b] = parts[f + b] as number;
+      into[s + b] = into[f + b] as number;
+    }
   }
 
   /**
    * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
-   * of the bins in `frame`, in whole quanta: a bar's share of its lowest and highest bins (its
-   * density times its overlap with [edges[b], edges[b + 1]), the overlap as profileHistogram
-   * computes it) in `partial`, its share of each bin between (density × the bins' width, the same
-   * for each) once in the difference array `interior`, and its bins in `touches`; a bar with no
-   * range puts its volume in profileHistogram's bin for its price. One loop for adding and taking
-   * away, so a bar taken away takes exactly the quanta it added.
+   * of the window at `s` for the bins in `frame`, in whole quanta: a bar's share of its lowest and
+   * highest bins (its density times its overlap with [edges[b], edges[b + 1]), the overlap as
+   * profileHistogram computes it) in `partial`, its share of each bin between (density × the bins'
+   * width, the same for each) in `whole`, and its bins in `parts`; a bar with no range puts its
+   * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
+   * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
+   * `changed`.
    */
-  private addBars(
-    states: ProfileStates,
-    from: number,
-    to: number,
-    sign: number,
-    density: Float64Array,
-    op: number,
-    od: number,
-  ): void {
+  private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
-    const { bins, edges, frame } = this;
-    const { partial, interior, touches } = states;
+    const { bins, edges, frame, partial, whole, parts, changed } = this;
+    const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
     const perQuantum = frame[PER_QUANTUM] as number;
     // The part above the last bin's upper edge (when rounding puts it under the high) is in no bin.
     const top = frame[TOP] as number;
     const inverse = frame[INVERSE] as number;
+    let r0 = changed[0] as number;
+    let r1 = changed[1] as number;
     for (let k = from; k < to; k++) {
       const v = volume[k] as number;
       if (v === 0) continue;
@@ -733,9 +870,10 @@ class ProfileThresholds {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        partial[op + bin] = (partial[op + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        touches[od + bin] = (touches[od + bin] as number) + sign;
-        touches[od + bin + 1] = (touches[od + bin + 1] as number) - sign;
+        partial[s + bin] = (partial[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        parts[s + bin] = (parts[s + bin] as number) + sign;
+        if (bin < r0) r0 = bin;
+        if (bin > r1) r1 = bin;
         continue;
       }
       const hc = bh < top ? bh : top;
@@ -765,41 +903,44 @@ class ProfileThresholds {
         while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
       }
       if (b === c) {
-        partial[op + b] =
-          (partial[op + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        partial[s + b] = (partial[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
         // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
-        partial[op + b] = (partial[op + b] as number) + sign * first;
-        partial[op + c] = (partial[op + c] as number) + sign * last;
+        partial[s + b] = (partial[s + b] as number) + sign * first;
+        partial[s + c] = (partial[s + c] as number) + sign * last;
         if (c > b + 1) {
-          const whole = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          interior[od + b + 1] = (interior[od + b + 1] as number) + whole;
-          interior[od + c] = (interior[od + c] as number) - whole;
+          const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
+          for (let x = s + b + 1; x < s + c; x++) whole[x] = (whole[x] as number) + share;
         }
       }
-      touches[od + b] = (touches[od + b] as number) + sign;
-      touches[od + c + 1] = (touches[od + c + 1] as number) - sign;
+      for (let x = s + b; x <= s + c; x++) parts[x] = (parts[x] as number) + sign;
+      if (b < r0) r0 = b;
+      if (c > r1) r1 = c;
     }
+    changed[0] = r0;
+    changed[1] = r1;
   }
 }
 
 function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
   return cache.get(
     `volume-profile:${lookback}:${bins}`,
-    () =>
-      new ProfileThresholds(
-        cache.series,
-        lookback,
-        bins,
-        cache.get(
-          'volume-profile-bars',
-          () => new ProfileBars(cache.series),
+    () => {
+      const bars = cache.get(
+        'volume-profile-bars',
+        () => new ProfileBars(cache.series),
+        (b) => b.bytes,
+      );
+      return cache
+        .get(
+          `volume-profile-batch:${bins}`,
+          () => new ProfileBatch(cache.series, bins, bars),
           (b) => b.bytes,
-        ),
-        () => profileStates(cache, bins),
-      ),
+        )
+        .take(lookback);
+    },
     (p) => p.bytes,
   );
 }
@@ -839,11 +980,9 @@ function volumeProfileFlags(
     }
     return flags;
   }
+  // No branch on the conditions (they flip at random from bar to bar): a bar with no profile has
+  // both thresholds at -Infinity and no exit bits, so it reads 0 as well.
   for (let i = lookback; i < n; i++) {
-    if (bits[i] === 0) {
-      flags[i] = 0;
-      continue;
-    }
     const target = valueArea * (total[i] as number);
     const s = slack[i] as number;
     if (
@@ -853,8 +992,8 @@ function volumeProfileFlags(
       p.exact(i);
     }
     flags[i] =
-      (target <= (below[i] as number) ? ENTER_LONG : 0) |
-      (target <= (above[i] as number) ? ENTER_SHORT : 0) |
+      (ENTER_LONG * +(target <= (below[i] as number))) |
+      (ENTER_SHORT * +(target <= (above[i] as number))) |
       ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;

@@ -450,9 +450,49 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
-  it('on a series so long that no window state is kept for the next lookback (a ring of two)', () => {
-    // 28 copies of SPY's bars, one after the other (35,000 bars): their window states for 24 bins
-    // would take more than the 16 MB allowed.
+  it('on consecutive lookbacks, longer or shorter each time (built in batches), for each bins', () => {
+    // A lookback asked for right after the last batch's longest (or shortest) starts a batch twice
+    // as large: the windows then start from the next longer or shorter lookback's.
+    fc.assert(
+      fc.property(tieBars, fc.constantFrom(1, 0.5, 1 / 3), fc.boolean(), (bars, scale, descending) => {
+        const series = tieSeries(bars, scale);
+        const cache = new IndicatorCache(series);
+        const lookbacks = Array.from({ length: 14 }, (_, k) => (descending ? 14 - k : k + 1));
+        for (const lookback of lookbacks) {
+          for (const bins of [2, 3, 7]) {
+            for (const valueArea of [0.25, 0.6, 0.9]) {
+              expect(
+                vectorCodes(cache, lookback, bins, valueArea),
+                `${lookbacks} ${lookback} ${bins} ${valueArea}`,
+              ).toEqual(exactCodes(series, lookback, bins, valueArea));
+            }
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('when the cache is emptied between requests (the batch and its lookbacks not asked for yet dropped)', () => {
+    fc.assert(
+      fc.property(tieBars, fc.integer({ min: 2_000, max: 40_000 }), (bars, budget) => {
+        const series = tieSeries(bars, 0.5);
+        const cache = new IndicatorCache(series, budget);
+        for (let lookback = 1; lookback <= 12; lookback++) {
+          for (const bins of [3, 5]) {
+            expect(vectorCodes(cache, lookback, bins, 0.7), `${budget} ${lookback} ${bins}`).toEqual(
+              exactCodes(series, lookback, bins, 0.7),
+            );
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('on a series so long that a batch holds fewer lookbacks (its thresholds bounded in bytes)', () => {
+    // 28 copies of SPY's bars, one after the other (35,000 bars): a batch's 8 MB of thresholds
+    // hold 7 lookbacks, not 12 (lookbacks 7 | 8-9 | 10-13 | 14-20 | 21-27).
     const spy = loadBarsCsv('data/SPY.csv');
     const n = spy.close.length * 28;
     const tile = (a: Float64Array) => Float64Array.from({ length: n }, (_, k) => a[k % a.length] as number);
@@ -467,7 +507,7 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
       intraday: false,
     };
     const cache = new IndicatorCache(long);
-    for (const lookback of [7, 15]) {
+    for (let lookback = 7; lookback <= 22; lookback++) {
       expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(long, lookback, 24, 0.7));
     }
   });
