@@ -1,15 +1,15 @@
 /**
  * Where the bench's worker-thread entries spend their CPU, per thread (bench/fast.ts: 20,000
  * Bollinger combinations on SPY through `WorkerPoolEvaluator` on one and on two threads, each thread
- * warmed first): `node <bundle> [threads] [passes] [warm]` on an esbuild bundle of this file
- * (docs/engine.md, "Two threads, the third round"), `threads` a list (default `1,2`), `warm` the
- * combinations each thread runs before the clock (default the bench's `WARM_PER_THREAD`). For each
- * timed run: the wall time, the process's CPU time and, from `/proc/self/task/<tid>/stat` (Linux),
- * that of the worker threads, of V8's helper threads (GC, the optimizing compiler) and of the main
- * thread, and the metrics' digest. With `MARK=1` the timed run is bracketed by `MARK` lines on stdout,
- * to cut V8's traces (`--trace-opt`, `--trace-gc`) to it. On a shared machine wall time means little; the
- * CPU times give the bound 2 x (one worker's CPU) / (the two-thread run's whole CPU), which is what a
- * quiet 2-core machine can give at best.
+ * warmed first): `node bench/start.mjs threads-cpu [threads] [passes] [warm]` (docs/engine.md, "Two
+ * threads, the third round"), `threads` a list (default `1,2`), `warm` the combinations each thread
+ * runs before the clock (default the bench's `WARM_PER_THREAD`). For each timed run: the wall time,
+ * the process's CPU time and, from `/proc/self/task/<tid>/stat` (Linux), that of the worker threads
+ * (and how often they blocked), of V8's helper threads (GC, the optimizing compiler) and of the main
+ * thread, and the metrics' digest. With `MARK=1` the timed run is bracketed by `MARK` lines on
+ * stdout, to cut V8's traces (`--trace-opt`, `--trace-gc`) to it. On a shared machine wall time
+ * means little; the CPU times give the bound 2 x (one worker's CPU) / (the two-thread run's whole
+ * CPU), which is what a quiet 2-core machine can give at best.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
@@ -25,14 +25,20 @@ const mark = process.env.MARK === '1';
 /** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
 const TICKS = 100;
 
-/** Each thread's CPU seconds (user + system) by thread id. Every thread of node is called "node". */
-function threadCpu(): Map<number, number> {
-  const out = new Map<number, number>();
+/**
+ * Each thread's CPU seconds (user + system) and voluntary context switches (the times it blocked:
+ * waiting for a message, or for GC helpers to finish their part), by thread id. Every thread of
+ * node is called "node".
+ */
+function threadCpu(): Map<number, { cpu: number; waits: number }> {
+  const out = new Map<number, { cpu: number; waits: number }>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / TICKS);
+      const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      const waits = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      out.set(Number(tid), { cpu: (Number(fields[11]) + Number(fields[12])) / TICKS, waits });
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -69,20 +75,23 @@ for (let p = 0; p < passes; p++) {
     const workers = new Set(
       [...t1]
         .filter(([tid]) => !before.has(tid))
-        .sort((a, b) => b[1] - a[1])
+        .sort((a, b) => b[1].cpu - a[1].cpu)
         .slice(0, threads)
         .map(([tid]) => tid),
     );
     const share = { main: 0, helpers: 0, workers: 0 };
-    for (const [tid, seconds] of t1) {
-      const used = seconds - (t0.get(tid) ?? 0);
+    let waits = 0;
+    for (const [tid, now] of t1) {
+      const used = now.cpu - (t0.get(tid)?.cpu ?? 0);
       if (tid === process.pid) share.main += used;
-      else if (workers.has(tid)) share.workers += used;
-      else share.helpers += used;
+      else if (workers.has(tid)) {
+        share.workers += used;
+        waits += now.waits - (t0.get(tid)?.waits ?? 0);
+      } else share.helpers += used;
     }
     console.log(
       `${threads} thread(s): wall ${wall.toFixed(3)} s, process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(3)} s; ` +
-        `main ${share.main.toFixed(2)}, helpers ${share.helpers.toFixed(2)}, workers ${share.workers.toFixed(2)}; digest ${metricsDigest(metrics)}`,
+        `main ${share.main.toFixed(2)}, helpers ${share.helpers.toFixed(2)}, workers ${share.workers.toFixed(2)} (blocked ${waits} times); digest ${metricsDigest(metrics)}`,
     );
   }
 }
