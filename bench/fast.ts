@@ -41,6 +41,18 @@ export type FastSweepResult = Omit<StrategySweepResult, 'engine' | 'threads'> & 
   readonly threads: number;
 };
 
+/**
+ * How many combinations each worker thread runs before the thread entries' clock starts: enough for
+ * a fresh isolate's optimized code to settle (measured per thread: docs/engine.md, "Two threads, the
+ * third round"), as it has in a long `quantshift optimize` after its first windows.
+ */
+export const WARM_PER_THREAD = 10_000;
+
+/** `count` combinations of `grid` spread evenly over it (the grid's first ones are its smallest periods only). */
+export function spreadOver(grid: readonly Combination[], count: number): Combination[] {
+  return Array.from({ length: count }, (_, i) => grid[Math.floor((i * grid.length) / count)] as Combination);
+}
+
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
 
@@ -178,18 +190,17 @@ export async function runFastBenchmarks(
   );
 
   // A user's real sweep on one and on two worker threads: the same 20,000 combinations (as above),
-  // the same results. Each thread is warmed alike (its copy of the bars, its JIT) before the clock
-  // starts: 2,000 combinations each, spread over the whole grid (every period and band width the
-  // timed run meets; the grid's first 2,000 are periods 5 to 9 only). Each isolate compiles its own
-  // code, and V8's compiler and GC threads run beside the sweep: with one worker on the idle second
-  // core, with two on the cores the workers need (docs/engine.md, "Worker threads").
-  const warmUp = (count: number) =>
-    Array.from({ length: count }, (_, i) => big[Math.floor((i * big.length) / count)] as Combination);
+  // the same results. Each thread is warmed alike before the clock starts (its copy of the bars, its
+  // JIT): WARM_PER_THREAD combinations each, spread over the whole grid. Each isolate compiles its own
+  // code, and a fresh one takes several thousand combinations to settle: with 2,000 each, the timed
+  // run still paid that settling once per thread, so twice with two (docs/engine.md, "Two threads,
+  // the third round"). V8's compiler and GC threads run beside the sweep: with one worker on the idle
+  // second core, with two on the cores the workers need.
   const task = { series: [spy], strategy: 'bollinger', baseParams, combos: big, options };
   let reference: string | undefined;
   for (const threads of [1, 2]) {
     const pool = new WorkerPoolEvaluator(threads);
-    await pool.evaluate({ ...task, combos: warmUp(2_000 * threads) });
+    await pool.evaluate({ ...task, combos: spreadOver(big, WARM_PER_THREAD * threads) });
     const started = process.hrtime.bigint();
     const metrics = await pool.evaluate(task);
     const elapsed = seconds(started);

@@ -6,10 +6,15 @@
 // processes (docs/engine.md, "Speed"). The processes and threads the bench starts run bundled too
 // (bench/entries.ts). `QUANTSHIFT_BENCH_BUNDLE=0` runs the sources through tsx instead (debugging:
 // source lines in stack traces), with the same JSON.
+// `node bench/start.mjs threads-cpu [threads] [passes] [warm]` runs bench/threads-cpu.ts the same way
+// (the CPU time per thread of the bench's worker-thread entries: docs/engine.md, "Two threads, the
+// third round").
 import { bundledUrl, sourceBundle } from '../shared/research/bundle-cache.mjs';
 
+const tool = process.argv[2] === 'threads-cpu' ? process.argv.splice(2, 1)[0] : undefined;
+const entry = tool ?? 'run';
 const bundle = await bundledUrl(
-  sourceBundle('bench-run', 'bench/run.ts'),
+  sourceBundle(`bench-${entry}`, `bench/${entry}.ts`),
   'QUANTSHIFT_BENCH_BUNDLE',
   (line) => process.stderr.write(`bench: ${line}\n`),
 );
@@ -18,5 +23,5 @@ if (bundle !== undefined) {
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('./run.ts');
+  await import(`./${entry}.ts`);
 }
