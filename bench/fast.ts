@@ -39,7 +39,17 @@ import { type StrategySweepResult, SWEEP_GRIDS } from './strategies.js';
 export type FastSweepResult = Omit<StrategySweepResult, 'engine' | 'threads'> & {
   readonly engine: 'fast' | 'fast-portfolio' | 'general';
   readonly threads: number;
+  /** The thread entries: the median of their timed sweeps (`seconds` is the fastest), and its rate. */
+  readonly medianSeconds?: number;
+  readonly medianBarStepsPerSecond?: number;
 };
+
+/**
+ * The thread entries' timed sweeps per thread count, after the warm-up: `seconds` is the fastest
+ * (the run the shared machine disturbed least: on a quiet VM the same pool's runs still spread by
+ * up to 1.7x, docs/engine.md "Two threads, the fourth round"), the median beside it.
+ */
+export const THREAD_RUNS = 7;
 
 /**
  * How many combinations each worker thread runs before the thread entries' clock starts: enough for
@@ -201,25 +211,36 @@ export async function runFastBenchmarks(
   for (const threads of [1, 2]) {
     const pool = new WorkerPoolEvaluator(threads);
     await pool.evaluate({ ...task, combos: spreadOver(big, WARM_PER_THREAD * threads) });
-    const started = process.hrtime.bigint();
-    const metrics = await pool.evaluate(task);
-    const elapsed = seconds(started);
-    await pool.close();
-    const digest = metricsDigest(metrics);
-    reference ??= digest;
-    if (digest !== reference) throw new Error(`bench: ${threads} worker threads gave other results than one`);
-    if (digest !== child.digest) {
-      throw new Error(
-        `bench: ${threads} worker thread(s) gave other results than the sweep in its own process`,
-      );
+    const times: number[] = [];
+    for (let run = 0; run < THREAD_RUNS; run++) {
+      const started = process.hrtime.bigint();
+      const metrics = await pool.evaluate(task);
+      times.push(seconds(started));
+      const digest = metricsDigest(metrics);
+      reference ??= digest;
+      if (digest !== reference)
+        throw new Error(`bench: ${threads} worker threads gave other results than one`);
+      if (digest !== child.digest) {
+        throw new Error(
+          `bench: ${threads} worker thread(s) gave other results than the sweep in its own process`,
+        );
+      }
     }
+    await pool.close();
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)] as number;
+    log(
+      `bench: ${threads} worker thread(s), ${THREAD_RUNS} timed sweeps: ${times.map((t) => t.toFixed(3)).join(', ')} s`,
+    );
     push({
-      name: `sweep: bollinger fast engine, ${task.combos.length} combinations x SPY, ${threads} worker thread(s), risk rules on`,
+      name: `sweep: bollinger fast engine, ${task.combos.length} combinations x SPY, ${threads} worker thread(s), risk rules on (fastest of ${THREAD_RUNS})`,
       strategy: 'bollinger',
       threads,
       bars: spy.time.length,
       combinations: task.combos.length,
-      seconds: elapsed,
+      seconds: times[0] as number,
+      medianSeconds: median,
+      medianBarStepsPerSecond: Math.round((spy.time.length * task.combos.length) / median),
     });
   }
   return results;
