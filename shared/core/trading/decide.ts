@@ -357,10 +357,18 @@ export class CloseDecider {
     this.bookPowers = undefined;
     this.call++;
     this.bookKelly = undefined;
-    empty(this.decided);
-    empty(this.stops);
-    empty(this.exits);
-    empty(this.entries);
+    if (this.pool === undefined) {
+      // Not reusing: fresh lists for this call, so an earlier call's decisions stay its own.
+      this.decided = undefined;
+      this.stops = undefined;
+      this.exits = undefined;
+      this.entries = undefined;
+    } else {
+      empty(this.decided);
+      empty(this.stops);
+      empty(this.exits);
+      empty(this.entries);
+    }
     this.refused = undefined;
     this.reduced = undefined;
     this.skipped = undefined;
