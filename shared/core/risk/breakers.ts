@@ -1,3 +1,4 @@
+import type { Writable } from '../writable.js';
 import {
   type BreakerScalars,
   breakerScalars,
@@ -123,7 +124,7 @@ export function observeEquity(
   // One new state object, and an events list only when a breaker trips or resets. A clone then
   // assignments, not a spread with overrides (`{ ...state, day, … }`), which V8 runs on its slow
   // path (about a microsecond a call here): the same keys in the same order, the same values.
-  const next: { -readonly [K in keyof RiskState]: RiskState[K] } = { ...state };
+  const next: Writable<RiskState> = { ...state };
   next.day = day;
   next.dayStartEquity = s.dayStartEquity;
   next.drawdownHalt =

@@ -39,6 +39,7 @@ import {
   productStop,
   type SymbolAtClose,
 } from '../../trading/decide.js';
+import type { Writable } from '../../writable.js';
 import { checkDirection, closeOrder, runBacktest, validateOptions } from '../engine.js';
 import type {
   BacktestInput,
@@ -916,9 +917,7 @@ export function runFastPortfolio<P>(
     return value;
   };
   let decisionSlot = 0;
-  const closeInput: {
-    -readonly [K in keyof CloseInputAfterBreakers]: CloseInputAfterBreakers[K];
-  } = {
+  const closeInput: Writable<CloseInputAfterBreakers> = {
     time: 0,
     equity: 0,
     buyingPower: 0,
@@ -952,7 +951,7 @@ export function runFastPortfolio<P>(
         continue;
       }
       if (side === -1) power -= 2 * notionalCents(b.qty[k] as number, b.lastClose[k] as number);
-      const h = held[k] as { -readonly [K in keyof HeldPosition]: HeldPosition[K] };
+      const h = held[k] as Writable<HeldPosition>;
       h.side = side as 1 | -1;
       h.qty = b.qty[k] as number;
       h.entryPrice = b.entryPrice[k] as number;
