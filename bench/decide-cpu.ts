@@ -9,6 +9,7 @@
  * two paths must agree). CPU time (`process.cpuUsage`): the development machine is shared.
  */
 import {
+  BACKTEST_COOL_OFF,
   backtestBreakers,
   breakerStep,
   DAILY_LOSS_TRIP,
@@ -20,6 +21,7 @@ import {
 } from '../shared/core/risk/index.js';
 import type { Intent } from '../shared/core/strategies/types.js';
 import { CloseDecider, type CloseDecisionInput, decideAtClose } from '../shared/core/trading/decide.js';
+import type { Writable } from '../shared/core/writable.js';
 import { BENCH_OPTIONS } from './stats.js';
 
 const calls = Number(process.argv[2] ?? 1_000_000);
@@ -83,7 +85,7 @@ function scalars(): number {
     input.equity = equity;
     input.buyingPower = equity;
     const tripped = (breakerStep(bk, dayNumber[at] as number, at, equity) & DAILY_LOSS_TRIP) !== 0;
-    const blocked = scalarEntryBlock(bk, at, where, null);
+    const blocked = scalarEntryBlock(bk, at, where, null, input.explain);
     const decisions = decider.decideAfterBreakers(input, blocked, tripped);
     for (let e = 0; e < decisions.entries.length; e++) sum += (decisions.entries[e] as { qty: number }).qty;
   }
@@ -93,7 +95,7 @@ function scalars(): number {
 /** The reference engine's and the live functions' path. */
 function reference(): number {
   let state: RiskState = initialRiskState(100_000);
-  const input: { -readonly [K in keyof CloseDecisionInput]: CloseDecisionInput[K] } = {
+  const input: Writable<CloseDecisionInput> = {
     time: 0,
     day: '',
     equity: 0,
@@ -103,7 +105,7 @@ function reference(): number {
     closedPnlSums: sums,
     riskState: state,
     options,
-    drawdownAutoReset: { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' },
+    drawdownAutoReset: { sessions: rules.drawdownCoolOffDays, by: BACKTEST_COOL_OFF },
     explain: false,
   };
   let sum = 0;

@@ -19,6 +19,7 @@ import type { BarSeries } from '../market/types.js';
 import { utcDay } from '../market/utc-day.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR } from '../metrics/index.js';
 import {
+  BACKTEST_COOL_OFF,
   type BreakerEvent,
   type HeatPosition,
   initialRiskState,
@@ -514,7 +515,7 @@ export function runBacktest<P>(input: BacktestInput<P>): BacktestResult {
       options,
       ...(rules === undefined
         ? {}
-        : { drawdownAutoReset: { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' } }),
+        : { drawdownAutoReset: { sessions: rules.drawdownCoolOffDays, by: BACKTEST_COOL_OFF } }),
     });
     riskState = decisions.riskState;
     breakerEvents.push(...decisions.events);

@@ -25,7 +25,7 @@ import {
   metricsOfCurve,
   riskFreePerPeriodOf,
 } from '../metrics/index.js';
-import { allInQty, floorQty, positionCapQty, sizeAtDecision } from '../sizing/index.js';
+import { allInQty, decisionQty, floorQty, positionCapQty } from '../sizing/index.js';
 import { crossDirection, type MaCrossoverParams } from '../strategies/ma-crossover.js';
 import type { BacktestOptions } from './types.js';
 
@@ -326,7 +326,7 @@ function simulatePair(
       power += qty * c;
     }
     if (want === 0 || (side !== 0 && !exitPending)) continue;
-    let q = sizeAtDecision(sizing, { equity, price: c, stopLoss, fractional }).qty;
+    let q = decisionQty(sizing, { equity, price: c, stopLoss, fractional });
     if (!Number.isNaN(q)) {
       if (maxPositionFraction !== undefined)
         q = Math.min(q, positionCapQty(maxPositionFraction, equity, c, fractional));

@@ -28,7 +28,12 @@ import {
 } from '../portfolio/config.js';
 import type { CorrelationEvent } from '../portfolio/correlation.js';
 import type { Sleeve } from '../portfolio/sleeves.js';
-import { type BreakerEvent, RollingCorrelation, RollingVolatility } from '../risk/index.js';
+import {
+  BACKTEST_COOL_OFF,
+  type BreakerEvent,
+  RollingCorrelation,
+  RollingVolatility,
+} from '../risk/index.js';
 import { allInQty, orderableQty } from '../sizing/index.js';
 import { netLegs, type SessionLeg, TradingSession } from '../trading/session.js';
 import {
@@ -487,7 +492,7 @@ export function runSleevesBacktest(
         time,
         new Date(time).toISOString().slice(0, 10),
         symbolCorrelation === undefined ? undefined : (a, b) => symbolCorrelation.correlation(a, b),
-        rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' },
+        rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: BACKTEST_COOL_OFF },
         symbolVolatility === undefined ? undefined : (a) => symbolVolatility.volatility(a),
       );
       pending = [...pending, ...outcome.legs];

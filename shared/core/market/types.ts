@@ -1,3 +1,5 @@
+import type { Writable } from '../writable.js';
+
 /**
  * OHLCV bars of one symbol, stored column-wise in typed arrays so that indicators and the
  * backtest loop run without allocating. Index `i` of every array is the same bar.
@@ -23,7 +25,7 @@ export interface BarSeries {
 }
 
 /** A {@link BarSeries} under construction (loaders fill it, then hand it out as read-only). */
-export type MutableBarSeries = { -readonly [K in keyof BarSeries]: BarSeries[K] };
+export type MutableBarSeries = Writable<BarSeries>;
 
 /** One bar, as the live path receives it and as strategies see it. */
 export interface Bar {

@@ -304,7 +304,8 @@ export function curveStats(
  * equals it, so only the peak's time moves; under water its drawdown is the previous point's,
  * already counted. A non-finite point never takes it (NaN is not equal to itself; an infinite one
  * makes `finite` false, and then no figure of the pass is used). Measured on the bench's curves:
- * 4-19 % less CPU time for this pass (docs/engine.md, the fifth round).
+ * 4-19 % less CPU time for this pass (docs/engine.md, "The seventh round: per-combination work
+ * and garbage").
  */
 export function curveStatsPair(
   time: Float64Array,

@@ -1,3 +1,4 @@
+import type { Writable } from '../writable.js';
 import {
   type BreakerScalars,
   breakerScalars,
@@ -9,6 +10,7 @@ import {
   resetHalt,
 } from './breaker-step.js';
 import type { RiskRules } from './rules.js';
+import { UNWORDED_REFUSAL } from './sizing.js';
 
 /** The circuit breakers and the kill switch. */
 export type Breaker = 'daily-loss' | 'drawdown' | 'kill-switch';
@@ -123,7 +125,7 @@ export function observeEquity(
   // One new state object, and an events list only when a breaker trips or resets. A clone then
   // assignments, not a spread with overrides (`{ ...state, day, … }`), which V8 runs on its slow
   // path (about a microsecond a call here): the same keys in the same order, the same values.
-  const next: { -readonly [K in keyof RiskState]: RiskState[K] } = { ...state };
+  const next: Writable<RiskState> = { ...state };
   next.day = day;
   next.dayStartEquity = s.dayStartEquity;
   next.drawdownHalt =
@@ -258,6 +260,9 @@ export function breakerPositions(
   };
 }
 
+/** Who resets a backtest's drawdown halt after its cool-off: the reset events' `by`. */
+export const BACKTEST_COOL_OFF = 'backtest cool-off';
+
 /**
  * A backtest's scalar breaker state from `equity`: the limits of `rules` (none: never stepped) and
  * the backtest's automatic reset `drawdownCoolOffDays` sessions after a drawdown trip.
@@ -345,18 +350,22 @@ export function entryBlock(state: RiskState, day: string): string | null {
 /**
  * `entryBlock` of a close that ran `breakerStep` on `s` at position `at` (the fast engines), as
  * `entryBlock(riskStateOf(s, where, killSwitch), where.day(at))` says it, without materializing the
- * state: the day strings are made only for a block's reason.
+ * state: the day strings are made only for a block's reason. With `explain` false (a decision that
+ * records no refusal, so reads no reason) a block is {@link UNWORDED_REFUSAL}: nothing is built.
  */
 export function scalarEntryBlock(
   s: BreakerScalars,
   at: number,
   where: BreakerPositions,
   killSwitch: Halt | null,
+  explain: boolean,
 ): string | null {
+  // After the step at `at`, `s.day` is `at`'s day: a loss trip keyed the same is today's.
+  const lossToday = s.lossDay === s.day && s.day !== NO_DAY;
+  if (!explain) return killSwitch !== null || s.haltSessions >= 0 || lossToday ? UNWORDED_REFUSAL : null;
   if (killSwitch !== null) return killSwitchBlock(killSwitch);
   if (s.haltSessions >= 0) return drawdownBlock(where.day(s.haltAt));
-  // After the step at `at`, `s.day` is `at`'s day: a trip keyed the same is today's.
-  if (s.lossDay === s.day && s.day !== NO_DAY) return dailyLossBlock(where.day(at));
+  if (lossToday) return dailyLossBlock(where.day(at));
   return null;
 }
 

@@ -1,4 +1,5 @@
 import { floorQty } from '../sizing/index.js';
+import type { Writable } from '../writable.js';
 import type { RiskRules } from './rules.js';
 import { volatilityCapFraction } from './volatility.js';
 
@@ -162,7 +163,7 @@ const NO_REDUCTIONS: readonly string[] = Object.freeze([]);
 export const UNWORDED_REFUSAL = 'refused';
 
 /** A writable `RiskSizing`, which {@link sizeEntryWithRiskInto} fills. */
-export type RiskSizingOut = { -readonly [K in keyof RiskSizing]: RiskSizing[K] };
+export type RiskSizingOut = Writable<RiskSizing>;
 
 /** A fresh output for {@link sizeEntryWithRiskInto} (a caller that sizes many entries keeps one). */
 export const riskSizingOut = (): RiskSizingOut => ({

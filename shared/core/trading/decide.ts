@@ -29,6 +29,7 @@ import {
   type SizingInput,
 } from '../sizing/index.js';
 import type { EnterIntent, Intent } from '../strategies/types.js';
+import type { Writable } from '../writable.js';
 
 /** A position as the close-of-day decision sees it (the backtest's book, or live positions as reconciled). */
 export interface HeldPosition {
@@ -150,9 +151,6 @@ const sideName = (side: 1 | -1) => (side === 1 ? 'long' : 'short');
 /** The shared empty list of a decision with nothing of that kind (frozen: never written). */
 const NONE: readonly never[] = Object.freeze([]);
 
-/** A writable view of an input type (for the scratch inputs below). */
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-
 /**
  * The inputs `enter` passes to `decisionQty` and `sizeEntryWithRiskInto`, one object each, filled
  * anew at every call: both functions read their input and keep no reference to it, and nothing
@@ -239,8 +237,6 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
   return new CloseDecider(false).decide(input);
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
 /** Empties a reused list: pops (an inlined builtin; setting `length` is a runtime call, slower here). */
 function empty(list: unknown[] | undefined): void {
   if (list !== undefined) while (list.length > 0) list.pop();
@@ -266,15 +262,15 @@ export class CloseDecider {
   /** The stop a symbol moves to at this close, when its `stopMark` is this call's number. */
   private stopMark: number[] | undefined;
   private stopMoved: number[] | undefined;
-  private decided: Mutable<DecidedEntry>[] | undefined;
+  private decided: Writable<DecidedEntry>[] | undefined;
   /** This call's Kelly estimate (NaN: none), when `kellyCall` is this call's number. */
   private kelly = Number.NaN;
   private kellyCall = 0;
   private bookKelly: (number | null)[] | undefined;
   private best: { symbol: string; rho: number } | undefined;
-  private stops: Mutable<CloseDecisions['stops'][number]>[] | undefined;
-  private exits: Mutable<CloseDecisions['exits'][number]>[] | undefined;
-  private entries: Mutable<PlannedEntry>[] | undefined;
+  private stops: Writable<CloseDecisions['stops'][number]>[] | undefined;
+  private exits: Writable<CloseDecisions['exits'][number]>[] | undefined;
+  private entries: Writable<PlannedEntry>[] | undefined;
   private refused: RefusedEntry[] | undefined;
   private reduced: ReducedEntry[] | undefined;
   private skipped: SkippedEntry[] | undefined;
@@ -282,10 +278,10 @@ export class CloseDecider {
   /** Reused: the records of the lists above, kept past their lists' emptying (by position). */
   private readonly pool:
     | {
-        decided: Mutable<DecidedEntry>[];
-        stops: Mutable<CloseDecisions['stops'][number]>[];
-        exits: Mutable<CloseDecisions['exits'][number]>[];
-        entries: Mutable<PlannedEntry>[];
+        decided: Writable<DecidedEntry>[];
+        stops: Writable<CloseDecisions['stops'][number]>[];
+        exits: Writable<CloseDecisions['exits'][number]>[];
+        entries: Writable<PlannedEntry>[];
       }
     | undefined;
   private readonly out: ReusedDecisions | undefined;
@@ -357,10 +353,18 @@ export class CloseDecider {
     this.bookPowers = undefined;
     this.call++;
     this.bookKelly = undefined;
-    empty(this.decided);
-    empty(this.stops);
-    empty(this.exits);
-    empty(this.entries);
+    if (this.pool === undefined) {
+      // Not reusing: fresh lists for this call, so an earlier call's decisions stay its own.
+      this.decided = undefined;
+      this.stops = undefined;
+      this.exits = undefined;
+      this.entries = undefined;
+    } else {
+      empty(this.decided);
+      empty(this.stops);
+      empty(this.exits);
+      empty(this.entries);
+    }
     this.refused = undefined;
     this.reduced = undefined;
     this.skipped = undefined;

@@ -66,4 +66,22 @@ describe("a sweep's parameters (comboParser)", () => {
     expect(a).not.toBe(b);
     expect([a.period, b.period, a.atrStop, b.atrStop]).toEqual([10, 11, 3, 3]);
   });
+
+  it('parses the base at its first call only (a sweep whose combinations are all parsed parses none)', () => {
+    let checked = 0;
+    const counted = z.number().refine(() => {
+      checked++;
+      return true;
+    });
+    const strategy = {
+      params: z.object({ a: counted, b: counted }),
+    } as unknown as StrategyDefinition<unknown>;
+    const parse = comboParser(strategy, { a: 1, b: 2 });
+    expect(checked).toBe(0);
+    expect(parse({ a: 3 })).toEqual({ a: 3, b: 2 });
+    // The base's two fields, then the combination's one.
+    expect(checked).toBe(3);
+    expect(parse({ a: 4 })).toEqual({ a: 4, b: 2 });
+    expect(checked).toBe(4);
+  });
 });

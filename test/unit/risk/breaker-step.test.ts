@@ -19,6 +19,7 @@ import {
   resetDrawdown,
   riskStateOf,
   scalarEntryBlock,
+  UNWORDED_REFUSAL,
 } from '../../../shared/core/risk/index.js';
 
 type Limits = Pick<RiskRules, 'dailyLossLimit' | 'maxDrawdown'>;
@@ -224,12 +225,16 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
           state = expected.state;
           // What a close where the strategy enters asks after the step: whether entries are
           // blocked, and why (on the scalars, as on the state), with and without a kill switch.
-          expect(scalarEntryBlock(s, at, where, null)).toBe(entryBlock(expected.state, where.day(at)));
-          if (scalarEntryBlock(s, at, where, null) !== null) blocked++;
+          // Not explaining, a block is unworded (no reason built), and the same closes are blocked.
+          const reason = entryBlock(expected.state, where.day(at));
+          expect(scalarEntryBlock(s, at, where, null, true)).toBe(reason);
+          expect(scalarEntryBlock(s, at, where, null, false)).toBe(reason === null ? null : UNWORDED_REFUSAL);
+          if (reason !== null) blocked++;
           const halt = { since: 0, reason: 'test', by: 'ops' };
-          expect(scalarEntryBlock(s, at, where, halt)).toBe(
+          expect(scalarEntryBlock(s, at, where, halt, true)).toBe(
             entryBlock({ ...expected.state, killSwitch: halt }, where.day(at)),
           );
+          expect(scalarEntryBlock(s, at, where, halt, false)).toBe(UNWORDED_REFUSAL);
         }
       }),
       { numRuns: 300 },

@@ -58,3 +58,23 @@ describe('CloseDecider.decideAfterBreakers (the fast engines: the breakers run o
     expect(blockedRuns).toBeGreaterThan(50);
   });
 });
+
+describe('CloseDecider(false) (not reusing)', () => {
+  it("keeps each call's decisions its own: a second call leaves the first result unchanged", () => {
+    const decider = new CloseDecider(false);
+    let compared = 0;
+    fc.assert(
+      fc.property(closeInputArb, closeInputArb, (first, second) => {
+        const a = decider.decide(first);
+        const before = structuredClone(a);
+        const b = decider.decideAfterBreakers(second, null, false);
+        expect(a).toEqual(before);
+        // Not vacuous: both calls decided something of a kind the lists hold.
+        const listed = (d: typeof b) => d.stops.length + d.exits.length + d.entries.length;
+        if (listed(a) > 0 && listed(b) > 0) compared++;
+      }),
+      { numRuns: 500 },
+    );
+    expect(compared).toBeGreaterThan(50);
+  });
+});

@@ -577,7 +577,8 @@ function simulate<P>(
     if (exiting) exitId = nextOrderId++;
   };
 
-  // The close's input to the decider, reused at every call (it keeps no reference to it past the call).
+  // The close's input to the decider, rewritten at each close. The decider keeps it until its next
+  // call (the decisions' lazy `heatPct` reads it), so it is left as is until the decisions are read.
   const held = {
     side: 1 as 1 | -1,
     qty: 0,
@@ -638,7 +639,7 @@ function simulate<P>(
     let blocked: string | null = null;
     if (rules !== undefined) {
       tripped = breakersClose(bar, bar - start);
-      blocked = scalarEntryBlock(bk, bar, bars, killSwitch);
+      blocked = scalarEntryBlock(bk, bar, bars, killSwitch, closeInput.explain);
     }
     const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.

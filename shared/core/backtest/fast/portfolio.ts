@@ -14,6 +14,7 @@ import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
 import { computeMetrics, DEFAULT_PERIODS_PER_YEAR, type Metrics } from '../../metrics/index.js';
 import {
+  BACKTEST_COOL_OFF,
   type BreakerEvent,
   backtestBreakers,
   breakerPositions,
@@ -39,6 +40,7 @@ import {
   productStop,
   type SymbolAtClose,
 } from '../../trading/decide.js';
+import type { Writable } from '../../writable.js';
 import { checkDirection, closeOrder, runBacktest, validateOptions } from '../engine.js';
 import type {
   BacktestInput,
@@ -765,8 +767,6 @@ export function runFastPortfolio<P>(
   const killSwitch = initialState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, slots, killSwitch);
 
-  const autoReset =
-    rules === undefined ? undefined : { sessions: rules.drawdownCoolOffDays, by: 'backtest cool-off' };
   /**
    * The breakers' bookkeeping of a close (`breakerStep`: `observeEquity`'s rules and the backtest's
    * drawdown auto-reset, what `decideAtClose` does first); returns whether the daily-loss breaker
@@ -775,9 +775,7 @@ export function runFastPortfolio<P>(
   const observe = (slot: number, equity: number): boolean => {
     const bits = breakerStep(bk, dayNumber[slot] as number, slot, equity);
     if (record && bits !== 0) {
-      breakerEvents.push(
-        ...eventsOfStep(bits, bk, calendarTime[slot] as number, equity, (autoReset as { by: string }).by),
-      );
+      breakerEvents.push(...eventsOfStep(bits, bk, calendarTime[slot] as number, equity, BACKTEST_COOL_OFF));
     }
     return (bits & DAILY_LOSS_TRIP) !== 0;
   };
@@ -864,7 +862,8 @@ export function runFastPortfolio<P>(
     if (record) money[1] = equity > 0 ? (heat / equity) * 100 : 0;
   };
 
-  // The close's input to the decider, reused at every call (it keeps no reference to it past the call).
+  // The close's input to the decider, rewritten at each close. The decider keeps it until its next
+  // call (the decisions' lazy `heatPct` reads it), so it is left as is until the decisions are read.
   const held: HeldPosition[] = perSymbol(n, () => ({
     side: 1,
     qty: 0,
@@ -916,9 +915,7 @@ export function runFastPortfolio<P>(
     return value;
   };
   let decisionSlot = 0;
-  const closeInput: {
-    -readonly [K in keyof CloseInputAfterBreakers]: CloseInputAfterBreakers[K];
-  } = {
+  const closeInput: Writable<CloseInputAfterBreakers> = {
     time: 0,
     equity: 0,
     buyingPower: 0,
@@ -952,7 +949,7 @@ export function runFastPortfolio<P>(
         continue;
       }
       if (side === -1) power -= 2 * notionalCents(b.qty[k] as number, b.lastClose[k] as number);
-      const h = held[k] as { -readonly [K in keyof HeldPosition]: HeldPosition[K] };
+      const h = held[k] as Writable<HeldPosition>;
       h.side = side as 1 | -1;
       h.qty = b.qty[k] as number;
       h.entryPrice = b.entryPrice[k] as number;
@@ -970,7 +967,7 @@ export function runFastPortfolio<P>(
     let blocked: string | null = null;
     if (rules !== undefined) {
       tripped = observe(slot, equity);
-      blocked = scalarEntryBlock(bk, slot, slots, killSwitch);
+      blocked = scalarEntryBlock(bk, slot, slots, killSwitch, record);
     }
     const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     if (record) {

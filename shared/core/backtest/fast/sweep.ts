@@ -115,9 +115,22 @@ function parsedParams(
  * fields of five or more, and a whole object's parse cost about 2.5 µs and 1.1 KB of garbage per
  * combination, which a sweep whose combinations come in new arrays (a worker thread's chunks)
  * paid for each. Any other case (a combination's key the shape does not have, a field it
- * rejects, another kind of schema) runs the whole parse.
+ * rejects, another kind of schema) runs the whole parse. Lazy: the base is parsed at the first
+ * call, so a sweep whose every combination is parsed already (`parsedParams`) parses nothing.
  */
 export function comboParser<P>(
+  strategy: StrategyDefinition<P>,
+  baseParams: Readonly<Record<string, unknown>>,
+): (combo: Readonly<Record<string, unknown>>) => P {
+  let parse: ((combo: Readonly<Record<string, unknown>>) => P) | undefined;
+  return (combo) => {
+    parse ??= eagerComboParser(strategy, baseParams);
+    return parse(combo);
+  };
+}
+
+/** `comboParser`'s parser, the base parsed now. */
+function eagerComboParser<P>(
   strategy: StrategyDefinition<P>,
   baseParams: Readonly<Record<string, unknown>>,
 ): (combo: Readonly<Record<string, unknown>>) => P {
