@@ -21,7 +21,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import { codesArray, type IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache, wordsOf } from './vector.js';
 
 export const volumeProfileParams = z
   .object({
@@ -242,6 +242,12 @@ const WIDTH = 1;
 const INVERSE = 2;
 const TOP = 3;
 const PER_QUANTUM = 4;
+/** Buckets of valueArea values in `ProfileThresholds.marked` (a power of two). */
+const BUCKETS = 65536;
+/** How far `ProfileThresholds.marked` widens a threshold's valueAreas on each side. */
+const BUCKET_MARGIN = 2 ** -30;
+/** Whether a 32-bit word holds its first byte lowest (the codes' word writes assume it). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
@@ -345,6 +351,15 @@ class ProfileThresholds {
   readonly above: Float64Array;
   readonly slack: Float64Array;
   readonly bits: Uint8Array;
+  /** `bits` four bars a word (bar 4w + j in byte j of word w, as `wordsOf` reads the codes). */
+  readonly bitWords: Uint32Array;
+  /**
+   * One bit per bucket of valueArea values, (q / `BUCKETS`, (q + 1) / `BUCKETS`]: set when a target
+   * of a valueArea in it may fall within `slack` of some bar's threshold (`marked`, built when the
+   * conditions are first read). A valueArea whose bucket is clear needs no bar computed exactly.
+   */
+  private readonly buckets: Int32Array;
+  private bucketsBuilt = false;
   /** `exact`'s scratch, made the first time it is needed. */
   private scratch:
     | { into: Float64Array; held: Float64Array; lowBins: Int32Array; highBins: Int32Array }
@@ -359,22 +374,61 @@ class ProfileThresholds {
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
   ) {
-    // One allocation: the four arrays of doubles, then the bits.
+    // One allocation: the four arrays of doubles, the buckets, then the bits padded to whole words.
     const n = series.close.length;
     const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
     this.total = new Float64Array(buffer, 0, n);
     this.below = new Float64Array(buffer, 8 * n, n);
     this.above = new Float64Array(buffer, 16 * n, n);
     this.slack = new Float64Array(buffer, 24 * n, n);
-    this.bits = new Uint8Array(buffer, 32 * n, n);
+    this.buckets = new Int32Array(buffer, 32 * n, BUCKETS / 32);
+    this.bits = new Uint8Array(buffer, 32 * n + BUCKETS / 8, n);
+    this.bitWords = new Uint32Array(buffer, 32 * n + BUCKETS / 8, Math.ceil(n / 4));
   }
 
   static bytes(n: number): number {
-    return 33 * n;
+    return 32 * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
   }
 
   get bytes(): number {
     return ProfileThresholds.bytes(this.bits.length);
+  }
+
+  /**
+   * Whether a target of `valueArea` (0 < valueArea <= 1) may fall within `slack[i]` of bar i's
+   * `below[i]` or `above[i]` at some bar i (then `volumeProfileFlags` checks each bar), false when
+   * it falls outside at every bar. Each bar's thresholds x mark the buckets of the valueAreas
+   * [(x - slack) / total, (x + slack) / total] widened by `BUCKET_MARGIN` (far more than the
+   * roundings of those quotients and of the target's product, for quotients near (0, 1]): every
+   * valueArea whose target is within slack of x (as `volumeProfileFlags` computes it) is in a bucket
+   * marked. A bar computed exactly since (`slack` 0) leaves its marks: more checks, never fewer.
+   */
+  marked(valueArea: number): boolean {
+    if (!this.bucketsBuilt) {
+      this.bucketsBuilt = true;
+      const { total, below, above, slack } = this;
+      for (let i = this.lookback; i < total.length; i++) {
+        const s = slack[i] as number;
+        if (!(s > 0)) continue;
+        this.mark(below[i] as number, s, total[i] as number);
+        this.mark(above[i] as number, s, total[i] as number);
+      }
+    }
+    const q = Math.min(BUCKETS - 1, Math.floor(valueArea * BUCKETS));
+    return ((this.buckets[q >> 5] as number) & (1 << (q & 31))) !== 0;
+  }
+
+  /** Marks the buckets of threshold x's valueAreas (`marked`); all of them when they are NaN. */
+  private mark(x: number, s: number, t: number): void {
+    // ±Infinity: always or never, whatever the target.
+    if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) return;
+    const lo = (x - s) / t - BUCKET_MARGIN;
+    const hi = (x + s) / t + BUCKET_MARGIN;
+    if (hi < 0 || lo > 1) return;
+    const q0 = lo > 0 ? Math.floor(lo * BUCKETS) : 0;
+    const q1 = hi < 1 ? Math.floor(hi * BUCKETS) : BUCKETS - 1;
+    const buckets = this.buckets;
+    for (let q = q0; q <= q1; q++) buckets[q >> 5] = (buckets[q >> 5] as number) | (1 << (q & 31));
   }
 
   /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
@@ -982,15 +1036,56 @@ function volumeProfileFlags(
   }
   // No branch on the conditions (they flip at random from bar to bar): a bar with no profile has
   // both thresholds at -Infinity and no exit bits, so it reads 0 as well.
-  for (let i = lookback; i < n; i++) {
-    const target = valueArea * (total[i] as number);
-    const s = slack[i] as number;
-    if (
-      s > 0 &&
-      (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
-    ) {
-      p.exact(i);
+  if (p.marked(valueArea)) {
+    for (let i = lookback; i < n; i++) {
+      const target = valueArea * (total[i] as number);
+      const s = slack[i] as number;
+      if (
+        s > 0 &&
+        (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+      ) {
+        p.exact(i);
+      }
+      flags[i] =
+        (ENTER_LONG * +(target <= (below[i] as number))) |
+        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
     }
+    return flags;
+  }
+  // No target within slack of a threshold: the estimated thresholds decide every bar, four bars a
+  // word where the codes array has words (`wordsOf`; bar 4w + j in byte j, the lowest first).
+  const words = LITTLE_ENDIAN ? wordsOf(flags) : undefined;
+  let i = lookback;
+  if (words !== undefined) {
+    const exits = p.bitWords;
+    const mask = (EXIT_LONG | EXIT_SHORT) * 0x01010101;
+    for (; i < n && (i & 3) !== 0; i++) {
+      const target = valueArea * (total[i] as number);
+      flags[i] =
+        (ENTER_LONG * +(target <= (below[i] as number))) |
+        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
+    }
+    for (; i + 3 < n; i += 4) {
+      const t0 = valueArea * (total[i] as number);
+      const t1 = valueArea * (total[i + 1] as number);
+      const t2 = valueArea * (total[i + 2] as number);
+      const t3 = valueArea * (total[i + 3] as number);
+      words[i >> 2] =
+        ((exits[i >> 2] as number) & mask) |
+        (ENTER_LONG * +(t0 <= (below[i] as number))) |
+        (ENTER_SHORT * +(t0 <= (above[i] as number))) |
+        ((ENTER_LONG * +(t1 <= (below[i + 1] as number))) << 8) |
+        ((ENTER_SHORT * +(t1 <= (above[i + 1] as number))) << 8) |
+        ((ENTER_LONG * +(t2 <= (below[i + 2] as number))) << 16) |
+        ((ENTER_SHORT * +(t2 <= (above[i + 2] as number))) << 16) |
+        ((ENTER_LONG * +(t3 <= (below[i + 3] as number))) << 24) |
+        ((ENTER_SHORT * +(t3 <= (above[i + 3] as number))) << 24);
+    }
+  }
+  for (; i < n; i++) {
+    const target = valueArea * (total[i] as number);
     flags[i] =
       (ENTER_LONG * +(target <= (below[i] as number))) |
       (ENTER_SHORT * +(target <= (above[i] as number))) |

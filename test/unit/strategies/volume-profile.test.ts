@@ -551,6 +551,28 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     expect((codes?.[5] as number) & ENTER_LONG).toBe(0);
   });
 
+  it('into a codes array not padded to words (written a byte at a time) as into a padded one', () => {
+    // SPY's 1,255 bars: the padded array (no `out`) is written four bars a word after the first
+    // whole word past the lookback, an array of exactly 1,255 bytes (or one at an offset) a byte at a time.
+    const spy = loadBarsCsv('data/SPY.csv');
+    const n = spy.close.length;
+    expect(n % 4).not.toBe(0);
+    const cache = new IndicatorCache(spy);
+    for (const lookback of [10, 13, 31]) {
+      for (const valueArea of [0.55, 0.7, 0.9]) {
+        const params = volumeProfileStrategy.params.parse({ lookback, bins: 24, valueArea });
+        const run = { direction: 'long-short' } as const;
+        const padded = volumeProfileStrategy.vectorize?.(params, run, cache).codes;
+        const plain = volumeProfileStrategy.vectorize?.(params, run, cache, new Uint8Array(n)).codes;
+        const offset = new Uint8Array(n + 4).subarray(4);
+        const shifted = volumeProfileStrategy.vectorize?.(params, run, cache, offset).codes;
+        expect(plain).toEqual(padded);
+        expect(shifted).toEqual(padded);
+        expect(padded).toEqual(exactCodes(spy, lookback, 24, valueArea));
+      }
+    }
+  });
+
   it('on the bundled SPY bars, for every (lookback, bins) of the bench grid', () => {
     const spy = loadBarsCsv('data/SPY.csv');
     const cache = new IndicatorCache(spy);
