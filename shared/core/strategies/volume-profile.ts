@@ -566,10 +566,11 @@ class ProfileBatch {
   private last = -1;
   private size = 0;
   private readonly most: number;
-  private readonly partial: Float64Array;
-  private readonly whole: Float64Array;
-  private readonly parts: Int32Array;
-  private readonly into: Float64Array;
+  /**
+   * Each lookback's running window, 4 × bins numbers from k × 4 × bins for the batch's k-th: its
+   * `partial` sums, then its `whole` sums, its `parts` counts and its estimates (`into`).
+   */
+  private readonly windows: Float64Array;
   private readonly edges: Float64Array;
   private readonly ratio: Float64Array;
   private readonly held: Float64Array;
@@ -597,10 +598,7 @@ class ProfileBatch {
     const n = series.close.length;
     this.most = Math.max(1, Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / ProfileThresholds.bytes(n))));
     const m = bars.estimable ? this.most * bins : 0;
-    this.partial = new Float64Array(m);
-    this.whole = new Float64Array(m);
-    this.parts = new Int32Array(m);
-    this.into = new Float64Array(m);
+    this.windows = new Float64Array(4 * m);
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
     this.held = new Float64Array(bins);
@@ -615,7 +613,7 @@ class ProfileBatch {
   /** The scratch, and the most the pending thresholds may take. */
   get bytes(): number {
     const n = this.series.close.length;
-    return 28 * this.partial.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
+    return 8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
   }
 
   /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
@@ -657,7 +655,7 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[]): void {
     const { high, low, close, volume } = this.series;
-    const { bins, partial, whole, parts, into, edges, ratio, held, frame, changed } = this;
+    const { bins, windows: st, edges, ratio, held, frame, changed } = this;
     const { prefix, integral, quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
@@ -731,7 +729,11 @@ class ProfileBatch {
           edgesLo = wlo;
           edgesHi = whi;
         }
-        const s = k * bins;
+        // This window's partial sums from s, whole sums from sw, parts from sp, estimates from si.
+        const s = 4 * k * bins;
+        const sw = s + bins;
+        const sp = s + 2 * bins;
+        const si = s + 3 * bins;
         // The bins that changed: those of the bars added (`r0` .. `r1`) and, sliding, of the bar
         // taken away (`q0` .. `q1`); a run is empty when its start is past its end.
         changed[0] = bins;
@@ -761,9 +763,7 @@ class ProfileBatch {
           seconds[k] = seconds[k - 1] as number;
           this.addBars(i - 1, i, 1, s);
         } else {
-          partial.fill(0, s, s + bins);
-          whole.fill(0, s, s + bins);
-          parts.fill(0, s, s + bins);
+          st.fill(0, s, si);
           this.addBars(i - lookback, i, 1, s);
           full = true;
           changed[0] = 0;
@@ -774,12 +774,10 @@ class ProfileBatch {
         const r0 = changed[0] as number;
         const r1 = changed[1] as number;
         for (let b = r0; b <= r1; b++) {
-          into[s + b] =
-            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
         }
         for (let b = q0; b <= q1; b++) {
-          into[s + b] =
-            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
         }
         let total = 0;
         if (integral) total = (prefix[i] as number) - (prefix[i - lookback] as number);
@@ -794,10 +792,10 @@ class ProfileBatch {
         let second = Number.NEGATIVE_INFINITY;
         let scan = full;
         if (!scan) {
-          best = into[s + pocBin] as number;
+          best = st[si + pocBin] as number;
           second = seconds[k] as number;
           for (let b = r0; b <= r1; b++) {
-            const x = into[s + b] as number;
+            const x = st[si + b] as number;
             if (x > second && b !== pocBin) second = x;
           }
           scan = !(best - second > slack);
@@ -807,7 +805,7 @@ class ProfileBatch {
           best = Number.NEGATIVE_INFINITY;
           second = Number.NEGATIVE_INFINITY;
           for (let b = 0; b < bins; b++) {
-            const x = into[s + b] as number;
+            const x = st[si + b] as number;
             if (x > best) {
               second = best;
               best = x;
@@ -817,7 +815,7 @@ class ProfileBatch {
         }
         pocs[k] = pocBin;
         seconds[k] = second;
-        if (!(best - second > slack) || parts[s + pocBin] === 0) {
+        if (!(best - second > slack) || st[sp + pocBin] === 0) {
           t.exact(i);
           continue;
         }
@@ -828,7 +826,7 @@ class ProfileBatch {
         const c = close[i] as number;
         let lowBin = pocBin;
         let highBin = pocBin;
-        let sum = into[s + pocBin] as number;
+        let sum = st[si + pocBin] as number;
         held[0] = sum;
         let underVal = c < wlo ? bins : c < wlo + lowBin * width ? -1 : 0;
         let overVah = c > wlo + bins * width ? bins : c > wlo + (highBin + 1) * width ? -1 : 0;
@@ -839,12 +837,12 @@ class ProfileBatch {
           if (lowBin === 0) up = true;
           else if (highBin === bins - 1) up = false;
           else {
-            const emptyAbove = parts[s + highBin + 1] === 0;
-            const emptyBelow = parts[s + lowBin - 1] === 0;
+            const emptyAbove = st[sp + highBin + 1] === 0;
+            const emptyBelow = st[sp + lowBin - 1] === 0;
             if (emptyAbove || emptyBelow) up = emptyBelow;
             else {
-              const a = into[s + highBin + 1] as number;
-              const z = into[s + lowBin - 1] as number;
+              const a = st[si + highBin + 1] as number;
+              const z = st[si + lowBin - 1] as number;
               if (!(Math.abs(a - z) > slack)) {
                 near = true;
                 break;
@@ -854,10 +852,10 @@ class ProfileBatch {
           }
           if (up) {
             highBin++;
-            sum += into[s + highBin] as number;
+            sum += st[si + highBin] as number;
           } else {
             lowBin--;
-            sum += into[s + lowBin] as number;
+            sum += st[si + lowBin] as number;
           }
           steps++;
           held[steps] = sum;
@@ -884,15 +882,8 @@ class ProfileBatch {
 
   /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
   private copy(from: number, to: number): void {
-    const { bins, partial, whole, parts, into } = this;
-    const f = from * bins;
-    const s = to * bins;
-    for (let b = 0; b < bins; b++) {
-      partial[s + b] = partial[f + b] as number;
-      whole[s + b] = whole[f + b] as number;
-      parts[s + b] = parts[f + b] as number;
-      into[s + b] = into[f + b] as number;
-    }
+    const size = 4 * this.bins;
+    this.windows.copyWithin(to * size, from * size, (from + 1) * size);
   }
 
   /**
@@ -907,7 +898,9 @@ class ProfileBatch {
    */
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
-    const { bins, edges, frame, partial, whole, parts, changed } = this;
+    const { bins, edges, frame, windows: st, changed } = this;
+    const sw = s + bins;
+    const sp = s + 2 * bins;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -924,8 +917,8 @@ class ProfileBatch {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        partial[s + bin] = (partial[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        parts[s + bin] = (parts[s + bin] as number) + sign;
+        st[s + bin] = (st[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        st[sp + bin] = (st[sp + bin] as number) + sign;
         if (bin < r0) r0 = bin;
         if (bin > r1) r1 = bin;
         continue;
@@ -957,19 +950,19 @@ class ProfileBatch {
         while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
       }
       if (b === c) {
-        partial[s + b] = (partial[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
         // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
-        partial[s + b] = (partial[s + b] as number) + sign * first;
-        partial[s + c] = (partial[s + c] as number) + sign * last;
+        st[s + b] = (st[s + b] as number) + sign * first;
+        st[s + c] = (st[s + c] as number) + sign * last;
         if (c > b + 1) {
           const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          for (let x = s + b + 1; x < s + c; x++) whole[x] = (whole[x] as number) + share;
+          for (let x = sw + b + 1; x < sw + c; x++) st[x] = (st[x] as number) + share;
         }
       }
-      for (let x = s + b; x <= s + c; x++) parts[x] = (parts[x] as number) + sign;
+      for (let x = sp + b; x <= sp + c; x++) st[x] = (st[x] as number) + sign;
       if (b < r0) r0 = b;
       if (c > r1) r1 = c;
     }
