@@ -951,18 +951,24 @@ class ProfileBatch {
       }
       if (b === c) {
         st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        st[sp + b] = (st[sp + b] as number) + sign;
       } else {
-        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
+        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
+        // whole share at sw + x, its bar count at sp + x = sw + x + bins).
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
         st[s + b] = (st[s + b] as number) + sign * first;
         st[s + c] = (st[s + c] as number) + sign * last;
+        st[sp + b] = (st[sp + b] as number) + sign;
+        st[sp + c] = (st[sp + c] as number) + sign;
         if (c > b + 1) {
           const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          for (let x = sw + b + 1; x < sw + c; x++) st[x] = (st[x] as number) + share;
+          for (let x = sw + b + 1; x < sw + c; x++) {
+            st[x] = (st[x] as number) + share;
+            st[x + bins] = (st[x + bins] as number) + sign;
+          }
         }
       }
-      for (let x = sp + b; x <= sp + c; x++) st[x] = (st[x] as number) + sign;
       if (b < r0) r0 = b;
       if (c > r1) r1 = c;
     }
