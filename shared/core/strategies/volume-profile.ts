@@ -647,7 +647,8 @@ class ProfileBatch {
    * Every bar's entries of the batch's lookbacks (consecutive, shortest first) from estimated
    * histograms, a bar computed exactly where a choice is close.
    *
-   * Each bin is within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum per
+   * Each bin is within (lookback + 10) roundings (`ratio` from the
+   * bins' inverse width: two roundings) of each of its bars' shares plus 0.51 quantum per
    * bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
    * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
    * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
@@ -722,9 +723,18 @@ class ProfileBatch {
         if (wlo !== edgesLo || whi !== edgesHi) {
           frame[LO] = wlo;
           frame[WIDTH] = width;
-          frame[INVERSE] = 1 / width;
-          for (let b = 0; b <= bins; b++) edges[b] = wlo + b * width;
-          for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
+          const inverse = 1 / width;
+          frame[INVERSE] = inverse;
+          // Each bin's width over the bins' width, times the inverse (no division per bin): one
+          // rounding more than the quotient, far inside the bound (`estimate`).
+          let edge = wlo;
+          edges[0] = edge;
+          for (let b = 0; b < bins; b++) {
+            const next = wlo + (b + 1) * width;
+            edges[b + 1] = next;
+            ratio[b] = (next - edge) * inverse;
+            edge = next;
+          }
           frame[TOP] = edges[bins] as number;
           edgesLo = wlo;
           edgesHi = whi;
