@@ -399,7 +399,8 @@ class ProfileThresholds {
    * `below[i]` or `above[i]` at some bar i (then `volumeProfileFlags` checks each bar), false when
    * it falls outside at every bar. Each bar's thresholds x mark the buckets of the valueAreas
    * [(x - slack) / total, (x + slack) / total] widened by `BUCKET_MARGIN` (far more than the
-   * roundings of those quotients and of the target's product, for quotients near (0, 1]): every
+   * roundings of those values, taken with 1 / total, and of the target's product, for values near
+   * (0, 1]): every
    * valueArea whose target is within slack of x (as `volumeProfileFlags` computes it) is in a bucket
    * marked. A bar computed exactly since (`slack` 0) leaves its marks: more checks, never fewer.
    */
@@ -410,20 +411,25 @@ class ProfileThresholds {
       for (let i = this.lookback; i < total.length; i++) {
         const s = slack[i] as number;
         if (!(s > 0)) continue;
-        this.mark(below[i] as number, s, total[i] as number);
-        this.mark(above[i] as number, s, total[i] as number);
+        const inverse = 1 / (total[i] as number);
+        this.mark(below[i] as number, s, inverse);
+        this.mark(above[i] as number, s, inverse);
       }
     }
     const q = Math.min(BUCKETS - 1, Math.floor(valueArea * BUCKETS));
     return ((this.buckets[q >> 5] as number) & (1 << (q & 31))) !== 0;
   }
 
-  /** Marks the buckets of threshold x's valueAreas (`marked`); all of them when they are NaN. */
-  private mark(x: number, s: number, t: number): void {
+  /**
+   * Marks the buckets of threshold x's valueAreas (`marked`), `inverse` being 1 / the window's
+   * volume. It is Infinity only for a volume under 2^-1024, where slack (at least 144 quanta, a
+   * quantum at least 2^-50) exceeds every held volume: x - slack < 0 < x + slack, every bucket.
+   */
+  private mark(x: number, s: number, inverse: number): void {
     // ±Infinity: always or never, whatever the target.
     if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) return;
-    const lo = (x - s) / t - BUCKET_MARGIN;
-    const hi = (x + s) / t + BUCKET_MARGIN;
+    const lo = (x - s) * inverse - BUCKET_MARGIN;
+    const hi = (x + s) * inverse + BUCKET_MARGIN;
     if (hi < 0 || lo > 1) return;
     const q0 = lo > 0 ? Math.floor(lo * BUCKETS) : 0;
     const q1 = hi < 1 ? Math.floor(hi * BUCKETS) : BUCKETS - 1;
