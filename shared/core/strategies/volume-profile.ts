@@ -844,19 +844,8 @@ class ProfileBatch {
         let highBin = pocBin;
         let sum = st[si + pocBin] as number;
         held[0] = sum;
-        // VAL (wlo + lowBin × width) is at or under the close once lowBin <= lowStop (-1: never),
-        // VAH (wlo + (highBin + 1) × width) at or over it once highBin >= highStop (bins: never):
-        // the edges only grow with the bin, so each is found from the close's position in bin
-        // widths and set right with the edges themselves.
-        const position = (c - wlo) * (frame[INVERSE] as number);
-        let lowStop = position < 0 ? -1 : position < pocBin ? Math.floor(position) : pocBin;
-        while (lowStop >= 0 && c < wlo + lowStop * width) lowStop--;
-        while (lowStop < pocBin && !(c < wlo + (lowStop + 1) * width)) lowStop++;
-        let highStop = position < pocBin ? pocBin : position < bins - 1 ? Math.floor(position) : bins - 1;
-        while (highStop > pocBin && !(c > wlo + highStop * width)) highStop--;
-        while (highStop < bins && c > wlo + (highStop + 1) * width) highStop++;
-        let underVal = lowStop < 0 ? bins : lowStop >= pocBin ? 0 : -1;
-        let overVah = highStop >= bins ? bins : highStop <= pocBin ? 0 : -1;
+        let underVal = c < wlo ? bins : c < wlo + lowBin * width ? -1 : 0;
+        let overVah = c > wlo + bins * width ? bins : c > wlo + (highBin + 1) * width ? -1 : 0;
         let steps = 0;
         let near = false;
         while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
@@ -886,8 +875,8 @@ class ProfileBatch {
           }
           steps++;
           held[steps] = sum;
-          if (underVal < 0 && lowBin <= lowStop) underVal = steps;
-          if (overVah < 0 && highBin >= highStop) overVah = steps;
+          if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
+          if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
         }
         if (near) t.exact(i);
         else {
