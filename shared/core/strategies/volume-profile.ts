@@ -21,7 +21,7 @@ import {
   type StrategyDefinition,
   type StrategyInstance,
 } from './types.js';
-import { codesArray, type IndicatorCache } from './vector.js';
+import { codesArray, type IndicatorCache, wordsOf } from './vector.js';
 
 export const volumeProfileParams = z
   .object({
@@ -242,6 +242,12 @@ const WIDTH = 1;
 const INVERSE = 2;
 const TOP = 3;
 const PER_QUANTUM = 4;
+/** Buckets of valueArea values in `ProfileThresholds.marked` (a power of two). */
+const BUCKETS = 65536;
+/** How far `ProfileThresholds.marked` widens a threshold's valueAreas on each side. */
+const BUCKET_MARGIN = 2 ** -30;
+/** Whether a 32-bit word holds its first byte lowest (the codes' word writes assume it). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
@@ -345,6 +351,15 @@ class ProfileThresholds {
   readonly above: Float64Array;
   readonly slack: Float64Array;
   readonly bits: Uint8Array;
+  /** `bits` four bars a word (bar 4w + j in byte j of word w, as `wordsOf` reads the codes). */
+  readonly bitWords: Uint32Array;
+  /**
+   * One bit per bucket of valueArea values, (q / `BUCKETS`, (q + 1) / `BUCKETS`]: set when a target
+   * of a valueArea in it may fall within `slack` of some bar's threshold (`marked`, built when the
+   * conditions are first read). A valueArea whose bucket is clear needs no bar computed exactly.
+   */
+  private readonly buckets: Int32Array;
+  private bucketsBuilt = false;
   /** `exact`'s scratch, made the first time it is needed. */
   private scratch:
     | { into: Float64Array; held: Float64Array; lowBins: Int32Array; highBins: Int32Array }
@@ -359,22 +374,67 @@ class ProfileThresholds {
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
   ) {
-    // One allocation: the four arrays of doubles, then the bits.
+    // One allocation: the four arrays of doubles, the buckets, then the bits padded to whole words.
     const n = series.close.length;
     const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
     this.total = new Float64Array(buffer, 0, n);
     this.below = new Float64Array(buffer, 8 * n, n);
     this.above = new Float64Array(buffer, 16 * n, n);
     this.slack = new Float64Array(buffer, 24 * n, n);
-    this.bits = new Uint8Array(buffer, 32 * n, n);
+    this.buckets = new Int32Array(buffer, 32 * n, BUCKETS / 32);
+    this.bits = new Uint8Array(buffer, 32 * n + BUCKETS / 8, n);
+    this.bitWords = new Uint32Array(buffer, 32 * n + BUCKETS / 8, Math.ceil(n / 4));
   }
 
   static bytes(n: number): number {
-    return 33 * n;
+    return 32 * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
   }
 
   get bytes(): number {
     return ProfileThresholds.bytes(this.bits.length);
+  }
+
+  /**
+   * Whether a target of `valueArea` (0 < valueArea <= 1) may fall within `slack[i]` of bar i's
+   * `below[i]` or `above[i]` at some bar i (then `volumeProfileFlags` checks each bar), false when
+   * it falls outside at every bar. Each bar's thresholds x mark the buckets of the valueAreas
+   * [(x - slack) / total, (x + slack) / total] widened by `BUCKET_MARGIN` (far more than the
+   * roundings of those values, taken with 1 / total, and of the target's product, for values near
+   * (0, 1]): every
+   * valueArea whose target is within slack of x (as `volumeProfileFlags` computes it) is in a bucket
+   * marked. A bar computed exactly since (`slack` 0) leaves its marks: more checks, never fewer.
+   */
+  marked(valueArea: number): boolean {
+    if (!this.bucketsBuilt) {
+      this.bucketsBuilt = true;
+      const { total, below, above, slack } = this;
+      for (let i = this.lookback; i < total.length; i++) {
+        const s = slack[i] as number;
+        if (!(s > 0)) continue;
+        const inverse = 1 / (total[i] as number);
+        this.mark(below[i] as number, s, inverse);
+        this.mark(above[i] as number, s, inverse);
+      }
+    }
+    const q = Math.min(BUCKETS - 1, Math.floor(valueArea * BUCKETS));
+    return ((this.buckets[q >> 5] as number) & (1 << (q & 31))) !== 0;
+  }
+
+  /**
+   * Marks the buckets of threshold x's valueAreas (`marked`), `inverse` being 1 / the window's
+   * volume. It is Infinity only for a volume under 2^-1024, where slack (at least 144 quanta, a
+   * quantum at least 2^-50) exceeds every held volume: x - slack < 0 < x + slack, every bucket.
+   */
+  private mark(x: number, s: number, inverse: number): void {
+    // ±Infinity: always or never, whatever the target.
+    if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) return;
+    const lo = (x - s) * inverse - BUCKET_MARGIN;
+    const hi = (x + s) * inverse + BUCKET_MARGIN;
+    if (hi < 0 || lo > 1) return;
+    const q0 = lo > 0 ? Math.floor(lo * BUCKETS) : 0;
+    const q1 = hi < 1 ? Math.floor(hi * BUCKETS) : BUCKETS - 1;
+    const buckets = this.buckets;
+    for (let q = q0; q <= q1; q++) buckets[q >> 5] = (buckets[q >> 5] as number) | (1 << (q & 31));
   }
 
   /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */
@@ -512,10 +572,11 @@ class ProfileBatch {
   private last = -1;
   private size = 0;
   private readonly most: number;
-  private readonly partial: Float64Array;
-  private readonly whole: Float64Array;
-  private readonly parts: Int32Array;
-  private readonly into: Float64Array;
+  /**
+   * Each lookback's running window, 4 × bins numbers from k × 4 × bins for the batch's k-th: its
+   * `partial` sums, then its `whole` sums, its `parts` counts and its estimates (`into`).
+   */
+  private readonly windows: Float64Array;
   private readonly edges: Float64Array;
   private readonly ratio: Float64Array;
   private readonly held: Float64Array;
@@ -543,10 +604,7 @@ class ProfileBatch {
     const n = series.close.length;
     this.most = Math.max(1, Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / ProfileThresholds.bytes(n))));
     const m = bars.estimable ? this.most * bins : 0;
-    this.partial = new Float64Array(m);
-    this.whole = new Float64Array(m);
-    this.parts = new Int32Array(m);
-    this.into = new Float64Array(m);
+    this.windows = new Float64Array(4 * m);
     this.edges = new Float64Array(bins + 1);
     this.ratio = new Float64Array(bins);
     this.held = new Float64Array(bins);
@@ -561,7 +619,7 @@ class ProfileBatch {
   /** The scratch, and the most the pending thresholds may take. */
   get bytes(): number {
     const n = this.series.close.length;
-    return 28 * this.partial.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
+    return 8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
   }
 
   /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
@@ -595,7 +653,8 @@ class ProfileBatch {
    * Every bar's entries of the batch's lookbacks (consecutive, shortest first) from estimated
    * histograms, a bar computed exactly where a choice is close.
    *
-   * Each bin is within (lookback + 9) roundings of each of its bars' shares plus 0.51 quantum per
+   * Each bin is within (lookback + 10) roundings (`ratio` from the
+   * bins' inverse width: two roundings) of each of its bars' shares plus 0.51 quantum per
    * bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
    * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
    * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
@@ -603,7 +662,7 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[]): void {
     const { high, low, close, volume } = this.series;
-    const { bins, partial, whole, parts, into, edges, ratio, held, frame, changed } = this;
+    const { bins, windows: st, edges, ratio, held, frame, changed } = this;
     const { prefix, integral, quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
@@ -670,14 +729,27 @@ class ProfileBatch {
         if (wlo !== edgesLo || whi !== edgesHi) {
           frame[LO] = wlo;
           frame[WIDTH] = width;
-          frame[INVERSE] = 1 / width;
-          for (let b = 0; b <= bins; b++) edges[b] = wlo + b * width;
-          for (let b = 0; b < bins; b++) ratio[b] = ((edges[b + 1] as number) - (edges[b] as number)) / width;
+          const inverse = 1 / width;
+          frame[INVERSE] = inverse;
+          // Each bin's width over the bins' width, times the inverse (no division per bin): one
+          // rounding more than the quotient, far inside the bound (`estimate`).
+          let edge = wlo;
+          edges[0] = edge;
+          for (let b = 0; b < bins; b++) {
+            const next = wlo + (b + 1) * width;
+            edges[b + 1] = next;
+            ratio[b] = (next - edge) * inverse;
+            edge = next;
+          }
           frame[TOP] = edges[bins] as number;
           edgesLo = wlo;
           edgesHi = whi;
         }
-        const s = k * bins;
+        // This window's partial sums from s, whole sums from sw, parts from sp, estimates from si.
+        const s = 4 * k * bins;
+        const sw = s + bins;
+        const sp = s + 2 * bins;
+        const si = s + 3 * bins;
         // The bins that changed: those of the bars added (`r0` .. `r1`) and, sliding, of the bar
         // taken away (`q0` .. `q1`); a run is empty when its start is past its end.
         changed[0] = bins;
@@ -707,9 +779,7 @@ class ProfileBatch {
           seconds[k] = seconds[k - 1] as number;
           this.addBars(i - 1, i, 1, s);
         } else {
-          partial.fill(0, s, s + bins);
-          whole.fill(0, s, s + bins);
-          parts.fill(0, s, s + bins);
+          st.fill(0, s, si);
           this.addBars(i - lookback, i, 1, s);
           full = true;
           changed[0] = 0;
@@ -720,12 +790,10 @@ class ProfileBatch {
         const r0 = changed[0] as number;
         const r1 = changed[1] as number;
         for (let b = r0; b <= r1; b++) {
-          into[s + b] =
-            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
         }
         for (let b = q0; b <= q1; b++) {
-          into[s + b] =
-            ((partial[s + b] as number) + (ratio[b] as number) * (whole[s + b] as number)) * quantum;
+          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
         }
         let total = 0;
         if (integral) total = (prefix[i] as number) - (prefix[i - lookback] as number);
@@ -740,10 +808,10 @@ class ProfileBatch {
         let second = Number.NEGATIVE_INFINITY;
         let scan = full;
         if (!scan) {
-          best = into[s + pocBin] as number;
+          best = st[si + pocBin] as number;
           second = seconds[k] as number;
           for (let b = r0; b <= r1; b++) {
-            const x = into[s + b] as number;
+            const x = st[si + b] as number;
             if (x > second && b !== pocBin) second = x;
           }
           scan = !(best - second > slack);
@@ -753,7 +821,7 @@ class ProfileBatch {
           best = Number.NEGATIVE_INFINITY;
           second = Number.NEGATIVE_INFINITY;
           for (let b = 0; b < bins; b++) {
-            const x = into[s + b] as number;
+            const x = st[si + b] as number;
             if (x > best) {
               second = best;
               best = x;
@@ -763,7 +831,7 @@ class ProfileBatch {
         }
         pocs[k] = pocBin;
         seconds[k] = second;
-        if (!(best - second > slack) || parts[s + pocBin] === 0) {
+        if (!(best - second > slack) || st[sp + pocBin] === 0) {
           t.exact(i);
           continue;
         }
@@ -774,7 +842,7 @@ class ProfileBatch {
         const c = close[i] as number;
         let lowBin = pocBin;
         let highBin = pocBin;
-        let sum = into[s + pocBin] as number;
+        let sum = st[si + pocBin] as number;
         held[0] = sum;
         let underVal = c < wlo ? bins : c < wlo + lowBin * width ? -1 : 0;
         let overVah = c > wlo + bins * width ? bins : c > wlo + (highBin + 1) * width ? -1 : 0;
@@ -785,12 +853,12 @@ class ProfileBatch {
           if (lowBin === 0) up = true;
           else if (highBin === bins - 1) up = false;
           else {
-            const emptyAbove = parts[s + highBin + 1] === 0;
-            const emptyBelow = parts[s + lowBin - 1] === 0;
+            const emptyAbove = st[sp + highBin + 1] === 0;
+            const emptyBelow = st[sp + lowBin - 1] === 0;
             if (emptyAbove || emptyBelow) up = emptyBelow;
             else {
-              const a = into[s + highBin + 1] as number;
-              const z = into[s + lowBin - 1] as number;
+              const a = st[si + highBin + 1] as number;
+              const z = st[si + lowBin - 1] as number;
               if (!(Math.abs(a - z) > slack)) {
                 near = true;
                 break;
@@ -800,10 +868,10 @@ class ProfileBatch {
           }
           if (up) {
             highBin++;
-            sum += into[s + highBin] as number;
+            sum += st[si + highBin] as number;
           } else {
             lowBin--;
-            sum += into[s + lowBin] as number;
+            sum += st[si + lowBin] as number;
           }
           steps++;
           held[steps] = sum;
@@ -830,15 +898,8 @@ class ProfileBatch {
 
   /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
   private copy(from: number, to: number): void {
-    const { bins, partial, whole, parts, into } = this;
-    const f = from * bins;
-    const s = to * bins;
-    for (let b = 0; b < bins; b++) {
-      partial[s + b] = partial[f + b] as number;
-      whole[s + b] = whole[f + b] as number;
-      parts[s + b] = parts[f + b] as number;
-      into[s + b] = into[f + b] as number;
-    }
+    const size = 4 * this.bins;
+    this.windows.copyWithin(to * size, from * size, (from + 1) * size);
   }
 
   /**
@@ -853,7 +914,9 @@ class ProfileBatch {
    */
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
-    const { bins, edges, frame, partial, whole, parts, changed } = this;
+    const { bins, edges, frame, windows: st, changed } = this;
+    const sw = s + bins;
+    const sp = s + 2 * bins;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -870,8 +933,8 @@ class ProfileBatch {
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        partial[s + bin] = (partial[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        parts[s + bin] = (parts[s + bin] as number) + sign;
+        st[s + bin] = (st[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        st[sp + bin] = (st[sp + bin] as number) + sign;
         if (bin < r0) r0 = bin;
         if (bin > r1) r1 = bin;
         continue;
@@ -903,19 +966,25 @@ class ProfileBatch {
         while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
       }
       if (b === c) {
-        partial[s + b] = (partial[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        st[sp + b] = (st[sp + b] as number) + sign;
       } else {
-        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly.
+        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
+        // whole share at sw + x, its bar count at sp + x = sw + x + bins).
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
-        partial[s + b] = (partial[s + b] as number) + sign * first;
-        partial[s + c] = (partial[s + c] as number) + sign * last;
+        st[s + b] = (st[s + b] as number) + sign * first;
+        st[s + c] = (st[s + c] as number) + sign * last;
+        st[sp + b] = (st[sp + b] as number) + sign;
+        st[sp + c] = (st[sp + c] as number) + sign;
         if (c > b + 1) {
           const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          for (let x = s + b + 1; x < s + c; x++) whole[x] = (whole[x] as number) + share;
+          for (let x = sw + b + 1; x < sw + c; x++) {
+            st[x] = (st[x] as number) + share;
+            st[x + bins] = (st[x + bins] as number) + sign;
+          }
         }
       }
-      for (let x = s + b; x <= s + c; x++) parts[x] = (parts[x] as number) + sign;
       if (b < r0) r0 = b;
       if (c > r1) r1 = c;
     }
@@ -982,15 +1051,56 @@ function volumeProfileFlags(
   }
   // No branch on the conditions (they flip at random from bar to bar): a bar with no profile has
   // both thresholds at -Infinity and no exit bits, so it reads 0 as well.
-  for (let i = lookback; i < n; i++) {
-    const target = valueArea * (total[i] as number);
-    const s = slack[i] as number;
-    if (
-      s > 0 &&
-      (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
-    ) {
-      p.exact(i);
+  if (p.marked(valueArea)) {
+    for (let i = lookback; i < n; i++) {
+      const target = valueArea * (total[i] as number);
+      const s = slack[i] as number;
+      if (
+        s > 0 &&
+        (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+      ) {
+        p.exact(i);
+      }
+      flags[i] =
+        (ENTER_LONG * +(target <= (below[i] as number))) |
+        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
     }
+    return flags;
+  }
+  // No target within slack of a threshold: the estimated thresholds decide every bar, four bars a
+  // word where the codes array has words (`wordsOf`; bar 4w + j in byte j, the lowest first).
+  const words = LITTLE_ENDIAN ? wordsOf(flags) : undefined;
+  let i = lookback;
+  if (words !== undefined) {
+    const exits = p.bitWords;
+    const mask = (EXIT_LONG | EXIT_SHORT) * 0x01010101;
+    for (; i < n && (i & 3) !== 0; i++) {
+      const target = valueArea * (total[i] as number);
+      flags[i] =
+        (ENTER_LONG * +(target <= (below[i] as number))) |
+        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
+    }
+    for (; i + 3 < n; i += 4) {
+      const t0 = valueArea * (total[i] as number);
+      const t1 = valueArea * (total[i + 1] as number);
+      const t2 = valueArea * (total[i + 2] as number);
+      const t3 = valueArea * (total[i + 3] as number);
+      words[i >> 2] =
+        ((exits[i >> 2] as number) & mask) |
+        (ENTER_LONG * +(t0 <= (below[i] as number))) |
+        (ENTER_SHORT * +(t0 <= (above[i] as number))) |
+        ((ENTER_LONG * +(t1 <= (below[i + 1] as number))) << 8) |
+        ((ENTER_SHORT * +(t1 <= (above[i + 1] as number))) << 8) |
+        ((ENTER_LONG * +(t2 <= (below[i + 2] as number))) << 16) |
+        ((ENTER_SHORT * +(t2 <= (above[i + 2] as number))) << 16) |
+        ((ENTER_LONG * +(t3 <= (below[i + 3] as number))) << 24) |
+        ((ENTER_SHORT * +(t3 <= (above[i + 3] as number))) << 24);
+    }
+  }
+  for (; i < n; i++) {
+    const target = valueArea * (total[i] as number);
     flags[i] =
       (ENTER_LONG * +(target <= (below[i] as number))) |
       (ENTER_SHORT * +(target <= (above[i] as number))) |

@@ -551,6 +551,68 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     expect((codes?.[5] as number) & ENTER_LONG).toBe(0);
   });
 
+  it('with a close one ulp either side of a bin edge (the value area reaching it or not)', () => {
+    // A close just under or over an edge lo + k × width, where its position in bin widths,
+    // (close - lo) / width, rounds to k: whether VAL or VAH has passed it is decided by the edges.
+    const near = (x: number, ulps: number) => {
+      const words = new BigInt64Array(new Float64Array([x]).buffer);
+      words[0] = (words[0] as bigint) + BigInt(ulps);
+      return new Float64Array(words.buffer)[0] as number;
+    };
+    // Prices near 0 (lo 0.01, hi 3.3): there the position of a close one ulp under an edge rounds
+    // to the edge's k for some edges (k 9 of 12 bins, 9, 13 and 18 of 24), and the POC is above
+    // them (the last bar's volume), so the value area's VAL reaches the close only below it.
+    const window: [number, number, number][] = [
+      [0.01, 1.2, 300],
+      [0.9, 3.3, 500],
+      [0.4, 2.1, 200],
+      [1.5, 3.0, 700],
+      [2.6, 3.2, 5000],
+    ];
+    const lo = Math.min(...window.map((b) => b[0]));
+    const hi = Math.max(...window.map((b) => b[1]));
+    for (const bins of [3, 7, 12, 24]) {
+      const width = (hi - lo) / bins;
+      for (let k = 1; k < bins; k++) {
+        for (const ulps of [-2, -1, 0, 1, 2]) {
+          const close = near(lo + k * width, ulps);
+          const series = seriesWithVolume('EDGE', [
+            ...window.map(([l, h, v], i) => [`2024-01-0${i + 1}`, l, h, l, (l + h) / 2, v] as const),
+            ['2024-01-06', close, close, close, close, 100] as const,
+          ]);
+          const cache = new IndicatorCache(series);
+          for (let valueArea = 0.05; valueArea <= 1; valueArea += 0.05) {
+            expect(vectorCodes(cache, 5, bins, valueArea), `${bins} ${k} ${ulps} ${valueArea}`).toEqual(
+              exactCodes(series, 5, bins, valueArea),
+            );
+          }
+        }
+      }
+    }
+  });
+
+  it('into a codes array not padded to words (written a byte at a time) as into a padded one', () => {
+    // SPY's 1,255 bars: the padded array (no `out`) is written four bars a word after the first
+    // whole word past the lookback, an array of exactly 1,255 bytes (or one at an offset) a byte at a time.
+    const spy = loadBarsCsv('data/SPY.csv');
+    const n = spy.close.length;
+    expect(n % 4).not.toBe(0);
+    const cache = new IndicatorCache(spy);
+    for (const lookback of [10, 13, 31]) {
+      for (const valueArea of [0.55, 0.7, 0.9]) {
+        const params = volumeProfileStrategy.params.parse({ lookback, bins: 24, valueArea });
+        const run = { direction: 'long-short' } as const;
+        const padded = volumeProfileStrategy.vectorize?.(params, run, cache).codes;
+        const plain = volumeProfileStrategy.vectorize?.(params, run, cache, new Uint8Array(n)).codes;
+        const offset = new Uint8Array(n + 4).subarray(4);
+        const shifted = volumeProfileStrategy.vectorize?.(params, run, cache, offset).codes;
+        expect(plain).toEqual(padded);
+        expect(shifted).toEqual(padded);
+        expect(padded).toEqual(exactCodes(spy, lookback, 24, valueArea));
+      }
+    }
+  });
+
   it('on the bundled SPY bars, for every (lookback, bins) of the bench grid', () => {
     const spy = loadBarsCsv('data/SPY.csv');
     const cache = new IndicatorCache(spy);
