@@ -363,6 +363,9 @@ function simulate<P>(
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
   const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
+  // Read here, at every run (see `closeAtEnd`): read only where a position was open at the end of
+  // the data, its first such run after `simulate` was optimized deoptimized it.
+  const holdAtEnd = options.endOfData === 'hold';
   const riskState: RiskState = initialRiskState(options.initialCash);
   // Without trailing, break-even and time stop, `manageStop` leaves the stop and never exits.
   const stopRules = rules?.stops;
@@ -457,6 +460,15 @@ function simulate<P>(
     closedPnls.push(closed);
     pnlSums.add(closed);
     side = 0;
+  };
+
+  /**
+   * The end of data's close of a position (when `closing`). Called at every run, closing or not: a
+   * run that first closed there after `simulate` was optimized deoptimized it (its operations had
+   * no type feedback), and a sweep's first runs often end flat.
+   */
+  const closeAtEnd = (closing: boolean, price: number, time: number) => {
+    if (closing) closePosition(nextOrderId++, 'end-of-data', price, time);
   };
 
   /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
@@ -835,10 +847,8 @@ function simulate<P>(
   exitId = 0;
   entryId = 0;
   const endTime = timeOf[end] as number;
-  if (side !== 0 && options.endOfData !== 'hold') {
-    const id = nextOrderId++;
-    closePosition(id, 'end-of-data', adverse(lastClose, side === -1), endTime);
-  }
+  // (TypeScript does not see the closures' writes of `side`: it takes it for 0 here.)
+  closeAtEnd(side !== 0 && !holdAtEnd, adverse(lastClose, (side as 0 | 1 | -1) === -1), endTime);
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
   if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
