@@ -389,7 +389,8 @@ function simulate<P>(
   let side: 0 | 1 | -1 = 0;
   let qty = 0;
   let entryPrice = 0;
-  let entryTime = 0;
+  // The entry's bar (its time is read for the records only).
+  let entryBar = 0;
   let entryNotional = 0;
   let entryCommission = 0;
   let stopId = 0;
@@ -410,7 +411,9 @@ function simulate<P>(
   let entryRefPending = 0;
 
   // Doubles written at every close live in typed arrays or object fields, never in variables the
-  // closures below capture: V8 boxes each such write into a new heap number.
+  // closures below capture: V8 boxes each such write into a new heap number. So does a call of a
+  // closure it does not inline (`fillEntry`, `decide`, `closePosition`) for each double argument:
+  // they take the bar (a small integer) and read its time themselves.
   const atrAt = (bar: number): number => (riskAtr === undefined ? Number.NaN : (riskAtr[bar] as number));
   let intent: Intent = { action: 'hold' };
 
@@ -439,7 +442,8 @@ function simulate<P>(
     });
   };
 
-  const closePosition = (orderId: number, role: OrderRole, price: number, time: number) => {
+  const closePosition = (orderId: number, role: OrderRole, price: number, bar: number) => {
+    const time = timeOf[bar] as number;
     const notional = notionalCents(qty, price);
     const exitCommission = commissionCents(commission, qty, notional);
     execute(orderId, side === -1, qty, price, time, notional, exitCommission);
@@ -448,7 +452,7 @@ function simulate<P>(
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
-      entryTime,
+      entryTime: timeOf[entryBar] as number,
       entryPrice,
       exitTime: time,
       exitPrice: price,
@@ -467,8 +471,8 @@ function simulate<P>(
    * run that first closed there after `simulate` was optimized deoptimized it (its operations had
    * no type feedback), and a sweep's first runs often end flat.
    */
-  const closeAtEnd = (closing: boolean, price: number, time: number) => {
-    if (closing) closePosition(nextOrderId++, 'end-of-data', price, time);
+  const closeAtEnd = (closing: boolean, price: number) => {
+    if (closing) closePosition(nextOrderId++, 'end-of-data', price, end);
   };
 
   /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
@@ -491,11 +495,11 @@ function simulate<P>(
       stopHit ? stopId : targetId,
       stopHit ? 'stop-loss' : 'take-profit',
       protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
-      timeOf[bar] as number,
+      bar,
     );
   };
 
-  const fillEntry = (bar: number, time: number) => {
+  const fillEntry = (bar: number) => {
     const id = entryId;
     entryId = 0;
     if (side !== 0) return;
@@ -510,11 +514,11 @@ function simulate<P>(
     const notional = notionalCents(q, price);
     const fee = commissionCents(commission, q, notional);
     if (notional + fee > power) return;
-    execute(id, buy, q, price, time, notional, fee);
+    execute(id, buy, q, price, timeOf[bar] as number, notional, fee);
     side = entrySide;
     qty = q;
     entryPrice = price;
-    entryTime = time;
+    entryBar = bar;
     entryNotional = notional;
     entryCommission = Math.round(toDollars(fee) * 100);
     armedFrom = bar;
@@ -625,8 +629,8 @@ function simulate<P>(
    * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
    * (`decideAfterBreakers`: what `decideAtClose` does once `observeEquity` has run).
    */
-  const decide = (bar: number, time: number, equityCents: Cents) => {
-    closeInput.time = time;
+  const decide = (bar: number, equityCents: Cents) => {
+    closeInput.time = timeOf[bar] as number;
     closeInput.equity = toDollars(equityCents);
     closeInput.buyingPower = toDollars(
       side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash,
@@ -757,14 +761,13 @@ function simulate<P>(
   };
   // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
   for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
-    const time = timeOf[slot] as number;
     const trading = slot >= start;
     if (trading) {
       if (side !== 0) {
         if (exitId !== 0) {
           const id = exitId;
           exitId = 0;
-          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
+          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), slot);
         } else if (entryId === 0) {
           // Nothing fills in between: the gap check and the range check are one check.
           checkProtective(slot, false);
@@ -773,7 +776,7 @@ function simulate<P>(
         }
       }
       if (entryId !== 0) {
-        fillEntry(slot, time);
+        fillEntry(slot);
         if (side !== 0) checkProtective(slot, false);
       }
     }
@@ -785,7 +788,7 @@ function simulate<P>(
           ? HOLD
           : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
     } else {
-      bar.time = time;
+      bar.time = timeOf[slot] as number;
       bar.open = open[slot] as number;
       bar.high = high[slot] as number;
       bar.low = low[slot] as number;
@@ -806,7 +809,7 @@ function simulate<P>(
       if (intent.action === 'hold') {
         if (rules !== undefined) riskClose(slot, k);
       } else if (rules === undefined || intent.action === 'enter') {
-        decide(slot, time, equityCents);
+        decide(slot, equityCents);
       } else {
         riskClose(slot, k);
       }
@@ -846,9 +849,8 @@ function simulate<P>(
   const lastClose = close[end] as number;
   exitId = 0;
   entryId = 0;
-  const endTime = timeOf[end] as number;
   // (TypeScript does not see the closures' writes of `side`: it takes it for 0 here.)
-  closeAtEnd(side !== 0 && !holdAtEnd, adverse(lastClose, (side as 0 | 1 | -1) === -1), endTime);
+  closeAtEnd(side !== 0 && !holdAtEnd, adverse(lastClose, (side as 0 | 1 | -1) === -1));
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
   if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
@@ -856,7 +858,7 @@ function simulate<P>(
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
-      entryTime,
+      entryTime: timeOf[entryBar] as number,
       entryPrice,
       exitTime: null,
       exitPrice: null,
