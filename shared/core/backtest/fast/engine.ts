@@ -139,6 +139,11 @@ export class FastLane {
   readonly pnlSums = new KellySums();
   barsInMarket = 0;
   readonly stats = new CurveStats();
+  /**
+   * The entry decision's decider, reused by every run in this lane (made with `reuse`: its lists
+   * and records are kept across calls, and each call starts afresh), instead of one per run.
+   */
+  readonly decider = new CloseDecider(true);
 
   constructor(span: number) {
     this.equity = new Float64Array(span);
@@ -622,8 +627,8 @@ function simulate<P>(
     // A sweep reads the decisions only: their explanations (refusals, reductions) are not built.
     explain: false,
   };
-  // One decider for the run: its decisions are read before its next call.
-  const decider = new CloseDecider(true);
+  // The lane's decider: its decisions are read before its next call.
+  const decider = lane.decider;
   /**
    * A close where the strategy enters (or any close without risk rules): the breakers on the
    * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
