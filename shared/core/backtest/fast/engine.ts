@@ -24,6 +24,7 @@ import {
   timesValid,
 } from '../../metrics/index.js';
 import {
+  type BreakerPositions,
   backtestBreakers,
   breakerPositions,
   breakerSkipTo,
@@ -66,6 +67,8 @@ export class FastSeries {
   readonly dayNumber: Int32Array;
   /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
   readonly cache: IndicatorCache;
+  /** The breakers' positions of these bars (`breakerPositions`), made once, not per run. */
+  readonly positions: BreakerPositions;
   readonly buyHoldReturnPct: number;
   /** The traded bars' times (the equity curve's), shared by every combination. */
   readonly time: Float64Array;
@@ -99,6 +102,7 @@ export class FastSeries {
     this.dayNumber = new Int32Array(n);
     for (let i = 0; i < n; i++) this.dayNumber[i] = Math.floor((series.time[i] as number) / 86_400_000);
     this.cache = new IndicatorCache(series);
+    this.positions = breakerPositions(this, series.time);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
     this.time = series.time.slice(this.start, this.end + 1);
@@ -548,7 +552,7 @@ function simulate<P>(
   // materialized as a `RiskState` only for the report.
   const dayNumber = data.dayNumber;
   const bk = backtestBreakers(rules, riskState.highWaterMark);
-  const bars = breakerPositions(data, timeOf);
+  const bars = data.positions;
   const killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, bars, killSwitch);
 
