@@ -217,6 +217,13 @@ export class CurveStats {
  * The pass of {@link computeMetrics} over `count` points of a curve whose times are finite and
  * increasing and whose equities are finite (the caller checked). The initial equity is the first
  * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
+ *
+ * INITIAL EQUITY AS A NUMBER: the peak and the previous point start at the initial equity and take
+ * the curve's points after. Started from the parameter itself (of no known type to the optimizing
+ * compiler), those loop variables were kept as tagged values, and each new peak or point stored in
+ * them allocated a heap number: about 3.2 KB of garbage per curve of the bench's sweeps (about a
+ * fifth of a Bollinger combination's). `+initialEquity` (the same number, its bits unchanged) makes
+ * them doubles in registers.
  */
 export function curveStats(
   time: Float64Array,
@@ -226,17 +233,19 @@ export function curveStats(
   riskFreePerPeriod: number,
   out: CurveStats,
 ): void {
+  // A number from here on (see INITIAL EQUITY AS A NUMBER below).
+  const initial = +initialEquity;
   let returnCount = 0;
   let excessMean = 0;
   let excessSquaredDeviations = 0;
   let downsideSquares = 0;
   let returnsDefined = true;
-  let peak = initialEquity;
+  let peak = initial;
   let peakTime = (time[0] as number) - MS_PER_DAY;
   let underwater = false;
   let maxDrawdown = 0;
   let maxUnderwaterMs = 0;
-  let previousEquity = initialEquity;
+  let previousEquity = initial;
   // e − e is 0 for a finite e and NaN otherwise: the sum is 0 only when every point is finite.
   let nonFinite = 0;
   for (let i = 0; i < count; i++) {
@@ -317,28 +326,30 @@ export function curveStatsPair(
   outA: CurveStats,
   outB: CurveStats,
 ): void {
+  // A number from here on (see INITIAL EQUITY AS A NUMBER above).
+  const initial = +initialEquity;
   let countA = 0;
   let meanA = 0;
   let squaresA = 0;
   let downA = 0;
   let definedA = true;
-  let peakA = initialEquity;
+  let peakA = initial;
   let peakTimeA = (time[0] as number) - MS_PER_DAY;
   let underA = false;
   let drawA = 0;
   let waterA = 0;
-  let previousA = initialEquity;
+  let previousA = initial;
   let countB = 0;
   let meanB = 0;
   let squaresB = 0;
   let downB = 0;
   let definedB = true;
-  let peakB = initialEquity;
+  let peakB = initial;
   let peakTimeB = peakTimeA;
   let underB = false;
   let drawB = 0;
   let waterB = 0;
-  let previousB = initialEquity;
+  let previousB = initial;
   let nonFiniteA = 0;
   let nonFiniteB = 0;
   const flatExcess = 1 - 1 - riskFreePerPeriod;

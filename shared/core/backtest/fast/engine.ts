@@ -24,6 +24,7 @@ import {
   timesValid,
 } from '../../metrics/index.js';
 import {
+  type BreakerPositions,
   backtestBreakers,
   breakerPositions,
   breakerSkipTo,
@@ -66,6 +67,8 @@ export class FastSeries {
   readonly dayNumber: Int32Array;
   /** Indicator arrays shared by every combination (the strategies' `vectorize`, the risk rules' ATR). */
   readonly cache: IndicatorCache;
+  /** The breakers' positions of these bars (`breakerPositions`), made once, not per run. */
+  readonly positions: BreakerPositions;
   readonly buyHoldReturnPct: number;
   /** The traded bars' times (the equity curve's), shared by every combination. */
   readonly time: Float64Array;
@@ -99,6 +102,7 @@ export class FastSeries {
     this.dayNumber = new Int32Array(n);
     for (let i = 0; i < n; i++) this.dayNumber[i] = Math.floor((series.time[i] as number) / 86_400_000);
     this.cache = new IndicatorCache(series);
+    this.positions = breakerPositions(this, series.time);
     this.buyHoldReturnPct =
       ((series.close[this.end] as number) / (series.close[this.start] as number) - 1) * 100;
     this.time = series.time.slice(this.start, this.end + 1);
@@ -139,6 +143,11 @@ export class FastLane {
   readonly pnlSums = new KellySums();
   barsInMarket = 0;
   readonly stats = new CurveStats();
+  /**
+   * The entry decision's decider, reused by every run in this lane (made with `reuse`: its lists
+   * and records are kept across calls, and each call starts afresh), instead of one per run.
+   */
+  readonly decider = new CloseDecider(true);
 
   constructor(span: number) {
     this.equity = new Float64Array(span);
@@ -363,6 +372,9 @@ function simulate<P>(
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
   const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
+  // Read here, at every run (see `closeAtEnd`): read only where a position was open at the end of
+  // the data, its first such run after `simulate` was optimized deoptimized it.
+  const holdAtEnd = options.endOfData === 'hold';
   const riskState: RiskState = initialRiskState(options.initialCash);
   // Without trailing, break-even and time stop, `manageStop` leaves the stop and never exits.
   const stopRules = rules?.stops;
@@ -386,7 +398,8 @@ function simulate<P>(
   let side: 0 | 1 | -1 = 0;
   let qty = 0;
   let entryPrice = 0;
-  let entryTime = 0;
+  // The entry's bar (its time is read for the records only).
+  let entryBar = 0;
   let entryNotional = 0;
   let entryCommission = 0;
   let stopId = 0;
@@ -407,7 +420,9 @@ function simulate<P>(
   let entryRefPending = 0;
 
   // Doubles written at every close live in typed arrays or object fields, never in variables the
-  // closures below capture: V8 boxes each such write into a new heap number.
+  // closures below capture: V8 boxes each such write into a new heap number. So does a call of a
+  // closure it does not inline (`fillEntry`, `decide`, `closePosition`) for each double argument:
+  // they take the bar (a small integer) and read its time themselves.
   const atrAt = (bar: number): number => (riskAtr === undefined ? Number.NaN : (riskAtr[bar] as number));
   let intent: Intent = { action: 'hold' };
 
@@ -436,7 +451,8 @@ function simulate<P>(
     });
   };
 
-  const closePosition = (orderId: number, role: OrderRole, price: number, time: number) => {
+  const closePosition = (orderId: number, role: OrderRole, price: number, bar: number) => {
+    const time = timeOf[bar] as number;
     const notional = notionalCents(qty, price);
     const exitCommission = commissionCents(commission, qty, notional);
     execute(orderId, side === -1, qty, price, time, notional, exitCommission);
@@ -445,7 +461,7 @@ function simulate<P>(
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
-      entryTime,
+      entryTime: timeOf[entryBar] as number,
       entryPrice,
       exitTime: time,
       exitPrice: price,
@@ -457,6 +473,15 @@ function simulate<P>(
     closedPnls.push(closed);
     pnlSums.add(closed);
     side = 0;
+  };
+
+  /**
+   * The end of data's close of a position (when `closing`). Called at every run, closing or not: a
+   * run that first closed there after `simulate` was optimized deoptimized it (its operations had
+   * no type feedback), and a sweep's first runs often end flat.
+   */
+  const closeAtEnd = (closing: boolean, price: number) => {
+    if (closing) closePosition(nextOrderId++, 'end-of-data', price, end);
   };
 
   /** Resting stop and take-profit against one bar (`gapOnly`: the open alone). */
@@ -479,11 +504,11 @@ function simulate<P>(
       stopHit ? stopId : targetId,
       stopHit ? 'stop-loss' : 'take-profit',
       protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
-      timeOf[bar] as number,
+      bar,
     );
   };
 
-  const fillEntry = (bar: number, time: number) => {
+  const fillEntry = (bar: number) => {
     const id = entryId;
     entryId = 0;
     if (side !== 0) return;
@@ -498,11 +523,11 @@ function simulate<P>(
     const notional = notionalCents(q, price);
     const fee = commissionCents(commission, q, notional);
     if (notional + fee > power) return;
-    execute(id, buy, q, price, time, notional, fee);
+    execute(id, buy, q, price, timeOf[bar] as number, notional, fee);
     side = entrySide;
     qty = q;
     entryPrice = price;
-    entryTime = time;
+    entryBar = bar;
     entryNotional = notional;
     entryCommission = Math.round(toDollars(fee) * 100);
     armedFrom = bar;
@@ -527,7 +552,7 @@ function simulate<P>(
   // materialized as a `RiskState` only for the report.
   const dayNumber = data.dayNumber;
   const bk = backtestBreakers(rules, riskState.highWaterMark);
-  const bars = breakerPositions(data, timeOf);
+  const bars = data.positions;
   const killSwitch = riskState.killSwitch;
   const materialize = (): RiskState => riskStateOf(bk, bars, killSwitch);
 
@@ -607,15 +632,15 @@ function simulate<P>(
     // A sweep reads the decisions only: their explanations (refusals, reductions) are not built.
     explain: false,
   };
-  // One decider for the run: its decisions are read before its next call.
-  const decider = new CloseDecider(true);
+  // The lane's decider: its decisions are read before its next call.
+  const decider = lane.decider;
   /**
    * A close where the strategy enters (or any close without risk rules): the breakers on the
    * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
    * (`decideAfterBreakers`: what `decideAtClose` does once `observeEquity` has run).
    */
-  const decide = (bar: number, time: number, equityCents: Cents) => {
-    closeInput.time = time;
+  const decide = (bar: number, equityCents: Cents) => {
+    closeInput.time = timeOf[bar] as number;
     closeInput.equity = toDollars(equityCents);
     closeInput.buyingPower = toDollars(
       side === -1 ? cash - 2 * notionalCents(qty, close[bar] as number) : cash,
@@ -746,14 +771,13 @@ function simulate<P>(
   };
   // A vectorized rule needs no warm-up feed: its arrays hold every earlier bar already.
   for (let slot = vector === undefined ? 0 : start; slot <= end; slot++) {
-    const time = timeOf[slot] as number;
     const trading = slot >= start;
     if (trading) {
       if (side !== 0) {
         if (exitId !== 0) {
           const id = exitId;
           exitId = 0;
-          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), time);
+          closePosition(id, 'exit', adverse(open[slot] as number, side === -1), slot);
         } else if (entryId === 0) {
           // Nothing fills in between: the gap check and the range check are one check.
           checkProtective(slot, false);
@@ -762,7 +786,7 @@ function simulate<P>(
         }
       }
       if (entryId !== 0) {
-        fillEntry(slot, time);
+        fillEntry(slot);
         if (side !== 0) checkProtective(slot, false);
       }
     }
@@ -774,7 +798,7 @@ function simulate<P>(
           ? HOLD
           : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
     } else {
-      bar.time = time;
+      bar.time = timeOf[slot] as number;
       bar.open = open[slot] as number;
       bar.high = high[slot] as number;
       bar.low = low[slot] as number;
@@ -795,7 +819,7 @@ function simulate<P>(
       if (intent.action === 'hold') {
         if (rules !== undefined) riskClose(slot, k);
       } else if (rules === undefined || intent.action === 'enter') {
-        decide(slot, time, equityCents);
+        decide(slot, equityCents);
       } else {
         riskClose(slot, k);
       }
@@ -835,11 +859,8 @@ function simulate<P>(
   const lastClose = close[end] as number;
   exitId = 0;
   entryId = 0;
-  const endTime = timeOf[end] as number;
-  if (side !== 0 && options.endOfData !== 'hold') {
-    const id = nextOrderId++;
-    closePosition(id, 'end-of-data', adverse(lastClose, side === -1), endTime);
-  }
+  // (TypeScript does not see the closures' writes of `side`: it takes it for 0 here.)
+  closeAtEnd(side !== 0 && !holdAtEnd, adverse(lastClose, (side as 0 | 1 | -1) === -1));
   equityValue[span - 1] = toDollars(side === 0 ? cash : cash + side * notionalCents(qty, lastClose));
   if (side !== 0 && trades !== undefined) {
     const marked = notionalCents(qty, lastClose);
@@ -847,7 +868,7 @@ function simulate<P>(
       symbol,
       direction: side === 1 ? 'long' : 'short',
       qty,
-      entryTime,
+      entryTime: timeOf[entryBar] as number,
       entryPrice,
       exitTime: null,
       exitPrice: null,
