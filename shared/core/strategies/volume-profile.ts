@@ -835,8 +835,8 @@ class ProfileBatch {
           t.exact(i);
           continue;
         }
-        // The value area grown, each step decided by more than the bound (or between bins no volume
-        // reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
+        // The value area grown, each step decided by more than the bound (or between two bins no
+        // bar with volume reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
         // do not change the thresholds. A close under the lowest low is under every VAL, one over
         // the last bin's upper edge over every VAH.
         const c = close[i] as number;
@@ -853,9 +853,10 @@ class ProfileBatch {
           if (lowBin === 0) up = true;
           else if (highBin === bins - 1) up = false;
           else {
-            const emptyAbove = st[sp + highBin + 1] === 0;
-            const emptyBelow = st[sp + lowBin - 1] === 0;
-            if (emptyAbove || emptyBelow) up = emptyBelow;
+            // Both neighbours reached by no bar: both exactly 0 in profileHistogram too, a tie, so
+            // up. Only one: no shortcut, as a bar's share can round to 0 there (a tiny volume);
+            // an empty bin's estimate is exactly 0, so such a neighbour falls within the bound.
+            if (st[sp + highBin + 1] === 0 && st[sp + lowBin - 1] === 0) up = true;
             else {
               const a = st[si + highBin + 1] as number;
               const z = st[si + lowBin - 1] as number;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadBarsCsv } from '../../../shared/adapters/fs/bars.js';
 import { type BarSeries, barAt } from '../../../shared/core/market/types.js';
-import { ENTER_LONG, ruleFlags } from '../../../shared/core/strategies/rule.js';
+import { ENTER_LONG, ENTER_SHORT, ruleFlags } from '../../../shared/core/strategies/rule.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import { IndicatorCache } from '../../../shared/core/strategies/vector.js';
 import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
@@ -530,6 +530,26 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
       }),
       { numRuns: 20 },
     );
+  });
+
+  it('with a neighbour whose volume rounds to 0 in the histogram (counted in the estimate, not there)', () => {
+    // Window 0..3 in 6 bins of width 1: 50 in bin 0, 100 in bin 2 (the POC), and in bin 1 a bar of
+    // 5e-324 whose share 5e-324 × 0.3 / 0.3 rounds to 0 in profileHistogram: bins 1 and 3 both
+    // hold exactly 0 there, so the value area grows up (ties: the one above), VAH passes 3.5 and
+    // the close 3.5 is inside it. The estimate counts the tiny bar in bin 1: it must not take bin 3
+    // for empty and bin 1 for not, grow down and see the close over VAH (a false ENTER_SHORT).
+    const series = seriesWithVolume('UNDERFLOW', [
+      ['2024-01-01', 3, 6, 0, 3, 0],
+      ['2024-01-02', 0.5, 0.5, 0.5, 0.5, 50],
+      ['2024-01-03', 2.5, 2.5, 2.5, 2.5, 100],
+      ['2024-01-04', 1.1, 1.3, 1, 1.2, 5e-324],
+      ['2024-01-05', 3.5, 3.6, 3.4, 3.5, 100],
+    ]);
+    for (const valueArea of [0.7, 0.9]) {
+      const codes = vectorCodes(new IndicatorCache(series), 4, 6, valueArea);
+      expect(codes).toEqual(exactCodes(series, 4, 6, valueArea));
+      expect((codes?.[4] as number) & ENTER_SHORT).toBe(0);
+    }
   });
 
   it('tells a bin with a little volume (less than a quantum of the estimate) from an empty one', () => {
