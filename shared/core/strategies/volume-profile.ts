@@ -322,7 +322,11 @@ class ProfileBars {
  * same around 10-16 (docs/engine.md, "The volume profile, the fourth round").
  */
 const MAX_BATCH = 12;
-/** The most bytes of thresholds a batch may build before they are asked for. */
+/**
+ * The most bytes a batch's lookbacks may take together (`ProfileBatch`): their thresholds, built
+ * before they are asked for, and their running windows (4 × bins doubles each); one lookback at
+ * least.
+ */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -539,12 +543,14 @@ class ProfileThresholds {
 
 /**
  * The thresholds of one series for one number of bins, estimated a batch of consecutive lookbacks
- * at a time (one per cache, `volume-profile-batch:<bins>`). A lookback asked for is built alone,
- * unless it follows the last batch (the next longer lookback, or the next shorter one): then a
- * batch twice as large as the last, up to `MAX_BATCH` lookbacks and `MAX_PENDING_BYTES` of
- * thresholds, is built in one pass, and the lookbacks not asked for yet wait (`pending`) until
- * they are. A sweep asks for its lookbacks in grid order, so it builds them in batches; a single
- * request costs what it did; any order gives the same thresholds (only the work differs).
+ * at a time (one per cache, `volume-profile-batch:<bins>`). A lookback asked for is built alone
+ * (the last batch's state left as it was: its lookbacks not asked for yet still wait), unless it
+ * follows the last batch (the next longer lookback, or the next shorter one): then a batch twice
+ * as large as the last, up to `MAX_BATCH` lookbacks and `MAX_PENDING_BYTES` of thresholds and
+ * running windows, is built in one pass, and the lookbacks not asked for yet wait (`pending`) until
+ * they are; or unless it follows the last lookback built alone: then a batch of two. A sweep asks
+ * for its lookbacks in grid order, so it builds them in batches; a single request costs what it
+ * did; any order gives the same thresholds (only the work differs).
  *
  * The estimate (`estimate`) walks the bars once for the whole batch and keeps one running window
  * per lookback, in whole quanta of the series' quantum (`ProfileBars.quantum`): `partial`, the
@@ -571,6 +577,8 @@ class ProfileBatch {
   private first = 0;
   private last = -1;
   private size = 0;
+  /** The last lookback built alone (-2: none). */
+  private lone = -2;
   private readonly most: number;
   /**
    * Each lookback's running window, 4 × bins numbers from k × 4 × bins for the batch's k-th: its
@@ -602,7 +610,13 @@ class ProfileBatch {
     private readonly bars: ProfileBars,
   ) {
     const n = series.close.length;
-    this.most = Math.max(1, Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / ProfileThresholds.bytes(n))));
+    // A series the estimate cannot use builds each lookback alone (its thresholds are not filled).
+    this.most = bars.estimable
+      ? Math.max(
+          1,
+          Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n) + 32 * bins))),
+        )
+      : 1;
     const m = bars.estimable ? this.most * bins : 0;
     this.windows = new Float64Array(4 * m);
     this.edges = new Float64Array(bins + 1);
@@ -630,11 +644,21 @@ class ProfileBatch {
       return found;
     }
     let first = lookback;
-    let size = 1;
+    let size: number;
     if (lookback === this.last + 1) size = Math.min(2 * this.size, this.most);
     else if (lookback === this.first - 1) {
       size = Math.min(2 * this.size, this.most, lookback);
       first = lookback - size + 1;
+    } else if (lookback === this.lone + 1) size = Math.min(2, this.most);
+    else if (lookback === this.lone - 1) {
+      size = Math.min(2, this.most, lookback);
+      first = lookback - size + 1;
+    } else {
+      // Alone, the batch's state untouched.
+      const alone = new ProfileThresholds(this.series, lookback, this.bins, this.bars.estimable);
+      if (this.bars.estimable) this.estimate([alone]);
+      this.lone = lookback;
+      return alone;
     }
     this.pending.clear();
     const batch: ProfileThresholds[] = [];

@@ -319,6 +319,30 @@ function exactCodes(series: BarSeries, lookback: number, bins: number, valueArea
   return codes;
 }
 
+/** Bars `from` .. `to` - 1 of a series. */
+function sliceOf(series: BarSeries, from: number, to: number): BarSeries {
+  return {
+    ...series,
+    time: series.time.slice(from, to),
+    open: series.open.slice(from, to),
+    high: series.high.slice(from, to),
+    low: series.low.slice(from, to),
+    close: series.close.slice(from, to),
+    volume: series.volume.slice(from, to),
+  };
+}
+
+/** The cache's batch of thresholds for `bins` (built by `vectorCodes` before). */
+function batchOf(cache: IndicatorCache, bins: number) {
+  return cache.get(
+    `volume-profile-batch:${bins}`,
+    () => {
+      throw new Error(`no batch for ${bins} bins`);
+    },
+    () => 0,
+  ) as unknown as { readonly bytes: number; readonly pending: Map<number, unknown> };
+}
+
 function vectorCodes(cache: IndicatorCache, lookback: number, bins: number, valueArea: number) {
   const params = volumeProfileStrategy.params.parse({ lookback, bins, valueArea });
   return volumeProfileStrategy.vectorize?.(params, { direction: 'long-short' }, cache).codes;
@@ -510,6 +534,50 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     for (let lookback = 7; lookback <= 22; lookback++) {
       expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(long, lookback, 24, 0.7));
     }
+  });
+
+  it('with many bins on a short series (a batch holds fewer lookbacks: their running windows bounded in bytes)', () => {
+    // 100,000 bins: a lookback's running window is 3.2 MB, so a batch of 8 MB holds two lookbacks
+    // (lookbacks 3 | 4-5 | 6-7 | 8-9), not twelve (38 MB of windows).
+    const spy = loadBarsCsv('data/SPY.csv');
+    const series = sliceOf(spy, 0, 40);
+    const cache = new IndicatorCache(series, 256 * 1024 * 1024);
+    for (let lookback = 3; lookback <= 9; lookback++) {
+      expect(vectorCodes(cache, lookback, 100_000, 0.7)).toEqual(exactCodes(series, lookback, 100_000, 0.7));
+    }
+    const batch = batchOf(cache, 100_000);
+    expect(batch.bytes).toBeLessThanOrEqual(8 * 1024 * 1024 + 24 * 100_000);
+    expect(batch.pending.size).toBe(0);
+  });
+
+  it('builds a lookback asked for out of order alone, the batch it interrupts still waiting', () => {
+    const series = sliceOf(loadBarsCsv('data/SPY.csv'), 0, 120);
+    const cache = new IndicatorCache(series);
+    // 10 alone, 11-12 together, 13-16 together: 14, 15 and 16 wait.
+    for (const lookback of [10, 11, 12, 13]) {
+      expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(series, lookback, 24, 0.7));
+    }
+    const batch = batchOf(cache, 24);
+    expect([...batch.pending.keys()]).toEqual([14, 15, 16]);
+    // 40 alone: the three still wait; 41, after it, with 42.
+    expect(vectorCodes(cache, 40, 24, 0.7)).toEqual(exactCodes(series, 40, 24, 0.7));
+    expect([...batch.pending.keys()]).toEqual([14, 15, 16]);
+    expect(vectorCodes(cache, 41, 24, 0.7)).toEqual(exactCodes(series, 41, 24, 0.7));
+    expect([...batch.pending.keys()]).toEqual([42]);
+    for (const lookback of [42, 14, 15, 16, 17]) {
+      expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(series, lookback, 24, 0.7));
+    }
+  });
+
+  it('on bars the estimate does not take: each lookback built alone (no batch of empty thresholds)', () => {
+    const series = sliceOf(loadBarsCsv('data/SPY.csv'), 0, 60);
+    series.volume[7] = -150;
+    const cache = new IndicatorCache(series);
+    for (let lookback = 3; lookback <= 9; lookback++) {
+      expect(vectorCodes(cache, lookback, 24, 0.7)).toEqual(exactCodes(series, lookback, 24, 0.7));
+      expect(batchOf(cache, 24).pending.size).toBe(0);
+    }
+    expect(batchOf(cache, 24).bytes).toBe(24 * 24);
   });
 
   it('on bars the estimate does not take (a negative volume): every profile as the instance builds it', () => {
