@@ -250,6 +250,24 @@ const BUCKET_MARGIN = 2 ** -30;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
+ * Sets bits `from` .. `to` (inclusive, from <= to) of `words`, bit q in word q >> 5 at q & 31: the
+ * end words masked, the words between filled whole.
+ */
+export function setBits(words: Int32Array, from: number, to: number): void {
+  const w0 = from >> 5;
+  const w1 = to >> 5;
+  const head = -1 << (from & 31);
+  const tail = -1 >>> (31 - (to & 31));
+  if (w0 === w1) {
+    words[w0] = (words[w0] as number) | (head & tail);
+    return;
+  }
+  words[w0] = (words[w0] as number) | head;
+  if (w1 > w0 + 1) words.fill(-1, w0 + 1, w1);
+  words[w1] = (words[w1] as number) | tail;
+}
+
+/**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
  * volume finite, high >= low, volume >= 0, every bar's volume density and the whole volume finite
  * (then a value area's held volume only grows, which the thresholds rely on). The bundled and loaded
@@ -437,8 +455,7 @@ class ProfileThresholds {
     if (hi < 0 || lo > 1) return;
     const q0 = lo > 0 ? Math.floor(lo * BUCKETS) : 0;
     const q1 = hi < 1 ? Math.floor(hi * BUCKETS) : BUCKETS - 1;
-    const buckets = this.buckets;
-    for (let q = q0; q <= q1; q++) buckets[q >> 5] = (buckets[q >> 5] as number) | (1 << (q & 31));
+    setBits(this.buckets, q0, q1);
   }
 
   /** Bar i's entries from the instance's own functions (`profileHistogram`, `growValueArea`). */

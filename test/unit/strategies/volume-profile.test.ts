@@ -5,7 +5,11 @@ import { type BarSeries, barAt } from '../../../shared/core/market/types.js';
 import { ENTER_LONG, ENTER_SHORT, ruleFlags } from '../../../shared/core/strategies/rule.js';
 import type { PositionSide } from '../../../shared/core/strategies/types.js';
 import { IndicatorCache } from '../../../shared/core/strategies/vector.js';
-import { volumeProfile, volumeProfileStrategy } from '../../../shared/core/strategies/volume-profile.js';
+import {
+  setBits,
+  volumeProfile,
+  volumeProfileStrategy,
+} from '../../../shared/core/strategies/volume-profile.js';
 import {
   engineRun,
   instanceDecisions,
@@ -374,6 +378,31 @@ function tieSeries(
     }),
   );
 }
+
+describe('setBits (the marks of valueArea buckets)', () => {
+  it('sets exactly the bits of a range, whole words at a time, as setting each bit would', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer(), { minLength: 8, maxLength: 8 }),
+        fc.nat(255),
+        fc.nat(255),
+        (initial, a, b) => {
+          const from = Math.min(a, b);
+          const to = Math.max(a, b);
+          const words = Int32Array.from(initial);
+          const expected = Int32Array.from(initial);
+          for (let q = from; q <= to; q++) expected[q >> 5] = (expected[q >> 5] as number) | (1 << (q & 31));
+          setBits(words, from, to);
+          expect(words).toEqual(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+    const all = new Int32Array(2048);
+    setBits(all, 0, 65_535);
+    expect(all.every((w) => w === -1)).toBe(true);
+  });
+});
 
 describe('volume-profile: the vectorized conditions equal volumeProfile at every bar', () => {
   it('on bars full of ties (equal bins, empty bins, flat windows), for many windows, bins and value areas', () => {
