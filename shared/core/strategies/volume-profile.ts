@@ -230,8 +230,6 @@ export function volumeProfile(
 
 /** The unit roundoff of a double. */
 const UNIT_ROUNDOFF = 2 ** -53;
-/** In `ProfileThresholds.bits`: the bar has a profile (its window has a price range). */
-const HAS_PROFILE = 128;
 /** x + 2^52 - 2^52 is x rounded to an integer (ties to even) for 0 <= x < 2^52. */
 const ROUNDER = 2 ** 52;
 /** A price's position in bin widths this close to a bin's edge: its bin is found from the edges. */
@@ -350,8 +348,8 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 /**
  * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
  * `valueArea`, equal to what the instance computes (`volumeProfile`) at that bar:
- * - `bits[i]`: `HAS_PROFILE` (0: the window has no price range, no decision) with `EXIT_LONG`
- *   (close >= POC) and `EXIT_SHORT` (close <= POC);
+ * - `bits[i]`: `EXIT_LONG` (close >= POC) and `EXIT_SHORT` (close <= POC); 0 when the window has
+ *   no price range (no decision; its thresholds are then -Infinity, `none`);
  * - close < VAL exactly when `valueArea × total[i] <= below[i]`, and close > VAH exactly when
  *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
@@ -376,9 +374,10 @@ class ProfileThresholds {
   /** `bits` four bars a word (bar 4w + j in byte j of word w, as `wordsOf` reads the codes). */
   readonly bitWords: Uint32Array;
   /**
-   * One bit per bucket of valueArea values, (q / `BUCKETS`, (q + 1) / `BUCKETS`]: set when a target
-   * of a valueArea in it may fall within `slack` of some bar's threshold (`marked`, built when the
-   * conditions are first read). A valueArea whose bucket is clear needs no bar computed exactly.
+   * One bit per bucket of valueArea values, [q / `BUCKETS`, (q + 1) / `BUCKETS`) (the last with
+   * 1): set when a target of a valueArea in it may fall within `slack` of some bar's threshold
+   * (`marked`, built when the conditions are first read). A valueArea whose bucket is clear needs
+   * no bar computed exactly.
    */
   private readonly buckets: Int32Array;
   private bucketsBuilt = false;
@@ -552,7 +551,7 @@ class ProfileThresholds {
           ? Number.NEGATIVE_INFINITY
           : (held[overVah - 1] as number);
     const poc = lo + (pocBin + 0.5) * width;
-    this.bits[i] = HAS_PROFILE | (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
+    this.bits[i] = (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
     this.total[i] = total;
     this.slack[i] = slack;
   }
@@ -584,9 +583,10 @@ class ProfileThresholds {
  *   its oldest bar taken away;
  * - lookback L - 1's window at bar i - 1 (not yet moved on), copied, bar i - 1 added;
  * - else summed again.
- * Only the bins the changed bars touch are estimated again, and the POC of the last window kept if
- * it is not among them and every bin that changed stays under it by more than the bound (with the
- * last window's second largest bin, or a bound on it): the choice the full scan would make.
+ * Only the bins the changed bars touch are estimated again, and the POC bin of the last window kept
+ * if its estimate (read again: it may be among them) still exceeds by more than the bound the last
+ * window's bound on its other bins (at least its second largest) raised by the bins the added bars
+ * changed: the choice the full scan would make.
  */
 class ProfileBatch {
   private readonly pending = new Map<number, ProfileThresholds>();
