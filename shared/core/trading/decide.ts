@@ -248,7 +248,8 @@ function empty(list: unknown[] | undefined): void {
  * on its scalars: the fast engines) and gives their outcome. Both run the same stop management,
  * exits, sizing and caps (`run`). A decider made with `reuse` keeps its lists and records from call
  * to call: its decisions hold until its next call, and with `explain: false` a call allocates
- * nothing (the fast engines keep one per run); without, each call's decisions are its own.
+ * nothing (the single-symbol fast engine keeps one per lane, the portfolio mode one per run);
+ * without, each call's decisions are its own.
  */
 export class CloseDecider {
   private input: CloseInputAfterBreakers | undefined;
