@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { Atr } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
-import { type Direction, HOLD, type Intent, type PositionSide } from './types.js';
+import { type Direction, type EnterIntent, HOLD, type Intent, type PositionSide } from './types.js';
 import type { IndicatorCache, VectorRule } from './vector.js';
 
 /**
@@ -51,19 +51,60 @@ export class AtrStop {
   }
 }
 
-/** An entry with its k × ATR stop (`k` undefined: none); HOLD when the stop cannot be set. */
+/**
+ * An entry with its k × ATR stop (`k` undefined: none); HOLD when the stop cannot be set. With
+ * `into` (`ruleIntents`), the entry is that object rewritten, valid until the next call with it.
+ */
 export function enterWithStop(
   k: number | undefined,
   atr: number,
   side: 'long' | 'short',
   close: number,
   reason: string,
+  into?: RuleIntents,
 ): Intent {
-  if (k === undefined) return { action: 'enter', side, reason };
+  if (k === undefined) {
+    if (into === undefined) return { action: 'enter', side, reason };
+    const entry = into.entry as Writable<EnterIntent>;
+    entry.side = side;
+    entry.reason = reason;
+    return entry;
+  }
   if (!(atr > 0)) return HOLD;
   const stopLoss = side === 'long' ? close - k * atr : close + k * atr;
   if (!(stopLoss > 0)) return HOLD;
-  return { action: 'enter', side, reason, stopLoss, atr };
+  if (into === undefined) return { action: 'enter', side, reason, stopLoss, atr };
+  const entry = into.entry as Writable<EnterIntent>;
+  entry.side = side;
+  entry.reason = reason;
+  entry.stopLoss = stopLoss;
+  entry.atr = atr;
+  return entry;
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A vectorized rule's intents, made once per rule so that its decisions allocate nothing: the
+ * exits are constants, the entry one object that each entering decision rewrites (its `stopLoss`
+ * and `atr` doubles from the start when the rule has a stop, so they stay unboxed fields).
+ */
+export interface RuleIntents {
+  readonly exitLong: Intent;
+  readonly exitShort: Intent;
+  readonly entry: EnterIntent;
+}
+
+/** The reused intents of a rule with these reasons and stop multiple (`k` undefined: no stop). */
+export function ruleIntents(reasons: RuleReasons, k: number | undefined): RuleIntents {
+  return {
+    exitLong: Object.freeze({ action: 'exit', reason: reasons.exitLong }),
+    exitShort: Object.freeze({ action: 'exit', reason: reasons.exitShort }),
+    entry:
+      k === undefined
+        ? { action: 'enter', side: 'long', reason: reasons.enterLong }
+        : { action: 'enter', side: 'long', reason: reasons.enterLong, stopLoss: 0.5, atr: 0.5 },
+  };
 }
 
 /** The conditions of a position rule at a close, as bits (each false while a value it reads is missing). */
@@ -109,12 +150,19 @@ export function decideRule(
   k: number | undefined,
   atr: number,
   close: number,
+  reuse?: RuleIntents,
 ): Intent {
-  if (position === 'long') return flags & EXIT_LONG ? { action: 'exit', reason: reasons.exitLong } : HOLD;
-  if (position === 'short') return flags & EXIT_SHORT ? { action: 'exit', reason: reasons.exitShort } : HOLD;
-  if (flags & ENTER_LONG) return enterWithStop(k, atr, 'long', close, reasons.enterLong);
+  if (position === 'long') {
+    if (!(flags & EXIT_LONG)) return HOLD;
+    return reuse?.exitLong ?? { action: 'exit', reason: reasons.exitLong };
+  }
+  if (position === 'short') {
+    if (!(flags & EXIT_SHORT)) return HOLD;
+    return reuse?.exitShort ?? { action: 'exit', reason: reasons.exitShort };
+  }
+  if (flags & ENTER_LONG) return enterWithStop(k, atr, 'long', close, reasons.enterLong, reuse);
   if (flags & ENTER_SHORT && direction === 'long-short')
-    return enterWithStop(k, atr, 'short', close, reasons.enterShort);
+    return enterWithStop(k, atr, 'short', close, reasons.enterShort, reuse);
   return HOLD;
 }
 
@@ -134,6 +182,7 @@ export function ruleVector(
 ): VectorRule {
   const atr = k === undefined ? undefined : cache.atr(atrPeriod);
   const close = cache.series.close;
+  const reuse = ruleIntents(reasons, k);
   return {
     codes: flags,
     flatMask: ENTER_LONG | (direction === 'long-short' ? ENTER_SHORT : 0),
@@ -148,6 +197,7 @@ export function ruleVector(
         k,
         atr === undefined ? Number.NaN : (atr[bar] as number),
         close[bar] as number,
+        reuse,
       ),
   };
 }

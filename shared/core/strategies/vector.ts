@@ -102,7 +102,8 @@ export function codesArray(cache: IndicatorCache, out: Uint8Array | undefined): 
  * conditions hold at that close (0: none, so the rule cannot act there whatever the position), and
  * `decide` gives the intent the strategy instance's `onBar` returns at that bar for that position.
  * The masks say which codes can act for each position, so the engine calls `decide` only where the
- * rule can fire (a code `c` with `c & mask === 0` means hold).
+ * rule can fire (a code `c` with `c & mask === 0` means hold). The intent is valid until the
+ * rule's next `decide` (an entry may be one object rewritten at each call: `ruleIntents`).
  */
 export interface VectorRule {
   readonly codes: Uint8Array;

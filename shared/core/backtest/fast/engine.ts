@@ -148,12 +148,28 @@ export class FastLane {
    * and records are kept across calls, and each call starts afresh), instead of one per run.
    */
   readonly decider = new CloseDecider(true);
+  /** The position's figures during a run (`P_*` slots), doubles that a variable would box. */
+  readonly position = new Float64Array(P_SLOTS);
 
   constructor(span: number) {
     this.equity = new Float64Array(span);
     this.inMarket = new Uint8Array(span);
   }
 }
+
+// `FastLane.position`'s slots: the open position's entry price, stop, take-profit, entry reference
+// and initial risk, and the pending entry's quantity (NaN: all in), stop, take-profit (NaN: none)
+// and reference.
+const P_ENTRY_PRICE = 0;
+const P_STOP_PRICE = 1;
+const P_TARGET_PRICE = 2;
+const P_ENTRY_REF = 3;
+const P_INITIAL_RISK = 4;
+const P_ENTRY_QTY = 5;
+const P_ENTRY_STOP = 6;
+const P_ENTRY_TARGET = 7;
+const P_ENTRY_REF_PENDING = 8;
+const P_SLOTS = 9;
 
 /** An empty array whose elements are doubles (its kind stays when it is emptied). */
 function doubleList(): number[] {
@@ -397,27 +413,29 @@ function simulate<P>(
   // The position (side 0: flat) and its protective orders.
   let side: 0 | 1 | -1 = 0;
   let qty = 0;
-  let entryPrice = 0;
   // The entry's bar (its time is read for the records only).
   let entryBar = 0;
   let entryNotional = 0;
   let entryCommission = 0;
   let stopId = 0;
-  let stopPrice = Number.NaN;
   let targetId = 0;
-  let targetPrice = Number.NaN;
   let armedFrom = 0;
-  let entryRef = 0;
-  let initialRisk = Number.NaN;
   let sessionsHeld = 0;
   // Orders for the next session (id 0: none).
   let exitId = 0;
   let entryId = 0;
-  let entryQty = 0;
   let entrySide: 1 | -1 = 1;
-  let entryStop: number | undefined;
-  let entryTarget: number | undefined;
-  let entryRefPending = 0;
+  let entryHasStop = false;
+  let entryHasTarget = false;
+  // The position's and the pending entry's doubles (`P_*`; NaN: no stop, target or risk), in the
+  // lane's typed array rather than in variables the closures capture (each write of a double
+  // there would box it).
+  const pos = lane.position;
+  pos.fill(Number.NaN);
+  pos[P_ENTRY_PRICE] = 0;
+  pos[P_ENTRY_REF] = 0;
+  pos[P_ENTRY_QTY] = 0;
+  pos[P_ENTRY_REF_PENDING] = 0;
 
   // Doubles written at every close live in typed arrays or object fields, never in variables the
   // closures below capture: V8 boxes each such write into a new heap number. So does a call of a
@@ -462,7 +480,7 @@ function simulate<P>(
       direction: side === 1 ? 'long' : 'short',
       qty,
       entryTime: timeOf[entryBar] as number,
-      entryPrice,
+      entryPrice: pos[P_ENTRY_PRICE] as number,
       exitTime: time,
       exitPrice: price,
       pnl: toDollars(pnl),
@@ -494,8 +512,8 @@ function simulate<P>(
       o,
       high[bar] as number,
       low[bar] as number,
-      stopPrice,
-      targetPrice,
+      pos[P_STOP_PRICE] as number,
+      pos[P_TARGET_PRICE] as number,
       gapOnly,
     );
     if (hit === PROTECTIVE_NONE) return;
@@ -503,7 +521,7 @@ function simulate<P>(
     closePosition(
       stopHit ? stopId : targetId,
       stopHit ? 'stop-loss' : 'take-profit',
-      protectiveFillPrice(hit, long, o, stopPrice, targetPrice, slip),
+      protectiveFillPrice(hit, long, o, pos[P_STOP_PRICE] as number, pos[P_TARGET_PRICE] as number, slip),
       bar,
     );
   };
@@ -515,7 +533,7 @@ function simulate<P>(
     const buy = entrySide === 1;
     const price = adverse(open[bar] as number, buy);
     const power = cash;
-    let q = entryQty;
+    let q = pos[P_ENTRY_QTY] as number;
     if (Number.isNaN(q)) {
       q = allInFillQty(power, price, commission, options, toDollars(cash), product);
       if (!(q > 0)) return;
@@ -526,25 +544,27 @@ function simulate<P>(
     execute(id, buy, q, price, timeOf[bar] as number, notional, fee);
     side = entrySide;
     qty = q;
-    entryPrice = price;
+    pos[P_ENTRY_PRICE] = price;
     entryBar = bar;
     entryNotional = notional;
     entryCommission = Math.round(toDollars(fee) * 100);
     armedFrom = bar;
-    entryRef = entryRefPending;
-    initialRisk = entryStop === undefined ? Number.NaN : Math.abs(entryRefPending - entryStop);
+    pos[P_ENTRY_REF] = pos[P_ENTRY_REF_PENDING] as number;
+    pos[P_INITIAL_RISK] = !entryHasStop
+      ? Number.NaN
+      : Math.abs((pos[P_ENTRY_REF_PENDING] as number) - (pos[P_ENTRY_STOP] as number));
     sessionsHeld = 0;
     stopId = 0;
-    stopPrice = Number.NaN;
+    pos[P_STOP_PRICE] = Number.NaN;
     targetId = 0;
-    targetPrice = Number.NaN;
-    if (entryStop !== undefined) {
+    pos[P_TARGET_PRICE] = Number.NaN;
+    if (entryHasStop) {
       stopId = nextOrderId++;
-      stopPrice = entryStop;
+      pos[P_STOP_PRICE] = pos[P_ENTRY_STOP] as number;
     }
-    if (entryTarget !== undefined) {
+    if (entryHasTarget) {
       targetId = nextOrderId++;
-      targetPrice = entryTarget;
+      pos[P_TARGET_PRICE] = pos[P_ENTRY_TARGET] as number;
     }
   };
 
@@ -585,9 +605,9 @@ function simulate<P>(
       const update = manageStop(
         {
           side: side as 1 | -1,
-          entryPrice,
-          initialRisk,
-          stop: stopId === 0 ? Number.NaN : stopPrice,
+          entryPrice: pos[P_ENTRY_PRICE] as number,
+          initialRisk: pos[P_INITIAL_RISK] as number,
+          stop: stopId === 0 ? Number.NaN : (pos[P_STOP_PRICE] as number),
           sessionsHeld,
         },
         close[bar] as number,
@@ -596,7 +616,7 @@ function simulate<P>(
       );
       // A product's stop is in whole cents, as `decideAtClose` moves it (`productStop`).
       const moved = product === undefined ? update.stop : productStop(update.stop, side as 1 | -1);
-      if (stopId !== 0 && moved !== stopPrice) stopPrice = moved;
+      if (stopId !== 0 && moved !== (pos[P_STOP_PRICE] as number)) pos[P_STOP_PRICE] = moved;
       if (update.exit !== null) exiting = true;
     }
     if (exiting) exitId = nextOrderId++;
@@ -653,10 +673,10 @@ function simulate<P>(
     } else {
       held.side = side;
       held.qty = qty;
-      held.entryPrice = entryPrice;
-      held.entryRef = entryRef;
-      held.initialRisk = initialRisk;
-      held.stop = stopId === 0 ? undefined : stopPrice;
+      held.entryPrice = pos[P_ENTRY_PRICE] as number;
+      held.entryRef = pos[P_ENTRY_REF] as number;
+      held.initialRisk = pos[P_INITIAL_RISK] as number;
+      held.stop = stopId === 0 ? undefined : (pos[P_STOP_PRICE] as number);
       held.sessionsHeld = sessionsHeld;
       row.position = held;
     }
@@ -670,7 +690,7 @@ function simulate<P>(
     // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
     const { stops, entries } = decisions;
     for (let i = 0; i < stops.length; i++) {
-      if (stopId !== 0) stopPrice = (stops[i] as (typeof stops)[number]).stop;
+      if (stopId !== 0) pos[P_STOP_PRICE] = (stops[i] as (typeof stops)[number]).stop;
     }
     if (decisions.exits.length > 0) exitId = nextOrderId++;
     for (let i = 0; i < entries.length; i++) {
@@ -680,11 +700,13 @@ function simulate<P>(
         throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
       }
       entryId = nextOrderId++;
-      entryQty = entry.qty;
+      pos[P_ENTRY_QTY] = entry.qty;
       entrySide = enter.side === 'long' ? 1 : -1;
-      entryStop = entry.stopLoss;
-      entryTarget = entry.takeProfit;
-      entryRefPending = entry.entryRef;
+      entryHasStop = entry.stopLoss !== undefined;
+      pos[P_ENTRY_STOP] = entry.stopLoss ?? Number.NaN;
+      entryHasTarget = entry.takeProfit !== undefined;
+      pos[P_ENTRY_TARGET] = entry.takeProfit ?? Number.NaN;
+      pos[P_ENTRY_REF_PENDING] = entry.entryRef;
     }
   };
 
@@ -734,8 +756,8 @@ function simulate<P>(
     const sign = side;
     const held = qty;
     const base = cash;
-    const stop = stopPrice;
-    const target = targetPrice;
+    const stop = pos[P_STOP_PRICE] as number;
+    const target = pos[P_TARGET_PRICE] as number;
     const armed = armedFrom;
     const flags = codes as Uint8Array;
     intent = HOLD;
@@ -869,7 +891,7 @@ function simulate<P>(
       direction: side === 1 ? 'long' : 'short',
       qty,
       entryTime: timeOf[entryBar] as number,
-      entryPrice,
+      entryPrice: pos[P_ENTRY_PRICE] as number,
       exitTime: null,
       exitPrice: null,
       pnl: toDollars(side * (marked - entryNotional) - entryCommission),
