@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { Atr } from '../indicators/index.js';
 import type { Bar } from '../market/types.js';
+import type { Writable } from '../writable.js';
 import { type Direction, type EnterIntent, HOLD, type Intent, type PositionSide } from './types.js';
 import type { IndicatorCache, VectorRule } from './vector.js';
 
@@ -81,8 +82,6 @@ export function enterWithStop(
   entry.atr = atr;
   return entry;
 }
-
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * A vectorized rule's intents, made once per rule so that its decisions allocate nothing: the
