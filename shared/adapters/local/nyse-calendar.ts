@@ -155,8 +155,11 @@ export function newYorkTime(instant: number): NewYorkTime {
   };
 }
 
-/** The reading through `Intl` (a time-zone conversion: the costly part of {@link newYorkTime}). */
-function readNewYorkTime(whole: number): NewYorkTime {
+/**
+ * The reading through `Intl` (a time-zone conversion: the costly part of {@link newYorkTime}),
+ * uncached: the tests' reference for the cached offsets.
+ */
+export function readNewYorkTime(whole: number): NewYorkTime {
   const { date, time } = newYorkWallClock(new Date(whole).toISOString());
   const wall = Date.parse(`${date}T${time}Z`);
   return {

@@ -249,14 +249,10 @@ describe('the fast engine portfolio mode equals the reference engine (runBacktes
     ).slice(0, 12);
     const series = bundled.slice(1);
     const options: BacktestOptions = {
+      ...COSTED_OPTIONS,
       initialCash: 50_000,
       sizing: { mode: 'fraction', fraction: 0.5 },
-      cashBuffer: 0.02,
-      commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-      slippageBps: 5,
-      fractional: false,
       endOfData: 'hold',
-      riskFreeRate: 0,
       startIndex: 150,
       risk: riskRulesSchema.parse({}),
     };

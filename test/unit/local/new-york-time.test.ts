@@ -1,19 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { newYorkTime } from '../../../shared/adapters/local/nyse-calendar.js';
-import { newYorkTime as newYorkWallClock } from '../../../shared/core/live/orders.js';
+import { newYorkTime, readNewYorkTime } from '../../../shared/adapters/local/nyse-calendar.js';
 
-/** The reading straight through `Intl`, as newYorkTime made it before its offsets were cached. */
-function reference(instant: number) {
-  const whole = instant - (((instant % 1000) + 1000) % 1000);
-  const { date, time } = newYorkWallClock(new Date(whole).toISOString());
-  const wall = Date.parse(`${date}T${time}Z`);
-  return {
-    date,
-    minutes: Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5)),
-    offsetMinutes: Math.round((wall - whole) / 60_000),
-  };
-}
+/** The reading straight through `Intl` (no cached offset), of the instant's whole second. */
+const reference = (instant: number) => readNewYorkTime(instant - (((instant % 1000) + 1000) % 1000));
 
 describe('newYorkTime (local broker clock)', () => {
   it('reads every instant as Intl does, across the calendar years', () => {

@@ -4,17 +4,9 @@ import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
 import { evaluateCombos } from '../../../shared/core/research/evaluate.js';
 import { type ChunkMessage, chunkSizes, WorkerPoolEvaluator } from '../../../shared/research/pool.js';
+import { COSTED_OPTIONS } from '../../helpers/backtest-options.js';
 
-const options: BacktestOptions = {
-  initialCash: 100_000,
-  sizing: { mode: 'fraction', fraction: 0.9 },
-  cashBuffer: 0.02,
-  commission: { perShare: 0.005, perOrder: 0, percent: 0, minimum: 1 },
-  slippageBps: 5,
-  fractional: false,
-  endOfData: 'close',
-  riskFreeRate: 0,
-};
+const options: BacktestOptions = { ...COSTED_OPTIONS, sizing: { mode: 'fraction', fraction: 0.9 } };
 
 afterEach(() => {
   vi.restoreAllMocks();
