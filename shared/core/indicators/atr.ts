@@ -1,5 +1,24 @@
 import { requirePeriod, requireSameLength } from './parameters.js';
 
+/** One bar's true range: `max(high - low, |high - previousClose|, |low - previousClose|)`. */
+function barTrueRange(high: number, low: number, previousClose: number): number {
+  let range = high - low;
+  const fromHigh = Math.abs(high - previousClose);
+  if (fromHigh > range) range = fromHigh;
+  const fromLow = Math.abs(low - previousClose);
+  if (fromLow > range) range = fromLow;
+  return range;
+}
+
+/**
+ * Wilder's running average after its `ranges`-th true range: the sum up to `period - 1` ranges, the
+ * simple mean at `period`, then `(average * (period - 1) + range) / period`.
+ */
+function wilderStep(average: number, range: number, ranges: number, period: number): number {
+  if (ranges < period) return average + range;
+  return ranges === period ? (average + range) / period : (average * (period - 1) + range) / period;
+}
+
 /**
  * True range: `max(high - low, |high - previousClose|, |low - previousClose|)`.
  * It needs the previous close, so as TA-Lib's TA_TRANGE the first bar yields NaN and the
@@ -18,11 +37,7 @@ export class TrueRange {
     this.previousClose = close;
     if (this.bars < 2) this.bars++;
     if (this.bars === 1) return this.current;
-    let range = high - low;
-    const fromHigh = Math.abs(high - previousClose);
-    if (fromHigh > range) range = fromHigh;
-    const fromLow = Math.abs(low - previousClose);
-    if (fromLow > range) range = fromLow;
+    const range = barTrueRange(high, low, previousClose);
     this.current = range;
     return range;
   }
@@ -66,15 +81,8 @@ export class Atr {
     if (!this.trueRange.ready) return this.current;
     const period = this.period;
     this.ranges++;
-    if (this.ranges < period) {
-      this.average += range;
-      return this.current;
-    }
-    if (this.ranges === period) {
-      this.average = (this.average + range) / period;
-    } else {
-      this.average = (this.average * (period - 1) + range) / period;
-    }
+    this.average = wilderStep(this.average, range, this.ranges, period);
+    if (this.ranges < period) return this.current;
     this.current = this.average;
     return this.current;
   }
@@ -137,19 +145,11 @@ export function atr(
       out[i] = current;
       continue;
     }
-    let range = h - l;
-    const fromHigh = Math.abs(h - previousClose);
-    if (fromHigh > range) range = fromHigh;
-    const fromLow = Math.abs(l - previousClose);
-    if (fromLow > range) range = fromLow;
+    const range = barTrueRange(h, l, previousClose);
     previousClose = c;
     ranges++;
-    if (ranges < period) {
-      average += range;
-    } else {
-      average = ranges === period ? (average + range) / period : (average * (period - 1) + range) / period;
-      current = average;
-    }
+    average = wilderStep(average, range, ranges, period);
+    if (ranges >= period) current = average;
     out[i] = current;
   }
   return out;
