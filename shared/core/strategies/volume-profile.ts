@@ -508,6 +508,19 @@ class ProfileThresholds {
   }
 
   /**
+   * Bar i's close is under its window's lowest low (`under`) or over its last bin's upper edge
+   * (lo + bins × width): under every VAL and the POC, or over every VAH and the POC, whatever the
+   * histogram and the target (`exact` finds the same). `total` is the window's volume.
+   */
+  outside(i: number, under: boolean, total: number): void {
+    this.bits[i] = under ? EXIT_SHORT : EXIT_LONG;
+    this.below[i] = under ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    this.above[i] = under ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    this.total[i] = total;
+    this.slack[i] = 0;
+  }
+
+  /**
    * Bar i has no profile (its window has no price range): no condition holds, whatever the target
    * (`volumeProfileFlags` reads the thresholds without a branch: -Infinity is under every target).
    */
@@ -583,6 +596,8 @@ class ProfileThresholds {
  *   its oldest bar taken away;
  * - lookback L - 1's window at bar i - 1 (not yet moved on), copied, bar i - 1 added;
  * - else summed again.
+ * A window whose close is under its lowest low or over its bins needs none of it (`outside`: 14 %
+ * of the bench sweep's windows).
  * Only the bins the changed bars touch are estimated again, and the POC bin of the last window kept
  * if its estimate (read again: it may be among them) still exceeds by more than the bound the last
  * window's bound on its other bins (at least its second largest) raised by the bins the added bars
@@ -702,9 +717,9 @@ class ProfileBatch {
    * held volumes (at most `bins` bins summed in floating point) between the two.
    */
   private estimate(batch: ProfileThresholds[]): void {
-    const { high, low, close, volume } = this.series;
+    const { high, low, close } = this.series;
     const { bins, windows: st, edges, ratio, held, frame, changed } = this;
-    const { prefix, integral, quantum, minQ, maxQ } = this.bars;
+    const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
     const first = (batch[0] as ProfileThresholds).lookback;
@@ -764,6 +779,15 @@ class ProfileBatch {
         // Bins far wider than a price's rounding: every estimate below is then within its bound.
         if (!(width > Math.max(Math.abs(wlo), Math.abs(whi)) * 2 ** -30)) {
           t.exact(i);
+          stateLo[k] = Number.NaN;
+          continue;
+        }
+        // A close under the lowest low or over the last bin's upper edge needs no histogram
+        // (`outside`). Its window is not kept: the next bar's holds bar i, a new extreme (or, when
+        // rounding put that edge under the highest high, it is summed again: the same result).
+        const c = close[i] as number;
+        if (c < wlo || c > wlo + bins * width) {
+          t.outside(i, c < wlo, this.windowTotal(i, lookback));
           stateLo[k] = Number.NaN;
           continue;
         }
@@ -836,9 +860,7 @@ class ProfileBatch {
         for (let b = q0; b <= q1; b++) {
           st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
         }
-        let total = 0;
-        if (integral) total = (prefix[i] as number) - (prefix[i - lookback] as number);
-        else for (let m = i - lookback; m < i; m++) total += volume[m] as number;
+        const total = this.windowTotal(i, lookback);
         const slack = 16 * (lookback + 2) * (bins + 2) * (UNIT_ROUNDOFF * total + quantum);
         // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
         // is kept when it still wins by more than the bound against a bound on every other bin:
@@ -878,15 +900,14 @@ class ProfileBatch {
         }
         // The value area grown, each step decided by more than the bound (or between two bins no
         // bar with volume reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
-        // do not change the thresholds. A close under the lowest low is under every VAL, one over
-        // the last bin's upper edge over every VAH.
-        const c = close[i] as number;
+        // do not change the thresholds. The close is within the bins (a close outside them was
+        // `outside`): some step's VAL and VAH pass it.
         let lowBin = pocBin;
         let highBin = pocBin;
         let sum = st[si + pocBin] as number;
         held[0] = sum;
-        let underVal = c < wlo ? bins : c < wlo + lowBin * width ? -1 : 0;
-        let overVah = c > wlo + bins * width ? bins : c > wlo + (highBin + 1) * width ? -1 : 0;
+        let underVal = c < wlo + lowBin * width ? -1 : 0;
+        let overVah = c > wlo + (highBin + 1) * width ? -1 : 0;
         let steps = 0;
         let near = false;
         while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
@@ -936,6 +957,16 @@ class ProfileBatch {
         }
       }
     }
+  }
+
+  /** The volume of bars i - lookback .. i - 1, as profileHistogram sums it. */
+  private windowTotal(i: number, lookback: number): number {
+    const { prefix, integral } = this.bars;
+    if (integral) return (prefix[i] as number) - (prefix[i - lookback] as number);
+    const volume = this.series.volume;
+    let total = 0;
+    for (let m = i - lookback; m < i; m++) total += volume[m] as number;
+    return total;
   }
 
   /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
