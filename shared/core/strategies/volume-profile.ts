@@ -265,12 +265,18 @@ export function setBits(words: Int32Array, from: number, to: number): void {
   words[w1] = (words[w1] as number) | tail;
 }
 
+/** The least magnitude of a non-zero price the estimate takes (`estimable`). */
+const LEAST_PRICE = 2 ** -500;
+
 /**
  * Whether a series' bars let the histograms be estimated (`ProfileThresholds`): every high, low and
  * volume finite, high >= low, volume >= 0, every bar's volume density and the whole volume finite
- * (then a value area's held volume only grows, which the thresholds rely on). The bundled and loaded
- * data always are (the CSV reader rejects the rest); on any other series the vectorized rule
- * computes every bar's profile for each combination, as the instance does.
+ * (then a value area's held volume only grows, which the thresholds rely on), every bar's volume
+ * times its range finite (profileHistogram's `v × overlap` does not overflow: an infinite bin
+ * there would leave its POC to the tie rule), and every non-zero price at least `LEAST_PRICE` in
+ * magnitude (a window's bins, wider than 2^-30 of its prices, are then far from subnormal, so
+ * their inverse is finite). The bundled and loaded data always are; on any other series the
+ * vectorized rule computes every bar's profile for each combination, as the instance does.
  */
 function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: ArrayLike<number>): boolean {
   let total = 0;
@@ -279,7 +285,9 @@ function estimable(high: ArrayLike<number>, low: ArrayLike<number>, volume: Arra
     const l = low[j] as number;
     const v = volume[j] as number;
     if (!(Number.isFinite(h) && Number.isFinite(l) && Number.isFinite(v) && h >= l && v >= 0)) return false;
-    if (h > l && !Number.isFinite(v / (h - l))) return false;
+    if (h > l && !(Number.isFinite(v / (h - l)) && Number.isFinite(v * (h - l)))) return false;
+    if ((h !== 0 && !(Math.abs(h) >= LEAST_PRICE)) || (l !== 0 && !(Math.abs(l) >= LEAST_PRICE)))
+      return false;
     total += v;
   }
   return Number.isFinite(total);

@@ -649,6 +649,27 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     }
   });
 
+  it("on prices near the double's limits (a bin that overflows, bins of subnormal width): as the instance", () => {
+    // 1e300 prices: profileHistogram's volume × overlap overflows to Infinity in both bins, so its
+    // POC is the tie rule's (the midpoint nearest the previous close); the estimate's finite bins
+    // chose the other one. 1e-310 prices: bins of subnormal width, whose inverse is Infinity.
+    // Neither series is estimated: every profile as the instance builds it.
+    const huge = seriesWithVolume('HUGE', [
+      ['2024-01-01', 2e300, 3e300, 1e300, 2e300, 1e9],
+      ['2024-01-02', 2.2e300, 2.2e300, 1e300, 2.2e300, 1],
+      ['2024-01-03', 2e300, 2.2e300, 1.8e300, 2e300, 1],
+    ]);
+    const tiny = seriesWithVolume('TINY', [
+      ['2024-01-01', 2e-310, 4e-310, 1e-310, 2e-310, 1e-12],
+      ['2024-01-02', 1.2e-310, 1.5e-310, 1e-310, 1.2e-310, 1e-11],
+      ['2024-01-03', 2.5e-310, 3e-310, 2e-310, 2.5e-310, 1e-12],
+    ]);
+    expect(vectorCodes(new IndicatorCache(huge), 2, 2, 0.7)).toEqual(exactCodes(huge, 2, 2, 0.7));
+    expect(exactCodes(huge, 2, 2, 0.7)[2]).toBe(8);
+    expect(vectorCodes(new IndicatorCache(tiny), 2, 3, 0.7)).toEqual(exactCodes(tiny, 2, 3, 0.7));
+    expect(exactCodes(tiny, 2, 3, 0.7)[2]).toBe(6);
+  });
+
   it('tells a bin with a little volume (less than a quantum of the estimate) from an empty one', () => {
     // Window 10..14 in 4 bins: 100 in bin 0, 1e15 in bin 1 (the POC), nothing in bin 2, 5e14 in
     // bin 3 (the bar at 10 has no volume). The value area grows down first (bin 2's 0 >= bin 0's
