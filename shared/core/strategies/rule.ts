@@ -88,14 +88,14 @@ export function enterWithStop(
  * exits are constants, the entry one object that each entering decision rewrites (its `stopLoss`
  * and `atr` doubles from the start when the rule has a stop, so they stay unboxed fields).
  */
-export interface RuleIntents {
+interface RuleIntents {
   readonly exitLong: Intent;
   readonly exitShort: Intent;
   readonly entry: EnterIntent;
 }
 
 /** The reused intents of a rule with these reasons and stop multiple (`k` undefined: no stop). */
-export function ruleIntents(reasons: RuleReasons, k: number | undefined): RuleIntents {
+function ruleIntents(reasons: RuleReasons, k: number | undefined): RuleIntents {
   return {
     exitLong: Object.freeze({ action: 'exit', reason: reasons.exitLong }),
     exitShort: Object.freeze({ action: 'exit', reason: reasons.exitShort }),
