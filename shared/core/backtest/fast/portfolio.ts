@@ -176,17 +176,34 @@ export function rhoSlotsFor(symbols: number): number {
 const SHARED_CACHE_BYTES = 16 * 1024 * 1024;
 const sharedCaches = new WeakMap<BarSeries, IndicatorCache>();
 const sharedBars = new WeakMap<readonly BarSeries[], PortfolioBars>();
+/**
+ * The series (and arrays of series) backtested once already: what is kept for a later backtest is
+ * kept from the second one on. A kept indicator cache refers to its series, the very key it is kept
+ * under, and V8's young-generation collections (scavenges) cannot see through that cycle: a series
+ * backtested once and dropped (a one-off backtest, each of a report's) would survive them with its
+ * preparation and arrays until the next full collection. A set of keys holds no such value.
+ */
+const seenSeries = new WeakSet<BarSeries>();
+const seenArrays = new WeakSet<readonly BarSeries[]>();
+
+/** Whether `key` was seen before (it is from now on). */
+function seenBefore<K extends object>(seen: WeakSet<K>, key: K): boolean {
+  if (seen.has(key)) return true;
+  seen.add(key);
+  return false;
+}
 
 /**
  * The indicator cache of a series shared by every backtest of that series object (by identity, as
  * `sharedCalendar` shares the calendar): its arrays depend only on the bars and the parameters in
- * their keys, and a series' bars are never written once built. Held as long as the series is.
+ * their keys, and a series' bars are never written once built. Held as long as the series is, from
+ * the series' second backtest on (the first one's cache is its own: {@link seenSeries}).
  */
 function sharedIndicatorCache(series: BarSeries): IndicatorCache {
   let cache = sharedCaches.get(series);
   if (cache === undefined) {
     cache = new IndicatorCache(series, SHARED_CACHE_BYTES);
-    sharedCaches.set(series, cache);
+    if (seenBefore(seenSeries, series)) sharedCaches.set(series, cache);
   }
   return cache;
 }
@@ -197,8 +214,9 @@ function sharedIndicatorCache(series: BarSeries): IndicatorCache {
  * trading day, the daily returns the correlation rule reads, and buy-and-hold over the traded span.
  * `shared`: the preparation from the bars (everything but the span's buy-and-hold) is the one kept
  * for this array of series and the indicator caches those of its series objects, reused by every
- * later backtest of them (the walk-forward's windows, a report's runs, the same backtest again);
- * otherwise prepared afresh, its caches dropped with it (a grid's, which may fill them).
+ * later backtest of them (the walk-forward's windows, a report's runs, the same backtest again),
+ * kept from the second backtest of them on ({@link seenSeries}); otherwise prepared afresh, its
+ * caches dropped with it (a grid's, which may fill them).
  */
 export class FastPortfolio {
   readonly calendar: AlignedCalendar;
@@ -232,7 +250,7 @@ export class FastPortfolio {
         series,
         series.map((s) => (shared ? sharedIndicatorCache(s) : new IndicatorCache(s))),
       );
-      if (shared) sharedBars.set(series, prepared);
+      if (shared && seenBefore(seenArrays, series)) sharedBars.set(series, prepared);
     }
     this.calendar = prepared.calendar;
     const slots = this.calendar.time.length;
