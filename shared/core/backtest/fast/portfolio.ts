@@ -26,9 +26,9 @@ import {
   manageStop,
   positionHeat,
   type RiskState,
-  RollingCorrelation,
   riskStateOf,
   scalarEntryBlock,
+  windowCorrelation,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
@@ -122,7 +122,8 @@ class PortfolioBars {
   /**
    * Whether a run on this preparation reads and keeps its ρs in the memo ({@link correlations}):
    * from the second run on. The first run (all a one-off backtest does) computes each ρ it reads
-   * from its rolling window and keeps only its close's; a memo it would not read again is not built.
+   * from the returns (`windowCorrelation`) and keeps only its close's; a memo it would not read
+   * again is not built.
    */
   memoizesCorrelations(): boolean {
     return this.correlationRuns++ > 0;
@@ -130,8 +131,8 @@ class PortfolioBars {
 
   /**
    * The memo of every pair's correlation at `slot` over `window` sessions, row-major by symbol.
-   * Every run pushes every slot's returns from the first slot on (warm-up included), so the rolling
-   * window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded
+   * The reference pushes every slot's returns from the first slot on (warm-up included), so the
+   * rolling window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded
    * in bytes: past `rhoSlotsFor(symbols)` slots held (`RHO_MEMO_BYTES` of memos), the memo starts
    * again empty.
    */
@@ -899,19 +900,17 @@ export function runFastPortfolio<P>(
     intent: HOLD as Intent,
     position: undefined as HeldPosition | undefined,
   }));
-  // The correlation rule's rolling window, as the reference pushes every slot's returns into it; read
-  // through the portfolio's memo, pushed up to a slot only where a ρ is not there yet.
+  // The correlation rule's window: the reference pushes every slot's returns into its rolling
+  // window from the first slot on, so a ρ at a slot is read from the preparation's returns, the
+  // window's sessions up to that slot (`windowCorrelation`), nothing pushed.
   const correlationWindow = rules?.correlation.window ?? 0;
-  const correlation = rules === undefined ? undefined : new RollingCorrelation(n, correlationWindow);
-  let pushedSlot = -1;
-  const returnsRow = new Float64Array(n);
   const returns = data.returns;
-  /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
   // The portfolio's memo from a preparation's second run on; the first keeps only the close's ρs.
-  const memoized = correlation !== undefined && data.memoizesCorrelations();
+  const memoized = rules !== undefined && data.memoizesCorrelations();
   const closeMemo = new Float64Array(n * n);
   let memoSlot = -1;
   let memo: Float64Array = closeMemo;
+  /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
   const rho = (slot: number, a: number, c: number): number => {
     // A close reads several pairs at one slot: its memo looked up once.
     if (slot !== memoSlot) {
@@ -921,13 +920,7 @@ export function runFastPortfolio<P>(
     const at = a * n + c;
     let value = memo[at] as number;
     if (value === UNKNOWN_RHO) {
-      const rolling = correlation as RollingCorrelation;
-      while (pushedSlot < slot) {
-        pushedSlot++;
-        for (let k = 0; k < n; k++) returnsRow[k] = returns[pushedSlot * n + k] as number;
-        rolling.push(returnsRow);
-      }
-      value = rolling.correlation(a, c);
+      value = windowCorrelation(returns, n, correlationWindow, slot + 1, a, c);
       memo[at] = value;
     }
     return value;
@@ -941,7 +934,7 @@ export function runFastPortfolio<P>(
     closedPnls,
     options,
     explain: record,
-    ...(correlation === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
+    ...(rules === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
   };
   // One decider for the run: its decisions are read before its next call.
   const decider = new CloseDecider(true);
