@@ -2,10 +2,11 @@
  * The bench's `portfolio-one-off` measure (bench/big-sweep.ts) with CPU time: Bollinger (20, 2) over
  * SPY, QQQ, AAPL and MSFT as one portfolio through `backtestPortfolio` with the whole report, on
  * copies of the bars made before each run (series never seen before), 200 warm-ups then 51 timed
- * runs, in this process: `npx tsx bench/oneoff-cpu.ts [runs]`. Prints the median and the fastest
- * run's CPU time (`process.cpuUsage`: the development machine is shared) and wall time, and a digest
- * of the whole report's JSON (two builds must print the same). With `runs` above 51, that many
- * timed runs (a loop to profile).
+ * runs, in this process: `npx tsx bench/oneoff-cpu.ts [runs] [again]`. Prints the median and the
+ * fastest run's CPU time (`process.cpuUsage`: the development machine is shared) and wall time, and
+ * a digest of the whole report's JSON (two builds must print the same). With `runs` above 51, that
+ * many timed runs (a loop to profile); with `again`, the bench's `portfolio-again` instead (the same
+ * series in every run).
  */
 import { createHash } from 'node:crypto';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
@@ -17,6 +18,7 @@ import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { BENCH_OPTIONS } from './stats.js';
 
 const runs = Number(process.argv[2] ?? 51);
+const again = process.argv[3] === 'again';
 const all = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 const bollinger = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
 const input = {
@@ -35,11 +37,12 @@ const copyBars = (s: BarSeries): BarSeries => ({
   ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
 });
 
-for (let i = 0; i < 200; i++) backtestPortfolio({ ...input, series: all.map(copyBars) });
+const seriesOfRun = () => (again ? all : all.map(copyBars));
+for (let i = 0; i < 200; i++) backtestPortfolio({ ...input, series: seriesOfRun() });
 const cpu: number[] = [];
 const wall: number[] = [];
 for (let i = 0; i < runs; i++) {
-  const series = all.map(copyBars);
+  const series = seriesOfRun();
   const c0 = process.cpuUsage();
   const w0 = process.hrtime.bigint();
   backtestPortfolio({ ...input, series });
@@ -54,5 +57,5 @@ const digest = createHash('sha256')
   .slice(0, 16);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
-  `one-off: CPU median ${median(cpu).toFixed(3)} ms, fastest ${Math.min(...cpu).toFixed(3)} ms; wall median ${median(wall).toFixed(3)} ms, fastest ${Math.min(...wall).toFixed(3)} ms; report ${digest}`,
+  `${again ? 'again' : 'one-off'}: CPU median ${median(cpu).toFixed(3)} ms, fastest ${Math.min(...cpu).toFixed(3)} ms; wall median ${median(wall).toFixed(3)} ms, fastest ${Math.min(...wall).toFixed(3)} ms; report ${digest}`,
 );
