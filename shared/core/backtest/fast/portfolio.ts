@@ -26,9 +26,9 @@ import {
   manageStop,
   positionHeat,
   type RiskState,
-  RollingCorrelation,
   riskStateOf,
   scalarEntryBlock,
+  windowCorrelation,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
 import { type EnterIntent, HOLD, type Intent, type StrategyDefinition } from '../../strategies/types.js';
@@ -122,7 +122,8 @@ class PortfolioBars {
   /**
    * Whether a run on this preparation reads and keeps its ρs in the memo ({@link correlations}):
    * from the second run on. The first run (all a one-off backtest does) computes each ρ it reads
-   * from its rolling window and keeps only its close's; a memo it would not read again is not built.
+   * from the returns (`windowCorrelation`) and keeps only its close's; a memo it would not read
+   * again is not built.
    */
   memoizesCorrelations(): boolean {
     return this.correlationRuns++ > 0;
@@ -130,8 +131,8 @@ class PortfolioBars {
 
   /**
    * The memo of every pair's correlation at `slot` over `window` sessions, row-major by symbol.
-   * Every run pushes every slot's returns from the first slot on (warm-up included), so the rolling
-   * window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded
+   * The reference pushes every slot's returns from the first slot on (warm-up included), so the
+   * rolling window at a slot, and each ρ read from it, depends on the bars and the window alone. Bounded
    * in bytes: past `rhoSlotsFor(symbols)` slots held (`RHO_MEMO_BYTES` of memos), the memo starts
    * again empty.
    */
@@ -176,17 +177,34 @@ export function rhoSlotsFor(symbols: number): number {
 const SHARED_CACHE_BYTES = 16 * 1024 * 1024;
 const sharedCaches = new WeakMap<BarSeries, IndicatorCache>();
 const sharedBars = new WeakMap<readonly BarSeries[], PortfolioBars>();
+/**
+ * The series (and arrays of series) backtested once already: what is kept for a later backtest is
+ * kept from the second one on. A kept indicator cache refers to its series, the very key it is kept
+ * under, and V8's young-generation collections (scavenges) cannot see through that cycle: a series
+ * backtested once and dropped (a one-off backtest, each of a report's) would survive them with its
+ * preparation and arrays until the next full collection. A set of keys holds no such value.
+ */
+const seenSeries = new WeakSet<BarSeries>();
+const seenArrays = new WeakSet<readonly BarSeries[]>();
+
+/** Whether `key` was seen before (it is from now on). */
+function seenBefore<K extends object>(seen: WeakSet<K>, key: K): boolean {
+  if (seen.has(key)) return true;
+  seen.add(key);
+  return false;
+}
 
 /**
  * The indicator cache of a series shared by every backtest of that series object (by identity, as
  * `sharedCalendar` shares the calendar): its arrays depend only on the bars and the parameters in
- * their keys, and a series' bars are never written once built. Held as long as the series is.
+ * their keys, and a series' bars are never written once built. Held as long as the series is, from
+ * the series' second backtest on (the first one's cache is its own: {@link seenSeries}).
  */
 function sharedIndicatorCache(series: BarSeries): IndicatorCache {
   let cache = sharedCaches.get(series);
   if (cache === undefined) {
     cache = new IndicatorCache(series, SHARED_CACHE_BYTES);
-    sharedCaches.set(series, cache);
+    if (seenBefore(seenSeries, series)) sharedCaches.set(series, cache);
   }
   return cache;
 }
@@ -197,8 +215,9 @@ function sharedIndicatorCache(series: BarSeries): IndicatorCache {
  * trading day, the daily returns the correlation rule reads, and buy-and-hold over the traded span.
  * `shared`: the preparation from the bars (everything but the span's buy-and-hold) is the one kept
  * for this array of series and the indicator caches those of its series objects, reused by every
- * later backtest of them (the walk-forward's windows, a report's runs, the same backtest again);
- * otherwise prepared afresh, its caches dropped with it (a grid's, which may fill them).
+ * later backtest of them (the walk-forward's windows, a report's runs, the same backtest again),
+ * kept from the second backtest of them on ({@link seenSeries}); otherwise prepared afresh, its
+ * caches dropped with it (a grid's, which may fill them).
  */
 export class FastPortfolio {
   readonly calendar: AlignedCalendar;
@@ -232,7 +251,7 @@ export class FastPortfolio {
         series,
         series.map((s) => (shared ? sharedIndicatorCache(s) : new IndicatorCache(s))),
       );
-      if (shared) sharedBars.set(series, prepared);
+      if (shared && seenBefore(seenArrays, series)) sharedBars.set(series, prepared);
     }
     this.calendar = prepared.calendar;
     const slots = this.calendar.time.length;
@@ -881,19 +900,17 @@ export function runFastPortfolio<P>(
     intent: HOLD as Intent,
     position: undefined as HeldPosition | undefined,
   }));
-  // The correlation rule's rolling window, as the reference pushes every slot's returns into it; read
-  // through the portfolio's memo, pushed up to a slot only where a ρ is not there yet.
+  // The correlation rule's window: the reference pushes every slot's returns into its rolling
+  // window from the first slot on, so a ρ at a slot is read from the preparation's returns, the
+  // window's sessions up to that slot (`windowCorrelation`), nothing pushed.
   const correlationWindow = rules?.correlation.window ?? 0;
-  const correlation = rules === undefined ? undefined : new RollingCorrelation(n, correlationWindow);
-  let pushedSlot = -1;
-  const returnsRow = new Float64Array(n);
   const returns = data.returns;
-  /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
   // The portfolio's memo from a preparation's second run on; the first keeps only the close's ρs.
-  const memoized = correlation !== undefined && data.memoizesCorrelations();
+  const memoized = rules !== undefined && data.memoizesCorrelations();
   const closeMemo = new Float64Array(n * n);
   let memoSlot = -1;
   let memo: Float64Array = closeMemo;
+  /** ρ of symbols a and c after slot `slot`'s returns (as `RollingCorrelation.correlation`). */
   const rho = (slot: number, a: number, c: number): number => {
     // A close reads several pairs at one slot: its memo looked up once.
     if (slot !== memoSlot) {
@@ -903,13 +920,7 @@ export function runFastPortfolio<P>(
     const at = a * n + c;
     let value = memo[at] as number;
     if (value === UNKNOWN_RHO) {
-      const rolling = correlation as RollingCorrelation;
-      while (pushedSlot < slot) {
-        pushedSlot++;
-        for (let k = 0; k < n; k++) returnsRow[k] = returns[pushedSlot * n + k] as number;
-        rolling.push(returnsRow);
-      }
-      value = rolling.correlation(a, c);
+      value = windowCorrelation(returns, n, correlationWindow, slot + 1, a, c);
       memo[at] = value;
     }
     return value;
@@ -923,7 +934,7 @@ export function runFastPortfolio<P>(
     closedPnls,
     options,
     explain: record,
-    ...(correlation === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
+    ...(rules === undefined ? {} : { correlation: (a: number, c: number) => rho(decisionSlot, a, c) }),
   };
   // One decider for the run: its decisions are read before its next call.
   const decider = new CloseDecider(true);
