@@ -518,13 +518,14 @@ class ProfileThresholds {
   /**
    * Bar i's close is under its window's lowest low (`under`) or over its last bin's upper edge
    * (lo + bins × width): under every VAL and the POC, or over every VAH and the POC, whatever the
-   * histogram and the target (`exact` finds the same). `total` is the window's volume.
+   * histogram and the target (`exact` finds the same). Its `total` is left 0: a target of any
+   * volume compares with the infinite thresholds alike, and with `slack` 0 no target is near them.
    */
-  outside(i: number, under: boolean, total: number): void {
+  outside(i: number, under: boolean): void {
     this.bits[i] = under ? EXIT_SHORT : EXIT_LONG;
     this.below[i] = under ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     this.above[i] = under ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-    this.total[i] = total;
+    this.total[i] = 0;
     this.slack[i] = 0;
   }
 
@@ -795,7 +796,7 @@ class ProfileBatch {
         // rounding put that edge under the highest high, it is summed again: the same result).
         const c = close[i] as number;
         if (c < wlo || c > wlo + bins * width) {
-          t.outside(i, c < wlo, this.windowTotal(i, lookback));
+          t.outside(i, c < wlo);
           stateLo[k] = Number.NaN;
           continue;
         }
