@@ -19,10 +19,16 @@ export const stopRulesSchema = z
   })
   .strict();
 
+/** The longest correlation window: 10,000 sessions (about 40 years of trading days). */
+export const MAX_CORRELATION_WINDOW = 10_000;
+
 export const correlationRulesSchema = z
   .object({
-    /** Daily returns in the rolling window. */
-    window: z.number().int().min(5).default(60),
+    /**
+     * Daily returns in the rolling window, 5 to `MAX_CORRELATION_WINDOW` (the live functions and
+     * the reference engine hold symbols × window returns).
+     */
+    window: z.number().int().min(5).max(MAX_CORRELATION_WINDOW).default(60),
     /** |ρ| at or above which an entry counts as strongly correlated with an open position. */
     threshold: z.number().gt(0).max(1).default(0.7),
     /** Factor applied to the risk budget of such an entry. */

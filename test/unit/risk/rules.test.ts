@@ -91,6 +91,17 @@ describe('per-trade risk and the caps', () => {
   });
 });
 
+describe('the rules schema', () => {
+  it('takes a correlation window of 5 to 10,000 sessions and names the field otherwise', () => {
+    expect(riskRulesSchema.parse({ correlation: { window: 10_000 } }).correlation.window).toBe(10_000);
+    for (const window of [4, 10_001, 1e12]) {
+      const parsed = riskRulesSchema.safeParse({ correlation: { window } });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.path).toEqual(['correlation', 'window']);
+    }
+  });
+});
+
 describe('Kelly estimate', () => {
   it('W − (1 − W) / R over the rolling window, after the minimum sample', () => {
     // 3 wins of 200, 2 losses of 100: W = 0.6, R = 2 → 0.6 − 0.4 / 2 = 0.4
