@@ -362,6 +362,8 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
  *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
  *   volume: the volume held one step before the first step whose VAL is at or under the close.
+ *   Without `shorts` (a long-only run, which never enters short) `above` is -Infinity at every bar:
+ *   the value area is not grown for VAH, and the codes have no `ENTER_SHORT`.
  *
  * The thresholds are filled by `ProfileBatch.estimate` from ESTIMATED histograms (no division per
  * bin, exact integer sums slid along the series), whose error is bounded (`slack[i]`, far above
@@ -402,6 +404,8 @@ class ProfileThresholds {
     private readonly bins: number,
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
+    /** Whether `above` is computed (a long-short run's), else -Infinity. */
+    readonly shorts: boolean,
   ) {
     // One allocation: the four arrays of doubles, the buckets, then the bits padded to whole words.
     const n = series.close.length;
@@ -524,7 +528,7 @@ class ProfileThresholds {
   outside(i: number, under: boolean): void {
     this.bits[i] = under ? EXIT_SHORT : EXIT_LONG;
     this.below[i] = under ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-    this.above[i] = under ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    this.above[i] = under || !this.shorts ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
     this.total[i] = 0;
     this.slack[i] = 0;
   }
@@ -566,8 +570,9 @@ class ProfileThresholds {
         : underVal === 0
           ? Number.NEGATIVE_INFINITY
           : (held[underVal - 1] as number);
-    this.above[i] =
-      overVah >= bins
+    this.above[i] = !this.shorts
+      ? Number.NEGATIVE_INFINITY
+      : overVah >= bins
         ? Number.POSITIVE_INFINITY
         : overVah === 0
           ? Number.NEGATIVE_INFINITY
@@ -649,6 +654,8 @@ class ProfileBatch {
     private readonly series: BarSeries,
     private readonly bins: number,
     private readonly bars: ProfileBars,
+    /** Whether the thresholds' `above` is computed (`ProfileThresholds.shorts`). */
+    private readonly shorts: boolean,
   ) {
     const n = series.close.length;
     // A series the estimate cannot use builds each lookback alone (its thresholds are not filled).
@@ -696,7 +703,7 @@ class ProfileBatch {
       first = lookback - size + 1;
     } else {
       // Alone, the batch's state untouched.
-      const alone = new ProfileThresholds(this.series, lookback, this.bins, this.bars.estimable);
+      const alone = new ProfileThresholds(this.series, lookback, this.bins, this.bars.estimable, this.shorts);
       if (this.bars.estimable) this.estimate([alone]);
       this.lone = lookback;
       return alone;
@@ -704,7 +711,7 @@ class ProfileBatch {
     this.pending.clear();
     const batch: ProfileThresholds[] = [];
     for (let k = 0; k < size; k++) {
-      batch.push(new ProfileThresholds(this.series, first + k, this.bins, this.bars.estimable));
+      batch.push(new ProfileThresholds(this.series, first + k, this.bins, this.bars.estimable, this.shorts));
     }
     if (this.bars.estimable) this.estimate(batch);
     this.first = first;
@@ -727,7 +734,7 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
-    const { bins, windows: st, edges, ratio, held, frame, changed } = this;
+    const { bins, windows: st, edges, ratio, held, frame, changed, shorts } = this;
     const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
@@ -916,7 +923,8 @@ class ProfileBatch {
         let sum = st[si + pocBin] as number;
         held[0] = sum;
         let underVal = c < wlo + lowBin * width ? -1 : 0;
-        let overVah = c > wlo + (highBin + 1) * width ? -1 : 0;
+        // Without shorts VAH is not needed: its step is taken as found.
+        let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
         let steps = 0;
         let near = false;
         while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
@@ -1075,9 +1083,19 @@ class ProfileBatch {
   }
 }
 
-function profileThresholds(cache: IndicatorCache, lookback: number, bins: number): ProfileThresholds {
+/**
+ * The thresholds of (`lookback`, `bins`) on the cache's series, with `above` when `shorts` (a
+ * long-only run's are apart: `ProfileThresholds.shorts`).
+ */
+function profileThresholds(
+  cache: IndicatorCache,
+  lookback: number,
+  bins: number,
+  shorts: boolean,
+): ProfileThresholds {
+  const sides = shorts ? '' : ':long-only';
   return cache.get(
-    `volume-profile:${lookback}:${bins}`,
+    `volume-profile:${lookback}:${bins}${sides}`,
     () => {
       const bars = cache.get(
         'volume-profile-bars',
@@ -1086,8 +1104,8 @@ function profileThresholds(cache: IndicatorCache, lookback: number, bins: number
       );
       return cache
         .get(
-          `volume-profile-batch:${bins}`,
-          () => new ProfileBatch(cache.series, bins, bars),
+          `volume-profile-batch:${bins}${sides}`,
+          () => new ProfileBatch(cache.series, bins, bars, shorts),
           (b) => b.bytes,
         )
         .take(lookback);
@@ -1096,14 +1114,19 @@ function profileThresholds(cache: IndicatorCache, lookback: number, bins: number
   );
 }
 
-/** The rule's condition bits at every close for one (lookback, bins, valueArea). */
+/**
+ * The rule's condition bits at every close for one (lookback, bins, valueArea) and a run's
+ * `direction`: a long-only run's have no `ENTER_SHORT` (it never enters short).
+ */
 function volumeProfileFlags(
   params: VolumeProfileParams,
+  direction: Direction,
   cache: IndicatorCache,
   out?: Uint8Array,
 ): Uint8Array {
   const { lookback, bins, valueArea } = params;
-  const p = profileThresholds(cache, lookback, bins);
+  const shorts = direction === 'long-short';
+  const p = profileThresholds(cache, lookback, bins, shorts);
   const { total, below, above, slack, bits } = p;
   const n = cache.series.close.length;
   const flags = codesArray(cache, out);
@@ -1127,7 +1150,7 @@ function volumeProfileFlags(
       flags[i] =
         profile === null
           ? 0
-          : ruleFlags(c < profile.val, c > profile.vah, c >= profile.poc, c <= profile.poc);
+          : ruleFlags(c < profile.val, shorts && c > profile.vah, c >= profile.poc, c <= profile.poc);
     }
     return flags;
   }
@@ -1272,7 +1295,7 @@ export const volumeProfileStrategy: StrategyDefinition<VolumeProfileParams> = {
   create: (params, run) => new VolumeProfileReversion(params, run.direction),
   vectorize: (params, run, cache, out) =>
     ruleVector(
-      volumeProfileFlags(params, cache, out),
+      volumeProfileFlags(params, run.direction, cache, out),
       run.direction,
       REASONS,
       params.atrStop,

@@ -526,6 +526,41 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
+  it('for a long-only run: the long-short codes without ENTER_SHORT, both asked of one cache in turn', () => {
+    // A long-only run's thresholds are built apart, the value area not grown for VAH: its codes
+    // must be the conditions of every other kind, in batches and alone, whichever was asked first.
+    const longOnly = (cache: IndicatorCache, lookback: number, bins: number, valueArea: number) => {
+      const params = volumeProfileStrategy.params.parse({ lookback, bins, valueArea });
+      return volumeProfileStrategy.vectorize?.(params, { direction: 'long-only' }, cache).codes;
+    };
+    fc.assert(
+      fc.property(
+        tieBars,
+        fc.constantFrom(1, 0.5, 1 / 3),
+        fc.boolean(),
+        fc.boolean(),
+        (bars, scale, descending, longFirst) => {
+          const series = tieSeries(bars, scale);
+          const cache = new IndicatorCache(series);
+          const lookbacks = Array.from({ length: 10 }, (_, k) => (descending ? 10 - k : k + 1));
+          for (const lookback of [...lookbacks, 3, 7]) {
+            for (const bins of [1, 3, 7]) {
+              for (const valueArea of [0.25, 0.6, 0.9, 1]) {
+                const exact = exactCodes(series, lookback, bins, valueArea);
+                const expected = exact.map((code) => code & ~ENTER_SHORT);
+                const at = `${lookbacks} ${lookback} ${bins} ${valueArea}`;
+                if (longFirst) expect(longOnly(cache, lookback, bins, valueArea), at).toEqual(expected);
+                expect(vectorCodes(cache, lookback, bins, valueArea), at).toEqual(exact);
+                expect(longOnly(cache, lookback, bins, valueArea), at).toEqual(expected);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('when the cache is emptied between requests (the batch and its lookbacks not asked for yet dropped)', () => {
     fc.assert(
       fc.property(tieBars, fc.integer({ min: 2_000, max: 40_000 }), (bars, budget) => {
