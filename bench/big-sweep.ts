@@ -26,7 +26,7 @@ import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
 import { bigSweepScript } from './entries.js';
-import { BENCH_OPTIONS } from './stats.js';
+import { BENCH_OPTIONS, copyBars } from './stats.js';
 import { SWEEP_GRIDS } from './strategies.js';
 
 /** The fast-engine entries' settings: the config's costs and sizing, long-only, the default risk rules. */
@@ -140,20 +140,6 @@ function medianSeconds<T>(run: (input: T) => void, prepare: () => T = () => unde
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)] as number;
-}
-
-/** A copy of a series' bars: to the engines, a series never seen before. */
-function copyBars(s: BarSeries): BarSeries {
-  return {
-    ...s,
-    time: s.time.slice(),
-    open: s.open.slice(),
-    high: s.high.slice(),
-    low: s.low.slice(),
-    close: s.close.slice(),
-    volume: s.volume.slice(),
-    ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
-  };
 }
 
 function runBacktestChild(kind: SingleBacktest): void {

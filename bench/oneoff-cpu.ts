@@ -11,11 +11,10 @@
 import { createHash } from 'node:crypto';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
 import { backtestPortfolio } from '../shared/core/backtest/fast/portfolio.js';
-import type { BarSeries } from '../shared/core/market/types.js';
 import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
-import { BENCH_OPTIONS } from './stats.js';
+import { BENCH_OPTIONS, copyBars } from './stats.js';
 
 const runs = Number(process.argv[2] ?? 51);
 const again = process.argv[3] === 'again';
@@ -26,17 +25,6 @@ const input = {
   params: { atrStop: 2, period: 20, k: 2 },
   options: { ...BENCH_OPTIONS, direction: 'long-only' as const, risk: defaultRiskRules() },
 };
-const copyBars = (s: BarSeries): BarSeries => ({
-  ...s,
-  time: s.time.slice(),
-  open: s.open.slice(),
-  high: s.high.slice(),
-  low: s.low.slice(),
-  close: s.close.slice(),
-  volume: s.volume.slice(),
-  ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
-});
-
 const seriesOfRun = () => (again ? all : all.map(copyBars));
 for (let i = 0; i < 200; i++) backtestPortfolio({ ...input, series: seriesOfRun() });
 const cpu: number[] = [];

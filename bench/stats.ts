@@ -1,6 +1,7 @@
 /** Small statistics and settings shared by the benchmarks. */
 
 import type { BacktestOptions } from '../shared/core/backtest/types.js';
+import type { BarSeries } from '../shared/core/market/types.js';
 
 /** The backtest settings every engine benchmark runs with: the config's costs and ATR-risk sizing. */
 export const BENCH_OPTIONS: BacktestOptions = {
@@ -30,3 +31,17 @@ export function percentile(values: readonly number[], p: number): number {
 
 /** Milliseconds rounded to 0.01 ms, for the JSON document. */
 export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
+
+/** A copy of a series' bars: to the engines, a series never seen before. */
+export function copyBars(s: BarSeries): BarSeries {
+  return {
+    ...s,
+    time: s.time.slice(),
+    open: s.open.slice(),
+    high: s.high.slice(),
+    low: s.low.slice(),
+    close: s.close.slice(),
+    volume: s.volume.slice(),
+    ...(s.adjClose === undefined ? {} : { adjClose: s.adjClose.slice() }),
+  };
+}
