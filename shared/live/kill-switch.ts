@@ -24,6 +24,7 @@ import {
 } from '../core/risk/index.js';
 import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { legNetOrders } from './sleeves.js';
 import { placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -159,9 +160,17 @@ export async function skipRecordedEntries(
   only?: SleeveScope,
 ): Promise<string[]> {
   const skipped: string[] = [];
-  for (const intent of await store.listIntents(day)) {
-    // A sleeve's leg already netted goes with its net order (which is the one refused or cancelled).
-    if (intent.purpose !== 'entry' || intent.status !== 'recorded' || intent.netOrderId !== undefined)
+  const intents = await store.listIntents(day);
+  // A sleeve's leg already netted goes with its net order (which is the one refused or cancelled),
+  // also one a net intent names before the leg's own mark was written (a run failed in between).
+  const netted = legNetOrders(intents);
+  for (const intent of intents) {
+    if (
+      intent.purpose !== 'entry' ||
+      intent.status !== 'recorded' ||
+      intent.netOrderId !== undefined ||
+      netted.has(intent.clientOrderId)
+    )
       continue;
     if (only !== undefined && (intent.sleeve ?? only.unlabelled) !== only.sleeve) continue;
     const result = await store.transitionIntent(day, intent.clientOrderId, ['recorded'], {

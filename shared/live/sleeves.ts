@@ -402,16 +402,41 @@ export function exitingSleeves(intent: IntentRecord, all: readonly IntentRecord[
 }
 
 /**
+ * The net order of each leg a day's net intents name (leg id → net order id): the first recorded
+ * (then the lowest id) where several name it. A leg a net intent names belongs to that net order
+ * from the net intent's write on, whether or not the leg's own mark (`netOrderId`) was written.
+ */
+export function legNetOrders(intents: readonly IntentRecord[]): Map<string, string> {
+  const owner = new Map<string, string>();
+  const nets = intents
+    .filter((i) => i.leg !== true && i.legIds !== undefined)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.clientOrderId.localeCompare(b.clientOrderId));
+  for (const net of nets)
+    for (const id of net.legIds ?? []) if (!owner.has(id)) owner.set(id, net.clientOrderId);
+  return owner;
+}
+
+/**
  * execute-orders' first step for a sleeves config: today's legs not netted yet are netted per symbol
  * into one net order intent, recorded (conditional write, deterministic id) before anything is sent.
  * Entry legs the gate refuses (`entryRefusal` per symbol and sleeve) are skipped before netting;
  * exits never ask. Legs that cancel out completely make a net intent of quantity 0 that is never
- * sent (`skipped`: the sleeves cross at the session's official open). A second run finds the legs
- * netted (`netOrderId`) or the net order already recorded, and reuses it.
+ * sent (`skipped`: the sleeves cross at the session's official open). A run that failed between a
+ * net intent's write and its legs' marks is finished first: the legs a net intent of the day names
+ * are marked to it (never asked again, never netted again), and only the legs no net intent names
+ * are netted, so a retry records no second net order for them whatever it sees.
  */
 export async function netSleeveLegs(ctx: LiveContext, day: string, now: string): Promise<void> {
   const all = await ctx.store.listIntents(day);
-  let legs = all.filter((i) => i.leg === true && i.status === 'recorded' && i.netOrderId === undefined);
+  const owners = legNetOrders(all);
+  const unmarked = all.filter((i) => i.leg === true && i.status === 'recorded' && i.netOrderId === undefined);
+  for (const leg of unmarked) {
+    const netOrderId = owners.get(leg.clientOrderId);
+    if (netOrderId === undefined) continue;
+    await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], { netOrderId, updatedAt: now });
+    ctx.log.info('sleeve leg marked to its recorded net order', { leg: leg.clientOrderId, netOrderId });
+  }
+  let legs = unmarked.filter((i) => !owners.has(i.clientOrderId));
   if (legs.length === 0) return;
   const sleeves = liveSleeves(ctx.config);
   const style = orderStyle(ctx.config);

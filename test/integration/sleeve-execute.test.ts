@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveSleeveIds, parseConfig } from '../../shared/core/config/schema.js';
 import { sleeveHash } from '../../shared/core/config/sleeve-hash.js';
-import type { IntentRecord } from '../../shared/core/ports/state-store.js';
+import { StateStoreError } from '../../shared/core/errors.js';
+import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { haltSleeve } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { legId } from '../../shared/live/sleeves.js';
 import { validationRecords } from '../../shared/pipeline/steps/aggregate.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -120,5 +122,93 @@ describe('execute-orders asks each entry’s sleeve: a halted or ungated sleeve 
     // The one halted at the halt itself was skipped then, never sent.
     expect((await ctx.store.getIntent(DAY, breakout.clientOrderId))?.status).toBe('skipped');
     expect(await atBroker()).toEqual({ posted: 1, ids: [trend.clientOrderId] });
+  });
+});
+
+/** A leg of one sleeve as generate-signals records it (never sent itself): entries buy, exits sell. */
+const leg = (sleeve: string, symbol: string, purpose: 'entry' | 'exit', qty: number): IntentRecord => ({
+  clientOrderId: legId(sleeve, symbol, DAY, purpose),
+  leg: true,
+  sleeve,
+  date: DAY,
+  strategy: sleeve,
+  symbol,
+  purpose,
+  side: purpose === 'entry' ? 'buy' : 'sell',
+  qty,
+  type: 'market',
+  timeInForce: 'opg',
+  referencePrice: 100,
+  ...(purpose === 'entry' ? { protectiveStop: 95 } : {}),
+  status: 'recorded',
+  filledQty: 0,
+  configHash: 'h',
+  gitCommit: 'c',
+  createdAt: at('09:10'),
+  updatedAt: at('09:10'),
+});
+
+/** The context whose store fails (a state-store error) on the `nth` leg mark to a net order (1-based). */
+function failingMark(ctx: LiveContext, nth: number): LiveContext {
+  const store: StateStore = Object.create(ctx.store);
+  let marks = 0;
+  store.transitionIntent = async (date, id, from, patch) => {
+    if (patch.netOrderId !== undefined && ++marks === nth)
+      throw new StateStoreError('transitionIntent', `injected fault marking ${id}`);
+    return ctx.store.transitionIntent(date, id, from, patch);
+  };
+  return { ...ctx, store };
+}
+
+describe('a failure between the net intent and its legs’ marks: the retry finishes that net order', () => {
+  // Each scenario trades its own symbol; trend buys 5 and rsi sells 10: the intended net is sell 5.
+  const scenario = async (symbol: string, nth: number, between?: (ctx: LiveContext) => Promise<void>) => {
+    const ctx: LiveContext = { ...stack.ctx, config: multi };
+    await marketOpenCheck(ctx, at('09:00'));
+    const legs = [leg('trend', symbol, 'entry', 5), leg('rsi', symbol, 'exit', 10)];
+    for (const l of legs) await ctx.store.createIntent(l);
+    stack.alpaca.setTime(at('09:15'));
+    await expect(executeOrders(failingMark(ctx, nth), at('09:15'))).rejects.toThrow(/injected fault/);
+    await between?.(ctx);
+    await executeOrders(ctx, at('09:15'));
+    const orders = (await ctx.broker.listOrders({ status: 'all' })).filter((o) => o.symbol === symbol);
+    const nets = (await ctx.store.listIntents(DAY)).filter(
+      (i) => i.symbol === symbol && i.legIds !== undefined && i.leg !== true,
+    );
+    const marked = await Promise.all(legs.map((l) => ctx.store.getIntent(DAY, l.clientOrderId)));
+    return { orders, nets, marked };
+  };
+
+  it('one leg marked before the fault: the broker gets the one net sell 5, both legs carried by it', async () => {
+    const { orders, nets, marked } = await scenario('SPY', 2);
+    expect(orders.map((o) => ({ side: o.side, qty: o.qty }))).toEqual([{ side: 'sell', qty: 5 }]);
+    expect(nets).toHaveLength(1);
+    const net = nets[0] as IntentRecord;
+    expect(orders[0]?.clientOrderId).toBe(net.clientOrderId);
+    expect(net).toMatchObject({ side: 'sell', qty: 5, status: 'accepted' });
+    expect([...(net.legIds ?? [])].sort()).toEqual(
+      [legId('rsi', 'SPY', DAY, 'exit'), legId('trend', 'SPY', DAY, 'entry')].sort(),
+    );
+    for (const l of marked) expect(l).toMatchObject({ status: 'recorded', netOrderId: net.clientOrderId });
+  });
+
+  it('no leg marked and the entry’s sleeve halted before the retry: still the one net sell 5, never 15', async () => {
+    const halt = async (ctx: LiveContext) => {
+      await haltSleeve(
+        ctx.store,
+        { sleeve: 'trend', unlabelled: undefined },
+        { reason: 'data gap', by: 'ops', time: at('09:12') },
+      );
+    };
+    const { orders, nets, marked } = await scenario('QQQ', 1, halt);
+    // QQQ's earlier order (the first test's trend entry) is not this scenario's.
+    const mine = orders.filter((o) => o.clientOrderId !== entry('trend', 'QQQ', 330).clientOrderId);
+    expect(mine.map((o) => ({ side: o.side, qty: o.qty }))).toEqual([{ side: 'sell', qty: 5 }]);
+    expect(nets).toHaveLength(1);
+    const net = nets[0] as IntentRecord;
+    expect(mine[0]?.clientOrderId).toBe(net.clientOrderId);
+    expect(net).toMatchObject({ side: 'sell', qty: 5, status: 'accepted' });
+    // The entry leg goes with its net order (which carries an exit: never refused), as when it was marked.
+    for (const l of marked) expect(l).toMatchObject({ status: 'recorded', netOrderId: net.clientOrderId });
   });
 });
