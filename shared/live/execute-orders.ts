@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { CacheError } from '../core/errors.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
@@ -190,6 +191,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     };
 
     const lateRefusals: string[] = [];
+    const claimToken = randomUUID();
     for (const intent of pending) {
       if (intent.status !== 'recorded') {
         // A run died between recording the submission and hearing back: ask the broker first.
@@ -228,11 +230,9 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
             rateSlot,
             intent.legIds === undefined ? undefined : exitingSleeves(intent, all),
           );
-        const claimed = await ctx.store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
-          status: 'submitted',
-          updatedAt: now(),
-        });
-        if ('conflict' in claimed) continue; // another run took it
+        // Claimed with this run's token: a claim whose answer was lost is still known as ours.
+        const claimed = await ctx.store.claimIntent(day, intent.clientOrderId, { by: claimToken, at: now() });
+        if ('conflict' in claimed) continue; // another run or writer changed it first
       }
       if (refusable(intent)) {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.

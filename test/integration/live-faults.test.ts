@@ -1,6 +1,8 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Redis } from '@upstash/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
+import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
 import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
@@ -192,6 +194,49 @@ describe('a claimed intent that never reached the broker', () => {
     for (const intent of intents) {
       expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
     }
+  });
+
+  it('DynamoDB answer lost after the claim committed: the SDK retry fails the condition on its own claim, and the intent is still sent exactly once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    // The store as liveStore builds it (the SDK's default retries), its first claim's answer dropped
+    // after DynamoDB committed the write: the SDK sends the claim again, and that retry fails its condition.
+    const dynamo = new DynamoDBClient({ endpoint: stack.env.DYNAMODB_ENDPOINT });
+    let claimWrites = 0;
+    let dropped = 0;
+    dynamo.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { ExpressionAttributeValues?: Record<string, { S?: string }> };
+        const claim = input.ExpressionAttributeValues?.[':set_status']?.S === 'submitted';
+        if (claim) claimWrites++;
+        const answer = await next(args);
+        if (claim && dropped === 0) {
+          dropped++;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        return answer;
+      },
+      { step: 'deserialize', name: 'dropFirstClaimAnswer' },
+    );
+    const store = new DynamoStateStore(stateStoreDocumentClient(dynamo), stack.env.STATE_TABLE as string);
+    try {
+      const result = await executeOrders({ ...stack.ctx, store }, at('09:15'));
+      expect(dropped).toBe(1);
+      expect(claimWrites).toBe(intents.length + 1);
+      expect(result.status).toBe('executed');
+      expect(result.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
+    } finally {
+      dynamo.destroy();
+    }
+    expect(postOrders(stack)).toHaveLength(intents.length);
+    expect(await stack.ctx.broker.listOrders({ status: 'all' })).toHaveLength(intents.length);
+    for (const intent of intents) {
+      expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+    }
+    // Nothing left for the risk check to expire as not sent.
+    stack.alpaca.setTime(at('10:00'));
+    await riskCheck(stack.ctx, at('10:00'));
+    expect(stack.notifier.sent.filter((n) => /not sent/i.test(n.subject))).toEqual([]);
   });
 });
 

@@ -310,6 +310,43 @@ describe('intents', () => {
     expect(results.filter((r) => !('conflict' in r))).toHaveLength(1);
   });
 
+  it('a claim writes its token; the same claim again (an SDK retry after a lost answer) is still its own, another token is a conflict', async () => {
+    const { store } = await freshStore();
+    await store.createIntent(intent());
+    const id = 'sma-SPY-2024-03-04-entry';
+    const claim = { by: 'run-a', at: '2024-03-04T14:15:00.000Z' };
+    const claimed = intent({ status: 'submitted', claimedBy: 'run-a', updatedAt: claim.at });
+    expect(await store.claimIntent('2024-03-04', id, claim)).toEqual(claimed);
+    // The write committed, its answer was lost: the retry fails the condition, the token says it is ours.
+    expect(await store.claimIntent('2024-03-04', id, claim)).toEqual(claimed);
+    expect(
+      await store.claimIntent('2024-03-04', id, { by: 'run-b', at: '2024-03-04T14:15:01.000Z' }),
+    ).toEqual({ conflict: true });
+    expect(await store.getIntent('2024-03-04', id)).toEqual(claimed);
+    // Moved on since (sent and accepted, or cancelled by the kill switch): no longer a claim to send.
+    await store.transitionIntent('2024-03-04', id, ['submitted'], {
+      status: 'accepted',
+      updatedAt: '2024-03-04T14:15:02.000Z',
+    });
+    expect(await store.claimIntent('2024-03-04', id, claim)).toEqual({ conflict: true });
+    expect(await store.claimIntent('2024-03-04', 'missing', claim)).toEqual({ conflict: true });
+    await expect(store.claimIntent('2024-03-04', id, { ...claim, by: '' })).rejects.toThrow(/by/);
+  });
+
+  it('of concurrent claims of one intent exactly one wins', async () => {
+    const { store } = await freshStore();
+    await store.createIntent(intent());
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        store.claimIntent('2024-03-04', 'sma-SPY-2024-03-04-entry', {
+          by: `run-${i}`,
+          at: '2024-03-04T14:15:00.000Z',
+        }),
+      ),
+    );
+    expect(results.filter((r) => !('conflict' in r))).toHaveLength(1);
+  });
+
   it('refuses a patch without updatedAt, with a key field or with an empty from', async () => {
     const { store } = await freshStore();
     await store.createIntent(intent());

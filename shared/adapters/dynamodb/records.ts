@@ -98,6 +98,7 @@ const intentFields = {
   leg: z.boolean().optional(),
   netOrderId: idSchema.optional(),
   legIds: z.array(idSchema).optional(),
+  claimedBy: idSchema.optional(),
   configHash: z.string().min(1),
   gitCommit: z.string().min(1),
   createdAt: isoTimeSchema,

@@ -310,6 +310,24 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     return this.intentFrom(outcome.Attributes);
   }
 
+  async claimIntent(
+    date: string,
+    clientOrderId: string,
+    claim: { readonly by: string; readonly at: string },
+  ): Promise<IntentRecord | VersionConflict> {
+    const by = checkInput('intent claim', idSchema, claim.by, 'by');
+    const claimed = await this.transitionIntent(date, clientOrderId, ['recorded'], {
+      status: 'submitted',
+      claimedBy: by,
+      updatedAt: claim.at,
+    });
+    if (!('conflict' in claimed)) return claimed;
+    // The write may have committed with its answer lost (a reset or timeout): the SDK's retry then
+    // fails the condition on this very claim. Read back (consistent), it is ours by its token.
+    const stored = await this.getIntent(date, clientOrderId);
+    return stored?.status === 'submitted' && stored.claimedBy === by ? stored : CONFLICT;
+  }
+
   async listIntents(date: string): Promise<IntentRecord[]> {
     checkInput('intent', dateSchema, date, 'date');
     const items = await this.queryAll('listIntents', {

@@ -69,6 +69,11 @@ export interface IntentRecord {
   readonly netOrderId?: string;
   /** On a net order: the client order ids of the legs it carries. */
   readonly legIds?: readonly string[];
+  /**
+   * The token of the execute-orders run that claimed it for sending (`recorded` → `submitted`,
+   * written in the same conditional write): a run knows its own claim when the write's answer was lost.
+   */
+  readonly claimedBy?: string;
   readonly configHash: string;
   readonly gitCommit: string;
   readonly createdAt: string;
@@ -315,6 +320,18 @@ export interface StateStore {
     clientOrderId: string,
     from: readonly IntentStatus[],
     patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>>,
+  ): Promise<IntentRecord | VersionConflict>;
+  /**
+   * Claims a recorded intent for sending: `recorded` → `submitted` with `claimedBy: claim.by` and
+   * `updatedAt: claim.at`, one conditional write. Returns the claimed intent, or a conflict when
+   * another run or writer changed it first. A claim that committed but whose answer was lost (the
+   * SDK's retry then fails the condition on this very claim) is still returned as claimed: the intent
+   * is re-read, `submitted` with this token.
+   */
+  claimIntent(
+    date: string,
+    clientOrderId: string,
+    claim: { readonly by: string; readonly at: string },
   ): Promise<IntentRecord | VersionConflict>;
   listIntents(date: string): Promise<IntentRecord[]>;
 
