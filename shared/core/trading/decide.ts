@@ -237,6 +237,17 @@ export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
   return new CloseDecider(false).decide(input);
 }
 
+/**
+ * An empty array of records: its elements kind is already objects', where a fresh `[]` holds small
+ * integers until its first push, whose change of kind deoptimized the code that had pushed into an
+ * earlier decider's lists (a fast engine makes a decider per lane, and new lanes per chunk).
+ */
+function recordList<T extends object>(): T[] {
+  const list: object[] = [NONE];
+  list.pop();
+  return list as T[];
+}
+
 /** Empties a reused list: pops (an inlined builtin; setting `length` is a runtime call, slower here). */
 function empty(list: unknown[] | undefined): void {
   if (list !== undefined) while (list.length > 0) list.pop();
@@ -288,7 +299,9 @@ export class CloseDecider {
   private readonly out: ReusedDecisions | undefined;
 
   constructor(reuse: boolean) {
-    this.pool = reuse ? { decided: [], stops: [], exits: [], entries: [] } : undefined;
+    this.pool = reuse
+      ? { decided: recordList(), stops: recordList(), exits: recordList(), entries: recordList() }
+      : undefined;
     this.out = reuse ? new ReusedDecisions(this) : undefined;
   }
 
@@ -344,6 +357,22 @@ export class CloseDecider {
   ): DecisionsAfterBreakers {
     this.begin(input);
     return this.run(blocked, dailyLossTripped && this.rules?.flattenOnDailyLoss === true);
+  }
+
+  /**
+   * `decideAfterBreakers` at a close of ONE symbol (`input.symbols` has one row) that holds no
+   * position: there `run` manages no stop and decides no exit (both need a position), so the
+   * decision is the row's entry alone, which this decides by the same code (`enter`) without the
+   * lists' loops and the decisions' object. Returns the planned entry (a record of this decider,
+   * valid until its next call), or undefined when none (no entry intent, blocked, refused, sized
+   * to nothing). The single-symbol fast engine's entering close when flat: every trade's.
+   */
+  decideFlatEntry(input: CloseInputAfterBreakers, blocked: string | null): PlannedEntry | undefined {
+    this.begin(input);
+    const s = input.symbols[0] as SymbolAtClose;
+    if (s.intent.action === 'enter') this.enter(0, s, s.intent, blocked);
+    const entries = this.entries;
+    return entries === undefined || entries.length === 0 ? undefined : entries[0];
   }
 
   private begin(input: CloseInputAfterBreakers): void {
@@ -465,22 +494,22 @@ export class CloseDecider {
 
   // The lists' pushes: a reusing decider's records come from its pool (by position), else new.
   private pushStop(index: number, stop: number): void {
-    this.stops ??= [];
+    this.stops ??= recordList();
     const list = this.stops;
     const pool = this.pool?.stops;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, stop };
+      // Made with a double field (NaN), then written: see `pushEntry`.
+      r = { index, stop: Number.NaN };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.stop = stop;
     }
+    r.index = index;
+    r.stop = stop;
     list.push(r);
   }
 
   private pushExit(index: number, reason: string | undefined): void {
-    this.exits ??= [];
+    this.exits ??= recordList();
     const list = this.exits;
     const pool = this.pool?.exits;
     let r = pool?.[list.length];
@@ -495,20 +524,20 @@ export class CloseDecider {
   }
 
   private pushDecided(index: number, side: 1 | -1, qty: number, entryRef: number, stop: number): void {
-    this.decided ??= [];
+    this.decided ??= recordList();
     const list = this.decided;
     const pool = this.pool?.decided;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, side, qty, entryRef, stop };
+      // Made with double fields (NaN), then written: see `pushEntry`.
+      r = { index, side, qty: Number.NaN, entryRef: Number.NaN, stop: Number.NaN };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.side = side;
-      r.qty = qty;
-      r.entryRef = entryRef;
-      r.stop = stop;
     }
+    r.index = index;
+    r.side = side;
+    r.qty = qty;
+    r.entryRef = entryRef;
+    r.stop = stop;
     list.push(r);
   }
 
@@ -520,21 +549,31 @@ export class CloseDecider {
     stopLoss: number | undefined,
     takeProfit: number | undefined,
   ): void {
-    this.entries ??= [];
+    this.entries ??= recordList();
     const list = this.entries;
     const pool = this.pool?.entries;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, intent, qty, entryRef, stopLoss, takeProfit };
+      // A pooled record lives across calls (and a fast engine's runs): made with its numbers as
+      // doubles (NaN), then written, so a quantity or price that is first a small integer and later
+      // fractional does not change its fields' representation (the code that had seen the first
+      // deoptimized at the change). The take-profit, often absent, starts absent.
+      r = {
+        index,
+        intent,
+        qty: Number.NaN,
+        entryRef: Number.NaN,
+        stopLoss: Number.NaN,
+        takeProfit: undefined,
+      };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.intent = intent;
-      r.qty = qty;
-      r.entryRef = entryRef;
-      r.stopLoss = stopLoss;
-      r.takeProfit = takeProfit;
     }
+    r.index = index;
+    r.intent = intent;
+    r.qty = qty;
+    r.entryRef = entryRef;
+    r.stopLoss = stopLoss;
+    r.takeProfit = takeProfit;
     list.push(r);
   }
 

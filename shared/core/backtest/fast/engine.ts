@@ -47,7 +47,7 @@ import {
   type StrategyInstance,
 } from '../../strategies/types.js';
 import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
-import { CloseDecider, type HeldPosition, productStop } from '../../trading/decide.js';
+import { CloseDecider, type HeldPosition, type PlannedEntry, productStop } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
@@ -547,7 +547,8 @@ function simulate<P>(
     pos[P_ENTRY_PRICE] = price;
     entryBar = bar;
     entryNotional = notional;
-    entryCommission = Math.round(toDollars(fee) * 100);
+    // In cents already (a whole number: `commissionCents`), as the reference engine keeps it.
+    entryCommission = fee;
     armedFrom = bar;
     pos[P_ENTRY_REF] = pos[P_ENTRY_REF_PENDING] as number;
     pos[P_INITIAL_RISK] = !entryHasStop
@@ -654,6 +655,21 @@ function simulate<P>(
   };
   // The lane's decider: its decisions are read before its next call.
   const decider = lane.decider;
+  /** The entry order for the next session of a planned entry (the decider's, read at once). */
+  const planEntry = (entry: PlannedEntry) => {
+    const enter: EnterIntent = entry.intent;
+    if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
+      throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
+    }
+    entryId = nextOrderId++;
+    pos[P_ENTRY_QTY] = entry.qty;
+    entrySide = enter.side === 'long' ? 1 : -1;
+    entryHasStop = entry.stopLoss !== undefined;
+    pos[P_ENTRY_STOP] = entry.stopLoss ?? Number.NaN;
+    entryHasTarget = entry.takeProfit !== undefined;
+    pos[P_ENTRY_TARGET] = entry.takeProfit ?? Number.NaN;
+    pos[P_ENTRY_REF_PENDING] = entry.entryRef;
+  };
   /**
    * A close where the strategy enters (or any close without risk rules): the breakers on the
    * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
@@ -686,6 +702,12 @@ function simulate<P>(
       tripped = breakersClose(bar, bar - start);
       blocked = scalarEntryBlock(bk, bar, bars, killSwitch, closeInput.explain);
     }
+    if (side === 0) {
+      // Flat: no stop to manage, no exit, so the decision is the entry alone (`decideFlatEntry`).
+      const entry = decider.decideFlatEntry(closeInput, blocked);
+      if (entry !== undefined) planEntry(entry);
+      return;
+    }
     const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
     const { stops, entries } = decisions;
@@ -693,21 +715,7 @@ function simulate<P>(
       if (stopId !== 0) pos[P_STOP_PRICE] = (stops[i] as (typeof stops)[number]).stop;
     }
     if (decisions.exits.length > 0) exitId = nextOrderId++;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as (typeof entries)[number];
-      const enter: EnterIntent = entry.intent;
-      if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
-        throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
-      }
-      entryId = nextOrderId++;
-      pos[P_ENTRY_QTY] = entry.qty;
-      entrySide = enter.side === 'long' ? 1 : -1;
-      entryHasStop = entry.stopLoss !== undefined;
-      pos[P_ENTRY_STOP] = entry.stopLoss ?? Number.NaN;
-      entryHasTarget = entry.takeProfit !== undefined;
-      pos[P_ENTRY_TARGET] = entry.takeProfit ?? Number.NaN;
-      pos[P_ENTRY_REF_PENDING] = entry.entryRef;
-    }
+    for (let i = 0; i < entries.length; i++) planEntry(entries[i] as PlannedEntry);
   };
 
   /**
