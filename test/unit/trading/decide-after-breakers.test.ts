@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { entryBlock, observeEquity } from '../../../shared/core/risk/index.js';
+import type { Intent } from '../../../shared/core/strategies/types.js';
 import { CloseDecider, decideAtClose } from '../../../shared/core/trading/decide.js';
 import { closeInputArb } from '../../helpers/close-decisions.js';
 
@@ -76,5 +77,44 @@ describe('CloseDecider(false) (not reusing)', () => {
       { numRuns: 500 },
     );
     expect(compared).toBeGreaterThan(50);
+  });
+});
+
+describe('CloseDecider.decideFlatEntry (the single-symbol fast engine, flat)', () => {
+  it('plans the entry decideAfterBreakers plans at a close of one symbol without a position', () => {
+    // Two reusing deciders, each used for every close (as a fast engine's lane keeps one), so a
+    // record or a list left from an earlier close would show; one decides the whole close, the
+    // other the entry alone.
+    const whole = new CloseDecider(true);
+    const alone = new CloseDecider(true);
+    let planned = 0;
+    let none = 0;
+    fc.assert(
+      fc.property(
+        closeInputArb,
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        (drawn, explain, blockedNow, enter) => {
+          const row = drawn.symbols[0] as (typeof drawn.symbols)[number];
+          // Mostly entering rows (the drawn intents enter at a few closes only), long without a stop.
+          const intent: Intent =
+            enter && row.intent.action !== 'enter'
+              ? { action: 'enter', side: 'long', reason: 'rule' }
+              : row.intent;
+          const input = { ...drawn, explain, symbols: [{ ...row, intent, position: undefined }] };
+          const blocked = blockedNow && input.options.risk !== undefined ? 'blocked' : null;
+          const entries = [...whole.decideAfterBreakers(input, blocked, false).entries];
+          const entry = alone.decideFlatEntry(input, blocked);
+          expect(entry === undefined ? [] : [{ ...entry }]).toEqual(entries.map((e) => ({ ...e })));
+          if (entry === undefined) none++;
+          else planned++;
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // Not vacuous: entries planned and not.
+    expect(planned).toBeGreaterThan(50);
+    expect(none).toBeGreaterThan(200);
   });
 });
