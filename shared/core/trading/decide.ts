@@ -15,6 +15,7 @@ import {
   manageStop,
   observeEquity,
   positionHeat,
+  type RiskRules,
   type RiskSizingInput,
   type RiskState,
   riskSizingOut,
@@ -200,6 +201,121 @@ export function productStop(stop: number, side: 1 | -1): number {
 }
 
 /**
+ * An entry's stop under the risk rules: the intent's, else `stops.initialAtr` ATRs from the decision
+ * close (undefined while the ATR is not known); a product's (`product`) in whole cents
+ * (`productStop`). Not yet checked to be a positive price.
+ */
+function ruleStop(
+  stop: number | undefined,
+  side: 1 | -1,
+  price: number,
+  atr: number,
+  rules: RiskRules,
+  product: boolean,
+): number | undefined {
+  let stopLoss = stop;
+  if (stopLoss === undefined && atr > 0) stopLoss = price - side * rules.stops.initialAtr * atr;
+  if (stopLoss !== undefined && product) stopLoss = productStop(stopLoss, side);
+  return stopLoss;
+}
+
+/** An entry's take-profit under the risk rules: the intent's, else `stops.takeProfitR` R from the close. */
+function ruleTarget(
+  target: number | undefined,
+  side: 1 | -1,
+  price: number,
+  stopLoss: number,
+  rules: RiskRules,
+): number | undefined {
+  if (target !== undefined || rules.stops.takeProfitR === undefined) return target;
+  return price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
+}
+
+/** The entry `flatEntry` plans: its quantity (NaN: all-in, sized at the fill), stop and take-profit. */
+export interface FlatEntry {
+  qty: number;
+  stopLoss: number;
+  /** Whether the entry has a take-profit (`takeProfit`). */
+  hasTakeProfit: boolean;
+  takeProfit: number;
+}
+
+/** A fresh output for {@link flatEntry} (a caller keeps one). */
+export const flatEntryOut = (): FlatEntry => ({
+  qty: Number.NaN,
+  stopLoss: Number.NaN,
+  hasTakeProfit: false,
+  takeProfit: Number.NaN,
+});
+
+/**
+ * The decision at a close of ONE symbol held flat, with the risk rules, no sleeve, no product and
+ * no explanation, on scalars: the entry `CloseDecider` plans there (`decideAfterBreakers`, its
+ * `enter`), by the same rules and functions (`ruleStop`, `ruleTarget`, `decisionQty`,
+ * `kellyEstimate`, `sizeEntryWithRiskInto`, the buying power's cap less the cash buffer), without a
+ * decider's input objects, lists and records: with no position and no other entry at this close the
+ * heat is 0 and nothing correlates. The single-symbol fast engine's entering close when flat (every
+ * trade's; about 100 ns less per trade than the decider). `blocked`: the breakers' block (no entry).
+ * `closedPnlSums` must be the running sums of `closedPnls` (`KellySums`). Fills `out` and returns
+ * true when an entry is planned; false when none (blocked, no stop, refused, sized to nothing).
+ * `test/unit/trading/decide-after-breakers.test.ts` pins it to `decideAfterBreakers`.
+ */
+export function flatEntry(
+  intent: EnterIntent,
+  blocked: boolean,
+  price: number,
+  atr: number,
+  equity: number,
+  buyingPower: number,
+  closedPnls: readonly number[],
+  closedPnlSums: KellySums,
+  options: CloseInputAfterBreakers['options'] & { readonly risk: RiskRules },
+  out: FlatEntry,
+): boolean {
+  if (blocked) return false;
+  const rules = options.risk;
+  const side: 1 | -1 = intent.side === 'long' ? 1 : -1;
+  const stopLoss = ruleStop(intent.stopLoss, side, price, atr, rules, false);
+  if (stopLoss === undefined || !(stopLoss > 0)) return false;
+  const takeProfit = ruleTarget(intent.takeProfit, side, price, stopLoss, rules);
+  const fractional = options.fractional;
+  const sizing = sizingScratch;
+  sizing.equity = equity;
+  sizing.price = price;
+  sizing.stopLoss = stopLoss;
+  sizing.fractional = fractional;
+  const requested = decisionQty(options.sizing, sizing);
+  const kelly =
+    kellyEstimate(closedPnls, rules.kellyWindow, rules.kellyMinTrades, closedPnlSums) ?? Number.NaN;
+  const risk = riskSizingScratch;
+  risk.requestedQty = requested;
+  risk.side = side;
+  risk.price = price;
+  risk.stop = stopLoss;
+  risk.equity = equity;
+  risk.openHeat = 0;
+  risk.kelly = kelly;
+  risk.correlation = null;
+  risk.fractional = fractional;
+  risk.annualVolatility = undefined;
+  risk.heatEquity = undefined;
+  risk.explain = false;
+  const risked = riskSized;
+  sizeEntryWithRiskInto(risk, rules, risked);
+  if (risked.refused !== null) return false;
+  let qty = risked.qty;
+  if (!Number.isNaN(qty)) {
+    qty = Math.min(qty, floorQty((buyingPower * (1 - options.cashBuffer)) / price, fractional));
+    if (!(qty > 0)) return false;
+  }
+  out.qty = qty;
+  out.stopLoss = stopLoss;
+  out.hasTakeProfit = takeProfit !== undefined;
+  out.takeProfit = takeProfit ?? Number.NaN;
+  return true;
+}
+
+/**
  * A reusing decider's decisions: one object, rewritten at each call; the heat is computed when read
  * (a sweep does not read it).
  */
@@ -235,6 +351,17 @@ export type DecisionsAfterBreakers = Omit<CloseDecisions, 'riskState' | 'events'
  */
 export function decideAtClose(input: CloseDecisionInput): CloseDecisions {
   return new CloseDecider(false).decide(input);
+}
+
+/**
+ * An empty array of records: its elements kind is already objects', where a fresh `[]` holds small
+ * integers until its first push, whose change of kind deoptimized the code that had pushed into an
+ * earlier decider's lists (a fast engine makes a decider per lane, and new lanes per chunk).
+ */
+function recordList<T extends object>(): T[] {
+  const list: object[] = [NONE];
+  list.pop();
+  return list as T[];
 }
 
 /** Empties a reused list: pops (an inlined builtin; setting `length` is a runtime call, slower here). */
@@ -288,7 +415,9 @@ export class CloseDecider {
   private readonly out: ReusedDecisions | undefined;
 
   constructor(reuse: boolean) {
-    this.pool = reuse ? { decided: [], stops: [], exits: [], entries: [] } : undefined;
+    this.pool = reuse
+      ? { decided: recordList(), stops: recordList(), exits: recordList(), entries: recordList() }
+      : undefined;
     this.out = reuse ? new ReusedDecisions(this) : undefined;
   }
 
@@ -465,22 +594,22 @@ export class CloseDecider {
 
   // The lists' pushes: a reusing decider's records come from its pool (by position), else new.
   private pushStop(index: number, stop: number): void {
-    this.stops ??= [];
+    this.stops ??= recordList();
     const list = this.stops;
     const pool = this.pool?.stops;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, stop };
+      // Made with a double field (NaN), then written: see `pushEntry`.
+      r = { index, stop: Number.NaN };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.stop = stop;
     }
+    r.index = index;
+    r.stop = stop;
     list.push(r);
   }
 
   private pushExit(index: number, reason: string | undefined): void {
-    this.exits ??= [];
+    this.exits ??= recordList();
     const list = this.exits;
     const pool = this.pool?.exits;
     let r = pool?.[list.length];
@@ -495,20 +624,20 @@ export class CloseDecider {
   }
 
   private pushDecided(index: number, side: 1 | -1, qty: number, entryRef: number, stop: number): void {
-    this.decided ??= [];
+    this.decided ??= recordList();
     const list = this.decided;
     const pool = this.pool?.decided;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, side, qty, entryRef, stop };
+      // Made with double fields (NaN), then written: see `pushEntry`.
+      r = { index, side, qty: Number.NaN, entryRef: Number.NaN, stop: Number.NaN };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.side = side;
-      r.qty = qty;
-      r.entryRef = entryRef;
-      r.stop = stop;
     }
+    r.index = index;
+    r.side = side;
+    r.qty = qty;
+    r.entryRef = entryRef;
+    r.stop = stop;
     list.push(r);
   }
 
@@ -520,21 +649,31 @@ export class CloseDecider {
     stopLoss: number | undefined,
     takeProfit: number | undefined,
   ): void {
-    this.entries ??= [];
+    this.entries ??= recordList();
     const list = this.entries;
     const pool = this.pool?.entries;
     let r = pool?.[list.length];
     if (r === undefined) {
-      r = { index, intent, qty, entryRef, stopLoss, takeProfit };
+      // A pooled record lives across calls (and a fast engine's runs): made with its numbers as
+      // doubles (NaN), then written, so a quantity or price that is first a small integer and later
+      // fractional does not change its fields' representation (the code that had seen the first
+      // deoptimized at the change). The take-profit, often absent, starts absent.
+      r = {
+        index,
+        intent,
+        qty: Number.NaN,
+        entryRef: Number.NaN,
+        stopLoss: Number.NaN,
+        takeProfit: undefined,
+      };
       pool?.push(r);
-    } else {
-      r.index = index;
-      r.intent = intent;
-      r.qty = qty;
-      r.entryRef = entryRef;
-      r.stopLoss = stopLoss;
-      r.takeProfit = takeProfit;
     }
+    r.index = index;
+    r.intent = intent;
+    r.qty = qty;
+    r.entryRef = entryRef;
+    r.stopLoss = stopLoss;
+    r.takeProfit = takeProfit;
     list.push(r);
   }
 
@@ -687,17 +826,12 @@ export class CloseDecider {
     let stopLoss = intent.stopLoss;
     let takeProfit = intent.takeProfit;
     if (rules !== undefined) {
-      if (stopLoss === undefined && s.atr > 0) stopLoss = price - side * rules.stops.initialAtr * s.atr;
-      if (stopLoss !== undefined && options.products?.[s.symbol] !== undefined) {
-        stopLoss = productStop(stopLoss, side);
-      }
+      stopLoss = ruleStop(stopLoss, side, price, s.atr, rules, options.products?.[s.symbol] !== undefined);
       if (stopLoss === undefined || !(stopLoss > 0)) {
         this.refuse(s, 'no stop: the ATR for the default stop is still warming up');
         return;
       }
-      if (takeProfit === undefined && rules.stops.takeProfitR !== undefined) {
-        takeProfit = price + side * rules.stops.takeProfitR * Math.abs(price - stopLoss);
-      }
+      takeProfit = ruleTarget(takeProfit, side, price, stopLoss, rules);
     }
     const book = s.book === undefined ? undefined : input.books?.[s.book];
     const sizingEquity = book?.equity ?? equity;

@@ -33,6 +33,7 @@ import {
   initialRiskState,
   KellySums,
   manageStop,
+  type RiskRules,
   type RiskState,
   riskStateOf,
   scalarEntryBlock,
@@ -47,7 +48,13 @@ import {
   type StrategyInstance,
 } from '../../strategies/types.js';
 import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
-import { CloseDecider, type HeldPosition, productStop } from '../../trading/decide.js';
+import {
+  CloseDecider,
+  flatEntry,
+  flatEntryOut,
+  type HeldPosition,
+  productStop,
+} from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
 
 /** The fast engine cannot run this case (the caller runs the reference engine instead). */
@@ -148,6 +155,8 @@ export class FastLane {
    * and records are kept across calls, and each call starts afresh), instead of one per run.
    */
   readonly decider = new CloseDecider(true);
+  /** The entry `flatEntry` plans at a flat close, read at once. */
+  readonly planned = flatEntryOut();
   /** The position's figures during a run (`P_*` slots), doubles that a variable would box. */
   readonly position = new Float64Array(P_SLOTS);
 
@@ -547,7 +556,8 @@ function simulate<P>(
     pos[P_ENTRY_PRICE] = price;
     entryBar = bar;
     entryNotional = notional;
-    entryCommission = Math.round(toDollars(fee) * 100);
+    // In cents already (a whole number: `commissionCents`), as the reference engine keeps it.
+    entryCommission = fee;
     armedFrom = bar;
     pos[P_ENTRY_REF] = pos[P_ENTRY_REF_PENDING] as number;
     pos[P_INITIAL_RISK] = !entryHasStop
@@ -654,12 +664,60 @@ function simulate<P>(
   };
   // The lane's decider: its decisions are read before its next call.
   const decider = lane.decider;
+  /** Throws for an entry the fast engine does not model (an order other than market at the open). */
+  const checkMarket = (enter: EnterIntent) => {
+    if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
+      throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
+    }
+  };
+  // Entries decided on scalars when flat (`flatEntry`): with the risk rules and no product.
+  const scalarEntries = rules !== undefined && product === undefined;
+  const riskOptions = options as BacktestOptions & { readonly risk: RiskRules };
+  const planned = lane.planned;
   /**
    * A close where the strategy enters (or any close without risk rules): the breakers on the
    * scalars (`breakersClose`, as `riskClose` runs them), then the shared decision after them
    * (`decideAfterBreakers`: what `decideAtClose` does once `observeEquity` has run).
    */
   const decide = (bar: number, equityCents: Cents) => {
+    let tripped = false;
+    let blocked: string | null = null;
+    if (rules !== undefined) {
+      tripped = breakersClose(bar, bar - start);
+      blocked = scalarEntryBlock(bk, bar, bars, killSwitch, false);
+    }
+    if (side === 0 && scalarEntries && intent.action === 'enter') {
+      // Flat, with the risk rules and no product: the entry on scalars (`flatEntry`, what the
+      // decider plans there), without the decider's input objects and lists.
+      const enter = intent;
+      const price = close[bar] as number;
+      const equity = toDollars(equityCents);
+      if (
+        flatEntry(
+          enter,
+          blocked !== null,
+          price,
+          atrAt(bar),
+          equity,
+          toDollars(cash),
+          closedPnls,
+          pnlSums,
+          riskOptions,
+          planned,
+        )
+      ) {
+        checkMarket(enter);
+        entryId = nextOrderId++;
+        pos[P_ENTRY_QTY] = planned.qty;
+        entrySide = enter.side === 'long' ? 1 : -1;
+        entryHasStop = true;
+        pos[P_ENTRY_STOP] = planned.stopLoss;
+        entryHasTarget = planned.hasTakeProfit;
+        pos[P_ENTRY_TARGET] = planned.takeProfit;
+        pos[P_ENTRY_REF_PENDING] = price;
+      }
+      return;
+    }
     closeInput.time = timeOf[bar] as number;
     closeInput.equity = toDollars(equityCents);
     closeInput.buyingPower = toDollars(
@@ -680,12 +738,6 @@ function simulate<P>(
       held.sessionsHeld = sessionsHeld;
       row.position = held;
     }
-    let tripped = false;
-    let blocked: string | null = null;
-    if (rules !== undefined) {
-      tripped = breakersClose(bar, bar - start);
-      blocked = scalarEntryBlock(bk, bar, bars, killSwitch, closeInput.explain);
-    }
     const decisions = decider.decideAfterBreakers(closeInput, blocked, tripped);
     // Indexed loops: the lists are often the decision's frozen empty one, which for-of iterates slowly.
     const { stops, entries } = decisions;
@@ -696,9 +748,7 @@ function simulate<P>(
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as (typeof entries)[number];
       const enter: EnterIntent = entry.intent;
-      if ((enter.order !== undefined && enter.order.type !== 'market') || enter.trailingStop !== undefined) {
-        throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
-      }
+      checkMarket(enter);
       entryId = nextOrderId++;
       pos[P_ENTRY_QTY] = entry.qty;
       entrySide = enter.side === 'long' ? 1 : -1;
