@@ -182,6 +182,26 @@ const riskSizingScratch: Writable<RiskSizingInput> = {
   heatEquity: undefined,
   explain: true,
 };
+
+/**
+ * The risk sizing's input scratch with an entry's request, side, price, stop and sizing equity
+ * written (`enter` and `flatEntry`); the caller writes the rest.
+ */
+function riskInput(
+  requestedQty: number,
+  side: 1 | -1,
+  price: number,
+  stop: number,
+  equity: number,
+): Writable<RiskSizingInput> {
+  const risk = riskSizingScratch;
+  risk.requestedQty = requestedQty;
+  risk.side = side;
+  risk.price = price;
+  risk.stop = stop;
+  risk.equity = equity;
+  return risk;
+}
 /** `sizeEntryWithRiskInto`'s output, read right after each call (as the scratch inputs above). */
 const riskSized = riskSizingOut();
 
@@ -287,12 +307,7 @@ export function flatEntry(
   const requested = decisionQty(options.sizing, sizing);
   const kelly =
     kellyEstimate(closedPnls, rules.kellyWindow, rules.kellyMinTrades, closedPnlSums) ?? Number.NaN;
-  const risk = riskSizingScratch;
-  risk.requestedQty = requested;
-  risk.side = side;
-  risk.price = price;
-  risk.stop = stopLoss;
-  risk.equity = equity;
+  const risk = riskInput(requested, side, price, stopLoss, equity);
   risk.openHeat = 0;
   risk.kelly = kelly;
   risk.correlation = null;
@@ -849,12 +864,7 @@ export class CloseDecider {
       const kelly = this.kellyOf(s.book);
       const correlation = this.strongestCorrelation(index);
       const annualVolatility = volatility === undefined ? undefined : volatility(index);
-      const risk = riskSizingScratch;
-      risk.requestedQty = qty;
-      risk.side = side;
-      risk.price = price;
-      risk.stop = stopLoss;
-      risk.equity = sizingEquity;
+      const risk = riskInput(qty, side, price, stopLoss, sizingEquity);
       risk.openHeat = openHeat;
       risk.kelly = kelly;
       risk.correlation = correlation;
