@@ -300,8 +300,8 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
  * returns every intent as it now stands. An intent claimed for sending that the broker has never
  * seen is left to the sending step while its order window lasts, and expired (not sent, alerted
  * once) after it; it never stops the other intents. So is a market-on-open order still `recorded`
- * after its 09:28 cutoff: no execute-orders run sent it (a run locked out, or one that timed out
- * before it), and it is never left silently. (The crypto bot's market IOC orders are also its
+ * after its 09:28 cutoff, or a sleeve's leg of one never netted: no execute-orders run sent it (a
+ * run locked out, or one that timed out before it), and it is never left silently. (The crypto bot's market IOC orders are also its
  * in-session exits, sent again by the step that recorded them: left as they are.)
  */
 export async function trackOrders(
@@ -316,7 +316,8 @@ export async function trackOrders(
     let current = intent;
     if (
       intent.status === 'recorded' &&
-      intent.leg !== true &&
+      // A sleeve's leg netted into a net order is settled with it (end-of-day books its share).
+      (intent.leg !== true || intent.netOrderId === undefined) &&
       intent.type === 'market' &&
       intent.timeInForce === 'opg' &&
       orderWindowClosed(ctx, intent, session, now)

@@ -12,7 +12,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
-import { riskCheck } from '../../shared/live/risk-check.js';
+import { riskCheck, trackOrders } from '../../shared/live/risk-check.js';
 import { liveCache } from '../../shared/runtime/live.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -320,6 +320,42 @@ describe('the execute-orders lock and the 09:28 cutoff', () => {
     await endOfDay(stack.ctx, at('16:15'));
     expect(notSent(stack)).toHaveLength(intents.length);
     expect(postOrders(stack)).toHaveLength(0);
+  });
+
+  it('a sleeve’s leg never netted (the run locked out) is expired and alerted past 09:28; a netted leg is left to its net order', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await marketOpenCheck(stack.ctx, at('09:00'));
+    const session = await stack.ctx.store.getSession(DAY);
+    if (session === undefined) throw new Error('expected the session');
+    const leg = (sleeve: string, netOrderId?: string): IntentRecord => ({
+      clientOrderId: `qs-t-${sleeve}-SPY-20210318-entry`,
+      sleeve,
+      leg: true,
+      ...(netOrderId === undefined ? {} : { netOrderId }),
+      date: DAY,
+      strategy: sleeve,
+      symbol: 'SPY',
+      purpose: 'entry',
+      side: 'buy',
+      qty: 5,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: 390,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: 'h',
+      gitCommit: 'c',
+      createdAt: at('09:10'),
+      updatedAt: at('09:10'),
+    });
+    const unnetted = (await stack.ctx.store.createIntent(leg('trend'))).intent;
+    const netted = (await stack.ctx.store.createIntent(leg('rsi', 'qs-t-net-SPY-20210318-entry'))).intent;
+    const before = await trackOrders(stack.ctx, DAY, [unnetted, netted], at('09:20'), session);
+    expect(before.map((i) => i.status)).toEqual(['recorded', 'recorded']);
+    const after = await trackOrders(stack.ctx, DAY, [unnetted, netted], at('09:31'), session);
+    expect(after.map((i) => i.status)).toEqual(['expired', 'recorded']);
+    expect(notSent(stack)).toHaveLength(1);
+    expect(notSent(stack)[0]?.text).toContain(unnetted.clientOrderId);
   });
 
   it('a retry of the 09:15 run that starts after 09:28 on the clock sends no market-on-open order: skipped and alerted', async () => {
