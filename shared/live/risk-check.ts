@@ -301,8 +301,9 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
  * seen is left to the sending step while its order window lasts, and expired (not sent, alerted
  * once) after it; it never stops the other intents. So is a market-on-open order still `recorded`
  * after its 09:28 cutoff, or a sleeve's leg of one never netted: no execute-orders run sent it (a
- * run locked out, or one that timed out before it), and it is never left silently. (The crypto bot's market IOC orders are also its
- * in-session exits, sent again by the step that recorded them: left as they are.)
+ * run locked out, or one that timed out before it), and it is never left silently. (The crypto
+ * bot's market IOC orders are also its in-session exits, sent again by the step that recorded
+ * them: left as they are.)
  */
 export async function trackOrders(
   ctx: LiveContext,
