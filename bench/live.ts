@@ -180,7 +180,7 @@ function timedBarCache(cache: Cache) {
   const timed: Cache = {
     getBars: (key) => reads.time(() => cache.getBars(key)),
     putBars: (key, series, ttlSeconds) => writes.time(() => cache.putBars(key, series, ttlSeconds)),
-    acquireLock: (name, ttlSeconds) => cache.acquireLock(name, ttlSeconds),
+    acquireLock: (name, ttlSeconds, owner) => cache.acquireLock(name, ttlSeconds, owner),
     takeRateSlot: (key, limit, windowSeconds) => cache.takeRateSlot(key, limit, windowSeconds),
     putSnapshot: (key, value, ttlSeconds) => cache.putSnapshot(key, value, ttlSeconds),
     getSnapshot: (key) => cache.getSnapshot(key),

@@ -40,6 +40,12 @@ export interface LiveContext {
   readonly calendar?: MarketCalendar;
   /** The crypto bot's own parts (absent for the equity bot). */
   readonly crypto?: CryptoLiveParts;
+  /**
+   * The clock port: the current time (ISO), the broker's clock for the equity bot (simulated on the
+   * local stack). execute-orders checks the cutoff at the later of this and the scheduled time.
+   * Absent: the scheduled time only.
+   */
+  readonly now?: () => Promise<string>;
 }
 
 /** What only the crypto bot has: its dry run, the top of the book, funding rates and their records. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CacheError } from '../core/errors.js';
+import { CacheError, InvalidParameterError } from '../core/errors.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
@@ -55,11 +55,14 @@ function cacheGuard(ctx: LiveContext) {
     down = true;
   };
   return {
-    /** The day's lock: a release function, null when another run holds it, a no-op when failing open. */
-    async lock(name: string, ttlSeconds: number): Promise<(() => Promise<void>) | null> {
+    /**
+     * The day's lock in `owner`'s name (reentrant for it): a release function, null when another
+     * run holds it, a no-op when failing open.
+     */
+    async lock(name: string, ttlSeconds: number, owner: string): Promise<(() => Promise<void>) | null> {
       if (down || ctx.cache === undefined) return async () => {};
       try {
-        return await ctx.cache.acquireLock(name, ttlSeconds);
+        return await ctx.cache.acquireLock(name, ttlSeconds, owner);
       } catch (error) {
         failOpen('acquireLock', error);
         return async () => {};
@@ -101,9 +104,12 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
 
   const cache = cacheGuard(ctx);
   const rateSlot = () => cache.rateSlot();
-  const release = await cache.lock(`execute-orders:${day}`, 300);
+  // Held in the name of this scheduled run: its retry (after a timeout that never released it) and
+  // the client's retry of a lock whose answer was lost get it again; another run is kept out (and
+  // what it leaves recorded past the cutoff, the risk check expires and alerts).
+  const release = await cache.lock(`execute-orders:${day}`, 300, `execute-orders@${scheduledTime}`);
   if (release === null) {
-    ctx.log.info('another execute-orders run holds the lock for the day', { day });
+    ctx.log.warn('another execute-orders run holds the lock for the day', { day, scheduledTime });
     return { day, status: 'locked', intents: [] };
   }
   try {
@@ -118,7 +124,11 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       .filter((i) => i.status === 'recorded' || i.status === 'submitted' || i.status === 'unknown')
       .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
     const outcome: { clientOrderId: string; status: IntentStatus; reason?: string }[] = [];
-    const now = () => scheduledTime;
+    const style = orderStyle(ctx.config);
+    // The cutoff is checked at the later of the scheduled time and the clock: a retry of the 09:15
+    // run carries 09:15 whenever it starts.
+    const at = await checkedAt(ctx, scheduledTime, (t) => style.beforeCutoff(t, day));
+    const now = () => at;
     const transition = async (
       intent: IntentRecord,
       from: readonly IntentStatus[],
@@ -139,9 +149,8 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
 
     // Orders decided at the close (equity: market-on-open; crypto: market IOC) go out before the
     // session's cutoff only: after it, skipped and alerted, never sent late (core/live/order-style.ts).
-    const style = orderStyle(ctx.config);
     const atOpen = (i: IntentRecord) => i.timeInForce === style.atOpen.timeInForce && i.type === 'market';
-    const pastCutoff = !style.beforeCutoff(scheduledTime, day);
+    const pastCutoff = !style.beforeCutoff(at, day);
     if (pastCutoff) {
       for (const intent of pending.filter((i) => i.status === 'recorded' && atOpen(i))) {
         await transition(intent, ['recorded'], {
@@ -276,6 +285,22 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
   } finally {
     await release();
   }
+}
+
+/**
+ * The time the cutoff is checked at: the later of the scheduled time and the clock port's time
+ * (the broker's clock), asked only while the scheduled time is still before the cutoff.
+ */
+async function checkedAt(
+  ctx: LiveContext,
+  scheduledTime: string,
+  beforeCutoff: (iso: string) => boolean,
+): Promise<string> {
+  if (ctx.now === undefined || !beforeCutoff(scheduledTime)) return scheduledTime;
+  const clock = Date.parse(await ctx.now());
+  if (!Number.isFinite(clock))
+    throw new InvalidParameterError('execute-orders: the clock port answered a time that is not an instant');
+  return clock > Date.parse(scheduledTime) ? new Date(clock).toISOString() : scheduledTime;
 }
 
 /**

@@ -299,7 +299,11 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
  * Brings today's open intents up to date with their broker orders (partial fills included) and
  * returns every intent as it now stands. An intent claimed for sending that the broker has never
  * seen is left to the sending step while its order window lasts, and expired (not sent, alerted
- * once) after it; it never stops the other intents.
+ * once) after it; it never stops the other intents. So is a market-on-open order still `recorded`
+ * after its 09:28 cutoff, or a sleeve's leg of one never netted: no execute-orders run sent it (a
+ * run locked out, or one that timed out before it), and it is never left silently. (The crypto
+ * bot's market IOC orders are also its in-session exits, sent again by the step that recorded
+ * them: left as they are.)
  */
 export async function trackOrders(
   ctx: LiveContext,
@@ -311,7 +315,18 @@ export async function trackOrders(
   const out: IntentRecord[] = [];
   for (const intent of intents) {
     let current = intent;
-    if (OPEN_STATES.includes(intent.status)) {
+    if (
+      intent.status === 'recorded' &&
+      // A sleeve's leg netted into a net order is settled with it (end-of-day books its share).
+      (intent.leg !== true || intent.netOrderId === undefined) &&
+      intent.type === 'market' &&
+      intent.timeInForce === 'opg' &&
+      orderWindowClosed(ctx, intent, session, now)
+    ) {
+      current =
+        (await expireUnsent(ctx, intent, now)) ??
+        ((await ctx.store.getIntent(day, intent.clientOrderId)) as IntentRecord);
+    } else if (OPEN_STATES.includes(intent.status)) {
       const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
       if (order === null) {
         if (intent.status === 'accepted' || intent.status === 'partially_filled') {

@@ -37,31 +37,36 @@ export function orderWindowClosed(
 
 /**
  * Settles an intent claimed for sending (`submitted`, or `unknown` after a lost answer) that the
- * broker has never seen, once its order window is over: recorded as `expired` (not sent) by a
- * conditional write, and alerted by the one caller whose write wins, so it is said once. Every
- * other intent and symbol goes on. Returns the stored intent, or null when another run settled it.
+ * broker has never seen, or one still `recorded` (never claimed: no run got to send it), once its
+ * order window is over: recorded as `expired` (not sent) by a conditional write, and alerted by the
+ * one caller whose write wins, so it is said once. Every other intent and symbol goes on. Returns
+ * the stored intent, or null when another run settled it.
  */
 export async function expireUnsent(
   ctx: LiveContext,
   intent: IntentRecord,
   now: string,
 ): Promise<IntentRecord | null> {
-  const from: IntentStatus[] = ['submitted', 'unknown'];
-  const reason = `not sent: claimed for sending as ${intent.status}, but the broker never received it before its order window closed`;
+  const recorded = intent.status === 'recorded';
+  const from: IntentStatus[] = recorded ? ['recorded'] : ['submitted', 'unknown'];
+  const reason = recorded
+    ? 'not sent: still recorded, no run sent it before its order window closed'
+    : `not sent: claimed for sending as ${intent.status}, but the broker never received it before its order window closed`;
   const result = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, from, {
     status: 'expired',
     reason,
     updatedAt: now,
   });
   if ('conflict' in result) return null;
-  ctx.log.warn('claimed intent never reached the broker: expired', {
+  ctx.log.warn('intent never reached the broker before its order window closed: expired', {
     clientOrderId: intent.clientOrderId,
     symbol: intent.symbol,
+    status: intent.status,
   });
   await ctx.notifier.publish({
     subject: `Order not sent: ${intent.symbol} ${intent.purpose}`,
     severity: 'critical',
-    text: `${intent.clientOrderId} (${intent.side} ${intent.qty} ${intent.symbol}, ${intent.timeInForce}) was claimed for sending but the broker has no such order, and its order window is over: recorded as expired, not sent. Every other symbol goes on. Decide whether the ${intent.purpose} is still wanted.`,
+    text: `${intent.clientOrderId} (${intent.side} ${intent.qty} ${intent.symbol}, ${intent.timeInForce}) ${recorded ? 'was recorded but no execute-orders run sent it' : 'was claimed for sending but the broker has no such order'}, and its order window is over: recorded as expired, not sent. Every other symbol goes on. Decide whether the ${intent.purpose} is still wanted.`,
   });
   return result;
 }

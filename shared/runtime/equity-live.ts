@@ -44,21 +44,23 @@ export async function buildLiveContext(
   const retry = { maxRetries: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
   const rateLimit = { maxRequests: env.BROKER_RATE_LIMIT, intervalMs: 60_000 };
   const cache = await liveCache(env, `qs:${env.STAGE}:`);
+  const broker = new AlpacaBroker({
+    ...keys,
+    ...(env.ALPACA_BASE_URL === undefined
+      ? { paper: env.STAGE === 'paper' }
+      : { baseUrl: env.ALPACA_BASE_URL }),
+    retry,
+    rateLimit,
+    ...(options.brokerFetch === undefined ? {} : { fetchApi: options.brokerFetch }),
+  });
   return {
     stage: env.STAGE,
     brokerRateLimit: env.BROKER_RATE_LIMIT,
     config,
     configHash,
     gitCommit: env.QUANTSHIFT_COMMIT,
-    broker: new AlpacaBroker({
-      ...keys,
-      ...(env.ALPACA_BASE_URL === undefined
-        ? { paper: env.STAGE === 'paper' }
-        : { baseUrl: env.ALPACA_BASE_URL }),
-      retry,
-      rateLimit,
-      ...(options.brokerFetch === undefined ? {} : { fetchApi: options.brokerFetch }),
-    }),
+    broker,
+    now: async () => (await broker.getClock()).timestamp,
     marketData: new AlpacaMarketData({
       ...keys,
       ...(env.ALPACA_BASE_URL === undefined ? {} : { baseUrl: env.ALPACA_BASE_URL }),

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Redis } from '@upstash/redis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +14,8 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
-import { riskCheck } from '../../shared/live/risk-check.js';
+import { riskCheck, trackOrders } from '../../shared/live/risk-check.js';
+import { liveCache } from '../../shared/runtime/live.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 /**
@@ -237,6 +240,200 @@ describe('a claimed intent that never reached the broker', () => {
     stack.alpaca.setTime(at('10:00'));
     await riskCheck(stack.ctx, at('10:00'));
     expect(stack.notifier.sent.filter((n) => /not sent/i.test(n.subject))).toEqual([]);
+  });
+});
+
+/**
+ * An HTTP hop in front of the Upstash bridge that, once, lets a command on the key `match` reach
+ * Redis and drops its successful answer (the connection reset before a byte comes back): a write
+ * that committed but whose answer was lost.
+ */
+async function dropOneAnswer(target: string, match: string) {
+  let dropped = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (typeof value === 'string' && !['host', 'connection', 'content-length'].includes(name))
+          headers[name] = value;
+      }
+      const upstream = await fetch(new URL(req.url ?? '/', target), {
+        method: req.method ?? 'POST',
+        headers,
+        ...(req.method === 'GET' ? {} : { body }),
+      });
+      const text = await upstream.text();
+      if (dropped === 0 && body.includes(match) && text.includes('"result"')) {
+        dropped++;
+        req.socket.resetAndDestroy();
+        return;
+      }
+      res.writeHead(upstream.status, {
+        'content-type': upstream.headers.get('content-type') ?? 'application/json',
+      });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dropped: () => dropped,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the execute-orders lock and the 09:28 cutoff', () => {
+  const lockName = `execute-orders:${DAY}`;
+  const notSent = (s: Stack) => s.notifier.sent.filter((n) => /not sent/i.test(n.subject));
+
+  it('Redis answer lost on the lock: the client retry finds the lock its own, and the run sends each order once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const intents = await signals(stack);
+    const hop = await dropOneAnswer(stack.env.UPSTASH_REDIS_REST_URL as string, `lock:${lockName}`);
+    try {
+      // The cache as the functions build it (the Upstash client retries once), reached through the hop.
+      const cache = await liveCache(
+        { UPSTASH_REDIS_REST_URL: hop.url, UPSTASH_REDIS_REST_TOKEN: stack.env.UPSTASH_REDIS_REST_TOKEN },
+        `qs:${stack.ctx.stage}:`,
+      );
+      if (cache === undefined) throw new Error('expected a cache');
+      const result = await executeOrders({ ...stack.ctx, cache }, at('09:15'));
+      expect(hop.dropped()).toBe(1);
+      expect(result.status).toBe('executed');
+      expect(postOrders(stack)).toHaveLength(intents.length);
+      for (const intent of intents) {
+        expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+      }
+    } finally {
+      await hop.close();
+    }
+  });
+
+  it('a retry after a timeout finds the lock held: the retry of the same scheduled run goes on, each order sent once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const intents = await signals(stack);
+    // The 09:15 attempt stalls after its first claim until Lambda's 3-minute limit ends it: its
+    // `finally` never runs, so its lock stays for the 300 seconds.
+    let claimed: () => void = () => {};
+    const firstClaim = new Promise<void>((resolve) => {
+      claimed = resolve;
+    });
+    const stalled = onClaim(stack.ctx, () => {
+      claimed();
+      return new Promise<void>(() => {});
+    });
+    void executeOrders(stalled, at('09:15'));
+    await firstClaim;
+    expect(postOrders(stack)).toHaveLength(0);
+    // Lambda's asynchronous retry, with the same event, a few minutes later.
+    stack.alpaca.setTime(at('09:19'));
+    const retry = await executeOrders(stack.ctx, at('09:15'));
+    expect(retry.status).toBe('executed');
+    expect(postOrders(stack)).toHaveLength(intents.length);
+    for (const intent of intents) {
+      expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
+    }
+  });
+
+  it('another run holding the lock: the intents it leaves recorded are expired and alerted by the risk check past 09:28', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const intents = await signals(stack);
+    // A run of another scheduled time holds the day's lock (and dies without sending).
+    expect(await stack.ctx.cache?.acquireLock(lockName, 300, 'execute-orders@another-run')).not.toBeNull();
+    expect((await executeOrders(stack.ctx, at('09:15'))).status).toBe('locked');
+    expect(postOrders(stack)).toHaveLength(0);
+
+    stack.alpaca.setTime(at('09:31'));
+    await riskCheck(stack.ctx, at('09:31'));
+    for (const intent of intents) {
+      const stored = await stack.ctx.store.getIntent(DAY, intent.clientOrderId);
+      expect(stored).toMatchObject({ status: 'expired' });
+      expect(stored?.reason).toMatch(/not sent: still recorded/);
+    }
+    expect(notSent(stack)).toHaveLength(intents.length);
+    for (const intent of intents) {
+      const alert = notSent(stack).find((n) => n.text.includes(intent.clientOrderId));
+      expect(alert).toMatchObject({ severity: 'critical' });
+    }
+    // Said once: the next checks and end-of-day find them settled; nothing is ever sent.
+    await riskCheck(stack.ctx, at('09:45'));
+    stack.alpaca.setTime(at('16:15'));
+    await endOfDay(stack.ctx, at('16:15'));
+    expect(notSent(stack)).toHaveLength(intents.length);
+    expect(postOrders(stack)).toHaveLength(0);
+  });
+
+  it('a sleeve’s leg never netted (the run locked out) is expired and alerted past 09:28; a netted leg is left to its net order', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    await marketOpenCheck(stack.ctx, at('09:00'));
+    const session = await stack.ctx.store.getSession(DAY);
+    if (session === undefined) throw new Error('expected the session');
+    const leg = (sleeve: string, netOrderId?: string): IntentRecord => ({
+      clientOrderId: `qs-t-${sleeve}-SPY-20210318-entry`,
+      sleeve,
+      leg: true,
+      ...(netOrderId === undefined ? {} : { netOrderId }),
+      date: DAY,
+      strategy: sleeve,
+      symbol: 'SPY',
+      purpose: 'entry',
+      side: 'buy',
+      qty: 5,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: 390,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: 'h',
+      gitCommit: 'c',
+      createdAt: at('09:10'),
+      updatedAt: at('09:10'),
+    });
+    const unnetted = (await stack.ctx.store.createIntent(leg('trend'))).intent;
+    const netted = (await stack.ctx.store.createIntent(leg('rsi', 'qs-t-net-SPY-20210318-entry'))).intent;
+    const before = await trackOrders(stack.ctx, DAY, [unnetted, netted], at('09:20'), session);
+    expect(before.map((i) => i.status)).toEqual(['recorded', 'recorded']);
+    const after = await trackOrders(stack.ctx, DAY, [unnetted, netted], at('09:31'), session);
+    expect(after.map((i) => i.status)).toEqual(['expired', 'recorded']);
+    expect(notSent(stack)).toHaveLength(1);
+    expect(notSent(stack)[0]?.text).toContain(unnetted.clientOrderId);
+  });
+
+  it('a retry of the 09:15 run that starts after 09:28 on the clock sends no market-on-open order: skipped and alerted', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const intents = await signals(stack);
+    stack.alpaca.setTime(at('09:29'));
+    const result = await executeOrders(stack.ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(0);
+    expect(result.intents.map((i) => i.status)).toEqual(intents.map(() => 'skipped'));
+    for (const intent of intents) {
+      expect(await stack.ctx.store.getIntent(DAY, intent.clientOrderId)).toMatchObject({
+        status: 'skipped',
+        reason: 'after the 09:28 market-on-open cutoff',
+      });
+    }
+    const skipped = stack.notifier.sent.filter((n) => /market-on-open orders skipped/i.test(n.subject));
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatchObject({ severity: 'critical' });
+  });
+
+  it('a claimed intent retried by the 09:15 run after 09:28 on the clock is expired as not sent, never sent late', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const [, lost] = inSendingOrder(await signals(stack));
+    const ctx = onClaim(stack.ctx, (intent) => {
+      if (intent.clientOrderId === lost.clientOrderId) throw new Error('the process died');
+    });
+    await expect(executeOrders(ctx, at('09:15'))).rejects.toThrow('the process died');
+    expect(postOrders(stack)).toHaveLength(1);
+    stack.alpaca.setTime(at('09:29'));
+    await executeOrders(stack.ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(1);
+    expect(await stack.ctx.store.getIntent(DAY, lost.clientOrderId)).toMatchObject({ status: 'expired' });
+    expect(notSent(stack)).toHaveLength(1);
   });
 });
 

@@ -395,6 +395,28 @@ describe('UpstashCache locks', () => {
     const { cache: c } = cache();
     await expect(c.acquireLock('x', 0.5)).rejects.toBeInstanceOf(InvalidParameterError);
   });
+
+  it('held in an owner’s name: reentrant for that owner (TTL renewed), refused to others and to token callers', async () => {
+    const { cache: c } = cache();
+    const key = upstashCacheKey(c.prefix, 'lock', 'execute-orders:2024-01-02');
+    const owner = 'execute-orders@2024-01-02T14:15:00.000Z';
+    const first = await c.acquireLock('execute-orders:2024-01-02', 5, owner);
+    expect(first).not.toBeNull();
+    expect(await redis.get(key)).toBe(owner);
+    const again = await c.acquireLock('execute-orders:2024-01-02', 300, owner);
+    expect(again).not.toBeNull();
+    expect(await redis.ttl(key)).toBeGreaterThan(5);
+    expect(await c.acquireLock('execute-orders:2024-01-02', 300, 'execute-orders@another')).toBeNull();
+    expect(await c.acquireLock('execute-orders:2024-01-02', 300)).toBeNull();
+    // Ten concurrent callers of another owner: none gets it; the owner's own release frees it.
+    const others = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => c.acquireLock('execute-orders:2024-01-02', 60, `other-${i}`)),
+    );
+    expect(others.every((release) => release === null)).toBe(true);
+    await again?.();
+    expect(await redis.exists(key)).toBe(0);
+    await expect(c.acquireLock('x', 60, '')).rejects.toBeInstanceOf(InvalidParameterError);
+  });
 });
 
 describe('UpstashCache rate limiter', () => {
@@ -517,6 +539,9 @@ describe('UpstashCache prefixes and failures', () => {
     expect(unavailable[1]?.message.length).toBeLessThan(600); // not the 300 KB command it failed on
     // Locks and the rate limiter decide what happens next: they always propagate.
     await expect(broken.acquireLock('step', 60)).rejects.toBeInstanceOf(CacheUnavailableError);
+    await expect(broken.acquireLock('step', 60, 'execute-orders@x')).rejects.toBeInstanceOf(
+      CacheUnavailableError,
+    );
     await expect(broken.takeRateSlot('alpaca', 5, 60)).rejects.toBeInstanceOf(CacheUnavailableError);
     await release?.();
   });
@@ -542,5 +567,8 @@ describe('UpstashCache prefixes and failures', () => {
     expect(await offline.getSnapshot('s')).toBeUndefined();
     expect(unavailable).toHaveLength(1);
     await expect(offline.acquireLock('step', 60)).rejects.toBeInstanceOf(CacheUnavailableError);
+    await expect(offline.acquireLock('step', 60, 'execute-orders@x')).rejects.toBeInstanceOf(
+      CacheUnavailableError,
+    );
   });
 });

@@ -24,8 +24,10 @@
  *   close, volume, adjClose? }` whose columns are base64 of the Float64Array bytes (little endian):
  *   bit-exact (−0, NaN and subnormals included) and about 10.7 characters a value. `SET … EX ttl`.
  * - `<prefix>snapshot:<key>`: `{ v: 1, value }` as JSON, `SET … EX ttl`.
- * - `<prefix>lock:<name>`: a random token, `SET … NX EX ttl`; release runs a Lua script that
- *   deletes the key only while it still holds our token.
+ * - `<prefix>lock:<name>`: a random token, `SET … NX EX ttl`; or, with an owner, the owner's name
+ *   set by a Lua script that also lets that same owner in again (reentrant, TTL renewed, see
+ *   {@link OWNED_LOCK_SCRIPT}); release runs a Lua script that deletes the key only while it still
+ *   holds our token.
  * - `<prefix>rate:<key>`: a sorted set of granted slots scored by their time in ms (a sliding
  *   window log, see {@link RATE_SCRIPT}).
  *
@@ -79,6 +81,24 @@ const PREFIX_PATTERN = /^([A-Za-z0-9_.-]+:)+$/;
 const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/**
+ * A lock held in an owner's name. KEYS[1]: the lock; ARGV: the owner, the TTL (s). Free: set to
+ * the owner (1). Held by the same owner: its TTL renewed (2), so a retry of the same run, or the
+ * client's retry of a SET whose answer was lost, gets it. Held by another: 0.
+ */
+const OWNED_LOCK_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+  return 1
+end
+if held == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 2
 end
 return 0
 `;
@@ -153,6 +173,7 @@ export class UpstashCache implements Cache {
   readonly #onUnavailable: ((error: CacheUnavailableError) => void) | undefined;
   readonly #now: (() => number) | undefined;
   readonly #release;
+  readonly #ownedLock;
   readonly #rate;
 
   constructor(options: UpstashCacheOptions) {
@@ -168,6 +189,7 @@ export class UpstashCache implements Cache {
     this.#now = options.now;
     // EVALSHA first, EVAL when Redis answers NOSCRIPT (then the script stays cached there).
     this.#release = options.redis.createScript<number>(RELEASE_SCRIPT);
+    this.#ownedLock = options.redis.createScript<number>(OWNED_LOCK_SCRIPT);
     this.#rate = options.redis.createScript<number>(RATE_SCRIPT);
   }
 
@@ -205,17 +227,28 @@ export class UpstashCache implements Cache {
     }
   }
 
-  async acquireLock(name: string, ttlSeconds: number): Promise<(() => Promise<void>) | null> {
+  async acquireLock(name: string, ttlSeconds: number, owner?: string): Promise<(() => Promise<void>) | null> {
     const fullKey = this.#key('lock', name);
     checkTtl(ttlSeconds, 'acquireLock');
-    const token = randomUUID();
-    let answer: unknown;
+    if (owner !== undefined && (typeof owner !== 'string' || owner === '')) {
+      throw new InvalidParameterError(`acquireLock ${fullKey}: owner must be a non-empty string`);
+    }
+    const token = owner ?? randomUUID();
+    let acquired: boolean;
     try {
-      answer = await this.#redis.set(fullKey, token, { nx: true, ex: ttlSeconds });
+      if (owner === undefined) {
+        acquired = (await this.#redis.set(fullKey, token, { nx: true, ex: ttlSeconds })) === 'OK';
+      } else {
+        const answer = await this.#ownedLock.exec([fullKey], [token, String(ttlSeconds)]);
+        const parsed = z.union([z.literal(0), z.literal(1), z.literal(2)]).safeParse(answer);
+        if (!parsed.success)
+          throw new Error(`unexpected reply from the lock script: ${JSON.stringify(answer)}`);
+        acquired = parsed.data !== 0;
+      }
     } catch (error) {
       throw new CacheUnavailableError('acquireLock', fullKey, { cause: error });
     }
-    if (answer !== 'OK') return null;
+    if (!acquired) return null;
     let released: Promise<void> | undefined;
     return () => {
       released ??= this.#releaseLock(fullKey, token);
