@@ -67,7 +67,7 @@ import {
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
-import { placeStop, stopPrice } from './stops.js';
+import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { placeIntentOnce } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
@@ -790,7 +790,33 @@ export async function sleeveStops(
       const wanted = p.stop;
       if (wanted !== null) out.openRisk += Math.max(0, (position.currentPrice - wanted) * p.side) * p.qty;
       if (flatten || (wanted !== null && stopCrossed(p.side, position.currentPrice, wanted))) {
+        // As the single-strategy risk check: exits of this sleeve's shares still working (its own,
+        // a symbol-wide one, a net order carrying its exit leg) sell them already; only what they
+        // leave is sold, and nothing (the day's exit id kept free) when they sell it all.
+        const left =
+          p.qty -
+          workingExitQty(p.symbol, exitSide, intents, openOrders, (exit, remaining) =>
+            exit.legIds !== undefined
+              ? intents
+                  .filter(
+                    (l) =>
+                      exit.legIds?.includes(l.clientOrderId) && l.purpose === 'exit' && l.sleeve === book.id,
+                  )
+                  .reduce((sum, l) => sum + l.qty, 0)
+              : exit.sleeve === undefined || exit.sleeve === book.id
+                ? remaining
+                : 0,
+          );
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
+        if (left <= 0) {
+          ctx.log.info('an exit of these shares is working: no second exit sent', {
+            sleeve: book.id,
+            symbol: p.symbol,
+            qty: p.qty,
+            stopsCancelled: resting.map((o) => o.clientOrderId),
+          });
+          continue;
+        }
         const id = clientOrderId({
           stage: ctx.stage,
           strategy: ctx.config.name,
@@ -809,7 +835,7 @@ export async function sleeveStops(
             symbol: p.symbol,
             purpose: 'exit',
             side: exitSide,
-            qty: p.qty,
+            qty: left,
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
