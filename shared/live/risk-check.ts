@@ -158,7 +158,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   if (config.sleeves !== undefined) {
     // A sleeves config: each sleeve's position has its own stop (sleeve-tagged id, its shares).
-    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten);
+    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten, session);
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
     return {
@@ -244,7 +244,18 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       // way) sell them already: only what they leave is sold here, as the kill switch does. When
       // they sell everything, nothing is sent and the day's exit id stays free for a later run
       // (should they end without selling); a resting stop would sell the shares a second time.
-      const left = qty - workingExitQty(position.symbol, exitSide, tracked, openOrders);
+      const left =
+        qty -
+        workingExitQty(position.symbol, exitSide, tracked, openOrders, {
+          ownId: clientOrderId({
+            stage: ctx.stage,
+            strategy: config.name,
+            symbol: position.symbol,
+            date: day,
+            purpose: 'flatten',
+          }),
+          maySend: (i) => !orderWindowClosed(ctx, i, session, scheduledTime),
+        });
       if (left <= 0) {
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
         ctx.log.info('an exit of these shares is working: no second exit sent', {

@@ -126,24 +126,40 @@ async function heldNow(ctx: LiveContext, stop: IntentRecord): Promise<number> {
   return Math.max(0, stop.side === 'sell' ? position.qty : -position.qty);
 }
 
+/** Which of today's exits count against a position, for {@link workingExitQty}. */
+export interface WorkingExitOptions {
+  /**
+   * The exit the caller sends itself (the day's `flatten` id): its intent counts only while its
+   * order works at the broker; recorded or claimed and not there, it is the caller's to send
+   * (`placeIntentOnce` looks it up and sends it at most once), as before.
+   */
+  readonly ownId: string;
+  /** Whether an intent not at the broker may still be sent (its order window is not over). */
+  readonly maySend: (intent: IntentRecord) => boolean;
+  /**
+   * How much of a working exit's unfilled shares sell these shares (a sleeves config: its own, a
+   * symbol-wide one, a net order's exit legs of that sleeve); all of them by default.
+   */
+  readonly share?: (exit: IntentRecord, left: number) => number;
+}
+
 /**
  * What today's exits of a position can still sell, before a market exit of it is sent (a crossed
  * stop, a daily-loss flatten), as the kill switch subtracts the exits on their way: the open
  * orders of the symbol on the exit side that are not stops (their unfilled shares, as the broker
  * has them), and today's `exit` intents still working ({@link leftToSell}: recorded, sent,
- * unknown or partly filled; a finished one sells no more) whose order is not among them (not at
- * the broker yet, or just done). The day's entries, the net orders' legs (never sent; their net
- * order is) and the UNASSIGNED bucket's flattens (its shares are no sleeve's) never count. `share`
- * says how much of a working exit sells these shares (a sleeves config: its own, a symbol-wide or
- * a net order's exit legs of that sleeve); an open order no intent of today knows (placed by
- * hand) counts in full: a second sell could take the account short.
+ * unknown or partly filled; a finished one sells no more) whose order is not among them (just
+ * done, or not at the broker yet and still sendable: an unsent market-on-open exit after 09:28
+ * never will be). The day's entries, the net orders' legs (never sent; their net order is) and
+ * the UNASSIGNED bucket's flattens (its shares are no sleeve's) never count; an open order no
+ * intent of today knows (placed by hand) counts in full: a second sell could take the account short.
  */
 export function workingExitQty(
   symbol: string,
   side: 'buy' | 'sell',
   intents: readonly IntentRecord[],
   openOrders: readonly BrokerOrder[],
-  share: (exit: IntentRecord, left: number) => number = (_exit, left) => left,
+  options: WorkingExitOptions,
 ): number {
   const known = new Set(intents.map((i) => i.clientOrderId));
   const exiting = (o: BrokerOrder) =>
@@ -162,11 +178,22 @@ export function workingExitQty(
     )
       continue;
     const order = openOrders.find((o) => o.clientOrderId === intent.clientOrderId);
-    const left = order === undefined ? leftToSell(intent) : exiting(order) ? order.qty - order.filledQty : 0;
-    if (left > 0) qty += Math.min(left, share(intent, left));
+    const left =
+      order !== undefined
+        ? exiting(order)
+          ? order.qty - order.filledQty
+          : 0
+        : intent.clientOrderId === options.ownId ||
+            (UNSENT.includes(intent.status) && !options.maySend(intent))
+          ? 0
+          : leftToSell(intent);
+    if (left > 0) qty += Math.min(left, options.share?.(intent, left) ?? left);
   }
   return qty;
 }
+
+/** The states of an intent whose order the broker may not have yet. */
+const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */
 const GONE: ReadonlySet<BrokerOrder['status']> = new Set([

@@ -159,4 +159,52 @@ describe("the risk check's market exit while the day's exit of the same shares i
     expect((await ctx.broker.getPositions()).map((p) => [p.symbol, p.qty])).toEqual([['SPY', spy.qty]]);
     expect((await ctx.broker.getOrderByClientOrderId(exitId))?.filledQty).toBe(0);
   });
+
+  it('an exit that can no longer be sent, or the flatten left recorded by a run that died, does not hold back the exit', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    s.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // A market-on-open exit recorded and never sent (past 09:28 it never will be), and the day's
+    // flatten recorded by a run that died before sending it: neither is at the broker.
+    for (const [purpose, timeInForce] of [
+      ['exit', 'opg'],
+      ['flatten', 'day'],
+    ] as const) {
+      await ctx.store.createIntent({
+        clientOrderId: idOf(ctx, purpose),
+        date: DAY,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        purpose: 'exit',
+        side: 'sell',
+        qty: spy.qty,
+        type: 'market',
+        timeInForce,
+        referencePrice: spy.currentPrice,
+        status: 'recorded',
+        filledQty: 0,
+        configHash: ctx.configHash,
+        gitCommit: ctx.gitCommit,
+        createdAt: at('09:10'),
+        updatedAt: at('09:10'),
+      });
+    }
+    await stopAboveMarket(ctx, spy.currentPrice);
+    s.alpaca.setTime(at('09:45'));
+
+    const result = await riskCheck(ctx, at('09:45'));
+
+    // The recorded flatten is sent, once, as the crossed stop's exit.
+    expect(result.exits).toEqual([idOf(ctx, 'flatten')]);
+    expect((await ctx.store.getIntent(DAY, idOf(ctx, 'flatten')))?.status).toBe('filled');
+    expect(await ctx.broker.getOrderByClientOrderId(idOf(ctx, 'exit'))).toBeNull();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  });
 });
