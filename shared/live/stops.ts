@@ -6,7 +6,7 @@ import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../co
 import type { BrokerOrder } from '../core/ports/broker.js';
 import { type IntentRecord, type IntentStatus, UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
-import { orderState, placeIntentOnce } from './submit.js';
+import { orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
@@ -51,6 +51,9 @@ const WORKING_EXIT: readonly IntentStatus[] = [
   'partially_filled',
 ];
 
+/** The states of an intent whose order the broker may not have yet. */
+const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+
 /** What an exit intent can still sell: its unfilled shares while it works, nothing once finished. */
 function leftToSell(intent: IntentRecord): number {
   return WORKING_EXIT.includes(intent.status) ? Math.max(0, intent.qty - intent.filledQty) : 0;
@@ -67,8 +70,8 @@ function leftToSell(intent: IntentRecord): number {
  * `exit` of the symbol on the stop's side (the stream's or the risk check's flatten, the day's
  * exit) and, for a sleeve's stop, of that sleeve or of the whole symbol (the stream's, with no
  * sleeve). An exit counts only for what it can still sell: one still working (recorded, sent,
- * unknown, partly filled) its unfilled shares, a finished one (filled, cancelled, expired,
- * refused) nothing. The stop is withdrawn when the working exits can sell all its shares (a
+ * unknown, partly filled; one not at the broker only while its order window lasts) its unfilled
+ * shares, a finished one (filled, cancelled, expired, refused) nothing. The stop is withdrawn when the working exits can sell all its shares (a
  * partial exit leaves shares that keep their stop), or when an exit has sold shares today and the
  * broker now holds fewer than the stop covers (the exit sold them after the risk check read the
  * position). A market-on-open exit that sold part and was cancelled leaves its other shares with
@@ -91,7 +94,12 @@ async function withdrawIfExiting(
       // sells every sleeve's shares of the symbol).
       (sleeve === undefined || i.sleeve === undefined || i.sleeve === sleeve),
   );
-  const working = exits.filter((i) => leftToSell(i) > 0);
+  let working = exits.filter((i) => leftToSell(i) > 0);
+  if (working.some((i) => UNSENT.includes(i.status))) {
+    // One not at the broker that can no longer be sent (a market-on-open exit after 09:28) never sells.
+    const session = await ctx.store.getSession(placed.date);
+    working = working.filter((i) => !UNSENT.includes(i.status) || !orderWindowClosed(ctx, i, session, now));
+  }
   const sold = exits.filter((i) => i.filledQty > 0);
   let exit: IntentRecord | undefined;
   if (working.reduce((sum, i) => sum + leftToSell(i), 0) >= placed.qty) exit = working[0];
@@ -191,9 +199,6 @@ export function workingExitQty(
   }
   return qty;
 }
-
-/** The states of an intent whose order the broker may not have yet. */
-const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */
 const GONE: ReadonlySet<BrokerOrder['status']> = new Set([

@@ -5,6 +5,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { placeStop } from '../../shared/live/stops.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stream-risk.test.ts: the strategy enters SPY (and others) at this open.
@@ -262,5 +263,48 @@ describe('the risk check after a partial exit that is finished', () => {
     expect(
       s.logs.some((l) => l.includes('a stop placed during an exit of the same shares was cancelled')),
     ).toBe(false);
+  });
+
+  it('a market-on-open exit recorded and never sent (past 09:28 it never will be) leaves the stop resting', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    s.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: DAY,
+        purpose: 'exit',
+      }),
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at('09:10'),
+      updatedAt: at('09:10'),
+    });
+    // A tighter stop (a risk check moving it): placed, and it rests.
+    const placed = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 1, spy.currentPrice, at('09:45'));
+    expect(placed.status).toBe('accepted');
+    expect(
+      (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).map((o) => o.clientOrderId),
+    ).toContain(placed.clientOrderId);
   });
 });
