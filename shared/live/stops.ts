@@ -71,12 +71,13 @@ function leftToSell(intent: IntentRecord): number {
  * exit) and, for a sleeve's stop, of that sleeve or of the whole symbol (the stream's, with no
  * sleeve). An exit counts only for what it can still sell: one still working (recorded, sent,
  * unknown, partly filled; one not at the broker only while its order window lasts) its unfilled
- * shares, a finished one (filled, cancelled, expired, refused) nothing. The stop is withdrawn when the working exits can sell all its shares (a
- * partial exit leaves shares that keep their stop), or when an exit has sold shares today and the
- * broker now holds fewer than the stop covers (the exit sold them after the risk check read the
- * position). A market-on-open exit that sold part and was cancelled leaves its other shares with
- * their stop. The cost for an ordinary stop is this one read (the positions are read only when an
- * exit of the shares sold some today).
+ * shares, a finished one (filled, cancelled, expired, refused) nothing. The stop is withdrawn
+ * when the working exits can sell all its shares (a partial exit leaves shares that keep their
+ * stop), or when an exit has sold shares today and the broker now holds fewer than the stop
+ * covers (the exit sold them after the risk check read the position). A market-on-open exit that
+ * sold part and was cancelled leaves its other shares with their stop. The cost for an ordinary
+ * stop is this one read (the session is read only when an exit not at the broker is working, the
+ * positions only when an exit of the shares sold some today).
  */
 async function withdrawIfExiting(
   ctx: LiveContext,
