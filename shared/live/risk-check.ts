@@ -15,7 +15,7 @@ import {
 import { haltSymbol, positionConflict, splitRecords, splitsToApply } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
-import { placeStop, stopPrice } from './stops.js';
+import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -158,7 +158,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   if (config.sleeves !== undefined) {
     // A sleeves config: each sleeve's position has its own stop (sleeve-tagged id, its shares).
-    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten);
+    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten, session);
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
     return {
@@ -240,6 +240,32 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
     const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);
     if (flatten || crossed) {
+      // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
+      // way) sell them already: only what they leave is sold here, as the kill switch does. When
+      // they sell everything, nothing is sent and the day's exit id stays free for a later run
+      // (should they end without selling); a resting stop would sell the shares a second time.
+      const left =
+        qty -
+        workingExitQty(position.symbol, exitSide, tracked, openOrders, {
+          ownId: clientOrderId({
+            stage: ctx.stage,
+            strategy: config.name,
+            symbol: position.symbol,
+            date: day,
+            purpose: 'flatten',
+          }),
+          maySend: (i) => !orderWindowClosed(ctx, i, session, scheduledTime),
+        });
+      if (left <= 0) {
+        for (const order of resting) await ctx.broker.cancelOrder(order.id);
+        ctx.log.info('an exit of these shares is working: no second exit sent', {
+          symbol: position.symbol,
+          qty,
+          reason: flatten ? 'daily loss breaker: flatten' : `through the stop ${wanted}`,
+          stopsCancelled: resting.map((o) => o.clientOrderId),
+        });
+        continue;
+      }
       // The day's exit id already spent without selling these shares (a stream exit skipped because
       // the resting stop filled part of them first): no second exit can go under it today, so the
       // resting stops stay (the rest of the position keeps its protection) and the operator is told.
@@ -248,7 +274,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         await ctx.notifier.publish({
           subject: `Exit not sent: ${position.symbol}`,
           severity: 'critical',
-          text: `${qty} of ${position.symbol} are ${flatten ? 'to be flattened' : `through the stop ${wanted}`}, but today's exit ${spent.clientOrderId} is ${spent.status}${spent.reason === undefined ? '' : ` (${spent.reason})`}: no second exit is sent today; its resting stops stay. Close the position by hand if it must go now.`,
+          text: `${left} of ${position.symbol} are ${flatten ? 'to be flattened' : `through the stop ${wanted}`}, but today's exit ${spent.clientOrderId} is ${spent.status}${spent.reason === undefined ? '' : ` (${spent.reason})`}: no second exit is sent today; its resting stops stay. Close the position by hand if it must go now.`,
         });
         continue;
       }
@@ -256,7 +282,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       const id = await exitAtMarket(
         ctx,
         day,
-        position,
+        { ...position, qty: side * left },
         scheduledTime,
         flatten
           ? 'daily loss breaker: flatten'

@@ -37,6 +37,7 @@ import type {
   IntentRecord,
   PositionRecord,
   PositionsList,
+  SessionRecord,
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
@@ -67,8 +68,8 @@ import {
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
-import { placeStop, stopPrice } from './stops.js';
-import { placeIntentOnce } from './submit.js';
+import { placeStop, stopPrice, workingExitQty } from './stops.js';
+import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
 const dayTime = (date: string) => Date.parse(`${isoDateSchema.parse(date)}T00:00:00Z`);
@@ -793,6 +794,8 @@ export async function sleeveStops(
   intents: readonly IntentRecord[],
   now: string,
   flatten: boolean,
+  /** The day's session: whether an exit not at the broker may still be sent. */
+  session?: SessionRecord,
 ): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
   const booking = await sleevesDay(ctx, day, intents, now, false);
   const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
@@ -815,7 +818,9 @@ export async function sleeveStops(
       const wanted = p.stop;
       if (wanted !== null) out.openRisk += Math.max(0, (position.currentPrice - wanted) * p.side) * p.qty;
       if (flatten || (wanted !== null && stopCrossed(p.side, position.currentPrice, wanted))) {
-        for (const order of resting) await ctx.broker.cancelOrder(order.id);
+        // As the single-strategy risk check: exits of this sleeve's shares still working (its own,
+        // a symbol-wide one, a net order carrying its exit leg) sell them already; only what they
+        // leave is sold, and nothing (the day's exit id kept free) when they sell it all.
         const id = clientOrderId({
           stage: ctx.stage,
           strategy: ctx.config.name,
@@ -824,6 +829,35 @@ export async function sleeveStops(
           purpose: 'flatten',
           sleeves: [book.id],
         });
+        const left =
+          p.qty -
+          workingExitQty(p.symbol, exitSide, intents, openOrders, {
+            ownId: id,
+            maySend: (i) => !orderWindowClosed(ctx, i, session, now),
+            share: (exit, remaining) =>
+              exit.legIds !== undefined
+                ? intents
+                    .filter(
+                      (l) =>
+                        exit.legIds?.includes(l.clientOrderId) &&
+                        l.purpose === 'exit' &&
+                        l.sleeve === book.id,
+                    )
+                    .reduce((sum, l) => sum + l.qty, 0)
+                : exit.sleeve === undefined || exit.sleeve === book.id
+                  ? remaining
+                  : 0,
+          });
+        for (const order of resting) await ctx.broker.cancelOrder(order.id);
+        if (left <= 0) {
+          ctx.log.info('an exit of these shares is working: no second exit sent', {
+            sleeve: book.id,
+            symbol: p.symbol,
+            qty: p.qty,
+            stopsCancelled: resting.map((o) => o.clientOrderId),
+          });
+          continue;
+        }
         const placed = await placeIntentOnce(
           ctx,
           {
@@ -834,7 +868,7 @@ export async function sleeveStops(
             symbol: p.symbol,
             purpose: 'exit',
             side: exitSide,
-            qty: p.qty,
+            qty: left,
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',

@@ -4,9 +4,9 @@ import { BrokerRejectedError } from '../core/errors.js';
 import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
-import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
+import { type IntentRecord, type IntentStatus, UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import type { LiveContext } from './context.js';
-import { orderState, placeIntentOnce } from './submit.js';
+import { orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
@@ -42,15 +42,22 @@ export async function placeStop(
   return withdrawIfExiting(ctx, placed, now, sleeve);
 }
 
-/** An exit counts while it may still sell the shares, or once it has sold some of them. */
-const EXITING: readonly IntentStatus[] = [
+/** The states of an exit intent that may still sell (a filled, cancelled or expired one sells no more). */
+const WORKING_EXIT: readonly IntentStatus[] = [
   'recorded',
   'submitted',
   'unknown',
   'accepted',
   'partially_filled',
-  'filled',
 ];
+
+/** The states of an intent whose order the broker may not have yet. */
+const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+
+/** What an exit intent can still sell: its unfilled shares while it works, nothing once finished. */
+function leftToSell(intent: IntentRecord): number {
+  return WORKING_EXIT.includes(intent.status) ? Math.max(0, intent.qty - intent.filledQty) : 0;
+}
 
 /**
  * Closes the race between a risk check's stop and a stream exit (issue 17). The risk check reads
@@ -59,12 +66,18 @@ const EXITING: readonly IntentStatus[] = [
  * order, and sweeps the open stops again after the order. So either the stop reached the broker
  * before the stream's last look (its cancels or its sweep take it away), or after: then the exit
  * intent already exists, and this fresh read of the day's intents, made once the stop is placed,
- * sees it and cancels the stop just placed. An exit of the same shares is any intent with purpose
- * `exit` of the symbol on the stop's side for at least the stop's quantity (the stream's or the
- * risk check's flatten, the day's exit; a partial exit leaves shares that keep their stop) and,
- * for a sleeve's stop, of that sleeve or of the whole symbol (the stream's, with no sleeve); it counts while recorded, working or filled, or once
- * anything of it filled. One refused, expired or cancelled with nothing filled does not: the
- * position is still held and the stop stays. The cost for an ordinary stop is this one read.
+ * sees it and cancels the stop just placed. An exit of the same shares is an intent with purpose
+ * `exit` of the symbol on the stop's side (the stream's or the risk check's flatten, the day's
+ * exit) and, for a sleeve's stop, of that sleeve or of the whole symbol (the stream's, with no
+ * sleeve). An exit counts only for what it can still sell: one still working (recorded, sent,
+ * unknown, partly filled; one not at the broker only while its order window lasts) its unfilled
+ * shares, a finished one (filled, cancelled, expired, refused) nothing. The stop is withdrawn
+ * when the working exits can sell all its shares (a partial exit leaves shares that keep their
+ * stop), or when an exit has sold shares today and the broker now holds fewer than the stop
+ * covers (the exit sold them after the risk check read the position). A market-on-open exit that
+ * sold part and was cancelled leaves its other shares with their stop. The cost for an ordinary
+ * stop is this one read (the session is read only when an exit not at the broker is working, the
+ * positions only when an exit of the shares sold some today).
  */
 async function withdrawIfExiting(
   ctx: LiveContext,
@@ -73,18 +86,25 @@ async function withdrawIfExiting(
   sleeve: string | undefined,
 ): Promise<IntentRecord> {
   if (placed.status !== 'accepted' || placed.brokerOrderId === undefined) return placed;
-  const exit = (await ctx.store.listIntents(placed.date)).find(
+  const exits = (await ctx.store.listIntents(placed.date)).filter(
     (i) =>
       i.purpose === 'exit' &&
       i.symbol === placed.symbol &&
       i.side === placed.side &&
-      // A partial exit (fewer shares than the stop covers) leaves a position that keeps its stop.
-      i.qty >= placed.qty &&
       // A sleeve's stop: that sleeve's exit, or a symbol-wide one (no sleeve: the stream's exit
       // sells every sleeve's shares of the symbol).
-      (sleeve === undefined || i.sleeve === undefined || i.sleeve === sleeve) &&
-      (EXITING.includes(i.status) || i.filledQty > 0),
+      (sleeve === undefined || i.sleeve === undefined || i.sleeve === sleeve),
   );
+  let working = exits.filter((i) => leftToSell(i) > 0);
+  if (working.some((i) => UNSENT.includes(i.status))) {
+    // One not at the broker that can no longer be sent (a market-on-open exit after 09:28) never sells.
+    const session = await ctx.store.getSession(placed.date);
+    working = working.filter((i) => !UNSENT.includes(i.status) || !orderWindowClosed(ctx, i, session, now));
+  }
+  const sold = exits.filter((i) => i.filledQty > 0);
+  let exit: IntentRecord | undefined;
+  if (working.reduce((sum, i) => sum + leftToSell(i), 0) >= placed.qty) exit = working[0];
+  else if (sold.length > 0 && (await heldNow(ctx, placed)) < placed.qty) exit = sold[0];
   if (exit === undefined) return placed;
   try {
     await ctx.broker.cancelOrder(placed.brokerOrderId);
@@ -106,6 +126,79 @@ async function withdrawIfExiting(
   // Another run settled the intent meanwhile: it is returned as stored.
   if ('conflict' in result) return (await ctx.store.getIntent(placed.date, placed.clientOrderId)) ?? placed;
   return result;
+}
+
+/** The shares of the stop's symbol the broker holds now on the side the stop sells (0 when none). */
+async function heldNow(ctx: LiveContext, stop: IntentRecord): Promise<number> {
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === stop.symbol);
+  if (position === undefined) return 0;
+  return Math.max(0, stop.side === 'sell' ? position.qty : -position.qty);
+}
+
+/** Which of today's exits count against a position, for {@link workingExitQty}. */
+export interface WorkingExitOptions {
+  /**
+   * The exit the caller sends itself (the day's `flatten` id): its intent counts only while its
+   * order works at the broker; recorded or claimed and not there, it is the caller's to send
+   * (`placeIntentOnce` looks it up and sends it at most once), as before.
+   */
+  readonly ownId: string;
+  /** Whether an intent not at the broker may still be sent (its order window is not over). */
+  readonly maySend: (intent: IntentRecord) => boolean;
+  /**
+   * How much of a working exit's unfilled shares sell these shares (a sleeves config: its own, a
+   * symbol-wide one, a net order's exit legs of that sleeve); all of them by default.
+   */
+  readonly share?: (exit: IntentRecord, left: number) => number;
+}
+
+/**
+ * What today's exits of a position can still sell, before a market exit of it is sent (a crossed
+ * stop, a daily-loss flatten), as the kill switch subtracts the exits on their way: the open
+ * orders of the symbol on the exit side that are not stops (their unfilled shares, as the broker
+ * has them), and today's `exit` intents still working ({@link leftToSell}: recorded, sent,
+ * unknown or partly filled; a finished one sells no more) whose order is not among them (just
+ * done, or not at the broker yet and still sendable: an unsent market-on-open exit after 09:28
+ * never will be). The day's entries, the net orders' legs (never sent; their net order is) and
+ * the UNASSIGNED bucket's flattens (its shares are no sleeve's) never count; an open order no
+ * intent of today knows (placed by hand) counts in full: a second sell could take the account short.
+ */
+export function workingExitQty(
+  symbol: string,
+  side: 'buy' | 'sell',
+  intents: readonly IntentRecord[],
+  openOrders: readonly BrokerOrder[],
+  options: WorkingExitOptions,
+): number {
+  const known = new Set(intents.map((i) => i.clientOrderId));
+  const exiting = (o: BrokerOrder) =>
+    o.symbol === symbol && o.side === side && !STOP_ORDER_TYPES.has(o.type) && stillWorking(o);
+  let qty = 0;
+  for (const order of openOrders) {
+    if (exiting(order) && !known.has(order.clientOrderId)) qty += order.qty - order.filledQty;
+  }
+  for (const intent of intents) {
+    if (
+      intent.purpose !== 'exit' ||
+      intent.leg === true ||
+      intent.symbol !== symbol ||
+      intent.side !== side ||
+      intent.sleeve === UNASSIGNED_SLEEVE
+    )
+      continue;
+    const order = openOrders.find((o) => o.clientOrderId === intent.clientOrderId);
+    const left =
+      order !== undefined
+        ? exiting(order)
+          ? order.qty - order.filledQty
+          : 0
+        : intent.clientOrderId === options.ownId ||
+            (UNSENT.includes(intent.status) && !options.maySend(intent))
+          ? 0
+          : leftToSell(intent);
+    if (left > 0) qty += Math.min(left, options.share?.(intent, left) ?? left);
+  }
+  return qty;
 }
 
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */

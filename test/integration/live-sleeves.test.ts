@@ -364,6 +364,91 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(await openStops()).not.toContain(late.clientOrderId);
   }, 120_000);
 
+  it("the daily-loss flatten while a sleeve's exit is working sends no second exit of that sleeve's shares; another sleeve's are sold", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDay(s, D1);
+    await tradeDay(s, D2, (day) => [
+      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
+      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
+    ]);
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const now = at(D3, '10:00');
+    // rsi's exit of its 5 SPY is working at the broker (it has not filled).
+    const exitId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D3,
+      purpose: 'exit',
+      sleeves: ['rsi'],
+    });
+    const order = await ctx.broker.submitOrder({
+      clientOrderId: exitId,
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 5,
+      type: 'limit',
+      timeInForce: 'day',
+      limitPrice: 900,
+    });
+    await ctx.store.createIntent({
+      clientOrderId: exitId,
+      sleeve: 'rsi',
+      date: D3,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: 5,
+      type: 'limit',
+      timeInForce: 'day',
+      limitPrice: 900,
+      referencePrice: 390,
+      status: 'accepted',
+      brokerOrderId: order.id,
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: now,
+      updatedAt: now,
+    });
+    // The day started with far more equity: the daily loss breaker trips and flattens.
+    const risk = await ctx.store.getRiskState();
+    if (risk === undefined) throw new Error('expected a risk state');
+    await ctx.store.putRiskState(
+      { ...risk.state, day: D3, dayStartEquity: risk.state.lastEquity * 2 },
+      risk.version,
+    );
+    const flattenId = (sleeve: string) =>
+      clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: [sleeve],
+      });
+
+    const result = await riskCheck(
+      { ...ctx, config: { ...ctx.config, risk: { ...ctx.config.risk, flattenOnDailyLoss: true } } },
+      now,
+    );
+
+    expect(result.breakerTrips).toContain('daily-loss');
+    expect(result.exits).toContain(flattenId('bollinger'));
+    expect(result.exits).not.toContain(flattenId('rsi'));
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    // What is left of SPY is rsi's 5, which its working exit sells: never short.
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
+    expect((await ctx.broker.getOrderByClientOrderId(exitId))?.filledQty).toBe(0);
+  }, 120_000);
+
   it("the kill switch with flatten on a sleeves config sells each sleeve's shares in its own order: end-of-day books them to their sleeves, no reconciliation difference", async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
     const s = stack;

@@ -5,6 +5,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { placeStop } from '../../shared/live/stops.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stream-risk.test.ts: the strategy enters SPY (and others) at this open.
@@ -184,5 +185,126 @@ describe("the risk check when today's exit id is spent without selling", () => {
       restingBefore,
     );
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(spy.qty);
+  });
+});
+
+describe('the risk check after a partial exit that is finished', () => {
+  it('a market-on-open exit that sold part and was cancelled leaves the rest with a stop that rests', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    s.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // The day's exit of every SPY share sold only part of them, and the rest of it was cancelled:
+    // its order (the exit's id) sold `sold` shares; its intent is finished, `cancelled`.
+    for (const order of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] }))
+      await ctx.broker.cancelOrder(order.id);
+    const sold = Math.floor(spy.qty / 3);
+    const exitId = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: DAY,
+      purpose: 'exit',
+    });
+    const order = await ctx.broker.submitOrder({
+      clientOrderId: exitId,
+      symbol: 'SPY',
+      side: 'sell',
+      qty: sold,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    await ctx.store.createIntent({
+      clientOrderId: exitId,
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: spy.currentPrice,
+      status: 'cancelled',
+      brokerOrderId: order.id,
+      filledQty: sold,
+      avgFillPrice: spy.currentPrice,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at('09:15'),
+      updatedAt: at('09:40'),
+    });
+    const left = spy.qty - sold;
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(left);
+
+    s.alpaca.setTime(at('09:45'));
+    const first = await riskCheck(ctx, at('09:45'));
+    s.alpaca.setTime(at('10:00'));
+    const second = await riskCheck(ctx, at('10:00'));
+
+    // One stop for the shares left, placed once and resting: the finished exit sells nothing more.
+    const stops = (await ctx.store.listIntents(DAY)).filter(
+      (i) => i.purpose === 'stop' && i.symbol === 'SPY' && i.qty === left,
+    );
+    expect(stops).toHaveLength(1);
+    expect(stops[0]?.status).toBe('accepted');
+    expect(first.stopsPlaced).toEqual([stops[0]?.clientOrderId]);
+    expect(second.stopsPlaced).toEqual([]);
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(resting.map((o) => [o.clientOrderId, o.qty])).toEqual([[stops[0]?.clientOrderId, left]]);
+    expect(
+      s.logs.some((l) => l.includes('a stop placed during an exit of the same shares was cancelled')),
+    ).toBe(false);
+  });
+
+  it('a market-on-open exit recorded and never sent (past 09:28 it never will be) leaves the stop resting', async () => {
+    stack = await startLiveStack({ startTime: at('08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at('09:00'));
+    await generateSignals(ctx, at('09:10'));
+    await executeOrders(ctx, at('09:15'));
+    s.alpaca.setTime(at('09:31'));
+    await riskCheck(ctx, at('09:31'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    await ctx.store.createIntent({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: DAY,
+        purpose: 'exit',
+      }),
+      date: DAY,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: at('09:10'),
+      updatedAt: at('09:10'),
+    });
+    // A tighter stop (a risk check moving it): placed, and it rests.
+    const placed = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 1, spy.currentPrice, at('09:45'));
+    expect(placed.status).toBe('accepted');
+    expect(
+      (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).map((o) => o.clientOrderId),
+    ).toContain(placed.clientOrderId);
   });
 });

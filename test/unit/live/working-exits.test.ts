@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { BrokerOrder } from '../../../shared/core/ports/broker.js';
+import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
+import { workingExitQty } from '../../../shared/live/stops.js';
+
+const order = (over: Partial<BrokerOrder>): BrokerOrder => ({
+  id: `o-${over.clientOrderId ?? 'x'}`,
+  clientOrderId: 'x',
+  symbol: 'SPY',
+  side: 'sell',
+  type: 'market',
+  timeInForce: 'day',
+  qty: 10,
+  filledQty: 0,
+  filledAvgPrice: null,
+  limitPrice: null,
+  stopPrice: null,
+  status: 'new',
+  submittedAt: '2021-03-18T14:00:00.000Z',
+  filledAt: null,
+  legs: [],
+  ...over,
+});
+
+const intent = (over: Partial<IntentRecord>): IntentRecord => ({
+  clientOrderId: 'i',
+  sleeve: 'main',
+  date: '2021-03-18',
+  strategy: 'main',
+  symbol: 'SPY',
+  purpose: 'exit',
+  side: 'sell',
+  qty: 10,
+  type: 'market',
+  timeInForce: 'day',
+  referencePrice: 100,
+  status: 'accepted',
+  filledQty: 0,
+  configHash: 'h',
+  gitCommit: 'c',
+  createdAt: '2021-03-18T13:10:00.000Z',
+  updatedAt: '2021-03-18T13:10:00.000Z',
+  ...over,
+});
+
+const options = { ownId: 'own', maySend: () => true };
+
+describe("workingExitQty: what today's exits of a position can still sell", () => {
+  it("counts an exit's unfilled shares as the broker has them, or as its intent says when not at the broker", () => {
+    const intents = [
+      intent({ clientOrderId: 'a', qty: 10, filledQty: 2, status: 'partially_filled' }),
+      intent({ clientOrderId: 'b', qty: 5, status: 'submitted' }),
+    ];
+    // `a` is at the broker with 4 filled by now: its 6 left count, not the intent's 8.
+    const open = [order({ clientOrderId: 'a', qty: 10, filledQty: 4, status: 'partially_filled' })];
+    expect(workingExitQty('SPY', 'sell', intents, open, options)).toBe(6 + 5);
+  });
+
+  it('a finished exit, an entry, a leg, the bucket, another symbol or side, a stop: nothing', () => {
+    const intents = [
+      intent({ clientOrderId: 'f', status: 'filled', filledQty: 10 }),
+      intent({ clientOrderId: 'c', status: 'cancelled', filledQty: 4 }),
+      intent({ clientOrderId: 'e', status: 'expired' }),
+      intent({ clientOrderId: 'n', purpose: 'entry', side: 'buy' }),
+      intent({ clientOrderId: 'l', leg: true, status: 'recorded' }),
+      intent({ clientOrderId: 'u', sleeve: UNASSIGNED_SLEEVE }),
+      intent({ clientOrderId: 'q', symbol: 'QQQ' }),
+    ];
+    const open = [
+      order({ clientOrderId: 'u' }),
+      order({ clientOrderId: 's', type: 'stop', stopPrice: 90 }),
+      order({ clientOrderId: 'q', symbol: 'QQQ' }),
+      order({ clientOrderId: 'b', side: 'buy' }),
+    ];
+    expect(workingExitQty('SPY', 'sell', intents, open, options)).toBe(0);
+  });
+
+  it('an order no intent knows counts in full; one that is done does not', () => {
+    const open = [
+      order({ clientOrderId: 'manual', qty: 7 }),
+      order({ clientOrderId: 'gone', qty: 7, status: 'canceled' }),
+    ];
+    expect(workingExitQty('SPY', 'sell', [], open, options)).toBe(7);
+  });
+
+  it("the caller's own exit counts only while at the broker; an unsent one only while it may still be sent", () => {
+    const own = intent({ clientOrderId: 'own', status: 'recorded' });
+    const opg = intent({ clientOrderId: 'opg', status: 'recorded', timeInForce: 'opg' });
+    const maySend = (i: IntentRecord) => i.timeInForce !== 'opg';
+    expect(workingExitQty('SPY', 'sell', [own, opg], [], { ownId: 'own', maySend })).toBe(0);
+    expect(workingExitQty('SPY', 'sell', [own, opg], [], { ownId: 'own', maySend: () => true })).toBe(10);
+    expect(
+      workingExitQty('SPY', 'sell', [own], [order({ clientOrderId: 'own' })], { ownId: 'own', maySend }),
+    ).toBe(10);
+  });
+
+  it("a sleeve's share of an exit, capped at what the exit can still sell", () => {
+    const intents = [intent({ clientOrderId: 'net', qty: 8, filledQty: 5, status: 'partially_filled' })];
+    expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 6 })).toBe(3);
+    expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 2 })).toBe(2);
+    expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 0 })).toBe(0);
+  });
+});
