@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { BrokerRejectedError, QuantShiftError } from '../core/errors.js';
 import { orderStyle } from '../core/live/order-style.js';
@@ -173,11 +174,14 @@ export async function skipRecordedEntries(
     )
       continue;
     if (only !== undefined && (intent.sleeve ?? only.unlabelled) !== only.sleeve) continue;
-    const result = await store.transitionIntent(day, intent.clientOrderId, ['recorded'], {
-      status: 'skipped',
-      reason: `kill switch: ${reason}`,
-      updatedAt: time,
-    });
+    // With a token: a skip whose answer was lost after it committed is still known as ours.
+    const result = await store.settleIntent(
+      day,
+      intent.clientOrderId,
+      ['recorded'],
+      { status: 'skipped', reason: `kill switch: ${reason}`, updatedAt: time },
+      randomUUID(),
+    );
     if (!('conflict' in result)) skipped.push(intent.clientOrderId);
   }
   return skipped;
@@ -496,11 +500,14 @@ export async function killSwitch(
     }
     // Claimed but not at the broker (yet): cancelled at once in the store, so it is never sent; an
     // execute-orders run whose order is already on its way loses its settling write and cancels it.
-    const cancelled = await ctx.store.transitionIntent(day, intent.clientOrderId, ['submitted', 'unknown'], {
-      status: 'cancelled',
-      reason: `kill switch: ${reason} (claimed, not sent)`,
-      updatedAt: time,
-    });
+    // With a token: a cancel whose answer was lost after it committed is still known as ours.
+    const cancelled = await ctx.store.settleIntent(
+      day,
+      intent.clientOrderId,
+      ['submitted', 'unknown'],
+      { status: 'cancelled', reason: `kill switch: ${reason} (claimed, not sent)`, updatedAt: time },
+      randomUUID(),
+    );
     if (!('conflict' in cancelled)) {
       entriesCancelled.push(intent.clientOrderId);
       continue;

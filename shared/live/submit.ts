@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   BrokerRejectedError,
   BrokerResponseError,
@@ -38,9 +39,11 @@ export function orderWindowClosed(
 /**
  * Settles an intent claimed for sending (`submitted`, or `unknown` after a lost answer) that the
  * broker has never seen, or one still `recorded` (never claimed: no run got to send it), once its
- * order window is over: recorded as `expired` (not sent) by a conditional write, and alerted by the
- * one caller whose write wins, so it is said once. Every other intent and symbol goes on. Returns
- * the stored intent, or null when another run settled it.
+ * order window is over: recorded as `expired` (not sent) by a conditional write carrying a token
+ * of this call, and alerted by the one caller whose write wins, so it is said once: a write whose
+ * answer was lost after it committed is still known as ours by its token (`settleIntent`), so the
+ * alert is not lost with it. Every other intent and symbol goes on. Returns the stored intent, or
+ * null when another run settled it.
  */
 export async function expireUnsent(
   ctx: LiveContext,
@@ -52,11 +55,13 @@ export async function expireUnsent(
   const reason = recorded
     ? 'not sent: still recorded, no run sent it before its order window closed'
     : `not sent: claimed for sending as ${intent.status}, but the broker never received it before its order window closed`;
-  const result = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, from, {
-    status: 'expired',
-    reason,
-    updatedAt: now,
-  });
+  const result = await ctx.store.settleIntent(
+    intent.date,
+    intent.clientOrderId,
+    from,
+    { status: 'expired', reason, updatedAt: now },
+    randomUUID(),
+  );
   if ('conflict' in result) return null;
   ctx.log.warn('intent never reached the broker before its order window closed: expired', {
     clientOrderId: intent.clientOrderId,

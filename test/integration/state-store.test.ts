@@ -333,6 +333,28 @@ describe('intents', () => {
     await expect(store.claimIntent('2024-03-04', id, { ...claim, by: '' })).rejects.toThrow(/by/);
   });
 
+  it('a settle writes its token; the same settle again (an SDK retry after a lost answer) is still its own, another token or status is a conflict', async () => {
+    const { store } = await freshStore();
+    await store.createIntent(intent());
+    const id = 'sma-SPY-2024-03-04-entry';
+    const patch = { status: 'expired', reason: 'not sent', updatedAt: '2024-03-04T14:15:00.000Z' } as const;
+    const expired = intent({ ...patch, settledBy: 'settle-a' });
+    expect(await store.settleIntent('2024-03-04', id, ['recorded'], patch, 'settle-a')).toEqual(expired);
+    // The write committed, its answer was lost: the retry fails the condition, the token says it is ours.
+    expect(await store.settleIntent('2024-03-04', id, ['recorded'], patch, 'settle-a')).toEqual(expired);
+    expect(await store.settleIntent('2024-03-04', id, ['recorded'], patch, 'settle-b')).toEqual({
+      conflict: true,
+    });
+    expect(
+      await store.settleIntent('2024-03-04', id, ['recorded'], { ...patch, status: 'skipped' }, 'settle-a'),
+    ).toEqual({ conflict: true });
+    expect(await store.getIntent('2024-03-04', id)).toEqual(expired);
+    expect(await store.settleIntent('2024-03-04', 'missing', ['recorded'], patch, 'settle-a')).toEqual({
+      conflict: true,
+    });
+    await expect(store.settleIntent('2024-03-04', id, ['recorded'], patch, '')).rejects.toThrow(/by/);
+  });
+
   it('of concurrent claims of one intent exactly one wins', async () => {
     const { store } = await freshStore();
     await store.createIntent(intent());

@@ -99,6 +99,7 @@ const intentFields = {
   netOrderId: idSchema.optional(),
   legIds: z.array(idSchema).optional(),
   claimedBy: idSchema.optional(),
+  settledBy: idSchema.optional(),
   configHash: z.string().min(1),
   gitCommit: z.string().min(1),
   createdAt: isoTimeSchema,

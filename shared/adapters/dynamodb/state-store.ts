@@ -316,16 +316,50 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     claim: { readonly by: string; readonly at: string },
   ): Promise<IntentRecord | VersionConflict> {
     const by = checkInput('intent claim', idSchema, claim.by, 'by');
-    const claimed = await this.transitionIntent(date, clientOrderId, ['recorded'], {
-      status: 'submitted',
-      claimedBy: by,
-      updatedAt: claim.at,
-    });
-    if (!('conflict' in claimed)) return claimed;
-    // The write may have committed with its answer lost (a reset or timeout): the SDK's retry then
-    // fails the condition on this very claim. Read back (consistent), it is ours by its token.
+    return this.transitionOnce(
+      date,
+      clientOrderId,
+      ['recorded'],
+      { status: 'submitted', claimedBy: by, updatedAt: claim.at },
+      (stored) => stored.claimedBy === by,
+    );
+  }
+
+  async settleIntent(
+    date: string,
+    clientOrderId: string,
+    from: readonly IntentStatus[],
+    patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date' | 'settledBy'>> & {
+      readonly status: IntentStatus;
+    },
+    by: string,
+  ): Promise<IntentRecord | VersionConflict> {
+    const token = checkInput('intent settle', idSchema, by, 'by');
+    return this.transitionOnce(
+      date,
+      clientOrderId,
+      from,
+      { ...patch, settledBy: token },
+      (stored) => stored.settledBy === token,
+    );
+  }
+
+  /**
+   * A transition whose patch carries a token (`ours` recognises it): the write may have committed
+   * with its answer lost (a reset or timeout), and the SDK's retry then fails the condition on this
+   * very write. Read back (consistent), it is ours when in the patch's status with the token.
+   */
+  private async transitionOnce(
+    date: string,
+    clientOrderId: string,
+    from: readonly IntentStatus[],
+    patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>> & { readonly status: IntentStatus },
+    ours: (stored: IntentRecord) => boolean,
+  ): Promise<IntentRecord | VersionConflict> {
+    const written = await this.transitionIntent(date, clientOrderId, from, patch);
+    if (!('conflict' in written)) return written;
     const stored = await this.getIntent(date, clientOrderId);
-    return stored?.status === 'submitted' && stored.claimedBy === by ? stored : CONFLICT;
+    return stored?.status === patch.status && ours(stored) ? stored : CONFLICT;
   }
 
   async listIntents(date: string): Promise<IntentRecord[]> {

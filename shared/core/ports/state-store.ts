@@ -74,6 +74,12 @@ export interface IntentRecord {
    * written in the same conditional write): a run knows its own claim when the write's answer was lost.
    */
   readonly claimedBy?: string;
+  /**
+   * The token of the write that settled it without the broker (expired as not sent, skipped or
+   * cancelled by the kill switch; {@link StateStore.settleIntent}): a writer knows its own write when
+   * the answer was lost.
+   */
+  readonly settledBy?: string;
   readonly configHash: string;
   readonly gitCommit: string;
   readonly createdAt: string;
@@ -332,6 +338,22 @@ export interface StateStore {
     date: string,
     clientOrderId: string,
     claim: { readonly by: string; readonly at: string },
+  ): Promise<IntentRecord | VersionConflict>;
+  /**
+   * A transition that carries a token: `patch` with `settledBy: by`, one conditional write from
+   * `from`, as {@link transitionIntent}. A write that committed but whose answer was lost (the SDK's
+   * retry then fails the condition on this very write) is still returned as written: the intent is
+   * re-read, in the patch's status with this token. So the one writer whose write won, and only it,
+   * says so (an alert, a result list) even when DynamoDB's answer never came back.
+   */
+  settleIntent(
+    date: string,
+    clientOrderId: string,
+    from: readonly IntentStatus[],
+    patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date' | 'settledBy'>> & {
+      readonly status: IntentStatus;
+    },
+    by: string,
   ): Promise<IntentRecord | VersionConflict>;
   listIntents(date: string): Promise<IntentRecord[]>;
 

@@ -1,0 +1,132 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
+import type { IntentRecord, IntentStatus, StateStore } from '../../shared/core/ports/state-store.js';
+import type { LiveContext } from '../../shared/live/context.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { killSwitch } from '../../shared/live/kill-switch.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { startLiveStack } from '../helpers/live-stack.js';
+
+/**
+ * A write that settles an intent without the broker (expired as not sent, skipped or cancelled by
+ * the kill switch) whose DynamoDB answer is lost after it committed: the SDK's retry fails the
+ * condition on that very write. On the real local servers (paper broker over HTTP, dynalite).
+ * docs/live.md's failure-modes table names the scenario.
+ */
+
+// 2021-03-18 (daylight saving time: 09:00 New York = 13:00Z): the config enters SPY at this open.
+const DAY = '2021-03-18';
+const at = (hhmm: string) =>
+  `${DAY}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+type Stack = Awaited<ReturnType<typeof startLiveStack>>;
+let stack: Stack | undefined;
+const clients: DynamoDBClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.destroy();
+  await stack?.close();
+  stack = undefined;
+});
+
+/** Market-open check and signals for DAY: the one recorded SPY entry. */
+async function signals(s: Stack): Promise<IntentRecord> {
+  await marketOpenCheck(s.ctx, at('09:00'));
+  const { intents } = await generateSignals(s.ctx, at('09:10'));
+  const [spy] = intents;
+  if (spy === undefined || intents.length !== 1 || spy.symbol !== 'SPY')
+    throw new Error('expected the SPY entry alone');
+  return spy;
+}
+
+/**
+ * The store as liveStore builds it (the SDK's default retries), the answer of its first intent write
+ * to `status` dropped after DynamoDB committed it: the SDK sends the write again, and that retry
+ * fails its condition.
+ */
+function losingFirstAnswer(s: Stack, status: IntentStatus) {
+  const dynamo = new DynamoDBClient({ endpoint: s.env.DYNAMODB_ENDPOINT });
+  clients.push(dynamo);
+  const counts = { writes: 0, dropped: 0 };
+  dynamo.middlewareStack.add(
+    (next) => async (args) => {
+      const input = args.input as { ExpressionAttributeValues?: Record<string, { S?: string }> };
+      const write = input.ExpressionAttributeValues?.[':set_status']?.S === status;
+      if (write) counts.writes++;
+      const answer = await next(args);
+      if (write && counts.dropped === 0) {
+        counts.dropped++;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      }
+      return answer;
+    },
+    { step: 'deserialize', name: 'dropFirstAnswer' },
+  );
+  const store: StateStore = new DynamoStateStore(
+    stateStoreDocumentClient(dynamo),
+    s.env.STATE_TABLE as string,
+  );
+  return { store, counts };
+}
+
+const notSent = (s: Stack) => s.notifier.sent.filter((n) => /not sent/i.test(n.subject));
+
+describe('DynamoDB answer lost after a settling write committed', () => {
+  it('the expire of an unsent intent: still alerted "Order not sent", exactly once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const spy = await signals(stack);
+    // No execute-orders run sent it: the risk check after the open expires it as not sent.
+    stack.alpaca.setTime(at('10:00'));
+    const { store, counts } = losingFirstAnswer(stack, 'expired');
+    await riskCheck({ ...stack.ctx, store }, at('10:00'));
+    expect(counts).toEqual({ writes: 2, dropped: 1 });
+    expect(await stack.ctx.store.getIntent(DAY, spy.clientOrderId)).toMatchObject({ status: 'expired' });
+    expect(notSent(stack)).toHaveLength(1);
+    expect(notSent(stack)[0]).toMatchObject({ severity: 'critical' });
+    expect(notSent(stack)[0]?.text).toContain(spy.clientOrderId);
+    // The next check finds it settled: said once.
+    await riskCheck(stack.ctx, at('10:15'));
+    expect(notSent(stack)).toHaveLength(1);
+    expect(stack.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders')).toEqual([]);
+  });
+
+  it("the kill switch's skip of a recorded entry: still in its entriesSkipped", async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const spy = await signals(stack);
+    stack.alpaca.setTime(at('09:12'));
+    const { store, counts } = losingFirstAnswer(stack, 'skipped');
+    const result = await killSwitch(
+      { ...stack.ctx, store },
+      { reason: 'drawdown alarm', by: 'ops', time: at('09:12'), flatten: false },
+    );
+    expect(counts).toEqual({ writes: 2, dropped: 1 });
+    expect(result.entriesSkipped).toEqual([spy.clientOrderId]);
+    expect(result.entriesPending).toEqual([]);
+    expect(await stack.ctx.store.getIntent(DAY, spy.clientOrderId)).toMatchObject({ status: 'skipped' });
+  });
+
+  it("the kill switch's cancel of an entry claimed but not sent: still in its entriesCancelled, not pending", async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const spy = await signals(stack);
+    // A run claimed it and died before sending it.
+    const claimed = await stack.ctx.store.claimIntent(DAY, spy.clientOrderId, {
+      by: 'run-1',
+      at: at('09:15'),
+    });
+    expect(claimed).toMatchObject({ status: 'submitted' });
+    stack.alpaca.setTime(at('09:16'));
+    const { store, counts } = losingFirstAnswer(stack, 'cancelled');
+    const ctx: LiveContext = { ...stack.ctx, store };
+    const result = await killSwitch(ctx, {
+      reason: 'drawdown alarm',
+      by: 'ops',
+      time: at('09:16'),
+      flatten: false,
+    });
+    expect(counts).toEqual({ writes: 2, dropped: 1 });
+    expect(result.entriesCancelled).toEqual([spy.clientOrderId]);
+    expect(result.entriesPending).toEqual([]);
+    expect(await stack.ctx.store.getIntent(DAY, spy.clientOrderId)).toMatchObject({ status: 'cancelled' });
+  });
+});
