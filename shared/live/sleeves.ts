@@ -11,6 +11,7 @@
  * - risk-check places and moves each sleeve's own protective stop (`sleeveStops`).
  */
 
+import { randomUUID } from 'node:crypto';
 import { configProducts, isoDate as isoDateSchema, type StrategyConfig } from '../core/config/schema.js';
 import { SleeveLedgerError } from '../core/errors.js';
 import {
@@ -458,17 +459,21 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
   }
   const refused: string[] = [];
   const kept: IntentRecord[] = [];
+  // Settled in this run's name: a skip whose answer was lost is still known as ours (and alerted).
+  const token = randomUUID();
   for (const leg of legs) {
     const why = leg.purpose === 'entry' ? await entryRefusal(ctx, day, leg.symbol, leg.sleeve) : null;
     if (why === null) {
       kept.push(leg);
       continue;
     }
-    const result = await ctx.store.transitionIntent(day, leg.clientOrderId, ['recorded'], {
-      status: 'skipped',
-      reason: `entry refused: ${why}`,
-      updatedAt: now,
-    });
+    const result = await ctx.store.settleIntent(
+      day,
+      leg.clientOrderId,
+      ['recorded'],
+      { status: 'skipped', reason: `entry refused: ${why}`, updatedAt: now },
+      token,
+    );
     if (!('conflict' in result)) refused.push(`${leg.clientOrderId} (${why})`);
   }
   if (refused.length > 0) {
