@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
+import type { BrokerPosition } from '../../shared/core/ports/broker.js';
 import type { LiveContext } from '../../shared/live/context.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
 import { buildLiveContext } from '../../shared/runtime/equity-live.js';
 import { parseLiveEnv } from '../../shared/runtime/live.js';
 
@@ -64,4 +69,29 @@ export async function startLiveStack(options: {
     logs,
     close: () => stack.close(),
   };
+}
+
+/** The stack `startLiveStack` returns. */
+export type LiveStack = Awaited<ReturnType<typeof startLiveStack>>;
+
+/**
+ * A trading morning on a started stack: the market-open check at 09:00, the signals at 09:10,
+ * execute-orders at 09:15, then the first risk check at 09:31 (the broker's clock moved there), which
+ * places the stops; returns the broker's position in `symbol` after it (the test fails without one).
+ * `at` turns an "HH:MM" New York time of the stack's day into its instant.
+ */
+export async function morningThroughFirstRiskCheck(
+  stack: LiveStack,
+  at: (hhmm: string) => string,
+  symbol: string,
+): Promise<BrokerPosition> {
+  const { ctx } = stack;
+  await marketOpenCheck(ctx, at('09:00'));
+  await generateSignals(ctx, at('09:10'));
+  await executeOrders(ctx, at('09:15'));
+  stack.alpaca.setTime(at('09:31'));
+  await riskCheck(ctx, at('09:31'));
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === symbol);
+  if (position === undefined) throw new Error(`expected a ${symbol} position after the first risk check`);
+  return position;
 }

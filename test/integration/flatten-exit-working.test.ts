@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { LiveContext } from '../../shared/live/context.js';
-import { executeOrders } from '../../shared/live/execute-orders.js';
-import { generateSignals } from '../../shared/live/generate-signals.js';
-import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stop-withdraw-filled.test.ts: the strategy enters SPY (and others) at this open.
 const DAY = '2021-03-18';
@@ -31,13 +28,7 @@ async function exitWorking(exitQty: (held: number) => number) {
   stack = await startLiveStack({ startTime: at('08:00') });
   const s = stack;
   const { ctx } = s;
-  await marketOpenCheck(ctx, at('09:00'));
-  await generateSignals(ctx, at('09:10'));
-  await executeOrders(ctx, at('09:15'));
-  s.alpaca.setTime(at('09:31'));
-  await riskCheck(ctx, at('09:31'));
-  const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-  if (spy === undefined) throw new Error('expected a SPY position');
+  const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
   const qty = exitQty(spy.qty);
   const exitId = idOf(ctx, 'exit');
   const order = await ctx.broker.submitOrder({
@@ -164,13 +155,7 @@ describe("the risk check's market exit while the day's exit of the same shares i
     stack = await startLiveStack({ startTime: at('08:00') });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at('09:00'));
-    await generateSignals(ctx, at('09:10'));
-    await executeOrders(ctx, at('09:15'));
-    s.alpaca.setTime(at('09:31'));
-    await riskCheck(ctx, at('09:31'));
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
+    const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
     // A market-on-open exit recorded and never sent (past 09:28 it never will be), and the day's
     // flatten recorded by a run that died before sending it: neither is at the broker.
     for (const [purpose, timeInForce] of [

@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
-import { executeOrders } from '../../shared/live/execute-orders.js';
-import { generateSignals } from '../../shared/live/generate-signals.js';
-import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stream-risk.test.ts: the strategy enters SPY (and others) at this open.
 const DAY = '2021-03-18';
@@ -60,13 +57,7 @@ describe("placeStop's re-check when the stop filled before it could be cancelled
   it('books the stop as filled and the risk check goes on, instead of failing on the refused cancel', async () => {
     stack = await startLiveStack({ startTime: at('08:00') });
     const { ctx } = stack;
-    await marketOpenCheck(ctx, at('09:00'));
-    await generateSignals(ctx, at('09:10'));
-    await executeOrders(ctx, at('09:15'));
-    stack.alpaca.setTime(at('09:31'));
-    await riskCheck(ctx, at('09:31'));
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
+    const spy = await morningThroughFirstRiskCheck(stack, at, 'SPY');
     // The stream's exit of SPY is under way: its intent is recorded, its order not sent yet.
     const exitId = clientOrderId({
       stage: 'paper',
@@ -129,13 +120,7 @@ describe("the risk check when today's exit id is spent without selling", () => {
     stack = await startLiveStack({ startTime: at('08:00') });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at('09:00'));
-    await generateSignals(ctx, at('09:10'));
-    await executeOrders(ctx, at('09:15'));
-    s.alpaca.setTime(at('09:31'));
-    await riskCheck(ctx, at('09:31'));
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
+    const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
     // The stream's exit of the day was skipped (its stop filled part of the shares first).
     const exitId = clientOrderId({
       stage: 'paper',
@@ -193,13 +178,7 @@ describe('the risk check after a partial exit that is finished', () => {
     stack = await startLiveStack({ startTime: at('08:00') });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at('09:00'));
-    await generateSignals(ctx, at('09:10'));
-    await executeOrders(ctx, at('09:15'));
-    s.alpaca.setTime(at('09:31'));
-    await riskCheck(ctx, at('09:31'));
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
+    const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
     // The day's exit of every SPY share sold only part of them, and the rest of it was cancelled:
     // its order (the exit's id) sold `sold` shares; its intent is finished, `cancelled`.
     for (const order of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] }))
@@ -269,13 +248,7 @@ describe('the risk check after a partial exit that is finished', () => {
     stack = await startLiveStack({ startTime: at('08:00') });
     const s = stack;
     const { ctx } = s;
-    await marketOpenCheck(ctx, at('09:00'));
-    await generateSignals(ctx, at('09:10'));
-    await executeOrders(ctx, at('09:15'));
-    s.alpaca.setTime(at('09:31'));
-    await riskCheck(ctx, at('09:31'));
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
+    const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
     await ctx.store.createIntent({
       clientOrderId: clientOrderId({
         stage: 'paper',
