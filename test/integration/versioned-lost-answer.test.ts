@@ -14,6 +14,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { assignBucket } from '../../shared/live/reconcile.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
@@ -107,5 +108,45 @@ describe('a lost answer to a versioned write', () => {
     expect(rsiAfter?.positions.find((p) => p.symbol === 'MSFT')?.qty).toBe(heldBefore + 2);
     const notional = Math.round(2 * (bucket?.avgEntryPrice as number) * 100);
     expect(rsiAfter?.cash).toBe((rsiBefore?.cash as number) - notional);
+  }, 120_000);
+
+  it("a risk check's daily-loss trip whose risk-state write lost its answer keeps its breaker event and alert", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00') });
+    const s = stack;
+    const { ctx } = s;
+    await marketOpenCheck(ctx, at(D1, '09:00'));
+    await generateSignals(ctx, at(D1, '09:10'));
+    s.alpaca.setTime(at(D1, '09:15'));
+    await executeOrders(ctx, at(D1, '09:15'));
+    s.alpaca.setTime(at(D1, '09:31'));
+    await riskCheck(ctx, at(D1, '09:31'));
+    // The day started with far more equity: the daily-loss breaker trips at the next check.
+    const risk = await ctx.store.getRiskState();
+    if (risk === undefined) throw new Error('expected a risk state');
+    await ctx.store.putRiskState(
+      { ...risk.state, day: D1, dayStartEquity: risk.state.lastEquity * 2 },
+      risk.version,
+    );
+    const alertsBefore = s.notifier.sent.length;
+
+    const faulty = storeDroppingFirstAnswer(s, 'RISK');
+    s.alpaca.setTime(at(D1, '09:45'));
+    try {
+      const result = await riskCheck({ ...ctx, store: faulty.store }, at(D1, '09:45'));
+      expect(faulty.counts.dropped).toBe(1);
+      expect(result.breakerTrips).toEqual(['daily-loss']);
+      // The store (its one lost answer spent) lists the breaker events: the trip is recorded once.
+      const events = await faulty.store.listBreakerEvents(
+        Date.parse(at(D1, '09:00')),
+        Date.parse(at(D1, '16:00')),
+      );
+      expect(events.filter((e) => e.breaker === 'daily-loss' && e.action === 'trip')).toHaveLength(1);
+    } finally {
+      faulty.close();
+    }
+    expect((await ctx.store.getRiskState())?.version).toBe(risk.version + 2);
+    expect(
+      s.notifier.sent.slice(alertsBefore).filter((n) => n.subject === 'Breaker trip: daily-loss'),
+    ).toHaveLength(1);
   }, 120_000);
 });
