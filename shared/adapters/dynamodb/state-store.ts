@@ -8,7 +8,8 @@
  * - an intent moves only from one of the expected statuses;
  * - a fill is appended only if its execution id is not in the ledger;
  * - a closed trade is recorded only if its key (strategy, exit time, symbol) is free;
- * - the risk state is replaced only at the version the writer read (optimistic concurrency).
+ * - the risk state is replaced only at the version the writer read (optimistic concurrency); a
+ *   write whose answer was lost after it committed is known as the writer's own by its `writeId`.
  *
  * Reads are strongly consistent; every item read back is checked with zod.
  */
