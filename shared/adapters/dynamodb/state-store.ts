@@ -8,10 +8,12 @@
  * - an intent moves only from one of the expected statuses;
  * - a fill is appended only if its execution id is not in the ledger;
  * - a closed trade is recorded only if its key (strategy, exit time, symbol) is free;
- * - the risk state is replaced only at the version the writer read (optimistic concurrency).
+ * - the risk state is replaced only at the version the writer read (optimistic concurrency); a
+ *   write whose answer was lost after it committed is known as the writer's own by its `writeId`.
  *
  * Reads are strongly consistent; every item read back is checked with zod.
  */
+import { randomUUID } from 'node:crypto';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -119,6 +121,9 @@ const closedTradeLimitSchema = z
 const stateVersionSchema = z.number().int().min(0);
 
 const CONFLICT: VersionConflict = Object.freeze({ conflict: true });
+
+/** The attribute naming one versioned write (a fresh id per write): a lost answer's retry finds its own write by it. */
+const WRITE_ID_ATTRIBUTE = 'writeId';
 
 /** What {@link DynamoStateStore.conditional} answers when the write's condition failed. */
 const LOST = Symbol('condition failed');
@@ -819,6 +824,13 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   /**
    * A single-item write with optimistic concurrency: `body` is stored with `version` expected + 1
    * only if the stored version is `expected` (0: none stored yet); a conflict otherwise.
+   *
+   * The item carries a fresh write id (`writeId`). A write that committed but whose answer was lost
+   * (a reset connection after the commit) is sent again by the SDK, and that retry fails the version
+   * condition on the write's own result: the failed condition is then checked against the stored
+   * item (one consistent read), and the item at `version` with this write's id is this write's
+   * success, not a conflict. Without this, a caller that re-reads and re-applies its change after a
+   * conflict would apply it on top of itself (an assignment's shares and cash twice).
    */
   private async putVersioned(
     operation: string,
@@ -828,11 +840,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     expected: number,
   ): Promise<{ readonly version: number } | VersionConflict> {
     const version = expected + 1;
+    const writeId = randomUUID();
     const outcome = await this.conditional(operation, () =>
       this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: this.item(key, entity, { ...body, version }),
+          Item: this.item(key, entity, { ...body, version }, { [WRITE_ID_ATTRIBUTE]: writeId }),
           ...(expected === 0
             ? { ConditionExpression: 'attribute_not_exists(PK)' }
             : {
@@ -843,7 +856,9 @@ export class DynamoStateStore implements StateStore, CryptoStore {
         }),
       ),
     );
-    return outcome === LOST ? CONFLICT : { version };
+    if (outcome !== LOST) return { version };
+    const stored = await this.get(operation, key);
+    return stored?.version === version && stored[WRITE_ID_ATTRIBUTE] === writeId ? { version } : CONFLICT;
   }
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
