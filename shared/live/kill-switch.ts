@@ -25,8 +25,10 @@ import {
 } from '../core/risk/index.js';
 import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
+import { isBucketOrder } from './reconcile.js';
 import { legNetOrders } from './sleeves.js';
-import { placeIntentOnce } from './submit.js';
+import { workingExitQty } from './stops.js';
+import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
 export class RiskStateContentionError extends QuantShiftError {}
@@ -528,8 +530,14 @@ export async function killSwitch(
     const positions = (await ctx.broker.getPositions()).filter(
       (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
     );
-    const working = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
+    // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
+    // never a sleeve's: they are no exit of what is flattened here.
+    const working = (await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist })).filter(
+      (o) => !isBucketOrder(ctx.stage, o.clientOrderId),
+    );
     const stored = await ctx.store.getLatestPositions();
+    const session = await ctx.store.getSession(day);
+    const todays = await ctx.store.listIntents(day);
     for (const position of positions) {
       const record = sleeveRecords(stored?.positions ?? []).find((p) => p.symbol === position.symbol);
       const conflict = positionConflict(ctx, position, record);
@@ -546,8 +554,16 @@ export async function killSwitch(
       for (const order of mine.filter((o) => STOP_ORDER_TYPES.has(o.type))) {
         if (await cancel(ctx, order)) stopsCancelled.push(order.id);
       }
-      // Exits already on their way (a market-on-open exit, this flatten from an earlier call).
+      // Exits already on their way at the broker (a market-on-open exit, this flatten from an earlier call).
       const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
+      const flattenId = (sleeve: string) =>
+        clientOrderId({
+          stage: ctx.stage,
+          strategy: sleeve,
+          symbol: position.symbol,
+          date: day,
+          purpose: 'flatten',
+        });
       // A sleeves config: each sleeve's shares go in that sleeve's own flatten order (tagged with
       // the sleeve), so end-of-day books each fill to its sleeve; a single-strategy config's one
       // sleeve is the config itself.
@@ -557,20 +573,20 @@ export async function killSwitch(
               {
                 sleeve: config.name,
                 // The UNASSIGNED bucket's shares are left to the operator (`quantshift reconcile --flatten`).
+                // Only what the exits that may still sell these shares leave is sold, by the risk
+                // check's rule: their open orders, and today's exit intents not at the broker yet that
+                // may still be sent (a recorded market-on-open exit before 09:28 goes out at the open).
                 qty:
                   Math.abs(sleevesShare(position.qty, stored?.positions, position.symbol)) -
-                  exiting.reduce((sum, o) => sum + (o.qty - o.filledQty), 0),
+                  workingExitQty(position.symbol, exitSide, todays, working, {
+                    ownId: flattenId(config.name),
+                    maySend: (i) => !orderWindowClosed(ctx, i, session, time),
+                  }),
               },
             ]
           : await sleeveOwners(ctx, position.symbol, stored?.positions ?? [], exiting);
       for (const owner of owners) {
-        const id = clientOrderId({
-          stage: ctx.stage,
-          strategy: owner.sleeve,
-          symbol: position.symbol,
-          date: day,
-          purpose: 'flatten',
-        });
+        const id = flattenId(owner.sleeve);
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;

@@ -7,6 +7,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals, type SignalsResult } from '../../shared/live/generate-signals.js';
 import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -309,5 +310,87 @@ describe('the kill switch on the local stack', () => {
     s.alpaca.setTime(at('2021-04-05', '12:00'));
     await riskCheck(ctx, at('2021-04-05', '12:00'));
     expect(writes(s)).toBe(before);
+  });
+  it("a flatten while the day's market-on-open exit is recorded sells only what the exit leaves: never short", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    expect(held?.qty).toBeGreaterThan(0);
+    await runDay(s, '2021-03-31', '00:00', '09:12');
+    const exit = (await ctx.store.listIntents('2021-03-31')).find((i) => i.purpose === 'exit');
+    expect(exit).toMatchObject({ symbol: 'MSFT', side: 'sell', qty: held?.qty, status: 'recorded' });
+    expect(exit?.timeInForce).toBe('opg');
+
+    s.alpaca.setTime(at('2021-03-31', '09:12'));
+    const result = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-31', '09:12'),
+      flatten: true,
+    });
+    // The recorded exit goes out at 09:15 and sells every share: no second sell of them.
+    expect(result.exits).toEqual([]);
+    expect(result.exitsAlreadyOpen).toEqual(['MSFT']);
+    expect(await ctx.store.getIntent('2021-03-31', id(ctx, 'MSFT', '2021-03-31', 'flatten'))).toBeUndefined();
+
+    await runDay(s, '2021-03-31', '09:12');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
+      (o) => o.side === 'sell' && o.filledQty > 0,
+    );
+    expect(sells.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exit?.clientOrderId, held?.qty]]);
+  });
+
+  it("a flatten while the UNASSIGNED bucket's own flatten is queued sells all of the sleeve's shares", async () => {
+    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-04-01', '00:00', '10:00');
+    const sleeve = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(sleeve).toBeGreaterThan(0);
+    s.alpaca.setTime(at('2021-04-01', '10:00'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-1',
+      symbol: 'MSFT',
+      side: 'buy',
+      qty: 10,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    await runDay(s, '2021-04-01', '10:00');
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(sleeve + 10);
+
+    s.alpaca.setTime(at('2021-04-05', '08:00'));
+    const bucket = await flattenBucket(ctx, {
+      symbol: 'MSFT',
+      reason: 'not ours',
+      by: 'bob',
+      time: at('2021-04-05', '08:00'),
+    });
+    expect(bucket).toMatchObject({ qty: 10, intentStatus: 'accepted' });
+    s.alpaca.setTime(at('2021-04-05', '08:05'));
+    const result = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-04-05', '08:05'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-04-05', 'flatten');
+    expect(result.exits).toEqual([flattenId]);
+    expect((await ctx.store.getIntent('2021-04-05', flattenId))?.qty).toBe(sleeve);
+
+    await runDay(s, '2021-04-05');
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
+      (o) => o.side === 'sell' && o.filledQty > 0,
+    );
+    expect(sold.map((o) => [o.clientOrderId, o.filledQty]).sort()).toEqual(
+      [
+        [bucket.clientOrderId, 10],
+        [flattenId, sleeve],
+      ].sort(),
+    );
   });
 });
