@@ -343,54 +343,70 @@ describe('the kill switch on the local stack', () => {
     expect(sells.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exit?.clientOrderId, held?.qty]]);
   });
 
-  it("a flatten while the UNASSIGNED bucket's own flatten is queued sells all of the sleeve's shares", async () => {
-    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-04-01', '00:00', '10:00');
-    const sleeve = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
-    expect(sleeve).toBeGreaterThan(0);
-    s.alpaca.setTime(at('2021-04-01', '10:00'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-1',
-      symbol: 'MSFT',
-      side: 'buy',
-      qty: 10,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    await runDay(s, '2021-04-01', '10:00');
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(sleeve + 10);
+  it.each(['recorded by reconcile --flatten', 'at the broker with no intent of today'])(
+    "a flatten while the UNASSIGNED bucket's own flatten is queued (%s) sells all of the sleeve's shares",
+    async (how) => {
+      stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
+      const s = stack;
+      const { ctx } = s;
+      await runDay(s, '2021-04-01', '00:00', '10:00');
+      const sleeve = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      expect(sleeve).toBeGreaterThan(0);
+      s.alpaca.setTime(at('2021-04-01', '10:00'));
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-1',
+        symbol: 'MSFT',
+        side: 'buy',
+        qty: 10,
+        type: 'market',
+        timeInForce: 'day',
+      });
+      await runDay(s, '2021-04-01', '10:00');
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(sleeve + 10);
 
-    s.alpaca.setTime(at('2021-04-05', '08:00'));
-    const bucket = await flattenBucket(ctx, {
-      symbol: 'MSFT',
-      reason: 'not ours',
-      by: 'bob',
-      time: at('2021-04-05', '08:00'),
-    });
-    expect(bucket).toMatchObject({ qty: 10, intentStatus: 'accepted' });
-    s.alpaca.setTime(at('2021-04-05', '08:05'));
-    const result = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-04-05', '08:05'),
-      flatten: true,
-    });
-    const flattenId = id(ctx, 'MSFT', '2021-04-05', 'flatten');
-    expect(result.exits).toEqual([flattenId]);
-    expect((await ctx.store.getIntent('2021-04-05', flattenId))?.qty).toBe(sleeve);
+      s.alpaca.setTime(at('2021-04-05', '08:00'));
+      const bucketId = clientOrderId({
+        stage: ctx.stage,
+        strategy: 'UNASSIGNED',
+        symbol: 'MSFT',
+        date: '2021-04-05',
+        purpose: 'flatten',
+      });
+      if (how === 'recorded by reconcile --flatten') {
+        const bucket = await flattenBucket(ctx, {
+          symbol: 'MSFT',
+          reason: 'not ours',
+          by: 'bob',
+          time: at('2021-04-05', '08:00'),
+        });
+        expect(bucket).toMatchObject({ clientOrderId: bucketId, qty: 10, intentStatus: 'accepted' });
+      } else {
+        const order = { symbol: 'MSFT', side: 'sell', qty: 10, type: 'market', timeInForce: 'day' } as const;
+        await ctx.broker.submitOrder({ clientOrderId: bucketId, ...order });
+        expect(await ctx.store.getIntent('2021-04-05', bucketId)).toBeUndefined();
+      }
+      s.alpaca.setTime(at('2021-04-05', '08:05'));
+      const result = await killSwitch(ctx, {
+        reason: 'daily loss alarm',
+        by: 'alarm:quantshift-paper-daily-loss',
+        time: at('2021-04-05', '08:05'),
+        flatten: true,
+      });
+      const flattenId = id(ctx, 'MSFT', '2021-04-05', 'flatten');
+      expect(result.exits).toEqual([flattenId]);
+      expect((await ctx.store.getIntent('2021-04-05', flattenId))?.qty).toBe(sleeve);
 
-    await runDay(s, '2021-04-05');
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
-    const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
-      (o) => o.side === 'sell' && o.filledQty > 0,
-    );
-    expect(sold.map((o) => [o.clientOrderId, o.filledQty]).sort()).toEqual(
-      [
-        [bucket.clientOrderId, 10],
-        [flattenId, sleeve],
-      ].sort(),
-    );
-  });
+      await runDay(s, '2021-04-05');
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+      const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
+        (o) => o.side === 'sell' && o.filledQty > 0,
+      );
+      expect(sold.map((o) => [o.clientOrderId, o.filledQty]).sort()).toEqual(
+        [
+          [bucketId, 10],
+          [flattenId, sleeve],
+        ].sort(),
+      );
+    },
+  );
 });
