@@ -420,7 +420,10 @@ export interface KillSwitchResult {
   readonly stopsCancelled: readonly string[];
   /** Client order ids of the market exits that flatten the positions (flatten only). */
   readonly exits: readonly string[];
-  /** Symbols left alone by the flatten because exits for all their shares are already open. */
+  /**
+   * Symbols left alone by the flatten because exits for all their shares are already on their way
+   * (open at the broker, or recorded and still to be sent before their cutoff).
+   */
   readonly exitsAlreadyOpen: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
@@ -681,7 +684,7 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
     flatten
       ? `Flatten: stops cancelled ${list(result.stopsCancelled)}; exits at market ${list(result.exits)}${
           result.exitsAlreadyOpen.length > 0
-            ? `; exits already open for ${list(result.exitsAlreadyOpen)}`
+            ? `; exits already on their way for ${list(result.exitsAlreadyOpen)}`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',

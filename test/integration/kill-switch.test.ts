@@ -333,6 +333,7 @@ describe('the kill switch on the local stack', () => {
     // The recorded exit goes out at 09:15 and sells every share: no second sell of them.
     expect(result.exits).toEqual([]);
     expect(result.exitsAlreadyOpen).toEqual(['MSFT']);
+    expect(s.notifier.sent.at(-1)?.text).toContain('exits already on their way for MSFT');
     expect(await ctx.store.getIntent('2021-03-31', id(ctx, 'MSFT', '2021-03-31', 'flatten'))).toBeUndefined();
 
     await runDay(s, '2021-03-31', '09:12');
