@@ -307,7 +307,13 @@ export async function endOfDay(
   // fills (a manual order at the broker is not the sleeve's), and recorded only where the walk ends
   // at what the broker holds less the UNASSIGNED bucket (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
-  const own = await sleeveFills(ctx, [...ledger, ...awaiting]);
+  // An awaiting fill of an order the start-of-day list booked already (an earlier end-of-day walked
+  // its awaiting fill, or a risk check's list read the position with it) is in that list's
+  // positions: walked again it would count twice at every end-of-day while the report lags. One it
+  // did not book is walked, whatever its date (a fill of a day whose end-of-day failed).
+  const bookedBefore = startOfDay?.bookedFills ?? {};
+  const unbooked = awaiting.filter((f) => bookedBefore[f.brokerOrderId] === undefined);
+  const own = await sleeveFills(ctx, [...ledger, ...unbooked]);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
@@ -383,13 +389,20 @@ export async function endOfDay(
   reconciled.push(
     ...splitRecords((stored?.positions ?? []).filter(isUnassigned), splitsToApply(stored, day, splits)),
   );
-  // The list accounts for the day's fills the walk booked (a later one is new to it).
+  // The list accounts for the day's fills the walk booked (a later one is new to it), and for the
+  // awaiting fills it holds, walked today or by an earlier list (the next end-of-day walks neither).
+  const walked = bookedFillsOf(
+    own
+      .filter((f) => (f.date === day || f.executionId.startsWith(AWAITING)) && traded(f.symbol))
+      .map((f) => ({ orderId: f.brokerOrderId, qty: f.qty })),
+  );
+  for (const f of awaiting) {
+    const qty = bookedBefore[f.brokerOrderId];
+    if (qty !== undefined && traded(f.symbol))
+      walked[f.brokerOrderId] = Math.max(walked[f.brokerOrderId] ?? 0, qty);
+  }
   const bookedFills = {
-    ...bookedFillsOf(
-      own
-        .filter((f) => f.date === day && traded(f.symbol))
-        .map((f) => ({ orderId: f.brokerOrderId, qty: f.qty })),
-    ),
+    ...walked,
     // The walk applied the day's splits.
     ...splitKeys(day, splits),
   };
@@ -529,6 +542,9 @@ export async function endOfDay(
   }
 }
 
+/** The execution id prefix of an awaiting fill (see {@link awaitingFill}). */
+const AWAITING = 'awaiting:';
+
 /**
  * The part of a broker order's fills its activities do not list yet (awaiting a late report), as
  * a fill to walk on the sleeve: at the order's average fill price, keyed `awaiting:<broker order>`
@@ -545,7 +561,7 @@ function awaitingFill(
   time: string,
 ): FillRecord {
   return {
-    executionId: `awaiting:${brokerOrderId}`,
+    executionId: `${AWAITING}${brokerOrderId}`,
     date: sessionDate(ctx, time),
     clientOrderId,
     brokerOrderId,

@@ -694,6 +694,84 @@ describe('late and missing fills', () => {
     expect(stack.notifier.sent.filter((n) => /fills missing/i.test(n.subject))).toHaveLength(1);
   });
 
+  /** The end-of-day of `day`, after its market-open check (the first day's has run). */
+  async function endOfDayOn(s: Stack, day: string) {
+    if (day !== DAY) {
+      s.alpaca.setTime(at('08:00', day));
+      await marketOpenCheck(s.ctx, at('09:00', day));
+    }
+    s.alpaca.setTime(at('16:15', day));
+    const report = await endOfDay(s.ctx, at('16:15', day));
+    if (!('date' in report)) throw new Error('expected a report');
+    return report;
+  }
+
+  it.each([2, 3])(
+    'a fill listed only after %i end-of-days is booked on the sleeve once: its position stays, no bucket',
+    async (lagging) => {
+      stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+      const [late] = inSendingOrder(await filledAndProtected(stack));
+      const order = await stack.ctx.broker.getOrderByClientOrderId(late.clientOrderId);
+      if (order === null) throw new Error('expected the order');
+      stack.alpaca.injectFaults({
+        kind: 'lagging',
+        route: 'GET /v2/account/activities',
+        field: 'order_id',
+        value: order.id,
+        times: 1_000,
+      });
+      const days = [DAY, NEXT, '2021-03-22', '2021-03-23'];
+      for (const [n, day] of days.slice(0, lagging + 1).entries()) {
+        if (n === lagging) stack.alpaca.clearFaults();
+        const report = await endOfDayOn(stack, day);
+        expect(report.positions.find((p) => p.symbol === late.symbol)?.qty, day).toBe(order.filledQty);
+        const line = report.reconciliation.symbols.find((l) => l.symbol === late.symbol);
+        expect(line?.unassignedAfter ?? 0, day).toBe(0);
+        expect(report.fillGaps.length > 0, day).toBe(n < lagging);
+      }
+      expect(order.filledQty).toBeGreaterThan(0);
+      expect(stack.notifier.sent.filter((n) => /UNASSIGNED|reconciliation/i.test(n.subject))).toEqual([]);
+      expect((await stack.ctx.store.listFills(DAY)).filter((f) => f.symbol === late.symbol)).toHaveLength(1);
+    },
+  );
+
+  it('a fill of a day whose end-of-day failed, listed only later: the next end-of-day books it once', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    // No risk check after the fill: no list of the day books it. (Only the lagging order's symbol is
+    // checked: the other entry's fill, listed, is backfilled on the next day and not walked.)
+    const [late] = inSendingOrder(await signals(stack));
+    await executeOrders(stack.ctx, at('09:15'));
+    stack.alpaca.setTime(at('16:15'));
+    const order = await stack.ctx.broker.getOrderByClientOrderId(late.clientOrderId);
+    if (order === null) throw new Error('expected the order');
+    stack.alpaca.injectFaults({
+      kind: 'malformed-field',
+      route: 'GET /v2/account/activities',
+      field: 'price',
+      json: '"-1"',
+      times: 1_000,
+    });
+    await expect(endOfDay(stack.ctx, at('16:15'))).rejects.toThrow(/price/);
+    stack.alpaca.clearFaults();
+    stack.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: order.id,
+      times: 1_000,
+    });
+    for (const [n, day] of [NEXT, '2021-03-22', '2021-03-23'].entries()) {
+      if (n === 2) stack.alpaca.clearFaults();
+      const report = await endOfDayOn(stack, day);
+      expect(report.positions.find((p) => p.symbol === late.symbol)?.qty, day).toBe(order.filledQty);
+      const line = report.reconciliation.symbols.find((l) => l.symbol === late.symbol);
+      expect(line?.unassignedAfter ?? 0, day).toBe(0);
+    }
+    expect(order.filledQty).toBeGreaterThan(0);
+    const alerts = stack.notifier.sent.filter((n) => /UNASSIGNED/.test(n.subject));
+    expect(alerts.filter((n) => n.subject.includes(late.symbol))).toEqual([]);
+  });
+
   it('an end-of-day that fails for a whole day loses no fill: the next one backfills them', async () => {
     stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
     await filledAndProtected(stack);
