@@ -587,7 +587,27 @@ export async function killSwitch(
                   }),
               },
             ]
-          : await sleeveOwners(ctx, position.symbol, stored?.positions ?? [], exiting);
+          : await cappedSleeveOwners(
+              ctx,
+              position,
+              stored?.positions ?? [],
+              exiting,
+              // As the single-strategy path: the sleeves' flattens together sell no more than the
+              // broker holds, less the bucket's shares and the exits on their way (these
+              // flattens themselves, recorded and not at the broker yet, are the ones sent here).
+              (sleeve) => flattenId(sleeve),
+              (ownIds) =>
+                workingExitQty(
+                  position.symbol,
+                  exitSide,
+                  todays.filter((i) => !ownIds.has(i.clientOrderId)),
+                  working,
+                  {
+                    ownId: flattenId(config.name),
+                    maySend: (i) => !orderWindowClosed(ctx, i, session, time),
+                  },
+                ),
+            );
       for (const owner of owners) {
         const id = flattenId(owner.sleeve);
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
@@ -689,6 +709,46 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',
   ].join('\n');
+}
+
+/**
+ * {@link sleeveOwners}, their flattens together capped at what the broker holds of the symbol for
+ * the sleeves (the UNASSIGNED bucket's shares and the exits on their way left out): in the order
+ * the owners are listed, each sized min(its stored quantity, what is left). A stored total above
+ * what the broker holds (a sleeve's stop filled before a risk check rewrote the positions) is
+ * alerted (critical), naming the symbol: selling every stored quantity would take the account short.
+ */
+async function cappedSleeveOwners(
+  ctx: LiveContext,
+  position: { readonly symbol: string; readonly qty: number },
+  records: readonly PositionRecord[],
+  exiting: readonly BrokerOrder[],
+  flattenId: (sleeve: string) => string,
+  workingQty: (ownIds: ReadonlySet<string>) => number,
+): Promise<{ readonly sleeve: string; readonly qty: number }[]> {
+  const owners = await sleeveOwners(ctx, position.symbol, records, exiting);
+  const held = Math.abs(sleevesShare(position.qty, records, position.symbol));
+  const storedQty = sleeveRecords(records)
+    .filter((r) => r.symbol === position.symbol && r.sleeve !== undefined)
+    .reduce((sum, r) => sum + Math.abs(r.qty), 0);
+  if (storedQty > held) {
+    ctx.log.error('kill switch: the sleeves hold more than the broker', {
+      symbol: position.symbol,
+      stored: storedQty,
+      broker: held,
+    });
+    await ctx.notifier.publish({
+      subject: `Kill switch: the sleeves' ${position.symbol} exceeds the broker's`,
+      severity: 'critical',
+      text: `${position.symbol}: the stored sleeves hold ${storedQty} shares, the broker ${held} (the UNASSIGNED bucket's left out). The flatten sells at most what the broker holds, less the exits on their way; check the account and reconcile.`,
+    });
+  }
+  let left = held - workingQty(new Set(owners.map((o) => flattenId(o.sleeve))));
+  return owners.map((o) => {
+    const qty = Math.max(0, Math.min(o.qty, left));
+    left -= qty;
+    return { sleeve: o.sleeve, qty };
+  });
 }
 
 /**

@@ -481,4 +481,61 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(state?.books.reduce((a, b) => a + b.cash, 0)).toBe(state?.account.cash);
     expect(Math.round((await ctx.broker.getAccount()).cash * 100)).toBe(state?.account.cash);
   }, 120_000);
+
+  it("the kill switch's flatten on a sleeves config never sells more than the broker holds: a sleeve's stop filled before any risk check leaves the account at 0, never short", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDay(s, D1);
+    await tradeDay(s, D2, (day) => [
+      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
+      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
+    ]);
+    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+    const stored = Object.entries(await held(s))
+      .filter(([k]) => k.endsWith(':SPY'))
+      .reduce((a, [, q]) => a + q, 0);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 10:20: rsi's stop fills (its stop cancelled, a market sell of its 5 SPY under a stop id of
+    // rsi); no risk check runs before the kill switch, so the stored positions still list rsi's 5.
+    s.alpaca.setTime(at(D3, '10:20'));
+    const stopTag = sleeveSetTag('paper', ['rsi']);
+    for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
+      if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
+    }
+    await ctx.broker.submitOrder({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'stop',
+        sleeves: ['rsi'],
+        sequence: 9,
+      }),
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 5,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    const brokerQty = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty;
+    expect(brokerQty).toBe(stored - 5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:25'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
+
+    const sold = (
+      await Promise.all(
+        result.exits.filter((id) => id.includes('SPY')).map((id) => ctx.store.getIntent(D3, id)),
+      )
+    ).reduce((a, i) => a + (i?.qty ?? 0), 0);
+    expect(sold).toBe(brokerQty);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    expect(
+      s.notifier.sent.slice(alerts).some((n) => n.severity === 'critical' && n.subject.includes('SPY')),
+    ).toBe(true);
+  }, 120_000);
 });
