@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
@@ -95,3 +97,43 @@ export async function morningThroughFirstRiskCheck(
   if (position === undefined) throw new Error(`expected a ${symbol} position after the first risk check`);
   return position;
 }
+
+/** What a DynamoDB write's input shows to {@link storeLosingFirstAnswer}'s `matches`. */
+export interface DynamoWriteInput {
+  readonly ExpressionAttributeValues?: Record<string, { S?: string }>;
+  readonly Item?: { PK?: { S?: string } };
+  readonly ConditionExpression?: string;
+}
+
+/**
+ * A state store as liveStore builds it (its own DynamoDB client, the SDK's default retries) on a
+ * started stack, whose first write that `matches` commits and then loses its answer (a reset
+ * connection): the SDK sends the write again, and that retry meets the write's own result.
+ * `counts.writes` counts the matching writes sent (the retry included), `counts.dropped` the
+ * answers dropped; `close` destroys the client.
+ */
+export function storeLosingFirstAnswer(stack: LiveStack, matches: (input: DynamoWriteInput) => boolean) {
+  const dynamo = new DynamoDBClient({ endpoint: stack.env.DYNAMODB_ENDPOINT });
+  const counts = { writes: 0, dropped: 0 };
+  dynamo.middlewareStack.add(
+    (next) => async (args) => {
+      const write = matches(args.input as DynamoWriteInput);
+      if (write) counts.writes++;
+      const answer = await next(args);
+      if (write && counts.dropped === 0) {
+        counts.dropped++;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      }
+      return answer;
+    },
+    { step: 'deserialize', name: 'dropFirstAnswer' },
+  );
+  const store = new DynamoStateStore(stateStoreDocumentClient(dynamo), stack.env.STATE_TABLE as string);
+  return { store, counts, close: () => dynamo.destroy() };
+}
+
+/** A matcher for {@link storeLosingFirstAnswer}: an intent write that sets its status to `status`. */
+export const writesStatus =
+  (status: string) =>
+  (input: DynamoWriteInput): boolean =>
+    input.ExpressionAttributeValues?.[':set_status']?.S === status;

@@ -1,10 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Redis } from '@upstash/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlpacaBroker } from '../../shared/adapters/alpaca/broker.js';
-import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
 import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
@@ -16,7 +14,7 @@ import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck, trackOrders } from '../../shared/live/risk-check.js';
 import { liveCache } from '../../shared/runtime/live.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { startLiveStack, storeLosingFirstAnswer, writesStatus } from '../helpers/live-stack.js';
 
 /**
  * The live path under faults, on the real local servers (paper broker over HTTP, dynalite,
@@ -204,32 +202,15 @@ describe('a claimed intent that never reached the broker', () => {
     const intents = await signals(stack);
     // The store as liveStore builds it (the SDK's default retries), its first claim's answer dropped
     // after DynamoDB committed the write: the SDK sends the claim again, and that retry fails its condition.
-    const dynamo = new DynamoDBClient({ endpoint: stack.env.DYNAMODB_ENDPOINT });
-    let claimWrites = 0;
-    let dropped = 0;
-    dynamo.middlewareStack.add(
-      (next) => async (args) => {
-        const input = args.input as { ExpressionAttributeValues?: Record<string, { S?: string }> };
-        const claim = input.ExpressionAttributeValues?.[':set_status']?.S === 'submitted';
-        if (claim) claimWrites++;
-        const answer = await next(args);
-        if (claim && dropped === 0) {
-          dropped++;
-          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-        }
-        return answer;
-      },
-      { step: 'deserialize', name: 'dropFirstClaimAnswer' },
-    );
-    const store = new DynamoStateStore(stateStoreDocumentClient(dynamo), stack.env.STATE_TABLE as string);
+    const { store, counts, close } = storeLosingFirstAnswer(stack, writesStatus('submitted'));
     try {
       const result = await executeOrders({ ...stack.ctx, store }, at('09:15'));
-      expect(dropped).toBe(1);
-      expect(claimWrites).toBe(intents.length + 1);
+      expect(counts.dropped).toBe(1);
+      expect(counts.writes).toBe(intents.length + 1);
       expect(result.status).toBe('executed');
       expect(result.intents.map((i) => i.status)).toEqual(intents.map(() => 'accepted'));
     } finally {
-      dynamo.destroy();
+      close();
     }
     expect(postOrders(stack)).toHaveLength(intents.length);
     expect(await stack.ctx.broker.listOrders({ status: 'all' })).toHaveLength(intents.length);

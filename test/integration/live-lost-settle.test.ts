@@ -1,13 +1,11 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
-import type { IntentRecord, IntentStatus, StateStore } from '../../shared/core/ports/state-store.js';
+import type { IntentRecord, IntentStatus } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { startLiveStack, storeLosingFirstAnswer, writesStatus } from '../helpers/live-stack.js';
 
 /**
  * A write that settles an intent without the broker (expired as not sent, skipped or cancelled by
@@ -23,9 +21,9 @@ const at = (hhmm: string) =>
 
 type Stack = Awaited<ReturnType<typeof startLiveStack>>;
 let stack: Stack | undefined;
-const clients: DynamoDBClient[] = [];
+const closers: (() => void)[] = [];
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.destroy();
+  for (const close of closers.splice(0)) close();
   await stack?.close();
   stack = undefined;
 });
@@ -40,34 +38,11 @@ async function signals(s: Stack): Promise<IntentRecord> {
   return spy;
 }
 
-/**
- * The store as liveStore builds it (the SDK's default retries), the answer of its first intent write
- * to `status` dropped after DynamoDB committed it: the SDK sends the write again, and that retry
- * fails its condition.
- */
+/** The store whose first intent write to `status` loses its answer (`storeLosingFirstAnswer`). */
 function losingFirstAnswer(s: Stack, status: IntentStatus) {
-  const dynamo = new DynamoDBClient({ endpoint: s.env.DYNAMODB_ENDPOINT });
-  clients.push(dynamo);
-  const counts = { writes: 0, dropped: 0 };
-  dynamo.middlewareStack.add(
-    (next) => async (args) => {
-      const input = args.input as { ExpressionAttributeValues?: Record<string, { S?: string }> };
-      const write = input.ExpressionAttributeValues?.[':set_status']?.S === status;
-      if (write) counts.writes++;
-      const answer = await next(args);
-      if (write && counts.dropped === 0) {
-        counts.dropped++;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-      }
-      return answer;
-    },
-    { step: 'deserialize', name: 'dropFirstAnswer' },
-  );
-  const store: StateStore = new DynamoStateStore(
-    stateStoreDocumentClient(dynamo),
-    s.env.STATE_TABLE as string,
-  );
-  return { store, counts };
+  const faulty = storeLosingFirstAnswer(s, writesStatus(status));
+  closers.push(faulty.close);
+  return faulty;
 }
 
 const notSent = (s: Stack) => s.notifier.sent.filter((n) => /not sent/i.test(n.subject));

@@ -5,9 +5,7 @@
  * then applies it twice. Against the real local servers (the local Alpaca paper broker over HTTP,
  * dynalite, redis-server behind the Upstash bridge); the lost answer is an SDK middleware.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -15,7 +13,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { assignBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { startLiveStack, storeLosingFirstAnswer } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -30,26 +28,8 @@ afterEach(async () => {
 });
 
 /** A store on its own client whose first versioned write to the item `pk` commits and loses its answer. */
-function storeDroppingFirstAnswer(s: Stack, pk: string) {
-  const dynamo = new DynamoDBClient({ endpoint: s.env.DYNAMODB_ENDPOINT });
-  const counts = { writes: 0, dropped: 0 };
-  dynamo.middlewareStack.add(
-    (next) => async (args) => {
-      const input = args.input as { Item?: { PK?: { S?: string } }; ConditionExpression?: string };
-      const versioned = input.Item?.PK?.S === pk && input.ConditionExpression !== undefined;
-      if (versioned) counts.writes++;
-      const answer = await next(args);
-      if (versioned && counts.dropped === 0) {
-        counts.dropped++;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-      }
-      return answer;
-    },
-    { step: 'deserialize', name: 'dropFirstVersionedAnswer' },
-  );
-  const store = new DynamoStateStore(stateStoreDocumentClient(dynamo), s.env.STATE_TABLE as string);
-  return { store, counts, close: () => dynamo.destroy() };
-}
+const storeDroppingFirstAnswer = (s: Stack, pk: string) =>
+  storeLosingFirstAnswer(s, (input) => input.Item?.PK?.S === pk && input.ConditionExpression !== undefined);
 
 describe('a lost answer to a versioned write', () => {
   it('reconcile --assign whose sleeves-state write committed but lost its answer moves the shares and their cash once', async () => {
