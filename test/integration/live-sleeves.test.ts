@@ -97,6 +97,22 @@ const held = async (s: Stack) => {
   );
 };
 
+/**
+ * The multi-strategy stack after D2's legs: rsi holds 5 SPY and bollinger 3 (checked), trend as
+ * the first day left it.
+ */
+async function twoSleevesInSpy() {
+  stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+  const s = stack;
+  await tradeDay(s, D1);
+  await tradeDay(s, D2, (day) => [
+    leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
+    leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
+  ]);
+  expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+  return s;
+}
+
 describe('sleeves in the live functions, against the local stack', () => {
   it('two sleeves in opposite directions in one symbol on one morning: one net order, both sleeves right; then one sleeve exits while another holds', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
@@ -278,15 +294,8 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("a sleeve's stop placed while that sleeve's exit is under way is cancelled at once; another sleeve's stop in the symbol rests", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
-    const s = stack;
+    const s = await twoSleevesInSpy();
     const { ctx } = s;
-    await tradeDay(s, D1);
-    await tradeDay(s, D2, (day) => [
-      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
-      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
-    ]);
-    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
     s.alpaca.setTime(at(D3, '10:00'));
     const now = at(D3, '10:00');
     // rsi's flatten of its 5 SPY shares is recorded (the order on its way).
@@ -365,15 +374,8 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the daily-loss flatten while a sleeve's exit is working sends no second exit of that sleeve's shares; another sleeve's are sold", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
-    const s = stack;
+    const s = await twoSleevesInSpy();
     const { ctx } = s;
-    await tradeDay(s, D1);
-    await tradeDay(s, D2, (day) => [
-      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
-      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
-    ]);
-    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     s.alpaca.setTime(at(D3, '10:00'));
@@ -483,15 +485,8 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the kill switch's flatten on a sleeves config never sells more than the broker holds: a sleeve's stop filled before any risk check leaves the account at 0, never short", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
-    const s = stack;
+    const s = await twoSleevesInSpy();
     const { ctx } = s;
-    await tradeDay(s, D1);
-    await tradeDay(s, D2, (day) => [
-      leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
-      leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
-    ]);
-    expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
     const stored = Object.entries(await held(s))
       .filter(([k]) => k.endsWith(':SPY'))
       .reduce((a, [, q]) => a + q, 0);
