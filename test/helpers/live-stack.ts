@@ -110,9 +110,14 @@ export interface DynamoWriteInput {
  * started stack, whose first write that `matches` commits and then loses its answer (a reset
  * connection): the SDK sends the write again, and that retry meets the write's own result.
  * `counts.writes` counts the matching writes sent (the retry included), `counts.dropped` the
- * answers dropped; `close` destroys the client.
+ * answers dropped; `close` destroys the client. `meanwhile`, when given, runs after the write
+ * committed and before its answer is lost (another writer committing before the SDK's retry).
  */
-export function storeLosingFirstAnswer(stack: LiveStack, matches: (input: DynamoWriteInput) => boolean) {
+export function storeLosingFirstAnswer(
+  stack: LiveStack,
+  matches: (input: DynamoWriteInput) => boolean,
+  meanwhile?: () => Promise<void>,
+) {
   const dynamo = new DynamoDBClient({ endpoint: stack.env.DYNAMODB_ENDPOINT });
   const counts = { writes: 0, dropped: 0 };
   dynamo.middlewareStack.add(
@@ -122,6 +127,7 @@ export function storeLosingFirstAnswer(stack: LiveStack, matches: (input: Dynamo
       const answer = await next(args);
       if (write && counts.dropped === 0) {
         counts.dropped++;
+        await meanwhile?.();
         throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
       }
       return answer;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createStateTable,
   DynamoStateStore,
+  RECENT_WRITE_IDS,
   stateTableKeySchema,
   stateTtlDays,
 } from '../../shared/adapters/dynamodb/state-store.js';
@@ -815,6 +816,30 @@ describe('risk state', () => {
     expect(await store.putRiskState(state, 1)).toEqual({ conflict: true });
     expect(await store.putRiskState(state, 5)).toEqual({ conflict: true });
     expect(await store.getRiskState()).toEqual({ state: tripped, version: 2 });
+  });
+
+  it("a versioned item lists its last RECENT_WRITE_IDS write ids, newest first; an older item's writeId is carried on", async () => {
+    const { store, table } = await freshStore();
+    // An item written before the list: its one writeId.
+    await putRaw(table, { PK: 'RISK', SK: 'STATE', version: 1, state, writeId: 'older-write' });
+    expect(await store.putRiskState(state, 1)).toEqual({ version: 2 });
+    const second = (await rawItem(table, 'RISK', 'STATE'))?.writeIds as string[];
+    expect(second).toHaveLength(2);
+    expect(second[1]).toBe('older-write');
+    expect((await rawItem(table, 'RISK', 'STATE'))?.writeId).toBeUndefined();
+    const ids: string[] = [...second].reverse();
+    for (let version = 2; version < 2 + RECENT_WRITE_IDS; version++) {
+      expect(await store.putRiskState({ ...state, lastEquity: version }, version)).toEqual({
+        version: version + 1,
+      });
+      ids.push(((await rawItem(table, 'RISK', 'STATE'))?.writeIds as string[])[0] as string);
+    }
+    const stored = (await rawItem(table, 'RISK', 'STATE'))?.writeIds;
+    expect(new Set(ids).size).toBe(RECENT_WRITE_IDS + 2);
+    expect(stored).toEqual(ids.slice(-RECENT_WRITE_IDS).reverse());
+    // A list that is not one of ids is a corrupt item, named.
+    await putRaw(table, { PK: 'RISK', SK: 'STATE', version: 20, state, writeIds: 'x' });
+    await expect(store.putRiskState(state, 20)).rejects.toThrow(/RISK.*writeIds/);
   });
 
   it('of concurrent writes at the same expected version exactly one wins', async () => {

@@ -32,15 +32,16 @@ const storeDroppingFirstAnswer = (s: Stack, pk: string) =>
   storeLosingFirstAnswer(s, (input) => input.Item?.PK?.S === pk && input.ConditionExpression !== undefined);
 
 describe('a lost answer to a versioned write', () => {
-  it('reconcile --assign whose sleeves-state write committed but lost its answer moves the shares and their cash once', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
-    const s = stack;
+  /**
+   * D1 on the multi-strategy config: someone buys 2 MSFT at the broker outside the system and
+   * end-of-day puts them in the UNASSIGNED bucket; returns the bucket's position and rsi's book then.
+   */
+  async function twoMsftInTheBucket(s: Stack) {
     const { ctx } = s;
     await marketOpenCheck(ctx, at(D1, '09:00'));
     await generateSignals(ctx, at(D1, '09:10'));
     s.alpaca.setTime(at(D1, '09:15'));
     await executeOrders(ctx, at(D1, '09:15'));
-    // Someone buys 2 MSFT at the broker outside the system: end-of-day puts them in the bucket.
     s.alpaca.setTime(at(D1, '10:30'));
     await ctx.broker.submitOrder({
       clientOrderId: 'desk-manual-msft',
@@ -58,36 +59,84 @@ describe('a lost answer to a versioned write', () => {
     expect(bucket?.qty).toBe(2);
     const before = await ctx.store.getSleevesState();
     const rsiBefore = before?.record.booked.books.find((b) => b.id === 'rsi');
-    const heldBefore = rsiBefore?.positions.find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    return {
+      notional: Math.round(2 * (bucket?.avgEntryPrice as number) * 100),
+      version: before?.version ?? 0,
+      rsiCash: rsiBefore?.cash as number,
+      rsiMsft: rsiBefore?.positions.find((p) => p.symbol === 'MSFT')?.qty ?? 0,
+    };
+  }
+
+  /** `reconcile --assign` of the bucket's 2 MSFT to rsi, through `store`. */
+  const assignTwoMsft = (s: Stack, store: Stack['ctx']['store']) =>
+    assignBucket(
+      { ...s.ctx, store },
+      {
+        by: 'ops',
+        reason: 'desk bought MSFT for rsi',
+        time: at(D1, '16:30'),
+        sleeve: 'rsi',
+        symbol: 'MSFT',
+        stop: 200,
+      },
+    );
+
+  /** The stored rsi book moved by exactly one assignment of the 2 shares since `before`. */
+  async function expectAssignedOnce(s: Stack, before: Awaited<ReturnType<typeof twoMsftInTheBucket>>) {
+    const rsiAfter = (await s.ctx.store.getSleevesState())?.record.booked.books.find((b) => b.id === 'rsi');
+    expect(rsiAfter?.positions.find((p) => p.symbol === 'MSFT')?.qty).toBe(before.rsiMsft + 2);
+    expect(rsiAfter?.cash).toBe(before.rsiCash - before.notional);
+  }
+
+  it('reconcile --assign whose sleeves-state write committed but lost its answer moves the shares and their cash once', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const before = await twoMsftInTheBucket(s);
 
     const faulty = storeDroppingFirstAnswer(s, 'SLEEVES');
     try {
-      const result = await assignBucket(
-        { ...ctx, store: faulty.store },
-        {
-          by: 'ops',
-          reason: 'desk bought MSFT for rsi',
-          time: at(D1, '16:30'),
-          sleeve: 'rsi',
-          symbol: 'MSFT',
-          stop: 200,
-        },
-      );
-      expect(result.qty).toBe(2);
+      expect((await assignTwoMsft(s, faulty.store)).qty).toBe(2);
     } finally {
       faulty.close();
     }
     // The write committed, its answer was lost and the SDK's retry failed the version condition.
     expect(faulty.counts.dropped).toBe(1);
     expect(faulty.counts.writes).toBe(2);
-
-    const after = await ctx.store.getSleevesState();
     // One write: the version moved once, and the sleeve took the 2 shares and paid their notional once.
-    expect(after?.version).toBe((before?.version ?? 0) + 1);
-    const rsiAfter = after?.record.booked.books.find((b) => b.id === 'rsi');
-    expect(rsiAfter?.positions.find((p) => p.symbol === 'MSFT')?.qty).toBe(heldBefore + 2);
-    const notional = Math.round(2 * (bucket?.avgEntryPrice as number) * 100);
-    expect(rsiAfter?.cash).toBe((rsiBefore?.cash as number) - notional);
+    expect((await s.ctx.store.getSleevesState())?.version).toBe(before.version + 1);
+    await expectAssignedOnce(s, before);
+  }, 120_000);
+
+  it('and another writer committed between that write and its retry: still once', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+    const s = stack;
+    const before = await twoMsftInTheBucket(s);
+
+    // After the assignment's write committed, another writer (the stack's own store) reads the state
+    // and writes it again before the SDK's retry: the item then carries that writer's write.
+    let between: number | undefined;
+    const faulty = storeLosingFirstAnswer(
+      s,
+      (input) => input.Item?.PK?.S === 'SLEEVES' && input.ConditionExpression !== undefined,
+      async () => {
+        const now = await s.ctx.store.getSleevesState();
+        if (now === undefined) throw new Error('expected a sleeves state');
+        const saved = await s.ctx.store.putSleevesState(now.record, now.version);
+        between = 'version' in saved ? saved.version : undefined;
+      },
+    );
+    try {
+      expect((await assignTwoMsft(s, faulty.store)).qty).toBe(2);
+    } finally {
+      faulty.close();
+    }
+    expect(faulty.counts.dropped).toBe(1);
+    expect(between).toBe(before.version + 2);
+    // Two writes (the assignment's and the other writer's), the assignment applied once, not
+    // re-applied after a conflict (a third write).
+    await expectAssignedOnce(s, before);
+    expect((await s.ctx.store.getSleevesState())?.version).toBe(before.version + 2);
+    expect(faulty.counts.writes).toBe(2);
   }, 120_000);
 
   it("a risk check's daily-loss trip whose risk-state write lost its answer keeps its breaker event and alert", async () => {

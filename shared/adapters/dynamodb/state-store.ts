@@ -9,7 +9,8 @@
  * - a fill is appended only if its execution id is not in the ledger;
  * - a closed trade is recorded only if its key (strategy, exit time, symbol) is free;
  * - the risk state is replaced only at the version the writer read (optimistic concurrency); a
- *   write whose answer was lost after it committed is known as the writer's own by its `writeId`.
+ *   write whose answer was lost after it committed is known as the writer's own by its id in the
+ *   item's list of recent write ids (`writeIds`).
  *
  * Reads are strongly consistent; every item read back is checked with zod.
  */
@@ -122,8 +123,19 @@ const stateVersionSchema = z.number().int().min(0);
 
 const CONFLICT: VersionConflict = Object.freeze({ conflict: true });
 
-/** The attribute naming one versioned write (a fresh id per write): a lost answer's retry finds its own write by it. */
-const WRITE_ID_ATTRIBUTE = 'writeId';
+/**
+ * The attribute listing the ids of a versioned item's most recent writes (a fresh id per write,
+ * newest first): a lost answer's retry finds its own write in it, even after another writer's.
+ */
+const WRITE_IDS_ATTRIBUTE = 'writeIds';
+/** How many write ids a versioned item keeps: far more writes than one item sees during one SDK retry. */
+export const RECENT_WRITE_IDS = 10;
+/** The write ids a versioned item holds (`writeId`: the one id items written before the list carried). */
+const writeIdsItemSchema = z.object({
+  [WRITE_IDS_ATTRIBUTE]: z.array(z.string().min(1)).optional(),
+  writeId: z.string().min(1).optional(),
+  version: z.number().int().min(1),
+});
 
 /** What {@link DynamoStateStore.conditional} answers when the write's condition failed. */
 const LOST = Symbol('condition failed');
@@ -825,10 +837,13 @@ export class DynamoStateStore implements StateStore, CryptoStore {
    * A single-item write with optimistic concurrency: `body` is stored with `version` expected + 1
    * only if the stored version is `expected` (0: none stored yet); a conflict otherwise.
    *
-   * The item carries a fresh write id (`writeId`). A write that committed but whose answer was lost
-   * (a reset connection after the commit) is sent again by the SDK, and that retry fails the version
-   * condition on the write's own result: the failed condition is then checked against the stored
-   * item (one consistent read), and the item at `version` with this write's id is this write's
+   * The item lists the ids of its last {@link RECENT_WRITE_IDS} writes (`writeIds`, newest first; a
+   * fresh id per write): the stored item is read first (one consistent read; at another version
+   * than `expected` the write is a conflict at once) and its list carried on with this write's id in
+   * front. A write that committed but whose answer was lost (a reset connection after the commit) is
+   * sent again by the SDK, and that retry fails the version condition on the write's own result, or
+   * on a later writer's who committed in between: the failed condition is then checked against the
+   * stored item (one consistent read), and an item whose list holds this write's id is this write's
    * success, not a conflict. Without this, a caller that re-reads and re-applies its change after a
    * conflict would apply it on top of itself (an assignment's shares and cash twice).
    */
@@ -839,13 +854,16 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     body: object,
     expected: number,
   ): Promise<{ readonly version: number } | VersionConflict> {
+    const current = await this.writeIdsOf(operation, key);
+    if ((current?.version ?? 0) !== expected) return CONFLICT;
     const version = expected + 1;
     const writeId = randomUUID();
+    const writeIds = [writeId, ...(current?.writeIds ?? [])].slice(0, RECENT_WRITE_IDS);
     const outcome = await this.conditional(operation, () =>
       this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: this.item(key, entity, { ...body, version }, { [WRITE_ID_ATTRIBUTE]: writeId }),
+          Item: this.item(key, entity, { ...body, version }, { [WRITE_IDS_ATTRIBUTE]: writeIds }),
           ...(expected === 0
             ? { ConditionExpression: 'attribute_not_exists(PK)' }
             : {
@@ -857,8 +875,22 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       ),
     );
     if (outcome !== LOST) return { version };
-    const stored = await this.get(operation, key);
-    return stored?.version === version && stored[WRITE_ID_ATTRIBUTE] === writeId ? { version } : CONFLICT;
+    const stored = await this.writeIdsOf(operation, key);
+    return stored?.writeIds.includes(writeId) ? { version } : CONFLICT;
+  }
+
+  /** A versioned item's version and recent write ids (undefined: none stored). */
+  private async writeIdsOf(
+    operation: string,
+    key: ItemKey,
+  ): Promise<{ readonly version: number; readonly writeIds: readonly string[] } | undefined> {
+    const item = await this.get(operation, key);
+    if (item === undefined) return undefined;
+    const stored = checkItem(writeIdsItemSchema, item);
+    return {
+      version: stored.version,
+      writeIds: stored[WRITE_IDS_ATTRIBUTE] ?? (stored.writeId === undefined ? [] : [stored.writeId]),
+    };
   }
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
