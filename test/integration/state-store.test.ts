@@ -823,7 +823,8 @@ describe('risk state', () => {
     // An item written before the list: its one writeId.
     await putRaw(table, { PK: 'RISK', SK: 'STATE', version: 1, state, writeId: 'older-write' });
     expect(await store.putRiskState(state, 1)).toEqual({ version: 2 });
-    const second = (await rawItem(table, 'RISK', 'STATE'))?.writeIds as string[];
+    const writeIds = async () => ((await rawItem(table, 'RISK', 'STATE'))?.writeIds ?? []) as string[];
+    const second = await writeIds();
     expect(second).toHaveLength(2);
     expect(second[1]).toBe('older-write');
     expect((await rawItem(table, 'RISK', 'STATE'))?.writeId).toBeUndefined();
@@ -832,9 +833,9 @@ describe('risk state', () => {
       expect(await store.putRiskState({ ...state, lastEquity: version }, version)).toEqual({
         version: version + 1,
       });
-      ids.push(((await rawItem(table, 'RISK', 'STATE'))?.writeIds as string[])[0] as string);
+      ids.push((await writeIds())[0] as string);
     }
-    const stored = (await rawItem(table, 'RISK', 'STATE'))?.writeIds;
+    const stored = await writeIds();
     expect(new Set(ids).size).toBe(RECENT_WRITE_IDS + 2);
     expect(stored).toEqual(ids.slice(-RECENT_WRITE_IDS).reverse());
     // A list that is not one of ids is a corrupt item, named.
