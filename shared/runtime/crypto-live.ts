@@ -171,6 +171,9 @@ export async function buildCryptoLiveContext(env: CryptoLiveEnv): Promise<LiveCo
     notifier: liveNotifier(env),
     log: liveLog,
     calendar: cryptoCalendar,
+    // The clock port: the exchange's clock (the local server's market clock in a rehearsal), so a
+    // late retry of the 00:15 run is checked against the 01:00 UTC cutoff at the time it runs.
+    now: () => coinbase.getServerTime(),
     // The dry run's decisions read the book through its broker: the virtual fill is at the book recorded.
     crypto: {
       dryRun: env.DRY_RUN,

@@ -363,6 +363,16 @@ describe('products, accounts and orders', () => {
     expect(server.balance('USD').hold).toBe(0);
   });
 
+  it("reads the exchange's clock (GET /time): the local server's, not the signing clock", async () => {
+    // The signing clock a minute off: the server time is still the server's (its machine clock).
+    const b = broker({ now: () => Date.now() - 60_000 });
+    const before = Date.now();
+    const time = await b.getServerTime();
+    expect(time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(Date.parse(time)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(time)).toBeLessThanOrEqual(Date.now());
+  });
+
   it('answers the clock and calendar of a market that never closes', async () => {
     const b = broker({ now: () => Date.parse('2026-01-10T13:00:00Z') });
     expect(await b.getClock()).toMatchObject({ isOpen: true, nextClose: '2026-01-11T00:00:00.000Z' });

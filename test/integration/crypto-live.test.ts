@@ -765,41 +765,58 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     }
   });
 
-  it('skips the orders of the daily close after 01:00 UTC (alerted), never sending them late', async () => {
-    // Its own account (cash only) and table: the test before bought on the shared one.
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
-    });
-    try {
-      await createStateTable(dynamo.client, 'quantshift-crypto-test-late');
-      const { ctx, notifier } = await cryptoContext({
-        DRY_RUN: 'false',
-        LOCAL_REHEARSAL: 'true',
-        STATE_TABLE: 'quantshift-crypto-test-late',
-        COINBASE_BASE_URL: fresh.url,
+  // Run at 01:05, or the 00:15 run retried at 01:05 (it carries its scheduled time: the cutoff is
+  // checked at the later of that and the exchange's clock, GET /time).
+  it.each([
+    ['run after 01:00 UTC', '01:05'],
+    ['00:15 run retried after 01:00 UTC by the exchange clock', '00:15'],
+  ])(
+    'skips the orders of the daily close of a %s (alerted), never sending them late',
+    async (_, scheduled) => {
+      // Its own account (cash only) and table: the tests before bought on the shared one.
+      const fresh = await startLocalCoinbase({
+        dataDir: 'data/crypto',
+        keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+        balances: { USD: 100_000 },
+        now: () => clock,
       });
-      const day = '2026-01-05';
-      clock = Date.parse(`${day}T00:10:00Z`);
-      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
-      const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
-      expect(signals.intents.length).toBeGreaterThan(0);
-      clock = Date.parse(`${day}T01:05:00Z`);
-      const result = await executeOrders(ctx, `${day}T01:05:00Z`);
-      expect(result.status).toBe('executed');
-      expect(fresh.requestLog.filter((r) => r.method === 'POST')).toEqual([]);
-      expect(fresh.orders).toEqual([]);
-      const intents = await ctx.store.listIntents(day);
-      expect(intents.length).toBeGreaterThanOrEqual(signals.intents.length);
-      for (const intent of intents) {
-        expect(intent.status).toBe('skipped');
-        expect(intent.reason).toBe('after the 01:00 UTC cutoff of the daily close orders');
+      try {
+        const table = `quantshift-crypto-test-late-${scheduled.replace(':', '')}`;
+        await createStateTable(dynamo.client, table);
+        const { ctx, notifier } = await cryptoContext({
+          DRY_RUN: 'false',
+          LOCAL_REHEARSAL: 'true',
+          STATE_TABLE: table,
+          COINBASE_BASE_URL: fresh.url,
+        });
+        const day = '2026-01-05';
+        clock = Date.parse(`${day}T00:10:00Z`);
+        await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+        const signals = await generateSignals(ctx, `${day}T00:10:00Z`);
+        expect(signals.intents.length).toBeGreaterThan(0);
+        clock = Date.parse(`${day}T01:05:00Z`);
+        const result = await executeOrders(ctx, `${day}T${scheduled}:00Z`);
+        expect(result.status).toBe('executed');
+        expect(fresh.requestLog.filter((r) => r.method === 'POST')).toEqual([]);
+        expect(fresh.orders).toEqual([]);
+        const intents = await ctx.store.listIntents(day);
+        expect(intents.length).toBeGreaterThanOrEqual(signals.intents.length);
+        // Each intent is skipped, or is a sleeve's leg netted (by the retry, which nets at its
+        // scheduled time) into a net order that is skipped: it is settled with that order.
+        const settledBy = (i: IntentRecord) =>
+          i.leg === true && i.netOrderId !== undefined
+            ? intents.find((n) => n.clientOrderId === i.netOrderId)
+            : i;
+        for (const intent of intents) {
+          expect(settledBy(intent)).toMatchObject({
+            status: 'skipped',
+            reason: 'after the 01:00 UTC cutoff of the daily close orders',
+          });
+        }
+        expect(notifier.sent.map((n) => n.subject)).toContain(`Daily close orders skipped on ${day}`);
+      } finally {
+        await fresh.close();
       }
-      expect(notifier.sent.map((n) => n.subject)).toContain(`Daily close orders skipped on ${day}`);
-    } finally {
-      await fresh.close();
-    }
-  });
+    },
+  );
 });

@@ -51,6 +51,7 @@ import {
   ordersPageSchema,
   productSchema,
   productsSchema,
+  serverTimeSchema,
   type WireFill,
   type WireOrder,
   type WireProduct,
@@ -449,6 +450,14 @@ export class CoinbaseBroker implements Broker {
   }
 
   // --- calendar ---------------------------------------------------------------------------------
+
+  /**
+   * The exchange's clock (`GET /time`), as an ISO instant: the crypto bot's clock port, which
+   * execute-orders checks the 01:00 UTC cutoff against (a late retry carries its scheduled time).
+   */
+  async getServerTime(): Promise<string> {
+    return this.client.call('get the server time', 'GET', '/time', serverTimeSchema, { idempotent: true });
+  }
 
   async getClock(): Promise<MarketClock> {
     return cryptoCalendar.clock(this.now());

@@ -27,6 +27,18 @@ const optionalNonNegative = z
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 time');
 
+/**
+ * `GET /time`: the exchange's clock. `epochMillis` (a string of digits) is read; `iso` must name
+ * the same instant, so a garbled answer is refused rather than trusted as the time.
+ */
+export const serverTimeSchema = z
+  .object({ iso: isoTime, epochMillis: z.string().regex(/^\d{1,15}$/, 'expected epoch milliseconds') })
+  .refine((t) => Date.parse(t.iso) === Number(t.epochMillis), {
+    message: 'iso and epochMillis name different instants',
+    path: ['iso'],
+  })
+  .transform((t) => new Date(Number(t.epochMillis)).toISOString());
+
 export const money = z.object({ value: nonNegative, currency: z.string().min(1) });
 
 export const accountSchema = z.object({

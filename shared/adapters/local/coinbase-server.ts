@@ -15,7 +15,8 @@
  * - serves products (increments, minimum sizes, status, price), daily candles from
  *   `<dataDir>/<PRODUCT>.csv` (at most 350 a request, unix-second `start`/`end`, `ONE_DAY` only),
  *   cursor-paged accounts, orders and fills, and perpetual-style futures with the funding rates
- *   set by {@link LocalCoinbase.setFunding} (no funding history is bundled);
+ *   set by {@link LocalCoinbase.setFunding} (no funding history is bundled), and the server time
+ *   (`GET /time`: its clock `now`, the bot's clock port);
  * - misbehaves on demand: a status (429 with or without Retry-After, 5xx), a delay, or a dropped
  *   connection before or after handling (an order IS created when dropped after).
  *
@@ -725,6 +726,14 @@ export async function startLocalCoinbase(options: LocalCoinbaseOptions): Promise
       return candles(productId, query);
     }
     if (method === 'GET' && path === '/best_bid_ask') return bestBidAsk(query.getAll('product_ids'));
+    if (method === 'GET' && path === '/time') {
+      const at = now();
+      return {
+        iso: new Date(at).toISOString(),
+        epochSeconds: String(Math.floor(at / 1000)),
+        epochMillis: String(at),
+      };
+    }
     if (method === 'POST' && path === '/orders') return createOrder(body);
     if (method === 'GET' && path === '/orders/historical/batch') {
       const statuses = query.getAll('order_status');

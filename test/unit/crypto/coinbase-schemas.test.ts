@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { retryAfterMs } from '../../../shared/adapters/coinbase/http.js';
-import { candleSchema, fillSchema, productSchema } from '../../../shared/adapters/coinbase/schemas.js';
+import {
+  candleSchema,
+  fillSchema,
+  productSchema,
+  serverTimeSchema,
+} from '../../../shared/adapters/coinbase/schemas.js';
 
 const candle = {
   start: '1735689600',
@@ -59,6 +64,30 @@ describe('Coinbase answers are validated', () => {
     expect(productSchema.safeParse({ ...product, base_increment: '0' }).success).toBe(false);
     expect(candleSchema.safeParse({ ...candle, high: '80000' }).success).toBe(false); // high < low
     expect(candleSchema.safeParse({ ...candle, start: '-5' }).success).toBe(false);
+  });
+
+  it('reads the server time as one ISO instant; refuses one whose fields disagree or are not numbers', () => {
+    const at = Date.parse('2026-01-05T01:05:00.123Z');
+    const time = {
+      iso: '2026-01-05T01:05:00.123Z',
+      epochSeconds: String(at / 1000),
+      epochMillis: String(at),
+    };
+    expect(serverTimeSchema.parse(time)).toBe('2026-01-05T01:05:00.123Z');
+    expect(serverTimeSchema.parse({ ...time, iso: '2026-01-05T01:05:00.123+00:00' })).toBe(
+      '2026-01-05T01:05:00.123Z',
+    );
+    for (const [bad, field] of [
+      [{ ...time, iso: '2026-01-05T00:15:00.000Z' }, 'iso'],
+      [{ ...time, epochMillis: 'NaN' }, 'epochMillis'],
+      [{ ...time, epochMillis: '-1' }, 'epochMillis'],
+      [{ ...time, epochMillis: '1e12' }, 'epochMillis'],
+      [{ ...time, iso: 'soon' }, 'iso'],
+    ] as const) {
+      const parsed = serverTimeSchema.safeParse(bad);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.path).toEqual([field]);
+    }
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {
