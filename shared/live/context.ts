@@ -42,8 +42,8 @@ export interface LiveContext {
   readonly crypto?: CryptoLiveParts;
   /**
    * The clock port: the current time (ISO), the broker's clock for the equity bot (simulated on the
-   * local stack). execute-orders checks the cutoff at the later of this and the scheduled time.
-   * Absent: the scheduled time only.
+   * local stack), the exchange's (`GET /time`) for the crypto bot. execute-orders checks the cutoff
+   * at the later of this and the scheduled time. Absent: the scheduled time only.
    */
   readonly now?: () => Promise<string>;
 }
