@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IntentRecord, IntentStatus } from '../../shared/core/ports/state-store.js';
+import { initialRiskState, setSleeveHalt } from '../../shared/core/risk/index.js';
 import type { LiveContext } from '../../shared/live/context.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -9,7 +11,7 @@ import { startLiveStack, storeLosingFirstAnswer, writesStatus } from '../helpers
 
 /**
  * A write that settles an intent without the broker (expired as not sent, skipped or cancelled by
- * the kill switch) whose DynamoDB answer is lost after it committed: the SDK's retry fails the
+ * the kill switch, a sleeve's entry leg skipped at netting) whose DynamoDB answer is lost after it committed: the SDK's retry fails the
  * condition on that very write. On the real local servers (paper broker over HTTP, dynalite).
  * docs/live.md's failure-modes table names the scenario.
  */
@@ -103,5 +105,46 @@ describe('DynamoDB answer lost after a settling write committed', () => {
     expect(result.entriesCancelled).toEqual([spy.clientOrderId]);
     expect(result.entriesPending).toEqual([]);
     expect(await stack.ctx.store.getIntent(DAY, spy.clientOrderId)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('a sleeves config\'s refused entry leg, skipped at netting: still in its "Entries refused" alert, exactly once', async () => {
+    stack = await startLiveStack({
+      startTime: at('08:00'),
+      withCache: false,
+      config: 'config/multi-strategy.yaml',
+    });
+    const { ctx } = stack;
+    await marketOpenCheck(ctx, at('09:00'));
+    const { intents } = await generateSignals(ctx, at('09:10'));
+    const leg = intents.find((i) => i.leg === true && i.purpose === 'entry');
+    if (leg?.sleeve === undefined) throw new Error('expected an entry leg of a sleeve');
+    // Its sleeve is halted after the signals: execute-orders' netting refuses the leg (skipped).
+    const stored = await ctx.store.getRiskState();
+    const halted = setSleeveHalt(
+      stored?.state ?? initialRiskState(100_000),
+      leg.sleeve,
+      true,
+      Date.parse(at('09:12')),
+      'ops',
+      'sleeve review',
+    );
+    expect(await ctx.store.putRiskState(halted.state, stored?.version ?? 0)).not.toHaveProperty('conflict');
+    stack.alpaca.setTime(at('09:15'));
+    const { store, counts } = losingFirstAnswer(stack, 'skipped');
+    await executeOrders({ ...ctx, store }, at('09:15'));
+    expect(counts).toEqual({ writes: 2, dropped: 1 });
+    expect(await ctx.store.getIntent(DAY, leg.clientOrderId)).toMatchObject({
+      status: 'skipped',
+      reason: `entry refused: sleeve ${leg.sleeve} halted (sleeve review)`,
+    });
+    const refusals = () =>
+      stack?.notifier.sent.filter(
+        (n) => n.subject === `Entries refused on ${DAY}` && n.text.includes(leg.clientOrderId),
+      ) ?? [];
+    expect(refusals()).toHaveLength(1);
+    expect(refusals()[0]).toMatchObject({ severity: 'critical' });
+    // A rerun finds the leg settled: said once.
+    await executeOrders(ctx, at('09:16'));
+    expect(refusals()).toHaveLength(1);
   });
 });
