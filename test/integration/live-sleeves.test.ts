@@ -119,6 +119,7 @@ async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[]) {
 }
 
 const D4 = '2021-03-23';
+const D5 = '2021-03-24';
 
 /** Each sleeve's SPY in the booked state: shares, entry price and stop. */
 const spyBooks = async (s: Stack) =>
@@ -197,6 +198,61 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     const d4 = await spyBooks(s);
     for (const [sleeve, p] of Object.entries(after))
       if (d4[sleeve] !== undefined) expect(d4[sleeve]?.qty).toBe(p.qty);
+  }, 180_000);
+
+  it('4:1 the activities list only the next day: the split day ends with the shares in the bucket (alerted); the next day applies the split once and the bucket empties', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }]);
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    // D3: the broker splits SPY at the open, its activities do not say so: nothing explains the
+    // new shares, so the reconciliation puts them in the bucket and alerts (as on a single strategy).
+    const day = await tradeDay(s, D3, () => []);
+    expect(day.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held, unassignedAfter: held * 3 },
+    ]);
+    expect(await spyBooks(s)).toEqual(before);
+    expect(s.notifier.sent.map((n) => [n.severity, n.subject])).toContainEqual([
+      'critical',
+      `Reconciliation: +${held * 3} SPY UNASSIGNED`,
+    ]);
+    const alerts = s.notifier.sent.length;
+    // D4: the activities list the split (dated D3); the signal step applies it to the booked state
+    // before deciding, the reconciliation finds the sleeves at the broker's shares: the bucket empties.
+    const next = await tradeDay(s, D4);
+    const after = await spyBooks(s);
+    // (The local bars are not split: the signals and trailing stops move on them; the shares are the
+    // point.) A sleeve's exit leg sells its new shares, all of them; one that holds has them all.
+    const exits = (await ctx.store.listIntents(D4)).filter(
+      (i) => i.leg === true && i.symbol === 'SPY' && i.purpose === 'exit',
+    );
+    for (const leg of exits) expect(leg.qty).toBe((before[leg.sleeve as string]?.qty as number) * 4);
+    for (const [sleeve, p] of Object.entries(before))
+      expect(after[sleeve]?.qty).toBe(exits.some((l) => l.sleeve === sleeve) ? undefined : p.qty * 4);
+    const record = (await ctx.store.getSleevesState())?.record;
+    expect(record?.decided?.day).toBe(D4);
+    expect(record?.decided?.state.splits).toEqual({ [`split:SPY:${D3}`]: 4 });
+    expect(next.reconciliation.mismatches).toBe(0);
+    expect(next.reconciliation.blocked).toEqual([]);
+    expect(next.reconciliation.symbols).toMatchObject([
+      {
+        symbol: 'SPY',
+        sleevesQty: Object.values(after).reduce((sum, p) => sum + p.qty, 0),
+        unassignedAfter: 0,
+      },
+    ]);
+    // The bucket's shrinking is a notice; nothing else.
+    expect(splitAlarms(s, alerts)).toEqual([`UNASSIGNED SPY: ${held * 3} -> 0`]);
+    expect(exits.length).toBeGreaterThan(0);
+    expect((await spyStops(s)).map((o) => o.qty).sort()).toEqual(
+      Object.values(after)
+        .map((p) => p.qty)
+        .sort(),
+    );
+    // D5: nothing applies it again.
+    const later = await tradeDay(s, D5, () => []);
+    expect(later.reconciliation.mismatches).toBe(0);
+    expect(await spyBooks(s)).toEqual(after);
   }, 180_000);
 });
 
