@@ -632,6 +632,11 @@ export function bookSleevesDay(input: {
   readonly protective: readonly BrokerOrder[];
   /** The session's official open per symbol (the price crossed legs fill at). */
   readonly open: (symbol: string) => number | undefined;
+  /**
+   * The day's splits (`base` has them applied): the day's legs, decided before the open, are in the
+   * old shares, and the broker's net order in the new ones: each leg is booked times the ratio.
+   */
+  readonly splits?: readonly DaySplit[];
 }): SleevesBooking {
   const { config, sleeves, day, base } = input;
   const { session, allocation } = build(config, sleeves, base);
@@ -646,9 +651,12 @@ export function bookSleevesDay(input: {
   };
   const byId = new Map(input.intents.map((i) => [i.clientOrderId, i]));
   for (const net of input.intents.filter((i) => i.legIds !== undefined && i.leg !== true)) {
+    const ratio = (input.splits ?? [])
+      .filter((x) => x.symbol === net.symbol && x.date === day)
+      .reduce((product, x) => product * x.ratio, 1);
     const legs = (net.legIds ?? []).flatMap((id) => {
       const leg = byId.get(id);
-      return leg !== undefined && leg.netOrderId === net.clientOrderId ? [leg] : [];
+      return leg !== undefined && leg.netOrderId === net.clientOrderId ? [inNewShares(leg, ratio)] : [];
     });
     if (legs.length === 0) continue;
     const order = netLegs(
@@ -695,6 +703,18 @@ export function bookSleevesDay(input: {
   }
   const state = { ...sleevesState(session, allocation), ...splitsKept(base) };
   return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills, bookedFills };
+}
+
+/** A leg decided in the shares before a split of `ratio`, in the new shares (prices divided). */
+function inNewShares(leg: IntentRecord, ratio: number): IntentRecord {
+  if (ratio === 1) return leg;
+  return {
+    ...leg,
+    qty: leg.qty * ratio,
+    referencePrice: leg.referencePrice / ratio,
+    ...(leg.protectiveStop === undefined ? {} : { protectiveStop: leg.protectiveStop / ratio }),
+    ...(leg.takeProfit === undefined ? {} : { takeProfit: leg.takeProfit / ratio }),
+  };
 }
 
 /** The day's filled or open orders of the sleeves' own stops and market exits (by their tags). */
@@ -795,6 +815,11 @@ export async function sleevesDay(
     intents,
     protective: await protectiveOrders(ctx, day, sleeves),
     open,
+    // The day's splits the base has applied (the signal step never applies the day's own).
+    splits: Object.entries(base.splits ?? {}).flatMap(([key, ratio]) => {
+      const [, symbol, date] = key.split(':') as [string, string, string];
+      return date === day ? [{ symbol, date, ratio }] : [];
+    }),
   });
   // The list names the day's splits its books have applied: no reconciliation adds them again.
   const booking = {

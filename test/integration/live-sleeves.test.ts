@@ -200,6 +200,27 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
       if (d4[sleeve] !== undefined) expect(d4[sleeve]?.qty).toBe(p.qty);
   }, 180_000);
 
+  it("4:1 on a day a sleeve's exit leg was decided before the open (in the old shares): the net order the broker scales sells all its new shares, booked to it; the other sleeve keeps its own", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const before = await spyBooks(s);
+    const alerts = s.notifier.sent.length;
+    const day = await tradeDay(s, D3, (d) => [
+      leg(s, d, 'rsi', 'SPY', 'exit', before.rsi?.qty as number, 390),
+    ]);
+    expect(day.sent).toBe(1);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.blocked).toEqual([]);
+    const after = await spyBooks(s);
+    expect(after.rsi).toBeUndefined();
+    expect(after.bollinger?.qty).toBe((before.bollinger?.qty as number) * 4);
+    const spyPosition = (await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spyPosition?.qty).toBe(Object.values(after).reduce((sum, p) => sum + p.qty, 0));
+    // The leg is filled in the new shares; rsi's round trip is closed whole.
+    const exit = (await s.ctx.store.getIntent(D3, legId('rsi', 'SPY', D3, 'exit'))) as IntentRecord;
+    expect(exit).toMatchObject({ status: 'filled', filledQty: (before.rsi?.qty as number) * 4 });
+  }, 180_000);
+
   it('4:1 the activities list only the next day: the split day ends with the shares in the bucket (alerted); the next day applies the split once and the bucket empties', async () => {
     const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }]);
     const { ctx } = s;
