@@ -61,6 +61,7 @@ import {
   sleevesState,
 } from '../core/trading/sleeves-close.js';
 import {
+  botAssetClass,
   type LiveContext,
   StaleDataError,
   sessionDate,
@@ -218,7 +219,8 @@ async function withSplits(
   through: string,
   until: string,
 ): Promise<SleevesState> {
-  if (bookedThrough === null) return state;
+  // Only the equity broker reports splits: the crypto bot reads nothing more.
+  if (bookedThrough === null || botAssetClass(ctx) === 'crypto') return state;
   const listed = (await listedSplits(ctx, bookedThrough < day ? bookedThrough : day, until)).filter(
     (x) => x.date <= through,
   );
