@@ -1,6 +1,8 @@
 import { singleStrategy } from '../core/config/schema.js';
+import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { PositionRecord } from '../core/ports/state-store.js';
+import type { SleevesState } from '../core/trading/sleeves-close.js';
 import { type LiveContext, UnknownStateError } from './context.js';
 
 /**
@@ -135,4 +137,64 @@ export function splitRecords(
   splits: readonly DaySplit[],
 ): PositionRecord[] {
   return records.map((r) => splitsOf(r, splits).reduce((record, x) => splitRecord(record, x.ratio), r));
+}
+
+/** How long a sleeves state keeps a split's key (days): no read of the activities goes back further. */
+const SPLIT_KEYS_KEPT_DAYS = 31;
+
+/**
+ * A sleeves state with the splits it has not applied yet (its `splits` keys name those it has),
+ * each applied once: every sleeve's position in the symbol opened before the split's day has its
+ * shares times the ratio (a fractional result kept as it is, as {@link splitRecord} keeps it) and
+ * its prices (entry, stop, take-profit, entry reference, initial risk) divided by it; its entry
+ * notional and commission (integer cents) stay, so its P&L does not move; the account's shares
+ * follow. A position opened on or after the split's day is in the new shares already. Keys of
+ * splits more than 31 days before `day` are dropped. Pure.
+ */
+export function splitSleevesState(
+  state: SleevesState,
+  splits: readonly DaySplit[],
+  day: string,
+): { readonly state: SleevesState; readonly applied: readonly DaySplit[] } {
+  const applied = splits.filter(
+    (x, k) =>
+      state.splits?.[splitKey(x)] === undefined && splits.findIndex((y) => splitKey(y) === splitKey(x)) === k,
+  );
+  const oldest = new Date(Date.parse(`${day}T00:00:00Z`) - SPLIT_KEYS_KEPT_DAYS * 86_400_000)
+    .toISOString()
+    .slice(0, 10);
+  const keys = Object.fromEntries(
+    [...Object.entries(state.splits ?? {}), ...applied.map((x) => [splitKey(x), x.ratio] as const)].filter(
+      ([key]) => (key.split(':').at(-1) as string) >= oldest,
+    ),
+  );
+  if (applied.length === 0) {
+    const same = Object.keys(keys).length === Object.keys(state.splits ?? {}).length;
+    return { state: same ? state : { ...state, splits: keys }, applied };
+  }
+  const added = new Map<string, number>();
+  const books = state.books.map((book) => ({
+    ...book,
+    positions: book.positions.map((p) => {
+      const ratio = applied
+        .filter((x) => x.symbol === p.symbol && utcDay(p.entryTime) < x.date)
+        .reduce((product, x) => product * x.ratio, 1);
+      if (ratio === 1) return p;
+      added.set(p.symbol, (added.get(p.symbol) ?? 0) + p.side * p.qty * (ratio - 1));
+      return {
+        ...p,
+        qty: p.qty * ratio,
+        entryPrice: p.entryPrice / ratio,
+        stop: p.stop === null ? null : p.stop / ratio,
+        takeProfit: p.takeProfit === null ? null : p.takeProfit / ratio,
+        entryRef: p.entryRef / ratio,
+        initialRisk: p.initialRisk === null ? null : p.initialRisk / ratio,
+      };
+    }),
+  }));
+  const account = {
+    ...state.account,
+    positions: state.account.positions.map((p) => ({ ...p, qty: p.qty + (added.get(p.symbol) ?? 0) })),
+  };
+  return { state: { ...state, books, account, splits: keys }, applied };
 }

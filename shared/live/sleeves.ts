@@ -61,6 +61,7 @@ import {
   sleevesState,
 } from '../core/trading/sleeves-close.js';
 import {
+  botAssetClass,
   type LiveContext,
   StaleDataError,
   sessionDate,
@@ -68,6 +69,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { type DaySplit, splitKey, splitSleevesState } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -191,6 +193,43 @@ function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
   return (list?.positions ?? []).filter((p) => p.sleeve === UNASSIGNED_SLEEVE);
 }
 
+/**
+ * The splits the broker's activities list from the start of the session `from` (the day a state was
+ * booked through: a split of that day the activities listed late is read too) until `until`.
+ */
+async function listedSplits(ctx: LiveContext, from: string, until: string): Promise<DaySplit[]> {
+  const activities = await ctx.broker.getActivities({
+    after: new Date(Date.parse(sessionTimeToUtc(ctx, from, '00:00')) - 1).toISOString(),
+    until,
+  });
+  return activities.flatMap((a) =>
+    a.kind === 'split' ? [{ symbol: a.symbol, date: a.date, ratio: a.ratio }] : [],
+  );
+}
+
+/**
+ * A stored sleeves state with the splits the broker lists up to `through` (a date) that it has not
+ * applied yet, each once (`splitSleevesState`), logged; the state as it is when there is none.
+ */
+async function withSplits(
+  ctx: LiveContext,
+  state: SleevesState,
+  bookedThrough: string | null,
+  day: string,
+  through: string,
+  until: string,
+): Promise<SleevesState> {
+  // Only the equity broker reports splits: the crypto bot reads nothing more.
+  if (bookedThrough === null || botAssetClass(ctx) === 'crypto') return state;
+  const listed = (await listedSplits(ctx, bookedThrough < day ? bookedThrough : day, until)).filter(
+    (x) => x.date <= through,
+  );
+  const { state: split, applied } = splitSleevesState(state, listed, day);
+  if (applied.length > 0)
+    ctx.log.info("splits applied to the sleeves' books", { day, splits: applied.map((x) => splitKey(x)) });
+  return split;
+}
+
 /** Scales a series by a constant (adjusted bars to the raw prices orders are placed at). */
 function scaled(series: BarSeries, ratio: number): BarSeries {
   if (ratio === 1) return series;
@@ -239,7 +278,13 @@ export async function generateSleeveSignals(
     ctx.log.warn('signals asked for a day already booked: the recorded legs stand', { day, bookedThrough });
     return { legs, reallocation: null, state: stored.record.decided?.state ?? stored.record.booked };
   }
-  const base = stored?.record.booked ?? initialSleevesState(config, sleeves, toCents(account.cash));
+  // A split up to the previous session (the bars end there, in its shares) the booked state has not
+  // applied (one the activities listed after its day's end-of-day) is applied first; the day's own
+  // split takes effect at the open, after the decision (the day's booking applies it).
+  const base =
+    stored === undefined
+      ? initialSleevesState(config, sleeves, toCents(account.cash))
+      : await withSplits(ctx, stored.record.booked, bookedThrough, day, previous, now);
   const series = adjusted.map((s, k) => {
     const rawClose = raw[k]?.close[(raw[k]?.close.length ?? 1) - 1];
     const adjClose = s.close[s.time.length - 1] as number;
@@ -296,7 +341,7 @@ export async function generateSleeveSignals(
     undefined,
     volatility === undefined ? undefined : (a) => volatility.volatility(a),
   );
-  const decided = sleevesState(session, allocation);
+  const decided = { ...sleevesState(session, allocation), ...splitsKept(base) };
   const saved = await ctx.store.putSleevesState(
     { bookedThrough: stored?.record.bookedThrough ?? null, booked: base, decided: { day, state: decided } },
     stored?.version ?? 0,
@@ -589,6 +634,11 @@ export function bookSleevesDay(input: {
   readonly protective: readonly BrokerOrder[];
   /** The session's official open per symbol (the price crossed legs fill at). */
   readonly open: (symbol: string) => number | undefined;
+  /**
+   * The day's splits (`base` has them applied): the day's legs, decided before the open, are in the
+   * old shares, and the broker's net order in the new ones: each leg is booked times the ratio.
+   */
+  readonly splits?: readonly DaySplit[];
 }): SleevesBooking {
   const { config, sleeves, day, base } = input;
   const { session, allocation } = build(config, sleeves, base);
@@ -603,9 +653,12 @@ export function bookSleevesDay(input: {
   };
   const byId = new Map(input.intents.map((i) => [i.clientOrderId, i]));
   for (const net of input.intents.filter((i) => i.legIds !== undefined && i.leg !== true)) {
+    const ratio = (input.splits ?? [])
+      .filter((x) => x.symbol === net.symbol && x.date === day)
+      .reduce((product, x) => product * x.ratio, 1);
     const legs = (net.legIds ?? []).flatMap((id) => {
       const leg = byId.get(id);
-      return leg !== undefined && leg.netOrderId === net.clientOrderId ? [leg] : [];
+      return leg !== undefined && leg.netOrderId === net.clientOrderId ? [inNewShares(leg, ratio)] : [];
     });
     if (legs.length === 0) continue;
     const order = netLegs(
@@ -650,8 +703,20 @@ export function bookSleevesDay(input: {
     bookFill(order.id, order.filledQty);
     trades.push(session.bookProtectiveFill(k, order.symbol, order.filledAvgPrice, time, 'stop-loss'));
   }
-  const state = sleevesState(session, allocation);
+  const state = { ...sleevesState(session, allocation), ...splitsKept(base) };
   return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills, bookedFills };
+}
+
+/** A leg decided in the shares before a split of `ratio`, in the new shares (prices divided). */
+function inNewShares(leg: IntentRecord, ratio: number): IntentRecord {
+  if (ratio === 1) return leg;
+  return {
+    ...leg,
+    qty: leg.qty * ratio,
+    referencePrice: leg.referencePrice / ratio,
+    ...(leg.protectiveStop === undefined ? {} : { protectiveStop: leg.protectiveStop / ratio }),
+    ...(leg.takeProfit === undefined ? {} : { takeProfit: leg.takeProfit / ratio }),
+  };
 }
 
 /** The day's filled or open orders of the sleeves' own stops and market exits (by their tags). */
@@ -682,6 +747,11 @@ async function officialOpens(ctx: LiveContext, day: string, symbols: readonly st
     ctx.log.warn('no official open for the day yet', { day, error: String(error) });
     return () => undefined;
   }
+}
+
+/** The split keys of a state, to carry into a state built from it. */
+function splitsKept(state: SleevesState): Pick<SleevesState, 'splits'> {
+  return state.splits === undefined ? {} : { splits: state.splits };
 }
 
 /** The state a day is booked from, and whether the booking already happened (a rerun). */
@@ -735,16 +805,32 @@ export async function sleevesDay(
   }
   const crossing = intents.filter((i) => i.legIds !== undefined).map((i) => i.symbol);
   const open = await officialOpens(ctx, day, [...new Set(crossing)]);
-  const booking = bookSleevesDay({
+  // The splits up to the day the state has not applied (the day's own, effective at the open,
+  // before any fill), once: the books, their stops and the list written from them in the new shares.
+  const base = await withSplits(ctx, baseOf(stored.record, day), stored.record.bookedThrough, day, day, now);
+  const booked = bookSleevesDay({
     config: ctx.config,
     stage: ctx.stage,
     sleeves,
     day,
-    base: baseOf(stored.record, day),
+    base,
     intents,
     protective: await protectiveOrders(ctx, day, sleeves),
     open,
+    // The day's splits the base has applied (the signal step never applies the day's own).
+    splits: Object.entries(base.splits ?? {}).flatMap(([key, ratio]) => {
+      const [, symbol, date] = key.split(':') as [string, string, string];
+      return date === day ? [{ symbol, date, ratio }] : [];
+    }),
   });
+  // The list names the day's splits its books have applied: no reconciliation adds them again.
+  const booking = {
+    ...booked,
+    bookedFills: {
+      ...booked.bookedFills,
+      ...Object.fromEntries(Object.entries(base.splits ?? {}).filter(([key]) => key.endsWith(`:${day}`))),
+    },
+  };
   if (!persist) return { ...booking, recorded: [] };
   // The list first: the booking is pure, so a run that dies before the state is written books the
   // day again and rewrites the same list; the state written first would let a rerun take the day as

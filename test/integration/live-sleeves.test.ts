@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
@@ -101,8 +102,12 @@ const held = async (s: Stack) => {
  * The multi-strategy stack after D2's legs: rsi holds 5 SPY and bollinger 3 (checked), trend as
  * the first day left it.
  */
-async function twoSleevesInSpy() {
-  stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });
+async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[]) {
+  stack = await startLiveStack({
+    startTime: at(D1, '08:00'),
+    config: 'config/multi-strategy.yaml',
+    ...(corporateActions === undefined ? {} : { corporateActions }),
+  });
   const s = stack;
   await tradeDay(s, D1);
   await tradeDay(s, D2, (day) => [
@@ -112,6 +117,165 @@ async function twoSleevesInSpy() {
   expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
   return s;
 }
+
+const D4 = '2021-03-23';
+const D5 = '2021-03-24';
+
+/** Each sleeve's SPY in the booked state: shares, entry price and stop. */
+const spyBooks = async (s: Stack) =>
+  Object.fromEntries(
+    ((await s.ctx.store.getSleevesState())?.record.booked.books ?? []).flatMap((b) =>
+      b.positions
+        .filter((p) => p.symbol === 'SPY')
+        .map((p) => [
+          b.id,
+          { qty: p.qty, entryPrice: p.entryPrice, stop: p.stop, notional: p.entryNotional },
+        ]),
+    ),
+  );
+
+/** The sleeves' resting SPY stops at the broker, per sleeve tag: quantity and stop price. */
+const spyStops = async (s: Stack) =>
+  (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] }))
+    .filter((o) => o.type === 'stop')
+    .map((o) => ({ tag: orderTagOf(o.clientOrderId), qty: o.qty, stopPrice: o.stopPrice }))
+    .sort((a, b) => String(a.tag).localeCompare(String(b.tag)));
+
+/** The notices since `from` that a split must not cause: a bucket, an exit at market, a stop missing. */
+const splitAlarms = (s: Stack, from: number) =>
+  s.notifier.sent
+    .slice(from)
+    .filter((n) => /UNASSIGNED|Exit at market|without a stop|Unknown state/.test(n.subject))
+    .map((n) => n.subject);
+
+describe('a split of a symbol two sleeves hold (sleeves config)', () => {
+  it("4:1 on its day: every sleeve's shares, entry price and stop follow it once (risk check, end-of-day, its rerun, the next day), no bucket, no exit in the old shares", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const stopsBefore = await spyStops(s);
+    expect(Object.keys(before).sort()).toEqual(expect.arrayContaining(['bollinger', 'rsi']));
+    const alerts = s.notifier.sent.length;
+    // D3: SPY splits 4:1 at the open; the sleeves trade nothing.
+    const day = await tradeDay(s, D3, () => []);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.blocked).toEqual([]);
+    const after = await spyBooks(s);
+    for (const [sleeve, p] of Object.entries(before)) {
+      expect(after[sleeve]?.qty).toBe(p.qty * 4);
+      expect(after[sleeve]?.entryPrice).toBeCloseTo(p.entryPrice / 4, 9);
+      expect(after[sleeve]?.stop).toBeCloseTo((p.stop as number) / 4, 9);
+      // The entry notional (integer cents) stays: the same money for four times the shares.
+      expect(after[sleeve]?.notional).toBe(p.notional);
+    }
+    const spyPosition = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    const sleevesQty = Object.values(after).reduce((sum, p) => sum + p.qty, 0);
+    expect(spyPosition?.qty).toBe(sleevesQty);
+    // Every sleeve's stop covers its new shares at a quarter of the price; none in the old shares.
+    const stops = await spyStops(s);
+    expect(stops.map((o) => o.qty).sort()).toEqual(stopsBefore.map((o) => o.qty * 4).sort());
+    for (const o of stops)
+      expect(o.stopPrice as number).toBeLessThan(
+        Math.min(...stopsBefore.map((b) => b.stopPrice as number)) / 3,
+      );
+    // The list in the new shares, naming the split: no later reconciliation adds it again.
+    const list = await ctx.store.getLatestPositions();
+    expect(list?.bookedFills?.[`split:SPY:${D3}`]).toBe(4);
+
+    // A rerun of the day's end-of-day: the split is not applied twice.
+    const state = (await ctx.store.getSleevesState())?.record;
+    const rerun = await endOfDay(ctx, at(D3, '16:15'));
+    if (!('date' in rerun)) throw new Error('expected a report');
+    expect(rerun.reconciliation.mismatches).toBe(0);
+    expect((await ctx.store.getSleevesState())?.record.booked.books).toEqual(state?.booked.books);
+
+    // D4: the real signals decide on the new shares; nothing reads the split again.
+    const next = await tradeDay(s, D4);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+    expect(next.reconciliation.mismatches).toBe(0);
+    expect(next.reconciliation.blocked).toEqual([]);
+    const d4 = await spyBooks(s);
+    for (const [sleeve, p] of Object.entries(after))
+      if (d4[sleeve] !== undefined) expect(d4[sleeve]?.qty).toBe(p.qty);
+  }, 180_000);
+
+  it("4:1 on a day a sleeve's exit leg was decided before the open (in the old shares): the net order the broker scales sells all its new shares, booked to it; the other sleeve keeps its own", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const before = await spyBooks(s);
+    const alerts = s.notifier.sent.length;
+    const day = await tradeDay(s, D3, (d) => [
+      leg(s, d, 'rsi', 'SPY', 'exit', before.rsi?.qty as number, 390),
+    ]);
+    expect(day.sent).toBe(1);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.blocked).toEqual([]);
+    const after = await spyBooks(s);
+    expect(after.rsi).toBeUndefined();
+    expect(after.bollinger?.qty).toBe((before.bollinger?.qty as number) * 4);
+    const spyPosition = (await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spyPosition?.qty).toBe(Object.values(after).reduce((sum, p) => sum + p.qty, 0));
+    // The leg is filled in the new shares; rsi's round trip is closed whole.
+    const exit = (await s.ctx.store.getIntent(D3, legId('rsi', 'SPY', D3, 'exit'))) as IntentRecord;
+    expect(exit).toMatchObject({ status: 'filled', filledQty: (before.rsi?.qty as number) * 4 });
+  }, 180_000);
+
+  it('4:1 the activities list only the next day: the split day ends with the shares in the bucket (alerted); the next day applies the split once and the bucket empties', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }]);
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    // D3: the broker splits SPY at the open, its activities do not say so: nothing explains the
+    // new shares, so the reconciliation puts them in the bucket and alerts (as on a single strategy).
+    const day = await tradeDay(s, D3, () => []);
+    expect(day.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held, unassignedAfter: held * 3 },
+    ]);
+    expect(await spyBooks(s)).toEqual(before);
+    expect(s.notifier.sent.map((n) => [n.severity, n.subject])).toContainEqual([
+      'critical',
+      `Reconciliation: +${held * 3} SPY UNASSIGNED`,
+    ]);
+    const alerts = s.notifier.sent.length;
+    // D4: the activities list the split (dated D3); the signal step applies it to the booked state
+    // before deciding, the reconciliation finds the sleeves at the broker's shares: the bucket empties.
+    const next = await tradeDay(s, D4);
+    const after = await spyBooks(s);
+    // (The local bars are not split: the signals and trailing stops move on them; the shares are the
+    // point.) A sleeve's exit leg sells its new shares, all of them; one that holds has them all.
+    const exits = (await ctx.store.listIntents(D4)).filter(
+      (i) => i.leg === true && i.symbol === 'SPY' && i.purpose === 'exit',
+    );
+    for (const leg of exits) expect(leg.qty).toBe((before[leg.sleeve as string]?.qty as number) * 4);
+    for (const [sleeve, p] of Object.entries(before))
+      expect(after[sleeve]?.qty).toBe(exits.some((l) => l.sleeve === sleeve) ? undefined : p.qty * 4);
+    const record = (await ctx.store.getSleevesState())?.record;
+    expect(record?.decided?.day).toBe(D4);
+    expect(record?.decided?.state.splits).toEqual({ [`split:SPY:${D3}`]: 4 });
+    expect(next.reconciliation.mismatches).toBe(0);
+    expect(next.reconciliation.blocked).toEqual([]);
+    expect(next.reconciliation.symbols).toMatchObject([
+      {
+        symbol: 'SPY',
+        sleevesQty: Object.values(after).reduce((sum, p) => sum + p.qty, 0),
+        unassignedAfter: 0,
+      },
+    ]);
+    // The bucket's shrinking is a notice; nothing else.
+    expect(splitAlarms(s, alerts)).toEqual([`UNASSIGNED SPY: ${held * 3} -> 0`]);
+    expect(exits.length).toBeGreaterThan(0);
+    expect((await spyStops(s)).map((o) => o.qty).sort()).toEqual(
+      Object.values(after)
+        .map((p) => p.qty)
+        .sort(),
+    );
+    // D5: nothing applies it again.
+    const later = await tradeDay(s, D5, () => []);
+    expect(later.reconciliation.mismatches).toBe(0);
+    expect(await spyBooks(s)).toEqual(after);
+  }, 180_000);
+});
 
 describe('sleeves in the live functions, against the local stack', () => {
   it('two sleeves in opposite directions in one symbol on one morning: one net order, both sleeves right; then one sleeve exits while another holds', async () => {

@@ -432,6 +432,31 @@ describe('paper broker: fills by the backtest rules', () => {
     expect(await broker.getPositions()).toMatchObject([{ qty: 20, avgEntryPrice: d0.open / 2 }]);
     expect((await broker.getAccount()).cash).toBeCloseTo(cents(100_000 - cents(10 * d0.open) + 12.5), 2);
   });
+  it('lists a split reported late (listedOn) only from that day on; the position changes at its own open', async () => {
+    const i = findSession('2024-03-01', () => true);
+    const [d0, d1, d2] = [barAt(i), barAt(i + 1), barAt(i + 2)];
+    const { server, broker } = await setup(ny(d0.date, '09:00'), {
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: d1.date, ratio: 4, listedOn: d2.date }],
+    });
+    await broker.submitOrder(order('entry'));
+    server.setTime(ny(d1.date, '16:15'));
+    expect((await broker.getActivities({})).map((a) => a.kind)).toEqual(['fill']);
+    expect(await broker.getPositions()).toMatchObject([{ qty: 40, avgEntryPrice: d0.open / 4 }]);
+    server.setTime(ny(d2.date, '00:01'));
+    const activities = await broker.getActivities({});
+    expect(activities.map((a) => a.kind)).toEqual(['fill', 'split']);
+    expect(activities[1]).toMatchObject({ symbol: 'SPY', date: d1.date, ratio: 4 });
+  });
+
+  it('refuses a split listed before its date', async () => {
+    const i = findSession('2024-03-01', () => true);
+    const [d0, d1] = [barAt(i), barAt(i + 1)];
+    await expect(
+      setup(ny(d0.date, '09:00'), {
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: d1.date, ratio: 2, listedOn: d0.date }],
+      }),
+    ).rejects.toThrow(/listedOn/);
+  });
 });
 
 describe('paper broker: rehearsal realism (off by default)', () => {

@@ -268,6 +268,9 @@ export const sleevesStateSchema = z.object({
       z.object({ a: z.number().int().min(0), b: z.number().int().min(0), weaker: z.number().int().min(0) }),
     ),
   }),
+  splits: z
+    .record(z.string().regex(/^split:[^:]+:\d{4}-\d{2}-\d{2}$/, 'not a split key'), positive)
+    .optional(),
 }) satisfies z.ZodType<SleevesState>;
 
 export const sleevesRecordSchema = z.object({

@@ -53,7 +53,7 @@
  * ## Corporate actions (opt-in, {@link CorporateAction})
  * Applied at the open of their date, before the fills: a split multiplies the position and the
  * leaves of open orders by the ratio and divides prices (reported as Alpaca does, a pair of SPLIT
- * activities: REMOVE the old quantity, ADD the new one); a dividend pays qty x amount in cash
+ * activities: REMOVE the old quantity, ADD the new one; listed late with `listedOn`); a dividend pays qty x amount in cash
  * (charged on a short), reported as DIV. The bundled bar files are already adjusted, so none is
  * configured by default.
  */
@@ -83,6 +83,7 @@ import {
   CALENDAR_FIRST_YEAR,
   CALENDAR_LAST_YEAR,
   formatNewYork,
+  newYorkInstant,
   newYorkTime,
   nextSessionClosingAfter,
   nextSessionOpeningAfter,
@@ -98,7 +99,17 @@ export type PartialFillRule = number | Readonly<Record<string, number>>;
 
 /** A corporate action the broker applies at the open of `date` (a session, `YYYY-MM-DD`). */
 export type CorporateAction =
-  | { readonly kind: 'split'; readonly symbol: string; readonly date: string; readonly ratio: number }
+  | {
+      readonly kind: 'split';
+      readonly symbol: string;
+      readonly date: string;
+      readonly ratio: number;
+      /**
+       * The day its activities are first listed, from that New York midnight on (default: its
+       * date, at the open): a split the broker reports late. The position changes at `date`'s open.
+       */
+      readonly listedOn?: string;
+    }
   | { readonly kind: 'dividend'; readonly symbol: string; readonly date: string; readonly amount: number };
 
 export interface PaperBrokerOptions {
@@ -220,6 +231,8 @@ type Activity =
       readonly qty: number;
       readonly price: number;
       readonly description: string;
+      /** When the activity is listed: its time, or later for a split reported late. */
+      readonly reportedAt: number;
     }
   | {
       readonly kind: 'dividend';
@@ -409,6 +422,15 @@ export class PaperBroker {
       if (!(value > 0) || !Number.isFinite(value)) {
         throw new InvalidParameterError(
           `paper broker: ${action.kind} of ${action.symbol} on ${action.date}: ${value} must be > 0`,
+        );
+      }
+      if (
+        action.kind === 'split' &&
+        action.listedOn !== undefined &&
+        (Number.isNaN(parseDate(action.listedOn)) || action.listedOn < action.date)
+      ) {
+        throw new InvalidParameterError(
+          `paper broker: split of ${action.symbol} on ${action.date}: listedOn ${action.listedOn} must be a date on or after it`,
         );
       }
     }
@@ -849,6 +871,8 @@ export class PaperBroker {
       position.qty = oldQty * ratio;
       position.avgEntryPrice = oldPrice / ratio;
       const description = `From QTY:${decimal(oldQty)}, To QTY:${decimal(position.qty)}`;
+      const reportedAt =
+        action.listedOn === undefined ? at : Math.max(at, newYorkInstant(action.listedOn, '00:00'));
       this.activityLog.push(
         {
           kind: 'split',
@@ -859,6 +883,7 @@ export class PaperBroker {
           qty: -oldQty,
           price: oldPrice,
           description: `REMOVE, ${description}`,
+          reportedAt,
         },
         {
           kind: 'split',
@@ -869,6 +894,7 @@ export class PaperBroker {
           qty: position.qty,
           price: position.avgEntryPrice,
           description: `ADD, ${description}`,
+          reportedAt,
         },
       );
     }
@@ -1367,7 +1393,7 @@ export class PaperBroker {
     const typeOf = (a: Activity): string =>
       a.kind === 'fill' ? 'FILL' : a.kind === 'split' ? 'SPLIT' : 'DIV';
     const selected = this.activityLog.filter((a) => {
-      if (a.kind === 'fill' && a.reportedAt > this.clock) return false;
+      if ((a.kind === 'fill' || a.kind === 'split') && a.reportedAt > this.clock) return false;
       if (types !== undefined && !types.has(typeOf(a))) return false;
       if (after !== undefined && !(a.time > after)) return false;
       if (until !== undefined && !(a.time < until)) return false;

@@ -83,6 +83,12 @@ export interface SleevesState {
     readonly positions: readonly { readonly symbol: string; readonly qty: number }[];
   };
   readonly allocation: AllocationState;
+  /**
+   * The splits applied to the books, by split key (`split:<symbol>:<date>`, its ratio): live
+   * applies a split to a state once (a position opened on or after the split's day is in the new
+   * shares already). Absent: none applied.
+   */
+  readonly splits?: Readonly<Record<string, number>>;
 }
 
 /** Returns kept in a persisted state: enough for the allocator's lookback and the monitor's window. */

@@ -1,7 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { BrokerActivity } from '../../../shared/core/ports/broker.js';
 import type { PositionRecord } from '../../../shared/core/ports/state-store.js';
-import { splitKey, splitRecord, splitRecords, splitsToApply } from '../../../shared/live/positions.js';
+import type { SleevePositionState, SleevesState } from '../../../shared/core/trading/sleeves-close.js';
+import {
+  splitKey,
+  splitRecord,
+  splitRecords,
+  splitSleevesState,
+  splitsToApply,
+} from '../../../shared/live/positions.js';
 import { unexplainedSymbols } from '../../../shared/live/reconcile.js';
 
 const DAY = '2021-03-19';
@@ -98,5 +106,153 @@ describe("a positions list and the day's splits", () => {
     ).toEqual([]);
     // Neither booked fills nor a time: it cannot say.
     expect(unexplainedSymbols({ date: DAY, positions: [] }, DAY, [], [], [])).toBeUndefined();
+  });
+});
+
+describe("a sleeves state and the day's splits", () => {
+  const position = (symbol: string, qty: number, entryDate: string): SleevePositionState => ({
+    symbol,
+    side: 1,
+    qty,
+    entryPrice: 360,
+    entryTime: Date.parse(`${entryDate}T00:00:00Z`),
+    entryNotional: qty * 36_000,
+    entryCommission: 100,
+    stop: 350,
+    takeProfit: 400,
+    entryRef: 365,
+    initialRisk: 15,
+    sessionsHeld: 3,
+  });
+  const state = (splits?: Record<string, number>): SleevesState => ({
+    sleeves: ['a', 'b'],
+    books: [
+      {
+        id: 'a',
+        initialCash: 1,
+        cash: 1,
+        transfersIn: 0,
+        costs: 0,
+        positions: [position('SPY', 5, '2021-03-15')],
+      },
+      {
+        id: 'b',
+        initialCash: 1,
+        cash: 1,
+        transfersIn: 0,
+        costs: 0,
+        positions: [position('SPY', 3, '2021-03-16'), position('QQQ', 7, '2021-03-16')],
+      },
+    ],
+    account: {
+      cash: 2,
+      positions: [
+        { symbol: 'SPY', qty: 8 },
+        { symbol: 'QQQ', qty: 7 },
+      ],
+    },
+    allocation: {
+      closes: 1,
+      weights: [0.5, 0.5],
+      returnHistory: [],
+      prevEquity: [1, 1],
+      nav: [1, 1],
+      lastCloseTime: null,
+      lastRebalanceTime: null,
+      breaches: [],
+    },
+    ...(splits === undefined ? {} : { splits }),
+  });
+  const four = { symbol: 'SPY', date: DAY, ratio: 4 };
+
+  it("scales every sleeve's shares and prices once, keeps the entry money in cents, and records the key", () => {
+    const { state: out, applied } = splitSleevesState(state(), [four, four], DAY);
+    expect(applied).toEqual([four]);
+    expect(out.books.map((b) => b.positions.map((p) => [p.symbol, p.qty]))).toEqual([
+      [['SPY', 20]],
+      [
+        ['SPY', 12],
+        ['QQQ', 7],
+      ],
+    ]);
+    expect(out.books[0]?.positions[0]).toMatchObject({
+      entryPrice: 90,
+      stop: 87.5,
+      takeProfit: 100,
+      entryRef: 91.25,
+      initialRisk: 3.75,
+      entryNotional: 5 * 36_000,
+      entryCommission: 100,
+      sessionsHeld: 3,
+    });
+    expect(out.account.positions).toEqual([
+      { symbol: 'SPY', qty: 32 },
+      { symbol: 'QQQ', qty: 7 },
+    ]);
+    expect(out.splits).toEqual({ [splitKey(four)]: 4 });
+    // Applied once: a second pass (a rerun, the next step) changes nothing.
+    expect(splitSleevesState(out, [four], DAY)).toEqual({ state: out, applied: [] });
+  });
+
+  it('never scales a position opened on or after the split day (in the new shares already)', () => {
+    const s = state();
+    const opened = { ...s, books: [s.books[0], { ...s.books[1], positions: [position('SPY', 12, DAY)] }] };
+    const out = splitSleevesState(opened as SleevesState, [four], DAY).state;
+    expect(out.books.map((b) => b.positions[0]?.qty)).toEqual([20, 12]);
+    expect(out.account.positions[0]).toEqual({ symbol: 'SPY', qty: 8 + 15 });
+  });
+
+  it('keeps a fractional result as it is (3:2 of 5 shares is 7.5), as a position record keeps it', () => {
+    const out = splitSleevesState(state(), [{ symbol: 'SPY', date: DAY, ratio: 1.5 }], DAY).state;
+    expect(out.books[0]?.positions[0]?.qty).toBe(7.5);
+    expect(splitRecord(record('SPY', 5), 1.5).qty).toBe(7.5);
+  });
+
+  it('keeps the account the sum of the sleeves and each position its cost, applied once (any ratio, any entry day)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom('2021-03-12', '2021-03-18', DAY)),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
+        fc.constantFrom(2, 3, 4, 1.5, 0.5, 0.1),
+        (held, ratio) => {
+          const s = state();
+          const books = held.map(([qty, date], k) => ({
+            ...(s.books[0] as SleevesState['books'][number]),
+            id: `s${k}`,
+            positions: [position('SPY', qty, date)],
+          }));
+          const total = held.reduce((sum, [qty]) => sum + qty, 0);
+          const input: SleevesState = {
+            ...s,
+            books,
+            account: { cash: 2, positions: [{ symbol: 'SPY', qty: total }] },
+          };
+          const split = { symbol: 'SPY', date: DAY, ratio };
+          const once = splitSleevesState(input, [split], DAY).state;
+          const sum = once.books.reduce((acc, b) => acc + (b.positions[0]?.qty ?? 0), 0);
+          expect(once.account.positions[0]?.qty).toBeCloseTo(sum, 9);
+          once.books.forEach((b, k) => {
+            const [qty, date] = held[k] as [number, string];
+            const p = b.positions[0] as SleevePositionState;
+            expect(p.qty).toBeCloseTo(date < DAY ? qty * ratio : qty, 9);
+            expect(p.qty * p.entryPrice).toBeCloseTo(qty * 360, 6);
+            expect(p.entryNotional).toBe(qty * 36_000);
+          });
+          expect(splitSleevesState(once, [split], DAY).state).toBe(once);
+        },
+      ),
+    );
+  });
+
+  it('leaves a state without a split untouched, and drops the keys of splits more than 31 days old', () => {
+    const s = state();
+    expect(splitSleevesState(s, [], DAY).state).toBe(s);
+    const old = state({ 'split:SPY:2021-02-01': 2, 'split:QQQ:2021-03-01': 3 });
+    expect(splitSleevesState(old, [], DAY).state.splits).toEqual({ 'split:QQQ:2021-03-01': 3 });
   });
 });
