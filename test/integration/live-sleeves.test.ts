@@ -533,4 +533,111 @@ describe('sleeves in the live functions, against the local stack', () => {
       s.notifier.sent.slice(alerts).some((n) => n.severity === 'critical' && n.subject.includes('SPY')),
     ).toBe(true);
   }, 120_000);
+
+  it("the kill switch's flatten before 09:15 leaves a sleeve's recorded exit leg its shares: the leg's net exit sells them at the open, the flatten the rest; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const before = await held(s);
+    const stored = Object.entries(before)
+      .filter(([k]) => k.endsWith(':SPY'))
+      .reduce((a, [, q]) => a + q, 0);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 09:10: rsi's exit of its 5 SPY is recorded as a leg (execute-orders nets and sends it at 09:15).
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    s.alpaca.setTime(at(D3, '09:12'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const flattenId = (sleeve: string) =>
+      clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: [sleeve],
+      });
+    // rsi's shares are its leg's: no flatten of rsi; bollinger's 3 (and any other sleeve's) flattened.
+    expect(result.exits).not.toContain(flattenId('rsi'));
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    const flattened = (
+      await Promise.all(
+        result.exits.filter((id) => id.includes('-SPY-')).map((id) => ctx.store.getIntent(D3, id)),
+      )
+    ).reduce((a, i) => a + (i?.qty ?? 0), 0);
+    expect(flattened).toBe(stored - 5);
+    // 09:15: the leg is netted and sent once (a market-on-open sell of rsi's 5).
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    const opens = await opgOrders(s, D3);
+    expect(opens.filter((o) => o.symbol === 'SPY').map((o) => [o.side, o.qty])).toEqual([['sell', 5]]);
+    // After the open: every SPY share sold once, the account flat, never short.
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten on a sleeves config books the day's stop fills first: a sleeve whose stop filled before any risk check is not flattened, the others' shares are, no false alert", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = Object.entries(await held(s))
+      .filter(([k]) => k.endsWith(':SPY'))
+      .reduce((a, [, q]) => a + q, 0);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 10:20: rsi's stop fills (its resting stop replaced by one the price is through: a real stop
+    // order of rsi, filled at once); no risk check runs before the kill switch.
+    s.alpaca.setTime(at(D3, '10:20'));
+    const stopTag = sleeveSetTag('paper', ['rsi']);
+    for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
+      if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
+    }
+    const stop = await ctx.broker.submitOrder({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'stop',
+        sleeves: ['rsi'],
+        sequence: 9,
+      }),
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 5,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: 10_000,
+    });
+    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:25'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
+
+    const flattenId = (sleeve: string) =>
+      clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: [sleeve],
+      });
+    // Each sleeve's flatten sells its own shares: rsi holds none any more, bollinger its 3.
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect(result.exits).toContain(flattenId('bollinger'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    // The difference is the stop's fill, booked: nothing to alert but the kill switch itself.
+    expect(s.notifier.sent.slice(alerts).filter((n) => n.subject.includes('exceeds'))).toEqual([]);
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
 });
