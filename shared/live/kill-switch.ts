@@ -727,10 +727,11 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
 
 /**
  * A sleeves config's positions as the kill switch sizes its flattens from them: today's orders
- * tracked to their broker state (the risk check's `trackOrders`, in session) and the day booked on
- * the sleeves' stored state (`sleevesDay`, provisionally: nothing written), so a sleeve's stop or
- * net order that filled since the last risk check is booked (its shares are no longer the
- * sleeve's to sell); the UNASSIGNED bucket's records as stored. When that fails (no official open
+ * tracked to their broker state (the risk check's `trackOrders`, from the session's open) and the
+ * day booked on the sleeves' stored state (`sleevesDay`, provisionally: nothing written), so a
+ * sleeve's stop or net order that filled since the last risk check is booked (its shares are no
+ * longer the sleeve's to sell); before the open, the stored state without the day's net orders
+ * (nothing has filled yet); the UNASSIGNED bucket's records as stored. When that fails (no official open
  * yet to cross the day's legs at, a broker error), the stored positions list and today's intents
  * as stored, alerted: the flattens' total stays capped at what the broker holds.
  */
@@ -742,9 +743,14 @@ async function sleevesNow(
   stored: PositionsList | undefined,
 ): Promise<{ readonly intents: readonly IntentRecord[]; readonly records: readonly PositionRecord[] }> {
   const listed = await ctx.store.listIntents(day);
+  const opened =
+    session?.isOpen === true && session.openAt !== null && Date.parse(time) >= Date.parse(session.openAt);
   try {
-    const intents = session?.isOpen === true ? await trackOrders(ctx, day, listed, time, session) : listed;
-    const booking = await sleevesDay(ctx, day, intents, time, false);
+    const intents = opened ? await trackOrders(ctx, day, listed, time, session) : listed;
+    // Before the open nothing of the day has filled: its net orders are not booked (their crossed
+    // legs cross at the official open, which is not known yet).
+    const booked = opened ? intents : intents.filter((i) => i.legIds === undefined);
+    const booking = await sleevesDay(ctx, day, booked, time, false);
     if (booking !== null)
       return {
         intents,

@@ -640,4 +640,96 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
+
+  it("the kill switch's flatten after the open and before any risk check books the sleeves' net exit filled at the open: that sleeve is not flattened again, the others' shares are sold", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = Object.entries(await held(s))
+      .filter(([k]) => k.endsWith(':SPY'))
+      .reduce((a, [, q]) => a + q, 0);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // rsi's exit leg netted and sent at 09:15; it fills at the open. No risk check has tracked it.
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
+
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:31'), flatten: true });
+
+    const flattenId = (sleeve: string) =>
+      clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: [sleeve],
+      });
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect(result.exits).toContain(flattenId('bollinger'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten between 09:15 and the open, legs crossed in a net order and no bar of the day yet: the day is booked without the net order (nothing filled yet), no false alert; every share sold once", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // rsi sells its 5 SPY while breakout buys 2: one net sell of 3, 2 crossed at the open.
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    await ctx.store.createIntent(leg(s, D3, 'breakout', 'SPY', 'entry', 2, 390));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect((await opgOrders(s, D3)).map((o) => [o.symbol, o.side, o.qty])).toEqual([['SPY', 'sell', 3]]);
+    const alerts = s.notifier.sent.length;
+    const trendQty = (await held(s))['trend:SPY'] as number;
+
+    // Before the open the day's bar does not exist yet (the local data has it: hidden here).
+    s.alpaca.setTime(at(D3, '09:20'));
+    const preOpen = {
+      ...ctx,
+      marketData: {
+        ...ctx.marketData,
+        getDailyBars: async (q: Parameters<typeof ctx.marketData.getDailyBars>[0]) =>
+          q.to >= D3 ? [] : ctx.marketData.getDailyBars(q),
+      },
+    };
+    const result = await killSwitch(preOpen, {
+      reason: 'test',
+      by: 'ops',
+      time: at(D3, '09:20'),
+      flatten: true,
+    });
+
+    const flattenId = (sleeve: string) =>
+      clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'flatten',
+        sleeves: [sleeve],
+      });
+    expect(s.notifier.sent.slice(alerts).map((n) => n.subject)).toEqual([
+      expect.stringMatching(/^Kill switch: trading halted/),
+    ]);
+    // rsi's shares are the net order's (its sleeve set: left to it); trend's and bollinger's own
+    // shares are flattened, breakout's crossed 2 (bought at the open) stay its own.
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect((await ctx.store.getIntent(D3, flattenId('trend')))?.qty).toBe(trendQty);
+    expect([...result.exits].sort()).toEqual([flattenId('bollinger'), flattenId('trend')].sort());
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(2);
+    expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([['breakout:SPY', 2]]);
+  }, 120_000);
 });
