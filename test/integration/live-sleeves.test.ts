@@ -732,4 +732,39 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(2);
     expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([['breakout:SPY', 2]]);
   }, 120_000);
+
+  it("the kill switch's flatten before 09:15 with a sell placed by hand and a sleeve's exit leg not netted yet: the flattens together sell only what both leave; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = Object.entries(await held(s))
+      .filter(([k]) => k.endsWith(':SPY'))
+      .reduce((a, [, q]) => a + q, 0);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    // 09:11: someone sells 10 SPY by hand (a marketable limit: it fills at the open).
+    s.alpaca.setTime(at(D3, '09:11'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-spy',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 10,
+      type: 'limit',
+      timeInForce: 'day',
+      limitPrice: 1,
+    });
+    s.alpaca.setTime(at(D3, '09:12'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const flattened = (
+      await Promise.all(
+        result.exits.filter((id) => id.includes('-SPY-')).map((id) => ctx.store.getIntent(D3, id)),
+      )
+    ).reduce((a, i) => a + (i?.qty ?? 0), 0);
+    expect(flattened).toBe(stored - 10 - 5);
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getOrderByClientOrderId('desk-manual-spy'))?.filledQty).toBe(10);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  }, 120_000);
 });
