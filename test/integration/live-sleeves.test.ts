@@ -767,4 +767,45 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getOrderByClientOrderId('desk-manual-spy'))?.filledQty).toBe(10);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   }, 120_000);
+
+  it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 09:05: the kill switch flattens every sleeve's SPY (orders waiting for the open).
+    s.alpaca.setTime(at(D3, '09:05'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
+    const rsiFlatten = clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D3,
+      purpose: 'flatten',
+      sleeves: ['rsi'],
+    });
+    expect(result.exits).toContain(rsiFlatten);
+    // 09:10: the signals record rsi's exit of the same 5 SPY.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+    await ctx.store.createIntent(exitLeg);
+    const alerts = s.notifier.sent.length;
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect(await opgOrders(s, D3)).toEqual([]);
+    expect(await ctx.store.getIntent(D3, exitLeg.clientOrderId)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining(rsiFlatten),
+    });
+    expect(
+      s.notifier.sent
+        .slice(alerts)
+        .some((n) => n.severity === 'warning' && n.text.includes(exitLeg.clientOrderId)),
+    ).toBe(true);
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
 });
