@@ -470,7 +470,9 @@ async function cancel(ctx: LiveContext, order: BrokerOrder): Promise<boolean> {
  * (today's entry intents and this strategy's entry client order ids; protective stops are never
  * touched), and when `flatten` is true sells every watchlist position at market after cancelling
  * its resting stops (so the shares are not sold twice), through the intent path with the day's
- * deterministic `flatten` client order id: exactly once per symbol and day. Then it reports
+ * deterministic `flatten` client order id: exactly once per symbol and day (a sleeves config: one
+ * per sleeve, each of its own shares as booked up to now, less its exit legs not netted yet:
+ * {@link sleevesNow}, {@link cappedSleeveOwners}). Then it reports
  * (critical). Invoked again, it changes nothing: the flag is set, the entries are gone and the
  * exit's client order id is taken.
  */
@@ -833,7 +835,7 @@ async function cappedSleeveOwners(
     await ctx.notifier.publish({
       subject: `Kill switch: the sleeves' ${position.symbol} exceeds the broker's`,
       severity: 'critical',
-      text: `${position.symbol}: the stored sleeves hold ${storedQty} shares, the broker ${held} (the UNASSIGNED bucket's left out). The flatten sells at most what the broker holds, less the exits on their way; check the account and reconcile.`,
+      text: `${position.symbol}: the sleeves hold ${storedQty} shares (booked up to now), the broker ${held} (the UNASSIGNED bucket's left out). The flatten sells at most what the broker holds, less the exits on their way; check the account and reconcile.`,
     });
   }
   let left =
