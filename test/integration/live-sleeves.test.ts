@@ -537,25 +537,14 @@ describe('sleeves in the live functions, against the local stack', () => {
   it("the kill switch's flatten before 09:15 leaves a sleeve's recorded exit leg its shares: the leg's net exit sells them at the open, the flatten the rest; never short", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
-    const before = await held(s);
-    const stored = Object.entries(before)
-      .filter(([k]) => k.endsWith(':SPY'))
-      .reduce((a, [, q]) => a + q, 0);
+    const stored = await spyHeld(s);
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // 09:10: rsi's exit of its 5 SPY is recorded as a leg (execute-orders nets and sends it at 09:15).
     await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
     s.alpaca.setTime(at(D3, '09:12'));
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
-    const flattenId = (sleeve: string) =>
-      clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'flatten',
-        sleeves: [sleeve],
-      });
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     // rsi's shares are its leg's: no flatten of rsi; bollinger's 3 (and any other sleeve's) flattened.
     expect(result.exits).not.toContain(flattenId('rsi'));
     expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
@@ -583,9 +572,7 @@ describe('sleeves in the live functions, against the local stack', () => {
   it("the kill switch's flatten on a sleeves config books the day's stop fills first: a sleeve whose stop filled before any risk check is not flattened, the others' shares are, no false alert", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
-    const stored = Object.entries(await held(s))
-      .filter(([k]) => k.endsWith(':SPY'))
-      .reduce((a, [, q]) => a + q, 0);
+    const stored = await spyHeld(s);
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // 10:20: rsi's stop fills (its resting stop replaced by one the price is through: a real stop
@@ -619,15 +606,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     s.alpaca.setTime(at(D3, '10:25'));
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
 
-    const flattenId = (sleeve: string) =>
-      clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'flatten',
-        sleeves: [sleeve],
-      });
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     // Each sleeve's flatten sells its own shares: rsi holds none any more, bollinger its 3.
     expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
     expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
@@ -644,9 +623,7 @@ describe('sleeves in the live functions, against the local stack', () => {
   it("the kill switch's flatten after the open and before any risk check books the sleeves' net exit filled at the open: that sleeve is not flattened again, the others' shares are sold", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
-    const stored = Object.entries(await held(s))
-      .filter(([k]) => k.endsWith(':SPY'))
-      .reduce((a, [, q]) => a + q, 0);
+    const stored = await spyHeld(s);
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // rsi's exit leg netted and sent at 09:15; it fills at the open. No risk check has tracked it.
@@ -658,15 +635,7 @@ describe('sleeves in the live functions, against the local stack', () => {
 
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:31'), flatten: true });
 
-    const flattenId = (sleeve: string) =>
-      clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'flatten',
-        sleeves: [sleeve],
-      });
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
     expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
     expect(result.exits).toContain(flattenId('bollinger'));
@@ -708,15 +677,7 @@ describe('sleeves in the live functions, against the local stack', () => {
       flatten: true,
     });
 
-    const flattenId = (sleeve: string) =>
-      clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'flatten',
-        sleeves: [sleeve],
-      });
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     expect(s.notifier.sent.slice(alerts).map((n) => n.subject)).toEqual([
       expect.stringMatching(/^Kill switch: trading halted/),
     ]);
@@ -736,9 +697,7 @@ describe('sleeves in the live functions, against the local stack', () => {
   it("the kill switch's flatten before 09:15 with a sell placed by hand and a sleeve's exit leg not netted yet: the flattens together sell only what both leave; never short", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
-    const stored = Object.entries(await held(s))
-      .filter(([k]) => k.endsWith(':SPY'))
-      .reduce((a, [, q]) => a + q, 0);
+    const stored = await spyHeld(s);
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
@@ -776,14 +735,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     // 09:05: the kill switch flattens every sleeve's SPY (orders waiting for the open).
     s.alpaca.setTime(at(D3, '09:05'));
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
-    const rsiFlatten = clientOrderId({
-      stage: 'paper',
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      date: D3,
-      purpose: 'flatten',
-      sleeves: ['rsi'],
-    });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
     expect(result.exits).toContain(rsiFlatten);
     // 09:10: the signals record rsi's exit of the same 5 SPY.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
@@ -809,3 +761,22 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 });
+
+/** The sum of the sleeves' SPY as booked by the last end-of-day. */
+async function spyHeld(s: Stack): Promise<number> {
+  return Object.entries(await held(s))
+    .filter(([k]) => k.endsWith(':SPY'))
+    .reduce((a, [, q]) => a + q, 0);
+}
+
+/** The client order id of a sleeve's SPY flatten on D3 (the kill switch's and the risk check's). */
+function spyFlattenOf(s: Stack, sleeve: string): string {
+  return clientOrderId({
+    stage: 'paper',
+    strategy: s.ctx.config.name,
+    symbol: 'SPY',
+    date: D3,
+    purpose: 'flatten',
+    sleeves: [sleeve],
+  });
+}
