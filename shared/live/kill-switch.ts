@@ -9,10 +9,17 @@ import {
   STOP_ORDER_TYPES,
   sleeveSetTag,
 } from '../core/live/orders.js';
-import { sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
+import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { Notification } from '../core/ports/notifier.js';
-import type { IntentRecord, IntentStatus, PositionRecord, StateStore } from '../core/ports/state-store.js';
+import type {
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+  PositionsList,
+  SessionRecord,
+  StateStore,
+} from '../core/ports/state-store.js';
 import {
   type BreakerEvent,
   entryBlock,
@@ -26,7 +33,8 @@ import {
 import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
-import { legNetOrders } from './sleeves.js';
+import { trackOrders } from './risk-check.js';
+import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
 import { workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -462,7 +470,9 @@ async function cancel(ctx: LiveContext, order: BrokerOrder): Promise<boolean> {
  * (today's entry intents and this strategy's entry client order ids; protective stops are never
  * touched), and when `flatten` is true sells every watchlist position at market after cancelling
  * its resting stops (so the shares are not sold twice), through the intent path with the day's
- * deterministic `flatten` client order id: exactly once per symbol and day. Then it reports
+ * deterministic `flatten` client order id: exactly once per symbol and day (a sleeves config: one
+ * per sleeve, each of its own shares as booked up to now, less its exit legs not netted yet:
+ * {@link sleevesNow}, {@link cappedSleeveOwners}). Then it reports
  * (critical). Invoked again, it changes nothing: the flag is set, the entries are gone and the
  * exit's client order id is taken.
  */
@@ -540,9 +550,15 @@ export async function killSwitch(
     );
     const stored = await ctx.store.getLatestPositions();
     const session = await ctx.store.getSession(day);
-    const todays = await ctx.store.listIntents(day);
+    // A sleeves config: sized from the sleeves' day booked up to now (the day's stop and net fills
+    // no risk check may have booked yet), on today's orders tracked to their broker state.
+    const { intents: todays, records } =
+      config.sleeves === undefined
+        ? { intents: await ctx.store.listIntents(day), records: stored?.positions ?? [] }
+        : await sleevesNow(ctx, day, time, session, stored);
+    const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
     for (const position of positions) {
-      const record = sleeveRecords(stored?.positions ?? []).find((p) => p.symbol === position.symbol);
+      const record = sleeveRecords(records).find((p) => p.symbol === position.symbol);
       const conflict = positionConflict(ctx, position, record);
       if (conflict !== null) {
         // Never flatten what may not exist: a wrong short would be "flattened" by buying.
@@ -583,15 +599,18 @@ export async function killSwitch(
                   Math.abs(sleevesShare(position.qty, stored?.positions, position.symbol)) -
                   workingExitQty(position.symbol, exitSide, todays, working, {
                     ownId: flattenId(config.name),
-                    maySend: (i) => !orderWindowClosed(ctx, i, session, time),
+                    maySend,
                   }),
               },
             ]
           : await cappedSleeveOwners(
               ctx,
               position,
-              stored?.positions ?? [],
+              records,
               exiting,
+              // Each sleeve's exit legs recorded and not netted yet keep their shares: execute-orders
+              // nets and sends them (a market-on-open exit before 09:28); the flatten sells the rest.
+              unnettedExitLegs(todays, position.symbol, exitSide, maySend),
               // As the single-strategy path: the sleeves' flattens together sell no more than the
               // broker holds, less the bucket's shares and the exits on their way (these
               // flattens themselves, recorded and not at the broker yet, are the ones sent here).
@@ -602,10 +621,7 @@ export async function killSwitch(
                   exitSide,
                   todays.filter((i) => !ownIds.has(i.clientOrderId)),
                   working,
-                  {
-                    ownId: flattenId(config.name),
-                    maySend: (i) => !orderWindowClosed(ctx, i, session, time),
-                  },
+                  { ownId: flattenId(config.name), maySend },
                 ),
             );
       for (const owner of owners) {
@@ -712,17 +728,96 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
 }
 
 /**
+ * A sleeves config's positions as the kill switch sizes its flattens from them: today's orders
+ * tracked to their broker state (the risk check's `trackOrders`, from the session's open) and the
+ * day booked on the sleeves' stored state (`sleevesDay`, provisionally: nothing written), so a
+ * sleeve's stop or net order that filled since the last risk check is booked (its shares are no
+ * longer the sleeve's to sell); before the open, the stored state without the day's net orders
+ * (nothing has filled yet); the UNASSIGNED bucket's records as stored. When that fails (no official open
+ * yet to cross the day's legs at, a broker error), the stored positions list and today's intents
+ * as stored, alerted: the flattens' total stays capped at what the broker holds.
+ */
+async function sleevesNow(
+  ctx: LiveContext,
+  day: string,
+  time: string,
+  session: SessionRecord | undefined,
+  stored: PositionsList | undefined,
+): Promise<{ readonly intents: readonly IntentRecord[]; readonly records: readonly PositionRecord[] }> {
+  const listed = await ctx.store.listIntents(day);
+  const opened =
+    session?.isOpen === true && session.openAt !== null && Date.parse(time) >= Date.parse(session.openAt);
+  try {
+    const intents = opened ? await trackOrders(ctx, day, listed, time, session) : listed;
+    // Before the open nothing of the day has filled: its net orders are not booked (their crossed
+    // legs cross at the official open, which is not known yet).
+    const booked = opened ? intents : intents.filter((i) => i.legIds === undefined);
+    const booking = await sleevesDay(ctx, day, booked, time, false);
+    if (booking !== null)
+      return {
+        intents,
+        records: [...positionRecords(booking.state), ...(stored?.positions ?? []).filter(isUnassigned)],
+      };
+    return { intents, records: stored?.positions ?? [] };
+  } catch (error) {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    ctx.log.error('kill switch: the sleeves day not booked; flattens sized from the stored positions', {
+      error: cause.name,
+      message: cause.message,
+    });
+    await ctx.notifier.publish({
+      subject: "Kill switch: the sleeves' day not booked before the flatten",
+      severity: 'critical',
+      text: `${cause.name}: ${cause.message}. The flattens are sized from the last stored positions (their total capped at what the broker holds); a fill since the last risk check may be sold under the wrong sleeve. Check the account and reconcile.`,
+    });
+    return { intents: listed, records: stored?.positions ?? [] };
+  }
+}
+
+/**
+ * Per sleeve, what its exit legs of `symbol` on the exit side recorded today and not netted yet
+ * (no net intent names them) will sell: execute-orders nets and sends them while `maySend` (a
+ * market-on-open exit before 09:28; after it they are skipped, never sent, and count nothing).
+ */
+function unnettedExitLegs(
+  intents: readonly IntentRecord[],
+  symbol: string,
+  side: 'buy' | 'sell',
+  maySend: (intent: IntentRecord) => boolean,
+): ReadonlyMap<string, number> {
+  const netted = legNetOrders(intents);
+  const out = new Map<string, number>();
+  for (const leg of intents) {
+    if (
+      leg.leg !== true ||
+      leg.purpose !== 'exit' ||
+      leg.symbol !== symbol ||
+      leg.side !== side ||
+      leg.status !== 'recorded' ||
+      leg.sleeve === undefined ||
+      leg.netOrderId !== undefined ||
+      netted.has(leg.clientOrderId) ||
+      !maySend(leg)
+    )
+      continue;
+    out.set(leg.sleeve, (out.get(leg.sleeve) ?? 0) + leg.qty);
+  }
+  return out;
+}
+
+/**
  * {@link sleeveOwners}, their flattens together capped at what the broker holds of the symbol for
- * the sleeves (the UNASSIGNED bucket's shares and the exits on their way left out): in the order
- * the owners are listed, each sized min(its stored quantity, what is left). A stored total above
- * what the broker holds (a sleeve's stop filled before a risk check rewrote the positions) is
- * alerted (critical), naming the symbol: selling every stored quantity would take the account short.
+ * the sleeves (the UNASSIGNED bucket's shares, the exits on their way and the sleeves' exit legs
+ * not netted yet left out): in the order the owners are listed, each sized min(its quantity less
+ * its own legs', what is left). A total above what the broker holds (what the booking cannot
+ * explain) is alerted (critical), naming the symbol: selling every quantity would take the account short.
  */
 async function cappedSleeveOwners(
   ctx: LiveContext,
   position: { readonly symbol: string; readonly qty: number },
   records: readonly PositionRecord[],
   exiting: readonly BrokerOrder[],
+  legs: ReadonlyMap<string, number>,
   flattenId: (sleeve: string) => string,
   workingQty: (ownIds: ReadonlySet<string>) => number,
 ): Promise<{ readonly sleeve: string; readonly qty: number }[]> {
@@ -740,12 +835,15 @@ async function cappedSleeveOwners(
     await ctx.notifier.publish({
       subject: `Kill switch: the sleeves' ${position.symbol} exceeds the broker's`,
       severity: 'critical',
-      text: `${position.symbol}: the stored sleeves hold ${storedQty} shares, the broker ${held} (the UNASSIGNED bucket's left out). The flatten sells at most what the broker holds, less the exits on their way; check the account and reconcile.`,
+      text: `${position.symbol}: the sleeves hold ${storedQty} shares (booked up to now), the broker ${held} (the UNASSIGNED bucket's left out). The flatten sells at most what the broker holds, less the exits on their way; check the account and reconcile.`,
     });
   }
-  let left = held - workingQty(new Set(owners.map((o) => flattenId(o.sleeve))));
+  let left =
+    held -
+    workingQty(new Set(owners.map((o) => flattenId(o.sleeve)))) -
+    [...legs.values()].reduce((sum, q) => sum + q, 0);
   return owners.map((o) => {
-    const qty = Math.max(0, Math.min(o.qty, left));
+    const qty = Math.max(0, Math.min(o.qty - (legs.get(o.sleeve) ?? 0), left));
     left -= qty;
     return { sleeve: o.sleeve, qty };
   });

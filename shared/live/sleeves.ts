@@ -529,6 +529,53 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
     });
   }
   legs = kept;
+  // An exit leg whose shares the day's market exit of its sleeve (the kill switch's flatten, a
+  // crossed stop's exit; or the symbol-wide one) already sells or sold is taken over by it: skipped,
+  // never netted, so the shares are not sold a second time (a kill switch before the legs were
+  // recorded). Whatever that exit leaves, the next risk check protects and the next flatten sells.
+  const takenOver: string[] = [];
+  const selling = new Set<string>();
+  for (const leg of legs.filter((l) => l.purpose === 'exit')) {
+    const flatten = (sleeves?: string[]) =>
+      clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: leg.symbol,
+        date: day,
+        purpose: 'flatten',
+        ...(sleeves === undefined ? {} : { sleeves }),
+      });
+    const ids = [flatten([legSleeve(leg)]), flatten()];
+    const exit = all.find(
+      (i) =>
+        ids.includes(i.clientOrderId) &&
+        i.side === leg.side &&
+        (i.filledQty > 0 || !['skipped', 'expired', 'rejected', 'cancelled'].includes(i.status)),
+    );
+    if (exit === undefined) continue;
+    // Never netted, whoever settles it (a conflict: another writer settled it first).
+    selling.add(leg.clientOrderId);
+    const result = await ctx.store.settleIntent(
+      day,
+      leg.clientOrderId,
+      ['recorded'],
+      {
+        status: 'skipped',
+        reason: `taken over by the day's exit ${exit.clientOrderId} (${exit.status})`,
+        updatedAt: now,
+      },
+      token,
+    );
+    if (!('conflict' in result)) takenOver.push(`${leg.clientOrderId} (by ${exit.clientOrderId})`);
+  }
+  if (takenOver.length > 0) {
+    await ctx.notifier.publish({
+      subject: `Exit legs taken over by the day's exits on ${day}`,
+      severity: 'warning',
+      text: `Not netted, not sent (the exit named sells their shares): ${takenOver.join(', ')}`,
+    });
+  }
+  legs = legs.filter((l) => !selling.has(l.clientOrderId));
   for (const symbol of [...new Set(legs.map((l) => l.symbol))].sort()) {
     const mine = legs.filter((l) => l.symbol === symbol);
     const order = netLegs(

@@ -697,4 +697,250 @@ describe('sleeves in the live functions, against the local stack', () => {
       s.notifier.sent.slice(alerts).some((n) => n.severity === 'critical' && n.subject.includes('SPY')),
     ).toBe(true);
   }, 120_000);
+
+  it("the kill switch's flatten before 09:15 leaves a sleeve's recorded exit leg its shares: the leg's net exit sells them at the open, the flatten the rest; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = await spyHeld(s);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 09:10: rsi's exit of its 5 SPY is recorded as a leg (execute-orders nets and sends it at 09:15).
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    s.alpaca.setTime(at(D3, '09:12'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
+    // rsi's shares are its leg's: no flatten of rsi; bollinger's 3 (and any other sleeve's) flattened.
+    expect(result.exits).not.toContain(flattenId('rsi'));
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    const flattened = (
+      await Promise.all(
+        result.exits.filter((id) => id.includes('-SPY-')).map((id) => ctx.store.getIntent(D3, id)),
+      )
+    ).reduce((a, i) => a + (i?.qty ?? 0), 0);
+    expect(flattened).toBe(stored - 5);
+    // 09:15: the leg is netted and sent once (a market-on-open sell of rsi's 5).
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    const opens = await opgOrders(s, D3);
+    expect(opens.filter((o) => o.symbol === 'SPY').map((o) => [o.side, o.qty])).toEqual([['sell', 5]]);
+    // After the open: every SPY share sold once, the account flat, never short.
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten on a sleeves config books the day's stop fills first: a sleeve whose stop filled before any risk check is not flattened, the others' shares are, no false alert", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = await spyHeld(s);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 10:20: rsi's stop fills (its resting stop replaced by one the price is through: a real stop
+    // order of rsi, filled at once); no risk check runs before the kill switch.
+    s.alpaca.setTime(at(D3, '10:20'));
+    const stopTag = sleeveSetTag('paper', ['rsi']);
+    for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
+      if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
+    }
+    const stop = await ctx.broker.submitOrder({
+      clientOrderId: clientOrderId({
+        stage: 'paper',
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: D3,
+        purpose: 'stop',
+        sleeves: ['rsi'],
+        sequence: 9,
+      }),
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 5,
+      type: 'stop',
+      timeInForce: 'gtc',
+      stopPrice: 10_000,
+    });
+    expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:25'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
+
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
+    // Each sleeve's flatten sells its own shares: rsi holds none any more, bollinger its 3.
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect(result.exits).toContain(flattenId('bollinger'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    // The difference is the stop's fill, booked: nothing to alert but the kill switch itself.
+    expect(s.notifier.sent.slice(alerts).filter((n) => n.subject.includes('exceeds'))).toEqual([]);
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten after the open and before any risk check books the sleeves' net exit filled at the open: that sleeve is not flattened again, the others' shares are sold", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = await spyHeld(s);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // rsi's exit leg netted and sent at 09:15; it fills at the open. No risk check has tracked it.
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
+
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:31'), flatten: true });
+
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect(result.exits).toContain(flattenId('bollinger'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten between 09:15 and the open, legs crossed in a net order and no bar of the day yet: the day is booked without the net order (nothing filled yet), no false alert; every share sold once", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // rsi sells its 5 SPY while breakout buys 2: one net sell of 3, 2 crossed at the open.
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    await ctx.store.createIntent(leg(s, D3, 'breakout', 'SPY', 'entry', 2, 390));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect((await opgOrders(s, D3)).map((o) => [o.symbol, o.side, o.qty])).toEqual([['SPY', 'sell', 3]]);
+    const alerts = s.notifier.sent.length;
+    const trendQty = (await held(s))['trend:SPY'] as number;
+
+    // Before the open the day's bar does not exist yet (the local data has it: hidden here).
+    s.alpaca.setTime(at(D3, '09:20'));
+    const preOpen = {
+      ...ctx,
+      marketData: {
+        ...ctx.marketData,
+        getDailyBars: async (q: Parameters<typeof ctx.marketData.getDailyBars>[0]) =>
+          q.to >= D3 ? [] : ctx.marketData.getDailyBars(q),
+      },
+    };
+    const result = await killSwitch(preOpen, {
+      reason: 'test',
+      by: 'ops',
+      time: at(D3, '09:20'),
+      flatten: true,
+    });
+
+    const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
+    expect(s.notifier.sent.slice(alerts).map((n) => n.subject)).toEqual([
+      expect.stringMatching(/^Kill switch: trading halted/),
+    ]);
+    // rsi's shares are the net order's (its sleeve set: left to it); trend's and bollinger's own
+    // shares are flattened, breakout's crossed 2 (bought at the open) stay its own.
+    expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
+    expect((await ctx.store.getIntent(D3, flattenId('trend')))?.qty).toBe(trendQty);
+    expect([...result.exits].sort()).toEqual([flattenId('bollinger'), flattenId('trend')].sort());
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(2);
+    expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([['breakout:SPY', 2]]);
+  }, 120_000);
+
+  it("the kill switch's flatten before 09:15 with a sell placed by hand and a sleeve's exit leg not netted yet: the flattens together sell only what both leave; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    const stored = await spyHeld(s);
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    // 09:11: someone sells 10 SPY by hand (a marketable limit: it fills at the open).
+    s.alpaca.setTime(at(D3, '09:11'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-spy',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 10,
+      type: 'limit',
+      timeInForce: 'day',
+      limitPrice: 1,
+    });
+    s.alpaca.setTime(at(D3, '09:12'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const flattened = (
+      await Promise.all(
+        result.exits.filter((id) => id.includes('-SPY-')).map((id) => ctx.store.getIntent(D3, id)),
+      )
+    ).reduce((a, i) => a + (i?.qty ?? 0), 0);
+    expect(flattened).toBe(stored - 10 - 5);
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getOrderByClientOrderId('desk-manual-spy'))?.filledQty).toBe(10);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  }, 120_000);
+
+  it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 09:05: the kill switch flattens every sleeve's SPY (orders waiting for the open).
+    s.alpaca.setTime(at(D3, '09:05'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    expect(result.exits).toContain(rsiFlatten);
+    // 09:10: the signals record rsi's exit of the same 5 SPY.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+    await ctx.store.createIntent(exitLeg);
+    const alerts = s.notifier.sent.length;
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect(await opgOrders(s, D3)).toEqual([]);
+    expect(await ctx.store.getIntent(D3, exitLeg.clientOrderId)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining(rsiFlatten),
+    });
+    expect(
+      s.notifier.sent
+        .slice(alerts)
+        .some((n) => n.severity === 'warning' && n.text.includes(exitLeg.clientOrderId)),
+    ).toBe(true);
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
 });
+
+/** The sum of the sleeves' SPY as booked by the last end-of-day. */
+async function spyHeld(s: Stack): Promise<number> {
+  return Object.entries(await held(s))
+    .filter(([k]) => k.endsWith(':SPY'))
+    .reduce((a, [, q]) => a + q, 0);
+}
+
+/** The client order id of a sleeve's SPY flatten on D3 (the kill switch's and the risk check's). */
+function spyFlattenOf(s: Stack, sleeve: string): string {
+  return clientOrderId({
+    stage: 'paper',
+    strategy: s.ctx.config.name,
+    symbol: 'SPY',
+    date: D3,
+    purpose: 'flatten',
+    sleeves: [sleeve],
+  });
+}
