@@ -12,7 +12,7 @@ import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
 import type { RollingDivergence } from '../core/validation/paper.js';
 import { periodAttribution } from './attribution.js';
-import { closedTradesOfDay } from './closed-trades.js';
+import { closedTradesOfDay, realisedOnRecord } from './closed-trades.js';
 import {
   botAssetClass,
   type LiveContext,
@@ -337,6 +337,15 @@ export async function endOfDay(
     );
   }
   const closedTrades = walk.trades.filter((t) => explained(t.symbol));
+  // The part of a round trip still open that the walk closed (on earlier days and today), kept on
+  // its record: the next end-of-day resumes the trade from it (a list without a walk of the day
+  // keeps the stored record's).
+  const realisedKept = (symbol: string, avgEntryPrice: number, record: PositionRecord | undefined) =>
+    walk.open.has(symbol)
+      ? realisedOnRecord(walk.open.get(symbol), avgEntryPrice)
+      : startOfDay === undefined
+        ? record?.realised
+        : undefined;
   for (const trade of closedTrades) {
     const recorded = await ctx.store.recordClosedTrade(trade);
     if (!recorded)
@@ -361,29 +370,39 @@ export async function endOfDay(
     const qty = sleeveQty(position.symbol);
     if (qty === 0) continue;
     const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
+    // The broker's average when it has one for exactly the sleeve's quantity; else the ledger's
+    // (Coinbase reports no cost basis: its average is 0).
+    const avgEntryPrice =
+      qty === position.qty && position.avgEntryPrice > 0
+        ? position.avgEntryPrice
+        : (walk.open.get(position.symbol)?.entryPrice ?? record?.avgEntryPrice ?? position.avgEntryPrice);
+    const realised = realisedKept(position.symbol, avgEntryPrice, record);
     reconciled.push({
       // Schema 2: the single-strategy config's one sleeve is the config's name.
       sleeve: config.name,
       symbol: position.symbol,
       qty,
-      // The broker's average when it has one for exactly the sleeve's quantity; else the ledger's
-      // (Coinbase reports no cost basis: its average is 0).
-      avgEntryPrice:
-        qty === position.qty && position.avgEntryPrice > 0
-          ? position.avgEntryPrice
-          : (walk.open.get(position.symbol)?.entryPrice ?? record?.avgEntryPrice ?? position.avgEntryPrice),
+      avgEntryPrice,
       stop: record?.stop ?? null,
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,
       sessionsHeld: (record?.sessionsHeld ?? 0) + 1,
       ...(entryDate === undefined ? {} : { entryDate }),
+      ...(realised === undefined ? {} : { realised }),
     });
   }
   // A sleeve's position the broker no longer holds (sold outside): kept; the bucket goes negative.
   for (const record of records.values()) {
     const qty = sleeveQty(record.symbol);
     if (brokerPositions.some((p) => p.symbol === record.symbol) || qty === 0) continue;
-    reconciled.push({ ...record, qty, sessionsHeld: record.sessionsHeld + 1 });
+    const { realised: _, ...rest } = record;
+    const realised = realisedKept(record.symbol, record.avgEntryPrice, record);
+    reconciled.push({
+      ...rest,
+      qty,
+      sessionsHeld: record.sessionsHeld + 1,
+      ...(realised ? { realised } : {}),
+    });
   }
   // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
   reconciled.push(

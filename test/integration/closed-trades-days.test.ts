@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { notionalCents } from '../../shared/core/ledger/money.js';
+import type { FillRecord } from '../../shared/core/ports/state-store.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
+import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { riskCheck } from '../../shared/live/risk-check.js';
+import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
+
+// 2021-03-18: the strategy enters SPY at the open with 53 shares (live-steps.test.ts). New York is
+// on daylight saving time (09:00 = 13:00Z).
+const DAYS = ['2021-03-18', '2021-03-19', '2021-03-22'] as const;
+const on = (day: string) => (hhmm: string) =>
+  `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+
+let stack: Awaited<ReturnType<typeof startLiveStack>> | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+/** The day's SPY fills of one side, as the ledger has them. */
+async function spyFills(
+  s: NonNullable<typeof stack>,
+  day: string,
+  side: 'buy' | 'sell',
+): Promise<FillRecord[]> {
+  return (await s.ctx.store.listFills(day)).filter((f) => f.symbol === 'SPY' && f.side === side);
+}
+
+/**
+ * The stored SPY stop raised above the market on `day`: the risk check at 10:00 exits SPY at market
+ * (its `flatten` order of the day).
+ */
+async function exitSpyAt10(s: NonNullable<typeof stack>, day: string, stop: number) {
+  const at = on(day);
+  s.alpaca.setTime(at('08:00'));
+  await marketOpenCheck(s.ctx, at('09:00'));
+  const held = await s.ctx.store.getLatestPositions();
+  await s.ctx.store.putPositions(
+    day,
+    (held?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop } : p)),
+  );
+  s.alpaca.setTime(at('10:00'));
+  const check = await riskCheck(s.ctx, at('10:00'));
+  expect(check.exits).toHaveLength(1);
+}
+
+describe('a round trip closed over two days', () => {
+  it('is one closed trade of all its shares and the P&L of both days’ exits', async () => {
+    const [d1, d2, d3] = DAYS;
+    stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    // Day 1: 53 SPY bought at the open, its stop placed, the day closed.
+    const spy = await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
+    expect(spy.qty).toBe(53);
+    s.alpaca.setTime(on(d1)('16:15'));
+    await endOfDay(ctx, on(d1)('16:15'));
+    const [entry] = await spyFills(s, d1, 'buy');
+    if (entry === undefined) throw new Error('expected the SPY entry fill');
+
+    // Day 2: the exit at market sells 20 of the 53 (a partial fill), and the rest of the order is
+    // cancelled: 33 stay held overnight.
+    s.alpaca.setPartialFill({ SPY: 0.38 });
+    await exitSpyAt10(s, d2, entry.price * 1.09);
+    s.alpaca.setPartialFill(undefined);
+    const working = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.side === 'sell' && o.type === 'market',
+    );
+    expect(working.map((o) => [o.filledQty, o.qty])).toEqual([[20, 53]]);
+    for (const o of working) await ctx.broker.cancelOrder(o.id);
+    s.alpaca.setTime(on(d2)('16:15'));
+    const day2 = await endOfDay(ctx, on(d2)('16:15'));
+    if (!('date' in day2)) throw new Error('expected a report');
+    expect(day2.closedTrades).toEqual([]);
+    expect(day2.positions.find((p) => p.symbol === 'SPY')).toMatchObject({ qty: 33, entryDate: d1 });
+    const firstExit = await spyFills(s, d2, 'sell');
+    expect(firstExit.reduce((sum, f) => sum + f.qty, 0)).toBe(20);
+
+    // Day 3: the other 33 sold at market.
+    await exitSpyAt10(s, d3, entry.price * 1.2);
+    s.alpaca.setTime(on(d3)('16:15'));
+    const day3 = await endOfDay(ctx, on(d3)('16:15'));
+    if (!('date' in day3)) throw new Error('expected a report');
+    const lastExit = await spyFills(s, d3, 'sell');
+    expect(lastExit.reduce((sum, f) => sum + f.qty, 0)).toBe(33);
+    const exits = [...firstExit, ...lastExit];
+    const exitCents = exits.reduce((sum, f) => sum + notionalCents(f.qty, f.price), 0);
+    const close = lastExit[lastExit.length - 1] as FillRecord;
+    const trade = {
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      side: 'long',
+      qty: 53,
+      entryDate: d1,
+      exitDate: d3,
+      exitTime: close.time,
+      entryPrice: entry.price,
+      exitPrice: expect.closeTo(exits.reduce((sum, f) => sum + f.qty * f.price, 0) / 53, 9),
+      // The backtest's P&L over the whole round trip: every exit fill's notional less the entry's.
+      pnlCents: exitCents - notionalCents(53, entry.price),
+      exitExecutionId: close.executionId,
+      recordedAt: on(d3)('16:15'),
+    };
+    expect(day3.closedTrades.filter((t) => t.symbol === 'SPY')).toEqual([trade]);
+    expect(day3.drift).toEqual([]);
+    expect(day3.positions.some((p) => p.symbol === 'SPY')).toBe(false);
+    // The Kelly history reads the same one trade; a rerun records nothing more.
+    await endOfDay(ctx, on(d3)('16:15'));
+    expect((await ctx.store.listClosedTrades(ctx.config.name, 50)).filter((t) => t.symbol === 'SPY')).toEqual(
+      [trade],
+    );
+  });
+});
