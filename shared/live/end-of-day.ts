@@ -219,9 +219,13 @@ export async function endOfDay(
   // sleeves path books a net order), so the shares never fall to the UNASSIGNED bucket and the
   // sleeve keeps its stop and its exit. The ledger records the fill when it is listed (the
   // watermark stays); that backfill is not walked again.
+  // The part not listed is priced at what the order's average leaves after its listed fills, not at
+  // that average (20 listed @ 400 and 33 not @ 410: 33 @ 410, not @ 406.23), so the sleeve's trade
+  // has the broker's P&L and the listing, backfilled later, corrects nothing.
   const awaiting: FillRecord[] = [
     ...intents.flatMap((i) => {
       const qty = i.filledQty - inLedger(i);
+      const listed = recorded.filter((f) => f.brokerOrderId === i.brokerOrderId);
       return i.brokerOrderId !== undefined && qty > 1e-9 && i.avgFillPrice !== undefined
         ? [
             awaitingFill(
@@ -231,14 +235,15 @@ export async function endOfDay(
               i.symbol,
               i.side,
               qty,
-              i.avgFillPrice,
+              unlistedPrice(i.filledQty, i.avgFillPrice, listed, qty),
               sweep.orders.get(i.brokerOrderId)?.filledAt ?? scheduledTime,
             ),
           ]
         : [];
     }),
-    ...sweep.gaps.flatMap((g) =>
-      g.order.filledAvgPrice === null
+    ...sweep.gaps.flatMap((g) => {
+      const listed = read.flatMap((a) => (a.kind === 'fill' && a.orderId === g.order.id ? [a] : []));
+      return g.order.filledAvgPrice === null
         ? []
         : [
             awaitingFill(
@@ -248,11 +253,11 @@ export async function endOfDay(
               g.order.symbol,
               g.order.side,
               g.qty,
-              g.order.filledAvgPrice,
+              unlistedPrice(g.order.filledQty, g.order.filledAvgPrice, listed, g.qty),
               g.order.filledAt ?? scheduledTime,
             ),
-          ],
-    ),
+          ];
+    }),
   ];
   for (const fill of awaiting) filledSymbols.add(fill.symbol);
 
@@ -346,10 +351,32 @@ export async function endOfDay(
       : startOfDay === undefined
         ? record?.realised
         : undefined;
+  // A round trip an earlier run of the day closed with a fill not listed then (its closing execution
+  // `awaiting:<broker order>`, dated by the order's fill time or the run's) is the one a listed fill
+  // of that order closes now: recorded once, whatever time each gives the closing fill.
+  const closingOrder = new Map(own.map((f) => [f.executionId, f.brokerOrderId]));
+  const recent = closedTrades.some((t) => !t.exitExecutionId.startsWith(AWAITING))
+    ? await ctx.store.listClosedTrades(config.name, RECENT_TRADES)
+    : [];
+  const dayTrades: ClosedTradeRecord[] = [];
   for (const trade of closedTrades) {
+    const awaitingId = `${AWAITING}${closingOrder.get(trade.exitExecutionId)}`;
+    const same = recent.find(
+      (t) => t.symbol === trade.symbol && t.exitDate === trade.exitDate && t.exitExecutionId === awaitingId,
+    );
+    if (same !== undefined && same.exitExecutionId !== trade.exitExecutionId) {
+      ctx.log.info('closed trade already recorded from its fill not listed then', {
+        symbol: trade.symbol,
+        exitTime: same.exitTime,
+        exitExecutionId: trade.exitExecutionId,
+      });
+      dayTrades.push(same);
+      continue;
+    }
     const recorded = await ctx.store.recordClosedTrade(trade);
     if (!recorded)
       ctx.log.info('closed trade already recorded', { symbol: trade.symbol, exitTime: trade.exitTime });
+    dayTrades.push(trade);
   }
 
   const reconciled: PositionRecord[] = [];
@@ -426,7 +453,7 @@ export async function endOfDay(
     ...splitKeys(day, splits),
   };
   await ctx.store.putPositions(day, reconciled, scheduledTime, bookedFills);
-  return finish(reconciled, closedTrades);
+  return finish(reconciled, dayTrades);
 
   async function finish(
     reconciled: readonly PositionRecord[],
@@ -565,6 +592,12 @@ export async function endOfDay(
 const AWAITING = 'awaiting:';
 
 /**
+ * How many of the strategy's most recent closed trades a run looks through for one an earlier run
+ * of the day recorded from an awaiting fill (a rerun of the day after the fill is listed).
+ */
+const RECENT_TRADES = 100;
+
+/**
  * The part of a broker order's fills its activities do not list yet (awaiting a late report), as
  * a fill to walk on the sleeve: at the order's average fill price, keyed `awaiting:<broker order>`
  * (never written to the ledger; the listed fill is, when it comes).
@@ -590,6 +623,23 @@ function awaitingFill(
     price,
     time,
   };
+}
+
+/**
+ * The average price of an order's fills its activities do not list yet (`qty` shares): what the
+ * order's filled quantity at its average price leaves after its listed fills, over those shares.
+ * The order's average when no listed fill is known, or when what the listed fills leave is no price
+ * (a broker's figures that do not add up).
+ */
+export function unlistedPrice(
+  filledQty: number,
+  avgFillPrice: number,
+  listed: readonly { readonly qty: number; readonly price: number }[],
+  qty: number,
+): number {
+  if (listed.length === 0) return avgFillPrice;
+  const price = (filledQty * avgFillPrice - listed.reduce((sum, f) => sum + f.qty * f.price, 0)) / qty;
+  return Number.isFinite(price) && price > 0 ? price : avgFillPrice;
 }
 
 /** A broker order's states after which it fills no more. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { notionalCents } from '../../shared/core/ledger/money.js';
+import type { Broker } from '../../shared/core/ports/broker.js';
 import type { FillRecord } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -110,5 +111,115 @@ describe('a round trip closed over two days', () => {
     expect((await ctx.store.listClosedTrades(ctx.config.name, 50)).filter((t) => t.symbol === 'SPY')).toEqual(
       [trade],
     );
+  });
+});
+
+/**
+ * The broker as the end-of-day step reads it, except that the order `orderId()` reports no fill
+ * time (`filled_at` null: a broker whose order says nothing of when it filled), so the part of it
+ * not listed yet is dated by the step's own time, not by its fill's.
+ */
+function withoutFillTime(broker: Broker, orderId: () => string | undefined): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'listOrders') {
+        return async (...args: Parameters<Broker['listOrders']>) =>
+          (await target.listOrders(...args)).map((o) => (o.id === orderId() ? { ...o, filledAt: null } : o));
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('an exit whose last fill the broker lists late', () => {
+  /**
+   * 53 SPY held from day 1; on day 2 the exit at market sells 20 at 10:00 and the other 33 at the
+   * close, and the broker's activities do not list that second fill at the end-of-day (16:15).
+   */
+  async function exitListedLate(options: { fillTimeUnknown: boolean }) {
+    const [d1, d2] = DAYS;
+    stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
+    const s = stack;
+    let exitOrder: string | undefined;
+    const ctx = options.fillTimeUnknown
+      ? { ...s.ctx, broker: withoutFillTime(s.ctx.broker, () => exitOrder) }
+      : s.ctx;
+    await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
+    s.alpaca.setTime(on(d1)('16:15'));
+    await endOfDay(ctx, on(d1)('16:15'));
+    const [entry] = await spyFills(s, d1, 'buy');
+    if (entry === undefined) throw new Error('expected the SPY entry fill');
+    s.alpaca.setPartialFill({ SPY: 0.38 });
+    await exitSpyAt10(s, d2, entry.price * 1.09);
+    s.alpaca.setPartialFill(undefined);
+    s.alpaca.setTime(on(d2)('16:15'));
+    const sells = (
+      await ctx.broker.getActivities({ after: on(d2)('00:00'), until: on(d2)('16:15') })
+    ).flatMap((a) => (a.kind === 'fill' && a.symbol === 'SPY' && a.side === 'sell' ? [a] : []));
+    expect(sells.map((f) => f.qty)).toEqual([20, 33]);
+    const [first, last] = sells as [(typeof sells)[0], (typeof sells)[0]];
+    // The two fills are at different prices: the order's average is neither.
+    expect(first.price).not.toBe(last.price);
+    exitOrder = last.orderId;
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'id',
+      value: last.id,
+      times: 1_000,
+    });
+    const report = await endOfDay(ctx, on(d2)('16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.fillGaps).toHaveLength(1);
+    return { s, ctx, entry, first, last, report };
+  }
+
+  it('books the unlisted part at its own price, not the whole order’s average: the trade’s P&L is both fills’', async () => {
+    const { s, ctx, entry, first, last, report } = await exitListedLate({ fillTimeUnknown: false });
+    const [, d2, d3] = DAYS;
+    const pnlCents =
+      notionalCents(20, first.price) + notionalCents(33, last.price) - notionalCents(53, entry.price);
+    const spy = report.closedTrades.filter((t) => t.symbol === 'SPY');
+    expect(spy).toMatchObject([{ qty: 53, pnlCents, exitTime: last.time }]);
+    expect(spy[0]?.exitPrice).toBeCloseTo((20 * first.price + 33 * last.price) / 53, 9);
+    const recorded = await ctx.store.listClosedTrades(ctx.config.name, 50);
+    expect(recorded.filter((t) => t.symbol === 'SPY')).toEqual(spy);
+
+    // Listed now: a rerun of the day and the next day's end-of-day correct nothing and record nothing more.
+    s.alpaca.clearFaults();
+    s.alpaca.setTime(on(d2)('16:30'));
+    await endOfDay(ctx, on(d2)('16:30'));
+    s.alpaca.setTime(on(d3)('08:00'));
+    await marketOpenCheck(ctx, on(d3)('09:00'));
+    s.alpaca.setTime(on(d3)('16:15'));
+    const next = await endOfDay(ctx, on(d3)('16:15'));
+    if (!('date' in next)) throw new Error('expected a report');
+    expect(next.fillGaps).toEqual([]);
+    expect((await spyFills(s, d2, 'sell')).map((f) => [f.qty, f.price])).toEqual([
+      [20, first.price],
+      [33, last.price],
+    ]);
+    expect((await ctx.store.listClosedTrades(ctx.config.name, 50)).filter((t) => t.symbol === 'SPY')).toEqual(
+      spy,
+    );
+  });
+
+  it('a rerun of the day after the listing records the trade once, though its closing fill’s time was unknown before', async () => {
+    const { s, ctx, last, report } = await exitListedLate({ fillTimeUnknown: true });
+    const [, d2] = DAYS;
+    const spy = report.closedTrades.filter((t) => t.symbol === 'SPY');
+    expect(spy).toMatchObject([{ qty: 53 }]);
+    // Dated by the step (the fill's time unknown), not by the fill.
+    expect(spy[0]?.exitTime).not.toBe(last.time);
+    s.alpaca.clearFaults();
+    s.alpaca.setTime(on(d2)('16:30'));
+    const rerun = await endOfDay(ctx, on(d2)('16:30'));
+    if (!('date' in rerun)) throw new Error('expected a report');
+    expect(rerun.fillGaps).toEqual([]);
+    expect((await ctx.store.listClosedTrades(ctx.config.name, 50)).filter((t) => t.symbol === 'SPY')).toEqual(
+      spy,
+    );
+    expect(rerun.closedTrades.filter((t) => t.symbol === 'SPY')).toEqual(spy);
   });
 });
