@@ -7,6 +7,7 @@ import type {
   FillRecord,
   IntentRecord,
   PositionRecord,
+  PositionsList,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
@@ -23,7 +24,14 @@ import {
 } from './context.js';
 import { backtestTracking } from './paper-validation.js';
 import { haltSymbol, positionConflict, splitKeys, splitRecords, splitsToApply } from './positions.js';
-import { assignedOn, bookedFillsOf, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
+import {
+  assignedOn,
+  beyondBooked,
+  bookedFillsOf,
+  type ReconciliationResult,
+  reconcile,
+  sleeveFills,
+} from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
   type SleeveFigures,
@@ -153,6 +161,8 @@ export async function endOfDay(
   const fills: FillSlippage[] = [];
   const backfilled: FillSlippage[] = [];
   const ledger: FillRecord[] = [];
+  // Every fill read of an earlier day (backfilled now or by an earlier run of today).
+  const earlierFills: FillRecord[] = [];
   const corporateActions: string[] = [];
   const filledSymbols = new Set<string>();
   for (const activity of activities) {
@@ -178,6 +188,7 @@ export async function endOfDay(
       ...(activity.dryRun === true ? { dryRun: true as const } : {}),
     };
     const added = await ctx.store.appendFill(fill);
+    if (fill.date < day) earlierFills.push(fill);
     if (fill.date < day && !added) continue; // recorded by an earlier run
     const reference = intent?.referencePrice ?? null;
     (fill.date < day ? backfilled : fills).push({
@@ -318,7 +329,11 @@ export async function endOfDay(
   // did not book is walked, whatever its date (a fill of a day whose end-of-day failed).
   const bookedBefore = startOfDay?.bookedFills ?? {};
   const unbooked = awaiting.filter((f) => bookedBefore[f.brokerOrderId] === undefined);
-  const own = await sleeveFills(ctx, [...ledger, ...unbooked]);
+  // Listed fills of earlier days the start-of-day list does not hold (an end-of-day that failed
+  // before any list of its day held them): walked today, or their shares would fall to the bucket.
+  const unlisted = notInList(startOfDay, earlierFills);
+  for (const fill of unlisted) filledSymbols.add(fill.symbol);
+  const own = await sleeveFills(ctx, [...unlisted, ...ledger, ...unbooked]);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
@@ -586,6 +601,39 @@ export async function endOfDay(
     }
     return { ...report, weekly };
   }
+}
+
+/**
+ * The fills of earlier days a start-of-day list (of day L) does not hold: those after L, and those
+ * of L beyond the fills it booked (per broker order, its earliest fills are the booked ones; a list
+ * without `bookedFills` holds L's fills up to its `writtenAt`, one without either all of them). No
+ * list at all: every one (the read starts at the watermark, after the last end-of-day that wrote one).
+ */
+function notInList(list: PositionsList | undefined, fills: readonly FillRecord[]): FillRecord[] {
+  if (list === undefined) return [...fills];
+  const after = fills.filter((f) => f.date > list.date);
+  const ofList = new Map(fills.filter((f) => f.date === list.date).map((f) => [f.executionId, f]));
+  const asListed = [...ofList.values()].map((f) => ({
+    kind: 'fill' as const,
+    id: f.executionId,
+    orderId: f.brokerOrderId,
+    symbol: f.symbol,
+    side: f.side,
+    qty: f.qty,
+    price: f.price,
+    time: f.time,
+    partial: false,
+  }));
+  const beyond =
+    list.bookedFills !== undefined
+      ? beyondBooked(asListed, list.bookedFills).flatMap((a) => {
+          const fill = ofList.get(a.id);
+          return fill === undefined ? [] : [{ ...fill, qty: a.qty }];
+        })
+      : list.writtenAt !== undefined
+        ? [...ofList.values()].filter((f) => Date.parse(f.time) > Date.parse(list.writtenAt as string))
+        : [];
+  return [...beyond, ...after];
 }
 
 /** The execution id prefix of an awaiting fill (see {@link awaitingFill}). */

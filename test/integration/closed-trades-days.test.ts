@@ -3,6 +3,8 @@ import { notionalCents } from '../../shared/core/ledger/money.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
 import type { FillRecord } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
+import { executeOrders } from '../../shared/live/execute-orders.js';
+import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
@@ -221,5 +223,43 @@ describe('an exit whose last fill the broker lists late', () => {
       spy,
     );
     expect(rerun.closedTrades.filter((t) => t.symbol === 'SPY')).toEqual(spy);
+  });
+});
+
+describe('an end-of-day that failed before any list of its day held its fills', () => {
+  it('the next end-of-day books that day’s fills on the sleeve: no share to the UNASSIGNED bucket', async () => {
+    const [d1, d2] = DAYS;
+    stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    // Day 1: entries filled at the open, no risk check after them, and every end-of-day fails.
+    await marketOpenCheck(ctx, on(d1)('09:00'));
+    await generateSignals(ctx, on(d1)('09:10'));
+    await executeOrders(ctx, on(d1)('09:15'));
+    s.alpaca.setTime(on(d1)('16:15'));
+    const held = await ctx.broker.getPositions();
+    expect(held.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    s.alpaca.injectFaults({
+      kind: 'malformed-field',
+      route: 'GET /v2/account/activities',
+      field: 'price',
+      json: '"-1"',
+      times: 1_000,
+    });
+    await expect(endOfDay(ctx, on(d1)('16:15'))).rejects.toThrow(/price/);
+    s.alpaca.clearFaults();
+
+    s.alpaca.setTime(on(d2)('08:00'));
+    await marketOpenCheck(ctx, on(d2)('09:00'));
+    s.alpaca.setTime(on(d2)('16:15'));
+    const report = await endOfDay(ctx, on(d2)('16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.backfilled.map((f) => f.symbol).sort()).toEqual(held.map((p) => p.symbol).sort());
+    const sleeve = report.positions.filter((p) => p.sleeve === ctx.config.name);
+    expect(sleeve.map((p) => [p.symbol, p.qty, p.entryDate]).sort()).toEqual(
+      held.map((p) => [p.symbol, p.qty, d1]).sort(),
+    );
+    expect(report.reconciliation.symbols.filter((l) => l.unassignedAfter !== 0)).toEqual([]);
+    expect(s.notifier.sent.filter((n) => /UNASSIGNED|reconciliation/i.test(n.subject))).toEqual([]);
   });
 });
