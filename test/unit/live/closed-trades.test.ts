@@ -152,6 +152,29 @@ describe('closedTradesOfDay', () => {
     expect(realisedOnRecord(day2.open.get('SPY'), 389.83)).toBeUndefined();
   });
 
+  it('a split on the closing day scales the closed part’s shares and prices with the open ones; its cents stay', () => {
+    const realised = {
+      qty: 20,
+      entryCents: 779_660,
+      exitCents: 800_140,
+      entryPrice: 389.83,
+      exitPrice: 400.07,
+    };
+    const exit = fill('SPY', 'sell', 66, 200.5, '14:00');
+    const { trades } = walk({
+      opening: [{ ...held('SPY', 33, 389.83, '2021-03-18'), realised }],
+      splits: [{ symbol: 'SPY', ratio: 2 }],
+      fills: [exit],
+    });
+    expect(trades).toHaveLength(1);
+    expect(trades[0]).toMatchObject({
+      qty: 106,
+      pnlCents: 800_140 + notionalCents(66, 200.5) - (779_660 + notionalCents(33, 389.83)),
+    });
+    expect(trades[0]?.entryPrice).toBeCloseTo(389.83 / 2, 9);
+    expect(trades[0]?.exitPrice).toBeCloseTo((40 * 200.035 + 66 * 200.5) / 106, 9);
+  });
+
   it('walking a round trip day by day from the records gives the trades of one walk over all its fills', () => {
     const price = fc.integer({ min: 100, max: 100_000 }).map((c) => c / 100);
     // Fills of one symbol, each tagged with the day (0..3) it falls on, in time order.
