@@ -1,5 +1,10 @@
 import { notionalCents } from '../core/ledger/money.js';
-import type { ClosedTradeRecord, FillRecord, PositionRecord } from '../core/ports/state-store.js';
+import type {
+  ClosedTradeRecord,
+  FillRecord,
+  PositionRecord,
+  RealisedPart,
+} from '../core/ports/state-store.js';
 
 /** Quantities closer than this are equal (fractional shares are whole to 1e-9). */
 const EPSILON = 1e-9;
@@ -34,6 +39,11 @@ export interface OpenAfterFills {
    * basis (Coinbase).
    */
   readonly entryPrice: number | null;
+  /**
+   * The part of the round trip closed so far when it is still open (a position reduced without
+   * going flat): kept on the position record, the next day's walk resumes the trade from it.
+   */
+  readonly realised?: RealisedPart;
 }
 
 export interface DayTrades {
@@ -69,15 +79,23 @@ export function closedTradesOfDay(input: {
   for (const position of input.opening) {
     if (Math.abs(position.qty) <= EPSILON) continue;
     const qty = Math.abs(position.qty);
+    // A round trip reduced on earlier days resumes with its closed part: every share it opened,
+    // every exit's notional (the open part's entry notional at the position's average price).
+    const realised = position.realised;
+    const closed = realised?.qty ?? 0;
     lots.set(position.symbol, {
       side: position.qty > 0 ? 1 : -1,
       qty,
-      opened: qty,
-      closed: 0,
-      entryCents: notionalCents(qty, position.avgEntryPrice),
-      exitCents: 0,
-      entryPrice: position.avgEntryPrice,
-      exitPrice: 0,
+      opened: qty + closed,
+      closed,
+      entryCents: notionalCents(qty, position.avgEntryPrice) + (realised?.entryCents ?? 0),
+      exitCents: realised?.exitCents ?? 0,
+      entryPrice:
+        realised === undefined
+          ? position.avgEntryPrice
+          : position.avgEntryPrice +
+            ((realised.entryPrice - position.avgEntryPrice) * closed) / (qty + closed),
+      exitPrice: realised?.exitPrice ?? 0,
       entryDate: position.entryDate ?? null,
     });
   }
@@ -86,7 +104,9 @@ export function closedTradesOfDay(input: {
     if (lot === undefined) continue;
     lot.qty *= split.ratio;
     lot.opened *= split.ratio;
+    lot.closed *= split.ratio;
     lot.entryPrice /= split.ratio;
+    lot.exitPrice /= split.ratio;
   }
 
   const trades: ClosedTradeRecord[] = [];
@@ -152,8 +172,46 @@ export function closedTradesOfDay(input: {
       symbol,
       lot === undefined
         ? { qty: 0, entryDate: null, entryPrice: null }
-        : { qty: lot.side * lot.qty, entryDate: lot.entryDate, entryPrice: lot.entryPrice },
+        : {
+            qty: lot.side * lot.qty,
+            entryDate: lot.entryDate,
+            entryPrice: lot.entryPrice,
+            ...(lot.closed > EPSILON ? { realised: realisedOf(lot) } : {}),
+          },
     );
   }
   return { trades, open };
+}
+
+/**
+ * A lot's closed part (it is still open): its shares, their exits, and their share of the entry
+ * notional, which is what the open part's own notional at the average entry price leaves of the
+ * whole, so the next day's walk (the open part at the record's average price plus this) sums to the
+ * round trip's entry notional to the cent.
+ */
+function realisedOf(lot: Lot): RealisedPart {
+  return {
+    qty: lot.closed,
+    entryCents: Math.max(0, lot.entryCents - notionalCents(lot.qty, lot.entryPrice)),
+    exitCents: lot.exitCents,
+    entryPrice: lot.entryPrice,
+    exitPrice: lot.exitPrice,
+  };
+}
+
+/**
+ * The closed part to keep on a position record written with `avgEntryPrice` (the broker's average,
+ * or the walk's): the walk's (`open.realised`) with its entry notional rebased, so that the next
+ * day's walk, which starts the open shares at the record's average price, sums to the round trip's
+ * entry notional to the cent. Undefined when nothing of the round trip is closed.
+ */
+export function realisedOnRecord(
+  open: OpenAfterFills | undefined,
+  avgEntryPrice: number,
+): RealisedPart | undefined {
+  const realised = open?.realised;
+  if (open === undefined || realised === undefined || open.entryPrice === null) return undefined;
+  const qty = Math.abs(open.qty);
+  const whole = realised.entryCents + notionalCents(qty, open.entryPrice);
+  return { ...realised, entryCents: Math.max(0, whole - notionalCents(qty, avgEntryPrice)) };
 }

@@ -7,12 +7,13 @@ import type {
   FillRecord,
   IntentRecord,
   PositionRecord,
+  PositionsList,
 } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity } from '../core/risk/index.js';
 import { attributionLines, type PnlAttribution } from '../core/validation/attribution.js';
 import type { RollingDivergence } from '../core/validation/paper.js';
 import { periodAttribution } from './attribution.js';
-import { closedTradesOfDay } from './closed-trades.js';
+import { closedTradesOfDay, realisedOnRecord } from './closed-trades.js';
 import {
   botAssetClass,
   type LiveContext,
@@ -23,7 +24,14 @@ import {
 } from './context.js';
 import { backtestTracking } from './paper-validation.js';
 import { haltSymbol, positionConflict, splitKeys, splitRecords, splitsToApply } from './positions.js';
-import { assignedOn, bookedFillsOf, type ReconciliationResult, reconcile, sleeveFills } from './reconcile.js';
+import {
+  assignedOn,
+  beyondBooked,
+  bookedFillsOf,
+  type ReconciliationResult,
+  reconcile,
+  sleeveFills,
+} from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
   type SleeveFigures,
@@ -153,6 +161,8 @@ export async function endOfDay(
   const fills: FillSlippage[] = [];
   const backfilled: FillSlippage[] = [];
   const ledger: FillRecord[] = [];
+  // Every fill read of an earlier day (backfilled now or by an earlier run of today).
+  const earlierFills: FillRecord[] = [];
   const corporateActions: string[] = [];
   const filledSymbols = new Set<string>();
   for (const activity of activities) {
@@ -178,6 +188,7 @@ export async function endOfDay(
       ...(activity.dryRun === true ? { dryRun: true as const } : {}),
     };
     const added = await ctx.store.appendFill(fill);
+    if (fill.date < day) earlierFills.push(fill);
     if (fill.date < day && !added) continue; // recorded by an earlier run
     const reference = intent?.referencePrice ?? null;
     (fill.date < day ? backfilled : fills).push({
@@ -219,9 +230,13 @@ export async function endOfDay(
   // sleeves path books a net order), so the shares never fall to the UNASSIGNED bucket and the
   // sleeve keeps its stop and its exit. The ledger records the fill when it is listed (the
   // watermark stays); that backfill is not walked again.
+  // The part not listed is priced at what the order's average leaves after its listed fills, not at
+  // that average (20 listed @ 400 and 33 not @ 410: 33 @ 410, not @ 406.23), so the sleeve's trade
+  // has the broker's P&L and the listing, backfilled later, corrects nothing.
   const awaiting: FillRecord[] = [
     ...intents.flatMap((i) => {
       const qty = i.filledQty - inLedger(i);
+      const listed = recorded.filter((f) => f.brokerOrderId === i.brokerOrderId);
       return i.brokerOrderId !== undefined && qty > 1e-9 && i.avgFillPrice !== undefined
         ? [
             awaitingFill(
@@ -231,14 +246,15 @@ export async function endOfDay(
               i.symbol,
               i.side,
               qty,
-              i.avgFillPrice,
+              unlistedPrice(i.filledQty, i.avgFillPrice, listed, qty),
               sweep.orders.get(i.brokerOrderId)?.filledAt ?? scheduledTime,
             ),
           ]
         : [];
     }),
-    ...sweep.gaps.flatMap((g) =>
-      g.order.filledAvgPrice === null
+    ...sweep.gaps.flatMap((g) => {
+      const listed = read.flatMap((a) => (a.kind === 'fill' && a.orderId === g.order.id ? [a] : []));
+      return g.order.filledAvgPrice === null
         ? []
         : [
             awaitingFill(
@@ -248,11 +264,11 @@ export async function endOfDay(
               g.order.symbol,
               g.order.side,
               g.qty,
-              g.order.filledAvgPrice,
+              unlistedPrice(g.order.filledQty, g.order.filledAvgPrice, listed, g.qty),
               g.order.filledAt ?? scheduledTime,
             ),
-          ],
-    ),
+          ];
+    }),
   ];
   for (const fill of awaiting) filledSymbols.add(fill.symbol);
 
@@ -313,7 +329,11 @@ export async function endOfDay(
   // did not book is walked, whatever its date (a fill of a day whose end-of-day failed).
   const bookedBefore = startOfDay?.bookedFills ?? {};
   const unbooked = awaiting.filter((f) => bookedBefore[f.brokerOrderId] === undefined);
-  const own = await sleeveFills(ctx, [...ledger, ...unbooked]);
+  // Listed fills of earlier days the start-of-day list does not hold (an end-of-day that failed
+  // before any list of its day held them): walked today, or their shares would fall to the bucket.
+  const unlisted = notInList(startOfDay, earlierFills);
+  for (const fill of unlisted) filledSymbols.add(fill.symbol);
+  const own = await sleeveFills(ctx, [...unlisted, ...ledger, ...unbooked]);
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
@@ -337,10 +357,41 @@ export async function endOfDay(
     );
   }
   const closedTrades = walk.trades.filter((t) => explained(t.symbol));
+  // The part of a round trip still open that the walk closed (on earlier days and today), kept on
+  // its record: the next end-of-day resumes the trade from it (a list without a walk of the day
+  // keeps the stored record's).
+  const realisedKept = (symbol: string, avgEntryPrice: number, record: PositionRecord | undefined) =>
+    walk.open.has(symbol)
+      ? realisedOnRecord(walk.open.get(symbol), avgEntryPrice)
+      : startOfDay === undefined
+        ? record?.realised
+        : undefined;
+  // A round trip an earlier run of the day closed with a fill not listed then (its closing execution
+  // `awaiting:<broker order>`, dated by the order's fill time or the run's) is the one a listed fill
+  // of that order closes now: recorded once, whatever time each gives the closing fill.
+  const closingOrder = new Map(own.map((f) => [f.executionId, f.brokerOrderId]));
+  const recent = closedTrades.some((t) => !t.exitExecutionId.startsWith(AWAITING))
+    ? await ctx.store.listClosedTrades(config.name, RECENT_TRADES)
+    : [];
+  const dayTrades: ClosedTradeRecord[] = [];
   for (const trade of closedTrades) {
+    const awaitingId = `${AWAITING}${closingOrder.get(trade.exitExecutionId)}`;
+    const same = recent.find(
+      (t) => t.symbol === trade.symbol && t.exitDate === trade.exitDate && t.exitExecutionId === awaitingId,
+    );
+    if (same !== undefined && same.exitExecutionId !== trade.exitExecutionId) {
+      ctx.log.info('closed trade already recorded from its fill not listed then', {
+        symbol: trade.symbol,
+        exitTime: same.exitTime,
+        exitExecutionId: trade.exitExecutionId,
+      });
+      dayTrades.push(same);
+      continue;
+    }
     const recorded = await ctx.store.recordClosedTrade(trade);
     if (!recorded)
       ctx.log.info('closed trade already recorded', { symbol: trade.symbol, exitTime: trade.exitTime });
+    dayTrades.push(trade);
   }
 
   const reconciled: PositionRecord[] = [];
@@ -361,29 +412,39 @@ export async function endOfDay(
     const qty = sleeveQty(position.symbol);
     if (qty === 0) continue;
     const entryDate = walk.open.get(position.symbol)?.entryDate ?? record?.entryDate;
+    // The broker's average when it has one for exactly the sleeve's quantity; else the ledger's
+    // (Coinbase reports no cost basis: its average is 0).
+    const avgEntryPrice =
+      qty === position.qty && position.avgEntryPrice > 0
+        ? position.avgEntryPrice
+        : (walk.open.get(position.symbol)?.entryPrice ?? record?.avgEntryPrice ?? position.avgEntryPrice);
+    const realised = realisedKept(position.symbol, avgEntryPrice, record);
     reconciled.push({
       // Schema 2: the single-strategy config's one sleeve is the config's name.
       sleeve: config.name,
       symbol: position.symbol,
       qty,
-      // The broker's average when it has one for exactly the sleeve's quantity; else the ledger's
-      // (Coinbase reports no cost basis: its average is 0).
-      avgEntryPrice:
-        qty === position.qty && position.avgEntryPrice > 0
-          ? position.avgEntryPrice
-          : (walk.open.get(position.symbol)?.entryPrice ?? record?.avgEntryPrice ?? position.avgEntryPrice),
+      avgEntryPrice,
       stop: record?.stop ?? null,
       entryRef: record?.entryRef ?? null,
       initialRisk: record?.initialRisk ?? null,
       sessionsHeld: (record?.sessionsHeld ?? 0) + 1,
       ...(entryDate === undefined ? {} : { entryDate }),
+      ...(realised === undefined ? {} : { realised }),
     });
   }
   // A sleeve's position the broker no longer holds (sold outside): kept; the bucket goes negative.
   for (const record of records.values()) {
     const qty = sleeveQty(record.symbol);
     if (brokerPositions.some((p) => p.symbol === record.symbol) || qty === 0) continue;
-    reconciled.push({ ...record, qty, sessionsHeld: record.sessionsHeld + 1 });
+    const { realised: _, ...rest } = record;
+    const realised = realisedKept(record.symbol, record.avgEntryPrice, record);
+    reconciled.push({
+      ...rest,
+      qty,
+      sessionsHeld: record.sessionsHeld + 1,
+      ...(realised ? { realised } : {}),
+    });
   }
   // The bucket as last reconciled; the reconciliation brings it up to date and alerts a difference.
   reconciled.push(
@@ -407,7 +468,7 @@ export async function endOfDay(
     ...splitKeys(day, splits),
   };
   await ctx.store.putPositions(day, reconciled, scheduledTime, bookedFills);
-  return finish(reconciled, closedTrades);
+  return finish(reconciled, dayTrades);
 
   async function finish(
     reconciled: readonly PositionRecord[],
@@ -542,8 +603,47 @@ export async function endOfDay(
   }
 }
 
+/**
+ * The fills of earlier days a start-of-day list (of day L) does not hold: those after L, and those
+ * of L beyond the fills it booked (per broker order, its earliest fills are the booked ones; a list
+ * without `bookedFills` holds L's fills up to its `writtenAt`, one without either all of them). No
+ * list at all: every one (the read starts at the watermark, after the last end-of-day that wrote one).
+ */
+function notInList(list: PositionsList | undefined, fills: readonly FillRecord[]): FillRecord[] {
+  if (list === undefined) return [...fills];
+  const after = fills.filter((f) => f.date > list.date);
+  const ofList = new Map(fills.filter((f) => f.date === list.date).map((f) => [f.executionId, f]));
+  const asListed = [...ofList.values()].map((f) => ({
+    kind: 'fill' as const,
+    id: f.executionId,
+    orderId: f.brokerOrderId,
+    symbol: f.symbol,
+    side: f.side,
+    qty: f.qty,
+    price: f.price,
+    time: f.time,
+    partial: false,
+  }));
+  const beyond =
+    list.bookedFills !== undefined
+      ? beyondBooked(asListed, list.bookedFills).flatMap((a) => {
+          const fill = ofList.get(a.id);
+          return fill === undefined ? [] : [{ ...fill, qty: a.qty }];
+        })
+      : list.writtenAt !== undefined
+        ? [...ofList.values()].filter((f) => Date.parse(f.time) > Date.parse(list.writtenAt as string))
+        : [];
+  return [...beyond, ...after];
+}
+
 /** The execution id prefix of an awaiting fill (see {@link awaitingFill}). */
 const AWAITING = 'awaiting:';
+
+/**
+ * How many of the strategy's most recent closed trades a run looks through for one an earlier run
+ * of the day recorded from an awaiting fill (a rerun of the day after the fill is listed).
+ */
+const RECENT_TRADES = 100;
 
 /**
  * The part of a broker order's fills its activities do not list yet (awaiting a late report), as
@@ -571,6 +671,23 @@ function awaitingFill(
     price,
     time,
   };
+}
+
+/**
+ * The average price of an order's fills its activities do not list yet (`qty` shares): what the
+ * order's filled quantity at its average price leaves after its listed fills, over those shares.
+ * The order's average when no listed fill is known, or when what the listed fills leave is no price
+ * (a broker's figures that do not add up).
+ */
+export function unlistedPrice(
+  filledQty: number,
+  avgFillPrice: number,
+  listed: readonly { readonly qty: number; readonly price: number }[],
+  qty: number,
+): number {
+  if (listed.length === 0) return avgFillPrice;
+  const price = (filledQty * avgFillPrice - listed.reduce((sum, f) => sum + f.qty * f.price, 0)) / qty;
+  return Number.isFinite(price) && price > 0 ? price : avgFillPrice;
 }
 
 /** A broker order's states after which it fills no more. */

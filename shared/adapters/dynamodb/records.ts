@@ -13,6 +13,7 @@ import type {
   OrderTagRecord,
   PaperValidationRecord,
   PositionRecord,
+  RealisedPart,
   SessionRecord,
   SleeveCloseFigures,
   SleevesSnapshotRecord,
@@ -160,6 +161,15 @@ export const equitySnapshotSchema = z.object({
   takenAt: isoTimeSchema,
 }) satisfies z.ZodType<EquitySnapshot>;
 
+/** The closed part of a round trip still open: shares and prices positive, cents whole and not negative. */
+const realisedSchema = z.object({
+  qty: positive,
+  entryCents: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  exitCents: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  entryPrice: positive,
+  exitPrice: positive,
+}) satisfies z.ZodType<RealisedPart>;
+
 export const positionSchema = z.object({
   symbol: z.string().min(1),
   qty: num,
@@ -171,6 +181,7 @@ export const positionSchema = z.object({
   entryDate: dateSchema.optional(),
   unknownState: z.string().min(1).optional(),
   sleeve: z.string().min(1).optional(),
+  realised: realisedSchema.optional(),
 }) satisfies z.ZodType<PositionRecord>;
 
 export const positionsSchema = z

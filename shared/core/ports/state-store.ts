@@ -138,6 +138,29 @@ export interface PositionRecord {
    * sleeve (`liveSleeveIds(config)[0]`).
    */
   readonly sleeve?: string;
+  /**
+   * The part of this position's round trip already closed on earlier days (a position reduced
+   * without going flat): the next end-of-day resumes the trade from it, so the closed trade counts
+   * every share it opened and every exit's P&L. Absent when nothing of it is closed yet.
+   */
+  readonly realised?: RealisedPart;
+}
+
+/**
+ * The closed part of a round trip still open (see {@link PositionRecord.realised}): money in integer
+ * cents, prices in the same shares as the position (a split scales them with it).
+ */
+export interface RealisedPart {
+  /** Shares closed so far (the position's `qty` is what is still open). */
+  readonly qty: number;
+  /** Their share of the round trip's entry notional (integer cents). */
+  readonly entryCents: number;
+  /** Σ the closing fills' notionals (integer cents, each fill rounded to the cent). */
+  readonly exitCents: number;
+  /** The round trip's average entry price when they closed. */
+  readonly entryPrice: number;
+  /** Quantity-weighted average price of the closing fills. */
+  readonly exitPrice: number;
 }
 
 /** The schema version every item the live functions write carries (`schemaVersion`); absent = 1. */

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { notionalCents } from '../../../shared/core/ledger/money.js';
 import type { FillRecord, PositionRecord } from '../../../shared/core/ports/state-store.js';
-import { closedTradesOfDay } from '../../../shared/live/closed-trades.js';
+import { closedTradesOfDay, realisedOnRecord } from '../../../shared/live/closed-trades.js';
 
 const DAY = '2021-03-19';
 let executions = 0;
@@ -118,5 +120,121 @@ describe('closedTradesOfDay', () => {
       ['short', 5, 5_000, DAY],
     ]);
     expect(open.get('SPY')?.qty).toBe(0);
+  });
+
+  it('a round trip reduced on one day and closed the next is one trade of all its shares (the closed part kept on the record)', () => {
+    const first = fill('SPY', 'sell', 20, 400.07, '14:00');
+    const day1 = walk({ opening: [held('SPY', 53, 389.83, '2021-03-18')], fills: [first] });
+    expect(day1.trades).toEqual([]);
+    const open = day1.open.get('SPY');
+    expect(open?.qty).toBe(33);
+    // The broker keeps its average entry price on a sale: the record's.
+    const realised = realisedOnRecord(open, 389.83);
+    expect(realised).toEqual({
+      qty: 20,
+      entryCents: notionalCents(53, 389.83) - notionalCents(33, 389.83),
+      exitCents: notionalCents(20, 400.07),
+      entryPrice: 389.83,
+      exitPrice: 400.07,
+    });
+    const last = { ...fill('SPY', 'sell', 33, 401.13, '14:00'), date: '2021-03-22' };
+    const day2 = walk({
+      opening: [{ ...held('SPY', 33, 389.83, '2021-03-18'), ...(realised ? { realised } : {}) }],
+      fills: [last],
+    });
+    const once = walk({ opening: [held('SPY', 53, 389.83, '2021-03-18')], fills: [first, last] });
+    expect(day2.trades).toEqual(once.trades);
+    expect(day2.trades[0]).toMatchObject({
+      qty: 53,
+      pnlCents: notionalCents(20, 400.07) + notionalCents(33, 401.13) - notionalCents(53, 389.83),
+    });
+    // Flat: nothing is carried.
+    expect(realisedOnRecord(day2.open.get('SPY'), 389.83)).toBeUndefined();
+  });
+
+  it('a split on the closing day scales the closed part’s shares and prices with the open ones; its cents stay', () => {
+    const realised = {
+      qty: 20,
+      entryCents: 779_660,
+      exitCents: 800_140,
+      entryPrice: 389.83,
+      exitPrice: 400.07,
+    };
+    const exit = fill('SPY', 'sell', 66, 200.5, '14:00');
+    const { trades } = walk({
+      opening: [{ ...held('SPY', 33, 389.83, '2021-03-18'), realised }],
+      splits: [{ symbol: 'SPY', ratio: 2 }],
+      fills: [exit],
+    });
+    expect(trades).toHaveLength(1);
+    expect(trades[0]).toMatchObject({
+      qty: 106,
+      pnlCents: 800_140 + notionalCents(66, 200.5) - (779_660 + notionalCents(33, 389.83)),
+    });
+    expect(trades[0]?.entryPrice).toBeCloseTo(389.83 / 2, 9);
+    expect(trades[0]?.exitPrice).toBeCloseTo((40 * 200.035 + 66 * 200.5) / 106, 9);
+  });
+
+  it('walking a round trip day by day from the records gives the trades of one walk over all its fills', () => {
+    const price = fc.integer({ min: 100, max: 100_000 }).map((c) => c / 100);
+    // Fills of one symbol, each tagged with the day (0..3) it falls on, in time order.
+    const fills = fc.array(
+      fc.record({
+        side: fc.constantFrom<'buy' | 'sell'>('buy', 'sell'),
+        qty: fc.integer({ min: 1, max: 60 }),
+        price,
+      }),
+      { minLength: 1, maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 80 }),
+        price,
+        fills,
+        fc.array(fc.integer({ min: 0, max: 3 })),
+        (qty0, p0, raw, cuts) => {
+          const all = raw.map((f, i) => ({
+            ...fill(
+              'QQQ',
+              f.side,
+              f.qty,
+              f.price,
+              `${String(13 + Math.floor(i / 6)).padStart(2, '0')}:${String((i % 6) * 10).padStart(2, '0')}`,
+            ),
+            executionId: `prop-${String(i).padStart(3, '0')}`,
+          }));
+          const opening = held('QQQ', qty0, p0, '2021-03-01');
+          const once = walk({ opening: [opening], fills: all });
+          // The same fills over days: each day starts from the record the previous one left.
+          const bounds = [...new Set(cuts.map((c) => Math.min(c * 3, all.length)))].sort((a, b) => a - b);
+          let record: PositionRecord | undefined = opening;
+          const trades = [];
+          let from = 0;
+          for (const to of [...bounds, all.length]) {
+            if (to < from) continue;
+            const day = walk({ opening: record === undefined ? [] : [record], fills: all.slice(from, to) });
+            trades.push(...day.trades);
+            const open = day.open.get('QQQ');
+            if (open === undefined || open.qty === 0 || open.entryPrice === null) record = undefined;
+            else {
+              const realised = realisedOnRecord(open, open.entryPrice);
+              record = {
+                ...held('QQQ', open.qty, open.entryPrice, open.entryDate ?? undefined),
+                ...(realised === undefined ? {} : { realised }),
+              };
+            }
+            from = to;
+          }
+          expect(trades.map((t) => [t.side, t.qty, t.pnlCents, t.exitExecutionId])).toEqual(
+            once.trades.map((t) => [t.side, t.qty, t.pnlCents, t.exitExecutionId]),
+          );
+          for (const [i, t] of trades.entries()) {
+            expect(t.entryPrice).toBeCloseTo(once.trades[i]?.entryPrice as number, 6);
+            expect(t.exitPrice).toBeCloseTo(once.trades[i]?.exitPrice as number, 6);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
