@@ -232,6 +232,9 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         : entry !== undefined && record === undefined
           ? { entryDate: day }
           : {}),
+      // The closed part of a round trip still open, kept for the next end-of-day's walk (which
+      // starts from this list when the day's end-of-day failed).
+      ...(record?.realised !== undefined ? { realised: record.realised } : {}),
     });
     const exitSide = side === 1 ? 'sell' : 'buy';
     const resting = openOrders.filter(

@@ -11,7 +11,7 @@ import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-st
 
 // 2021-03-18: the strategy enters SPY at the open with 53 shares (live-steps.test.ts). New York is
 // on daylight saving time (09:00 = 13:00Z).
-const DAYS = ['2021-03-18', '2021-03-19', '2021-03-22'] as const;
+const DAYS = ['2021-03-18', '2021-03-19', '2021-03-22', '2021-03-23'] as const;
 const on = (day: string) => (hhmm: string) =>
   `${day}T${String(Number(hhmm.slice(0, 2)) + 4).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
 
@@ -113,6 +113,57 @@ describe('a round trip closed over two days', () => {
     expect((await ctx.store.listClosedTrades(ctx.config.name, 50)).filter((t) => t.symbol === 'SPY')).toEqual(
       [trade],
     );
+  });
+});
+
+describe('a round trip closed over two days with a missed end-of-day between', () => {
+  it('the risk check keeps the closed part on its list: the next end-of-day records the one trade of 53', async () => {
+    const [d1, d2, d3, d4] = DAYS;
+    stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
+    s.alpaca.setTime(on(d1)('16:15'));
+    await endOfDay(ctx, on(d1)('16:15'));
+    const [entry] = await spyFills(s, d1, 'buy');
+    if (entry === undefined) throw new Error('expected the SPY entry fill');
+    // Day 2: 20 of the 53 sold, the rest of the order cancelled; the end-of-day keeps the closed part.
+    s.alpaca.setPartialFill({ SPY: 0.38 });
+    await exitSpyAt10(s, d2, entry.price * 1.09);
+    s.alpaca.setPartialFill(undefined);
+    for (const o of (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.side === 'sell' && o.type === 'market',
+    ))
+      await ctx.broker.cancelOrder(o.id);
+    s.alpaca.setTime(on(d2)('16:15'));
+    await endOfDay(ctx, on(d2)('16:15'));
+    // Day 3: a risk check writes the day's list (the stop back under the market); its end-of-day
+    // never runs, so day 4's walks from the risk check's list.
+    s.alpaca.setTime(on(d3)('08:00'));
+    await marketOpenCheck(ctx, on(d3)('09:00'));
+    const held = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      d3,
+      (held?.positions ?? []).map((p) => (p.symbol === 'SPY' ? { ...p, stop: entry.price * 0.8 } : p)),
+    );
+    s.alpaca.setTime(on(d3)('10:00'));
+    const check = await riskCheck(ctx, on(d3)('10:00'));
+    expect(check.exits).toEqual([]);
+    expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')).toMatchObject({
+      qty: 33,
+      realised: { qty: 20 },
+    });
+    // Day 4: the other 33 sold; the trade is all 53 shares.
+    await exitSpyAt10(s, d4, entry.price * 1.2);
+    s.alpaca.setTime(on(d4)('16:15'));
+    const day4 = await endOfDay(ctx, on(d4)('16:15'));
+    if (!('date' in day4)) throw new Error('expected a report');
+    const exits = [...(await spyFills(s, d2, 'sell')), ...(await spyFills(s, d4, 'sell'))];
+    expect(exits.reduce((sum, f) => sum + f.qty, 0)).toBe(53);
+    const exitCents = exits.reduce((sum, f) => sum + notionalCents(f.qty, f.price), 0);
+    expect(day4.closedTrades.filter((t) => t.symbol === 'SPY')).toMatchObject([
+      { qty: 53, entryDate: d1, exitDate: d4, pnlCents: exitCents - notionalCents(53, entry.price) },
+    ]);
   });
 });
 
