@@ -976,6 +976,20 @@ function simulate<P>(
       if (entryId !== 0) {
         fillEntry(slot);
         if (side !== 0) checkProtective(slot, false);
+        // Filled, not stopped out, and the rule silent at this close: the close is a held
+        // stretch's (the position marked, the breakers' bookkeeping), so the stretch starts here.
+        if (
+          holdFast &&
+          side !== 0 &&
+          slot < end &&
+          ((codes[slot] as number) & (side === 1 ? longMask : shortMask)) === 0
+        ) {
+          const next = holdStretch(slot);
+          barsInMarket += next - slot;
+          sessionsHeld += next - slot;
+          slot = next - 1;
+          continue;
+        }
       }
     }
     const lastClose = close[slot] as number;
