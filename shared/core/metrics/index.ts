@@ -214,6 +214,34 @@ export class CurveStats {
 }
 
 /**
+ * How many of the first points of both curves (the same array twice for one curve) equal the
+ * initial equity, when the per-period risk-free return is 0 and the initial equity positive and
+ * finite; else 0.
+ *
+ * INITIAL FLAT POINTS: before a curve first moves (a strategy's warm-up and its wait for the first
+ * entry: 7-39 % of the points in the bench's sweeps), each point's excess return is e / e₋₁ − 1 − 0,
+ * exactly +0, so the pass's arithmetic there changes nothing but the count and the peak's time: the
+ * running mean stays +0 (+0 − +0 = +0, +0 / n = +0, +0 + +0 = +0; it starts at +0 and so is never
+ * −0), the squared deviations and the downside squares add +0 × +0, and the point equals the peak,
+ * which it leaves as it is and whose time it takes. So the passes count these points in one step and
+ * start their loop after them, with the same figures to the bit and without the running mean's
+ * chain of divisions, the pass's floor (docs/engine.md, "The engine's baseline (the twelfth
+ * round)").
+ */
+function initialFlatPoints(
+  equityA: Float64Array,
+  equityB: Float64Array,
+  count: number,
+  initial: number,
+  riskFreePerPeriod: number,
+): number {
+  if (!(1 - 1 - riskFreePerPeriod === 0 && initial > 0 && initial < Number.POSITIVE_INFINITY)) return 0;
+  let i = 0;
+  while (i < count && equityA[i] === initial && equityB[i] === initial) i++;
+  return i;
+}
+
+/**
  * The pass of {@link computeMetrics} over `count` points of a curve whose times are finite and
  * increasing and whose equities are finite (the caller checked). The initial equity is the first
  * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
@@ -248,7 +276,13 @@ export function curveStats(
   let previousEquity = initial;
   // e − e is 0 for a finite e and NaN otherwise: the sum is 0 only when every point is finite.
   let nonFinite = 0;
-  for (let i = 0; i < count; i++) {
+  // The points at the initial equity before the first change, in one step (INITIAL FLAT POINTS).
+  const prefix = initialFlatPoints(equity, equity, count, initial, riskFreePerPeriod);
+  if (prefix > 0) {
+    returnCount = prefix;
+    peakTime = time[prefix - 1] as number;
+  }
+  for (let i = prefix; i < count; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
     nonFinite += e - e;
@@ -355,7 +389,16 @@ export function curveStatsPair(
   const flatExcess = 1 - 1 - riskFreePerPeriod;
   const flatDownside = Math.min(flatExcess, 0);
   const flatDownsideSquare = flatDownside * flatDownside;
-  for (let i = 0; i < count; i++) {
+  // The points where both curves are at the initial equity before either changes, in one step
+  // (INITIAL FLAT POINTS, at `curveStats`).
+  const prefix = initialFlatPoints(equityA, equityB, count, initial, riskFreePerPeriod);
+  if (prefix > 0) {
+    countA = prefix;
+    countB = prefix;
+    peakTimeA = time[prefix - 1] as number;
+    peakTimeB = peakTimeA;
+  }
+  for (let i = prefix; i < count; i++) {
     const t = time[i] as number;
     const a = equityA[i] as number;
     const b = equityB[i] as number;

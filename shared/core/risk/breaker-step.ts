@@ -129,3 +129,20 @@ export function breakerSkipTo(s: BreakerScalars, day: number, at: number): void 
   s.day = day;
   s.dayAt = at;
 }
+
+/**
+ * The factor of a pre-test that tells without a division that `breakerStep`'s test of a limit
+ * (`(reference − equity) / reference >= limit`, the daily-loss breaker's from the day's start, the
+ * drawdown's from the high-water mark) cannot pass: for a reference R > 0 (finite), an equity at or
+ * above `R × safeLimitFactor(limit)` never reaches the limit. NaN (no pre-test passes) unless
+ * 0 < limit < 1.
+ *
+ * EXACT: the factor is 1 − limit + 1e-9. Its rounding, the product's and the test's own (the
+ * subtraction, the division: each half an ulp, about 1.1e-16 relative) are below 1e-15, so an
+ * equity at or above the product is at least R × (1 − limit + 1e-9 − 1e-15): the quotient, even as
+ * computed, stays under limit − 1e-10. The pre-test only ever says "does not trip"; an equity under
+ * the product (or NaN) runs the exact test.
+ */
+export function safeLimitFactor(limit: number): number {
+  return limit > 0 && limit < 1 ? 1 - limit + 1e-9 : Number.NaN;
+}

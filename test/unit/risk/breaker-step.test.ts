@@ -18,6 +18,7 @@ import {
   type RiskState,
   resetDrawdown,
   riskStateOf,
+  safeLimitFactor,
   scalarEntryBlock,
   UNWORDED_REFUSAL,
 } from '../../../shared/core/risk/index.js';
@@ -267,5 +268,28 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
         },
       ),
     );
+  });
+  it('safeLimitFactor: an equity at or above the reference times it never reaches the limit, as computed', () => {
+    // Equities a few ulps around the bound, where the exact test is closest to the limit.
+    let nearLimit = 0;
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1e-3, max: 1e12, noNaN: true }),
+        fc.double({ min: 1e-6, max: 1 - 1e-6, noNaN: true }),
+        fc.integer({ min: -8, max: 8 }),
+        (reference, limit, ulps) => {
+          const bound = reference * safeLimitFactor(limit);
+          const equity = bound * (1 + ulps * Number.EPSILON);
+          if (!(equity >= bound)) return;
+          const fall = (reference - equity) / reference;
+          if (fall > limit - 1e-8) nearLimit++;
+          expect(fall < limit).toBe(true);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+    // The draws sit within 1e-8 of the limit (the margin is 1e-9 of the reference): not vacuous.
+    expect(nearLimit).toBeGreaterThan(1_000);
+    for (const limit of [0, 1, -0.1, 1.5, Number.NaN]) expect(safeLimitFactor(limit)).toBeNaN();
   });
 });

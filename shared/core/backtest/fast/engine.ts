@@ -33,9 +33,11 @@ import {
   initialRiskState,
   KellySums,
   manageStop,
+  NO_DAY,
   type RiskRules,
   type RiskState,
   riskStateOf,
+  safeLimitFactor,
   scalarEntryBlock,
 } from '../../risk/index.js';
 import { allInFillQty } from '../../sizing/index.js';
@@ -792,14 +794,131 @@ function simulate<P>(
     codes !== undefined && (rules === undefined || (bk.dailyLossLimit > 0 && bk.maxDrawdown > 0));
   // Held stretches run in a tight loop when no stop management can move the stop or exit.
   const holdFast = codes !== undefined && !manages;
+  // The breakers' pre-tests of the held stretches (`safeLimitFactor`: NaN, none, unless both limits are in (0, 1)).
+  const lossFactor = safeLimitFactor(bk.dailyLossLimit);
+  const drawdownFactor = safeLimitFactor(bk.maxDrawdown);
+  const preTests = rules !== undefined && !Number.isNaN(lossFactor) && !Number.isNaN(drawdownFactor);
   /**
    * Held with nothing pending, from `from`: each close where neither the protective orders
    * (`protectiveHit`) nor the rule (`codes & mask`) can act, as the per-bar code runs it (the
    * position marked at the close, the breakers' bookkeeping in `riskClose`), with the position's
    * figures in locals. Returns the first bar it did not run: one where the stop, the target or the
    * rule acts (run by the per-bar code), or the one after a close where the breakers flatten.
+   *
+   * The breakers' state is kept in locals too, and a close runs `breakerStep` itself only where a
+   * pre-test without a division (`safeLimitFactor`: the equity at or above a bound of the day's
+   * start and one of the high-water mark, each a product made when they change) cannot tell that
+   * neither breaker trips; elsewhere the close does what `breakerStep` does when nothing trips (a new
+   * day starts from the last equity, the high-water mark follows the equity). While a drawdown halt
+   * holds (its sessions counted and reset by `breakerStep`) the closes run `holdStretchStepped`.
    */
   const holdStretch = (from: number): number => {
+    intent = HOLD;
+    const rulesOn = rules !== undefined;
+    if (rulesOn && !(preTests && bk.haltSessions < 0)) return holdStretchStepped(from);
+    const long = side === 1;
+    const mask = long ? longMask : shortMask;
+    const sign = side;
+    const held = qty;
+    const base = cash;
+    const stop = pos[P_STOP_PRICE] as number;
+    const target = pos[P_TARGET_PRICE] as number;
+    const armed = armedFrom;
+    const flags = codes as Uint8Array;
+    let day = bk.day;
+    let dayAt = bk.dayAt;
+    let dayStart = bk.dayStartEquity;
+    let last = bk.lastEquity;
+    let peak = bk.highWaterMark;
+    let lossDay = bk.lossDay;
+    // Infinity (every close runs the exact step) unless the reference is positive and finite.
+    let lossBound =
+      dayStart > 0 && dayStart < Number.POSITIVE_INFINITY ? dayStart * lossFactor : Number.POSITIVE_INFINITY;
+    let peakBound =
+      peak > 0 && peak < Number.POSITIVE_INFINITY ? peak * drawdownFactor : Number.POSITIVE_INFINITY;
+    let at = from;
+    while (at < end) {
+      if (((flags[at] as number) & mask) !== 0) break;
+      if (
+        at >= armed &&
+        protectiveHit(
+          long,
+          open[at] as number,
+          high[at] as number,
+          low[at] as number,
+          stop,
+          target,
+          false,
+        ) !== PROTECTIVE_NONE
+      ) {
+        break;
+      }
+      const k = at - start;
+      inMarket[k] = 1;
+      const equity = toDollars(base + sign * notionalCents(held, close[at] as number));
+      equityValue[k] = equity;
+      at++;
+      if (!rulesOn) continue;
+      // `riskClose`: with the intent HOLD and no stop management, the position's part acts only
+      // on a daily-loss trip.
+      const d = dayNumber[at - 1] as number;
+      const newDay = d !== day;
+      let start0 = dayStart;
+      let bound = lossBound;
+      if (newDay) {
+        if (day !== NO_DAY) start0 = last;
+        bound =
+          start0 > 0 && start0 < Number.POSITIVE_INFINITY ? start0 * lossFactor : Number.POSITIVE_INFINITY;
+      }
+      if ((lossDay === d || equity >= bound) && equity >= peakBound) {
+        // Neither breaker trips: what `breakerStep` does then.
+        if (newDay) {
+          day = d;
+          dayAt = at - 1;
+          dayStart = start0;
+          lossBound = bound;
+        }
+        if (equity > peak) {
+          peak = equity;
+          peakBound = peak * drawdownFactor;
+        }
+        last = equity;
+        continue;
+      }
+      bk.day = day;
+      bk.dayAt = dayAt;
+      bk.dayStartEquity = dayStart;
+      bk.lastEquity = last;
+      bk.highWaterMark = peak;
+      if ((breakerStep(bk, d, at - 1, equity) & DAILY_LOSS_TRIP) !== 0) {
+        positionClose(at - 1, true);
+        if (exitId !== 0) return at;
+      }
+      if (bk.haltSessions >= 0) return holdStretchStepped(at);
+      day = bk.day;
+      dayAt = bk.dayAt;
+      dayStart = bk.dayStartEquity;
+      last = bk.lastEquity;
+      peak = bk.highWaterMark;
+      lossDay = bk.lossDay;
+      lossBound =
+        dayStart > 0 && dayStart < Number.POSITIVE_INFINITY
+          ? dayStart * lossFactor
+          : Number.POSITIVE_INFINITY;
+      peakBound =
+        peak > 0 && peak < Number.POSITIVE_INFINITY ? peak * drawdownFactor : Number.POSITIVE_INFINITY;
+    }
+    if (rulesOn) {
+      bk.day = day;
+      bk.dayAt = dayAt;
+      bk.dayStartEquity = dayStart;
+      bk.lastEquity = last;
+      bk.highWaterMark = peak;
+    }
+    return at;
+  };
+  /** `holdStretch` with `breakerStep` run at every close (a drawdown halt holds, or no pre-test). */
+  const holdStretchStepped = (from: number): number => {
     const rulesOn = rules !== undefined;
     const long = side === 1;
     const mask = long ? longMask : shortMask;
@@ -810,7 +929,6 @@ function simulate<P>(
     const target = pos[P_TARGET_PRICE] as number;
     const armed = armedFrom;
     const flags = codes as Uint8Array;
-    intent = HOLD;
     let at = from;
     while (at < end) {
       if (((flags[at] as number) & mask) !== 0) break;
@@ -832,8 +950,6 @@ function simulate<P>(
       inMarket[k] = 1;
       equityValue[k] = toDollars(base + sign * notionalCents(held, close[at] as number));
       at++;
-      // `riskClose`: with the intent HOLD and no stop management, the position's part acts only
-      // on a daily-loss trip.
       if (rulesOn && breakersClose(at - 1, k)) {
         positionClose(at - 1, true);
         if (exitId !== 0) break;
@@ -860,6 +976,20 @@ function simulate<P>(
       if (entryId !== 0) {
         fillEntry(slot);
         if (side !== 0) checkProtective(slot, false);
+        // Filled, not stopped out, and the rule silent at this close: the close is a held
+        // stretch's (the position marked, the breakers' bookkeeping), so the stretch starts here.
+        if (
+          holdFast &&
+          side !== 0 &&
+          slot < end &&
+          ((codes[slot] as number) & (side === 1 ? longMask : shortMask)) === 0
+        ) {
+          const next = holdStretch(slot);
+          barsInMarket += next - slot;
+          sessionsHeld += next - slot;
+          slot = next - 1;
+          continue;
+        }
       }
     }
     const lastClose = close[slot] as number;
