@@ -601,8 +601,8 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
   });
 
   it('with many bins on a short series (a batch holds fewer lookbacks: their running windows bounded in bytes)', () => {
-    // 100,000 bins: a lookback's running window is 3.2 MB, so a batch of 8 MB holds two lookbacks
-    // (lookbacks 3 | 4-5 | 6-7 | 8-9), not twelve (38 MB of windows).
+    // 100,000 bins: a lookback's running window is 1.6 MB, so a batch of 8 MB holds five lookbacks
+    // (lookbacks 3 | 4-5 | 6-9), not twelve (19 MB of windows).
     const spy = loadBarsCsv('data/SPY.csv');
     const series = sliceOf(spy, 0, 40);
     const cache = new IndicatorCache(series, 256 * 1024 * 1024);
