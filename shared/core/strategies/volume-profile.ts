@@ -349,7 +349,7 @@ class ProfileBars {
 const MAX_BATCH = 12;
 /**
  * The most bytes a batch's lookbacks may take together (`ProfileBatch`): their thresholds, built
- * before they are asked for, and their running windows (2 × bins doubles each); one lookback at
+ * before they are asked for, and their running windows (`bins` doubles each); one lookback at
  * least.
  */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -601,8 +601,7 @@ class ProfileThresholds {
  * estimate, the shares of the bars that cover it in part (a bar's lowest and highest bins, its
  * overlap as profileHistogram computes it; a bar with no range) and of those that cover it wholly
  * (density × the bins' width, the same for each such bin, though each bin's own width differs by
- * its rounded edges: the bound takes the largest difference, `DEV`), and `parts`, the number of
- * bars with volume in each bin. Integer sums in quanta are exact, so a window's numbers are the
+ * its rounded edges: the bound takes the largest difference, `DEV`). Integer sums in quanta are exact, so a window's numbers are the
  * same whatever path built it, and the bins are compared in quanta. At bar i, the
  * window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
  * first that has the same lowest low and highest high (the same bins, so the same quanta per bar):
@@ -628,8 +627,8 @@ class ProfileBatch {
   private lone = -2;
   private readonly most: number;
   /**
-   * Each lookback's running window, 2 × bins numbers from k × 2 × bins for the batch's k-th: its
-   * bins' estimates in quanta, then its `parts` counts.
+   * Each lookback's running window, its bins' estimates in quanta, `bins` numbers from k × bins
+   * for the batch's k-th.
    */
   private readonly windows: Float64Array;
   private readonly edges: Float64Array;
@@ -662,11 +661,11 @@ class ProfileBatch {
     this.most = bars.estimable
       ? Math.max(
           1,
-          Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n) + 16 * bins))),
+          Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n) + 8 * bins))),
         )
       : 1;
     const m = bars.estimable ? this.most * bins : 0;
-    this.windows = new Float64Array(2 * m);
+    this.windows = new Float64Array(m);
     this.edges = new Float64Array(bins + 1);
     this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
@@ -830,9 +829,8 @@ class ProfileBatch {
           edgesLo = wlo;
           edgesHi = whi;
         }
-        // This window's bins (in quanta) from s, their bar counts from sp.
-        const s = 2 * k * bins;
-        const sp = s + bins;
+        // This window's bins (in quanta) from s.
+        const s = k * bins;
         // The bins the bars added changed (`r0` .. `r1`; empty when r0 > r1).
         changed[0] = bins;
         changed[1] = -1;
@@ -855,7 +853,7 @@ class ProfileBatch {
           seconds[k] = seconds[k - 1] as number;
           this.addBars(i - 1, i, 1, s);
         } else {
-          st.fill(0, s, s + 2 * bins);
+          st.fill(0, s, s + bins);
           this.addBars(i - lookback, i, 1, s);
           full = true;
           changed[0] = 0;
@@ -903,7 +901,8 @@ class ProfileBatch {
         }
         pocs[k] = pocBin;
         seconds[k] = second;
-        if (!(best - second > slackQ) || st[sp + pocBin] === 0) {
+        // (A POC bin no bar reached, 0, wins by the bound over none: every bin is at least 0.)
+        if (!(best - second > slackQ)) {
           t.exact(i);
           continue;
         }
@@ -925,19 +924,15 @@ class ProfileBatch {
           if (lowBin === 0) up = true;
           else if (highBin === bins - 1) up = false;
           else {
-            // Both neighbours reached by no bar: both exactly 0 in profileHistogram too, a tie, so
-            // up. Only one: no shortcut, as a bar's share can round to 0 there (a tiny volume);
-            // an empty bin's estimate is exactly 0, so such a neighbour falls within the bound.
-            if (st[sp + highBin + 1] === 0 && st[sp + lowBin - 1] === 0) up = true;
-            else {
-              const a = st[s + highBin + 1] as number;
-              const z = st[s + lowBin - 1] as number;
-              if (!(Math.abs(a - z) > slackQ)) {
-                near = true;
-                break;
-              }
-              up = a > z;
+            // Within the bound (two bins no bar reached as well: a bar's share can round to 0
+            // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
+            const a = st[s + highBin + 1] as number;
+            const z = st[s + lowBin - 1] as number;
+            if (!(Math.abs(a - z) > slackQ)) {
+              near = true;
+              break;
             }
+            up = a > z;
           }
           if (up) {
             highBin++;
@@ -981,7 +976,7 @@ class ProfileBatch {
 
   /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
   private copy(from: number, to: number): void {
-    const size = 2 * this.bins;
+    const size = this.bins;
     this.windows.copyWithin(to * size, from * size, (from + 1) * size);
   }
 
@@ -990,7 +985,7 @@ class ProfileBatch {
    * of the window at `s` for the bins in `frame`, in whole quanta: a bar's share of its lowest and
    * highest bins (its density times its overlap with [edges[b], edges[b + 1]), the overlap as
    * profileHistogram computes it), its share of each bin between (density × the bins' width, the
-   * same for each), and its bins in `parts`; a bar with no range puts its
+   * same for each); a bar with no range puts its
    * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
    * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
    * `changed`.
@@ -998,7 +993,6 @@ class ProfileBatch {
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
     const { bins, edges, frame, windows: st, changed } = this;
-    const sp = s + bins;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -1016,7 +1010,6 @@ class ProfileBatch {
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
         st[s + bin] = (st[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        st[sp + bin] = (st[sp + bin] as number) + sign;
         if (bin < r0) r0 = bin;
         if (bin > r1) r1 = bin;
         continue;
@@ -1049,21 +1042,17 @@ class ProfileBatch {
       }
       if (b === c) {
         st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
-        st[sp + b] = (st[sp + b] as number) + sign;
       } else {
         // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
-        // whole share at s + x, its bar count at sp + x = s + x + bins).
+        // whole share at s + x).
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
         st[s + b] = (st[s + b] as number) + sign * first;
         st[s + c] = (st[s + c] as number) + sign * last;
-        st[sp + b] = (st[sp + b] as number) + sign;
-        st[sp + c] = (st[sp + c] as number) + sign;
         if (c > b + 1) {
           const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
           for (let x = s + b + 1; x < s + c; x++) {
             st[x] = (st[x] as number) + share;
-            st[x + bins] = (st[x + bins] as number) + sign;
           }
         }
       }
