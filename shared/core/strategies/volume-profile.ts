@@ -363,8 +363,8 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
  *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
  *   volume: the volume held one step before the first step whose VAL is at or under the close.
- *   Without `shorts` (a long-only run, which never enters short) `above` is -Infinity at every bar:
- *   the value area is not grown for VAH, and the codes have no `ENTER_SHORT`.
+ *   Without `shorts` (a long-only run, which never enters short) there is no `above` (it is
+ *   empty): the value area is not grown for VAH, and the codes have no `ENTER_SHORT`.
  *
  * The thresholds are filled by `ProfileBatch.estimate` from ESTIMATED histograms (no division per
  * bin, exact integer sums slid along the series), whose error is bounded (`slack[i]`, far above
@@ -405,27 +405,29 @@ class ProfileThresholds {
     private readonly bins: number,
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
-    /** Whether `above` is computed (a long-short run's), else -Infinity. */
+    /** Whether `above` is computed (a long-short run's), else empty. */
     readonly shorts: boolean,
   ) {
-    // One allocation: the four arrays of doubles, the buckets, then the bits padded to whole words.
+    // One allocation: the arrays of doubles (`above` only with shorts), the buckets, then the
+    // bits padded to whole words.
     const n = series.close.length;
-    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
+    const doubles = shorts ? 4 : 3;
+    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n, shorts));
     this.total = new Float64Array(buffer, 0, n);
     this.below = new Float64Array(buffer, 8 * n, n);
-    this.above = new Float64Array(buffer, 16 * n, n);
-    this.slack = new Float64Array(buffer, 24 * n, n);
-    this.buckets = new Int32Array(buffer, 32 * n, BUCKETS / 32);
-    this.bits = new Uint8Array(buffer, 32 * n + BUCKETS / 8, n);
-    this.bitWords = new Uint32Array(buffer, 32 * n + BUCKETS / 8, Math.ceil(n / 4));
+    this.slack = new Float64Array(buffer, 16 * n, n);
+    this.above = new Float64Array(buffer, 24 * n, shorts ? n : 0);
+    this.buckets = new Int32Array(buffer, 8 * doubles * n, BUCKETS / 32);
+    this.bits = new Uint8Array(buffer, 8 * doubles * n + BUCKETS / 8, n);
+    this.bitWords = new Uint32Array(buffer, 8 * doubles * n + BUCKETS / 8, Math.ceil(n / 4));
   }
 
-  static bytes(n: number): number {
-    return 32 * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
+  static bytes(n: number, shorts: boolean): number {
+    return (shorts ? 32 : 24) * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
   }
 
   get bytes(): number {
-    return ProfileThresholds.bytes(this.bits.length);
+    return ProfileThresholds.bytes(this.bits.length, this.shorts);
   }
 
   /**
@@ -447,7 +449,7 @@ class ProfileThresholds {
         if (!(s > 0)) continue;
         const inverse = 1 / (total[i] as number);
         this.mark(below[i] as number, s, inverse);
-        this.mark(above[i] as number, s, inverse);
+        if (this.shorts) this.mark(above[i] as number, s, inverse);
       }
     }
     const q = Math.min(BUCKETS - 1, Math.floor(valueArea * BUCKETS));
@@ -529,7 +531,7 @@ class ProfileThresholds {
   outside(i: number, under: boolean): void {
     this.bits[i] = under ? EXIT_SHORT : EXIT_LONG;
     this.below[i] = under ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-    this.above[i] = under || !this.shorts ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    if (this.shorts) this.above[i] = under ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
     this.total[i] = 0;
     this.slack[i] = 0;
   }
@@ -541,7 +543,7 @@ class ProfileThresholds {
   none(i: number): void {
     this.bits[i] = 0;
     this.below[i] = Number.NEGATIVE_INFINITY;
-    this.above[i] = Number.NEGATIVE_INFINITY;
+    if (this.shorts) this.above[i] = Number.NEGATIVE_INFINITY;
     this.slack[i] = 0;
   }
 
@@ -571,13 +573,13 @@ class ProfileThresholds {
         : underVal === 0
           ? Number.NEGATIVE_INFINITY
           : (held[underVal - 1] as number);
-    this.above[i] = !this.shorts
-      ? Number.NEGATIVE_INFINITY
-      : overVah >= bins
-        ? Number.POSITIVE_INFINITY
-        : overVah === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[overVah - 1] as number);
+    if (this.shorts)
+      this.above[i] =
+        overVah >= bins
+          ? Number.POSITIVE_INFINITY
+          : overVah === 0
+            ? Number.NEGATIVE_INFINITY
+            : (held[overVah - 1] as number);
     const poc = lo + (pocBin + 0.5) * width;
     this.bits[i] = (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
     this.total[i] = total;
@@ -661,7 +663,10 @@ class ProfileBatch {
     this.most = bars.estimable
       ? Math.max(
           1,
-          Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n) + 8 * bins))),
+          Math.min(
+            MAX_BATCH,
+            Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n, shorts) + 8 * bins)),
+          ),
         )
       : 1;
     const m = bars.estimable ? this.most * bins : 0;
@@ -679,7 +684,9 @@ class ProfileBatch {
   /** The scratch, and the most the pending thresholds may take. */
   get bytes(): number {
     const n = this.series.close.length;
-    return 8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
+    return (
+      8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n, this.shorts)
+    );
   }
 
   /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
@@ -1143,13 +1150,14 @@ function volumeProfileFlags(
       const s = slack[i] as number;
       if (
         s > 0 &&
-        (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+        (Math.abs(target - (below[i] as number)) <= s ||
+          (shorts && Math.abs(target - (above[i] as number)) <= s))
       ) {
         p.exact(i);
       }
       flags[i] =
         (ENTER_LONG * +(target <= (below[i] as number))) |
-        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
         ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
     }
     return flags;
@@ -1165,8 +1173,19 @@ function volumeProfileFlags(
       const target = valueArea * (total[i] as number);
       flags[i] =
         (ENTER_LONG * +(target <= (below[i] as number))) |
-        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
         ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
+    }
+    // A long-only run's codes: no ENTER_SHORT (no `above`).
+    if (!shorts) {
+      for (; i + 3 < n; i += 4) {
+        words[i >> 2] =
+          ((exits[i >> 2] as number) & mask) |
+          (ENTER_LONG * +(valueArea * (total[i] as number) <= (below[i] as number))) |
+          ((ENTER_LONG * +(valueArea * (total[i + 1] as number) <= (below[i + 1] as number))) << 8) |
+          ((ENTER_LONG * +(valueArea * (total[i + 2] as number) <= (below[i + 2] as number))) << 16) |
+          ((ENTER_LONG * +(valueArea * (total[i + 3] as number) <= (below[i + 3] as number))) << 24);
+      }
     }
     for (; i + 3 < n; i += 4) {
       const t0 = valueArea * (total[i] as number);
@@ -1189,7 +1208,7 @@ function volumeProfileFlags(
     const target = valueArea * (total[i] as number);
     flags[i] =
       (ENTER_LONG * +(target <= (below[i] as number))) |
-      (ENTER_SHORT * +(target <= (above[i] as number))) |
+      (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
       ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;
