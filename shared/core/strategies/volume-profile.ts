@@ -603,9 +603,9 @@ class ProfileThresholds {
  * estimate, the shares of the bars that cover it in part (a bar's lowest and highest bins, its
  * overlap as profileHistogram computes it; a bar with no range) and of those that cover it wholly
  * (density × the bins' width, the same for each such bin, though each bin's own width differs by
- * its rounded edges: the bound takes the largest difference, `DEV`). Integer sums in quanta are exact, so a window's numbers are the
- * same whatever path built it, and the bins are compared in quanta. At bar i, the
- * window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
+ * its rounded edges: the bound takes that difference, `DEV`). Integer sums in quanta are exact,
+ * so a window's numbers are the same whatever path built it, and the bins are compared in quanta.
+ * At bar i, the window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
  * first that has the same lowest low and highest high (the same bins, so the same quanta per bar):
  * - its own window at bar i - 1, the bar that left taken away and the one that joined added;
  * - lookback L + 1's window at bar i (built just before: the lookbacks go longest first), copied,
@@ -731,8 +731,8 @@ class ProfileBatch {
    * histograms, a bar computed exactly where a choice is close.
    *
    * Each bin is within (lookback + 10) roundings of each of its bars' shares plus 0.51 quantum per
-   * bar, plus `DEV` (the most a bin's own width, its edges rounded, differs from the bins' width,
-   * relative to it, plus 4u) times the shares of the bars that cover it wholly, of the exact sum
+   * bar, plus `DEV` (how far a bin's own width, its edges rounded, may be from the bins' width,
+   * relative to it) times the shares of the bars that cover it wholly, of the exact sum
    * (with the overlaps profileHistogram computes), and `profileHistogram`'s is within
    * (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume
    * + a quantum) + 2 × DEV × the window's volume, bounds, with room to spare, the difference of two
@@ -819,19 +819,13 @@ class ProfileBatch {
           frame[WIDTH] = width;
           const inverse = 1 / width;
           frame[INVERSE] = inverse;
-          // How far each bin's own width (its edges rounded) is from the bins' width, relative
-          // to it: the estimate's whole shares take the bins' width (`estimate`).
-          let edge = wlo;
-          edges[0] = edge;
-          let dev = 0;
-          for (let b = 0; b < bins; b++) {
-            const next = wlo + (b + 1) * width;
-            edges[b + 1] = next;
-            const r = Math.abs((next - edge) * inverse - 1);
-            if (r > dev) dev = r;
-            edge = next;
-          }
-          frame[DEV] = dev + 4 * UNIT_ROUNDOFF;
+          edges[0] = wlo;
+          for (let b = 0; b < bins; b++) edges[b + 1] = wlo + (b + 1) * width;
+          // How far a bin's own width (its edges rounded) may be from the bins' width, relative to
+          // it (the estimate's whole shares take the bins' width): each edge lo + b × width is
+          // within 5u × M of its exact value (M = max(|lo|, |hi|); b × width <= 2M), so a width
+          // within 10u × M; 11u × M × inverse covers that and the roundings of this product.
+          frame[DEV] = 11 * UNIT_ROUNDOFF * Math.max(-wlo, whi) * inverse;
           frame[TOP] = edges[bins] as number;
           edgesLo = wlo;
           edgesHi = whi;
