@@ -240,6 +240,7 @@ const WIDTH = 1;
 const INVERSE = 2;
 const TOP = 3;
 const PER_QUANTUM = 4;
+const DEV = 5;
 /** Buckets of valueArea values in `ProfileThresholds.marked` (a power of two). */
 const BUCKETS = 65536;
 /** How far `ProfileThresholds.marked` widens a threshold's valueAreas on each side. */
@@ -348,7 +349,7 @@ class ProfileBars {
 const MAX_BATCH = 12;
 /**
  * The most bytes a batch's lookbacks may take together (`ProfileBatch`): their thresholds, built
- * before they are asked for, and their running windows (4 × bins doubles each); one lookback at
+ * before they are asked for, and their running windows (`bins` doubles each); one lookback at
  * least.
  */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -362,8 +363,8 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
  *   `valueArea × total[i] <= above[i]` (±Infinity: always, never). VAL only falls and VAH only rises
  *   as the value area grows, and its held volume only grows, so each is one threshold on the held
  *   volume: the volume held one step before the first step whose VAL is at or under the close.
- *   Without `shorts` (a long-only run, which never enters short) `above` is -Infinity at every bar:
- *   the value area is not grown for VAH, and the codes have no `ENTER_SHORT`.
+ *   Without `shorts` (a long-only run, which never enters short) there is no `above` (it is
+ *   empty): the value area is not grown for VAH, and the codes have no `ENTER_SHORT`.
  *
  * The thresholds are filled by `ProfileBatch.estimate` from ESTIMATED histograms (no division per
  * bin, exact integer sums slid along the series), whose error is bounded (`slack[i]`, far above
@@ -404,27 +405,29 @@ class ProfileThresholds {
     private readonly bins: number,
     /** False when the series' bars are not `estimable`: the arrays are then not filled. */
     readonly estimated: boolean,
-    /** Whether `above` is computed (a long-short run's), else -Infinity. */
+    /** Whether `above` is computed (a long-short run's), else empty. */
     readonly shorts: boolean,
   ) {
-    // One allocation: the four arrays of doubles, the buckets, then the bits padded to whole words.
+    // One allocation: the arrays of doubles (`above` only with shorts), the buckets, then the
+    // bits padded to whole words.
     const n = series.close.length;
-    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n));
+    const doubles = shorts ? 4 : 3;
+    const buffer = new ArrayBuffer(ProfileThresholds.bytes(n, shorts));
     this.total = new Float64Array(buffer, 0, n);
     this.below = new Float64Array(buffer, 8 * n, n);
-    this.above = new Float64Array(buffer, 16 * n, n);
-    this.slack = new Float64Array(buffer, 24 * n, n);
-    this.buckets = new Int32Array(buffer, 32 * n, BUCKETS / 32);
-    this.bits = new Uint8Array(buffer, 32 * n + BUCKETS / 8, n);
-    this.bitWords = new Uint32Array(buffer, 32 * n + BUCKETS / 8, Math.ceil(n / 4));
+    this.slack = new Float64Array(buffer, 16 * n, n);
+    this.above = new Float64Array(buffer, 24 * n, shorts ? n : 0);
+    this.buckets = new Int32Array(buffer, 8 * doubles * n, BUCKETS / 32);
+    this.bits = new Uint8Array(buffer, 8 * doubles * n + BUCKETS / 8, n);
+    this.bitWords = new Uint32Array(buffer, 8 * doubles * n + BUCKETS / 8, Math.ceil(n / 4));
   }
 
-  static bytes(n: number): number {
-    return 32 * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
+  static bytes(n: number, shorts: boolean): number {
+    return (shorts ? 32 : 24) * n + BUCKETS / 8 + 4 * Math.ceil(n / 4);
   }
 
   get bytes(): number {
-    return ProfileThresholds.bytes(this.bits.length);
+    return ProfileThresholds.bytes(this.bits.length, this.shorts);
   }
 
   /**
@@ -446,7 +449,7 @@ class ProfileThresholds {
         if (!(s > 0)) continue;
         const inverse = 1 / (total[i] as number);
         this.mark(below[i] as number, s, inverse);
-        this.mark(above[i] as number, s, inverse);
+        if (this.shorts) this.mark(above[i] as number, s, inverse);
       }
     }
     const q = Math.min(BUCKETS - 1, Math.floor(valueArea * BUCKETS));
@@ -528,7 +531,7 @@ class ProfileThresholds {
   outside(i: number, under: boolean): void {
     this.bits[i] = under ? EXIT_SHORT : EXIT_LONG;
     this.below[i] = under ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-    this.above[i] = under || !this.shorts ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    if (this.shorts) this.above[i] = under ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
     this.total[i] = 0;
     this.slack[i] = 0;
   }
@@ -540,7 +543,7 @@ class ProfileThresholds {
   none(i: number): void {
     this.bits[i] = 0;
     this.below[i] = Number.NEGATIVE_INFINITY;
-    this.above[i] = Number.NEGATIVE_INFINITY;
+    if (this.shorts) this.above[i] = Number.NEGATIVE_INFINITY;
     this.slack[i] = 0;
   }
 
@@ -570,13 +573,13 @@ class ProfileThresholds {
         : underVal === 0
           ? Number.NEGATIVE_INFINITY
           : (held[underVal - 1] as number);
-    this.above[i] = !this.shorts
-      ? Number.NEGATIVE_INFINITY
-      : overVah >= bins
-        ? Number.POSITIVE_INFINITY
-        : overVah === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[overVah - 1] as number);
+    if (this.shorts)
+      this.above[i] =
+        overVah >= bins
+          ? Number.POSITIVE_INFINITY
+          : overVah === 0
+            ? Number.NEGATIVE_INFINITY
+            : (held[overVah - 1] as number);
     const poc = lo + (pocBin + 0.5) * width;
     this.bits[i] = (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
     this.total[i] = total;
@@ -596,14 +599,13 @@ class ProfileThresholds {
  * did; any order gives the same thresholds (only the work differs).
  *
  * The estimate (`estimate`) walks the bars once for the whole batch and keeps one running window
- * per lookback, in whole quanta of the series' quantum (`ProfileBars.quantum`): `partial`, the
- * shares of the bars that cover a bin only in part (a bar's lowest and highest bins, a bar with no
- * range); `whole`, the shares of the bars that cover a bin wholly (density × the bins' width, the
- * same for each such bin); `parts`, the number of bars with volume in each bin; `into`, each bin's
- * estimate, (partial + ratio × whole) × quantum, `ratio` being the bin's own width (as
- * profileHistogram's overlaps compute it, the edges rounded) over the bins' width. Integer sums in
- * quanta are exact, so a window's numbers are the same whatever path built it. At bar i, the
- * window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
+ * per lookback, in whole quanta of the series' quantum (`ProfileBars.quantum`): each bin's
+ * estimate, the shares of the bars that cover it in part (a bar's lowest and highest bins, its
+ * overlap as profileHistogram computes it; a bar with no range) and of those that cover it wholly
+ * (density × the bins' width, the same for each such bin, though each bin's own width differs by
+ * its rounded edges: the bound takes that difference, `DEV`). Integer sums in quanta are exact,
+ * so a window's numbers are the same whatever path built it, and the bins are compared in quanta.
+ * At bar i, the window of lookback L (bars i - L .. i - 1), with its lowest low and highest high, is, by the
  * first that has the same lowest low and highest high (the same bins, so the same quanta per bar):
  * - its own window at bar i - 1, the bar that left taken away and the one that joined added;
  * - lookback L + 1's window at bar i (built just before: the lookbacks go longest first), copied,
@@ -612,7 +614,7 @@ class ProfileThresholds {
  * - else summed again.
  * A window whose close is under its lowest low or over its bins needs none of it (`outside`: 14 %
  * of the bench sweep's windows).
- * Only the bins the changed bars touch are estimated again, and the POC bin of the last window kept
+ * The POC bin of the last window is kept
  * if its estimate (read again: it may be among them) still exceeds by more than the bound the last
  * window's bound on its other bins (at least its second largest) raised by the bins the added bars
  * changed: the choice the full scan would make.
@@ -627,15 +629,14 @@ class ProfileBatch {
   private lone = -2;
   private readonly most: number;
   /**
-   * Each lookback's running window, 4 × bins numbers from k × 4 × bins for the batch's k-th: its
-   * `partial` sums, then its `whole` sums, its `parts` counts and its estimates (`into`).
+   * Each lookback's running window, its bins' estimates in quanta, `bins` numbers from k × bins
+   * for the batch's k-th.
    */
   private readonly windows: Float64Array;
   private readonly edges: Float64Array;
-  private readonly ratio: Float64Array;
   private readonly held: Float64Array;
   /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
-  private readonly frame = new Float64Array(5);
+  private readonly frame = new Float64Array(6);
   /**
    * Each lookback's running window: its lowest low and highest high (NaN: none kept), its POC bin
    * and a bound on its other bins (at least the second largest); and at the current bar, each
@@ -662,13 +663,15 @@ class ProfileBatch {
     this.most = bars.estimable
       ? Math.max(
           1,
-          Math.min(MAX_BATCH, Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n) + 32 * bins))),
+          Math.min(
+            MAX_BATCH,
+            Math.floor(MAX_PENDING_BYTES / (ProfileThresholds.bytes(n, shorts) + 8 * bins)),
+          ),
         )
       : 1;
     const m = bars.estimable ? this.most * bins : 0;
-    this.windows = new Float64Array(4 * m);
+    this.windows = new Float64Array(m);
     this.edges = new Float64Array(bins + 1);
-    this.ratio = new Float64Array(bins);
     this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
     this.stateHi = new Float64Array(this.most);
@@ -681,7 +684,9 @@ class ProfileBatch {
   /** The scratch, and the most the pending thresholds may take. */
   get bytes(): number {
     const n = this.series.close.length;
-    return 8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n);
+    return (
+      8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n, this.shorts)
+    );
   }
 
   /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
@@ -725,16 +730,18 @@ class ProfileBatch {
    * Every bar's entries of the batch's lookbacks (consecutive, shortest first) from estimated
    * histograms, a bar computed exactly where a choice is close.
    *
-   * Each bin is within (lookback + 10) roundings (`ratio` from the
-   * bins' inverse width: two roundings) of each of its bars' shares plus 0.51 quantum per
-   * bar of the exact sum (with the overlaps profileHistogram computes), and `profileHistogram`'s
-   * is within (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the
-   * window's volume + a quantum), bounds, with room to spare, the difference of two bins and of two
-   * held volumes (at most `bins` bins summed in floating point) between the two.
+   * Each bin is within (lookback + 10) roundings of each of its bars' shares plus 0.51 quantum per
+   * bar, plus `DEV` (how far a bin's own width, its edges rounded, may be from the bins' width,
+   * relative to it) times the shares of the bars that cover it wholly, of the exact sum
+   * (with the overlaps profileHistogram computes), and `profileHistogram`'s is within
+   * (lookback + 3) roundings: `slack`, 16 × (lookback + 2) × (bins + 2) × (u × the window's volume
+   * + a quantum) + 2 × DEV × the window's volume, bounds, with room to spare, the difference of two
+   * bins and of two held volumes (exact sums of quanta here, at most `bins` bins summed in floating
+   * point there) between the two.
    */
   private estimate(batch: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
-    const { bins, windows: st, edges, ratio, held, frame, changed, shorts } = this;
+    const { bins, windows: st, edges, held, frame, changed, shorts } = this;
     const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
@@ -812,36 +819,25 @@ class ProfileBatch {
           frame[WIDTH] = width;
           const inverse = 1 / width;
           frame[INVERSE] = inverse;
-          // Each bin's width over the bins' width, times the inverse (no division per bin): one
-          // rounding more than the quotient, far inside the bound (`estimate`).
-          let edge = wlo;
-          edges[0] = edge;
-          for (let b = 0; b < bins; b++) {
-            const next = wlo + (b + 1) * width;
-            edges[b + 1] = next;
-            ratio[b] = (next - edge) * inverse;
-            edge = next;
-          }
+          edges[0] = wlo;
+          for (let b = 0; b < bins; b++) edges[b + 1] = wlo + (b + 1) * width;
+          // How far a bin's own width (its edges rounded) may be from the bins' width, relative to
+          // it (the estimate's whole shares take the bins' width): each edge lo + b × width is
+          // within 5u × M of its exact value (M = max(|lo|, |hi|); b × width <= 2M), so a width
+          // within 10u × M; 11u × M × inverse covers that and the roundings of this product.
+          frame[DEV] = 11 * UNIT_ROUNDOFF * Math.max(-wlo, whi) * inverse;
           frame[TOP] = edges[bins] as number;
           edgesLo = wlo;
           edgesHi = whi;
         }
-        // This window's partial sums from s, whole sums from sw, parts from sp, estimates from si.
-        const s = 4 * k * bins;
-        const sw = s + bins;
-        const sp = s + 2 * bins;
-        const si = s + 3 * bins;
-        // The bins that changed: those of the bars added (`r0` .. `r1`) and, sliding, of the bar
-        // taken away (`q0` .. `q1`); a run is empty when its start is past its end.
+        // This window's bins (in quanta) from s.
+        const s = k * bins;
+        // The bins the bars added changed (`r0` .. `r1`; empty when r0 > r1).
         changed[0] = bins;
         changed[1] = -1;
-        let q0 = bins;
-        let q1 = -1;
         let full = false;
         if (stateLo[k] === wlo && stateHi[k] === whi) {
           this.addBars(i - 1 - lookback, i - lookback, -1, s);
-          q0 = changed[0] as number;
-          q1 = changed[1] as number;
           changed[0] = bins;
           changed[1] = -1;
           this.addBars(i - 1, i, 1, s);
@@ -850,8 +846,6 @@ class ProfileBatch {
           pocs[k] = pocs[k + 1] as number;
           seconds[k] = seconds[k + 1] as number;
           this.addBars(i - 1 - lookback, i - lookback, -1, s);
-          q0 = changed[0] as number;
-          q1 = changed[1] as number;
           changed[0] = bins;
           changed[1] = -1;
         } else if (k > 0 && stateLo[k - 1] === wlo && stateHi[k - 1] === whi) {
@@ -860,7 +854,7 @@ class ProfileBatch {
           seconds[k] = seconds[k - 1] as number;
           this.addBars(i - 1, i, 1, s);
         } else {
-          st.fill(0, s, si);
+          st.fill(0, s, s + bins);
           this.addBars(i - lookback, i, 1, s);
           full = true;
           changed[0] = 0;
@@ -870,14 +864,12 @@ class ProfileBatch {
         stateHi[k] = whi;
         const r0 = changed[0] as number;
         const r1 = changed[1] as number;
-        for (let b = r0; b <= r1; b++) {
-          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
-        }
-        for (let b = q0; b <= q1; b++) {
-          st[si + b] = ((st[s + b] as number) + (ratio[b] as number) * (st[sw + b] as number)) * quantum;
-        }
         const total = this.windowTotal(i, lookback);
-        const slack = 16 * (lookback + 2) * (bins + 2) * (UNIT_ROUNDOFF * total + quantum);
+        const slack =
+          16 * (lookback + 2) * (bins + 2) * (UNIT_ROUNDOFF * total + quantum) +
+          2 * (frame[DEV] as number) * total;
+        // The same bound in quanta (a power of two: exact), as the bins are compared.
+        const slackQ = slack * (frame[PER_QUANTUM] as number);
         // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
         // is kept when it still wins by more than the bound against a bound on every other bin:
         // the last window's bound on them (`seconds`), raised by the bins the added bars changed
@@ -887,20 +879,20 @@ class ProfileBatch {
         let second = Number.NEGATIVE_INFINITY;
         let scan = full;
         if (!scan) {
-          best = st[si + pocBin] as number;
+          best = st[s + pocBin] as number;
           second = seconds[k] as number;
           for (let b = r0; b <= r1; b++) {
-            const x = st[si + b] as number;
+            const x = st[s + b] as number;
             if (x > second && b !== pocBin) second = x;
           }
-          scan = !(best - second > slack);
+          scan = !(best - second > slackQ);
         }
         if (scan) {
           pocBin = 0;
           best = Number.NEGATIVE_INFINITY;
           second = Number.NEGATIVE_INFINITY;
           for (let b = 0; b < bins; b++) {
-            const x = st[si + b] as number;
+            const x = st[s + b] as number;
             if (x > best) {
               second = best;
               best = x;
@@ -910,7 +902,8 @@ class ProfileBatch {
         }
         pocs[k] = pocBin;
         seconds[k] = second;
-        if (!(best - second > slack) || st[sp + pocBin] === 0) {
+        // (A POC bin no bar reached, 0, wins by the bound over none: every bin is at least 0.)
+        if (!(best - second > slackQ)) {
           t.exact(i);
           continue;
         }
@@ -920,8 +913,8 @@ class ProfileBatch {
         // `outside`): some step's VAL and VAH pass it.
         let lowBin = pocBin;
         let highBin = pocBin;
-        let sum = st[si + pocBin] as number;
-        held[0] = sum;
+        let sum = st[s + pocBin] as number;
+        held[0] = sum * quantum;
         let underVal = c < wlo + lowBin * width ? -1 : 0;
         // Without shorts VAH is not needed: its step is taken as found.
         let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
@@ -932,29 +925,25 @@ class ProfileBatch {
           if (lowBin === 0) up = true;
           else if (highBin === bins - 1) up = false;
           else {
-            // Both neighbours reached by no bar: both exactly 0 in profileHistogram too, a tie, so
-            // up. Only one: no shortcut, as a bar's share can round to 0 there (a tiny volume);
-            // an empty bin's estimate is exactly 0, so such a neighbour falls within the bound.
-            if (st[sp + highBin + 1] === 0 && st[sp + lowBin - 1] === 0) up = true;
-            else {
-              const a = st[si + highBin + 1] as number;
-              const z = st[si + lowBin - 1] as number;
-              if (!(Math.abs(a - z) > slack)) {
-                near = true;
-                break;
-              }
-              up = a > z;
+            // Within the bound (two bins no bar reached as well: a bar's share can round to 0
+            // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
+            const a = st[s + highBin + 1] as number;
+            const z = st[s + lowBin - 1] as number;
+            if (!(Math.abs(a - z) > slackQ)) {
+              near = true;
+              break;
             }
+            up = a > z;
           }
           if (up) {
             highBin++;
-            sum += st[si + highBin] as number;
+            sum += st[s + highBin] as number;
           } else {
             lowBin--;
-            sum += st[si + lowBin] as number;
+            sum += st[s + lowBin] as number;
           }
           steps++;
-          held[steps] = sum;
+          held[steps] = sum * quantum;
           if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
           if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
         }
@@ -988,7 +977,7 @@ class ProfileBatch {
 
   /** Lookback `from`'s running window copied to lookback `to`'s (the same bins). */
   private copy(from: number, to: number): void {
-    const size = 4 * this.bins;
+    const size = this.bins;
     this.windows.copyWithin(to * size, from * size, (from + 1) * size);
   }
 
@@ -996,8 +985,8 @@ class ProfileBatch {
    * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
    * of the window at `s` for the bins in `frame`, in whole quanta: a bar's share of its lowest and
    * highest bins (its density times its overlap with [edges[b], edges[b + 1]), the overlap as
-   * profileHistogram computes it) in `partial`, its share of each bin between (density × the bins'
-   * width, the same for each) in `whole`, and its bins in `parts`; a bar with no range puts its
+   * profileHistogram computes it), its share of each bin between (density × the bins' width, the
+   * same for each); a bar with no range puts its
    * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
    * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
    * `changed`.
@@ -1005,8 +994,6 @@ class ProfileBatch {
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
     const { bins, edges, frame, windows: st, changed } = this;
-    const sw = s + bins;
-    const sp = s + 2 * bins;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -1024,7 +1011,6 @@ class ProfileBatch {
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
         st[s + bin] = (st[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
-        st[sp + bin] = (st[sp + bin] as number) + sign;
         if (bin < r0) r0 = bin;
         if (bin > r1) r1 = bin;
         continue;
@@ -1057,21 +1043,17 @@ class ProfileBatch {
       }
       if (b === c) {
         st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
-        st[sp + b] = (st[sp + b] as number) + sign;
       } else {
         // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
-        // whole share at sw + x, its bar count at sp + x = sw + x + bins).
+        // whole share at s + x).
         const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
         st[s + b] = (st[s + b] as number) + sign * first;
         st[s + c] = (st[s + c] as number) + sign * last;
-        st[sp + b] = (st[sp + b] as number) + sign;
-        st[sp + c] = (st[sp + c] as number) + sign;
         if (c > b + 1) {
           const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
-          for (let x = sw + b + 1; x < sw + c; x++) {
+          for (let x = s + b + 1; x < s + c; x++) {
             st[x] = (st[x] as number) + share;
-            st[x + bins] = (st[x + bins] as number) + sign;
           }
         }
       }
@@ -1162,13 +1144,14 @@ function volumeProfileFlags(
       const s = slack[i] as number;
       if (
         s > 0 &&
-        (Math.abs(target - (below[i] as number)) <= s || Math.abs(target - (above[i] as number)) <= s)
+        (Math.abs(target - (below[i] as number)) <= s ||
+          (shorts && Math.abs(target - (above[i] as number)) <= s))
       ) {
         p.exact(i);
       }
       flags[i] =
         (ENTER_LONG * +(target <= (below[i] as number))) |
-        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
         ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
     }
     return flags;
@@ -1184,8 +1167,19 @@ function volumeProfileFlags(
       const target = valueArea * (total[i] as number);
       flags[i] =
         (ENTER_LONG * +(target <= (below[i] as number))) |
-        (ENTER_SHORT * +(target <= (above[i] as number))) |
+        (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
         ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
+    }
+    // A long-only run's codes: no ENTER_SHORT (no `above`).
+    if (!shorts) {
+      for (; i + 3 < n; i += 4) {
+        words[i >> 2] =
+          ((exits[i >> 2] as number) & mask) |
+          (ENTER_LONG * +(valueArea * (total[i] as number) <= (below[i] as number))) |
+          ((ENTER_LONG * +(valueArea * (total[i + 1] as number) <= (below[i + 1] as number))) << 8) |
+          ((ENTER_LONG * +(valueArea * (total[i + 2] as number) <= (below[i + 2] as number))) << 16) |
+          ((ENTER_LONG * +(valueArea * (total[i + 3] as number) <= (below[i + 3] as number))) << 24);
+      }
     }
     for (; i + 3 < n; i += 4) {
       const t0 = valueArea * (total[i] as number);
@@ -1208,7 +1202,7 @@ function volumeProfileFlags(
     const target = valueArea * (total[i] as number);
     flags[i] =
       (ENTER_LONG * +(target <= (below[i] as number))) |
-      (ENTER_SHORT * +(target <= (above[i] as number))) |
+      (shorts ? ENTER_SHORT * +(target <= (above[i] as number)) : 0) |
       ((bits[i] as number) & (EXIT_LONG | EXIT_SHORT));
   }
   return flags;

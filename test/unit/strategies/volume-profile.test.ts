@@ -448,6 +448,28 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     );
   });
 
+  it('on negative prices near -2^20 with narrow bins (the bound from the larger magnitude, the low)', () => {
+    // The edges' rounding grows with the prices' magnitude: here the window's lowest low's, which
+    // is larger than its highest high's.
+    fc.assert(
+      fc.property(tieBars, fc.constantFrom(0.0043, 0.0071, 0.013), (bars, scale) => {
+        const series = tieSeries(bars, scale, -(2 ** 20) - 0.37);
+        const cache = new IndicatorCache(series);
+        for (const lookback of [3, 5, 8]) {
+          for (const bins of [3, 4, 7]) {
+            for (const valueArea of [0.25, 0.5, 0.75, 0.9]) {
+              expect(
+                vectorCodes(cache, lookback, bins, valueArea),
+                `${lookback} ${bins} ${valueArea}`,
+              ).toEqual(exactCodes(series, lookback, bins, valueArea));
+            }
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('after a near-flat window (computed exactly), a window with the bins of an earlier one', () => {
     // Lookback 3: the windows before bars 3 and 6 span 90..110, the one before bar 4 to 5 only
     // 100..100 + 1e-9 (bins far narrower than a price's rounding: built exactly), and the window
@@ -601,8 +623,8 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
   });
 
   it('with many bins on a short series (a batch holds fewer lookbacks: their running windows bounded in bytes)', () => {
-    // 100,000 bins: a lookback's running window is 3.2 MB, so a batch of 8 MB holds two lookbacks
-    // (lookbacks 3 | 4-5 | 6-7 | 8-9), not twelve (38 MB of windows).
+    // 100,000 bins: a lookback's running window is 1.6 MB, so a batch of 8 MB holds five lookbacks
+    // (lookbacks 3 | 4-5 | 6-9), not twelve (19 MB of windows).
     const spy = loadBarsCsv('data/SPY.csv');
     const series = sliceOf(spy, 0, 40);
     const cache = new IndicatorCache(series, 256 * 1024 * 1024);
