@@ -29,11 +29,12 @@ const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected
 
 /**
  * `GET /time`: the exchange's clock. `epochMillis` (a string of digits) is read; `iso` must name
- * the same instant, so a garbled answer is refused rather than trusted as the time.
+ * the same instant to the second (the exchange may send it in whole seconds, or with more digits
+ * than milliseconds), so a garbled answer is refused rather than trusted as the time.
  */
 export const serverTimeSchema = z
   .object({ iso: isoTime, epochMillis: z.string().regex(/^\d{1,15}$/, 'expected epoch milliseconds') })
-  .refine((t) => Date.parse(t.iso) === Number(t.epochMillis), {
+  .refine((t) => Math.abs(Date.parse(t.iso) - Number(t.epochMillis)) < 1000, {
     message: 'iso and epochMillis name different instants',
     path: ['iso'],
   })

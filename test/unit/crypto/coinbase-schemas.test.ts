@@ -77,8 +77,14 @@ describe('Coinbase answers are validated', () => {
     expect(serverTimeSchema.parse({ ...time, iso: '2026-01-05T01:05:00.123+00:00' })).toBe(
       '2026-01-05T01:05:00.123Z',
     );
+    // The iso in whole seconds (the exchange's documented example) or in nanoseconds: the same instant.
+    expect(serverTimeSchema.parse({ ...time, iso: '2026-01-05T01:05:00Z' })).toBe('2026-01-05T01:05:00.123Z');
+    expect(serverTimeSchema.parse({ ...time, iso: '2026-01-05T01:05:00.123456789Z' })).toBe(
+      '2026-01-05T01:05:00.123Z',
+    );
     for (const [bad, field] of [
       [{ ...time, iso: '2026-01-05T00:15:00.000Z' }, 'iso'],
+      [{ ...time, iso: '2026-01-05T01:05:01.200Z' }, 'iso'],
       [{ ...time, epochMillis: 'NaN' }, 'epochMillis'],
       [{ ...time, epochMillis: '-1' }, 'epochMillis'],
       [{ ...time, epochMillis: '1e12' }, 'epochMillis'],
