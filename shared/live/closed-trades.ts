@@ -215,3 +215,25 @@ export function realisedOnRecord(
   const whole = realised.entryCents + notionalCents(qty, open.entryPrice);
   return { ...realised, entryCents: Math.max(0, whole - notionalCents(qty, avgEntryPrice)) };
 }
+
+/**
+ * A list's closed part carried onto a list written later with the position at `qty` shares (same
+ * side) and `avgEntryPrice` (the broker's average, as the risk check writes it): its entry notional
+ * rebased so that the next walk, which starts the open shares at the new list's average, still sums
+ * to the round trip's entry notional to the cent. Undefined when the record has none, or when the
+ * position is no longer the same round trip (gone, on the other side, or larger: shares bought
+ * since, which no end-of-day has walked). Shares sold since the record (a fill the later list books
+ * and no end-of-day walked) are not in it: the record then keeps the part it had.
+ */
+export function realisedCarried(
+  record: Pick<PositionRecord, 'qty' | 'avgEntryPrice' | 'realised'>,
+  qty: number,
+  avgEntryPrice: number,
+): RealisedPart | undefined {
+  const realised = record.realised;
+  if (realised === undefined || qty === 0 || Math.sign(qty) !== Math.sign(record.qty)) return undefined;
+  const open = Math.abs(qty);
+  if (open > Math.abs(record.qty)) return undefined;
+  const whole = realised.entryCents + notionalCents(open, record.avgEntryPrice);
+  return { ...realised, entryCents: Math.max(0, whole - notionalCents(open, avgEntryPrice)) };
+}

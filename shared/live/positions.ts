@@ -111,6 +111,17 @@ export function splitRecord(record: PositionRecord, ratio: number): PositionReco
     stop: record.stop === null ? null : record.stop / ratio,
     entryRef: record.entryRef === null ? null : record.entryRef / ratio,
     initialRisk: record.initialRisk === null ? null : record.initialRisk / ratio,
+    // The round trip's closed part in the same shares (its cents unchanged).
+    ...(record.realised === undefined
+      ? {}
+      : {
+          realised: {
+            ...record.realised,
+            qty: record.realised.qty * ratio,
+            entryPrice: record.realised.entryPrice / ratio,
+            exitPrice: record.realised.exitPrice / ratio,
+          },
+        }),
   };
 }
 

@@ -2,9 +2,16 @@ import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
-import type { IntentRecord, IntentStatus, PositionRecord, SessionRecord } from '../core/ports/state-store.js';
+import type {
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+  RealisedPart,
+  SessionRecord,
+} from '../core/ports/state-store.js';
 import { entryBlock, initialRiskState, observeEquity } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
+import { realisedCarried } from './closed-trades.js';
 import {
   botAssetClass,
   type LiveContext,
@@ -233,8 +240,10 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
           ? { entryDate: day }
           : {}),
       // The closed part of a round trip still open, kept for the next end-of-day's walk (which
-      // starts from this list when the day's end-of-day failed).
-      ...(record?.realised !== undefined ? { realised: record.realised } : {}),
+      // starts from this list when the day's end-of-day failed), rebased to the broker's average.
+      ...carried(
+        record === undefined ? undefined : realisedCarried(record, position.qty, position.avgEntryPrice),
+      ),
     });
     const exitSide = side === 1 ? 'sell' : 'buy';
     const resting = openOrders.filter(
@@ -459,4 +468,9 @@ async function exitAtMarket(
     text: `${id}: ${reason}`,
   });
   return id;
+}
+
+/** A record's `realised` field when there is one. */
+function carried(realised: RealisedPart | undefined): { realised?: RealisedPart } {
+  return realised === undefined ? {} : { realised };
 }

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { notionalCents } from '../../../shared/core/ledger/money.js';
 import type { FillRecord, PositionRecord } from '../../../shared/core/ports/state-store.js';
-import { closedTradesOfDay, realisedOnRecord } from '../../../shared/live/closed-trades.js';
+import { closedTradesOfDay, realisedCarried, realisedOnRecord } from '../../../shared/live/closed-trades.js';
+import { splitRecord } from '../../../shared/live/positions.js';
 
 const DAY = '2021-03-19';
 let executions = 0;
@@ -236,5 +237,52 @@ describe('closedTradesOfDay', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('a closed part carried onto a later list', () => {
+  // 53 bought at 390, 20 sold at 400 on an earlier day: 33 open, the closed part on the record.
+  const partly = (): PositionRecord => {
+    const day = walk({
+      opening: [held('SPY', 53, 390, '2021-03-17')],
+      fills: [fill('SPY', 'sell', 20, 400, '14:00')],
+    });
+    const open = day.open.get('SPY');
+    const realised = realisedOnRecord(open, 390);
+    if (open === undefined || realised === undefined) throw new Error('expected a closed part');
+    return { ...held('SPY', 33, 390, '2021-03-17'), realised };
+  };
+  const closeAt = (record: PositionRecord, qty: number, price: number) =>
+    walk({ opening: [record], fills: [fill('SPY', 'sell', qty, price, '15:00')] }).trades;
+
+  it("split by splitRecord walks to the trade the day's split gives: its closed part in the new shares", () => {
+    for (const ratio of [2, 4, 1.5]) {
+      const record = partly();
+      const viaWalk = walk({
+        opening: [record],
+        splits: [{ symbol: 'SPY', ratio }],
+        fills: [fill('SPY', 'sell', 33 * ratio, 410 / ratio, '15:00')],
+      }).trades;
+      const viaRecord = closeAt(splitRecord(record, ratio), 33 * ratio, 410 / ratio);
+      expect(viaRecord.map((t) => [t.qty, t.pnlCents])).toEqual(viaWalk.map((t) => [t.qty, t.pnlCents]));
+      expect(viaRecord[0]?.qty).toBe(53 * ratio);
+      expect(viaRecord[0]?.entryPrice).toBeCloseTo(viaWalk[0]?.entryPrice as number, 9);
+      expect(viaRecord[0]?.exitPrice).toBeCloseTo(viaWalk[0]?.exitPrice as number, 9);
+    }
+  });
+
+  it('rebased to another average price, walks to the same trade; not carried onto a larger or reversed position', () => {
+    const record = partly();
+    const carried = realisedCarried(record, 33, 391.37);
+    if (carried === undefined) throw new Error('expected the closed part carried');
+    const rebased = closeAt({ ...record, avgEntryPrice: 391.37, realised: carried }, 33, 410);
+    expect(rebased.map((t) => [t.qty, t.pnlCents])).toEqual(
+      closeAt(record, 33, 410).map((t) => [t.qty, t.pnlCents]),
+    );
+    expect(rebased[0]?.qty).toBe(53);
+    expect(realisedCarried(record, 40, 390)).toBeUndefined();
+    expect(realisedCarried(record, -33, 390)).toBeUndefined();
+    expect(realisedCarried(record, 0, 390)).toBeUndefined();
+    expect(realisedCarried({ ...record, realised: undefined }, 33, 390)).toBeUndefined();
   });
 });
