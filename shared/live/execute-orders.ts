@@ -9,6 +9,7 @@ import { dryRunOrders } from './dry-run.js';
 import { entryRefusal } from './entry-gate.js';
 import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 import { cancelRestingStops } from './stops.js';
 import { expireUnsent, orderState, sendClaimedIntent } from './submit.js';
 
@@ -202,6 +203,16 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     const lateRefusals: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
+      if (leasedToAnotherRun(intent, now())) {
+        // Its claimant may still be on its way to the broker (a concurrent run of the same schedule
+        // gets past the lock, reentrant for it): the claim is its own to send.
+        ctx.log.info('intent claimed by another run less than the function timeout ago: left to it', {
+          clientOrderId: intent.clientOrderId,
+          claimedBy: intent.claimedBy ?? null,
+          claimedAt: intent.updatedAt,
+        });
+        continue;
+      }
       if (intent.status !== 'recorded') {
         // A run died between recording the submission and hearing back: ask the broker first.
         const existing = await lookUp(intent);
@@ -285,6 +296,20 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
   } finally {
     await release();
   }
+}
+
+/**
+ * The claim lease: an intent another run claimed for sending (`submitted`, listed before this run
+ * claimed anything) less than execute-orders' timeout ago, by the claim's time (`updatedAt`, written
+ * with the claim) against this run's: its claimant may still be alive and about to send it. From the
+ * timeout on, no run that claimed it can be (a retry after a timeout, or after a failure once the
+ * lease ran out, sends it after asking the broker). `unknown` is never leased: its sender is done
+ * with it and left it to the next run.
+ */
+function leasedToAnotherRun(intent: IntentRecord, now: string): boolean {
+  if (intent.status !== 'submitted') return false;
+  const age = Date.parse(now) - Date.parse(intent.updatedAt);
+  return Number.isFinite(age) && age < EXECUTE_ORDERS_TIMEOUT_SECONDS * 1000;
 }
 
 /**
