@@ -90,7 +90,8 @@ function cacheGuard(ctx: LiveContext) {
 /**
  * execute-orders: sends today's recorded intents as market-on-open orders, exits first, exactly
  * once each. The intent moves recorded → submitted with a conditional write before the call, so
- * a concurrent or repeated run cannot send it twice; the deterministic client order id makes a
+ * a concurrent or repeated run cannot claim it twice, and a claim another run made less than the
+ * function's timeout ago is left to that run to send (the claim lease); the deterministic client order id makes a
  * broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
  * resolved by asking the broker for the client order id, never by resending blindly.
  */
@@ -106,8 +107,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
   const cache = cacheGuard(ctx);
   const rateSlot = () => cache.rateSlot();
   // Held in the name of this scheduled run: its retry (after a timeout that never released it) and
-  // the client's retry of a lock whose answer was lost get it again; another run is kept out (and
-  // what it leaves recorded past the cutoff, the risk check expires and alerts).
+  // the client's retry of a lock whose answer was lost get it again, and so does a concurrent run
+  // of the same schedule (it leaves the intents this one claimed to it: the claim lease); another
+  // run is kept out (and what it leaves recorded past the cutoff, the risk check expires and alerts).
   const release = await cache.lock(`execute-orders:${day}`, 300, `execute-orders@${scheduledTime}`);
   if (release === null) {
     ctx.log.warn('another execute-orders run holds the lock for the day', { day, scheduledTime });
