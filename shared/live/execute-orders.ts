@@ -91,8 +91,8 @@ function cacheGuard(ctx: LiveContext) {
  * execute-orders: sends today's recorded intents as market-on-open orders, exits first, exactly
  * once each. The intent moves recorded → submitted with a conditional write before the call, so
  * a concurrent or repeated run cannot claim it twice, and a claim another run made less than the
- * function's timeout ago is left to that run to send (the claim lease); the deterministic client order id makes a
- * broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
+ * function's timeout ago is left to that run to send (the claim lease); the deterministic client
+ * order id makes a broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
  * resolved by asking the broker for the client order id, never by resending blindly.
  */
 export async function executeOrders(ctx: LiveContext, scheduledTime: string): Promise<ExecutionResult> {
