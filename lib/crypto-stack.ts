@@ -11,6 +11,7 @@ import { parseConfig, type StrategyConfig } from '../shared/core/config/schema.j
 import { ConfigError } from '../shared/core/errors.js';
 import { assertLiveConfig } from '../shared/core/live/orders.js';
 import { CRYPTO_STEPS, type CryptoStep } from '../shared/live/crypto-steps.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from '../shared/live/steps.js';
 import {
   CRYPTO_METRICS,
   CRYPTO_METRICS_SERVICE,
@@ -44,7 +45,7 @@ export const CRYPTO_STEP_TIMINGS = {
 const SIZING: Record<CryptoStep, { memorySize: number; timeout: Duration }> = {
   'market-open-check': { memorySize: 512, timeout: Duration.seconds(30) },
   'generate-signals': { memorySize: 1024, timeout: Duration.minutes(2) },
-  'execute-orders': { memorySize: 512, timeout: Duration.minutes(3) },
+  'execute-orders': { memorySize: 512, timeout: Duration.seconds(EXECUTE_ORDERS_TIMEOUT_SECONDS) },
   'risk-check': { memorySize: 512, timeout: Duration.minutes(2) },
   'end-of-day': { memorySize: 512, timeout: Duration.minutes(5) },
   'funding-rates': { memorySize: 256, timeout: Duration.seconds(60) },

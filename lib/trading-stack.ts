@@ -7,7 +7,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { parseConfig, type StrategyConfig } from '../shared/core/config/schema.js';
 import { assertLiveConfig } from '../shared/core/live/orders.js';
-import { LIVE_STEPS, type LiveStep } from '../shared/live/steps.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS, LIVE_STEPS, type LiveStep } from '../shared/live/steps.js';
 import { LIVE_STEP_TIMINGS, LiveSchedule, PAPER_VALIDATION_TIMING } from './constructs/live-schedule.js';
 import { StateTables } from './constructs/state-tables.js';
 import { dashboardUrlOf } from './constructs/trading-dashboard.js';
@@ -23,8 +23,9 @@ const SIZING: Record<LiveFunctionName, { memorySize: number; timeout: Duration }
   'market-open-check': { memorySize: 512, timeout: Duration.seconds(30) },
   // Hundreds of symbols of daily bars and the strategy over them.
   'generate-signals': { memorySize: 1024, timeout: Duration.minutes(2) },
-  // Waits for the rate limiter's slots; must finish well before the 09:28 cutoff.
-  'execute-orders': { memorySize: 512, timeout: Duration.minutes(3) },
+  // Waits for the rate limiter's slots; must finish well before the 09:28 cutoff. Its claim lease
+  // is this timeout (shared/live/steps.ts).
+  'execute-orders': { memorySize: 512, timeout: Duration.seconds(EXECUTE_ORDERS_TIMEOUT_SECONDS) },
   'risk-check': { memorySize: 512, timeout: Duration.minutes(2) },
   'end-of-day': { memorySize: 512, timeout: Duration.minutes(5) },
 };

@@ -9,6 +9,7 @@ import { dryRunOrders } from './dry-run.js';
 import { entryRefusal } from './entry-gate.js';
 import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 import { cancelRestingStops } from './stops.js';
 import { expireUnsent, orderState, sendClaimedIntent } from './submit.js';
 
@@ -89,8 +90,9 @@ function cacheGuard(ctx: LiveContext) {
 /**
  * execute-orders: sends today's recorded intents as market-on-open orders, exits first, exactly
  * once each. The intent moves recorded → submitted with a conditional write before the call, so
- * a concurrent or repeated run cannot send it twice; the deterministic client order id makes a
- * broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
+ * a concurrent or repeated run cannot claim it twice, and a claim another run made less than the
+ * function's timeout ago is left to that run to send (the claim lease); the deterministic client
+ * order id makes a broker-side duplicate impossible; an unknown outcome (timeout, 5xx, dropped connection) is
  * resolved by asking the broker for the client order id, never by resending blindly.
  */
 export async function executeOrders(ctx: LiveContext, scheduledTime: string): Promise<ExecutionResult> {
@@ -105,8 +107,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
   const cache = cacheGuard(ctx);
   const rateSlot = () => cache.rateSlot();
   // Held in the name of this scheduled run: its retry (after a timeout that never released it) and
-  // the client's retry of a lock whose answer was lost get it again; another run is kept out (and
-  // what it leaves recorded past the cutoff, the risk check expires and alerts).
+  // the client's retry of a lock whose answer was lost get it again, and so does a concurrent run
+  // of the same schedule (it leaves the intents this one claimed to it: the claim lease); another
+  // run is kept out (and what it leaves recorded past the cutoff, the risk check expires and alerts).
   const release = await cache.lock(`execute-orders:${day}`, 300, `execute-orders@${scheduledTime}`);
   if (release === null) {
     ctx.log.warn('another execute-orders run holds the lock for the day', { day, scheduledTime });
@@ -202,6 +205,16 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     const lateRefusals: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
+      if (leasedToAnotherRun(intent, now())) {
+        // Its claimant may still be on its way to the broker (a concurrent run of the same schedule
+        // gets past the lock, reentrant for it): the claim is its own to send.
+        ctx.log.info('intent claimed by another run less than the function timeout ago: left to it', {
+          clientOrderId: intent.clientOrderId,
+          claimedBy: intent.claimedBy ?? null,
+          claimedAt: intent.updatedAt,
+        });
+        continue;
+      }
       if (intent.status !== 'recorded') {
         // A run died between recording the submission and hearing back: ask the broker first.
         const existing = await lookUp(intent);
@@ -285,6 +298,20 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
   } finally {
     await release();
   }
+}
+
+/**
+ * The claim lease: an intent another run claimed for sending (`submitted`, listed before this run
+ * claimed anything) less than execute-orders' timeout ago, by the claim's time (`updatedAt`, written
+ * with the claim) against this run's: its claimant may still be alive and about to send it. From the
+ * timeout on, no run that claimed it can be (a retry after a timeout, or after a failure once the
+ * lease ran out, sends it after asking the broker). `unknown` is never leased: its sender is done
+ * with it and left it to the next run.
+ */
+function leasedToAnotherRun(intent: IntentRecord, now: string): boolean {
+  if (intent.status !== 'submitted') return false;
+  const age = Date.parse(now) - Date.parse(intent.updatedAt);
+  return Number.isFinite(age) && age < EXECUTE_ORDERS_TIMEOUT_SECONDS * 1000;
 }
 
 /**

@@ -177,7 +177,7 @@ describe('a claimed intent that never reached the broker', () => {
     expect(stack.notifier.sent.filter((n) => /not sent/i.test(n.subject))).toHaveLength(1);
   });
 
-  it('DynamoDB unreachable between the claim and the submit, back before the retry: sent once', async () => {
+  it('DynamoDB unreachable between the claim and the submit, back before the retry: sent once, by the retry after the claim lease', async () => {
     stack = await startLiveStack({ startTime: at('08:00'), withCache: false, faultLinks: true });
     const intents = await signals(stack);
     const link = stack.links?.dynamo;
@@ -190,6 +190,13 @@ describe('a claimed intent that never reached the broker', () => {
     });
     await expect(executeOrders(ctx, at('09:15'))).rejects.toThrow(/state store/);
     link.restore();
+    // Lambda's first retry, a minute later: the claim (09:15) is younger than the function's
+    // timeout, so its run may still be alive: left to it; the other intent is sent.
+    stack.alpaca.setTime(at('09:16'));
+    await executeOrders(stack.ctx, at('09:15'));
+    expect(postOrders(stack)).toHaveLength(intents.length - 1);
+    // The second retry, two minutes after the first: the lease is over, the claim is sent once.
+    stack.alpaca.setTime(at('09:18'));
     await executeOrders(stack.ctx, at('09:15'));
     expect(postOrders(stack)).toHaveLength(intents.length);
     for (const intent of intents) {
