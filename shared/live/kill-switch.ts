@@ -471,8 +471,8 @@ async function cancel(ctx: LiveContext, order: BrokerOrder): Promise<boolean> {
  * touched), and when `flatten` is true sells every watchlist position at market after cancelling
  * its resting stops (so the shares are not sold twice), through the intent path with the day's
  * deterministic `flatten` client order id: exactly once per symbol and day (a sleeves config: one
- * per sleeve, each of its own shares as booked up to now, less its exit legs not netted yet:
- * {@link sleevesNow}, {@link cappedSleeveOwners}). Then it reports
+ * per sleeve, each of its own shares as booked up to now, less its exit legs still to be sent:
+ * {@link sleevesNow}, {@link pendingExitLegs}, {@link cappedSleeveOwners}). Then it reports
  * (critical). Invoked again, it changes nothing: the flag is set, the entries are gone and the
  * exit's client order id is taken.
  */
@@ -586,6 +586,7 @@ export async function killSwitch(
       // A sleeves config: each sleeve's shares go in that sleeve's own flatten order (tagged with
       // the sleeve), so end-of-day books each fill to its sleeve; a single-strategy config's one
       // sleeve is the config itself.
+      const legs = pendingExitLegs(todays, position.symbol, exitSide, maySend, working);
       const owners =
         config.sleeves === undefined
           ? [
@@ -608,24 +609,28 @@ export async function killSwitch(
               position,
               records,
               exiting,
-              // Each sleeve's exit legs recorded and not netted yet keep their shares: execute-orders
-              // nets and sends them (a market-on-open exit before 09:28); the flatten sells the rest.
-              unnettedExitLegs(todays, position.symbol, exitSide, maySend),
+              // Each sleeve's exit legs still to be sent keep their shares (recorded and not netted
+              // yet, or netted in a net exit not at the broker yet): execute-orders nets and sends
+              // them (a market-on-open exit before 09:28); the flatten sells the rest.
+              new Map([...legs.bySleeve].map(([sleeve, l]) => [sleeve, l.qty])),
               // As the single-strategy path: the sleeves' flattens together sell no more than the
               // broker holds, less the bucket's shares and the exits on their way (these
-              // flattens themselves, recorded and not at the broker yet, are the ones sent here).
+              // flattens themselves, recorded and not at the broker yet, are the ones sent here;
+              // the net exits not at the broker yet count as their sleeves' legs instead).
               (sleeve) => flattenId(sleeve),
               (ownIds) =>
                 workingExitQty(
                   position.symbol,
                   exitSide,
-                  todays.filter((i) => !ownIds.has(i.clientOrderId)),
+                  todays.filter((i) => !ownIds.has(i.clientOrderId) && !legs.nets.has(i.clientOrderId)),
                   working,
                   { ownId: flattenId(config.name), maySend },
                 ),
             );
       for (const owner of owners) {
         const id = flattenId(owner.sleeve);
+        // The legs this flatten leaves their shares to: netted and sent, never taken over by it.
+        const left = legs.bySleeve.get(owner.sleeve)?.ids ?? [];
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
@@ -641,6 +646,7 @@ export async function killSwitch(
             purpose: 'exit',
             side: exitSide,
             qty: owner.qty,
+            ...(left.length > 0 ? { leftLegIds: left } : {}),
             ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
@@ -775,40 +781,69 @@ async function sleevesNow(
 }
 
 /**
- * Per sleeve, what its exit legs of `symbol` on the exit side recorded today and not netted yet
- * (no net intent names them) will sell: execute-orders nets and sends them while `maySend` (a
- * market-on-open exit before 09:28; after it they are skipped, never sent, and count nothing).
+ * Per sleeve, what its exit legs of `symbol` on the exit side recorded today will still sell, and
+ * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
+ * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
+ * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
+ * not seen among the open orders: a 09:15 run in flight, or one that died and is retried) while
+ * `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net exits.
  */
-function unnettedExitLegs(
+function pendingExitLegs(
   intents: readonly IntentRecord[],
   symbol: string,
   side: 'buy' | 'sell',
   maySend: (intent: IntentRecord) => boolean,
-): ReadonlyMap<string, number> {
+  open: readonly BrokerOrder[],
+): {
+  readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
+  readonly nets: ReadonlySet<string>;
+} {
   const netted = legNetOrders(intents);
-  const out = new Map<string, number>();
+  const bySleeve = new Map<string, { qty: number; ids: string[] }>();
+  const add = (leg: IntentRecord) => {
+    if (leg.sleeve === undefined) return;
+    const mine = bySleeve.get(leg.sleeve) ?? { qty: 0, ids: [] };
+    mine.qty += leg.qty;
+    mine.ids.push(leg.clientOrderId);
+    bySleeve.set(leg.sleeve, mine);
+  };
+  const exitLeg = (leg: IntentRecord) =>
+    leg.leg === true && leg.purpose === 'exit' && leg.symbol === symbol && leg.side === side;
   for (const leg of intents) {
     if (
-      leg.leg !== true ||
-      leg.purpose !== 'exit' ||
-      leg.symbol !== symbol ||
-      leg.side !== side ||
+      !exitLeg(leg) ||
       leg.status !== 'recorded' ||
-      leg.sleeve === undefined ||
       leg.netOrderId !== undefined ||
       netted.has(leg.clientOrderId) ||
       !maySend(leg)
     )
       continue;
-    out.set(leg.sleeve, (out.get(leg.sleeve) ?? 0) + leg.qty);
+    add(leg);
   }
-  return out;
+  const nets = new Set<string>();
+  for (const net of intents) {
+    if (
+      net.leg === true ||
+      net.legIds === undefined ||
+      net.purpose !== 'exit' ||
+      net.symbol !== symbol ||
+      net.side !== side ||
+      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
+      open.some((o) => o.clientOrderId === net.clientOrderId) ||
+      !maySend(net)
+    )
+      continue;
+    nets.add(net.clientOrderId);
+    for (const leg of intents)
+      if (exitLeg(leg) && netted.get(leg.clientOrderId) === net.clientOrderId) add(leg);
+  }
+  return { bySleeve, nets };
 }
 
 /**
  * {@link sleeveOwners}, their flattens together capped at what the broker holds of the symbol for
  * the sleeves (the UNASSIGNED bucket's shares, the exits on their way and the sleeves' exit legs
- * not netted yet left out): in the order the owners are listed, each sized min(its quantity less
+ * still to be sent left out): in the order the owners are listed, each sized min(its quantity less
  * its own legs', what is left). A total above what the broker holds (what the booking cannot
  * explain) is alerted (critical), naming the symbol: selling every quantity would take the account short.
  */

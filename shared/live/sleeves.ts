@@ -532,7 +532,8 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
   // An exit leg whose shares the day's market exit of its sleeve (the kill switch's flatten, a
   // crossed stop's exit; or the symbol-wide one) already sells or sold is taken over by it: skipped,
   // never netted, so the shares are not sold a second time (a kill switch before the legs were
-  // recorded). Whatever that exit leaves, the next risk check protects and the next flatten sells.
+  // recorded). A leg the exit names as left its shares (`leftLegIds`: a kill switch after the leg
+  // was recorded sold only the rest) is not taken over: it is netted and sent as any other.
   const takenOver: string[] = [];
   const selling = new Set<string>();
   for (const leg of legs.filter((l) => l.purpose === 'exit')) {
@@ -550,6 +551,7 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
       (i) =>
         ids.includes(i.clientOrderId) &&
         i.side === leg.side &&
+        !(i.leftLegIds?.includes(leg.clientOrderId) ?? false) &&
         (i.filledQty > 0 || !['skipped', 'expired', 'rejected', 'cancelled'].includes(i.status)),
     );
     if (exit === undefined) continue;

@@ -8,7 +8,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { legId } from '../../shared/live/sleeves.js';
+import { legId, netSleeveLegs } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
 import { startLiveStack } from '../helpers/live-stack.js';
 
@@ -889,6 +889,74 @@ describe('sleeves in the live functions, against the local stack', () => {
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getOrderByClientOrderId('desk-manual-spy'))?.filledQty).toBe(10);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  }, 120_000);
+
+  it("the kill switch's flatten before 09:15 with a sleeve's exit leg smaller than its holding: the flatten names the leg, which is not taken over at 09:15: the leg's open sell and the flatten sell every share once", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    // 09:10: rsi's exit of 2 of its 5 SPY is recorded as a leg, not netted yet.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 2, 390);
+    await ctx.store.createIntent(exitLeg);
+    s.alpaca.setTime(at(D3, '09:12'));
+    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    // rsi's flatten sells the 3 its leg leaves, and names the leg it left its 2 shares for.
+    expect(result.exits).toContain(rsiFlatten);
+    expect(await ctx.store.getIntent(D3, rsiFlatten)).toMatchObject({
+      qty: 3,
+      leftLegIds: [exitLeg.clientOrderId],
+    });
+    expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
+    const alerts = s.notifier.sent.length;
+    // 09:15: the leg is netted and sent (an opening sell of 2), not taken over by the flatten.
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    const opens = await opgOrders(s, D3);
+    expect(opens.filter((o) => o.symbol === 'SPY').map((o) => [o.side, o.qty])).toEqual([['sell', 2]]);
+    expect((await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.status).not.toBe('skipped');
+    expect(s.notifier.sent.slice(alerts).filter((n) => n.subject.includes('taken over'))).toEqual([]);
+    // After the open: every SPY share sold once (the leg's 2, the flattens' rest), never short.
+    // (Not booked here: the sleeves' ledger takes an exit only of a sleeve's whole position.)
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  }, 120_000);
+
+  it("the kill switch's flatten while a sleeve's exit leg is netted and not yet at the broker (a 09:15 run in flight): that sleeve's flatten leaves the leg's shares, the other sleeves' are sold in full; the account flat, no sleeve short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    const trendQty = (await held(s))['trend:SPY'] ?? 0;
+    // 09:10: rsi's exit of its 5 SPY; 09:15: netted into its net exit, which is not sent yet.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+    await ctx.store.createIntent(exitLeg);
+    s.alpaca.setTime(at(D3, '09:15'));
+    await netSleeveLegs(ctx, D3, at(D3, '09:15'));
+    const netId = (await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId;
+    expect(netId).toBeDefined();
+    expect(await ctx.broker.getOrderByClientOrderId(netId as string)).toBeNull();
+
+    s.alpaca.setTime(at(D3, '09:16'));
+    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:16'), flatten: true });
+    // rsi's shares are its net exit's: no flatten of rsi; every other sleeve's own shares in full.
+    expect(await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi'))).toBeUndefined();
+    expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
+    if (trendQty > 0) expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'trend')))?.qty).toBe(trendQty);
+
+    // 09:20: the retried run sends the net exit; everything fills at the open.
+    s.alpaca.setTime(at(D3, '09:20'));
+    await executeOrders(ctx, at(D3, '09:20'));
+    expect((await opgOrders(s, D3)).filter((o) => o.symbol === 'SPY').map((o) => [o.side, o.qty])).toEqual([
+      ['sell', 5],
+    ]);
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
   it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {

@@ -99,6 +99,7 @@ const intentFields = {
   leg: z.boolean().optional(),
   netOrderId: idSchema.optional(),
   legIds: z.array(idSchema).optional(),
+  leftLegIds: z.array(idSchema).optional(),
   claimedBy: idSchema.optional(),
   settledBy: idSchema.optional(),
   configHash: z.string().min(1),

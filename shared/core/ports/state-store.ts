@@ -70,6 +70,12 @@ export interface IntentRecord {
   /** On a net order: the client order ids of the legs it carries. */
   readonly legIds?: readonly string[];
   /**
+   * On the kill switch's flatten of a sleeve: its exit legs of the day whose shares the flatten left
+   * to them (not netted yet, or netted and not at the broker yet): execute-orders nets and sends
+   * them, never takes them over as sold by this flatten.
+   */
+  readonly leftLegIds?: readonly string[];
+  /**
    * The token of the execute-orders run that claimed it for sending (`recorded` → `submitted`,
    * written in the same conditional write): a run knows its own claim when the write's answer was lost.
    */
