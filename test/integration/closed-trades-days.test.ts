@@ -48,30 +48,42 @@ async function exitSpyAt10(s: NonNullable<typeof stack>, day: string, stop: numb
   expect(check.exits).toHaveLength(1);
 }
 
+/** Day 1: 53 SPY bought at the open, its stop placed, the day closed; the entry fill. */
+async function enteredOnDay1(s: NonNullable<typeof stack>, ctx = s.ctx): Promise<FillRecord> {
+  const d1 = DAYS[0];
+  const spy = await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
+  expect(spy.qty).toBe(53);
+  s.alpaca.setTime(on(d1)('16:15'));
+  await endOfDay(ctx, on(d1)('16:15'));
+  const [entry] = await spyFills(s, d1, 'buy');
+  if (entry === undefined) throw new Error('expected the SPY entry fill');
+  return entry;
+}
+
+/**
+ * Day 2: the exit at market sells 20 of the 53 (a partial fill) and the rest of the order is
+ * cancelled: 33 stay held. Returns the exit orders' [filled, ordered] before the cancel.
+ */
+async function soldPartOnDay2(s: NonNullable<typeof stack>, entry: FillRecord): Promise<number[][]> {
+  s.alpaca.setPartialFill({ SPY: 0.38 });
+  await exitSpyAt10(s, DAYS[1], entry.price * 1.09);
+  s.alpaca.setPartialFill(undefined);
+  const working = (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+    (o) => o.side === 'sell' && o.type === 'market',
+  );
+  for (const o of working) await s.ctx.broker.cancelOrder(o.id);
+  return working.map((o) => [o.filledQty, o.qty]);
+}
+
 describe('a round trip closed over two days', () => {
   it('is one closed trade of all its shares and the P&L of both days’ exits', async () => {
     const [d1, d2, d3] = DAYS;
     stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    // Day 1: 53 SPY bought at the open, its stop placed, the day closed.
-    const spy = await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
-    expect(spy.qty).toBe(53);
-    s.alpaca.setTime(on(d1)('16:15'));
-    await endOfDay(ctx, on(d1)('16:15'));
-    const [entry] = await spyFills(s, d1, 'buy');
-    if (entry === undefined) throw new Error('expected the SPY entry fill');
-
-    // Day 2: the exit at market sells 20 of the 53 (a partial fill), and the rest of the order is
-    // cancelled: 33 stay held overnight.
-    s.alpaca.setPartialFill({ SPY: 0.38 });
-    await exitSpyAt10(s, d2, entry.price * 1.09);
-    s.alpaca.setPartialFill(undefined);
-    const working = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.side === 'sell' && o.type === 'market',
-    );
-    expect(working.map((o) => [o.filledQty, o.qty])).toEqual([[20, 53]]);
-    for (const o of working) await ctx.broker.cancelOrder(o.id);
+    const entry = await enteredOnDay1(s);
+    // Day 2: 20 of the 53 sold, 33 held overnight.
+    expect(await soldPartOnDay2(s, entry)).toEqual([[20, 53]]);
     s.alpaca.setTime(on(d2)('16:15'));
     const day2 = await endOfDay(ctx, on(d2)('16:15'));
     if (!('date' in day2)) throw new Error('expected a report');
@@ -122,19 +134,9 @@ describe('a round trip closed over two days with a missed end-of-day between', (
     stack = await startLiveStack({ startTime: on(d1)('08:00'), withCache: false });
     const s = stack;
     const { ctx } = s;
-    await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
-    s.alpaca.setTime(on(d1)('16:15'));
-    await endOfDay(ctx, on(d1)('16:15'));
-    const [entry] = await spyFills(s, d1, 'buy');
-    if (entry === undefined) throw new Error('expected the SPY entry fill');
+    const entry = await enteredOnDay1(s);
     // Day 2: 20 of the 53 sold, the rest of the order cancelled; the end-of-day keeps the closed part.
-    s.alpaca.setPartialFill({ SPY: 0.38 });
-    await exitSpyAt10(s, d2, entry.price * 1.09);
-    s.alpaca.setPartialFill(undefined);
-    for (const o of (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.side === 'sell' && o.type === 'market',
-    ))
-      await ctx.broker.cancelOrder(o.id);
+    await soldPartOnDay2(s, entry);
     s.alpaca.setTime(on(d2)('16:15'));
     await endOfDay(ctx, on(d2)('16:15'));
     // Day 3: a risk check writes the day's list (the stop back under the market); its end-of-day
@@ -198,11 +200,7 @@ describe('an exit whose last fill the broker lists late', () => {
     const ctx = options.fillTimeUnknown
       ? { ...s.ctx, broker: withoutFillTime(s.ctx.broker, () => exitOrder) }
       : s.ctx;
-    await morningThroughFirstRiskCheck(s, on(d1), 'SPY');
-    s.alpaca.setTime(on(d1)('16:15'));
-    await endOfDay(ctx, on(d1)('16:15'));
-    const [entry] = await spyFills(s, d1, 'buy');
-    if (entry === undefined) throw new Error('expected the SPY entry fill');
+    const entry = await enteredOnDay1(s, ctx);
     s.alpaca.setPartialFill({ SPY: 0.38 });
     await exitSpyAt10(s, d2, entry.price * 1.09);
     s.alpaca.setPartialFill(undefined);
