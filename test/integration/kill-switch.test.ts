@@ -396,6 +396,12 @@ describe('the kill switch on the local stack', () => {
         expect(sold.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exitId, held]]);
         expect(exit).toMatchObject({ status: 'filled', qty: held });
       }
+      // The rest of the day books one sale of every share: no difference, nothing unassigned.
+      await runDay(s, '2021-03-31', '10:00');
+      expect(await ctx.broker.getPositions()).toEqual([]);
+      expect(
+        s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+      ).toEqual([]);
     },
   );
 
