@@ -405,6 +405,44 @@ describe('the kill switch on the local stack', () => {
     },
   );
 
+  it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(10);
+    await runDay(s, '2021-03-31', '00:00', '09:05');
+    s.alpaca.setTime(at('2021-03-31', '09:05'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-sell',
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: 10,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    await runDay(s, '2021-03-31', '09:05', '10:00');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
+      status: 'filled',
+      qty: held - 10,
+      filledQty: held - 10,
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.find((m) => m.subject === "Exits taken over by the day's exits on 2021-03-31")?.text,
+    ).toContain(
+      `${exitId}: sent for ${held - 10} share(s) (10 of its ${held} share(s) sold or selling by open orders)`,
+    );
+  });
+
   it.each(['recorded by reconcile --flatten', 'at the broker with no intent of today'])(
     "a flatten while the UNASSIGNED bucket's own flatten is queued (%s) sells all of the sleeve's shares",
     async (how) => {
