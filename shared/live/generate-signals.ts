@@ -177,6 +177,11 @@ async function leftByTheDaysExits(
   const out: IntentRecord[] = [];
   const takenOver: string[] = [];
   for (const exit of exits) {
+    // Already recorded (a rerun of the step): it stays as it is.
+    if (todays.some((i) => i.clientOrderId === exit.clientOrderId)) {
+      out.push(exit);
+      continue;
+    }
     const broker = positions.find((p) => p.symbol === exit.symbol)?.qty ?? 0;
     const heldNow = Math.max(
       0,
