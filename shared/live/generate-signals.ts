@@ -9,7 +9,7 @@ import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
-import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
+import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
 import { RollingVolatility } from '../core/risk/volatility.js';
 import { getStrategy } from '../core/strategies/index.js';
@@ -25,6 +25,8 @@ import {
 } from './context.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
+import { workingExitQty } from './stops.js';
+import { orderState, orderWindowClosed } from './submit.js';
 
 const DAY_MS = 86_400_000;
 
@@ -127,6 +129,102 @@ export async function checkProductLimits(ctx: LiveContext): Promise<void> {
       `products: the exchange's limits differ from the config's (${differences.join('; ')}); update products: in the config (the backtest sizes on it) and validate again`,
     );
   }
+}
+
+/** Intent states in which an order sells nothing more and never did unless it has fills. */
+const GONE: readonly IntentStatus[] = ['cancelled', 'expired', 'rejected', 'skipped'];
+
+/**
+ * The exits decided at the close, less the shares the day's exits of the same position already
+ * sell or sold: the kill switch's flatten (or a crossed stop's exit) sent before the signals, an
+ * open sell placed by hand, counted by the kill switch's and the risk check's rule
+ * ({@link workingExitQty}: what they still sell at the broker; a flatten cancelled or failed
+ * unfilled sells nothing, and what one filled is no longer in the broker's position). The open
+ * orders are read BEFORE the positions: a fill in between is subtracted twice at worst (an exit
+ * too small, which the next session's signals finish), never missed (a second sale).
+ * An exit left with no share is recorded `skipped` (taken over; never sent), one left with some
+ * sells only those; either is warned ("Exits taken over by the day's exits").
+ */
+async function leftByTheDaysExits(
+  ctx: LiveContext,
+  day: string,
+  now: string,
+  exits: readonly IntentRecord[],
+): Promise<IntentRecord[]> {
+  if (exits.length === 0) return [];
+  const symbols = exits.map((e) => e.symbol);
+  const open = await ctx.broker.listOrders({ status: 'open', symbols });
+  const todays = (await ctx.store.listIntents(day)).filter(
+    (i) => i.purpose === 'exit' && symbols.includes(i.symbol),
+  );
+  // An exit the broker had and no longer lists as open (filled, cancelled, expired) is asked for
+  // by its id, so that its stored state, maybe stale, is not counted as still selling.
+  const orders = [...open];
+  for (const intent of todays) {
+    if (
+      open.some((o) => o.clientOrderId === intent.clientOrderId) ||
+      exits.some((e) => e.clientOrderId === intent.clientOrderId) ||
+      intent.status === 'filled' ||
+      GONE.includes(intent.status)
+    )
+      continue;
+    const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    if (order !== null) orders.push(order);
+  }
+  const positions = await ctx.broker.getPositions();
+  const stored = await ctx.store.getLatestPositions();
+  const session = await ctx.store.getSession(day);
+  const out: IntentRecord[] = [];
+  const takenOver: string[] = [];
+  for (const exit of exits) {
+    // Already recorded (a rerun of the step): it stays as it is.
+    if (todays.some((i) => i.clientOrderId === exit.clientOrderId)) {
+      out.push(exit);
+      continue;
+    }
+    const broker = positions.find((p) => p.symbol === exit.symbol)?.qty ?? 0;
+    const heldNow = Math.max(
+      0,
+      sleevesShare(broker, stored?.positions, exit.symbol) * (exit.side === 'sell' ? 1 : -1),
+    );
+    const working = workingExitQty(exit.symbol, exit.side, todays, orders, {
+      ownId: exit.clientOrderId,
+      maySend: (i) => !orderWindowClosed(ctx, i, session, now),
+    });
+    const left = Math.min(exit.qty, heldNow - working);
+    if (left >= exit.qty) {
+      out.push(exit);
+      continue;
+    }
+    // Named: the day's exits of these shares that sold or still sell some (as the broker has them).
+    const by = todays
+      .filter((i) => {
+        if (i.clientOrderId === exit.clientOrderId || i.symbol !== exit.symbol || i.side !== exit.side)
+          return false;
+        const order = orders.find((o) => o.clientOrderId === i.clientOrderId);
+        return order === undefined
+          ? i.filledQty > 0 || !GONE.includes(i.status)
+          : order.filledQty > 0 || !GONE.includes(orderState(order).status);
+      })
+      .map((i) => i.clientOrderId);
+    const names = `${exit.qty - Math.max(0, left)} of its ${exit.qty} share(s) sold or selling by ${by.length > 0 ? by.join(', ') : 'open orders'}`;
+    if (left <= 0) {
+      out.push({ ...exit, status: 'skipped', reason: `taken over by the day's exits (${names})` });
+      takenOver.push(`${exit.clientOrderId} (${names})`);
+    } else {
+      out.push({ ...exit, qty: left });
+      takenOver.push(`${exit.clientOrderId}: sent for ${left} share(s) (${names})`);
+    }
+  }
+  if (takenOver.length > 0) {
+    ctx.log.warn("exits taken over by the day's exits of the same shares", { day, exits: takenOver });
+    await ctx.notifier.publish({
+      subject: `Exits taken over by the day's exits on ${day}`,
+      severity: 'warning',
+      text: `Not sent, or sent for the rest only (the exits named sell their shares): ${takenOver.join(', ')}`,
+    });
+  }
+  return out;
 }
 
 /**
@@ -320,10 +418,10 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     updatedAt: now,
   };
   const planned: IntentRecord[] = [];
-  for (const exit of decisions.exits) {
+  const exits = decisions.exits.map((exit) => {
     const s = atSymbols[exit.index] as (typeof atSymbols)[number];
     const position = s.position as HeldPosition;
-    planned.push({
+    const intent: IntentRecord = {
       ...base,
       clientOrderId: clientOrderId({
         stage: ctx.stage,
@@ -338,8 +436,10 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
       qty: position.qty,
       referencePrice: s.close,
       ...(exit.reason === undefined ? {} : { reason: exit.reason }),
-    });
-  }
+    };
+    return intent;
+  });
+  planned.push(...(await leftByTheDaysExits(ctx, day, scheduledTime, exits)));
   for (const entry of decisions.entries) {
     const s = atSymbols[entry.index] as (typeof atSymbols)[number];
     // Live orders are sized at the decision: all-in takes the buying power less the buffer here.

@@ -344,6 +344,109 @@ describe('the kill switch on the local stack', () => {
     expect(sells.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exit?.clientOrderId, held?.qty]]);
   });
 
+  it.each(['working', 'cancelled unfilled'] as const)(
+    "the kill switch's flatten at 09:05 (%s), then the signals' exit of the same shares: sold once, never short",
+    async (flattenState) => {
+      stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+      const s = stack;
+      const { ctx } = s;
+      await runDay(s, '2021-03-30');
+      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      expect(held).toBeGreaterThan(0);
+      await runDay(s, '2021-03-31', '00:00', '09:05');
+
+      s.alpaca.setTime(at('2021-03-31', '09:05'));
+      const result = await killSwitch(ctx, {
+        reason: 'daily loss alarm',
+        by: 'alarm:quantshift-paper-daily-loss',
+        time: at('2021-03-31', '09:05'),
+        flatten: true,
+      });
+      const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+      expect(result.exits).toEqual([flattenId]);
+      const flatten = await ctx.broker.getOrderByClientOrderId(flattenId);
+      expect(flatten).toMatchObject({ qty: held, filledQty: 0 });
+      if (flattenState === 'cancelled unfilled') await ctx.broker.cancelOrder(flatten?.id as string);
+
+      // 09:10 the strategy decides its exit of MSFT (as it does on this day), 09:15 it goes out.
+      await runDay(s, '2021-03-31', '09:05', '09:12');
+      // A rerun of the step (a retry) finds its exit recorded: it stays as it is.
+      s.alpaca.setTime(at('2021-03-31', '09:12'));
+      await generateSignals(ctx, at('2021-03-31', '09:12'));
+      await runDay(s, '2021-03-31', '09:12', '10:00');
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+      const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
+        (o) => o.side === 'sell' && o.filledQty > 0,
+      );
+      const exitId = clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: 'MSFT',
+        date: '2021-03-31',
+        purpose: 'exit',
+      });
+      const exit = await ctx.store.getIntent('2021-03-31', exitId);
+      if (flattenState === 'working') {
+        // The flatten sells every share; the exit is recorded skipped (taken over), never sent.
+        expect(sold.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[flattenId, held]]);
+        expect(exit).toMatchObject({ purpose: 'exit', status: 'skipped', filledQty: 0 });
+        expect(exit?.reason).toContain(flattenId);
+        expect(await ctx.broker.getOrderByClientOrderId(exitId)).toBeNull();
+        expect(
+          s.notifier.sent.filter((m) => m.subject === "Exits taken over by the day's exits on 2021-03-31"),
+        ).toHaveLength(1);
+      } else {
+        // A flatten cancelled unfilled sells nothing: the exit sells every share at the open.
+        expect(sold.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exitId, held]]);
+        expect(exit).toMatchObject({ status: 'filled', qty: held });
+      }
+      // The rest of the day books one sale of every share: no difference, nothing unassigned.
+      await runDay(s, '2021-03-31', '10:00');
+      expect(await ctx.broker.getPositions()).toEqual([]);
+      expect(
+        s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+      ).toEqual([]);
+    },
+  );
+
+  it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(10);
+    await runDay(s, '2021-03-31', '00:00', '09:05');
+    s.alpaca.setTime(at('2021-03-31', '09:05'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-sell',
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: 10,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    await runDay(s, '2021-03-31', '09:05', '10:00');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
+      status: 'filled',
+      qty: held - 10,
+      filledQty: held - 10,
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.find((m) => m.subject === "Exits taken over by the day's exits on 2021-03-31")?.text,
+    ).toContain(
+      `${exitId}: sent for ${held - 10} share(s) (10 of its ${held} share(s) sold or selling by open orders)`,
+    );
+  });
+
   it.each(['recorded by reconcile --flatten', 'at the broker with no intent of today'])(
     "a flatten while the UNASSIGNED bucket's own flatten is queued (%s) sells all of the sleeve's shares",
     async (how) => {
