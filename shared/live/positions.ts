@@ -1,6 +1,5 @@
 import { singleStrategy } from '../core/config/schema.js';
-import { isUnassigned } from '../core/live/reconcile.js';
-import { bookedHolding, ratioText, unlistedSplitRatio } from '../core/live/split-guard.js';
+import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { PositionRecord } from '../core/ports/state-store.js';
@@ -87,16 +86,9 @@ export async function unlistedSplit(
   alerted: string | undefined,
 ): Promise<UnlistedSplitError | null> {
   const { symbol } = position;
-  const ofSymbol = records.filter((r) => r.symbol === symbol);
-  const sleeves = bookedHolding(
-    ofSymbol.filter((r) => !isUnassigned(r)),
-    symbol,
-  );
-  const all = bookedHolding(ofSymbol, symbol);
-  const fromSleeves = unlistedSplitRatio(position, sleeves, filledToday);
-  const ratio = fromSleeves ?? unlistedSplitRatio(position, all, filledToday);
-  if (ratio === null) return null;
-  const booked = fromSleeves === null ? all : sleeves;
+  const found = unlistedSplitOf(position, records, filledToday);
+  if (found === null) return null;
+  const { ratio, booked } = found;
   const split = new UnlistedSplitError(
     `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} at the same cost basis ($${booked.cost.toFixed(2)}), with no fill today: a ${ratioText(ratio)} split not listed yet?`,
   );

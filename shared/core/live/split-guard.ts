@@ -1,4 +1,5 @@
 import type { PositionRecord } from '../ports/state-store.js';
+import { isUnassigned } from './reconcile.js';
 
 /**
  * The unlisted-split guard (pure). A broker applies a split at the open (shares times the ratio,
@@ -62,6 +63,27 @@ export function unlistedSplitRatio(
   const brokerCents = broker.qty * broker.avgEntryPrice * 100;
   const bookedCents = booked.cost * 100;
   return Math.abs(brokerCents - bookedCents) <= costToleranceCents(broker.qty) ? ratio : null;
+}
+
+/**
+ * The split a symbol's broker position shows against its position records ({@link unlistedSplitRatio}),
+ * or null: compared with the sleeves' records alone (a bucket an earlier reconciliation filled with
+ * the split's new shares left out), then with the bucket too. `booked` is the holding compared with.
+ */
+export function unlistedSplitOf(
+  position: { readonly symbol: string; readonly qty: number; readonly avgEntryPrice: number },
+  records: readonly PositionRecord[],
+  filledToday: boolean,
+): { readonly ratio: number; readonly booked: BookedHolding } | null {
+  const sleeves = bookedHolding(
+    records.filter((r) => !isUnassigned(r)),
+    position.symbol,
+  );
+  const fromSleeves = unlistedSplitRatio(position, sleeves, filledToday);
+  if (fromSleeves !== null) return { ratio: fromSleeves, booked: sleeves };
+  const all = bookedHolding(records, position.symbol);
+  const ratio = unlistedSplitRatio(position, all, filledToday);
+  return ratio === null ? null : { ratio, booked: all };
 }
 
 /** The ratio as an operator reads it: `4:1`, `3:2`, `1:10` (to two decimals when not simple). */
