@@ -446,6 +446,28 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect(again.stopsPlaced).toEqual([]);
     expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    // End-of-day: nothing explains the new shares: the bucket takes them (as before).
+    s.alpaca.setTime(at(D2, '16:15'));
+    const closed = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    expect(closed.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
+    ]);
+    // D3 (the split listed, dated D2: this config's split code applies only a split of the list's
+    // day): the sleeve's record alone still shows it past the bucket; nothing is sold.
+    const D3 = '2021-03-22';
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const d3 = await riskCheck(ctx, at(D3, '10:00'));
+    expect(d3.exits).toEqual([]);
+    expect(d3.stopsPlaced).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    expect(
+      (await ctx.store.getLatestPositions())?.positions.find(
+        (p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED',
+      )?.unlistedSplit,
+    ).toMatch(/SPY: .* the books 53 .*4:1 split not listed yet/);
   }, 120_000);
 });
 
