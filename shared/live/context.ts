@@ -101,3 +101,10 @@ export class StaleDataError extends QuantShiftError {}
 
 /** The broker and the durable record disagree in a way the step cannot settle alone. */
 export class UnknownStateError extends QuantShiftError {}
+
+/**
+ * The broker's position shows a split its activities do not list yet (its quantity the booked one
+ * times a ratio, the same cost basis, no fill of the day): no stop or exit is derived from the
+ * booked stops in the old shares and no entry goes in until the split is listed.
+ */
+export class UnlistedSplitError extends QuantShiftError {}

@@ -121,7 +121,8 @@ export function dryRunValidationRefusal(
 /**
  * Why new entries are refused today, or `null`: the kill switch and the breakers (read fresh from
  * the risk state, so a halt set after the signals were generated still stops the entries); with
- * `symbol`, also a halt of that symbol (an unknown position state, see `positions.ts`) and an
+ * `symbol`, also a halt of that symbol (an unknown position state or a split the broker has not
+ * listed yet, see `positions.ts`) and an
  * UNASSIGNED bucket in it (reconciliation, see `reconcile.ts`); then, per sleeve, the sleeve's own halt (`quantshift halt --sleeve ID`) and in the live stage its
  * validation gate.
  *
@@ -146,6 +147,11 @@ export async function entryRefusal(
       (p) => p.symbol === symbol && p.unknownState !== undefined,
     )?.unknownState;
     if (halted !== undefined) return `${symbol} is halted: ${halted}`;
+    // A split the broker applied and does not list yet (the risk check's guard, `positions.ts`).
+    const split = (positions ?? []).find(
+      (p) => p.symbol === symbol && p.unlistedSplit !== undefined,
+    )?.unlistedSplit;
+    if (split !== undefined) return split;
     // Reconciliation (issue 13): shares no sleeve owns block new entries in the symbol.
     const unassigned = unassignedQty(positions, symbol);
     if (unassigned !== 0) return unassignedRefusal(symbol, unassigned);

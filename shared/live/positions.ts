@@ -1,9 +1,10 @@
 import { singleStrategy } from '../core/config/schema.js';
+import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { PositionRecord } from '../core/ports/state-store.js';
 import type { SleevesState } from '../core/trading/sleeves-close.js';
-import { type LiveContext, UnknownStateError } from './context.js';
+import { type LiveContext, UnknownStateError, UnlistedSplitError } from './context.js';
 
 /**
  * Why the broker's position in a symbol contradicts what this system holds, or null when it does
@@ -67,6 +68,44 @@ export async function haltSymbol(
     }),
     unknownState: conflict.message,
   };
+}
+
+/**
+ * The split the broker's position in a symbol shows and its activities do not list yet, or null
+ * (`unlistedSplitRatio`: the quantity apart from the booked one by a ratio, the same cost basis, no
+ * fill of the symbol today). The booked side is the symbol's records with the listed splits
+ * applied: the sleeves' alone (a bucket an earlier reconciliation filled with the split's shares
+ * left out), or with the bucket. Alerts (critical, naming the symbol and the apparent ratio) unless
+ * `alerted`, the reason the symbol's stored records already carry, is the same: once.
+ */
+export async function unlistedSplit(
+  ctx: LiveContext,
+  position: Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>,
+  records: readonly PositionRecord[],
+  filledToday: boolean,
+  alerted: string | undefined,
+): Promise<UnlistedSplitError | null> {
+  const { symbol } = position;
+  const found = unlistedSplitOf(position, records, filledToday);
+  if (found === null) return null;
+  const { ratio, booked } = found;
+  const split = new UnlistedSplitError(
+    `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} at the same cost basis ($${booked.cost.toFixed(2)}), with no fill today: a ${ratioText(ratio)} split not listed yet?`,
+  );
+  if (alerted !== split.message) {
+    ctx.log.error('a split the broker has not listed yet: no stop, exit or entry in the symbol', {
+      error: split.name,
+      message: split.message,
+      symbol,
+      ratio,
+    });
+    await ctx.notifier.publish({
+      subject: `${symbol}: a ${ratioText(ratio)} split not listed yet?`,
+      severity: 'critical',
+      text: `${split.name}: ${split.message} Its recorded stops are in the old shares: no crossed-stop exit, no new stop and no entry is sent for ${symbol} (its resting stop orders, which the broker scaled, stay) until the broker lists the split (then it is applied as usual) or an operator acts. Check the account.`,
+    });
+  }
+  return split;
 }
 
 /** A split of the day, as the broker's activities report it (new shares per old share). */

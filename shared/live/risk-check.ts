@@ -19,7 +19,7 @@ import {
   sessionDate,
   UnknownStateError,
 } from './context.js';
-import { haltSymbol, positionConflict, splitRecords, splitsToApply } from './positions.js';
+import { haltSymbol, positionConflict, splitRecords, splitsToApply, unlistedSplit } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
@@ -209,6 +209,20 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     const conflict = positionConflict(ctx, brokerPosition, record);
     if (conflict !== null) {
       nextRecords.push(await haltSymbol(ctx, brokerPosition, record, conflict));
+      continue;
+    }
+    // A split the broker applied and does not list yet: the record's stop is in the old shares (the
+    // market at the new price looks through it). The record is kept as it is, flagged (the next
+    // check sees the same, the entry gate refuses the symbol): no exit, no stop in the old shares.
+    const split = await unlistedSplit(
+      ctx,
+      brokerPosition,
+      storedPositions,
+      tracked.some((i) => i.symbol === brokerPosition.symbol && i.filledQty > 0),
+      record?.unlistedSplit,
+    );
+    if (split !== null) {
+      if (record !== undefined) nextRecords.push({ ...record, unlistedSplit: split.message });
       continue;
     }
     const position = {

@@ -24,6 +24,7 @@ import {
 } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
+import { isUnassigned } from '../core/live/reconcile.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -69,7 +70,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
-import { type DaySplit, splitKey, splitSleevesState } from './positions.js';
+import { type DaySplit, splitKey, splitSleevesState, unlistedSplit } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -183,9 +184,15 @@ async function putSleevePositions(
   bookedFills: BookedFills | undefined,
   /** The UNASSIGNED records of the list `writtenAt` and `bookedFills` come from, when read already. */
   unassigned?: readonly PositionRecord[],
+  /** Per symbol, the split the broker applied and does not list yet (its sleeves' records flagged). */
+  unlistedSplits?: ReadonlyMap<string, string>,
 ): Promise<void> {
   const kept = unassigned ?? unassignedOf(await ctx.store.getLatestPositions());
-  await ctx.store.putPositions(day, [...positionRecords(state), ...kept], writtenAt, bookedFills);
+  const records = positionRecords(state).map((r) => {
+    const split = unlistedSplits?.get(r.symbol);
+    return split === undefined ? r : { ...r, unlistedSplit: split };
+  });
+  await ctx.store.putPositions(day, [...records, ...kept], writtenAt, bookedFills);
 }
 
 /** The reconciliation's UNASSIGNED records of a positions list. */
@@ -942,11 +949,30 @@ export async function sleeveStops(
   if (booking === null) return out;
   const positions = await ctx.broker.getPositions();
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: ctx.config.watchlist });
+  // A split the broker applied and does not list yet (positions.ts `unlistedSplit`): the sleeves'
+  // stops are in the old shares; none of the symbol's is acted on, its records are flagged (the
+  // entry gate refuses the symbol), alerted once.
+  const latest = await ctx.store.getLatestPositions();
+  const booked = [...positionRecords(booking.state), ...(booking.unassigned ?? unassignedOf(latest))];
+  const unlisted = new Map<string, string>();
+  for (const position of positions) {
+    if (position.qty <= 0 || !booked.some((r) => r.symbol === position.symbol && !isUnassigned(r))) continue;
+    const split = await unlistedSplit(
+      ctx,
+      position,
+      booked,
+      intents.some((i) => i.symbol === position.symbol && i.filledQty > 0),
+      latest?.positions.find((r) => r.symbol === position.symbol && r.unlistedSplit !== undefined)
+        ?.unlistedSplit,
+    );
+    if (split !== null) unlisted.set(position.symbol, split.message);
+  }
   for (const book of booking.state.books) {
     const tag = sleeveSetTag(ctx.stage, [book.id]);
     for (const p of book.positions) {
       const position = positions.find((x) => x.symbol === p.symbol);
       if (position === undefined || position.qty <= 0) continue; // reconciliation's case, not a stop's
+      if (unlisted.has(p.symbol)) continue;
       const exitSide = p.side === 1 ? 'sell' : 'buy';
       const resting = openOrders.filter(
         (o) =>
@@ -1068,6 +1094,7 @@ export async function sleeveStops(
     booking.writtenAt ?? now,
     booking.bookedFills,
     booking.unassigned,
+    unlisted,
   );
   return out;
 }

@@ -26,6 +26,7 @@ import { QuantShiftError } from '../core/errors.js';
 import { atr as atrSeries } from '../core/indicators/atr.js';
 import { clientOrderId, newYorkTime, orderDateOf, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
+import { unlistedSplitOf } from '../core/live/split-guard.js';
 import type { Broker, BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
@@ -107,6 +108,8 @@ export class StreamRiskEngine {
   private readonly resting = new Map<string, readonly BrokerOrder[]>();
   /** Symbols with a flatten intent today (recorded by anyone, settled or not). */
   private readonly flattened = new Set<string>();
+  /** The symbols (per day) whose unlisted split the stream has logged. */
+  private readonly unlistedLogged = new Set<string>();
   private day: string | null = null;
   private active = false;
   private cash = 0;
@@ -214,7 +217,23 @@ export class StreamRiskEngine {
     for (const p of mine) {
       const record = records.get(p.symbol);
       const entry = entries.get(p.symbol);
-      const stop = record?.stop ?? entry?.protectiveStop ?? null;
+      // A split the broker applied and does not list yet (the risk check flags it and alerts): the
+      // recorded stop is in the old shares, so the stream decides nothing on it (no exit, no ratchet).
+      const unlisted =
+        record?.unlistedSplit !== undefined ||
+        unlistedSplitOf(
+          // The broker's whole position (the bucket's shares too) against every record.
+          positions.find((x) => x.symbol === p.symbol) ?? p,
+          stored?.positions ?? [],
+          intents.some((i) => i.symbol === p.symbol && i.filledQty > 0),
+        ) !== null;
+      if (unlisted && !this.unlistedLogged.has(`${day}|${p.symbol}`)) {
+        this.unlistedLogged.add(`${day}|${p.symbol}`);
+        ctx.log.warn('a split the broker has not listed yet: the stream leaves the symbol alone', {
+          symbol: p.symbol,
+        });
+      }
+      const stop = unlisted ? null : (record?.stop ?? entry?.protectiveStop ?? null);
       const before = this.held.get(p.symbol);
       next.set(p.symbol, {
         symbol: p.symbol,

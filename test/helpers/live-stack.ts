@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -28,6 +28,8 @@ export async function startLiveStack(options: {
   config?: string;
   /** Splits and dividends the paper broker applies (none by default). */
   corporateActions?: readonly CorporateAction[];
+  /** The bar files the local servers serve (default `data`; see {@link splitBarsDir}). */
+  dataDir?: string;
 }) {
   const configPath = join(mkdtempSync(join(tmpdir(), 'qs-live-')), 'config.yaml');
   writeFileSync(
@@ -38,7 +40,7 @@ export async function startLiveStack(options: {
     ),
   );
   const stack = await startLocalLiveStack({
-    dataDir: 'data',
+    dataDir: options.dataDir ?? 'data',
     startTime: options.startTime,
     configPath,
     withCache: options.withCache ?? true,
@@ -71,6 +73,29 @@ export async function startLiveStack(options: {
     logs,
     close: () => stack.close(),
   };
+}
+
+/**
+ * A copy of the bundled bar files (in a temporary directory) whose `symbol` bars from `date` on
+ * follow a split of `ratio` the bundled (adjusted) files do not show: prices divided by it, volume
+ * times it, as the market trades after the split. Earlier bars are as bundled.
+ */
+export function splitBarsDir(symbol: string, date: string, ratio: number): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'qs-bars-')), 'data');
+  cpSync('data', dir, { recursive: true });
+  const file = join(dir, `${symbol}.csv`);
+  const [header, ...rows] = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const split = rows.map((row) => {
+    const [day, close, high, low, open, volume] = row.split(',') as [string, ...string[]];
+    if (day < date) return row;
+    const price = (x: string | undefined) => String(Number(x) / ratio);
+    return [day, price(close), price(high), price(low), price(open), String(Number(volume) * ratio)].join(
+      ',',
+    );
+  });
+  if (header !== 'Date,Close,High,Low,Open,Volume') throw new Error(`${file}: unexpected header ${header}`);
+  writeFileSync(file, `${[header, ...split].join('\n')}\n`);
+  return dir;
 }
 
 /** The stack `startLiveStack` returns. */

@@ -4,12 +4,13 @@ import { BrokerRejectedError } from '../../shared/core/errors.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
+import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
 // SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
@@ -383,6 +384,90 @@ describe('a split with a positions list carried from an earlier day', () => {
     const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(closed?.qty).toBe(106);
     expect(closed?.stop).toBeCloseTo(stop / 2, 9);
+  }, 120_000);
+});
+
+describe('a split the broker applies and lists only the next day (single strategy)', () => {
+  it("the split day's risk checks sell nothing in the old shares and place no stop: one critical alert, the record kept, entries refused", async () => {
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      withCache: false,
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+      // The market trades the new shares from the split's open: a quarter of the old price.
+      dataDir: splitBarsDir('SPY', D2, 4),
+    });
+    const s = stack;
+    const { ctx } = s;
+    await enterOnD1(s);
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(before?.qty).toBe(53);
+    const stop = before?.stop as number;
+    const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(restingBefore.map((o) => o.qty)).toEqual([53]);
+    const alerts = s.notifier.sent.length;
+
+    // D2: SPY splits 4:1 at the open; the activities do not list it. The price is a quarter of the
+    // old stop's: in the old shares the stop looks crossed.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '10:00'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spy?.qty).toBe(212);
+    expect(spy?.currentPrice as number).toBeLessThan(stop / 2);
+    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    expect(checked.exits).toEqual([]);
+    expect(checked.stopsPlaced).toEqual([]);
+    expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    // The stop the broker scaled stays: all the new shares, at the new price.
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(resting.map((o) => [o.id, o.qty])).toEqual(restingBefore.map((o) => [o.id, 212]));
+    const raised = s.notifier.sent.slice(alerts);
+    expect(raised.map((n) => [n.severity, n.subject])).toEqual([
+      ['critical', 'SPY: a 4:1 split not listed yet?'],
+    ]);
+    // The record stays in the old shares, flagged; the symbol's entries are refused.
+    const kept = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(kept).toMatchObject({ qty: 53, stop });
+    expect(kept?.unlistedSplit).toMatch(/split not listed yet/);
+    expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/SPY: .*4:1 split not listed yet/);
+    expect(await entryRefusal(ctx, D2, 'QQQ')).toBeNull();
+
+    // The next check: the same, alerted once.
+    s.alpaca.setTime(at(D2, '10:15'));
+    const again = await riskCheck(ctx, at(D2, '10:15'));
+    expect(again.exits).toEqual([]);
+    expect(again.stopsPlaced).toEqual([]);
+    expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    // End-of-day: nothing explains the new shares: the bucket takes them (as before).
+    s.alpaca.setTime(at(D2, '16:15'));
+    const closed = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    expect(closed.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
+    ]);
+    // D3 (the split listed, dated D2: this config's split code applies only a split of the list's
+    // day): the sleeve's record alone still shows it past the bucket; nothing is sold.
+    const D3 = '2021-03-22';
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const d3 = await riskCheck(ctx, at(D3, '10:00'));
+    expect(d3.exits).toEqual([]);
+    expect(d3.stopsPlaced).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    expect(
+      (await ctx.store.getLatestPositions())?.positions.find(
+        (p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED',
+      )?.unlistedSplit,
+    ).toMatch(/SPY: .* the books 53 .*4:1 split not listed yet/);
   }, 120_000);
 });
 

@@ -3,6 +3,7 @@ import type { CorporateAction } from '../../shared/adapters/local/paper-broker.j
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
+import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
@@ -10,7 +11,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -102,11 +103,12 @@ const held = async (s: Stack) => {
  * The multi-strategy stack after D2's legs: rsi holds 5 SPY and bollinger 3 (checked), trend as
  * the first day left it.
  */
-async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[]) {
+async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[], dataDir?: string) {
   stack = await startLiveStack({
     startTime: at(D1, '08:00'),
     config: 'config/multi-strategy.yaml',
     ...(corporateActions === undefined ? {} : { corporateActions }),
+    ...(dataDir === undefined ? {} : { dataDir }),
   });
   const s = stack;
   await tradeDay(s, D1);
@@ -274,6 +276,70 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     const later = await tradeDay(s, D5, () => []);
     expect(later.reconciliation.mismatches).toBe(0);
     expect(await spyBooks(s)).toEqual(after);
+  }, 180_000);
+});
+
+describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {
+  it("the split day's risk checks sell no sleeve's shares and place no stop in the old shares (one critical alert, entries refused); the next day applies the split", async () => {
+    const s = await twoSleevesInSpy(
+      [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }],
+      splitBarsDir('SPY', D3, 4),
+    );
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    const stopsBefore = await spyStops(s);
+    expect(stopsBefore.length).toBeGreaterThan(0);
+    const alerts = s.notifier.sent.length;
+    // D3: SPY splits 4:1 at the open, the activities do not say so; it trades at a quarter of the
+    // old price, below every sleeve's stop in the old shares.
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spy?.qty).toBe(held * 4);
+    for (const p of Object.values(before)) expect(spy?.currentPrice as number).toBeLessThan(p.stop as number);
+    for (const time of ['10:00', '10:15']) {
+      s.alpaca.setTime(at(D3, time));
+      const checked = await riskCheck(ctx, at(D3, time));
+      expect(checked.exits).toEqual([]);
+      expect(checked.stopsPlaced).toEqual([]);
+    }
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held * 4);
+    expect((await ctx.store.listIntents(D3)).filter((i) => i.symbol === 'SPY')).toEqual([]);
+    // The sleeves' resting stops, which the broker scaled, stay as they are.
+    expect(await spyStops(s)).toEqual(
+      stopsBefore.map((o) => ({ ...o, qty: o.qty * 4, stopPrice: expect.any(Number) })),
+    );
+    expect(await spyBooks(s)).toEqual(before);
+    expect(s.notifier.sent.slice(alerts).map((n) => [n.severity, n.subject])).toEqual([
+      ['critical', 'SPY: a 4:1 split not listed yet?'],
+    ]);
+    expect(await entryRefusal(ctx, D3, 'SPY', 'rsi')).toMatch(/4:1 split not listed yet/);
+    // End-of-day: nothing explains the new shares: the bucket takes them (as before).
+    s.alpaca.setTime(at(D3, '16:15'));
+    const closed = await endOfDay(ctx, at(D3, '16:15'));
+    if (!('date' in closed)) throw new Error('expected a report');
+    expect(closed.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held, unassignedAfter: held * 3 },
+    ]);
+    const d3 = s.notifier.sent.length;
+    // D4: the split is listed; the booking applies it, every sleeve's stop covers its new shares.
+    const next = await tradeDay(s, D4, () => []);
+    expect(next.reconciliation.mismatches).toBe(0);
+    expect(next.reconciliation.blocked).toEqual([]);
+    const after = await spyBooks(s);
+    for (const [sleeve, p] of Object.entries(before)) expect(after[sleeve]?.qty).toBe(p.qty * 4);
+    expect((await spyStops(s)).map((o) => o.qty).sort()).toEqual(
+      Object.values(after)
+        .map((p) => p.qty)
+        .sort(),
+    );
+    expect(splitAlarms(s, d3)).toEqual([`UNASSIGNED SPY: ${held * 3} -> 0`]);
+    expect(s.notifier.sent.slice(d3).filter((n) => /split not listed/.test(n.subject))).toEqual([]);
+    expect(await entryRefusal(ctx, D4, 'SPY', 'rsi')).toBeNull();
   }, 180_000);
 });
 

@@ -6,6 +6,7 @@ import { type LocalStream, startLocalStream } from '../../shared/adapters/local/
 import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker, OrderRequest } from '../../shared/core/ports/broker.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
@@ -211,6 +212,46 @@ describe('the stream on the local stack', () => {
         (o) => o.side === 'sell' && o.type === 'market',
       ),
     ).toHaveLength(1);
+  });
+
+  it('acts on no stop of a symbol whose broker position shows a split the activities do not list (the list in the old shares)', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
+    await endOfDay(ctx, at('16:15'));
+    // The next day, no fill in SPY.
+    const day2 = '2021-03-19';
+    const at2 = (hhmm: string) => at(hhmm).replace(DAY, day2);
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:00'));
+    await marketOpenCheck(ctx, at2('09:00'));
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:45'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    const restingBefore = await stopsAt(ctx, 'SPY');
+    expect(restingBefore).toHaveLength(1);
+    // The broker's 4:1 split, seen from a list in the old shares: a quarter of the shares at four
+    // times the price (the same cost basis), its stop four times the new one: the price is far
+    // below it.
+    const latest = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      day2,
+      (latest?.positions ?? []).map((p) =>
+        p.symbol === 'SPY'
+          ? { ...p, qty: p.qty / 4, avgEntryPrice: p.avgEntryPrice * 4, stop: (p.stop as number) * 4 }
+          : p,
+      ),
+    );
+    const run = await stream(ctx, at2('10:00'));
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(() => run.engine.counts.decisions > 0, 'the decision on the trade');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(await marketSells(ctx)).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(spy.qty);
+    expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
+    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
   });
 
   it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {

@@ -181,6 +181,7 @@ export const positionSchema = z.object({
   sessionsHeld: z.number().int().min(0),
   entryDate: dateSchema.optional(),
   unknownState: z.string().min(1).optional(),
+  unlistedSplit: z.string().min(1).optional(),
   sleeve: z.string().min(1).optional(),
   realised: realisedSchema.optional(),
 }) satisfies z.ZodType<PositionRecord>;

@@ -138,6 +138,13 @@ export interface PositionRecord {
    */
   readonly unknownState?: string;
   /**
+   * Set while the broker's position shows a split its activities do not list yet (see
+   * `core/live/split-guard.ts`): the record stays in the old shares, no stop or exit is derived from
+   * it and no entry is sent in the symbol until the split is listed. The text says why; it was
+   * alerted once when set.
+   */
+  readonly unlistedSplit?: string;
+  /**
    * The sleeve that owns this position (schema version 2). A positions list holds one record per
    * (sleeve, symbol); `UNASSIGNED_SLEEVE` is the reconciliation bucket (broker shares no sleeve
    * owns). Absent on items written before sleeves (schema version 1): read as the config's only
