@@ -843,6 +843,36 @@ describe('risk state', () => {
     await expect(store.putRiskState(state, 20)).rejects.toThrow(/RISK.*writeIds/);
   });
 
+  it('a write at the version the store just read or wrote reads nothing more; at another, its condition decides', async () => {
+    const { table } = await freshStore();
+    const counted = DynamoDBDocumentClient.from(local.client);
+    let gets = 0;
+    counted.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'GetItemCommand') gets += 1;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new DynamoStateStore(counted, table);
+    expect(await store.getRiskState()).toBeUndefined();
+    expect(await store.putRiskState(state, 0)).toEqual({ version: 1 });
+    expect(gets).toBe(1);
+    expect(await store.putRiskState({ ...state, lastEquity: 1 }, 1)).toEqual({ version: 2 });
+    expect(await store.getRiskState()).toMatchObject({ version: 2 });
+    expect(await store.putRiskState({ ...state, lastEquity: 2 }, 2)).toEqual({ version: 3 });
+    expect(gets).toBe(2);
+    // Another writer moves the item on: the write at the version this store saw is a conflict.
+    const other = new DynamoStateStore(DynamoDBDocumentClient.from(local.client), table);
+    expect(await other.putRiskState({ ...state, lastEquity: 3 }, 3)).toEqual({ version: 4 });
+    expect(await store.putRiskState({ ...state, lastEquity: 4 }, 3)).toEqual({ conflict: true });
+    expect(await store.getRiskState()).toEqual({ state: { ...state, lastEquity: 3 }, version: 4 });
+    expect(await store.putRiskState({ ...state, lastEquity: 5 }, 4)).toEqual({ version: 5 });
+    const ids = ((await rawItem(table, 'RISK', 'STATE'))?.writeIds ?? []) as string[];
+    expect(ids).toHaveLength(5);
+    expect(new Set(ids).size).toBe(5);
+  });
+
   it('of concurrent writes at the same expected version exactly one wins', async () => {
     const { store } = await freshStore();
     await store.putRiskState(state, 0);

@@ -137,6 +137,22 @@ const writeIdsItemSchema = z.object({
   version: z.number().int().min(1),
 });
 
+/** A versioned item's version and recent write ids (older items: `writeId`, the last write's). */
+function versionAndWriteIds(stored: z.infer<typeof writeIdsItemSchema>): {
+  readonly version: number;
+  readonly writeIds: readonly string[];
+} {
+  return {
+    version: stored.version,
+    writeIds: stored[WRITE_IDS_ATTRIBUTE] ?? (stored.writeId === undefined ? [] : [stored.writeId]),
+  };
+}
+
+/** A key as one string (the store's map of versions seen). */
+function itemKeyString(key: ItemKey): string {
+  return `${String(key.PK)}\u0000${String(key.SK)}`;
+}
+
 /** What {@link DynamoStateStore.conditional} answers when the write's condition failed. */
 const LOST = Symbol('condition failed');
 
@@ -223,6 +239,15 @@ function timeBound(value: string, which: 'from' | 'to'): string {
 
 export class DynamoStateStore implements StateStore, CryptoStore {
   private readonly pageSize: number | undefined;
+  /**
+   * The version and recent write ids of each versioned item as this store last read or wrote it:
+   * a write at the version read just before (the callers' read, change, write) carries its list on
+   * without reading the item again. Only a hint: the write's condition on the version decides.
+   */
+  private readonly versionsSeen = new Map<
+    string,
+    { readonly version: number; readonly writeIds: readonly string[] }
+  >();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -547,6 +572,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
 
   async getRiskState(): Promise<{ readonly state: RiskState; readonly version: number } | undefined> {
     const item = await this.get('getRiskState', keys.riskState);
+    this.seen(keys.riskState, item);
     return item ? checkItem(riskItemSchema, item) : undefined;
   }
 
@@ -627,6 +653,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     { readonly record: SleevesStateRecord; readonly version: number } | undefined
   > {
     const item = await this.get('getSleevesState', keys.sleevesState);
+    this.seen(keys.sleevesState, item);
     return item ? checkItem(sleevesItemSchema, item) : undefined;
   }
 
@@ -752,6 +779,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     { readonly account: DryRunAccount; readonly version: number } | undefined
   > {
     const item = await this.get('getDryRunAccount', keys.dryRunAccount);
+    this.seen(keys.dryRunAccount, item);
     return item ? checkItem(dryRunAccountItemSchema, item) : undefined;
   }
 
@@ -854,8 +882,12 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     body: object,
     expected: number,
   ): Promise<{ readonly version: number } | VersionConflict> {
-    const current = await this.writeIdsOf(operation, key);
-    if ((current?.version ?? 0) !== expected) return CONFLICT;
+    const seen = this.versionsSeen.get(itemKeyString(key));
+    const current = seen?.version === expected ? seen : await this.writeIdsOf(operation, key);
+    if ((current?.version ?? 0) !== expected) {
+      this.versionsSeen.delete(itemKeyString(key));
+      return CONFLICT;
+    }
     const version = expected + 1;
     const writeId = randomUUID();
     const writeIds = [writeId, ...(current?.writeIds ?? [])].slice(0, RECENT_WRITE_IDS);
@@ -874,9 +906,31 @@ export class DynamoStateStore implements StateStore, CryptoStore {
         }),
       ),
     );
-    if (outcome !== LOST) return { version };
+    if (outcome !== LOST) {
+      this.versionsSeen.set(itemKeyString(key), { version, writeIds });
+      return { version };
+    }
     const stored = await this.writeIdsOf(operation, key);
-    return stored?.writeIds.includes(writeId) ? { version } : CONFLICT;
+    if (stored?.writeIds.includes(writeId)) {
+      this.versionsSeen.set(itemKeyString(key), { version, writeIds });
+      return { version };
+    }
+    this.versionsSeen.delete(itemKeyString(key));
+    return CONFLICT;
+  }
+
+  /** Notes a versioned item's version and write ids as read (none stored: version 0). */
+  private seen(key: ItemKey, item: Item | undefined): void {
+    if (item === undefined) {
+      this.versionsSeen.set(itemKeyString(key), { version: 0, writeIds: [] });
+      return;
+    }
+    const stored = writeIdsItemSchema.safeParse(item);
+    if (!stored.success) {
+      this.versionsSeen.delete(itemKeyString(key));
+      return;
+    }
+    this.versionsSeen.set(itemKeyString(key), versionAndWriteIds(stored.data));
   }
 
   /** A versioned item's version and recent write ids (undefined: none stored). */
@@ -886,11 +940,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
   ): Promise<{ readonly version: number; readonly writeIds: readonly string[] } | undefined> {
     const item = await this.get(operation, key);
     if (item === undefined) return undefined;
-    const stored = checkItem(writeIdsItemSchema, item);
-    return {
-      version: stored.version,
-      writeIds: stored[WRITE_IDS_ATTRIBUTE] ?? (stored.writeId === undefined ? [] : [stored.writeId]),
-    };
+    return versionAndWriteIds(checkItem(writeIdsItemSchema, item));
   }
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
