@@ -69,7 +69,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
-import { type DaySplit, splitKey, splitSleevesState } from './positions.js';
+import { type DaySplit, splitKey, splitSleevesState, splitsReadFrom } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -194,8 +194,8 @@ function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
 }
 
 /**
- * The splits the broker's activities list from the start of the session `from` (the day a state was
- * booked through: a split of that day the activities listed late is read too) until `until`.
+ * The splits the broker's activities list from the start of the session `from` (`splitsReadFrom`:
+ * a split the activities listed late is read too) until `until`.
  */
 async function listedSplits(ctx: LiveContext, from: string, until: string): Promise<DaySplit[]> {
   const activities = await ctx.broker.getActivities({
@@ -221,10 +221,11 @@ async function withSplits(
 ): Promise<SleevesState> {
   // Only the equity broker reports splits: the crypto bot reads nothing more.
   if (bookedThrough === null || botAssetClass(ctx) === 'crypto') return state;
-  const listed = (await listedSplits(ctx, bookedThrough < day ? bookedThrough : day, until)).filter(
-    (x) => x.date <= through,
-  );
-  const { state: split, applied } = splitSleevesState(state, listed, day);
+  // From the earlier of the day booked through and the keys' span: a split the broker lists two or
+  // more sessions late (by its effective date) is read; the state's keys keep it from applying twice.
+  const from = splitsReadFrom(bookedThrough, day);
+  const listed = (await listedSplits(ctx, from, until)).filter((x) => x.date <= through);
+  const { state: split, applied } = splitSleevesState(state, listed, day, from);
   if (applied.length > 0)
     ctx.log.info("splits applied to the sleeves' books", { day, splits: applied.map((x) => splitKey(x)) });
   return split;

@@ -120,6 +120,7 @@ async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[]) {
 
 const D4 = '2021-03-23';
 const D5 = '2021-03-24';
+const D6 = '2021-03-25';
 
 /** Each sleeve's SPY in the booked state: shares, entry price and stop. */
 const spyBooks = async (s: Stack) =>
@@ -275,6 +276,38 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     expect(later.reconciliation.mismatches).toBe(0);
     expect(await spyBooks(s)).toEqual(after);
   }, 180_000);
+
+  it('4:1 the activities list two sessions late: the day it is listed applies it once (read from before the day booked through) and the bucket empties', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D5 }]);
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    // D3 and D4: the activities do not list it; the new shares sit in the bucket, the books as they were.
+    for (const d of [D3, D4]) {
+      const day = await tradeDay(s, d, () => []);
+      expect(day.reconciliation.symbols).toMatchObject([
+        { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held, unassignedAfter: held * 3 },
+      ]);
+      expect(await spyBooks(s)).toEqual(before);
+    }
+    const alerts = s.notifier.sent.length;
+    // D5: listed (dated D3, before D4 the books are booked through): applied once, the bucket empties.
+    const day = await tradeDay(s, D5, () => []);
+    const after = await spyBooks(s);
+    for (const [sleeve, p] of Object.entries(before)) {
+      expect(after[sleeve]?.qty).toBe(p.qty * 4);
+      expect(after[sleeve]?.entryPrice).toBeCloseTo(p.entryPrice / 4, 9);
+    }
+    expect((await s.ctx.store.getSleevesState())?.record.booked.splits).toEqual({ [`split:SPY:${D3}`]: 4 });
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held * 4, unassignedAfter: 0 },
+    ]);
+    expect(splitAlarms(s, alerts)).toEqual([`UNASSIGNED SPY: ${held * 3} -> 0`]);
+    // D6: nothing applies it again.
+    const later = await tradeDay(s, D6, () => []);
+    expect(later.reconciliation.mismatches).toBe(0);
+    expect(await spyBooks(s)).toEqual(after);
+  }, 240_000);
 });
 
 describe('sleeves in the live functions, against the local stack', () => {
