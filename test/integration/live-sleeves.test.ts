@@ -277,6 +277,42 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     expect(await spyBooks(s)).toEqual(after);
   }, 180_000);
 
+  it("4:1 listed only the next day, on a day a sleeve's exit leg was decided in the old shares: the net order the broker scaled is over-filled, alerted critical, its legs not booked at a quarter of the price", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }]);
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const rsi = before.rsi?.qty as number;
+    const alerts = s.notifier.sent.length;
+    const day = await tradeDay(s, D3, (d) => [leg(s, d, 'rsi', 'SPY', 'exit', rsi, 390)]);
+    expect(day.sent).toBe(1);
+    // The broker scaled the order at the open: it sold the sleeve's new shares, four times the leg.
+    const [net] = (await opgOrders(s, D3)).filter((o) => o.symbol === 'SPY');
+    expect(net).toMatchObject({ status: 'filled', filledQty: rsi * 4 });
+    const overfilled = s.notifier.sent
+      .slice(alerts)
+      .filter((n) => n.subject.startsWith('Net order over-filled: SPY'));
+    expect(overfilled.length).toBeGreaterThan(0);
+    expect(overfilled.every((n) => n.severity === 'critical')).toBe(true);
+    expect(overfilled[0]?.text).toContain('Net order over-filled: a split not listed?');
+    // Not booked at the fill's price: no round trip of rsi at a quarter of its entry in the Kelly
+    // history, the leg not filled, the books as they were; the broker's difference in the bucket.
+    expect(await ctx.store.listClosedTrades('rsi', 10)).toEqual([]);
+    const exit = (await ctx.store.getIntent(D3, legId('rsi', 'SPY', D3, 'exit'))) as IntentRecord;
+    expect(exit.status).not.toBe('filled');
+    expect(await spyBooks(s)).toEqual(before);
+    // The broker holds the other sleeves' new shares; the sleeves' books (the list) their old ones,
+    // rsi's included, the net order's fill counted as booked (not subtracted from them again).
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    expect(day.reconciliation.symbols).toMatchObject([
+      {
+        symbol: 'SPY',
+        brokerQty: (held - rsi) * 4,
+        sleevesQty: held,
+        unassignedAfter: (held - rsi) * 4 - held,
+      },
+    ]);
+  }, 180_000);
+
   it('4:1 the activities list two sessions late: the day it is listed applies it once (read from before the day booked through) and the bucket empties', async () => {
     const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D5 }]);
     const before = await spyBooks(s);
