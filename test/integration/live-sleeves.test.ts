@@ -313,6 +313,23 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     ]);
   }, 180_000);
 
+  it('4:1 while the stage is paused, books more than 31 days behind: the signal step applies it and keeps its key, the booking does not apply it again', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const alerts = s.notifier.sent.length;
+    // Nothing runs from D3 until 2021-04-26 (35 days after the split): the books stay at D2's.
+    const resumed = '2021-04-26';
+    const day = await tradeDay(s, resumed);
+    const record = (await s.ctx.store.getSleevesState())?.record;
+    expect(record?.bookedThrough).toBe(resumed);
+    expect(record?.booked.splits?.[`split:SPY:${D3}`]).toBe(4);
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.blocked).toEqual([]);
+    const spy = (await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty ?? 0;
+    const books = Object.values(await spyBooks(s)).reduce((sum, p) => sum + p.qty, 0);
+    expect(books).toBe(spy);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+  }, 180_000);
+
   it('4:1 the activities list two sessions late: the day it is listed applies it once (read from before the day booked through) and the bucket empties', async () => {
     const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D5 }]);
     const before = await spyBooks(s);
