@@ -912,7 +912,7 @@ export async function sleevesDay(
     await ctx.notifier.publish({
       subject: `Net order over-filled: ${o.symbol} (a split not listed?)`,
       severity: 'critical',
-      text: `Net order over-filled: a split not listed? ${o.order} filled ${o.filledQty} ${o.symbol} for legs of ${o.qty} on ${day}: its legs are not booked (the sleeves keep their ${o.symbol} as before the day; the broker's difference goes to the UNASSIGNED bucket). Check the account and correct the sleeves' ${o.symbol} books.`,
+      text: `Net order over-filled: a split not listed? ${o.order} filled ${o.filledQty} ${o.symbol} for legs of ${o.qty} on ${day}: its legs are not booked (the sleeves keep their ${o.symbol} as before the day; the broker's difference goes to the UNASSIGNED bucket). Check the account and correct the sleeves' ${o.symbol} books before the next open (an exit leg not booked would sell the shares again).`,
     });
   }
   // The list names the day's splits its books have applied: no reconciliation adds them again.
