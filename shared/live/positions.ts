@@ -189,8 +189,27 @@ export function splitRecords(
   return records.map((r) => splitsOf(r, splits).reduce((record, x) => splitRecord(record, x.ratio), r));
 }
 
-/** How long a sleeves state keeps a split's key (days): no read of the activities goes back further. */
-const SPLIT_KEYS_KEPT_DAYS = 31;
+/**
+ * How long a sleeves state keeps a split's key at least (days): a read of the activities goes back
+ * this far, or to the day the state was booked through when that is earlier ({@link splitsReadFrom}).
+ */
+export const SPLIT_KEYS_KEPT_DAYS = 31;
+
+/** The date `days` calendar days before `day` (both YYYY-MM-DD). */
+function daysBefore(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The session a sleeves state's read of the split activities starts at, for `day`: the earlier of
+ * the day the state was booked through and {@link SPLIT_KEYS_KEPT_DAYS} days before `day`, so a
+ * split the broker lists (by its effective date) two or more sessions late is still read; the
+ * state's keys keep it from being applied twice.
+ */
+export function splitsReadFrom(bookedThrough: string, day: string): string {
+  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
+  return bookedThrough < kept ? bookedThrough : kept;
+}
 
 /**
  * A sleeves state with the splits it has not applied yet (its `splits` keys name those it has),
@@ -199,20 +218,22 @@ const SPLIT_KEYS_KEPT_DAYS = 31;
  * its prices (entry, stop, take-profit, entry reference, initial risk) divided by it; its entry
  * notional and commission (integer cents) stay, so its P&L does not move; the account's shares
  * follow. A position opened on or after the split's day is in the new shares already. Keys of
- * splits more than 31 days before `day` are dropped. Pure.
+ * splits more than {@link SPLIT_KEYS_KEPT_DAYS} days before `day` are dropped, but never one dated
+ * on or after `readFrom` (the start of the read that listed `splits`): a read that goes back further
+ * (books long behind) lists it again. Pure.
  */
 export function splitSleevesState(
   state: SleevesState,
   splits: readonly DaySplit[],
   day: string,
+  readFrom?: string,
 ): { readonly state: SleevesState; readonly applied: readonly DaySplit[] } {
   const applied = splits.filter(
     (x, k) =>
       state.splits?.[splitKey(x)] === undefined && splits.findIndex((y) => splitKey(y) === splitKey(x)) === k,
   );
-  const oldest = new Date(Date.parse(`${day}T00:00:00Z`) - SPLIT_KEYS_KEPT_DAYS * 86_400_000)
-    .toISOString()
-    .slice(0, 10);
+  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
+  const oldest = readFrom !== undefined && readFrom < kept ? readFrom : kept;
   const keys = Object.fromEntries(
     [...Object.entries(state.splits ?? {}), ...applied.map((x) => [splitKey(x), x.ratio] as const)].filter(
       ([key]) => (key.split(':').at(-1) as string) >= oldest,

@@ -70,7 +70,7 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
-import { type DaySplit, splitKey, splitSleevesState, unlistedSplit } from './positions.js';
+import { type DaySplit, splitKey, splitSleevesState, splitsReadFrom, unlistedSplit } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -201,8 +201,8 @@ function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
 }
 
 /**
- * The splits the broker's activities list from the start of the session `from` (the day a state was
- * booked through: a split of that day the activities listed late is read too) until `until`.
+ * The splits the broker's activities list from the start of the session `from` (`splitsReadFrom`:
+ * a split the activities listed late is read too) until `until`.
  */
 async function listedSplits(ctx: LiveContext, from: string, until: string): Promise<DaySplit[]> {
   const activities = await ctx.broker.getActivities({
@@ -228,10 +228,11 @@ async function withSplits(
 ): Promise<SleevesState> {
   // Only the equity broker reports splits: the crypto bot reads nothing more.
   if (bookedThrough === null || botAssetClass(ctx) === 'crypto') return state;
-  const listed = (await listedSplits(ctx, bookedThrough < day ? bookedThrough : day, until)).filter(
-    (x) => x.date <= through,
-  );
-  const { state: split, applied } = splitSleevesState(state, listed, day);
+  // From the earlier of the day booked through and the keys' span: a split the broker lists two or
+  // more sessions late (by its effective date) is read; the state's keys keep it from applying twice.
+  const from = splitsReadFrom(bookedThrough, day);
+  const listed = (await listedSplits(ctx, from, until)).filter((x) => x.date <= through);
+  const { state: split, applied } = splitSleevesState(state, listed, day, from);
   if (applied.length > 0)
     ctx.log.info("splits applied to the sleeves' books", { day, splits: applied.map((x) => splitKey(x)) });
   return split;
@@ -660,6 +661,17 @@ export interface SleevesBooking {
   /** Leg fills: the leg, its quantity and price (every leg at its net order's fill price). */
   readonly legFills: readonly { readonly leg: string; readonly qty: number; readonly price: number }[];
   /**
+   * Net orders the broker filled over their legs' quantity (a split of the day the activities do not
+   * list yet: the broker scaled the order at the open, the legs are in the old shares): their legs
+   * are not booked (see {@link bookSleevesDay}).
+   */
+  readonly overfilled: readonly {
+    readonly symbol: string;
+    readonly order: string;
+    readonly qty: number;
+    readonly filledQty: number;
+  }[];
+  /**
    * The broker's fills booked on the sleeves (filled quantity per broker order id): what the
    * positions list written from the state accounts for. For a day booked by an earlier run, those
    * of the list that booking wrote (see `writtenAt`).
@@ -677,7 +689,9 @@ export interface SleevesBooking {
  * generate-signals decided on for `day`), each net order's fill split back to its legs at the fill
  * price (`coveredLegs` for a partial fill or none: the crossed part at the official open), then
  * each sleeve's own stop and market exits filled that day. The account ledger moves with the broker
- * orders only; the result says per symbol what the broker should hold.
+ * orders only; the result says per symbol what the broker should hold. A net order filled over its
+ * legs' quantity (a split of the day not listed: its fill in the new shares, the legs in the old) is
+ * not booked at all (`overfilled`): its price is not the legs' share price.
  */
 export function bookSleevesDay(input: {
   readonly config: StrategyConfig;
@@ -703,6 +717,7 @@ export function bookSleevesDay(input: {
   const trades: SleeveTrade[] = [];
   const uncovered: { leg: string; qty: number; covered: number }[] = [];
   const legFills: { leg: string; qty: number; price: number }[] = [];
+  const overfilled: { symbol: string; order: string; qty: number; filledQty: number }[] = [];
   const bookedFills: Record<string, number> = {};
   const bookFill = (orderId: string | undefined, qty: number) => {
     if (orderId !== undefined && qty > 0) bookedFills[orderId] = (bookedFills[orderId] ?? 0) + qty;
@@ -721,6 +736,20 @@ export function bookSleevesDay(input: {
       net.symbol,
       legs.map((l) => sessionLeg(sleeves, l)),
     );
+    // (A rounding of a fractional quantity's last digits is no over-fill.)
+    if (order.side !== null && net.filledQty > order.qty + 1e-6) {
+      // Booked at its price, the legs' shares would enter or exit at a fraction of their value.
+      overfilled.push({
+        symbol: net.symbol,
+        order: net.brokerOrderId ?? net.clientOrderId,
+        qty: order.qty,
+        filledQty: net.filledQty,
+      });
+      // Its fill is accounted for (the list does not take it again): the broker's difference goes
+      // to the bucket whole, against the sleeves' books as they stand.
+      bookFill(net.brokerOrderId, net.filledQty);
+      continue;
+    }
     const filled = order.side === null ? 0 : Math.min(net.filledQty, order.qty);
     const price = filled > 0 ? net.avgFillPrice : input.open(net.symbol);
     if (price === undefined) {
@@ -760,7 +789,15 @@ export function bookSleevesDay(input: {
     trades.push(session.bookProtectiveFill(k, order.symbol, order.filledAvgPrice, time, 'stop-loss'));
   }
   const state = { ...sleevesState(session, allocation), ...splitsKept(base) };
-  return { state, trades, bySymbol: sleevesPositionsBySymbol(state), uncovered, legFills, bookedFills };
+  return {
+    state,
+    trades,
+    bySymbol: sleevesPositionsBySymbol(state),
+    uncovered,
+    legFills,
+    overfilled,
+    bookedFills,
+  };
 }
 
 /** A leg decided in the shares before a split of `ratio`, in the new shares (prices divided). */
@@ -853,6 +890,7 @@ export async function sleevesDay(
       bySymbol: sleevesPositionsBySymbol(state),
       uncovered: [],
       legFills: [],
+      overfilled: [],
       recorded: [],
       unassigned: unassignedOf(latest),
       ...(writtenAt === undefined ? {} : { writtenAt }),
@@ -879,6 +917,13 @@ export async function sleevesDay(
       return date === day ? [{ symbol, date, ratio }] : [];
     }),
   });
+  for (const o of booked.overfilled) {
+    await ctx.notifier.publish({
+      subject: `Net order over-filled: ${o.symbol} (a split not listed?)`,
+      severity: 'critical',
+      text: `Net order over-filled: a split not listed? ${o.order} filled ${o.filledQty} ${o.symbol} for legs of ${o.qty} on ${day}: its legs are not booked (the sleeves keep their ${o.symbol} as before the day; the broker's difference goes to the UNASSIGNED bucket). Check the account and correct the sleeves' ${o.symbol} books before the next open (an exit leg not booked would sell the shares again).`,
+    });
+  }
   // The list names the day's splits its books have applied: no reconciliation adds them again.
   const booking = {
     ...booked,

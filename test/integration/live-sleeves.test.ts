@@ -122,6 +122,7 @@ async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[], da
 
 const D4 = '2021-03-23';
 const D5 = '2021-03-24';
+const D6 = '2021-03-25';
 
 /** Each sleeve's SPY in the booked state: shares, entry price and stop. */
 const spyBooks = async (s: Stack) =>
@@ -277,6 +278,91 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     expect(later.reconciliation.mismatches).toBe(0);
     expect(await spyBooks(s)).toEqual(after);
   }, 180_000);
+
+  it("4:1 listed only the next day, on a day a sleeve's exit leg was decided in the old shares: the net order the broker scaled is over-filled, alerted critical, its legs not booked at a quarter of the price", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }]);
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const rsi = before.rsi?.qty as number;
+    const alerts = s.notifier.sent.length;
+    const day = await tradeDay(s, D3, (d) => [leg(s, d, 'rsi', 'SPY', 'exit', rsi, 390)]);
+    expect(day.sent).toBe(1);
+    // The broker scaled the order at the open: it sold the sleeve's new shares, four times the leg.
+    const [net] = (await opgOrders(s, D3)).filter((o) => o.symbol === 'SPY');
+    expect(net).toMatchObject({ status: 'filled', filledQty: rsi * 4 });
+    const overfilled = s.notifier.sent
+      .slice(alerts)
+      .filter((n) => n.subject.startsWith('Net order over-filled: SPY'));
+    expect(overfilled.length).toBeGreaterThan(0);
+    expect(overfilled.every((n) => n.severity === 'critical')).toBe(true);
+    expect(overfilled[0]?.text).toContain('Net order over-filled: a split not listed?');
+    // Not booked at the fill's price: no round trip of rsi at a quarter of its entry in the Kelly
+    // history, the leg not filled, the books as they were; the broker's difference in the bucket.
+    expect(await ctx.store.listClosedTrades('rsi', 10)).toEqual([]);
+    const exit = (await ctx.store.getIntent(D3, legId('rsi', 'SPY', D3, 'exit'))) as IntentRecord;
+    expect(exit.status).not.toBe('filled');
+    expect(await spyBooks(s)).toEqual(before);
+    // The broker holds the other sleeves' new shares; the sleeves' books (the list) their old ones,
+    // rsi's included, the net order's fill counted as booked (not subtracted from them again).
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    expect(day.reconciliation.symbols).toMatchObject([
+      {
+        symbol: 'SPY',
+        brokerQty: (held - rsi) * 4,
+        sleevesQty: held,
+        unassignedAfter: (held - rsi) * 4 - held,
+      },
+    ]);
+  }, 180_000);
+
+  it('4:1 while the stage is paused, books more than 31 days behind: the signal step applies it and keeps its key, the booking does not apply it again', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const alerts = s.notifier.sent.length;
+    // Nothing runs from D3 until 2021-04-26 (35 days after the split): the books stay at D2's.
+    const resumed = '2021-04-26';
+    const day = await tradeDay(s, resumed);
+    const record = (await s.ctx.store.getSleevesState())?.record;
+    expect(record?.bookedThrough).toBe(resumed);
+    expect(record?.booked.splits?.[`split:SPY:${D3}`]).toBe(4);
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.blocked).toEqual([]);
+    const spy = (await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty ?? 0;
+    const books = Object.values(await spyBooks(s)).reduce((sum, p) => sum + p.qty, 0);
+    expect(books).toBe(spy);
+    expect(splitAlarms(s, alerts)).toEqual([]);
+  }, 180_000);
+
+  it('4:1 the activities list two sessions late: the day it is listed applies it once (read from before the day booked through) and the bucket empties', async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D5 }]);
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    // D3 and D4: the activities do not list it; the new shares sit in the bucket, the books as they were.
+    for (const d of [D3, D4]) {
+      const day = await tradeDay(s, d, () => []);
+      expect(day.reconciliation.symbols).toMatchObject([
+        { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held, unassignedAfter: held * 3 },
+      ]);
+      expect(await spyBooks(s)).toEqual(before);
+    }
+    const alerts = s.notifier.sent.length;
+    // D5: listed (dated D3, before D4 the books are booked through): applied once, the bucket empties.
+    const day = await tradeDay(s, D5, () => []);
+    const after = await spyBooks(s);
+    for (const [sleeve, p] of Object.entries(before)) {
+      expect(after[sleeve]?.qty).toBe(p.qty * 4);
+      expect(after[sleeve]?.entryPrice).toBeCloseTo(p.entryPrice / 4, 9);
+    }
+    expect((await s.ctx.store.getSleevesState())?.record.booked.splits).toEqual({ [`split:SPY:${D3}`]: 4 });
+    expect(day.reconciliation.mismatches).toBe(0);
+    expect(day.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: held * 4, sleevesQty: held * 4, unassignedAfter: 0 },
+    ]);
+    expect(splitAlarms(s, alerts)).toEqual([`UNASSIGNED SPY: ${held * 3} -> 0`]);
+    // D6: nothing applies it again.
+    const later = await tradeDay(s, D6, () => []);
+    expect(later.reconciliation.mismatches).toBe(0);
+    expect(await spyBooks(s)).toEqual(after);
+  }, 240_000);
 });
 
 describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {

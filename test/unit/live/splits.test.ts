@@ -8,6 +8,7 @@ import {
   splitRecord,
   splitRecords,
   splitSleevesState,
+  splitsReadFrom,
   splitsToApply,
 } from '../../../shared/live/positions.js';
 import { unexplainedSymbols } from '../../../shared/live/reconcile.js';
@@ -254,5 +255,29 @@ describe("a sleeves state and the day's splits", () => {
     expect(splitSleevesState(s, [], DAY).state).toBe(s);
     const old = state({ 'split:SPY:2021-02-01': 2, 'split:QQQ:2021-03-01': 3 });
     expect(splitSleevesState(old, [], DAY).state.splits).toEqual({ 'split:QQQ:2021-03-01': 3 });
+  });
+
+  it('never drops the key of a split dated on or after the read that listed it (books long behind): applied once', () => {
+    // The books were booked through 03-16 and the day is 05-03 (a paused stage): the read of the
+    // activities starts at 03-16 and lists the split of 03-17, more than 31 days before the day.
+    const late = { symbol: 'SPY', date: '2021-03-17', ratio: 4 };
+    const from = splitsReadFrom('2021-03-16', '2021-05-03');
+    expect(from).toBe('2021-03-16');
+    const once = splitSleevesState(state({ 'split:QQQ:2021-03-01': 3 }), [late], '2021-05-03', from);
+    expect(once.applied).toEqual([late]);
+    expect(once.state.books[0]?.positions[0]?.qty).toBe(20);
+    // The key stays (the next step reads from the same start and lists it again); one older than
+    // both the read and the 31 days goes.
+    expect(once.state.splits).toEqual({ [splitKey(late)]: 4 });
+    const again = splitSleevesState(once.state, [late], '2021-05-03', from);
+    expect(again.applied).toEqual([]);
+    expect(again.state.books[0]?.positions[0]?.qty).toBe(20);
+  });
+
+  it('reads the splits from the earlier of the day booked through and 31 days before the day', () => {
+    // Booked through the previous session: 31 days back, so a split listed sessions late is read.
+    expect(splitsReadFrom('2021-03-22', '2021-03-23')).toBe('2021-02-20');
+    // Booked long ago: from there.
+    expect(splitsReadFrom('2021-01-04', '2021-03-23')).toBe('2021-01-04');
   });
 });
