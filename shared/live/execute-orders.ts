@@ -291,13 +291,20 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           continue;
         }
       }
-      if (atOpen(intent) && !(await stillBeforeCutoff())) {
-        // Claimed (by this run or an earlier one) and the cutoff passed before its send: never sent late.
-        const claimed: IntentRecord =
-          intent.status === 'recorded' ? { ...intent, status: 'submitted' } : intent;
-        const expired = await expireUnsent(ctx, claimed, now());
-        if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
-        continue;
+      // The rate slot is taken before the clock is asked again, so no wait for it comes between the
+      // last check and the POST (the send's first call then takes none).
+      let slotTaken = false;
+      if (atOpen(intent)) {
+        await rateSlot();
+        slotTaken = true;
+        if (!(await stillBeforeCutoff())) {
+          // Claimed (by this run or an earlier one) and the cutoff passed before its send: never sent late.
+          const claimed: IntentRecord =
+            intent.status === 'recorded' ? { ...intent, status: 'submitted' } : intent;
+          const expired = await expireUnsent(ctx, claimed, now());
+          if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
+          continue;
+        }
       }
       sentToday++;
       let lost = false;
@@ -307,7 +314,10 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         async (patch) => {
           lost = (await transition(intent, ['submitted', 'unknown', 'recorded'], patch)) === null;
         },
-        rateSlot,
+        async () => {
+          if (slotTaken) slotTaken = false;
+          else await rateSlot();
+        },
       );
       if (lost && intent.purpose === 'entry') await cancelIfHalted(ctx, intent);
     }
