@@ -26,6 +26,7 @@ import {
   type VirtualOrder,
   virtualOrderId,
 } from '../core/live/dry-run-account.js';
+import { orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
 import { utcSessionDate } from '../core/market/crypto-calendar.js';
 import type {
@@ -42,6 +43,7 @@ import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { productQuantity } from '../core/sizing/increments.js';
 import { type LiveContext, type ProductSource, UnknownStateError } from './context.js';
 import { entryRefusal } from './entry-gate.js';
+import { checkedAt, cutoffRecheck, cutoffSkippedAlert } from './execute-orders.js';
 import { reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { cancelRestingStops } from './stops.js';
@@ -115,7 +117,14 @@ export async function dryRunOrders(
   // before any positions list has: it leaves reconciliation to end-of-day, which books them.
   const placedToday = (await ctx.store.listIntents(day)).some((i) => i.brokerOrderId !== undefined);
   if (!placedToday) await reconcile(ctx, day, scheduledTime);
-  if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
+  // The same cutoff rule as live (paper-vs-live parity): checked at the later of the scheduled time
+  // and the exchange's clock, before netting, and asked again before each order near the cutoff;
+  // past it, an order of the daily close is skipped and alerted, never filled virtually.
+  const style = orderStyle(ctx.config);
+  const at = await checkedAt(ctx, scheduledTime, (t) => style.beforeCutoff(t, day));
+  const stillBeforeCutoff = cutoffRecheck(ctx, day, at, style);
+  const atOpen = (i: IntentRecord) => i.timeInForce === style.atOpen.timeInForce && i.type === 'market';
+  if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, at);
   const all = await ctx.store.listIntents(day);
   const recorded = all
     .filter((i) => i.leg !== true && i.status === 'recorded')
@@ -130,12 +139,20 @@ export async function dryRunOrders(
       reason,
       updatedAt: scheduledTime,
     });
-    if (!('conflict' in result)) outcome.push({ clientOrderId: intent.clientOrderId, status, reason });
+    if ('conflict' in result) return false;
+    outcome.push({ clientOrderId: intent.clientOrderId, status, reason });
+    return true;
   };
   const symbols = [...new Set(recorded.map((i) => i.symbol))];
   const quotes = new Map((await crypto.quotes.getBestBidAsk(symbols)).map((q) => [q.symbol, q]));
   let counted = 0;
+  const skippedLate: string[] = [];
   for (const intent of recorded) {
+    if (atOpen(intent) && !(await stillBeforeCutoff())) {
+      if (await transition(intent, 'skipped', `after ${style.cutoffLabel}`))
+        skippedLate.push(intent.clientOrderId);
+      continue;
+    }
     // The same gate as live, per entry (its symbol and sleeve); exits and stops never ask it, nor a
     // net order carrying a sleeve's exit. A net order's legs were each asked for their own sleeve
     // when they were netted: here the account and the symbol are asked again.
@@ -188,6 +205,10 @@ export async function dryRunOrders(
       ...(placed.reason === undefined ? {} : { reason: placed.reason }),
     });
   }
+  if (skippedLate.length > 0)
+    await ctx.notifier.publish(
+      cutoffSkippedAlert(style, day, `The cutoff passed before they were placed: ${skippedLate.join(', ')}`),
+    );
   if (outcome.length > 0) {
     const lines = records.map((r) => {
       const vsDecision = bps(

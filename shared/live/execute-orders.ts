@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { CacheError, InvalidParameterError } from '../core/errors.js';
-import { orderStyle } from '../core/live/order-style.js';
+import { type OrderStyle, orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
+import type { Notification } from '../core/ports/notifier.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { type LiveContext, NoSessionError, sessionDate } from './context.js';
 import { dryRunOrders } from './dry-run.js';
@@ -119,19 +120,22 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
     // Reconciliation before any order: a difference goes to the UNASSIGNED bucket and its symbol's
     // entries are refused below (entryRefusal); exits and stops go on.
     const reconciliation = await reconcile(ctx, day, scheduledTime);
+    const style = orderStyle(ctx.config);
+    // The cutoff is checked at the later of the scheduled time and the clock: a retry of the 09:15
+    // run carries 09:15 whenever it starts. Asked before netting, so the legs are netted (or
+    // skipped) by the broker's clock too.
+    const at = await checkedAt(ctx, scheduledTime, (t) => style.beforeCutoff(t, day));
     // A sleeves config: the day's legs are netted per symbol into one order intent first.
-    if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, scheduledTime);
+    if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, at);
     const all = await ctx.store.listIntents(day);
     const pending = all
       .filter((i) => i.leg !== true)
       .filter((i) => i.status === 'recorded' || i.status === 'submitted' || i.status === 'unknown')
       .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
     const outcome: { clientOrderId: string; status: IntentStatus; reason?: string }[] = [];
-    const style = orderStyle(ctx.config);
-    // The cutoff is checked at the later of the scheduled time and the clock: a retry of the 09:15
-    // run carries 09:15 whenever it starts.
-    const at = await checkedAt(ctx, scheduledTime, (t) => style.beforeCutoff(t, day));
     const now = () => at;
+    // Near the cutoff the clock is asked again before each send: the sends come later in the run.
+    const stillBeforeCutoff = cutoffRecheck(ctx, day, at, style);
     const transition = async (
       intent: IntentRecord,
       from: readonly IntentStatus[],
@@ -162,11 +166,13 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
         });
       }
       if (outcome.length > 0) {
-        await ctx.notifier.publish({
-          subject: `${style.assetClass === 'crypto' ? 'Daily close orders' : 'Market-on-open orders'} skipped on ${day}`,
-          severity: 'critical',
-          text: `The cutoff passed before they were sent: ${outcome.map((o) => o.clientOrderId).join(', ')}`,
-        });
+        await ctx.notifier.publish(
+          cutoffSkippedAlert(
+            style,
+            day,
+            `The cutoff passed before they were sent: ${outcome.map((o) => o.clientOrderId).join(', ')}`,
+          ),
+        );
       }
       // Intents already submitted are still resolved below.
     }
@@ -203,6 +209,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     };
 
     const lateRefusals: string[] = [];
+    const lateSkips: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
       if (leasedToAnotherRun(intent, now())) {
@@ -232,6 +239,15 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       }
       if (intent.status === 'recorded') {
         if (refusal !== null && refusable(intent)) continue;
+        if (atOpen(intent) && !(await stillBeforeCutoff())) {
+          // The cutoff passed while the run went on: skipped and alerted, as past-cutoff intents are.
+          const skipped = await transition(intent, ['recorded'], {
+            status: 'skipped',
+            reason: `after ${style.cutoffLabel}`,
+          });
+          if (skipped !== null) lateSkips.push(intent.clientOrderId);
+          continue;
+        }
         const violations = intentLimitViolations(intent, sentToday, ctx.config.live.limits);
         if (violations.length > 0) {
           await transition(intent, ['recorded'], {
@@ -275,6 +291,21 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           continue;
         }
       }
+      // The rate slot is taken before the clock is asked again, so no wait for it comes between the
+      // last check and the POST (the send's first call then takes none).
+      let slotTaken = false;
+      if (atOpen(intent)) {
+        await rateSlot();
+        slotTaken = true;
+        if (!(await stillBeforeCutoff())) {
+          // Claimed (by this run or an earlier one) and the cutoff passed before its send: never sent late.
+          const claimed: IntentRecord =
+            intent.status === 'recorded' ? { ...intent, status: 'submitted' } : intent;
+          const expired = await expireUnsent(ctx, claimed, now());
+          if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
+          continue;
+        }
+      }
       sentToday++;
       let lost = false;
       await sendClaimedIntent(
@@ -283,9 +314,21 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         async (patch) => {
           lost = (await transition(intent, ['submitted', 'unknown', 'recorded'], patch)) === null;
         },
-        rateSlot,
+        async () => {
+          if (slotTaken) slotTaken = false;
+          else await rateSlot();
+        },
       );
       if (lost && intent.purpose === 'entry') await cancelIfHalted(ctx, intent);
+    }
+    if (lateSkips.length > 0) {
+      await ctx.notifier.publish(
+        cutoffSkippedAlert(
+          style,
+          day,
+          `The cutoff passed while execute-orders ran, before they were sent: ${lateSkips.join(', ')}`,
+        ),
+      );
     }
     if (lateRefusals.length > 0) {
       await ctx.notifier.publish({
@@ -318,16 +361,62 @@ function leasedToAnotherRun(intent: IntentRecord, now: string): boolean {
  * The time the cutoff is checked at: the later of the scheduled time and the clock port's time
  * (the broker's clock), asked only while the scheduled time is still before the cutoff.
  */
-async function checkedAt(
+export async function checkedAt(
   ctx: LiveContext,
   scheduledTime: string,
   beforeCutoff: (iso: string) => boolean,
 ): Promise<string> {
   if (ctx.now === undefined || !beforeCutoff(scheduledTime)) return scheduledTime;
-  const clock = Date.parse(await ctx.now());
+  const clock = await clockInstant(ctx.now);
+  return clock > Date.parse(scheduledTime) ? new Date(clock).toISOString() : scheduledTime;
+}
+
+/** The clock port's time as an instant (ms), refused when it is not one. */
+async function clockInstant(now: () => Promise<string>): Promise<number> {
+  const clock = Date.parse(await now());
   if (!Number.isFinite(clock))
     throw new InvalidParameterError('execute-orders: the clock port answered a time that is not an instant');
-  return clock > Date.parse(scheduledTime) ? new Date(clock).toISOString() : scheduledTime;
+  return clock;
+}
+
+/**
+ * How close to the cutoff (ms) the run's checked time must be for the clock to be asked again
+ * before each send of an order decided at the close: the sends come after reconciliation, netting,
+ * rate slots and stop cancels, so a run checked at 09:27:5x could otherwise send after 09:28.
+ */
+export const CUTOFF_RECHECK_MARGIN_MS = 60_000;
+
+/**
+ * Whether an order decided at the close may still be sent, asked before each send: false once the
+ * checked time `at` is past the cutoff; within {@link CUTOFF_RECHECK_MARGIN_MS} of it, the clock
+ * port is asked again at each call (once past, it stays past); further from it, true.
+ */
+export function cutoffRecheck(
+  ctx: LiveContext,
+  day: string,
+  at: string,
+  style: Pick<OrderStyle, 'beforeCutoff'>,
+): () => Promise<boolean> {
+  let past = !style.beforeCutoff(at, day);
+  const near = !style.beforeCutoff(new Date(Date.parse(at) + CUTOFF_RECHECK_MARGIN_MS).toISOString(), day);
+  return async () => {
+    if (past || !near || ctx.now === undefined) return !past;
+    past = !style.beforeCutoff(new Date(await clockInstant(ctx.now)).toISOString(), day);
+    return !past;
+  };
+}
+
+/** The critical alert for orders decided at the close that the cutoff kept from being sent. */
+export function cutoffSkippedAlert(
+  style: Pick<OrderStyle, 'assetClass'>,
+  day: string,
+  text: string,
+): Notification {
+  return {
+    subject: `${style.assetClass === 'crypto' ? 'Daily close orders' : 'Market-on-open orders'} skipped on ${day}`,
+    severity: 'critical',
+    text,
+  };
 }
 
 /**

@@ -766,13 +766,15 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
   });
 
   // Run at 01:05, or the 00:15 run retried at 01:05 (it carries its scheduled time: the cutoff is
-  // checked at the later of that and the exchange's clock, GET /time).
+  // checked at the later of that and the exchange's clock, GET /time); the dry run (the paper stage)
+  // keeps the same rule, so its late retry fills nothing virtually that live would skip.
   it.each([
-    ['run after 01:00 UTC', '01:05'],
-    ['00:15 run retried after 01:00 UTC by the exchange clock', '00:15'],
+    ['run after 01:00 UTC', '01:05', 'false'],
+    ['00:15 run retried after 01:00 UTC by the exchange clock', '00:15', 'false'],
+    ['dry run: 00:15 run retried after 01:00 UTC by the exchange clock', '00:15', 'true'],
   ])(
     'skips the orders of the daily close of a %s (alerted), never sending them late',
-    async (_, scheduled) => {
+    async (name, scheduled, dryRun) => {
       // Its own account (cash only) and table: the tests before bought on the shared one.
       const fresh = await startLocalCoinbase({
         dataDir: 'data/crypto',
@@ -781,10 +783,10 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
         now: () => clock,
       });
       try {
-        const table = `quantshift-crypto-test-late-${scheduled.replace(':', '')}`;
+        const table = `quantshift-crypto-test-late-${scheduled.replace(':', '')}${dryRun === 'true' ? '-dry' : ''}`;
         await createStateTable(dynamo.client, table);
         const { ctx, notifier } = await cryptoContext({
-          DRY_RUN: 'false',
+          DRY_RUN: dryRun,
           LOCAL_REHEARSAL: 'true',
           STATE_TABLE: table,
           COINBASE_BASE_URL: fresh.url,
@@ -801,8 +803,8 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
         expect(fresh.orders).toEqual([]);
         const intents = await ctx.store.listIntents(day);
         expect(intents.length).toBeGreaterThanOrEqual(signals.intents.length);
-        // Each intent is skipped, or is a sleeve's leg netted (by the retry, which nets at its
-        // scheduled time) into a net order that is skipped: it is settled with that order.
+        // Each intent is skipped: a sleeve's leg before netting (the retry nets at the exchange's
+        // clock too, so no net order is recorded), or a leg netted into a net order that is skipped.
         const settledBy = (i: IntentRecord) =>
           i.leg === true && i.netOrderId !== undefined
             ? intents.find((n) => n.clientOrderId === i.netOrderId)
@@ -814,6 +816,10 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
           });
         }
         expect(notifier.sent.map((n) => n.subject)).toContain(`Daily close orders skipped on ${day}`);
+        if (name.startsWith('dry run')) {
+          expect(ctx.crypto?.dryRun).toBe(true);
+          expect(await ctx.crypto?.records.listDryRuns(day)).toEqual([]);
+        }
       } finally {
         await fresh.close();
       }

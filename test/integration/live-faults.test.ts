@@ -423,6 +423,47 @@ describe('the execute-orders lock and the 09:28 cutoff', () => {
     expect(await stack.ctx.store.getIntent(DAY, lost.clientOrderId)).toMatchObject({ status: 'expired' });
     expect(notSent(stack)).toHaveLength(1);
   });
+
+  it('a run checked at 09:27:59 whose broker clock passes 09:28 before its second send: that one skipped and alerted, never sent late', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const s = stack;
+    const [first, second] = inSendingOrder(await signals(s));
+    s.alpaca.setTime(`${DAY}T13:27:59.000Z`);
+    // The broker's clock reads 09:28:01 once the first order's answer is written.
+    const store: StateStore = Object.create(s.ctx.store);
+    store.transitionIntent = async (date, id, from, patch) => {
+      const result = await s.ctx.store.transitionIntent(date, id, from, patch);
+      if (id === first.clientOrderId && patch.status !== 'submitted')
+        s.alpaca.setTime(`${DAY}T13:28:01.000Z`);
+      return result;
+    };
+    const result = await executeOrders({ ...s.ctx, store }, at('09:15'));
+    expect(postOrders(s)).toHaveLength(1);
+    expect(result.intents.find((i) => i.clientOrderId === second.clientOrderId)).toMatchObject({
+      status: 'skipped',
+      reason: 'after the 09:28 market-on-open cutoff',
+    });
+    expect(await s.ctx.store.getIntent(DAY, second.clientOrderId)).toMatchObject({ status: 'skipped' });
+    expect((await s.ctx.store.getIntent(DAY, first.clientOrderId))?.brokerOrderId).toBeDefined();
+    const skipped = s.notifier.sent.filter((n) => /market-on-open orders skipped/i.test(n.subject));
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatchObject({ severity: 'critical' });
+    expect(skipped[0]?.text).toContain(second.clientOrderId);
+  });
+
+  it('the broker clock passes 09:28 between the claim of an intent and its send: expired as not sent, never sent late', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const s = stack;
+    const [, second] = inSendingOrder(await signals(s));
+    s.alpaca.setTime(`${DAY}T13:27:59.000Z`);
+    const ctx = onClaim(s.ctx, (intent) => {
+      if (intent.clientOrderId === second.clientOrderId) s.alpaca.setTime(`${DAY}T13:28:01.000Z`);
+    });
+    await executeOrders(ctx, at('09:15'));
+    expect(postOrders(s)).toHaveLength(1);
+    expect(await s.ctx.store.getIntent(DAY, second.clientOrderId)).toMatchObject({ status: 'expired' });
+    expect(notSent(s)).toHaveLength(1);
+  });
 });
 
 /** Both entries filled at the open and protected by the 10:00 risk check. */

@@ -212,3 +212,29 @@ describe('a failure between the net intent and its legs’ marks: the retry fini
     for (const l of marked) expect(l).toMatchObject({ status: 'recorded', netOrderId: net.clientOrderId });
   });
 });
+
+describe('the sleeves’ legs netted by the broker’s clock', () => {
+  // Last in the file: the shared stack's clock only moves forward.
+  it('a retry of the 09:15 run with the broker’s clock past 09:28: the legs are skipped before netting, no net order', async () => {
+    const ctx: LiveContext = { ...stack.ctx, config: multi };
+    await marketOpenCheck(ctx, at('09:00'));
+    const legs = [leg('trend', 'IWM', 'entry', 5), leg('rsi', 'IWM', 'exit', 10)];
+    for (const l of legs) await ctx.store.createIntent(l);
+    const before = stack.notifier.sent.length;
+    stack.alpaca.setTime(at('09:29'));
+    await executeOrders(ctx, at('09:15'));
+    for (const l of legs) {
+      expect(await ctx.store.getIntent(DAY, l.clientOrderId)).toMatchObject({
+        status: 'skipped',
+        reason: 'after the 09:28 market-on-open cutoff',
+      });
+    }
+    const nets = (await ctx.store.listIntents(DAY)).filter((i) => i.symbol === 'IWM' && i.leg !== true);
+    expect(nets).toEqual([]);
+    const alerts = stack.notifier.sent
+      .slice(before)
+      .filter((n) => /market-on-open orders skipped/i.test(n.subject));
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.text).toContain('netted');
+  });
+});
