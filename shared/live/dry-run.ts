@@ -42,8 +42,8 @@ import type { BestBidAsk, BestBidAskSource, MarketData } from '../core/ports/mar
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
 import { productQuantity } from '../core/sizing/increments.js';
 import { type LiveContext, type ProductSource, UnknownStateError } from './context.js';
+import { checkedAt, cutoffRecheck, cutoffSkippedAlert } from './cutoff.js';
 import { entryRefusal } from './entry-gate.js';
-import { checkedAt, cutoffRecheck, cutoffSkippedAlert } from './execute-orders.js';
 import { reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { cancelRestingStops } from './stops.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidParameterError } from '../../../shared/core/errors.js';
 import { orderStyle } from '../../../shared/core/live/order-style.js';
 import type { LiveContext } from '../../../shared/live/context.js';
-import { CUTOFF_RECHECK_MARGIN_MS, cutoffRecheck } from '../../../shared/live/execute-orders.js';
+import { CUTOFF_RECHECK_MARGIN_MS, cutoffRecheck } from '../../../shared/live/cutoff.js';
 
 // 2021-03-18, New York on daylight saving time: 09:28 = 13:28Z.
 const DAY = '2021-03-18';
