@@ -2,6 +2,7 @@ import { InvalidParameterError } from '../core/errors.js';
 import type { OrderStyle } from '../core/live/order-style.js';
 import type { Notification } from '../core/ports/notifier.js';
 import type { LiveContext } from './context.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 
 /**
  * The time the cutoff is checked at: the later of the scheduled time and the clock port's time
@@ -28,9 +29,10 @@ async function clockInstant(now: () => Promise<string>): Promise<number> {
 /**
  * How close to the cutoff (ms) the run's checked time must be for the clock to be asked again
  * before each send of an order decided at the close: the sends come after reconciliation, netting,
- * rate slots and stop cancels, so a run checked at 09:27:5x could otherwise send after 09:28.
+ * rate slots and stop cancels, and a run lasts up to its function's timeout, so a run checked
+ * within that timeout of the cutoff (09:26:30 for 09:28) could otherwise send after it.
  */
-export const CUTOFF_RECHECK_MARGIN_MS = 60_000;
+export const CUTOFF_RECHECK_MARGIN_MS = EXECUTE_ORDERS_TIMEOUT_SECONDS * 1000;
 
 /**
  * Whether an order decided at the close may still be sent, asked before each send: false once the

@@ -210,6 +210,9 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
 
     const lateRefusals: string[] = [];
     const lateSkips: string[] = [];
+    // Exits whose resting stops this run cancelled, and the symbols of those the cutoff then kept back.
+    const stopsCancelled: IntentRecord[] = [];
+    const unprotected: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
       if (leasedToAnotherRun(intent, now())) {
@@ -261,13 +264,15 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           });
           continue;
         }
-        if (intent.purpose === 'exit' || carriesExit(intent))
+        if (intent.purpose === 'exit' || carriesExit(intent)) {
           await cancelRestingStops(
             ctx,
             intent,
             rateSlot,
             intent.legIds === undefined ? undefined : exitingSleeves(intent, all),
           );
+          stopsCancelled.push(intent);
+        }
         // Claimed with this run's token: a claim whose answer was lost is still known as ours.
         const claimed = await ctx.store.claimIntent(day, intent.clientOrderId, { by: claimToken, at: now() });
         if ('conflict' in claimed) continue; // another run or writer changed it first
@@ -303,6 +308,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
             intent.status === 'recorded' ? { ...intent, status: 'submitted' } : intent;
           const expired = await expireUnsent(ctx, claimed, now());
           if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
+          if (stopsCancelled.includes(intent)) unprotected.push(intent.symbol);
           continue;
         }
       }
@@ -320,6 +326,14 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         },
       );
       if (lost && intent.purpose === 'entry') await cancelIfHalted(ctx, intent);
+    }
+    if (unprotected.length > 0) {
+      // The exit's resting stops were cancelled for it, and the cutoff then kept it from being sent.
+      await ctx.notifier.publish({
+        subject: `Stops cancelled for an exit not sent: ${unprotected.join(', ')}`,
+        severity: 'critical',
+        text: `The cutoff passed between cancelling the resting stops of ${unprotected.join(', ')} and sending the exit: no stop rests for these shares until the next risk check places one. Check the positions.`,
+      });
     }
     if (lateSkips.length > 0) {
       await ctx.notifier.publish(

@@ -14,7 +14,12 @@ import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck, trackOrders } from '../../shared/live/risk-check.js';
 import { liveCache } from '../../shared/runtime/live.js';
-import { startLiveStack, storeLosingFirstAnswer, writesStatus } from '../helpers/live-stack.js';
+import {
+  morningThroughFirstRiskCheck,
+  startLiveStack,
+  storeLosingFirstAnswer,
+  writesStatus,
+} from '../helpers/live-stack.js';
 
 /**
  * The live path under faults, on the real local servers (paper broker over HTTP, dynalite,
@@ -463,6 +468,63 @@ describe('the execute-orders lock and the 09:28 cutoff', () => {
     expect(postOrders(s)).toHaveLength(1);
     expect(await s.ctx.store.getIntent(DAY, second.clientOrderId)).toMatchObject({ status: 'expired' });
     expect(notSent(s)).toHaveLength(1);
+  });
+});
+
+describe('an exit the cutoff keeps back after its resting stops were cancelled', () => {
+  it('is expired, its symbol alerted as unprotected, and the next risk check places the stop again', async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const s = stack;
+    const spy = await morningThroughFirstRiskCheck(s, (hhmm) => at(hhmm), 'SPY');
+    const D2 = '2021-03-19';
+    s.alpaca.setTime(at('08:00', D2));
+    await marketOpenCheck(s.ctx, at('09:00', D2));
+    const exitId = clientOrderId({
+      stage: 'paper',
+      strategy: s.ctx.config.name,
+      symbol: 'SPY',
+      date: D2,
+      purpose: 'exit',
+    });
+    await s.ctx.store.createIntent({
+      clientOrderId: exitId,
+      date: D2,
+      strategy: s.ctx.config.name,
+      symbol: 'SPY',
+      purpose: 'exit',
+      side: 'sell',
+      qty: spy.qty,
+      type: 'market',
+      timeInForce: 'opg',
+      referencePrice: spy.currentPrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: s.ctx.configHash,
+      gitCommit: s.ctx.gitCommit,
+      createdAt: at('09:10', D2),
+      updatedAt: at('09:10', D2),
+    });
+    const stopsOf = async () =>
+      (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter((o) => o.type === 'stop');
+    expect(await stopsOf()).toHaveLength(1);
+    s.alpaca.setTime(`${D2}T13:27:59.000Z`);
+    // The broker's clock passes 09:28 once the exit is claimed (its stop already cancelled).
+    const ctx = onClaim(s.ctx, (intent) => {
+      if (intent.clientOrderId === exitId) s.alpaca.setTime(`${D2}T13:28:01.000Z`);
+    });
+    const posted = postOrders(s).length;
+    await executeOrders(ctx, at('09:15', D2));
+    expect(postOrders(s)).toHaveLength(posted);
+    expect(await s.ctx.store.getIntent(D2, exitId)).toMatchObject({ status: 'expired' });
+    expect(await stopsOf()).toEqual([]);
+    const unprotected = s.notifier.sent.filter(
+      (n) => n.subject === 'Stops cancelled for an exit not sent: SPY',
+    );
+    expect(unprotected).toHaveLength(1);
+    expect(unprotected[0]).toMatchObject({ severity: 'critical' });
+    s.alpaca.setTime(at('10:00', D2));
+    await riskCheck(s.ctx, at('10:00', D2));
+    expect((await stopsOf()).map((o) => o.qty)).toEqual([spy.qty]);
   });
 });
 

@@ -15,6 +15,13 @@ import { isUnassigned } from './reconcile.js';
 const EPSILON = 1e-9;
 
 /**
+ * The least change of share count a split makes (|ratio - 1|): the smallest a market pays is a 5 %
+ * stock dividend (21:20). A position a share or so apart, whose cost bases agree within the
+ * tolerance (many shares of a cheap stock), is no split.
+ */
+export const MIN_SPLIT_CHANGE = 0.04;
+
+/**
  * How far two cost bases may differ and still be the same money, in cents: one cent, plus half a
  * hundredth of a cent per share of the broker's position (an average entry price reported to four
  * decimals, times the shares).
@@ -47,8 +54,9 @@ export function bookedHolding(
 /**
  * The apparent ratio (new shares per old share) of a split the broker has applied to a symbol and
  * not listed yet, or `null` when the position shows none: no fill of the symbol today, the
- * broker's and the booked quantities on the same side and apart by a ratio other than 1, and the
- * cost bases equal to {@link costToleranceCents}.
+ * broker's and the booked quantities on the same side and apart by a ratio at least
+ * {@link MIN_SPLIT_CHANGE} from 1, both with a positive cost basis, equal to
+ * {@link costToleranceCents}.
  */
 export function unlistedSplitRatio(
   broker: { readonly qty: number; readonly avgEntryPrice: number },
@@ -58,7 +66,10 @@ export function unlistedSplitRatio(
   if (filledToday) return null;
   if (!(Math.abs(broker.qty) > EPSILON && Math.abs(booked.qty) > EPSILON)) return null;
   const ratio = broker.qty / booked.qty;
-  if (!(ratio > 0) || !Number.isFinite(ratio) || Math.abs(ratio - 1) <= EPSILON) return null;
+  if (!(ratio > 0) || !Number.isFinite(ratio) || Math.abs(ratio - 1) < MIN_SPLIT_CHANGE) return null;
+  // A broker that reports no cost basis (a crypto exchange's average entry price is 0) proves
+  // nothing: two zero cost bases agree for any quantities.
+  if (!(broker.avgEntryPrice > 0 && booked.cost / booked.qty > 0)) return null;
   if (!Number.isFinite(broker.avgEntryPrice) || !Number.isFinite(booked.cost)) return null;
   const brokerCents = broker.qty * broker.avgEntryPrice * 100;
   const bookedCents = booked.cost * 100;

@@ -3,6 +3,7 @@ import { InvalidParameterError } from '../../../shared/core/errors.js';
 import { orderStyle } from '../../../shared/core/live/order-style.js';
 import type { LiveContext } from '../../../shared/live/context.js';
 import { CUTOFF_RECHECK_MARGIN_MS, cutoffRecheck } from '../../../shared/live/cutoff.js';
+import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from '../../../shared/live/steps.js';
 
 // 2021-03-18, New York on daylight saving time: 09:28 = 13:28Z.
 const DAY = '2021-03-18';
@@ -27,7 +28,7 @@ describe('cutoffRecheck: the clock asked again before each send near the cutoff'
   });
 
   it('within the margin it asks at each call; once past the cutoff it stays past without asking', async () => {
-    expect(CUTOFF_RECHECK_MARGIN_MS).toBeGreaterThan(0);
+    expect(CUTOFF_RECHECK_MARGIN_MS).toBe(EXECUTE_ORDERS_TIMEOUT_SECONDS * 1000);
     const c = clock(`${DAY}T13:27:59.000Z`, `${DAY}T13:28:01.000Z`, `${DAY}T13:27:00.000Z`);
     const check = cutoffRecheck(c.ctx, DAY, `${DAY}T13:27:58.000Z`, equity);
     expect(await check()).toBe(true);
@@ -35,6 +36,13 @@ describe('cutoffRecheck: the clock asked again before each send near the cutoff'
     // A clock read later that runs behind does not reopen the window.
     expect(await check()).toBe(false);
     expect(c.calls()).toBe(2);
+  });
+
+  it('a run checked a timeout before the cutoff asks too: it may still be sending when the cutoff passes', async () => {
+    const c = clock(`${DAY}T13:28:10.000Z`);
+    const at = new Date(Date.parse(`${DAY}T13:28:00.000Z`) - CUTOFF_RECHECK_MARGIN_MS + 1000).toISOString();
+    expect(await cutoffRecheck(c.ctx, DAY, at, equity)()).toBe(false);
+    expect(c.calls()).toBe(1);
   });
 
   it('a checked time at or past the cutoff is past at once; no clock port: the checked time only', async () => {

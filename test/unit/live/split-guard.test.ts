@@ -25,7 +25,7 @@ describe('the unlisted-split guard', () => {
       fc.property(
         fc.integer({ min: 1, max: 5000 }),
         fc.double({ min: 1, max: 2000, noNaN: true }),
-        fc.constantFrom(2, 3, 4, 10, 1.5, 0.5, 0.1),
+        fc.constantFrom(2, 3, 4, 10, 1.5, 0.5, 0.1, 1.05),
         (qty, price, ratio) => {
           const broker = { qty: qty * ratio, avgEntryPrice: price / ratio };
           const found = unlistedSplitRatio(broker, { qty, cost: qty * price }, false);
@@ -66,6 +66,20 @@ describe('the unlisted-split guard', () => {
     ).toBeNull();
     expect(unlistedSplitRatio({ qty: 0, avgEntryPrice: 100 }, { qty: 50, cost: 5000 }, false)).toBeNull();
     expect(unlistedSplitRatio({ qty: 50, avgEntryPrice: 100 }, { qty: 0, cost: 0 }, false)).toBeNull();
+  });
+
+  it('finds none where the broker reports no cost basis (a crypto exchange), or the shares moved by less than any split', () => {
+    // A stop-limit of an earlier day partly filled in a crash, at an exchange whose average entry
+    // price is 0 (both cost bases 0): no split, the stop's exit goes on.
+    expect(unlistedSplitRatio({ qty: 0.6, avgEntryPrice: 0 }, { qty: 1, cost: 0 }, false)).toBeNull();
+    expect(unlistedSplitRatio({ qty: 4, avgEntryPrice: 25 }, { qty: 1, cost: 0 }, false)).toBeNull();
+    // 10,000 shares of a $0.40 stock one share apart: the cost bases agree to the tolerance.
+    expect(
+      unlistedSplitRatio({ qty: 10_001, avgEntryPrice: 0.4 }, { qty: 10_000, cost: 4000.4 }, false),
+    ).toBeNull();
+    expect(
+      unlistedSplitRatio({ qty: 10_500, avgEntryPrice: 0.4 / 1.05 }, { qty: 10_000, cost: 4000 }, false),
+    ).toBeCloseTo(1.05, 9);
   });
 
   it('tolerates a cent and the rounding of an average price to four decimals, not more', () => {
