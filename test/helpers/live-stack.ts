@@ -6,7 +6,9 @@ import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapter
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
+import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { BrokerPosition } from '../../shared/core/ports/broker.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -168,3 +170,42 @@ export const writesStatus =
   (status: string) =>
   (input: DynamoWriteInput): boolean =>
     input.ExpressionAttributeValues?.[':set_status']?.S === status;
+
+/**
+ * A `recorded` market-on-open exit of the stack's config selling `qty` of `symbol` on `day` (as
+ * generate-signals records one at `createdAt`), with `fields` over it (another id, time in force,
+ * status...). Not stored: the caller creates it.
+ */
+export function exitIntent(
+  ctx: LiveContext,
+  position: { readonly symbol: string; readonly qty: number; readonly currentPrice: number },
+  day: string,
+  createdAt: string,
+  fields: Partial<IntentRecord> = {},
+): IntentRecord {
+  return {
+    clientOrderId: clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: position.symbol,
+      date: day,
+      purpose: 'exit',
+    }),
+    date: day,
+    strategy: ctx.config.name,
+    symbol: position.symbol,
+    purpose: 'exit',
+    side: 'sell',
+    qty: position.qty,
+    type: 'market',
+    timeInForce: 'opg',
+    referencePrice: position.currentPrice,
+    status: 'recorded',
+    filledQty: 0,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt,
+    updatedAt: createdAt,
+    ...fields,
+  };
+}

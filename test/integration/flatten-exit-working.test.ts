@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
+import { exitIntent, morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stop-withdraw-filled.test.ts: the strategy enters SPY (and others) at this open.
 const DAY = '2021-03-18';
@@ -162,24 +162,9 @@ describe("the risk check's market exit while the day's exit of the same shares i
       ['exit', 'opg'],
       ['flatten', 'day'],
     ] as const) {
-      await ctx.store.createIntent({
-        clientOrderId: idOf(ctx, purpose),
-        date: DAY,
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        purpose: 'exit',
-        side: 'sell',
-        qty: spy.qty,
-        type: 'market',
-        timeInForce,
-        referencePrice: spy.currentPrice,
-        status: 'recorded',
-        filledQty: 0,
-        configHash: ctx.configHash,
-        gitCommit: ctx.gitCommit,
-        createdAt: at('09:10'),
-        updatedAt: at('09:10'),
-      });
+      await ctx.store.createIntent(
+        exitIntent(ctx, spy, DAY, at('09:10'), { clientOrderId: idOf(ctx, purpose), timeInForce }),
+      );
     }
     await stopAboveMarket(ctx, spy.currentPrice);
     s.alpaca.setTime(at('09:45'));

@@ -15,6 +15,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck, trackOrders } from '../../shared/live/risk-check.js';
 import { liveCache } from '../../shared/runtime/live.js';
 import {
+  exitIntent,
   morningThroughFirstRiskCheck,
   startLiveStack,
   storeLosingFirstAnswer,
@@ -479,31 +480,9 @@ describe('an exit the cutoff keeps back after its resting stops were cancelled',
     const D2 = '2021-03-19';
     s.alpaca.setTime(at('08:00', D2));
     await marketOpenCheck(s.ctx, at('09:00', D2));
-    const exitId = clientOrderId({
-      stage: 'paper',
-      strategy: s.ctx.config.name,
-      symbol: 'SPY',
-      date: D2,
-      purpose: 'exit',
-    });
-    await s.ctx.store.createIntent({
-      clientOrderId: exitId,
-      date: D2,
-      strategy: s.ctx.config.name,
-      symbol: 'SPY',
-      purpose: 'exit',
-      side: 'sell',
-      qty: spy.qty,
-      type: 'market',
-      timeInForce: 'opg',
-      referencePrice: spy.currentPrice,
-      status: 'recorded',
-      filledQty: 0,
-      configHash: s.ctx.configHash,
-      gitCommit: s.ctx.gitCommit,
-      createdAt: at('09:10', D2),
-      updatedAt: at('09:10', D2),
-    });
+    const exit = exitIntent(s.ctx, spy, D2, at('09:10', D2));
+    const exitId = exit.clientOrderId;
+    await s.ctx.store.createIntent(exit);
     const stopsOf = async () =>
       (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter((o) => o.type === 'stop');
     expect(await stopsOf()).toHaveLength(1);

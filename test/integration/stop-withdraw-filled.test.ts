@@ -3,7 +3,7 @@ import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
+import { exitIntent, morningThroughFirstRiskCheck, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in stream-risk.test.ts: the strategy enters SPY (and others) at this open.
 const DAY = '2021-03-18';
@@ -249,30 +249,7 @@ describe('the risk check after a partial exit that is finished', () => {
     const s = stack;
     const { ctx } = s;
     const spy = await morningThroughFirstRiskCheck(s, at, 'SPY');
-    await ctx.store.createIntent({
-      clientOrderId: clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: DAY,
-        purpose: 'exit',
-      }),
-      date: DAY,
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      purpose: 'exit',
-      side: 'sell',
-      qty: spy.qty,
-      type: 'market',
-      timeInForce: 'opg',
-      referencePrice: spy.currentPrice,
-      status: 'recorded',
-      filledQty: 0,
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: at('09:10'),
-      updatedAt: at('09:10'),
-    });
+    await ctx.store.createIntent(exitIntent(ctx, spy, DAY, at('09:10')));
     // A tighter stop (a risk check moving it): placed, and it rests.
     const placed = await placeStop(ctx, DAY, 'SPY', 'sell', spy.qty, 1, spy.currentPrice, at('09:45'));
     expect(placed.status).toBe('accepted');
