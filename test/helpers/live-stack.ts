@@ -103,6 +103,10 @@ export function splitBarsDir(symbol: string, date: string, ratio: number): strin
 /** The stack `startLiveStack` returns. */
 export type LiveStack = Awaited<ReturnType<typeof startLiveStack>>;
 
+/** The order submissions the stack's paper broker received (POST /v2/orders), in order. */
+export const postOrders = (stack: LiveStack) =>
+  stack.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
+
 /**
  * A trading morning on a started stack: the market-open check at 09:00, the signals at 09:10,
  * execute-orders at 09:15, then the first risk check at 09:31 (the broker's clock moved there), which

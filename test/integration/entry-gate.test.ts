@@ -10,7 +10,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { validationRecords } from '../../shared/pipeline/steps/aggregate.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 const DAY = '2021-03-18';
 const at = (hhmm: string) =>
@@ -21,9 +21,6 @@ afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-const postOrders = (s: NonNullable<typeof stack>) =>
-  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
 
 const passing = (ctx: LiveContext, overrides: Partial<ValidationRecord> = {}): ValidationRecord => ({
   strategy: ctx.config.name,

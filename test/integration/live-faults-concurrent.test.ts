@@ -5,7 +5,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from '../../shared/live/steps.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 /**
  * Two execute-orders runs of the same scheduled time at once (EventBridge Scheduler delivers at
@@ -26,9 +26,6 @@ afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-const postOrders = (s: Stack) =>
-  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
 
 /**
  * The context whose store runs `meanwhile` right after its first successful claim, before the claim

@@ -17,6 +17,7 @@ import { liveCache } from '../../shared/runtime/live.js';
 import {
   exitIntent,
   morningThroughFirstRiskCheck,
+  postOrders,
   startLiveStack,
   storeLosingFirstAnswer,
   writesStatus,
@@ -40,9 +41,6 @@ afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-const postOrders = (s: Stack) =>
-  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
 
 /** The context with `hook` run right after an intent's claim (recorded → submitted) is written. */
 function onClaim(ctx: LiveContext, hook: (intent: IntentRecord) => Promise<void> | void): LiveContext {

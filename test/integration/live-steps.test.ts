@@ -8,7 +8,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 (New York is on daylight saving time: 09:00 = 13:00Z). The backtest of the same config
 // enters SPY at this open with 53 shares (decided at the 2021-03-17 close on 100 000 of equity).
@@ -21,9 +21,6 @@ afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-const postOrders = (s: NonNullable<typeof stack>) =>
-  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
 
 describe('the live steps against the local stack', () => {
   it('decide at the previous close and send one market-on-open order per intent, exactly once', async () => {

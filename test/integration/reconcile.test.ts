@@ -11,7 +11,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import type { ReconciliationResult } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config's
 // signals enter SPY at the 03-18 open with 53 shares (see live-steps.test.ts).
@@ -53,9 +53,6 @@ async function reconcileCli(s: Stack, args: readonly string[]) {
 const reconciliationAlerts = (s: Stack) =>
   s.notifier.sent.filter((n) => n.severity === 'critical' && n.subject.startsWith('Reconciliation:'));
 const spyLine = (r: ReconciliationResult) => r.symbols.find((l) => l.symbol === 'SPY');
-const postOrders = (s: Stack) =>
-  s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders');
-
 /** Day one: the strategy's entries at the open, their stops, and end-of-day; returns the report. */
 async function tradeDayOne(s: Stack, manual?: () => Promise<void>) {
   const { ctx } = s;
