@@ -790,9 +790,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     // A second call sends nothing more (each sleeve's flatten is already on its way or done).
     const again = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:05'), flatten: true });
     expect(again.exits).toEqual([]);
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(await ctx.broker.getPositions()).toEqual([]);
     expect(await held(s)).toEqual({});
     const state = (await ctx.store.getSleevesState())?.record.booked;
@@ -879,9 +877,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     // After the open: every SPY share sold once, the account flat, never short.
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
@@ -930,9 +926,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
     // The difference is the stop's fill, booked: nothing to alert but the kill switch itself.
     expect(s.notifier.sent.slice(alerts).filter((n) => n.subject.includes('exceeds'))).toEqual([]);
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
@@ -956,9 +950,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
     expect(result.exits).toContain(flattenId('bollinger'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
@@ -1003,9 +995,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
     expect((await ctx.store.getIntent(D3, flattenId('trend')))?.qty).toBe(trendQty);
     expect([...result.exits].sort()).toEqual([flattenId('bollinger'), flattenId('trend')].sort());
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(2);
     expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([['breakout:SPY', 2]]);
   }, 120_000);
@@ -1105,9 +1095,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     ]);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
@@ -1139,9 +1127,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     ).toBe(true);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    s.alpaca.setTime(at(D3, '16:15'));
-    const report = await endOfDay(ctx, at(D3, '16:15'));
-    expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+    await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 });
@@ -1163,4 +1149,12 @@ function spyFlattenOf(s: Stack, sleeve: string): string {
     purpose: 'flatten',
     sleeves: [sleeve],
   });
+}
+
+/** The day's end-of-day at 16:15 on the stack, which must find no reconciliation mismatch. */
+async function reconciledAtClose(s: Stack, day: string) {
+  s.alpaca.setTime(at(day, '16:15'));
+  const report = await endOfDay(s.ctx, at(day, '16:15'));
+  expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
+  return report;
 }
