@@ -808,27 +808,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // 10:20: rsi's stop fills (its stop cancelled, a market sell of its 5 SPY under a stop id of
     // rsi); no risk check runs before the kill switch, so the stored positions still list rsi's 5.
-    s.alpaca.setTime(at(D3, '10:20'));
-    const stopTag = sleeveSetTag('paper', ['rsi']);
-    for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
-      if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
-    }
-    await ctx.broker.submitOrder({
-      clientOrderId: clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'stop',
-        sleeves: ['rsi'],
-        sequence: 9,
-      }),
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 5,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await rsiStopFillsAt1020(s, { type: 'market', timeInForce: 'day' });
     const brokerQty = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty;
     expect(brokerQty).toBe(stored - 5);
     const alerts = s.notifier.sent.length;
@@ -889,28 +869,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // 10:20: rsi's stop fills (its resting stop replaced by one the price is through: a real stop
     // order of rsi, filled at once); no risk check runs before the kill switch.
-    s.alpaca.setTime(at(D3, '10:20'));
-    const stopTag = sleeveSetTag('paper', ['rsi']);
-    for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
-      if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
-    }
-    const stop = await ctx.broker.submitOrder({
-      clientOrderId: clientOrderId({
-        stage: 'paper',
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D3,
-        purpose: 'stop',
-        sleeves: ['rsi'],
-        sequence: 9,
-      }),
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 5,
-      type: 'stop',
-      timeInForce: 'gtc',
-      stopPrice: 10_000,
-    });
+    const stop = await rsiStopFillsAt1020(s, { type: 'stop', timeInForce: 'gtc', stopPrice: 10_000 });
     expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
     const alerts = s.notifier.sent.length;
@@ -1157,4 +1116,35 @@ async function reconciledAtClose(s: Stack, day: string) {
   const report = await endOfDay(s.ctx, at(day, '16:15'));
   expect('reconciliation' in report && report.reconciliation.mismatches).toBe(0);
   return report;
+}
+
+/**
+ * 10:20 on D3: rsi's resting SPY stop cancelled and its 5 SPY sold under a stop id of rsi (`order`:
+ * a market sell, or a stop the price is through), filled at once; no risk check runs after it.
+ */
+async function rsiStopFillsAt1020(
+  s: Stack,
+  order: Pick<Parameters<Stack['ctx']['broker']['submitOrder']>[0], 'type' | 'timeInForce' | 'stopPrice'>,
+) {
+  const { ctx } = s;
+  s.alpaca.setTime(at(D3, '10:20'));
+  const stopTag = sleeveSetTag('paper', ['rsi']);
+  for (const o of await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })) {
+    if (o.side === 'sell' && orderTagOf(o.clientOrderId) === stopTag) await ctx.broker.cancelOrder(o.id);
+  }
+  return ctx.broker.submitOrder({
+    clientOrderId: clientOrderId({
+      stage: 'paper',
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: D3,
+      purpose: 'stop',
+      sleeves: ['rsi'],
+      sequence: 9,
+    }),
+    symbol: 'SPY',
+    side: 'sell',
+    qty: 5,
+    ...order,
+  });
 }
