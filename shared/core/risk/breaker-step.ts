@@ -133,7 +133,7 @@ export function breakerSkipTo(s: BreakerScalars, day: number, at: number): void 
 /**
  * The factor of a pre-test that tells without a division that `breakerStep`'s test of a limit
  * (`(reference − equity) / reference >= limit`, the daily-loss breaker's from the day's start, the
- * drawdown's from the high-water mark) cannot pass: for a reference R > 0 (finite), an equity at or
+ * drawdown's from the high-water mark) cannot pass: for a reference R normal (>= 2^-1022) and finite, an equity at or
  * above `R × safeLimitFactor(limit)` never reaches the limit. NaN (no pre-test passes) unless
  * 0 < limit < 1.
  *
@@ -145,4 +145,16 @@ export function breakerSkipTo(s: BreakerScalars, day: number, at: number): void 
  */
 export function safeLimitFactor(limit: number): number {
   return limit > 0 && limit < 1 ? 1 - limit + 1e-9 : Number.NaN;
+}
+
+/** The least normal double: below it a product's relative rounding is no longer bounded by an ulp. */
+const MIN_NORMAL = 2 ** -1022;
+
+/**
+ * The bound of {@link safeLimitFactor}'s pre-test for a reference R: R × factor for a normal,
+ * finite R > 0, else NaN (every comparison with it is false: the exact test runs). A subnormal R
+ * would round the product (to 0 for R = 5e-324) below what the proof allows.
+ */
+export function breakerBound(reference: number, factor: number): number {
+  return reference >= MIN_NORMAL && reference < Number.POSITIVE_INFINITY ? reference * factor : Number.NaN;
 }

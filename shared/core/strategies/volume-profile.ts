@@ -907,9 +907,9 @@ class ProfileBatch {
           t.exact(i);
           continue;
         }
-        // The value area grown, each step decided by more than the bound (or between two bins no
-        // bar with volume reached: both exactly 0), until its VAL and its VAH have passed the close: the steps after
-        // do not change the thresholds. The close is within the bins (a close outside them was
+        // The value area grown, each step decided by more than the bound (two neighbours both at 0
+        // are within it: computed exactly), until its VAL and its VAH have passed the close: the
+        // steps after do not change the thresholds. The close is within the bins (a close outside them was
         // `outside`): some step's VAL and VAH pass it.
         let lowBin = pocBin;
         let highBin = pocBin;

@@ -5,6 +5,7 @@ import {
   type BreakerPositions,
   type BreakerUpdate,
   backtestBreakers,
+  breakerBound,
   breakerEvents,
   breakerSkipTo,
   breakerStep,
@@ -291,5 +292,15 @@ describe('the breakers: one step for the immutable API and the fast engines', ()
     // The draws sit within 1e-8 of the limit (the margin is 1e-9 of the reference): not vacuous.
     expect(nearLimit).toBeGreaterThan(1_000);
     for (const limit of [0, 1, -0.1, 1.5, Number.NaN]) expect(safeLimitFactor(limit)).toBeNaN();
+  });
+  it('breakerBound: no bound (NaN: the exact test runs) for a reference that is not normal, positive and finite', () => {
+    const factor = safeLimitFactor(0.6);
+    // A subnormal day start: its product rounds to 0, which an equity of 0 would pass, though the
+    // exact test, (R - 0) / R = 1, trips.
+    expect(5e-324 * factor).toBe(0);
+    for (const reference of [5e-324, 2 ** -1023, 0, -100, Number.POSITIVE_INFINITY, Number.NaN])
+      expect(breakerBound(reference, factor)).toBeNaN();
+    expect(breakerBound(2 ** -1022, factor)).toBe(2 ** -1022 * factor);
+    expect(breakerBound(100_000, factor)).toBe(100_000 * factor);
   });
 });

@@ -623,16 +623,17 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
   });
 
   it('with many bins on a short series (a batch holds fewer lookbacks: their running windows bounded in bytes)', () => {
-    // 100,000 bins: a lookback's running window is 1.6 MB, so a batch of 8 MB holds five lookbacks
-    // (lookbacks 3 | 4-5 | 6-9), not twelve (19 MB of windows).
+    // 200,000 bins: a lookback's running window (its bins' sums) is 1.6 MB, so a batch of 8 MB holds
+    // five lookbacks (lookbacks 3 | 4-5 | 6-9 | 10-14: the cap binds at the fourth batch, which
+    // would hold eight), not twelve (19 MB of windows).
     const spy = loadBarsCsv('data/SPY.csv');
     const series = sliceOf(spy, 0, 40);
     const cache = new IndicatorCache(series, 256 * 1024 * 1024);
-    for (let lookback = 3; lookback <= 9; lookback++) {
-      expect(vectorCodes(cache, lookback, 100_000, 0.7)).toEqual(exactCodes(series, lookback, 100_000, 0.7));
+    for (let lookback = 3; lookback <= 14; lookback++) {
+      expect(vectorCodes(cache, lookback, 200_000, 0.7)).toEqual(exactCodes(series, lookback, 200_000, 0.7));
     }
-    const batch = batchOf(cache, 100_000);
-    expect(batch.bytes).toBeLessThanOrEqual(8 * 1024 * 1024 + 24 * 100_000);
+    const batch = batchOf(cache, 200_000);
+    expect(batch.bytes).toBeLessThanOrEqual(8 * 1024 * 1024 + 24 * 200_000);
     expect(batch.pending.size).toBe(0);
   });
 

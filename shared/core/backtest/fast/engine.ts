@@ -26,6 +26,7 @@ import {
 import {
   type BreakerPositions,
   backtestBreakers,
+  breakerBound,
   breakerPositions,
   breakerSkipTo,
   breakerStep,
@@ -831,11 +832,9 @@ function simulate<P>(
     let last = bk.lastEquity;
     let peak = bk.highWaterMark;
     let lossDay = bk.lossDay;
-    // Infinity (every close runs the exact step) unless the reference is positive and finite.
-    let lossBound =
-      dayStart > 0 && dayStart < Number.POSITIVE_INFINITY ? dayStart * lossFactor : Number.POSITIVE_INFINITY;
-    let peakBound =
-      peak > 0 && peak < Number.POSITIVE_INFINITY ? peak * drawdownFactor : Number.POSITIVE_INFINITY;
+    // NaN (every close runs the exact step) unless the reference is normal, positive and finite.
+    let lossBound = breakerBound(dayStart, lossFactor);
+    let peakBound = breakerBound(peak, drawdownFactor);
     let at = from;
     while (at < end) {
       if (((flags[at] as number) & mask) !== 0) break;
@@ -867,8 +866,7 @@ function simulate<P>(
       let bound = lossBound;
       if (newDay) {
         if (day !== NO_DAY) start0 = last;
-        bound =
-          start0 > 0 && start0 < Number.POSITIVE_INFINITY ? start0 * lossFactor : Number.POSITIVE_INFINITY;
+        bound = breakerBound(start0, lossFactor);
       }
       if ((lossDay === d || equity >= bound) && equity >= peakBound) {
         // Neither breaker trips: what `breakerStep` does then.
@@ -880,7 +878,7 @@ function simulate<P>(
         }
         if (equity > peak) {
           peak = equity;
-          peakBound = peak * drawdownFactor;
+          peakBound = breakerBound(peak, drawdownFactor);
         }
         last = equity;
         continue;
@@ -901,12 +899,8 @@ function simulate<P>(
       last = bk.lastEquity;
       peak = bk.highWaterMark;
       lossDay = bk.lossDay;
-      lossBound =
-        dayStart > 0 && dayStart < Number.POSITIVE_INFINITY
-          ? dayStart * lossFactor
-          : Number.POSITIVE_INFINITY;
-      peakBound =
-        peak > 0 && peak < Number.POSITIVE_INFINITY ? peak * drawdownFactor : Number.POSITIVE_INFINITY;
+      lossBound = breakerBound(dayStart, lossFactor);
+      peakBound = breakerBound(peak, drawdownFactor);
     }
     if (rulesOn) {
       bk.day = day;
