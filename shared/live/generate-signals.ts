@@ -9,7 +9,13 @@ import { periodsPerYear } from '../core/market/asset-class.js';
 import { type BarSeries, barAt } from '../core/market/types.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
-import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/state-store.js';
+import type {
+  IntentRecord,
+  IntentStatus,
+  PositionRecord,
+  PositionsList,
+  SessionRecord,
+} from '../core/ports/state-store.js';
 import { initialRiskState, RollingCorrelation } from '../core/risk/index.js';
 import { RollingVolatility } from '../core/risk/volatility.js';
 import { getStrategy } from '../core/strategies/index.js';
@@ -150,6 +156,9 @@ async function leftByTheDaysExits(
   day: string,
   now: string,
   exits: readonly IntentRecord[],
+  /** The stored positions list and the day's session the caller read already. */
+  stored: PositionsList | undefined,
+  session: SessionRecord,
 ): Promise<IntentRecord[]> {
   if (exits.length === 0) return [];
   const symbols = exits.map((e) => e.symbol);
@@ -172,8 +181,6 @@ async function leftByTheDaysExits(
     if (order !== null) orders.push(order);
   }
   const positions = await ctx.broker.getPositions();
-  const stored = await ctx.store.getLatestPositions();
-  const session = await ctx.store.getSession(day);
   const out: IntentRecord[] = [];
   const takenOver: string[] = [];
   for (const exit of exits) {
@@ -439,7 +446,7 @@ export async function generateSignals(ctx: LiveContext, scheduledTime: string): 
     };
     return intent;
   });
-  planned.push(...(await leftByTheDaysExits(ctx, day, scheduledTime, exits)));
+  planned.push(...(await leftByTheDaysExits(ctx, day, scheduledTime, exits, stored, session)));
   for (const entry of decisions.entries) {
     const s = atSymbols[entry.index] as (typeof atSymbols)[number];
     // Live orders are sized at the decision: all-in takes the buying power less the buffer here.

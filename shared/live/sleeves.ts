@@ -869,6 +869,8 @@ export async function sleevesDay(
       readonly recorded: readonly ClosedTradeRecord[];
       /** The day booked already: the UNASSIGNED records of the list read for `writtenAt`. */
       readonly unassigned?: readonly PositionRecord[];
+      /** The day booked already: the positions list read for `writtenAt` (null: there is none). */
+      readonly latest?: PositionsList | null;
     })
   | null
 > {
@@ -893,6 +895,7 @@ export async function sleevesDay(
       overfilled: [],
       recorded: [],
       unassigned: unassignedOf(latest),
+      latest: latest ?? null,
       ...(writtenAt === undefined ? {} : { writtenAt }),
       ...(bookedFills === undefined ? {} : { bookedFills }),
     };
@@ -997,8 +1000,11 @@ export async function sleeveStops(
   // A split the broker applied and does not list yet (positions.ts `unlistedSplit`): the sleeves'
   // stops are in the old shares; none of the symbol's is acted on, its records are flagged (the
   // entry gate refuses the symbol), alerted once.
-  const latest = await ctx.store.getLatestPositions();
-  const booked = [...positionRecords(booking.state), ...(booking.unassigned ?? unassignedOf(latest))];
+  // The list the booking read already (the day booked), else read once here, for the list written too.
+  const latest =
+    booking.latest === undefined ? await ctx.store.getLatestPositions() : (booking.latest ?? undefined);
+  const unassigned = booking.unassigned ?? unassignedOf(latest);
+  const booked = [...positionRecords(booking.state), ...unassigned];
   const unlisted = new Map<string, string>();
   for (const position of positions) {
     if (position.qty <= 0 || !booked.some((r) => r.symbol === position.symbol && !isUnassigned(r))) continue;
@@ -1138,7 +1144,7 @@ export async function sleeveStops(
     booking.state,
     booking.writtenAt ?? now,
     booking.bookedFills,
-    booking.unassigned,
+    unassigned,
     unlisted,
   );
   return out;

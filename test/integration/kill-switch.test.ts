@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -426,7 +426,14 @@ describe('the kill switch on the local stack', () => {
       type: 'market',
       timeInForce: 'day',
     });
-    await runDay(s, '2021-03-31', '09:05', '10:00');
+    // The signals' step reads the stored positions and the day's session once each: the exits'
+    // check takes the ones the step read (it read each twice before).
+    const latestReads = vi.spyOn(ctx.store, 'getLatestPositions');
+    const sessionReads = vi.spyOn(ctx.store, 'getSession');
+    await runDay(s, '2021-03-31', '09:05', '09:12');
+    expect([latestReads.mock.calls.length, sessionReads.mock.calls.length]).toEqual([1, 1]);
+    vi.restoreAllMocks();
+    await runDay(s, '2021-03-31', '09:12', '10:00');
     const exitId = clientOrderId({
       stage: ctx.stage,
       strategy: ctx.config.name,

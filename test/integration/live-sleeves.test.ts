@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
@@ -9,7 +9,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { legId, netSleeveLegs } from '../../shared/live/sleeves.js';
+import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
 import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
@@ -85,7 +85,11 @@ async function tradeDay(s: Stack, day: string, legs?: (day: string) => IntentRec
   // Orders the broker accepted; a concurrent run that sent a claimed order again got a 422 duplicate.
   const sent = answers.filter((status) => status === 200).length;
   s.alpaca.setTime(at(day, '10:00'));
+  // The sleeves' risk check reads the positions list once: its stops and the list it writes back.
+  const listReads = vi.spyOn(ctx.store, 'getLatestPositions');
   await riskCheck(ctx, at(day, '10:00'));
+  expect(listReads.mock.calls.length).toBe(1);
+  listReads.mockRestore();
   s.alpaca.setTime(at(day, '16:15'));
   const report = await endOfDay(ctx, at(day, '16:15'));
   if (!('date' in report)) throw new Error(`${day}: expected a report`);
@@ -602,6 +606,14 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.store.getSleevesState())?.record).toEqual(booked);
     expect((await ctx.store.getLatestPositions())?.positions).toContainEqual(unassigned);
     expect(booked?.bookedThrough).toBe(D1);
+    // The day booked, the sleeves' stop check reads the positions list once (the booking's read,
+    // passed along) and writes it back as it was, the bucket kept.
+    const listBefore = (await ctx.store.getLatestPositions())?.positions;
+    const listReads = vi.spyOn(ctx.store, 'getLatestPositions');
+    await sleeveStops(ctx, D1, await ctx.store.listIntents(D1), at(D1, '16:15'), false);
+    expect(listReads.mock.calls.length).toBe(1);
+    listReads.mockRestore();
+    expect((await ctx.store.getLatestPositions())?.positions).toEqual(listBefore);
     // The day is booked: a late signal run leaves the recorded legs as they are.
     const late = await generateSignals(ctx, at(D1, '09:10'));
     expect(late.intents.map((i) => i.clientOrderId)).toEqual(first.intents.map((i) => i.clientOrderId));
