@@ -1,6 +1,7 @@
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
-import type { BrokerActivity, BrokerOrder, BrokerOrderStatus } from '../core/ports/broker.js';
+import { unlistedSplitOf } from '../core/live/split-guard.js';
+import type { BrokerActivity, BrokerOrder, BrokerOrderStatus, BrokerPosition } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
   EquitySnapshot,
@@ -23,7 +24,19 @@ import {
   UnknownStateError,
 } from './context.js';
 import { backtestTracking } from './paper-validation.js';
-import { haltSymbol, positionConflict, splitKeys, splitRecords, splitsToApply } from './positions.js';
+import {
+  applyLateSplit,
+  type DaySplit,
+  haltSymbol,
+  lateSplitOf,
+  lateSplitsReadFrom,
+  listedSplits,
+  positionConflict,
+  splitKey,
+  splitKeys,
+  splitRecords,
+  splitsToApply,
+} from './positions.js';
 import {
   assignedOn,
   beyondBooked,
@@ -272,7 +285,7 @@ export async function endOfDay(
   ];
   for (const fill of awaiting) filledSymbols.add(fill.symbol);
 
-  const [brokerPositions, stored, startOfDay, account, riskRecord] = await Promise.all([
+  const [brokerPositions, storedRead, startOfDayRead, account, riskRecord] = await Promise.all([
     ctx.broker.getPositions(),
     ctx.store.getLatestPositions(),
     ctx.store.getLatestPositions(day),
@@ -282,6 +295,12 @@ export async function endOfDay(
   const outsideWatchlist = brokerPositions
     .filter((p) => p.assetClass !== botAssetClass(ctx) || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
+  // A single-strategy config: the splits the activities list late (dated before the day) that the
+  // lists have not applied, each once (see `lateSplits`).
+  const { stored, startOfDay, lateApplied } =
+    config.sleeves === undefined
+      ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, filledSymbols)
+      : { stored: storedRead, startOfDay: startOfDayRead, lateApplied: {} };
   // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
   const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));
   const splits = activities.flatMap((a) => (a.kind === 'split' ? [a] : []));
@@ -464,8 +483,9 @@ export async function endOfDay(
   }
   const bookedFills = {
     ...walked,
-    // The walk applied the day's splits.
+    // The walk applied the day's splits, and those listed late.
     ...splitKeys(day, splits),
+    ...lateApplied,
   };
   await ctx.store.putPositions(day, reconciled, scheduledTime, bookedFills);
   return finish(reconciled, dayTrades);
@@ -828,4 +848,59 @@ async function trackingOrNull(ctx: LiveContext, day: string) {
     });
     return null;
   }
+}
+
+/**
+ * End-of-day's lists with the splits the broker's activities list late applied, once
+ * (`lateSplitOf`, `applyLateSplit`): the stored list (the day's risk check may have applied one
+ * already: its `bookedFills` names it, and the broker's position no longer shows it), and the
+ * start-of-day list the walk starts from (a split applied to the day's list, not to it). The
+ * applied splits' keys are for the list end-of-day writes.
+ */
+async function lateSplits(
+  ctx: LiveContext,
+  day: string,
+  until: string,
+  brokerPositions: readonly BrokerPosition[],
+  stored: PositionsList | undefined,
+  startOfDay: PositionsList | undefined,
+  filledSymbols: ReadonlySet<string>,
+): Promise<{
+  readonly stored: PositionsList | undefined;
+  readonly startOfDay: PositionsList | undefined;
+  readonly lateApplied: Record<string, number>;
+}> {
+  const applied: DaySplit[] = [];
+  let positions = stored?.positions ?? [];
+  let listed: DaySplit[] | undefined;
+  for (const position of brokerPositions) {
+    if (!ctx.config.watchlist.includes(position.symbol) || position.assetClass !== botAssetClass(ctx))
+      continue;
+    const filled = filledSymbols.has(position.symbol);
+    if (unlistedSplitOf(position, positions, filled) === null) continue;
+    listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), until);
+    const late = lateSplitOf(position, positions, filled, stored?.bookedFills, day, listed);
+    if (late === null) continue;
+    positions = applyLateSplit(positions, late);
+    applied.push(late);
+    ctx.log.info('a split the broker listed late applied to the positions', { day, split: splitKey(late) });
+  }
+  // The late splits the day's list has applied (by a risk check of the day, or just now).
+  const late = new Map(applied.map((x) => [splitKey(x), x]));
+  if (stored?.date === day) {
+    for (const [key, ratio] of Object.entries(stored.bookedFills ?? {})) {
+      const [kind, symbol, date] = key.split(':');
+      if (kind === 'split' && symbol !== undefined && date !== undefined && date < day && !late.has(key))
+        late.set(key, { symbol, date, ratio });
+    }
+  }
+  const toOpening = [...late.values()].filter((x) => startOfDay?.bookedFills?.[splitKey(x)] === undefined);
+  return {
+    stored: stored === undefined || applied.length === 0 ? stored : { ...stored, positions },
+    startOfDay:
+      startOfDay === undefined || toOpening.length === 0
+        ? startOfDay
+        : { ...startOfDay, positions: toOpening.reduce(applyLateSplit, startOfDay.positions) },
+    lateApplied: Object.fromEntries([...late.values()].map((x) => [splitKey(x), x.ratio])),
+  };
 }

@@ -1,10 +1,17 @@
 import { singleStrategy } from '../core/config/schema.js';
+import { isUnassigned } from '../core/live/reconcile.js';
 import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { PositionRecord } from '../core/ports/state-store.js';
 import type { SleevesState } from '../core/trading/sleeves-close.js';
-import { type LiveContext, UnknownStateError, UnlistedSplitError } from './context.js';
+import {
+  botAssetClass,
+  type LiveContext,
+  sessionTimeToUtc,
+  UnknownStateError,
+  UnlistedSplitError,
+} from './context.js';
 
 /**
  * Why the broker's position in a symbol contradicts what this system holds, or null when it does
@@ -209,6 +216,79 @@ function daysBefore(day: string, days: number): string {
 export function splitsReadFrom(bookedThrough: string, day: string): string {
   const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
   return bookedThrough < kept ? bookedThrough : kept;
+}
+
+/**
+ * A split the broker's activities list late (dated before `day`, within
+ * {@link SPLIT_KEYS_KEPT_DAYS} days) that a single-strategy positions list has not applied yet:
+ * its key is not among the list's `bookedFills` (`applied`) and the broker's position shows it
+ * (`unlistedSplitOf`: the quantity the sleeve's records' times the split's ratio, the same cost
+ * basis, no fill of the symbol today). A list that has it applied shows no split, so it is never
+ * applied twice (reruns, the next days). Null when there is none.
+ */
+export function lateSplitOf(
+  position: Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>,
+  records: readonly PositionRecord[],
+  filledToday: boolean,
+  applied: Readonly<Record<string, number>> | undefined,
+  day: string,
+  listed: readonly DaySplit[],
+): DaySplit | null {
+  const found = unlistedSplitOf(position, records, filledToday);
+  if (found === null) return null;
+  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
+  return (
+    listed.find(
+      (x) =>
+        x.symbol === position.symbol &&
+        x.date < day &&
+        x.date >= kept &&
+        applied?.[splitKey(x)] === undefined &&
+        Math.abs(x.ratio - found.ratio) <= 1e-9 * x.ratio,
+    ) ?? null
+  );
+}
+
+/**
+ * Records with a split listed late applied once: every sleeve's record in the symbol opened before
+ * the split's day ({@link splitRecord}: shares times the ratio, prices and `realised` divided); the
+ * UNASSIGNED bucket, when an earlier reconciliation wrote it on or after the split's day (its
+ * quantity includes the split's new shares, which are the sleeve's), less the shares the split adds
+ * to the sleeves (dropped at zero), else (a bucket in the old shares) split as well.
+ */
+export function applyLateSplit(records: readonly PositionRecord[], split: DaySplit): PositionRecord[] {
+  const before = (r: PositionRecord) =>
+    r.symbol === split.symbol && (r.entryDate === undefined || r.entryDate < split.date);
+  const added = records
+    .filter((r) => !isUnassigned(r) && before(r))
+    .reduce((sum, r) => sum + r.qty * (split.ratio - 1), 0);
+  return records.flatMap((r) => {
+    if (r.symbol !== split.symbol) return [r];
+    if (before(r)) return [splitRecord(r, split.ratio)];
+    if (!isUnassigned(r)) return [r];
+    const qty = r.qty - added;
+    return Math.abs(qty) <= 1e-9 ? [] : [{ ...r, qty }];
+  });
+}
+
+/**
+ * The splits the broker's activities list from the start of the session `from` until `until`
+ * (none for the crypto bot: only the equity broker reports splits).
+ */
+export async function listedSplits(ctx: LiveContext, from: string, until: string): Promise<DaySplit[]> {
+  if (botAssetClass(ctx) === 'crypto') return [];
+  const activities = await ctx.broker.getActivities({
+    after: new Date(Date.parse(sessionTimeToUtc(ctx, from, '00:00')) - 1).toISOString(),
+    until,
+  });
+  return activities.flatMap((a) =>
+    a.kind === 'split' ? [{ symbol: a.symbol, date: a.date, ratio: a.ratio }] : [],
+  );
+}
+
+/** The first day a read of the splits listed late starts at, for `day` ({@link SPLIT_KEYS_KEPT_DAYS}). */
+export function lateSplitsReadFrom(day: string): string {
+  return daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
 }
 
 /**

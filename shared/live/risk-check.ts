@@ -1,6 +1,7 @@
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
+import { unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type {
   IntentRecord,
@@ -19,7 +20,19 @@ import {
   sessionDate,
   UnknownStateError,
 } from './context.js';
-import { haltSymbol, positionConflict, splitRecords, splitsToApply, unlistedSplit } from './positions.js';
+import {
+  applyLateSplit,
+  type DaySplit,
+  haltSymbol,
+  lateSplitOf,
+  lateSplitsReadFrom,
+  listedSplits,
+  positionConflict,
+  splitKey,
+  splitRecords,
+  splitsToApply,
+  unlistedSplit,
+} from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
@@ -189,7 +202,28 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   );
   // The list's records as of the read: with the day's splits it has not applied yet (a list carried
   // from an earlier day by the signal step), shares times the ratio, its stops and prices divided.
-  const storedPositions = splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits));
+  let storedPositions = splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits));
+  // A split the activities list late (dated before the day), which the list has not applied and the
+  // broker's position shows: applied once, to the records opened before it (see `lateSplitOf`).
+  const filledToday = (symbol: string) => tracked.some((i) => i.symbol === symbol && i.filledQty > 0);
+  const lateApplied: Record<string, number> = {};
+  let listed: DaySplit[] | undefined;
+  for (const position of positions) {
+    if (unlistedSplitOf(position, storedPositions, filledToday(position.symbol)) === null) continue;
+    listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), scheduledTime);
+    const late = lateSplitOf(
+      position,
+      storedPositions,
+      filledToday(position.symbol),
+      stored?.bookedFills,
+      day,
+      listed,
+    );
+    if (late === null) continue;
+    storedPositions = applyLateSplit(storedPositions, late);
+    lateApplied[splitKey(late)] = late.ratio;
+    ctx.log.info('a split the broker listed late applied to the positions', { day, split: splitKey(late) });
+  }
   const records = new Map<string, PositionRecord>(sleeveRecords(storedPositions).map((p) => [p.symbol, p]));
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
   const stopsPlaced: string[] = [];
@@ -218,7 +252,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       ctx,
       brokerPosition,
       storedPositions,
-      tracked.some((i) => i.symbol === brokerPosition.symbol && i.filledQty > 0),
+      filledToday(brokerPosition.symbol),
       record?.unlistedSplit,
     );
     if (split !== null) {
@@ -341,7 +375,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
   // Built from the broker's positions read by this run: as of its time and the fills that read holds.
-  await ctx.store.putPositions(day, nextRecords, scheduledTime, read.bookedFills);
+  await ctx.store.putPositions(day, nextRecords, scheduledTime, { ...read.bookedFills, ...lateApplied });
   const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };

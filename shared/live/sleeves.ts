@@ -70,7 +70,14 @@ import {
   UnknownStateError,
 } from './context.js';
 import { entryRefusal } from './entry-gate.js';
-import { type DaySplit, splitKey, splitSleevesState, splitsReadFrom, unlistedSplit } from './positions.js';
+import {
+  type DaySplit,
+  listedSplits,
+  splitKey,
+  splitSleevesState,
+  splitsReadFrom,
+  unlistedSplit,
+} from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -198,20 +205,6 @@ async function putSleevePositions(
 /** The reconciliation's UNASSIGNED records of a positions list. */
 function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
   return (list?.positions ?? []).filter((p) => p.sleeve === UNASSIGNED_SLEEVE);
-}
-
-/**
- * The splits the broker's activities list from the start of the session `from` (`splitsReadFrom`:
- * a split the activities listed late is read too) until `until`.
- */
-async function listedSplits(ctx: LiveContext, from: string, until: string): Promise<DaySplit[]> {
-  const activities = await ctx.broker.getActivities({
-    after: new Date(Date.parse(sessionTimeToUtc(ctx, from, '00:00')) - 1).toISOString(),
-    until,
-  });
-  return activities.flatMap((a) =>
-    a.kind === 'split' ? [{ symbol: a.symbol, date: a.date, ratio: a.ratio }] : [],
-  );
 }
 
 /**

@@ -388,7 +388,7 @@ describe('a split with a positions list carried from an earlier day', () => {
 });
 
 describe('a split the broker applies and lists only the next day (single strategy)', () => {
-  it("the split day's risk checks sell nothing in the old shares and place no stop: one critical alert, the record kept, entries refused", async () => {
+  it("the split day's risk checks sell nothing in the old shares and place no stop (one critical alert, the record kept, entries refused); once listed, the split is applied once and the symbol trades in the new shares", async () => {
     stack = await startLiveStack({
       startTime: at(D1, '08:00'),
       withCache: false,
@@ -453,21 +453,60 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect(closed.reconciliation.symbols).toMatchObject([
       { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
     ]);
-    // D3 (the split listed, dated D2: this config's split code applies only a split of the list's
-    // day): the sleeve's record alone still shows it past the bucket; nothing is sold.
+    // D3: the split listed, dated D2. The risk check applies it once to the record opened before
+    // it: the guard clears, the bucket the split day wrote is emptied, the stop is in the new shares.
     const D3 = '2021-03-22';
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
+    const beforeD3 = s.notifier.sent.length;
     s.alpaca.setTime(at(D3, '10:00'));
     const d3 = await riskCheck(ctx, at(D3, '10:00'));
     expect(d3.exits).toEqual([]);
-    expect(d3.stopsPlaced).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
-    expect(
-      (await ctx.store.getLatestPositions())?.positions.find(
-        (p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED',
-      )?.unlistedSplit,
-    ).toMatch(/SPY: .* the books 53 .*4:1 split not listed yet/);
+    const inNewShares = async () => {
+      const list = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+      expect(list.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
+      const spyRecord = list.find((p) => p.sleeve !== 'UNASSIGNED');
+      expect(spyRecord?.qty).toBe(212);
+      expect(spyRecord?.stop).toBeCloseTo(stop / 4, 9);
+      expect(spyRecord?.unlistedSplit).toBeUndefined();
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([212]);
+      expect(Math.abs((stops[0]?.stopPrice as number) - stop / 4)).toBeLessThanOrEqual(0.01);
+    };
+    await inNewShares();
+    expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
+    // A rerun applies nothing twice.
+    s.alpaca.setTime(at(D3, '10:15'));
+    expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+    await inNewShares();
+    // End-of-day: the sleeve holds all the broker's shares, no bucket, no difference.
+    s.alpaca.setTime(at(D3, '16:15'));
+    const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+    if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+    expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    expect(d3Close.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      brokerQty: 212,
+      sleevesQty: 212,
+      unassignedAfter: 0,
+    });
+    await inNewShares();
+    // D4: the split is not applied again.
+    const D4 = '2021-03-23';
+    s.alpaca.setTime(at(D4, '09:00'));
+    await marketOpenCheck(ctx, at(D4, '09:00'));
+    s.alpaca.setTime(at(D4, '10:00'));
+    expect((await riskCheck(ctx, at(D4, '10:00'))).exits).toEqual([]);
+    await inNewShares();
+    s.alpaca.setTime(at(D4, '16:15'));
+    const d4Close = await endOfDay(ctx, at(D4, '16:15'));
+    if (!('reconciliation' in d4Close)) throw new Error('expected a report');
+    expect(d4Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    await inNewShares();
+    // No alert after the listing day's checks: no split not listed, no difference.
+    expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
   }, 120_000);
 });
 

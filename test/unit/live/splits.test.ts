@@ -4,6 +4,8 @@ import type { BrokerActivity } from '../../../shared/core/ports/broker.js';
 import type { PositionRecord } from '../../../shared/core/ports/state-store.js';
 import type { SleevePositionState, SleevesState } from '../../../shared/core/trading/sleeves-close.js';
 import {
+  applyLateSplit,
+  lateSplitOf,
   splitKey,
   splitRecord,
   splitRecords,
@@ -279,5 +281,47 @@ describe("a sleeves state and the day's splits", () => {
     expect(splitsReadFrom('2021-03-22', '2021-03-23')).toBe('2021-02-20');
     // Booked long ago: from there.
     expect(splitsReadFrom('2021-01-04', '2021-03-23')).toBe('2021-01-04');
+  });
+});
+
+describe('a split the activities list late (single strategy)', () => {
+  const D3 = '2021-03-22';
+  const late = { symbol: 'SPY', date: DAY, ratio: 4 };
+  const sleeve: PositionRecord = { ...record('SPY', 53), sleeve: 'trend', entryDate: '2021-03-18' };
+  // The split day's reconciliation put the new shares in the bucket (dated that day).
+  const bucket: PositionRecord = { ...record('SPY', 159), sleeve: 'UNASSIGNED', entryDate: DAY, stop: null };
+  const broker = { symbol: 'SPY', qty: 212, avgEntryPrice: 90 };
+
+  it('is found when the broker shows its ratio and the list does not name it; never twice', () => {
+    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [late])).toEqual(late);
+    // The list names it, or a fill of the day, or no such split listed, or a split of the day: none.
+    expect(lateSplitOf(broker, [sleeve, bucket], false, { [splitKey(late)]: 4 }, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], true, {}, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [{ ...late, ratio: 2 }])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, DAY, [late])).toBeNull();
+    // More than SPLIT_KEYS_KEPT_DAYS days before the day: none.
+    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, '2021-04-20', [late])).toBeNull();
+    // Applied, the broker's position shows no split any more.
+    const applied = applyLateSplit([sleeve, bucket], late);
+    expect(lateSplitOf(broker, applied, false, {}, D3, [late])).toBeNull();
+  });
+
+  it('scales the records opened before it and empties the bucket the split day wrote', () => {
+    const opened: PositionRecord = { ...record('SPY', 10), sleeve: 'trend', entryDate: D3 };
+    const other = { ...record('QQQ', 5), sleeve: 'trend' };
+    const out = applyLateSplit([sleeve, bucket, other], late);
+    expect(out).toEqual([splitRecord(sleeve, 4), other]);
+    // A record opened after the split is in the new shares; a bucket of an earlier day is split.
+    const older: PositionRecord = { ...bucket, qty: 3, entryDate: '2021-03-17' };
+    expect(applyLateSplit([sleeve, opened, older], late)).toEqual([
+      splitRecord(sleeve, 4),
+      opened,
+      splitRecord(older, 4),
+    ]);
+    // A bucket holding more than the split's shares keeps the rest.
+    expect(applyLateSplit([sleeve, { ...bucket, qty: 164 }], late)).toEqual([
+      splitRecord(sleeve, 4),
+      { ...bucket, qty: 5 },
+    ]);
   });
 });
