@@ -148,7 +148,7 @@ export function safeLimitFactor(limit: number): number {
 }
 
 /** The least normal double: below it a product's relative rounding is no longer bounded by an ulp. */
-const MIN_NORMAL = 2 ** -1022;
+export const MIN_NORMAL = 2 ** -1022;
 
 /**
  * The bound of {@link safeLimitFactor}'s pre-test for a reference R: R × factor for a normal,
