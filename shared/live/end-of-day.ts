@@ -1,6 +1,5 @@
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
-import { unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerOrderStatus, BrokerPosition } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
@@ -26,16 +25,13 @@ import {
 import { backtestTracking } from './paper-validation.js';
 import {
   applyLateSplit,
-  type DaySplit,
   haltSymbol,
-  lateSplitOf,
-  lateSplitsReadFrom,
-  listedSplits,
   positionConflict,
   splitKey,
   splitKeys,
   splitRecords,
   splitsToApply,
+  withLateSplits,
 } from './positions.js';
 import {
   assignedOn,
@@ -870,21 +866,17 @@ async function lateSplits(
   readonly startOfDay: PositionsList | undefined;
   readonly lateApplied: Record<string, number>;
 }> {
-  const applied: DaySplit[] = [];
-  let positions = stored?.positions ?? [];
-  let listed: DaySplit[] | undefined;
-  for (const position of brokerPositions) {
-    if (!ctx.config.watchlist.includes(position.symbol) || position.assetClass !== botAssetClass(ctx))
-      continue;
-    const filled = filledSymbols.has(position.symbol);
-    if (unlistedSplitOf(position, positions, filled) === null) continue;
-    listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), until);
-    const late = lateSplitOf(position, positions, filled, stored?.bookedFills, day, listed);
-    if (late === null) continue;
-    positions = applyLateSplit(positions, late);
-    applied.push(late);
-    ctx.log.info('a split the broker listed late applied to the positions', { day, split: splitKey(late) });
-  }
+  const { records: positions, splits: applied } = await withLateSplits(
+    ctx,
+    day,
+    until,
+    brokerPositions.filter(
+      (p) => ctx.config.watchlist.includes(p.symbol) && p.assetClass === botAssetClass(ctx),
+    ),
+    stored?.positions ?? [],
+    (symbol) => filledSymbols.has(symbol),
+    stored?.bookedFills,
+  );
   // The late splits the day's list has applied (by a risk check of the day, or just now).
   const late = new Map(applied.map((x) => [splitKey(x), x]));
   if (stored?.date === day) {

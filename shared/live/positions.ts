@@ -286,6 +286,37 @@ export async function listedSplits(ctx: LiveContext, from: string, until: string
   );
 }
 
+/**
+ * `records` with the splits the broker's activities list late applied, once each
+ * ({@link lateSplitOf}, {@link applyLateSplit}): for each broker position that shows a split the
+ * records have not applied (the activities read from {@link lateSplitsReadFrom}, only then), and
+ * the splits applied. `applied` is the list's `bookedFills` (the split keys it names).
+ */
+export async function withLateSplits(
+  ctx: LiveContext,
+  day: string,
+  until: string,
+  brokerPositions: readonly Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>[],
+  records: readonly PositionRecord[],
+  filledToday: (symbol: string) => boolean,
+  applied: Readonly<Record<string, number>> | undefined,
+): Promise<{ readonly records: PositionRecord[]; readonly splits: readonly DaySplit[] }> {
+  let out = [...records];
+  const splits: DaySplit[] = [];
+  let listed: DaySplit[] | undefined;
+  for (const position of brokerPositions) {
+    const filled = filledToday(position.symbol);
+    if (unlistedSplitOf(position, out, filled) === null) continue;
+    listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), until);
+    const late = lateSplitOf(position, out, filled, applied, day, listed);
+    if (late === null) continue;
+    out = applyLateSplit(out, late);
+    splits.push(late);
+    ctx.log.info('a split the broker listed late applied to the positions', { day, split: splitKey(late) });
+  }
+  return { records: out, splits };
+}
+
 /** The first day a read of the splits listed late starts at, for `day` ({@link SPLIT_KEYS_KEPT_DAYS}). */
 export function lateSplitsReadFrom(day: string): string {
   return daysBefore(day, SPLIT_KEYS_KEPT_DAYS);

@@ -1,7 +1,6 @@
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
-import { unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type {
   IntentRecord,
@@ -21,17 +20,13 @@ import {
   UnknownStateError,
 } from './context.js';
 import {
-  applyLateSplit,
-  type DaySplit,
   haltSymbol,
-  lateSplitOf,
-  lateSplitsReadFrom,
-  listedSplits,
   positionConflict,
   splitKey,
   splitRecords,
   splitsToApply,
   unlistedSplit,
+  withLateSplits,
 } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
@@ -202,28 +197,20 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   );
   // The list's records as of the read: with the day's splits it has not applied yet (a list carried
   // from an earlier day by the signal step), shares times the ratio, its stops and prices divided.
-  let storedPositions = splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits));
   // A split the activities list late (dated before the day), which the list has not applied and the
   // broker's position shows: applied once, to the records opened before it (see `lateSplitOf`).
   const filledToday = (symbol: string) => tracked.some((i) => i.symbol === symbol && i.filledQty > 0);
-  const lateApplied: Record<string, number> = {};
-  let listed: DaySplit[] | undefined;
-  for (const position of positions) {
-    if (unlistedSplitOf(position, storedPositions, filledToday(position.symbol)) === null) continue;
-    listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), scheduledTime);
-    const late = lateSplitOf(
-      position,
-      storedPositions,
-      filledToday(position.symbol),
-      stored?.bookedFills,
-      day,
-      listed,
-    );
-    if (late === null) continue;
-    storedPositions = applyLateSplit(storedPositions, late);
-    lateApplied[splitKey(late)] = late.ratio;
-    ctx.log.info('a split the broker listed late applied to the positions', { day, split: splitKey(late) });
-  }
+  const late = await withLateSplits(
+    ctx,
+    day,
+    scheduledTime,
+    positions,
+    splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits)),
+    filledToday,
+    stored?.bookedFills,
+  );
+  const storedPositions = late.records;
+  const lateApplied = Object.fromEntries(late.splits.map((x) => [splitKey(x), x.ratio]));
   const records = new Map<string, PositionRecord>(sleeveRecords(storedPositions).map((p) => [p.symbol, p]));
   const openOrders = await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist });
   const stopsPlaced: string[] = [];
