@@ -347,13 +347,7 @@ describe('the kill switch on the local stack', () => {
   it.each(['working', 'cancelled unfilled'] as const)(
     "the kill switch's flatten at 09:05 (%s), then the signals' exit of the same shares: sold once, never short",
     async (flattenState) => {
-      stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-      const s = stack;
-      const { ctx } = s;
-      await runDay(s, '2021-03-30');
-      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
-      expect(held).toBeGreaterThan(0);
-      await runDay(s, '2021-03-31', '00:00', '09:05');
+      const { s, ctx, held } = await msftHeldInto0905();
 
       s.alpaca.setTime(at('2021-03-31', '09:05'));
       const result = await killSwitch(ctx, {
@@ -410,13 +404,8 @@ describe('the kill switch on the local stack', () => {
   );
 
   it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-03-30');
-    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    const { s, ctx, held } = await msftHeldInto0905();
     expect(held).toBeGreaterThan(10);
-    await runDay(s, '2021-03-31', '00:00', '09:05');
     s.alpaca.setTime(at('2021-03-31', '09:05'));
     await ctx.broker.submitOrder({
       clientOrderId: 'desk-manual-sell',
@@ -521,3 +510,18 @@ describe('the kill switch on the local stack', () => {
     },
   );
 });
+
+/**
+ * MSFT bought on 2021-03-30 and held; 2021-03-31 run through its 09:05 steps (the signals not yet):
+ * the stack, its context and the MSFT shares held.
+ */
+async function msftHeldInto0905() {
+  stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+  const s = stack;
+  const { ctx } = s;
+  await runDay(s, '2021-03-30');
+  const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+  expect(held).toBeGreaterThan(0);
+  await runDay(s, '2021-03-31', '00:00', '09:05');
+  return { s, ctx, held };
+}
