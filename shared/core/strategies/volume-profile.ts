@@ -650,6 +650,17 @@ class ProfileBatch {
   private readonly his: Float64Array;
   /** The lowest and highest bins the last `addBars` calls changed. */
   private readonly changed = new Int32Array(2);
+  /**
+   * With an even number of bins, the most lookbacks a batch estimates together with the half as
+   * many bins derived from these (`estimate`'s `coarse`): both thresholds and both running
+   * windows within `MAX_PENDING_BYTES`; and the derived windows' scratch: their bins (`bins / 2`
+   * numbers from k × bins / 2, in `windows` after the pair's fine ones), POC bins and bounds on
+   * their other bins.
+   */
+  private readonly pairMost: number;
+  private readonly coarseWindows: Float64Array;
+  private readonly coarsePocs: Int32Array;
+  private readonly coarseSeconds: Float64Array;
 
   constructor(
     private readonly series: BarSeries,
@@ -669,8 +680,21 @@ class ProfileBatch {
           ),
         )
       : 1;
-    const m = bars.estimable ? this.most * bins : 0;
+    const half = bins % 2 === 0 && bars.estimable ? bins / 2 : 0;
+    this.pairMost =
+      half > 0
+        ? Math.max(
+            1,
+            Math.min(
+              MAX_BATCH,
+              Math.floor(MAX_PENDING_BYTES / (2 * ProfileThresholds.bytes(n, shorts) + 8 * (bins + half))),
+            ),
+          )
+        : 0;
+    // A pair's coarse windows after its fine ones, in the same array.
+    const m = bars.estimable ? Math.max(this.most * bins, this.pairMost * (bins + half)) : 0;
     this.windows = new Float64Array(m);
+    this.coarseWindows = this.windows.subarray(this.pairMost * bins, this.pairMost * (bins + half));
     this.edges = new Float64Array(bins + 1);
     this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
@@ -679,32 +703,58 @@ class ProfileBatch {
     this.seconds = new Float64Array(this.most);
     this.los = new Float64Array(this.most);
     this.his = new Float64Array(this.most);
+    this.coarsePocs = new Int32Array(this.pairMost);
+    this.coarseSeconds = new Float64Array(this.pairMost);
   }
 
-  /** The scratch, and the most the pending thresholds may take. */
+  /**
+   * The scratch, and the most the pending thresholds may take (one more with an even number of
+   * bins: a batch of the half as many bins' partner leaves a whole batch of these pending).
+   */
   get bytes(): number {
     const n = this.series.close.length;
+    const pending = this.pairMost > 0 ? Math.max(this.most - 1, this.pairMost) : this.most - 1;
     return (
-      8 * this.windows.length + 24 * this.bins + (this.most - 1) * ProfileThresholds.bytes(n, this.shorts)
+      8 * this.windows.length +
+      24 * this.bins +
+      12 * this.pairMost +
+      pending * ProfileThresholds.bytes(n, this.shorts)
     );
   }
 
-  /** The thresholds of `lookback`: built before in its batch, or now with the next batch. */
-  take(lookback: number): ProfileThresholds {
+  /**
+   * The thresholds of `lookback`: built before in its batch (or its partner's), or now with the
+   * next batch. `group` holds the cache's batches of the same kind by bins: when it holds this
+   * one's partner, the batch of twice as many bins (this one's derived from it) or of half as many
+   * (derived from this one), both are built in one pass, and the partner's wait in its `pending`.
+   */
+  take(lookback: number, group?: ReadonlyMap<number, ProfileBatch>): ProfileThresholds {
     const found = this.pending.get(lookback);
     if (found !== undefined) {
       this.pending.delete(lookback);
       return found;
     }
+    // The batch estimated (`fine`) and the one derived from it (`coarse`), one of them this one.
+    let fine: ProfileBatch = this;
+    let coarse: ProfileBatch | undefined;
+    if (group !== undefined && this.bars.estimable) {
+      const twice = group.get(2 * this.bins);
+      const half = this.bins % 2 === 0 ? group.get(this.bins / 2) : undefined;
+      if (twice !== undefined && twice !== this && twice.bars === this.bars) {
+        fine = twice;
+        coarse = this;
+      } else if (half !== undefined && half !== this && half.bars === this.bars) coarse = half;
+    }
+    const most = coarse === undefined ? this.most : fine.pairMost;
     let first = lookback;
     let size: number;
-    if (lookback === this.last + 1) size = Math.min(2 * this.size, this.most);
+    if (lookback === this.last + 1) size = Math.min(2 * this.size, most);
     else if (lookback === this.first - 1) {
-      size = Math.min(2 * this.size, this.most, lookback);
+      size = Math.min(2 * this.size, most, lookback);
       first = lookback - size + 1;
-    } else if (lookback === this.lone + 1) size = Math.min(2, this.most);
+    } else if (lookback === this.lone + 1) size = Math.min(2, most);
     else if (lookback === this.lone - 1) {
-      size = Math.min(2, this.most, lookback);
+      size = Math.min(2, most, lookback);
       first = lookback - size + 1;
     } else {
       // Alone, the batch's state untouched.
@@ -713,17 +763,37 @@ class ProfileBatch {
       this.lone = lookback;
       return alone;
     }
-    this.pending.clear();
+    const batch = this.thresholds(first, size);
+    if (coarse === undefined) {
+      if (this.bars.estimable) this.estimate(batch);
+    } else {
+      const partner = coarse === this ? fine : coarse;
+      const theirs = partner.thresholds(first, size);
+      if (coarse === this) fine.estimate(theirs, batch);
+      else this.estimate(batch, theirs);
+      partner.adopt(theirs);
+    }
+    this.adopt(batch);
+    this.pending.delete(lookback);
+    return batch[lookback - first] as ProfileThresholds;
+  }
+
+  /** Empty thresholds of lookbacks `first` .. `first + size - 1` for this batch's bins. */
+  private thresholds(first: number, size: number): ProfileThresholds[] {
     const batch: ProfileThresholds[] = [];
     for (let k = 0; k < size; k++) {
       batch.push(new ProfileThresholds(this.series, first + k, this.bins, this.bars.estimable, this.shorts));
     }
-    if (this.bars.estimable) this.estimate(batch);
-    this.first = first;
-    this.last = first + size - 1;
-    this.size = size;
-    for (const t of batch) if (t.lookback !== lookback) this.pending.set(t.lookback, t);
-    return batch[lookback - first] as ProfileThresholds;
+    return batch;
+  }
+
+  /** A batch's thresholds (consecutive lookbacks, shortest first) made the pending ones. */
+  private adopt(batch: ProfileThresholds[]): void {
+    this.pending.clear();
+    for (const t of batch) this.pending.set(t.lookback, t);
+    this.first = (batch[0] as ProfileThresholds).lookback;
+    this.size = batch.length;
+    this.last = this.first + this.size - 1;
   }
 
   /**
@@ -738,10 +808,31 @@ class ProfileBatch {
    * + a quantum) + 2 × DEV × the window's volume, bounds, with room to spare, the difference of two
    * bins and of two held volumes (exact sums of quanta here, at most `bins` bins summed in floating
    * point there) between the two.
+   *
+   * With `coarse` (the same lookbacks' thresholds for half as many bins, `bins` even), those are
+   * derived from these windows: for the same window (lowest low lo, highest high hi), the coarse
+   * width (hi - lo) / (bins / 2) is exactly twice the fine width (hi - lo) / bins (halving commutes
+   * with rounding; the widths estimated are normal), so the fine edge lo + 2j × width is the coarse
+   * edge lo + j × (2 × width) bit for bit (the same real product, rounded once), the last fine
+   * edge the last coarse one, and a price's fine bin f (with no range: floor((price - lo) / width),
+   * capped) the coarse bin f >> 1 (the quotient is exactly twice the coarse one). So coarse bin j
+   * is fine bins 2j and 2j + 1 (`outside` and `none` the same for both), and its estimate is theirs
+   * summed (exact: integers in quanta). Against profileHistogram's coarse bin (one overlap per bar
+   * where the pair computes two, whose inner edge cancels): each fine bin is within its (lookback +
+   * 10) roundings of each bar's share and 0.51 quantum per bar, so the pair within twice that, and
+   * a fine bin covered wholly is off by at most DEV (the fine frame's) times its whole shares, so a
+   * coarse bin by at most DEV times the whole shares of its halves and a held volume by DEV × the
+   * window's volume: the same `slack` with bins / 2 bins and the fine frame's DEV (2 × (2 lookback +
+   * 20) roundings and 1.02 quanta per bar per bin are within 16 × (lookback + 2) × (bins / 2 + 2)
+   * of them; the DEV term as before). Their POC bins and bounds follow the fine windows' moves (a
+   * coarse bin changed by an added bar is among the halved fine bins it changed; a bar taken away
+   * only lowers bins).
    */
-  private estimate(batch: ProfileThresholds[]): void {
+  private estimate(batch: ProfileThresholds[], coarse?: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
     const { bins, windows: st, edges, held, frame, changed, shorts } = this;
+    const { coarseWindows: cst, coarsePocs: cpocs, coarseSeconds: cseconds } = this;
+    const half = bins >> 1;
     const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
     const size = batch.length;
@@ -793,8 +884,10 @@ class ProfileBatch {
         const lookback = first + k;
         const wlo = los[k] as number;
         const whi = his[k] as number;
+        const ct = coarse?.[k];
         if (!(whi > wlo)) {
           t.none(i);
+          ct?.none(i);
           stateLo[k] = Number.NaN;
           continue;
         }
@@ -802,6 +895,7 @@ class ProfileBatch {
         // Bins far wider than a price's rounding: every estimate below is then within its bound.
         if (!(width > Math.max(Math.abs(wlo), Math.abs(whi)) * 2 ** -30)) {
           t.exact(i);
+          ct?.exact(i);
           stateLo[k] = Number.NaN;
           continue;
         }
@@ -811,6 +905,7 @@ class ProfileBatch {
         const c = close[i] as number;
         if (c < wlo || c > wlo + bins * width) {
           t.outside(i, c < wlo);
+          ct?.outside(i, c < wlo);
           stateLo[k] = Number.NaN;
           continue;
         }
@@ -845,6 +940,8 @@ class ProfileBatch {
           this.copy(k + 1, k);
           pocs[k] = pocs[k + 1] as number;
           seconds[k] = seconds[k + 1] as number;
+          cpocs[k] = cpocs[k + 1] as number;
+          cseconds[k] = cseconds[k + 1] as number;
           this.addBars(i - 1 - lookback, i - lookback, -1, s);
           changed[0] = bins;
           changed[1] = -1;
@@ -852,6 +949,8 @@ class ProfileBatch {
           this.copy(k - 1, k);
           pocs[k] = pocs[k - 1] as number;
           seconds[k] = seconds[k - 1] as number;
+          cpocs[k] = cpocs[k - 1] as number;
+          cseconds[k] = cseconds[k - 1] as number;
           this.addBars(i - 1, i, 1, s);
         } else {
           st.fill(0, s, s + bins);
@@ -862,104 +961,125 @@ class ProfileBatch {
         }
         stateLo[k] = wlo;
         stateHi[k] = whi;
-        const r0 = changed[0] as number;
-        const r1 = changed[1] as number;
         const total = this.windowTotal(i, lookback);
-        const slack =
-          16 * (lookback + 2) * (bins + 2) * (UNIT_ROUNDOFF * total + quantum) +
-          2 * (frame[DEV] as number) * total;
-        // The same bound in quanta (a power of two: exact), as the bins are compared.
-        const slackQ = slack * (frame[PER_QUANTUM] as number);
-        // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
-        // is kept when it still wins by more than the bound against a bound on every other bin:
-        // the last window's bound on them (`seconds`), raised by the bins the added bars changed
-        // (the bars taken away only lower the bins they touch). Then the full scan would choose it.
-        let pocBin = pocs[k] as number;
-        let best = Number.NEGATIVE_INFINITY;
-        let second = Number.NEGATIVE_INFINITY;
-        let scan = full;
-        if (!scan) {
-          best = st[s + pocBin] as number;
-          second = seconds[k] as number;
-          for (let b = r0; b <= r1; b++) {
-            const x = st[s + b] as number;
-            if (x > second && b !== pocBin) second = x;
-          }
-          scan = !(best - second > slackQ);
-        }
-        if (scan) {
-          pocBin = 0;
-          best = Number.NEGATIVE_INFINITY;
-          second = Number.NEGATIVE_INFINITY;
-          for (let b = 0; b < bins; b++) {
-            const x = st[s + b] as number;
-            if (x > best) {
-              second = best;
-              best = x;
-              pocBin = b;
-            } else if (x > second) second = x;
-          }
-        }
-        pocs[k] = pocBin;
-        seconds[k] = second;
-        // (A POC bin no bar reached, 0, wins by the bound over none: every bin is at least 0.)
-        if (!(best - second > slackQ)) {
-          t.exact(i);
-          continue;
-        }
-        // The value area grown, each step decided by more than the bound (two neighbours both at 0
-        // are within it: computed exactly), until its VAL and its VAH have passed the close: the
-        // steps after do not change the thresholds. The close is within the bins (a close outside them was
-        // `outside`): some step's VAL and VAH pass it.
-        let lowBin = pocBin;
-        let highBin = pocBin;
-        let sum = st[s + pocBin] as number;
-        held[0] = sum * quantum;
-        let underVal = c < wlo + lowBin * width ? -1 : 0;
-        // Without shorts VAH is not needed: its step is taken as found.
-        let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
-        let steps = 0;
-        let near = false;
-        while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
-          let up: boolean;
-          if (lowBin === 0) up = true;
-          else if (highBin === bins - 1) up = false;
-          else {
-            // Within the bound (two bins no bar reached as well: a bar's share can round to 0
-            // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
-            const a = st[s + highBin + 1] as number;
-            const z = st[s + lowBin - 1] as number;
-            if (!(Math.abs(a - z) > slackQ)) {
-              near = true;
-              break;
+        const roundings = 16 * (lookback + 2) * (UNIT_ROUNDOFF * total + quantum);
+        const spread = 2 * (frame[DEV] as number) * total;
+        const fineS = s;
+        const fineWidth = width;
+        // The derived coarse window first (its bins this one's pairs summed), then this one.
+        for (let level = ct === undefined ? 1 : 0; level < 2; level++) {
+          const coarseLevel = level === 0;
+          const t = coarseLevel ? (ct as ProfileThresholds) : (batch[k] as ProfileThresholds);
+          const bins = coarseLevel ? half : this.bins;
+          const st = coarseLevel ? cst : this.windows;
+          const s = k * bins;
+          const pocs = coarseLevel ? cpocs : this.pocs;
+          const seconds = coarseLevel ? cseconds : this.seconds;
+          // profileHistogram's width for these bins (for the coarse ones, twice the fine width).
+          const width = coarseLevel ? (whi - wlo) / half : fineWidth;
+          if (coarseLevel) {
+            const fst = this.windows;
+            for (let j = 0; j < half; j++) {
+              cst[s + j] = (fst[fineS + 2 * j] as number) + (fst[fineS + 2 * j + 1] as number);
             }
-            up = a > z;
           }
-          if (up) {
-            highBin++;
-            sum += st[s + highBin] as number;
-          } else {
-            lowBin--;
-            sum += st[s + lowBin] as number;
+          // The bins the added bars changed (a coarse bin's halves' halved).
+          const r0 = coarseLevel ? (changed[0] as number) >> 1 : (changed[0] as number);
+          const r1 = coarseLevel ? (changed[1] as number) >> 1 : (changed[1] as number);
+          const slack = roundings * (bins + 2) + spread;
+          // The same bound in quanta (a power of two: exact), as the bins are compared.
+          const slackQ = slack * (frame[PER_QUANTUM] as number);
+          // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
+          // is kept when it still wins by more than the bound against a bound on every other bin:
+          // the last window's bound on them (`seconds`), raised by the bins the added bars changed
+          // (the bars taken away only lower the bins they touch). Then the full scan would choose it.
+          let pocBin = pocs[k] as number;
+          let best = Number.NEGATIVE_INFINITY;
+          let second = Number.NEGATIVE_INFINITY;
+          let scan = full;
+          if (!scan) {
+            best = st[s + pocBin] as number;
+            second = seconds[k] as number;
+            for (let b = r0; b <= r1; b++) {
+              const x = st[s + b] as number;
+              if (x > second && b !== pocBin) second = x;
+            }
+            scan = !(best - second > slackQ);
           }
-          steps++;
-          held[steps] = sum * quantum;
-          if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
-          if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
-        }
-        if (near) t.exact(i);
-        else {
-          t.record(
-            i,
-            pocBin,
-            underVal < 0 ? bins : underVal,
-            overVah < 0 ? bins : overVah,
-            wlo,
-            width,
-            total,
-            slack,
-            held,
-          );
+          if (scan) {
+            pocBin = 0;
+            best = Number.NEGATIVE_INFINITY;
+            second = Number.NEGATIVE_INFINITY;
+            for (let b = 0; b < bins; b++) {
+              const x = st[s + b] as number;
+              if (x > best) {
+                second = best;
+                best = x;
+                pocBin = b;
+              } else if (x > second) second = x;
+            }
+          }
+          pocs[k] = pocBin;
+          seconds[k] = second;
+          // (A POC bin no bar reached, 0, wins by the bound over none: every bin is at least 0.)
+          if (!(best - second > slackQ)) {
+            t.exact(i);
+            continue;
+          }
+          // The value area grown, each step decided by more than the bound (two neighbours both at 0
+          // are within it: computed exactly), until its VAL and its VAH have passed the close: the
+          // steps after do not change the thresholds. The close is within the bins (a close outside them was
+          // `outside`): some step's VAL and VAH pass it.
+          let lowBin = pocBin;
+          let highBin = pocBin;
+          let sum = st[s + pocBin] as number;
+          held[0] = sum * quantum;
+          let underVal = c < wlo + lowBin * width ? -1 : 0;
+          // Without shorts VAH is not needed: its step is taken as found.
+          let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
+          let steps = 0;
+          let near = false;
+          while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
+            let up: boolean;
+            if (lowBin === 0) up = true;
+            else if (highBin === bins - 1) up = false;
+            else {
+              // Within the bound (two bins no bar reached as well: a bar's share can round to 0
+              // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
+              const a = st[s + highBin + 1] as number;
+              const z = st[s + lowBin - 1] as number;
+              if (!(Math.abs(a - z) > slackQ)) {
+                near = true;
+                break;
+              }
+              up = a > z;
+            }
+            if (up) {
+              highBin++;
+              sum += st[s + highBin] as number;
+            } else {
+              lowBin--;
+              sum += st[s + lowBin] as number;
+            }
+            steps++;
+            held[steps] = sum * quantum;
+            if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
+            if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
+          }
+          if (near) t.exact(i);
+          else {
+            t.record(
+              i,
+              pocBin,
+              underVal < 0 ? bins : underVal,
+              overVah < 0 ? bins : overVah,
+              wlo,
+              width,
+              total,
+              slack,
+              held,
+            );
+          }
         }
       }
     }
@@ -1084,13 +1204,20 @@ function profileThresholds(
         () => new ProfileBars(cache.series),
         (b) => b.bytes,
       );
-      return cache
-        .get(
-          `volume-profile-batch:${bins}${sides}`,
-          () => new ProfileBatch(cache.series, bins, bars, shorts),
-          (b) => b.bytes,
-        )
-        .take(lookback);
+      // The cache's batches of this kind by bins, so that a batch finds its partner (twice or half
+      // as many bins). Emptied with the cache; each batch registers again when asked.
+      const group = cache.get(
+        `volume-profile-batches${sides}`,
+        () => new Map<number, ProfileBatch>(),
+        (g) => 64 * (g.size + 1),
+      );
+      const batch = cache.get(
+        `volume-profile-batch:${bins}${sides}`,
+        () => new ProfileBatch(cache.series, bins, bars, shorts),
+        (b) => b.bytes,
+      );
+      group.set(bins, batch);
+      return batch.take(lookback, group);
     },
     (p) => p.bytes,
   );

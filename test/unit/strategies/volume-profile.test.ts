@@ -823,3 +823,133 @@ describe('volume-profile: the vectorized conditions equal volumeProfile at every
     }
   });
 });
+
+/** The codes of a long-only run (no ENTER_SHORT), from the vectorized rule. */
+function longOnlyCodes(cache: IndicatorCache, lookback: number, bins: number, valueArea: number) {
+  const params = volumeProfileStrategy.params.parse({ lookback, bins, valueArea });
+  return volumeProfileStrategy.vectorize?.(params, { direction: 'long-only' }, cache).codes;
+}
+
+describe('volume-profile: bins B derived from bins 2B (both asked of one cache, in batches)', () => {
+  /**
+   * Consecutive lookbacks, each asked for with both bins in turn (the coarse or the fine first), in
+   * both directions: every code equal to `volumeProfile`'s.
+   */
+  const checkPairs = (
+    series: BarSeries,
+    pairs: readonly (readonly [number, number])[],
+    lookbacks: readonly number[],
+    valueAreas: readonly number[],
+    coarseFirst: boolean,
+  ) => {
+    const cache = new IndicatorCache(series);
+    for (const lookback of lookbacks) {
+      for (const [coarse, fine] of pairs) {
+        for (const bins of coarseFirst ? [coarse, fine] : [fine, coarse]) {
+          for (const valueArea of valueAreas) {
+            const exact = exactCodes(series, lookback, bins, valueArea);
+            const at = `${lookbacks} ${lookback} ${bins} ${valueArea}`;
+            expect(vectorCodes(cache, lookback, bins, valueArea), at).toEqual(exact);
+            expect(longOnlyCodes(cache, lookback, bins, valueArea), at).toEqual(
+              exact.map((code) => code & ~ENTER_SHORT),
+            );
+          }
+        }
+      }
+    }
+  };
+
+  it('on bars full of ties (equal bins, empty bins, flat windows, volumes under a quantum)', () => {
+    fc.assert(
+      fc.property(
+        tieBars,
+        fc.constantFrom(1, 0.5, 1 / 3),
+        fc.constantFrom(
+          [[1, 2]] as const,
+          [[2, 4]] as const,
+          [[3, 6]] as const,
+          [[7, 14]] as const,
+          [
+            [1, 2],
+            [2, 4],
+          ] as const,
+        ),
+        fc.boolean(),
+        fc.boolean(),
+        (bars, scale, pairs, descending, coarseFirst) => {
+          const lookbacks = Array.from({ length: 12 }, (_, k) => (descending ? 12 - k : k + 1));
+          checkPairs(tieSeries(bars, scale), pairs, lookbacks, [0.25, 0.6, 0.9, 1], coarseFirst);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('on narrow bins straddling a power of two (the pair sums and the coarse float sums differ most)', () => {
+    // Prices around ±2^20 with bins a few thousandths wide: a price rounds by about 1e-10 (1.2e-10
+    // above 2^20, half that under it), so the bins' own widths differ by about 1e-7 of a bin, and
+    // each coarse bin's two overlaps and whole shares round apart from profileHistogram's one;
+    // volumes from 2^40 down to under a quantum (2^-9 here).
+    const quantumBars = fc.array(
+      fc.record({
+        low: fc.integer({ min: 0, max: 6 }),
+        span: fc.constantFrom(0, 1, 1, 2, 3, 6),
+        close: fc.integer({ min: -1, max: 13 }),
+        volume: fc.constantFrom(2 ** 40, 2 ** 40 + 1, 3, 1, 2 ** -9, 2 ** -12, 0),
+      }),
+      { minLength: 12, maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(
+        quantumBars,
+        fc.constantFrom(0.0043, 0.0071, 0.013, 0.031),
+        fc.constantFrom(1, -1),
+        fc.constantFrom([[3, 6]] as const, [[4, 8]] as const, [[7, 14]] as const),
+        fc.boolean(),
+        (bars, scale, sign, pairs, coarseFirst) => {
+          // The window's prices from 2^20 - 3 × scale up (or their negatives' mirror): 2^20 within.
+          const series = tieSeries(bars, scale, sign * 2 ** 20 - 3 * scale);
+          const lookbacks = Array.from({ length: 9 }, (_, k) => k + 2);
+          checkPairs(series, pairs, lookbacks, [0.25, 0.5, 0.75, 0.9], coarseFirst);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('on the bundled SPY bars in the bench order: bins 12 from 24, the fine thresholds waiting in their batch', () => {
+    const spy = sliceOf(loadBarsCsv('data/SPY.csv'), 0, 400);
+    const cache = new IndicatorCache(spy);
+    // 10 alone with each bins; 11-12 and 13-16 in pairs: bins 12's request builds 24's too.
+    for (let lookback = 10; lookback <= 17; lookback++) {
+      for (const bins of [12, 24]) {
+        for (const valueArea of [0.5, 0.7, 0.95]) {
+          expect(vectorCodes(cache, lookback, bins, valueArea), `${lookback} ${bins} ${valueArea}`).toEqual(
+            exactCodes(spy, lookback, bins, valueArea),
+          );
+        }
+        if (lookback === 13 && bins === 12) {
+          expect([...batchOf(cache, 24).pending.keys()]).toEqual([13, 14, 15, 16]);
+          expect([...batchOf(cache, 12).pending.keys()]).toEqual([14, 15, 16]);
+        }
+      }
+    }
+  });
+
+  it('when the cache is emptied between requests (a partner dropped, or its pending thresholds)', () => {
+    fc.assert(
+      fc.property(tieBars, fc.integer({ min: 2_000, max: 40_000 }), (bars, budget) => {
+        const series = tieSeries(bars, 0.5);
+        const cache = new IndicatorCache(series, budget);
+        for (let lookback = 1; lookback <= 12; lookback++) {
+          for (const bins of [3, 6]) {
+            expect(vectorCodes(cache, lookback, bins, 0.7), `${budget} ${lookback} ${bins}`).toEqual(
+              exactCodes(series, lookback, bins, 0.7),
+            );
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
