@@ -597,6 +597,10 @@ class ProfileThresholds {
  * they are; or unless it follows the last lookback built alone: then a batch of two. A sweep asks
  * for its lookbacks in grid order, so it builds them in batches; a single request costs what it
  * did; any order gives the same thresholds (only the work differs).
+ * Two batches of the same kind whose bins are B and 2B (both asked of the cache: the bench's 12
+ * and 24) build their batches together: the one asked first builds the lookbacks of both in one
+ * pass of the 2B batch, bins B's windows derived from bins 2B's (`estimate`), and the other's
+ * thresholds wait in its own `pending`.
  *
  * The estimate (`estimate`) walks the bars once for the whole batch and keeps one running window
  * per lookback, in whole quanta of the series' quantum (`ProfileBars.quantum`): each bin's
