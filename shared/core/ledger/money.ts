@@ -45,11 +45,24 @@ export interface CommissionModel {
 
 export const NO_COMMISSION: CommissionModel = { perShare: 0, perOrder: 0, percent: 0, minimum: 0 };
 
-/** Commission for one fill, in cents. */
-export function commissionCents(model: CommissionModel, qty: number, notional: Cents): Cents {
-  const raw = model.perShare * Math.abs(qty) + model.perOrder + (model.percent * Math.abs(notional)) / 100;
+/**
+ * Commission for one fill, in cents. `minimumCents` is `toCents(model.minimum)` (its default), which
+ * a caller that prices many fills with one model computes once.
+ */
+export function commissionCents(
+  model: CommissionModel,
+  qty: number,
+  notional: Cents,
+  minimumCents: Cents = toCents(model.minimum),
+): Cents {
+  const percent = model.percent;
+  // Without a percent part the term is 0 × |notional| (±0, or NaN), which the division by 100 keeps.
+  const ofNotional = percent === 0 ? percent * Math.abs(notional) : (percent * Math.abs(notional)) / 100;
+  const raw = model.perShare * Math.abs(qty) + model.perOrder + ofNotional;
   if (raw <= 0) return 0;
-  return Math.max(toCents(raw), toCents(model.minimum));
+  // `toCents` never decreases: an amount under the minimum rounds to at most the minimum's cents.
+  if (raw < model.minimum) return minimumCents;
+  return Math.max(toCents(raw), minimumCents);
 }
 
 /** Splits `total` cents over weights by the largest remainder, so the parts sum to it exactly. */

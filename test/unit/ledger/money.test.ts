@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { commissionCents, notionalCents, toCents } from '../../../shared/core/ledger/money.js';
+import {
+  type CommissionModel,
+  commissionCents,
+  notionalCents,
+  toCents,
+} from '../../../shared/core/ledger/money.js';
 import { allInQty, floorQty, parseSizing, sizeAtDecision } from '../../../shared/core/sizing/index.js';
 
 describe('ledger money', () => {
@@ -48,6 +53,38 @@ describe('ledger money', () => {
     // 10 shares at $5: 0.05 + 1 + 0.05 = 1.10 → minimum 2.00
     expect(commissionCents(model, 10, 5_000)).toBe(200);
     expect(commissionCents({ perShare: 0, perOrder: 0, percent: 0, minimum: 5 }, 10, 5_000)).toBe(0);
+  });
+
+  it('commission: the same cents as the plain formula, with the minimum given or not', () => {
+    // The formula as written before its short paths (no percent part, under the minimum).
+    const plain = (m: CommissionModel, qty: number, notional: number) => {
+      const raw = m.perShare * Math.abs(qty) + m.perOrder + (m.percent * Math.abs(notional)) / 100;
+      return raw <= 0 ? 0 : Math.max(toCents(raw), toCents(m.minimum));
+    };
+    const money = fc.oneof(
+      fc.constantFrom(0, -0, 0.005, 0.01, 1, 1.005, 2.5),
+      fc.double({ min: 0, max: 100, noNaN: true }),
+    );
+    fc.assert(
+      fc.property(
+        money,
+        money,
+        fc.oneof(fc.constantFrom(0, -0, 0.001), fc.double({ min: 0, max: 1, noNaN: true })),
+        money,
+        fc.oneof(fc.integer({ min: -1_000_000, max: 1_000_000 }), fc.double({ min: -1e6, max: 1e6 })),
+        fc.oneof(
+          fc.integer({ min: -1e12, max: 1e12 }),
+          fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY),
+        ),
+        (perShare, perOrder, percent, minimum, qty, notional) => {
+          const model = { perShare, perOrder, percent, minimum };
+          const expected = plain(model, qty, notional);
+          expect(commissionCents(model, qty, notional)).toBe(expected);
+          expect(commissionCents(model, qty, notional, toCents(minimum))).toBe(expected);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
   });
 });
 

@@ -8,7 +8,7 @@ import {
   STOP_INTRABAR,
   slippageFraction,
 } from '../../execution/fill-rules.js';
-import { type Cents, commissionCents, notionalCents, toDollars } from '../../ledger/money.js';
+import { type Cents, commissionCents, notionalCents, toCents, toDollars } from '../../ledger/money.js';
 import type { BarSeries } from '../../market/types.js';
 import { utcDay } from '../../market/utc-day.js';
 import {
@@ -401,6 +401,8 @@ function simulate<P>(
   const riskAtr = rules === undefined ? undefined : data.atr(rules.stops.atrPeriod);
   const slip = slippageFraction(options.slippageBps);
   const commission = options.commission;
+  // The commission's floor in cents, rounded once per run (`commissionCents`' default).
+  const minimumFee = toCents(commission.minimum);
   // Read here, at every run (see `closeAtEnd`): read only where a position was open at the end of
   // the data, its first such run after `simulate` was optimized deoptimized it.
   const holdAtEnd = options.endOfData === 'hold';
@@ -485,7 +487,7 @@ function simulate<P>(
   const closePosition = (orderId: number, role: OrderRole, price: number, bar: number) => {
     const time = timeOf[bar] as number;
     const notional = notionalCents(qty, price);
-    const exitCommission = commissionCents(commission, qty, notional);
+    const exitCommission = commissionCents(commission, qty, notional, minimumFee);
     execute(orderId, side === -1, qty, price, time, notional, exitCommission);
     const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
     trades?.push({
@@ -552,7 +554,7 @@ function simulate<P>(
       if (!(q > 0)) return;
     }
     const notional = notionalCents(q, price);
-    const fee = commissionCents(commission, q, notional);
+    const fee = commissionCents(commission, q, notional, minimumFee);
     if (notional + fee > power) return;
     execute(id, buy, q, price, timeOf[bar] as number, notional, fee);
     side = entrySide;
@@ -695,6 +697,7 @@ function simulate<P>(
       // decider plans there), without the decider's input objects and lists.
       const enter = intent;
       const price = close[bar] as number;
+      // Flat: the equity is the cash, which is the buying power too.
       const equity = toDollars(equityCents);
       if (
         flatEntry(
@@ -703,7 +706,7 @@ function simulate<P>(
           price,
           atrAt(bar),
           equity,
-          toDollars(cash),
+          equity,
           closedPnls,
           pnlSums,
           riskOptions,
