@@ -193,9 +193,9 @@ export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number
 
 /**
  * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: the running
- * mean and sum of squared deviations of the excess returns (Welford's update at a point that
- * changes, one merged step per flat run: FLAT RUNS at {@link curveStats}), the downside squares,
- * the drawdown and the time under water. Mutable, so a sweep reuses one per lane.
+ * mean and sum of squared deviations of the excess returns (one pairwise-update step per point
+ * that changes and one per flat run: FLAT RUNS at {@link curveStats}), the downside squares, the
+ * drawdown and the time under water. Mutable, so a sweep reuses one per lane.
  */
 export class CurveStats {
   returnCount = 0;
@@ -220,25 +220,28 @@ export class CurveStats {
  * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
  *
  * FLAT RUNS: a maximal run of k points each equal to the previous one, which is positive (a
- * strategy's warm-up, its waits out of the market: 75-81 % of the points of the bench's sweeps),
+ * strategy's warm-up, its waits out of the market: 61-83 % of the points of the bench's sweeps),
  * has k equal excess returns c = 1 − 1 − rf (e / e₋₁ is exactly 1). The run is merged into the
  * running figures in ONE step, the pairwise update of Chan, Golub and LeVeque for a block of k
  * values c (its own mean c, its own squared deviations 0), with n the returns before it:
  *
- *     w = k / (n + k);  δ = c − mean;  mean += δ × w;  M2 += δ × δ × n × w;  downside += k × min(c, 0)²
+ *     w = k / (n + k);  δ = c − mean;  mean += δ × w;  M2 += δ × δ × (n × w);  downside += k × min(c, 0)²
  *
- * w does not wait on the running mean, so the mean's chain is a subtraction, a multiplication and
- * an addition per run instead of a subtraction, a division and an addition per point (the pass's
- * floor before: docs/engine.md, "The metrics' pass on flat runs (the thirteenth round)"). With
- * n = 0 (a curve that starts flat) w is exactly 1, the mean exactly c and M2 exactly 0, so a flat
- * curve has a variance of exactly 0; M2's term is never negative. A point that changes takes
- * Welford's update (δ = x − mean; mean += δ / n; M2 += δ × (x − mean)). The drawdown does not move
- * on a flat run (the point equals the previous one); at a peak the run's last point becomes the
- * peak's time, under water nothing changes. A non-finite point never starts a run (NaN is not
- * equal to itself; an infinite one makes `finite` false, and then no figure of the pass is used).
- * Every caller (the reference engine through `computeMetrics`, the fast engine, the portfolio
- * mode, the MA kernel) runs this rule, alone or in {@link curveStatsPair}, so they agree to the
- * bit. Its accuracy is checked against exact rational arithmetic in `curve-stats.test.ts`.
+ * A point that changes is a block of one (k = 1, its own excess return x in place of c; its
+ * downside square min(x, 0)²): one rule for every step. w and n × w do not wait on the running
+ * mean, so the mean's chain is a subtraction, a multiplication and an addition per step instead
+ * of Welford's subtraction, division and addition per point (the pass's floor before), and the
+ * flat points cost only the run's scan. With n = 0 (a curve that starts flat) w is exactly 1, the
+ * mean exactly c and M2 exactly 0, so a flat curve has a variance of exactly 0; M2's term is never
+ * negative. The drawdown does not move on a flat run (the point equals the previous one); at a
+ * peak the run's last point becomes the peak's time, under water nothing changes. A non-finite
+ * point never starts a run (NaN is not equal to itself; after an infinite one `finite` is false,
+ * and then no figure of the pass is used). Every caller (the reference engine and the portfolio
+ * mode through `computeMetrics`, the fast engine, the MA kernel) runs this one function, alone or
+ * through {@link curveStatsPair}, so they agree to the bit. Its accuracy against exact rational
+ * arithmetic (`curve-stats.test.ts`): within a few ulps, as Welford's, and about ten times closer
+ * on a curve of a million points (fewer steps). Measured: docs/engine.md, "The metrics' pass on
+ * flat runs (the thirteenth round)".
  *
  * INITIAL EQUITY AS A NUMBER: the peak and the previous point start at the initial equity and take
  * the curve's points after. Started from the parameter itself (of no known type to the optimizing
@@ -355,12 +358,13 @@ export function curveStats(
 }
 
 /**
- * {@link curveStats} of two curves of the same times at once, with exactly the same arithmetic per
- * curve (FLAT RUNS included: each curve's runs are its own, so a run of one curve is merged in one
- * step whatever the other does): the two running means' chains at the points that change overlap,
- * so a sweep that runs its combinations two at a time spends less time in this pass. Where both
- * curves are flat the loop scans ahead to the first point where either changes; a curve flat
- * alone counts its run and merges it before its next change (or at the end).
+ * {@link curveStats} of two curves of the same times (`outA` of `equityA`, `outB` of `equityB`):
+ * the single pass run on each. Before flat runs were merged (FLAT RUNS, at `curveStats`), this was
+ * one loop over both curves, so that their running means' chains of divisions overlapped; with the
+ * runs merged, that loop (each curve's runs kept apart, so the figures stay the single pass's)
+ * was slower than two single passes on the bench's curves (docs/engine.md, "The metrics' pass on
+ * flat runs (the thirteenth round)"), which scan a run in a tight loop of their own. Kept as the
+ * sweeps' entry point for two lanes.
  */
 export function curveStatsPair(
   time: Float64Array,
