@@ -426,8 +426,8 @@ function settingsValid(data: MaSweepData, options: BacktestOptions): boolean {
  * same metrics (`computeMetrics`' pass over the curve). It is the engine's logic specialised to
  * this strategy (the crossover rule itself is the strategy's `crossDirection`); tests compare the
  * two on many pairs, and any difference is a bug in the kernel. Results in pair order. Two pairs at
- * a time share the pass over their curves (`curveStatsPair`), so the divisions of one curve's
- * running mean overlap the other's (see docs/engine.md).
+ * a time end in one call of the pass over their curves (`curveStatsPair`: each curve's pass, its
+ * flat runs merged in one step; see docs/engine.md).
  */
 export function backtestMaPairs(
   data: MaSweepData,

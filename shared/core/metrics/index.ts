@@ -192,9 +192,10 @@ export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number
 }
 
 /**
- * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: Welford's running
- * mean and sum of squared deviations of the excess returns, the downside squares, the drawdown and
- * the time under water. Mutable, so a sweep reuses one per lane.
+ * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: the running
+ * mean and sum of squared deviations of the excess returns (one pairwise-update step per point
+ * that changes and one per flat run: FLAT RUNS at {@link curveStats}), the downside squares, the
+ * drawdown and the time under water. Mutable, so a sweep reuses one per lane.
  */
 export class CurveStats {
   returnCount = 0;
@@ -214,37 +215,34 @@ export class CurveStats {
 }
 
 /**
- * How many of the first points of both curves (the same array twice for one curve) equal the
- * initial equity, when the per-period risk-free return is 0 and the initial equity positive and
- * finite; else 0.
- *
- * INITIAL FLAT POINTS: before a curve first moves (a strategy's warm-up and its wait for the first
- * entry: 7-39 % of the points in the bench's sweeps), each point's excess return is e / e₋₁ − 1 − 0,
- * exactly +0, so the pass's arithmetic there changes nothing but the count and the peak's time: the
- * running mean stays +0 (+0 − +0 = +0, +0 / n = +0, +0 + +0 = +0; it starts at +0 and so is never
- * −0), the squared deviations and the downside squares add +0 × +0, and the point equals the peak,
- * which it leaves as it is and whose time it takes. So the passes count these points in one step and
- * start their loop after them, with the same figures to the bit and without the running mean's
- * chain of divisions, the pass's floor (docs/engine.md, "The engine's baseline (the twelfth
- * round)").
- */
-function initialFlatPoints(
-  equityA: Float64Array,
-  equityB: Float64Array,
-  count: number,
-  initial: number,
-  riskFreePerPeriod: number,
-): number {
-  if (!(1 - 1 - riskFreePerPeriod === 0 && initial > 0 && initial < Number.POSITIVE_INFINITY)) return 0;
-  let i = 0;
-  while (i < count && equityA[i] === initial && equityB[i] === initial) i++;
-  return i;
-}
-
-/**
  * The pass of {@link computeMetrics} over `count` points of a curve whose times are finite and
  * increasing and whose equities are finite (the caller checked). The initial equity is the first
  * peak, marked one day before the first bar. The excess return of a bar is e / e₋₁ − 1 − rf.
+ *
+ * FLAT RUNS: a maximal run of k points each equal to the previous one, which is positive (a
+ * strategy's warm-up, its waits out of the market: 61-83 % of the points of the bench's sweeps),
+ * has k equal excess returns c = 1 − 1 − rf (e / e₋₁ is exactly 1). The run is merged into the
+ * running figures in ONE step, the pairwise update of Chan, Golub and LeVeque for a block of k
+ * values c (its own mean c, its own squared deviations 0), with n the returns before it:
+ *
+ *     w = k / (n + k);  δ = c − mean;  mean += δ × w;  M2 += δ × δ × (n × w);  downside += k × min(c, 0)²
+ *
+ * A point that changes is a block of one (k = 1, its own excess return x in place of c; its
+ * downside square min(x, 0)²): one rule for every step. w and n × w do not wait on the running
+ * mean, so the mean's chain is a subtraction, a multiplication and an addition per step instead
+ * of Welford's subtraction, division and addition per point (the pass's floor before), and the
+ * flat points cost only the run's scan. With n = 0 (a curve that starts flat) w is exactly 1, the
+ * mean exactly c and M2 exactly 0, so a flat curve has a variance of exactly 0; M2's term is never
+ * negative. The drawdown does not move on a flat run (the point equals the previous one); at a
+ * peak the run's last point becomes the peak's time, under water nothing changes. A non-finite
+ * point never starts a run (NaN is not equal to itself; after an infinite one `finite` is false,
+ * and then no figure of the pass is used). Every caller (the reference engine and the portfolio
+ * mode through `computeMetrics`, the fast engine, the MA kernel) runs this one function, alone or
+ * through {@link curveStatsPair}, so they agree to the bit. Its accuracy against exact rational
+ * arithmetic (`curve-stats.test.ts`): the mean within a few ulps of the standard deviation, M2
+ * within about √N ulps, as Welford's, and about ten times closer on a curve of a million points
+ * (fewer steps). Measured: docs/engine.md, "The metrics' pass on
+ * flat runs (the thirteenth round)".
  *
  * INITIAL EQUITY AS A NUMBER: the peak and the previous point start at the initial equity and take
  * the curve's points after. Started from the parameter itself (of no known type to the optimizing
@@ -263,6 +261,9 @@ export function curveStats(
 ): void {
   // A number from here on (see INITIAL EQUITY AS A NUMBER below).
   const initial = +initialEquity;
+  const flatExcess = 1 - 1 - riskFreePerPeriod;
+  const flatDownside = Math.min(flatExcess, 0);
+  const flatDownsideSquare = flatDownside * flatDownside;
   let returnCount = 0;
   let excessMean = 0;
   let excessSquaredDeviations = 0;
@@ -276,22 +277,44 @@ export function curveStats(
   let previousEquity = initial;
   // e − e is 0 for a finite e and NaN otherwise: the sum is 0 only when every point is finite.
   let nonFinite = 0;
-  // The points at the initial equity before the first change, in one step (INITIAL FLAT POINTS).
-  const prefix = initialFlatPoints(equity, equity, count, initial, riskFreePerPeriod);
-  if (prefix > 0) {
-    returnCount = prefix;
-    peakTime = time[prefix - 1] as number;
-  }
-  for (let i = prefix; i < count; i++) {
-    const t = time[i] as number;
+  let i = 0;
+  while (i < count) {
     const e = equity[i] as number;
+    if (e === previousEquity && e > 0) {
+      // A flat run (FLAT RUNS above), merged in one step.
+      let end = i + 1;
+      const limit = count - 3;
+      while (
+        end < limit &&
+        equity[end] === e &&
+        equity[end + 1] === e &&
+        equity[end + 2] === e &&
+        equity[end + 3] === e
+      )
+        end += 4;
+      while (end < count && equity[end] === e) end++;
+      const k = end - i;
+      const n = returnCount;
+      returnCount = n + k;
+      const w = k / returnCount;
+      const delta = flatExcess - excessMean;
+      excessMean += delta * w;
+      excessSquaredDeviations += delta * delta * (n * w);
+      downsideSquares += k * flatDownsideSquare;
+      if (!underwater) peakTime = time[end - 1] as number;
+      i = end;
+      continue;
+    }
+    const t = time[i] as number;
     nonFinite += e - e;
     if (previousEquity > 0) {
       const excess = e / previousEquity - 1 - riskFreePerPeriod;
-      returnCount++;
+      const n = returnCount;
+      returnCount = n + 1;
+      const w = 1 / returnCount;
       const delta = excess - excessMean;
-      excessMean += delta / returnCount;
-      excessSquaredDeviations += delta * (excess - excessMean);
+      excessMean += delta * w;
+      excessSquaredDeviations += delta * delta * (n * w);
       // min(excess, 0)² adds +0 when the excess is not negative: the same sum, without a branch.
       const downside = Math.min(excess, 0);
       downsideSquares += downside * downside;
@@ -313,6 +336,7 @@ export function curveStats(
       if (drawdown > maxDrawdown) maxDrawdown = drawdown;
     }
     previousEquity = e;
+    i++;
   }
   const lastTime = time[count - 1] as number;
   // The open spell's length is computed whether or not the curve ends under water, so that this
@@ -335,20 +359,13 @@ export function curveStats(
 }
 
 /**
- * {@link curveStats} of two curves of the same times at once, with exactly the same arithmetic per
- * curve: the two running means' divisions (the loop's critical path) overlap, so a sweep that runs
- * its combinations two at a time spends about half the time in this pass.
- *
- * FLAT BARS: where both curves are flat (each point equal to the previous one and positive: most
- * bars of a sweep, 75-81 % of each curve in the bench's Bollinger and volume-profile sweeps) a
- * shorter path gives the same figures to the bit. e / e₋₁ is exactly 1 there, so the excess return
- * is the constant 1 − 1 − rf and its downside square a constant (the running mean's division stays,
- * in the same order); the point is not above the peak and, when the curve is not under water,
- * equals it, so only the peak's time moves; under water its drawdown is the previous point's,
- * already counted. A non-finite point never takes it (NaN is not equal to itself; an infinite one
- * makes `finite` false, and then no figure of the pass is used). Measured on the bench's curves:
- * 4-19 % less CPU time for this pass (docs/engine.md, "The seventh round: per-combination work
- * and garbage").
+ * {@link curveStats} of two curves of the same times (`outA` of `equityA`, `outB` of `equityB`):
+ * the single pass run on each. Before flat runs were merged (FLAT RUNS, at `curveStats`), this was
+ * one loop over both curves, so that their running means' chains of divisions overlapped; with the
+ * runs merged, that loop (each curve's runs kept apart, so the figures stay the single pass's)
+ * was slower than two single passes on the bench's curves (docs/engine.md, "The metrics' pass on
+ * flat runs (the thirteenth round)"), which scan a run in a tight loop of their own. Kept as the
+ * sweeps' entry point for two lanes.
  */
 export function curveStatsPair(
   time: Float64Array,
@@ -360,147 +377,8 @@ export function curveStatsPair(
   outA: CurveStats,
   outB: CurveStats,
 ): void {
-  // A number from here on (see INITIAL EQUITY AS A NUMBER above).
-  const initial = +initialEquity;
-  let countA = 0;
-  let meanA = 0;
-  let squaresA = 0;
-  let downA = 0;
-  let definedA = true;
-  let peakA = initial;
-  let peakTimeA = (time[0] as number) - MS_PER_DAY;
-  let underA = false;
-  let drawA = 0;
-  let waterA = 0;
-  let previousA = initial;
-  let countB = 0;
-  let meanB = 0;
-  let squaresB = 0;
-  let downB = 0;
-  let definedB = true;
-  let peakB = initial;
-  let peakTimeB = peakTimeA;
-  let underB = false;
-  let drawB = 0;
-  let waterB = 0;
-  let previousB = initial;
-  let nonFiniteA = 0;
-  let nonFiniteB = 0;
-  const flatExcess = 1 - 1 - riskFreePerPeriod;
-  const flatDownside = Math.min(flatExcess, 0);
-  const flatDownsideSquare = flatDownside * flatDownside;
-  // The points where both curves are at the initial equity before either changes, in one step
-  // (INITIAL FLAT POINTS, at `curveStats`).
-  const prefix = initialFlatPoints(equityA, equityB, count, initial, riskFreePerPeriod);
-  if (prefix > 0) {
-    countA = prefix;
-    countB = prefix;
-    peakTimeA = time[prefix - 1] as number;
-    peakTimeB = peakTimeA;
-  }
-  for (let i = prefix; i < count; i++) {
-    const t = time[i] as number;
-    const a = equityA[i] as number;
-    const b = equityB[i] as number;
-    nonFiniteA += a - a;
-    nonFiniteB += b - b;
-    if (a === previousA && b === previousB && a > 0 && b > 0) {
-      // Both flat (FLAT BARS above): the same arithmetic as below, on its constants.
-      countA++;
-      const deltaA = flatExcess - meanA;
-      meanA += deltaA / countA;
-      squaresA += deltaA * (flatExcess - meanA);
-      downA += flatDownsideSquare;
-      if (!underA) peakTimeA = t;
-      countB++;
-      const deltaB = flatExcess - meanB;
-      meanB += deltaB / countB;
-      squaresB += deltaB * (flatExcess - meanB);
-      downB += flatDownsideSquare;
-      if (!underB) peakTimeB = t;
-      continue;
-    }
-    if (previousA > 0) {
-      const excess = a / previousA - 1 - riskFreePerPeriod;
-      countA++;
-      const delta = excess - meanA;
-      meanA += delta / countA;
-      squaresA += delta * (excess - meanA);
-      const downside = Math.min(excess, 0);
-      downA += downside * downside;
-    } else {
-      definedA = false;
-    }
-    if (previousB > 0) {
-      const excess = b / previousB - 1 - riskFreePerPeriod;
-      countB++;
-      const delta = excess - meanB;
-      meanB += delta / countB;
-      squaresB += delta * (excess - meanB);
-      const downside = Math.min(excess, 0);
-      downB += downside * downside;
-    } else {
-      definedB = false;
-    }
-    if (a >= peakA) {
-      // At every peak (see `curveStats`): no operation that only a recovery runs.
-      const stretchA = t - peakTimeA;
-      if (underA && stretchA > waterA) waterA = stretchA;
-      underA = false;
-      peakA = a;
-      peakTimeA = t;
-    } else {
-      underA = true;
-      const drawdown = (peakA - a) / peakA;
-      if (drawdown > drawA) drawA = drawdown;
-    }
-    if (b >= peakB) {
-      const stretchB = t - peakTimeB;
-      if (underB && stretchB > waterB) waterB = stretchB;
-      underB = false;
-      peakB = b;
-      peakTimeB = t;
-    } else {
-      underB = true;
-      const drawdown = (peakB - b) / peakB;
-      if (drawdown > drawB) drawB = drawdown;
-    }
-    previousA = a;
-    previousB = b;
-  }
-  const lastTime = time[count - 1] as number;
-  // As in curveStats: every operation after the loop runs on every call.
-  const openA = lastTime - peakTimeA;
-  const openB = lastTime - peakTimeB;
-  if (openA > waterA && underA) waterA = openA;
-  if (openB > waterB && underB) waterB = openB;
-  outA.returnCount = countA;
-  outA.excessMean = meanA;
-  outA.excessSquaredDeviations = squaresA;
-  outA.downsideSquares = downA;
-  outA.returnsDefined = definedA;
-  outA.peak = peakA;
-  outA.maxDrawdown = drawA;
-  outA.maxUnderwaterMs = waterA;
-  outA.equityFinal = previousA;
-  outB.returnCount = countB;
-  outB.excessMean = meanB;
-  outB.excessSquaredDeviations = squaresB;
-  outB.downsideSquares = downB;
-  outB.returnsDefined = definedB;
-  outB.peak = peakB;
-  outB.maxDrawdown = drawB;
-  outB.maxUnderwaterMs = waterB;
-  outB.equityFinal = previousB;
-  outA.finite = nonFiniteA === 0;
-  outB.finite = nonFiniteB === 0;
-  const firstTime = time[0] as number;
-  outA.firstTime = firstTime;
-  outA.lastTime = lastTime;
-  outA.barCount = count;
-  outB.firstTime = firstTime;
-  outB.lastTime = lastTime;
-  outB.barCount = count;
+  curveStats(time, equityA, count, initialEquity, riskFreePerPeriod, outA);
+  curveStats(time, equityB, count, initialEquity, riskFreePerPeriod, outB);
 }
 
 /**
@@ -523,12 +401,14 @@ function primeCurvePasses(): void {
   const falling = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     time[i] = 1_700_000_000_000 + i * MS_PER_DAY;
-    // Waves around 100,000 in fractional dollars: new peaks, drawdowns and recoveries.
-    // Every fourth point repeats the previous one (a flat bar in both curves), at a peak and under water.
-    const at = i % 4 === 3 ? i - 1 : i;
+    // Waves around 100,000 in fractional dollars: new peaks, drawdowns and recoveries. Points 3 to
+    // 7 of every eight repeat point 2 (flat runs of five, at a peak and under water); `rising`
+    // starts with six points at the initial equity and ends at a new peak, `falling` ends under
+    // water in a flat run of 12 (FLAT RUNS: every branch of the run's scan and merge).
+    const at = i % 8 > 2 ? i - (i % 8) + 2 : i;
     const wave = 100_000 + 2_500.25 * Math.sin(at / 3) + at * 37.5;
-    rising[i] = i === count - 1 ? wave + 10_000.5 : wave;
-    falling[i] = i === count - 1 ? wave - 10_000.5 : wave;
+    rising[i] = i < 6 ? 100_000 : i === count - 1 ? wave + 10_000.5 : wave;
+    falling[i] = i === count - 12 ? wave - 10_000.5 : i > count - 12 ? (falling[i - 1] as number) : wave;
   }
   const rf = riskFreePerPeriodOf(0, DEFAULT_PERIODS_PER_YEAR);
   const statsA = new CurveStats();

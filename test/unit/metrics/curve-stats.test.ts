@@ -98,8 +98,11 @@ describe('curveStats: finite', () => {
 });
 
 /**
- * The pass as `docs/metrics.md` defines it, bar by bar with no shortcut (the code before flat bars
- * took their shorter path): `curveStats` and `curveStatsPair` must give exactly its figures.
+ * The pass as `docs/metrics.md` defines it, written plainly: the excess returns grouped into steps
+ * (a maximal run of points equal to the previous, positive one is one step of k equal values; any
+ * other point a step of one), each merged into (n, mean, M2) by the pairwise update
+ * w = k / (n + k), δ = x − mean, mean += δ × w, M2 += δ × δ × (n × w); the drawdown bar by bar.
+ * `curveStats` and `curveStatsPair` must give exactly its figures.
  */
 function referenceStats(
   time: Float64Array,
@@ -107,31 +110,46 @@ function referenceStats(
   initial: number,
   rf: number,
 ): Omit<CurveStats, 'finite'> {
+  const steps: { value: number; k: number }[] = [];
+  let returnsDefined = true;
+  let previous = initial;
+  let flat = false;
+  for (let i = 0; i < equity.length; i++) {
+    const e = equity[i] as number;
+    const isFlat = e === previous && previous > 0;
+    if (previous > 0) {
+      const excess = e / previous - 1 - rf;
+      const last = steps[steps.length - 1];
+      if (isFlat && flat && last !== undefined) last.k++;
+      else steps.push({ value: excess, k: 1 });
+    } else {
+      returnsDefined = false;
+    }
+    flat = isFlat;
+    previous = e;
+  }
   let returnCount = 0;
   let excessMean = 0;
   let excessSquaredDeviations = 0;
   let downsideSquares = 0;
-  let returnsDefined = true;
+  for (const { value, k } of steps) {
+    const n = returnCount;
+    returnCount = n + k;
+    const w = k / returnCount;
+    const delta = value - excessMean;
+    excessMean += delta * w;
+    excessSquaredDeviations += delta * delta * (n * w);
+    const downside = Math.min(value, 0);
+    downsideSquares += k * (downside * downside);
+  }
   let peak = initial;
   let peakTime = (time[0] as number) - DAY;
   let underwater = false;
   let maxDrawdown = 0;
   let maxUnderwaterMs = 0;
-  let previous = initial;
   for (let i = 0; i < equity.length; i++) {
     const t = time[i] as number;
     const e = equity[i] as number;
-    if (previous > 0) {
-      const excess = e / previous - 1 - rf;
-      returnCount++;
-      const delta = excess - excessMean;
-      excessMean += delta / returnCount;
-      excessSquaredDeviations += delta * (excess - excessMean);
-      const downside = Math.min(excess, 0);
-      downsideSquares += downside * downside;
-    } else {
-      returnsDefined = false;
-    }
     if (e >= peak) {
       if (underwater && t - peakTime > maxUnderwaterMs) maxUnderwaterMs = t - peakTime;
       underwater = false;
@@ -141,7 +159,6 @@ function referenceStats(
       underwater = true;
       maxDrawdown = Math.max(maxDrawdown, (peak - e) / peak);
     }
-    previous = e;
   }
   const lastTime = time[equity.length - 1] as number;
   if (underwater && lastTime - peakTime > maxUnderwaterMs) maxUnderwaterMs = lastTime - peakTime;
@@ -162,7 +179,7 @@ function referenceStats(
 }
 
 describe('curveStats: flat bars', () => {
-  it('gives exactly the bar-by-bar figures, alone and in a pair, on curves mostly flat (the pair shortcut)', () => {
+  it('gives exactly the figures of the steps as docs/metrics.md defines them, alone and in a pair, on curves mostly flat', () => {
     // Long flat stretches (a repeat is three times as likely as a new value), at a peak, under
     // water, at zero and below; the same curves' figures with every rate the tests use.
     const flatCurve = (n: number) =>
@@ -200,5 +217,211 @@ describe('curveStats: flat bars', () => {
       ),
       { numRuns: 1_000 },
     );
+  });
+});
+
+// ---- Accuracy of the merged runs against exact rational arithmetic ----
+
+const BITS = new Float64Array(1);
+const WORDS = new BigUint64Array(BITS.buffer);
+const ULP = 2 ** -53;
+
+/** x as m × 2^e with m a BigInt (exact). */
+function decompose(x: number): [bigint, number] {
+  BITS[0] = x;
+  const bits = WORDS[0] as bigint;
+  const exponent = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & ((1n << 52n) - 1n);
+  const magnitude = exponent === 0 ? fraction : fraction | (1n << 52n);
+  return [bits >> 63n === 1n ? -magnitude : magnitude, exponent === 0 ? -1074 : exponent - 1075];
+}
+
+/** num / den as a double (BigInts of any size). */
+function quotient(num: bigint, den: bigint): number {
+  const negative = num < 0n !== den < 0n;
+  const a = num < 0n ? -num : num;
+  const d = den < 0n ? -den : den;
+  const shift = BigInt(Math.max(0, 64 - (a.toString(2).length - d.toString(2).length)));
+  const q = Number((a << shift) / d) / 2 ** Number(shift);
+  return negative ? -q : q;
+}
+
+/**
+ * The errors of a computed mean and M2 of the excess returns `values` (value i repeated `ks[i]`
+ * times), against their exact values in rational arithmetic (every double scaled to one BigInt
+ * grid): M2's relative error, and the mean's error relative to the exact standard deviation.
+ */
+function exactErrors(
+  values: readonly number[],
+  ks: readonly number[],
+  mean: number,
+  m2: number,
+): { m2: number; mean: number } {
+  const parts = values.map(decompose);
+  let scale = 0;
+  for (const [m, e] of parts) if (m !== 0n) scale = Math.max(scale, -e);
+  let sum = 0n;
+  let squares = 0n;
+  let count = 0n;
+  parts.forEach(([m, e], i) => {
+    const x = m << BigInt(scale + e);
+    const k = BigInt(ks[i] as number);
+    sum += k * x;
+    squares += k * x * x;
+    count += k;
+  });
+  // Exact M2 = (count × squares − sum²) / (count × 2^(2 scale)); exact mean = sum / (count × 2^scale).
+  const m2Scaled = count * squares - sum * sum;
+  const [mm, me] = decompose(m2);
+  let computed = mm * count;
+  let exact = m2Scaled;
+  const z = me + 2 * scale;
+  if (z >= 0) computed <<= BigInt(z);
+  else exact <<= BigInt(-z);
+  const m2Error =
+    exact === 0n
+      ? computed === 0n
+        ? 0
+        : Number.POSITIVE_INFINITY
+      : Math.abs(quotient(computed - exact, exact));
+  const [am, ae] = decompose(mean);
+  let meanComputed = am * count;
+  let meanExact = sum;
+  const y = ae + scale;
+  const extra = y >= 0 ? 0 : -y;
+  if (y >= 0) meanComputed <<= BigInt(y);
+  else meanExact <<= BigInt(-y);
+  // (computed − exact mean) = difference / (count × 2^(scale + extra)); the deviation's square:
+  const variance = quotient(m2Scaled, count * (count - 1n) * (1n << BigInt(2 * scale)));
+  const difference = quotient(meanComputed - meanExact, count << BigInt(scale + extra));
+  const meanError =
+    variance === 0
+      ? difference === 0
+        ? 0
+        : Number.POSITIVE_INFINITY
+      : Math.abs(difference) / Math.sqrt(variance);
+  return { m2: m2Error, mean: meanError };
+}
+
+/** Welford's running mean and M2, point by point (the pass before flat runs were merged). */
+function welford(values: readonly number[]): { mean: number; m2: number } {
+  let n = 0;
+  let mean = 0;
+  let m2 = 0;
+  for (const x of values) {
+    n++;
+    const delta = x - mean;
+    mean += delta / n;
+    m2 += delta * (x - mean);
+  }
+  return { mean, m2 };
+}
+
+/** The excess returns of a positive curve, one per point, as the pass computes them. */
+function excessReturns(equity: Float64Array, initial: number, rf: number): number[] {
+  const out: number[] = [];
+  let previous = initial;
+  for (const e of equity) {
+    out.push(e / previous - 1 - rf);
+    previous = e;
+  }
+  return out;
+}
+
+describe('curveStats: accuracy of the merged flat runs', () => {
+  const RATES = [0, 0.0001, -0.00002, 1.04 ** (1 / 252) - 1];
+
+  it('keeps M2 and the mean within a few ulps of the exact figures, as Welford does, on random curves with flat runs', () => {
+    // The relative errors of M2 summed over the curves drawn: the merged runs' and Welford's.
+    let sumBlock = 0;
+    let sumWelford = 0;
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 2, max: 1_500 })
+          .chain((n) =>
+            fc.tuple(
+              fc.array(fc.integer({ min: -400, max: 400 }), { minLength: n, maxLength: n }),
+              fc.array(fc.integer({ min: 0, max: 99 }), { minLength: n, maxLength: n }),
+              fc.double({ min: 0, max: 0.95, noNaN: true }),
+            ),
+          ),
+        fc.constantFrom(...RATES),
+        fc.constantFrom(100_000, 1_000, 25_000.75),
+        ([moves, gates, flatShare], rf, initial) => {
+          const n = moves.length;
+          const time = Float64Array.from(moves, (_, i) => i * DAY);
+          const equity = new Float64Array(n);
+          let previous: number = initial;
+          for (let i = 0; i < n; i++) {
+            // Flat with a chance of `flatShare` (up to 95 %), else a move of up to ±4 % in cents.
+            const flat = (gates[i] as number) < 100 * flatShare;
+            if (!flat)
+              previous = Math.max(
+                0.01,
+                Math.round(previous * (1 + (moves[i] as number) / 10_000) * 100) / 100,
+              );
+            equity[i] = previous;
+          }
+          const stats = new CurveStats();
+          curveStats(time, equity, n, initial, rf, stats);
+          const values = excessReturns(equity, initial, rf);
+          const ones = values.map(() => 1);
+          const block = exactErrors(values, ones, stats.excessMean, stats.excessSquaredDeviations);
+          const old = welford(values);
+          const point = exactErrors(values, ones, old.mean, old.m2);
+          sumBlock += block.m2;
+          sumWelford += point.m2;
+          // M2 is a sum of N rounded terms, so its rounding grows like √N ulps: the worst measured
+          // over 8,000 such curves was 0.63 √N ulps for both (a drawn curve of 1,400 points: 37
+          // ulps, 1.0 √N); the mean within 1.05 ulps of the standard deviation (Welford 1.28).
+          expect(block.m2).toBeLessThanOrEqual((8 + 2 * Math.sqrt(n)) * ULP);
+          expect(block.mean).toBeLessThanOrEqual(4 * ULP);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // At least Welford's quality on the whole: measured, the merged runs' sum was 0.91-0.99 of
+    // Welford's in ten runs of this test (0.85-0.87 in 40 groups of 200 curves of another
+    // generator): fewer steps on flat runs, about the same on the rest.
+    expect(sumBlock).toBeLessThanOrEqual(1.25 * sumWelford + 8 * ULP);
+  });
+
+  it('is as accurate as Welford on a curve of one million points, 75 % of them flat', () => {
+    const n = 1_000_000;
+    const time = Float64Array.from({ length: n }, (_, i) => i * DAY);
+    const equity = new Float64Array(n);
+    let seed = 20_261_207;
+    const random = () => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    let previous = 100_000;
+    for (let i = 0; i < n; i++) {
+      if (random() < 0.25)
+        previous = Math.max(1, Math.round(previous * (1 + (random() - 0.5) * 0.04) * 100) / 100);
+      equity[i] = previous;
+    }
+    for (const rf of [0, 1.04 ** (1 / 252) - 1]) {
+      const stats = new CurveStats();
+      curveStats(time, equity, n, 100_000, rf, stats);
+      // The excess returns grouped into (value, multiplicity) for the exact sums.
+      const values: number[] = [];
+      const ks: number[] = [];
+      const all = excessReturns(equity, 100_000, rf);
+      for (const x of all) {
+        if (values.length > 0 && values[values.length - 1] === x)
+          ks[ks.length - 1] = (ks[ks.length - 1] as number) + 1;
+        else {
+          values.push(x);
+          ks.push(1);
+        }
+      }
+      const block = exactErrors(values, ks, stats.excessMean, stats.excessSquaredDeviations);
+      const old = welford(all);
+      const point = exactErrors(values, ks, old.mean, old.m2);
+      expect(block.m2).toBeLessThanOrEqual(Math.max(point.m2, 64 * ULP));
+      expect(block.mean).toBeLessThanOrEqual(Math.max(point.mean, 4 * ULP));
+    }
   });
 });
