@@ -35,7 +35,7 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
-import { workingExitQty } from './stops.js';
+import { exitOrdersNow, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -540,13 +540,22 @@ export async function killSwitch(
   const unknownState: string[] = [];
   const flatten = input.flatten;
   if (flatten) {
-    const positions = (await ctx.broker.getPositions()).filter(
-      (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
-    );
     // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
     // never a sleeve's: they are no exit of what is flattened here.
-    const working = (await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist })).filter(
-      (o) => !isBucketOrder(ctx.stage, o.clientOrderId),
+    const notBucket = (id: string) => !isBucketOrder(ctx.stage, id);
+    const listed = await ctx.store.listIntents(day);
+    // The open orders, and today's exits the broker no longer lists as open as it has them now (one
+    // that ended unfilled while the store still says sent or accepted sells nothing), read before
+    // the positions (`exitOrdersNow`).
+    const working = await exitOrdersNow(
+      ctx,
+      (await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist })).filter((o) =>
+        notBucket(o.clientOrderId),
+      ),
+      listed.filter((i) => config.watchlist.includes(i.symbol) && notBucket(i.clientOrderId)),
+    );
+    const positions = (await ctx.broker.getPositions()).filter(
+      (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
     );
     const stored = await ctx.store.getLatestPositions();
     const session = await ctx.store.getSession(day);
@@ -554,7 +563,7 @@ export async function killSwitch(
     // no risk check may have booked yet), on today's orders tracked to their broker state.
     const { intents: todays, records } =
       config.sleeves === undefined
-        ? { intents: await ctx.store.listIntents(day), records: stored?.positions ?? [] }
+        ? { intents: listed, records: stored?.positions ?? [] }
         : await sleevesNow(ctx, day, time, session, stored);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
     for (const position of positions) {
@@ -785,15 +794,19 @@ async function sleevesNow(
  * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
  * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
  * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
- * not seen among the open orders: a 09:15 run in flight, or one that died and is retried) while
- * `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net exits.
+ * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
+ * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
+ * exits. A net exit the broker has is pending only while it works there, for its open quantity
+ * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
+ * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
+ * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
  */
 function pendingExitLegs(
   intents: readonly IntentRecord[],
   symbol: string,
   side: 'buy' | 'sell',
   maySend: (intent: IntentRecord) => boolean,
-  open: readonly BrokerOrder[],
+  orders: readonly BrokerOrder[],
 ): {
   readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
   readonly nets: ReadonlySet<string>;
@@ -829,7 +842,7 @@ function pendingExitLegs(
       net.symbol !== symbol ||
       net.side !== side ||
       !['recorded', 'submitted', 'unknown'].includes(net.status) ||
-      open.some((o) => o.clientOrderId === net.clientOrderId) ||
+      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
       !maySend(net)
     )
       continue;

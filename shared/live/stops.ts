@@ -201,6 +201,41 @@ export function workingExitQty(
   return qty;
 }
 
+/** Intent states in which an exit is settled in the store: its order sells nothing more. */
+const SETTLED: readonly IntentStatus[] = ['filled', 'cancelled', 'expired', 'rejected', 'skipped'];
+
+/**
+ * The orders {@link workingExitQty} counts today's exits by: the open orders `open` and, for each
+ * exit of `intents` the store does not hold settled (a sleeve's leg is never sent: its net order
+ * is) whose order the broker no longer lists as open, that order as the broker has it now, asked
+ * for by its client order id: one that ended unfilled since the store last heard of it (cancelled,
+ * rejected, expired: a run that died after its send leaves it `submitted`, a risk check not run yet
+ * leaves it `accepted`) then counts nothing, one partly filled only what it sold (its unfilled
+ * rest sells nothing), instead of its stale stored state counting as still selling. None is added
+ * for an exit the broker never got (in flight: counted while it may still be sent). Read BEFORE
+ * the positions: an exit that fills in between is counted twice at worst (too little sold), never
+ * missed (a second sale, a short).
+ */
+export async function exitOrdersNow(
+  ctx: LiveContext,
+  open: readonly BrokerOrder[],
+  intents: readonly IntentRecord[],
+): Promise<BrokerOrder[]> {
+  const orders = [...open];
+  for (const intent of intents) {
+    if (
+      intent.purpose !== 'exit' ||
+      intent.leg === true ||
+      SETTLED.includes(intent.status) ||
+      open.some((o) => o.clientOrderId === intent.clientOrderId)
+    )
+      continue;
+    const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    if (order !== null) orders.push(order);
+  }
+  return orders;
+}
+
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */
 const GONE: ReadonlySet<BrokerOrder['status']> = new Set([
   'canceled',

@@ -403,6 +403,51 @@ describe('the kill switch on the local stack', () => {
     },
   );
 
+  it("a flatten after the day's exit filled part at the open and the broker cancelled its rest (the store still says accepted): the flatten sells what is left; never short", async () => {
+    const { s, ctx, held } = await msftHeldInto0905();
+    // 09:10 the strategy decides its exit of MSFT, 09:15 it goes out; half of it fills at the open.
+    await runDay(s, '2021-03-31', '09:05', '09:30');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    s.alpaca.setPartialFill({ MSFT: 0.5 });
+    s.alpaca.setTime(at('2021-03-31', '09:31'));
+    s.alpaca.setPartialFill(undefined);
+    const exit = await ctx.broker.getOrderByClientOrderId(exitId);
+    const sold = exit?.filledQty ?? 0;
+    expect(sold).toBeGreaterThan(0);
+    expect(sold).toBeLessThan(held);
+    // 09:40 the broker cancels the rest; no risk check has tracked the exit since it was sent.
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await ctx.broker.cancelOrder(exit?.id as string);
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
+      status: 'accepted',
+      filledQty: 0,
+    });
+
+    s.alpaca.setTime(at('2021-03-31', '09:42'));
+    const result = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-31', '09:42'),
+      flatten: true,
+    });
+    // The exit's unfilled rest sells nothing: the flatten sells every share left.
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    expect(result.exits).toEqual([flattenId]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({ qty: held - sold });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await runDay(s, '2021-03-31', '09:45');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
+
   it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
     const { s, ctx, held } = await msftHeldInto0905();
     expect(held).toBeGreaterThan(10);

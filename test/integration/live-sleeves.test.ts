@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
-import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
+import {
+  type IntentRecord,
+  type StateStore,
+  UNASSIGNED_SLEEVE,
+} from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -1069,6 +1073,48 @@ describe('sleeves in the live functions, against the local stack', () => {
     await reconciledAtClose(s, D3);
     expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
+
+  it.each(['submitted', 'accepted'] as const)(
+    "the kill switch's flatten before the open after a sleeve's net exit ended unfilled at the broker (the store still says %s): its leg's shares are flattened, not left to it; the account flat, never short",
+    async (storedStatus) => {
+      const s = await twoSleevesInSpy();
+      const { ctx } = s;
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      // 09:10: rsi's exit of its 5 SPY; 09:15: netted into its net exit and sent.
+      const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+      await ctx.store.createIntent(exitLeg);
+      s.alpaca.setTime(at(D3, '09:15'));
+      await netSleeveLegs(ctx, D3, at(D3, '09:15'));
+      const netId = (await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId as string;
+      expect(netId).toBeDefined();
+      // `submitted`: the run dies once the broker has the order, before it writes the answer.
+      const store: StateStore = Object.create(ctx.store);
+      store.transitionIntent = async (date, id, from, patch) => {
+        if (storedStatus === 'submitted' && id === netId && patch.status !== 'submitted')
+          throw new Error('the run died after its send');
+        return ctx.store.transitionIntent(date, id, from, patch);
+      };
+      await executeOrders({ ...ctx, store }, at(D3, '09:15')).catch(() => undefined);
+      expect((await ctx.store.getIntent(D3, netId))?.status).toBe(storedStatus);
+      // 09:18: the broker ends it unfilled (cancelled; a reject or an expiry is the same to the store).
+      const net = await ctx.broker.getOrderByClientOrderId(netId);
+      expect(net).toMatchObject({ side: 'sell', qty: 5, filledQty: 0 });
+      s.alpaca.setTime(at(D3, '09:18'));
+      await ctx.broker.cancelOrder(net?.id as string);
+
+      s.alpaca.setTime(at(D3, '09:20'));
+      await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:20'), flatten: true });
+      // The net exit sells nothing: rsi's flatten sells its 5, the other sleeves' their own.
+      expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi')))?.qty).toBe(5);
+      expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
+      s.alpaca.setTime(at(D3, '09:31'));
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+      await reconciledAtClose(s, D3);
+      expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
+    },
+    120_000,
+  );
 
   it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
     const s = await twoSleevesInSpy();
