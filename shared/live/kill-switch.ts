@@ -656,6 +656,7 @@ export async function killSwitch(
             side: exitSide,
             qty: owner.qty,
             ...(left.length > 0 ? { leftLegIds: left } : {}),
+            killSwitchFlatten: true,
             ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',

@@ -403,6 +403,72 @@ describe('the kill switch on the local stack', () => {
     },
   );
 
+  it("the kill switch's flatten that took over the day's exit ends unfilled: each risk check sends it again while the kill switch is on (alerted), until the shares are sold", async () => {
+    const { s, ctx, held } = await msftHeldInto0905();
+    s.alpaca.setTime(at('2021-03-31', '09:05'));
+    await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-31', '09:05'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:10 the signals' exit of MSFT is taken over by the flatten (skipped), 09:15 sends nothing.
+    await runDay(s, '2021-03-31', '09:05', '09:30');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({ status: 'skipped' });
+    // 09:20 the broker ends the flatten unfilled (cancelled; a reject or an expiry is the same).
+    s.alpaca.setTime(at('2021-03-31', '09:20'));
+    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(flattenId))?.id as string);
+    const alerts = s.notifier.sent.length;
+
+    // 09:45: the kill switch is on and its flatten sold nothing: sent again (half fills at once).
+    s.alpaca.setPartialFill({ MSFT: 0.5 });
+    s.alpaca.setTime(at('2021-03-31', '09:45'));
+    const first = await riskCheck(ctx, at('2021-03-31', '09:45'));
+    s.alpaca.setPartialFill(undefined);
+    const again = `${flattenId}-2`;
+    expect(first.exits).toEqual([again]);
+    const partly = await ctx.broker.getOrderByClientOrderId(again);
+    expect(partly).toMatchObject({ side: 'sell', qty: held });
+    const sold = partly?.filledQty ?? 0;
+    expect(sold).toBeGreaterThan(0);
+    expect(sold).toBeLessThan(held);
+    const resent = s.notifier.sent
+      .slice(alerts)
+      .filter((n) => n.subject === 'Kill switch flatten sent again: MSFT');
+    expect(resent).toHaveLength(1);
+    expect(resent[0]).toMatchObject({ severity: 'critical' });
+    expect(resent[0]?.text).toContain(`${flattenId} (cancelled)`);
+    // A second check while it works sends nothing more.
+    s.alpaca.setTime(at('2021-03-31', '10:00'));
+    expect((await riskCheck(ctx, at('2021-03-31', '10:00'))).exits).toEqual([]);
+    // 10:05 its rest is cancelled too: 12:00 sends the rest under the next id.
+    s.alpaca.setTime(at('2021-03-31', '10:05'));
+    await ctx.broker.cancelOrder(partly?.id as string);
+    await runDay(s, '2021-03-31', '10:00', '12:01');
+    expect(await ctx.store.getIntent('2021-03-31', `${flattenId}-3`)).toMatchObject({
+      qty: held - sold,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: MSFT'),
+    ).toHaveLength(2);
+    // The rest of the day books every share sold once: no difference, nothing unassigned.
+    await runDay(s, '2021-03-31', '12:01');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
+
   it("a flatten after the day's exit filled part at the open and the broker cancelled its rest (the store still says accepted): the flatten sells what is left; never short", async () => {
     const { s, ctx, held } = await msftHeldInto0905();
     // 09:10 the strategy decides its exit of MSFT, 09:15 it goes out; half of it fills at the open.

@@ -1147,6 +1147,43 @@ describe('sleeves in the live functions, against the local stack', () => {
     await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
+
+  it("the kill switch's flatten of a sleeve that took over its exit leg ends unfilled: the next risk check sends that sleeve's flatten again (alerted); the account flat, booked to the sleeve", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '09:05'));
+    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    // 09:10 rsi's exit leg of its 5 SPY, taken over by the flatten at 09:15.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+    await ctx.store.createIntent(exitLeg);
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect((await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.status).toBe('skipped');
+    // 09:20 the broker ends rsi's flatten unfilled; the other sleeves' fill at the open.
+    s.alpaca.setTime(at(D3, '09:20'));
+    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([`${rsiFlatten}-2`]);
+    expect(await ctx.store.getIntent(D3, `${rsiFlatten}-2`)).toMatchObject({
+      sleeve: 'rsi',
+      qty: 5,
+      status: 'filled',
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: SPY (rsi)'),
+    ).toMatchObject([{ severity: 'critical' }]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    await reconciledAtClose(s, D3);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
 });
 
 /** The sum of the sleeves' SPY as booked by the last end-of-day. */
