@@ -469,6 +469,48 @@ describe('the kill switch on the local stack', () => {
     ).toEqual([]);
   });
 
+  it("the kill switch's flatten refused by the broker when sent (its reason replaced by the broker's): the next risk check sends it again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    const refused = await ctx.store.getIntent('2021-03-30', flattenId);
+    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: true });
+    expect(refused?.reason).not.toContain('kill switch');
+
+    const result = await runDay(s, '2021-03-30', '10:00', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: true,
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
+      1,
+    );
+    await runDay(s, '2021-03-30', '12:01');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
+
   it("a flatten after the day's exit filled part at the open and the broker cancelled its rest (the store still says accepted): the flatten sells what is left; never short", async () => {
     const { s, ctx, held } = await msftHeldInto0905();
     // 09:10 the strategy decides its exit of MSFT, 09:15 it goes out; half of it fills at the open.
