@@ -433,6 +433,12 @@ export interface KillSwitchResult {
    * (open at the broker, or recorded and still to be sent before their cutoff).
    */
   readonly exitsAlreadyOpen: readonly string[];
+  /**
+   * Client order ids of today's flattens the broker refused, or ended without selling every share
+   * (this call's, or an earlier one's found so): not on their way. The next risk check sends them
+   * again while the kill switch is on.
+   */
+  readonly exitsUnfilled: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
 }
@@ -537,6 +543,7 @@ export async function killSwitch(
   const stopsCancelled: string[] = [];
   const exits: string[] = [];
   const exitsAlreadyOpen: string[] = [];
+  const exitsUnfilled: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
   if (flatten) {
@@ -675,6 +682,11 @@ export async function killSwitch(
           placed.status === 'partially_filled'
         )
           exits.push(id);
+        else if (
+          (placed.status === 'rejected' || placed.status === 'cancelled' || placed.status === 'expired') &&
+          placed.filledQty < placed.qty
+        )
+          exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -690,6 +702,7 @@ export async function killSwitch(
     stopsCancelled,
     exits,
     exitsAlreadyOpen,
+    exitsUnfilled,
     unknownState,
   };
   ctx.log.info('kill switch', { ...result });
@@ -737,6 +750,10 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
       ? `Flatten: stops cancelled ${list(result.stopsCancelled)}; exits at market ${list(result.exits)}${
           result.exitsAlreadyOpen.length > 0
             ? `; exits already on their way for ${list(result.exitsAlreadyOpen)}`
+            : ''
+        }${
+          result.exitsUnfilled.length > 0
+            ? `; exits refused or ended unfilled by the broker (the next risk check sends them again while halted): ${list(result.exitsUnfilled)}`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',

@@ -483,13 +483,18 @@ describe('the kill switch on the local stack', () => {
       route: 'POST /v2/orders',
       message: 'order rejected: symbol not tradable',
     });
-    await killSwitch(ctx, {
+    const halted = await killSwitch(ctx, {
       reason: 'daily loss alarm',
       by: 'alarm:quantshift-paper-daily-loss',
       time: at('2021-03-30', '10:00'),
       flatten: true,
     });
     const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    // Said as refused, not as an exit on its way.
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
+    expect(s.notifier.sent.at(-1)?.text).toContain(
+      `ended unfilled by the broker (the next risk check sends them again while halted): ${flattenId}`,
+    );
     const refused = await ctx.store.getIntent('2021-03-30', flattenId);
     expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: true });
     expect(refused?.reason).not.toContain('kill switch');
