@@ -35,7 +35,7 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
-import { exitOrdersNow, workingExitQty } from './stops.js';
+import { exitOrdersNow, killSwitchFlattenAgain, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -682,11 +682,7 @@ export async function killSwitch(
           placed.status === 'partially_filled'
         )
           exits.push(id);
-        else if (
-          (placed.status === 'rejected' || placed.status === 'cancelled' || placed.status === 'expired') &&
-          placed.filledQty < placed.qty
-        )
-          exitsUnfilled.push(id);
+        else if (await spentUnsold(ctx, placed, todays, time)) exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -728,6 +724,32 @@ export async function killSwitch(
     ],
   });
   return result;
+}
+
+/**
+ * Whether the day's flatten id of a position is spent without having sold it all (`placed`, as
+ * stored: this call's flatten refused, or an earlier one's, or a risk check's own market exit,
+ * ended unfilled) and no re-send of it works or filled. Such a flatten is marked as the kill
+ * switch's (`killSwitchFlatten`, when a risk check's exit holds the id), so the next risk check
+ * sends it again while the kill switch is on ({@link killSwitchFlattenAgain}).
+ */
+async function spentUnsold(
+  ctx: LiveContext,
+  placed: IntentRecord,
+  todays: readonly IntentRecord[],
+  time: string,
+): Promise<boolean> {
+  const mine = { ...placed, killSwitchFlatten: true as const };
+  const others = todays.filter((i) => i.clientOrderId !== placed.clientOrderId);
+  if (killSwitchFlattenAgain([...others, mine], placed.clientOrderId, true) === null) return false;
+  if (placed.killSwitchFlatten !== true) {
+    // Conditional on its status: a settled intent changes no more, but a concurrent mark is harmless.
+    await ctx.store.transitionIntent(placed.date, placed.clientOrderId, [placed.status], {
+      killSwitchFlatten: true,
+      updatedAt: time,
+    });
+  }
+  return true;
 }
 
 function killSwitchText(result: KillSwitchResult, reason: string, flatten: boolean): string {

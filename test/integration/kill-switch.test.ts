@@ -9,7 +9,7 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { exitIntent, startLiveStack } from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -514,6 +514,46 @@ describe('the kill switch on the local stack', () => {
     expect(
       s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
     ).toEqual([]);
+  });
+
+  it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    expect(position?.qty).toBeGreaterThan(0);
+    const held = position?.qty ?? 0;
+    // 10:00 a risk check's market exit of MSFT (through its stop), refused by the broker.
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '10:00'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        status: 'rejected',
+        reason: 'order rejected: symbol not tradable',
+      }),
+    );
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:30'),
+      flatten: true,
+    });
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
+    expect(await ctx.store.getIntent('2021-03-30', flattenId)).toMatchObject({
+      status: 'rejected',
+      killSwitchFlatten: true,
+    });
+
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect(await ctx.broker.getPositions()).toEqual([]);
   });
 
   it("a flatten after the day's exit filled part at the open and the broker cancelled its rest (the store still says accepted): the flatten sells what is left; never short", async () => {
