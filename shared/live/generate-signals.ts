@@ -31,7 +31,7 @@ import {
 } from './context.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
 import { generateSleeveSignals, type SleeveSignals } from './sleeves.js';
-import { workingExitQty } from './stops.js';
+import { exitOrdersNow, workingExitQty } from './stops.js';
 import { orderState, orderWindowClosed } from './submit.js';
 
 const DAY_MS = 86_400_000;
@@ -168,18 +168,11 @@ async function leftByTheDaysExits(
   );
   // An exit the broker had and no longer lists as open (filled, cancelled, expired) is asked for
   // by its id, so that its stored state, maybe stale, is not counted as still selling.
-  const orders = [...open];
-  for (const intent of todays) {
-    if (
-      open.some((o) => o.clientOrderId === intent.clientOrderId) ||
-      exits.some((e) => e.clientOrderId === intent.clientOrderId) ||
-      intent.status === 'filled' ||
-      GONE.includes(intent.status)
-    )
-      continue;
-    const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
-    if (order !== null) orders.push(order);
-  }
+  const orders = await exitOrdersNow(
+    ctx,
+    open,
+    todays.filter((i) => !exits.some((e) => e.clientOrderId === i.clientOrderId)),
+  );
   const positions = await ctx.broker.getPositions();
   const out: IntentRecord[] = [];
   const takenOver: string[] = [];

@@ -35,7 +35,7 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
-import { workingExitQty } from './stops.js';
+import { exitOrdersNow, killSwitchFlattenAgain, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -433,6 +433,12 @@ export interface KillSwitchResult {
    * (open at the broker, or recorded and still to be sent before their cutoff).
    */
   readonly exitsAlreadyOpen: readonly string[];
+  /**
+   * Client order ids of today's flattens the broker refused, or ended without selling every share
+   * (this call's, or an earlier one's found so): not on their way. The next risk check sends them
+   * again while the kill switch is on.
+   */
+  readonly exitsUnfilled: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
 }
@@ -537,16 +543,26 @@ export async function killSwitch(
   const stopsCancelled: string[] = [];
   const exits: string[] = [];
   const exitsAlreadyOpen: string[] = [];
+  const exitsUnfilled: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
   if (flatten) {
-    const positions = (await ctx.broker.getPositions()).filter(
-      (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
-    );
     // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
     // never a sleeve's: they are no exit of what is flattened here.
-    const working = (await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist })).filter(
-      (o) => !isBucketOrder(ctx.stage, o.clientOrderId),
+    const notBucket = (id: string) => !isBucketOrder(ctx.stage, id);
+    const listed = await ctx.store.listIntents(day);
+    // The open orders, and today's exits the broker no longer lists as open as it has them now (one
+    // that ended unfilled while the store still says sent or accepted sells nothing), read before
+    // the positions (`exitOrdersNow`).
+    const working = await exitOrdersNow(
+      ctx,
+      (await ctx.broker.listOrders({ status: 'open', symbols: config.watchlist })).filter((o) =>
+        notBucket(o.clientOrderId),
+      ),
+      listed.filter((i) => config.watchlist.includes(i.symbol) && notBucket(i.clientOrderId)),
+    );
+    const positions = (await ctx.broker.getPositions()).filter(
+      (p) => p.assetClass === botAssetClass(ctx) && config.watchlist.includes(p.symbol) && p.qty !== 0,
     );
     const stored = await ctx.store.getLatestPositions();
     const session = await ctx.store.getSession(day);
@@ -554,7 +570,7 @@ export async function killSwitch(
     // no risk check may have booked yet), on today's orders tracked to their broker state.
     const { intents: todays, records } =
       config.sleeves === undefined
-        ? { intents: await ctx.store.listIntents(day), records: stored?.positions ?? [] }
+        ? { intents: listed, records: stored?.positions ?? [] }
         : await sleevesNow(ctx, day, time, session, stored);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
     for (const position of positions) {
@@ -647,6 +663,7 @@ export async function killSwitch(
             side: exitSide,
             qty: owner.qty,
             ...(left.length > 0 ? { leftLegIds: left } : {}),
+            killSwitchFlatten: true,
             ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
@@ -665,6 +682,7 @@ export async function killSwitch(
           placed.status === 'partially_filled'
         )
           exits.push(id);
+        else if (await spentUnsold(ctx, placed, todays, time)) exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -680,6 +698,7 @@ export async function killSwitch(
     stopsCancelled,
     exits,
     exitsAlreadyOpen,
+    exitsUnfilled,
     unknownState,
   };
   ctx.log.info('kill switch', { ...result });
@@ -707,6 +726,32 @@ export async function killSwitch(
   return result;
 }
 
+/**
+ * Whether the day's flatten id of a position is spent without having sold it all (`placed`, as
+ * stored: this call's flatten refused, or an earlier one's, or a risk check's own market exit,
+ * ended unfilled) and no re-send of it works or filled. Such a flatten is marked as the kill
+ * switch's (`killSwitchFlatten`, when a risk check's exit holds the id), so the next risk check
+ * sends it again while the kill switch is on ({@link killSwitchFlattenAgain}).
+ */
+async function spentUnsold(
+  ctx: LiveContext,
+  placed: IntentRecord,
+  todays: readonly IntentRecord[],
+  time: string,
+): Promise<boolean> {
+  const mine = { ...placed, killSwitchFlatten: true as const };
+  const others = todays.filter((i) => i.clientOrderId !== placed.clientOrderId);
+  if (killSwitchFlattenAgain([...others, mine], placed.clientOrderId, true) === null) return false;
+  if (placed.killSwitchFlatten !== true) {
+    // Conditional on its status: a settled intent changes no more, but a concurrent mark is harmless.
+    await ctx.store.transitionIntent(placed.date, placed.clientOrderId, [placed.status], {
+      killSwitchFlatten: true,
+      updatedAt: time,
+    });
+  }
+  return true;
+}
+
 function killSwitchText(result: KillSwitchResult, reason: string, flatten: boolean): string {
   const list = (ids: readonly string[]) => (ids.length === 0 ? 'none' : ids.join(', '));
   const k = result.killSwitch;
@@ -727,6 +772,10 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
       ? `Flatten: stops cancelled ${list(result.stopsCancelled)}; exits at market ${list(result.exits)}${
           result.exitsAlreadyOpen.length > 0
             ? `; exits already on their way for ${list(result.exitsAlreadyOpen)}`
+            : ''
+        }${
+          result.exitsUnfilled.length > 0
+            ? `; exits refused or ended unfilled by the broker (the next risk check sends them again while halted): ${list(result.exitsUnfilled)}`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',
@@ -785,15 +834,19 @@ async function sleevesNow(
  * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
  * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
  * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
- * not seen among the open orders: a 09:15 run in flight, or one that died and is retried) while
- * `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net exits.
+ * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
+ * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
+ * exits. A net exit the broker has is pending only while it works there, for its open quantity
+ * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
+ * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
+ * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
  */
 function pendingExitLegs(
   intents: readonly IntentRecord[],
   symbol: string,
   side: 'buy' | 'sell',
   maySend: (intent: IntentRecord) => boolean,
-  open: readonly BrokerOrder[],
+  orders: readonly BrokerOrder[],
 ): {
   readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
   readonly nets: ReadonlySet<string>;
@@ -829,7 +882,7 @@ function pendingExitLegs(
       net.symbol !== symbol ||
       net.side !== side ||
       !['recorded', 'submitted', 'unknown'].includes(net.status) ||
-      open.some((o) => o.clientOrderId === net.clientOrderId) ||
+      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
       !maySend(net)
     )
       continue;

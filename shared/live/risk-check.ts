@@ -30,7 +30,7 @@ import {
 } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
-import { placeStop, stopPrice, workingExitQty } from './stops.js';
+import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -173,7 +173,15 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
 
   if (config.sleeves !== undefined) {
     // A sleeves config: each sleeve's position has its own stop (sleeve-tagged id, its shares).
-    const done = await sleeveStops(ctx, day, tracked, scheduledTime, flatten, session);
+    const done = await sleeveStops(
+      ctx,
+      day,
+      tracked,
+      scheduledTime,
+      flatten,
+      session,
+      observed.state.killSwitch !== null,
+    );
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
     return {
@@ -286,7 +294,16 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     );
     if (wanted !== null) openRisk += Math.max(0, (position.currentPrice - wanted) * side) * qty;
     const crossed = wanted !== null && stopCrossed(side, position.currentPrice, wanted);
-    if (flatten || crossed) {
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: config.name,
+      symbol: position.symbol,
+      date: day,
+      purpose: 'flatten',
+    });
+    // The kill switch's flatten of these shares ended unfilled today, the kill switch still on: sent again.
+    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch !== null);
+    if (flatten || crossed || again !== null) {
       // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
       // way) sell them already: only what they leave is sold here, as the kill switch does. When
       // they sell everything, nothing is sent and the day's exit id stays free for a later run
@@ -294,13 +311,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       const left =
         qty -
         workingExitQty(position.symbol, exitSide, tracked, openOrders, {
-          ownId: clientOrderId({
-            stage: ctx.stage,
-            strategy: config.name,
-            symbol: position.symbol,
-            date: day,
-            purpose: 'flatten',
-          }),
+          ownId: again?.id ?? exitId,
           maySend: (i) => !orderWindowClosed(ctx, i, session, scheduledTime),
         });
       if (left <= 0) {
@@ -316,7 +327,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       // The day's exit id already spent without selling these shares (a stream exit skipped because
       // the resting stop filled part of them first): no second exit can go under it today, so the
       // resting stops stay (the rest of the position keeps its protection) and the operator is told.
-      const spent = await spentExit(ctx, day, position.symbol);
+      const spent = again === null ? await spentExit(ctx, day, position.symbol) : null;
       if (spent !== null) {
         await ctx.notifier.publish({
           subject: `Exit not sent: ${position.symbol}`,
@@ -326,14 +337,18 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         continue;
       }
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
+      if (again !== null) await alertFlattenAgain(ctx, again, left);
       const id = await exitAtMarket(
         ctx,
         day,
         { ...position, qty: side * left },
         scheduledTime,
-        flatten
-          ? 'daily loss breaker: flatten'
-          : `price ${position.currentPrice} is through the stop ${wanted}`,
+        again !== null
+          ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+          : flatten
+            ? 'daily loss breaker: flatten'
+            : `price ${position.currentPrice} is through the stop ${wanted}`,
+        again?.sequence,
       );
       if (id !== null) exits.push(id);
       continue;
@@ -461,6 +476,8 @@ async function exitAtMarket(
   position: BrokerPosition,
   now: string,
   reason: string,
+  /** A re-sent kill-switch flatten's number ({@link killSwitchFlattenAgain}); none: the day's id. */
+  sequence?: number,
 ): Promise<string | null> {
   // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
   const conflict = positionConflict(ctx, position, undefined);
@@ -471,6 +488,7 @@ async function exitAtMarket(
     symbol: position.symbol,
     date: day,
     purpose: 'flatten',
+    ...(sequence === undefined ? {} : { sequence }),
   });
   const placed = await placeIntentOnce(
     ctx,
@@ -483,6 +501,7 @@ async function exitAtMarket(
       purpose: 'exit',
       side: position.qty > 0 ? 'sell' : 'buy',
       qty: Math.abs(position.qty),
+      ...(sequence === undefined ? {} : { killSwitchFlatten: true }),
       ...orderStyle(ctx.config).immediate,
       referencePrice: position.currentPrice,
       status: 'recorded',

@@ -79,7 +79,7 @@ import {
   unlistedSplit,
 } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
-import { placeStop, stopPrice, workingExitQty } from './stops.js';
+import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
@@ -984,6 +984,8 @@ export async function sleeveStops(
   flatten: boolean,
   /** The day's session: whether an exit not at the broker may still be sent. */
   session?: SessionRecord,
+  /** The kill switch is on: its flatten of a sleeve's shares that ended unfilled today is sent again. */
+  killSwitchOn = false,
 ): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
   const booking = await sleevesDay(ctx, day, intents, now, false);
   const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
@@ -1027,18 +1029,26 @@ export async function sleeveStops(
       );
       const wanted = p.stop;
       if (wanted !== null) out.openRisk += Math.max(0, (position.currentPrice - wanted) * p.side) * p.qty;
-      if (flatten || (wanted !== null && stopCrossed(p.side, position.currentPrice, wanted))) {
+      const flattenId = clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: p.symbol,
+        date: day,
+        purpose: 'flatten',
+        sleeves: [book.id],
+      });
+      // As the single-strategy risk check: the kill switch's flatten of this sleeve's shares ended
+      // unfilled today, the kill switch still on: sent again under the next number.
+      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchOn);
+      if (
+        flatten ||
+        again !== null ||
+        (wanted !== null && stopCrossed(p.side, position.currentPrice, wanted))
+      ) {
         // As the single-strategy risk check: exits of this sleeve's shares still working (its own,
         // a symbol-wide one, a net order carrying its exit leg) sell them already; only what they
         // leave is sold, and nothing (the day's exit id kept free) when they sell it all.
-        const id = clientOrderId({
-          stage: ctx.stage,
-          strategy: ctx.config.name,
-          symbol: p.symbol,
-          date: day,
-          purpose: 'flatten',
-          sleeves: [book.id],
-        });
+        const id = again?.id ?? flattenId;
         const left =
           p.qty -
           workingExitQty(p.symbol, exitSide, intents, openOrders, {
@@ -1068,6 +1078,7 @@ export async function sleeveStops(
           });
           continue;
         }
+        if (again !== null) await alertFlattenAgain(ctx, again, left, book.id);
         const placed = await placeIntentOnce(
           ctx,
           {
@@ -1079,13 +1090,17 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: left,
+            ...(again === null ? {} : { killSwitchFlatten: true }),
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,
-            reason: flatten
-              ? 'daily loss breaker: flatten'
-              : `price ${position.currentPrice} is through the stop ${wanted}`,
+            reason:
+              again !== null
+                ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+                : flatten
+                  ? 'daily loss breaker: flatten'
+                  : `price ${position.currentPrice} is through the stop ${wanted}`,
             configHash: ctx.configHash,
             gitCommit: ctx.gitCommit,
             createdAt: now,

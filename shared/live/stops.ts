@@ -201,6 +201,118 @@ export function workingExitQty(
   return qty;
 }
 
+/** Intent states in which an exit is settled in the store: its order sells nothing more. */
+const SETTLED: readonly IntentStatus[] = ['filled', 'cancelled', 'expired', 'rejected', 'skipped'];
+
+/**
+ * The orders {@link workingExitQty} counts today's exits by: the open orders `open` and, for each
+ * exit of `intents` the store does not hold settled (a sleeve's leg is never sent: its net order
+ * is) whose order the broker no longer lists as open, that order as the broker has it now, asked
+ * for by its client order id: one that ended unfilled since the store last heard of it (cancelled,
+ * rejected, expired: a run that died after its send leaves it `submitted`, a risk check not run yet
+ * leaves it `accepted`) then counts nothing, one partly filled only what it sold (its unfilled
+ * rest sells nothing), instead of its stale stored state counting as still selling. None is added
+ * for an exit the broker never got (in flight: counted while it may still be sent). Read BEFORE
+ * the positions: an exit that fills in between is counted twice at worst (too little sold), never
+ * missed (a second sale, a short).
+ */
+export async function exitOrdersNow(
+  ctx: LiveContext,
+  open: readonly BrokerOrder[],
+  intents: readonly IntentRecord[],
+): Promise<BrokerOrder[]> {
+  const orders = [...open];
+  for (const intent of intents) {
+    if (
+      intent.purpose !== 'exit' ||
+      intent.leg === true ||
+      SETTLED.includes(intent.status) ||
+      open.some((o) => o.clientOrderId === intent.clientOrderId)
+    )
+      continue;
+    const order = await ctx.broker.getOrderByClientOrderId(intent.clientOrderId);
+    if (order !== null) orders.push(order);
+  }
+  return orders;
+}
+
+/** What {@link killSwitchFlattenAgain} finds: the flatten to send now, and the one that ended. */
+export interface FlattenAgain {
+  /** The client order id to send under (`<flatten id>-<n>`). */
+  readonly id: string;
+  /** Its sequence number (2 for the first re-send). */
+  readonly sequence: number;
+  /** The kill switch's flatten of these shares that last ended without selling them all. */
+  readonly ended: IntentRecord;
+}
+
+/** Intent states of an order the broker ended without filling it whole. */
+const ENDED_UNFILLED: readonly IntentStatus[] = ['cancelled', 'rejected', 'expired'];
+
+/**
+ * The kill switch wants its positions flat. When today's flatten of a position by the kill switch
+ * (`base`, the day's `flatten` id, marked `killSwitchFlatten`), or its last re-send
+ * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (cancelled,
+ * rejected, expired; partly filled or not) and the kill switch is still on, the risk check sends
+ * it again, once per check, under the next number: this says under which id (the re-send a check
+ * recorded and did not get to the broker, when it died, is sent under its own). Null when the kill
+ * switch is off, it flattened nothing of these shares today, or its last flatten works or filled.
+ * `intents`: today's, tracked to their broker state.
+ */
+export function killSwitchFlattenAgain(
+  intents: readonly IntentRecord[],
+  base: string,
+  killSwitchOn: boolean,
+): FlattenAgain | null {
+  if (!killSwitchOn) return null;
+  const series: { sequence: number; intent: IntentRecord }[] = [];
+  for (const intent of intents) {
+    if (intent.purpose !== 'exit' || intent.killSwitchFlatten !== true) continue;
+    const sequence =
+      intent.clientOrderId === base
+        ? 1
+        : intent.clientOrderId.startsWith(`${base}-`)
+          ? Number(intent.clientOrderId.slice(base.length + 1))
+          : Number.NaN;
+    if (Number.isInteger(sequence) && sequence > 0) series.push({ sequence, intent });
+  }
+  series.sort((a, b) => a.sequence - b.sequence);
+  const last = series.at(-1);
+  if (last === undefined) return null;
+  if (ENDED_UNFILLED.includes(last.intent.status) && last.intent.filledQty < last.intent.qty)
+    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent };
+  const ended = series.at(-2)?.intent;
+  return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined
+    ? { id: last.intent.clientOrderId, sequence: last.sequence, ended }
+    : null;
+}
+
+/**
+ * The critical alert of a kill-switch flatten sent again ({@link killSwitchFlattenAgain}): the
+ * one that ended unfilled, and what is sent now. Once per risk check that sends one.
+ */
+export async function alertFlattenAgain(
+  ctx: LiveContext,
+  again: FlattenAgain,
+  qty: number,
+  sleeve?: string,
+): Promise<void> {
+  const { ended } = again;
+  const of = sleeve === undefined ? ended.symbol : `${ended.symbol} (${sleeve})`;
+  ctx.log.warn("the kill switch's flatten ended unfilled: sent again", {
+    symbol: ended.symbol,
+    ended: ended.clientOrderId,
+    status: ended.status,
+    id: again.id,
+    qty,
+  });
+  await ctx.notifier.publish({
+    subject: `Kill switch flatten sent again: ${of}`,
+    severity: 'critical',
+    text: `The kill switch is on and its flatten ${ended.clientOrderId} (${ended.status}) sold ${ended.filledQty} of ${ended.qty}${ended.reason === undefined ? '' : ` (${ended.reason})`}: ${qty} of ${of} sent again at market as ${again.id}. Each risk check sends it again while the kill switch is on and it ends unfilled; find out why the broker ends it (a halted symbol, a rejection) and close the position by hand if it must go now.`,
+  });
+}
+
 /** Order states in which a stop no longer works at the broker (nothing left to cancel). */
 const GONE: ReadonlySet<BrokerOrder['status']> = new Set([
   'canceled',

@@ -9,7 +9,7 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { exitIntent, startLiveStack } from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -402,6 +402,204 @@ describe('the kill switch on the local stack', () => {
       ).toEqual([]);
     },
   );
+
+  it("the kill switch's flatten that took over the day's exit ends unfilled: each risk check sends it again while the kill switch is on (alerted), until the shares are sold", async () => {
+    const { s, ctx, held } = await msftHeldInto0905();
+    s.alpaca.setTime(at('2021-03-31', '09:05'));
+    await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-31', '09:05'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:10 the signals' exit of MSFT is taken over by the flatten (skipped), 09:15 sends nothing.
+    await runDay(s, '2021-03-31', '09:05', '09:30');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({ status: 'skipped' });
+    // 09:20 the broker ends the flatten unfilled (cancelled; a reject or an expiry is the same).
+    s.alpaca.setTime(at('2021-03-31', '09:20'));
+    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(flattenId))?.id as string);
+    const alerts = s.notifier.sent.length;
+
+    // 09:45: the kill switch is on and its flatten sold nothing: sent again (half fills at once).
+    s.alpaca.setPartialFill({ MSFT: 0.5 });
+    s.alpaca.setTime(at('2021-03-31', '09:45'));
+    const first = await riskCheck(ctx, at('2021-03-31', '09:45'));
+    s.alpaca.setPartialFill(undefined);
+    const again = `${flattenId}-2`;
+    expect(first.exits).toEqual([again]);
+    const partly = await ctx.broker.getOrderByClientOrderId(again);
+    expect(partly).toMatchObject({ side: 'sell', qty: held });
+    const sold = partly?.filledQty ?? 0;
+    expect(sold).toBeGreaterThan(0);
+    expect(sold).toBeLessThan(held);
+    const resent = s.notifier.sent
+      .slice(alerts)
+      .filter((n) => n.subject === 'Kill switch flatten sent again: MSFT');
+    expect(resent).toHaveLength(1);
+    expect(resent[0]).toMatchObject({ severity: 'critical' });
+    expect(resent[0]?.text).toContain(`${flattenId} (cancelled)`);
+    // A second check while it works sends nothing more.
+    s.alpaca.setTime(at('2021-03-31', '10:00'));
+    expect((await riskCheck(ctx, at('2021-03-31', '10:00'))).exits).toEqual([]);
+    // 10:05 its rest is cancelled too: 12:00 sends the rest under the next id.
+    s.alpaca.setTime(at('2021-03-31', '10:05'));
+    await ctx.broker.cancelOrder(partly?.id as string);
+    await runDay(s, '2021-03-31', '10:00', '12:01');
+    expect(await ctx.store.getIntent('2021-03-31', `${flattenId}-3`)).toMatchObject({
+      qty: held - sold,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: MSFT'),
+    ).toHaveLength(2);
+    // The rest of the day books every share sold once: no difference, nothing unassigned.
+    await runDay(s, '2021-03-31', '12:01');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
+
+  it("the kill switch's flatten refused by the broker when sent (its reason replaced by the broker's): the next risk check sends it again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    // Said as refused, not as an exit on its way.
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
+    expect(s.notifier.sent.at(-1)?.text).toContain(
+      `ended unfilled by the broker (the next risk check sends them again while halted): ${flattenId}`,
+    );
+    const refused = await ctx.store.getIntent('2021-03-30', flattenId);
+    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: true });
+    expect(refused?.reason).not.toContain('kill switch');
+
+    const result = await runDay(s, '2021-03-30', '10:00', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: true,
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
+      1,
+    );
+    await runDay(s, '2021-03-30', '12:01');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
+
+  it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    expect(position?.qty).toBeGreaterThan(0);
+    const held = position?.qty ?? 0;
+    // 10:00 a risk check's market exit of MSFT (through its stop), refused by the broker.
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '10:00'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        status: 'rejected',
+        reason: 'order rejected: symbol not tradable',
+      }),
+    );
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:30'),
+      flatten: true,
+    });
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
+    expect(await ctx.store.getIntent('2021-03-30', flattenId)).toMatchObject({
+      status: 'rejected',
+      killSwitchFlatten: true,
+    });
+
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect(await ctx.broker.getPositions()).toEqual([]);
+  });
+
+  it("a flatten after the day's exit filled part at the open and the broker cancelled its rest (the store still says accepted): the flatten sells what is left; never short", async () => {
+    const { s, ctx, held } = await msftHeldInto0905();
+    // 09:10 the strategy decides its exit of MSFT, 09:15 it goes out; half of it fills at the open.
+    await runDay(s, '2021-03-31', '09:05', '09:30');
+    const exitId = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'MSFT',
+      date: '2021-03-31',
+      purpose: 'exit',
+    });
+    s.alpaca.setPartialFill({ MSFT: 0.5 });
+    s.alpaca.setTime(at('2021-03-31', '09:31'));
+    s.alpaca.setPartialFill(undefined);
+    const exit = await ctx.broker.getOrderByClientOrderId(exitId);
+    const sold = exit?.filledQty ?? 0;
+    expect(sold).toBeGreaterThan(0);
+    expect(sold).toBeLessThan(held);
+    // 09:40 the broker cancels the rest; no risk check has tracked the exit since it was sent.
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await ctx.broker.cancelOrder(exit?.id as string);
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
+      status: 'accepted',
+      filledQty: 0,
+    });
+
+    s.alpaca.setTime(at('2021-03-31', '09:42'));
+    const result = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-31', '09:42'),
+      flatten: true,
+    });
+    // The exit's unfilled rest sells nothing: the flatten sells every share left.
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    expect(result.exits).toEqual([flattenId]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({ qty: held - sold });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await runDay(s, '2021-03-31', '09:45');
+    expect(await ctx.broker.getPositions()).toEqual([]);
+    expect(
+      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
+    ).toEqual([]);
+  });
 
   it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
     const { s, ctx, held } = await msftHeldInto0905();

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
-import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../shared/core/ports/state-store.js';
+import {
+  type IntentRecord,
+  type StateStore,
+  UNASSIGNED_SLEEVE,
+} from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -1070,6 +1074,48 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
   }, 120_000);
 
+  it.each(['submitted', 'accepted'] as const)(
+    "the kill switch's flatten before the open after a sleeve's net exit ended unfilled at the broker (the store still says %s): its leg's shares are flattened, not left to it; the account flat, never short",
+    async (storedStatus) => {
+      const s = await twoSleevesInSpy();
+      const { ctx } = s;
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      // 09:10: rsi's exit of its 5 SPY; 09:15: netted into its net exit and sent.
+      const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+      await ctx.store.createIntent(exitLeg);
+      s.alpaca.setTime(at(D3, '09:15'));
+      await netSleeveLegs(ctx, D3, at(D3, '09:15'));
+      const netId = (await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId as string;
+      expect(netId).toBeDefined();
+      // `submitted`: the run dies once the broker has the order, before it writes the answer.
+      const store: StateStore = Object.create(ctx.store);
+      store.transitionIntent = async (date, id, from, patch) => {
+        if (storedStatus === 'submitted' && id === netId && patch.status !== 'submitted')
+          throw new Error('the run died after its send');
+        return ctx.store.transitionIntent(date, id, from, patch);
+      };
+      await executeOrders({ ...ctx, store }, at(D3, '09:15')).catch(() => undefined);
+      expect((await ctx.store.getIntent(D3, netId))?.status).toBe(storedStatus);
+      // 09:18: the broker ends it unfilled (cancelled; a reject or an expiry is the same to the store).
+      const net = await ctx.broker.getOrderByClientOrderId(netId);
+      expect(net).toMatchObject({ side: 'sell', qty: 5, filledQty: 0 });
+      s.alpaca.setTime(at(D3, '09:18'));
+      await ctx.broker.cancelOrder(net?.id as string);
+
+      s.alpaca.setTime(at(D3, '09:20'));
+      await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:20'), flatten: true });
+      // The net exit sells nothing: rsi's flatten sells its 5, the other sleeves' their own.
+      expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi')))?.qty).toBe(5);
+      expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
+      s.alpaca.setTime(at(D3, '09:31'));
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+      await reconciledAtClose(s, D3);
+      expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
+    },
+    120_000,
+  );
+
   it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
@@ -1097,6 +1143,43 @@ describe('sleeves in the live functions, against the local stack', () => {
         .some((n) => n.severity === 'warning' && n.text.includes(exitLeg.clientOrderId)),
     ).toBe(true);
     s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+    await reconciledAtClose(s, D3);
+    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten of a sleeve that took over its exit leg ends unfilled: the next risk check sends that sleeve's flatten again (alerted); the account flat, booked to the sleeve", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '09:05'));
+    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    // 09:10 rsi's exit leg of its 5 SPY, taken over by the flatten at 09:15.
+    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+    await ctx.store.createIntent(exitLeg);
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    expect((await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.status).toBe('skipped');
+    // 09:20 the broker ends rsi's flatten unfilled; the other sleeves' fill at the open.
+    s.alpaca.setTime(at(D3, '09:20'));
+    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([`${rsiFlatten}-2`]);
+    expect(await ctx.store.getIntent(D3, `${rsiFlatten}-2`)).toMatchObject({
+      sleeve: 'rsi',
+      qty: 5,
+      status: 'filled',
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: SPY (rsi)'),
+    ).toMatchObject([{ severity: 'critical' }]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
     await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);

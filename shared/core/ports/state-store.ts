@@ -76,6 +76,12 @@ export interface IntentRecord {
    */
   readonly leftLegIds?: readonly string[];
   /**
+   * On an exit: the kill switch's flatten (or a risk check's re-send of it, `-<n>` ids), kept
+   * whatever its settling writes (a rejection's reason replaces the kill switch's): the risk check
+   * sends it again while the kill switch is on and it ended unfilled.
+   */
+  readonly killSwitchFlatten?: true;
+  /**
    * The token of the execute-orders run that claimed it for sending (`recorded` → `submitted`,
    * written in the same conditional write): a run knows its own claim when the write's answer was lost.
    */

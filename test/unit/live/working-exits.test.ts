@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrokerOrder } from '../../../shared/core/ports/broker.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
-import { workingExitQty } from '../../../shared/live/stops.js';
+import { killSwitchFlattenAgain, workingExitQty } from '../../../shared/live/stops.js';
 
 const order = (over: Partial<BrokerOrder>): BrokerOrder => ({
   id: `o-${over.clientOrderId ?? 'x'}`,
@@ -99,5 +99,55 @@ describe("workingExitQty: what today's exits of a position can still sell", () =
     expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 6 })).toBe(3);
     expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 2 })).toBe(2);
     expect(workingExitQty('SPY', 'sell', intents, [], { ...options, share: () => 0 })).toBe(0);
+  });
+});
+
+describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled, sent again", () => {
+  const base = 'qs-0000abcd-SPY-20210318-flatten';
+  const flatten = (over: Partial<IntentRecord>) =>
+    intent({ clientOrderId: base, killSwitchFlatten: true, reason: 'kill switch: test', ...over });
+
+  it('sends the next number after the last one ended unfilled (cancelled, rejected, expired, partly filled)', () => {
+    for (const status of ['cancelled', 'rejected', 'expired'] as const) {
+      expect(killSwitchFlattenAgain([flatten({ status })], base, true)).toMatchObject({
+        id: `${base}-2`,
+        sequence: 2,
+        ended: { clientOrderId: base, status },
+      });
+    }
+    const partly = flatten({ status: 'cancelled', filledQty: 4 });
+    expect(killSwitchFlattenAgain([partly], base, true)?.id).toBe(`${base}-2`);
+    // A rejection's reason replaces the kill switch's: the mark says whose flatten it was.
+    const resent = [
+      flatten({ status: 'rejected', reason: 'insufficient qty' }),
+      flatten({ clientOrderId: `${base}-2`, status: 'cancelled' }),
+    ];
+    expect(killSwitchFlattenAgain(resent, base, true)).toMatchObject({ id: `${base}-3`, sequence: 3 });
+  });
+
+  it('a re-send not at the broker yet (a check died) is sent under its own id', () => {
+    const intents = [
+      flatten({ clientOrderId: `${base}-2`, status: 'recorded' }),
+      flatten({ status: 'cancelled' }),
+    ];
+    expect(killSwitchFlattenAgain(intents, base, true)).toMatchObject({
+      id: `${base}-2`,
+      ended: { clientOrderId: base },
+    });
+  });
+
+  it('nothing while the kill switch is off, its flatten works or filled, or the flatten is not the kill switch’s', () => {
+    expect(killSwitchFlattenAgain([flatten({ status: 'cancelled' })], base, false)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'accepted' })], base, true)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'recorded' })], base, true)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'filled', filledQty: 10 })], base, true)).toBeNull();
+    const riskChecks = intent({
+      clientOrderId: base,
+      status: 'cancelled',
+      reason: 'daily loss breaker: flatten',
+    });
+    expect(killSwitchFlattenAgain([riskChecks], base, true)).toBeNull();
+    const otherSymbol = flatten({ clientOrderId: 'qs-0000abcd-QQQ-20210318-flatten', status: 'cancelled' });
+    expect(killSwitchFlattenAgain([otherSymbol], base, true)).toBeNull();
   });
 });
