@@ -874,7 +874,8 @@ async function lateSplits(
       (p) => ctx.config.watchlist.includes(p.symbol) && p.assetClass === botAssetClass(ctx),
     ),
     stored?.positions ?? [],
-    (symbol) => filledSymbols.has(symbol),
+    // A symbol with a fill of the day: the guard stands aside (its fills are not weighed here).
+    (symbol) => (filledSymbols.has(symbol) ? 'unknown' : []),
     stored?.bookedFills,
   );
   // The late splits the day's list has applied (by a risk check of the day, or just now).

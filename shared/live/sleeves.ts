@@ -1005,7 +1005,7 @@ export async function sleeveStops(
       ctx,
       position,
       booked,
-      intents.some((i) => i.symbol === position.symbol && i.filledQty > 0),
+      intents.some((i) => i.symbol === position.symbol && i.filledQty > 0) ? 'unknown' : [],
       latest?.positions.find((r) => r.symbol === position.symbol && r.unlistedSplit !== undefined)
         ?.unlistedSplit,
     );

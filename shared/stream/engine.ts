@@ -225,7 +225,7 @@ export class StreamRiskEngine {
           // The broker's whole position (the bucket's shares too) against every record.
           positions.find((x) => x.symbol === p.symbol) ?? p,
           stored?.positions ?? [],
-          intents.some((i) => i.symbol === p.symbol && i.filledQty > 0),
+          intents.some((i) => i.symbol === p.symbol && i.filledQty > 0) ? 'unknown' : [],
         ) !== null;
       if (unlisted && !this.unlistedLogged.has(`${day}|${p.symbol}`)) {
         this.unlistedLogged.add(`${day}|${p.symbol}`);

@@ -10,6 +10,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { placeIntentOnce } from '../../shared/live/submit.js';
 import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
@@ -508,6 +509,123 @@ describe('a split the broker applies and lists only the next day (single strateg
     // No alert after the listing day's checks: no split not listed, no difference.
     expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
   }, 120_000);
+});
+
+/**
+ * A market order of the day in SPY through the exactly-once path (an intent first), filled at once
+ * by the local paper broker: `qty` new shares bought (`buy`) or sold.
+ */
+async function tradeSpy(
+  s: NonNullable<typeof stack>,
+  day: string,
+  time: string,
+  side: 'buy' | 'sell',
+  qty: number,
+): Promise<void> {
+  const { ctx } = s;
+  const purpose = side === 'buy' ? 'entry' : 'exit';
+  const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
+  const placed = await placeIntentOnce(
+    ctx,
+    {
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: day,
+        purpose,
+      }),
+      sleeve: ctx.config.name,
+      date: day,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose,
+      side,
+      qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: price,
+      status: 'recorded',
+      filledQty: 0,
+      reason: side === 'buy' ? 'add to the position' : 'take part off',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: time,
+      updatedAt: time,
+    },
+    time,
+  );
+  expect(placed.status).toBe('filled');
+}
+
+describe('a split not listed yet on a day with a fill in the symbol (single strategy)', () => {
+  it.each([
+    ['sells part of the new shares', 'sell', 192],
+    ['buys more in the new shares', 'buy', 232],
+  ] as const)(
+    "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused)",
+    async (_, side, held) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+        dataDir: splitBarsDir('SPY', D2, 4),
+      });
+      const s = stack;
+      const { ctx } = s;
+      await enterOnD1(s);
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+      expect(before?.qty).toBe(53);
+      const stop = before?.stop as number;
+      const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      const alerts = s.notifier.sent.length;
+
+      // D2: SPY splits 4:1 at the open, not listed; at 09:45 the config trades 20 new shares of it.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '09:45'));
+      await tradeSpy(s, D2, at(D2, '09:45'), side, 20);
+      s.alpaca.setTime(at(D2, '10:00'));
+      const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+      expect(spy?.qty).toBe(held);
+      expect(spy?.currentPrice as number).toBeLessThan(stop / 2);
+      const ownIntents = (await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY');
+      expect(ownIntents.map((i) => [i.side, i.filledQty])).toEqual([[side, 20]]);
+      const checked = await riskCheck(ctx, at(D2, '10:00'));
+      expect(checked.exits).toEqual([]);
+      expect(checked.stopsPlaced).toEqual([]);
+      expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toHaveLength(1);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
+      // The stop the broker scaled stays.
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(resting.map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
+      const raised = s.notifier.sent.slice(alerts);
+      expect(raised.map((n) => [n.severity, n.subject])).toEqual([
+        ['critical', 'SPY: a 4:1 split not listed yet?'],
+      ]);
+      expect(raised[0]?.text).toMatch(/the day's 1 fill/);
+      // The record stays in the old shares, flagged; the symbol's entries are refused.
+      const kept = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+      expect(kept).toMatchObject({ qty: 53, stop });
+      expect(kept?.unlistedSplit).toMatch(/split not listed yet/);
+      expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/SPY: .*4:1 split not listed yet/);
+
+      // The next check: the same (the kept record holds none of the day's fills), alerted once.
+      s.alpaca.setTime(at(D2, '10:15'));
+      const again = await riskCheck(ctx, at(D2, '10:15'));
+      expect(again.exits).toEqual([]);
+      expect(again.stopsPlaced).toEqual([]);
+      expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
+    },
+    120_000,
+  );
 });
 
 describe('a split and the UNASSIGNED bucket written on its day', () => {

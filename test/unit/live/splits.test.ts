@@ -293,17 +293,27 @@ describe('a split the activities list late (single strategy)', () => {
   const broker = { symbol: 'SPY', qty: 212, avgEntryPrice: 90 };
 
   it('is found when the broker shows its ratio and the list does not name it; never twice', () => {
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [late])).toEqual(late);
-    // The list names it, or a fill of the day, or no such split listed, or a split of the day: none.
-    expect(lateSplitOf(broker, [sleeve, bucket], false, { [splitKey(late)]: 4 }, D3, [late])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], true, {}, D3, [late])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [{ ...late, ratio: 2 }])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, DAY, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, D3, [late])).toEqual(late);
+    // The list names it, or the day's fills not known, or no such split listed, or a split of the day: none.
+    expect(lateSplitOf(broker, [sleeve, bucket], [], { [splitKey(late)]: 4 }, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], 'unknown', {}, D3, [late])).toBeNull();
+    // The listing day's fills in the symbol (sold 20 new shares; bought 10 at 88): found with them.
+    const sold = { ...broker, qty: 192 };
+    expect(
+      lateSplitOf(sold, [sleeve, bucket], [{ side: 'sell', qty: 20, price: 91 }], {}, D3, [late]),
+    ).toEqual(late);
+    expect(lateSplitOf(sold, [sleeve, bucket], [], {}, D3, [late])).toBeNull();
+    const bought = { ...broker, qty: 222, avgEntryPrice: (212 * 90 + 10 * 88) / 222 };
+    expect(
+      lateSplitOf(bought, [sleeve, bucket], [{ side: 'buy', qty: 10, price: 88 }], {}, D3, [late]),
+    ).toEqual(late);
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, D3, [{ ...late, ratio: 2 }])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, DAY, [late])).toBeNull();
     // More than SPLIT_KEYS_KEPT_DAYS days before the day: none.
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, '2021-04-20', [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, '2021-04-20', [late])).toBeNull();
     // Applied, the broker's position shows no split any more.
     const applied = applyLateSplit([sleeve, bucket], late);
-    expect(lateSplitOf(broker, applied, false, {}, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, applied, [], {}, D3, [late])).toBeNull();
   });
 
   it('scales the records opened before it and empties the bucket the split day wrote', () => {
