@@ -1,5 +1,6 @@
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
+import { unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerOrderStatus, BrokerPosition } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
@@ -349,12 +350,27 @@ export async function endOfDay(
   const unlisted = notInList(startOfDay, earlierFills);
   for (const fill of unlisted) filledSymbols.add(fill.symbol);
   const own = await sleeveFills(ctx, [...unlisted, ...ledger, ...unbooked]);
+  // A split the broker applied today and does not list yet (see `inOldShares`): the walk takes the
+  // symbol's fills of the day in the old shares, as its records are.
+  const oldShares = inOldShares(
+    brokerPositions.filter((p) => traded(p.symbol) && filledSymbols.has(p.symbol)),
+    startOfDay === undefined
+      ? undefined
+      : splitRecords(startOfDay.positions, splitsToApply(startOfDay, day, splits)),
+    [...ledger, ...unbooked],
+    unlisted,
+  );
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
     opening: sleeveRecords(startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
     splits: splits.filter((s) => traded(s.symbol)),
-    fills: own.filter((f) => traded(f.symbol)),
+    fills: own
+      .filter((f) => traded(f.symbol))
+      .map((f) => {
+        const ratio = oldShares.get(f.symbol);
+        return ratio === undefined ? f : { ...f, qty: f.qty / ratio, price: f.price * ratio };
+      }),
   });
   // The sleeve's quantity: the walk, plus what an operator assigned to it today from the bucket.
   const assigned = await assignedOn(ctx, day);
@@ -844,6 +860,36 @@ async function trackingOrNull(ctx: LiveContext, day: string) {
     });
     return null;
   }
+}
+
+/**
+ * The symbols whose broker position shows a split applied today and not listed (`unlistedSplitOf`:
+ * the start-of-day records, in the old shares with the day's listed splits applied, against the
+ * broker's position and the day's fills, all new to those records), with its apparent ratio. The
+ * walk takes their fills of the day in the old shares (quantity divided by the ratio, price times
+ * it: the same notional), so the sleeve's records stay in the old shares, as on a day without a
+ * fill (the split's new shares go to the bucket, alerted; the split, once listed, is applied to the
+ * records as to any) and a part sold closes at its price in those shares, not at a quarter of it.
+ * A symbol with a fill of an earlier day the start-of-day list does not hold (`unlisted`) is left
+ * out: those fills are in the old shares.
+ */
+function inOldShares(
+  positions: readonly BrokerPosition[],
+  opening: readonly PositionRecord[] | undefined,
+  dayFills: readonly FillRecord[],
+  unlisted: readonly FillRecord[],
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (opening === undefined) return out;
+  for (const position of positions) {
+    if (unlisted.some((f) => f.symbol === position.symbol)) continue;
+    const fills = dayFills
+      .filter((f) => f.symbol === position.symbol)
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    const found = unlistedSplitOf(position, opening, fills);
+    if (found !== null) out.set(position.symbol, found.ratio);
+  }
+  return out;
 }
 
 /**

@@ -563,7 +563,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
     ['sells part of the new shares', 'sell', 192],
     ['buys more in the new shares', 'buy', 232],
   ] as const)(
-    "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused)",
+    "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
     async (_, side, held) => {
       stack = await startLiveStack({
         startTime: at(D1, '08:00'),
@@ -623,6 +623,51 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect(again.stopsPlaced).toEqual([]);
       expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
+
+      // End-of-day: the sleeve walks the day's fill in the old shares (20 new = 5 old), so its
+      // records stay in the old shares; the split's new shares go to the bucket, as without a fill.
+      const sleeveOld = side === 'buy' ? 58 : 48;
+      s.alpaca.setTime(at(D2, '16:15'));
+      const closed = await endOfDay(ctx, at(D2, '16:15'));
+      if (!('reconciliation' in closed)) throw new Error('expected a report');
+      expect(closed.reconciliation.symbols).toMatchObject([
+        { symbol: 'SPY', brokerQty: held, sleevesQty: sleeveOld, unassignedAfter: held - sleeveOld },
+      ]);
+      const fillPrice = ownIntents[0]?.avgFillPrice as number;
+      const d2Record = (await ctx.store.getLatestPositions())?.positions.find(
+        (p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED',
+      );
+      expect(d2Record?.qty).toBe(sleeveOld);
+      if (side === 'sell') {
+        // The part sold: 5 old shares at four times the fill's price (not a 75 % loss).
+        expect(d2Record?.realised?.qty).toBeCloseTo(5, 9);
+        expect(d2Record?.realised?.exitPrice).toBeCloseTo(fillPrice * 4, 6);
+      }
+
+      // D3: the split listed, dated D2. The risk check applies it once: the sleeve holds all the
+      // broker's shares, the bucket is emptied, the stop is in the new shares; no exit.
+      const D3 = '2021-03-22';
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      const beforeD3 = s.notifier.sent.length;
+      s.alpaca.setTime(at(D3, '10:00'));
+      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      expect(d3.exits).toEqual([]);
+      const list = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+      expect(list.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
+      expect(list[0]?.qty).toBe(held);
+      expect(list[0]?.stop).toBeCloseTo(stop / 4, 9);
+      expect(list[0]?.unlistedSplit).toBeUndefined();
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([held]);
+      expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
+      s.alpaca.setTime(at(D3, '16:15'));
+      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+      expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
     },
     120_000,
   );
