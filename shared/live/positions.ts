@@ -1,9 +1,9 @@
 import { singleStrategy } from '../core/config/schema.js';
 import { isUnassigned } from '../core/live/reconcile.js';
-import { type DayFills, ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
+import { type DayFill, type DayFills, ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
-import type { PositionRecord } from '../core/ports/state-store.js';
+import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
 import type { SleevesState } from '../core/trading/sleeves-close.js';
 import {
   botAssetClass,
@@ -118,6 +118,34 @@ export async function unlistedSplit(
     });
   }
   return split;
+}
+
+/**
+ * A symbol's fills of the day from the day's intents (a sleeve's leg left out: its net order is the
+ * broker's), for the split guard: each order's filled quantity less what `held` says the booked
+ * records hold of it, at its average fill price, in the order the intents last changed; `'unknown'`
+ * (no guard) when `held` cannot say (null) or a part has no average fill price. A fill no intent of
+ * the day names (a resting stop of an earlier day, an order by hand) is not among them: the cost
+ * bases then disagree and the guard finds nothing, as without this.
+ */
+export function intentFills(
+  intents: readonly IntentRecord[],
+  symbol: string,
+  held: (intent: IntentRecord) => number | null,
+): DayFills {
+  const filled = intents
+    .filter((i) => i.symbol === symbol && i.leg !== true && i.filledQty > 0)
+    .sort((a, b) => Date.parse(a.updatedAt) - Date.parse(b.updatedAt));
+  const out: DayFill[] = [];
+  for (const i of filled) {
+    const booked = held(i);
+    if (booked === null) return 'unknown';
+    const qty = i.filledQty - Math.min(i.filledQty, booked);
+    if (qty <= 1e-9) continue;
+    if (i.avgFillPrice === undefined) return 'unknown';
+    out.push({ side: i.side, qty, price: i.avgFillPrice });
+  }
+  return out;
 }
 
 /** A split of the day, as the broker's activities report it (new shares per old share). */

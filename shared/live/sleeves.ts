@@ -25,7 +25,7 @@ import {
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import { isUnassigned } from '../core/live/reconcile.js';
-import type { DayFill, DayFills } from '../core/live/split-guard.js';
+import type { DayFills } from '../core/live/split-guard.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -73,6 +73,7 @@ import {
 import { entryRefusal } from './entry-gate.js';
 import {
   type DaySplit,
+  intentFills,
   listedSplits,
   splitKey,
   splitSleevesState,
@@ -975,30 +976,19 @@ export async function sleevesDay(
  * A symbol's fills of the day the booked sleeves do not hold, for the split guard (`unlistedSplit`):
  * of each of the day's orders in it (not a leg), what the booking did not book of its fill: all of
  * an over-filled net order's (a split not listed: its legs are not booked), else its fill beyond
- * the booking's `bookedFills`; in the order the intents last changed. `'unknown'` (no guard) for a
- * day booked by an earlier run (its over-filled orders are not known) with a fill in the symbol, or
- * such a part without an average fill price.
+ * the booking's `bookedFills` (`intentFills`). `'unknown'` (no guard) for a day booked by an
+ * earlier run (its over-filled orders are not known) with a fill in the symbol.
  */
 function unbookedFills(
   intents: readonly IntentRecord[],
   booking: Pick<SleevesBooking, 'overfilled' | 'bookedFills' | 'writtenAt'>,
   symbol: string,
 ): DayFills {
-  const filled = intents
-    .filter((i) => i.symbol === symbol && i.leg !== true && i.filledQty > 0)
-    .sort((a, b) => Date.parse(a.updatedAt) - Date.parse(b.updatedAt));
-  if (filled.length > 0 && booking.writtenAt !== undefined) return 'unknown';
-  const out: DayFill[] = [];
-  for (const i of filled) {
+  return intentFills(intents, symbol, (i) => {
+    if (booking.writtenAt !== undefined) return null;
     const id = i.brokerOrderId ?? i.clientOrderId;
-    const over = booking.overfilled.some((o) => o.order === id);
-    const held = over ? 0 : Math.min(i.filledQty, booking.bookedFills?.[id] ?? 0);
-    const qty = i.filledQty - held;
-    if (qty <= 1e-9) continue;
-    if (i.avgFillPrice === undefined) return 'unknown';
-    out.push({ side: i.side, qty, price: i.avgFillPrice });
-  }
-  return out;
+    return booking.overfilled.some((o) => o.order === id) ? 0 : (booking.bookedFills?.[id] ?? 0);
+  });
 }
 
 /**
