@@ -1,6 +1,12 @@
 import { singleStrategy } from '../core/config/schema.js';
 import { isUnassigned } from '../core/live/reconcile.js';
-import { type DayFill, type DayFills, ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
+import {
+  costThroughFills,
+  type DayFill,
+  type DayFills,
+  ratioText,
+  unlistedSplitOf,
+} from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
@@ -99,10 +105,11 @@ export async function unlistedSplit(
   if (found === null || fills === 'unknown') return null;
   const { ratio, booked } = found;
   const net = fills.reduce((sum, f) => sum + (f.side === 'buy' ? f.qty : -f.qty), 0);
+  const walked = costThroughFills(booked.qty * ratio, booked.cost, fills) ?? booked.cost;
   const split = new UnlistedSplitError(
     fills.length === 0
       ? `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} at the same cost basis ($${booked.cost.toFixed(2)}), with no fill today: a ${ratioText(ratio)} split not listed yet?`
-      : `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} (cost basis $${booked.cost.toFixed(2)}) and the day's ${fills.length} fill${fills.length === 1 ? '' : 's'} ${net >= 0 ? '+' : ''}${net} shares, whose cost basis the broker's is: a ${ratioText(ratio)} split not listed yet?`,
+      : `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} and the day's ${fills.length} fill${fills.length === 1 ? '' : 's'} (${net >= 0 ? '+' : ''}${net} shares) at the same cost basis ($${walked.toFixed(2)} with the fills): a ${ratioText(ratio)} split not listed yet?`,
   );
   if (alerted !== split.message) {
     ctx.log.error('a split the broker has not listed yet: no stop, exit or entry in the symbol', {
@@ -255,9 +262,9 @@ export function splitsReadFrom(bookedThrough: string, day: string): string {
  * A split the broker's activities list late (dated before `day`, within
  * {@link SPLIT_KEYS_KEPT_DAYS} days) that a single-strategy positions list has not applied yet:
  * its key is not among the list's `bookedFills` (`applied`) and the broker's position shows it
- * (`unlistedSplitOf`: the quantity the sleeve's records' times the split's ratio and the day's fills
- * they do not hold, `fills`; the cost basis likewise). A list that has it applied shows no split, so it is never
- * applied twice (reruns, the next days). Null when there is none.
+ * (`unlistedSplitOf`: the quantity the sleeve's records' times the split's ratio plus the day's
+ * fills they do not hold, `fills`; the cost basis likewise). A list that has it applied shows no
+ * split, so it is never applied twice (reruns, the next days). Null when there is none.
  */
 export function lateSplitOf(
   position: Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>,

@@ -609,7 +609,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect(raised.map((n) => [n.severity, n.subject])).toEqual([
         ['critical', 'SPY: a 4:1 split not listed yet?'],
       ]);
-      expect(raised[0]?.text).toMatch(/the day's 1 fill/);
+      expect(raised[0]?.text).toMatch(/the day's 1 fill \((\+|-)20 shares\) at the same cost basis/);
       // The record stays in the old shares, flagged; the symbol's entries are refused.
       const kept = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
       expect(kept).toMatchObject({ qty: 53, stop });

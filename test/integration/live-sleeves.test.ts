@@ -476,7 +476,7 @@ describe('a split not listed yet on a day with a net order in the symbol (sleeve
       'SPY: a 4:1 split not listed yet?',
     ]);
     expect(critical.find((n) => /split not listed yet/.test(n.subject))?.text).toMatch(
-      /the day's 1 fill \+8 shares/,
+      /the day's 1 fill \(\+8 shares\)/,
     );
     expect(splitAlarms(s, alerts)).toEqual([]);
     expect(await entryRefusal(ctx, D3, 'SPY', 'bollinger')).toMatch(/4:1 split not listed yet/);
