@@ -1,6 +1,6 @@
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
-import { unlistedSplitOf } from '../core/live/split-guard.js';
+import { type DayFills, unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerOrderStatus, BrokerPosition } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
@@ -38,6 +38,7 @@ import {
   assignedOn,
   beyondBooked,
   bookedFillsOf,
+  fillsAfterList,
   type ReconciliationResult,
   reconcile,
   sleeveFills,
@@ -296,7 +297,9 @@ export async function endOfDay(
   // lists have not applied, each once (see `lateSplits`).
   const { stored, startOfDay, lateApplied } =
     config.sleeves === undefined
-      ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, filledSymbols)
+      ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, (symbol) =>
+          lateSplitFills(storedRead, day, [...ledger, ...awaiting], earlierFills, symbol),
+        )
       : { stored: storedRead, startOfDay: startOfDayRead, lateApplied: {} };
   // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
   const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));
@@ -893,6 +896,39 @@ function inOldShares(
 }
 
 /**
+ * A symbol's fills of the day the stored list does not hold, for the late-split guard (as the risk
+ * check's): all of them for a record an earlier check kept in the old shares (flagged), else those
+ * the list has not booked (`fillsAfterList`); `'unknown'` (no guard) when the list cannot say and
+ * the symbol has a fill of the day, or it has a fill of an earlier day read now (in the old shares).
+ */
+function lateSplitFills(
+  stored: PositionsList | undefined,
+  day: string,
+  dayFills: readonly FillRecord[],
+  earlierFills: readonly FillRecord[],
+  symbol: string,
+): DayFills {
+  const own = dayFills
+    .filter((f) => f.symbol === symbol)
+    .map((f) => ({
+      kind: 'fill' as const,
+      id: f.executionId,
+      orderId: f.brokerOrderId,
+      symbol: f.symbol,
+      side: f.side,
+      qty: f.qty,
+      price: f.price,
+      time: f.time,
+      partial: false,
+    }));
+  if (own.length === 0) return [];
+  if (stored === undefined || earlierFills.some((f) => f.symbol === symbol)) return 'unknown';
+  const flagged = stored.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
+  const unseen = flagged ? own : fillsAfterList(stored, day, own);
+  return unseen === undefined ? 'unknown' : unseen.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+}
+
+/**
  * End-of-day's lists with the splits the broker's activities list late applied, once
  * (`lateSplitOf`, `applyLateSplit`): the stored list (the day's risk check may have applied one
  * already: its `bookedFills` names it, and the broker's position no longer shows it), and the
@@ -906,7 +942,7 @@ async function lateSplits(
   brokerPositions: readonly BrokerPosition[],
   stored: PositionsList | undefined,
   startOfDay: PositionsList | undefined,
-  filledSymbols: ReadonlySet<string>,
+  fillsOf: (symbol: string) => DayFills,
 ): Promise<{
   readonly stored: PositionsList | undefined;
   readonly startOfDay: PositionsList | undefined;
@@ -920,8 +956,7 @@ async function lateSplits(
       (p) => ctx.config.watchlist.includes(p.symbol) && p.assetClass === botAssetClass(ctx),
     ),
     stored?.positions ?? [],
-    // A symbol with a fill of the day: the guard stands aside (its fills are not weighed here).
-    (symbol) => (filledSymbols.has(symbol) ? 'unknown' : []),
+    fillsOf,
     stored?.bookedFills,
   );
   // The late splits the day's list has applied (by a risk check of the day, or just now).

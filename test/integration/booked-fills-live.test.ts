@@ -674,59 +674,79 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
 });
 
 describe('a split listed late, on its listing day a fill in the symbol (single strategy)', () => {
-  it("the listing day's risk check applies the split with the day's fill weighed: no exit, the stop in the new shares for all the broker's shares", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
-      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-      dataDir: splitBarsDir('SPY', D2, 4),
-    });
-    const s = stack;
-    const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-    const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
-      ?.stop as number;
-    // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
-    s.alpaca.setTime(at(D2, '10:00'));
-    expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
-    s.alpaca.setTime(at(D2, '16:15'));
-    await endOfDay(ctx, at(D2, '16:15'));
-    // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
-    const D3 = '2021-03-22';
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    s.alpaca.setTime(at(D3, '09:45'));
-    await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
-    const beforeD3 = s.notifier.sent.length;
-    s.alpaca.setTime(at(D3, '10:00'));
-    const d3 = await riskCheck(ctx, at(D3, '10:00'));
-    expect(d3.exits).toEqual([]);
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(192);
-    const list = await ctx.store.getLatestPositions();
-    const spy = list?.positions.filter((p) => p.symbol === 'SPY') ?? [];
-    expect(spy.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
-    expect(spy[0]?.qty).toBe(192);
-    expect(spy[0]?.stop).toBeCloseTo(stop / 4, 9);
-    expect(list?.bookedFills?.[`split:SPY:${D2}`]).toBe(4);
-    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
-    expect(stops.map((o) => o.qty)).toEqual([192]);
-    expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
-    // A rerun applies nothing twice.
-    s.alpaca.setTime(at(D3, '10:15'));
-    expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
-    expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(192);
-    s.alpaca.setTime(at(D3, '16:15'));
-    const d3Close = await endOfDay(ctx, at(D3, '16:15'));
-    if (!('reconciliation' in d3Close)) throw new Error('expected a report');
-    expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
-    expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
-  }, 120_000);
+  it.each([
+    ['the risk check', true],
+    ['end-of-day (no risk check of the day before it)', false],
+  ])(
+    "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
+    async (_, checked) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+        dataDir: splitBarsDir('SPY', D2, 4),
+      });
+      const s = stack;
+      const { ctx } = s;
+      await enterOnD1(s);
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
+        ?.stop as number;
+      // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '10:00'));
+      expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
+      s.alpaca.setTime(at(D2, '16:15'));
+      await endOfDay(ctx, at(D2, '16:15'));
+      // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
+      const D3 = '2021-03-22';
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      s.alpaca.setTime(at(D3, '09:45'));
+      await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
+      const beforeD3 = s.notifier.sent.length;
+      if (!checked) {
+        s.alpaca.setTime(at(D3, '16:15'));
+        const closed = await endOfDay(ctx, at(D3, '16:15'));
+        if (!('reconciliation' in closed)) throw new Error('expected a report');
+        expect(closed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+        const record = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+        expect(record?.map((p) => [p.sleeve, p.qty])).toEqual([[ctx.config.name, 192]]);
+        expect(record?.[0]?.stop).toBeCloseTo(stop / 4, 9);
+        expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
+        return;
+      }
+      s.alpaca.setTime(at(D3, '10:00'));
+      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      expect(d3.exits).toEqual([]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(192);
+      const list = await ctx.store.getLatestPositions();
+      const spy = list?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+      expect(spy.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
+      expect(spy[0]?.qty).toBe(192);
+      expect(spy[0]?.stop).toBeCloseTo(stop / 4, 9);
+      expect(list?.bookedFills?.[`split:SPY:${D2}`]).toBe(4);
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([192]);
+      expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
+      // A rerun applies nothing twice.
+      s.alpaca.setTime(at(D3, '10:15'));
+      expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+      expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(
+        192,
+      );
+      s.alpaca.setTime(at(D3, '16:15'));
+      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+      expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
+    },
+    120_000,
+  );
 });
 
 describe('a split and the UNASSIGNED bucket written on its day', () => {
