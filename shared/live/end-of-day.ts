@@ -1,5 +1,6 @@
 import { orderDateOf } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, unassignedQty } from '../core/live/reconcile.js';
+import { type DayFills, unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerOrderStatus, BrokerPosition } from '../core/ports/broker.js';
 import type {
   ClosedTradeRecord,
@@ -37,6 +38,7 @@ import {
   assignedOn,
   beyondBooked,
   bookedFillsOf,
+  fillsAfterList,
   type ReconciliationResult,
   reconcile,
   sleeveFills,
@@ -295,7 +297,9 @@ export async function endOfDay(
   // lists have not applied, each once (see `lateSplits`).
   const { stored, startOfDay, lateApplied } =
     config.sleeves === undefined
-      ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, filledSymbols)
+      ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, (symbol) =>
+          lateSplitFills(storedRead, day, [...ledger, ...awaiting], earlierFills, symbol),
+        )
       : { stored: storedRead, startOfDay: startOfDayRead, lateApplied: {} };
   // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
   const records = new Map(sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]));
@@ -349,12 +353,27 @@ export async function endOfDay(
   const unlisted = notInList(startOfDay, earlierFills);
   for (const fill of unlisted) filledSymbols.add(fill.symbol);
   const own = await sleeveFills(ctx, [...unlisted, ...ledger, ...unbooked]);
+  // A split the broker applied today and does not list yet (see `inOldShares`): the walk takes the
+  // symbol's fills of the day in the old shares, as its records are.
+  const oldShares = inOldShares(
+    brokerPositions.filter((p) => traded(p.symbol) && filledSymbols.has(p.symbol)),
+    startOfDay === undefined
+      ? undefined
+      : splitRecords(startOfDay.positions, splitsToApply(startOfDay, day, splits)),
+    [...ledger, ...unbooked],
+    unlisted,
+  );
   const walk = closedTradesOfDay({
     strategy: config.name,
     recordedAt: scheduledTime,
     opening: sleeveRecords(startOfDay?.positions ?? []).filter((p) => traded(p.symbol)),
     splits: splits.filter((s) => traded(s.symbol)),
-    fills: own.filter((f) => traded(f.symbol)),
+    fills: own
+      .filter((f) => traded(f.symbol))
+      .map((f) => {
+        const ratio = oldShares.get(f.symbol);
+        return ratio === undefined ? f : { ...f, qty: f.qty / ratio, price: f.price * ratio };
+      }),
   });
   // The sleeve's quantity: the walk, plus what an operator assigned to it today from the bucket.
   const assigned = await assignedOn(ctx, day);
@@ -847,6 +866,69 @@ async function trackingOrNull(ctx: LiveContext, day: string) {
 }
 
 /**
+ * The symbols whose broker position shows a split applied today and not listed (`unlistedSplitOf`:
+ * the start-of-day records, in the old shares with the day's listed splits applied, against the
+ * broker's position and the day's fills, all new to those records), with its apparent ratio. The
+ * walk takes their fills of the day in the old shares (quantity divided by the ratio, price times
+ * it: the same notional), so the sleeve's records stay in the old shares, as on a day without a
+ * fill (the split's new shares go to the bucket, alerted; the split, once listed, is applied to the
+ * records as to any) and a part sold closes at its price in those shares, not at a quarter of it.
+ * A symbol with a fill of an earlier day the start-of-day list does not hold (`unlisted`) is left
+ * out: those fills are in the old shares.
+ */
+function inOldShares(
+  positions: readonly BrokerPosition[],
+  opening: readonly PositionRecord[] | undefined,
+  dayFills: readonly FillRecord[],
+  unlisted: readonly FillRecord[],
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (opening === undefined) return out;
+  for (const position of positions) {
+    if (unlisted.some((f) => f.symbol === position.symbol)) continue;
+    const fills = dayFills
+      .filter((f) => f.symbol === position.symbol)
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    const found = unlistedSplitOf(position, opening, fills);
+    if (found !== null) out.set(position.symbol, found.ratio);
+  }
+  return out;
+}
+
+/**
+ * A symbol's fills of the day the stored list does not hold, for the late-split guard (as the risk
+ * check's): all of them for a record an earlier check kept in the old shares (flagged), else those
+ * the list has not booked (`fillsAfterList`); `'unknown'` (no guard) when the list cannot say and
+ * the symbol has a fill of the day, or it has a fill of an earlier day read now (in the old shares).
+ */
+function lateSplitFills(
+  stored: PositionsList | undefined,
+  day: string,
+  dayFills: readonly FillRecord[],
+  earlierFills: readonly FillRecord[],
+  symbol: string,
+): DayFills {
+  const own = dayFills
+    .filter((f) => f.symbol === symbol)
+    .map((f) => ({
+      kind: 'fill' as const,
+      id: f.executionId,
+      orderId: f.brokerOrderId,
+      symbol: f.symbol,
+      side: f.side,
+      qty: f.qty,
+      price: f.price,
+      time: f.time,
+      partial: false,
+    }));
+  if (own.length === 0) return [];
+  if (stored === undefined || earlierFills.some((f) => f.symbol === symbol)) return 'unknown';
+  const flagged = stored.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
+  const unseen = flagged ? own : fillsAfterList(stored, day, own);
+  return unseen === undefined ? 'unknown' : unseen.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+}
+
+/**
  * End-of-day's lists with the splits the broker's activities list late applied, once
  * (`lateSplitOf`, `applyLateSplit`): the stored list (the day's risk check may have applied one
  * already: its `bookedFills` names it, and the broker's position no longer shows it), and the
@@ -860,7 +942,7 @@ async function lateSplits(
   brokerPositions: readonly BrokerPosition[],
   stored: PositionsList | undefined,
   startOfDay: PositionsList | undefined,
-  filledSymbols: ReadonlySet<string>,
+  fillsOf: (symbol: string) => DayFills,
 ): Promise<{
   readonly stored: PositionsList | undefined;
   readonly startOfDay: PositionsList | undefined;
@@ -874,7 +956,7 @@ async function lateSplits(
       (p) => ctx.config.watchlist.includes(p.symbol) && p.assetClass === botAssetClass(ctx),
     ),
     stored?.positions ?? [],
-    (symbol) => filledSymbols.has(symbol),
+    fillsOf,
     stored?.bookedFills,
   );
   // The late splits the day's list has applied (by a risk check of the day, or just now).

@@ -1,9 +1,15 @@
 import { singleStrategy } from '../core/config/schema.js';
 import { isUnassigned } from '../core/live/reconcile.js';
-import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
+import {
+  costThroughFills,
+  type DayFill,
+  type DayFills,
+  ratioText,
+  unlistedSplitOf,
+} from '../core/live/split-guard.js';
 import { utcDay } from '../core/market/utc-day.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
-import type { PositionRecord } from '../core/ports/state-store.js';
+import type { IntentRecord, PositionRecord } from '../core/ports/state-store.js';
 import type { SleevesState } from '../core/trading/sleeves-close.js';
 import {
   botAssetClass,
@@ -79,25 +85,31 @@ export async function haltSymbol(
 
 /**
  * The split the broker's position in a symbol shows and its activities do not list yet, or null
- * (`unlistedSplitRatio`: the quantity apart from the booked one by a ratio, the same cost basis, no
- * fill of the symbol today). The booked side is the symbol's records with the listed splits
- * applied: the sleeves' alone (a bucket an earlier reconciliation filled with the split's shares
- * left out), or with the bucket. Alerts (critical, naming the symbol and the apparent ratio) unless
- * `alerted`, the reason the symbol's stored records already carry, is the same: once.
+ * (`unlistedSplitRatio`: the quantity less the day's fills apart from the booked one by a ratio,
+ * the booked cost basis walked through those fills the broker's). The booked side is the symbol's
+ * records with the listed splits applied: the sleeves' alone (a bucket an earlier reconciliation
+ * filled with the split's shares left out), or with the bucket; `fills` are the symbol's fills of
+ * the day those records do not hold (`'unknown'`: no guard). Alerts (critical, naming the symbol
+ * and the apparent ratio) unless `alerted`, the reason the symbol's stored records already carry,
+ * is the same: once.
  */
 export async function unlistedSplit(
   ctx: LiveContext,
   position: Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>,
   records: readonly PositionRecord[],
-  filledToday: boolean,
+  fills: DayFills,
   alerted: string | undefined,
 ): Promise<UnlistedSplitError | null> {
   const { symbol } = position;
-  const found = unlistedSplitOf(position, records, filledToday);
-  if (found === null) return null;
+  const found = unlistedSplitOf(position, records, fills);
+  if (found === null || fills === 'unknown') return null;
   const { ratio, booked } = found;
+  const net = fills.reduce((sum, f) => sum + (f.side === 'buy' ? f.qty : -f.qty), 0);
+  const walked = costThroughFills(booked.qty * ratio, booked.cost, fills) ?? booked.cost;
   const split = new UnlistedSplitError(
-    `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} at the same cost basis ($${booked.cost.toFixed(2)}), with no fill today: a ${ratioText(ratio)} split not listed yet?`,
+    fills.length === 0
+      ? `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} at the same cost basis ($${booked.cost.toFixed(2)}), with no fill today: a ${ratioText(ratio)} split not listed yet?`
+      : `${symbol}: the broker holds ${position.qty} shares, the books ${booked.qty} and the day's ${fills.length} fill${fills.length === 1 ? '' : 's'} (${net >= 0 ? '+' : ''}${net} shares) at the same cost basis ($${walked.toFixed(2)} with the fills): a ${ratioText(ratio)} split not listed yet?`,
   );
   if (alerted !== split.message) {
     ctx.log.error('a split the broker has not listed yet: no stop, exit or entry in the symbol', {
@@ -113,6 +125,34 @@ export async function unlistedSplit(
     });
   }
   return split;
+}
+
+/**
+ * A symbol's fills of the day from the day's intents (a sleeve's leg left out: its net order is the
+ * broker's), for the split guard: each order's filled quantity less what `held` says the booked
+ * records hold of it, at its average fill price, in the order the intents last changed; `'unknown'`
+ * (no guard) when `held` cannot say (null) or a part has no average fill price. A fill no intent of
+ * the day names (a resting stop of an earlier day, an order by hand) is not among them: the cost
+ * bases then disagree and the guard finds nothing, as without this.
+ */
+export function intentFills(
+  intents: readonly IntentRecord[],
+  symbol: string,
+  held: (intent: IntentRecord) => number | null,
+): DayFills {
+  const filled = intents
+    .filter((i) => i.symbol === symbol && i.leg !== true && i.filledQty > 0)
+    .sort((a, b) => Date.parse(a.updatedAt) - Date.parse(b.updatedAt));
+  const out: DayFill[] = [];
+  for (const i of filled) {
+    const booked = held(i);
+    if (booked === null) return 'unknown';
+    const qty = i.filledQty - Math.min(i.filledQty, booked);
+    if (qty <= 1e-9) continue;
+    if (i.avgFillPrice === undefined) return 'unknown';
+    out.push({ side: i.side, qty, price: i.avgFillPrice });
+  }
+  return out;
 }
 
 /** A split of the day, as the broker's activities report it (new shares per old share). */
@@ -222,19 +262,19 @@ export function splitsReadFrom(bookedThrough: string, day: string): string {
  * A split the broker's activities list late (dated before `day`, within
  * {@link SPLIT_KEYS_KEPT_DAYS} days) that a single-strategy positions list has not applied yet:
  * its key is not among the list's `bookedFills` (`applied`) and the broker's position shows it
- * (`unlistedSplitOf`: the quantity the sleeve's records' times the split's ratio, the same cost
- * basis, no fill of the symbol today). A list that has it applied shows no split, so it is never
- * applied twice (reruns, the next days). Null when there is none.
+ * (`unlistedSplitOf`: the quantity the sleeve's records' times the split's ratio plus the day's
+ * fills they do not hold, `fills`; the cost basis likewise). A list that has it applied shows no
+ * split, so it is never applied twice (reruns, the next days). Null when there is none.
  */
 export function lateSplitOf(
   position: Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>,
   records: readonly PositionRecord[],
-  filledToday: boolean,
+  fills: DayFills,
   applied: Readonly<Record<string, number>> | undefined,
   day: string,
   listed: readonly DaySplit[],
 ): DaySplit | null {
-  const found = unlistedSplitOf(position, records, filledToday);
+  const found = unlistedSplitOf(position, records, fills);
   if (found === null) return null;
   const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
   return (
@@ -290,7 +330,8 @@ export async function listedSplits(ctx: LiveContext, from: string, until: string
  * `records` with the splits the broker's activities list late applied, once each
  * ({@link lateSplitOf}, {@link applyLateSplit}): for each broker position that shows a split the
  * records have not applied (the activities read from {@link lateSplitsReadFrom}, only then), and
- * the splits applied. `applied` is the list's `bookedFills` (the split keys it names).
+ * the splits applied. `applied` is the list's `bookedFills` (the split keys it names); `fillsOf`
+ * gives a symbol's fills of the day the records do not hold.
  */
 export async function withLateSplits(
   ctx: LiveContext,
@@ -298,14 +339,14 @@ export async function withLateSplits(
   until: string,
   brokerPositions: readonly Pick<BrokerPosition, 'symbol' | 'qty' | 'avgEntryPrice'>[],
   records: readonly PositionRecord[],
-  filledToday: (symbol: string) => boolean,
+  fillsOf: (symbol: string) => DayFills,
   applied: Readonly<Record<string, number>> | undefined,
 ): Promise<{ readonly records: PositionRecord[]; readonly splits: readonly DaySplit[] }> {
   let out = [...records];
   const splits: DaySplit[] = [];
   let listed: DaySplit[] | undefined;
   for (const position of brokerPositions) {
-    const filled = filledToday(position.symbol);
+    const filled = fillsOf(position.symbol);
     if (unlistedSplitOf(position, out, filled) === null) continue;
     listed ??= await listedSplits(ctx, lateSplitsReadFrom(day), until);
     const late = lateSplitOf(position, out, filled, applied, day, listed);

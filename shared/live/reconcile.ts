@@ -355,6 +355,11 @@ export async function readWithFills(
   readonly bookedFills?: BookedFills;
   /** The day's splits the read includes (listed with its fills). */
   readonly splits: readonly DaySplit[];
+  /**
+   * The day's fills the read includes, listed or not yet (those of the day's orders the activities
+   * do not list: at price 0, last); absent when the reads never agreed.
+   */
+  readonly fills?: readonly ActivityFill[];
 }> {
   const dayActivities = async () =>
     (
@@ -389,7 +394,7 @@ export async function readWithFills(
       booked[i.brokerOrderId] = i.filledQty;
       known.push(unlistedFill(i.brokerOrderId, i.symbol, i.side, i.filledQty - listed));
     }
-    if (stored === undefined) return { value, bookedFills: booked, splits };
+    if (stored === undefined) return { value, bookedFills: booked, splits, fills: known };
     // The fills the stored list of the day booked stay booked: those an earlier run found unlisted
     // (see below) are in the read, and the activities may not list them yet.
     const carry = () => {
@@ -399,7 +404,8 @@ export async function readWithFills(
       return out;
     };
     const unexplained = unexplainedSymbols(stored, day, value, known, splits);
-    if (unexplained === undefined || unexplained.length === 0) return { value, bookedFills: carry(), splits };
+    if (unexplained === undefined || unexplained.length === 0)
+      return { value, bookedFills: carry(), splits, fills: known };
     const found = await unlistedFills(ctx, day, stored, unexplained, after, booked);
     // The orders are listed after the read: a fill landing in between is among the found ones but
     // not in the read. Read again; at the last attempt, book only the found fills of the symbols
@@ -412,7 +418,7 @@ export async function readWithFills(
     if (left.length > 0) {
       ctx.log.warn('the broker holds quantities no listed or found fill explains', { day, symbols: left });
     }
-    return { value, bookedFills: carry(), splits };
+    return { value, bookedFills: carry(), splits, fills: [...known, ...found] };
   }
   ctx.log.warn('the fills in the broker positions read are not known: the list falls back on its time', {
     day,
@@ -436,6 +442,24 @@ function unlistedFill(orderId: string, symbol: string, side: 'buy' | 'sell', qty
 }
 
 /**
+ * The day's fills a stored list does not hold: all of them for a list of an earlier day; for one of
+ * the day, those beyond its `bookedFills`, else those after its `writtenAt`; undefined when the list
+ * cannot say (neither, or a list of a later day).
+ */
+export function fillsAfterList(
+  stored: Pick<PositionsList, 'date' | 'bookedFills' | 'writtenAt'>,
+  day: string,
+  fills: readonly ActivityFill[],
+): ActivityFill[] | undefined {
+  if (stored.date > day) return undefined;
+  if (stored.date < day) return [...fills];
+  if (stored.bookedFills !== undefined) return beyondBooked(fills, stored.bookedFills);
+  if (stored.writtenAt === undefined) return undefined;
+  const writtenAt = Date.parse(stored.writtenAt);
+  return fills.filter((f) => Date.parse(f.time) > writtenAt);
+}
+
+/**
  * The symbols of a stored list whose quantity at the broker is not what the list and the day's
  * fills it has not booked make (with the day's splits it has not applied, see `splitsToApply`);
  * undefined when the list cannot say which fills it booked (neither `bookedFills` nor `writtenAt`).
@@ -447,14 +471,8 @@ export function unexplainedSymbols(
   fills: readonly ActivityFill[],
   splits: readonly DaySplit[],
 ): string[] | undefined {
-  if (stored.date > day) return undefined;
-  let unseen: ActivityFill[];
-  if (stored.date < day) unseen = [...fills];
-  else if (stored.bookedFills !== undefined) unseen = beyondBooked(fills, stored.bookedFills);
-  else if (stored.writtenAt !== undefined) {
-    const writtenAt = Date.parse(stored.writtenAt);
-    unseen = fills.filter((f) => Date.parse(f.time) > writtenAt);
-  } else return undefined;
+  const unseen = fillsAfterList(stored, day, fills);
+  if (unseen === undefined) return undefined;
   // A halted symbol's record keeps the ledger's quantity, not the broker's: no fill explains it
   // (the halt alerted it; the symbol resumes when the two agree again).
   const halted = new Set(stored.positions.flatMap((p) => (p.unknownState === undefined ? [] : [p.symbol])));

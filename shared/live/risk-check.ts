@@ -1,6 +1,7 @@
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, newYorkTime, STOP_ORDER_TYPES } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare, unassignedQty } from '../core/live/reconcile.js';
+import type { DayFills } from '../core/live/split-guard.js';
 import type { BrokerPosition } from '../core/ports/broker.js';
 import type {
   IntentRecord,
@@ -28,7 +29,7 @@ import {
   unlistedSplit,
   withLateSplits,
 } from './positions.js';
-import { flattenedToday, readWithFills } from './reconcile.js';
+import { fillsAfterList, flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -207,14 +208,29 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   // from an earlier day by the signal step), shares times the ratio, its stops and prices divided.
   // A split the activities list late (dated before the day), which the list has not applied and the
   // broker's position shows: applied once, to the records opened before it (see `lateSplitOf`).
+  // The split guard weighs a symbol's fills of the day its records do not hold (the read's): all of
+  // them for a record an earlier check kept in the old shares (flagged `unlistedSplit`: it holds
+  // none), else those the list has not booked; when the read cannot say, a symbol with a fill of
+  // the day gets no guard ('unknown').
   const filledToday = (symbol: string) => tracked.some((i) => i.symbol === symbol && i.filledQty > 0);
+  const dayFills = (symbol: string): DayFills => {
+    const flagged = stored?.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
+    const unseen =
+      read.fills === undefined || stored === undefined
+        ? read.fills
+        : flagged === true
+          ? read.fills
+          : fillsAfterList(stored, day, read.fills);
+    if (unseen === undefined) return filledToday(symbol) ? 'unknown' : [];
+    return unseen.filter((f) => f.symbol === symbol).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  };
   const late = await withLateSplits(
     ctx,
     day,
     scheduledTime,
     positions,
     splitRecords(stored?.positions ?? [], splitsToApply(stored, day, read.splits)),
-    filledToday,
+    dayFills,
     stored?.bookedFills,
   );
   const storedPositions = late.records;
@@ -247,7 +263,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       ctx,
       brokerPosition,
       storedPositions,
-      filledToday(brokerPosition.symbol),
+      dayFills(brokerPosition.symbol),
       record?.unlistedSplit,
     );
     if (split !== null) {

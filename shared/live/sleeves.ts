@@ -25,6 +25,7 @@ import {
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import { isUnassigned } from '../core/live/reconcile.js';
+import type { DayFills } from '../core/live/split-guard.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -72,6 +73,7 @@ import {
 import { entryRefusal } from './entry-gate.js';
 import {
   type DaySplit,
+  intentFills,
   listedSplits,
   splitKey,
   splitSleevesState,
@@ -971,6 +973,25 @@ export async function sleevesDay(
 }
 
 /**
+ * A symbol's fills of the day the booked sleeves do not hold, for the split guard (`unlistedSplit`):
+ * of each of the day's orders in it (not a leg), what the booking did not book of its fill: all of
+ * an over-filled net order's (a split not listed: its legs are not booked), else its fill beyond
+ * the booking's `bookedFills` (`intentFills`). `'unknown'` (no guard) for a day booked by an
+ * earlier run (its over-filled orders are not known) with a fill in the symbol.
+ */
+function unbookedFills(
+  intents: readonly IntentRecord[],
+  booking: Pick<SleevesBooking, 'overfilled' | 'bookedFills' | 'writtenAt'>,
+  symbol: string,
+): DayFills {
+  return intentFills(intents, symbol, (i) => {
+    if (booking.writtenAt !== undefined) return null;
+    const id = i.brokerOrderId ?? i.clientOrderId;
+    return booking.overfilled.some((o) => o.order === id) ? 0 : (booking.bookedFills?.[id] ?? 0);
+  });
+}
+
+/**
  * risk-check for a sleeves config: each sleeve's position (the day booked provisionally on the
  * stored state) has its own protective stop at the broker, tagged with the sleeve (`stop` id, the
  * sleeve's shares), so a stop fill belongs to exactly one sleeve; a stop the market is through
@@ -1007,7 +1028,7 @@ export async function sleeveStops(
       ctx,
       position,
       booked,
-      intents.some((i) => i.symbol === position.symbol && i.filledQty > 0),
+      unbookedFills(intents, booking, position.symbol),
       latest?.positions.find((r) => r.symbol === position.symbol && r.unlistedSplit !== undefined)
         ?.unlistedSplit,
     );

@@ -32,6 +32,7 @@ import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/s
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
+import { intentFills } from '../live/positions.js';
 import { listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
 import { bookStopOrder, refusedCancel } from '../live/stops.js';
@@ -225,7 +226,15 @@ export class StreamRiskEngine {
           // The broker's whole position (the bucket's shares too) against every record.
           positions.find((x) => x.symbol === p.symbol) ?? p,
           stored?.positions ?? [],
-          intents.some((i) => i.symbol === p.symbol && i.filledQty > 0),
+          // The day's fills of its orders the list does not hold: all of them for a list of an
+          // earlier day, those beyond its `bookedFills` for one of the day (else unknown: no guard).
+          intentFills(intents, p.symbol, (i) =>
+            stored === undefined || stored.date < day
+              ? 0
+              : stored.date === day && stored.bookedFills !== undefined
+                ? (stored.bookedFills[i.brokerOrderId ?? ''] ?? 0)
+                : null,
+          ),
         ) !== null;
       if (unlisted && !this.unlistedLogged.has(`${day}|${p.symbol}`)) {
         this.unlistedLogged.add(`${day}|${p.symbol}`);

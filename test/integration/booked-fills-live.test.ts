@@ -10,6 +10,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { placeIntentOnce } from '../../shared/live/submit.js';
 import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
@@ -508,6 +509,244 @@ describe('a split the broker applies and lists only the next day (single strateg
     // No alert after the listing day's checks: no split not listed, no difference.
     expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
   }, 120_000);
+});
+
+/**
+ * A market order of the day in SPY through the exactly-once path (an intent first), filled at once
+ * by the local paper broker: `qty` new shares bought (`buy`) or sold.
+ */
+async function tradeSpy(
+  s: NonNullable<typeof stack>,
+  day: string,
+  time: string,
+  side: 'buy' | 'sell',
+  qty: number,
+): Promise<void> {
+  const { ctx } = s;
+  const purpose = side === 'buy' ? 'entry' : 'exit';
+  const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
+  const placed = await placeIntentOnce(
+    ctx,
+    {
+      clientOrderId: clientOrderId({
+        stage: ctx.stage,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        date: day,
+        purpose,
+      }),
+      sleeve: ctx.config.name,
+      date: day,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      purpose,
+      side,
+      qty,
+      type: 'market',
+      timeInForce: 'day',
+      referencePrice: price,
+      status: 'recorded',
+      filledQty: 0,
+      reason: side === 'buy' ? 'add to the position' : 'take part off',
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: time,
+      updatedAt: time,
+    },
+    time,
+  );
+  expect(placed.status).toBe('filled');
+}
+
+describe('a split not listed yet on a day with a fill in the symbol (single strategy)', () => {
+  it.each([
+    ['sells part of the new shares', 'sell', 192],
+    ['buys more in the new shares', 'buy', 232],
+  ] as const)(
+    "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
+    async (_, side, held) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+        dataDir: splitBarsDir('SPY', D2, 4),
+      });
+      const s = stack;
+      const { ctx } = s;
+      await enterOnD1(s);
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+      expect(before?.qty).toBe(53);
+      const stop = before?.stop as number;
+      const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      const alerts = s.notifier.sent.length;
+
+      // D2: SPY splits 4:1 at the open, not listed; at 09:45 the config trades 20 new shares of it.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '09:45'));
+      await tradeSpy(s, D2, at(D2, '09:45'), side, 20);
+      s.alpaca.setTime(at(D2, '10:00'));
+      const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+      expect(spy?.qty).toBe(held);
+      expect(spy?.currentPrice as number).toBeLessThan(stop / 2);
+      const ownIntents = (await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY');
+      expect(ownIntents.map((i) => [i.side, i.filledQty])).toEqual([[side, 20]]);
+      const checked = await riskCheck(ctx, at(D2, '10:00'));
+      expect(checked.exits).toEqual([]);
+      expect(checked.stopsPlaced).toEqual([]);
+      expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toHaveLength(1);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
+      // The stop the broker scaled stays.
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(resting.map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
+      const raised = s.notifier.sent.slice(alerts);
+      expect(raised.map((n) => [n.severity, n.subject])).toEqual([
+        ['critical', 'SPY: a 4:1 split not listed yet?'],
+      ]);
+      expect(raised[0]?.text).toMatch(/the day's 1 fill \((\+|-)20 shares\) at the same cost basis/);
+      // The record stays in the old shares, flagged; the symbol's entries are refused.
+      const kept = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+      expect(kept).toMatchObject({ qty: 53, stop });
+      expect(kept?.unlistedSplit).toMatch(/split not listed yet/);
+      expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/SPY: .*4:1 split not listed yet/);
+
+      // The next check: the same (the kept record holds none of the day's fills), alerted once.
+      s.alpaca.setTime(at(D2, '10:15'));
+      const again = await riskCheck(ctx, at(D2, '10:15'));
+      expect(again.exits).toEqual([]);
+      expect(again.stopsPlaced).toEqual([]);
+      expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
+
+      // End-of-day: the sleeve walks the day's fill in the old shares (20 new = 5 old), so its
+      // records stay in the old shares; the split's new shares go to the bucket, as without a fill.
+      const sleeveOld = side === 'buy' ? 58 : 48;
+      s.alpaca.setTime(at(D2, '16:15'));
+      const closed = await endOfDay(ctx, at(D2, '16:15'));
+      if (!('reconciliation' in closed)) throw new Error('expected a report');
+      expect(closed.reconciliation.symbols).toMatchObject([
+        { symbol: 'SPY', brokerQty: held, sleevesQty: sleeveOld, unassignedAfter: held - sleeveOld },
+      ]);
+      const fillPrice = ownIntents[0]?.avgFillPrice as number;
+      const d2Record = (await ctx.store.getLatestPositions())?.positions.find(
+        (p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED',
+      );
+      expect(d2Record?.qty).toBe(sleeveOld);
+      if (side === 'sell') {
+        // The part sold: 5 old shares at four times the fill's price (not a 75 % loss).
+        expect(d2Record?.realised?.qty).toBeCloseTo(5, 9);
+        expect(d2Record?.realised?.exitPrice).toBeCloseTo(fillPrice * 4, 6);
+      }
+
+      // D3: the split listed, dated D2. The risk check applies it once: the sleeve holds all the
+      // broker's shares, the bucket is emptied, the stop is in the new shares; no exit.
+      const D3 = '2021-03-22';
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      const beforeD3 = s.notifier.sent.length;
+      s.alpaca.setTime(at(D3, '10:00'));
+      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      expect(d3.exits).toEqual([]);
+      const list = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+      expect(list.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
+      expect(list[0]?.qty).toBe(held);
+      expect(list[0]?.stop).toBeCloseTo(stop / 4, 9);
+      expect(list[0]?.unlistedSplit).toBeUndefined();
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([held]);
+      expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
+      s.alpaca.setTime(at(D3, '16:15'));
+      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+      expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
+    },
+    120_000,
+  );
+});
+
+describe('a split listed late, on its listing day a fill in the symbol (single strategy)', () => {
+  it.each([
+    ['the risk check', true],
+    ['end-of-day (no risk check of the day before it)', false],
+  ])(
+    "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
+    async (_, checked) => {
+      stack = await startLiveStack({
+        startTime: at(D1, '08:00'),
+        withCache: false,
+        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+        dataDir: splitBarsDir('SPY', D2, 4),
+      });
+      const s = stack;
+      const { ctx } = s;
+      await enterOnD1(s);
+      s.alpaca.setTime(at(D1, '16:15'));
+      await endOfDay(ctx, at(D1, '16:15'));
+      const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
+        ?.stop as number;
+      // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
+      s.alpaca.setTime(at(D2, '09:00'));
+      await marketOpenCheck(ctx, at(D2, '09:00'));
+      s.alpaca.setTime(at(D2, '10:00'));
+      expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
+      s.alpaca.setTime(at(D2, '16:15'));
+      await endOfDay(ctx, at(D2, '16:15'));
+      // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
+      const D3 = '2021-03-22';
+      s.alpaca.setTime(at(D3, '09:00'));
+      await marketOpenCheck(ctx, at(D3, '09:00'));
+      s.alpaca.setTime(at(D3, '09:45'));
+      await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
+      const beforeD3 = s.notifier.sent.length;
+      if (!checked) {
+        s.alpaca.setTime(at(D3, '16:15'));
+        const closed = await endOfDay(ctx, at(D3, '16:15'));
+        if (!('reconciliation' in closed)) throw new Error('expected a report');
+        expect(closed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+        const record = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+        expect(record?.map((p) => [p.sleeve, p.qty])).toEqual([[ctx.config.name, 192]]);
+        expect(record?.[0]?.stop).toBeCloseTo(stop / 4, 9);
+        expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
+        return;
+      }
+      s.alpaca.setTime(at(D3, '10:00'));
+      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      expect(d3.exits).toEqual([]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(192);
+      const list = await ctx.store.getLatestPositions();
+      const spy = list?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+      expect(spy.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
+      expect(spy[0]?.qty).toBe(192);
+      expect(spy[0]?.stop).toBeCloseTo(stop / 4, 9);
+      expect(list?.bookedFills?.[`split:SPY:${D2}`]).toBe(4);
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+        (o) => o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([192]);
+      expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
+      // A rerun applies nothing twice.
+      s.alpaca.setTime(at(D3, '10:15'));
+      expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+      expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(
+        192,
+      );
+      s.alpaca.setTime(at(D3, '16:15'));
+      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+      expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
+    },
+    120_000,
+  );
 });
 
 describe('a split and the UNASSIGNED bucket written on its day', () => {

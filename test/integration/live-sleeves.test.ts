@@ -437,6 +437,56 @@ describe('a split the broker applies and lists only the next day, with the marke
   }, 180_000);
 });
 
+describe('a split not listed yet on a day with a net order in the symbol (sleeves config)', () => {
+  it("the split day's risk checks, with the net order the broker scaled and filled at the open, sell no sleeve's shares and place no stop in the old shares (one split alert, entries refused)", async () => {
+    const s = await twoSleevesInSpy(
+      [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }],
+      splitBarsDir('SPY', D3, 4),
+    );
+    const { ctx } = s;
+    const before = await spyBooks(s);
+    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
+    const stopsBefore = await spyStops(s);
+    const alerts = s.notifier.sent.length;
+    // D3: rsi buys 2 more SPY at the open (decided in the old shares); SPY splits 4:1 at the open,
+    // not listed: the broker scales the net order to 8 and fills it at the new price.
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'entry', 2, 390));
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spy?.qty).toBe(held * 4 + 8);
+    for (const p of Object.values(before)) expect(spy?.currentPrice as number).toBeLessThan(p.stop as number);
+    for (const time of ['10:00', '10:15']) {
+      s.alpaca.setTime(at(D3, time));
+      const checked = await riskCheck(ctx, at(D3, time));
+      expect(checked.exits).toEqual([]);
+      expect(checked.stopsPlaced).toEqual([]);
+    }
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held * 4 + 8);
+    // No order of the day but the net entry.
+    expect(
+      (await ctx.store.listIntents(D3))
+        .filter((i) => i.symbol === 'SPY' && i.leg !== true)
+        .map((i) => i.purpose),
+    ).toEqual(['entry']);
+    expect(await spyStops(s)).toEqual(
+      stopsBefore.map((o) => ({ ...o, qty: o.qty * 4, stopPrice: expect.any(Number) })),
+    );
+    const critical = s.notifier.sent.slice(alerts).filter((n) => n.severity === 'critical');
+    expect(critical.filter((n) => /split not listed yet/.test(n.subject)).map((n) => n.subject)).toEqual([
+      'SPY: a 4:1 split not listed yet?',
+    ]);
+    expect(critical.find((n) => /split not listed yet/.test(n.subject))?.text).toMatch(
+      /the day's 1 fill \(\+8 shares\)/,
+    );
+    expect(splitAlarms(s, alerts)).toEqual([]);
+    expect(await entryRefusal(ctx, D3, 'SPY', 'bollinger')).toMatch(/4:1 split not listed yet/);
+  }, 180_000);
+});
+
 describe('sleeves in the live functions, against the local stack', () => {
   it('two sleeves in opposite directions in one symbol on one morning: one net order, both sleeves right; then one sleeve exits while another holds', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), config: 'config/multi-strategy.yaml' });

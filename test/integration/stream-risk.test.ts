@@ -12,6 +12,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeStop } from '../../shared/live/stops.js';
+import { placeIntentOnce } from '../../shared/live/submit.js';
 import { StreamLeaseHeldError } from '../../shared/stream/lease.js';
 import { type StreamRun, startStream } from '../../shared/stream/run.js';
 import { startLiveStack } from '../helpers/live-stack.js';
@@ -250,6 +251,78 @@ describe('the stream on the local stack', () => {
     expect(run.engine.counts.errors).toBe(0);
     expect(await marketSells(ctx)).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(spy.qty);
+    expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
+    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
+  });
+
+  it('acts on no stop of a symbol whose broker position shows a split the activities do not list, on a day with a fill in it (the fill weighed)', async () => {
+    const { ctx } = await morning();
+    await riskCheck(ctx, at('09:31'));
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
+    await endOfDay(ctx, at('16:15'));
+    const day2 = '2021-03-19';
+    const at2 = (hhmm: string) => at(hhmm).replace(DAY, day2);
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:00'));
+    await marketOpenCheck(ctx, at2('09:00'));
+    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:45'));
+    const start = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (start === undefined) throw new Error('expected a SPY position');
+    // The list as the broker's 4:1 split would leave it (old shares, its stop four times the new),
+    // with no fill of the day booked; then the config buys 20 more SPY.
+    const latest = await ctx.store.getLatestPositions();
+    await ctx.store.putPositions(
+      day2,
+      (latest?.positions ?? []).map((p) =>
+        p.symbol === 'SPY'
+          ? { ...p, qty: p.qty / 4, avgEntryPrice: p.avgEntryPrice * 4, stop: (p.stop as number) * 4 }
+          : p,
+      ),
+      at2('09:40'),
+      {},
+    );
+    const id = clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: 'SPY',
+      date: day2,
+      purpose: 'entry',
+    });
+    const bought = await placeIntentOnce(
+      ctx,
+      {
+        clientOrderId: id,
+        sleeve: ctx.config.name,
+        date: day2,
+        strategy: ctx.config.name,
+        symbol: 'SPY',
+        purpose: 'entry',
+        side: 'buy',
+        qty: 20,
+        type: 'market',
+        timeInForce: 'day',
+        referencePrice: start.currentPrice,
+        status: 'recorded',
+        filledQty: 0,
+        configHash: ctx.configHash,
+        gitCommit: ctx.gitCommit,
+        createdAt: at2('09:45'),
+        updatedAt: at2('09:45'),
+      },
+      at2('09:45'),
+    );
+    expect(bought.status).toBe('filled');
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    expect(spy?.qty).toBe(start.qty + 20);
+    const restingBefore = await stopsAt(ctx, 'SPY');
+    const run = await stream(ctx, at2('10:00'));
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: start.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(() => run.engine.counts.decisions > 0, 'the decision on the trade');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(await marketSells(ctx)).toEqual([]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(start.qty + 20);
     expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
     expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
   });

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   bookedHolding,
+  costThroughFills,
+  type DayFill,
   ratioText,
   unlistedSplitOf,
   unlistedSplitRatio,
@@ -28,13 +30,126 @@ describe('the unlisted-split guard', () => {
         fc.constantFrom(2, 3, 4, 10, 1.5, 0.5, 0.1, 1.05),
         (qty, price, ratio) => {
           const broker = { qty: qty * ratio, avgEntryPrice: price / ratio };
-          const found = unlistedSplitRatio(broker, { qty, cost: qty * price }, false);
+          const found = unlistedSplitRatio(broker, { qty, cost: qty * price }, []);
           expect(found).toBeCloseTo(ratio, 9);
-          // A fill of the day explains a difference: no guard.
-          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, true)).toBeNull();
+          // A fill of the day the guard cannot list: no guard.
+          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, 'unknown')).toBeNull();
         },
       ),
     );
+  });
+
+  /** The broker's position after a split of `ratio` and the day's fills, as the paper broker books it. */
+  const brokerAfter = (booked: { qty: number; price: number }, ratio: number, fills: readonly DayFill[]) => {
+    let qty = booked.qty * ratio;
+    let avg = booked.price / ratio;
+    for (const f of fills) {
+      const signed = f.side === 'buy' ? f.qty : -f.qty;
+      const after = qty + signed;
+      if (qty === 0 || Math.sign(qty) === Math.sign(signed))
+        avg += (f.price - avg) * (f.qty / Math.abs(after));
+      else if (Math.abs(signed) > Math.abs(qty)) avg = f.price;
+      qty = Math.abs(after) < 1e-9 ? 0 : after;
+      if (qty === 0) avg = 0;
+    }
+    // Reported to four decimals.
+    return { qty, avgEntryPrice: Math.round(avg * 10_000) / 10_000 };
+  };
+  /** The day's fills of a long holding: buys, and sells of part or all of what is held. */
+  const dayFills = (start: number, steps: readonly { buy: boolean; part: number; cents: number }[]) => {
+    let held = start;
+    const fills: DayFill[] = [];
+    for (const { buy, part, cents } of steps) {
+      const qty =
+        buy || held < 1 ? Math.max(1, Math.round(part * 500)) : Math.max(1, Math.floor(part * held));
+      const side = buy || held < 1 ? 'buy' : 'sell';
+      fills.push({ side, qty, price: cents / 100 });
+      held += side === 'buy' ? qty : -qty;
+    }
+    return fills.filter((f, k) => k < fills.length && f.qty > 0);
+  };
+  const steps = fc.array(
+    fc.record({
+      buy: fc.boolean(),
+      part: fc.double({ min: 0.01, max: 1, noNaN: true }),
+      cents: fc.integer({ min: 100, max: 200_000 }),
+    }),
+    { maxLength: 6 },
+  );
+  const ratios = fc.oneof(
+    fc.double({ min: 1.04, max: 20, noNaN: true }),
+    // A reverse split at least MIN_SPLIT_CHANGE from 1: at most 0.96 (1/1.04 is 3.8 % from 1).
+    fc.double({ min: 1 / 0.96, max: 20, noNaN: true }).map((r) => 1 / r),
+    fc.constantFrom(2, 3, 4, 10, 1.5, 0.5, 0.1, 1.05),
+  );
+
+  it("finds the ratio of a split with the day's fills (buys add their notional, sells remove shares at the average)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 100, max: 200_000 }),
+        ratios,
+        steps,
+        (qty, cents, ratio, moves) => {
+          const price = cents / 100;
+          const fills = dayFills(qty * ratio, moves);
+          const broker = brokerAfter({ qty, price }, ratio, fills);
+          fc.pre(broker.qty > 1e-9);
+          const found = unlistedSplitRatio(broker, { qty, cost: qty * price }, fills);
+          expect(found).not.toBeNull();
+          expect(found as number).toBeCloseTo(ratio, 6);
+          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, 'unknown')).toBeNull();
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("never fires without a split, whatever the day's fills", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 100, max: 200_000 }),
+        steps,
+        (qty, cents, moves) => {
+          const price = cents / 100;
+          const fills = dayFills(qty, moves);
+          const broker = brokerAfter({ qty, price }, 1, fills);
+          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, fills)).toBeNull();
+          // The fills left out (the guard not told of them): no split either.
+          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, [])).toBeNull();
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("walks a cost basis through the day's fills as the broker books them", () => {
+    // 212 at 91.4375 (19,384.75), buy 20 at 90: +1,800; sell 116 at the average: half the shares left.
+    const fills: DayFill[] = [
+      { side: 'buy', qty: 20, price: 90 },
+      { side: 'sell', qty: 116, price: 95 },
+    ];
+    expect(costThroughFills(212, 19_384.75, fills)).toBeCloseTo((19_384.75 + 1800) / 2, 9);
+    // Sold out, then bought back: the new shares' cost alone.
+    expect(
+      costThroughFills(212, 19_384.75, [
+        { side: 'sell', qty: 212, price: 95 },
+        { side: 'buy', qty: 10, price: 96 },
+      ]),
+    ).toBe(960);
+    // A buy whose price is not known (a fill not listed yet): the cost cannot be told.
+    expect(costThroughFills(212, 19_384.75, [{ side: 'buy', qty: 20, price: 0 }])).toBeNull();
+    // A sell needs no price: it removes shares at the average.
+    expect(costThroughFills(212, 19_384.75, [{ side: 'sell', qty: 53, price: 0 }])).toBeCloseTo(
+      (19_384.75 * 159) / 212,
+      9,
+    );
+    // A 4:1 split (53 at 365.75) and a sell of 20 new shares: the guard finds it; without the fill, not.
+    const broker = { qty: 192, avgEntryPrice: 91.4375 };
+    const booked = { qty: 53, cost: 53 * 365.75 };
+    expect(unlistedSplitRatio(broker, booked, [{ side: 'sell', qty: 20, price: 90 }])).toBe(4);
+    expect(unlistedSplitRatio(broker, booked, [])).toBeNull();
   });
 
   it('finds none when the shares agree, or the cost basis moved with them (a buy, a partial stop fill)', () => {
@@ -45,57 +160,55 @@ describe('the unlisted-split guard', () => {
         fc.double({ min: 1, max: 2000, noNaN: true }),
         (qty, more, price) => {
           const booked = { qty, cost: qty * price };
-          expect(unlistedSplitRatio({ qty, avgEntryPrice: price }, booked, false)).toBeNull();
+          expect(unlistedSplitRatio({ qty, avgEntryPrice: price }, booked, [])).toBeNull();
           // Bought more at a price 1% away: the cost basis grew with the shares.
           const bought = {
             qty: qty + more,
             avgEntryPrice: (qty * price + more * price * 1.01) / (qty + more),
           };
-          expect(unlistedSplitRatio(bought, booked, false)).toBeNull();
+          expect(unlistedSplitRatio(bought, booked, [])).toBeNull();
           // Sold part (a stop's partial fill): the same average price, a smaller cost basis.
           if (qty > 1)
-            expect(unlistedSplitRatio({ qty: qty - 1, avgEntryPrice: price }, booked, false)).toBeNull();
+            expect(unlistedSplitRatio({ qty: qty - 1, avgEntryPrice: price }, booked, [])).toBeNull();
         },
       ),
     );
   });
 
   it('finds none across sides, or with nothing on either side', () => {
-    expect(
-      unlistedSplitRatio({ qty: -200, avgEntryPrice: -100 }, { qty: 50, cost: 20_000 }, false),
-    ).toBeNull();
-    expect(unlistedSplitRatio({ qty: 0, avgEntryPrice: 100 }, { qty: 50, cost: 5000 }, false)).toBeNull();
-    expect(unlistedSplitRatio({ qty: 50, avgEntryPrice: 100 }, { qty: 0, cost: 0 }, false)).toBeNull();
+    expect(unlistedSplitRatio({ qty: -200, avgEntryPrice: -100 }, { qty: 50, cost: 20_000 }, [])).toBeNull();
+    expect(unlistedSplitRatio({ qty: 0, avgEntryPrice: 100 }, { qty: 50, cost: 5000 }, [])).toBeNull();
+    expect(unlistedSplitRatio({ qty: 50, avgEntryPrice: 100 }, { qty: 0, cost: 0 }, [])).toBeNull();
   });
 
   it('finds none where the broker reports no cost basis (a crypto exchange), or the shares moved by less than any split', () => {
     // A stop-limit of an earlier day partly filled in a crash, at an exchange whose average entry
     // price is 0 (both cost bases 0): no split, the stop's exit goes on.
-    expect(unlistedSplitRatio({ qty: 0.6, avgEntryPrice: 0 }, { qty: 1, cost: 0 }, false)).toBeNull();
-    expect(unlistedSplitRatio({ qty: 4, avgEntryPrice: 25 }, { qty: 1, cost: 0 }, false)).toBeNull();
+    expect(unlistedSplitRatio({ qty: 0.6, avgEntryPrice: 0 }, { qty: 1, cost: 0 }, [])).toBeNull();
+    expect(unlistedSplitRatio({ qty: 4, avgEntryPrice: 25 }, { qty: 1, cost: 0 }, [])).toBeNull();
     // 10,000 shares of a $0.40 stock one share apart: the cost bases agree to the tolerance.
     expect(
-      unlistedSplitRatio({ qty: 10_001, avgEntryPrice: 0.4 }, { qty: 10_000, cost: 4000.4 }, false),
+      unlistedSplitRatio({ qty: 10_001, avgEntryPrice: 0.4 }, { qty: 10_000, cost: 4000.4 }, []),
     ).toBeNull();
     expect(
-      unlistedSplitRatio({ qty: 10_500, avgEntryPrice: 0.4 / 1.05 }, { qty: 10_000, cost: 4000 }, false),
+      unlistedSplitRatio({ qty: 10_500, avgEntryPrice: 0.4 / 1.05 }, { qty: 10_000, cost: 4000 }, []),
     ).toBeCloseTo(1.05, 9);
   });
 
   it('tolerates a cent and the rounding of an average price to four decimals, not more', () => {
     // 212 shares at 91.4375 (a quarter of 365.75): the broker's price rounded to 91.4375 → exact.
+    expect(unlistedSplitRatio({ qty: 212, avgEntryPrice: 91.4375 }, { qty: 53, cost: 53 * 365.75 }, [])).toBe(
+      4,
+    );
     expect(
-      unlistedSplitRatio({ qty: 212, avgEntryPrice: 91.4375 }, { qty: 53, cost: 53 * 365.75 }, false),
-    ).toBe(4);
-    expect(
-      unlistedSplitRatio({ qty: 212, avgEntryPrice: 91.43755 }, { qty: 53, cost: 53 * 365.75 }, false),
+      unlistedSplitRatio({ qty: 212, avgEntryPrice: 91.43755 }, { qty: 53, cost: 53 * 365.75 }, []),
     ).toBe(4);
     // Ten cents apart on 212 shares: another position, not a split.
     expect(
       unlistedSplitRatio(
         { qty: 212, avgEntryPrice: 91.4375 + 0.1 / 212 },
         { qty: 53, cost: 53 * 365.75 },
-        false,
+        [],
       ),
     ).toBeNull();
   });
@@ -104,7 +217,7 @@ describe('the unlisted-split guard', () => {
     // The split day's end-of-day put the 3x new shares in the bucket, at the new price.
     const afterBucket = [record(53, 365.75, 'main'), record(159, 91.4375, 'UNASSIGNED')];
     expect(
-      unlistedSplitOf({ symbol: 'SPY', qty: 212, avgEntryPrice: 91.4375 }, afterBucket, false),
+      unlistedSplitOf({ symbol: 'SPY', qty: 212, avgEntryPrice: 91.4375 }, afterBucket, []),
     ).toMatchObject({
       ratio: 4,
       booked: { qty: 53 },
@@ -113,7 +226,7 @@ describe('the unlisted-split guard', () => {
     const withBucket = [record(53, 365.75, 'main'), record(7, 350, 'UNASSIGNED')];
     const cost = 53 * 365.75 + 7 * 350;
     expect(
-      unlistedSplitOf({ symbol: 'SPY', qty: 240, avgEntryPrice: cost / 240 }, withBucket, false),
+      unlistedSplitOf({ symbol: 'SPY', qty: 240, avgEntryPrice: cost / 240 }, withBucket, []),
     ).toMatchObject({
       ratio: 4,
       booked: { qty: 60 },

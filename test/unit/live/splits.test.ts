@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { BrokerActivity } from '../../../shared/core/ports/broker.js';
-import type { PositionRecord } from '../../../shared/core/ports/state-store.js';
+import type { IntentRecord, PositionRecord } from '../../../shared/core/ports/state-store.js';
 import type { SleevePositionState, SleevesState } from '../../../shared/core/trading/sleeves-close.js';
 import {
   applyLateSplit,
+  intentFills,
   lateSplitOf,
   splitKey,
   splitRecord,
@@ -293,17 +294,27 @@ describe('a split the activities list late (single strategy)', () => {
   const broker = { symbol: 'SPY', qty: 212, avgEntryPrice: 90 };
 
   it('is found when the broker shows its ratio and the list does not name it; never twice', () => {
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [late])).toEqual(late);
-    // The list names it, or a fill of the day, or no such split listed, or a split of the day: none.
-    expect(lateSplitOf(broker, [sleeve, bucket], false, { [splitKey(late)]: 4 }, D3, [late])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], true, {}, D3, [late])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, D3, [{ ...late, ratio: 2 }])).toBeNull();
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, DAY, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, D3, [late])).toEqual(late);
+    // The list names it, or the day's fills not known, or no such split listed, or a split of the day: none.
+    expect(lateSplitOf(broker, [sleeve, bucket], [], { [splitKey(late)]: 4 }, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], 'unknown', {}, D3, [late])).toBeNull();
+    // The listing day's fills in the symbol (sold 20 new shares; bought 10 at 88): found with them.
+    const sold = { ...broker, qty: 192 };
+    expect(
+      lateSplitOf(sold, [sleeve, bucket], [{ side: 'sell', qty: 20, price: 91 }], {}, D3, [late]),
+    ).toEqual(late);
+    expect(lateSplitOf(sold, [sleeve, bucket], [], {}, D3, [late])).toBeNull();
+    const bought = { ...broker, qty: 222, avgEntryPrice: (212 * 90 + 10 * 88) / 222 };
+    expect(
+      lateSplitOf(bought, [sleeve, bucket], [{ side: 'buy', qty: 10, price: 88 }], {}, D3, [late]),
+    ).toEqual(late);
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, D3, [{ ...late, ratio: 2 }])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, DAY, [late])).toBeNull();
     // More than SPLIT_KEYS_KEPT_DAYS days before the day: none.
-    expect(lateSplitOf(broker, [sleeve, bucket], false, {}, '2021-04-20', [late])).toBeNull();
+    expect(lateSplitOf(broker, [sleeve, bucket], [], {}, '2021-04-20', [late])).toBeNull();
     // Applied, the broker's position shows no split any more.
     const applied = applyLateSplit([sleeve, bucket], late);
-    expect(lateSplitOf(broker, applied, false, {}, D3, [late])).toBeNull();
+    expect(lateSplitOf(broker, applied, [], {}, D3, [late])).toBeNull();
   });
 
   it('scales the records opened before it and empties the bucket the split day wrote', () => {
@@ -323,5 +334,62 @@ describe('a split the activities list late (single strategy)', () => {
       splitRecord(sleeve, 4),
       { ...bucket, qty: 5 },
     ]);
+  });
+});
+
+describe("the day's fills of a symbol from its intents (the split guard's)", () => {
+  const intent = (
+    id: string,
+    side: 'buy' | 'sell',
+    filledQty: number,
+    avgFillPrice: number | undefined,
+    updatedAt: string,
+    extra: Partial<IntentRecord> = {},
+  ): IntentRecord => ({
+    clientOrderId: id,
+    brokerOrderId: `b-${id}`,
+    date: DAY,
+    strategy: 'trend',
+    symbol: 'SPY',
+    purpose: side === 'buy' ? 'entry' : 'exit',
+    side,
+    qty: filledQty,
+    type: 'market',
+    timeInForce: 'day',
+    referencePrice: 90,
+    status: 'filled',
+    filledQty,
+    ...(avgFillPrice === undefined ? {} : { avgFillPrice }),
+    configHash: 'h',
+    gitCommit: 'g',
+    createdAt: updatedAt,
+    updatedAt,
+    ...extra,
+  });
+  const intents = [
+    intent('sell', 'sell', 20, 91, '2021-03-19T14:30:00.000Z'),
+    intent('buy', 'buy', 8, 90, '2021-03-19T13:31:00.000Z'),
+    intent('leg', 'buy', 2, 360, '2021-03-19T13:31:00.000Z', { leg: true }),
+    intent('qqq', 'buy', 5, 300, '2021-03-19T13:31:00.000Z', { symbol: 'QQQ' }),
+    intent('none', 'buy', 0, undefined, '2021-03-19T13:31:00.000Z'),
+  ];
+
+  it('lists each order of the symbol (no leg) less what the records hold, in the order they last changed', () => {
+    expect(intentFills(intents, 'SPY', () => 0)).toEqual([
+      { side: 'buy', qty: 8, price: 90 },
+      { side: 'sell', qty: 20, price: 91 },
+    ]);
+    expect(intentFills(intents, 'SPY', (i) => (i.clientOrderId === 'sell' ? 15 : 8))).toEqual([
+      { side: 'sell', qty: 5, price: 91 },
+    ]);
+  });
+
+  it('is unknown when the records cannot say what they hold, or a part has no price', () => {
+    expect(intentFills(intents, 'SPY', () => null)).toBe('unknown');
+    expect(intentFills([intent('x', 'buy', 3, undefined, '2021-03-19T13:31:00.000Z')], 'SPY', () => 0)).toBe(
+      'unknown',
+    );
+    // No fill of the symbol: nothing to weigh, whatever the records say.
+    expect(intentFills(intents, 'IWM', () => null)).toEqual([]);
   });
 });
