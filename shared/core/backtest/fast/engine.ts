@@ -814,12 +814,18 @@ function simulate<P>(
   const lossFactor = safeLimitFactor(bk.dailyLossLimit);
   const drawdownFactor = safeLimitFactor(bk.maxDrawdown);
   const preTests = rules !== undefined && !Number.isNaN(lossFactor) && !Number.isNaN(drawdownFactor);
+  // The close whose intent a held stretch decided (it stopped there: the rule does not exit); -1: none.
+  let decidedAt = -1;
   /**
    * Held with nothing pending, from `from`: each close where neither the protective orders
    * (`protectiveHit`) nor the rule (`codes & mask`) can act, as the per-bar code runs it (the
    * position marked at the close, the breakers' bookkeeping in `riskClose`), with the position's
-   * figures in locals. Returns the first bar it did not run: one where the stop, the target or the
-   * rule acts (run by the per-bar code), or the one after a close where the breakers flatten.
+   * figures in locals; with the risk rules, the trade's end too (docs/engine.md, "A trade as one
+   * path"): a stop or target is closed at its bar, which is returned (the per-bar code runs its
+   * close, flat); at a close where the rule's bits are set (the stop and target checked first), an
+   * exit is run as a held close that places the exit order, and the next bar is returned; another
+   * decision stops the stretch there (`decidedAt`). Also returns the bar after a close where the
+   * breakers flatten; without risk rules, the bar where the rule can act.
    *
    * The breakers' state is kept in locals too, and a close runs `breakerStep` itself only where a
    * pre-test without a division (`safeLimitFactor`: the equity at or above a bound of the day's
@@ -828,8 +834,6 @@ function simulate<P>(
    * day starts from the last equity, the high-water mark follows the equity). While a drawdown halt
    * holds (its sessions counted and reset by `breakerStep`) the closes run `holdStretchStepped`.
    */
-  // The close whose intent a held stretch decided (it stopped there: the rule does not exit); -1: none.
-  let decidedAt = -1;
   const holdStretch = (from: number): number => {
     intent = HOLD;
     const rulesOn = rules !== undefined;
