@@ -18,7 +18,8 @@ import { expandGrid } from '../../../shared/core/research/grid.js';
 import { riskRulesSchema } from '../../../shared/core/risk/index.js';
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
-import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import { HOLD, type StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import type { VectorRule } from '../../../shared/core/strategies/vector.js';
 import { COSTED_OPTIONS } from '../../helpers/backtest-options.js';
 
 const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
@@ -368,6 +369,72 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
       }
     }
     expect(resetsWhileFlat).toBeGreaterThan(10);
+  });
+
+  it('a rule whose codes flag held closes where it holds: the held stretch stops there, the close runs with its decision', () => {
+    // The codes may flag a close where the rule does not act (its decision there is HOLD): every
+    // fifth close is flagged for a held position here, so held stretches stop at closes whose
+    // decision is HOLD (and, long-short, at closes where the rule enters the other way).
+    let runs = 0;
+    let trades = 0;
+    for (const name of ['bollinger', 'rsi-reversion', 'volume-profile', 'ma-crossover']) {
+      const base = strategyRegistry.get(name) as StrategyDefinition<unknown>;
+      const vectorize = base.vectorize;
+      if (vectorize === undefined) throw new Error(`${name} has no vectorized rule`);
+      const flagged: StrategyDefinition<unknown> = {
+        ...base,
+        vectorize: (params, context, cache, out) => {
+          const rule = vectorize(params, context, cache, out);
+          const own = Uint8Array.from(rule.codes);
+          const codes = Uint8Array.from(rule.codes, (c, i) =>
+            i % 5 === 2 ? c | rule.longMask | rule.shortMask : c,
+          );
+          const maskOf = (p: string) =>
+            p === 'flat' ? rule.flatMask : p === 'long' ? rule.longMask : rule.shortMask;
+          const wrapped: VectorRule = {
+            codes,
+            flatMask: rule.flatMask,
+            longMask: rule.longMask,
+            shortMask: rule.shortMask,
+            decide: (bar, position) =>
+              ((own[bar] as number) & maskOf(position)) === 0 ? HOLD : rule.decide(bar, position),
+          };
+          return wrapped;
+        },
+      };
+      const combos = expandGrid(SWEEP_GRIDS[name] as NonNullable<(typeof SWEEP_GRIDS)[string]>);
+      for (const riskIndex of [0, 1, 3, 4]) {
+        for (const direction of ['long-only', 'long-short'] as const) {
+          if (!base.directions.includes(direction)) continue;
+          const raw = { ...(combos[(runs * 53) % combos.length] as Record<string, unknown>), atrStop: 2 };
+          const risk = riskVariants[riskIndex];
+          const options: BacktestOptions = {
+            ...COSTED_OPTIONS,
+            direction,
+            ...(risk === undefined ? {} : { risk }),
+          };
+          const series = bundled[runs % bundled.length] as (typeof bundled)[number];
+          runs++;
+          const reference = runBacktest({ series: [series], strategy: base, params: raw, options });
+          const data = new FastSeries(series, options.startIndex, options.endIndex);
+          const fast = runFastBacktest(
+            data,
+            flagged,
+            flagged.params.parse(raw),
+            options,
+            new FastScratch(data.span),
+            true,
+          );
+          trades += reference.trades.length;
+          expect(fast.trades).toEqual(reference.trades);
+          expect(fast.fills).toEqual(reference.fills);
+          expect(fast.equity).toEqual(reference.equity);
+          expect(fast.metrics).toEqual(reference.metrics);
+          expect(fast.finalRiskState).toEqual(reference.risk?.finalState);
+        }
+      }
+    }
+    expect(trades).toBeGreaterThan(100);
   });
 
   it('the comparison fails when one fill rule differs (mutation check)', () => {

@@ -2,6 +2,7 @@ import { InsufficientDataError, InvalidParameterError, QuantShiftError } from '.
 import {
   adversePrice,
   PROTECTIVE_NONE,
+  type ProtectiveHit,
   protectiveFillPrice,
   protectiveHit,
   STOP_AT_OPEN,
@@ -531,12 +532,22 @@ function simulate<P>(
       pos[P_TARGET_PRICE] as number,
       gapOnly,
     );
-    if (hit === PROTECTIVE_NONE) return;
+    if (hit !== PROTECTIVE_NONE) closeProtective(hit, bar);
+  };
+  /** The close of the position by its stop or target (`hit`, `protectiveHit`'s) at `bar`. */
+  const closeProtective = (hit: ProtectiveHit, bar: number) => {
     const stopHit = hit === STOP_AT_OPEN || hit === STOP_INTRABAR;
     closePosition(
       stopHit ? stopId : targetId,
       stopHit ? 'stop-loss' : 'take-profit',
-      protectiveFillPrice(hit, long, o, pos[P_STOP_PRICE] as number, pos[P_TARGET_PRICE] as number, slip),
+      protectiveFillPrice(
+        hit,
+        side === 1,
+        open[bar] as number,
+        pos[P_STOP_PRICE] as number,
+        pos[P_TARGET_PRICE] as number,
+        slip,
+      ),
       bar,
     );
   };
@@ -803,12 +814,18 @@ function simulate<P>(
   const lossFactor = safeLimitFactor(bk.dailyLossLimit);
   const drawdownFactor = safeLimitFactor(bk.maxDrawdown);
   const preTests = rules !== undefined && !Number.isNaN(lossFactor) && !Number.isNaN(drawdownFactor);
+  // The close whose intent a held stretch decided (it stopped there: the rule does not exit); -1: none.
+  let decidedAt = -1;
   /**
    * Held with nothing pending, from `from`: each close where neither the protective orders
    * (`protectiveHit`) nor the rule (`codes & mask`) can act, as the per-bar code runs it (the
    * position marked at the close, the breakers' bookkeeping in `riskClose`), with the position's
-   * figures in locals. Returns the first bar it did not run: one where the stop, the target or the
-   * rule acts (run by the per-bar code), or the one after a close where the breakers flatten.
+   * figures in locals; with the risk rules, the trade's end too (docs/engine.md, "A trade as one
+   * path"): a stop or target is closed at its bar, which is returned (the per-bar code runs its
+   * close, flat); at a close where the rule's bits are set (the stop and target checked first), an
+   * exit is run as a held close that places the exit order, and the next bar is returned; another
+   * decision stops the stretch there (`decidedAt`). Also returns the bar after a close where the
+   * breakers flatten; without risk rules, the bar where the rule can act.
    *
    * The breakers' state is kept in locals too, and a close runs `breakerStep` itself only where a
    * pre-test without a division (`safeLimitFactor`: the equity at or above a bound of the day's
@@ -840,11 +857,35 @@ function simulate<P>(
     let lossBound = breakerBound(dayStart, lossFactor);
     let peakBound = breakerBound(peak, drawdownFactor);
     let at = from;
+    // The stop's or the target's hit that ends the stretch (closed here, at `at`, after the loop).
+    let hit: ProtectiveHit = PROTECTIVE_NONE;
     while (at < end) {
-      if (((flags[at] as number) & mask) !== 0) break;
-      if (
-        at >= armed &&
-        protectiveHit(
+      // The close where the rule exits (no stop or target acting first) is the stretch's last.
+      let exits = false;
+      if (((flags[at] as number) & mask) !== 0) {
+        if (!rulesOn) break;
+        if (at >= armed) {
+          hit = protectiveHit(
+            long,
+            open[at] as number,
+            high[at] as number,
+            low[at] as number,
+            stop,
+            target,
+            false,
+          );
+          if (hit !== PROTECTIVE_NONE) break;
+        }
+        const decided = (vector as VectorRule).decide(at, long ? 'long' : 'short');
+        intent = decided;
+        if (decided.action !== 'exit') {
+          // Decided here: the per-bar code runs this close with this intent.
+          decidedAt = at;
+          break;
+        }
+        exits = true;
+      } else if (at >= armed) {
+        hit = protectiveHit(
           long,
           open[at] as number,
           high[at] as number,
@@ -852,9 +893,8 @@ function simulate<P>(
           stop,
           target,
           false,
-        ) !== PROTECTIVE_NONE
-      ) {
-        break;
+        );
+        if (hit !== PROTECTIVE_NONE) break;
       }
       const k = at - start;
       inMarket[k] = 1;
@@ -889,6 +929,11 @@ function simulate<P>(
             peak >= MIN_NORMAL && peak < Number.POSITIVE_INFINITY ? peak * drawdownFactor : Number.NaN;
         }
         last = equity;
+        if (exits) {
+          // `positionClose` with the intent EXIT (no trip, no stop management).
+          exitId = nextOrderId++;
+          break;
+        }
         continue;
       }
       bk.day = day;
@@ -896,8 +941,9 @@ function simulate<P>(
       bk.dayStartEquity = dayStart;
       bk.lastEquity = last;
       bk.highWaterMark = peak;
-      if ((breakerStep(bk, d, at - 1, equity) & DAILY_LOSS_TRIP) !== 0) {
-        positionClose(at - 1, true);
+      const tripped = (breakerStep(bk, d, at - 1, equity) & DAILY_LOSS_TRIP) !== 0;
+      if (tripped || exits) {
+        positionClose(at - 1, tripped);
         if (exitId !== 0) return at;
       }
       if (bk.haltSessions >= 0) return holdStretchStepped(at);
@@ -917,6 +963,7 @@ function simulate<P>(
       bk.lastEquity = last;
       bk.highWaterMark = peak;
     }
+    if (hit !== PROTECTIVE_NONE) closeProtective(hit, at);
     return at;
   };
   /** `holdStretch` with `breakerStep` run at every close (a drawdown halt holds, or no pre-test). */
@@ -996,11 +1043,14 @@ function simulate<P>(
     }
     const lastClose = close[slot] as number;
     if (codes !== undefined) {
-      const code = (codes[slot] as number) & (side === 0 ? flatMask : side === 1 ? longMask : shortMask);
-      intent =
-        code === 0
-          ? HOLD
-          : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+      // (At `decidedAt`, a held stretch's last close, the intent is the rule's decision there already.)
+      if (slot !== decidedAt) {
+        const code = (codes[slot] as number) & (side === 0 ? flatMask : side === 1 ? longMask : shortMask);
+        intent =
+          code === 0
+            ? HOLD
+            : (vector as VectorRule).decide(slot, side === 0 ? 'flat' : side === 1 ? 'long' : 'short');
+      }
     } else {
       bar.time = timeOf[slot] as number;
       bar.open = open[slot] as number;
