@@ -194,7 +194,7 @@ function doubleList(): number[] {
 
 /**
  * Buffers reused across the combinations of a sweep: two lanes, so a sweep runs two combinations
- * and then the pass over both curves at once (`curveStatsPair`).
+ * and then the passes over both curves in one call (`curveStatsPair`).
  */
 export class FastScratch {
   readonly lanes: readonly [FastLane, FastLane];
@@ -318,8 +318,8 @@ export function fastMetrics(data: FastSeries, options: BacktestOptions, lane: Fa
 }
 
 /**
- * `fastMetrics` of two lanes (in that order), with one pass over both curves (`curveStatsPair`:
- * the same arithmetic per curve, the two running means' divisions overlapping).
+ * `fastMetrics` of two lanes (in that order), their curves' passes in one call (`curveStatsPair`:
+ * each curve's single pass, the same arithmetic as `fastMetrics`).
  */
 export function fastMetricsPair(
   data: FastSeries,
