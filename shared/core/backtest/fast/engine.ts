@@ -862,29 +862,10 @@ function simulate<P>(
     while (at < end) {
       // The close where the rule exits (no stop or target acting first) is the stretch's last.
       let exits = false;
-      if (((flags[at] as number) & mask) !== 0) {
-        if (!rulesOn) break;
-        if (at >= armed) {
-          hit = protectiveHit(
-            long,
-            open[at] as number,
-            high[at] as number,
-            low[at] as number,
-            stop,
-            target,
-            false,
-          );
-          if (hit !== PROTECTIVE_NONE) break;
-        }
-        const decided = (vector as VectorRule).decide(at, long ? 'long' : 'short');
-        intent = decided;
-        if (decided.action !== 'exit') {
-          // Decided here: the per-bar code runs this close with this intent.
-          decidedAt = at;
-          break;
-        }
-        exits = true;
-      } else if (at >= armed) {
+      const flagged = ((flags[at] as number) & mask) !== 0;
+      // Without the risk rules the per-bar code runs a flagged close.
+      if (flagged && !rulesOn) break;
+      if (at >= armed) {
         hit = protectiveHit(
           long,
           open[at] as number,
@@ -895,6 +876,16 @@ function simulate<P>(
           false,
         );
         if (hit !== PROTECTIVE_NONE) break;
+      }
+      if (flagged) {
+        const decided = (vector as VectorRule).decide(at, long ? 'long' : 'short');
+        intent = decided;
+        if (decided.action !== 'exit') {
+          // Decided here: the per-bar code runs this close with this intent.
+          decidedAt = at;
+          break;
+        }
+        exits = true;
       }
       const k = at - start;
       inMarket[k] = 1;
