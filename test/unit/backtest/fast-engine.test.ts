@@ -8,7 +8,6 @@ import {
   FastSeries,
   fastMetrics,
   fastMetricsPair,
-  runFastBacktest,
 } from '../../../shared/core/backtest/fast/engine.js';
 import { sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
@@ -21,6 +20,7 @@ import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import { HOLD, type StrategyDefinition } from '../../../shared/core/strategies/types.js';
 import type { VectorRule } from '../../../shared/core/strategies/vector.js';
 import { COSTED_OPTIONS } from '../../helpers/backtest-options.js';
+import { fastRecorded } from '../../helpers/fast-run.js';
 
 const bundled = loadDataDir('data', ['SPY', 'QQQ', 'AAPL', 'MSFT']);
 
@@ -106,15 +106,7 @@ function compare(name: string, comboIndex: number, symbolIndex: number, o: Drawn
   const options = optionsOf(o);
   if (!strategy.directions.includes(options.direction ?? 'long-only')) return undefined;
   const reference = runBacktest({ series: [series], strategy, params: raw, options });
-  const data = new FastSeries(series, options.startIndex, options.endIndex);
-  const fast = runFastBacktest(
-    data,
-    strategy,
-    strategy.params.parse(raw),
-    options,
-    new FastScratch(data.span),
-    true,
-  );
+  const fast = fastRecorded(series, strategy, raw, options);
   return { reference, fast, series, strategy, raw, options };
 }
 
@@ -343,15 +335,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
             };
             runs++;
             const reference = runBacktest({ series: [series], strategy, params: raw, options });
-            const data = new FastSeries(series, options.startIndex, options.endIndex);
-            const fast = runFastBacktest(
-              data,
-              strategy,
-              strategy.params.parse(raw),
-              options,
-              new FastScratch(data.span),
-              true,
-            );
+            const fast = fastRecorded(series, strategy, raw, options);
             expect(fast.trades).toEqual(reference.trades);
             expect(fast.equity).toEqual(reference.equity);
             expect(fast.metrics).toEqual(reference.metrics);
@@ -416,15 +400,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
           const series = bundled[runs % bundled.length] as (typeof bundled)[number];
           runs++;
           const reference = runBacktest({ series: [series], strategy: base, params: raw, options });
-          const data = new FastSeries(series, options.startIndex, options.endIndex);
-          const fast = runFastBacktest(
-            data,
-            flagged,
-            flagged.params.parse(raw),
-            options,
-            new FastScratch(data.span),
-            true,
-          );
+          const fast = fastRecorded(series, flagged, raw, options);
           trades += reference.trades.length;
           expect(fast.trades).toEqual(reference.trades);
           expect(fast.fills).toEqual(reference.fills);
@@ -458,15 +434,7 @@ describe('the fast engine equals the reference engine (runBacktest)', () => {
     if (run === undefined) throw new Error('unreachable: ma-crossover supports long-only');
     expect(run.fast.fills).toEqual(run.reference.fills);
     // One more basis point of slippage in the fast engine alone: every fill price moves.
-    const data = new FastSeries(run.series, run.options.startIndex, run.options.endIndex);
-    const mutated = runFastBacktest(
-      data,
-      run.strategy,
-      run.strategy.params.parse(run.raw),
-      { ...run.options, slippageBps: 6 },
-      new FastScratch(data.span),
-      true,
-    );
+    const mutated = fastRecorded(run.series, run.strategy, run.raw, { ...run.options, slippageBps: 6 });
     expect(() => expect(mutated.fills).toEqual(run.reference.fills)).toThrow();
     expect(() => expect(mutated.metrics).toEqual(run.reference.metrics)).toThrow();
   });

@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { SWEEP_GRIDS } from '../../../bench/strategies.js';
 import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
 import { runBacktest } from '../../../shared/core/backtest/engine.js';
-import { FastScratch, FastSeries, runFastBacktest } from '../../../shared/core/backtest/fast/engine.js';
 import { backtestPortfolio } from '../../../shared/core/backtest/fast/portfolio.js';
 import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
@@ -17,6 +16,7 @@ import type { ProductIncrements } from '../../../shared/core/sizing/increments.j
 import type { SizingSpec } from '../../../shared/core/sizing/index.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
+import { fastRecorded } from '../../helpers/fast-run.js';
 
 const coins = loadDataDir('data/crypto', ['BTC-USD', 'ETH-USD', 'SOL-USD']);
 // Coarse increments and minimums, so that the rounding and the refusals bite often.
@@ -68,15 +68,7 @@ describe('the fast engines apply a product table as the reference engine does', 
           trades += portfolio.trades.length;
           for (const series of coins) {
             const reference = runBacktest({ series: [series], strategy, params, options });
-            const data = new FastSeries(series, options.startIndex, options.endIndex);
-            const fast = runFastBacktest(
-              data,
-              strategy,
-              strategy.params.parse(params),
-              options,
-              new FastScratch(data.span),
-              true,
-            );
+            const fast = fastRecorded(series, strategy, params, options);
             expect(fast.metrics).toEqual(reference.metrics);
             expect(fast.trades).toEqual(reference.trades);
             for (const f of reference.fills) {
