@@ -53,6 +53,23 @@ async function morning() {
   return { ctx, entries: signals.intents.filter((i) => i.purpose === 'entry') };
 }
 
+/**
+ * The morning's SPY entry held through day 1 (a risk check at 09:31, end-of-day), then day 2's
+ * market-open check, the broker's clock at 09:45 of day 2.
+ */
+async function heldIntoDay2() {
+  const { ctx } = await morning();
+  await riskCheck(ctx, at('09:31'));
+  (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
+  await endOfDay(ctx, at('16:15'));
+  const day2 = '2021-03-19';
+  const at2 = (hhmm: string) => at(hhmm).replace(DAY, day2);
+  (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:00'));
+  await marketOpenCheck(ctx, at2('09:00'));
+  (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:45'));
+  return { ctx, day2, at2 };
+}
+
 /** The lease on the stack's state table (dynalite), as the ECS task takes it. */
 const dynamoLease = () =>
   new DynamoStreamLease(
@@ -216,16 +233,8 @@ describe('the stream on the local stack', () => {
   });
 
   it('acts on no stop of a symbol whose broker position shows a split the activities do not list (the list in the old shares)', async () => {
-    const { ctx } = await morning();
-    await riskCheck(ctx, at('09:31'));
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
-    await endOfDay(ctx, at('16:15'));
     // The next day, no fill in SPY.
-    const day2 = '2021-03-19';
-    const at2 = (hhmm: string) => at(hhmm).replace(DAY, day2);
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:00'));
-    await marketOpenCheck(ctx, at2('09:00'));
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:45'));
+    const { ctx, day2, at2 } = await heldIntoDay2();
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (spy === undefined) throw new Error('expected a SPY position');
     const restingBefore = await stopsAt(ctx, 'SPY');
@@ -256,15 +265,7 @@ describe('the stream on the local stack', () => {
   });
 
   it('acts on no stop of a symbol whose broker position shows a split the activities do not list, on a day with a fill in it (the fill weighed)', async () => {
-    const { ctx } = await morning();
-    await riskCheck(ctx, at('09:31'));
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
-    await endOfDay(ctx, at('16:15'));
-    const day2 = '2021-03-19';
-    const at2 = (hhmm: string) => at(hhmm).replace(DAY, day2);
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:00'));
-    await marketOpenCheck(ctx, at2('09:00'));
-    (stack as NonNullable<typeof stack>).alpaca.setTime(at2('09:45'));
+    const { ctx, day2, at2 } = await heldIntoDay2();
     const start = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (start === undefined) throw new Error('expected a SPY position');
     // The list as the broker's 4:1 split would leave it (old shares, its stop four times the new),
