@@ -4,7 +4,8 @@
  * compared for identical results: `npx tsx bench/vp-cpu.ts [strategy] [passes] [codes]`. CPU time
  * (`process.cpuUsage`) because the development machine is shared (docs/engine.md). With `codes`,
  * only the strategy's vectorized rule (`vectorize` for every combination on each symbol, a fresh
- * indicator cache per symbol and pass) and a hash of its codes.
+ * indicator cache per symbol and pass, into a codes array padded to words as the engine's) and a
+ * hash of its codes.
  */
 import { createHash } from 'node:crypto';
 import { loadDataDir } from '../shared/adapters/fs/bars.js';
@@ -14,7 +15,7 @@ import { expandGrid } from '../shared/core/research/grid.js';
 import { defaultRiskRules } from '../shared/core/risk/index.js';
 import { strategyRegistry } from '../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../shared/core/strategies/types.js';
-import { IndicatorCache } from '../shared/core/strategies/vector.js';
+import { IndicatorCache, paddedBytes } from '../shared/core/strategies/vector.js';
 import { BENCH_OPTIONS } from './stats.js';
 import { SWEEP_GRIDS } from './strategies.js';
 
@@ -36,11 +37,14 @@ const codes = (cs: typeof combos) => {
   const params = cs.map((c) => strategy.params.parse({ atrStop: 2, ...c }));
   for (const series of all) {
     const cache = new IndicatorCache(series);
-    const out = new Uint8Array(series.time.length);
+    // Padded to whole words, as the fast engine's codes array is (`FastScratch.codes`): a rule
+    // writes such an array four bars at a time.
+    const n = series.time.length;
+    const out = paddedBytes(n);
     for (const p of params) {
       const rule = strategy.vectorize?.(p, { direction: 'long-only' }, cache, out);
       if (rule === undefined) throw new Error(`${name} has no vectorized rule`);
-      hash.update(rule.codes);
+      hash.update(rule.codes.subarray(0, n));
     }
   }
   return hash.digest('hex').slice(0, 16);
