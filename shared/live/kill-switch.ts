@@ -546,7 +546,10 @@ export async function killSwitch(
   const exitsUnfilled: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
-  if (flatten) {
+  // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
+  // sends one that ended unfilled again only while this very halt is on.
+  const since = halt.state?.killSwitch?.since;
+  if (flatten && since !== undefined) {
     // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
     // never a sleeve's: they are no exit of what is flattened here.
     const notBucket = (id: string) => !isBucketOrder(ctx.stage, id);
@@ -663,7 +666,7 @@ export async function killSwitch(
             side: exitSide,
             qty: owner.qty,
             ...(left.length > 0 ? { leftLegIds: left } : {}),
-            killSwitchFlatten: true,
+            killSwitchFlatten: since,
             ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
@@ -682,7 +685,7 @@ export async function killSwitch(
           placed.status === 'partially_filled'
         )
           exits.push(id);
-        else if (await spentUnsold(ctx, placed, todays, time)) exitsUnfilled.push(id);
+        else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -730,22 +733,36 @@ export async function killSwitch(
  * Whether the day's flatten id of a position is spent without having sold it all (`placed`, as
  * stored: this call's flatten refused, or an earlier one's, or a risk check's own market exit,
  * ended unfilled) and no re-send of it works or filled. Such a flatten is marked as the kill
- * switch's (`killSwitchFlatten`, when a risk check's exit holds the id), so the next risk check
- * sends it again while the kill switch is on ({@link killSwitchFlattenAgain}).
+ * switch's under this halt (`killSwitchFlatten: since`, when a risk check's exit holds the id, or
+ * it was stamped by an earlier halt the operator resumed), so the next risk check sends it again
+ * while this halt is on ({@link killSwitchFlattenAgain}).
  */
 async function spentUnsold(
   ctx: LiveContext,
   placed: IntentRecord,
   todays: readonly IntentRecord[],
   time: string,
+  since: number,
 ): Promise<boolean> {
-  const mine = { ...placed, killSwitchFlatten: true as const };
-  const others = todays.filter((i) => i.clientOrderId !== placed.clientOrderId);
-  if (killSwitchFlattenAgain([...others, mine], placed.clientOrderId, true) === null) return false;
-  if (placed.killSwitchFlatten !== true) {
+  const stamp = (i: IntentRecord): IntentRecord => ({ ...i, killSwitchFlatten: since });
+  const series = todays.map((i) =>
+    i.clientOrderId === placed.clientOrderId
+      ? stamp(placed)
+      : i.killSwitchFlatten === undefined
+        ? i
+        : stamp(i),
+  );
+  if (!series.some((i) => i.clientOrderId === placed.clientOrderId)) series.push(stamp(placed));
+  const again = killSwitchFlattenAgain(series, placed.clientOrderId, since);
+  if (again === null) return false;
+  // The day's flatten, the one that ended and a re-send recorded and not sent: this halt's now.
+  const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)];
+  for (const intent of mark) {
+    const stored = intent.clientOrderId === placed.clientOrderId ? placed : intent;
+    if (stored.killSwitchFlatten === since) continue;
     // Conditional on its status: a settled intent changes no more, but a concurrent mark is harmless.
-    await ctx.store.transitionIntent(placed.date, placed.clientOrderId, [placed.status], {
-      killSwitchFlatten: true,
+    await ctx.store.transitionIntent(stored.date, stored.clientOrderId, [stored.status], {
+      killSwitchFlatten: since,
       updatedAt: time,
     });
   }

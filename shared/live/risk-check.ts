@@ -30,7 +30,14 @@ import {
 } from './positions.js';
 import { flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
-import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
+import {
+  alertFlattenAgain,
+  type FlattenAgain,
+  killSwitchFlattenAgain,
+  placeStop,
+  stopPrice,
+  workingExitQty,
+} from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -180,7 +187,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       scheduledTime,
       flatten,
       session,
-      observed.state.killSwitch !== null,
+      observed.state.killSwitch?.since ?? null,
     );
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
@@ -302,7 +309,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       purpose: 'flatten',
     });
     // The kill switch's flatten of these shares ended unfilled today, the kill switch still on: sent again.
-    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch !== null);
+    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch?.since ?? null);
     if (flatten || crossed || again !== null) {
       // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
       // way) sell them already: only what they leave is sold here, as the kill switch does. When
@@ -348,7 +355,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
           : flatten
             ? 'daily loss breaker: flatten'
             : `price ${position.currentPrice} is through the stop ${wanted}`,
-        again?.sequence,
+        again ?? undefined,
       );
       if (id !== null) exits.push(id);
       continue;
@@ -476,8 +483,8 @@ async function exitAtMarket(
   position: BrokerPosition,
   now: string,
   reason: string,
-  /** A re-sent kill-switch flatten's number ({@link killSwitchFlattenAgain}); none: the day's id. */
-  sequence?: number,
+  /** A re-sent kill-switch flatten ({@link killSwitchFlattenAgain}): its number and stamp; none: the day's id. */
+  again?: FlattenAgain,
 ): Promise<string | null> {
   // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
   const conflict = positionConflict(ctx, position, undefined);
@@ -488,7 +495,7 @@ async function exitAtMarket(
     symbol: position.symbol,
     date: day,
     purpose: 'flatten',
-    ...(sequence === undefined ? {} : { sequence }),
+    ...(again === undefined ? {} : { sequence: again.sequence }),
   });
   const placed = await placeIntentOnce(
     ctx,
@@ -501,7 +508,7 @@ async function exitAtMarket(
       purpose: 'exit',
       side: position.qty > 0 ? 'sell' : 'buy',
       qty: Math.abs(position.qty),
-      ...(sequence === undefined ? {} : { killSwitchFlatten: true }),
+      ...(again === undefined ? {} : { killSwitchFlatten: again.since }),
       ...orderStyle(ctx.config).immediate,
       referencePrice: position.currentPrice,
       status: 'recorded',

@@ -984,8 +984,11 @@ export async function sleeveStops(
   flatten: boolean,
   /** The day's session: whether an exit not at the broker may still be sent. */
   session?: SessionRecord,
-  /** The kill switch is on: its flatten of a sleeve's shares that ended unfilled today is sent again. */
-  killSwitchOn = false,
+  /**
+   * The kill switch's `since` (null: off): its flatten of a sleeve's shares under this very halt
+   * that ended unfilled today is sent again.
+   */
+  killSwitchSince: number | null = null,
 ): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
   const booking = await sleevesDay(ctx, day, intents, now, false);
   const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
@@ -1039,7 +1042,7 @@ export async function sleeveStops(
       });
       // As the single-strategy risk check: the kill switch's flatten of this sleeve's shares ended
       // unfilled today, the kill switch still on: sent again under the next number.
-      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchOn);
+      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchSince);
       if (
         flatten ||
         again !== null ||
@@ -1090,7 +1093,7 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: left,
-            ...(again === null ? {} : { killSwitchFlatten: true }),
+            ...(again === null ? {} : { killSwitchFlatten: again.since }),
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',

@@ -244,6 +244,8 @@ export interface FlattenAgain {
   readonly sequence: number;
   /** The kill switch's flatten of these shares that last ended without selling them all. */
   readonly ended: IntentRecord;
+  /** The `since` of the halt it flattens under: the re-send's `killSwitchFlatten` stamp. */
+  readonly since: number;
 }
 
 /** Intent states of an order the broker ended without filling it whole. */
@@ -255,19 +257,22 @@ const ENDED_UNFILLED: readonly IntentStatus[] = ['cancelled', 'rejected', 'expir
  * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (cancelled,
  * rejected, expired; partly filled or not) and the kill switch is still on, the risk check sends
  * it again, once per check, under the next number: this says under which id (the re-send a check
- * recorded and did not get to the broker, when it died, is sent under its own). Null when the kill
- * switch is off, it flattened nothing of these shares today, or its last flatten works or filled.
- * `intents`: today's, tracked to their broker state.
+ * recorded and did not get to the broker, when it died, is sent under its own). Only under the
+ * halt it flattened under: `since`, the kill switch's current `since` (null: off), must be the
+ * flatten's stamp (`killSwitchFlatten`), so a resume and a later plain halt (entries only, a new
+ * `since`) send nothing again. Null when the kill switch is off or is another halt, it flattened
+ * nothing of these shares today, or its last flatten works or filled. `intents`: today's, tracked
+ * to their broker state.
  */
 export function killSwitchFlattenAgain(
   intents: readonly IntentRecord[],
   base: string,
-  killSwitchOn: boolean,
+  since: number | null,
 ): FlattenAgain | null {
-  if (!killSwitchOn) return null;
+  if (since === null) return null;
   const series: { sequence: number; intent: IntentRecord }[] = [];
   for (const intent of intents) {
-    if (intent.purpose !== 'exit' || intent.killSwitchFlatten !== true) continue;
+    if (intent.purpose !== 'exit' || intent.killSwitchFlatten === undefined) continue;
     const sequence =
       intent.clientOrderId === base
         ? 1
@@ -278,12 +283,12 @@ export function killSwitchFlattenAgain(
   }
   series.sort((a, b) => a.sequence - b.sequence);
   const last = series.at(-1);
-  if (last === undefined) return null;
+  if (last === undefined || last.intent.killSwitchFlatten !== since) return null;
   if (ENDED_UNFILLED.includes(last.intent.status) && last.intent.filledQty < last.intent.qty)
-    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent };
+    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent, since };
   const ended = series.at(-2)?.intent;
   return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined
-    ? { id: last.intent.clientOrderId, sequence: last.sequence, ended }
+    ? { id: last.intent.clientOrderId, sequence: last.sequence, ended, since }
     : null;
 }
 

@@ -496,7 +496,7 @@ describe('the kill switch on the local stack', () => {
       `ended unfilled by the broker (the next risk check sends them again while halted): ${flattenId}`,
     );
     const refused = await ctx.store.getIntent('2021-03-30', flattenId);
-    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: true });
+    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: halted.killSwitch?.since });
     expect(refused?.reason).not.toContain('kill switch');
 
     const result = await runDay(s, '2021-03-30', '10:00', '12:01');
@@ -504,7 +504,7 @@ describe('the kill switch on the local stack', () => {
     expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
       qty: held,
       status: 'filled',
-      killSwitchFlatten: true,
+      killSwitchFlatten: halted.killSwitch?.since,
     });
     expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
       1,
@@ -514,6 +514,63 @@ describe('the kill switch on the local stack', () => {
     expect(
       s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
     ).toEqual([]);
+  });
+
+  it('a flatten refused, then a resume keeping the positions, then a plain halt the same day: nothing is sent again', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    expect(halted.exitsUnfilled).toEqual([flattenId]);
+    // The flatten is stamped with the halt it belongs to.
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      halted.killSwitch?.since,
+    );
+    // The operator calls the flatten off: resume, keeping the positions.
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    // 11:00 a plain halt (entries only, positions kept).
+    await haltTrading(ctx.store, { reason: 'news pending', by: 'ops', time: at('2021-03-30', '11:00') });
+    const result = await runDay(s, '2021-03-30', '11:00', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toBeUndefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(held);
+    expect(s.notifier.sent.filter((n) => n.subject.startsWith('Kill switch flatten sent again'))).toEqual([]);
+    // A resume, then the kill switch with flatten again: the spent flatten is this halt's now, sent again.
+    await resumeTrading(ctx.store, { reason: 'news out', by: 'ops', time: at('2021-03-30', '12:30') });
+    s.alpaca.setTime(at('2021-03-30', '13:00'));
+    const again = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '13:00'),
+      flatten: true,
+    });
+    expect(again.exitsUnfilled).toEqual([flattenId]);
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      again.killSwitch?.since,
+    );
+    const afternoon = await runDay(s, '2021-03-30', '13:00', '16:00');
+    expect((afternoon.get('15:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: again.killSwitch?.since,
+    });
   });
 
   it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
@@ -544,7 +601,7 @@ describe('the kill switch on the local stack', () => {
     expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
     expect(await ctx.store.getIntent('2021-03-30', flattenId)).toMatchObject({
       status: 'rejected',
-      killSwitchFlatten: true,
+      killSwitchFlatten: halted.killSwitch?.since,
     });
 
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');
