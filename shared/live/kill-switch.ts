@@ -34,7 +34,7 @@ import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
-import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
+import { legNetOrders, pendingExitLegs, positionRecords, sleevesDay } from './sleeves.js';
 import { exitOrdersNow, killSwitchFlattenAgain, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -844,70 +844,6 @@ async function sleevesNow(
     });
     return { intents: listed, records: stored?.positions ?? [] };
   }
-}
-
-/**
- * Per sleeve, what its exit legs of `symbol` on the exit side recorded today will still sell, and
- * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
- * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
- * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
- * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
- * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
- * exits. A net exit the broker has is pending only while it works there, for its open quantity
- * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
- * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
- * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
- */
-function pendingExitLegs(
-  intents: readonly IntentRecord[],
-  symbol: string,
-  side: 'buy' | 'sell',
-  maySend: (intent: IntentRecord) => boolean,
-  orders: readonly BrokerOrder[],
-): {
-  readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
-  readonly nets: ReadonlySet<string>;
-} {
-  const netted = legNetOrders(intents);
-  const bySleeve = new Map<string, { qty: number; ids: string[] }>();
-  const add = (leg: IntentRecord) => {
-    if (leg.sleeve === undefined) return;
-    const mine = bySleeve.get(leg.sleeve) ?? { qty: 0, ids: [] };
-    mine.qty += leg.qty;
-    mine.ids.push(leg.clientOrderId);
-    bySleeve.set(leg.sleeve, mine);
-  };
-  const exitLeg = (leg: IntentRecord) =>
-    leg.leg === true && leg.purpose === 'exit' && leg.symbol === symbol && leg.side === side;
-  for (const leg of intents) {
-    if (
-      !exitLeg(leg) ||
-      leg.status !== 'recorded' ||
-      leg.netOrderId !== undefined ||
-      netted.has(leg.clientOrderId) ||
-      !maySend(leg)
-    )
-      continue;
-    add(leg);
-  }
-  const nets = new Set<string>();
-  for (const net of intents) {
-    if (
-      net.leg === true ||
-      net.legIds === undefined ||
-      net.purpose !== 'exit' ||
-      net.symbol !== symbol ||
-      net.side !== side ||
-      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
-      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
-      !maySend(net)
-    )
-      continue;
-    nets.add(net.clientOrderId);
-    for (const leg of intents)
-      if (exitLeg(leg) && netted.get(leg.clientOrderId) === net.clientOrderId) add(leg);
-  }
-  return { bySleeve, nets };
 }
 
 /**

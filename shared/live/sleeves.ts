@@ -465,6 +465,70 @@ export function legNetOrders(intents: readonly IntentRecord[]): Map<string, stri
 }
 
 /**
+ * Per sleeve, what its exit legs of `symbol` on the exit side recorded today will still sell, and
+ * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
+ * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
+ * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
+ * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
+ * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
+ * exits. A net exit the broker has is pending only while it works there, for its open quantity
+ * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
+ * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
+ * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
+ */
+export function pendingExitLegs(
+  intents: readonly IntentRecord[],
+  symbol: string,
+  side: 'buy' | 'sell',
+  maySend: (intent: IntentRecord) => boolean,
+  orders: readonly BrokerOrder[],
+): {
+  readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
+  readonly nets: ReadonlySet<string>;
+} {
+  const netted = legNetOrders(intents);
+  const bySleeve = new Map<string, { qty: number; ids: string[] }>();
+  const add = (leg: IntentRecord) => {
+    if (leg.sleeve === undefined) return;
+    const mine = bySleeve.get(leg.sleeve) ?? { qty: 0, ids: [] };
+    mine.qty += leg.qty;
+    mine.ids.push(leg.clientOrderId);
+    bySleeve.set(leg.sleeve, mine);
+  };
+  const exitLeg = (leg: IntentRecord) =>
+    leg.leg === true && leg.purpose === 'exit' && leg.symbol === symbol && leg.side === side;
+  for (const leg of intents) {
+    if (
+      !exitLeg(leg) ||
+      leg.status !== 'recorded' ||
+      leg.netOrderId !== undefined ||
+      netted.has(leg.clientOrderId) ||
+      !maySend(leg)
+    )
+      continue;
+    add(leg);
+  }
+  const nets = new Set<string>();
+  for (const net of intents) {
+    if (
+      net.leg === true ||
+      net.legIds === undefined ||
+      net.purpose !== 'exit' ||
+      net.symbol !== symbol ||
+      net.side !== side ||
+      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
+      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
+      !maySend(net)
+    )
+      continue;
+    nets.add(net.clientOrderId);
+    for (const leg of intents)
+      if (exitLeg(leg) && netted.get(leg.clientOrderId) === net.clientOrderId) add(leg);
+  }
+  return { bySleeve, nets };
+}
+
+/**
  * execute-orders' first step for a sleeves config: today's legs not netted yet are netted per symbol
  * into one net order intent, recorded (conditional write, deterministic id) before anything is sent.
  * Entry legs the gate refuses (`entryRefusal` per symbol and sleeve) are skipped before netting;
@@ -548,9 +612,15 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
         ...(sleeves === undefined ? {} : { sleeves }),
       });
     const ids = [flatten([legSleeve(leg)]), flatten()];
+    // The kill switch's flatten sent again by a risk check (`<id>-2`, `-3`, ...) sells them too.
+    const resent = (i: IntentRecord) =>
+      i.killSwitchFlatten !== undefined &&
+      ids.some(
+        (id) => i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)),
+      );
     const exit = all.find(
       (i) =>
-        ids.includes(i.clientOrderId) &&
+        (ids.includes(i.clientOrderId) || resent(i)) &&
         i.side === leg.side &&
         !(i.leftLegIds?.includes(leg.clientOrderId) ?? false) &&
         (i.filledQty > 0 || !['skipped', 'expired', 'rejected', 'cancelled'].includes(i.status)),
@@ -1052,25 +1122,39 @@ export async function sleeveStops(
         // a symbol-wide one, a net order carrying its exit leg) sell them already; only what they
         // leave is sold, and nothing (the day's exit id kept free) when they sell it all.
         const id = again?.id ?? flattenId;
+        const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, now);
+        // A re-send, as the kill switch's flatten: the sleeve's exit legs still to be sent (not
+        // netted yet, or netted in a net exit not at the broker yet) keep their shares, named on
+        // it (`leftLegIds`) so netting sends them and never takes them over as sold by it.
+        const legs =
+          again === null ? null : pendingExitLegs(intents, p.symbol, exitSide, maySend, openOrders);
+        const pending = legs?.bySleeve.get(book.id);
         const left =
           p.qty -
-          workingExitQty(p.symbol, exitSide, intents, openOrders, {
-            ownId: id,
-            maySend: (i) => !orderWindowClosed(ctx, i, session, now),
-            share: (exit, remaining) =>
-              exit.legIds !== undefined
-                ? intents
-                    .filter(
-                      (l) =>
-                        exit.legIds?.includes(l.clientOrderId) &&
-                        l.purpose === 'exit' &&
-                        l.sleeve === book.id,
-                    )
-                    .reduce((sum, l) => sum + l.qty, 0)
-                : exit.sleeve === undefined || exit.sleeve === book.id
-                  ? remaining
-                  : 0,
-          });
+          (pending?.qty ?? 0) -
+          workingExitQty(
+            p.symbol,
+            exitSide,
+            legs === null ? intents : intents.filter((i) => !legs.nets.has(i.clientOrderId)),
+            openOrders,
+            {
+              ownId: id,
+              maySend,
+              share: (exit, remaining) =>
+                exit.legIds !== undefined
+                  ? intents
+                      .filter(
+                        (l) =>
+                          exit.legIds?.includes(l.clientOrderId) &&
+                          l.purpose === 'exit' &&
+                          l.sleeve === book.id,
+                      )
+                      .reduce((sum, l) => sum + l.qty, 0)
+                  : exit.sleeve === undefined || exit.sleeve === book.id
+                    ? remaining
+                    : 0,
+            },
+          );
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
         if (left <= 0) {
           ctx.log.info('an exit of these shares is working: no second exit sent', {
@@ -1093,6 +1177,7 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: left,
+            ...(pending === undefined || pending.ids.length === 0 ? {} : { leftLegIds: pending.ids }),
             ...(again === null ? {} : { killSwitchFlatten: again.since }),
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
