@@ -36,6 +36,7 @@ import {
   killSwitchFlattenAgain,
   placeStop,
   stopPrice,
+  supersedeStaleResend,
   workingExitQty,
 } from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
@@ -343,19 +344,24 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         });
         continue;
       }
+      // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+      const resend =
+        again === null ? null : await supersedeStaleResend(ctx, again, tracked, left, scheduledTime);
+      if (again !== null && resend === null) continue;
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
-      if (again !== null) await alertFlattenAgain(ctx, again, left);
       const id = await exitAtMarket(
         ctx,
         day,
         { ...position, qty: side * left },
         scheduledTime,
-        again !== null
-          ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+        resend !== null
+          ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
           : flatten
             ? 'daily loss breaker: flatten'
             : `price ${position.currentPrice} is through the stop ${wanted}`,
-        again ?? undefined,
+        resend ?? undefined,
+        // Alerted by the check that records the re-send, once, not by a concurrent one.
+        resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left),
       );
       if (id !== null) exits.push(id);
       continue;
@@ -485,6 +491,8 @@ async function exitAtMarket(
   reason: string,
   /** A re-sent kill-switch flatten ({@link killSwitchFlattenAgain}): its number and stamp; none: the day's id. */
   again?: FlattenAgain,
+  /** Runs once this call recorded the exit's intent, before its send ({@link placeIntentOnce}). */
+  onCreated?: () => Promise<void>,
 ): Promise<string | null> {
   // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
   const conflict = positionConflict(ctx, position, undefined);
@@ -520,6 +528,7 @@ async function exitAtMarket(
       updatedAt: now,
     },
     now,
+    onCreated,
   );
   // A market exit in session can come back already filled (the local paper broker fills it at once).
   if (!['accepted', 'partially_filled', 'filled'].includes(placed.status)) return null;

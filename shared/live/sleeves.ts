@@ -79,7 +79,14 @@ import {
   unlistedSplit,
 } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
-import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
+import {
+  alertFlattenAgain,
+  killSwitchFlattenAgain,
+  placeStop,
+  stopPrice,
+  supersedeStaleResend,
+  workingExitQty,
+} from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
@@ -1165,11 +1172,14 @@ export async function sleeveStops(
           });
           continue;
         }
-        if (again !== null) await alertFlattenAgain(ctx, again, left, book.id);
+        // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+        const resend = again === null ? null : await supersedeStaleResend(ctx, again, intents, left, now);
+        if (again !== null && resend === null) continue;
+        const sendId = resend?.id ?? id;
         const placed = await placeIntentOnce(
           ctx,
           {
-            clientOrderId: id,
+            clientOrderId: sendId,
             sleeve: book.id,
             date: day,
             strategy: ctx.config.name,
@@ -1178,14 +1188,14 @@ export async function sleeveStops(
             side: exitSide,
             qty: left,
             ...(pending === undefined || pending.ids.length === 0 ? {} : { leftLegIds: pending.ids }),
-            ...(again === null ? {} : { killSwitchFlatten: again.since }),
+            ...(resend === null ? {} : { killSwitchFlatten: resend.since }),
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,
             reason:
-              again !== null
-                ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+              resend !== null
+                ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
                 : flatten
                   ? 'daily loss breaker: flatten'
                   : `price ${position.currentPrice} is through the stop ${wanted}`,
@@ -1195,15 +1205,17 @@ export async function sleeveStops(
             updatedAt: now,
           },
           now,
+          // Alerted by the check that records the re-send, once, not by a concurrent one.
+          resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left, book.id),
         );
         if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
-          out.exits.push(id);
+          out.exits.push(sendId);
           // As the single-strategy risk check: a stop the price is through (a stop-limit gapped
           // beyond its limit rests unfilled at the exchange) is replaced by this market exit, said.
           await ctx.notifier.publish({
             subject: `Exit at market: ${p.symbol} (${book.id})`,
             severity: 'warning',
-            text: `${id}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
+            text: `${sendId}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
           });
         }
         continue;

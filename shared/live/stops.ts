@@ -1,5 +1,6 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
 
+import { randomUUID } from 'node:crypto';
 import { BrokerRejectedError } from '../core/errors.js';
 import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
@@ -293,8 +294,49 @@ export function killSwitchFlattenAgain(
 }
 
 /**
+ * The re-send to place now for `left` shares. A re-send recorded earlier by a check that died
+ * before sending it (`again.id` taken, not at the broker) is placed at its stored quantity
+ * (`createIntent` returns the stored intent): when that is more than `left` (the position shrank
+ * since: a sale by hand, a stop), it is settled `skipped` (superseded, by conditional write from
+ * its state) and the next number is used, so the stale quantity never goes out (a short). Null
+ * when another writer settled or sent it first (this check sends nothing; the next one decides).
+ */
+export async function supersedeStaleResend(
+  ctx: LiveContext,
+  again: FlattenAgain,
+  intents: readonly IntentRecord[],
+  left: number,
+  now: string,
+): Promise<FlattenAgain | null> {
+  const stale = intents.find((i) => i.clientOrderId === again.id);
+  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty <= left) return again;
+  // At the broker already (sent, its answer lost): it is no longer ours to change.
+  if ((await ctx.broker.getOrderByClientOrderId(stale.clientOrderId)) !== null) return again;
+  const settled = await ctx.store.settleIntent(
+    stale.date,
+    stale.clientOrderId,
+    [stale.status],
+    {
+      status: 'skipped',
+      reason: `superseded: recorded for ${stale.qty}, ${left} left to sell; sent again as -${again.sequence + 1}`,
+      updatedAt: now,
+    },
+    randomUUID(),
+  );
+  if ('conflict' in settled) return null;
+  ctx.log.warn("a stale re-send of the kill switch's flatten superseded", {
+    id: stale.clientOrderId,
+    qty: stale.qty,
+    left,
+  });
+  const base = stale.clientOrderId.slice(0, stale.clientOrderId.length - `-${again.sequence}`.length);
+  return { ...again, id: `${base}-${again.sequence + 1}`, sequence: again.sequence + 1 };
+}
+
+/**
  * The critical alert of a kill-switch flatten sent again ({@link killSwitchFlattenAgain}): the
- * one that ended unfilled, and what is sent now. Once per risk check that sends one.
+ * one that ended unfilled, and what is sent now. Once per re-send: by the run that created its
+ * intent (`placeIntentOnce`'s `onCreated`), never by a concurrent check that found it recorded.
  */
 export async function alertFlattenAgain(
   ctx: LiveContext,

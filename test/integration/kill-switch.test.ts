@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -571,6 +572,92 @@ describe('the kill switch on the local stack', () => {
       status: 'filled',
       killSwitchFlatten: again.killSwitch?.since,
     });
+  });
+
+  it('a re-send recorded by a check that died, for more than is left after a sale by hand: superseded (skipped), the rest sent under the next number, alerted once; never short', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(3);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    expect(halted.exitsUnfilled).toEqual([flattenId]);
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check recorded the re-send of every share and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    // 10:30 3 shares sold by hand.
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-sell',
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: 3,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    const alerts = s.notifier.sent.length;
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held - 3,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: MSFT'),
+    ).toHaveLength(1);
+  });
+
+  it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    s.alpaca.setTime(at('2021-03-30', '12:00'));
+    await Promise.all([riskCheck(ctx, at('2021-03-30', '12:00')), riskCheck(ctx, at('2021-03-30', '12:00'))]);
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
+      1,
+    );
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
   it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
