@@ -651,6 +651,11 @@ export async function killSwitch(
         // The legs this flatten leaves their shares to: netted and sent, never taken over by it.
         const left = legs.bySleeve.get(owner.sleeve)?.ids ?? [];
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
+          // An exit holding the day's flatten id still works (a crossed stop's market exit, an
+          // earlier flatten): marked as this halt's flatten, so it is sent again if it ends unfilled.
+          const holding = todays.find((i) => i.clientOrderId === id && i.purpose === 'exit');
+          if (holding !== undefined && exiting.some((o) => o.clientOrderId === id))
+            await markFlatten(ctx, holding, since, time);
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
@@ -683,9 +688,11 @@ export async function killSwitch(
           placed.status === 'accepted' ||
           placed.status === 'filled' ||
           placed.status === 'partially_filled'
-        )
+        ) {
+          // Another run's exit under this id (a crossed stop's): this halt's flatten from now on.
+          await markFlatten(ctx, placed, since, time);
           exits.push(id);
-        else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
+        } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -757,16 +764,35 @@ async function spentUnsold(
   if (again === null) return false;
   // The day's flatten, the one that ended and a re-send recorded and not sent: this halt's now.
   const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)];
-  for (const intent of mark) {
-    const stored = intent.clientOrderId === placed.clientOrderId ? placed : intent;
-    if (stored.killSwitchFlatten === since) continue;
-    // Conditional on its status: a settled intent changes no more, but a concurrent mark is harmless.
-    await ctx.store.transitionIntent(stored.date, stored.clientOrderId, [stored.status], {
+  for (const intent of mark)
+    await markFlatten(ctx, intent.clientOrderId === placed.clientOrderId ? placed : intent, since, time);
+  return true;
+}
+
+/**
+ * Marks an exit as the kill switch's flatten under the halt `since` (`killSwitchFlatten`), unless
+ * it already is: by conditional write on its status as read (an intent settled since keeps its
+ * state; a concurrent mark is harmless), so the risk check sends it again if it ends unfilled.
+ */
+async function markFlatten(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  since: number,
+  time: string,
+): Promise<void> {
+  if (intent.killSwitchFlatten === since) return;
+  const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
+    killSwitchFlatten: since,
+    updatedAt: time,
+  });
+  if (!('conflict' in marked)) return;
+  // It changed state meanwhile (tracked, settled): marked in its new state.
+  const now = await ctx.store.getIntent(intent.date, intent.clientOrderId);
+  if (now !== undefined && now.killSwitchFlatten !== since)
+    await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
       killSwitchFlatten: since,
       updatedAt: time,
     });
-  }
-  return true;
 }
 
 function killSwitchText(result: KillSwitchResult, reason: string, flatten: boolean): string {

@@ -660,6 +660,59 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
+  it("the kill switch finds the day's exit id held by a risk check's exit still working: it marks it as its flatten, so when it ends unfilled the next risk check sends it again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    const held = position?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    // 10:00 an exit of MSFT under the day's exit id rests at the broker (a limit far above the price).
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    const limitPrice = Math.round((position?.currentPrice ?? 0) * 200) / 100;
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '10:00'), {
+        clientOrderId: flattenId,
+        type: 'limit',
+        limitPrice,
+        timeInForce: 'day',
+        status: 'accepted',
+      }),
+    );
+    const resting = await ctx.broker.submitOrder({
+      clientOrderId: flattenId,
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: held,
+      type: 'limit',
+      limitPrice,
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:30'),
+      flatten: true,
+    });
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: ['MSFT'] });
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      halted.killSwitch?.since,
+    );
+    // 10:45 the exit is cancelled unfilled: the 12:00 risk check sends the flatten again.
+    s.alpaca.setTime(at('2021-03-30', '10:45'));
+    await ctx.broker.cancelOrder(resting.id);
+    const result = await runDay(s, '2021-03-30', '10:45', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
     stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
     const s = stack;
