@@ -24,7 +24,7 @@ import {
 } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
-import { isUnassigned } from '../core/live/reconcile.js';
+import { isUnassigned, sleevesShare } from '../core/live/reconcile.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
 import type { BarSeries } from '../core/market/types.js';
@@ -1093,6 +1093,8 @@ export async function sleeveStops(
     );
     if (split !== null) unlisted.set(position.symbol, split.message);
   }
+  // What this check's re-sends of the kill switch's flattens sell, per symbol (for the next sleeve's cap).
+  const resentNow = new Map<string, number>();
   for (const book of booking.state.books) {
     const tag = sleeveSetTag(ctx.stage, [book.id]);
     for (const p of book.positions) {
@@ -1136,7 +1138,7 @@ export async function sleeveStops(
         const legs =
           again === null ? null : pendingExitLegs(intents, p.symbol, exitSide, maySend, openOrders);
         const pending = legs?.bySleeve.get(book.id);
-        const left =
+        const own =
           p.qty -
           (pending?.qty ?? 0) -
           workingExitQty(
@@ -1162,6 +1164,33 @@ export async function sleeveStops(
                     : 0,
             },
           );
+        // A re-send sized from the ledger is capped, as the kill switch's flattens
+        // (`cappedSleeveOwners`), at what the broker holds for the sleeves (the UNASSIGNED bucket's
+        // shares left out) less every exit on its way, every sleeve's legs still to be sent and this
+        // check's earlier re-sends of the symbol: a ledger above the broker never sells short.
+        const left =
+          legs === null
+            ? own
+            : Math.min(
+                own,
+                Math.abs(sleevesShare(position.qty, booked, p.symbol)) -
+                  workingExitQty(
+                    p.symbol,
+                    exitSide,
+                    intents.filter((i) => !legs.nets.has(i.clientOrderId)),
+                    openOrders,
+                    { ownId: id, maySend },
+                  ) -
+                  [...legs.bySleeve.values()].reduce((sum, l) => sum + l.qty, 0) -
+                  (resentNow.get(p.symbol) ?? 0),
+              );
+        if (left < own)
+          ctx.log.warn("a re-send of the kill switch's flatten capped at what the broker holds", {
+            sleeve: book.id,
+            symbol: p.symbol,
+            ledger: own,
+            sent: Math.max(0, left),
+          });
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
         if (left <= 0) {
           ctx.log.info('an exit of these shares is working: no second exit sent', {
@@ -1208,6 +1237,7 @@ export async function sleeveStops(
           // Alerted by the check that records the re-send, once, not by a concurrent one.
           resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left, book.id),
         );
+        if (resend !== null) resentNow.set(p.symbol, (resentNow.get(p.symbol) ?? 0) + left);
         if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
           out.exits.push(sendId);
           // As the single-strategy risk check: a stop the price is through (a stop-limit gapped

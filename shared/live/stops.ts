@@ -253,10 +253,24 @@ export interface FlattenAgain {
 const ENDED_UNFILLED: readonly IntentStatus[] = ['cancelled', 'rejected', 'expired'];
 
 /**
+ * Whether a flatten surely ended at the broker without selling all its shares: refused (`rejected`),
+ * or cancelled or expired with the broker's order id known. One `expired` (or `cancelled`) with no
+ * broker order id had its submit answer lost and the broker's lookup find nothing, which on a paged
+ * lookup (Coinbase) can be an order that filled: never taken as unsold (a second sale, a short).
+ */
+function endedUnfilled(intent: IntentRecord): boolean {
+  return (
+    ENDED_UNFILLED.includes(intent.status) &&
+    intent.filledQty < intent.qty &&
+    (intent.status === 'rejected' || intent.brokerOrderId !== undefined)
+  );
+}
+
+/**
  * The kill switch wants its positions flat. When today's flatten of a position by the kill switch
  * (`base`, the day's `flatten` id, marked `killSwitchFlatten`), or its last re-send
- * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (cancelled,
- * rejected, expired; partly filled or not) and the kill switch is still on, the risk check sends
+ * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (rejected; cancelled
+ * or expired with its broker order id known; partly filled or not) and the kill switch is still on, the risk check sends
  * it again, once per check, under the next number: this says under which id (the re-send a check
  * recorded and did not get to the broker, when it died, is sent under its own). Only under the
  * halt it flattened under: `since`, the kill switch's current `since` (null: off), must be the
@@ -285,7 +299,7 @@ export function killSwitchFlattenAgain(
   series.sort((a, b) => a.sequence - b.sequence);
   const last = series.at(-1);
   if (last === undefined || last.intent.killSwitchFlatten !== since) return null;
-  if (ENDED_UNFILLED.includes(last.intent.status) && last.intent.filledQty < last.intent.qty)
+  if (endedUnfilled(last.intent))
     return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent, since };
   const ended = series.at(-2)?.intent;
   return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined

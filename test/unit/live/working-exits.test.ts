@@ -107,7 +107,13 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
   /** The halt's `since` the kill switch's flatten is stamped with. */
   const SINCE = Date.parse('2021-03-18T14:00:00Z');
   const flatten = (over: Partial<IntentRecord>) =>
-    intent({ clientOrderId: base, killSwitchFlatten: SINCE, reason: 'kill switch: test', ...over });
+    intent({
+      clientOrderId: base,
+      killSwitchFlatten: SINCE,
+      brokerOrderId: 'b-1',
+      reason: 'kill switch: test',
+      ...over,
+    });
 
   it('sends the next number after the last one ended unfilled (cancelled, rejected, expired, partly filled)', () => {
     for (const status of ['cancelled', 'rejected', 'expired'] as const) {
@@ -162,5 +168,13 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
     ];
     expect(killSwitchFlattenAgain(intents, base, later)).toBeNull();
     expect(killSwitchFlattenAgain([flatten({ status: 'rejected' })], base, SINCE)?.since).toBe(SINCE);
+  });
+
+  it('an expiry or cancel with no broker order id (a lost submit answer, the lookup found nothing) is not taken as unsold', () => {
+    for (const status of ['expired', 'cancelled'] as const)
+      expect(killSwitchFlattenAgain([flatten({ status, brokerOrderId: undefined })], base, SINCE)).toBeNull();
+    expect(
+      killSwitchFlattenAgain([flatten({ status: 'rejected', brokerOrderId: undefined })], base, SINCE)?.id,
+    ).toBe(`${base}-2`);
   });
 });
