@@ -574,7 +574,7 @@ export async function killSwitch(
     const { intents: todays, records } =
       config.sleeves === undefined
         ? { intents: listed, records: stored?.positions ?? [] }
-        : await sleevesNow(ctx, day, time, session, stored);
+        : await sleevesNow(ctx, day, time, session, stored, listed);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
     for (const position of positions) {
       const record = sleeveRecords(records).find((p) => p.symbol === position.symbol);
@@ -841,8 +841,9 @@ async function sleevesNow(
   time: string,
   session: SessionRecord | undefined,
   stored: PositionsList | undefined,
+  /** Today's intents as the flatten read them (before the orders and the positions): read once. */
+  listed: readonly IntentRecord[],
 ): Promise<{ readonly intents: readonly IntentRecord[]; readonly records: readonly PositionRecord[] }> {
-  const listed = await ctx.store.listIntents(day);
   const opened =
     session?.isOpen === true && session.openAt !== null && Date.parse(time) >= Date.parse(session.openAt);
   try {

@@ -798,7 +798,12 @@ describe('sleeves in the live functions, against the local stack', () => {
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     s.alpaca.setTime(at(D3, '10:00'));
+    const intentReads = vi.spyOn(ctx.store, 'listIntents');
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:00'), flatten: true });
+    // The day's intents are read by the halt (its recorded entries), the entries' cancel and the
+    // flatten, once each: the sleeves' booking takes the flatten's list.
+    expect(intentReads.mock.calls.length).toBe(3);
+    intentReads.mockRestore();
     // One flatten per (sleeve, symbol), tagged with that sleeve alone.
     expect(result.exits.map((id) => `${orderTagOf(id)}:${id.split('-')[2]}`).sort()).toEqual(
       holders.map(([sleeve, symbol]) => `${sleeveSetTag('paper', [sleeve])}:${symbol}`).sort(),
