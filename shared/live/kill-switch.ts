@@ -34,7 +34,7 @@ import { botAssetClass, type LiveContext, sessionDate } from './context.js';
 import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
-import { legNetOrders, positionRecords, sleevesDay } from './sleeves.js';
+import { legNetOrders, pendingExitLegs, positionRecords, sleevesDay } from './sleeves.js';
 import { exitOrdersNow, killSwitchFlattenAgain, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -546,7 +546,10 @@ export async function killSwitch(
   const exitsUnfilled: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
-  if (flatten) {
+  // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
+  // sends one that ended unfilled again only while this very halt is on.
+  const since = halt.state?.killSwitch?.since;
+  if (flatten && since !== undefined) {
     // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
     // never a sleeve's: they are no exit of what is flattened here.
     const notBucket = (id: string) => !isBucketOrder(ctx.stage, id);
@@ -571,7 +574,7 @@ export async function killSwitch(
     const { intents: todays, records } =
       config.sleeves === undefined
         ? { intents: listed, records: stored?.positions ?? [] }
-        : await sleevesNow(ctx, day, time, session, stored);
+        : await sleevesNow(ctx, day, time, session, stored, listed);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
     for (const position of positions) {
       const record = sleeveRecords(records).find((p) => p.symbol === position.symbol);
@@ -648,6 +651,11 @@ export async function killSwitch(
         // The legs this flatten leaves their shares to: netted and sent, never taken over by it.
         const left = legs.bySleeve.get(owner.sleeve)?.ids ?? [];
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
+          // An exit holding the day's flatten id still works (a crossed stop's market exit, an
+          // earlier flatten): marked as this halt's flatten, so it is sent again if it ends unfilled.
+          const holding = todays.find((i) => i.clientOrderId === id && i.purpose === 'exit');
+          if (holding !== undefined && exiting.some((o) => o.clientOrderId === id))
+            await markFlatten(ctx, holding, since, time);
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
@@ -663,7 +671,7 @@ export async function killSwitch(
             side: exitSide,
             qty: owner.qty,
             ...(left.length > 0 ? { leftLegIds: left } : {}),
-            killSwitchFlatten: true,
+            killSwitchFlatten: since,
             ...orderStyle(config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
@@ -680,9 +688,11 @@ export async function killSwitch(
           placed.status === 'accepted' ||
           placed.status === 'filled' ||
           placed.status === 'partially_filled'
-        )
+        ) {
+          // Another run's exit under this id (a crossed stop's): this halt's flatten from now on.
+          await markFlatten(ctx, placed, since, time);
           exits.push(id);
-        else if (await spentUnsold(ctx, placed, todays, time)) exitsUnfilled.push(id);
+        } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
         else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
       }
     }
@@ -730,26 +740,59 @@ export async function killSwitch(
  * Whether the day's flatten id of a position is spent without having sold it all (`placed`, as
  * stored: this call's flatten refused, or an earlier one's, or a risk check's own market exit,
  * ended unfilled) and no re-send of it works or filled. Such a flatten is marked as the kill
- * switch's (`killSwitchFlatten`, when a risk check's exit holds the id), so the next risk check
- * sends it again while the kill switch is on ({@link killSwitchFlattenAgain}).
+ * switch's under this halt (`killSwitchFlatten: since`, when a risk check's exit holds the id, or
+ * it was stamped by an earlier halt the operator resumed), so the next risk check sends it again
+ * while this halt is on ({@link killSwitchFlattenAgain}).
  */
 async function spentUnsold(
   ctx: LiveContext,
   placed: IntentRecord,
   todays: readonly IntentRecord[],
   time: string,
+  since: number,
 ): Promise<boolean> {
-  const mine = { ...placed, killSwitchFlatten: true as const };
-  const others = todays.filter((i) => i.clientOrderId !== placed.clientOrderId);
-  if (killSwitchFlattenAgain([...others, mine], placed.clientOrderId, true) === null) return false;
-  if (placed.killSwitchFlatten !== true) {
-    // Conditional on its status: a settled intent changes no more, but a concurrent mark is harmless.
-    await ctx.store.transitionIntent(placed.date, placed.clientOrderId, [placed.status], {
-      killSwitchFlatten: true,
+  const stamp = (i: IntentRecord): IntentRecord => ({ ...i, killSwitchFlatten: since });
+  const series = todays.map((i) =>
+    i.clientOrderId === placed.clientOrderId
+      ? stamp(placed)
+      : i.killSwitchFlatten === undefined
+        ? i
+        : stamp(i),
+  );
+  if (!series.some((i) => i.clientOrderId === placed.clientOrderId)) series.push(stamp(placed));
+  const again = killSwitchFlattenAgain(series, placed.clientOrderId, since);
+  if (again === null) return false;
+  // The day's flatten, the one that ended and a re-send recorded and not sent: this halt's now.
+  const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)];
+  for (const intent of mark)
+    await markFlatten(ctx, intent.clientOrderId === placed.clientOrderId ? placed : intent, since, time);
+  return true;
+}
+
+/**
+ * Marks an exit as the kill switch's flatten under the halt `since` (`killSwitchFlatten`), unless
+ * it already is: by conditional write on its status as read (an intent settled since keeps its
+ * state; a concurrent mark is harmless), so the risk check sends it again if it ends unfilled.
+ */
+async function markFlatten(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  since: number,
+  time: string,
+): Promise<void> {
+  if (intent.killSwitchFlatten === since) return;
+  const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
+    killSwitchFlatten: since,
+    updatedAt: time,
+  });
+  if (!('conflict' in marked)) return;
+  // It changed state meanwhile (tracked, settled): marked in its new state.
+  const now = await ctx.store.getIntent(intent.date, intent.clientOrderId);
+  if (now !== undefined && now.killSwitchFlatten !== since)
+    await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
+      killSwitchFlatten: since,
       updatedAt: time,
     });
-  }
-  return true;
 }
 
 function killSwitchText(result: KillSwitchResult, reason: string, flatten: boolean): string {
@@ -798,8 +841,9 @@ async function sleevesNow(
   time: string,
   session: SessionRecord | undefined,
   stored: PositionsList | undefined,
+  /** Today's intents as the flatten read them (before the orders and the positions): read once. */
+  listed: readonly IntentRecord[],
 ): Promise<{ readonly intents: readonly IntentRecord[]; readonly records: readonly PositionRecord[] }> {
-  const listed = await ctx.store.listIntents(day);
   const opened =
     session?.isOpen === true && session.openAt !== null && Date.parse(time) >= Date.parse(session.openAt);
   try {
@@ -827,70 +871,6 @@ async function sleevesNow(
     });
     return { intents: listed, records: stored?.positions ?? [] };
   }
-}
-
-/**
- * Per sleeve, what its exit legs of `symbol` on the exit side recorded today will still sell, and
- * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
- * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
- * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
- * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
- * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
- * exits. A net exit the broker has is pending only while it works there, for its open quantity
- * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
- * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
- * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
- */
-function pendingExitLegs(
-  intents: readonly IntentRecord[],
-  symbol: string,
-  side: 'buy' | 'sell',
-  maySend: (intent: IntentRecord) => boolean,
-  orders: readonly BrokerOrder[],
-): {
-  readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
-  readonly nets: ReadonlySet<string>;
-} {
-  const netted = legNetOrders(intents);
-  const bySleeve = new Map<string, { qty: number; ids: string[] }>();
-  const add = (leg: IntentRecord) => {
-    if (leg.sleeve === undefined) return;
-    const mine = bySleeve.get(leg.sleeve) ?? { qty: 0, ids: [] };
-    mine.qty += leg.qty;
-    mine.ids.push(leg.clientOrderId);
-    bySleeve.set(leg.sleeve, mine);
-  };
-  const exitLeg = (leg: IntentRecord) =>
-    leg.leg === true && leg.purpose === 'exit' && leg.symbol === symbol && leg.side === side;
-  for (const leg of intents) {
-    if (
-      !exitLeg(leg) ||
-      leg.status !== 'recorded' ||
-      leg.netOrderId !== undefined ||
-      netted.has(leg.clientOrderId) ||
-      !maySend(leg)
-    )
-      continue;
-    add(leg);
-  }
-  const nets = new Set<string>();
-  for (const net of intents) {
-    if (
-      net.leg === true ||
-      net.legIds === undefined ||
-      net.purpose !== 'exit' ||
-      net.symbol !== symbol ||
-      net.side !== side ||
-      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
-      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
-      !maySend(net)
-    )
-      continue;
-    nets.add(net.clientOrderId);
-    for (const leg of intents)
-      if (exitLeg(leg) && netted.get(leg.clientOrderId) === net.clientOrderId) add(leg);
-  }
-  return { bySleeve, nets };
 }
 
 /**

@@ -31,7 +31,15 @@ import {
 } from './positions.js';
 import { fillsAfterList, flattenedToday, readWithFills } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
-import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
+import {
+  alertFlattenAgain,
+  type FlattenAgain,
+  killSwitchFlattenAgain,
+  placeStop,
+  stopPrice,
+  supersedeStaleResend,
+  workingExitQty,
+} from './stops.js';
 import { expireUnsent, orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** What a risk check did. */
@@ -181,7 +189,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       scheduledTime,
       flatten,
       session,
-      observed.state.killSwitch !== null,
+      observed.state.killSwitch?.since ?? null,
     );
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
@@ -318,7 +326,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       purpose: 'flatten',
     });
     // The kill switch's flatten of these shares ended unfilled today, the kill switch still on: sent again.
-    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch !== null);
+    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch?.since ?? null);
     if (flatten || crossed || again !== null) {
       // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
       // way) sell them already: only what they leave is sold here, as the kill switch does. When
@@ -352,19 +360,24 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         });
         continue;
       }
+      // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+      const resend =
+        again === null ? null : await supersedeStaleResend(ctx, again, tracked, left, scheduledTime);
+      if (again !== null && resend === null) continue;
       for (const order of resting) await ctx.broker.cancelOrder(order.id);
-      if (again !== null) await alertFlattenAgain(ctx, again, left);
       const id = await exitAtMarket(
         ctx,
         day,
         { ...position, qty: side * left },
         scheduledTime,
-        again !== null
-          ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+        resend !== null
+          ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
           : flatten
             ? 'daily loss breaker: flatten'
             : `price ${position.currentPrice} is through the stop ${wanted}`,
-        again?.sequence,
+        resend ?? undefined,
+        // Alerted by the check that records the re-send, once, not by a concurrent one.
+        resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left),
       );
       if (id !== null) exits.push(id);
       continue;
@@ -492,8 +505,10 @@ async function exitAtMarket(
   position: BrokerPosition,
   now: string,
   reason: string,
-  /** A re-sent kill-switch flatten's number ({@link killSwitchFlattenAgain}); none: the day's id. */
-  sequence?: number,
+  /** A re-sent kill-switch flatten ({@link killSwitchFlattenAgain}): its number and stamp; none: the day's id. */
+  again?: FlattenAgain,
+  /** Runs once this call recorded the exit's intent, before its send ({@link placeIntentOnce}). */
+  onCreated?: () => Promise<void>,
 ): Promise<string | null> {
   // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
   const conflict = positionConflict(ctx, position, undefined);
@@ -504,7 +519,7 @@ async function exitAtMarket(
     symbol: position.symbol,
     date: day,
     purpose: 'flatten',
-    ...(sequence === undefined ? {} : { sequence }),
+    ...(again === undefined ? {} : { sequence: again.sequence }),
   });
   const placed = await placeIntentOnce(
     ctx,
@@ -517,7 +532,7 @@ async function exitAtMarket(
       purpose: 'exit',
       side: position.qty > 0 ? 'sell' : 'buy',
       qty: Math.abs(position.qty),
-      ...(sequence === undefined ? {} : { killSwitchFlatten: true }),
+      ...(again === undefined ? {} : { killSwitchFlatten: again.since }),
       ...orderStyle(ctx.config).immediate,
       referencePrice: position.currentPrice,
       status: 'recorded',
@@ -529,6 +544,7 @@ async function exitAtMarket(
       updatedAt: now,
     },
     now,
+    onCreated,
   );
   // A market exit in session can come back already filled (the local paper broker fills it at once).
   if (!['accepted', 'partially_filled', 'filled'].includes(placed.status)) return null;

@@ -24,7 +24,7 @@ import {
 } from '../core/ledger/money.js';
 import { orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
-import { isUnassigned } from '../core/live/reconcile.js';
+import { isUnassigned, sleevesShare } from '../core/live/reconcile.js';
 import type { DayFills } from '../core/live/split-guard.js';
 import { alignBars, barAtSlot } from '../core/market/align.js';
 import { periodsPerYear } from '../core/market/asset-class.js';
@@ -81,7 +81,14 @@ import {
   unlistedSplit,
 } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
-import { alertFlattenAgain, killSwitchFlattenAgain, placeStop, stopPrice, workingExitQty } from './stops.js';
+import {
+  alertFlattenAgain,
+  killSwitchFlattenAgain,
+  placeStop,
+  stopPrice,
+  supersedeStaleResend,
+  workingExitQty,
+} from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
@@ -467,6 +474,70 @@ export function legNetOrders(intents: readonly IntentRecord[]): Map<string, stri
 }
 
 /**
+ * Per sleeve, what its exit legs of `symbol` on the exit side recorded today will still sell, and
+ * their ids: the legs not netted yet (no net intent names them), which execute-orders nets and sends
+ * while `maySend` (a market-on-open exit before 09:28; after it they are skipped, never sent, and
+ * count nothing); and the exit legs of a net exit not at the broker yet (`recorded`, or claimed and
+ * unknown to the broker: a 09:15 run in flight, or one that died before its send and is retried)
+ * while `maySend`, counted as its sleeves' legs, not as a total: `nets`, the ids of those net
+ * exits. A net exit the broker has is pending only while it works there, for its open quantity
+ * (counted among the working exits, not here): one it ended unfilled (cancelled, rejected,
+ * expired), also while the store still says `submitted`, sells nothing. `orders`: the open orders
+ * and the day's exits' orders as the broker has them now ({@link exitOrdersNow}).
+ */
+export function pendingExitLegs(
+  intents: readonly IntentRecord[],
+  symbol: string,
+  side: 'buy' | 'sell',
+  maySend: (intent: IntentRecord) => boolean,
+  orders: readonly BrokerOrder[],
+): {
+  readonly bySleeve: ReadonlyMap<string, { readonly qty: number; readonly ids: readonly string[] }>;
+  readonly nets: ReadonlySet<string>;
+} {
+  const netted = legNetOrders(intents);
+  const bySleeve = new Map<string, { qty: number; ids: string[] }>();
+  const add = (leg: IntentRecord) => {
+    if (leg.sleeve === undefined) return;
+    const mine = bySleeve.get(leg.sleeve) ?? { qty: 0, ids: [] };
+    mine.qty += leg.qty;
+    mine.ids.push(leg.clientOrderId);
+    bySleeve.set(leg.sleeve, mine);
+  };
+  const exitLeg = (leg: IntentRecord) =>
+    leg.leg === true && leg.purpose === 'exit' && leg.symbol === symbol && leg.side === side;
+  for (const leg of intents) {
+    if (
+      !exitLeg(leg) ||
+      leg.status !== 'recorded' ||
+      leg.netOrderId !== undefined ||
+      netted.has(leg.clientOrderId) ||
+      !maySend(leg)
+    )
+      continue;
+    add(leg);
+  }
+  const nets = new Set<string>();
+  for (const net of intents) {
+    if (
+      net.leg === true ||
+      net.legIds === undefined ||
+      net.purpose !== 'exit' ||
+      net.symbol !== symbol ||
+      net.side !== side ||
+      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
+      orders.some((o) => o.clientOrderId === net.clientOrderId) ||
+      !maySend(net)
+    )
+      continue;
+    nets.add(net.clientOrderId);
+    for (const leg of intents)
+      if (exitLeg(leg) && netted.get(leg.clientOrderId) === net.clientOrderId) add(leg);
+  }
+  return { bySleeve, nets };
+}
+
+/**
  * execute-orders' first step for a sleeves config: today's legs not netted yet are netted per symbol
  * into one net order intent, recorded (conditional write, deterministic id) before anything is sent.
  * Entry legs the gate refuses (`entryRefusal` per symbol and sleeve) are skipped before netting;
@@ -550,9 +621,15 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
         ...(sleeves === undefined ? {} : { sleeves }),
       });
     const ids = [flatten([legSleeve(leg)]), flatten()];
+    // The kill switch's flatten sent again by a risk check (`<id>-2`, `-3`, ...) sells them too.
+    const resent = (i: IntentRecord) =>
+      i.killSwitchFlatten !== undefined &&
+      ids.some(
+        (id) => i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)),
+      );
     const exit = all.find(
       (i) =>
-        ids.includes(i.clientOrderId) &&
+        (ids.includes(i.clientOrderId) || resent(i)) &&
         i.side === leg.side &&
         !(i.leftLegIds?.includes(leg.clientOrderId) ?? false) &&
         (i.filledQty > 0 || !['skipped', 'expired', 'rejected', 'cancelled'].includes(i.status)),
@@ -1005,8 +1082,11 @@ export async function sleeveStops(
   flatten: boolean,
   /** The day's session: whether an exit not at the broker may still be sent. */
   session?: SessionRecord,
-  /** The kill switch is on: its flatten of a sleeve's shares that ended unfilled today is sent again. */
-  killSwitchOn = false,
+  /**
+   * The kill switch's `since` (null: off): its flatten of a sleeve's shares under this very halt
+   * that ended unfilled today is sent again.
+   */
+  killSwitchSince: number | null = null,
 ): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
   const booking = await sleevesDay(ctx, day, intents, now, false);
   const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
@@ -1034,6 +1114,8 @@ export async function sleeveStops(
     );
     if (split !== null) unlisted.set(position.symbol, split.message);
   }
+  // What this check's re-sends of the kill switch's flattens sell, per symbol (for the next sleeve's cap).
+  const resentNow = new Map<string, number>();
   for (const book of booking.state.books) {
     const tag = sleeveSetTag(ctx.stage, [book.id]);
     for (const p of book.positions) {
@@ -1060,7 +1142,7 @@ export async function sleeveStops(
       });
       // As the single-strategy risk check: the kill switch's flatten of this sleeve's shares ended
       // unfilled today, the kill switch still on: sent again under the next number.
-      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchOn);
+      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchSince);
       if (
         flatten ||
         again !== null ||
@@ -1070,24 +1152,65 @@ export async function sleeveStops(
         // a symbol-wide one, a net order carrying its exit leg) sell them already; only what they
         // leave is sold, and nothing (the day's exit id kept free) when they sell it all.
         const id = again?.id ?? flattenId;
-        const left =
+        const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, now);
+        // A re-send, as the kill switch's flatten: the sleeve's exit legs still to be sent (not
+        // netted yet, or netted in a net exit not at the broker yet) keep their shares, named on
+        // it (`leftLegIds`) so netting sends them and never takes them over as sold by it.
+        const legs =
+          again === null ? null : pendingExitLegs(intents, p.symbol, exitSide, maySend, openOrders);
+        const pending = legs?.bySleeve.get(book.id);
+        const own =
           p.qty -
-          workingExitQty(p.symbol, exitSide, intents, openOrders, {
-            ownId: id,
-            maySend: (i) => !orderWindowClosed(ctx, i, session, now),
-            share: (exit, remaining) =>
-              exit.legIds !== undefined
-                ? intents
-                    .filter(
-                      (l) =>
-                        exit.legIds?.includes(l.clientOrderId) &&
-                        l.purpose === 'exit' &&
-                        l.sleeve === book.id,
-                    )
-                    .reduce((sum, l) => sum + l.qty, 0)
-                : exit.sleeve === undefined || exit.sleeve === book.id
-                  ? remaining
-                  : 0,
+          (pending?.qty ?? 0) -
+          workingExitQty(
+            p.symbol,
+            exitSide,
+            legs === null ? intents : intents.filter((i) => !legs.nets.has(i.clientOrderId)),
+            openOrders,
+            {
+              ownId: id,
+              maySend,
+              share: (exit, remaining) =>
+                exit.legIds !== undefined
+                  ? intents
+                      .filter(
+                        (l) =>
+                          exit.legIds?.includes(l.clientOrderId) &&
+                          l.purpose === 'exit' &&
+                          l.sleeve === book.id,
+                      )
+                      .reduce((sum, l) => sum + l.qty, 0)
+                  : exit.sleeve === undefined || exit.sleeve === book.id
+                    ? remaining
+                    : 0,
+            },
+          );
+        // A re-send sized from the ledger is capped, as the kill switch's flattens
+        // (`cappedSleeveOwners`), at what the broker holds for the sleeves (the UNASSIGNED bucket's
+        // shares left out) less every exit on its way, every sleeve's legs still to be sent and this
+        // check's earlier re-sends of the symbol: a ledger above the broker never sells short.
+        const left =
+          legs === null
+            ? own
+            : Math.min(
+                own,
+                Math.abs(sleevesShare(position.qty, booked, p.symbol)) -
+                  workingExitQty(
+                    p.symbol,
+                    exitSide,
+                    intents.filter((i) => !legs.nets.has(i.clientOrderId)),
+                    openOrders,
+                    { ownId: id, maySend },
+                  ) -
+                  [...legs.bySleeve.values()].reduce((sum, l) => sum + l.qty, 0) -
+                  (resentNow.get(p.symbol) ?? 0),
+              );
+        if (left < own)
+          ctx.log.warn("a re-send of the kill switch's flatten capped at what the broker holds", {
+            sleeve: book.id,
+            symbol: p.symbol,
+            ledger: own,
+            sent: Math.max(0, left),
           });
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
         if (left <= 0) {
@@ -1099,11 +1222,14 @@ export async function sleeveStops(
           });
           continue;
         }
-        if (again !== null) await alertFlattenAgain(ctx, again, left, book.id);
+        // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+        const resend = again === null ? null : await supersedeStaleResend(ctx, again, intents, left, now);
+        if (again !== null && resend === null) continue;
+        const sendId = resend?.id ?? id;
         const placed = await placeIntentOnce(
           ctx,
           {
-            clientOrderId: id,
+            clientOrderId: sendId,
             sleeve: book.id,
             date: day,
             strategy: ctx.config.name,
@@ -1111,14 +1237,15 @@ export async function sleeveStops(
             purpose: 'exit',
             side: exitSide,
             qty: left,
-            ...(again === null ? {} : { killSwitchFlatten: true }),
+            ...(pending === undefined || pending.ids.length === 0 ? {} : { leftLegIds: pending.ids }),
+            ...(resend === null ? {} : { killSwitchFlatten: resend.since }),
             ...orderStyle(ctx.config).immediate,
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,
             reason:
-              again !== null
-                ? `kill switch: flatten sent again (${again.ended.clientOrderId} ${again.ended.status})`
+              resend !== null
+                ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
                 : flatten
                   ? 'daily loss breaker: flatten'
                   : `price ${position.currentPrice} is through the stop ${wanted}`,
@@ -1128,15 +1255,18 @@ export async function sleeveStops(
             updatedAt: now,
           },
           now,
+          // Alerted by the check that records the re-send, once, not by a concurrent one.
+          resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left, book.id),
         );
+        if (resend !== null) resentNow.set(p.symbol, (resentNow.get(p.symbol) ?? 0) + left);
         if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
-          out.exits.push(id);
+          out.exits.push(sendId);
           // As the single-strategy risk check: a stop the price is through (a stop-limit gapped
           // beyond its limit rests unfilled at the exchange) is replaced by this market exit, said.
           await ctx.notifier.publish({
             subject: `Exit at market: ${p.symbol} (${book.id})`,
             severity: 'warning',
-            text: `${id}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
+            text: `${sendId}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
           });
         }
         continue;

@@ -1,5 +1,6 @@
 /** Protective stop orders, placed once, shared by the single-strategy and the sleeves risk checks. */
 
+import { randomUUID } from 'node:crypto';
 import { BrokerRejectedError } from '../core/errors.js';
 import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
@@ -244,30 +245,49 @@ export interface FlattenAgain {
   readonly sequence: number;
   /** The kill switch's flatten of these shares that last ended without selling them all. */
   readonly ended: IntentRecord;
+  /** The `since` of the halt it flattens under: the re-send's `killSwitchFlatten` stamp. */
+  readonly since: number;
 }
 
 /** Intent states of an order the broker ended without filling it whole. */
 const ENDED_UNFILLED: readonly IntentStatus[] = ['cancelled', 'rejected', 'expired'];
 
 /**
+ * Whether a flatten surely ended at the broker without selling all its shares: refused (`rejected`),
+ * or cancelled or expired with the broker's order id known. One `expired` (or `cancelled`) with no
+ * broker order id had its submit answer lost and the broker's lookup find nothing, which on a paged
+ * lookup (Coinbase) can be an order that filled: never taken as unsold (a second sale, a short).
+ */
+function endedUnfilled(intent: IntentRecord): boolean {
+  return (
+    ENDED_UNFILLED.includes(intent.status) &&
+    intent.filledQty < intent.qty &&
+    (intent.status === 'rejected' || intent.brokerOrderId !== undefined)
+  );
+}
+
+/**
  * The kill switch wants its positions flat. When today's flatten of a position by the kill switch
  * (`base`, the day's `flatten` id, marked `killSwitchFlatten`), or its last re-send
- * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (cancelled,
- * rejected, expired; partly filled or not) and the kill switch is still on, the risk check sends
+ * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (rejected; cancelled
+ * or expired with its broker order id known; partly filled or not) and the kill switch is still on, the risk check sends
  * it again, once per check, under the next number: this says under which id (the re-send a check
- * recorded and did not get to the broker, when it died, is sent under its own). Null when the kill
- * switch is off, it flattened nothing of these shares today, or its last flatten works or filled.
- * `intents`: today's, tracked to their broker state.
+ * recorded and did not get to the broker, when it died, is sent under its own). Only under the
+ * halt it flattened under: `since`, the kill switch's current `since` (null: off), must be the
+ * flatten's stamp (`killSwitchFlatten`), so a resume and a later plain halt (entries only, a new
+ * `since`) send nothing again. Null when the kill switch is off or is another halt, it flattened
+ * nothing of these shares today, or its last flatten works or filled. `intents`: today's, tracked
+ * to their broker state.
  */
 export function killSwitchFlattenAgain(
   intents: readonly IntentRecord[],
   base: string,
-  killSwitchOn: boolean,
+  since: number | null,
 ): FlattenAgain | null {
-  if (!killSwitchOn) return null;
+  if (since === null) return null;
   const series: { sequence: number; intent: IntentRecord }[] = [];
   for (const intent of intents) {
-    if (intent.purpose !== 'exit' || intent.killSwitchFlatten !== true) continue;
+    if (intent.purpose !== 'exit' || intent.killSwitchFlatten === undefined) continue;
     const sequence =
       intent.clientOrderId === base
         ? 1
@@ -278,18 +298,59 @@ export function killSwitchFlattenAgain(
   }
   series.sort((a, b) => a.sequence - b.sequence);
   const last = series.at(-1);
-  if (last === undefined) return null;
-  if (ENDED_UNFILLED.includes(last.intent.status) && last.intent.filledQty < last.intent.qty)
-    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent };
+  if (last === undefined || last.intent.killSwitchFlatten !== since) return null;
+  if (endedUnfilled(last.intent))
+    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent, since };
   const ended = series.at(-2)?.intent;
   return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined
-    ? { id: last.intent.clientOrderId, sequence: last.sequence, ended }
+    ? { id: last.intent.clientOrderId, sequence: last.sequence, ended, since }
     : null;
 }
 
 /**
+ * The re-send to place now for `left` shares. A re-send recorded earlier by a check that died
+ * before sending it (`again.id` taken, not at the broker) is placed at its stored quantity
+ * (`createIntent` returns the stored intent): when that is more than `left` (the position shrank
+ * since: a sale by hand, a stop), it is settled `skipped` (superseded, by conditional write from
+ * its state) and the next number is used, so the stale quantity never goes out (a short). Null
+ * when another writer settled or sent it first (this check sends nothing; the next one decides).
+ */
+export async function supersedeStaleResend(
+  ctx: LiveContext,
+  again: FlattenAgain,
+  intents: readonly IntentRecord[],
+  left: number,
+  now: string,
+): Promise<FlattenAgain | null> {
+  const stale = intents.find((i) => i.clientOrderId === again.id);
+  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty <= left) return again;
+  // At the broker already (sent, its answer lost): it is no longer ours to change.
+  if ((await ctx.broker.getOrderByClientOrderId(stale.clientOrderId)) !== null) return again;
+  const settled = await ctx.store.settleIntent(
+    stale.date,
+    stale.clientOrderId,
+    [stale.status],
+    {
+      status: 'skipped',
+      reason: `superseded: recorded for ${stale.qty}, ${left} left to sell; sent again as -${again.sequence + 1}`,
+      updatedAt: now,
+    },
+    randomUUID(),
+  );
+  if ('conflict' in settled) return null;
+  ctx.log.warn("a stale re-send of the kill switch's flatten superseded", {
+    id: stale.clientOrderId,
+    qty: stale.qty,
+    left,
+  });
+  const base = stale.clientOrderId.slice(0, stale.clientOrderId.length - `-${again.sequence}`.length);
+  return { ...again, id: `${base}-${again.sequence + 1}`, sequence: again.sequence + 1 };
+}
+
+/**
  * The critical alert of a kill-switch flatten sent again ({@link killSwitchFlattenAgain}): the
- * one that ended unfilled, and what is sent now. Once per risk check that sends one.
+ * one that ended unfilled, and what is sent now. Once per re-send: by the run that created its
+ * intent (`placeIntentOnce`'s `onCreated`), never by a concurrent check that found it recorded.
  */
 export async function alertFlattenAgain(
   ctx: LiveContext,

@@ -183,13 +183,17 @@ export async function sendClaimedIntent(
  * Records an intent and makes sure its order exists at the broker exactly once, whatever happened
  * to an earlier attempt: a stored intent that is not settled is first looked up by its client order
  * id, and only sent when the broker has never seen it. Returns the intent as stored afterwards.
+ * `onCreated` runs once this call's write created the intent (before its send), never for an
+ * intent another run recorded.
  */
 export async function placeIntentOnce(
   ctx: LiveContext,
   intent: IntentRecord,
   now: string,
+  onCreated?: () => Promise<void>,
 ): Promise<IntentRecord> {
-  const { intent: stored } = await ctx.store.createIntent(intent);
+  const { intent: stored, created } = await ctx.store.createIntent(intent);
+  if (created && onCreated !== undefined) await onCreated();
   if (!['recorded', 'submitted', 'unknown'].includes(stored.status)) return stored;
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
   return existing !== null

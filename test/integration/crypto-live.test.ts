@@ -36,11 +36,14 @@ import { stopLimitPrice } from '../../shared/core/live/order-style.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { DryRunBroker } from '../../shared/live/dry-run.js';
+import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { fundingMonitor } from '../../shared/live/funding-monitor.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
+import { killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
+import { legId } from '../../shared/live/sleeves.js';
 import {
   buildCryptoLiveContext,
   cryptoFundingHandler,
@@ -606,6 +609,135 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
       expect(positions.filter((p) => p.sleeve === 'UNASSIGNED')).toEqual([]);
       // Nothing sent again.
       expect(fresh.requestLog.filter((r) => r.method === 'POST').length).toBe(filled.length);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  /**
+   * A fresh exchange and table: the first UTC day's entries and stops, its end-of-day; the next
+   * day's 00:06 kill switch with flatten, its flattens refused by the exchange (400).
+   */
+  async function flattenRefusedNextDay(table: string) {
+    const fresh = await startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+    });
+    await createStateTable(dynamo.client, table);
+    const { ctx } = await cryptoContext({
+      DRY_RUN: 'false',
+      LOCAL_REHEARSAL: 'true',
+      STATE_TABLE: table,
+      COINBASE_BASE_URL: fresh.url,
+    });
+    const d1 = '2026-01-05';
+    const d2 = '2026-01-06';
+    clock = Date.parse(`${d1}T00:10:00Z`);
+    await marketOpenCheck(ctx, `${d1}T00:05:00Z`);
+    await generateSignals(ctx, `${d1}T00:10:00Z`);
+    clock = Date.parse(`${d1}T00:15:00Z`);
+    await executeOrders(ctx, `${d1}T00:15:00Z`);
+    clock = Date.parse(`${d1}T00:30:00Z`);
+    await riskCheck(ctx, `${d1}T00:30:00Z`);
+    clock = Date.parse(`${d1}T23:50:00Z`);
+    await endOfDay(ctx, `${d1}T23:50:00Z`);
+
+    // The next UTC day, 00:06: the kill switch's flattens are refused by the exchange.
+    clock = Date.parse(`${d2}T00:05:00Z`);
+    await marketOpenCheck(ctx, `${d2}T00:05:00Z`);
+    clock = Date.parse(`${d2}T00:06:00Z`);
+    fresh.injectFaults({ kind: 'status', status: 400, route: 'POST /api/v3/brokerage/orders' });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'ops',
+      time: `${d2}T00:06:00Z`,
+      flatten: true,
+    });
+    fresh.clearFaults();
+    const refused = (await ctx.store.listIntents(d2)).filter((i) =>
+      halted.exitsUnfilled.includes(i.clientOrderId),
+    );
+    expect(refused.length).toBeGreaterThan(0);
+    const first = refused[0] as IntentRecord;
+    expect(first).toMatchObject({ status: 'rejected', filledQty: 0 });
+    return { fresh, ctx, d2, first };
+  }
+
+  /** A sleeve's exit leg of `qty` as generate-signals records it at `time`. */
+  function exitLegOf(ctx: LiveContext, of: IntentRecord, qty: number, time: string): IntentRecord {
+    return {
+      clientOrderId: legId(of.sleeve as string, of.symbol, of.date, 'exit'),
+      leg: true,
+      sleeve: of.sleeve as string,
+      date: of.date,
+      strategy: of.sleeve as string,
+      symbol: of.symbol,
+      purpose: 'exit',
+      side: 'sell',
+      qty,
+      type: 'market',
+      timeInForce: 'ioc',
+      referencePrice: of.referencePrice,
+      status: 'recorded',
+      filledQty: 0,
+      configHash: ctx.configHash,
+      gitCommit: ctx.gitCommit,
+      createdAt: time,
+      updatedAt: time,
+    };
+  }
+
+  it("the kill switch's flatten refused, a sleeve's exit leg recorded and not netted by the 00:30 risk check: the re-send leaves the leg its coins, the late netting sells them once", async () => {
+    const { fresh, ctx, d2, first } = await flattenRefusedNextDay('quantshift-crypto-test-resend');
+    try {
+      // 00:10 the signals record that sleeve's exit of its whole holding, as a leg; the 00:15
+      // execute-orders dies before netting it (retried later).
+      const exitLeg = exitLegOf(ctx, first, first.qty, `${d2}T00:10:00.000Z`);
+      await ctx.store.createIntent(exitLeg);
+      // 00:30 the risk check sends the refused flattens again: not this sleeve's (its leg sells it all).
+      clock = Date.parse(`${d2}T00:30:00Z`);
+      const risk = await riskCheck(ctx, `${d2}T00:30:00Z`);
+      expect(risk.exits).not.toContain(`${first.clientOrderId}-2`);
+      expect(await ctx.store.getIntent(d2, `${first.clientOrderId}-2`)).toBeUndefined();
+      // 00:40 the retried execute-orders nets the leg and sells the coins once.
+      clock = Date.parse(`${d2}T00:40:00Z`);
+      await executeOrders(ctx, `${d2}T00:40:00Z`);
+      expect((await ctx.store.getIntent(d2, exitLeg.clientOrderId))?.status).not.toBe('skipped');
+      const sold = fresh.orders.filter(
+        (o) => o.product_id === first.symbol && o.side === 'SELL' && o.status === 'FILLED',
+      );
+      expect(sold.reduce((sum, o) => sum + Number(o.filled_size), 0)).toBeCloseTo(first.qty, 8);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)).toBeUndefined();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("a sleeve's exit leg recorded after the kill switch's refused flatten was sent again (`-2`, a retried signal run): the late netting takes it over, never sold twice", async () => {
+    const { fresh, ctx, d2, first } = await flattenRefusedNextDay('quantshift-crypto-test-takeover');
+    try {
+      clock = Date.parse(`${d2}T00:30:00Z`);
+      const risk = await riskCheck(ctx, `${d2}T00:30:00Z`);
+      expect(risk.exits).toContain(`${first.clientOrderId}-2`);
+      expect(await ctx.store.getIntent(d2, `${first.clientOrderId}-2`)).toMatchObject({
+        qty: first.qty,
+        status: 'filled',
+      });
+      // 00:35 a retried signal run records that sleeve's exit of the same coins; 00:40 the netting.
+      const exitLeg = exitLegOf(ctx, first, first.qty, `${d2}T00:35:00.000Z`);
+      await ctx.store.createIntent(exitLeg);
+      clock = Date.parse(`${d2}T00:40:00Z`);
+      await executeOrders(ctx, `${d2}T00:40:00Z`);
+      expect(await ctx.store.getIntent(d2, exitLeg.clientOrderId)).toMatchObject({
+        status: 'skipped',
+        reason: expect.stringContaining(`${first.clientOrderId}-2`),
+      });
+      const sold = fresh.orders.filter(
+        (o) => o.product_id === first.symbol && o.side === 'SELL' && o.status === 'FILLED',
+      );
+      expect(sold.reduce((sum, o) => sum + Number(o.filled_size), 0)).toBeCloseTo(first.qty, 8);
     } finally {
       await fresh.close();
     }

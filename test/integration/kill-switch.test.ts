@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
+import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
@@ -496,7 +497,7 @@ describe('the kill switch on the local stack', () => {
       `ended unfilled by the broker (the next risk check sends them again while halted): ${flattenId}`,
     );
     const refused = await ctx.store.getIntent('2021-03-30', flattenId);
-    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: true });
+    expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: halted.killSwitch?.since });
     expect(refused?.reason).not.toContain('kill switch');
 
     const result = await runDay(s, '2021-03-30', '10:00', '12:01');
@@ -504,7 +505,7 @@ describe('the kill switch on the local stack', () => {
     expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
       qty: held,
       status: 'filled',
-      killSwitchFlatten: true,
+      killSwitchFlatten: halted.killSwitch?.since,
     });
     expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
       1,
@@ -514,6 +515,202 @@ describe('the kill switch on the local stack', () => {
     expect(
       s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
     ).toEqual([]);
+  });
+
+  it('a flatten refused, then a resume keeping the positions, then a plain halt the same day: nothing is sent again', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    expect(halted.exitsUnfilled).toEqual([flattenId]);
+    // The flatten is stamped with the halt it belongs to.
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      halted.killSwitch?.since,
+    );
+    // The operator calls the flatten off: resume, keeping the positions.
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    // 11:00 a plain halt (entries only, positions kept).
+    await haltTrading(ctx.store, { reason: 'news pending', by: 'ops', time: at('2021-03-30', '11:00') });
+    const result = await runDay(s, '2021-03-30', '11:00', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toBeUndefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(held);
+    expect(s.notifier.sent.filter((n) => n.subject.startsWith('Kill switch flatten sent again'))).toEqual([]);
+    // A resume, then the kill switch with flatten again: the spent flatten is this halt's now, sent again.
+    await resumeTrading(ctx.store, { reason: 'news out', by: 'ops', time: at('2021-03-30', '12:30') });
+    s.alpaca.setTime(at('2021-03-30', '13:00'));
+    const again = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '13:00'),
+      flatten: true,
+    });
+    expect(again.exitsUnfilled).toEqual([flattenId]);
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      again.killSwitch?.since,
+    );
+    const afternoon = await runDay(s, '2021-03-30', '13:00', '16:00');
+    expect((afternoon.get('15:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: again.killSwitch?.since,
+    });
+  });
+
+  it('a re-send recorded by a check that died, for more than is left after a sale by hand: superseded (skipped), the rest sent under the next number, alerted once; never short', async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(3);
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    expect(halted.exitsUnfilled).toEqual([flattenId]);
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check recorded the re-send of every share and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    // 10:30 3 shares sold by hand.
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-sell',
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: 3,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    const alerts = s.notifier.sent.length;
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held - 3,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: MSFT'),
+    ).toHaveLength(1);
+  });
+
+  it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    s.alpaca.injectFaults({
+      kind: 'status',
+      status: 422,
+      route: 'POST /v2/orders',
+      message: 'order rejected: symbol not tradable',
+    });
+    await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:00'),
+      flatten: true,
+    });
+    s.alpaca.setTime(at('2021-03-30', '12:00'));
+    await Promise.all([riskCheck(ctx, at('2021-03-30', '12:00')), riskCheck(ctx, at('2021-03-30', '12:00'))]);
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
+      1,
+    );
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it("the kill switch finds the day's exit id held by a risk check's exit still working: it marks it as its flatten, so when it ends unfilled the next risk check sends it again", async () => {
+    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    const held = position?.qty ?? 0;
+    expect(held).toBeGreaterThan(0);
+    // 10:00 an exit of MSFT under the day's exit id rests at the broker (a limit far above the price).
+    s.alpaca.setTime(at('2021-03-30', '10:00'));
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    const limitPrice = Math.round((position?.currentPrice ?? 0) * 200) / 100;
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '10:00'), {
+        clientOrderId: flattenId,
+        type: 'limit',
+        limitPrice,
+        timeInForce: 'day',
+        status: 'accepted',
+      }),
+    );
+    const resting = await ctx.broker.submitOrder({
+      clientOrderId: flattenId,
+      symbol: 'MSFT',
+      side: 'sell',
+      qty: held,
+      type: 'limit',
+      limitPrice,
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    const halted = await killSwitch(ctx, {
+      reason: 'daily loss alarm',
+      by: 'alarm:quantshift-paper-daily-loss',
+      time: at('2021-03-30', '10:30'),
+      flatten: true,
+    });
+    expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: ['MSFT'] });
+    expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
+      halted.killSwitch?.since,
+    );
+    // 10:45 the exit is cancelled unfilled: the 12:00 risk check sends the flatten again.
+    s.alpaca.setTime(at('2021-03-30', '10:45'));
+    await ctx.broker.cancelOrder(resting.id);
+    const result = await runDay(s, '2021-03-30', '10:45', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
   it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
@@ -544,7 +741,7 @@ describe('the kill switch on the local stack', () => {
     expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
     expect(await ctx.store.getIntent('2021-03-30', flattenId)).toMatchObject({
       status: 'rejected',
-      killSwitchFlatten: true,
+      killSwitchFlatten: halted.killSwitch?.since,
     });
 
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');

@@ -848,7 +848,12 @@ describe('sleeves in the live functions, against the local stack', () => {
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
     s.alpaca.setTime(at(D3, '10:00'));
+    const intentReads = vi.spyOn(ctx.store, 'listIntents');
     const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:00'), flatten: true });
+    // The day's intents are read by the halt (its recorded entries), the entries' cancel and the
+    // flatten, once each: the sleeves' booking takes the flatten's list.
+    expect(intentReads.mock.calls.length).toBe(3);
+    intentReads.mockRestore();
     // One flatten per (sleeve, symbol), tagged with that sleeve alone.
     expect(result.exits.map((id) => `${orderTagOf(id)}:${id.split('-')[2]}`).sort()).toEqual(
       holders.map(([sleeve, symbol]) => `${sleeveSetTag('paper', [sleeve])}:${symbol}`).sort(),
@@ -1233,6 +1238,35 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
     await reconciledAtClose(s, D3);
     expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+  }, 120_000);
+
+  it("the kill switch's flatten of a sleeve sent again after a sale by hand: the re-send sized from the ledger is capped at what the broker holds; never short", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '09:05'));
+    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    s.alpaca.setTime(at(D3, '09:20'));
+    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    // After the open the other sleeves' flattens filled: rsi's 5 SPY are left; 2 are sold by hand.
+    s.alpaca.setTime(at(D3, '09:40'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-sell',
+      symbol: 'SPY',
+      side: 'sell',
+      qty: 2,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(3);
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([`${rsiFlatten}-2`]);
+    expect(await ctx.store.getIntent(D3, `${rsiFlatten}-2`)).toMatchObject({ qty: 3, status: 'filled' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   }, 120_000);
 });
 

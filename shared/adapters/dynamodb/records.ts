@@ -100,7 +100,7 @@ const intentFields = {
   netOrderId: idSchema.optional(),
   legIds: z.array(idSchema).optional(),
   leftLegIds: z.array(idSchema).optional(),
-  killSwitchFlatten: z.literal(true).optional(),
+  killSwitchFlatten: z.number().int().nonnegative().optional(),
   claimedBy: idSchema.optional(),
   settledBy: idSchema.optional(),
   configHash: z.string().min(1),

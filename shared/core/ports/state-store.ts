@@ -76,11 +76,12 @@ export interface IntentRecord {
    */
   readonly leftLegIds?: readonly string[];
   /**
-   * On an exit: the kill switch's flatten (or a risk check's re-send of it, `-<n>` ids), kept
-   * whatever its settling writes (a rejection's reason replaces the kill switch's): the risk check
-   * sends it again while the kill switch is on and it ended unfilled.
+   * On an exit: the kill switch's flatten (or a risk check's re-send of it, `-<n>` ids), stamped
+   * with the `since` of the halt it flattens under (epoch ms), kept whatever its settling writes (a
+   * rejection's reason replaces the kill switch's): the risk check sends it again while that very
+   * halt is on and it ended unfilled; a resume, then a later plain halt, sends nothing again.
    */
-  readonly killSwitchFlatten?: true;
+  readonly killSwitchFlatten?: number;
   /**
    * The token of the execute-orders run that claimed it for sending (`recorded` → `submitted`,
    * written in the same conditional write): a run knows its own claim when the write's answer was lost.

@@ -104,25 +104,33 @@ describe("workingExitQty: what today's exits of a position can still sell", () =
 
 describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled, sent again", () => {
   const base = 'qs-0000abcd-SPY-20210318-flatten';
+  /** The halt's `since` the kill switch's flatten is stamped with. */
+  const SINCE = Date.parse('2021-03-18T14:00:00Z');
   const flatten = (over: Partial<IntentRecord>) =>
-    intent({ clientOrderId: base, killSwitchFlatten: true, reason: 'kill switch: test', ...over });
+    intent({
+      clientOrderId: base,
+      killSwitchFlatten: SINCE,
+      brokerOrderId: 'b-1',
+      reason: 'kill switch: test',
+      ...over,
+    });
 
   it('sends the next number after the last one ended unfilled (cancelled, rejected, expired, partly filled)', () => {
     for (const status of ['cancelled', 'rejected', 'expired'] as const) {
-      expect(killSwitchFlattenAgain([flatten({ status })], base, true)).toMatchObject({
+      expect(killSwitchFlattenAgain([flatten({ status })], base, SINCE)).toMatchObject({
         id: `${base}-2`,
         sequence: 2,
         ended: { clientOrderId: base, status },
       });
     }
     const partly = flatten({ status: 'cancelled', filledQty: 4 });
-    expect(killSwitchFlattenAgain([partly], base, true)?.id).toBe(`${base}-2`);
+    expect(killSwitchFlattenAgain([partly], base, SINCE)?.id).toBe(`${base}-2`);
     // A rejection's reason replaces the kill switch's: the mark says whose flatten it was.
     const resent = [
       flatten({ status: 'rejected', reason: 'insufficient qty' }),
       flatten({ clientOrderId: `${base}-2`, status: 'cancelled' }),
     ];
-    expect(killSwitchFlattenAgain(resent, base, true)).toMatchObject({ id: `${base}-3`, sequence: 3 });
+    expect(killSwitchFlattenAgain(resent, base, SINCE)).toMatchObject({ id: `${base}-3`, sequence: 3 });
   });
 
   it('a re-send not at the broker yet (a check died) is sent under its own id', () => {
@@ -130,24 +138,43 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
       flatten({ clientOrderId: `${base}-2`, status: 'recorded' }),
       flatten({ status: 'cancelled' }),
     ];
-    expect(killSwitchFlattenAgain(intents, base, true)).toMatchObject({
+    expect(killSwitchFlattenAgain(intents, base, SINCE)).toMatchObject({
       id: `${base}-2`,
       ended: { clientOrderId: base },
     });
   });
 
   it('nothing while the kill switch is off, its flatten works or filled, or the flatten is not the kill switch’s', () => {
-    expect(killSwitchFlattenAgain([flatten({ status: 'cancelled' })], base, false)).toBeNull();
-    expect(killSwitchFlattenAgain([flatten({ status: 'accepted' })], base, true)).toBeNull();
-    expect(killSwitchFlattenAgain([flatten({ status: 'recorded' })], base, true)).toBeNull();
-    expect(killSwitchFlattenAgain([flatten({ status: 'filled', filledQty: 10 })], base, true)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'cancelled' })], base, null)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'accepted' })], base, SINCE)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'recorded' })], base, SINCE)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'filled', filledQty: 10 })], base, SINCE)).toBeNull();
     const riskChecks = intent({
       clientOrderId: base,
       status: 'cancelled',
       reason: 'daily loss breaker: flatten',
     });
-    expect(killSwitchFlattenAgain([riskChecks], base, true)).toBeNull();
+    expect(killSwitchFlattenAgain([riskChecks], base, SINCE)).toBeNull();
     const otherSymbol = flatten({ clientOrderId: 'qs-0000abcd-QQQ-20210318-flatten', status: 'cancelled' });
-    expect(killSwitchFlattenAgain([otherSymbol], base, true)).toBeNull();
+    expect(killSwitchFlattenAgain([otherSymbol], base, SINCE)).toBeNull();
+  });
+
+  it('nothing under another halt: a resume, then a plain halt later the same day (a new since)', () => {
+    const later = SINCE + 3_600_000;
+    expect(killSwitchFlattenAgain([flatten({ status: 'rejected' })], base, later)).toBeNull();
+    const intents = [
+      flatten({ clientOrderId: `${base}-2`, status: 'recorded' }),
+      flatten({ status: 'cancelled' }),
+    ];
+    expect(killSwitchFlattenAgain(intents, base, later)).toBeNull();
+    expect(killSwitchFlattenAgain([flatten({ status: 'rejected' })], base, SINCE)?.since).toBe(SINCE);
+  });
+
+  it('an expiry or cancel with no broker order id (a lost submit answer, the lookup found nothing) is not taken as unsold', () => {
+    for (const status of ['expired', 'cancelled'] as const)
+      expect(killSwitchFlattenAgain([flatten({ status, brokerOrderId: undefined })], base, SINCE)).toBeNull();
+    expect(
+      killSwitchFlattenAgain([flatten({ status: 'rejected', brokerOrderId: undefined })], base, SINCE)?.id,
+    ).toBe(`${base}-2`);
   });
 });
