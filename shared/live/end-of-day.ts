@@ -35,13 +35,14 @@ import {
   withLateSplits,
 } from './positions.js';
 import {
+  asActivityFill,
   assignedOn,
   beyondBooked,
   bookedFillsOf,
-  fillsAfterList,
   type ReconciliationResult,
   reconcile,
   sleeveFills,
+  symbolFillsNotHeld,
 } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
@@ -650,17 +651,7 @@ function notInList(list: PositionsList | undefined, fills: readonly FillRecord[]
   if (list === undefined) return [...fills];
   const after = fills.filter((f) => f.date > list.date);
   const ofList = new Map(fills.filter((f) => f.date === list.date).map((f) => [f.executionId, f]));
-  const asListed = [...ofList.values()].map((f) => ({
-    kind: 'fill' as const,
-    id: f.executionId,
-    orderId: f.brokerOrderId,
-    symbol: f.symbol,
-    side: f.side,
-    qty: f.qty,
-    price: f.price,
-    time: f.time,
-    partial: false,
-  }));
+  const asListed = [...ofList.values()].map(asActivityFill);
   const beyond =
     list.bookedFills !== undefined
       ? beyondBooked(asListed, list.bookedFills).flatMap((a) => {
@@ -915,25 +906,11 @@ function lateSplitFills(
   earlierFills: readonly FillRecord[],
   symbol: string,
 ): DayFills {
-  const own = dayFills
-    .filter((f) => f.symbol === symbol)
-    .map((f) => ({
-      kind: 'fill' as const,
-      id: f.executionId,
-      orderId: f.brokerOrderId,
-      symbol: f.symbol,
-      side: f.side,
-      qty: f.qty,
-      price: f.price,
-      time: f.time,
-      partial: false,
-    }));
+  const own = dayFills.filter((f) => f.symbol === symbol).map(asActivityFill);
   if (own.length === 0) return [];
   const earlier = (f: FillRecord) => f.symbol === symbol && f.date < day;
   if (stored === undefined || earlierFills.some(earlier) || dayFills.some(earlier)) return 'unknown';
-  const flagged = stored.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
-  const unseen = flagged ? own : fillsAfterList(stored, day, own);
-  return unseen === undefined ? 'unknown' : unseen.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  return symbolFillsNotHeld(stored, day, symbol, own) ?? 'unknown';
 }
 
 /**
