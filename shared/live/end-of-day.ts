@@ -35,13 +35,14 @@ import {
   withLateSplits,
 } from './positions.js';
 import {
+  asActivityFill,
   assignedOn,
   beyondBooked,
   bookedFillsOf,
-  fillsAfterList,
   type ReconciliationResult,
   reconcile,
   sleeveFills,
+  symbolFillsNotHeld,
 } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import {
@@ -293,12 +294,19 @@ export async function endOfDay(
   const outsideWatchlist = brokerPositions
     .filter((p) => p.assetClass !== botAssetClass(ctx) || !config.watchlist.includes(p.symbol))
     .map((p) => p.symbol);
+  // An awaiting fill of an order the start-of-day list booked already (an earlier end-of-day walked
+  // its awaiting fill, or a risk check's list read the position with it) is in that list's
+  // positions: walked again it would count twice at every end-of-day while the report lags. One it
+  // did not book is walked, whatever its date (a fill of a day whose end-of-day failed). (The late
+  // splits below leave the list's `bookedFills` as they are.)
+  const bookedBefore = startOfDayRead?.bookedFills ?? {};
+  const unbooked = awaiting.filter((f) => bookedBefore[f.brokerOrderId] === undefined);
   // A single-strategy config: the splits the activities list late (dated before the day) that the
   // lists have not applied, each once (see `lateSplits`).
   const { stored, startOfDay, lateApplied } =
     config.sleeves === undefined
       ? await lateSplits(ctx, day, scheduledTime, brokerPositions, storedRead, startOfDayRead, (symbol) =>
-          lateSplitFills(storedRead, day, [...ledger, ...awaiting], earlierFills, symbol),
+          lateSplitFills(storedRead, day, [...ledger, ...unbooked], earlierFills, symbol),
         )
       : { stored: storedRead, startOfDay: startOfDayRead, lateApplied: {} };
   // The sleeve's records (the UNASSIGNED bucket is reconciled below, never walked as a sleeve's).
@@ -342,12 +350,6 @@ export async function endOfDay(
   // fills (a manual order at the broker is not the sleeve's), and recorded only where the walk ends
   // at what the broker holds less the UNASSIGNED bucket (else the ledger cannot explain it).
   const traded = (symbol: string) => config.watchlist.includes(symbol) && !outsideWatchlist.includes(symbol);
-  // An awaiting fill of an order the start-of-day list booked already (an earlier end-of-day walked
-  // its awaiting fill, or a risk check's list read the position with it) is in that list's
-  // positions: walked again it would count twice at every end-of-day while the report lags. One it
-  // did not book is walked, whatever its date (a fill of a day whose end-of-day failed).
-  const bookedBefore = startOfDay?.bookedFills ?? {};
-  const unbooked = awaiting.filter((f) => bookedBefore[f.brokerOrderId] === undefined);
   // Listed fills of earlier days the start-of-day list does not hold (an end-of-day that failed
   // before any list of its day held them): walked today, or their shares would fall to the bucket.
   const unlisted = notInList(startOfDay, earlierFills);
@@ -362,6 +364,7 @@ export async function endOfDay(
       : splitRecords(startOfDay.positions, splitsToApply(startOfDay, day, splits)),
     [...ledger, ...unbooked],
     unlisted,
+    day,
   );
   const walk = closedTradesOfDay({
     strategy: config.name,
@@ -648,17 +651,7 @@ function notInList(list: PositionsList | undefined, fills: readonly FillRecord[]
   if (list === undefined) return [...fills];
   const after = fills.filter((f) => f.date > list.date);
   const ofList = new Map(fills.filter((f) => f.date === list.date).map((f) => [f.executionId, f]));
-  const asListed = [...ofList.values()].map((f) => ({
-    kind: 'fill' as const,
-    id: f.executionId,
-    orderId: f.brokerOrderId,
-    symbol: f.symbol,
-    side: f.side,
-    qty: f.qty,
-    price: f.price,
-    time: f.time,
-    partial: false,
-  }));
+  const asListed = [...ofList.values()].map(asActivityFill);
   const beyond =
     list.bookedFills !== undefined
       ? beyondBooked(asListed, list.bookedFills).flatMap((a) => {
@@ -873,19 +866,22 @@ async function trackingOrNull(ctx: LiveContext, day: string) {
  * it: the same notional), so the sleeve's records stay in the old shares, as on a day without a
  * fill (the split's new shares go to the bucket, alerted; the split, once listed, is applied to the
  * records as to any) and a part sold closes at its price in those shares, not at a quarter of it.
- * A symbol with a fill of an earlier day the start-of-day list does not hold (`unlisted`) is left
- * out: those fills are in the old shares.
+ * A symbol with a fill of an earlier day the start-of-day list does not hold (`unlisted`, or an
+ * awaiting fill dated before `day`: a sweep's gap, a day whose end-of-day failed) is left out: those
+ * fills are in the old shares, and weighed as the day's they would give a wrong ratio.
  */
 function inOldShares(
   positions: readonly BrokerPosition[],
   opening: readonly PositionRecord[] | undefined,
   dayFills: readonly FillRecord[],
   unlisted: readonly FillRecord[],
+  day: string,
 ): Map<string, number> {
   const out = new Map<string, number>();
   if (opening === undefined) return out;
   for (const position of positions) {
-    if (unlisted.some((f) => f.symbol === position.symbol)) continue;
+    const earlier = (f: FillRecord) => f.symbol === position.symbol && f.date < day;
+    if (unlisted.some((f) => f.symbol === position.symbol) || dayFills.some(earlier)) continue;
     const fills = dayFills
       .filter((f) => f.symbol === position.symbol)
       .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
@@ -899,7 +895,9 @@ function inOldShares(
  * A symbol's fills of the day the stored list does not hold, for the late-split guard (as the risk
  * check's): all of them for a record an earlier check kept in the old shares (flagged), else those
  * the list has not booked (`fillsAfterList`); `'unknown'` (no guard) when the list cannot say and
- * the symbol has a fill of the day, or it has a fill of an earlier day read now (in the old shares).
+ * the symbol has a fill of the day, or it has a fill of an earlier day read now or an awaiting one
+ * dated before the day (in the old shares). `dayFills` are the ledger's of the day and the awaiting
+ * ones the start-of-day list has not booked (those it booked would count twice).
  */
 function lateSplitFills(
   stored: PositionsList | undefined,
@@ -908,24 +906,11 @@ function lateSplitFills(
   earlierFills: readonly FillRecord[],
   symbol: string,
 ): DayFills {
-  const own = dayFills
-    .filter((f) => f.symbol === symbol)
-    .map((f) => ({
-      kind: 'fill' as const,
-      id: f.executionId,
-      orderId: f.brokerOrderId,
-      symbol: f.symbol,
-      side: f.side,
-      qty: f.qty,
-      price: f.price,
-      time: f.time,
-      partial: false,
-    }));
+  const own = dayFills.filter((f) => f.symbol === symbol).map(asActivityFill);
   if (own.length === 0) return [];
-  if (stored === undefined || earlierFills.some((f) => f.symbol === symbol)) return 'unknown';
-  const flagged = stored.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
-  const unseen = flagged ? own : fillsAfterList(stored, day, own);
-  return unseen === undefined ? 'unknown' : unseen.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  const earlier = (f: FillRecord) => f.symbol === symbol && f.date < day;
+  if (stored === undefined || earlierFills.some(earlier) || dayFills.some(earlier)) return 'unknown';
+  return symbolFillsNotHeld(stored, day, symbol, own) ?? 'unknown';
 }
 
 /**

@@ -460,6 +460,38 @@ export function fillsAfterList(
 }
 
 /**
+ * A symbol's fills of the day a stored list does not hold, in time order, for the split guard:
+ * all of them for a record an earlier check kept in the old shares (flagged `unlistedSplit`: it
+ * holds none) or no list, else those after the list ({@link fillsAfterList}); undefined when the
+ * list cannot say.
+ */
+export function symbolFillsNotHeld(
+  stored: Pick<PositionsList, 'date' | 'bookedFills' | 'writtenAt' | 'positions'> | undefined,
+  day: string,
+  symbol: string,
+  fills: readonly ActivityFill[],
+): ActivityFill[] | undefined {
+  const flagged = stored?.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
+  const unseen = stored === undefined || flagged === true ? fills : fillsAfterList(stored, day, fills);
+  return unseen?.filter((f) => f.symbol === symbol).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+}
+
+/** A fill of the ledger as the broker's activities list it (not partial). */
+export function asActivityFill(f: FillRecord): ActivityFill {
+  return {
+    kind: 'fill',
+    id: f.executionId,
+    orderId: f.brokerOrderId,
+    symbol: f.symbol,
+    side: f.side,
+    qty: f.qty,
+    price: f.price,
+    time: f.time,
+    partial: false,
+  };
+}
+
+/**
  * The symbols of a stored list whose quantity at the broker is not what the list and the day's
  * fills it has not booked make (with the day's splits it has not applied, see `splitsToApply`);
  * undefined when the list cannot say which fills it booked (neither `bookedFills` nor `writtenAt`).

@@ -29,7 +29,7 @@ import {
   unlistedSplit,
   withLateSplits,
 } from './positions.js';
-import { fillsAfterList, flattenedToday, readWithFills } from './reconcile.js';
+import { flattenedToday, readWithFills, symbolFillsNotHeld } from './reconcile.js';
 import { sleeveStops } from './sleeves.js';
 import {
   alertFlattenAgain,
@@ -221,17 +221,9 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
   // none), else those the list has not booked; when the read cannot say, a symbol with a fill of
   // the day gets no guard ('unknown').
   const filledToday = (symbol: string) => tracked.some((i) => i.symbol === symbol && i.filledQty > 0);
-  const dayFills = (symbol: string): DayFills => {
-    const flagged = stored?.positions.some((r) => r.symbol === symbol && r.unlistedSplit !== undefined);
-    const unseen =
-      read.fills === undefined || stored === undefined
-        ? read.fills
-        : flagged === true
-          ? read.fills
-          : fillsAfterList(stored, day, read.fills);
-    if (unseen === undefined) return filledToday(symbol) ? 'unknown' : [];
-    return unseen.filter((f) => f.symbol === symbol).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
-  };
+  const dayFills = (symbol: string): DayFills =>
+    (read.fills === undefined ? undefined : symbolFillsNotHeld(stored, day, symbol, read.fills)) ??
+    (filledToday(symbol) ? 'unknown' : []);
   const late = await withLateSplits(
     ctx,
     day,

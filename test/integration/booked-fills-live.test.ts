@@ -521,10 +521,13 @@ async function tradeSpy(
   time: string,
   side: 'buy' | 'sell',
   qty: number,
+  referencePrice?: number,
 ): Promise<void> {
   const { ctx } = s;
   const purpose = side === 'buy' ? 'entry' : 'exit';
-  const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
+  const price =
+    referencePrice ??
+    ((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number);
   const placed = await placeIntentOnce(
     ctx,
     {
@@ -957,5 +960,153 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
     const alert = s.notifier.sent.find((m) => m.subject === 'Stop filled during an exit: SPY');
     // Half the stop still rests at the broker: the alert says so.
     expect(alert?.text).toContain(`Its other ${spy.qty - half} still rest at the broker (partially_filled`);
+  }, 120_000);
+});
+
+describe('a day without a split that sells the whole position, the bucket too, and buys back (single strategy)', () => {
+  it('shows no split: the cost basis starts again at zero, so the shares the bucket holds are no ratio (no alert, no flag, no fill divided by it at end-of-day)', async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await enterOnD1(s);
+    // Someone buys 7 SPY at the broker on D1: end-of-day puts them in the bucket.
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-d1',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: 7,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    const d1 = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
+    expect(d1?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
+      [
+        [ctx.config.name, 53],
+        ['UNASSIGNED', 7],
+      ].sort(),
+    );
+    const alerts = s.notifier.sent.length;
+    // D2 (no split): the config sells all 60 shares, then buys 100. Against the sleeve's 53 alone the
+    // shares say (100 - 40) / 53 = 1.13, and the cost basis after the sale to zero is the buy's alone:
+    // the broker's. No split for all that.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '09:45'));
+    const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
+    await tradeSpy(s, D2, at(D2, '09:45'), 'sell', 60);
+    s.alpaca.setTime(at(D2, '09:50'));
+    await tradeSpy(s, D2, at(D2, '09:50'), 'buy', 100, price);
+    s.alpaca.setTime(at(D2, '10:00'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(100);
+    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    expect(checked.exits).toEqual([]);
+    const splitAlert = (n: { subject: string }) => /split/.test(n.subject);
+    expect(s.notifier.sent.slice(alerts).filter(splitAlert)).toEqual([]);
+    const listed = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
+    expect(listed.map((p) => p.unlistedSplit)).toEqual(listed.map(() => undefined));
+    expect(listed.reduce((sum, p) => sum + p.qty, 0)).toBe(100);
+    // (Entries stay refused for the bucket, not for a split.)
+    expect(await entryRefusal(ctx, D2, 'SPY')).not.toMatch(/split/);
+    // End-of-day walks the fills as they are: the sleeve's 53 closed at the sale's price, the rest
+    // bought back; the broker's 100 explained (the bucket's 7 kept), no fill divided by a ratio
+    // (1.13 would close the 53 at 1.13 times the price and leave 88.3 shares).
+    const sold = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'sell');
+    s.alpaca.setTime(at(D2, '16:15'));
+    const closed = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    expect(closed.reconciliation).toMatchObject({ mismatches: 0 });
+    expect(closed.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      brokerQty: 100,
+      sleevesQty: 93,
+      unassignedAfter: 7,
+    });
+    expect(closed.drift).toEqual([]);
+    // (The sale's 7 beyond the sleeve's 53, the bucket's, walk as a short the buy closes.)
+    expect(closed.closedTrades.map((t) => [t.symbol, t.qty])).toEqual([
+      ['SPY', 53],
+      ['SPY', 7],
+    ]);
+    expect(closed.closedTrades[0]?.exitPrice).toBeCloseTo(sold?.avgFillPrice as number, 9);
+    expect(s.notifier.sent.slice(alerts).filter(splitAlert)).toEqual([]);
+  }, 120_000);
+});
+
+describe('a split not listed yet on the day after one whose end-of-day failed, its fill in the symbol not listed yet (single strategy)', () => {
+  it("the split day's end-of-day walks that earlier fill as it is (in the old shares) and finds no split in it: no fill divided by a wrong ratio, the split's new shares to the bucket", async () => {
+    const D3 = '2021-03-22';
+    stack = await startLiveStack({
+      startTime: at(D1, '08:00'),
+      withCache: false,
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: '2021-03-23' }],
+      dataDir: splitBarsDir('SPY', D3, 4),
+    });
+    const s = stack;
+    const { ctx } = s;
+    await enterOnD1(s);
+    s.alpaca.setTime(at(D1, '16:15'));
+    await endOfDay(ctx, at(D1, '16:15'));
+    expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
+    // D2: the config buys 20 more; the broker does not list that fill, and D2's end-of-day fails.
+    s.alpaca.setTime(at(D2, '09:00'));
+    await marketOpenCheck(ctx, at(D2, '09:00'));
+    s.alpaca.setTime(at(D2, '09:45'));
+    await tradeSpy(s, D2, at(D2, '09:45'), 'buy', 20);
+    const bought = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'buy');
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: bought?.brokerOrderId as string,
+      times: 1_000,
+    });
+    s.alpaca.setTime(at(D2, '16:15'));
+    s.alpaca.injectFaults({
+      kind: 'malformed-field',
+      route: 'GET /v2/account',
+      field: 'equity',
+      json: '"x"',
+      times: 1,
+    });
+    await expect(endOfDay(ctx, at(D2, '16:15'))).rejects.toThrow(/equity/);
+    s.alpaca.clearFaults();
+    s.alpaca.injectFaults({
+      kind: 'lagging',
+      route: 'GET /v2/account/activities',
+      field: 'order_id',
+      value: bought?.brokerOrderId as string,
+      times: 1_000,
+    });
+    // D3: SPY splits 4:1 at the open, not listed; its end-of-day walks D2's awaiting fill.
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(292);
+    s.alpaca.setTime(at(D3, '16:15'));
+    const closed = await endOfDay(ctx, at(D3, '16:15'));
+    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    // The sleeve: 53 + 20 old shares (as the records are); the split's new shares to the bucket
+    // (critical), as on a split day without a fill. Weighed as the day's, the D2 fill would make a
+    // "5.13:1 split" ((292 - 20) / 53) and be divided by it: 56.9 shares, the bucket 235.1.
+    expect(closed.reconciliation.symbols).toMatchObject([
+      { symbol: 'SPY', brokerQty: 292, sleevesQty: 73, unassignedAfter: 219 },
+    ]);
+    expect(closed.positions.find((p) => p.symbol === 'SPY' && p.sleeve !== 'UNASSIGNED')?.qty).toBe(73);
+    // D4: the split listed (dated D3), the D2 fill still not. End-of-day (no risk check before it)
+    // applies the split late: the D2 fill, booked by D3's list, is not weighed again as the day's
+    // (it would make the cost bases disagree: no split applied, the bucket kept).
+    const D4 = '2021-03-23';
+    s.alpaca.setTime(at(D4, '09:00'));
+    await marketOpenCheck(ctx, at(D4, '09:00'));
+    s.alpaca.setTime(at(D4, '16:15'));
+    const d4 = await endOfDay(ctx, at(D4, '16:15'));
+    if (!('reconciliation' in d4)) throw new Error('expected a report');
+    expect(d4.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
+    expect(d4.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      brokerQty: 292,
+      sleevesQty: 292,
+      unassignedAfter: 0,
+    });
   }, 120_000);
 });

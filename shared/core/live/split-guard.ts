@@ -13,11 +13,14 @@ import { isUnassigned } from './reconcile.js';
  * shares at average entry price A. A split of ratio r gives B·r shares at the same cost C; each
  * fill then moves the holding as the broker books it: a fill on the holding's side (or from flat)
  * adds q shares and q·p of cost; one against it removes q shares at the average entry price (the
- * cost times (shares after)/(shares before), the average unchanged; to zero, no cost), and one
- * through zero leaves the rest at its own price. So
+ * cost times (shares after)/(shares before), the average unchanged). So
  *   Q = B·r + Σ f_i, i.e. r = (Q - Σ f_i) / B,
  * and the cost the walk from (B·r, C) through the fills ends at must be the broker's Q·A (to
- * {@link costToleranceCents}). A split is r at least {@link MIN_SPLIT_CHANGE} from 1, positive
+ * {@link costToleranceCents}). A fill that takes the holding to zero or through it ends the walk
+ * with no answer: the broker's cost basis starts again from the fills after it (to zero, no cost;
+ * through zero, the rest at the fill's price), so it no longer holds C and any r would pass (sleeve
+ * 100 @ 50, a sell of 200 @ 60, the broker -90 @ 60: r = 1.1 and the cost -5400 both ways): the
+ * guard stands aside that day. A split is r at least {@link MIN_SPLIT_CHANGE} from 1, positive
  * (the same side). Without a split r is 1 and the guard never fires; with no fill of the day it is
  * Q / B and the cost bases must be equal (a split never moves the cost basis, a fill the guard is
  * not told of does). A buy of the day whose price is not known (a fill the activities do not list
@@ -84,7 +87,8 @@ export type DayFills = readonly DayFill[] | 'unknown';
 /**
  * The cost basis (dollars, signed like the shares) a holding of `qty` shares at `cost` ends at
  * through `fills`, as the broker books them (see the rule above), or null when a fill's price it
- * needs is not known.
+ * needs is not known or a fill takes the holding to zero or through it (the cost basis after owes
+ * nothing to the holding before: no guard that day).
  */
 export function costThroughFills(qty: number, cost: number, fills: readonly DayFill[]): number | null {
   let shares = qty;
@@ -92,17 +96,16 @@ export function costThroughFills(qty: number, cost: number, fills: readonly DayF
   for (const fill of fills) {
     const signed = fill.side === 'buy' ? fill.qty : -fill.qty;
     const after = shares + signed;
-    const priced = fill.price > 0 && Number.isFinite(fill.price);
     if (Math.abs(shares) <= EPSILON || Math.sign(shares) === Math.sign(signed)) {
-      if (!priced) return null;
+      if (!(fill.price > 0 && Number.isFinite(fill.price))) return null;
       basis += signed * fill.price;
-    } else if (Math.abs(signed) > Math.abs(shares) + EPSILON) {
-      if (!priced) return null;
-      basis = after * fill.price;
     } else {
-      basis = Math.abs(after) <= EPSILON ? 0 : basis * (after / shares);
+      // To zero or through it: the cost basis starts again from the fills after, whatever the
+      // holding was, so it can no longer tell a split from any other difference of shares.
+      if (Math.abs(after) <= EPSILON || Math.sign(after) !== Math.sign(shares)) return null;
+      basis *= after / shares;
     }
-    shares = Math.abs(after) <= EPSILON ? 0 : after;
+    shares = after;
   }
   return basis;
 }

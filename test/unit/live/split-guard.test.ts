@@ -55,18 +55,43 @@ describe('the unlisted-split guard', () => {
     // Reported to four decimals.
     return { qty, avgEntryPrice: Math.round(avg * 10_000) / 10_000 };
   };
-  /** The day's fills of a long holding: buys, and sells of part or all of what is held. */
-  const dayFills = (start: number, steps: readonly { buy: boolean; part: number; cents: number }[]) => {
+  type Step = { buy: boolean; part: number; cents: number };
+  /**
+   * The day's fills of a long holding: buys, and sells of part of what is held, never all of it
+   * (at least a share, or what is under one, stays: the walk never reaches zero).
+   */
+  const dayFills = (start: number, steps: readonly Step[]) => {
     let held = start;
     const fills: DayFill[] = [];
     for (const { buy, part, cents } of steps) {
-      const qty =
-        buy || held < 1 ? Math.max(1, Math.round(part * 500)) : Math.max(1, Math.floor(part * held));
-      const side = buy || held < 1 ? 'buy' : 'sell';
-      fills.push({ side, qty, price: cents / 100 });
-      held += side === 'buy' ? qty : -qty;
+      // The most whole shares a sell may take and leave some (a hair over a whole number counts as it).
+      const sellable = Math.ceil(held - 1e-6) - 1;
+      const sell = !buy && sellable >= 1;
+      const qty = sell
+        ? Math.min(sellable, Math.max(1, Math.floor(part * held)))
+        : Math.max(1, Math.round(part * 500));
+      fills.push({ side: sell ? 'sell' : 'buy', qty, price: cents / 100 });
+      held += sell ? -qty : qty;
     }
-    return fills.filter((f, k) => k < fills.length && f.qty > 0);
+    return fills;
+  };
+  /**
+   * The day's fills of a long holding with one that takes it to zero or through it (a sell of all of
+   * it, or `over` shares more) at step `at`, the others as {@link dayFills}'s (before and after it).
+   */
+  const crossingFills = (start: number, steps: readonly Step[], at: number, over: number, cents: number) => {
+    const before = dayFills(start, steps.slice(0, at));
+    const held = before.reduce((sum, f) => sum + (f.side === 'buy' ? f.qty : -f.qty), start);
+    const crossing: DayFill = { side: 'sell', qty: held + over, price: cents / 100 };
+    // After it, any buys and sells (through zero again or not).
+    const after = steps.slice(at).map(
+      (s): DayFill => ({
+        side: s.buy ? 'buy' : 'sell',
+        qty: Math.max(1, Math.round(s.part * 500)),
+        price: s.cents / 100,
+      }),
+    );
+    return [...before, crossing, ...after];
   };
   const steps = fc.array(
     fc.record({
@@ -105,6 +130,28 @@ describe('the unlisted-split guard', () => {
     );
   });
 
+  it('never fires on a day whose fills take the holding to zero or through it, split or not', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 100, max: 200_000 }),
+        fc.oneof(ratios, fc.constant(1)),
+        steps,
+        fc.nat({ max: 6 }),
+        fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5000 })),
+        fc.integer({ min: 100, max: 200_000 }),
+        (qty, cents, ratio, moves, at, over, sellCents) => {
+          const price = cents / 100;
+          const fills = crossingFills(qty * ratio, moves, Math.min(at, moves.length), over, sellCents);
+          const broker = brokerAfter({ qty, price }, ratio, fills);
+          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, fills)).toBeNull();
+          expect(costThroughFills(qty * ratio, qty * price, fills)).toBeNull();
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it("never fires without a split, whatever the day's fills", () => {
     fc.assert(
       fc.property(
@@ -113,11 +160,15 @@ describe('the unlisted-split guard', () => {
         steps,
         (qty, cents, moves) => {
           const price = cents / 100;
-          const fills = dayFills(qty, moves);
-          const broker = brokerAfter({ qty, price }, 1, fills);
-          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, fills)).toBeNull();
-          // The fills left out (the guard not told of them): no split either.
-          expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, [])).toBeNull();
+          for (const fills of [
+            dayFills(qty, moves),
+            crossingFills(qty, moves, moves.length >> 1, 7, cents),
+          ]) {
+            const broker = brokerAfter({ qty, price }, 1, fills);
+            expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, fills)).toBeNull();
+            // The fills left out (the guard not told of them): no split either.
+            expect(unlistedSplitRatio(broker, { qty, cost: qty * price }, [])).toBeNull();
+          }
         },
       ),
       { numRuns: 500 },
@@ -131,13 +182,16 @@ describe('the unlisted-split guard', () => {
       { side: 'sell', qty: 116, price: 95 },
     ];
     expect(costThroughFills(212, 19_384.75, fills)).toBeCloseTo((19_384.75 + 1800) / 2, 9);
-    // Sold out, then bought back: the new shares' cost alone.
+    // Sold out, then bought back: the cost basis after owes nothing to the one before (no answer).
     expect(
       costThroughFills(212, 19_384.75, [
         { side: 'sell', qty: 212, price: 95 },
         { side: 'buy', qty: 10, price: 96 },
       ]),
-    ).toBe(960);
+    ).toBeNull();
+    expect(costThroughFills(212, 19_384.75, [{ side: 'sell', qty: 300, price: 95 }])).toBeNull();
+    // A walk from flat (no booked holding) adds each buy's notional.
+    expect(costThroughFills(0, 0, [{ side: 'buy', qty: 10, price: 96 }])).toBe(960);
     // A buy whose price is not known (a fill not listed yet): the cost cannot be told.
     expect(costThroughFills(212, 19_384.75, [{ side: 'buy', qty: 20, price: 0 }])).toBeNull();
     // A sell needs no price: it removes shares at the average.
@@ -150,6 +204,26 @@ describe('the unlisted-split guard', () => {
     const booked = { qty: 53, cost: 53 * 365.75 };
     expect(unlistedSplitRatio(broker, booked, [{ side: 'sell', qty: 20, price: 90 }])).toBe(4);
     expect(unlistedSplitRatio(broker, booked, [])).toBeNull();
+  });
+
+  it('finds no split in a day that sells a long holding and its bucket short (the cost basis starts again)', () => {
+    // Sleeve 100 @ 50, the UNASSIGNED bucket +10 @ 50; the day sells 200 @ 60: the broker -90 @ 60.
+    // Against the sleeve alone the shares say 1.1 ((-90 + 200) / 100) and the cost through the sell
+    // (-90 x 60) is the broker's: no "11:10 split" (stops held, entries refused, the day's fills
+    // divided by 1.1 at end-of-day) for a flip to short.
+    const records = [record(100, 50, 'main'), record(10, 50, 'UNASSIGNED')];
+    const sold: DayFill[] = [{ side: 'sell', qty: 200, price: 60 }];
+    const broker = { symbol: 'SPY', qty: -90, avgEntryPrice: 60 };
+    expect(unlistedSplitOf(broker, records, sold)).toBeNull();
+    expect(unlistedSplitRatio(broker, { qty: 100, cost: 5000 }, sold)).toBeNull();
+    // A real 11:10 split of the sleeve's 100 @ 50 and a sell of 50 new shares @ 60: found.
+    expect(
+      unlistedSplitOf(
+        { symbol: 'SPY', qty: 60, avgEntryPrice: 50 / 1.1 },
+        [record(100, 50, 'main')],
+        [{ side: 'sell', qty: 50, price: 60 }],
+      )?.ratio,
+    ).toBeCloseTo(1.1, 9);
   });
 
   it('finds none when the shares agree, or the cost basis moved with them (a buy, a partial stop fill)', () => {
