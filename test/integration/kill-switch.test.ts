@@ -10,7 +10,7 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { exitIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, exitIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -84,6 +84,24 @@ async function expectFlatAndReconciled(s: Stack) {
   expect(s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t))).toEqual(
     [],
   );
+}
+
+/**
+ * Runs `day`'s steps from `from` up to `until`, expecting its risk check at `check` to send the
+ * flatten `flattenId` again under `${flattenId}-2`, stored with `fields` (the shares, filled...).
+ */
+async function expectSentAgainBy(
+  s: Stack,
+  day: string,
+  from: string,
+  until: string,
+  check: string,
+  flattenId: string,
+  fields: Partial<IntentRecord>,
+) {
+  const result = await runDay(s, day, from, until);
+  expect((result.get(check) as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+  expect(await s.ctx.store.getIntent(day, `${flattenId}-2`)).toMatchObject(fields);
 }
 
 const writes = (s: Stack) =>
@@ -400,8 +418,7 @@ describe('the kill switch on the local stack', () => {
     const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
     expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({ status: 'skipped' });
     // 09:20 the broker ends the flatten unfilled (cancelled; a reject or an expiry is the same).
-    s.alpaca.setTime(at('2021-03-31', '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(flattenId))?.id as string);
+    await brokerCancels(s, at('2021-03-31', '09:20'), flattenId);
     const alerts = s.notifier.sent.length;
 
     // 09:45: the kill switch is on and its flatten sold nothing: sent again (half fills at once).
@@ -454,9 +471,7 @@ describe('the kill switch on the local stack', () => {
     expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: halted.killSwitch?.since });
     expect(refused?.reason).not.toContain('kill switch');
 
-    const result = await runDay(s, '2021-03-30', '10:00', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:00', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
       killSwitchFlatten: halted.killSwitch?.since,
@@ -492,9 +507,7 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
       again.killSwitch?.since,
     );
-    const afternoon = await runDay(s, '2021-03-30', '13:00', '16:00');
-    expect((afternoon.get('15:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '13:00', '16:00', '15:45', flattenId, {
       qty: held,
       status: 'filled',
       killSwitchFlatten: again.killSwitch?.since,
@@ -589,9 +602,7 @@ describe('the kill switch on the local stack', () => {
     // 10:45 the exit is cancelled unfilled: the 12:00 risk check sends the flatten again.
     s.alpaca.setTime(at('2021-03-30', '10:45'));
     await ctx.broker.cancelOrder(resting.id);
-    const result = await runDay(s, '2021-03-30', '10:45', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:45', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
     });
@@ -621,9 +632,7 @@ describe('the kill switch on the local stack', () => {
       killSwitchFlatten: halted.killSwitch?.since,
     });
 
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:30', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
     });

@@ -15,7 +15,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -1142,8 +1142,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     await executeOrders(ctx, at(D3, '09:15'));
     expect((await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.status).toBe('skipped');
     // 09:20 the broker ends rsi's flatten unfilled; the other sleeves' fill at the open.
-    s.alpaca.setTime(at(D3, '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    await brokerCancels(s, at(D3, '09:20'), rsiFlatten);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
     const alerts = s.notifier.sent.length;
@@ -1166,8 +1165,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     const { s, ctx } = await twoSleevesInSpyAtD3Open();
     await opsFlatten(s, '09:05');
     const rsiFlatten = spyFlattenOf(s, 'rsi');
-    s.alpaca.setTime(at(D3, '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    await brokerCancels(s, at(D3, '09:20'), rsiFlatten);
     // After the open the other sleeves' flattens filled: rsi's 5 SPY are left; 2 are sold by hand.
     s.alpaca.setTime(at(D3, '09:40'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
