@@ -224,3 +224,14 @@ export async function brokerCancels(stack: LiveStack, time: string, clientOrderI
     (await stack.ctx.broker.getOrderByClientOrderId(clientOrderId))?.id as string,
   );
 }
+
+/** A sale by hand on the stack's broker: a market day sell of `qty` `symbol` under `desk-manual-sell`. */
+export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
+  stack.ctx.broker.submitOrder({
+    clientOrderId: 'desk-manual-sell',
+    symbol,
+    side: 'sell',
+    qty,
+    type: 'market',
+    timeInForce: 'day',
+  });

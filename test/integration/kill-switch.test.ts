@@ -10,7 +10,7 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { brokerCancels, exitIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, exitIntent, postOrders, soldByHand, startLiveStack } from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -531,14 +531,7 @@ describe('the kill switch on the local stack', () => {
     });
     // 10:30 3 shares sold by hand.
     s.alpaca.setTime(at('2021-03-30', '10:30'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'MSFT',
-      side: 'sell',
-      qty: 3,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'MSFT', 3);
     const alerts = s.notifier.sent.length;
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');
     expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
@@ -673,14 +666,7 @@ describe('the kill switch on the local stack', () => {
     const { s, ctx, held } = await msftHeldInto0905();
     expect(held).toBeGreaterThan(10);
     s.alpaca.setTime(at('2021-03-31', '09:05'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'MSFT',
-      side: 'sell',
-      qty: 10,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'MSFT', 10);
     // The signals' step reads the stored positions and the day's session once each: the exits'
     // check takes the ones the step read (it read each twice before).
     const latestReads = vi.spyOn(ctx.store, 'getLatestPositions');

@@ -15,7 +15,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { brokerCancels, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, soldByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -1106,10 +1106,8 @@ describe('sleeves in the live functions, against the local stack', () => {
   );
 
   it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
-    const { s, ctx } = await twoSleevesInSpyAtD3Open();
     // 09:05: the kill switch flattens every sleeve's SPY (orders waiting for the open).
-    const result = await opsFlatten(s, '09:05');
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    const { s, ctx, result, rsiFlatten } = await rsiFlattenedAt0905();
     expect(result.exits).toContain(rsiFlatten);
     // 09:10: the signals record rsi's exit of the same 5 SPY.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
@@ -1132,9 +1130,7 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the kill switch's flatten of a sleeve that took over its exit leg ends unfilled: the next risk check sends that sleeve's flatten again (alerted); the account flat, booked to the sleeve", async () => {
-    const { s, ctx } = await twoSleevesInSpyAtD3Open();
-    await opsFlatten(s, '09:05');
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    const { s, ctx, rsiFlatten } = await rsiFlattenedAt0905();
     // 09:10 rsi's exit leg of its 5 SPY, taken over by the flatten at 09:15.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
     await ctx.store.createIntent(exitLeg);
@@ -1162,21 +1158,12 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the kill switch's flatten of a sleeve sent again after a sale by hand: the re-send sized from the ledger is capped at what the broker holds; never short", async () => {
-    const { s, ctx } = await twoSleevesInSpyAtD3Open();
-    await opsFlatten(s, '09:05');
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    const { s, ctx, rsiFlatten } = await rsiFlattenedAt0905();
     await brokerCancels(s, at(D3, '09:20'), rsiFlatten);
     // After the open the other sleeves' flattens filled: rsi's 5 SPY are left; 2 are sold by hand.
     s.alpaca.setTime(at(D3, '09:40'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 2,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'SPY', 2);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(3);
     s.alpaca.setTime(at(D3, '10:00'));
     const checked = await riskCheck(ctx, at(D3, '10:00'));
@@ -1309,4 +1296,14 @@ async function expectD3RiskChecksIdle(s: Stack) {
     expect(checked.exits).toEqual([]);
     expect(checked.stopsPlaced).toEqual([]);
   }
+}
+
+/**
+ * {@link twoSleevesInSpyAtD3Open}, then the kill switch with flatten at 09:05 (by ops; every sleeve's
+ * SPY flatten waiting for the open): the stack, its context, the switch's result and rsi's flatten id.
+ */
+async function rsiFlattenedAt0905() {
+  const { s, ctx } = await twoSleevesInSpyAtD3Open();
+  const result = await opsFlatten(s, '09:05');
+  return { s, ctx, result, rsiFlatten: spyFlattenOf(s, 'rsi') };
 }
