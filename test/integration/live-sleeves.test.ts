@@ -379,10 +379,7 @@ describe('a split the broker applies and lists only the next day, with the marke
     expect(stopsBefore.length).toBeGreaterThan(0);
     // D3: SPY splits 4:1 at the open, the activities do not say so; it trades at a quarter of the
     // old price, below every sleeve's stop in the old shares.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s);
     s.alpaca.setTime(at(D3, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(held * 4);
@@ -429,11 +426,7 @@ describe('a split not listed yet on a day with a net order in the symbol (sleeve
     const { s, ctx, before, held, stopsBefore, alerts } = await spySplitNotListedOnD3();
     // D3: rsi buys 2 more SPY at the open (decided in the old shares); SPY splits 4:1 at the open,
     // not listed: the broker scales the net order to 8 and fills it at the new price.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'entry', 2, 390));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s, [leg(s, D3, 'rsi', 'SPY', 'entry', 2, 390)]);
     s.alpaca.setTime(at(D3, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(held * 4 + 8);
@@ -930,12 +923,8 @@ describe('sleeves in the live functions, against the local stack', () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
     const stored = await spyHeld(s);
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
     // rsi's exit leg netted and sent at 09:15; it fills at the open. No risk check has tracked it.
-    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s, [leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390)]);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
 
@@ -1306,4 +1295,13 @@ async function rsiFlattenedAt0905() {
   const { s, ctx } = await twoSleevesInSpyAtD3Open();
   const result = await opsFlatten(s, '09:05');
   return { s, ctx, result, rsiFlatten: spyFlattenOf(s, 'rsi') };
+}
+
+/** D3's market-open check at 09:00, then `legs` recorded (as the signals would), then execute-orders at 09:15 (the broker's clock at each). */
+async function openAndOrdersOnD3(s: Stack, legs: readonly IntentRecord[] = []) {
+  s.alpaca.setTime(at(D3, '09:00'));
+  await marketOpenCheck(s.ctx, at(D3, '09:00'));
+  for (const l of legs) await s.ctx.store.createIntent(l);
+  s.alpaca.setTime(at(D3, '09:15'));
+  await executeOrders(s.ctx, at(D3, '09:15'));
 }
