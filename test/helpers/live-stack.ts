@@ -213,3 +213,25 @@ export function exitIntent(
     ...fields,
   };
 }
+
+/**
+ * The broker's clock moved to `time`, then the order under `clientOrderId` cancelled at the broker
+ * (the broker ending it unfilled; the store is not told).
+ */
+export async function brokerCancels(stack: LiveStack, time: string, clientOrderId: string): Promise<void> {
+  stack.alpaca.setTime(time);
+  await stack.ctx.broker.cancelOrder(
+    (await stack.ctx.broker.getOrderByClientOrderId(clientOrderId))?.id as string,
+  );
+}
+
+/** A sale by hand on the stack's broker: a market day sell of `qty` `symbol` under `desk-manual-sell`. */
+export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
+  stack.ctx.broker.submitOrder({
+    clientOrderId: 'desk-manual-sell',
+    symbol,
+    side: 'sell',
+    qty,
+    type: 'market',
+    timeInForce: 'day',
+  });

@@ -10,7 +10,7 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { exitIntent, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, exitIntent, postOrders, soldByHand, startLiveStack } from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -49,8 +49,60 @@ async function runDay(s: Stack, day: string, from = '00:00', until = '24:00') {
   return results;
 }
 
-const id = (ctx: LiveContext, symbol: string, day: string, purpose: 'entry' | 'flatten') =>
+const id = (ctx: LiveContext, symbol: string, day: string, purpose: 'entry' | 'exit' | 'flatten') =>
   clientOrderId({ stage: ctx.stage, strategy: ctx.config.name, symbol, date: day, purpose });
+
+/** The stack started at 08:00 New York on `day` without the cache (closed after the test): the stack and its context. */
+async function startOn(day: string) {
+  stack = await startLiveStack({ startTime: at(day, '08:00'), withCache: false });
+  return { s: stack, ctx: stack.ctx };
+}
+
+/** The daily loss alarm's kill switch call at `hhmm` on `day`, with flatten unless told otherwise. */
+const dailyLossInput = (day: string, hhmm: string, flatten = true) => ({
+  reason: 'daily loss alarm',
+  by: 'alarm:quantshift-paper-daily-loss',
+  time: at(day, hhmm),
+  flatten,
+});
+
+/** The broker's clock moved to `hhmm` on `day`, then the daily loss alarm's kill switch with flatten: its result. */
+async function dailyLossFlatten(s: Stack, day: string, hhmm: string) {
+  s.alpaca.setTime(at(day, hhmm));
+  return killSwitch(s.ctx, dailyLossInput(day, hhmm));
+}
+
+/** The filled sells of MSFT at the broker (any client order id), in the broker's order. */
+const msftSales = async (ctx: LiveContext) =>
+  (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
+    (o) => o.side === 'sell' && o.filledQty > 0,
+  );
+
+/** Expects no position left and no reconciliation difference or unknown state alerted. */
+async function expectFlatAndReconciled(s: Stack) {
+  expect(await s.ctx.broker.getPositions()).toEqual([]);
+  expect(s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t))).toEqual(
+    [],
+  );
+}
+
+/**
+ * Runs `day`'s steps from `from` up to `until`, expecting its risk check at `check` to send the
+ * flatten `flattenId` again under `${flattenId}-2`, stored with `fields` (the shares, filled...).
+ */
+async function expectSentAgainBy(
+  s: Stack,
+  day: string,
+  from: string,
+  until: string,
+  check: string,
+  flattenId: string,
+  fields: Partial<IntentRecord>,
+) {
+  const result = await runDay(s, day, from, until);
+  expect((result.get(check) as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+  expect(await s.ctx.store.getIntent(day, `${flattenId}-2`)).toMatchObject(fields);
+}
 
 const writes = (s: Stack) =>
   s.alpaca.requestLog.filter((r) => (r.method === 'POST' && r.path === '/v2/orders') || r.method === 'DELETE')
@@ -58,9 +110,7 @@ const writes = (s: Stack) =>
 
 describe('the kill switch on the local stack', () => {
   it('halts: cancels the open entry, keeps the stops, blocks later entries; a second call changes nothing', async () => {
-    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-04-01');
     await runDay(s, '2021-04-01');
     await runDay(s, '2021-04-05', '00:00', '09:20');
     const qqqEntry = id(ctx, 'QQQ', '2021-04-05', 'entry');
@@ -72,12 +122,7 @@ describe('the kill switch on the local stack', () => {
     expect(stopsBefore.map((o) => o.symbol)).toEqual(['MSFT']);
 
     s.alpaca.setTime(at('2021-04-05', '09:20'));
-    const input = {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-04-05', '09:20'),
-      flatten: false,
-    };
+    const input = dailyLossInput('2021-04-05', '09:20', false);
     const result = await killSwitch(ctx, input);
     expect(result).toMatchObject({
       day: '2021-04-05',
@@ -151,9 +196,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it('exits still go out while halted; entries come back after a recorded resume', async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-03-30');
     await runDay(s, '2021-03-30');
     expect((await ctx.broker.getPositions()).map((p) => p.symbol)).toEqual(['MSFT']);
     await runDay(s, '2021-03-31', '00:00', '09:05');
@@ -205,9 +248,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("cancels this strategy's entry orders found by their client order id, and nobody else's orders", async () => {
-    stack = await startLiveStack({ startTime: at('2021-04-05', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-04-05');
     await runDay(s, '2021-04-05', '00:00', '09:10');
     s.alpaca.setTime(at('2021-04-05', '09:20'));
     const limitBuy = { side: 'buy', qty: 1, type: 'limit', timeInForce: 'gtc', limitPrice: 100 } as const;
@@ -238,9 +279,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it('a halt between the signals and the orders keeps the recorded entries from being sent', async () => {
-    stack = await startLiveStack({ startTime: at('2021-04-05', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-04-05');
     await runDay(s, '2021-04-05', '00:00', '09:15');
     const recorded = (await ctx.store.listIntents('2021-04-05')).filter((i) => i.purpose === 'entry');
     expect(recorded.length).toBeGreaterThan(0);
@@ -251,13 +290,11 @@ describe('the kill switch on the local stack', () => {
     });
     expect(halt.entriesSkipped).toEqual(recorded.map((i) => i.clientOrderId));
     await runDay(s, '2021-04-05', '09:15', '10:00');
-    expect(s.alpaca.requestLog.filter((r) => r.method === 'POST' && r.path === '/v2/orders')).toEqual([]);
+    expect(postOrders(s)).toEqual([]);
   });
 
   it('flattens once: stops cancelled first, each position sold exactly once when invoked twice at once and again later', async () => {
-    stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-04-01');
     await runDay(s, '2021-04-01');
     await runDay(s, '2021-04-05', '00:00', '10:00');
     const held = await ctx.broker.getPositions();
@@ -266,12 +303,7 @@ describe('the kill switch on the local stack', () => {
     expect(stops.map((o) => o.symbol).sort()).toEqual(['MSFT', 'QQQ']);
 
     s.alpaca.setTime(at('2021-04-05', '10:00'));
-    const input = {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-04-05', '10:00'),
-      flatten: true,
-    };
+    const input = dailyLossInput('2021-04-05', '10:00');
     const logFrom = s.alpaca.requestLog.length;
     const [first, second] = await Promise.all([killSwitch(ctx, input), killSwitch(ctx, input)]);
     // A stop is cancelled before its shares are sold (at Alpaca, the stop holds them).
@@ -313,9 +345,7 @@ describe('the kill switch on the local stack', () => {
     expect(writes(s)).toBe(before);
   });
   it("a flatten while the day's market-on-open exit is recorded sells only what the exit leaves: never short", async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-03-30');
     await runDay(s, '2021-03-30');
     const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
     expect(held?.qty).toBeGreaterThan(0);
@@ -324,13 +354,7 @@ describe('the kill switch on the local stack', () => {
     expect(exit).toMatchObject({ symbol: 'MSFT', side: 'sell', qty: held?.qty, status: 'recorded' });
     expect(exit?.timeInForce).toBe('opg');
 
-    s.alpaca.setTime(at('2021-03-31', '09:12'));
-    const result = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-31', '09:12'),
-      flatten: true,
-    });
+    const result = await dailyLossFlatten(s, '2021-03-31', '09:12');
     // The recorded exit goes out at 09:15 and sells every share: no second sell of them.
     expect(result.exits).toEqual([]);
     expect(result.exitsAlreadyOpen).toEqual(['MSFT']);
@@ -339,9 +363,7 @@ describe('the kill switch on the local stack', () => {
 
     await runDay(s, '2021-03-31', '09:12');
     expect(await ctx.broker.getPositions()).toEqual([]);
-    const sells = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
-      (o) => o.side === 'sell' && o.filledQty > 0,
-    );
+    const sells = await msftSales(ctx);
     expect(sells.map((o) => [o.clientOrderId, o.filledQty])).toEqual([[exit?.clientOrderId, held?.qty]]);
   });
 
@@ -350,13 +372,7 @@ describe('the kill switch on the local stack', () => {
     async (flattenState) => {
       const { s, ctx, held } = await msftHeldInto0905();
 
-      s.alpaca.setTime(at('2021-03-31', '09:05'));
-      const result = await killSwitch(ctx, {
-        reason: 'daily loss alarm',
-        by: 'alarm:quantshift-paper-daily-loss',
-        time: at('2021-03-31', '09:05'),
-        flatten: true,
-      });
+      const result = await dailyLossFlatten(s, '2021-03-31', '09:05');
       const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
       expect(result.exits).toEqual([flattenId]);
       const flatten = await ctx.broker.getOrderByClientOrderId(flattenId);
@@ -370,16 +386,8 @@ describe('the kill switch on the local stack', () => {
       await generateSignals(ctx, at('2021-03-31', '09:12'));
       await runDay(s, '2021-03-31', '09:12', '10:00');
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
-      const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
-        (o) => o.side === 'sell' && o.filledQty > 0,
-      );
-      const exitId = clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol: 'MSFT',
-        date: '2021-03-31',
-        purpose: 'exit',
-      });
+      const sold = await msftSales(ctx);
+      const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
       const exit = await ctx.store.getIntent('2021-03-31', exitId);
       if (flattenState === 'working') {
         // The flatten sells every share; the exit is recorded skipped (taken over), never sent.
@@ -397,36 +405,20 @@ describe('the kill switch on the local stack', () => {
       }
       // The rest of the day books one sale of every share: no difference, nothing unassigned.
       await runDay(s, '2021-03-31', '10:00');
-      expect(await ctx.broker.getPositions()).toEqual([]);
-      expect(
-        s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
-      ).toEqual([]);
+      await expectFlatAndReconciled(s);
     },
   );
 
   it("the kill switch's flatten that took over the day's exit ends unfilled: each risk check sends it again while the kill switch is on (alerted), until the shares are sold", async () => {
     const { s, ctx, held } = await msftHeldInto0905();
-    s.alpaca.setTime(at('2021-03-31', '09:05'));
-    await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-31', '09:05'),
-      flatten: true,
-    });
+    await dailyLossFlatten(s, '2021-03-31', '09:05');
     const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
     // 09:10 the signals' exit of MSFT is taken over by the flatten (skipped), 09:15 sends nothing.
     await runDay(s, '2021-03-31', '09:05', '09:30');
-    const exitId = clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
-      symbol: 'MSFT',
-      date: '2021-03-31',
-      purpose: 'exit',
-    });
+    const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
     expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({ status: 'skipped' });
     // 09:20 the broker ends the flatten unfilled (cancelled; a reject or an expiry is the same).
-    s.alpaca.setTime(at('2021-03-31', '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(flattenId))?.id as string);
+    await brokerCancels(s, at('2021-03-31', '09:20'), flattenId);
     const alerts = s.notifier.sent.length;
 
     // 09:45: the kill switch is on and its flatten sold nothing: sent again (half fills at once).
@@ -464,33 +456,12 @@ describe('the kill switch on the local stack', () => {
     ).toHaveLength(2);
     // The rest of the day books every share sold once: no difference, nothing unassigned.
     await runDay(s, '2021-03-31', '12:01');
-    expect(await ctx.broker.getPositions()).toEqual([]);
-    expect(
-      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
-    ).toEqual([]);
+    await expectFlatAndReconciled(s);
   });
 
   it("the kill switch's flatten refused by the broker when sent (its reason replaced by the broker's): the next risk check sends it again", async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-03-30', '00:00', '10:00');
-    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(0);
-    s.alpaca.setTime(at('2021-03-30', '10:00'));
-    s.alpaca.injectFaults({
-      kind: 'status',
-      status: 422,
-      route: 'POST /v2/orders',
-      message: 'order rejected: symbol not tradable',
-    });
-    const halted = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:00'),
-      flatten: true,
-    });
-    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
     // Said as refused, not as an exit on its way.
     expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
     expect(s.notifier.sent.at(-1)?.text).toContain(
@@ -500,9 +471,7 @@ describe('the kill switch on the local stack', () => {
     expect(refused).toMatchObject({ status: 'rejected', killSwitchFlatten: halted.killSwitch?.since });
     expect(refused?.reason).not.toContain('kill switch');
 
-    const result = await runDay(s, '2021-03-30', '10:00', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:00', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
       killSwitchFlatten: halted.killSwitch?.since,
@@ -511,33 +480,12 @@ describe('the kill switch on the local stack', () => {
       1,
     );
     await runDay(s, '2021-03-30', '12:01');
-    expect(await ctx.broker.getPositions()).toEqual([]);
-    expect(
-      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
-    ).toEqual([]);
+    await expectFlatAndReconciled(s);
   });
 
   it('a flatten refused, then a resume keeping the positions, then a plain halt the same day: nothing is sent again', async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-03-30', '00:00', '10:00');
-    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(0);
-    s.alpaca.setTime(at('2021-03-30', '10:00'));
-    s.alpaca.injectFaults({
-      kind: 'status',
-      status: 422,
-      route: 'POST /v2/orders',
-      message: 'order rejected: symbol not tradable',
-    });
-    const halted = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:00'),
-      flatten: true,
-    });
-    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
     expect(halted.exitsUnfilled).toEqual([flattenId]);
     // The flatten is stamped with the halt it belongs to.
     expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
@@ -554,20 +502,12 @@ describe('the kill switch on the local stack', () => {
     expect(s.notifier.sent.filter((n) => n.subject.startsWith('Kill switch flatten sent again'))).toEqual([]);
     // A resume, then the kill switch with flatten again: the spent flatten is this halt's now, sent again.
     await resumeTrading(ctx.store, { reason: 'news out', by: 'ops', time: at('2021-03-30', '12:30') });
-    s.alpaca.setTime(at('2021-03-30', '13:00'));
-    const again = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '13:00'),
-      flatten: true,
-    });
+    const again = await dailyLossFlatten(s, '2021-03-30', '13:00');
     expect(again.exitsUnfilled).toEqual([flattenId]);
     expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
       again.killSwitch?.since,
     );
-    const afternoon = await runDay(s, '2021-03-30', '13:00', '16:00');
-    expect((afternoon.get('15:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '13:00', '16:00', '15:45', flattenId, {
       qty: held,
       status: 'filled',
       killSwitchFlatten: again.killSwitch?.since,
@@ -575,26 +515,8 @@ describe('the kill switch on the local stack', () => {
   });
 
   it('a re-send recorded by a check that died, for more than is left after a sale by hand: superseded (skipped), the rest sent under the next number, alerted once; never short', async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-03-30', '00:00', '10:00');
-    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);
-    s.alpaca.setTime(at('2021-03-30', '10:00'));
-    s.alpaca.injectFaults({
-      kind: 'status',
-      status: 422,
-      route: 'POST /v2/orders',
-      message: 'order rejected: symbol not tradable',
-    });
-    const halted = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:00'),
-      flatten: true,
-    });
-    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
     expect(halted.exitsUnfilled).toEqual([flattenId]);
     const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
     // 10:15 a check recorded the re-send of every share and died before sending it.
@@ -609,14 +531,7 @@ describe('the kill switch on the local stack', () => {
     });
     // 10:30 3 shares sold by hand.
     s.alpaca.setTime(at('2021-03-30', '10:30'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'MSFT',
-      side: 'sell',
-      qty: 3,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'MSFT', 3);
     const alerts = s.notifier.sent.length;
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');
     expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
@@ -635,23 +550,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
-    await runDay(s, '2021-03-30', '00:00', '10:00');
-    s.alpaca.setTime(at('2021-03-30', '10:00'));
-    s.alpaca.injectFaults({
-      kind: 'status',
-      status: 422,
-      route: 'POST /v2/orders',
-      message: 'order rejected: symbol not tradable',
-    });
-    await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:00'),
-      flatten: true,
-    });
+    const { s, ctx } = await msftFlattenRefusedAt1000();
     s.alpaca.setTime(at('2021-03-30', '12:00'));
     await Promise.all([riskCheck(ctx, at('2021-03-30', '12:00')), riskCheck(ctx, at('2021-03-30', '12:00'))]);
     expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent again: MSFT')).toHaveLength(
@@ -661,9 +560,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("the kill switch finds the day's exit id held by a risk check's exit still working: it marks it as its flatten, so when it ends unfilled the next risk check sends it again", async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-03-30');
     await runDay(s, '2021-03-30', '00:00', '10:00');
     const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
     const held = position?.qty ?? 0;
@@ -690,13 +587,7 @@ describe('the kill switch on the local stack', () => {
       limitPrice,
       timeInForce: 'day',
     });
-    s.alpaca.setTime(at('2021-03-30', '10:30'));
-    const halted = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:30'),
-      flatten: true,
-    });
+    const halted = await dailyLossFlatten(s, '2021-03-30', '10:30');
     expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: ['MSFT'] });
     expect((await ctx.store.getIntent('2021-03-30', flattenId))?.killSwitchFlatten).toBe(
       halted.killSwitch?.since,
@@ -704,9 +595,7 @@ describe('the kill switch on the local stack', () => {
     // 10:45 the exit is cancelled unfilled: the 12:00 risk check sends the flatten again.
     s.alpaca.setTime(at('2021-03-30', '10:45'));
     await ctx.broker.cancelOrder(resting.id);
-    const result = await runDay(s, '2021-03-30', '10:45', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:45', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
     });
@@ -714,9 +603,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("the kill switch finds the day's exit id spent by a risk check's exit the broker refused: it takes it as its own flatten, which the next risk check sends again", async () => {
-    stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-    const s = stack;
-    const { ctx } = s;
+    const { s, ctx } = await startOn('2021-03-30');
     await runDay(s, '2021-03-30', '00:00', '10:00');
     const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
     expect(position?.qty).toBeGreaterThan(0);
@@ -731,22 +618,14 @@ describe('the kill switch on the local stack', () => {
         reason: 'order rejected: symbol not tradable',
       }),
     );
-    s.alpaca.setTime(at('2021-03-30', '10:30'));
-    const halted = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-30', '10:30'),
-      flatten: true,
-    });
+    const halted = await dailyLossFlatten(s, '2021-03-30', '10:30');
     expect(halted).toMatchObject({ exits: [], exitsAlreadyOpen: [], exitsUnfilled: [flattenId] });
     expect(await ctx.store.getIntent('2021-03-30', flattenId)).toMatchObject({
       status: 'rejected',
       killSwitchFlatten: halted.killSwitch?.since,
     });
 
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+    await expectSentAgainBy(s, '2021-03-30', '10:30', '12:01', '12:00', flattenId, {
       qty: held,
       status: 'filled',
     });
@@ -757,13 +636,7 @@ describe('the kill switch on the local stack', () => {
     const { s, ctx, held } = await msftHeldInto0905();
     // 09:10 the strategy decides its exit of MSFT, 09:15 it goes out; half of it fills at the open.
     await runDay(s, '2021-03-31', '09:05', '09:30');
-    const exitId = clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
-      symbol: 'MSFT',
-      date: '2021-03-31',
-      purpose: 'exit',
-    });
+    const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
     s.alpaca.setPartialFill({ MSFT: 0.5 });
     s.alpaca.setTime(at('2021-03-31', '09:31'));
     s.alpaca.setPartialFill(undefined);
@@ -779,37 +652,21 @@ describe('the kill switch on the local stack', () => {
       filledQty: 0,
     });
 
-    s.alpaca.setTime(at('2021-03-31', '09:42'));
-    const result = await killSwitch(ctx, {
-      reason: 'daily loss alarm',
-      by: 'alarm:quantshift-paper-daily-loss',
-      time: at('2021-03-31', '09:42'),
-      flatten: true,
-    });
+    const result = await dailyLossFlatten(s, '2021-03-31', '09:42');
     // The exit's unfilled rest sells nothing: the flatten sells every share left.
     const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
     expect(result.exits).toEqual([flattenId]);
     expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({ qty: held - sold });
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
     await runDay(s, '2021-03-31', '09:45');
-    expect(await ctx.broker.getPositions()).toEqual([]);
-    expect(
-      s.notifier.sent.map((m) => m.subject).filter((t) => /Reconciliation|Unknown state/.test(t)),
-    ).toEqual([]);
+    await expectFlatAndReconciled(s);
   });
 
   it('an open sell placed by hand before the signals: their exit sells only what it leaves (warned), never short', async () => {
     const { s, ctx, held } = await msftHeldInto0905();
     expect(held).toBeGreaterThan(10);
     s.alpaca.setTime(at('2021-03-31', '09:05'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'MSFT',
-      side: 'sell',
-      qty: 10,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'MSFT', 10);
     // The signals' step reads the stored positions and the day's session once each: the exits'
     // check takes the ones the step read (it read each twice before).
     const latestReads = vi.spyOn(ctx.store, 'getLatestPositions');
@@ -818,13 +675,7 @@ describe('the kill switch on the local stack', () => {
     expect([latestReads.mock.calls.length, sessionReads.mock.calls.length]).toEqual([1, 1]);
     vi.restoreAllMocks();
     await runDay(s, '2021-03-31', '09:12', '10:00');
-    const exitId = clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
-      symbol: 'MSFT',
-      date: '2021-03-31',
-      purpose: 'exit',
-    });
+    const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
     expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
       status: 'filled',
       qty: held - 10,
@@ -841,9 +692,7 @@ describe('the kill switch on the local stack', () => {
   it.each(['recorded by reconcile --flatten', 'at the broker with no intent of today'])(
     "a flatten while the UNASSIGNED bucket's own flatten is queued (%s) sells all of the sleeve's shares",
     async (how) => {
-      stack = await startLiveStack({ startTime: at('2021-04-01', '08:00'), withCache: false });
-      const s = stack;
-      const { ctx } = s;
+      const { s, ctx } = await startOn('2021-04-01');
       await runDay(s, '2021-04-01', '00:00', '10:00');
       const sleeve = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
       expect(sleeve).toBeGreaterThan(0);
@@ -880,22 +729,14 @@ describe('the kill switch on the local stack', () => {
         await ctx.broker.submitOrder({ clientOrderId: bucketId, ...order });
         expect(await ctx.store.getIntent('2021-04-05', bucketId)).toBeUndefined();
       }
-      s.alpaca.setTime(at('2021-04-05', '08:05'));
-      const result = await killSwitch(ctx, {
-        reason: 'daily loss alarm',
-        by: 'alarm:quantshift-paper-daily-loss',
-        time: at('2021-04-05', '08:05'),
-        flatten: true,
-      });
+      const result = await dailyLossFlatten(s, '2021-04-05', '08:05');
       const flattenId = id(ctx, 'MSFT', '2021-04-05', 'flatten');
       expect(result.exits).toEqual([flattenId]);
       expect((await ctx.store.getIntent('2021-04-05', flattenId))?.qty).toBe(sleeve);
 
       await runDay(s, '2021-04-05');
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
-      const sold = (await ctx.broker.listOrders({ status: 'all', symbols: ['MSFT'] })).filter(
-        (o) => o.side === 'sell' && o.filledQty > 0,
-      );
+      const sold = await msftSales(ctx);
       expect(sold.map((o) => [o.clientOrderId, o.filledQty]).sort()).toEqual(
         [
           [bucketId, 10],
@@ -907,13 +748,32 @@ describe('the kill switch on the local stack', () => {
 });
 
 /**
+ * MSFT bought on 2021-03-30 and the day run to 10:00; at 10:00 the broker refuses orders (422 on
+ * POST /v2/orders, "symbol not tradable") and the daily loss alarm's kill switch with flatten is
+ * called, so its flatten of MSFT is refused: the stack (halted, MSFT still held, the fault still
+ * injected), its context, the MSFT shares held, the kill switch's result and the flatten's id.
+ */
+async function msftFlattenRefusedAt1000() {
+  const { s, ctx } = await startOn('2021-03-30');
+  await runDay(s, '2021-03-30', '00:00', '10:00');
+  const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+  s.alpaca.setTime(at('2021-03-30', '10:00'));
+  s.alpaca.injectFaults({
+    kind: 'status',
+    status: 422,
+    route: 'POST /v2/orders',
+    message: 'order rejected: symbol not tradable',
+  });
+  const halted = await killSwitch(ctx, dailyLossInput('2021-03-30', '10:00'));
+  return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', '2021-03-30', 'flatten') };
+}
+
+/**
  * MSFT bought on 2021-03-30 and held; 2021-03-31 run through its 09:05 steps (the signals not yet):
  * the stack, its context and the MSFT shares held.
  */
 async function msftHeldInto0905() {
-  stack = await startLiveStack({ startTime: at('2021-03-30', '08:00'), withCache: false });
-  const s = stack;
-  const { ctx } = s;
+  const { s, ctx } = await startOn('2021-03-30');
   await runDay(s, '2021-03-30');
   const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
   expect(held).toBeGreaterThan(0);

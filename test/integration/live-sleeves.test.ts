@@ -15,7 +15,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { brokerCancels, soldByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -375,32 +375,16 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
 
 describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {
   it("the split day's risk checks sell no sleeve's shares and place no stop in the old shares (one critical alert, entries refused); the next day applies the split", async () => {
-    const s = await twoSleevesInSpy(
-      [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }],
-      splitBarsDir('SPY', D3, 4),
-    );
-    const { ctx } = s;
-    const before = await spyBooks(s);
-    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
-    const stopsBefore = await spyStops(s);
+    const { s, ctx, before, held, stopsBefore, alerts } = await spySplitNotListedOnD3();
     expect(stopsBefore.length).toBeGreaterThan(0);
-    const alerts = s.notifier.sent.length;
     // D3: SPY splits 4:1 at the open, the activities do not say so; it trades at a quarter of the
     // old price, below every sleeve's stop in the old shares.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s);
     s.alpaca.setTime(at(D3, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(held * 4);
     for (const p of Object.values(before)) expect(spy?.currentPrice as number).toBeLessThan(p.stop as number);
-    for (const time of ['10:00', '10:15']) {
-      s.alpaca.setTime(at(D3, time));
-      const checked = await riskCheck(ctx, at(D3, time));
-      expect(checked.exits).toEqual([]);
-      expect(checked.stopsPlaced).toEqual([]);
-    }
+    await expectD3RiskChecksIdle(s);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held * 4);
     expect((await ctx.store.listIntents(D3)).filter((i) => i.symbol === 'SPY')).toEqual([]);
     // The sleeves' resting stops, which the broker scaled, stay as they are.
@@ -439,32 +423,15 @@ describe('a split the broker applies and lists only the next day, with the marke
 
 describe('a split not listed yet on a day with a net order in the symbol (sleeves config)', () => {
   it("the split day's risk checks, with the net order the broker scaled and filled at the open, sell no sleeve's shares and place no stop in the old shares (one split alert, entries refused)", async () => {
-    const s = await twoSleevesInSpy(
-      [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }],
-      splitBarsDir('SPY', D3, 4),
-    );
-    const { ctx } = s;
-    const before = await spyBooks(s);
-    const held = Object.values(before).reduce((sum, p) => sum + p.qty, 0);
-    const stopsBefore = await spyStops(s);
-    const alerts = s.notifier.sent.length;
+    const { s, ctx, before, held, stopsBefore, alerts } = await spySplitNotListedOnD3();
     // D3: rsi buys 2 more SPY at the open (decided in the old shares); SPY splits 4:1 at the open,
     // not listed: the broker scales the net order to 8 and fills it at the new price.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'entry', 2, 390));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s, [leg(s, D3, 'rsi', 'SPY', 'entry', 2, 390)]);
     s.alpaca.setTime(at(D3, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(held * 4 + 8);
     for (const p of Object.values(before)) expect(spy?.currentPrice as number).toBeLessThan(p.stop as number);
-    for (const time of ['10:00', '10:15']) {
-      s.alpaca.setTime(at(D3, time));
-      const checked = await riskCheck(ctx, at(D3, time));
-      expect(checked.exits).toEqual([]);
-      expect(checked.stopsPlaced).toEqual([]);
-    }
+    await expectD3RiskChecksIdle(s);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held * 4 + 8);
     // No order of the day but the net entry.
     expect(
@@ -756,10 +723,7 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the daily-loss flatten while a sleeve's exit is working sends no second exit of that sleeve's shares; another sleeve's are sold", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
     s.alpaca.setTime(at(D3, '10:00'));
     const now = at(D3, '10:00');
     // rsi's exit of its 5 SPY is working at the broker (it has not filled).
@@ -884,8 +848,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(brokerQty).toBe(stored - 5);
     const alerts = s.notifier.sent.length;
 
-    s.alpaca.setTime(at(D3, '10:25'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
+    const result = await opsFlatten(s, '10:25');
 
     const sold = (
       await Promise.all(
@@ -907,8 +870,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     await marketOpenCheck(ctx, at(D3, '09:00'));
     // 09:10: rsi's exit of its 5 SPY is recorded as a leg (execute-orders nets and sends it at 09:15).
     await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
-    s.alpaca.setTime(at(D3, '09:12'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const result = await opsFlatten(s, '09:12');
     const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     // rsi's shares are its leg's: no flatten of rsi; bollinger's 3 (and any other sleeve's) flattened.
     expect(result.exits).not.toContain(flattenId('rsi'));
@@ -927,9 +889,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(opens.filter((o) => o.symbol === 'SPY').map((o) => [o.side, o.qty])).toEqual([['sell', 5]]);
     // After the open: every SPY share sold once, the account flat, never short.
     s.alpaca.setTime(at(D3, '09:31'));
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    await reconciledAtClose(s, D3);
-    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+    await expectNoSpyAtClose(s);
   }, 120_000);
 
   it("the kill switch's flatten on a sleeves config books the day's stop fills first: a sleeve whose stop filled before any risk check is not flattened, the others' shares are, no false alert", async () => {
@@ -945,8 +905,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
     const alerts = s.notifier.sent.length;
 
-    s.alpaca.setTime(at(D3, '10:25'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '10:25'), flatten: true });
+    const result = await opsFlatten(s, '10:25');
 
     const flattenId = (sleeve: string) => spyFlattenOf(s, sleeve);
     // Each sleeve's flatten sells its own shares: rsi holds none any more, bollinger its 3.
@@ -964,12 +923,8 @@ describe('sleeves in the live functions, against the local stack', () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;
     const stored = await spyHeld(s);
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
     // rsi's exit leg netted and sent at 09:15; it fills at the open. No risk check has tracked it.
-    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
-    s.alpaca.setTime(at(D3, '09:15'));
-    await executeOrders(ctx, at(D3, '09:15'));
+    await openAndOrdersOnD3(s, [leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390)]);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(stored - 5);
 
@@ -979,16 +934,11 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(await ctx.store.getIntent(D3, flattenId('rsi'))).toBeUndefined();
     expect((await ctx.store.getIntent(D3, flattenId('bollinger')))?.qty).toBe(3);
     expect(result.exits).toContain(flattenId('bollinger'));
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    await reconciledAtClose(s, D3);
-    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+    await expectNoSpyAtClose(s);
   }, 120_000);
 
   it("the kill switch's flatten between 09:15 and the open, legs crossed in a net order and no bar of the day yet: the day is booked without the net order (nothing filled yet), no false alert; every share sold once", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
     // rsi sells its 5 SPY while breakout buys 2: one net sell of 3, 2 crossed at the open.
     await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
     await ctx.store.createIntent(leg(s, D3, 'breakout', 'SPY', 'entry', 2, 390));
@@ -1048,8 +998,7 @@ describe('sleeves in the live functions, against the local stack', () => {
       timeInForce: 'day',
       limitPrice: 1,
     });
-    s.alpaca.setTime(at(D3, '09:12'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const result = await opsFlatten(s, '09:12');
     const flattened = (
       await Promise.all(
         result.exits.filter((id) => id.includes('-SPY-')).map((id) => ctx.store.getIntent(D3, id)),
@@ -1064,15 +1013,11 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the kill switch's flatten before 09:15 with a sleeve's exit leg smaller than its holding: the flatten names the leg, which is not taken over at 09:15: the leg's open sell and the flatten sell every share once", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
     // 09:10: rsi's exit of 2 of its 5 SPY is recorded as a leg, not netted yet.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 2, 390);
     await ctx.store.createIntent(exitLeg);
-    s.alpaca.setTime(at(D3, '09:12'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:12'), flatten: true });
+    const result = await opsFlatten(s, '09:12');
     const rsiFlatten = spyFlattenOf(s, 'rsi');
     // rsi's flatten sells the 3 its leg leaves, and names the leg it left its 2 shares for.
     expect(result.exits).toContain(rsiFlatten);
@@ -1096,22 +1041,13 @@ describe('sleeves in the live functions, against the local stack', () => {
   }, 120_000);
 
   it("the kill switch's flatten while a sleeve's exit leg is netted and not yet at the broker (a 09:15 run in flight): that sleeve's flatten leaves the leg's shares, the other sleeves' are sold in full; the account flat, no sleeve short", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
     const trendQty = (await held(s))['trend:SPY'] ?? 0;
     // 09:10: rsi's exit of its 5 SPY; 09:15: netted into its net exit, which is not sent yet.
-    const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
-    await ctx.store.createIntent(exitLeg);
-    s.alpaca.setTime(at(D3, '09:15'));
-    await netSleeveLegs(ctx, D3, at(D3, '09:15'));
-    const netId = (await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId;
-    expect(netId).toBeDefined();
-    expect(await ctx.broker.getOrderByClientOrderId(netId as string)).toBeNull();
+    const netId = await rsiExitNettedAt0915(s);
+    expect(await ctx.broker.getOrderByClientOrderId(netId)).toBeNull();
 
-    s.alpaca.setTime(at(D3, '09:16'));
-    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:16'), flatten: true });
+    await opsFlatten(s, '09:16');
     // rsi's shares are its net exit's: no flatten of rsi; every other sleeve's own shares in full.
     expect(await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi'))).toBeUndefined();
     expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
@@ -1124,25 +1060,15 @@ describe('sleeves in the live functions, against the local stack', () => {
       ['sell', 5],
     ]);
     s.alpaca.setTime(at(D3, '09:31'));
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    await reconciledAtClose(s, D3);
-    expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
+    await expectNoSpyAtClose(s);
   }, 120_000);
 
   it.each(['submitted', 'accepted'] as const)(
     "the kill switch's flatten before the open after a sleeve's net exit ended unfilled at the broker (the store still says %s): its leg's shares are flattened, not left to it; the account flat, never short",
     async (storedStatus) => {
-      const s = await twoSleevesInSpy();
-      const { ctx } = s;
-      s.alpaca.setTime(at(D3, '09:00'));
-      await marketOpenCheck(ctx, at(D3, '09:00'));
+      const { s, ctx } = await twoSleevesInSpyAtD3Open();
       // 09:10: rsi's exit of its 5 SPY; 09:15: netted into its net exit and sent.
-      const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
-      await ctx.store.createIntent(exitLeg);
-      s.alpaca.setTime(at(D3, '09:15'));
-      await netSleeveLegs(ctx, D3, at(D3, '09:15'));
-      const netId = (await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId as string;
-      expect(netId).toBeDefined();
+      const netId = await rsiExitNettedAt0915(s);
       // `submitted`: the run dies once the broker has the order, before it writes the answer.
       const store: StateStore = Object.create(ctx.store);
       store.transitionIntent = async (date, id, from, patch) => {
@@ -1158,28 +1084,19 @@ describe('sleeves in the live functions, against the local stack', () => {
       s.alpaca.setTime(at(D3, '09:18'));
       await ctx.broker.cancelOrder(net?.id as string);
 
-      s.alpaca.setTime(at(D3, '09:20'));
-      await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:20'), flatten: true });
+      await opsFlatten(s, '09:20');
       // The net exit sells nothing: rsi's flatten sells its 5, the other sleeves' their own.
       expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi')))?.qty).toBe(5);
       expect((await ctx.store.getIntent(D3, spyFlattenOf(s, 'bollinger')))?.qty).toBe(3);
       s.alpaca.setTime(at(D3, '09:31'));
-      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-      await reconciledAtClose(s, D3);
-      expect(Object.entries(await held(s)).filter(([k]) => k.endsWith(':SPY'))).toEqual([]);
+      await expectNoSpyAtClose(s);
     },
     120_000,
   );
 
   it("a sleeve's exit leg recorded after the kill switch's flatten of its shares is taken over by the flatten: skipped at 09:15, never netted nor sent; never short", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
     // 09:05: the kill switch flattens every sleeve's SPY (orders waiting for the open).
-    s.alpaca.setTime(at(D3, '09:05'));
-    const result = await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    const { s, ctx, result, rsiFlatten } = await rsiFlattenedAt0905();
     expect(result.exits).toContain(rsiFlatten);
     // 09:10: the signals record rsi's exit of the same 5 SPY.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
@@ -1198,19 +1115,11 @@ describe('sleeves in the live functions, against the local stack', () => {
         .some((n) => n.severity === 'warning' && n.text.includes(exitLeg.clientOrderId)),
     ).toBe(true);
     s.alpaca.setTime(at(D3, '09:31'));
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    await reconciledAtClose(s, D3);
-    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+    await expectNoSpyAtClose(s);
   }, 120_000);
 
   it("the kill switch's flatten of a sleeve that took over its exit leg ends unfilled: the next risk check sends that sleeve's flatten again (alerted); the account flat, booked to the sleeve", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    s.alpaca.setTime(at(D3, '09:05'));
-    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    const { s, ctx, rsiFlatten } = await rsiFlattenedAt0905();
     // 09:10 rsi's exit leg of its 5 SPY, taken over by the flatten at 09:15.
     const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
     await ctx.store.createIntent(exitLeg);
@@ -1218,8 +1127,7 @@ describe('sleeves in the live functions, against the local stack', () => {
     await executeOrders(ctx, at(D3, '09:15'));
     expect((await ctx.store.getIntent(D3, exitLeg.clientOrderId))?.status).toBe('skipped');
     // 09:20 the broker ends rsi's flatten unfilled; the other sleeves' fill at the open.
-    s.alpaca.setTime(at(D3, '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    await brokerCancels(s, at(D3, '09:20'), rsiFlatten);
     s.alpaca.setTime(at(D3, '09:31'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
     const alerts = s.notifier.sent.length;
@@ -1235,32 +1143,16 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect(
       s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: SPY (rsi)'),
     ).toMatchObject([{ severity: 'critical' }]);
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
-    await reconciledAtClose(s, D3);
-    expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+    await expectNoSpyAtClose(s);
   }, 120_000);
 
   it("the kill switch's flatten of a sleeve sent again after a sale by hand: the re-send sized from the ledger is capped at what the broker holds; never short", async () => {
-    const s = await twoSleevesInSpy();
-    const { ctx } = s;
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
-    s.alpaca.setTime(at(D3, '09:05'));
-    await killSwitch(ctx, { reason: 'test', by: 'ops', time: at(D3, '09:05'), flatten: true });
-    const rsiFlatten = spyFlattenOf(s, 'rsi');
-    s.alpaca.setTime(at(D3, '09:20'));
-    await ctx.broker.cancelOrder((await ctx.broker.getOrderByClientOrderId(rsiFlatten))?.id as string);
+    const { s, ctx, rsiFlatten } = await rsiFlattenedAt0905();
+    await brokerCancels(s, at(D3, '09:20'), rsiFlatten);
     // After the open the other sleeves' flattens filled: rsi's 5 SPY are left; 2 are sold by hand.
     s.alpaca.setTime(at(D3, '09:40'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-sell',
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 2,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await soldByHand(s, 'SPY', 2);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(3);
     s.alpaca.setTime(at(D3, '10:00'));
     const checked = await riskCheck(ctx, at(D3, '10:00'));
@@ -1326,4 +1218,90 @@ async function rsiStopFillsAt1020(
     qty: 5,
     ...order,
   });
+}
+
+/** The multi-strategy stack of {@link twoSleevesInSpy}, with D3's market-open check run at 09:00: the stack and its context. */
+async function twoSleevesInSpyAtD3Open() {
+  const s = await twoSleevesInSpy();
+  const { ctx } = s;
+  s.alpaca.setTime(at(D3, '09:00'));
+  await marketOpenCheck(ctx, at(D3, '09:00'));
+  return { s, ctx };
+}
+
+/** The broker's clock moved to `hhmm` on D3, then the kill switch with flatten (by ops): its result. */
+async function opsFlatten(s: Stack, hhmm: string) {
+  s.alpaca.setTime(at(D3, hhmm));
+  return killSwitch(s.ctx, { reason: 'test', by: 'ops', time: at(D3, hhmm), flatten: true });
+}
+
+/**
+ * rsi's exit leg of its 5 SPY recorded on D3, then netted at 09:15 (the broker's clock there) into
+ * its net exit, not sent: the net order's id (checked defined).
+ */
+async function rsiExitNettedAt0915(s: Stack): Promise<string> {
+  const exitLeg = leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390);
+  await s.ctx.store.createIntent(exitLeg);
+  s.alpaca.setTime(at(D3, '09:15'));
+  await netSleeveLegs(s.ctx, D3, at(D3, '09:15'));
+  const netId = (await s.ctx.store.getIntent(D3, exitLeg.clientOrderId))?.netOrderId;
+  expect(netId).toBeDefined();
+  return netId as string;
+}
+
+/** Expects no SPY at the broker, then D3 closed reconciled with no sleeve holding SPY in the books. */
+async function expectNoSpyAtClose(s: Stack) {
+  expect((await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  await reconciledAtClose(s, D3);
+  expect(Object.keys(await held(s)).filter((k) => k.endsWith(':SPY'))).toEqual([]);
+}
+
+/**
+ * {@link twoSleevesInSpy} with SPY split 4:1 at D3's open, listed only on D4, the bars at the new
+ * price from D3: the stack, its context, the sleeves' SPY books, their total shares and their stops
+ * before D3, and the count of notices sent by then.
+ */
+async function spySplitNotListedOnD3() {
+  const s = await twoSleevesInSpy(
+    [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: D4 }],
+    splitBarsDir('SPY', D3, 4),
+  );
+  const before = await spyBooks(s);
+  return {
+    s,
+    ctx: s.ctx,
+    before,
+    held: Object.values(before).reduce((sum, p) => sum + p.qty, 0),
+    stopsBefore: await spyStops(s),
+    alerts: s.notifier.sent.length,
+  };
+}
+
+/** D3's risk checks at 10:00 and 10:15 (the broker's clock at each): expects neither sends an exit or places a stop. */
+async function expectD3RiskChecksIdle(s: Stack) {
+  for (const time of ['10:00', '10:15']) {
+    s.alpaca.setTime(at(D3, time));
+    const checked = await riskCheck(s.ctx, at(D3, time));
+    expect(checked.exits).toEqual([]);
+    expect(checked.stopsPlaced).toEqual([]);
+  }
+}
+
+/**
+ * {@link twoSleevesInSpyAtD3Open}, then the kill switch with flatten at 09:05 (by ops; every sleeve's
+ * SPY flatten waiting for the open): the stack, its context, the switch's result and rsi's flatten id.
+ */
+async function rsiFlattenedAt0905() {
+  const { s, ctx } = await twoSleevesInSpyAtD3Open();
+  const result = await opsFlatten(s, '09:05');
+  return { s, ctx, result, rsiFlatten: spyFlattenOf(s, 'rsi') };
+}
+
+/** D3's market-open check at 09:00, then `legs` recorded (as the signals would), then execute-orders at 09:15 (the broker's clock at each). */
+async function openAndOrdersOnD3(s: Stack, legs: readonly IntentRecord[] = []) {
+  s.alpaca.setTime(at(D3, '09:00'));
+  await marketOpenCheck(s.ctx, at(D3, '09:00'));
+  for (const l of legs) await s.ctx.store.createIntent(l);
+  s.alpaca.setTime(at(D3, '09:15'));
+  await executeOrders(s.ctx, at(D3, '09:15'));
 }
