@@ -37,18 +37,22 @@ export const CUTOFF_RECHECK_MARGIN_MS = EXECUTE_ORDERS_TIMEOUT_SECONDS * 1000;
 /**
  * Whether an order decided at the close may still be sent, asked before each send: false once the
  * checked time `at` is past the cutoff; within {@link CUTOFF_RECHECK_MARGIN_MS} of it, the clock
- * port is asked again at each call (once past, it stays past); further from it, true.
+ * port is asked again at each call (once past, it stays past); further from it, true. `beforeAsk`
+ * runs before each ask of the clock: the broker's clock is a broker request, so execute-orders
+ * takes a slot of the shared rate limit for it as for its other requests.
  */
 export function cutoffRecheck(
   ctx: LiveContext,
   day: string,
   at: string,
   style: Pick<OrderStyle, 'beforeCutoff'>,
+  beforeAsk?: () => Promise<void>,
 ): () => Promise<boolean> {
   let past = !style.beforeCutoff(at, day);
   const near = !style.beforeCutoff(new Date(Date.parse(at) + CUTOFF_RECHECK_MARGIN_MS).toISOString(), day);
   return async () => {
     if (past || !near || ctx.now === undefined) return !past;
+    await beforeAsk?.();
     past = !style.beforeCutoff(new Date(await clockInstant(ctx.now)).toISOString(), day);
     return !past;
   };

@@ -134,8 +134,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       .sort((a, b) => (a.purpose === 'exit' ? 0 : 1) - (b.purpose === 'exit' ? 0 : 1));
     const outcome: { clientOrderId: string; status: IntentStatus; reason?: string }[] = [];
     const now = () => at;
-    // Near the cutoff the clock is asked again before each send: the sends come later in the run.
-    const stillBeforeCutoff = cutoffRecheck(ctx, day, at, style);
+    // Near the cutoff the clock is asked again before each send (the sends come later in the run),
+    // each ask in a slot of the shared rate limit.
+    const stillBeforeCutoff = cutoffRecheck(ctx, day, at, style, rateSlot);
     const transition = async (
       intent: IntentRecord,
       from: readonly IntentStatus[],

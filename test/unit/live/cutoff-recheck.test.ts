@@ -38,6 +38,23 @@ describe('cutoffRecheck: the clock asked again before each send near the cutoff'
     expect(c.calls()).toBe(2);
   });
 
+  it('takes a rate slot before each ask of the clock, none when it does not ask', async () => {
+    const c = clock(`${DAY}T13:27:59.000Z`, `${DAY}T13:28:01.000Z`);
+    const order: string[] = [];
+    const slot = async () => {
+      order.push(`slot before ask ${c.calls() + 1}`);
+    };
+    const far = cutoffRecheck(c.ctx, DAY, `${DAY}T13:15:00.000Z`, equity, slot);
+    expect(await far()).toBe(true);
+    expect(order).toEqual([]);
+    const check = cutoffRecheck(c.ctx, DAY, `${DAY}T13:27:58.000Z`, equity, slot);
+    expect(await check()).toBe(true);
+    expect(await check()).toBe(false);
+    expect(await check()).toBe(false);
+    expect(order).toEqual(['slot before ask 1', 'slot before ask 2']);
+    expect(c.calls()).toBe(2);
+  });
+
   it('a run checked a timeout before the cutoff asks too: it may still be sending when the cutoff passes', async () => {
     const c = clock(`${DAY}T13:28:10.000Z`);
     const at = new Date(Date.parse(`${DAY}T13:28:00.000Z`) - CUTOFF_RECHECK_MARGIN_MS + 1000).toISOString();
