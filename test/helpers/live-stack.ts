@@ -225,13 +225,15 @@ export async function brokerCancels(stack: LiveStack, time: string, clientOrderI
   );
 }
 
+/** An order by hand on the stack's broker: a market day order of `qty` `symbol` under `clientOrderId`. */
+export const orderByHand = (
+  stack: LiveStack,
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+) => stack.ctx.broker.submitOrder({ clientOrderId, symbol, side, qty, type: 'market', timeInForce: 'day' });
+
 /** A sale by hand on the stack's broker: a market day sell of `qty` `symbol` under `desk-manual-sell`. */
 export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
-  stack.ctx.broker.submitOrder({
-    clientOrderId: 'desk-manual-sell',
-    symbol,
-    side: 'sell',
-    qty,
-    type: 'market',
-    timeInForce: 'day',
-  });
+  orderByHand(stack, 'desk-manual-sell', symbol, 'sell', qty);

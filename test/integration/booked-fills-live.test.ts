@@ -11,7 +11,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeIntentOnce } from '../../shared/live/submit.js';
-import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { orderByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
 // SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
@@ -33,6 +33,38 @@ async function enterOnD1(s: NonNullable<typeof stack>, thenRiskCheck = true): Pr
   s.alpaca.setTime(at(D1, '10:00'));
   await riskCheck(ctx, at(D1, '10:00'));
 }
+/**
+ * A stack started at D1's 08:00 without the cache (`options` over that) and SPY entered on D1 (see
+ * {@link enterOnD1}): the stack is `stack` (closed after each test) and returned.
+ */
+async function enteredOnD1(
+  options: Omit<Parameters<typeof startLiveStack>[0], 'startTime'> = {},
+  thenRiskCheck = true,
+): Promise<NonNullable<typeof stack>> {
+  stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false, ...options });
+  await enterOnD1(stack, thenRiskCheck);
+  return stack;
+}
+/** `day`'s market-open check at 09:00, the broker's clock moved there. */
+async function openAt(s: NonNullable<typeof stack>, day: string): Promise<void> {
+  s.alpaca.setTime(at(day, '09:00'));
+  await marketOpenCheck(s.ctx, at(day, '09:00'));
+}
+/** `day`'s end-of-day at 16:15, the broker's clock moved there; its report. */
+async function endOfDayAt(s: NonNullable<typeof stack>, day: string) {
+  s.alpaca.setTime(at(day, '16:15'));
+  return endOfDay(s.ctx, at(day, '16:15'));
+}
+/** The broker's activities leave out the fills of order `orderId` on their next `times` reads. */
+function activitiesLag(s: NonNullable<typeof stack>, orderId: string, times: number): void {
+  s.alpaca.injectFaults({
+    kind: 'lagging',
+    route: 'GET /v2/account/activities',
+    field: 'order_id',
+    value: orderId,
+    times,
+  });
+}
 afterEach(async () => {
   await stack?.close();
   stack = undefined;
@@ -45,10 +77,8 @@ describe('the positions list books the fills its broker read includes', () => {
   ])(
     "a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once%s",
     async (_, strayRecord) => {
-      stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-      const s = stack;
+      const s = await enteredOnD1();
       const { ctx } = s;
-      await enterOnD1(s);
       // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
       const list = await ctx.store.getLatestPositions();
       if (list === undefined) throw new Error('expected a positions list');
@@ -65,22 +95,14 @@ describe('the positions list books the fills its broker read includes', () => {
       );
       expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
       const stop = stops[0] as (typeof stops)[number];
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
 
       // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
       // the broker just after it, while the activities do not list that fill yet.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '16:00', '01'));
       expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
-      s.alpaca.injectFaults({
-        kind: 'lagging',
-        route: 'GET /v2/account/activities',
-        field: 'order_id',
-        value: stop.id,
-        times: 50,
-      });
+      activitiesLag(s, stop.id, 50);
       if (strayRecord) {
         // A record without an entry date leaves only its own symbol unsearched, not SPY's.
         const carried = await ctx.store.getLatestPositions();
@@ -120,22 +142,12 @@ describe('the positions list books the fills its broker read includes', () => {
 
 describe('the fills found at the broker are booked only where they explain the read', () => {
   it('a fill landing between the positions read and the order list is not booked into a list whose quantities do not hold it', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
     // Two buys of SPY the activities do not list yet: 7 before the next check's read, 5 between
     // its read and its look at the orders.
-    const manual = (id: string, qty: number) =>
-      ctx.broker.submitOrder({
-        clientOrderId: id,
-        symbol: 'SPY',
-        side: 'buy',
-        qty,
-        type: 'market',
-        timeInForce: 'day',
-      });
+    const manual = (id: string, qty: number) => orderByHand(s, id, 'SPY', 'buy', qty);
     s.alpaca.setTime(at(D1, '10:30'));
     const seven = await manual('desk-manual-7', 7);
     let five: string | undefined;
@@ -145,13 +157,7 @@ describe('the fills found at the broker are booked only where they explain the r
           return async (query: Parameters<Broker['listOrders']>[0]) => {
             if (query.status === 'all' && five === undefined) {
               five = (await manual('desk-manual-5', 5)).id;
-              s.alpaca.injectFaults({
-                kind: 'lagging',
-                route: 'GET /v2/account/activities',
-                field: 'order_id',
-                value: five,
-                times: 50,
-              });
+              activitiesLag(s, five, 50);
             }
             return target.listOrders(query);
           };
@@ -160,13 +166,7 @@ describe('the fills found at the broker are booked only where they explain the r
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: seven.id,
-      times: 50,
-    });
+    activitiesLag(s, seven.id, 50);
     await riskCheck({ ...ctx, broker }, at(D1, '10:30'));
     s.alpaca.clearFaults();
     expect(five).toBeDefined();
@@ -184,20 +184,11 @@ describe('the fills found at the broker are booked only where they explain the r
 
 describe('a halted symbol is not searched for unlisted fills on every risk check', () => {
   it("a symbol halted on an unknown state (its record keeps the ledger's quantity) costs no order list and no activities read", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
     s.alpaca.setTime(at(D1, '10:20'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-60',
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 60,
-      type: 'market',
-      timeInForce: 'day',
-    });
+    await orderByHand(s, 'desk-manual-60', 'SPY', 'sell', 60);
     s.alpaca.setTime(at(D1, '10:30'));
     await riskCheck(ctx, at(D1, '10:30'));
     const halted = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
@@ -242,16 +233,11 @@ describe("the sleeves' positions list of a day booked already", () => {
   ])(
     "a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again%s",
     async (_, crash) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         config: 'config/multi-strategy.yaml',
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
 
       // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
       // between the day's open and its low, placed by the 10:00 check, filled at the close.
@@ -277,8 +263,7 @@ describe("the sleeves' positions list of a day booked already", () => {
         'conflict' in
           (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
       ).toBe(false);
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '10:00'));
       await riskCheck(ctx, at(D2, '10:00'));
       s.alpaca.setTime(at(D2, '16:15'));
@@ -326,24 +311,18 @@ describe("the sleeves' positions list of a day booked already", () => {
 
 describe('a split with a positions list carried from an earlier day', () => {
   it("the day's reconciliations, risk check and end-of-day apply the split once: shares times the ratio, the stop divided", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
+    const s = await enteredOnD1({
       corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
     });
-    const s = stack;
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await endOfDayAt(s, D1);
     const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
     expect(stop).toBeGreaterThan(0);
 
     // D2: the signal step carries the list to the day (before the split); SPY splits 2:1 at the open.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     await generateSignals(ctx, at(D2, '09:10'));
     // The list carried to the day as the signal step writes it when it moves a stop.
     const last = await ctx.store.getLatestPositions();
@@ -378,8 +357,7 @@ describe('a split with a positions list carried from an earlier day', () => {
     const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
     expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 106, sleevesQty: 106 });
     // End-of-day: the split once, the stop not divided twice, no difference.
-    s.alpaca.setTime(at(D2, '16:15'));
-    const report = await endOfDay(ctx, at(D2, '16:15'));
+    const report = await endOfDayAt(s, D2);
     if (!('reconciliation' in report)) throw new Error('expected a report');
     expect(report.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
@@ -390,18 +368,13 @@ describe('a split with a positions list carried from an earlier day', () => {
 
 describe('a split the broker applies and lists only the next day (single strategy)', () => {
   it("the split day's risk checks sell nothing in the old shares and place no stop (one critical alert, the record kept, entries refused); once listed, the split is applied once and the symbol trades in the new shares", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
+    const s = await enteredOnD1({
       corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
       // The market trades the new shares from the split's open: a quarter of the old price.
       dataDir: splitBarsDir('SPY', D2, 4),
     });
-    const s = stack;
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await endOfDayAt(s, D1);
     const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
@@ -413,8 +386,7 @@ describe('a split the broker applies and lists only the next day (single strateg
 
     // D2: SPY splits 4:1 at the open; the activities do not list it. The price is a quarter of the
     // old stop's: in the old shares the stop looks crossed.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(212);
@@ -448,8 +420,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     // End-of-day: nothing explains the new shares: the bucket takes them (as before).
-    s.alpaca.setTime(at(D2, '16:15'));
-    const closed = await endOfDay(ctx, at(D2, '16:15'));
+    const closed = await endOfDayAt(s, D2);
     if (!('reconciliation' in closed)) throw new Error('expected a report');
     expect(closed.reconciliation.symbols).toMatchObject([
       { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
@@ -457,8 +428,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     // D3: the split listed, dated D2. The risk check applies it once to the record opened before
     // it: the guard clears, the bucket the split day wrote is emptied, the stop is in the new shares.
     const D3 = '2021-03-22';
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await openAt(s, D3);
     const beforeD3 = s.notifier.sent.length;
     s.alpaca.setTime(at(D3, '10:00'));
     const d3 = await riskCheck(ctx, at(D3, '10:00'));
@@ -484,8 +454,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
     await inNewShares();
     // End-of-day: the sleeve holds all the broker's shares, no bucket, no difference.
-    s.alpaca.setTime(at(D3, '16:15'));
-    const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+    const d3Close = await endOfDayAt(s, D3);
     if (!('reconciliation' in d3Close)) throw new Error('expected a report');
     expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d3Close.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
@@ -496,13 +465,11 @@ describe('a split the broker applies and lists only the next day (single strateg
     await inNewShares();
     // D4: the split is not applied again.
     const D4 = '2021-03-23';
-    s.alpaca.setTime(at(D4, '09:00'));
-    await marketOpenCheck(ctx, at(D4, '09:00'));
+    await openAt(s, D4);
     s.alpaca.setTime(at(D4, '10:00'));
     expect((await riskCheck(ctx, at(D4, '10:00'))).exits).toEqual([]);
     await inNewShares();
-    s.alpaca.setTime(at(D4, '16:15'));
-    const d4Close = await endOfDay(ctx, at(D4, '16:15'));
+    const d4Close = await endOfDayAt(s, D4);
     if (!('reconciliation' in d4Close)) throw new Error('expected a report');
     expect(d4Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     await inNewShares();
@@ -568,17 +535,12 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
   ] as const)(
     "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
     async (_, side, held) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
         dataDir: splitBarsDir('SPY', D2, 4),
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
       const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
       expect(before?.qty).toBe(53);
       const stop = before?.stop as number;
@@ -588,8 +550,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       const alerts = s.notifier.sent.length;
 
       // D2: SPY splits 4:1 at the open, not listed; at 09:45 the config trades 20 new shares of it.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '09:45'));
       await tradeSpy(s, D2, at(D2, '09:45'), side, 20);
       s.alpaca.setTime(at(D2, '10:00'));
@@ -630,8 +591,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       // End-of-day: the sleeve walks the day's fill in the old shares (20 new = 5 old), so its
       // records stay in the old shares; the split's new shares go to the bucket, as without a fill.
       const sleeveOld = side === 'buy' ? 58 : 48;
-      s.alpaca.setTime(at(D2, '16:15'));
-      const closed = await endOfDay(ctx, at(D2, '16:15'));
+      const closed = await endOfDayAt(s, D2);
       if (!('reconciliation' in closed)) throw new Error('expected a report');
       expect(closed.reconciliation.symbols).toMatchObject([
         { symbol: 'SPY', brokerQty: held, sleevesQty: sleeveOld, unassignedAfter: held - sleeveOld },
@@ -650,8 +610,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       // D3: the split listed, dated D2. The risk check applies it once: the sleeve holds all the
       // broker's shares, the bucket is emptied, the stop is in the new shares; no exit.
       const D3 = '2021-03-22';
-      s.alpaca.setTime(at(D3, '09:00'));
-      await marketOpenCheck(ctx, at(D3, '09:00'));
+      await openAt(s, D3);
       const beforeD3 = s.notifier.sent.length;
       s.alpaca.setTime(at(D3, '10:00'));
       const d3 = await riskCheck(ctx, at(D3, '10:00'));
@@ -666,8 +625,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       );
       expect(stops.map((o) => o.qty)).toEqual([held]);
       expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
-      s.alpaca.setTime(at(D3, '16:15'));
-      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      const d3Close = await endOfDayAt(s, D3);
       if (!('reconciliation' in d3Close)) throw new Error('expected a report');
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
@@ -683,36 +641,27 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
   ])(
     "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
     async (_, checked) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
         dataDir: splitBarsDir('SPY', D2, 4),
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
       const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
         ?.stop as number;
       // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '10:00'));
       expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
-      s.alpaca.setTime(at(D2, '16:15'));
-      await endOfDay(ctx, at(D2, '16:15'));
+      await endOfDayAt(s, D2);
       // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
       const D3 = '2021-03-22';
-      s.alpaca.setTime(at(D3, '09:00'));
-      await marketOpenCheck(ctx, at(D3, '09:00'));
+      await openAt(s, D3);
       s.alpaca.setTime(at(D3, '09:45'));
       await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
       const beforeD3 = s.notifier.sent.length;
       if (!checked) {
-        s.alpaca.setTime(at(D3, '16:15'));
-        const closed = await endOfDay(ctx, at(D3, '16:15'));
+        const closed = await endOfDayAt(s, D3);
         if (!('reconciliation' in closed)) throw new Error('expected a report');
         expect(closed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
         const record = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
@@ -742,8 +691,7 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
       expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(
         192,
       );
-      s.alpaca.setTime(at(D3, '16:15'));
-      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
+      const d3Close = await endOfDayAt(s, D3);
       if (!('reconciliation' in d3Close)) throw new Error('expected a report');
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
@@ -759,29 +707,16 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
   ])(
     "a bucket the split day's reconciliation writes (in the new shares) is not scaled again: the risk check's stop covers the sleeve's shares%s",
     async (_, earlier) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
       if (earlier > 0) {
         // Someone buys SPY at the broker on D1: end-of-day puts them in the bucket (old shares).
-        await ctx.broker.submitOrder({
-          clientOrderId: 'desk-manual-d1',
-          symbol: 'SPY',
-          side: 'buy',
-          qty: earlier,
-          type: 'market',
-          timeInForce: 'day',
-        });
+        await orderByHand(s, 'desk-manual-d1', 'SPY', 'buy', earlier);
       }
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await endOfDayAt(s, D1);
+      await openAt(s, D2);
       await generateSignals(ctx, at(D2, '09:10'));
       const last = await ctx.store.getLatestPositions();
       if (last === undefined) throw new Error('expected a positions list');
@@ -792,14 +727,7 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
       await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
       // After the split, someone buys 5 SPY at the broker: the reconciliation puts them in the bucket.
       s.alpaca.setTime(at(D2, '09:40'));
-      await ctx.broker.submitOrder({
-        clientOrderId: 'desk-manual-5',
-        symbol: 'SPY',
-        side: 'buy',
-        qty: 5,
-        type: 'market',
-        timeInForce: 'day',
-      });
+      await orderByHand(s, 'desk-manual-5', 'SPY', 'buy', 5);
       s.alpaca.setTime(at(D2, '09:45'));
       const reconciled = await reconcile(ctx, D2, at(D2, '09:45'));
       expect(reconciled.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
@@ -841,23 +769,12 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
 
 describe("one mapping of the broker's order statuses to intent statuses", () => {
   it('a flatten of the bucket cancelled at the broker is recorded cancelled, not working: the next run sends the next one', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone buys 7 SPY at the broker: end-of-day puts them in the bucket.
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-7',
-      symbol: 'SPY',
-      side: 'buy',
-      qty: 7,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await orderByHand(s, 'desk-manual-7', 'SPY', 'buy', 7);
+    await endOfDayAt(s, D1);
+    await openAt(s, D2);
     // After the close, the flatten waits for the next session; the operator cancels it at the broker.
     s.alpaca.setTime(at(D2, '16:30'));
     const operator = { by: 'bob', reason: 'not ours', symbol: 'SPY' };
@@ -876,10 +793,8 @@ describe("one mapping of the broker's order statuses to intent statuses", () => 
 
 describe("a refused cancel of a partly filled stop: one rule for the risk check's placeStop and the stream's exit", () => {
   it('the risk check books the stop as the broker has it (partly filled) and goes on, alerted, instead of failing', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1({}, false);
     const { ctx } = s;
-    await enterOnD1(s, false);
     s.alpaca.setTime(at(D1, '09:31'));
     await riskCheck(ctx, at(D1, '09:31'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
@@ -965,21 +880,11 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
 
 describe('a day without a split that sells the whole position, the bucket too, and buys back (single strategy)', () => {
   it('shows no split: the cost basis starts again at zero, so the shares the bucket holds are no ratio (no alert, no flag, no fill divided by it at end-of-day)', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone buys 7 SPY at the broker on D1: end-of-day puts them in the bucket.
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-d1',
-      symbol: 'SPY',
-      side: 'buy',
-      qty: 7,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await orderByHand(s, 'desk-manual-d1', 'SPY', 'buy', 7);
+    await endOfDayAt(s, D1);
     const d1 = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
     expect(d1?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
       [
@@ -991,8 +896,7 @@ describe('a day without a split that sells the whole position, the bucket too, a
     // D2 (no split): the config sells all 60 shares, then buys 100. Against the sleeve's 53 alone the
     // shares say (100 - 40) / 53 = 1.13, and the cost basis after the sale to zero is the buy's alone:
     // the broker's. No split for all that.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '09:45'));
     const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
     await tradeSpy(s, D2, at(D2, '09:45'), 'sell', 60);
@@ -1013,8 +917,7 @@ describe('a day without a split that sells the whole position, the bucket too, a
     // bought back; the broker's 100 explained (the bucket's 7 kept), no fill divided by a ratio
     // (1.13 would close the 53 at 1.13 times the price and leave 88.3 shares).
     const sold = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'sell');
-    s.alpaca.setTime(at(D2, '16:15'));
-    const closed = await endOfDay(ctx, at(D2, '16:15'));
+    const closed = await endOfDayAt(s, D2);
     if (!('reconciliation' in closed)) throw new Error('expected a report');
     expect(closed.reconciliation).toMatchObject({ mismatches: 0 });
     expect(closed.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
@@ -1036,31 +939,19 @@ describe('a day without a split that sells the whole position, the bucket too, a
 describe('a split not listed yet on the day after one whose end-of-day failed, its fill in the symbol not listed yet (single strategy)', () => {
   it("the split day's end-of-day walks that earlier fill as it is (in the old shares) and finds no split in it: no fill divided by a wrong ratio, the split's new shares to the bucket", async () => {
     const D3 = '2021-03-22';
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
+    const s = await enteredOnD1({
       corporateActions: [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: '2021-03-23' }],
       dataDir: splitBarsDir('SPY', D3, 4),
     });
-    const s = stack;
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await endOfDayAt(s, D1);
     expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
     // D2: the config buys 20 more; the broker does not list that fill, and D2's end-of-day fails.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '09:45'));
     await tradeSpy(s, D2, at(D2, '09:45'), 'buy', 20);
     const bought = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'buy');
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: bought?.brokerOrderId as string,
-      times: 1_000,
-    });
+    activitiesLag(s, bought?.brokerOrderId as string, 1_000);
     s.alpaca.setTime(at(D2, '16:15'));
     s.alpaca.injectFaults({
       kind: 'malformed-field',
@@ -1071,20 +962,12 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     });
     await expect(endOfDay(ctx, at(D2, '16:15'))).rejects.toThrow(/equity/);
     s.alpaca.clearFaults();
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: bought?.brokerOrderId as string,
-      times: 1_000,
-    });
+    activitiesLag(s, bought?.brokerOrderId as string, 1_000);
     // D3: SPY splits 4:1 at the open, not listed; its end-of-day walks D2's awaiting fill.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await openAt(s, D3);
     s.alpaca.setTime(at(D3, '10:00'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(292);
-    s.alpaca.setTime(at(D3, '16:15'));
-    const closed = await endOfDay(ctx, at(D3, '16:15'));
+    const closed = await endOfDayAt(s, D3);
     if (!('reconciliation' in closed)) throw new Error('expected a report');
     // The sleeve: 53 + 20 old shares (as the records are); the split's new shares to the bucket
     // (critical), as on a split day without a fill. Weighed as the day's, the D2 fill would make a
@@ -1097,10 +980,8 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     // applies the split late: the D2 fill, booked by D3's list, is not weighed again as the day's
     // (it would make the cost bases disagree: no split applied, the bucket kept).
     const D4 = '2021-03-23';
-    s.alpaca.setTime(at(D4, '09:00'));
-    await marketOpenCheck(ctx, at(D4, '09:00'));
-    s.alpaca.setTime(at(D4, '16:15'));
-    const d4 = await endOfDay(ctx, at(D4, '16:15'));
+    await openAt(s, D4);
+    const d4 = await endOfDayAt(s, D4);
     if (!('reconciliation' in d4)) throw new Error('expected a report');
     expect(d4.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d4.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
