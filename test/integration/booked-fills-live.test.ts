@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerRejectedError } from '../../shared/core/errors.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
-import { endOfDay } from '../../shared/live/end-of-day.js';
+import { type DailyReport, endOfDay } from '../../shared/live/end-of-day.js';
 import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -30,8 +30,7 @@ async function enterOnD1(s: NonNullable<typeof stack>, thenRiskCheck = true): Pr
   await generateSignals(ctx, at(D1, '09:10'));
   await executeOrders(ctx, at(D1, '09:15'));
   if (!thenRiskCheck) return;
-  s.alpaca.setTime(at(D1, '10:00'));
-  await riskCheck(ctx, at(D1, '10:00'));
+  await riskCheckAt(s, D1, '10:00');
 }
 /**
  * A stack started at D1's 08:00 without the cache (`options` over that) and SPY entered on D1 (see
@@ -55,6 +54,17 @@ async function endOfDayAt(s: NonNullable<typeof stack>, day: string) {
   s.alpaca.setTime(at(day, '16:15'));
   return endOfDay(s.ctx, at(day, '16:15'));
 }
+/** `day`'s risk check at `hhmm`, the broker's clock moved there; its result. */
+async function riskCheckAt(s: NonNullable<typeof stack>, day: string, hhmm: string) {
+  s.alpaca.setTime(at(day, hhmm));
+  return riskCheck(s.ctx, at(day, hhmm));
+}
+/** `day`'s end-of-day at 16:15 as {@link endOfDayAt} runs it; its daily report (fails without one). */
+async function reportAt(s: NonNullable<typeof stack>, day: string): Promise<DailyReport> {
+  const report = await endOfDayAt(s, day);
+  if (!('reconciliation' in report)) throw new Error('expected a report');
+  return report;
+}
 /** The broker's activities leave out the fills of order `orderId` on their next `times` reads. */
 function activitiesLag(s: NonNullable<typeof stack>, orderId: string, times: number): void {
   s.alpaca.injectFaults({
@@ -64,6 +74,24 @@ function activitiesLag(s: NonNullable<typeof stack>, orderId: string, times: num
     value: orderId,
     times,
   });
+}
+/** The stops resting at the stack's broker for SPY (its open stop orders). */
+async function spyStopsResting(s: NonNullable<typeof stack>) {
+  return (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+    (o) => o.type === 'stop',
+  );
+}
+/**
+ * SPY entered on D1 and D1's end-of-day run, on a stack whose SPY splits 4:1 at D2's open (the market
+ * trades the new shares from then: a quarter of the old price), the broker listing it on 2021-03-22.
+ */
+async function unlistedSplitOnD2(): Promise<NonNullable<typeof stack>> {
+  const s = await enteredOnD1({
+    corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+    dataDir: splitBarsDir('SPY', D2, 4),
+  });
+  await endOfDayAt(s, D1);
+  return s;
 }
 afterEach(async () => {
   await stack?.close();
@@ -88,11 +116,8 @@ describe('the positions list books the fills its broker read includes', () => {
         list.writtenAt,
         list.bookedFills,
       );
-      s.alpaca.setTime(at(D1, '10:15'));
-      await riskCheck(ctx, at(D1, '10:15'));
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      await riskCheckAt(s, D1, '10:15');
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
       const stop = stops[0] as (typeof stops)[number];
       await endOfDayAt(s, D1);
@@ -189,8 +214,7 @@ describe('a halted symbol is not searched for unlisted fills on every risk check
     // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
     s.alpaca.setTime(at(D1, '10:20'));
     await orderByHand(s, 'desk-manual-60', 'SPY', 'sell', 60);
-    s.alpaca.setTime(at(D1, '10:30'));
-    await riskCheck(ctx, at(D1, '10:30'));
+    await riskCheckAt(s, D1, '10:30');
     const halted = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(halted).toMatchObject({ qty: 53 });
     expect(halted?.unknownState).toBeDefined();
@@ -264,8 +288,7 @@ describe("the sleeves' positions list of a day booked already", () => {
           (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
       ).toBe(false);
       await openAt(s, D2);
-      s.alpaca.setTime(at(D2, '10:00'));
-      await riskCheck(ctx, at(D2, '10:00'));
+      await riskCheckAt(s, D2, '10:00');
       s.alpaca.setTime(at(D2, '16:15'));
       if (crash) {
         // The first run dies between its two writes of the booking (the list's write fails); the
@@ -341,12 +364,9 @@ describe('a split with a positions list carried from an earlier day', () => {
       unassignedAfter: 0,
     });
     // The risk check: the position's stop in the new shares, for all of them; no exit.
-    s.alpaca.setTime(at(D2, '10:00'));
-    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    const checked = await riskCheckAt(s, D2, '10:00');
     expect(checked.exits).toEqual([]);
-    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const resting = await spyStopsResting(s);
     expect(resting).toHaveLength(1);
     expect(resting[0]?.qty).toBe(106);
     expect(Math.abs((resting[0]?.stopPrice as number) - stop / 2)).toBeLessThanOrEqual(0.01);
@@ -357,8 +377,7 @@ describe('a split with a positions list carried from an earlier day', () => {
     const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
     expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 106, sleevesQty: 106 });
     // End-of-day: the split once, the stop not divided twice, no difference.
-    const report = await endOfDayAt(s, D2);
-    if (!('reconciliation' in report)) throw new Error('expected a report');
+    const report = await reportAt(s, D2);
     expect(report.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(closed?.qty).toBe(106);
@@ -368,19 +387,12 @@ describe('a split with a positions list carried from an earlier day', () => {
 
 describe('a split the broker applies and lists only the next day (single strategy)', () => {
   it("the split day's risk checks sell nothing in the old shares and place no stop (one critical alert, the record kept, entries refused); once listed, the split is applied once and the symbol trades in the new shares", async () => {
-    const s = await enteredOnD1({
-      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-      // The market trades the new shares from the split's open: a quarter of the old price.
-      dataDir: splitBarsDir('SPY', D2, 4),
-    });
+    const s = await unlistedSplitOnD2();
     const { ctx } = s;
-    await endOfDayAt(s, D1);
     const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
-    const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const restingBefore = await spyStopsResting(s);
     expect(restingBefore.map((o) => o.qty)).toEqual([53]);
     const alerts = s.notifier.sent.length;
 
@@ -397,9 +409,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     // The stop the broker scaled stays: all the new shares, at the new price.
-    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const resting = await spyStopsResting(s);
     expect(resting.map((o) => [o.id, o.qty])).toEqual(restingBefore.map((o) => [o.id, 212]));
     const raised = s.notifier.sent.slice(alerts);
     expect(raised.map((n) => [n.severity, n.subject])).toEqual([
@@ -413,15 +423,13 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect(await entryRefusal(ctx, D2, 'QQQ')).toBeNull();
 
     // The next check: the same, alerted once.
-    s.alpaca.setTime(at(D2, '10:15'));
-    const again = await riskCheck(ctx, at(D2, '10:15'));
+    const again = await riskCheckAt(s, D2, '10:15');
     expect(again.exits).toEqual([]);
     expect(again.stopsPlaced).toEqual([]);
     expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     // End-of-day: nothing explains the new shares: the bucket takes them (as before).
-    const closed = await endOfDayAt(s, D2);
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D2);
     expect(closed.reconciliation.symbols).toMatchObject([
       { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
     ]);
@@ -430,8 +438,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     const D3 = '2021-03-22';
     await openAt(s, D3);
     const beforeD3 = s.notifier.sent.length;
-    s.alpaca.setTime(at(D3, '10:00'));
-    const d3 = await riskCheck(ctx, at(D3, '10:00'));
+    const d3 = await riskCheckAt(s, D3, '10:00');
     expect(d3.exits).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     const inNewShares = async () => {
@@ -441,21 +448,17 @@ describe('a split the broker applies and lists only the next day (single strateg
       expect(spyRecord?.qty).toBe(212);
       expect(spyRecord?.stop).toBeCloseTo(stop / 4, 9);
       expect(spyRecord?.unlistedSplit).toBeUndefined();
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([212]);
       expect(Math.abs((stops[0]?.stopPrice as number) - stop / 4)).toBeLessThanOrEqual(0.01);
     };
     await inNewShares();
     expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
     // A rerun applies nothing twice.
-    s.alpaca.setTime(at(D3, '10:15'));
-    expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+    expect((await riskCheckAt(s, D3, '10:15')).exits).toEqual([]);
     await inNewShares();
     // End-of-day: the sleeve holds all the broker's shares, no bucket, no difference.
-    const d3Close = await endOfDayAt(s, D3);
-    if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+    const d3Close = await reportAt(s, D3);
     expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d3Close.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 212,
@@ -466,11 +469,9 @@ describe('a split the broker applies and lists only the next day (single strateg
     // D4: the split is not applied again.
     const D4 = '2021-03-23';
     await openAt(s, D4);
-    s.alpaca.setTime(at(D4, '10:00'));
-    expect((await riskCheck(ctx, at(D4, '10:00'))).exits).toEqual([]);
+    expect((await riskCheckAt(s, D4, '10:00')).exits).toEqual([]);
     await inNewShares();
-    const d4Close = await endOfDayAt(s, D4);
-    if (!('reconciliation' in d4Close)) throw new Error('expected a report');
+    const d4Close = await reportAt(s, D4);
     expect(d4Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     await inNewShares();
     // No alert after the listing day's checks: no split not listed, no difference.
@@ -535,18 +536,12 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
   ] as const)(
     "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
     async (_, side, held) => {
-      const s = await enteredOnD1({
-        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-        dataDir: splitBarsDir('SPY', D2, 4),
-      });
+      const s = await unlistedSplitOnD2();
       const { ctx } = s;
-      await endOfDayAt(s, D1);
       const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
       expect(before?.qty).toBe(53);
       const stop = before?.stop as number;
-      const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const restingBefore = await spyStopsResting(s);
       const alerts = s.notifier.sent.length;
 
       // D2: SPY splits 4:1 at the open, not listed; at 09:45 the config trades 20 new shares of it.
@@ -565,9 +560,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toHaveLength(1);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
       // The stop the broker scaled stays.
-      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const resting = await spyStopsResting(s);
       expect(resting.map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
       const raised = s.notifier.sent.slice(alerts);
       expect(raised.map((n) => [n.severity, n.subject])).toEqual([
@@ -581,8 +574,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/SPY: .*4:1 split not listed yet/);
 
       // The next check: the same (the kept record holds none of the day's fills), alerted once.
-      s.alpaca.setTime(at(D2, '10:15'));
-      const again = await riskCheck(ctx, at(D2, '10:15'));
+      const again = await riskCheckAt(s, D2, '10:15');
       expect(again.exits).toEqual([]);
       expect(again.stopsPlaced).toEqual([]);
       expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
@@ -591,8 +583,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       // End-of-day: the sleeve walks the day's fill in the old shares (20 new = 5 old), so its
       // records stay in the old shares; the split's new shares go to the bucket, as without a fill.
       const sleeveOld = side === 'buy' ? 58 : 48;
-      const closed = await endOfDayAt(s, D2);
-      if (!('reconciliation' in closed)) throw new Error('expected a report');
+      const closed = await reportAt(s, D2);
       expect(closed.reconciliation.symbols).toMatchObject([
         { symbol: 'SPY', brokerQty: held, sleevesQty: sleeveOld, unassignedAfter: held - sleeveOld },
       ]);
@@ -612,21 +603,17 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       const D3 = '2021-03-22';
       await openAt(s, D3);
       const beforeD3 = s.notifier.sent.length;
-      s.alpaca.setTime(at(D3, '10:00'));
-      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      const d3 = await riskCheckAt(s, D3, '10:00');
       expect(d3.exits).toEqual([]);
       const list = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
       expect(list.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
       expect(list[0]?.qty).toBe(held);
       expect(list[0]?.stop).toBeCloseTo(stop / 4, 9);
       expect(list[0]?.unlistedSplit).toBeUndefined();
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([held]);
       expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
-      const d3Close = await endOfDayAt(s, D3);
-      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      const d3Close = await reportAt(s, D3);
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
     },
@@ -641,18 +628,13 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
   ])(
     "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
     async (_, checked) => {
-      const s = await enteredOnD1({
-        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-        dataDir: splitBarsDir('SPY', D2, 4),
-      });
+      const s = await unlistedSplitOnD2();
       const { ctx } = s;
-      await endOfDayAt(s, D1);
       const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
         ?.stop as number;
       // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
       await openAt(s, D2);
-      s.alpaca.setTime(at(D2, '10:00'));
-      expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
+      expect((await riskCheckAt(s, D2, '10:00')).exits).toEqual([]);
       await endOfDayAt(s, D2);
       // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
       const D3 = '2021-03-22';
@@ -661,8 +643,7 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
       await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
       const beforeD3 = s.notifier.sent.length;
       if (!checked) {
-        const closed = await endOfDayAt(s, D3);
-        if (!('reconciliation' in closed)) throw new Error('expected a report');
+        const closed = await reportAt(s, D3);
         expect(closed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
         const record = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
         expect(record?.map((p) => [p.sleeve, p.qty])).toEqual([[ctx.config.name, 192]]);
@@ -670,8 +651,7 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
         expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
         return;
       }
-      s.alpaca.setTime(at(D3, '10:00'));
-      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      const d3 = await riskCheckAt(s, D3, '10:00');
       expect(d3.exits).toEqual([]);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(192);
       const list = await ctx.store.getLatestPositions();
@@ -680,19 +660,15 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
       expect(spy[0]?.qty).toBe(192);
       expect(spy[0]?.stop).toBeCloseTo(stop / 4, 9);
       expect(list?.bookedFills?.[`split:SPY:${D2}`]).toBe(4);
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([192]);
       expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
       // A rerun applies nothing twice.
-      s.alpaca.setTime(at(D3, '10:15'));
-      expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+      expect((await riskCheckAt(s, D3, '10:15')).exits).toEqual([]);
       expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(
         192,
       );
-      const d3Close = await endOfDayAt(s, D3);
-      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      const d3Close = await reportAt(s, D3);
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
     },
@@ -735,11 +711,8 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
         sleevesQty: 106,
         unassignedAfter: 5 + 2 * earlier,
       });
-      s.alpaca.setTime(at(D2, '10:00'));
-      await riskCheck(ctx, at(D2, '10:00'));
-      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      await riskCheckAt(s, D2, '10:00');
+      const resting = await spyStopsResting(s);
       expect(resting.map((o) => o.qty)).toEqual([106]);
       const listed = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
       expect(listed?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
@@ -795,8 +768,7 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
   it('the risk check books the stop as the broker has it (partly filled) and goes on, alerted, instead of failing', async () => {
     const s = await enteredOnD1({}, false);
     const { ctx } = s;
-    s.alpaca.setTime(at(D1, '09:31'));
-    await riskCheck(ctx, at(D1, '09:31'));
+    await riskCheckAt(s, D1, '09:31');
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (spy === undefined) throw new Error('expected an SPY position');
     // An exit of SPY is under way (its intent recorded, its order not sent yet).
@@ -917,8 +889,7 @@ describe('a day without a split that sells the whole position, the bucket too, a
     // bought back; the broker's 100 explained (the bucket's 7 kept), no fill divided by a ratio
     // (1.13 would close the 53 at 1.13 times the price and leave 88.3 shares).
     const sold = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'sell');
-    const closed = await endOfDayAt(s, D2);
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D2);
     expect(closed.reconciliation).toMatchObject({ mismatches: 0 });
     expect(closed.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 100,
@@ -967,8 +938,7 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     await openAt(s, D3);
     s.alpaca.setTime(at(D3, '10:00'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(292);
-    const closed = await endOfDayAt(s, D3);
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D3);
     // The sleeve: 53 + 20 old shares (as the records are); the split's new shares to the bucket
     // (critical), as on a split day without a fill. Weighed as the day's, the D2 fill would make a
     // "5.13:1 split" ((292 - 20) / 53) and be divided by it: 56.9 shares, the bucket 235.1.
@@ -981,8 +951,7 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     // (it would make the cost bases disagree: no split applied, the bucket kept).
     const D4 = '2021-03-23';
     await openAt(s, D4);
-    const d4 = await endOfDayAt(s, D4);
-    if (!('reconciliation' in d4)) throw new Error('expected a report');
+    const d4 = await reportAt(s, D4);
     expect(d4.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d4.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 292,
