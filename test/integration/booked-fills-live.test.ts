@@ -11,7 +11,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeIntentOnce } from '../../shared/live/submit.js';
-import { orderByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { marketIntent, orderByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
 // SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
@@ -498,32 +498,11 @@ async function tradeSpy(
     ((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number);
   const placed = await placeIntentOnce(
     ctx,
-    {
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: day,
-        purpose,
-      }),
-      sleeve: ctx.config.name,
-      date: day,
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      purpose,
-      side,
-      qty,
-      type: 'market',
-      timeInForce: 'day',
-      referencePrice: price,
-      status: 'recorded',
-      filledQty: 0,
-      reason: side === 'buy' ? 'add to the position' : 'take part off',
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: time,
-      updatedAt: time,
-    },
+    marketIntent(
+      ctx,
+      { symbol: 'SPY', day, purpose, side, qty, timeInForce: 'day', referencePrice: price, createdAt: time },
+      { sleeve: ctx.config.name, reason: side === 'buy' ? 'add to the position' : 'take part off' },
+    ),
     time,
   );
   expect(placed.status).toBe('filled');
@@ -772,31 +751,31 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (spy === undefined) throw new Error('expected an SPY position');
     // An exit of SPY is under way (its intent recorded, its order not sent yet).
-    await ctx.store.createIntent({
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D1,
-        purpose: 'flatten',
-      }),
-      date: D1,
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      purpose: 'exit',
-      side: 'sell',
-      qty: spy.qty,
-      type: 'market',
-      timeInForce: 'day',
-      referencePrice: spy.currentPrice,
-      status: 'recorded',
-      filledQty: 0,
-      reason: 'stream: price through the stop',
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: at(D1, '09:40'),
-      updatedAt: at(D1, '09:40'),
-    });
+    await ctx.store.createIntent(
+      marketIntent(
+        ctx,
+        {
+          symbol: 'SPY',
+          day: D1,
+          purpose: 'exit',
+          side: 'sell',
+          qty: spy.qty,
+          timeInForce: 'day',
+          referencePrice: spy.currentPrice,
+          createdAt: at(D1, '09:40'),
+        },
+        {
+          clientOrderId: clientOrderId({
+            stage: ctx.stage,
+            strategy: ctx.config.name,
+            symbol: 'SPY',
+            date: D1,
+            purpose: 'flatten',
+          }),
+          reason: 'stream: price through the stop',
+        },
+      ),
+    );
     // SPY's stop tightened to 362.00: the check replaces the resting one. SPY's lows from 03-18 to
     // 03-24 stay above it (362.58 the lowest); 03-25 opens at 361.48, through it. Before the check's
     // cancel of the new stop reaches the broker, the market gaps through it and it fills in part
