@@ -75,6 +75,16 @@ function activitiesLag(s: NonNullable<typeof stack>, orderId: string, times: num
     times,
   });
 }
+/** `broker` with the methods `overrides` names replaced by those (its others its own). */
+function brokerWith(broker: Broker, overrides: Partial<Broker>): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Broker];
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 /** The stops resting at the stack's broker for SPY (its open stop orders). */
 async function spyStopsResting(s: NonNullable<typeof stack>) {
   return (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
@@ -83,15 +93,17 @@ async function spyStopsResting(s: NonNullable<typeof stack>) {
 }
 /**
  * SPY entered on D1 and D1's end-of-day run, on a stack whose SPY splits 4:1 at D2's open (the market
- * trades the new shares from then: a quarter of the old price), the broker listing it on 2021-03-22.
+ * trades the new shares from then: a quarter of the old price), the broker listing it on 2021-03-22;
+ * the stack and SPY's record after D1.
  */
-async function unlistedSplitOnD2(): Promise<NonNullable<typeof stack>> {
+async function unlistedSplitOnD2() {
   const s = await enteredOnD1({
     corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
     dataDir: splitBarsDir('SPY', D2, 4),
   });
   await endOfDayAt(s, D1);
-  return s;
+  const before = (await s.ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+  return { s, before };
 }
 afterEach(async () => {
   await stack?.close();
@@ -176,19 +188,13 @@ describe('the fills found at the broker are booked only where they explain the r
     s.alpaca.setTime(at(D1, '10:30'));
     const seven = await manual('desk-manual-7', 7);
     let five: string | undefined;
-    const broker = new Proxy(ctx.broker, {
-      get(target, property, receiver) {
-        if (property === 'listOrders') {
-          return async (query: Parameters<Broker['listOrders']>[0]) => {
-            if (query.status === 'all' && five === undefined) {
-              five = (await manual('desk-manual-5', 5)).id;
-              activitiesLag(s, five, 50);
-            }
-            return target.listOrders(query);
-          };
+    const broker = brokerWith(ctx.broker, {
+      listOrders: async (query) => {
+        if (query.status === 'all' && five === undefined) {
+          five = (await manual('desk-manual-5', 5)).id;
+          activitiesLag(s, five, 50);
         }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+        return ctx.broker.listOrders(query);
       },
     });
     activitiesLag(s, seven.id, 50);
@@ -387,9 +393,8 @@ describe('a split with a positions list carried from an earlier day', () => {
 
 describe('a split the broker applies and lists only the next day (single strategy)', () => {
   it("the split day's risk checks sell nothing in the old shares and place no stop (one critical alert, the record kept, entries refused); once listed, the split is applied once and the symbol trades in the new shares", async () => {
-    const s = await unlistedSplitOnD2();
+    const { s, before } = await unlistedSplitOnD2();
     const { ctx } = s;
-    const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
     const restingBefore = await spyStopsResting(s);
@@ -515,9 +520,8 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
   ] as const)(
     "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
     async (_, side, held) => {
-      const s = await unlistedSplitOnD2();
+      const { s, before } = await unlistedSplitOnD2();
       const { ctx } = s;
-      const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
       expect(before?.qty).toBe(53);
       const stop = before?.stop as number;
       const restingBefore = await spyStopsResting(s);
@@ -607,10 +611,9 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
   ])(
     "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
     async (_, checked) => {
-      const s = await unlistedSplitOnD2();
+      const { s, before } = await unlistedSplitOnD2();
       const { ctx } = s;
-      const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
-        ?.stop as number;
+      const stop = before?.stop as number;
       // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
       await openAt(s, D2);
       expect((await riskCheckAt(s, D2, '10:00')).exits).toEqual([]);
@@ -790,25 +793,17 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
       list.bookedFills,
     );
     let stopId: string | undefined;
-    const broker = new Proxy(ctx.broker, {
-      get(target, property, receiver) {
-        if (property === 'submitOrder') {
-          return async (order: Parameters<Broker['submitOrder']>[0]) => {
-            const placed = await target.submitOrder(order);
-            if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
-            return placed;
-          };
-        }
-        if (property === 'cancelOrder') {
-          return async (id: string) => {
-            if (id !== stopId) return target.cancelOrder(id);
-            s.alpaca.setPartialFill(0.5);
-            s.alpaca.setTime(at('2021-03-25', '09:31'));
-            throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
-          };
-        }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+    const broker = brokerWith(ctx.broker, {
+      submitOrder: async (order) => {
+        const placed = await ctx.broker.submitOrder(order);
+        if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
+        return placed;
+      },
+      cancelOrder: async (id) => {
+        if (id !== stopId) return ctx.broker.cancelOrder(id);
+        s.alpaca.setPartialFill(0.5);
+        s.alpaca.setTime(at('2021-03-25', '09:31'));
+        throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
       },
     });
 
