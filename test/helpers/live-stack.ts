@@ -176,6 +176,47 @@ export const writesStatus =
     input.ExpressionAttributeValues?.[':set_status']?.S === status;
 
 /**
+ * A `recorded` market intent of the stack's config (as generate-signals records one at `createdAt`):
+ * `side` `qty` `symbol` on `day` for `purpose` (its id the config's for that purpose), with `fields`
+ * over it (another id, a sleeve, a reason...). Not stored: the caller creates it.
+ */
+export function marketIntent(
+  ctx: LiveContext,
+  order: {
+    readonly symbol: string;
+    readonly day: string;
+    readonly purpose: 'entry' | 'exit';
+    readonly side: 'buy' | 'sell';
+    readonly qty: number;
+    readonly timeInForce: IntentRecord['timeInForce'];
+    readonly referencePrice: number;
+    readonly createdAt: string;
+  },
+  fields: Partial<IntentRecord> = {},
+): IntentRecord {
+  const { symbol, day, purpose, createdAt } = order;
+  return {
+    clientOrderId: clientOrderId({ stage: ctx.stage, strategy: ctx.config.name, symbol, date: day, purpose }),
+    date: day,
+    strategy: ctx.config.name,
+    symbol,
+    purpose,
+    side: order.side,
+    qty: order.qty,
+    type: 'market',
+    timeInForce: order.timeInForce,
+    referencePrice: order.referencePrice,
+    status: 'recorded',
+    filledQty: 0,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt,
+    updatedAt: createdAt,
+    ...fields,
+  };
+}
+
+/**
  * A `recorded` market-on-open exit of the stack's config selling `qty` of `symbol` on `day` (as
  * generate-signals records one at `createdAt`), with `fields` over it (another id, time in force,
  * status...). Not stored: the caller creates it.
@@ -187,31 +228,12 @@ export function exitIntent(
   createdAt: string,
   fields: Partial<IntentRecord> = {},
 ): IntentRecord {
-  return {
-    clientOrderId: clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
-      symbol: position.symbol,
-      date: day,
-      purpose: 'exit',
-    }),
-    date: day,
-    strategy: ctx.config.name,
-    symbol: position.symbol,
-    purpose: 'exit',
-    side: 'sell',
-    qty: position.qty,
-    type: 'market',
-    timeInForce: 'opg',
-    referencePrice: position.currentPrice,
-    status: 'recorded',
-    filledQty: 0,
-    configHash: ctx.configHash,
-    gitCommit: ctx.gitCommit,
-    createdAt,
-    updatedAt: createdAt,
-    ...fields,
-  };
+  const { symbol, qty, currentPrice: referencePrice } = position;
+  return marketIntent(
+    ctx,
+    { symbol, day, purpose: 'exit', side: 'sell', qty, timeInForce: 'opg', referencePrice, createdAt },
+    fields,
+  );
 }
 
 /**
@@ -225,13 +247,15 @@ export async function brokerCancels(stack: LiveStack, time: string, clientOrderI
   );
 }
 
+/** An order by hand on the stack's broker: a market day order of `qty` `symbol` under `clientOrderId`. */
+export const orderByHand = (
+  stack: LiveStack,
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  qty: number,
+) => stack.ctx.broker.submitOrder({ clientOrderId, symbol, side, qty, type: 'market', timeInForce: 'day' });
+
 /** A sale by hand on the stack's broker: a market day sell of `qty` `symbol` under `desk-manual-sell`. */
 export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
-  stack.ctx.broker.submitOrder({
-    clientOrderId: 'desk-manual-sell',
-    symbol,
-    side: 'sell',
-    qty,
-    type: 'market',
-    timeInForce: 'day',
-  });
+  orderByHand(stack, 'desk-manual-sell', symbol, 'sell', qty);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerRejectedError } from '../../shared/core/errors.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker } from '../../shared/core/ports/broker.js';
-import { endOfDay } from '../../shared/live/end-of-day.js';
+import { type DailyReport, endOfDay } from '../../shared/live/end-of-day.js';
 import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -11,7 +11,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket, listAsOf, listBookedFills, reconcile } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeIntentOnce } from '../../shared/live/submit.js';
-import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import { marketIntent, orderByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config enters
 // SPY with 53 shares at the 03-18 open. SPY's low is 364.76 on 03-18 and 362.58 on 03-19: a stop
@@ -30,8 +30,80 @@ async function enterOnD1(s: NonNullable<typeof stack>, thenRiskCheck = true): Pr
   await generateSignals(ctx, at(D1, '09:10'));
   await executeOrders(ctx, at(D1, '09:15'));
   if (!thenRiskCheck) return;
-  s.alpaca.setTime(at(D1, '10:00'));
-  await riskCheck(ctx, at(D1, '10:00'));
+  await riskCheckAt(s, D1, '10:00');
+}
+/**
+ * A stack started at D1's 08:00 without the cache (`options` over that) and SPY entered on D1 (see
+ * {@link enterOnD1}): the stack is `stack` (closed after each test) and returned.
+ */
+async function enteredOnD1(
+  options: Omit<Parameters<typeof startLiveStack>[0], 'startTime'> = {},
+  thenRiskCheck = true,
+): Promise<NonNullable<typeof stack>> {
+  stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false, ...options });
+  await enterOnD1(stack, thenRiskCheck);
+  return stack;
+}
+/** `day`'s market-open check at 09:00, the broker's clock moved there. */
+async function openAt(s: NonNullable<typeof stack>, day: string): Promise<void> {
+  s.alpaca.setTime(at(day, '09:00'));
+  await marketOpenCheck(s.ctx, at(day, '09:00'));
+}
+/** `day`'s end-of-day at 16:15, the broker's clock moved there; its report. */
+async function endOfDayAt(s: NonNullable<typeof stack>, day: string) {
+  s.alpaca.setTime(at(day, '16:15'));
+  return endOfDay(s.ctx, at(day, '16:15'));
+}
+/** `day`'s risk check at `hhmm`, the broker's clock moved there; its result. */
+async function riskCheckAt(s: NonNullable<typeof stack>, day: string, hhmm: string) {
+  s.alpaca.setTime(at(day, hhmm));
+  return riskCheck(s.ctx, at(day, hhmm));
+}
+/** `day`'s end-of-day at 16:15 as {@link endOfDayAt} runs it; its daily report (fails without one). */
+async function reportAt(s: NonNullable<typeof stack>, day: string): Promise<DailyReport> {
+  const report = await endOfDayAt(s, day);
+  if (!('reconciliation' in report)) throw new Error('expected a report');
+  return report;
+}
+/** The broker's activities leave out the fills of order `orderId` on their next `times` reads. */
+function activitiesLag(s: NonNullable<typeof stack>, orderId: string, times: number): void {
+  s.alpaca.injectFaults({
+    kind: 'lagging',
+    route: 'GET /v2/account/activities',
+    field: 'order_id',
+    value: orderId,
+    times,
+  });
+}
+/** `broker` with the methods `overrides` names replaced by those (its others its own). */
+function brokerWith(broker: Broker, overrides: Partial<Broker>): Broker {
+  return new Proxy(broker, {
+    get(target, property, receiver) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Broker];
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+/** The stops resting at the stack's broker for SPY (its open stop orders). */
+async function spyStopsResting(s: NonNullable<typeof stack>) {
+  return (await s.ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+    (o) => o.type === 'stop',
+  );
+}
+/**
+ * SPY entered on D1 and D1's end-of-day run, on a stack whose SPY splits 4:1 at D2's open (the market
+ * trades the new shares from then: a quarter of the old price), the broker listing it on 2021-03-22;
+ * the stack and SPY's record after D1.
+ */
+async function unlistedSplitOnD2() {
+  const s = await enteredOnD1({
+    corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
+    dataDir: splitBarsDir('SPY', D2, 4),
+  });
+  await endOfDayAt(s, D1);
+  const before = (await s.ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+  return { s, before };
 }
 afterEach(async () => {
   await stack?.close();
@@ -45,10 +117,8 @@ describe('the positions list books the fills its broker read includes', () => {
   ])(
     "a resting stop of an earlier day that filled, in the positions read but not yet in the broker's activities, is counted once%s",
     async (_, strayRecord) => {
-      stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-      const s = stack;
+      const s = await enteredOnD1();
       const { ctx } = s;
-      await enterOnD1(s);
       // SPY's stop moved to 363.50: the next check replaces the resting order (a GTC stop of D1).
       const list = await ctx.store.getLatestPositions();
       if (list === undefined) throw new Error('expected a positions list');
@@ -58,29 +128,18 @@ describe('the positions list books the fills its broker read includes', () => {
         list.writtenAt,
         list.bookedFills,
       );
-      s.alpaca.setTime(at(D1, '10:15'));
-      await riskCheck(ctx, at(D1, '10:15'));
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      await riskCheckAt(s, D1, '10:15');
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => [o.stopPrice, o.qty])).toEqual([[363.5, 53]]);
       const stop = stops[0] as (typeof stops)[number];
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
 
       // Day two: the stop of D1 fills at the close (16:00); the risk check scheduled at 15:45 reads
       // the broker just after it, while the activities do not list that fill yet.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '16:00', '01'));
       expect((await ctx.broker.getOrderByClientOrderId(stop.clientOrderId))?.status).toBe('filled');
-      s.alpaca.injectFaults({
-        kind: 'lagging',
-        route: 'GET /v2/account/activities',
-        field: 'order_id',
-        value: stop.id,
-        times: 50,
-      });
+      activitiesLag(s, stop.id, 50);
       if (strayRecord) {
         // A record without an entry date leaves only its own symbol unsearched, not SPY's.
         const carried = await ctx.store.getLatestPositions();
@@ -120,53 +179,25 @@ describe('the positions list books the fills its broker read includes', () => {
 
 describe('the fills found at the broker are booked only where they explain the read', () => {
   it('a fill landing between the positions read and the order list is not booked into a list whose quantities do not hold it', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(53);
     // Two buys of SPY the activities do not list yet: 7 before the next check's read, 5 between
     // its read and its look at the orders.
-    const manual = (id: string, qty: number) =>
-      ctx.broker.submitOrder({
-        clientOrderId: id,
-        symbol: 'SPY',
-        side: 'buy',
-        qty,
-        type: 'market',
-        timeInForce: 'day',
-      });
+    const manual = (id: string, qty: number) => orderByHand(s, id, 'SPY', 'buy', qty);
     s.alpaca.setTime(at(D1, '10:30'));
     const seven = await manual('desk-manual-7', 7);
     let five: string | undefined;
-    const broker = new Proxy(ctx.broker, {
-      get(target, property, receiver) {
-        if (property === 'listOrders') {
-          return async (query: Parameters<Broker['listOrders']>[0]) => {
-            if (query.status === 'all' && five === undefined) {
-              five = (await manual('desk-manual-5', 5)).id;
-              s.alpaca.injectFaults({
-                kind: 'lagging',
-                route: 'GET /v2/account/activities',
-                field: 'order_id',
-                value: five,
-                times: 50,
-              });
-            }
-            return target.listOrders(query);
-          };
+    const broker = brokerWith(ctx.broker, {
+      listOrders: async (query) => {
+        if (query.status === 'all' && five === undefined) {
+          five = (await manual('desk-manual-5', 5)).id;
+          activitiesLag(s, five, 50);
         }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+        return ctx.broker.listOrders(query);
       },
     });
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: seven.id,
-      times: 50,
-    });
+    activitiesLag(s, seven.id, 50);
     await riskCheck({ ...ctx, broker }, at(D1, '10:30'));
     s.alpaca.clearFaults();
     expect(five).toBeDefined();
@@ -184,22 +215,12 @@ describe('the fills found at the broker are booked only where they explain the r
 
 describe('a halted symbol is not searched for unlisted fills on every risk check', () => {
   it("a symbol halted on an unknown state (its record keeps the ledger's quantity) costs no order list and no activities read", async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone sells 60 SPY at the broker: a short of 7 this long-only stage never opens.
     s.alpaca.setTime(at(D1, '10:20'));
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-60',
-      symbol: 'SPY',
-      side: 'sell',
-      qty: 60,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    s.alpaca.setTime(at(D1, '10:30'));
-    await riskCheck(ctx, at(D1, '10:30'));
+    await orderByHand(s, 'desk-manual-60', 'SPY', 'sell', 60);
+    await riskCheckAt(s, D1, '10:30');
     const halted = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(halted).toMatchObject({ qty: 53 });
     expect(halted?.unknownState).toBeDefined();
@@ -242,16 +263,11 @@ describe("the sleeves' positions list of a day booked already", () => {
   ])(
     "a risk check run after end-of-day booked the day keeps the fills the booking accounts for: a sleeve's stop fill is not counted again%s",
     async (_, crash) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         config: 'config/multi-strategy.yaml',
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
+      await endOfDayAt(s, D1);
 
       // Day two without a signal run (its decision is missing): one sleeve's position gets a stop
       // between the day's open and its low, placed by the 10:00 check, filled at the close.
@@ -277,10 +293,8 @@ describe("the sleeves' positions list of a day booked already", () => {
         'conflict' in
           (await ctx.store.putSleevesState({ ...stored.record, booked: withStop }, stored.version)),
       ).toBe(false);
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
-      s.alpaca.setTime(at(D2, '10:00'));
-      await riskCheck(ctx, at(D2, '10:00'));
+      await openAt(s, D2);
+      await riskCheckAt(s, D2, '10:00');
       s.alpaca.setTime(at(D2, '16:15'));
       if (crash) {
         // The first run dies between its two writes of the booking (the list's write fails); the
@@ -326,24 +340,18 @@ describe("the sleeves' positions list of a day booked already", () => {
 
 describe('a split with a positions list carried from an earlier day', () => {
   it("the day's reconciliations, risk check and end-of-day apply the split once: shares times the ratio, the stop divided", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
+    const s = await enteredOnD1({
       corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
     });
-    const s = stack;
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await endOfDayAt(s, D1);
     const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
     expect(stop).toBeGreaterThan(0);
 
     // D2: the signal step carries the list to the day (before the split); SPY splits 2:1 at the open.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     await generateSignals(ctx, at(D2, '09:10'));
     // The list carried to the day as the signal step writes it when it moves a stop.
     const last = await ctx.store.getLatestPositions();
@@ -362,12 +370,9 @@ describe('a split with a positions list carried from an earlier day', () => {
       unassignedAfter: 0,
     });
     // The risk check: the position's stop in the new shares, for all of them; no exit.
-    s.alpaca.setTime(at(D2, '10:00'));
-    const checked = await riskCheck(ctx, at(D2, '10:00'));
+    const checked = await riskCheckAt(s, D2, '10:00');
     expect(checked.exits).toEqual([]);
-    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const resting = await spyStopsResting(s);
     expect(resting).toHaveLength(1);
     expect(resting[0]?.qty).toBe(106);
     expect(Math.abs((resting[0]?.stopPrice as number) - stop / 2)).toBeLessThanOrEqual(0.01);
@@ -378,9 +383,7 @@ describe('a split with a positions list carried from an earlier day', () => {
     const again = await reconcile(ctx, D2, at(D2, '10:30'), { readOnly: true });
     expect(again.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({ brokerQty: 106, sleevesQty: 106 });
     // End-of-day: the split once, the stop not divided twice, no difference.
-    s.alpaca.setTime(at(D2, '16:15'));
-    const report = await endOfDay(ctx, at(D2, '16:15'));
-    if (!('reconciliation' in report)) throw new Error('expected a report');
+    const report = await reportAt(s, D2);
     expect(report.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(closed?.qty).toBe(106);
@@ -390,31 +393,17 @@ describe('a split with a positions list carried from an earlier day', () => {
 
 describe('a split the broker applies and lists only the next day (single strategy)', () => {
   it("the split day's risk checks sell nothing in the old shares and place no stop (one critical alert, the record kept, entries refused); once listed, the split is applied once and the symbol trades in the new shares", async () => {
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
-      corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-      // The market trades the new shares from the split's open: a quarter of the old price.
-      dataDir: splitBarsDir('SPY', D2, 4),
-    });
-    const s = stack;
+    const { s, before } = await unlistedSplitOnD2();
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-    const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
     expect(before?.qty).toBe(53);
     const stop = before?.stop as number;
-    const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const restingBefore = await spyStopsResting(s);
     expect(restingBefore.map((o) => o.qty)).toEqual([53]);
     const alerts = s.notifier.sent.length;
 
     // D2: SPY splits 4:1 at the open; the activities do not list it. The price is a quarter of the
     // old stop's: in the old shares the stop looks crossed.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '10:00'));
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(212);
@@ -425,9 +414,7 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     // The stop the broker scaled stays: all the new shares, at the new price.
-    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-      (o) => o.type === 'stop',
-    );
+    const resting = await spyStopsResting(s);
     expect(resting.map((o) => [o.id, o.qty])).toEqual(restingBefore.map((o) => [o.id, 212]));
     const raised = s.notifier.sent.slice(alerts);
     expect(raised.map((n) => [n.severity, n.subject])).toEqual([
@@ -441,27 +428,22 @@ describe('a split the broker applies and lists only the next day (single strateg
     expect(await entryRefusal(ctx, D2, 'QQQ')).toBeNull();
 
     // The next check: the same, alerted once.
-    s.alpaca.setTime(at(D2, '10:15'));
-    const again = await riskCheck(ctx, at(D2, '10:15'));
+    const again = await riskCheckAt(s, D2, '10:15');
     expect(again.exits).toEqual([]);
     expect(again.stopsPlaced).toEqual([]);
     expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     // End-of-day: nothing explains the new shares: the bucket takes them (as before).
-    s.alpaca.setTime(at(D2, '16:15'));
-    const closed = await endOfDay(ctx, at(D2, '16:15'));
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D2);
     expect(closed.reconciliation.symbols).toMatchObject([
       { symbol: 'SPY', brokerQty: 212, sleevesQty: 53, unassignedAfter: 159 },
     ]);
     // D3: the split listed, dated D2. The risk check applies it once to the record opened before
     // it: the guard clears, the bucket the split day wrote is emptied, the stop is in the new shares.
     const D3 = '2021-03-22';
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await openAt(s, D3);
     const beforeD3 = s.notifier.sent.length;
-    s.alpaca.setTime(at(D3, '10:00'));
-    const d3 = await riskCheck(ctx, at(D3, '10:00'));
+    const d3 = await riskCheckAt(s, D3, '10:00');
     expect(d3.exits).toEqual([]);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
     const inNewShares = async () => {
@@ -471,22 +453,17 @@ describe('a split the broker applies and lists only the next day (single strateg
       expect(spyRecord?.qty).toBe(212);
       expect(spyRecord?.stop).toBeCloseTo(stop / 4, 9);
       expect(spyRecord?.unlistedSplit).toBeUndefined();
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([212]);
       expect(Math.abs((stops[0]?.stopPrice as number) - stop / 4)).toBeLessThanOrEqual(0.01);
     };
     await inNewShares();
     expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
     // A rerun applies nothing twice.
-    s.alpaca.setTime(at(D3, '10:15'));
-    expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+    expect((await riskCheckAt(s, D3, '10:15')).exits).toEqual([]);
     await inNewShares();
     // End-of-day: the sleeve holds all the broker's shares, no bucket, no difference.
-    s.alpaca.setTime(at(D3, '16:15'));
-    const d3Close = await endOfDay(ctx, at(D3, '16:15'));
-    if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+    const d3Close = await reportAt(s, D3);
     expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d3Close.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 212,
@@ -496,14 +473,10 @@ describe('a split the broker applies and lists only the next day (single strateg
     await inNewShares();
     // D4: the split is not applied again.
     const D4 = '2021-03-23';
-    s.alpaca.setTime(at(D4, '09:00'));
-    await marketOpenCheck(ctx, at(D4, '09:00'));
-    s.alpaca.setTime(at(D4, '10:00'));
-    expect((await riskCheck(ctx, at(D4, '10:00'))).exits).toEqual([]);
+    await openAt(s, D4);
+    expect((await riskCheckAt(s, D4, '10:00')).exits).toEqual([]);
     await inNewShares();
-    s.alpaca.setTime(at(D4, '16:15'));
-    const d4Close = await endOfDay(ctx, at(D4, '16:15'));
-    if (!('reconciliation' in d4Close)) throw new Error('expected a report');
+    const d4Close = await reportAt(s, D4);
     expect(d4Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     await inNewShares();
     // No alert after the listing day's checks: no split not listed, no difference.
@@ -530,32 +503,11 @@ async function tradeSpy(
     ((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number);
   const placed = await placeIntentOnce(
     ctx,
-    {
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: day,
-        purpose,
-      }),
-      sleeve: ctx.config.name,
-      date: day,
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      purpose,
-      side,
-      qty,
-      type: 'market',
-      timeInForce: 'day',
-      referencePrice: price,
-      status: 'recorded',
-      filledQty: 0,
-      reason: side === 'buy' ? 'add to the position' : 'take part off',
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: time,
-      updatedAt: time,
-    },
+    marketIntent(
+      ctx,
+      { symbol: 'SPY', day, purpose, side, qty, timeInForce: 'day', referencePrice: price, createdAt: time },
+      { sleeve: ctx.config.name, reason: side === 'buy' ? 'add to the position' : 'take part off' },
+    ),
     time,
   );
   expect(placed.status).toBe('filled');
@@ -568,28 +520,15 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
   ] as const)(
     "the split day's risk checks, after the config %s, send no crossed-stop exit and no stop in the old shares (one critical alert, the record kept, entries refused); end-of-day walks the fill in the old shares; once listed, the split is applied once",
     async (_, side, held) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
-        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-        dataDir: splitBarsDir('SPY', D2, 4),
-      });
-      const s = stack;
+      const { s, before } = await unlistedSplitOnD2();
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
-      const before = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
       expect(before?.qty).toBe(53);
       const stop = before?.stop as number;
-      const restingBefore = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const restingBefore = await spyStopsResting(s);
       const alerts = s.notifier.sent.length;
 
       // D2: SPY splits 4:1 at the open, not listed; at 09:45 the config trades 20 new shares of it.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await openAt(s, D2);
       s.alpaca.setTime(at(D2, '09:45'));
       await tradeSpy(s, D2, at(D2, '09:45'), side, 20);
       s.alpaca.setTime(at(D2, '10:00'));
@@ -604,9 +543,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect((await ctx.store.listIntents(D2)).filter((i) => i.symbol === 'SPY')).toHaveLength(1);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(held);
       // The stop the broker scaled stays.
-      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const resting = await spyStopsResting(s);
       expect(resting.map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
       const raised = s.notifier.sent.slice(alerts);
       expect(raised.map((n) => [n.severity, n.subject])).toEqual([
@@ -620,8 +557,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/SPY: .*4:1 split not listed yet/);
 
       // The next check: the same (the kept record holds none of the day's fills), alerted once.
-      s.alpaca.setTime(at(D2, '10:15'));
-      const again = await riskCheck(ctx, at(D2, '10:15'));
+      const again = await riskCheckAt(s, D2, '10:15');
       expect(again.exits).toEqual([]);
       expect(again.stopsPlaced).toEqual([]);
       expect(s.notifier.sent.slice(alerts)).toHaveLength(1);
@@ -630,9 +566,7 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       // End-of-day: the sleeve walks the day's fill in the old shares (20 new = 5 old), so its
       // records stay in the old shares; the split's new shares go to the bucket, as without a fill.
       const sleeveOld = side === 'buy' ? 58 : 48;
-      s.alpaca.setTime(at(D2, '16:15'));
-      const closed = await endOfDay(ctx, at(D2, '16:15'));
-      if (!('reconciliation' in closed)) throw new Error('expected a report');
+      const closed = await reportAt(s, D2);
       expect(closed.reconciliation.symbols).toMatchObject([
         { symbol: 'SPY', brokerQty: held, sleevesQty: sleeveOld, unassignedAfter: held - sleeveOld },
       ]);
@@ -650,25 +584,19 @@ describe('a split not listed yet on a day with a fill in the symbol (single stra
       // D3: the split listed, dated D2. The risk check applies it once: the sleeve holds all the
       // broker's shares, the bucket is emptied, the stop is in the new shares; no exit.
       const D3 = '2021-03-22';
-      s.alpaca.setTime(at(D3, '09:00'));
-      await marketOpenCheck(ctx, at(D3, '09:00'));
+      await openAt(s, D3);
       const beforeD3 = s.notifier.sent.length;
-      s.alpaca.setTime(at(D3, '10:00'));
-      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      const d3 = await riskCheckAt(s, D3, '10:00');
       expect(d3.exits).toEqual([]);
       const list = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY') ?? [];
       expect(list.map((p) => p.sleeve)).not.toContain('UNASSIGNED');
       expect(list[0]?.qty).toBe(held);
       expect(list[0]?.stop).toBeCloseTo(stop / 4, 9);
       expect(list[0]?.unlistedSplit).toBeUndefined();
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([held]);
       expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
-      s.alpaca.setTime(at(D3, '16:15'));
-      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
-      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      const d3Close = await reportAt(s, D3);
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
     },
@@ -683,37 +611,21 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
   ])(
     "%s of the listing day applies the split with the day's fill weighed: no exit, the sleeve holds all the broker's shares in the new ones",
     async (_, checked) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
-        corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4, listedOn: '2021-03-22' }],
-        dataDir: splitBarsDir('SPY', D2, 4),
-      });
-      const s = stack;
+      const { s, before } = await unlistedSplitOnD2();
       const { ctx } = s;
-      await enterOnD1(s);
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
-      const stop = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')
-        ?.stop as number;
+      const stop = before?.stop as number;
       // D2: the split, not listed: flagged, no exit; end-of-day puts the new shares in the bucket.
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
-      s.alpaca.setTime(at(D2, '10:00'));
-      expect((await riskCheck(ctx, at(D2, '10:00'))).exits).toEqual([]);
-      s.alpaca.setTime(at(D2, '16:15'));
-      await endOfDay(ctx, at(D2, '16:15'));
+      await openAt(s, D2);
+      expect((await riskCheckAt(s, D2, '10:00')).exits).toEqual([]);
+      await endOfDayAt(s, D2);
       // D3: the split listed, dated D2; at 09:45 the config sells 20 of the new shares.
       const D3 = '2021-03-22';
-      s.alpaca.setTime(at(D3, '09:00'));
-      await marketOpenCheck(ctx, at(D3, '09:00'));
+      await openAt(s, D3);
       s.alpaca.setTime(at(D3, '09:45'));
       await tradeSpy(s, D3, at(D3, '09:45'), 'sell', 20);
       const beforeD3 = s.notifier.sent.length;
       if (!checked) {
-        s.alpaca.setTime(at(D3, '16:15'));
-        const closed = await endOfDay(ctx, at(D3, '16:15'));
-        if (!('reconciliation' in closed)) throw new Error('expected a report');
+        const closed = await reportAt(s, D3);
         expect(closed.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
         const record = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
         expect(record?.map((p) => [p.sleeve, p.qty])).toEqual([[ctx.config.name, 192]]);
@@ -721,8 +633,7 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
         expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
         return;
       }
-      s.alpaca.setTime(at(D3, '10:00'));
-      const d3 = await riskCheck(ctx, at(D3, '10:00'));
+      const d3 = await riskCheckAt(s, D3, '10:00');
       expect(d3.exits).toEqual([]);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(192);
       const list = await ctx.store.getLatestPositions();
@@ -731,20 +642,15 @@ describe('a split listed late, on its listing day a fill in the symbol (single s
       expect(spy[0]?.qty).toBe(192);
       expect(spy[0]?.stop).toBeCloseTo(stop / 4, 9);
       expect(list?.bookedFills?.[`split:SPY:${D2}`]).toBe(4);
-      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      const stops = await spyStopsResting(s);
       expect(stops.map((o) => o.qty)).toEqual([192]);
       expect(await entryRefusal(ctx, D3, 'SPY')).toBeNull();
       // A rerun applies nothing twice.
-      s.alpaca.setTime(at(D3, '10:15'));
-      expect((await riskCheck(ctx, at(D3, '10:15'))).exits).toEqual([]);
+      expect((await riskCheckAt(s, D3, '10:15')).exits).toEqual([]);
       expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(
         192,
       );
-      s.alpaca.setTime(at(D3, '16:15'));
-      const d3Close = await endOfDay(ctx, at(D3, '16:15'));
-      if (!('reconciliation' in d3Close)) throw new Error('expected a report');
+      const d3Close = await reportAt(s, D3);
       expect(d3Close.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
       expect(s.notifier.sent.slice(beforeD3).filter((n) => n.severity === 'critical')).toEqual([]);
     },
@@ -759,29 +665,16 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
   ])(
     "a bucket the split day's reconciliation writes (in the new shares) is not scaled again: the risk check's stop covers the sleeve's shares%s",
     async (_, earlier) => {
-      stack = await startLiveStack({
-        startTime: at(D1, '08:00'),
-        withCache: false,
+      const s = await enteredOnD1({
         corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 2 }],
       });
-      const s = stack;
       const { ctx } = s;
-      await enterOnD1(s);
       if (earlier > 0) {
         // Someone buys SPY at the broker on D1: end-of-day puts them in the bucket (old shares).
-        await ctx.broker.submitOrder({
-          clientOrderId: 'desk-manual-d1',
-          symbol: 'SPY',
-          side: 'buy',
-          qty: earlier,
-          type: 'market',
-          timeInForce: 'day',
-        });
+        await orderByHand(s, 'desk-manual-d1', 'SPY', 'buy', earlier);
       }
-      s.alpaca.setTime(at(D1, '16:15'));
-      await endOfDay(ctx, at(D1, '16:15'));
-      s.alpaca.setTime(at(D2, '09:00'));
-      await marketOpenCheck(ctx, at(D2, '09:00'));
+      await endOfDayAt(s, D1);
+      await openAt(s, D2);
       await generateSignals(ctx, at(D2, '09:10'));
       const last = await ctx.store.getLatestPositions();
       if (last === undefined) throw new Error('expected a positions list');
@@ -792,14 +685,7 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
       await ctx.store.putPositions(D2, last.positions, listAsOf(ctx, last, D2), listBookedFills(last, D2));
       // After the split, someone buys 5 SPY at the broker: the reconciliation puts them in the bucket.
       s.alpaca.setTime(at(D2, '09:40'));
-      await ctx.broker.submitOrder({
-        clientOrderId: 'desk-manual-5',
-        symbol: 'SPY',
-        side: 'buy',
-        qty: 5,
-        type: 'market',
-        timeInForce: 'day',
-      });
+      await orderByHand(s, 'desk-manual-5', 'SPY', 'buy', 5);
       s.alpaca.setTime(at(D2, '09:45'));
       const reconciled = await reconcile(ctx, D2, at(D2, '09:45'));
       expect(reconciled.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
@@ -807,11 +693,8 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
         sleevesQty: 106,
         unassignedAfter: 5 + 2 * earlier,
       });
-      s.alpaca.setTime(at(D2, '10:00'));
-      await riskCheck(ctx, at(D2, '10:00'));
-      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
-        (o) => o.type === 'stop',
-      );
+      await riskCheckAt(s, D2, '10:00');
+      const resting = await spyStopsResting(s);
       expect(resting.map((o) => o.qty)).toEqual([106]);
       const listed = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
       expect(listed?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
@@ -841,23 +724,12 @@ describe('a split and the UNASSIGNED bucket written on its day', () => {
 
 describe("one mapping of the broker's order statuses to intent statuses", () => {
   it('a flatten of the bucket cancelled at the broker is recorded cancelled, not working: the next run sends the next one', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone buys 7 SPY at the broker: end-of-day puts them in the bucket.
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-7',
-      symbol: 'SPY',
-      side: 'buy',
-      qty: 7,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await orderByHand(s, 'desk-manual-7', 'SPY', 'buy', 7);
+    await endOfDayAt(s, D1);
+    await openAt(s, D2);
     // After the close, the flatten waits for the next session; the operator cancels it at the broker.
     s.alpaca.setTime(at(D2, '16:30'));
     const operator = { by: 'bob', reason: 'not ours', symbol: 'SPY' };
@@ -876,40 +748,37 @@ describe("one mapping of the broker's order statuses to intent statuses", () => 
 
 describe("a refused cancel of a partly filled stop: one rule for the risk check's placeStop and the stream's exit", () => {
   it('the risk check books the stop as the broker has it (partly filled) and goes on, alerted, instead of failing', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1({}, false);
     const { ctx } = s;
-    await enterOnD1(s, false);
-    s.alpaca.setTime(at(D1, '09:31'));
-    await riskCheck(ctx, at(D1, '09:31'));
+    await riskCheckAt(s, D1, '09:31');
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (spy === undefined) throw new Error('expected an SPY position');
     // An exit of SPY is under way (its intent recorded, its order not sent yet).
-    await ctx.store.createIntent({
-      clientOrderId: clientOrderId({
-        stage: ctx.stage,
-        strategy: ctx.config.name,
-        symbol: 'SPY',
-        date: D1,
-        purpose: 'flatten',
-      }),
-      date: D1,
-      strategy: ctx.config.name,
-      symbol: 'SPY',
-      purpose: 'exit',
-      side: 'sell',
-      qty: spy.qty,
-      type: 'market',
-      timeInForce: 'day',
-      referencePrice: spy.currentPrice,
-      status: 'recorded',
-      filledQty: 0,
-      reason: 'stream: price through the stop',
-      configHash: ctx.configHash,
-      gitCommit: ctx.gitCommit,
-      createdAt: at(D1, '09:40'),
-      updatedAt: at(D1, '09:40'),
-    });
+    await ctx.store.createIntent(
+      marketIntent(
+        ctx,
+        {
+          symbol: 'SPY',
+          day: D1,
+          purpose: 'exit',
+          side: 'sell',
+          qty: spy.qty,
+          timeInForce: 'day',
+          referencePrice: spy.currentPrice,
+          createdAt: at(D1, '09:40'),
+        },
+        {
+          clientOrderId: clientOrderId({
+            stage: ctx.stage,
+            strategy: ctx.config.name,
+            symbol: 'SPY',
+            date: D1,
+            purpose: 'flatten',
+          }),
+          reason: 'stream: price through the stop',
+        },
+      ),
+    );
     // SPY's stop tightened to 362.00: the check replaces the resting one. SPY's lows from 03-18 to
     // 03-24 stay above it (362.58 the lowest); 03-25 opens at 361.48, through it. Before the check's
     // cancel of the new stop reaches the broker, the market gaps through it and it fills in part
@@ -924,25 +793,17 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
       list.bookedFills,
     );
     let stopId: string | undefined;
-    const broker = new Proxy(ctx.broker, {
-      get(target, property, receiver) {
-        if (property === 'submitOrder') {
-          return async (order: Parameters<Broker['submitOrder']>[0]) => {
-            const placed = await target.submitOrder(order);
-            if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
-            return placed;
-          };
-        }
-        if (property === 'cancelOrder') {
-          return async (id: string) => {
-            if (id !== stopId) return target.cancelOrder(id);
-            s.alpaca.setPartialFill(0.5);
-            s.alpaca.setTime(at('2021-03-25', '09:31'));
-            throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
-          };
-        }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+    const broker = brokerWith(ctx.broker, {
+      submitOrder: async (order) => {
+        const placed = await ctx.broker.submitOrder(order);
+        if (order.symbol === 'SPY' && order.type === 'stop') stopId = placed.id;
+        return placed;
+      },
+      cancelOrder: async (id) => {
+        if (id !== stopId) return ctx.broker.cancelOrder(id);
+        s.alpaca.setPartialFill(0.5);
+        s.alpaca.setTime(at('2021-03-25', '09:31'));
+        throw new BrokerRejectedError('order is not cancelable', 422, 42210000);
       },
     });
 
@@ -965,21 +826,11 @@ describe("a refused cancel of a partly filled stop: one rule for the risk check'
 
 describe('a day without a split that sells the whole position, the bucket too, and buys back (single strategy)', () => {
   it('shows no split: the cost basis starts again at zero, so the shares the bucket holds are no ratio (no alert, no flag, no fill divided by it at end-of-day)', async () => {
-    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
-    const s = stack;
+    const s = await enteredOnD1();
     const { ctx } = s;
-    await enterOnD1(s);
     // Someone buys 7 SPY at the broker on D1: end-of-day puts them in the bucket.
-    await ctx.broker.submitOrder({
-      clientOrderId: 'desk-manual-d1',
-      symbol: 'SPY',
-      side: 'buy',
-      qty: 7,
-      type: 'market',
-      timeInForce: 'day',
-    });
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await orderByHand(s, 'desk-manual-d1', 'SPY', 'buy', 7);
+    await endOfDayAt(s, D1);
     const d1 = (await ctx.store.getLatestPositions())?.positions.filter((p) => p.symbol === 'SPY');
     expect(d1?.map((p) => [p.sleeve, p.qty]).sort()).toEqual(
       [
@@ -991,8 +842,7 @@ describe('a day without a split that sells the whole position, the bucket too, a
     // D2 (no split): the config sells all 60 shares, then buys 100. Against the sleeve's 53 alone the
     // shares say (100 - 40) / 53 = 1.13, and the cost basis after the sale to zero is the buy's alone:
     // the broker's. No split for all that.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '09:45'));
     const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.currentPrice as number;
     await tradeSpy(s, D2, at(D2, '09:45'), 'sell', 60);
@@ -1013,9 +863,7 @@ describe('a day without a split that sells the whole position, the bucket too, a
     // bought back; the broker's 100 explained (the bucket's 7 kept), no fill divided by a ratio
     // (1.13 would close the 53 at 1.13 times the price and leave 88.3 shares).
     const sold = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'sell');
-    s.alpaca.setTime(at(D2, '16:15'));
-    const closed = await endOfDay(ctx, at(D2, '16:15'));
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D2);
     expect(closed.reconciliation).toMatchObject({ mismatches: 0 });
     expect(closed.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 100,
@@ -1036,31 +884,19 @@ describe('a day without a split that sells the whole position, the bucket too, a
 describe('a split not listed yet on the day after one whose end-of-day failed, its fill in the symbol not listed yet (single strategy)', () => {
   it("the split day's end-of-day walks that earlier fill as it is (in the old shares) and finds no split in it: no fill divided by a wrong ratio, the split's new shares to the bucket", async () => {
     const D3 = '2021-03-22';
-    stack = await startLiveStack({
-      startTime: at(D1, '08:00'),
-      withCache: false,
+    const s = await enteredOnD1({
       corporateActions: [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4, listedOn: '2021-03-23' }],
       dataDir: splitBarsDir('SPY', D3, 4),
     });
-    const s = stack;
     const { ctx } = s;
-    await enterOnD1(s);
-    s.alpaca.setTime(at(D1, '16:15'));
-    await endOfDay(ctx, at(D1, '16:15'));
+    await endOfDayAt(s, D1);
     expect((await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY')?.qty).toBe(53);
     // D2: the config buys 20 more; the broker does not list that fill, and D2's end-of-day fails.
-    s.alpaca.setTime(at(D2, '09:00'));
-    await marketOpenCheck(ctx, at(D2, '09:00'));
+    await openAt(s, D2);
     s.alpaca.setTime(at(D2, '09:45'));
     await tradeSpy(s, D2, at(D2, '09:45'), 'buy', 20);
     const bought = (await ctx.store.listIntents(D2)).find((i) => i.symbol === 'SPY' && i.side === 'buy');
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: bought?.brokerOrderId as string,
-      times: 1_000,
-    });
+    activitiesLag(s, bought?.brokerOrderId as string, 1_000);
     s.alpaca.setTime(at(D2, '16:15'));
     s.alpaca.injectFaults({
       kind: 'malformed-field',
@@ -1071,21 +907,12 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     });
     await expect(endOfDay(ctx, at(D2, '16:15'))).rejects.toThrow(/equity/);
     s.alpaca.clearFaults();
-    s.alpaca.injectFaults({
-      kind: 'lagging',
-      route: 'GET /v2/account/activities',
-      field: 'order_id',
-      value: bought?.brokerOrderId as string,
-      times: 1_000,
-    });
+    activitiesLag(s, bought?.brokerOrderId as string, 1_000);
     // D3: SPY splits 4:1 at the open, not listed; its end-of-day walks D2's awaiting fill.
-    s.alpaca.setTime(at(D3, '09:00'));
-    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await openAt(s, D3);
     s.alpaca.setTime(at(D3, '10:00'));
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(292);
-    s.alpaca.setTime(at(D3, '16:15'));
-    const closed = await endOfDay(ctx, at(D3, '16:15'));
-    if (!('reconciliation' in closed)) throw new Error('expected a report');
+    const closed = await reportAt(s, D3);
     // The sleeve: 53 + 20 old shares (as the records are); the split's new shares to the bucket
     // (critical), as on a split day without a fill. Weighed as the day's, the D2 fill would make a
     // "5.13:1 split" ((292 - 20) / 53) and be divided by it: 56.9 shares, the bucket 235.1.
@@ -1097,11 +924,8 @@ describe('a split not listed yet on the day after one whose end-of-day failed, i
     // applies the split late: the D2 fill, booked by D3's list, is not weighed again as the day's
     // (it would make the cost bases disagree: no split applied, the bucket kept).
     const D4 = '2021-03-23';
-    s.alpaca.setTime(at(D4, '09:00'));
-    await marketOpenCheck(ctx, at(D4, '09:00'));
-    s.alpaca.setTime(at(D4, '16:15'));
-    const d4 = await endOfDay(ctx, at(D4, '16:15'));
-    if (!('reconciliation' in d4)) throw new Error('expected a report');
+    await openAt(s, D4);
+    const d4 = await reportAt(s, D4);
     expect(d4.reconciliation).toMatchObject({ mismatches: 0, blocked: [] });
     expect(d4.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
       brokerQty: 292,

@@ -501,10 +501,41 @@ describe('the dry run (the paper stage)', () => {
 });
 
 describe('live crypto order types (a local rehearsal: the orders reach the local Coinbase server)', () => {
-  /** A context that sends (paper stage, LOCAL_REHEARSAL against the loopback server), on its own table. */
-  const sending = async (table: string) => {
+  /**
+   * A context that sends (paper stage, LOCAL_REHEARSAL against the loopback server: the suite's, or
+   * `exchange` when given), on its own table.
+   */
+  const sending = async (table: string, exchange?: LocalCoinbase) => {
     await createStateTable(dynamo.client, table);
-    return cryptoContext({ DRY_RUN: 'false', LOCAL_REHEARSAL: 'true', STATE_TABLE: table });
+    return cryptoContext({
+      DRY_RUN: 'false',
+      LOCAL_REHEARSAL: 'true',
+      STATE_TABLE: table,
+      ...(exchange === undefined ? {} : { COINBASE_BASE_URL: exchange.url }),
+    });
+  };
+  /** A local exchange of its own (an account of 100,000 USD, the suite's clock), `options` over that. */
+  const freshExchange = (options: Partial<Parameters<typeof startLocalCoinbase>[0]> = {}) =>
+    startLocalCoinbase({
+      dataDir: 'data/crypto',
+      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
+      balances: { USD: 100_000 },
+      now: () => clock,
+      ...options,
+    });
+  /**
+   * The UTC day's first steps: the open check (00:05) and the signals (00:10), execute-orders at
+   * 00:15 (the entries filled), the risk check at 00:30 (the stops placed); the clock moved along. The
+   * risk check's result.
+   */
+  const entriesAndStops = async (ctx: LiveContext, day: string) => {
+    clock = Date.parse(`${day}T00:10:00Z`);
+    await marketOpenCheck(ctx, `${day}T00:05:00Z`);
+    await generateSignals(ctx, `${day}T00:10:00Z`);
+    clock = Date.parse(`${day}T00:15:00Z`);
+    await executeOrders(ctx, `${day}T00:15:00Z`);
+    clock = Date.parse(`${day}T00:30:00Z`);
+    return riskCheck(ctx, `${day}T00:30:00Z`);
   };
 
   it('refuses LOCAL_REHEARSAL against anything but a loopback address', () => {
@@ -563,20 +594,9 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
   it("a second execute-orders the same UTC day takes that morning's IOC fills as the sleeves', not as a difference", async () => {
     // Its own account and table. The positions list of the day is written by the signals at 00:10,
     // before the IOC fills at 00:15; a rerun at 00:45 (a retry, a late delivery) reconciles again.
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
-    });
+    const fresh = await freshExchange();
     try {
-      await createStateTable(dynamo.client, 'quantshift-crypto-test-rerun');
-      const { ctx, notifier } = await cryptoContext({
-        DRY_RUN: 'false',
-        LOCAL_REHEARSAL: 'true',
-        STATE_TABLE: 'quantshift-crypto-test-rerun',
-        COINBASE_BASE_URL: fresh.url,
-      });
+      const { ctx, notifier } = await sending('quantshift-crypto-test-rerun', fresh);
       const day = '2026-01-05';
       clock = Date.parse(`${day}T00:10:00Z`);
       await marketOpenCheck(ctx, `${day}T00:05:00Z`);
@@ -619,28 +639,11 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
    * day's 00:06 kill switch with flatten, its flattens refused by the exchange (400).
    */
   async function flattenRefusedNextDay(table: string) {
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
-    });
-    await createStateTable(dynamo.client, table);
-    const { ctx } = await cryptoContext({
-      DRY_RUN: 'false',
-      LOCAL_REHEARSAL: 'true',
-      STATE_TABLE: table,
-      COINBASE_BASE_URL: fresh.url,
-    });
+    const fresh = await freshExchange();
+    const { ctx } = await sending(table, fresh);
     const d1 = '2026-01-05';
     const d2 = '2026-01-06';
-    clock = Date.parse(`${d1}T00:10:00Z`);
-    await marketOpenCheck(ctx, `${d1}T00:05:00Z`);
-    await generateSignals(ctx, `${d1}T00:10:00Z`);
-    clock = Date.parse(`${d1}T00:15:00Z`);
-    await executeOrders(ctx, `${d1}T00:15:00Z`);
-    clock = Date.parse(`${d1}T00:30:00Z`);
-    await riskCheck(ctx, `${d1}T00:30:00Z`);
+    await entriesAndStops(ctx, d1);
     clock = Date.parse(`${d1}T23:50:00Z`);
     await endOfDay(ctx, `${d1}T23:50:00Z`);
 
@@ -747,20 +750,9 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     // The risk check is scheduled at 00:15:00 and reads the exchange at 00:15:03, after the IOC
     // fills of 00:15:02: the list it writes (as of 00:15:00) holds those fills. A rerun of
     // execute-orders at 00:45 must not add them again (the time comparison did: a false UNASSIGNED).
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
-    });
+    const fresh = await freshExchange();
     try {
-      await createStateTable(dynamo.client, 'quantshift-crypto-test-interleave');
-      const { ctx, notifier } = await cryptoContext({
-        DRY_RUN: 'false',
-        LOCAL_REHEARSAL: 'true',
-        STATE_TABLE: 'quantshift-crypto-test-interleave',
-        COINBASE_BASE_URL: fresh.url,
-      });
+      const { ctx, notifier } = await sending('quantshift-crypto-test-interleave', fresh);
       const day = '2026-01-05';
       clock = Date.parse(`${day}T00:10:00Z`);
       await marketOpenCheck(ctx, `${day}T00:05:00Z`);
@@ -807,23 +799,13 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
 
   it("stops the signal step when the exchange's product limits differ from the config's products:", async () => {
     // SOL-USD at the exchange in 0.01 steps, the config (what the backtest sized on) says 0.001.
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
+    const fresh = await freshExchange({
       products: DEFAULT_PRODUCTS.map((p) =>
         p.productId === 'SOL-USD' ? { ...p, baseIncrement: '0.01', baseMinSize: '0.01' } : p,
       ),
     });
     try {
-      await createStateTable(dynamo.client, 'quantshift-crypto-test-products');
-      const { ctx } = await cryptoContext({
-        DRY_RUN: 'false',
-        LOCAL_REHEARSAL: 'true',
-        STATE_TABLE: 'quantshift-crypto-test-products',
-        COINBASE_BASE_URL: fresh.url,
-      });
+      const { ctx } = await sending('quantshift-crypto-test-products', fresh);
       const day = '2026-01-05';
       clock = Date.parse(`${day}T00:10:00Z`);
       await marketOpenCheck(ctx, `${day}T00:05:00Z`);
@@ -847,28 +829,11 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
   });
 
   it('a stop-limit gapped through its limit rests at the exchange; the next risk check cancels it and exits at market IOC, alerting', async () => {
-    const fresh = await startLocalCoinbase({
-      dataDir: 'data/crypto',
-      keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-      balances: { USD: 100_000 },
-      now: () => clock,
-    });
+    const fresh = await freshExchange();
     try {
-      await createStateTable(dynamo.client, 'quantshift-crypto-test-gap');
-      const { ctx, notifier } = await cryptoContext({
-        DRY_RUN: 'false',
-        LOCAL_REHEARSAL: 'true',
-        STATE_TABLE: 'quantshift-crypto-test-gap',
-        COINBASE_BASE_URL: fresh.url,
-      });
+      const { ctx, notifier } = await sending('quantshift-crypto-test-gap', fresh);
       const day = '2026-01-05';
-      clock = Date.parse(`${day}T00:10:00Z`);
-      await marketOpenCheck(ctx, `${day}T00:05:00Z`);
-      await generateSignals(ctx, `${day}T00:10:00Z`);
-      clock = Date.parse(`${day}T00:15:00Z`);
-      await executeOrders(ctx, `${day}T00:15:00Z`);
-      clock = Date.parse(`${day}T00:30:00Z`);
-      const placed = await riskCheck(ctx, `${day}T00:30:00Z`);
+      const placed = await entriesAndStops(ctx, day);
       const stop = fresh.orders.find((o) => placed.stopsPlaced.includes(o.client_order_id));
       if (stop === undefined) throw new Error('no stop placed');
       const config = stop.order_configuration.stop_limit_stop_limit_gtc as Record<string, string>;
@@ -908,12 +873,7 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     'skips the orders of the daily close of a %s (alerted), never sending them late',
     async (name, scheduled, dryRun) => {
       // Its own account (cash only) and table: the tests before bought on the shared one.
-      const fresh = await startLocalCoinbase({
-        dataDir: 'data/crypto',
-        keys: [{ name: key.cdpKey.name, publicKey: key.publicKey }],
-        balances: { USD: 100_000 },
-        now: () => clock,
-      });
+      const fresh = await freshExchange();
       try {
         const table = `quantshift-crypto-test-late-${scheduled.replace(':', '')}${dryRun === 'true' ? '-dry' : ''}`;
         await createStateTable(dynamo.client, table);

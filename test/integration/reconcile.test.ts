@@ -11,7 +11,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import type { ReconciliationResult } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { postOrders, startLiveStack } from '../helpers/live-stack.js';
+import { marketIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config's
 // signals enter SPY at the 03-18 open with 53 shares (see live-steps.test.ts).
@@ -71,32 +71,20 @@ async function tradeDayOne(s: Stack, manual?: () => Promise<void>) {
 
 /** An order intent of day two, recorded as generate-signals would. */
 function intentOf(s: Stack, purpose: 'entry' | 'exit', side: 'buy' | 'sell', qty: number): IntentRecord {
-  const { ctx } = s;
-  return {
-    clientOrderId: clientOrderId({
-      stage: ctx.stage,
-      strategy: ctx.config.name,
+  return marketIntent(
+    s.ctx,
+    {
       symbol: 'SPY',
-      date: D2,
+      day: D2,
       purpose,
-    }),
-    date: D2,
-    strategy: ctx.config.name,
-    symbol: 'SPY',
-    purpose,
-    side,
-    qty,
-    type: 'market',
-    timeInForce: 'opg',
-    referencePrice: 390,
-    ...(purpose === 'entry' ? { protectiveStop: 370 } : {}),
-    status: 'recorded',
-    filledQty: 0,
-    configHash: ctx.configHash,
-    gitCommit: ctx.gitCommit,
-    createdAt: at(D2, '09:10'),
-    updatedAt: at(D2, '09:10'),
-  };
+      side,
+      qty,
+      timeInForce: 'opg',
+      referencePrice: 390,
+      createdAt: at(D2, '09:10'),
+    },
+    purpose === 'entry' ? { protectiveStop: 370 } : {},
+  );
 }
 
 describe('reconciliation against the local stack', () => {
