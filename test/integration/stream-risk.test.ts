@@ -70,6 +70,29 @@ async function heldIntoDay2() {
   return { ctx, day2, at2 };
 }
 
+/**
+ * The stream started at day 2's 10:00 and fed one SPY trade at `price`: it decides on it without an
+ * error, sells nothing, and leaves SPY's broker quantity (`qty`) and its resting stops (`before`) as
+ * they were, logging once that it leaves the symbol alone.
+ */
+async function expectStreamLeavesSpyAlone(
+  ctx: NonNullable<typeof stack>['ctx'],
+  at2: (hhmm: string) => string,
+  price: number,
+  qty: number,
+  before: Awaited<ReturnType<typeof stopsAt>>,
+) {
+  const run = await stream(ctx, at2('10:00'));
+  server?.publish([{ T: 't', S: 'SPY', i: 1, x: 'V', p: price, s: 100, c: ['@'], t: at2('10:00'), z: 'A' }]);
+  await until(() => run.engine.counts.decisions > 0, 'the decision on the trade');
+  await run.engine.settled();
+  expect(run.engine.counts.errors).toBe(0);
+  expect(await marketSells(ctx)).toEqual([]);
+  expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(qty);
+  expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(before.map((o) => o.id));
+  expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
+}
+
 /** The lease on the stack's state table (dynalite), as the ECS task takes it. */
 const dynamoLease = () =>
   new DynamoStreamLease(
@@ -251,17 +274,7 @@ describe('the stream on the local stack', () => {
           : p,
       ),
     );
-    const run = await stream(ctx, at2('10:00'));
-    server?.publish([
-      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
-    ]);
-    await until(() => run.engine.counts.decisions > 0, 'the decision on the trade');
-    await run.engine.settled();
-    expect(run.engine.counts.errors).toBe(0);
-    expect(await marketSells(ctx)).toEqual([]);
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(spy.qty);
-    expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
-    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
+    await expectStreamLeavesSpyAlone(ctx, at2, spy.currentPrice, spy.qty, restingBefore);
   });
 
   it('acts on no stop of a symbol whose broker position shows a split the activities do not list, on a day with a fill in it (the fill weighed)', async () => {
@@ -315,17 +328,7 @@ describe('the stream on the local stack', () => {
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     expect(spy?.qty).toBe(start.qty + 20);
     const restingBefore = await stopsAt(ctx, 'SPY');
-    const run = await stream(ctx, at2('10:00'));
-    server?.publish([
-      { T: 't', S: 'SPY', i: 1, x: 'V', p: start.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
-    ]);
-    await until(() => run.engine.counts.decisions > 0, 'the decision on the trade');
-    await run.engine.settled();
-    expect(run.engine.counts.errors).toBe(0);
-    expect(await marketSells(ctx)).toEqual([]);
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(start.qty + 20);
-    expect((await stopsAt(ctx, 'SPY')).map((o) => o.id)).toEqual(restingBefore.map((o) => o.id));
-    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toHaveLength(1);
+    await expectStreamLeavesSpyAlone(ctx, at2, start.currentPrice, start.qty + 20, restingBefore);
   });
 
   it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {
