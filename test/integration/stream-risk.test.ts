@@ -71,6 +71,22 @@ async function heldIntoDay2() {
 }
 
 /**
+ * Day 2's positions list as a 4:1 split the broker applied and does not list leaves it: SPY in the
+ * old shares (a quarter of the shares at four times the price, the same cost basis; its stop four
+ * times the new one), written at `at` when given.
+ */
+async function spyListInOldShares(ctx: NonNullable<typeof stack>['ctx'], day2: string, at?: string) {
+  const latest = await ctx.store.getLatestPositions();
+  const list = (latest?.positions ?? []).map((p) =>
+    p.symbol === 'SPY'
+      ? { ...p, qty: p.qty / 4, avgEntryPrice: p.avgEntryPrice * 4, stop: (p.stop as number) * 4 }
+      : p,
+  );
+  if (at === undefined) await ctx.store.putPositions(day2, list);
+  else await ctx.store.putPositions(day2, list, at, {});
+}
+
+/**
  * The stream started at day 2's 10:00 and fed one SPY trade at `price`: it decides on it without an
  * error, sells nothing, and leaves SPY's broker quantity (`qty`) and its resting stops (`before`) as
  * they were, logging once that it leaves the symbol alone.
@@ -265,15 +281,7 @@ describe('the stream on the local stack', () => {
     // The broker's 4:1 split, seen from a list in the old shares: a quarter of the shares at four
     // times the price (the same cost basis), its stop four times the new one: the price is far
     // below it.
-    const latest = await ctx.store.getLatestPositions();
-    await ctx.store.putPositions(
-      day2,
-      (latest?.positions ?? []).map((p) =>
-        p.symbol === 'SPY'
-          ? { ...p, qty: p.qty / 4, avgEntryPrice: p.avgEntryPrice * 4, stop: (p.stop as number) * 4 }
-          : p,
-      ),
-    );
+    await spyListInOldShares(ctx, day2);
     await expectStreamLeavesSpyAlone(ctx, at2, spy.currentPrice, spy.qty, restingBefore);
   });
 
@@ -283,17 +291,7 @@ describe('the stream on the local stack', () => {
     if (start === undefined) throw new Error('expected a SPY position');
     // The list as the broker's 4:1 split would leave it (old shares, its stop four times the new),
     // with no fill of the day booked; then the config buys 20 more SPY.
-    const latest = await ctx.store.getLatestPositions();
-    await ctx.store.putPositions(
-      day2,
-      (latest?.positions ?? []).map((p) =>
-        p.symbol === 'SPY'
-          ? { ...p, qty: p.qty / 4, avgEntryPrice: p.avgEntryPrice * 4, stop: (p.stop as number) * 4 }
-          : p,
-      ),
-      at2('09:40'),
-      {},
-    );
+    await spyListInOldShares(ctx, day2, at2('09:40'));
     const id = clientOrderId({
       stage: ctx.stage,
       strategy: ctx.config.name,
