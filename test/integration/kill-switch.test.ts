@@ -549,6 +549,55 @@ describe('the kill switch on the local stack', () => {
     ).toHaveLength(1);
   });
 
+  it('a re-send recorded by a check that died, for FEWER shares than are left: superseded too, every share sent under the next number', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    expect(held).toBeGreaterThan(3);
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held - 3,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it('a re-send superseded (skipped) by a check that failed before recording the next: the next check sends the rest after the highest number', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check settled the stale re-send skipped and died (a broker error, a timeout) before `-3` existed.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'skipped',
+      qty: held + 5,
+      reason: `superseded: recorded for ${held + 5}, ${held} left to sell; sent again as -3`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
     const { s, ctx } = await msftFlattenRefusedAt1000();
     s.alpaca.setTime(at('2021-03-30', '12:00'));
