@@ -598,6 +598,55 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
+  it('a kill switch with flatten finds the day\'s flatten spent with nothing working and none to send again (expired with no broker order id): not "on their way", alerted "Exit not sent"', async () => {
+    const { s, ctx } = await startOn('2021-03-30');
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    const held = position?.qty ?? 0;
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    // The day's flatten expired with no broker order id (its submit answer lost, the lookup found nothing).
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '09:50'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        status: 'expired',
+      }),
+    );
+    const halted = await dailyLossFlatten(s, '2021-03-30', '10:00');
+    expect(halted).toMatchObject({
+      exits: [],
+      exitsAlreadyOpen: [],
+      exitsUnfilled: [],
+      flattenSpent: [flattenId],
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Exit not sent: MSFT')).toMatchObject([
+      { severity: 'critical' },
+    ]);
+  });
+
+  it('a kill switch with flatten after the last re-send filled short: the flatten is spent, nothing works; alerted "Exit not sent"', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'filled',
+      qty: held - 3,
+      filledQty: held - 3,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(again).toMatchObject({
+      exits: [],
+      exitsAlreadyOpen: [],
+      exitsUnfilled: [],
+      flattenSpent: [flattenId],
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Exit not sent: MSFT')).toHaveLength(1);
+  });
+
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
     const { s, ctx } = await msftFlattenRefusedAt1000();
     s.alpaca.setTime(at('2021-03-30', '12:00'));
