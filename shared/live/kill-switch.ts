@@ -659,10 +659,10 @@ export async function killSwitch(
         const left = legs.bySleeve.get(owner.sleeve)?.ids ?? [];
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
           // An exit holding the day's flatten id still works (a crossed stop's market exit, an
-          // earlier flatten): marked as this halt's flatten, so it is sent again if it ends unfilled.
-          const holding = todays.find((i) => i.clientOrderId === id && i.purpose === 'exit');
-          if (holding !== undefined && exiting.some((o) => o.clientOrderId === id))
-            await markFlatten(ctx, holding, since, time);
+          // earlier flatten), or a re-send of it (`<id>-2`, an earlier halt's, working or recorded
+          // and not sent): marked as this halt's flatten, so it is sent (again) under this halt.
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
@@ -700,7 +700,7 @@ export async function killSwitch(
           await markFlatten(ctx, placed, since, time);
           exits.push(id);
         } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
-        else if (!UNSENT_EXIT.includes(placed.status) && !seriesWorking(id, todays, working)) {
+        else if (!UNSENT_EXIT.includes(placed.status) && workingMembers(id, todays, working).length === 0) {
           // Spent, nothing of it working, and not to be sent again: no exit of these shares is on
           // its way; said, as the risk check says a spent exit id ("Exit not sent").
           flattenSpent.push(id);
@@ -710,7 +710,12 @@ export async function killSwitch(
             severity: 'critical',
             text: `${owner.qty} of ${of} are to be flattened by the kill switch, but today's flatten ${id} is ${placed.status}${placed.reason === undefined ? '' : ` (${placed.reason})`} and no re-send of it works or is to be sent (the last filled, or ended with no broker order id: it may have filled): no exit of them is sent today. Close the position by hand if it must go now.`,
           });
-        } else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+        } else {
+          // On its way: a re-send of an earlier halt's still working is this halt's from now on.
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
+          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+        }
       }
     }
   }
@@ -793,12 +798,16 @@ async function spentUnsold(
 const UNSENT_EXIT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /**
- * Whether a member of the day's flatten `id` series (`id`, `<id>-2`, ...) still works: its order as
- * the broker has it now (`orders`: the open ones and today's exits as they stand) not done, or,
- * not among them, its intent recorded, sent or accepted and not settled.
+ * The members of the day's flatten `id` series (`id`, `<id>-2`, ...) that still work: their order
+ * as the broker has it now (`orders`: the open ones and today's exits as they stand) not done, or,
+ * not among them, their intent recorded, sent or accepted and not settled.
  */
-function seriesWorking(id: string, todays: readonly IntentRecord[], orders: readonly BrokerOrder[]): boolean {
-  return todays.some((i) => {
+function workingMembers(
+  id: string,
+  todays: readonly IntentRecord[],
+  orders: readonly BrokerOrder[],
+): IntentRecord[] {
+  return todays.filter((i) => {
     const member =
       i.clientOrderId === id ||
       (i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)));

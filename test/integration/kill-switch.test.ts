@@ -647,6 +647,34 @@ describe('the kill switch on the local stack', () => {
     expect(s.notifier.sent.filter((n) => n.subject === 'Exit not sent: MSFT')).toHaveLength(1);
   });
 
+  it("a resume, then a new kill switch with flatten while the old halt's re-send is recorded and not sent: the re-send is re-stamped with the new since, the next risk check sends it; flat", async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:05 a check recorded the re-send of every share under the first halt and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:05'),
+      updatedAt: at('2021-03-30', '10:05'),
+    });
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(again).toMatchObject({ exits: [], exitsAlreadyOpen: ['MSFT'] });
+    expect((await ctx.store.getIntent('2021-03-30', `${flattenId}-2`))?.killSwitchFlatten).toBe(
+      again.killSwitch?.since,
+    );
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
     const { s, ctx } = await msftFlattenRefusedAt1000();
     s.alpaca.setTime(at('2021-03-30', '12:00'));
