@@ -439,6 +439,12 @@ export interface KillSwitchResult {
    * again while the kill switch is on.
    */
   readonly exitsUnfilled: readonly string[];
+  /**
+   * Client order ids of today's flattens spent without selling every share with nothing of their
+   * series working and none to be sent again (a last re-send that filled short; an expiry or cancel
+   * with no broker order id, possibly filled): not on their way; alerted "Exit not sent".
+   */
+  readonly flattenSpent: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
 }
@@ -544,6 +550,7 @@ export async function killSwitch(
   const exits: string[] = [];
   const exitsAlreadyOpen: string[] = [];
   const exitsUnfilled: string[] = [];
+  const flattenSpent: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
   // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
@@ -652,10 +659,10 @@ export async function killSwitch(
         const left = legs.bySleeve.get(owner.sleeve)?.ids ?? [];
         if (exiting.some((o) => o.clientOrderId === id) || owner.qty <= 0) {
           // An exit holding the day's flatten id still works (a crossed stop's market exit, an
-          // earlier flatten): marked as this halt's flatten, so it is sent again if it ends unfilled.
-          const holding = todays.find((i) => i.clientOrderId === id && i.purpose === 'exit');
-          if (holding !== undefined && exiting.some((o) => o.clientOrderId === id))
-            await markFlatten(ctx, holding, since, time);
+          // earlier flatten), or a re-send of it (`<id>-2`, an earlier halt's, working or recorded
+          // and not sent): marked as this halt's flatten, so it is sent (again) under this halt.
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
@@ -693,7 +700,22 @@ export async function killSwitch(
           await markFlatten(ctx, placed, since, time);
           exits.push(id);
         } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
-        else if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+        else if (!UNSENT_EXIT.includes(placed.status) && workingMembers(id, todays, working).length === 0) {
+          // Spent, nothing of it working, and not to be sent again: no exit of these shares is on
+          // its way; said, as the risk check says a spent exit id ("Exit not sent").
+          flattenSpent.push(id);
+          const of = config.sleeves === undefined ? position.symbol : `${position.symbol} (${owner.sleeve})`;
+          await ctx.notifier.publish({
+            subject: `Exit not sent: ${of}`,
+            severity: 'critical',
+            text: `${owner.qty} of ${of} are to be flattened by the kill switch, but today's flatten ${id} is ${placed.status}${placed.reason === undefined ? '' : ` (${placed.reason})`} and no re-send of it works or is to be sent (the last filled, or ended with no broker order id: it may have filled): no exit of them is sent today. Close the position by hand if it must go now.`,
+          });
+        } else {
+          // On its way: a re-send of an earlier halt's still working is this halt's from now on.
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
+          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+        }
       }
     }
   }
@@ -709,6 +731,7 @@ export async function killSwitch(
     exits,
     exitsAlreadyOpen,
     exitsUnfilled,
+    flattenSpent,
     unknownState,
   };
   ctx.log.info('kill switch', { ...result });
@@ -763,10 +786,37 @@ async function spentUnsold(
   const again = killSwitchFlattenAgain(series, placed.clientOrderId, since);
   if (again === null) return false;
   // The day's flatten, the one that ended and a re-send recorded and not sent: this halt's now.
-  const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)];
+  const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)].filter(
+    (intent, n, all) => all.findIndex((i) => i.clientOrderId === intent.clientOrderId) === n,
+  );
   for (const intent of mark)
     await markFlatten(ctx, intent.clientOrderId === placed.clientOrderId ? placed : intent, since, time);
   return true;
+}
+
+/** Intent states of an exit recorded and not (known to be) at the broker yet: on its way. */
+const UNSENT_EXIT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+
+/**
+ * The members of the day's flatten `id` series (`id`, `<id>-2`, ...) that still work: their order
+ * as the broker has it now (`orders`: the open ones and today's exits as they stand) not done, or,
+ * not among them, their intent recorded, sent or accepted and not settled.
+ */
+function workingMembers(
+  id: string,
+  todays: readonly IntentRecord[],
+  orders: readonly BrokerOrder[],
+): IntentRecord[] {
+  return todays.filter((i) => {
+    const member =
+      i.clientOrderId === id ||
+      (i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)));
+    if (i.purpose !== 'exit' || !member) return false;
+    const order = orders.find((o) => o.clientOrderId === i.clientOrderId);
+    return order !== undefined
+      ? !DONE.has(order.status)
+      : [...UNSENT_EXIT, 'accepted', 'partially_filled'].includes(i.status);
+  });
 }
 
 /**
@@ -819,6 +869,10 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
         }${
           result.exitsUnfilled.length > 0
             ? `; exits refused or ended unfilled by the broker (the next risk check sends them again while halted): ${list(result.exitsUnfilled)}`
+            : ''
+        }${
+          result.flattenSpent.length > 0
+            ? `; flattens spent with nothing working and none sent again (NOT on their way, see the alert): ${list(result.flattenSpent)}`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',

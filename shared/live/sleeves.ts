@@ -1114,8 +1114,8 @@ export async function sleeveStops(
     );
     if (split !== null) unlisted.set(position.symbol, split.message);
   }
-  // What this check's re-sends of the kill switch's flattens sell, per symbol (for the next sleeve's cap).
-  const resentNow = new Map<string, number>();
+  // What the exits this check places sell, per symbol (for the next sleeve's re-send cap).
+  const sentNow = new Map<string, number>();
   for (const book of booking.state.books) {
     const tag = sleeveSetTag(ctx.stage, [book.id]);
     for (const p of book.positions) {
@@ -1187,8 +1187,9 @@ export async function sleeveStops(
           );
         // A re-send sized from the ledger is capped, as the kill switch's flattens
         // (`cappedSleeveOwners`), at what the broker holds for the sleeves (the UNASSIGNED bucket's
-        // shares left out) less every exit on its way, every sleeve's legs still to be sent and this
-        // check's earlier re-sends of the symbol: a ledger above the broker never sells short.
+        // shares left out) less every exit on its way, every sleeve's legs still to be sent and every
+        // exit this check placed earlier in the symbol (another sleeve's re-send, crossed stop or
+        // breaker flatten, none in the intents read before): a ledger above the broker never sells short.
         const left =
           legs === null
             ? own
@@ -1203,7 +1204,7 @@ export async function sleeveStops(
                     { ownId: id, maySend },
                   ) -
                   [...legs.bySleeve.values()].reduce((sum, l) => sum + l.qty, 0) -
-                  (resentNow.get(p.symbol) ?? 0),
+                  (sentNow.get(p.symbol) ?? 0),
               );
         if (left < own)
           ctx.log.warn("a re-send of the kill switch's flatten capped at what the broker holds", {
@@ -1258,7 +1259,14 @@ export async function sleeveStops(
           // Alerted by the check that records the re-send, once, not by a concurrent one.
           resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left, book.id),
         );
-        if (resend !== null) resentNow.set(p.symbol, (resentNow.get(p.symbol) ?? 0) + left);
+        // An exit this check recorded (not in the intents read before, which count the others as on
+        // their way) sells its shares unless the broker refused it or it was never sent.
+        if (
+          !intents.some((i) => i.clientOrderId === sendId) &&
+          placed.status !== 'rejected' &&
+          placed.status !== 'skipped'
+        )
+          sentNow.set(p.symbol, (sentNow.get(p.symbol) ?? 0) + placed.qty);
         if (['accepted', 'partially_filled', 'filled'].includes(placed.status)) {
           out.exits.push(sendId);
           // As the single-strategy risk check: a stop the price is through (a stop-limit gapped

@@ -297,11 +297,16 @@ export function killSwitchFlattenAgain(
     if (Number.isInteger(sequence) && sequence > 0) series.push({ sequence, intent });
   }
   series.sort((a, b) => a.sequence - b.sequence);
-  const last = series.at(-1);
+  // The next number follows the highest taken, a superseded (`skipped`) re-send's too.
+  const next = (series.at(-1)?.sequence ?? 0) + 1;
+  // A re-send settled `skipped` (superseded by {@link supersedeStaleResend}) never went out: the
+  // series stands at the one before it (its successor may not exist yet, when the check died after
+  // the settle), so the next check sends the rest again under `next`.
+  const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
+  const last = live.at(-1);
   if (last === undefined || last.intent.killSwitchFlatten !== since) return null;
-  if (endedUnfilled(last.intent))
-    return { id: `${base}-${last.sequence + 1}`, sequence: last.sequence + 1, ended: last.intent, since };
-  const ended = series.at(-2)?.intent;
+  if (endedUnfilled(last.intent)) return { id: `${base}-${next}`, sequence: next, ended: last.intent, since };
+  const ended = live.at(-2)?.intent;
   return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined
     ? { id: last.intent.clientOrderId, sequence: last.sequence, ended, since }
     : null;
@@ -310,9 +315,10 @@ export function killSwitchFlattenAgain(
 /**
  * The re-send to place now for `left` shares. A re-send recorded earlier by a check that died
  * before sending it (`again.id` taken, not at the broker) is placed at its stored quantity
- * (`createIntent` returns the stored intent): when that is more than `left` (the position shrank
- * since: a sale by hand, a stop), it is settled `skipped` (superseded, by conditional write from
- * its state) and the next number is used, so the stale quantity never goes out (a short). Null
+ * (`createIntent` returns the stored intent): when that is not `left` (the position shrank since:
+ * a sale by hand, a stop; or grew: a late entry fill), it is settled `skipped` (superseded, by
+ * conditional write from its state) and the next number is used, so the stale quantity never goes
+ * out (more: a short; fewer: the series ends `filled` with shares still held). Null
  * when another writer settled or sent it first (this check sends nothing; the next one decides).
  */
 export async function supersedeStaleResend(
@@ -323,7 +329,7 @@ export async function supersedeStaleResend(
   now: string,
 ): Promise<FlattenAgain | null> {
   const stale = intents.find((i) => i.clientOrderId === again.id);
-  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty <= left) return again;
+  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty === left) return again;
   // At the broker already (sent, its answer lost): it is no longer ours to change.
   if ((await ctx.broker.getOrderByClientOrderId(stale.clientOrderId)) !== null) return again;
   const settled = await ctx.store.settleIntent(

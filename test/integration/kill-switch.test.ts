@@ -549,6 +549,132 @@ describe('the kill switch on the local stack', () => {
     ).toHaveLength(1);
   });
 
+  it('a re-send recorded by a check that died, for FEWER shares than are left: superseded too, every share sent under the next number', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    expect(held).toBeGreaterThan(3);
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held - 3,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it('a re-send superseded (skipped) by a check that failed before recording the next: the next check sends the rest after the highest number', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:15 a check settled the stale re-send skipped and died (a broker error, a timeout) before `-3` existed.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'skipped',
+      qty: held + 5,
+      reason: `superseded: recorded for ${held + 5}, ${held} left to sell; sent again as -3`,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it('a kill switch with flatten finds the day\'s flatten spent with nothing working and none to send again (expired with no broker order id): not "on their way", alerted "Exit not sent"', async () => {
+    const { s, ctx } = await startOn('2021-03-30');
+    await runDay(s, '2021-03-30', '00:00', '10:00');
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    const held = position?.qty ?? 0;
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-30', 'flatten');
+    // The day's flatten expired with no broker order id (its submit answer lost, the lookup found nothing).
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-30', at('2021-03-30', '09:50'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        status: 'expired',
+      }),
+    );
+    const halted = await dailyLossFlatten(s, '2021-03-30', '10:00');
+    expect(halted).toMatchObject({
+      exits: [],
+      exitsAlreadyOpen: [],
+      exitsUnfilled: [],
+      flattenSpent: [flattenId],
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Exit not sent: MSFT')).toMatchObject([
+      { severity: 'critical' },
+    ]);
+  });
+
+  it('a kill switch with flatten after the last re-send filled short: the flatten is spent, nothing works; alerted "Exit not sent"', async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'filled',
+      qty: held - 3,
+      filledQty: held - 3,
+      createdAt: at('2021-03-30', '10:15'),
+      updatedAt: at('2021-03-30', '10:15'),
+    });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(again).toMatchObject({
+      exits: [],
+      exitsAlreadyOpen: [],
+      exitsUnfilled: [],
+      flattenSpent: [flattenId],
+    });
+    expect(s.notifier.sent.filter((n) => n.subject === 'Exit not sent: MSFT')).toHaveLength(1);
+  });
+
+  it("a resume, then a new kill switch with flatten while the old halt's re-send is recorded and not sent: the re-send is re-stamped with the new since, the next risk check sends it; flat", async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+    // 10:05 a check recorded the re-send of every share under the first halt and died before sending it.
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: `${flattenId}-2`,
+      status: 'recorded',
+      qty: held,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+      createdAt: at('2021-03-30', '10:05'),
+      updatedAt: at('2021-03-30', '10:05'),
+    });
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(again).toMatchObject({ exits: [], exitsAlreadyOpen: ['MSFT'] });
+    expect((await ctx.store.getIntent('2021-03-30', `${flattenId}-2`))?.killSwitchFlatten).toBe(
+      again.killSwitch?.since,
+    );
+    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      qty: held,
+      status: 'filled',
+    });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
     const { s, ctx } = await msftFlattenRefusedAt1000();
     s.alpaca.setTime(at('2021-03-30', '12:00'));

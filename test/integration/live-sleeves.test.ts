@@ -10,7 +10,7 @@ import { endOfDay } from '../../shared/live/end-of-day.js';
 import { entryRefusal } from '../../shared/live/entry-gate.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
-import { killSwitch } from '../../shared/live/kill-switch.js';
+import { haltTrading, killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
@@ -1158,6 +1158,59 @@ describe('sleeves in the live functions, against the local stack', () => {
     const checked = await riskCheck(ctx, at(D3, '10:00'));
     expect(checked.exits).toEqual([`${rsiFlatten}-2`]);
     expect(await ctx.store.getIntent(D3, `${rsiFlatten}-2`)).toMatchObject({ qty: 3, status: 'filled' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
+  }, 120_000);
+
+  it("a capped re-send of a sleeve's flatten counts the plain exit the same check placed for another sleeve in the symbol (a crossed stop): never short", async () => {
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
+    // 09:40 a halt; bollinger's flatten of its 3 SPY under it was refused by the broker.
+    s.alpaca.setTime(at(D3, '09:40'));
+    const halted = await haltTrading(ctx.store, { reason: 'test', by: 'ops', time: at(D3, '09:40') });
+    const since = halted.state?.killSwitch?.since as number;
+    const bollingerFlatten = spyFlattenOf(s, 'bollinger');
+    await ctx.store.createIntent({
+      ...leg(s, D3, 'bollinger', 'SPY', 'exit', 3, 390),
+      clientOrderId: bollingerFlatten,
+      leg: undefined,
+      strategy: ctx.config.name,
+      timeInForce: 'day',
+      killSwitchFlatten: since,
+      status: 'rejected',
+      reason: 'order rejected',
+    });
+    // 12 of the 18 SPY sold by hand: the broker holds 6, the ledger trend 10 + rsi 5 + bollinger 3.
+    expect(await held(s)).toEqual({ 'trend:SPY': 10, 'rsi:SPY': 5, 'bollinger:SPY': 3 });
+    await soldByHand(s, 'SPY', 12);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(6);
+    // rsi's stop above the price: the 10:00 check sells its 5 at market (rsi comes before bollinger).
+    const stored = await ctx.store.getSleevesState();
+    if (stored === undefined) throw new Error('expected the sleeves state');
+    const raise = (state: typeof stored.record.booked) => ({
+      ...state,
+      books: state.books.map((b) =>
+        b.id !== 'rsi'
+          ? b
+          : { ...b, positions: b.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 10_000 } : p)) },
+      ),
+    });
+    const record = {
+      ...stored.record,
+      booked: raise(stored.record.booked),
+      decided:
+        stored.record.decided === null
+          ? null
+          : { ...stored.record.decided, state: raise(stored.record.decided.state) },
+    };
+    expect('conflict' in (await ctx.store.putSleevesState(record, stored.version))).toBe(false);
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([spyFlattenOf(s, 'rsi'), `${bollingerFlatten}-2`]);
+    expect(await ctx.store.getIntent(D3, spyFlattenOf(s, 'rsi'))).toMatchObject({ qty: 5, status: 'filled' });
+    // bollinger's re-send capped at the 1 share rsi's exit left: flat, never short.
+    expect(await ctx.store.getIntent(D3, `${bollingerFlatten}-2`)).toMatchObject({
+      qty: 1,
+      status: 'filled',
+    });
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   }, 120_000);
 });

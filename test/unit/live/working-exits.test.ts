@@ -144,6 +144,33 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
     });
   });
 
+  it('a superseded (skipped) re-send whose successor was never recorded (the check failed after the settle): sent again after the highest number', () => {
+    const intents = [
+      flatten({ status: 'cancelled' }),
+      flatten({
+        clientOrderId: `${base}-2`,
+        status: 'skipped',
+        reason: 'superseded: recorded for 10, 4 left',
+      }),
+    ];
+    expect(killSwitchFlattenAgain(intents, base, SINCE)).toMatchObject({
+      id: `${base}-3`,
+      sequence: 3,
+      ended: { clientOrderId: base, status: 'cancelled' },
+    });
+    // Its successor recorded and not sent (the check died again): sent under its own id.
+    const successor = [...intents, flatten({ clientOrderId: `${base}-3`, status: 'recorded', qty: 4 })];
+    expect(killSwitchFlattenAgain(successor, base, SINCE)).toMatchObject({
+      id: `${base}-3`,
+      ended: { clientOrderId: base },
+    });
+    // Its successor working or filled: nothing.
+    const working = [...intents, flatten({ clientOrderId: `${base}-3`, status: 'accepted', qty: 4 })];
+    expect(killSwitchFlattenAgain(working, base, SINCE)).toBeNull();
+    // A skipped day flatten (sequence 1) is not a superseded re-send: nothing to send again.
+    expect(killSwitchFlattenAgain([flatten({ status: 'skipped' })], base, SINCE)).toBeNull();
+  });
+
   it('nothing while the kill switch is off, its flatten works or filled, or the flatten is not the kill switch’s', () => {
     expect(killSwitchFlattenAgain([flatten({ status: 'cancelled' })], base, null)).toBeNull();
     expect(killSwitchFlattenAgain([flatten({ status: 'accepted' })], base, SINCE)).toBeNull();
