@@ -518,16 +518,11 @@ describe('the kill switch on the local stack', () => {
     const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);
     expect(halted.exitsUnfilled).toEqual([flattenId]);
-    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
     // 10:15 a check recorded the re-send of every share and died before sending it.
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: `${flattenId}-2`,
+    await storeResend(ctx, flattenId, '10:15', {
       status: 'recorded',
       qty: held,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
-      createdAt: at('2021-03-30', '10:15'),
-      updatedAt: at('2021-03-30', '10:15'),
     });
     // 10:30 3 shares sold by hand.
     s.alpaca.setTime(at('2021-03-30', '10:30'));
@@ -552,16 +547,11 @@ describe('the kill switch on the local stack', () => {
   it('a re-send recorded by a check that died, for FEWER shares than are left: superseded too, every share sent under the next number', async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);
-    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
     // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: `${flattenId}-2`,
+    await storeResend(ctx, flattenId, '10:15', {
       status: 'recorded',
       qty: held - 3,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
-      createdAt: at('2021-03-30', '10:15'),
-      updatedAt: at('2021-03-30', '10:15'),
     });
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');
     expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
@@ -578,16 +568,11 @@ describe('the kill switch on the local stack', () => {
 
   it('a re-send superseded (skipped) by a check that failed before recording the next: the next check sends the rest after the highest number', async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
-    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
     // 10:15 a check settled the stale re-send skipped and died (a broker error, a timeout) before `-3` existed.
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: `${flattenId}-2`,
+    await storeResend(ctx, flattenId, '10:15', {
       status: 'skipped',
       qty: held + 5,
       reason: `superseded: recorded for ${held + 5}, ${held} left to sell; sent again as -3`,
-      createdAt: at('2021-03-30', '10:15'),
-      updatedAt: at('2021-03-30', '10:15'),
     });
     const result = await runDay(s, '2021-03-30', '10:30', '12:01');
     expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
@@ -627,15 +612,10 @@ describe('the kill switch on the local stack', () => {
 
   it('a kill switch with flatten after the last re-send filled short: the flatten is spent, nothing works; alerted "Exit not sent"', async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
-    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: `${flattenId}-2`,
+    await storeResend(ctx, flattenId, '10:15', {
       status: 'filled',
       qty: held - 3,
       filledQty: held - 3,
-      createdAt: at('2021-03-30', '10:15'),
-      updatedAt: at('2021-03-30', '10:15'),
     });
     const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
     expect(again).toMatchObject({
@@ -649,16 +629,11 @@ describe('the kill switch on the local stack', () => {
 
   it("a resume, then a new kill switch with flatten while the old halt's re-send is recorded and not sent: the re-send is re-stamped with the new since, the next risk check sends it; flat", async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
-    const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
     // 10:05 a check recorded the re-send of every share under the first halt and died before sending it.
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: `${flattenId}-2`,
+    await storeResend(ctx, flattenId, '10:05', {
       status: 'recorded',
       qty: held,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
-      createdAt: at('2021-03-30', '10:05'),
-      updatedAt: at('2021-03-30', '10:05'),
     });
     await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
     const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
@@ -892,6 +867,26 @@ async function msftFlattenRefusedAt1000() {
   });
   const halted = await killSwitch(ctx, dailyLossInput('2021-03-30', '10:00'));
   return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', '2021-03-30', 'flatten') };
+}
+
+/**
+ * A re-send `<flattenId>-2` stored on 2021-03-30 at `hhmm` as a risk check would have left it (the
+ * refused day flatten's record with `fields` over it), without sending anything.
+ */
+async function storeResend(
+  ctx: Awaited<ReturnType<typeof msftFlattenRefusedAt1000>>['ctx'],
+  flattenId: string,
+  hhmm: string,
+  fields: Partial<IntentRecord>,
+) {
+  const refused = (await ctx.store.getIntent('2021-03-30', flattenId)) as IntentRecord;
+  await ctx.store.createIntent({
+    ...refused,
+    clientOrderId: `${flattenId}-2`,
+    createdAt: at('2021-03-30', hhmm),
+    updatedAt: at('2021-03-30', hhmm),
+    ...fields,
+  });
 }
 
 /**
