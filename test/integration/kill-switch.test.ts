@@ -574,13 +574,7 @@ describe('the kill switch on the local stack', () => {
       qty: held + 5,
       reason: `superseded: recorded for ${held + 5}, ${held} left to sell; sent again as -3`,
     });
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
-      qty: held,
-      status: 'filled',
-    });
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await expectResentAtNoonAndFlat(s, flattenId, 3, held);
   });
 
   it('a kill switch with flatten finds the day\'s flatten spent with nothing working and none to send again (expired with no broker order id): not "on their way", alerted "Exit not sent"', async () => {
@@ -641,13 +635,7 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.store.getIntent('2021-03-30', `${flattenId}-2`))?.killSwitchFlatten).toBe(
       again.killSwitch?.since,
     );
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
-      qty: held,
-      status: 'filled',
-    });
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await expectResentAtNoonAndFlat(s, flattenId, 2, held);
   });
 
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {
@@ -867,6 +855,25 @@ async function msftFlattenRefusedAt1000() {
   });
   const halted = await killSwitch(ctx, dailyLossInput('2021-03-30', '10:00'));
   return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', '2021-03-30', 'flatten') };
+}
+
+/**
+ * The day run from 10:30 to 12:01: the 12:00 risk check sends the flatten again as
+ * `<flattenId>-<n>`, which fills for every share `held`; MSFT is flat.
+ */
+async function expectResentAtNoonAndFlat(
+  s: Awaited<ReturnType<typeof msftFlattenRefusedAt1000>>['s'],
+  flattenId: string,
+  n: number,
+  held: number,
+) {
+  const result = await runDay(s, '2021-03-30', '10:30', '12:01');
+  expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-${n}`]);
+  expect(await s.ctx.store.getIntent('2021-03-30', `${flattenId}-${n}`)).toMatchObject({
+    qty: held,
+    status: 'filled',
+  });
+  expect((await s.ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
 }
 
 /**
