@@ -528,17 +528,7 @@ describe('the kill switch on the local stack', () => {
     s.alpaca.setTime(at('2021-03-30', '10:30'));
     await soldByHand(s, 'MSFT', 3);
     const alerts = s.notifier.sent.length;
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
-      status: 'skipped',
-      reason: expect.stringContaining('superseded'),
-    });
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
-      qty: held - 3,
-      status: 'filled',
-    });
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await expectResentAtNoonAndFlat(s, flattenId, 3, held - 3, true);
     expect(
       s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent again: MSFT'),
     ).toHaveLength(1);
@@ -553,17 +543,7 @@ describe('the kill switch on the local stack', () => {
       qty: held - 3,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
     });
-    const result = await runDay(s, '2021-03-30', '10:30', '12:01');
-    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
-      status: 'skipped',
-      reason: expect.stringContaining('superseded'),
-    });
-    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toMatchObject({
-      qty: held,
-      status: 'filled',
-    });
-    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    await expectResentAtNoonAndFlat(s, flattenId, 3, held, true);
   });
 
   it('a re-send superseded (skipped) by a check that failed before recording the next: the next check sends the rest after the highest number', async () => {
@@ -859,18 +839,25 @@ async function msftFlattenRefusedAt1000() {
 
 /**
  * The day run from 10:30 to 12:01: the 12:00 risk check sends the flatten again as
- * `<flattenId>-<n>`, which fills for every share `held`; MSFT is flat.
+ * `<flattenId>-<n>`, which fills for `qty` shares; MSFT is flat. With `superseded`, the stored
+ * re-send before it (`-<n - 1>`) was settled skipped as superseded.
  */
 async function expectResentAtNoonAndFlat(
   s: Awaited<ReturnType<typeof msftFlattenRefusedAt1000>>['s'],
   flattenId: string,
   n: number,
-  held: number,
+  qty: number,
+  superseded = false,
 ) {
   const result = await runDay(s, '2021-03-30', '10:30', '12:01');
   expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-${n}`]);
+  if (superseded)
+    expect(await s.ctx.store.getIntent('2021-03-30', `${flattenId}-${n - 1}`)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
   expect(await s.ctx.store.getIntent('2021-03-30', `${flattenId}-${n}`)).toMatchObject({
-    qty: held,
+    qty,
     status: 'filled',
   });
   expect((await s.ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
