@@ -35,7 +35,7 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, pendingExitLegs, positionRecords, sleevesDay } from './sleeves.js';
-import { exitOrdersNow, killSwitchFlattenAgain, workingExitQty } from './stops.js';
+import { exitOrdersNow, killSwitchFlattenAgain, UNSENT, WORKING_EXIT, workingExitQty } from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -700,7 +700,7 @@ export async function killSwitch(
           await markFlatten(ctx, placed, since, time);
           exits.push(id);
         } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
-        else if (!UNSENT_EXIT.includes(placed.status) && workingMembers(id, todays, working).length === 0) {
+        else if (!UNSENT.includes(placed.status) && workingMembers(id, todays, working).length === 0) {
           // Spent, nothing of it working, and not to be sent again: no exit of these shares is on
           // its way; said, as the risk check says a spent exit id ("Exit not sent").
           flattenSpent.push(id);
@@ -794,9 +794,6 @@ async function spentUnsold(
   return true;
 }
 
-/** Intent states of an exit recorded and not (known to be) at the broker yet: on its way. */
-const UNSENT_EXIT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
-
 /**
  * The members of the day's flatten `id` series (`id`, `<id>-2`, ...) that still work: their order
  * as the broker has it now (`orders`: the open ones and today's exits as they stand) not done, or,
@@ -813,9 +810,7 @@ function workingMembers(
       (i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)));
     if (i.purpose !== 'exit' || !member) return false;
     const order = orders.find((o) => o.clientOrderId === i.clientOrderId);
-    return order !== undefined
-      ? !DONE.has(order.status)
-      : [...UNSENT_EXIT, 'accepted', 'partially_filled'].includes(i.status);
+    return order !== undefined ? !DONE.has(order.status) : WORKING_EXIT.includes(i.status);
   });
 }
 

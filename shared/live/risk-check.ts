@@ -36,6 +36,7 @@ import {
   type FlattenAgain,
   killSwitchFlattenAgain,
   placeStop,
+  riskExitReason,
   stopPrice,
   supersedeStaleResend,
   workingExitQty,
@@ -362,11 +363,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         day,
         { ...position, qty: side * left },
         scheduledTime,
-        resend !== null
-          ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
-          : flatten
-            ? 'daily loss breaker: flatten'
-            : `price ${position.currentPrice} is through the stop ${wanted}`,
+        riskExitReason(resend, flatten, position.currentPrice, wanted),
         resend ?? undefined,
         // Alerted by the check that records the re-send, once, not by a concurrent one.
         resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left),

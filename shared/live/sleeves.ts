@@ -85,6 +85,7 @@ import {
   alertFlattenAgain,
   killSwitchFlattenAgain,
   placeStop,
+  riskExitReason,
   stopPrice,
   supersedeStaleResend,
   workingExitQty,
@@ -1213,8 +1214,8 @@ export async function sleeveStops(
             ledger: own,
             sent: Math.max(0, left),
           });
-        for (const order of resting) await ctx.broker.cancelOrder(order.id);
         if (left <= 0) {
+          for (const order of resting) await ctx.broker.cancelOrder(order.id);
           ctx.log.info('an exit of these shares is working: no second exit sent', {
             sleeve: book.id,
             symbol: p.symbol,
@@ -1223,9 +1224,12 @@ export async function sleeveStops(
           });
           continue;
         }
-        // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+        // A re-send recorded by a check that died, for another quantity than is left now:
+        // superseded, next number. Another writer settled or sent it first: this check leaves the
+        // shares and their stops to it (as the single-strategy risk check), cancelling nothing.
         const resend = again === null ? null : await supersedeStaleResend(ctx, again, intents, left, now);
         if (again !== null && resend === null) continue;
+        for (const order of resting) await ctx.broker.cancelOrder(order.id);
         const sendId = resend?.id ?? id;
         const placed = await placeIntentOnce(
           ctx,
@@ -1244,12 +1248,7 @@ export async function sleeveStops(
             referencePrice: position.currentPrice,
             status: 'recorded',
             filledQty: 0,
-            reason:
-              resend !== null
-                ? `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`
-                : flatten
-                  ? 'daily loss breaker: flatten'
-                  : `price ${position.currentPrice} is through the stop ${wanted}`,
+            reason: riskExitReason(resend, flatten, position.currentPrice, wanted),
             configHash: ctx.configHash,
             gitCommit: ctx.gitCommit,
             createdAt: now,
@@ -1274,7 +1273,7 @@ export async function sleeveStops(
           await ctx.notifier.publish({
             subject: `Exit at market: ${p.symbol} (${book.id})`,
             severity: 'warning',
-            text: `${sendId}: ${placed.reason ?? (flatten ? 'daily loss breaker: flatten' : `price ${position.currentPrice} is through the stop ${wanted}`)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
+            text: `${sendId}: ${placed.reason ?? riskExitReason(resend, flatten, position.currentPrice, wanted)}${resting.length > 0 ? `; its resting stop order(s) cancelled: ${resting.map((o) => o.clientOrderId).join(', ')}` : ''}`,
           });
         }
         continue;

@@ -44,7 +44,7 @@ export async function placeStop(
 }
 
 /** The states of an exit intent that may still sell (a filled, cancelled or expired one sells no more). */
-const WORKING_EXIT: readonly IntentStatus[] = [
+export const WORKING_EXIT: readonly IntentStatus[] = [
   'recorded',
   'submitted',
   'unknown',
@@ -53,7 +53,7 @@ const WORKING_EXIT: readonly IntentStatus[] = [
 ];
 
 /** The states of an intent whose order the broker may not have yet. */
-const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+export const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /** What an exit intent can still sell: its unfilled shares while it works, nothing once finished. */
 function leftToSell(intent: IntentRecord): number {
@@ -247,6 +247,22 @@ export interface FlattenAgain {
   readonly ended: IntentRecord;
   /** The `since` of the halt it flattens under: the re-send's `killSwitchFlatten` stamp. */
   readonly since: number;
+}
+
+/**
+ * The reason a risk check's exit of a position carries (single-strategy and sleeves alike): the
+ * kill switch's flatten sent again (`resend`), the daily-loss breaker's flatten, or the price
+ * through the stop.
+ */
+export function riskExitReason(
+  resend: FlattenAgain | null,
+  flatten: boolean,
+  price: number,
+  stop: number | null,
+): string {
+  if (resend !== null)
+    return `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`;
+  return flatten ? 'daily loss breaker: flatten' : `price ${price} is through the stop ${stop}`;
 }
 
 /** Intent states of an order the broker ended without filling it whole. */
