@@ -22,7 +22,7 @@ export async function checkedAt(
 async function clockInstant(now: () => Promise<string>): Promise<number> {
   const clock = Date.parse(await now());
   if (!Number.isFinite(clock))
-    throw new InvalidParameterError('execute-orders: the clock port answered a time that is not an instant');
+    throw new InvalidParameterError('cutoff: the clock port answered a time that is not an instant');
   return clock;
 }
 

@@ -254,7 +254,7 @@ function daysBefore(day: string, days: number): string {
  * state's keys keep it from being applied twice.
  */
 export function splitsReadFrom(bookedThrough: string, day: string): string {
-  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
+  const kept = lateSplitsReadFrom(day);
   return bookedThrough < kept ? bookedThrough : kept;
 }
 
@@ -276,7 +276,7 @@ export function lateSplitOf(
 ): DaySplit | null {
   const found = unlistedSplitOf(position, records, fills);
   if (found === null) return null;
-  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
+  const kept = lateSplitsReadFrom(day);
   return (
     listed.find(
       (x) =>
@@ -359,7 +359,7 @@ export async function withLateSplits(
 }
 
 /** The first day a read of the splits listed late starts at, for `day` ({@link SPLIT_KEYS_KEPT_DAYS}). */
-export function lateSplitsReadFrom(day: string): string {
+function lateSplitsReadFrom(day: string): string {
   return daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
 }
 
@@ -384,8 +384,7 @@ export function splitSleevesState(
     (x, k) =>
       state.splits?.[splitKey(x)] === undefined && splits.findIndex((y) => splitKey(y) === splitKey(x)) === k,
   );
-  const kept = daysBefore(day, SPLIT_KEYS_KEPT_DAYS);
-  const oldest = readFrom !== undefined && readFrom < kept ? readFrom : kept;
+  const oldest = readFrom === undefined ? lateSplitsReadFrom(day) : splitsReadFrom(readFrom, day);
   const keys = Object.fromEntries(
     [...Object.entries(state.splits ?? {}), ...applied.map((x) => [splitKey(x), x.ratio] as const)].filter(
       ([key]) => (key.split(':').at(-1) as string) >= oldest,

@@ -109,7 +109,7 @@ export class StreamRiskEngine {
   private readonly resting = new Map<string, readonly BrokerOrder[]>();
   /** Symbols with a flatten intent today (recorded by anyone, settled or not). */
   private readonly flattened = new Set<string>();
-  /** The symbols (per day) whose unlisted split the stream has logged. */
+  /** Symbols whose unlisted split the stream has logged today (emptied at a new day). */
   private readonly unlistedLogged = new Set<string>();
   private day: string | null = null;
   private active = false;
@@ -148,7 +148,10 @@ export class StreamRiskEngine {
     const { ctx } = this;
     const nowIso = new Date(this.options.now()).toISOString();
     const day = newYorkTime(nowIso).date;
-    if (this.day !== day) this.flattened.clear();
+    if (this.day !== day) {
+      this.flattened.clear();
+      this.unlistedLogged.clear();
+    }
     this.day = day;
     // Send times of orders the engine did not time itself (the risk check's stops): keep a minute.
     const horizon = performance.now() - 60_000;
@@ -236,8 +239,8 @@ export class StreamRiskEngine {
                 : null,
           ),
         ) !== null;
-      if (unlisted && !this.unlistedLogged.has(`${day}|${p.symbol}`)) {
-        this.unlistedLogged.add(`${day}|${p.symbol}`);
+      if (unlisted && !this.unlistedLogged.has(p.symbol)) {
+        this.unlistedLogged.add(p.symbol);
         ctx.log.warn('a split the broker has not listed yet: the stream leaves the symbol alone', {
           symbol: p.symbol,
         });
