@@ -1208,17 +1208,19 @@ function profileThresholds(
         () => new ProfileBars(cache.series),
         (b) => b.bytes,
       );
-      // The cache's batches of this kind by bins, so that a batch finds its partner (twice or half
-      // as many bins). Emptied with the cache; each batch registers again when asked.
-      const group = cache.get(
-        `volume-profile-batches${sides}`,
-        () => new Map<number, ProfileBatch>(),
-        (g) => 64 * (g.size + 1),
-      );
       const batch = cache.get(
         `volume-profile-batch:${bins}${sides}`,
         () => new ProfileBatch(cache.series, bins, bars, shorts),
         (b) => b.bytes,
+      );
+      // The cache's batches of this kind by bins, so that a batch finds its partner (twice or half
+      // as many bins). Emptied with the cache; each batch registers again when asked. Asked after
+      // the batch: a batch whose insertion emptied the cache then registers in the group that
+      // lives on, not in one emptied with it.
+      const group = cache.get(
+        `volume-profile-batches${sides}`,
+        () => new Map<number, ProfileBatch>(),
+        (g) => 64 * (g.size + 1),
       );
       group.set(bins, batch);
       return batch.take(lookback, group);
