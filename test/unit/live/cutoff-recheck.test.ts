@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidParameterError } from '../../../shared/core/errors.js';
 import { orderStyle } from '../../../shared/core/live/order-style.js';
 import type { LiveContext } from '../../../shared/live/context.js';
-import { CUTOFF_RECHECK_MARGIN_MS, cutoffRecheck } from '../../../shared/live/cutoff.js';
+import { CUTOFF_RECHECK_MARGIN_MS, cutoffRecheck, cutoffSkippedAlert } from '../../../shared/live/cutoff.js';
 import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from '../../../shared/live/steps.js';
 
 // 2021-03-18, New York on daylight saving time: 09:28 = 13:28Z.
@@ -82,5 +82,22 @@ describe('cutoffRecheck: the clock asked again before each send near the cutoff'
     const check = cutoffRecheck(c.ctx, '2026-01-05', '2026-01-05T00:59:30.000Z', crypto);
     expect(await check()).toBe(false);
     expect(c.calls()).toBe(1);
+  });
+});
+
+describe('cutoffSkippedAlert: the orders decided at the close that the cutoff kept from being sent', () => {
+  it("is critical, names the day and the bot's orders (market-on-open for equity, the daily close's for crypto), and carries the text as given", () => {
+    const text = 'The cutoff passed before they were sent: qs-1, qs-2';
+    expect(cutoffSkippedAlert(equity, DAY, text)).toEqual({
+      subject: `Market-on-open orders skipped on ${DAY}`,
+      severity: 'critical',
+      text,
+    });
+    const crypto = orderStyle({ assetClass: 'crypto', live: {} } as Parameters<typeof orderStyle>[0]);
+    expect(cutoffSkippedAlert(crypto, '2026-01-05', text)).toEqual({
+      subject: 'Daily close orders skipped on 2026-01-05',
+      severity: 'critical',
+      text,
+    });
   });
 });
