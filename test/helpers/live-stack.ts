@@ -2,13 +2,14 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { vi } from 'vitest';
 import { DynamoStateStore, stateStoreDocumentClient } from '../../shared/adapters/dynamodb/state-store.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
 import { startLocalLiveStack } from '../../shared/adapters/local/live-stack.js';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { BrokerPosition } from '../../shared/core/ports/broker.js';
-import type { IntentRecord } from '../../shared/core/ports/state-store.js';
+import type { IntentRecord, StateStore } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -259,3 +260,23 @@ export const orderByHand = (
 /** A sale by hand on the stack's broker: a market day sell of `qty` `symbol` under `desk-manual-sell`. */
 export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
   orderByHand(stack, 'desk-manual-sell', symbol, 'sell', qty);
+
+/**
+ * The store's `settleIntent` spied on so that, when it is asked to settle `id`, another writer (a
+ * concurrent risk check) first settles it `skipped` from `recorded` (token `another-check`), then
+ * the asked write runs: it finds the intent changed (the race lost). Restore the spy after.
+ */
+export function anotherWriterSettlesFirst(store: StateStore, id: string, now: string) {
+  const settle = store.settleIntent.bind(store);
+  return vi.spyOn(store, 'settleIntent').mockImplementation(async (date, clientOrderId, from, patch, by) => {
+    if (clientOrderId === id)
+      await settle(
+        date,
+        id,
+        ['recorded'],
+        { status: 'skipped', reason: 'superseded by another check', updatedAt: now },
+        'another-check',
+      );
+    return settle(date, clientOrderId, from, patch, by);
+  });
+}

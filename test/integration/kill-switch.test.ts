@@ -10,7 +10,15 @@ import { haltTrading, killSwitch, OperatorInputError, resumeTrading } from '../.
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { brokerCancels, exitIntent, postOrders, soldByHand, startLiveStack } from '../helpers/live-stack.js';
+import { placeStop, stopPrice } from '../../shared/live/stops.js';
+import {
+  anotherWriterSettlesFirst,
+  brokerCancels,
+  exitIntent,
+  postOrders,
+  soldByHand,
+  startLiveStack,
+} from '../helpers/live-stack.js';
 
 // March 30 .. April 8, 2021: New York is on daylight saving time (09:00 = 13:00Z). With the bundled
 // bars and this config the strategy enters MSFT on 03-30, exits it on 03-31, enters MSFT again on
@@ -616,6 +624,52 @@ describe('the kill switch on the local stack', () => {
       again.killSwitch?.since,
     );
     await expectResentAtNoonAndFlat(s, flattenId, 2, held);
+  });
+
+  it("a stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop", async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    expect(held).toBeGreaterThan(3);
+    // 10:05 a risk check that read MSFT before the halt places its stop after the kill switch's
+    // cancels: it rests (the refused flatten sells nothing).
+    s.alpaca.setTime(at('2021-03-30', '10:05'));
+    const price = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.currentPrice ?? 0;
+    const stop = await placeStop(
+      ctx,
+      '2021-03-30',
+      'MSFT',
+      'sell',
+      held,
+      stopPrice(price * 0.9, 1),
+      price,
+      at('2021-03-30', '10:05'),
+    );
+    expect(stop.status).toBe('accepted');
+    // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
+    await storeResend(ctx, flattenId, '10:15', {
+      status: 'recorded',
+      qty: held - 3,
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+    });
+    // Another check settles it between this check's read and its conditional write.
+    const raced = anotherWriterSettlesFirst(ctx.store, `${flattenId}-2`, at('2021-03-30', '10:30'));
+    s.alpaca.setTime(at('2021-03-30', '10:30'));
+    const before = writes(s);
+    const checked = await riskCheck(ctx, at('2021-03-30', '10:30'));
+    expect(raced.mock.calls.filter(([, id]) => id === `${flattenId}-2`)).toHaveLength(1);
+    raced.mockRestore();
+    expect(checked.exits).toEqual([]);
+    // Nothing sent, nothing cancelled: the stop rests on every share.
+    expect(writes(s)).toBe(before);
+    const open = await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] });
+    expect(open.map((o) => [o.clientOrderId, o.type, o.qty, o.filledQty])).toEqual([
+      [stop.clientOrderId, 'stop', held, 0],
+    ]);
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      status: 'skipped',
+      settledBy: 'another-check',
+    });
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-3`)).toBeUndefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(held);
   });
 
   it("two risk checks at once find the kill switch's flatten refused: one re-send, alerted once", async () => {

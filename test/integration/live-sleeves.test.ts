@@ -15,7 +15,13 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
-import { brokerCancels, soldByHand, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
+import {
+  anotherWriterSettlesFirst,
+  brokerCancels,
+  soldByHand,
+  splitBarsDir,
+  startLiveStack,
+} from '../helpers/live-stack.js';
 
 // New York is on daylight saving time in these weeks: 09:00 = 13:00Z.
 const at = (day: string, hhmm: string) =>
@@ -1163,21 +1169,8 @@ describe('sleeves in the live functions, against the local stack', () => {
 
   it("a capped re-send of a sleeve's flatten counts the plain exit the same check placed for another sleeve in the symbol (a crossed stop): never short", async () => {
     const { s, ctx } = await twoSleevesInSpyAtD3Open();
-    // 09:40 a halt; bollinger's flatten of its 3 SPY under it was refused by the broker.
-    s.alpaca.setTime(at(D3, '09:40'));
-    const halted = await haltTrading(ctx.store, { reason: 'test', by: 'ops', time: at(D3, '09:40') });
-    const since = halted.state?.killSwitch?.since as number;
-    const bollingerFlatten = spyFlattenOf(s, 'bollinger');
-    await ctx.store.createIntent({
-      ...leg(s, D3, 'bollinger', 'SPY', 'exit', 3, 390),
-      clientOrderId: bollingerFlatten,
-      leg: undefined,
-      strategy: ctx.config.name,
-      timeInForce: 'day',
-      killSwitchFlatten: since,
-      status: 'rejected',
-      reason: 'order rejected',
-    });
+    const { refused } = await bollingerFlattenRefusedAt(s, '09:40');
+    const bollingerFlatten = refused.clientOrderId;
     // 12 of the 18 SPY sold by hand: the broker holds 6, the ledger trend 10 + rsi 5 + bollinger 3.
     expect(await held(s)).toEqual({ 'trend:SPY': 10, 'rsi:SPY': 5, 'bollinger:SPY': 3 });
     await soldByHand(s, 'SPY', 12);
@@ -1213,7 +1206,69 @@ describe('sleeves in the live functions, against the local stack', () => {
     });
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   }, 120_000);
+
+  it("a sleeve's stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop; the sleeve's shares keep their resting stop", async () => {
+    const { s, ctx } = await twoSleevesInSpyAtD3Open();
+    const { refused } = await bollingerFlattenRefusedAt(s, '09:40');
+    // 09:50 a check recorded the re-send for 5 (not the 3 left) and died before sending it.
+    const stale = `${refused.clientOrderId}-2`;
+    await ctx.store.createIntent({
+      ...refused,
+      clientOrderId: stale,
+      qty: 5,
+      status: 'recorded',
+      reason: `kill switch: flatten sent again (${refused.clientOrderId} rejected)`,
+      createdAt: at(D3, '09:50'),
+      updatedAt: at(D3, '09:50'),
+    });
+    const stopsBefore = await spyStops(s);
+    expect(stopsBefore).toContainEqual(
+      expect.objectContaining({ tag: sleeveSetTag('paper', ['bollinger']), qty: 3 }),
+    );
+    const ordersBefore = await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] });
+    // Another check settles the stale re-send between this check's read and its conditional write.
+    const raced = anotherWriterSettlesFirst(ctx.store, stale, at(D3, '10:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(raced.mock.calls.filter(([, id]) => id === stale)).toHaveLength(1);
+    raced.mockRestore();
+    expect(checked.exits).toEqual([]);
+    // The stops rest as before; no order was sent (neither the stale quantity nor the next number).
+    expect(await spyStops(s)).toEqual(stopsBefore);
+    const ordersAfter = await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] });
+    expect(ordersAfter.map((o) => [o.clientOrderId, o.status])).toEqual(
+      ordersBefore.map((o) => [o.clientOrderId, o.status]),
+    );
+    expect(await ctx.store.getIntent(D3, stale)).toMatchObject({
+      status: 'skipped',
+      settledBy: 'another-check',
+    });
+    expect(await ctx.store.getIntent(D3, `${refused.clientOrderId}-3`)).toBeUndefined();
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(18);
+  }, 120_000);
 });
+
+/**
+ * A halt at `hhmm` on D3 (by ops, without flatten: the sleeves' stops rest) and bollinger's SPY
+ * flatten of its 3 shares under it, refused by the broker (stored as the kill switch leaves it,
+ * stamped with the halt's `since`): the flatten's record.
+ */
+async function bollingerFlattenRefusedAt(s: Stack, hhmm: string) {
+  s.alpaca.setTime(at(D3, hhmm));
+  const halted = await haltTrading(s.ctx.store, { reason: 'test', by: 'ops', time: at(D3, hhmm) });
+  const refused: IntentRecord = {
+    ...leg(s, D3, 'bollinger', 'SPY', 'exit', 3, 390),
+    clientOrderId: spyFlattenOf(s, 'bollinger'),
+    leg: undefined,
+    strategy: s.ctx.config.name,
+    timeInForce: 'day',
+    killSwitchFlatten: halted.state?.killSwitch?.since as number,
+    status: 'rejected',
+    reason: 'order rejected',
+  };
+  await s.ctx.store.createIntent(refused);
+  return { refused };
+}
 
 /** The sum of the sleeves' SPY as booked by the last end-of-day. */
 async function spyHeld(s: Stack): Promise<number> {
