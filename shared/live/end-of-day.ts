@@ -27,6 +27,7 @@ import { backtestTracking } from './paper-validation.js';
 import {
   applyLateSplit,
   haltSymbol,
+  parseSplitKey,
   positionConflict,
   splitKey,
   splitKeys,
@@ -948,9 +949,8 @@ async function lateSplits(
   const late = new Map(applied.map((x) => [splitKey(x), x]));
   if (stored?.date === day) {
     for (const [key, ratio] of Object.entries(stored.bookedFills ?? {})) {
-      const [kind, symbol, date] = key.split(':');
-      if (kind === 'split' && symbol !== undefined && date !== undefined && date < day && !late.has(key))
-        late.set(key, { symbol, date, ratio });
+      const split = parseSplitKey(key);
+      if (split !== null && split.date < day && !late.has(key)) late.set(key, { ...split, ratio });
     }
   }
   const toOpening = [...late.values()].filter((x) => startOfDay?.bookedFills?.[splitKey(x)] === undefined);

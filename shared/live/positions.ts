@@ -172,6 +172,18 @@ export function splitKey(split: Pick<DaySplit, 'symbol' | 'date'>): string {
 }
 
 /**
+ * The split a {@link splitKey} names (its symbol and its `YYYY-MM-DD` date), or null for any other
+ * key (a list's `bookedFills` holds broker order ids too).
+ */
+export function parseSplitKey(key: string): Pick<DaySplit, 'symbol' | 'date'> | null {
+  if (!key.startsWith('split:')) return null;
+  const cut = key.lastIndexOf(':');
+  const symbol = key.slice('split:'.length, cut);
+  const date = key.slice(cut + 1);
+  return symbol.length > 0 && /^\d{4}-\d{2}-\d{2}$/.test(date) ? { symbol, date } : null;
+}
+
+/**
  * The day's splits a positions list has not applied yet: every one for a list of an earlier day;
  * for the day's own list, those its `bookedFills` does not name (none when it has no `bookedFills`:
  * such a list was read from the broker, as of its time).

@@ -75,6 +75,7 @@ import {
   type DaySplit,
   intentFills,
   listedSplits,
+  parseSplitKey,
   splitKey,
   splitSleevesState,
   splitsReadFrom,
@@ -989,8 +990,8 @@ export async function sleevesDay(
     open,
     // The day's splits the base has applied (the signal step never applies the day's own).
     splits: Object.entries(base.splits ?? {}).flatMap(([key, ratio]) => {
-      const [, symbol, date] = key.split(':') as [string, string, string];
-      return date === day ? [{ symbol, date, ratio }] : [];
+      const split = parseSplitKey(key);
+      return split?.date === day ? [{ ...split, ratio }] : [];
     }),
   });
   for (const o of booked.overfilled) {
@@ -1005,7 +1006,9 @@ export async function sleevesDay(
     ...booked,
     bookedFills: {
       ...booked.bookedFills,
-      ...Object.fromEntries(Object.entries(base.splits ?? {}).filter(([key]) => key.endsWith(`:${day}`))),
+      ...Object.fromEntries(
+        Object.entries(base.splits ?? {}).filter(([key]) => parseSplitKey(key)?.date === day),
+      ),
     },
   };
   if (!persist) return { ...booking, recorded: [] };

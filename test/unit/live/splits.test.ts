@@ -7,6 +7,7 @@ import {
   applyLateSplit,
   intentFills,
   lateSplitOf,
+  parseSplitKey,
   splitKey,
   splitRecord,
   splitRecords,
@@ -41,6 +42,36 @@ const fill = (
   price: 180,
   time: `${DAY}T15:00:00.000Z`,
   partial: false,
+});
+
+describe("the split key of a list's booked fills", () => {
+  it('parseSplitKey reads back the symbol and date splitKey wrote, for any symbol (a crypto product id, a colon in it too)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.date({ min: new Date('2000-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }),
+        (symbol, when) => {
+          const date = when.toISOString().slice(0, 10);
+          expect(parseSplitKey(splitKey({ symbol, date }))).toEqual({ symbol, date });
+        },
+      ),
+    );
+    expect(parseSplitKey('split:BTC-USD:2026-01-05')).toEqual({ symbol: 'BTC-USD', date: '2026-01-05' });
+  });
+
+  it('any other key of the booked fills (a broker order id, an unlisted fill) is none', () => {
+    for (const key of [
+      '61e69015-8549-4bfd-b9c3-01e75843f47d',
+      'unlisted:o-1',
+      'split',
+      'split:',
+      'split::2021-03-19',
+      'split:SPY:',
+      'splits:SPY:2021-03-19',
+      'SPY:2021-03-19',
+    ])
+      expect(parseSplitKey(key)).toBeNull();
+  });
 });
 
 describe("a positions list and the day's splits", () => {
