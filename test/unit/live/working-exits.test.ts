@@ -1,47 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { BrokerOrder } from '../../../shared/core/ports/broker.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
 import { killSwitchFlattenAgain, workingExitQty } from '../../../shared/live/stops.js';
-
-const order = (over: Partial<BrokerOrder>): BrokerOrder => ({
-  id: `o-${over.clientOrderId ?? 'x'}`,
-  clientOrderId: 'x',
-  symbol: 'SPY',
-  side: 'sell',
-  type: 'market',
-  timeInForce: 'day',
-  qty: 10,
-  filledQty: 0,
-  filledAvgPrice: null,
-  limitPrice: null,
-  stopPrice: null,
-  status: 'new',
-  submittedAt: '2021-03-18T14:00:00.000Z',
-  filledAt: null,
-  legs: [],
-  ...over,
-});
-
-const intent = (over: Partial<IntentRecord>): IntentRecord => ({
-  clientOrderId: 'i',
-  sleeve: 'main',
-  date: '2021-03-18',
-  strategy: 'main',
-  symbol: 'SPY',
-  purpose: 'exit',
-  side: 'sell',
-  qty: 10,
-  type: 'market',
-  timeInForce: 'day',
-  referencePrice: 100,
-  status: 'accepted',
-  filledQty: 0,
-  configHash: 'h',
-  gitCommit: 'c',
-  createdAt: '2021-03-18T13:10:00.000Z',
-  updatedAt: '2021-03-18T13:10:00.000Z',
-  ...over,
-});
+import { intentRecord as intent, brokerOrder as order } from '../../helpers/live-records.js';
 
 const options = { ownId: 'own', maySend: () => true };
 
