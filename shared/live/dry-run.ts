@@ -26,7 +26,7 @@ import {
   type VirtualOrder,
   virtualOrderId,
 } from '../core/live/dry-run-account.js';
-import { orderStyle } from '../core/live/order-style.js';
+import { isAtOpenOrder, orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
 import { utcSessionDate } from '../core/market/crypto-calendar.js';
 import type {
@@ -123,7 +123,6 @@ export async function dryRunOrders(
   const style = orderStyle(ctx.config);
   const at = await checkedAt(ctx, scheduledTime, (t) => style.beforeCutoff(t, day));
   const stillBeforeCutoff = cutoffRecheck(ctx, day, at, style);
-  const atOpen = (i: IntentRecord) => i.timeInForce === style.atOpen.timeInForce && i.type === 'market';
   if (ctx.config.sleeves !== undefined) await netSleeveLegs(ctx, day, at);
   const all = await ctx.store.listIntents(day);
   const recorded = all
@@ -148,7 +147,7 @@ export async function dryRunOrders(
   let counted = 0;
   const skippedLate: string[] = [];
   for (const intent of recorded) {
-    if (atOpen(intent) && !(await stillBeforeCutoff())) {
+    if (isAtOpenOrder(style, intent) && !(await stillBeforeCutoff())) {
       if (await transition(intent, 'skipped', `after ${style.cutoffLabel}`))
         skippedLate.push(intent.clientOrderId);
       continue;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CacheError } from '../core/errors.js';
-import { orderStyle } from '../core/live/order-style.js';
+import { isAtOpenOrder, orderStyle } from '../core/live/order-style.js';
 import { intentLimitViolations } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import type { IntentRecord, IntentStatus } from '../core/ports/state-store.js';
@@ -157,10 +157,9 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
 
     // Orders decided at the close (equity: market-on-open; crypto: market IOC) go out before the
     // session's cutoff only: after it, skipped and alerted, never sent late (core/live/order-style.ts).
-    const atOpen = (i: IntentRecord) => i.timeInForce === style.atOpen.timeInForce && i.type === 'market';
     const pastCutoff = !style.beforeCutoff(at, day);
     if (pastCutoff) {
-      for (const intent of pending.filter((i) => i.status === 'recorded' && atOpen(i))) {
+      for (const intent of pending.filter((i) => i.status === 'recorded' && isAtOpenOrder(style, i))) {
         await transition(intent, ['recorded'], {
           status: 'skipped',
           reason: `after ${style.cutoffLabel}`,
@@ -233,17 +232,17 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           await accept(intent, existing);
           continue;
         }
-        if (pastCutoff && atOpen(intent)) {
+        if (pastCutoff && isAtOpenOrder(style, intent)) {
           const expired = await expireUnsent(ctx, intent, now());
           if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
           continue;
         }
-      } else if (pastCutoff && atOpen(intent)) {
+      } else if (pastCutoff && isAtOpenOrder(style, intent)) {
         continue;
       }
       if (intent.status === 'recorded') {
         if (refusal !== null && refusable(intent)) continue;
-        if (atOpen(intent) && !(await stillBeforeCutoff())) {
+        if (isAtOpenOrder(style, intent) && !(await stillBeforeCutoff())) {
           // The cutoff passed while the run went on: skipped and alerted, as past-cutoff intents are.
           const skipped = await transition(intent, ['recorded'], {
             status: 'skipped',
@@ -300,7 +299,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
       // The rate slot is taken before the clock is asked again, so no wait for it comes between the
       // last check and the POST (the send's first call then takes none).
       let slotTaken = false;
-      if (atOpen(intent)) {
+      if (isAtOpenOrder(style, intent)) {
         await rateSlot();
         slotTaken = true;
         if (!(await stillBeforeCutoff())) {

@@ -52,6 +52,18 @@ export interface OrderStyle {
   stop(stopPrice: number, side: 'buy' | 'sell'): StopOrder;
 }
 
+/**
+ * Whether an order is one of those decided at the close: the style's `atOpen` kind (equity: market
+ * on open; crypto: market IOC), which go out before the session's cutoff only (execute-orders and
+ * the crypto dry run skip them after it, alerted, never sent late).
+ */
+export function isAtOpenOrder(
+  style: Pick<OrderStyle, 'atOpen'>,
+  order: { readonly type: string; readonly timeInForce: string },
+): boolean {
+  return order.timeInForce === style.atOpen.timeInForce && order.type === 'market';
+}
+
 /** Cents, rounded away from the market (a sell's limit down, a buy's up), so rounding never tightens it. */
 export const awayFromMarket = (price: number, side: 'buy' | 'sell'): number =>
   side === 'sell' ? Math.floor(price * 100 + 1e-9) / 100 : Math.ceil(price * 100 - 1e-9) / 100;

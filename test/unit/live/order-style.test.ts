@@ -5,6 +5,7 @@ import { parseConfig } from '../../../shared/core/config/schema.js';
 import {
   beforeIocCutoff,
   DEFAULT_STOP_LIMIT_DISTANCE,
+  isAtOpenOrder,
   orderStyle,
   stopLimitPrice,
 } from '../../../shared/core/live/order-style.js';
@@ -47,6 +48,22 @@ describe('the order style by asset class (one place)', () => {
     const absent = parseConfig(cryptoYaml.replace(/^ {2}stopLimitDistance: .*$/m, ''), 'c');
     expect(absent.live.stopLimitDistance).toBeUndefined();
     expect(orderStyle(absent).stop(100, 'sell').limitPrice).toBe(100 * (1 - DEFAULT_STOP_LIMIT_DISTANCE));
+  });
+
+  it("an order decided at the close is the style's at-open kind: equity's market-on-open, crypto's market IOC; no stop, limit or other time in force", () => {
+    const kinds = [
+      { type: 'market', timeInForce: 'opg' },
+      { type: 'market', timeInForce: 'ioc' },
+      { type: 'market', timeInForce: 'day' },
+      { type: 'limit', timeInForce: 'opg' },
+      { type: 'limit', timeInForce: 'ioc' },
+      { type: 'stop', timeInForce: 'gtc' },
+      { type: 'stop_limit', timeInForce: 'gtc' },
+    ] as const;
+    const atOpen = (config: typeof equity) =>
+      kinds.filter((k) => isAtOpenOrder(orderStyle(config), k)).map((k) => `${k.type} ${k.timeInForce}`);
+    expect(atOpen(equity)).toEqual(['market opg']);
+    expect(atOpen(crypto)).toEqual(['market ioc']);
   });
 
   it("a crypto stop-limit's limit is always beyond its stop, by at most the distance plus a cent", () => {
