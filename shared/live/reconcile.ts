@@ -442,19 +442,33 @@ function unlistedFill(orderId: string, symbol: string, side: 'buy' | 'sell', qty
 }
 
 /**
+ * What a stored list holds of the day's broker orders, by order (filled quantity per broker order
+ * id): nothing for a list of an earlier day, its `bookedFills` for one of the day; undefined when it
+ * cannot say by order (a list of the day without `bookedFills`, which says by its `writtenAt` only;
+ * a list of a later day). The rule of {@link fillsAfterList}, and of the stream's split guard, which
+ * weighs the day's orders (its intents) and so has no fill times to fall back on.
+ */
+export function bookedByList(
+  stored: Pick<PositionsList, 'date' | 'bookedFills'>,
+  day: string,
+): BookedFills | undefined {
+  if (stored.date < day) return {};
+  return stored.date === day ? stored.bookedFills : undefined;
+}
+
+/**
  * The day's fills a stored list does not hold: all of them for a list of an earlier day; for one of
- * the day, those beyond its `bookedFills`, else those after its `writtenAt`; undefined when the list
- * cannot say (neither, or a list of a later day).
+ * the day, those beyond its `bookedFills` ({@link bookedByList}), else those after its `writtenAt`;
+ * undefined when the list cannot say (neither, or a list of a later day).
  */
 export function fillsAfterList(
   stored: Pick<PositionsList, 'date' | 'bookedFills' | 'writtenAt'>,
   day: string,
   fills: readonly ActivityFill[],
 ): ActivityFill[] | undefined {
-  if (stored.date > day) return undefined;
-  if (stored.date < day) return [...fills];
-  if (stored.bookedFills !== undefined) return beyondBooked(fills, stored.bookedFills);
-  if (stored.writtenAt === undefined) return undefined;
+  const booked = bookedByList(stored, day);
+  if (booked !== undefined) return beyondBooked(fills, booked);
+  if (stored.date !== day || stored.writtenAt === undefined) return undefined;
   const writtenAt = Date.parse(stored.writtenAt);
   return fills.filter((f) => Date.parse(f.time) > writtenAt);
 }

@@ -33,7 +33,7 @@ import { initialRiskState, observeEquity, type RiskState } from '../core/risk/br
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
 import { intentFills } from '../live/positions.js';
-import { listAsOf, listBookedFills } from '../live/reconcile.js';
+import { bookedByList, listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
 import { bookStopOrder, refusedCancel } from '../live/stops.js';
 import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
@@ -230,14 +230,12 @@ export class StreamRiskEngine {
           positions.find((x) => x.symbol === p.symbol) ?? p,
           stored?.positions ?? [],
           // The day's fills of its orders the list does not hold: all of them for a list of an
-          // earlier day, those beyond its `bookedFills` for one of the day (else unknown: no guard).
-          intentFills(intents, p.symbol, (i) =>
-            stored === undefined || stored.date < day
-              ? 0
-              : stored.date === day && stored.bookedFills !== undefined
-                ? (stored.bookedFills[i.brokerOrderId ?? ''] ?? 0)
-                : null,
-          ),
+          // earlier day (or none), those beyond its `bookedFills` for one of the day (else unknown:
+          // no guard).
+          intentFills(intents, p.symbol, (i) => {
+            const booked = stored === undefined ? {} : bookedByList(stored, day);
+            return booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0);
+          }),
         ) !== null;
       if (unlisted && !this.unlistedLogged.has(p.symbol)) {
         this.unlistedLogged.add(p.symbol);

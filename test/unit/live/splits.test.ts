@@ -15,7 +15,7 @@ import {
   splitsReadFrom,
   splitsToApply,
 } from '../../../shared/live/positions.js';
-import { unexplainedSymbols } from '../../../shared/live/reconcile.js';
+import { bookedByList, fillsAfterList, unexplainedSymbols } from '../../../shared/live/reconcile.js';
 
 const DAY = '2021-03-19';
 const split = { symbol: 'SPY', date: DAY, ratio: 2 };
@@ -141,6 +141,28 @@ describe("a positions list and the day's splits", () => {
     ).toEqual([]);
     // Neither booked fills nor a time: it cannot say.
     expect(unexplainedSymbols({ date: DAY, positions: [] }, DAY, [], [], [])).toBeUndefined();
+  });
+
+  it("what a list holds of the day's orders: nothing for an earlier day's, its booked fills for the day's; it cannot say by order otherwise", () => {
+    const booked = { o1: 53, [splitKey(split)]: 2 };
+    expect(bookedByList({ date: '2021-03-18', bookedFills: { o1: 9 } }, DAY)).toEqual({});
+    expect(bookedByList({ date: DAY, bookedFills: booked }, DAY)).toBe(booked);
+    // A list of the day with its time only (no booked fills), or one of a later day.
+    expect(bookedByList({ date: DAY }, DAY)).toBeUndefined();
+    expect(bookedByList({ date: '2021-03-22', bookedFills: booked }, DAY)).toBeUndefined();
+    // fillsAfterList by the same rule, with the day's list's time to fall back on.
+    const fills = [fill('o1', 'buy', 60), fill('o2', 'sell', 6)];
+    expect(fillsAfterList({ date: '2021-03-18' }, DAY, fills)).toEqual(fills);
+    expect(fillsAfterList({ date: DAY, bookedFills: booked }, DAY, fills)).toEqual([
+      { ...fill('o1', 'buy', 60), qty: 7 },
+      fill('o2', 'sell', 6),
+    ]);
+    expect(fillsAfterList({ date: DAY, writtenAt: `${DAY}T14:00:00.000Z` }, DAY, fills)).toEqual(fills);
+    expect(fillsAfterList({ date: DAY, writtenAt: `${DAY}T16:00:00.000Z` }, DAY, fills)).toEqual([]);
+    expect(fillsAfterList({ date: DAY }, DAY, fills)).toBeUndefined();
+    expect(
+      fillsAfterList({ date: '2021-03-22', writtenAt: `${DAY}T14:00:00.000Z` }, DAY, fills),
+    ).toBeUndefined();
   });
 });
 
