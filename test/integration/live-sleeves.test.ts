@@ -1207,24 +1207,35 @@ describe('sleeves in the live functions, against the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')).toBeUndefined();
   }, 120_000);
 
-  it("a sleeve's stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop; the sleeve's shares keep their resting stop", async () => {
-    const { s, ctx } = await twoSleevesInSpyAtD3Open();
-    const { refused } = await bollingerFlattenRefusedAt(s, '09:40');
-    // 09:50 a check recorded the re-send for 5 (not the 3 left) and died before sending it.
-    const stale = `${refused.clientOrderId}-2`;
-    await ctx.store.createIntent({
-      ...refused,
-      clientOrderId: stale,
-      qty: 5,
-      status: 'recorded',
-      reason: `kill switch: flatten sent again (${refused.clientOrderId} rejected)`,
-      createdAt: at(D3, '09:50'),
-      updatedAt: at(D3, '09:50'),
+  it("a sleeve's re-send recorded by a check that died, for more than is left: superseded (skipped), the rest sent under the next number after the sleeve's stops are cancelled; alerted once, never short", async () => {
+    const { s, ctx, refused, stale } = await bollingerStaleResendAt0950();
+    const alerts = s.notifier.sent.length;
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([`${refused.clientOrderId}-3`]);
+    expect(await ctx.store.getIntent(D3, stale)).toMatchObject({
+      status: 'skipped',
+      reason: 'superseded: recorded for 5, 3 left to sell; sent again as -3',
     });
+    expect(await ctx.broker.getOrderByClientOrderId(stale)).toBeNull();
+    expect(await ctx.store.getIntent(D3, `${refused.clientOrderId}-3`)).toMatchObject({
+      sleeve: 'bollinger',
+      qty: 3,
+      status: 'filled',
+    });
+    // bollinger's stop cancelled before its shares were sold; the other sleeves' rest.
+    expect((await spyStops(s)).map((o) => o.tag)).not.toContain(sleeveSetTag('paper', ['bollinger']));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(15);
+    expect(
+      s.notifier.sent
+        .slice(alerts)
+        .filter((n) => n.subject === 'Kill switch flatten sent again: SPY (bollinger)'),
+    ).toMatchObject([{ severity: 'critical' }]);
+  }, 120_000);
+
+  it("a sleeve's stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop; the sleeve's shares keep their resting stop", async () => {
+    const { s, ctx, refused, stale } = await bollingerStaleResendAt0950();
     const stopsBefore = await spyStops(s);
-    expect(stopsBefore).toContainEqual(
-      expect.objectContaining({ tag: sleeveSetTag('paper', ['bollinger']), qty: 3 }),
-    );
     const ordersBefore = await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] });
     // Another check settles the stale re-send between this check's read and its conditional write.
     const raced = anotherWriterSettlesFirst(ctx.store, stale, at(D3, '10:00'));
@@ -1268,6 +1279,31 @@ async function bollingerFlattenRefusedAt(s: Stack, hhmm: string) {
   };
   await s.ctx.store.createIntent(refused);
   return { refused };
+}
+
+/**
+ * {@link twoSleevesInSpyAtD3Open} with bollinger's flatten refused under a 09:40 halt
+ * ({@link bollingerFlattenRefusedAt}); at 09:50 a check recorded its re-send `-2` for 5 shares (not
+ * the 3 left) and died before sending it; bollinger's resting SPY stop (3 shares) checked there.
+ * The stack, its context, the refused flatten and the stale re-send's id.
+ */
+async function bollingerStaleResendAt0950() {
+  const { s, ctx } = await twoSleevesInSpyAtD3Open();
+  const { refused } = await bollingerFlattenRefusedAt(s, '09:40');
+  const stale = `${refused.clientOrderId}-2`;
+  await ctx.store.createIntent({
+    ...refused,
+    clientOrderId: stale,
+    qty: 5,
+    status: 'recorded',
+    reason: `kill switch: flatten sent again (${refused.clientOrderId} rejected)`,
+    createdAt: at(D3, '09:50'),
+    updatedAt: at(D3, '09:50'),
+  });
+  expect(await spyStops(s)).toContainEqual(
+    expect.objectContaining({ tag: sleeveSetTag('paper', ['bollinger']), qty: 3 }),
+  );
+  return { s, ctx, refused, stale };
 }
 
 /** The sum of the sleeves' SPY as booked by the last end-of-day. */
