@@ -35,7 +35,14 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, pendingExitLegs, positionRecords, sleevesDay } from './sleeves.js';
-import { exitOrdersNow, killSwitchFlattenAgain, UNSENT, WORKING_EXIT, workingExitQty } from './stops.js';
+import {
+  exitOrdersNow,
+  flattenSequence,
+  killSwitchFlattenAgain,
+  UNSENT,
+  WORKING_EXIT,
+  workingExitQty,
+} from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -805,10 +812,7 @@ function workingMembers(
   orders: readonly BrokerOrder[],
 ): IntentRecord[] {
   return todays.filter((i) => {
-    const member =
-      i.clientOrderId === id ||
-      (i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)));
-    if (i.purpose !== 'exit' || !member) return false;
+    if (i.purpose !== 'exit' || flattenSequence(i.clientOrderId, id) === null) return false;
     const order = orders.find((o) => o.clientOrderId === i.clientOrderId);
     return order !== undefined ? !DONE.has(order.status) : WORKING_EXIT.includes(i.status);
   });

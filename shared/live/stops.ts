@@ -265,6 +265,17 @@ export function riskExitReason(
   return flatten ? 'daily loss breaker: flatten' : `price ${price} is through the stop ${stop}`;
 }
 
+/**
+ * The number of `id` in the day's flatten series of `base` (the day's `flatten` id): 1 for `base`
+ * itself, `n` for a re-send `<base>-<n>` (n >= 2, digits only); null for any other id.
+ */
+export function flattenSequence(id: string, base: string): number | null {
+  if (id === base) return 1;
+  if (!id.startsWith(`${base}-`)) return null;
+  const digits = id.slice(base.length + 1);
+  return /^[1-9]\d*$/.test(digits) && Number(digits) >= 2 ? Number(digits) : null;
+}
+
 /** Intent states of an order the broker ended without filling it whole. */
 const ENDED_UNFILLED: readonly IntentStatus[] = ['cancelled', 'rejected', 'expired'];
 
@@ -304,13 +315,8 @@ export function killSwitchFlattenAgain(
   const series: { sequence: number; intent: IntentRecord }[] = [];
   for (const intent of intents) {
     if (intent.purpose !== 'exit' || intent.killSwitchFlatten === undefined) continue;
-    const sequence =
-      intent.clientOrderId === base
-        ? 1
-        : intent.clientOrderId.startsWith(`${base}-`)
-          ? Number(intent.clientOrderId.slice(base.length + 1))
-          : Number.NaN;
-    if (Number.isInteger(sequence) && sequence > 0) series.push({ sequence, intent });
+    const sequence = flattenSequence(intent.clientOrderId, base);
+    if (sequence !== null) series.push({ sequence, intent });
   }
   series.sort((a, b) => a.sequence - b.sequence);
   // The next number follows the highest taken, a superseded (`skipped`) re-send's too.

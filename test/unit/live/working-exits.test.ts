@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrokerOrder } from '../../../shared/core/ports/broker.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
-import { killSwitchFlattenAgain, workingExitQty } from '../../../shared/live/stops.js';
+import { flattenSequence, killSwitchFlattenAgain, workingExitQty } from '../../../shared/live/stops.js';
 
 const order = (over: Partial<BrokerOrder>): BrokerOrder => ({
   id: `o-${over.clientOrderId ?? 'x'}`,
@@ -203,5 +203,29 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
     expect(
       killSwitchFlattenAgain([flatten({ status: 'rejected', brokerOrderId: undefined })], base, SINCE)?.id,
     ).toBe(`${base}-2`);
+  });
+});
+
+describe("flattenSequence: the number of a member of the day's flatten series", () => {
+  const base = 'qs-0000abcd-SPY-20210318-flatten';
+
+  it('1 for the day id, n for `<base>-<n>`, null for anything else', () => {
+    expect(flattenSequence(base, base)).toBe(1);
+    expect(flattenSequence(`${base}-2`, base)).toBe(2);
+    expect(flattenSequence(`${base}-17`, base)).toBe(17);
+    for (const other of [
+      `${base}-`,
+      `${base}-0`,
+      `${base}-x`,
+      `${base}-2a`,
+      `${base}-1.5`,
+      `${base}--2`,
+      `${base}- 2`,
+      `${base}-1e3`,
+      `${base}2`,
+      'qs-0000abcd-SPY-20210318-exit',
+      'qs-0000abcd-SPYX-20210318-flatten-2',
+    ])
+      expect(flattenSequence(other, base), other).toBeNull();
   });
 });
