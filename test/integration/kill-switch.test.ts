@@ -569,6 +569,20 @@ describe('the kill switch on the local stack', () => {
     await expectFlatAndReconciled(s);
   });
 
+  it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
+    const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
+    s.alpaca.setTime(at('2021-03-31', '09:45'));
+    const checks = await Promise.all([
+      riskCheck(ctx, at('2021-03-31', '09:45')),
+      riskCheck(ctx, at('2021-03-31', '09:45')),
+    ]);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    expect(checks.flatMap((c) => c.exits)).toContain(flattenId);
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent: MSFT')).toHaveLength(1);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([[flattenId, held]]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it.each(['plain halt', 'resumed'] as const)(
     "the signals' market-on-open exit cancelled before the open after a %s: the risk check sends nothing, the shares keep their stop",
     async (how) => {
@@ -592,6 +606,14 @@ describe('the kill switch on the local stack', () => {
       );
       expect(stops.map((o) => o.qty)).toEqual([held]);
       expect(s.notifier.sent.filter((n) => n.subject.startsWith('Kill switch flatten sent'))).toEqual([]);
+      if (how === 'plain halt') {
+        // The kill switch with flatten finding the plain halt on marks that halt (not replaced) as flattening.
+        const plain = (await ctx.store.getRiskState())?.state.killSwitch;
+        expect(plain?.flatten).toBeUndefined();
+        const flattened = await dailyLossFlatten(s, '2021-03-31', '12:30');
+        expect(flattened.killSwitch).toEqual({ ...plain, flatten: true });
+        expect((await ctx.store.getRiskState())?.state.killSwitch).toEqual({ ...plain, flatten: true });
+      }
     },
   );
 

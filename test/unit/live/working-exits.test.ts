@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../../shared/core/live/orders.js';
 import type { BrokerOrder } from '../../../shared/core/ports/broker.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
 import {
@@ -232,6 +234,26 @@ describe("flattenSequence: the number of a member of the day's flatten series", 
       'qs-0000abcd-SPYX-20210318-flatten-2',
     ])
       expect(flattenSequence(other, base), other).toBeNull();
+  });
+
+  it('reads back the number clientOrderId writes for every re-send, and no other suffix', () => {
+    const stage = 'paper';
+    const of = (sequence?: number) =>
+      clientOrderId({
+        stage,
+        strategy: 'main',
+        symbol: 'SPY',
+        date: '2021-03-18',
+        purpose: 'flatten',
+        sequence,
+      });
+    fc.assert(fc.property(fc.integer({ min: 2, max: 1_000_000 }), (n) => flattenSequence(of(n), of()) === n));
+    fc.assert(
+      fc.property(fc.string(), (suffix) => {
+        const n = flattenSequence(`${of()}-${suffix}`, of());
+        return n === null ? !/^[1-9]\d*$/.test(suffix) || suffix === '1' : String(n) === suffix && n >= 2;
+      }),
+    );
   });
 });
 
