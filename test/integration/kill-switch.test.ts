@@ -569,6 +569,39 @@ describe('the kill switch on the local stack', () => {
     await expectFlatAndReconciled(s);
   });
 
+  it("under the kill switch that flattened, the day's flatten recorded by a check that died, then 3 sold by hand: superseded (skipped), the rest sent as -2, alerted once; never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-31', at('2021-03-31', '09:35'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        killSwitchFlatten: halted?.killSwitch?.since,
+      }),
+    );
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    const alerts = s.notifier.sent.length;
+    const day = await runDay(s, '2021-03-31', '09:40', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-31', `${flattenId}-2`)).toMatchObject({
+      qty: held - 3,
+      status: 'filled',
+      killSwitchFlatten: halted?.killSwitch?.since,
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent: MSFT'),
+    ).toHaveLength(1);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
     const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
     s.alpaca.setTime(at('2021-03-31', '09:45'));
