@@ -35,7 +35,14 @@ import { haltSymbol, positionConflict } from './positions.js';
 import { isBucketOrder } from './reconcile.js';
 import { trackOrders } from './risk-check.js';
 import { legNetOrders, pendingExitLegs, positionRecords, sleevesDay } from './sleeves.js';
-import { exitOrdersNow, killSwitchFlattenAgain, UNSENT, WORKING_EXIT, workingExitQty } from './stops.js';
+import {
+  exitOrdersNow,
+  flattenSequence,
+  killSwitchFlattenAgain,
+  UNSENT,
+  WORKING_EXIT,
+  workingExitQty,
+} from './stops.js';
 import { orderWindowClosed, placeIntentOnce } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
@@ -556,6 +563,13 @@ export async function killSwitch(
   // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
   // sends one that ended unfilled again only while this very halt is on.
   const since = halt.state?.killSwitch?.since;
+  // The halt records that it flattened (`flatten: true`, also on a plain halt found on), before any
+  // flatten is sent: while it holds, each risk check sends a flatten of the shares no exit on its
+  // way covers (a flatten the broker ended unfilled on an earlier day, an exit refused at the open).
+  const killSwitchNow =
+    flatten && since !== undefined
+      ? await markHaltFlattening(ctx.store, since)
+      : (halt.state?.killSwitch ?? null);
   if (flatten && since !== undefined) {
     // The UNASSIGNED bucket's flattens (`quantshift reconcile --flatten`) sell the bucket's shares,
     // never a sleeve's: they are no exit of what is flattened here.
@@ -702,13 +716,14 @@ export async function killSwitch(
         } else if (await spentUnsold(ctx, placed, todays, time, since)) exitsUnfilled.push(id);
         else if (!UNSENT.includes(placed.status) && workingMembers(id, todays, working).length === 0) {
           // Spent, nothing of it working, and not to be sent again: no exit of these shares is on
-          // its way; said, as the risk check says a spent exit id ("Exit not sent").
+          // its way; said, as the risk check says a spent exit id ("Exit not sent"). The next risk
+          // check flattens what the broker still holds (`killSwitchFlattenDue`, this halt marked).
           flattenSpent.push(id);
           const of = config.sleeves === undefined ? position.symbol : `${position.symbol} (${owner.sleeve})`;
           await ctx.notifier.publish({
             subject: `Exit not sent: ${of}`,
             severity: 'critical',
-            text: `${owner.qty} of ${of} are to be flattened by the kill switch, but today's flatten ${id} is ${placed.status}${placed.reason === undefined ? '' : ` (${placed.reason})`} and no re-send of it works or is to be sent (the last filled, or ended with no broker order id: it may have filled): no exit of them is sent today. Close the position by hand if it must go now.`,
+            text: `${owner.qty} of ${of} are to be flattened by the kill switch, but today's flatten ${id} is ${placed.status}${placed.reason === undefined ? '' : ` (${placed.reason})`} and no re-send of it works or is to be sent (the last filled, or ended with no broker order id: it may have filled): no exit of them is on its way now. While this kill switch is on, the next risk check sends a flatten of the shares the broker still holds under the next number; close the position by hand if it must go sooner.`,
           });
         } else {
           // On its way: a re-send of an earlier halt's still working is this halt's from now on.
@@ -723,7 +738,7 @@ export async function killSwitch(
   const result: KillSwitchResult = {
     day,
     halted: halt.changed,
-    killSwitch: halt.state?.killSwitch ?? null,
+    killSwitch: killSwitchNow,
     entriesSkipped: halt.entriesSkipped,
     entriesCancelled,
     entriesPending,
@@ -760,6 +775,28 @@ export async function killSwitch(
 }
 
 /**
+ * Records on the kill switch `since` that the kill-switch function flattened under it
+ * (`flatten: true`), by versioned conditional write of the risk state (re-read on a conflict): while
+ * it holds, each risk check sends a flatten of the shares no exit on its way covers
+ * (`killSwitchFlattenDue`). A halt resumed or replaced meanwhile is left as it is. The kill switch
+ * as stored afterwards.
+ */
+async function markHaltFlattening(store: StateStore, since: number): Promise<Halt | null> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const stored = await store.getRiskState();
+    const halt = stored?.state.killSwitch ?? null;
+    if (stored === undefined || halt === null || halt.since !== since || halt.flatten === true) return halt;
+    const marked: Halt = { ...halt, flatten: true };
+    const saved = await store.putRiskState({ ...stored.state, killSwitch: marked }, stored.version);
+    if (!('conflict' in saved)) return marked;
+    await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
+  }
+  throw new RiskStateContentionError(
+    `kill switch: the risk state changed under every one of ${MAX_ATTEMPTS} attempts to record its flatten; try again`,
+  );
+}
+
+/**
  * Whether the day's flatten id of a position is spent without having sold it all (`placed`, as
  * stored: this call's flatten refused, or an earlier one's, or a risk check's own market exit,
  * ended unfilled) and no re-send of it works or filled. Such a flatten is marked as the kill
@@ -786,9 +823,11 @@ async function spentUnsold(
   const again = killSwitchFlattenAgain(series, placed.clientOrderId, since);
   if (again === null) return false;
   // The day's flatten, the one that ended and a re-send recorded and not sent: this halt's now.
-  const mark = [placed, again.ended, ...todays.filter((i) => i.clientOrderId === again.id)].filter(
-    (intent, n, all) => all.findIndex((i) => i.clientOrderId === intent.clientOrderId) === n,
-  );
+  const mark = [
+    placed,
+    ...(again.ended === null ? [] : [again.ended]),
+    ...todays.filter((i) => i.clientOrderId === again.id),
+  ].filter((intent, n, all) => all.findIndex((i) => i.clientOrderId === intent.clientOrderId) === n);
   for (const intent of mark)
     await markFlatten(ctx, intent.clientOrderId === placed.clientOrderId ? placed : intent, since, time);
   return true;
@@ -805,10 +844,7 @@ function workingMembers(
   orders: readonly BrokerOrder[],
 ): IntentRecord[] {
   return todays.filter((i) => {
-    const member =
-      i.clientOrderId === id ||
-      (i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)));
-    if (i.purpose !== 'exit' || !member) return false;
+    if (i.purpose !== 'exit' || flattenSequence(i.clientOrderId, id) === null) return false;
     const order = orders.find((o) => o.clientOrderId === i.clientOrderId);
     return order !== undefined ? !DONE.has(order.status) : WORKING_EXIT.includes(i.status);
   });

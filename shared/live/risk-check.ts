@@ -35,6 +35,7 @@ import {
   alertFlattenAgain,
   type FlattenAgain,
   killSwitchFlattenAgain,
+  killSwitchFlattenDue,
   placeStop,
   riskExitReason,
   stopPrice,
@@ -190,7 +191,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       scheduledTime,
       flatten,
       session,
-      observed.state.killSwitch?.since ?? null,
+      observed.state.killSwitch,
     );
     const figures = figuresOf(done.openRisk);
     ctx.log.info('risk check', { day, ...done, breakerTrips, entriesCancelled, figures });
@@ -318,8 +319,13 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
       date: day,
       purpose: 'flatten',
     });
-    // The kill switch's flatten of these shares ended unfilled today, the kill switch still on: sent again.
-    const again = killSwitchFlattenAgain(tracked, exitId, observed.state.killSwitch?.since ?? null);
+    // The kill switch's flatten of these shares ended unfilled today, the kill switch still on: sent
+    // again; or the kill switch that flattened is on and no flatten of its own is to be sent again
+    // (a later day, none recorded): a flatten of what no exit on its way covers.
+    const halt = observed.state.killSwitch;
+    const again =
+      killSwitchFlattenAgain(tracked, exitId, halt?.since ?? null) ??
+      killSwitchFlattenDue(tracked, exitId, halt);
     if (flatten || crossed || again !== null) {
       // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
       // way) sell them already: only what they leave is sold here, as the kill switch does. When
@@ -336,7 +342,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         ctx.log.info('an exit of these shares is working: no second exit sent', {
           symbol: position.symbol,
           qty,
-          reason: flatten ? 'daily loss breaker: flatten' : `through the stop ${wanted}`,
+          reason: riskExitReason(again, flatten, position.currentPrice, wanted),
           stopsCancelled: resting.map((o) => o.clientOrderId),
         });
         continue;
@@ -366,7 +372,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         riskExitReason(resend, flatten, position.currentPrice, wanted),
         resend ?? undefined,
         // Alerted by the check that records the re-send, once, not by a concurrent one.
-        resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left),
+        resend === null ? undefined : () => alertFlattenAgain(ctx, resend, position.symbol, left),
       );
       if (id !== null) exits.push(id);
       continue;
@@ -494,7 +500,7 @@ async function exitAtMarket(
   position: BrokerPosition,
   now: string,
   reason: string,
-  /** A re-sent kill-switch flatten ({@link killSwitchFlattenAgain}): its number and stamp; none: the day's id. */
+  /** The kill switch's flatten ({@link killSwitchFlattenAgain}, {@link killSwitchFlattenDue}): its id and stamp; none: the day's id. */
   again?: FlattenAgain,
   /** Runs once this call recorded the exit's intent, before its send ({@link placeIntentOnce}). */
   onCreated?: () => Promise<void>,
@@ -502,14 +508,16 @@ async function exitAtMarket(
   // Belt and braces: an exit reduces a position; in a long-only stage it only ever sells.
   const conflict = positionConflict(ctx, position, undefined);
   if (conflict !== null) throw conflict;
-  const id = clientOrderId({
-    stage: ctx.stage,
-    strategy: ctx.config.name,
-    symbol: position.symbol,
-    date: day,
-    purpose: 'flatten',
-    ...(again === undefined ? {} : { sequence: again.sequence }),
-  });
+  // The day's id, or the kill switch's flatten's (the day's id again, or `<id>-<n>`).
+  const id =
+    again?.id ??
+    clientOrderId({
+      stage: ctx.stage,
+      strategy: ctx.config.name,
+      symbol: position.symbol,
+      date: day,
+      purpose: 'flatten',
+    });
   const placed = await placeIntentOnce(
     ctx,
     {

@@ -44,7 +44,7 @@ import type {
   SleevesStateRecord,
 } from '../core/ports/state-store.js';
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
-import { initialRiskState, RollingCorrelation, RollingVolatility } from '../core/risk/index.js';
+import { type Halt, initialRiskState, RollingCorrelation, RollingVolatility } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
 import {
   coveredLegs,
@@ -85,6 +85,7 @@ import { listAsOf, listBookedFills } from './reconcile.js';
 import {
   alertFlattenAgain,
   killSwitchFlattenAgain,
+  killSwitchFlattenDue,
   placeStop,
   riskExitReason,
   stopPrice,
@@ -1087,10 +1088,11 @@ export async function sleeveStops(
   /** The day's session: whether an exit not at the broker may still be sent. */
   session?: SessionRecord,
   /**
-   * The kill switch's `since` (null: off): its flatten of a sleeve's shares under this very halt
-   * that ended unfilled today is sent again.
+   * The kill switch (null: off): its flatten of a sleeve's shares under this very halt that ended
+   * unfilled today is sent again; when it flattened (`flatten`), a sleeve's shares no exit on its
+   * way covers are flattened ({@link killSwitchFlattenDue}).
    */
-  killSwitchSince: number | null = null,
+  killSwitch: Halt | null = null,
 ): Promise<{ stopsPlaced: string[]; exits: string[]; openRisk: number }> {
   const booking = await sleevesDay(ctx, day, intents, now, false);
   const out = { stopsPlaced: [] as string[], exits: [] as string[], openRisk: 0 };
@@ -1145,8 +1147,12 @@ export async function sleeveStops(
         sleeves: [book.id],
       });
       // As the single-strategy risk check: the kill switch's flatten of this sleeve's shares ended
-      // unfilled today, the kill switch still on: sent again under the next number.
-      const again = killSwitchFlattenAgain(intents, flattenId, killSwitchSince);
+      // unfilled today, the kill switch still on: sent again under the next number; or the kill
+      // switch that flattened is on and none of its own is to be sent again: a flatten of what no
+      // exit on its way covers.
+      const again =
+        killSwitchFlattenAgain(intents, flattenId, killSwitch?.since ?? null) ??
+        killSwitchFlattenDue(intents, flattenId, killSwitch);
       if (
         flatten ||
         again !== null ||
@@ -1259,7 +1265,7 @@ export async function sleeveStops(
           },
           now,
           // Alerted by the check that records the re-send, once, not by a concurrent one.
-          resend === null ? undefined : () => alertFlattenAgain(ctx, resend, left, book.id),
+          resend === null ? undefined : () => alertFlattenAgain(ctx, resend, p.symbol, left, book.id),
         );
         // An exit this check recorded (not in the intents read before, which count the others as on
         // their way) sells its shares unless the broker refused it or it was never sent.

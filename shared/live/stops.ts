@@ -6,6 +6,7 @@ import { awayFromMarket, orderStyle } from '../core/live/order-style.js';
 import { clientOrderId, orderTagOf, STOP_ORDER_TYPES, sleeveSetTag } from '../core/live/orders.js';
 import type { BrokerOrder } from '../core/ports/broker.js';
 import { type IntentRecord, type IntentStatus, UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
+import type { Halt } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
 import { orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
 
@@ -237,16 +238,27 @@ export async function exitOrdersNow(
   return orders;
 }
 
-/** What {@link killSwitchFlattenAgain} finds: the flatten to send now, and the one that ended. */
+/**
+ * What {@link killSwitchFlattenAgain} or {@link killSwitchFlattenDue} finds: the flatten to send
+ * now, and the one of its series that last ended.
+ */
 export interface FlattenAgain {
-  /** The client order id to send under (`<flatten id>-<n>`). */
+  /** The client order id to send under (the day's `flatten` id, or `<flatten id>-<n>`). */
   readonly id: string;
-  /** Its sequence number (2 for the first re-send). */
+  /** Its sequence number (1: the day's id; 2 for the first re-send). */
   readonly sequence: number;
-  /** The kill switch's flatten of these shares that last ended without selling them all. */
-  readonly ended: IntentRecord;
+  /**
+   * The kill switch's flatten of these shares that last ended without selling them all; with
+   * `due`, the day's flatten series' last member (any exit under it), null when there is none.
+   */
+  readonly ended: IntentRecord | null;
   /** The `since` of the halt it flattens under: the re-send's `killSwitchFlatten` stamp. */
   readonly since: number;
+  /**
+   * Found by {@link killSwitchFlattenDue}: the kill switch that flattened is on and no flatten of
+   * its own is to be sent again; sent only for what no exit on its way covers.
+   */
+  readonly due?: true;
 }
 
 /**
@@ -260,9 +272,22 @@ export function riskExitReason(
   price: number,
   stop: number | null,
 ): string {
+  if (resend?.due === true)
+    return `kill switch: flatten, no exit on its way covers the shares${resend.ended === null ? '' : ` (${resend.ended.clientOrderId} ${resend.ended.status})`}`;
   if (resend !== null)
-    return `kill switch: flatten sent again (${resend.ended.clientOrderId} ${resend.ended.status})`;
+    return `kill switch: flatten sent again (${resend.ended?.clientOrderId} ${resend.ended?.status})`;
   return flatten ? 'daily loss breaker: flatten' : `price ${price} is through the stop ${stop}`;
+}
+
+/**
+ * The number of `id` in the day's flatten series of `base` (the day's `flatten` id): 1 for `base`
+ * itself, `n` for a re-send `<base>-<n>` (n >= 2, digits only); null for any other id.
+ */
+export function flattenSequence(id: string, base: string): number | null {
+  if (id === base) return 1;
+  if (!id.startsWith(`${base}-`)) return null;
+  const digits = id.slice(base.length + 1);
+  return /^[1-9]\d*$/.test(digits) && Number(digits) >= 2 ? Number(digits) : null;
 }
 
 /** Intent states of an order the broker ended without filling it whole. */
@@ -304,13 +329,8 @@ export function killSwitchFlattenAgain(
   const series: { sequence: number; intent: IntentRecord }[] = [];
   for (const intent of intents) {
     if (intent.purpose !== 'exit' || intent.killSwitchFlatten === undefined) continue;
-    const sequence =
-      intent.clientOrderId === base
-        ? 1
-        : intent.clientOrderId.startsWith(`${base}-`)
-          ? Number(intent.clientOrderId.slice(base.length + 1))
-          : Number.NaN;
-    if (Number.isInteger(sequence) && sequence > 0) series.push({ sequence, intent });
+    const sequence = flattenSequence(intent.clientOrderId, base);
+    if (sequence !== null) series.push({ sequence, intent });
   }
   series.sort((a, b) => a.sequence - b.sequence);
   // The next number follows the highest taken, a superseded (`skipped`) re-send's too.
@@ -326,6 +346,53 @@ export function killSwitchFlattenAgain(
   return last.sequence > 1 && UNSENT.includes(last.intent.status) && ended !== undefined
     ? { id: last.intent.clientOrderId, sequence: last.sequence, ended, since }
     : null;
+}
+
+/**
+ * The kill switch that flattened (`killSwitch.flatten`, written by the kill-switch function under
+ * the halt it flattened under) is on, and {@link killSwitchFlattenAgain} found no flatten of its
+ * own to send again (a later day: the flatten and its re-sends ended unfilled on an earlier one;
+ * no flatten recorded: the day's market-on-open exit covered the whole position, then the broker
+ * refused or cancelled it; the day's id spent by another exit, or the series' last filled short):
+ * the flatten to send for what no exit on its way covers (the caller subtracts them:
+ * `workingExitQty`, and sends nothing when they cover every share). Under the day's `flatten` id
+ * when nothing of its series exists; under the series' last member when it is recorded and not
+ * claimed (a run that died before sending it: `placeIntentOnce` sends it, once; one for another
+ * quantity than is left is superseded, {@link supersedeStaleResend}); else under the next number
+ * after the highest taken (a claimed member not at the broker yet is in flight: the caller counts
+ * it among the exits on their way). Stamped with the halt's `since`. Null when the kill switch is off (a
+ * resume) or is a halt that did not flatten (`quantshift halt`). `intents`: today's, tracked to
+ * their broker state.
+ */
+export function killSwitchFlattenDue(
+  intents: readonly IntentRecord[],
+  base: string,
+  killSwitch: Halt | null,
+): FlattenAgain | null {
+  if (killSwitch === null || killSwitch.flatten !== true) return null;
+  const since = killSwitch.since;
+  const series: { sequence: number; intent: IntentRecord }[] = [];
+  for (const intent of intents) {
+    const sequence = intent.purpose === 'exit' ? flattenSequence(intent.clientOrderId, base) : null;
+    if (sequence !== null) series.push({ sequence, intent });
+  }
+  series.sort((a, b) => a.sequence - b.sequence);
+  const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
+  const last = live.at(-1);
+  if (last === undefined) return { id: base, sequence: 1, ended: null, since, due: true };
+  // Recorded and never claimed (a run that died before its claim): sent under its own id. A claimed
+  // one may be on its way to the broker from a run still going (the kill-switch function's own
+  // send): it counts as an exit in flight, never superseded here.
+  if (last.intent.status === 'recorded')
+    return {
+      id: last.intent.clientOrderId,
+      sequence: last.sequence,
+      ended: live.at(-2)?.intent ?? null,
+      since,
+      due: true,
+    };
+  const next = (series.at(-1)?.sequence ?? 1) + 1;
+  return { id: `${base}-${next}`, sequence: next, ended: last.intent, since, due: true };
 }
 
 /**
@@ -365,7 +432,11 @@ export async function supersedeStaleResend(
     qty: stale.qty,
     left,
   });
-  const base = stale.clientOrderId.slice(0, stale.clientOrderId.length - `-${again.sequence}`.length);
+  // The day's id itself (a flatten recorded and not sent, {@link killSwitchFlattenDue}) is its own base.
+  const base =
+    again.sequence === 1
+      ? stale.clientOrderId
+      : stale.clientOrderId.slice(0, stale.clientOrderId.length - `-${again.sequence}`.length);
   return { ...again, id: `${base}-${again.sequence + 1}`, sequence: again.sequence + 1 };
 }
 
@@ -377,13 +448,30 @@ export async function supersedeStaleResend(
 export async function alertFlattenAgain(
   ctx: LiveContext,
   again: FlattenAgain,
+  symbol: string,
   qty: number,
   sleeve?: string,
 ): Promise<void> {
   const { ended } = again;
-  const of = sleeve === undefined ? ended.symbol : `${ended.symbol} (${sleeve})`;
+  const of = sleeve === undefined ? symbol : `${symbol} (${sleeve})`;
+  if (again.due === true || ended === null) {
+    ctx.log.warn('the kill switch flattened and no exit covers the shares: flatten sent', {
+      symbol,
+      ...(sleeve === undefined ? {} : { sleeve }),
+      last: ended?.clientOrderId,
+      status: ended?.status,
+      id: again.id,
+      qty,
+    });
+    await ctx.notifier.publish({
+      subject: `Kill switch flatten sent: ${of}`,
+      severity: 'critical',
+      text: `The kill switch that flattened is on (since ${new Date(again.since).toISOString()}) and no exit on its way covers ${qty} of ${of}${ended === null ? '' : ` (the day's last flatten of them, ${ended.clientOrderId}, is ${ended.status}${ended.reason === undefined ? '' : `: ${ended.reason}`})`}: sent at market as ${again.id}. Each risk check sends one while the kill switch is on and shares are held with no exit working for them (a flatten the broker ended unfilled on an earlier day; an exit it refused or cancelled); find out why and close the position by hand if it must go now.`,
+    });
+    return;
+  }
   ctx.log.warn("the kill switch's flatten ended unfilled: sent again", {
-    symbol: ended.symbol,
+    symbol,
     ended: ended.clientOrderId,
     status: ended.status,
     id: again.id,

@@ -746,6 +746,43 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
     }
   });
 
+  it("the kill switch's flatten and its re-sends refused all day: the next UTC day's first risk check flattens the sleeve's coins under that day's id (alerted once); none left", async () => {
+    const { fresh, ctx, d2, first } = await flattenRefusedNextDay('quantshift-crypto-test-next-day');
+    try {
+      // The exchange refuses the day's re-sends too (the 00:30 and 12:00 risk checks).
+      fresh.injectFaults({ kind: 'status', status: 400, route: 'POST /api/v3/brokerage/orders', times: 2 });
+      for (const time of [`${d2}T00:30:00Z`, `${d2}T12:00:00Z`]) {
+        clock = Date.parse(time);
+        await riskCheck(ctx, time);
+      }
+      fresh.clearFaults();
+      expect(await ctx.store.getIntent(d2, `${first.clientOrderId}-3`)).toMatchObject({ status: 'rejected' });
+      clock = Date.parse(`${d2}T23:50:00Z`);
+      await endOfDay(ctx, `${d2}T23:50:00Z`);
+      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)?.qty ?? 0;
+      expect(held).toBeGreaterThan(0);
+
+      const d3 = '2026-01-07';
+      clock = Date.parse(`${d3}T00:05:00Z`);
+      await marketOpenCheck(ctx, `${d3}T00:05:00Z`);
+      const sent = (ctx.notifier as ListNotifier).sent;
+      const alerts = sent.length;
+      clock = Date.parse(`${d3}T00:30:00Z`);
+      const risk = await riskCheck(ctx, `${d3}T00:30:00Z`);
+      const next = first.clientOrderId.replace(d2.replaceAll('-', ''), d3.replaceAll('-', ''));
+      expect(risk.exits).toContain(next);
+      expect(await ctx.store.getIntent(d3, next)).toMatchObject({ sleeve: first.sleeve, status: 'filled' });
+      expect(
+        sent
+          .slice(alerts)
+          .filter((n) => n.subject === `Kill switch flatten sent: ${first.symbol} (${first.sleeve})`),
+      ).toMatchObject([{ severity: 'critical' }]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)).toBeUndefined();
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("counts a fill between a step's scheduled time and its read of the exchange once: the list names the fills it booked", async () => {
     // The risk check is scheduled at 00:15:00 and reads the exchange at 00:15:03, after the IOC
     // fills of 00:15:02: the list it writes (as of 00:15:00) holds those fills. A rerun of

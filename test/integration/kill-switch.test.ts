@@ -522,6 +522,142 @@ describe('the kill switch on the local stack', () => {
     });
   });
 
+  it("the kill switch's flatten and its re-sends ended unfilled all day (the symbol not tradable): the next day's first risk check sends a flatten under that day's id, alerted once; the account flat", async () => {
+    // 2021-04-01: MSFT bought at the open; 10:00 the kill switch with flatten, its flatten refused.
+    const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000('2021-04-01');
+    expect(held).toBeGreaterThan(0);
+    expect(halted.killSwitch).toMatchObject({ flatten: true });
+    // The broker refuses the day's re-sends too (12:00 and 15:45): MSFT is still held at the close.
+    s.alpaca.injectFaults({ ...NOT_TRADABLE, times: 2 });
+    await runDay(s, '2021-04-01', '10:00');
+    expect(await ctx.store.getIntent('2021-04-01', `${flattenId}-3`)).toMatchObject({ status: 'rejected' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(held);
+    s.alpaca.clearFaults();
+    const alerts = s.notifier.sent.length;
+
+    // 2021-04-05 (04-02 closed): the kill switch is still on; its first risk check flattens MSFT.
+    const day = await runDay(s, '2021-04-05', '00:00', '10:00');
+    const next = id(ctx, 'MSFT', '2021-04-05', 'flatten');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([next]);
+    expect(await ctx.store.getIntent('2021-04-05', next)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: halted.killSwitch?.since,
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent: MSFT'),
+    ).toMatchObject([{ severity: 'critical' }]);
+    await runDay(s, '2021-04-05', '10:00');
+    await expectFlatAndReconciled(s);
+  });
+
+  it("the signals' market-on-open exit of the whole position (so no flatten recorded at 09:12) cancelled by the broker before the open: the next risk check flattens, alerted once; the account flat", async () => {
+    const { s, ctx, held, halted, exitId } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(halted?.exits).toEqual([]);
+    expect(halted?.killSwitch).toMatchObject({ flatten: true });
+    const alerts = s.notifier.sent.length;
+    const day = await runDay(s, '2021-03-31', '09:20', '10:00');
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([flattenId]);
+    expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({
+      status: 'cancelled',
+      filledQty: 0,
+    });
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      qty: held,
+      status: 'filled',
+      killSwitchFlatten: halted?.killSwitch?.since,
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent: MSFT'),
+    ).toMatchObject([{ severity: 'critical' }]);
+    // A later check sends nothing more.
+    expect((await runDay(s, '2021-03-31', '10:00', '12:01')).get('12:00')).toMatchObject({ exits: [] });
+    await runDay(s, '2021-03-31', '12:01');
+    await expectFlatAndReconciled(s);
+  });
+
+  it("under the kill switch that flattened, the day's flatten recorded by a check that died, then 3 sold by hand: superseded (skipped), the rest sent as -2, alerted once; never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
+    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+    await ctx.store.createIntent(
+      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-31', at('2021-03-31', '09:35'), {
+        clientOrderId: flattenId,
+        timeInForce: 'day',
+        killSwitchFlatten: halted?.killSwitch?.since,
+      }),
+    );
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    const alerts = s.notifier.sent.length;
+    const day = await runDay(s, '2021-03-31', '09:40', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringContaining('superseded'),
+    });
+    expect(await ctx.store.getIntent('2021-03-31', `${flattenId}-2`)).toMatchObject({
+      qty: held - 3,
+      status: 'filled',
+      killSwitchFlatten: halted?.killSwitch?.since,
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent: MSFT'),
+    ).toHaveLength(1);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
+    const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
+    s.alpaca.setTime(at('2021-03-31', '09:45'));
+    const checks = await Promise.all([
+      riskCheck(ctx, at('2021-03-31', '09:45')),
+      riskCheck(ctx, at('2021-03-31', '09:45')),
+    ]);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    expect(checks.flatMap((c) => c.exits)).toContain(flattenId);
+    expect(s.notifier.sent.filter((n) => n.subject === 'Kill switch flatten sent: MSFT')).toHaveLength(1);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([[flattenId, held]]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it.each(['plain halt', 'resumed'] as const)(
+    "the signals' market-on-open exit cancelled before the open after a %s: the risk check sends nothing, the shares keep their stop",
+    async (how) => {
+      const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912(
+        how === 'plain halt' ? 'plain' : 'flatten',
+      );
+      if (how === 'resumed')
+        await resumeTrading(ctx.store, {
+          reason: 'alarm explained',
+          by: 'ops',
+          time: at('2021-03-31', '09:40'),
+        });
+      const day = await runDay(s, '2021-03-31', '09:20', '12:01');
+      for (const check of ['09:45', '12:00']) expect(day.get(check)).toMatchObject({ exits: [] });
+      expect(
+        await ctx.store.getIntent('2021-03-31', id(ctx, 'MSFT', '2021-03-31', 'flatten')),
+      ).toBeUndefined();
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty).toBe(held);
+      const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).filter(
+        (o) => o.side === 'sell' && o.type === 'stop',
+      );
+      expect(stops.map((o) => o.qty)).toEqual([held]);
+      expect(s.notifier.sent.filter((n) => n.subject.startsWith('Kill switch flatten sent'))).toEqual([]);
+      if (how === 'plain halt') {
+        // The kill switch with flatten finding the plain halt on marks that halt (not replaced) as flattening.
+        const plain = (await ctx.store.getRiskState())?.state.killSwitch;
+        expect(plain?.flatten).toBeUndefined();
+        const flattened = await dailyLossFlatten(s, '2021-03-31', '12:30');
+        expect(flattened.killSwitch).toEqual({ ...plain, flatten: true });
+        expect((await ctx.store.getRiskState())?.state.killSwitch).toEqual({ ...plain, flatten: true });
+      }
+    },
+  );
+
   it('a re-send recorded by a check that died, for more than is left after a sale by hand: superseded (skipped), the rest sent under the next number, alerted once; never short', async () => {
     const { s, ctx, held, halted, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);
@@ -870,25 +1006,49 @@ describe('the kill switch on the local stack', () => {
   );
 });
 
+/** The broker refusing an order: a 422 on POST /v2/orders, "symbol not tradable" (once unless `times`). */
+const NOT_TRADABLE = {
+  kind: 'status',
+  status: 422,
+  route: 'POST /v2/orders',
+  message: 'order rejected: symbol not tradable',
+} as const;
+
 /**
- * MSFT bought on 2021-03-30 and the day run to 10:00; at 10:00 the broker refuses orders (422 on
- * POST /v2/orders, "symbol not tradable") and the daily loss alarm's kill switch with flatten is
- * called, so its flatten of MSFT is refused: the stack (halted, MSFT still held, the fault still
- * injected), its context, the MSFT shares held, the kill switch's result and the flatten's id.
+ * MSFT bought on `day` (2021-03-30 by default) and the day run to 10:00; at 10:00 the broker
+ * refuses the next order (422 on POST /v2/orders, "symbol not tradable") and the daily loss alarm's
+ * kill switch with flatten is called, so its flatten of MSFT is refused: the stack (halted, MSFT
+ * still held), its context, the MSFT shares held, the kill switch's result and the flatten's id.
  */
-async function msftFlattenRefusedAt1000() {
-  const { s, ctx } = await startOn('2021-03-30');
-  await runDay(s, '2021-03-30', '00:00', '10:00');
+async function msftFlattenRefusedAt1000(day = '2021-03-30') {
+  const { s, ctx } = await startOn(day);
+  await runDay(s, day, '00:00', '10:00');
   const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
-  s.alpaca.setTime(at('2021-03-30', '10:00'));
-  s.alpaca.injectFaults({
-    kind: 'status',
-    status: 422,
-    route: 'POST /v2/orders',
-    message: 'order rejected: symbol not tradable',
-  });
-  const halted = await killSwitch(ctx, dailyLossInput('2021-03-30', '10:00'));
-  return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', '2021-03-30', 'flatten') };
+  s.alpaca.setTime(at(day, '10:00'));
+  s.alpaca.injectFaults(NOT_TRADABLE);
+  const halted = await killSwitch(ctx, dailyLossInput(day, '10:00'));
+  return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', day, 'flatten') };
+}
+
+/**
+ * MSFT held into 2021-03-31, whose signals decide its market-on-open exit of every share at 09:10;
+ * at 09:12 a halt (`flatten`: the daily loss alarm's kill switch with flatten, which records no
+ * flatten, the exit selling every share; `plain`: `quantshift halt`); 09:15 the exit is sent, and
+ * 09:20 the broker cancels it unfilled: the stack, its context, the shares, the halt and the exit's id.
+ */
+async function msftExitCancelledAfterHaltAt0912(halt: 'flatten' | 'plain') {
+  const { s, ctx, held } = await msftHeldInto0905();
+  await runDay(s, '2021-03-31', '09:05', '09:12');
+  const exitId = id(ctx, 'MSFT', '2021-03-31', 'exit');
+  expect(await ctx.store.getIntent('2021-03-31', exitId)).toMatchObject({ qty: held, status: 'recorded' });
+  s.alpaca.setTime(at('2021-03-31', '09:12'));
+  const halted = halt === 'flatten' ? await killSwitch(ctx, dailyLossInput('2021-03-31', '09:12')) : null;
+  if (halt === 'plain')
+    await haltTrading(ctx.store, { reason: 'news', by: 'ops', time: at('2021-03-31', '09:12') });
+  await runDay(s, '2021-03-31', '09:12', '09:20');
+  expect(await ctx.broker.getOrderByClientOrderId(exitId)).toMatchObject({ qty: held, filledQty: 0 });
+  await brokerCancels(s, at('2021-03-31', '09:20'), exitId);
+  return { s, ctx, held, halted, exitId };
 }
 
 /**

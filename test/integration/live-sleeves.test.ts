@@ -898,6 +898,42 @@ describe('sleeves in the live functions, against the local stack', () => {
     await expectNoSpyAtClose(s);
   }, 120_000);
 
+  it("the kill switch's flatten before 09:15 leaves a sleeve's exit leg its shares; the leg's net exit cancelled before the open: the next risk check flattens that sleeve, alerted once; the account flat", async () => {
+    const s = await twoSleevesInSpy();
+    const { ctx } = s;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await ctx.store.createIntent(leg(s, D3, 'rsi', 'SPY', 'exit', 5, 390));
+    const result = await opsFlatten(s, '09:12');
+    expect(result.killSwitch).toMatchObject({ flatten: true });
+    const rsiFlatten = spyFlattenOf(s, 'rsi');
+    expect(await ctx.store.getIntent(D3, rsiFlatten)).toBeUndefined();
+    // 09:15 the leg is netted and sent; 09:20 the broker cancels its net exit unfilled.
+    s.alpaca.setTime(at(D3, '09:15'));
+    await executeOrders(ctx, at(D3, '09:15'));
+    const net = (await opgOrders(s, D3)).filter((o) => o.symbol === 'SPY');
+    expect(net.map((o) => [o.side, o.qty])).toEqual([['sell', 5]]);
+    await brokerCancels(s, at(D3, '09:20'), net[0]?.clientOrderId as string);
+    // After the open the other sleeves' flattens filled: rsi's 5 SPY are left.
+    s.alpaca.setTime(at(D3, '09:31'));
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(5);
+    const alerts = s.notifier.sent.length;
+
+    s.alpaca.setTime(at(D3, '10:00'));
+    const checked = await riskCheck(ctx, at(D3, '10:00'));
+    expect(checked.exits).toEqual([rsiFlatten]);
+    expect(await ctx.store.getIntent(D3, rsiFlatten)).toMatchObject({
+      sleeve: 'rsi',
+      qty: 5,
+      status: 'filled',
+      killSwitchFlatten: result.killSwitch?.since,
+    });
+    expect(
+      s.notifier.sent.slice(alerts).filter((n) => n.subject === 'Kill switch flatten sent: SPY (rsi)'),
+    ).toMatchObject([{ severity: 'critical' }]);
+    await expectNoSpyAtClose(s);
+  }, 120_000);
+
   it("the kill switch's flatten on a sleeves config books the day's stop fills first: a sleeve whose stop filled before any risk check is not flattened, the others' shares are, no false alert", async () => {
     const s = await twoSleevesInSpy();
     const { ctx } = s;

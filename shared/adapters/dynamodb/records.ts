@@ -207,7 +207,13 @@ export const positionsItemSchema = z.object({
   bookedFills: z.record(z.string().min(1), nonNegative).optional(),
 });
 
-const haltSchema = z.object({ since: epochMsSchema, reason: z.string(), by: z.string() });
+const haltSchema = z.object({
+  since: epochMsSchema,
+  reason: z.string(),
+  by: z.string(),
+  /** The kill-switch function flattened under this halt; absent: entries only (and on older items). */
+  flatten: z.literal(true).optional(),
+});
 
 export const riskStateSchema = z.object({
   highWaterMark: num,

@@ -46,6 +46,12 @@ export interface Halt {
   readonly since: number;
   readonly reason: string;
   readonly by: string;
+  /**
+   * The kill-switch function flattened under this halt (the account's kill switch only; a plain
+   * `quantshift halt` never sets it): while it holds, each risk check makes sure every position
+   * still held has an exit on its way for all its shares. Absent: a halt of entries only.
+   */
+  readonly flatten?: true;
 }
 
 /** A trip, a reset or a kill-switch change, with its reason and figures; alerts hang on these. */

@@ -1,6 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { clientOrderId } from '../../../shared/core/live/orders.js';
 import { type IntentRecord, UNASSIGNED_SLEEVE } from '../../../shared/core/ports/state-store.js';
-import { killSwitchFlattenAgain, workingExitQty } from '../../../shared/live/stops.js';
+import {
+  flattenSequence,
+  killSwitchFlattenAgain,
+  killSwitchFlattenDue,
+  workingExitQty,
+} from '../../../shared/live/stops.js';
 import { intentRecord as intent, brokerOrder as order } from '../../helpers/live-records.js';
 
 const options = { ownId: 'own', maySend: () => true };
@@ -163,5 +170,116 @@ describe("killSwitchFlattenAgain: the kill switch's flatten that ended unfilled,
     expect(
       killSwitchFlattenAgain([flatten({ status: 'rejected', brokerOrderId: undefined })], base, SINCE)?.id,
     ).toBe(`${base}-2`);
+  });
+});
+
+describe("flattenSequence: the number of a member of the day's flatten series", () => {
+  const base = 'qs-0000abcd-SPY-20210318-flatten';
+
+  it('1 for the day id, n for `<base>-<n>`, null for anything else', () => {
+    expect(flattenSequence(base, base)).toBe(1);
+    expect(flattenSequence(`${base}-2`, base)).toBe(2);
+    expect(flattenSequence(`${base}-17`, base)).toBe(17);
+    for (const other of [
+      `${base}-`,
+      `${base}-0`,
+      `${base}-x`,
+      `${base}-2a`,
+      `${base}-1.5`,
+      `${base}--2`,
+      `${base}- 2`,
+      `${base}-1e3`,
+      `${base}2`,
+      'qs-0000abcd-SPY-20210318-exit',
+      'qs-0000abcd-SPYX-20210318-flatten-2',
+    ])
+      expect(flattenSequence(other, base), other).toBeNull();
+  });
+
+  it('reads back the number clientOrderId writes for every re-send, and no other suffix', () => {
+    const stage = 'paper';
+    const of = (sequence?: number) =>
+      clientOrderId({
+        stage,
+        strategy: 'main',
+        symbol: 'SPY',
+        date: '2021-03-18',
+        purpose: 'flatten',
+        sequence,
+      });
+    fc.assert(fc.property(fc.integer({ min: 2, max: 1_000_000 }), (n) => flattenSequence(of(n), of()) === n));
+    fc.assert(
+      fc.property(fc.string(), (suffix) => {
+        const n = flattenSequence(`${of()}-${suffix}`, of());
+        return n === null ? !/^[1-9]\d*$/.test(suffix) || suffix === '1' : String(n) === suffix && n >= 2;
+      }),
+    );
+  });
+});
+
+describe('killSwitchFlattenDue: the kill switch that flattened is on, no flatten of its own to send again', () => {
+  const base = 'qs-0000abcd-SPY-20210318-flatten';
+  const SINCE = Date.parse('2021-03-18T14:00:00Z');
+  const halt = { since: SINCE, reason: 'daily loss alarm', by: 'alarm:x', flatten: true as const };
+  const exit = (over: Partial<IntentRecord>) =>
+    intent({ clientOrderId: base, brokerOrderId: 'b-1', ...over });
+
+  it("the day's flatten id when nothing of its series exists (a later day, a market-on-open exit refused)", () => {
+    expect(killSwitchFlattenDue([], base, halt)).toEqual({
+      id: base,
+      sequence: 1,
+      ended: null,
+      since: SINCE,
+      due: true,
+    });
+    // Another symbol's or the signals' exit is no member of the series.
+    const others = [exit({ clientOrderId: 'qs-0000abcd-SPY-20210318-exit', status: 'rejected' })];
+    expect(killSwitchFlattenDue(others, base, halt)?.id).toBe(base);
+  });
+
+  it('the next number after the highest taken when the day id is spent; its last member named as ended', () => {
+    const spent = exit({ status: 'skipped', filledQty: 0 });
+    expect(killSwitchFlattenDue([spent], base, halt)).toMatchObject({
+      id: `${base}-2`,
+      sequence: 2,
+      ended: spent,
+    });
+    const series = [
+      exit({ status: 'rejected' }),
+      exit({ clientOrderId: `${base}-2`, status: 'cancelled' }),
+      exit({ clientOrderId: `${base}-3`, status: 'skipped' }),
+    ];
+    expect(killSwitchFlattenDue(series, base, halt)).toMatchObject({
+      id: `${base}-4`,
+      sequence: 4,
+      ended: { clientOrderId: `${base}-2` },
+    });
+    // A member still working: the next number (the caller counts the working one and sends nothing).
+    expect(killSwitchFlattenDue([exit({ status: 'accepted' })], base, halt)?.id).toBe(`${base}-2`);
+  });
+
+  it('a member recorded and not sent (a run that died) is sent under its own id', () => {
+    const recorded = [exit({ status: 'rejected' }), exit({ clientOrderId: `${base}-2`, status: 'recorded' })];
+    expect(killSwitchFlattenDue(recorded, base, halt)).toMatchObject({
+      id: `${base}-2`,
+      sequence: 2,
+      ended: { clientOrderId: base },
+    });
+    expect(killSwitchFlattenDue([exit({ status: 'recorded' })], base, halt)).toMatchObject({
+      id: base,
+      sequence: 1,
+      ended: null,
+    });
+    // Claimed (maybe on its way from a run still going: the kill switch's own send): in flight, never
+    // taken over; the next number, which the caller sends only for what it leaves.
+    expect(killSwitchFlattenDue([exit({ status: 'submitted' })], base, halt)).toMatchObject({
+      id: `${base}-2`,
+      ended: { status: 'submitted' },
+    });
+  });
+
+  it('nothing without a kill switch that flattened: off (a resume), or a plain halt', () => {
+    expect(killSwitchFlattenDue([], base, null)).toBeNull();
+    expect(killSwitchFlattenDue([], base, { since: SINCE, reason: 'ops', by: 'ops' })).toBeNull();
   });
 });
