@@ -1003,11 +1003,26 @@ class ProfileBatch {
           let scan = full;
           if (!scan) {
             best = st[s + pocBin] as number;
-            second = seconds[k] as number;
+            // The largest changed bin other than the POC bin (`top`, at `topBin`), and a bound on
+            // every bin but those two (`next`): the last bound, raised by the other changed bins.
+            let next = seconds[k] as number;
+            let top = Number.NEGATIVE_INFINITY;
+            let topBin = pocBin;
             for (let b = r0; b <= r1; b++) {
+              if (b === pocBin) continue;
               const x = st[s + b] as number;
-              if (x > second && b !== pocBin) second = x;
+              if (x > top) {
+                if (top > next) next = top;
+                top = x;
+                topBin = b;
+              } else if (x > next) next = x;
             }
+            if (top > best) {
+              // The POC moved to a changed bin: the old POC bin is now among the others.
+              second = next > best ? next : best;
+              best = top;
+              pocBin = topBin;
+            } else second = top > next ? top : next;
             scan = !(best - second > slackQ);
           }
           if (scan) {
