@@ -266,6 +266,15 @@ export function setBits(words: Int32Array, from: number, to: number): void {
   words[w1] = (words[w1] as number) | tail;
 }
 
+/**
+ * Bin b of the window of quantized bins from `s` in `st`: its own sum, or with `pair` (the half as
+ * many bins derived from these, `ProfileBatch.estimate`) fine bins 2b and 2b + 1 summed (exact:
+ * integers in quanta).
+ */
+function binAt(st: Float64Array, s: number, b: number, pair: boolean): number {
+  return pair ? (st[s + 2 * b] as number) + (st[s + 2 * b + 1] as number) : (st[s + b] as number);
+}
+
 /** The least magnitude of a non-zero price the estimate takes (`estimable`). */
 const LEAST_PRICE = 2 ** -500;
 
@@ -656,13 +665,11 @@ class ProfileBatch {
   private readonly changed = new Int32Array(2);
   /**
    * With an even number of bins, the most lookbacks a batch estimates together with the half as
-   * many bins derived from these (`estimate`'s `coarse`): both thresholds and both running
-   * windows within `MAX_PENDING_BYTES`; and the derived windows' scratch: their bins (`bins / 2`
-   * numbers from k × bins / 2, in `windows` after the pair's fine ones), POC bins and bounds on
-   * their other bins.
+   * many bins derived from these (`estimate`'s `coarse`): both thresholds and the running windows
+   * within `MAX_PENDING_BYTES`; and the derived windows' scratch: their POC bins and bounds on
+   * their other bins (their bins are read from the fine windows, `binAt`).
    */
   private readonly pairMost: number;
-  private readonly coarseWindows: Float64Array;
   private readonly coarsePocs: Int32Array;
   private readonly coarseSeconds: Float64Array;
 
@@ -691,14 +698,12 @@ class ProfileBatch {
             1,
             Math.min(
               MAX_BATCH,
-              Math.floor(MAX_PENDING_BYTES / (2 * ProfileThresholds.bytes(n, shorts) + 8 * (bins + half))),
+              Math.floor(MAX_PENDING_BYTES / (2 * ProfileThresholds.bytes(n, shorts) + 8 * bins)),
             ),
           )
         : 0;
-    // A pair's coarse windows after its fine ones, in the same array.
-    const m = bars.estimable ? Math.max(this.most * bins, this.pairMost * (bins + half)) : 0;
-    this.windows = new Float64Array(m);
-    this.coarseWindows = this.windows.subarray(this.pairMost * bins, this.pairMost * (bins + half));
+    // A pair's lookbacks are at most `most` (`pairMost` counts twice the thresholds).
+    this.windows = new Float64Array(bars.estimable ? this.most * bins : 0);
     this.edges = new Float64Array(bins + 1);
     this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
@@ -821,7 +826,7 @@ class ProfileBatch {
    * edge the last coarse one, and a price's fine bin f (with no range: floor((price - lo) / width),
    * capped) the coarse bin f >> 1 (the quotient is exactly twice the coarse one). So coarse bin j
    * is fine bins 2j and 2j + 1 (`outside` and `none` the same for both), and its estimate is theirs
-   * summed (exact: integers in quanta). Against profileHistogram's coarse bin (one overlap per bar
+   * summed (exact: integers in quanta) where it is read (`binAt`: no coarse window is kept). Against profileHistogram's coarse bin (one overlap per bar
    * where the pair computes two, whose inner edge cancels): each fine bin is within its (lookback +
    * 10) roundings of each bar's share and 0.51 quantum per bar, so the pair within twice that, and
    * a fine bin covered wholly is off by at most DEV (the fine frame's) times its whole shares, so a
@@ -835,7 +840,7 @@ class ProfileBatch {
   private estimate(batch: ProfileThresholds[], coarse?: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
     const { bins, windows: st, edges, held, frame, changed, shorts } = this;
-    const { coarseWindows: cst, coarsePocs: cpocs, coarseSeconds: cseconds } = this;
+    const { coarsePocs: cpocs, coarseSeconds: cseconds } = this;
     const half = bins >> 1;
     const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
@@ -970,23 +975,18 @@ class ProfileBatch {
         const spread = 2 * (frame[DEV] as number) * total;
         const fineS = s;
         const fineWidth = width;
-        // The derived coarse window first (its bins this one's pairs summed), then this one.
+        // The derived coarse window first (its bins this one's pairs, summed where read), then this one.
         for (let level = ct === undefined ? 1 : 0; level < 2; level++) {
           const coarseLevel = level === 0;
           const t = coarseLevel ? (ct as ProfileThresholds) : (batch[k] as ProfileThresholds);
           const bins = coarseLevel ? half : this.bins;
-          const st = coarseLevel ? cst : this.windows;
-          const s = k * bins;
+          // Either level reads the fine window (a coarse bin is two fine ones summed: `binAt`).
+          const st = this.windows;
+          const s = fineS;
           const pocs = coarseLevel ? cpocs : this.pocs;
           const seconds = coarseLevel ? cseconds : this.seconds;
           // profileHistogram's width for these bins (for the coarse ones, twice the fine width).
           const width = coarseLevel ? (whi - wlo) / half : fineWidth;
-          if (coarseLevel) {
-            const fst = this.windows;
-            for (let j = 0; j < half; j++) {
-              cst[s + j] = (fst[fineS + 2 * j] as number) + (fst[fineS + 2 * j + 1] as number);
-            }
-          }
           // The bins the added bars changed (a coarse bin's halves' halved).
           const r0 = coarseLevel ? (changed[0] as number) >> 1 : (changed[0] as number);
           const r1 = coarseLevel ? (changed[1] as number) >> 1 : (changed[1] as number);
@@ -996,13 +996,15 @@ class ProfileBatch {
           // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
           // is kept when it still wins by more than the bound against a bound on every other bin:
           // the last window's bound on them (`seconds`), raised by the bins the added bars changed
-          // (the bars taken away only lower the bins they touch). Then the full scan would choose it.
+          // (the bars taken away only lower the bins they touch). Or, when a changed bin now exceeds
+          // it, that bin is the POC if it wins by more than the bound against the same bound raised
+          // by the old POC bin. Either way the full scan would choose it.
           let pocBin = pocs[k] as number;
           let best = Number.NEGATIVE_INFINITY;
           let second = Number.NEGATIVE_INFINITY;
           let scan = full;
           if (!scan) {
-            best = st[s + pocBin] as number;
+            best = binAt(st, s, pocBin, coarseLevel);
             // The largest changed bin other than the POC bin (`top`, at `topBin`), and a bound on
             // every bin but those two (`next`): the last bound, raised by the other changed bins.
             let next = seconds[k] as number;
@@ -1010,7 +1012,7 @@ class ProfileBatch {
             let topBin = pocBin;
             for (let b = r0; b <= r1; b++) {
               if (b === pocBin) continue;
-              const x = st[s + b] as number;
+              const x = binAt(st, s, b, coarseLevel);
               if (x > top) {
                 if (top > next) next = top;
                 top = x;
@@ -1030,7 +1032,7 @@ class ProfileBatch {
             best = Number.NEGATIVE_INFINITY;
             second = Number.NEGATIVE_INFINITY;
             for (let b = 0; b < bins; b++) {
-              const x = st[s + b] as number;
+              const x = binAt(st, s, b, coarseLevel);
               if (x > best) {
                 second = best;
                 best = x;
@@ -1051,7 +1053,7 @@ class ProfileBatch {
           // `outside`): some step's VAL and VAH pass it.
           let lowBin = pocBin;
           let highBin = pocBin;
-          let sum = st[s + pocBin] as number;
+          let sum = binAt(st, s, pocBin, coarseLevel);
           held[0] = sum * quantum;
           let underVal = c < wlo + lowBin * width ? -1 : 0;
           // Without shorts VAH is not needed: its step is taken as found.
@@ -1065,8 +1067,8 @@ class ProfileBatch {
             else {
               // Within the bound (two bins no bar reached as well: a bar's share can round to 0
               // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
-              const a = st[s + highBin + 1] as number;
-              const z = st[s + lowBin - 1] as number;
+              const a = binAt(st, s, highBin + 1, coarseLevel);
+              const z = binAt(st, s, lowBin - 1, coarseLevel);
               if (!(Math.abs(a - z) > slackQ)) {
                 near = true;
                 break;
@@ -1075,10 +1077,10 @@ class ProfileBatch {
             }
             if (up) {
               highBin++;
-              sum += st[s + highBin] as number;
+              sum += binAt(st, s, highBin, coarseLevel);
             } else {
               lowBin--;
-              sum += st[s + lowBin] as number;
+              sum += binAt(st, s, lowBin, coarseLevel);
             }
             steps++;
             held[steps] = sum * quantum;
