@@ -646,7 +646,6 @@ class ProfileBatch {
    * for the batch's k-th.
    */
   private readonly windows: Float64Array;
-  private readonly edges: Float64Array;
   private readonly held: Float64Array;
   /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(6);
@@ -704,7 +703,6 @@ class ProfileBatch {
         : 0;
     // A pair's lookbacks are at most `most` (`pairMost` counts twice the thresholds).
     this.windows = new Float64Array(bars.estimable ? this.most * bins : 0);
-    this.edges = new Float64Array(bins + 1);
     this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
     this.stateHi = new Float64Array(this.most);
@@ -839,7 +837,7 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[], coarse?: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
-    const { bins, windows: st, edges, held, frame, changed, shorts } = this;
+    const { bins, windows: st, held, frame, changed, shorts } = this;
     const { coarsePocs: cpocs, coarseSeconds: cseconds } = this;
     const half = bins >> 1;
     const { quantum, minQ, maxQ } = this.bars;
@@ -923,14 +921,12 @@ class ProfileBatch {
           frame[WIDTH] = width;
           const inverse = 1 / width;
           frame[INVERSE] = inverse;
-          edges[0] = wlo;
-          for (let b = 0; b < bins; b++) edges[b + 1] = wlo + (b + 1) * width;
           // How far a bin's own width (its edges rounded) may be from the bins' width, relative to
           // it (the estimate's whole shares take the bins' width): each edge lo + b × width is
           // within 5u × M of its exact value (M = max(|lo|, |hi|); b × width <= 2M), so a width
           // within 10u × M; 11u × M × inverse covers that and the roundings of this product.
           frame[DEV] = 11 * UNIT_ROUNDOFF * Math.max(-wlo, whi) * inverse;
-          frame[TOP] = edges[bins] as number;
+          frame[TOP] = wlo + bins * width;
           edgesLo = wlo;
           edgesHi = whi;
         }
@@ -1125,16 +1121,16 @@ class ProfileBatch {
   /**
    * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
    * of the window at `s` for the bins in `frame`, in whole quanta: a bar's share of its lowest and
-   * highest bins (its density times its overlap with [edges[b], edges[b + 1]), the overlap as
-   * profileHistogram computes it), its share of each bin between (density × the bins' width, the
-   * same for each); a bar with no range puts its
+   * highest bins (its density times its overlap with [edge b, edge b + 1), edge x being
+   * lo + x × width as profileHistogram computes it, computed where it is needed), its share of
+   * each bin between (density × the bins' width, the same for each); a bar with no range puts its
    * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
    * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
    * `changed`.
    */
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
-    const { bins, edges, frame, windows: st, changed } = this;
+    const { bins, frame, windows: st, changed } = this;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -1159,8 +1155,8 @@ class ProfileBatch {
       const hc = bh < top ? bh : top;
       if (!(hc > bl)) continue;
       const d = density[k] as number;
-      // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
-      // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
+      // The bin holding the low (edge b <= low < edge b + 1) and the one holding the high's
+      // part (edge c < high <= edge c + 1): every bin the bar overlaps, as profileHistogram
       // finds them.
       // Bins from the prices' positions in bin widths, (price - lo) × inverse: an edge is within
       // 2^-21 of a width of its place there (the widths estimated are over 2^-30 of the prices),
@@ -1171,24 +1167,24 @@ class ProfileBatch {
       if (b > bins - 1) b = bins - 1;
       const fl = tl - b;
       if (!(fl > NEAR_EDGE && fl < 1 - NEAR_EDGE)) {
-        while (b > 0 && (edges[b] as number) > bl) b--;
-        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+        while (b > 0 && lo + b * width > bl) b--;
+        while (b < bins - 1 && lo + (b + 1) * width <= bl) b++;
       }
       const th = (hc - lo) * inverse;
       let c = th | 0;
       if (c > bins - 1) c = bins - 1;
       const fh = th - c;
       if (!(fh > NEAR_EDGE && fh < 1 - NEAR_EDGE)) {
-        while (c > 0 && (edges[c] as number) >= hc) c--;
-        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+        while (c > 0 && lo + c * width >= hc) c--;
+        while (c < bins - 1 && lo + (c + 1) * width < hc) c++;
       }
       if (b === c) {
         st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
-        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
+        // Overlaps [low, edge b + 1) and [edge c, high), and each bin between wholly (its
         // whole share at s + x).
-        const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
-        const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
+        const first = d * (lo + (b + 1) * width - bl) * perQuantum + ROUNDER - ROUNDER;
+        const last = d * (hc - (lo + c * width)) * perQuantum + ROUNDER - ROUNDER;
         st[s + b] = (st[s + b] as number) + sign * first;
         st[s + c] = (st[s + c] as number) + sign * last;
         if (c > b + 1) {
