@@ -514,21 +514,26 @@ class ProfileThresholds {
     const lo = window.lo;
     const width = window.width;
     const c = close[i] as number;
+    // The first step whose VAL is at or under the close, and whose VAH is at or over it: the
+    // thresholds are the volume held one step before (±Infinity: the POC bin's already is, or none).
     let underVal = 0;
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    this.record(
-      i,
-      window.pocBin,
-      underVal > last ? bins : underVal,
-      overVah > last ? bins : overVah,
-      lo,
-      width,
-      window.total,
-      0,
-      held,
-    );
+    const below =
+      underVal > last
+        ? Number.POSITIVE_INFINITY
+        : underVal === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[underVal - 1] as number);
+    const above =
+      overVah > last
+        ? Number.POSITIVE_INFINITY
+        : overVah === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[overVah - 1] as number);
+    const poc = lo + (window.pocBin + 0.5) * width;
+    this.record(i, (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0), below, above, window.total, 0);
   }
 
   /**
@@ -557,40 +562,14 @@ class ProfileThresholds {
   }
 
   /**
-   * Bar i's entries from a window's POC bin and value-area growth: `underVal` is the first step
-   * whose VAL (lo + lowBin × width) is at or under the close, `overVah` the first whose VAH
-   * (lo + (highBin + 1) × width) is at or over it (`bins`: none), and `held` the volume held at
-   * each step before them. The threshold is the volume held one step before (±Infinity: every
-   * step's VAL is over the close, or none).
+   * Bar i's entries: its exit bits (the close against the POC), its thresholds `below` and `above`
+   * (the latter only with shorts), its window's volume and the bound on the estimate (`slack`, 0:
+   * exact).
    */
-  record(
-    i: number,
-    pocBin: number,
-    underVal: number,
-    overVah: number,
-    lo: number,
-    width: number,
-    total: number,
-    slack: number,
-    held: Float64Array,
-  ): void {
-    const bins = this.bins;
-    const c = this.series.close[i] as number;
-    this.below[i] =
-      underVal >= bins
-        ? Number.POSITIVE_INFINITY
-        : underVal === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[underVal - 1] as number);
-    if (this.shorts)
-      this.above[i] =
-        overVah >= bins
-          ? Number.POSITIVE_INFINITY
-          : overVah === 0
-            ? Number.NEGATIVE_INFINITY
-            : (held[overVah - 1] as number);
-    const poc = lo + (pocBin + 0.5) * width;
-    this.bits[i] = (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
+  record(i: number, bits: number, below: number, above: number, total: number, slack: number): void {
+    this.below[i] = below;
+    if (this.shorts) this.above[i] = above;
+    this.bits[i] = bits;
     this.total[i] = total;
     this.slack[i] = slack;
   }
@@ -646,7 +625,6 @@ class ProfileBatch {
    * for the batch's k-th.
    */
   private readonly windows: Float64Array;
-  private readonly held: Float64Array;
   /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(6);
   /**
@@ -703,7 +681,6 @@ class ProfileBatch {
         : 0;
     // A pair's lookbacks are at most `most` (`pairMost` counts twice the thresholds).
     this.windows = new Float64Array(bars.estimable ? this.most * bins : 0);
-    this.held = new Float64Array(bins);
     this.stateLo = new Float64Array(this.most);
     this.stateHi = new Float64Array(this.most);
     this.pocs = new Int32Array(this.most);
@@ -837,7 +814,7 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[], coarse?: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
-    const { bins, windows: st, held, frame, changed, shorts } = this;
+    const { bins, windows: st, frame, changed, shorts } = this;
     const { coarsePocs: cpocs, coarseSeconds: cseconds } = this;
     const half = bins >> 1;
     const { quantum, minQ, maxQ } = this.bars;
@@ -1050,13 +1027,16 @@ class ProfileBatch {
           let lowBin = pocBin;
           let highBin = pocBin;
           let sum = binAt(st, s, pocBin, coarseLevel);
-          held[0] = sum * quantum;
-          let underVal = c < wlo + lowBin * width ? -1 : 0;
-          // Without shorts VAH is not needed: its step is taken as found.
-          let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
-          let steps = 0;
+          // The thresholds (`ProfileThresholds.record`): the volume held one step before the first
+          // step whose VAL is at or under the close (`below`) and whose VAH is at or over it
+          // (`above`); -Infinity when the POC bin's already is, +Infinity until a step's is.
+          // Without shorts VAH is not needed: it is not sought.
+          let seekVal = c < wlo + lowBin * width;
+          let seekVah = shorts && c > wlo + (highBin + 1) * width;
+          let below = seekVal ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+          let above = seekVah ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
           let near = false;
-          while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
+          while ((seekVal || seekVah) && (lowBin > 0 || highBin < bins - 1)) {
             let up: boolean;
             if (lowBin === 0) up = true;
             else if (highBin === bins - 1) up = false;
@@ -1071,6 +1051,7 @@ class ProfileBatch {
               }
               up = a > z;
             }
+            const before = sum * quantum;
             if (up) {
               highBin++;
               sum += binAt(st, s, highBin, coarseLevel);
@@ -1078,24 +1059,19 @@ class ProfileBatch {
               lowBin--;
               sum += binAt(st, s, lowBin, coarseLevel);
             }
-            steps++;
-            held[steps] = sum * quantum;
-            if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
-            if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
+            if (seekVal && !(c < wlo + lowBin * width)) {
+              seekVal = false;
+              below = before;
+            }
+            if (seekVah && !(c > wlo + (highBin + 1) * width)) {
+              seekVah = false;
+              above = before;
+            }
           }
           if (near) t.exact(i);
           else {
-            t.record(
-              i,
-              pocBin,
-              underVal < 0 ? bins : underVal,
-              overVah < 0 ? bins : overVah,
-              wlo,
-              width,
-              total,
-              slack,
-              held,
-            );
+            const poc = wlo + (pocBin + 0.5) * width;
+            t.record(i, (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0), below, above, total, slack);
           }
         }
       }
