@@ -609,7 +609,9 @@ class ProfileThresholds {
  * The POC bin of the last window is kept
  * if its estimate (read again: it may be among them) still exceeds by more than the bound the last
  * window's bound on its other bins (at least its second largest) raised by the bins the added bars
- * changed: the choice the full scan would make.
+ * changed; or the largest changed bin is taken when it exceeds by more than the bound that bound
+ * raised by the last POC bin's estimate: the choice the full scan would make. Else the bins are
+ * scanned.
  */
 class ProfileBatch {
   private readonly pending = new Map<number, ProfileThresholds>();
