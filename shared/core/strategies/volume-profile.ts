@@ -803,8 +803,9 @@ class ProfileBatch {
    * edge the last coarse one, and a price's fine bin f (with no range: floor((price - lo) / width),
    * capped) the coarse bin f >> 1 (the quotient is exactly twice the coarse one). So coarse bin j
    * is fine bins 2j and 2j + 1 (`outside` and `none` the same for both), and its estimate is theirs
-   * summed (exact: integers in quanta) where it is read (`binAt`: no coarse window is kept). Against profileHistogram's coarse bin (one overlap per bar
-   * where the pair computes two, whose inner edge cancels): each fine bin is within its (lookback +
+   * summed (exact: integers in quanta) where it is read (`binAt`: no coarse window is kept).
+   * Against profileHistogram's coarse bin (one overlap per bar where the pair computes two, whose
+   * inner edge cancels): each fine bin is within its (lookback +
    * 10) roundings of each bar's share and 0.51 quantum per bar, so the pair within twice that, and
    * a fine bin covered wholly is off by at most DEV (the fine frame's) times its whole shares, so a
    * coarse bin by at most DEV times the whole shares of its halves and a held volume by DEV × the
@@ -950,7 +951,8 @@ class ProfileBatch {
         const spread = 2 * (frame[DEV] as number) * total;
         const fineS = s;
         const fineWidth = width;
-        // The derived coarse window first (its bins this one's pairs, summed where read), then this one.
+        // The derived coarse window first (its bins this one's pairs, summed where read), then
+        // this one.
         for (let level = ct === undefined ? 1 : 0; level < 2; level++) {
           const coarseLevel = level === 0;
           const t = coarseLevel ? (ct as ProfileThresholds) : (batch[k] as ProfileThresholds);
