@@ -266,6 +266,15 @@ export function setBits(words: Int32Array, from: number, to: number): void {
   words[w1] = (words[w1] as number) | tail;
 }
 
+/**
+ * Bin b of the window of quantized bins from `s` in `st`: its own sum, or with `pair` (the half as
+ * many bins derived from these, `ProfileBatch.estimate`) fine bins 2b and 2b + 1 summed (exact:
+ * integers in quanta).
+ */
+function binAt(st: Float64Array, s: number, b: number, pair: boolean): number {
+  return pair ? (st[s + 2 * b] as number) + (st[s + 2 * b + 1] as number) : (st[s + b] as number);
+}
+
 /** The least magnitude of a non-zero price the estimate takes (`estimable`). */
 const LEAST_PRICE = 2 ** -500;
 
@@ -505,21 +514,26 @@ class ProfileThresholds {
     const lo = window.lo;
     const width = window.width;
     const c = close[i] as number;
+    // The first step whose VAL is at or under the close, and whose VAH is at or over it: the
+    // thresholds are the volume held one step before (±Infinity: the POC bin's already is, or none).
     let underVal = 0;
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    this.record(
-      i,
-      window.pocBin,
-      underVal > last ? bins : underVal,
-      overVah > last ? bins : overVah,
-      lo,
-      width,
-      window.total,
-      0,
-      held,
-    );
+    const below =
+      underVal > last
+        ? Number.POSITIVE_INFINITY
+        : underVal === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[underVal - 1] as number);
+    const above =
+      overVah > last
+        ? Number.POSITIVE_INFINITY
+        : overVah === 0
+          ? Number.NEGATIVE_INFINITY
+          : (held[overVah - 1] as number);
+    const poc = lo + (window.pocBin + 0.5) * width;
+    this.record(i, (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0), below, above, window.total, 0);
   }
 
   /**
@@ -548,40 +562,14 @@ class ProfileThresholds {
   }
 
   /**
-   * Bar i's entries from a window's POC bin and value-area growth: `underVal` is the first step
-   * whose VAL (lo + lowBin × width) is at or under the close, `overVah` the first whose VAH
-   * (lo + (highBin + 1) × width) is at or over it (`bins`: none), and `held` the volume held at
-   * each step before them. The threshold is the volume held one step before (±Infinity: every
-   * step's VAL is over the close, or none).
+   * Bar i's entries: its exit bits (the close against the POC), its thresholds `below` and `above`
+   * (the latter only with shorts), its window's volume and the bound on the estimate (`slack`, 0:
+   * exact).
    */
-  record(
-    i: number,
-    pocBin: number,
-    underVal: number,
-    overVah: number,
-    lo: number,
-    width: number,
-    total: number,
-    slack: number,
-    held: Float64Array,
-  ): void {
-    const bins = this.bins;
-    const c = this.series.close[i] as number;
-    this.below[i] =
-      underVal >= bins
-        ? Number.POSITIVE_INFINITY
-        : underVal === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[underVal - 1] as number);
-    if (this.shorts)
-      this.above[i] =
-        overVah >= bins
-          ? Number.POSITIVE_INFINITY
-          : overVah === 0
-            ? Number.NEGATIVE_INFINITY
-            : (held[overVah - 1] as number);
-    const poc = lo + (pocBin + 0.5) * width;
-    this.bits[i] = (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0);
+  record(i: number, bits: number, below: number, above: number, total: number, slack: number): void {
+    this.below[i] = below;
+    if (this.shorts) this.above[i] = above;
+    this.bits[i] = bits;
     this.total[i] = total;
     this.slack[i] = slack;
   }
@@ -621,7 +609,9 @@ class ProfileThresholds {
  * The POC bin of the last window is kept
  * if its estimate (read again: it may be among them) still exceeds by more than the bound the last
  * window's bound on its other bins (at least its second largest) raised by the bins the added bars
- * changed: the choice the full scan would make.
+ * changed; or the largest changed bin is taken when it exceeds by more than the bound that bound
+ * raised by the last POC bin's estimate: the choice the full scan would make. Else the bins are
+ * scanned.
  */
 class ProfileBatch {
   private readonly pending = new Map<number, ProfileThresholds>();
@@ -637,8 +627,6 @@ class ProfileBatch {
    * for the batch's k-th.
    */
   private readonly windows: Float64Array;
-  private readonly edges: Float64Array;
-  private readonly held: Float64Array;
   /** The current bins' numbers (`LO`, `WIDTH`, ...): doubles kept in a typed array, not boxed. */
   private readonly frame = new Float64Array(6);
   /**
@@ -656,13 +644,11 @@ class ProfileBatch {
   private readonly changed = new Int32Array(2);
   /**
    * With an even number of bins, the most lookbacks a batch estimates together with the half as
-   * many bins derived from these (`estimate`'s `coarse`): both thresholds and both running
-   * windows within `MAX_PENDING_BYTES`; and the derived windows' scratch: their bins (`bins / 2`
-   * numbers from k × bins / 2, in `windows` after the pair's fine ones), POC bins and bounds on
-   * their other bins.
+   * many bins derived from these (`estimate`'s `coarse`): both thresholds and the running windows
+   * within `MAX_PENDING_BYTES`; and the derived windows' scratch: their POC bins and bounds on
+   * their other bins (their bins are read from the fine windows, `binAt`).
    */
   private readonly pairMost: number;
-  private readonly coarseWindows: Float64Array;
   private readonly coarsePocs: Int32Array;
   private readonly coarseSeconds: Float64Array;
 
@@ -691,16 +677,12 @@ class ProfileBatch {
             1,
             Math.min(
               MAX_BATCH,
-              Math.floor(MAX_PENDING_BYTES / (2 * ProfileThresholds.bytes(n, shorts) + 8 * (bins + half))),
+              Math.floor(MAX_PENDING_BYTES / (2 * ProfileThresholds.bytes(n, shorts) + 8 * bins)),
             ),
           )
         : 0;
-    // A pair's coarse windows after its fine ones, in the same array.
-    const m = bars.estimable ? Math.max(this.most * bins, this.pairMost * (bins + half)) : 0;
-    this.windows = new Float64Array(m);
-    this.coarseWindows = this.windows.subarray(this.pairMost * bins, this.pairMost * (bins + half));
-    this.edges = new Float64Array(bins + 1);
-    this.held = new Float64Array(bins);
+    // A pair's lookbacks are at most `most` (`pairMost` counts twice the thresholds).
+    this.windows = new Float64Array(bars.estimable ? this.most * bins : 0);
     this.stateLo = new Float64Array(this.most);
     this.stateHi = new Float64Array(this.most);
     this.pocs = new Int32Array(this.most);
@@ -821,8 +803,9 @@ class ProfileBatch {
    * edge the last coarse one, and a price's fine bin f (with no range: floor((price - lo) / width),
    * capped) the coarse bin f >> 1 (the quotient is exactly twice the coarse one). So coarse bin j
    * is fine bins 2j and 2j + 1 (`outside` and `none` the same for both), and its estimate is theirs
-   * summed (exact: integers in quanta). Against profileHistogram's coarse bin (one overlap per bar
-   * where the pair computes two, whose inner edge cancels): each fine bin is within its (lookback +
+   * summed (exact: integers in quanta) where it is read (`binAt`: no coarse window is kept).
+   * Against profileHistogram's coarse bin (one overlap per bar where the pair computes two, whose
+   * inner edge cancels): each fine bin is within its (lookback +
    * 10) roundings of each bar's share and 0.51 quantum per bar, so the pair within twice that, and
    * a fine bin covered wholly is off by at most DEV (the fine frame's) times its whole shares, so a
    * coarse bin by at most DEV times the whole shares of its halves and a held volume by DEV × the
@@ -834,8 +817,8 @@ class ProfileBatch {
    */
   private estimate(batch: ProfileThresholds[], coarse?: ProfileThresholds[]): void {
     const { high, low, close } = this.series;
-    const { bins, windows: st, edges, held, frame, changed, shorts } = this;
-    const { coarseWindows: cst, coarsePocs: cpocs, coarseSeconds: cseconds } = this;
+    const { bins, windows: st, frame, changed, shorts } = this;
+    const { coarsePocs: cpocs, coarseSeconds: cseconds } = this;
     const half = bins >> 1;
     const { quantum, minQ, maxQ } = this.bars;
     const n = high.length;
@@ -918,14 +901,12 @@ class ProfileBatch {
           frame[WIDTH] = width;
           const inverse = 1 / width;
           frame[INVERSE] = inverse;
-          edges[0] = wlo;
-          for (let b = 0; b < bins; b++) edges[b + 1] = wlo + (b + 1) * width;
           // How far a bin's own width (its edges rounded) may be from the bins' width, relative to
           // it (the estimate's whole shares take the bins' width): each edge lo + b × width is
           // within 5u × M of its exact value (M = max(|lo|, |hi|); b × width <= 2M), so a width
           // within 10u × M; 11u × M × inverse covers that and the roundings of this product.
           frame[DEV] = 11 * UNIT_ROUNDOFF * Math.max(-wlo, whi) * inverse;
-          frame[TOP] = edges[bins] as number;
+          frame[TOP] = wlo + bins * width;
           edgesLo = wlo;
           edgesHi = whi;
         }
@@ -970,23 +951,19 @@ class ProfileBatch {
         const spread = 2 * (frame[DEV] as number) * total;
         const fineS = s;
         const fineWidth = width;
-        // The derived coarse window first (its bins this one's pairs summed), then this one.
+        // The derived coarse window first (its bins this one's pairs, summed where read), then
+        // this one.
         for (let level = ct === undefined ? 1 : 0; level < 2; level++) {
           const coarseLevel = level === 0;
           const t = coarseLevel ? (ct as ProfileThresholds) : (batch[k] as ProfileThresholds);
           const bins = coarseLevel ? half : this.bins;
-          const st = coarseLevel ? cst : this.windows;
-          const s = k * bins;
+          // Either level reads the fine window (a coarse bin is two fine ones summed: `binAt`).
+          const st = this.windows;
+          const s = fineS;
           const pocs = coarseLevel ? cpocs : this.pocs;
           const seconds = coarseLevel ? cseconds : this.seconds;
           // profileHistogram's width for these bins (for the coarse ones, twice the fine width).
           const width = coarseLevel ? (whi - wlo) / half : fineWidth;
-          if (coarseLevel) {
-            const fst = this.windows;
-            for (let j = 0; j < half; j++) {
-              cst[s + j] = (fst[fineS + 2 * j] as number) + (fst[fineS + 2 * j + 1] as number);
-            }
-          }
           // The bins the added bars changed (a coarse bin's halves' halved).
           const r0 = coarseLevel ? (changed[0] as number) >> 1 : (changed[0] as number);
           const r1 = coarseLevel ? (changed[1] as number) >> 1 : (changed[1] as number);
@@ -996,18 +973,35 @@ class ProfileBatch {
           // The POC: the bin with the most volume, by more than the bound. The last window's POC bin
           // is kept when it still wins by more than the bound against a bound on every other bin:
           // the last window's bound on them (`seconds`), raised by the bins the added bars changed
-          // (the bars taken away only lower the bins they touch). Then the full scan would choose it.
+          // (the bars taken away only lower the bins they touch). Or, when a changed bin now exceeds
+          // it, that bin is the POC if it wins by more than the bound against the same bound raised
+          // by the old POC bin. Either way the full scan would choose it.
           let pocBin = pocs[k] as number;
           let best = Number.NEGATIVE_INFINITY;
           let second = Number.NEGATIVE_INFINITY;
           let scan = full;
           if (!scan) {
-            best = st[s + pocBin] as number;
-            second = seconds[k] as number;
+            best = binAt(st, s, pocBin, coarseLevel);
+            // The largest changed bin other than the POC bin (`top`, at `topBin`), and a bound on
+            // every bin but those two (`next`): the last bound, raised by the other changed bins.
+            let next = seconds[k] as number;
+            let top = Number.NEGATIVE_INFINITY;
+            let topBin = pocBin;
             for (let b = r0; b <= r1; b++) {
-              const x = st[s + b] as number;
-              if (x > second && b !== pocBin) second = x;
+              if (b === pocBin) continue;
+              const x = binAt(st, s, b, coarseLevel);
+              if (x > top) {
+                if (top > next) next = top;
+                top = x;
+                topBin = b;
+              } else if (x > next) next = x;
             }
+            if (top > best) {
+              // The POC moved to a changed bin: the old POC bin is now among the others.
+              second = next > best ? next : best;
+              best = top;
+              pocBin = topBin;
+            } else second = top > next ? top : next;
             scan = !(best - second > slackQ);
           }
           if (scan) {
@@ -1015,7 +1009,7 @@ class ProfileBatch {
             best = Number.NEGATIVE_INFINITY;
             second = Number.NEGATIVE_INFINITY;
             for (let b = 0; b < bins; b++) {
-              const x = st[s + b] as number;
+              const x = binAt(st, s, b, coarseLevel);
               if (x > best) {
                 second = best;
                 best = x;
@@ -1036,53 +1030,52 @@ class ProfileBatch {
           // `outside`): some step's VAL and VAH pass it.
           let lowBin = pocBin;
           let highBin = pocBin;
-          let sum = st[s + pocBin] as number;
-          held[0] = sum * quantum;
-          let underVal = c < wlo + lowBin * width ? -1 : 0;
-          // Without shorts VAH is not needed: its step is taken as found.
-          let overVah = shorts && c > wlo + (highBin + 1) * width ? -1 : 0;
-          let steps = 0;
+          let sum = binAt(st, s, pocBin, coarseLevel);
+          // The thresholds (`ProfileThresholds.record`): the volume held one step before the first
+          // step whose VAL is at or under the close (`below`) and whose VAH is at or over it
+          // (`above`); -Infinity when the POC bin's already is, +Infinity until a step's is.
+          // Without shorts VAH is not needed: it is not sought.
+          let seekVal = c < wlo + lowBin * width;
+          let seekVah = shorts && c > wlo + (highBin + 1) * width;
+          let below = seekVal ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+          let above = seekVah ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
           let near = false;
-          while ((underVal < 0 || overVah < 0) && (lowBin > 0 || highBin < bins - 1)) {
+          while ((seekVal || seekVah) && (lowBin > 0 || highBin < bins - 1)) {
             let up: boolean;
             if (lowBin === 0) up = true;
             else if (highBin === bins - 1) up = false;
             else {
               // Within the bound (two bins no bar reached as well: a bar's share can round to 0
               // quanta, so an estimate of 0 does not say its bin is empty), computed exactly.
-              const a = st[s + highBin + 1] as number;
-              const z = st[s + lowBin - 1] as number;
+              const a = binAt(st, s, highBin + 1, coarseLevel);
+              const z = binAt(st, s, lowBin - 1, coarseLevel);
               if (!(Math.abs(a - z) > slackQ)) {
                 near = true;
                 break;
               }
               up = a > z;
             }
+            const before = sum * quantum;
             if (up) {
               highBin++;
-              sum += st[s + highBin] as number;
+              sum += binAt(st, s, highBin, coarseLevel);
             } else {
               lowBin--;
-              sum += st[s + lowBin] as number;
+              sum += binAt(st, s, lowBin, coarseLevel);
             }
-            steps++;
-            held[steps] = sum * quantum;
-            if (underVal < 0 && !(c < wlo + lowBin * width)) underVal = steps;
-            if (overVah < 0 && !(c > wlo + (highBin + 1) * width)) overVah = steps;
+            if (seekVal && !(c < wlo + lowBin * width)) {
+              seekVal = false;
+              below = before;
+            }
+            if (seekVah && !(c > wlo + (highBin + 1) * width)) {
+              seekVah = false;
+              above = before;
+            }
           }
           if (near) t.exact(i);
           else {
-            t.record(
-              i,
-              pocBin,
-              underVal < 0 ? bins : underVal,
-              overVah < 0 ? bins : overVah,
-              wlo,
-              width,
-              total,
-              slack,
-              held,
-            );
+            const poc = wlo + (pocBin + 0.5) * width;
+            t.record(i, (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0), below, above, total, slack);
           }
         }
       }
@@ -1108,16 +1101,16 @@ class ProfileBatch {
   /**
    * Adds (`sign` 1) or takes away (-1) the volume of bars `from` .. `to` - 1 in the quantized sums
    * of the window at `s` for the bins in `frame`, in whole quanta: a bar's share of its lowest and
-   * highest bins (its density times its overlap with [edges[b], edges[b + 1]), the overlap as
-   * profileHistogram computes it), its share of each bin between (density × the bins' width, the
-   * same for each); a bar with no range puts its
+   * highest bins (its density times its overlap with [edge b, edge b + 1), edge x being
+   * lo + x × width as profileHistogram computes it, computed where it is needed), its share of
+   * each bin between (density × the bins' width, the same for each); a bar with no range puts its
    * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
    * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
    * `changed`.
    */
   private addBars(from: number, to: number, sign: number, s: number): void {
     const { high, low, volume } = this.series;
-    const { bins, edges, frame, windows: st, changed } = this;
+    const { bins, frame, windows: st, changed } = this;
     const density = this.bars.density;
     const lo = frame[LO] as number;
     const width = frame[WIDTH] as number;
@@ -1142,8 +1135,8 @@ class ProfileBatch {
       const hc = bh < top ? bh : top;
       if (!(hc > bl)) continue;
       const d = density[k] as number;
-      // The bin holding the low (edges[b] <= low < edges[b + 1]) and the one holding the high's
-      // part (edges[c] < high <= edges[c + 1]): every bin the bar overlaps, as profileHistogram
+      // The bin holding the low (edge b <= low < edge b + 1) and the one holding the high's
+      // part (edge c < high <= edge c + 1): every bin the bar overlaps, as profileHistogram
       // finds them.
       // Bins from the prices' positions in bin widths, (price - lo) × inverse: an edge is within
       // 2^-21 of a width of its place there (the widths estimated are over 2^-30 of the prices),
@@ -1154,24 +1147,24 @@ class ProfileBatch {
       if (b > bins - 1) b = bins - 1;
       const fl = tl - b;
       if (!(fl > NEAR_EDGE && fl < 1 - NEAR_EDGE)) {
-        while (b > 0 && (edges[b] as number) > bl) b--;
-        while (b < bins - 1 && (edges[b + 1] as number) <= bl) b++;
+        while (b > 0 && lo + b * width > bl) b--;
+        while (b < bins - 1 && lo + (b + 1) * width <= bl) b++;
       }
       const th = (hc - lo) * inverse;
       let c = th | 0;
       if (c > bins - 1) c = bins - 1;
       const fh = th - c;
       if (!(fh > NEAR_EDGE && fh < 1 - NEAR_EDGE)) {
-        while (c > 0 && (edges[c] as number) >= hc) c--;
-        while (c < bins - 1 && (edges[c + 1] as number) < hc) c++;
+        while (c > 0 && lo + c * width >= hc) c--;
+        while (c < bins - 1 && lo + (c + 1) * width < hc) c++;
       }
       if (b === c) {
         st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
-        // Overlaps [low, edges[b + 1]) and [edges[c], high), and each bin between wholly (its
+        // Overlaps [low, edge b + 1) and [edge c, high), and each bin between wholly (its
         // whole share at s + x).
-        const first = d * ((edges[b + 1] as number) - bl) * perQuantum + ROUNDER - ROUNDER;
-        const last = d * (hc - (edges[c] as number)) * perQuantum + ROUNDER - ROUNDER;
+        const first = d * (lo + (b + 1) * width - bl) * perQuantum + ROUNDER - ROUNDER;
+        const last = d * (hc - (lo + c * width)) * perQuantum + ROUNDER - ROUNDER;
         st[s + b] = (st[s + b] as number) + sign * first;
         st[s + c] = (st[s + c] as number) + sign * last;
         if (c > b + 1) {
