@@ -828,12 +828,13 @@ function simulate<P>(
   const equityValue = lane.equity;
   const inMarket = lane.inMarket;
   inMarket.fill(0);
-  // The flat stretches not written into `equityValue` (`FastLane.flatRuns`), ended after the loop.
+  // The flat stretches not written into `equityValue` (`FastLane.flatRuns`), the end pair after the
+  // last at every step: a run that throws leaves its own stretches so far, never an earlier run's.
   const runs = lane.flatRuns;
+  const runsEnd = NO_FLAT_RUNS[0] as number;
   let runCount = 0;
-  // Ended at once too: a run that throws leaves no stretches of its own or an earlier run's.
-  runs[0] = NO_FLAT_RUNS[0] as number;
-  runs[1] = NO_FLAT_RUNS[1] as number;
+  runs[0] = runsEnd;
+  runs[1] = runsEnd;
   let barsInMarket = 0;
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
   const codes = vector?.codes;
@@ -1126,6 +1127,8 @@ function simulate<P>(
             // reader needs them (`flatStretch` reads the equity only while a drawdown halt holds).
             runs[runCount++] = k + 1;
             runs[runCount++] = next - start;
+            runs[runCount] = runsEnd;
+            runs[runCount + 1] = runsEnd;
           } else if (next - slot > 32) {
             // A short stretch in a loop, a long one with `fill` (a builtin call: about 25 ns, then faster per element).
             equityValue.fill(flat, k + 1, next - start);
@@ -1169,8 +1172,6 @@ function simulate<P>(
       exitReason: null,
     });
   }
-  runs[runCount] = NO_FLAT_RUNS[0] as number;
-  runs[runCount + 1] = NO_FLAT_RUNS[1] as number;
   lane.barsInMarket = barsInMarket;
   if (!record) return undefined;
   return {
