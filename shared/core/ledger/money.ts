@@ -6,6 +6,8 @@
 export type Cents = number;
 
 const HALF_NUDGE = 1 + 8 * Number.EPSILON;
+/** 2^52: from here on every double is an integer, and one plus a half is a tie. */
+const TWO_52 = 4_503_599_627_370_496;
 
 /** Rounds a dollar amount to whole cents, half away from zero. */
 export function toCents(dollars: number): Cents {
@@ -13,7 +15,12 @@ export function toCents(dollars: number): Cents {
   // The nudge of a few ulps makes binary near-halves such as 28.499999999999996 (0.285 * 100) round as
   // the decimal half they stand for. A positive amount (the usual case) takes the short path, which
   // the hot loops of the backtests compile best; it gives the same value as the general one.
-  if (scaled > 0) return Math.round(scaled * HALF_NUDGE);
+  const nudged = scaled * HALF_NUDGE;
+  // `Math.round(nudged)` as `Math.floor(nudged + 0.5)`, two instructions instead of V8's five (ceil,
+  // then a correction): equal in [0.5, 2^52), where the addition is exact or rounds only past a power
+  // of two with nothing to floor away. Below 0.5 (0.49999999999999994 + 0.5 rounds to 1) and from
+  // 2^52 cents (an odd integer + 0.5 rounds to the even one above) the general path rounds.
+  if (nudged >= 0.5 && nudged < TWO_52) return Math.floor(nudged + 0.5);
   const rounded = Math.round(Math.abs(scaled) * HALF_NUDGE);
   return scaled < 0 ? -rounded : rounded;
 }

@@ -191,6 +191,9 @@ export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number
   return (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
 }
 
+/** No recorded runs for {@link curveStats} (RECORDED RUNS there): the end pair alone. */
+export const NO_FLAT_RUNS: Int32Array = Int32Array.of(0x7fffffff, 0x7fffffff);
+
 /**
  * What {@link computeMetrics}' one pass over the bars gathers from an equity curve: the running
  * mean and sum of squared deviations of the excess returns (one pairwise-update step per point
@@ -244,6 +247,13 @@ export class CurveStats {
  * (fewer steps). Measured: docs/engine.md, "The metrics' pass on
  * flat runs (the thirteenth round)".
  *
+ * RECORDED RUNS: `runs` lists stretches of points the caller did not write, each equal to the point
+ * before it, which is positive: pairs (first point, end: the point after the last), in increasing
+ * order, ended by a pair whose first point is at least `count` (`NO_FLAT_RUNS`: none). The fast
+ * engine records its flat stretches so instead of filling them (`FastLane.flatRuns`). The pass
+ * takes such a run's points as equal to the point before without reading them, so the figures are
+ * those of the filled curve: the maximal run that holds it is found and merged as above.
+ *
  * INITIAL EQUITY AS A NUMBER: the peak and the previous point start at the initial equity and take
  * the curve's points after. Started from the parameter itself (of no known type to the optimizing
  * compiler), those loop variables were kept as tagged values, and each new peak or point stored in
@@ -258,6 +268,7 @@ export function curveStats(
   initialEquity: number,
   riskFreePerPeriod: number,
   out: CurveStats,
+  runs: Int32Array = NO_FLAT_RUNS,
 ): void {
   // A number from here on (see INITIAL EQUITY AS A NUMBER below).
   const initial = +initialEquity;
@@ -277,22 +288,35 @@ export function curveStats(
   let previousEquity = initial;
   // e − e is 0 for a finite e and NaN otherwise: the sum is 0 only when every point is finite.
   let nonFinite = 0;
+  // The next recorded run (RECORDED RUNS above): its first point and the slot of its end.
+  let run = 0;
+  let runFrom = runs[0] as number;
   let i = 0;
   while (i < count) {
-    const e = equity[i] as number;
+    // A recorded run's points are not read: each is the point before it.
+    const e = i === runFrom ? previousEquity : (equity[i] as number);
     if (e === previousEquity && e > 0) {
-      // A flat run (FLAT RUNS above), merged in one step.
-      let end = i + 1;
-      const limit = count - 3;
-      while (
-        end < limit &&
-        equity[end] === e &&
-        equity[end + 1] === e &&
-        equity[end + 2] === e &&
-        equity[end + 3] === e
-      )
-        end += 4;
-      while (end < count && equity[end] === e) end++;
+      // A flat run (FLAT RUNS above), merged in one step; a recorded run inside it is skipped whole.
+      let end = i === runFrom ? i : i + 1;
+      for (;;) {
+        if (end === runFrom) {
+          end = runs[run + 1] as number;
+          run += 2;
+          runFrom = runs[run] as number;
+        }
+        const stop = runFrom < count ? runFrom : count;
+        const limit = stop - 3;
+        while (
+          end < limit &&
+          equity[end] === e &&
+          equity[end + 1] === e &&
+          equity[end + 2] === e &&
+          equity[end + 3] === e
+        )
+          end += 4;
+        while (end < stop && equity[end] === e) end++;
+        if (end !== runFrom) break;
+      }
       const k = end - i;
       const n = returnCount;
       returnCount = n + k;
@@ -376,9 +400,11 @@ export function curveStatsPair(
   riskFreePerPeriod: number,
   outA: CurveStats,
   outB: CurveStats,
+  runsA: Int32Array = NO_FLAT_RUNS,
+  runsB: Int32Array = NO_FLAT_RUNS,
 ): void {
-  curveStats(time, equityA, count, initialEquity, riskFreePerPeriod, outA);
-  curveStats(time, equityB, count, initialEquity, riskFreePerPeriod, outB);
+  curveStats(time, equityA, count, initialEquity, riskFreePerPeriod, outA, runsA);
+  curveStats(time, equityB, count, initialEquity, riskFreePerPeriod, outB, runsB);
 }
 
 /**

@@ -34,6 +34,36 @@ describe('ledger money', () => {
     }
   });
 
+  it('rounds as Math.round where its short path adds a half and floors (below 0.5 cents, from 2^52 cents)', () => {
+    const nudge = 1 + 8 * Number.EPSILON;
+    const reference = (dollars: number) => Math.round(dollars * 100 * nudge);
+    // 0.0049999999999999906 × 100 × nudge is 0.49999999999999994, the double under a half: plus 0.5
+    // it rounds to 1, so a floor alone gives 1 cent where Math.round gives 0.
+    expect((0.0049999999999999906 * 100 * nudge).toString()).toBe('0.49999999999999994');
+    expect(toCents(0.0049999999999999906)).toBe(0);
+    expect(toCents(0.005)).toBe(1);
+    // From 2^52 cents every double is an integer and an odd one plus 0.5 rounds to the even one above.
+    const twoTo52 = 2 ** 52;
+    const positive = (min: number, max: number) => fc.double({ min, max, noNaN: true });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          positive(twoTo52 / 100 / 1.01, (2 * twoTo52) / 100),
+          positive(0.004, 0.006),
+          positive(0, 0.01),
+          fc.integer({ min: 1, max: 2 ** 53 }).map((c) => c / 100),
+        ),
+        (dollars) => {
+          expect(Object.is(toCents(dollars), reference(dollars))).toBe(true);
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+    for (let cents = twoTo52 - 4; cents < twoTo52 + 8; cents++) {
+      expect(toCents(cents / 100)).toBe(reference(cents / 100));
+    }
+  });
+
   it('whole-share notionals at cent prices are exact', () => {
     fc.assert(
       fc.property(

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CurveStats, curveStats, curveStatsPair } from '../../../shared/core/metrics/index.js';
+import { CurveStats, curveStats, curveStatsPair, NO_FLAT_RUNS } from '../../../shared/core/metrics/index.js';
 
 const DAY = 86_400_000;
 
@@ -61,6 +61,91 @@ describe('curveStatsPair', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+/**
+ * The runs `curveStats` may skip in `equity` (each point equal to a positive one before it), chosen
+ * by `pick` (the point is in a run) and `split` (it starts a new run, touching the last): pairs
+ * (first point, end) and the end pair.
+ */
+function recordedRuns(equity: Float64Array, pick: readonly boolean[], split: readonly boolean[]): Int32Array {
+  const runs: number[] = [];
+  for (let i = 1; i < equity.length; i++) {
+    const skippable = pick[i] === true && equity[i] === equity[i - 1] && (equity[i - 1] as number) > 0;
+    if (!skippable) continue;
+    if (runs.length > 0 && runs[runs.length - 1] === i && split[i] !== true) runs[runs.length - 1] = i + 1;
+    else runs.push(i, i + 1);
+  }
+  return Int32Array.from([...runs, ...NO_FLAT_RUNS]);
+}
+
+describe('curveStats: recorded flat runs', () => {
+  it('gives exactly the filled curve figures without reading a recorded run, alone and in a pair', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 80 })
+          .chain((n) =>
+            fc.tuple(
+              curveArb(n),
+              curveArb(n),
+              fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+              fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+              fc.array(fc.integer({ min: 1, max: 4 }), { minLength: n, maxLength: n }),
+              fc.constantFrom(0, 0.0001, -0.00002),
+            ),
+          ),
+        fc.constantFrom(100_000, 1, 50_000.5),
+        ([a, b, pick, split, gaps, rf], initial) => {
+          const time = new Float64Array(gaps.length);
+          let t = Date.parse('2021-01-04T00:00:00Z');
+          gaps.forEach((g, i) => {
+            t += g * DAY;
+            time[i] = t;
+          });
+          const filledA = fill(a, initial);
+          const filledB = fill(b, initial);
+          const runsA = recordedRuns(filledA, pick, split);
+          const runsB = recordedRuns(filledB, split, pick);
+          // The recorded points overwritten (NaN, the point before them, another value by turns): a
+          // pass that reads one, or scans through one without skipping it, gives other figures.
+          const holed = (filled: Float64Array, runs: Int32Array) => {
+            const out = filled.slice();
+            for (let r = 0; (runs[r] as number) < out.length; r += 2) {
+              const before = filled[(runs[r] as number) - 1] as number;
+              const value = [Number.NaN, before, before + 0.01][(r / 2) % 3] as number;
+              out.fill(value, runs[r] as number, runs[r + 1] as number);
+            }
+            return out;
+          };
+          const expectedA = new CurveStats();
+          const expectedB = new CurveStats();
+          curveStats(time, filledA, time.length, initial, rf, expectedA);
+          curveStats(time, filledB, time.length, initial, rf, expectedB);
+          const aloneA = new CurveStats();
+          curveStats(time, holed(filledA, runsA), time.length, initial, rf, aloneA, runsA);
+          expect(aloneA).toEqual(expectedA);
+          const pairA = new CurveStats();
+          const pairB = new CurveStats();
+          curveStatsPair(
+            time,
+            holed(filledA, runsA),
+            holed(filledB, runsB),
+            time.length,
+            initial,
+            rf,
+            pairA,
+            pairB,
+            runsA,
+            runsB,
+          );
+          expect(pairA).toEqual(expectedA);
+          expect(pairB).toEqual(expectedB);
+        },
+      ),
+      { numRuns: 3_000 },
     );
   });
 });

@@ -21,6 +21,7 @@ import {
   DEFAULT_PERIODS_PER_YEAR,
   type Metrics,
   metricsOfCurve,
+  NO_FLAT_RUNS,
   riskFreePerPeriodOf,
   timesValid,
 } from '../../metrics/index.js';
@@ -164,10 +165,30 @@ export class FastLane {
   readonly planned = flatEntryOut();
   /** The position's figures during a run (`P_*` slots), doubles that a variable would box. */
   readonly position = new Float64Array(P_SLOTS);
+  /**
+   * The flat stretches a sweep's run did not write into `equity` (each point equal to the one
+   * before it, which is positive): pairs (first slot, end slot), then an end pair, as `curveStats`
+   * takes them (RECORDED RUNS there). A recorded run (`record`) writes every point and no stretch.
+   */
+  readonly flatRuns: Int32Array;
 
   constructor(span: number) {
     this.equity = new Float64Array(span);
     this.inMarket = new Uint8Array(span);
+    // At most one stretch per two points (a stretch starts after a written point), and the end pair.
+    this.flatRuns = new Int32Array(span + 4);
+    this.flatRuns.set(NO_FLAT_RUNS);
+  }
+
+  /** Writes the recorded flat stretches into `equity` (for a reader of the whole curve) and forgets them. */
+  fillFlatRuns(): void {
+    const runs = this.flatRuns;
+    const equity = this.equity;
+    for (let r = 0; (runs[r] as number) < equity.length; r += 2) {
+      const from = runs[r] as number;
+      equity.fill(equity[from - 1] as number, from, runs[r + 1] as number);
+    }
+    runs.set(NO_FLAT_RUNS);
   }
 }
 
@@ -313,7 +334,7 @@ interface Recorded {
 export function fastMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane): Metrics {
   const rf = metricsRiskFree(data, options);
   if (rf === undefined) return laneComputeMetrics(data, options, lane);
-  curveStats(data.time, lane.equity, data.span, options.initialCash, rf, lane.stats);
+  curveStats(data.time, lane.equity, data.span, options.initialCash, rf, lane.stats, lane.flatRuns);
   return laneMetrics(data, options, lane);
 }
 
@@ -329,7 +350,18 @@ export function fastMetricsPair(
 ): [Metrics, Metrics] {
   const rf = metricsRiskFree(data, options);
   if (rf === undefined) return [laneComputeMetrics(data, options, a), laneComputeMetrics(data, options, b)];
-  curveStatsPair(data.time, a.equity, b.equity, data.span, options.initialCash, rf, a.stats, b.stats);
+  curveStatsPair(
+    data.time,
+    a.equity,
+    b.equity,
+    data.span,
+    options.initialCash,
+    rf,
+    a.stats,
+    b.stats,
+    a.flatRuns,
+    b.flatRuns,
+  );
   return [laneMetrics(data, options, a), laneMetrics(data, options, b)];
 }
 
@@ -357,6 +389,7 @@ function laneMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane)
 }
 
 function laneComputeMetrics(data: FastSeries, options: BacktestOptions, lane: FastLane): Metrics {
+  lane.fillFlatRuns();
   return computeMetrics({
     time: data.time,
     equity: lane.equity,
@@ -795,6 +828,13 @@ function simulate<P>(
   const equityValue = lane.equity;
   const inMarket = lane.inMarket;
   inMarket.fill(0);
+  // The flat stretches not written into `equityValue` (`FastLane.flatRuns`), the end pair after the
+  // last at every step: a run that throws leaves its own stretches so far, never an earlier run's.
+  const runs = lane.flatRuns;
+  const runsEnd = NO_FLAT_RUNS[0] as number;
+  let runCount = 0;
+  runs[0] = runsEnd;
+  runs[1] = runsEnd;
   let barsInMarket = 0;
   const bar = { time: 0, open: 0, high: 0, low: 0, close: 0, volume: 0 };
   const codes = vector?.codes;
@@ -1081,10 +1121,20 @@ function simulate<P>(
         }
         while (next < end && ((codes[next] as number) & flatMask) === 0) next++;
         if (next > slot + 1) {
-          // A short stretch in a loop, a long one with `fill` (a builtin call: about 25 ns, then faster per element).
           const flat = equityValue[k] as number;
-          if (next - slot > 32) equityValue.fill(flat, k + 1, next - start);
-          else for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
+          if (!record && flat > 0 && (rules === undefined || bk.haltSessions < 0)) {
+            // Recorded, not written (`curveStats` takes the points as equal to this one): no
+            // reader needs them (`flatStretch` reads the equity only while a drawdown halt holds).
+            runs[runCount++] = k + 1;
+            runs[runCount++] = next - start;
+            runs[runCount] = runsEnd;
+            runs[runCount + 1] = runsEnd;
+          } else if (next - slot > 32) {
+            // A short stretch in a loop, a long one with `fill` (a builtin call: about 25 ns, then faster per element).
+            equityValue.fill(flat, k + 1, next - start);
+          } else {
+            for (let j = k + 1; j < next - start; j++) equityValue[j] = flat;
+          }
           if (rules !== undefined) flatStretch(slot + 1, next - 1);
           slot = next - 1;
         }
