@@ -42,8 +42,8 @@ const until = async (check: () => boolean | Promise<boolean>, what: string) => {
 };
 
 /** The day's entries sent before the open and filled at 09:30. */
-async function morning() {
-  stack = await startLiveStack({ startTime: at('08:00') });
+async function morning(options: Pick<Parameters<typeof startLiveStack>[0], 'corporateActions'> = {}) {
+  stack = await startLiveStack({ startTime: at('08:00'), ...options });
   const { ctx } = stack;
   await marketOpenCheck(ctx, at('09:00'));
   const signals = await generateSignals(ctx, at('09:10'));
@@ -57,8 +57,8 @@ async function morning() {
  * The morning's SPY entry held through day 1 (a risk check at 09:31, end-of-day), then day 2's
  * market-open check, the broker's clock at 09:45 of day 2.
  */
-async function heldIntoDay2() {
-  const { ctx } = await morning();
+async function heldIntoDay2(options: Parameters<typeof morning>[0] = {}) {
+  const { ctx } = await morning(options);
   await riskCheck(ctx, at('09:31'));
   (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
   await endOfDay(ctx, at('16:15'));
@@ -327,6 +327,37 @@ describe('the stream on the local stack', () => {
     expect(spy?.qty).toBe(start.qty + 20);
     const restingBefore = await stopsAt(ctx, 'SPY');
     await expectStreamLeavesSpyAlone(ctx, at2, start.currentPrice, start.qty + 20, restingBefore);
+  });
+
+  it("applies a split the activities list that the day's list has not applied yet (before the risk check): its stop and exit in the new shares", async () => {
+    const { ctx, at2 } = await heldIntoDay2({
+      corporateActions: [{ kind: 'split', symbol: 'SPY', date: '2021-03-19', ratio: 4 }],
+    });
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // Day 1's list, in the old shares (a quarter of the broker's), its stop moved to four times a
+    // cent above the new price: in the new shares the next trade at the price crosses it.
+    const d1 = await ctx.store.getLatestPositions();
+    if (d1 === undefined) throw new Error('expected a positions list');
+    const old = d1.positions.find((p) => p.symbol === 'SPY');
+    expect(old?.qty).toBe(spy.qty / 4);
+    const stop = Math.round((spy.currentPrice + 0.01) * 100) / 100;
+    await ctx.store.putPositions(
+      d1.date,
+      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: stop * 4 } : p)),
+      d1.writtenAt,
+      d1.bookedFills,
+    );
+    const run = await stream(ctx, at2('10:00'));
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(async () => (await marketSells(ctx)).length > 0, 'the stream exit');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect((await marketSells(ctx)).map((o) => o.qty)).toEqual([spy.qty]);
+    expect([...run.engine.exits.values()]).toEqual([`price ${spy.currentPrice} is through the stop ${stop}`]);
+    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toEqual([]);
   });
 
   it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {
