@@ -57,9 +57,20 @@ async function morning(options: Pick<Parameters<typeof startLiveStack>[0], 'corp
  * The morning's SPY entry held through day 1 (a risk check at 09:31, end-of-day), then day 2's
  * market-open check, the broker's clock at 09:45 of day 2.
  */
-async function heldIntoDay2(options: Parameters<typeof morning>[0] = {}) {
+async function heldIntoDay2(options: Parameters<typeof morning>[0] = {}, bucket = 0) {
   const { ctx } = await morning(options);
   await riskCheck(ctx, at('09:31'));
+  // Shares bought by hand on day 1: day 1's end-of-day puts them in the UNASSIGNED bucket.
+  if (bucket > 0) {
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-stream',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: bucket,
+      type: 'market',
+      timeInForce: 'day',
+    });
+  }
   (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
   await endOfDay(ctx, at('16:15'));
   const day2 = '2021-03-19';
@@ -329,22 +340,25 @@ describe('the stream on the local stack', () => {
     await expectStreamLeavesSpyAlone(ctx, at2, start.currentPrice, start.qty + 20, restingBefore);
   });
 
-  it("applies a split the activities list that the day's list has not applied yet (before the risk check): its stop and exit in the new shares", async () => {
-    const { ctx, at2 } = await heldIntoDay2({
-      corporateActions: [{ kind: 'split', symbol: 'SPY', date: '2021-03-19', ratio: 4 }],
-    });
+  it("applies a split the activities list that the day's list has not applied yet (before the risk check): its stop and exit in the new shares, the bucket's shares left", async () => {
+    const { ctx, at2 } = await heldIntoDay2(
+      { corporateActions: [{ kind: 'split', symbol: 'SPY', date: '2021-03-19', ratio: 4 }] },
+      5,
+    );
     const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
     if (spy === undefined) throw new Error('expected a SPY position');
-    // Day 1's list, in the old shares (a quarter of the broker's), its stop moved to four times a
-    // cent above the new price: in the new shares the next trade at the price crosses it.
+    // Day 1's list, in the old shares (a quarter of the broker's: the sleeve's and the bucket's 5),
+    // its stop moved to four times a cent above the new price: in the new shares the next trade at
+    // the price crosses it.
     const d1 = await ctx.store.getLatestPositions();
     if (d1 === undefined) throw new Error('expected a positions list');
-    const old = d1.positions.find((p) => p.symbol === 'SPY');
-    expect(old?.qty).toBe(spy.qty / 4);
+    const old = d1.positions.find((p) => p.symbol === 'SPY' && p.sleeve === ctx.config.name);
+    expect(d1.positions.find((p) => p.symbol === 'SPY' && p.sleeve === 'UNASSIGNED')?.qty).toBe(5);
+    expect(old?.qty).toBe(spy.qty / 4 - 5);
     const stop = Math.round((spy.currentPrice + 0.01) * 100) / 100;
     await ctx.store.putPositions(
       d1.date,
-      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: stop * 4 } : p)),
+      d1.positions.map((p) => (p === old ? { ...p, stop: stop * 4 } : p)),
       d1.writtenAt,
       d1.bookedFills,
     );
@@ -355,7 +369,8 @@ describe('the stream on the local stack', () => {
     await until(async () => (await marketSells(ctx)).length > 0, 'the stream exit');
     await run.engine.settled();
     expect(run.engine.counts.errors).toBe(0);
-    expect((await marketSells(ctx)).map((o) => o.qty)).toEqual([spy.qty]);
+    // The sleeve's shares in the new shares (4 x its own), the bucket's 20 left to the operator.
+    expect((await marketSells(ctx)).map((o) => o.qty)).toEqual([spy.qty - 20]);
     expect([...run.engine.exits.values()]).toEqual([`price ${spy.currentPrice} is through the stop ${stop}`]);
     expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toEqual([]);
   });
