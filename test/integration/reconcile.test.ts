@@ -11,7 +11,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import type { ReconciliationResult } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { marketIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
+import { marketIntent, postOrders, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config's
 // signals enter SPY at the 03-18 open with 53 shares (see live-steps.test.ts).
@@ -71,13 +71,15 @@ async function tradeDayOne(s: Stack, manual?: () => Promise<void>) {
 
 /**
  * Day one with `bucket` SPY bought by hand (the UNASSIGNED bucket, in the old shares, beside the
- * sleeve's 53), then day two: SPY splits 4:1 at the open, listed the same day; 10:00, no risk check yet.
+ * sleeve's 53), then day two: SPY splits 4:1 at the open, listed the same day (the bars in the new
+ * shares from it); 10:00, no risk check yet.
  */
 async function bucketThenSplitOnD2(bucket: number): Promise<Stack> {
   stack = await startLiveStack({
     startTime: at(D1, '08:00'),
     withCache: false,
     corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4 }],
+    dataDir: splitBarsDir('SPY', D2, 4),
   });
   const s = stack;
   const report = await tradeDayOne(s, async () => {
