@@ -11,6 +11,7 @@ import {
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
+import { ratioText } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type {
   AuditRecord,
@@ -30,7 +31,14 @@ import {
   sessionTimeToUtc,
   UnknownStateError,
 } from './context.js';
-import { type DaySplit, splitKeys, splitRecords, splitsOf, splitsToApply } from './positions.js';
+import {
+  type DaySplit,
+  listedSplits,
+  splitKeys,
+  splitRecords,
+  splitsOf,
+  splitsToApply,
+} from './positions.js';
 import { orderState, placeIntentOnce } from './submit.js';
 
 /**
@@ -645,6 +653,34 @@ function grew(line: SymbolReconciliation): boolean {
   return Math.sign(after) !== Math.sign(before) ? after !== 0 : Math.abs(after) > Math.abs(before);
 }
 
+/**
+ * An operator's `--assign` on a sleeves config on the day of a split of the symbol the books have not
+ * applied yet (no risk check has booked the day): the sleeves' booked state is in the old shares
+ * until the day's booking applies the split, which scales every position opened before the day (a
+ * sleeve's position the assigned shares join included) and the day's legs; shares assigned now in
+ * either shares would be wrong after it. Refused: wait for the risk check.
+ */
+export class SplitNotBookedError extends UsageError {}
+
+/**
+ * The day's splits of `symbol` the broker's activities list (up to `until`) that a stored positions
+ * list has not applied yet ({@link splitsToApply}: all of the day's for a list of an earlier day,
+ * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`).
+ * `listed` is the activities' splits when already read.
+ */
+async function pendingSplits(
+  ctx: LiveContext,
+  latest: Pick<PositionsList, 'date' | 'bookedFills'> | undefined,
+  day: string,
+  until: string,
+  symbol: string,
+  listed?: readonly DaySplit[],
+): Promise<DaySplit[]> {
+  return splitsToApply(latest, day, listed ?? (await listedSplits(ctx, day, until))).filter(
+    (x) => x.symbol === symbol,
+  );
+}
+
 /** Who did an operator action, and why. */
 export interface OperatorInput {
   readonly by: string;
@@ -686,7 +722,17 @@ export async function assignBucket(
     ...(input.qty === undefined ? {} : { qty: input.qty }),
     ...(input.stop === undefined ? {} : { stop: input.stop }),
   };
-  const assigned = assignFromBucket(latest.positions, request);
+  // A split of the symbol the list has not applied yet (the day's risk check has not run): on a
+  // single-strategy config applied first, once, as the risk check does (every record of the symbol
+  // opened before the day: shares times the ratio, prices and stop divided), so the shares moved
+  // and the stop are in the new shares, as the broker and the reconciliation have them; the list
+  // written names the split (`splitKey`), so no step applies it again. A sleeves config refuses.
+  const splits = await pendingSplits(ctx, latest, day, input.time, input.symbol);
+  if (splits.length > 0 && ctx.config.sleeves !== undefined)
+    throw new SplitNotBookedError(
+      `${input.symbol}: a ${splits.map((x) => ratioText(x.ratio)).join(' and ')} split today, and the sleeves' books are still in the old shares (no risk check has booked the day yet): wait for the next risk check (it applies the split to the sleeves and the bucket), then assign`,
+    );
+  const assigned = assignFromBucket(splitRecords(latest.positions, splits), request);
   if (ctx.config.sleeves !== undefined) {
     // A sleeves config: the sleeves' ledger (the books the trading path restores) takes the shares too.
     const bucket = latest.positions.find((r) => isUnassigned(r) && r.symbol === input.symbol);
@@ -701,11 +747,12 @@ export async function assignBucket(
   }
   // Written as the day's list: the list the next end-of-day starts from stays as it was, and that
   // end-of-day adds the day's assignments (`assignedOn`) to its walk of the sleeves' fills.
+  const booked = listBookedFills(latest, day);
   await ctx.store.putPositions(
     day,
     assigned.records,
     listAsOf(ctx, latest, day),
-    listBookedFills(latest, day),
+    splits.length === 0 ? booked : { ...booked, ...splitKeys(day, splits) },
   );
   await audit(ctx, {
     time: input.time,
@@ -815,7 +862,15 @@ export async function flattenBucket(
 ): Promise<FlattenResult> {
   const day = sessionDate(ctx, input.time);
   const { symbol, time } = input;
-  const bucket = unassignedQty((await ctx.store.getLatestPositions())?.positions, symbol);
+  // The bucket in the broker's shares: with a split of the day the list has not applied yet (before
+  // the day's risk check) applied, as the reconciliation applies it (a 4:1 split: four times the
+  // old shares; a bucket the day's reconciliation wrote is in the new shares already).
+  const latest = await ctx.store.getLatestPositions();
+  const listed = await listedSplits(ctx, day, time);
+  const bucket = unassignedQty(
+    splitRecords(latest?.positions ?? [], await pendingSplits(ctx, latest, day, time, symbol, listed)),
+    symbol,
+  );
   const sequenceId = (sequence: number) =>
     clientOrderId({
       stage: ctx.stage,
@@ -854,7 +909,7 @@ export async function flattenBucket(
     });
     if ('conflict' in settled) return done('already-sent', open, false);
     if (OPEN.includes(settled.status) || settled.filledQty > 0)
-      return done('already-sent', settled, await clearOnFill(ctx, settled, time));
+      return done('already-sent', settled, await clearOnFill(ctx, settled, time, listed));
     // Done at the broker without a fill (cancelled, expired, rejected): the next sequence number.
     earlier[earlier.indexOf(open)] = settled;
   }
@@ -904,18 +959,33 @@ export async function flattenBucket(
     severity: 'warning',
     text: `${placed.clientOrderId}: sell ${bucket} ${symbol} at market (${placed.status}): ${input.reason}`,
   });
-  return done('sent', placed, await clearOnFill(ctx, placed, time));
+  return done('sent', placed, await clearOnFill(ctx, placed, time, listed));
 }
 
-/** Takes a filled flatten's shares out of the bucket (by the one run that recorded the fill). */
-async function clearOnFill(ctx: LiveContext, intent: IntentRecord, time: string): Promise<boolean> {
+/**
+ * Takes a filled flatten's shares out of the bucket (by the one run that recorded the fill). The
+ * flatten sold them in the broker's shares: a bucket the list holds in the old shares of a split of
+ * the day it has not applied (`listed`: the day's splits the activities list) is split first and
+ * dated the day, as the reconciliation writes such a bucket, so no step scales it again.
+ */
+async function clearOnFill(
+  ctx: LiveContext,
+  intent: IntentRecord,
+  time: string,
+  listed: readonly DaySplit[],
+): Promise<boolean> {
   if (intent.status !== 'filled' || intent.filledQty <= 0) return false;
   const latest = await ctx.store.getLatestPositions();
   if (latest === undefined) return false;
+  const splits = await pendingSplits(ctx, latest, intent.date, time, intent.symbol, listed);
   const records = latest.positions.flatMap((r) => {
     if (!(isUnassigned(r) && r.symbol === intent.symbol)) return [r];
-    const left = Math.round((r.qty - intent.filledQty) * 1e9) / 1e9;
-    return left === 0 ? [] : [{ ...r, qty: left }];
+    const split: PositionRecord =
+      splitsOf(r, splits).length === 0
+        ? r
+        : { ...(splitRecords([r], splits)[0] as PositionRecord), entryDate: intent.date };
+    const left = Math.round((split.qty - intent.filledQty) * 1e9) / 1e9;
+    return left === 0 ? [] : [{ ...split, qty: left }];
   });
   await ctx.store.putPositions(latest.date, records, latest.writtenAt, latest.bookedFills);
   ctx.log.info('flatten filled: the UNASSIGNED bucket is cleared', {

@@ -32,7 +32,14 @@ import type { IntentRecord, IntentStatus, PositionRecord } from '../core/ports/s
 import { initialRiskState, observeEquity, type RiskState } from '../core/risk/breakers.js';
 import { intradayStop } from '../core/risk/intraday.js';
 import type { LiveContext } from '../live/context.js';
-import { intentFills } from '../live/positions.js';
+import {
+  type DaySplit,
+  intentFills,
+  listedSplits,
+  splitKeys,
+  splitRecords,
+  splitsToApply,
+} from '../live/positions.js';
 import { bookedByList, listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
 import { bookStopOrder, refusedCancel } from '../live/stops.js';
@@ -50,6 +57,8 @@ const OPEN: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 /** After a failed action, a symbol's next one waits this long (the 15-minute risk check goes on). */
 const FAILURE_PAUSE_MS = 30_000;
 const WORKING_ENTRY: readonly IntentStatus[] = ['submitted', 'accepted', 'partially_filled', 'unknown'];
+/** While a held symbol shows a split its list has not applied, the day's splits are read this often at most. */
+const SPLITS_READ_MS = 60_000;
 
 interface Held {
   readonly symbol: string;
@@ -111,6 +120,13 @@ export class StreamRiskEngine {
   private readonly flattened = new Set<string>();
   /** Symbols whose unlisted split the stream has logged today (emptied at a new day). */
   private readonly unlistedLogged = new Set<string>();
+  /**
+   * The day's splits the broker's activities list, as last read (only while a held symbol's position
+   * shows a split its list has not applied: see {@link load}), and when (epoch ms): read at most
+   * once a {@link SPLITS_READ_MS}.
+   */
+  private listedToday: readonly DaySplit[] = [];
+  private splitsReadAt = Number.NEGATIVE_INFINITY;
   private day: string | null = null;
   private active = false;
   private cash = 0;
@@ -151,6 +167,8 @@ export class StreamRiskEngine {
     if (this.day !== day) {
       this.flattened.clear();
       this.unlistedLogged.clear();
+      this.listedToday = [];
+      this.splitsReadAt = Number.NEGATIVE_INFINITY;
     }
     this.day = day;
     // Send times of orders the engine did not time itself (the risk check's stops): keep a minute.
@@ -202,16 +220,43 @@ export class StreamRiskEngine {
     }
     this.cash = account.cash;
     this.risk = risk ?? { state: initialRiskState(account.lastEquity), version: 0 };
-    const records = new Map<string, PositionRecord>(
-      sleeveRecords(stored?.positions ?? []).map((p) => [p.symbol, p]),
-    );
     const entries = new Map(
       intents.filter((i) => i.purpose === 'entry' && i.filledQty > 0).map((i) => [i.symbol, i]),
     );
+    const held = positions.filter(
+      (p) => p.assetClass === 'us_equity' && ctx.config.watchlist.includes(p.symbol),
+    );
+    // A split the broker applied at the open: the guard (below) sees it in a list still in the old
+    // shares. One the activities list that the list has not applied yet (before the day's risk
+    // check) is applied to the records here, once, as the risk check applies it (`splitsToApply`,
+    // `splitRecords`: shares times the ratio, stop and prices divided; the bucket too), so the
+    // stream's stops, exits and the sleeves' share of the position are in the new shares.
+    const guard = (records: readonly PositionRecord[], p: (typeof positions)[number]) =>
+      unlistedSplitOf(
+        // The broker's whole position (the bucket's shares too) against every record.
+        p,
+        records,
+        // The day's fills of its orders the list does not hold: all of them for a list of an
+        // earlier day (or none), those beyond its `bookedFills` for one of the day (else unknown:
+        // no guard).
+        intentFills(intents, p.symbol, (i) => {
+          const booked = stored === undefined ? {} : bookedByList(stored, day);
+          return booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0);
+        }),
+      ) !== null;
+    let listed = stored?.positions ?? [];
+    if (stored !== undefined && held.some((p) => guard(listed, p))) {
+      const now = this.options.now();
+      if (now - this.splitsReadAt >= SPLITS_READ_MS) {
+        this.listedToday = await listedSplits(ctx, day, new Date(now).toISOString());
+        this.splitsReadAt = now;
+      }
+      listed = splitRecords(stored.positions, splitsToApply(stored, day, this.listedToday));
+    }
+    const records = new Map<string, PositionRecord>(sleeveRecords(listed).map((p) => [p.symbol, p]));
     // The sleeves' shares only: the UNASSIGNED bucket's are left to the operator (reconcile).
-    const mine = positions
-      .filter((p) => p.assetClass === 'us_equity' && ctx.config.watchlist.includes(p.symbol))
-      .map((p) => ({ ...p, qty: sleevesShare(p.qty, stored?.positions, p.symbol) }))
+    const mine = held
+      .map((p) => ({ ...p, qty: sleevesShare(p.qty, listed, p.symbol) }))
       .filter((p) => p.qty !== 0);
     await this.loadAtr(
       day,
@@ -224,19 +269,7 @@ export class StreamRiskEngine {
       // A split the broker applied and does not list yet (the risk check flags it and alerts): the
       // recorded stop is in the old shares, so the stream decides nothing on it (no exit, no ratchet).
       const unlisted =
-        record?.unlistedSplit !== undefined ||
-        unlistedSplitOf(
-          // The broker's whole position (the bucket's shares too) against every record.
-          positions.find((x) => x.symbol === p.symbol) ?? p,
-          stored?.positions ?? [],
-          // The day's fills of its orders the list does not hold: all of them for a list of an
-          // earlier day (or none), those beyond its `bookedFills` for one of the day (else unknown:
-          // no guard).
-          intentFills(intents, p.symbol, (i) => {
-            const booked = stored === undefined ? {} : bookedByList(stored, day);
-            return booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0);
-          }),
-        ) !== null;
+        record?.unlistedSplit !== undefined || guard(listed, held.find((x) => x.symbol === p.symbol) ?? p);
       if (unlisted && !this.unlistedLogged.has(p.symbol)) {
         this.unlistedLogged.add(p.symbol);
         ctx.log.warn('a split the broker has not listed yet: the stream leaves the symbol alone', {
@@ -661,15 +694,21 @@ export class StreamRiskEngine {
     const { ctx } = this;
     const day = this.day as string;
     const latest = await ctx.store.getLatestPositions();
-    const record = latest?.positions.find((p) => p.symbol === held.symbol && !isUnassigned(p));
+    // The day's listed splits the list has not applied (see `load`): applied to the list written,
+    // which names them (`splitKey`), so the stop (in the new shares) goes with records in the same
+    // shares and no step applies the split again.
+    const splits = latest === undefined ? [] : splitsToApply(latest, day, this.listedToday);
+    const positions = splitRecords(latest?.positions ?? [], splits);
+    const record = positions.find((p) => p.symbol === held.symbol && !isUnassigned(p));
     // Before the risk check has recorded the position there is no record to tighten.
     if (latest === undefined || record === undefined || record.stop === null) return;
     if (held.side * (stop - record.stop) <= 0) return;
+    const booked = listBookedFills(latest, day);
     await ctx.store.putPositions(
       day,
-      latest.positions.map((p) => (p === record ? { ...p, stop } : p)),
+      positions.map((p) => (p === record ? { ...p, stop } : p)),
       listAsOf(ctx, latest, day),
-      listBookedFills(latest, day),
+      splits.length === 0 ? booked : { ...booked, ...splitKeys(day, splits) },
     );
     held.stop = stop;
     const result = await riskCheck(ctx, new Date(this.options.now()).toISOString());

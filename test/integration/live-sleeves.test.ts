@@ -12,6 +12,7 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { haltTrading, killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
+import { assignBucket, SplitNotBookedError } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
@@ -377,6 +378,50 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
     expect(later.reconciliation.mismatches).toBe(0);
     expect(await spyBooks(s)).toEqual(after);
   }, 240_000);
+});
+
+describe('reconcile --assign on the day of a listed split before the risk check (sleeves config)', () => {
+  it("refuses (SplitNotBookedError, wait for the risk check) and writes nothing: the sleeves' books are in the old shares until the day's booking", async () => {
+    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+    const { ctx } = s;
+    // D2's list with 2 SPY in the bucket (in the old shares), as a reconciliation would write it.
+    const d2 = await ctx.store.getLatestPositions();
+    if (d2 === undefined) throw new Error('expected a positions list');
+    const bucket = {
+      symbol: 'SPY',
+      qty: 2,
+      avgEntryPrice: 390,
+      stop: null,
+      entryRef: null,
+      initialRisk: null,
+      sessionsHeld: 0,
+      entryDate: D2,
+      sleeve: UNASSIGNED_SLEEVE,
+    };
+    await ctx.store.putPositions(d2.date, [...d2.positions, bucket], d2.writtenAt, d2.bookedFills);
+    const list = await ctx.store.getLatestPositions();
+    const state = await ctx.store.getSleevesState();
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const assign = assignBucket(ctx, {
+      by: 'ops',
+      reason: 'the desk bought them for rsi',
+      time: at(D3, '10:00'),
+      sleeve: 'rsi',
+      symbol: 'SPY',
+      stop: 90,
+    });
+    await expect(assign).rejects.toThrow(SplitNotBookedError);
+    await expect(assign).rejects.toThrow(/4:1 split today.*wait for the next risk check/);
+    expect(await ctx.store.getLatestPositions()).toEqual(list);
+    expect((await ctx.store.getSleevesState())?.record).toEqual(state?.record);
+    expect(
+      (await ctx.store.listAudit(at(D3, '00:00'), at(D3, '19:00'))).filter(
+        (a) => a.action === 'reconcile-assign',
+      ),
+    ).toEqual([]);
+  }, 180_000);
 });
 
 describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {

@@ -11,7 +11,7 @@ import { generateSignals } from '../../shared/live/generate-signals.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import type { ReconciliationResult } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
-import { marketIntent, postOrders, startLiveStack } from '../helpers/live-stack.js';
+import { marketIntent, postOrders, splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18 and 2021-03-19 (New York on daylight saving time: 09:00 = 13:00Z). The config's
 // signals enter SPY at the 03-18 open with 53 shares (see live-steps.test.ts).
@@ -67,6 +67,38 @@ async function tradeDayOne(s: Stack, manual?: () => Promise<void>) {
   const report = await endOfDay(ctx, at(D1, '16:15'));
   if (!('date' in report)) throw new Error('expected a report');
   return report;
+}
+
+/**
+ * Day one with `bucket` SPY bought by hand (the UNASSIGNED bucket, in the old shares, beside the
+ * sleeve's 53), then day two: SPY splits 4:1 at the open, listed the same day (the bars in the new
+ * shares from it); 10:00, no risk check yet.
+ */
+async function bucketThenSplitOnD2(bucket: number): Promise<Stack> {
+  stack = await startLiveStack({
+    startTime: at(D1, '08:00'),
+    withCache: false,
+    corporateActions: [{ kind: 'split', symbol: 'SPY', date: D2, ratio: 4 }],
+    dataDir: splitBarsDir('SPY', D2, 4),
+  });
+  const s = stack;
+  const report = await tradeDayOne(s, async () => {
+    await s.ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-split',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: bucket,
+      type: 'market',
+      timeInForce: 'day',
+    });
+    s.alpaca.setTime(at(D1, '10:30'));
+  });
+  expect(spyLine(report.reconciliation)).toMatchObject({ sleevesQty: 53, unassignedAfter: bucket });
+  s.alpaca.setTime(at(D2, '08:00'));
+  await marketOpenCheck(s.ctx, at(D2, '09:00'));
+  s.alpaca.setTime(at(D2, '10:00'));
+  expect((await s.ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(4 * (53 + bucket));
+  return s;
 }
 
 /** An order intent of day two, recorded as generate-signals would. */
@@ -445,4 +477,81 @@ describe('reconciliation against the local stack', () => {
     expect(assigned.json()).toMatchObject({ qty: -13, sleeveQty: 40, reconciliation: { blocked: [] } });
     expect(await entryRefusal(ctx, D2, 'SPY')).toBeNull();
   });
+
+  it('--flatten on a split day before the risk check sells the bucket in the new shares (4:1: 4N, never more than the broker holds), once; the list follows the split once', async () => {
+    const s = await bucketThenSplitOnD2(8);
+    const { ctx } = s;
+    const args = ['--flatten', '--symbol', 'SPY', '--reason', 'not ours', '--by', 'bob', '--format', 'json'];
+    const first = await reconcileCli(s, [...args, '--time', at(D2, '10:00')]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json()).toMatchObject({ status: 'sent', qty: 32, reconciliation: { blocked: [] } });
+    const again = await reconcileCli(s, [...args, '--time', at(D2, '10:05')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(['already-flattened', 'empty']).toContain(again.json().status);
+    const flattens = (await ctx.broker.listOrders({ status: 'all', symbols: ['SPY'] })).filter((o) =>
+      o.clientOrderId.includes('flatten'),
+    );
+    expect(flattens.map((o) => [o.side, o.qty, o.status])).toEqual([['sell', 32, 'filled']]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY')?.qty).toBe(212);
+    expect(await entryRefusal(ctx, D2, 'SPY')).toBeNull();
+    // The day's risk check and end-of-day: the sleeve's 53 become 212 once; no bucket, no difference.
+    await riskCheck(ctx, at(D2, '10:15'));
+    expect(
+      (await ctx.store.getLatestPositions())?.positions
+        .filter((p) => p.symbol === 'SPY')
+        .map((p) => [p.sleeve, p.qty]),
+    ).toEqual([[ctx.config.name, 212]]);
+    s.alpaca.setTime(at(D2, '16:15'));
+    const report = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(spyLine(report.reconciliation)).toMatchObject({
+      brokerQty: 212,
+      sleevesQty: 212,
+      unassignedAfter: 0,
+    });
+    expect(report.reconciliation.mismatches).toBe(0);
+    expect(reconciliationAlerts(s)).toHaveLength(1);
+  }, 120_000);
+
+  it('--assign on a split day before the risk check moves the bucket in the new shares (4:1: 4N) into the sleeve, its stop divided by 4, once; a rerun changes nothing', async () => {
+    const s = await bucketThenSplitOnD2(8);
+    const { ctx } = s;
+    const d1 = (await ctx.store.getLatestPositions())?.positions.find(
+      (p) => p.symbol === 'SPY' && p.sleeve === ctx.config.name,
+    );
+    const stop = d1?.stop as number;
+    expect(stop).toBeGreaterThan(0);
+    const args = ['--assign', ctx.config.name, '--symbol', 'SPY', '--reason', 'the desk bought them for it'];
+    const assigned = await reconcileCli(s, [...args, '--time', at(D2, '10:00'), '--format', 'json']);
+    expect(assigned.code, assigned.stderr).toBe(0);
+    expect(assigned.json()).toMatchObject({ qty: 32, sleeveQty: 244, reconciliation: { blocked: [] } });
+    const listed = await ctx.store.getLatestPositions();
+    const spy = listed?.positions.filter((p) => p.symbol === 'SPY');
+    expect(spy?.map((p) => [p.sleeve, p.qty])).toEqual([[ctx.config.name, 244]]);
+    expect(spy?.[0]?.stop).toBeCloseTo(stop / 4, 9);
+    expect(listed?.bookedFills).toMatchObject({ [`split:SPY:${D2}`]: 4 });
+    // A rerun: the bucket is empty (refused, named), the split not applied again.
+    const rerun = await reconcileCli(s, [...args, '--time', at(D2, '10:05')]);
+    expect(rerun.code).toBe(-1);
+    expect(rerun.stderr).toMatch(/holds no shares/);
+    expect((await ctx.store.getLatestPositions())?.positions).toEqual(listed?.positions);
+    // The risk check: one stop for the 244 shares at the new price; end-of-day: no difference.
+    await riskCheck(ctx, at(D2, '10:15'));
+    const stops = (await ctx.broker.listOrders({ status: 'open', symbols: ['SPY'] })).filter(
+      (o) => o.type === 'stop',
+    );
+    expect(stops.map((o) => o.qty)).toEqual([244]);
+    expect(Math.abs((stops[0]?.stopPrice as number) - stop / 4)).toBeLessThanOrEqual(0.01);
+    s.alpaca.setTime(at(D2, '16:15'));
+    const report = await endOfDay(ctx, at(D2, '16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(spyLine(report.reconciliation)).toMatchObject({
+      brokerQty: 244,
+      sleevesQty: 244,
+      unassignedAfter: 0,
+    });
+    expect(report.reconciliation.mismatches).toBe(0);
+    const closed = (await ctx.store.getLatestPositions())?.positions.find((p) => p.symbol === 'SPY');
+    expect(closed?.stop).toBeCloseTo(stop / 4, 9);
+  }, 120_000);
 });

@@ -15,7 +15,7 @@ import { placeStop } from '../../shared/live/stops.js';
 import { placeIntentOnce } from '../../shared/live/submit.js';
 import { StreamLeaseHeldError } from '../../shared/stream/lease.js';
 import { type StreamRun, startStream } from '../../shared/stream/run.js';
-import { startLiveStack } from '../helpers/live-stack.js';
+import { splitBarsDir, startLiveStack } from '../helpers/live-stack.js';
 
 // 2021-03-18, as in live-steps.test.ts: the strategy enters SPY (and others) at this open.
 const DAY = '2021-03-18';
@@ -42,8 +42,10 @@ const until = async (check: () => boolean | Promise<boolean>, what: string) => {
 };
 
 /** The day's entries sent before the open and filled at 09:30. */
-async function morning() {
-  stack = await startLiveStack({ startTime: at('08:00') });
+async function morning(
+  options: Pick<Parameters<typeof startLiveStack>[0], 'corporateActions' | 'dataDir'> = {},
+) {
+  stack = await startLiveStack({ startTime: at('08:00'), ...options });
   const { ctx } = stack;
   await marketOpenCheck(ctx, at('09:00'));
   const signals = await generateSignals(ctx, at('09:10'));
@@ -53,13 +55,30 @@ async function morning() {
   return { ctx, entries: signals.intents.filter((i) => i.purpose === 'entry') };
 }
 
+/** SPY splits 4:1 at day 2's open (2021-03-19), listed that day; the bars from day 2 in the new shares. */
+const spySplit4to1OnDay2 = () => ({
+  corporateActions: [{ kind: 'split' as const, symbol: 'SPY', date: '2021-03-19', ratio: 4 }],
+  dataDir: splitBarsDir('SPY', '2021-03-19', 4),
+});
+
 /**
  * The morning's SPY entry held through day 1 (a risk check at 09:31, end-of-day), then day 2's
  * market-open check, the broker's clock at 09:45 of day 2.
  */
-async function heldIntoDay2() {
-  const { ctx } = await morning();
+async function heldIntoDay2(options: Parameters<typeof morning>[0] = {}, bucket = 0) {
+  const { ctx } = await morning(options);
   await riskCheck(ctx, at('09:31'));
+  // Shares bought by hand on day 1: day 1's end-of-day puts them in the UNASSIGNED bucket.
+  if (bucket > 0) {
+    await ctx.broker.submitOrder({
+      clientOrderId: 'desk-manual-stream',
+      symbol: 'SPY',
+      side: 'buy',
+      qty: bucket,
+      type: 'market',
+      timeInForce: 'day',
+    });
+  }
   (stack as NonNullable<typeof stack>).alpaca.setTime(at('16:15'));
   await endOfDay(ctx, at('16:15'));
   const day2 = '2021-03-19';
@@ -327,6 +346,73 @@ describe('the stream on the local stack', () => {
     expect(spy?.qty).toBe(start.qty + 20);
     const restingBefore = await stopsAt(ctx, 'SPY');
     await expectStreamLeavesSpyAlone(ctx, at2, start.currentPrice, start.qty + 20, restingBefore);
+  });
+
+  it("applies a split the activities list that the day's list has not applied yet (before the risk check): its stop and exit in the new shares, the bucket's shares left", async () => {
+    const { ctx, at2 } = await heldIntoDay2(spySplit4to1OnDay2(), 5);
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // Day 1's list, in the old shares (a quarter of the broker's: the sleeve's and the bucket's 5),
+    // its stop moved to four times a cent above the new price: in the new shares the next trade at
+    // the price crosses it.
+    const d1 = await ctx.store.getLatestPositions();
+    if (d1 === undefined) throw new Error('expected a positions list');
+    const old = d1.positions.find((p) => p.symbol === 'SPY' && p.sleeve === ctx.config.name);
+    expect(d1.positions.find((p) => p.symbol === 'SPY' && p.sleeve === 'UNASSIGNED')?.qty).toBe(5);
+    expect(old?.qty).toBe(spy.qty / 4 - 5);
+    const stop = Math.round((spy.currentPrice + 0.01) * 100) / 100;
+    await ctx.store.putPositions(
+      d1.date,
+      d1.positions.map((p) => (p === old ? { ...p, stop: stop * 4 } : p)),
+      d1.writtenAt,
+      d1.bookedFills,
+    );
+    const run = await stream(ctx, at2('10:00'));
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(async () => (await marketSells(ctx)).length > 0, 'the stream exit');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    // The sleeve's shares in the new shares (4 x its own), the bucket's 20 left to the operator.
+    expect((await marketSells(ctx)).map((o) => o.qty)).toEqual([spy.qty - 20]);
+    expect([...run.engine.exits.values()]).toEqual([`price ${spy.currentPrice} is through the stop ${stop}`]);
+    expect(stack?.logs.filter((l) => l.includes('the stream leaves the symbol alone'))).toEqual([]);
+  });
+
+  it("a ratchet on the day of a listed split the list has not applied: the list written in the new shares naming the split, the risk check's stop not divided again", async () => {
+    const { ctx, day2, at2 } = await heldIntoDay2(spySplit4to1OnDay2());
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    // Day 1's list (old shares), SPY's stop far below the price: the next trade ratchets it.
+    const d1 = await ctx.store.getLatestPositions();
+    if (d1 === undefined) throw new Error('expected a positions list');
+    await ctx.store.putPositions(
+      d1.date,
+      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 0.04 } : p)),
+      d1.writtenAt,
+      d1.bookedFills,
+    );
+    const run = await stream(ctx, at2('10:00'));
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(() => run.engine.counts.ratchets > 0, 'the ratchet');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    expect(await marketSells(ctx)).toEqual([]);
+    const listed = await ctx.store.getLatestPositions();
+    expect(listed?.date).toBe(day2);
+    expect(listed?.bookedFills?.['split:SPY:2021-03-19']).toBe(4);
+    const record = listed?.positions.find((p) => p.symbol === 'SPY');
+    expect(record?.qty).toBe(spy.qty);
+    // The ratcheted stop, in the new shares: below the price, well above a quarter of it.
+    const stop = record?.stop as number;
+    expect(stop).toBeLessThan(spy.currentPrice);
+    expect(stop).toBeGreaterThan(spy.currentPrice / 4);
+    const resting = await stopsAt(ctx, 'SPY');
+    expect(resting.map((o) => o.qty)).toEqual([spy.qty]);
+    expect(Math.abs((resting[0]?.stopPrice as number) - stop)).toBeLessThanOrEqual(0.01);
   });
 
   it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {
