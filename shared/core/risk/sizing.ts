@@ -81,8 +81,28 @@ export function kellyEstimate(
   sums?: KellySums,
 ): number | null {
   const from = Math.max(0, pnls.length - window);
+  if (pnls.length - from < minTrades) return null;
+  return kellyOfWindow(pnls, from, sums);
+}
+
+/**
+ * {@link kellyEstimate} with NaN for null (too few trades), which a sizing reads alike (a NaN Kelly
+ * cap never binds): a double whichever way, so code that inlines it keeps it unboxed.
+ */
+export function kellyEstimateOrNaN(
+  pnls: readonly number[],
+  window: number,
+  minTrades: number,
+  sums?: KellySums,
+): number {
+  const from = Math.max(0, pnls.length - window);
+  if (pnls.length - from < minTrades) return Number.NaN;
+  return kellyOfWindow(pnls, from, sums);
+}
+
+/** `kellyEstimate` of the trades from `from` to the end of `pnls`. */
+function kellyOfWindow(pnls: readonly number[], from: number, sums: KellySums | undefined): number {
   const n = pnls.length - from;
-  if (n < minTrades) return null;
   if (sums !== undefined && from === 0 && sums.count === n) {
     return kellyOfSums(n, sums.wins, sums.losses, sums.winSum, sums.lossSum);
   }
@@ -263,7 +283,10 @@ export function sizeEntryWithRiskInto(input: RiskSizingInput, rules: RiskRules, 
         );
     }
   }
-  const heatEquity = input.heatEquity ?? equity;
+  // `input.heatEquity ?? equity`, with the given value made a number before the join: joined with a
+  // field that may hold undefined, the double `equity` was boxed into a new heap number per entry.
+  const givenHeatEquity = input.heatEquity;
+  const heatEquity = givenHeatEquity === undefined ? equity : +givenHeatEquity;
   const heatRoom = rules.maxPortfolioHeat * heatEquity - input.openHeat;
   const heatCap = heatRoom > 0 ? floorQty(heatRoom / distance, fractional) : 0;
   if (qty > heatCap) {

@@ -1,9 +1,13 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
+import { BENCH_OPTIONS } from '../../../bench/stats.js';
 import { SWEEP_GRIDS } from '../../../bench/strategies.js';
-import { comboParser } from '../../../shared/core/backtest/fast/sweep.js';
+import { loadDataDir } from '../../../shared/adapters/fs/bars.js';
+import { comboParser, sweepFast } from '../../../shared/core/backtest/fast/sweep.js';
+import type { BacktestOptions } from '../../../shared/core/backtest/types.js';
 import { expandGrid } from '../../../shared/core/research/grid.js';
+import { defaultRiskRules } from '../../../shared/core/risk/index.js';
 import { strategyRegistry } from '../../../shared/core/strategies/index.js';
 import type { StrategyDefinition } from '../../../shared/core/strategies/types.js';
 
@@ -83,5 +87,54 @@ describe("a sweep's parameters (comboParser)", () => {
     expect(checked).toBe(3);
     expect(parse({ a: 4 })).toEqual({ a: 4, b: 2 });
     expect(checked).toBe(4);
+  });
+});
+
+describe("a sweep's parsed parameters kept across sweeps of the same combinations", () => {
+  const [spy] = loadDataDir('data', ['SPY']);
+  const series = spy as NonNullable<typeof spy>;
+  const options: BacktestOptions = { ...BENCH_OPTIONS, direction: 'long-only', risk: defaultRiskRules() };
+  const strategy = strategyRegistry.get('bollinger') as StrategyDefinition<unknown>;
+  const combos = [
+    { period: 10, k: 1.5 },
+    { period: 20, k: 2 },
+    { period: 30, k: 2.5 },
+  ];
+  const shape = (strategy.params as unknown as z.ZodObject).shape as Record<string, z.ZodType>;
+
+  it('parses nothing again for a base with the same values in a new object', () => {
+    const list = combos.map((c) => ({ ...c }));
+    const counted = vi.spyOn(shape.period as z.ZodType, 'safeParse');
+    try {
+      const first = sweepFast(series, strategy, { atrStop: 2 }, list, options);
+      const parsed = counted.mock.calls.length;
+      expect(parsed).toBe(list.length);
+      const second = sweepFast(series, strategy, { atrStop: 2 }, list, options);
+      expect(counted.mock.calls.length).toBe(parsed);
+      expect(second).toEqual(first);
+      // Another value, or another key, parses again.
+      sweepFast(series, strategy, { atrStop: 3 }, list, options);
+      expect(counted.mock.calls.length).toBe(2 * parsed);
+      sweepFast(series, strategy, { atrStop: 3, k: 2 }, list, options);
+      expect(counted.mock.calls.length).toBe(3 * parsed);
+    } finally {
+      counted.mockRestore();
+    }
+  });
+
+  it('parses again when the same base object was changed between sweeps', () => {
+    const list = combos.map((c) => ({ ...c }));
+    const base: Record<string, unknown> = { atrStop: 2 };
+    sweepFast(series, strategy, base, list, options);
+    base.atrStop = 3.5;
+    const changed = sweepFast(series, strategy, base, list, options);
+    const fresh = sweepFast(
+      series,
+      strategy,
+      { atrStop: 3.5 },
+      combos.map((c) => ({ ...c })),
+      options,
+    );
+    expect(changed).toEqual(fresh);
   });
 });

@@ -57,6 +57,19 @@ describe('per-trade risk and the caps', () => {
     expect(refused.refused).toMatch(/portfolio heat 10% leaves no room under the 10% cap/);
   });
 
+  it("takes the heat cap as a fraction of heatEquity when given (a sleeve's account), else of equity", () => {
+    // A sleeve's 20 000 of equity: 2% / $5 = 80 shares, under its 20% cap (4 000 / $50 = 80).
+    const sleeve = { ...base, stop: 45, equity: 20_000 };
+    // The account's 100 000: cap 10 000, 9 800 open → 200 of room / $5 = 40 shares.
+    const account = sizeEntryWithRisk({ ...sleeve, heatEquity: 100_000, openHeat: 9_800 }, rules);
+    expect(account.qty).toBe(40);
+    expect(account.reductions).toEqual(['portfolio heat cap 10%']);
+    // Without it, the sleeve's own 20 000: cap 2 000, less than the heat open: refused.
+    const own = sizeEntryWithRisk({ ...sleeve, openHeat: 9_800 }, rules);
+    expect(own.refused).toMatch(/leaves no room/);
+    expect(sizeEntryWithRisk({ ...sleeve, heatEquity: undefined, openHeat: 9_800 }, rules)).toEqual(own);
+  });
+
   it('uses quarter Kelly as a further cap, never to lever up', () => {
     // Kelly 0.04 → 0.25 × 0.04 = 1% < 2%: 1% × 100 000 / 5 = 200 shares
     const kelly = sizeEntryWithRisk({ ...base, stop: 45, kelly: 0.04 }, rules);

@@ -56,9 +56,9 @@ import {
 import { IndicatorCache, paddedBytes, type VectorRule, wordsOf } from '../../strategies/vector.js';
 import {
   CloseDecider,
-  flatEntry,
   flatEntryOut,
   type HeldPosition,
+  planFlatEntry,
   productStop,
 } from '../../trading/decide.js';
 import type { BacktestOptions, FillRecord, OrderRole, TradeRecord } from '../types.js';
@@ -161,7 +161,7 @@ export class FastLane {
    * and records are kept across calls, and each call starts afresh), instead of one per run.
    */
   readonly decider = new CloseDecider(true);
-  /** The entry `flatEntry` plans at a flat close, read at once. */
+  /** The entry `planFlatEntry` plans at a flat close (and its inputs), read at once. */
   readonly planned = flatEntryOut();
   /** The position's figures during a run (`P_*` slots), doubles that a variable would box. */
   readonly position = new Float64Array(P_SLOTS);
@@ -495,13 +495,17 @@ function simulate<P>(
 
   const adverse = (price: number, buy: boolean) => adversePrice(price, buy, slip);
 
-  /** A fill of `q` at `price`, whose notional and commission (`fee`) the caller computed already. */
+  /**
+   * A fill of `q` at `price` at `bar`, whose notional and commission (`fee`) the caller computed
+   * already. It takes the bar, not its time: the time (a double) is read only when recording, where
+   * passing it to a call V8 does not inline boxed it at every fill.
+   */
   const execute = (
     orderId: number,
     buy: boolean,
     q: number,
     price: number,
-    time: number,
+    bar: number,
     notional: Cents,
     fee: Cents,
   ): void => {
@@ -512,17 +516,16 @@ function simulate<P>(
       side: buy ? 'buy' : 'sell',
       qty: q,
       price,
-      time,
+      time: timeOf[bar] as number,
       notional: toDollars(notional),
       commission: toDollars(fee),
     });
   };
 
   const closePosition = (orderId: number, role: OrderRole, price: number, bar: number) => {
-    const time = timeOf[bar] as number;
     const notional = notionalCents(qty, price);
     const exitCommission = commissionCents(commission, qty, notional, minimumFee);
-    execute(orderId, side === -1, qty, price, time, notional, exitCommission);
+    execute(orderId, side === -1, qty, price, bar, notional, exitCommission);
     const pnl = side * (notional - entryNotional) - entryCommission - exitCommission;
     trades?.push({
       symbol,
@@ -530,7 +533,7 @@ function simulate<P>(
       qty,
       entryTime: timeOf[entryBar] as number,
       entryPrice: pos[P_ENTRY_PRICE] as number,
-      exitTime: time,
+      exitTime: timeOf[bar] as number,
       exitPrice: price,
       pnl: toDollars(pnl),
       commission: toDollars(entryCommission + exitCommission),
@@ -600,7 +603,7 @@ function simulate<P>(
     const notional = notionalCents(q, price);
     const fee = commissionCents(commission, q, notional, minimumFee);
     if (notional + fee > power) return;
-    execute(id, buy, q, price, timeOf[bar] as number, notional, fee);
+    execute(id, buy, q, price, bar, notional, fee);
     side = entrySide;
     qty = q;
     pos[P_ENTRY_PRICE] = price;
@@ -720,7 +723,7 @@ function simulate<P>(
       throw new FastPathUnsupportedError(`${strategy.name}: entry orders other than market at the open`);
     }
   };
-  // Entries decided on scalars when flat (`flatEntry`): with the risk rules and no product.
+  // Entries decided on scalars when flat (`planFlatEntry`): with the risk rules and no product.
   const scalarEntries = rules !== undefined && product === undefined;
   const riskOptions = options as BacktestOptions & { readonly risk: RiskRules };
   const planned = lane.planned;
@@ -737,26 +740,18 @@ function simulate<P>(
       blocked = scalarEntryBlock(bk, bar, bars, killSwitch, false);
     }
     if (side === 0 && scalarEntries && intent.action === 'enter') {
-      // Flat, with the risk rules and no product: the entry on scalars (`flatEntry`, what the
+      // Flat, with the risk rules and no product: the entry on scalars (`planFlatEntry`, what the
       // decider plans there), without the decider's input objects and lists.
       const enter = intent;
       const price = close[bar] as number;
-      // Flat: the equity is the cash, which is the buying power too.
+      // Flat: the equity is the cash, which is the buying power too. The close's figures go in
+      // `planned`'s fields, not as arguments (a call not inlined would box each).
       const equity = toDollars(equityCents);
-      if (
-        flatEntry(
-          enter,
-          blocked !== null,
-          price,
-          atrAt(bar),
-          equity,
-          equity,
-          closedPnls,
-          pnlSums,
-          riskOptions,
-          planned,
-        )
-      ) {
+      planned.price = price;
+      planned.atr = atrAt(bar);
+      planned.equity = equity;
+      planned.buyingPower = equity;
+      if (planFlatEntry(enter, blocked !== null, closedPnls, pnlSums, riskOptions, planned)) {
         checkMarket(enter);
         entryId = nextOrderId++;
         pos[P_ENTRY_QTY] = planned.qty;

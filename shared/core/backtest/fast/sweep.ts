@@ -83,27 +83,70 @@ export function sweepFast<P>(
 /** The parsed parameters of a combinations array, kept while the array lives (see `parsedParams`). */
 const parsedByCombos = new WeakMap<
   readonly Readonly<Record<string, unknown>>[],
-  { readonly strategy: object; readonly baseParams: object; readonly params: unknown[] }
+  {
+    readonly strategy: object;
+    readonly baseParams: object;
+    /** The base's own values when they were all primitives (a copy), else undefined. */
+    readonly baseValues: Readonly<Record<string, unknown>> | undefined;
+    readonly params: unknown[];
+  }
 >();
 
 /**
  * The parameters parsed so far for these combinations of this strategy and base parameters (filled
  * as each is first parsed): a sweep of the same combinations over several symbols (the bench, a
- * walk-forward's windows) parses each combination once. Keyed by the arrays and objects
- * themselves, which a sweep reads as immutable.
+ * walk-forward's windows) parses each combination once. Keyed by the combinations array and the
+ * strategy themselves, which a sweep reads as immutable, and by the base parameters' values: a
+ * base of primitives only counts as the same when it holds the same keys and values (`Object.is`)
+ * in the same order as when the parse started, whether it is the same object (a caller may make a new one per sweep,
+ * or change one between sweeps) or not; any other base by the object itself.
  */
 function parsedParams(
   strategy: object,
-  baseParams: object,
+  baseParams: Readonly<Record<string, unknown>>,
   combos: readonly Readonly<Record<string, unknown>>[],
 ): unknown[] {
   const known = parsedByCombos.get(combos);
-  if (known !== undefined && known.strategy === strategy && known.baseParams === baseParams) {
+  if (
+    known !== undefined &&
+    known.strategy === strategy &&
+    (known.baseValues === undefined
+      ? known.baseParams === baseParams
+      : sameValues(known.baseValues, baseParams))
+  ) {
     return known.params;
   }
   const params: unknown[] = new Array(combos.length);
-  parsedByCombos.set(combos, { strategy, baseParams, params });
+  parsedByCombos.set(combos, { strategy, baseParams, baseValues: primitiveValues(baseParams), params });
   return params;
+}
+
+/** A copy of `record`'s own enumerable values when every one is a primitive; else undefined. */
+function primitiveValues(
+  record: Readonly<Record<string, unknown>>,
+): Readonly<Record<string, unknown>> | undefined {
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) {
+    const v = record[key];
+    if ((typeof v === 'object' && v !== null) || typeof v === 'function') return undefined;
+    copy[key] = v;
+  }
+  return copy;
+}
+
+/** Whether `record`'s own enumerable keys are `values`' in the same order, with the same values (`Object.is`). */
+function sameValues(
+  values: Readonly<Record<string, unknown>>,
+  record: Readonly<Record<string, unknown>>,
+): boolean {
+  const keys = Object.keys(record);
+  const known = Object.keys(values);
+  if (keys.length !== known.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (key !== known[i] || !Object.is(values[key], record[key])) return false;
+  }
+  return true;
 }
 
 /**
