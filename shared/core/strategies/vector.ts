@@ -35,6 +35,14 @@ export class IndicatorCache {
     return value;
   }
 
+  /**
+   * The value stored under `key`, or undefined: `get` without its two functions, for a caller that
+   * asks for a cached value once per combination and would otherwise make them every time.
+   */
+  find<T>(key: string): T | undefined {
+    return this.entries.get(key)?.value as T | undefined;
+  }
+
   /** One value per bar under `key`, written by `fill` (a streaming indicator fed every bar in order). */
   array(key: string, fill: (out: Float64Array) => void): Float64Array {
     return this.get(

@@ -1182,9 +1182,33 @@ class ProfileBatch {
   }
 }
 
+/** The thresholds' cache keys by (lookback, bins, shorts) (`thresholdsKey`). */
+const THRESHOLDS_KEYS = new Map<number, string>();
+/** The most keys `THRESHOLDS_KEYS` keeps (any further key is built each time). */
+const MOST_KEYS = 1 << 16;
+
+/**
+ * The cache key of the thresholds of (`lookback`, `bins`, `shorts`): built once and kept (for
+ * lookbacks under 2^14 and bins under 2^15, numbered by a small integer), so that a combination's
+ * lookup allocates nothing and hashes a string whose hash V8 has kept, where a key built for every
+ * combination was a new string to concatenate, flatten and hash each time.
+ */
+function thresholdsKey(lookback: number, bins: number, shorts: boolean): string {
+  const small = lookback < 2 ** 14 && bins < 2 ** 15;
+  const id = small ? (lookback << 16) | (bins << 1) | (shorts ? 1 : 0) : -1;
+  const kept = small ? THRESHOLDS_KEYS.get(id) : undefined;
+  if (kept !== undefined) return kept;
+  const key = `volume-profile:${lookback}:${bins}${shorts ? '' : ':long-only'}`;
+  if (small && THRESHOLDS_KEYS.size < MOST_KEYS) THRESHOLDS_KEYS.set(id, key);
+  return key;
+}
+
+const thresholdsBytes = (p: ProfileThresholds): number => p.bytes;
+
 /**
  * The thresholds of (`lookback`, `bins`) on the cache's series, with `above` when `shorts` (a
- * long-only run's are apart: `ProfileThresholds.shorts`).
+ * long-only run's are apart: `ProfileThresholds.shorts`). A cached one is found without making the
+ * functions that would build it (`IndicatorCache.find`).
  */
 function profileThresholds(
   cache: IndicatorCache,
@@ -1192,9 +1216,12 @@ function profileThresholds(
   bins: number,
   shorts: boolean,
 ): ProfileThresholds {
+  const key = thresholdsKey(lookback, bins, shorts);
+  const found = cache.find<ProfileThresholds>(key);
+  if (found !== undefined) return found;
   const sides = shorts ? '' : ':long-only';
   return cache.get(
-    `volume-profile:${lookback}:${bins}${sides}`,
+    key,
     () => {
       const bars = cache.get(
         'volume-profile-bars',
@@ -1218,7 +1245,7 @@ function profileThresholds(
       group.set(bins, batch);
       return batch.take(lookback, group);
     },
-    (p) => p.bytes,
+    thresholdsBytes,
   );
 }
 

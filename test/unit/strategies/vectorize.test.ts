@@ -119,3 +119,26 @@ describe('vectorize with a cache shared across combinations', () => {
     });
   }
 });
+
+describe('IndicatorCache.find', () => {
+  it('returns what get stored under the key, and nothing for a key not stored or once the cache is emptied', () => {
+    const series = bundled[0] as (typeof bundled)[number];
+    const cache = new IndicatorCache(series, 1000);
+    expect(cache.find<Float64Array>('a')).toBeUndefined();
+    const a = cache.get(
+      'a',
+      () => new Float64Array(50),
+      (x) => x.byteLength,
+    );
+    expect(cache.find<Float64Array>('a')).toBe(a);
+    expect(cache.find<Float64Array>('b')).toBeUndefined();
+    // 400 + 800 bytes exceed the budget: the cache is emptied before 'b' goes in.
+    const b = cache.get(
+      'b',
+      () => new Float64Array(100),
+      (x) => x.byteLength,
+    );
+    expect(cache.find<Float64Array>('a')).toBeUndefined();
+    expect(cache.find<Float64Array>('b')).toBe(b);
+  });
+});
