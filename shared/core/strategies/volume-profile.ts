@@ -1196,12 +1196,18 @@ const MOST_KEYS = 1 << 16;
 
 /**
  * The cache key of the thresholds of (`lookback`, `bins`, `shorts`): built once and kept (for
- * lookbacks under 2^14 and bins under 2^15, numbered by a small integer), so that a combination's
- * lookup allocates nothing and hashes a string whose hash V8 has kept, where a key built for every
- * combination was a new string to concatenate, flatten and hash each time.
+ * integer lookbacks under 2^14 and bins under 2^15, numbered by a small integer), so that a
+ * combination's lookup allocates nothing and hashes a string whose hash V8 has kept, where a key
+ * built for every combination was a new string to concatenate, flatten and hash each time.
  */
 function thresholdsKey(lookback: number, bins: number, shorts: boolean): string {
-  const small = lookback < 2 ** 14 && bins < 2 ** 15;
+  const small =
+    Number.isInteger(lookback) &&
+    Number.isInteger(bins) &&
+    lookback >= 0 &&
+    bins >= 0 &&
+    lookback < 2 ** 14 &&
+    bins < 2 ** 15;
   const id = small ? (lookback << 16) | (bins << 1) | (shorts ? 1 : 0) : -1;
   const kept = small ? THRESHOLDS_KEYS.get(id) : undefined;
   if (kept !== undefined) return kept;
