@@ -2,6 +2,22 @@ import { atr } from '../indicators/index.js';
 import type { BarSeries } from '../market/types.js';
 import type { Intent, PositionSide } from './types.js';
 
+/** The ATR arrays' cache keys by period (`atrKey`), built once each. */
+const ATR_KEYS: string[] = [];
+/** Periods under this have their key kept in `ATR_KEYS`. */
+const KEPT_ATR_KEYS = 1024;
+
+/** The cache key of the ATR of `period`: the same string each time for a small integer period. */
+function atrKey(period: number): string {
+  if (!(Number.isInteger(period) && period >= 0 && period < KEPT_ATR_KEYS)) return `atr:${period}`;
+  let key = ATR_KEYS[period];
+  if (key === undefined) {
+    key = `atr:${period}`;
+    ATR_KEYS[period] = key;
+  }
+  return key;
+}
+
 /**
  * Indicator arrays of one bar series, computed once per distinct parameter value and shared by
  * every parameter combination of a sweep (the fast engine's per-symbol data). Each array comes from
@@ -35,6 +51,14 @@ export class IndicatorCache {
     return value;
   }
 
+  /**
+   * The value stored under `key`, or undefined: `get` without its two functions, for a caller that
+   * asks for a cached value once per combination and would otherwise make them every time.
+   */
+  find<T>(key: string): T | undefined {
+    return this.entries.get(key)?.value as T | undefined;
+  }
+
   /** One value per bar under `key`, written by `fill` (a streaming indicator fed every bar in order). */
   array(key: string, fill: (out: Float64Array) => void): Float64Array {
     return this.get(
@@ -48,11 +72,18 @@ export class IndicatorCache {
     );
   }
 
-  /** The average true range at each bar (`Atr`, as `AtrStop` and the risk rules feed it). */
+  /**
+   * The average true range at each bar (`Atr`, as `AtrStop` and the risk rules feed it). Asked
+   * for by every run (its stop and its risk rules): a cached array is found by a key kept per
+   * period (`atrKey`) without making the functions that would compute it.
+   */
   atr(period: number): Float64Array {
+    const key = atrKey(period);
+    const found = this.find<Float64Array>(key);
+    if (found !== undefined) return found;
     const { high, low, close } = this.series;
     return this.get(
-      `atr:${period}`,
+      key,
       () => atr(high, low, close, period),
       (a) => a.byteLength,
     );

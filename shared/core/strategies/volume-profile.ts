@@ -917,17 +917,15 @@ class ProfileBatch {
         changed[1] = -1;
         let full = false;
         if (stateLo[k] === wlo && stateHi[k] === whi) {
-          this.addBars(i - 1 - lookback, i - lookback, -1, s);
-          changed[0] = bins;
-          changed[1] = -1;
-          this.addBars(i - 1, i, 1, s);
+          // The bar that left taken away, then the one that joined added (its bins counted).
+          this.addBars(i - 1, i, 1, s, i - 1 - lookback);
         } else if (k + 1 < size && stateLo[k + 1] === wlo && stateHi[k + 1] === whi) {
           this.copy(k + 1, k);
           pocs[k] = pocs[k + 1] as number;
           seconds[k] = seconds[k + 1] as number;
           cpocs[k] = cpocs[k + 1] as number;
           cseconds[k] = cseconds[k + 1] as number;
-          this.addBars(i - 1 - lookback, i - lookback, -1, s);
+          this.addBars(i - 1 - lookback, i - lookback, -1, s, -1);
           changed[0] = bins;
           changed[1] = -1;
         } else if (k > 0 && stateLo[k - 1] === wlo && stateHi[k - 1] === whi) {
@@ -936,10 +934,10 @@ class ProfileBatch {
           seconds[k] = seconds[k - 1] as number;
           cpocs[k] = cpocs[k - 1] as number;
           cseconds[k] = cseconds[k - 1] as number;
-          this.addBars(i - 1, i, 1, s);
+          this.addBars(i - 1, i, 1, s, -1);
         } else {
           st.fill(0, s, s + bins);
-          this.addBars(i - lookback, i, 1, s);
+          this.addBars(i - lookback, i, 1, s, -1);
           full = true;
           changed[0] = 0;
           changed[1] = bins - 1;
@@ -1106,9 +1104,10 @@ class ProfileBatch {
    * each bin between (density × the bins' width, the same for each); a bar with no range puts its
    * volume in profileHistogram's bin for its price. One loop for adding and taking away, so a bar
    * taken away takes exactly the quanta it added. The lowest and highest bins changed widen
-   * `changed`.
+   * `changed`. With `out` >= 0 (a slid window, one call instead of two), bar `out` is taken away
+   * first, by the same loop, and its bins are not counted in `changed` (they only fall).
    */
-  private addBars(from: number, to: number, sign: number, s: number): void {
+  private addBars(from: number, to: number, sign: number, s: number, out: number): void {
     const { high, low, volume } = this.series;
     const { bins, frame, windows: st, changed } = this;
     const density = this.bars.density;
@@ -1120,14 +1119,22 @@ class ProfileBatch {
     const inverse = frame[INVERSE] as number;
     let r0 = changed[0] as number;
     let r1 = changed[1] as number;
-    for (let k = from; k < to; k++) {
+    for (let j = out >= 0 ? from - 1 : from; j < to; j++) {
+      // Bar `out` first (taken away), then the bars from `from`, whose changes alone are counted.
+      const leaving = j < from;
+      const k = leaving ? out : j;
+      const sg = leaving ? -1 : sign;
+      if (j === from && out >= 0) {
+        r0 = bins;
+        r1 = -1;
+      }
       const v = volume[k] as number;
       if (v === 0) continue;
       const bh = high[k] as number;
       const bl = low[k] as number;
       if (bh === bl) {
         const bin = Math.min(bins - 1, Math.floor((bl - lo) / width));
-        st[s + bin] = (st[s + bin] as number) + sign * (v * perQuantum + ROUNDER - ROUNDER);
+        st[s + bin] = (st[s + bin] as number) + sg * (v * perQuantum + ROUNDER - ROUNDER);
         if (bin < r0) r0 = bin;
         if (bin > r1) r1 = bin;
         continue;
@@ -1159,16 +1166,16 @@ class ProfileBatch {
         while (c < bins - 1 && lo + (c + 1) * width < hc) c++;
       }
       if (b === c) {
-        st[s + b] = (st[s + b] as number) + sign * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
+        st[s + b] = (st[s + b] as number) + sg * (d * (hc - bl) * perQuantum + ROUNDER - ROUNDER);
       } else {
         // Overlaps [low, edge b + 1) and [edge c, high), and each bin between wholly (its
         // whole share at s + x).
         const first = d * (lo + (b + 1) * width - bl) * perQuantum + ROUNDER - ROUNDER;
         const last = d * (hc - (lo + c * width)) * perQuantum + ROUNDER - ROUNDER;
-        st[s + b] = (st[s + b] as number) + sign * first;
-        st[s + c] = (st[s + c] as number) + sign * last;
+        st[s + b] = (st[s + b] as number) + sg * first;
+        st[s + c] = (st[s + c] as number) + sg * last;
         if (c > b + 1) {
-          const share = sign * (d * width * perQuantum + ROUNDER - ROUNDER);
+          const share = sg * (d * width * perQuantum + ROUNDER - ROUNDER);
           for (let x = s + b + 1; x < s + c; x++) {
             st[x] = (st[x] as number) + share;
           }
@@ -1182,9 +1189,39 @@ class ProfileBatch {
   }
 }
 
+/** The thresholds' cache keys by (lookback, bins, shorts) (`thresholdsKey`). */
+const THRESHOLDS_KEYS = new Map<number, string>();
+/** The most keys `THRESHOLDS_KEYS` keeps (any further key is built each time). */
+const MOST_KEYS = 1 << 16;
+
+/**
+ * The cache key of the thresholds of (`lookback`, `bins`, `shorts`): built once and kept (for
+ * integer lookbacks under 2^14 and bins under 2^15, numbered by a small integer), so that a
+ * combination's lookup allocates nothing and hashes a string whose hash V8 has kept, where a key
+ * built for every combination was a new string to concatenate, flatten and hash each time.
+ */
+function thresholdsKey(lookback: number, bins: number, shorts: boolean): string {
+  const small =
+    Number.isInteger(lookback) &&
+    Number.isInteger(bins) &&
+    lookback >= 0 &&
+    bins >= 0 &&
+    lookback < 2 ** 14 &&
+    bins < 2 ** 15;
+  const id = small ? (lookback << 16) | (bins << 1) | (shorts ? 1 : 0) : -1;
+  const kept = small ? THRESHOLDS_KEYS.get(id) : undefined;
+  if (kept !== undefined) return kept;
+  const key = `volume-profile:${lookback}:${bins}${shorts ? '' : ':long-only'}`;
+  if (small && THRESHOLDS_KEYS.size < MOST_KEYS) THRESHOLDS_KEYS.set(id, key);
+  return key;
+}
+
+const thresholdsBytes = (p: ProfileThresholds): number => p.bytes;
+
 /**
  * The thresholds of (`lookback`, `bins`) on the cache's series, with `above` when `shorts` (a
- * long-only run's are apart: `ProfileThresholds.shorts`).
+ * long-only run's are apart: `ProfileThresholds.shorts`). A cached one is found without making the
+ * functions that would build it (`IndicatorCache.find`).
  */
 function profileThresholds(
   cache: IndicatorCache,
@@ -1192,9 +1229,12 @@ function profileThresholds(
   bins: number,
   shorts: boolean,
 ): ProfileThresholds {
+  const key = thresholdsKey(lookback, bins, shorts);
+  const found = cache.find<ProfileThresholds>(key);
+  if (found !== undefined) return found;
   const sides = shorts ? '' : ':long-only';
   return cache.get(
-    `volume-profile:${lookback}:${bins}${sides}`,
+    key,
     () => {
       const bars = cache.get(
         'volume-profile-bars',
@@ -1218,7 +1258,7 @@ function profileThresholds(
       group.set(bins, batch);
       return batch.take(lookback, group);
     },
-    (p) => p.bytes,
+    thresholdsBytes,
   );
 }
 

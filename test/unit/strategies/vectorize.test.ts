@@ -119,3 +119,44 @@ describe('vectorize with a cache shared across combinations', () => {
     });
   }
 });
+
+describe('IndicatorCache.find', () => {
+  it('returns what get stored under the key, and nothing for a key not stored or once the cache is emptied', () => {
+    const series = bundled[0] as (typeof bundled)[number];
+    const cache = new IndicatorCache(series, 1000);
+    expect(cache.find<Float64Array>('a')).toBeUndefined();
+    const a = cache.get(
+      'a',
+      () => new Float64Array(50),
+      (x) => x.byteLength,
+    );
+    expect(cache.find<Float64Array>('a')).toBe(a);
+    expect(cache.find<Float64Array>('b')).toBeUndefined();
+    // 400 + 800 bytes exceed the budget: the cache is emptied before 'b' goes in.
+    const b = cache.get(
+      'b',
+      () => new Float64Array(100),
+      (x) => x.byteLength,
+    );
+    expect(cache.find<Float64Array>('a')).toBeUndefined();
+    expect(cache.find<Float64Array>('b')).toBe(b);
+  });
+
+  it('atr: one array per period, found again until the cache is emptied, the same values after', () => {
+    const series = bundled[1] as (typeof bundled)[number];
+    const bytes = 8 * series.time.length;
+    // Room for two arrays: a third empties the cache.
+    const cache = new IndicatorCache(series, 2 * bytes + 1);
+    const a14 = cache.atr(14);
+    const a5 = cache.atr(5);
+    expect(cache.atr(14)).toBe(a14);
+    expect(cache.atr(5)).toBe(a5);
+    expect(a14).not.toEqual(a5);
+    const a7 = cache.atr(7);
+    expect(cache.atr(7)).toBe(a7);
+    const again = cache.atr(14);
+    expect(again).not.toBe(a14);
+    expect(again).toEqual(a14);
+    expect(new IndicatorCache(series).atr(7)).toEqual(a7);
+  });
+});
