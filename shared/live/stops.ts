@@ -357,11 +357,11 @@ export function killSwitchFlattenAgain(
  * refused or cancelled it; the day's id spent by another exit, or the series' last filled short):
  * the flatten to send for what no exit on its way covers (the caller subtracts them:
  * `workingExitQty`, and sends nothing when they cover every share). Under the day's `flatten` id
- * when nothing of its series exists; under the series' last member when it is recorded and not
- * claimed (a run that died before sending it: `placeIntentOnce` sends it, once; one for another
- * quantity than is left is superseded, {@link supersedeStaleResend}); else under the next number
- * after the highest taken (a claimed member not at the broker yet is in flight: the caller counts
- * it among the exits on their way). Stamped with the halt's `since`. Null when the kill switch is off (a
+ * when nothing of its series exists; under the series' last member when the broker does not have it
+ * (recorded, claimed or `unknown`: a run that died before or while sending it, its answer lost, or
+ * a run still sending it: `placeIntentOnce` looks it up and sends it, once; one for more than is
+ * left is superseded past the senders' lease only, {@link supersedeStaleResend}); else under the
+ * next number after the highest taken. Stamped with the halt's `since`. Null when the kill switch is off (a
  * resume) or is a halt that did not flatten (`quantshift halt`). `intents`: today's, tracked to
  * their broker state.
  */
@@ -381,10 +381,12 @@ export function killSwitchFlattenDue(
   const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
   const last = live.at(-1);
   if (last === undefined) return { id: base, sequence: 1, ended: null, since, due: true };
-  // Recorded and never claimed (a run that died before its claim): sent under its own id. A claimed
-  // one may be on its way to the broker from a run still going (the kill-switch function's own
-  // send): it counts as an exit in flight, never superseded here.
-  if (last.intent.status === 'recorded')
+  // Not at the broker when tracked (recorded: a run that died before sending it, or one still
+  // sending it; `unknown`: its answer lost and the lookup found nothing; claimed by a run that may
+  // have died): sent under its own id, which is always safe (`placeIntentOnce` looks it up first and
+  // the broker refuses a second order under one id). Counted as in flight instead, an `unknown` or
+  // dead claim would block the check (nothing sent, the stops cancelled) with nothing resending it.
+  if (UNSENT.includes(last.intent.status))
     return {
       id: last.intent.clientOrderId,
       sequence: last.sequence,
