@@ -10,7 +10,7 @@ import {
   sleeveSetTag,
 } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
-import type { BrokerOrder } from '../core/ports/broker.js';
+import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { Notification } from '../core/ports/notifier.js';
 import type {
   IntentRecord,
@@ -597,7 +597,8 @@ export async function killSwitch(
         ? { intents: listed, records: stored?.positions ?? [] }
         : await sleevesNow(ctx, day, time, session, stored, listed);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
-    for (const position of positions) {
+    for (const read of positions) {
+      let position = read;
       const record = sleeveRecords(records).find((p) => p.symbol === position.symbol);
       const conflict = positionConflict(ctx, position, record);
       if (conflict !== null) {
@@ -610,8 +611,19 @@ export async function killSwitch(
       const mine = working.filter(
         (o) => o.symbol === position.symbol && o.side === exitSide && !DONE.has(o.status),
       );
+      const refused: BrokerOrder[] = [];
       for (const order of mine.filter((o) => STOP_ORDER_TYPES.has(o.type))) {
         if (await cancel(ctx, order)) stopsCancelled.push(order.id);
+        else refused.push(order);
+      }
+      // A stop whose cancel the broker refused (it filled or triggered after the orders were read)
+      // may have sold shares since the positions were read: the flatten never sells them again.
+      let stopsSelling = 0;
+      if (refused.length > 0) {
+        const again = await stopRefusedCancel(ctx, position, refused);
+        if (again === null) continue;
+        position = again.position;
+        stopsSelling = again.selling;
       }
       // Exits already on their way at the broker (a market-on-open exit, this flatten from an earlier call).
       const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
@@ -641,7 +653,8 @@ export async function killSwitch(
                   workingExitQty(position.symbol, exitSide, todays, working, {
                     ownId: flattenId(config.name),
                     maySend,
-                  }),
+                  }) -
+                  stopsSelling,
               },
             ]
           : await cappedSleeveOwners(
@@ -665,7 +678,7 @@ export async function killSwitch(
                   todays.filter((i) => !ownIds.has(i.clientOrderId) && !legs.nets.has(i.clientOrderId)),
                   working,
                   { ownId: flattenId(config.name), maySend },
-                ),
+                ) + stopsSelling,
             );
       for (const owner of owners) {
         const id = flattenId(owner.sleeve);
@@ -772,6 +785,41 @@ export async function killSwitch(
     ],
   });
   return result;
+}
+
+/**
+ * The kill switch could not cancel some of a position's resting stops (`refused`: the broker
+ * answered that the order is done, or refused for any other reason): a stop that filled after the
+ * positions were read sold shares the flatten would otherwise sell again (a short). The position is
+ * read again (every fill of the stop so far is in it), and what each refused stop can still sell,
+ * as the broker has it now (its unfilled shares while it works; unknown to the broker: all its
+ * unfilled shares), counts as on its way. Warned in the log. Null when the broker no longer holds
+ * the position on the same side (the stop sold it all): nothing to flatten.
+ */
+async function stopRefusedCancel(
+  ctx: LiveContext,
+  read: BrokerPosition,
+  refused: readonly BrokerOrder[],
+): Promise<{ position: BrokerPosition; selling: number } | null> {
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
+  let selling = 0;
+  for (const stop of refused) {
+    const order = await ctx.broker.getOrderByClientOrderId(stop.clientOrderId);
+    const now = order ?? stop;
+    if (!DONE.has(now.status)) selling += Math.max(0, now.qty - now.filledQty);
+  }
+  ctx.log.warn(
+    "kill switch: a resting stop's cancel was refused: the position read again before the flatten",
+    {
+      symbol: read.symbol,
+      stops: refused.map((o) => o.clientOrderId),
+      qtyRead: read.qty,
+      qtyNow: position?.qty ?? 0,
+      stopsStillSelling: selling,
+    },
+  );
+  if (position === undefined || Math.sign(position.qty) !== Math.sign(read.qty)) return null;
+  return { position, selling };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { BrokerRejectedError } from '../../shared/core/errors.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -662,6 +663,36 @@ describe('the kill switch on the local stack', () => {
     },
   );
 
+  it.each(['every share', 'part of the shares'] as const)(
+    "the kill switch's cancel of a resting stop refused because the stop sold %s after the positions were read: the flatten reads the position again and sells no share twice; never short",
+    async (how) => {
+      const day = '2021-03-30';
+      const { s, ctx } = await startOn(day);
+      await runDay(s, day, '00:00', '10:00');
+      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      expect(held).toBeGreaterThan(1);
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
+        (o) => o.type === 'stop',
+      );
+      expect(resting).toMatchObject({ qty: held, side: 'sell' });
+      s.alpaca.setTime(at(day, '10:00'));
+      // The stop sells between the kill switch's reads and its cancel, which the broker then refuses
+      // (422: the order is done), as Alpaca does.
+      const stopSold = how === 'every share' ? held : Math.floor(held / 2);
+      const { broker, sold } = stopSellsBeforeItsCancel(ctx.broker, resting?.id as string, stopSold);
+      const halted = await killSwitch({ ...ctx, broker }, dailyLossInput(day, '10:00'));
+      expect(sold()).toBe(true);
+      expect(halted.stopsCancelled).toEqual([]);
+      const flattenId = id(ctx, 'MSFT', day, 'flatten');
+      expect(halted.exits).toEqual(how === 'every share' ? [] : [flattenId]);
+      expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+        ['desk-stop-fill', stopSold],
+        ...(how === 'every share' ? [] : [[flattenId, held - stopSold]]),
+      ]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    },
+  );
+
   it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
     const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
     s.alpaca.setTime(at('2021-03-31', '09:45'));
@@ -1154,6 +1185,42 @@ async function storeResend(
     updatedAt: at('2021-03-30', hhmm),
     ...fields,
   });
+}
+
+/**
+ * `broker` with the race of a resting stop that fills after the kill switch read the orders and the
+ * positions: when the stop `stopId` is to be cancelled, `qty` shares are sold at the market first
+ * (by hand, under `desk-stop-fill`, standing in for the stop's fill: the paper broker's price does
+ * not move within a session), the stop itself is taken off, and the cancel is refused (422: the
+ * order is done). `sold()`: whether that happened.
+ */
+function stopSellsBeforeItsCancel(broker: LiveContext['broker'], stopId: string, qty: number) {
+  let done = false;
+  const proxied = new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'cancelOrder')
+        return async (orderId: string) => {
+          if (orderId !== stopId || done) return target.cancelOrder(orderId);
+          done = true;
+          const stop = await target.getOrderByClientOrderId(
+            (await target.listOrders({ status: 'open' })).find((o) => o.id === stopId)?.clientOrderId ?? '',
+          );
+          await target.submitOrder({
+            clientOrderId: 'desk-stop-fill',
+            symbol: stop?.symbol ?? 'MSFT',
+            side: 'sell',
+            qty,
+            type: 'market',
+            timeInForce: 'day',
+          });
+          await target.cancelOrder(orderId);
+          throw new BrokerRejectedError('order is already in "filled" state', 422, 42210000);
+        };
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { broker: proxied, sold: () => done };
 }
 
 /**
