@@ -1325,9 +1325,10 @@ export async function sleeveStops(
             continue;
           }
         }
-        // A re-send recorded by a check that died, for another quantity than is left now:
-        // superseded, next number. Another writer settled or sent it first: this check leaves the
-        // shares and their stops to it (as the single-strategy risk check), cancelling nothing.
+        // A flatten recorded and not at the broker, for more than is left now: superseded (next
+        // number) once past the senders' lease only. Inside it, or another writer settled or sent it
+        // first: this check leaves the shares and their stops to it (as the single-strategy risk
+        // check), cancelling nothing.
         const resend = again === null ? null : await supersedeStaleResend(ctx, again, intents, left, now);
         if (again !== null && resend === null) continue;
         for (const order of resting) await ctx.broker.cancelOrder(order.id);
