@@ -693,6 +693,23 @@ export async function killSwitch(
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
+        // The day's flatten recorded earlier and not at the broker for MORE than is left now (a sale
+        // by hand since a risk check recorded it): `placeIntentOnce` would send its stored quantity
+        // (a short). None of it is sent here: the risk checks send it under its own id once it fits,
+        // or supersede it past the senders' lease (`supersedeStaleResend`); on its way meanwhile.
+        const stale = await ctx.store.getIntent(day, id);
+        if (stale !== undefined && UNSENT.includes(stale.status) && stale.qty > owner.qty) {
+          ctx.log.warn("kill switch: the day's flatten is recorded for more than is left: not sent here", {
+            id,
+            status: stale.status,
+            qty: stale.qty,
+            left: owner.qty,
+          });
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
+          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+          continue;
+        }
         const placed = await placeIntentOnce(
           ctx,
           {
@@ -910,9 +927,13 @@ async function markFlatten(
   time: string,
 ): Promise<void> {
   if (intent.killSwitchFlatten === since) return;
+  // Never back in time: an intent not sent yet keeps its sender's stamp (`updatedAt`, on the clock),
+  // which the risk check's supersede judges the senders' lease by.
+  const later = (stored: IntentRecord) =>
+    Date.parse(stored.updatedAt) > Date.parse(time) ? stored.updatedAt : time;
   const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
     killSwitchFlatten: since,
-    updatedAt: time,
+    updatedAt: later(intent),
   });
   if (!('conflict' in marked)) return;
   // It changed state meanwhile (tracked, settled): marked in its new state.
@@ -920,7 +941,7 @@ async function markFlatten(
   if (now !== undefined && now.killSwitchFlatten !== since)
     await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
       killSwitchFlatten: since,
-      updatedAt: time,
+      updatedAt: later(now),
     });
 }
 

@@ -633,6 +633,29 @@ describe('the kill switch on the local stack', () => {
     ]);
   });
 
+  it("the kill switch invoked again finds the day's flatten recorded (not sent) for more than is left after a sale by hand: it sends none of it (never the stale quantity); the next risk check supersedes it past the lease; flat, never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
+    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    // 09:41 the alarm's kill switch again.
+    const again = await dailyLossFlatten(s, '2021-03-31', '09:41');
+    expect(again.exits).toEqual([]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+    ]);
+    const day = await runDay(s, '2021-03-31', '09:41', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+      [`${flattenId}-2`, held - 3],
+    ]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it.each(['unknown', 'submitted'] as const)(
     "the kill switch's flatten not at the broker and left %s (its answer lost; a claimant that died): the next risk check sends it under its own id, the account flat",
     async (left) => {
