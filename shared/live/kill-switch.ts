@@ -10,7 +10,7 @@ import {
   sleeveSetTag,
 } from '../core/live/orders.js';
 import { isUnassigned, sleeveRecords, sleevesShare } from '../core/live/reconcile.js';
-import type { BrokerOrder } from '../core/ports/broker.js';
+import type { BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type { Notification } from '../core/ports/notifier.js';
 import type {
   IntentRecord,
@@ -597,7 +597,8 @@ export async function killSwitch(
         ? { intents: listed, records: stored?.positions ?? [] }
         : await sleevesNow(ctx, day, time, session, stored, listed);
     const maySend = (i: IntentRecord) => !orderWindowClosed(ctx, i, session, time);
-    for (const position of positions) {
+    for (const read of positions) {
+      let position = read;
       const record = sleeveRecords(records).find((p) => p.symbol === position.symbol);
       const conflict = positionConflict(ctx, position, record);
       if (conflict !== null) {
@@ -610,8 +611,19 @@ export async function killSwitch(
       const mine = working.filter(
         (o) => o.symbol === position.symbol && o.side === exitSide && !DONE.has(o.status),
       );
+      const refused: BrokerOrder[] = [];
       for (const order of mine.filter((o) => STOP_ORDER_TYPES.has(o.type))) {
         if (await cancel(ctx, order)) stopsCancelled.push(order.id);
+        else refused.push(order);
+      }
+      // A stop whose cancel the broker refused (it filled or triggered after the orders were read)
+      // may have sold shares since the positions were read: the flatten never sells them again.
+      let stopsSelling = 0;
+      if (refused.length > 0) {
+        const again = await stopRefusedCancel(ctx, position, refused);
+        if (again === null) continue;
+        position = again.position;
+        stopsSelling = again.selling;
       }
       // Exits already on their way at the broker (a market-on-open exit, this flatten from an earlier call).
       const exiting = mine.filter((o) => !STOP_ORDER_TYPES.has(o.type));
@@ -641,7 +653,8 @@ export async function killSwitch(
                   workingExitQty(position.symbol, exitSide, todays, working, {
                     ownId: flattenId(config.name),
                     maySend,
-                  }),
+                  }) -
+                  stopsSelling,
               },
             ]
           : await cappedSleeveOwners(
@@ -665,7 +678,7 @@ export async function killSwitch(
                   todays.filter((i) => !ownIds.has(i.clientOrderId) && !legs.nets.has(i.clientOrderId)),
                   working,
                   { ownId: flattenId(config.name), maySend },
-                ),
+                ) + stopsSelling,
             );
       for (const owner of owners) {
         const id = flattenId(owner.sleeve);
@@ -675,6 +688,23 @@ export async function killSwitch(
           // An exit holding the day's flatten id still works (a crossed stop's market exit, an
           // earlier flatten), or a re-send of it (`<id>-2`, an earlier halt's, working or recorded
           // and not sent): marked as this halt's flatten, so it is sent (again) under this halt.
+          for (const member of workingMembers(id, todays, working))
+            await markFlatten(ctx, member, since, time);
+          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+          continue;
+        }
+        // The day's flatten recorded earlier and not at the broker for MORE than is left now (a sale
+        // by hand since a risk check recorded it): `placeIntentOnce` would send its stored quantity
+        // (a short). None of it is sent here: the risk checks send it under its own id once it fits,
+        // or supersede it past the senders' lease (`supersedeStaleResend`); on its way meanwhile.
+        const stale = await ctx.store.getIntent(day, id);
+        if (stale !== undefined && UNSENT.includes(stale.status) && stale.qty > owner.qty) {
+          ctx.log.warn("kill switch: the day's flatten is recorded for more than is left: not sent here", {
+            id,
+            status: stale.status,
+            qty: stale.qty,
+            left: owner.qty,
+          });
           for (const member of workingMembers(id, todays, working))
             await markFlatten(ctx, member, since, time);
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
@@ -775,6 +805,41 @@ export async function killSwitch(
 }
 
 /**
+ * The kill switch could not cancel some of a position's resting stops (`refused`: the broker
+ * answered that the order is done, or refused for any other reason): a stop that filled after the
+ * positions were read sold shares the flatten would otherwise sell again (a short). The position is
+ * read again (every fill of the stop so far is in it), and what each refused stop can still sell,
+ * as the broker has it now (its unfilled shares while it works; unknown to the broker: all its
+ * unfilled shares), counts as on its way. Warned in the log. Null when the broker no longer holds
+ * the position on the same side (the stop sold it all): nothing to flatten.
+ */
+async function stopRefusedCancel(
+  ctx: LiveContext,
+  read: BrokerPosition,
+  refused: readonly BrokerOrder[],
+): Promise<{ position: BrokerPosition; selling: number } | null> {
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
+  let selling = 0;
+  for (const stop of refused) {
+    const order = await ctx.broker.getOrderByClientOrderId(stop.clientOrderId);
+    const now = order ?? stop;
+    if (!DONE.has(now.status)) selling += Math.max(0, now.qty - now.filledQty);
+  }
+  ctx.log.warn(
+    "kill switch: a resting stop's cancel was refused: the position read again before the flatten",
+    {
+      symbol: read.symbol,
+      stops: refused.map((o) => o.clientOrderId),
+      qtyRead: read.qty,
+      qtyNow: position?.qty ?? 0,
+      stopsStillSelling: selling,
+    },
+  );
+  if (position === undefined || Math.sign(position.qty) !== Math.sign(read.qty)) return null;
+  return { position, selling };
+}
+
+/**
  * Records on the kill switch `since` that the kill-switch function flattened under it
  * (`flatten: true`), by versioned conditional write of the risk state (re-read on a conflict): while
  * it holds, each risk check sends a flatten of the shares no exit on its way covers
@@ -862,9 +927,13 @@ async function markFlatten(
   time: string,
 ): Promise<void> {
   if (intent.killSwitchFlatten === since) return;
+  // Never back in time: an intent not sent yet keeps its sender's stamp (`updatedAt`, on the clock),
+  // which the risk check's supersede judges the senders' lease by.
+  const later = (stored: IntentRecord) =>
+    Date.parse(stored.updatedAt) > Date.parse(time) ? stored.updatedAt : time;
   const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
     killSwitchFlatten: since,
-    updatedAt: time,
+    updatedAt: later(intent),
   });
   if (!('conflict' in marked)) return;
   // It changed state meanwhile (tracked, settled): marked in its new state.
@@ -872,7 +941,7 @@ async function markFlatten(
   if (now !== undefined && now.killSwitchFlatten !== since)
     await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
       killSwitchFlatten: since,
-      updatedAt: time,
+      updatedAt: later(now),
     });
 }
 

@@ -359,7 +359,8 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
         });
         continue;
       }
-      // A re-send recorded by a check that died, for more than is left now: superseded, next number.
+      // A flatten recorded and not at the broker, for more than is left now: superseded (next
+      // number) once past the senders' lease only; inside it nothing is sent (`supersedeStaleResend`).
       const resend =
         again === null ? null : await supersedeStaleResend(ctx, again, tracked, left, scheduledTime);
       if (again !== null && resend === null) continue;

@@ -46,6 +46,7 @@ import type {
 import { UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import { type Halt, initialRiskState, RollingCorrelation, RollingVolatility } from '../core/risk/index.js';
 import { stopCrossed } from '../core/risk/stops.js';
+import { productQuantity } from '../core/sizing/increments.js';
 import {
   coveredLegs,
   coveredQuantities,
@@ -84,6 +85,8 @@ import {
 import { listAsOf, listBookedFills } from './reconcile.js';
 import {
   alertFlattenAgain,
+  type FlattenAgain,
+  flattenSequence,
   killSwitchFlattenAgain,
   killSwitchFlattenDue,
   placeStop,
@@ -1073,6 +1076,76 @@ function unbookedFills(
   });
 }
 
+/** The reason on a kill-switch flatten of a leftover the exchange refuses for its size (the day's marker). */
+const LEFTOVER_NOT_SENT = 'not sent: the leftover is under the size the exchange accepts';
+
+/**
+ * The kill switch's flatten of a sleeve's leftover (`left`) that the exchange refuses for its size
+ * (`productQuantity`: under the product's minimum size or notional, or below its increment): not
+ * sent. Once a day per sleeve and symbol, a `skipped` intent under the flatten's id records it
+ * ({@link LEFTOVER_NOT_SENT}) and the check whose write created it alerts (critical "Kill switch
+ * flatten not sent"); the later checks of the day find it in the day's series and only log. The
+ * resting stops are left as they are (a flatten of the leftover would sell them no sooner).
+ */
+async function leftoverNotSent(
+  ctx: LiveContext,
+  again: FlattenAgain,
+  intents: readonly IntentRecord[],
+  base: string,
+  leftover: {
+    readonly day: string;
+    readonly sleeve: string;
+    readonly symbol: string;
+    readonly side: 'buy' | 'sell';
+    readonly qty: number;
+    readonly price: number;
+    readonly why: string;
+    readonly now: string;
+  },
+): Promise<void> {
+  const { sleeve, symbol, qty, why, now } = leftover;
+  const said = intents.some(
+    (i) =>
+      flattenSequence(i.clientOrderId, base) !== null &&
+      i.status === 'skipped' &&
+      i.reason?.startsWith(LEFTOVER_NOT_SENT) === true,
+  );
+  ctx.log.warn("the kill switch's flatten of a leftover the exchange refuses for its size: not sent", {
+    sleeve,
+    symbol,
+    qty,
+    why,
+    alerted: !said,
+  });
+  if (said) return;
+  const { created } = await ctx.store.createIntent({
+    clientOrderId: again.id,
+    sleeve,
+    date: leftover.day,
+    strategy: ctx.config.name,
+    symbol,
+    purpose: 'exit',
+    side: leftover.side,
+    qty,
+    killSwitchFlatten: again.since,
+    ...orderStyle(ctx.config).immediate,
+    referencePrice: leftover.price,
+    status: 'skipped',
+    filledQty: 0,
+    reason: `${LEFTOVER_NOT_SENT} (${why})`,
+    configHash: ctx.configHash,
+    gitCommit: ctx.gitCommit,
+    createdAt: now,
+    updatedAt: now,
+  });
+  if (!created) return;
+  await ctx.notifier.publish({
+    subject: `Kill switch flatten not sent: ${symbol} (${sleeve})`,
+    severity: 'critical',
+    text: `The kill switch that flattened is on and ${qty} of ${symbol} (${sleeve}) are left, which the exchange refuses to sell for its size (${why}): no flatten is sent for them (one would be refused at every check). Said once a day. Sell the leftover by hand, or reconcile it into the UNASSIGNED bucket.`,
+  });
+}
+
 /**
  * risk-check for a sleeves config: each sleeve's position (the day booked provisionally on the
  * stored state) has its own protective stop at the broker, tagged with the sleeve (`stop` id, the
@@ -1233,9 +1306,29 @@ export async function sleeveStops(
           });
           continue;
         }
-        // A re-send recorded by a check that died, for another quantity than is left now:
-        // superseded, next number. Another writer settled or sent it first: this check leaves the
-        // shares and their stops to it (as the single-strategy risk check), cancelling nothing.
+        // A crypto leftover the exchange refuses for its size (under the product's minimum or
+        // increment): no order sells it, and one sent would be refused and alerted at every check.
+        if (again !== null) {
+          const product = configProducts(ctx.config)?.[p.symbol];
+          const sized = product === undefined ? null : productQuantity(left, position.currentPrice, product);
+          if (sized !== null && sized.refusal !== null) {
+            await leftoverNotSent(ctx, again, intents, flattenId, {
+              day,
+              sleeve: book.id,
+              symbol: p.symbol,
+              side: exitSide,
+              qty: left,
+              price: position.currentPrice,
+              why: sized.message,
+              now,
+            });
+            continue;
+          }
+        }
+        // A flatten recorded and not at the broker, for more than is left now: superseded (next
+        // number) once past the senders' lease only. Inside it, or another writer settled or sent it
+        // first: this check leaves the shares and their stops to it (as the single-strategy risk
+        // check), cancelling nothing.
         const resend = again === null ? null : await supersedeStaleResend(ctx, again, intents, left, now);
         if (again !== null && resend === null) continue;
         for (const order of resting) await ctx.broker.cancelOrder(order.id);

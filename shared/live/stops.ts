@@ -8,7 +8,8 @@ import type { BrokerOrder } from '../core/ports/broker.js';
 import { type IntentRecord, type IntentStatus, UNASSIGNED_SLEEVE } from '../core/ports/state-store.js';
 import type { Halt } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
-import { orderState, orderWindowClosed, placeIntentOnce } from './submit.js';
+import { SENDER_LEASE_SECONDS } from './steps.js';
+import { orderState, orderWindowClosed, placeIntentOnce, senderClock } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
@@ -356,11 +357,11 @@ export function killSwitchFlattenAgain(
  * refused or cancelled it; the day's id spent by another exit, or the series' last filled short):
  * the flatten to send for what no exit on its way covers (the caller subtracts them:
  * `workingExitQty`, and sends nothing when they cover every share). Under the day's `flatten` id
- * when nothing of its series exists; under the series' last member when it is recorded and not
- * claimed (a run that died before sending it: `placeIntentOnce` sends it, once; one for another
- * quantity than is left is superseded, {@link supersedeStaleResend}); else under the next number
- * after the highest taken (a claimed member not at the broker yet is in flight: the caller counts
- * it among the exits on their way). Stamped with the halt's `since`. Null when the kill switch is off (a
+ * when nothing of its series exists; under the series' last member when the broker does not have it
+ * (recorded, claimed or `unknown`: a run that died before or while sending it, its answer lost, or
+ * a run still sending it: `placeIntentOnce` looks it up and sends it, once; one for more than is
+ * left is superseded past the senders' lease only, {@link supersedeStaleResend}); else under the
+ * next number after the highest taken. Stamped with the halt's `since`. Null when the kill switch is off (a
  * resume) or is a halt that did not flatten (`quantshift halt`). `intents`: today's, tracked to
  * their broker state.
  */
@@ -380,10 +381,12 @@ export function killSwitchFlattenDue(
   const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
   const last = live.at(-1);
   if (last === undefined) return { id: base, sequence: 1, ended: null, since, due: true };
-  // Recorded and never claimed (a run that died before its claim): sent under its own id. A claimed
-  // one may be on its way to the broker from a run still going (the kill-switch function's own
-  // send): it counts as an exit in flight, never superseded here.
-  if (last.intent.status === 'recorded')
+  // Not at the broker when tracked (recorded: a run that died before sending it, or one still
+  // sending it; `unknown`: its answer lost and the lookup found nothing; claimed by a run that may
+  // have died): sent under its own id, which is always safe (`placeIntentOnce` looks it up first and
+  // the broker refuses a second order under one id). Counted as in flight instead, an `unknown` or
+  // dead claim would block the check (nothing sent, the stops cancelled) with nothing resending it.
+  if (UNSENT.includes(last.intent.status))
     return {
       id: last.intent.clientOrderId,
       sequence: last.sequence,
@@ -396,13 +399,18 @@ export function killSwitchFlattenDue(
 }
 
 /**
- * The re-send to place now for `left` shares. A re-send recorded earlier by a check that died
- * before sending it (`again.id` taken, not at the broker) is placed at its stored quantity
- * (`createIntent` returns the stored intent): when that is not `left` (the position shrank since:
- * a sale by hand, a stop; or grew: a late entry fill), it is settled `skipped` (superseded, by
- * conditional write from its state) and the next number is used, so the stale quantity never goes
- * out (more: a short; fewer: the series ends `filled` with shares still held). Null
- * when another writer settled or sent it first (this check sends nothing; the next one decides).
+ * The kill switch's flatten to place now for `left` shares, when its id (`again.id`) is taken by an
+ * intent not at the broker yet (recorded, claimed or unknown: a run that died before sending it, or
+ * one still sending it). Sent under that same id whenever its stored quantity is at most `left`
+ * (`placeIntentOnce` looks it up first and the broker refuses a second order under one id: never a
+ * second sale; shares it leaves, a later check flattens under the next number). One recorded for
+ * MORE than is left (the position shrank since: a sale by hand, a stop) is settled `skipped`
+ * (superseded, by conditional write from its state) and the next number is used only when the
+ * broker does not have it and its last sender write (`updatedAt`, stamped on the clock by
+ * `placeIntentOnce` and execute-orders' claim) is older than `SENDER_LEASE_SECONDS` on the clock
+ * ({@link senderClock}): no run that recorded or took it up can still be sending it. Inside that
+ * lease, or when another writer changed it since this check read it, null: this check sends
+ * nothing for these shares, a later one decides. Null too when another writer settled it first.
  */
 export async function supersedeStaleResend(
   ctx: LiveContext,
@@ -412,9 +420,27 @@ export async function supersedeStaleResend(
   now: string,
 ): Promise<FlattenAgain | null> {
   const stale = intents.find((i) => i.clientOrderId === again.id);
-  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty === left) return again;
+  if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty <= left) return again;
   // At the broker already (sent, its answer lost): it is no longer ours to change.
   if ((await ctx.broker.getOrderByClientOrderId(stale.clientOrderId)) !== null) return again;
+  // Read again after the lookup: a sender that took it up since this check's read renewed its stamp.
+  const fresh = await ctx.store.getIntent(stale.date, stale.clientOrderId);
+  if (fresh === undefined || fresh.status !== stale.status || fresh.updatedAt !== stale.updatedAt)
+    return null;
+  const age = Date.parse(await senderClock(ctx, now)) - Date.parse(fresh.updatedAt);
+  if (!(age >= SENDER_LEASE_SECONDS * 1000)) {
+    ctx.log.info(
+      "the kill switch's flatten recorded for more than is left may still be on its way: nothing sent",
+      {
+        id: stale.clientOrderId,
+        status: stale.status,
+        qty: stale.qty,
+        left,
+        stampedAt: fresh.updatedAt,
+      },
+    );
+    return null;
+  }
   const settled = await ctx.store.settleIntent(
     stale.date,
     stale.clientOrderId,

@@ -4,6 +4,7 @@ import {
   BrokerResponseError,
   BrokerUnavailableError,
   DuplicateClientOrderIdError,
+  InvalidParameterError,
 } from '../core/errors.js';
 import { beforeIocCutoff } from '../core/live/order-style.js';
 import { beforeOpgCutoff } from '../core/live/orders.js';
@@ -180,11 +181,31 @@ export async function sendClaimedIntent(
 }
 
 /**
+ * The time a sender stamps on an exit it is about to send (and a risk check judges another
+ * sender's stamp by): the later of the step's time `now` (its scheduled time, which a retried run
+ * carries long after it) and the clock port's (`ctx.now`: the broker's clock, the exchange's for
+ * the crypto bot); `now` when the context has no clock.
+ */
+export async function senderClock(ctx: Pick<LiveContext, 'now'>, now: string): Promise<string> {
+  if (ctx.now === undefined) return now;
+  const clock = Date.parse(await ctx.now());
+  if (!Number.isFinite(clock))
+    throw new InvalidParameterError('sender clock: the clock port answered a time that is not an instant');
+  return clock > Date.parse(now) ? new Date(clock).toISOString() : now;
+}
+
+/**
  * Records an intent and makes sure its order exists at the broker exactly once, whatever happened
  * to an earlier attempt: a stored intent that is not settled is first looked up by its client order
  * id, and only sent when the broker has never seen it. Returns the intent as stored afterwards.
  * `onCreated` runs once this call's write created the intent (before its send), never for an
  * intent another run recorded.
+ *
+ * An exit is stamped on the clock ({@link senderClock}, `updatedAt`) by the write that precedes its
+ * send: its creation, or, for one another run recorded or claimed, a conditional write of the stamp
+ * from its status (lost: another writer settled or superseded it, and nothing is sent). While that
+ * stamp is younger than `SENDER_LEASE_SECONDS` this run may still be sending it, and a risk check
+ * never supersedes it under another number (`supersedeStaleResend`).
  */
 export async function placeIntentOnce(
   ctx: LiveContext,
@@ -192,14 +213,25 @@ export async function placeIntentOnce(
   now: string,
   onCreated?: () => Promise<void>,
 ): Promise<IntentRecord> {
-  const { intent: stored, created } = await ctx.store.createIntent(intent);
+  const exit = intent.purpose === 'exit';
+  const stamp = exit ? await senderClock(ctx, now) : now;
+  const { intent: stored, created } = await ctx.store.createIntent(
+    exit ? { ...intent, updatedAt: stamp } : intent,
+  );
   if (created && onCreated !== undefined) await onCreated();
-  if (!['recorded', 'submitted', 'unknown'].includes(stored.status)) return stored;
+  if (!UNSETTLED.includes(stored.status)) return stored;
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
-  return existing !== null
-    ? settleIntent(ctx, stored, orderState(existing), now)
-    : sendRecordedIntent(ctx, stored, now);
+  if (existing !== null) return settleIntent(ctx, stored, orderState(existing), now);
+  if (created || !exit) return sendRecordedIntent(ctx, stored, now);
+  const renewed = await ctx.store.transitionIntent(stored.date, stored.clientOrderId, [stored.status], {
+    updatedAt: stamp,
+  });
+  if ('conflict' in renewed) return (await ctx.store.getIntent(stored.date, stored.clientOrderId)) ?? stored;
+  return sendRecordedIntent(ctx, renewed, now);
 }
+
+/** Intent states not settled yet: the broker may not have the order. */
+const UNSETTLED: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /**
  * Writes an outcome onto an intent not settled yet (a conditional write from `recorded`,

@@ -25,6 +25,7 @@ import {
 import { type LocalDynamo, startLocalDynamo } from '../../shared/adapters/local/dynamodb.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-context.js';
 import { ListNotifier } from '../../shared/adapters/local/list-notifier.js';
+import { configProducts } from '../../shared/core/config/schema.js';
 import {
   ConfigError,
   CryptoSymbolRefusedError,
@@ -778,6 +779,50 @@ describe('live crypto order types (a local rehearsal: the orders reach the local
           .filter((n) => n.subject === `Kill switch flatten sent: ${first.symbol} (${first.sleeve})`),
       ).toMatchObject([{ severity: 'critical' }]);
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)).toBeUndefined();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("the kill switch's flatten refused, then all but a leftover under the product's minimum sold by hand: the risk checks send no order the exchange refuses for its size; skipped, alerted once a day", async () => {
+    const { fresh, ctx, d2, first } = await flattenRefusedNextDay('quantshift-crypto-test-dust');
+    try {
+      const position = (await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol);
+      const increment = configProducts(ctx.config)?.[first.symbol]?.baseIncrement as number;
+      // Left: coins worth 0.50 USD, under the product's minimum notional (1 USD).
+      const dust = Math.floor(0.5 / (position?.currentPrice as number) / increment) * increment;
+      expect(dust).toBeGreaterThan(0);
+      clock = Date.parse(`${d2}T00:20:00Z`);
+      await ctx.broker.submitOrder({
+        clientOrderId: 'desk-manual-sell',
+        symbol: first.symbol,
+        side: 'sell',
+        qty: (position?.qty as number) - dust,
+        type: 'market',
+        timeInForce: 'ioc',
+      });
+      const left = (await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)?.qty ?? 0;
+      expect(left).toBeGreaterThan(0);
+      expect(left * (position?.currentPrice as number)).toBeLessThan(1);
+      const sent = (ctx.notifier as ListNotifier).sent;
+      const alerts = sent.length;
+      const posts = () =>
+        fresh.requestLog.filter((r) => r.method === 'POST' && r.path === '/api/v3/brokerage/orders').length;
+      const before = posts();
+      for (const time of [`${d2}T00:30:00Z`, `${d2}T01:30:00Z`, `${d2}T02:30:00Z`]) {
+        clock = Date.parse(time);
+        const risk = await riskCheck(ctx, time);
+        expect(risk.exits).toEqual([]);
+      }
+      // No order the exchange refuses for its size, no "sent again" alert at each check.
+      expect(posts()).toBe(before);
+      const subjects = sent.slice(alerts).map((n) => n.subject);
+      expect(subjects.filter((t) => t.startsWith('Kill switch flatten sent'))).toEqual([]);
+      expect(subjects.filter((t) => t.startsWith('Order rejected'))).toEqual([]);
+      expect(
+        subjects.filter((t) => t === `Kill switch flatten not sent: ${first.symbol} (${first.sleeve})`),
+      ).toHaveLength(1);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === first.symbol)?.qty).toBe(left);
     } finally {
       await fresh.close();
     }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DynamoStateStore } from '../../shared/adapters/dynamodb/state-store.js';
+import { BrokerRejectedError } from '../../shared/core/errors.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { IntentRecord } from '../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../shared/live/context.js';
@@ -11,6 +12,7 @@ import { marketOpenCheck } from '../../shared/live/market-open-check.js';
 import { flattenBucket } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { placeStop, stopPrice } from '../../shared/live/stops.js';
+import { sendRecordedIntent } from '../../shared/live/submit.js';
 import {
   anotherWriterSettlesFirst,
   brokerCancels,
@@ -582,14 +584,7 @@ describe('the kill switch on the local stack', () => {
     expect(held).toBeGreaterThan(3);
     const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
     // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
-    const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
-    await ctx.store.createIntent(
-      exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-31', at('2021-03-31', '09:35'), {
-        clientOrderId: flattenId,
-        timeInForce: 'day',
-        killSwitchFlatten: halted?.killSwitch?.since,
-      }),
-    );
+    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
     s.alpaca.setTime(at('2021-03-31', '09:40'));
     await soldByHand(s, 'MSFT', 3);
     const alerts = s.notifier.sent.length;
@@ -609,6 +604,117 @@ describe('the kill switch on the local stack', () => {
     ).toHaveLength(1);
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
+
+  it("under the kill switch that flattened, the day's flatten recorded by a run still sending it (09:44 on the broker's clock), then 3 sold by hand: the 09:45 check, inside the senders' lease, sends nothing; the run's send lands, no second sale", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:44 a run (the kill-switch function invoked again, a risk check) records the flatten of every
+    // share; its broker lookup and POST are still to come. 09:44 too: 3 sold by hand.
+    const sending = await flattenRecordedAt(ctx, '09:44', halted?.killSwitch?.since);
+    s.alpaca.setTime(at('2021-03-31', '09:44'));
+    await soldByHand(s, 'MSFT', 3);
+    const day = await runDay(s, '2021-03-31', '09:44', '10:00');
+    // 88 recorded, 85 left: not sent under its id (more than is left), not superseded (its sender may
+    // be on its way): nothing this check.
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      status: 'recorded',
+      qty: held,
+    });
+    expect(await ctx.store.getIntent('2021-03-31', `${flattenId}-2`)).toBeUndefined();
+    // The first run's POST lands (placeIntentOnce sends a recorded intent with no status re-check).
+    const sent = await sendRecordedIntent(ctx, sending, at('2021-03-31', '09:46'));
+    expect(sent).toMatchObject({ status: 'filled', filledQty: held });
+    // One flatten sold: the hand sale raced it (its 3 are the run's short), the risk check added none.
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+      [flattenId, held],
+    ]);
+  });
+
+  it("the kill switch invoked again finds the day's flatten recorded (not sent) for more than is left after a sale by hand: it sends none of it (never the stale quantity); the next risk check supersedes it past the lease; flat, never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
+    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    // 09:41 the alarm's kill switch again.
+    const again = await dailyLossFlatten(s, '2021-03-31', '09:41');
+    expect(again.exits).toEqual([]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+    ]);
+    const day = await runDay(s, '2021-03-31', '09:41', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+      [`${flattenId}-2`, held - 3],
+    ]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
+  it.each(['unknown', 'submitted'] as const)(
+    "the kill switch's flatten not at the broker and left %s (its answer lost; a claimant that died): the next risk check sends it under its own id, the account flat",
+    async (left) => {
+      const day = '2021-03-30';
+      const { s, ctx } = await startOn(day);
+      await runDay(s, day, '00:00', '10:00');
+      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      expect(held).toBeGreaterThan(0);
+      // 10:00 the flatten's POST is lost before the broker handles it; the lookup finds nothing.
+      s.alpaca.setTime(at(day, '10:00'));
+      s.alpaca.injectFaults({ kind: 'drop', when: 'before-handling', route: 'POST /v2/orders', times: 1 });
+      const halted = await killSwitch(ctx, dailyLossInput(day, '10:00'));
+      s.alpaca.clearFaults();
+      const flattenId = id(ctx, 'MSFT', day, 'flatten');
+      expect(halted.exits).toEqual([]);
+      expect(await ctx.store.getIntent(day, flattenId)).toMatchObject({ status: 'unknown', qty: held });
+      if (left === 'submitted')
+        await ctx.store.transitionIntent(day, flattenId, ['unknown'], {
+          status: 'submitted',
+          claimedBy: 'a-run-that-died',
+          updatedAt: at(day, '10:00'),
+        });
+      const result = await runDay(s, day, '10:00', '12:01');
+      expect((result.get('12:00') as { exits: string[] }).exits).toEqual([flattenId]);
+      expect(await ctx.store.getIntent(day, flattenId)).toMatchObject({ status: 'filled', filledQty: held });
+      expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([[flattenId, held]]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    },
+  );
+
+  it.each(['every share', 'part of the shares'] as const)(
+    "the kill switch's cancel of a resting stop refused because the stop sold %s after the positions were read: the flatten reads the position again and sells no share twice; never short",
+    async (how) => {
+      const day = '2021-03-30';
+      const { s, ctx } = await startOn(day);
+      await runDay(s, day, '00:00', '10:00');
+      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      expect(held).toBeGreaterThan(1);
+      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
+        (o) => o.type === 'stop',
+      );
+      expect(resting).toMatchObject({ qty: held, side: 'sell' });
+      s.alpaca.setTime(at(day, '10:00'));
+      // The stop sells between the kill switch's reads and its cancel, which the broker then refuses
+      // (422: the order is done), as Alpaca does.
+      const stopSold = how === 'every share' ? held : Math.floor(held / 2);
+      const { broker, sold } = stopSellsBeforeItsCancel(ctx.broker, resting?.id as string, stopSold);
+      const halted = await killSwitch({ ...ctx, broker }, dailyLossInput(day, '10:00'));
+      expect(sold()).toBe(true);
+      expect(halted.stopsCancelled).toEqual([]);
+      const flattenId = id(ctx, 'MSFT', day, 'flatten');
+      expect(halted.exits).toEqual(how === 'every share' ? [] : [flattenId]);
+      expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+        ['desk-stop-fill', stopSold],
+        ...(how === 'every share' ? [] : [[flattenId, held - stopSold]]),
+      ]);
+      expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+    },
+  );
 
   it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
     const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
@@ -678,7 +784,7 @@ describe('the kill switch on the local stack', () => {
     ).toHaveLength(1);
   });
 
-  it('a re-send recorded by a check that died, for FEWER shares than are left: superseded too, every share sent under the next number', async () => {
+  it('a re-send recorded by a check that died, for FEWER shares than are left: sent under its own id (never superseded: its sender may be on its way), the rest by the next check under the next number; flat', async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);
     // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
@@ -687,7 +793,14 @@ describe('the kill switch on the local stack', () => {
       qty: held - 3,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
     });
-    await expectResentAtNoonAndFlat(s, flattenId, 3, held, true);
+    const result = await runDay(s, '2021-03-30', '10:30', '15:46');
+    expect((result.get('12:00') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect((result.get('15:45') as { exits: string[] }).exits).toEqual([`${flattenId}-3`]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      [`${flattenId}-2`, held - 3],
+      [`${flattenId}-3`, 3],
+    ]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
   it('a re-send superseded (skipped) by a check that failed before recording the next: the next check sends the rest after the highest number', async () => {
@@ -780,10 +893,10 @@ describe('the kill switch on the local stack', () => {
       at('2021-03-30', '10:05'),
     );
     expect(stop.status).toBe('accepted');
-    // 10:15 a check recorded the re-send of 3 shares fewer than are held and died before sending it.
+    // 10:15 a check recorded the re-send of 3 shares more than are held and died before sending it.
     await storeResend(ctx, flattenId, '10:15', {
       status: 'recorded',
-      qty: held - 3,
+      qty: held + 3,
       reason: `kill switch: flatten sent again (${flattenId} rejected)`,
     });
     // Another check settles it between this check's read and its conditional write.
@@ -1095,6 +1208,59 @@ async function storeResend(
     updatedAt: at('2021-03-30', hhmm),
     ...fields,
   });
+}
+
+/**
+ * `broker` with the race of a resting stop that fills after the kill switch read the orders and the
+ * positions: when the stop `stopId` is to be cancelled, `qty` shares are sold at the market first
+ * (by hand, under `desk-stop-fill`, standing in for the stop's fill: the paper broker's price does
+ * not move within a session), the stop itself is taken off, and the cancel is refused (422: the
+ * order is done). `sold()`: whether that happened.
+ */
+function stopSellsBeforeItsCancel(broker: LiveContext['broker'], stopId: string, qty: number) {
+  let done = false;
+  const proxied = new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'cancelOrder')
+        return async (orderId: string) => {
+          if (orderId !== stopId || done) return target.cancelOrder(orderId);
+          done = true;
+          const stop = await target.getOrderByClientOrderId(
+            (await target.listOrders({ status: 'open' })).find((o) => o.id === stopId)?.clientOrderId ?? '',
+          );
+          await target.submitOrder({
+            clientOrderId: 'desk-stop-fill',
+            symbol: stop?.symbol ?? 'MSFT',
+            side: 'sell',
+            qty,
+            type: 'market',
+            timeInForce: 'day',
+          });
+          await target.cancelOrder(orderId);
+          throw new BrokerRejectedError('order is already in "filled" state', 422, 42210000);
+        };
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { broker: proxied, sold: () => done };
+}
+
+/**
+ * The day's flatten of every MSFT share on 2021-03-31 recorded at `hhmm` (as the kill switch or a
+ * risk check records it before its broker lookup and send), stamped with the halt's `since`; not
+ * sent: the stored intent.
+ */
+async function flattenRecordedAt(ctx: LiveContext, hhmm: string, since: number | undefined) {
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT');
+  const { intent } = await ctx.store.createIntent(
+    exitIntent(ctx, position as NonNullable<typeof position>, '2021-03-31', at('2021-03-31', hhmm), {
+      clientOrderId: id(ctx, 'MSFT', '2021-03-31', 'flatten'),
+      timeInForce: 'day',
+      ...(since === undefined ? {} : { killSwitchFlatten: since }),
+    }),
+  );
+  return intent;
 }
 
 /**

@@ -11,10 +11,16 @@ const SINCE = Date.parse('2021-03-18T14:00:00Z');
 
 /**
  * A context with only what these functions use: the broker's lookup by client order id (`atBroker`,
- * each lookup counted) and the store's conditional settle over `stored` (the intents as stored now,
- * which another writer may have changed since the caller read them), each settle counted.
+ * each lookup counted), the store's read and conditional settle over `stored` (the intents as stored
+ * now, which another writer may have changed since the caller read them), each settle counted, and
+ * the clock port (`clock`; none by default). `racing`: another writer's version of an intent,
+ * written once the function has read it again (between its read and its conditional write).
  */
-function fakeContext(stored: readonly IntentRecord[], atBroker: readonly BrokerOrder[] = []) {
+function fakeContext(
+  stored: readonly IntentRecord[],
+  atBroker: readonly BrokerOrder[] = [],
+  options: { readonly clock?: string; readonly racing?: IntentRecord } = {},
+) {
   const intents = new Map(stored.map((i) => [i.clientOrderId, i]));
   const lookups: string[] = [];
   const settles: { id: string; from: readonly IntentStatus[]; patch: Partial<IntentRecord> }[] = [];
@@ -26,7 +32,13 @@ function fakeContext(stored: readonly IntentRecord[], atBroker: readonly BrokerO
         return atBroker.find((o) => o.clientOrderId === id) ?? null;
       },
     },
+    ...(options.clock === undefined ? {} : { now: async () => options.clock }),
     store: {
+      getIntent: async (_date: string, id: string) => {
+        const current = intents.get(id);
+        if (options.racing?.clientOrderId === id) intents.set(id, options.racing);
+        return current;
+      },
       settleIntent: async (
         _date: string,
         id: string,
@@ -68,9 +80,9 @@ const staleResend = (sequence: number, over: Partial<IntentRecord> = {}, flatten
   });
 
 describe("supersedeStaleResend: a stale re-send of the kill switch's flatten never goes out", () => {
-  it('one not at the broker for another quantity than is left: settled skipped from its own state, the next number returned', async () => {
+  it('one not at the broker for MORE than is left, its last sender write older than the lease: settled skipped from its own state, the next number returned', async () => {
     for (const status of ['recorded', 'submitted', 'unknown'] as const) {
-      for (const left of [4, 13]) {
+      for (const left of [4, 9]) {
         const stale = staleResend(2, { status });
         const f = fakeContext([stale]);
         const next = await supersedeStaleResend(f.ctx, againAs(2), [stale], left, NOW);
@@ -94,12 +106,38 @@ describe("supersedeStaleResend: a stale re-send of the kill switch's flatten nev
     }
   });
 
-  it('one recorded for exactly what is left is sent under its own id: no lookup, no write', async () => {
-    const stale = staleResend(2);
-    const f = fakeContext([stale]);
-    expect(await supersedeStaleResend(f.ctx, againAs(2), [stale], 10, NOW)).toEqual(againAs(2));
-    expect(f.lookups).toEqual([]);
-    expect(f.settles).toEqual([]);
+  it('one recorded for what is left or fewer (recorded, claimed, unknown) is sent under its own id: no lookup, no write', async () => {
+    for (const status of ['recorded', 'submitted', 'unknown'] as const) {
+      for (const left of [10, 13]) {
+        const stale = staleResend(2, { status });
+        const f = fakeContext([stale]);
+        expect(await supersedeStaleResend(f.ctx, againAs(2), [stale], left, NOW)).toEqual(againAs(2));
+        expect(f.lookups).toEqual([]);
+        expect(f.settles).toEqual([]);
+      }
+    }
+  });
+
+  it("one for more than is left whose sender may still be on its way (stamped less than the lease ago on the clock port's time, not the step's): null, nothing written", async () => {
+    const stamped = '2021-03-18T14:50:00.000Z';
+    // [the step's time, the clock port's time (none: the step's), superseded]
+    const cases = [
+      ['2021-03-18T14:52:00.000Z', undefined, false],
+      // A retried run carries its scheduled time: the clock says the sender may still be alive.
+      ['2021-03-18T14:40:00.000Z', '2021-03-18T14:53:29.000Z', false],
+      ['2021-03-18T14:53:30.000Z', undefined, true],
+      ['2021-03-18T14:40:00.000Z', '2021-03-18T14:53:30.000Z', true],
+    ] as const;
+    for (const [now, clock, superseded] of cases) {
+      for (const status of ['recorded', 'submitted', 'unknown'] as const) {
+        const stale = staleResend(2, { status, updatedAt: stamped });
+        const f = fakeContext([stale], [], clock === undefined ? {} : { clock });
+        const next = await supersedeStaleResend(f.ctx, againAs(2), [stale], 4, now);
+        expect(next).toEqual(superseded ? { ...againAs(2), id: `${base}-3`, sequence: 3 } : null);
+        expect(f.settles).toHaveLength(superseded ? 1 : 0);
+        expect(f.intents.get(`${base}-2`)?.status).toBe(superseded ? 'skipped' : status);
+      }
+    }
   });
 
   it('a re-send not recorded yet, or one the broker got or finished (accepted, partly filled, filled, ended): returned as it is', async () => {
@@ -134,18 +172,26 @@ describe("supersedeStaleResend: a stale re-send of the kill switch's flatten nev
     expect(f.intents.get(`${base}-2`)?.status).toBe('submitted');
   });
 
-  it('another writer settled or claimed it between the read and the conditional write: null (send nothing), nothing written over it', async () => {
+  it('another writer settled, claimed or took it up to send (its stamp renewed) since the read: null (send nothing), nothing written over it', async () => {
     const read = staleResend(2);
-    for (const now of [
-      staleResend(2, { status: 'skipped', reason: 'superseded by another check' }),
-      staleResend(2, { status: 'submitted', claimedBy: 'another-check' }),
-    ]) {
+    const settled = staleResend(2, { status: 'skipped', reason: 'superseded by another check' });
+    const claimed = staleResend(2, { status: 'submitted', claimedBy: 'another-check' });
+    const renewed = staleResend(2, { updatedAt: '2021-03-18T14:59:00.000Z' });
+    for (const now of [settled, claimed, renewed]) {
+      // Before the function reads it again: nothing tried.
       const f = fakeContext([now]);
       expect(await supersedeStaleResend(f.ctx, againAs(2), [read], 4, NOW)).toBeNull();
-      // Tried once, from the state it read.
-      expect(f.settles.map((s) => s.from)).toEqual([['recorded']]);
+      expect(f.settles).toEqual([]);
       expect(f.intents.get(`${base}-2`)).toEqual(now);
       expect(f.warnings).toEqual([]);
+    }
+    for (const now of [settled, claimed]) {
+      // Between that read and the conditional write: tried once, from the state it read, and lost.
+      const g = fakeContext([read], [], { racing: now });
+      expect(await supersedeStaleResend(g.ctx, againAs(2), [read], 4, NOW)).toBeNull();
+      expect(g.settles.map((x) => x.from)).toEqual([['recorded']]);
+      expect(g.intents.get(`${base}-2`)).toEqual(now);
+      expect(g.warnings).toEqual([]);
     }
   });
 

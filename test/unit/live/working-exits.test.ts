@@ -258,7 +258,7 @@ describe('killSwitchFlattenDue: the kill switch that flattened is on, no flatten
     expect(killSwitchFlattenDue([exit({ status: 'accepted' })], base, halt)?.id).toBe(`${base}-2`);
   });
 
-  it('a member recorded and not sent (a run that died) is sent under its own id', () => {
+  it('a member the broker does not have (recorded, claimed, unknown: a run that died, or one still sending it) is sent under its own id', () => {
     const recorded = [exit({ status: 'rejected' }), exit({ clientOrderId: `${base}-2`, status: 'recorded' })];
     expect(killSwitchFlattenDue(recorded, base, halt)).toMatchObject({
       id: `${base}-2`,
@@ -270,11 +270,27 @@ describe('killSwitchFlattenDue: the kill switch that flattened is on, no flatten
       sequence: 1,
       ended: null,
     });
-    // Claimed (maybe on its way from a run still going: the kill switch's own send): in flight, never
-    // taken over; the next number, which the caller sends only for what it leaves.
-    expect(killSwitchFlattenDue([exit({ status: 'submitted' })], base, halt)).toMatchObject({
+    // Claimed (its claimant may have died) or unknown (its answer lost, the lookup found nothing):
+    // under its own id too, never counted as in flight (nothing else sends it in session); a
+    // claimant still going and this send are one order under one id.
+    for (const status of ['submitted', 'unknown'] as const) {
+      expect(killSwitchFlattenDue([exit({ status })], base, halt)).toMatchObject({
+        id: base,
+        sequence: 1,
+        ended: null,
+      });
+      expect(
+        killSwitchFlattenDue(
+          [exit({ status: 'rejected' }), exit({ clientOrderId: `${base}-2`, status })],
+          base,
+          halt,
+        ),
+      ).toMatchObject({ id: `${base}-2`, sequence: 2, ended: { clientOrderId: base } });
+    }
+    // Settled at the broker (accepted, filled, ended): the next number.
+    expect(killSwitchFlattenDue([exit({ status: 'filled' })], base, halt)).toMatchObject({
       id: `${base}-2`,
-      ended: { status: 'submitted' },
+      ended: { status: 'filled' },
     });
   });
 
