@@ -364,6 +364,16 @@ const MAX_BATCH = 12;
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /**
+ * The threshold of a value-area step found at `step` of a growth path whose last step is `last`: the
+ * volume held one step before (`held[step - 1]`), -Infinity when the POC bin's step (0) already
+ * passes the close, +Infinity when no step does.
+ */
+function heldBefore(step: number, last: number, held: Float64Array): number {
+  if (step > last) return Number.POSITIVE_INFINITY;
+  return step === 0 ? Number.NEGATIVE_INFINITY : (held[step - 1] as number);
+}
+
+/**
  * What the rule's condition bits need at every bar of a series, for one (lookback, bins) and ANY
  * `valueArea`, equal to what the instance computes (`volumeProfile`) at that bar:
  * - `bits[i]`: `EXIT_LONG` (close >= POC) and `EXIT_SHORT` (close <= POC); 0 when the window has
@@ -520,18 +530,8 @@ class ProfileThresholds {
     while (underVal <= last && c < lo + (lowBins[underVal] as number) * width) underVal++;
     let overVah = 0;
     while (overVah <= last && c > lo + ((highBins[overVah] as number) + 1) * width) overVah++;
-    const below =
-      underVal > last
-        ? Number.POSITIVE_INFINITY
-        : underVal === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[underVal - 1] as number);
-    const above =
-      overVah > last
-        ? Number.POSITIVE_INFINITY
-        : overVah === 0
-          ? Number.NEGATIVE_INFINITY
-          : (held[overVah - 1] as number);
+    const below = heldBefore(underVal, last, held);
+    const above = heldBefore(overVah, last, held);
     const poc = lo + (window.pocBin + 0.5) * width;
     this.record(i, (c >= poc ? EXIT_LONG : 0) | (c <= poc ? EXIT_SHORT : 0), below, above, window.total, 0);
   }
