@@ -790,10 +790,10 @@ export async function killSwitch(
 /**
  * The kill switch could not cancel some of a position's resting stops (`refused`: the broker
  * answered that the order is done, or refused for any other reason): a stop that filled after the
- * positions were read sold shares the flatten would otherwise sell again (a short). The position is
- * read again (every fill of the stop so far is in it), and what each refused stop can still sell,
- * as the broker has it now (its unfilled shares while it works; unknown to the broker: all its
- * unfilled shares), counts as on its way. Warned in the log. Null when the broker no longer holds
+ * positions were read sold shares the flatten would otherwise sell again (a short). What each
+ * refused stop can still sell, as the broker has it now (its unfilled shares while it works;
+ * unknown to the broker: all its unfilled shares), counts as on its way; then the position is read
+ * again (every fill of the stop up to its lookup is in it). Warned in the log. Null when the broker no longer holds
  * the position on the same side (the stop sold it all): nothing to flatten.
  */
 async function stopRefusedCancel(
@@ -801,13 +801,16 @@ async function stopRefusedCancel(
   read: BrokerPosition,
   refused: readonly BrokerOrder[],
 ): Promise<{ position: BrokerPosition; selling: number } | null> {
-  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
+  // The stops first, then the position: a fill landing between the two is in the position read
+  // and may still count as on its way (an undersale, never a second sale); read the other way
+  // round, a stop that filled after the position was read would be counted by neither (a short).
   let selling = 0;
   for (const stop of refused) {
     const order = await ctx.broker.getOrderByClientOrderId(stop.clientOrderId);
     const now = order ?? stop;
     if (!DONE.has(now.status)) selling += Math.max(0, now.qty - now.filledQty);
   }
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
   ctx.log.warn(
     "kill switch: a resting stop's cancel was refused: the position read again before the flatten",
     {

@@ -693,6 +693,28 @@ describe('the kill switch on the local stack', () => {
     },
   );
 
+  it("the kill switch's cancel of a resting stop refused while the stop still works, the stop filling after the kill switch read the position again: the stops are looked up before the position is read; never short", async () => {
+    const day = '2021-03-30';
+    const { s, ctx } = await startOn(day);
+    await runDay(s, day, '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(1);
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
+      (o) => o.type === 'stop',
+    );
+    expect(resting).toMatchObject({ qty: held, side: 'sell' });
+    s.alpaca.setTime(at(day, '10:00'));
+    const { broker, sold } = stopFillsAtItsLookup(ctx.broker, resting?.clientOrderId as string, held);
+    const halted = await killSwitch({ ...ctx, broker }, dailyLossInput(day, '10:00'));
+    expect(sold()).toBe(true);
+    expect(halted.stopsCancelled).toEqual([]);
+    expect(halted.exits).toEqual([]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-stop-fill', held],
+    ]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
     const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
     s.alpaca.setTime(at('2021-03-31', '09:45'));
@@ -1215,6 +1237,50 @@ function stopSellsBeforeItsCancel(broker: LiveContext['broker'], stopId: string,
           });
           await target.cancelOrder(orderId);
           throw new BrokerRejectedError('order is already in "filled" state', 422, 42210000);
+        };
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { broker: proxied, sold: () => done };
+}
+
+/**
+ * `broker` with the race of a resting stop that fills while the kill switch deals with its refused
+ * cancel: the cancel of the stop (client order id `stopId`) is refused (422) with the stop still
+ * working (it triggered: Alpaca refuses to cancel an order on its way); when the kill switch then
+ * looks the stop up by its client order id, `qty` shares are sold at the market first (by hand,
+ * under `desk-stop-fill`, standing in for the stop's fill) and the stop is taken off, so the lookup
+ * finds it done. `sold()`: whether that happened.
+ */
+function stopFillsAtItsLookup(broker: LiveContext['broker'], stopId: string, qty: number) {
+  let refused = false;
+  let done = false;
+  const proxied = new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'cancelOrder')
+        return async (orderId: string) => {
+          const stop = (await target.listOrders({ status: 'open' })).find((o) => o.id === orderId);
+          if (stop?.clientOrderId !== stopId || refused) return target.cancelOrder(orderId);
+          refused = true;
+          throw new BrokerRejectedError('order is not cancelable: it is being filled', 422, 42210000);
+        };
+      if (property === 'getOrderByClientOrderId')
+        return async (id: string) => {
+          if (id === stopId && refused && !done) {
+            done = true;
+            const stop = await target.getOrderByClientOrderId(id);
+            await target.submitOrder({
+              clientOrderId: 'desk-stop-fill',
+              symbol: stop?.symbol ?? 'MSFT',
+              side: 'sell',
+              qty,
+              type: 'market',
+              timeInForce: 'day',
+            });
+            await target.cancelOrder(stop?.id as string);
+          }
+          return target.getOrderByClientOrderId(id);
         };
       const value = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
