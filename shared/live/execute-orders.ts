@@ -12,7 +12,7 @@ import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 import { cancelRestingStops } from './stops.js';
-import { expireUnsent, orderState, sendClaimedIntent } from './submit.js';
+import { expireUnsent, orderState, sendClaimedIntent, stampBeforeSend } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -215,6 +215,8 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     const unprotected: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
+      // The intent as this run last read or wrote it (its claim, once claimed).
+      let sending = intent;
       if (leasedToAnotherRun(intent, now())) {
         // Its claimant may still be on its way to the broker (a concurrent run of the same schedule
         // gets past the lock, reentrant for it): the claim is its own to send.
@@ -276,6 +278,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         // Claimed with this run's token: a claim whose answer was lost is still known as ours.
         const claimed = await ctx.store.claimIntent(day, intent.clientOrderId, { by: claimToken, at: now() });
         if ('conflict' in claimed) continue; // another run or writer changed it first
+        sending = claimed;
       }
       if (refusable(intent)) {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
@@ -309,6 +312,18 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           const expired = await expireUnsent(ctx, claimed, now());
           if (expired !== null) outcome.push({ clientOrderId: intent.clientOrderId, status: expired.status });
           if (stopsCancelled.includes(intent)) unprotected.push(intent.symbol);
+          continue;
+        }
+      }
+      if (intent.purpose === 'exit') {
+        // Stamped on the clock immediately before the send, on the updatedAt this run read or
+        // claimed (`stampBeforeSend`): a risk check that superseded it since wins, nothing is sent.
+        const stamped = await stampBeforeSend(ctx, sending, now());
+        if ('stored' in stamped) {
+          ctx.log.info('exit not sent: another writer settled it or is sending it', {
+            clientOrderId: intent.clientOrderId,
+            status: stamped.stored.status,
+          });
           continue;
         }
       }
