@@ -45,8 +45,8 @@ afterEach(async () => {
 /** The context with `hook` run right after an intent's claim (recorded → submitted) is written. */
 function onClaim(ctx: LiveContext, hook: (intent: IntentRecord) => Promise<void> | void): LiveContext {
   const store: StateStore = Object.create(ctx.store);
-  store.transitionIntent = async (date, id, from, patch) => {
-    const result = await ctx.store.transitionIntent(date, id, from, patch);
+  store.transitionIntent = async (date, id, from, patch, unchanged) => {
+    const result = await ctx.store.transitionIntent(date, id, from, patch, unchanged);
     if (patch.status === 'submitted' && !('conflict' in result)) await hook(result);
     return result;
   };
@@ -435,8 +435,8 @@ describe('the execute-orders lock and the 09:28 cutoff', () => {
     s.alpaca.setTime(`${DAY}T13:27:59.000Z`);
     // The broker's clock reads 09:28:01 once the first order's answer is written.
     const store: StateStore = Object.create(s.ctx.store);
-    store.transitionIntent = async (date, id, from, patch) => {
-      const result = await s.ctx.store.transitionIntent(date, id, from, patch);
+    store.transitionIntent = async (date, id, from, patch, unchanged) => {
+      const result = await s.ctx.store.transitionIntent(date, id, from, patch, unchanged);
       if (id === first.clientOrderId && patch.status !== 'submitted')
         s.alpaca.setTime(`${DAY}T13:28:01.000Z`);
       return result;
