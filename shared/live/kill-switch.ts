@@ -452,6 +452,13 @@ export interface KillSwitchResult {
    * with no broker order id, possibly filled): not on their way; alerted "Exit not sent".
    */
   readonly flattenSpent: readonly string[];
+  /**
+   * Client order ids of today's flattens an earlier run recorded and did not get to the broker, for
+   * more shares than are held now (some sold since): not sent (they would sell too many); the next
+   * risk check supersedes them past the senders' lease and flattens what is left under the next
+   * number. Said in the kill switch's alert.
+   */
+  readonly flattenStale: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
 }
@@ -558,6 +565,7 @@ export async function killSwitch(
   const exitsAlreadyOpen: string[] = [];
   const exitsUnfilled: string[] = [];
   const flattenSpent: string[] = [];
+  const flattenStale: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
   // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
@@ -693,6 +701,25 @@ export async function killSwitch(
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
+        // The day's flatten recorded by an earlier run and not at the broker, for MORE than is held
+        // now (shares sold since: by hand, a stop): sent as stored it would sell too many (a
+        // short), and it may not be changed under its id. Nothing is sent: the next risk check
+        // supersedes it past the senders' lease and sends what is left under the next number
+        // (`supersedeStaleResend`). Listed and said in the kill switch's alert.
+        const earlier = await ctx.store.getIntent(day, id);
+        if (
+          earlier !== undefined &&
+          UNSENT.includes(earlier.status) &&
+          earlier.qty > owner.qty &&
+          (await ctx.broker.getOrderByClientOrderId(id)) === null
+        ) {
+          ctx.log.warn(
+            "kill switch: the day's flatten recorded for more than is held and not at the broker: not sent, the next risk check supersedes it",
+            { clientOrderId: id, status: earlier.status, qty: earlier.qty, held: owner.qty },
+          );
+          flattenStale.push(id);
+          continue;
+        }
         const placed = await placeIntentOnce(
           ctx,
           {
@@ -760,6 +787,7 @@ export async function killSwitch(
     exitsAlreadyOpen,
     exitsUnfilled,
     flattenSpent,
+    flattenStale,
     unknownState,
   };
   ctx.log.info('kill switch', { ...result });
@@ -955,6 +983,10 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
         }${
           result.flattenSpent.length > 0
             ? `; flattens spent with nothing working and none sent again (NOT on their way, see the alert): ${list(result.flattenSpent)}`
+            : ''
+        }${
+          result.flattenStale.length > 0
+            ? `; NOT sent, an earlier run's flatten recorded for more than is held: ${list(result.flattenStale)} (the next risk check replaces it with one for what is left)`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',

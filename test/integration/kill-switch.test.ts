@@ -605,6 +605,34 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
+  it("a re-run of the kill-switch function finds the day's flatten recorded by a run that died before sending it, for more than is held (3 sold by hand since): it sends nothing (listed, alerted), the 09:45 check supersedes it past the lease; never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    const alerts = s.notifier.sent.length;
+    const again = await killSwitch(ctx, dailyLossInput('2021-03-31', '09:40'));
+    expect(again).toMatchObject({ exits: [], flattenStale: [flattenId] });
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      status: 'recorded',
+      qty: held,
+    });
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+    ]);
+    expect(
+      s.notifier.sent
+        .slice(alerts)
+        .filter((n) => n.text?.includes(`recorded for more than is held: ${flattenId}`)),
+    ).toHaveLength(1);
+    const day = await runDay(s, '2021-03-31', '09:40', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({ status: 'skipped' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("under the kill switch that flattened, the day's flatten recorded by a run still sending it (09:44 on the broker's clock), then 3 sold by hand: the 09:45 check, inside the senders' lease, sends nothing; the run's send lands, no second sale", async () => {
     const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
     expect(held).toBeGreaterThan(3);
