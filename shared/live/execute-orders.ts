@@ -12,7 +12,7 @@ import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 import { cancelRestingStops } from './stops.js';
-import { expireUnsent, orderState, sendClaimedIntent, stampBeforeSend } from './submit.js';
+import { expireUnsent, orderState, sendClaimedIntent, stampBeforeSend, unsentStamp } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -141,10 +141,12 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       intent: IntentRecord,
       from: readonly IntentStatus[],
       patch: Partial<IntentRecord>,
+      /** The sender's stamp on the intent: never lowered while it stays unsent (`unsentStamp`). */
+      stamp?: string,
     ) => {
       const result = await ctx.store.transitionIntent(day, intent.clientOrderId, from, {
         ...patch,
-        updatedAt: now(),
+        updatedAt: stamp === undefined ? now() : unsentStamp(patch.status, stamp, now()),
       });
       if ('conflict' in result) return null;
       outcome.push({
@@ -326,6 +328,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           });
           continue;
         }
+        sending = stamped.send;
       }
       sentToday++;
       let lost = false;
@@ -333,7 +336,9 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         ctx,
         intent,
         async (patch) => {
-          lost = (await transition(intent, ['submitted', 'unknown', 'recorded'], patch)) === null;
+          lost =
+            (await transition(intent, ['submitted', 'unknown', 'recorded'], patch, sending.updatedAt)) ===
+            null;
         },
         async () => {
           if (slotTaken) slotTaken = false;

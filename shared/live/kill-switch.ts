@@ -43,7 +43,7 @@ import {
   WORKING_EXIT,
   workingExitQty,
 } from './stops.js';
-import { orderWindowClosed, placeIntentOnce } from './submit.js';
+import { orderWindowClosed, placeIntentOnce, unsentStamp } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
 export class RiskStateContentionError extends QuantShiftError {}
@@ -941,9 +941,11 @@ async function markFlatten(
   time: string,
 ): Promise<void> {
   if (intent.killSwitchFlatten === since) return;
+  // Never lowering a sender's stamp on an unsent member (`unsentStamp`): a late kill switch's time
+  // would make a live sender's member look past the senders' lease.
   const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
     killSwitchFlatten: since,
-    updatedAt: time,
+    updatedAt: unsentStamp(intent.status, intent.updatedAt, time),
   });
   if (!('conflict' in marked)) return;
   // It changed state meanwhile (tracked, settled): marked in its new state.
@@ -951,7 +953,7 @@ async function markFlatten(
   if (now !== undefined && now.killSwitchFlatten !== since)
     await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
       killSwitchFlatten: since,
-      updatedAt: time,
+      updatedAt: unsentStamp(now.status, now.updatedAt, time),
     });
 }
 

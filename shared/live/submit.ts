@@ -267,9 +267,21 @@ export async function stampBeforeSend(
 }
 
 /**
+ * The `updatedAt` to write on an intent stamped `stamp` whose write leaves it `status`: `now`, but
+ * never earlier than its stamp while it stays unsent (`recorded`, `submitted`, `unknown`): a
+ * retried run's step time is earlier than the clock its sender stamped, and a lower stamp would
+ * make a risk check take the intent as past the senders' lease too soon (`supersedeStaleResend`).
+ */
+export function unsentStamp(status: IntentStatus | undefined, stamp: string, now: string): string {
+  if (status === undefined || !UNSETTLED.includes(status)) return now;
+  return Date.parse(stamp) > Date.parse(now) ? stamp : now;
+}
+
+/**
  * Writes an outcome onto an intent not settled yet (a conditional write from `recorded`,
  * `submitted` or `unknown`) and returns the intent as stored: the other writer's version when it
- * settled the intent first.
+ * settled the intent first. `updatedAt` is `now`, never lower than its stamp when it stays unsent
+ * ({@link unsentStamp}).
  */
 async function settleIntent(
   ctx: LiveContext,
@@ -281,7 +293,7 @@ async function settleIntent(
     intent.date,
     intent.clientOrderId,
     ['recorded', 'submitted', 'unknown'],
-    { ...patch, updatedAt: now },
+    { ...patch, updatedAt: unsentStamp(patch.status, intent.updatedAt, now) },
   );
   return 'conflict' in result
     ? ((await ctx.store.getIntent(intent.date, intent.clientOrderId)) ?? intent)

@@ -902,6 +902,22 @@ describe('the kill switch on the local stack', () => {
     await expectResentAtNoonAndFlat(s, flattenId, 2, held);
   });
 
+  it("a late kill switch (its alarm's time 10:30) re-stamping the old halt's re-send with its since never lowers the re-send's sender stamp (10:40 on the clock): its lease is not cut short (review kfix D)", async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    await storeResend(ctx, flattenId, '10:05', {
+      status: 'recorded',
+      qty: held,
+      updatedAt: at('2021-03-30', '10:40'),
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+    });
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      killSwitchFlatten: again.killSwitch?.since,
+      updatedAt: at('2021-03-30', '10:40'),
+    });
+  });
+
   it("a stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop", async () => {
     const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
     expect(held).toBeGreaterThan(3);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BrokerUnavailableError } from '../../../shared/core/errors.js';
 import type { OrderRequest } from '../../../shared/core/ports/broker.js';
 import type { IntentRecord, IntentStatus, IntentUnchanged } from '../../../shared/core/ports/state-store.js';
 import type { LiveContext } from '../../../shared/live/context.js';
@@ -164,6 +165,18 @@ describe("a sender's stamp immediately before its send and the risk check's supe
     f.clock.at = '2021-03-18T14:51:00.000Z';
     await sendRecordedIntent(f.ctx, stored, STAMPED);
     expect(f.stampsAtPost).toEqual(['2021-03-18T14:51:00.000Z']);
+  });
+
+  it("a send whose answer is lost (left unknown) by a retried run carrying an earlier scheduled time: its stamp is kept, never lowered to the step's time (review kfix D)", async () => {
+    const f = fakeContext();
+    const { intent: stored } = await f.ctx.store.createIntent(resend());
+    f.clock.at = '2021-03-18T14:51:00.000Z';
+    const lost = f.ctx.broker as unknown as Record<string, unknown>;
+    lost.submitOrder = async () => {
+      throw new BrokerUnavailableError('connection reset');
+    };
+    const placed = await sendRecordedIntent(f.ctx, stored, '2021-03-18T14:40:00.000Z');
+    expect(placed).toMatchObject({ status: 'unknown', updatedAt: '2021-03-18T14:51:00.000Z' });
   });
 
   it('a stored stamp later than the clock: the sender stamps one millisecond after it', async () => {
