@@ -134,6 +134,30 @@ describe('a claimed intent that never reached the broker', () => {
     }
   });
 
+  it("an exit superseded (settled skipped on its claim, as a risk check past the senders' lease does) between its claim and its send: execute-orders sends nothing (review kfix B)", async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const s = stack;
+    await marketOpenCheck(s.ctx, at('09:00'));
+    const exit = exitIntent(s.ctx, { symbol: 'SPY', qty: 10, currentPrice: 390 }, DAY, at('09:10'));
+    await s.ctx.store.createIntent(exit);
+    s.alpaca.setTime(at('09:15'));
+    const ctx = onClaim(s.ctx, async (claimed) => {
+      const superseded = await s.ctx.store.settleIntent(
+        DAY,
+        claimed.clientOrderId,
+        ['submitted'],
+        { status: 'skipped', reason: 'superseded', updatedAt: at('09:15') },
+        'a-risk-check',
+        { updatedAt: claimed.updatedAt },
+      );
+      expect(superseded).toMatchObject({ status: 'skipped' });
+    });
+    await executeOrders(ctx, at('09:15'));
+    expect(postOrders(s)).toEqual([]);
+    expect(await s.ctx.store.getIntent(DAY, exit.clientOrderId)).toMatchObject({ status: 'skipped' });
+    expect(s.logs.filter((l) => l.includes('exit not sent: another writer settled it'))).toHaveLength(1);
+  });
+
   it('a crash between the claim and the submit: expired as not sent after the window, alerted once; every other symbol goes on', async () => {
     stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
     const [kept, lost] = inSendingOrder(await signals(stack));
