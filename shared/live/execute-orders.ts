@@ -12,7 +12,7 @@ import { type ReconciliationResult, reconcile } from './reconcile.js';
 import { carriesExit, exitingSleeves, netSleeveLegs } from './sleeves.js';
 import { EXECUTE_ORDERS_TIMEOUT_SECONDS } from './steps.js';
 import { cancelRestingStops } from './stops.js';
-import { expireUnsent, orderState, sendClaimedIntent } from './submit.js';
+import { expireUnsent, orderState, sendClaimedIntent, stampBeforeSend, unsentStamp } from './submit.js';
 
 /** Statuses that count as an order sent to the broker today (for the orders-per-day limit). */
 const SENT: readonly IntentStatus[] = [
@@ -141,10 +141,12 @@ export async function executeOrders(ctx: LiveContext, scheduledTime: string): Pr
       intent: IntentRecord,
       from: readonly IntentStatus[],
       patch: Partial<IntentRecord>,
+      /** The sender's stamp on the intent: never lowered while it stays unsent (`unsentStamp`). */
+      stamp?: string,
     ) => {
       const result = await ctx.store.transitionIntent(day, intent.clientOrderId, from, {
         ...patch,
-        updatedAt: now(),
+        updatedAt: stamp === undefined ? now() : unsentStamp(patch.status, stamp, now()),
       });
       if ('conflict' in result) return null;
       outcome.push({
@@ -215,6 +217,8 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
     const unprotected: string[] = [];
     const claimToken = randomUUID();
     for (const intent of pending) {
+      // The intent as this run last read or wrote it (its claim, once claimed).
+      let sending = intent;
       if (leasedToAnotherRun(intent, now())) {
         // Its claimant may still be on its way to the broker (a concurrent run of the same schedule
         // gets past the lock, reentrant for it): the claim is its own to send.
@@ -276,6 +280,7 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
         // Claimed with this run's token: a claim whose answer was lost is still known as ours.
         const claimed = await ctx.store.claimIntent(day, intent.clientOrderId, { by: claimToken, at: now() });
         if ('conflict' in claimed) continue; // another run or writer changed it first
+        sending = claimed;
       }
       if (refusable(intent)) {
         // The halt is asked again before EACH entry: a kill switch that lands mid-run stops the rest.
@@ -312,13 +317,28 @@ Not sent (exits and stops go on): ${refused.join(', ')}`,
           continue;
         }
       }
+      if (intent.purpose === 'exit') {
+        // Stamped on the clock immediately before the send, on the updatedAt this run read or
+        // claimed (`stampBeforeSend`): a risk check that superseded it since wins, nothing is sent.
+        const stamped = await stampBeforeSend(ctx, sending, now());
+        if ('stored' in stamped) {
+          ctx.log.info('exit not sent: another writer settled it or is sending it', {
+            clientOrderId: intent.clientOrderId,
+            status: stamped.stored.status,
+          });
+          continue;
+        }
+        sending = stamped.send;
+      }
       sentToday++;
       let lost = false;
       await sendClaimedIntent(
         ctx,
         intent,
         async (patch) => {
-          lost = (await transition(intent, ['submitted', 'unknown', 'recorded'], patch)) === null;
+          lost =
+            (await transition(intent, ['submitted', 'unknown', 'recorded'], patch, sending.updatedAt)) ===
+            null;
         },
         async () => {
           if (slotTaken) slotTaken = false;

@@ -43,7 +43,7 @@ import {
   WORKING_EXIT,
   workingExitQty,
 } from './stops.js';
-import { orderWindowClosed, placeIntentOnce } from './submit.js';
+import { orderWindowClosed, placeIntentOnce, unsentStamp } from './submit.js';
 
 /** The risk state kept changing under a halt or resume: every versioned write lost its race. */
 export class RiskStateContentionError extends QuantShiftError {}
@@ -452,6 +452,13 @@ export interface KillSwitchResult {
    * with no broker order id, possibly filled): not on their way; alerted "Exit not sent".
    */
   readonly flattenSpent: readonly string[];
+  /**
+   * Client order ids of today's flattens an earlier run recorded and did not get to the broker, for
+   * more shares than are held now (some sold since): not sent (they would sell too many); the next
+   * risk check supersedes them past the senders' lease and flattens what is left under the next
+   * number. Said in the kill switch's alert.
+   */
+  readonly flattenStale: readonly string[];
   /** Symbols left alone by the flatten because the broker's position contradicts the ledger (alerted). */
   readonly unknownState: readonly string[];
 }
@@ -558,6 +565,7 @@ export async function killSwitch(
   const exitsAlreadyOpen: string[] = [];
   const exitsUnfilled: string[] = [];
   const flattenSpent: string[] = [];
+  const flattenStale: string[] = [];
   const unknownState: string[] = [];
   const flatten = input.flatten;
   // The halt this flatten belongs to: its intents are stamped with its `since`, and a risk check
@@ -693,21 +701,23 @@ export async function killSwitch(
           if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
           continue;
         }
-        // The day's flatten recorded earlier and not at the broker for MORE than is left now (a sale
-        // by hand since a risk check recorded it): `placeIntentOnce` would send its stored quantity
-        // (a short). None of it is sent here: the risk checks send it under its own id once it fits,
-        // or supersede it past the senders' lease (`supersedeStaleResend`); on its way meanwhile.
-        const stale = await ctx.store.getIntent(day, id);
-        if (stale !== undefined && UNSENT.includes(stale.status) && stale.qty > owner.qty) {
-          ctx.log.warn("kill switch: the day's flatten is recorded for more than is left: not sent here", {
-            id,
-            status: stale.status,
-            qty: stale.qty,
-            left: owner.qty,
-          });
-          for (const member of workingMembers(id, todays, working))
-            await markFlatten(ctx, member, since, time);
-          if (!exitsAlreadyOpen.includes(position.symbol)) exitsAlreadyOpen.push(position.symbol);
+        // The day's flatten recorded by an earlier run and not at the broker, for MORE than is held
+        // now (shares sold since: by hand, a stop): sent as stored it would sell too many (a
+        // short), and it may not be changed under its id. Nothing is sent: the next risk check
+        // supersedes it past the senders' lease and sends what is left under the next number
+        // (`supersedeStaleResend`). Listed and said in the kill switch's alert.
+        const earlier = await ctx.store.getIntent(day, id);
+        if (
+          earlier !== undefined &&
+          UNSENT.includes(earlier.status) &&
+          earlier.qty > owner.qty &&
+          (await ctx.broker.getOrderByClientOrderId(id)) === null
+        ) {
+          ctx.log.warn(
+            "kill switch: the day's flatten recorded for more than is held and not at the broker: not sent, the next risk check supersedes it",
+            { clientOrderId: id, status: earlier.status, qty: earlier.qty, held: owner.qty },
+          );
+          flattenStale.push(id);
           continue;
         }
         const placed = await placeIntentOnce(
@@ -777,6 +787,7 @@ export async function killSwitch(
     exitsAlreadyOpen,
     exitsUnfilled,
     flattenSpent,
+    flattenStale,
     unknownState,
   };
   ctx.log.info('kill switch', { ...result });
@@ -807,10 +818,10 @@ export async function killSwitch(
 /**
  * The kill switch could not cancel some of a position's resting stops (`refused`: the broker
  * answered that the order is done, or refused for any other reason): a stop that filled after the
- * positions were read sold shares the flatten would otherwise sell again (a short). The position is
- * read again (every fill of the stop so far is in it), and what each refused stop can still sell,
- * as the broker has it now (its unfilled shares while it works; unknown to the broker: all its
- * unfilled shares), counts as on its way. Warned in the log. Null when the broker no longer holds
+ * positions were read sold shares the flatten would otherwise sell again (a short). What each
+ * refused stop can still sell, as the broker has it now (its unfilled shares while it works;
+ * unknown to the broker: all its unfilled shares), counts as on its way; then the position is read
+ * again (every fill of the stop up to its lookup is in it). Warned in the log. Null when the broker no longer holds
  * the position on the same side (the stop sold it all): nothing to flatten.
  */
 async function stopRefusedCancel(
@@ -818,13 +829,16 @@ async function stopRefusedCancel(
   read: BrokerPosition,
   refused: readonly BrokerOrder[],
 ): Promise<{ position: BrokerPosition; selling: number } | null> {
-  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
+  // The stops first, then the position: a fill landing between the two is in the position read
+  // and may still count as on its way (an undersale, never a second sale); read the other way
+  // round, a stop that filled after the position was read would be counted by neither (a short).
   let selling = 0;
   for (const stop of refused) {
     const order = await ctx.broker.getOrderByClientOrderId(stop.clientOrderId);
     const now = order ?? stop;
     if (!DONE.has(now.status)) selling += Math.max(0, now.qty - now.filledQty);
   }
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === read.symbol);
   ctx.log.warn(
     "kill switch: a resting stop's cancel was refused: the position read again before the flatten",
     {
@@ -927,13 +941,11 @@ async function markFlatten(
   time: string,
 ): Promise<void> {
   if (intent.killSwitchFlatten === since) return;
-  // Never back in time: an intent not sent yet keeps its sender's stamp (`updatedAt`, on the clock),
-  // which the risk check's supersede judges the senders' lease by.
-  const later = (stored: IntentRecord) =>
-    Date.parse(stored.updatedAt) > Date.parse(time) ? stored.updatedAt : time;
+  // Never lowering a sender's stamp on an unsent member (`unsentStamp`): a late kill switch's time
+  // would make a live sender's member look past the senders' lease.
   const marked = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, [intent.status], {
     killSwitchFlatten: since,
-    updatedAt: later(intent),
+    updatedAt: unsentStamp(intent.status, intent.updatedAt, time),
   });
   if (!('conflict' in marked)) return;
   // It changed state meanwhile (tracked, settled): marked in its new state.
@@ -941,7 +953,7 @@ async function markFlatten(
   if (now !== undefined && now.killSwitchFlatten !== since)
     await ctx.store.transitionIntent(now.date, now.clientOrderId, [now.status], {
       killSwitchFlatten: since,
-      updatedAt: later(now),
+      updatedAt: unsentStamp(now.status, now.updatedAt, time),
     });
 }
 
@@ -973,6 +985,10 @@ function killSwitchText(result: KillSwitchResult, reason: string, flatten: boole
         }${
           result.flattenSpent.length > 0
             ? `; flattens spent with nothing working and none sent again (NOT on their way, see the alert): ${list(result.flattenSpent)}`
+            : ''
+        }${
+          result.flattenStale.length > 0
+            ? `; NOT sent, an earlier run's flatten recorded for more than is held: ${list(result.flattenStale)} (the next risk check replaces it with one for what is left)`
             : ''
         }${result.unknownState.length > 0 ? `; NOT flattened (unknown state, see the alert): ${list(result.unknownState)}` : ''}.`
       : 'Positions kept with their protective stops (live.killSwitch.flatten is off).',

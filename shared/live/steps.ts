@@ -23,10 +23,11 @@ export const EXECUTE_ORDERS_TIMEOUT_SECONDS = 180;
 /**
  * How long an intent a run recorded or claimed for sending may still be on its way to the broker
  * from that run, counted from the run's last write of it on the clock (`updatedAt`, stamped by
- * `placeIntentOnce` and execute-orders' claim from the clock port): the longest life of any run
- * that sends orders (execute-orders' 180 s; the risk check and the kill switch live 120 s) plus one
- * broker request (the adapters' 30 s timeout), the POST that may land after its run timed out.
- * Until then an intent not at the broker is never superseded under another number
- * (`supersedeStaleResend`).
+ * `placeIntentOnce` at its creation, execute-orders' claim, and every sender immediately before its
+ * POST, `stampBeforeSend`): the longest life of any run that sends orders (execute-orders' 180 s;
+ * the risk check and the kill switch live 120 s) plus one broker request (the adapters' 30 s
+ * timeout), the POST that may land after its run timed out. Until then an intent not at the broker
+ * is never superseded under another number (`supersedeStaleResend`); past it, the supersede's
+ * settle and a late sender's stamp are conditional on the same `updatedAt`: one of them wins.
  */
 export const SENDER_LEASE_SECONDS = EXECUTE_ORDERS_TIMEOUT_SECONDS + 30;

@@ -405,12 +405,15 @@ export function killSwitchFlattenDue(
  * (`placeIntentOnce` looks it up first and the broker refuses a second order under one id: never a
  * second sale; shares it leaves, a later check flattens under the next number). One recorded for
  * MORE than is left (the position shrank since: a sale by hand, a stop) is settled `skipped`
- * (superseded, by conditional write from its state) and the next number is used only when the
- * broker does not have it and its last sender write (`updatedAt`, stamped on the clock by
- * `placeIntentOnce` and execute-orders' claim) is older than `SENDER_LEASE_SECONDS` on the clock
- * ({@link senderClock}): no run that recorded or took it up can still be sending it. Inside that
- * lease, or when another writer changed it since this check read it, null: this check sends
- * nothing for these shares, a later one decides. Null too when another writer settled it first.
+ * (superseded) and the next number is used only when the broker does not have it and its last
+ * sender write (`updatedAt`, stamped on the clock at its creation, by execute-orders' claim, and by
+ * every sender immediately before its send, `stampBeforeSend`) is older than
+ * `SENDER_LEASE_SECONDS` on the clock ({@link senderClock}, read before the intent is read again):
+ * no run that recorded or took it up can still be sending it. The settle is conditional on its
+ * status AND that `updatedAt`, as a sender's stamp is: of a sender stamping it and this supersede,
+ * exactly one write wins, so never both orders go out. Inside that lease, or when another writer
+ * changed it since this check read it, null: this check sends nothing for these shares, a later one
+ * decides. Null too when another writer settled or stamped it first.
  */
 export async function supersedeStaleResend(
   ctx: LiveContext,
@@ -423,11 +426,13 @@ export async function supersedeStaleResend(
   if (stale === undefined || !UNSENT.includes(stale.status) || stale.qty <= left) return again;
   // At the broker already (sent, its answer lost): it is no longer ours to change.
   if ((await ctx.broker.getOrderByClientOrderId(stale.clientOrderId)) !== null) return again;
-  // Read again after the lookup: a sender that took it up since this check's read renewed its stamp.
+  // The clock first, then the intent read again (a sender that took it up since this check's read
+  // stamped it anew): a stamp written after the re-read is caught by the settle's condition below.
+  const clock = Date.parse(await senderClock(ctx, now));
   const fresh = await ctx.store.getIntent(stale.date, stale.clientOrderId);
   if (fresh === undefined || fresh.status !== stale.status || fresh.updatedAt !== stale.updatedAt)
     return null;
-  const age = Date.parse(await senderClock(ctx, now)) - Date.parse(fresh.updatedAt);
+  const age = clock - Date.parse(fresh.updatedAt);
   if (!(age >= SENDER_LEASE_SECONDS * 1000)) {
     ctx.log.info(
       "the kill switch's flatten recorded for more than is left may still be on its way: nothing sent",
@@ -451,6 +456,9 @@ export async function supersedeStaleResend(
       updatedAt: now,
     },
     randomUUID(),
+    // Only when no sender stamped it since the re-read (`stampBeforeSend` writes on the same
+    // condition): exactly one of the two writes wins, never both orders out.
+    { updatedAt: fresh.updatedAt },
   );
   if ('conflict' in settled) return null;
   ctx.log.warn("a stale re-send of the kill switch's flatten superseded", {

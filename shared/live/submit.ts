@@ -201,11 +201,11 @@ export async function senderClock(ctx: Pick<LiveContext, 'now'>, now: string): P
  * `onCreated` runs once this call's write created the intent (before its send), never for an
  * intent another run recorded.
  *
- * An exit is stamped on the clock ({@link senderClock}, `updatedAt`) by the write that precedes its
- * send: its creation, or, for one another run recorded or claimed, a conditional write of the stamp
- * from its status (lost: another writer settled or superseded it, and nothing is sent). While that
- * stamp is younger than `SENDER_LEASE_SECONDS` this run may still be sending it, and a risk check
- * never supersedes it under another number (`supersedeStaleResend`).
+ * An exit is stamped on the clock ({@link senderClock}, `updatedAt`) at its creation, and again
+ * immediately before its send by {@link sendRecordedIntent} (a conditional write on the `updatedAt`
+ * read: lost to a writer that settled or superseded it since, nothing is sent). While that stamp is
+ * younger than `SENDER_LEASE_SECONDS` this run may still be sending it, and a risk check never
+ * supersedes it under another number (`supersedeStaleResend`).
  */
 export async function placeIntentOnce(
   ctx: LiveContext,
@@ -222,21 +222,66 @@ export async function placeIntentOnce(
   if (!UNSETTLED.includes(stored.status)) return stored;
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
   if (existing !== null) return settleIntent(ctx, stored, orderState(existing), now);
-  if (created || !exit) return sendRecordedIntent(ctx, stored, now);
-  const renewed = await ctx.store.transitionIntent(stored.date, stored.clientOrderId, [stored.status], {
-    updatedAt: stamp,
-  });
-  if ('conflict' in renewed) return (await ctx.store.getIntent(stored.date, stored.clientOrderId)) ?? stored;
-  return sendRecordedIntent(ctx, renewed, now);
+  return sendRecordedIntent(ctx, stored, now);
 }
 
 /** Intent states not settled yet: the broker may not have the order. */
 const UNSETTLED: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
+/** How many times a sender's stamp is written again after another sender's stamp won. */
+const STAMP_ATTEMPTS = 3;
+
+/**
+ * The sender's stamp of an exit, written IMMEDIATELY before its send: `updatedAt` set to the clock
+ * ({@link senderClock}; never earlier than the stored stamp, and always a new value: at least one
+ * millisecond after it) by a conditional write on the intent's status AND on the `updatedAt` read.
+ * A risk check supersedes an unsent flatten (`supersedeStaleResend`) by a settle conditional on the
+ * same two, so exactly one of the two writes wins: the sender's (the supersede sends nothing) or the
+ * supersede's (the sender sends nothing). The lease then covers one request (this send), however
+ * long the sender took to get here. Returns the intent to send, or `{ stored }` when it must not be
+ * sent: settled or superseded by another writer (as stored now), or still stamped again and again
+ * by other senders (one of which sends it).
+ */
+export async function stampBeforeSend(
+  ctx: Pick<LiveContext, 'store' | 'now'>,
+  intent: IntentRecord,
+  now: string,
+): Promise<{ readonly send: IntentRecord } | { readonly stored: IntentRecord }> {
+  let current = intent;
+  for (let attempt = 0; attempt < STAMP_ATTEMPTS; attempt++) {
+    const clock = Date.parse(await senderClock(ctx, now));
+    const stamp = new Date(Math.max(clock, Date.parse(current.updatedAt) + 1)).toISOString();
+    const stamped = await ctx.store.transitionIntent(
+      current.date,
+      current.clientOrderId,
+      [current.status],
+      { updatedAt: stamp },
+      { updatedAt: current.updatedAt },
+    );
+    if (!('conflict' in stamped)) return { send: stamped };
+    const fresh = await ctx.store.getIntent(current.date, current.clientOrderId);
+    if (fresh === undefined || !UNSETTLED.includes(fresh.status)) return { stored: fresh ?? current };
+    current = fresh;
+  }
+  return { stored: current };
+}
+
+/**
+ * The `updatedAt` to write on an intent stamped `stamp` whose write leaves it `status`: `now`, but
+ * never earlier than its stamp while it stays unsent (`recorded`, `submitted`, `unknown`): a
+ * retried run's step time is earlier than the clock its sender stamped, and a lower stamp would
+ * make a risk check take the intent as past the senders' lease too soon (`supersedeStaleResend`).
+ */
+export function unsentStamp(status: IntentStatus | undefined, stamp: string, now: string): string {
+  if (status === undefined || !UNSETTLED.includes(status)) return now;
+  return Date.parse(stamp) > Date.parse(now) ? stamp : now;
+}
+
 /**
  * Writes an outcome onto an intent not settled yet (a conditional write from `recorded`,
  * `submitted` or `unknown`) and returns the intent as stored: the other writer's version when it
- * settled the intent first.
+ * settled the intent first. `updatedAt` is `now`, never lower than its stamp when it stays unsent
+ * ({@link unsentStamp}).
  */
 async function settleIntent(
   ctx: LiveContext,
@@ -248,7 +293,7 @@ async function settleIntent(
     intent.date,
     intent.clientOrderId,
     ['recorded', 'submitted', 'unknown'],
-    { ...patch, updatedAt: now },
+    { ...patch, updatedAt: unsentStamp(patch.status, intent.updatedAt, now) },
   );
   return 'conflict' in result
     ? ((await ctx.store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
@@ -257,16 +302,30 @@ async function settleIntent(
 
 /**
  * Sends the order of an intent already recorded and not yet at the broker (see
- * `sendClaimedIntent`), stores the outcome, and returns the intent as stored afterwards.
+ * `sendClaimedIntent`), stores the outcome, and returns the intent as stored afterwards. An exit is
+ * first stamped ({@link stampBeforeSend}): when that write loses (settled or superseded since the
+ * caller read it) nothing is sent and the intent is returned as stored.
  */
 export async function sendRecordedIntent(
   ctx: LiveContext,
   intent: IntentRecord,
   now: string,
 ): Promise<IntentRecord> {
-  let latest = intent;
-  await sendClaimedIntent(ctx, intent, async (patch) => {
-    latest = await settleIntent(ctx, intent, patch, now);
+  let toSend = intent;
+  if (intent.purpose === 'exit') {
+    const stamped = await stampBeforeSend(ctx, intent, now);
+    if ('stored' in stamped) {
+      ctx.log.info('exit not sent: another writer settled it or is sending it', {
+        clientOrderId: intent.clientOrderId,
+        status: stamped.stored.status,
+      });
+      return stamped.stored;
+    }
+    toSend = stamped.send;
+  }
+  let latest = toSend;
+  await sendClaimedIntent(ctx, toSend, async (patch) => {
+    latest = await settleIntent(ctx, toSend, patch, now);
   });
   return latest;
 }

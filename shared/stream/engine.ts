@@ -602,8 +602,10 @@ export class StreamRiskEngine {
     if (failure !== undefined) throw failure;
     // Created just now, the id is new to the broker: send it (a 422 duplicate is still settled by
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
-    // sendRecordedIntent issues the POST within this turn's microtasks (no frame comes in between);
-    // the rare placeIntentOnce (the intent found recorded) asks the broker first.
+    // Either stamps the exit on the clock immediately before its POST, on the updatedAt read at its
+    // creation (`stampBeforeSend`): a risk check that superseded it meanwhile (the cancels and their
+    // lookups above can take minutes) wins, and nothing is sent. The rare placeIntentOnce (the
+    // intent found recorded) asks the broker first.
     orderSent();
     return created ? sendRecordedIntent(ctx, stored, nowIso) : placeIntentOnce(ctx, stored, nowIso);
   }

@@ -268,15 +268,17 @@ export const soldByHand = (stack: LiveStack, symbol: string, qty: number) =>
  */
 export function anotherWriterSettlesFirst(store: StateStore, id: string, now: string) {
   const settle = store.settleIntent.bind(store);
-  return vi.spyOn(store, 'settleIntent').mockImplementation(async (date, clientOrderId, from, patch, by) => {
-    if (clientOrderId === id)
-      await settle(
-        date,
-        id,
-        ['recorded'],
-        { status: 'skipped', reason: 'superseded by another check', updatedAt: now },
-        'another-check',
-      );
-    return settle(date, clientOrderId, from, patch, by);
-  });
+  return vi
+    .spyOn(store, 'settleIntent')
+    .mockImplementation(async (date, clientOrderId, from, patch, by, unchanged) => {
+      if (clientOrderId === id)
+        await settle(
+          date,
+          id,
+          ['recorded'],
+          { status: 'skipped', reason: 'superseded by another check', updatedAt: now },
+          'another-check',
+        );
+      return settle(date, clientOrderId, from, patch, by, unchanged);
+    });
 }

@@ -605,6 +605,34 @@ describe('the kill switch on the local stack', () => {
     expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
   });
 
+  it("a re-run of the kill-switch function finds the day's flatten recorded by a run that died before sending it, for more than is held (3 sold by hand since): it sends nothing (listed, alerted), the 09:45 check supersedes it past the lease; never short", async () => {
+    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+    expect(held).toBeGreaterThan(3);
+    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
+    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
+    s.alpaca.setTime(at('2021-03-31', '09:40'));
+    await soldByHand(s, 'MSFT', 3);
+    const alerts = s.notifier.sent.length;
+    const again = await killSwitch(ctx, dailyLossInput('2021-03-31', '09:40'));
+    expect(again).toMatchObject({ exits: [], flattenStale: [flattenId] });
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({
+      status: 'recorded',
+      qty: held,
+    });
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-manual-sell', 3],
+    ]);
+    expect(
+      s.notifier.sent
+        .slice(alerts)
+        .filter((n) => n.text?.includes(`recorded for more than is held: ${flattenId}`)),
+    ).toHaveLength(1);
+    const day = await runDay(s, '2021-03-31', '09:40', '10:00');
+    expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
+    expect(await ctx.store.getIntent('2021-03-31', flattenId)).toMatchObject({ status: 'skipped' });
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
+
   it("under the kill switch that flattened, the day's flatten recorded by a run still sending it (09:44 on the broker's clock), then 3 sold by hand: the 09:45 check, inside the senders' lease, sends nothing; the run's send lands, no second sale", async () => {
     const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
     expect(held).toBeGreaterThan(3);
@@ -715,6 +743,28 @@ describe('the kill switch on the local stack', () => {
       expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
     },
   );
+
+  it("the kill switch's cancel of a resting stop refused while the stop still works, the stop filling after the kill switch read the position again: the stops are looked up before the position is read; never short", async () => {
+    const day = '2021-03-30';
+    const { s, ctx } = await startOn(day);
+    await runDay(s, day, '00:00', '10:00');
+    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    expect(held).toBeGreaterThan(1);
+    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
+      (o) => o.type === 'stop',
+    );
+    expect(resting).toMatchObject({ qty: held, side: 'sell' });
+    s.alpaca.setTime(at(day, '10:00'));
+    const { broker, sold } = stopFillsAtItsLookup(ctx.broker, resting?.clientOrderId as string, held);
+    const halted = await killSwitch({ ...ctx, broker }, dailyLossInput(day, '10:00'));
+    expect(sold()).toBe(true);
+    expect(halted.stopsCancelled).toEqual([]);
+    expect(halted.exits).toEqual([]);
+    expect((await msftSales(ctx)).map((o) => [o.clientOrderId, o.filledQty])).toEqual([
+      ['desk-stop-fill', held],
+    ]);
+    expect((await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')).toBeUndefined();
+  });
 
   it('two risk checks at once find the shares with no exit on their way under the kill switch that flattened: one flatten, alerted once; flat, never short', async () => {
     const { s, ctx, held } = await msftExitCancelledAfterHaltAt0912('flatten');
@@ -873,6 +923,22 @@ describe('the kill switch on the local stack', () => {
       again.killSwitch?.since,
     );
     await expectResentAtNoonAndFlat(s, flattenId, 2, held);
+  });
+
+  it("a late kill switch (its alarm's time 10:30) re-stamping the old halt's re-send with its since never lowers the re-send's sender stamp (10:40 on the clock): its lease is not cut short (review kfix D)", async () => {
+    const { s, ctx, held, flattenId } = await msftFlattenRefusedAt1000();
+    await storeResend(ctx, flattenId, '10:05', {
+      status: 'recorded',
+      qty: held,
+      updatedAt: at('2021-03-30', '10:40'),
+      reason: `kill switch: flatten sent again (${flattenId} rejected)`,
+    });
+    await resumeTrading(ctx.store, { reason: 'alarm explained', by: 'ops', time: at('2021-03-30', '10:15') });
+    const again = await dailyLossFlatten(s, '2021-03-30', '10:30');
+    expect(await ctx.store.getIntent('2021-03-30', `${flattenId}-2`)).toMatchObject({
+      killSwitchFlatten: again.killSwitch?.since,
+      updatedAt: at('2021-03-30', '10:40'),
+    });
   });
 
   it("a stale re-send settled by another writer between the check's read and its supersede (the race lost): the check sends nothing and cancels no stop", async () => {
@@ -1238,6 +1304,50 @@ function stopSellsBeforeItsCancel(broker: LiveContext['broker'], stopId: string,
           });
           await target.cancelOrder(orderId);
           throw new BrokerRejectedError('order is already in "filled" state', 422, 42210000);
+        };
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { broker: proxied, sold: () => done };
+}
+
+/**
+ * `broker` with the race of a resting stop that fills while the kill switch deals with its refused
+ * cancel: the cancel of the stop (client order id `stopId`) is refused (422) with the stop still
+ * working (it triggered: Alpaca refuses to cancel an order on its way); when the kill switch then
+ * looks the stop up by its client order id, `qty` shares are sold at the market first (by hand,
+ * under `desk-stop-fill`, standing in for the stop's fill) and the stop is taken off, so the lookup
+ * finds it done. `sold()`: whether that happened.
+ */
+function stopFillsAtItsLookup(broker: LiveContext['broker'], stopId: string, qty: number) {
+  let refused = false;
+  let done = false;
+  const proxied = new Proxy(broker, {
+    get(target, property, receiver) {
+      if (property === 'cancelOrder')
+        return async (orderId: string) => {
+          const stop = (await target.listOrders({ status: 'open' })).find((o) => o.id === orderId);
+          if (stop?.clientOrderId !== stopId || refused) return target.cancelOrder(orderId);
+          refused = true;
+          throw new BrokerRejectedError('order is not cancelable: it is being filled', 422, 42210000);
+        };
+      if (property === 'getOrderByClientOrderId')
+        return async (id: string) => {
+          if (id === stopId && refused && !done) {
+            done = true;
+            const stop = await target.getOrderByClientOrderId(id);
+            await target.submitOrder({
+              clientOrderId: 'desk-stop-fill',
+              symbol: stop?.symbol ?? 'MSFT',
+              side: 'sell',
+              qty,
+              type: 'market',
+              timeInForce: 'day',
+            });
+            await target.cancelOrder(stop?.id as string);
+          }
+          return target.getOrderByClientOrderId(id);
         };
       const value = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;

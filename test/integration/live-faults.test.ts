@@ -45,8 +45,8 @@ afterEach(async () => {
 /** The context with `hook` run right after an intent's claim (recorded → submitted) is written. */
 function onClaim(ctx: LiveContext, hook: (intent: IntentRecord) => Promise<void> | void): LiveContext {
   const store: StateStore = Object.create(ctx.store);
-  store.transitionIntent = async (date, id, from, patch) => {
-    const result = await ctx.store.transitionIntent(date, id, from, patch);
+  store.transitionIntent = async (date, id, from, patch, unchanged) => {
+    const result = await ctx.store.transitionIntent(date, id, from, patch, unchanged);
     if (patch.status === 'submitted' && !('conflict' in result)) await hook(result);
     return result;
   };
@@ -132,6 +132,30 @@ describe('a claimed intent that never reached the broker', () => {
     for (const intent of intents) {
       expect((await stack.ctx.store.getIntent(DAY, intent.clientOrderId))?.status).toBe('accepted');
     }
+  });
+
+  it("an exit superseded (settled skipped on its claim, as a risk check past the senders' lease does) between its claim and its send: execute-orders sends nothing (review kfix B)", async () => {
+    stack = await startLiveStack({ startTime: at('08:00'), withCache: false });
+    const s = stack;
+    await marketOpenCheck(s.ctx, at('09:00'));
+    const exit = exitIntent(s.ctx, { symbol: 'SPY', qty: 10, currentPrice: 390 }, DAY, at('09:10'));
+    await s.ctx.store.createIntent(exit);
+    s.alpaca.setTime(at('09:15'));
+    const ctx = onClaim(s.ctx, async (claimed) => {
+      const superseded = await s.ctx.store.settleIntent(
+        DAY,
+        claimed.clientOrderId,
+        ['submitted'],
+        { status: 'skipped', reason: 'superseded', updatedAt: at('09:15') },
+        'a-risk-check',
+        { updatedAt: claimed.updatedAt },
+      );
+      expect(superseded).toMatchObject({ status: 'skipped' });
+    });
+    await executeOrders(ctx, at('09:15'));
+    expect(postOrders(s)).toEqual([]);
+    expect(await s.ctx.store.getIntent(DAY, exit.clientOrderId)).toMatchObject({ status: 'skipped' });
+    expect(s.logs.filter((l) => l.includes('exit not sent: another writer settled it'))).toHaveLength(1);
   });
 
   it('a crash between the claim and the submit: expired as not sent after the window, alerted once; every other symbol goes on', async () => {
@@ -435,8 +459,8 @@ describe('the execute-orders lock and the 09:28 cutoff', () => {
     s.alpaca.setTime(`${DAY}T13:27:59.000Z`);
     // The broker's clock reads 09:28:01 once the first order's answer is written.
     const store: StateStore = Object.create(s.ctx.store);
-    store.transitionIntent = async (date, id, from, patch) => {
-      const result = await s.ctx.store.transitionIntent(date, id, from, patch);
+    store.transitionIntent = async (date, id, from, patch, unchanged) => {
+      const result = await s.ctx.store.transitionIntent(date, id, from, patch, unchanged);
       if (id === first.clientOrderId && patch.status !== 'submitted')
         s.alpaca.setTime(`${DAY}T13:28:01.000Z`);
       return result;

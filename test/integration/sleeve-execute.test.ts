@@ -152,10 +152,10 @@ const leg = (sleeve: string, symbol: string, purpose: 'entry' | 'exit', qty: num
 function failingMark(ctx: LiveContext, nth: number): LiveContext {
   const store: StateStore = Object.create(ctx.store);
   let marks = 0;
-  store.transitionIntent = async (date, id, from, patch) => {
+  store.transitionIntent = async (date, id, from, patch, unchanged) => {
     if (patch.netOrderId !== undefined && ++marks === nth)
       throw new StateStoreError('transitionIntent', `injected fault marking ${id}`);
-    return ctx.store.transitionIntent(date, id, from, patch);
+    return ctx.store.transitionIntent(date, id, from, patch, unchanged);
   };
   return { ...ctx, store };
 }

@@ -356,6 +356,48 @@ describe('intents', () => {
     await expect(store.settleIntent('2024-03-04', id, ['recorded'], patch, '')).rejects.toThrow(/by/);
   });
 
+  it('a transition or settle with an updatedAt condition wins only while updatedAt is still the one read: of a sender stamping it and a supersede settling it on the same read, exactly one wins', async () => {
+    const { store } = await freshStore();
+    const id = 'sma-SPY-2024-03-04-entry';
+    const read = intent();
+    await store.createIntent(read);
+    const stamp = { updatedAt: '2024-03-04T14:20:00.000Z' };
+    const stale = { updatedAt: '2024-03-04T14:00:00.000Z' };
+    expect(await store.transitionIntent('2024-03-04', id, ['recorded'], stamp, stale)).toEqual({
+      conflict: true,
+    });
+    expect(await store.getIntent('2024-03-04', id)).toEqual(read);
+    const skip = { status: 'skipped', reason: 'superseded', updatedAt: '2024-03-04T14:21:00.000Z' } as const;
+    // Both on the same read, any order: exactly one wins.
+    for (const senderFirst of [true, false]) {
+      const day = senderFirst ? '2024-03-05' : '2024-03-06';
+      const mine = intent({ date: day });
+      await store.createIntent(mine);
+      const unchanged = { updatedAt: mine.updatedAt };
+      const sender = () => store.transitionIntent(day, id, ['recorded'], stamp, unchanged);
+      const supersede = () => store.settleIntent(day, id, ['recorded'], skip, 'supersede-a', unchanged);
+      const [first, second] = senderFirst
+        ? [await sender(), await supersede()]
+        : [await supersede(), await sender()];
+      expect(first).not.toHaveProperty('conflict');
+      expect(second).toEqual({ conflict: true });
+      expect((await store.getIntent(day, id))?.status).toBe(senderFirst ? 'recorded' : 'skipped');
+    }
+    // A settle whose answer was lost is still its own under the condition (its token).
+    const day = '2024-03-07';
+    const mine = intent({ date: day });
+    await store.createIntent(mine);
+    const settled = await store.settleIntent(day, id, ['recorded'], skip, 'supersede-b', {
+      updatedAt: mine.updatedAt,
+    });
+    expect(
+      await store.settleIntent(day, id, ['recorded'], skip, 'supersede-b', { updatedAt: mine.updatedAt }),
+    ).toEqual(settled);
+    await expect(
+      store.transitionIntent('2024-03-04', id, ['recorded'], stamp, { updatedAt: 'yesterday' }),
+    ).rejects.toThrow(/unchanged/);
+  });
+
   it('of concurrent claims of one intent exactly one wins', async () => {
     const { store } = await freshStore();
     await store.createIntent(intent());

@@ -42,6 +42,7 @@ import type {
   FillRecord,
   IntentRecord,
   IntentStatus,
+  IntentUnchanged,
   OrderTagRecord,
   PaperValidationRecord,
   PositionRecord,
@@ -311,9 +312,14 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     clientOrderId: string,
     from: readonly IntentStatus[],
     patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>>,
+    unchanged?: IntentUnchanged,
   ): Promise<IntentRecord | VersionConflict> {
     checkInput('intent', dateSchema, date, 'date');
     checkInput('intent', idSchema, clientOrderId, 'clientOrderId');
+    const since =
+      unchanged === undefined
+        ? undefined
+        : checkInput('intent transition', isoTimeSchema, unchanged.updatedAt, 'unchanged.updatedAt');
     const statuses = [
       ...new Set(checkInput('intent transition', intentStatusSchema.array().min(1), from, 'from')),
     ];
@@ -329,13 +335,20 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     statuses.forEach((status, i) => {
       values[`:from${i}`] = status;
     });
+    // The updatedAt condition, beside the status: no other writer wrote the intent since it was read.
+    let unchangedCondition = '';
+    if (since !== undefined) {
+      names['#updatedAt'] = 'updatedAt';
+      values[':if_updatedAt'] = since;
+      unchangedCondition = ' AND #updatedAt = :if_updatedAt';
+    }
     const outcome = await this.conditional('transitionIntent', () =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.intent(date, clientOrderId),
           UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: `attribute_exists(PK) AND #status IN (${statuses.map((_, i) => `:from${i}`).join(', ')})`,
+          ConditionExpression: `attribute_exists(PK) AND #status IN (${statuses.map((_, i) => `:from${i}`).join(', ')})${unchangedCondition}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
@@ -375,6 +388,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       readonly status: IntentStatus;
     },
     by: string,
+    unchanged?: IntentUnchanged,
   ): Promise<IntentRecord | VersionConflict> {
     const token = checkInput('intent settle', idSchema, by, 'by');
     return this.transitionOnce(
@@ -383,6 +397,7 @@ export class DynamoStateStore implements StateStore, CryptoStore {
       from,
       { ...patch, settledBy: token },
       (stored) => stored.settledBy === token,
+      unchanged,
     );
   }
 
@@ -397,8 +412,9 @@ export class DynamoStateStore implements StateStore, CryptoStore {
     from: readonly IntentStatus[],
     patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>> & { readonly status: IntentStatus },
     ours: (stored: IntentRecord) => boolean,
+    unchanged?: IntentUnchanged,
   ): Promise<IntentRecord | VersionConflict> {
-    const written = await this.transitionIntent(date, clientOrderId, from, patch);
+    const written = await this.transitionIntent(date, clientOrderId, from, patch, unchanged);
     if (!('conflict' in written)) return written;
     const stored = await this.getIntent(date, clientOrderId);
     return stored?.status === patch.status && ours(stored) ? stored : CONFLICT;

@@ -356,6 +356,15 @@ export interface VersionConflict {
   readonly conflict: true;
 }
 
+/**
+ * A condition of an intent's conditional write besides its status: the intent's `updatedAt` as the
+ * writer read it. The write wins only when no other writer wrote the intent since (each write that
+ * must exclude another, a sender's stamp before its send and a supersede's settle, moves it).
+ */
+export interface IntentUnchanged {
+  readonly updatedAt: string;
+}
+
 export interface StateStore {
   putSession(session: SessionRecord): Promise<void>;
   getSession(date: string): Promise<SessionRecord | undefined>;
@@ -363,12 +372,17 @@ export interface StateStore {
   /** Creates the intent only if no intent with that client order id exists; returns the stored one either way. */
   createIntent(intent: IntentRecord): Promise<{ readonly created: boolean; readonly intent: IntentRecord }>;
   getIntent(date: string, clientOrderId: string): Promise<IntentRecord | undefined>;
-  /** Updates fields only if the intent's status is one of `from`; returns the new record or a conflict. */
+  /**
+   * Updates fields only if the intent's status is one of `from` (and, given `unchanged`, its
+   * `updatedAt` is still `unchanged.updatedAt`: no other writer wrote it since the caller read it);
+   * returns the new record or a conflict.
+   */
   transitionIntent(
     date: string,
     clientOrderId: string,
     from: readonly IntentStatus[],
     patch: Partial<Omit<IntentRecord, 'clientOrderId' | 'date'>>,
+    unchanged?: IntentUnchanged,
   ): Promise<IntentRecord | VersionConflict>;
   /**
    * Claims a recorded intent for sending: `recorded` → `submitted` with `claimedBy: claim.by` and
@@ -387,7 +401,8 @@ export interface StateStore {
    * `from`, as {@link transitionIntent}. A write that committed but whose answer was lost (the SDK's
    * retry then fails the condition on this very write) is still returned as written: the intent is
    * re-read, in the patch's status with this token. So the one writer whose write won, and only it,
-   * says so (an alert, a result list) even when DynamoDB's answer never came back.
+   * says so (an alert, a result list) even when DynamoDB's answer never came back. `unchanged`: a
+   * condition on `updatedAt` beside the status, as {@link transitionIntent}'s.
    */
   settleIntent(
     date: string,
@@ -397,6 +412,7 @@ export interface StateStore {
       readonly status: IntentStatus;
     },
     by: string,
+    unchanged?: IntentUnchanged,
   ): Promise<IntentRecord | VersionConflict>;
   listIntents(date: string): Promise<IntentRecord[]>;
 

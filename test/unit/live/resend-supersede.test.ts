@@ -19,7 +19,11 @@ const SINCE = Date.parse('2021-03-18T14:00:00Z');
 function fakeContext(
   stored: readonly IntentRecord[],
   atBroker: readonly BrokerOrder[] = [],
-  options: { readonly clock?: string; readonly racing?: IntentRecord } = {},
+  options: {
+    readonly clock?: string;
+    readonly racing?: IntentRecord;
+    readonly stampedAtClock?: IntentRecord;
+  } = {},
 ) {
   const intents = new Map(stored.map((i) => [i.clientOrderId, i]));
   const lookups: string[] = [];
@@ -32,7 +36,16 @@ function fakeContext(
         return atBroker.find((o) => o.clientOrderId === id) ?? null;
       },
     },
-    ...(options.clock === undefined ? {} : { now: async () => options.clock }),
+    ...(options.clock === undefined
+      ? {}
+      : {
+          now: async () => {
+            // A sender stamping the intent while the clock is asked.
+            if (options.stampedAtClock !== undefined)
+              intents.set(options.stampedAtClock.clientOrderId, options.stampedAtClock);
+            return options.clock;
+          },
+        }),
     store: {
       getIntent: async (_date: string, id: string) => {
         const current = intents.get(id);
@@ -45,10 +58,12 @@ function fakeContext(
         from: readonly IntentStatus[],
         patch: Partial<IntentRecord>,
         by: string,
+        unchanged?: { updatedAt: string },
       ) => {
         settles.push({ id, from, patch });
         const current = intents.get(id);
         if (current === undefined || !from.includes(current.status)) return { conflict: true };
+        if (unchanged !== undefined && current.updatedAt !== unchanged.updatedAt) return { conflict: true };
         const next = { ...current, ...patch, settledBy: by };
         intents.set(id, next);
         return next;
@@ -185,14 +200,24 @@ describe("supersedeStaleResend: a stale re-send of the kill switch's flatten nev
       expect(f.intents.get(`${base}-2`)).toEqual(now);
       expect(f.warnings).toEqual([]);
     }
-    for (const now of [settled, claimed]) {
-      // Between that read and the conditional write: tried once, from the state it read, and lost.
+    for (const now of [settled, claimed, renewed]) {
+      // Between that read and the conditional write: tried once, from the state it read (its status
+      // and its stamp: a sender's stamp in between wins, review kfix A), and lost.
       const g = fakeContext([read], [], { racing: now });
       expect(await supersedeStaleResend(g.ctx, againAs(2), [read], 4, NOW)).toBeNull();
       expect(g.settles.map((x) => x.from)).toEqual([['recorded']]);
       expect(g.intents.get(`${base}-2`)).toEqual(now);
       expect(g.warnings).toEqual([]);
     }
+  });
+
+  it('a sender stamping it while the check asks the clock (a broker request): the clock is read before the intent is read again, so the stamp is seen: null, nothing written (review kfix A)', async () => {
+    const read = staleResend(2);
+    const renewed = staleResend(2, { updatedAt: '2021-03-18T14:59:59.000Z' });
+    const f = fakeContext([read], [], { clock: NOW, stampedAtClock: renewed });
+    expect(await supersedeStaleResend(f.ctx, againAs(2), [read], 4, NOW)).toBeNull();
+    expect(f.settles).toEqual([]);
+    expect(f.intents.get(`${base}-2`)).toEqual(renewed);
   });
 
   it('the next number follows the stale one whatever its digits, and the base keeps a sleeve-tagged id whole', async () => {
