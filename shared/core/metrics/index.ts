@@ -191,7 +191,10 @@ export function riskFreePerPeriodOf(riskFreeRate: number, periodsPerYear: number
   return (1 + riskFreeRate) ** (1 / periodsPerYear) - 1;
 }
 
-/** No recorded runs for {@link curveStats} (RECORDED RUNS there): the end pair alone. */
+/**
+ * No recorded runs for {@link curveStats} (RECORDED RUNS there): the end pair alone. Shared by every
+ * call (and copied into a lane's list to empty it): read only, never written.
+ */
 export const NO_FLAT_RUNS: Int32Array = Int32Array.of(0x7fffffff, 0x7fffffff);
 
 /**

@@ -137,4 +137,21 @@ describe("a sweep's parsed parameters kept across sweeps of the same combination
     );
     expect(changed).toEqual(fresh);
   });
+
+  it('parses again a combination replaced in the same array between sweeps', () => {
+    const list = combos.map((c) => ({ ...c }));
+    const before = sweepFast(series, strategy, { atrStop: 2 }, list, options);
+    list[0] = { period: 40, k: 1.5 };
+    const after = sweepFast(series, strategy, { atrStop: 2 }, list, options);
+    const fresh = sweepFast(
+      series,
+      strategy,
+      { atrStop: 2 },
+      list.map((c) => ({ ...c })),
+      options,
+    );
+    expect(after).toEqual(fresh);
+    expect(after[0]).not.toEqual(before[0]);
+    expect(after.slice(1)).toEqual(before.slice(1));
+  });
 });

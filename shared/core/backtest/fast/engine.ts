@@ -226,8 +226,12 @@ export class FastScratch {
     this.lanes = [new FastLane(span), new FastLane(span)];
   }
 
-  /** The first lane's equity buffer (what a single run writes). */
+  /**
+   * The first lane's equity curve (what a single run writes), its flat stretches written in first
+   * (a sweep's run records them as runs only: `FastLane.flatRuns`).
+   */
   get equity(): Float64Array {
+    this.lanes[0].fillFlatRuns();
     return this.lanes[0].equity;
   }
 

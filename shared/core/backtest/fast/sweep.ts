@@ -40,10 +40,12 @@ export function sweepFast<P>(
   const parse = comboParser<P>(strategy, baseParams);
   const run = (index: number, lane: FastLane): Metrics | undefined => {
     const combo = combos[index] as Readonly<Record<string, unknown>>;
-    let params = parsed[index] as P | undefined;
+    // Parsed from this very object (an element replaced since is parsed again).
+    let params = parsed.from[index] === combo ? (parsed.params[index] as P) : undefined;
     if (params === undefined) {
       params = parse(combo);
-      parsed[index] = params;
+      parsed.params[index] = params;
+      parsed.from[index] = combo;
     }
     try {
       runFastCurve(data, strategy, params, options, scratch, lane);
@@ -89,6 +91,8 @@ const parsedByCombos = new WeakMap<
     /** The base's own values when they were all primitives (a copy), else undefined. */
     readonly baseValues: Readonly<Record<string, unknown>> | undefined;
     readonly params: unknown[];
+    /** The combination object each entry of `params` was parsed from. */
+    readonly from: unknown[];
   }
 >();
 
@@ -99,13 +103,16 @@ const parsedByCombos = new WeakMap<
  * strategy themselves, which a sweep reads as immutable, and by the base parameters' values: a
  * base of primitives only counts as the same when it holds the same keys and values (`Object.is`)
  * in the same order as when the parse started, whether it is the same object (a caller may make a new one per sweep,
- * or change one between sweeps) or not; any other base by the object itself.
+ * or change one between sweeps) or not; any other base by the object itself. Each entry is kept with
+ * the combination object it was parsed from: an element of the array replaced between sweeps is
+ * parsed again. A combination object changed in place is not seen (a sweep's combinations are
+ * read-only: `expandGrid` makes new objects, a worker's chunk arrives as new ones).
  */
 function parsedParams(
   strategy: object,
   baseParams: Readonly<Record<string, unknown>>,
   combos: readonly Readonly<Record<string, unknown>>[],
-): unknown[] {
+): { readonly params: unknown[]; readonly from: unknown[] } {
   const known = parsedByCombos.get(combos);
   if (
     known !== undefined &&
@@ -114,11 +121,17 @@ function parsedParams(
       ? known.baseParams === baseParams
       : sameValues(known.baseValues, baseParams))
   ) {
-    return known.params;
+    return known;
   }
-  const params: unknown[] = new Array(combos.length);
-  parsedByCombos.set(combos, { strategy, baseParams, baseValues: primitiveValues(baseParams), params });
-  return params;
+  const entry = {
+    strategy,
+    baseParams,
+    baseValues: primitiveValues(baseParams),
+    params: new Array(combos.length),
+    from: new Array(combos.length),
+  };
+  parsedByCombos.set(combos, entry);
+  return entry;
 }
 
 /** A copy of `record`'s own enumerable values when every one is a primitive; else undefined. */
