@@ -11,7 +11,7 @@ import {
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
-import { ratioText } from '../core/live/split-guard.js';
+import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type {
   AuditRecord,
@@ -33,6 +33,7 @@ import {
 } from './context.js';
 import {
   type DaySplit,
+  intentFills,
   listedSplits,
   splitKeys,
   splitRecords,
@@ -665,20 +666,33 @@ export class SplitNotBookedError extends UsageError {}
 /**
  * The day's splits of `symbol` the broker's activities list (up to `until`) that a stored positions
  * list has not applied yet ({@link splitsToApply}: all of the day's for a list of an earlier day,
- * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`).
- * `listed` is the activities' splits when already read.
+ * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`), and
+ * only while the broker's position shows them against the list (the split guard,
+ * `unlistedSplitOf`, finds their ratio; the day's fills the list does not hold, from the day's
+ * intents, weighed): a list whose shares are in the new shares already though it names no split
+ * is not split again (none then). `listed` is the activities' splits when already read.
  */
 async function pendingSplits(
   ctx: LiveContext,
-  latest: Pick<PositionsList, 'date' | 'bookedFills'> | undefined,
+  latest: PositionsList | undefined,
   day: string,
   until: string,
   symbol: string,
   listed?: readonly DaySplit[],
 ): Promise<DaySplit[]> {
-  return splitsToApply(latest, day, listed ?? (await listedSplits(ctx, day, until))).filter(
+  const pending = splitsToApply(latest, day, listed ?? (await listedSplits(ctx, day, until))).filter(
     (x) => x.symbol === symbol,
   );
+  if (pending.length === 0 || latest === undefined) return [];
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === symbol);
+  if (position === undefined) return [];
+  const booked = bookedByList(latest, day);
+  const fills = intentFills(await ctx.store.listIntents(day), symbol, (i) =>
+    booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0),
+  );
+  const shown = unlistedSplitOf(position, latest.positions, fills);
+  const ratio = pending.reduce((product, x) => product * x.ratio, 1);
+  return shown !== null && Math.abs(shown.ratio - ratio) <= 1e-6 * ratio ? pending : [];
 }
 
 /** Who did an operator action, and why. */
