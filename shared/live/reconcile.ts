@@ -35,6 +35,7 @@ import {
   type DaySplit,
   intentFills,
   listedSplits,
+  splitKey,
   splitKeys,
   splitRecords,
   splitsOf,
@@ -655,11 +656,11 @@ function grew(line: SymbolReconciliation): boolean {
 }
 
 /**
- * An operator's `--assign` on a sleeves config on the day of a split of the symbol the books have not
- * applied yet (no risk check has booked the day): the sleeves' booked state is in the old shares
- * until the day's booking applies the split, which scales every position opened before the day (a
- * sleeve's position the assigned shares join included) and the day's legs; shares assigned now in
- * either shares would be wrong after it. Refused: wait for the risk check.
+ * An operator's `--assign` on a sleeves config on the day of a split of the symbol the stored sleeves
+ * state has not applied ({@link splitsNotBooked}: all the split day; the risk check's booking is
+ * provisional, end-of-day keeps the day's decided books in the old shares): a later booking from
+ * them scales every position opened before the day, the shares assigned now in the new shares
+ * included (a `--stop` of 90 would become 22.50). Refused: wait for the next session.
  */
 export class SplitNotBookedError extends UsageError {}
 
@@ -693,6 +694,34 @@ async function pendingSplits(
   const shown = unlistedSplitOf(position, latest.positions, fills);
   const ratio = pending.reduce((product, x) => product * x.ratio, 1);
   return shown !== null && Math.abs(shown.ratio - ratio) <= 1e-6 * ratio ? pending : [];
+}
+
+/**
+ * The day's splits of `symbol` the broker's activities list (`listed`) that the stored sleeves state
+ * has not applied: those whose key (`splitKey`) its `booked` books or the day's `decided` books do
+ * not name (all of them without a stored state). The risk check books the day provisionally
+ * (nothing stored) and end-of-day stores the booked books split but keeps the day's `decided` books
+ * (which a rerun books from, applying the split then) in the old shares: shares assigned into
+ * either in the new shares would be split again. So on the split day this is every listed split
+ * of the symbol; the next session's signal step decides from the booked (split) books.
+ */
+async function splitsNotBooked(
+  ctx: LiveContext,
+  day: string,
+  symbol: string,
+  listed: readonly DaySplit[],
+): Promise<DaySplit[]> {
+  const ofDay = listed.filter((x) => x.symbol === symbol && x.date === day);
+  if (ofDay.length === 0) return [];
+  const record = (await ctx.store.getSleevesState())?.record;
+  const named = (splits: Readonly<Record<string, number>> | undefined) => (x: DaySplit) =>
+    splits?.[splitKey(x)] !== undefined;
+  return ofDay.filter(
+    (x) =>
+      record === undefined ||
+      !named(record.booked.splits)(x) ||
+      (record.decided?.day === day && !named(record.decided.state.splits)(x)),
+  );
 }
 
 /** Who did an operator action, and why. */
@@ -736,16 +765,21 @@ export async function assignBucket(
     ...(input.qty === undefined ? {} : { qty: input.qty }),
     ...(input.stop === undefined ? {} : { stop: input.stop }),
   };
-  // A split of the symbol the list has not applied yet (the day's risk check has not run): on a
-  // single-strategy config applied first, once, as the risk check does (every record of the symbol
-  // opened before the day: shares times the ratio, prices and stop divided), so the shares moved
-  // and the stop are in the new shares, as the broker and the reconciliation have them; the list
-  // written names the split (`splitKey`), so no step applies it again. A sleeves config refuses.
-  const splits = await pendingSplits(ctx, latest, day, input.time, input.symbol);
-  if (splits.length > 0 && ctx.config.sleeves !== undefined)
-    throw new SplitNotBookedError(
-      `${input.symbol}: a ${splits.map((x) => ratioText(x.ratio)).join(' and ')} split today, and the sleeves' books are still in the old shares (no risk check has booked the day yet): wait for the next risk check (it applies the split to the sleeves and the bucket), then assign`,
-    );
+  // A split of the symbol the list has not applied yet (the day's risk check has not run), which
+  // the broker's position shows: applied first, once, as the risk check does (every record of the
+  // symbol opened before the day: shares times the ratio, prices and stop divided), so the shares
+  // moved and the stop are in the new shares, as the broker and the reconciliation have them; the
+  // list written names the split (`splitKey`), so no step applies it again. A sleeves config
+  // refuses on the split day, whatever the list says (see `splitsNotBooked`).
+  const listed = await listedSplits(ctx, day, input.time);
+  if (ctx.config.sleeves !== undefined) {
+    const unbooked = await splitsNotBooked(ctx, day, input.symbol, listed);
+    if (unbooked.length > 0)
+      throw new SplitNotBookedError(
+        `${input.symbol}: a ${unbooked.map((x) => ratioText(x.ratio)).join(' and ')} split today, and the sleeves' stored books (booked, and the day's decided state an end-of-day rerun books from) are still in the old shares: the risk check's booking is provisional, end-of-day keeps the day's decided state as it was. Wait for the next session (after its signal step), then assign`,
+      );
+  }
+  const splits = await pendingSplits(ctx, latest, day, input.time, input.symbol, listed);
   const assigned = assignFromBucket(splitRecords(latest.positions, splits), request);
   if (ctx.config.sleeves !== undefined) {
     // A sleeves config: the sleeves' ledger (the books the trading path restores) takes the shares too.

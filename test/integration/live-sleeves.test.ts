@@ -380,48 +380,81 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
   }, 240_000);
 });
 
-describe('reconcile --assign on the day of a listed split before the risk check (sleeves config)', () => {
-  it("refuses (SplitNotBookedError, wait for the risk check) and writes nothing: the sleeves' books are in the old shares until the day's booking", async () => {
-    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+/**
+ * The two sleeves in SPY with a 4:1 split of SPY on D3 (listed that day), and D2's list with 2 SPY
+ * in the bucket (in the old shares), as a reconciliation would write it.
+ */
+async function splitOnD3WithBucketOfTwo() {
+  const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
+  const d2 = await s.ctx.store.getLatestPositions();
+  if (d2 === undefined) throw new Error('expected a positions list');
+  const bucket = {
+    symbol: 'SPY',
+    qty: 2,
+    avgEntryPrice: 390,
+    stop: null,
+    entryRef: null,
+    initialRisk: null,
+    sessionsHeld: 0,
+    entryDate: D2,
+    sleeve: UNASSIGNED_SLEEVE,
+  };
+  await s.ctx.store.putPositions(d2.date, [...d2.positions, bucket], d2.writtenAt, d2.bookedFills);
+  return s;
+}
+
+/** rsi takes the SPY bucket with a stop of 90 (in the new shares): refused, nothing written. */
+async function expectAssignRefused(s: Stack, time: string): Promise<void> {
+  const { ctx } = s;
+  const list = await ctx.store.getLatestPositions();
+  const state = await ctx.store.getSleevesState();
+  const assign = assignBucket(ctx, {
+    by: 'ops',
+    reason: 'the desk bought them for rsi',
+    time,
+    sleeve: 'rsi',
+    symbol: 'SPY',
+    stop: 90,
+  });
+  await expect(assign).rejects.toThrow(SplitNotBookedError);
+  await expect(assign).rejects.toThrow(/4:1 split today.*wait for the next session/i);
+  expect(await ctx.store.getLatestPositions()).toEqual(list);
+  expect((await ctx.store.getSleevesState())?.record).toEqual(state?.record);
+  expect(
+    (await ctx.store.listAudit(at(D3, '00:00'), at(D3, '19:00'))).filter(
+      (a) => a.action === 'reconcile-assign',
+    ),
+  ).toEqual([]);
+}
+
+describe('reconcile --assign on the day of a listed split (sleeves config)', () => {
+  it("refuses before the risk check (SplitNotBookedError, wait for the next session) and writes nothing: the sleeves' books are in the old shares", async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(s.ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    await expectAssignRefused(s, at(D3, '10:00'));
+  }, 180_000);
+
+  it("refuses after the day's risk check too (its booking is provisional: the sleeves' state stays in the old shares), and after end-of-day (the day's decided state, which a rerun books from, is in the old shares): a --stop in the new shares is never divided by 4", async () => {
+    const s = await splitOnD3WithBucketOfTwo();
     const { ctx } = s;
-    // D2's list with 2 SPY in the bucket (in the old shares), as a reconciliation would write it.
-    const d2 = await ctx.store.getLatestPositions();
-    if (d2 === undefined) throw new Error('expected a positions list');
-    const bucket = {
-      symbol: 'SPY',
-      qty: 2,
-      avgEntryPrice: 390,
-      stop: null,
-      entryRef: null,
-      initialRisk: null,
-      sessionsHeld: 0,
-      entryDate: D2,
-      sleeve: UNASSIGNED_SLEEVE,
-    };
-    await ctx.store.putPositions(d2.date, [...d2.positions, bucket], d2.writtenAt, d2.bookedFills);
-    const list = await ctx.store.getLatestPositions();
-    const state = await ctx.store.getSleevesState();
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
+    await generateSignals(ctx, at(D3, '09:10'));
     s.alpaca.setTime(at(D3, '10:00'));
-    const assign = assignBucket(ctx, {
-      by: 'ops',
-      reason: 'the desk bought them for rsi',
-      time: at(D3, '10:00'),
-      sleeve: 'rsi',
-      symbol: 'SPY',
-      stop: 90,
-    });
-    await expect(assign).rejects.toThrow(SplitNotBookedError);
-    await expect(assign).rejects.toThrow(/4:1 split today.*wait for the next risk check/);
-    expect(await ctx.store.getLatestPositions()).toEqual(list);
-    expect((await ctx.store.getSleevesState())?.record).toEqual(state?.record);
-    expect(
-      (await ctx.store.listAudit(at(D3, '00:00'), at(D3, '19:00'))).filter(
-        (a) => a.action === 'reconcile-assign',
-      ),
-    ).toEqual([]);
-  }, 180_000);
+    await riskCheck(ctx, at(D3, '10:00'));
+    expect((await ctx.store.getLatestPositions())?.bookedFills?.[`split:SPY:${D3}`]).toBe(4);
+    const stops = await spyStops(s);
+    await expectAssignRefused(s, at(D3, '10:05'));
+    // The next risk check's stops are the first's: no stop at a quarter of 90.
+    s.alpaca.setTime(at(D3, '10:15'));
+    await riskCheck(ctx, at(D3, '10:15'));
+    expect(await spyStops(s)).toEqual(stops);
+    s.alpaca.setTime(at(D3, '16:15'));
+    await endOfDay(ctx, at(D3, '16:15'));
+    await expectAssignRefused(s, at(D3, '16:30'));
+  }, 240_000);
 });
 
 describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {
