@@ -771,7 +771,10 @@ export async function assignBucket(
   // moved and the stop are in the new shares, as the broker and the reconciliation have them; the
   // list written names the split (`splitKey`), so no step applies it again. A sleeves config
   // refuses on the split day, whatever the list says (see `splitsNotBooked`).
-  const listed = await listedSplits(ctx, day, input.time);
+  // The day's splits are read only for a bucket that holds shares (an empty one is refused below
+  // whatever they are, even with the broker's activities endpoint down).
+  const listed =
+    unassignedQty(latest.positions, input.symbol) === 0 ? [] : await listedSplits(ctx, day, input.time);
   if (ctx.config.sleeves !== undefined) {
     const unbooked = await splitsNotBooked(ctx, day, input.symbol, listed);
     if (unbooked.length > 0)
@@ -914,7 +917,8 @@ export async function flattenBucket(
   // the day's risk check) applied, as the reconciliation applies it (a 4:1 split: four times the
   // old shares; a bucket the day's reconciliation wrote is in the new shares already).
   const latest = await ctx.store.getLatestPositions();
-  const listed = await listedSplits(ctx, day, time);
+  // (Read only for a bucket the list holds: an empty one has nothing to split or clear.)
+  const listed = unassignedQty(latest?.positions, symbol) === 0 ? [] : await listedSplits(ctx, day, time);
   const bucket = unassignedQty(
     splitRecords(latest?.positions ?? [], await pendingSplits(ctx, latest, day, time, symbol, listed)),
     symbol,

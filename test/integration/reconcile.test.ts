@@ -373,6 +373,23 @@ describe('reconciliation against the local stack', () => {
     expect(await entryRefusal(ctx, D2, 'SPY')).toMatch(/10 UNASSIGNED shares/);
   });
 
+  it("--assign of an empty bucket with the broker's activities endpoint down refuses for the bucket (holds no shares), not for the activities: the splits are read only for a bucket that holds shares", async () => {
+    stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
+    const s = stack;
+    const { ctx } = s;
+    await tradeDayOne(s);
+    s.alpaca.setTime(at(D2, '10:00'));
+    const real = ctx.broker.getActivities.bind(ctx.broker);
+    ctx.broker.getActivities = async () => {
+      throw new Error('activities down');
+    };
+    const args = ['--assign', ctx.config.name, '--symbol', 'SPY', '--reason', 'x', '--time', at(D2, '10:00')];
+    const assigned = await reconcileCli(s, args);
+    ctx.broker.getActivities = real;
+    expect(assigned.code).toBe(-1);
+    expect(assigned.stderr).toMatch(/holds no shares/);
+  }, 120_000);
+
   it('--flatten sells the bucket exactly once, even when run twice, and clears it', async () => {
     stack = await startLiveStack({ startTime: at(D1, '08:00'), withCache: false });
     const s = stack;
