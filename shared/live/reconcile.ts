@@ -11,7 +11,7 @@ import {
   unassignedQty,
   withBucket,
 } from '../core/live/reconcile.js';
-import { ratioText, unlistedSplitOf } from '../core/live/split-guard.js';
+import { ratioText } from '../core/live/split-guard.js';
 import type { BrokerActivity, BrokerOrder, BrokerPosition } from '../core/ports/broker.js';
 import type {
   AuditRecord,
@@ -668,10 +668,11 @@ export class SplitNotBookedError extends UsageError {}
  * The day's splits of `symbol` the broker's activities list (up to `until`) that a stored positions
  * list has not applied yet ({@link splitsToApply}: all of the day's for a list of an earlier day,
  * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`), and
- * only while the broker's position shows them against the list (the split guard,
- * `unlistedSplitOf`, finds their ratio; the day's fills the list does not hold, from the day's
- * intents, weighed): a list whose shares are in the new shares already though it names no split
- * is not split again (none then). `listed` is the activities' splits when already read.
+ * only while the broker's position shows them against the list (its quantity, less the day's fills
+ * the list does not hold, from the day's intents, is the list's times their ratio): a list whose
+ * shares are in the new shares already though it names no split is not split again (none then;
+ * none either when a fill of the day has no average price). `listed`: the activities' splits when
+ * already read.
  */
 async function pendingSplits(
   ctx: LiveContext,
@@ -691,9 +692,16 @@ async function pendingSplits(
   const fills = intentFills(await ctx.store.listIntents(day), symbol, (i) =>
     booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0),
   );
-  const shown = unlistedSplitOf(position, latest.positions, fills);
+  if (fills === 'unknown') return [];
+  // The quantities only: the broker's, less the day's fills the list does not hold, against the
+  // list's records of the symbol (the bucket's too). (The guard's cost-basis check is left out: a
+  // sleeves list keeps the books' prices, not the broker's, and would never show it.)
+  const net = fills.reduce((sum, f) => sum + (f.side === 'buy' ? f.qty : -f.qty), 0);
+  const held = latest.positions.filter((r) => r.symbol === symbol).reduce((sum, r) => sum + r.qty, 0);
   const ratio = pending.reduce((product, x) => product * x.ratio, 1);
-  return shown !== null && Math.abs(shown.ratio - ratio) <= 1e-6 * ratio ? pending : [];
+  return Math.abs(held) > 1e-9 && Math.abs((position.qty - net) / held - ratio) <= 1e-6 * ratio
+    ? pending
+    : [];
 }
 
 /**

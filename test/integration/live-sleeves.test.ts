@@ -397,25 +397,16 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
 });
 
 /**
- * The two sleeves in SPY with a 4:1 split of SPY on D3 (listed that day), and D2's list with 2 SPY
- * in the bucket (in the old shares), as a reconciliation would write it.
+ * The two sleeves in SPY with a 4:1 split of SPY on D3 (listed that day), and 2 SPY bought by hand
+ * on D2: D2's end-of-day puts them in the bucket (in the old shares).
  */
 async function splitOnD3WithBucketOfTwo() {
-  const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
-  const d2 = await s.ctx.store.getLatestPositions();
-  if (d2 === undefined) throw new Error('expected a positions list');
-  const bucket = {
-    symbol: 'SPY',
-    qty: 2,
-    avgEntryPrice: 390,
-    stop: null,
-    entryRef: null,
-    initialRisk: null,
-    sessionsHeld: 0,
-    entryDate: D2,
-    sleeve: UNASSIGNED_SLEEVE,
-  };
-  await s.ctx.store.putPositions(d2.date, [...d2.positions, bucket], d2.writtenAt, d2.bookedFills);
+  const s = await twoSleevesInSpy(
+    [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }],
+    undefined,
+    (stack) => orderByHand(stack, 'desk-manual-buy', 'SPY', 'buy', 2),
+  );
+  expect(unassignedQty((await s.ctx.store.getLatestPositions())?.positions, 'SPY')).toBe(2);
   return s;
 }
 
@@ -452,6 +443,20 @@ describe('reconcile --assign on the day of a listed split (sleeves config)', () 
     await expectAssignRefused(s, at(D3, '10:00'));
   }, 180_000);
 
+  it('--flatten before the risk check sells the bucket in the new shares (2 old shares: 8)', async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(s.ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const flattened = await flattenBucket(s.ctx, {
+      by: 'ops',
+      reason: 'x',
+      time: at(D3, '10:00'),
+      symbol: 'SPY',
+    });
+    expect(flattened).toMatchObject({ status: 'sent', qty: 8 });
+  }, 120_000);
+
   it("refuses after the day's risk check too (its booking is provisional: the sleeves' state stays in the old shares), and after end-of-day (the day's decided state, which a rerun books from, is in the old shares): a --stop in the new shares is never divided by 4", async () => {
     const s = await splitOnD3WithBucketOfTwo();
     const { ctx } = s;
@@ -469,19 +474,15 @@ describe('reconcile --assign on the day of a listed split (sleeves config)', () 
     expect(await spyStops(s)).toEqual(stops);
     s.alpaca.setTime(at(D3, '16:15'));
     await endOfDay(ctx, at(D3, '16:15'));
+    expect(unassignedQty((await ctx.store.getLatestPositions())?.positions, 'SPY')).toBe(8);
     await expectAssignRefused(s, at(D3, '16:30'));
   }, 240_000);
 });
 
 describe("the day's risk check on a listed split with shares in the bucket (sleeves config)", () => {
   it('splits the bucket of 2 old shares into 8 in the list it writes: a --flatten after it sells 8, end-of-day finds no difference', async () => {
-    const s = await twoSleevesInSpy(
-      [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }],
-      undefined,
-      (stack) => orderByHand(stack, 'desk-manual-buy', 'SPY', 'buy', 2),
-    );
+    const s = await splitOnD3WithBucketOfTwo();
     const { ctx } = s;
-    expect(unassignedQty((await ctx.store.getLatestPositions())?.positions, 'SPY')).toBe(2);
     const alerts = s.notifier.sent.length;
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
