@@ -33,7 +33,9 @@ import {
 } from './context.js';
 import {
   type DaySplit,
+  intentFills,
   listedSplits,
+  splitKey,
   splitKeys,
   splitRecords,
   splitsOf,
@@ -654,30 +656,79 @@ function grew(line: SymbolReconciliation): boolean {
 }
 
 /**
- * An operator's `--assign` on a sleeves config on the day of a split of the symbol the books have not
- * applied yet (no risk check has booked the day): the sleeves' booked state is in the old shares
- * until the day's booking applies the split, which scales every position opened before the day (a
- * sleeve's position the assigned shares join included) and the day's legs; shares assigned now in
- * either shares would be wrong after it. Refused: wait for the risk check.
+ * An operator's `--assign` on a sleeves config on the day of a split of the symbol the stored sleeves
+ * state has not applied ({@link splitsNotBooked}: all the split day; the risk check's booking is
+ * provisional, end-of-day keeps the day's decided books in the old shares): a later booking from
+ * them scales every position opened before the day, the shares assigned now in the new shares
+ * included (a `--stop` of 90 would become 22.50). Refused: wait for the next session.
  */
 export class SplitNotBookedError extends UsageError {}
 
 /**
  * The day's splits of `symbol` the broker's activities list (up to `until`) that a stored positions
  * list has not applied yet ({@link splitsToApply}: all of the day's for a list of an earlier day,
- * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`).
- * `listed` is the activities' splits when already read.
+ * those its `bookedFills` does not name for the day's own, none for one without `bookedFills`), and
+ * only while the broker's position shows them against the list (its quantity, less the day's fills
+ * the list does not hold, from the day's intents, is the list's times their ratio): a list whose
+ * shares are in the new shares already though it names no split is not split again (none then;
+ * none either when a fill of the day has no average price). `listed`: the activities' splits when
+ * already read.
  */
 async function pendingSplits(
   ctx: LiveContext,
-  latest: Pick<PositionsList, 'date' | 'bookedFills'> | undefined,
+  latest: PositionsList | undefined,
   day: string,
   until: string,
   symbol: string,
   listed?: readonly DaySplit[],
 ): Promise<DaySplit[]> {
-  return splitsToApply(latest, day, listed ?? (await listedSplits(ctx, day, until))).filter(
+  const pending = splitsToApply(latest, day, listed ?? (await listedSplits(ctx, day, until))).filter(
     (x) => x.symbol === symbol,
+  );
+  if (pending.length === 0 || latest === undefined) return [];
+  const position = (await ctx.broker.getPositions()).find((p) => p.symbol === symbol);
+  if (position === undefined) return [];
+  const booked = bookedByList(latest, day);
+  const fills = intentFills(await ctx.store.listIntents(day), symbol, (i) =>
+    booked === undefined ? null : (booked[i.brokerOrderId ?? ''] ?? 0),
+  );
+  if (fills === 'unknown') return [];
+  // The quantities only: the broker's, less the day's fills the list does not hold, against the
+  // list's records of the symbol (the bucket's too). (The guard's cost-basis check is left out: a
+  // sleeves list keeps the books' prices, not the broker's, and would never show it.)
+  const net = fills.reduce((sum, f) => sum + (f.side === 'buy' ? f.qty : -f.qty), 0);
+  const held = latest.positions.filter((r) => r.symbol === symbol).reduce((sum, r) => sum + r.qty, 0);
+  const ratio = pending.reduce((product, x) => product * x.ratio, 1);
+  return Math.abs(held) > 1e-9 && Math.abs((position.qty - net) / held - ratio) <= 1e-6 * ratio
+    ? pending
+    : [];
+}
+
+/**
+ * The day's splits of `symbol` the broker's activities list (`listed`) that the stored sleeves state
+ * has not applied: those whose key (`splitKey`) its `booked` books or the day's `decided` books do
+ * not name (all of them without a stored state). The risk check books the day provisionally
+ * (nothing stored) and end-of-day stores the booked books split but keeps the day's `decided` books
+ * (which a rerun books from, applying the split then) in the old shares: shares assigned into
+ * either in the new shares would be split again. So on the split day this is every listed split
+ * of the symbol; the next session's signal step decides from the booked (split) books.
+ */
+async function splitsNotBooked(
+  ctx: LiveContext,
+  day: string,
+  symbol: string,
+  listed: readonly DaySplit[],
+): Promise<DaySplit[]> {
+  const ofDay = listed.filter((x) => x.symbol === symbol && x.date === day);
+  if (ofDay.length === 0) return [];
+  const record = (await ctx.store.getSleevesState())?.record;
+  const named = (splits: Readonly<Record<string, number>> | undefined) => (x: DaySplit) =>
+    splits?.[splitKey(x)] !== undefined;
+  return ofDay.filter(
+    (x) =>
+      record === undefined ||
+      !named(record.booked.splits)(x) ||
+      (record.decided?.day === day && !named(record.decided.state.splits)(x)),
   );
 }
 
@@ -722,16 +773,24 @@ export async function assignBucket(
     ...(input.qty === undefined ? {} : { qty: input.qty }),
     ...(input.stop === undefined ? {} : { stop: input.stop }),
   };
-  // A split of the symbol the list has not applied yet (the day's risk check has not run): on a
-  // single-strategy config applied first, once, as the risk check does (every record of the symbol
-  // opened before the day: shares times the ratio, prices and stop divided), so the shares moved
-  // and the stop are in the new shares, as the broker and the reconciliation have them; the list
-  // written names the split (`splitKey`), so no step applies it again. A sleeves config refuses.
-  const splits = await pendingSplits(ctx, latest, day, input.time, input.symbol);
-  if (splits.length > 0 && ctx.config.sleeves !== undefined)
-    throw new SplitNotBookedError(
-      `${input.symbol}: a ${splits.map((x) => ratioText(x.ratio)).join(' and ')} split today, and the sleeves' books are still in the old shares (no risk check has booked the day yet): wait for the next risk check (it applies the split to the sleeves and the bucket), then assign`,
-    );
+  // A split of the symbol the list has not applied yet (the day's risk check has not run), which
+  // the broker's position shows: applied first, once, as the risk check does (every record of the
+  // symbol opened before the day: shares times the ratio, prices and stop divided), so the shares
+  // moved and the stop are in the new shares, as the broker and the reconciliation have them; the
+  // list written names the split (`splitKey`), so no step applies it again. A sleeves config
+  // refuses on the split day, whatever the list says (see `splitsNotBooked`).
+  // The day's splits are read only for a bucket that holds shares (an empty one is refused below
+  // whatever they are, even with the broker's activities endpoint down).
+  const listed =
+    unassignedQty(latest.positions, input.symbol) === 0 ? [] : await listedSplits(ctx, day, input.time);
+  if (ctx.config.sleeves !== undefined) {
+    const unbooked = await splitsNotBooked(ctx, day, input.symbol, listed);
+    if (unbooked.length > 0)
+      throw new SplitNotBookedError(
+        `${input.symbol}: a ${unbooked.map((x) => ratioText(x.ratio)).join(' and ')} split today, and the sleeves' stored books (booked, and the day's decided state an end-of-day rerun books from) are still in the old shares: the risk check's booking is provisional, end-of-day keeps the day's decided state as it was. Wait for the next session (after its signal step), then assign`,
+      );
+  }
+  const splits = await pendingSplits(ctx, latest, day, input.time, input.symbol, listed);
   const assigned = assignFromBucket(splitRecords(latest.positions, splits), request);
   if (ctx.config.sleeves !== undefined) {
     // A sleeves config: the sleeves' ledger (the books the trading path restores) takes the shares too.
@@ -866,7 +925,8 @@ export async function flattenBucket(
   // the day's risk check) applied, as the reconciliation applies it (a 4:1 split: four times the
   // old shares; a bucket the day's reconciliation wrote is in the new shares already).
   const latest = await ctx.store.getLatestPositions();
-  const listed = await listedSplits(ctx, day, time);
+  // (Read only for a bucket the list holds: an empty one has nothing to split or clear.)
+  const listed = unassignedQty(latest?.positions, symbol) === 0 ? [] : await listedSplits(ctx, day, time);
   const bucket = unassignedQty(
     splitRecords(latest?.positions ?? [], await pendingSplits(ctx, latest, day, time, symbol, listed)),
     symbol,

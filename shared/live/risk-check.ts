@@ -402,7 +402,14 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     if (placed.status === 'accepted') stopsPlaced.push(placed.clientOrderId);
   }
   // Built from the broker's positions read by this run: as of its time and the fills that read holds.
-  await ctx.store.putPositions(day, nextRecords, scheduledTime, { ...read.bookedFills, ...lateApplied });
+  // Reads that never agreed hold fills not known: the list keeps no `bookedFills` (as of its time;
+  // `{}` would say it booked none of the day's fills and applied none of its splits).
+  await ctx.store.putPositions(
+    day,
+    nextRecords,
+    scheduledTime,
+    read.bookedFills === undefined ? undefined : { ...read.bookedFills, ...lateApplied },
+  );
   const figures = figuresOf(openRisk);
   ctx.log.info('risk check', { day, stopsPlaced, exits, breakerTrips, entriesCancelled, figures });
   return { day, status: 'checked', stopsPlaced, exits, breakerTrips, entriesCancelled, figures };

@@ -78,8 +78,10 @@ import {
   listedSplits,
   parseSplitKey,
   splitKey,
+  splitRecords,
   splitSleevesState,
   splitsReadFrom,
+  splitsToApply,
   unlistedSplit,
 } from './positions.js';
 import { listAsOf, listBookedFills } from './reconcile.js';
@@ -209,7 +211,7 @@ async function putSleevePositions(
   /** Per symbol, the split the broker applied and does not list yet (its sleeves' records flagged). */
   unlistedSplits?: ReadonlyMap<string, string>,
 ): Promise<void> {
-  const kept = unassigned ?? unassignedOf(await ctx.store.getLatestPositions());
+  const kept = unassigned ?? bucketOf(await ctx.store.getLatestPositions(), day, bookedFills);
   const records = positionRecords(state).map((r) => {
     const split = unlistedSplits?.get(r.symbol);
     return split === undefined ? r : { ...r, unlistedSplit: split };
@@ -220,6 +222,25 @@ async function putSleevePositions(
 /** The reconciliation's UNASSIGNED records of a positions list. */
 function unassignedOf(list: PositionsList | undefined): PositionRecord[] {
   return (list?.positions ?? []).filter((p) => p.sleeve === UNASSIGNED_SLEEVE);
+}
+
+/**
+ * The UNASSIGNED records of a positions list, for a list of `day` that names `bookedFills`' split
+ * keys: with the day's splits it names that the list read has not applied ({@link splitsToApply}:
+ * all for a list of an earlier day) applied to them (a bucket of N old shares, 4N in a 4:1; one
+ * dated the split's day is in the new shares already), so the list written is in one kind of
+ * shares and no step applies the split to the bucket again.
+ */
+function bucketOf(
+  list: PositionsList | undefined,
+  day: string,
+  bookedFills: BookedFills | undefined,
+): PositionRecord[] {
+  const named = Object.entries(bookedFills ?? {}).flatMap(([key, ratio]) => {
+    const split = parseSplitKey(key);
+    return split?.date === day ? [{ ...split, ratio }] : [];
+  });
+  return splitRecords(unassignedOf(list), splitsToApply(list, day, named));
 }
 
 /**
@@ -1178,7 +1199,8 @@ export async function sleeveStops(
   // The list the booking read already (the day booked), else read once here, for the list written too.
   const latest =
     booking.latest === undefined ? await ctx.store.getLatestPositions() : (booking.latest ?? undefined);
-  const unassigned = booking.unassigned ?? unassignedOf(latest);
+  // The bucket in the shares of the list written (the day's splits the booking names applied).
+  const unassigned = booking.unassigned ?? bucketOf(latest, day, booking.bookedFills);
   const booked = [...positionRecords(booking.state), ...unassigned];
   const unlisted = new Map<string, string>();
   for (const position of positions) {

@@ -126,6 +126,15 @@ export class StreamRiskEngine {
    * once a {@link SPLITS_READ_MS}.
    */
   private listedToday: readonly DaySplit[] = [];
+  /**
+   * The list `load` last applied the day's listed splits to (its date and `writtenAt`) and those
+   * splits: a ratchet applies them only to that same list (one written since has its own shares).
+   */
+  private splitApplied: {
+    readonly date: string;
+    readonly writtenAt: string | undefined;
+    readonly splits: DaySplit[];
+  } | null = null;
   private splitsReadAt = Number.NEGATIVE_INFINITY;
   private day: string | null = null;
   private active = false;
@@ -168,6 +177,7 @@ export class StreamRiskEngine {
       this.flattened.clear();
       this.unlistedLogged.clear();
       this.listedToday = [];
+      this.splitApplied = null;
       this.splitsReadAt = Number.NEGATIVE_INFINITY;
     }
     this.day = day;
@@ -251,8 +261,11 @@ export class StreamRiskEngine {
         this.listedToday = await listedSplits(ctx, day, new Date(now).toISOString());
         this.splitsReadAt = now;
       }
-      listed = splitRecords(stored.positions, splitsToApply(stored, day, this.listedToday));
-    }
+      const splits = splitsToApply(stored, day, this.listedToday);
+      listed = splitRecords(stored.positions, splits);
+      this.splitApplied =
+        splits.length === 0 ? null : { date: stored.date, writtenAt: stored.writtenAt, splits };
+    } else this.splitApplied = null;
     const records = new Map<string, PositionRecord>(sleeveRecords(listed).map((p) => [p.symbol, p]));
     // The sleeves' shares only: the UNASSIGNED bucket's are left to the operator (reconcile).
     const mine = held
@@ -699,7 +712,16 @@ export class StreamRiskEngine {
     // The day's listed splits the list has not applied (see `load`): applied to the list written,
     // which names them (`splitKey`), so the stop (in the new shares) goes with records in the same
     // shares and no step applies the split again.
-    const splits = latest === undefined ? [] : splitsToApply(latest, day, this.listedToday);
+    // Only to the list `load` applied them to (same date and `writtenAt`), behind the split guard:
+    // a list written since (a risk check's, in the new shares) is taken as it stands.
+    const applied = this.splitApplied;
+    const splits =
+      latest === undefined ||
+      applied === null ||
+      latest.date !== applied.date ||
+      latest.writtenAt !== applied.writtenAt
+        ? []
+        : splitsToApply(latest, day, applied.splits);
     const positions = splitRecords(latest?.positions ?? [], splits);
     const record = positions.find((p) => p.symbol === held.symbol && !isUnassigned(p));
     // Before the risk check has recorded the position there is no record to tighten.

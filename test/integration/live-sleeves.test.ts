@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CorporateAction } from '../../shared/adapters/local/paper-broker.js';
 import { clientOrderId, orderTagOf, sleeveSetTag } from '../../shared/core/live/orders.js';
+import { unassignedQty } from '../../shared/core/live/reconcile.js';
 import {
   type IntentRecord,
   type StateStore,
@@ -12,13 +13,14 @@ import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
 import { haltTrading, killSwitch } from '../../shared/live/kill-switch.js';
 import { marketOpenCheck } from '../../shared/live/market-open-check.js';
-import { assignBucket, SplitNotBookedError } from '../../shared/live/reconcile.js';
+import { assignBucket, flattenBucket, SplitNotBookedError } from '../../shared/live/reconcile.js';
 import { riskCheck } from '../../shared/live/risk-check.js';
 import { legId, netSleeveLegs, sleeveStops } from '../../shared/live/sleeves.js';
 import { placeStop } from '../../shared/live/stops.js';
 import {
   anotherWriterSettlesFirst,
   brokerCancels,
+  orderByHand,
   soldByHand,
   splitBarsDir,
   startLiveStack,
@@ -81,12 +83,19 @@ function leg(
 }
 
 /** A day of the chain: market-open check, the legs (real signals or given), execution, risk check, end of day. */
-async function tradeDay(s: Stack, day: string, legs?: (day: string) => IntentRecord[], executions = 1) {
+async function tradeDay(
+  s: Stack,
+  day: string,
+  legs?: (day: string) => IntentRecord[],
+  executions = 1,
+  beforeExecute?: () => Promise<unknown>,
+) {
   const { ctx } = s;
   s.alpaca.setTime(at(day, '09:00'));
   await marketOpenCheck(ctx, at(day, '09:00'));
   if (legs === undefined) await generateSignals(ctx, at(day, '09:10'));
   else for (const l of legs(day)) await ctx.store.createIntent(l);
+  await beforeExecute?.();
   s.alpaca.setTime(at(day, '09:15'));
   const before = posts(s).length;
   await Promise.all(Array.from({ length: executions }, () => executeOrders(ctx, at(day, '09:15'))));
@@ -118,7 +127,11 @@ const held = async (s: Stack) => {
  * The multi-strategy stack after D2's legs: rsi holds 5 SPY and bollinger 3 (checked), trend as
  * the first day left it.
  */
-async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[], dataDir?: string) {
+async function twoSleevesInSpy(
+  corporateActions?: readonly CorporateAction[],
+  dataDir?: string,
+  onD2?: (s: Stack) => Promise<unknown>,
+) {
   stack = await startLiveStack({
     startTime: at(D1, '08:00'),
     config: 'config/multi-strategy.yaml',
@@ -127,10 +140,13 @@ async function twoSleevesInSpy(corporateActions?: readonly CorporateAction[], da
   });
   const s = stack;
   await tradeDay(s, D1);
-  await tradeDay(s, D2, (day) => [
-    leg(s, day, 'rsi', 'SPY', 'entry', 5, 390),
-    leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390),
-  ]);
+  await tradeDay(
+    s,
+    D2,
+    (day) => [leg(s, day, 'rsi', 'SPY', 'entry', 5, 390), leg(s, day, 'bollinger', 'SPY', 'entry', 3, 390)],
+    1,
+    onD2 === undefined ? undefined : () => onD2(s),
+  );
   expect(await held(s)).toMatchObject({ 'rsi:SPY': 5, 'bollinger:SPY': 3 });
   return s;
 }
@@ -380,48 +396,120 @@ describe('a split of a symbol two sleeves hold (sleeves config)', () => {
   }, 240_000);
 });
 
-describe('reconcile --assign on the day of a listed split before the risk check (sleeves config)', () => {
-  it("refuses (SplitNotBookedError, wait for the risk check) and writes nothing: the sleeves' books are in the old shares until the day's booking", async () => {
-    const s = await twoSleevesInSpy([{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }]);
-    const { ctx } = s;
-    // D2's list with 2 SPY in the bucket (in the old shares), as a reconciliation would write it.
-    const d2 = await ctx.store.getLatestPositions();
-    if (d2 === undefined) throw new Error('expected a positions list');
-    const bucket = {
+/**
+ * The two sleeves in SPY with a 4:1 split of SPY on D3 (listed that day), and 2 SPY bought by hand
+ * on D2: D2's end-of-day puts them in the bucket (in the old shares).
+ */
+async function splitOnD3WithBucketOfTwo() {
+  const s = await twoSleevesInSpy(
+    [{ kind: 'split', symbol: 'SPY', date: D3, ratio: 4 }],
+    undefined,
+    (stack) => orderByHand(stack, 'desk-manual-buy', 'SPY', 'buy', 2),
+  );
+  expect(unassignedQty((await s.ctx.store.getLatestPositions())?.positions, 'SPY')).toBe(2);
+  return s;
+}
+
+/** rsi takes the SPY bucket with a stop of 90 (in the new shares): refused, nothing written. */
+async function expectAssignRefused(s: Stack, time: string): Promise<void> {
+  const { ctx } = s;
+  const list = await ctx.store.getLatestPositions();
+  const state = await ctx.store.getSleevesState();
+  const assign = assignBucket(ctx, {
+    by: 'ops',
+    reason: 'the desk bought them for rsi',
+    time,
+    sleeve: 'rsi',
+    symbol: 'SPY',
+    stop: 90,
+  });
+  await expect(assign).rejects.toThrow(SplitNotBookedError);
+  await expect(assign).rejects.toThrow(/4:1 split today.*wait for the next session/i);
+  expect(await ctx.store.getLatestPositions()).toEqual(list);
+  expect((await ctx.store.getSleevesState())?.record).toEqual(state?.record);
+  expect(
+    (await ctx.store.listAudit(at(D3, '00:00'), at(D3, '19:00'))).filter(
+      (a) => a.action === 'reconcile-assign',
+    ),
+  ).toEqual([]);
+}
+
+describe('reconcile --assign on the day of a listed split (sleeves config)', () => {
+  it("refuses before the risk check (SplitNotBookedError, wait for the next session) and writes nothing: the sleeves' books are in the old shares", async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(s.ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    await expectAssignRefused(s, at(D3, '10:00'));
+  }, 180_000);
+
+  it('--flatten before the risk check sells the bucket in the new shares (2 old shares: 8)', async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(s.ctx, at(D3, '09:00'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    const flattened = await flattenBucket(s.ctx, {
+      by: 'ops',
+      reason: 'x',
+      time: at(D3, '10:00'),
       symbol: 'SPY',
-      qty: 2,
-      avgEntryPrice: 390,
-      stop: null,
-      entryRef: null,
-      initialRisk: null,
-      sessionsHeld: 0,
-      entryDate: D2,
-      sleeve: UNASSIGNED_SLEEVE,
-    };
-    await ctx.store.putPositions(d2.date, [...d2.positions, bucket], d2.writtenAt, d2.bookedFills);
-    const list = await ctx.store.getLatestPositions();
-    const state = await ctx.store.getSleevesState();
+    });
+    expect(flattened).toMatchObject({ status: 'sent', qty: 8 });
+  }, 120_000);
+
+  it("refuses after the day's risk check too (its booking is provisional: the sleeves' state stays in the old shares), and after end-of-day (the day's decided state, which a rerun books from, is in the old shares): a --stop in the new shares is never divided by 4", async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    const { ctx } = s;
     s.alpaca.setTime(at(D3, '09:00'));
     await marketOpenCheck(ctx, at(D3, '09:00'));
+    await generateSignals(ctx, at(D3, '09:10'));
     s.alpaca.setTime(at(D3, '10:00'));
-    const assign = assignBucket(ctx, {
+    await riskCheck(ctx, at(D3, '10:00'));
+    expect((await ctx.store.getLatestPositions())?.bookedFills?.[`split:SPY:${D3}`]).toBe(4);
+    const stops = await spyStops(s);
+    await expectAssignRefused(s, at(D3, '10:05'));
+    // The next risk check's stops are the first's: no stop at a quarter of 90.
+    s.alpaca.setTime(at(D3, '10:15'));
+    await riskCheck(ctx, at(D3, '10:15'));
+    expect(await spyStops(s)).toEqual(stops);
+    s.alpaca.setTime(at(D3, '16:15'));
+    await endOfDay(ctx, at(D3, '16:15'));
+    expect(unassignedQty((await ctx.store.getLatestPositions())?.positions, 'SPY')).toBe(8);
+    await expectAssignRefused(s, at(D3, '16:30'));
+  }, 240_000);
+});
+
+describe("the day's risk check on a listed split with shares in the bucket (sleeves config)", () => {
+  it('splits the bucket of 2 old shares into 8 in the list it writes: a --flatten after it sells 8, end-of-day finds no difference', async () => {
+    const s = await splitOnD3WithBucketOfTwo();
+    const { ctx } = s;
+    const alerts = s.notifier.sent.length;
+    s.alpaca.setTime(at(D3, '09:00'));
+    await marketOpenCheck(ctx, at(D3, '09:00'));
+    await generateSignals(ctx, at(D3, '09:10'));
+    s.alpaca.setTime(at(D3, '10:00'));
+    await riskCheck(ctx, at(D3, '10:00'));
+    const listed = await ctx.store.getLatestPositions();
+    expect(listed?.bookedFills?.[`split:SPY:${D3}`]).toBe(4);
+    expect(unassignedQty(listed?.positions, 'SPY')).toBe(8);
+    const flattened = await flattenBucket(ctx, {
       by: 'ops',
-      reason: 'the desk bought them for rsi',
-      time: at(D3, '10:00'),
-      sleeve: 'rsi',
+      reason: 'not ours',
+      time: at(D3, '10:05'),
       symbol: 'SPY',
-      stop: 90,
     });
-    await expect(assign).rejects.toThrow(SplitNotBookedError);
-    await expect(assign).rejects.toThrow(/4:1 split today.*wait for the next risk check/);
-    expect(await ctx.store.getLatestPositions()).toEqual(list);
-    expect((await ctx.store.getSleevesState())?.record).toEqual(state?.record);
+    expect(flattened).toMatchObject({ status: 'sent', qty: 8 });
+    s.alpaca.setTime(at(D3, '16:15'));
+    const report = await endOfDay(ctx, at(D3, '16:15'));
+    if (!('date' in report)) throw new Error('expected a report');
+    expect(report.reconciliation.mismatches).toBe(0);
+    expect(report.reconciliation.symbols.find((l) => l.symbol === 'SPY')).toMatchObject({
+      unassignedAfter: 0,
+    });
     expect(
-      (await ctx.store.listAudit(at(D3, '00:00'), at(D3, '19:00'))).filter(
-        (a) => a.action === 'reconcile-assign',
-      ),
+      s.notifier.sent.slice(alerts).filter((n) => /UNASSIGNED/.test(n.subject) && n.severity === 'critical'),
     ).toEqual([]);
-  }, 180_000);
+  }, 240_000);
 });
 
 describe('a split the broker applies and lists only the next day, with the market at the new price (sleeves config)', () => {

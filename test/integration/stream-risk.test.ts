@@ -6,6 +6,7 @@ import { type LocalStream, startLocalStream } from '../../shared/adapters/local/
 import { LOCAL_KEYS } from '../../shared/adapters/local/live-stack.js';
 import { clientOrderId } from '../../shared/core/live/orders.js';
 import type { Broker, OrderRequest } from '../../shared/core/ports/broker.js';
+import type { PositionRecord } from '../../shared/core/ports/state-store.js';
 import { endOfDay } from '../../shared/live/end-of-day.js';
 import { executeOrders } from '../../shared/live/execute-orders.js';
 import { generateSignals } from '../../shared/live/generate-signals.js';
@@ -413,6 +414,63 @@ describe('the stream on the local stack', () => {
     const resting = await stopsAt(ctx, 'SPY');
     expect(resting.map((o) => o.qty)).toEqual([spy.qty]);
     expect(Math.abs((resting[0]?.stopPrice as number) - stop)).toBeLessThanOrEqual(0.01);
+  });
+
+  it('a ratchet after a list of the day in the new shares that names no split replaced the one the stream split: the split is not applied again (entry reference and initial risk not divided twice)', async () => {
+    const { ctx, day2, at2 } = await heldIntoDay2(spySplit4to1OnDay2());
+    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+    if (spy === undefined) throw new Error('expected a SPY position');
+    const d1 = await ctx.store.getLatestPositions();
+    if (d1 === undefined) throw new Error('expected a positions list');
+    // The stream loads day 1's list (old shares, SPY's stop far below the price) and applies the
+    // listed split to it.
+    await ctx.store.putPositions(
+      d1.date,
+      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 0.04 } : p)),
+      d1.writtenAt,
+      d1.bookedFills,
+    );
+    const run = await stream(ctx, at2('10:00'));
+    // Then a list of the day in the new shares that names no split (as a risk check whose reads
+    // never agreed wrote it before: bookedFills {}), SPY's stop far below the price.
+    const split = d1.positions.map((p) =>
+      p.symbol === 'SPY'
+        ? {
+            ...p,
+            qty: p.qty * 4,
+            avgEntryPrice: p.avgEntryPrice / 4,
+            stop: 0.01,
+            entryRef: p.entryRef === null ? null : p.entryRef / 4,
+            initialRisk: p.initialRisk === null ? null : p.initialRisk / 4,
+          }
+        : p,
+    );
+    await ctx.store.putPositions(day2, split, at2('10:00'), {});
+    const before = split.find((p) => p.symbol === 'SPY');
+    expect(before?.qty).toBe(spy.qty);
+    expect(before?.entryRef).not.toBeNull();
+    // The lists written from here on (the ratchet's first, then its risk check's).
+    const written: PositionRecord[][] = [];
+    const put = ctx.store.putPositions.bind(ctx.store);
+    ctx.store.putPositions = (date, positions, ...rest) => {
+      written.push([...positions]);
+      return put(date, positions, ...rest);
+    };
+    server?.publish([
+      { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
+    ]);
+    await until(() => run.engine.counts.ratchets > 0, 'the ratchet');
+    await run.engine.settled();
+    expect(run.engine.counts.errors).toBe(0);
+    ctx.store.putPositions = put;
+    // The ratchet's list: the SPY record as it stood, its stop tightened (not split a second time).
+    const record = written[0]?.find((p) => p.symbol === 'SPY');
+    expect(record?.qty).toBe(spy.qty);
+    expect(record?.entryRef).toBeCloseTo(before?.entryRef as number, 9);
+    expect(record?.initialRisk ?? null).toEqual(before?.initialRisk ?? null);
+    const stop = record?.stop as number;
+    expect(stop).toBeLessThan(spy.currentPrice);
+    expect(stop).toBeGreaterThan(spy.currentPrice / 4);
   });
 
   it('cancels every resting stop before the exit is sent, a stop placed after its last look included', async () => {
