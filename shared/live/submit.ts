@@ -301,18 +301,31 @@ async function settleIntent(
 }
 
 /**
+ * How long after it created an exit (its creation stamp on its own clock) a run may send it without
+ * the stamp before its POST (`sendRecordedIntent`'s `fresh`): far inside the senders' lease
+ * (`SENDER_LEASE_SECONDS`, 210 s), so no risk check can have judged the exit past the lease and
+ * superseded it meanwhile unless its clock runs ahead of the sender's by more than the difference
+ * (three minutes; the hosts' and the broker's clocks agree within a second). The stream's exit,
+ * sent within milliseconds of its creation, saves the two round trips (the clock, the stamp's write).
+ */
+export const FRESH_EXIT_MS = 30_000;
+
+/**
  * Sends the order of an intent already recorded and not yet at the broker (see
  * `sendClaimedIntent`), stores the outcome, and returns the intent as stored afterwards. An exit is
  * first stamped ({@link stampBeforeSend}): when that write loses (settled or superseded since the
- * caller read it) nothing is sent and the intent is returned as stored.
+ * caller read it) nothing is sent and the intent is returned as stored. `fresh`: the caller created
+ * this exit itself less than {@link FRESH_EXIT_MS} ago (measured on its own monotonic clock from
+ * before its creation): no stamp, as no supersede can have taken it yet.
  */
 export async function sendRecordedIntent(
   ctx: LiveContext,
   intent: IntentRecord,
   now: string,
+  fresh = false,
 ): Promise<IntentRecord> {
   let toSend = intent;
-  if (intent.purpose === 'exit') {
+  if (intent.purpose === 'exit' && !fresh) {
     const stamped = await stampBeforeSend(ctx, intent, now);
     if ('stored' in stamped) {
       ctx.log.info('exit not sent: another writer settled it or is sending it', {

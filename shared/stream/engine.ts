@@ -43,7 +43,7 @@ import {
 import { bookedByList, listAsOf, listBookedFills } from '../live/reconcile.js';
 import { riskCheck } from '../live/risk-check.js';
 import { bookStopOrder, refusedCancel } from '../live/stops.js';
-import { placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
+import { FRESH_EXIT_MS, placeIntentOnce, sendRecordedIntent } from '../live/submit.js';
 import type { MarketMessage } from './consumer.js';
 import type { LatencyRecorder } from './latency.js';
 
@@ -474,6 +474,8 @@ export class StreamRiskEngine {
     const { ctx } = this;
     const day = this.day as string;
     const nowIso = new Date(this.options.now()).toISOString();
+    // Before the exit's creation, on the monotonic clock: how long its send comes after it.
+    const builtAt = performance.now();
     const id = this.flattenId(held.symbol, day);
     const intent: IntentRecord = {
       clientOrderId: id,
@@ -510,7 +512,7 @@ export class StreamRiskEngine {
     const cancelling = this.cancelAll(early);
     let placed: IntentRecord | null;
     try {
-      placed = await this.exitAfterCancel(held, intent, cancelling, early, orderSent);
+      placed = await this.exitAfterCancel(held, intent, builtAt, cancelling, early, orderSent);
     } catch (error) {
       orderSent();
       const { cancelled } = await cancelling;
@@ -561,6 +563,8 @@ export class StreamRiskEngine {
   private async exitAfterCancel(
     held: Held,
     intent: IntentRecord,
+    /** `performance.now()` before the intent's creation. */
+    builtAt: number,
     cancelling: ReturnType<StreamRiskEngine['cancelAll']>,
     early: readonly BrokerOrder[],
     /** Called as the order is sent: the consumer stops yielding to the exit's calls. */
@@ -617,10 +621,13 @@ export class StreamRiskEngine {
     // asking the broker). Found already recorded (the risk check got there first): look it up first.
     // Either stamps the exit on the clock immediately before its POST, on the updatedAt read at its
     // creation (`stampBeforeSend`): a risk check that superseded it meanwhile (the cancels and their
-    // lookups above can take minutes) wins, and nothing is sent. The rare placeIntentOnce (the
-    // intent found recorded) asks the broker first.
+    // lookups above can take minutes) wins, and nothing is sent. Except an exit this one created
+    // less than FRESH_EXIT_MS ago (the usual case: milliseconds): no supersede can have taken it
+    // yet (the senders' lease is minutes), so it goes without the stamp (two round trips fewer
+    // before the POST). The rare placeIntentOnce (the intent found recorded) asks the broker first.
+    const fresh = created && performance.now() - builtAt < FRESH_EXIT_MS;
     orderSent();
-    return created ? sendRecordedIntent(ctx, stored, nowIso) : placeIntentOnce(ctx, stored, nowIso);
+    return created ? sendRecordedIntent(ctx, stored, nowIso, fresh) : placeIntentOnce(ctx, stored, nowIso);
   }
 
   /**

@@ -147,6 +147,23 @@ describe("a sender's stamp immediately before its send and the risk check's supe
     expect(sold(f.posted)).toEqual([]);
   });
 
+  it("an exit its own run created moments ago (`fresh`, the stream's usual exit): sent without the clock's ask or the stamp's write; the same exit not fresh is stamped first", async () => {
+    const f = fakeContext();
+    let asked = 0;
+    const ctx = { ...f.ctx, now: async () => ((asked += 1), f.clock.at) } as LiveContext;
+    const { intent: created } = await f.ctx.store.createIntent(resend());
+    const placed = await sendRecordedIntent(ctx, created, STAMPED, true);
+    expect(placed.status).toBe('accepted');
+    expect(sold(f.posted)).toEqual([[`${base}-2`, 10]]);
+    expect(asked).toBe(0);
+    expect(f.stampsAtPost).toEqual([STAMPED]);
+    const g = fakeContext();
+    const { intent: again2 } = await g.ctx.store.createIntent(resend());
+    g.clock.at = '2021-03-18T14:50:01.000Z';
+    await sendRecordedIntent(g.ctx, again2, STAMPED);
+    expect(g.stampsAtPost).toEqual(['2021-03-18T14:50:01.000Z']);
+  });
+
   it("a sender stamping it between the check's re-read and its settle: the sender sends, the check sends nothing", async () => {
     const f = fakeContext();
     const { intent: stored } = await f.ctx.store.createIntent(resend());
