@@ -150,7 +150,11 @@ describe("a sender's stamp immediately before its send and the risk check's supe
   it("an exit its own run created moments ago (`fresh`, the stream's usual exit): sent without the clock's ask or the stamp's write; the same exit not fresh is stamped first", async () => {
     const f = fakeContext();
     let asked = 0;
-    const ctx = { ...f.ctx, now: async () => ((asked += 1), f.clock.at) } as LiveContext;
+    const now = async () => {
+      asked += 1;
+      return f.clock.at;
+    };
+    const ctx = { ...f.ctx, now } as LiveContext;
     const { intent: created } = await f.ctx.store.createIntent(resend());
     const placed = await sendRecordedIntent(ctx, created, STAMPED, true);
     expect(placed.status).toBe('accepted');
