@@ -688,9 +688,7 @@ describe('the kill switch on the local stack', () => {
     "the kill switch's flatten not at the broker and left %s (its answer lost; a claimant that died): the next risk check sends it under its own id, the account flat",
     async (left) => {
       const day = '2021-03-30';
-      const { s, ctx } = await startOn(day);
-      await runDay(s, day, '00:00', '10:00');
-      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      const { s, ctx, held } = await msftHeldAt1000(day);
       expect(held).toBeGreaterThan(0);
       // 10:00 the flatten's POST is lost before the broker handles it; the lookup finds nothing.
       s.alpaca.setTime(at(day, '10:00'));
@@ -718,13 +716,9 @@ describe('the kill switch on the local stack', () => {
     "the kill switch's cancel of a resting stop refused because the stop sold %s after the positions were read: the flatten reads the position again and sells no share twice; never short",
     async (how) => {
       const day = '2021-03-30';
-      const { s, ctx } = await startOn(day);
-      await runDay(s, day, '00:00', '10:00');
-      const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+      const { s, ctx, held } = await msftHeldAt1000(day);
       expect(held).toBeGreaterThan(1);
-      const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
-        (o) => o.type === 'stop',
-      );
+      const resting = await msftRestingStop(ctx);
       expect(resting).toMatchObject({ qty: held, side: 'sell' });
       s.alpaca.setTime(at(day, '10:00'));
       // The stop sells between the kill switch's reads and its cancel, which the broker then refuses
@@ -746,13 +740,9 @@ describe('the kill switch on the local stack', () => {
 
   it("the kill switch's cancel of a resting stop refused while the stop still works, the stop filling after the kill switch read the position again: the stops are looked up before the position is read; never short", async () => {
     const day = '2021-03-30';
-    const { s, ctx } = await startOn(day);
-    await runDay(s, day, '00:00', '10:00');
-    const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+    const { s, ctx, held } = await msftHeldAt1000(day);
     expect(held).toBeGreaterThan(1);
-    const resting = (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find(
-      (o) => o.type === 'stop',
-    );
+    const resting = await msftRestingStop(ctx);
     expect(resting).toMatchObject({ qty: held, side: 'sell' });
     s.alpaca.setTime(at(day, '10:00'));
     const { broker, sold } = stopFillsAtItsLookup(ctx.broker, resting?.clientOrderId as string, held);
@@ -1193,6 +1183,19 @@ const NOT_TRADABLE = {
   message: 'order rejected: symbol not tradable',
 } as const;
 
+/** MSFT bought on `day` and the day run to 10:00: the stack, its context and the MSFT shares held. */
+async function msftHeldAt1000(day: string) {
+  const { s, ctx } = await startOn(day);
+  await runDay(s, day, '00:00', '10:00');
+  const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+  return { s, ctx, held };
+}
+
+/** MSFT's resting stop at the broker (undefined: none). */
+async function msftRestingStop(ctx: LiveContext) {
+  return (await ctx.broker.listOrders({ status: 'open', symbols: ['MSFT'] })).find((o) => o.type === 'stop');
+}
+
 /**
  * MSFT bought on `day` (2021-03-30 by default) and the day run to 10:00; at 10:00 the broker
  * refuses the next order (422 on POST /v2/orders, "symbol not tradable") and the daily loss alarm's
@@ -1200,9 +1203,7 @@ const NOT_TRADABLE = {
  * still held), its context, the MSFT shares held, the kill switch's result and the flatten's id.
  */
 async function msftFlattenRefusedAt1000(day = '2021-03-30') {
-  const { s, ctx } = await startOn(day);
-  await runDay(s, day, '00:00', '10:00');
-  const held = (await ctx.broker.getPositions()).find((p) => p.symbol === 'MSFT')?.qty ?? 0;
+  const { s, ctx, held } = await msftHeldAt1000(day);
   s.alpaca.setTime(at(day, '10:00'));
   s.alpaca.injectFaults(NOT_TRADABLE);
   const halted = await killSwitch(ctx, dailyLossInput(day, '10:00'));

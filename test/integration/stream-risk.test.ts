@@ -63,6 +63,26 @@ const spySplit4to1OnDay2 = () => ({
 });
 
 /**
+ * SPY held into day 2, the day of its 4:1 split (listed), and day 1's list (old shares) written
+ * again with SPY's stop far below the price (0.04: the next trade ratchets it): the stack's
+ * context, day 2, its times, the broker's SPY position and day 1's list as it was.
+ */
+async function spySplitDayStopFarBelow() {
+  const { ctx, day2, at2 } = await heldIntoDay2(spySplit4to1OnDay2());
+  const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
+  if (spy === undefined) throw new Error('expected a SPY position');
+  const d1 = await ctx.store.getLatestPositions();
+  if (d1 === undefined) throw new Error('expected a positions list');
+  await ctx.store.putPositions(
+    d1.date,
+    d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 0.04 } : p)),
+    d1.writtenAt,
+    d1.bookedFills,
+  );
+  return { ctx, day2, at2, spy, d1 };
+}
+
+/**
  * The morning's SPY entry held through day 1 (a risk check at 09:31, end-of-day), then day 2's
  * market-open check, the broker's clock at 09:45 of day 2.
  */
@@ -382,18 +402,8 @@ describe('the stream on the local stack', () => {
   });
 
   it("a ratchet on the day of a listed split the list has not applied: the list written in the new shares naming the split, the risk check's stop not divided again", async () => {
-    const { ctx, day2, at2 } = await heldIntoDay2(spySplit4to1OnDay2());
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
     // Day 1's list (old shares), SPY's stop far below the price: the next trade ratchets it.
-    const d1 = await ctx.store.getLatestPositions();
-    if (d1 === undefined) throw new Error('expected a positions list');
-    await ctx.store.putPositions(
-      d1.date,
-      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 0.04 } : p)),
-      d1.writtenAt,
-      d1.bookedFills,
-    );
+    const { ctx, day2, at2, spy } = await spySplitDayStopFarBelow();
     const run = await stream(ctx, at2('10:00'));
     server?.publish([
       { T: 't', S: 'SPY', i: 1, x: 'V', p: spy.currentPrice, s: 100, c: ['@'], t: at2('10:00'), z: 'A' },
@@ -417,19 +427,9 @@ describe('the stream on the local stack', () => {
   });
 
   it('a ratchet after a list of the day in the new shares that names no split replaced the one the stream split: the split is not applied again (entry reference and initial risk not divided twice)', async () => {
-    const { ctx, day2, at2 } = await heldIntoDay2(spySplit4to1OnDay2());
-    const spy = (await ctx.broker.getPositions()).find((p) => p.symbol === 'SPY');
-    if (spy === undefined) throw new Error('expected a SPY position');
-    const d1 = await ctx.store.getLatestPositions();
-    if (d1 === undefined) throw new Error('expected a positions list');
     // The stream loads day 1's list (old shares, SPY's stop far below the price) and applies the
     // listed split to it.
-    await ctx.store.putPositions(
-      d1.date,
-      d1.positions.map((p) => (p.symbol === 'SPY' ? { ...p, stop: 0.04 } : p)),
-      d1.writtenAt,
-      d1.bookedFills,
-    );
+    const { ctx, day2, at2, spy, d1 } = await spySplitDayStopFarBelow();
     const run = await stream(ctx, at2('10:00'));
     // Then a list of the day in the new shares that names no split (as a risk check whose reads
     // never agreed wrote it before: bookedFills {}), SPY's stop far below the price.
