@@ -580,13 +580,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("under the kill switch that flattened, the day's flatten recorded by a check that died, then 3 sold by hand: superseded (skipped), the rest sent as -2, alerted once; never short", async () => {
-    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
-    expect(held).toBeGreaterThan(3);
-    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
-    // 09:35 a check recorded the flatten of every share and died before sending it; 09:40 3 sold by hand.
-    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
-    s.alpaca.setTime(at('2021-03-31', '09:40'));
-    await soldByHand(s, 'MSFT', 3);
+    const { s, ctx, held, halted, flattenId } = await msftFlattenStaleAt0940();
     const alerts = s.notifier.sent.length;
     const day = await runDay(s, '2021-03-31', '09:40', '10:00');
     expect((day.get('09:45') as { exits: string[] }).exits).toEqual([`${flattenId}-2`]);
@@ -606,12 +600,7 @@ describe('the kill switch on the local stack', () => {
   });
 
   it("a re-run of the kill-switch function finds the day's flatten recorded by a run that died before sending it, for more than is held (3 sold by hand since): it sends nothing (listed, alerted), the 09:45 check supersedes it past the lease; never short", async () => {
-    const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
-    expect(held).toBeGreaterThan(3);
-    const flattenId = id(ctx, 'MSFT', '2021-03-31', 'flatten');
-    await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
-    s.alpaca.setTime(at('2021-03-31', '09:40'));
-    await soldByHand(s, 'MSFT', 3);
+    const { s, ctx, held, flattenId } = await msftFlattenStaleAt0940();
     const alerts = s.notifier.sent.length;
     const again = await killSwitch(ctx, dailyLossInput('2021-03-31', '09:40'));
     expect(again).toMatchObject({ exits: [], flattenStale: [flattenId] });
@@ -1182,6 +1171,21 @@ const NOT_TRADABLE = {
   route: 'POST /v2/orders',
   message: 'order rejected: symbol not tradable',
 } as const;
+
+/**
+ * Under the kill switch that flattened at 09:12 on 2021-03-31 (`msftExitCancelledAfterHaltAt0912`),
+ * a check recorded the day's flatten of every MSFT share at 09:35 and died before sending it; at
+ * 09:40 3 shares sold by hand: the stack, its context, the shares held before the sale, the halt's
+ * result and the flatten's id.
+ */
+async function msftFlattenStaleAt0940() {
+  const { s, ctx, held, halted } = await msftExitCancelledAfterHaltAt0912('flatten');
+  expect(held).toBeGreaterThan(3);
+  await flattenRecordedAt(ctx, '09:35', halted?.killSwitch?.since);
+  s.alpaca.setTime(at('2021-03-31', '09:40'));
+  await soldByHand(s, 'MSFT', 3);
+  return { s, ctx, held, halted, flattenId: id(ctx, 'MSFT', '2021-03-31', 'flatten') };
+}
 
 /** MSFT bought on `day` and the day run to 10:00: the stack, its context and the MSFT shares held. */
 async function msftHeldAt1000(day: string) {
