@@ -34,8 +34,7 @@ import { sleeveStops } from './sleeves.js';
 import {
   alertFlattenAgain,
   type FlattenAgain,
-  killSwitchFlattenAgain,
-  killSwitchFlattenDue,
+  killSwitchFlattenToSend,
   placeStop,
   riskExitReason,
   stopPrice,
@@ -323,9 +322,7 @@ export async function riskCheck(ctx: LiveContext, scheduledTime: string): Promis
     // again; or the kill switch that flattened is on and no flatten of its own is to be sent again
     // (a later day, none recorded): a flatten of what no exit on its way covers.
     const halt = observed.state.killSwitch;
-    const again =
-      killSwitchFlattenAgain(tracked, exitId, halt?.since ?? null) ??
-      killSwitchFlattenDue(tracked, exitId, halt);
+    const again = killSwitchFlattenToSend(tracked, exitId, halt);
     if (flatten || crossed || again !== null) {
       // Exits of these shares still working (the day's market-on-open exit, a stream exit on its
       // way) sell them already: only what they leave is sold here, as the kill switch does. When

@@ -89,15 +89,14 @@ import {
   alertFlattenAgain,
   type FlattenAgain,
   flattenSequence,
-  killSwitchFlattenAgain,
-  killSwitchFlattenDue,
+  killSwitchFlattenToSend,
   placeStop,
   riskExitReason,
   stopPrice,
   supersedeStaleResend,
   workingExitQty,
 } from './stops.js';
-import { orderWindowClosed, placeIntentOnce } from './submit.js';
+import { orderWindowClosed, placeIntentOnce, UNSENT } from './submit.js';
 
 /** The session's time as the backtest counts it: the date's UTC midnight. */
 const dayTime = (date: string) => Date.parse(`${isoDateSchema.parse(date)}T00:00:00Z`);
@@ -236,11 +235,15 @@ function bucketOf(
   day: string,
   bookedFills: BookedFills | undefined,
 ): PositionRecord[] {
-  const named = Object.entries(bookedFills ?? {}).flatMap(([key, ratio]) => {
+  return splitRecords(unassignedOf(list), splitsToApply(list, day, daySplits(bookedFills, day)));
+}
+
+/** The splits of `day` a map keyed by {@link splitKey} names (with their ratios); other keys left out. */
+function daySplits(byKey: Readonly<Record<string, number>> | undefined, day: string): DaySplit[] {
+  return Object.entries(byKey ?? {}).flatMap(([key, ratio]) => {
     const split = parseSplitKey(key);
     return split?.date === day ? [{ ...split, ratio }] : [];
   });
-  return splitRecords(unassignedOf(list), splitsToApply(list, day, named));
 }
 
 /**
@@ -552,7 +555,7 @@ export function pendingExitLegs(
       net.purpose !== 'exit' ||
       net.symbol !== symbol ||
       net.side !== side ||
-      !['recorded', 'submitted', 'unknown'].includes(net.status) ||
+      !UNSENT.includes(net.status) ||
       orders.some((o) => o.clientOrderId === net.clientOrderId) ||
       !maySend(net)
     )
@@ -650,10 +653,7 @@ export async function netSleeveLegs(ctx: LiveContext, day: string, now: string):
     const ids = [flatten([legSleeve(leg)]), flatten()];
     // The kill switch's flatten sent again by a risk check (`<id>-2`, `-3`, ...) sells them too.
     const resent = (i: IntentRecord) =>
-      i.killSwitchFlatten !== undefined &&
-      ids.some(
-        (id) => i.clientOrderId.startsWith(`${id}-`) && /^\d+$/.test(i.clientOrderId.slice(id.length + 1)),
-      );
+      i.killSwitchFlatten !== undefined && ids.some((id) => (flattenSequence(i.clientOrderId, id) ?? 0) >= 2);
     const exit = all.find(
       (i) =>
         (ids.includes(i.clientOrderId) || resent(i)) &&
@@ -1014,10 +1014,7 @@ export async function sleevesDay(
     protective: await protectiveOrders(ctx, day, sleeves),
     open,
     // The day's splits the base has applied (the signal step never applies the day's own).
-    splits: Object.entries(base.splits ?? {}).flatMap(([key, ratio]) => {
-      const split = parseSplitKey(key);
-      return split?.date === day ? [{ ...split, ratio }] : [];
-    }),
+    splits: daySplits(base.splits, day),
   });
   for (const o of booked.overfilled) {
     await ctx.notifier.publish({
@@ -1031,9 +1028,7 @@ export async function sleevesDay(
     ...booked,
     bookedFills: {
       ...booked.bookedFills,
-      ...Object.fromEntries(
-        Object.entries(base.splits ?? {}).filter(([key]) => parseSplitKey(key)?.date === day),
-      ),
+      ...Object.fromEntries(daySplits(base.splits, day).map((x) => [splitKey(x), x.ratio])),
     },
   };
   if (!persist) return { ...booking, recorded: [] };
@@ -1245,9 +1240,7 @@ export async function sleeveStops(
       // unfilled today, the kill switch still on: sent again under the next number; or the kill
       // switch that flattened is on and none of its own is to be sent again: a flatten of what no
       // exit on its way covers.
-      const again =
-        killSwitchFlattenAgain(intents, flattenId, killSwitch?.since ?? null) ??
-        killSwitchFlattenDue(intents, flattenId, killSwitch);
+      const again = killSwitchFlattenToSend(intents, flattenId, killSwitch);
       if (
         flatten ||
         again !== null ||

@@ -9,7 +9,7 @@ import { type IntentRecord, type IntentStatus, UNASSIGNED_SLEEVE } from '../core
 import type { Halt } from '../core/risk/index.js';
 import type { LiveContext } from './context.js';
 import { SENDER_LEASE_SECONDS } from './steps.js';
-import { orderState, orderWindowClosed, placeIntentOnce, senderClock } from './submit.js';
+import { orderState, orderWindowClosed, placeIntentOnce, senderClock, UNSENT } from './submit.js';
 
 /** Stops are sent in whole cents, rounded away from the market so they never tighten by rounding. */
 export function stopPrice(price: number, side: 1 | -1): number {
@@ -54,8 +54,8 @@ export const WORKING_EXIT: readonly IntentStatus[] = [
   'partially_filled',
 ];
 
-/** The states of an intent whose order the broker may not have yet. */
-export const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+/** The states of an intent whose order the broker may not have yet (`UNSENT`, submit.ts). */
+export { UNSENT };
 
 /** What an exit intent can still sell: its unfilled shares while it works, nothing once finished. */
 function leftToSell(intent: IntentRecord): number {
@@ -309,6 +309,31 @@ function endedUnfilled(intent: IntentRecord): boolean {
 }
 
 /**
+ * The day's flatten series of `base` in `intents` (its exits numbered by {@link flattenSequence};
+ * `stampedOnly`: those marked `killSwitchFlatten` only): `next`, the number after the highest taken
+ * (a superseded, `skipped`, re-send's too), and `live`, the members in order without the superseded
+ * ones (a re-send settled `skipped` never went out: the series stands at the one before it, its
+ * successor may not exist yet when the check died after the settle; the day's id itself is kept).
+ */
+function flattenSeries(
+  intents: readonly IntentRecord[],
+  base: string,
+  stampedOnly: boolean,
+): { readonly next: number; readonly live: readonly { sequence: number; intent: IntentRecord }[] } {
+  const series: { sequence: number; intent: IntentRecord }[] = [];
+  for (const intent of intents) {
+    if (intent.purpose !== 'exit' || (stampedOnly && intent.killSwitchFlatten === undefined)) continue;
+    const sequence = flattenSequence(intent.clientOrderId, base);
+    if (sequence !== null) series.push({ sequence, intent });
+  }
+  series.sort((a, b) => a.sequence - b.sequence);
+  return {
+    next: (series.at(-1)?.sequence ?? 0) + 1,
+    live: series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped'),
+  };
+}
+
+/**
  * The kill switch wants its positions flat. When today's flatten of a position by the kill switch
  * (`base`, the day's `flatten` id, marked `killSwitchFlatten`), or its last re-send
  * (`<base>-2`, `-3`, ...), ended at the broker without selling all its shares (rejected; cancelled
@@ -327,19 +352,7 @@ export function killSwitchFlattenAgain(
   since: number | null,
 ): FlattenAgain | null {
   if (since === null) return null;
-  const series: { sequence: number; intent: IntentRecord }[] = [];
-  for (const intent of intents) {
-    if (intent.purpose !== 'exit' || intent.killSwitchFlatten === undefined) continue;
-    const sequence = flattenSequence(intent.clientOrderId, base);
-    if (sequence !== null) series.push({ sequence, intent });
-  }
-  series.sort((a, b) => a.sequence - b.sequence);
-  // The next number follows the highest taken, a superseded (`skipped`) re-send's too.
-  const next = (series.at(-1)?.sequence ?? 0) + 1;
-  // A re-send settled `skipped` (superseded by {@link supersedeStaleResend}) never went out: the
-  // series stands at the one before it (its successor may not exist yet, when the check died after
-  // the settle), so the next check sends the rest again under `next`.
-  const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
+  const { next, live } = flattenSeries(intents, base, true);
   const last = live.at(-1);
   if (last === undefined || last.intent.killSwitchFlatten !== since) return null;
   if (endedUnfilled(last.intent)) return { id: `${base}-${next}`, sequence: next, ended: last.intent, since };
@@ -372,13 +385,7 @@ export function killSwitchFlattenDue(
 ): FlattenAgain | null {
   if (killSwitch === null || killSwitch.flatten !== true) return null;
   const since = killSwitch.since;
-  const series: { sequence: number; intent: IntentRecord }[] = [];
-  for (const intent of intents) {
-    const sequence = intent.purpose === 'exit' ? flattenSequence(intent.clientOrderId, base) : null;
-    if (sequence !== null) series.push({ sequence, intent });
-  }
-  series.sort((a, b) => a.sequence - b.sequence);
-  const live = series.filter((s) => s.sequence === 1 || s.intent.status !== 'skipped');
+  const { next, live } = flattenSeries(intents, base, false);
   const last = live.at(-1);
   if (last === undefined) return { id: base, sequence: 1, ended: null, since, due: true };
   // Not at the broker when tracked (recorded: a run that died before sending it, or one still
@@ -394,8 +401,23 @@ export function killSwitchFlattenDue(
       since,
       due: true,
     };
-  const next = (series.at(-1)?.sequence ?? 1) + 1;
   return { id: `${base}-${next}`, sequence: next, ended: last.intent, since, due: true };
+}
+
+/**
+ * The kill switch's flatten a risk check sends now for the shares of `base` (the day's `flatten` id)
+ * under the kill switch `halt` (null: off): its own flatten that ended unfilled today, sent again
+ * ({@link killSwitchFlattenAgain}), else, under the kill switch that flattened, a flatten of what no
+ * exit on its way covers ({@link killSwitchFlattenDue}); null: none.
+ */
+export function killSwitchFlattenToSend(
+  intents: readonly IntentRecord[],
+  base: string,
+  halt: Halt | null,
+): FlattenAgain | null {
+  return (
+    killSwitchFlattenAgain(intents, base, halt?.since ?? null) ?? killSwitchFlattenDue(intents, base, halt)
+  );
 }
 
 /**

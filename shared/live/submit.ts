@@ -219,14 +219,14 @@ export async function placeIntentOnce(
     exit ? { ...intent, updatedAt: stamp } : intent,
   );
   if (created && onCreated !== undefined) await onCreated();
-  if (!UNSETTLED.includes(stored.status)) return stored;
+  if (!UNSENT.includes(stored.status)) return stored;
   const existing = await ctx.broker.getOrderByClientOrderId(stored.clientOrderId);
   if (existing !== null) return settleIntent(ctx, stored, orderState(existing), now);
   return sendRecordedIntent(ctx, stored, now);
 }
 
-/** Intent states not settled yet: the broker may not have the order. */
-const UNSETTLED: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
+/** The states of an intent whose order the broker may not have yet (not settled). */
+export const UNSENT: readonly IntentStatus[] = ['recorded', 'submitted', 'unknown'];
 
 /** How many times a sender's stamp is written again after another sender's stamp won. */
 const STAMP_ATTEMPTS = 3;
@@ -260,7 +260,7 @@ export async function stampBeforeSend(
     );
     if (!('conflict' in stamped)) return { send: stamped };
     const fresh = await ctx.store.getIntent(current.date, current.clientOrderId);
-    if (fresh === undefined || !UNSETTLED.includes(fresh.status)) return { stored: fresh ?? current };
+    if (fresh === undefined || !UNSENT.includes(fresh.status)) return { stored: fresh ?? current };
     current = fresh;
   }
   return { stored: current };
@@ -273,7 +273,7 @@ export async function stampBeforeSend(
  * make a risk check take the intent as past the senders' lease too soon (`supersedeStaleResend`).
  */
 export function unsentStamp(status: IntentStatus | undefined, stamp: string, now: string): string {
-  if (status === undefined || !UNSETTLED.includes(status)) return now;
+  if (status === undefined || !UNSENT.includes(status)) return now;
   return Date.parse(stamp) > Date.parse(now) ? stamp : now;
 }
 
@@ -289,12 +289,10 @@ async function settleIntent(
   patch: Partial<IntentRecord>,
   now: string,
 ): Promise<IntentRecord> {
-  const result = await ctx.store.transitionIntent(
-    intent.date,
-    intent.clientOrderId,
-    ['recorded', 'submitted', 'unknown'],
-    { ...patch, updatedAt: unsentStamp(patch.status, intent.updatedAt, now) },
-  );
+  const result = await ctx.store.transitionIntent(intent.date, intent.clientOrderId, UNSENT, {
+    ...patch,
+    updatedAt: unsentStamp(patch.status, intent.updatedAt, now),
+  });
   return 'conflict' in result
     ? ((await ctx.store.getIntent(intent.date, intent.clientOrderId)) ?? intent)
     : result;

@@ -6,6 +6,7 @@ import {
   flattenSequence,
   killSwitchFlattenAgain,
   killSwitchFlattenDue,
+  killSwitchFlattenToSend,
   workingExitQty,
 } from '../../../shared/live/stops.js';
 import { intentRecord as intent, brokerOrder as order } from '../../helpers/live-records.js';
@@ -297,5 +298,33 @@ describe('killSwitchFlattenDue: the kill switch that flattened is on, no flatten
   it('nothing without a kill switch that flattened: off (a resume), or a plain halt', () => {
     expect(killSwitchFlattenDue([], base, null)).toBeNull();
     expect(killSwitchFlattenDue([], base, { since: SINCE, reason: 'ops', by: 'ops' })).toBeNull();
+  });
+});
+
+describe("killSwitchFlattenToSend: the kill switch's flatten a risk check sends now", () => {
+  const base = 'qs-0000abcd-SPY-20210318-flatten';
+  const SINCE = Date.parse('2021-03-18T14:00:00Z');
+  const flattening = { since: SINCE, reason: 'daily loss alarm', by: 'alarm:x', flatten: true as const };
+  const refused = intent({
+    clientOrderId: base,
+    brokerOrderId: 'b-1',
+    killSwitchFlatten: SINCE,
+    status: 'rejected',
+  });
+
+  it('its own flatten that ended unfilled, sent again (as killSwitchFlattenAgain), under any halt of its since', () => {
+    const again = killSwitchFlattenAgain([refused], base, SINCE);
+    expect(again).not.toBeNull();
+    expect(killSwitchFlattenToSend([refused], base, flattening)).toEqual(again);
+    const { flatten: _, ...plain } = flattening;
+    expect(killSwitchFlattenToSend([refused], base, plain)).toEqual(again);
+  });
+
+  it('else, under the kill switch that flattened, what no exit covers (as killSwitchFlattenDue); nothing off or under a plain halt', () => {
+    expect(killSwitchFlattenToSend([], base, flattening)).toEqual(killSwitchFlattenDue([], base, flattening));
+    expect(killSwitchFlattenToSend([], base, flattening)?.id).toBe(base);
+    const { flatten: _, ...plain } = flattening;
+    expect(killSwitchFlattenToSend([], base, plain)).toBeNull();
+    expect(killSwitchFlattenToSend([refused], base, null)).toBeNull();
   });
 });
