@@ -93,6 +93,25 @@ export interface KillSwitchChange {
 
 const MAX_ATTEMPTS = 8;
 
+/** What an attempt of {@link onRiskState} returns when its versioned write met another writer's. */
+const CONFLICT = Symbol('risk state conflict');
+
+/**
+ * Runs `attempt` (read the risk state, decide, write it by version) again while it meets a version
+ * conflict (`CONFLICT`), backing off a little longer each time; `RiskStateContentionError`, naming
+ * `what`, after `MAX_ATTEMPTS`.
+ */
+async function onRiskState<T>(what: string, attempt: () => Promise<T | typeof CONFLICT>): Promise<T> {
+  for (let n = 0; n < MAX_ATTEMPTS; n++) {
+    const result = await attempt();
+    if (result !== CONFLICT) return result;
+    await new Promise((resolve) => setTimeout(resolve, 10 * (n + 1)));
+  }
+  throw new RiskStateContentionError(
+    `${what}: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
+  );
+}
+
 /**
  * Sets or clears the account's kill switch, or with `sleeve` that sleeve's halt, by versioned
  * conditional write of the risk state (re-read and re-applied on a conflict), with a breaker event
@@ -109,42 +128,40 @@ async function changeKillSwitch(
   const haltOf = (state: RiskState): Halt | null =>
     sleeve === undefined ? state.killSwitch : (state.sleeveHalts?.[sleeve] ?? null);
   const details = sleeve === undefined ? action.details : { ...action.details, sleeve };
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const stored = await store.getRiskState();
-    if (stored === undefined && !on) return { changed: false, previous: null, state: undefined, version: 0 };
-    const state = stored?.state ?? initialRiskState(await seedEquity());
-    const update =
-      sleeve === undefined
-        ? setKillSwitch(state, on, time, action.by, action.reason)
-        : setSleeveHalt(state, sleeve, on, time, action.by, action.reason);
-    const same = sameHalt(haltOf(state), action, sleeve);
-    const record = () =>
-      Promise.all([
-        store.appendBreakerEvents(update.events.length > 0 ? update.events : same),
-        store.appendAudit({
-          time: action.time,
-          action: on ? 'halt' : 'resume',
-          by: action.by,
-          reason: action.reason,
-          ...(details === undefined ? {} : { details }),
-        }),
-      ]);
-    if (update.events.length === 0) {
-      // The same halt again (a retried invocation that died after its write): its records have
-      // deterministic keys, so writing them again completes them without adding anything.
-      if (same.length > 0) await record();
-      return { changed: false, previous: haltOf(state), state, version: stored?.version ?? 0 };
-    }
-    const saved = await store.putRiskState(update.state, stored?.version ?? 0);
-    if ('conflict' in saved) {
-      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
-      continue;
-    }
-    await record();
-    return { changed: true, previous: haltOf(state), state: update.state, version: saved.version };
-  }
-  throw new RiskStateContentionError(
-    `${on ? 'halt' : 'resume'}${sleeve === undefined ? '' : ` --sleeve ${sleeve}`}: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
+  return onRiskState(
+    `${on ? 'halt' : 'resume'}${sleeve === undefined ? '' : ` --sleeve ${sleeve}`}`,
+    async () => {
+      const stored = await store.getRiskState();
+      if (stored === undefined && !on)
+        return { changed: false, previous: null, state: undefined, version: 0 };
+      const state = stored?.state ?? initialRiskState(await seedEquity());
+      const update =
+        sleeve === undefined
+          ? setKillSwitch(state, on, time, action.by, action.reason)
+          : setSleeveHalt(state, sleeve, on, time, action.by, action.reason);
+      const same = sameHalt(haltOf(state), action, sleeve);
+      const record = () =>
+        Promise.all([
+          store.appendBreakerEvents(update.events.length > 0 ? update.events : same),
+          store.appendAudit({
+            time: action.time,
+            action: on ? 'halt' : 'resume',
+            by: action.by,
+            reason: action.reason,
+            ...(details === undefined ? {} : { details }),
+          }),
+        ]);
+      if (update.events.length === 0) {
+        // The same halt again (a retried invocation that died after its write): its records have
+        // deterministic keys, so writing them again completes them without adding anything.
+        if (same.length > 0) await record();
+        return { changed: false, previous: haltOf(state), state, version: stored?.version ?? 0 };
+      }
+      const saved = await store.putRiskState(update.state, stored?.version ?? 0);
+      if ('conflict' in saved) return CONFLICT;
+      await record();
+      return { changed: true, previous: haltOf(state), state: update.state, version: saved.version };
+    },
   );
 }
 
@@ -370,7 +387,7 @@ export async function resetDrawdownHalt(
   const action = checkAction('drawdown-reset', input);
   const time = Date.parse(action.time);
   const day = input.day ?? newYorkTime(action.time).date;
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return onRiskState('drawdown reset', async () => {
     const stored = await store.getRiskState();
     if (stored === undefined || stored.state.drawdownHalt === null) {
       return {
@@ -383,10 +400,7 @@ export async function resetDrawdownHalt(
     const { state } = stored;
     const update = resetDrawdown(state, time, state.lastEquity, action.by, action.reason);
     const saved = await store.putRiskState(update.state, stored.version);
-    if ('conflict' in saved) {
-      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
-      continue;
-    }
+    if ('conflict' in saved) return CONFLICT;
     await Promise.all([
       store.appendBreakerEvents(update.events),
       store.appendAudit({
@@ -408,10 +422,7 @@ export async function resetDrawdownHalt(
       highWaterMark: { before: state.highWaterMark, after: update.state.highWaterMark },
       stillBlocked: entryBlock(update.state, day),
     };
-  }
-  throw new RiskStateContentionError(
-    `drawdown reset: the risk state changed under every one of ${MAX_ATTEMPTS} attempts; try again`,
-  );
+  });
 }
 
 /** What the kill-switch function did. */
@@ -861,18 +872,14 @@ async function stopRefusedCancel(
  * as stored afterwards.
  */
 async function markHaltFlattening(store: StateStore, since: number): Promise<Halt | null> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return onRiskState('kill switch: recording its flatten', async () => {
     const stored = await store.getRiskState();
     const halt = stored?.state.killSwitch ?? null;
     if (stored === undefined || halt === null || halt.since !== since || halt.flatten === true) return halt;
     const marked: Halt = { ...halt, flatten: true };
     const saved = await store.putRiskState({ ...stored.state, killSwitch: marked }, stored.version);
-    if (!('conflict' in saved)) return marked;
-    await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
-  }
-  throw new RiskStateContentionError(
-    `kill switch: the risk state changed under every one of ${MAX_ATTEMPTS} attempts to record its flatten; try again`,
-  );
+    return 'conflict' in saved ? CONFLICT : marked;
+  });
 }
 
 /**
